@@ -39,8 +39,8 @@ void timerq_free(struct timerq *q);
 /* Initialises a node as not queued. */
 void timerq_node_init(struct timerq_node *n);
 
-/* Inserts n (not already queued). Returns 0, -ENOMEM, or -EOVERFLOW past
- * UINT32_MAX - 1 nodes. */
+/* Inserts n. Returns 0, -EALREADY if n is already queued, -ENOMEM, or
+ * -EOVERFLOW past UINT32_MAX - 1 nodes. */
 int timerq_push(struct timerq *q, struct timerq_node *n);
 
 /* Removes n if it is queued in q. */

@@ -1,0 +1,106 @@
+/*
+ * clock: system clocks behind a replaceable source (see clock.h).
+ */
+#include "clock.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evd.pb-c.h"
+
+static int64_t clock_system_now(int evd_clock);
+
+static clock_now_fn clock_source = clock_system_now;
+
+clockid_t
+clock_kernel_id(int evd_clock)
+{
+	switch (evd_clock) {
+	case EVD__CLOCK__REALTIME:
+		return CLOCK_REALTIME;
+	case EVD__CLOCK__BOOTTIME:
+		return CLOCK_BOOTTIME;
+	default:
+		return CLOCK_MONOTONIC;
+	}
+}
+
+const char *
+clock_name(int evd_clock)
+{
+	switch (evd_clock) {
+	case EVD__CLOCK__MONOTONIC:
+		return "monotonic";
+	case EVD__CLOCK__REALTIME:
+		return "realtime";
+	case EVD__CLOCK__BOOTTIME:
+		return "boottime";
+	default:
+		return "?";
+	}
+}
+
+int
+clock_valid(int evd_clock)
+{
+	return evd_clock == EVD__CLOCK__MONOTONIC ||
+	       evd_clock == EVD__CLOCK__REALTIME ||
+	       evd_clock == EVD__CLOCK__BOOTTIME;
+}
+
+static int64_t
+clock_system_now(int evd_clock)
+{
+	struct timespec ts;
+
+	/* Cannot fail for these clock ids on Linux >= 2.6.39. */
+	clock_gettime(clock_kernel_id(evd_clock), &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+clock_now_ns(int evd_clock)
+{
+	return clock_source(evd_clock);
+}
+
+void
+clock_set_source(clock_now_fn fn)
+{
+	clock_source = fn != NULL ? fn : clock_system_now;
+}
+
+int64_t
+clock_to_realtime_ns(int evd_clock, int64_t t_ns)
+{
+	if (evd_clock == EVD__CLOCK__REALTIME)
+		return t_ns;
+	return t_ns - clock_now_ns(evd_clock) +
+	       clock_now_ns(EVD__CLOCK__REALTIME);
+}
+
+const char *
+clock_boot_id(void)
+{
+	static char boot_id[64];
+	static int done;
+	ssize_t n;
+	int fd;
+
+	if (done)
+		return boot_id;
+	done = 1;
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return boot_id;
+	n = read(fd, boot_id, sizeof boot_id - 1);
+	close(fd);
+	if (n <= 0) {
+		boot_id[0] = '\0';
+		return boot_id;
+	}
+	boot_id[n] = '\0';
+	boot_id[strcspn(boot_id, "\n")] = '\0';
+	return boot_id;
+}

@@ -1,0 +1,511 @@
+/*
+ * conn: client connections: input framing, output buffering, back
+ * pressure and deferred free (see conn.h).
+ *
+ * Owns every struct conn. Never interprets a request: complete frames go
+ * to dispatch. Bytes from a client never reach an assert.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "channel.h"
+#include "dispatch.h"
+#include "frame.h"
+#include "idmap.h"
+#include "log.h"
+#include "sched.h"
+
+/* Bytes asked of read() at a time: a pipelined burst of small requests
+ * arrives in few syscalls. */
+#define CONN_READ_CHUNK (64u * 1024u)
+
+/* Owner: conn. Reachable through the id map until conn_close, then only
+ * from the graveyard until the next loop turn frees it. */
+struct conn {
+	uint64_t id;
+	int fd;
+	struct event *ev_read;
+	struct event *ev_write;
+	uint8_t *in; /* undecoded input; at most one partial frame plus
+	                what one read brought */
+	size_t in_len;
+	size_t in_cap;
+	struct evbuffer *out;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool greeted;
+	bool closed;
+	bool dirty;       /* on the flush list */
+	bool write_armed;
+	bool paused;      /* reading stopped by the output high-water mark */
+	bool congested_seen; /* someone held back because of the mark */
+	TAILQ_ENTRY(conn) dirty_link;
+	TAILQ_ENTRY(conn) dead_link;
+};
+TAILQ_HEAD(conn_list, conn);
+
+static struct {
+	struct event_base *base;
+	size_t max_frame;
+	struct idmap *by_id;
+	struct conn_list dirty;
+	struct conn_list dead;
+	struct event *reap_ev;
+	uint64_t next_id;
+	size_t count;
+} conns;
+
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(evutil_socket_t, short, void *);
+static void conn_reap_cb(evutil_socket_t, short, void *);
+static void conn_process(struct conn *);
+
+int
+conn_init(struct event_base *base, size_t max_frame)
+{
+	memset(&conns, 0, sizeof conns);
+	conns.base = base;
+	conns.max_frame = max_frame;
+	conns.next_id = 1;
+	TAILQ_INIT(&conns.dirty);
+	TAILQ_INIT(&conns.dead);
+	if ((conns.by_id = idmap_new()) == NULL)
+		return -ENOMEM;
+	conns.reap_ev = event_new(base, -1, 0, conn_reap_cb, NULL);
+	if (conns.reap_ev == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ev_read != NULL)
+		event_free(c->ev_read);
+	if (c->ev_write != NULL)
+		event_free(c->ev_write);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	free(c->in);
+	free(c);
+}
+
+void
+conn_shutdown(void)
+{
+	struct conn *c;
+	size_t iter = 0;
+
+	/* Closing mutates the map: restart the walk each time. */
+	while ((c = idmap_next(conns.by_id, &iter, NULL)) != NULL) {
+		conn_close(c, "daemon stopping");
+		iter = 0;
+	}
+	conn_reap_cb(-1, 0, NULL);
+	if (conns.reap_ev != NULL)
+		event_free(conns.reap_ev);
+	idmap_free(conns.by_id);
+	memset(&conns, 0, sizeof conns);
+}
+
+int
+conn_new(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	struct conn *c;
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->fd = fd;
+	c->id = conns.next_id++;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->in_cap = CONN_READ_CHUNK;
+	if ((c->in = malloc(c->in_cap)) == NULL ||
+	    (c->out = evbuffer_new()) == NULL)
+		goto nomem;
+	c->ev_read = event_new(conns.base, fd, EV_READ | EV_PERSIST,
+	                       conn_read_cb, c);
+	c->ev_write = event_new(conns.base, fd, EV_WRITE | EV_PERSIST,
+	                        conn_write_cb, c);
+	if (c->ev_read == NULL || c->ev_write == NULL)
+		goto nomem;
+	if (idmap_put(conns.by_id, c->id, c) < 0)
+		goto nomem;
+	if (event_add(c->ev_read, NULL) < 0) {
+		idmap_del(conns.by_id, c->id);
+		goto nomem;
+	}
+	conns.count++;
+	log_debug("connection %" PRIu64 " from pid %ld uid %u",
+	          c->id, (long)c->pid, (unsigned)c->uid);
+	return 0;
+nomem:
+	close(fd);
+	conn_free(c);
+	return -ENOMEM;
+}
+
+struct conn *
+conn_lookup(uint64_t id)
+{
+	return idmap_get(conns.by_id, id);
+}
+
+uint64_t
+conn_id(const struct conn *c)
+{
+	return c->id;
+}
+
+uid_t
+conn_uid(const struct conn *c)
+{
+	return c->uid;
+}
+
+gid_t
+conn_gid(const struct conn *c)
+{
+	return c->gid;
+}
+
+pid_t
+conn_pid(const struct conn *c)
+{
+	return c->pid;
+}
+
+bool
+conn_greeted(const struct conn *c)
+{
+	return c->greeted;
+}
+
+void
+conn_set_greeted(struct conn *c)
+{
+	c->greeted = true;
+}
+
+size_t
+conn_count(void)
+{
+	return conns.count;
+}
+
+bool
+conn_congested(struct conn *c)
+{
+	if (evbuffer_get_length(c->out) <= CONN_OUT_HIGH)
+		return false;
+	c->congested_seen = true; /* conn_flush reports the drain */
+	return true;
+}
+
+static void
+conn_mark_dirty(struct conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	TAILQ_INSERT_TAIL(&conns.dirty, c, dirty_link);
+}
+
+int
+conn_send(struct conn *c, const Evd__Reply *r)
+{
+	size_t n = evd__reply__get_packed_size(r);
+	struct evbuffer_iovec iov;
+	uint8_t *p;
+
+	if (c->closed)
+		return -EPIPE;
+	if (n == 0 || n > UINT32_MAX) {
+		conn_close(c, "reply too large to frame");
+		return -EMSGSIZE;
+	}
+	if (evbuffer_reserve_space(c->out, (ev_ssize_t)(n + FRAME_HEADER_LEN),
+	                           &iov, 1) != 1) {
+		conn_close(c, "out of memory for output");
+		return -ENOMEM;
+	}
+	p = iov.iov_base;
+	frame_put_header(p, n);
+	evd__reply__pack(r, p + FRAME_HEADER_LEN);
+	iov.iov_len = n + FRAME_HEADER_LEN;
+	if (evbuffer_commit_space(c->out, &iov, 1) < 0) {
+		conn_close(c, "out of memory for output");
+		return -ENOMEM;
+	}
+	if (evbuffer_get_length(c->out) > CONN_OUT_MAX) {
+		conn_close(c, "output limit reached: the client does not read");
+		return -ENOBUFS;
+	}
+	conn_mark_dirty(c);
+	return 0;
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	log_debug("connection %" PRIu64 " (pid %ld uid %u) closed: %s",
+		          c->id, (long)c->pid, (unsigned)c->uid, why);
+	idmap_del(conns.by_id, c->id);
+	if (c->dirty) {
+		TAILQ_REMOVE(&conns.dirty, c, dirty_link);
+		c->dirty = false;
+	}
+	event_del(c->ev_read);
+	event_del(c->ev_write);
+	close(c->fd);
+	c->fd = -1;
+	conns.count--;
+	/* The conn is unreachable by id from here on, so what these do
+	 * cannot come back to it. */
+	sched_conn_gone(c->id);
+	channel_conn_gone(c->id);
+	TAILQ_INSERT_TAIL(&conns.dead, c, dead_link);
+	event_active(conns.reap_ev, 0, 0);
+}
+
+static void
+conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&conns.dead)) != NULL) {
+		TAILQ_REMOVE(&conns.dead, c, dead_link);
+		conn_free(c);
+	}
+}
+
+/* Sends an Error event (no request id) and closes: the peer broke the
+ * protocol, so nothing after this frame can be trusted. */
+static void
+conn_protocol_error(struct conn *c, const char *msg)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+
+	log_info("connection %" PRIu64 " (pid %ld uid %u): protocol error: %s",
+	         c->id, (long)c->pid, (unsigned)c->uid, msg);
+	err.has_code = true;
+	err.code = EVD__ERROR_CODE__PROTOCOL;
+	err.message = (char *)msg;
+	reply.body_case = EVD__REPLY__BODY_ERROR;
+	reply.error = &err;
+	if (conn_send(c, &reply) == 0)
+		/* Best effort: one non-blocking write, then close. */
+		(void)evbuffer_write(c->out, c->fd);
+	conn_close(c, msg);
+}
+
+static void
+conn_update_write(struct conn *c)
+{
+	bool want = evbuffer_get_length(c->out) > 0;
+
+	if (want == c->write_armed)
+		return;
+	if (want)
+		event_add(c->ev_write, NULL);
+	else
+		event_del(c->ev_write);
+	c->write_armed = want;
+}
+
+/* Writes what the kernel takes now, and once the output is below the
+ * low-water mark resumes what the high-water mark held back. Returns 0,
+ * or -1 if c was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	uint64_t id = c->id;
+	int n;
+
+	if (evbuffer_get_length(c->out) > 0) {
+		n = evbuffer_write(c->out, c->fd);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c, strerror(errno));
+			return -1;
+		}
+	}
+	conn_update_write(c);
+	if (evbuffer_get_length(c->out) >= CONN_OUT_LOW)
+		return 0;
+	if (c->congested_seen) {
+		c->congested_seen = false;
+		channel_conn_drained(id);
+		if (conn_lookup(id) != c)
+			return -1;
+	}
+	if (c->paused) {
+		c->paused = false;
+		/* Frames that waited in the input buffer go first. */
+		conn_process(c);
+		if (conn_lookup(id) != c)
+			return -1;
+		if (!c->paused)
+			event_add(c->ev_read, NULL);
+	}
+	return 0;
+}
+
+void
+conn_flush_all(void)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&conns.dirty)) != NULL) {
+		TAILQ_REMOVE(&conns.dirty, c, dirty_link);
+		c->dirty = false;
+		conn_flush(c);
+	}
+}
+
+/*
+ * Decodes and dispatches every complete frame in the input buffer,
+ * stopping early when the output passes the high-water mark (the rest
+ * waits for conn_flush to drain it) or when the conn closes.
+ */
+static void
+conn_process(struct conn *c)
+{
+	uint64_t id = c->id;
+	size_t off = 0;
+
+	while (off < c->in_len) {
+		const uint8_t *body;
+		size_t blen;
+		long r;
+		int rd;
+
+		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
+			c->paused = true;
+			event_del(c->ev_read);
+			break;
+		}
+		r = frame_decode(c->in + off, c->in_len - off,
+		                 conns.max_frame, &body, &blen);
+		if (r == 0)
+			break;
+		if (r == -EMSGSIZE) {
+			conn_protocol_error(c, "frame length above the maximum");
+			return;
+		}
+		if (r < 0) {
+			conn_protocol_error(c, "frame length of zero");
+			return;
+		}
+		rd = dispatch_frame(c, body, blen);
+		if (rd == -EBADMSG) {
+			conn_protocol_error(c, "undecodable request");
+			return;
+		}
+		if (rd < 0 || conn_lookup(id) != c)
+			return; /* closed */
+		off += (size_t)r;
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+}
+
+/* Makes room for the next read: at least CONN_READ_CHUNK, and the whole
+ * of a frame whose header has arrived (its size is already checked). */
+static int
+conn_reserve_input(struct conn *c)
+{
+	size_t need = c->in_len + CONN_READ_CHUNK;
+	uint8_t *p;
+
+	if (c->in_len >= FRAME_HEADER_LEN) {
+		size_t flen = (size_t)c->in[0] << 24 | (size_t)c->in[1] << 16 |
+		              (size_t)c->in[2] << 8 | (size_t)c->in[3];
+
+		if (flen <= conns.max_frame &&
+		    flen + FRAME_HEADER_LEN > c->in_len)
+			need = flen + FRAME_HEADER_LEN;
+	}
+	if (need <= c->in_cap)
+		return 0;
+	if ((p = realloc(c->in, need)) == NULL)
+		return -ENOMEM;
+	c->in = p;
+	c->in_cap = need;
+	return 0;
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n;
+
+	if (conn_reserve_input(c) < 0) {
+		conn_close(c, "out of memory for input");
+		return;
+	}
+	n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n == 0) {
+		conn_close(c, c->in_len > 0 ? "peer closed mid-frame" : "peer closed");
+		conn_flush_all();
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, strerror(errno));
+		conn_flush_all();
+		return;
+	}
+	c->in_len += (size_t)n;
+	conn_process(c);
+	/* Shrink a buffer a large frame left behind once it is empty. */
+	if (conn_lookup(c->id) == c && c->in_len == 0 &&
+	    c->in_cap > 4 * CONN_READ_CHUNK) {
+		uint8_t *p = realloc(c->in, CONN_READ_CHUNK);
+
+		if (p != NULL) {
+			c->in = p;
+			c->in_cap = CONN_READ_CHUNK;
+		}
+	}
+	conn_flush_all();
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_flush(c);
+	conn_flush_all();
+}

@@ -1,0 +1,72 @@
+/*
+ * conn: one client connection.
+ *
+ * A conn owns its socket, a flat input buffer in which whole frames are
+ * decoded in place, and an output evbuffer. Replies and events are packed
+ * straight into the output buffer and written once per loop callback
+ * (conn_flush_all), so a pipelined batch of requests costs one read and
+ * one write, not one per frame.
+ *
+ * Limits: a frame body above the configured maximum, a zero length or an
+ * undecodable body is a protocol error that closes only this conn. When
+ * output passes CONN_OUT_HIGH the conn stops reading requests until it
+ * drains below CONN_OUT_LOW; events beyond CONN_OUT_MAX (a client that
+ * never reads) close it. Memory per client is therefore bounded.
+ *
+ * Lifetime: other modules refer to a conn by its 64-bit id (conn_lookup),
+ * never by a pointer kept across loop turns. conn_close() unlinks the conn
+ * at once (its id no longer resolves) and frees it on the next loop turn,
+ * so a callback higher on the stack never touches freed memory.
+ */
+#ifndef EVD_CONN_H
+#define EVD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.pb-c.h"
+
+#define CONN_OUT_LOW (256u * 1024u)
+#define CONN_OUT_HIGH (4u * 1024u * 1024u)
+#define CONN_OUT_MAX (32u * 1024u * 1024u)
+
+struct event_base;
+struct conn;
+
+/* max_frame: the largest request body accepted. */
+int conn_init(struct event_base *base, size_t max_frame);
+/* Closes every connection (at shutdown). */
+void conn_shutdown(void);
+
+/* Adopts an accepted, non-blocking socket. On failure the fd is closed
+ * and -errno returned. */
+int conn_new(int fd);
+
+struct conn *conn_lookup(uint64_t id);
+uint64_t conn_id(const struct conn *c);
+uid_t conn_uid(const struct conn *c);
+gid_t conn_gid(const struct conn *c);
+pid_t conn_pid(const struct conn *c);
+bool conn_greeted(const struct conn *c);
+void conn_set_greeted(struct conn *c);
+
+/*
+ * Packs r into the output buffer. Returns 0, or -ENOBUFS if that pushed the
+ * output past CONN_OUT_MAX (the conn is then closed), or -ENOMEM.
+ */
+int conn_send(struct conn *c, const Evd__Reply *r);
+/* True while the conn's output is above the high-water mark. */
+bool conn_congested(struct conn *c);
+
+/* Unlinks the conn now and frees it on the next loop turn. */
+void conn_close(struct conn *c, const char *why);
+
+/* Writes the pending output of every conn that has some. Every loop
+ * callback that may send calls it before returning. */
+void conn_flush_all(void);
+
+size_t conn_count(void);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * dispatch: unpack, check the greeting, route, pack (see dispatch.h).
+ *
+ * The one place that turns a handler's outcome into a Reply: handlers
+ * never touch the connection's output themselves.
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "log.h"
+
+static const char *dispatch_store = "memory";
+static int64_t dispatch_started;
+
+void
+dispatch_init(const char *store_name)
+{
+	dispatch_store = store_name;
+	dispatch_started = clock_now_ns(EVD__CLOCK__MONOTONIC);
+}
+
+const char *
+dispatch_store_name(void)
+{
+	return dispatch_store;
+}
+
+int64_t
+dispatch_started_mono_ns(void)
+{
+	return dispatch_started;
+}
+
+int
+req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->err_code = code;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void *
+req_alloc(struct req_ctx *ctx, size_t size)
+{
+	void *p;
+
+	if (ctx->nallocs == REQ_MAX_ALLOCS)
+		return NULL;
+	if ((p = calloc(1, size == 0 ? 1 : size)) == NULL)
+		return NULL;
+	ctx->allocs[ctx->nallocs++] = p;
+	return p;
+}
+
+static int
+dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
+{
+	if (!conn_greeted(ctx->conn) &&
+	    rq->body_case != EVD__REQUEST__BODY_HELLO)
+		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
+		                "the first request must be Hello");
+	switch (rq->body_case) {
+#define X(BODY, name)                                                          \
+	case EVD__REQUEST__BODY_##BODY:                                        \
+		return req_##name(ctx, rq);
+		EVD_REQUESTS(X)
+#undef X
+	default:
+		/* A newer client's request, or no body at all. */
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "unknown or missing request type");
+	}
+}
+
+int
+dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+	struct req_ctx ctx;
+	Evd__Request *rq;
+	int i, r;
+
+	rq = evd__request__unpack(NULL, len, body);
+	if (rq == NULL)
+		return -EBADMSG; /* the conn reports it and closes */
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.conn = c;
+	ctx.conn_id = conn_id(c);
+	ctx.uid = conn_uid(c);
+	ctx.gid = conn_gid(c);
+	ctx.pid = conn_pid(c);
+	ctx.reply = &reply;
+
+	r = dispatch_route(&ctx, rq);
+	if (r < 0) {
+		if (ctx.err_code == 0) {
+			ctx.err_code = EVD__ERROR_CODE__INTERNAL;
+			snprintf(ctx.err_msg, sizeof ctx.err_msg,
+			         "internal error: %s", strerror(-r));
+		}
+		reply.body_case = EVD__REPLY__BODY_ERROR;
+		err.has_code = true;
+		err.code = ctx.err_code;
+		err.message = ctx.err_msg;
+		reply.error = &err;
+	}
+	reply.has_request_id = rq->has_request_id;
+	reply.request_id = rq->request_id;
+	r = conn_send(c, &reply);
+	for (i = 0; i < ctx.nallocs; i++)
+		free(ctx.allocs[i]);
+	evd__request__free_unpacked(rq, NULL);
+	return r < 0 ? -EPIPE : 0;
+}

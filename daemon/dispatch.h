@@ -1,0 +1,79 @@
+/*
+ * dispatch: from one request frame to one reply.
+ *
+ * Unpacks the Request, checks the greeting, routes the body to its
+ * req_<name>() handler through the registry (requests.h), and packs the
+ * handler's reply, or its error, echoing the request id. Handlers borrow
+ * the unpacked request and fill ctx->reply; storage they need for the
+ * reply lives in ctx (req_alloc) and is freed once the reply is packed.
+ * An undecodable frame is a protocol error that closes the conn; an
+ * unknown request type is an error reply and the conn stays.
+ */
+#ifndef EVD_DISPATCH_H
+#define EVD_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.pb-c.h"
+#include "requests.h"
+
+struct conn;
+
+#define REQ_MAX_ALLOCS 8
+#define REQ_ERRMSG_MAX 256
+
+/* Owner: dispatch, on its stack for the duration of one request. */
+struct req_ctx {
+	struct conn *conn;
+	uint64_t conn_id;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	Evd__Reply *reply;      /* set reply->body_case and the body */
+	int err_code;           /* EVD__ERROR_CODE__* once req_fail ran */
+	char err_msg[REQ_ERRMSG_MAX];
+	void *allocs[REQ_MAX_ALLOCS];
+	int nallocs;
+};
+
+/*
+ * Handles one frame body from c. Returns 0; -EBADMSG if the body is not a
+ * Request (c is untouched: the caller reports the protocol error); or
+ * -EPIPE if c was closed while replying (the caller must not touch it).
+ */
+int dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
+
+/* Records an error reply; returns -EINVAL for `return req_fail(...)`. */
+int req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Zeroed memory that lives until the reply is packed; NULL when out of
+ * memory (answer INTERNAL) or when the per-request slots are used up. */
+void *req_alloc(struct req_ctx *ctx, size_t size);
+
+/* The request-id-less prefix of every scheduling handler: validates the
+ * callback and key and fills the target part of spec. Returns 0 or a
+ * req_fail() result. */
+struct sched_spec;
+int req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb,
+                    const char *key, struct sched_spec *spec);
+/* Schedules spec and fills a Scheduled reply. */
+int req_schedule(struct req_ctx *ctx, struct sched_spec *spec);
+
+/* Limits on what a scheduling request may carry. */
+#define REQ_PAYLOAD_MAX (64u * 1024u)
+#define REQ_KEY_MAX 256u
+
+#define X(BODY, name)                                                          \
+	int req_##name(struct req_ctx *ctx, const Evd__Request *rq);
+EVD_REQUESTS(X)
+#undef X
+
+/* Records what Welcome and Stats report about this daemon instance. */
+void dispatch_init(const char *store_name);
+const char *dispatch_store_name(void);
+int64_t dispatch_started_mono_ns(void);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * req_cancel: asyncio handle.cancel(). Idempotent in effect: an unknown,
+ * fired, cancelled or foreign id is NOT_FOUND and changes nothing.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <inttypes.h>
+
+#include "dispatch.h"
+#include "sched.h"
+
+int
+req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
+{
+	const Evd__Cancel *m = rq->cancel;
+	Evd__Cancelled *c;
+	struct timer *t;
+
+	if (!m->has_timer_id)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "cancel needs timer_id");
+	if ((t = sched_lookup(m->timer_id, ctx->uid)) == NULL)
+		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		                "no pending timer %" PRIu64, m->timer_id);
+	if ((c = req_alloc(ctx, sizeof *c)) == NULL)
+		return -ENOMEM;
+	sched_cancel(t);
+	evd__cancelled__init(c);
+	c->has_timer_id = true;
+	c->timer_id = m->timer_id;
+	ctx->reply->body_case = EVD__REPLY__BODY_CANCELLED;
+	ctx->reply->cancelled = c;
+	return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * req_subscribe: this connection starts receiving a channel's messages.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "channel.h"
+#include "dispatch.h"
+
+int
+req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
+{
+	const Evd__Subscribe *m = rq->subscribe;
+	Evd__Subscribed *s;
+	int r;
+
+	if (!channel_name_valid(m->channel))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "channel name must be 1..%d printable bytes "
+		                "without spaces",
+		                CHANNEL_NAME_MAX);
+	if ((s = req_alloc(ctx, sizeof *s)) == NULL)
+		return -ENOMEM;
+	if ((r = channel_subscribe(ctx->conn_id, m->channel)) < 0)
+		return r;
+	evd__subscribed__init(s);
+	s->channel = m->channel;
+	ctx->reply->body_case = EVD__REPLY__BODY_SUBSCRIBED;
+	ctx->reply->subscribed = s;
+	return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * sched: every pending timer of the daemon, and firing them on time.
+ *
+ * Structure: one timerq (indexed min-heap) per clock (monotonic, realtime,
+ * boottime), each armed on a timerfd of that clock with an absolute
+ * deadline, so the kernel wakes us exactly at the earliest deadline: no
+ * polling, no tick, no libevent coarse timer. The realtime timerfd also
+ * has TFD_TIMER_CANCEL_ON_SET, so a clock step re-evaluates wall-clock
+ * timers at once; relative timers live on their own clocks and are never
+ * moved by a step. An idmap finds a timer by id (O(1)) for cancel/get; a
+ * list in id order (ids only grow, so insertion order is id order) serves
+ * paged listing; a strmap finds a timer by (owner, key).
+ *
+ * Order: equal deadlines fire in scheduling order (the heap breaks ties
+ * by a sequence number). call_soon is a monotonic timer due "now", so it
+ * fires at the next loop iteration after everything already due, and
+ * call_soons run in FIFO order.
+ *
+ * Firing: a timer is unlinked from every index before its callback is
+ * delivered; cancelling it from inside delivery is NOT_FOUND, never a
+ * double free. At most SCHED_FIRE_BATCH timers fire per wakeup; the rest
+ * wait one loop turn so that I/O is not starved by a burst.
+ */
+#ifndef EVD_SCHED_H
+#define EVD_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.pb-c.h"
+
+struct event_base;
+struct timer;
+
+/* What a new timer is; every pointer is borrowed and copied. */
+struct sched_spec {
+	uid_t uid;
+	gid_t gid;
+	int clock;                /* EVD__CLOCK__* */
+	int64_t deadline_ns;      /* on clock */
+	uint64_t conn_id;         /* caller target when channel is NULL */
+	const char *channel;      /* channel target, or NULL */
+	const uint8_t *payload;
+	size_t payload_len;
+	const char *key;          /* idempotency key, or NULL */
+};
+
+/* Counters for Stats. */
+struct sched_stats {
+	uint64_t pending;
+	uint64_t scheduled_total;
+	uint64_t fired_total;
+	uint64_t cancelled_total;
+};
+
+/* Creates the timerfds and their events on base. Returns 0 or -errno. */
+int sched_init(struct event_base *base);
+/* Frees every timer and the timerfds. */
+void sched_shutdown(void);
+
+/*
+ * Schedules a timer. If spec->key is set and the owner already has a
+ * pending timer with that key, returns that one and sets *ret_existing.
+ * Returns 0, -ENOMEM, or -EOVERFLOW (no more ids).
+ */
+int sched_add(const struct sched_spec *spec, struct timer **ret,
+              bool *ret_existing);
+
+/* The pending timer with this id that uid may see (root sees all), or
+ * NULL. */
+struct timer *sched_lookup(uint64_t id, uid_t uid);
+
+/* Cancels a pending timer and frees it. */
+void sched_cancel(struct timer *t);
+
+/* Cancels every caller-callback timer of a connection that is closing. */
+void sched_conn_gone(uint64_t conn_id);
+
+/*
+ * Up to max timers visible to uid with id > after_id, in id order, and
+ * only those targeting channel if it is not NULL. Fills ret[] and returns
+ * the count; *ret_more is set if more follow.
+ */
+size_t sched_list(uid_t uid, const char *channel, uint64_t after_id,
+                  struct timer **ret, size_t max, bool *ret_more);
+
+/* Accessors. */
+uint64_t sched_timer_id(const struct timer *t);
+int sched_timer_clock(const struct timer *t);
+int64_t sched_timer_deadline(const struct timer *t);
+
+/*
+ * Fills a TimerInfo (and the Callback it points to) from t. The strings
+ * and bytes are borrowed from the timer: pack before the loop runs again.
+ */
+void sched_fill_info(const struct timer *t, Evd__TimerInfo *info,
+                     Evd__Callback *cb);
+
+void sched_get_stats(struct sched_stats *ret);
+
+#endif
