@@ -216,7 +216,8 @@ int evc_call_soon(struct evc *c, const struct evc_callback *cb,
                   int timeout_ms, struct evc_scheduled *ret);
 
 /* asyncio call_later: fire delay_ns from now on clock (EVC_CLOCK_MONOTONIC
- * or EVC_CLOCK_BOOTTIME). delay_ns must be >= 0. */
+ * or EVC_CLOCK_BOOTTIME). The daemon refuses a negative delay_ns with
+ * -EVC_E_INVALID_ARGUMENT. */
 int evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
                    const struct evc_callback *cb, int timeout_ms,
                    struct evc_scheduled *ret);

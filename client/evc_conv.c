@@ -1,0 +1,230 @@
+/*
+ * evc_conv: between protocol messages and the public structs.
+ *
+ * Outgoing: evc_conv_callback borrows the caller's strings into a message
+ * that lives only until it is packed, so nothing is copied. Incoming:
+ * the evc_conv_* readers deep-copy out of an unpacked Reply (which the
+ * caller frees right after), so what the caller receives owns its memory
+ * and survives the Reply. Readers fill *ret only on success; on failure
+ * they free what they copied and return -EVC_E_NOMEM without touching
+ * the handle (the caller words the message).
+ *
+ * Also here: the public destructors of those structs. Binary payloads get
+ * one extra NUL byte, as evclient.h promises.
+ */
+#include "evc_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int
+evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret)
+{
+	Evd__Callback m = EVD__CALLBACK__INIT;
+
+	if (cb != NULL) {
+		if (cb->payload == NULL && cb->payload_len > 0)
+			return -EVC_E_USAGE;
+		if (cb->channel != NULL) {
+			m.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+			/* Borrowed until packing; protobuf-c does not write. */
+			m.channel = (char *)cb->channel;
+		}
+		if (cb->payload != NULL) {
+			m.has_payload = 1;
+			m.payload.data = (uint8_t *)cb->payload;
+			m.payload.len = cb->payload_len;
+		}
+	}
+	*ret = m;
+	return 0;
+}
+
+/* NULL stays NULL; anything else is copied. */
+static int
+dup_str(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (s == NULL)
+		return 0;
+	*ret = strdup(s);
+	return *ret == NULL ? -EVC_E_NOMEM : 0;
+}
+
+/* Absent stays NULL; present (even empty) gets len + 1 bytes, the last
+ * a NUL, so text payloads can be used as C strings. */
+static int
+dup_bytes(bool present, const ProtobufCBinaryData *b, uint8_t **ret,
+	  size_t *ret_len)
+{
+	*ret = NULL;
+	*ret_len = 0;
+	if (!present)
+		return 0;
+	*ret = malloc(b->len + 1);
+	if (*ret == NULL)
+		return -EVC_E_NOMEM;
+	if (b->len > 0)
+		memcpy(*ret, b->data, b->len);
+	(*ret)[b->len] = '\0';
+	*ret_len = b->len;
+	return 0;
+}
+
+int
+evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret)
+{
+	struct evc_fired ev = {0};
+
+	ev.timer_id = f->timer_id;
+	ev.fire_id = f->fire_id;
+	ev.due_realtime_ns = f->due_realtime_ns;
+	ev.fired_realtime_ns = f->fired_realtime_ns;
+	ev.lateness_ns = f->lateness_ns;
+	ev.attempt = f->has_attempt ? f->attempt : 1;
+	if (dup_str(f->channel, &ev.channel) < 0 ||
+	    dup_bytes(f->has_payload, &f->payload, &ev.payload,
+		      &ev.payload_len) < 0) {
+		evc_fired_free(&ev);
+		return -EVC_E_NOMEM;
+	}
+	*ret = ev;
+	return 0;
+}
+
+/* Fills ti in place; on failure ti holds whatever was copied so far, for
+ * the caller to free. */
+static int
+timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
+{
+	const Evd__Callback *cb = t->callback;
+
+	memset(ti, 0, sizeof(*ti));
+	ti->timer_id = t->timer_id;
+	ti->owner_uid = t->owner_uid;
+	ti->owner_gid = t->owner_gid;
+	ti->state = (enum evc_timer_state)t->state;
+	ti->clock = (enum evc_clock)t->clock;
+	ti->deadline_ns = t->deadline_ns;
+	ti->due_realtime_ns = t->due_realtime_ns;
+	ti->created_realtime_ns = t->created_realtime_ns;
+	ti->fire_count = t->fire_count;
+	ti->last_fired_realtime_ns =
+	    t->has_last_fired_realtime_ns ? t->last_fired_realtime_ns : 0;
+	if (dup_str(t->key, &ti->key) < 0)
+		return -EVC_E_NOMEM;
+	if (cb == NULL)
+		return 0;
+	if (cb->target_case == EVD__CALLBACK__TARGET_CHANNEL &&
+	    dup_str(cb->channel, &ti->channel) < 0)
+		return -EVC_E_NOMEM;
+	return dup_bytes(cb->has_payload, &cb->payload, &ti->payload,
+			 &ti->payload_len);
+}
+
+int
+evc_conv_timer_info(const Evd__TimerInfo *t, struct evc_timer_info *ret)
+{
+	struct evc_timer_info ti;
+
+	if (timer_info_fill(t, &ti) < 0) {
+		evc_timer_info_free(&ti);
+		return -EVC_E_NOMEM;
+	}
+	*ret = ti;
+	return 0;
+}
+
+int
+evc_conv_timer_list(const Evd__TimerList *l, struct evc_timer_list *ret)
+{
+	struct evc_timer_list tl = {0};
+	size_t i;
+
+	if (l->n_timers > 0) {
+		tl.timers = calloc(l->n_timers, sizeof(*tl.timers));
+		if (tl.timers == NULL)
+			return -EVC_E_NOMEM;
+	}
+	for (i = 0; i < l->n_timers; i++) {
+		/* count covers the entry being filled, so that freeing the
+		 * list after a failure frees its partial copy too. */
+		tl.count = i + 1;
+		if (timer_info_fill(l->timers[i], &tl.timers[i]) < 0) {
+			evc_timer_list_free(&tl);
+			return -EVC_E_NOMEM;
+		}
+	}
+	tl.next_after_id = l->has_next_after_id ? l->next_after_id : 0;
+	*ret = tl;
+	return 0;
+}
+
+int
+evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret)
+{
+	struct evc_stats st = {0};
+
+	st.pending_timers = s->pending_timers;
+	st.connections = s->connections;
+	st.scheduled_total = s->scheduled_total;
+	st.fired_total = s->fired_total;
+	st.cancelled_total = s->cancelled_total;
+	st.channels = s->channels;
+	st.queued_messages = s->queued_messages;
+	st.inflight_messages = s->inflight_messages;
+	st.redelivered_total = s->redelivered_total;
+	st.dropped_total = s->dropped_total;
+	st.uptime_ns = s->uptime_ns;
+	if (dup_str(s->server_version, &st.server_version) < 0 ||
+	    dup_str(s->store, &st.store) < 0) {
+		evc_stats_free(&st);
+		return -EVC_E_NOMEM;
+	}
+	*ret = st;
+	return 0;
+}
+
+EVC_EXPORT void
+evc_fired_free(struct evc_fired *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->channel);
+	free(ev->payload);
+	memset(ev, 0, sizeof(*ev));
+}
+
+EVC_EXPORT void
+evc_timer_info_free(struct evc_timer_info *ti)
+{
+	if (ti == NULL)
+		return;
+	free(ti->channel);
+	free(ti->payload);
+	free(ti->key);
+	memset(ti, 0, sizeof(*ti));
+}
+
+EVC_EXPORT void
+evc_timer_list_free(struct evc_timer_list *tl)
+{
+	size_t i;
+
+	if (tl == NULL)
+		return;
+	for (i = 0; i < tl->count; i++)
+		evc_timer_info_free(&tl->timers[i]);
+	free(tl->timers);
+	memset(tl, 0, sizeof(*tl));
+}
+
+EVC_EXPORT void
+evc_stats_free(struct evc_stats *st)
+{
+	if (st == NULL)
+		return;
+	free(st->server_version);
+	free(st->store);
+	memset(st, 0, sizeof(*st));
+}

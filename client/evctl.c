@@ -1,0 +1,1186 @@
+/*
+ * evctl: the command line of evd.
+ *
+ * Built only on the public libevclient API (evclient.h) and the pure
+ * helpers of evctl_core (timefmt, escape). One row of `verbs` and one
+ * small verb_* function per verb; options are parsed once, anywhere on
+ * the line, and each row says which of the verb-specific ones apply.
+ *
+ * Output contract (scripts and the integration tests parse it): results
+ * go to stdout, one record per line; with --json each line is one JSON
+ * object with stable snake_case keys, absent values as null. Diagnostics
+ * go to stderr prefixed "evctl: ". Exit status: 0 success, 1 the daemon
+ * said no (or a wait timed out), 2 usage, 3 the daemon cannot be reached
+ * or the connection or local output failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "escape.h"
+#include "evclient.h"
+#include "timefmt.h"
+
+#ifndef EVD_VERSION
+#define EVD_VERSION "unknown"
+#endif
+
+enum {
+	EXIT_REFUSED = 1, /* the daemon said no; a wait timed out */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3, /* no daemon, or the connection/output broke */
+};
+
+/* Bound on connecting and on each request unless --timeout says
+ * otherwise: a hung daemon must not hang a script forever. */
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000
+
+/* Verb-specific options; a verb row lists those it accepts. */
+enum {
+	OPT_CHANNEL = 1u << 0,
+	OPT_PAYLOAD = 1u << 1,
+	OPT_KEY = 1u << 2,
+	OPT_CLOCK = 1u << 3,
+	OPT_COUNT = 1u << 4,
+};
+#define OPTS_SCHEDULE (OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK)
+
+/* The state of one run. Owns the connection. */
+struct ctl {
+	const struct verb *verb;
+	char **args; /* the verb's operands */
+	int nargs;
+
+	const char *socket;
+	bool json;
+	bool has_timeout;
+	int64_t timeout_ns;
+	const char *channel;
+	const char *payload;
+	const char *key;
+	const char *clock_name;
+	uint64_t count; /* 0: unbounded */
+	unsigned opts_seen;
+
+	char path[256];
+	int request_ms;
+	struct evc *c;
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct ctl *x);
+	unsigned opts;
+	int min_args;
+	int max_args; /* -1: any number */
+	const char *synopsis;
+};
+
+static int verb_soon(struct ctl *x);
+static int verb_later(struct ctl *x);
+static int verb_at(struct ctl *x);
+static int verb_cancel(struct ctl *x);
+static int verb_get(struct ctl *x);
+static int verb_list(struct ctl *x);
+static int verb_time(struct ctl *x);
+static int verb_stats(struct ctl *x);
+static int verb_watch(struct ctl *x);
+
+static const struct verb verbs[] = {
+    {"soon", verb_soon, OPTS_SCHEDULE & ~OPT_CLOCK, 0, 0,
+     "soon [--channel NAME] [--payload TEXT] [--key KEY]"},
+    {"later", verb_later, OPTS_SCHEDULE, 1, 1,
+     "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
+     "          [--clock monotonic|boottime]"},
+    {"at", verb_at, OPTS_SCHEDULE, 1, 1,
+     "at TIME [--channel NAME] [--payload TEXT] [--key KEY]\n"
+     "          [--clock realtime|monotonic|boottime]"},
+    {"cancel", verb_cancel, 0, 1, -1, "cancel ID..."},
+    {"get", verb_get, 0, 1, 1, "get ID"},
+    {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]"},
+    {"time", verb_time, 0, 0, 0, "time"},
+    {"stats", verb_stats, 0, 0, 0, "stats"},
+    {"watch", verb_watch, OPT_COUNT, 1, 1,
+     "watch CHANNEL [--count N] [--timeout DURATION]"},
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+/* ---- diagnostics ---- */
+
+static void ctl_warnx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+ctl_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'evctl --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* The exit status for a library failure, after saying why. */
+static int
+lib_failure(struct ctl *x, int r, const char *what)
+{
+	int code = -r;
+
+	if (code < EVC_E_LOCAL) {
+		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
+			  evc_errmsg(x->c));
+		return EXIT_REFUSED;
+	}
+	if (code == EVC_E_USAGE) {
+		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
+			  evc_errmsg(x->c));
+		return EXIT_USAGE;
+	}
+	ctl_warnx("%s: %s", x->path, evc_errmsg(x->c));
+	return EXIT_UNREACHABLE;
+}
+
+/* While waiting for fires any failure means the connection is gone, even
+ * when the daemon said why before closing it. */
+static int
+lost_connection(struct ctl *x)
+{
+	ctl_warnx("%s: %s", x->path, evc_errmsg(x->c));
+	return EXIT_UNREACHABLE;
+}
+
+static int
+check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_warnx("cannot write to standard output: %s",
+			  strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+/* ---- time helpers ---- */
+
+static int64_t
+mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ns to the library's timeout_ms, rounded up so that a short wait is not
+ * turned into "do not wait". */
+static int
+ns_to_ms(int64_t ns)
+{
+	if (ns <= 0)
+		return 0;
+	if (ns / 1000000 >= INT_MAX)
+		return INT_MAX;
+	return (int)((ns + 999999) / 1000000);
+}
+
+/* timeout_ms left until a deadline on CLOCK_MONOTONIC (-1: none). */
+static int
+ms_until(bool bounded, int64_t deadline_ns)
+{
+	return bounded ? ns_to_ms(deadline_ns - mono_now_ns()) : -1;
+}
+
+static const char *
+clock_name(enum evc_clock clock)
+{
+	switch (clock) {
+	case EVC_CLOCK_MONOTONIC:
+		return "monotonic";
+	case EVC_CLOCK_REALTIME:
+		return "realtime";
+	case EVC_CLOCK_BOOTTIME:
+		return "boottime";
+	}
+	return "unknown";
+}
+
+static const char *
+state_name(enum evc_timer_state state)
+{
+	switch (state) {
+	case EVC_TIMER_PENDING:
+		return "pending";
+	case EVC_TIMER_FIRED:
+		return "fired";
+	case EVC_TIMER_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
+}
+
+/* ISO 8601 of a wall-clock instant: UTC for JSON, local for people. */
+static const char *
+iso(int64_t ns, bool utc, char *buf, size_t size)
+{
+	if (timefmt_format_time(ns, utc, buf, size) < 0)
+		snprintf(buf, size, "@%lld", (long long)(ns / 1000000000));
+	return buf;
+}
+
+static const char *
+dur(int64_t ns, char *buf, size_t size)
+{
+	if (timefmt_format_duration(ns, buf, size) < 0)
+		snprintf(buf, size, "%lldns", (long long)ns);
+	return buf;
+}
+
+static const char *
+secs(int64_t ns, char *buf, size_t size)
+{
+	timefmt_format_seconds(ns, buf, size);
+	return buf;
+}
+
+/* ---- output ---- */
+
+/* Input bytes escaped per round of put_escaped: a bounded stack buffer
+ * instead of an allocation proportional to the payload. */
+#define ESCAPE_CHUNK 1024
+
+/* Writes bytes escaped for a JSON string or for a terminal line. */
+static void
+put_escaped(const void *data, size_t len, bool json)
+{
+	char buf[ESCAPE_CHUNK * ESCAPE_MAX_EXPANSION + 1];
+	const uint8_t *p = data;
+	size_t n, j;
+
+	while (len > 0) {
+		n = len;
+		if (n > ESCAPE_CHUNK) {
+			n = ESCAPE_CHUNK;
+			/* A UTF-8 sequence crossing the cut would be escaped
+			 * as invalid bytes: cut before its lead byte. Only
+			 * when p[n] is a continuation byte can one cross. */
+			for (j = n; j > n - 4 && (p[j] & 0xc0) == 0x80; j--)
+				;
+			if ((p[j] & 0xc0) != 0x80)
+				n = j;
+		}
+		if (json)
+			escape_json(buf, sizeof(buf), p, n);
+		else
+			escape_text(buf, sizeof(buf), p, n);
+		fputs(buf, stdout);
+		p += n;
+		len -= n;
+	}
+}
+
+/* One JSON object on one line, built key by key. */
+struct jw {
+	bool first;
+};
+
+static void
+jw_begin(struct jw *w)
+{
+	w->first = true;
+	putchar('{');
+}
+
+static void
+jw_key(struct jw *w, const char *key)
+{
+	printf("%s\"%s\":", w->first ? "" : ",", key);
+	w->first = false;
+}
+
+static void
+jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	printf("%" PRIu64, v);
+}
+
+static void
+jw_i64(struct jw *w, const char *key, int64_t v)
+{
+	jw_key(w, key);
+	printf("%" PRId64, v);
+}
+
+static void
+jw_bool(struct jw *w, const char *key, bool v)
+{
+	jw_key(w, key);
+	fputs(v ? "true" : "false", stdout);
+}
+
+/* data NULL: null */
+static void
+jw_bytes(struct jw *w, const char *key, const void *data, size_t len)
+{
+	jw_key(w, key);
+	if (data == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	put_escaped(data, len, true);
+	putchar('"');
+}
+
+static void
+jw_str(struct jw *w, const char *key, const char *s)
+{
+	jw_bytes(w, key, s, s ? strlen(s) : 0);
+}
+
+/* An instant as UTC ISO 8601; 0 (never) as null. */
+static void
+jw_time(struct jw *w, const char *key, int64_t ns, bool zero_is_null)
+{
+	char buf[TIMEFMT_TIME_MAX];
+
+	if (zero_is_null && ns == 0)
+		jw_str(w, key, NULL);
+	else
+		jw_str(w, key, iso(ns, true, buf, sizeof(buf)));
+}
+
+static void
+jw_end(struct jw *w)
+{
+	(void)w;
+	fputs("}\n", stdout);
+}
+
+/* Values of the "key: value" verbs start in this column. */
+#define KV_WIDTH 19
+
+/* "key:" padded so that values line up, for the key: value verbs. */
+static void kv(const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+kv(const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s:%*s", key, (int)(KV_WIDTH - 1 - strlen(key)), "");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* The same for bytes from the daemon: escaped, "-" when absent. */
+static void
+kv_bytes(const char *key, const void *data, size_t len)
+{
+	printf("%s:%*s", key, (int)(KV_WIDTH - 1 - strlen(key)), "");
+	if (data != NULL)
+		put_escaped(data, len, false);
+	else
+		putchar('-');
+	putchar('\n');
+}
+
+/*
+ * One fire, as `watch` and the waiting schedule verbs print it:
+ *   timer=12 fire=3 due=2026-12-01T10:00:00.5+01:00 lateness=137us
+ *   attempt=1 payload=hi
+ * (one line; the payload last, escaped, so it may contain spaces).
+ */
+static void
+print_fired(const struct ctl *x, const struct evc_fired *ev)
+{
+	char t[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
+	struct jw w;
+
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", ev->timer_id);
+		jw_u64(&w, "fire_id", ev->fire_id);
+		jw_str(&w, "channel", ev->channel);
+		jw_bytes(&w, "payload", ev->payload, ev->payload_len);
+		jw_time(&w, "due", ev->due_realtime_ns, false);
+		jw_i64(&w, "due_realtime_ns", ev->due_realtime_ns);
+		jw_time(&w, "fired", ev->fired_realtime_ns, false);
+		jw_i64(&w, "fired_realtime_ns", ev->fired_realtime_ns);
+		jw_i64(&w, "lateness_ns", ev->lateness_ns);
+		jw_u64(&w, "attempt", ev->attempt);
+		jw_end(&w);
+		return;
+	}
+	printf("timer=%" PRIu64 " fire=%" PRIu64 " due=%s lateness=%s "
+	       "attempt=%" PRIu32 " payload=",
+	       ev->timer_id, ev->fire_id,
+	       iso(ev->due_realtime_ns, false, t, sizeof(t)),
+	       dur(ev->lateness_ns, d, sizeof(d)), ev->attempt);
+	if (ev->payload != NULL)
+		put_escaped(ev->payload, ev->payload_len, false);
+	putchar('\n');
+}
+
+static void
+print_timer(const struct ctl *x, const struct evc_timer_info *ti)
+{
+	char t[TIMEFMT_TIME_MAX], s[TIMEFMT_SECONDS_MAX];
+	struct jw w;
+
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", ti->timer_id);
+		jw_str(&w, "state", state_name(ti->state));
+		jw_str(&w, "clock", clock_name(ti->clock));
+		jw_i64(&w, "deadline_ns", ti->deadline_ns);
+		jw_time(&w, "due", ti->due_realtime_ns, false);
+		jw_i64(&w, "due_realtime_ns", ti->due_realtime_ns);
+		jw_str(&w, "channel", ti->channel);
+		jw_str(&w, "key", ti->key);
+		jw_bytes(&w, "payload", ti->payload, ti->payload_len);
+		jw_u64(&w, "fire_count", ti->fire_count);
+		jw_time(&w, "last_fired", ti->last_fired_realtime_ns, true);
+		jw_i64(&w, "last_fired_realtime_ns",
+		       ti->last_fired_realtime_ns);
+		jw_time(&w, "created", ti->created_realtime_ns, false);
+		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
+		jw_u64(&w, "owner_uid", ti->owner_uid);
+		jw_u64(&w, "owner_gid", ti->owner_gid);
+		jw_end(&w);
+		return;
+	}
+	kv("timer_id", "%" PRIu64, ti->timer_id);
+	kv("state", "%s", state_name(ti->state));
+	kv("clock", "%s", clock_name(ti->clock));
+	kv("deadline", "%s", secs(ti->deadline_ns, s, sizeof(s)));
+	kv("due", "%s", iso(ti->due_realtime_ns, false, t, sizeof(t)));
+	kv_bytes("channel", ti->channel, ti->channel ? strlen(ti->channel) : 0);
+	kv_bytes("key", ti->key, ti->key ? strlen(ti->key) : 0);
+	kv_bytes("payload", ti->payload, ti->payload_len);
+	kv("fire_count", "%" PRIu64, ti->fire_count);
+	kv("last_fired", "%s",
+	   ti->last_fired_realtime_ns == 0
+	       ? "-"
+	       : iso(ti->last_fired_realtime_ns, false, t, sizeof(t)));
+	kv("created", "%s", iso(ti->created_realtime_ns, false, t, sizeof(t)));
+	kv("owner", "%" PRIu32 ":%" PRIu32, ti->owner_uid, ti->owner_gid);
+}
+
+/* ---- connecting ---- */
+
+static int
+ctl_connect(struct ctl *x)
+{
+	char err[512];
+	int r, code;
+
+	if (x->socket != NULL) {
+		if (snprintf(x->path, sizeof(x->path), "%s", x->socket) >=
+		    (int)sizeof(x->path))
+			return usage_error("socket path too long: %s",
+					   x->socket);
+	} else if (evc_default_socket(x->path, sizeof(x->path)) < 0) {
+		return usage_error("the default socket path is too long; "
+				   "use --socket PATH");
+	}
+	r = evc_connect(x->path, "evctl", x->request_ms, &x->c, err,
+			sizeof(err));
+	if (r == 0)
+		return 0;
+	code = -r;
+	if (code == EVC_E_CONNECT) {
+		ctl_warnx("%s; is evd running? start it with: evd --socket %s",
+			  err, x->path);
+		return EXIT_UNREACHABLE;
+	}
+	if (code == EVC_E_USAGE)
+		return usage_error("%s", err);
+	if (code < EVC_E_LOCAL) {
+		ctl_warnx("%s", err);
+		return EXIT_REFUSED;
+	}
+	ctl_warnx("%s: %s", x->path, err);
+	return EXIT_UNREACHABLE;
+}
+
+/* ---- verbs ---- */
+
+/*
+ * After scheduling a timer that fires to this connection: wait for its
+ * fire (bounded by --timeout), print it, done. The connection must stay
+ * open until then, since such timers die with it.
+ */
+static int
+wait_own_fire(struct ctl *x, uint64_t timer_id)
+{
+	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
+	char d[TIMEFMT_DURATION_MAX];
+	struct evc_fired ev;
+	int r;
+
+	for (;;) {
+		r = evc_next_event(x->c, ms_until(x->has_timeout, deadline_ns),
+				   &ev);
+		if (r == -EVC_E_TIMEOUT) {
+			ctl_warnx(
+			    "timed out after %s waiting for timer %" PRIu64
+			    " to fire",
+			    dur(x->timeout_ns, d, sizeof(d)), timer_id);
+			return EXIT_REFUSED;
+		}
+		if (r < 0)
+			return lost_connection(x);
+		if (ev.timer_id == timer_id) {
+			print_fired(x, &ev);
+			evc_fired_free(&ev);
+			return check_stdout();
+		}
+		evc_fired_free(&ev);
+	}
+}
+
+/* Common tail of soon/later/at: print the new timer, maybe wait. */
+static int
+scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
+{
+	char t[TIMEFMT_TIME_MAX];
+	struct jw w;
+
+	if (r < 0)
+		return lib_failure(x, r, x->verb->name);
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", s->timer_id);
+		jw_str(&w, "clock", clock_name(s->clock));
+		jw_i64(&w, "deadline_ns", s->deadline_ns);
+		jw_str(&w, "due", iso(s->due_realtime_ns, true, t, sizeof(t)));
+		jw_i64(&w, "due_realtime_ns", s->due_realtime_ns);
+		jw_bool(&w, "existing", s->existing);
+		jw_end(&w);
+	} else {
+		printf("%" PRIu64 "\n", s->timer_id);
+	}
+	r = check_stdout();
+	if (r != 0 || x->channel != NULL)
+		return r;
+	return wait_own_fire(x, s->timer_id);
+}
+
+static struct evc_callback
+callback_of(const struct ctl *x)
+{
+	struct evc_callback cb = {
+	    .channel = x->channel,
+	    .payload = x->payload,
+	    .payload_len = x->payload ? strlen(x->payload) : 0,
+	    .key = x->key,
+	};
+
+	return cb;
+}
+
+static int
+verb_soon(struct ctl *x)
+{
+	struct evc_callback cb = callback_of(x);
+	struct evc_scheduled s;
+
+	return scheduled(x, evc_call_soon(x->c, &cb, x->request_ms, &s), &s);
+}
+
+static int
+verb_later(struct ctl *x)
+{
+	struct evc_callback cb = callback_of(x);
+	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
+	struct evc_scheduled s;
+	int64_t delay_ns;
+
+	if (timefmt_parse_duration(x->args[0], &delay_ns) < 0)
+		return usage_error("invalid duration '%s' (examples: 250ms, "
+				   "5s, 1h30m, 2d)",
+				   x->args[0]);
+	if (x->clock_name != NULL && strcmp(x->clock_name, "boottime") == 0)
+		clock = EVC_CLOCK_BOOTTIME;
+	else if (x->clock_name != NULL &&
+		 strcmp(x->clock_name, "monotonic") != 0)
+		return usage_error("later takes --clock monotonic or "
+				   "boottime; for a wall-clock time use 'at'");
+	return scheduled(
+	    x, evc_call_later(x->c, delay_ns, clock, &cb, x->request_ms, &s),
+	    &s);
+}
+
+static int
+verb_at(struct ctl *x)
+{
+	struct evc_callback cb = callback_of(x);
+	enum evc_clock clock = EVC_CLOCK_REALTIME;
+	struct evc_scheduled s;
+	int64_t when_ns;
+
+	if (x->clock_name != NULL && strcmp(x->clock_name, "monotonic") == 0)
+		clock = EVC_CLOCK_MONOTONIC;
+	else if (x->clock_name != NULL &&
+		 strcmp(x->clock_name, "boottime") == 0)
+		clock = EVC_CLOCK_BOOTTIME;
+	if (clock == EVC_CLOCK_REALTIME) {
+		if (timefmt_parse_time(x->args[0], &when_ns) < 0)
+			return usage_error(
+			    "invalid time '%s' (examples: "
+			    "2026-12-01T09:00:00Z, '2026-12-01 09:00', "
+			    "@1796115600)",
+			    x->args[0]);
+	} else if (timefmt_parse_duration(x->args[0], &when_ns) < 0) {
+		/* On the daemon's own clocks an instant is its reading in
+		 * seconds, as `evctl time` prints it. */
+		return usage_error("invalid time '%s' on the %s clock: give "
+				   "seconds as 'evctl time' prints them",
+				   x->args[0], clock_name(clock));
+	}
+	return scheduled(
+	    x, evc_call_at(x->c, when_ns, clock, &cb, x->request_ms, &s), &s);
+}
+
+/* Decimal digits only, no sign, no overflow. */
+static bool
+parse_u64(const char *s, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+static int
+verb_cancel(struct ctl *x)
+{
+	uint64_t id;
+	int i, r, status = 0;
+	char what[64];
+	struct jw w;
+
+	/* All ids are checked before any is cancelled. */
+	for (i = 0; i < x->nargs; i++)
+		if (!parse_u64(x->args[i], &id))
+			return usage_error("invalid timer id '%s'", x->args[i]);
+	for (i = 0; i < x->nargs; i++) {
+		parse_u64(x->args[i], &id);
+		r = evc_cancel(x->c, id, x->request_ms);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "cancel %" PRIu64, id);
+			r = lib_failure(x, r, what);
+			if (r != EXIT_REFUSED)
+				return r;
+			status = r;
+			continue;
+		}
+		if (x->json) {
+			jw_begin(&w);
+			jw_u64(&w, "timer_id", id);
+			jw_bool(&w, "cancelled", true);
+			jw_end(&w);
+		} else {
+			printf("%" PRIu64 "\n", id);
+		}
+	}
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
+
+static int
+verb_get(struct ctl *x)
+{
+	struct evc_timer_info ti;
+	uint64_t id;
+	int r;
+
+	if (!parse_u64(x->args[0], &id))
+		return usage_error("invalid timer id '%s'", x->args[0]);
+	r = evc_get(x->c, id, x->request_ms, &ti);
+	if (r < 0)
+		return lib_failure(x, r, "get");
+	print_timer(x, &ti);
+	evc_timer_info_free(&ti);
+	return check_stdout();
+}
+
+/*
+ * Human form: a header, then one row per timer:
+ *   ID       CLOCK     DUE                                 CHANNEL ...
+ * columns separated by at least one space; "-" for none; payload last.
+ */
+static void
+print_list_row(const struct evc_timer_info *ti)
+{
+	char t[TIMEFMT_TIME_MAX], id[24];
+	const char *ch = ti->channel ? ti->channel : "-";
+	const char *key = ti->key ? ti->key : "-";
+
+	snprintf(id, sizeof(id), "%" PRIu64, ti->timer_id);
+	printf("%-8s %-9s %-35s ", id, clock_name(ti->clock),
+	       iso(ti->due_realtime_ns, false, t, sizeof(t)));
+	put_escaped(ch, strlen(ch), false);
+	printf("%*s ", strlen(ch) < 16 ? (int)(16 - strlen(ch)) : 0, "");
+	put_escaped(key, strlen(key), false);
+	printf("%*s ", strlen(key) < 16 ? (int)(16 - strlen(key)) : 0, "");
+	if (ti->payload != NULL)
+		put_escaped(ti->payload, ti->payload_len, false);
+	else
+		putchar('-');
+	putchar('\n');
+}
+
+static int
+verb_list(struct ctl *x)
+{
+	struct evc_timer_list tl;
+	uint64_t after = 0;
+	size_t i;
+	int r;
+
+	if (!x->json)
+		printf("%-8s %-9s %-35s %-16s %-16s %s\n", "ID", "CLOCK", "DUE",
+		       "CHANNEL", "KEY", "PAYLOAD");
+	for (;;) {
+		r = evc_list(x->c, x->channel, after, 0, x->request_ms, &tl);
+		if (r < 0)
+			return lib_failure(x, r, "list");
+		for (i = 0; i < tl.count; i++) {
+			if (x->json)
+				print_timer(x, &tl.timers[i]);
+			else
+				print_list_row(&tl.timers[i]);
+		}
+		/* Ids only grow: a cursor that does not would loop. */
+		if (tl.next_after_id <= after) {
+			evc_timer_list_free(&tl);
+			break;
+		}
+		after = tl.next_after_id;
+		evc_timer_list_free(&tl);
+		r = check_stdout();
+		if (r != 0)
+			return r;
+	}
+	return check_stdout();
+}
+
+static int
+verb_time(struct ctl *x)
+{
+	char s[TIMEFMT_SECONDS_MAX], t[TIMEFMT_TIME_MAX];
+	struct evc_time tm;
+	struct jw w;
+	int r;
+
+	r = evc_time(x->c, x->request_ms, &tm);
+	if (r < 0)
+		return lib_failure(x, r, "time");
+	if (x->json) {
+		jw_begin(&w);
+		jw_i64(&w, "monotonic_ns", tm.monotonic_ns);
+		jw_i64(&w, "boottime_ns", tm.boottime_ns);
+		jw_i64(&w, "realtime_ns", tm.realtime_ns);
+		jw_time(&w, "realtime", tm.realtime_ns, false);
+		jw_end(&w);
+	} else {
+		kv("monotonic", "%s", secs(tm.monotonic_ns, s, sizeof(s)));
+		kv("boottime", "%s", secs(tm.boottime_ns, s, sizeof(s)));
+		kv("realtime", "%s", secs(tm.realtime_ns, s, sizeof(s)));
+		kv("wall", "%s", iso(tm.realtime_ns, false, t, sizeof(t)));
+	}
+	return check_stdout();
+}
+
+static int
+verb_stats(struct ctl *x)
+{
+	char d[TIMEFMT_DURATION_MAX];
+	struct evc_stats st;
+	struct jw w;
+	int r;
+
+	r = evc_stats(x->c, x->request_ms, &st);
+	if (r < 0)
+		return lib_failure(x, r, "stats");
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "pending_timers", st.pending_timers);
+		jw_u64(&w, "connections", st.connections);
+		jw_u64(&w, "scheduled_total", st.scheduled_total);
+		jw_u64(&w, "fired_total", st.fired_total);
+		jw_u64(&w, "cancelled_total", st.cancelled_total);
+		jw_u64(&w, "channels", st.channels);
+		jw_u64(&w, "queued_messages", st.queued_messages);
+		jw_u64(&w, "inflight_messages", st.inflight_messages);
+		jw_u64(&w, "redelivered_total", st.redelivered_total);
+		jw_u64(&w, "dropped_total", st.dropped_total);
+		jw_i64(&w, "uptime_ns", st.uptime_ns);
+		jw_str(&w, "server_version", st.server_version);
+		jw_str(&w, "store", st.store);
+		jw_end(&w);
+	} else {
+		kv("pending_timers", "%" PRIu64, st.pending_timers);
+		kv("connections", "%" PRIu64, st.connections);
+		kv("scheduled_total", "%" PRIu64, st.scheduled_total);
+		kv("fired_total", "%" PRIu64, st.fired_total);
+		kv("cancelled_total", "%" PRIu64, st.cancelled_total);
+		kv("channels", "%" PRIu64, st.channels);
+		kv("queued_messages", "%" PRIu64, st.queued_messages);
+		kv("inflight_messages", "%" PRIu64, st.inflight_messages);
+		kv("redelivered_total", "%" PRIu64, st.redelivered_total);
+		kv("dropped_total", "%" PRIu64, st.dropped_total);
+		kv("uptime", "%s", dur(st.uptime_ns, d, sizeof(d)));
+		kv_bytes("server_version", st.server_version,
+			 st.server_version ? strlen(st.server_version) : 0);
+		kv_bytes("store", st.store, st.store ? strlen(st.store) : 0);
+	}
+	evc_stats_free(&st);
+	return check_stdout();
+}
+
+static int
+verb_watch(struct ctl *x)
+{
+	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
+	const char *channel = x->args[0];
+	char d[TIMEFMT_DURATION_MAX], what[64];
+	struct evc_fired ev;
+	uint64_t seen = 0;
+	int r;
+
+	r = evc_subscribe(x->c, channel, x->request_ms);
+	if (r < 0)
+		return lib_failure(x, r, "watch");
+	while (x->count == 0 || seen < x->count) {
+		r = evc_next_event(x->c, ms_until(x->has_timeout, deadline_ns),
+				   &ev);
+		if (r == -EVC_E_TIMEOUT) {
+			if (x->count > 0)
+				ctl_warnx(
+				    "timed out after %s waiting for fires on "
+				    "%s (%" PRIu64 " of %" PRIu64 " received)",
+				    dur(x->timeout_ns, d, sizeof(d)), channel,
+				    seen, x->count);
+			else
+				ctl_warnx(
+				    "timed out after %s waiting for fires on "
+				    "%s (%" PRIu64 " received)",
+				    dur(x->timeout_ns, d, sizeof(d)), channel,
+				    seen);
+			return EXIT_REFUSED;
+		}
+		if (r < 0)
+			return lost_connection(x);
+		print_fired(x, &ev);
+		r = check_stdout();
+		if (r != 0) {
+			evc_fired_free(&ev);
+			return r;
+		}
+		/* Acked only once printed: a crash in between means a
+		 * redelivery, never a lost fire. */
+		r = evc_ack(x->c, ev.fire_id, x->request_ms);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "ack of fire %" PRIu64,
+				 ev.fire_id);
+			r = lib_failure(x, r, what);
+			if (r != EXIT_REFUSED) {
+				evc_fired_free(&ev);
+				return r;
+			}
+		}
+		evc_fired_free(&ev);
+		seen++;
+	}
+	return 0;
+}
+
+/* ---- command line ---- */
+
+static void
+help(void)
+{
+	size_t i;
+
+	printf("Usage: evctl [OPTIONS] VERB [ARGS...]\n"
+	       "\n"
+	       "Ask evd, the timer daemon, to call back later, and manage "
+	       "its timers.\n"
+	       "\n"
+	       "Verbs:\n");
+	for (i = 0; i < NVERBS; i++)
+		printf("  %s\n", verbs[i].synopsis);
+	printf(
+	    "\n"
+	    "Options (anywhere on the line):\n"
+	    "  --socket PATH      the daemon's socket (default: $EVD_SOCKET, "
+	    "else\n"
+	    "                     $XDG_RUNTIME_DIR/evd.sock, or "
+	    "/run/evd/evd.sock as root)\n"
+	    "  --json             one JSON object per output line\n"
+	    "  --timeout DURATION watch, and soon/later/at without --channel: "
+	    "how long\n"
+	    "                     to wait for fires (default: forever); "
+	    "other verbs:\n"
+	    "                     bound on each request (default: 30s)\n"
+	    "  --channel NAME     fire into this channel (durable); without "
+	    "it the fire\n"
+	    "                     comes back to evctl, which waits for it and "
+	    "prints it\n"
+	    "  --payload TEXT     bytes delivered with the fire\n"
+	    "  --key KEY          idempotency key: the same key returns the "
+	    "same timer\n"
+	    "  --clock CLOCK      monotonic (later's default), boottime, "
+	    "realtime (at's\n"
+	    "                     default); 'at' on monotonic/boottime takes "
+	    "seconds as\n"
+	    "                     'evctl time' prints them\n"
+	    "  --count N          watch: exit after N fires\n"
+	    "  -h, --help         this help\n"
+	    "  --version          the version\n"
+	    "\n"
+	    "DURATION: 250ms, 5s, 90, 1.5h, 1h30m, 2d (units ns us ms s m h "
+	    "d w).\n"
+	    "TIME: 2026-12-01T09:00:00Z, 2026-12-01T09:00:00+01:00, "
+	    "'2026-12-01 09:00'\n"
+	    "      (local time), @1796115600 (Unix seconds).\n"
+	    "\n"
+	    "Exit status: 0 success, 1 the daemon refused or a wait timed "
+	    "out,\n"
+	    "2 usage error, 3 the daemon cannot be reached.\n");
+}
+
+struct option_def {
+	const char *name;
+	bool has_arg;
+	unsigned bit; /* 0: global */
+};
+
+static const struct option_def options[] = {
+    {"--socket", true, 0},
+    {"--json", false, 0},
+    {"--timeout", true, 0},
+    {"--help", false, 0},
+    {"-h", false, 0},
+    {"--version", false, 0},
+    {"--channel", true, OPT_CHANNEL},
+    {"--payload", true, OPT_PAYLOAD},
+    {"--key", true, OPT_KEY},
+    {"--clock", true, OPT_CLOCK},
+    {"--count", true, OPT_COUNT},
+};
+
+/* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
+static int
+set_option(struct ctl *x, const struct option_def *o, const char *v)
+{
+	x->opts_seen |= o->bit;
+	if (strcmp(o->name, "--socket") == 0) {
+		x->socket = v;
+	} else if (strcmp(o->name, "--json") == 0) {
+		x->json = true;
+	} else if (strcmp(o->name, "--timeout") == 0) {
+		if (timefmt_parse_duration(v, &x->timeout_ns) < 0)
+			return usage_error("invalid duration '%s' for "
+					   "--timeout",
+					   v);
+		x->has_timeout = true;
+	} else if (strcmp(o->name, "--help") == 0 ||
+		   strcmp(o->name, "-h") == 0) {
+		help();
+		return -1;
+	} else if (strcmp(o->name, "--version") == 0) {
+		printf("evctl %s\n", EVD_VERSION);
+		return -1;
+	} else if (o->bit == OPT_CHANNEL) {
+		x->channel = v;
+	} else if (o->bit == OPT_PAYLOAD) {
+		x->payload = v;
+	} else if (o->bit == OPT_KEY) {
+		x->key = v;
+	} else if (o->bit == OPT_CLOCK) {
+		if (strcmp(v, "monotonic") != 0 && strcmp(v, "boottime") != 0 &&
+		    strcmp(v, "realtime") != 0)
+			return usage_error("unknown clock '%s' (monotonic, "
+					   "boottime, realtime)",
+					   v);
+		x->clock_name = v;
+	} else if (o->bit == OPT_COUNT) {
+		if (!parse_u64(v, &x->count) || x->count == 0)
+			return usage_error("--count takes a positive integer, "
+					   "not '%s'",
+					   v);
+	}
+	return 0;
+}
+
+/* Fills x from argv. Returns 0, an exit status, or -1 for "exit 0". */
+static int
+parse_args(struct ctl *x, int argc, char **argv, char **operands)
+{
+	bool options_done = false;
+	const struct option_def *o;
+	const char *a, *eq, *v;
+	const char *verb = NULL;
+	size_t i, namelen;
+	int k, r;
+
+	for (k = 1; k < argc; k++) {
+		a = argv[k];
+		/* "-5s" is a (bad) operand, not an option: no option
+		 * starts with a digit. */
+		if (options_done || a[0] != '-' || a[1] == '\0' ||
+		    (a[1] >= '0' && a[1] <= '9')) {
+			if (verb == NULL)
+				verb = a;
+			else
+				operands[x->nargs++] = argv[k];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		eq = strchr(a, '=');
+		namelen = eq != NULL ? (size_t)(eq - a) : strlen(a);
+		o = NULL;
+		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+			if (strlen(options[i].name) == namelen &&
+			    strncmp(options[i].name, a, namelen) == 0)
+				o = &options[i];
+		if (o == NULL)
+			return usage_error("unknown option '%s'", a);
+		if (!o->has_arg && eq != NULL)
+			return usage_error("option %s takes no value", o->name);
+		v = NULL;
+		if (o->has_arg) {
+			if (eq != NULL)
+				v = eq + 1;
+			else if (k + 1 < argc)
+				v = argv[++k];
+			else
+				return usage_error("option %s needs a value",
+						   o->name);
+		}
+		r = set_option(x, o, v);
+		if (r != 0)
+			return r;
+	}
+
+	if (verb == NULL)
+		return usage_error("no verb given");
+	for (i = 0; i < NVERBS; i++)
+		if (strcmp(verbs[i].name, verb) == 0)
+			x->verb = &verbs[i];
+	if (x->verb == NULL)
+		return usage_error("unknown verb '%s'", verb);
+	if (x->opts_seen & ~x->verb->opts) {
+		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+			if (options[i].bit & x->opts_seen & ~x->verb->opts)
+				return usage_error("option %s does not apply "
+						   "to '%s'",
+						   options[i].name, verb);
+	}
+	if (x->nargs < x->verb->min_args ||
+	    (x->verb->max_args >= 0 && x->nargs > x->verb->max_args))
+		return usage_error("usage: evctl %s", x->verb->synopsis);
+	x->args = operands;
+	return 0;
+}
+
+/* Verbs whose --timeout bounds a wait for fires, not each request. */
+static bool
+waits_for_fires(const struct ctl *x)
+{
+	if (x->verb->run == verb_watch)
+		return true;
+	return (x->verb->opts & OPT_CHANNEL) && x->verb->run != verb_list &&
+	       x->channel == NULL;
+}
+
+/*
+ * Opens fds 0-2 if the caller closed them, so that the daemon's socket
+ * cannot become "stdout" and receive our output. Read-only on purpose:
+ * writing our results then fails, and check_stdout() reports it.
+ */
+static void
+guard_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDONLY) < 0)
+			break;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl x = {0};
+	char **operands;
+	int r;
+
+	guard_std_fds();
+	operands = calloc((size_t)argc + 1, sizeof(*operands));
+	if (operands == NULL) {
+		ctl_warnx("out of memory");
+		return EXIT_UNREACHABLE;
+	}
+	r = parse_args(&x, argc, argv, operands);
+	if (r != 0) {
+		free(operands);
+		if (r < 0)
+			return check_stdout();
+		return r;
+	}
+	x.request_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+	if (x.has_timeout && !waits_for_fires(&x))
+		x.request_ms = ns_to_ms(x.timeout_ns);
+
+	r = ctl_connect(&x);
+	if (r == 0)
+		r = x.verb->run(&x);
+	evc_close(x.c);
+	free(operands);
+	return r;
+}

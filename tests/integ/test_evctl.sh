@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# test_evctl: the CLI against the real evd: the README's demo (later with
+# a channel, then watch), waiting for a caller fire, cancel, get, list,
+# time, stats, --json, and the exit codes (0, 1, 2, 3).
+# usage: test_evctl.sh EVD_BIN EVCTL_BIN
+set -u
+EVD=$1
+EVCTL=$2
+dir=$(mktemp -d /tmp/evd-test.XXXXXX)
+sock=$dir/evd.sock
+pass=0
+fail=0
+evd_pid=
+
+cleanup() {
+	if [ -n "$evd_pid" ] && kill -0 "$evd_pid" 2>/dev/null; then
+		kill -TERM "$evd_pid"
+		wait "$evd_pid"
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); echo "[       OK ] $1"; }
+bad() { fail=$((fail + 1)); echo "[  FAILED  ] $1: $2"; }
+check() { # name, condition command...
+	local name=$1; shift
+	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
+}
+
+# Start evd and wait until its socket answers (bounded: 10 s).
+"$EVD" --socket "$sock" --state-dir "$dir/state" 2>"$dir/evd.log" &
+evd_pid=$!
+for _ in $(seq 1 200); do
+	"$EVCTL" --socket "$sock" time >/dev/null 2>&1 && break
+	sleep 0.05
+done
+ctl() { "$EVCTL" --socket "$sock" "$@"; }
+
+# The README demo: a channel fire with a payload, then watch prints it.
+id=$(ctl later 1s --channel demo --payload hi)
+check "later prints an id" test -n "$id"
+check "the id is a number" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+out=$(ctl watch demo --count 1 --timeout 10s)
+rc=$?
+check "watch exits 0 after --count" test $rc -eq 0
+check "watch prints the payload" bash -c "grep -q 'payload=hi' <<<'$out'"
+check "watch prints the timer id" bash -c "grep -q 'timer=$id ' <<<'$out'"
+
+# Without --channel, evctl waits and prints the fire itself.
+out=$(ctl later 100ms --payload self)
+rc=$?
+check "later waits for its own fire" test $rc -eq 0
+check "own fire has the payload" bash -c "grep -q 'payload=self' <<<'$out'"
+check "id then fire line" test "$(wc -l <<<"$out")" -eq 2
+
+out=$(ctl soon --payload now)
+check "soon fires" bash -c "grep -q 'payload=now' <<<'$out'"
+
+# at: an ISO time in the past fires at once, with its lateness.
+out=$(ctl at 2020-01-01T00:00:00Z --payload past)
+check "at in the past fires" bash -c "grep -q 'payload=past' <<<'$out'"
+
+# cancel / get / list
+id=$(ctl later 1h --channel keep --payload p1 --key k-1)
+again=$(ctl later 1h --channel keep --payload p1 --key k-1)
+check "same key, same timer" test "$id" = "$again"
+out=$(ctl get "$id")
+check "get shows the channel" bash -c "grep -q 'keep' <<<'$out'"
+out=$(ctl list)
+check "list shows the timer" bash -c "grep -q '^$id ' <<<'$out'"
+out=$(ctl --json get "$id")
+check "get --json has timer_id" bash -c "grep -q '\"timer_id\":$id' <<<'$out'"
+out=$(ctl --json list --channel keep)
+check "list --json one object" test "$(grep -c '"timer_id"' <<<"$out")" -eq 1
+check "cancel succeeds" ctl cancel "$id"
+ctl cancel "$id" 2>"$dir/err"
+check "cancel again is exit 1" test $? -eq 1
+check "cancel again says why" grep -q "$id" "$dir/err"
+
+# time / stats
+check "time" bash -c "'$EVCTL' --socket '$sock' time | grep -q monotonic"
+out=$(ctl --json stats)
+check "stats --json" bash -c "grep -q '\"pending_timers\"' <<<'$out'"
+out=$(ctl --json later 1h --channel j)
+check "schedule --json" bash -c "grep -q '\"timer_id\":' <<<'$out'"
+
+# watch timeout
+ctl watch nothing-here --count 1 --timeout 200ms >/dev/null 2>&1
+rc=$?
+check "watch times out non-zero" test $rc -ne 0
+
+# exit codes
+ctl later 1x >/dev/null 2>&1
+check "bad duration is usage (2)" test $? -eq 2
+ctl frobnicate >/dev/null 2>&1
+check "unknown verb is usage (2)" test $? -eq 2
+ctl get 999999999 >/dev/null 2>&1
+check "unknown id is exit 1" test $? -eq 1
+"$EVCTL" --socket "$dir/nope.sock" time 2>"$dir/err"
+rc=$?
+check "no daemon is exit 3" test $rc -eq 3
+check "no daemon names the socket" grep -q "$dir/nope.sock" "$dir/err"
+check "no daemon says how to start" grep -q "evd --socket" "$dir/err"
+
+# the daemon kept serving throughout and stops cleanly on SIGTERM
+check "daemon alive" kill -0 "$evd_pid"
+kill -TERM "$evd_pid"
+wait "$evd_pid"
+rc=$?
+evd_pid=
+check "SIGTERM exits 0" test $rc -eq 0
+check "socket removed" test ! -e "$sock"
+
+echo "[==========] $((pass + fail)) test(s) run."
+echo "[  PASSED  ] $pass test(s)."
+if [ $fail -ne 0 ]; then
+	echo "[  FAILED  ] $fail test(s)."
+	echo "--- evd log:"; cat "$dir/evd.log"
+	exit 1
+fi

@@ -1,0 +1,154 @@
+/*
+ * test_lifecycle: starting and stopping evd: SIGTERM closes cleanly and
+ * removes the socket; a stale socket file is replaced; a live daemon on
+ * the path is refused with exit status 1; a path that is not a socket is
+ * left alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static void
+test_sigterm_removes_socket(void **state)
+{
+	struct evd_proc p;
+	struct stat st;
+	int fd;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	assert_int_equal(stat(p.sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	/* A connected client does not hold shutdown up. */
+	fd = raw_connect(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0);
+	assert_int_equal(evd_terminate(&p), 0);
+	assert_int_equal(stat(p.sock, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_true(raw_wait_eof(fd, 2000));
+	close(fd);
+	rm_rf(p.dir);
+}
+
+static void
+test_stale_socket_replaced(void **state)
+{
+	struct sockaddr_un sun;
+	struct evd_proc p;
+	int fd;
+
+	memset(&p, 0, sizeof p);
+	snprintf(p.dir, sizeof p.dir, "/tmp/evd-test.XXXXXX");
+	assert_non_null(mkdtemp(p.dir));
+	/* A socket file nobody listens on: what a crash leaves behind. */
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	assert_true(snprintf(sun.sun_path, sizeof sun.sun_path, "%s/evd.sock",
+	                     p.dir) < (int)sizeof sun.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	close(fd);
+
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd = raw_connect(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* Runs evd on sock and returns its exit status and stderr. */
+static int
+run_second(const char *sock, char *err, size_t errsize)
+{
+	int pipefd[2], status;
+	ssize_t n, total = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		execl(EVD_BIN, EVD_BIN, "--socket", sock, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (total < (ssize_t)errsize - 1 &&
+	       (n = read(pipefd[0], err + total, errsize - 1 - (size_t)total)) > 0)
+		total += n;
+	err[total] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void
+test_live_socket_refused(void **state)
+{
+	struct evd_proc p;
+	char err[4096];
+	int fd;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	assert_int_equal(run_second(p.sock, err, sizeof err), 1);
+	assert_non_null(strstr(err, "already listening"));
+	/* The first daemon is untouched. */
+	fd = raw_connect(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+static void
+test_not_a_socket_left_alone(void **state)
+{
+	char dir[] = "/tmp/evd-test.XXXXXX", path[256], err[4096];
+	struct stat st;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/evd.sock", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(run_second(path, err, sizeof err), 1);
+	assert_non_null(strstr(err, "not a socket"));
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 4);
+	rm_rf(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sigterm_removes_socket),
+		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_live_socket_refused),
+		cmocka_unit_test(test_not_a_socket_left_alone),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
