@@ -1,34 +1,46 @@
 /*
- * channel: message queues, subscribers, delivery and redelivery (see
- * channel.h for the semantics).
+ * channel: message queues, subscribers, delivery, redelivery with backoff
+ * and dead letters (see channel.h for the semantics).
  *
  * Owns channels, messages and subscriptions. A message is in exactly one
- * place: its channel's ready queue, or in flight at one subscriber (then
- * also on the global expiry list, ordered by when its visibility timeout
- * ends; the timeout is one constant, so delivery order is expiry order and
- * the list needs no sorting). Connections are referred to by id only.
+ * place: its channel's ready queue, the backoff queue (waiting to become
+ * ready), in flight at one subscriber (then also in the timed queue until
+ * its visibility timeout ends), or the channel's dead-letter list. The
+ * timed queue is one timerq on the monotonic clock holding both backoff
+ * and visibility deadlines. Connections are referred to by id only.
+ * Delivery never happens inside conn_flush_all: pumps from there are
+ * deferred to the next loop turn, so the store writes they cause belong
+ * to a batch that commits before the events leave.
  */
 #include "channel.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
 
+#include "batch.h"
 #include "clock.h"
 #include "conn.h"
 #include "idmap.h"
 #include "log.h"
+#include "store.h"
 #include "strmap.h"
+#include "timerq.h"
 
 struct channel;
 struct sub;
 
-/* Owner: its channel (ready) or its subscriber (in flight). */
+enum msg_where { MSG_READY, MSG_BACKOFF, MSG_INFLIGHT, MSG_DEAD };
+
+/* Owner: its channel (ready, backoff, dead) or its subscriber (in
+ * flight). */
 struct msg {
+	struct timerq_node tq;   /* backoff end, or visibility end */
 	uint64_t fire_id;
 	uint64_t timer_id;
 	uid_t owner;
@@ -37,14 +49,17 @@ struct msg {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;
 	int64_t lateness_ns;
-	uint32_t attempt;
+	uint32_t attempts;       /* deliveries made */
+	uint32_t max_attempts;
+	uint8_t delivery;
+	uint8_t where;           /* enum msg_where */
 	struct channel *ch;
-	struct sub *sub;         /* in flight at; NULL when ready */
-	int64_t expires_mono_ns; /* in flight: redeliver after this */
-	TAILQ_ENTRY(msg) link;   /* ready queue, or the sub's in-flight list */
-	TAILQ_ENTRY(msg) expiry; /* global expiry list, in flight only */
+	struct sub *sub;         /* in flight at */
+	TAILQ_ENTRY(msg) link;   /* ready, dead, or the sub's in flight */
 };
 TAILQ_HEAD(msg_list, msg);
+
+#define MSG_OF(n) ((struct msg *)((char *)(n) - offsetof(struct msg, tq)))
 
 /* Owner: its channel. One per (connection, channel). */
 struct sub {
@@ -52,17 +67,24 @@ struct sub {
 	struct channel *ch;
 	struct msg_list inflight;
 	uint32_t ninflight;
-	TAILQ_ENTRY(sub) link;     /* channel's subscribers */
+	int64_t visibility_ns;
+	TAILQ_ENTRY(sub) link;      /* channel's subscribers */
 	TAILQ_ENTRY(sub) conn_link; /* all subs of one connection */
 };
 TAILQ_HEAD(sub_list, sub);
 
-/* Owner: the channel table. Lives until the daemon stops. */
+/* Owner: the channel table. Freed when it has neither subscribers nor
+ * messages. */
 struct channel {
 	char *name;
 	struct msg_list ready;
 	size_t nready;
+	size_t nbackoff;
+	size_t ninflight;
+	struct msg_list dead;
+	size_t ndead;
 	struct sub_list subs; /* rotated for round robin */
+	size_t nsubs;
 	bool pump_pending;
 	TAILQ_ENTRY(channel) pump_link;
 };
@@ -78,33 +100,33 @@ static struct {
 	struct strmap *by_name;
 	struct idmap *inflight; /* fire id -> msg in flight */
 	struct idmap *by_conn;  /* conn id -> struct conn_subs */
-	struct msg_list expiry;
-	struct event *expiry_ev;
+	struct timerq *timed;   /* backoff and visibility deadlines */
+	struct event *timed_ev;
+	int64_t timed_armed_ns;
 	struct channel_list pump_queue; /* pumps deferred to the next turn */
 	struct event *pump_ev;
+	uint64_t rand_state;
 	struct channel_stats stats;
 } chan;
 
-static void channel_expiry_cb(evutil_socket_t, short, void *);
+static void channel_timed_cb(evutil_socket_t, short, void *);
 static void channel_pump_cb(evutil_socket_t, short, void *);
-static void channel_requeue(struct msg *);
 
 int
 channel_init(struct event_base *base)
 {
 	memset(&chan, 0, sizeof chan);
 	chan.base = base;
-	TAILQ_INIT(&chan.expiry);
 	TAILQ_INIT(&chan.pump_queue);
+	chan.rand_state = (uint64_t)clock_now_ns(EVD__CLOCK__REALTIME) | 1;
 	if ((chan.by_name = strmap_new()) == NULL ||
 	    (chan.inflight = idmap_new()) == NULL ||
-	    (chan.by_conn = idmap_new()) == NULL)
+	    (chan.by_conn = idmap_new()) == NULL ||
+	    (chan.timed = timerq_new()) == NULL)
 		return -ENOMEM;
-	chan.expiry_ev = evtimer_new(base, channel_expiry_cb, NULL);
-	if (chan.expiry_ev == NULL)
-		return -ENOMEM;
+	chan.timed_ev = evtimer_new(base, channel_timed_cb, NULL);
 	chan.pump_ev = event_new(base, -1, 0, channel_pump_cb, NULL);
-	if (chan.pump_ev == NULL)
+	if (chan.timed_ev == NULL || chan.pump_ev == NULL)
 		return -ENOMEM;
 	return 0;
 }
@@ -118,24 +140,74 @@ msg_free(struct msg *m)
 	free(m);
 }
 
+/* Takes every message out of a channel and frees it. */
+static void
+channel_drop_messages(struct channel *ch)
+{
+	struct sub *s;
+	struct msg *m;
+
+	while ((m = TAILQ_FIRST(&ch->ready)) != NULL) {
+		TAILQ_REMOVE(&ch->ready, m, link);
+		msg_free(m);
+	}
+	while ((m = TAILQ_FIRST(&ch->dead)) != NULL) {
+		TAILQ_REMOVE(&ch->dead, m, link);
+		msg_free(m);
+	}
+	TAILQ_FOREACH(s, &ch->subs, link) {
+		while ((m = TAILQ_FIRST(&s->inflight)) != NULL) {
+			TAILQ_REMOVE(&s->inflight, m, link);
+			idmap_del(chan.inflight, m->fire_id);
+			timerq_remove(chan.timed, &m->tq);
+			msg_free(m);
+		}
+		s->ninflight = 0;
+	}
+	chan.stats.queued -= ch->nready;
+	chan.stats.inflight -= ch->ninflight;
+	chan.stats.dead -= ch->ndead;
+	ch->nready = ch->ninflight = ch->ndead = 0;
+}
+
+/* Frees every message waiting out a backoff (they are only in the timed
+ * queue). */
+static void
+channel_drop_backoff(void)
+{
+	struct timerq *keep = timerq_new();
+	struct timerq_node *n;
+
+	while ((n = timerq_pop(chan.timed)) != NULL) {
+		struct msg *m = MSG_OF(n);
+
+		if (m->where == MSG_BACKOFF) {
+			m->ch->nbackoff--;
+			chan.stats.queued--;
+			msg_free(m);
+		} else if (keep == NULL || timerq_push(keep, n) < 0)
+			/* Only in flight ones remain, which the caller frees
+			 * next; losing their deadline is harmless then. */
+			continue;
+	}
+	if (keep != NULL) {
+		timerq_free(chan.timed);
+		chan.timed = keep;
+	}
+}
+
 void
 channel_shutdown(void)
 {
+	struct conn_subs *cs;
 	struct channel *ch;
 	struct sub *s;
-	struct msg *m;
 	size_t iter = 0;
 
+	channel_drop_backoff();
 	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL) {
-		while ((m = TAILQ_FIRST(&ch->ready)) != NULL) {
-			TAILQ_REMOVE(&ch->ready, m, link);
-			msg_free(m);
-		}
+		channel_drop_messages(ch);
 		while ((s = TAILQ_FIRST(&ch->subs)) != NULL) {
-			while ((m = TAILQ_FIRST(&s->inflight)) != NULL) {
-				TAILQ_REMOVE(&s->inflight, m, link);
-				msg_free(m);
-			}
 			TAILQ_REMOVE(&ch->subs, s, link);
 			free(s);
 		}
@@ -143,17 +215,14 @@ channel_shutdown(void)
 		free(ch);
 	}
 	iter = 0;
-	{
-		struct conn_subs *cs;
-
-		while ((cs = idmap_next(chan.by_conn, &iter, NULL)) != NULL)
-			free(cs);
-	}
+	while ((cs = idmap_next(chan.by_conn, &iter, NULL)) != NULL)
+		free(cs);
 	strmap_free(chan.by_name);
 	idmap_free(chan.inflight);
 	idmap_free(chan.by_conn);
-	if (chan.expiry_ev != NULL)
-		event_free(chan.expiry_ev);
+	timerq_free(chan.timed);
+	if (chan.timed_ev != NULL)
+		event_free(chan.timed_ev);
 	if (chan.pump_ev != NULL)
 		event_free(chan.pump_ev);
 	memset(&chan, 0, sizeof chan);
@@ -191,6 +260,7 @@ channel_get(const char *name, bool create)
 		return NULL;
 	}
 	TAILQ_INIT(&ch->ready);
+	TAILQ_INIT(&ch->dead);
 	TAILQ_INIT(&ch->subs);
 	if (strmap_put(chan.by_name, name, len, ch) < 0) {
 		free(ch->name);
@@ -201,72 +271,195 @@ channel_get(const char *name, bool create)
 	return ch;
 }
 
+/* Frees a channel nobody uses any more, so that names a client makes up
+ * do not accumulate. */
 static void
-channel_arm_expiry(void)
+channel_maybe_free(struct channel *ch)
 {
-	struct msg *m = TAILQ_FIRST(&chan.expiry);
+	if (ch->nsubs > 0 || ch->nready > 0 || ch->nbackoff > 0 ||
+	    ch->ninflight > 0 || ch->ndead > 0 || ch->pump_pending)
+		return;
+	strmap_del(chan.by_name, ch->name, strlen(ch->name));
+	chan.stats.channels--;
+	free(ch->name);
+	free(ch);
+}
+
+size_t
+channel_queued(const char *name)
+{
+	struct channel *ch = channel_get(name, false);
+
+	return ch == NULL ? 0 : ch->nready + ch->nbackoff;
+}
+
+static void
+channel_arm_timed(void)
+{
+	struct timerq_node *n = timerq_peek(chan.timed);
 	struct timeval tv;
 	int64_t d;
 
-	if (m == NULL) {
-		evtimer_del(chan.expiry_ev);
+	if (n == NULL) {
+		evtimer_del(chan.timed_ev);
+		chan.timed_armed_ns = 0;
 		return;
 	}
-	d = m->expires_mono_ns - clock_now_ns(EVD__CLOCK__MONOTONIC);
+	if (chan.timed_armed_ns != 0 && chan.timed_armed_ns == n->deadline_ns)
+		return;
+	d = n->deadline_ns - clock_now_ns(EVD__CLOCK__MONOTONIC);
 	if (d < 0)
 		d = 0;
+	/* Rounded up: a redelivery never happens before its time. */
 	tv.tv_sec = d / 1000000000;
-	tv.tv_usec = (d % 1000000000) / 1000 + 1;
-	evtimer_add(chan.expiry_ev, &tv);
+	tv.tv_usec = (d % 1000000000 + 999) / 1000;
+	evtimer_add(chan.timed_ev, &tv);
+	chan.timed_armed_ns = n->deadline_ns;
 }
 
-/* Sends one message to a subscriber and moves it in flight. */
+static void
+channel_pump_later(struct channel *ch)
+{
+	if (ch->pump_pending)
+		return;
+	ch->pump_pending = true;
+	TAILQ_INSERT_TAIL(&chan.pump_queue, ch, pump_link);
+	event_active(chan.pump_ev, 0, 0);
+}
+
+static void
+channel_fill_fired(const struct msg *m, Evd__Fired *f)
+{
+	evd__fired__init(f);
+	f->has_timer_id = f->has_fire_id = true;
+	f->timer_id = m->timer_id;
+	f->fire_id = m->fire_id;
+	f->channel = m->ch->name;
+	if (m->payload_len > 0) {
+		f->has_payload = true;
+		f->payload.data = m->payload;
+		f->payload.len = m->payload_len;
+	}
+	f->has_due_realtime_ns = f->has_fired_realtime_ns = true;
+	f->due_realtime_ns = m->due_rt_ns;
+	f->fired_realtime_ns = m->fired_rt_ns;
+	f->has_lateness_ns = f->has_attempt = true;
+	f->lateness_ns = m->lateness_ns;
+	f->attempt = m->attempts;
+}
+
+/* Records a run of a message's timer; failures lose the batch. */
+static int
+channel_record(struct store *s, const struct msg *m, int outcome,
+               const char *detail)
+{
+	struct store_run run = {
+		.timer_id = m->timer_id,
+		.fire_id = m->fire_id,
+		.due_rt_ns = m->due_rt_ns,
+		.fired_rt_ns = m->fired_rt_ns,
+		.lateness_ns = m->lateness_ns,
+		.outcome = outcome,
+		.detail = detail,
+	};
+	int r = batch_backend()->run_append(s, &run);
+
+	if (r < 0)
+		batch_fail(r);
+	return r;
+}
+
+/* Writes a message's attempts and dead flag. */
+static int
+channel_store_update(struct store *s, const struct msg *m, bool dead)
+{
+	struct store_msg sm;
+	int r;
+
+	memset(&sm, 0, sizeof sm);
+	sm.fire_id = m->fire_id;
+	sm.timer_id = m->timer_id;
+	sm.owner = m->owner;
+	sm.channel = m->ch->name;
+	sm.payload = m->payload;
+	sm.payload_len = m->payload_len;
+	sm.due_rt_ns = m->due_rt_ns;
+	sm.fired_rt_ns = m->fired_rt_ns;
+	sm.lateness_ns = m->lateness_ns;
+	sm.attempts = m->attempts;
+	sm.max_attempts = m->max_attempts;
+	sm.delivery = m->delivery;
+	sm.dead = dead;
+	if ((r = batch_backend()->update_msg(s, &sm)) < 0)
+		batch_fail(r);
+	return r;
+}
+
+/*
+ * Sends one ready message to a subscriber. At-least-once: it goes in
+ * flight until acked. At-most-once: it is removed from the store in this
+ * batch and freed once sent. Returns 0, or < 0 if the message went back to
+ * the queue (store refusing, or the connection failed).
+ */
 static int
 channel_send(struct sub *s, struct conn *c, struct msg *m)
 {
 	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired = EVD__FIRED__INIT;
-	bool was_empty = TAILQ_EMPTY(&chan.expiry);
+	Evd__Fired fired;
+	struct channel *ch = s->ch;
+	struct store *st;
 	int r;
 
-	m->attempt++;
-	fired.has_timer_id = fired.has_fire_id = true;
-	fired.timer_id = m->timer_id;
-	fired.fire_id = m->fire_id;
-	fired.channel = s->ch->name;
-	if (m->payload_len > 0) {
-		fired.has_payload = true;
-		fired.payload.data = m->payload;
-		fired.payload.len = m->payload_len;
-	}
-	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
-	fired.due_realtime_ns = m->due_rt_ns;
-	fired.fired_realtime_ns = m->fired_rt_ns;
-	fired.has_lateness_ns = fired.has_attempt = true;
-	fired.lateness_ns = m->lateness_ns;
-	fired.attempt = m->attempt;
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-
-	if ((r = idmap_put(chan.inflight, m->fire_id, m)) < 0) {
-		m->attempt--;
-		channel_requeue(m);
+	TAILQ_REMOVE(&ch->ready, m, link);
+	ch->nready--;
+	chan.stats.queued--;
+	m->attempts++;
+	if (m->delivery == EVD__DELIVERY__AT_MOST_ONCE) {
+		if ((st = batch_store()) == NULL ||
+		    batch_backend()->ack(st, m->fire_id) < 0 ||
+		    channel_record(st, m, EVD__RUN_OUTCOME__RUN_DELIVERED,
+		                   "delivered at most once") < 0) {
+			m->attempts--;
+			TAILQ_INSERT_HEAD(&ch->ready, m, link);
+			ch->nready++;
+			chan.stats.queued++;
+			return -EAGAIN;
+		}
+		channel_fill_fired(m, &fired);
+		reply.body_case = EVD__REPLY__BODY_FIRED;
+		reply.fired = &fired;
+		r = conn_send(c, &reply);
+		msg_free(m);
 		return r;
 	}
-	/* The conn may close inside conn_send (output limit); by then the
-	 * message must already be in flight so that channel_conn_gone
-	 * requeues it. */
+	if ((r = idmap_put(chan.inflight, m->fire_id, m)) < 0) {
+		m->attempts--;
+		TAILQ_INSERT_HEAD(&ch->ready, m, link);
+		ch->nready++;
+		chan.stats.queued++;
+		return r;
+	}
+	/* In flight before sending: if conn_send closes the conn,
+	 * channel_conn_gone finds it there and requeues it. */
+	m->where = MSG_INFLIGHT;
 	m->sub = s;
-	m->expires_mono_ns =
-		clock_now_ns(EVD__CLOCK__MONOTONIC) + CHANNEL_VISIBILITY_NS;
+	m->tq.deadline_ns = clock_now_ns(EVD__CLOCK__MONOTONIC) + s->visibility_ns;
+	m->tq.seq = m->fire_id;
+	if (timerq_push(chan.timed, &m->tq) < 0)
+		/* Without a visibility deadline it is still redelivered when
+		 * its subscriber leaves. */
+		log_warnx("fire %" PRIu64 ": no memory for its visibility "
+		          "timeout", m->fire_id);
 	TAILQ_INSERT_TAIL(&s->inflight, m, link);
-	TAILQ_INSERT_TAIL(&chan.expiry, m, expiry);
 	s->ninflight++;
+	ch->ninflight++;
 	chan.stats.inflight++;
-	if (was_empty)
-		channel_arm_expiry();
-	if (m->attempt > 1)
+	if (m->attempts > 1)
 		chan.stats.redelivered_total++;
+	channel_arm_timed();
+	channel_fill_fired(m, &fired);
+	reply.body_case = EVD__REPLY__BODY_FIRED;
+	reply.fired = &fired;
 	return conn_send(c, &reply);
 }
 
@@ -274,37 +467,57 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 static void
 channel_pump(struct channel *ch)
 {
-	struct sub *s;
-	struct msg *m;
 	size_t tried = 0;
+	struct sub *s;
 
-	while ((m = TAILQ_FIRST(&ch->ready)) != NULL &&
-	       (s = TAILQ_FIRST(&ch->subs)) != NULL) {
+	while (!TAILQ_EMPTY(&ch->ready) && (s = TAILQ_FIRST(&ch->subs)) != NULL) {
 		struct conn *c = conn_lookup(s->conn_id);
-		size_t nsubs = 0;
-		struct sub *x;
 
-		TAILQ_FOREACH(x, &ch->subs, link)
-			nsubs++;
 		/* Rotate: the next message goes to the next subscriber. */
 		TAILQ_REMOVE(&ch->subs, s, link);
 		TAILQ_INSERT_TAIL(&ch->subs, s, link);
 		if (c == NULL || s->ninflight >= CHANNEL_PREFETCH ||
 		    conn_congested(c)) {
-			if (++tried >= nsubs)
+			if (++tried >= ch->nsubs)
 				return; /* nobody has room */
 			continue;
 		}
 		tried = 0;
-		TAILQ_REMOVE(&ch->ready, m, link);
-		ch->nready--;
-		chan.stats.queued--;
-		/* On failure the message is back in the queue: requeued by
-		 * channel_send, or by channel_conn_gone when conn_send closed
-		 * the conn. Either way stop; the next event pumps again. */
-		if (channel_send(s, c, m) < 0)
+		/* On failure the message is back in the queue (or requeued
+		 * by channel_conn_gone when conn_send closed the conn). */
+		if (channel_send(s, c, TAILQ_FIRST(&ch->ready)) < 0)
 			return;
 	}
+}
+
+static struct msg *
+msg_from_fire(const struct channel_fire *f, struct channel *ch)
+{
+	struct msg *m;
+
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return NULL;
+	if (f->payload_len > 0) {
+		if ((m->payload = malloc(f->payload_len)) == NULL) {
+			free(m);
+			return NULL;
+		}
+		memcpy(m->payload, f->payload, f->payload_len);
+		m->payload_len = f->payload_len;
+	}
+	timerq_node_init(&m->tq);
+	m->fire_id = f->fire_id;
+	m->timer_id = f->timer_id;
+	m->owner = f->owner;
+	m->due_rt_ns = f->due_realtime_ns;
+	m->fired_rt_ns = f->fired_realtime_ns;
+	m->lateness_ns = f->lateness_ns;
+	m->attempts = f->attempts;
+	m->max_attempts = f->max_attempts != 0 ? f->max_attempts
+	                                       : CHANNEL_DEFAULT_MAX_ATTEMPTS;
+	m->delivery = (uint8_t)f->delivery;
+	m->ch = ch;
+	return m;
 }
 
 int
@@ -315,27 +528,18 @@ channel_publish(const struct channel_fire *f)
 
 	if ((ch = channel_get(f->channel, true)) == NULL)
 		return -ENOMEM;
-	if (ch->nready >= CHANNEL_MAX_QUEUED) {
-		chan.stats.dropped_total++;
-		return -ENOBUFS;
-	}
-	if ((m = calloc(1, sizeof *m)) == NULL)
+	if ((m = msg_from_fire(f, ch)) == NULL) {
+		channel_maybe_free(ch);
 		return -ENOMEM;
-	if (f->payload_len > 0) {
-		if ((m->payload = malloc(f->payload_len)) == NULL) {
-			free(m);
-			return -ENOMEM;
-		}
-		memcpy(m->payload, f->payload, f->payload_len);
-		m->payload_len = f->payload_len;
 	}
-	m->fire_id = f->fire_id;
-	m->timer_id = f->timer_id;
-	m->owner = f->owner;
-	m->due_rt_ns = f->due_realtime_ns;
-	m->fired_rt_ns = f->fired_realtime_ns;
-	m->lateness_ns = f->lateness_ns;
-	m->ch = ch;
+	if (f->dead) {
+		m->where = MSG_DEAD;
+		TAILQ_INSERT_TAIL(&ch->dead, m, link);
+		ch->ndead++;
+		chan.stats.dead++;
+		return 0;
+	}
+	m->where = MSG_READY;
 	TAILQ_INSERT_TAIL(&ch->ready, m, link);
 	ch->nready++;
 	chan.stats.queued++;
@@ -344,41 +548,48 @@ channel_publish(const struct channel_fire *f)
 }
 
 int
-channel_subscribe(uint64_t conn_id, const char *name)
+channel_subscribe(uint64_t conn_id, const char *name, int64_t visibility_ns)
 {
 	struct conn_subs *cs;
 	struct channel *ch;
 	struct sub *s;
 
+	if (visibility_ns <= 0)
+		visibility_ns = CHANNEL_VISIBILITY_NS;
+	if (visibility_ns > CHANNEL_MAX_VISIBILITY_NS)
+		visibility_ns = CHANNEL_MAX_VISIBILITY_NS;
 	if ((ch = channel_get(name, true)) == NULL)
 		return -ENOMEM;
 	TAILQ_FOREACH(s, &ch->subs, link)
-		if (s->conn_id == conn_id)
+		if (s->conn_id == conn_id) {
+			s->visibility_ns = visibility_ns;
 			return 0;
+		}
 	if ((cs = idmap_get(chan.by_conn, conn_id)) == NULL) {
 		if ((cs = malloc(sizeof *cs)) == NULL)
-			return -ENOMEM;
+			goto nomem;
 		TAILQ_INIT(&cs->list);
 		if (idmap_put(chan.by_conn, conn_id, cs) < 0) {
 			free(cs);
-			return -ENOMEM;
+			goto nomem;
 		}
 	}
 	if ((s = calloc(1, sizeof *s)) == NULL)
-		return -ENOMEM; /* an empty cs is freed with its conn */
+		goto nomem; /* an empty cs is freed with its conn */
 	s->conn_id = conn_id;
 	s->ch = ch;
+	s->visibility_ns = visibility_ns;
 	TAILQ_INIT(&s->inflight);
 	TAILQ_INSERT_TAIL(&ch->subs, s, link);
 	TAILQ_INSERT_TAIL(&cs->list, s, conn_link);
+	ch->nsubs++;
 	/* Deliver on the next loop turn, so the Subscribed reply precedes
 	 * the messages it releases. */
-	if (!ch->pump_pending) {
-		ch->pump_pending = true;
-		TAILQ_INSERT_TAIL(&chan.pump_queue, ch, pump_link);
-		event_active(chan.pump_ev, 0, 0);
-	}
+	channel_pump_later(ch);
 	return 0;
+nomem:
+	channel_maybe_free(ch);
+	return -ENOMEM;
 }
 
 static void
@@ -390,8 +601,8 @@ channel_pump_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&chan.pump_queue, ch, pump_link);
 		ch->pump_pending = false;
 		channel_pump(ch);
+		channel_maybe_free(ch);
 	}
-	conn_flush_all();
 }
 
 /* Takes m out of flight (it is then the caller's). */
@@ -399,24 +610,23 @@ static void
 channel_unflight(struct msg *m)
 {
 	struct sub *s = m->sub;
-	bool was_head = TAILQ_FIRST(&chan.expiry) == m;
 
 	idmap_del(chan.inflight, m->fire_id);
 	TAILQ_REMOVE(&s->inflight, m, link);
-	TAILQ_REMOVE(&chan.expiry, m, expiry);
+	timerq_remove(chan.timed, &m->tq);
 	s->ninflight--;
+	m->ch->ninflight--;
 	chan.stats.inflight--;
 	m->sub = NULL;
-	if (was_head)
-		channel_arm_expiry();
 }
 
-/* Puts m back at the front of its channel's queue for redelivery. */
+/* Puts m back at the front of its channel's queue. */
 static void
 channel_requeue(struct msg *m)
 {
 	struct channel *ch = m->ch;
 
+	m->where = MSG_READY;
 	TAILQ_INSERT_HEAD(&ch->ready, m, link);
 	ch->nready++;
 	chan.stats.queued++;
@@ -427,15 +637,28 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 {
 	struct msg *m = idmap_get(chan.inflight, fire_id);
 	struct channel *ch;
+	struct store *s;
+	int r;
 
 	if (m == NULL || m->sub->conn_id != conn_id)
 		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	r = batch_backend()->ack(s, fire_id);
+	if (r < 0 && r != -ENOENT) {
+		batch_fail(r);
+		return -EIO;
+	}
+	if (channel_record(s, m, EVD__RUN_OUTCOME__RUN_ACKED, NULL) < 0)
+		return -EIO;
 	ch = m->ch;
 	channel_unflight(m);
+	channel_arm_timed();
 	log_debug("fire %" PRIu64 " of timer %" PRIu64 " acked on %s",
 	          fire_id, m->timer_id, ch->name);
 	msg_free(m);
 	channel_pump(ch);
+	channel_maybe_free(ch);
 	return 0;
 }
 
@@ -459,9 +682,12 @@ channel_conn_gone(uint64_t conn_id)
 		}
 		TAILQ_REMOVE(&cs->list, s, conn_link);
 		TAILQ_REMOVE(&ch->subs, s, link);
+		ch->nsubs--;
 		free(s);
-		channel_pump(ch);
+		/* Not now: this may run inside conn_flush_all. */
+		channel_pump_later(ch);
 	}
+	channel_arm_timed();
 	free(cs);
 }
 
@@ -469,38 +695,244 @@ void
 channel_conn_drained(uint64_t conn_id)
 {
 	struct conn_subs *cs = idmap_get(chan.by_conn, conn_id);
-	struct sub *s, *next;
+	struct sub *s;
 
 	if (cs == NULL)
 		return;
-	/* Pumping may close this conn (output limit) and free cs. */
-	for (s = TAILQ_FIRST(&cs->list); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, conn_link);
-		channel_pump(s->ch);
-		if (idmap_get(chan.by_conn, conn_id) != cs)
+	TAILQ_FOREACH(s, &cs->list, conn_link)
+		channel_pump_later(s->ch);
+}
+
+static int64_t
+channel_backoff_ns(uint32_t attempts)
+{
+	int64_t d = CHANNEL_BACKOFF_BASE_NS;
+	uint64_t x;
+
+	while (attempts-- > 1 && d < CHANNEL_BACKOFF_MAX_NS)
+		d *= 2;
+	if (d > CHANNEL_BACKOFF_MAX_NS)
+		d = CHANNEL_BACKOFF_MAX_NS;
+	/* xorshift64: jitter needs no cryptographic quality. */
+	x = chan.rand_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	chan.rand_state = x;
+	return d / 10 * 8 + (int64_t)(x % (uint64_t)(d / 10 * 4 + 1));
+}
+
+/* A message's visibility timeout ended unacked: back off and redeliver,
+ * or, after max_attempts deliveries, move it to the dead letters. */
+static void
+channel_expired(struct msg *m, int64_t now)
+{
+	struct channel *ch = m->ch;
+	struct store *s = batch_store();
+
+	channel_unflight(m);
+	if (m->attempts >= m->max_attempts) {
+		if (s != NULL && channel_store_update(s, m, true) == 0 &&
+		    channel_record(s, m, EVD__RUN_OUTCOME__RUN_DEAD_LETTERED,
+		                   "max_attempts deliveries without an ack") ==
+		            0) {
+			log_info("fire %" PRIu64 " of timer %" PRIu64 " on %s "
+			         "dead-lettered after %u deliveries",
+			         m->fire_id, m->timer_id, ch->name,
+			         m->attempts);
+			m->where = MSG_DEAD;
+			TAILQ_INSERT_TAIL(&ch->dead, m, link);
+			ch->ndead++;
+			chan.stats.dead++;
 			return;
+		}
+		/* The store cannot take it now: try again after a backoff. */
+	} else if (s != NULL) {
+		/* Attempts are recorded for the run history; losing the
+		 * count in a crash only grants a few more deliveries. */
+		channel_store_update(s, m, false);
+		channel_record(s, m, EVD__RUN_OUTCOME__RUN_REDELIVERED,
+		               "not acked within the visibility timeout");
 	}
+	m->where = MSG_BACKOFF;
+	m->tq.deadline_ns = now + channel_backoff_ns(m->attempts);
+	if (timerq_push(chan.timed, &m->tq) < 0) {
+		channel_requeue(m); /* no memory to wait: redeliver now */
+		channel_pump(ch);
+		return;
+	}
+	ch->nbackoff++;
+	chan.stats.queued++;
 }
 
 static void
-channel_expiry_cb(evutil_socket_t fd, short what, void *arg)
+channel_timed_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int64_t now = clock_now_ns(EVD__CLOCK__MONOTONIC);
-	struct msg *m;
+	struct timerq_node *n;
 
-	while ((m = TAILQ_FIRST(&chan.expiry)) != NULL &&
-	       m->expires_mono_ns <= now) {
+	chan.timed_armed_ns = 0;
+	while ((n = timerq_peek(chan.timed)) != NULL && n->deadline_ns <= now) {
+		struct msg *m = MSG_OF(n);
 		struct channel *ch = m->ch;
 
-		log_info("fire %" PRIu64 " of timer %" PRIu64 " on %s not "
-		         "acked in time; redelivering (attempt %u)",
-		         m->fire_id, m->timer_id, ch->name, m->attempt + 1);
-		channel_unflight(m);
-		channel_requeue(m);
+		if (m->where == MSG_INFLIGHT) {
+			channel_expired(m, now);
+			continue;
+		}
+		/* Backoff over: ready again, at the back of the queue. */
+		timerq_pop(chan.timed);
+		ch->nbackoff--;
+		m->where = MSG_READY;
+		TAILQ_INSERT_TAIL(&ch->ready, m, link);
+		ch->nready++;
 		channel_pump(ch);
 	}
-	channel_arm_expiry();
-	conn_flush_all();
+	channel_arm_timed();
+}
+
+static int
+channel_load_cb(const struct store_msg *sm, void *arg)
+{
+	struct channel_fire f;
+
+	if (sm->channel == NULL || !channel_name_valid(sm->channel))
+		return 0; /* not deliverable; left in the store */
+	memset(&f, 0, sizeof f);
+	f.channel = sm->channel;
+	f.owner = sm->owner;
+	f.timer_id = sm->timer_id;
+	f.fire_id = sm->fire_id;
+	f.payload = sm->payload;
+	f.payload_len = sm->payload_len;
+	f.due_realtime_ns = sm->due_rt_ns;
+	f.fired_realtime_ns = sm->fired_rt_ns;
+	f.lateness_ns = sm->lateness_ns;
+	f.delivery = sm->delivery;
+	f.max_attempts = sm->max_attempts;
+	f.attempts = sm->attempts;
+	f.dead = sm->dead;
+	(*(size_t *)arg)++;
+	return channel_publish(&f);
+}
+
+int
+channel_reload(const struct store_backend *be, struct store *s)
+{
+	struct channel *ch;
+	size_t iter = 0, n = 0;
+	int r;
+
+	channel_drop_backoff();
+	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)
+		channel_drop_messages(ch);
+	/* Delivery waits for the next loop turn (publish pumps only into
+	 * subscribers, which a restart has none of, and a reload's
+	 * deliveries belong to the next batch). */
+	r = be->load_messages(s, channel_load_cb, &n);
+	iter = 0;
+	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)
+		if (ch->nsubs > 0)
+			channel_pump_later(ch);
+	channel_arm_timed();
+	if (n > 0)
+		log_info("loaded %zu channel messages", n);
+	return r;
+}
+
+static bool
+channel_sees(uid_t uid, const struct msg *m)
+{
+	return uid == 0 || m->owner == uid;
+}
+
+size_t
+channel_dead_list(uid_t uid, const char *name, uint64_t after,
+                  Evd__Fired *out, size_t max, bool *ret_more)
+{
+	struct channel *ch = channel_get(name, false);
+	struct msg *m;
+	size_t n = 0;
+
+	*ret_more = false;
+	if (ch == NULL)
+		return 0;
+	TAILQ_FOREACH(m, &ch->dead, link) {
+		if (m->fire_id <= after || !channel_sees(uid, m))
+			continue;
+		if (n == max) {
+			*ret_more = true;
+			break;
+		}
+		channel_fill_fired(m, &out[n++]);
+	}
+	return n;
+}
+
+/* Requeue (purge false) or purge dead messages; see channel.h. */
+static int
+channel_dead_apply(uid_t uid, const char *name, uint64_t fire_id, bool purge,
+                   uint64_t *ret_count)
+{
+	struct channel *ch = channel_get(name, false);
+	struct msg *m, *next;
+	struct store *s;
+	uint64_t n = 0;
+	int r;
+
+	if (ch == NULL)
+		return -ENOENT;
+	for (m = TAILQ_FIRST(&ch->dead); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if ((fire_id != 0 && m->fire_id != fire_id) ||
+		    !channel_sees(uid, m))
+			continue;
+		if ((s = batch_store()) == NULL)
+			return n > 0 ? (*ret_count = n, 0) : -EAGAIN;
+		if (purge)
+			r = batch_backend()->ack(s, m->fire_id);
+		else {
+			m->attempts = 0;
+			r = channel_store_update(s, m, false);
+		}
+		if (r < 0 && r != -ENOENT) {
+			batch_fail(r);
+			return -EIO;
+		}
+		TAILQ_REMOVE(&ch->dead, m, link);
+		ch->ndead--;
+		chan.stats.dead--;
+		if (purge)
+			msg_free(m);
+		else {
+			m->where = MSG_READY;
+			TAILQ_INSERT_TAIL(&ch->ready, m, link);
+			ch->nready++;
+			chan.stats.queued++;
+		}
+		n++;
+	}
+	if (n == 0)
+		return -ENOENT;
+	if (!purge)
+		channel_pump(ch);
+	channel_maybe_free(ch);
+	*ret_count = n;
+	return 0;
+}
+
+int
+channel_dead_requeue(uid_t uid, const char *name, uint64_t fire_id,
+                     uint64_t *ret_count)
+{
+	return channel_dead_apply(uid, name, fire_id, false, ret_count);
+}
+
+int
+channel_dead_purge(uid_t uid, const char *name, uint64_t fire_id,
+                   uint64_t *ret_count)
+{
+	return channel_dead_apply(uid, name, fire_id, true, ret_count);
 }
 
 void

@@ -1,18 +1,21 @@
 /*
  * channel: named queues of fire messages and their subscribers.
  *
- * A channel is created by its first use (a fire or a subscription).
- * Each message goes to one subscriber (round robin among those with room),
- * which must Ack it within the visibility timeout or it is delivered again
- * (at-least-once; fire_id lets a consumer de-duplicate). A subscriber has
- * at most CHANNEL_PREFETCH unacked messages, and a congested connection
- * is skipped, so a slow consumer cannot make the daemon buffer without
- * bound. With no subscriber, messages wait in the queue, at most
- * CHANNEL_MAX_QUEUED per channel; a fire beyond that is dropped, counted
- * and logged. When a subscriber goes away its unacked messages return to
- * the front of the queue at once.
+ * A channel exists while it has subscribers or messages. Each message
+ * goes to one subscriber (round robin among those with room), which must
+ * Ack it within its visibility timeout or it is delivered again after a
+ * backoff (at-least-once; fire_id lets a consumer de-duplicate), until
+ * max_attempts deliveries, after which it moves to the channel's
+ * dead-letter list. At-most-once messages are removed from the store as
+ * they are delivered. A subscriber has at most CHANNEL_PREFETCH unacked
+ * messages, and a congested connection is skipped, so a slow consumer
+ * cannot make the daemon buffer without bound. Without subscribers,
+ * messages wait; scheduling into a channel with CHANNEL_MAX_QUEUED waiting
+ * is refused, so nothing is ever dropped. When a subscriber goes away its
+ * unacked messages return to the front of the queue at once.
  *
- * State is in memory until the durable store lands.
+ * Messages are durable: every change is written to the store in the
+ * current batch (batch.h) before memory changes.
  */
 #ifndef EVD_CHANNEL_H
 #define EVD_CHANNEL_H
@@ -22,12 +25,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evd.pb-c.h"
+
 #define CHANNEL_NAME_MAX 255
 #define CHANNEL_PREFETCH 256
 #define CHANNEL_MAX_QUEUED 100000
 #define CHANNEL_VISIBILITY_NS (30LL * 1000000000)
+#define CHANNEL_MAX_VISIBILITY_NS (12LL * 3600 * 1000000000)
+#define CHANNEL_DEFAULT_MAX_ATTEMPTS 10
+/* Redelivery after a visibility timeout waits base * 2^(attempts-1),
+ * capped, times a jitter of +-20%, so a consumer that keeps failing is
+ * not hammered and many consumers do not retry in lockstep. */
+#define CHANNEL_BACKOFF_BASE_NS (1LL * 1000000000)
+#define CHANNEL_BACKOFF_MAX_NS (300LL * 1000000000)
 
 struct event_base;
+struct store;
+struct store_backend;
 
 /* One fire to be queued; pointers are borrowed and copied. */
 struct channel_fire {
@@ -40,12 +54,17 @@ struct channel_fire {
 	int64_t due_realtime_ns;
 	int64_t fired_realtime_ns;
 	int64_t lateness_ns;
+	int delivery;          /* EVD__DELIVERY__* */
+	uint32_t max_attempts; /* 0: CHANNEL_DEFAULT_MAX_ATTEMPTS */
+	uint32_t attempts;     /* deliveries already made (reload) */
+	bool dead;             /* in the dead-letter list (reload) */
 };
 
 struct channel_stats {
 	uint64_t channels;
 	uint64_t queued;
 	uint64_t inflight;
+	uint64_t dead;
 	uint64_t redelivered_total;
 	uint64_t dropped_total;
 };
@@ -57,15 +76,22 @@ void channel_shutdown(void);
  * printable ASCII or UTF-8, no spaces or control characters. */
 bool channel_name_valid(const char *name);
 
-/* Queues a fire and delivers it if a subscriber has room.
- * Returns 0, -ENOBUFS (queue full: dropped), or -ENOMEM. */
+/* Messages waiting for delivery on a channel (ready or backing off). */
+size_t channel_queued(const char *name);
+
+/* Queues a fire in memory (the caller wrote it to the store) and delivers
+ * it if a subscriber has room. Never drops: the bound is enforced when
+ * timers are scheduled. Returns 0 or -ENOMEM. */
 int channel_publish(const struct channel_fire *f);
 
-/* Subscribes a connection. Subscribing twice is not an error. */
-int channel_subscribe(uint64_t conn_id, const char *name);
+/* Subscribes a connection; visibility_ns (0: default) is how long it may
+ * hold a message unacked. Subscribing twice updates it. */
+int channel_subscribe(uint64_t conn_id, const char *name,
+                      int64_t visibility_ns);
 
-/* Acknowledges a message delivered to conn_id. -ENOENT if conn_id holds
- * no unacked message with that fire id. */
+/* Acknowledges a message delivered to conn_id. Returns 0; -ENOENT if
+ * conn_id holds no unacked message with that fire id; -EAGAIN if the
+ * store refuses writes; -EIO if the write failed. */
 int channel_ack(uint64_t conn_id, uint64_t fire_id);
 
 /* The connection is closing: unsubscribe it and requeue its unacked
@@ -74,6 +100,25 @@ void channel_conn_gone(uint64_t conn_id);
 
 /* The connection's output drained: it may take more messages. */
 void channel_conn_drained(uint64_t conn_id);
+
+/* Replaces every message in memory with what the store holds (start-up,
+ * and after a rolled-back batch). */
+int channel_reload(const struct store_backend *be, struct store *s);
+
+/*
+ * Dead-letter lists. Only messages uid may see (its own; root: all).
+ * channel_dead_list fills out[] (strings and bytes borrowed from the
+ * messages: pack before the loop runs again) with up to max messages with
+ * fire_id > after, and sets *ret_more. requeue/purge act on one message
+ * (fire_id != 0) or all of them, report how many, and return 0, -ENOENT
+ * (nothing matched), -EAGAIN or -EIO.
+ */
+size_t channel_dead_list(uid_t uid, const char *name, uint64_t after,
+                         Evd__Fired *out, size_t max, bool *ret_more);
+int channel_dead_requeue(uid_t uid, const char *name, uint64_t fire_id,
+                         uint64_t *ret_count);
+int channel_dead_purge(uid_t uid, const char *name, uint64_t fire_id,
+                       uint64_t *ret_count);
 
 void channel_get_stats(struct channel_stats *ret);
 

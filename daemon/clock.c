@@ -74,10 +74,15 @@ clock_set_source(clock_now_fn fn)
 int64_t
 clock_to_realtime_ns(int evd_clock, int64_t t_ns)
 {
+	int64_t d, r;
+
 	if (evd_clock == EVD__CLOCK__REALTIME)
 		return t_ns;
-	return t_ns - clock_now_ns(evd_clock) +
-	       clock_now_ns(EVD__CLOCK__REALTIME);
+	/* Saturate: a deadline centuries away must not overflow. */
+	if (__builtin_sub_overflow(t_ns, clock_now_ns(evd_clock), &d) ||
+	    __builtin_add_overflow(d, clock_now_ns(EVD__CLOCK__REALTIME), &r))
+		return d > 0 ? INT64_MAX : INT64_MIN;
+	return r;
 }
 
 const char *

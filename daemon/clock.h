@@ -27,7 +27,11 @@ const char *clock_name(int evd_clock);
 /* True if evd_clock is a known clock. */
 int clock_valid(int evd_clock);
 
-/* Converts an instant on evd_clock to wall time as of now. */
+/* The furthest ahead a deadline may be: a century. Beyond it, a request
+ * is refused rather than left to overflow some later computation. */
+#define CLOCK_MAX_AHEAD_NS (100LL * 366 * 24 * 3600 * 1000000000)
+
+/* Converts an instant on evd_clock to wall time as of now (saturating). */
 int64_t clock_to_realtime_ns(int evd_clock, int64_t t_ns);
 
 /* The kernel's boot id (a UUID string), read once; "" if unavailable. */

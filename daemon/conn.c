@@ -50,10 +50,23 @@ struct conn {
 	bool write_armed;
 	bool paused;      /* reading stopped by the output high-water mark */
 	bool congested_seen; /* someone held back because of the mark */
+	bool closing;     /* protocol error: close once the output is sent */
+	const char *closing_why;
+	/* Durable replies packed in this loop iteration, by offset in out:
+	 * if the iteration's commit fails they become UNAVAILABLE errors. */
+	struct conn_durable *durable;
+	size_t ndurable;
+	size_t durable_cap;
 	TAILQ_ENTRY(conn) dirty_link;
 	TAILQ_ENTRY(conn) dead_link;
 };
 TAILQ_HEAD(conn_list, conn);
+
+struct conn_durable {
+	size_t off;          /* frame start in out */
+	bool has_request_id;
+	uint64_t request_id;
+};
 
 static struct {
 	struct event_base *base;
@@ -100,6 +113,7 @@ conn_free(struct conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	free(c->in);
+	free(c->durable);
 	free(c);
 }
 
@@ -235,31 +249,39 @@ conn_mark_dirty(struct conn *c)
 	TAILQ_INSERT_TAIL(&conns.dirty, c, dirty_link);
 }
 
-int
-conn_send(struct conn *c, const Evd__Reply *r)
+/* Appends one framed reply to buf. Returns 0, -EMSGSIZE or -ENOMEM. */
+static int
+conn_pack(struct evbuffer *buf, const Evd__Reply *r)
 {
 	size_t n = evd__reply__get_packed_size(r);
 	struct evbuffer_iovec iov;
 	uint8_t *p;
 
-	if (c->closed)
-		return -EPIPE;
-	if (n == 0 || n > UINT32_MAX) {
-		conn_close(c, "reply too large to frame");
+	if (n == 0 || n > UINT32_MAX)
 		return -EMSGSIZE;
-	}
-	if (evbuffer_reserve_space(c->out, (ev_ssize_t)(n + FRAME_HEADER_LEN),
-	                           &iov, 1) != 1) {
-		conn_close(c, "out of memory for output");
+	if (evbuffer_reserve_space(buf, (ev_ssize_t)(n + FRAME_HEADER_LEN),
+	                           &iov, 1) != 1)
 		return -ENOMEM;
-	}
 	p = iov.iov_base;
 	frame_put_header(p, n);
 	evd__reply__pack(r, p + FRAME_HEADER_LEN);
 	iov.iov_len = n + FRAME_HEADER_LEN;
-	if (evbuffer_commit_space(c->out, &iov, 1) < 0) {
-		conn_close(c, "out of memory for output");
+	if (evbuffer_commit_space(buf, &iov, 1) < 0)
 		return -ENOMEM;
+	return 0;
+}
+
+int
+conn_send(struct conn *c, const Evd__Reply *r)
+{
+	int e;
+
+	if (c->closed || c->closing)
+		return -EPIPE;
+	if ((e = conn_pack(c->out, r)) < 0) {
+		conn_close(c, e == -EMSGSIZE ? "reply too large to frame"
+		                             : "out of memory for output");
+		return e;
 	}
 	if (evbuffer_get_length(c->out) > CONN_OUT_MAX) {
 		conn_close(c, "output limit reached: the client does not read");
@@ -267,6 +289,98 @@ conn_send(struct conn *c, const Evd__Reply *r)
 	}
 	conn_mark_dirty(c);
 	return 0;
+}
+
+int
+conn_send_durable(struct conn *c, const Evd__Reply *r)
+{
+	struct conn_durable *d;
+	size_t off;
+
+	if (c->closed || c->closing)
+		return -EPIPE;
+	if (c->ndurable == c->durable_cap) {
+		size_t ncap = c->durable_cap == 0 ? 16 : 2 * c->durable_cap;
+
+		if ((d = reallocarray(c->durable, ncap, sizeof *d)) == NULL) {
+			conn_close(c, "out of memory for output");
+			return -ENOMEM;
+		}
+		c->durable = d;
+		c->durable_cap = ncap;
+	}
+	off = evbuffer_get_length(c->out);
+	d = &c->durable[c->ndurable++];
+	d->off = off;
+	d->has_request_id = r->has_request_id;
+	d->request_id = r->request_id;
+	return conn_send(c, r);
+}
+
+/*
+ * The iteration's commit failed: every durable reply of it becomes an
+ * UNAVAILABLE error with the same request id; everything else in the
+ * output stays as it was, in order.
+ */
+static void
+conn_rewrite_failed(struct conn *c, const char *why)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+	struct evbuffer *out;
+	size_t off, k = 0;
+
+	if ((out = evbuffer_new()) == NULL) {
+		conn_close(c, "out of memory for output");
+		return;
+	}
+	err.has_code = true;
+	err.code = EVD__ERROR_CODE__UNAVAILABLE;
+	err.message = (char *)why;
+	reply.body_case = EVD__REPLY__BODY_ERROR;
+	reply.error = &err;
+	off = c->durable[0].off;
+	/* Everything before the first durable reply is kept as is. */
+	evbuffer_remove_buffer(c->out, out, off);
+	while (evbuffer_get_length(c->out) >= FRAME_HEADER_LEN) {
+		uint8_t h[FRAME_HEADER_LEN];
+		size_t flen;
+
+		evbuffer_copyout(c->out, h, sizeof h);
+		flen = FRAME_HEADER_LEN + ((size_t)h[0] << 24 |
+		                           (size_t)h[1] << 16 |
+		                           (size_t)h[2] << 8 | h[3]);
+		if (k < c->ndurable && c->durable[k].off == off) {
+			evbuffer_drain(c->out, flen);
+			reply.has_request_id = c->durable[k].has_request_id;
+			reply.request_id = c->durable[k].request_id;
+			if (conn_pack(out, &reply) < 0) {
+				evbuffer_free(out);
+				conn_close(c, "out of memory for output");
+				return;
+			}
+			k++;
+		} else
+			evbuffer_remove_buffer(c->out, out, flen);
+		off += flen;
+	}
+	evbuffer_free(c->out);
+	c->out = out;
+}
+
+void
+conn_batch_end(bool committed, const char *why)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&conns.dirty); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, dirty_link);
+		if (c->ndurable == 0)
+			continue;
+		if (!committed)
+			conn_rewrite_failed(c, why); /* may close c */
+		c->ndurable = 0;
+	}
 }
 
 void
@@ -321,10 +435,14 @@ conn_protocol_error(struct conn *c, const char *msg)
 	err.message = (char *)msg;
 	reply.body_case = EVD__REPLY__BODY_ERROR;
 	reply.error = &err;
-	if (conn_send(c, &reply) == 0)
-		/* Best effort: one non-blocking write, then close. */
-		(void)evbuffer_write(c->out, c->fd);
-	conn_close(c, msg);
+	if (conn_send(c, &reply) < 0)
+		return; /* closed already */
+	/* Nothing more is read from it; what it is owed (replies committed
+	 * at the end of this iteration, and this error) is written once,
+	 * then it closes. */
+	c->closing = true;
+	c->closing_why = msg;
+	event_del(c->ev_read);
 }
 
 static void
@@ -357,6 +475,11 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 	}
+	if (c->closing) {
+		/* Best effort: one write, then close. */
+		conn_close(c, c->closing_why);
+		return -1;
+	}
 	conn_update_write(c);
 	if (evbuffer_get_length(c->out) >= CONN_OUT_LOW)
 		return 0;
@@ -368,12 +491,11 @@ conn_flush(struct conn *c)
 	}
 	if (c->paused) {
 		c->paused = false;
-		/* Frames that waited in the input buffer go first. */
-		conn_process(c);
-		if (conn_lookup(id) != c)
-			return -1;
-		if (!c->paused)
-			event_add(c->ev_read, NULL);
+		/* Frames that waited in the input buffer are processed in the
+		 * next iteration, inside its batch, never here after the
+		 * commit. */
+		event_add(c->ev_read, NULL);
+		event_active(c->ev_read, EV_READ, 0);
 	}
 	return 0;
 }
@@ -477,16 +599,15 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n == 0) {
 		conn_close(c, c->in_len > 0 ? "peer closed mid-frame" : "peer closed");
-		conn_flush_all();
 		return;
 	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c, strerror(errno));
-		conn_flush_all();
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		conn_close(c, strerror(errno));
 		return;
 	}
-	c->in_len += (size_t)n;
+	/* EAGAIN: a resumed conn still has frames waiting in its buffer. */
+	if (n > 0)
+		c->in_len += (size_t)n;
 	conn_process(c);
 	/* Shrink a buffer a large frame left behind once it is empty. */
 	if (conn_lookup(c->id) == c && c->in_len == 0 &&
@@ -498,14 +619,11 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			c->in_cap = CONN_READ_CHUNK;
 		}
 	}
-	conn_flush_all();
 }
 
 static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
-
-	conn_flush(c);
-	conn_flush_all();
+	/* Written at the end of the iteration, after its commit. */
+	conn_mark_dirty(arg);
 }

@@ -57,14 +57,24 @@ void conn_set_greeted(struct conn *c);
  * output past CONN_OUT_MAX (the conn is then closed), or -ENOMEM.
  */
 int conn_send(struct conn *c, const Evd__Reply *r);
+/* As conn_send, for the reply to a request that wrote to the store: if
+ * this iteration's commit fails, conn_batch_end() turns it into an
+ * UNAVAILABLE error with the same request id. */
+int conn_send_durable(struct conn *c, const Evd__Reply *r);
+
+/* The iteration's store batch ended; committed false rewrites its durable
+ * replies as errors carrying why. Call before conn_flush_all(). */
+void conn_batch_end(bool committed, const char *why);
+
 /* True while the conn's output is above the high-water mark. */
 bool conn_congested(struct conn *c);
 
 /* Unlinks the conn now and frees it on the next loop turn. */
 void conn_close(struct conn *c, const char *why);
 
-/* Writes the pending output of every conn that has some. Every loop
- * callback that may send calls it before returning. */
+/* Writes the pending output of every conn that has some. The main loop
+ * calls it once per iteration, after the store commit: no reply leaves
+ * before what it acknowledges is durable. */
 void conn_flush_all(void);
 
 size_t conn_count(void);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -37,6 +38,16 @@ int64_t
 dispatch_started_mono_ns(void)
 {
 	return dispatch_started;
+}
+
+int
+req_unavailable(struct req_ctx *ctx)
+{
+	const char *why = batch_errmsg();
+
+	return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE, "%s",
+	                why[0] != '\0' ? why
+	                                : "the store failed to write; try again");
 }
 
 int
@@ -120,7 +131,10 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	}
 	reply.has_request_id = rq->has_request_id;
 	reply.request_id = rq->request_id;
-	r = conn_send(c, &reply);
+	/* A request that wrote to the store is acknowledged only if this
+	 * iteration's batch commits; conn rewrites it otherwise. */
+	r = ctx.durable && r == 0 ? conn_send_durable(c, &reply)
+	                          : conn_send(c, &reply);
 	for (i = 0; i < ctx.nallocs; i++)
 		free(ctx.allocs[i]);
 	evd__request__free_unpacked(rq, NULL);

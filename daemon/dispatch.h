@@ -12,6 +12,7 @@
 #ifndef EVD_DISPATCH_H
 #define EVD_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,7 @@ struct req_ctx {
 	gid_t gid;
 	pid_t pid;
 	Evd__Reply *reply;      /* set reply->body_case and the body */
+	bool durable;           /* the request wrote to the store */
 	int err_code;           /* EVD__ERROR_CODE__* once req_fail ran */
 	char err_msg[REQ_ERRMSG_MAX];
 	void *allocs[REQ_MAX_ALLOCS];
@@ -58,9 +60,13 @@ void *req_alloc(struct req_ctx *ctx, size_t size);
  * req_fail() result. */
 struct sched_spec;
 int req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb,
-                    const char *key, struct sched_spec *spec);
+                    const char *key, const Evd__TimerOptions *opts,
+                    struct sched_spec *spec);
 /* Schedules spec and fills a Scheduled reply. */
 int req_schedule(struct req_ctx *ctx, struct sched_spec *spec);
+
+/* Answers a failed store write: UNAVAILABLE with the store's reason. */
+int req_unavailable(struct req_ctx *ctx);
 
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "batch.h"
 #include "channel.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -26,13 +27,18 @@
 #include "notify.h"
 #include "sched.h"
 #include "server.h"
+#include "store.h"
 
 struct options {
 	char socket_path[PATH_MAX];
 	char state_dir[PATH_MAX];
 	const char *store;
+	bool sync_full;
+	uint32_t history;
 	size_t max_frame;
 };
+
+static volatile int stopping;
 
 static void
 usage(FILE *f)
@@ -51,10 +57,15 @@ usage(FILE *f)
 	        "  --state-dir DIR     durable state (default: /var/lib/evd "
 	        "as root,\n"
 	        "                      $XDG_STATE_HOME/evd otherwise)\n"
-	        "  --store KIND        memory (timers live until evd stops) "
-	        "or sqlite\n"
-	        "                      (not yet available in this version); "
-	        "default memory\n"
+	        "  --store KIND        sqlite (durable, the default) or memory "
+	        "(timers live\n"
+	        "                      until evd stops)\n"
+	        "  --sync MODE         full (fsync every commit, the default) "
+	        "or normal\n"
+	        "                      (a power loss may lose the last "
+	        "commits)\n"
+	        "  --history N         run records kept per timer (default "
+	        "20)\n"
 	        "  --max-frame BYTES   largest request accepted (default "
 	        "%u)\n"
 	        "  --log-level LEVEL   err, warning, notice, info (default) "
@@ -103,13 +114,16 @@ default_state_dir(char *dst)
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME };
+	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
+	       OPT_SYNC, OPT_HISTORY };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "log-level", required_argument, NULL, OPT_LOG },
 		{ "max-frame", required_argument, NULL, OPT_FRAME },
+		{ "sync", required_argument, NULL, OPT_SYNC },
+		{ "history", required_argument, NULL, OPT_HISTORY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -119,7 +133,9 @@ parse_options(int argc, char **argv, struct options *o)
 	int ch, level;
 
 	memset(o, 0, sizeof *o);
-	o->store = "memory";
+	o->store = "sqlite";
+	o->sync_full = true;
+	o->history = 20;
 	o->max_frame = FRAME_DEFAULT_MAX;
 	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -153,6 +169,26 @@ parse_options(int argc, char **argv, struct options *o)
 			}
 			o->max_frame = v;
 			break;
+		case OPT_SYNC:
+			if (strcmp(optarg, "full") == 0)
+				o->sync_full = true;
+			else if (strcmp(optarg, "normal") == 0)
+				o->sync_full = false;
+			else {
+				fprintf(stderr, "evd: --sync: full or normal\n");
+				exit(2);
+			}
+			break;
+		case OPT_HISTORY:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || v > 10000) {
+				fprintf(stderr, "evd: --history: expected "
+				        "0..10000\n");
+				exit(2);
+			}
+			o->history = (uint32_t)v;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -169,12 +205,7 @@ parse_options(int argc, char **argv, struct options *o)
 		usage(stderr);
 		exit(2);
 	}
-	if (strcmp(o->store, "sqlite") == 0) {
-		fprintf(stderr, "evd: the sqlite store is not yet available "
-		        "in this version; use --store memory\n");
-		exit(2);
-	}
-	if (strcmp(o->store, "memory") != 0) {
+	if (store_backend_find(o->store) == NULL) {
 		fprintf(stderr, "evd: --store: unknown store '%s' (memory or "
 		        "sqlite)\n", o->store);
 		exit(2);
@@ -197,7 +228,63 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 	struct event_base *base = arg;
 
 	log_notice("%s: shutting down", strsignal((int)sig));
+	stopping = 1;
 	event_base_loopbreak(base);
+}
+
+/* mkdir -p with mode for the last component; parents get 0755. */
+static int
+make_dirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Opens the store and loads what it holds into memory. */
+static void
+open_store(const struct options *o)
+{
+	const struct store_backend *be = store_backend_find(o->store);
+	struct store_config cfg = {
+		.state_dir = o->state_dir,
+		.sync_full = o->sync_full,
+		.history_per_timer = o->history,
+	};
+	struct store *s;
+	char why[512];
+	int r;
+
+	if (be->durable && (r = make_dirs(o->state_dir, 0700)) < 0) {
+		errno = -r;
+		fatal("cannot create the state directory %s", o->state_dir);
+	}
+	if ((r = be->open(&cfg, &s)) < 0) {
+		/* The backend says why (no handle to ask when open fails). */
+		snprintf(why, sizeof why, "%s", be->errmsg(NULL));
+		fatalx("cannot open the %s store in %s: %s", be->name,
+		       o->state_dir, why[0] != '\0' ? why : strerror(-r));
+	}
+	batch_init(be, s);
+	if ((r = sched_reload_durable(be, s)) < 0 ||
+	    (r = channel_reload(be, s)) < 0)
+		fatalx("cannot load the %s store in %s: %s", be->name,
+		       o->state_dir, be->errmsg(s));
+	if (!batch_end())
+		log_warnx("%s", batch_errmsg());
 }
 
 static void
@@ -234,6 +321,9 @@ main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit must make the store's writes fail (and the
+	 * batch be refused), not kill the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if ((base = make_base()) == NULL)
 		fatalx("cannot create the event loop");
@@ -244,6 +334,7 @@ main(int argc, char **argv)
 	}
 	if ((r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
 		fatalx("out of memory at start-up");
+	open_store(&o);
 
 	/* The system instance serves every local user (each sees only its
 	 * own timers); a user instance serves its own user only. */
@@ -276,14 +367,28 @@ main(int argc, char **argv)
 	           o.socket_path, o.store, (long)getpid());
 	notify_ready(o.socket_path);
 
-	if (event_base_dispatch(base) < 0)
-		log_warnx("event loop failed");
+	/*
+	 * One loop iteration at a time: everything its callbacks did to the
+	 * store commits as one batch, and only then do the replies go out
+	 * (group commit).
+	 */
+	while (!stopping) {
+		if (event_base_loop(base, EVLOOP_ONCE) < 0) {
+			log_warnx("event loop failed");
+			break;
+		}
+		batch_end();
+		conn_flush_all();
+	}
+	batch_end();
+	conn_flush_all();
 
 	notify_stopping();
 	server_stop();
 	conn_shutdown();
 	channel_shutdown();
 	sched_shutdown();
+	batch_shutdown();
 	event_free(ev_int);
 	event_free(ev_term);
 	event_free(ev_hup);

@@ -29,10 +29,11 @@ req_call_later(struct req_ctx *ctx, const Evd__Request *rq)
 		                "call_later runs on the monotonic or boottime "
 		                "clock; use call_at for a wall-clock instant");
 	now = clock_now_ns(clk);
-	if (m->delay_ns > INT64_MAX - now)
+	if (m->delay_ns > CLOCK_MAX_AHEAD_NS)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "delay_ns is too large");
-	if ((r = req_fill_target(ctx, m->callback, m->key, &spec)) < 0)
+		                "delay_ns is more than a century");
+	if ((r = req_fill_target(ctx, m->callback, m->key, m->options,
+	                           &spec)) < 0)
 		return r;
 	spec.clock = clk;
 	spec.deadline_ns = now + m->delay_ns;

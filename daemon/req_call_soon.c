@@ -14,7 +14,8 @@ req_call_soon(struct req_ctx *ctx, const Evd__Request *rq)
 	struct sched_spec spec;
 	int r;
 
-	if ((r = req_fill_target(ctx, m->callback, m->key, &spec)) < 0)
+	if ((r = req_fill_target(ctx, m->callback, m->key, m->options,
+	                           &spec)) < 0)
 		return r;
 	spec.clock = EVD__CLOCK__MONOTONIC;
 	spec.deadline_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);

@@ -24,7 +24,9 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 		                "no pending timer %" PRIu64, m->timer_id);
 	if ((c = req_alloc(ctx, sizeof *c)) == NULL)
 		return -ENOMEM;
-	sched_cancel(t);
+	ctx->durable = sched_timer_durable(t);
+	if (sched_cancel(t) < 0)
+		return req_unavailable(ctx);
 	evd__cancelled__init(c);
 	c->has_timer_id = true;
 	c->timer_id = m->timer_id;

@@ -10,14 +10,59 @@
 #include "dispatch.h"
 #include "sched.h"
 
+/* Upper bound on max_attempts: beyond it a message would retry for
+ * weeks at the backoff cap. */
+#define REQ_MAX_ATTEMPTS 1000
+
+static int
+req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
+                 struct sched_spec *spec)
+{
+	if (o == NULL)
+		return 0;
+	if (o->has_misfire) {
+		if (o->misfire != EVD__MISFIRE__MISFIRE_FIRE &&
+		    o->misfire != EVD__MISFIRE__MISFIRE_SKIP &&
+		    o->misfire != EVD__MISFIRE__MISFIRE_ALL)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "unknown misfire policy %d", o->misfire);
+		spec->misfire = o->misfire;
+	}
+	if (o->has_delivery) {
+		if (o->delivery != EVD__DELIVERY__AT_LEAST_ONCE &&
+		    o->delivery != EVD__DELIVERY__AT_MOST_ONCE)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "unknown delivery mode %d", o->delivery);
+		spec->delivery = o->delivery;
+	}
+	if (o->has_downtime) {
+		if (o->downtime != EVD__DOWNTIME__DOWNTIME_COUNTS &&
+		    o->downtime != EVD__DOWNTIME__DOWNTIME_PAUSED)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "unknown downtime policy %d", o->downtime);
+		spec->downtime = o->downtime;
+	}
+	if (o->has_max_attempts) {
+		if (o->max_attempts > REQ_MAX_ATTEMPTS)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "max_attempts above %d", REQ_MAX_ATTEMPTS);
+		spec->max_attempts = o->max_attempts;
+	}
+	return 0;
+}
+
 int
 req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
-                struct sched_spec *spec)
+                const Evd__TimerOptions *opts, struct sched_spec *spec)
 {
+	int r;
+
 	memset(spec, 0, sizeof *spec);
 	spec->uid = ctx->uid;
 	spec->gid = ctx->gid;
 	spec->conn_id = ctx->conn_id;
+	if ((r = req_fill_options(ctx, opts, spec)) < 0)
+		return r;
 	if (cb != NULL) {
 		if (cb->target_case == EVD__CALLBACK__TARGET_CHANNEL) {
 			if (!channel_name_valid(cb->channel))
@@ -66,9 +111,17 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 	if (r == -EOVERFLOW)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "timer ids exhausted");
+	if (r == -ENOBUFS)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "channel %s has %d messages waiting (its limit); "
+		                "subscribe and ack to drain it",
+		                spec->channel, CHANNEL_MAX_QUEUED);
+	if (r == -EAGAIN || r == -EIO)
+		return req_unavailable(ctx);
 	if (r < 0)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory scheduling a timer");
+	ctx->durable = !existing && sched_timer_durable(t);
 	evd__scheduled__init(s);
 	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
 	s->timer_id = sched_timer_id(t);

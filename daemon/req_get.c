@@ -1,17 +1,137 @@
 /*
- * req_get: one pending timer, as its owner (or root) sees it.
+ * req_get: one timer, as its owner (or root) sees it: pending timers from
+ * memory, finished durable ones from the store, each with its run history
+ * (newest first) when the store keeps one.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "batch.h"
+#include "channel.h"
 #include "dispatch.h"
 #include "sched.h"
+#include "store.h"
+
+#define GET_HISTORY_MAX 32
+#define GET_DETAIL_MAX 160
+
+/* Reply storage for the history, in one allocation. */
+struct get_history {
+	Evd__Run runs[GET_HISTORY_MAX];
+	Evd__Run *ptrs[GET_HISTORY_MAX];
+	char details[GET_HISTORY_MAX][GET_DETAIL_MAX];
+	size_t n;
+};
+
+/* Reply storage for a timer read from the store (its strings are only
+ * valid inside the store's callback). */
+struct get_finished {
+	Evd__TimerInfo info;
+	Evd__Callback cb;
+	Evd__TimerOptions opts;
+	char channel[CHANNEL_NAME_MAX + 1];
+	char key[REQ_KEY_MAX + 1];
+	uint8_t payload[REQ_PAYLOAD_MAX];
+	uid_t caller;
+	bool visible;
+};
+
+static int
+get_run_cb(const struct store_run *r, void *arg)
+{
+	struct get_history *h = arg;
+	Evd__Run *run;
+
+	if (h->n == GET_HISTORY_MAX)
+		return -E2BIG; /* enough: newest first */
+	run = &h->runs[h->n];
+	evd__run__init(run);
+	if (r->fire_id != 0) {
+		run->has_fire_id = true;
+		run->fire_id = r->fire_id;
+	}
+	run->has_due_realtime_ns = run->has_fired_realtime_ns = true;
+	run->due_realtime_ns = r->due_rt_ns;
+	run->fired_realtime_ns = r->fired_rt_ns;
+	run->has_lateness_ns = run->has_outcome = true;
+	run->lateness_ns = r->lateness_ns;
+	run->outcome = r->outcome;
+	if (r->detail != NULL) {
+		snprintf(h->details[h->n], GET_DETAIL_MAX, "%s", r->detail);
+		run->detail = h->details[h->n];
+	}
+	h->ptrs[h->n] = run;
+	h->n++;
+	return 0;
+}
+
+static int
+get_finished_cb(const struct store_timer *st, void *arg)
+{
+	struct get_finished *g = arg;
+	Evd__TimerInfo *info = &g->info;
+
+	if (g->caller != 0 && st->uid != g->caller)
+		return 0; /* others' timers do not exist for this caller */
+	g->visible = true;
+	evd__timer_info__init(info);
+	evd__callback__init(&g->cb);
+	evd__timer_options__init(&g->opts);
+	info->has_timer_id = info->has_owner_uid = info->has_owner_gid = true;
+	info->timer_id = st->id;
+	info->owner_uid = st->uid;
+	info->owner_gid = st->gid;
+	info->has_state = true;
+	info->state = st->finished ? EVD__TIMER_STATE__FIRED
+	                           : EVD__TIMER_STATE__PENDING;
+	info->has_clock = info->has_deadline_ns = true;
+	info->clock = st->clock;
+	info->deadline_ns = st->deadline_ns;
+	info->has_due_realtime_ns = info->has_created_realtime_ns = true;
+	info->due_realtime_ns = st->due_rt_ns;
+	info->created_realtime_ns = st->created_rt_ns;
+	info->has_fire_count = true;
+	info->fire_count = st->fire_count;
+	if (st->last_fired_rt_ns != 0) {
+		info->has_last_fired_realtime_ns = true;
+		info->last_fired_realtime_ns = st->last_fired_rt_ns;
+	}
+	if (st->key != NULL) {
+		snprintf(g->key, sizeof g->key, "%s", st->key);
+		info->key = g->key;
+	}
+	if (st->channel != NULL) {
+		snprintf(g->channel, sizeof g->channel, "%s", st->channel);
+		g->cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		g->cb.channel = g->channel;
+	}
+	if (st->payload_len > 0 && st->payload_len <= sizeof g->payload) {
+		memcpy(g->payload, st->payload, st->payload_len);
+		g->cb.has_payload = true;
+		g->cb.payload.data = g->payload;
+		g->cb.payload.len = st->payload_len;
+	}
+	info->callback = &g->cb;
+	g->opts.has_misfire = g->opts.has_delivery = true;
+	g->opts.misfire = st->misfire;
+	g->opts.delivery = st->delivery;
+	g->opts.has_downtime = g->opts.has_max_attempts = true;
+	g->opts.downtime = st->downtime;
+	g->opts.max_attempts = st->max_attempts;
+	info->options = &g->opts;
+	return 0;
+}
 
 int
 req_get(struct req_ctx *ctx, const Evd__Request *rq)
 {
+	const struct store_backend *be = batch_backend();
+	struct store *s = batch_store_ro();
 	const Evd__Get *m = rq->get;
+	struct get_history *h;
 	Evd__TimerInfo *info;
 	Evd__Callback *cb;
 	struct timer *t;
@@ -19,14 +139,34 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	if (!m->has_timer_id)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "get needs timer_id");
-	if ((t = sched_lookup(m->timer_id, ctx->uid)) == NULL)
-		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                "no pending timer %" PRIu64, m->timer_id);
-	if ((info = req_alloc(ctx, sizeof *info)) == NULL ||
-	    (cb = req_alloc(ctx, sizeof *cb)) == NULL)
-		return -ENOMEM;
-	sched_fill_info(t, info, cb);
+	if ((t = sched_lookup(m->timer_id, ctx->uid)) != NULL) {
+		if ((info = req_alloc(ctx, sizeof *info)) == NULL ||
+		    (cb = req_alloc(ctx, sizeof *cb)) == NULL)
+			return -ENOMEM;
+		sched_fill_info(t, info, cb);
+	} else {
+		struct get_finished *g;
+
+		if (be == NULL || !be->durable || s == NULL ||
+		    (g = req_alloc(ctx, sizeof *g)) == NULL)
+			goto notfound;
+		g->caller = ctx->uid;
+		if (be->get_timer(s, m->timer_id, get_finished_cb, g) < 0 ||
+		    !g->visible)
+			goto notfound;
+		info = &g->info;
+	}
+	if (be != NULL && be->durable && s != NULL &&
+	    (h = req_alloc(ctx, sizeof *h)) != NULL) {
+		/* History is best effort: a read error leaves it empty. */
+		be->runs(s, m->timer_id, get_run_cb, h);
+		info->n_history = h->n;
+		info->history = h->ptrs;
+	}
 	ctx->reply->body_case = EVD__REPLY__BODY_TIMER;
 	ctx->reply->timer = info;
 	return 0;
+notfound:
+	return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND, "no timer %" PRIu64,
+	                m->timer_id);
 }

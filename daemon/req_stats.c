@@ -37,6 +37,8 @@ req_stats(struct req_ctx *ctx, const Evd__Request *rq)
 	st->has_inflight_messages = st->has_redelivered_total = true;
 	st->inflight_messages = cs.inflight;
 	st->redelivered_total = cs.redelivered_total;
+	st->has_dead_messages = true;
+	st->dead_messages = cs.dead;
 	st->has_dropped_total = true;
 	st->dropped_total = cs.dropped_total;
 	st->has_uptime_ns = true;

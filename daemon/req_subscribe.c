@@ -21,7 +21,16 @@ req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
 		                CHANNEL_NAME_MAX);
 	if ((s = req_alloc(ctx, sizeof *s)) == NULL)
 		return -ENOMEM;
-	if ((r = channel_subscribe(ctx->conn_id, m->channel)) < 0)
+	if (m->has_visibility_timeout_ns &&
+	    (m->visibility_timeout_ns < 0 ||
+	     m->visibility_timeout_ns > CHANNEL_MAX_VISIBILITY_NS))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "visibility_timeout_ns must be 0..%lld",
+		                (long long)CHANNEL_MAX_VISIBILITY_NS);
+	if ((r = channel_subscribe(ctx->conn_id, m->channel,
+	                           m->has_visibility_timeout_ns
+	                                   ? m->visibility_timeout_ns
+	                                   : 0)) < 0)
 		return r;
 	evd__subscribed__init(s);
 	s->channel = m->channel;

@@ -21,6 +21,9 @@
 	X(TIME, time)                                                          \
 	X(STATS, stats)                                                        \
 	X(SUBSCRIBE, subscribe)                                                \
-	X(ACK, ack)
+	X(ACK, ack)                                                            \
+	X(LIST_DEAD, list_dead)                                                \
+	X(REQUEUE_DEAD, requeue_dead)                                          \
+	X(PURGE_DEAD, purge_dead)
 
 #endif

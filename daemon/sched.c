@@ -2,9 +2,11 @@
  * sched: pending timers, their indexes, and firing them (see sched.h for
  * the structure, ordering and firing rules).
  *
- * Owns every struct timer. Must not block: arming a timerfd is one
- * syscall, and it is skipped when the earliest deadline did not move
- * earlier.
+ * Owns every struct timer. Durable timers (those with a channel target)
+ * are written to the store inside the current batch (batch.h) before the
+ * memory state changes, so the reply that acknowledges them leaves only
+ * after their commit. Must not block: arming a timerfd is one syscall,
+ * and it is skipped when the earliest deadline did not move earlier.
  */
 #include "sched.h"
 
@@ -18,37 +20,53 @@
 
 #include <event2/event.h>
 
+#include "batch.h"
 #include "channel.h"
 #include "clock.h"
 #include "conn.h"
 #include "idmap.h"
 #include "log.h"
+#include "store.h"
 #include "strmap.h"
 #include "timerq.h"
 
 /* Bounds the time one wakeup spends firing, so a burst of due timers
  * does not starve I/O; the remainder fires on the next loop turn. */
 #define SCHED_FIRE_BATCH 4096
+/* Ids are reserved in the store this many at a time, so scheduling does
+ * not write the counter on every request; a restart skips at most one
+ * block. */
+#define SCHED_ID_BLOCK 65536
+/* How often the store learns the wall time, for downtime "paused". */
+#define SCHED_HEARTBEAT_S 10
 
-/* Owner: sched. Linked into exactly one queue, the id map, the id-order
- * list and, with a key, the key map, from sched_add until it fires or is
- * cancelled. */
+/* Owner: sched. Linked into exactly one queue (or the held-back list),
+ * the id map, the id-order list and, with a key, the key map, from
+ * sched_add until it fires or is cancelled. */
 struct timer {
 	struct timerq_node qn; /* deadline on `clock`, seq = id */
 	uint64_t id;
+	uint64_t fence;
 	uid_t uid;
 	gid_t gid;
 	uint8_t clock;
+	uint8_t misfire;
+	uint8_t delivery;
+	uint8_t downtime;
+	bool held;        /* due while the store refused writes */
+	uint32_t max_attempts;
 	uint64_t conn_id; /* caller target when channel is NULL */
-	char *channel;
+	char *channel;    /* non-NULL: durable */
 	uint8_t *payload;
 	size_t payload_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
 	char *keymap_key; /* "uid\0key" as stored in the key map */
 	size_t keymap_len;
 	int64_t created_rt_ns;
-	TAILQ_ENTRY(timer) all;    /* id order */
-	TAILQ_ENTRY(timer) by_conn; /* caller-target timers of one conn */
+	uint64_t fire_count;
+	int64_t last_fired_rt_ns;
+	TAILQ_ENTRY(timer) all;     /* id order */
+	TAILQ_ENTRY(timer) by_conn; /* caller timers of one conn; or held */
 };
 
 TAILQ_HEAD(timer_list, timer);
@@ -73,39 +91,47 @@ static struct {
 	struct strmap *by_key;
 	struct idmap *by_conn; /* conn id -> struct conn_timers */
 	struct timer_list all;
-	struct event *more_ev; /* fires the rest of a burst next turn */
-	uint64_t next_id;
-	uint64_t next_fire_id;
+	struct timer_list held; /* durable timers due while writes fail */
+	struct event *more_ev;  /* fires the rest of a burst next turn */
+	struct event *heartbeat_ev;
+	uint64_t next_id, id_limit;
+	uint64_t next_fire_id, fire_id_limit;
 	struct sched_stats stats;
 } sched;
 
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
 static void sched_more_cb(evutil_socket_t, short, void *);
+static void sched_heartbeat_cb(evutil_socket_t, short, void *);
 
 int
 sched_init(struct event_base *base)
 {
+	struct timeval hb = { SCHED_HEARTBEAT_S, 0 };
 	int i, flags;
 
 	memset(&sched, 0, sizeof sched);
 	sched.base = base;
-	sched.next_id = 1;
-	sched.next_fire_id = 1;
+	sched.next_id = sched.id_limit = 1;
+	sched.next_fire_id = sched.fire_id_limit = 1;
 	TAILQ_INIT(&sched.all);
+	TAILQ_INIT(&sched.held);
 	for (i = 0; i < EVD_CLOCK_COUNT; i++)
 		sched.clocks[i].fd = -1;
 	if ((sched.by_id = idmap_new()) == NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
 	    (sched.by_conn = idmap_new()) == NULL)
-		goto nomem;
+		return -ENOMEM;
 	sched.more_ev = event_new(base, -1, 0, sched_more_cb, NULL);
-	if (sched.more_ev == NULL)
-		goto nomem;
+	sched.heartbeat_ev = event_new(base, -1, EV_PERSIST,
+	                               sched_heartbeat_cb, NULL);
+	if (sched.more_ev == NULL || sched.heartbeat_ev == NULL ||
+	    event_add(sched.heartbeat_ev, &hb) < 0)
+		return -ENOMEM;
 	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
 		struct sched_clock *sc = &sched.clocks[i];
 
 		if ((sc->q = timerq_new()) == NULL)
-			goto nomem;
+			return -ENOMEM;
 		flags = TFD_NONBLOCK | TFD_CLOEXEC;
 		sc->fd = timerfd_create(clock_kernel_id(i), flags);
 		if (sc->fd < 0)
@@ -113,11 +139,15 @@ sched_init(struct event_base *base)
 		sc->ev = event_new(base, sc->fd, EV_READ | EV_PERSIST,
 		                   sched_timerfd_cb, sc);
 		if (sc->ev == NULL || event_add(sc->ev, NULL) < 0)
-			goto nomem;
+			return -ENOMEM;
 	}
 	return 0;
-nomem:
-	return -ENOMEM;
+}
+
+struct event_base *
+sched_event_base(void)
+{
+	return sched.base;
 }
 
 static void
@@ -136,7 +166,11 @@ timer_free(struct timer *t)
 static void
 sched_unlink(struct timer *t)
 {
-	timerq_remove(sched.clocks[t->clock].q, &t->qn);
+	if (t->held) {
+		TAILQ_REMOVE(&sched.held, t, by_conn);
+		t->held = false;
+	} else
+		timerq_remove(sched.clocks[t->clock].q, &t->qn);
 	idmap_del(sched.by_id, t->id);
 	if (t->keymap_key != NULL)
 		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
@@ -176,6 +210,8 @@ sched_shutdown(void)
 	}
 	if (sched.more_ev != NULL)
 		event_free(sched.more_ev);
+	if (sched.heartbeat_ev != NULL)
+		event_free(sched.heartbeat_ev);
 	idmap_free(sched.by_id);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
@@ -211,10 +247,39 @@ sched_arm(struct sched_clock *sc, bool force)
 	if (timerfd_settime(sc->fd, flags, &its, NULL) < 0) {
 		/* Cannot happen with a valid fd and time; keep the old arm
 		 * and let the next change try again. */
-		log_warn("timerfd_settime(%s)", clock_name((int)(sc - sched.clocks)));
+		log_warn("timerfd_settime(%s)",
+		         clock_name((int)(sc - sched.clocks)));
 		return;
 	}
 	sc->armed_ns = when;
+}
+
+/*
+ * Takes the next id from a counter whose reserved limit lives in the
+ * store (meta key), reserving a new block when the current one is used
+ * up. Returns 0, -EAGAIN, -EIO or -EOVERFLOW.
+ */
+static int
+sched_next(uint64_t *next, uint64_t *limit, const char *key, uint64_t *ret)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *s;
+	int r;
+
+	if (*next >= UINT64_MAX - SCHED_ID_BLOCK)
+		return -EOVERFLOW;
+	if (*next >= *limit) {
+		if ((s = batch_store()) == NULL)
+			return -EAGAIN;
+		r = be->meta_put(s, key, (int64_t)(*next + SCHED_ID_BLOCK));
+		if (r < 0) {
+			batch_fail(r);
+			return -EIO;
+		}
+		*limit = *next + SCHED_ID_BLOCK;
+	}
+	*ret = (*next)++;
+	return 0;
 }
 
 static char *
@@ -265,12 +330,91 @@ sched_conn_timers(uint64_t conn_id)
 	return ct;
 }
 
+/* Puts a fully built timer into every index. Returns 0 or -ENOMEM (t is
+ * then in none). */
+static int
+sched_link(struct timer *t)
+{
+	struct sched_clock *sc = &sched.clocks[t->clock];
+	struct conn_timers *ct = NULL;
+
+	if (t->key != NULL && t->keymap_key == NULL &&
+	    sched_keymap_key(t->uid, t->key, &t->keymap_key,
+	                     &t->keymap_len) < 0)
+		return -ENOMEM;
+	if (idmap_put(sched.by_id, t->id, t) < 0)
+		return -ENOMEM;
+	if (t->keymap_key != NULL &&
+	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0)
+		goto fail_id;
+	if (t->channel == NULL && (ct = sched_conn_timers(t->conn_id)) == NULL)
+		goto fail_key;
+	if (timerq_push(sc->q, &t->qn) < 0) {
+		if (TAILQ_EMPTY(&ct->list)) {
+			idmap_del(sched.by_conn, t->conn_id);
+			free(ct);
+		}
+		goto fail_key;
+	}
+	/* Ids only grow, except for timers reloaded from the store, which
+	 * are all older than anything scheduled since: keep id order. */
+	if (TAILQ_EMPTY(&sched.all) || TAILQ_LAST(&sched.all, timer_list)->id < t->id)
+		TAILQ_INSERT_TAIL(&sched.all, t, all);
+	else {
+		struct timer *x = TAILQ_FIRST(&sched.all);
+
+		while (x != NULL && x->id < t->id)
+			x = TAILQ_NEXT(x, all);
+		if (x != NULL)
+			TAILQ_INSERT_BEFORE(x, t, all);
+		else
+			TAILQ_INSERT_TAIL(&sched.all, t, all);
+	}
+	if (ct != NULL)
+		TAILQ_INSERT_TAIL(&ct->list, t, by_conn);
+	sched.stats.pending++;
+	sched_arm(sc, false);
+	return 0;
+fail_key:
+	if (t->keymap_key != NULL)
+		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
+fail_id:
+	idmap_del(sched.by_id, t->id);
+	return -ENOMEM;
+}
+
+/* The store's view of t. */
+static void
+sched_to_store(const struct timer *t, struct store_timer *st)
+{
+	memset(st, 0, sizeof *st);
+	st->id = t->id;
+	st->fence = t->fence;
+	st->uid = t->uid;
+	st->gid = t->gid;
+	st->clock = t->clock;
+	st->deadline_ns = t->qn.deadline_ns;
+	st->due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
+	st->created_rt_ns = t->created_rt_ns;
+	st->channel = t->channel;
+	st->payload = t->payload;
+	st->payload_len = t->payload_len;
+	st->key = t->key;
+	st->misfire = t->misfire;
+	st->delivery = t->delivery;
+	st->downtime = t->downtime;
+	st->max_attempts = t->max_attempts;
+	st->fire_count = t->fire_count;
+	st->last_fired_rt_ns = t->last_fired_rt_ns;
+}
+
 int
 sched_add(const struct sched_spec *spec, struct timer **ret,
           bool *ret_existing)
 {
-	struct sched_clock *sc = &sched.clocks[spec->clock];
-	struct conn_timers *ct = NULL;
+	struct store_timer st;
+	struct store *s = NULL;
 	struct timer *t;
 	bool failed = false;
 	int r;
@@ -289,15 +433,27 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 			return 0;
 		}
 	}
-	if (sched.next_id == UINT64_MAX)
-		return -EOVERFLOW;
+	if (spec->channel != NULL) {
+		if (channel_queued(spec->channel) >= CHANNEL_MAX_QUEUED)
+			return -ENOBUFS;
+		if ((s = batch_store()) == NULL)
+			return -EAGAIN;
+	}
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return -ENOMEM;
+	if ((r = sched_next(&sched.next_id, &sched.id_limit, "next_timer_id",
+	                    &t->id)) < 0) {
+		free(t);
+		return r;
+	}
 	timerq_node_init(&t->qn);
-	t->id = sched.next_id;
 	t->uid = spec->uid;
 	t->gid = spec->gid;
 	t->clock = (uint8_t)spec->clock;
+	t->misfire = (uint8_t)spec->misfire;
+	t->delivery = (uint8_t)spec->delivery;
+	t->downtime = (uint8_t)spec->downtime;
+	t->max_attempts = spec->max_attempts;
 	t->conn_id = spec->conn_id;
 	t->channel = xstrdup_or_null(spec->channel, &failed);
 	t->key = xstrdup_or_null(spec->key, &failed);
@@ -311,48 +467,30 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
 	t->qn.deadline_ns = spec->deadline_ns;
 	t->qn.seq = t->id;
-	if (failed)
-		goto nomem;
-	if (t->key != NULL &&
-	    sched_keymap_key(t->uid, t->key, &t->keymap_key, &t->keymap_len) < 0)
-		goto nomem;
-
-	if (idmap_put(sched.by_id, t->id, t) < 0)
-		goto nomem;
-	if (t->keymap_key != NULL &&
-	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0) {
-		idmap_del(sched.by_id, t->id);
-		goto nomem;
+	if (failed) {
+		timer_free(t);
+		return -ENOMEM;
 	}
-	if (t->channel == NULL && (ct = sched_conn_timers(t->conn_id)) == NULL) {
-		idmap_del(sched.by_id, t->id);
-		if (t->keymap_key != NULL)
-			strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
-		goto nomem;
-	}
-	if (timerq_push(sc->q, &t->qn) < 0) {
-		idmap_del(sched.by_id, t->id);
-		if (t->keymap_key != NULL)
-			strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
-		if (ct != NULL && TAILQ_EMPTY(&ct->list)) {
-			idmap_del(sched.by_conn, t->conn_id);
-			free(ct);
+	if (s != NULL) {
+		sched_to_store(t, &st);
+		if ((r = batch_backend()->schedule(s, &st)) < 0) {
+			batch_fail(r);
+			timer_free(t);
+			return -EIO;
 		}
-		goto nomem;
 	}
-	TAILQ_INSERT_TAIL(&sched.all, t, all);
-	if (ct != NULL)
-		TAILQ_INSERT_TAIL(&ct->list, t, by_conn);
-	sched.next_id++;
-	sched.stats.pending++;
+	if ((r = sched_link(t)) < 0) {
+		/* The store has it and will fire it after a restart; memory
+		 * could not take it now. Fail the batch so neither has it. */
+		if (s != NULL)
+			batch_fail(r);
+		timer_free(t);
+		return r;
+	}
 	sched.stats.scheduled_total++;
-	sched_arm(sc, false);
 	*ret = t;
 	*ret_existing = false;
 	return 0;
-nomem:
-	timer_free(t);
-	return -ENOMEM;
 }
 
 struct timer *
@@ -367,14 +505,27 @@ sched_lookup(uint64_t id, uid_t uid)
 	return t;
 }
 
-void
+int
 sched_cancel(struct timer *t)
 {
+	struct store *s;
+	int r;
+
+	if (t->channel != NULL) {
+		if ((s = batch_store()) == NULL)
+			return -EAGAIN;
+		r = batch_backend()->cancel(s, t->id);
+		if (r < 0 && r != -ENOENT) {
+			batch_fail(r);
+			return -EIO;
+		}
+	}
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
 	log_debug("timer %" PRIu64 " cancelled (uid %u)", t->id,
 	          (unsigned)t->uid);
 	timer_free(t);
+	return 0;
 }
 
 void
@@ -382,7 +533,8 @@ sched_conn_gone(uint64_t conn_id)
 {
 	struct conn_timers *ct;
 
-	/* Each cancel unlinks one timer; the last one frees the list. */
+	/* Caller timers are never durable, so these cancels cannot fail;
+	 * each unlinks one timer and the last one frees the list. */
 	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL)
 		sched_cancel(TAILQ_FIRST(&ct->list));
 }
@@ -445,6 +597,12 @@ sched_timer_deadline(const struct timer *t)
 	return t->qn.deadline_ns;
 }
 
+bool
+sched_timer_durable(const struct timer *t)
+{
+	return t->channel != NULL;
+}
+
 void
 sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb)
 {
@@ -468,7 +626,11 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb)
 	info->created_realtime_ns = t->created_rt_ns;
 	info->key = t->key;
 	info->has_fire_count = true;
-	info->fire_count = 0;
+	info->fire_count = t->fire_count;
+	if (t->last_fired_rt_ns != 0) {
+		info->has_last_fired_realtime_ns = true;
+		info->last_fired_realtime_ns = t->last_fired_rt_ns;
+	}
 	if (t->channel != NULL) {
 		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
 		cb->channel = t->channel;
@@ -487,79 +649,160 @@ sched_get_stats(struct sched_stats *ret)
 	*ret = sched.stats;
 }
 
-/* Delivers one fire of t, which is already unlinked. */
+/* Holds a due durable timer back while the store refuses writes; it
+ * fires, late, once the store writes again. */
 static void
-sched_deliver(struct timer *t, int64_t now_ns)
+sched_hold(struct timer *t)
 {
-	int64_t lateness = now_ns - t->qn.deadline_ns;
-	int64_t fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
-	uint64_t fire_id = sched.next_fire_id++;
+	timerq_remove(sched.clocks[t->clock].q, &t->qn);
+	TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
+	t->held = true;
+}
+
+void
+sched_store_resumed(void)
+{
+	struct timer *t;
+	int i;
+
+	while ((t = TAILQ_FIRST(&sched.held)) != NULL) {
+		TAILQ_REMOVE(&sched.held, t, by_conn);
+		t->held = false;
+		if (timerq_push(sched.clocks[t->clock].q, &t->qn) < 0) {
+			/* Out of memory: it is in the store and fires after
+			 * a restart; say so rather than lose it silently. */
+			log_warnx("timer %" PRIu64 " held back: out of memory",
+			          t->id);
+			TAILQ_INSERT_HEAD(&sched.held, t, by_conn);
+			t->held = true;
+			break;
+		}
+	}
+	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
+		sched.clocks[i].armed_ns = 0;
+		sched_arm(&sched.clocks[i], true);
+	}
+}
+
+/*
+ * Fires a durable (channel) timer: in one batch, the message is enqueued,
+ * the timer retired and the run recorded; the message is delivered once
+ * the batch... is in memory now, and its reply-less events leave after the
+ * commit like everything else. Returns false if t must be held back.
+ */
+static bool
+sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
+{
+	const struct store_backend *be = batch_backend();
+	struct store_msg sm;
+	struct store_run run;
+	struct channel_fire f;
+	struct store *s;
+	uint64_t fire_id;
 	int r;
 
-	if (lateness < 0)
-		lateness = 0;
-	sched.stats.fired_total++;
-	if (t->channel != NULL) {
-		struct channel_fire f = {
-			.channel = t->channel,
-			.owner = t->uid,
-			.timer_id = t->id,
-			.fire_id = fire_id,
-			.payload = t->payload,
-			.payload_len = t->payload_len,
-			.due_realtime_ns = fired_rt - lateness,
-			.fired_realtime_ns = fired_rt,
-			.lateness_ns = lateness,
-		};
-
-		r = channel_publish(&f);
-		if (r < 0)
-			log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
-			          " dropped: channel %s %s",
-			          t->id, (unsigned)t->uid, fire_id, t->channel,
-			          r == -ENOBUFS ? "is full" : "out of memory");
-		else
-			log_debug("timer %" PRIu64 " (uid %u) fired into "
-			          "channel %s, %" PRId64 " ns late",
-			          t->id, (unsigned)t->uid, t->channel, lateness);
-	} else {
-		struct conn *c = conn_lookup(t->conn_id);
-		Evd__Reply reply = EVD__REPLY__INIT;
-		Evd__Fired fired = EVD__FIRED__INIT;
-
-		if (c == NULL) {
-			/* Ephemeral timers are cancelled when their conn
-			 * closes, so this is a bookkeeping bug; say so. */
-			log_warnx("timer %" PRIu64 " fired for vanished "
-			          "connection %" PRIu64,
-			          t->id, t->conn_id);
-			return;
-		}
-		fired.has_timer_id = fired.has_fire_id = true;
-		fired.timer_id = t->id;
-		fired.fire_id = fire_id;
-		if (t->payload_len > 0) {
-			fired.has_payload = true;
-			fired.payload.data = t->payload;
-			fired.payload.len = t->payload_len;
-		}
-		fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
-		fired.due_realtime_ns = fired_rt - lateness;
-		fired.fired_realtime_ns = fired_rt;
-		fired.has_lateness_ns = fired.has_attempt = true;
-		fired.lateness_ns = lateness;
-		fired.attempt = 1;
-		reply.body_case = EVD__REPLY__BODY_FIRED;
-		reply.fired = &fired;
-		if (conn_send(c, &reply) < 0)
-			log_warnx("timer %" PRIu64 " (uid %u): fire lost "
-			          "with its connection %" PRIu64,
-			          t->id, (unsigned)t->uid, t->conn_id);
-		else
-			log_debug("timer %" PRIu64 " (uid %u) fired to "
-			          "connection %" PRIu64 ", %" PRId64 " ns late",
-			          t->id, (unsigned)t->uid, t->conn_id, lateness);
+	if ((s = batch_store()) == NULL)
+		return false;
+	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
+	                    "next_fire_id", &fire_id)) < 0)
+		return false;
+	memset(&sm, 0, sizeof sm);
+	sm.fire_id = fire_id;
+	sm.timer_id = t->id;
+	sm.owner = t->uid;
+	sm.channel = t->channel;
+	sm.payload = t->payload;
+	sm.payload_len = t->payload_len;
+	sm.due_rt_ns = fired_rt - lateness;
+	sm.fired_rt_ns = fired_rt;
+	sm.lateness_ns = lateness;
+	sm.max_attempts = t->max_attempts;
+	sm.delivery = t->delivery;
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.fire_id = fire_id;
+	run.due_rt_ns = sm.due_rt_ns;
+	run.fired_rt_ns = fired_rt;
+	run.lateness_ns = lateness;
+	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
+	if ((r = be->enqueue(s, &sm)) < 0 ||
+	    (r = be->retire(s, t->id, t->fence, NULL)) < 0 ||
+	    (r = be->run_append(s, &run)) < 0) {
+		/* The batch is lost; recovery reloads t from the store. */
+		batch_fail(r);
+		return false;
 	}
+	memset(&f, 0, sizeof f);
+	f.channel = t->channel;
+	f.owner = t->uid;
+	f.timer_id = t->id;
+	f.fire_id = fire_id;
+	f.payload = t->payload;
+	f.payload_len = t->payload_len;
+	f.due_realtime_ns = sm.due_rt_ns;
+	f.fired_realtime_ns = fired_rt;
+	f.lateness_ns = lateness;
+	f.delivery = t->delivery;
+	f.max_attempts = t->max_attempts;
+	if ((r = channel_publish(&f)) < 0)
+		/* In the store, not in memory: a restart delivers it. */
+		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
+		          "queueing on %s; it is stored and will be delivered "
+		          "after a restart",
+		          t->id, fire_id, t->channel);
+	log_debug("timer %" PRIu64 " (uid %u) fired into channel %s, "
+	          "%" PRId64 " ns late",
+	          t->id, (unsigned)t->uid, t->channel, lateness);
+	return true;
+}
+
+/* Delivers one fire of an ephemeral timer to its connection. */
+static void
+sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
+{
+	struct conn *c = conn_lookup(t->conn_id);
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Fired fired = EVD__FIRED__INIT;
+	uint64_t fire_id;
+
+	if (c == NULL) {
+		/* Ephemeral timers are cancelled when their conn closes, so
+		 * this is a bookkeeping bug; say so. */
+		log_warnx("timer %" PRIu64 " fired for vanished connection "
+		          "%" PRIu64,
+		          t->id, t->conn_id);
+		return;
+	}
+	/* Caller fire ids need no durable reservation: they identify a
+	 * fire only for the life of the connection. */
+	fire_id = sched.next_fire_id < sched.fire_id_limit
+	                  ? sched.next_fire_id++
+	                  : sched.fire_id_limit + (sched.next_fire_id++ -
+	                                           sched.fire_id_limit);
+	fired.has_timer_id = fired.has_fire_id = true;
+	fired.timer_id = t->id;
+	fired.fire_id = fire_id;
+	if (t->payload_len > 0) {
+		fired.has_payload = true;
+		fired.payload.data = t->payload;
+		fired.payload.len = t->payload_len;
+	}
+	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
+	fired.due_realtime_ns = fired_rt - lateness;
+	fired.fired_realtime_ns = fired_rt;
+	fired.has_lateness_ns = fired.has_attempt = true;
+	fired.lateness_ns = lateness;
+	fired.attempt = 1;
+	reply.body_case = EVD__REPLY__BODY_FIRED;
+	reply.fired = &fired;
+	if (conn_send(c, &reply) < 0)
+		log_warnx("timer %" PRIu64 " (uid %u): fire lost with its "
+		          "connection %" PRIu64,
+		          t->id, (unsigned)t->uid, t->conn_id);
+	else
+		log_debug("timer %" PRIu64 " (uid %u) fired to connection "
+		          "%" PRIu64 ", %" PRId64 " ns late",
+		          t->id, (unsigned)t->uid, t->conn_id, lateness);
 }
 
 /* Fires what is due on one clock; returns true if the batch bound left
@@ -574,13 +817,22 @@ sched_run_clock(struct sched_clock *sc)
 
 	while ((n = timerq_peek(sc->q)) != NULL && n->deadline_ns <= now) {
 		struct timer *t = (struct timer *)n;
+		int64_t lateness = now - t->qn.deadline_ns;
+		int64_t fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
 
 		if (fired == SCHED_FIRE_BATCH)
 			return true;
-		sched_unlink(t);
-		sched_deliver(t, now);
-		timer_free(t);
 		fired++;
+		if (t->channel != NULL) {
+			if (!sched_fire_durable(t, lateness, fired_rt)) {
+				sched_hold(t);
+				continue;
+			}
+		} else
+			sched_fire_caller(t, lateness, fired_rt);
+		sched.stats.fired_total++;
+		sched_unlink(t);
+		timer_free(t);
 	}
 	return false;
 }
@@ -595,7 +847,6 @@ sched_run(struct sched_clock *sc)
 		event_active(sched.more_ev, 0, 0);
 	else
 		sched_arm(sc, true);
-	conn_flush_all();
 }
 
 static void
@@ -631,5 +882,242 @@ sched_more_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (more)
 		event_active(sched.more_ev, 0, 0);
-	conn_flush_all();
+}
+
+/* Records the wall time now and then, so that after a reboot the
+ * "paused" downtime policy knows when evd was last running. */
+static void
+sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *s;
+	int r;
+
+	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
+		return;
+	r = be->meta_put(s, "last_seen_rt_ns",
+	                 clock_now_ns(EVD__CLOCK__REALTIME));
+	if (r < 0)
+		batch_fail(r);
+}
+
+/* A store write the load decided on. The store must not be written
+ * while its claim() scan runs, so these are collected and applied after. */
+struct sched_load_write {
+	uint64_t id;        /* skip: retire this timer */
+	uint64_t fence;
+	int64_t due_rt_ns;
+	struct timer *moved; /* or: store this timer's converted deadline */
+};
+
+/* State shared by the reload callbacks. */
+struct sched_load {
+	const struct store_backend *be;
+	struct store *s;
+	int64_t last_seen_rt_ns;
+	const char *boot_id;
+	size_t loaded, moved, skipped;
+	struct sched_load_write *writes;
+	size_t nwrites, cap;
+};
+
+static int
+sched_load_defer(struct sched_load *ld, const struct sched_load_write *w)
+{
+	if (ld->nwrites == ld->cap) {
+		size_t ncap = ld->cap == 0 ? 64 : 2 * ld->cap;
+		struct sched_load_write *p;
+
+		if ((p = reallocarray(ld->writes, ncap, sizeof *p)) == NULL)
+			return -ENOMEM;
+		ld->writes = p;
+		ld->cap = ncap;
+	}
+	ld->writes[ld->nwrites++] = *w;
+	return 0;
+}
+
+/*
+ * Where a stored deadline lands now. Wall-clock deadlines stand. Relative
+ * deadlines stand within the boot that set them; after a reboot their
+ * clock restarted, so "counts" keeps the wall-clock instant and "paused"
+ * keeps the remainder the timer had when evd last ran.
+ */
+static int64_t
+sched_load_deadline(const struct store_timer *st, const struct sched_load *ld,
+                    bool *ret_moved)
+{
+	int64_t now_rt, now_c, remaining;
+
+	*ret_moved = false;
+	if (st->clock == EVD__CLOCK__REALTIME ||
+	    strcmp(st->boot_id, ld->boot_id) == 0)
+		return st->deadline_ns;
+	*ret_moved = true;
+	now_rt = clock_now_ns(EVD__CLOCK__REALTIME);
+	now_c = clock_now_ns(st->clock);
+	if (st->downtime == EVD__DOWNTIME__DOWNTIME_PAUSED &&
+	    ld->last_seen_rt_ns > 0)
+		remaining = st->due_rt_ns - ld->last_seen_rt_ns;
+	else
+		remaining = st->due_rt_ns - now_rt;
+	if (remaining < 0)
+		remaining = 0;
+	return now_c + remaining;
+}
+
+static int
+sched_load_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_load *ld = arg;
+	struct timer *t;
+	bool failed = false, was_moved;
+	int64_t deadline;
+	int r;
+
+	if (!clock_valid(st->clock) || (st->channel == NULL)) {
+		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
+		          "callback; leaving it in the store",
+		          st->id);
+		return 0;
+	}
+	deadline = sched_load_deadline(st, ld, &was_moved);
+	if (deadline < clock_now_ns(st->clock) &&
+	    st->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+		struct sched_load_write w = { .id = st->id, .fence = st->fence,
+			                      .due_rt_ns = st->due_rt_ns };
+
+		if ((r = sched_load_defer(ld, &w)) < 0)
+			return r;
+		ld->skipped++;
+		log_info("timer %" PRIu64 " (uid %u) skipped: its deadline "
+		         "passed while evd was not running",
+		         st->id, (unsigned)st->uid);
+		return 0;
+	}
+	if ((t = calloc(1, sizeof *t)) == NULL)
+		return -ENOMEM;
+	timerq_node_init(&t->qn);
+	t->id = st->id;
+	t->fence = st->fence;
+	t->uid = st->uid;
+	t->gid = st->gid;
+	t->clock = (uint8_t)st->clock;
+	t->misfire = (uint8_t)st->misfire;
+	t->delivery = (uint8_t)st->delivery;
+	t->downtime = (uint8_t)st->downtime;
+	t->max_attempts = st->max_attempts;
+	t->channel = xstrdup_or_null(st->channel, &failed);
+	t->key = xstrdup_or_null(st->key, &failed);
+	if (st->payload_len > 0) {
+		if ((t->payload = malloc(st->payload_len)) == NULL)
+			failed = true;
+		else
+			memcpy(t->payload, st->payload, st->payload_len);
+		t->payload_len = st->payload_len;
+	}
+	t->created_rt_ns = st->created_rt_ns;
+	t->fire_count = st->fire_count;
+	t->last_fired_rt_ns = st->last_fired_rt_ns;
+	t->qn.deadline_ns = deadline;
+	t->qn.seq = t->id;
+	if (failed || sched_link(t) < 0) {
+		timer_free(t);
+		return -ENOMEM;
+	}
+	if (t->id >= sched.next_id)
+		sched.next_id = t->id + 1;
+	if (was_moved) {
+		/* Store the converted deadline once, so a second restart in
+		 * this boot keeps it exactly. */
+		struct sched_load_write w = { .moved = t };
+
+		if ((r = sched_load_defer(ld, &w)) < 0)
+			return r;
+		ld->moved++;
+	}
+	ld->loaded++;
+	return 0;
+}
+
+/* Applies the writes the load deferred, in the current batch. */
+static int
+sched_load_apply(struct sched_load *ld)
+{
+	struct store_timer st;
+	struct store *s;
+	size_t i;
+	int r;
+
+	for (i = 0; i < ld->nwrites; i++) {
+		const struct sched_load_write *w = &ld->writes[i];
+
+		if ((s = batch_store()) == NULL)
+			return -EAGAIN;
+		if (w->moved != NULL) {
+			sched_to_store(w->moved, &st);
+			r = ld->be->reschedule(s, &st);
+		} else {
+			struct store_run run = {
+				.timer_id = w->id,
+				.due_rt_ns = w->due_rt_ns,
+				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
+				.detail = "deadline passed while evd was not "
+				          "running (misfire policy skip)",
+			};
+
+			if ((r = ld->be->retire(s, w->id, w->fence, NULL)) == 0)
+				r = ld->be->run_append(s, &run);
+		}
+		if (r < 0) {
+			batch_fail(r);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+sched_reload_durable(const struct store_backend *be, struct store *s)
+{
+	struct sched_load ld;
+	struct timer *t, *next;
+	int64_t v;
+	int r;
+
+	/* Forget every durable timer; the store is the truth. */
+	for (t = TAILQ_FIRST(&sched.all); t != NULL; t = next) {
+		next = TAILQ_NEXT(t, all);
+		if (t->channel != NULL) {
+			sched_unlink(t);
+			timer_free(t);
+		}
+	}
+	if (be->meta_get(s, "next_timer_id", &v) == 0 &&
+	    (uint64_t)v > sched.next_id)
+		sched.next_id = (uint64_t)v;
+	if (be->meta_get(s, "next_fire_id", &v) == 0 &&
+	    (uint64_t)v > sched.next_fire_id)
+		sched.next_fire_id = (uint64_t)v;
+	/* The next id or fire id reserves a fresh block first. */
+	sched.id_limit = sched.next_id;
+	sched.fire_id_limit = sched.next_fire_id;
+
+	memset(&ld, 0, sizeof ld);
+	ld.be = be;
+	ld.s = s;
+	ld.boot_id = clock_boot_id();
+	if (be->meta_get(s, "last_seen_rt_ns", &v) == 0)
+		ld.last_seen_rt_ns = v;
+	r = be->claim(s, INT64_MAX, sched_load_cb, &ld);
+	if (r == 0)
+		r = sched_load_apply(&ld);
+	free(ld.writes);
+	if (r < 0)
+		return r;
+	if (ld.loaded + ld.skipped > 0)
+		log_info("loaded %zu durable timers (%zu moved by a reboot, "
+		         "%zu skipped)",
+		         ld.loaded, ld.moved, ld.skipped);
+	return 0;
 }

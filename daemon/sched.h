@@ -45,6 +45,10 @@ struct sched_spec {
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;          /* idempotency key, or NULL */
+	int misfire;              /* EVD__MISFIRE__* */
+	int delivery;             /* EVD__DELIVERY__*, channel timers */
+	int downtime;             /* EVD__DOWNTIME__* */
+	uint32_t max_attempts;    /* 0: the channel default */
 };
 
 /* Counters for Stats. */
@@ -57,13 +61,30 @@ struct sched_stats {
 
 /* Creates the timerfds and their events on base. Returns 0 or -errno. */
 int sched_init(struct event_base *base);
+struct event_base *sched_event_base(void);
+
+struct store;
+struct store_backend;
+/*
+ * Replaces every durable timer in memory with what the store holds: at
+ * start-up, and after a batch was rolled back. Deadlines of relative
+ * timers from another boot follow their downtime policy; timers whose
+ * deadline passed while evd was down follow their misfire policy. The
+ * writes this needs go into the current batch. Returns 0 or -errno.
+ */
+int sched_reload_durable(const struct store_backend *be, struct store *s);
+/* The store writes again: fire the durable timers held back meanwhile. */
+void sched_store_resumed(void);
 /* Frees every timer and the timerfds. */
 void sched_shutdown(void);
 
 /*
- * Schedules a timer. If spec->key is set and the owner already has a
- * pending timer with that key, returns that one and sets *ret_existing.
- * Returns 0, -ENOMEM, or -EOVERFLOW (no more ids).
+ * Schedules a timer; a channel timer is durable (written to the store in
+ * this iteration's batch). If spec->key is set and the owner already has
+ * a pending timer with that key, returns that one and sets *ret_existing.
+ * Returns 0, -ENOMEM, -EOVERFLOW (no more ids), -ENOBUFS (the channel's
+ * queue is full), -EAGAIN (the store refuses writes) or -EIO (the store
+ * write failed; the batch is lost).
  */
 int sched_add(const struct sched_spec *spec, struct timer **ret,
               bool *ret_existing);
@@ -72,8 +93,9 @@ int sched_add(const struct sched_spec *spec, struct timer **ret,
  * NULL. */
 struct timer *sched_lookup(uint64_t id, uid_t uid);
 
-/* Cancels a pending timer and frees it. */
-void sched_cancel(struct timer *t);
+/* Cancels a pending timer and frees it. Returns 0, -EAGAIN or -EIO (a
+ * durable timer whose removal the store refused; it stays pending). */
+int sched_cancel(struct timer *t);
 
 /* Cancels every caller-callback timer of a connection that is closing. */
 void sched_conn_gone(uint64_t conn_id);
@@ -90,6 +112,7 @@ size_t sched_list(uid_t uid, const char *channel, uint64_t after_id,
 uint64_t sched_timer_id(const struct timer *t);
 int sched_timer_clock(const struct timer *t);
 int64_t sched_timer_deadline(const struct timer *t);
+bool sched_timer_durable(const struct timer *t);
 
 /*
  * Fills a TimerInfo (and the Callback it points to) from t. The strings

@@ -62,7 +62,6 @@ server_accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (conn_new(c) < 0)
 			log_warnx("dropping a new connection: out of memory");
 	}
-	conn_flush_all();
 }
 
 static void

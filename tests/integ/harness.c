@@ -164,6 +164,20 @@ evd_alive(struct evd_proc *p)
 	return 1;
 }
 
+void
+evd_kill9(struct evd_proc *p)
+{
+	if (p->notify_fd > 0) {
+		close(p->notify_fd);
+		p->notify_fd = -1;
+	}
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+}
+
 int
 evd_terminate(struct evd_proc *p)
 {
@@ -392,4 +406,40 @@ raw_hello(int fd, uint64_t request_id)
 	if (r != NULL)
 		evd__reply__free_unpacked(r, NULL);
 	return ok ? 0 : -1;
+}
+
+Evd__Reply *
+raw_call(int fd, const Evd__Request *rq, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	Evd__Reply *r;
+
+	if (raw_send_request(fd, rq) < 0)
+		return NULL;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || (r = raw_recv_reply(fd, (int)left)) == NULL)
+			return NULL;
+		if (r->has_request_id && r->request_id == rq->request_id)
+			return r;
+		evd__reply__free_unpacked(r, NULL);
+	}
+}
+
+Evd__Reply *
+raw_next_fired(int fd, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	Evd__Reply *r;
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || (r = raw_recv_reply(fd, (int)left)) == NULL)
+			return NULL;
+		if (r->body_case == EVD__REPLY__BODY_FIRED)
+			return r;
+		evd__reply__free_unpacked(r, NULL);
+	}
 }

@@ -38,6 +38,8 @@ int evd_start_in(struct evd_proc *p, const char *const *extra);
 int evd_terminate(struct evd_proc *p);
 /* evd_terminate plus removing the directory. */
 int evd_stop(struct evd_proc *p);
+/* SIGKILL, as a crash: no shutdown of any kind. Reaps it. */
+void evd_kill9(struct evd_proc *p);
 /* Whether the daemon is still running. */
 int evd_alive(struct evd_proc *p);
 
@@ -59,4 +61,12 @@ int raw_hello(int fd, uint64_t request_id);
 /* Removes a directory tree (tests' temporary dirs). */
 void rm_rf(const char *path);
 
+
+
+/* Sends rq and returns the reply carrying its request id, dropping any
+ * events that arrive before it. NULL on EOF or after timeout_ms. */
+Evd__Reply *raw_call(int fd, const Evd__Request *rq, int timeout_ms);
+/* The next Fired event on fd within timeout_ms (replies before it are
+ * dropped), or NULL. */
+Evd__Reply *raw_next_fired(int fd, int timeout_ms);
 #endif

@@ -714,7 +714,7 @@ test_stats_counts(void **state)
 	uint64_t before = r->stats->pending_timers;
 
 	assert_non_null(r->stats->server_version);
-	assert_string_equal(r->stats->store, "memory");
+	assert_string_equal(r->stats->store, "sqlite"); /* the default */
 	assert_true(r->stats->connections >= 1);
 	evd__reply__free_unpacked(r, NULL);
 	call_later(fd, 3, 3600LL * 1000000000, NULL, NULL);

@@ -1,0 +1,198 @@
+/*
+ * batch: one store transaction per loop iteration, and recovery when a
+ * commit fails (see batch.h).
+ *
+ * Owns the store handle. Logs store failures (a boundary module): the
+ * operator must learn that the disk is full even if no client asks.
+ */
+#include "batch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "channel.h"
+#include "clock.h"
+#include "conn.h"
+#include "log.h"
+#include "sched.h"
+#include "store.h"
+
+/* How often a refusing store is probed with a tiny commit. */
+#define BATCH_PROBE_MS 1000
+
+static struct {
+	const struct store_backend *be;
+	struct store *s;
+	bool open;        /* a batch is begun in this iteration */
+	bool failed;      /* a call inside it failed */
+	bool refusing;    /* durable writes refused until a probe commits */
+	int fail_err;
+	char errmsg[256];
+	struct event *probe_ev;
+} batch;
+
+static void batch_probe_cb(evutil_socket_t, short, void *);
+
+void
+batch_init(const struct store_backend *be, struct store *s)
+{
+	memset(&batch, 0, sizeof batch);
+	batch.be = be;
+	batch.s = s;
+}
+
+void
+batch_shutdown(void)
+{
+	if (batch.open)
+		batch_end();
+	if (batch.probe_ev != NULL)
+		event_free(batch.probe_ev);
+	if (batch.s != NULL)
+		batch.be->close(batch.s);
+	memset(&batch, 0, sizeof batch);
+}
+
+const struct store_backend *
+batch_backend(void)
+{
+	return batch.be;
+}
+
+const char *
+batch_errmsg(void)
+{
+	return batch.errmsg;
+}
+
+static void
+batch_set_error(const char *what, int err)
+{
+	snprintf(batch.errmsg, sizeof batch.errmsg,
+	         "the store cannot write (%s: %s); durable requests are "
+	         "refused until it can",
+	         what, batch.be->errmsg(batch.s)[0] != '\0'
+	                   ? batch.be->errmsg(batch.s)
+	                   : strerror(-err));
+}
+
+struct store *
+batch_store_ro(void)
+{
+	return batch.s;
+}
+
+struct store *
+batch_store(void)
+{
+	int r;
+
+	if (batch.s == NULL || batch.refusing || batch.failed)
+		return NULL;
+	if (batch.open)
+		return batch.s;
+	if ((r = batch.be->begin(batch.s)) < 0) {
+		batch_set_error("begin", r);
+		batch.failed = true;
+		batch.fail_err = r;
+		return NULL;
+	}
+	batch.open = true;
+	return batch.s;
+}
+
+void
+batch_fail(int err)
+{
+	if (batch.failed)
+		return;
+	batch.failed = true;
+	batch.fail_err = err;
+	batch_set_error("write", err);
+}
+
+/* Starts refusing writes and probing until the store commits again. */
+static void
+batch_start_refusing(void)
+{
+	struct timeval tv = { BATCH_PROBE_MS / 1000,
+		              (BATCH_PROBE_MS % 1000) * 1000 };
+
+	if (!batch.refusing)
+		log_warnx("%s", batch.errmsg);
+	batch.refusing = true;
+	if (batch.probe_ev == NULL) {
+		struct event_base *base = sched_event_base();
+
+		batch.probe_ev = evtimer_new(base, batch_probe_cb, NULL);
+		if (batch.probe_ev == NULL)
+			return; /* retried at the next failure */
+	}
+	evtimer_add(batch.probe_ev, &tv);
+}
+
+/* Rebuilds durable state from the store after a rolled-back batch: what
+ * memory did in the lost batch never happened. */
+static void
+batch_recover(void)
+{
+	int r1, r2;
+
+	r1 = sched_reload_durable(batch.be, batch.s);
+	r2 = channel_reload(batch.be, batch.s);
+	if (r1 < 0 || r2 < 0)
+		log_warnx("rebuilding state from the store: %s; what could "
+		          "not be written is retried at the next start",
+		          strerror(r1 < 0 ? -r1 : -r2));
+}
+
+bool
+batch_end(void)
+{
+	int r;
+
+	if (!batch.open && !batch.failed) {
+		conn_batch_end(true, NULL);
+		return true;
+	}
+	if (batch.failed) {
+		if (batch.open)
+			batch.be->rollback(batch.s);
+		r = batch.fail_err;
+	} else if ((r = batch.be->commit(batch.s)) < 0) {
+		batch_set_error("commit", r);
+		batch.be->rollback(batch.s);
+	}
+	batch.open = false;
+	batch.failed = false;
+	if (r == 0) {
+		conn_batch_end(true, NULL);
+		return true;
+	}
+	conn_batch_end(false, batch.errmsg);
+	batch_start_refusing();
+	batch_recover();
+	return false;
+}
+
+static void
+batch_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME);
+	int r;
+
+	if ((r = batch.be->begin(batch.s)) == 0 &&
+	    (r = batch.be->meta_put(batch.s, "probe_rt_ns", now)) == 0 &&
+	    (r = batch.be->commit(batch.s)) == 0) {
+		batch.refusing = false;
+		batch.errmsg[0] = '\0';
+		log_notice("the store writes again; durable requests resume");
+		sched_store_resumed();
+		return;
+	}
+	batch.be->rollback(batch.s);
+	batch_start_refusing();
+}

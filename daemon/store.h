@@ -1,0 +1,169 @@
+/*
+ * store: where durable timers, channel messages and run records live.
+ *
+ * One interface, one file per backend (store_memory.c, store_sqlite.c; a
+ * PostgreSQL backend is meant to be one more file). The daemon keeps the
+ * authoritative in-memory queues (sched, channel); the store is the log
+ * they are rebuilt from after a restart, crash or reboot.
+ *
+ * Claim-based, as in DESIGN.md "Scale-out": a node claims due timers
+ * (each claim carries a fence), fires them, and retires them presenting
+ * the fence; a retire that finds no row with that fence lost its claim and
+ * must not fire again. The embedded backends have exactly one claimant,
+ * the local node, so claim() simply hands over every pending timer at
+ * start-up without writing anything (a claim dies with the process, which
+ * is the right lease for one node) and the fence stays 0.
+ *
+ * Batches: every mutation happens between begin() and commit(); the daemon
+ * opens one batch per loop iteration and commits it before any reply of
+ * that iteration goes out (group commit: one fsync per batch). commit()
+ * failing means nothing of the batch happened (the backend rolled it back
+ * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
+ *
+ * Thread-safety: none; the loop thread only. Errors: negative errno
+ * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -ENOENT for "no such row"),
+ * with a human-readable reason in store_errmsg().
+ */
+#ifndef EVD_STORE_H
+#define EVD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+
+/* A durable timer as stored. Strings and bytes are borrowed by the
+ * store's functions and, in claim() callbacks, valid only during the
+ * call. */
+struct store_timer {
+	uint64_t id;
+	uint64_t fence;
+	uid_t uid;
+	gid_t gid;
+	int clock;               /* EVD__CLOCK__* */
+	int64_t deadline_ns;     /* on clock */
+	int64_t due_rt_ns;       /* the same instant as wall time when stored */
+	char boot_id[40];        /* kernel boot id when deadline_ns was set */
+	int64_t created_rt_ns;
+	const char *channel;     /* NULL for non-channel callbacks */
+	const uint8_t *payload;
+	size_t payload_len;
+	const char *key;         /* idempotency key, or NULL */
+	int misfire;             /* EVD__MISFIRE__* */
+	int delivery;            /* EVD__DELIVERY__* */
+	int downtime;            /* EVD__DOWNTIME__* */
+	uint32_t max_attempts;
+	uint64_t fire_count;
+	int64_t last_fired_rt_ns;
+	/* Filled by get_timer() (claim() hands over pending timers only);
+	 * ignored by schedule/retire/reschedule: true once retired for good
+	 * (next NULL), at finished_rt_ns (wall time; 0 while pending). */
+	bool finished;
+	int64_t finished_rt_ns;
+};
+
+/* A channel message as stored. */
+struct store_msg {
+	uint64_t fire_id;
+	uint64_t timer_id;
+	uid_t owner;
+	const char *channel;
+	const uint8_t *payload;
+	size_t payload_len;
+	int64_t due_rt_ns;
+	int64_t fired_rt_ns;
+	int64_t lateness_ns;
+	uint32_t attempts;       /* deliveries so far */
+	uint32_t max_attempts;
+	int delivery;            /* EVD__DELIVERY__* */
+	bool dead;               /* in the dead-letter list */
+};
+
+/* One fire of a timer, or a decision about one (run records). */
+struct store_run {
+	uint64_t timer_id;
+	uint64_t fire_id;        /* 0 for a run that produced no fire */
+	int64_t due_rt_ns;
+	int64_t fired_rt_ns;     /* 0 if it did not fire */
+	int64_t lateness_ns;
+	int outcome;             /* EVD__RUN_OUTCOME__* */
+	const char *detail;      /* why, for skips and failures; may be NULL */
+};
+
+struct store_config {
+	const char *state_dir;   /* the backend's files live here */
+	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
+	uint32_t history_per_timer; /* run records kept per timer */
+};
+
+/* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
+ * (that value is then returned). */
+typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
+typedef int (*store_msg_cb)(const struct store_msg *m, void *arg);
+typedef int (*store_run_cb)(const struct store_run *r, void *arg);
+
+struct store_backend {
+	const char *name;
+	bool durable;
+	/* *ret untouched on failure; errmsg(NULL) then says why. */
+	int (*open)(const struct store_config *cfg, struct store **ret);
+	void (*close)(struct store *s);
+	/* The reason of s's last failure; with s NULL, of the last failed
+	 * open() of this backend. Valid until the next call on s. */
+	const char *(*errmsg)(const struct store *s);
+
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s);
+	/* Abandons the open batch (after a failure inside it). */
+	void (*rollback)(struct store *s);
+
+	/* Timers. */
+	int (*schedule)(struct store *s, const struct store_timer *t);
+	/* -ENOENT if no pending timer has this id. */
+	int (*cancel)(struct store *s, uint64_t id);
+	/* Hands every pending timer with a deadline up to horizon_rt_ns
+	 * (wall time; INT64_MAX: all) to cb, each with its fence. */
+	int (*claim)(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
+	             void *arg);
+	/* Ends a claimed timer's occurrence: next NULL retires it for good
+	 * (it stays visible as finished, with its history, until pruned);
+	 * otherwise it becomes pending again as *next. -ESTALE if the fence
+	 * does not match (the claim was lost). */
+	int (*retire)(struct store *s, uint64_t id, uint64_t fence,
+	              const struct store_timer *next);
+	/* Rewrites a pending timer's deadline (a reboot moved it). */
+	int (*reschedule)(struct store *s, const struct store_timer *t);
+	/* A finished or pending timer by id, for Get after it fired.
+	 * -ENOENT if unknown. cb runs once. */
+	int (*get_timer)(struct store *s, uint64_t id, store_timer_cb cb,
+	                 void *arg);
+
+	/* Channel messages. */
+	int (*enqueue)(struct store *s, const struct store_msg *m);
+	/* Removes a message (acked, or delivered at most once). -ENOENT. */
+	int (*ack)(struct store *s, uint64_t fire_id);
+	/* Writes attempts / dead state of an existing message. */
+	int (*update_msg)(struct store *s, const struct store_msg *m);
+	int (*load_messages)(struct store *s, store_msg_cb cb, void *arg);
+
+	/* Run records: appended, the oldest beyond history_per_timer pruned;
+	 * runs() reports a timer's newest first. */
+	int (*run_append)(struct store *s, const struct store_run *r);
+	int (*runs)(struct store *s, uint64_t timer_id, store_run_cb cb,
+	            void *arg);
+
+	/* Small durable integers (next ids, last-seen clocks). -ENOENT if
+	 * unset. */
+	int (*meta_get)(struct store *s, const char *key, int64_t *ret);
+	int (*meta_put)(struct store *s, const char *key, int64_t value);
+};
+
+/* The backend called name ("memory", "sqlite"), or NULL. */
+const struct store_backend *store_backend_find(const char *name);
+
+extern const struct store_backend store_memory_backend;
+extern const struct store_backend store_sqlite_backend;
+
+#endif

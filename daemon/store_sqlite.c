@@ -1,0 +1,1136 @@
+/*
+ * store_sqlite: the embedded durable store (see store.h), one SQLite
+ * database <state_dir>/evd.db in WAL mode.
+ *
+ * Owns the connection, its prepared statements (made once at open, reset
+ * after every use) and the lock on <state_dir>/evd.lock. Must not log:
+ * failures are negative errno plus a reason in store_errmsg().
+ *
+ * Invariants:
+ *	one evd per state directory: an flock(LOCK_EX) on evd.lock is held
+ *	from open to close, taken before the database is touched;
+ *	the schema is PRAGMA user_version; store_sqlite_migrations[i] takes
+ *	version i to i + 1, each in its own transaction; a newer database
+ *	than this evd knows is refused, never downgraded;
+ *	timers has no deadline index: the daemon's queue orders timers and
+ *	claim() is a scan in rowid order, the cheapest way to load them all;
+ *	its only index is the partial unique (uid, key) over pending rows,
+ *	so a finished timer's key can be used again;
+ *	runs are pruned to history_per_timer per timer as they are appended;
+ *	rowids only grow, so rowid order is append order;
+ *	finished timers (and their runs) are deleted FINISHED_KEEP_NS after
+ *	they finished, by a sweep over one bounded id range at open and
+ *	every PRUNE_EVERY commits, so no commit pays for a full scan; the
+ *	sweep also drops runs of ids no stored timer has (the daemon is
+ *	expected to record runs of durable timers only);
+ *	nothing here grows per operation: statements are fixed, strings are
+ *	bound SQLITE_STATIC and rows are read in place.
+ * Callbacks of claim()/load_messages()/runs() run while their statement
+ * is stepping: they may call other store functions, but must not write
+ * the table being scanned (SQLite leaves what the scan then sees
+ * undefined); collect first, write after.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "evd.pb-c.h"
+
+#define STORE_SQLITE_DB "evd.db"
+#define STORE_SQLITE_LOCK "evd.lock"
+#define BUSY_TIMEOUT_MS 100
+/* Page cache: -KiB. Loads read each page once; this mostly keeps the
+ * upper b-tree levels and the pages recent inserts touch. */
+#define CACHE_KIB 16384
+#define FINISHED_KEEP_NS (INT64_C(7) * 24 * 3600 * 1000000000)
+#define WAL_KEEP_BYTES (64 << 20)
+#define PRUNE_EVERY 64	/* commits between sweep steps */
+#define PRUNE_SPAN 1024 /* timer ids per sweep step */
+/* The sweep's cursor, in meta beside the daemon's own keys. */
+#define META_PRUNE_CURSOR "store.prune_cursor"
+
+/* Version i + 1 of the schema is what migrations[i] leaves. Append only:
+ * a released step is never edited. */
+static const char *const store_sqlite_migrations[] = {
+    /* 1: initial schema. */
+    "CREATE TABLE timers ("
+    " id INTEGER PRIMARY KEY,"
+    " fence INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL," /* 'P' pending, 'F' finished */
+    " uid INTEGER NOT NULL,"
+    " gid INTEGER NOT NULL,"
+    " clock INTEGER NOT NULL,"
+    " deadline_ns INTEGER NOT NULL,"
+    " due_rt_ns INTEGER NOT NULL,"
+    " boot_id BLOB," /* 16 bytes for a UUID, else text */
+    " created_rt_ns INTEGER NOT NULL,"
+    " channel TEXT,"
+    " payload BLOB,"
+    " key TEXT,"
+    " misfire INTEGER NOT NULL,"
+    " delivery INTEGER NOT NULL,"
+    " downtime INTEGER NOT NULL,"
+    " max_attempts INTEGER NOT NULL,"
+    " fire_count INTEGER NOT NULL,"
+    " last_fired_rt_ns INTEGER NOT NULL,"
+    " finished_rt_ns INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX timers_key ON timers (uid, key)"
+    " WHERE key IS NOT NULL AND state = 'P';"
+    "CREATE TABLE messages ("
+    " fire_id INTEGER PRIMARY KEY,"
+    " timer_id INTEGER NOT NULL,"
+    " owner INTEGER NOT NULL,"
+    " channel TEXT NOT NULL,"
+    " payload BLOB,"
+    " due_rt_ns INTEGER NOT NULL,"
+    " fired_rt_ns INTEGER NOT NULL,"
+    " lateness_ns INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " max_attempts INTEGER NOT NULL,"
+    " delivery INTEGER NOT NULL,"
+    " dead INTEGER NOT NULL);"
+    "CREATE TABLE runs ("
+    " timer_id INTEGER NOT NULL,"
+    " fire_id INTEGER NOT NULL,"
+    " due_rt_ns INTEGER NOT NULL,"
+    " fired_rt_ns INTEGER NOT NULL,"
+    " lateness_ns INTEGER NOT NULL,"
+    " outcome INTEGER NOT NULL,"
+    " detail TEXT);"
+    "CREATE INDEX runs_timer ON runs (timer_id);"
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
+    " WITHOUT ROWID;",
+};
+
+#define SCHEMA_VERSION                                                         \
+	((int)(sizeof(store_sqlite_migrations) /                               \
+	       sizeof(store_sqlite_migrations[0])))
+
+#define TIMER_COLS                                                             \
+	"id, fence, state, uid, gid, clock, deadline_ns, due_rt_ns, boot_id,"  \
+	" created_rt_ns, channel, payload, key, misfire, delivery, downtime,"  \
+	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns"
+#define MSG_COLS                                                               \
+	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
+	" lateness_ns, attempts, max_attempts, delivery, dead"
+
+enum store_sqlite_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SCHEDULE,
+	ST_CANCEL,
+	ST_CANCEL_RUNS,
+	ST_CLAIM,
+	ST_RETIRE_END,
+	ST_RETIRE_NEXT,
+	ST_RESCHEDULE,
+	ST_GET,
+	ST_ENQUEUE,
+	ST_ACK,
+	ST_UPDATE_MSG,
+	ST_LOAD_MSGS,
+	ST_RUN_APPEND,
+	ST_RUN_PRUNE,
+	ST_RUNS,
+	ST_META_GET,
+	ST_META_PUT,
+	ST_PRUNE_END,
+	ST_PRUNE_RUNS,
+	ST_PRUNE_TIMERS,
+	ST_COUNT
+};
+
+static const char *const store_sqlite_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SCHEDULE] = "INSERT INTO timers (" TIMER_COLS ") VALUES (?1, ?2,"
+		    " 'P', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+		    " ?14, ?15, ?16, ?17, ?18, 0)",
+    [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'",
+    [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1",
+    /* No ORDER BY: rowid order is the scan the table is stored in. */
+    [ST_CLAIM] = "SELECT " TIMER_COLS " FROM timers"
+		 " WHERE state = 'P' AND due_rt_ns <= ?1",
+    [ST_RETIRE_END] = "UPDATE timers SET state = 'F', finished_rt_ns = ?3,"
+		      " fire_count = fire_count + 1, last_fired_rt_ns = ?3"
+		      " WHERE id = ?1 AND fence = ?2 AND state = 'P'",
+    [ST_RETIRE_NEXT] = "UPDATE timers SET deadline_ns = ?3, due_rt_ns = ?4,"
+		       " boot_id = ?5, fire_count = ?6,"
+		       " last_fired_rt_ns = ?7"
+		       " WHERE id = ?1 AND fence = ?2 AND state = 'P'",
+    [ST_RESCHEDULE] = "UPDATE timers SET deadline_ns = ?2, due_rt_ns = ?3,"
+		      " boot_id = ?4 WHERE id = ?1 AND state = 'P'",
+    [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
+    [ST_ENQUEUE] = "INSERT INTO messages (" MSG_COLS ") VALUES (?1, ?2, ?3,"
+		   " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_ACK] = "DELETE FROM messages WHERE fire_id = ?1",
+    [ST_UPDATE_MSG] = "UPDATE messages SET attempts = ?2, dead = ?3"
+		      " WHERE fire_id = ?1",
+    [ST_LOAD_MSGS] = "SELECT " MSG_COLS " FROM messages ORDER BY fire_id",
+    [ST_RUN_APPEND] = "INSERT INTO runs (timer_id, fire_id, due_rt_ns,"
+		      " fired_rt_ns, lateness_ns, outcome, detail)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* Everything older than the ?2-th newest: an index range of ?2 + 1
+     * entries, not a scan. */
+    [ST_RUN_PRUNE] = "DELETE FROM runs WHERE timer_id = ?1 AND rowid <="
+		     " (SELECT rowid FROM runs WHERE timer_id = ?1"
+		     " ORDER BY rowid DESC LIMIT 1 OFFSET ?2)",
+    [ST_RUNS] = "SELECT timer_id, fire_id, due_rt_ns, fired_rt_ns,"
+		" lateness_ns, outcome, detail FROM runs"
+		" WHERE timer_id = ?1 ORDER BY rowid DESC",
+    [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+    [ST_META_PUT] = "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+    /* The sweep covers ids (?1, end]: end is the PRUNE_SPAN-th id after
+     * ?1, or the rest of the table. */
+    [ST_PRUNE_END] = "SELECT id FROM timers WHERE id > ?1 ORDER BY id"
+		     " LIMIT 1 OFFSET ?2",
+    /* Runs of expired timers and runs of no stored timer at all. */
+    [ST_PRUNE_RUNS] = "DELETE FROM runs WHERE timer_id > ?1"
+		      " AND timer_id <= ?2 AND timer_id NOT IN"
+		      " (SELECT id FROM timers WHERE id > ?1 AND id <= ?2"
+		      " AND (state = 'P' OR finished_rt_ns >= ?3))",
+    [ST_PRUNE_TIMERS] = "DELETE FROM timers WHERE id > ?1 AND id <= ?2"
+			" AND state = 'F' AND finished_rt_ns < ?3",
+};
+
+/* Owned by the daemon (open to close). */
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	int lock_fd;
+	uint32_t history_per_timer;
+	uint32_t commits;     /* since the last sweep step */
+	int64_t prune_cursor; /* the sweep resumes after this timer id */
+	char boot_id[40];     /* get/claim rows are decoded into this */
+	char err[512];
+};
+
+/* The reason the last open() failed (see store.h: errmsg(NULL)). */
+static char store_sqlite_open_err[512];
+
+static void store_sqlite_close(struct store *s);
+static int store_sqlite_meta_get(struct store *s, const char *key,
+				 int64_t *ret);
+static int store_sqlite_meta_put(struct store *s, const char *key,
+				 int64_t value);
+static void store_sqlite_prune_step(struct store *s);
+
+static void __attribute__((format(printf, 2, 3)))
+store_sqlite_seterr(struct store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+}
+
+/* SQLite result code to negative errno. I/O errors carry the system's
+ * errno, which tells a full disk (or file size limit) from a bad one. */
+static int
+store_sqlite_errno(sqlite3 *db, int rc)
+{
+	int sys;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return -EROFS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EUCLEAN;
+	case SQLITE_CONSTRAINT:
+		/* A taken id or (uid, key); NOT NULL and the like mean the
+		 * caller passed a row that is not one. */
+		if (rc == SQLITE_CONSTRAINT_UNIQUE ||
+		    rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return -EEXIST;
+		return -EINVAL;
+	case SQLITE_CANTOPEN:
+		sys = db != NULL ? sqlite3_system_errno(db) : 0;
+		return sys > 0 ? -sys : -EIO;
+	case SQLITE_IOERR:
+		sys = db != NULL ? sqlite3_system_errno(db) : 0;
+		if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT)
+			return -ENOSPC;
+		if (sys == EROFS)
+			return -EROFS;
+		return -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+/* Records why what failed and returns the errno for rc. */
+static int
+store_sqlite_error(struct store *s, int rc, const char *what)
+{
+	store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
+	return store_sqlite_errno(s->db, rc);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int
+store_sqlite_exec(struct store *s, enum store_sqlite_stmt i, const char *what)
+{
+	sqlite3_stmt *st = s->st[i];
+	int rc, r = 0;
+
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_sqlite_error(s, rc, what);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+/* Like store_sqlite_exec, then -ENOENT if no row changed. */
+static int
+store_sqlite_exec_one(struct store *s, enum store_sqlite_stmt i,
+		      const char *what, int none)
+{
+	int r = store_sqlite_exec(s, i, what);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(s->db) == 0) {
+		store_sqlite_seterr(s, "%s: no such row", what);
+		return none;
+	}
+	return 0;
+}
+
+static int
+store_sqlite_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Boot ids are UUIDs: bound as their 16 bytes (20 fewer per row), or as
+ * text if they are anything else; "" as NULL. */
+static void
+store_sqlite_bind_boot_id(sqlite3_stmt *st, int col, const char *boot_id,
+			  uint8_t raw[16])
+{
+	size_t n = strnlen(boot_id, 39);
+	size_t i, j = 0;
+	int hi, lo;
+
+	if (n == 0) {
+		sqlite3_bind_null(st, col);
+		return;
+	}
+	if (n != 36)
+		goto text;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (boot_id[i] != '-')
+				goto text;
+			continue;
+		}
+		/* A pair never straddles a dash: each group is even. */
+		hi = store_sqlite_hex(boot_id[i]);
+		lo = store_sqlite_hex(boot_id[++i]);
+		if (hi < 0 || lo < 0)
+			goto text;
+		raw[j++] = (uint8_t)(hi << 4 | lo);
+	}
+	sqlite3_bind_blob(st, col, raw, 16, SQLITE_STATIC);
+	return;
+text:
+	sqlite3_bind_text(st, col, boot_id, (int)n, SQLITE_STATIC);
+}
+
+static void
+store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *raw;
+	size_t i, o = 0;
+	int n;
+
+	ret[0] = '\0';
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_BLOB:
+		raw = sqlite3_column_blob(st, col);
+		if (sqlite3_column_bytes(st, col) != 16)
+			return;
+		for (i = 0; i < 16; i++) {
+			if (i == 4 || i == 6 || i == 8 || i == 10)
+				ret[o++] = '-';
+			ret[o++] = digits[raw[i] >> 4];
+			ret[o++] = digits[raw[i] & 15];
+		}
+		ret[o] = '\0';
+		return;
+	case SQLITE_TEXT:
+		n = sqlite3_column_bytes(st, col);
+		if (n > 39)
+			n = 39;
+		memcpy(ret, sqlite3_column_text(st, col), (size_t)n);
+		ret[n] = '\0';
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+store_sqlite_bind_text(sqlite3_stmt *st, int col, const char *text)
+{
+	if (text == NULL)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
+}
+
+static void
+store_sqlite_bind_bytes(sqlite3_stmt *st, int col, const uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_blob64(st, col, p, len, SQLITE_STATIC);
+}
+
+/* A blob column in place; a zero-length blob is "" rather than NULL, so
+ * "empty" and "none" stay apart. */
+static const uint8_t *
+store_sqlite_column_bytes(sqlite3_stmt *st, int col, size_t *ret_len)
+{
+	const void *p;
+
+	*ret_len = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	p = sqlite3_column_blob(st, col);
+	*ret_len = (size_t)sqlite3_column_bytes(st, col);
+	return p != NULL ? p : (const uint8_t *)"";
+}
+
+/* The row under st (TIMER_COLS) as a store_timer pointing into it. */
+static void
+store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = (uint64_t)sqlite3_column_int64(st, 0);
+	t->fence = (uint64_t)sqlite3_column_int64(st, 1);
+	t->finished = sqlite3_column_text(st, 2) != NULL &&
+		      sqlite3_column_text(st, 2)[0] == 'F';
+	t->uid = (uid_t)sqlite3_column_int64(st, 3);
+	t->gid = (gid_t)sqlite3_column_int64(st, 4);
+	t->clock = sqlite3_column_int(st, 5);
+	t->deadline_ns = sqlite3_column_int64(st, 6);
+	t->due_rt_ns = sqlite3_column_int64(st, 7);
+	store_sqlite_column_boot_id(st, 8, t->boot_id);
+	t->created_rt_ns = sqlite3_column_int64(st, 9);
+	t->channel = (const char *)sqlite3_column_text(st, 10);
+	t->payload = store_sqlite_column_bytes(st, 11, &t->payload_len);
+	t->key = (const char *)sqlite3_column_text(st, 12);
+	t->misfire = sqlite3_column_int(st, 13);
+	t->delivery = sqlite3_column_int(st, 14);
+	t->downtime = sqlite3_column_int(st, 15);
+	t->max_attempts = (uint32_t)sqlite3_column_int64(st, 16);
+	t->fire_count = (uint64_t)sqlite3_column_int64(st, 17);
+	t->last_fired_rt_ns = sqlite3_column_int64(st, 18);
+	t->finished_rt_ns = sqlite3_column_int64(st, 19);
+}
+
+/* Runs cb over the rows of a bound SELECT, then resets it. */
+static int
+store_sqlite_each_timer(struct store *s, enum store_sqlite_stmt i,
+			const char *what, store_timer_cb cb, void *arg,
+			int none)
+{
+	sqlite3_stmt *st = s->st[i];
+	struct store_timer t;
+	int rc, r = none;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		store_sqlite_row_timer(st, &t);
+		r = cb(&t, arg);
+		if (r < 0)
+			goto out;
+		r = 0;
+	}
+	if (rc != SQLITE_DONE)
+		r = store_sqlite_error(s, rc, what);
+	else if (r < 0)
+		store_sqlite_seterr(s, "%s: no such row", what);
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+/* Applies every migration the database lacks, each in one transaction. */
+static int
+store_sqlite_migrate(struct store *s, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64], *msg = NULL;
+	int rc, version;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return store_sqlite_error(s, rc, "reading the schema version");
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SCHEMA_VERSION) {
+		store_sqlite_seterr(
+		    s,
+		    "%s was created by a newer evd (schema version %d; "
+		    "this evd knows up to %d)",
+		    path, version, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	if (version < 0) {
+		store_sqlite_seterr(s, "%s: bad schema version %d", path,
+				    version);
+		return -EUCLEAN;
+	}
+	for (; version < SCHEMA_VERSION; version++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+			 version + 1);
+		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db,
+					  store_sqlite_migrations[version],
+					  NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			int r;
+
+			store_sqlite_seterr(
+			    s, "%s: migrating the schema to version %d: %s",
+			    path, version + 1,
+			    msg != NULL ? msg : sqlite3_errmsg(s->db));
+			r = store_sqlite_errno(s->db, rc);
+			sqlite3_free(msg);
+			if (!sqlite3_get_autocommit(s->db))
+				sqlite3_exec(s->db, "ROLLBACK", NULL, NULL,
+					     NULL);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Runs a pragma that may return a row; ret_text (if any) gets its first
+ * column. */
+static int
+store_sqlite_pragma(struct store *s, const char *sql, char *ret_text,
+		    size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (ret_text != NULL && sqlite3_column_text(st, 0))
+				snprintf(ret_text, size, "%s",
+					 sqlite3_column_text(st, 0));
+		}
+		if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Takes <dir>/evd.lock, creating dir (one level, 0700) if missing. */
+static int
+store_sqlite_lock(struct store *s, const char *dir)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		store_sqlite_seterr(s,
+				    "cannot create the state directory %s: %s",
+				    dir, strerror(-r));
+		return r;
+	}
+	/* SQLite creates evd.db-wal and evd.db-shm beside evd.db; say so
+	 * here rather than let it fail on the first write. */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+		r = -errno;
+		store_sqlite_seterr(
+		    s, "the state directory %s is not writable: %s", dir,
+		    strerror(-r));
+		return r;
+	}
+	if (snprintf(path, sizeof(path), "%s/" STORE_SQLITE_LOCK, dir) >=
+	    (int)sizeof(path)) {
+		store_sqlite_seterr(s, "%s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	s->lock_fd =
+	    open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->lock_fd < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK) {
+			store_sqlite_seterr(s, "another evd is using %s", dir);
+			return -EBUSY;
+		}
+		store_sqlite_seterr(s, "cannot lock %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+static int
+store_sqlite_open(const struct store_config *cfg, struct store **ret)
+{
+	char path[PATH_MAX], mode[16] = "", sql[64];
+	struct store *s;
+	int i, fd, rc, r;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(store_sqlite_open_err, sizeof(store_sqlite_open_err),
+			 "out of memory");
+		return -ENOMEM;
+	}
+	s->lock_fd = -1;
+	s->history_per_timer = cfg->history_per_timer;
+
+	r = store_sqlite_lock(s, cfg->state_dir);
+	if (r < 0)
+		goto out;
+	if (snprintf(path, sizeof(path), "%s/" STORE_SQLITE_DB,
+		     cfg->state_dir) >= (int)sizeof(path)) {
+		store_sqlite_seterr(s, "%s: path too long", cfg->state_dir);
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+
+	/* SQLite would create it 0644; its -wal and -shm take its mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd >= 0)
+		close(fd);
+
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = -EIO;
+		if (s->db != NULL)
+			r = store_sqlite_errno(s->db, rc);
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    s->db != NULL ? sqlite3_errmsg(s->db)
+						  : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* SQLite falls back to read-only when it may not write the file. */
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		store_sqlite_seterr(
+		    s, "%s is read-only (evd must be able to write it)", path);
+		r = -EROFS;
+		goto out;
+	}
+
+	/* The first statement that reads the file: where garbage shows. */
+	rc = store_sqlite_pragma(s, "PRAGMA journal_mode = WAL", mode,
+				 sizeof(mode));
+	if ((rc & 0xff) == SQLITE_NOTADB) {
+		store_sqlite_seterr(
+		    s,
+		    "%s is not an SQLite database (move it away to start "
+		    "afresh)",
+		    path);
+		r = -EUCLEAN;
+		goto out;
+	}
+	if (rc != SQLITE_OK) {
+		store_sqlite_seterr(s, "%s: %s", path, sqlite3_errmsg(s->db));
+		r = store_sqlite_errno(s->db, rc);
+		if ((rc & 0xff) == SQLITE_READONLY ||
+		    (rc & 0xff) == SQLITE_CANTOPEN)
+			store_sqlite_seterr(
+			    s,
+			    "%s: %s (the state directory and its files "
+			    "must be writable)",
+			    path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (strcmp(mode, "wal") != 0) {
+		store_sqlite_seterr(
+		    s, "%s: cannot switch to WAL mode (journal mode is %s)",
+		    path, mode);
+		r = -EIO;
+		goto out;
+	}
+	rc = store_sqlite_pragma(s,
+				 cfg->sync_full ? "PRAGMA synchronous = FULL"
+						: "PRAGMA synchronous = NORMAL",
+				 NULL, 0);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CACHE_KIB);
+	if (rc == SQLITE_OK)
+		rc = store_sqlite_pragma(s, sql, NULL, 0);
+	/* A checkpoint resets the WAL but keeps its size; a huge batch must
+	 * not leave a huge file behind. */
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
+		 WAL_KEEP_BYTES);
+	if (rc == SQLITE_OK)
+		rc = store_sqlite_pragma(s, sql, NULL, 0);
+	if (rc != SQLITE_OK) {
+		r = store_sqlite_error(s, rc, path);
+		goto out;
+	}
+
+	r = store_sqlite_migrate(s, path);
+	if (r < 0)
+		goto out;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(s->db, store_sqlite_sql[i], -1,
+					SQLITE_PREPARE_PERSISTENT, &s->st[i],
+					NULL);
+		if (rc != SQLITE_OK) {
+			r = store_sqlite_error(s, rc, "preparing statements");
+			goto out;
+		}
+	}
+	if (store_sqlite_meta_get(s, META_PRUNE_CURSOR, &s->prune_cursor) < 0)
+		s->prune_cursor = 0;
+	store_sqlite_prune_step(s);
+	s->err[0] = '\0';
+	*ret = s;
+	return 0;
+out:
+	snprintf(store_sqlite_open_err, sizeof(store_sqlite_open_err), "%s",
+		 s->err);
+	store_sqlite_close(s);
+	return r;
+}
+
+static void
+store_sqlite_close(struct store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	/* Checkpoints and removes the WAL when it is the last connection. */
+	sqlite3_close(s->db);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s);
+}
+
+static const char *
+store_sqlite_errmsg(const struct store *s)
+{
+	return s != NULL ? s->err : store_sqlite_open_err;
+}
+
+static int
+store_sqlite_begin(struct store *s)
+{
+	return store_sqlite_exec(s, ST_BEGIN, "begin");
+}
+
+static void
+store_sqlite_rollback(struct store *s)
+{
+	/* A failed statement (disk full, I/O error) may already have rolled
+	 * the transaction back. */
+	if (!sqlite3_get_autocommit(s->db))
+		store_sqlite_exec(s, ST_ROLLBACK, "rollback");
+}
+
+/*
+ * One step of the sweep of finished timers: ids after the cursor, up to
+ * PRUNE_SPAN of them, in a transaction of its own after a batch (and one
+ * at open). The cursor is kept in meta, so the sweep goes on across
+ * restarts rather than starting over. Best effort: a failure leaves the
+ * rows for the next pass and keeps the batch's error message.
+ */
+static void
+store_sqlite_prune_step(struct store *s)
+{
+	sqlite3_stmt *st = s->st[ST_PRUNE_END];
+	int64_t start = s->prune_cursor, end = INT64_MAX;
+	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - FINISHED_KEEP_NS;
+	char saved[sizeof(s->err)];
+
+	memcpy(saved, s->err, sizeof(saved));
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int(st, 2, PRUNE_SPAN - 1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		end = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+
+	if (store_sqlite_exec(s, ST_BEGIN, "prune") < 0)
+		goto out;
+	st = s->st[ST_PRUNE_RUNS];
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int64(st, 2, end);
+	sqlite3_bind_int64(st, 3, before);
+	if (store_sqlite_exec(s, ST_PRUNE_RUNS, "prune") < 0)
+		goto out;
+	st = s->st[ST_PRUNE_TIMERS];
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int64(st, 2, end);
+	sqlite3_bind_int64(st, 3, before);
+	if (store_sqlite_exec(s, ST_PRUNE_TIMERS, "prune") < 0)
+		goto out;
+	if (store_sqlite_meta_put(s, META_PRUNE_CURSOR,
+				  end == INT64_MAX ? 0 : end) < 0)
+		goto out;
+	if (store_sqlite_exec(s, ST_COMMIT, "prune") == 0)
+		s->prune_cursor = end == INT64_MAX ? 0 : end;
+out:
+	store_sqlite_rollback(s);
+	memcpy(s->err, saved, sizeof(saved));
+}
+
+static int
+store_sqlite_commit(struct store *s)
+{
+	int r;
+
+	r = store_sqlite_exec(s, ST_COMMIT, "commit");
+	if (r < 0) {
+		/* Nothing of the batch happened; the next one starts
+		 * clean. */
+		store_sqlite_rollback(s);
+		return r;
+	}
+	if (++s->commits >= PRUNE_EVERY) {
+		s->commits = 0;
+		store_sqlite_prune_step(s);
+	}
+	return 0;
+}
+
+static int
+store_sqlite_schedule(struct store *s, const struct store_timer *t)
+{
+	sqlite3_stmt *st = s->st[ST_SCHEDULE];
+	uint8_t boot_raw[16];
+	int r;
+
+	sqlite3_bind_int64(st, 1, (int64_t)t->id);
+	sqlite3_bind_int64(st, 2, (int64_t)t->fence);
+	sqlite3_bind_int64(st, 3, (int64_t)t->uid);
+	sqlite3_bind_int64(st, 4, (int64_t)t->gid);
+	sqlite3_bind_int(st, 5, t->clock);
+	sqlite3_bind_int64(st, 6, t->deadline_ns);
+	sqlite3_bind_int64(st, 7, t->due_rt_ns);
+	store_sqlite_bind_boot_id(st, 8, t->boot_id, boot_raw);
+	sqlite3_bind_int64(st, 9, t->created_rt_ns);
+	store_sqlite_bind_text(st, 10, t->channel);
+	store_sqlite_bind_bytes(st, 11, t->payload, t->payload_len);
+	store_sqlite_bind_text(st, 12, t->key);
+	sqlite3_bind_int(st, 13, t->misfire);
+	sqlite3_bind_int(st, 14, t->delivery);
+	sqlite3_bind_int(st, 15, t->downtime);
+	sqlite3_bind_int64(st, 16, t->max_attempts);
+	sqlite3_bind_int64(st, 17, (int64_t)t->fire_count);
+	sqlite3_bind_int64(st, 18, t->last_fired_rt_ns);
+	r = store_sqlite_exec(s, ST_SCHEDULE, "schedule");
+	if (r == -EEXIST)
+		store_sqlite_seterr(
+		    s, "schedule: timer %llu or its key already exists",
+		    (unsigned long long)t->id);
+	return r;
+}
+
+static int
+store_sqlite_cancel(struct store *s, uint64_t id)
+{
+	int r;
+
+	sqlite3_bind_int64(s->st[ST_CANCEL], 1, (int64_t)id);
+	r = store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s->st[ST_CANCEL_RUNS], 1, (int64_t)id);
+	return store_sqlite_exec(s, ST_CANCEL_RUNS, "cancel");
+}
+
+static int
+store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
+		   void *arg)
+{
+	sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
+	return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg, 0);
+}
+
+static int
+store_sqlite_retire(struct store *s, uint64_t id, uint64_t fence,
+		    const struct store_timer *next)
+{
+	sqlite3_stmt *st;
+	uint8_t boot_raw[16];
+
+	if (next == NULL) {
+		st = s->st[ST_RETIRE_END];
+		sqlite3_bind_int64(st, 1, (int64_t)id);
+		sqlite3_bind_int64(st, 2, (int64_t)fence);
+		sqlite3_bind_int64(st, 3, clock_now_ns(EVD__CLOCK__REALTIME));
+		return store_sqlite_exec_one(s, ST_RETIRE_END, "retire",
+					     -ESTALE);
+	}
+	st = s->st[ST_RETIRE_NEXT];
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, (int64_t)fence);
+	sqlite3_bind_int64(st, 3, next->deadline_ns);
+	sqlite3_bind_int64(st, 4, next->due_rt_ns);
+	store_sqlite_bind_boot_id(st, 5, next->boot_id, boot_raw);
+	sqlite3_bind_int64(st, 6, (int64_t)next->fire_count);
+	sqlite3_bind_int64(st, 7, next->last_fired_rt_ns);
+	return store_sqlite_exec_one(s, ST_RETIRE_NEXT, "retire", -ESTALE);
+}
+
+static int
+store_sqlite_reschedule(struct store *s, const struct store_timer *t)
+{
+	sqlite3_stmt *st = s->st[ST_RESCHEDULE];
+	uint8_t boot_raw[16];
+
+	sqlite3_bind_int64(st, 1, (int64_t)t->id);
+	sqlite3_bind_int64(st, 2, t->deadline_ns);
+	sqlite3_bind_int64(st, 3, t->due_rt_ns);
+	store_sqlite_bind_boot_id(st, 4, t->boot_id, boot_raw);
+	return store_sqlite_exec_one(s, ST_RESCHEDULE, "reschedule", -ENOENT);
+}
+
+static int
+store_sqlite_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
+		       void *arg)
+{
+	sqlite3_bind_int64(s->st[ST_GET], 1, (int64_t)id);
+	return store_sqlite_each_timer(s, ST_GET, "get timer", cb, arg,
+				       -ENOENT);
+}
+
+static int
+store_sqlite_enqueue(struct store *s, const struct store_msg *m)
+{
+	sqlite3_stmt *st = s->st[ST_ENQUEUE];
+
+	sqlite3_bind_int64(st, 1, (int64_t)m->fire_id);
+	sqlite3_bind_int64(st, 2, (int64_t)m->timer_id);
+	sqlite3_bind_int64(st, 3, (int64_t)m->owner);
+	store_sqlite_bind_text(st, 4, m->channel);
+	store_sqlite_bind_bytes(st, 5, m->payload, m->payload_len);
+	sqlite3_bind_int64(st, 6, m->due_rt_ns);
+	sqlite3_bind_int64(st, 7, m->fired_rt_ns);
+	sqlite3_bind_int64(st, 8, m->lateness_ns);
+	sqlite3_bind_int64(st, 9, m->attempts);
+	sqlite3_bind_int64(st, 10, m->max_attempts);
+	sqlite3_bind_int(st, 11, m->delivery);
+	sqlite3_bind_int(st, 12, m->dead);
+	return store_sqlite_exec(s, ST_ENQUEUE, "enqueue");
+}
+
+static int
+store_sqlite_ack(struct store *s, uint64_t fire_id)
+{
+	sqlite3_bind_int64(s->st[ST_ACK], 1, (int64_t)fire_id);
+	return store_sqlite_exec_one(s, ST_ACK, "ack", -ENOENT);
+}
+
+static int
+store_sqlite_update_msg(struct store *s, const struct store_msg *m)
+{
+	sqlite3_stmt *st = s->st[ST_UPDATE_MSG];
+
+	sqlite3_bind_int64(st, 1, (int64_t)m->fire_id);
+	sqlite3_bind_int64(st, 2, m->attempts);
+	sqlite3_bind_int(st, 3, m->dead);
+	return store_sqlite_exec_one(s, ST_UPDATE_MSG, "update message",
+				     -ENOENT);
+}
+
+static int
+store_sqlite_load_messages(struct store *s, store_msg_cb cb, void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_LOAD_MSGS];
+	struct store_msg m;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof(m));
+		m.fire_id = (uint64_t)sqlite3_column_int64(st, 0);
+		m.timer_id = (uint64_t)sqlite3_column_int64(st, 1);
+		m.owner = (uid_t)sqlite3_column_int64(st, 2);
+		m.channel = (const char *)sqlite3_column_text(st, 3);
+		m.payload = store_sqlite_column_bytes(st, 4, &m.payload_len);
+		m.due_rt_ns = sqlite3_column_int64(st, 5);
+		m.fired_rt_ns = sqlite3_column_int64(st, 6);
+		m.lateness_ns = sqlite3_column_int64(st, 7);
+		m.attempts = (uint32_t)sqlite3_column_int64(st, 8);
+		m.max_attempts = (uint32_t)sqlite3_column_int64(st, 9);
+		m.delivery = sqlite3_column_int(st, 10);
+		m.dead = sqlite3_column_int(st, 11) != 0;
+		r = cb(&m, arg);
+		if (r < 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : store_sqlite_error(s, rc, "load messages");
+out:
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
+store_sqlite_run_append(struct store *s, const struct store_run *r)
+{
+	sqlite3_stmt *st = s->st[ST_RUN_APPEND];
+	int e;
+
+	if (s->history_per_timer == 0)
+		return 0;
+	sqlite3_bind_int64(st, 1, (int64_t)r->timer_id);
+	sqlite3_bind_int64(st, 2, (int64_t)r->fire_id);
+	sqlite3_bind_int64(st, 3, r->due_rt_ns);
+	sqlite3_bind_int64(st, 4, r->fired_rt_ns);
+	sqlite3_bind_int64(st, 5, r->lateness_ns);
+	sqlite3_bind_int(st, 6, r->outcome);
+	store_sqlite_bind_text(st, 7, r->detail);
+	e = store_sqlite_exec(s, ST_RUN_APPEND, "append run");
+	if (e < 0)
+		return e;
+	st = s->st[ST_RUN_PRUNE];
+	sqlite3_bind_int64(st, 1, (int64_t)r->timer_id);
+	sqlite3_bind_int64(st, 2, s->history_per_timer);
+	return store_sqlite_exec(s, ST_RUN_PRUNE, "append run");
+}
+
+static int
+store_sqlite_runs(struct store *s, uint64_t timer_id, store_run_cb cb,
+		  void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_RUNS];
+	struct store_run run;
+	int rc, r = 0;
+
+	sqlite3_bind_int64(st, 1, (int64_t)timer_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		run.timer_id = (uint64_t)sqlite3_column_int64(st, 0);
+		run.fire_id = (uint64_t)sqlite3_column_int64(st, 1);
+		run.due_rt_ns = sqlite3_column_int64(st, 2);
+		run.fired_rt_ns = sqlite3_column_int64(st, 3);
+		run.lateness_ns = sqlite3_column_int64(st, 4);
+		run.outcome = sqlite3_column_int(st, 5);
+		run.detail = (const char *)sqlite3_column_text(st, 6);
+		r = cb(&run, arg);
+		if (r < 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : store_sqlite_error(s, rc, "runs");
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+static int
+store_sqlite_meta_get(struct store *s, const char *key, int64_t *ret)
+{
+	sqlite3_stmt *st = s->st[ST_META_GET];
+	int rc, r = 0;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+	} else if (rc == SQLITE_DONE) {
+		store_sqlite_seterr(s, "meta %s: unset", key);
+		r = -ENOENT;
+	} else {
+		r = store_sqlite_error(s, rc, "meta get");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+static int
+store_sqlite_meta_put(struct store *s, const char *key, int64_t value)
+{
+	sqlite3_stmt *st = s->st[ST_META_PUT];
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	return store_sqlite_exec(s, ST_META_PUT, "meta put");
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .durable = true,
+    .open = store_sqlite_open,
+    .close = store_sqlite_close,
+    .errmsg = store_sqlite_errmsg,
+    .begin = store_sqlite_begin,
+    .commit = store_sqlite_commit,
+    .rollback = store_sqlite_rollback,
+    .schedule = store_sqlite_schedule,
+    .cancel = store_sqlite_cancel,
+    .claim = store_sqlite_claim,
+    .retire = store_sqlite_retire,
+    .reschedule = store_sqlite_reschedule,
+    .get_timer = store_sqlite_get_timer,
+    .enqueue = store_sqlite_enqueue,
+    .ack = store_sqlite_ack,
+    .update_msg = store_sqlite_update_msg,
+    .load_messages = store_sqlite_load_messages,
+    .run_append = store_sqlite_run_append,
+    .runs = store_sqlite_runs,
+    .meta_get = store_sqlite_meta_get,
+    .meta_put = store_sqlite_meta_put,
+};

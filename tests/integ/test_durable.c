@@ -1,0 +1,620 @@
+/*
+ * test_durable: the SQLite store against the real evd: acknowledged
+ * timers, keys and messages survive SIGKILL; acked messages are not
+ * redelivered and unacked ones are; misfire policies after downtime; a
+ * SIGKILL at random points of a stream of schedules loses nothing
+ * acknowledged; a full disk answers UNAVAILABLE while reads keep working,
+ * and service resumes when space returns; start-up errors are clear.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+
+static uint64_t next_req = 1;
+
+static int
+greet(struct evd_proc *p)
+{
+	int fd = raw_connect(p->sock);
+
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, next_req++), 0);
+	return fd;
+}
+
+/* Fresh evd in a fresh directory. */
+static void
+start(struct evd_proc *p)
+{
+	assert_int_equal(evd_start(p, NULL), 0);
+}
+
+/* Crash and come back in the same directory. */
+static void
+crash_restart(struct evd_proc *p)
+{
+	evd_kill9(p);
+	assert_int_equal(evd_start_in(p, NULL), 0);
+}
+
+static Evd__Reply *
+call(int fd, Evd__Request *rq)
+{
+	Evd__Reply *r;
+
+	rq->has_request_id = 1;
+	rq->request_id = next_req++;
+	r = raw_call(fd, rq, 10000);
+	assert_non_null(r);
+	return r;
+}
+
+/* CallLater to a channel; returns the Scheduled reply's timer id, or 0
+ * and the error code in *err. */
+static uint64_t
+later(int fd, int64_t delay_ns, const char *channel, const char *payload,
+      const char *key, int misfire, int *err, bool *existing)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Reply *r;
+	uint64_t id = 0;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = delay_ns;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = (char *)channel;
+	if (payload != NULL) {
+		cb.has_payload = 1;
+		cb.payload.data = (uint8_t *)payload;
+		cb.payload.len = strlen(payload);
+	}
+	cl.callback = &cb;
+	cl.key = (char *)key;
+	if (misfire >= 0) {
+		o.has_misfire = 1;
+		o.misfire = misfire;
+		cl.options = &o;
+	}
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	r = call(fd, &rq);
+	if (r->body_case == EVD__REPLY__BODY_SCHEDULED) {
+		id = r->scheduled->timer_id;
+		if (existing != NULL)
+			*existing = r->scheduled->existing;
+	} else if (err != NULL) {
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+		*err = r->error->code;
+	}
+	evd__reply__free_unpacked(r, NULL);
+	return id;
+}
+
+/* Get: returns the reply (TIMER or ERROR). */
+static Evd__Reply *
+get(int fd, uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Get g = EVD__GET__INIT;
+
+	g.has_timer_id = 1;
+	g.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_GET;
+	rq.get = &g;
+	return call(fd, &rq);
+}
+
+static void
+subscribe(int fd, const char *channel, int64_t visibility_ns)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe s = EVD__SUBSCRIBE__INIT;
+	Evd__Reply *r;
+
+	s.channel = (char *)channel;
+	if (visibility_ns > 0) {
+		s.has_visibility_timeout_ns = 1;
+		s.visibility_timeout_ns = visibility_ns;
+	}
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &s;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SUBSCRIBED);
+	evd__reply__free_unpacked(r, NULL);
+}
+
+static int
+ack(int fd, uint64_t fire_id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Ack a = EVD__ACK__INIT;
+	Evd__Reply *r;
+	int code;
+
+	a.has_fire_id = 1;
+	a.fire_id = fire_id;
+	rq.body_case = EVD__REQUEST__BODY_ACK;
+	rq.ack = &a;
+	r = call(fd, &rq);
+	code = r->body_case == EVD__REPLY__BODY_ACKED ? 0 : (int)r->error->code;
+	evd__reply__free_unpacked(r, NULL);
+	return code;
+}
+
+static void
+test_timer_survives_kill9(void **state)
+{
+	struct evd_proc p;
+	Evd__Reply *r;
+	int64_t deadline;
+	uint64_t id;
+	int fd;
+
+	start(&p);
+	fd = greet(&p);
+	id = later(fd, 3600 * SEC, "dur-a", "keep me", NULL, -1, NULL, NULL);
+	assert_true(id > 0);
+	r = get(fd, id);
+	deadline = r->timer->deadline_ns;
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+
+	crash_restart(&p);
+	fd = greet(&p);
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	/* Same boot: the monotonic deadline holds exactly. */
+	assert_int_equal(r->timer->deadline_ns, deadline);
+	assert_string_equal(r->timer->callback->channel, "dur-a");
+	assert_memory_equal(r->timer->callback->payload.data, "keep me", 7);
+	evd__reply__free_unpacked(r, NULL);
+	/* Ids are never reused after a restart. */
+	assert_true(later(fd, 3600 * SEC, "dur-a", NULL, NULL, -1, NULL,
+	                  NULL) > id);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+static void
+test_key_survives_kill9(void **state)
+{
+	struct evd_proc p;
+	bool existing = true;
+	uint64_t id, again;
+	int fd;
+
+	start(&p);
+	fd = greet(&p);
+	id = later(fd, 3600 * SEC, "dur-k", NULL, "backup-2026-11-25", -1, NULL,
+	           &existing);
+	assert_false(existing);
+	close(fd);
+	crash_restart(&p);
+	fd = greet(&p);
+	again = later(fd, 3600 * SEC, "dur-k", NULL, "backup-2026-11-25", -1,
+	              NULL, &existing);
+	assert_int_equal(again, id);
+	assert_true(existing);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+static void
+test_messages_survive(void **state)
+{
+	struct evd_proc p;
+	Evd__Reply *r;
+	uint64_t tid, fire_acked, fire_unacked;
+	int fd, sub;
+
+	start(&p);
+	fd = greet(&p);
+	/* Two fires with nobody subscribed: both queue durably. */
+	tid = later(fd, 1 * MS, "dur-m", "one", NULL, -1, NULL, NULL);
+	later(fd, 2 * MS, "dur-m", "two", NULL, -1, NULL, NULL);
+	usleep(100000);
+	close(fd);
+	crash_restart(&p);
+
+	sub = greet(&p);
+	subscribe(sub, "dur-m", 0);
+	r = raw_next_fired(sub, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->timer_id, tid);
+	assert_memory_equal(r->fired->payload.data, "one", 3);
+	fire_acked = r->fired->fire_id;
+	evd__reply__free_unpacked(r, NULL);
+	r = raw_next_fired(sub, 5000);
+	assert_non_null(r);
+	assert_memory_equal(r->fired->payload.data, "two", 3);
+	fire_unacked = r->fired->fire_id;
+	evd__reply__free_unpacked(r, NULL);
+	assert_int_equal(ack(sub, fire_acked), 0);
+	close(sub);
+
+	/* The acked one is gone for good; the unacked one comes back. */
+	crash_restart(&p);
+	sub = greet(&p);
+	subscribe(sub, "dur-m", 0);
+	r = raw_next_fired(sub, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->fire_id, fire_unacked);
+	evd__reply__free_unpacked(r, NULL);
+	assert_int_equal(ack(sub, fire_unacked), 0);
+	assert_null(raw_next_fired(sub, 300));
+	close(sub);
+
+	/* The fired timer is still visible, finished, with its history. */
+	fd = greet(&p);
+	r = get(fd, tid);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__FIRED);
+	assert_true(r->timer->n_history >= 2);
+	assert_int_equal(r->timer->history[0]->outcome,
+	                 EVD__RUN_OUTCOME__RUN_ACKED);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* Downtime: a skip timer is recorded as skipped, a fire timer fires late. */
+static void
+test_misfire(void **state)
+{
+	struct evd_proc p;
+	uint64_t skip_id, fire_id;
+	Evd__Reply *r;
+	int fd, sub;
+
+	start(&p);
+	fd = greet(&p);
+	skip_id = later(fd, 200 * MS, "dur-mis", "skip", NULL,
+	                EVD__MISFIRE__MISFIRE_SKIP, NULL, NULL);
+	fire_id = later(fd, 200 * MS, "dur-mis", "fire", NULL,
+	                EVD__MISFIRE__MISFIRE_FIRE, NULL, NULL);
+	close(fd);
+	evd_kill9(&p);
+	usleep(500000); /* both deadlines pass while evd is down */
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+
+	sub = greet(&p);
+	subscribe(sub, "dur-mis", 0);
+	r = raw_next_fired(sub, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->timer_id, fire_id);
+	assert_true(r->fired->lateness_ns >= 250 * MS);
+	assert_int_equal(ack(sub, r->fired->fire_id), 0);
+	evd__reply__free_unpacked(r, NULL);
+	assert_null(raw_next_fired(sub, 300));
+
+	r = get(sub, skip_id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__FIRED);
+	assert_true(r->timer->n_history >= 1);
+	assert_int_equal(r->timer->history[0]->outcome,
+	                 EVD__RUN_OUTCOME__RUN_SKIPPED);
+	assert_non_null(r->timer->history[0]->detail);
+	evd__reply__free_unpacked(r, NULL);
+	close(sub);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/*
+ * A client pipelines schedules while evd is SIGKILLed at a random moment.
+ * Every id whose Scheduled reply arrived must be there after a restart.
+ */
+static void
+test_kill9_during_stream(void **state)
+{
+	struct evd_proc p;
+	int round;
+
+	srand((unsigned)time(NULL));
+	start(&p);
+	for (round = 0; round < 5; round++) {
+		uint64_t *acked = calloc(200000, sizeof *acked);
+		size_t nacked = 0, i;
+		int fd = greet(&p), status;
+		pid_t killer;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Callback cb = EVD__CALLBACK__INIT;
+		uint8_t *buf = NULL;
+		size_t len = 0, cap = 0;
+
+		assert_non_null(acked);
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 3600 * SEC;
+		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb.channel = "dur-stream";
+		cl.callback = &cb;
+		for (i = 0; i < 500; i++) {
+			Evd__Request rq = EVD__REQUEST__INIT;
+
+			rq.has_request_id = 1;
+			rq.request_id = 1000 + i;
+			rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+			rq.call_later = &cl;
+			assert_int_equal(raw_append_request(&buf, &len, &cap,
+			                                    &rq), 0);
+		}
+		/* The killer fires 5..80 ms into the stream. */
+		killer = fork();
+		assert_true(killer >= 0);
+		if (killer == 0) {
+			usleep(5000 + (useconds_t)(rand() % 75000));
+			kill(p.pid, SIGKILL);
+			_exit(0);
+		}
+		for (;;) {
+			Evd__Reply *r;
+			size_t got = 0;
+
+			if (raw_write(fd, buf, len) < 0)
+				break;
+			while (got < 500 &&
+			       (r = raw_recv_reply(fd, 5000)) != NULL) {
+				if (r->body_case == EVD__REPLY__BODY_SCHEDULED &&
+				    nacked < 200000)
+					acked[nacked++] = r->scheduled->timer_id;
+				evd__reply__free_unpacked(r, NULL);
+				got++;
+			}
+			if (got < 500)
+				break; /* the daemon died mid-stream */
+		}
+		free(buf);
+		close(fd);
+		waitpid(killer, &status, 0);
+		evd_kill9(&p); /* reaps it */
+		assert_int_equal(evd_start_in(&p, NULL), 0);
+		fd = greet(&p);
+		for (i = 0; i < nacked; i++) {
+			Evd__Reply *r = get(fd, acked[i]);
+
+			if (r->body_case != EVD__REPLY__BODY_TIMER)
+				fail_msg("round %d: acknowledged timer %llu "
+				         "lost (%zu acknowledged)",
+				         round, (unsigned long long)acked[i],
+				         nacked);
+			evd__reply__free_unpacked(r, NULL);
+		}
+		printf("round %d: %zu acknowledged before SIGKILL, all present\n",
+		       round, nacked);
+		close(fd);
+		free(acked);
+	}
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+static int
+time_ok(int fd)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Time t = EVD__TIME__INIT;
+	Evd__Reply *r;
+	int ok;
+
+	rq.body_case = EVD__REQUEST__BODY_TIME;
+	rq.time = &t;
+	r = call(fd, &rq);
+	ok = r->body_case == EVD__REPLY__BODY_TIME;
+	evd__reply__free_unpacked(r, NULL);
+	return ok;
+}
+
+/* A full disk (a file size limit on the running daemon): durable writes
+ * are refused UNAVAILABLE, reads keep working, nothing crashes, and once
+ * space returns writes resume. */
+static void
+test_disk_full(void **state)
+{
+	struct rlimit small = { 0, 0 }, big = { RLIM_INFINITY, RLIM_INFINITY };
+	static char payload[60000];
+	struct evd_proc p;
+	uint64_t first, id;
+	int fd, err = 0, i;
+	Evd__Reply *r;
+
+	start(&p);
+	fd = greet(&p);
+	first = later(fd, 3600 * SEC, "dur-full", "before", NULL, -1, NULL,
+	              NULL);
+	assert_true(first > 0);
+	/* Only what the files hold now: the next growth fails. */
+	small.rlim_cur = 64 * 1024;
+	small.rlim_max = RLIM_INFINITY;
+	if (prlimit(p.pid, RLIMIT_FSIZE, &small, NULL) < 0) {
+		printf("SKIP: prlimit: %s\n", strerror(errno));
+		evd_stop(&p);
+		skip();
+	}
+	memset(payload, 'x', sizeof payload - 1);
+	for (i = 0; i < 200 && err == 0; i++)
+		later(fd, 3600 * SEC, "dur-full", payload, NULL, -1, &err,
+		      NULL);
+	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+	assert_true(evd_alive(&p));
+	/* Reads keep working, and the daemon still serves. */
+	assert_true(time_ok(fd));
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	err = 0;
+	later(fd, 3600 * SEC, "dur-full", "refused", NULL, -1, &err, NULL);
+	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+
+	/* Space returns: within a few probe intervals writes work again. */
+	if (prlimit(p.pid, RLIMIT_FSIZE, &big, NULL) < 0)
+		fail_msg("prlimit: %s", strerror(errno));
+	for (i = 0, id = 0; i < 50 && id == 0; i++) {
+		usleep(100000);
+		err = 0;
+		id = later(fd, 3600 * SEC, "dur-full", "after", NULL, -1, &err,
+		           NULL);
+	}
+	assert_true(id > 0);
+	close(fd);
+	/* What was acknowledged before and after is durable. */
+	crash_restart(&p);
+	fd = greet(&p);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* Runs evd with args and returns its exit status; its stderr in err. */
+static int
+run_evd(const char *const *args, char *err, size_t errsize)
+{
+	const char *argv[16];
+	int pipefd[2], status, n = 0;
+	ssize_t k, total = 0;
+	pid_t pid;
+
+	argv[n++] = EVD_BIN;
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		execv(EVD_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (total < (ssize_t)errsize - 1 &&
+	       (k = read(pipefd[0], err + total, errsize - 1 - (size_t)total)) > 0)
+		total += k;
+	err[total] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void
+test_start_errors(void **state)
+{
+	char dir[] = "/tmp/evd-test.XXXXXX", path[512], sock[512], err[4096];
+	struct evd_proc p;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/s.sock", dir);
+
+	/* The state dir is a regular file. */
+	snprintf(path, sizeof path, "%s/file", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	{
+		const char *args[] = { "--socket", sock, "--state-dir", path,
+			               NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 1);
+		assert_non_null(strstr(err, path));
+	}
+	/* A garbage database. */
+	snprintf(path, sizeof path, "%s/bad", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	{
+		char db[600];
+		const char *args[] = { "--socket", sock, "--state-dir", path,
+			               NULL };
+
+		snprintf(db, sizeof db, "%s/evd.db", path);
+		fd = open(db, O_WRONLY | O_CREAT, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "this is not a database at all, no",
+		                       33), 33);
+		close(fd);
+		assert_int_equal(run_evd(args, err, sizeof err), 1);
+		assert_non_null(strstr(err, "evd.db"));
+	}
+	/* The store in use by another evd. */
+	start(&p);
+	{
+		const char *args[] = { "--socket", sock, "--state-dir",
+			               p.state, NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 1);
+		assert_non_null(strstr(err, "another evd"));
+	}
+	assert_int_equal(evd_stop(&p), 0);
+	rm_rf(dir);
+}
+
+/* The memory store keeps nothing across a restart, by design. */
+static void
+test_memory_store(void **state)
+{
+	const char *mem[] = { "--store", "memory", NULL };
+	struct evd_proc p;
+	Evd__Reply *r;
+	uint64_t id;
+	int fd;
+
+	assert_int_equal(evd_start(&p, mem), 0);
+	fd = greet(&p);
+	id = later(fd, 3600 * SEC, "dur-mem", NULL, NULL, -1, NULL, NULL);
+	close(fd);
+	evd_kill9(&p);
+	assert_int_equal(evd_start_in(&p, mem), 0);
+	fd = greet(&p);
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+	assert_int_equal(r->error->code, EVD__ERROR_CODE__NOT_FOUND);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_timer_survives_kill9),
+		cmocka_unit_test(test_key_survives_kill9),
+		cmocka_unit_test(test_messages_survive),
+		cmocka_unit_test(test_misfire),
+		cmocka_unit_test(test_kill9_during_stream),
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_start_errors),
+		cmocka_unit_test(test_memory_store),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
