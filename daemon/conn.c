@@ -50,7 +50,8 @@ struct conn {
 	bool write_armed;
 	bool paused;      /* reading stopped by the output high-water mark */
 	bool congested_seen; /* someone held back because of the mark */
-	bool closing;     /* protocol error: close once the output is sent */
+	bool closing;     /* close after writing what is owed */
+	bool drain;       /* ...all of it (half-close), not one write */
 	const char *closing_why;
 	/* Durable replies packed in this loop iteration, by offset in out:
 	 * if the iteration's commit fails they become UNAVAILABLE errors. */
@@ -475,8 +476,7 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 	}
-	if (c->closing) {
-		/* Best effort: one write, then close. */
+	if (c->closing && (!c->drain || evbuffer_get_length(c->out) == 0)) {
 		conn_close(c, c->closing_why);
 		return -1;
 	}
@@ -598,7 +598,18 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n == 0) {
-		conn_close(c, c->in_len > 0 ? "peer closed mid-frame" : "peer closed");
+		/* The peer may only have shut down its sending side: answer
+		 * every complete request it sent, then close once the output
+		 * is written. */
+		conn_process(c);
+		if (conn_lookup(c->id) != c || c->paused || c->closing)
+			return; /* a pause resumes through this path again */
+		c->closing = true;
+		c->drain = true;
+		c->closing_why = c->in_len > 0 ? "peer closed mid-frame"
+		                               : "peer closed";
+		event_del(c->ev_read);
+		conn_mark_dirty(c);
 		return;
 	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR) {

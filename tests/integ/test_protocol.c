@@ -706,6 +706,38 @@ test_unknown_fields(void **state)
 	close(fd);
 }
 
+/* A client that shuts down its sending side after a burst still gets
+ * every reply, then EOF. */
+static void
+test_half_close(void **state)
+{
+	Evd__Time tm = EVD__TIME__INIT;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t i;
+	int fd = conn();
+
+	for (i = 0; i < 50000; i++) {
+		Evd__Request rq;
+
+		req_init(&rq, 10 + i);
+		rq.body_case = EVD__REQUEST__BODY_TIME;
+		rq.time = &tm;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	for (i = 0; i < 50000; i++) {
+		Evd__Reply *r = recv_ok(fd);
+
+		assert_int_equal(r->request_id, 10 + i);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_true(raw_wait_eof(fd, 5000));
+	close(fd);
+}
+
 static void
 test_stats_counts(void **state)
 {
@@ -746,6 +778,7 @@ main(void)
 		cmocka_unit_test(test_zero_frame),
 		cmocka_unit_test(test_garbage_body),
 		cmocka_unit_test(test_vanish_mid_frame),
+		cmocka_unit_test(test_half_close),
 		cmocka_unit_test(test_stats_counts),
 	};
 
