@@ -1,25 +1,39 @@
 /*
- * evc_conn: the socket under a handle: connecting, framing, request ids,
- * waiting for the reply to a request, and the queue of fired events that
- * arrive in between.
+ * evc_conn: the connection engine under a handle: the socket, framing,
+ * the ring of requests in flight, the event queue, the queue of callbacks
+ * to run, and reconnection. Every function here runs with c->lock held
+ * and never calls user code except the watch callback (documented to
+ * call nothing back).
  *
- * The socket is non-blocking and every wait is a poll() bounded by the
- * caller's deadline on CLOCK_MONOTONIC, so a call never blocks longer
- * than its timeout_ms and EINTR only costs a recomputation. Sends use
+ * Pipelining: a request is packed straight into the output buffer and
+ * its entry appended to the ring; nothing is written then. Writes happen
+ * when the loop runs (evc_conn_io), so every request queued since the
+ * last turn leaves in one send(). Replies come in request order, so a
+ * reply always answers the ring's head, and the head's frame leaves the
+ * front of the output buffer with it: the buffer holds exactly the
+ * frames of the requests in flight, sent or not, which is what lets a
+ * reconnection send them again.
+ *
+ * The socket is non-blocking; every wait is a poll() bounded by the
+ * caller's deadline on CLOCK_MONOTONIC (and by the engine's own, the
+ * next reconnection attempt), with the lock released. Sends use
  * MSG_NOSIGNAL: a vanished daemon is -EVC_E_IO, never SIGPIPE.
  *
- * Bounds: the input buffer holds at most one maximum frame
- * (FRAME_DEFAULT_MAX) beyond the complete frames it is decoding; the event
- * queue holds at most EVC_MAX_QUEUED_EVENTS. A frame whose event does not
- * fit is left in the buffer until the caller drains the queue, so nothing
- * is ever dropped silently.
+ * Losing the connection (EOF, an I/O error, an undecodable or unexpected
+ * frame, the daemon's protocol error): without reconnection the handle
+ * is dead (shut down, every request in flight fails, as in the blocking
+ * API of old). With reconnection the socket is closed; requests the
+ * daemon never fully received, and those safe to repeat (EVC_REQ_RETRY),
+ * stay in flight; the others fail with -EVC_E_IO; the next attempt comes
+ * after a backoff that doubles with jitter. On connecting, Hello and the
+ * re-subscriptions are put ahead of the kept requests.
  *
- * A connection becomes dead (evc_conn_kill) when the stream can no longer
- * be trusted: EOF, a read or write error, an undecodable frame, a reply to
- * a request never sent, a request cut off half-sent, or the daemon's
- * protocol error announcing a close. The socket is then shut down (so the
- * daemon drops the connection and its ephemeral timers) but the fd stays
- * open until evc_close(), as evc_fd() promises.
+ * Bounds: the input buffer holds at most one maximum frame
+ * (FRAME_DEFAULT_MAX) beyond the complete frames being decoded; the event
+ * queue holds at most EVC_MAX_QUEUED_EVENTS (reading stops while it is
+ * full, nothing is dropped); at most EVC_MAX_PENDING requests are in
+ * flight; the callback queue is reserved at submission, so a completion
+ * can always be queued.
  */
 #include "evc_private.h"
 
@@ -29,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -37,12 +53,17 @@
 #include "frame.h"
 
 /* Reads go into at least this much buffer: large chunks, few syscalls. */
-#define IN_CHUNK (64u * 1024u)
+#define IN_CHUNK (256u * 1024u)
 /* How often to retry while the daemon's listen backlog is full. */
 #define CONNECT_RETRY_MS 10
+/* Callback slots kept free for connection events. */
+#define ITEM_SPARE 8
 
-static int64_t
-now_ns(void)
+static int conn_lost(struct evc *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+int64_t
+evc_now_ns(void)
 {
 	struct timespec ts;
 
@@ -55,13 +76,13 @@ evc_conn_deadline(int timeout_ms)
 {
 	if (timeout_ms < 0)
 		return EVC_FOREVER;
-	return now_ns() + (int64_t)timeout_ms * 1000000;
+	return evc_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 bool
 evc_conn_expired(int64_t deadline_ns)
 {
-	return deadline_ns != EVC_FOREVER && now_ns() >= deadline_ns;
+	return deadline_ns != EVC_FOREVER && evc_now_ns() >= deadline_ns;
 }
 
 /* poll()'s timeout for a deadline: rounded up, so that we never wake
@@ -73,7 +94,7 @@ remaining_ms(int64_t deadline_ns)
 
 	if (deadline_ns == EVC_FOREVER)
 		return -1;
-	left = deadline_ns - now_ns();
+	left = deadline_ns - evc_now_ns();
 	if (left <= 0)
 		return 0;
 	left = (left + 999999) / 1000000;
@@ -99,59 +120,154 @@ evc_conn_fail(struct evc *c, int code, const char *fmt, ...)
 	return -code;
 }
 
-/* Marks the connection unusable; every later request repeats the reason. */
-static int conn_kill(struct evc *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ---- randomness (per handle: no global state) ---- */
 
-static int
-conn_kill(struct evc *c, int code, const char *fmt, ...)
+static uint64_t
+splitmix64(uint64_t *s)
 {
-	va_list ap;
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
 
-	va_start(ap, fmt);
-	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
-	va_end(ap);
-	if (c->dead == 0) {
-		c->dead = -code;
-		snprintf(c->dead_msg, sizeof(c->dead_msg), "%s", c->errmsg);
-		if (c->fd >= 0)
-			shutdown(c->fd, SHUT_RDWR);
-	}
-	return -code;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
-static int
-conn_check_alive(struct evc *c)
+static void
+conn_seed(struct evc *c)
 {
-	if (c->dead == 0)
+	uint64_t r[2] = {0, 0}, s;
+	struct timespec ts;
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		/* No entropy yet (early boot): mix what differs between
+		 * processes and handles. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		s ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)c;
+		s ^= (uint64_t)evc_now_ns();
+		r[0] ^= splitmix64(&s);
+		r[1] ^= splitmix64(&s);
+	}
+	snprintf(c->key_prefix, sizeof(c->key_prefix), "evc-%016llx%016llx",
+		 (unsigned long long)r[0], (unsigned long long)r[1]);
+	c->rand_state = r[0] ^ r[1];
+}
+
+void
+evc_conn_autokey(struct evc *c, char *buf)
+{
+	snprintf(buf, EVC_AUTOKEY_MAX, "%s-%llu", c->key_prefix,
+		 (unsigned long long)++c->key_counter);
+}
+
+int
+evc_conn_init(struct evc *c, const char *path, const char *client_name)
+{
+	pthread_condattr_t ca;
+
+	c->fd = -1;
+	c->wake_fd = -1;
+	c->watch_fd = -1;
+	c->watch_deadline_ns = EVC_FOREVER;
+	c->reconnect_at_ns = EVC_FOREVER;
+	if (pthread_mutex_init(&c->lock, NULL) != 0)
+		return -EVC_E_NOMEM;
+	if (pthread_condattr_init(&ca) != 0) {
+		pthread_mutex_destroy(&c->lock);
+		return -EVC_E_NOMEM;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&c->cond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_destroy(&c->lock);
+		return -EVC_E_NOMEM;
+	}
+	pthread_condattr_destroy(&ca);
+	conn_seed(c);
+	c->path = strdup(path);
+	c->client_name =
+	    client_name != NULL ? strdup(client_name) : strdup("libevclient");
+	if (c->path == NULL || c->client_name == NULL)
+		return evc_conn_fail(c, EVC_E_NOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- rings ---- */
+
+/* Grows a ring of n_cap elements of size sz to hold need, unwrapping it. */
+static int
+ring_grow(void **ring, size_t sz, size_t *head, size_t len, size_t *cap,
+	  size_t need)
+{
+	size_t ncap = *cap == 0 ? 64 : *cap, i;
+	uint8_t *p, *old = *ring;
+
+	if (need <= *cap)
 		return 0;
-	return evc_conn_fail(c, -c->dead, "%s", c->dead_msg);
+	while (ncap < need)
+		ncap *= 2;
+	p = malloc(ncap * sz);
+	if (p == NULL)
+		return -EVC_E_NOMEM;
+	for (i = 0; i < len; i++)
+		memcpy(p + i * sz, old + ((*head + i) % *cap) * sz, sz);
+	free(old);
+	*ring = p;
+	*head = 0;
+	*cap = ncap;
+	return 0;
 }
 
-/*
- * Waits until fd has one of events, or the deadline passes.
- * Returns the revents (> 0), or -EVC_E_TIMEOUT / -EVC_E_IO.
- */
-static int
-conn_poll(struct evc *c, short events, int64_t deadline_ns)
+static struct evc_req *
+req_at(struct evc *c, size_t i)
 {
-	struct pollfd pfd = {.fd = c->fd, .events = events};
-	char eb[128];
-	int n, ms;
+	return &c->reqs[(c->req_head + i) % c->req_cap];
+}
 
-	for (;;) {
-		ms = remaining_ms(deadline_ns);
-		n = poll(&pfd, 1, ms);
-		if (n > 0)
-			return pfd.revents;
-		if (n < 0 && errno != EINTR)
-			return evc_conn_fail(c, EVC_E_IO, "poll: %s",
-					     errno_str(errno, eb, sizeof(eb)));
-		if (n == 0 && ms == 0)
-			return evc_conn_fail(
-			    c, EVC_E_TIMEOUT,
-			    "timed out waiting for the daemon");
-	}
+static void
+item_push(struct evc *c, const struct evc_item *it)
+{
+	c->items[(c->item_head + c->item_len) % c->item_cap] = *it;
+	c->item_len++;
+}
+
+bool
+evc_conn_pop_item(struct evc *c, struct evc_item *ret)
+{
+	if (c->item_len == 0)
+		return false;
+	*ret = c->items[c->item_head];
+	c->item_head = (c->item_head + 1) % c->item_cap;
+	c->item_len--;
+	return true;
+}
+
+void
+evc_conn_item_clear(struct evc_item *it)
+{
+	if (it->reply != NULL)
+		evd__reply__free_unpacked(it->reply, NULL);
+	free(it->errmsg);
+	memset(it, 0, sizeof(*it));
+}
+
+/* Queues a connection event, if anyone listens and there is room (the
+ * spare slots; past them the event is dropped rather than failing the
+ * engine). */
+static void
+conn_event(struct evc *c, enum evc_conn_event ev, int code, const char *msg)
+{
+	struct evc_item it = {.type = EVC_ITEM_CONN, .conn_event = (int)ev};
+
+	if (c->conn_cb == NULL)
+		return;
+	if (c->item_len >= c->item_cap &&
+	    ring_grow((void **)&c->items, sizeof(*c->items), &c->item_head,
+		      c->item_len, &c->item_cap, c->item_len + 1) < 0)
+		return;
+	it.status = code > 0 ? -code : code;
+	it.errmsg = msg != NULL ? strdup(msg) : NULL;
+	item_push(c, &it);
 }
 
 /* ---- events ---- */
@@ -159,9 +275,6 @@ conn_poll(struct evc *c, short events, int64_t deadline_ns)
 static int
 queue_push(struct evc *c, const struct evc_fired *ev)
 {
-	struct evc_fired *q;
-	size_t cap, i;
-
 	if (c->queue_len == c->queue_cap) {
 		if (c->queue_cap >= EVC_MAX_QUEUED_EVENTS)
 			return evc_conn_fail(
@@ -170,20 +283,11 @@ queue_push(struct evc *c, const struct evc_fired *ev)
 			    "limit; drain them with evc_next_event() or "
 			    "evc_dispatch()",
 			    EVC_MAX_QUEUED_EVENTS);
-		cap = c->queue_cap == 0 ? 16 : c->queue_cap * 2;
-		if (cap > EVC_MAX_QUEUED_EVENTS)
-			cap = EVC_MAX_QUEUED_EVENTS;
-		q = malloc(cap * sizeof(*q));
-		if (q == NULL)
+		if (ring_grow((void **)&c->queue, sizeof(*c->queue),
+			      &c->queue_head, c->queue_len, &c->queue_cap,
+			      c->queue_cap == 0 ? 16 : c->queue_cap * 2) < 0)
 			return evc_conn_fail(c, EVC_E_NOMEM,
 					     "out of memory queueing an event");
-		/* Unwrap the ring into the new array, oldest first. */
-		for (i = 0; i < c->queue_len; i++)
-			q[i] = c->queue[(c->queue_head + i) % c->queue_cap];
-		free(c->queue);
-		c->queue = q;
-		c->queue_cap = cap;
-		c->queue_head = 0;
 	}
 	c->queue[(c->queue_head + c->queue_len) % c->queue_cap] = *ev;
 	c->queue_len++;
@@ -198,64 +302,419 @@ evc_conn_pop_event(struct evc *c, struct evc_fired *ret)
 	c->queue_len--;
 }
 
+/* ---- subscriptions ---- */
+
+int
+evc_conn_add_sub(struct evc *c, const char *channel)
+{
+	char **p;
+	size_t i;
+
+	for (i = 0; i < c->n_subs; i++)
+		if (strcmp(c->subs[i], channel) == 0)
+			return 0;
+	if (c->n_subs == c->subs_cap) {
+		p = realloc(c->subs, (c->subs_cap ? c->subs_cap * 2 : 4) *
+					 sizeof(*p));
+		if (p == NULL)
+			return -EVC_E_NOMEM;
+		c->subs = p;
+		c->subs_cap = c->subs_cap ? c->subs_cap * 2 : 4;
+	}
+	if ((c->subs[c->n_subs] = strdup(channel)) == NULL)
+		return -EVC_E_NOMEM;
+	c->n_subs++;
+	return 0;
+}
+
+static void
+conn_del_sub(struct evc *c, const char *channel)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_subs; i++)
+		if (strcmp(c->subs[i], channel) == 0) {
+			free(c->subs[i]);
+			c->subs[i] = c->subs[--c->n_subs];
+			return;
+		}
+}
+
+/* ---- output ---- */
+
+/* Room for need more bytes at out_len: compacts, then grows. */
+static int
+out_reserve(struct evc *c, size_t need)
+{
+	size_t cap;
+	uint8_t *p;
+
+	if (c->out_len + need <= c->out_cap)
+		return 0;
+	if (c->out_start > 0) {
+		memmove(c->out, c->out + c->out_start,
+			c->out_len - c->out_start);
+		c->out_sent -= c->out_start;
+		c->out_len -= c->out_start;
+		c->out_start = 0;
+		if (c->out_len + need <= c->out_cap)
+			return 0;
+	}
+	cap = c->out_cap == 0 ? 64 * 1024 : c->out_cap;
+	while (cap < c->out_len + need)
+		cap *= 2;
+	p = realloc(c->out, cap);
+	if (p == NULL)
+		return -EVC_E_NOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+/* Appends a frame already built (a kept request) with its entry. */
+static int
+conn_append(struct evc *c, const uint8_t *frame, const struct evc_req *e)
+{
+	if (out_reserve(c, e->frame_len) < 0 ||
+	    ring_grow((void **)&c->reqs, sizeof(*c->reqs), &c->req_head,
+		      c->req_len, &c->req_cap, c->req_len + 1) < 0)
+		return -EVC_E_NOMEM;
+	memcpy(c->out + c->out_len, frame, e->frame_len);
+	c->out_len += e->frame_len;
+	*req_at(c, c->req_len) = *e;
+	c->req_len++;
+	return 0;
+}
+
+void
+evc_conn_wake(struct evc *c)
+{
+	uint64_t one = 1;
+
+	if (c->wake_fd < 0 || !c->sleeping || c->woken)
+		return;
+	c->woken = true;
+	/* A full counter (never: we drain it) would only mean "awake". */
+	if (write(c->wake_fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+/* Packs req (its request_id is set here) as a new frame at the end. */
+static int
+conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
+	  unsigned flags, evc_done_cb done, void *arg, struct evc_waiter *w)
+{
+	struct evc_req e = {0};
+	size_t body_len;
+
+	req->has_request_id = 1;
+	req->request_id = c->last_request_id + 1;
+	body_len = evd__request__get_packed_size(req);
+	if (body_len > FRAME_DEFAULT_MAX)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "the request needs %zu bytes, above the "
+				     "%u-byte frame limit",
+				     body_len, FRAME_DEFAULT_MAX);
+	if (out_reserve(c, FRAME_HEADER_LEN + body_len) < 0 ||
+	    ring_grow((void **)&c->reqs, sizeof(*c->reqs), &c->req_head,
+		      c->req_len, &c->req_cap, c->req_len + 1) < 0 ||
+	    (done != NULL &&
+	     ring_grow((void **)&c->items, sizeof(*c->items), &c->item_head,
+		       c->item_len, &c->item_cap,
+		       c->item_len + c->req_len + 1 + ITEM_SPARE) < 0))
+		return evc_conn_fail(c, EVC_E_NOMEM,
+				     "out of memory for a request");
+	frame_put_header(c->out + c->out_len, body_len);
+	evd__request__pack(req, c->out + c->out_len + FRAME_HEADER_LEN);
+	c->out_len += FRAME_HEADER_LEN + body_len;
+	/* The id counts as used from here: if the call times out, its late
+	 * reply is recognised and dropped. */
+	c->last_request_id++;
+	e.id = req->request_id;
+	e.frame_len = (uint32_t)(FRAME_HEADER_LEN + body_len);
+	e.want = (uint8_t)want;
+	e.flags = (uint8_t)flags;
+	e.done = done;
+	e.arg = arg;
+	e.waiter = w;
+	*req_at(c, c->req_len) = e;
+	c->req_len++;
+	return 0;
+}
+
+int
+evc_conn_submit(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
+		unsigned flags, evc_done_cb done, void *arg,
+		struct evc_waiter *w)
+{
+	int r;
+
+	if (c->dead != 0)
+		return evc_conn_fail(c, -c->dead, "%s", c->dead_msg);
+	if (c->req_len >= EVC_MAX_PENDING)
+		return evc_conn_fail(c, EVC_E_BUSY,
+				     "%u requests are in flight, the limit; "
+				     "let the loop run and retry",
+				     EVC_MAX_PENDING);
+	r = conn_pack(c, req, want, flags, done, arg, w);
+	if (r < 0)
+		return r;
+	evc_conn_wake(c);
+	return 0;
+}
+
+void
+evc_conn_abandon(struct evc *c, struct evc_waiter *w)
+{
+	size_t i;
+
+	for (i = 0; i < c->req_len; i++)
+		if (req_at(c, i)->waiter == w)
+			req_at(c, i)->waiter = NULL;
+}
+
+/* One non-blocking flush of the unsent frames. */
+static int
+conn_flush(struct evc *c)
+{
+	char eb[128];
+	ssize_t n;
+
+	while (c->fd >= 0 && c->out_sent < c->out_len) {
+		n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return conn_lost(c, EVC_E_IO,
+					 "the daemon closed the connection");
+		return conn_lost(c, EVC_E_IO, "cannot write to the daemon: %s",
+				 errno_str(errno, eb, sizeof(eb)));
+	}
+	return 0;
+}
+
+/* ---- completions ---- */
+
+/* Hands a finished request to its waiter, its callback or the bin.
+ * Takes the reply (NULL on failure). */
+static void
+conn_finish(struct evc *c, const struct evc_req *e, int status,
+	    Evd__Reply *reply, const char *msg)
+{
+	struct evc_item it = {.type = EVC_ITEM_DONE};
+
+	if (e->waiter != NULL) {
+		e->waiter->status = status;
+		e->waiter->reply = reply;
+		if (status < 0)
+			snprintf(e->waiter->errmsg, sizeof(e->waiter->errmsg),
+				 "%s", msg != NULL ? msg : evc_strerror(status));
+		e->waiter->done = true;
+		pthread_cond_broadcast(&c->cond);
+		return;
+	}
+	if (e->done == NULL) {
+		if (reply != NULL)
+			evd__reply__free_unpacked(reply, NULL);
+		return;
+	}
+	/* Room was reserved when the request was made. */
+	it.want = e->want;
+	it.status = status;
+	it.done = e->done;
+	it.arg = e->arg;
+	it.reply = reply;
+	if (status < 0)
+		it.errmsg = strdup(msg != NULL ? msg : evc_strerror(status));
+	item_push(c, &it);
+}
+
+int
+evc_conn_welcome(struct evc *c, const Evd__Welcome *w)
+{
+	char *sv = NULL, *bi = NULL;
+
+	if (w->has_protocol_version &&
+	    w->protocol_version != EVC_PROTOCOL_VERSION)
+		return evc_conn_fail(c, EVC_E_UNSUPPORTED_VERSION,
+				     "the daemon speaks protocol version %u, "
+				     "this library %d",
+				     w->protocol_version, EVC_PROTOCOL_VERSION);
+	if ((w->server_version != NULL &&
+	     (sv = strdup(w->server_version)) == NULL) ||
+	    (w->boot_id != NULL && (bi = strdup(w->boot_id)) == NULL)) {
+		free(sv);
+		return evc_conn_fail(c, EVC_E_NOMEM, "out of memory");
+	}
+	free(c->server_version);
+	free(c->boot_id);
+	c->server_version = sv;
+	c->boot_id = bi;
+	c->info.protocol_version = w->has_protocol_version
+				       ? w->protocol_version
+				       : EVC_PROTOCOL_VERSION;
+	c->info.server_version = sv != NULL ? sv : "";
+	c->info.boot_id = bi != NULL ? bi : "";
+	c->info.monotonic_now_ns = w->monotonic_now_ns;
+	c->info.realtime_now_ns = w->realtime_now_ns;
+	c->welcomed = true;
+	return 0;
+}
+
+/* The library's own requests of a reconnection. Returns < 0 when the
+ * connection was lost over it. */
+static int
+conn_internal_done(struct evc *c, const struct evc_req *e, int status,
+		   const Evd__Reply *reply, const char *msg)
+{
+	char buf[600];
+	int r;
+
+	if (e->flags & EVC_REQ_HELLO) {
+		if (status < 0)
+			return conn_lost(c, -status,
+					 "the daemon refused Hello: %s", msg);
+		r = evc_conn_welcome(c, reply->welcome);
+		if (r < 0)
+			return conn_lost(c, -r, "%s", c->errmsg);
+		c->backoff_ms = 0;
+		conn_event(c, EVC_CONN_RESTORED, 0, "reconnected");
+		return 0;
+	}
+	/* A re-subscription; arg is its channel (ours). */
+	if (status < 0) {
+		snprintf(buf, sizeof(buf), "channel %s: %s",
+			 (const char *)e->arg, msg);
+		conn_del_sub(c, e->arg);
+		conn_event(c, EVC_CONN_RESUBSCRIBE_FAILED, -status, buf);
+	}
+	free(e->arg);
+	return 0;
+}
+
+/* Completes the ring's head with reply. Returns < 0 if the connection
+ * was lost. */
+static int
+conn_complete(struct evc *c, Evd__Reply *reply)
+{
+	struct evc_req e = *req_at(c, 0);
+	const char *msg = NULL;
+	char buf[128];
+	int status = 0, code;
+
+	c->req_head = (c->req_head + 1) % c->req_cap;
+	c->req_len--;
+	c->out_start += e.frame_len;
+	if (c->req_len == 0 && c->out_start == c->out_len)
+		c->out_start = c->out_sent = c->out_len = 0;
+
+	if (reply->body_case == EVD__REPLY__BODY_ERROR) {
+		code = reply->error->has_code ? (int)reply->error->code : 0;
+		/* Codes from the daemon stay below EVC_E_LOCAL, so a caller
+		 * can always tell "it said no" from a local failure. */
+		if (code <= 0 || code >= EVC_E_LOCAL)
+			code = EVC_E_INTERNAL;
+		status = -code;
+		msg = reply->error->message != NULL &&
+			      reply->error->message[0] != '\0'
+			  ? reply->error->message
+			  : evc_strerror(code);
+	} else if (reply->body_case != (Evd__Reply__BodyCase)e.want) {
+		status = -EVC_E_BAD_REPLY;
+		snprintf(buf, sizeof(buf),
+			 "the daemon answered with reply body %d where %d "
+			 "was expected",
+			 (int)reply->body_case, (int)e.want);
+		msg = buf;
+	}
+	if (e.flags & EVC_REQ_INTERNAL) {
+		code = conn_internal_done(c, &e, status, reply, msg);
+		evd__reply__free_unpacked(reply, NULL);
+		return code;
+	}
+	if (status == 0 && e.want == EVD__REPLY__BODY_SUBSCRIBED &&
+	    reply->subscribed->channel != NULL)
+		/* Out of memory only costs the re-subscription. */
+		(void)evc_conn_add_sub(c, reply->subscribed->channel);
+	if (status < 0) {
+		/* msg may point into the reply: finish before freeing. */
+		conn_finish(c, &e, status, NULL, msg);
+		evd__reply__free_unpacked(reply, NULL);
+	} else {
+		conn_finish(c, &e, 0, reply, NULL);
+	}
+	return 0;
+}
+
 /* ---- input ---- */
 
 /*
- * Decodes the complete frames in the input buffer. Fired events go to the
- * queue; a late reply to a timed-out call is dropped. Stops at the reply
- * to want_id (0: none wanted), storing it in *ret and returning 1.
- * Returns 0 when more bytes are needed, or a negative code.
+ * Decodes the complete frames in the input buffer: replies complete
+ * requests, fired events go to the queue. Returns 0 when more bytes are
+ * needed, -EVC_E_NOMEM when the event queue is full (the frame stays),
+ * or another negative code when the connection was lost.
  */
 static int
-conn_process(struct evc *c, uint64_t want_id, Evd__Reply **ret)
+conn_process(struct evc *c)
 {
 	const uint8_t *body;
 	size_t body_len;
 	Evd__Reply *reply;
 	struct evc_fired ev;
+	bool fired = false;
 	long n;
-	int r, code;
+	int r = 0, code;
 
-	for (;;) {
-		/* Also keeps c->in, NULL before the first read, out of the
-		 * pointer arithmetic below. */
-		if (c->in_start == c->in_end)
-			return 0;
+	while (c->in_start < c->in_end) {
 		n = frame_decode(c->in + c->in_start, c->in_end - c->in_start,
 				 FRAME_DEFAULT_MAX, &body, &body_len);
 		if (n == 0)
-			return 0;
-		if (n == -EMSGSIZE)
-			return conn_kill(c, EVC_E_BAD_REPLY,
-					 "the daemon sent a frame above the "
-					 "%u-byte limit",
-					 FRAME_DEFAULT_MAX);
-		if (n < 0)
-			return conn_kill(c, EVC_E_BAD_REPLY,
-					 "the daemon sent an empty frame");
+			break;
+		if (n == -EMSGSIZE) {
+			r = conn_lost(c, EVC_E_BAD_REPLY,
+				      "the daemon sent a frame above the "
+				      "%u-byte limit",
+				      FRAME_DEFAULT_MAX);
+			break;
+		}
+		if (n < 0) {
+			r = conn_lost(c, EVC_E_BAD_REPLY,
+				      "the daemon sent an empty frame");
+			break;
+		}
 		reply = evd__reply__unpack(NULL, body_len, body);
-		if (reply == NULL)
-			return conn_kill(
-			    c, EVC_E_BAD_REPLY,
-			    "the daemon sent an undecodable reply");
+		if (reply == NULL) {
+			r = conn_lost(c, EVC_E_BAD_REPLY,
+				      "the daemon sent an undecodable reply");
+			break;
+		}
 
 		/* We never send request id 0, so a 0 cannot answer us: treat
 		 * it like an absent id rather than fail on it. */
 		if (reply->has_request_id && reply->request_id != 0) {
 			uint64_t id = reply->request_id;
 
-			if (id == want_id) {
-				c->in_start += (size_t)n;
-				*ret = reply;
-				return 1;
+			if (c->req_len == 0 || req_at(c, 0)->id != id ||
+			    c->out_start + req_at(c, 0)->frame_len >
+				c->out_sent) {
+				evd__reply__free_unpacked(reply, NULL);
+				r = conn_lost(c, EVC_E_BAD_REPLY,
+					      "the daemon answered request "
+					      "%llu out of order",
+					      (unsigned long long)id);
+				break;
 			}
-			evd__reply__free_unpacked(reply, NULL);
-			if (id > c->last_request_id)
-				return conn_kill(c, EVC_E_BAD_REPLY,
-						 "the daemon answered request "
-						 "%llu, which was not sent yet",
-						 (unsigned long long)id);
 			c->in_start += (size_t)n;
+			r = conn_complete(c, reply);
+			if (r < 0)
+				break;
 			continue;
 		}
 
@@ -275,21 +734,22 @@ conn_process(struct evc *c, uint64_t want_id, Evd__Reply **ret)
 			/* On failure the frame stays, to be read again once
 			 * the caller made room. */
 			if (r < 0)
-				return r;
+				goto out;
+			fired = true;
 			break;
 		case EVD__REPLY__BODY_ERROR:
 			code = reply->error->has_code ? (int)reply->error->code
 						      : 0;
 			if (code <= 0 || code >= EVC_E_LOCAL)
 				code = EVC_E_PROTOCOL;
-			r = conn_kill(c, code,
+			r = conn_lost(c, code,
 				      "the daemon closed the connection: %s",
 				      reply->error->message != NULL &&
 					      reply->error->message[0] != '\0'
 					  ? reply->error->message
 					  : evc_strerror(code));
 			evd__reply__free_unpacked(reply, NULL);
-			return r;
+			goto out;
 		case EVD__REPLY__BODY__NOT_SET:
 			/* An event type newer than this library: skip it. */
 			evd__reply__free_unpacked(reply, NULL);
@@ -297,19 +757,24 @@ conn_process(struct evc *c, uint64_t want_id, Evd__Reply **ret)
 		default:
 			code = (int)reply->body_case;
 			evd__reply__free_unpacked(reply, NULL);
-			return conn_kill(c, EVC_E_BAD_REPLY,
-					 "the daemon sent a reply (body %d) "
-					 "without request_id",
-					 code);
+			r = conn_lost(c, EVC_E_BAD_REPLY,
+				      "the daemon sent a reply (body %d) "
+				      "without request_id",
+				      code);
+			goto out;
 		}
 		c->in_start += (size_t)n;
 	}
+out:
+	if (fired)
+		pthread_cond_broadcast(&c->cond);
+	return r;
 }
 
 /*
  * Makes room for the next read: compacts the buffer and grows it to hold
- * the whole frame being received. Returns the free bytes at in_end (0
- * only when complete frames are waiting for queue room), or -EVC_E_NOMEM.
+ * the whole frame being received. Returns the free bytes at in_end, or
+ * -EVC_E_NOMEM.
  */
 static long
 conn_make_room(struct evc *c)
@@ -340,7 +805,8 @@ conn_make_room(struct evc *c)
 		c->in_cap = cap;
 	}
 	if (c->in_start > 0 &&
-	    (c->in_end == c->in_cap || c->in_start + need > c->in_cap)) {
+	    (c->in_cap - c->in_end < IN_CHUNK / 4 ||
+	     c->in_start + need > c->in_cap)) {
 		memmove(c->in, c->in + c->in_start, have);
 		c->in_start = 0;
 		c->in_end = have;
@@ -348,280 +814,463 @@ conn_make_room(struct evc *c)
 	return (long)(c->in_cap - c->in_end);
 }
 
-/* One non-blocking read. Returns 1 if bytes arrived, 0 if none are
- * ready (or there is no room), or a negative code. */
+/* Reads and decodes what is available without blocking. */
 static int
-conn_fill(struct evc *c)
+conn_read(struct evc *c)
 {
 	char eb[128];
 	long room;
 	ssize_t n;
+	int r;
 
-	room = conn_make_room(c);
-	if (room <= 0)
-		return (int)room;
-	for (;;) {
-		n = recv(c->fd, c->in + c->in_end, (size_t)room, 0);
+	while (c->fd >= 0) {
+		/* Complete frames left by a full event queue go first. */
+		r = conn_process(c);
+		if (r < 0)
+			return r;
+		room = conn_make_room(c);
+		if (room < 0)
+			return (int)room;
+		n = recv(c->fd, c->in + c->in_end, (size_t)room, MSG_DONTWAIT);
 		if (n > 0) {
 			c->in_end += (size_t)n;
-			return 1;
+			r = conn_process(c);
+			if (r < 0)
+				return r;
+			/* A short read drained the socket: spare the
+			 * syscall that would say EAGAIN. */
+			if (n < room)
+				return 0;
+			continue;
 		}
 		if (n == 0)
-			return conn_kill(c, EVC_E_IO,
+			return conn_lost(c, EVC_E_IO,
 					 "the daemon closed the connection");
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
 		if (errno != EINTR)
-			return conn_kill(c, EVC_E_IO,
+			return conn_lost(c, EVC_E_IO,
 					 "cannot read from the daemon: %s",
 					 errno_str(errno, eb, sizeof(eb)));
-	}
-}
-
-static int
-conn_wait_reply(struct evc *c, uint64_t id, int64_t deadline_ns,
-		Evd__Reply **ret)
-{
-	int r;
-
-	for (;;) {
-		r = conn_process(c, id, ret);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		r = conn_fill(c);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		r = conn_poll(c, POLLIN, deadline_ns);
-		if (r < 0)
-			return r;
-	}
-}
-
-int
-evc_conn_wait_event(struct evc *c, int64_t deadline_ns)
-{
-	int r;
-
-	for (;;) {
-		if (c->queue_len > 0)
-			return 0;
-		r = conn_check_alive(c);
-		if (r < 0)
-			return r;
-		r = conn_process(c, 0, NULL);
-		if (r < 0)
-			return r;
-		if (c->queue_len > 0)
-			return 0;
-		r = conn_fill(c);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		r = conn_poll(c, POLLIN, deadline_ns);
-		if (r < 0) {
-			if (r == -EVC_E_TIMEOUT)
-				evc_conn_fail(c, EVC_E_TIMEOUT,
-					      "timed out waiting for an event");
-			return r;
-		}
-	}
-}
-
-/* ---- output ---- */
-
-/*
- * Sends one frame. While the socket is full it keeps reading, so that
- * events streaming in cannot stall the daemon's writes and with them its
- * reads of our request; if the event queue is full it stops reading and
- * only waits.
- */
-static int
-conn_send(struct evc *c, const uint8_t *buf, size_t len, int64_t deadline_ns)
-{
-	size_t off = 0;
-	bool reading = true;
-	char eb[128];
-	ssize_t n;
-	int r;
-
-	while (off < len) {
-		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			if (errno == EPIPE || errno == ECONNRESET)
-				return conn_kill(c, EVC_E_IO,
-						 "the daemon closed the "
-						 "connection");
-			return conn_kill(c, EVC_E_IO,
-					 "cannot write to the daemon: %s",
-					 errno_str(errno, eb, sizeof(eb)));
-		}
-		r = conn_poll(c, reading ? POLLOUT | POLLIN : POLLOUT,
-			      deadline_ns);
-		if (r < 0) {
-			/* Half a frame on the wire: the next request would be
-			 * read as the rest of this one. */
-			if (off > 0 && c->dead == 0)
-				conn_kill(c, EVC_E_IO,
-					  "%s in the middle of a request; the "
-					  "connection is closed",
-					  r == -EVC_E_TIMEOUT ? "timed out"
-							      : "failed");
-			return r;
-		}
-		if (reading && (r & POLLIN)) {
-			r = conn_fill(c);
-			if (r >= 0)
-				r = conn_process(c, 0, NULL);
-			if (r == -EVC_E_NOMEM && c->dead == 0)
-				reading = false;
-			else if (r < 0)
-				return r;
-		}
 	}
 	return 0;
 }
 
-int
-evc_conn_request(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
-		 int64_t deadline_ns, Evd__Reply **ret)
+/* ---- losing and regaining the connection ---- */
+
+static void
+conn_schedule_reconnect(struct evc *c)
 {
-	Evd__Reply *reply = NULL;
-	size_t body_len, need;
-	uint8_t *p;
-	int r, code;
+	int64_t b;
 
-	r = conn_check_alive(c);
-	if (r < 0)
-		return r;
-	req->has_request_id = 1;
-	req->request_id = c->last_request_id + 1;
-	body_len = evd__request__get_packed_size(req);
-	if (body_len > FRAME_DEFAULT_MAX)
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "the request needs %zu bytes, above the "
-				     "%u-byte frame limit",
-				     body_len, FRAME_DEFAULT_MAX);
-	need = FRAME_HEADER_LEN + body_len;
-	if (c->out_cap < need) {
-		p = realloc(c->out, need);
-		if (p == NULL)
-			return evc_conn_fail(c, EVC_E_NOMEM,
-					     "out of memory for a request");
-		c->out = p;
-		c->out_cap = need;
-	}
-	frame_put_header(c->out, body_len);
-	evd__request__pack(req, c->out + FRAME_HEADER_LEN);
-	/* The id counts as used from here: if the call times out, its late
-	 * reply is recognised and dropped. */
-	c->last_request_id++;
+	if (c->backoff_ms == 0)
+		c->backoff_ms = c->reconnect_min_ms;
+	else if (c->backoff_ms < c->reconnect_max_ms / 2)
+		c->backoff_ms *= 2;
+	else
+		c->backoff_ms = c->reconnect_max_ms;
+	/* Jitter: 50..100% of the backoff, so that many clients of one
+	 * restarted daemon do not reconnect in lockstep. */
+	b = (int64_t)c->backoff_ms * 1000000;
+	b = b / 2 + (int64_t)(splitmix64(&c->rand_state) % (uint64_t)(b / 2 + 1));
+	c->reconnect_at_ns = evc_now_ns() + b;
+}
 
-	r = conn_send(c, c->out, need, deadline_ns);
-	if (r < 0)
-		return r;
-	r = conn_wait_reply(c, req->request_id, deadline_ns, &reply);
-	if (r < 0)
-		return r;
+static int
+conn_lost(struct evc *c, int code, const char *fmt, ...)
+{
+	char msg[512], why[700];
+	bool was_welcomed = c->welcomed, sent;
+	struct evc_req *old_reqs, e;
+	size_t old_head, old_len, old_cap, old_sent, off, i;
+	uint8_t *old_out;
+	va_list ap;
 
-	if (reply->body_case == EVD__REPLY__BODY_ERROR) {
-		code = reply->error->has_code ? (int)reply->error->code : 0;
-		/* Codes from the daemon stay below EVC_E_LOCAL, so a caller
-		 * can always tell "it said no" from a local failure. */
-		if (code <= 0 || code >= EVC_E_LOCAL)
-			code = EVC_E_INTERNAL;
-		evc_conn_fail(c, code, "%s",
-			      reply->error->message != NULL &&
-				      reply->error->message[0] != '\0'
-				  ? reply->error->message
-				  : evc_strerror(code));
-		evd__reply__free_unpacked(reply, NULL);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg);
+	c->welcomed = false;
+	c->in_start = c->in_end = 0;
+
+	if (c->reconnect_min_ms == 0) {
+		c->dead = -code;
+		snprintf(c->dead_msg, sizeof(c->dead_msg), "%s", msg);
+		/* The fd stays open until evc_close(), as evc_fd() says;
+		 * shutting it down makes the daemon drop the connection. */
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
+		while (c->req_len > 0) {
+			e = *req_at(c, 0);
+			c->req_head = (c->req_head + 1) % c->req_cap;
+			c->req_len--;
+			if (e.flags & EVC_REQ_INTERNAL) {
+				if (!(e.flags & EVC_REQ_HELLO))
+					free(e.arg);
+				continue;
+			}
+			conn_finish(c, &e, -code, NULL, msg);
+		}
+		c->out_start = c->out_sent = c->out_len = 0;
+		if (was_welcomed)
+			conn_event(c, EVC_CONN_LOST, code, msg);
+		pthread_cond_broadcast(&c->cond);
 		return -code;
 	}
-	if (reply->body_case != want) {
-		code = (int)reply->body_case;
-		evd__reply__free_unpacked(reply, NULL);
-		return evc_conn_fail(c, EVC_E_BAD_REPLY,
-				     "the daemon answered with reply body %d "
-				     "where %d was expected",
-				     code, (int)want);
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	snprintf(why, sizeof(why),
+		 "the connection to evd was lost before the reply (%s); the "
+		 "request is not repeated because it may have taken effect",
+		 msg);
+	/* Keep what may be sent again: the frames move to a fresh buffer,
+	 * in order, with their ids. A frame not wholly written was never
+	 * read by the daemon (it drops a partial frame), so it is kept. */
+	old_reqs = c->reqs;
+	old_head = c->req_head;
+	old_len = c->req_len;
+	old_cap = c->req_cap;
+	old_out = c->out;
+	old_sent = c->out_sent;
+	off = c->out_start;
+	c->reqs = NULL;
+	c->req_head = c->req_len = c->req_cap = 0;
+	c->out = NULL;
+	c->out_start = c->out_sent = c->out_len = c->out_cap = 0;
+	for (i = 0; i < old_len; i++) {
+		e = old_reqs[(old_head + i) % old_cap];
+		sent = off + e.frame_len <= old_sent;
+		if (e.flags & EVC_REQ_INTERNAL) {
+			if (!(e.flags & EVC_REQ_HELLO))
+				free(e.arg);
+		} else if (sent && !(e.flags & EVC_REQ_RETRY)) {
+			conn_finish(c, &e, -EVC_E_IO, NULL, why);
+		} else if (conn_append(c, old_out + off, &e) < 0) {
+			conn_finish(c, &e, -EVC_E_NOMEM, NULL,
+				    "out of memory keeping a request across a "
+				    "reconnection");
+		}
+		off += e.frame_len;
 	}
-	*ret = reply;
+	free(old_reqs);
+	free(old_out);
+	if (was_welcomed)
+		conn_event(c, EVC_CONN_LOST, code, msg);
+	conn_schedule_reconnect(c);
+	pthread_cond_broadcast(&c->cond);
+	return -code;
+}
+
+/* A non-blocking connect(). Returns the fd, or -1 with errno set. */
+static int
+conn_socket(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	int fd, e;
+
+	if (len == 0 || len >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+				1)) == 0 ||
+	    errno == EINPROGRESS)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/*
+ * One reconnection attempt. On success Hello and the re-subscriptions
+ * go ahead of the requests kept from the old connection.
+ */
+static void
+conn_reconnect(struct evc *c)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Hello h = EVD__HELLO__INIT;
+	Evd__Subscribe sm = EVD__SUBSCRIBE__INIT;
+	struct evc_req *old_reqs, e;
+	size_t old_head, old_len, old_cap, old_out_len, old_out_cap, off, i;
+	uint8_t *old_out;
+	char *ch;
+	int fd;
+
+	fd = conn_socket(c->path);
+	if (fd < 0) {
+		conn_schedule_reconnect(c);
+		return;
+	}
+	c->fd = fd;
+	c->reconnect_at_ns = EVC_FOREVER;
+	old_reqs = c->reqs;
+	old_head = c->req_head;
+	old_len = c->req_len;
+	old_cap = c->req_cap;
+	old_out = c->out;
+	old_out_len = c->out_len;
+	old_out_cap = c->out_cap;
+	off = c->out_start;
+	c->reqs = NULL;
+	c->req_head = c->req_len = c->req_cap = 0;
+	c->out = NULL;
+	c->out_start = c->out_sent = c->out_len = c->out_cap = 0;
+
+	h.has_protocol_version = 1;
+	h.protocol_version = EVC_PROTOCOL_VERSION;
+	h.client_name = c->client_name;
+	req.body_case = EVD__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	if (conn_pack(c, &req, EVD__REPLY__BODY_WELCOME,
+		      EVC_REQ_INTERNAL | EVC_REQ_HELLO, NULL, NULL, NULL) < 0)
+		goto nomem;
+	for (i = 0; i < c->n_subs; i++) {
+		if ((ch = strdup(c->subs[i])) == NULL)
+			goto nomem;
+		sm.channel = ch;
+		req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+		req.subscribe = &sm;
+		if (conn_pack(c, &req, EVD__REPLY__BODY_SUBSCRIBED,
+			      EVC_REQ_INTERNAL, NULL, ch, NULL) < 0) {
+			free(ch);
+			goto nomem;
+		}
+	}
+	for (i = 0; i < old_len; i++) {
+		e = old_reqs[(old_head + i) % old_cap];
+		if (conn_append(c, old_out + off, &e) < 0)
+			conn_finish(c, &e, -EVC_E_NOMEM, NULL,
+				    "out of memory resending a request");
+		off += e.frame_len;
+	}
+	free(old_reqs);
+	free(old_out);
+	return;
+nomem:
+	/* Put the old requests back and try again later. */
+	for (i = 0; i < c->req_len; i++)
+		if ((req_at(c, i)->flags & EVC_REQ_INTERNAL) &&
+		    !(req_at(c, i)->flags & EVC_REQ_HELLO))
+			free(req_at(c, i)->arg);
+	free(c->reqs);
+	free(c->out);
+	c->reqs = old_reqs;
+	c->req_head = old_head;
+	c->req_len = old_len;
+	c->req_cap = old_cap;
+	c->out = old_out;
+	c->out_start = c->out_sent = off;
+	c->out_len = old_out_len;
+	c->out_cap = old_out_cap;
+	close(c->fd);
+	c->fd = -1;
+	conn_schedule_reconnect(c);
+}
+
+/* ---- the loop's steps ---- */
+
+int
+evc_conn_io(struct evc *c)
+{
+	int r;
+
+	if (c->dead != 0)
+		return evc_conn_fail(c, -c->dead, "%s", c->dead_msg);
+	if (c->fd < 0) {
+		if (c->reconnect_min_ms == 0 ||
+		    evc_now_ns() < c->reconnect_at_ns)
+			return 0;
+		conn_reconnect(c);
+		if (c->fd < 0)
+			return 0;
+	}
+	r = conn_flush(c);
+	if (r == 0)
+		r = conn_read(c);
+	/* The write may have been refused only because a reply was
+	 * waiting to be read; and a read may have made room. */
+	if (r == 0 && c->out_sent < c->out_len)
+		r = conn_flush(c);
+	if (r < 0 && r != -EVC_E_NOMEM && c->dead == 0)
+		return 0; /* lost, reconnecting */
+	return r;
+}
+
+/* Writes what is queued, without reading: the first step of a blocking
+ * call, whose reply cannot be there yet (it saves a recv() that would
+ * only say EAGAIN; the poll() that follows reports anything else). */
+int
+evc_conn_io_flush(struct evc *c)
+{
+	int r;
+
+	if (c->dead != 0 || c->fd < 0)
+		return evc_conn_io(c);
+	r = conn_flush(c);
+	if (r < 0 && c->dead == 0)
+		return 0; /* lost, reconnecting */
+	return r;
+}
+
+int
+evc_conn_events(const struct evc *c)
+{
+	int ev = 0;
+
+	if (c->dead != 0 || c->fd < 0)
+		return 0;
+	if (c->queue_len < EVC_MAX_QUEUED_EVENTS)
+		ev |= POLLIN;
+	if (c->out_sent < c->out_len)
+		ev |= POLLOUT;
+	return ev;
+}
+
+int64_t
+evc_conn_next_deadline(const struct evc *c)
+{
+	if (c->item_len > 0 || (c->fired_cb != NULL && c->queue_len > 0))
+		return 0;
+	if (c->dead == 0 && c->fd < 0 && c->reconnect_min_ms > 0)
+		return c->reconnect_at_ns;
+	return EVC_FOREVER;
+}
+
+void
+evc_conn_watch(struct evc *c)
+{
+	int fd, events, ms;
+	int64_t dl;
+
+	if (c->watch_cb == NULL)
+		return;
+	fd = c->dead != 0 ? -1 : c->fd;
+	events = evc_conn_events(c);
+	dl = evc_conn_next_deadline(c);
+	if (fd == c->watch_fd && events == c->watch_events &&
+	    dl == c->watch_deadline_ns)
+		return;
+	c->watch_fd = fd;
+	c->watch_events = events;
+	c->watch_deadline_ns = dl;
+	ms = dl == 0 ? 0 : remaining_ms(dl);
+	c->watch_cb(c, fd, events, ms, c->watch_arg);
+}
+
+/*
+ * Sleeps until the socket is ready for what the engine wants, the
+ * background thread is woken, the engine's own deadline (reconnection,
+ * ready callbacks) or deadline_ns. The lock is released meanwhile.
+ * Returns 0, or -EVC_E_TIMEOUT once deadline_ns has passed.
+ */
+int
+evc_conn_wait(struct evc *c, int64_t deadline_ns)
+{
+	struct pollfd pfd[2];
+	int64_t dl = evc_conn_next_deadline(c);
+	uint64_t v;
+	nfds_t n = 0;
+	int ms, events = evc_conn_events(c);
+
+	if (dl > deadline_ns)
+		dl = deadline_ns;
+	if (events != 0) {
+		pfd[n].fd = c->fd;
+		pfd[n].events = (short)events;
+		n++;
+	}
+	if (c->wake_fd >= 0) {
+		pfd[n].fd = c->wake_fd;
+		pfd[n].events = POLLIN;
+		n++;
+		c->sleeping = true;
+	}
+	ms = dl == 0 ? 0 : remaining_ms(dl);
+	pthread_mutex_unlock(&c->lock);
+	poll(n > 0 ? pfd : NULL, n, ms);
+	pthread_mutex_lock(&c->lock);
+	c->sleeping = false;
+	if (c->woken) {
+		if (read(c->wake_fd, &v, sizeof(v)) < 0) {
+		}
+		c->woken = false;
+	}
+	if (evc_conn_expired(deadline_ns))
+		return -EVC_E_TIMEOUT;
 	return 0;
 }
 
 /* ---- connect ---- */
 
+/* The first connection, blocking within deadline_ns. */
 int
-evc_conn_open(struct evc *c, const char *path, int64_t deadline_ns)
+evc_conn_open(struct evc *c, int64_t deadline_ns)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len = strlen(path);
+	struct pollfd pfd;
 	socklen_t sl;
 	char eb[128];
-	int r, err, ms;
+	int err, ms;
 
-	if (len == 0 || len >= sizeof(sa.sun_path))
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "socket path of %zu bytes: it must have 1 "
-				     "to %zu",
-				     len, sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, len);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->fd < 0)
-		return evc_conn_fail(c, EVC_E_CONNECT,
-				     "cannot create a socket: %s",
-				     errno_str(errno, eb, sizeof(eb)));
 	for (;;) {
-		r = connect(c->fd, (struct sockaddr *)&sa,
-			    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-					len + 1));
-		if (r == 0)
-			return 0;
-		err = errno;
-		if (err == EAGAIN) {
-			/* Linux: the listen backlog is full. Unix sockets
-			 * offer no readiness for this, so retry. */
-			ms = remaining_ms(deadline_ns);
-			if (ms == 0)
-				return evc_conn_fail(
-				    c, EVC_E_TIMEOUT,
-				    "cannot connect to %s: timed out, the "
-				    "daemon is not accepting connections",
-				    path);
-			poll(NULL, 0,
-			     ms < 0 || ms > CONNECT_RETRY_MS ? CONNECT_RETRY_MS
-							     : ms);
-			continue;
-		}
-		if (err == EINPROGRESS || err == EINTR)
+		c->fd = conn_socket(c->path);
+		if (c->fd >= 0)
 			break;
-		return evc_conn_fail(c, EVC_E_CONNECT,
-				     "cannot connect to %s: %s", path,
-				     errno_str(err, eb, sizeof(eb)));
+		err = errno;
+		if (err == ENAMETOOLONG)
+			return evc_conn_fail(c, EVC_E_USAGE,
+					     "socket path of %zu bytes: it "
+					     "must have 1 to %zu",
+					     strlen(c->path),
+					     sizeof(((struct sockaddr_un *)0)
+							->sun_path) -
+						 1);
+		if (err != EAGAIN)
+			return evc_conn_fail(c, EVC_E_CONNECT,
+					     "cannot connect to %s: %s", c->path,
+					     errno_str(err, eb, sizeof(eb)));
+		/* Linux: the listen backlog is full. Unix sockets offer no
+		 * readiness for this, so retry. */
+		ms = remaining_ms(deadline_ns);
+		if (ms == 0)
+			return evc_conn_fail(
+			    c, EVC_E_TIMEOUT,
+			    "cannot connect to %s: timed out, the daemon is "
+			    "not accepting connections",
+			    c->path);
+		poll(NULL, 0,
+		     ms < 0 || ms > CONNECT_RETRY_MS ? CONNECT_RETRY_MS : ms);
 	}
 	/* EINPROGRESS: completion is signalled by writability. */
-	r = conn_poll(c, POLLOUT, deadline_ns);
-	if (r < 0) {
-		if (r == -EVC_E_TIMEOUT)
-			evc_conn_fail(c, EVC_E_TIMEOUT,
-				      "cannot connect to %s: timed out", path);
-		return r;
+	pfd.fd = c->fd;
+	pfd.events = POLLOUT;
+	for (;;) {
+		ms = remaining_ms(deadline_ns);
+		err = poll(&pfd, 1, ms);
+		if (err > 0)
+			break;
+		if (err < 0 && errno == EINTR)
+			continue;
+		if (err == 0 && ms == 0)
+			return evc_conn_fail(c, EVC_E_TIMEOUT,
+					     "cannot connect to %s: timed out",
+					     c->path);
 	}
 	sl = sizeof(err);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 		err = errno;
 	if (err != 0)
 		return evc_conn_fail(c, EVC_E_CONNECT,
-				     "cannot connect to %s: %s", path,
+				     "cannot connect to %s: %s", c->path,
 				     errno_str(err, eb, sizeof(eb)));
 	return 0;
 }
@@ -630,17 +1279,37 @@ void
 evc_conn_clear(struct evc *c)
 {
 	struct evc_fired ev;
+	struct evc_item it;
+	size_t i;
 
 	while (c->queue_len > 0) {
 		evc_conn_pop_event(c, &ev);
 		evc_fired_free(&ev);
 	}
+	while (evc_conn_pop_item(c, &it))
+		evc_conn_item_clear(&it);
+	for (i = 0; i < c->req_len; i++)
+		if ((req_at(c, i)->flags & EVC_REQ_INTERNAL) &&
+		    !(req_at(c, i)->flags & EVC_REQ_HELLO))
+			free(req_at(c, i)->arg);
+	for (i = 0; i < c->n_subs; i++)
+		free(c->subs[i]);
+	free(c->subs);
+	free(c->reqs);
+	free(c->items);
 	free(c->queue);
 	free(c->in);
 	free(c->out);
 	free(c->server_version);
 	free(c->boot_id);
+	free(c->path);
+	free(c->client_name);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	c->wake_fd = -1;
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
 }

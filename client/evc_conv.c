@@ -40,6 +40,16 @@ evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret)
 	return 0;
 }
 
+void
+evc_conv_scheduled(const Evd__Scheduled *s, struct evc_scheduled *ret)
+{
+	ret->timer_id = s->timer_id;
+	ret->clock = (enum evc_clock)s->clock;
+	ret->deadline_ns = s->deadline_ns;
+	ret->due_realtime_ns = s->due_realtime_ns;
+	ret->existing = s->has_existing && s->existing;
+}
+
 /* NULL stays NULL; anything else is copied. */
 static int
 dup_str(const char *s, char **ret)

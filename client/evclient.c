@@ -1,20 +1,27 @@
 /*
- * evclient: the public entry points of libevclient (see evclient.h).
+ * evclient: the blocking entry points of libevclient (see evclient.h),
+ * and the handle's life.
  *
  * Each call checks its arguments, builds one Request on the stack
- * (borrowing the caller's strings), lets evc_conn send it and wait for
- * the matching Reply, then copies the answer out through evc_conv and
- * frees the Reply before returning. Output parameters are written last,
- * only on success.
+ * (borrowing the caller's strings), queues it in evc_conn with a waiter
+ * on its own stack, then runs the connection until the waiter is done
+ * (evc_run_until) — or, with the background thread running, sleeps on the
+ * handle's condition variable while the thread does the I/O. It copies
+ * the answer out through evc_conv and frees the Reply before returning.
+ * Output parameters are written last, only on success. A call that
+ * gives up (timeout) detaches its waiter under the lock, so a late reply
+ * never touches a dead stack frame.
  *
  * No global state; nothing here prints, exits or aborts. A NULL handle is
  * answered with -EVC_E_USAGE, since there is nowhere to put a message.
  */
 #include "evc_private.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What we call ourselves in Hello when the caller gives no name. */
@@ -40,6 +47,7 @@ static const char *const local_names[] = {
     [EVC_E_NOMEM - EVC_E_LOCAL] = "out of memory",
     [EVC_E_BAD_REPLY - EVC_E_LOCAL] = "bad reply from the daemon",
     [EVC_E_USAGE - EVC_E_LOCAL] = "invalid use of the library",
+    [EVC_E_BUSY - EVC_E_LOCAL] = "too many requests in flight",
 };
 
 EVC_EXPORT const char *
@@ -78,13 +86,111 @@ evc_default_socket(char *buf, size_t size)
 	return 0;
 }
 
+/* ---- waiting ---- */
+
+bool
+evc_on_thread(const struct evc *c)
+{
+	return c->thread_running && pthread_equal(c->thread, pthread_self());
+}
+
+/*
+ * Runs the connection (or, with the background thread, waits for it)
+ * until pred holds or deadline_ns passes. Returns 0 when pred holds,
+ * -EVC_E_TIMEOUT, or the code that ended the connection.
+ */
+int
+evc_run_until(struct evc *c, bool (*pred)(struct evc *, void *), void *parg,
+	      int64_t deadline_ns)
+{
+	struct timespec ts;
+	bool first = true;
+	int r;
+
+	for (;;) {
+		if (pred(c, parg))
+			return 0;
+		if (c->thread_running && !evc_on_thread(c)) {
+			if (c->dead != 0)
+				return evc_conn_fail(c, -c->dead, "%s",
+						     c->dead_msg);
+			if (deadline_ns == EVC_FOREVER) {
+				pthread_cond_wait(&c->cond, &c->lock);
+				continue;
+			}
+			if (evc_conn_expired(deadline_ns))
+				return evc_conn_fail(c, EVC_E_TIMEOUT,
+						     "timed out waiting for "
+						     "the daemon");
+			ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+			ts.tv_nsec = (long)(deadline_ns % 1000000000);
+			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+			continue;
+		}
+		/* A call that may wait only writes first; with no time left
+		 * (timeout 0) it must read what is there now. */
+		first = first && !evc_conn_expired(deadline_ns);
+		r = first ? evc_conn_io_flush(c) : evc_conn_io(c);
+		if (pred(c, parg))
+			return 0;
+		if (r < 0)
+			return r;
+		if (!first && evc_conn_expired(deadline_ns))
+			return evc_conn_fail(c, EVC_E_TIMEOUT,
+					     "timed out waiting for the daemon");
+		first = false;
+		evc_conn_wait(c, deadline_ns);
+	}
+}
+
+static bool
+waiter_done(struct evc *c, void *arg)
+{
+	return ((struct evc_waiter *)arg)->done;
+}
+
+/*
+ * Sends req and waits for its reply, which must be want (or an Error,
+ * returned as its code with the daemon's message in evc_errmsg()).
+ * On success *ret is the caller's to free.
+ */
+int
+evc_call(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
+	 unsigned flags, int timeout_ms, Evd__Reply **ret)
+{
+	int64_t deadline_ns = evc_conn_deadline(timeout_ms);
+	struct evc_waiter w = {0};
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = evc_conn_submit(c, req, want, flags, NULL, NULL, &w);
+	if (r < 0)
+		goto out;
+	r = evc_run_until(c, waiter_done, &w, deadline_ns);
+	if (w.done) {
+		r = w.status;
+		if (r == 0)
+			*ret = w.reply;
+		else
+			evc_conn_fail(c, -r, "%s", w.errmsg);
+	} else {
+		/* Timed out or failed: the reply, if it ever comes, is
+		 * dropped. */
+		evc_conn_abandon(c, &w);
+	}
+out:
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 static int
 hello(struct evc *c, const char *client_name, int64_t deadline_ns)
 {
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__Hello h = EVD__HELLO__INIT;
 	Evd__Reply *reply;
-	const Evd__Welcome *w;
+	int64_t left_ms;
 	int r;
 
 	h.has_protocol_version = 1;
@@ -93,40 +199,30 @@ hello(struct evc *c, const char *client_name, int64_t deadline_ns)
 	    (char *)(client_name != NULL ? client_name : DEFAULT_CLIENT_NAME);
 	req.body_case = EVD__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_WELCOME, deadline_ns,
-			     &reply);
+	left_ms = -1;
+	if (deadline_ns != EVC_FOREVER) {
+		left_ms = (deadline_ns - evc_now_ns() + 999999) / 1000000;
+		if (left_ms < 0)
+			left_ms = 0;
+		if (left_ms > INT32_MAX)
+			left_ms = INT32_MAX;
+	}
+	r = evc_call(c, &req, EVD__REPLY__BODY_WELCOME, 0, (int)left_ms,
+		     &reply);
 	if (r < 0)
 		return r;
-	w = reply->welcome;
-	if (w->has_protocol_version &&
-	    w->protocol_version != EVC_PROTOCOL_VERSION) {
-		r = evc_conn_fail(c, EVC_E_UNSUPPORTED_VERSION,
-				  "the daemon speaks protocol version %u, this "
-				  "library %d",
-				  w->protocol_version, EVC_PROTOCOL_VERSION);
-		goto out;
-	}
-	if ((w->server_version != NULL &&
-	     (c->server_version = strdup(w->server_version)) == NULL) ||
-	    (w->boot_id != NULL && (c->boot_id = strdup(w->boot_id)) == NULL)) {
-		r = evc_conn_fail(c, EVC_E_NOMEM, "out of memory");
-		goto out;
-	}
-	c->info.protocol_version = w->has_protocol_version
-				       ? w->protocol_version
-				       : EVC_PROTOCOL_VERSION;
-	c->info.server_version = c->server_version ? c->server_version : "";
-	c->info.boot_id = c->boot_id ? c->boot_id : "";
-	c->info.monotonic_now_ns = w->monotonic_now_ns;
-	c->info.realtime_now_ns = w->realtime_now_ns;
-out:
+	pthread_mutex_lock(&c->lock);
+	r = evc_conn_welcome(c, reply->welcome);
+	pthread_mutex_unlock(&c->lock);
 	evd__reply__free_unpacked(reply, NULL);
 	return r;
 }
 
-static void
-free_handle(struct evc *c)
+void
+evc_free_handle(struct evc *c)
 {
+	if (c->watch_release != NULL)
+		c->watch_release(c->watch_arg);
 	evc_conn_clear(c);
 	free(c);
 }
@@ -138,6 +234,7 @@ evc_connect(const char *path, const char *client_name, int timeout_ms,
 	int64_t deadline_ns = evc_conn_deadline(timeout_ms);
 	char def[256]; /* sun_path holds 108: longer fails in conn_open */
 	struct evc *c;
+	bool inited = false;
 	int r;
 
 	if (ret == NULL) {
@@ -154,6 +251,7 @@ evc_connect(const char *path, const char *client_name, int timeout_ms,
 		return -EVC_E_NOMEM;
 	}
 	c->fd = -1;
+	c->wake_fd = -1;
 	if (path == NULL) {
 		r = evc_default_socket(def, sizeof(def));
 		if (r < 0) {
@@ -163,7 +261,16 @@ evc_connect(const char *path, const char *client_name, int timeout_ms,
 		}
 		path = def;
 	}
-	r = evc_conn_open(c, path, deadline_ns);
+	r = evc_conn_init(c, path, client_name);
+	if (r < 0) {
+		if (r == -EVC_E_NOMEM && c->errmsg[0] == '\0')
+			evc_conn_fail(c, EVC_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	inited = true;
+	pthread_mutex_lock(&c->lock);
+	r = evc_conn_open(c, deadline_ns);
+	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		goto fail;
 	r = hello(c, client_name, deadline_ns);
@@ -174,7 +281,15 @@ evc_connect(const char *path, const char *client_name, int timeout_ms,
 fail:
 	if (errbuf != NULL && errbuf_size > 0)
 		snprintf(errbuf, errbuf_size, "%s", c->errmsg);
-	free_handle(c);
+	if (inited) {
+		evc_free_handle(c);
+	} else {
+		free(c->path);
+		free(c->client_name);
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+	}
 	return r;
 }
 
@@ -183,13 +298,19 @@ evc_close(struct evc *c)
 {
 	if (c == NULL)
 		return;
-	/* From inside the handler: evc_dispatch() frees the handle once the
-	 * handler has returned, instead of pulling it from under itself. */
+	pthread_mutex_lock(&c->lock);
+	/* From inside a callback: whoever runs the callbacks frees the
+	 * handle once it has returned, instead of pulling it from under
+	 * itself. */
 	if (c->dispatching) {
 		c->close_pending = true;
+		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	free_handle(c);
+	if (c->thread_running)
+		evc_thread_stop_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	evc_free_handle(c);
 }
 
 EVC_EXPORT const char *
@@ -207,7 +328,15 @@ evc_server_info(const struct evc *c)
 EVC_EXPORT int
 evc_fd(const struct evc *c)
 {
-	return c != NULL ? c->fd : -1;
+	struct evc *m = (struct evc *)c;
+	int fd;
+
+	if (c == NULL)
+		return -1;
+	pthread_mutex_lock(&m->lock);
+	fd = c->fd;
+	pthread_mutex_unlock(&m->lock);
+	return fd;
 }
 
 /* ---- scheduling ---- */
@@ -221,36 +350,56 @@ clock_valid(enum evc_clock clock)
 
 /* Sends a scheduling request whose Callback and key are already set. */
 static int
-schedule(struct evc *c, Evd__Request *req, int timeout_ms,
+schedule(struct evc *c, Evd__Request *req, unsigned flags, int timeout_ms,
 	 struct evc_scheduled *ret)
 {
 	Evd__Reply *reply;
-	const Evd__Scheduled *s;
 	int r;
 
-	r = evc_conn_request(c, req, EVD__REPLY__BODY_SCHEDULED,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, req, EVD__REPLY__BODY_SCHEDULED, flags, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
-	s = reply->scheduled;
-	if (ret != NULL) {
-		ret->timer_id = s->timer_id;
-		ret->clock = (enum evc_clock)s->clock;
-		ret->deadline_ns = s->deadline_ns;
-		ret->due_realtime_ns = s->due_realtime_ns;
-		ret->existing = s->has_existing && s->existing;
-	}
+	if (ret != NULL)
+		evc_conv_scheduled(reply->scheduled, ret);
 	evd__reply__free_unpacked(reply, NULL);
 	return 0;
 }
 
-/* Common checks; fills *m from cb. */
-static int
-callback_msg(struct evc *c, const struct evc_callback *cb, Evd__Callback *m)
+/*
+ * What every scheduling request shares: the Callback message (borrowing
+ * cb's strings), the key — the caller's, or with reconnection a
+ * generated one for a channel callback (written into keybuf, of
+ * EVC_AUTOKEY_MAX bytes) — and whether the request may be sent again
+ * after a lost connection: only a durable (channel) timer with a key.
+ * An ephemeral timer dies with its connection, so repeating it could
+ * only create a second one on the new connection behind the program's
+ * back.
+ */
+int
+evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
+		     Evd__Callback *ret_cbm, char *keybuf,
+		     const char **ret_key, unsigned *ret_flags)
 {
-	if (evc_conv_callback(cb, m) < 0)
+	const char *key = cb != NULL ? cb->key : NULL;
+	unsigned flags = 0;
+
+	if (evc_conv_callback(cb, ret_cbm) < 0)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "callback payload is NULL with a length");
+	if (cb != NULL && cb->channel != NULL) {
+		pthread_mutex_lock(&c->lock);
+		if (c->reconnect_min_ms > 0) {
+			if (key == NULL) {
+				evc_conn_autokey(c, keybuf);
+				key = keybuf;
+			}
+			flags = EVC_REQ_RETRY;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	*ret_key = key;
+	*ret_flags = flags;
 	return 0;
 }
 
@@ -261,20 +410,23 @@ evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallSoon m = EVD__CALL_SOON__INIT;
 	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
 	int r;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	r = callback_msg(c, cb, &cbm);
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
 	if (r < 0)
 		return r;
 	/* Always a Callback, empty when cb is NULL: "no target" is said
 	 * explicitly rather than left to a default. */
 	m.callback = &cbm;
-	m.key = cb != NULL ? (char *)cb->key : NULL;
+	m.key = (char *)key;
 	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
 	req.call_soon = &m;
-	return schedule(c, &req, timeout_ms, ret);
+	return schedule(c, &req, flags, timeout_ms, ret);
 }
 
 EVC_EXPORT int
@@ -285,6 +437,9 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallLater m = EVD__CALL_LATER__INIT;
 	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
 	int r;
 
 	if (c == NULL)
@@ -295,7 +450,7 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(
 		    c, EVC_E_USAGE, "call_later: unknown clock %d", (int)clock);
-	r = callback_msg(c, cb, &cbm);
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
 	if (r < 0)
 		return r;
 	m.has_delay_ns = 1;
@@ -303,10 +458,10 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	m.has_clock = 1;
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
-	m.key = cb != NULL ? (char *)cb->key : NULL;
+	m.key = (char *)key;
 	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
 	req.call_later = &m;
-	return schedule(c, &req, timeout_ms, ret);
+	return schedule(c, &req, flags, timeout_ms, ret);
 }
 
 EVC_EXPORT int
@@ -317,6 +472,9 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallAt m = EVD__CALL_AT__INIT;
 	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
 	int r;
 
 	if (c == NULL)
@@ -324,7 +482,7 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_at: unknown clock %d", (int)clock);
-	r = callback_msg(c, cb, &cbm);
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
 	if (r < 0)
 		return r;
 	m.has_when_ns = 1;
@@ -332,10 +490,10 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	m.has_clock = 1;
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
-	m.key = cb != NULL ? (char *)cb->key : NULL;
+	m.key = (char *)key;
 	req.body_case = EVD__REQUEST__BODY_CALL_AT;
 	req.call_at = &m;
-	return schedule(c, &req, timeout_ms, ret);
+	return schedule(c, &req, flags, timeout_ms, ret);
 }
 
 EVC_EXPORT int
@@ -352,8 +510,8 @@ evc_cancel(struct evc *c, uint64_t timer_id, int timeout_ms)
 	m.timer_id = timer_id;
 	req.body_case = EVD__REQUEST__BODY_CANCEL;
 	req.cancel = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_CANCELLED,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_CANCELLED, 0, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	evd__reply__free_unpacked(reply, NULL);
@@ -377,8 +535,8 @@ evc_get(struct evc *c, uint64_t timer_id, int timeout_ms,
 	m.timer_id = timer_id;
 	req.body_case = EVD__REQUEST__BODY_GET;
 	req.get = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_TIMER,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_TIMER, EVC_REQ_RETRY, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	r = evc_conv_timer_info(reply->timer, ret);
@@ -408,8 +566,8 @@ evc_list(struct evc *c, const char *channel, uint64_t after_id, uint32_t limit,
 	m.limit = limit;
 	req.body_case = EVD__REQUEST__BODY_LIST;
 	req.list = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_TIMER_LIST,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_TIMER_LIST, EVC_REQ_RETRY, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	r = evc_conv_timer_list(reply->timer_list, ret);
@@ -433,8 +591,8 @@ evc_time(struct evc *c, int timeout_ms, struct evc_time *ret)
 		return evc_conn_fail(c, EVC_E_USAGE, "evc_time: ret is NULL");
 	req.body_case = EVD__REQUEST__BODY_TIME;
 	req.time = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_TIME,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_TIME, EVC_REQ_RETRY, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	ret->monotonic_ns = reply->time->monotonic_ns;
@@ -458,8 +616,8 @@ evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret)
 		return evc_conn_fail(c, EVC_E_USAGE, "evc_stats: ret is NULL");
 	req.body_case = EVD__REQUEST__BODY_STATS;
 	req.stats = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_STATS,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_STATS, EVC_REQ_RETRY, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	r = evc_conv_stats(reply->stats, ret);
@@ -485,8 +643,8 @@ evc_subscribe(struct evc *c, const char *channel, int timeout_ms)
 	m.channel = (char *)channel;
 	req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 	req.subscribe = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_SUBSCRIBED,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_SUBSCRIBED, EVC_REQ_RETRY, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	evd__reply__free_unpacked(reply, NULL);
@@ -507,8 +665,8 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 	m.fire_id = fire_id;
 	req.body_case = EVD__REQUEST__BODY_ACK;
 	req.ack = &m;
-	r = evc_conn_request(c, &req, EVD__REPLY__BODY_ACKED,
-			     evc_conn_deadline(timeout_ms), &reply);
+	r = evc_call(c, &req, EVD__REPLY__BODY_ACKED, 0, timeout_ms,
+		     &reply);
 	if (r < 0)
 		return r;
 	evd__reply__free_unpacked(reply, NULL);
@@ -516,6 +674,12 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 }
 
 /* ---- events ---- */
+
+static bool
+event_ready(struct evc *c, void *arg)
+{
+	return c->queue_len > 0;
+}
 
 EVC_EXPORT int
 evc_next_event(struct evc *c, int timeout_ms, struct evc_fired *ret)
@@ -527,11 +691,17 @@ evc_next_event(struct evc *c, int timeout_ms, struct evc_fired *ret)
 	if (ret == NULL)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "evc_next_event: ret is NULL");
-	r = evc_conn_wait_event(c, evc_conn_deadline(timeout_ms));
-	if (r < 0)
-		return r;
-	evc_conn_pop_event(c, ret);
-	return 0;
+	pthread_mutex_lock(&c->lock);
+	r = evc_run_until(c, event_ready, NULL,
+			  evc_conn_deadline(timeout_ms));
+	if (r == 0)
+		evc_conn_pop_event(c, ret);
+	else if (r == -EVC_E_TIMEOUT)
+		evc_conn_fail(c, EVC_E_TIMEOUT,
+			      "timed out waiting for an event");
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 EVC_EXPORT void
@@ -539,8 +709,19 @@ evc_set_fired_cb(struct evc *c, evc_fired_cb cb, void *arg)
 {
 	if (c == NULL)
 		return;
+	pthread_mutex_lock(&c->lock);
 	c->fired_cb = cb;
 	c->fired_arg = arg;
+	/* Queued events may now be for the handler to run. */
+	evc_conn_wake(c);
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool
+dispatch_ready(struct evc *c, void *arg)
+{
+	return c->queue_len > 0 || c->item_len > 0;
 }
 
 EVC_EXPORT int
@@ -548,16 +729,24 @@ evc_dispatch(struct evc *c, int timeout_ms)
 {
 	int64_t deadline_ns = evc_conn_deadline(timeout_ms);
 	struct evc_fired ev;
+	evc_fired_cb cb;
+	void *cb_arg;
 	int r, count = 0, stop;
 	bool primed = false;
 	size_t owed = 0;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	if (c->dispatching)
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "evc_dispatch called from its handler");
-	c->dispatching = true;
+	pthread_mutex_lock(&c->lock);
+	if (c->dispatching || c->thread_running) {
+		r = evc_conn_fail(c, EVC_E_USAGE,
+				  c->dispatching
+				      ? "evc_dispatch called from a callback"
+				      : "evc_dispatch with the background "
+					"thread running");
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
 	for (;;) {
 		/* The handler may remove itself: that ends the dispatch. */
 		if (c->fired_cb == NULL) {
@@ -577,14 +766,21 @@ evc_dispatch(struct evc *c, int timeout_ms)
 			r = count;
 			break;
 		}
-		r = evc_conn_wait_event(c, deadline_ns);
+		r = evc_run_until(c, dispatch_ready, NULL, deadline_ns);
 		if (r == -EVC_E_TIMEOUT) {
 			/* Running out of time is how dispatch normally ends. */
 			r = count;
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
+			evc_deliver(c, false);
 			break;
+		}
+		evc_deliver(c, false);
+		if (c->close_pending)
+			goto closed;
+		if (c->queue_len == 0 || c->fired_cb == NULL)
+			continue;
 		if (!primed) {
 			primed = true;
 			owed = c->queue_len;
@@ -592,19 +788,27 @@ evc_dispatch(struct evc *c, int timeout_ms)
 		if (owed > 0)
 			owed--;
 		evc_conn_pop_event(c, &ev);
-		stop = c->fired_cb(c, &ev, c->fired_arg);
+		cb = c->fired_cb;
+		cb_arg = c->fired_arg;
+		c->dispatching = true;
+		pthread_mutex_unlock(&c->lock);
+		stop = cb(c, &ev, cb_arg);
 		evc_fired_free(&ev);
+		pthread_mutex_lock(&c->lock);
+		c->dispatching = false;
 		count++;
-		if (c->close_pending) {
-			c->dispatching = false;
-			free_handle(c);
-			return count;
-		}
+		if (c->close_pending)
+			goto closed;
 		if (stop != 0 || count == INT32_MAX) {
 			r = count;
 			break;
 		}
 	}
-	c->dispatching = false;
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
 	return r;
+closed:
+	pthread_mutex_unlock(&c->lock);
+	evc_free_handle(c);
+	return count;
 }

@@ -15,16 +15,31 @@
  * - Output parameters are named ret_* and are untouched on failure.
  * - Strings and buffers the library returns belong to the caller once
  *   returned and are released with the matching *_free function.
- * - A handle (struct evc) is not thread-safe: use one handle from one
- *   thread at a time. Different handles are independent; the library has
- *   no global state, installs no signal handlers, never raises SIGPIPE,
- *   never prints, aborts or exits.
+ * - Threads: without the background thread (evc_start_thread()), a
+ *   handle is used by one thread at a time; different handles are
+ *   independent. With the thread running, every function marked
+ *   "Any thread" below may be called concurrently from any thread.
+ *   Each function states its own rule ("Thread-safety:").
+ * - The library has no global state, installs no signal handlers, never
+ *   raises SIGPIPE (it sends with MSG_NOSIGNAL), never prints, aborts or
+ *   exits. Every fd it creates is close-on-exec.
+ * - Callbacks (completions, fired events, connection events) are never
+ *   run from inside the call that queued them: only from evc_process(),
+ *   evc_dispatch(), evc_drain() or the background thread, one at a time,
+ *   with the handle unlocked, so they may call any evc_* function on the
+ *   handle except where noted.
  * - timeout_ms: < 0 waits forever, 0 does not wait, > 0 is a bound in
  *   milliseconds on the whole call.
  *
  * ABI: the soname is libevclient.so.1. Structs the caller reads are
  * only ever extended at the end; the library fills them itself, so callers
- * never allocate them. Only evc_* symbols are exported.
+ * never allocate them (struct evc_callback, which callers do fill, is
+ * only read up to the fields of version 1 and will not grow). Enums only
+ * gain values. Only evc_* symbols are exported, versioned: EVCLIENT_1 for
+ * the blocking API, EVCLIENT_1.1 for what came with the asynchronous API.
+ * The libevent adapter (evc_attach) is a separate library,
+ * libevclient-event.so.1 with evclient-event.h, so that libevclient
+ * itself never depends on libevent.
  */
 #ifndef EVCLIENT_H
 #define EVCLIENT_H
@@ -59,6 +74,7 @@ enum evc_code {
 	EVC_E_NOMEM = 103,
 	EVC_E_BAD_REPLY = 104, /* the daemon sent something undecodable */
 	EVC_E_USAGE = 105,     /* a bad argument to this library */
+	EVC_E_BUSY = 106,      /* too many requests in flight (EVCLIENT_1.1) */
 };
 
 enum evc_clock {
@@ -172,11 +188,73 @@ struct evc_server_info {
 };
 
 /*
+ * The result of an asynchronous request, passed to its evc_done_cb.
+ * Borrowed: valid only during the callback (copy what you keep). On
+ * success status is 0 and the member for the request's kind is set
+ * (scheduled for evc_call_*_async, time, timer, list, stats; none for
+ * cancel, subscribe and ack); on failure status is a negative enum
+ * evc_code, errmsg says why and every pointer member is NULL.
+ */
+struct evc_result {
+	int status;
+	const char *errmsg; /* "" on success */
+	const struct evc_scheduled *scheduled;
+	const struct evc_time *time;
+	const struct evc_timer_info *timer;
+	const struct evc_timer_list *list;
+	const struct evc_stats *stats;
+};
+
+/*
+ * Completion of an asynchronous request: called exactly once per request
+ * that was accepted (the *_async call returned 0), never from inside the
+ * *_async call itself. See "Callbacks" above for where it runs.
+ */
+typedef void (*evc_done_cb)(struct evc *c, const struct evc_result *res,
+                            void *arg);
+
+/* Connection events, reported to the evc_conn_cb (evc_set_conn_cb()). */
+enum evc_conn_event {
+	/* The connection failed. Timers scheduled without a channel by this
+	 * handle (ephemeral: their Fired events come to this connection)
+	 * died with it, and channel messages delivered but not acked will be
+	 * redelivered. Requests already sent whose effect cannot safely be
+	 * repeated (ephemeral schedules, cancel, ack) completed with
+	 * -EVC_E_IO; the others are kept and sent again once reconnected.
+	 * code and reason say why. Without reconnection (evc_set_reconnect)
+	 * this is the end of the connection. */
+	EVC_CONN_LOST = 1,
+	/* Reconnected: Hello done, channels re-subscribed (sent ahead of the
+	 * retried requests), evc_server_info() refreshed (boot_id tells a
+	 * reboot). code is 0. */
+	EVC_CONN_RESTORED = 2,
+	/* Subscribing again to a channel failed after a reconnection; reason
+	 * names the channel. The channel is dropped from the handle. */
+	EVC_CONN_RESUBSCRIBE_FAILED = 3,
+};
+
+typedef void (*evc_conn_cb)(struct evc *c, enum evc_conn_event ev, int code,
+                            const char *reason, void *arg);
+
+/*
+ * Loop integration: called whenever what the handle waits for changes:
+ * fd (-1: none, e.g. while waiting to reconnect), events (POLLIN and
+ * POLLOUT bits of poll(2); 0: do not watch the fd) and timeout_ms (-1:
+ * none; otherwise call evc_process() after that many milliseconds even
+ * if the fd is not ready). It runs inside the library with the handle
+ * locked: it must not call any evc_* function; it only re-arms your
+ * loop's watchers.
+ */
+typedef void (*evc_watch_cb)(struct evc *c, int fd, int events,
+                             int timeout_ms, void *arg);
+
+/*
  * The socket evd listens on by default: $EVD_SOCKET if set; otherwise
  * /run/evd/evd.sock for root and $XDG_RUNTIME_DIR/evd.sock for others
  * (or /run/evd/evd.sock when XDG_RUNTIME_DIR is unset). Writes at most
  * size bytes including the NUL. Returns 0, or -EVC_E_USAGE if it does not
- * fit. Thread-safe (reads the environment).
+ * fit. Thread-safety: any thread (reads the environment; not safe against
+ * a concurrent setenv()).
  */
 int evc_default_socket(char *buf, size_t size);
 
@@ -186,32 +264,68 @@ int evc_default_socket(char *buf, size_t size);
  * On success stores a new handle in *ret and returns 0. On failure returns
  * a negative code and, if errbuf is not NULL, writes a reason into it
  * (at most errbuf_size bytes including the NUL) — there is no handle to
- * ask. timeout_ms bounds the whole exchange.
+ * ask. timeout_ms bounds the whole exchange. The handle starts without
+ * reconnection, background thread or callbacks: it behaves exactly as
+ * the blocking API always did. Thread-safety: any thread.
  */
 int evc_connect(const char *path, const char *client_name, int timeout_ms,
                 struct evc **ret, char *errbuf, size_t errbuf_size);
 
-/* Closes the connection and frees the handle and any queued events.
- * NULL is a no-op. Ephemeral timers of this connection die with it. */
+/*
+ * Closes the connection and frees the handle, the queued events and the
+ * requests in flight (their callbacks are not run). NULL is a no-op.
+ * Ephemeral timers of this connection die with it. If the background
+ * thread runs, it is stopped first. Called from inside a callback, the
+ * handle is freed once that callback returns. Thread-safety: no other
+ * call on the handle may run concurrently or follow.
+ */
 void evc_close(struct evc *c);
 
-/* The reason for the last failure on this handle ("" if none).
- * The string belongs to the handle and is valid until its next call. */
+/*
+ * The reason for the last failure of a call on this handle ("" if none).
+ * The string belongs to the handle and is valid until its next call.
+ * Thread-safety: with the background thread, another thread's failing
+ * call may overwrite it at any time; results of asynchronous requests
+ * carry their own errmsg.
+ */
 const char *evc_errmsg(const struct evc *c);
 
-/* A short, static English name of a code ("not found", "timed out"). */
+/* A short, static English name of a code ("not found", "timed out").
+ * Thread-safety: any thread. */
 const char *evc_strerror(int code);
 
-/* The greeting's data. Pointers belong to the handle. Never fails. */
+/*
+ * The greeting's data. Pointers belong to the handle and are valid until
+ * evc_close() or the next reconnection (EVC_CONN_RESTORED), which
+ * refreshes them. Never fails. Thread-safety: not with the background
+ * thread running (a reconnection rewrites it); otherwise as the handle.
+ */
 const struct evc_server_info *evc_server_info(const struct evc *c);
 
-/* The connected socket, for poll(); do not read or write it yourself. */
+/*
+ * The connected socket, for poll(); do not read or write it yourself.
+ * -1 while reconnecting. The fd changes across reconnections: loop users
+ * watch it through evc_watch_cb or ask again before every poll().
+ * Thread-safety: any thread, but with the background thread running the
+ * answer is only informative.
+ */
 int evc_fd(const struct evc *c);
 
-/* ---- Scheduling (blocking: each returns when the daemon answered) ---- */
+/* ---- Scheduling (blocking: each returns when the daemon answered) ----
+ *
+ * Thread-safety of every blocking call below: as the handle; with the
+ * background thread running, any thread (the call hands its request to
+ * the thread and sleeps until the reply or timeout_ms). With reconnection
+ * enabled, a blocking call waits across a reconnection within its
+ * timeout_ms, and is retried there if it is safe (see EVC_CONN_LOST).
+ * A call that timed out may still take effect later: its late reply is
+ * recognised and dropped.
+ */
 
 /* asyncio call_soon: fire as soon as possible, after what is already due.
- * cb may be NULL (fire to this connection, no payload). */
+ * cb may be NULL (fire to this connection, no payload). With
+ * reconnection enabled, a channel callback without a key gets a
+ * generated idempotency key (see evc_set_reconnect()). */
 int evc_call_soon(struct evc *c, const struct evc_callback *cb,
                   int timeout_ms, struct evc_scheduled *ret);
 
@@ -250,11 +364,15 @@ int evc_time(struct evc *c, int timeout_ms, struct evc_time *ret);
 int evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret);
 
 /* Subscribes this connection to channel: its messages now arrive as
- * fired events; each must be acked with evc_ack() or it is redelivered. */
+ * fired events; each must be acked with evc_ack() or it is redelivered.
+ * The handle remembers the channel and subscribes again after a
+ * reconnection. */
 int evc_subscribe(struct evc *c, const char *channel, int timeout_ms);
 
 /* Acknowledges a channel fire. -EVC_E_NOT_FOUND if fire_id is not a
- * message delivered to this connection and still unacked. */
+ * message delivered to this connection and still unacked (a fire
+ * received before a reconnection can no longer be acked: it is
+ * redelivered with attempt + 1). */
 int evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms);
 
 /* ---- Events ---- */
@@ -263,36 +381,189 @@ int evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms);
  * Waits for the next fired event, up to timeout_ms, and stores it in *ret
  * (release with evc_fired_free()). Events that arrived during earlier
  * calls are queued in the handle and returned first, in arrival order.
- * Returns 0, -EVC_E_TIMEOUT, or another negative code.
+ * With a fired handler installed events go to the handler instead, so
+ * this only returns what was queued before it was installed.
+ * Returns 0, -EVC_E_TIMEOUT, or another negative code. Thread-safety: as
+ * the handle; with the background thread, any thread (each event goes to
+ * one caller).
  */
 int evc_next_event(struct evc *c, int timeout_ms, struct evc_fired *ret);
 
 /*
- * Handler for fired events, run by evc_dispatch(). The event is borrowed:
- * it is freed when the handler returns. Returning non-zero stops
- * evc_dispatch() early. The handler may call any evc_* function on the
- * same handle except evc_close() and evc_dispatch().
+ * Handler for fired events, run by evc_dispatch(), evc_process() or the
+ * background thread. The event is borrowed: it is freed when the handler
+ * returns. Returning non-zero stops evc_dispatch() early (elsewhere the
+ * value is ignored). The handler may call any evc_* function on the
+ * same handle except evc_dispatch(), evc_process() and evc_drain().
  */
 typedef int (*evc_fired_cb)(struct evc *c, const struct evc_fired *ev,
                             void *arg);
 
-/* Installs (or with NULL removes) the handler. */
+/* Installs (or with NULL removes) the handler. Thread-safety: as the
+ * handle; with the background thread, any thread. */
 void evc_set_fired_cb(struct evc *c, evc_fired_cb cb, void *arg);
 
 /*
  * Runs the handler for queued events and for events that arrive within
- * timeout_ms. Returns the number of events handled (>= 0), stopping early
- * when the handler returns non-zero, or a negative code if the connection
- * failed. -EVC_E_USAGE if no handler is installed.
+ * timeout_ms; completions and connection events that are ready run too
+ * (they are not counted). Returns the number of fired events handled
+ * (>= 0), stopping early when the handler returns non-zero, or a
+ * negative code if the connection failed. -EVC_E_USAGE if no handler is
+ * installed, if called from a callback, or with the background thread
+ * running. Thread-safety: as the handle.
  */
 int evc_dispatch(struct evc *c, int timeout_ms);
 
 /* NULL-safe destructors of what the library handed out: they free the
- * members, not the struct itself, and leave it zeroed. */
+ * members, not the struct itself, and leave it zeroed. Thread-safety:
+ * any thread (they touch only the struct). */
 void evc_fired_free(struct evc_fired *ev);
 void evc_timer_info_free(struct evc_timer_info *ti);
 void evc_timer_list_free(struct evc_timer_list *tl);
 void evc_stats_free(struct evc_stats *st);
+
+/* ==== Asynchronous requests (EVCLIENT_1.1) ====
+ *
+ * Each *_async call queues one request and returns at once: 0 when the
+ * request was accepted (done will be called exactly once with its
+ * result), or a negative code (done will not be called): -EVC_E_USAGE
+ * for a bad argument, -EVC_E_BUSY when EVC_MAX_PENDING requests (one
+ * million) are already in flight (run the loop and retry), -EVC_E_NOMEM,
+ * or the code that ended the connection. done may be NULL: the reply,
+ * even an error, is then dropped.
+ *
+ * Requests are pipelined: any number may be in flight on the one
+ * connection and replies come in request order, so completions run in
+ * the order the requests were made. Requests are not written one by one:
+ * they accumulate in the handle's output buffer and go out in one
+ * write() when the loop runs (evc_process(), the background thread, or
+ * any blocking call), which is what makes a million requests per second
+ * possible. Borrowed arguments (cb, channel) are copied before return.
+ *
+ * Thread-safety: as the handle; with the background thread, any thread
+ * (the thread is woken when needed, at most once per loop iteration).
+ */
+int evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
+                        evc_done_cb done, void *arg);
+int evc_call_later_async(struct evc *c, int64_t delay_ns,
+                         enum evc_clock clock, const struct evc_callback *cb,
+                         evc_done_cb done, void *arg);
+int evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
+                      const struct evc_callback *cb, evc_done_cb done,
+                      void *arg);
+int evc_cancel_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+                     void *arg);
+int evc_get_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+                  void *arg);
+int evc_list_async(struct evc *c, const char *channel, uint64_t after_id,
+                   uint32_t limit, evc_done_cb done, void *arg);
+int evc_time_async(struct evc *c, evc_done_cb done, void *arg);
+int evc_stats_async(struct evc *c, evc_done_cb done, void *arg);
+int evc_subscribe_async(struct evc *c, const char *channel,
+                        evc_done_cb done, void *arg);
+int evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done,
+                  void *arg);
+
+/* Requests accepted and not yet answered. Thread-safety: as the handle;
+ * with the background thread, any thread (the value may be stale). */
+size_t evc_pending(const struct evc *c);
+
+/*
+ * Waits up to timeout_ms until no request is in flight and every ready
+ * callback has run (without the thread: runs them itself). Returns 0,
+ * -EVC_E_TIMEOUT, or the code that ended the connection. -EVC_E_USAGE
+ * from a callback. Thread-safety: as the handle; with the background
+ * thread, any thread but the client thread.
+ */
+int evc_drain(struct evc *c, int timeout_ms);
+
+/* ==== Integration into a program's own loop (EVCLIENT_1.1) ====
+ *
+ * poll/epoll users: before sleeping, watch evc_fd() for
+ * evc_events_wanted() and wake after evc_next_timeout_ms(); when the fd
+ * is ready or the timeout expired, call evc_process(). Ask again after
+ * every evc_* call (a request makes the handle want POLLOUT), or install
+ * an evc_watch_cb to be told. libevent users: evc_attach() in
+ * libevclient-event does all of this.
+ */
+
+/* POLLIN and/or POLLOUT, or 0 when the fd needs no watching (closed,
+ * reconnecting). Thread-safety: as the handle. */
+int evc_events_wanted(const struct evc *c);
+
+/* Milliseconds until evc_process() must run even without I/O (0: now,
+ * e.g. callbacks are ready; -1: no deadline). Thread-safety: as the
+ * handle. */
+int evc_next_timeout_ms(const struct evc *c);
+
+/*
+ * Does all I/O possible without blocking (writes queued requests, reads
+ * replies and events, reconnects when due) and runs the callbacks that
+ * are ready. Spurious calls are harmless. Returns 0, or the negative code
+ * that ended the connection (without reconnection; callbacks of the
+ * failed requests have run). -EVC_E_USAGE from a callback or with the
+ * background thread running. Thread-safety: as the handle.
+ */
+int evc_process(struct evc *c);
+
+/*
+ * Installs (cb NULL: removes) the watch callback, and calls it at once
+ * with the current state. release, if not NULL, is called with arg when
+ * the watch is replaced or removed and by evc_close() (it must not call
+ * evc_* either). Returns 0, or -EVC_E_USAGE with the background thread
+ * running. Thread-safety: as the handle.
+ */
+int evc_set_watch_cb(struct evc *c, evc_watch_cb cb,
+                     void (*release)(void *arg), void *arg);
+
+/* ==== Background thread (EVCLIENT_1.1) ==== */
+
+/*
+ * Starts a thread that runs the handle's loop: it does all I/O and runs
+ * every callback (completions, fired handler, connection events), one at
+ * a time. From then on the functions marked "any thread" may be called
+ * from any thread, as in asyncio's call_soon_threadsafe. Blocking calls
+ * made from the client thread itself (inside a callback) drive the
+ * connection directly. Returns 0, -EVC_E_USAGE if the thread already
+ * runs or a watch callback is installed, or -EVC_E_NOMEM / -EVC_E_IO.
+ * Thread-safety: as the handle (not concurrently with other calls).
+ */
+int evc_start_thread(struct evc *c);
+
+/*
+ * Stops the thread and joins it. Requests in flight stay in flight and
+ * undelivered callbacks stay queued: the handle is back in single-thread
+ * use (evc_process(), evc_dispatch(), blocking calls). Returns 0 or
+ * -EVC_E_USAGE if no thread runs or when called from the client thread.
+ * Thread-safety: any thread but the client thread; no other call on the
+ * handle may run concurrently with or after it from other threads.
+ */
+int evc_stop_thread(struct evc *c);
+
+/* True when called from inside the handle's background thread.
+ * Thread-safety: any thread. */
+bool evc_in_thread(const struct evc *c);
+
+/* ==== Reconnection (EVCLIENT_1.1) ==== */
+
+/*
+ * Enables (min_delay_ms > 0) or disables (0) reconnection: when the
+ * connection fails (evd restarts; systemd's socket keeps the path), the
+ * handle connects again after min_delay_ms, doubling up to max_delay_ms
+ * between attempts (with jitter), says Hello, subscribes again to every
+ * channel it subscribed to, and sends again the requests it may safely
+ * repeat. From now on every scheduling request with a channel and no
+ * key gets a generated key ("evc-" + 128 random bits + a counter), so
+ * the retry of a request the daemon did execute returns the same timer
+ * (existing = true) instead of scheduling twice. Ephemeral timers die
+ * with each connection (EVC_CONN_LOST). Returns 0 or -EVC_E_USAGE for
+ * bad delays. Thread-safety: as the handle; with the thread, any thread.
+ */
+int evc_set_reconnect(struct evc *c, int min_delay_ms, int max_delay_ms);
+
+/* Installs (or with NULL removes) the connection event callback.
+ * Thread-safety: as the handle; with the thread, any thread. */
+void evc_set_conn_cb(struct evc *c, evc_conn_cb cb, void *arg);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,560 @@
+/*
+ * evc_async: the non-blocking entry points (evc_*_async), running the
+ * callbacks that are ready (evc_deliver), integration into a program's
+ * own loop (evc_process, evc_events_wanted, evc_next_timeout_ms, the
+ * watch callback), evc_drain, and the reconnection settings.
+ *
+ * An *_async call only packs its request into the handle's output
+ * buffer (evc_conn_submit) and returns; nothing is written until the
+ * loop runs, so requests made in one loop turn leave in one write().
+ * Callbacks always run unlocked, one at a time, with c->dispatching set
+ * so that evc_close() from inside one is deferred to whoever runs them
+ * and evc_process()/evc_drain() cannot re-enter. Results are converted
+ * to the public structs only when the callback runs, and freed after.
+ */
+#include "evc_private.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- running callbacks ---- */
+
+static void
+run_done(struct evc *c, struct evc_item *it)
+{
+	struct evc_result res = {.status = it->status, .errmsg = ""};
+	struct evc_scheduled sc;
+	struct evc_time tm;
+	struct evc_timer_info ti = {0};
+	struct evc_timer_list tl = {0};
+	struct evc_stats st = {0};
+	const Evd__Reply *rp = it->reply;
+	int r = 0;
+
+	if (res.status < 0) {
+		res.errmsg = it->errmsg != NULL ? it->errmsg
+						: evc_strerror(res.status);
+		goto call;
+	}
+	switch (it->want) {
+	case EVD__REPLY__BODY_SCHEDULED:
+		evc_conv_scheduled(rp->scheduled, &sc);
+		res.scheduled = &sc;
+		break;
+	case EVD__REPLY__BODY_TIME:
+		tm.monotonic_ns = rp->time->monotonic_ns;
+		tm.realtime_ns = rp->time->realtime_ns;
+		tm.boottime_ns = rp->time->boottime_ns;
+		res.time = &tm;
+		break;
+	case EVD__REPLY__BODY_TIMER:
+		r = evc_conv_timer_info(rp->timer, &ti);
+		res.timer = &ti;
+		break;
+	case EVD__REPLY__BODY_TIMER_LIST:
+		r = evc_conv_timer_list(rp->timer_list, &tl);
+		res.list = &tl;
+		break;
+	case EVD__REPLY__BODY_STATS:
+		r = evc_conv_stats(rp->stats, &st);
+		res.stats = &st;
+		break;
+	default:
+		break;
+	}
+	if (r < 0) {
+		res = (struct evc_result){.status = r,
+					  .errmsg = "out of memory copying "
+						    "the reply"};
+	}
+call:
+	it->done(c, &res, it->arg);
+	evc_timer_info_free(&ti);
+	evc_timer_list_free(&tl);
+	evc_stats_free(&st);
+}
+
+/*
+ * Runs ready completions and connection events, and with fired also
+ * the fired handler for queued events, until none is left or a callback
+ * closed the handle (close_pending). Called and returns with the lock
+ * held. Returns the number of fired events handled.
+ */
+int
+evc_deliver(struct evc *c, bool fired)
+{
+	struct evc_item it;
+	struct evc_fired ev;
+	evc_fired_cb fcb;
+	evc_conn_cb ccb;
+	void *arg;
+	int n = 0;
+
+	c->dispatching = true;
+	while (!c->close_pending) {
+		if (evc_conn_pop_item(c, &it)) {
+			ccb = c->conn_cb;
+			arg = c->conn_arg;
+			pthread_mutex_unlock(&c->lock);
+			if (it.type == EVC_ITEM_DONE)
+				run_done(c, &it);
+			else if (ccb != NULL)
+				ccb(c, (enum evc_conn_event)it.conn_event,
+				    -it.status,
+				    it.errmsg != NULL ? it.errmsg : "", arg);
+			evc_conn_item_clear(&it);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (fired && c->fired_cb != NULL && c->queue_len > 0) {
+			evc_conn_pop_event(c, &ev);
+			fcb = c->fired_cb;
+			arg = c->fired_arg;
+			pthread_mutex_unlock(&c->lock);
+			(void)fcb(c, &ev, arg);
+			evc_fired_free(&ev);
+			pthread_mutex_lock(&c->lock);
+			n++;
+			continue;
+		}
+		break;
+	}
+	c->dispatching = false;
+	/* evc_drain() callers on other threads wait for this moment. */
+	pthread_cond_broadcast(&c->cond);
+	return n;
+}
+
+/* Unlocks, and frees the handle if a callback closed it. */
+static void
+finish(struct evc *c)
+{
+	if (c->close_pending) {
+		pthread_mutex_unlock(&c->lock);
+		evc_free_handle(c);
+		return;
+	}
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- requests ---- */
+
+static int
+submit(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
+       unsigned flags, evc_done_cb done, void *arg)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = evc_conn_submit(c, req, want, flags, done, arg, NULL);
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static bool
+clock_valid(enum evc_clock clock)
+{
+	return clock == EVC_CLOCK_MONOTONIC || clock == EVC_CLOCK_REALTIME ||
+	       clock == EVC_CLOCK_BOOTTIME;
+}
+
+EVC_EXPORT int
+evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
+		    evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__CallSoon m = EVD__CALL_SOON__INIT;
+	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	if (r < 0)
+		return r;
+	m.callback = &cbm;
+	m.key = (char *)key;
+	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	req.call_soon = &m;
+	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
+		     const struct evc_callback *cb, evc_done_cb done,
+		     void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__CallLater m = EVD__CALL_LATER__INIT;
+	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (!clock_valid(clock))
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "call_later: unknown clock %d",
+				     (int)clock);
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	if (r < 0)
+		return r;
+	m.has_delay_ns = 1;
+	m.delay_ns = delay_ns;
+	m.has_clock = 1;
+	m.clock = (Evd__Clock)clock;
+	m.callback = &cbm;
+	m.key = (char *)key;
+	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	req.call_later = &m;
+	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
+		  const struct evc_callback *cb, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__CallAt m = EVD__CALL_AT__INIT;
+	Evd__Callback cbm;
+	char keybuf[EVC_AUTOKEY_MAX];
+	const char *key;
+	unsigned flags;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (!clock_valid(clock))
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "call_at: unknown clock %d", (int)clock);
+	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	if (r < 0)
+		return r;
+	m.has_when_ns = 1;
+	m.when_ns = when_ns;
+	m.has_clock = 1;
+	m.clock = (Evd__Clock)clock;
+	m.callback = &cbm;
+	m.key = (char *)key;
+	req.body_case = EVD__REQUEST__BODY_CALL_AT;
+	req.call_at = &m;
+	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+}
+
+EVC_EXPORT int
+evc_cancel_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		 void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Cancel m = EVD__CANCEL__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	m.has_timer_id = 1;
+	m.timer_id = timer_id;
+	req.body_case = EVD__REQUEST__BODY_CANCEL;
+	req.cancel = &m;
+	return submit(c, &req, EVD__REPLY__BODY_CANCELLED, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_get_async(struct evc *c, uint64_t timer_id, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Get m = EVD__GET__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	m.has_timer_id = 1;
+	m.timer_id = timer_id;
+	req.body_case = EVD__REQUEST__BODY_GET;
+	req.get = &m;
+	return submit(c, &req, EVD__REPLY__BODY_TIMER, EVC_REQ_RETRY, done,
+		      arg);
+}
+
+EVC_EXPORT int
+evc_list_async(struct evc *c, const char *channel, uint64_t after_id,
+	       uint32_t limit, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__List m = EVD__LIST__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	m.channel = (char *)channel;
+	m.has_after_id = after_id != 0;
+	m.after_id = after_id;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	req.body_case = EVD__REQUEST__BODY_LIST;
+	req.list = &m;
+	return submit(c, &req, EVD__REPLY__BODY_TIMER_LIST, EVC_REQ_RETRY,
+		      done, arg);
+}
+
+EVC_EXPORT int
+evc_time_async(struct evc *c, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Time m = EVD__TIME__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	req.body_case = EVD__REQUEST__BODY_TIME;
+	req.time = &m;
+	return submit(c, &req, EVD__REPLY__BODY_TIME, EVC_REQ_RETRY, done,
+		      arg);
+}
+
+EVC_EXPORT int
+evc_stats_async(struct evc *c, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Stats m = EVD__STATS__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	req.body_case = EVD__REQUEST__BODY_STATS;
+	req.stats = &m;
+	return submit(c, &req, EVD__REPLY__BODY_STATS, EVC_REQ_RETRY, done,
+		      arg);
+}
+
+EVC_EXPORT int
+evc_subscribe_async(struct evc *c, const char *channel, evc_done_cb done,
+		    void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Subscribe m = EVD__SUBSCRIBE__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_subscribe_async: channel is NULL");
+	m.channel = (char *)channel;
+	req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	req.subscribe = &m;
+	return submit(c, &req, EVD__REPLY__BODY_SUBSCRIBED, EVC_REQ_RETRY,
+		      done, arg);
+}
+
+EVC_EXPORT int
+evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Ack m = EVD__ACK__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	m.has_fire_id = 1;
+	m.fire_id = fire_id;
+	req.body_case = EVD__REQUEST__BODY_ACK;
+	req.ack = &m;
+	return submit(c, &req, EVD__REPLY__BODY_ACKED, 0, done, arg);
+}
+
+EVC_EXPORT size_t
+evc_pending(const struct evc *c)
+{
+	struct evc *m = (struct evc *)c;
+	size_t n;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	n = c->req_len;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+/* ---- loop integration ---- */
+
+EVC_EXPORT int
+evc_events_wanted(const struct evc *c)
+{
+	struct evc *m = (struct evc *)c;
+	int ev;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	ev = evc_conn_events(c);
+	pthread_mutex_unlock(&m->lock);
+	return ev;
+}
+
+EVC_EXPORT int
+evc_next_timeout_ms(const struct evc *c)
+{
+	struct evc *m = (struct evc *)c;
+	int64_t dl, left;
+
+	if (c == NULL)
+		return -1;
+	pthread_mutex_lock(&m->lock);
+	dl = evc_conn_next_deadline(c);
+	pthread_mutex_unlock(&m->lock);
+	if (dl == EVC_FOREVER)
+		return -1;
+	if (dl == 0)
+		return 0;
+	left = dl - evc_now_ns();
+	if (left <= 0)
+		return 0;
+	left = (left + 999999) / 1000000;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+EVC_EXPORT int
+evc_process(struct evc *c)
+{
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	pthread_mutex_lock(&c->lock);
+	if (c->dispatching || c->thread_running) {
+		r = evc_conn_fail(c, EVC_E_USAGE,
+				  c->dispatching
+				      ? "evc_process called from a callback"
+				      : "evc_process with the background "
+					"thread running");
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	r = evc_conn_io(c);
+	/* A full event queue is not a failure here: the handler (if any)
+	 * drains it below. */
+	if (r == -EVC_E_NOMEM && c->dead == 0)
+		r = 0;
+	evc_deliver(c, true);
+	finish(c);
+	return r;
+}
+
+EVC_EXPORT int
+evc_set_watch_cb(struct evc *c, evc_watch_cb cb, void (*release)(void *arg),
+		 void *arg)
+{
+	void (*old_release)(void *);
+	void *old_arg;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	pthread_mutex_lock(&c->lock);
+	if (c->thread_running) {
+		pthread_mutex_unlock(&c->lock);
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "a watch callback cannot be combined "
+				     "with the background thread");
+	}
+	old_release = c->watch_release;
+	old_arg = c->watch_arg;
+	c->watch_cb = cb;
+	c->watch_release = cb != NULL ? release : NULL;
+	c->watch_arg = cb != NULL ? arg : NULL;
+	/* Force a first report of the current state. */
+	c->watch_fd = -2;
+	evc_conn_watch(c);
+	if (old_release != NULL)
+		old_release(old_arg);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* ---- drain ---- */
+
+static bool
+drained(struct evc *c, void *arg)
+{
+	return c->req_len == 0 && c->item_len == 0 && !c->dispatching &&
+	       (c->fired_cb == NULL || c->queue_len == 0);
+}
+
+static bool
+drain_step(struct evc *c, void *arg)
+{
+	return drained(c, arg) || c->item_len > 0 ||
+	       (c->fired_cb != NULL && c->queue_len > 0);
+}
+
+EVC_EXPORT int
+evc_drain(struct evc *c, int timeout_ms)
+{
+	int64_t deadline_ns = evc_conn_deadline(timeout_ms);
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	pthread_mutex_lock(&c->lock);
+	if ((c->dispatching && !c->thread_running) || evc_on_thread(c)) {
+		r = evc_conn_fail(c, EVC_E_USAGE,
+				  "evc_drain called from a callback");
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	if (c->thread_running) {
+		r = evc_run_until(c, drained, NULL, deadline_ns);
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	for (;;) {
+		evc_deliver(c, true);
+		if (c->close_pending) {
+			finish(c);
+			return 0;
+		}
+		if (drained(c, NULL)) {
+			r = c->dead != 0 ? c->dead : 0;
+			break;
+		}
+		r = evc_run_until(c, drain_step, NULL, deadline_ns);
+		if (r < 0 && !(c->dead != 0 && c->item_len > 0))
+			break;
+	}
+	finish(c);
+	return r;
+}
+
+/* ---- reconnection ---- */
+
+EVC_EXPORT int
+evc_set_reconnect(struct evc *c, int min_delay_ms, int max_delay_ms)
+{
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (min_delay_ms < 0 || (min_delay_ms > 0 && max_delay_ms < min_delay_ms))
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_set_reconnect: need 0 <= min (%d) "
+				     "<= max (%d)",
+				     min_delay_ms, max_delay_ms);
+	pthread_mutex_lock(&c->lock);
+	c->reconnect_min_ms = min_delay_ms;
+	c->reconnect_max_ms = min_delay_ms > 0 ? max_delay_ms : 0;
+	c->backoff_ms = 0;
+	evc_conn_wake(c);
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+EVC_EXPORT void
+evc_set_conn_cb(struct evc *c, evc_conn_cb cb, void *arg)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->conn_cb = cb;
+	c->conn_arg = arg;
+	pthread_mutex_unlock(&c->lock);
+}
