@@ -8,7 +8,9 @@
 #include "channel.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "batch.h"
 #include "sched.h"
+#include "store.h"
 
 /* Upper bound on max_attempts: beyond it a message would retry for
  * weeks at the backoff cap. */
@@ -97,6 +99,42 @@ req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
 	return 0;
 }
 
+static int
+req_found_key_cb(const struct store_timer *st, void *arg)
+{
+	Evd__Scheduled *s = arg;
+
+	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
+	s->timer_id = st->id;
+	s->clock = st->clock;
+	s->deadline_ns = st->deadline_ns;
+	s->has_due_realtime_ns = true;
+	s->due_realtime_ns = st->due_rt_ns;
+	return 0;
+}
+
+/* A key whose timer already fired: the retry gets that timer back, not a
+ * second one. Returns true if the reply is filled. */
+static bool
+req_finished_key(struct req_ctx *ctx, const struct sched_spec *spec,
+                 Evd__Scheduled *s)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *st = batch_store_ro();
+
+	if (spec->key == NULL || be == NULL || !be->durable || st == NULL ||
+	    sched_find_key(spec->uid, spec->key) != NULL)
+		return false;
+	if (be->find_key(st, spec->uid, spec->key, req_found_key_cb, s) < 0 ||
+	    !s->has_timer_id)
+		return false;
+	s->has_existing = true;
+	s->existing = true;
+	ctx->reply->body_case = EVD__REPLY__BODY_SCHEDULED;
+	ctx->reply->scheduled = s;
+	return true;
+}
+
 int
 req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 {
@@ -107,6 +145,9 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 
 	if ((s = req_alloc(ctx, sizeof *s)) == NULL)
 		return -ENOMEM;
+	evd__scheduled__init(s);
+	if (req_finished_key(ctx, spec, s))
+		return 0;
 	r = sched_add(spec, &t, &existing);
 	if (r == -EOVERFLOW)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,

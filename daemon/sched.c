@@ -494,6 +494,20 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 }
 
 struct timer *
+sched_find_key(uid_t uid, const char *key)
+{
+	struct timer *t;
+	size_t klen;
+	char *k;
+
+	if (sched_keymap_key(uid, key, &k, &klen) < 0)
+		return NULL;
+	t = strmap_get(sched.by_key, k, klen);
+	free(k);
+	return t;
+}
+
+struct timer *
 sched_lookup(uint64_t id, uid_t uid)
 {
 	struct timer *t;

@@ -89,6 +89,9 @@ void sched_shutdown(void);
 int sched_add(const struct sched_spec *spec, struct timer **ret,
               bool *ret_existing);
 
+/* The pending timer uid scheduled with key, or NULL. */
+struct timer *sched_find_key(uid_t uid, const char *key);
+
 /* The pending timer with this id that uid may see (root sees all), or
  * NULL. */
 struct timer *sched_lookup(uint64_t id, uid_t uid);

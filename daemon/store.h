@@ -140,6 +140,12 @@ struct store_backend {
 	int (*get_timer)(struct store *s, uint64_t id, store_timer_cb cb,
 	                 void *arg);
 
+	/* The newest timer, pending or finished, that uid scheduled with
+	 * key; -ENOENT if none is kept. Keys of finished timers stay until
+	 * those are pruned, so a retry after a fire finds its timer. */
+	int (*find_key)(struct store *s, uid_t uid, const char *key,
+	                store_timer_cb cb, void *arg);
+
 	/* Channel messages. */
 	int (*enqueue)(struct store *s, const struct store_msg *m);
 	/* Removes a message (acked, or delivered at most once). -ENOENT. */

@@ -88,6 +88,13 @@ store_memory_retire(struct store *s, uint64_t id, uint64_t fence,
 }
 
 static int
+store_memory_find_key(struct store *s, uid_t uid, const char *key,
+                      store_timer_cb cb, void *arg)
+{
+	return -ENOENT;
+}
+
+static int
 store_memory_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
 		       void *arg)
 {
@@ -179,6 +186,7 @@ const struct store_backend store_memory_backend = {
     .retire = store_memory_retire,
     .reschedule = store_memory_schedule,
     .get_timer = store_memory_get_timer,
+    .find_key = store_memory_find_key,
     .enqueue = store_memory_msg,
     .ack = store_memory_id,
     .update_msg = store_memory_msg,

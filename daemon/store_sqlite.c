@@ -112,6 +112,10 @@ static const char *const store_sqlite_migrations[] = {
     "CREATE INDEX runs_timer ON runs (timer_id);"
     "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
     " WITHOUT ROWID;",
+    /* 2: idempotency keys outlive the fire: a retry after the timer
+     * fired finds it among the finished ones (find_key). */
+    "CREATE INDEX timers_key_any ON timers (uid, key)"
+    " WHERE key IS NOT NULL;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -138,6 +142,7 @@ enum store_sqlite_stmt {
 	ST_RETIRE_NEXT,
 	ST_RESCHEDULE,
 	ST_GET,
+	ST_FIND_KEY,
 	ST_ENQUEUE,
 	ST_ACK,
 	ST_UPDATE_MSG,
@@ -175,6 +180,8 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_RESCHEDULE] = "UPDATE timers SET deadline_ns = ?2, due_rt_ns = ?3,"
 		      " boot_id = ?4 WHERE id = ?1 AND state = 'P'",
     [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
+    [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
+		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
     [ST_ENQUEUE] = "INSERT INTO messages (" MSG_COLS ") VALUES (?1, ?2, ?3,"
 		   " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_ACK] = "DELETE FROM messages WHERE fire_id = ?1",
@@ -958,6 +965,16 @@ store_sqlite_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
 }
 
 static int
+store_sqlite_find_key(struct store *s, uid_t uid, const char *key,
+		      store_timer_cb cb, void *arg)
+{
+	sqlite3_bind_int64(s->st[ST_FIND_KEY], 1, (int64_t)uid);
+	store_sqlite_bind_text(s->st[ST_FIND_KEY], 2, key);
+	return store_sqlite_each_timer(s, ST_FIND_KEY, "find key", cb, arg,
+				       -ENOENT);
+}
+
+static int
 store_sqlite_enqueue(struct store *s, const struct store_msg *m)
 {
 	sqlite3_stmt *st = s->st[ST_ENQUEUE];
@@ -1125,6 +1142,7 @@ const struct store_backend store_sqlite_backend = {
     .retire = store_sqlite_retire,
     .reschedule = store_sqlite_reschedule,
     .get_timer = store_sqlite_get_timer,
+    .find_key = store_sqlite_find_key,
     .enqueue = store_sqlite_enqueue,
     .ack = store_sqlite_ack,
     .update_msg = store_sqlite_update_msg,

@@ -223,6 +223,41 @@ test_key_survives_kill9(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* A retry after the timer already fired gets that timer back: it must
+ * not fire twice. */
+static void
+test_key_after_fire(void **state)
+{
+	struct evd_proc p;
+	bool existing = true;
+	uint64_t id, again;
+	Evd__Reply *r;
+	int fd;
+
+	start(&p);
+	fd = greet(&p);
+	id = later(fd, 1 * MS, "dur-kf", NULL, "once-only", -1, NULL,
+	           &existing);
+	assert_false(existing);
+	usleep(100000);
+	r = get(fd, id);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__FIRED);
+	evd__reply__free_unpacked(r, NULL);
+	again = later(fd, 1 * MS, "dur-kf", NULL, "once-only", -1, NULL,
+	              &existing);
+	assert_int_equal(again, id);
+	assert_true(existing);
+	close(fd);
+	crash_restart(&p);
+	fd = greet(&p);
+	again = later(fd, 1 * MS, "dur-kf", NULL, "once-only", -1, NULL,
+	              &existing);
+	assert_int_equal(again, id);
+	assert_true(existing);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 static void
 test_messages_survive(void **state)
 {
@@ -607,6 +642,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timer_survives_kill9),
 		cmocka_unit_test(test_key_survives_kill9),
+		cmocka_unit_test(test_key_after_fire),
 		cmocka_unit_test(test_messages_survive),
 		cmocka_unit_test(test_misfire),
 		cmocka_unit_test(test_kill9_during_stream),
