@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "idmap.h"
 #include "log.h"
+#include "quota.h"
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
@@ -73,10 +74,23 @@ struct sub {
 };
 TAILQ_HEAD(sub_list, sub);
 
-/* Owner: the channel table. Freed when it has neither subscribers nor
- * messages. */
+/* A right granted on a channel. */
+struct grant {
+	bool is_gid;
+	uint8_t rights; /* CHANNEL_RIGHT_* */
+	uint32_t id;
+};
+
+/* Owner: the channel table. A channel with an owner lives until the
+ * daemon stops (its owner's CHANNEL_MAX_PER_UID bounds how many); one
+ * without (created by a fire or a message loaded from an older store) is
+ * freed when it has neither subscribers nor messages. */
 struct channel {
 	char *name;
+	bool owned;
+	uid_t owner;
+	struct grant *grants;
+	size_t ngrants;
 	struct msg_list ready;
 	size_t nready;
 	size_t nbackoff;
@@ -100,6 +114,7 @@ static struct {
 	struct strmap *by_name;
 	struct idmap *inflight; /* fire id -> msg in flight */
 	struct idmap *by_conn;  /* conn id -> struct conn_subs */
+	struct idmap *owned;    /* uid + 1 -> channels it owns (as a count) */
 	struct timerq *timed;   /* backoff and visibility deadlines */
 	struct event *timed_ev;
 	int64_t timed_armed_ns;
@@ -122,6 +137,7 @@ channel_init(struct event_base *base)
 	if ((chan.by_name = strmap_new()) == NULL ||
 	    (chan.inflight = idmap_new()) == NULL ||
 	    (chan.by_conn = idmap_new()) == NULL ||
+	    (chan.owned = idmap_new()) == NULL ||
 	    (chan.timed = timerq_new()) == NULL)
 		return -ENOMEM;
 	chan.timed_ev = evtimer_new(base, channel_timed_cb, NULL);
@@ -136,6 +152,7 @@ msg_free(struct msg *m)
 {
 	if (m == NULL)
 		return;
+	quota_release(m->owner, QUOTA_MESSAGE, m->payload_len);
 	free(m->payload);
 	free(m);
 }
@@ -211,12 +228,14 @@ channel_shutdown(void)
 			TAILQ_REMOVE(&ch->subs, s, link);
 			free(s);
 		}
+		free(ch->grants);
 		free(ch->name);
 		free(ch);
 	}
 	iter = 0;
 	while ((cs = idmap_next(chan.by_conn, &iter, NULL)) != NULL)
 		free(cs);
+	idmap_free(chan.owned);
 	strmap_free(chan.by_name);
 	idmap_free(chan.inflight);
 	idmap_free(chan.by_conn);
@@ -276,13 +295,263 @@ channel_get(const char *name, bool create)
 static void
 channel_maybe_free(struct channel *ch)
 {
-	if (ch->nsubs > 0 || ch->nready > 0 || ch->nbackoff > 0 ||
+	if (ch->owned || ch->nsubs > 0 || ch->nready > 0 || ch->nbackoff > 0 ||
 	    ch->ninflight > 0 || ch->ndead > 0 || ch->pump_pending)
 		return;
 	strmap_del(chan.by_name, ch->name, strlen(ch->name));
 	chan.stats.channels--;
+	free(ch->grants);
 	free(ch->name);
 	free(ch);
+}
+
+/* The idmap value is the count itself (cast), never NULL while > 0. */
+static size_t
+channel_owned_count(uid_t uid)
+{
+	return (size_t)(uintptr_t)idmap_get(chan.owned, (uint64_t)uid + 1);
+}
+
+static int
+channel_set_owner(struct channel *ch, uid_t uid)
+{
+	size_t n = channel_owned_count(uid);
+
+	idmap_del(chan.owned, (uint64_t)uid + 1);
+	if (idmap_put(chan.owned, (uint64_t)uid + 1, (void *)(uintptr_t)(n + 1)) <
+	    0)
+		return -ENOMEM;
+	ch->owned = true;
+	ch->owner = uid;
+	return 0;
+}
+
+/* Grants as the store keeps them: 6 bytes each (kind, rights, id LE). */
+static int
+channel_persist(struct channel *ch)
+{
+	uint8_t buf[CHANNEL_MAX_GRANTS * 6];
+	struct store_channel sc;
+	struct store *s;
+	size_t i;
+	int r;
+
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	for (i = 0; i < ch->ngrants; i++) {
+		uint8_t *p = buf + 6 * i;
+
+		p[0] = ch->grants[i].is_gid;
+		p[1] = ch->grants[i].rights;
+		p[2] = (uint8_t)ch->grants[i].id;
+		p[3] = (uint8_t)(ch->grants[i].id >> 8);
+		p[4] = (uint8_t)(ch->grants[i].id >> 16);
+		p[5] = (uint8_t)(ch->grants[i].id >> 24);
+	}
+	sc.name = ch->name;
+	sc.owner = ch->owner;
+	sc.grants = buf;
+	sc.grants_len = 6 * ch->ngrants;
+	if ((r = batch_backend()->channel_put(s, &sc)) < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	return 0;
+}
+
+static bool
+channel_member(const struct channel_who *who, gid_t gid)
+{
+	size_t i;
+
+	if (who->gid == gid)
+		return true;
+	for (i = 0; i < who->ngroups; i++)
+		if (who->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* The rights who has on ch. */
+static int
+channel_rights(const struct channel *ch, const struct channel_who *who)
+{
+	int rights = 0;
+	size_t i;
+
+	if (who->uid == 0 || !ch->owned || ch->owner == who->uid)
+		return CHANNEL_RIGHT_SUBSCRIBE | CHANNEL_RIGHT_PUBLISH;
+	for (i = 0; i < ch->ngrants; i++) {
+		const struct grant *g = &ch->grants[i];
+
+		if (g->is_gid ? channel_member(who, (gid_t)g->id)
+		              : g->id == who->uid)
+			rights |= g->rights;
+	}
+	return rights;
+}
+
+int
+channel_authorize(const char *name, const struct channel_who *who, int right,
+                  bool *ret_wrote)
+{
+	struct channel *ch = channel_get(name, false);
+	bool created = false;
+	int r;
+
+	*ret_wrote = false;
+	if (ch != NULL && ch->owned)
+		return (channel_rights(ch, who) & right) == right ? 0 : -EACCES;
+	/* Unowned (new, or known only from a fire): the asker takes it. */
+	if (who->uid != 0 && channel_owned_count(who->uid) >= CHANNEL_MAX_PER_UID)
+		return -EDQUOT;
+	if (ch == NULL) {
+		if ((ch = channel_get(name, true)) == NULL)
+			return -ENOMEM;
+		created = true;
+	}
+	if ((r = channel_set_owner(ch, who->uid)) < 0 ||
+	    (r = channel_persist(ch)) < 0) {
+		/* The batch is lost or refused; memory forgets it too. */
+		if (ch->owned) {
+			size_t n = channel_owned_count(who->uid);
+
+			idmap_del(chan.owned, (uint64_t)who->uid + 1);
+			if (n > 1)
+				idmap_put(chan.owned, (uint64_t)who->uid + 1,
+				          (void *)(uintptr_t)(n - 1));
+			ch->owned = false;
+		}
+		if (created)
+			channel_maybe_free(ch);
+		return r;
+	}
+	*ret_wrote = true;
+	return 0;
+}
+
+int
+channel_grant(const char *name, const struct channel_who *who, bool is_gid,
+              uint32_t id, int rights, bool revoke)
+{
+	struct channel *ch = channel_get(name, false);
+	struct grant *g = NULL, *ng, saved;
+	size_t i;
+	int r;
+
+	if (ch == NULL || !ch->owned)
+		return -ENOENT;
+	/* Names are global, so existence is no secret: subscribing says
+	 * so too. */
+	if (who->uid != 0 && who->uid != ch->owner)
+		return -EACCES;
+	for (i = 0; i < ch->ngrants; i++)
+		if (ch->grants[i].is_gid == is_gid && ch->grants[i].id == id)
+			g = &ch->grants[i];
+	if (g == NULL) {
+		if (revoke)
+			return 0;
+		if (ch->ngrants == CHANNEL_MAX_GRANTS)
+			return -E2BIG;
+		ng = reallocarray(ch->grants, ch->ngrants + 1, sizeof *ng);
+		if (ng == NULL)
+			return -ENOMEM;
+		ch->grants = ng;
+		g = &ch->grants[ch->ngrants++];
+		g->is_gid = is_gid;
+		g->id = id;
+		g->rights = 0;
+	}
+	saved = *g;
+	g->rights = revoke ? (uint8_t)(g->rights & ~rights)
+	                   : (uint8_t)(g->rights | rights);
+	if ((r = channel_persist(ch)) < 0) {
+		*g = saved;
+		return r;
+	}
+	if (g->rights == 0) /* nothing left: drop the entry */
+		*g = ch->grants[--ch->ngrants];
+	return 0;
+}
+
+int
+channel_info(const char *name, const struct channel_who *who,
+             Evd__ChannelInfo *info, Evd__ChannelGrantEntry *grants,
+             Evd__ChannelGrantEntry **ptrs)
+{
+	struct channel *ch = channel_get(name, false);
+	size_t i;
+
+	if (ch == NULL || !ch->owned || channel_rights(ch, who) == 0)
+		return -ENOENT;
+	evd__channel_info__init(info);
+	info->channel = ch->name;
+	info->has_owner_uid = true;
+	info->owner_uid = ch->owner;
+	for (i = 0; i < ch->ngrants; i++) {
+		Evd__ChannelGrantEntry *e = &grants[i];
+
+		evd__channel_grant_entry__init(e);
+		if (ch->grants[i].is_gid) {
+			e->who_case = EVD__CHANNEL_GRANT_ENTRY__WHO_GID;
+			e->gid = ch->grants[i].id;
+		} else {
+			e->who_case = EVD__CHANNEL_GRANT_ENTRY__WHO_UID;
+			e->uid = ch->grants[i].id;
+		}
+		e->has_subscribe = e->has_publish = true;
+		e->subscribe = (ch->grants[i].rights & CHANNEL_RIGHT_SUBSCRIBE) != 0;
+		e->publish = (ch->grants[i].rights & CHANNEL_RIGHT_PUBLISH) != 0;
+		ptrs[i] = e;
+	}
+	info->n_grants = ch->ngrants;
+	info->grants = ptrs;
+	info->has_queued_messages = info->has_inflight_messages = true;
+	info->queued_messages = ch->nready + ch->nbackoff;
+	info->inflight_messages = ch->ninflight;
+	info->has_dead_messages = info->has_subscribers = true;
+	info->dead_messages = ch->ndead;
+	info->subscribers = (uint32_t)ch->nsubs;
+	return 0;
+}
+
+static int
+channel_load_acl_cb(const struct store_channel *sc, void *arg)
+{
+	struct channel *ch;
+	size_t i, n = sc->grants_len / 6;
+
+	if (!channel_name_valid(sc->name) || n > CHANNEL_MAX_GRANTS)
+		return 0; /* unusable row: left in the store */
+	if ((ch = channel_get(sc->name, true)) == NULL)
+		return -ENOMEM;
+	if (!ch->owned || ch->owner != sc->owner) {
+		if (ch->owned) {
+			size_t c = channel_owned_count(ch->owner);
+
+			idmap_del(chan.owned, (uint64_t)ch->owner + 1);
+			if (c > 1)
+				idmap_put(chan.owned, (uint64_t)ch->owner + 1,
+				          (void *)(uintptr_t)(c - 1));
+		}
+		if (channel_set_owner(ch, sc->owner) < 0)
+			return -ENOMEM;
+	}
+	free(ch->grants);
+	ch->grants = NULL;
+	ch->ngrants = 0;
+	if (n > 0 && (ch->grants = calloc(n, sizeof *ch->grants)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = sc->grants + 6 * i;
+
+		ch->grants[i].is_gid = p[0] != 0;
+		ch->grants[i].rights = p[1];
+		ch->grants[i].id = (uint32_t)p[2] | (uint32_t)p[3] << 8 |
+		                   (uint32_t)p[4] << 16 | (uint32_t)p[5] << 24;
+	}
+	ch->ngrants = n;
+	return 0;
 }
 
 size_t
@@ -497,8 +766,15 @@ msg_from_fire(const struct channel_fire *f, struct channel *ch)
 
 	if ((m = calloc(1, sizeof *m)) == NULL)
 		return NULL;
+	/* Counted even past the quota: the timer was admitted, and a fire
+	 * is never dropped; the quota refuses new timers instead. */
+	if (quota_add(f->owner, QUOTA_MESSAGE, f->payload_len) < 0) {
+		free(m);
+		return NULL;
+	}
 	if (f->payload_len > 0) {
 		if ((m->payload = malloc(f->payload_len)) == NULL) {
+			quota_release(f->owner, QUOTA_MESSAGE, f->payload_len);
 			free(m);
 			return NULL;
 		}
@@ -829,6 +1105,8 @@ channel_reload(const struct store_backend *be, struct store *s)
 	/* Delivery waits for the next loop turn (publish pumps only into
 	 * subscribers, which a restart has none of, and a reload's
 	 * deliveries belong to the next batch). */
+	if ((r = be->load_channels(s, channel_load_acl_cb, NULL)) < 0)
+		return r;
 	r = be->load_messages(s, channel_load_cb, &n);
 	iter = 0;
 	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)

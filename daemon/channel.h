@@ -39,9 +39,24 @@
 #define CHANNEL_BACKOFF_BASE_NS (1LL * 1000000000)
 #define CHANNEL_BACKOFF_MAX_NS (300LL * 1000000000)
 
+/* Channels a uid may own; root is not limited. */
+#define CHANNEL_MAX_PER_UID 10000
+#define CHANNEL_MAX_GRANTS 64
+
+#define CHANNEL_RIGHT_SUBSCRIBE 1
+#define CHANNEL_RIGHT_PUBLISH 2
+
 struct event_base;
 struct store;
 struct store_backend;
+
+/* Who asks: the peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
+struct channel_who {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
 
 /* One fire to be queued; pointers are borrowed and copied. */
 struct channel_fire {
@@ -75,6 +90,29 @@ void channel_shutdown(void);
 /* True if name is an acceptable channel name: 1..CHANNEL_NAME_MAX bytes,
  * printable ASCII or UTF-8, no spaces or control characters. */
 bool channel_name_valid(const char *name);
+
+/*
+ * Ownership and grants. A channel belongs to the uid that first used it
+ * (scheduled into it or subscribed to it); its owner and root may do
+ * everything, others what the owner granted their uid or one of their
+ * groups. channel_authorize checks a right and creates the channel, owned
+ * by the asker, if it does not exist (written in the current batch; *ret_wrote
+ * says so). Returns 0, -EACCES, -EDQUOT (the uid owns CHANNEL_MAX_PER_UID
+ * channels), -EAGAIN / -EIO (the store refused the write), or -ENOMEM.
+ */
+int channel_authorize(const char *name, const struct channel_who *who,
+                      int right, bool *ret_wrote);
+/* Grants (or with revoke, removes) rights to a uid or, with is_gid, a
+ * group. Only the owner or root. Returns 0, -ENOENT (no such channel),
+ * -EACCES, -E2BIG (CHANNEL_MAX_GRANTS), -EAGAIN, -EIO or -ENOMEM. */
+int channel_grant(const char *name, const struct channel_who *who,
+                  bool is_gid, uint32_t id, int rights, bool revoke);
+/* Fills info (strings and arrays borrowed from the channel, and entries
+ * from the caller's grants array of CHANNEL_MAX_GRANTS) for the owner,
+ * root or a grantee. -ENOENT otherwise (or if there is no such channel). */
+int channel_info(const char *name, const struct channel_who *who,
+                 Evd__ChannelInfo *info, Evd__ChannelGrantEntry *grants,
+                 Evd__ChannelGrantEntry **ptrs);
 
 /* Messages waiting for delivery on a channel (ready or backing off). */
 size_t channel_queued(const char *name);

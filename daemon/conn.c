@@ -44,6 +44,8 @@ struct conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	gid_t *groups;    /* supplementary groups at connect (SO_PEERGROUPS) */
+	size_t ngroups;
 	bool greeted;
 	bool closed;
 	bool dirty;       /* on the flush list */
@@ -115,6 +117,7 @@ conn_free(struct conn *c)
 		evbuffer_free(c->out);
 	free(c->in);
 	free(c->durable);
+	free(c->groups);
 	free(c);
 }
 
@@ -134,6 +137,35 @@ conn_shutdown(void)
 		event_free(conns.reap_ev);
 	idmap_free(conns.by_id);
 	memset(&conns, 0, sizeof conns);
+}
+
+/* The peer's supplementary groups as the kernel saw them at connect:
+ * channel grants to a gid match them. Without them (old kernel, no
+ * memory) only the primary gid matches. */
+static void
+conn_peer_groups(struct conn *c)
+{
+	socklen_t len = 0;
+	gid_t *g;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) == 0 ||
+	    errno != ERANGE || len == 0 || len > 65536 * sizeof(gid_t))
+		return;
+	if ((g = malloc(len)) == NULL)
+		return;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+		free(g);
+		return;
+	}
+	c->groups = g;
+	c->ngroups = len / sizeof(gid_t);
+}
+
+void
+conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n)
+{
+	*ret = c->groups;
+	*ret_n = c->ngroups;
 }
 
 int
@@ -158,6 +190,7 @@ conn_new(int fd)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
+	conn_peer_groups(c);
 	c->in_cap = CONN_READ_CHUNK;
 	if ((c->in = malloc(c->in_cap)) == NULL ||
 	    (c->out = evbuffer_new()) == NULL)

@@ -50,6 +50,8 @@ uid_t conn_uid(const struct conn *c);
 gid_t conn_gid(const struct conn *c);
 pid_t conn_pid(const struct conn *c);
 bool conn_greeted(const struct conn *c);
+/* The peer's supplementary groups (borrowed; may be none). */
+void conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n);
 void conn_set_greeted(struct conn *c);
 
 /*

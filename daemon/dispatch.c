@@ -114,6 +114,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	ctx.uid = conn_uid(c);
 	ctx.gid = conn_gid(c);
 	ctx.pid = conn_pid(c);
+	conn_groups(c, &ctx.groups, &ctx.ngroups);
 	ctx.reply = &reply;
 
 	r = dispatch_route(&ctx, rq);

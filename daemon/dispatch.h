@@ -32,6 +32,8 @@ struct req_ctx {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	const gid_t *groups;    /* the peer's supplementary groups */
+	size_t ngroups;
 	Evd__Reply *reply;      /* set reply->body_case and the body */
 	bool durable;           /* the request wrote to the store */
 	int err_code;           /* EVD__ERROR_CODE__* once req_fail ran */
@@ -64,6 +66,15 @@ int req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb,
                     struct sched_spec *spec);
 /* Schedules spec and fills a Scheduled reply. */
 int req_schedule(struct req_ctx *ctx, struct sched_spec *spec);
+
+/* Checks (and on first use takes) a channel right for the caller, and
+ * answers the failure itself: PERMISSION_DENIED, RESOURCE_EXHAUSTED or
+ * UNAVAILABLE. Returns 0 or a req_fail() result. */
+int req_channel_access(struct req_ctx *ctx, const char *channel, int right);
+
+/* Replies with a channel's ChannelInfo as the caller may see it (shared
+ * by get_channel and channel_grant). */
+int req_reply_channel_info(struct req_ctx *ctx, const char *channel);
 
 /* Answers a failed store write: UNAVAILABLE with the store's reason. */
 int req_unavailable(struct req_ctx *ctx);

@@ -25,6 +25,7 @@
 #include "frame.h"
 #include "log.h"
 #include "notify.h"
+#include "quota.h"
 #include "sched.h"
 #include "server.h"
 #include "store.h"
@@ -332,7 +333,7 @@ main(int argc, char **argv)
 		errno = -r;
 		fatal("cannot set up timers");
 	}
-	if ((r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
+	if ((r = quota_init()) < 0 || (r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
 		fatalx("out of memory at start-up");
 	open_store(&o);
 

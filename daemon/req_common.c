@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "batch.h"
+#include "quota.h"
 #include "sched.h"
 #include "store.h"
 
@@ -54,6 +55,32 @@ req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
 }
 
 int
+req_channel_access(struct req_ctx *ctx, const char *channel, int right)
+{
+	struct channel_who who = { ctx->uid, ctx->gid, ctx->groups,
+		                   ctx->ngroups };
+	bool wrote;
+	int r = channel_authorize(channel, &who, right, &wrote);
+
+	if (wrote)
+		ctx->durable = true;
+	if (r == -EACCES)
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "channel %s belongs to another user, who has "
+		                "not granted you %s",
+		                channel,
+		                right == CHANNEL_RIGHT_SUBSCRIBE ? "subscribe"
+		                                                 : "publish");
+	if (r == -EDQUOT)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "uid %u owns %d channels, the limit",
+		                (unsigned)ctx->uid, CHANNEL_MAX_PER_UID);
+	if (r == -EAGAIN || r == -EIO)
+		return req_unavailable(ctx);
+	return r;
+}
+
+int
 req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
                 const Evd__TimerOptions *opts, struct sched_spec *spec)
 {
@@ -73,6 +100,9 @@ req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
 				        "channel name must be 1..%d printable "
 				        "bytes without spaces",
 				        CHANNEL_NAME_MAX);
+			if ((r = req_channel_access(ctx, cb->channel,
+			                            CHANNEL_RIGHT_PUBLISH)) < 0)
+				return r;
 			spec->channel = cb->channel;
 		} else if (cb->target_case != EVD__CALLBACK__TARGET__NOT_SET)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
@@ -148,6 +178,17 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 	evd__scheduled__init(s);
 	if (req_finished_key(ctx, spec, s))
 		return 0;
+	if (spec->key == NULL || sched_find_key(spec->uid, spec->key) == NULL) {
+		char why[160];
+
+		if (quota_check(spec->uid, QUOTA_TIMER, spec->payload_len, why,
+		                sizeof why) < 0 ||
+		    (spec->channel != NULL &&
+		     quota_check(spec->uid, QUOTA_MESSAGE, 0, why,
+		                 sizeof why) < 0))
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "%s", why);
+	}
 	r = sched_add(spec, &t, &existing);
 	if (r == -EOVERFLOW)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
@@ -162,7 +203,8 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 	if (r < 0)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory scheduling a timer");
-	ctx->durable = !existing && sched_timer_durable(t);
+	if (!existing && sched_timer_durable(t))
+		ctx->durable = true;
 	evd__scheduled__init(s);
 	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
 	s->timer_id = sched_timer_id(t);

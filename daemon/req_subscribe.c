@@ -27,6 +27,9 @@ req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "visibility_timeout_ns must be 0..%lld",
 		                (long long)CHANNEL_MAX_VISIBILITY_NS);
+	if ((r = req_channel_access(ctx, m->channel,
+	                            CHANNEL_RIGHT_SUBSCRIBE)) < 0)
+		return r;
 	if ((r = channel_subscribe(ctx->conn_id, m->channel,
 	                           m->has_visibility_timeout_ns
 	                                   ? m->visibility_timeout_ns

@@ -24,6 +24,8 @@
 	X(ACK, ack)                                                            \
 	X(LIST_DEAD, list_dead)                                                \
 	X(REQUEUE_DEAD, requeue_dead)                                          \
-	X(PURGE_DEAD, purge_dead)
+	X(PURGE_DEAD, purge_dead)                                              \
+	X(CHANNEL_GRANT, channel_grant)                                        \
+	X(GET_CHANNEL, get_channel)
 
 #endif

@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "idmap.h"
 #include "log.h"
+#include "quota.h"
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
@@ -186,6 +187,7 @@ sched_unlink(struct timer *t)
 			}
 		}
 	}
+	quota_release(t->uid, QUOTA_TIMER, t->payload_len);
 	sched.stats.pending--;
 }
 
@@ -342,8 +344,10 @@ sched_link(struct timer *t)
 	    sched_keymap_key(t->uid, t->key, &t->keymap_key,
 	                     &t->keymap_len) < 0)
 		return -ENOMEM;
-	if (idmap_put(sched.by_id, t->id, t) < 0)
+	if (quota_add(t->uid, QUOTA_TIMER, t->payload_len) < 0)
 		return -ENOMEM;
+	if (idmap_put(sched.by_id, t->id, t) < 0)
+		goto fail_quota;
 	if (t->keymap_key != NULL &&
 	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0)
 		goto fail_id;
@@ -380,6 +384,8 @@ fail_key:
 		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
 fail_id:
 	idmap_del(sched.by_id, t->id);
+fail_quota:
+	quota_release(t->uid, QUOTA_TIMER, t->payload_len);
 	return -ENOMEM;
 }
 

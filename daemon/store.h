@@ -81,6 +81,15 @@ struct store_msg {
 	bool dead;               /* in the dead-letter list */
 };
 
+/* A channel's owner and grants. grants is an opaque blob the channel
+ * module encodes; the store keeps it as is. */
+struct store_channel {
+	const char *name;
+	uid_t owner;
+	const uint8_t *grants;
+	size_t grants_len;
+};
+
 /* One fire of a timer, or a decision about one (run records). */
 struct store_run {
 	uint64_t timer_id;
@@ -103,6 +112,7 @@ struct store_config {
 typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
 typedef int (*store_msg_cb)(const struct store_msg *m, void *arg);
 typedef int (*store_run_cb)(const struct store_run *r, void *arg);
+typedef int (*store_channel_cb)(const struct store_channel *c, void *arg);
 
 struct store_backend {
 	const char *name;
@@ -153,6 +163,11 @@ struct store_backend {
 	/* Writes attempts / dead state of an existing message. */
 	int (*update_msg)(struct store *s, const struct store_msg *m);
 	int (*load_messages)(struct store *s, store_msg_cb cb, void *arg);
+
+	/* Channel ownership and grants: written whole (insert or replace),
+	 * loaded at start-up in no particular order. */
+	int (*channel_put)(struct store *s, const struct store_channel *c);
+	int (*load_channels)(struct store *s, store_channel_cb cb, void *arg);
 
 	/* Run records: appended, the oldest beyond history_per_timer pruned;
 	 * runs() reports a timer's newest first. */

@@ -88,6 +88,18 @@ store_memory_retire(struct store *s, uint64_t id, uint64_t fence,
 }
 
 static int
+store_memory_channel_put(struct store *s, const struct store_channel *c)
+{
+	return 0;
+}
+
+static int
+store_memory_load_channels(struct store *s, store_channel_cb cb, void *arg)
+{
+	return 0;
+}
+
+static int
 store_memory_find_key(struct store *s, uid_t uid, const char *key,
                       store_timer_cb cb, void *arg)
 {
@@ -187,6 +199,8 @@ const struct store_backend store_memory_backend = {
     .reschedule = store_memory_schedule,
     .get_timer = store_memory_get_timer,
     .find_key = store_memory_find_key,
+    .channel_put = store_memory_channel_put,
+    .load_channels = store_memory_load_channels,
     .enqueue = store_memory_msg,
     .ack = store_memory_id,
     .update_msg = store_memory_msg,

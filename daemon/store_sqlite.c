@@ -116,6 +116,9 @@ static const char *const store_sqlite_migrations[] = {
      * fired finds it among the finished ones (find_key). */
     "CREATE INDEX timers_key_any ON timers (uid, key)"
     " WHERE key IS NOT NULL;",
+    /* 3: channels have owners and grants. */
+    "CREATE TABLE channels (name TEXT PRIMARY KEY, owner INTEGER NOT NULL,"
+    " grants BLOB) WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -147,6 +150,8 @@ enum store_sqlite_stmt {
 	ST_ACK,
 	ST_UPDATE_MSG,
 	ST_LOAD_MSGS,
+	ST_CHANNEL_PUT,
+	ST_LOAD_CHANNELS,
 	ST_RUN_APPEND,
 	ST_RUN_PRUNE,
 	ST_RUNS,
@@ -188,6 +193,9 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_UPDATE_MSG] = "UPDATE messages SET attempts = ?2, dead = ?3"
 		      " WHERE fire_id = ?1",
     [ST_LOAD_MSGS] = "SELECT " MSG_COLS " FROM messages ORDER BY fire_id",
+    [ST_CHANNEL_PUT] = "INSERT OR REPLACE INTO channels (name, owner, grants)"
+		       " VALUES (?1, ?2, ?3)",
+    [ST_LOAD_CHANNELS] = "SELECT name, owner, grants FROM channels",
     [ST_RUN_APPEND] = "INSERT INTO runs (timer_id, fire_id, due_rt_ns,"
 		      " fired_rt_ns, lateness_ns, outcome, detail)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1045,6 +1053,40 @@ out:
 }
 
 static int
+store_sqlite_channel_put(struct store *s, const struct store_channel *c)
+{
+	sqlite3_stmt *st = s->st[ST_CHANNEL_PUT];
+
+	store_sqlite_bind_text(st, 1, c->name);
+	sqlite3_bind_int64(st, 2, (int64_t)c->owner);
+	store_sqlite_bind_bytes(st, 3, c->grants, c->grants_len);
+	return store_sqlite_exec(s, ST_CHANNEL_PUT, "put channel");
+}
+
+static int
+store_sqlite_load_channels(struct store *s, store_channel_cb cb, void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_LOAD_CHANNELS];
+	struct store_channel c;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&c, 0, sizeof(c));
+		c.name = (const char *)sqlite3_column_text(st, 0);
+		c.owner = (uid_t)sqlite3_column_int64(st, 1);
+		c.grants = store_sqlite_column_bytes(st, 2, &c.grants_len);
+		if (c.name == NULL)
+			continue;
+		if ((r = cb(&c, arg)) < 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : store_sqlite_error(s, rc, "load channels");
+out:
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
 store_sqlite_run_append(struct store *s, const struct store_run *r)
 {
 	sqlite3_stmt *st = s->st[ST_RUN_APPEND];
@@ -1143,6 +1185,8 @@ const struct store_backend store_sqlite_backend = {
     .reschedule = store_sqlite_reschedule,
     .get_timer = store_sqlite_get_timer,
     .find_key = store_sqlite_find_key,
+    .channel_put = store_sqlite_channel_put,
+    .load_channels = store_sqlite_load_channels,
     .enqueue = store_sqlite_enqueue,
     .ack = store_sqlite_ack,
     .update_msg = store_sqlite_update_msg,

@@ -1,0 +1,60 @@
+/*
+ * quota: what each uid holds, and the limits on it.
+ *
+ * Counts per uid: pending timers, queued channel messages, and payload
+ * bytes held by both. The owners of timers and messages update the counts
+ * as things come and go; admission asks quota_check() before creating
+ * anything. Root (uid 0) is counted but never limited: it administers the
+ * daemon. A limit of 0 means unlimited.
+ *
+ * Pure: no I/O, no clock, no logging.
+ */
+#ifndef EVD_QUOTA_H
+#define EVD_QUOTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Defaults: generous for any real use, small enough that one user
+ * cannot exhaust the daemon's memory for everyone else. */
+#define QUOTA_DEFAULT_TIMERS 1000000
+#define QUOTA_DEFAULT_MESSAGES 1000000
+#define QUOTA_DEFAULT_BYTES (1024ull * 1024 * 1024)
+
+struct quota_limits {
+	uint64_t timers;   /* pending timers per uid */
+	uint64_t messages; /* queued channel messages per uid */
+	uint64_t bytes;    /* payload bytes of both per uid */
+};
+
+/* What a uid holds. */
+struct quota_usage {
+	uint64_t timers;
+	uint64_t messages;
+	uint64_t bytes;
+};
+
+enum quota_kind { QUOTA_TIMER, QUOTA_MESSAGE };
+
+int quota_init(void);
+void quota_shutdown(void);
+void quota_set_limits(const struct quota_limits *l);
+void quota_get_limits(struct quota_limits *ret);
+
+/*
+ * Whether uid may add one more item of kind carrying payload bytes.
+ * Returns 0, or -EDQUOT with a reason ("uid 1000 has 100000 pending
+ * timers, its quota") written into why (why_size bytes).
+ */
+int quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
+                size_t why_size);
+
+/* Counts an item in (add) or out (release). Returns 0 or -ENOMEM (add
+ * only; the item must then not be created). */
+int quota_add(uid_t uid, enum quota_kind kind, size_t bytes);
+void quota_release(uid_t uid, enum quota_kind kind, size_t bytes);
+
+void quota_usage(uid_t uid, struct quota_usage *ret);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * test_security: identity and authorisation against the real evd (run as
+ * root, the system instance). Clients run as two unprivileged uids in
+ * forked children (setgroups/setgid/setuid; numeric ids, so the test
+ * needs no accounts on the machine): others' timers do not exist for
+ * them; a channel belongs to its first user, and others need its owner's
+ * grant (by uid or by group) to subscribe or publish; grants survive a
+ * crash; root sees everything. Needs root; otherwise exits 77.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define UID_A 61001
+#define UID_B 61002
+#define GID_A 61001
+#define GID_B 61002
+#define GID_TEAM 61500 /* B's supplementary group */
+#define SEC 1000000000LL
+
+/* Shared between the test and its forked clients. */
+struct shared {
+	uint64_t timer_a; /* A's channel timer */
+	int codes[32];    /* per-step error code, 0 = success */
+};
+
+static struct evd_proc evd;
+static struct shared *sh;
+static uint64_t rid = 1;
+
+static int
+code_of(Evd__Reply *r)
+{
+	int c;
+
+	if (r == NULL)
+		return -1;
+	c = r->body_case == EVD__REPLY__BODY_ERROR ? (int)r->error->code : 0;
+	evd__reply__free_unpacked(r, NULL);
+	return c;
+}
+
+static Evd__Reply *
+call(int fd, Evd__Request *rq)
+{
+	rq->has_request_id = 1;
+	rq->request_id = rid++;
+	return raw_call(fd, rq, 10000);
+}
+
+static int
+greet(void)
+{
+	int fd = raw_connect(evd.sock);
+
+	if (fd < 0 || raw_hello(fd, rid++) < 0)
+		return -1;
+	return fd;
+}
+
+static Evd__Reply *
+later(int fd, const char *channel)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	if (channel != NULL) {
+		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb.channel = (char *)channel;
+	}
+	cl.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	return call(fd, &rq);
+}
+
+static int
+get_code(int fd, uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Get g = EVD__GET__INIT;
+
+	g.has_timer_id = 1;
+	g.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_GET;
+	rq.get = &g;
+	return code_of(call(fd, &rq));
+}
+
+static int
+cancel_code(int fd, uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Cancel c = EVD__CANCEL__INIT;
+
+	c.has_timer_id = 1;
+	c.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_CANCEL;
+	rq.cancel = &c;
+	return code_of(call(fd, &rq));
+}
+
+static int
+subscribe_code(int fd, const char *channel)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe s = EVD__SUBSCRIBE__INIT;
+
+	s.channel = (char *)channel;
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &s;
+	return code_of(call(fd, &rq));
+}
+
+static int
+grant_code(int fd, const char *channel, bool gid, uint32_t id, bool sub,
+           bool pub, bool revoke)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__ChannelGrant g = EVD__CHANNEL_GRANT__INIT;
+
+	g.channel = (char *)channel;
+	if (gid) {
+		g.who_case = EVD__CHANNEL_GRANT__WHO_GID;
+		g.gid = id;
+	} else {
+		g.who_case = EVD__CHANNEL_GRANT__WHO_UID;
+		g.uid = id;
+	}
+	g.has_subscribe = g.has_publish = g.has_revoke = 1;
+	g.subscribe = sub;
+	g.publish = pub;
+	g.revoke = revoke;
+	rq.body_case = EVD__REQUEST__BODY_CHANNEL_GRANT;
+	rq.channel_grant = &g;
+	return code_of(call(fd, &rq));
+}
+
+/* How many timers List shows this caller. */
+static int
+list_count(int fd)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List l = EVD__LIST__INIT;
+	Evd__Reply *r;
+	int n;
+
+	rq.body_case = EVD__REQUEST__BODY_LIST;
+	rq.list = &l;
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_TIMER_LIST)
+		return -1;
+	n = (int)r->timer_list->n_timers;
+	evd__reply__free_unpacked(r, NULL);
+	return n;
+}
+
+/* Runs fn as uid/gid (with B's team group for UID_B) in a child; returns
+ * its exit status. */
+static int
+as_user(uid_t uid, gid_t gid, int (*fn)(void))
+{
+	gid_t team = GID_TEAM;
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(uid == UID_B ? 1 : 0, &team) < 0 ||
+		    setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(99);
+		_exit(fn());
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* A schedules a channel timer into its new channel, which it then owns. */
+static int
+user_a_schedule(void)
+{
+	Evd__Reply *r;
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	r = later(fd, "a-chan");
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_SCHEDULED)
+		return 2;
+	sh->timer_a = r->scheduled->timer_id;
+	evd__reply__free_unpacked(r, NULL);
+	return list_count(fd) == 1 ? 0 : 3;
+}
+
+/* B cannot see, cancel, subscribe to or publish into A's things. */
+static int
+user_b_isolated(void)
+{
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	sh->codes[0] = get_code(fd, sh->timer_a);
+	sh->codes[1] = cancel_code(fd, sh->timer_a);
+	sh->codes[2] = list_count(fd);
+	sh->codes[3] = subscribe_code(fd, "a-chan");
+	sh->codes[4] = code_of(later(fd, "a-chan"));
+	sh->codes[5] = grant_code(fd, "a-chan", false, UID_B, true, true,
+	                          false);
+	/* B's own channel works. */
+	sh->codes[6] = code_of(later(fd, "b-chan"));
+	return 0;
+}
+
+static void
+test_isolation(void **state)
+{
+	assert_int_equal(as_user(UID_A, GID_A, user_a_schedule), 0);
+	assert_true(sh->timer_a > 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_b_isolated), 0);
+	assert_int_equal(sh->codes[0], EVD__ERROR_CODE__NOT_FOUND);
+	assert_int_equal(sh->codes[1], EVD__ERROR_CODE__NOT_FOUND);
+	assert_int_equal(sh->codes[2], 0); /* lists none */
+	assert_int_equal(sh->codes[3], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[4], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[5], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[6], 0);
+	/* Root sees A's timer. */
+	{
+		int fd = greet();
+
+		assert_true(fd >= 0);
+		assert_int_equal(get_code(fd, sh->timer_a), 0);
+		close(fd);
+	}
+}
+
+static int
+user_a_grants(void)
+{
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	/* B may subscribe by uid; B's team may publish by gid. */
+	sh->codes[0] = grant_code(fd, "a-chan", false, UID_B, true, false,
+	                          false);
+	sh->codes[1] = grant_code(fd, "a-chan", true, GID_TEAM, false, true,
+	                          false);
+	return 0;
+}
+
+static int
+user_b_granted(void)
+{
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	sh->codes[2] = subscribe_code(fd, "a-chan");
+	sh->codes[3] = code_of(later(fd, "a-chan"));
+	/* Still not the owner: B cannot grant, nor see A's timers. */
+	sh->codes[4] = grant_code(fd, "a-chan", false, UID_B, true, true,
+	                          false);
+	sh->codes[5] = get_code(fd, sh->timer_a);
+	return 0;
+}
+
+static int
+user_a_revokes(void)
+{
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	sh->codes[6] = grant_code(fd, "a-chan", false, UID_B, true, false,
+	                          true);
+	return 0;
+}
+
+static int
+user_b_revoked(void)
+{
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	sh->codes[7] = subscribe_code(fd, "a-chan");
+	sh->codes[8] = code_of(later(fd, "a-chan")); /* gid grant stays */
+	return 0;
+}
+
+static void
+test_grants(void **state)
+{
+	assert_int_equal(as_user(UID_A, GID_A, user_a_grants), 0);
+	assert_int_equal(sh->codes[0], 0);
+	assert_int_equal(sh->codes[1], 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_b_granted), 0);
+	assert_int_equal(sh->codes[2], 0);
+	assert_int_equal(sh->codes[3], 0);
+	assert_int_equal(sh->codes[4], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[5], EVD__ERROR_CODE__NOT_FOUND);
+
+	/* Grants are durable: they survive a crash. */
+	evd_kill9(&evd);
+	assert_int_equal(evd_start_in(&evd, NULL), 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_b_granted), 0);
+	assert_int_equal(sh->codes[2], 0);
+	assert_int_equal(sh->codes[3], 0);
+
+	assert_int_equal(as_user(UID_A, GID_A, user_a_revokes), 0);
+	assert_int_equal(sh->codes[6], 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_b_revoked), 0);
+	assert_int_equal(sh->codes[7], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[8], 0);
+}
+
+static int
+setup(void **state)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: test_security needs root to act as other uids\n");
+		exit(77);
+	}
+	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED || evd_start(&evd, NULL) < 0)
+		return -1;
+	/* Other uids must reach the socket inside the test directory. */
+	return chmod(evd.dir, 0755);
+}
+
+static int
+teardown(void **state)
+{
+	return evd_stop(&evd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_isolation),
+		cmocka_unit_test(test_grants),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
