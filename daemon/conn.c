@@ -181,6 +181,15 @@ conn_new(int fd)
 		close(fd);
 		return r;
 	}
+	/* A user instance serves its own user (and root) only: its socket
+	 * is 0600, and this holds even if someone widens that. */
+	if (geteuid() != 0 && cred.uid != geteuid() && cred.uid != 0) {
+		log_info("refusing a connection from uid %u: this evd serves "
+		         "uid %u only",
+		         (unsigned)cred.uid, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		close(fd);
 		return -ENOMEM;

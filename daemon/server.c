@@ -59,7 +59,8 @@ server_accept_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		srv.paused_logged = 0;
-		if (conn_new(c) < 0)
+		/* conn_new closes c on failure and logs a refusal itself. */
+		if (conn_new(c) == -ENOMEM)
 			log_warnx("dropping a new connection: out of memory");
 	}
 }

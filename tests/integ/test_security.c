@@ -8,6 +8,8 @@
  * crash; root sees everything. Needs root; otherwise exits 77.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -335,6 +337,68 @@ test_grants(void **state)
 	assert_int_equal(sh->codes[8], 0);
 }
 
+/* A user instance (evd run by A) serves A and root, not B. */
+static char user_sock[256];
+
+static int
+user_hello(void)
+{
+	int fd = raw_connect(user_sock);
+
+	return fd >= 0 && raw_hello(fd, 1) == 0 ? 0 : 1;
+}
+
+static void
+test_user_instance(void **state)
+{
+	char dir[] = "/tmp/evd-test.XXXXXX";
+	int i, fd = -1, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chown(dir, UID_A, GID_A), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(user_sock, sizeof user_sock, "%s/evd.sock", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		if (setgroups(0, NULL) < 0 || setgid(GID_A) < 0 ||
+		    setuid(UID_A) < 0)
+			_exit(99);
+		/* A's own environment, not root's. */
+		setenv("HOME", dir, 1);
+		unsetenv("XDG_CONFIG_HOME");
+		unsetenv("XDG_STATE_HOME");
+		execl(EVD_BIN, EVD_BIN, "--socket", user_sock, "--store",
+		      "memory", (char *)NULL);
+		_exit(127);
+	}
+	/* Bounded wait for the socket to answer. */
+	for (i = 0; i < 500 && fd < 0; i++) {
+		fd = raw_connect(user_sock);
+		if (fd < 0)
+			usleep(10000);
+	}
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0); /* root */
+	close(fd);
+	/* The socket is 0600: B cannot even connect; A can. */
+	assert_int_equal(as_user(UID_A, GID_A, user_hello), 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_hello), 1);
+	/* Even with the mode widened, B is refused by uid. */
+	assert_int_equal(chmod(user_sock, 0666), 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_hello), 1);
+	assert_int_equal(as_user(UID_A, GID_A, user_hello), 0);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rm_rf(dir);
+}
+
 static int
 setup(void **state)
 {
@@ -362,6 +426,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_grants),
+		cmocka_unit_test(test_user_instance),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
