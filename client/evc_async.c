@@ -29,6 +29,7 @@ run_done(struct evc *c, struct evc_item *it)
 	struct evc_timer_info ti = {0};
 	struct evc_timer_list tl = {0};
 	struct evc_stats st = {0};
+	struct evc_dead_list dl = {0};
 	const Evd__Reply *rp = it->reply;
 	int r = 0;
 
@@ -60,6 +61,16 @@ run_done(struct evc *c, struct evc_item *it)
 		r = evc_conv_stats(rp->stats, &st);
 		res.stats = &st;
 		break;
+	case EVD__REPLY__BODY_DEAD_LIST:
+		r = evc_conv_dead_list(rp->dead_list, &dl);
+		res.dead_list = &dl;
+		break;
+	case EVD__REPLY__BODY_REQUEUED:
+		res.count = rp->requeued->count;
+		break;
+	case EVD__REPLY__BODY_PURGED:
+		res.count = rp->purged->count;
+		break;
 	default:
 		break;
 	}
@@ -73,6 +84,7 @@ call:
 	evc_timer_info_free(&ti);
 	evc_timer_list_free(&tl);
 	evc_stats_free(&st);
+	evc_dead_list_free(&dl);
 }
 
 /*
@@ -168,6 +180,7 @@ evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallSoon m = EVD__CALL_SOON__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -175,11 +188,13 @@ evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
 	req.call_soon = &m;
 	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
@@ -193,6 +208,7 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallLater m = EVD__CALL_LATER__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -204,7 +220,8 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_later: unknown clock %d",
 				     (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	m.has_delay_ns = 1;
@@ -213,6 +230,7 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
 	req.call_later = &m;
 	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
@@ -225,6 +243,7 @@ evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallAt m = EVD__CALL_AT__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -235,7 +254,8 @@ evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	m.has_when_ns = 1;
@@ -244,6 +264,7 @@ evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_AT;
 	req.call_at = &m;
 	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
@@ -329,9 +350,9 @@ evc_stats_async(struct evc *c, evc_done_cb done, void *arg)
 		      arg);
 }
 
-EVC_EXPORT int
-evc_subscribe_async(struct evc *c, const char *channel, evc_done_cb done,
-		    void *arg)
+static int
+subscribe_async(struct evc *c, const char *channel, bool has_visibility,
+		int64_t visibility_ns, evc_done_cb done, void *arg)
 {
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__Subscribe m = EVD__SUBSCRIBE__INIT;
@@ -342,10 +363,28 @@ evc_subscribe_async(struct evc *c, const char *channel, evc_done_cb done,
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "evc_subscribe_async: channel is NULL");
 	m.channel = (char *)channel;
+	m.has_visibility_timeout_ns = has_visibility;
+	m.visibility_timeout_ns = visibility_ns;
 	req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 	req.subscribe = &m;
 	return submit(c, &req, EVD__REPLY__BODY_SUBSCRIBED, EVC_REQ_RETRY,
 		      done, arg);
+}
+
+EVC_EXPORT int
+evc_subscribe_async(struct evc *c, const char *channel, evc_done_cb done,
+		    void *arg)
+{
+	return subscribe_async(c, channel, false, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_subscribe_opts_async(struct evc *c, const char *channel,
+			 int64_t visibility_timeout_ns, evc_done_cb done,
+			 void *arg)
+{
+	return subscribe_async(c, channel, true, visibility_timeout_ns, done,
+			       arg);
 }
 
 EVC_EXPORT int
@@ -361,6 +400,70 @@ evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
 	req.body_case = EVD__REQUEST__BODY_ACK;
 	req.ack = &m;
 	return submit(c, &req, EVD__REPLY__BODY_ACKED, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_list_dead_async(struct evc *c, const char *channel, uint64_t after_fire_id,
+		    uint32_t limit, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__ListDead m = EVD__LIST_DEAD__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_list_dead_async: channel is NULL");
+	m.channel = (char *)channel;
+	m.has_after_fire_id = after_fire_id != 0;
+	m.after_fire_id = after_fire_id;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	req.body_case = EVD__REQUEST__BODY_LIST_DEAD;
+	req.list_dead = &m;
+	return submit(c, &req, EVD__REPLY__BODY_DEAD_LIST, EVC_REQ_RETRY, done,
+		      arg);
+}
+
+EVC_EXPORT int
+evc_requeue_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
+		       evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__RequeueDead m = EVD__REQUEUE_DEAD__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_requeue_dead_async: channel is NULL");
+	m.channel = (char *)channel;
+	m.has_fire_id = fire_id != 0;
+	m.fire_id = fire_id;
+	req.body_case = EVD__REQUEST__BODY_REQUEUE_DEAD;
+	req.requeue_dead = &m;
+	/* Not repeated after a lost connection: see evc_requeue_dead. */
+	return submit(c, &req, EVD__REPLY__BODY_REQUEUED, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
+		     evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__PurgeDead m = EVD__PURGE_DEAD__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_purge_dead_async: channel is NULL");
+	m.channel = (char *)channel;
+	m.has_fire_id = fire_id != 0;
+	m.fire_id = fire_id;
+	req.body_case = EVD__REQUEST__BODY_PURGE_DEAD;
+	req.purge_dead = &m;
+	return submit(c, &req, EVD__REPLY__BODY_PURGED, 0, done, arg);
 }
 
 EVC_EXPORT size_t

@@ -304,15 +304,19 @@ evc_conn_pop_event(struct evc *c, struct evc_fired *ret)
 
 /* ---- subscriptions ---- */
 
+/* Remembers channel with the visibility timeout it was last subscribed
+ * with: the daemon's latest Subscribe is the one in force. */
 int
-evc_conn_add_sub(struct evc *c, const char *channel)
+evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns)
 {
-	char **p;
+	struct evc_sub *p;
 	size_t i;
 
 	for (i = 0; i < c->n_subs; i++)
-		if (strcmp(c->subs[i], channel) == 0)
+		if (strcmp(c->subs[i].channel, channel) == 0) {
+			c->subs[i].visibility_ns = visibility_ns;
 			return 0;
+		}
 	if (c->n_subs == c->subs_cap) {
 		p = realloc(c->subs, (c->subs_cap ? c->subs_cap * 2 : 4) *
 					 sizeof(*p));
@@ -321,8 +325,9 @@ evc_conn_add_sub(struct evc *c, const char *channel)
 		c->subs = p;
 		c->subs_cap = c->subs_cap ? c->subs_cap * 2 : 4;
 	}
-	if ((c->subs[c->n_subs] = strdup(channel)) == NULL)
+	if ((c->subs[c->n_subs].channel = strdup(channel)) == NULL)
 		return -EVC_E_NOMEM;
+	c->subs[c->n_subs].visibility_ns = visibility_ns;
 	c->n_subs++;
 	return 0;
 }
@@ -333,8 +338,8 @@ conn_del_sub(struct evc *c, const char *channel)
 	size_t i;
 
 	for (i = 0; i < c->n_subs; i++)
-		if (strcmp(c->subs[i], channel) == 0) {
-			free(c->subs[i]);
+		if (strcmp(c->subs[i].channel, channel) == 0) {
+			free(c->subs[i].channel);
 			c->subs[i] = c->subs[--c->n_subs];
 			return;
 		}
@@ -437,6 +442,9 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	e.done = done;
 	e.arg = arg;
 	e.waiter = w;
+	if (req->body_case == EVD__REQUEST__BODY_SUBSCRIBE &&
+	    req->subscribe->has_visibility_timeout_ns)
+		e.visibility_ns = req->subscribe->visibility_timeout_ns;
 	*req_at(c, c->req_len) = e;
 	c->req_len++;
 	return 0;
@@ -642,7 +650,8 @@ conn_complete(struct evc *c, Evd__Reply *reply)
 	if (status == 0 && e.want == EVD__REPLY__BODY_SUBSCRIBED &&
 	    reply->subscribed->channel != NULL)
 		/* Out of memory only costs the re-subscription. */
-		(void)evc_conn_add_sub(c, reply->subscribed->channel);
+		(void)evc_conn_add_sub(c, reply->subscribed->channel,
+				       e.visibility_ns);
 	if (status < 0) {
 		/* msg may point into the reply: finish before freeing. */
 		conn_finish(c, &e, status, NULL, msg);
@@ -1035,9 +1044,11 @@ conn_reconnect(struct evc *c)
 		      EVC_REQ_INTERNAL | EVC_REQ_HELLO, NULL, NULL, NULL) < 0)
 		goto nomem;
 	for (i = 0; i < c->n_subs; i++) {
-		if ((ch = strdup(c->subs[i])) == NULL)
+		if ((ch = strdup(c->subs[i].channel)) == NULL)
 			goto nomem;
 		sm.channel = ch;
+		sm.has_visibility_timeout_ns = c->subs[i].visibility_ns != 0;
+		sm.visibility_timeout_ns = c->subs[i].visibility_ns;
 		req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 		req.subscribe = &sm;
 		if (conn_pack(c, &req, EVD__REPLY__BODY_SUBSCRIBED,
@@ -1293,7 +1304,7 @@ evc_conn_clear(struct evc *c)
 		    !(req_at(c, i)->flags & EVC_REQ_HELLO))
 			free(req_at(c, i)->arg);
 	for (i = 0; i < c->n_subs; i++)
-		free(c->subs[i]);
+		free(c->subs[i].channel);
 	free(c->subs);
 	free(c->reqs);
 	free(c->items);

@@ -41,6 +41,24 @@ evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret)
 }
 
 void
+evc_conv_options(const struct evc_timer_options *o, Evd__TimerOptions *ret)
+{
+	Evd__TimerOptions m = EVD__TIMER_OPTIONS__INIT;
+
+	/* All four are sent, zero included: zero is each one's default, so
+	 * saying it changes nothing, and the daemon judges the values. */
+	m.has_misfire = 1;
+	m.misfire = (Evd__Misfire)o->misfire;
+	m.has_delivery = 1;
+	m.delivery = (Evd__Delivery)o->delivery;
+	m.has_max_attempts = 1;
+	m.max_attempts = o->max_attempts;
+	m.has_downtime = 1;
+	m.downtime = (Evd__Downtime)o->downtime;
+	*ret = m;
+}
+
+void
 evc_conv_scheduled(const Evd__Scheduled *s, struct evc_scheduled *ret)
 {
 	ret->timer_id = s->timer_id;
@@ -102,12 +120,42 @@ evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret)
 	return 0;
 }
 
+/* history_count covers the entry being filled, so that freeing ti after
+ * a failure frees its partial copy too. */
+static int
+history_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
+{
+	const Evd__Run *r;
+	struct evc_run *run;
+	size_t i;
+
+	if (t->n_history == 0)
+		return 0;
+	ti->history = calloc(t->n_history, sizeof(*ti->history));
+	if (ti->history == NULL)
+		return -EVC_E_NOMEM;
+	for (i = 0; i < t->n_history; i++) {
+		r = t->history[i];
+		run = &ti->history[i];
+		ti->history_count = i + 1;
+		run->fire_id = r->fire_id;
+		run->due_realtime_ns = r->due_realtime_ns;
+		run->fired_realtime_ns = r->fired_realtime_ns;
+		run->lateness_ns = r->lateness_ns;
+		run->outcome = (int)r->outcome;
+		if (dup_str(r->detail, &run->detail) < 0)
+			return -EVC_E_NOMEM;
+	}
+	return 0;
+}
+
 /* Fills ti in place; on failure ti holds whatever was copied so far, for
  * the caller to free. */
 static int
 timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 {
 	const Evd__Callback *cb = t->callback;
+	const Evd__TimerOptions *o = t->options;
 
 	memset(ti, 0, sizeof(*ti));
 	ti->timer_id = t->timer_id;
@@ -121,7 +169,14 @@ timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 	ti->fire_count = t->fire_count;
 	ti->last_fired_realtime_ns =
 	    t->has_last_fired_realtime_ns ? t->last_fired_realtime_ns : 0;
-	if (dup_str(t->key, &ti->key) < 0)
+	if (o != NULL) {
+		ti->has_options = true;
+		ti->options.misfire = (int)o->misfire;
+		ti->options.delivery = (int)o->delivery;
+		ti->options.max_attempts = o->max_attempts;
+		ti->options.downtime = (int)o->downtime;
+	}
+	if (dup_str(t->key, &ti->key) < 0 || history_fill(t, ti) < 0)
 		return -EVC_E_NOMEM;
 	if (cb == NULL)
 		return 0;
@@ -186,12 +241,37 @@ evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret)
 	st.redelivered_total = s->redelivered_total;
 	st.dropped_total = s->dropped_total;
 	st.uptime_ns = s->uptime_ns;
+	st.dead_messages = s->dead_messages;
 	if (dup_str(s->server_version, &st.server_version) < 0 ||
 	    dup_str(s->store, &st.store) < 0) {
 		evc_stats_free(&st);
 		return -EVC_E_NOMEM;
 	}
 	*ret = st;
+	return 0;
+}
+
+int
+evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret)
+{
+	struct evc_dead_list dl = {0};
+	size_t i;
+
+	if (l->n_messages > 0) {
+		dl.messages = calloc(l->n_messages, sizeof(*dl.messages));
+		if (dl.messages == NULL)
+			return -EVC_E_NOMEM;
+	}
+	for (i = 0; i < l->n_messages; i++) {
+		if (evc_conv_fired(l->messages[i], &dl.messages[i]) < 0) {
+			evc_dead_list_free(&dl);
+			return -EVC_E_NOMEM;
+		}
+		dl.count = i + 1;
+	}
+	dl.next_after_fire_id =
+	    l->has_next_after_fire_id ? l->next_after_fire_id : 0;
+	*ret = dl;
 	return 0;
 }
 
@@ -208,8 +288,13 @@ evc_fired_free(struct evc_fired *ev)
 EVC_EXPORT void
 evc_timer_info_free(struct evc_timer_info *ti)
 {
+	size_t i;
+
 	if (ti == NULL)
 		return;
+	for (i = 0; i < ti->history_count; i++)
+		free(ti->history[i].detail);
+	free(ti->history);
 	free(ti->channel);
 	free(ti->payload);
 	free(ti->key);
@@ -237,4 +322,17 @@ evc_stats_free(struct evc_stats *st)
 	free(st->server_version);
 	free(st->store);
 	memset(st, 0, sizeof(*st));
+}
+
+EVC_EXPORT void
+evc_dead_list_free(struct evc_dead_list *dl)
+{
+	size_t i;
+
+	if (dl == NULL)
+		return;
+	for (i = 0; i < dl->count; i++)
+		evc_fired_free(&dl->messages[i]);
+	free(dl->messages);
+	memset(dl, 0, sizeof(*dl));
 }

@@ -88,6 +88,16 @@ struct evc_req {
 	evc_done_cb done;
 	void *arg;
 	struct evc_waiter *waiter;
+	/* A Subscribe's visibility timeout, remembered with the channel
+	 * once the daemon accepts it (0 for other requests). */
+	int64_t visibility_ns;
+};
+
+/* A channel to subscribe again after a reconnection. Owned by the
+ * handle's subs array. */
+struct evc_sub {
+	char *channel;
+	int64_t visibility_ns; /* 0: the daemon's default */
 };
 
 /* Something for evc_process() (or the thread) to call back. */
@@ -166,7 +176,7 @@ struct evc {
 	uint64_t rand_state;
 	char key_prefix[40]; /* "evc-" + 32 hex digits */
 	uint64_t key_counter;
-	char **subs; /* channels to subscribe again after a reconnection */
+	struct evc_sub *subs; /* to subscribe again after a reconnection */
 	size_t n_subs, subs_cap;
 
 	/* Background thread. */
@@ -208,7 +218,7 @@ void evc_conn_pop_event(struct evc *c, struct evc_fired *ret);
 bool evc_conn_pop_item(struct evc *c, struct evc_item *ret);
 void evc_conn_item_clear(struct evc_item *it);
 void evc_conn_wake(struct evc *c);
-int evc_conn_add_sub(struct evc *c, const char *channel);
+int evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns);
 void evc_conn_autokey(struct evc *c, char *buf);
 void evc_conn_clear(struct evc *c);
 
@@ -220,7 +230,8 @@ int evc_run_until(struct evc *c, bool (*pred)(struct evc *, void *),
 bool evc_on_thread(const struct evc *c);
 void evc_free_handle(struct evc *c);
 int evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-			 Evd__Callback *ret_cbm, char *keybuf,
+			 Evd__Callback *ret_cbm, Evd__TimerOptions *optbuf,
+			 Evd__TimerOptions **ret_opts, char *keybuf,
 			 const char **ret_key, unsigned *ret_flags);
 
 /* evc_async.c */
@@ -231,10 +242,13 @@ void evc_thread_stop_locked(struct evc *c);
 
 /* evc_conv.c */
 int evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret);
+void evc_conv_options(const struct evc_timer_options *o,
+		      Evd__TimerOptions *ret);
 void evc_conv_scheduled(const Evd__Scheduled *s, struct evc_scheduled *ret);
 int evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret);
 int evc_conv_timer_info(const Evd__TimerInfo *t, struct evc_timer_info *ret);
 int evc_conv_timer_list(const Evd__TimerList *l, struct evc_timer_list *ret);
 int evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret);
+int evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret);
 
 #endif

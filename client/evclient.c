@@ -378,7 +378,8 @@ schedule(struct evc *c, Evd__Request *req, unsigned flags, int timeout_ms,
  */
 int
 evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-		     Evd__Callback *ret_cbm, char *keybuf,
+		     Evd__Callback *ret_cbm, Evd__TimerOptions *optbuf,
+		     Evd__TimerOptions **ret_opts, char *keybuf,
 		     const char **ret_key, unsigned *ret_flags)
 {
 	const char *key = cb != NULL ? cb->key : NULL;
@@ -387,6 +388,11 @@ evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
 	if (evc_conv_callback(cb, ret_cbm) < 0)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "callback payload is NULL with a length");
+	*ret_opts = NULL;
+	if (cb != NULL && cb->options != NULL) {
+		evc_conv_options(cb->options, optbuf);
+		*ret_opts = optbuf;
+	}
 	if (cb != NULL && cb->channel != NULL) {
 		pthread_mutex_lock(&c->lock);
 		if (c->reconnect_min_ms > 0) {
@@ -410,6 +416,7 @@ evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallSoon m = EVD__CALL_SOON__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -417,13 +424,15 @@ evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	/* Always a Callback, empty when cb is NULL: "no target" is said
 	 * explicitly rather than left to a default. */
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
 	req.call_soon = &m;
 	return schedule(c, &req, flags, timeout_ms, ret);
@@ -437,6 +446,7 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallLater m = EVD__CALL_LATER__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -450,7 +460,8 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(
 		    c, EVC_E_USAGE, "call_later: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	m.has_delay_ns = 1;
@@ -459,6 +470,7 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
 	req.call_later = &m;
 	return schedule(c, &req, flags, timeout_ms, ret);
@@ -472,6 +484,7 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__CallAt m = EVD__CALL_AT__INIT;
 	Evd__Callback cbm;
+	Evd__TimerOptions optbuf, *opts;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -482,7 +495,8 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, keybuf, &key, &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+				 &flags);
 	if (r < 0)
 		return r;
 	m.has_when_ns = 1;
@@ -491,6 +505,7 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	m.clock = (Evd__Clock)clock;
 	m.callback = &cbm;
 	m.key = (char *)key;
+	m.options = opts;
 	req.body_case = EVD__REQUEST__BODY_CALL_AT;
 	req.call_at = &m;
 	return schedule(c, &req, flags, timeout_ms, ret);
@@ -627,8 +642,9 @@ evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret)
 	return 0;
 }
 
-EVC_EXPORT int
-evc_subscribe(struct evc *c, const char *channel, int timeout_ms)
+static int
+subscribe(struct evc *c, const char *channel, bool has_visibility,
+	  int64_t visibility_ns, int timeout_ms)
 {
 	Evd__Request req = EVD__REQUEST__INIT;
 	Evd__Subscribe m = EVD__SUBSCRIBE__INIT;
@@ -641,6 +657,8 @@ evc_subscribe(struct evc *c, const char *channel, int timeout_ms)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "evc_subscribe: channel is NULL");
 	m.channel = (char *)channel;
+	m.has_visibility_timeout_ns = has_visibility;
+	m.visibility_timeout_ns = visibility_ns;
 	req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 	req.subscribe = &m;
 	r = evc_call(c, &req, EVD__REPLY__BODY_SUBSCRIBED, EVC_REQ_RETRY, timeout_ms,
@@ -649,6 +667,19 @@ evc_subscribe(struct evc *c, const char *channel, int timeout_ms)
 		return r;
 	evd__reply__free_unpacked(reply, NULL);
 	return 0;
+}
+
+EVC_EXPORT int
+evc_subscribe(struct evc *c, const char *channel, int timeout_ms)
+{
+	return subscribe(c, channel, false, 0, timeout_ms);
+}
+
+EVC_EXPORT int
+evc_subscribe_opts(struct evc *c, const char *channel,
+		   int64_t visibility_timeout_ns, int timeout_ms)
+{
+	return subscribe(c, channel, true, visibility_timeout_ns, timeout_ms);
 }
 
 EVC_EXPORT int
@@ -671,6 +702,101 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 		return r;
 	evd__reply__free_unpacked(reply, NULL);
 	return 0;
+}
+
+/* ---- dead letters ---- */
+
+EVC_EXPORT int
+evc_list_dead(struct evc *c, const char *channel, uint64_t after_fire_id,
+	      uint32_t limit, int timeout_ms, struct evc_dead_list *ret)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__ListDead m = EVD__LIST_DEAD__INIT;
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL || ret == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_list_dead: %s is NULL",
+				     channel == NULL ? "channel" : "ret");
+	m.channel = (char *)channel;
+	m.has_after_fire_id = after_fire_id != 0;
+	m.after_fire_id = after_fire_id;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	req.body_case = EVD__REQUEST__BODY_LIST_DEAD;
+	req.list_dead = &m;
+	r = evc_call(c, &req, EVD__REPLY__BODY_DEAD_LIST, EVC_REQ_RETRY,
+		     timeout_ms, &reply);
+	if (r < 0)
+		return r;
+	r = evc_conv_dead_list(reply->dead_list, ret);
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
+/* Requeue and purge: the same request shape, the same Count-like reply.
+ * Not retried after a lost connection: done once, a second run would
+ * act on what became dead since, or fail with NOT_FOUND. */
+static int
+dead_op(struct evc *c, bool purge, const char *channel, uint64_t fire_id,
+	int timeout_ms, uint64_t *ret_count)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__RequeueDead rq = EVD__REQUEUE_DEAD__INIT;
+	Evd__PurgeDead pg = EVD__PURGE_DEAD__INIT;
+	Evd__Reply *reply;
+	uint64_t n;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE, "%s: channel is NULL",
+				     purge ? "evc_purge_dead"
+					   : "evc_requeue_dead");
+	if (purge) {
+		pg.channel = (char *)channel;
+		pg.has_fire_id = fire_id != 0;
+		pg.fire_id = fire_id;
+		req.body_case = EVD__REQUEST__BODY_PURGE_DEAD;
+		req.purge_dead = &pg;
+	} else {
+		rq.channel = (char *)channel;
+		rq.has_fire_id = fire_id != 0;
+		rq.fire_id = fire_id;
+		req.body_case = EVD__REQUEST__BODY_REQUEUE_DEAD;
+		req.requeue_dead = &rq;
+	}
+	r = evc_call(c, &req,
+		     purge ? EVD__REPLY__BODY_PURGED
+			   : EVD__REPLY__BODY_REQUEUED,
+		     0, timeout_ms, &reply);
+	if (r < 0)
+		return r;
+	n = purge ? reply->purged->count : reply->requeued->count;
+	evd__reply__free_unpacked(reply, NULL);
+	if (ret_count != NULL)
+		*ret_count = n;
+	return 0;
+}
+
+EVC_EXPORT int
+evc_requeue_dead(struct evc *c, const char *channel, uint64_t fire_id,
+		 int timeout_ms, uint64_t *ret_count)
+{
+	return dead_op(c, false, channel, fire_id, timeout_ms, ret_count);
+}
+
+EVC_EXPORT int
+evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
+	       int timeout_ms, uint64_t *ret_count)
+{
+	return dead_op(c, true, channel, fire_id, timeout_ms, ret_count);
 }
 
 /* ---- events ---- */

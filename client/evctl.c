@@ -49,8 +49,18 @@ enum {
 	OPT_KEY = 1u << 2,
 	OPT_CLOCK = 1u << 3,
 	OPT_COUNT = 1u << 4,
+	OPT_MISFIRE = 1u << 5,
+	OPT_DELIVERY = 1u << 6,
+	OPT_MAX_ATTEMPTS = 1u << 7,
+	OPT_DOWNTIME = 1u << 8,
+	OPT_VISIBILITY = 1u << 9,
+	OPT_REQUEUE = 1u << 10,
+	OPT_PURGE = 1u << 11,
 };
-#define OPTS_SCHEDULE (OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK)
+#define OPTS_TIMER                                                             \
+	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
+#define OPTS_SCHEDULE                                                          \
+	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER)
 
 /* The state of one run. Owns the connection. */
 struct ctl {
@@ -67,6 +77,8 @@ struct ctl {
 	const char *key;
 	const char *clock_name;
 	uint64_t count; /* 0: unbounded */
+	struct evc_timer_options topts; /* valid when opts_seen & OPTS_TIMER */
+	int64_t visibility_ns;
 	unsigned opts_seen;
 
 	char path[256];
@@ -92,23 +104,27 @@ static int verb_list(struct ctl *x);
 static int verb_time(struct ctl *x);
 static int verb_stats(struct ctl *x);
 static int verb_watch(struct ctl *x);
+static int verb_dead(struct ctl *x);
 
 static const struct verb verbs[] = {
     {"soon", verb_soon, OPTS_SCHEDULE & ~OPT_CLOCK, 0, 0,
-     "soon [--channel NAME] [--payload TEXT] [--key KEY]"},
+     "soon [--channel NAME] [--payload TEXT] [--key KEY] [TIMER OPTIONS]"},
     {"later", verb_later, OPTS_SCHEDULE, 1, 1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock monotonic|boottime]"},
+     "          [--clock monotonic|boottime] [TIMER OPTIONS]"},
     {"at", verb_at, OPTS_SCHEDULE, 1, 1,
      "at TIME [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock realtime|monotonic|boottime]"},
+     "          [--clock realtime|monotonic|boottime] [TIMER OPTIONS]"},
     {"cancel", verb_cancel, 0, 1, -1, "cancel ID..."},
     {"get", verb_get, 0, 1, 1, "get ID"},
     {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]"},
     {"time", verb_time, 0, 0, 0, "time"},
     {"stats", verb_stats, 0, 0, 0, "stats"},
-    {"watch", verb_watch, OPT_COUNT, 1, 1,
-     "watch CHANNEL [--count N] [--timeout DURATION]"},
+    {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY, 1, 1,
+     "watch CHANNEL [--count N] [--timeout DURATION] "
+     "[--visibility DURATION]"},
+    {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
+     "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -240,6 +256,51 @@ state_name(enum evc_timer_state state)
 		return "fired";
 	case EVC_TIMER_CANCELLED:
 		return "cancelled";
+	}
+	return "unknown";
+}
+
+/* Names of the timer options, as --misfire etc. take them; the index is
+ * the enum's value. */
+static const char *const misfire_names[] = {"fire", "skip", "all"};
+static const char *const delivery_names[] = {"at-least-once", "at-most-once"};
+static const char *const downtime_names[] = {"counts", "paused"};
+
+#define NAME_OF(names, v)                                                      \
+	((v) >= 0 && (size_t)(v) < sizeof(names) / sizeof((names)[0])          \
+	     ? (names)[(v)]                                                    \
+	     : "unknown")
+
+/* The index of v in names, or -1. */
+static int
+name_index(const char *const *names, size_t n, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], v) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *
+outcome_name(int outcome)
+{
+	switch (outcome) {
+	case EVC_RUN_DELIVERED:
+		return "delivered";
+	case EVC_RUN_QUEUED:
+		return "queued";
+	case EVC_RUN_ACKED:
+		return "acked";
+	case EVC_RUN_REDELIVERED:
+		return "redelivered";
+	case EVC_RUN_DEAD_LETTERED:
+		return "dead-lettered";
+	case EVC_RUN_SKIPPED:
+		return "skipped";
+	case EVC_RUN_LOST:
+		return "lost";
 	}
 	return "unknown";
 }
@@ -383,6 +444,14 @@ jw_end(struct jw *w)
 	fputs("}\n", stdout);
 }
 
+/* Closes an object nested as the value of a key (no newline). */
+static void
+jw_close(struct jw *w)
+{
+	(void)w;
+	putchar('}');
+}
+
 /* Values of the "key: value" verbs start in this column. */
 #define KV_WIDTH 19
 
@@ -452,10 +521,87 @@ print_fired(const struct ctl *x, const struct evc_fired *ev)
 }
 
 static void
-print_timer(const struct ctl *x, const struct evc_timer_info *ti)
+jw_options(struct jw *w, const struct evc_timer_info *ti)
+{
+	const struct evc_timer_options *o = &ti->options;
+	struct jw in;
+
+	jw_key(w, "options");
+	if (!ti->has_options) {
+		fputs("null", stdout);
+		return;
+	}
+	jw_begin(&in);
+	jw_str(&in, "misfire", NAME_OF(misfire_names, o->misfire));
+	jw_str(&in, "delivery", NAME_OF(delivery_names, o->delivery));
+	jw_u64(&in, "max_attempts", o->max_attempts);
+	jw_str(&in, "downtime", NAME_OF(downtime_names, o->downtime));
+	jw_close(&in);
+}
+
+static void
+jw_history(struct jw *w, const struct evc_timer_info *ti)
+{
+	const struct evc_run *run;
+	struct jw in;
+	size_t i;
+
+	jw_key(w, "history");
+	putchar('[');
+	for (i = 0; i < ti->history_count; i++) {
+		run = &ti->history[i];
+		if (i > 0)
+			putchar(',');
+		jw_begin(&in);
+		if (run->fire_id != 0)
+			jw_u64(&in, "fire_id", run->fire_id);
+		else
+			jw_str(&in, "fire_id", NULL);
+		jw_time(&in, "due", run->due_realtime_ns, false);
+		jw_i64(&in, "due_realtime_ns", run->due_realtime_ns);
+		jw_time(&in, "fired", run->fired_realtime_ns, true);
+		jw_i64(&in, "fired_realtime_ns", run->fired_realtime_ns);
+		jw_i64(&in, "lateness_ns", run->lateness_ns);
+		jw_str(&in, "outcome", outcome_name(run->outcome));
+		jw_str(&in, "detail", run->detail);
+		jw_close(&in);
+	}
+	putchar(']');
+}
+
+/*
+ * One run of a timer's history, newest first, as `get` prints it:
+ *   run: fire=7 due=2026-12-01T10:00:00+01:00 fired=2026-12-01T10:00:00.1+01:00
+ *   lateness=137us outcome=acked detail=...
+ * (one line; "-" for no fire; the detail last, escaped, may be empty).
+ */
+static void
+print_run(const struct evc_run *run)
+{
+	char t[TIMEFMT_TIME_MAX], f[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
+	char id[24] = "-";
+
+	if (run->fire_id != 0)
+		snprintf(id, sizeof(id), "%" PRIu64, run->fire_id);
+	printf("run: fire=%s due=%s fired=%s lateness=%s outcome=%s detail=",
+	       id, iso(run->due_realtime_ns, false, t, sizeof(t)),
+	       run->fired_realtime_ns == 0
+		   ? "-"
+		   : iso(run->fired_realtime_ns, false, f, sizeof(f)),
+	       dur(run->lateness_ns, d, sizeof(d)), outcome_name(run->outcome));
+	if (run->detail != NULL)
+		put_escaped(run->detail, strlen(run->detail), false);
+	putchar('\n');
+}
+
+/* full: `get`, with options and history; else a `list` row. */
+static void
+print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 {
 	char t[TIMEFMT_TIME_MAX], s[TIMEFMT_SECONDS_MAX];
+	const struct evc_timer_options *o = &ti->options;
 	struct jw w;
+	size_t i;
 
 	if (x->json) {
 		jw_begin(&w);
@@ -476,6 +622,10 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti)
 		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
 		jw_u64(&w, "owner_uid", ti->owner_uid);
 		jw_u64(&w, "owner_gid", ti->owner_gid);
+		if (full) {
+			jw_options(&w, ti);
+			jw_history(&w, ti);
+		}
 		jw_end(&w);
 		return;
 	}
@@ -494,6 +644,24 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti)
 	       : iso(ti->last_fired_realtime_ns, false, t, sizeof(t)));
 	kv("created", "%s", iso(ti->created_realtime_ns, false, t, sizeof(t)));
 	kv("owner", "%" PRIu32 ":%" PRIu32, ti->owner_uid, ti->owner_gid);
+	if (!full)
+		return;
+	if (ti->has_options) {
+		kv("misfire", "%s", NAME_OF(misfire_names, o->misfire));
+		kv("delivery", "%s", NAME_OF(delivery_names, o->delivery));
+		if (o->max_attempts == 0)
+			kv("max_attempts", "default");
+		else
+			kv("max_attempts", "%" PRIu32, o->max_attempts);
+		kv("downtime", "%s", NAME_OF(downtime_names, o->downtime));
+	} else {
+		kv("misfire", "-");
+		kv("delivery", "-");
+		kv("max_attempts", "-");
+		kv("downtime", "-");
+	}
+	for (i = 0; i < ti->history_count; i++)
+		print_run(&ti->history[i]);
 }
 
 /* ---- connecting ---- */
@@ -604,6 +772,8 @@ callback_of(const struct ctl *x)
 	    .payload = x->payload,
 	    .payload_len = x->payload ? strlen(x->payload) : 0,
 	    .key = x->key,
+	    /* Options unset are zero, the daemon's defaults. */
+	    .options = (x->opts_seen & OPTS_TIMER) ? &x->topts : NULL,
 	};
 
 	return cb;
@@ -737,7 +907,7 @@ verb_get(struct ctl *x)
 	r = evc_get(x->c, id, x->request_ms, &ti);
 	if (r < 0)
 		return lib_failure(x, r, "get");
-	print_timer(x, &ti);
+	print_timer(x, &ti, true);
 	evc_timer_info_free(&ti);
 	return check_stdout();
 }
@@ -785,7 +955,7 @@ verb_list(struct ctl *x)
 			return lib_failure(x, r, "list");
 		for (i = 0; i < tl.count; i++) {
 			if (x->json)
-				print_timer(x, &tl.timers[i]);
+				print_timer(x, &tl.timers[i], false);
 			else
 				print_list_row(&tl.timers[i]);
 		}
@@ -853,6 +1023,7 @@ verb_stats(struct ctl *x)
 		jw_u64(&w, "inflight_messages", st.inflight_messages);
 		jw_u64(&w, "redelivered_total", st.redelivered_total);
 		jw_u64(&w, "dropped_total", st.dropped_total);
+		jw_u64(&w, "dead_messages", st.dead_messages);
 		jw_i64(&w, "uptime_ns", st.uptime_ns);
 		jw_str(&w, "server_version", st.server_version);
 		jw_str(&w, "store", st.store);
@@ -868,6 +1039,7 @@ verb_stats(struct ctl *x)
 		kv("inflight_messages", "%" PRIu64, st.inflight_messages);
 		kv("redelivered_total", "%" PRIu64, st.redelivered_total);
 		kv("dropped_total", "%" PRIu64, st.dropped_total);
+		kv("dead_messages", "%" PRIu64, st.dead_messages);
 		kv("uptime", "%s", dur(st.uptime_ns, d, sizeof(d)));
 		kv_bytes("server_version", st.server_version,
 			 st.server_version ? strlen(st.server_version) : 0);
@@ -887,7 +1059,11 @@ verb_watch(struct ctl *x)
 	uint64_t seen = 0;
 	int r;
 
-	r = evc_subscribe(x->c, channel, x->request_ms);
+	if (x->opts_seen & OPT_VISIBILITY)
+		r = evc_subscribe_opts(x->c, channel, x->visibility_ns,
+				       x->request_ms);
+	else
+		r = evc_subscribe(x->c, channel, x->request_ms);
 	if (r < 0)
 		return lib_failure(x, r, "watch");
 	while (x->count == 0 || seen < x->count) {
@@ -934,6 +1110,70 @@ verb_watch(struct ctl *x)
 	return 0;
 }
 
+/* Lists the channel's dead letters, page by page, as `watch` prints
+ * fires (attempt = deliveries made); with --requeue or --purge acts on
+ * them instead and prints how many. */
+static int
+verb_dead(struct ctl *x)
+{
+	const char *channel = x->args[0];
+	bool purge = (x->opts_seen & OPT_PURGE) != 0;
+	struct evc_dead_list dl;
+	uint64_t fire_id = 0, after = 0, n;
+	struct jw w;
+	size_t i;
+	int r;
+
+	if ((x->opts_seen & OPT_REQUEUE) && purge)
+		return usage_error("--requeue and --purge exclude each other");
+	if (x->nargs > 1) {
+		if (!(x->opts_seen & (OPT_REQUEUE | OPT_PURGE)))
+			return usage_error("a FIRE_ID goes with --requeue or "
+					   "--purge");
+		if (!parse_u64(x->args[1], &fire_id) || fire_id == 0)
+			return usage_error("invalid fire id '%s'", x->args[1]);
+	}
+	if (x->opts_seen & (OPT_REQUEUE | OPT_PURGE)) {
+		r = purge ? evc_purge_dead(x->c, channel, fire_id,
+					   x->request_ms, &n)
+			  : evc_requeue_dead(x->c, channel, fire_id,
+					     x->request_ms, &n);
+		if (r < 0)
+			return lib_failure(x, r, "dead");
+		if (x->json) {
+			jw_begin(&w);
+			jw_str(&w, "channel", channel);
+			if (fire_id != 0)
+				jw_u64(&w, "fire_id", fire_id);
+			else
+				jw_str(&w, "fire_id", NULL);
+			jw_u64(&w, purge ? "purged" : "requeued", n);
+			jw_end(&w);
+		} else {
+			printf("%" PRIu64 "\n", n);
+		}
+		return check_stdout();
+	}
+	for (;;) {
+		r = evc_list_dead(x->c, channel, after, 0, x->request_ms, &dl);
+		if (r < 0)
+			return lib_failure(x, r, "dead");
+		for (i = 0; i < dl.count; i++)
+			print_fired(x, &dl.messages[i]);
+		/* Fire ids only grow: a cursor that does not would loop. */
+		if (dl.next_after_fire_id <= after) {
+			evc_dead_list_free(&dl);
+			break;
+		}
+		after = dl.next_after_fire_id;
+		evc_dead_list_free(&dl);
+		r = check_stdout();
+		if (r != 0)
+			return r;
+	}
+	return check_stdout();
+}
+
 /* ---- command line ---- */
 
 static void
@@ -975,8 +1215,46 @@ help(void)
 	    "seconds as\n"
 	    "                     'evctl time' prints them\n"
 	    "  --count N          watch: exit after N fires\n"
+	    "  --visibility DURATION\n"
+	    "                     watch: how long a fire may stay unacked "
+	    "before it is\n"
+	    "                     redelivered (default: the daemon's, 30s)\n"
+	    "  --requeue          dead: put the dead message FIRE_ID (all "
+	    "without it)\n"
+	    "                     back in the channel's queue; prints how "
+	    "many\n"
+	    "  --purge            dead: delete the dead message FIRE_ID (all "
+	    "without it)\n"
+	    "                     for good; prints how many\n"
 	    "  -h, --help         this help\n"
 	    "  --version          the version\n"
+	    "\n"
+	    "TIMER OPTIONS (soon, later, at):\n"
+	    "  --misfire fire|skip|all\n"
+	    "                     a deadline missed while evd was down: fire "
+	    "once, late\n"
+	    "                     (default), do not fire, or fire every missed "
+	    "occurrence\n"
+	    "  --delivery at-least-once|at-most-once\n"
+	    "                     channel fires: redelivered until acked "
+	    "(default), or\n"
+	    "                     removed when delivered\n"
+	    "  --max-attempts N   channel fires: deliveries without an ack "
+	    "before the\n"
+	    "                     message goes to the dead-letter list "
+	    "(default: evd's)\n"
+	    "  --downtime counts|paused\n"
+	    "                     a relative deadline across a reboot: keep "
+	    "its wall-clock\n"
+	    "                     instant (default), or do not count the "
+	    "time down\n"
+	    "\n"
+	    "dead CHANNEL lists the channel's dead letters (messages that "
+	    "reached\n"
+	    "max-attempts), one line each as watch prints fires. get ID shows "
+	    "the\n"
+	    "timer's state, options and history, one 'run:' line per fire, "
+	    "newest first.\n"
 	    "\n"
 	    "DURATION: 250ms, 5s, 90, 1.5h, 1h30m, 2d (units ns us ms s m h "
 	    "d w).\n"
@@ -1007,12 +1285,22 @@ static const struct option_def options[] = {
     {"--key", true, OPT_KEY},
     {"--clock", true, OPT_CLOCK},
     {"--count", true, OPT_COUNT},
+    {"--misfire", true, OPT_MISFIRE},
+    {"--delivery", true, OPT_DELIVERY},
+    {"--max-attempts", true, OPT_MAX_ATTEMPTS},
+    {"--downtime", true, OPT_DOWNTIME},
+    {"--visibility", true, OPT_VISIBILITY},
+    {"--requeue", false, OPT_REQUEUE},
+    {"--purge", false, OPT_PURGE},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
 static int
 set_option(struct ctl *x, const struct option_def *o, const char *v)
 {
+	uint64_t n;
+	int k;
+
 	x->opts_seen |= o->bit;
 	if (strcmp(o->name, "--socket") == 0) {
 		x->socket = v;
@@ -1048,6 +1336,38 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 		if (!parse_u64(v, &x->count) || x->count == 0)
 			return usage_error("--count takes a positive integer, "
 					   "not '%s'",
+					   v);
+	} else if (o->bit == OPT_MISFIRE) {
+		k = name_index(misfire_names, 3, v);
+		if (k < 0)
+			return usage_error("unknown misfire policy '%s' (fire, "
+					   "skip, all)",
+					   v);
+		x->topts.misfire = k;
+	} else if (o->bit == OPT_DELIVERY) {
+		k = name_index(delivery_names, 2, v);
+		if (k < 0)
+			return usage_error("unknown delivery '%s' "
+					   "(at-least-once, at-most-once)",
+					   v);
+		x->topts.delivery = k;
+	} else if (o->bit == OPT_DOWNTIME) {
+		k = name_index(downtime_names, 2, v);
+		if (k < 0)
+			return usage_error("unknown downtime policy '%s' "
+					   "(counts, paused)",
+					   v);
+		x->topts.downtime = k;
+	} else if (o->bit == OPT_MAX_ATTEMPTS) {
+		if (!parse_u64(v, &n) || n == 0 || n > UINT32_MAX)
+			return usage_error("--max-attempts takes a positive "
+					   "integer, not '%s'",
+					   v);
+		x->topts.max_attempts = (uint32_t)n;
+	} else if (o->bit == OPT_VISIBILITY) {
+		if (timefmt_parse_duration(v, &x->visibility_ns) < 0)
+			return usage_error("invalid duration '%s' for "
+					   "--visibility",
 					   v);
 	}
 	return 0;

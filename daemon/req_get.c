@@ -132,6 +132,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	struct store *s = batch_store_ro();
 	const Evd__Get *m = rq->get;
 	struct get_history *h;
+	Evd__TimerOptions *opts;
 	Evd__TimerInfo *info;
 	Evd__Callback *cb;
 	struct timer *t;
@@ -141,9 +142,10 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 		                "get needs timer_id");
 	if ((t = sched_lookup(m->timer_id, ctx->uid)) != NULL) {
 		if ((info = req_alloc(ctx, sizeof *info)) == NULL ||
-		    (cb = req_alloc(ctx, sizeof *cb)) == NULL)
+		    (cb = req_alloc(ctx, sizeof *cb)) == NULL ||
+		    (opts = req_alloc(ctx, sizeof *opts)) == NULL)
 			return -ENOMEM;
-		sched_fill_info(t, info, cb);
+		sched_fill_info(t, info, cb, opts);
 	} else {
 		struct get_finished *g;
 

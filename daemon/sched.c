@@ -624,7 +624,8 @@ sched_timer_durable(const struct timer *t)
 }
 
 void
-sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb)
+sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
+                Evd__TimerOptions *opts)
 {
 	evd__timer_info__init(info);
 	evd__callback__init(cb);
@@ -661,6 +662,16 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb)
 		cb->payload.len = t->payload_len;
 	}
 	info->callback = cb;
+	if (opts != NULL) {
+		evd__timer_options__init(opts);
+		opts->has_misfire = opts->has_delivery = true;
+		opts->misfire = t->misfire;
+		opts->delivery = t->delivery;
+		opts->has_downtime = opts->has_max_attempts = true;
+		opts->downtime = t->downtime;
+		opts->max_attempts = t->max_attempts;
+		info->options = opts;
+	}
 }
 
 void

@@ -118,11 +118,12 @@ int64_t sched_timer_deadline(const struct timer *t);
 bool sched_timer_durable(const struct timer *t);
 
 /*
- * Fills a TimerInfo (and the Callback it points to) from t. The strings
+ * Fills a TimerInfo (and the Callback and, if opts is not NULL, the
+ * TimerOptions it points to) from t. The strings
  * and bytes are borrowed from the timer: pack before the loop runs again.
  */
 void sched_fill_info(const struct timer *t, Evd__TimerInfo *info,
-                     Evd__Callback *cb);
+                     Evd__Callback *cb, Evd__TimerOptions *opts);
 
 void sched_get_stats(struct sched_stats *ret);
 

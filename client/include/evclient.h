@@ -33,10 +33,14 @@
  *
  * ABI: the soname is libevclient.so.1. Structs the caller reads are
  * only ever extended at the end; the library fills them itself, so callers
- * never allocate them (struct evc_callback, which callers do fill, is
- * only read up to the fields of version 1 and will not grow). Enums only
- * gain values. Only evc_* symbols are exported, versioned: EVCLIENT_1 for
- * the blocking API, EVCLIENT_1.1 for what came with the asynchronous API.
+ * never allocate them. struct evc_callback, which callers do fill, grew
+ * in EVCLIENT_1.2 (options, at its end) before any release (0.1.0), so
+ * every program is built against this layout; callers must zero-
+ * initialise it, so that members they do not set stay NULL. From the
+ * first release on it will not grow again. Enums only gain values. Only
+ * evc_* symbols are exported, versioned: EVCLIENT_1 for the blocking API,
+ * EVCLIENT_1.1 for what came with the asynchronous API, EVCLIENT_1.2 for
+ * durable channels (timer options, visibility timeouts, dead letters).
  * The libevent adapter (evc_attach) is a separate library,
  * libevclient-event.so.1 with evclient-event.h, so that libevclient
  * itself never depends on libevent.
@@ -89,8 +93,60 @@ enum evc_timer_state {
 	EVC_TIMER_CANCELLED = 3,
 };
 
+/* What to do with a timer whose deadline passed while evd was not
+ * running (EVCLIENT_1.2; values match the protocol's Misfire). */
+enum evc_misfire {
+	EVC_MISFIRE_FIRE = 0, /* fire once, late, reporting the lateness */
+	EVC_MISFIRE_SKIP = 1, /* do not fire; a SKIPPED run records it */
+	EVC_MISFIRE_ALL =
+	    2, /* fire every missed occurrence (one-shots: once) */
+};
+
+/* How a channel fire is delivered (EVCLIENT_1.2; the protocol's
+ * Delivery). */
+enum evc_delivery {
+	EVC_DELIVERY_AT_LEAST_ONCE = 0, /* kept until acked, redelivered */
+	EVC_DELIVERY_AT_MOST_ONCE = 1,	/* removed when delivered */
+};
+
+/* What a relative (monotonic/boottime) deadline does across a reboot
+ * (EVCLIENT_1.2; the protocol's Downtime). */
+enum evc_downtime {
+	EVC_DOWNTIME_COUNTS = 0, /* it stays at its wall-clock instant */
+	EVC_DOWNTIME_PAUSED = 1, /* time the machine was down does not count */
+};
+
+/* What became of one fire: struct evc_run.outcome (EVCLIENT_1.2; the
+ * protocol's RunOutcome). */
+enum evc_run_outcome {
+	EVC_RUN_DELIVERED = 1,	 /* sent to the connection that scheduled it */
+	EVC_RUN_QUEUED = 2,	 /* became a message in its channel */
+	EVC_RUN_ACKED = 3,	 /* a subscriber acked the message */
+	EVC_RUN_REDELIVERED = 4, /* not acked in time, or its subscriber
+				  * left: sent again */
+	EVC_RUN_DEAD_LETTERED = 5, /* max_attempts reached: dead-letter list */
+	EVC_RUN_SKIPPED = 6,	   /* not fired (misfire skip; see detail) */
+	EVC_RUN_LOST = 7,	   /* at-most-once, its subscriber left */
+};
+
 /* Opaque connection to evd. */
 struct evc;
+
+/*
+ * Per-timer policies (EVCLIENT_1.2). All zero means the daemon's
+ * defaults: misfire fire, at-least-once, the daemon's max_attempts,
+ * downtime counts. misfire, delivery and downtime take the values of
+ * enum evc_misfire, evc_delivery and evc_downtime; the daemon refuses
+ * others, and max_attempts above its bound, with -EVC_E_INVALID_ARGUMENT.
+ * delivery and max_attempts only matter for channel timers.
+ */
+struct evc_timer_options {
+	int misfire;
+	int delivery;
+	uint32_t
+	    max_attempts; /* deliveries before dead-lettering; 0: default */
+	int downtime;
+};
 
 /*
  * What a scheduled timer does when it fires. Zero-initialise it:
@@ -106,6 +162,9 @@ struct evc_callback {
 	const void *payload;
 	size_t payload_len;
 	const char *key;
+	/* EVCLIENT_1.2: the timer's policies; NULL for the daemon's
+	 * defaults. Borrowed like the rest. */
+	const struct evc_timer_options *options;
 };
 
 /* The daemon's answer to a scheduling request. */
@@ -130,6 +189,17 @@ struct evc_fired {
 	uint32_t attempt;        /* 1, then +1 per redelivery */
 };
 
+/* One fire of a timer, from its history (EVCLIENT_1.2). Owned by the
+ * struct evc_timer_info that holds it. */
+struct evc_run {
+	uint64_t fire_id; /* 0 when it did not fire */
+	int64_t due_realtime_ns;
+	int64_t fired_realtime_ns; /* 0: it did not fire (e.g. skipped) */
+	int64_t lateness_ns;
+	int outcome;  /* enum evc_run_outcome */
+	char *detail; /* why, in words; may be NULL */
+};
+
 /* A timer as the daemon reports it. Release with evc_timer_info_free(). */
 struct evc_timer_info {
 	uint64_t timer_id;
@@ -146,6 +216,14 @@ struct evc_timer_info {
 	char *key;       /* may be NULL */
 	uint64_t fire_count;
 	int64_t last_fired_realtime_ns; /* 0 if it never fired */
+	/* EVCLIENT_1.2. history: its last runs, newest first, from evc_get()
+	 * only (evc_list() leaves it NULL, 0); empty when the daemon keeps
+	 * none (ephemeral timers, the memory store). options: as the daemon
+	 * reports them, valid only when has_options. */
+	struct evc_run *history;
+	size_t history_count;
+	struct evc_timer_options options;
+	bool has_options;
 };
 
 /* One page of evc_list(). Release with evc_timer_list_free(). */
@@ -176,6 +254,16 @@ struct evc_stats {
 	int64_t uptime_ns;
 	char *server_version;
 	char *store;
+	uint64_t dead_messages; /* in dead-letter lists (EVCLIENT_1.2) */
+};
+
+/* One page of a channel's dead-letter list (EVCLIENT_1.2): messages that
+ * reached max_attempts deliveries unacked, attempt = deliveries made.
+ * Release with evc_dead_list_free(). */
+struct evc_dead_list {
+	struct evc_fired *messages;
+	size_t count;
+	uint64_t next_after_fire_id; /* 0: this was the last page */
 };
 
 /* Information from the daemon's greeting, valid while the handle lives. */
@@ -191,9 +279,10 @@ struct evc_server_info {
  * The result of an asynchronous request, passed to its evc_done_cb.
  * Borrowed: valid only during the callback (copy what you keep). On
  * success status is 0 and the member for the request's kind is set
- * (scheduled for evc_call_*_async, time, timer, list, stats; none for
+ * (scheduled for evc_call_*_async, time, timer, list, stats, dead_list;
+ * count for evc_requeue_dead_async and evc_purge_dead_async; none for
  * cancel, subscribe and ack); on failure status is a negative enum
- * evc_code, errmsg says why and every pointer member is NULL.
+ * evc_code, errmsg says why, every pointer member is NULL and count 0.
  */
 struct evc_result {
 	int status;
@@ -203,6 +292,9 @@ struct evc_result {
 	const struct evc_timer_info *timer;
 	const struct evc_timer_list *list;
 	const struct evc_stats *stats;
+	/* EVCLIENT_1.2 */
+	const struct evc_dead_list *dead_list;
+	uint64_t count; /* messages requeued or purged */
 };
 
 /*
@@ -369,11 +461,54 @@ int evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret);
  * reconnection. */
 int evc_subscribe(struct evc *c, const char *channel, int timeout_ms);
 
+/* EVCLIENT_1.2: evc_subscribe() with this subscriber's visibility
+ * timeout: how long it may hold a message unacked before the daemon
+ * redelivers it (to any subscriber, attempt + 1). 0 is the daemon's
+ * default (30 s), which is what evc_subscribe() asks for; the daemon
+ * refuses a negative value or one above its bound with
+ * -EVC_E_INVALID_ARGUMENT. After a reconnection the handle subscribes
+ * again with the same visibility timeout (subscribing again to a
+ * channel replaces the remembered one). Thread-safety: as evc_subscribe. */
+int evc_subscribe_opts(struct evc *c, const char *channel,
+		       int64_t visibility_timeout_ns, int timeout_ms);
+
 /* Acknowledges a channel fire. -EVC_E_NOT_FOUND if fire_id is not a
  * message delivered to this connection and still unacked (a fire
  * received before a reconnection can no longer be acked: it is
  * redelivered with attempt + 1). */
 int evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms);
+
+/* ---- Dead letters (EVCLIENT_1.2) ----
+ *
+ * A channel message delivered max_attempts times without an ack leaves
+ * the queue for the channel's dead-letter list. Callers see only their
+ * own messages (root: everyone's). channel must not be NULL
+ * (-EVC_E_USAGE); an invalid name is -EVC_E_INVALID_ARGUMENT. Like the
+ * other blocking calls: thread-safety as the handle (any thread with the
+ * background thread running). evc_list_dead() is retried across a
+ * reconnection; requeue and purge are not (they fail with -EVC_E_IO when
+ * the connection is lost under them, as their effect is then unknown).
+ */
+
+/* One page of channel's dead letters with fire_id > after_fire_id (0:
+ * from the start), at most limit (0: the daemon's default; it caps it),
+ * in fire_id order. An empty list is not an error. Release *ret with
+ * evc_dead_list_free(). */
+int evc_list_dead(struct evc *c, const char *channel, uint64_t after_fire_id,
+		  uint32_t limit, int timeout_ms, struct evc_dead_list *ret);
+
+/* Puts dead message fire_id (0: all of the channel's) back in the
+ * channel's queue with its attempt count reset; *ret_count (may be NULL)
+ * is how many. -EVC_E_NOT_FOUND when there is no such dead message (or,
+ * for 0, none at all). */
+int evc_requeue_dead(struct evc *c, const char *channel, uint64_t fire_id,
+		     int timeout_ms, uint64_t *ret_count);
+
+/* Deletes dead message fire_id (0: all of the channel's) for good;
+ * *ret_count (may be NULL) is how many. -EVC_E_NOT_FOUND as for
+ * evc_requeue_dead(). */
+int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
+		   int timeout_ms, uint64_t *ret_count);
 
 /* ---- Events ---- */
 
@@ -421,6 +556,7 @@ void evc_fired_free(struct evc_fired *ev);
 void evc_timer_info_free(struct evc_timer_info *ti);
 void evc_timer_list_free(struct evc_timer_list *tl);
 void evc_stats_free(struct evc_stats *st);
+void evc_dead_list_free(struct evc_dead_list *dl); /* EVCLIENT_1.2 */
 
 /* ==== Asynchronous requests (EVCLIENT_1.1) ====
  *
@@ -463,6 +599,19 @@ int evc_subscribe_async(struct evc *c, const char *channel,
                         evc_done_cb done, void *arg);
 int evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done,
                   void *arg);
+/* EVCLIENT_1.2, with the same rules: the asynchronous forms of
+ * evc_subscribe_opts (no result member), evc_list_dead (res->dead_list),
+ * evc_requeue_dead and evc_purge_dead (res->count). */
+int evc_subscribe_opts_async(struct evc *c, const char *channel,
+			     int64_t visibility_timeout_ns, evc_done_cb done,
+			     void *arg);
+int evc_list_dead_async(struct evc *c, const char *channel,
+			uint64_t after_fire_id, uint32_t limit,
+			evc_done_cb done, void *arg);
+int evc_requeue_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
+			   evc_done_cb done, void *arg);
+int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
+			 evc_done_cb done, void *arg);
 
 /* Requests accepted and not yet answered. Thread-safety: as the handle;
  * with the background thread, any thread (the value may be stale). */

@@ -85,6 +85,84 @@ check "stats --json" bash -c "grep -q '\"pending_timers\"' <<<'$out'"
 out=$(ctl --json later 1h --channel j)
 check "schedule --json" bash -c "grep -q '\"timer_id\":' <<<'$out'"
 
+# durable channels: state, options, history, dead letters (issue 3)
+id=$(ctl later 1h --channel c)
+out=$(ctl get "$id")
+check "later 1h --channel: get shows pending" \
+	bash -c "grep -q '^state: *pending$' <<<'$out'"
+out=$(ctl later 1h --channel c --misfire skip --delivery at-most-once \
+	--max-attempts 3 --downtime paused)
+check "scheduling takes the timer options" test -n "$out"
+id=$(ctl soon --channel opt --payload o --misfire skip --max-attempts 2 \
+	--delivery at-least-once --downtime paused)
+out=$(ctl watch opt --count 1 --timeout 10s --visibility 200ms)
+check "watch --visibility receives" bash -c "grep -q 'payload=o' <<<'$out'"
+out=$(ctl get "$id")
+check "get shows fired" bash -c "grep -q '^state: *fired$' <<<'$out'"
+check "get shows misfire" bash -c "grep -q '^misfire: *skip$' <<<'$out'"
+check "get shows max_attempts" bash -c "grep -q '^max_attempts: *2$' <<<'$out'"
+check "get shows downtime" bash -c "grep -q '^downtime: *paused$' <<<'$out'"
+check "get shows delivery" \
+	bash -c "grep -q '^delivery: *at-least-once$' <<<'$out'"
+runs=$(grep '^run: ' <<<"$out")
+check "history: two runs" test "$(wc -l <<<"$runs")" -eq 2
+check "history: newest (acked) first" \
+	bash -c "head -1 <<<'$runs' | grep -q 'outcome=acked detail='"
+check "history: then queued" \
+	bash -c "tail -1 <<<'$runs' | grep -q 'outcome=queued detail='"
+check "history: run fields" bash -c "grep -Eq \
+	'^run: fire=[0-9]+ due=[^ ]+ fired=[^ ]+ lateness=[^ ]+ outcome=' <<<'$runs'"
+out=$(ctl --json get "$id")
+check "get --json options" \
+	bash -c "grep -q '\"options\":{\"misfire\":\"skip\"' <<<'$out'"
+check "get --json history" \
+	bash -c "grep -q '\"history\":\[{.*\"outcome\":\"acked\"' <<<'$out'"
+ctl later 1h --channel c --misfire sometimes >/dev/null 2>&1
+check "bad --misfire is usage (2)" test $? -eq 2
+ctl later 1h --channel c --max-attempts 0 >/dev/null 2>&1
+check "bad --max-attempts is usage (2)" test $? -eq 2
+ctl later 1h --channel c --delivery maybe >/dev/null 2>&1
+check "bad --delivery is usage (2)" test $? -eq 2
+ctl later 1h --channel c --downtime never >/dev/null 2>&1
+check "bad --downtime is usage (2)" test $? -eq 2
+ctl later 1h --channel c --visibility 1s >/dev/null 2>&1
+check "--visibility only for watch (2)" test $? -eq 2
+ctl watch c --visibility soon >/dev/null 2>&1
+check "bad --visibility is usage (2)" test $? -eq 2
+out=$(ctl dead nothing)
+rc=$?
+check "dead on an empty channel exits 0" test $rc -eq 0
+check "dead on an empty channel prints nothing" test -z "$out"
+out=$(ctl --json dead nothing)
+check "dead --json on an empty channel prints nothing" test -z "$out"
+ctl dead nothing --purge >/dev/null 2>"$dir/err"
+check "dead --purge of nothing is exit 1" test $? -eq 1
+check "dead --purge says no dead messages" grep -q "no dead messages" "$dir/err"
+ctl dead nothing --requeue >/dev/null 2>"$dir/err"
+check "dead --requeue of nothing is exit 1" test $? -eq 1
+check "dead --requeue says no dead messages" grep -q "no dead messages" "$dir/err"
+ctl dead nothing --requeue 42 >/dev/null 2>"$dir/err"
+check "dead --requeue FIRE_ID unknown is exit 1" test $? -eq 1
+check "dead --requeue FIRE_ID names it" grep -q "42" "$dir/err"
+ctl dead nothing 42 >/dev/null 2>&1
+check "dead FIRE_ID without an action is usage (2)" test $? -eq 2
+ctl dead nothing --requeue --purge >/dev/null 2>&1
+check "dead --requeue --purge is usage (2)" test $? -eq 2
+ctl dead nothing --purge x >/dev/null 2>&1
+check "dead bad FIRE_ID is usage (2)" test $? -eq 2
+ctl dead 'bad name' >/dev/null 2>&1
+check "dead on an invalid channel is exit 1" test $? -eq 1
+out=$(ctl stats)
+check "stats shows dead_messages" bash -c "grep -q '^dead_messages: *0$' <<<'$out'"
+out=$(ctl --json stats)
+check "stats --json dead_messages" \
+	bash -c "grep -q '\"dead_messages\":0' <<<'$out'"
+ctl --help >"$dir/help"
+for w in --misfire --delivery --max-attempts --downtime --visibility \
+	--requeue --purge 'dead CHANNEL'; do
+	check "help documents $w" grep -q -- "$w" "$dir/help"
+done
+
 # watch timeout
 ctl watch nothing-here --count 1 --timeout 200ms >/dev/null 2>&1
 rc=$?

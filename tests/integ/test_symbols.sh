@@ -2,7 +2,8 @@
 # test_symbols: libevclient exports only evc_* symbols — from the shared
 # library (nm -D) and from the static archive (nm -g: a program linking
 # libevclient.a must not see frame_*, evd__* or our internals) — every
-# function the version script lists in EVCLIENT_1.1 carries that version,
+# function the version script lists in EVCLIENT_1.1 and EVCLIENT_1.2
+# carries that version,
 # and libevclient-event exports evc_attach/evc_detach only.
 #   test_symbols.sh LIBEVCLIENT.so LIBEVCLIENT.a LIBEVCLIENT-EVENT.so MAP
 set -u
@@ -26,12 +27,19 @@ extra=$(comm -23 "$tmp/ar" "$tmp/so")
 [ -z "$extra" ] || { echo "libevclient.a exports internal symbols:"; echo "$extra"; fail=1; }
 
 n11=0
-for f in $(sed -n '/^EVCLIENT_1.1/,/}/p' "$map" | grep -o 'evc_[a-z_]*'); do
+for f in $(sed -n '/^EVCLIENT_1.1 /,/}/p' "$map" | grep -o 'evc_[a-z_]*'); do
 	n11=$((n11 + 1))
 	objdump -T "$so" | grep -q "EVCLIENT_1.1 *$f\$" ||
 		{ echo "$f is not in version node EVCLIENT_1.1"; fail=1; }
 done
 [ "$n11" -gt 10 ] || { echo "EVCLIENT_1.1 lists only $n11 functions"; fail=1; }
+n12=0
+for f in $(sed -n '/^EVCLIENT_1.2 /,/}/p' "$map" | grep -o 'evc_[a-z_]*'); do
+	n12=$((n12 + 1))
+	objdump -T "$so" | grep -q "EVCLIENT_1.2 *$f\$" ||
+		{ echo "$f is not in version node EVCLIENT_1.2"; fail=1; }
+done
+[ "$n12" -ge 9 ] || { echo "EVCLIENT_1.2 lists only $n12 functions"; fail=1; }
 objdump -T "$so" | grep -q "EVCLIENT_1 *evc_call_later\$" ||
 	{ echo "evc_call_later lost its EVCLIENT_1 version"; fail=1; }
 objdump -p "$so" | grep -q "SONAME *libevclient.so.1\$" ||
