@@ -1,0 +1,151 @@
+/*
+ * exec: the exec-hook runner. Spawns a program as a timer's owner, feeds
+ * it the payload, captures the tail of its output, enforces its timeout
+ * and reports how it ended, without ever blocking the loop.
+ *
+ * One runner per process, on one event_base (the daemon's loop); not
+ * thread-safe: every function is called from the loop's thread.
+ *
+ * What a hook gets (see exec.c for the why):
+ *   - uid, gid and the owner's supplementary groups (looked up in the
+ *     parent with getpwuid_r/getgrouplist, applied in the child with
+ *     setgroups/setgid/setuid before execve). When evd is not root, only
+ *     its own uid and gid are accepted and nothing is changed.
+ *   - an environment made only of PATH=/usr/local/bin:/usr/bin:/bin,
+ *     HOME, USER, LOGNAME, SHELL (from the passwd entry), EVD_TIMER_ID,
+ *     EVD_FIRE_ID, EVD_DUE_NS, EVD_LATENESS_NS and the spec's "K=V"
+ *     entries (which may replace PATH, HOME, ... but not EVD_*);
+ *   - stdin: the payload through a pipe (or /dev/null when empty);
+ *     stdout/stderr: pipes of which the last EXEC_TAIL_MAX bytes are kept;
+ *     no other fd;
+ *   - a new session (it leads its process group: timeouts signal the
+ *     whole group), every signal at its default disposition and unblocked,
+ *     umask 022, RLIMIT_CORE soft 0, RLIMIT_NOFILE soft min(evd's, 1024);
+ *     other limits inherited from evd;
+ *   - cwd: the spec's, else the owner's home if it can enter it, else /.
+ *
+ * A result is delivered once the process has been reaped and its stdout
+ * and stderr reached EOF, or EXEC_DRAIN_NS after the reap if a grandchild
+ * still holds them (they are closed then). Grandchildren that outlive the
+ * hook are left alone, except after a timeout (the group is SIGKILLed
+ * before the leader is reaped) and at exec_shutdown.
+ */
+#ifndef EVD_EXEC_H
+#define EVD_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct event_base;
+
+/* Bytes kept of each of stdout and stderr: the last ones. */
+#define EXEC_TAIL_MAX (64 * 1024)
+/* From SIGTERM (timeout) to SIGKILL of the process group. */
+#define EXEC_GRACE_NS (INT64_C(5) * 1000000000)
+/* After the reap, how long a grandchild may keep stdout/stderr open. */
+#define EXEC_DRAIN_NS (INT64_C(100) * 1000000)
+/* Bound on argv + env + cwd bytes of one spec (execve's own is ~2 MiB). */
+#define EXEC_ARGS_MAX (256 * 1024)
+/* The fixed search path for a bare program name, and the child's PATH. */
+#define EXEC_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* A job as submitted. Everything is borrowed: exec_submit copies it. */
+struct exec_spec {
+	uid_t uid; /* run as this owner */
+	gid_t gid;
+	/* argv[0] is an absolute path or a bare name looked up in EXEC_PATH.
+	 * With shell, argc == 1 and argv[0] is the command for /bin/sh -c. */
+	const char *const *argv;
+	size_t argc;
+	bool shell;
+	const char *const *env; /* extra "K=V" entries; K not EVD_* */
+	size_t nenv;
+	const char *cwd;    /* NULL: the owner's home if possible, else / */
+	int64_t timeout_ns; /* 0: none; else SIGTERM, EXEC_GRACE_NS, SIGKILL */
+	const uint8_t *stdin_data; /* the payload */
+	size_t stdin_len;
+	/* Exported as EVD_TIMER_ID, EVD_FIRE_ID, EVD_DUE_NS, EVD_LATENESS_NS */
+	uint64_t timer_id;
+	uint64_t fire_id;
+	int64_t due_ns;
+	int64_t lateness_ns;
+};
+
+enum exec_outcome {
+	EXEC_EXITED,	/* code: exit status */
+	EXEC_SIGNALED,	/* code: the signal */
+	EXEC_TIMED_OUT, /* past its timeout; code: the signal, or the exit status
+			 * if it exited by itself after SIGTERM */
+	EXEC_FAILED,	/* did not run: code is a negative errno, errmsg why */
+};
+
+/* Borrowed by the done callback for the duration of the call only. */
+struct exec_result {
+	enum exec_outcome outcome;
+	int code;
+	int64_t duration_ns;  /* spawn to reap (CLOCK_MONOTONIC); 0 if FAILED */
+	int64_t submitted_ns; /* CLOCK_MONOTONIC at exec_submit */
+	int64_t started_ns;   /* CLOCK_MONOTONIC once execve succeeded */
+	const char *out;      /* last EXEC_TAIL_MAX bytes of stdout; may be */
+	size_t out_len;	      /* NULL when out_len is 0; not NUL-terminated */
+	const char *err;      /* same for stderr */
+	size_t err_len;
+	const char *errmsg; /* FAILED: "step: strerror"; else NULL */
+	pid_t pid;	    /* 0 when it never started */
+	/* Bytes of the payload the child took before it closed stdin or
+	 * exited (a hook may legitimately ignore its payload). */
+	size_t stdin_written;
+};
+
+/* Called exactly once per accepted job, from the loop, never from inside
+ * exec_submit. May call exec_submit: a job it submits starts after it
+ * returns. */
+typedef void (*exec_done_cb)(const struct exec_result *r, void *arg);
+
+/* Sets the runner up on base: at most max_running processes at once (0 is
+ * taken as 1), at most max_queued jobs waiting beyond them. Also ignores
+ * SIGPIPE if it is at its default (a hook closing stdin must not kill evd)
+ * and opens /dev/null on any of fds 0-2 that is closed (so that pipes
+ * never land there). SIGCHLD must not be ignored (that would auto-reap).
+ * Returns 0, -EALREADY, -ENOMEM, or a negative errno from the system. */
+int exec_init(struct event_base *base, unsigned max_running, size_t max_queued);
+
+/* New limits at runtime. Lowering max_running kills nothing: jobs above
+ * the new bound finish and no new one starts until below it. Queued jobs
+ * beyond a lowered max_queued stay queued. */
+void exec_set_limits(unsigned max_running, size_t max_queued);
+
+/* The SIGTERM-to-SIGKILL delay (default EXEC_GRACE_NS); for tests and
+ * configuration. Applies to timeouts that fire afterwards. */
+void exec_set_grace_ns(int64_t grace_ns);
+
+/* Queues a job (FIFO); it starts on a later loop turn once fewer than
+ * max_running run. cb(r, arg) is called exactly once if and only if this
+ * returns 0. Returns 0, -EINVAL (bad spec: empty argv, NULL entries, a
+ * relative program path with '/', shell with argc != 1, env entry not
+ * "K=V" or naming EVD_* or twice, negative timeout, not initialised),
+ * -E2BIG (more than EXEC_ARGS_MAX bytes of argv/env/cwd), -EAGAIN (the
+ * queue is full: max_queued beyond the free slots), -ENOMEM, -ESHUTDOWN
+ * (from a callback run by exec_shutdown); -EINVAL too when not
+ * initialised. Failures to start (unknown owner, not root,
+ * ENOENT, setuid refused, ...) are reported through cb as EXEC_FAILED. */
+int exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg);
+
+/* Jobs whose process runs or whose result is not delivered yet. */
+size_t exec_running(void);
+/* Jobs accepted and not started yet. */
+size_t exec_queued(void);
+/* Running jobs of one owner (for per-uid concurrency quotas). */
+size_t exec_running_uid(uid_t uid);
+
+/* SIGKILLs every running process group, reaps every child (blocking, but
+ * SIGKILLed processes die at once), closes everything, and delivers every
+ * job not delivered yet: running ones with how they ended, queued ones as
+ * EXEC_FAILED "daemon stopping". Callbacks run from inside this call;
+ * exec_submit from them returns -ESHUTDOWN. Leaves no zombie. Then
+ * exec_init may be called again. Safe to call when not initialised. */
+void exec_shutdown(void);
+
+#endif
