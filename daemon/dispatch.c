@@ -138,6 +138,8 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	                          : conn_send(c, &reply);
 	for (i = 0; i < ctx.nallocs; i++)
 		free(ctx.allocs[i]);
+	for (i = 0; i < ctx.nunpacked; i++)
+		protobuf_c_message_free_unpacked(ctx.unpacked[i], NULL);
 	evd__request__free_unpacked(rq, NULL);
 	return r < 0 ? -EPIPE : 0;
 }

@@ -40,6 +40,8 @@ struct req_ctx {
 	char err_msg[REQ_ERRMSG_MAX];
 	void *allocs[REQ_MAX_ALLOCS];
 	int nallocs;
+	ProtobufCMessage *unpacked[2]; /* freed after the reply is packed */
+	int nunpacked;
 };
 
 /*
@@ -82,6 +84,9 @@ int req_unavailable(struct req_ctx *ctx);
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)
 #define REQ_KEY_MAX 256u
+#define REQ_EXEC_ARGS_MAX 1024
+#define REQ_EXEC_ENV_MAX 256
+#define REQ_EXEC_BYTES_MAX (128u * 1024u)
 
 #define X(BODY, name)                                                          \
 	int req_##name(struct req_ctx *ctx, const Evd__Request *rq);

@@ -22,6 +22,8 @@
 #include "channel.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "exec.h"
+#include "hook.h"
 #include "frame.h"
 #include "log.h"
 #include "notify.h"
@@ -29,6 +31,7 @@
 #include "sched.h"
 #include "server.h"
 #include "store.h"
+#include "wait.h"
 
 struct options {
 	char socket_path[PATH_MAX];
@@ -38,6 +41,10 @@ struct options {
 	uint32_t history;
 	size_t max_frame;
 };
+
+/* Exec hooks running at once, and waiting beyond that. */
+#define MAIN_EXEC_RUNNING 64
+#define MAIN_EXEC_QUEUED 10000
 
 static volatile int stopping;
 
@@ -333,7 +340,10 @@ main(int argc, char **argv)
 		errno = -r;
 		fatal("cannot set up timers");
 	}
-	if ((r = quota_init()) < 0 || (r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
+	if ((r = quota_init()) < 0 || (r = wait_init(base)) < 0 ||
+	    (r = hook_init()) < 0 ||
+	    (r = exec_init(base, MAIN_EXEC_RUNNING, MAIN_EXEC_QUEUED)) < 0 ||
+	    (r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
 		fatalx("out of memory at start-up");
 	open_store(&o);
 
@@ -381,6 +391,8 @@ main(int argc, char **argv)
 		batch_end();
 		conn_flush_all();
 	}
+	/* Running hooks are killed; their ends go into the last batch. */
+	exec_shutdown();
 	batch_end();
 	conn_flush_all();
 
@@ -389,6 +401,9 @@ main(int argc, char **argv)
 	conn_shutdown();
 	channel_shutdown();
 	sched_shutdown();
+	hook_shutdown();
+	wait_shutdown();
+	quota_shutdown();
 	batch_shutdown();
 	event_free(ev_int);
 	event_free(ev_term);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "channel.h"
 #include "clock.h"
@@ -80,6 +81,73 @@ req_channel_access(struct req_ctx *ctx, const char *channel, int right)
 	return r;
 }
 
+/*
+ * Checks an exec target against the limits (REQ_EXEC_*) and packs it for
+ * the timer: the command is stored and run later, so it is judged now.
+ */
+static int
+req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
+               struct sched_spec *spec)
+{
+	size_t i, bytes = 0, n;
+	uint8_t *packed;
+
+	if (geteuid() != 0 && ctx->uid != geteuid())
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "this evd is not root: it runs hooks only for "
+		                "uid %u",
+		                (unsigned)geteuid());
+	if (x->n_argv == 0 || x->n_argv > REQ_EXEC_ARGS_MAX)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "exec needs 1..%d arguments", REQ_EXEC_ARGS_MAX);
+	if (x->has_shell && x->shell && x->n_argv != 1)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "a shell hook is one command string");
+	if (x->argv[0][0] == '\0' ||
+	    (x->argv[0][0] != '/' && strchr(x->argv[0], '/') != NULL &&
+	     !(x->has_shell && x->shell)))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "the program must be an absolute path or a "
+		                "name found in /usr/local/bin:/usr/bin:/bin");
+	for (i = 0; i < x->n_argv; i++)
+		bytes += strlen(x->argv[i]) + 1;
+	if (x->n_env > REQ_EXEC_ENV_MAX)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "at most %d environment entries",
+		                REQ_EXEC_ENV_MAX);
+	for (i = 0; i < x->n_env; i++) {
+		const char *eq = strchr(x->env[i], '=');
+
+		if (eq == NULL || eq == x->env[i] ||
+		    strncmp(x->env[i], "EVD_", 4) == 0)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "environment entries are KEY=VALUE and "
+			                "may not set EVD_* (%.40s)",
+			                x->env[i]);
+		bytes += strlen(x->env[i]) + 1;
+	}
+	if (x->cwd != NULL && x->cwd[0] != '\0') {
+		if (x->cwd[0] != '/')
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "cwd must be an absolute path");
+		bytes += strlen(x->cwd) + 1;
+	}
+	if (bytes > REQ_EXEC_BYTES_MAX)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "the command takes %zu bytes; the limit is %u",
+		                bytes, REQ_EXEC_BYTES_MAX);
+	if (x->has_timeout_ns && x->timeout_ns < 0)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "timeout_ns must not be negative");
+	n = evd__exec__get_packed_size(x);
+	if ((packed = req_alloc(ctx, n)) == NULL)
+		return -ENOMEM;
+	evd__exec__pack(x, packed);
+	spec->exec = packed;
+	spec->exec_len = n;
+	return 0;
+}
+
 int
 req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
                 const Evd__TimerOptions *opts, struct sched_spec *spec)
@@ -104,6 +172,9 @@ req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
 			                            CHANNEL_RIGHT_PUBLISH)) < 0)
 				return r;
 			spec->channel = cb->channel;
+		} else if (cb->target_case == EVD__CALLBACK__TARGET_EXEC) {
+			if ((r = req_check_exec(ctx, cb->exec, spec)) < 0)
+				return r;
 		} else if (cb->target_case != EVD__CALLBACK__TARGET__NOT_SET)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "unknown callback target");

@@ -17,12 +17,20 @@
 
 #define GET_HISTORY_MAX 32
 #define GET_DETAIL_MAX 160
+/* Output tails in Get: the end of each, enough to see what went wrong;
+ * the store keeps 64 KiB. */
+#define GET_TAIL_MAX 1024
+
+static void req_get_finished_exec(struct req_ctx *ctx, const uint8_t *p,
+                                  size_t len, Evd__Callback *cb);
 
 /* Reply storage for the history, in one allocation. */
 struct get_history {
 	Evd__Run runs[GET_HISTORY_MAX];
 	Evd__Run *ptrs[GET_HISTORY_MAX];
 	char details[GET_HISTORY_MAX][GET_DETAIL_MAX];
+	uint8_t out[GET_HISTORY_MAX][GET_TAIL_MAX];
+	uint8_t err[GET_HISTORY_MAX][GET_TAIL_MAX];
 	size_t n;
 };
 
@@ -37,6 +45,7 @@ struct get_finished {
 	uint8_t payload[REQ_PAYLOAD_MAX];
 	uid_t caller;
 	bool visible;
+	struct req_ctx *ctx;
 };
 
 static int
@@ -62,6 +71,29 @@ get_run_cb(const struct store_run *r, void *arg)
 	if (r->detail != NULL) {
 		snprintf(h->details[h->n], GET_DETAIL_MAX, "%s", r->detail);
 		run->detail = h->details[h->n];
+	}
+	if (r->exit_code != 0 || r->signal != 0 || r->duration_ns != 0) {
+		run->has_exit_code = run->has_signal = true;
+		run->exit_code = r->exit_code;
+		run->signal = r->signal;
+		run->has_duration_ns = true;
+		run->duration_ns = r->duration_ns;
+	}
+	if (r->out_len > 0) {
+		size_t n = r->out_len > GET_TAIL_MAX ? GET_TAIL_MAX : r->out_len;
+
+		memcpy(h->out[h->n], r->out + r->out_len - n, n);
+		run->has_stdout_tail = true;
+		run->stdout_tail.data = h->out[h->n];
+		run->stdout_tail.len = n;
+	}
+	if (r->err_len > 0) {
+		size_t n = r->err_len > GET_TAIL_MAX ? GET_TAIL_MAX : r->err_len;
+
+		memcpy(h->err[h->n], r->err + r->err_len - n, n);
+		run->has_stderr_tail = true;
+		run->stderr_tail.data = h->err[h->n];
+		run->stderr_tail.len = n;
 	}
 	h->ptrs[h->n] = run;
 	h->n++;
@@ -114,6 +146,7 @@ get_finished_cb(const struct store_timer *st, void *arg)
 		g->cb.payload.data = g->payload;
 		g->cb.payload.len = st->payload_len;
 	}
+	req_get_finished_exec(g->ctx, st->exec, st->exec_len, &g->cb);
 	info->callback = &g->cb;
 	g->opts.has_misfire = g->opts.has_delivery = true;
 	g->opts.misfire = st->misfire;
@@ -123,6 +156,37 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	g->opts.max_attempts = st->max_attempts;
 	info->options = &g->opts;
 	return 0;
+}
+
+/* A pending exec timer's command, unpacked for the reply. */
+static void
+req_get_exec(struct req_ctx *ctx, const struct timer *t, Evd__Callback *cb)
+{
+	size_t len;
+	const uint8_t *p = sched_timer_exec(t, &len);
+	Evd__Exec *x;
+
+	if (p == NULL || ctx->nunpacked == 2 ||
+	    (x = evd__exec__unpack(NULL, len, p)) == NULL)
+		return;
+	ctx->unpacked[ctx->nunpacked++] = &x->base;
+	cb->target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb->exec = x;
+}
+
+/* A finished exec timer's command, from the store's row. */
+static void
+req_get_finished_exec(struct req_ctx *ctx, const uint8_t *p, size_t len,
+                      Evd__Callback *cb)
+{
+	Evd__Exec *x;
+
+	if (p == NULL || ctx->nunpacked == 2 ||
+	    (x = evd__exec__unpack(NULL, len, p)) == NULL)
+		return;
+	ctx->unpacked[ctx->nunpacked++] = &x->base;
+	cb->target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb->exec = x;
 }
 
 int
@@ -146,6 +210,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 		    (opts = req_alloc(ctx, sizeof *opts)) == NULL)
 			return -ENOMEM;
 		sched_fill_info(t, info, cb, opts);
+		req_get_exec(ctx, t, cb);
 	} else {
 		struct get_finished *g;
 
@@ -153,6 +218,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 		    (g = req_alloc(ctx, sizeof *g)) == NULL)
 			goto notfound;
 		g->caller = ctx->uid;
+		g->ctx = ctx;
 		if (be->get_timer(s, m->timer_id, get_finished_cb, g) < 0 ||
 		    !g->visible)
 			goto notfound;

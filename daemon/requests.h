@@ -26,6 +26,7 @@
 	X(REQUEUE_DEAD, requeue_dead)                                          \
 	X(PURGE_DEAD, purge_dead)                                              \
 	X(CHANNEL_GRANT, channel_grant)                                        \
-	X(GET_CHANNEL, get_channel)
+	X(GET_CHANNEL, get_channel)                                            \
+	X(WAIT, wait)
 
 #endif

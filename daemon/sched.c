@@ -25,11 +25,13 @@
 #include "clock.h"
 #include "conn.h"
 #include "idmap.h"
+#include "hook.h"
 #include "log.h"
 #include "quota.h"
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
+#include "wait.h"
 
 /* Bounds the time one wakeup spends firing, so a burst of due timers
  * does not starve I/O; the remainder fires on the next loop turn. */
@@ -57,7 +59,9 @@ struct timer {
 	bool held;        /* due while the store refused writes */
 	uint32_t max_attempts;
 	uint64_t conn_id; /* caller target when channel is NULL */
-	char *channel;    /* non-NULL: durable */
+	char *channel;    /* channel target: durable */
+	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
+	size_t exec_len;
 	uint8_t *payload;
 	size_t payload_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
@@ -71,6 +75,10 @@ struct timer {
 };
 
 TAILQ_HEAD(timer_list, timer);
+
+/* Channel and exec timers are written to the store; caller timers live
+ * and die with their connection. */
+#define TIMER_DURABLE(t) ((t)->channel != NULL || (t)->exec != NULL)
 
 /* The caller-target timers of one connection, so that closing it costs
  * O(its timers), not a walk of every timer. */
@@ -103,6 +111,8 @@ static struct {
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
 static void sched_more_cb(evutil_socket_t, short, void *);
 static void sched_heartbeat_cb(evutil_socket_t, short, void *);
+static void sched_notify(const struct timer *, uint64_t, int, int64_t,
+                         int64_t);
 
 int
 sched_init(struct event_base *base)
@@ -157,6 +167,7 @@ timer_free(struct timer *t)
 	if (t == NULL)
 		return;
 	free(t->channel);
+	free(t->exec);
 	free(t->payload);
 	free(t->key);
 	free(t->keymap_key);
@@ -176,7 +187,7 @@ sched_unlink(struct timer *t)
 	if (t->keymap_key != NULL)
 		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
 	TAILQ_REMOVE(&sched.all, t, all);
-	if (t->channel == NULL) {
+	if (!TIMER_DURABLE(t)) {
 		struct conn_timers *ct = idmap_get(sched.by_conn, t->conn_id);
 
 		if (ct != NULL) {
@@ -351,7 +362,7 @@ sched_link(struct timer *t)
 	if (t->keymap_key != NULL &&
 	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0)
 		goto fail_id;
-	if (t->channel == NULL && (ct = sched_conn_timers(t->conn_id)) == NULL)
+	if (!TIMER_DURABLE(t) && (ct = sched_conn_timers(t->conn_id)) == NULL)
 		goto fail_key;
 	if (timerq_push(sc->q, &t->qn) < 0) {
 		if (TAILQ_EMPTY(&ct->list)) {
@@ -404,6 +415,8 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
 	st->created_rt_ns = t->created_rt_ns;
 	st->channel = t->channel;
+	st->exec = t->exec;
+	st->exec_len = t->exec_len;
 	st->payload = t->payload;
 	st->payload_len = t->payload_len;
 	st->key = t->key;
@@ -439,12 +452,12 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 			return 0;
 		}
 	}
-	if (spec->channel != NULL) {
-		if (channel_queued(spec->channel) >= CHANNEL_MAX_QUEUED)
-			return -ENOBUFS;
-		if ((s = batch_store()) == NULL)
-			return -EAGAIN;
-	}
+	if (spec->channel != NULL &&
+	    channel_queued(spec->channel) >= CHANNEL_MAX_QUEUED)
+		return -ENOBUFS;
+	if ((spec->channel != NULL || spec->exec != NULL) &&
+	    (s = batch_store()) == NULL)
+		return -EAGAIN;
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return -ENOMEM;
 	if ((r = sched_next(&sched.next_id, &sched.id_limit, "next_timer_id",
@@ -463,6 +476,13 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->conn_id = spec->conn_id;
 	t->channel = xstrdup_or_null(spec->channel, &failed);
 	t->key = xstrdup_or_null(spec->key, &failed);
+	if (spec->exec != NULL) {
+		if ((t->exec = malloc(spec->exec_len)) == NULL)
+			failed = true;
+		else
+			memcpy(t->exec, spec->exec, spec->exec_len);
+		t->exec_len = spec->exec_len;
+	}
 	if (spec->payload_len > 0) {
 		if ((t->payload = malloc(spec->payload_len)) == NULL)
 			failed = true;
@@ -531,7 +551,7 @@ sched_cancel(struct timer *t)
 	struct store *s;
 	int r;
 
-	if (t->channel != NULL) {
+	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
 		r = batch_backend()->cancel(s, t->id);
@@ -542,6 +562,7 @@ sched_cancel(struct timer *t)
 	}
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
+	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
 	log_debug("timer %" PRIu64 " cancelled (uid %u)", t->id,
 	          (unsigned)t->uid);
 	timer_free(t);
@@ -617,10 +638,23 @@ sched_timer_deadline(const struct timer *t)
 	return t->qn.deadline_ns;
 }
 
+uid_t
+sched_timer_uid(const struct timer *t)
+{
+	return t->uid;
+}
+
+const uint8_t *
+sched_timer_exec(const struct timer *t, size_t *ret_len)
+{
+	*ret_len = t->exec_len;
+	return t->exec;
+}
+
 bool
 sched_timer_durable(const struct timer *t)
 {
-	return t->channel != NULL;
+	return TIMER_DURABLE(t);
 }
 
 void
@@ -655,6 +689,14 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
 	if (t->channel != NULL) {
 		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
 		cb->channel = t->channel;
+	}
+	/* An exec target shows as an empty Exec here; Get fills in the
+	 * command (sched_timer_exec), which List leaves out. */
+	if (t->exec != NULL) {
+		static Evd__Exec empty = EVD__EXEC__INIT;
+
+		cb->target_case = EVD__CALLBACK__TARGET_EXEC;
+		cb->exec = &empty;
 	}
 	if (t->payload_len > 0) {
 		cb->has_payload = true;
@@ -713,6 +755,94 @@ sched_store_resumed(void)
 		sched.clocks[i].armed_ns = 0;
 		sched_arm(&sched.clocks[i], true);
 	}
+}
+
+/* Tells the waiters of t how its fire (or cancel) went. */
+static void
+sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
+             int64_t lateness, int64_t fired_rt)
+{
+	Evd__Run run = EVD__RUN__INIT;
+
+	if (fire_id != 0) {
+		run.has_fire_id = true;
+		run.fire_id = fire_id;
+	}
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = fired_rt != 0
+	                              ? fired_rt - lateness
+	                              : clock_to_realtime_ns(t->clock,
+	                                                     t->qn.deadline_ns);
+	run.fired_realtime_ns = fired_rt;
+	run.has_lateness_ns = run.has_outcome = true;
+	run.lateness_ns = lateness;
+	run.outcome = outcome;
+	wait_notify(t->id, &run);
+}
+
+/*
+ * Fires an exec timer: in one batch the timer is retired and a "started"
+ * run recorded; the hook is queued and starts on a later loop turn, after
+ * that commit. hook.c records its end. Returns false if t must be held
+ * back (the store refuses writes).
+ */
+static bool
+sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
+{
+	const struct store_backend *be = batch_backend();
+	struct hook_fire hf;
+	struct store_run run;
+	struct store *s;
+	uint64_t fire_id;
+	char why[160];
+	int r;
+
+	if ((s = batch_store()) == NULL)
+		return false;
+	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
+	                    "next_fire_id", &fire_id)) < 0)
+		return false;
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.fire_id = fire_id;
+	run.due_rt_ns = fired_rt - lateness;
+	run.fired_rt_ns = fired_rt;
+	run.lateness_ns = lateness;
+	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_STARTED;
+	if ((r = be->retire(s, t->id, t->fence, NULL)) < 0 ||
+	    (r = be->run_append(s, &run)) < 0) {
+		batch_fail(r);
+		return false;
+	}
+	memset(&hf, 0, sizeof hf);
+	hf.timer_id = t->id;
+	hf.fire_id = fire_id;
+	hf.uid = t->uid;
+	hf.gid = t->gid;
+	hf.exec = t->exec;
+	hf.exec_len = t->exec_len;
+	hf.payload = t->payload;
+	hf.payload_len = t->payload_len;
+	hf.due_rt_ns = run.due_rt_ns;
+	hf.fired_rt_ns = fired_rt;
+	hf.lateness_ns = lateness;
+	if (hook_fire(&hf, why, sizeof why) < 0) {
+		Evd__Run er = EVD__RUN__INIT;
+
+		run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+		run.detail = why;
+		if ((r = be->run_append(s, &run)) < 0)
+			batch_fail(r);
+		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
+		          ": exec not started: %s",
+		          t->id, (unsigned)t->uid, fire_id, why);
+		er.has_fire_id = er.has_outcome = true;
+		er.fire_id = fire_id;
+		er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+		er.detail = why;
+		wait_notify(t->id, &er);
+	}
+	return true;
 }
 
 /*
@@ -784,6 +914,8 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 	log_debug("timer %" PRIu64 " (uid %u) fired into channel %s, "
 	          "%" PRId64 " ns late",
 	          t->id, (unsigned)t->uid, t->channel, lateness);
+	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, lateness,
+	             fired_rt);
 	return true;
 }
 
@@ -826,6 +958,8 @@ sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
 	fired.attempt = 1;
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
+	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_DELIVERED, lateness,
+	             fired_rt);
 	if (conn_send(c, &reply) < 0)
 		log_warnx("timer %" PRIu64 " (uid %u): fire lost with its "
 		          "connection %" PRIu64,
@@ -854,7 +988,12 @@ sched_run_clock(struct sched_clock *sc)
 		if (fired == SCHED_FIRE_BATCH)
 			return true;
 		fired++;
-		if (t->channel != NULL) {
+		if (t->exec != NULL) {
+			if (!sched_fire_exec(t, lateness, fired_rt)) {
+				sched_hold(t);
+				continue;
+			}
+		} else if (t->channel != NULL) {
 			if (!sched_fire_durable(t, lateness, fired_rt)) {
 				sched_hold(t);
 				continue;
@@ -1006,7 +1145,8 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	int64_t deadline;
 	int r;
 
-	if (!clock_valid(st->clock) || (st->channel == NULL)) {
+	if (!clock_valid(st->clock) ||
+	    (st->channel == NULL && st->exec == NULL)) {
 		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
 		          "callback; leaving it in the store",
 		          st->id);
@@ -1040,6 +1180,13 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	t->max_attempts = st->max_attempts;
 	t->channel = xstrdup_or_null(st->channel, &failed);
 	t->key = xstrdup_or_null(st->key, &failed);
+	if (st->exec != NULL && st->exec_len > 0) {
+		if ((t->exec = malloc(st->exec_len)) == NULL)
+			failed = true;
+		else
+			memcpy(t->exec, st->exec, st->exec_len);
+		t->exec_len = st->exec_len;
+	}
 	if (st->payload_len > 0) {
 		if ((t->payload = malloc(st->payload_len)) == NULL)
 			failed = true;
@@ -1119,7 +1266,7 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	/* Forget every durable timer; the store is the truth. */
 	for (t = TAILQ_FIRST(&sched.all); t != NULL; t = next) {
 		next = TAILQ_NEXT(t, all);
-		if (t->channel != NULL) {
+		if (TIMER_DURABLE(t)) {
 			sched_unlink(t);
 			timer_free(t);
 		}

@@ -42,6 +42,8 @@ struct sched_spec {
 	int64_t deadline_ns;      /* on clock */
 	uint64_t conn_id;         /* caller target when channel is NULL */
 	const char *channel;      /* channel target, or NULL */
+	const uint8_t *exec;      /* exec target: packed Evd__Exec, or NULL */
+	size_t exec_len;
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;          /* idempotency key, or NULL */
@@ -116,6 +118,9 @@ uint64_t sched_timer_id(const struct timer *t);
 int sched_timer_clock(const struct timer *t);
 int64_t sched_timer_deadline(const struct timer *t);
 bool sched_timer_durable(const struct timer *t);
+uid_t sched_timer_uid(const struct timer *t);
+/* The packed Evd__Exec of an exec timer (NULL otherwise). */
+const uint8_t *sched_timer_exec(const struct timer *t, size_t *ret_len);
 
 /*
  * Fills a TimerInfo (and the Callback and, if opts is not NULL, the

@@ -62,6 +62,10 @@ struct store_timer {
 	 * (next NULL), at finished_rt_ns (wall time; 0 while pending). */
 	bool finished;
 	int64_t finished_rt_ns;
+	/* An exec callback: the packed protocol Exec message (the store
+	 * keeps it opaque); NULL for other callbacks. */
+	const uint8_t *exec;
+	size_t exec_len;
 };
 
 /* A channel message as stored. */
@@ -99,6 +103,14 @@ struct store_run {
 	int64_t lateness_ns;
 	int outcome;             /* EVD__RUN_OUTCOME__* */
 	const char *detail;      /* why, for skips and failures; may be NULL */
+	/* Exec hooks: how it ended and the tails of its output. */
+	int exit_code;
+	int signal;
+	int64_t duration_ns;
+	const uint8_t *out;
+	size_t out_len;
+	const uint8_t *err;
+	size_t err_len;
 };
 
 struct store_config {

@@ -119,6 +119,13 @@ static const char *const store_sqlite_migrations[] = {
     /* 3: channels have owners and grants. */
     "CREATE TABLE channels (name TEXT PRIMARY KEY, owner INTEGER NOT NULL,"
     " grants BLOB) WITHOUT ROWID;",
+    /* 4: exec hooks: the command of a timer, and how each run ended. */
+    "ALTER TABLE timers ADD COLUMN exec BLOB;"
+    "ALTER TABLE runs ADD COLUMN exit_code INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN signal INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN duration_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN stdout BLOB;"
+    "ALTER TABLE runs ADD COLUMN stderr BLOB;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -128,7 +135,7 @@ static const char *const store_sqlite_migrations[] = {
 #define TIMER_COLS                                                             \
 	"id, fence, state, uid, gid, clock, deadline_ns, due_rt_ns, boot_id,"  \
 	" created_rt_ns, channel, payload, key, misfire, delivery, downtime,"  \
-	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns"
+	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns, exec"
 #define MSG_COLS                                                               \
 	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
 	" lateness_ns, attempts, max_attempts, delivery, dead"
@@ -169,7 +176,7 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SCHEDULE] = "INSERT INTO timers (" TIMER_COLS ") VALUES (?1, ?2,"
 		    " 'P', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		    " ?14, ?15, ?16, ?17, ?18, 0)",
+		    " ?14, ?15, ?16, ?17, ?18, 0, ?19)",
     [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'",
     [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1",
     /* No ORDER BY: rowid order is the scan the table is stored in. */
@@ -197,15 +204,18 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		       " VALUES (?1, ?2, ?3)",
     [ST_LOAD_CHANNELS] = "SELECT name, owner, grants FROM channels",
     [ST_RUN_APPEND] = "INSERT INTO runs (timer_id, fire_id, due_rt_ns,"
-		      " fired_rt_ns, lateness_ns, outcome, detail)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		      " fired_rt_ns, lateness_ns, outcome, detail, exit_code,"
+		      " signal, duration_ns, stdout, stderr)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+		      " ?12)",
     /* Everything older than the ?2-th newest: an index range of ?2 + 1
      * entries, not a scan. */
     [ST_RUN_PRUNE] = "DELETE FROM runs WHERE timer_id = ?1 AND rowid <="
 		     " (SELECT rowid FROM runs WHERE timer_id = ?1"
 		     " ORDER BY rowid DESC LIMIT 1 OFFSET ?2)",
     [ST_RUNS] = "SELECT timer_id, fire_id, due_rt_ns, fired_rt_ns,"
-		" lateness_ns, outcome, detail FROM runs"
+		" lateness_ns, outcome, detail, exit_code, signal,"
+		" duration_ns, stdout, stderr FROM runs"
 		" WHERE timer_id = ?1 ORDER BY rowid DESC",
     [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
@@ -476,6 +486,7 @@ store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
 	t->fire_count = (uint64_t)sqlite3_column_int64(st, 17);
 	t->last_fired_rt_ns = sqlite3_column_int64(st, 18);
 	t->finished_rt_ns = sqlite3_column_int64(st, 19);
+	t->exec = store_sqlite_column_bytes(st, 20, &t->exec_len);
 }
 
 /* Runs cb over the rows of a bound SELECT, then resets it. */
@@ -895,6 +906,7 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 	sqlite3_bind_int64(st, 16, t->max_attempts);
 	sqlite3_bind_int64(st, 17, (int64_t)t->fire_count);
 	sqlite3_bind_int64(st, 18, t->last_fired_rt_ns);
+	store_sqlite_bind_bytes(st, 19, t->exec, t->exec_len);
 	r = store_sqlite_exec(s, ST_SCHEDULE, "schedule");
 	if (r == -EEXIST)
 		store_sqlite_seterr(
@@ -1101,6 +1113,11 @@ store_sqlite_run_append(struct store *s, const struct store_run *r)
 	sqlite3_bind_int64(st, 5, r->lateness_ns);
 	sqlite3_bind_int(st, 6, r->outcome);
 	store_sqlite_bind_text(st, 7, r->detail);
+	sqlite3_bind_int(st, 8, r->exit_code);
+	sqlite3_bind_int(st, 9, r->signal);
+	sqlite3_bind_int64(st, 10, r->duration_ns);
+	store_sqlite_bind_bytes(st, 11, r->out, r->out_len);
+	store_sqlite_bind_bytes(st, 12, r->err, r->err_len);
 	e = store_sqlite_exec(s, ST_RUN_APPEND, "append run");
 	if (e < 0)
 		return e;
@@ -1127,6 +1144,11 @@ store_sqlite_runs(struct store *s, uint64_t timer_id, store_run_cb cb,
 		run.lateness_ns = sqlite3_column_int64(st, 4);
 		run.outcome = sqlite3_column_int(st, 5);
 		run.detail = (const char *)sqlite3_column_text(st, 6);
+		run.exit_code = sqlite3_column_int(st, 7);
+		run.signal = sqlite3_column_int(st, 8);
+		run.duration_ns = sqlite3_column_int64(st, 9);
+		run.out = store_sqlite_column_bytes(st, 10, &run.out_len);
+		run.err = store_sqlite_column_bytes(st, 11, &run.err_len);
 		r = cb(&run, arg);
 		if (r < 0)
 			goto out;

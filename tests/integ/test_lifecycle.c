@@ -87,7 +87,9 @@ run_second(const char *sock, char *err, size_t errsize)
 	if (pid == 0) {
 		dup2(pipefd[1], STDERR_FILENO);
 		close(pipefd[0]);
-		execl(EVD_BIN, EVD_BIN, "--socket", sock, (char *)NULL);
+		/* The memory store: never the system's /var/lib/evd. */
+		execl(EVD_BIN, EVD_BIN, "--socket", sock, "--store", "memory",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);

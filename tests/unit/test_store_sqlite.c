@@ -273,21 +273,28 @@ test_schema_and_reopen(void **state)
 	sub[strlen(sub) - strlen("/evd.db")] = '\0';
 	assert_int_equal(schedule1(s, &t), 0);
 	B->close(s);
-	assert_int_equal(user_version(f), 3);
+	assert_int_equal(user_version(f), 4);
 
 	/* A version 1 database is migrated forward on open, its rows kept. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
+	sql(f, "ALTER TABLE timers DROP COLUMN exec");
+	sql(f, "ALTER TABLE runs DROP COLUMN exit_code");
+	sql(f, "ALTER TABLE runs DROP COLUMN signal");
+	sql(f, "ALTER TABLE runs DROP COLUMN duration_ns");
+	sql(f, "ALTER TABLE runs DROP COLUMN stdout");
+	sql(f, "ALTER TABLE runs DROP COLUMN stderr");
 	sql(f, "PRAGMA user_version = 1");
 	s = open_ok(f);
 	assert_int_equal(claim_all(s, &g), 0);
 	assert_int_equal(g.n, 1);
 	assert_timer_eq(&g, &t);
 	B->close(s);
-	assert_int_equal(user_version(f), 3);
+	assert_int_equal(user_version(f), 4);
 	/* Each fails if its migration step did not run. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
+	sql(f, "ALTER TABLE timers DROP COLUMN exec");
 
 	/* A database from the future is refused, not touched. */
 	sql(f, "PRAGMA user_version = 99");

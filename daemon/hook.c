@@ -1,0 +1,193 @@
+/*
+ * hook: exec timers' fires and their outcomes (see hook.h).
+ *
+ * Owns one struct hook_job per running hook, from hook_fire until its
+ * exec_done callback. Logs one line per finished hook (a boundary module:
+ * the operator learns how every hook ended).
+ */
+#include "hook.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "evd.pb-c.h"
+#include "exec.h"
+#include "idmap.h"
+#include "log.h"
+#include "store.h"
+#include "wait.h"
+
+/* Owner: hook, while the hook runs. */
+struct hook_job {
+	uint64_t timer_id;
+	uint64_t fire_id;
+	uid_t uid;
+	int64_t due_rt_ns;
+	int64_t fired_rt_ns;
+	int64_t lateness_ns;
+};
+
+static struct idmap *running; /* timer id -> struct hook_job */
+
+int
+hook_init(void)
+{
+	return (running = idmap_new()) == NULL ? -ENOMEM : 0;
+}
+
+void
+hook_shutdown(void)
+{
+	/* exec_shutdown has delivered every job's end by now. */
+	idmap_free(running);
+	running = NULL;
+}
+
+bool
+hook_running(uint64_t timer_id, uid_t *ret_uid)
+{
+	struct hook_job *j = running != NULL ? idmap_get(running, timer_id)
+	                                     : NULL;
+
+	if (j == NULL)
+		return false;
+	*ret_uid = j->uid;
+	return true;
+}
+
+static void
+hook_done_cb(const struct exec_result *r, void *arg)
+{
+	struct hook_job *j = arg;
+	Evd__Run run = EVD__RUN__INIT;
+	struct store_run sr;
+	struct store *s;
+	char detail[256] = "";
+	int e;
+
+	memset(&sr, 0, sizeof sr);
+	switch (r->outcome) {
+	case EXEC_EXITED:
+		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED;
+		sr.exit_code = r->code;
+		snprintf(detail, sizeof detail, "exited with status %d",
+		         r->code);
+		break;
+	case EXEC_SIGNALED:
+		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_SIGNALED;
+		sr.signal = r->code;
+		snprintf(detail, sizeof detail, "killed by signal %d", r->code);
+		break;
+	case EXEC_TIMED_OUT:
+		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_TIMED_OUT;
+		sr.signal = r->code;
+		snprintf(detail, sizeof detail, "timed out; ended by signal %d",
+		         r->code);
+		break;
+	default:
+		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+		snprintf(detail, sizeof detail, "could not start: %s",
+		         r->errmsg != NULL ? r->errmsg : "unknown error");
+		break;
+	}
+	sr.timer_id = j->timer_id;
+	sr.fire_id = j->fire_id;
+	sr.due_rt_ns = j->due_rt_ns;
+	sr.fired_rt_ns = j->fired_rt_ns;
+	sr.lateness_ns = j->lateness_ns;
+	sr.detail = detail;
+	sr.duration_ns = r->duration_ns;
+	sr.out = (const uint8_t *)r->out;
+	sr.out_len = r->out_len;
+	sr.err = (const uint8_t *)r->err;
+	sr.err_len = r->err_len;
+	/* The end of a hook is history, not an acknowledgement: if the
+	 * store refuses it, the log line below still tells. */
+	if ((s = batch_store()) != NULL &&
+	    (e = batch_backend()->run_append(s, &sr)) < 0)
+		batch_fail(e);
+	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec: %s, "
+	         "%" PRId64 " us",
+	         j->timer_id, (unsigned)j->uid, j->fire_id, detail,
+	         r->duration_ns / 1000);
+
+	run.has_fire_id = true;
+	run.fire_id = j->fire_id;
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = j->due_rt_ns;
+	run.fired_realtime_ns = j->fired_rt_ns;
+	run.has_lateness_ns = run.has_outcome = true;
+	run.lateness_ns = j->lateness_ns;
+	run.outcome = sr.outcome;
+	run.detail = detail;
+	run.has_exit_code = run.has_signal = run.has_duration_ns = true;
+	run.exit_code = sr.exit_code;
+	run.signal = sr.signal;
+	run.duration_ns = sr.duration_ns;
+	run.has_stdout_tail = run.has_stderr_tail = true;
+	run.stdout_tail.data = (uint8_t *)r->out;
+	run.stdout_tail.len = r->out_len;
+	run.stderr_tail.data = (uint8_t *)r->err;
+	run.stderr_tail.len = r->err_len;
+	wait_notify(j->timer_id, &run);
+	idmap_del(running, j->timer_id);
+	free(j);
+}
+
+int
+hook_fire(const struct hook_fire *f, char *why, size_t why_size)
+{
+	struct exec_spec spec;
+	struct hook_job *j;
+	Evd__Exec *x;
+	int r;
+
+	x = evd__exec__unpack(NULL, f->exec_len, f->exec);
+	if (x == NULL) {
+		snprintf(why, why_size, "the stored command is unreadable");
+		return -EINVAL;
+	}
+	if ((j = calloc(1, sizeof *j)) == NULL) {
+		evd__exec__free_unpacked(x, NULL);
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	j->timer_id = f->timer_id;
+	j->fire_id = f->fire_id;
+	j->uid = f->uid;
+	j->due_rt_ns = f->due_rt_ns;
+	j->fired_rt_ns = f->fired_rt_ns;
+	j->lateness_ns = f->lateness_ns;
+	memset(&spec, 0, sizeof spec);
+	spec.uid = f->uid;
+	spec.gid = f->gid;
+	spec.argv = (const char *const *)x->argv;
+	spec.argc = x->n_argv;
+	spec.shell = x->has_shell && x->shell;
+	spec.env = (const char *const *)x->env;
+	spec.nenv = x->n_env;
+	spec.cwd = x->cwd != NULL && x->cwd[0] != '\0' ? x->cwd : NULL;
+	spec.timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
+	spec.stdin_data = f->payload;
+	spec.stdin_len = f->payload_len;
+	spec.timer_id = f->timer_id;
+	spec.fire_id = f->fire_id;
+	spec.due_ns = f->due_rt_ns;
+	spec.lateness_ns = f->lateness_ns;
+	/* A timer has at most one fire in flight; the map holds it. */
+	if ((r = idmap_put(running, f->timer_id, j)) == 0 &&
+	    (r = exec_submit(&spec, hook_done_cb, j)) < 0)
+		idmap_del(running, f->timer_id);
+	evd__exec__free_unpacked(x, NULL); /* exec_submit copied it */
+	if (r < 0) {
+		snprintf(why, why_size, "%s",
+		         r == -EAGAIN ? "too many hooks queued"
+		                      : strerror(-r));
+		free(j);
+	}
+	return r;
+}

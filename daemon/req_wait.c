@@ -1,0 +1,117 @@
+/*
+ * req_wait: asyncio's run_until_complete for one timer. Answered at once
+ * with Waiting; an ExecFinished event follows when the timer's fire is
+ * done (its hook ended, its message was queued, its caller fire was
+ * delivered) or it is cancelled. For a timer that already finished, its
+ * last run follows at once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "batch.h"
+#include "dispatch.h"
+#include "hook.h"
+#include "sched.h"
+#include "store.h"
+#include "wait.h"
+
+struct req_wait_last {
+	uid_t caller;
+	bool visible;
+	bool finished;
+	bool have_run;
+	Evd__Run run;
+	char detail[256];
+};
+
+static int
+req_wait_timer_cb(const struct store_timer *st, void *arg)
+{
+	struct req_wait_last *w = arg;
+
+	w->visible = w->caller == 0 || st->uid == w->caller;
+	w->finished = st->finished;
+	return 0;
+}
+
+/* The newest run only: the one that ended the timer. */
+static int
+req_wait_run_cb(const struct store_run *r, void *arg)
+{
+	struct req_wait_last *w = arg;
+
+	evd__run__init(&w->run);
+	w->run.has_fire_id = r->fire_id != 0;
+	w->run.fire_id = r->fire_id;
+	w->run.has_due_realtime_ns = w->run.has_fired_realtime_ns = true;
+	w->run.due_realtime_ns = r->due_rt_ns;
+	w->run.fired_realtime_ns = r->fired_rt_ns;
+	w->run.has_lateness_ns = w->run.has_outcome = true;
+	w->run.lateness_ns = r->lateness_ns;
+	w->run.outcome = r->outcome;
+	w->run.has_exit_code = w->run.has_signal = true;
+	w->run.exit_code = r->exit_code;
+	w->run.signal = r->signal;
+	w->run.has_duration_ns = true;
+	w->run.duration_ns = r->duration_ns;
+	if (r->detail != NULL) {
+		strncpy(w->detail, r->detail, sizeof w->detail - 1);
+		w->run.detail = w->detail;
+	}
+	/* Tails are not repeated here: Get shows them. */
+	w->have_run = true;
+	return -E2BIG; /* stop after the newest */
+}
+
+int
+req_wait(struct req_ctx *ctx, const Evd__Request *rq)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *s = batch_store_ro();
+	const Evd__Wait *m = rq->wait;
+	struct req_wait_last *w;
+	Evd__Waiting *wt;
+	uid_t owner;
+	int r;
+
+	if (!m->has_timer_id)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "wait needs timer_id");
+	if ((wt = req_alloc(ctx, sizeof *wt)) == NULL ||
+	    (w = req_alloc(ctx, sizeof *w)) == NULL)
+		return -ENOMEM;
+	evd__waiting__init(wt);
+	wt->has_timer_id = true;
+	wt->timer_id = m->timer_id;
+	ctx->reply->body_case = EVD__REPLY__BODY_WAITING;
+	ctx->reply->waiting = wt;
+
+	if (sched_lookup(m->timer_id, ctx->uid) != NULL ||
+	    (hook_running(m->timer_id, &owner) &&
+	     (ctx->uid == 0 || owner == ctx->uid))) {
+		r = wait_add(m->timer_id, ctx->conn_id);
+		if (r == -E2BIG)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "timer %" PRIu64 " has %d waiters, the "
+			                "limit",
+			                m->timer_id, WAIT_MAX_PER_TIMER);
+		return r;
+	}
+	w->caller = ctx->uid;
+	if (be == NULL || !be->durable || s == NULL ||
+	    be->get_timer(s, m->timer_id, req_wait_timer_cb, w) < 0 ||
+	    !w->visible || !w->finished)
+		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		                "no timer %" PRIu64, m->timer_id);
+	be->runs(s, m->timer_id, req_wait_run_cb, w);
+	if (!w->have_run) {
+		evd__run__init(&w->run);
+		w->run.has_outcome = true;
+		w->run.outcome = EVD__RUN_OUTCOME__RUN_OUTCOME_UNSPECIFIED;
+		w->run.detail = "finished; its history was not kept";
+	}
+	/* After the Waiting reply, which is packed when this returns. */
+	return wait_send_later(ctx->conn_id, m->timer_id, &w->run);
+}
