@@ -164,6 +164,7 @@ static struct {
 	size_t nqueued;
 	size_t nrunning;
 	unsigned max_running;
+	unsigned max_per_uid; /* 0: no per-owner bound; root is exempt */
 	size_t max_queued;
 	int64_t grace_ns;
 	int devnull_fd;
@@ -948,10 +949,25 @@ exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 
 	while (!E.stopping && E.nrunning < E.max_running &&
 	       (j = TAILQ_FIRST(&E.queue)) != NULL) {
+		/* The oldest job whose owner is under its own bound: one
+		 * user's burst waits for its own hooks, not everyone's. */
+		while (j != NULL && E.max_per_uid != 0 && j->uid != 0 &&
+		       exec_running_uid(j->uid) >= E.max_per_uid)
+			j = TAILQ_NEXT(j, entry);
+		if (j == NULL)
+			return; /* the next end of a hook pumps again */
 		TAILQ_REMOVE(&E.queue, j, entry);
 		E.nqueued--;
 		exec_start(j);
 	}
+}
+
+void
+exec_set_uid_limit(unsigned max_per_uid)
+{
+	E.max_per_uid = max_per_uid;
+	if (E.pump != NULL && E.nqueued > 0)
+		event_active(E.pump, 0, 0);
 }
 
 /* ---- public ---- */

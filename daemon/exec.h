@@ -117,6 +117,11 @@ int exec_init(struct event_base *base, unsigned max_running, size_t max_queued);
  * beyond a lowered max_queued stay queued. */
 void exec_set_limits(unsigned max_running, size_t max_queued);
 
+/* At most max_per_uid hooks of one owner run at once (0: no bound; root
+ * is never bound); its further jobs wait in the queue while others'
+ * start. */
+void exec_set_uid_limit(unsigned max_per_uid);
+
 /* The SIGTERM-to-SIGKILL delay (default EXEC_GRACE_NS); for tests and
  * configuration. Applies to timeouts that fire afterwards. */
 void exec_set_grace_ns(int64_t grace_ns);

@@ -45,6 +45,8 @@ struct options {
 /* Exec hooks running at once, and waiting beyond that. */
 #define MAIN_EXEC_RUNNING 64
 #define MAIN_EXEC_QUEUED 10000
+/* Hooks of one (non-root) owner running at once. */
+#define MAIN_EXEC_PER_UID 16
 
 static volatile int stopping;
 
@@ -345,6 +347,7 @@ main(int argc, char **argv)
 	    (r = exec_init(base, MAIN_EXEC_RUNNING, MAIN_EXEC_QUEUED)) < 0 ||
 	    (r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
 		fatalx("out of memory at start-up");
+	exec_set_uid_limit(MAIN_EXEC_PER_UID);
 	open_store(&o);
 
 	/* The system instance serves every local user (each sees only its

@@ -524,6 +524,49 @@ test_many_bounded_fifo(void **state)
 	assert_no_children();
 }
 
+/* With a per-owner bound of 1, one owner's hooks run one at a time while
+ * another owner's run beside them. */
+static void
+test_per_uid_limit(void **state)
+{
+	const char *argv[] = {"sleep", "0.05"};
+	struct exec_spec mine = spec_argv(argv, 2), other = spec_argv(argv, 2);
+	static struct many m;
+	static struct many_job jobs[8];
+	size_t max_mine = 0, max_other = 0;
+	int64_t end = now_ns() + 30 * NS;
+
+	if (geteuid() != 0)
+		skip(); /* needs a second uid to run hooks as */
+	other.uid = 65534;
+	other.gid = 65534;
+	mine.uid = 65533; /* an unnamed uid: primary group only */
+	mine.gid = 65533;
+	memset(&m, 0, sizeof(m));
+	exec_set_uid_limit(1);
+	for (int i = 0; i < 8; i++) {
+		jobs[i] = (struct many_job){&m, i};
+		assert_int_equal(exec_submit(i % 2 ? &other : &mine, many_cb,
+		                             &jobs[i]),
+		                 0);
+	}
+	while (m.done < 8) {
+		size_t a = exec_running_uid(65533), b = exec_running_uid(65534);
+
+		assert_true(now_ns() < end);
+		if (a > max_mine)
+			max_mine = a;
+		if (b > max_other)
+			max_other = b;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	exec_set_uid_limit(0);
+	assert_int_equal(m.failed, 0);
+	assert_int_equal(max_mine, 1);
+	assert_int_equal(max_other, 1);
+	assert_no_children();
+}
+
 static void
 test_queue_full(void **state)
 {
@@ -775,6 +818,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_per_uid_limit, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stdin_payload, setup,
 					    teardown),

@@ -121,9 +121,9 @@ wait_for(int fd, uint64_t id)
 static void
 test_exit_status_and_output(void **state)
 {
-	const char *argv[] = { "/bin/sh", "-c",
-		               "cat; echo \" id=$EVD_TIMER_ID\"; echo err >&2; "
-		               "exit 3" };
+	static const char cmd[] =
+		"cat; echo \" id=$EVD_TIMER_ID\"; echo err >&2; exit 3";
+	const char *argv[] = { "/bin/sh", "-c", cmd };
 	char want[64];
 	Evd__Reply *r;
 	uint64_t id;
