@@ -30,6 +30,9 @@ run_done(struct evc *c, struct evc_item *it)
 	struct evc_timer_list tl = {0};
 	struct evc_stats st = {0};
 	struct evc_dead_list dl = {0};
+	struct evc_run run = {0};
+	struct evc_channel_info ci = {0};
+	static const Evd__Run empty_run = EVD__RUN__INIT;
 	const Evd__Reply *rp = it->reply;
 	int r = 0;
 
@@ -71,6 +74,17 @@ run_done(struct evc *c, struct evc_item *it)
 	case EVD__REPLY__BODY_PURGED:
 		res.count = rp->purged->count;
 		break;
+	case EVD__REPLY__BODY_EXEC_FINISHED:
+		r = evc_conv_run(rp->exec_finished->run != NULL
+				     ? rp->exec_finished->run
+				     : &empty_run,
+				 &run);
+		res.run = &run;
+		break;
+	case EVD__REPLY__BODY_CHANNEL_INFO:
+		r = evc_conv_channel_info(rp->channel_info, &ci);
+		res.channel = &ci;
+		break;
 	default:
 		break;
 	}
@@ -85,6 +99,8 @@ call:
 	evc_timer_list_free(&tl);
 	evc_stats_free(&st);
 	evc_dead_list_free(&dl);
+	evc_run_free(&run);
+	evc_channel_info_free(&ci);
 }
 
 /*
@@ -181,6 +197,7 @@ evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
 	Evd__CallSoon m = EVD__CALL_SOON__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -188,7 +205,8 @@ evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key,
 				 &flags);
 	if (r < 0)
 		return r;
@@ -209,6 +227,7 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	Evd__CallLater m = EVD__CALL_LATER__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -220,7 +239,8 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_later: unknown clock %d",
 				     (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key,
 				 &flags);
 	if (r < 0)
 		return r;
@@ -244,6 +264,7 @@ evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	Evd__CallAt m = EVD__CALL_AT__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -254,7 +275,8 @@ evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key,
 				 &flags);
 	if (r < 0)
 		return r;
@@ -466,6 +488,74 @@ evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 	return submit(c, &req, EVD__REPLY__BODY_PURGED, 0, done, arg);
 }
 
+/* The Waiting reply does not complete it: evc_conn keeps the wait until
+ * the ExecFinished event (or the connection's loss). */
+EVC_EXPORT int
+evc_wait_async(struct evc *c, uint64_t timer_id, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Wait m = EVD__WAIT__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	m.has_timer_id = 1;
+	m.timer_id = timer_id;
+	req.body_case = EVD__REQUEST__BODY_WAIT;
+	req.wait = &m;
+	return submit(c, &req, EVD__REPLY__BODY_WAITING, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_channel_grant_async(struct evc *c, const char *channel, bool is_gid,
+			uint32_t id, bool subscribe, bool publish, bool revoke,
+			evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__ChannelGrant m = EVD__CHANNEL_GRANT__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_channel_grant_async: channel is NULL");
+	m.channel = (char *)channel;
+	if (is_gid) {
+		m.who_case = EVD__CHANNEL_GRANT__WHO_GID;
+		m.gid = id;
+	} else {
+		m.who_case = EVD__CHANNEL_GRANT__WHO_UID;
+		m.uid = id;
+	}
+	m.has_subscribe = 1;
+	m.subscribe = subscribe;
+	m.has_publish = 1;
+	m.publish = publish;
+	m.has_revoke = revoke;
+	m.revoke = revoke;
+	req.body_case = EVD__REQUEST__BODY_CHANNEL_GRANT;
+	req.channel_grant = &m;
+	return submit(c, &req, EVD__REPLY__BODY_CHANNEL_INFO, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_get_channel_async(struct evc *c, const char *channel, evc_done_cb done,
+		      void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__GetChannel m = EVD__GET_CHANNEL__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_get_channel_async: channel is NULL");
+	m.channel = (char *)channel;
+	req.body_case = EVD__REQUEST__BODY_GET_CHANNEL;
+	req.get_channel = &m;
+	return submit(c, &req, EVD__REPLY__BODY_CHANNEL_INFO, EVC_REQ_RETRY,
+		      done, arg);
+}
+
 EVC_EXPORT size_t
 evc_pending(const struct evc *c)
 {
@@ -475,7 +565,7 @@ evc_pending(const struct evc *c)
 	if (c == NULL)
 		return 0;
 	pthread_mutex_lock(&m->lock);
-	n = c->req_len;
+	n = c->req_len + c->n_awaits;
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -580,7 +670,8 @@ evc_set_watch_cb(struct evc *c, evc_watch_cb cb, void (*release)(void *arg),
 static bool
 drained(struct evc *c, void *arg)
 {
-	return c->req_len == 0 && c->item_len == 0 && !c->dispatching &&
+	return c->req_len == 0 && c->n_awaits == 0 && c->item_len == 0 &&
+	       !c->dispatching &&
 	       (c->fired_cb == NULL || c->queue_len == 0);
 }
 

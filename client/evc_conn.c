@@ -302,6 +302,147 @@ evc_conn_pop_event(struct evc *c, struct evc_fired *ret)
 	c->queue_len--;
 }
 
+/* ---- exec waits ---- */
+
+/* Keeps an ExecFinished nobody took (takes the reply): the newest
+ * EVC_MAX_KEPT_RUNS, plus one per blocking evc_wait() in progress so
+ * that theirs are never the ones pushed out. */
+static void
+kept_push(struct evc *c, uint64_t timer_id, Evd__Reply *reply)
+{
+	struct evc_kept *p;
+	size_t cap;
+
+	if (c->n_kept >= EVC_MAX_KEPT_RUNS + c->blocking_waits) {
+		evd__reply__free_unpacked(c->kept[0].reply, NULL);
+		memmove(c->kept, c->kept + 1,
+			(c->n_kept - 1) * sizeof(*c->kept));
+		c->n_kept--;
+	}
+	if (c->n_kept == c->kept_cap) {
+		cap = c->kept_cap == 0 ? EVC_MAX_KEPT_RUNS : c->kept_cap * 2;
+		p = realloc(c->kept, cap * sizeof(*p));
+		if (p == NULL) {
+			/* Out of memory: the report is lost, as if it
+			 * had been pushed out. */
+			evd__reply__free_unpacked(reply, NULL);
+			return;
+		}
+		c->kept = p;
+		c->kept_cap = cap;
+	}
+	c->kept[c->n_kept].timer_id = timer_id;
+	c->kept[c->n_kept].reply = reply;
+	c->n_kept++;
+}
+
+Evd__Reply *
+evc_conn_take_kept(struct evc *c, uint64_t timer_id)
+{
+	Evd__Reply *reply;
+	size_t i;
+
+	for (i = 0; i < c->n_kept; i++)
+		if (c->kept[i].timer_id == timer_id) {
+			reply = c->kept[i].reply;
+			memmove(c->kept + i, c->kept + i + 1,
+				(c->n_kept - i - 1) * sizeof(*c->kept));
+			c->n_kept--;
+			return reply;
+		}
+	return NULL;
+}
+
+/* Queues the completion of an asynchronous wait (takes reply, NULL on
+ * failure). Room was reserved when the Wait was made; should a
+ * connection event have taken it, the ring grows. */
+static bool
+await_finish(struct evc *c, const struct evc_await *a, int status,
+	     Evd__Reply *reply, const char *msg)
+{
+	struct evc_item it = {.type = EVC_ITEM_DONE,
+			      .want = EVD__REPLY__BODY_EXEC_FINISHED};
+
+	if (c->item_len >= c->item_cap &&
+	    ring_grow((void **)&c->items, sizeof(*c->items), &c->item_head,
+		      c->item_len, &c->item_cap, c->item_len + 1) < 0)
+		return false;
+	it.status = status;
+	it.done = a->done;
+	it.arg = a->arg;
+	it.reply = reply;
+	if (status < 0)
+		it.errmsg = strdup(msg != NULL ? msg : evc_strerror(status));
+	item_push(c, &it);
+	return true;
+}
+
+/* An ExecFinished event (takes the reply): to the oldest asynchronous
+ * wait on its timer, else to the kept reports. */
+static void
+conn_exec_finished(struct evc *c, Evd__Reply *reply)
+{
+	uint64_t id = reply->exec_finished->timer_id;
+	size_t i;
+
+	for (i = 0; i < c->n_awaits; i++) {
+		if (c->awaits[i].timer_id != id)
+			continue;
+		if (!await_finish(c, &c->awaits[i], 0, reply, NULL))
+			break;
+		memmove(c->awaits + i, c->awaits + i + 1,
+			(c->n_awaits - i - 1) * sizeof(*c->awaits));
+		c->n_awaits--;
+		return;
+	}
+	kept_push(c, id, reply);
+}
+
+/* The connection is gone: no report will come for the waits it
+ * accepted. */
+static void
+conn_lose_awaits(struct evc *c, const char *msg)
+{
+	char why[700];
+	size_t i;
+
+	c->conn_gen++;
+	for (i = 0; i < c->n_awaits; i++) {
+		snprintf(why, sizeof(why),
+			 "the connection to evd was lost while waiting for "
+			 "timer %llu to finish (%s); the wait is not repeated "
+			 "on a new connection",
+			 (unsigned long long)c->awaits[i].timer_id, msg);
+		/* Out of memory drops the completion: nothing else can
+		 * be done with it. */
+		(void)await_finish(c, &c->awaits[i], -EVC_E_IO, NULL, why);
+	}
+	c->n_awaits = 0;
+}
+
+/* An asynchronous Wait was accepted: its completion waits for the
+ * report. Returns false when out of memory. */
+static bool
+await_add(struct evc *c, const struct evc_req *e, uint64_t timer_id)
+{
+	struct evc_await *p;
+	size_t cap;
+
+	if (c->n_awaits == c->awaits_cap) {
+		cap = c->awaits_cap == 0 ? 8 : c->awaits_cap * 2;
+		p = realloc(c->awaits, cap * sizeof(*p));
+		if (p == NULL)
+			return false;
+		c->awaits = p;
+		c->awaits_cap = cap;
+	}
+	c->awaits[c->n_awaits].timer_id = timer_id;
+	c->awaits[c->n_awaits].done = e->done;
+	c->awaits[c->n_awaits].arg = e->arg;
+	c->n_awaits++;
+	return true;
+}
+
 /* ---- subscriptions ---- */
 
 /* Remembers channel with the visibility timeout it was last subscribed
@@ -426,7 +567,8 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	    (done != NULL &&
 	     ring_grow((void **)&c->items, sizeof(*c->items), &c->item_head,
 		       c->item_len, &c->item_cap,
-		       c->item_len + c->req_len + 1 + ITEM_SPARE) < 0))
+		       c->item_len + c->req_len + c->n_awaits + 1 +
+			   ITEM_SPARE) < 0))
 		return evc_conn_fail(c, EVC_E_NOMEM,
 				     "out of memory for a request");
 	frame_put_header(c->out + c->out_len, body_len);
@@ -445,6 +587,8 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	if (req->body_case == EVD__REQUEST__BODY_SUBSCRIBE &&
 	    req->subscribe->has_visibility_timeout_ns)
 		e.visibility_ns = req->subscribe->visibility_timeout_ns;
+	if (req->body_case == EVD__REQUEST__BODY_WAIT)
+		e.wait_timer_id = req->wait->timer_id;
 	*req_at(c, c->req_len) = e;
 	c->req_len++;
 	return 0;
@@ -519,6 +663,7 @@ conn_finish(struct evc *c, const struct evc_req *e, int status,
 	struct evc_item it = {.type = EVC_ITEM_DONE};
 
 	if (e->waiter != NULL) {
+		e->waiter->gen = c->conn_gen;
 		e->waiter->status = status;
 		e->waiter->reply = reply;
 		if (status < 0)
@@ -652,6 +797,15 @@ conn_complete(struct evc *c, Evd__Reply *reply)
 		/* Out of memory only costs the re-subscription. */
 		(void)evc_conn_add_sub(c, reply->subscribed->channel,
 				       e.visibility_ns);
+	if (status == 0 && e.want == EVD__REPLY__BODY_WAITING &&
+	    e.waiter == NULL && e.done != NULL) {
+		/* evc_wait_async: done runs with the report, later. */
+		evd__reply__free_unpacked(reply, NULL);
+		if (!await_add(c, &e, e.wait_timer_id))
+			conn_finish(c, &e, -EVC_E_NOMEM, NULL,
+				    "out of memory for a wait");
+		return 0;
+	}
 	if (status < 0) {
 		/* msg may point into the reply: finish before freeing. */
 		conn_finish(c, &e, status, NULL, msg);
@@ -744,6 +898,10 @@ conn_process(struct evc *c)
 			 * the caller made room. */
 			if (r < 0)
 				goto out;
+			fired = true;
+			break;
+		case EVD__REPLY__BODY_EXEC_FINISHED:
+			conn_exec_finished(c, reply);
 			fired = true;
 			break;
 		case EVD__REPLY__BODY_ERROR:
@@ -888,7 +1046,7 @@ conn_schedule_reconnect(struct evc *c)
 static int
 conn_lost(struct evc *c, int code, const char *fmt, ...)
 {
-	char msg[512], why[700];
+	char msg[512], why[700], wwhy[700];
 	bool was_welcomed = c->welcomed, sent;
 	struct evc_req *old_reqs, e;
 	size_t old_head, old_len, old_cap, old_sent, off, i;
@@ -901,6 +1059,7 @@ conn_lost(struct evc *c, int code, const char *fmt, ...)
 	snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg);
 	c->welcomed = false;
 	c->in_start = c->in_end = 0;
+	conn_lose_awaits(c, msg);
 
 	if (c->reconnect_min_ms == 0) {
 		c->dead = -code;
@@ -934,6 +1093,10 @@ conn_lost(struct evc *c, int code, const char *fmt, ...)
 		 "the connection to evd was lost before the reply (%s); the "
 		 "request is not repeated because it may have taken effect",
 		 msg);
+	snprintf(wwhy, sizeof(wwhy),
+		 "the connection to evd was lost before the daemon accepted "
+		 "the wait (%s); the wait is not repeated on a new connection",
+		 msg);
 	/* Keep what may be sent again: the frames move to a fresh buffer,
 	 * in order, with their ids. A frame not wholly written was never
 	 * read by the daemon (it drops a partial frame), so it is kept. */
@@ -955,7 +1118,9 @@ conn_lost(struct evc *c, int code, const char *fmt, ...)
 			if (!(e.flags & EVC_REQ_HELLO))
 				free(e.arg);
 		} else if (sent && !(e.flags & EVC_REQ_RETRY)) {
-			conn_finish(c, &e, -EVC_E_IO, NULL, why);
+			conn_finish(c, &e, -EVC_E_IO, NULL,
+				    e.want == EVD__REPLY__BODY_WAITING ? wwhy
+								       : why);
 		} else if (conn_append(c, old_out + off, &e) < 0) {
 			conn_finish(c, &e, -EVC_E_NOMEM, NULL,
 				    "out of memory keeping a request across a "
@@ -1306,6 +1471,10 @@ evc_conn_clear(struct evc *c)
 	for (i = 0; i < c->n_subs; i++)
 		free(c->subs[i].channel);
 	free(c->subs);
+	for (i = 0; i < c->n_kept; i++)
+		evd__reply__free_unpacked(c->kept[i].reply, NULL);
+	free(c->kept);
+	free(c->awaits);
 	free(c->reqs);
 	free(c->items);
 	free(c->queue);

@@ -17,10 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* execbuf receives the Exec message when cb has one; the caller checked
+ * it (evc_schedule_prepare). */
 int
-evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret)
+evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
+		  Evd__Callback *ret)
 {
 	Evd__Callback m = EVD__CALLBACK__INIT;
+	Evd__Exec x = EVD__EXEC__INIT;
+	const struct evc_exec *e;
 
 	if (cb != NULL) {
 		if (cb->payload == NULL && cb->payload_len > 0)
@@ -29,6 +34,20 @@ evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret)
 			m.target_case = EVD__CALLBACK__TARGET_CHANNEL;
 			/* Borrowed until packing; protobuf-c does not write. */
 			m.channel = (char *)cb->channel;
+		} else if ((e = cb->exec) != NULL) {
+			/* Borrowed the same way, arrays included. */
+			x.n_argv = e->argc;
+			x.argv = (char **)e->argv;
+			x.has_shell = e->shell;
+			x.shell = e->shell;
+			x.n_env = e->nenv;
+			x.env = (char **)e->env;
+			x.cwd = (char *)e->cwd;
+			x.has_timeout_ns = e->timeout_ns != 0;
+			x.timeout_ns = e->timeout_ns;
+			*execbuf = x;
+			m.target_case = EVD__CALLBACK__TARGET_EXEC;
+			m.exec = execbuf;
 		}
 		if (cb->payload != NULL) {
 			m.has_payload = 1;
@@ -120,13 +139,46 @@ evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret)
 	return 0;
 }
 
+/* Fills run in place; on failure run holds what was copied so far. */
+static int
+run_fill(const Evd__Run *r, struct evc_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->fire_id = r->fire_id;
+	run->due_realtime_ns = r->due_realtime_ns;
+	run->fired_realtime_ns = r->fired_realtime_ns;
+	run->lateness_ns = r->lateness_ns;
+	run->outcome = (int)r->outcome;
+	run->exit_code = r->exit_code;
+	run->signal = r->signal;
+	run->duration_ns = r->duration_ns;
+	if (dup_str(r->detail, &run->detail) < 0 ||
+	    dup_bytes(r->has_stdout_tail, &r->stdout_tail, &run->stdout_tail,
+		      &run->stdout_len) < 0 ||
+	    dup_bytes(r->has_stderr_tail, &r->stderr_tail, &run->stderr_tail,
+		      &run->stderr_len) < 0)
+		return -EVC_E_NOMEM;
+	return 0;
+}
+
+int
+evc_conv_run(const Evd__Run *r, struct evc_run *ret)
+{
+	struct evc_run run;
+
+	if (run_fill(r, &run) < 0) {
+		evc_run_free(&run);
+		return -EVC_E_NOMEM;
+	}
+	*ret = run;
+	return 0;
+}
+
 /* history_count covers the entry being filled, so that freeing ti after
  * a failure frees its partial copy too. */
 static int
 history_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 {
-	const Evd__Run *r;
-	struct evc_run *run;
 	size_t i;
 
 	if (t->n_history == 0)
@@ -135,16 +187,34 @@ history_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 	if (ti->history == NULL)
 		return -EVC_E_NOMEM;
 	for (i = 0; i < t->n_history; i++) {
-		r = t->history[i];
-		run = &ti->history[i];
 		ti->history_count = i + 1;
-		run->fire_id = r->fire_id;
-		run->due_realtime_ns = r->due_realtime_ns;
-		run->fired_realtime_ns = r->fired_realtime_ns;
-		run->lateness_ns = r->lateness_ns;
-		run->outcome = (int)r->outcome;
-		if (dup_str(r->detail, &run->detail) < 0)
+		if (run_fill(t->history[i], &ti->history[i]) < 0)
 			return -EVC_E_NOMEM;
+	}
+	return 0;
+}
+
+/* The exec hook, for display; exec_argc covers what was copied, so that
+ * freeing ti after a failure frees it. */
+static int
+exec_fill(const Evd__Exec *x, struct evc_timer_info *ti)
+{
+	size_t i;
+
+	ti->exec_shell = x->has_shell && x->shell;
+	ti->exec_timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
+	if (dup_str(x->cwd, &ti->exec_cwd) < 0)
+		return -EVC_E_NOMEM;
+	ti->exec_argv = calloc(x->n_argv + 1, sizeof(*ti->exec_argv));
+	if (ti->exec_argv == NULL)
+		return -EVC_E_NOMEM;
+	for (i = 0; i < x->n_argv; i++) {
+		/* protobuf-c never gives a NULL string; an empty one is
+		 * kept as it is. */
+		if (dup_str(x->argv[i] != NULL ? x->argv[i] : "",
+			    &ti->exec_argv[i]) < 0)
+			return -EVC_E_NOMEM;
+		ti->exec_argc = i + 1;
 	}
 	return 0;
 }
@@ -182,6 +252,9 @@ timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 		return 0;
 	if (cb->target_case == EVD__CALLBACK__TARGET_CHANNEL &&
 	    dup_str(cb->channel, &ti->channel) < 0)
+		return -EVC_E_NOMEM;
+	if (cb->target_case == EVD__CALLBACK__TARGET_EXEC && cb->exec != NULL &&
+	    exec_fill(cb->exec, ti) < 0)
 		return -EVC_E_NOMEM;
 	return dup_bytes(cb->has_payload, &cb->payload, &ti->payload,
 			 &ti->payload_len);
@@ -275,6 +348,62 @@ evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret)
 	return 0;
 }
 
+int
+evc_conv_channel_info(const Evd__ChannelInfo *m, struct evc_channel_info *ret)
+{
+	struct evc_channel_info ci = {0};
+	const Evd__ChannelGrantEntry *g;
+	size_t i;
+
+	ci.owner_uid = m->owner_uid;
+	ci.queued_messages = m->queued_messages;
+	ci.inflight_messages = m->inflight_messages;
+	ci.dead_messages = m->dead_messages;
+	ci.subscribers = m->subscribers;
+	if (dup_str(m->channel, &ci.channel) < 0)
+		goto nomem;
+	if (m->n_grants > 0) {
+		ci.grants = calloc(m->n_grants, sizeof(*ci.grants));
+		if (ci.grants == NULL)
+			goto nomem;
+	}
+	for (i = 0; i < m->n_grants; i++) {
+		g = m->grants[i];
+		ci.grants[i].is_gid =
+		    g->who_case == EVD__CHANNEL_GRANT_ENTRY__WHO_GID;
+		ci.grants[i].id = ci.grants[i].is_gid ? g->gid : g->uid;
+		ci.grants[i].subscribe = g->has_subscribe && g->subscribe;
+		ci.grants[i].publish = g->has_publish && g->publish;
+	}
+	ci.grant_count = m->n_grants;
+	*ret = ci;
+	return 0;
+nomem:
+	evc_channel_info_free(&ci);
+	return -EVC_E_NOMEM;
+}
+
+EVC_EXPORT void
+evc_run_free(struct evc_run *run)
+{
+	if (run == NULL)
+		return;
+	free(run->detail);
+	free(run->stdout_tail);
+	free(run->stderr_tail);
+	memset(run, 0, sizeof(*run));
+}
+
+EVC_EXPORT void
+evc_channel_info_free(struct evc_channel_info *ci)
+{
+	if (ci == NULL)
+		return;
+	free(ci->channel);
+	free(ci->grants);
+	memset(ci, 0, sizeof(*ci));
+}
+
 EVC_EXPORT void
 evc_fired_free(struct evc_fired *ev)
 {
@@ -293,8 +422,12 @@ evc_timer_info_free(struct evc_timer_info *ti)
 	if (ti == NULL)
 		return;
 	for (i = 0; i < ti->history_count; i++)
-		free(ti->history[i].detail);
+		evc_run_free(&ti->history[i]);
 	free(ti->history);
+	for (i = 0; i < ti->exec_argc; i++)
+		free(ti->exec_argv[i]);
+	free(ti->exec_argv);
+	free(ti->exec_cwd);
 	free(ti->channel);
 	free(ti->payload);
 	free(ti->key);

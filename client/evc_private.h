@@ -71,6 +71,7 @@ enum {
 struct evc_waiter {
 	bool done;
 	int status;         /* 0 or a negative code */
+	uint64_t gen;       /* c->conn_gen when it was answered */
 	Evd__Reply *reply;  /* the reply on success; the waiter's to free */
 	char errmsg[512];   /* the reason on failure */
 };
@@ -91,6 +92,25 @@ struct evc_req {
 	/* A Subscribe's visibility timeout, remembered with the channel
 	 * once the daemon accepts it (0 for other requests). */
 	int64_t visibility_ns;
+	/* A Wait's timer id (0 for other requests). */
+	uint64_t wait_timer_id;
+};
+
+/* An evc_wait_async() the daemon accepted (Waiting), until its
+ * ExecFinished event or the loss of the connection. Owned by the
+ * handle's awaits array, in the order the waits were accepted. */
+struct evc_await {
+	uint64_t timer_id;
+	evc_done_cb done;
+	void *arg;
+};
+
+/* An ExecFinished event nobody took yet: for a blocking evc_wait() about
+ * to look, or kept for a later one (see EVC_MAX_KEPT_RUNS). Owned by the
+ * handle's kept array, oldest first. */
+struct evc_kept {
+	uint64_t timer_id;
+	Evd__Reply *reply; /* body exec_finished; owned */
 };
 
 /* A channel to subscribe again after a reconnection. Owned by the
@@ -185,6 +205,16 @@ struct evc {
 	int wake_fd;          /* eventfd; -1 without the thread */
 	bool sleeping, woken; /* the thread sleeps in poll(); it was woken */
 
+	/* Exec waits (EVCLIENT_1.3). conn_gen counts lost connections, so
+	 * that a blocking evc_wait() answered Waiting on one connection
+	 * notices its loss even after a reconnection. */
+	uint64_t conn_gen;
+	struct evc_await *awaits;
+	size_t n_awaits, awaits_cap;
+	struct evc_kept *kept;
+	size_t n_kept, kept_cap;
+	size_t blocking_waits; /* evc_wait() calls waiting for a report */
+
 	int dead; /* 0, or the negative code that ended the connection */
 	char dead_msg[512];
 
@@ -219,6 +249,7 @@ bool evc_conn_pop_item(struct evc *c, struct evc_item *ret);
 void evc_conn_item_clear(struct evc_item *it);
 void evc_conn_wake(struct evc *c);
 int evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns);
+Evd__Reply *evc_conn_take_kept(struct evc *c, uint64_t timer_id);
 void evc_conn_autokey(struct evc *c, char *buf);
 void evc_conn_clear(struct evc *c);
 
@@ -230,7 +261,8 @@ int evc_run_until(struct evc *c, bool (*pred)(struct evc *, void *),
 bool evc_on_thread(const struct evc *c);
 void evc_free_handle(struct evc *c);
 int evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-			 Evd__Callback *ret_cbm, Evd__TimerOptions *optbuf,
+			 Evd__Callback *ret_cbm, Evd__Exec *execbuf,
+			 Evd__TimerOptions *optbuf,
 			 Evd__TimerOptions **ret_opts, char *keybuf,
 			 const char **ret_key, unsigned *ret_flags);
 
@@ -241,7 +273,11 @@ int evc_deliver(struct evc *c, bool fired);
 void evc_thread_stop_locked(struct evc *c);
 
 /* evc_conv.c */
-int evc_conv_callback(const struct evc_callback *cb, Evd__Callback *ret);
+int evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
+		      Evd__Callback *ret);
+int evc_conv_run(const Evd__Run *r, struct evc_run *ret);
+int evc_conv_channel_info(const Evd__ChannelInfo *ci,
+			  struct evc_channel_info *ret);
 void evc_conv_options(const struct evc_timer_options *o,
 		      Evd__TimerOptions *ret);
 void evc_conv_scheduled(const Evd__Scheduled *s, struct evc_scheduled *ret);

@@ -366,26 +366,63 @@ schedule(struct evc *c, Evd__Request *req, unsigned flags, int timeout_ms,
 	return 0;
 }
 
+/* What cannot be said on the wire about an exec hook; the daemon judges
+ * the rest. */
+static int
+exec_check(struct evc *c, const struct evc_exec *e)
+{
+	size_t i;
+
+	if (e->argv == NULL || e->argc == 0)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "exec hook without argv (argc 0)");
+	if (e->shell && e->argc != 1)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "a shell exec hook has one argv element, "
+				     "the command, not %zu",
+				     e->argc);
+	for (i = 0; i < e->argc; i++)
+		if (e->argv[i] == NULL)
+			return evc_conn_fail(c, EVC_E_USAGE,
+					     "exec hook argv[%zu] is NULL", i);
+	if (e->nenv > 0 && e->env == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "exec hook env is NULL with nenv %zu",
+				     e->nenv);
+	for (i = 0; i < e->nenv; i++)
+		if (e->env[i] == NULL)
+			return evc_conn_fail(c, EVC_E_USAGE,
+					     "exec hook env[%zu] is NULL", i);
+	return 0;
+}
+
 /*
  * What every scheduling request shares: the Callback message (borrowing
- * cb's strings), the key — the caller's, or with reconnection a
- * generated one for a channel callback (written into keybuf, of
- * EVC_AUTOKEY_MAX bytes) — and whether the request may be sent again
- * after a lost connection: only a durable (channel) timer with a key.
- * An ephemeral timer dies with its connection, so repeating it could
- * only create a second one on the new connection behind the program's
- * back.
+ * cb's strings; an exec hook's message goes in execbuf), the key — the
+ * caller's, or with reconnection a generated one for a durable callback
+ * (written into keybuf, of EVC_AUTOKEY_MAX bytes) — and whether the
+ * request may be sent again after a lost connection: only a durable
+ * (channel or exec) timer with a key. An ephemeral timer dies with its
+ * connection, so repeating it could only create a second one on the new
+ * connection behind the program's back.
  */
 int
 evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-		     Evd__Callback *ret_cbm, Evd__TimerOptions *optbuf,
-		     Evd__TimerOptions **ret_opts, char *keybuf,
-		     const char **ret_key, unsigned *ret_flags)
+		     Evd__Callback *ret_cbm, Evd__Exec *execbuf,
+		     Evd__TimerOptions *optbuf, Evd__TimerOptions **ret_opts,
+		     char *keybuf, const char **ret_key, unsigned *ret_flags)
 {
 	const char *key = cb != NULL ? cb->key : NULL;
 	unsigned flags = 0;
+	int r;
 
-	if (evc_conv_callback(cb, ret_cbm) < 0)
+	if (cb != NULL && cb->channel != NULL && cb->exec != NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "a callback has a channel or an exec "
+				     "hook, not both");
+	if (cb != NULL && cb->exec != NULL && (r = exec_check(c, cb->exec)) < 0)
+		return r;
+	if (evc_conv_callback(cb, execbuf, ret_cbm) < 0)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "callback payload is NULL with a length");
 	*ret_opts = NULL;
@@ -393,7 +430,7 @@ evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
 		evc_conv_options(cb->options, optbuf);
 		*ret_opts = optbuf;
 	}
-	if (cb != NULL && cb->channel != NULL) {
+	if (cb != NULL && (cb->channel != NULL || cb->exec != NULL)) {
 		pthread_mutex_lock(&c->lock);
 		if (c->reconnect_min_ms > 0) {
 			if (key == NULL) {
@@ -417,6 +454,7 @@ evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 	Evd__CallSoon m = EVD__CALL_SOON__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -424,8 +462,8 @@ evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
-				 &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key, &flags);
 	if (r < 0)
 		return r;
 	/* Always a Callback, empty when cb is NULL: "no target" is said
@@ -447,6 +485,7 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	Evd__CallLater m = EVD__CALL_LATER__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -460,8 +499,8 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(
 		    c, EVC_E_USAGE, "call_later: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
-				 &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key, &flags);
 	if (r < 0)
 		return r;
 	m.has_delay_ns = 1;
@@ -485,6 +524,7 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	Evd__CallAt m = EVD__CALL_AT__INIT;
 	Evd__Callback cbm;
 	Evd__TimerOptions optbuf, *opts;
+	Evd__Exec execbuf;
 	char keybuf[EVC_AUTOKEY_MAX];
 	const char *key;
 	unsigned flags;
@@ -495,8 +535,8 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	if (!clock_valid(clock))
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &optbuf, &opts, keybuf, &key,
-				 &flags);
+	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
+				 &key, &flags);
 	if (r < 0)
 		return r;
 	m.has_when_ns = 1;
@@ -797,6 +837,201 @@ evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 	       int timeout_ms, uint64_t *ret_count)
 {
 	return dead_op(c, true, channel, fire_id, timeout_ms, ret_count);
+}
+
+/* ---- exec waits ---- */
+
+struct wait_pred {
+	uint64_t timer_id;
+	uint64_t gen; /* the connection that answered Waiting */
+};
+
+static bool
+wait_done(struct evc *c, void *arg)
+{
+	const struct wait_pred *p = arg;
+	size_t i;
+
+	if (c->conn_gen != p->gen)
+		return true;
+	for (i = 0; i < c->n_kept; i++)
+		if (c->kept[i].timer_id == p->timer_id)
+			return true;
+	return false;
+}
+
+/* Copies the run out of an ExecFinished reply, and frees the reply. */
+static int
+wait_result(struct evc *c, Evd__Reply *reply, struct evc_run *ret)
+{
+	static const Evd__Run empty = EVD__RUN__INIT;
+	const Evd__Run *run = reply->exec_finished->run;
+	int r;
+
+	r = evc_conv_run(run != NULL ? run : &empty, ret);
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
+/*
+ * Wait is sent once, never again after a lost connection (flags 0, and
+ * evc_conn loses the waits it accepted): see evclient.h. The report is
+ * an event, so it is matched by timer id in c->kept, where evc_conn puts
+ * every ExecFinished no asynchronous wait takes; blocking_waits keeps
+ * the reports of the waits in progress from being pushed out of it.
+ */
+EVC_EXPORT int
+evc_wait(struct evc *c, uint64_t timer_id, int timeout_ms, struct evc_run *ret)
+{
+	int64_t deadline_ns = evc_conn_deadline(timeout_ms);
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Wait m = EVD__WAIT__INIT;
+	struct evc_waiter w = {0};
+	struct wait_pred p = {.timer_id = timer_id};
+	Evd__Reply *reply;
+	char why[sizeof(c->errmsg)];
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (ret == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE, "evc_wait: ret is NULL");
+	m.has_timer_id = 1;
+	m.timer_id = timer_id;
+	req.body_case = EVD__REQUEST__BODY_WAIT;
+	req.wait = &m;
+
+	pthread_mutex_lock(&c->lock);
+	reply = evc_conn_take_kept(c, timer_id);
+	if (reply != NULL) {
+		pthread_mutex_unlock(&c->lock);
+		return wait_result(c, reply, ret);
+	}
+	c->blocking_waits++;
+	r = evc_conn_submit(c, &req, EVD__REPLY__BODY_WAITING, 0, NULL, NULL,
+			    &w);
+	if (r < 0)
+		goto out;
+	r = evc_run_until(c, waiter_done, &w, deadline_ns);
+	if (!w.done) {
+		evc_conn_abandon(c, &w);
+		goto out;
+	}
+	r = w.status;
+	if (r < 0) {
+		/* A report that came before the refusal answers this wait:
+		 * an earlier wait that gave up left it, and the daemon then
+		 * forgot the timer (a cancelled one is NOT_FOUND). */
+		if (-r < EVC_E_LOCAL &&
+		    (reply = evc_conn_take_kept(c, timer_id)) != NULL) {
+			r = 0;
+			goto out;
+		}
+		evc_conn_fail(c, -r, "%s", w.errmsg);
+		goto out;
+	}
+	evd__reply__free_unpacked(w.reply, NULL);
+	p.gen = w.gen;
+	r = evc_run_until(c, wait_done, &p, deadline_ns);
+	reply = evc_conn_take_kept(c, timer_id);
+	if (reply != NULL) {
+		r = 0;
+	} else if (r == 0 || r == -EVC_E_IO) {
+		snprintf(why, sizeof(why), "%s", c->errmsg);
+		r = evc_conn_fail(c, EVC_E_IO,
+				  "the connection to evd was lost while "
+				  "waiting for timer %llu to finish (%s); the "
+				  "wait is not repeated on a new connection",
+				  (unsigned long long)timer_id, why);
+	} else if (r == -EVC_E_TIMEOUT) {
+		evc_conn_fail(c, EVC_E_TIMEOUT,
+			      "timed out waiting for timer %llu to finish",
+			      (unsigned long long)timer_id);
+	}
+out:
+	c->blocking_waits--;
+	evc_conn_watch(c);
+	pthread_mutex_unlock(&c->lock);
+	if (reply != NULL)
+		return wait_result(c, reply, ret);
+	return r;
+}
+
+/* ---- channels ---- */
+
+/* Grant and GetChannel share the reply; a grant is not repeated after a
+ * lost connection (its effect would be unknown), a read is. */
+EVC_EXPORT int
+evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
+		  uint32_t id, bool subscribe, bool publish, bool revoke,
+		  int timeout_ms, struct evc_channel_info *ret)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__ChannelGrant m = EVD__CHANNEL_GRANT__INIT;
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_channel_grant: channel is NULL");
+	m.channel = (char *)channel;
+	if (is_gid) {
+		m.who_case = EVD__CHANNEL_GRANT__WHO_GID;
+		m.gid = id;
+	} else {
+		m.who_case = EVD__CHANNEL_GRANT__WHO_UID;
+		m.uid = id;
+	}
+	m.has_subscribe = 1;
+	m.subscribe = subscribe;
+	m.has_publish = 1;
+	m.publish = publish;
+	m.has_revoke = revoke;
+	m.revoke = revoke;
+	req.body_case = EVD__REQUEST__BODY_CHANNEL_GRANT;
+	req.channel_grant = &m;
+	r = evc_call(c, &req, EVD__REPLY__BODY_CHANNEL_INFO, 0, timeout_ms,
+		     &reply);
+	if (r < 0)
+		return r;
+	r = ret != NULL ? evc_conv_channel_info(reply->channel_info, ret) : 0;
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
+EVC_EXPORT int
+evc_get_channel(struct evc *c, const char *channel, int timeout_ms,
+		struct evc_channel_info *ret)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__GetChannel m = EVD__GET_CHANNEL__INIT;
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (channel == NULL || ret == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_get_channel: %s is NULL",
+				     channel == NULL ? "channel" : "ret");
+	m.channel = (char *)channel;
+	req.body_case = EVD__REQUEST__BODY_GET_CHANNEL;
+	req.get_channel = &m;
+	r = evc_call(c, &req, EVD__REPLY__BODY_CHANNEL_INFO, EVC_REQ_RETRY,
+		     timeout_ms, &reply);
+	if (r < 0)
+		return r;
+	r = evc_conv_channel_info(reply->channel_info, ret);
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
 }
 
 /* ---- events ---- */

@@ -11,7 +11,8 @@
  * object with stable snake_case keys, absent values as null. Diagnostics
  * go to stderr prefixed "evctl: ". Exit status: 0 success, 1 the daemon
  * said no (or a wait timed out), 2 usage, 3 the daemon cannot be reached
- * or the connection or local output failed.
+ * or the connection or local output failed — except `wait`, whose status
+ * is the hook's (see verb_wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,11 +57,24 @@ enum {
 	OPT_VISIBILITY = 1u << 9,
 	OPT_REQUEUE = 1u << 10,
 	OPT_PURGE = 1u << 11,
+	OPT_EXEC = 1u << 12,
+	OPT_SHELL = 1u << 13,
+	OPT_CWD = 1u << 14,
+	OPT_ENV = 1u << 15,
+	OPT_EXEC_TIMEOUT = 1u << 16,
+	OPT_UID = 1u << 17,
+	OPT_GID = 1u << 18,
+	OPT_SUBSCRIBE = 1u << 19,
+	OPT_PUBLISH = 1u << 20,
 };
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
+#define OPTS_EXEC                                                              \
+	(OPT_EXEC | OPT_SHELL | OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT)
 #define OPTS_SCHEDULE                                                          \
-	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER)
+	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER |        \
+	 OPTS_EXEC)
+#define OPTS_GRANT (OPT_UID | OPT_GID | OPT_SUBSCRIBE | OPT_PUBLISH)
 
 /* The state of one run. Owns the connection. */
 struct ctl {
@@ -80,6 +94,16 @@ struct ctl {
 	struct evc_timer_options topts; /* valid when opts_seen & OPTS_TIMER */
 	int64_t visibility_ns;
 	unsigned opts_seen;
+	/* --exec: the operands from exec_at on are the hook's argv (those
+	 * after "--"); --shell: its command. env: the --env values. */
+	int exec_at; /* -1: no "--" */
+	const char *shell;
+	const char *cwd;
+	const char **env;
+	size_t nenv;
+	int64_t exec_timeout_ns;
+	bool has_uid, has_gid;
+	uint32_t grant_id;
 
 	char path[256];
 	int request_ms;
@@ -105,18 +129,27 @@ static int verb_time(struct ctl *x);
 static int verb_stats(struct ctl *x);
 static int verb_watch(struct ctl *x);
 static int verb_dead(struct ctl *x);
+static int verb_wait(struct ctl *x);
+static int verb_channel(struct ctl *x);
 
 static const struct verb verbs[] = {
     {"soon", verb_soon, OPTS_SCHEDULE & ~OPT_CLOCK, 0, 0,
-     "soon [--channel NAME] [--payload TEXT] [--key KEY] [TIMER OPTIONS]"},
+     "soon [--channel NAME] [--payload TEXT] [--key KEY] [TIMER OPTIONS]\n"
+     "          [HOOK]"},
     {"later", verb_later, OPTS_SCHEDULE, 1, 1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock monotonic|boottime] [TIMER OPTIONS]"},
+     "          [--clock monotonic|boottime] [TIMER OPTIONS] [HOOK]"},
     {"at", verb_at, OPTS_SCHEDULE, 1, 1,
      "at TIME [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock realtime|monotonic|boottime] [TIMER OPTIONS]"},
+     "          [--clock realtime|monotonic|boottime] [TIMER OPTIONS] "
+     "[HOOK]"},
     {"cancel", verb_cancel, 0, 1, -1, "cancel ID..."},
     {"get", verb_get, 0, 1, 1, "get ID"},
+    {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]"},
+    {"channel", verb_channel, OPTS_GRANT, 2, 2,
+     "channel show CHANNEL\n"
+     "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
+     "[--subscribe] [--publish]"},
     {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]"},
     {"time", verb_time, 0, 0, 0, "time"},
     {"stats", verb_stats, 0, 0, 0, "stats"},
@@ -301,6 +334,18 @@ outcome_name(int outcome)
 		return "skipped";
 	case EVC_RUN_LOST:
 		return "lost";
+	case EVC_RUN_EXEC_STARTED:
+		return "started";
+	case EVC_RUN_EXEC_EXITED:
+		return "exited";
+	case EVC_RUN_EXEC_SIGNALED:
+		return "signaled";
+	case EVC_RUN_EXEC_TIMED_OUT:
+		return "timed-out";
+	case EVC_RUN_EXEC_FAILED:
+		return "failed";
+	case EVC_RUN_CANCELLED:
+		return "cancelled";
 	}
 	return "unknown";
 }
@@ -539,6 +584,64 @@ jw_options(struct jw *w, const struct evc_timer_info *ti)
 	jw_close(&in);
 }
 
+/* An exec run's figures (null for other runs): exit_code, signal,
+ * duration_ns and the output tails. */
+static bool
+is_exec_run(const struct evc_run *run)
+{
+	return run->outcome >= EVC_RUN_EXEC_STARTED &&
+	       run->outcome <= EVC_RUN_EXEC_FAILED;
+}
+
+static void
+jw_exec_run(struct jw *w, const struct evc_run *run)
+{
+	if (!is_exec_run(run)) {
+		jw_str(w, "exit_code", NULL);
+		jw_str(w, "signal", NULL);
+		jw_str(w, "duration_ns", NULL);
+	} else {
+		if (run->outcome == EVC_RUN_EXEC_EXITED)
+			jw_i64(w, "exit_code", run->exit_code);
+		else
+			jw_str(w, "exit_code", NULL);
+		if (run->signal != 0)
+			jw_i64(w, "signal", run->signal);
+		else
+			jw_str(w, "signal", NULL);
+		jw_i64(w, "duration_ns", run->duration_ns);
+	}
+	jw_bytes(w, "stdout", run->stdout_tail, run->stdout_len);
+	jw_bytes(w, "stderr", run->stderr_tail, run->stderr_len);
+}
+
+/* The exec hook of a timer, or null. */
+static void
+jw_exec(struct jw *w, const struct evc_timer_info *ti)
+{
+	struct jw in;
+	size_t i;
+
+	jw_key(w, "exec");
+	if (ti->exec_argv == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	jw_begin(&in);
+	jw_key(&in, "argv");
+	putchar('[');
+	for (i = 0; i < ti->exec_argc; i++) {
+		printf("%s\"", i > 0 ? "," : "");
+		put_escaped(ti->exec_argv[i], strlen(ti->exec_argv[i]), true);
+		putchar('"');
+	}
+	putchar(']');
+	jw_bool(&in, "shell", ti->exec_shell);
+	jw_str(&in, "cwd", ti->exec_cwd);
+	jw_i64(&in, "timeout_ns", ti->exec_timeout_ns);
+	jw_close(&in);
+}
+
 static void
 jw_history(struct jw *w, const struct evc_timer_info *ti)
 {
@@ -564,6 +667,7 @@ jw_history(struct jw *w, const struct evc_timer_info *ti)
 		jw_i64(&in, "lateness_ns", run->lateness_ns);
 		jw_str(&in, "outcome", outcome_name(run->outcome));
 		jw_str(&in, "detail", run->detail);
+		jw_exec_run(&in, run);
 		jw_close(&in);
 	}
 	putchar(']');
@@ -574,6 +678,8 @@ jw_history(struct jw *w, const struct evc_timer_info *ti)
  *   run: fire=7 due=2026-12-01T10:00:00+01:00 fired=2026-12-01T10:00:00.1+01:00
  *   lateness=137us outcome=acked detail=...
  * (one line; "-" for no fire; the detail last, escaped, may be empty).
+ * Exec runs add "exit=N signal=N duration=D" ("-" when not applicable)
+ * before the detail.
  */
 static void
 print_run(const struct evc_run *run)
@@ -583,15 +689,95 @@ print_run(const struct evc_run *run)
 
 	if (run->fire_id != 0)
 		snprintf(id, sizeof(id), "%" PRIu64, run->fire_id);
-	printf("run: fire=%s due=%s fired=%s lateness=%s outcome=%s detail=",
+	printf("run: fire=%s due=%s fired=%s lateness=%s outcome=%s ",
 	       id, iso(run->due_realtime_ns, false, t, sizeof(t)),
 	       run->fired_realtime_ns == 0
 		   ? "-"
 		   : iso(run->fired_realtime_ns, false, f, sizeof(f)),
 	       dur(run->lateness_ns, d, sizeof(d)), outcome_name(run->outcome));
+	if (is_exec_run(run)) {
+		if (run->outcome == EVC_RUN_EXEC_EXITED)
+			printf("exit=%d ", run->exit_code);
+		else
+			printf("exit=- ");
+		if (run->signal != 0)
+			printf("signal=%d ", run->signal);
+		else
+			printf("signal=- ");
+		printf("duration=%s ", dur(run->duration_ns, d, sizeof(d)));
+	}
+	printf("detail=");
 	if (run->detail != NULL)
 		put_escaped(run->detail, strlen(run->detail), false);
 	putchar('\n');
+}
+
+/*
+ * An exec timer's hook, as `get` prints it (only for exec timers):
+ *   exec:              /bin/sh -c 'exit 7'
+ *   exec_shell:        no
+ *   exec_cwd:          -
+ *   exec_timeout:      -
+ * argv quoted as a shell would need it (single quotes when an element
+ * holds anything but [A-Za-z0-9_@%+=:,./-]; a quote inside is '"'"'),
+ * then escaped like every string from the daemon.
+ */
+static bool
+shell_safe(const char *a)
+{
+	if (*a == '\0')
+		return false;
+	for (; *a != '\0'; a++)
+		if (!((*a >= 'a' && *a <= 'z') || (*a >= 'A' && *a <= 'Z') ||
+		      (*a >= '0' && *a <= '9') || strchr("_@%+=:,./-", *a)))
+			return false;
+	return true;
+}
+
+static void
+print_exec(const struct evc_timer_info *ti)
+{
+	char d[TIMEFMT_DURATION_MAX], *q, *o;
+	const char *a;
+	size_t i;
+
+	printf("exec:%*s", (int)(KV_WIDTH - 1 - strlen("exec")), "");
+	for (i = 0; i < ti->exec_argc; i++) {
+		a = ti->exec_argv[i];
+		if (i > 0)
+			putchar(' ');
+		if (shell_safe(a)) {
+			put_escaped(a, strlen(a), false);
+			continue;
+		}
+		/* ' becomes '"'"' (no backslash, which the escaping would
+		 * double): at most 5 bytes per byte, plus the quotes. */
+		q = malloc(strlen(a) * 5 + 3);
+		if (q == NULL) {
+			fputs("?", stdout);
+			continue;
+		}
+		o = q;
+		*o++ = '\'';
+		for (; *a != '\0'; a++) {
+			if (*a == '\'') {
+				memcpy(o, "'\"'\"'", 5);
+				o += 5;
+			} else {
+				*o++ = *a;
+			}
+		}
+		*o++ = '\'';
+		put_escaped(q, (size_t)(o - q), false);
+		free(q);
+	}
+	putchar('\n');
+	kv("exec_shell", "%s", ti->exec_shell ? "yes" : "no");
+	kv_bytes("exec_cwd", ti->exec_cwd,
+		 ti->exec_cwd ? strlen(ti->exec_cwd) : 0);
+	kv("exec_timeout", "%s",
+	   ti->exec_timeout_ns == 0 ? "-"
+				    : dur(ti->exec_timeout_ns, d, sizeof(d)));
 }
 
 /* full: `get`, with options and history; else a `list` row. */
@@ -622,6 +808,7 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
 		jw_u64(&w, "owner_uid", ti->owner_uid);
 		jw_u64(&w, "owner_gid", ti->owner_gid);
+		jw_exec(&w, ti);
 		if (full) {
 			jw_options(&w, ti);
 			jw_history(&w, ti);
@@ -646,6 +833,8 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 	kv("owner", "%" PRIu32 ":%" PRIu32, ti->owner_uid, ti->owner_gid);
 	if (!full)
 		return;
+	if (ti->exec_argv != NULL)
+		print_exec(ti);
 	if (ti->has_options) {
 		kv("misfire", "%s", NAME_OF(misfire_names, o->misfire));
 		kv("delivery", "%s", NAME_OF(delivery_names, o->delivery));
@@ -737,6 +926,13 @@ wait_own_fire(struct ctl *x, uint64_t timer_id)
 	}
 }
 
+/* --exec or --shell: the timer runs a hook. */
+static bool
+has_hook(const struct ctl *x)
+{
+	return (x->opts_seen & (OPT_EXEC | OPT_SHELL)) != 0;
+}
+
 /* Common tail of soon/later/at: print the new timer, maybe wait. */
 static int
 scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
@@ -759,13 +955,16 @@ scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 		printf("%" PRIu64 "\n", s->timer_id);
 	}
 	r = check_stdout();
-	if (r != 0 || x->channel != NULL)
+	/* Channel and exec timers are durable: nothing to wait for here
+	 * (`evctl wait ID` waits for a hook). */
+	if (r != 0 || x->channel != NULL || has_hook(x))
 		return r;
 	return wait_own_fire(x, s->timer_id);
 }
 
+/* The callback, with its exec hook in *ex (which must outlive it). */
 static struct evc_callback
-callback_of(const struct ctl *x)
+callback_of(const struct ctl *x, struct evc_exec *ex)
 {
 	struct evc_callback cb = {
 	    .channel = x->channel,
@@ -776,13 +975,30 @@ callback_of(const struct ctl *x)
 	    .options = (x->opts_seen & OPTS_TIMER) ? &x->topts : NULL,
 	};
 
+	if (has_hook(x)) {
+		memset(ex, 0, sizeof(*ex));
+		if (x->shell != NULL) {
+			ex->argv = &x->shell;
+			ex->argc = 1;
+			ex->shell = true;
+		} else {
+			ex->argv = (const char *const *)x->args + x->exec_at;
+			ex->argc = (size_t)(x->nargs - x->exec_at);
+		}
+		ex->env = x->env;
+		ex->nenv = x->nenv;
+		ex->cwd = x->cwd;
+		ex->timeout_ns = x->exec_timeout_ns;
+		cb.exec = ex;
+	}
 	return cb;
 }
 
 static int
 verb_soon(struct ctl *x)
 {
-	struct evc_callback cb = callback_of(x);
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
 	struct evc_scheduled s;
 
 	return scheduled(x, evc_call_soon(x->c, &cb, x->request_ms, &s), &s);
@@ -791,7 +1007,8 @@ verb_soon(struct ctl *x)
 static int
 verb_later(struct ctl *x)
 {
-	struct evc_callback cb = callback_of(x);
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
 	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
 	struct evc_scheduled s;
 	int64_t delay_ns;
@@ -814,7 +1031,8 @@ verb_later(struct ctl *x)
 static int
 verb_at(struct ctl *x)
 {
-	struct evc_callback cb = callback_of(x);
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
 	enum evc_clock clock = EVC_CLOCK_REALTIME;
 	struct evc_scheduled s;
 	int64_t when_ns;
@@ -1174,6 +1392,253 @@ verb_dead(struct ctl *x)
 	return check_stdout();
 }
 
+/* Exit statuses of `wait`, as timeout(1) and shells have them. */
+#define EXIT_HOOK_TIMED_OUT 124
+#define EXIT_SIGNAL_BASE 128
+
+/*
+ * evd reports an already finished timer's last run without its output
+ * (evc_get's history has the last 1 KiB of it): fetch the tails there,
+ * best effort.
+ */
+static void
+wait_fill_tails(struct ctl *x, uint64_t id, struct evc_run *run)
+{
+	struct evc_timer_info ti;
+	struct evc_run *h;
+	size_t i;
+
+	if (!is_exec_run(run) || run->outcome == EVC_RUN_EXEC_STARTED ||
+	    run->stdout_tail != NULL || run->stderr_tail != NULL ||
+	    evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return;
+	for (i = 0; i < ti.history_count; i++) {
+		h = &ti.history[i];
+		if (h->fire_id != run->fire_id || h->outcome != run->outcome)
+			continue;
+		run->stdout_tail = h->stdout_tail;
+		run->stdout_len = h->stdout_len;
+		run->stderr_tail = h->stderr_tail;
+		run->stderr_len = h->stderr_len;
+		h->stdout_tail = h->stderr_tail = NULL;
+		h->stdout_len = h->stderr_len = 0;
+		break;
+	}
+	evc_timer_info_free(&ti);
+}
+
+/*
+ * Waits for timer ID's fire to finish and reports the run:
+ *   timer_id:          12
+ *   outcome:           exited
+ *   exit_code:         3          (signal: for "signaled")
+ *   duration:          2.1ms
+ *   detail:            -
+ * then the hook's stdout tail, as it wrote it, on stdout and its stderr
+ * tail on stderr (--json: one object, the tails as strings in it). Exit
+ * status: the hook's exit status; 128 + the signal that killed it; 124
+ * when it was killed at its timeout (as timeout(1)); 1 when it could not
+ * be started, the timer was cancelled, or the daemon refused; 0 for a
+ * timer without a hook whose fire was done. --timeout bounds the wait
+ * (then "timed out", 1).
+ */
+static int
+verb_wait(struct ctl *x)
+{
+	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
+	char d[TIMEFMT_DURATION_MAX];
+	struct evc_run run;
+	struct jw w;
+	uint64_t id;
+	int r, status = 0;
+
+	if (!parse_u64(x->args[0], &id))
+		return usage_error("invalid timer id '%s'", x->args[0]);
+	r = evc_wait(x->c, id, ms_until(x->has_timeout, deadline_ns), &run);
+	if (r == -EVC_E_TIMEOUT) {
+		ctl_warnx("timed out after %s waiting for timer %" PRIu64
+			  " to finish",
+			  dur(x->timeout_ns, d, sizeof(d)), id);
+		return EXIT_REFUSED;
+	}
+	if (r < 0)
+		return lib_failure(x, r, "wait");
+	wait_fill_tails(x, id, &run);
+	switch (run.outcome) {
+	case EVC_RUN_EXEC_EXITED:
+		status = run.exit_code & 0xff;
+		break;
+	case EVC_RUN_EXEC_SIGNALED:
+		status = EXIT_SIGNAL_BASE + (run.signal & 0x7f);
+		break;
+	case EVC_RUN_EXEC_TIMED_OUT:
+		status = EXIT_HOOK_TIMED_OUT;
+		break;
+	case EVC_RUN_EXEC_FAILED:
+	case EVC_RUN_CANCELLED:
+		status = EXIT_REFUSED;
+		break;
+	default:
+		status = 0;
+		break;
+	}
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", id);
+		if (run.fire_id != 0)
+			jw_u64(&w, "fire_id", run.fire_id);
+		else
+			jw_str(&w, "fire_id", NULL);
+		jw_str(&w, "outcome", outcome_name(run.outcome));
+		jw_str(&w, "detail", run.detail);
+		jw_exec_run(&w, &run);
+		jw_end(&w);
+	} else {
+		kv("timer_id", "%" PRIu64, id);
+		kv("outcome", "%s", outcome_name(run.outcome));
+		if (run.outcome == EVC_RUN_EXEC_EXITED)
+			kv("exit_code", "%d", run.exit_code);
+		if (run.signal != 0)
+			kv("signal", "%d", run.signal);
+		if (is_exec_run(&run))
+			kv("duration", "%s", dur(run.duration_ns, d, sizeof(d)));
+		kv_bytes("detail", run.detail,
+			 run.detail ? strlen(run.detail) : 0);
+		/* The hook's own bytes, unescaped, as if it had run here. */
+		if (run.stdout_len > 0)
+			fwrite(run.stdout_tail, 1, run.stdout_len, stdout);
+		if (run.stderr_len > 0) {
+			fflush(stdout);
+			fwrite(run.stderr_tail, 1, run.stderr_len, stderr);
+		}
+	}
+	if (run.outcome == EVC_RUN_CANCELLED)
+		ctl_warnx("timer %" PRIu64 " was cancelled", id);
+	else if (run.outcome == EVC_RUN_EXEC_FAILED)
+		ctl_warnx("timer %" PRIu64 ": the hook could not be started%s%s",
+			  id, run.detail ? ": " : "",
+			  run.detail ? run.detail : "");
+	evc_run_free(&run);
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
+
+/*
+ * A channel's owner, counters and grants, as `channel` prints it:
+ *   channel:           jobs
+ *   owner_uid:         1000
+ *   queued_messages:   0
+ *   inflight_messages: 0
+ *   dead_messages:     0
+ *   subscribers:       1
+ *   grant:             uid 61002 subscribe
+ *   grant:             gid 100 subscribe,publish
+ * (one "grant:" line per grant, none without).
+ */
+static void
+print_channel(const struct ctl *x, const struct evc_channel_info *ci)
+{
+	const struct evc_channel_grant *g;
+	struct jw w, in;
+	size_t i;
+
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "channel", ci->channel);
+		jw_u64(&w, "owner_uid", ci->owner_uid);
+		jw_u64(&w, "queued_messages", ci->queued_messages);
+		jw_u64(&w, "inflight_messages", ci->inflight_messages);
+		jw_u64(&w, "dead_messages", ci->dead_messages);
+		jw_u64(&w, "subscribers", ci->subscribers);
+		jw_key(&w, "grants");
+		putchar('[');
+		for (i = 0; i < ci->grant_count; i++) {
+			g = &ci->grants[i];
+			if (i > 0)
+				putchar(',');
+			jw_begin(&in);
+			if (g->is_gid) {
+				jw_str(&in, "uid", NULL);
+				jw_u64(&in, "gid", g->id);
+			} else {
+				jw_u64(&in, "uid", g->id);
+				jw_str(&in, "gid", NULL);
+			}
+			jw_bool(&in, "subscribe", g->subscribe);
+			jw_bool(&in, "publish", g->publish);
+			jw_close(&in);
+		}
+		putchar(']');
+		jw_end(&w);
+		return;
+	}
+	kv_bytes("channel", ci->channel, ci->channel ? strlen(ci->channel) : 0);
+	kv("owner_uid", "%" PRIu32, ci->owner_uid);
+	kv("queued_messages", "%" PRIu64, ci->queued_messages);
+	kv("inflight_messages", "%" PRIu64, ci->inflight_messages);
+	kv("dead_messages", "%" PRIu64, ci->dead_messages);
+	kv("subscribers", "%" PRIu32, ci->subscribers);
+	for (i = 0; i < ci->grant_count; i++) {
+		g = &ci->grants[i];
+		kv("grant", "%s %" PRIu32 " %s", g->is_gid ? "gid" : "uid",
+		   g->id,
+		   g->subscribe && g->publish ? "subscribe,publish"
+		   : g->subscribe	      ? "subscribe"
+		   : g->publish		      ? "publish"
+					      : "-");
+	}
+}
+
+/* channel show|grant|revoke CHANNEL: grant and revoke print the channel
+ * as it then is. */
+static int
+verb_channel(struct ctl *x)
+{
+	const char *sub = x->args[0], *channel = x->args[1];
+	bool sub_r = (x->opts_seen & OPT_SUBSCRIBE) != 0;
+	bool pub_r = (x->opts_seen & OPT_PUBLISH) != 0;
+	struct evc_channel_info ci;
+	bool revoke;
+	int r;
+
+	if (strcmp(sub, "show") == 0) {
+		if (x->opts_seen & OPTS_GRANT)
+			return usage_error("channel show takes no --uid, "
+					   "--gid, --subscribe or --publish");
+		r = evc_get_channel(x->c, channel, x->request_ms, &ci);
+		if (r < 0)
+			return lib_failure(x, r, "channel show");
+	} else if (strcmp(sub, "grant") == 0 || strcmp(sub, "revoke") == 0) {
+		revoke = sub[0] == 'r';
+		if (x->has_uid == x->has_gid)
+			return usage_error("channel %s needs one of --uid UID "
+					   "and --gid GID",
+					   sub);
+		if (!sub_r && !pub_r) {
+			if (!revoke)
+				return usage_error("channel grant needs "
+						   "--subscribe and/or "
+						   "--publish");
+			/* Revoke without rights named: all of them. */
+			sub_r = pub_r = true;
+		}
+		r = evc_channel_grant(x->c, channel, x->has_gid, x->grant_id,
+				      sub_r, pub_r, revoke, x->request_ms,
+				      &ci);
+		if (r < 0)
+			return lib_failure(x, r,
+					   revoke ? "channel revoke"
+						  : "channel grant");
+	} else {
+		return usage_error("unknown channel command '%s' (show, "
+				   "grant, revoke)",
+				   sub);
+	}
+	print_channel(x, &ci);
+	evc_channel_info_free(&ci);
+	return check_stdout();
+}
+
 /* ---- command line ---- */
 
 static void
@@ -1197,11 +1662,13 @@ help(void)
 	    "                     $XDG_RUNTIME_DIR/evd.sock, or "
 	    "/run/evd/evd.sock as root)\n"
 	    "  --json             one JSON object per output line\n"
-	    "  --timeout DURATION watch, and soon/later/at without --channel: "
-	    "how long\n"
-	    "                     to wait for fires (default: forever); "
+	    "  --timeout DURATION watch, wait, and soon/later/at without "
+	    "--channel or a\n"
+	    "                     hook: how long to wait (default: forever); "
 	    "other verbs:\n"
-	    "                     bound on each request (default: 30s)\n"
+	    "                     bound on each request (default: 30s). "
+	    "Never the hook's\n"
+	    "                     own time limit: that is --exec-timeout\n"
 	    "  --channel NAME     fire into this channel (durable); without "
 	    "it the fire\n"
 	    "                     comes back to evctl, which waits for it and "
@@ -1226,6 +1693,12 @@ help(void)
 	    "  --purge            dead: delete the dead message FIRE_ID (all "
 	    "without it)\n"
 	    "                     for good; prints how many\n"
+	    "  --uid UID, --gid GID\n"
+	    "                     channel grant/revoke: whose rights\n"
+	    "  --subscribe, --publish\n"
+	    "                     channel grant/revoke: which rights "
+	    "(revoke without\n"
+	    "                     either: both)\n"
 	    "  -h, --help         this help\n"
 	    "  --version          the version\n"
 	    "\n"
@@ -1249,12 +1722,53 @@ help(void)
 	    "                     instant (default), or do not count the "
 	    "time down\n"
 	    "\n"
+	    "HOOK (soon, later, at): run a command as you when the timer "
+	    "fires; such\n"
+	    "timers are durable, so evctl prints the id and exits at once:\n"
+	    "  --exec -- PROG [ARGS...]\n"
+	    "                     everything after '--' is the command, run "
+	    "without a\n"
+	    "                     shell (PROG: a path, or looked up in "
+	    "/usr/local/bin:\n"
+	    "                     /usr/bin:/bin)\n"
+	    "  --shell 'CMD'      run /bin/sh -c CMD instead\n"
+	    "  --cwd DIR          its working directory (default: your "
+	    "home)\n"
+	    "  --env KEY=VALUE    add to its environment (repeatable); it "
+	    "also gets\n"
+	    "                     EVD_TIMER_ID, EVD_FIRE_ID, EVD_DUE_NS, "
+	    "EVD_LATENESS_NS\n"
+	    "  --exec-timeout DURATION\n"
+	    "                     kill it (SIGTERM, then SIGKILL) after this "
+	    "long\n"
+	    "                     (default: no limit)\n"
+	    "  The payload (--payload) is its standard input.\n"
+	    "\n"
+	    "wait ID waits until the timer's fire is done and prints how it "
+	    "went\n"
+	    "(outcome, exit_code or signal, duration), then the hook's last "
+	    "output:\n"
+	    "its stdout on stdout, its stderr on stderr. Its exit status is "
+	    "the hook's;\n"
+	    "128+N if signal N killed it; 124 if it was killed at its "
+	    "timeout; 1 if it\n"
+	    "could not start, the timer was cancelled, the daemon refused, or "
+	    "--timeout\n"
+	    "ran out; 0 for a timer without a hook once its fire is done.\n"
+	    "\n"
+	    "channel show CHANNEL prints a channel's owner, counters and "
+	    "grants (its\n"
+	    "owner, root and grantees may look); channel grant/revoke, for "
+	    "its owner\n"
+	    "or root, change a uid's or gid's rights and print the result.\n"
+	    "\n"
 	    "dead CHANNEL lists the channel's dead letters (messages that "
 	    "reached\n"
 	    "max-attempts), one line each as watch prints fires. get ID shows "
 	    "the\n"
-	    "timer's state, options and history, one 'run:' line per fire, "
-	    "newest first.\n"
+	    "timer's state, options, hook and history, one 'run:' line per "
+	    "fire,\n"
+	    "newest first (hooks: with exit=, signal=, duration=).\n"
 	    "\n"
 	    "DURATION: 250ms, 5s, 90, 1.5h, 1h30m, 2d (units ns us ms s m h "
 	    "d w).\n"
@@ -1264,7 +1778,8 @@ help(void)
 	    "\n"
 	    "Exit status: 0 success, 1 the daemon refused or a wait timed "
 	    "out,\n"
-	    "2 usage error, 3 the daemon cannot be reached.\n");
+	    "2 usage error, 3 the daemon cannot be reached (wait: see "
+	    "above).\n");
 }
 
 struct option_def {
@@ -1292,6 +1807,15 @@ static const struct option_def options[] = {
     {"--visibility", true, OPT_VISIBILITY},
     {"--requeue", false, OPT_REQUEUE},
     {"--purge", false, OPT_PURGE},
+    {"--exec", false, OPT_EXEC},
+    {"--shell", true, OPT_SHELL},
+    {"--cwd", true, OPT_CWD},
+    {"--env", true, OPT_ENV},
+    {"--exec-timeout", true, OPT_EXEC_TIMEOUT},
+    {"--uid", true, OPT_UID},
+    {"--gid", true, OPT_GID},
+    {"--subscribe", false, OPT_SUBSCRIBE},
+    {"--publish", false, OPT_PUBLISH},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -1369,6 +1893,30 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 			return usage_error("invalid duration '%s' for "
 					   "--visibility",
 					   v);
+	} else if (o->bit == OPT_SHELL) {
+		x->shell = v;
+	} else if (o->bit == OPT_CWD) {
+		x->cwd = v;
+	} else if (o->bit == OPT_ENV) {
+		if (strchr(v, '=') == NULL || v[0] == '=')
+			return usage_error("--env takes KEY=VALUE, not '%s'",
+					   v);
+		/* x->env has room for every argument (main). */
+		x->env[x->nenv++] = v;
+	} else if (o->bit == OPT_EXEC_TIMEOUT) {
+		if (timefmt_parse_duration(v, &x->exec_timeout_ns) < 0)
+			return usage_error("invalid duration '%s' for "
+					   "--exec-timeout",
+					   v);
+	} else if (o->bit == OPT_UID || o->bit == OPT_GID) {
+		if (!parse_u64(v, &n) || n > UINT32_MAX)
+			return usage_error("%s takes a numeric id, not '%s'",
+					   o->name, v);
+		x->grant_id = (uint32_t)n;
+		if (o->bit == OPT_UID)
+			x->has_uid = true;
+		else
+			x->has_gid = true;
 	}
 	return 0;
 }
@@ -1382,7 +1930,7 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 	const char *a, *eq, *v;
 	const char *verb = NULL;
 	size_t i, namelen;
-	int k, r;
+	int k, r, nargs;
 
 	for (k = 1; k < argc; k++) {
 		a = argv[k];
@@ -1398,6 +1946,8 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 		}
 		if (strcmp(a, "--") == 0) {
 			options_done = true;
+			/* With --exec, what follows is the hook's argv. */
+			x->exec_at = x->nargs;
 			continue;
 		}
 		eq = strchr(a, '=');
@@ -1440,21 +1990,39 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 						   "to '%s'",
 						   options[i].name, verb);
 	}
-	if (x->nargs < x->verb->min_args ||
-	    (x->verb->max_args >= 0 && x->nargs > x->verb->max_args))
+	nargs = x->nargs;
+	if (x->opts_seen & OPT_EXEC) {
+		if (x->exec_at < 0 || x->exec_at == x->nargs)
+			return usage_error("--exec needs the command after "
+					   "'--': --exec -- PROG [ARGS...]");
+		nargs = x->exec_at;
+	}
+	if ((x->opts_seen & OPT_EXEC) && (x->opts_seen & OPT_SHELL))
+		return usage_error("--exec and --shell exclude each other");
+	if ((x->opts_seen & (OPT_EXEC | OPT_SHELL)) &&
+	    (x->opts_seen & OPT_CHANNEL))
+		return usage_error("a timer fires into a channel or runs a "
+				   "hook, not both");
+	if ((x->opts_seen & (OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT)) &&
+	    !(x->opts_seen & (OPT_EXEC | OPT_SHELL)))
+		return usage_error("--cwd, --env and --exec-timeout go with "
+				   "--exec or --shell");
+	if (nargs < x->verb->min_args ||
+	    (x->verb->max_args >= 0 && nargs > x->verb->max_args))
 		return usage_error("usage: evctl %s", x->verb->synopsis);
 	x->args = operands;
 	return 0;
 }
 
-/* Verbs whose --timeout bounds a wait for fires, not each request. */
+/* Verbs whose --timeout bounds a wait (for fires, or for a hook), not
+ * each request. */
 static bool
 waits_for_fires(const struct ctl *x)
 {
-	if (x->verb->run == verb_watch)
+	if (x->verb->run == verb_watch || x->verb->run == verb_wait)
 		return true;
 	return (x->verb->opts & OPT_CHANNEL) && x->verb->run != verb_list &&
-	       x->channel == NULL;
+	       x->channel == NULL && !has_hook(x);
 }
 
 /*
@@ -1481,14 +2049,19 @@ main(int argc, char **argv)
 	int r;
 
 	guard_std_fds();
+	x.exec_at = -1;
 	operands = calloc((size_t)argc + 1, sizeof(*operands));
-	if (operands == NULL) {
+	x.env = calloc((size_t)argc + 1, sizeof(*x.env));
+	if (operands == NULL || x.env == NULL) {
+		free(operands);
+		free(x.env);
 		ctl_warnx("out of memory");
 		return EXIT_UNREACHABLE;
 	}
 	r = parse_args(&x, argc, argv, operands);
 	if (r != 0) {
 		free(operands);
+		free(x.env);
 		if (r < 0)
 			return check_stdout();
 		return r;
@@ -1502,5 +2075,6 @@ main(int argc, char **argv)
 		r = x.verb->run(&x);
 	evc_close(x.c);
 	free(operands);
+	free(x.env);
 	return r;
 }

@@ -96,6 +96,7 @@ log_vemit(int level, int errnum, const char *fmt, va_list ap)
 		errno = saved;                                                 \
 	}
 
+LOG_FN(log_errx, LOG_LEVEL_ERR, 0)
 LOG_FN(log_warn, LOG_LEVEL_WARNING, 1)
 LOG_FN(log_warnx, LOG_LEVEL_WARNING, 0)
 LOG_FN(log_notice, LOG_LEVEL_NOTICE, 0)

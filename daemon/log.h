@@ -27,6 +27,8 @@ void log_set_level(int level);
 int log_get_level(void);
 const char *log_level_name(int level);
 
+/* An error the caller handles itself (main exits with its own status). */
+void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

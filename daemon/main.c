@@ -8,18 +8,21 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "batch.h"
 #include "channel.h"
+#include "config.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "exec.h"
@@ -33,20 +36,31 @@
 #include "store.h"
 #include "wait.h"
 
-struct options {
-	char socket_path[PATH_MAX];
-	char state_dir[PATH_MAX];
-	const char *store;
-	bool sync_full;
-	uint32_t history;
-	size_t max_frame;
-};
+/* How often STATUS= is refreshed under systemd ("every few seconds"). */
+#define MAIN_STATUS_INTERVAL_S 2
+/* Exit statuses (evd(8)): 1 run-time or start-up failure, 2 bad command
+ * line, 6 bad configuration (systemd shows it as NOTCONFIGURED). */
+#define MAIN_EXIT_USAGE 2
+#define MAIN_EXIT_CONFIG 6
+/* A settings error: a reason plus up to two paths. */
+#define MAIN_ERR_MAX (2 * PATH_MAX + 512)
 
-/* Exec hooks running at once, and waiting beyond that. */
-#define MAIN_EXEC_RUNNING 64
-#define MAIN_EXEC_QUEUED 10000
-/* Hooks of one (non-root) owner running at once. */
-#define MAIN_EXEC_PER_UID 16
+/* Where the settings come from; the process's only instance. */
+static struct {
+	char config_path[PATH_MAX];
+	bool config_given;   /* --config: a missing file is an error */
+	struct config cmd;   /* the command line: wins over the file */
+	struct config eff;   /* in force: defaults < file < command line */
+	char listen_path[PATH_MAX]; /* what we listen on, for messages */
+	bool activated;      /* the socket came from systemd */
+} opts;
+
+/* Fire rate for STATUS=: fired_total at the previous refresh. */
+static struct {
+	uint64_t fired;
+	int64_t at_ms;
+	char last[256];
+} status_state;
 
 static volatile int stopping;
 
@@ -58,12 +72,20 @@ usage(FILE *f)
 	        "\n"
 	        "The evd timer daemon: call_soon / call_later / call_at as a "
 	        "system service.\n"
-	        "Runs in the foreground; stop it with SIGTERM or SIGINT.\n"
+	        "Runs in the foreground; stop it with SIGTERM or SIGINT, "
+	        "reload with SIGHUP.\n"
+	        "Options override the configuration file (evd.conf(5)).\n"
 	        "\n"
+	        "  --config FILE       configuration file (default: "
+	        "/etc/evd/evd.conf as root,\n"
+	        "                      $XDG_CONFIG_HOME/evd/evd.conf "
+	        "otherwise; a missing\n"
+	        "                      default file is fine)\n"
 	        "  --socket PATH       listen on PATH (default: $EVD_SOCKET, "
 	        "else /run/evd/evd.sock\n"
 	        "                      as root, $XDG_RUNTIME_DIR/evd.sock "
-	        "otherwise)\n"
+	        "otherwise); ignored\n"
+	        "                      when systemd passes the socket\n"
 	        "  --state-dir DIR     durable state (default: /var/lib/evd "
 	        "as root,\n"
 	        "                      $XDG_STATE_HOME/evd otherwise)\n"
@@ -86,47 +108,62 @@ usage(FILE *f)
 }
 
 static int
-copy_path(char *dst, const char *a, const char *b)
+copy_path(char *dst, size_t size, const char *a, const char *b)
 {
-	int n = snprintf(dst, PATH_MAX, "%s%s", a, b);
+	int n = snprintf(dst, size, "%s%s", a, b);
 
-	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 static int
-default_socket(char *dst)
+default_socket(char *dst, size_t size)
 {
 	const char *s = getenv("EVD_SOCKET");
 
 	if (s != NULL && s[0] != '\0')
-		return copy_path(dst, s, "");
+		return copy_path(dst, size, s, "");
 	if (geteuid() == 0)
-		return copy_path(dst, "/run/evd/evd.sock", "");
+		return copy_path(dst, size, "/run/evd/evd.sock", "");
 	if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && s[0] != '\0')
-		return copy_path(dst, s, "/evd.sock");
+		return copy_path(dst, size, s, "/evd.sock");
 	return -ENOENT;
 }
 
 static int
-default_state_dir(char *dst)
+default_state_dir(char *dst, size_t size)
 {
 	const char *s;
 
 	if (geteuid() == 0)
-		return copy_path(dst, "/var/lib/evd", "");
+		return copy_path(dst, size, "/var/lib/evd", "");
 	if ((s = getenv("XDG_STATE_HOME")) != NULL && s[0] != '\0')
-		return copy_path(dst, s, "/evd");
+		return copy_path(dst, size, s, "/evd");
 	if ((s = getenv("HOME")) != NULL && s[0] != '\0')
-		return copy_path(dst, s, "/.local/state/evd");
+		return copy_path(dst, size, s, "/.local/state/evd");
+	return -ENOENT;
+}
+
+static int
+default_config(char *dst, size_t size)
+{
+	const char *s;
+
+	if (geteuid() == 0)
+		return copy_path(dst, size, "/etc/evd/evd.conf", "");
+	if ((s = getenv("XDG_CONFIG_HOME")) != NULL && s[0] != '\0')
+		return copy_path(dst, size, s, "/evd/evd.conf");
+	if ((s = getenv("HOME")) != NULL && s[0] != '\0')
+		return copy_path(dst, size, s, "/.config/evd/evd.conf");
 	return -ENOENT;
 }
 
 static void
-parse_options(int argc, char **argv, struct options *o)
+parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
-	       OPT_SYNC, OPT_HISTORY };
+	       OPT_SYNC, OPT_HISTORY, OPT_CONFIG };
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "store", required_argument, NULL, OPT_STORE },
@@ -138,66 +175,44 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	unsigned long v;
-	int ch, level;
+	/* getopt code → config key; -1 for the others. */
+	static const int keys[] = {
+		[OPT_SOCKET - OPT_SOCKET] = CONFIG_SOCKET,
+		[OPT_STATE - OPT_SOCKET] = CONFIG_STATE_DIR,
+		[OPT_STORE - OPT_SOCKET] = CONFIG_STORE,
+		[OPT_LOG - OPT_SOCKET] = CONFIG_LOG_LEVEL,
+		[OPT_FRAME - OPT_SOCKET] = CONFIG_MAX_FRAME,
+		[OPT_SYNC - OPT_SOCKET] = CONFIG_SYNC,
+		[OPT_HISTORY - OPT_SOCKET] = CONFIG_HISTORY,
+	};
+	char why[256];
+	int ch, idx;
 
-	memset(o, 0, sizeof *o);
-	o->store = "sqlite";
-	o->sync_full = true;
-	o->history = 20;
-	o->max_frame = FRAME_DEFAULT_MAX;
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	config_init(&opts.cmd);
+	while ((ch = getopt_long(argc, argv, "hV", longopts, &idx)) != -1) {
 		switch (ch) {
+		case OPT_CONFIG:
+			if (copy_path(opts.config_path,
+			              sizeof opts.config_path, optarg, "") < 0) {
+				fprintf(stderr, "evd: --config: path too "
+				        "long\n");
+				exit(MAIN_EXIT_USAGE);
+			}
+			opts.config_given = true;
+			break;
 		case OPT_SOCKET:
-			if (copy_path(o->socket_path, optarg, "") < 0)
-				fatalx("--socket: path too long");
-			break;
 		case OPT_STATE:
-			if (copy_path(o->state_dir, optarg, "") < 0)
-				fatalx("--state-dir: path too long");
-			break;
 		case OPT_STORE:
-			o->store = optarg;
-			break;
 		case OPT_LOG:
-			if ((level = log_parse_level(optarg)) < 0) {
-				fprintf(stderr, "evd: --log-level: unknown "
-				        "level '%s'\n", optarg);
-				exit(2);
-			}
-			log_set_level(level);
-			break;
 		case OPT_FRAME:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 64 ||
-			    v > 64ul * 1024 * 1024) {
-				fprintf(stderr, "evd: --max-frame: expected "
-				        "64..67108864 bytes\n");
-				exit(2);
-			}
-			o->max_frame = v;
-			break;
 		case OPT_SYNC:
-			if (strcmp(optarg, "full") == 0)
-				o->sync_full = true;
-			else if (strcmp(optarg, "normal") == 0)
-				o->sync_full = false;
-			else {
-				fprintf(stderr, "evd: --sync: full or normal\n");
-				exit(2);
-			}
-			break;
 		case OPT_HISTORY:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v > 10000) {
-				fprintf(stderr, "evd: --history: expected "
-				        "0..10000\n");
-				exit(2);
+			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
+			               why, sizeof why) < 0) {
+				fprintf(stderr, "evd: --%s: %s\n",
+				        longopts[idx].name, why);
+				exit(MAIN_EXIT_USAGE);
 			}
-			o->history = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -207,39 +222,66 @@ parse_options(int argc, char **argv, struct options *o)
 			exit(0);
 		default:
 			usage(stderr);
-			exit(2);
+			exit(MAIN_EXIT_USAGE);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "evd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
-		exit(2);
+		exit(MAIN_EXIT_USAGE);
 	}
-	if (store_backend_find(o->store) == NULL) {
-		fprintf(stderr, "evd: --store: unknown store '%s' (memory or "
-		        "sqlite)\n", o->store);
-		exit(2);
-	}
-	if (o->socket_path[0] == '\0' && default_socket(o->socket_path) < 0) {
-		fprintf(stderr, "evd: no socket path: XDG_RUNTIME_DIR is not "
-		        "set; pass --socket PATH or set EVD_SOCKET\n");
-		exit(2);
-	}
-	if (o->state_dir[0] == '\0' && default_state_dir(o->state_dir) < 0) {
-		fprintf(stderr, "evd: no state directory: pass --state-dir "
-		        "DIR\n");
-		exit(2);
-	}
+	if (!opts.config_given &&
+	    default_config(opts.config_path, sizeof opts.config_path) < 0)
+		opts.config_path[0] = '\0'; /* no HOME: no file */
 }
 
-static void
-signal_stop_cb(evutil_socket_t sig, short what, void *arg)
+/*
+ * The settings in force if evd started now: the file (re-read) under the
+ * command line, then the defaults. Returns 0, or -errno with why in err.
+ * ret is untouched on failure.
+ */
+static int
+settings_load(struct config *ret, char *err, size_t errsize)
 {
-	struct event_base *base = arg;
+	struct config file, c;
+	int r;
 
-	log_notice("%s: shutting down", strsignal((int)sig));
-	stopping = 1;
-	event_base_loopbreak(base);
+	config_init(&file);
+	if (opts.config_path[0] != '\0') {
+		r = config_load(opts.config_path, &file, err, errsize);
+		/* The default file is optional; one named by --config is
+		 * not. */
+		if (r == -ENOENT && !opts.config_given)
+			config_init(&file);
+		else if (r < 0)
+			return r;
+	}
+	config_init(&c);
+	config_merge(&c, &file);
+	config_merge(&c, &opts.cmd);
+	config_fill_defaults(&c);
+	if (!(c.set & CONFIG_BIT(CONFIG_SOCKET))) {
+		if ((r = default_socket(c.socket, sizeof c.socket)) < 0) {
+			snprintf(err, errsize, "no socket path: %s; pass "
+			         "--socket PATH, set EVD_SOCKET or 'socket' in "
+			         "%s", r == -ENAMETOOLONG ? "the default one is "
+			         "too long" : "XDG_RUNTIME_DIR is not set",
+			         opts.config_path);
+			return r;
+		}
+		c.set |= CONFIG_BIT(CONFIG_SOCKET);
+	}
+	if (!(c.set & CONFIG_BIT(CONFIG_STATE_DIR))) {
+		if (default_state_dir(c.state_dir, sizeof c.state_dir) < 0) {
+			snprintf(err, errsize, "no state directory: pass "
+			         "--state-dir DIR or set 'state_dir' in %s",
+			         opts.config_path);
+			return -ENOENT;
+		}
+		c.set |= CONFIG_BIT(CONFIG_STATE_DIR);
+	}
+	*ret = c;
+	return 0;
 }
 
 /* mkdir -p with mode for the last component; parents get 0755. */
@@ -266,41 +308,210 @@ make_dirs(const char *path, mode_t mode)
 
 /* Opens the store and loads what it holds into memory. */
 static void
-open_store(const struct options *o)
+open_store(const struct config *c)
 {
-	const struct store_backend *be = store_backend_find(o->store);
+	const struct store_backend *be = store_backend_find(c->store);
 	struct store_config cfg = {
-		.state_dir = o->state_dir,
-		.sync_full = o->sync_full,
-		.history_per_timer = o->history,
+		.state_dir = c->state_dir,
+		.sync_full = c->sync_full,
+		.history_per_timer = c->history,
 	};
 	struct store *s;
 	char why[512];
 	int r;
 
-	if (be->durable && (r = make_dirs(o->state_dir, 0700)) < 0) {
+	if (be->durable && (r = make_dirs(c->state_dir, 0700)) < 0) {
 		errno = -r;
-		fatal("cannot create the state directory %s", o->state_dir);
+		fatal("cannot create the state directory %s", c->state_dir);
 	}
 	if ((r = be->open(&cfg, &s)) < 0) {
 		/* The backend says why (no handle to ask when open fails). */
 		snprintf(why, sizeof why, "%s", be->errmsg(NULL));
 		fatalx("cannot open the %s store in %s: %s", be->name,
-		       o->state_dir, why[0] != '\0' ? why : strerror(-r));
+		       c->state_dir, why[0] != '\0' ? why : strerror(-r));
 	}
 	batch_init(be, s);
 	if ((r = sched_reload_durable(be, s)) < 0 ||
 	    (r = channel_reload(be, s)) < 0)
 		fatalx("cannot load the %s store in %s: %s", be->name,
-		       o->state_dir, be->errmsg(s));
+		       c->state_dir, be->errmsg(s));
 	if (!batch_end())
 		log_warnx("%s", batch_errmsg());
 }
 
+/* Takes the socket from systemd, or binds the configured path. */
+static void
+open_socket(struct event_base *base, const struct config *c)
+{
+	mode_t mode;
+	int r;
+
+	r = server_listen_activated(base, opts.listen_path,
+	                            sizeof opts.listen_path);
+	if (r == -E2BIG)
+		fatalx("systemd passed more than one socket; evd.socket must "
+		       "have exactly one ListenStream=");
+	if (r == -ENOTSOCK)
+		fatalx("the socket systemd passed is not a listening AF_UNIX "
+		       "stream socket (ListenStream=/path in evd.socket)");
+	if (r < 0) {
+		errno = -r;
+		fatal("cannot take the socket systemd passed");
+	}
+	if (r > 0) {
+		opts.activated = true;
+		if ((opts.cmd.set & CONFIG_BIT(CONFIG_SOCKET)) &&
+		    strcmp(c->socket, opts.listen_path) != 0)
+			log_notice("socket %s not used: systemd passed %s",
+			           c->socket, opts.listen_path);
+		return;
+	}
+
+	snprintf(opts.listen_path, sizeof opts.listen_path, "%s", c->socket);
+	/* The system instance serves every local user (each sees only its
+	 * own timers); a user instance serves its own user only. */
+	mode = geteuid() == 0 ? 0666 : 0600;
+	r = server_listen(base, c->socket, mode);
+	if (r == -EADDRINUSE)
+		fatalx("another evd is already listening on %s; stop it "
+		       "first or choose another --socket", c->socket);
+	if (r == -EEXIST)
+		fatalx("%s exists and is not a socket; refusing to replace "
+		       "it", c->socket);
+	if (r == -ENAMETOOLONG)
+		fatalx("socket path too long: %s", c->socket);
+	if (r < 0) {
+		errno = -r;
+		fatal("cannot listen on %s", c->socket);
+	}
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* STATUS= for systemctl status: what a glance should tell an operator. */
+static void
+status_refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_stats st;
+	char line[sizeof status_state.last];
+	int64_t now = now_ms();
+	double rate = 0;
+
+	sched_get_stats(&st);
+	if (status_state.at_ms != 0 && now > status_state.at_ms)
+		rate = (double)(st.fired_total - status_state.fired) * 1000.0 /
+		       (double)(now - status_state.at_ms);
+	status_state.fired = st.fired_total;
+	status_state.at_ms = now;
+	snprintf(line, sizeof line,
+	         "%" PRIu64 " timers pending, %zu connections, %.1f fires/s",
+	         st.pending, conn_count(), rate);
+	/* An idle daemon says nothing new: no message. */
+	if (strcmp(line, status_state.last) == 0)
+		return;
+	memcpy(status_state.last, line, sizeof line);
+	notify_status("%s", line);
+}
+
+static void
+status_ready(void)
+{
+	char line[PATH_MAX + 64];
+
+	snprintf(line, sizeof line, "listening on %s", opts.listen_path);
+	notify_ready(line);
+	/* The next refresh must say something again. */
+	status_state.last[0] = '\0';
+}
+
+/* The settings that apply at run time, beyond the log level. */
+static void
+apply_limits(const struct config *c)
+{
+	struct quota_limits q = {
+		.timers = c->quota_timers,
+		.messages = c->quota_messages,
+		.bytes = c->quota_bytes,
+	};
+
+	quota_set_limits(&q);
+	exec_set_limits(c->exec_max_running, c->exec_max_queued);
+	exec_set_uid_limit(c->exec_max_per_uid);
+}
+
+static void
+signal_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	log_notice("%s: shutting down", strsignal((int)sig));
+	stopping = 1;
+	event_base_loopbreak(base);
+}
+
+/*
+ * SIGHUP: re-reads the file. What can change at run time changes; every
+ * other difference is reported as needing a restart, and the running
+ * value stays. A broken file changes nothing.
+ */
 static void
 signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_notice("SIGHUP: this version has no configuration to reload");
+	char err[MAIN_ERR_MAX], was[PATH_MAX], now[PATH_MAX];
+	struct config next;
+	unsigned diff;
+	int k, loudest;
+
+	notify_reloading();
+	if (settings_load(&next, err, sizeof err) < 0) {
+		log_warnx("SIGHUP: %s; keeping the running configuration", err);
+		goto out;
+	}
+	diff = config_diff(&opts.eff, &next);
+	/* A change of verbosity is reported at the louder of the two
+	 * levels, so it shows in both directions. */
+	loudest = opts.eff.log_level > next.log_level ? opts.eff.log_level
+	                                              : next.log_level;
+	log_set_level(loudest);
+	if (diff == 0)
+		log_notice("SIGHUP: reloaded %s: nothing changed",
+		           opts.config_path[0] != '\0' ? opts.config_path
+		                                       : "(no file)");
+	for (k = 0; k < CONFIG_NKEYS; k++) {
+		if (!(diff & CONFIG_BIT(k)))
+			continue;
+		config_format(&opts.eff, k, was, sizeof was);
+		config_format(&next, k, now, sizeof now);
+		if (config_key_reloadable(k))
+			log_notice("SIGHUP: %s changed from %s to %s",
+			           config_key_name(k), was, now);
+		else
+			log_warnx("SIGHUP: %s changed from %s to %s: needs a "
+			          "restart (still using %s)", config_key_name(k),
+			          was, now, was);
+	}
+	/* Take over every run-time key; the others keep their running
+	 * values. */
+	for (k = 0; k < CONFIG_NKEYS; k++) {
+		struct config one;
+
+		if (!config_key_reloadable(k))
+			continue;
+		one = next;
+		one.set = CONFIG_BIT(k);
+		config_merge(&opts.eff, &one);
+	}
+	log_set_level(opts.eff.log_level);
+	apply_limits(&opts.eff);
+out:
+	status_ready();
 }
 
 static struct event_base *
@@ -322,13 +533,18 @@ make_base(void)
 int
 main(int argc, char **argv)
 {
-	struct event *ev_int, *ev_term, *ev_hup;
+	struct event *ev_int, *ev_term, *ev_hup, *ev_status = NULL;
 	struct event_base *base;
-	struct options o;
-	mode_t mode;
+	char err[MAIN_ERR_MAX];
+	int64_t watchdog_usec, stop_ms;
 	int r;
 
-	parse_options(argc, argv, &o);
+	parse_options(argc, argv);
+	if (settings_load(&opts.eff, err, sizeof err) < 0) {
+		log_errx("%s", err);
+		exit(MAIN_EXIT_CONFIG);
+	}
+	log_set_level(opts.eff.log_level);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit must make the store's writes fail (and the
@@ -337,35 +553,21 @@ main(int argc, char **argv)
 
 	if ((base = make_base()) == NULL)
 		fatalx("cannot create the event loop");
-	dispatch_init(o.store);
+	dispatch_init(opts.eff.store);
 	if ((r = sched_init(base)) < 0) {
 		errno = -r;
 		fatal("cannot set up timers");
 	}
 	if ((r = quota_init()) < 0 || (r = wait_init(base)) < 0 ||
 	    (r = hook_init()) < 0 ||
-	    (r = exec_init(base, MAIN_EXEC_RUNNING, MAIN_EXEC_QUEUED)) < 0 ||
-	    (r = channel_init(base)) < 0 || (r = conn_init(base, o.max_frame)) < 0)
+	    (r = exec_init(base, opts.eff.exec_max_running,
+	                   opts.eff.exec_max_queued)) < 0 ||
+	    (r = channel_init(base)) < 0 ||
+	    (r = conn_init(base, opts.eff.max_frame)) < 0)
 		fatalx("out of memory at start-up");
-	exec_set_uid_limit(MAIN_EXEC_PER_UID);
-	open_store(&o);
-
-	/* The system instance serves every local user (each sees only its
-	 * own timers); a user instance serves its own user only. */
-	mode = geteuid() == 0 ? 0666 : 0600;
-	r = server_listen(base, o.socket_path, mode);
-	if (r == -EADDRINUSE)
-		fatalx("another evd is already listening on %s; stop it "
-		       "first or choose another --socket", o.socket_path);
-	if (r == -EEXIST)
-		fatalx("%s exists and is not a socket; refusing to replace "
-		       "it", o.socket_path);
-	if (r == -ENAMETOOLONG)
-		fatalx("socket path too long: %s", o.socket_path);
-	if (r < 0) {
-		errno = -r;
-		fatal("cannot listen on %s", o.socket_path);
-	}
+	apply_limits(&opts.eff);
+	open_store(&opts.eff);
+	open_socket(base, &opts.eff);
 
 	ev_int = evsignal_new(base, SIGINT, signal_stop_cb, base);
 	ev_term = evsignal_new(base, SIGTERM, signal_stop_cb, base);
@@ -376,10 +578,27 @@ main(int argc, char **argv)
 		server_stop();
 		fatalx("cannot install signal handlers");
 	}
+	if ((watchdog_usec = notify_watchdog_start(base)) < 0)
+		fatalx("cannot arm the watchdog timer");
+	/* Under systemd only: no periodic wake-up in a terminal. */
+	if (getenv("NOTIFY_SOCKET") != NULL) {
+		struct timeval tv = { MAIN_STATUS_INTERVAL_S, 0 };
 
-	log_notice("evd %s listening on %s (store %s, pid %ld)", EVD_VERSION,
-	           o.socket_path, o.store, (long)getpid());
-	notify_ready(o.socket_path);
+		ev_status = event_new(base, -1, EV_PERSIST, status_refresh_cb,
+		                      NULL);
+		if (ev_status == NULL || event_add(ev_status, &tv) < 0)
+			fatalx("out of memory at start-up");
+	}
+
+	log_notice("evd %s listening on %s (%sstore %s, config %s, pid %ld)",
+	           EVD_VERSION, opts.listen_path,
+	           opts.activated ? "socket activation, " : "", opts.eff.store,
+	           opts.config_path[0] != '\0' ? opts.config_path : "none",
+	           (long)getpid());
+	if (watchdog_usec > 0)
+		log_info("watchdog: keep-alive every %" PRId64 " ms",
+		         watchdog_usec / 2000);
+	status_ready();
 
 	/*
 	 * One loop iteration at a time: everything its callbacks did to the
@@ -394,13 +613,24 @@ main(int argc, char **argv)
 		batch_end();
 		conn_flush_all();
 	}
+
+	/*
+	 * Shutdown: tell systemd, stop accepting (an activated socket keeps
+	 * queueing new connections for the next start), commit what the
+	 * last iteration did, send the replies it produced, then close.
+	 * Nothing here waits on a peer, so it is bounded by the store's
+	 * commit alone.
+	 */
+	stop_ms = now_ms();
+	notify_stopping();
+	server_stop();
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
 	batch_end();
 	conn_flush_all();
-
-	notify_stopping();
-	server_stop();
+	notify_watchdog_stop();
+	if (ev_status != NULL)
+		event_free(ev_status);
 	conn_shutdown();
 	channel_shutdown();
 	sched_shutdown();
@@ -412,6 +642,6 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_hup);
 	event_base_free(base);
-	log_notice("stopped");
+	log_notice("stopped (shutdown took %" PRId64 " ms)", now_ms() - stop_ms);
 	return 0;
 }

@@ -1,11 +1,17 @@
 /*
- * server: listener, stale-socket handling and accept back-off (see
- * server.h). Owns the listening fd and the socket path.
+ * server: listener, socket activation, stale-socket handling and accept
+ * back-off (see server.h). Owns the listening fd and, when it bound it
+ * itself, the socket path. A socket passed by systemd belongs to systemd:
+ * evd closes its copy and never unlinks the path.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "conn.h"
 #include "log.h"
@@ -32,6 +39,7 @@ static struct {
 	struct event *ev;
 	struct event *pause_ev;
 	int paused_logged;
+	bool activated; /* fd came from the service manager */
 } srv = { .fd = -1 };
 
 static void
@@ -105,6 +113,22 @@ server_mkdir_parent(const char *path)
 	return 0;
 }
 
+/* Watches a listening fd (which it owns from now on). */
+static int
+server_start(struct event_base *base, int fd)
+{
+	srv.fd = fd;
+	srv.ev = event_new(base, fd, EV_READ | EV_PERSIST, server_accept_cb,
+	                   NULL);
+	srv.pause_ev = evtimer_new(base, server_resume_cb, NULL);
+	if (srv.ev == NULL || srv.pause_ev == NULL ||
+	    event_add(srv.ev, NULL) < 0) {
+		server_stop();
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int
 server_listen(struct event_base *base, const char *path, mode_t mode)
 {
@@ -149,19 +173,48 @@ server_listen(struct event_base *base, const char *path, mode_t mode)
 		close(fd);
 		return r;
 	}
-	srv.fd = fd;
 	srv.dev = st.st_dev;
 	srv.ino = st.st_ino;
 	strcpy(srv.path, path);
-	srv.ev = event_new(base, fd, EV_READ | EV_PERSIST, server_accept_cb,
-	                   NULL);
-	srv.pause_ev = evtimer_new(base, server_resume_cb, NULL);
-	if (srv.ev == NULL || srv.pause_ev == NULL ||
-	    event_add(srv.ev, NULL) < 0) {
-		server_stop();
-		return -ENOMEM;
-	}
-	return 0;
+	return server_start(base, fd);
+}
+
+int
+server_listen_activated(struct event_base *base, char *ret_path,
+                        size_t size)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof sun;
+	int n, fd, flags;
+
+	/* 1: unset LISTEN_FDS/LISTEN_PID, so that processes we start do
+	 * not believe the socket is theirs. */
+	n = sd_listen_fds(1);
+	if (n <= 0)
+		return n;
+	if (n > 1)
+		return -E2BIG;
+	fd = SD_LISTEN_FDS_START;
+	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+		return -ENOTSOCK;
+	/* systemd passes fds without CLOEXEC and maybe blocking. */
+	if ((flags = fcntl(fd, F_GETFD)) < 0 ||
+	    fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0 ||
+	    (flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0)
+		return -errno;
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun.sun_path[0] == '\0')
+		snprintf(ret_path, size, "(abstract or unnamed socket)");
+	else
+		snprintf(ret_path, size, "%.*s", (int)sizeof sun.sun_path,
+		         sun.sun_path);
+	srv.activated = true;
+	snprintf(srv.path, sizeof srv.path, "%s", ret_path);
+	return server_start(base, fd) < 0 ? -ENOMEM : 1;
 }
 
 void
@@ -181,9 +234,9 @@ server_stop(void)
 		close(srv.fd);
 		srv.fd = -1;
 		/* Only our own socket: a successor may already have bound
-		 * the path. */
-		if (lstat(srv.path, &st) == 0 && st.st_dev == srv.dev &&
-		    st.st_ino == srv.ino)
+		 * the path, and an activated one stays for the next start. */
+		if (!srv.activated && lstat(srv.path, &st) == 0 &&
+		    st.st_dev == srv.dev && st.st_ino == srv.ino)
 			unlink(srv.path);
 	}
 }

@@ -34,13 +34,15 @@
  * ABI: the soname is libevclient.so.1. Structs the caller reads are
  * only ever extended at the end; the library fills them itself, so callers
  * never allocate them. struct evc_callback, which callers do fill, grew
- * in EVCLIENT_1.2 (options, at its end) before any release (0.1.0), so
- * every program is built against this layout; callers must zero-
- * initialise it, so that members they do not set stay NULL. From the
- * first release on it will not grow again. Enums only gain values. Only
- * evc_* symbols are exported, versioned: EVCLIENT_1 for the blocking API,
- * EVCLIENT_1.1 for what came with the asynchronous API, EVCLIENT_1.2 for
- * durable channels (timer options, visibility timeouts, dead letters).
+ * in EVCLIENT_1.2 (options) and EVCLIENT_1.3 (exec), each time at its
+ * end and before any release (0.1.0), so every program is built against
+ * this layout; callers must zero-initialise it, so that members they do
+ * not set stay NULL. From the first release on it will not grow again.
+ * Enums only gain values. Only evc_* symbols are exported, versioned:
+ * EVCLIENT_1 for the blocking API, EVCLIENT_1.1 for what came with the
+ * asynchronous API, EVCLIENT_1.2 for durable channels (timer options,
+ * visibility timeouts, dead letters), EVCLIENT_1.3 for exec hooks
+ * (evc_wait) and channel grants.
  * The libevent adapter (evc_attach) is a separate library,
  * libevclient-event.so.1 with evclient-event.h, so that libevclient
  * itself never depends on libevent.
@@ -127,6 +129,16 @@ enum evc_run_outcome {
 	EVC_RUN_DEAD_LETTERED = 5, /* max_attempts reached: dead-letter list */
 	EVC_RUN_SKIPPED = 6,	   /* not fired (misfire skip; see detail) */
 	EVC_RUN_LOST = 7,	   /* at-most-once, its subscriber left */
+	/* EVCLIENT_1.3: exec hooks (struct evc_exec) and evc_wait(). */
+	EVC_RUN_EXEC_STARTED = 8,   /* the hook started; its end is another
+				     * run */
+	EVC_RUN_EXEC_EXITED = 9,    /* it exited: exit_code */
+	EVC_RUN_EXEC_SIGNALED = 10, /* a signal ended it: signal */
+	EVC_RUN_EXEC_TIMED_OUT = 11, /* killed at its timeout */
+	EVC_RUN_EXEC_FAILED = 12,   /* could not be started (detail says
+				     * why) */
+	EVC_RUN_CANCELLED = 13,     /* the timer was cancelled (evc_wait
+				     * only) */
 };
 
 /* Opaque connection to evd. */
@@ -149,6 +161,31 @@ struct evc_timer_options {
 };
 
 /*
+ * An exec hook (EVCLIENT_1.3): a command the daemon runs as the timer's
+ * owner when it fires, with the payload on its stdin and EVD_TIMER_ID,
+ * EVD_FIRE_ID, EVD_DUE_NS and EVD_LATENESS_NS in its environment.
+ * Without shell, argv[0..argc) is the program and its arguments, no
+ * shell involved (argv[0]: an absolute path, or a name the daemon looks
+ * up in /usr/local/bin:/usr/bin:/bin). With shell, argc is 1 and argv[0]
+ * is a command for /bin/sh -c. env[0..nenv) are extra "KEY=VALUE"
+ * entries; cwd NULL is the owner's home (else /); timeout_ns 0 is no
+ * timeout (at it the hook's process group gets SIGTERM, then SIGKILL).
+ * Everything is borrowed and copied before the scheduling call returns.
+ * The daemon judges the values (-EVC_E_INVALID_ARGUMENT, or
+ * -EVC_E_RESOURCE_EXHAUSTED past a limit on argv or env size); argc 0,
+ * or a NULL element, is -EVC_E_USAGE.
+ */
+struct evc_exec {
+	const char *const *argv;
+	size_t argc;
+	bool shell;
+	const char *const *env;
+	size_t nenv;
+	const char *cwd;
+	int64_t timeout_ns;
+};
+
+/*
  * What a scheduled timer does when it fires. Zero-initialise it:
  * channel NULL means "send the Fired event to this connection" (the timer
  * then dies with the connection); a channel name makes the timer durable
@@ -165,6 +202,10 @@ struct evc_callback {
 	/* EVCLIENT_1.2: the timer's policies; NULL for the daemon's
 	 * defaults. Borrowed like the rest. */
 	const struct evc_timer_options *options;
+	/* EVCLIENT_1.3: run this command instead (durable, like a channel
+	 * timer); NULL for none. channel and exec exclude each other: both
+	 * set is -EVC_E_USAGE. Borrowed like the rest. */
+	const struct evc_exec *exec;
 };
 
 /* The daemon's answer to a scheduling request. */
@@ -190,7 +231,8 @@ struct evc_fired {
 };
 
 /* One fire of a timer, from its history (EVCLIENT_1.2). Owned by the
- * struct evc_timer_info that holds it. */
+ * struct evc_timer_info that holds it; one evc_wait() returns is the
+ * caller's, released with evc_run_free(). */
 struct evc_run {
 	uint64_t fire_id; /* 0 when it did not fire */
 	int64_t due_realtime_ns;
@@ -198,6 +240,19 @@ struct evc_run {
 	int64_t lateness_ns;
 	int outcome;  /* enum evc_run_outcome */
 	char *detail; /* why, in words; may be NULL */
+	/* EVCLIENT_1.3, exec hooks (0 / NULL otherwise): exit_code for
+	 * EVC_RUN_EXEC_EXITED, signal for EVC_RUN_EXEC_SIGNALED (and the
+	 * signal that ended a timed-out hook, when the daemon says),
+	 * duration_ns from start to end. The tails are the last bytes the
+	 * hook wrote (evc_wait: up to 64 KiB; evc_get history: up to 1 KiB),
+	 * NUL-terminated for convenience, NULL when the daemon sent none. */
+	int exit_code;
+	int signal;
+	int64_t duration_ns;
+	uint8_t *stdout_tail;
+	size_t stdout_len;
+	uint8_t *stderr_tail;
+	size_t stderr_len;
 };
 
 /* A timer as the daemon reports it. Release with evc_timer_info_free(). */
@@ -224,6 +279,16 @@ struct evc_timer_info {
 	size_t history_count;
 	struct evc_timer_options options;
 	bool has_options;
+	/* EVCLIENT_1.3: the exec hook, for display; exec_argv NULL (and
+	 * exec_argc 0) when the timer has none. With exec_shell, exec_argv[0]
+	 * is the /bin/sh -c command. exec_cwd may be NULL (the owner's
+	 * home); exec_timeout_ns 0 is none. exec_argv has exec_argc strings
+	 * and a NULL after them. */
+	char **exec_argv;
+	size_t exec_argc;
+	bool exec_shell;
+	char *exec_cwd;
+	int64_t exec_timeout_ns;
 };
 
 /* One page of evc_list(). Release with evc_timer_list_free(). */
@@ -266,6 +331,28 @@ struct evc_dead_list {
 	uint64_t next_after_fire_id; /* 0: this was the last page */
 };
 
+/* One grant of a channel (EVCLIENT_1.3): rights of a uid, or with
+ * is_gid of a gid. */
+struct evc_channel_grant {
+	bool is_gid;
+	uint32_t id;
+	bool subscribe;
+	bool publish;
+};
+
+/* A channel's owner, grants and counters (EVCLIENT_1.3). Release with
+ * evc_channel_info_free(). */
+struct evc_channel_info {
+	char *channel;
+	uint32_t owner_uid;
+	struct evc_channel_grant *grants;
+	size_t grant_count;
+	uint64_t queued_messages;   /* waiting for a subscriber */
+	uint64_t inflight_messages; /* delivered, not acked yet */
+	uint64_t dead_messages;     /* in its dead-letter list */
+	uint32_t subscribers;       /* connections subscribed now */
+};
+
 /* Information from the daemon's greeting, valid while the handle lives. */
 struct evc_server_info {
 	uint32_t protocol_version;
@@ -280,8 +367,10 @@ struct evc_server_info {
  * Borrowed: valid only during the callback (copy what you keep). On
  * success status is 0 and the member for the request's kind is set
  * (scheduled for evc_call_*_async, time, timer, list, stats, dead_list;
- * count for evc_requeue_dead_async and evc_purge_dead_async; none for
- * cancel, subscribe and ack); on failure status is a negative enum
+ * count for evc_requeue_dead_async and evc_purge_dead_async; run for
+ * evc_wait_async, channel for evc_channel_grant_async and
+ * evc_get_channel_async; none for cancel, subscribe and ack); on
+ * failure status is a negative enum
  * evc_code, errmsg says why, every pointer member is NULL and count 0.
  */
 struct evc_result {
@@ -295,6 +384,9 @@ struct evc_result {
 	/* EVCLIENT_1.2 */
 	const struct evc_dead_list *dead_list;
 	uint64_t count; /* messages requeued or purged */
+	/* EVCLIENT_1.3 */
+	const struct evc_run *run;
+	const struct evc_channel_info *channel;
 };
 
 /*
@@ -510,6 +602,81 @@ int evc_requeue_dead(struct evc *c, const char *channel, uint64_t fire_id,
 int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 		   int timeout_ms, uint64_t *ret_count);
 
+/* ---- Exec hooks: waiting for a fire to finish (EVCLIENT_1.3) ---- */
+
+/*
+ * asyncio's run_until_complete for one timer: asks the daemon to report
+ * when timer_id's fire is done (its exec hook ended; for other timers,
+ * its message was queued or delivered) and waits up to timeout_ms for
+ * that report. On success *ret holds the run (release with
+ * evc_run_free()): for an exec hook outcome EVC_RUN_EXEC_EXITED
+ * (exit_code), _SIGNALED (signal), _TIMED_OUT or _FAILED (detail), with
+ * duration_ns and the output tails; EVC_RUN_CANCELLED when the timer was
+ * cancelled while waited on. A timer that already finished answers with
+ * its last run at once (evd leaves the output tails out of that one:
+ * evc_get()'s history has them); one already cancelled is, with this
+ * evd, -EVC_E_NOT_FOUND.
+ *
+ * Errors: -EVC_E_NOT_FOUND for an unknown timer or one of another user;
+ * -EVC_E_TIMEOUT when timeout_ms elapsed first (the daemon still reports
+ * later: see below); -EVC_E_IO when the connection was lost before the
+ * report — even with reconnection, a wait is not repeated on the new
+ * connection (a fire that ended while the connection was down would be
+ * reported as the timer's last run, but a restarted daemon may not know
+ * what became of a hook that was running), so call evc_wait() again
+ * if you want to. ret NULL is -EVC_E_USAGE.
+ *
+ * Reports that arrive for no caller (after an evc_wait() that timed out,
+ * or evc_wait_async() with done NULL) are kept in the handle, the
+ * EVC_MAX_KEPT_RUNS newest of them (older ones are dropped), and a
+ * later evc_wait() for that timer returns the kept run at once without
+ * asking the daemon again. Fired events that arrive meanwhile are
+ * queued as always (evc_next_event(), the fired handler).
+ *
+ * Thread-safety: as the handle; with the background thread, any thread
+ * (several threads may wait at once, on the same timer too: each wait
+ * is answered by its own report).
+ */
+#define EVC_MAX_KEPT_RUNS 16
+int evc_wait(struct evc *c, uint64_t timer_id, int timeout_ms,
+	     struct evc_run *ret);
+
+/* ---- Channel grants (EVCLIENT_1.3) ----
+ *
+ * A channel is owned by the uid that first used it. Its owner (or root)
+ * may grant other uids or gids the right to subscribe to it and/or to
+ * publish (schedule timers into it). Neither call is repeated after a
+ * lost connection: evc_channel_grant() then fails with -EVC_E_IO (its
+ * effect is unknown: ask evc_get_channel()), evc_get_channel() is
+ * retried like the other reads. Thread-safety: as the handle; with the
+ * background thread, any thread.
+ */
+
+/*
+ * Grants (revoke false) or removes (revoke true) the subscribe and/or
+ * publish rights on channel to the uid id, or with is_gid to the gid id.
+ * Granting adds to the rights already held; revoking removes the named
+ * ones (a grant left with none disappears). On success *ret (may be
+ * NULL) is the channel as it now is (release with
+ * evc_channel_info_free()). The channel must exist (a channel timer or
+ * a subscription created it). Errors: -EVC_E_USAGE when channel is NULL;
+ * -EVC_E_INVALID_ARGUMENT for a bad name or when neither right is named;
+ * -EVC_E_NOT_FOUND for a channel that does not exist or that the caller
+ * may not see; -EVC_E_PERMISSION_DENIED when the caller may see it but
+ * neither owns it nor is root; -EVC_E_RESOURCE_EXHAUSTED past the
+ * daemon's limit of grants per channel.
+ */
+int evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
+		      uint32_t id, bool subscribe, bool publish, bool revoke,
+		      int timeout_ms, struct evc_channel_info *ret);
+
+/* channel's owner, grants and counters into *ret (release with
+ * evc_channel_info_free()); its owner, root and grantees may ask.
+ * -EVC_E_NOT_FOUND for a channel that does not exist or that the caller
+ * may not see; -EVC_E_USAGE when channel or ret is NULL. */
+int evc_get_channel(struct evc *c, const char *channel, int timeout_ms,
+		    struct evc_channel_info *ret);
+
 /* ---- Events ---- */
 
 /*
@@ -557,6 +724,8 @@ void evc_timer_info_free(struct evc_timer_info *ti);
 void evc_timer_list_free(struct evc_timer_list *tl);
 void evc_stats_free(struct evc_stats *st);
 void evc_dead_list_free(struct evc_dead_list *dl); /* EVCLIENT_1.2 */
+void evc_run_free(struct evc_run *run);		  /* EVCLIENT_1.3 */
+void evc_channel_info_free(struct evc_channel_info *ci); /* EVCLIENT_1.3 */
 
 /* ==== Asynchronous requests (EVCLIENT_1.1) ====
  *
@@ -612,6 +781,22 @@ int evc_requeue_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 			   evc_done_cb done, void *arg);
 int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 			 evc_done_cb done, void *arg);
+/*
+ * EVCLIENT_1.3, with the same rules. evc_wait_async: done runs once the
+ * fire is done (res->run), or with the failure of the Wait; the request
+ * counts as in flight (evc_pending(), evc_drain()) until then, which
+ * may be long. If the connection is lost before the report, done gets
+ * -EVC_E_IO (never repeated, as for evc_wait()). With done NULL the
+ * report is kept as evc_wait() describes. evc_channel_grant_async and
+ * evc_get_channel_async: res->channel.
+ */
+int evc_wait_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		   void *arg);
+int evc_channel_grant_async(struct evc *c, const char *channel, bool is_gid,
+			    uint32_t id, bool subscribe, bool publish,
+			    bool revoke, evc_done_cb done, void *arg);
+int evc_get_channel_async(struct evc *c, const char *channel,
+			  evc_done_cb done, void *arg);
 
 /* Requests accepted and not yet answered. Thread-safety: as the handle;
  * with the background thread, any thread (the value may be stale). */
@@ -701,8 +886,8 @@ bool evc_in_thread(const struct evc *c);
  * handle connects again after min_delay_ms, doubling up to max_delay_ms
  * between attempts (with jitter), says Hello, subscribes again to every
  * channel it subscribed to, and sends again the requests it may safely
- * repeat. From now on every scheduling request with a channel and no
- * key gets a generated key ("evc-" + 128 random bits + a counter), so
+ * repeat. From now on every scheduling request with a channel (or, from
+ * EVCLIENT_1.3, an exec hook) and no key gets a generated key ("evc-" + 128 random bits + a counter), so
  * the retry of a request the daemon did execute returns the same timer
  * (existing = true) instead of scheduling twice. Ephemeral timers die
  * with each connection (EVC_CONN_LOST). Returns 0 or -EVC_E_USAGE for

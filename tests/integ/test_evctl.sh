@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_evctl: the CLI against the real evd: the README's demo (later with
 # a channel, then watch), waiting for a caller fire, cancel, get, list,
-# time, stats, --json, and the exit codes (0, 1, 2, 3).
+# time, stats, --json, channel show/grant/revoke, exec hooks and wait
+# (skipped, saying so, on an evd without them), and the exit codes.
 # usage: test_evctl.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -167,6 +168,86 @@ done
 ctl watch nothing-here --count 1 --timeout 200ms >/dev/null 2>&1
 rc=$?
 check "watch times out non-zero" test $rc -ne 0
+
+# channel show / grant / revoke (the channel exists once a timer uses it)
+ctl later 1h --channel granted >/dev/null
+out=$(ctl channel show granted)
+check "channel show exits 0" test $? -eq 0
+check "channel show names the owner" \
+	bash -c "grep -q '^owner_uid: *$(id -u)$' <<<'$out'"
+check "channel show: no grants yet" bash -c "! grep -q '^grant:' <<<'$out'"
+out=$(ctl channel grant granted --uid 61002 --subscribe)
+check "channel grant exits 0" test $? -eq 0
+check "channel grant prints the grant" \
+	bash -c "grep -q '^grant: *uid 61002 subscribe$' <<<'$out'"
+out=$(ctl --json channel show granted)
+check "channel show --json lists the grant" bash -c \
+	"grep -q '\"grants\":\[{\"uid\":61002,\"gid\":null,\"subscribe\":true,\"publish\":false}\]' <<<'$out'"
+ctl channel grant granted --gid 61003 --publish >/dev/null
+check "channel show lists a gid grant" \
+	bash -c "'$EVCTL' --socket '$sock' channel show granted | grep -q '^grant: *gid 61003 publish$'"
+out=$(ctl channel revoke granted --uid 61002)
+check "channel revoke exits 0" test $? -eq 0
+check "channel revoke removes the grant" \
+	bash -c "! grep -q 'uid 61002' <<<'$out'"
+ctl channel show no-such-channel >/dev/null 2>"$dir/err"
+check "channel show unknown is exit 1" test $? -eq 1
+ctl channel grant granted --subscribe >/dev/null 2>&1
+check "channel grant without --uid/--gid is usage (2)" test $? -eq 2
+ctl channel grant granted --uid 1 >/dev/null 2>&1
+check "channel grant without a right is usage (2)" test $? -eq 2
+ctl channel frob granted >/dev/null 2>&1
+check "channel frob is usage (2)" test $? -eq 2
+
+# exec hooks: evctl prints the id at once; wait exits with the hook's
+# status. Skipped, saying so, when evd has no exec hooks.
+ctl later 1s --exec >/dev/null 2>&1
+check "--exec without a command is usage (2)" test $? -eq 2
+ctl later 1s --cwd / >/dev/null 2>&1
+check "--cwd without --exec is usage (2)" test $? -eq 2
+id=$(ctl later 0s --exec -- /bin/sh -c 'echo out; echo err >&2; exit 7' \
+	2>"$dir/err")
+rc=$?
+if [ $rc -ne 0 ] && grep -q "unknown callback target" "$dir/err"; then
+	echo "SKIP: daemon without exec hooks (evctl exec cases)"
+else
+	check "later --exec exits 0 at once" test $rc -eq 0
+	check "later --exec prints an id" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+	ctl wait "$id" >"$dir/out" 2>"$dir/err"
+	rc=$?
+	check "wait exits with the hook's status (7)" test $rc -eq 7
+	check "wait prints the outcome" grep -q '^outcome: *exited$' "$dir/out"
+	check "wait prints the exit code" grep -q '^exit_code: *7$' "$dir/out"
+	check "wait prints the hook's stdout" grep -q '^out$' "$dir/out"
+	check "wait prints the hook's stderr" grep -q '^err$' "$dir/err"
+	out=$(ctl get "$id")
+	printf '%s\n' "$out" >"$dir/get"
+	check "get shows the command" grep -qF \
+		"exec:              /bin/sh -c 'echo out; echo err >&2; exit 7'" \
+		"$dir/get"
+	check "get shows the run's exit" grep -q 'outcome=exited exit=7 ' "$dir/get"
+	id=$(ctl soon --shell 'kill -TERM $$')
+	ctl wait "$id" >/dev/null 2>&1
+	check "wait: killed by SIGTERM is 128+15" test $? -eq 143
+	id=$(ctl soon --exec-timeout 200ms --exec -- sleep 100)
+	ctl wait --timeout 20s "$id" >/dev/null 2>&1
+	check "wait: a hook at its timeout is 124" test $? -eq 124
+	id=$(ctl soon --payload stdin-payload --env K=V --exec -- \
+		/bin/sh -c 'cat; echo " $K $EVD_TIMER_ID"')
+	out=$(ctl wait "$id")
+	check "the hook gets the payload, env and its id" \
+		bash -c "grep -q '^stdin-payload V $id$' <<<'$out'"
+	id=$(ctl later 1h --shell 'true')
+	ctl wait --timeout 200ms "$id" >/dev/null 2>"$dir/err"
+	check "wait --timeout is exit 1" test $? -eq 1
+	check "wait --timeout says timed out" grep -q 'timed out' "$dir/err"
+	ctl cancel "$id" >/dev/null
+	ctl wait "$id" >/dev/null 2>&1
+	check "wait on a cancelled timer is exit 1" test $? -eq 1
+	id=$(ctl --json later 0s --exec -- true | sed 's/.*"timer_id":\([0-9]*\).*/\1/')
+	out=$(ctl --json wait "$id")
+	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
+fi
 
 # exit codes
 ctl later 1x >/dev/null 2>&1

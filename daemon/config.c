@@ -1,0 +1,547 @@
+/*
+ * config: the configuration file parser and value checks (see config.h).
+ * Never logs: every failure is a -errno and a reason for the caller.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "log.h"
+#include "quota.h"
+#include "store.h"
+
+static const char *const key_names[CONFIG_NKEYS] = {
+	[CONFIG_SOCKET] = "socket",       [CONFIG_STATE_DIR] = "state_dir",
+	[CONFIG_STORE] = "store",         [CONFIG_SYNC] = "sync",
+	[CONFIG_HISTORY] = "history",     [CONFIG_MAX_FRAME] = "max_frame",
+	[CONFIG_LOG_LEVEL] = "log_level",
+	[CONFIG_QUOTA_TIMERS] = "quota_timers",
+	[CONFIG_QUOTA_MESSAGES] = "quota_messages",
+	[CONFIG_QUOTA_BYTES] = "quota_bytes",
+	[CONFIG_EXEC_MAX_RUNNING] = "exec_max_running",
+	[CONFIG_EXEC_MAX_QUEUED] = "exec_max_queued",
+	[CONFIG_EXEC_MAX_PER_UID] = "exec_max_per_uid",
+};
+
+void
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+}
+
+int
+config_key_find(const char *name)
+{
+	int k;
+
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		if (strcmp(name, key_names[k]) == 0)
+			return k;
+	return -ENOENT;
+}
+
+const char *
+config_key_name(int key)
+{
+	return key >= 0 && key < CONFIG_NKEYS ? key_names[key] : "?";
+}
+
+bool
+config_key_reloadable(int key)
+{
+	switch (key) {
+	case CONFIG_LOG_LEVEL:
+	case CONFIG_QUOTA_TIMERS:
+	case CONFIG_QUOTA_MESSAGES:
+	case CONFIG_QUOTA_BYTES:
+	case CONFIG_EXEC_MAX_RUNNING:
+	case CONFIG_EXEC_MAX_QUEUED:
+	case CONFIG_EXEC_MAX_PER_UID:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The numeric limits (quotas, exec concurrency): their range. False for
+ * the other keys. */
+static bool
+limit_range(int key, uint64_t *ret_min, uint64_t *ret_max)
+{
+	*ret_min = 0;
+	switch (key) {
+	case CONFIG_QUOTA_TIMERS:
+	case CONFIG_QUOTA_MESSAGES:
+	case CONFIG_QUOTA_BYTES:
+		*ret_max = CONFIG_QUOTA_MAX;
+		return true;
+	case CONFIG_EXEC_MAX_RUNNING:
+		*ret_min = 1;
+		*ret_max = CONFIG_EXEC_RUNNING_MAX;
+		return true;
+	case CONFIG_EXEC_MAX_QUEUED:
+		*ret_max = CONFIG_EXEC_QUEUED_MAX;
+		return true;
+	case CONFIG_EXEC_MAX_PER_UID:
+		*ret_max = CONFIG_EXEC_RUNNING_MAX;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void
+limit_store(struct config *c, int key, uint64_t v)
+{
+	switch (key) {
+	case CONFIG_QUOTA_TIMERS:
+		c->quota_timers = v;
+		break;
+	case CONFIG_QUOTA_MESSAGES:
+		c->quota_messages = v;
+		break;
+	case CONFIG_QUOTA_BYTES:
+		c->quota_bytes = v;
+		break;
+	case CONFIG_EXEC_MAX_RUNNING:
+		c->exec_max_running = (uint32_t)v;
+		break;
+	case CONFIG_EXEC_MAX_QUEUED:
+		c->exec_max_queued = (uint32_t)v;
+		break;
+	case CONFIG_EXEC_MAX_PER_UID:
+		c->exec_max_per_uid = (uint32_t)v;
+		break;
+	}
+}
+
+/* Decimal in [min, max], nothing else (no sign, no suffix, no blanks). */
+static int
+parse_uint(const char *s, unsigned long long min, unsigned long long max,
+           unsigned long long *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int
+set_path(char *dst, size_t size, const char *value, char *err,
+         size_t errsize)
+{
+	if (strlen(value) >= size) {
+		snprintf(err, errsize, "path too long (at most %zu bytes)",
+		         size - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+int
+config_set(struct config *c, int key, const char *value, char *err,
+           size_t errsize)
+{
+	unsigned long long v;
+	uint64_t min, max;
+	int level;
+
+	if (value[0] == '\0') {
+		snprintf(err, errsize, "empty value");
+		return -EINVAL;
+	}
+	if (limit_range(key, &min, &max)) {
+		if (parse_uint(value, min, max, &v) < 0) {
+			snprintf(err, errsize, "expected %" PRIu64 "..%" PRIu64
+			         ", not '%.64s'", min, max, value);
+			return -EINVAL;
+		}
+		limit_store(c, key, v);
+		c->set |= CONFIG_BIT(key);
+		return 0;
+	}
+	switch (key) {
+	case CONFIG_SOCKET:
+		if (set_path(c->socket, sizeof c->socket, value, err,
+		             errsize) < 0)
+			return -EINVAL;
+		break;
+	case CONFIG_STATE_DIR:
+		if (set_path(c->state_dir, sizeof c->state_dir, value, err,
+		             errsize) < 0)
+			return -EINVAL;
+		break;
+	case CONFIG_STORE:
+		if (store_backend_find(value) == NULL ||
+		    strlen(value) >= sizeof c->store) {
+			snprintf(err, errsize, "unknown store '%.64s' (sqlite "
+			         "or memory)", value);
+			return -EINVAL;
+		}
+		strcpy(c->store, value);
+		break;
+	case CONFIG_SYNC:
+		if (strcmp(value, "full") == 0)
+			c->sync_full = true;
+		else if (strcmp(value, "normal") == 0)
+			c->sync_full = false;
+		else {
+			snprintf(err, errsize, "expected full or normal, not "
+			         "'%.64s'", value);
+			return -EINVAL;
+		}
+		break;
+	case CONFIG_HISTORY:
+		if (parse_uint(value, 0, CONFIG_HISTORY_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected 0..%u, not '%.64s'",
+			         CONFIG_HISTORY_MAX, value);
+			return -EINVAL;
+		}
+		c->history = (uint32_t)v;
+		break;
+	case CONFIG_MAX_FRAME:
+		if (parse_uint(value, CONFIG_MAX_FRAME_MIN,
+		               CONFIG_MAX_FRAME_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected %u..%u bytes, not "
+			         "'%.64s'", CONFIG_MAX_FRAME_MIN,
+			         CONFIG_MAX_FRAME_MAX, value);
+			return -EINVAL;
+		}
+		c->max_frame = (uint32_t)v;
+		break;
+	case CONFIG_LOG_LEVEL:
+		if ((level = log_parse_level(value)) < 0) {
+			snprintf(err, errsize, "unknown level '%.64s' (err, "
+			         "warning, notice, info or debug)", value);
+			return -EINVAL;
+		}
+		c->log_level = level;
+		break;
+	default:
+		snprintf(err, errsize, "no such key");
+		return -EINVAL;
+	}
+	c->set |= CONFIG_BIT(key);
+	return 0;
+}
+
+static bool
+is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Parses one line (NUL-terminated, modified in place) into c. */
+static int
+parse_line(char *line, struct config *c, int *first_line, int lineno,
+           char *err, size_t errsize)
+{
+	char *key, *value, *eq, *end;
+	char why[256];
+	int k;
+
+	while (is_blank(*line))
+		line++;
+	if (*line == '\0' || *line == '#')
+		return 0;
+	if ((eq = strchr(line, '=')) == NULL) {
+		snprintf(err, errsize, "expected 'key = value'");
+		return -EINVAL;
+	}
+	key = line;
+	for (end = eq; end > key && is_blank(end[-1]); end--)
+		;
+	*end = '\0';
+	value = eq + 1;
+	while (is_blank(*value))
+		value++;
+	for (end = value + strlen(value); end > value && is_blank(end[-1]);
+	     end--)
+		;
+	*end = '\0';
+
+	if (key[0] == '\0') {
+		snprintf(err, errsize, "missing key before '='");
+		return -EINVAL;
+	}
+	if ((k = config_key_find(key)) < 0) {
+		char alt[32];
+		size_t i;
+
+		/* The command line spells keys with '-': a likely slip. */
+		snprintf(alt, sizeof alt, "%s", key);
+		for (i = 0; alt[i] != '\0'; i++)
+			if (alt[i] == '-')
+				alt[i] = '_';
+		if (strlen(key) < sizeof alt && config_key_find(alt) >= 0)
+			snprintf(err, errsize, "unknown key '%s' (did you "
+			         "mean '%s'?)", key, alt);
+		else
+			snprintf(err, errsize, "unknown key '%.64s'", key);
+		return -EINVAL;
+	}
+	if (c->set & CONFIG_BIT(k)) {
+		snprintf(err, errsize, "%s: set twice (first on line %d)",
+		         key, first_line[k]);
+		return -EINVAL;
+	}
+	if ((k == CONFIG_SOCKET || k == CONFIG_STATE_DIR) && value[0] != '\0' &&
+	    value[0] != '/') {
+		snprintf(err, errsize, "%s: must be an absolute path", key);
+		return -EINVAL;
+	}
+	if (config_set(c, k, value, why, sizeof why) < 0) {
+		snprintf(err, errsize, "%s: %s", key, why);
+		return -EINVAL;
+	}
+	first_line[k] = lineno;
+	return 0;
+}
+
+int
+config_parse(const char *name, const char *text, size_t len,
+             struct config *ret, char *err, size_t errsize)
+{
+	int first_line[CONFIG_NKEYS] = { 0 };
+	struct config c;
+	char why[512];
+	char *buf, *line, *nl;
+	int lineno = 0, r = 0;
+
+	config_init(&c);
+	if (memchr(text, '\0', len) != NULL) {
+		snprintf(err, errsize, "%s: contains a NUL byte (not a text "
+		         "file?)", name);
+		return -EINVAL;
+	}
+	if ((buf = malloc(len + 1)) == NULL) {
+		snprintf(err, errsize, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	for (line = buf; line != NULL && *line != '\0'; line = nl) {
+		lineno++;
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		r = parse_line(line, &c, first_line, lineno, why, sizeof why);
+		if (r < 0) {
+			snprintf(err, errsize, "%s:%d: %s", name, lineno, why);
+			goto out;
+		}
+	}
+	*ret = c;
+out:
+	free(buf);
+	return r;
+}
+
+int
+config_load(const char *path, struct config *ret, char *err, size_t errsize)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		snprintf(err, errsize, "%s: is a directory", path);
+		goto out;
+	}
+	/* One byte more than the cap tells "too large" from "exactly the
+	 * cap"; reading (not st_size) also serves /dev/null and pipes. */
+	if ((text = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "%s: out of memory", path);
+		goto out;
+	}
+	while (len <= CONFIG_FILE_MAX &&
+	       (n = read(fd, text + len, CONFIG_FILE_MAX + 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			snprintf(err, errsize, "%s: %s", path, strerror(-r));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		r = -EFBIG;
+		snprintf(err, errsize, "%s: larger than %u bytes", path,
+		         CONFIG_FILE_MAX);
+		goto out;
+	}
+	r = config_parse(path, text, len, ret, err, errsize);
+out:
+	free(text);
+	close(fd);
+	return r;
+}
+
+void
+config_merge(struct config *dst, const struct config *src)
+{
+	if (src->set & CONFIG_BIT(CONFIG_SOCKET))
+		memcpy(dst->socket, src->socket, sizeof dst->socket);
+	if (src->set & CONFIG_BIT(CONFIG_STATE_DIR))
+		memcpy(dst->state_dir, src->state_dir, sizeof dst->state_dir);
+	if (src->set & CONFIG_BIT(CONFIG_STORE))
+		memcpy(dst->store, src->store, sizeof dst->store);
+	if (src->set & CONFIG_BIT(CONFIG_SYNC))
+		dst->sync_full = src->sync_full;
+	if (src->set & CONFIG_BIT(CONFIG_HISTORY))
+		dst->history = src->history;
+	if (src->set & CONFIG_BIT(CONFIG_MAX_FRAME))
+		dst->max_frame = src->max_frame;
+	if (src->set & CONFIG_BIT(CONFIG_LOG_LEVEL))
+		dst->log_level = src->log_level;
+	if (src->set & CONFIG_BIT(CONFIG_QUOTA_TIMERS))
+		dst->quota_timers = src->quota_timers;
+	if (src->set & CONFIG_BIT(CONFIG_QUOTA_MESSAGES))
+		dst->quota_messages = src->quota_messages;
+	if (src->set & CONFIG_BIT(CONFIG_QUOTA_BYTES))
+		dst->quota_bytes = src->quota_bytes;
+	if (src->set & CONFIG_BIT(CONFIG_EXEC_MAX_RUNNING))
+		dst->exec_max_running = src->exec_max_running;
+	if (src->set & CONFIG_BIT(CONFIG_EXEC_MAX_QUEUED))
+		dst->exec_max_queued = src->exec_max_queued;
+	if (src->set & CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID))
+		dst->exec_max_per_uid = src->exec_max_per_uid;
+	dst->set |= src->set;
+}
+
+void
+config_fill_defaults(struct config *c)
+{
+	struct config d;
+
+	config_init(&d);
+	strcpy(d.store, "sqlite");
+	d.sync_full = true;
+	d.history = 20;
+	d.max_frame = FRAME_DEFAULT_MAX;
+	d.log_level = LOG_LEVEL_INFO;
+	d.quota_timers = QUOTA_DEFAULT_TIMERS;
+	d.quota_messages = QUOTA_DEFAULT_MESSAGES;
+	d.quota_bytes = QUOTA_DEFAULT_BYTES;
+	d.exec_max_running = CONFIG_DEFAULT_EXEC_RUNNING;
+	d.exec_max_queued = CONFIG_DEFAULT_EXEC_QUEUED;
+	d.exec_max_per_uid = CONFIG_DEFAULT_EXEC_PER_UID;
+	/* Everything but the environment-dependent paths. */
+	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
+	        ~CONFIG_BIT(CONFIG_STATE_DIR);
+	/* Only what c lacks. */
+	d.set &= ~c->set;
+	config_merge(c, &d);
+}
+
+unsigned
+config_diff(const struct config *a, const struct config *b)
+{
+	unsigned both = a->set & b->set, diff = 0;
+
+	if (strcmp(a->socket, b->socket) != 0)
+		diff |= CONFIG_BIT(CONFIG_SOCKET);
+	if (strcmp(a->state_dir, b->state_dir) != 0)
+		diff |= CONFIG_BIT(CONFIG_STATE_DIR);
+	if (strcmp(a->store, b->store) != 0)
+		diff |= CONFIG_BIT(CONFIG_STORE);
+	if (a->sync_full != b->sync_full)
+		diff |= CONFIG_BIT(CONFIG_SYNC);
+	if (a->history != b->history)
+		diff |= CONFIG_BIT(CONFIG_HISTORY);
+	if (a->max_frame != b->max_frame)
+		diff |= CONFIG_BIT(CONFIG_MAX_FRAME);
+	if (a->log_level != b->log_level)
+		diff |= CONFIG_BIT(CONFIG_LOG_LEVEL);
+	if (a->quota_timers != b->quota_timers)
+		diff |= CONFIG_BIT(CONFIG_QUOTA_TIMERS);
+	if (a->quota_messages != b->quota_messages)
+		diff |= CONFIG_BIT(CONFIG_QUOTA_MESSAGES);
+	if (a->quota_bytes != b->quota_bytes)
+		diff |= CONFIG_BIT(CONFIG_QUOTA_BYTES);
+	if (a->exec_max_running != b->exec_max_running)
+		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_RUNNING);
+	if (a->exec_max_queued != b->exec_max_queued)
+		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_QUEUED);
+	if (a->exec_max_per_uid != b->exec_max_per_uid)
+		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID);
+	return diff & both;
+}
+
+void
+config_format(const struct config *c, int key, char *buf, size_t size)
+{
+	switch (key) {
+	case CONFIG_SOCKET:
+		snprintf(buf, size, "%s", c->socket);
+		break;
+	case CONFIG_STATE_DIR:
+		snprintf(buf, size, "%s", c->state_dir);
+		break;
+	case CONFIG_STORE:
+		snprintf(buf, size, "%s", c->store);
+		break;
+	case CONFIG_SYNC:
+		snprintf(buf, size, "%s", c->sync_full ? "full" : "normal");
+		break;
+	case CONFIG_HISTORY:
+		snprintf(buf, size, "%u", c->history);
+		break;
+	case CONFIG_MAX_FRAME:
+		snprintf(buf, size, "%u", c->max_frame);
+		break;
+	case CONFIG_LOG_LEVEL:
+		snprintf(buf, size, "%s", log_level_name(c->log_level));
+		break;
+	case CONFIG_QUOTA_TIMERS:
+		snprintf(buf, size, "%" PRIu64, c->quota_timers);
+		break;
+	case CONFIG_QUOTA_MESSAGES:
+		snprintf(buf, size, "%" PRIu64, c->quota_messages);
+		break;
+	case CONFIG_QUOTA_BYTES:
+		snprintf(buf, size, "%" PRIu64, c->quota_bytes);
+		break;
+	case CONFIG_EXEC_MAX_RUNNING:
+		snprintf(buf, size, "%u", c->exec_max_running);
+		break;
+	case CONFIG_EXEC_MAX_QUEUED:
+		snprintf(buf, size, "%u", c->exec_max_queued);
+		break;
+	case CONFIG_EXEC_MAX_PER_UID:
+		snprintf(buf, size, "%u", c->exec_max_per_uid);
+		break;
+	default:
+		snprintf(buf, size, "?");
+	}
+}

@@ -1,0 +1,127 @@
+/*
+ * config: evd's settings, from the configuration file and the command line.
+ *
+ * Pure: parses text into a struct config and validates each value; it
+ * never logs, exits or touches daemon state. Reading the file is its only
+ * I/O. Errors come back as a negative errno plus a one-line reason in the
+ * caller's buffer, "FILE:LINE: reason" for the file, so the caller decides
+ * whether it is fatal (at start-up) or a warning (on SIGHUP).
+ *
+ * File format (evd.conf(5)): one "key = value" per line; blank lines and
+ * lines whose first non-blank character is '#' are ignored; a '#' after a
+ * value is part of the value (paths may contain it). Unknown keys, bad
+ * values, empty values and a key given twice are errors.
+ *
+ * A struct config records which keys were given (the set mask), so that
+ * layers merge: built-in defaults < file < command line.
+ */
+#ifndef EVD_CONFIG_H
+#define EVD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_key {
+	CONFIG_SOCKET,
+	CONFIG_STATE_DIR,
+	CONFIG_STORE,
+	CONFIG_SYNC,
+	CONFIG_HISTORY,
+	CONFIG_MAX_FRAME,
+	CONFIG_LOG_LEVEL,
+	CONFIG_QUOTA_TIMERS,
+	CONFIG_QUOTA_MESSAGES,
+	CONFIG_QUOTA_BYTES,
+	CONFIG_EXEC_MAX_RUNNING,
+	CONFIG_EXEC_MAX_QUEUED,
+	CONFIG_EXEC_MAX_PER_UID,
+	CONFIG_NKEYS,
+};
+
+#define CONFIG_BIT(key) (1u << (key))
+
+/* Limits shared by the file and the command line. */
+#define CONFIG_HISTORY_MAX 10000u
+#define CONFIG_MAX_FRAME_MIN 64u
+#define CONFIG_MAX_FRAME_MAX (64u * 1024u * 1024u)
+#define CONFIG_QUOTA_MAX (UINT64_C(1) << 62)
+#define CONFIG_EXEC_RUNNING_MAX 4096u
+#define CONFIG_EXEC_QUEUED_MAX 10000000u
+/* Exec hooks running at once, waiting beyond that, and running at once
+ * for one (non-root) owner. */
+#define CONFIG_DEFAULT_EXEC_RUNNING 64u
+#define CONFIG_DEFAULT_EXEC_QUEUED 10000u
+#define CONFIG_DEFAULT_EXEC_PER_UID 16u
+/* A configuration file larger than this is refused (it is a few lines). */
+#define CONFIG_FILE_MAX (64u * 1024u)
+
+/* Values; a field means something only if its bit is in set. Owned by
+ * whoever declared it; no pointers inside, so plain assignment copies. */
+struct config {
+	unsigned set;          /* CONFIG_BIT(key) for every key given */
+	char socket[108];      /* fits sockaddr_un.sun_path, NUL included */
+	char state_dir[PATH_MAX];
+	char store[16];        /* a store_backend_find() name */
+	bool sync_full;        /* sync = full (true) or normal */
+	uint32_t history;      /* run records kept per timer */
+	uint32_t max_frame;    /* bytes */
+	int log_level;         /* LOG_LEVEL_* */
+	uint64_t quota_timers;   /* pending timers per uid */
+	uint64_t quota_messages; /* queued channel messages per uid */
+	uint64_t quota_bytes;    /* payload bytes per uid */
+	uint32_t exec_max_running;
+	uint32_t exec_max_queued;
+	uint32_t exec_max_per_uid; /* 0: no bound */
+};
+
+/* Nothing set. */
+void config_init(struct config *c);
+
+/* The key called name (the file's spelling), or -ENOENT. */
+int config_key_find(const char *name);
+/* The file's spelling of key ("log_level"). */
+const char *config_key_name(int key);
+/* True if a running daemon can apply a new value of key on SIGHUP. */
+bool config_key_reloadable(int key);
+
+/*
+ * Validates value for key and stores it in c (marking it set). Returns 0,
+ * or -EINVAL with the reason (without the key's name) in err. c is
+ * untouched on failure.
+ */
+int config_set(struct config *c, int key, const char *value, char *err,
+               size_t errsize);
+
+/*
+ * Parses len bytes of text named name (for messages) into ret. Returns 0,
+ * or -EINVAL with "NAME:LINE: reason" in err; ret is untouched on
+ * failure. Paths in a file must be absolute.
+ */
+int config_parse(const char *name, const char *text, size_t len,
+                 struct config *ret, char *err, size_t errsize);
+
+/*
+ * Reads and parses the file at path into ret. Returns 0; -ENOENT if it
+ * does not exist; -EINVAL for a parse error; another -errno if it cannot
+ * be read. err always says why on failure. ret is untouched on failure.
+ */
+int config_load(const char *path, struct config *ret, char *err,
+                size_t errsize);
+
+/* Copies into dst every key set in src (src wins). */
+void config_merge(struct config *dst, const struct config *src);
+
+/* Sets every key not yet set to its built-in default, except socket and
+ * state_dir, whose defaults depend on the environment (main's business). */
+void config_fill_defaults(struct config *c);
+
+/* The mask of keys whose values differ between a and b, among the keys
+ * set in both. */
+unsigned config_diff(const struct config *a, const struct config *b);
+
+/* Formats key's value in c as the file would spell it. */
+void config_format(const struct config *c, int key, char *buf, size_t size);
+
+#endif

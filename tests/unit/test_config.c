@@ -1,0 +1,362 @@
+/*
+ * Unit tests of the configuration parser (daemon/config.c).
+ *
+ * Every rejected input must name its line and a reason an operator can
+ * act on; a failed parse must leave the caller's struct alone (a SIGHUP
+ * with a broken file keeps the running settings). Merging follows
+ * defaults < file < command line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+
+static int
+parse(const char *text, struct config *c, char *err, size_t errsize)
+{
+	return config_parse("evd.conf", text, strlen(text), c, err, errsize);
+}
+
+static void
+test_full_file(void **state)
+{
+	const char *text =
+		"# evd configuration\n"
+		"\n"
+		"socket = /run/evd/evd.sock\n"
+		"  state_dir=/var/lib/evd   \n"
+		"store = memory\r\n"
+		"sync = normal\n"
+		"\t# indented comment\n"
+		"history = 0\n"
+		"max_frame = 65536\n"
+		"quota_timers = 100\n"
+		"quota_messages = 0\n"
+		"quota_bytes = 4611686018427387904\n"
+		"exec_max_running = 1\n"
+		"exec_max_queued = 0\n"
+		"exec_max_per_uid = 0\n"
+		"log_level = debug";
+	struct config c;
+	char err[256];
+
+	config_init(&c);
+	assert_int_equal(parse(text, &c, err, sizeof err), 0);
+	assert_int_equal(c.set, (1u << CONFIG_NKEYS) - 1);
+	assert_string_equal(c.socket, "/run/evd/evd.sock");
+	assert_string_equal(c.state_dir, "/var/lib/evd");
+	assert_string_equal(c.store, "memory");
+	assert_false(c.sync_full);
+	assert_int_equal(c.history, 0);
+	assert_int_equal(c.max_frame, 65536);
+	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(c.quota_timers, 100);
+	assert_int_equal(c.quota_messages, 0);
+	assert_true(c.quota_bytes == UINT64_C(1) << 62);
+	assert_int_equal(c.exec_max_running, 1);
+	assert_int_equal(c.exec_max_queued, 0);
+	assert_int_equal(c.exec_max_per_uid, 0);
+}
+
+static void
+test_empty_and_comments(void **state)
+{
+	struct config c;
+	char err[256];
+
+	config_init(&c);
+	assert_int_equal(parse("", &c, err, sizeof err), 0);
+	assert_int_equal(c.set, 0);
+	assert_int_equal(parse("# only\n\n   \n#x = y\n", &c, err, sizeof err),
+	                 0);
+	assert_int_equal(c.set, 0);
+}
+
+/* A '#' after a value belongs to it: paths may contain one. */
+static void
+test_hash_in_value(void **state)
+{
+	struct config c;
+	char err[256];
+
+	assert_int_equal(parse("state_dir = /srv/evd#2\n", &c, err, sizeof err),
+	                 0);
+	assert_string_equal(c.state_dir, "/srv/evd#2");
+}
+
+struct bad_case {
+	const char *text;
+	const char *expect; /* substring of the error */
+};
+
+static void
+test_errors_name_line_and_reason(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "frobnicate = 1\n", "evd.conf:1: unknown key 'frobnicate'" },
+		{ "# c\nlog-level = info\n",
+		  "evd.conf:2: unknown key 'log-level' (did you mean "
+		  "'log_level'?)" },
+		{ "\n\nstore = lmdb\n", "evd.conf:3: store: unknown store" },
+		{ "sync = sometimes\n", "evd.conf:1: sync: expected full or "
+		                        "normal" },
+		{ "history = -1\n", "evd.conf:1: history: expected 0..10000" },
+		{ "history = 10001\n", "evd.conf:1: history: expected" },
+		{ "history = 12abc\n", "evd.conf:1: history: expected" },
+		{ "history = 99999999999999999999999\n", "history: expected" },
+		{ "max_frame = 63\n", "evd.conf:1: max_frame: expected 64.." },
+		{ "max_frame = 67108865\n", "max_frame: expected" },
+		{ "log_level = loud\n", "evd.conf:1: log_level: unknown level "
+		                        "'loud'" },
+		{ "log_level =\n", "evd.conf:1: log_level: empty value" },
+		{ "socket = run/evd.sock\n", "socket: must be an absolute path" },
+		{ "state_dir = ~/evd\n", "state_dir: must be an absolute path" },
+		{ "just words\n", "evd.conf:1: expected 'key = value'" },
+		{ " = 3\n", "evd.conf:1: missing key" },
+		{ "store = memory\nstore = sqlite\n",
+		  "evd.conf:2: store: set twice (first on line 1)" },
+		{ "log_level = debug # chatty\n", "unknown level" },
+		{ "quota_bytes = 4611686018427387905\n",
+		  "quota_bytes: expected 0..4611686018427387904" },
+		{ "exec_max_running = 0\n", "exec_max_running: expected 1..4096" },
+		{ "exec_max_queued = 1e6\n", "exec_max_queued: expected" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config c;
+		char err[256] = "";
+
+		config_init(&c);
+		c.history = 77;
+		if (parse(cases[i].text, &c, err, sizeof err) != -EINVAL ||
+		    strstr(err, cases[i].expect) == NULL)
+			fail_msg("case %zu (%s): got '%s'", i, cases[i].text,
+			         err);
+		/* Untouched on failure. */
+		assert_int_equal(c.set, 0);
+		assert_int_equal(c.history, 77);
+	}
+}
+
+static void
+test_socket_path_length(void **state)
+{
+	char text[300], err[256];
+	struct config c;
+
+	/* 107 bytes fit sun_path with its NUL; 108 do not. */
+	snprintf(text, sizeof text, "socket = /%0106d\n", 0);
+	assert_int_equal(parse(text, &c, err, sizeof err), 0);
+	assert_int_equal(strlen(c.socket), 107);
+	snprintf(text, sizeof text, "socket = /%0107d\n", 0);
+	assert_int_equal(parse(text, &c, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "socket: path too long"));
+}
+
+static void
+test_nul_byte(void **state)
+{
+	static const char text[] = "store = memory\n\0garbage";
+	struct config c;
+	char err[256];
+
+	assert_int_equal(config_parse("evd.conf", text, sizeof text - 1, &c,
+	                              err, sizeof err),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "NUL byte"));
+}
+
+static void
+test_load_file(void **state)
+{
+	char path[] = "/tmp/evd-test-config.XXXXXX";
+	char err[512], big[CONFIG_FILE_MAX + 2];
+	struct config c;
+	int fd;
+
+	config_init(&c);
+	assert_int_equal(config_load("/nonexistent/evd.conf", &c, err,
+	                             sizeof err),
+	                 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/evd.conf: "));
+	assert_int_equal(config_load("/tmp", &c, err, sizeof err), -EISDIR);
+	/* /dev/null is the documented way to run without a file. */
+	assert_int_equal(config_load("/dev/null", &c, err, sizeof err), 0);
+	assert_int_equal(c.set, 0);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "sync = normal\nbad\n", 18), 18);
+	assert_int_equal(config_load(path, &c, err, sizeof err), -EINVAL);
+	/* The message starts with the path as given. */
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	assert_non_null(strstr(err, ":2: expected"));
+
+	/* Too large: refused before parsing. */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	memset(big, '#', sizeof big);
+	assert_int_equal(write(fd, big, sizeof big), (ssize_t)sizeof big);
+	assert_int_equal(config_load(path, &c, err, sizeof err), -EFBIG);
+	close(fd);
+	unlink(path);
+}
+
+static void
+test_merge_and_defaults(void **state)
+{
+	struct config eff, file, cmd;
+	char err[256];
+
+	config_init(&eff);
+	assert_int_equal(parse("store = memory\nhistory = 5\nlog_level = "
+	                       "debug\n",
+	                       &file, err, sizeof err),
+	                 0);
+	config_init(&cmd);
+	assert_int_equal(config_set(&cmd, CONFIG_HISTORY, "7", err, sizeof err),
+	                 0);
+	config_merge(&eff, &file);
+	config_merge(&eff, &cmd);
+	config_fill_defaults(&eff);
+	assert_string_equal(eff.store, "memory");   /* file */
+	assert_int_equal(eff.history, 7);           /* command line wins */
+	assert_int_equal(eff.log_level, LOG_LEVEL_DEBUG);
+	assert_true(eff.sync_full);                 /* default */
+	assert_int_equal(eff.max_frame, FRAME_DEFAULT_MAX);
+	/* socket and state_dir stay unset: main decides. */
+	assert_false(eff.set & CONFIG_BIT(CONFIG_SOCKET));
+	assert_false(eff.set & CONFIG_BIT(CONFIG_STATE_DIR));
+}
+
+static void
+test_diff(void **state)
+{
+	struct config a, b;
+	char err[256];
+	int k;
+
+	config_init(&a);
+	config_fill_defaults(&a);
+	b = a;
+	assert_int_equal(config_diff(&a, &b), 0);
+	assert_int_equal(config_set(&b, CONFIG_LOG_LEVEL, "debug", err,
+	                            sizeof err),
+	                 0);
+	assert_int_equal(config_set(&b, CONFIG_SYNC, "normal", err,
+	                            sizeof err),
+	                 0);
+	assert_int_equal(config_diff(&a, &b),
+	                 CONFIG_BIT(CONFIG_LOG_LEVEL) | CONFIG_BIT(CONFIG_SYNC));
+	/* What the running daemon can take over on SIGHUP: the log level
+	 * and the limits; nothing that shapes the store or the socket. */
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		assert_int_equal(config_key_reloadable(k),
+		                 k == CONFIG_LOG_LEVEL || k >= CONFIG_QUOTA_TIMERS);
+}
+
+static void
+test_key_names_round_trip(void **state)
+{
+	int k;
+
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		assert_int_equal(config_key_find(config_key_name(k)), k);
+	assert_int_equal(config_key_find("nope"), -ENOENT);
+}
+
+static void
+test_format(void **state)
+{
+	struct config c;
+	char buf[64];
+
+	config_init(&c);
+	config_fill_defaults(&c);
+	config_format(&c, CONFIG_SYNC, buf, sizeof buf);
+	assert_string_equal(buf, "full");
+	config_format(&c, CONFIG_LOG_LEVEL, buf, sizeof buf);
+	assert_string_equal(buf, "info");
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_string_equal(buf, "sqlite");
+}
+
+/*
+ * systemd/evd.conf, the installed example, lists every key commented out
+ * with its default: uncommented, it must parse and change nothing.
+ */
+static void
+test_example_file_is_defaults(void **state)
+{
+	char text[CONFIG_FILE_MAX], err[512];
+	struct config file, defaults;
+	size_t len = 0;
+	FILE *f;
+	char line[512];
+	int k;
+
+	f = fopen(EVD_EXAMPLE_CONF, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL) {
+		/* "#key = value" is a setting; "# prose" stays a comment. */
+		const char *p = line[0] == '#' && line[1] >= 'a' &&
+		                                line[1] <= 'z'
+		                        ? line + 1
+		                        : line;
+		size_t n = strlen(p);
+
+		assert_true(len + n < sizeof text);
+		memcpy(text + len, p, n);
+		len += n;
+	}
+	fclose(f);
+	if (config_parse(EVD_EXAMPLE_CONF, text, len, &file, err,
+	                 sizeof err) < 0)
+		fail_msg("%s", err);
+	/* Every key is shown. */
+	assert_int_equal(file.set, (1u << CONFIG_NKEYS) - 1);
+	config_init(&defaults);
+	config_fill_defaults(&defaults);
+	/* The system instance's defaults (evd as root). */
+	strcpy(defaults.socket, "/run/evd/evd.sock");
+	strcpy(defaults.state_dir, "/var/lib/evd");
+	defaults.set = file.set;
+	for (k = 0; k < CONFIG_NKEYS; k++)
+		if (config_diff(&file, &defaults) & CONFIG_BIT(k))
+			fail_msg("the example's %s is not the default",
+			         config_key_name(k));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_empty_and_comments),
+		cmocka_unit_test(test_hash_in_value),
+		cmocka_unit_test(test_errors_name_line_and_reason),
+		cmocka_unit_test(test_socket_path_length),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_merge_and_defaults),
+		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_key_names_round_trip),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_example_file_is_defaults),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
