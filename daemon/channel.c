@@ -930,8 +930,10 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 	ch = m->ch;
 	channel_unflight(m);
 	channel_arm_timed();
-	log_debug("fire %" PRIu64 " of timer %" PRIu64 " acked on %s",
-	          fire_id, m->timer_id, ch->name);
+	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": acked on %s "
+	         "after %u deliveries",
+	         m->timer_id, (unsigned)m->owner, fire_id, ch->name,
+	         m->attempts);
 	msg_free(m);
 	channel_pump(ch);
 	channel_maybe_free(ch);

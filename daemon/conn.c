@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -552,6 +554,52 @@ conn_flush_all(void)
 		c->dirty = false;
 		conn_flush(c);
 	}
+}
+
+static int64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+conn_drain(int timeout_ms)
+{
+	int64_t deadline = conn_now_ms() + timeout_ms;
+	struct pollfd *pfd = NULL;
+	struct conn **who = NULL;
+
+	for (;;) {
+		struct conn *c;
+		size_t iter = 0, n = 0;
+		int64_t left;
+
+		conn_flush_all();
+		free(pfd);
+		free(who);
+		pfd = calloc(conns.count + 1, sizeof *pfd);
+		who = calloc(conns.count + 1, sizeof *who);
+		if (pfd == NULL || who == NULL)
+			break;
+		while ((c = idmap_next(conns.by_id, &iter, NULL)) != NULL) {
+			if (evbuffer_get_length(c->out) == 0)
+				continue;
+			pfd[n].fd = c->fd;
+			pfd[n].events = POLLOUT;
+			who[n++] = c;
+		}
+		left = deadline - conn_now_ms();
+		if (n == 0 || left <= 0 || poll(pfd, n, (int)left) <= 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			if (pfd[i].revents != 0)
+				conn_mark_dirty(who[i]);
+	}
+	free(pfd);
+	free(who);
 }
 
 /*

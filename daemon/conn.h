@@ -81,4 +81,9 @@ void conn_flush_all(void);
 
 size_t conn_count(void);
 
+/* At shutdown: keeps writing what connections are owed until it is all
+ * sent or timeout_ms passed (a client that does not read cannot hold
+ * the daemon up longer). */
+void conn_drain(int timeout_ms);
+
 #endif

@@ -37,6 +37,8 @@
 #include "wait.h"
 
 /* How often STATUS= is refreshed under systemd ("every few seconds"). */
+/* How long SIGTERM waits for clients to take what they are owed. */
+#define MAIN_DRAIN_MS 2000
 #define MAIN_STATUS_INTERVAL_S 2
 /* Exit statuses (evd(8)): 1 run-time or start-up failure, 2 bad command
  * line, 6 bad configuration (systemd shows it as NOTCONFIGURED). */
@@ -617,9 +619,8 @@ main(int argc, char **argv)
 	/*
 	 * Shutdown: tell systemd, stop accepting (an activated socket keeps
 	 * queueing new connections for the next start), commit what the
-	 * last iteration did, send the replies it produced, then close.
-	 * Nothing here waits on a peer, so it is bounded by the store's
-	 * commit alone.
+	 * last iteration did, send the replies it produced (waiting at most
+	 * MAIN_DRAIN_MS for clients that read slowly), then close.
 	 */
 	stop_ms = now_ms();
 	notify_stopping();
@@ -627,7 +628,8 @@ main(int argc, char **argv)
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
 	batch_end();
-	conn_flush_all();
+	/* Replies and events already made are owed: a bounded drain. */
+	conn_drain(MAIN_DRAIN_MS);
 	notify_watchdog_stop();
 	if (ev_status != NULL)
 		event_free(ev_status);

@@ -545,8 +545,10 @@ sched_lookup(uint64_t id, uid_t uid)
 	return t;
 }
 
-int
-sched_cancel(struct timer *t)
+/* Cancels t; logs it unless quiet (a closing connection's timers are
+ * summed up in one line). */
+static int
+sched_cancel_one(struct timer *t, bool quiet)
 {
 	struct store *s;
 	int r;
@@ -563,10 +565,17 @@ sched_cancel(struct timer *t)
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
 	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
-	log_debug("timer %" PRIu64 " cancelled (uid %u)", t->id,
-	          (unsigned)t->uid);
+	if (!quiet)
+		log_info("timer %" PRIu64 " (uid %u): cancelled", t->id,
+		         (unsigned)t->uid);
 	timer_free(t);
 	return 0;
+}
+
+int
+sched_cancel(struct timer *t)
+{
+	return sched_cancel_one(t, false);
 }
 
 void
@@ -574,10 +583,18 @@ sched_conn_gone(uint64_t conn_id)
 {
 	struct conn_timers *ct;
 
+	size_t n = 0;
+
 	/* Caller timers are never durable, so these cancels cannot fail;
 	 * each unlinks one timer and the last one frees the list. */
-	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL)
-		sched_cancel(TAILQ_FIRST(&ct->list));
+	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL) {
+		sched_cancel_one(TAILQ_FIRST(&ct->list), true);
+		n++;
+	}
+	if (n > 0)
+		log_info("connection %" PRIu64 " closed: its %zu pending "
+		         "timers cancelled",
+		         conn_id, n);
 }
 
 static bool
@@ -826,6 +843,9 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 	hf.due_rt_ns = run.due_rt_ns;
 	hf.fired_rt_ns = fired_rt;
 	hf.lateness_ns = lateness;
+	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
+	         "%" PRId64 " us late",
+	         t->id, (unsigned)t->uid, fire_id, lateness / 1000);
 	if (hook_fire(&hf, why, sizeof why) < 0) {
 		Evd__Run er = EVD__RUN__INIT;
 
@@ -911,9 +931,9 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 		          "queueing on %s; it is stored and will be delivered "
 		          "after a restart",
 		          t->id, fire_id, t->channel);
-	log_debug("timer %" PRIu64 " (uid %u) fired into channel %s, "
-	          "%" PRId64 " ns late",
-	          t->id, (unsigned)t->uid, t->channel, lateness);
+	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
+	         "channel %s, %" PRId64 " us late",
+	         t->id, (unsigned)t->uid, fire_id, t->channel, lateness / 1000);
 	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, lateness,
 	             fired_rt);
 	return true;
@@ -965,9 +985,11 @@ sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
 		          "connection %" PRIu64,
 		          t->id, (unsigned)t->uid, t->conn_id);
 	else
-		log_debug("timer %" PRIu64 " (uid %u) fired to connection "
-		          "%" PRIu64 ", %" PRId64 " ns late",
-		          t->id, (unsigned)t->uid, t->conn_id, lateness);
+		log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
+		         "delivered to connection %" PRIu64 ", %" PRId64
+		         " us late",
+		         t->id, (unsigned)t->uid, fire_id, t->conn_id,
+		         lateness / 1000);
 }
 
 /* Fires what is due on one clock; returns true if the batch bound left

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -42,6 +43,49 @@ test_sigterm_removes_socket(void **state)
 	assert_int_equal(errno, ENOENT);
 	assert_true(raw_wait_eof(fd, 2000));
 	close(fd);
+	rm_rf(p.dir);
+}
+
+/* SIGTERM while a client has not read its replies yet: they are still
+ * delivered (a bounded drain), then EOF. */
+static void
+test_sigterm_drains_replies(void **state)
+{
+	Evd__Time tm = EVD__TIME__INIT;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	struct evd_proc p;
+	uint64_t i;
+	int fd;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	fd = raw_connect(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0);
+	for (i = 0; i < 20000; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+
+		rq.has_request_id = 1;
+		rq.request_id = 10 + i;
+		rq.body_case = EVD__REQUEST__BODY_TIME;
+		rq.time = &tm;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	/* Let evd answer into a full socket buffer before it is stopped. */
+	usleep(300000);
+	kill(p.pid, SIGTERM);
+	for (i = 0; i < 20000; i++) {
+		Evd__Reply *r = raw_recv_reply(fd, 5000);
+
+		assert_non_null(r);
+		assert_int_equal(r->request_id, 10 + i);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_true(raw_wait_eof(fd, 5000));
+	close(fd);
+	assert_int_equal(evd_terminate(&p), 0);
 	rm_rf(p.dir);
 }
 
@@ -147,6 +191,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigterm_removes_socket),
+		cmocka_unit_test(test_sigterm_drains_replies),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_live_socket_refused),
 		cmocka_unit_test(test_not_a_socket_left_alone),
