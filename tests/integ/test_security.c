@@ -337,6 +337,84 @@ test_grants(void **state)
 	assert_int_equal(sh->codes[8], 0);
 }
 
+/* Quotas from the configuration file: A's fourth timer is refused,
+ * naming the quota; root is not limited; a cancel makes room again; the
+ * daemon goes on serving everyone. */
+static struct evd_proc qevd;
+
+static int
+quota_user(void)
+{
+	Evd__Reply *r;
+	int fd, i;
+
+	/* Talk to the quota daemon, not the shared one. */
+	fd = raw_connect(qevd.sock);
+	if (fd < 0 || raw_hello(fd, rid++) < 0)
+		return 1;
+	for (i = 0; i < 3; i++)
+		sh->codes[i] = code_of(later(fd, NULL));
+	r = later(fd, NULL);
+	sh->codes[3] = r != NULL && r->body_case == EVD__REPLY__BODY_ERROR
+	                       ? (int)r->error->code
+	                       : 0;
+	sh->codes[4] = r != NULL && r->body_case == EVD__REPLY__BODY_ERROR &&
+	               strstr(r->error->message, "quota") != NULL;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	/* A cancel frees a slot. */
+	{
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__List l = EVD__LIST__INIT;
+		uint64_t first;
+
+		rq.body_case = EVD__REQUEST__BODY_LIST;
+		rq.list = &l;
+		r = call(fd, &rq);
+		if (r == NULL || r->timer_list->n_timers != 3)
+			return 2;
+		first = r->timer_list->timers[0]->timer_id;
+		evd__reply__free_unpacked(r, NULL);
+		sh->codes[5] = cancel_code(fd, first);
+		sh->codes[6] = code_of(later(fd, NULL)); /* room again */
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+test_quotas(void **state)
+{
+	char conf[600];
+	const char *args[] = { "--config", conf, NULL };
+	FILE *f;
+	int fd, i;
+
+	assert_true(snprintf(conf, sizeof conf, "%s/quota.conf", evd.dir) <
+	            (int)sizeof conf);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "quota_timers = 3\n");
+	fclose(f);
+	assert_int_equal(evd_start(&qevd, args), 0);
+	assert_int_equal(chmod(qevd.dir, 0755), 0);
+	assert_int_equal(as_user(UID_A, GID_A, quota_user), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(sh->codes[i], 0);
+	assert_int_equal(sh->codes[3], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
+	assert_int_equal(sh->codes[4], 1);
+	assert_int_equal(sh->codes[5], 0);
+	assert_int_equal(sh->codes[6], 0);
+	/* Root is counted, not limited; the daemon serves on. */
+	fd = raw_connect(qevd.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, rid++), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(code_of(later(fd, NULL)), 0);
+	close(fd);
+	assert_int_equal(evd_stop(&qevd), 0);
+}
+
 /* A user instance (evd run by A) serves A and root, not B. */
 static char user_sock[256];
 
@@ -440,6 +518,7 @@ main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_grants),
 		cmocka_unit_test(test_user_instance),
+		cmocka_unit_test(test_quotas),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
