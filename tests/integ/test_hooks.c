@@ -150,6 +150,8 @@ test_exit_status_and_output(void **state)
 	r = wait_for(fd, id);
 	assert_non_null(r);
 	assert_int_equal(r->exec_finished->run->exit_code, 3);
+	assert_memory_equal(r->exec_finished->run->stderr_tail.data, "err\n",
+	                    4);
 	evd__reply__free_unpacked(r, NULL);
 	{
 		Evd__Request rq = EVD__REQUEST__INIT;
