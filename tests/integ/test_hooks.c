@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -239,20 +240,20 @@ test_cancel_and_bad_command(void **state)
 	close(fd);
 }
 
-/* A file the hook (as uid 61001) writes, read back by the test. */
+/* A file the hook (as the test's user) writes, read back by the test. */
 static char idfile[256];
 
 static int
-as_61001(void)
+as_user(void)
 {
-	char cmd[600];
+	char cmd[900];
 	const char *argv[] = { "/bin/sh", "-c", cmd };
 	Evd__Reply *r;
 	uint64_t id;
 	int fd, ok;
 
-	if (snprintf(cmd, sizeof cmd, "id -u > %s; id -g >> %s", idfile,
-	             idfile) >= (int)sizeof cmd)
+	if (snprintf(cmd, sizeof cmd, "id -u > %s; id -g >> %s; id -G >> %s",
+	             idfile, idfile, idfile) >= (int)sizeof cmd)
 		return 5;
 	if ((fd = greet()) < 0)
 		return 2;
@@ -267,26 +268,50 @@ as_61001(void)
 	return ok ? 0 : 4;
 }
 
+/*
+ * The hook runs with the uid, gid and supplementary groups of the timer's
+ * owner, not the daemon's: 'nobody' (an account every Debian has, with
+ * its groups from the group database) schedules it; the hook writes id(1)
+ * into a file. The expected groups come from getgrouplist, as for a login.
+ */
 static void
 test_runs_as_owner(void **state)
 {
-	char dir[] = "/tmp/evd-test.XXXXXX", buf[64] = "";
-	int status, fd;
+	char dir[] = "/tmp/evd-test.XXXXXX", buf[512] = "", want[512];
+	struct passwd *pw = getpwnam("nobody");
+	gid_t groups[64];
+	int status, fd, ng = 64, i;
+	size_t off;
 	pid_t pid;
 	ssize_t n;
 
 	if (geteuid() != 0)
 		skip(); /* a user instance runs hooks as its own user only */
+	if (pw == NULL) {
+		printf("SKIP: no 'nobody' account\n");
+		skip();
+	}
+	assert_true(getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) >= 0);
+	off = (size_t)snprintf(want, sizeof want, "%u\n%u\n%u",
+	                       (unsigned)pw->pw_uid, (unsigned)pw->pw_gid,
+	                       (unsigned)pw->pw_gid);
+	for (i = 0; i < ng; i++)
+		if (groups[i] != pw->pw_gid)
+			off += (size_t)snprintf(want + off, sizeof want - off,
+			                        " %u", (unsigned)groups[i]);
+	snprintf(want + off, sizeof want - off, "\n");
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(chmod(dir, 0777), 0);
 	snprintf(idfile, sizeof idfile, "%s/id", dir);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(61001) < 0 ||
-		    setuid(61001) < 0)
+		/* The client process itself keeps no groups: the hook's
+		 * come from the daemon's lookup of the owner. */
+		if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+		    setuid(pw->pw_uid) < 0)
 			_exit(99);
-		_exit(as_61001());
+		_exit(as_user());
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -297,7 +322,7 @@ test_runs_as_owner(void **state)
 	close(fd);
 	assert_true(n > 0);
 	buf[n] = '\0';
-	assert_string_equal(buf, "61001\n61001\n");
+	assert_string_equal(buf, want);
 	rm_rf(dir);
 }
 
