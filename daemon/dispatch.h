@@ -78,6 +78,11 @@ int req_channel_access(struct req_ctx *ctx, const char *channel, int right);
  * by get_channel and channel_grant). */
 int req_reply_channel_info(struct req_ctx *ctx, const char *channel);
 
+/* Requeues (purge false) or purges the caller's dead letters on channel:
+ * one (fire_id) or all. Answers failures itself; *ret_count on success. */
+int req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
+                   bool purge, uint64_t *ret_count);
+
 /* Answers a failed store write: UNAVAILABLE with the store's reason. */
 int req_unavailable(struct req_ctx *ctx);
 

@@ -3,6 +3,7 @@
  * call_at) share: checking the callback and key, and the Scheduled reply.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,6 +53,32 @@ req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
 			                "max_attempts above %d", REQ_MAX_ATTEMPTS);
 		spec->max_attempts = o->max_attempts;
 	}
+	return 0;
+}
+
+int
+req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
+               bool purge, uint64_t *ret_count)
+{
+	int r;
+
+	if (!channel_name_valid(channel))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "invalid channel name");
+	r = purge ? channel_dead_purge(ctx->uid, channel, fire_id, ret_count)
+	          : channel_dead_requeue(ctx->uid, channel, fire_id, ret_count);
+	if (r == -EAGAIN || r == -EIO)
+		return req_unavailable(ctx);
+	if (r == -ENOENT)
+		return fire_id != 0
+		               ? req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		                          "no dead message %" PRIu64 " on %s",
+		                          fire_id, channel)
+		               : req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		                          "no dead messages on %s", channel);
+	if (r < 0)
+		return r;
+	ctx->durable = true;
 	return 0;
 }
 
