@@ -164,6 +164,29 @@ evd_alive(struct evd_proc *p)
 	return 1;
 }
 
+int
+evd_wait_exit(struct evd_proc *p)
+{
+	int64_t deadline = now_ms() + 10000;
+	int status;
+
+	if (p->pid <= 0)
+		return -1;
+	for (;;) {
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+			break;
+		if (now_ms() > deadline)
+			return -1;
+		usleep(5000);
+	}
+	p->pid = 0;
+	if (p->notify_fd > 0) {
+		close(p->notify_fd);
+		p->notify_fd = -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void
 evd_kill9(struct evd_proc *p)
 {

@@ -38,6 +38,9 @@ int evd_start_in(struct evd_proc *p, const char *const *extra);
 int evd_terminate(struct evd_proc *p);
 /* evd_terminate plus removing the directory. */
 int evd_stop(struct evd_proc *p);
+/* Waits (10 s bound) for a daemon told to stop by other means; returns
+ * its exit status, or -1 if it did not exit normally in time. */
+int evd_wait_exit(struct evd_proc *p);
 /* SIGKILL, as a crash: no shutdown of any kind. Reaps it. */
 void evd_kill9(struct evd_proc *p);
 /* Whether the daemon is still running. */
