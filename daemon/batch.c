@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "sched.h"
 #include "store.h"
 
@@ -162,9 +163,16 @@ batch_end(void)
 		if (batch.open)
 			batch.be->rollback(batch.s);
 		r = batch.fail_err;
-	} else if ((r = batch.be->commit(batch.s)) < 0) {
-		batch_set_error("commit", r);
-		batch.be->rollback(batch.s);
+	} else {
+		int64_t start_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
+
+		r = batch.be->commit(batch.s);
+		metrics_observe_commit(clock_now_ns(EVD__CLOCK__MONOTONIC) -
+		                       start_ns);
+		if (r < 0) {
+			batch_set_error("commit", r);
+			batch.be->rollback(batch.s);
+		}
 	}
 	batch.open = false;
 	batch.failed = false;

@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "quota.h"
 #include "store.h"
 
@@ -23,6 +24,7 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_STORE] = "store",         [CONFIG_SYNC] = "sync",
 	[CONFIG_HISTORY] = "history",     [CONFIG_MAX_FRAME] = "max_frame",
 	[CONFIG_LOG_LEVEL] = "log_level",
+	[CONFIG_METRICS] = "metrics",
 	[CONFIG_QUOTA_TIMERS] = "quota_timers",
 	[CONFIG_QUOTA_MESSAGES] = "quota_messages",
 	[CONFIG_QUOTA_BYTES] = "quota_bytes",
@@ -233,6 +235,24 @@ config_set(struct config *c, int key, const char *value, char *err,
 		}
 		c->log_level = level;
 		break;
+	case CONFIG_METRICS:
+		if (strcmp(value, "off") == 0)
+			c->metrics[0] = '\0';
+		else {
+			struct sockaddr_storage ss;
+			socklen_t len;
+
+			if (strlen(value) >= sizeof c->metrics ||
+			    metrics_parse_addr(value, &ss, &len) < 0) {
+				snprintf(err, errsize, "expected off or "
+				         "HOST:PORT (an IPv4 address, [IPv6] "
+				         "or localhost; port 1..65535), not "
+				         "'%.64s'", value);
+				return -EINVAL;
+			}
+			strcpy(c->metrics, value);
+		}
+		break;
 	default:
 		snprintf(err, errsize, "no such key");
 		return -EINVAL;
@@ -424,6 +444,8 @@ config_merge(struct config *dst, const struct config *src)
 		dst->max_frame = src->max_frame;
 	if (src->set & CONFIG_BIT(CONFIG_LOG_LEVEL))
 		dst->log_level = src->log_level;
+	if (src->set & CONFIG_BIT(CONFIG_METRICS))
+		memcpy(dst->metrics, src->metrics, sizeof dst->metrics);
 	if (src->set & CONFIG_BIT(CONFIG_QUOTA_TIMERS))
 		dst->quota_timers = src->quota_timers;
 	if (src->set & CONFIG_BIT(CONFIG_QUOTA_MESSAGES))
@@ -450,6 +472,7 @@ config_fill_defaults(struct config *c)
 	d.history = 20;
 	d.max_frame = FRAME_DEFAULT_MAX;
 	d.log_level = LOG_LEVEL_INFO;
+	d.metrics[0] = '\0'; /* off */
 	d.quota_timers = QUOTA_DEFAULT_TIMERS;
 	d.quota_messages = QUOTA_DEFAULT_MESSAGES;
 	d.quota_bytes = QUOTA_DEFAULT_BYTES;
@@ -483,6 +506,8 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_MAX_FRAME);
 	if (a->log_level != b->log_level)
 		diff |= CONFIG_BIT(CONFIG_LOG_LEVEL);
+	if (strcmp(a->metrics, b->metrics) != 0)
+		diff |= CONFIG_BIT(CONFIG_METRICS);
 	if (a->quota_timers != b->quota_timers)
 		diff |= CONFIG_BIT(CONFIG_QUOTA_TIMERS);
 	if (a->quota_messages != b->quota_messages)
@@ -522,6 +547,10 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_LOG_LEVEL:
 		snprintf(buf, size, "%s", log_level_name(c->log_level));
+		break;
+	case CONFIG_METRICS:
+		snprintf(buf, size, "%s", c->metrics[0] != '\0' ? c->metrics
+		                                               : "off");
 		break;
 	case CONFIG_QUOTA_TIMERS:
 		snprintf(buf, size, "%" PRIu64, c->quota_timers);

@@ -31,6 +31,8 @@ enum config_key {
 	CONFIG_HISTORY,
 	CONFIG_MAX_FRAME,
 	CONFIG_LOG_LEVEL,
+	CONFIG_METRICS,
+	/* From here on, every key can change on SIGHUP. */
 	CONFIG_QUOTA_TIMERS,
 	CONFIG_QUOTA_MESSAGES,
 	CONFIG_QUOTA_BYTES,
@@ -68,6 +70,7 @@ struct config {
 	uint32_t history;      /* run records kept per timer */
 	uint32_t max_frame;    /* bytes */
 	int log_level;         /* LOG_LEVEL_* */
+	char metrics[64];      /* HOST:PORT of the metrics endpoint; "": off */
 	uint64_t quota_timers;   /* pending timers per uid */
 	uint64_t quota_messages; /* queued channel messages per uid */
 	uint64_t quota_bytes;    /* payload bytes per uid */

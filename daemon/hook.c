@@ -18,6 +18,7 @@
 #include "exec.h"
 #include "idmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "wait.h"
 
@@ -70,6 +71,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	int e;
 
 	memset(&sr, 0, sizeof sr);
+	metrics_count_exec(r->outcome);
 	switch (r->outcome) {
 	case EXEC_EXITED:
 		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED;

@@ -29,6 +29,7 @@
 #include "hook.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "quota.h"
 #include "sched.h"
@@ -104,6 +105,12 @@ usage(FILE *f)
 	        "%u)\n"
 	        "  --log-level LEVEL   err, warning, notice, info (default) "
 	        "or debug\n"
+	        "  --metrics HOST:PORT serve Prometheus metrics over HTTP at "
+	        "/metrics (default:\n"
+	        "                      off; 'off' turns off one set in the "
+	        "file); no\n"
+	        "                      authentication: keep it on loopback, "
+	        "e.g. 127.0.0.1:9464\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n",
 	        FRAME_DEFAULT_MAX);
@@ -163,7 +170,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
-	       OPT_SYNC, OPT_HISTORY, OPT_CONFIG };
+	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_CONFIG };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -173,6 +180,7 @@ parse_options(int argc, char **argv)
 		{ "max-frame", required_argument, NULL, OPT_FRAME },
 		{ "sync", required_argument, NULL, OPT_SYNC },
 		{ "history", required_argument, NULL, OPT_HISTORY },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -186,6 +194,7 @@ parse_options(int argc, char **argv)
 		[OPT_FRAME - OPT_SOCKET] = CONFIG_MAX_FRAME,
 		[OPT_SYNC - OPT_SOCKET] = CONFIG_SYNC,
 		[OPT_HISTORY - OPT_SOCKET] = CONFIG_HISTORY,
+		[OPT_METRICS - OPT_SOCKET] = CONFIG_METRICS,
 	};
 	char why[256];
 	int ch, idx;
@@ -209,6 +218,7 @@ parse_options(int argc, char **argv)
 		case OPT_FRAME:
 		case OPT_SYNC:
 		case OPT_HISTORY:
+		case OPT_METRICS:
 			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
 			               why, sizeof why) < 0) {
 				fprintf(stderr, "evd: --%s: %s\n",
@@ -386,6 +396,35 @@ open_socket(struct event_base *base, const struct config *c)
 		errno = -r;
 		fatal("cannot listen on %s", c->socket);
 	}
+}
+
+/* The metrics endpoint, if configured: before READY=1 like the socket,
+ * so a bad address stops the start instead of going unnoticed. */
+static void
+open_metrics(struct event_base *base, const struct config *c)
+{
+	int r;
+
+	if (c->metrics[0] == '\0')
+		return;
+	if ((r = metrics_http_start(base, c->metrics)) < 0) {
+		server_stop();
+		if (r == -EADDRINUSE)
+			fatalx("metrics: %s is in use; choose another "
+			       "--metrics port", c->metrics);
+		if (r == -EADDRNOTAVAIL)
+			fatalx("metrics: %s is not an address of this host",
+			       c->metrics);
+		/* The shipped units allow AF_UNIX only (evd(8), METRICS). */
+		if (r == -EAFNOSUPPORT || r == -EPERM)
+			fatalx("metrics: cannot listen on %s: %s (under "
+			       "systemd, RestrictAddressFamilies= must allow "
+			       "AF_INET/AF_INET6; see evd(8))",
+			       c->metrics, strerror(-r));
+		errno = -r;
+		fatal("metrics: cannot listen on %s", c->metrics);
+	}
+	log_notice("metrics: serving http://%s/metrics", c->metrics);
 }
 
 static int64_t
@@ -570,6 +609,7 @@ main(int argc, char **argv)
 	apply_limits(&opts.eff);
 	open_store(&opts.eff);
 	open_socket(base, &opts.eff);
+	open_metrics(base, &opts.eff);
 
 	ev_int = evsignal_new(base, SIGINT, signal_stop_cb, base);
 	ev_term = evsignal_new(base, SIGTERM, signal_stop_cb, base);
@@ -625,6 +665,7 @@ main(int argc, char **argv)
 	stop_ms = now_ms();
 	notify_stopping();
 	server_stop();
+	metrics_http_stop();
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
 	batch_end();
@@ -643,6 +684,10 @@ main(int argc, char **argv)
 	event_free(ev_int);
 	event_free(ev_term);
 	event_free(ev_hup);
+	/* Shutdown is under way: a repeated SIGTERM or ^C must not cut it
+	 * short now that libevent no longer handles them. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	event_base_free(base);
 	log_notice("stopped (shutdown took %" PRId64 " ms)", now_ms() - stop_ms);
 	return 0;

@@ -27,6 +27,7 @@
 #include "idmap.h"
 #include "hook.h"
 #include "log.h"
+#include "metrics.h"
 #include "quota.h"
 #include "store.h"
 #include "strmap.h"
@@ -831,6 +832,7 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 		batch_fail(r);
 		return false;
 	}
+	metrics_observe_lateness(lateness);
 	memset(&hf, 0, sizeof hf);
 	hf.timer_id = t->id;
 	hf.fire_id = fire_id;
@@ -913,6 +915,7 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 		batch_fail(r);
 		return false;
 	}
+	metrics_observe_lateness(lateness);
 	memset(&f, 0, sizeof f);
 	f.channel = t->channel;
 	f.owner = t->uid;
@@ -948,6 +951,7 @@ sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
 	Evd__Fired fired = EVD__FIRED__INIT;
 	uint64_t fire_id;
 
+	metrics_observe_lateness(lateness);
 	if (c == NULL) {
 		/* Ephemeral timers are cancelled when their conn closes, so
 		 * this is a bookkeeping bug; say so. */

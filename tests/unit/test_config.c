@@ -48,6 +48,7 @@ test_full_file(void **state)
 		"exec_max_running = 1\n"
 		"exec_max_queued = 0\n"
 		"exec_max_per_uid = 0\n"
+		"metrics = 127.0.0.1:9464\n"
 		"log_level = debug";
 	struct config c;
 	char err[256];
@@ -68,6 +69,39 @@ test_full_file(void **state)
 	assert_int_equal(c.exec_max_running, 1);
 	assert_int_equal(c.exec_max_queued, 0);
 	assert_int_equal(c.exec_max_per_uid, 0);
+	assert_string_equal(c.metrics, "127.0.0.1:9464");
+}
+
+/* metrics: off by default; "off" turns off one set in a lower layer. */
+static void
+test_metrics_key(void **state)
+{
+	struct config eff, file, cmd;
+	char err[256], buf[64];
+
+	config_init(&eff);
+	config_fill_defaults(&eff);
+	assert_string_equal(eff.metrics, "");
+	config_format(&eff, CONFIG_METRICS, buf, sizeof buf);
+	assert_string_equal(buf, "off");
+
+	assert_int_equal(parse("metrics = [::1]:9464\n", &file, err,
+	                       sizeof err),
+	                 0);
+	config_format(&file, CONFIG_METRICS, buf, sizeof buf);
+	assert_string_equal(buf, "[::1]:9464");
+	config_init(&cmd);
+	assert_int_equal(config_set(&cmd, CONFIG_METRICS, "off", err,
+	                            sizeof err),
+	                 0);
+	config_init(&eff);
+	config_merge(&eff, &file);
+	assert_string_equal(eff.metrics, "[::1]:9464");
+	assert_true(config_diff(&eff, &cmd) & CONFIG_BIT(CONFIG_METRICS));
+	config_merge(&eff, &cmd);
+	assert_string_equal(eff.metrics, "");
+	/* A new address needs a restart. */
+	assert_false(config_key_reloadable(CONFIG_METRICS));
 }
 
 static void
@@ -132,6 +166,11 @@ test_errors_name_line_and_reason(void **state)
 		  "quota_bytes: expected 0..4611686018427387904" },
 		{ "exec_max_running = 0\n", "exec_max_running: expected 1..4096" },
 		{ "exec_max_queued = 1e6\n", "exec_max_queued: expected" },
+		{ "metrics = 9464\n",
+		  "evd.conf:1: metrics: expected off or HOST:PORT" },
+		{ "metrics = 127.0.0.1:0\n", "metrics: expected off or" },
+		{ "metrics = example.org:9464\n", "metrics: expected off or" },
+		{ "metrics = on\n", "metrics: expected off or HOST:PORT" },
 	};
 	size_t i;
 
@@ -345,6 +384,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_metrics_key),
 		cmocka_unit_test(test_empty_and_comments),
 		cmocka_unit_test(test_hash_in_value),
 		cmocka_unit_test(test_errors_name_line_and_reason),

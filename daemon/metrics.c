@@ -1,0 +1,328 @@
+/*
+ * metrics: counters, histograms and their Prometheus text (see metrics.h).
+ *
+ * Pure: no I/O and no logging. A histogram keeps one count per bucket
+ * (not cumulative) plus the observations above its last bound, and its sum
+ * as whole seconds plus nanoseconds so that it is exact and cannot wrap in
+ * any realistic lifetime; the cumulative counts Prometheus wants are
+ * computed when rendering.
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define METRICS_BUCKETS_MAX 16
+#define NS_PER_S INT64_C(1000000000)
+
+/* One bucket's upper bound: in nanoseconds, and as its le="" label. */
+struct bucket {
+	int64_t le_ns;
+	const char *le;
+};
+
+/* Owner: this module (the two instances below). */
+struct histogram {
+	const char *name; /* without _bucket/_sum/_count */
+	const char *help;
+	const struct bucket *buckets; /* ascending; +Inf is implied */
+	size_t nbuckets;
+	uint64_t counts[METRICS_BUCKETS_MAX + 1]; /* [nbuckets]: above all */
+	uint64_t count;
+	uint64_t sum_s;
+	int64_t sum_rem_ns; /* 0..NS_PER_S-1 */
+};
+
+/* From a timer that fired on the dot (the timerfd is precise to tens of
+ * microseconds) to one held back by a slow store or a full loop. */
+static const struct bucket lateness_buckets[] = {
+	{ 50000, "0.00005" },     { 100000, "0.0001" },
+	{ 250000, "0.00025" },    { 500000, "0.0005" },
+	{ 1000000, "0.001" },     { 2500000, "0.0025" },
+	{ 5000000, "0.005" },     { 10000000, "0.01" },
+	{ 50000000, "0.05" },     { 100000000, "0.1" },
+	{ NS_PER_S, "1" },        { 10 * NS_PER_S, "10" },
+};
+
+/* From a commit without fsync to an fsync on a busy disk. */
+static const struct bucket commit_buckets[] = {
+	{ 100000, "0.0001" },    { 250000, "0.00025" },
+	{ 500000, "0.0005" },    { 1000000, "0.001" },
+	{ 2500000, "0.0025" },   { 5000000, "0.005" },
+	{ 10000000, "0.01" },    { 25000000, "0.025" },
+	{ 50000000, "0.05" },    { 100000000, "0.1" },
+	{ 250000000, "0.25" },   { NS_PER_S, "1" },
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+_Static_assert(NELEM(lateness_buckets) <= METRICS_BUCKETS_MAX,
+               "too many lateness buckets");
+_Static_assert(NELEM(commit_buckets) <= METRICS_BUCKETS_MAX,
+               "too many commit buckets");
+
+static struct histogram lateness = {
+	.name = "evd_fire_lateness_seconds",
+	.help = "How long after its deadline a timer fired.",
+	.buckets = lateness_buckets,
+	.nbuckets = NELEM(lateness_buckets),
+};
+
+static struct histogram commit = {
+	.name = "evd_store_commit_seconds",
+	.help = "How long a store commit (one per loop iteration that "
+	        "wrote) took.",
+	.buckets = commit_buckets,
+	.nbuckets = NELEM(commit_buckets),
+};
+
+/* Indexed by enum exec_outcome. */
+static const char *const exec_outcome_names[] = {
+	[EXEC_EXITED] = "exited",
+	[EXEC_SIGNALED] = "signaled",
+	[EXEC_TIMED_OUT] = "timed_out",
+	[EXEC_FAILED] = "failed",
+};
+static uint64_t exec_counts[NELEM(exec_outcome_names)];
+
+static void
+histogram_observe(struct histogram *h, int64_t ns)
+{
+	size_t i;
+
+	if (ns < 0)
+		ns = 0;
+	for (i = 0; i < h->nbuckets && ns > h->buckets[i].le_ns; i++)
+		;
+	h->counts[i]++;
+	h->count++;
+	h->sum_s += (uint64_t)(ns / NS_PER_S);
+	h->sum_rem_ns += ns % NS_PER_S;
+	if (h->sum_rem_ns >= NS_PER_S) {
+		h->sum_rem_ns -= NS_PER_S;
+		h->sum_s++;
+	}
+}
+
+static void
+histogram_reset(struct histogram *h)
+{
+	memset(h->counts, 0, sizeof h->counts);
+	h->count = 0;
+	h->sum_s = 0;
+	h->sum_rem_ns = 0;
+}
+
+void
+metrics_observe_lateness(int64_t lateness_ns)
+{
+	histogram_observe(&lateness, lateness_ns);
+}
+
+void
+metrics_observe_commit(int64_t duration_ns)
+{
+	histogram_observe(&commit, duration_ns);
+}
+
+void
+metrics_count_exec(enum exec_outcome outcome)
+{
+	/* hook.c counts anything unknown as a failure; so do we. */
+	if ((size_t)outcome >= NELEM(exec_counts))
+		outcome = EXEC_FAILED;
+	exec_counts[outcome]++;
+}
+
+void
+metrics_reset(void)
+{
+	histogram_reset(&lateness);
+	histogram_reset(&commit);
+	memset(exec_counts, 0, sizeof exec_counts);
+}
+
+/* A growing text buffer; failed is sticky so callers check once. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	size_t cap;
+	char *nbuf;
+	int n;
+
+	if (t->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		t->failed = true;
+		return;
+	}
+	if ((size_t)n < t->cap - t->len) {
+		t->len += (size_t)n;
+		return;
+	}
+	for (cap = t->cap * 2; cap - t->len <= (size_t)n; cap *= 2)
+		;
+	if ((nbuf = realloc(t->buf, cap)) == NULL) {
+		t->failed = true;
+		return;
+	}
+	t->buf = nbuf;
+	t->cap = cap;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+static void
+render_one(struct text *t, const char *name, const char *type,
+           const char *help, uint64_t v)
+{
+	text_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name,
+	            help, name, type, name, v);
+}
+
+static void
+render_histogram(struct text *t, const struct histogram *h)
+{
+	uint64_t cum = 0;
+	size_t i;
+
+	text_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", h->name,
+	            h->help, h->name);
+	for (i = 0; i < h->nbuckets; i++) {
+		cum += h->counts[i];
+		text_printf(t, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", h->name,
+		            h->buckets[i].le, cum);
+	}
+	text_printf(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", h->name,
+	            h->count);
+	text_printf(t, "%s_sum %" PRIu64 ".%09" PRId64 "\n", h->name,
+	            h->sum_s, h->sum_rem_ns);
+	text_printf(t, "%s_count %" PRIu64 "\n", h->name, h->count);
+}
+
+int
+metrics_render(const struct metrics_snapshot *s, char **ret_text,
+               size_t *ret_len)
+{
+	struct text t = { .cap = 4096 };
+	size_t i;
+
+	if ((t.buf = malloc(t.cap)) == NULL)
+		return -ENOMEM;
+	t.buf[0] = '\0';
+	render_one(&t, "evd_pending_timers", "gauge",
+	           "Timers scheduled and not yet fired or cancelled.",
+	           s->pending_timers);
+	render_one(&t, "evd_scheduled_total", "counter",
+	           "Timers scheduled since evd started.", s->scheduled_total);
+	render_one(&t, "evd_fired_total", "counter",
+	           "Timers fired since evd started.", s->fired_total);
+	render_one(&t, "evd_cancelled_total", "counter",
+	           "Timers cancelled since evd started.", s->cancelled_total);
+	render_one(&t, "evd_connections", "gauge",
+	           "Client connections open.", s->connections);
+	render_one(&t, "evd_channels", "gauge", "Durable channels.",
+	           s->channels);
+	render_one(&t, "evd_channel_messages_queued", "gauge",
+	           "Channel messages waiting for a subscriber.",
+	           s->channel_queued);
+	render_one(&t, "evd_channel_messages_inflight", "gauge",
+	           "Channel messages delivered and not acknowledged yet.",
+	           s->channel_inflight);
+	render_one(&t, "evd_channel_messages_dead", "gauge",
+	           "Channel messages in dead-letter lists.", s->channel_dead);
+	render_one(&t, "evd_channel_redelivered_total", "counter",
+	           "Channel messages delivered again since evd started.",
+	           s->channel_redelivered_total);
+	render_one(&t, "evd_exec_running", "gauge",
+	           "Exec hooks running (or ended and not yet recorded).",
+	           s->exec_running);
+	text_printf(&t, "# HELP evd_exec_total Exec hooks ended since evd "
+	            "started, by outcome.\n# TYPE evd_exec_total counter\n");
+	for (i = 0; i < NELEM(exec_counts); i++)
+		text_printf(&t, "evd_exec_total{outcome=\"%s\"} %" PRIu64 "\n",
+		            exec_outcome_names[i], exec_counts[i]);
+	render_histogram(&t, &lateness);
+	render_histogram(&t, &commit);
+	if (t.failed) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	*ret_text = t.buf;
+	*ret_len = t.len;
+	return 0;
+}
+
+int
+metrics_parse_addr(const char *s, struct sockaddr_storage *ret,
+                   socklen_t *ret_len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	char host[METRICS_ADDR_MAX];
+	const char *colon, *p;
+	unsigned long port = 0;
+	size_t hlen;
+	socklen_t len;
+
+	if (strlen(s) >= METRICS_ADDR_MAX ||
+	    (colon = strrchr(s, ':')) == NULL)
+		return -EINVAL;
+	/* Decimal only, no sign or blanks, 1..65535. */
+	if (colon[1] == '\0')
+		return -EINVAL;
+	for (p = colon + 1; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || port > 65535)
+			return -EINVAL;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port == 0 || port > 65535)
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	memset(&ss, 0, sizeof ss);
+	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+		memcpy(host, s + 1, hlen - 2);
+		host[hlen - 2] = '\0';
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -EINVAL;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		len = sizeof *sin6;
+	} else {
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (strcmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+		/* inet_pton takes dotted quads only: no "1", no hex. */
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -EINVAL;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		len = sizeof *sin;
+	}
+	*ret = ss;
+	*ret_len = len;
+	return 0;
+}
