@@ -25,6 +25,7 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_HISTORY] = "history",     [CONFIG_MAX_FRAME] = "max_frame",
 	[CONFIG_LOG_LEVEL] = "log_level",
 	[CONFIG_METRICS] = "metrics",
+	[CONFIG_FRAME_TIMEOUT_MS] = "frame_timeout_ms",
 	[CONFIG_QUOTA_TIMERS] = "quota_timers",
 	[CONFIG_QUOTA_MESSAGES] = "quota_messages",
 	[CONFIG_QUOTA_BYTES] = "quota_bytes",
@@ -216,6 +217,16 @@ config_set(struct config *c, int key, const char *value, char *err,
 			return -EINVAL;
 		}
 		c->history = (uint32_t)v;
+		break;
+	case CONFIG_FRAME_TIMEOUT_MS:
+		if (parse_uint(value, CONFIG_FRAME_TIMEOUT_MIN,
+		               CONFIG_FRAME_TIMEOUT_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected %u..%u milliseconds, "
+			         "not '%.64s'", CONFIG_FRAME_TIMEOUT_MIN,
+			         CONFIG_FRAME_TIMEOUT_MAX, value);
+			return -EINVAL;
+		}
+		c->frame_timeout_ms = (uint32_t)v;
 		break;
 	case CONFIG_MAX_FRAME:
 		if (parse_uint(value, CONFIG_MAX_FRAME_MIN,
@@ -442,6 +453,8 @@ config_merge(struct config *dst, const struct config *src)
 		dst->history = src->history;
 	if (src->set & CONFIG_BIT(CONFIG_MAX_FRAME))
 		dst->max_frame = src->max_frame;
+	if (src->set & CONFIG_BIT(CONFIG_FRAME_TIMEOUT_MS))
+		dst->frame_timeout_ms = src->frame_timeout_ms;
 	if (src->set & CONFIG_BIT(CONFIG_LOG_LEVEL))
 		dst->log_level = src->log_level;
 	if (src->set & CONFIG_BIT(CONFIG_METRICS))
@@ -471,6 +484,7 @@ config_fill_defaults(struct config *c)
 	d.sync_full = true;
 	d.history = 20;
 	d.max_frame = FRAME_DEFAULT_MAX;
+	d.frame_timeout_ms = CONFIG_DEFAULT_FRAME_TIMEOUT_MS;
 	d.log_level = LOG_LEVEL_INFO;
 	d.metrics[0] = '\0'; /* off */
 	d.quota_timers = QUOTA_DEFAULT_TIMERS;
@@ -504,6 +518,8 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_HISTORY);
 	if (a->max_frame != b->max_frame)
 		diff |= CONFIG_BIT(CONFIG_MAX_FRAME);
+	if (a->frame_timeout_ms != b->frame_timeout_ms)
+		diff |= CONFIG_BIT(CONFIG_FRAME_TIMEOUT_MS);
 	if (a->log_level != b->log_level)
 		diff |= CONFIG_BIT(CONFIG_LOG_LEVEL);
 	if (strcmp(a->metrics, b->metrics) != 0)
@@ -544,6 +560,9 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_MAX_FRAME:
 		snprintf(buf, size, "%u", c->max_frame);
+		break;
+	case CONFIG_FRAME_TIMEOUT_MS:
+		snprintf(buf, size, "%u", c->frame_timeout_ms);
 		break;
 	case CONFIG_LOG_LEVEL:
 		snprintf(buf, size, "%s", log_level_name(c->log_level));

@@ -32,6 +32,7 @@ enum config_key {
 	CONFIG_MAX_FRAME,
 	CONFIG_LOG_LEVEL,
 	CONFIG_METRICS,
+	CONFIG_FRAME_TIMEOUT_MS,
 	/* From here on, every key can change on SIGHUP. */
 	CONFIG_QUOTA_TIMERS,
 	CONFIG_QUOTA_MESSAGES,
@@ -48,6 +49,10 @@ enum config_key {
 #define CONFIG_HISTORY_MAX 10000u
 #define CONFIG_MAX_FRAME_MIN 64u
 #define CONFIG_MAX_FRAME_MAX (64u * 1024u * 1024u)
+/* How long a connection may sit on part of a frame (slow loris). */
+#define CONFIG_FRAME_TIMEOUT_MIN 100u
+#define CONFIG_FRAME_TIMEOUT_MAX 3600000u
+#define CONFIG_DEFAULT_FRAME_TIMEOUT_MS 30000u
 #define CONFIG_QUOTA_MAX (UINT64_C(1) << 62)
 #define CONFIG_EXEC_RUNNING_MAX 4096u
 #define CONFIG_EXEC_QUEUED_MAX 10000000u
@@ -71,6 +76,7 @@ struct config {
 	uint32_t max_frame;    /* bytes */
 	int log_level;         /* LOG_LEVEL_* */
 	char metrics[64];      /* HOST:PORT of the metrics endpoint; "": off */
+	uint32_t frame_timeout_ms; /* a partial frame's longest silence */
 	uint64_t quota_timers;   /* pending timers per uid */
 	uint64_t quota_messages; /* queued channel messages per uid */
 	uint64_t quota_bytes;    /* payload bytes per uid */

@@ -38,6 +38,7 @@ struct conn {
 	int fd;
 	struct event *ev_read;
 	struct event *ev_write;
+	struct event *ev_stall; /* a partial frame's silence limit */
 	uint8_t *in; /* undecoded input; at most one partial frame plus
 	                what one read brought */
 	size_t in_len;
@@ -76,6 +77,7 @@ struct conn_durable {
 static struct {
 	struct event_base *base;
 	size_t max_frame;
+	struct timeval frame_timeout;
 	struct idmap *by_id;
 	struct conn_list dirty;
 	struct conn_list dead;
@@ -88,13 +90,16 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_process(struct conn *);
+static void conn_stall_cb(evutil_socket_t, short, void *);
 
 int
-conn_init(struct event_base *base, size_t max_frame)
+conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
 {
 	memset(&conns, 0, sizeof conns);
 	conns.base = base;
 	conns.max_frame = max_frame;
+	conns.frame_timeout.tv_sec = frame_timeout_ms / 1000;
+	conns.frame_timeout.tv_usec = (frame_timeout_ms % 1000) * 1000;
 	conns.next_id = 1;
 	TAILQ_INIT(&conns.dirty);
 	TAILQ_INIT(&conns.dead);
@@ -115,6 +120,8 @@ conn_free(struct conn *c)
 		event_free(c->ev_read);
 	if (c->ev_write != NULL)
 		event_free(c->ev_write);
+	if (c->ev_stall != NULL)
+		event_free(c->ev_stall);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	free(c->in);
@@ -210,7 +217,8 @@ conn_new(int fd)
 	                       conn_read_cb, c);
 	c->ev_write = event_new(conns.base, fd, EV_WRITE | EV_PERSIST,
 	                        conn_write_cb, c);
-	if (c->ev_read == NULL || c->ev_write == NULL)
+	c->ev_stall = evtimer_new(conns.base, conn_stall_cb, c);
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_stall == NULL)
 		goto nomem;
 	if (idmap_put(conns.by_id, c->id, c) < 0)
 		goto nomem;
@@ -443,6 +451,7 @@ conn_close(struct conn *c, const char *why)
 	}
 	event_del(c->ev_read);
 	event_del(c->ev_write);
+	event_del(c->ev_stall);
 	close(c->fd);
 	c->fd = -1;
 	conns.count--;
@@ -710,6 +719,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n > 0)
 		c->in_len += (size_t)n;
 	conn_process(c);
+	if (conn_lookup(c->id) != c)
+		return;
+	/* Part of a frame waits for the rest: the clock runs from the last
+	 * bytes that arrived. Nothing pending: no clock. */
+	if (c->in_len > 0 && !c->paused)
+		evtimer_add(c->ev_stall, &conns.frame_timeout);
+	else
+		evtimer_del(c->ev_stall);
 	/* Shrink a buffer a large frame left behind once it is empty. */
 	if (conn_lookup(c->id) == c && c->in_len == 0 &&
 	    c->in_cap > 4 * CONN_READ_CHUNK) {
@@ -720,6 +737,17 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			c->in_cap = CONN_READ_CHUNK;
 		}
 	}
+}
+
+static void
+conn_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	log_info("connection %" PRIu64 " (pid %ld uid %u): part of a frame "
+	         "and then silence; closing",
+	         c->id, (long)c->pid, (unsigned)c->uid);
+	conn_close(c, "partial frame timed out");
 }
 
 static void

@@ -35,8 +35,10 @@
 struct event_base;
 struct conn;
 
-/* max_frame: the largest request body accepted. */
-int conn_init(struct event_base *base, size_t max_frame);
+/* max_frame: the largest request body accepted; frame_timeout_ms: how
+ * long part of a frame may wait for the rest. */
+int conn_init(struct event_base *base, size_t max_frame,
+              unsigned frame_timeout_ms);
 /* Closes every connection (at shutdown). */
 void conn_shutdown(void);
 

@@ -604,7 +604,8 @@ main(int argc, char **argv)
 	    (r = exec_init(base, opts.eff.exec_max_running,
 	                   opts.eff.exec_max_queued)) < 0 ||
 	    (r = channel_init(base)) < 0 ||
-	    (r = conn_init(base, opts.eff.max_frame)) < 0)
+	    (r = conn_init(base, opts.eff.max_frame,
+	                   opts.eff.frame_timeout_ms)) < 0)
 		fatalx("out of memory at start-up");
 	apply_limits(&opts.eff);
 	open_store(&opts.eff);

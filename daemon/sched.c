@@ -1024,8 +1024,16 @@ sched_run_clock(struct sched_clock *sc)
 				sched_hold(t);
 				continue;
 			}
-		} else
+		} else {
+			/* Unlinked first: sending may close its connection,
+			 * which cancels that connection's timers — this one
+			 * must no longer be among them. */
+			sched_unlink(t);
 			sched_fire_caller(t, lateness, fired_rt);
+			sched.stats.fired_total++;
+			timer_free(t);
+			continue;
+		}
 		sched.stats.fired_total++;
 		sched_unlink(t);
 		timer_free(t);

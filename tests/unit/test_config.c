@@ -42,6 +42,7 @@ test_full_file(void **state)
 		"\t# indented comment\n"
 		"history = 0\n"
 		"max_frame = 65536\n"
+		"frame_timeout_ms = 1500\n"
 		"quota_timers = 100\n"
 		"quota_messages = 0\n"
 		"quota_bytes = 4611686018427387904\n"
@@ -62,6 +63,7 @@ test_full_file(void **state)
 	assert_false(c.sync_full);
 	assert_int_equal(c.history, 0);
 	assert_int_equal(c.max_frame, 65536);
+	assert_int_equal(c.frame_timeout_ms, 1500);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(c.quota_timers, 100);
 	assert_int_equal(c.quota_messages, 0);
