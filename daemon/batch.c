@@ -95,6 +95,12 @@ batch_store(void)
 		return NULL;
 	if (batch.open)
 		return batch.s;
+	if ((r = batch.be->check(batch.s)) < 0) {
+		batch_set_error("check", r);
+		batch.failed = true;
+		batch.fail_err = r;
+		return NULL;
+	}
 	if ((r = batch.be->begin(batch.s)) < 0) {
 		batch_set_error("begin", r);
 		batch.failed = true;
@@ -153,6 +159,7 @@ batch_recover(void)
 bool
 batch_end(void)
 {
+	bool wrote;
 	int r;
 
 	if (!batch.open && !batch.failed) {
@@ -174,6 +181,7 @@ batch_end(void)
 			batch.be->rollback(batch.s);
 		}
 	}
+	wrote = batch.open;
 	batch.open = false;
 	batch.failed = false;
 	if (r == 0) {
@@ -182,7 +190,10 @@ batch_end(void)
 	}
 	conn_batch_end(false, batch.errmsg);
 	batch_start_refusing();
-	batch_recover();
+	/* Memory changes only after a write into an open batch: if none
+	 * was begun, there is nothing to undo. */
+	if (wrote)
+		batch_recover();
 	return false;
 }
 
@@ -192,7 +203,8 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME);
 	int r;
 
-	if ((r = batch.be->begin(batch.s)) == 0 &&
+	if ((r = batch.be->check(batch.s)) == 0 &&
+	    (r = batch.be->begin(batch.s)) == 0 &&
 	    (r = batch.be->meta_put(batch.s, "probe_rt_ns", now)) == 0 &&
 	    (r = batch.be->commit(batch.s)) == 0) {
 		batch.refusing = false;

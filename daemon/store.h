@@ -136,6 +136,11 @@ struct store_backend {
 	 * open() of this backend. Valid until the next call on s. */
 	const char *(*errmsg)(const struct store *s);
 
+	/* Whether writes can still reach the store (its file is the one
+	 * opened, on a writable file system); 0 or -errno with a reason.
+	 * Cheap: called before every batch. */
+	int (*check)(struct store *s);
+
 	int (*begin)(struct store *s);
 	int (*commit)(struct store *s);
 	/* Abandons the open batch (after a failure inside it). */

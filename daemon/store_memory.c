@@ -100,6 +100,12 @@ store_memory_load_channels(struct store *s, store_channel_cb cb, void *arg)
 }
 
 static int
+store_memory_check(struct store *s)
+{
+	return 0;
+}
+
+static int
 store_memory_find_key(struct store *s, uid_t uid, const char *key,
                       store_timer_cb cb, void *arg)
 {
@@ -199,6 +205,7 @@ const struct store_backend store_memory_backend = {
     .reschedule = store_memory_schedule,
     .get_timer = store_memory_get_timer,
     .find_key = store_memory_find_key,
+    .check = store_memory_check,
     .channel_put = store_memory_channel_put,
     .load_channels = store_memory_load_channels,
     .enqueue = store_memory_msg,

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -242,6 +243,9 @@ struct store {
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
 	char err[512];
+	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
+	dev_t dev;
+	ino_t ino;
 };
 
 /* The reason the last open() failed (see store.h: errmsg(NULL)). */
@@ -768,6 +772,15 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if (store_sqlite_meta_get(s, META_PRUNE_CURSOR, &s->prune_cursor) < 0)
 		s->prune_cursor = 0;
 	store_sqlite_prune_step(s);
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0) {
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+		}
+		snprintf(s->path, sizeof(s->path), "%s", path);
+	}
 	s->err[0] = '\0';
 	*ret = s;
 	return 0;
@@ -776,6 +789,37 @@ out:
 		 s->err);
 	store_sqlite_close(s);
 	return r;
+}
+
+/*
+ * Is evd.db still the file we write? Deleted or replaced under us, our
+ * commits would land in an inode nobody will ever open again: refuse
+ * instead. A file system remounted read-only is refused too.
+ */
+static int
+store_sqlite_check(struct store *s)
+{
+	struct statvfs vfs;
+	struct stat st;
+
+	if (stat(s->path, &st) < 0 || st.st_dev != s->dev ||
+	    st.st_ino != s->ino) {
+		store_sqlite_seterr(s, "%s was deleted or replaced while evd "
+		                    "ran; restart evd to use the new one",
+		                    s->path);
+		return -ENOENT;
+	}
+	if (statvfs(s->path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
+		store_sqlite_seterr(s, "%s is on a read-only file system",
+		                    s->path);
+		return -EROFS;
+	}
+	if (geteuid() != 0 && access(s->path, W_OK) < 0) {
+		store_sqlite_seterr(s, "%s is no longer writable: %s", s->path,
+		                    strerror(errno));
+		return -EACCES;
+	}
+	return 0;
 }
 
 static void
@@ -1207,6 +1251,7 @@ const struct store_backend store_sqlite_backend = {
     .reschedule = store_sqlite_reschedule,
     .get_timer = store_sqlite_get_timer,
     .find_key = store_sqlite_find_key,
+    .check = store_sqlite_check,
     .channel_put = store_sqlite_channel_put,
     .load_channels = store_sqlite_load_channels,
     .enqueue = store_sqlite_enqueue,

@@ -526,6 +526,50 @@ test_disk_full(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* The store file deleted under the running daemon: durable writes are
+ * refused UNAVAILABLE with the reason (they would land in a file nobody
+ * will open again), reads and memory-only timers keep working, and evd
+ * does not crash. */
+static void
+test_store_deleted(void **state)
+{
+	struct evd_proc p;
+	char db[600];
+	uint64_t first;
+	int fd, err = 0;
+	Evd__Reply *r;
+
+	start(&p);
+	fd = greet(&p);
+	first = later(fd, 3600 * SEC, "dur-del", NULL, NULL, -1, NULL, NULL);
+	assert_true(first > 0);
+	assert_true(snprintf(db, sizeof db, "%s/evd.db", p.state) <
+	            (int)sizeof db);
+	assert_int_equal(unlink(db), 0);
+	later(fd, 3600 * SEC, "dur-del", NULL, NULL, -1, &err, NULL);
+	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+	assert_true(time_ok(fd));
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	{
+		/* A caller timer needs no store. */
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 3600 * SEC;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		r = call(fd, &rq);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_true(evd_alive(&p));
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 /* Runs evd with args and returns its exit status; its stderr in err. */
 static int
 run_evd(const char *const *args, char *err, size_t errsize)
@@ -647,6 +691,7 @@ main(void)
 		cmocka_unit_test(test_misfire),
 		cmocka_unit_test(test_kill9_during_stream),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_store_deleted),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory_store),
 	};
