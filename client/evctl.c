@@ -2,7 +2,7 @@
  * evctl: the command line of evd.
  *
  * Built only on the public libevclient API (evclient.h) and the pure
- * helpers of evctl_core (timefmt, escape). One row of `verbs` and one
+ * helpers of evctl_core (timefmt, escape, calendar). One row of `verbs` and one
  * small verb_* function per verb; options are parsed once, anywhere on
  * the line, and each row says which of the verb-specific ones apply.
  *
@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calendar.h"
 #include "escape.h"
 #include "evclient.h"
 #include "timefmt.h"
@@ -66,6 +67,11 @@ enum {
 	OPT_GID = 1u << 18,
 	OPT_SUBSCRIBE = 1u << 19,
 	OPT_PUBLISH = 1u << 20,
+	OPT_TZ = 1u << 21,
+	OPT_ITERATIONS = 1u << 22,
+	OPT_AFTER = 1u << 23,
+	OPT_DST_GAP = 1u << 24,
+	OPT_DST_OVERLAP = 1u << 25,
 };
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
@@ -75,6 +81,7 @@ enum {
 	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER |        \
 	 OPTS_EXEC)
 #define OPTS_GRANT (OPT_UID | OPT_GID | OPT_SUBSCRIBE | OPT_PUBLISH)
+#define OPTS_CALENDAR (OPT_TZ | OPT_DST_GAP | OPT_DST_OVERLAP)
 
 /* The state of one run. Owns the connection. */
 struct ctl {
@@ -104,6 +111,11 @@ struct ctl {
 	int64_t exec_timeout_ns;
 	bool has_uid, has_gid;
 	uint32_t grant_id;
+	const char *tz; /* --tz: NULL for the process's zone */
+	uint64_t iterations; /* -n */
+	int64_t after_ns; /* --after */
+	enum calendar_gap gap;
+	enum calendar_overlap overlap;
 
 	char path[256];
 	int request_ms;
@@ -131,6 +143,7 @@ static int verb_watch(struct ctl *x);
 static int verb_dead(struct ctl *x);
 static int verb_wait(struct ctl *x);
 static int verb_channel(struct ctl *x);
+static int verb_next(struct ctl *x);
 
 static const struct verb verbs[] = {
     {"soon", verb_soon, OPTS_SCHEDULE & ~OPT_CLOCK, 0, 0,
@@ -158,6 +171,9 @@ static const struct verb verbs[] = {
      "[--visibility DURATION]"},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]"},
+    {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
+     "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
+     "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -1639,6 +1655,66 @@ verb_channel(struct ctl *x)
 	return check_stdout();
 }
 
+/*
+ * next EXPR: the next occurrences of a calendar expression, computed
+ * here without the daemon, one line each:
+ *   2026-03-30 09:00:00 CEST 2026-03-30 07:00:00 UTC
+ * (local time in the expression's zone, else --tz, else TZ or the
+ * system's; then the same instant in UTC; ".ffffff" after the seconds
+ * when there are microseconds).
+ */
+static int
+verb_next(struct ctl *x)
+{
+	const char *expr = x->args[0], *zone;
+	char err[CALENDAR_ERROR_MAX], loc[CALENDAR_LOCAL_MAX];
+	char utc[CALENDAR_LOCAL_MAX], t[TIMEFMT_TIME_MAX];
+	int64_t after_ns = x->after_ns, ns;
+	struct calendar *cal;
+	struct jw w;
+	uint64_t i;
+	int r = 0;
+
+	if (calendar_parse(expr, &cal, err, sizeof(err)) < 0)
+		return usage_error("invalid calendar expression '%s': %s",
+				   expr, err);
+	/* A zone in the expression wins, as in systemd. */
+	zone = calendar_zone(cal) != NULL ? calendar_zone(cal) : x->tz;
+	for (i = 0; i < x->iterations; i++) {
+		r = calendar_next(cal, zone, x->gap, x->overlap, after_ns, &ns);
+		if (r == -ENOENT) {
+			if (i == 0)
+				ctl_warnx("'%s' never elapses after %s", expr,
+					  iso(after_ns, true, t, sizeof(t)));
+			r = 0;
+			break;
+		}
+		if (r < 0 ||
+		    calendar_format_local(ns, zone, loc, sizeof(loc)) < 0 ||
+		    calendar_format_local(ns, "UTC", utc, sizeof(utc)) < 0) {
+			ctl_warnx("cannot compute '%s': %s", expr,
+				  strerror(r < 0 ? -r : EOVERFLOW));
+			r = EXIT_USAGE;
+			break;
+		}
+		if (x->json) {
+			jw_begin(&w);
+			jw_str(&w, "local", loc);
+			jw_str(&w, "zone", zone);
+			jw_time(&w, "utc", ns, false);
+			jw_i64(&w, "realtime_ns", ns);
+			jw_end(&w);
+		} else {
+			printf("%s %s\n", loc, utc);
+		}
+		after_ns = ns;
+	}
+	calendar_free(cal);
+	if (r != 0)
+		return r;
+	return check_stdout();
+}
+
 /* ---- command line ---- */
 
 static void
@@ -1770,6 +1846,27 @@ help(void)
 	    "fire,\n"
 	    "newest first (hooks: with exit=, signal=, duration=).\n"
 	    "\n"
+	    "next prints when a calendar expression elapses, without the "
+	    "daemon: cron\n"
+	    "('*/15 9-17 * * Mon-Fri', '@daily') or systemd OnCalendar= "
+	    "syntax\n"
+	    "('Mon..Fri *-*-* 09:00:00', 'daily', '*:0/15', "
+	    "'*-*~1 18:00 Europe/Berlin').\n"
+	    "  --tz ZONE          the zone when the expression names none "
+	    "(default: $TZ,\n"
+	    "                     else the system's)\n"
+	    "  -n N               how many occurrences (default: 5)\n"
+	    "  --after TIME       from this instant on (default: now)\n"
+	    "  --dst-gap shift|skip|utc\n"
+	    "                     a local time the clock skips: at the end "
+	    "of the gap\n"
+	    "                     (default), not that day, or with the "
+	    "offset before it\n"
+	    "  --dst-overlap first|second|both\n"
+	    "                     a local time that occurs twice: the first "
+	    "(default),\n"
+	    "                     the second, or both\n"
+	    "\n"
 	    "DURATION: 250ms, 5s, 90, 1.5h, 1h30m, 2d (units ns us ms s m h "
 	    "d w).\n"
 	    "TIME: 2026-12-01T09:00:00Z, 2026-12-01T09:00:00+01:00, "
@@ -1816,6 +1913,11 @@ static const struct option_def options[] = {
     {"--gid", true, OPT_GID},
     {"--subscribe", false, OPT_SUBSCRIBE},
     {"--publish", false, OPT_PUBLISH},
+    {"--tz", true, OPT_TZ},
+    {"-n", true, OPT_ITERATIONS},
+    {"--after", true, OPT_AFTER},
+    {"--dst-gap", true, OPT_DST_GAP},
+    {"--dst-overlap", true, OPT_DST_OVERLAP},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -1917,8 +2019,42 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 			x->has_uid = true;
 		else
 			x->has_gid = true;
+	} else if (o->bit == OPT_TZ) {
+		if (!calendar_zone_valid(v))
+			return usage_error("unknown time zone '%s' for --tz "
+					   "(see /usr/share/zoneinfo)",
+					   v);
+		x->tz = v;
+	} else if (o->bit == OPT_ITERATIONS) {
+		if (!parse_u64(v, &x->iterations) || x->iterations == 0 ||
+		    x->iterations > 100000)
+			return usage_error("-n takes an integer from 1 to "
+					   "100000, not '%s'",
+					   v);
+	} else if (o->bit == OPT_AFTER) {
+		if (timefmt_parse_time(v, &x->after_ns) < 0 || x->after_ns < 0)
+			return usage_error("invalid time '%s' for --after", v);
+	} else if (o->bit == OPT_DST_GAP) {
+		if (calendar_gap_from_name(v, &x->gap) < 0)
+			return usage_error("unknown --dst-gap policy '%s' "
+					   "(shift, skip, utc)",
+					   v);
+	} else if (o->bit == OPT_DST_OVERLAP) {
+		if (calendar_overlap_from_name(v, &x->overlap) < 0)
+			return usage_error("unknown --dst-overlap policy '%s' "
+					   "(first, second, both)",
+					   v);
 	}
 	return 0;
+}
+
+static int64_t
+realtime_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Fills x from argv. Returns 0, an exit status, or -1 for "exit 0". */
@@ -2070,7 +2206,12 @@ main(int argc, char **argv)
 	if (x.has_timeout && !waits_for_fires(&x))
 		x.request_ms = ns_to_ms(x.timeout_ns);
 
-	r = ctl_connect(&x);
+	if (!(x.opts_seen & OPT_AFTER))
+		x.after_ns = realtime_now_ns();
+	if (x.iterations == 0)
+		x.iterations = 5;
+	/* `next` computes locally: no daemon needed. */
+	r = x.verb->run == verb_next ? 0 : ctl_connect(&x);
 	if (r == 0)
 		r = x.verb->run(&x);
 	evc_close(x.c);
