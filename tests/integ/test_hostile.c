@@ -301,6 +301,36 @@ test_stopped_subscriber(void **state)
 	close(sync[1]);
 }
 
+/* 5,000 clients at once, each greeted and answered. */
+static void
+test_many_connections(void **state)
+{
+	struct rlimit mine, big;
+	static int fds[5000];
+	int i, n = 5000;
+
+	if (getrlimit(RLIMIT_NOFILE, &mine) < 0 || mine.rlim_max < 5100) {
+		printf("SKIP: this process may not open 5,000 sockets\n");
+		skip();
+	}
+	big.rlim_cur = big.rlim_max = mine.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &big), 0);
+	if (prlimit(evd.pid, RLIMIT_NOFILE, &big, NULL) < 0) {
+		printf("SKIP: prlimit on evd: %s\n", strerror(errno));
+		skip();
+	}
+	for (i = 0; i < n; i++) {
+		fds[i] = raw_connect(evd.sock);
+		assert_true(fds[i] >= 0);
+	}
+	/* Every one of them is served, the first and the last alike. */
+	for (i = 0; i < n; i++)
+		assert_int_equal(raw_hello(fds[i], rid++), 0);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	bystander_ok();
+}
+
 /* Out of file descriptors: accepting pauses instead of spinning; once fds
  * free up, new clients are served. */
 static void
@@ -380,6 +410,7 @@ main(void)
 		cmocka_unit_test(test_slow_but_alive),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_stopped_subscriber),
+		cmocka_unit_test(test_many_connections),
 		cmocka_unit_test(test_fd_exhaustion),
 	};
 

@@ -230,6 +230,16 @@ user_b_isolated(void)
 	                          false);
 	/* B's own channel works. */
 	sh->codes[6] = code_of(later(fd, "b-chan"));
+	{
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__Wait w = EVD__WAIT__INIT;
+
+		w.has_timer_id = 1;
+		w.timer_id = sh->timer_a;
+		rq.body_case = EVD__REQUEST__BODY_WAIT;
+		rq.wait = &w;
+		sh->codes[7] = code_of(call(fd, &rq));
+	}
 	return 0;
 }
 
@@ -246,6 +256,7 @@ test_isolation(void **state)
 	assert_int_equal(sh->codes[4], EVD__ERROR_CODE__PERMISSION_DENIED);
 	assert_int_equal(sh->codes[5], EVD__ERROR_CODE__PERMISSION_DENIED);
 	assert_int_equal(sh->codes[6], 0);
+	assert_int_equal(sh->codes[7], EVD__ERROR_CODE__NOT_FOUND); /* wait */
 	/* Root sees A's timer. */
 	{
 		int fd = greet();
