@@ -7,8 +7,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,14 +24,42 @@
 
 static struct event *watchdog_ev;
 
+/*
+ * Sends one notification without ever blocking the loop: sd_notify(3)
+ * sends on a blocking socket, so a manager (or a test) that stops reading
+ * NOTIFY_SOCKET would freeze the daemon once the socket's buffer fills.
+ * A full buffer drops the message instead (STATUS and WATCHDOG are
+ * refreshed anyway; READY and STOPPING are sent when the buffer is
+ * drained in normal operation).
+ */
 static void
 notify_send(const char *msg)
 {
-	int r;
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t plen;
+	int fd;
 
-	r = sd_notify(0, msg);
-	if (r < 0)
-		log_debug("sd_notify(%s) failed: %d", msg, r);
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (plen = strlen(path)) >= sizeof sun.sun_path)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0'; /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen +
+	                  (path[0] == '@' ? 0 : 1));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_debug("notify: socket: %s", strerror(errno));
+		return;
+	}
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+	           (struct sockaddr *)&sun, len) < 0)
+		log_debug("notify: %s not sent: %s", msg, strerror(errno));
+	close(fd);
 }
 
 static void

@@ -91,6 +91,27 @@ test_sigterm_drains_replies(void **state)
 	rm_rf(p.dir);
 }
 
+/* A service manager that stops reading NOTIFY_SOCKET (here: the test
+ * never reads it after READY, and the watchdog pings every 10 ms) must
+ * not freeze the daemon: a Unix datagram queue holds only a few
+ * messages, and a blocking send would wait forever. */
+static void
+test_notify_never_blocks(void **state)
+{
+	struct evd_proc p;
+	int fd;
+
+	setenv("WATCHDOG_USEC", "20000", 1);
+	assert_int_equal(evd_start(&p, NULL), 0);
+	unsetenv("WATCHDOG_USEC");
+	usleep(1000000); /* ~100 watchdog pings into a queue of ~10 */
+	fd = raw_connect(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_hello(fd, 1), 0);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 static void
 test_stale_socket_replaced(void **state)
 {
@@ -194,6 +215,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigterm_removes_socket),
 		cmocka_unit_test(test_sigterm_drains_replies),
+		cmocka_unit_test(test_notify_never_blocks),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_live_socket_refused),
 		cmocka_unit_test(test_not_a_socket_left_alone),
