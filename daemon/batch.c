@@ -210,7 +210,7 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 		batch.refusing = false;
 		batch.errmsg[0] = '\0';
 		log_notice("the store writes again; durable requests resume");
-		sched_store_resumed();
+		sched_release_held();
 		return;
 	}
 	batch.be->rollback(batch.s);

@@ -745,8 +745,8 @@ channel_pump(struct channel *ch)
 		/* Rotate: the next message goes to the next subscriber. */
 		TAILQ_REMOVE(&ch->subs, s, link);
 		TAILQ_INSERT_TAIL(&ch->subs, s, link);
-		if (c == NULL || s->ninflight >= CHANNEL_PREFETCH ||
-		    conn_congested(c)) {
+		if (c == NULL || conn_closing(c) ||
+		    s->ninflight >= CHANNEL_PREFETCH || conn_congested(c)) {
 			if (++tried >= ch->nsubs)
 				return; /* nobody has room */
 			continue;
@@ -1107,6 +1107,18 @@ channel_reload(const struct store_backend *be, struct store *s)
 	/* Delivery waits for the next loop turn (publish pumps only into
 	 * subscribers, which a restart has none of, and a reload's
 	 * deliveries belong to the next batch). */
+	/* Ownership claimed in a batch that was rolled back must not
+	 * survive in memory: the store's rows are the truth. */
+	iter = 0;
+	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL) {
+		ch->owned = false;
+		free(ch->grants);
+		ch->grants = NULL;
+		ch->ngrants = 0;
+	}
+	idmap_free(chan.owned);
+	if ((chan.owned = idmap_new()) == NULL)
+		return -ENOMEM;
 	if ((r = be->load_channels(s, channel_load_acl_cb, NULL)) < 0)
 		return r;
 	r = be->load_messages(s, channel_load_cb, &n);

@@ -285,6 +285,12 @@ conn_count(void)
 }
 
 bool
+conn_closing(const struct conn *c)
+{
+	return c->closing || c->closed;
+}
+
+bool
 conn_congested(struct conn *c)
 {
 	if (evbuffer_get_length(c->out) <= CONN_OUT_HIGH)

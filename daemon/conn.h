@@ -70,6 +70,10 @@ int conn_send_durable(struct conn *c, const Evd__Reply *r);
  * replies as errors carrying why. Call before conn_flush_all(). */
 void conn_batch_end(bool committed, const char *why);
 
+/* True once the conn is on its way out (half-closed by the peer, or a
+ * protocol error): it takes no new work. */
+bool conn_closing(const struct conn *c);
+
 /* True while the conn's output is above the high-water mark. */
 bool conn_congested(struct conn *c);
 

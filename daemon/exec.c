@@ -174,6 +174,7 @@ static struct {
 } E = {.devnull_fd = -1};
 
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
+static void exec_pump_later(void);
 static void exec_finish(struct exec_job *j);
 
 static int64_t
@@ -371,7 +372,7 @@ exec_deliver(struct exec_job *j, struct exec_result *r)
 	j->cb(r, j->cb_arg);
 	exec_job_free(j);
 	if (!E.stopping && E.nqueued > 0 && E.nrunning < E.max_running)
-		event_active(E.pump, EV_TIMEOUT, 0);
+		exec_pump_later();
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -942,6 +943,21 @@ out:
 		exec_fail(j, fail_err, "%s", step);
 }
 
+/*
+ * Starts queued jobs on a later loop turn, never in the one that queued
+ * them: a zero timeout is only looked at by the next turn, after the
+ * daemon committed what that turn did (event_active would run it in the
+ * same turn, before the commit that records the fire).
+ */
+static void
+exec_pump_later(void)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	if (E.pump != NULL)
+		event_add(E.pump, &zero);
+}
+
 static void
 exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -967,7 +983,7 @@ exec_set_uid_limit(unsigned max_per_uid)
 {
 	E.max_per_uid = max_per_uid;
 	if (E.pump != NULL && E.nqueued > 0)
-		event_active(E.pump, 0, 0);
+		exec_pump_later();
 }
 
 /* ---- public ---- */
@@ -1033,7 +1049,7 @@ exec_set_limits(unsigned max_running, size_t max_queued)
 	E.max_running = max_running > 0 ? max_running : 1;
 	E.max_queued = max_queued;
 	if (E.pump != NULL && E.nqueued > 0 && E.nrunning < E.max_running)
-		event_active(E.pump, EV_TIMEOUT, 0);
+		exec_pump_later();
 }
 
 void
@@ -1046,6 +1062,15 @@ size_t
 exec_running(void)
 {
 	return E.nrunning;
+}
+
+bool
+exec_full(void)
+{
+	size_t free_slots =
+	    E.nrunning < E.max_running ? E.max_running - E.nrunning : 0;
+
+	return E.nqueued >= E.max_queued + free_slots;
 }
 
 size_t
@@ -1190,7 +1215,7 @@ exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 	TAILQ_INSERT_TAIL(&E.queue, j, entry);
 	E.nqueued++;
 	if (E.nrunning < E.max_running)
-		event_active(E.pump, EV_TIMEOUT, 0);
+		exec_pump_later();
 	return 0;
 }
 

@@ -140,6 +140,8 @@ int exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg);
 
 /* Jobs whose process runs or whose result is not delivered yet. */
 size_t exec_running(void);
+/* True if exec_submit would answer -EAGAIN now (the queue is full). */
+bool exec_full(void);
 /* Jobs accepted and not started yet. */
 size_t exec_queued(void);
 /* Running jobs of one owner (for per-uid concurrency quotas). */

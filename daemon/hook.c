@@ -18,6 +18,7 @@
 #include "exec.h"
 #include "idmap.h"
 #include "log.h"
+#include "sched.h"
 #include "metrics.h"
 #include "store.h"
 #include "wait.h"
@@ -138,6 +139,9 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	wait_notify(j->timer_id, &run);
 	idmap_del(running, j->timer_id);
 	free(j);
+	/* A slot in the hook queue is free: exec timers held back for want
+	 * of one may fire now. */
+	sched_release_held();
 }
 
 int

@@ -108,6 +108,33 @@ req_channel_access(struct req_ctx *ctx, const char *channel, int right)
 	return r;
 }
 
+/* An environment name as the hook runner takes it: [A-Za-z_][A-Za-z0-9_]*. */
+static bool
+req_env_key_ok(const char *k, const char *eq)
+{
+	const char *p;
+
+	if (k == eq || (*k >= '0' && *k <= '9'))
+		return false;
+	for (p = k; p < eq; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
+/* Whether entry i's name (klen bytes) was already set by an earlier one. */
+static bool
+req_env_dup(const Evd__Exec *x, size_t i, size_t klen)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (strncmp(x->env[j], x->env[i], klen + 1) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Checks an exec target against the limits (REQ_EXEC_*) and packs it for
  * the timer: the command is stored and run later, so it is judged now.
@@ -145,11 +172,13 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 	for (i = 0; i < x->n_env; i++) {
 		const char *eq = strchr(x->env[i], '=');
 
-		if (eq == NULL || eq == x->env[i] ||
-		    strncmp(x->env[i], "EVD_", 4) == 0)
+		if (eq == NULL || !req_env_key_ok(x->env[i], eq) ||
+		    strncmp(x->env[i], "EVD_", 4) == 0 ||
+		    req_env_dup(x, i, (size_t)(eq - x->env[i])))
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-			                "environment entries are KEY=VALUE and "
-			                "may not set EVD_* (%.40s)",
+			                "environment entries are KEY=VALUE with "
+			                "a name of letters, digits and _, each "
+			                "once, and may not set EVD_* (%.40s)",
 			                x->env[i]);
 		bytes += strlen(x->env[i]) + 1;
 	}
@@ -163,9 +192,10 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "the command takes %zu bytes; the limit is %u",
 		                bytes, REQ_EXEC_BYTES_MAX);
-	if (x->has_timeout_ns && x->timeout_ns < 0)
+	if (x->has_timeout_ns &&
+	    (x->timeout_ns < 0 || x->timeout_ns > CLOCK_MAX_AHEAD_NS))
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "timeout_ns must not be negative");
+		                "timeout_ns must be 0 (none) up to a century");
 	n = evd__exec__get_packed_size(x);
 	if ((packed = req_alloc(ctx, n)) == NULL)
 		return -ENOMEM;

@@ -24,8 +24,6 @@ struct req_wait_last {
 	bool have_run;
 	Evd__Run run;
 	char detail[256];
-	uint8_t out[64 * 1024]; /* the hook's output tails, as recorded */
-	uint8_t err[64 * 1024];
 };
 
 static int
@@ -62,18 +60,8 @@ req_wait_run_cb(const struct store_run *r, void *arg)
 		strncpy(w->detail, r->detail, sizeof w->detail - 1);
 		w->run.detail = w->detail;
 	}
-	if (r->out_len > 0 && r->out_len <= sizeof w->out) {
-		memcpy(w->out, r->out, r->out_len);
-		w->run.has_stdout_tail = true;
-		w->run.stdout_tail.data = w->out;
-		w->run.stdout_tail.len = r->out_len;
-	}
-	if (r->err_len > 0 && r->err_len <= sizeof w->err) {
-		memcpy(w->err, r->err, r->err_len);
-		w->run.has_stderr_tail = true;
-		w->run.stderr_tail.data = w->err;
-		w->run.stderr_tail.len = r->err_len;
-	}
+	/* The tails are not repeated here: a burst of Waits would each queue
+	 * 128 KiB before the output limit could see it. Get has them. */
 	w->have_run = true;
 	return -E2BIG; /* stop after the newest */
 }

@@ -24,6 +24,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "conn.h"
+#include "exec.h"
 #include "idmap.h"
 #include "hook.h"
 #include "log.h"
@@ -110,6 +111,7 @@ static struct {
 } sched;
 
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
+static void sched_more_later(void);
 static void sched_more_cb(evutil_socket_t, short, void *);
 static void sched_heartbeat_cb(evutil_socket_t, short, void *);
 static void sched_notify(const struct timer *, uint64_t, int, int64_t,
@@ -751,11 +753,13 @@ sched_hold(struct timer *t)
 }
 
 void
-sched_store_resumed(void)
+sched_release_held(void)
 {
 	struct timer *t;
 	int i;
 
+	if (TAILQ_EMPTY(&sched.held))
+		return;
 	while ((t = TAILQ_FIRST(&sched.held)) != NULL) {
 		TAILQ_REMOVE(&sched.held, t, by_conn);
 		t->held = false;
@@ -815,7 +819,9 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 	char why[160];
 	int r;
 
-	if ((s = batch_store()) == NULL)
+	/* No room in the hook queue: hold it (late, not lost) until a hook
+	 * ends and makes room. */
+	if (exec_full() || (s = batch_store()) == NULL)
 		return false;
 	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
 	                    "next_fire_id", &fire_id)) < 0)
@@ -1041,6 +1047,17 @@ sched_run_clock(struct sched_clock *sc)
 	return false;
 }
 
+/* The rest of a burst fires on a later loop turn (a zero timeout is seen
+ * only by the next turn; event_active would run it in this one, and
+ * SCHED_FIRE_BATCH would bound nothing). */
+static void
+sched_more_later(void)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	event_add(sched.more_ev, &zero);
+}
+
 static void
 sched_run(struct sched_clock *sc)
 {
@@ -1048,7 +1065,7 @@ sched_run(struct sched_clock *sc)
 
 	sc->armed_ns = 0;
 	if (more)
-		event_active(sched.more_ev, 0, 0);
+		sched_more_later();
 	else
 		sched_arm(sc, true);
 }
@@ -1085,7 +1102,7 @@ sched_more_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (more)
-		event_active(sched.more_ev, 0, 0);
+		sched_more_later();
 }
 
 /* Records the wall time now and then, so that after a reboot the

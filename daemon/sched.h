@@ -75,8 +75,9 @@ struct store_backend;
  * writes this needs go into the current batch. Returns 0 or -errno.
  */
 int sched_reload_durable(const struct store_backend *be, struct store *s);
-/* The store writes again: fire the durable timers held back meanwhile. */
-void sched_store_resumed(void);
+/* The store writes again, or a hook ended and the hook queue has room:
+ * fire the durable timers held back meanwhile. */
+void sched_release_held(void);
 /* Frees every timer and the timerfds. */
 void sched_shutdown(void);
 
