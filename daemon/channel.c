@@ -126,6 +126,10 @@ static struct {
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
 static void channel_pump_cb(evutil_socket_t, short, void *);
+static void channel_unflight(struct msg *);
+static void channel_requeue(struct msg *);
+static void channel_arm_timed(void);
+static void channel_pump_later(struct channel *);
 
 int
 channel_init(struct event_base *base)
@@ -430,6 +434,47 @@ channel_authorize(const char *name, const struct channel_who *who, int right,
 	return 0;
 }
 
+/*
+ * After a revoke: subscribers that may no longer subscribe are dropped
+ * (their unacked messages go back to the queue), so a revoke takes effect
+ * at once, not at the grantee's next connect.
+ */
+static void
+channel_drop_unauthorized(struct channel *ch)
+{
+	struct sub *s, *next;
+	struct msg *m;
+
+	for (s = TAILQ_FIRST(&ch->subs); s != NULL; s = next) {
+		struct conn *c = conn_lookup(s->conn_id);
+		struct channel_who w;
+		struct conn_subs *cs;
+
+		next = TAILQ_NEXT(s, link);
+		if (c == NULL)
+			continue;
+		w.uid = conn_uid(c);
+		w.gid = conn_gid(c);
+		conn_groups(c, &w.groups, &w.ngroups);
+		if ((channel_rights(ch, &w) & CHANNEL_RIGHT_SUBSCRIBE) != 0)
+			continue;
+		log_info("uid %u lost the right to subscribe to %s; "
+		         "unsubscribing connection %" PRIu64,
+		         (unsigned)w.uid, ch->name, s->conn_id);
+		while ((m = TAILQ_LAST(&s->inflight, msg_list)) != NULL) {
+			channel_unflight(m);
+			channel_requeue(m);
+		}
+		TAILQ_REMOVE(&ch->subs, s, link);
+		ch->nsubs--;
+		if ((cs = idmap_get(chan.by_conn, s->conn_id)) != NULL)
+			TAILQ_REMOVE(&cs->list, s, conn_link);
+		free(s);
+	}
+	channel_arm_timed();
+	channel_pump_later(ch);
+}
+
 int
 channel_grant(const char *name, const struct channel_who *who, bool is_gid,
               uint32_t id, int rights, bool revoke)
@@ -471,6 +516,8 @@ channel_grant(const char *name, const struct channel_who *who, bool is_gid,
 	}
 	if (g->rights == 0) /* nothing left: drop the entry */
 		*g = ch->grants[--ch->ngrants];
+	if (revoke && (rights & CHANNEL_RIGHT_SUBSCRIBE) != 0)
+		channel_drop_unauthorized(ch);
 	return 0;
 }
 

@@ -348,6 +348,88 @@ test_grants(void **state)
 	assert_int_equal(sh->codes[8], 0);
 }
 
+/* A revoke takes effect at once: B, subscribed through a grant, gets
+ * nothing published after its right is revoked. */
+static int rv_pipe[2];
+
+static int
+rv_a_owns_and_grants(void)
+{
+	int fd = greet();
+
+	if (fd < 0 || subscribe_code(fd, "rv-chan") != 0)
+		return 1;
+	close(fd);
+	fd = greet();
+	return grant_code(fd, "rv-chan", false, UID_B, true, false, false);
+}
+
+static int
+rv_a_revokes(void)
+{
+	int fd = greet();
+
+	return grant_code(fd, "rv-chan", false, UID_B, true, false, true);
+}
+
+static int
+rv_b_listens(void)
+{
+	Evd__Reply *r;
+	int fd = greet();
+
+	if (fd < 0 || subscribe_code(fd, "rv-chan") != 0)
+		return 2;
+	if (write(rv_pipe[1], "s", 1) != 1)
+		return 3;
+	r = raw_next_fired(fd, 3000);
+	if (r != NULL) {
+		evd__reply__free_unpacked(r, NULL);
+		return 1; /* a fire reached a revoked subscriber */
+	}
+	return 0;
+}
+
+static void
+test_revoke_is_immediate(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	int status, fd;
+	pid_t b;
+	char c;
+
+	assert_int_equal(as_user(UID_A, GID_A, rv_a_owns_and_grants), 0);
+	assert_int_equal(pipe(rv_pipe), 0);
+	b = fork();
+	assert_true(b >= 0);
+	if (b == 0) {
+		gid_t team = GID_TEAM;
+
+		if (setgroups(1, &team) < 0 || setgid(GID_B) < 0 ||
+		    setuid(UID_B) < 0)
+			_exit(99);
+		_exit(rv_b_listens());
+	}
+	assert_int_equal(read(rv_pipe[0], &c, 1), 1); /* B subscribed */
+	assert_int_equal(as_user(UID_A, GID_A, rv_a_revokes), 0);
+	/* Root publishes into A's channel. */
+	fd = greet();
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = "rv-chan";
+	cs.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	assert_int_equal(code_of(call(fd, &rq)), 0);
+	close(fd);
+	assert_int_equal(waitpid(b, &status, 0), b);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(rv_pipe[0]);
+	close(rv_pipe[1]);
+}
+
 /* Quotas from the configuration file: A's fourth timer is refused,
  * naming the quota; root is not limited; a cancel makes room again; the
  * daemon goes on serving everyone. */
@@ -528,6 +610,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_grants),
+		cmocka_unit_test(test_revoke_is_immediate),
 		cmocka_unit_test(test_user_instance),
 		cmocka_unit_test(test_quotas),
 	};
