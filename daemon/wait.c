@@ -65,11 +65,22 @@ wait_send_later(uint64_t conn_id, uint64_t timer_id, const Evd__Run *run)
 	return 0;
 }
 
-/* Owner: the waiter table, from the first Wait until the notify. */
+/* Owner: the waiter table, from the first Wait until the notify. Grown
+ * on demand: most waited timers have one waiter. */
 struct waitlist {
 	size_t n;
-	uint64_t conns[WAIT_MAX_PER_TIMER];
+	size_t cap;
+	uint64_t *conns;
 };
+
+static void
+waitlist_free(struct waitlist *w)
+{
+	if (w == NULL)
+		return;
+	free(w->conns);
+	free(w);
+}
 
 static struct idmap *waiters; /* timer id -> struct waitlist */
 
@@ -91,7 +102,7 @@ wait_shutdown(void)
 	struct wait_later *l;
 
 	while ((w = idmap_next(waiters, &iter, NULL)) != NULL)
-		free(w);
+		waitlist_free(w);
 	idmap_free(waiters);
 	waiters = NULL;
 	while ((l = TAILQ_FIRST(&later)) != NULL) {
@@ -132,6 +143,22 @@ wait_add(uint64_t timer_id, uint64_t conn_id)
 		if (w->n == WAIT_MAX_PER_TIMER)
 			return -E2BIG;
 	}
+	if (w->n == w->cap) {
+		size_t ncap = w->cap == 0 ? 1 : 2 * w->cap;
+		uint64_t *p;
+
+		if (ncap > WAIT_MAX_PER_TIMER)
+			ncap = WAIT_MAX_PER_TIMER;
+		if ((p = reallocarray(w->conns, ncap, sizeof *p)) == NULL) {
+			if (w->n == 0) {
+				idmap_del(waiters, timer_id);
+				waitlist_free(w);
+			}
+			return -ENOMEM;
+		}
+		w->conns = p;
+		w->cap = ncap;
+	}
 	w->conns[w->n++] = conn_id;
 	return 0;
 }
@@ -163,5 +190,5 @@ wait_notify(uint64_t timer_id, const Evd__Run *run)
 		return;
 	for (i = 0; i < w->n; i++)
 		wait_send(w->conns[i], timer_id, run);
-	free(w);
+	waitlist_free(w);
 }
