@@ -987,6 +987,29 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 	return 0;
 }
 
+int
+channel_inflight(uint64_t conn_id, uint64_t fire_id, struct channel_fire *ret)
+{
+	struct msg *m = idmap_get(chan.inflight, fire_id);
+
+	if (m == NULL || m->sub->conn_id != conn_id)
+		return -ENOENT;
+	memset(ret, 0, sizeof *ret);
+	ret->channel = m->ch->name;
+	ret->owner = m->owner;
+	ret->timer_id = m->timer_id;
+	ret->fire_id = m->fire_id;
+	ret->payload = m->payload;
+	ret->payload_len = m->payload_len;
+	ret->due_realtime_ns = m->due_rt_ns;
+	ret->fired_realtime_ns = m->fired_rt_ns;
+	ret->lateness_ns = m->lateness_ns;
+	ret->delivery = m->delivery;
+	ret->max_attempts = m->max_attempts;
+	ret->attempts = m->attempts;
+	return 0;
+}
+
 void
 channel_conn_gone(uint64_t conn_id)
 {

@@ -132,6 +132,11 @@ int channel_subscribe(uint64_t conn_id, const char *name,
  * store refuses writes; -EIO if the write failed. */
 int channel_ack(uint64_t conn_id, uint64_t fire_id);
 
+/* The message conn_id holds unacked under fire_id, described in *ret
+ * (pointers borrowed from the message: valid until it is acked or the
+ * loop runs again). Returns 0 or -ENOENT. */
+int channel_inflight(uint64_t conn_id, uint64_t fire_id,
+                     struct channel_fire *ret);
 /* The connection is closing: unsubscribe it and requeue its unacked
  * messages. */
 void channel_conn_gone(uint64_t conn_id);

@@ -66,8 +66,12 @@ struct sched_spec;
 int req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb,
                     const char *key, const Evd__TimerOptions *opts,
                     struct sched_spec *spec);
-/* Schedules spec and fills a Scheduled reply. */
-int req_schedule(struct req_ctx *ctx, struct sched_spec *spec);
+/* Schedules spec with the schedule opts describe (and, for call_on, the
+ * calendar expression and zone; spec->deadline_ns is then computed as its
+ * first occurrence) and fills a Scheduled reply. */
+int req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
+                 const Evd__TimerOptions *opts, const char *calendar,
+                 const char *tz);
 
 /* Checks (and on first use takes) a channel right for the caller, and
  * answers the failure itself: PERMISSION_DENIED, RESOURCE_EXHAUSTED or

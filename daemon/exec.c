@@ -94,6 +94,7 @@ struct exec_job {
 	exec_done_cb cb;
 	void *cb_arg;
 	int64_t submit_ns;
+	bool cancelled; /* exec_terminate before it started */
 	/* running */
 	pid_t pid;
 	int pidfd;
@@ -974,6 +975,10 @@ exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 			return; /* the next end of a hook pumps again */
 		TAILQ_REMOVE(&E.queue, j, entry);
 		E.nqueued--;
+		if (j->cancelled) {
+			exec_fail(j, ECANCELED, "terminated before it started");
+			continue;
+		}
 		exec_start(j);
 	}
 }
@@ -1248,4 +1253,32 @@ exec_shutdown(void)
 	exec_close(&E.devnull_fd);
 	E.base = NULL;
 	E.stopping = false;
+}
+
+int
+exec_terminate(uint64_t fire_id)
+{
+	struct exec_job *j;
+
+	TAILQ_FOREACH(j, &E.running, entry)
+		if (j->fire_id == fire_id) {
+			if (j->reaped || j->phase == PHASE_KILL)
+				return -EALREADY;
+			/* Not reaped: its pid still names its group. */
+			kill(-j->pid, SIGTERM);
+			evtimer_del(j->ev_timer);
+			exec_timer_arm(j, PHASE_KILL, E.grace_ns);
+			return 0;
+		}
+	TAILQ_FOREACH(j, &E.queue, entry)
+		if (j->fire_id == fire_id) {
+			/* Delivered by the pump, on its own turn: callers are
+			 * not re-entered from here. */
+			if (j->cancelled)
+				return -EALREADY;
+			j->cancelled = true;
+			exec_pump_later();
+			return 0;
+		}
+	return -ENOENT;
 }

@@ -138,6 +138,12 @@ void exec_set_grace_ns(int64_t grace_ns);
  * ENOENT, setuid refused, ...) are reported through cb as EXEC_FAILED. */
 int exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg);
 
+/* Ends the job of fire_id: a running one gets SIGTERM on its process
+ * group and SIGKILL after the grace period; a queued one is delivered as
+ * EXEC_FAILED (ECANCELED) without starting. Its callback runs later, as
+ * usual. Returns 0, -EALREADY (already being killed or reaped) or
+ * -ENOENT. */
+int exec_terminate(uint64_t fire_id);
 /* Jobs whose process runs or whose result is not delivered yet. */
 size_t exec_running(void);
 /* True if exec_submit would answer -EAGAIN now (the queue is full). */

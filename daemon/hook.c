@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "batch.h"
 #include "evd.pb-c.h"
@@ -25,6 +26,7 @@
 
 /* Owner: hook, while the hook runs. */
 struct hook_job {
+	TAILQ_ENTRY(hook_job) link; /* the runs of one timer */
 	uint64_t timer_id;
 	uint64_t fire_id;
 	uid_t uid;
@@ -33,7 +35,15 @@ struct hook_job {
 	int64_t lateness_ns;
 };
 
-static struct idmap *running; /* timer id -> struct hook_job */
+TAILQ_HEAD(hook_jobs, hook_job);
+
+/* The runs of one timer: several with overlap "allow". */
+struct hook_timer {
+	struct hook_jobs jobs;
+	uid_t uid;
+};
+
+static struct idmap *running; /* timer id -> struct hook_timer */
 
 int
 hook_init(void)
@@ -52,13 +62,65 @@ hook_shutdown(void)
 bool
 hook_running(uint64_t timer_id, uid_t *ret_uid)
 {
-	struct hook_job *j = running != NULL ? idmap_get(running, timer_id)
-	                                     : NULL;
+	struct hook_timer *ht = running != NULL ? idmap_get(running, timer_id)
+	                                        : NULL;
 
-	if (j == NULL)
+	if (ht == NULL)
 		return false;
-	*ret_uid = j->uid;
+	*ret_uid = ht->uid;
 	return true;
+}
+
+void
+hook_terminate(uint64_t timer_id)
+{
+	struct hook_timer *ht = running != NULL ? idmap_get(running, timer_id)
+	                                        : NULL;
+	struct hook_job *j;
+
+	if (ht == NULL)
+		return;
+	TAILQ_FOREACH(j, &ht->jobs, link)
+		if (exec_terminate(j->fire_id) == 0)
+			log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64
+			         ": terminating it (overlap "
+			         "terminate-previous)",
+			         timer_id, (unsigned)j->uid, j->fire_id);
+}
+
+/* Forgets a finished run; the timer's entry goes with its last run. */
+static void
+hook_forget(struct hook_job *j)
+{
+	struct hook_timer *ht = idmap_get(running, j->timer_id);
+
+	if (ht == NULL)
+		return;
+	TAILQ_REMOVE(&ht->jobs, j, link);
+	if (TAILQ_EMPTY(&ht->jobs)) {
+		idmap_del(running, j->timer_id);
+		free(ht);
+	}
+}
+
+/* Remembers a run; -ENOMEM. */
+static int
+hook_remember(struct hook_job *j)
+{
+	struct hook_timer *ht = idmap_get(running, j->timer_id);
+
+	if (ht == NULL) {
+		if ((ht = malloc(sizeof *ht)) == NULL)
+			return -ENOMEM;
+		TAILQ_INIT(&ht->jobs);
+		ht->uid = j->uid;
+		if (idmap_put(running, j->timer_id, ht) < 0) {
+			free(ht);
+			return -ENOMEM;
+		}
+	}
+	TAILQ_INSERT_TAIL(&ht->jobs, j, link);
+	return 0;
 }
 
 static void
@@ -66,6 +128,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 {
 	struct hook_job *j = arg;
 	Evd__Run run = EVD__RUN__INIT;
+	uint64_t timer_id;
 	struct store_run sr;
 	struct store *s;
 	char detail[256] = "";
@@ -137,10 +200,13 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	run.stderr_tail.data = (uint8_t *)r->err;
 	run.stderr_tail.len = r->err_len;
 	wait_notify(j->timer_id, &run);
-	idmap_del(running, j->timer_id);
+	timer_id = j->timer_id;
+	hook_forget(j);
 	free(j);
-	/* A slot in the hook queue is free: exec timers held back for want
-	 * of one may fire now. */
+	/* A run its overlap policy deferred may start now; and a slot in the
+	 * hook queue is free: exec timers held back for want of one may
+	 * fire. */
+	sched_hook_ended(timer_id);
 	sched_release_held();
 }
 
@@ -184,10 +250,9 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	spec.fire_id = f->fire_id;
 	spec.due_ns = f->due_rt_ns;
 	spec.lateness_ns = f->lateness_ns;
-	/* A timer has at most one fire in flight; the map holds it. */
-	if ((r = idmap_put(running, f->timer_id, j)) == 0 &&
+	if ((r = hook_remember(j)) == 0 &&
 	    (r = exec_submit(&spec, hook_done_cb, j)) < 0)
-		idmap_del(running, f->timer_id);
+		hook_forget(j);
 	evd__exec__free_unpacked(x, NULL); /* exec_submit copied it */
 	if (r < 0) {
 		snprintf(why, why_size, "%s",

@@ -2,8 +2,8 @@
  * hook: the fires of exec timers: start the command as the timer's owner
  * (through exec.h) and, when it ends, record the run (exit status or
  * signal, duration, output tails) in the store, log it and tell waiters.
- * The timer itself was retired by sched in the batch of the fire, so a
- * hook runs at most once per fire (a crash while it runs does not run it
+ * The timer itself was retired (or moved to its next occurrence) by
+ * sched in the batch of the fire, so a hook runs at most once per fire (a crash while it runs does not run it
  * again; its history then ends at "started").
  */
 #ifndef EVD_HOOK_H
@@ -41,5 +41,8 @@ int hook_fire(const struct hook_fire *f, char *why, size_t why_size);
 
 /* Whether timer_id has a hook running, and its owner. */
 bool hook_running(uint64_t timer_id, uid_t *ret_uid);
+/* Ends every run of timer_id: SIGTERM to its process group, SIGKILL
+ * after the grace period (overlap terminate-previous). */
+void hook_terminate(uint64_t timer_id);
 
 #endif

@@ -1,19 +1,80 @@
 /*
  * req_ack: a subscriber confirms a channel message; it will not be
- * delivered again.
+ * delivered again. With a reschedule, the timer that fired it is
+ * scheduled again in the same batch (one commit) as the ack: the
+ * trampoline of a self-rescheduling callback is never lost (a crash
+ * before the commit keeps the message unacked, so it is redelivered)
+ * nor doubled (an ack of a message no longer held is NOT_FOUND and
+ * reschedules nothing).
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
 
 #include "channel.h"
+#include "clock.h"
 #include "dispatch.h"
+#include "sched.h"
+
+/* Schedules the fire's timer again at clk/deadline; fills *s. */
+static int
+req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
+                   int clk, int64_t deadline, Evd__Scheduled *s)
+{
+	struct sched_revival rv;
+	struct timer *t;
+	int r;
+
+	if (ctx->uid != 0 && ctx->uid != f->owner)
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "only timer %" PRIu64 "'s owner (uid %u) may "
+		                "reschedule it",
+		                f->timer_id, (unsigned)f->owner);
+	if ((t = sched_lookup(f->timer_id, 0)) != NULL)
+		r = sched_reschedule(t, clk, deadline);
+	else {
+		rv.timer_id = f->timer_id;
+		rv.uid = f->owner;
+		rv.gid = ctx->uid == f->owner ? ctx->gid : 0;
+		rv.channel = f->channel;
+		rv.payload = f->payload;
+		rv.payload_len = f->payload_len;
+		rv.delivery = f->delivery;
+		rv.max_attempts = f->max_attempts;
+		rv.clock = clk;
+		rv.deadline_ns = deadline;
+		r = sched_revive(&rv, &t);
+	}
+	if (r == -EEXIST)
+		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		                "timer %" PRIu64 " cannot come back: another "
+		                "pending timer of its owner has its key",
+		                f->timer_id);
+	if (r == -EAGAIN || r == -EIO)
+		return req_unavailable(ctx);
+	if (r < 0)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "out of memory rescheduling timer %" PRIu64,
+		                f->timer_id);
+	evd__scheduled__init(s);
+	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
+	s->timer_id = sched_timer_id(t);
+	s->clock = sched_timer_clock(t);
+	s->deadline_ns = sched_timer_deadline(t);
+	s->has_due_realtime_ns = true;
+	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+	return 0;
+}
 
 int
 req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 {
 	const Evd__Ack *m = rq->ack;
+	struct channel_fire f;
+	Evd__Scheduled *s = NULL;
 	Evd__Acked *a;
+	int64_t deadline = 0;
+	int clk = EVD__CLOCK__MONOTONIC;
 	int r;
 
 	if (!m->has_fire_id)
@@ -21,19 +82,53 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 		                "ack needs fire_id");
 	if ((a = req_alloc(ctx, sizeof *a)) == NULL)
 		return -ENOMEM;
+	if (channel_inflight(ctx->conn_id, m->fire_id, &f) < 0)
+		goto notfound;
+	switch (m->reschedule_case) {
+	case EVD__ACK__RESCHEDULE_RESCHEDULE_DELAY_NS:
+		if (m->reschedule_delay_ns < 0 ||
+		    m->reschedule_delay_ns > CLOCK_MAX_AHEAD_NS)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "reschedule_delay_ns must be 0 up to a "
+			                "century");
+		deadline = clock_now_ns(clk) + m->reschedule_delay_ns;
+		break;
+	case EVD__ACK__RESCHEDULE_RESCHEDULE_AT_NS:
+		clk = EVD__CLOCK__REALTIME;
+		if (m->reschedule_at_ns < 0 ||
+		    m->reschedule_at_ns - clock_now_ns(clk) > CLOCK_MAX_AHEAD_NS)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "reschedule_at_ns must be an instant "
+			                "from 1970 up to a century ahead");
+		deadline = m->reschedule_at_ns;
+		break;
+	default:
+		break;
+	}
+	if (m->reschedule_case != EVD__ACK__RESCHEDULE__NOT_SET) {
+		if ((s = req_alloc(ctx, sizeof *s)) == NULL)
+			return -ENOMEM;
+		/* First, so a refused reschedule leaves the message unacked. */
+		if ((r = req_ack_reschedule(ctx, &f, clk, deadline, s)) < 0)
+			return r;
+		ctx->durable = true;
+	}
 	r = channel_ack(ctx->conn_id, m->fire_id);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
 	if (r < 0)
-		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                "fire %" PRIu64 " is not a message awaiting "
-		                "this connection's ack",
-		                m->fire_id);
+		goto notfound;
 	ctx->durable = true;
 	evd__acked__init(a);
 	a->has_fire_id = true;
 	a->fire_id = m->fire_id;
+	a->rescheduled = s;
 	ctx->reply->body_case = EVD__REPLY__BODY_ACKED;
 	ctx->reply->acked = a;
 	return 0;
+notfound:
+	return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+	                "fire %" PRIu64 " is not a message awaiting this "
+	                "connection's ack",
+	                m->fire_id);
 }

@@ -32,5 +32,5 @@ req_call_at(struct req_ctx *ctx, const Evd__Request *rq)
 		return r;
 	spec.clock = clk;
 	spec.deadline_ns = m->when_ns;
-	return req_schedule(ctx, &spec);
+	return req_schedule(ctx, &spec, m->options, NULL, NULL);
 }

@@ -37,5 +37,5 @@ req_call_later(struct req_ctx *ctx, const Evd__Request *rq)
 		return r;
 	spec.clock = clk;
 	spec.deadline_ns = now + m->delay_ns;
-	return req_schedule(ctx, &spec);
+	return req_schedule(ctx, &spec, m->options, NULL, NULL);
 }

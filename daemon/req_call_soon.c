@@ -19,5 +19,5 @@ req_call_soon(struct req_ctx *ctx, const Evd__Request *rq)
 		return r;
 	spec.clock = EVD__CLOCK__MONOTONIC;
 	spec.deadline_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
-	return req_schedule(ctx, &spec);
+	return req_schedule(ctx, &spec, m->options, NULL, NULL);
 }

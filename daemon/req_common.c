@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "batch.h"
 #include "quota.h"
+#include "repeat.h"
 #include "sched.h"
 #include "store.h"
 
@@ -293,8 +294,43 @@ req_finished_key(struct req_ctx *ctx, const struct sched_spec *spec,
 	return true;
 }
 
+/* Builds spec->rep from the request's schedule; for a calendar, the
+ * first occurrence becomes the deadline. */
+static int
+req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
+                const Evd__TimerOptions *opts, const char *calendar,
+                const char *tz)
+{
+	char err[REQ_ERRMSG_MAX - 32];
+	int r;
+
+	r = repeat_from_options(opts, calendar, tz, spec->clock, &spec->rep,
+	                        err, sizeof err);
+	if (r == -EINVAL)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT, "%s",
+		                err);
+	if (r < 0)
+		return r;
+	if (calendar == NULL || calendar[0] == '\0')
+		return 0;
+	r = repeat_first(spec->rep, clock_now_ns(EVD__CLOCK__REALTIME),
+	                 &spec->deadline_ns);
+	if (r < 0) {
+		repeat_free(spec->rep);
+		spec->rep = NULL;
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "calendar expression \"%.80s\" %s", calendar,
+		                r == -ENOENT ? "has no future occurrence"
+		                             : "cannot be evaluated in its "
+		                               "time zone");
+	}
+	return 0;
+}
+
 int
-req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
+req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
+             const Evd__TimerOptions *opts, const char *calendar,
+             const char *tz)
 {
 	Evd__Scheduled *s;
 	struct timer *t;
@@ -317,7 +353,9 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec)
 			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 			                "%s", why);
 	}
-	r = sched_add(spec, &t, &existing);
+	if ((r = req_fill_repeat(ctx, spec, opts, calendar, tz)) < 0)
+		return r;
+	r = sched_add(spec, &t, &existing); /* takes spec->rep */
 	if (r == -EOVERFLOW)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "timer ids exhausted");

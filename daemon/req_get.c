@@ -197,6 +197,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	const Evd__Get *m = rq->get;
 	struct get_history *h;
 	Evd__TimerOptions *opts;
+	Evd__Repeat *rep;
 	Evd__TimerInfo *info;
 	Evd__Callback *cb;
 	struct timer *t;
@@ -207,9 +208,10 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((t = sched_lookup(m->timer_id, ctx->uid)) != NULL) {
 		if ((info = req_alloc(ctx, sizeof *info)) == NULL ||
 		    (cb = req_alloc(ctx, sizeof *cb)) == NULL ||
-		    (opts = req_alloc(ctx, sizeof *opts)) == NULL)
+		    (opts = req_alloc(ctx, sizeof *opts)) == NULL ||
+		    (rep = req_alloc(ctx, sizeof *rep)) == NULL)
 			return -ENOMEM;
-		sched_fill_info(t, info, cb, opts);
+		sched_fill_info(t, info, cb, opts, rep);
 		req_get_exec(ctx, t, cb);
 	} else {
 		struct get_finished *g;

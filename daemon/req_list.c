@@ -41,7 +41,7 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	    (cbs = req_alloc(ctx, n * sizeof *cbs)) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		sched_fill_info(ts[i], &infos[i], &cbs[i], NULL);
+		sched_fill_info(ts[i], &infos[i], &cbs[i], NULL, NULL);
 		ptrs[i] = &infos[i];
 		bytes += evd__timer_info__get_packed_size(&infos[i]) + 8;
 		if (bytes > LIST_MAX_BYTES && i > 0) {

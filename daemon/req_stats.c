@@ -39,6 +39,10 @@ req_stats(struct req_ctx *ctx, const Evd__Request *rq)
 	st->redelivered_total = cs.redelivered_total;
 	st->has_dead_messages = true;
 	st->dead_messages = cs.dead;
+	st->has_clock_steps = st->has_tz_changes = st->has_utc_offset_s = true;
+	st->clock_steps = ss.clock_steps;
+	st->tz_changes = ss.tz_changes;
+	st->utc_offset_s = ss.utc_offset_s;
 	st->has_dropped_total = true;
 	st->dropped_total = cs.dropped_total;
 	st->has_uptime_ns = true;

@@ -27,6 +27,10 @@
 	X(PURGE_DEAD, purge_dead)                                              \
 	X(CHANNEL_GRANT, channel_grant)                                        \
 	X(GET_CHANNEL, get_channel)                                            \
-	X(WAIT, wait)
+	X(WAIT, wait)                                                          \
+	X(CALL_ON, call_on)                                                    \
+	X(PAUSE, pause)                                                        \
+	X(RESUME, resume)                                                      \
+	X(TRIGGER, trigger)
 
 #endif

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -30,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "quota.h"
+#include "repeat.h"
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
@@ -59,7 +62,9 @@ struct timer {
 	uint8_t delivery;
 	uint8_t downtime;
 	bool held;        /* due while the store refused writes */
+	bool paused;      /* in no queue until resumed */
 	uint32_t max_attempts;
+	struct timer_ext *x; /* repeating or randomized; NULL: one deadline */
 	uint64_t conn_id; /* caller target when channel is NULL */
 	char *channel;    /* channel target: durable */
 	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
@@ -77,6 +82,25 @@ struct timer {
 };
 
 TAILQ_HEAD(timer_list, timer);
+
+/* One fire of a timer in the making. */
+struct sched_firing {
+	int64_t lateness;
+	int64_t fired_rt;
+	int64_t due_rt;  /* the deadline as wall time */
+	bool keep;       /* a trigger of a repeating timer: nothing moves */
+	bool has_next;   /* else the timer ends with this fire */
+	int64_t next_ns; /* the next nominal occurrence */
+};
+
+/* Owner: its timer. What only timers with a schedule need, kept out of
+ * struct timer so one-shot timers do not pay for it. */
+struct timer_ext {
+	struct repeat *rep;
+	int64_t nominal_ns;  /* the occurrence; qn.deadline_ns is where it
+	                      * really fires (repeat_effective) */
+	bool queued_one;     /* overlap queue-one: a run waits for the hook */
+};
 
 /* Channel and exec timers are written to the store; caller timers live
  * and die with their connection. */
@@ -108,6 +132,10 @@ static struct {
 	uint64_t next_id, id_limit;
 	uint64_t next_fire_id, fire_id_limit;
 	struct sched_stats stats;
+	uint64_t rnd;        /* xorshift state for randomized delays */
+	int64_t rt_offset;   /* realtime - monotonic when last looked */
+	long utc_offset;     /* the system zone's offset when last looked */
+	char zone_abbr[16];
 } sched;
 
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
@@ -116,6 +144,56 @@ static void sched_more_cb(evutil_socket_t, short, void *);
 static void sched_heartbeat_cb(evutil_socket_t, short, void *);
 static void sched_notify(const struct timer *, uint64_t, int, int64_t,
                          int64_t);
+static int sched_revive_cb(const struct store_timer *, void *);
+static int sched_fire(struct timer *, int64_t, bool);
+static bool sched_skip(struct timer *, const struct sched_firing *,
+                       const char *);
+static void sched_plan(const struct timer *, int64_t, bool,
+                       struct sched_firing *);
+static void sched_move(struct timer *, int, int64_t);
+static void sched_arm(struct sched_clock *, bool);
+static void sched_set_nominal(struct timer *, int64_t);
+
+/* The system zone's UTC offset and abbreviation now (re-read: tzset
+ * notices a replaced /etc/localtime). */
+static void
+sched_zone_now(long *ret_off, char *abbr, size_t size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	tzset();
+	if (localtime_r(&now, &tm) == NULL) {
+		*ret_off = 0;
+		snprintf(abbr, size, "?");
+		return;
+	}
+	*ret_off = tm.tm_gmtoff;
+	snprintf(abbr, size, "%s", tm.tm_zone != NULL ? tm.tm_zone : "?");
+}
+
+static uint64_t
+sched_random(void)
+{
+	/* xorshift64*: randomized delays need spread, not secrecy. */
+	sched.rnd ^= sched.rnd >> 12;
+	sched.rnd ^= sched.rnd << 25;
+	sched.rnd ^= sched.rnd >> 27;
+	return sched.rnd * UINT64_C(2685821657736338717);
+}
+
+/* The occurrence t stands for (before randomized delay and accuracy). */
+static int64_t
+timer_nominal(const struct timer *t)
+{
+	return t->x != NULL ? t->x->nominal_ns : t->qn.deadline_ns;
+}
+
+static const struct repeat *
+timer_repeat(const struct timer *t)
+{
+	return t->x != NULL ? t->x->rep : NULL;
+}
 
 int
 sched_init(struct event_base *base)
@@ -125,6 +203,14 @@ sched_init(struct event_base *base)
 
 	memset(&sched, 0, sizeof sched);
 	sched.base = base;
+	if (getrandom(&sched.rnd, sizeof sched.rnd, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof sched.rnd)
+		sched.rnd = (uint64_t)clock_now_ns(EVD__CLOCK__REALTIME);
+	sched.rnd |= 1; /* xorshift must not start at 0 */
+	sched.rt_offset = clock_now_ns(EVD__CLOCK__REALTIME) -
+	                  clock_now_ns(EVD__CLOCK__MONOTONIC);
+	sched_zone_now(&sched.utc_offset, sched.zone_abbr,
+	               sizeof sched.zone_abbr);
 	sched.next_id = sched.id_limit = 1;
 	sched.next_fire_id = sched.fire_id_limit = 1;
 	TAILQ_INIT(&sched.all);
@@ -155,6 +241,7 @@ sched_init(struct event_base *base)
 		if (sc->ev == NULL || event_add(sc->ev, NULL) < 0)
 			return -ENOMEM;
 	}
+	sched_arm(&sched.clocks[EVD__CLOCK__REALTIME], true);
 	return 0;
 }
 
@@ -174,6 +261,10 @@ timer_free(struct timer *t)
 	free(t->payload);
 	free(t->key);
 	free(t->keymap_key);
+	if (t->x != NULL) {
+		repeat_free(t->x->rep);
+		free(t->x);
+	}
 	free(t);
 }
 
@@ -247,9 +338,14 @@ sched_arm(struct sched_clock *sc, bool force)
 	int64_t when;
 	int flags;
 
-	if (head == NULL)
+	if (head == NULL && sc != &sched.clocks[EVD__CLOCK__REALTIME])
 		return; /* a stale wakeup finds nothing and re-arms */
-	when = head->deadline_ns;
+	/* The realtime timerfd stays armed (a century ahead when no timer
+	 * needs it): TFD_TIMER_CANCEL_ON_SET reports clock steps only to an
+	 * armed timer, and every step is logged and counted. */
+	when = head != NULL ? head->deadline_ns
+	                    : clock_now_ns(EVD__CLOCK__REALTIME) +
+	                              CLOCK_MAX_AHEAD_NS;
 	if (when < 1)
 		when = 1; /* 0 would disarm the timerfd */
 	if (!force && sc->armed_ns != 0 && sc->armed_ns <= when)
@@ -367,8 +463,8 @@ sched_link(struct timer *t)
 		goto fail_id;
 	if (!TIMER_DURABLE(t) && (ct = sched_conn_timers(t->conn_id)) == NULL)
 		goto fail_key;
-	if (timerq_push(sc->q, &t->qn) < 0) {
-		if (TAILQ_EMPTY(&ct->list)) {
+	if (!t->paused && timerq_push(sc->q, &t->qn) < 0) {
+		if (ct != NULL && TAILQ_EMPTY(&ct->list)) {
 			idmap_del(sched.by_conn, t->conn_id);
 			free(ct);
 		}
@@ -413,8 +509,9 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->uid = t->uid;
 	st->gid = t->gid;
 	st->clock = t->clock;
-	st->deadline_ns = t->qn.deadline_ns;
-	st->due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	st->deadline_ns = timer_nominal(t);
+	st->due_rt_ns = clock_to_realtime_ns(t->clock, st->deadline_ns);
+	st->paused = t->paused;
 	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
 	st->created_rt_ns = t->created_rt_ns;
 	st->channel = t->channel;
@@ -435,6 +532,7 @@ int
 sched_add(const struct sched_spec *spec, struct timer **ret,
           bool *ret_existing)
 {
+	struct repeat *rep = spec->rep;
 	struct store_timer st;
 	struct store *s = NULL;
 	struct timer *t;
@@ -446,26 +544,38 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 		size_t klen;
 
 		if ((r = sched_keymap_key(spec->uid, spec->key, &k, &klen)) < 0)
-			return r;
+			goto fail_rep;
 		t = strmap_get(sched.by_key, k, klen);
 		free(k);
 		if (t != NULL) {
+			repeat_free(rep);
 			*ret = t;
 			*ret_existing = true;
 			return 0;
 		}
 	}
+	r = -ENOBUFS;
 	if (spec->channel != NULL &&
 	    channel_queued(spec->channel) >= CHANNEL_MAX_QUEUED)
-		return -ENOBUFS;
+		goto fail_rep;
+	r = -EAGAIN;
 	if ((spec->channel != NULL || spec->exec != NULL) &&
 	    (s = batch_store()) == NULL)
-		return -EAGAIN;
+		goto fail_rep;
+	r = -ENOMEM;
 	if ((t = calloc(1, sizeof *t)) == NULL)
-		return -ENOMEM;
+		goto fail_rep;
+	if (rep != NULL) {
+		if ((t->x = calloc(1, sizeof *t->x)) == NULL) {
+			free(t);
+			goto fail_rep;
+		}
+		t->x->rep = rep; /* the timer owns it from here */
+		t->x->nominal_ns = spec->deadline_ns;
+	}
 	if ((r = sched_next(&sched.next_id, &sched.id_limit, "next_timer_id",
 	                    &t->id)) < 0) {
-		free(t);
+		timer_free(t);
 		return r;
 	}
 	timerq_node_init(&t->qn);
@@ -494,15 +604,27 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 		t->payload_len = spec->payload_len;
 	}
 	t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
-	t->qn.deadline_ns = spec->deadline_ns;
+	t->qn.deadline_ns = repeat_effective(rep, spec->deadline_ns,
+	                                     sched_random());
 	t->qn.seq = t->id;
 	if (failed) {
 		timer_free(t);
 		return -ENOMEM;
 	}
 	if (s != NULL) {
+		uint8_t *packed = NULL;
+
 		sched_to_store(t, &st);
-		if ((r = batch_backend()->schedule(s, &st)) < 0) {
+		if (rep != NULL) {
+			if ((packed = repeat_pack(rep, &st.sched_len)) == NULL) {
+				timer_free(t);
+				return -ENOMEM;
+			}
+			st.sched = packed;
+		}
+		r = batch_backend()->schedule(s, &st);
+		free(packed);
+		if (r < 0) {
 			batch_fail(r);
 			timer_free(t);
 			return -EIO;
@@ -520,6 +642,9 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	*ret = t;
 	*ret_existing = false;
 	return 0;
+fail_rep:
+	repeat_free(rep);
+	return r;
 }
 
 struct timer *
@@ -579,6 +704,218 @@ int
 sched_cancel(struct timer *t)
 {
 	return sched_cancel_one(t, false);
+}
+
+/* Writes t's clock, nominal deadline and paused flag as they are now. */
+static int
+sched_store_reschedule(struct timer *t)
+{
+	struct store_timer st;
+	struct store *s;
+	int r;
+
+	if (!TIMER_DURABLE(t))
+		return 0;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	sched_to_store(t, &st);
+	if ((r = batch_backend()->reschedule(s, &st)) < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	return 0;
+}
+
+int
+sched_pause(struct timer *t)
+{
+	int r;
+
+	if (t->paused)
+		return -EALREADY;
+	t->paused = true;
+	if ((r = sched_store_reschedule(t)) < 0) {
+		t->paused = false;
+		return r;
+	}
+	if (t->held) {
+		TAILQ_REMOVE(&sched.held, t, by_conn);
+		t->held = false;
+	} else
+		timerq_remove(sched.clocks[t->clock].q, &t->qn);
+	log_info("timer %" PRIu64 " (uid %u): paused", t->id,
+	         (unsigned)t->uid);
+	return 0;
+}
+
+int
+sched_resume(struct timer *t, bool *ret_ended)
+{
+	struct sched_clock *sc = &sched.clocks[t->clock];
+	struct sched_firing f;
+	int64_t now = clock_now_ns(t->clock);
+	int r;
+
+	*ret_ended = false;
+	if (!t->paused)
+		return -EALREADY;
+	t->paused = false;
+	if ((r = sched_store_reschedule(t)) < 0) {
+		t->paused = true;
+		return r;
+	}
+	if (timerq_push(sc->q, &t->qn) < 0) {
+		TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
+		t->held = true;
+	} else
+		sched_arm(sc, false);
+	log_info("timer %" PRIu64 " (uid %u): resumed", t->id,
+	         (unsigned)t->uid);
+	/* Missed while paused: fire (late) or all follow from the deadline
+	 * being past; skip is decided here. */
+	if (timer_nominal(t) <= now && t->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+		sched_plan(t, now, false, &f);
+		*ret_ended = !f.has_next;
+		if (!sched_skip(t, &f, "its deadline passed while it was paused "
+		                       "(misfire policy skip)"))
+			return -EIO;
+	}
+	return 0;
+}
+
+int
+sched_trigger(struct timer *t, bool *ret_ended)
+{
+	bool repeats = repeat_repeats(timer_repeat(t));
+	int r;
+
+	*ret_ended = false;
+	if (t->held)
+		return -EAGAIN; /* it is due already and waits for the store */
+	if ((r = sched_fire(t, clock_now_ns(t->clock), true)) < 0)
+		return r;
+	log_info("timer %" PRIu64 " (uid %u): triggered", sched_timer_id(t),
+	         (unsigned)t->uid);
+	*ret_ended = !repeats; /* t is gone then */
+	return 0;
+}
+
+int
+sched_reschedule(struct timer *t, int clk, int64_t nominal)
+{
+	int old_clock = t->clock;
+	int64_t old_nominal = timer_nominal(t);
+	int r;
+
+	t->clock = (uint8_t)clk;
+	if (t->x != NULL)
+		t->x->nominal_ns = nominal;
+	else
+		t->qn.deadline_ns = nominal;
+	r = sched_store_reschedule(t);
+	t->clock = (uint8_t)old_clock;
+	if (t->x != NULL)
+		t->x->nominal_ns = old_nominal;
+	else
+		t->qn.deadline_ns = old_nominal;
+	if (r < 0)
+		return r;
+	sched_move(t, clk, nominal);
+	return 0;
+}
+
+int
+sched_revive(const struct sched_revival *rv, struct timer **ret)
+{
+	const struct store_backend *be = batch_backend();
+	struct store_timer st;
+	struct timer *t = NULL;
+	struct store *s;
+	bool failed = false;
+	int r;
+
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	if (idmap_get(sched.by_id, rv->timer_id) != NULL)
+		return -EEXIST;
+	if (be->durable &&
+	    (r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
+	    r != -ENOENT)
+		return r == -EEXIST ? -EEXIST : -EIO;
+	if (t == NULL) {
+		/* The store keeps nothing of it (memory mode, or pruned):
+		 * the message says what it needs. */
+		if ((t = calloc(1, sizeof *t)) == NULL)
+			return -ENOMEM;
+		timerq_node_init(&t->qn);
+		t->id = rv->timer_id;
+		t->uid = rv->uid;
+		t->gid = rv->gid;
+		t->delivery = (uint8_t)rv->delivery;
+		t->max_attempts = rv->max_attempts;
+		t->channel = xstrdup_or_null(rv->channel, &failed);
+		if (rv->payload_len > 0) {
+			if ((t->payload = malloc(rv->payload_len)) == NULL)
+				failed = true;
+			else
+				memcpy(t->payload, rv->payload,
+				       rv->payload_len);
+			t->payload_len = rv->payload_len;
+		}
+		t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		t->qn.seq = t->id;
+		if (failed) {
+			timer_free(t);
+			return -ENOMEM;
+		}
+	}
+	t->clock = (uint8_t)rv->clock;
+	t->paused = false;
+	sched_set_nominal(t, rv->deadline_ns);
+	if (t->key != NULL && sched_find_key(t->uid, t->key) != NULL) {
+		timer_free(t);
+		return -EEXIST;
+	}
+	sched_to_store(t, &st);
+	if ((r = be->revive(s, &st)) == -ENOENT)
+		r = be->schedule(s, &st);
+	if (r == -EEXIST) {
+		timer_free(t);
+		return r;
+	}
+	if (r < 0) {
+		batch_fail(r);
+		timer_free(t);
+		return -EIO;
+	}
+	if ((r = sched_link(t)) < 0) {
+		batch_fail(r);
+		timer_free(t);
+		return r;
+	}
+	log_info("timer %" PRIu64 " (uid %u): scheduled again by an ack",
+	         t->id, (unsigned)t->uid);
+	*ret = t;
+	return 0;
+}
+
+void
+sched_hook_ended(uint64_t timer_id)
+{
+	struct timer *t = idmap_get(sched.by_id, timer_id);
+	uid_t owner;
+
+	if (t == NULL || t->x == NULL || !t->x->queued_one ||
+	    hook_running(timer_id, &owner))
+		return;
+	t->x->queued_one = false;
+	/* The deferred run: an extra fire, the schedule already moved on. */
+	if (sched_fire(t, clock_now_ns(t->clock), true) < 0) {
+		t->x->queued_one = true; /* tried again at the next end */
+		log_warnx("timer %" PRIu64 ": deferred run not started yet "
+		          "(store or hook queue unavailable)",
+		          timer_id);
+	}
 }
 
 void
@@ -679,7 +1016,7 @@ sched_timer_durable(const struct timer *t)
 
 void
 sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
-                Evd__TimerOptions *opts)
+                Evd__TimerOptions *opts, Evd__Repeat *rep)
 {
 	evd__timer_info__init(info);
 	evd__callback__init(cb);
@@ -690,7 +1027,8 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
 	info->has_owner_gid = true;
 	info->owner_gid = t->gid;
 	info->has_state = true;
-	info->state = EVD__TIMER_STATE__PENDING;
+	info->state = t->paused ? EVD__TIMER_STATE__PAUSED
+	                        : EVD__TIMER_STATE__PENDING;
 	info->has_clock = true;
 	info->clock = t->clock;
 	info->has_deadline_ns = true;
@@ -732,6 +1070,8 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
 		opts->has_downtime = opts->has_max_attempts = true;
 		opts->downtime = t->downtime;
 		opts->max_attempts = t->max_attempts;
+		if (rep != NULL)
+			repeat_fill_options(timer_repeat(t), opts, rep);
 		info->options = opts;
 	}
 }
@@ -740,6 +1080,7 @@ void
 sched_get_stats(struct sched_stats *ret)
 {
 	*ret = sched.stats;
+	ret->utc_offset_s = sched.utc_offset;
 }
 
 /* Holds a due durable timer back while the store refuses writes; it
@@ -802,14 +1143,148 @@ sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
 	wait_notify(t->id, &run);
 }
 
+
+/* Where t goes after a fire at now (on its clock). */
+static void
+sched_plan(const struct timer *t, int64_t now, bool trigger,
+           struct sched_firing *f)
+{
+	const struct repeat *rep = timer_repeat(t);
+	int r;
+
+	memset(f, 0, sizeof *f);
+	f->fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
+	f->lateness = trigger || now < t->qn.deadline_ns
+	                      ? 0
+	                      : now - t->qn.deadline_ns;
+	/* A wall-clock deadline is its own due time, exactly; others are
+	 * converted at the time of the fire. */
+	f->due_rt = t->clock == EVD__CLOCK__REALTIME && !trigger
+	                    ? t->qn.deadline_ns
+	                    : f->fired_rt - f->lateness;
+	if (!repeat_repeats(rep))
+		return;
+	if (trigger) {
+		f->keep = f->has_next = true;
+		return;
+	}
+	r = repeat_next(rep, t->misfire, t->fire_count + 1, timer_nominal(t),
+	                now, &f->next_ns);
+	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS)
+		f->has_next = true;
+	else if (r != -ENOENT)
+		log_warnx("timer %" PRIu64 " (uid %u): no next occurrence "
+		          "(%s); it ends with this fire",
+		          t->id, (unsigned)t->uid,
+		          r < 0 ? strerror(-r) : "more than a century ahead");
+}
+
+/* Moves t to another clock and nominal deadline (its effective deadline
+ * drawn again); a paused or held timer just remembers it. */
+static void
+sched_move(struct timer *t, int clk, int64_t nominal)
+{
+	struct sched_clock *sc = &sched.clocks[t->clock];
+	int64_t eff = repeat_effective(timer_repeat(t), nominal,
+	                               sched_random());
+
+	if (t->x != NULL)
+		t->x->nominal_ns = nominal;
+	if (t->held || t->paused || clk != t->clock) {
+		if (!t->held && !t->paused)
+			timerq_remove(sc->q, &t->qn);
+		t->clock = (uint8_t)clk;
+		t->qn.deadline_ns = eff;
+		if (t->held || t->paused)
+			return;
+		sc = &sched.clocks[clk];
+		if (timerq_push(sc->q, &t->qn) < 0) {
+			/* Out of memory: the store has it; hold it so the next
+			 * release retries rather than losing it. */
+			TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
+			t->held = true;
+			return;
+		}
+	} else
+		timerq_update(sc->q, &t->qn, eff);
+	sched_arm(sc, false);
+}
+
+/* The store's part of a fire: the timer retired or moved to its next
+ * occurrence (a trigger of a repeating timer writes nothing). */
+static int
+sched_store_advance(struct store *s, const struct timer *t,
+                    const struct sched_firing *f)
+{
+	struct store_timer st;
+
+	if (f->keep)
+		return 0;
+	if (!f->has_next)
+		return batch_backend()->retire(s, t->id, t->fence, NULL);
+	sched_to_store(t, &st);
+	st.deadline_ns = f->next_ns;
+	st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
+	st.fire_count = t->fire_count + 1;
+	st.last_fired_rt_ns = f->fired_rt;
+	return batch_backend()->retire(s, t->id, t->fence, &st);
+}
+
+/* Memory follows the store: t moves to its next occurrence, or goes. */
+static void
+sched_advance(struct timer *t, const struct sched_firing *f)
+{
+	if (f->keep)
+		return;
+	if (!f->has_next) {
+		sched_unlink(t);
+		timer_free(t);
+		return;
+	}
+	t->fire_count++;
+	t->last_fired_rt_ns = f->fired_rt;
+	sched_move(t, t->clock, f->next_ns);
+}
+
+/* Records a run that did not fire (overlap or misfire skip) and moves
+ * the schedule on. Returns false if the store refuses writes. */
+static bool
+sched_skip(struct timer *t, const struct sched_firing *f, const char *why)
+{
+	struct store_run run;
+	struct store *s;
+	int r;
+
+	if (TIMER_DURABLE(t)) {
+		if ((s = batch_store()) == NULL)
+			return false;
+		memset(&run, 0, sizeof run);
+		run.timer_id = t->id;
+		run.due_rt_ns = f->due_rt;
+		run.lateness_ns = f->lateness;
+		run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
+		run.detail = why;
+		if ((r = sched_store_advance(s, t, f)) < 0 ||
+		    (r = batch_backend()->run_append(s, &run)) < 0) {
+			batch_fail(r);
+			return false;
+		}
+	}
+	log_info("timer %" PRIu64 " (uid %u): skipped: %s", t->id,
+	         (unsigned)t->uid, why);
+	sched_advance(t, f);
+	return true;
+}
+
 /*
- * Fires an exec timer: in one batch the timer is retired and a "started"
- * run recorded; the hook is queued and starts on a later loop turn, after
- * that commit. hook.c records its end. Returns false if t must be held
- * back (the store refuses writes).
+ * Fires an exec timer: in one batch the timer is retired (or moved to its
+ * next occurrence) and a "started" run recorded; the hook is queued and
+ * starts on a later loop turn, after that commit. hook.c records its end.
+ * Returns false if t must be held back (the store refuses writes, or the
+ * hook queue is full).
  */
 static bool
-sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
+sched_fire_exec(struct timer *t, const struct sched_firing *f)
 {
 	const struct store_backend *be = batch_backend();
 	struct hook_fire hf;
@@ -829,16 +1304,16 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.fire_id = fire_id;
-	run.due_rt_ns = fired_rt - lateness;
-	run.fired_rt_ns = fired_rt;
-	run.lateness_ns = lateness;
+	run.due_rt_ns = f->due_rt;
+	run.fired_rt_ns = f->fired_rt;
+	run.lateness_ns = f->lateness;
 	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_STARTED;
-	if ((r = be->retire(s, t->id, t->fence, NULL)) < 0 ||
+	if ((r = sched_store_advance(s, t, f)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
 		batch_fail(r);
 		return false;
 	}
-	metrics_observe_lateness(lateness);
+	metrics_observe_lateness(f->lateness);
 	memset(&hf, 0, sizeof hf);
 	hf.timer_id = t->id;
 	hf.fire_id = fire_id;
@@ -849,11 +1324,11 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 	hf.payload = t->payload;
 	hf.payload_len = t->payload_len;
 	hf.due_rt_ns = run.due_rt_ns;
-	hf.fired_rt_ns = fired_rt;
-	hf.lateness_ns = lateness;
+	hf.fired_rt_ns = f->fired_rt;
+	hf.lateness_ns = f->lateness;
 	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
 	         "%" PRId64 " us late",
-	         t->id, (unsigned)t->uid, fire_id, lateness / 1000);
+	         t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
 	if (hook_fire(&hf, why, sizeof why) < 0) {
 		Evd__Run er = EVD__RUN__INIT;
 
@@ -870,17 +1345,60 @@ sched_fire_exec(struct timer *t, int64_t lateness, int64_t fired_rt)
 		er.detail = why;
 		wait_notify(t->id, &er);
 	}
+	sched_advance(t, f);
 	return true;
 }
 
 /*
- * Fires a durable (channel) timer: in one batch, the message is enqueued,
- * the timer retired and the run recorded; the message is delivered once
- * the batch... is in memory now, and its reply-less events leave after the
- * commit like everything else. Returns false if t must be held back.
+ * A repeating exec timer is due while its previous run still runs: its
+ * overlap policy decides. Returns true if the fire may go ahead (start a
+ * run now), false if it was dealt with (skipped or deferred; *ret_held
+ * set if it must be held back instead).
  */
 static bool
-sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
+sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
+{
+	const struct repeat *rep = timer_repeat(t);
+	uid_t owner;
+
+	*ret_held = false;
+	if (!repeat_repeats(rep) || !hook_running(t->id, &owner))
+		return true;
+	switch (rep->overlap) {
+	case EVD__OVERLAP__OVERLAP_ALLOW:
+		return true;
+	case EVD__OVERLAP__OVERLAP_TERMINATE_PREVIOUS:
+		hook_terminate(t->id);
+		return true;
+	case EVD__OVERLAP__OVERLAP_QUEUE_ONE:
+		if (!f->has_next)
+			return true; /* its last run: nothing to wait in */
+		if (!t->x->queued_one) {
+			if (!sched_skip(t, f, "deferred until the previous run "
+			                      "ends (overlap queue-one)")) {
+				*ret_held = true;
+				return false;
+			}
+			t->x->queued_one = true;
+			return false;
+		}
+		break;
+	default:
+		break;
+	}
+	if (!sched_skip(t, f, "the previous run still runs (overlap skip)"))
+		*ret_held = true;
+	return false;
+}
+
+/*
+ * Fires a durable (channel) timer: in one batch, the message is enqueued,
+ * the timer retired (or moved to its next occurrence) and the run
+ * recorded; its events leave after the commit like everything else.
+ * Returns false if t must be held back.
+ */
+static bool
+sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 {
 	const struct store_backend *be = batch_backend();
 	struct store_msg sm;
@@ -902,26 +1420,26 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 	sm.channel = t->channel;
 	sm.payload = t->payload;
 	sm.payload_len = t->payload_len;
-	sm.due_rt_ns = fired_rt - lateness;
-	sm.fired_rt_ns = fired_rt;
-	sm.lateness_ns = lateness;
+	sm.due_rt_ns = fg->due_rt;
+	sm.fired_rt_ns = fg->fired_rt;
+	sm.lateness_ns = fg->lateness;
 	sm.max_attempts = t->max_attempts;
 	sm.delivery = t->delivery;
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.fire_id = fire_id;
 	run.due_rt_ns = sm.due_rt_ns;
-	run.fired_rt_ns = fired_rt;
-	run.lateness_ns = lateness;
+	run.fired_rt_ns = fg->fired_rt;
+	run.lateness_ns = fg->lateness;
 	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
 	if ((r = be->enqueue(s, &sm)) < 0 ||
-	    (r = be->retire(s, t->id, t->fence, NULL)) < 0 ||
+	    (r = sched_store_advance(s, t, fg)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
 		/* The batch is lost; recovery reloads t from the store. */
 		batch_fail(r);
 		return false;
 	}
-	metrics_observe_lateness(lateness);
+	metrics_observe_lateness(fg->lateness);
 	memset(&f, 0, sizeof f);
 	f.channel = t->channel;
 	f.owner = t->uid;
@@ -930,8 +1448,8 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 	f.payload = t->payload;
 	f.payload_len = t->payload_len;
 	f.due_realtime_ns = sm.due_rt_ns;
-	f.fired_realtime_ns = fired_rt;
-	f.lateness_ns = lateness;
+	f.fired_realtime_ns = fg->fired_rt;
+	f.lateness_ns = fg->lateness;
 	f.delivery = t->delivery;
 	f.max_attempts = t->max_attempts;
 	if ((r = channel_publish(&f)) < 0)
@@ -942,28 +1460,35 @@ sched_fire_durable(struct timer *t, int64_t lateness, int64_t fired_rt)
 		          t->id, fire_id, t->channel);
 	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
 	         "channel %s, %" PRId64 " us late",
-	         t->id, (unsigned)t->uid, fire_id, t->channel, lateness / 1000);
-	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, lateness,
-	             fired_rt);
+	         t->id, (unsigned)t->uid, fire_id, t->channel,
+	         fg->lateness / 1000);
+	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
+	             fg->fired_rt);
+	sched_advance(t, fg);
 	return true;
 }
 
-/* Delivers one fire of an ephemeral timer to its connection. */
+/* Delivers one fire of an ephemeral timer to its connection. t is moved
+ * on (or freed) here: sending may close the connection, which cancels
+ * its timers, so nothing of t is touched after the send. */
 static void
-sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
+sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 {
-	struct conn *c = conn_lookup(t->conn_id);
+	uint64_t id = t->id, conn_id = t->conn_id, fire_id;
+	uid_t uid = t->uid;
+	struct conn *c = conn_lookup(conn_id);
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Fired fired = EVD__FIRED__INIT;
-	uint64_t fire_id;
+	bool ends = !fg->has_next;
 
-	metrics_observe_lateness(lateness);
+	metrics_observe_lateness(fg->lateness);
 	if (c == NULL) {
 		/* Ephemeral timers are cancelled when their conn closes, so
 		 * this is a bookkeeping bug; say so. */
 		log_warnx("timer %" PRIu64 " fired for vanished connection "
 		          "%" PRIu64,
-		          t->id, t->conn_id);
+		          id, conn_id);
+		sched_advance(t, fg);
 		return;
 	}
 	/* Caller fire ids need no durable reservation: they identify a
@@ -973,33 +1498,69 @@ sched_fire_caller(struct timer *t, int64_t lateness, int64_t fired_rt)
 	                  : sched.fire_id_limit + (sched.next_fire_id++ -
 	                                           sched.fire_id_limit);
 	fired.has_timer_id = fired.has_fire_id = true;
-	fired.timer_id = t->id;
+	fired.timer_id = id;
 	fired.fire_id = fire_id;
+	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
+	fired.due_realtime_ns = fg->due_rt;
+	fired.fired_realtime_ns = fg->fired_rt;
+	fired.has_lateness_ns = fired.has_attempt = true;
+	fired.lateness_ns = fg->lateness;
+	fired.attempt = 1;
+	reply.body_case = EVD__REPLY__BODY_FIRED;
+	reply.fired = &fired;
+	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_DELIVERED, fg->lateness,
+	             fg->fired_rt);
+	if (ends) {
+		/* Out of every index before the send, and freed after it: the
+		 * payload is still needed for packing. */
+		sched_unlink(t);
+	}
 	if (t->payload_len > 0) {
 		fired.has_payload = true;
 		fired.payload.data = t->payload;
 		fired.payload.len = t->payload_len;
 	}
-	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
-	fired.due_realtime_ns = fired_rt - lateness;
-	fired.fired_realtime_ns = fired_rt;
-	fired.has_lateness_ns = fired.has_attempt = true;
-	fired.lateness_ns = lateness;
-	fired.attempt = 1;
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_DELIVERED, lateness,
-	             fired_rt);
+	if (!ends)
+		sched_advance(t, fg);
 	if (conn_send(c, &reply) < 0)
 		log_warnx("timer %" PRIu64 " (uid %u): fire lost with its "
 		          "connection %" PRIu64,
-		          t->id, (unsigned)t->uid, t->conn_id);
+		          id, (unsigned)uid, conn_id);
 	else
 		log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
 		         "delivered to connection %" PRIu64 ", %" PRId64
 		         " us late",
-		         t->id, (unsigned)t->uid, fire_id, t->conn_id,
-		         lateness / 1000);
+		         id, (unsigned)uid, fire_id, conn_id,
+		         fg->lateness / 1000);
+	if (ends)
+		timer_free(t);
+}
+
+/*
+ * Fires t once, at now on its clock; trigger: an extra fire that leaves
+ * a repeating timer's schedule as it is. Returns 0, or -EAGAIN if the
+ * fire could not happen now (the store refuses writes, the hook queue is
+ * full): t is then untouched.
+ */
+static int
+sched_fire(struct timer *t, int64_t now, bool trigger)
+{
+	struct sched_firing f;
+	bool held;
+
+	sched_plan(t, now, trigger, &f);
+	if (t->exec != NULL) {
+		if (!trigger && !sched_overlap(t, &f, &held))
+			return held ? -EAGAIN : 0;
+		if (!sched_fire_exec(t, &f))
+			return -EAGAIN;
+	} else if (t->channel != NULL) {
+		if (!sched_fire_durable(t, &f))
+			return -EAGAIN;
+	} else
+		sched_fire_caller(t, &f);
+	sched.stats.fired_total++;
+	return 0;
 }
 
 /* Fires what is due on one clock; returns true if the batch bound left
@@ -1014,35 +1575,12 @@ sched_run_clock(struct sched_clock *sc)
 
 	while ((n = timerq_peek(sc->q)) != NULL && n->deadline_ns <= now) {
 		struct timer *t = (struct timer *)n;
-		int64_t lateness = now - t->qn.deadline_ns;
-		int64_t fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
 
 		if (fired == SCHED_FIRE_BATCH)
 			return true;
 		fired++;
-		if (t->exec != NULL) {
-			if (!sched_fire_exec(t, lateness, fired_rt)) {
-				sched_hold(t);
-				continue;
-			}
-		} else if (t->channel != NULL) {
-			if (!sched_fire_durable(t, lateness, fired_rt)) {
-				sched_hold(t);
-				continue;
-			}
-		} else {
-			/* Unlinked first: sending may close its connection,
-			 * which cancels that connection's timers — this one
-			 * must no longer be among them. */
-			sched_unlink(t);
-			sched_fire_caller(t, lateness, fired_rt);
-			sched.stats.fired_total++;
-			timer_free(t);
-			continue;
-		}
-		sched.stats.fired_total++;
-		sched_unlink(t);
-		timer_free(t);
+		if (sched_fire(t, now, false) < 0)
+			sched_hold(t);
 	}
 	return false;
 }
@@ -1070,6 +1608,80 @@ sched_run(struct sched_clock *sc)
 		sched_arm(sc, true);
 }
 
+/* The wall clock or the zone changed: calendar occurrences are computed
+ * again from now, so none fires early and none is left far ahead of a
+ * clock set back. Due ones fire as they are. */
+static void
+sched_recompute_calendars(const char *why)
+{
+	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME), cand;
+	struct timer *t, *next;
+	size_t n = 0;
+
+	for (t = TAILQ_FIRST(&sched.all); t != NULL; t = next) {
+		const struct repeat *rep = timer_repeat(t);
+
+		next = TAILQ_NEXT(t, all);
+		if (rep == NULL || rep->cal == NULL || t->held ||
+		    timer_nominal(t) <= now)
+			continue;
+		if (repeat_first(rep, now, &cand) < 0 ||
+		    cand == timer_nominal(t))
+			continue;
+		if (sched_reschedule(t, t->clock, cand) < 0) {
+			log_warnx("%s: calendar timers not recomputed: the "
+			          "store refuses writes",
+			          why);
+			break;
+		}
+		n++;
+	}
+	if (n > 0)
+		log_info("%s: %zu calendar timers moved to their new next "
+		         "occurrence",
+		         why, n);
+}
+
+/* Logs and counts a change of the wall clock's offset from the
+ * monotonic clock (a step, from clock_settime or NTP). */
+static void
+sched_clock_stepped(void)
+{
+	int64_t off = clock_now_ns(EVD__CLOCK__REALTIME) -
+	              clock_now_ns(EVD__CLOCK__MONOTONIC);
+	int64_t delta = off - sched.rt_offset;
+
+	sched.stats.clock_steps++;
+	log_notice("wall clock set: stepped by %s%" PRId64 ".%06" PRId64
+	           " s (realtime - monotonic: %" PRId64 " -> %" PRId64
+	           " ns); re-evaluating wall-clock timers",
+	           delta < 0 ? "-" : "+", (int64_t)llabs(delta) / 1000000000,
+	           ((int64_t)llabs(delta) % 1000000000) / 1000,
+	           sched.rt_offset, off);
+	sched.rt_offset = off;
+	sched_recompute_calendars("wall clock set");
+}
+
+/* Called now and then: a changed zone offset (the system zone replaced,
+ * its rules updated, or a DST transition) is logged, counted, and moves
+ * calendar timers. */
+static void
+sched_zone_check(void)
+{
+	char abbr[sizeof sched.zone_abbr];
+	long off;
+
+	sched_zone_now(&off, abbr, sizeof abbr);
+	if (off == sched.utc_offset && strcmp(abbr, sched.zone_abbr) == 0)
+		return;
+	sched.stats.tz_changes++;
+	log_notice("system time zone: UTC offset %+ld s (%s) -> %+ld s (%s)",
+	           sched.utc_offset, sched.zone_abbr, off, abbr);
+	sched.utc_offset = off;
+	snprintf(sched.zone_abbr, sizeof sched.zone_abbr, "%s", abbr);
+	sched_recompute_calendars("time zone changed");
+}
+
 static void
 sched_timerfd_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1079,7 +1691,7 @@ sched_timerfd_cb(evutil_socket_t fd, short what, void *arg)
 
 	n = read(fd, &expirations, sizeof expirations);
 	if (n < 0 && errno == ECANCELED)
-		log_notice("wall clock was set; re-evaluating realtime timers");
+		sched_clock_stepped();
 	else if (n < 0 && errno != EAGAIN)
 		log_warn("timerfd read (%s)", clock_name((int)(sc - sched.clocks)));
 	sched_run(sc);
@@ -1114,6 +1726,7 @@ sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	struct store *s;
 	int r;
 
+	sched_zone_check();
 	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
 		return;
 	r = be->meta_put(s, "last_seen_rt_ns",
@@ -1129,6 +1742,7 @@ struct sched_load_write {
 	uint64_t fence;
 	int64_t due_rt_ns;
 	struct timer *moved; /* or: store this timer's converted deadline */
+	bool skip_run;       /* moved past skipped occurrences: record it */
 };
 
 /* State shared by the reload callbacks. */
@@ -1187,38 +1801,39 @@ sched_load_deadline(const struct store_timer *st, const struct sched_load *ld,
 	return now_c + remaining;
 }
 
+/*
+ * A timer rebuilt from its stored form, linked nowhere, with its stored
+ * (nominal) deadline. Returns 0, -ENOMEM or -EINVAL (an unreadable
+ * schedule; the reason is logged).
+ */
 static int
-sched_load_cb(const struct store_timer *st, void *arg)
+sched_timer_from_store(const struct store_timer *st, struct timer **ret)
 {
-	struct sched_load *ld = arg;
+	struct repeat *rep = NULL;
 	struct timer *t;
-	bool failed = false, was_moved;
-	int64_t deadline;
+	bool failed = false;
+	char err[160];
 	int r;
 
-	if (!clock_valid(st->clock) ||
-	    (st->channel == NULL && st->exec == NULL)) {
-		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
-		          "callback; leaving it in the store",
-		          st->id);
-		return 0;
+	if (st->sched != NULL && st->sched_len > 0 &&
+	    (r = repeat_unpack(st->sched, st->sched_len, st->clock, &rep, err,
+	                       sizeof err)) < 0) {
+		if (r == -EINVAL)
+			log_warnx("store: timer %" PRIu64 ": unusable schedule "
+			          "(%s); leaving it in the store",
+			          st->id, err);
+		return r;
 	}
-	deadline = sched_load_deadline(st, ld, &was_moved);
-	if (deadline < clock_now_ns(st->clock) &&
-	    st->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
-		struct sched_load_write w = { .id = st->id, .fence = st->fence,
-			                      .due_rt_ns = st->due_rt_ns };
-
-		if ((r = sched_load_defer(ld, &w)) < 0)
-			return r;
-		ld->skipped++;
-		log_info("timer %" PRIu64 " (uid %u) skipped: its deadline "
-		         "passed while evd was not running",
-		         st->id, (unsigned)st->uid);
-		return 0;
-	}
-	if ((t = calloc(1, sizeof *t)) == NULL)
+	if ((t = calloc(1, sizeof *t)) == NULL ||
+	    (rep != NULL && (t->x = calloc(1, sizeof *t->x)) == NULL)) {
+		free(t);
+		repeat_free(rep);
 		return -ENOMEM;
+	}
+	if (t->x != NULL) {
+		t->x->rep = rep;
+		t->x->nominal_ns = st->deadline_ns;
+	}
 	timerq_node_init(&t->qn);
 	t->id = st->id;
 	t->fence = st->fence;
@@ -1228,6 +1843,7 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	t->misfire = (uint8_t)st->misfire;
 	t->delivery = (uint8_t)st->delivery;
 	t->downtime = (uint8_t)st->downtime;
+	t->paused = st->paused;
 	t->max_attempts = st->max_attempts;
 	t->channel = xstrdup_or_null(st->channel, &failed);
 	t->key = xstrdup_or_null(st->key, &failed);
@@ -1248,9 +1864,102 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	t->created_rt_ns = st->created_rt_ns;
 	t->fire_count = st->fire_count;
 	t->last_fired_rt_ns = st->last_fired_rt_ns;
-	t->qn.deadline_ns = deadline;
+	t->qn.deadline_ns = st->deadline_ns;
 	t->qn.seq = t->id;
-	if (failed || sched_link(t) < 0) {
+	if (failed) {
+		timer_free(t);
+		return -ENOMEM;
+	}
+	*ret = t;
+	return 0;
+}
+
+/* A finished timer to bring back (sched_revive). */
+static int
+sched_revive_cb(const struct store_timer *st, void *arg)
+{
+	struct timer **ret = arg;
+
+	if (!st->finished)
+		return -EEXIST; /* pending in the store, not in memory */
+	return sched_timer_from_store(st, ret);
+}
+
+/* Sets t's nominal deadline and, from it, where it fires (not queued). */
+static void
+sched_set_nominal(struct timer *t, int64_t nominal)
+{
+	if (t->x != NULL)
+		t->x->nominal_ns = nominal;
+	t->qn.deadline_ns = repeat_effective(timer_repeat(t), nominal,
+	                                     sched_random());
+}
+
+static int
+sched_load_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_load *ld = arg;
+	struct timer *t;
+	bool was_moved, skip = false;
+	int64_t deadline, now;
+	int r;
+
+	if (!clock_valid(st->clock) ||
+	    (st->channel == NULL && st->exec == NULL)) {
+		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
+		          "callback; leaving it in the store",
+		          st->id);
+		return 0;
+	}
+	deadline = sched_load_deadline(st, ld, &was_moved);
+	now = clock_now_ns(st->clock);
+	if (deadline < now && !st->paused &&
+	    st->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+		struct sched_load_write w = { .id = st->id, .fence = st->fence,
+			                      .due_rt_ns = st->due_rt_ns };
+
+		if (st->sched == NULL) {
+			/* A one-shot: skipping it ends it. */
+			if ((r = sched_load_defer(ld, &w)) < 0)
+				return r;
+			ld->skipped++;
+			log_info("timer %" PRIu64 " (uid %u) skipped: its "
+			         "deadline passed while evd was not running",
+			         st->id, (unsigned)st->uid);
+			return 0;
+		}
+		skip = true; /* a repeating timer goes on at its next one */
+	}
+	if ((r = sched_timer_from_store(st, &t)) == -EINVAL)
+		return 0;
+	if (r < 0)
+		return r;
+	if (skip) {
+		int64_t next;
+
+		r = repeat_next(timer_repeat(t), EVD__MISFIRE__MISFIRE_SKIP,
+		                t->fire_count, deadline, now, &next);
+		if (r < 0) {
+			/* No occurrence left: it ends, as a one-shot would. */
+			struct sched_load_write w = { .id = st->id,
+				                      .fence = st->fence,
+				                      .due_rt_ns = st->due_rt_ns };
+
+			timer_free(t);
+			if ((r = sched_load_defer(ld, &w)) < 0)
+				return r;
+			ld->skipped++;
+			return 0;
+		}
+		log_info("timer %" PRIu64 " (uid %u): occurrences missed while "
+		         "evd was not running skipped; next in %" PRId64 " s",
+		         st->id, (unsigned)st->uid, (next - now) / 1000000000);
+		deadline = next;
+		was_moved = true;
+		ld->skipped++;
+	}
+	sched_set_nominal(t, deadline);
+	if (sched_link(t) < 0) {
 		timer_free(t);
 		return -ENOMEM;
 	}
@@ -1259,7 +1968,9 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	if (was_moved) {
 		/* Store the converted deadline once, so a second restart in
 		 * this boot keeps it exactly. */
-		struct sched_load_write w = { .moved = t };
+		struct sched_load_write w = { .moved = t, .skip_run = skip,
+			                      .id = st->id,
+			                      .due_rt_ns = st->due_rt_ns };
 
 		if ((r = sched_load_defer(ld, &w)) < 0)
 			return r;
@@ -1284,8 +1995,18 @@ sched_load_apply(struct sched_load *ld)
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
 		if (w->moved != NULL) {
+			struct store_run run = {
+				.timer_id = w->id,
+				.due_rt_ns = w->due_rt_ns,
+				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
+				.detail = "occurrences passed while evd was not "
+				          "running (misfire policy skip)",
+			};
+
 			sched_to_store(w->moved, &st);
 			r = ld->be->reschedule(s, &st);
+			if (r == 0 && w->skip_run)
+				r = ld->be->run_append(s, &run);
 		} else {
 			struct store_run run = {
 				.timer_id = w->id,

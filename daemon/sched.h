@@ -32,6 +32,7 @@
 #include "evd.pb-c.h"
 
 struct event_base;
+struct repeat;
 struct timer;
 
 /* What a new timer is; every pointer is borrowed and copied. */
@@ -51,6 +52,10 @@ struct sched_spec {
 	int delivery;             /* EVD__DELIVERY__*, channel timers */
 	int downtime;             /* EVD__DOWNTIME__* */
 	uint32_t max_attempts;    /* 0: the channel default */
+	/* Repeat, calendar, randomized delay, accuracy (repeat.h), or
+	 * NULL; deadline_ns is then the first nominal occurrence. Taken
+	 * over by sched_add whatever it returns. */
+	struct repeat *rep;
 };
 
 /* Counters for Stats. */
@@ -59,6 +64,9 @@ struct sched_stats {
 	uint64_t scheduled_total;
 	uint64_t fired_total;
 	uint64_t cancelled_total;
+	uint64_t clock_steps;   /* the wall clock was set or stepped */
+	uint64_t tz_changes;    /* the system zone's UTC offset changed */
+	int64_t utc_offset_s;   /* the system zone's offset now */
 };
 
 /* Creates the timerfds and their events on base. Returns 0 or -errno. */
@@ -103,6 +111,54 @@ struct timer *sched_lookup(uint64_t id, uid_t uid);
  * durable timer whose removal the store refused; it stays pending). */
 int sched_cancel(struct timer *t);
 
+/*
+ * Pause: t stays pending but leaves its queue until resumed. Resume: back
+ * in its queue; a deadline that passed meanwhile fires at once (misfire
+ * fire, all) or is skipped to the next occurrence (skip; a one-shot then
+ * ends and *ret_ended is set: t is freed). Both return 0, -EALREADY
+ * (already paused / not paused), -EAGAIN or -EIO (the store).
+ */
+int sched_pause(struct timer *t);
+int sched_resume(struct timer *t, bool *ret_ended);
+
+/*
+ * Fires t once now without moving its schedule; a one-shot timer then
+ * ends (*ret_ended set: t is freed). A repeating exec timer's overlap
+ * policy does not apply: the caller asked for this run. Returns 0 or
+ * -EAGAIN (the store refuses writes, or the hook queue is full).
+ */
+int sched_trigger(struct timer *t, bool *ret_ended);
+
+/* Moves a pending timer to a new clock and nominal deadline (an ack's
+ * reschedule of a repeating timer). Returns 0, -EAGAIN or -EIO. */
+int sched_reschedule(struct timer *t, int clock, int64_t deadline_ns);
+
+/* A finished channel timer an ack asks for again; pointers borrowed. */
+struct sched_revival {
+	uint64_t timer_id;
+	uid_t uid;
+	gid_t gid;
+	const char *channel;
+	const uint8_t *payload;
+	size_t payload_len;
+	int delivery;
+	uint32_t max_attempts;
+	int clock;
+	int64_t deadline_ns;
+};
+
+/*
+ * Makes a finished timer pending again with its id, at rv's clock and
+ * deadline: rebuilt from the store, or where the store keeps nothing of
+ * it (memory mode, pruned), from rv. Returns 0 and *ret; -EEXIST (it is
+ * pending, or another pending timer of the owner has its key), -EAGAIN,
+ * -EIO or -ENOMEM.
+ */
+int sched_revive(const struct sched_revival *rv, struct timer **ret);
+
+/* A hook of timer_id ended: a run its overlap policy deferred starts. */
+void sched_hook_ended(uint64_t timer_id);
+
 /* Cancels every caller-callback timer of a connection that is closing. */
 void sched_conn_gone(uint64_t conn_id);
 
@@ -125,11 +181,13 @@ const uint8_t *sched_timer_exec(const struct timer *t, size_t *ret_len);
 
 /*
  * Fills a TimerInfo (and the Callback and, if opts is not NULL, the
- * TimerOptions it points to) from t. The strings
- * and bytes are borrowed from the timer: pack before the loop runs again.
+ * TimerOptions it points to, with its schedule in *rep if rep is not
+ * NULL) from t. The strings and bytes are borrowed from the timer: pack
+ * before the loop runs again.
  */
 void sched_fill_info(const struct timer *t, Evd__TimerInfo *info,
-                     Evd__Callback *cb, Evd__TimerOptions *opts);
+                     Evd__Callback *cb, Evd__TimerOptions *opts,
+                     Evd__Repeat *rep);
 
 void sched_get_stats(struct sched_stats *ret);
 

@@ -66,6 +66,12 @@ struct store_timer {
 	 * keeps it opaque); NULL for other callbacks. */
 	const uint8_t *exec;
 	size_t exec_len;
+	/* A schedule beyond one deadline (repeat, calendar, randomized
+	 * delay, accuracy): opaque to the store (repeat_pack), or NULL.
+	 * deadline_ns is then the nominal occurrence. */
+	const uint8_t *sched;
+	size_t sched_len;
+	bool paused;             /* does not fire until resumed */
 };
 
 /* A channel message as stored. */
@@ -160,8 +166,14 @@ struct store_backend {
 	 * does not match (the claim was lost). */
 	int (*retire)(struct store *s, uint64_t id, uint64_t fence,
 	              const struct store_timer *next);
-	/* Rewrites a pending timer's deadline (a reboot moved it). */
+	/* Rewrites a pending timer's clock, deadline and paused flag (a
+	 * reboot moved it, a client paused or moved it). -ENOENT. */
 	int (*reschedule)(struct store *s, const struct store_timer *t);
+	/* Makes a finished timer pending again at t's clock and deadline,
+	 * unpaused (an ack asked for the timer again). -ENOENT if no
+	 * finished timer has t->id, -EEXIST if the owner has another
+	 * pending timer with its key. */
+	int (*revive)(struct store *s, const struct store_timer *t);
 	/* A finished or pending timer by id, for Get after it fired.
 	 * -ENOENT if unknown. cb runs once. */
 	int (*get_timer)(struct store *s, uint64_t id, store_timer_cb cb,

@@ -203,6 +203,7 @@ const struct store_backend store_memory_backend = {
     .claim = store_memory_claim,
     .retire = store_memory_retire,
     .reschedule = store_memory_schedule,
+    .revive = store_memory_schedule,
     .get_timer = store_memory_get_timer,
     .find_key = store_memory_find_key,
     .check = store_memory_check,

@@ -127,6 +127,9 @@ static const char *const store_sqlite_migrations[] = {
     "ALTER TABLE runs ADD COLUMN duration_ns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE runs ADD COLUMN stdout BLOB;"
     "ALTER TABLE runs ADD COLUMN stderr BLOB;",
+    /* 5: repeating and calendar timers (the schedule, opaque), pause. */
+    "ALTER TABLE timers ADD COLUMN sched BLOB;"
+    "ALTER TABLE timers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -136,7 +139,8 @@ static const char *const store_sqlite_migrations[] = {
 #define TIMER_COLS                                                             \
 	"id, fence, state, uid, gid, clock, deadline_ns, due_rt_ns, boot_id,"  \
 	" created_rt_ns, channel, payload, key, misfire, delivery, downtime,"  \
-	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns, exec"
+	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns, exec,"  \
+	" sched, paused"
 #define MSG_COLS                                                               \
 	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
 	" lateness_ns, attempts, max_attempts, delivery, dead"
@@ -152,6 +156,7 @@ enum store_sqlite_stmt {
 	ST_RETIRE_END,
 	ST_RETIRE_NEXT,
 	ST_RESCHEDULE,
+	ST_REVIVE,
 	ST_GET,
 	ST_FIND_KEY,
 	ST_ENQUEUE,
@@ -177,7 +182,7 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SCHEDULE] = "INSERT INTO timers (" TIMER_COLS ") VALUES (?1, ?2,"
 		    " 'P', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		    " ?14, ?15, ?16, ?17, ?18, 0, ?19)",
+		    " ?14, ?15, ?16, ?17, ?18, 0, ?19, ?20, ?21)",
     [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'",
     [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1",
     /* No ORDER BY: rowid order is the scan the table is stored in. */
@@ -191,7 +196,11 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		       " last_fired_rt_ns = ?7"
 		       " WHERE id = ?1 AND fence = ?2 AND state = 'P'",
     [ST_RESCHEDULE] = "UPDATE timers SET deadline_ns = ?2, due_rt_ns = ?3,"
-		      " boot_id = ?4 WHERE id = ?1 AND state = 'P'",
+		      " boot_id = ?4, clock = ?5, paused = ?6"
+		      " WHERE id = ?1 AND state = 'P'",
+    [ST_REVIVE] = "UPDATE timers SET state = 'P', finished_rt_ns = 0,"
+		  " deadline_ns = ?2, due_rt_ns = ?3, boot_id = ?4, clock = ?5,"
+		  " paused = 0 WHERE id = ?1 AND state = 'F'",
     [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
 		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
@@ -491,6 +500,8 @@ store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
 	t->last_fired_rt_ns = sqlite3_column_int64(st, 18);
 	t->finished_rt_ns = sqlite3_column_int64(st, 19);
 	t->exec = store_sqlite_column_bytes(st, 20, &t->exec_len);
+	t->sched = store_sqlite_column_bytes(st, 21, &t->sched_len);
+	t->paused = sqlite3_column_int(st, 22) != 0;
 }
 
 /* Runs cb over the rows of a bound SELECT, then resets it. */
@@ -951,6 +962,8 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 	sqlite3_bind_int64(st, 17, (int64_t)t->fire_count);
 	sqlite3_bind_int64(st, 18, t->last_fired_rt_ns);
 	store_sqlite_bind_bytes(st, 19, t->exec, t->exec_len);
+	store_sqlite_bind_bytes(st, 20, t->sched, t->sched_len);
+	sqlite3_bind_int(st, 21, t->paused);
 	r = store_sqlite_exec(s, ST_SCHEDULE, "schedule");
 	if (r == -EEXIST)
 		store_sqlite_seterr(
@@ -1016,7 +1029,29 @@ store_sqlite_reschedule(struct store *s, const struct store_timer *t)
 	sqlite3_bind_int64(st, 2, t->deadline_ns);
 	sqlite3_bind_int64(st, 3, t->due_rt_ns);
 	store_sqlite_bind_boot_id(st, 4, t->boot_id, boot_raw);
+	sqlite3_bind_int(st, 5, t->clock);
+	sqlite3_bind_int(st, 6, t->paused);
 	return store_sqlite_exec_one(s, ST_RESCHEDULE, "reschedule", -ENOENT);
+}
+
+static int
+store_sqlite_revive(struct store *s, const struct store_timer *t)
+{
+	sqlite3_stmt *st = s->st[ST_REVIVE];
+	uint8_t boot_raw[16];
+	int r;
+
+	sqlite3_bind_int64(st, 1, (int64_t)t->id);
+	sqlite3_bind_int64(st, 2, t->deadline_ns);
+	sqlite3_bind_int64(st, 3, t->due_rt_ns);
+	store_sqlite_bind_boot_id(st, 4, t->boot_id, boot_raw);
+	sqlite3_bind_int(st, 5, t->clock);
+	r = store_sqlite_exec_one(s, ST_REVIVE, "revive", -ENOENT);
+	if (r == -EEXIST)
+		store_sqlite_seterr(s, "revive: another pending timer of the "
+				    "owner has timer %llu's key",
+				    (unsigned long long)t->id);
+	return r;
 }
 
 static int
@@ -1249,6 +1284,7 @@ const struct store_backend store_sqlite_backend = {
     .claim = store_sqlite_claim,
     .retire = store_sqlite_retire,
     .reschedule = store_sqlite_reschedule,
+    .revive = store_sqlite_revive,
     .get_timer = store_sqlite_get_timer,
     .find_key = store_sqlite_find_key,
     .check = store_sqlite_check,

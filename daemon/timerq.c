@@ -191,3 +191,19 @@ timerq_size(const struct timerq *q)
 {
 	return q->len;
 }
+
+int
+timerq_update(struct timerq *q, struct timerq_node *n, int64_t deadline_ns)
+{
+	size_t i = n->idx;
+
+	if (i >= q->len || q->heap[i] != n)
+		return -ENOENT;
+	n->deadline_ns = deadline_ns;
+	/* In place: no allocation, so moving a queued timer cannot fail. */
+	if (i > 0 && timerq_before(n, q->heap[(i - 1) / 2]))
+		timerq_sift_up(q, i, n);
+	else
+		timerq_sift_down(q, i, n);
+	return 0;
+}

@@ -46,6 +46,9 @@ int timerq_push(struct timerq *q, struct timerq_node *n);
 /* Removes n if it is queued in q. */
 void timerq_remove(struct timerq *q, struct timerq_node *n);
 
+/* Moves a queued node to a new deadline, in place (never allocates).
+ * Returns 0, or -ENOENT if n is not queued in q. */
+int timerq_update(struct timerq *q, struct timerq_node *n, int64_t deadline_ns);
 /* The earliest node, or NULL when empty. */
 struct timerq_node *timerq_peek(const struct timerq *q);
 

@@ -273,12 +273,14 @@ test_schema_and_reopen(void **state)
 	sub[strlen(sub) - strlen("/evd.db")] = '\0';
 	assert_int_equal(schedule1(s, &t), 0);
 	B->close(s);
-	assert_int_equal(user_version(f), 4);
+	assert_int_equal(user_version(f), 5);
 
 	/* A version 1 database is migrated forward on open, its rows kept. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
 	sql(f, "ALTER TABLE timers DROP COLUMN exec");
+	sql(f, "ALTER TABLE timers DROP COLUMN sched");
+	sql(f, "ALTER TABLE timers DROP COLUMN paused");
 	sql(f, "ALTER TABLE runs DROP COLUMN exit_code");
 	sql(f, "ALTER TABLE runs DROP COLUMN signal");
 	sql(f, "ALTER TABLE runs DROP COLUMN duration_ns");
@@ -290,11 +292,12 @@ test_schema_and_reopen(void **state)
 	assert_int_equal(g.n, 1);
 	assert_timer_eq(&g, &t);
 	B->close(s);
-	assert_int_equal(user_version(f), 4);
+	assert_int_equal(user_version(f), 5);
 	/* Each fails if its migration step did not run. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
 	sql(f, "ALTER TABLE timers DROP COLUMN exec");
+	sql(f, "ALTER TABLE timers DROP COLUMN paused");
 
 	/* A database from the future is refused, not touched. */
 	sql(f, "PRAGMA user_version = 99");
@@ -455,6 +458,49 @@ test_reschedule(void **state)
 	u.fire_count = t.fire_count;
 	assert_int_equal(get(s, 1, &g), 0);
 	assert_timer_eq(&g, &u);
+	B->close(s);
+}
+
+/* Schedule 5: the opaque schedule blob and the paused flag round-trip;
+ * reschedule writes clock and paused; a finished timer comes back with
+ * revive, and only a finished one. */
+static void
+test_sched_paused_revive(void **state)
+{
+	static const uint8_t blob[] = {0x2a, 0x02, 0x08, 0x05};
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer t = timer_make(1), u;
+	struct got g;
+
+	t.sched = blob;
+	t.sched_len = sizeof(blob);
+	t.paused = true;
+	assert_int_equal(schedule1(s, &t), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 0 + 1);
+	assert_int_equal(g.t.paused, true);
+	assert_int_equal(g.t.sched_len, sizeof(blob));
+
+	u = t;
+	u.paused = false;
+	u.clock = EVD__CLOCK__REALTIME;
+	u.deadline_ns = 99;
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->reschedule(s, &u), 0);
+	/* Revive is for finished timers only. */
+	assert_int_equal(B->revive(s, &u), -ENOENT);
+	assert_int_equal(B->retire(s, 1, 0, NULL), 0);
+	u.deadline_ns = 1234;
+	u.clock = EVD__CLOCK__MONOTONIC;
+	assert_int_equal(B->revive(s, &u), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(get(s, 1, &g), 0);
+	assert_int_equal(g.t.finished, false);
+	assert_int_equal(g.t.paused, false);
+	assert_int_equal(g.t.clock, EVD__CLOCK__MONOTONIC);
+	assert_int_equal(g.t.deadline_ns, 1234);
+	assert_int_equal(g.t.fire_count, t.fire_count + 1);
 	B->close(s);
 }
 
@@ -1086,6 +1132,7 @@ main(void)
 	    T(test_key_unique_among_pending),
 	    T(test_retire),
 	    T(test_reschedule),
+	    T(test_sched_paused_revive),
 	    T(test_cancel),
 	    T(test_runs_pruned),
 	    T(test_claim_order_and_horizon),
