@@ -414,10 +414,12 @@ print_details(void)
 	char buf[64];
 
 	printf("\n### Fire precision (lateness; client = Fired received − "
-	       "due, daemon = its lateness_ns)\n\n");
+	       "due, daemon = its lateness_ns, delivery = the difference)\n\n");
 	printf("| fires/s | pending | load | client p50 | p99 | p99.9 | max "
-	       "| daemon p50 | p99 | p99.9 | max | early |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	       "| daemon p50 | p99 | p99.9 | max | delivery p50 | p99 | p99.9 "
+	       "| max | early |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	       "---|\n");
 	for (int ri = 0; ri < 2; ri++)
 		for (int pi = 0; pi < 3; pi++)
 			for (int busy = 0; busy < 2; busy++) {
@@ -431,7 +433,7 @@ print_details(void)
 					continue;
 				printf("| %ld | %ld | %s ", rates[ri], pend[pi],
 				       busy ? "other core busy" : "idle");
-				for (int w = 0; w < 2; w++)
+				for (int w = 0; w < 3; w++)
 					for (int j = 0; j < 4; j++) {
 						const struct evb_result *x;
 
@@ -439,7 +441,9 @@ print_details(void)
 							 "evd.prec.%ld.%ld.%s.%s.%s",
 							 rates[ri], pend[pi],
 							 busy ? "busy" : "idle",
-							 w ? "daemon" : "client",
+							 w == 2   ? "delivery"
+							 : w == 1 ? "daemon"
+								  : "client",
 							 q[j]);
 						x = evb_get(key);
 						printf("| %s ",
@@ -471,7 +475,7 @@ print_details(void)
 							   EVB_NS, x->med)
 						 : "—");
 			}
-			printf("| | | | | |\n");
+			printf("| | | | | | | | | |\n");
 		}
 
 	printf("\n### Memory per pending timer (daemon VmRSS growth / N)\n\n");
