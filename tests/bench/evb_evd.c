@@ -740,9 +740,8 @@ memory_run(const long *points, int npoints, double v[][EVB_MAX_RUNS],
 		return;
 	if ((fd = conn_open(p.sock)) < 0)
 		goto out;
-	/* A few timers first so that the connection's buffers and the
-	 * allocator's first arenas are in the zero point, then cancel
-	 * nothing: they stay as part of the count. */
+	/* The zero point has the connection open and greeted, so that
+	 * its buffers are not counted as timers. */
 	usleep(50000);
 	if ((rss0 = evb_rss(p.pid)) < 0)
 		goto out;
@@ -755,7 +754,8 @@ memory_run(const long *points, int npoints, double v[][EVB_MAX_RUNS],
 		usleep(50000);
 		if ((rss = evb_rss(p.pid)) < 0)
 			goto out;
-		v[i][nv[i]++] = (double)(rss - rss0) / (double)have;
+		if (nv[i] < EVB_MAX_RUNS)
+			v[i][nv[i]++] = (double)(rss - rss0) / (double)have;
 	}
 out:
 	if (fd >= 0)
