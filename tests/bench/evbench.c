@@ -742,6 +742,9 @@ main(int argc, char **argv)
 	derive();
 	print_table();
 	print_details();
+	/* Before the notes, so that a skipped plot is among them. */
+	if (opts.plot_dir != NULL)
+		write_plots(opts.plot_dir);
 	if (evb_nnotes() > 0) {
 		printf("\nNotes:\n");
 		for (size_t i = 0; i < evb_nnotes(); i++)
@@ -749,8 +752,6 @@ main(int argc, char **argv)
 	}
 	if (json != NULL)
 		write_json(json, when, machine);
-	if (opts.plot_dir != NULL)
-		write_plots(opts.plot_dir);
 	for (size_t i = 0; i < evb_nnotes(); i++)
 		if (strstr(evb_note_at(i), "failed") != NULL)
 			return 1;
