@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "exec.h"
 #include "idmap.h"
+#include "idtab.h"
 #include "hook.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,7 +50,7 @@
 #define SCHED_HEARTBEAT_S 10
 
 /* Owner: sched. Linked into exactly one queue (or the held-back list),
- * the id map, the id-order list and, with a key, the key map, from
+ * the id table and, with a key, the key map, from
  * sched_add until it fires or is cancelled. */
 struct timer {
 	struct timerq_node qn; /* deadline on `clock`, seq = id */
@@ -77,7 +78,6 @@ struct timer {
 	int64_t created_rt_ns;
 	uint64_t fire_count;
 	int64_t last_fired_rt_ns;
-	TAILQ_ENTRY(timer) all;     /* id order */
 	TAILQ_ENTRY(timer) by_conn; /* caller timers of one conn; or held */
 };
 
@@ -122,10 +122,9 @@ struct sched_clock {
 static struct {
 	struct event_base *base;
 	struct sched_clock clocks[EVD_CLOCK_COUNT];
-	struct idmap *by_id;
+	struct idtab *by_id;    /* id -> timer, iterated in id order */
 	struct strmap *by_key;
 	struct idmap *by_conn; /* conn id -> struct conn_timers */
-	struct timer_list all;
 	struct timer_list held; /* durable timers due while writes fail */
 	struct event *more_ev;  /* fires the rest of a burst next turn */
 	struct event *heartbeat_ev;
@@ -213,11 +212,10 @@ sched_init(struct event_base *base)
 	               sizeof sched.zone_abbr);
 	sched.next_id = sched.id_limit = 1;
 	sched.next_fire_id = sched.fire_id_limit = 1;
-	TAILQ_INIT(&sched.all);
 	TAILQ_INIT(&sched.held);
 	for (i = 0; i < EVD_CLOCK_COUNT; i++)
 		sched.clocks[i].fd = -1;
-	if ((sched.by_id = idmap_new()) == NULL ||
+	if ((sched.by_id = idtab_new()) == NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
 	    (sched.by_conn = idmap_new()) == NULL)
 		return -ENOMEM;
@@ -277,10 +275,9 @@ sched_unlink(struct timer *t)
 		t->held = false;
 	} else
 		timerq_remove(sched.clocks[t->clock].q, &t->qn);
-	idmap_del(sched.by_id, t->id);
+	idtab_del(sched.by_id, t->id);
 	if (t->keymap_key != NULL)
 		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
-	TAILQ_REMOVE(&sched.all, t, all);
 	if (!TIMER_DURABLE(t)) {
 		struct conn_timers *ct = idmap_get(sched.by_conn, t->conn_id);
 
@@ -300,9 +297,10 @@ void
 sched_shutdown(void)
 {
 	struct timer *t;
+	uint64_t id;
 	int i;
 
-	while ((t = TAILQ_FIRST(&sched.all)) != NULL) {
+	while ((t = idtab_next(sched.by_id, 0, &id)) != NULL) {
 		sched_unlink(t);
 		timer_free(t);
 	}
@@ -319,7 +317,7 @@ sched_shutdown(void)
 		event_free(sched.more_ev);
 	if (sched.heartbeat_ev != NULL)
 		event_free(sched.heartbeat_ev);
-	idmap_free(sched.by_id);
+	idtab_free(sched.by_id);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
 	memset(&sched, 0, sizeof sched);
@@ -456,7 +454,7 @@ sched_link(struct timer *t)
 		return -ENOMEM;
 	if (quota_add(t->uid, QUOTA_TIMER, t->payload_len) < 0)
 		return -ENOMEM;
-	if (idmap_put(sched.by_id, t->id, t) < 0)
+	if (idtab_put(sched.by_id, t->id, t) < 0)
 		goto fail_quota;
 	if (t->keymap_key != NULL &&
 	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0)
@@ -470,20 +468,6 @@ sched_link(struct timer *t)
 		}
 		goto fail_key;
 	}
-	/* Ids only grow, except for timers reloaded from the store, which
-	 * are all older than anything scheduled since: keep id order. */
-	if (TAILQ_EMPTY(&sched.all) || TAILQ_LAST(&sched.all, timer_list)->id < t->id)
-		TAILQ_INSERT_TAIL(&sched.all, t, all);
-	else {
-		struct timer *x = TAILQ_FIRST(&sched.all);
-
-		while (x != NULL && x->id < t->id)
-			x = TAILQ_NEXT(x, all);
-		if (x != NULL)
-			TAILQ_INSERT_BEFORE(x, t, all);
-		else
-			TAILQ_INSERT_TAIL(&sched.all, t, all);
-	}
 	if (ct != NULL)
 		TAILQ_INSERT_TAIL(&ct->list, t, by_conn);
 	sched.stats.pending++;
@@ -493,7 +477,7 @@ fail_key:
 	if (t->keymap_key != NULL)
 		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
 fail_id:
-	idmap_del(sched.by_id, t->id);
+	idtab_del(sched.by_id, t->id);
 fail_quota:
 	quota_release(t->uid, QUOTA_TIMER, t->payload_len);
 	return -ENOMEM;
@@ -666,7 +650,7 @@ sched_lookup(uint64_t id, uid_t uid)
 {
 	struct timer *t;
 
-	if (id == 0 || (t = idmap_get(sched.by_id, id)) == NULL)
+	if (id == 0 || (t = idtab_get(sched.by_id, id)) == NULL)
 		return NULL;
 	if (uid != 0 && t->uid != uid)
 		return NULL; /* others' timers do not exist for this caller */
@@ -836,7 +820,7 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
-	if (idmap_get(sched.by_id, rv->timer_id) != NULL)
+	if (idtab_get(sched.by_id, rv->timer_id) != NULL)
 		return -EEXIST;
 	if (be->durable &&
 	    (r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
@@ -902,7 +886,7 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 void
 sched_hook_ended(uint64_t timer_id)
 {
-	struct timer *t = idmap_get(sched.by_id, timer_id);
+	struct timer *t = idtab_get(sched.by_id, timer_id);
 	uid_t owner;
 
 	if (t == NULL || t->x == NULL || !t->x->queued_one ||
@@ -952,20 +936,12 @@ size_t
 sched_list(uid_t uid, const char *channel, uint64_t after_id,
            struct timer **ret, size_t max, bool *ret_more)
 {
-	struct timer *t = NULL;
+	struct timer *t;
+	uint64_t id = after_id;
 	size_t n = 0;
 
 	*ret_more = false;
-	/* Resume right after the previous page's last timer if it is still
-	 * pending; otherwise skip from the start (ids are in order). */
-	if (after_id != 0 && (t = idmap_get(sched.by_id, after_id)) != NULL)
-		t = TAILQ_NEXT(t, all);
-	else {
-		t = TAILQ_FIRST(&sched.all);
-		while (t != NULL && t->id <= after_id)
-			t = TAILQ_NEXT(t, all);
-	}
-	for (; t != NULL; t = TAILQ_NEXT(t, all)) {
+	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
 		if (!sched_visible(t, uid, channel))
 			continue;
 		if (n == max) {
@@ -1615,13 +1591,13 @@ static void
 sched_recompute_calendars(const char *why)
 {
 	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME), cand;
-	struct timer *t, *next;
+	struct timer *t;
+	uint64_t id = 0;
 	size_t n = 0;
 
-	for (t = TAILQ_FIRST(&sched.all); t != NULL; t = next) {
+	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
 		const struct repeat *rep = timer_repeat(t);
 
-		next = TAILQ_NEXT(t, all);
 		if (rep == NULL || rep->cal == NULL || t->held ||
 		    timer_nominal(t) <= now)
 			continue;
@@ -2031,13 +2007,13 @@ int
 sched_reload_durable(const struct store_backend *be, struct store *s)
 {
 	struct sched_load ld;
-	struct timer *t, *next;
+	struct timer *t;
+	uint64_t id = 0;
 	int64_t v;
 	int r;
 
 	/* Forget every durable timer; the store is the truth. */
-	for (t = TAILQ_FIRST(&sched.all); t != NULL; t = next) {
-		next = TAILQ_NEXT(t, all);
+	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
 		if (TIMER_DURABLE(t)) {
 			sched_unlink(t);
 			timer_free(t);

@@ -7,9 +7,9 @@
  * polling, no tick, no libevent coarse timer. The realtime timerfd also
  * has TFD_TIMER_CANCEL_ON_SET, so a clock step re-evaluates wall-clock
  * timers at once; relative timers live on their own clocks and are never
- * moved by a step. An idmap finds a timer by id (O(1)) for cancel/get; a
- * list in id order (ids only grow, so insertion order is id order) serves
- * paged listing; a strmap finds a timer by (owner, key).
+ * moved by a step. An idtab (a radix tree over the dense ids) finds a
+ * timer by id for cancel/get and walks timers in id order for paged
+ * listing; a strmap finds a timer by (owner, key).
  *
  * Order: equal deadlines fire in scheduling order (the heap breaks ties
  * by a sequence number). call_soon is a monotonic timer due "now", so it
