@@ -49,37 +49,106 @@
 /* How often the store learns the wall time, for downtime "paused". */
 #define SCHED_HEARTBEAT_S 10
 
-/* Owner: sched. Linked into exactly one queue (or the held-back list),
- * the id table and, with a key, the key map, from
- * sched_add until it fires or is cancelled. */
-struct timer {
-	struct timerq_node qn; /* deadline on `clock`, seq = id */
-	uint64_t id;
+/* Owner: its timer. What most timers do not need: the targets and
+ * options of durable timers, the key, the schedule of repeating ones,
+ * and their history. A plain caller timer has none (cold == NULL), so
+ * it costs struct timer alone; fields read through TC() are then 0. */
+struct timer_cold {
 	uint64_t fence;
-	uid_t uid;
-	gid_t gid;
-	uint8_t clock;
-	uint8_t misfire;
+	uint32_t max_attempts;
 	uint8_t delivery;
 	uint8_t downtime;
-	bool held;        /* due while the store refused writes */
-	bool paused;      /* in no queue until resumed */
-	uint32_t max_attempts;
-	struct timer_ext *x; /* repeating or randomized; NULL: one deadline */
-	uint64_t conn_id; /* caller target when channel is NULL */
+	bool queued_one;  /* overlap queue-one: a run waits for the hook */
 	char *channel;    /* channel target: durable */
 	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
 	size_t exec_len;
-	uint8_t *payload;
-	size_t payload_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
 	char *keymap_key; /* "uid\0key" as stored in the key map */
 	size_t keymap_len;
-	int64_t created_rt_ns;
 	uint64_t fire_count;
 	int64_t last_fired_rt_ns;
+	struct repeat *rep; /* repeating or randomized; NULL: one deadline */
+	int64_t nominal_ns; /* with rep: the occurrence; qn.deadline_ns is
+	                     * where it really fires (repeat_effective) */
+};
+
+/*
+ * Owner: sched. Linked into exactly one queue (or the held-back list),
+ * the id table and, with a key, the key map, from sched_add until it
+ * fires or is cancelled. Kept small (memory per pending timer is a
+ * target): the id and the uid are the queue node's seq and aux, and
+ * everything rare lives in `cold`.
+ */
+struct timer {
+	union {
+		struct timerq_node qn; /* deadline on `clock` */
+		struct {
+			int64_t deadline_ns_;
+			uint64_t id;   /* qn.seq: equal deadlines fire in id order */
+			uint32_t idx_;
+			uid_t uid;     /* qn.aux */
+		};
+	};
+	gid_t gid;
+	uint8_t clock;
+	uint8_t misfire;
+	bool held : 1;    /* due while the store refused writes */
+	bool paused : 1;  /* in no queue until resumed */
+	uint64_t conn_id; /* caller target when not durable */
+	uint8_t *payload; /* a uint32_t length, then the bytes; or NULL */
+	struct timer_cold *cold;
+	int64_t created_rt_ns;
 	TAILQ_ENTRY(timer) by_conn; /* caller timers of one conn; or held */
 };
+
+_Static_assert(offsetof(struct timer, id) ==
+                       offsetof(struct timer, qn) +
+                               offsetof(struct timerq_node, seq),
+               "timer id is the queue node's seq");
+_Static_assert(offsetof(struct timer, uid) ==
+                       offsetof(struct timer, qn) +
+                               offsetof(struct timerq_node, aux),
+               "timer uid is the queue node's aux");
+
+/* Read-only view of t's cold part: zeroes when it has none. */
+static const struct timer_cold timer_cold_none;
+#define TC(t) ((t)->cold != NULL ? (t)->cold : &timer_cold_none)
+
+/* What a new timer is made of (timer_new); pointers are borrowed and
+ * copied, except rep, which the timer takes over. */
+struct timer_init {
+	const char *channel;
+	const uint8_t *exec;
+	size_t exec_len;
+	const char *key;
+	const uint8_t *payload;
+	size_t payload_len;
+	struct repeat *rep;
+	int64_t nominal_ns;
+	uint64_t fence;
+	uint32_t max_attempts;
+	int delivery;
+	int downtime;
+	uint64_t fire_count;
+	int64_t last_fired_rt_ns;
+};
+
+static size_t
+timer_payload_len(const struct timer *t)
+{
+	uint32_t len;
+
+	if (t->payload == NULL)
+		return 0;
+	memcpy(&len, t->payload, sizeof len);
+	return len;
+}
+
+static uint8_t *
+timer_payload(const struct timer *t)
+{
+	return t->payload != NULL ? t->payload + sizeof(uint32_t) : NULL;
+}
 
 TAILQ_HEAD(timer_list, timer);
 
@@ -93,18 +162,10 @@ struct sched_firing {
 	int64_t next_ns; /* the next nominal occurrence */
 };
 
-/* Owner: its timer. What only timers with a schedule need, kept out of
- * struct timer so one-shot timers do not pay for it. */
-struct timer_ext {
-	struct repeat *rep;
-	int64_t nominal_ns;  /* the occurrence; qn.deadline_ns is where it
-	                      * really fires (repeat_effective) */
-	bool queued_one;     /* overlap queue-one: a run waits for the hook */
-};
-
 /* Channel and exec timers are written to the store; caller timers live
  * and die with their connection. */
-#define TIMER_DURABLE(t) ((t)->channel != NULL || (t)->exec != NULL)
+#define TIMER_DURABLE(t) \
+	((t)->cold != NULL && ((t)->cold->channel != NULL || (t)->cold->exec != NULL))
 
 /* The caller-target timers of one connection, so that closing it costs
  * O(its timers), not a walk of every timer. */
@@ -185,13 +246,14 @@ sched_random(void)
 static int64_t
 timer_nominal(const struct timer *t)
 {
-	return t->x != NULL ? t->x->nominal_ns : t->qn.deadline_ns;
+	return t->cold != NULL && t->cold->rep != NULL ? t->cold->nominal_ns
+	                                               : t->qn.deadline_ns;
 }
 
 static const struct repeat *
 timer_repeat(const struct timer *t)
 {
-	return t->x != NULL ? t->x->rep : NULL;
+	return t->cold != NULL ? t->cold->rep : NULL;
 }
 
 int
@@ -254,15 +316,15 @@ timer_free(struct timer *t)
 {
 	if (t == NULL)
 		return;
-	free(t->channel);
-	free(t->exec);
-	free(t->payload);
-	free(t->key);
-	free(t->keymap_key);
-	if (t->x != NULL) {
-		repeat_free(t->x->rep);
-		free(t->x);
+	if (t->cold != NULL) {
+		free(t->cold->channel);
+		free(t->cold->exec);
+		free(t->cold->key);
+		free(t->cold->keymap_key);
+		repeat_free(t->cold->rep);
+		free(t->cold);
 	}
+	free(t->payload);
 	free(t);
 }
 
@@ -276,8 +338,9 @@ sched_unlink(struct timer *t)
 	} else
 		timerq_remove(sched.clocks[t->clock].q, &t->qn);
 	idtab_del(sched.by_id, t->id);
-	if (t->keymap_key != NULL)
-		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
+	if (TC(t)->keymap_key != NULL)
+		strmap_del(sched.by_key, t->cold->keymap_key,
+		           t->cold->keymap_len);
 	if (!TIMER_DURABLE(t)) {
 		struct conn_timers *ct = idmap_get(sched.by_conn, t->conn_id);
 
@@ -289,7 +352,7 @@ sched_unlink(struct timer *t)
 			}
 		}
 	}
-	quota_release(t->uid, QUOTA_TIMER, t->payload_len);
+	quota_release(t->uid, QUOTA_TIMER, timer_payload_len(t));
 	sched.stats.pending--;
 }
 
@@ -404,6 +467,72 @@ xstrdup_or_null(const char *s, bool *failed)
 	return p;
 }
 
+static bool
+timer_init_cold(const struct timer_init *in)
+{
+	return in->channel != NULL || in->exec != NULL || in->key != NULL ||
+	       in->rep != NULL || in->fence != 0 || in->max_attempts != 0 ||
+	       in->delivery != 0 || in->downtime != 0 || in->fire_count != 0 ||
+	       in->last_fired_rt_ns != 0;
+}
+
+/* A new timer linked nowhere, made of copies of in's parts (in->rep is
+ * taken over, even on failure), or NULL when out of memory. */
+static struct timer *
+timer_new(const struct timer_init *in)
+{
+	struct timer_cold *c;
+	struct timer *t;
+	bool failed = false;
+	uint32_t len;
+
+	if ((t = calloc(1, sizeof *t)) == NULL) {
+		repeat_free(in->rep);
+		return NULL;
+	}
+	timerq_node_init(&t->qn);
+	if (timer_init_cold(in)) {
+		if ((c = t->cold = calloc(1, sizeof *c)) == NULL) {
+			repeat_free(in->rep);
+			free(t);
+			return NULL;
+		}
+		c->rep = in->rep;
+		c->nominal_ns = in->nominal_ns;
+		c->fence = in->fence;
+		c->max_attempts = in->max_attempts;
+		c->delivery = (uint8_t)in->delivery;
+		c->downtime = (uint8_t)in->downtime;
+		c->fire_count = in->fire_count;
+		c->last_fired_rt_ns = in->last_fired_rt_ns;
+		c->channel = xstrdup_or_null(in->channel, &failed);
+		c->key = xstrdup_or_null(in->key, &failed);
+		if (in->exec != NULL) {
+			/* An empty exec is still an exec target. */
+			if ((c->exec = malloc(in->exec_len + 1)) == NULL)
+				failed = true;
+			else
+				memcpy(c->exec, in->exec, in->exec_len);
+			c->exec_len = in->exec_len;
+		}
+	}
+	if (in->payload_len > 0) {
+		len = (uint32_t)in->payload_len;
+		if (in->payload_len > UINT32_MAX ||
+		    (t->payload = malloc(sizeof len + len)) == NULL)
+			failed = true;
+		else {
+			memcpy(t->payload, &len, sizeof len);
+			memcpy(t->payload + sizeof len, in->payload, len);
+		}
+	}
+	if (failed) {
+		timer_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 /* The key map's key: owner uid, a NUL, then the client's key, so equal
  * keys of different owners never collide. */
 static int
@@ -448,16 +577,16 @@ sched_link(struct timer *t)
 	struct sched_clock *sc = &sched.clocks[t->clock];
 	struct conn_timers *ct = NULL;
 
-	if (t->key != NULL && t->keymap_key == NULL &&
-	    sched_keymap_key(t->uid, t->key, &t->keymap_key,
-	                     &t->keymap_len) < 0)
+	if (TC(t)->key != NULL && t->cold->keymap_key == NULL &&
+	    sched_keymap_key(t->uid, t->cold->key, &t->cold->keymap_key,
+	                     &t->cold->keymap_len) < 0)
 		return -ENOMEM;
-	if (quota_add(t->uid, QUOTA_TIMER, t->payload_len) < 0)
+	if (quota_add(t->uid, QUOTA_TIMER, timer_payload_len(t)) < 0)
 		return -ENOMEM;
 	if (idtab_put(sched.by_id, t->id, t) < 0)
 		goto fail_quota;
-	if (t->keymap_key != NULL &&
-	    strmap_put(sched.by_key, t->keymap_key, t->keymap_len, t) < 0)
+	if (TC(t)->keymap_key != NULL &&
+	    strmap_put(sched.by_key, TC(t)->keymap_key, TC(t)->keymap_len, t) < 0)
 		goto fail_id;
 	if (!TIMER_DURABLE(t) && (ct = sched_conn_timers(t->conn_id)) == NULL)
 		goto fail_key;
@@ -474,12 +603,12 @@ sched_link(struct timer *t)
 	sched_arm(sc, false);
 	return 0;
 fail_key:
-	if (t->keymap_key != NULL)
-		strmap_del(sched.by_key, t->keymap_key, t->keymap_len);
+	if (TC(t)->keymap_key != NULL)
+		strmap_del(sched.by_key, TC(t)->keymap_key, TC(t)->keymap_len);
 fail_id:
 	idtab_del(sched.by_id, t->id);
 fail_quota:
-	quota_release(t->uid, QUOTA_TIMER, t->payload_len);
+	quota_release(t->uid, QUOTA_TIMER, timer_payload_len(t));
 	return -ENOMEM;
 }
 
@@ -489,7 +618,7 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 {
 	memset(st, 0, sizeof *st);
 	st->id = t->id;
-	st->fence = t->fence;
+	st->fence = TC(t)->fence;
 	st->uid = t->uid;
 	st->gid = t->gid;
 	st->clock = t->clock;
@@ -498,18 +627,18 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->paused = t->paused;
 	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
 	st->created_rt_ns = t->created_rt_ns;
-	st->channel = t->channel;
-	st->exec = t->exec;
-	st->exec_len = t->exec_len;
-	st->payload = t->payload;
-	st->payload_len = t->payload_len;
-	st->key = t->key;
+	st->channel = TC(t)->channel;
+	st->exec = TC(t)->exec;
+	st->exec_len = TC(t)->exec_len;
+	st->payload = timer_payload(t);
+	st->payload_len = timer_payload_len(t);
+	st->key = TC(t)->key;
 	st->misfire = t->misfire;
-	st->delivery = t->delivery;
-	st->downtime = t->downtime;
-	st->max_attempts = t->max_attempts;
-	st->fire_count = t->fire_count;
-	st->last_fired_rt_ns = t->last_fired_rt_ns;
+	st->delivery = TC(t)->delivery;
+	st->downtime = TC(t)->downtime;
+	st->max_attempts = TC(t)->max_attempts;
+	st->fire_count = TC(t)->fire_count;
+	st->last_fired_rt_ns = TC(t)->last_fired_rt_ns;
 }
 
 int
@@ -517,10 +646,10 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
           bool *ret_existing)
 {
 	struct repeat *rep = spec->rep;
+	struct timer_init in;
 	struct store_timer st;
 	struct store *s = NULL;
 	struct timer *t;
-	bool failed = false;
 	int r;
 
 	if (spec->key != NULL) {
@@ -546,55 +675,33 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	if ((spec->channel != NULL || spec->exec != NULL) &&
 	    (s = batch_store()) == NULL)
 		goto fail_rep;
-	r = -ENOMEM;
-	if ((t = calloc(1, sizeof *t)) == NULL)
-		goto fail_rep;
-	if (rep != NULL) {
-		if ((t->x = calloc(1, sizeof *t->x)) == NULL) {
-			free(t);
-			goto fail_rep;
-		}
-		t->x->rep = rep; /* the timer owns it from here */
-		t->x->nominal_ns = spec->deadline_ns;
-	}
+	memset(&in, 0, sizeof in);
+	in.channel = spec->channel;
+	in.exec = spec->exec;
+	in.exec_len = spec->exec_len;
+	in.key = spec->key;
+	in.payload = spec->payload;
+	in.payload_len = spec->payload_len;
+	in.rep = rep; /* the timer owns it from here */
+	in.nominal_ns = spec->deadline_ns;
+	in.max_attempts = spec->max_attempts;
+	in.delivery = spec->delivery;
+	in.downtime = spec->downtime;
+	if ((t = timer_new(&in)) == NULL)
+		return -ENOMEM;
 	if ((r = sched_next(&sched.next_id, &sched.id_limit, "next_timer_id",
 	                    &t->id)) < 0) {
 		timer_free(t);
 		return r;
 	}
-	timerq_node_init(&t->qn);
 	t->uid = spec->uid;
 	t->gid = spec->gid;
 	t->clock = (uint8_t)spec->clock;
 	t->misfire = (uint8_t)spec->misfire;
-	t->delivery = (uint8_t)spec->delivery;
-	t->downtime = (uint8_t)spec->downtime;
-	t->max_attempts = spec->max_attempts;
 	t->conn_id = spec->conn_id;
-	t->channel = xstrdup_or_null(spec->channel, &failed);
-	t->key = xstrdup_or_null(spec->key, &failed);
-	if (spec->exec != NULL) {
-		if ((t->exec = malloc(spec->exec_len)) == NULL)
-			failed = true;
-		else
-			memcpy(t->exec, spec->exec, spec->exec_len);
-		t->exec_len = spec->exec_len;
-	}
-	if (spec->payload_len > 0) {
-		if ((t->payload = malloc(spec->payload_len)) == NULL)
-			failed = true;
-		else
-			memcpy(t->payload, spec->payload, spec->payload_len);
-		t->payload_len = spec->payload_len;
-	}
 	t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
 	t->qn.deadline_ns = repeat_effective(rep, spec->deadline_ns,
 	                                     sched_random());
-	t->qn.seq = t->id;
-	if (failed) {
-		timer_free(t);
-		return -ENOMEM;
-	}
 	if (s != NULL) {
 		uint8_t *packed = NULL;
 
@@ -792,14 +899,14 @@ sched_reschedule(struct timer *t, int clk, int64_t nominal)
 	int r;
 
 	t->clock = (uint8_t)clk;
-	if (t->x != NULL)
-		t->x->nominal_ns = nominal;
+	if (timer_repeat(t) != NULL)
+		t->cold->nominal_ns = nominal;
 	else
 		t->qn.deadline_ns = nominal;
 	r = sched_store_reschedule(t);
 	t->clock = (uint8_t)old_clock;
-	if (t->x != NULL)
-		t->x->nominal_ns = old_nominal;
+	if (timer_repeat(t) != NULL)
+		t->cold->nominal_ns = old_nominal;
 	else
 		t->qn.deadline_ns = old_nominal;
 	if (r < 0)
@@ -815,7 +922,6 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	struct store_timer st;
 	struct timer *t = NULL;
 	struct store *s;
-	bool failed = false;
 	int r;
 
 	if ((s = batch_store()) == NULL)
@@ -829,34 +935,25 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	if (t == NULL) {
 		/* The store keeps nothing of it (memory mode, or pruned):
 		 * the message says what it needs. */
-		if ((t = calloc(1, sizeof *t)) == NULL)
+		struct timer_init in;
+
+		memset(&in, 0, sizeof in);
+		in.channel = rv->channel;
+		in.payload = rv->payload;
+		in.payload_len = rv->payload_len;
+		in.delivery = rv->delivery;
+		in.max_attempts = rv->max_attempts;
+		if ((t = timer_new(&in)) == NULL)
 			return -ENOMEM;
-		timerq_node_init(&t->qn);
 		t->id = rv->timer_id;
 		t->uid = rv->uid;
 		t->gid = rv->gid;
-		t->delivery = (uint8_t)rv->delivery;
-		t->max_attempts = rv->max_attempts;
-		t->channel = xstrdup_or_null(rv->channel, &failed);
-		if (rv->payload_len > 0) {
-			if ((t->payload = malloc(rv->payload_len)) == NULL)
-				failed = true;
-			else
-				memcpy(t->payload, rv->payload,
-				       rv->payload_len);
-			t->payload_len = rv->payload_len;
-		}
 		t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
-		t->qn.seq = t->id;
-		if (failed) {
-			timer_free(t);
-			return -ENOMEM;
-		}
 	}
 	t->clock = (uint8_t)rv->clock;
 	t->paused = false;
 	sched_set_nominal(t, rv->deadline_ns);
-	if (t->key != NULL && sched_find_key(t->uid, t->key) != NULL) {
+	if (TC(t)->key != NULL && sched_find_key(t->uid, TC(t)->key) != NULL) {
 		timer_free(t);
 		return -EEXIST;
 	}
@@ -889,13 +986,13 @@ sched_hook_ended(uint64_t timer_id)
 	struct timer *t = idtab_get(sched.by_id, timer_id);
 	uid_t owner;
 
-	if (t == NULL || t->x == NULL || !t->x->queued_one ||
+	if (t == NULL || timer_repeat(t) == NULL || !t->cold->queued_one ||
 	    hook_running(timer_id, &owner))
 		return;
-	t->x->queued_one = false;
+	t->cold->queued_one = false;
 	/* The deferred run: an extra fire, the schedule already moved on. */
 	if (sched_fire(t, clock_now_ns(t->clock), true) < 0) {
-		t->x->queued_one = true; /* tried again at the next end */
+		t->cold->queued_one = true; /* tried again at the next end */
 		log_warnx("timer %" PRIu64 ": deferred run not started yet "
 		          "(store or hook queue unavailable)",
 		          timer_id);
@@ -927,7 +1024,7 @@ sched_visible(const struct timer *t, uid_t uid, const char *channel)
 	if (uid != 0 && t->uid != uid)
 		return false;
 	if (channel != NULL &&
-	    (t->channel == NULL || strcmp(t->channel, channel) != 0))
+	    (TC(t)->channel == NULL || strcmp(TC(t)->channel, channel) != 0))
 		return false;
 	return true;
 }
@@ -980,8 +1077,8 @@ sched_timer_uid(const struct timer *t)
 const uint8_t *
 sched_timer_exec(const struct timer *t, size_t *ret_len)
 {
-	*ret_len = t->exec_len;
-	return t->exec;
+	*ret_len = TC(t)->exec_len;
+	return TC(t)->exec;
 }
 
 bool
@@ -1013,39 +1110,39 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
 	info->due_realtime_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
 	info->has_created_realtime_ns = true;
 	info->created_realtime_ns = t->created_rt_ns;
-	info->key = t->key;
+	info->key = TC(t)->key;
 	info->has_fire_count = true;
-	info->fire_count = t->fire_count;
-	if (t->last_fired_rt_ns != 0) {
+	info->fire_count = TC(t)->fire_count;
+	if (TC(t)->last_fired_rt_ns != 0) {
 		info->has_last_fired_realtime_ns = true;
-		info->last_fired_realtime_ns = t->last_fired_rt_ns;
+		info->last_fired_realtime_ns = TC(t)->last_fired_rt_ns;
 	}
-	if (t->channel != NULL) {
+	if (TC(t)->channel != NULL) {
 		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
-		cb->channel = t->channel;
+		cb->channel = TC(t)->channel;
 	}
 	/* An exec target shows as an empty Exec here; Get fills in the
 	 * command (sched_timer_exec), which List leaves out. */
-	if (t->exec != NULL) {
+	if (TC(t)->exec != NULL) {
 		static Evd__Exec empty = EVD__EXEC__INIT;
 
 		cb->target_case = EVD__CALLBACK__TARGET_EXEC;
 		cb->exec = &empty;
 	}
-	if (t->payload_len > 0) {
+	if (timer_payload_len(t) > 0) {
 		cb->has_payload = true;
-		cb->payload.data = t->payload;
-		cb->payload.len = t->payload_len;
+		cb->payload.data = timer_payload(t);
+		cb->payload.len = timer_payload_len(t);
 	}
 	info->callback = cb;
 	if (opts != NULL) {
 		evd__timer_options__init(opts);
 		opts->has_misfire = opts->has_delivery = true;
 		opts->misfire = t->misfire;
-		opts->delivery = t->delivery;
+		opts->delivery = TC(t)->delivery;
 		opts->has_downtime = opts->has_max_attempts = true;
-		opts->downtime = t->downtime;
-		opts->max_attempts = t->max_attempts;
+		opts->downtime = TC(t)->downtime;
+		opts->max_attempts = TC(t)->max_attempts;
 		if (rep != NULL)
 			repeat_fill_options(timer_repeat(t), opts, rep);
 		info->options = opts;
@@ -1144,7 +1241,7 @@ sched_plan(const struct timer *t, int64_t now, bool trigger,
 		f->keep = f->has_next = true;
 		return;
 	}
-	r = repeat_next(rep, t->misfire, t->fire_count + 1, timer_nominal(t),
+	r = repeat_next(rep, t->misfire, TC(t)->fire_count + 1, timer_nominal(t),
 	                now, &f->next_ns);
 	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS)
 		f->has_next = true;
@@ -1164,8 +1261,8 @@ sched_move(struct timer *t, int clk, int64_t nominal)
 	int64_t eff = repeat_effective(timer_repeat(t), nominal,
 	                               sched_random());
 
-	if (t->x != NULL)
-		t->x->nominal_ns = nominal;
+	if (timer_repeat(t) != NULL)
+		t->cold->nominal_ns = nominal;
 	if (t->held || t->paused || clk != t->clock) {
 		if (!t->held && !t->paused)
 			timerq_remove(sc->q, &t->qn);
@@ -1197,13 +1294,13 @@ sched_store_advance(struct store *s, const struct timer *t,
 	if (f->keep)
 		return 0;
 	if (!f->has_next)
-		return batch_backend()->retire(s, t->id, t->fence, NULL);
+		return batch_backend()->retire(s, t->id, TC(t)->fence, NULL);
 	sched_to_store(t, &st);
 	st.deadline_ns = f->next_ns;
 	st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
-	st.fire_count = t->fire_count + 1;
+	st.fire_count = TC(t)->fire_count + 1;
 	st.last_fired_rt_ns = f->fired_rt;
-	return batch_backend()->retire(s, t->id, t->fence, &st);
+	return batch_backend()->retire(s, t->id, TC(t)->fence, &st);
 }
 
 /* Memory follows the store: t moves to its next occurrence, or goes. */
@@ -1217,8 +1314,8 @@ sched_advance(struct timer *t, const struct sched_firing *f)
 		timer_free(t);
 		return;
 	}
-	t->fire_count++;
-	t->last_fired_rt_ns = f->fired_rt;
+	t->cold->fire_count++; /* it repeats: it has a cold part */
+	t->cold->last_fired_rt_ns = f->fired_rt;
 	sched_move(t, t->clock, f->next_ns);
 }
 
@@ -1295,10 +1392,10 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 	hf.fire_id = fire_id;
 	hf.uid = t->uid;
 	hf.gid = t->gid;
-	hf.exec = t->exec;
-	hf.exec_len = t->exec_len;
-	hf.payload = t->payload;
-	hf.payload_len = t->payload_len;
+	hf.exec = TC(t)->exec;
+	hf.exec_len = TC(t)->exec_len;
+	hf.payload = timer_payload(t);
+	hf.payload_len = timer_payload_len(t);
 	hf.due_rt_ns = run.due_rt_ns;
 	hf.fired_rt_ns = f->fired_rt;
 	hf.lateness_ns = f->lateness;
@@ -1349,13 +1446,13 @@ sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
 	case EVD__OVERLAP__OVERLAP_QUEUE_ONE:
 		if (!f->has_next)
 			return true; /* its last run: nothing to wait in */
-		if (!t->x->queued_one) {
+		if (!t->cold->queued_one) {
 			if (!sched_skip(t, f, "deferred until the previous run "
 			                      "ends (overlap queue-one)")) {
 				*ret_held = true;
 				return false;
 			}
-			t->x->queued_one = true;
+			t->cold->queued_one = true;
 			return false;
 		}
 		break;
@@ -1393,14 +1490,14 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	sm.fire_id = fire_id;
 	sm.timer_id = t->id;
 	sm.owner = t->uid;
-	sm.channel = t->channel;
-	sm.payload = t->payload;
-	sm.payload_len = t->payload_len;
+	sm.channel = TC(t)->channel;
+	sm.payload = timer_payload(t);
+	sm.payload_len = timer_payload_len(t);
 	sm.due_rt_ns = fg->due_rt;
 	sm.fired_rt_ns = fg->fired_rt;
 	sm.lateness_ns = fg->lateness;
-	sm.max_attempts = t->max_attempts;
-	sm.delivery = t->delivery;
+	sm.max_attempts = TC(t)->max_attempts;
+	sm.delivery = TC(t)->delivery;
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.fire_id = fire_id;
@@ -1417,26 +1514,26 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	}
 	metrics_observe_lateness(fg->lateness);
 	memset(&f, 0, sizeof f);
-	f.channel = t->channel;
+	f.channel = TC(t)->channel;
 	f.owner = t->uid;
 	f.timer_id = t->id;
 	f.fire_id = fire_id;
-	f.payload = t->payload;
-	f.payload_len = t->payload_len;
+	f.payload = timer_payload(t);
+	f.payload_len = timer_payload_len(t);
 	f.due_realtime_ns = sm.due_rt_ns;
 	f.fired_realtime_ns = fg->fired_rt;
 	f.lateness_ns = fg->lateness;
-	f.delivery = t->delivery;
-	f.max_attempts = t->max_attempts;
+	f.delivery = TC(t)->delivery;
+	f.max_attempts = TC(t)->max_attempts;
 	if ((r = channel_publish(&f)) < 0)
 		/* In the store, not in memory: a restart delivers it. */
 		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
 		          "queueing on %s; it is stored and will be delivered "
 		          "after a restart",
-		          t->id, fire_id, t->channel);
+		          t->id, fire_id, TC(t)->channel);
 	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
 	         "channel %s, %" PRId64 " us late",
-	         t->id, (unsigned)t->uid, fire_id, t->channel,
+	         t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
 	         fg->lateness / 1000);
 	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
 	             fg->fired_rt);
@@ -1491,10 +1588,10 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 		 * payload is still needed for packing. */
 		sched_unlink(t);
 	}
-	if (t->payload_len > 0) {
+	if (timer_payload_len(t) > 0) {
 		fired.has_payload = true;
-		fired.payload.data = t->payload;
-		fired.payload.len = t->payload_len;
+		fired.payload.data = timer_payload(t);
+		fired.payload.len = timer_payload_len(t);
 	}
 	if (!ends)
 		sched_advance(t, fg);
@@ -1525,12 +1622,12 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 	bool held;
 
 	sched_plan(t, now, trigger, &f);
-	if (t->exec != NULL) {
+	if (TC(t)->exec != NULL) {
 		if (!trigger && !sched_overlap(t, &f, &held))
 			return held ? -EAGAIN : 0;
 		if (!sched_fire_exec(t, &f))
 			return -EAGAIN;
-	} else if (t->channel != NULL) {
+	} else if (TC(t)->channel != NULL) {
 		if (!sched_fire_durable(t, &f))
 			return -EAGAIN;
 	} else
@@ -1786,8 +1883,8 @@ static int
 sched_timer_from_store(const struct store_timer *st, struct timer **ret)
 {
 	struct repeat *rep = NULL;
+	struct timer_init in;
 	struct timer *t;
-	bool failed = false;
 	char err[160];
 	int r;
 
@@ -1800,52 +1897,33 @@ sched_timer_from_store(const struct store_timer *st, struct timer **ret)
 			          st->id, err);
 		return r;
 	}
-	if ((t = calloc(1, sizeof *t)) == NULL ||
-	    (rep != NULL && (t->x = calloc(1, sizeof *t->x)) == NULL)) {
-		free(t);
-		repeat_free(rep);
+	memset(&in, 0, sizeof in);
+	in.channel = st->channel;
+	if (st->exec != NULL && st->exec_len > 0) {
+		in.exec = st->exec;
+		in.exec_len = st->exec_len;
+	}
+	in.key = st->key;
+	in.payload = st->payload;
+	in.payload_len = st->payload_len;
+	in.rep = rep;
+	in.nominal_ns = st->deadline_ns;
+	in.fence = st->fence;
+	in.max_attempts = st->max_attempts;
+	in.delivery = st->delivery;
+	in.downtime = st->downtime;
+	in.fire_count = st->fire_count;
+	in.last_fired_rt_ns = st->last_fired_rt_ns;
+	if ((t = timer_new(&in)) == NULL)
 		return -ENOMEM;
-	}
-	if (t->x != NULL) {
-		t->x->rep = rep;
-		t->x->nominal_ns = st->deadline_ns;
-	}
-	timerq_node_init(&t->qn);
 	t->id = st->id;
-	t->fence = st->fence;
 	t->uid = st->uid;
 	t->gid = st->gid;
 	t->clock = (uint8_t)st->clock;
 	t->misfire = (uint8_t)st->misfire;
-	t->delivery = (uint8_t)st->delivery;
-	t->downtime = (uint8_t)st->downtime;
 	t->paused = st->paused;
-	t->max_attempts = st->max_attempts;
-	t->channel = xstrdup_or_null(st->channel, &failed);
-	t->key = xstrdup_or_null(st->key, &failed);
-	if (st->exec != NULL && st->exec_len > 0) {
-		if ((t->exec = malloc(st->exec_len)) == NULL)
-			failed = true;
-		else
-			memcpy(t->exec, st->exec, st->exec_len);
-		t->exec_len = st->exec_len;
-	}
-	if (st->payload_len > 0) {
-		if ((t->payload = malloc(st->payload_len)) == NULL)
-			failed = true;
-		else
-			memcpy(t->payload, st->payload, st->payload_len);
-		t->payload_len = st->payload_len;
-	}
 	t->created_rt_ns = st->created_rt_ns;
-	t->fire_count = st->fire_count;
-	t->last_fired_rt_ns = st->last_fired_rt_ns;
 	t->qn.deadline_ns = st->deadline_ns;
-	t->qn.seq = t->id;
-	if (failed) {
-		timer_free(t);
-		return -ENOMEM;
-	}
 	*ret = t;
 	return 0;
 }
@@ -1865,8 +1943,8 @@ sched_revive_cb(const struct store_timer *st, void *arg)
 static void
 sched_set_nominal(struct timer *t, int64_t nominal)
 {
-	if (t->x != NULL)
-		t->x->nominal_ns = nominal;
+	if (timer_repeat(t) != NULL)
+		t->cold->nominal_ns = nominal;
 	t->qn.deadline_ns = repeat_effective(timer_repeat(t), nominal,
 	                                     sched_random());
 }
@@ -1914,7 +1992,7 @@ sched_load_cb(const struct store_timer *st, void *arg)
 		int64_t next;
 
 		r = repeat_next(timer_repeat(t), EVD__MISFIRE__MISFIRE_SKIP,
-		                t->fire_count, deadline, now, &next);
+		                TC(t)->fire_count, deadline, now, &next);
 		if (r < 0) {
 			/* No occurrence left: it ends, as a one-shot would. */
 			struct sched_load_write w = { .id = st->id,

@@ -27,6 +27,8 @@ struct timerq_node {
 	int64_t deadline_ns;
 	uint64_t seq;
 	uint32_t idx; /* slot in the heap, TIMERQ_NONE when not queued */
+	uint32_t aux; /* the owner's, never touched here: it fills what
+	               * would be padding */
 };
 
 struct timerq;
