@@ -32,6 +32,7 @@
 #include "hook.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "quota.h"
 #include "repeat.h"
 #include "store.h"
@@ -46,6 +47,8 @@
  * not write the counter on every request; a restart skips at most one
  * block. */
 #define SCHED_ID_BLOCK 65536
+/* Timers are carved from the pool this many at a time (320 KB). */
+#define SCHED_POOL_CHUNK 4096
 /* How often the store learns the wall time, for downtime "paused". */
 #define SCHED_HEARTBEAT_S 10
 
@@ -183,6 +186,7 @@ struct sched_clock {
 static struct {
 	struct event_base *base;
 	struct sched_clock clocks[EVD_CLOCK_COUNT];
+	struct pool *timers;    /* every struct timer */
 	struct idtab *by_id;    /* id -> timer, iterated in id order */
 	struct strmap *by_key;
 	struct idmap *by_conn; /* conn id -> struct conn_timers */
@@ -277,7 +281,9 @@ sched_init(struct event_base *base)
 	TAILQ_INIT(&sched.held);
 	for (i = 0; i < EVD_CLOCK_COUNT; i++)
 		sched.clocks[i].fd = -1;
-	if ((sched.by_id = idtab_new()) == NULL ||
+	if ((sched.timers = pool_new(sizeof(struct timer),
+	                             SCHED_POOL_CHUNK)) == NULL ||
+	    (sched.by_id = idtab_new()) == NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
 	    (sched.by_conn = idmap_new()) == NULL)
 		return -ENOMEM;
@@ -325,7 +331,7 @@ timer_free(struct timer *t)
 		free(t->cold);
 	}
 	free(t->payload);
-	free(t);
+	pool_put(sched.timers, t);
 }
 
 /* Removes t from every index; it is then only the caller's. */
@@ -381,6 +387,7 @@ sched_shutdown(void)
 	if (sched.heartbeat_ev != NULL)
 		event_free(sched.heartbeat_ev);
 	idtab_free(sched.by_id);
+	pool_free(sched.timers);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
 	memset(&sched, 0, sizeof sched);
@@ -486,7 +493,7 @@ timer_new(const struct timer_init *in)
 	bool failed = false;
 	uint32_t len;
 
-	if ((t = calloc(1, sizeof *t)) == NULL) {
+	if ((t = pool_get(sched.timers)) == NULL) {
 		repeat_free(in->rep);
 		return NULL;
 	}
@@ -494,7 +501,7 @@ timer_new(const struct timer_init *in)
 	if (timer_init_cold(in)) {
 		if ((c = t->cold = calloc(1, sizeof *c)) == NULL) {
 			repeat_free(in->rep);
-			free(t);
+			pool_put(sched.timers, t);
 			return NULL;
 		}
 		c->rep = in->rep;
