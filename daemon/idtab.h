@@ -7,8 +7,9 @@
  * and iteration walks ids in order. A dense run of ids costs 8.1 bytes
  * each (vs 16 bytes per slot at up to 3/4 load for idmap). A node is
  * freed as soon as it is empty; the cost is sparse survivors: one id
- * left alone in its run of 64 keeps a leaf of 520 bytes. The tree never
- * owns the values.
+ * left alone in its run of 64 keeps a leaf of 520 bytes. Nodes come from
+ * a pool (pool.h), so freed ones are reused but the pool keeps its peak
+ * until the table is empty. The tree never owns the values.
  */
 #ifndef EVD_IDTAB_H
 #define EVD_IDTAB_H
