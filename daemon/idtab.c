@@ -64,8 +64,8 @@ idtab_new(void)
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	if ((t->pool = pool_new(sizeof(struct idtab_node),
-	                        IDTAB_POOL_CHUNK)) == NULL) {
+	if ((t->pool = pool_new(sizeof(struct idtab_node), IDTAB_POOL_CHUNK)) ==
+	    NULL) {
 		free(t);
 		return NULL;
 	}
@@ -159,7 +159,7 @@ idtab_put(struct idtab *t, uint64_t id, void *val)
 	n = t->root;
 	for (h = t->height; h > 0; h--) {
 		struct idtab_node **child =
-		        (struct idtab_node **)&n->slot[idtab_index(h, id)];
+		    (struct idtab_node **)&n->slot[idtab_index(h, id)];
 
 		if (*child == NULL) {
 			*child = spare[--nspare];
@@ -210,7 +210,8 @@ idtab_del(struct idtab *t, uint64_t id)
 		}
 	}
 	/* A root left with only slot 0 is one level too many. */
-	while (t->height > 0 && t->root->count == 1 && t->root->slot[0] != NULL) {
+	while (t->height > 0 && t->root->count == 1 &&
+	       t->root->slot[0] != NULL) {
 		n = t->root;
 		t->root = n->slot[0];
 		t->height--;
@@ -235,7 +236,7 @@ idtab_nodes(const struct idtab *t)
 /* The first value in n (height h, first id base) with id >= from. */
 static void *
 idtab_next_in(const struct idtab_node *n, unsigned h, uint64_t base,
-              uint64_t from, uint64_t *ret_id)
+	      uint64_t from, uint64_t *ret_id)
 {
 	unsigned shift = IDTAB_BITS * h, i, end = IDTAB_FAN;
 	void *v;
@@ -254,7 +255,7 @@ idtab_next_in(const struct idtab_node *n, unsigned h, uint64_t base,
 			return n->slot[i];
 		}
 		v = idtab_next_in(n->slot[i], h - 1, b, from > b ? from : b,
-		                  ret_id);
+				  ret_id);
 		if (v != NULL)
 			return v;
 	}

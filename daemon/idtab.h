@@ -19,7 +19,7 @@
 
 struct idtab;
 
-struct idtab *idtab_new(void);    /* NULL when out of memory */
+struct idtab *idtab_new(void);	  /* NULL when out of memory */
 void idtab_free(struct idtab *t); /* NULL-safe; values untouched */
 
 /* Adds id -> val. Returns 0, -EINVAL (id 0 or val NULL), -EEXIST, or

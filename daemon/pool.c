@@ -27,8 +27,8 @@ struct pool {
 	size_t per_chunk;
 	struct pool_chunk *chunks; /* newest first */
 	size_t nchunks;
-	size_t carved;             /* objects handed out of chunks */
-	void *free;                /* free list */
+	size_t carved; /* objects handed out of chunks */
+	void *free;    /* free list */
 	size_t live;
 };
 

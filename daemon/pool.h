@@ -42,7 +42,7 @@ void *pool_get(struct pool *p);
 /* Gives obj back. NULL-safe. */
 void pool_put(struct pool *p, void *obj);
 
-size_t pool_live(const struct pool *p);  /* objects out */
+size_t pool_live(const struct pool *p);	  /* objects out */
 size_t pool_chunks(const struct pool *p); /* chunks held */
 
 #endif

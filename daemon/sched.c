@@ -27,9 +27,9 @@
 #include "clock.h"
 #include "conn.h"
 #include "exec.h"
+#include "hook.h"
 #include "idmap.h"
 #include "idtab.h"
-#include "hook.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -72,7 +72,7 @@ struct timer_cold {
 	int64_t last_fired_rt_ns;
 	struct repeat *rep; /* repeating or randomized; NULL: one deadline */
 	int64_t nominal_ns; /* with rep: the occurrence; qn.deadline_ns is
-	                     * where it really fires (repeat_effective) */
+			     * where it really fires (repeat_effective) */
 };
 
 /*
@@ -87,15 +87,16 @@ struct timer {
 		struct timerq_node qn; /* deadline on `clock` */
 		struct {
 			int64_t deadline_ns_;
-			uint64_t id;   /* qn.seq: equal deadlines fire in id order */
+			uint64_t
+			    id; /* qn.seq: equal deadlines fire in id order */
 			uint32_t idx_;
-			uid_t uid;     /* qn.aux */
+			uid_t uid; /* qn.aux */
 		};
 	};
 	gid_t gid;
 	uint8_t clock;
 	uint8_t misfire;
-	bool held : 1;    /* due while the store refused writes */
+	bool held : 1;	  /* due while the store refused writes */
 	bool paused : 1;  /* in no queue until resumed */
 	uint64_t conn_id; /* caller target when not durable */
 	uint8_t *payload; /* a uint32_t length, then the bytes; or NULL */
@@ -105,13 +106,13 @@ struct timer {
 };
 
 _Static_assert(offsetof(struct timer, id) ==
-                       offsetof(struct timer, qn) +
-                               offsetof(struct timerq_node, seq),
-               "timer id is the queue node's seq");
+		   offsetof(struct timer, qn) +
+		       offsetof(struct timerq_node, seq),
+	       "timer id is the queue node's seq");
 _Static_assert(offsetof(struct timer, uid) ==
-                       offsetof(struct timer, qn) +
-                               offsetof(struct timerq_node, aux),
-               "timer uid is the queue node's aux");
+		   offsetof(struct timer, qn) +
+		       offsetof(struct timerq_node, aux),
+	       "timer uid is the queue node's aux");
 
 /* Read-only view of t's cold part: zeroes when it has none. */
 static const struct timer_cold timer_cold_none;
@@ -167,8 +168,9 @@ struct sched_firing {
 
 /* Channel and exec timers are written to the store; caller timers live
  * and die with their connection. */
-#define TIMER_DURABLE(t) \
-	((t)->cold != NULL && ((t)->cold->channel != NULL || (t)->cold->exec != NULL))
+#define TIMER_DURABLE(t)                                                       \
+	((t)->cold != NULL &&                                                  \
+	 ((t)->cold->channel != NULL || (t)->cold->exec != NULL))
 
 /* The caller-target timers of one connection, so that closing it costs
  * O(its timers), not a walk of every timer. */
@@ -186,10 +188,10 @@ struct sched_clock {
 static struct {
 	struct event_base *base;
 	struct sched_clock clocks[EVD_CLOCK_COUNT];
-	struct pool *timers;    /* every struct timer */
-	struct idtab *by_id;    /* id -> timer, iterated in id order */
+	struct pool *timers; /* every struct timer */
+	struct idtab *by_id; /* id -> timer, iterated in id order */
 	struct strmap *by_key;
-	struct idmap *by_conn; /* conn id -> struct conn_timers */
+	struct idmap *by_conn;	/* conn id -> struct conn_timers */
 	struct timer_list held; /* durable timers due while writes fail */
 	struct event *more_ev;  /* fires the rest of a burst next turn */
 	struct event *heartbeat_ev;
@@ -251,7 +253,7 @@ static int64_t
 timer_nominal(const struct timer *t)
 {
 	return t->cold != NULL && t->cold->rep != NULL ? t->cold->nominal_ns
-	                                               : t->qn.deadline_ns;
+						       : t->qn.deadline_ns;
 }
 
 static const struct repeat *
@@ -281,8 +283,8 @@ sched_init(struct event_base *base)
 	TAILQ_INIT(&sched.held);
 	for (i = 0; i < EVD_CLOCK_COUNT; i++)
 		sched.clocks[i].fd = -1;
-	if ((sched.timers = pool_new(sizeof(struct timer),
-	                             SCHED_POOL_CHUNK)) == NULL ||
+	if ((sched.timers = pool_new(sizeof(struct timer), SCHED_POOL_CHUNK)) ==
+		NULL ||
 	    (sched.by_id = idtab_new()) == NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
 	    (sched.by_conn = idmap_new()) == NULL)
@@ -346,7 +348,7 @@ sched_unlink(struct timer *t)
 	idtab_del(sched.by_id, t->id);
 	if (TC(t)->keymap_key != NULL)
 		strmap_del(sched.by_key, t->cold->keymap_key,
-		           t->cold->keymap_len);
+			   t->cold->keymap_len);
 	if (!TIMER_DURABLE(t)) {
 		struct conn_timers *ct = idmap_get(sched.by_conn, t->conn_id);
 
@@ -586,14 +588,15 @@ sched_link(struct timer *t)
 
 	if (TC(t)->key != NULL && t->cold->keymap_key == NULL &&
 	    sched_keymap_key(t->uid, t->cold->key, &t->cold->keymap_key,
-	                     &t->cold->keymap_len) < 0)
+			     &t->cold->keymap_len) < 0)
 		return -ENOMEM;
 	if (quota_add(t->uid, QUOTA_TIMER, timer_payload_len(t)) < 0)
 		return -ENOMEM;
 	if (idtab_put(sched.by_id, t->id, t) < 0)
 		goto fail_quota;
 	if (TC(t)->keymap_key != NULL &&
-	    strmap_put(sched.by_key, TC(t)->keymap_key, TC(t)->keymap_len, t) < 0)
+	    strmap_put(sched.by_key, TC(t)->keymap_key, TC(t)->keymap_len, t) <
+		0)
 		goto fail_id;
 	if (!TIMER_DURABLE(t) && (ct = sched_conn_timers(t->conn_id)) == NULL)
 		goto fail_key;
@@ -707,8 +710,8 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->misfire = (uint8_t)spec->misfire;
 	t->conn_id = spec->conn_id;
 	t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
-	t->qn.deadline_ns = repeat_effective(rep, spec->deadline_ns,
-	                                     sched_random());
+	t->qn.deadline_ns =
+	    repeat_effective(rep, spec->deadline_ns, sched_random());
 	if (s != NULL) {
 		uint8_t *packed = NULL;
 
@@ -1248,8 +1251,8 @@ sched_plan(const struct timer *t, int64_t now, bool trigger,
 		f->keep = f->has_next = true;
 		return;
 	}
-	r = repeat_next(rep, t->misfire, TC(t)->fire_count + 1, timer_nominal(t),
-	                now, &f->next_ns);
+	r = repeat_next(rep, t->misfire, TC(t)->fire_count + 1,
+			timer_nominal(t), now, &f->next_ns);
 	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS)
 		f->has_next = true;
 	else if (r != -ENOENT)
@@ -1535,13 +1538,13 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	if ((r = channel_publish(&f)) < 0)
 		/* In the store, not in memory: a restart delivers it. */
 		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
-		          "queueing on %s; it is stored and will be delivered "
-		          "after a restart",
-		          t->id, fire_id, TC(t)->channel);
+			  "queueing on %s; it is stored and will be delivered "
+			  "after a restart",
+			  t->id, fire_id, TC(t)->channel);
 	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
-	         "channel %s, %" PRId64 " us late",
-	         t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
-	         fg->lateness / 1000);
+		 "channel %s, %" PRId64 " us late",
+		 t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
+		 fg->lateness / 1000);
 	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
 	             fg->fired_rt);
 	sched_advance(t, fg);
@@ -1999,7 +2002,7 @@ sched_load_cb(const struct store_timer *st, void *arg)
 		int64_t next;
 
 		r = repeat_next(timer_repeat(t), EVD__MISFIRE__MISFIRE_SKIP,
-		                TC(t)->fire_count, deadline, now, &next);
+				TC(t)->fire_count, deadline, now, &next);
 		if (r < 0) {
 			/* No occurrence left: it ends, as a one-shot would. */
 			struct sched_load_write w = { .id = st->id,

@@ -28,7 +28,7 @@ struct timerq_node {
 	uint64_t seq;
 	uint32_t idx; /* slot in the heap, TIMERQ_NONE when not queued */
 	uint32_t aux; /* the owner's, never touched here: it fills what
-	               * would be padding */
+		       * would be padding */
 };
 
 struct timerq;

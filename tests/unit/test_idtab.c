@@ -175,27 +175,31 @@ test_random(void **state)
 		size_t k = rng_below(NKEYS);
 
 		switch (rng_below(8)) {
-		case 0: case 1: case 2:
+		case 0:
+		case 1:
+		case 2:
 			if (!fill && rng_below(4) != 0)
 				break;
 			assert_int_equal(idtab_put(t, keys[k], VAL(k)),
-			                 present[k] ? -EEXIST : 0);
+					 present[k] ? -EEXIST : 0);
 			if (!present[k])
 				live++;
 			present[k] = true;
 			break;
-		case 3: case 4: case 5:
+		case 3:
+		case 4:
+		case 5:
 			if (fill && rng_below(4) != 0)
 				break;
 			assert_ptr_equal(idtab_del(t, keys[k]),
-			                 present[k] ? VAL(k) : NULL);
+					 present[k] ? VAL(k) : NULL);
 			if (present[k])
 				live--;
 			present[k] = false;
 			break;
 		case 6:
 			assert_ptr_equal(idtab_get(t, keys[k]),
-			                 present[k] ? VAL(k) : NULL);
+					 present[k] ? VAL(k) : NULL);
 			break;
 		default:
 			/* The next present key after keys[k]. */
@@ -203,7 +207,7 @@ test_random(void **state)
 				;
 			if (i < NKEYS) {
 				assert_ptr_equal(idtab_next(t, keys[k], &got),
-				                 VAL(i));
+						 VAL(i));
 				assert_true(got == keys[i]);
 			} else
 				assert_null(idtab_next(t, keys[k], &got));
@@ -226,9 +230,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),
-		cmocka_unit_test(test_dense),
-		cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_dense),
+	    cmocka_unit_test(test_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

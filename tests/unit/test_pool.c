@@ -93,8 +93,8 @@ test_random(void **state)
 	for (op = 0; op < 300000; op++) {
 		/* Waves: fill towards MAXLIVE, then drain to empty. */
 		bool fill = (op / 30000) % 2 == 0;
-		bool get = n == 0 || (n < MAXLIVE &&
-		                      rng_next() % 4 < (fill ? 3u : 1u));
+		bool get = n == 0 ||
+			   (n < MAXLIVE && rng_next() % 4 < (fill ? 3u : 1u));
 
 		if (get) {
 			assert_non_null(live[n] = pool_get(p));
@@ -132,8 +132,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),
-		cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
