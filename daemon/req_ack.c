@@ -30,9 +30,16 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		                "only timer %" PRIu64 "'s owner (uid %u) may "
 		                "reschedule it",
 		                f->timer_id, (unsigned)f->owner);
-	if ((t = sched_lookup(f->timer_id, 0)) != NULL)
-		r = sched_reschedule(t, clk, deadline);
-	else {
+	if ((t = sched_lookup(f->timer_id, 0)) != NULL) {
+		/* A pending (repeating) timer keeps its clock: its schedule
+		 * (a calendar on the wall clock, an interval on its own
+		 * clock) goes on from the new deadline. */
+		int tc = sched_timer_clock(t);
+
+		if (tc != clk)
+			deadline = clock_now_ns(tc) + (deadline - clock_now_ns(clk));
+		r = sched_reschedule(t, tc, deadline);
+	} else {
 		rv.timer_id = f->timer_id;
 		rv.uid = f->owner;
 		rv.gid = ctx->uid == f->owner ? ctx->gid : 0;
