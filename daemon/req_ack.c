@@ -63,13 +63,7 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory rescheduling timer %" PRIu64,
 		                f->timer_id);
-	evd__scheduled__init(s);
-	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
-	s->timer_id = sched_timer_id(t);
-	s->clock = sched_timer_clock(t);
-	s->deadline_ns = sched_timer_deadline(t);
-	s->has_due_realtime_ns = true;
-	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+	req_fill_scheduled(s, t);
 	return 0;
 }
 

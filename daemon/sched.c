@@ -1994,28 +1994,23 @@ sched_load_apply(struct sched_load *ld)
 
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
-		if (w->moved != NULL) {
-			struct store_run run = {
-				.timer_id = w->id,
-				.due_rt_ns = w->due_rt_ns,
-				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
-				.detail = "occurrences passed while evd was not "
-				          "running (misfire policy skip)",
-			};
+		struct store_run run = {
+			.timer_id = w->id,
+			.due_rt_ns = w->due_rt_ns,
+			.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
+			.detail = w->moved != NULL
+			                  ? "occurrences passed while evd was "
+			                    "not running (misfire policy skip)"
+			                  : "deadline passed while evd was not "
+			                    "running (misfire policy skip)",
+		};
 
+		if (w->moved != NULL) {
 			sched_to_store(w->moved, &st);
 			r = ld->be->reschedule(s, &st);
 			if (r == 0 && w->skip_run)
 				r = ld->be->run_append(s, &run);
 		} else {
-			struct store_run run = {
-				.timer_id = w->id,
-				.due_rt_ns = w->due_rt_ns,
-				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
-				.detail = "deadline passed while evd was not "
-				          "running (misfire policy skip)",
-			};
-
 			if ((r = ld->be->retire(s, w->id, w->fence, NULL)) == 0)
 				r = ld->be->run_append(s, &run);
 		}
