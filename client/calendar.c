@@ -1706,3 +1706,16 @@ calendar_format(const struct calendar *cal, char *buf, size_t size)
 		return -ENOSPC;
 	return (int)len;
 }
+
+bool
+calendar_subsecond(const struct calendar *cal)
+{
+	const struct chain *c = &cal->f[F_USEC];
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->e[i].start % USEC_PER_SEC != 0 ||
+		    c->e[i].repeat % USEC_PER_SEC != 0)
+			return true;
+	return false;
+}

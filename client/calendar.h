@@ -84,6 +84,11 @@ int calendar_parse(const char *text, struct calendar **ret_cal, char *err,
 /* Frees a calendar; NULL is fine. */
 void calendar_free(struct calendar *cal);
 
+/* True if some occurrence falls inside a second (a fractional second or
+ * step, "*:*:0/0.5"): evd refuses those for timers, one fire per second
+ * at most. */
+bool calendar_subsecond(const struct calendar *cal);
+
 /* True if the expression was read as cron syntax. */
 bool calendar_is_cron(const struct calendar *cal);
 

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "quota.h"
 #include "sched.h"
 
 /* Schedules the fire's timer again at clk/deadline; fills *s. */
@@ -38,8 +39,24 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 
 		if (tc != clk)
 			deadline = clock_now_ns(tc) + (deadline - clock_now_ns(clk));
+		if (deadline < 0)
+			deadline = 0; /* before its clock began: due now */
 		r = sched_reschedule(t, tc, deadline);
 	} else {
+		char why[160];
+
+		/* Coming back is scheduling anew: the same bounds as a new
+		 * timer (quota, channel room, the right to publish). */
+		if (quota_check(f->owner, QUOTA_TIMER, f->payload_len, why,
+		                sizeof why) < 0)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "%s", why);
+		if (channel_queued(f->channel) >= CHANNEL_MAX_QUEUED)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "channel %s is full", f->channel);
+		if ((r = req_channel_access(ctx, f->channel,
+		                            CHANNEL_RIGHT_PUBLISH)) < 0)
+			return r;
 		rv.timer_id = f->timer_id;
 		rv.uid = f->owner;
 		rv.gid = ctx->uid == f->owner ? ctx->gid : 0;

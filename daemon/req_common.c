@@ -336,6 +336,15 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 		                             : "cannot be evaluated in its "
 		                               "time zone");
 	}
+	if (spec->deadline_ns - clock_now_ns(EVD__CLOCK__REALTIME) >
+	    CLOCK_MAX_AHEAD_NS) {
+		repeat_free(spec->rep);
+		spec->rep = NULL;
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "calendar expression \"%.80s\" first occurs "
+		                "more than a century ahead",
+		                calendar);
+	}
 	return 0;
 }
 
