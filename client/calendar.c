@@ -561,6 +561,61 @@ calendar_next(const struct calendar *cal, const char *zone,
 }
 
 int
+calendar_to_local(int64_t ns, const char *zone, int64_t *ret_local_s,
+		  int64_t *ret_offset_s)
+{
+	int64_t s = ns / NS_PER_SEC, off;
+	struct zone_save zs;
+	time_t tt;
+	struct tm tm;
+	int r;
+
+	if (ns % NS_PER_SEC < 0)
+		s--;
+	tt = (time_t)s;
+	r = zone_enter(zone, &zs);
+	if (r < 0)
+		return r;
+	if (localtime_r(&tt, &tm) == NULL) {
+		zone_leave(&zs);
+		return -EOVERFLOW;
+	}
+	off = tm.tm_gmtoff;
+	zone_leave(&zs);
+	*ret_local_s = s + off;
+	if (ret_offset_s != NULL)
+		*ret_offset_s = off;
+	return 0;
+}
+
+int
+calendar_from_local(int64_t local_s, int64_t frac_ns, const char *zone,
+		    enum calendar_gap gap, enum calendar_overlap overlap,
+		    int64_t *ret_ns)
+{
+	struct zone_save zs;
+	int64_t inst[2], hi_off;
+	int n, r;
+
+	if (frac_ns < 0 || frac_ns >= NS_PER_SEC)
+		return -EINVAL;
+	/* Far enough from the int64 ns limits for resolve()'s day steps
+	 * and the multiplication below. */
+	if (local_s < -INT64_MAX / NS_PER_SEC + 2 * SEC_PER_DAY ||
+	    local_s > INT64_MAX / NS_PER_SEC - 2 * SEC_PER_DAY)
+		return -EOVERFLOW;
+	r = zone_enter(zone, &zs);
+	if (r < 0)
+		return r;
+	n = resolve(local_s, frac_ns, gap, overlap, inst, &hi_off);
+	zone_leave(&zs);
+	if (n == 0)
+		return -ENOENT;
+	*ret_ns = inst[0];
+	return 0;
+}
+
+int
 calendar_format_local(int64_t ns, const char *zone, char *buf, size_t size)
 {
 	int64_t s = ns / NS_PER_SEC, frac = ns % NS_PER_SEC;
@@ -1650,4 +1705,17 @@ calendar_format(const struct calendar *cal, char *buf, size_t size)
 	if (len >= size)
 		return -ENOSPC;
 	return (int)len;
+}
+
+bool
+calendar_subsecond(const struct calendar *cal)
+{
+	const struct chain *c = &cal->f[F_USEC];
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->e[i].start % USEC_PER_SEC != 0 ||
+		    c->e[i].repeat % USEC_PER_SEC != 0)
+			return true;
+	return false;
 }

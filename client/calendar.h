@@ -84,6 +84,11 @@ int calendar_parse(const char *text, struct calendar **ret_cal, char *err,
 /* Frees a calendar; NULL is fine. */
 void calendar_free(struct calendar *cal);
 
+/* True if some occurrence falls inside a second (a fractional second or
+ * step, "*:*:0/0.5"): evd refuses those for timers, one fire per second
+ * at most. */
+bool calendar_subsecond(const struct calendar *cal);
+
 /* True if the expression was read as cron syntax. */
 bool calendar_is_cron(const struct calendar *cal);
 
@@ -122,6 +127,29 @@ bool calendar_zone_valid(const char *name);
  * Returns the length, -EINVAL (unknown zone), -ENOSPC or -EOVERFLOW.
  */
 int calendar_format_local(int64_t ns, const char *zone, char *buf, size_t size);
+
+/*
+ * The local civil time of instant ns in zone (NULL: the process's zone)
+ * as seconds since 1970-01-01 00:00:00 of the local calendar (as if the
+ * zone were UTC: days_from_civil * 86400 + seconds of the day; the
+ * fraction of a second is dropped), and with ret_offset_s (may be NULL)
+ * the UTC offset in force, seconds east. Returns 0, -EINVAL (unknown
+ * zone) or -EOVERFLOW. Not thread-safe (see the top).
+ */
+int calendar_to_local(int64_t ns, const char *zone, int64_t *ret_local_s,
+		      int64_t *ret_offset_s);
+
+/*
+ * The inverse: the instant of local civil time local_s (as above) plus
+ * frac_ns (0 <= frac_ns < 1 s) in zone, a time in a DST gap or overlap
+ * resolved as calendar_next resolves an occurrence (the earlier instant
+ * for CALENDAR_OVERLAP_BOTH). Returns 0, -ENOENT (in a gap with
+ * CALENDAR_GAP_SKIP), -EINVAL (unknown zone, bad frac_ns) or
+ * -EOVERFLOW. Not thread-safe (see the top).
+ */
+int calendar_from_local(int64_t local_s, int64_t frac_ns, const char *zone,
+			enum calendar_gap gap, enum calendar_overlap overlap,
+			int64_t *ret_ns);
 
 /* Policy names ("shift", "skip", "utc"; "first", "second", "both") to
  * values: 0 or -EINVAL; and back (never NULL). */

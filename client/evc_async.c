@@ -81,6 +81,13 @@ run_done(struct evc *c, struct evc_item *it)
 				 &run);
 		res.run = &run;
 		break;
+	case EVD__REPLY__BODY_ACKED:
+		/* Set only by the daemon for an ack with a reschedule. */
+		if (rp->acked->rescheduled != NULL) {
+			evc_conv_scheduled(rp->acked->rescheduled, &sc);
+			res.scheduled = &sc;
+		}
+		break;
 	case EVD__REPLY__BODY_CHANNEL_INFO:
 		r = evc_conv_channel_info(rp->channel_info, &ci);
 		res.channel = &ci;
@@ -182,40 +189,30 @@ submit(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	return r;
 }
 
-static bool
-clock_valid(enum evc_clock clock)
+static int
+sched_async(struct evc *c, enum evc_sched_kind kind, int64_t ns,
+	    enum evc_clock clock, const char *calendar, const char *tz,
+	    const struct evc_callback *cb, const struct evc_repeat *rep,
+	    evc_done_cb done, void *arg)
 {
-	return clock == EVC_CLOCK_MONOTONIC || clock == EVC_CLOCK_REALTIME ||
-	       clock == EVC_CLOCK_BOOTTIME;
+	struct evc_sched s;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_sched_build(c, &s, kind, ns, clock, calendar, tz, cb, rep);
+	if (r < 0)
+		return r;
+	return submit(c, &s.req, EVD__REPLY__BODY_SCHEDULED, s.flags, done,
+		      arg);
 }
 
 EVC_EXPORT int
 evc_call_soon_async(struct evc *c, const struct evc_callback *cb,
 		    evc_done_cb done, void *arg)
 {
-	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallSoon m = EVD__CALL_SOON__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
-	int r;
-
-	if (c == NULL)
-		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key,
-				 &flags);
-	if (r < 0)
-		return r;
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
-	req.call_soon = &m;
-	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+	return sched_async(c, EVC_SCHED_SOON, 0, EVC_CLOCK_MONOTONIC, NULL,
+			   NULL, cb, NULL, done, arg);
 }
 
 EVC_EXPORT int
@@ -223,73 +220,106 @@ evc_call_later_async(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 		     const struct evc_callback *cb, evc_done_cb done,
 		     void *arg)
 {
-	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallLater m = EVD__CALL_LATER__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
-	int r;
-
-	if (c == NULL)
-		return -EVC_E_USAGE;
-	if (!clock_valid(clock))
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "call_later: unknown clock %d",
-				     (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key,
-				 &flags);
-	if (r < 0)
-		return r;
-	m.has_delay_ns = 1;
-	m.delay_ns = delay_ns;
-	m.has_clock = 1;
-	m.clock = (Evd__Clock)clock;
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	req.call_later = &m;
-	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+	return sched_async(c, EVC_SCHED_LATER, delay_ns, clock, NULL, NULL,
+			   cb, NULL, done, arg);
 }
 
 EVC_EXPORT int
 evc_call_at_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
 		  const struct evc_callback *cb, evc_done_cb done, void *arg)
 {
+	return sched_async(c, EVC_SCHED_AT, when_ns, clock, NULL, NULL, cb,
+			   NULL, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_soon_opts_async(struct evc *c, const struct evc_callback *cb,
+			 const struct evc_repeat *rep, evc_done_cb done,
+			 void *arg)
+{
+	return sched_async(c, EVC_SCHED_SOON, 0, EVC_CLOCK_MONOTONIC, NULL,
+			   NULL, cb, rep, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_later_opts_async(struct evc *c, int64_t delay_ns,
+			  enum evc_clock clock, const struct evc_callback *cb,
+			  const struct evc_repeat *rep, evc_done_cb done,
+			  void *arg)
+{
+	return sched_async(c, EVC_SCHED_LATER, delay_ns, clock, NULL, NULL,
+			   cb, rep, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_at_opts_async(struct evc *c, int64_t when_ns, enum evc_clock clock,
+		       const struct evc_callback *cb,
+		       const struct evc_repeat *rep, evc_done_cb done,
+		       void *arg)
+{
+	return sched_async(c, EVC_SCHED_AT, when_ns, clock, NULL, NULL, cb,
+			   rep, done, arg);
+}
+
+EVC_EXPORT int
+evc_call_on_async(struct evc *c, const char *calendar, const char *tz,
+		  const struct evc_callback *cb, const struct evc_repeat *rep,
+		  evc_done_cb done, void *arg)
+{
+	return sched_async(c, EVC_SCHED_ON, 0, EVC_CLOCK_REALTIME, calendar,
+			   tz, cb, rep, done, arg);
+}
+
+static int
+timer_op_async(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
+	       evc_done_cb done, void *arg)
+{
 	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallAt m = EVD__CALL_AT__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
-	int r;
+	Evd__Pause pm = EVD__PAUSE__INIT;
+	Evd__Resume rm = EVD__RESUME__INIT;
+	Evd__Trigger tm = EVD__TRIGGER__INIT;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	if (!clock_valid(clock))
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key,
-				 &flags);
-	if (r < 0)
-		return r;
-	m.has_when_ns = 1;
-	m.when_ns = when_ns;
-	m.has_clock = 1;
-	m.clock = (Evd__Clock)clock;
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_AT;
-	req.call_at = &m;
-	return submit(c, &req, EVD__REPLY__BODY_SCHEDULED, flags, done, arg);
+	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm);
+	return submit(c, &req, EVD__REPLY__BODY_TIMER, 0, done, arg);
+}
+
+EVC_EXPORT int
+evc_pause_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		void *arg)
+{
+	return timer_op_async(c, EVD__REQUEST__BODY_PAUSE, timer_id, done,
+			      arg);
+}
+
+EVC_EXPORT int
+evc_resume_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		 void *arg)
+{
+	return timer_op_async(c, EVD__REQUEST__BODY_RESUME, timer_id, done,
+			      arg);
+}
+
+EVC_EXPORT int
+evc_trigger_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		  void *arg)
+{
+	return timer_op_async(c, EVD__REQUEST__BODY_TRIGGER, timer_id, done,
+			      arg);
+}
+
+EVC_EXPORT int
+evc_ack_reschedule_async(struct evc *c, uint64_t fire_id, bool absolute,
+			 int64_t when_ns, evc_done_cb done, void *arg)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Ack m = EVD__ACK__INIT;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	evc_ack_build(fire_id, true, absolute, when_ns, &req, &m);
+	return submit(c, &req, EVD__REPLY__BODY_ACKED, 0, done, arg);
 }
 
 EVC_EXPORT int

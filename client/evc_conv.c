@@ -18,7 +18,7 @@
 #include <string.h>
 
 /* execbuf receives the Exec message when cb has one; the caller checked
- * it (evc_schedule_prepare). */
+ * it (evc_sched_build). */
 int
 evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
 		  Evd__Callback *ret)
@@ -59,21 +59,52 @@ evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
 	return 0;
 }
 
+/* o and rep may each be NULL; repbuf receives the Repeat message when
+ * rep asks for one. */
 void
-evc_conv_options(const struct evc_timer_options *o, Evd__TimerOptions *ret)
+evc_conv_options(const struct evc_timer_options *o,
+		 const struct evc_repeat *rep, Evd__Repeat *repbuf,
+		 Evd__TimerOptions *ret)
 {
 	Evd__TimerOptions m = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat r = EVD__REPEAT__INIT;
 
-	/* All four are sent, zero included: zero is each one's default, so
-	 * saying it changes nothing, and the daemon judges the values. */
-	m.has_misfire = 1;
-	m.misfire = (Evd__Misfire)o->misfire;
-	m.has_delivery = 1;
-	m.delivery = (Evd__Delivery)o->delivery;
-	m.has_max_attempts = 1;
-	m.max_attempts = o->max_attempts;
-	m.has_downtime = 1;
-	m.downtime = (Evd__Downtime)o->downtime;
+	if (o != NULL) {
+		/* All four are sent, zero included: zero is each one's
+		 * default, so saying it changes nothing, and the daemon
+		 * judges the values. */
+		m.has_misfire = 1;
+		m.misfire = (Evd__Misfire)o->misfire;
+		m.has_delivery = 1;
+		m.delivery = (Evd__Delivery)o->delivery;
+		m.has_max_attempts = 1;
+		m.max_attempts = o->max_attempts;
+		m.has_downtime = 1;
+		m.downtime = (Evd__Downtime)o->downtime;
+	}
+	if (rep != NULL) {
+		/* Only what differs from the default: a Repeat with nothing
+		 * in it would still say "repeating" to the daemon. */
+		r.has_every_ns = rep->every_ns != 0;
+		r.every_ns = rep->every_ns;
+		r.has_count = rep->count != 0;
+		r.count = rep->count;
+		r.has_dst_gap = rep->dst_gap != 0;
+		r.dst_gap = (Evd__DstGap)rep->dst_gap;
+		r.has_dst_overlap = rep->dst_overlap != 0;
+		r.dst_overlap = (Evd__DstOverlap)rep->dst_overlap;
+		if (r.has_every_ns || r.has_count || r.has_dst_gap ||
+		    r.has_dst_overlap) {
+			*repbuf = r;
+			m.repeat = repbuf;
+		}
+		m.has_overlap = rep->overlap != 0;
+		m.overlap = (Evd__Overlap)rep->overlap;
+		m.has_randomized_delay_ns = rep->randomized_delay_ns != 0;
+		m.randomized_delay_ns = rep->randomized_delay_ns;
+		m.has_accuracy_ns = rep->accuracy_ns != 0;
+		m.accuracy_ns = rep->accuracy_ns;
+	}
 	*ret = m;
 }
 
@@ -226,6 +257,7 @@ timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 {
 	const Evd__Callback *cb = t->callback;
 	const Evd__TimerOptions *o = t->options;
+	const Evd__Repeat *rp;
 
 	memset(ti, 0, sizeof(*ti));
 	ti->timer_id = t->timer_id;
@@ -245,6 +277,24 @@ timer_info_fill(const Evd__TimerInfo *t, struct evc_timer_info *ti)
 		ti->options.delivery = (int)o->delivery;
 		ti->options.max_attempts = o->max_attempts;
 		ti->options.downtime = (int)o->downtime;
+		ti->repeat.overlap = (int)o->overlap;
+		ti->repeat.randomized_delay_ns = o->randomized_delay_ns;
+		ti->repeat.accuracy_ns = o->accuracy_ns;
+	}
+	if (o != NULL && o->repeat != NULL) {
+		rp = o->repeat;
+		ti->repeat.every_ns = rp->every_ns;
+		ti->repeat.count = rp->count;
+		ti->repeat.dst_gap = (int)rp->dst_gap;
+		ti->repeat.dst_overlap = (int)rp->dst_overlap;
+		ti->repeating = rp->every_ns > 0 ||
+				(rp->calendar != NULL && rp->calendar[0] != '\0');
+		/* "" is "not set" on the wire (the daemon's zone). */
+		if ((rp->calendar != NULL && rp->calendar[0] != '\0' &&
+		     dup_str(rp->calendar, &ti->calendar) < 0) ||
+		    (rp->tz != NULL && rp->tz[0] != '\0' &&
+		     dup_str(rp->tz, &ti->tz) < 0))
+			return -EVC_E_NOMEM;
 	}
 	if (dup_str(t->key, &ti->key) < 0 || history_fill(t, ti) < 0)
 		return -EVC_E_NOMEM;
@@ -315,6 +365,9 @@ evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret)
 	st.dropped_total = s->dropped_total;
 	st.uptime_ns = s->uptime_ns;
 	st.dead_messages = s->dead_messages;
+	st.clock_steps = s->clock_steps;
+	st.tz_changes = s->tz_changes;
+	st.utc_offset_s = s->utc_offset_s;
 	if (dup_str(s->server_version, &st.server_version) < 0 ||
 	    dup_str(s->store, &st.store) < 0) {
 		evc_stats_free(&st);
@@ -428,6 +481,8 @@ evc_timer_info_free(struct evc_timer_info *ti)
 		free(ti->exec_argv[i]);
 	free(ti->exec_argv);
 	free(ti->exec_cwd);
+	free(ti->calendar);
+	free(ti->tz);
 	free(ti->channel);
 	free(ti->payload);
 	free(ti->key);

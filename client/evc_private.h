@@ -225,6 +225,35 @@ struct evc {
 	char errmsg[512];
 };
 
+/* The kinds of scheduling request (evc_sched_build). */
+enum evc_sched_kind {
+	EVC_SCHED_SOON,
+	EVC_SCHED_LATER,
+	EVC_SCHED_AT,
+	EVC_SCHED_ON,
+};
+
+/*
+ * A scheduling request being built, on its caller's stack: the messages
+ * borrow the caller's strings and point into each other, so it must not
+ * be copied or outlive the call that packs req.
+ */
+struct evc_sched {
+	Evd__Request req;
+	union {
+		Evd__CallSoon soon;
+		Evd__CallLater later;
+		Evd__CallAt at;
+		Evd__CallOn on;
+	};
+	Evd__Callback cbm;
+	Evd__Exec exec;
+	Evd__TimerOptions opts;
+	Evd__Repeat repeat;
+	unsigned flags; /* EVC_REQ_* */
+	char keybuf[EVC_AUTOKEY_MAX];
+};
+
 /* evc_conn.c: all with c->lock held. */
 int64_t evc_now_ns(void);
 int64_t evc_conn_deadline(int timeout_ms);
@@ -260,11 +289,15 @@ int evc_run_until(struct evc *c, bool (*pred)(struct evc *, void *),
 		  void *parg, int64_t deadline_ns);
 bool evc_on_thread(const struct evc *c);
 void evc_free_handle(struct evc *c);
-int evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-			 Evd__Callback *ret_cbm, Evd__Exec *execbuf,
-			 Evd__TimerOptions *optbuf,
-			 Evd__TimerOptions **ret_opts, char *keybuf,
-			 const char **ret_key, unsigned *ret_flags);
+int evc_sched_build(struct evc *c, struct evc_sched *s,
+		    enum evc_sched_kind kind, int64_t ns, enum evc_clock clock,
+		    const char *calendar, const char *tz,
+		    const struct evc_callback *cb, const struct evc_repeat *rep);
+void evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
+			Evd__Request *req, Evd__Pause *pm, Evd__Resume *rm,
+			Evd__Trigger *tm);
+void evc_ack_build(uint64_t fire_id, bool reschedule, bool absolute,
+		   int64_t when_ns, Evd__Request *req, Evd__Ack *m);
 
 /* evc_async.c */
 int evc_deliver(struct evc *c, bool fired);
@@ -279,6 +312,7 @@ int evc_conv_run(const Evd__Run *r, struct evc_run *ret);
 int evc_conv_channel_info(const Evd__ChannelInfo *ci,
 			  struct evc_channel_info *ret);
 void evc_conv_options(const struct evc_timer_options *o,
+		      const struct evc_repeat *rep, Evd__Repeat *repbuf,
 		      Evd__TimerOptions *ret);
 void evc_conv_scheduled(const Evd__Scheduled *s, struct evc_scheduled *ret);
 int evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret);

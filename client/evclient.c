@@ -18,6 +18,7 @@
 #include "evc_private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,83 +398,191 @@ exec_check(struct evc *c, const struct evc_exec *e)
 }
 
 /*
- * What every scheduling request shares: the Callback message (borrowing
- * cb's strings; an exec hook's message goes in execbuf), the key — the
- * caller's, or with reconnection a generated one for a durable callback
- * (written into keybuf, of EVC_AUTOKEY_MAX bytes) — and whether the
- * request may be sent again after a lost connection: only a durable
- * (channel or exec) timer with a key. An ephemeral timer dies with its
- * connection, so repeating it could only create a second one on the new
- * connection behind the program's back.
+ * Builds a scheduling request of kind in *s, borrowing the caller's
+ * data (nothing is copied: s lives on the caller's stack until the
+ * request is packed). What every kind shares: the Callback message, the
+ * options (cb->options and rep), the key — the caller's, or with
+ * reconnection a generated one for a durable callback (in s->keybuf) —
+ * and whether the request may be sent again after a lost connection
+ * (s->flags): only a durable (channel or exec) timer with a key. An
+ * ephemeral timer dies with its connection, so repeating it could only
+ * create a second one on the new connection behind the program's back.
+ * A negative delay, a wall clock for call_later, a bad rep value or
+ * calendar are for the daemon to refuse (INVALID_ARGUMENT), like every
+ * other value it judges; only what cannot be said on the wire is
+ * -EVC_E_USAGE.
  */
 int
-evc_schedule_prepare(struct evc *c, const struct evc_callback *cb,
-		     Evd__Callback *ret_cbm, Evd__Exec *execbuf,
-		     Evd__TimerOptions *optbuf, Evd__TimerOptions **ret_opts,
-		     char *keybuf, const char **ret_key, unsigned *ret_flags)
+evc_sched_build(struct evc *c, struct evc_sched *s, enum evc_sched_kind kind,
+		int64_t ns, enum evc_clock clock, const char *calendar,
+		const char *tz, const struct evc_callback *cb,
+		const struct evc_repeat *rep)
 {
+	static const char *const names[] = {"call_soon", "call_later",
+					    "call_at", "call_on"};
+	const struct evc_timer_options *o = cb != NULL ? cb->options : NULL;
+	Evd__TimerOptions *opts = NULL;
 	const char *key = cb != NULL ? cb->key : NULL;
-	unsigned flags = 0;
 	int r;
 
+	memset(s, 0, sizeof(*s));
+	if (kind != EVC_SCHED_SOON && kind != EVC_SCHED_ON &&
+	    !clock_valid(clock))
+		return evc_conn_fail(c, EVC_E_USAGE, "%s: unknown clock %d",
+				     names[kind], (int)clock);
+	if (kind == EVC_SCHED_ON && calendar == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "call_on: the calendar expression is "
+				     "NULL");
 	if (cb != NULL && cb->channel != NULL && cb->exec != NULL)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "a callback has a channel or an exec "
 				     "hook, not both");
 	if (cb != NULL && cb->exec != NULL && (r = exec_check(c, cb->exec)) < 0)
 		return r;
-	if (evc_conv_callback(cb, execbuf, ret_cbm) < 0)
+	if (evc_conv_callback(cb, &s->exec, &s->cbm) < 0)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "callback payload is NULL with a length");
-	*ret_opts = NULL;
-	if (cb != NULL && cb->options != NULL) {
-		evc_conv_options(cb->options, optbuf);
-		*ret_opts = optbuf;
+	if (o != NULL || rep != NULL) {
+		evc_conv_options(o, rep, &s->repeat, &s->opts);
+		opts = &s->opts;
 	}
 	if (cb != NULL && (cb->channel != NULL || cb->exec != NULL)) {
 		pthread_mutex_lock(&c->lock);
 		if (c->reconnect_min_ms > 0) {
 			if (key == NULL) {
-				evc_conn_autokey(c, keybuf);
-				key = keybuf;
+				evc_conn_autokey(c, s->keybuf);
+				key = s->keybuf;
 			}
-			flags = EVC_REQ_RETRY;
+			s->flags = EVC_REQ_RETRY;
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
-	*ret_key = key;
-	*ret_flags = flags;
+	s->req = (Evd__Request)EVD__REQUEST__INIT;
+	/* Always a Callback, empty when cb is NULL: "no target" is said
+	 * explicitly rather than left to a default. */
+	switch (kind) {
+	case EVC_SCHED_SOON:
+		s->soon = (Evd__CallSoon)EVD__CALL_SOON__INIT;
+		s->soon.callback = &s->cbm;
+		s->soon.key = (char *)key;
+		s->soon.options = opts;
+		s->req.body_case = EVD__REQUEST__BODY_CALL_SOON;
+		s->req.call_soon = &s->soon;
+		break;
+	case EVC_SCHED_LATER:
+		s->later = (Evd__CallLater)EVD__CALL_LATER__INIT;
+		s->later.has_delay_ns = 1;
+		s->later.delay_ns = ns;
+		s->later.has_clock = 1;
+		s->later.clock = (Evd__Clock)clock;
+		s->later.callback = &s->cbm;
+		s->later.key = (char *)key;
+		s->later.options = opts;
+		s->req.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		s->req.call_later = &s->later;
+		break;
+	case EVC_SCHED_AT:
+		s->at = (Evd__CallAt)EVD__CALL_AT__INIT;
+		s->at.has_when_ns = 1;
+		s->at.when_ns = ns;
+		s->at.has_clock = 1;
+		s->at.clock = (Evd__Clock)clock;
+		s->at.callback = &s->cbm;
+		s->at.key = (char *)key;
+		s->at.options = opts;
+		s->req.body_case = EVD__REQUEST__BODY_CALL_AT;
+		s->req.call_at = &s->at;
+		break;
+	case EVC_SCHED_ON:
+		s->on = (Evd__CallOn)EVD__CALL_ON__INIT;
+		/* Borrowed until packing; protobuf-c does not write. */
+		s->on.calendar = (char *)calendar;
+		s->on.tz = tz != NULL && tz[0] != '\0' ? (char *)tz : NULL;
+		s->on.callback = &s->cbm;
+		s->on.key = (char *)key;
+		s->on.options = opts;
+		s->req.body_case = EVD__REQUEST__BODY_CALL_ON;
+		s->req.call_on = &s->on;
+		break;
+	}
 	return 0;
+}
+
+EVC_EXPORT int
+evc_call_soon_opts(struct evc *c, const struct evc_callback *cb,
+		   const struct evc_repeat *rep, int timeout_ms,
+		   struct evc_scheduled *ret)
+{
+	struct evc_sched s;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_sched_build(c, &s, EVC_SCHED_SOON, 0, EVC_CLOCK_MONOTONIC,
+			    NULL, NULL, cb, rep);
+	if (r < 0)
+		return r;
+	return schedule(c, &s.req, s.flags, timeout_ms, ret);
+}
+
+EVC_EXPORT int
+evc_call_later_opts(struct evc *c, int64_t delay_ns, enum evc_clock clock,
+		    const struct evc_callback *cb,
+		    const struct evc_repeat *rep, int timeout_ms,
+		    struct evc_scheduled *ret)
+{
+	struct evc_sched s;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_sched_build(c, &s, EVC_SCHED_LATER, delay_ns, clock, NULL,
+			    NULL, cb, rep);
+	if (r < 0)
+		return r;
+	return schedule(c, &s.req, s.flags, timeout_ms, ret);
+}
+
+EVC_EXPORT int
+evc_call_at_opts(struct evc *c, int64_t when_ns, enum evc_clock clock,
+		 const struct evc_callback *cb, const struct evc_repeat *rep,
+		 int timeout_ms, struct evc_scheduled *ret)
+{
+	struct evc_sched s;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_sched_build(c, &s, EVC_SCHED_AT, when_ns, clock, NULL, NULL,
+			    cb, rep);
+	if (r < 0)
+		return r;
+	return schedule(c, &s.req, s.flags, timeout_ms, ret);
+}
+
+EVC_EXPORT int
+evc_call_on(struct evc *c, const char *calendar, const char *tz,
+	    const struct evc_callback *cb, const struct evc_repeat *rep,
+	    int timeout_ms, struct evc_scheduled *ret)
+{
+	struct evc_sched s;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	r = evc_sched_build(c, &s, EVC_SCHED_ON, 0, EVC_CLOCK_REALTIME,
+			    calendar, tz, cb, rep);
+	if (r < 0)
+		return r;
+	return schedule(c, &s.req, s.flags, timeout_ms, ret);
 }
 
 EVC_EXPORT int
 evc_call_soon(struct evc *c, const struct evc_callback *cb, int timeout_ms,
 	      struct evc_scheduled *ret)
 {
-	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallSoon m = EVD__CALL_SOON__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
-	int r;
-
-	if (c == NULL)
-		return -EVC_E_USAGE;
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key, &flags);
-	if (r < 0)
-		return r;
-	/* Always a Callback, empty when cb is NULL: "no target" is said
-	 * explicitly rather than left to a default. */
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_SOON;
-	req.call_soon = &m;
-	return schedule(c, &req, flags, timeout_ms, ret);
+	return evc_call_soon_opts(c, cb, NULL, timeout_ms, ret);
 }
 
 EVC_EXPORT int
@@ -481,38 +590,8 @@ evc_call_later(struct evc *c, int64_t delay_ns, enum evc_clock clock,
 	       const struct evc_callback *cb, int timeout_ms,
 	       struct evc_scheduled *ret)
 {
-	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallLater m = EVD__CALL_LATER__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
-	int r;
-
-	if (c == NULL)
-		return -EVC_E_USAGE;
-	/* A negative delay or a wall clock is for the daemon to refuse
-	 * (INVALID_ARGUMENT), like every other value it judges; only what
-	 * cannot be said on the wire is -EVC_E_USAGE. */
-	if (!clock_valid(clock))
-		return evc_conn_fail(
-		    c, EVC_E_USAGE, "call_later: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key, &flags);
-	if (r < 0)
-		return r;
-	m.has_delay_ns = 1;
-	m.delay_ns = delay_ns;
-	m.has_clock = 1;
-	m.clock = (Evd__Clock)clock;
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	req.call_later = &m;
-	return schedule(c, &req, flags, timeout_ms, ret);
+	return evc_call_later_opts(c, delay_ns, clock, cb, NULL, timeout_ms,
+				   ret);
 }
 
 EVC_EXPORT int
@@ -520,35 +599,82 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	    const struct evc_callback *cb, int timeout_ms,
 	    struct evc_scheduled *ret)
 {
+	return evc_call_at_opts(c, when_ns, clock, cb, NULL, timeout_ms, ret);
+}
+
+/* Pause, Resume or Trigger: each answered with the timer. */
+static int
+timer_op(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
+	 int timeout_ms, struct evc_timer_info *ret)
+{
 	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__CallAt m = EVD__CALL_AT__INIT;
-	Evd__Callback cbm;
-	Evd__TimerOptions optbuf, *opts;
-	Evd__Exec execbuf;
-	char keybuf[EVC_AUTOKEY_MAX];
-	const char *key;
-	unsigned flags;
+	Evd__Pause pm = EVD__PAUSE__INIT;
+	Evd__Resume rm = EVD__RESUME__INIT;
+	Evd__Trigger tm = EVD__TRIGGER__INIT;
+	Evd__Reply *reply;
 	int r;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	if (!clock_valid(clock))
-		return evc_conn_fail(c, EVC_E_USAGE,
-				     "call_at: unknown clock %d", (int)clock);
-	r = evc_schedule_prepare(c, cb, &cbm, &execbuf, &optbuf, &opts, keybuf,
-				 &key, &flags);
+	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm);
+	r = evc_call(c, &req, EVD__REPLY__BODY_TIMER, 0, timeout_ms, &reply);
 	if (r < 0)
 		return r;
-	m.has_when_ns = 1;
-	m.when_ns = when_ns;
-	m.has_clock = 1;
-	m.clock = (Evd__Clock)clock;
-	m.callback = &cbm;
-	m.key = (char *)key;
-	m.options = opts;
-	req.body_case = EVD__REQUEST__BODY_CALL_AT;
-	req.call_at = &m;
-	return schedule(c, &req, flags, timeout_ms, ret);
+	r = ret != NULL ? evc_conv_timer_info(reply->timer, ret) : 0;
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
+/* The request of timer_op; pm, rm and tm are the caller's buffers. */
+void
+evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
+		   Evd__Request *req, Evd__Pause *pm, Evd__Resume *rm,
+		   Evd__Trigger *tm)
+{
+	req->body_case = body;
+	switch (body) {
+	case EVD__REQUEST__BODY_PAUSE:
+		pm->has_timer_id = 1;
+		pm->timer_id = timer_id;
+		req->pause = pm;
+		break;
+	case EVD__REQUEST__BODY_RESUME:
+		rm->has_timer_id = 1;
+		rm->timer_id = timer_id;
+		req->resume = rm;
+		break;
+	default:
+		tm->has_timer_id = 1;
+		tm->timer_id = timer_id;
+		req->trigger = tm;
+		break;
+	}
+}
+
+EVC_EXPORT int
+evc_pause(struct evc *c, uint64_t timer_id, int timeout_ms,
+	  struct evc_timer_info *ret)
+{
+	return timer_op(c, EVD__REQUEST__BODY_PAUSE, timer_id, timeout_ms,
+			ret);
+}
+
+EVC_EXPORT int
+evc_resume(struct evc *c, uint64_t timer_id, int timeout_ms,
+	   struct evc_timer_info *ret)
+{
+	return timer_op(c, EVD__REQUEST__BODY_RESUME, timer_id, timeout_ms,
+			ret);
+}
+
+EVC_EXPORT int
+evc_trigger(struct evc *c, uint64_t timer_id, int timeout_ms,
+	    struct evc_timer_info *ret)
+{
+	return timer_op(c, EVD__REQUEST__BODY_TRIGGER, timer_id, timeout_ms,
+			ret);
 }
 
 EVC_EXPORT int
@@ -740,6 +866,55 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 		     &reply);
 	if (r < 0)
 		return r;
+	evd__reply__free_unpacked(reply, NULL);
+	return 0;
+}
+
+/* The Ack of evc_ack_reschedule; m is the caller's buffer. */
+void
+evc_ack_build(uint64_t fire_id, bool reschedule, bool absolute,
+	      int64_t when_ns, Evd__Request *req, Evd__Ack *m)
+{
+	m->has_fire_id = 1;
+	m->fire_id = fire_id;
+	if (reschedule && absolute) {
+		m->reschedule_case = EVD__ACK__RESCHEDULE_RESCHEDULE_AT_NS;
+		m->reschedule_at_ns = when_ns;
+	} else if (reschedule) {
+		m->reschedule_case = EVD__ACK__RESCHEDULE_RESCHEDULE_DELAY_NS;
+		m->reschedule_delay_ns = when_ns;
+	}
+	req->body_case = EVD__REQUEST__BODY_ACK;
+	req->ack = m;
+}
+
+EVC_EXPORT int
+evc_ack_reschedule(struct evc *c, uint64_t fire_id, bool absolute,
+		   int64_t when_ns, int timeout_ms, struct evc_scheduled *ret)
+{
+	Evd__Request req = EVD__REQUEST__INIT;
+	Evd__Ack m = EVD__ACK__INIT;
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	evc_ack_build(fire_id, true, absolute, when_ns, &req, &m);
+	r = evc_call(c, &req, EVD__REPLY__BODY_ACKED, 0, timeout_ms, &reply);
+	if (r < 0)
+		return r;
+	/* An evd that predates the trampoline acks and says nothing of a
+	 * new deadline: that is not what the caller asked for. */
+	if (reply->acked->rescheduled == NULL) {
+		evd__reply__free_unpacked(reply, NULL);
+		return evc_conn_fail(c, EVC_E_BAD_REPLY,
+				     "ack of fire %" PRIu64 ": the daemon "
+				     "acked it but did not reschedule the "
+				     "timer (an evd without the trampoline?)",
+				     fire_id);
+	}
+	if (ret != NULL)
+		evc_conv_scheduled(reply->acked->rescheduled, ret);
 	evd__reply__free_unpacked(reply, NULL);
 	return 0;
 }

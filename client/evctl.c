@@ -72,6 +72,11 @@ enum {
 	OPT_AFTER = 1u << 23,
 	OPT_DST_GAP = 1u << 24,
 	OPT_DST_OVERLAP = 1u << 25,
+	OPT_EVERY = 1u << 26,
+	OPT_OVERLAP = 1u << 27,
+	OPT_RANDOMIZED_DELAY = 1u << 28,
+	OPT_ACCURACY = 1u << 29,
+	OPT_RESCHEDULE = 1u << 30, /* --reschedule-in or --reschedule-at */
 };
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
@@ -82,6 +87,10 @@ enum {
 	 OPTS_EXEC)
 #define OPTS_GRANT (OPT_UID | OPT_GID | OPT_SUBSCRIBE | OPT_PUBLISH)
 #define OPTS_CALENDAR (OPT_TZ | OPT_DST_GAP | OPT_DST_OVERLAP)
+/* How a timer repeats and fires (struct evc_repeat). */
+#define OPTS_REPEAT                                                            \
+	(OPT_EVERY | OPT_COUNT | OPT_OVERLAP | OPT_RANDOMIZED_DELAY |          \
+	 OPT_ACCURACY)
 
 /* The state of one run. Owns the connection. */
 struct ctl {
@@ -113,9 +122,18 @@ struct ctl {
 	uint32_t grant_id;
 	const char *tz; /* --tz: NULL for the process's zone */
 	uint64_t iterations; /* -n */
-	int64_t after_ns; /* --after */
+	const char *after_text; /* --after */
+	int64_t after_ns;
 	enum calendar_gap gap;
 	enum calendar_overlap overlap;
+	/* --every, --overlap, --randomized-delay, --accuracy (and --count
+	 * and the DST policies, copied in by repeat_of). */
+	struct evc_repeat rep;
+	/* watch --reschedule-in (reschedule_in) or --reschedule-at (the
+	 * TIME, read again at each ack since it may be relative). */
+	bool reschedule_in;
+	int64_t reschedule_ns;
+	const char *reschedule_at;
 
 	char path[256];
 	int request_ms;
@@ -144,19 +162,39 @@ static int verb_dead(struct ctl *x);
 static int verb_wait(struct ctl *x);
 static int verb_channel(struct ctl *x);
 static int verb_next(struct ctl *x);
+static int verb_on(struct ctl *x);
+static int verb_pause(struct ctl *x);
+static int verb_resume(struct ctl *x);
+static int verb_trigger(struct ctl *x);
+static int verb_parse(struct ctl *x);
+static int verb_help(struct ctl *x);
+static void help(void);
 
 static const struct verb verbs[] = {
-    {"soon", verb_soon, OPTS_SCHEDULE & ~OPT_CLOCK, 0, 0,
-     "soon [--channel NAME] [--payload TEXT] [--key KEY] [TIMER OPTIONS]\n"
-     "          [HOOK]"},
-    {"later", verb_later, OPTS_SCHEDULE, 1, 1,
+    {"soon", verb_soon, (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_REPEAT, 0, 0,
+     "soon [--channel NAME] [--payload TEXT] [--key KEY] [REPEAT]\n"
+     "          [TIMER OPTIONS] [HOOK]"},
+    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, 1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock monotonic|boottime] [TIMER OPTIONS] [HOOK]"},
-    {"at", verb_at, OPTS_SCHEDULE, 1, 1,
-     "at TIME [--channel NAME] [--payload TEXT] [--key KEY]\n"
-     "          [--clock realtime|monotonic|boottime] [TIMER OPTIONS] "
+     "          [--clock monotonic|boottime] [REPEAT] [TIMER OPTIONS] "
+     "[HOOK]"},
+    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ, 1, 1,
+     "at TIME [--tz ZONE] [--channel NAME] [--payload TEXT] [--key KEY]\n"
+     "          [--clock realtime|monotonic|boottime] [REPEAT] "
+     "[TIMER OPTIONS] [HOOK]"},
+    {"on", verb_on,
+     (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_CALENDAR |
+	 (OPTS_REPEAT & ~OPT_EVERY),
+     1, 1,
+     "on 'EXPR' [--tz ZONE] [--dst-gap shift|skip|utc]\n"
+     "          [--dst-overlap first|second|both] [--count N] "
+     "[--channel NAME]\n"
+     "          [--payload TEXT] [--key KEY] [REPEAT] [TIMER OPTIONS] "
      "[HOOK]"},
     {"cancel", verb_cancel, 0, 1, -1, "cancel ID..."},
+    {"pause", verb_pause, 0, 1, -1, "pause ID..."},
+    {"resume", verb_resume, 0, 1, -1, "resume ID..."},
+    {"trigger", verb_trigger, 0, 1, -1, "trigger ID..."},
     {"get", verb_get, 0, 1, 1, "get ID"},
     {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]"},
     {"channel", verb_channel, OPTS_GRANT, 2, 2,
@@ -166,14 +204,18 @@ static const struct verb verbs[] = {
     {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]"},
     {"time", verb_time, 0, 0, 0, "time"},
     {"stats", verb_stats, 0, 0, 0, "stats"},
-    {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY, 1, 1,
+    {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE, 1, 1,
      "watch CHANNEL [--count N] [--timeout DURATION] "
-     "[--visibility DURATION]"},
+     "[--visibility DURATION]\n"
+     "          [--reschedule-in DURATION | --reschedule-at TIME]"},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]"},
     {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
      "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]"},
+    {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
+     "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]"},
+    {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -262,6 +304,24 @@ mono_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t
+realtime_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A TIME as evctl takes it (timefmt_parse_when: ISO 8601, @epoch,
+ * "tomorrow 10:00", "+5m", "2026-12-01 09:00 Europe/Paris"), local
+ * times in --tz if given. */
+static int
+parse_when(const struct ctl *x, const char *text, struct timefmt_when *ret)
+{
+	return timefmt_parse_when(text, realtime_now_ns(), x->tz, ret);
+}
+
 /* ns to the library's timeout_ms, rounded up so that a short wait is not
  * turned into "do not wait". */
 static int
@@ -305,6 +365,8 @@ state_name(enum evc_timer_state state)
 		return "fired";
 	case EVC_TIMER_CANCELLED:
 		return "cancelled";
+	case EVC_TIMER_PAUSED:
+		return "paused";
 	}
 	return "unknown";
 }
@@ -314,6 +376,8 @@ state_name(enum evc_timer_state state)
 static const char *const misfire_names[] = {"fire", "skip", "all"};
 static const char *const delivery_names[] = {"at-least-once", "at-most-once"};
 static const char *const downtime_names[] = {"counts", "paused"};
+static const char *const run_overlap_names[] = {
+    "skip", "queue-one", "allow", "terminate-previous"};
 
 #define NAME_OF(names, v)                                                      \
 	((v) >= 0 && (size_t)(v) < sizeof(names) / sizeof((names)[0])          \
@@ -597,6 +661,49 @@ jw_options(struct jw *w, const struct evc_timer_info *ti)
 	jw_str(&in, "delivery", NAME_OF(delivery_names, o->delivery));
 	jw_u64(&in, "max_attempts", o->max_attempts);
 	jw_str(&in, "downtime", NAME_OF(downtime_names, o->downtime));
+	jw_str(&in, "overlap", NAME_OF(run_overlap_names, ti->repeat.overlap));
+	jw_i64(&in, "randomized_delay_ns", ti->repeat.randomized_delay_ns);
+	jw_i64(&in, "accuracy_ns", ti->repeat.accuracy_ns);
+	jw_close(&in);
+}
+
+/* How the timer repeats, or null for a one-shot timer:
+ *   {"every_ns":600000000000,"every":"10m","count":3,"calendar":null,
+ *    "tz":null,"dst_gap":"shift","dst_overlap":"first"}
+ * (count null: until cancelled; dst_* null for interval timers). */
+static void
+jw_repeat(struct jw *w, const struct evc_timer_info *ti)
+{
+	const struct evc_repeat *r = &ti->repeat;
+	char d[TIMEFMT_DURATION_MAX];
+	struct jw in;
+
+	jw_key(w, "repeat");
+	if (!ti->repeating) {
+		fputs("null", stdout);
+		return;
+	}
+	jw_begin(&in);
+	if (r->every_ns > 0) {
+		jw_i64(&in, "every_ns", r->every_ns);
+		jw_str(&in, "every", dur(r->every_ns, d, sizeof(d)));
+	} else {
+		jw_str(&in, "every_ns", NULL);
+		jw_str(&in, "every", NULL);
+	}
+	if (r->count > 0)
+		jw_u64(&in, "count", r->count);
+	else
+		jw_str(&in, "count", NULL);
+	jw_str(&in, "calendar", ti->calendar);
+	jw_str(&in, "tz", ti->tz);
+	jw_str(&in, "dst_gap",
+	       ti->calendar ? calendar_gap_name((enum calendar_gap)r->dst_gap)
+			    : NULL);
+	jw_str(&in, "dst_overlap",
+	       ti->calendar ? calendar_overlap_name(
+				  (enum calendar_overlap)r->dst_overlap)
+			    : NULL);
 	jw_close(&in);
 }
 
@@ -797,10 +904,47 @@ print_exec(const struct evc_timer_info *ti)
 }
 
 /* full: `get`, with options and history; else a `list` row. */
+/*
+ * How a timer repeats, as `get` prints it (every line, "-" when not
+ * applicable):
+ *   every:             10m
+ *   calendar:          Mon..Fri *-*-* 09:00:00
+ *   tz:                Europe/Berlin
+ *   repeat_count:      3          (fires before it ends; "-": no limit)
+ *   dst_gap:           shift      (calendar timers)
+ *   dst_overlap:       first
+ * "due" above is then the next occurrence.
+ */
+static void
+print_repeat(const struct evc_timer_info *ti)
+{
+	const struct evc_repeat *r = &ti->repeat;
+	char d[TIMEFMT_DURATION_MAX];
+	bool cal = ti->calendar != NULL;
+
+	kv("every", "%s", r->every_ns > 0 ? dur(r->every_ns, d, sizeof(d))
+					  : "-");
+	kv_bytes("calendar", ti->calendar, cal ? strlen(ti->calendar) : 0);
+	if (cal && ti->tz == NULL)
+		kv("tz", "(evd's zone)");
+	else
+		kv_bytes("tz", ti->tz, ti->tz ? strlen(ti->tz) : 0);
+	if (ti->repeating && r->count > 0)
+		kv("repeat_count", "%" PRIu64, r->count);
+	else
+		kv("repeat_count", "-");
+	kv("dst_gap", "%s",
+	   cal ? calendar_gap_name((enum calendar_gap)r->dst_gap) : "-");
+	kv("dst_overlap", "%s",
+	   cal ? calendar_overlap_name((enum calendar_overlap)r->dst_overlap)
+	       : "-");
+}
+
 static void
 print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 {
 	char t[TIMEFMT_TIME_MAX], s[TIMEFMT_SECONDS_MAX];
+	char d[TIMEFMT_DURATION_MAX];
 	const struct evc_timer_options *o = &ti->options;
 	struct jw w;
 	size_t i;
@@ -824,6 +968,7 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
 		jw_u64(&w, "owner_uid", ti->owner_uid);
 		jw_u64(&w, "owner_gid", ti->owner_gid);
+		jw_repeat(&w, ti);
 		jw_exec(&w, ti);
 		if (full) {
 			jw_options(&w, ti);
@@ -849,6 +994,7 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 	kv("owner", "%" PRIu32 ":%" PRIu32, ti->owner_uid, ti->owner_gid);
 	if (!full)
 		return;
+	print_repeat(ti);
 	if (ti->exec_argv != NULL)
 		print_exec(ti);
 	if (ti->has_options) {
@@ -859,11 +1005,24 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 		else
 			kv("max_attempts", "%" PRIu32, o->max_attempts);
 		kv("downtime", "%s", NAME_OF(downtime_names, o->downtime));
+		kv("overlap", "%s",
+		   NAME_OF(run_overlap_names, ti->repeat.overlap));
+		kv("randomized_delay", "%s",
+		   ti->repeat.randomized_delay_ns == 0
+		       ? "-"
+		       : dur(ti->repeat.randomized_delay_ns, d, sizeof(d)));
+		kv("accuracy", "%s",
+		   ti->repeat.accuracy_ns == 0
+		       ? "-"
+		       : dur(ti->repeat.accuracy_ns, d, sizeof(d)));
 	} else {
 		kv("misfire", "-");
 		kv("delivery", "-");
 		kv("max_attempts", "-");
 		kv("downtime", "-");
+		kv("overlap", "-");
+		kv("randomized_delay", "-");
+		kv("accuracy", "-");
 	}
 	for (i = 0; i < ti->history_count; i++)
 		print_run(&ti->history[i]);
@@ -910,36 +1069,43 @@ ctl_connect(struct ctl *x)
 
 /*
  * After scheduling a timer that fires to this connection: wait for its
- * fire (bounded by --timeout), print it, done. The connection must stay
- * open until then, since such timers die with it.
+ * fires (bounded by --timeout), print each, done after n of them (0:
+ * never, for a repeating timer without --count). The connection must
+ * stay open until then, since such timers die with it.
  */
 static int
-wait_own_fire(struct ctl *x, uint64_t timer_id)
+wait_own_fires(struct ctl *x, uint64_t timer_id, uint64_t n)
 {
 	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
 	char d[TIMEFMT_DURATION_MAX];
 	struct evc_fired ev;
+	uint64_t seen = 0;
 	int r;
 
-	for (;;) {
+	while (n == 0 || seen < n) {
 		r = evc_next_event(x->c, ms_until(x->has_timeout, deadline_ns),
 				   &ev);
 		if (r == -EVC_E_TIMEOUT) {
 			ctl_warnx(
 			    "timed out after %s waiting for timer %" PRIu64
-			    " to fire",
-			    dur(x->timeout_ns, d, sizeof(d)), timer_id);
+			    " to fire (%" PRIu64 " fires seen)",
+			    dur(x->timeout_ns, d, sizeof(d)), timer_id, seen);
 			return EXIT_REFUSED;
 		}
 		if (r < 0)
 			return lost_connection(x);
 		if (ev.timer_id == timer_id) {
 			print_fired(x, &ev);
-			evc_fired_free(&ev);
-			return check_stdout();
+			seen++;
+			r = check_stdout();
+			if (r != 0) {
+				evc_fired_free(&ev);
+				return r;
+			}
 		}
 		evc_fired_free(&ev);
 	}
+	return 0;
 }
 
 /* --exec or --shell: the timer runs a hook. */
@@ -949,7 +1115,34 @@ has_hook(const struct ctl *x)
 	return (x->opts_seen & (OPT_EXEC | OPT_SHELL)) != 0;
 }
 
-/* Common tail of soon/later/at: print the new timer, maybe wait. */
+/* --every, or a calendar timer. */
+static bool
+repeating(const struct ctl *x)
+{
+	return (x->opts_seen & OPT_EVERY) || x->verb->run == verb_on;
+}
+
+/*
+ * The repeat and firing options of soon/later/at/on, or NULL when none
+ * was given (the request is then exactly what evctl always sent).
+ * --count only counts fires of a repeating timer.
+ */
+static int
+repeat_of(struct ctl *x, const struct evc_repeat **ret)
+{
+	*ret = NULL;
+	if ((x->opts_seen & OPT_COUNT) && !repeating(x))
+		return usage_error("--count goes with --every (or 'on'): a "
+				   "one-shot timer fires once");
+	x->rep.count = x->count;
+	x->rep.dst_gap = (int)x->gap;
+	x->rep.dst_overlap = (int)x->overlap;
+	if (x->opts_seen & (OPTS_REPEAT | OPT_DST_GAP | OPT_DST_OVERLAP))
+		*ret = &x->rep;
+	return 0;
+}
+
+/* Common tail of soon/later/at/on: print the new timer, maybe wait. */
 static int
 scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 {
@@ -972,10 +1165,11 @@ scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 	}
 	r = check_stdout();
 	/* Channel and exec timers are durable: nothing to wait for here
-	 * (`evctl wait ID` waits for a hook). */
+	 * (`evctl wait ID` waits for a hook). A repeating timer of this
+	 * connection fires until --count, or until evctl is stopped. */
 	if (r != 0 || x->channel != NULL || has_hook(x))
 		return r;
-	return wait_own_fire(x, s->timer_id);
+	return wait_own_fires(x, s->timer_id, repeating(x) ? x->count : 1);
 }
 
 /* The callback, with its exec hook in *ex (which must outlive it). */
@@ -1015,9 +1209,15 @@ verb_soon(struct ctl *x)
 {
 	struct evc_exec ex;
 	struct evc_callback cb = callback_of(x, &ex);
+	const struct evc_repeat *rep;
 	struct evc_scheduled s;
+	int r;
 
-	return scheduled(x, evc_call_soon(x->c, &cb, x->request_ms, &s), &s);
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	return scheduled(
+	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s);
 }
 
 static int
@@ -1026,22 +1226,28 @@ verb_later(struct ctl *x)
 	struct evc_exec ex;
 	struct evc_callback cb = callback_of(x, &ex);
 	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
+	const struct evc_repeat *rep;
 	struct evc_scheduled s;
 	int64_t delay_ns;
+	int r;
 
-	if (timefmt_parse_duration(x->args[0], &delay_ns) < 0)
+	if (timefmt_parse_duration_words(x->args[0], &delay_ns) < 0)
 		return usage_error("invalid duration '%s' (examples: 250ms, "
-				   "5s, 1h30m, 2d)",
+				   "5s, 1h30m, 2d, '5 minutes')",
 				   x->args[0]);
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
 	if (x->clock_name != NULL && strcmp(x->clock_name, "boottime") == 0)
 		clock = EVC_CLOCK_BOOTTIME;
 	else if (x->clock_name != NULL &&
 		 strcmp(x->clock_name, "monotonic") != 0)
 		return usage_error("later takes --clock monotonic or "
 				   "boottime; for a wall-clock time use 'at'");
-	return scheduled(
-	    x, evc_call_later(x->c, delay_ns, clock, &cb, x->request_ms, &s),
-	    &s);
+	return scheduled(x,
+			 evc_call_later_opts(x->c, delay_ns, clock, &cb, rep,
+					     x->request_ms, &s),
+			 &s);
 }
 
 static int
@@ -1050,21 +1256,33 @@ verb_at(struct ctl *x)
 	struct evc_exec ex;
 	struct evc_callback cb = callback_of(x, &ex);
 	enum evc_clock clock = EVC_CLOCK_REALTIME;
+	const struct evc_repeat *rep;
 	struct evc_scheduled s;
+	struct timefmt_when w;
 	int64_t when_ns;
+	int r;
 
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
 	if (x->clock_name != NULL && strcmp(x->clock_name, "monotonic") == 0)
 		clock = EVC_CLOCK_MONOTONIC;
 	else if (x->clock_name != NULL &&
 		 strcmp(x->clock_name, "boottime") == 0)
 		clock = EVC_CLOCK_BOOTTIME;
 	if (clock == EVC_CLOCK_REALTIME) {
-		if (timefmt_parse_time(x->args[0], &when_ns) < 0)
+		if (parse_when(x, x->args[0], &w) < 0)
 			return usage_error(
 			    "invalid time '%s' (examples: "
 			    "2026-12-01T09:00:00Z, '2026-12-01 09:00', "
-			    "@1796115600)",
+			    "'tomorrow 10:00', '+5m', 'now + 2 hours', "
+			    "@1796115600; see 'evctl help time')",
 			    x->args[0]);
+		when_ns = w.ns;
+	} else if ((x->opts_seen & OPT_TZ)) {
+		return usage_error("--tz applies to wall-clock times, not to "
+				   "the %s clock",
+				   clock_name(clock));
 	} else if (timefmt_parse_duration(x->args[0], &when_ns) < 0) {
 		/* On the daemon's own clocks an instant is its reading in
 		 * seconds, as `evctl time` prints it. */
@@ -1072,8 +1290,38 @@ verb_at(struct ctl *x)
 				   "seconds as 'evctl time' prints them",
 				   x->args[0], clock_name(clock));
 	}
-	return scheduled(
-	    x, evc_call_at(x->c, when_ns, clock, &cb, x->request_ms, &s), &s);
+	return scheduled(x,
+			 evc_call_at_opts(x->c, when_ns, clock, &cb, rep,
+					  x->request_ms, &s),
+			 &s);
+}
+
+/* on EXPR: a calendar timer. The expression is read here first, by the
+ * parser the daemon uses, so that a typo is a usage error naming the
+ * problem before anything is sent. */
+static int
+verb_on(struct ctl *x)
+{
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
+	char err[CALENDAR_ERROR_MAX];
+	const struct evc_repeat *rep;
+	struct evc_scheduled s;
+	struct calendar *cal;
+	int r;
+
+	if (calendar_parse(x->args[0], &cal, err, sizeof(err)) < 0)
+		return usage_error("invalid calendar expression '%s': %s "
+				   "(see 'evctl help on')",
+				   x->args[0], err);
+	calendar_free(cal);
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	return scheduled(x,
+			 evc_call_on(x->c, x->args[0], x->tz, &cb, rep,
+				     x->request_ms, &s),
+			 &s);
 }
 
 /* Decimal digits only, no sign, no overflow. */
@@ -1129,6 +1377,67 @@ verb_cancel(struct ctl *x)
 	return r != 0 ? r : status;
 }
 
+/*
+ * pause/resume/trigger ID...: all ids are checked first; each timer is
+ * then printed as it became, one line each:
+ *   12 paused 2026-12-01T09:00:00+01:00
+ * (id, state, next due; --json: the object `list` prints). The exit
+ * status is the worst: 1 if the daemon refused one, and evctl goes on.
+ */
+static int
+timer_ops(struct ctl *x, const char *name,
+	  int (*op)(struct evc *, uint64_t, int, struct evc_timer_info *))
+{
+	char what[64], t[TIMEFMT_TIME_MAX];
+	struct evc_timer_info ti;
+	int i, r, status = 0;
+	uint64_t id;
+
+	for (i = 0; i < x->nargs; i++)
+		if (!parse_u64(x->args[i], &id))
+			return usage_error("invalid timer id '%s'", x->args[i]);
+	for (i = 0; i < x->nargs; i++) {
+		parse_u64(x->args[i], &id);
+		r = op(x->c, id, x->request_ms, &ti);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "%s %" PRIu64, name, id);
+			r = lib_failure(x, r, what);
+			if (r != EXIT_REFUSED)
+				return r;
+			status = r;
+			continue;
+		}
+		if (x->json)
+			print_timer(x, &ti, false);
+		else
+			printf("%" PRIu64 " %s %s\n", ti.timer_id,
+			       state_name(ti.state),
+			       iso(ti.due_realtime_ns, false, t, sizeof(t)));
+		evc_timer_info_free(&ti);
+	}
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
+
+static int
+verb_pause(struct ctl *x)
+{
+	return timer_ops(x, "pause", evc_pause);
+}
+
+static int
+verb_resume(struct ctl *x)
+{
+	return timer_ops(x, "resume", evc_resume);
+}
+
+/* Fires once now; the schedule stays. */
+static int
+verb_trigger(struct ctl *x)
+{
+	return timer_ops(x, "trigger", evc_trigger);
+}
+
 static int
 verb_get(struct ctl *x)
 {
@@ -1148,19 +1457,39 @@ verb_get(struct ctl *x)
 
 /*
  * Human form: a header, then one row per timer:
- *   ID       CLOCK     DUE                                 CHANNEL ...
+ *   ID       CLOCK     DUE                                 STATE     REPEAT ...
  * columns separated by at least one space; "-" for none; payload last.
+ * REPEAT is "-", "every:10m", "calendar", with "*N" for --count N (the
+ * expression is in `get`; none of these has a space).
  */
+static const char *
+repeat_column(const struct evc_timer_info *ti, char *buf, size_t size)
+{
+	char d[TIMEFMT_DURATION_MAX], n[24] = "";
+
+	if (!ti->repeating)
+		return "-";
+	if (ti->repeat.count > 0)
+		snprintf(n, sizeof(n), "*%" PRIu64, ti->repeat.count);
+	if (ti->repeat.every_ns > 0)
+		snprintf(buf, size, "every:%s%s",
+			 dur(ti->repeat.every_ns, d, sizeof(d)), n);
+	else
+		snprintf(buf, size, "calendar%s", n);
+	return buf;
+}
+
 static void
 print_list_row(const struct evc_timer_info *ti)
 {
-	char t[TIMEFMT_TIME_MAX], id[24];
+	char t[TIMEFMT_TIME_MAX], id[24], r[TIMEFMT_DURATION_MAX + 32];
 	const char *ch = ti->channel ? ti->channel : "-";
 	const char *key = ti->key ? ti->key : "-";
 
 	snprintf(id, sizeof(id), "%" PRIu64, ti->timer_id);
-	printf("%-8s %-9s %-35s ", id, clock_name(ti->clock),
-	       iso(ti->due_realtime_ns, false, t, sizeof(t)));
+	printf("%-8s %-9s %-35s %-9s %-16s ", id, clock_name(ti->clock),
+	       iso(ti->due_realtime_ns, false, t, sizeof(t)),
+	       state_name(ti->state), repeat_column(ti, r, sizeof(r)));
 	put_escaped(ch, strlen(ch), false);
 	printf("%*s ", strlen(ch) < 16 ? (int)(16 - strlen(ch)) : 0, "");
 	put_escaped(key, strlen(key), false);
@@ -1181,8 +1510,9 @@ verb_list(struct ctl *x)
 	int r;
 
 	if (!x->json)
-		printf("%-8s %-9s %-35s %-16s %-16s %s\n", "ID", "CLOCK", "DUE",
-		       "CHANNEL", "KEY", "PAYLOAD");
+		printf("%-8s %-9s %-35s %-9s %-16s %-16s %-16s %s\n", "ID",
+		       "CLOCK", "DUE", "STATE", "REPEAT", "CHANNEL", "KEY",
+		       "PAYLOAD");
 	for (;;) {
 		r = evc_list(x->c, x->channel, after, 0, x->request_ms, &tl);
 		if (r < 0)
@@ -1239,6 +1569,7 @@ verb_stats(struct ctl *x)
 {
 	char d[TIMEFMT_DURATION_MAX];
 	struct evc_stats st;
+	int64_t off;
 	struct jw w;
 	int r;
 
@@ -1258,6 +1589,9 @@ verb_stats(struct ctl *x)
 		jw_u64(&w, "redelivered_total", st.redelivered_total);
 		jw_u64(&w, "dropped_total", st.dropped_total);
 		jw_u64(&w, "dead_messages", st.dead_messages);
+		jw_u64(&w, "clock_steps", st.clock_steps);
+		jw_u64(&w, "tz_changes", st.tz_changes);
+		jw_i64(&w, "utc_offset_s", st.utc_offset_s);
 		jw_i64(&w, "uptime_ns", st.uptime_ns);
 		jw_str(&w, "server_version", st.server_version);
 		jw_str(&w, "store", st.store);
@@ -1274,6 +1608,12 @@ verb_stats(struct ctl *x)
 		kv("redelivered_total", "%" PRIu64, st.redelivered_total);
 		kv("dropped_total", "%" PRIu64, st.dropped_total);
 		kv("dead_messages", "%" PRIu64, st.dead_messages);
+		kv("clock_steps", "%" PRIu64, st.clock_steps);
+		kv("tz_changes", "%" PRIu64, st.tz_changes);
+		off = st.utc_offset_s < 0 ? -st.utc_offset_s : st.utc_offset_s;
+		kv("utc_offset", "%c%02" PRId64 ":%02" PRId64,
+		   st.utc_offset_s < 0 ? '-' : '+', off / 3600,
+		   off % 3600 / 60);
 		kv("uptime", "%s", dur(st.uptime_ns, d, sizeof(d)));
 		kv_bytes("server_version", st.server_version,
 			 st.server_version ? strlen(st.server_version) : 0);
@@ -1281,6 +1621,38 @@ verb_stats(struct ctl *x)
 	}
 	evc_stats_free(&st);
 	return check_stdout();
+}
+
+/*
+ * watch's ack of one fire; with --reschedule-in/--reschedule-at the
+ * trampoline: the timer is scheduled again in the same commit as the
+ * ack (a relative --reschedule-at is read again now, at each fire).
+ * Returns 0, a negative code of the library, or an exit status when the
+ * time cannot be read any more (then nothing is acked: the fire comes
+ * again, rather than being acked without its reschedule).
+ */
+static int
+watch_ack(struct ctl *x, const struct evc_fired *ev)
+{
+	struct timefmt_when w;
+
+	if (x->reschedule_in)
+		return evc_ack_reschedule(x->c, ev->fire_id, false,
+					  x->reschedule_ns, x->request_ms,
+					  NULL);
+	if (x->reschedule_at != NULL) {
+		/* Read once already (set_option); only the clock moved,
+		 * so this fails only at the end of int64 time. */
+		if (parse_when(x, x->reschedule_at, &w) < 0) {
+			ctl_warnx("cannot read --reschedule-at '%s' now; fire "
+				  "%" PRIu64 " is not acked",
+				  x->reschedule_at, ev->fire_id);
+			return EXIT_USAGE;
+		}
+		return evc_ack_reschedule(x->c, ev->fire_id, true, w.ns,
+					  x->request_ms, NULL);
+	}
+	return evc_ack(x->c, ev->fire_id, x->request_ms);
 }
 
 static int
@@ -1328,7 +1700,11 @@ verb_watch(struct ctl *x)
 		}
 		/* Acked only once printed: a crash in between means a
 		 * redelivery, never a lost fire. */
-		r = evc_ack(x->c, ev.fire_id, x->request_ms);
+		r = watch_ack(x, &ev);
+		if (r > 0) {
+			evc_fired_free(&ev);
+			return r;
+		}
 		if (r < 0) {
 			snprintf(what, sizeof(what), "ack of fire %" PRIu64,
 				 ev.fire_id);
@@ -1715,6 +2091,388 @@ verb_next(struct ctl *x)
 	return check_stdout();
 }
 
+/*
+ * An instant as ISO 8601 local time in zone (NULL: the process's), with
+ * that zone's offset: "2026-03-31T10:00:00+02:00". Reads back to ns.
+ */
+static const char *
+iso_in_zone(int64_t ns, const char *zone, char *buf, size_t size)
+{
+	int64_t local_s, off, frac = ns % 1000000000;
+	size_t len;
+
+	if (frac < 0)
+		frac += 1000000000;
+	if (calendar_to_local(ns, zone, &local_s, &off) < 0 ||
+	    timefmt_format_time(local_s * 1000000000 + frac, true, buf,
+				size) < 0)
+		return iso(ns, true, buf, size);
+	len = strlen(buf);
+	/* The UTC form of the local reading: its "Z" becomes the offset. */
+	if (len > 0 && buf[len - 1] == 'Z' && size - len >= 6) {
+		snprintf(buf + len - 1, size - len + 1, "%c%02lld:%02lld",
+			 off < 0 ? '-' : '+', (long long)(off < 0 ? -off : off) / 3600,
+			 (long long)(off < 0 ? -off : off) % 3600 / 60);
+	}
+	return buf;
+}
+
+/* The zone for display: "-" for the process's own. */
+static const char *
+zone_label(const char *zone)
+{
+	return zone != NULL && zone[0] != '\0' ? zone : "-";
+}
+
+/* parse, as a time (at, --reschedule-at, --after). */
+static void
+parse_print_time(const struct ctl *x, const char *text,
+		 const struct timefmt_when *w)
+{
+	const char *zone = w->zone[0] != '\0' ? w->zone : x->tz;
+	char norm[TIMEFMT_TIME_MAX + TIMEFMT_DURATION_MAX];
+	char loc[CALENDAR_LOCAL_MAX], t[TIMEFMT_TIME_MAX];
+	char d[TIMEFMT_DURATION_MAX];
+	struct jw jwr;
+
+	if (w->relative)
+		snprintf(norm, sizeof(norm), "now %c %s",
+			 w->offset_ns < 0 ? '-' : '+',
+			 dur(w->offset_ns < 0 ? -w->offset_ns : w->offset_ns,
+			     d, sizeof(d)));
+	else
+		iso_in_zone(w->ns, zone, norm, sizeof(norm));
+	if (calendar_format_local(w->ns, zone, loc, sizeof(loc)) < 0)
+		snprintf(loc, sizeof(loc), "-");
+	if (x->json) {
+		jw_begin(&jwr);
+		jw_str(&jwr, "kind", "time");
+		jw_str(&jwr, "input", text);
+		jw_str(&jwr, "normalized", norm);
+		jw_bool(&jwr, "relative", w->relative);
+		jw_str(&jwr, "zone", zone);
+		jw_str(&jwr, "local", loc);
+		jw_time(&jwr, "utc", w->ns, false);
+		jw_i64(&jwr, "realtime_ns", w->ns);
+		jw_end(&jwr);
+		return;
+	}
+	kv("kind", "time");
+	kv_bytes("input", text, strlen(text));
+	kv("normalized", "%s", norm);
+	kv("local", "%s", loc);
+	kv_bytes("zone", zone_label(zone), strlen(zone_label(zone)));
+	kv("utc", "%s", iso(w->ns, true, t, sizeof(t)));
+	kv("realtime_ns", "%" PRId64, w->ns);
+}
+
+/* parse, as a duration (later, --every). */
+static void
+parse_print_duration(const struct ctl *x, const char *text, int64_t ns)
+{
+	char d[TIMEFMT_DURATION_MAX];
+	struct jw w;
+
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "kind", "duration");
+		jw_str(&w, "input", text);
+		jw_str(&w, "normalized", dur(ns, d, sizeof(d)));
+		jw_i64(&w, "ns", ns);
+		jw_end(&w);
+		return;
+	}
+	kv("kind", "duration");
+	kv_bytes("input", text, strlen(text));
+	kv("normalized", "%s", dur(ns, d, sizeof(d)));
+	kv("ns", "%" PRId64, ns);
+}
+
+/* parse, as a calendar expression (on, next): its next occurrences as
+ * `next` prints them. Returns 0 or an exit status. */
+static int
+parse_print_calendar(const struct ctl *x, const char *text,
+		     const struct calendar *cal)
+{
+	const char *zone = calendar_zone(cal) != NULL ? calendar_zone(cal)
+						      : x->tz;
+	char norm[CALENDAR_FORMAT_MAX], loc[CALENDAR_LOCAL_MAX];
+	char utc[CALENDAR_LOCAL_MAX];
+	int64_t after_ns = x->after_ns, ns;
+	struct jw w, in;
+	uint64_t i;
+	int r = 0;
+
+	if (calendar_format(cal, norm, sizeof(norm)) < 0)
+		snprintf(norm, sizeof(norm), "?");
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "kind", "calendar");
+		jw_str(&w, "input", text);
+		jw_str(&w, "normalized", norm);
+		jw_str(&w, "syntax", calendar_is_cron(cal) ? "cron" : "systemd");
+		jw_str(&w, "zone", zone);
+		jw_key(&w, "next");
+		putchar('[');
+	} else {
+		kv("kind", "calendar");
+		kv_bytes("input", text, strlen(text));
+		kv_bytes("normalized", norm, strlen(norm));
+		kv("syntax", "%s", calendar_is_cron(cal) ? "cron" : "systemd");
+		kv_bytes("zone", zone_label(zone), strlen(zone_label(zone)));
+	}
+	for (i = 0; i < x->iterations; i++) {
+		r = calendar_next(cal, zone, x->gap, x->overlap, after_ns, &ns);
+		if (r == -ENOENT) {
+			r = 0;
+			if (i == 0 && !x->json)
+				kv("next", "never");
+			break;
+		}
+		if (r < 0 ||
+		    calendar_format_local(ns, zone, loc, sizeof(loc)) < 0 ||
+		    calendar_format_local(ns, "UTC", utc, sizeof(utc)) < 0)
+			break;
+		if (x->json) {
+			if (i > 0)
+				putchar(',');
+			jw_begin(&in);
+			jw_str(&in, "local", loc);
+			jw_time(&in, "utc", ns, false);
+			jw_i64(&in, "realtime_ns", ns);
+			jw_close(&in);
+		} else {
+			kv("next", "%s %s", loc, utc);
+		}
+		after_ns = ns;
+	}
+	if (x->json) {
+		putchar(']');
+		jw_end(&w);
+	}
+	if (r < 0) {
+		ctl_warnx("cannot compute '%s': %s", text, strerror(-r));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/*
+ * parse TEXT: how evctl reads TEXT, without the daemon: as a time (what
+ * `at` takes), as a duration (`later`, --every) and as a calendar
+ * expression (`on`, `next`), each reading that succeeds as one block
+ * (a blank line between blocks; --json: one object each). Exit 2 when
+ * none does, with the calendar parser's reason.
+ */
+static int
+verb_parse(struct ctl *x)
+{
+	const char *text = x->args[0];
+	char err[CALENDAR_ERROR_MAX];
+	struct timefmt_when w;
+	struct calendar *cal;
+	int64_t ns;
+	int n = 0, r;
+
+	if (parse_when(x, text, &w) == 0) {
+		parse_print_time(x, text, &w);
+		n++;
+	}
+	if (timefmt_parse_duration_words(text, &ns) == 0) {
+		if (n++ > 0 && !x->json)
+			putchar('\n');
+		parse_print_duration(x, text, ns);
+	}
+	r = calendar_parse(text, &cal, err, sizeof(err));
+	if (r == 0) {
+		if (n++ > 0 && !x->json)
+			putchar('\n');
+		r = parse_print_calendar(x, text, cal);
+		calendar_free(cal);
+		if (r != 0)
+			return r;
+	}
+	if (n == 0)
+		return usage_error("'%s' is not a time, a duration or a "
+				   "calendar expression (as a calendar "
+				   "expression: %s; see 'evctl help time' and "
+				   "'evctl help on')",
+				   text, err);
+	return check_stdout();
+}
+
+static const char help_on[] =
+    "evctl on 'EXPR' schedules a calendar timer: it fires at every "
+    "occurrence of\n"
+    "EXPR on the wall clock, in a time zone, until it is cancelled (or "
+    "after\n"
+    "--count N fires). 'evctl next EXPR' lists the next occurrences and\n"
+    "'evctl parse EXPR' shows how EXPR was read, without scheduling "
+    "anything.\n"
+    "\n"
+    "cron syntax (crontab(5)): five fields, minute hour day-of-month "
+    "month\n"
+    "day-of-week.\n"
+    "  '*/15 9-17 * * Mon-Fri'   every 15 minutes, 09:00 to 17:45, on "
+    "weekdays\n"
+    "  '0 9 * * 1-5'             09:00 on weekdays\n"
+    "  '30 2 1 * *'              02:30 on the first of each month\n"
+    "  '0 0 1,15 * *'            midnight on the 1st and the 15th\n"
+    "  @hourly @daily @midnight @weekly @monthly @yearly @annually\n"
+    "  Each field: '*', lists a,b, ranges a-b, steps */n or a-b/n; month "
+    "and\n"
+    "  weekday names (Jan, Mon; 0 and 7 are Sunday). When day-of-month and\n"
+    "  day-of-week are both restricted, a day matching either matches.\n"
+    "\n"
+    "systemd OnCalendar= syntax (systemd.time(7)):\n"
+    "  [WEEKDAYS] [[YEAR-]MONTH-DAY] [HH:MM[:SS]] [ZONE]\n"
+    "  'Mon..Fri *-*-* 09:00:00'   09:00 on weekdays\n"
+    "  'Sat,Sun 10:00'             10:00 at weekends\n"
+    "  '*:0/15'                    every 15 minutes\n"
+    "  '*:*:0/10'                  every 10 seconds\n"
+    "  '2026-*-01 00:00:00'        midnight on the first of each month "
+    "of 2026\n"
+    "  '*-*~1 18:00'               18:00 on the last day of each month\n"
+    "  'Mon *-*-* 09:00 Europe/Berlin'   a zone in EXPR wins over --tz\n"
+    "  minutely hourly daily weekly monthly yearly annually quarterly\n"
+    "  semiannually; ranges a..b, lists a,b, repetitions start/step, '~' "
+    "for\n"
+    "  days from the end of the month, fractions of a second.\n"
+    "\n"
+    "Time zone: --tz ZONE, an IANA name (Europe/Berlin, America/New_York, "
+    "UTC);\n"
+    "default: evd's zone. Each occurrence is computed in the zone when it "
+    "is\n"
+    "due, so changes of the zone's rules, of the system zone and of the "
+    "wall\n"
+    "clock (NTP steps, manual changes) are followed: 09:00 stays 09:00.\n"
+    "\n"
+    "Daylight saving time, per timer, stored with it:\n"
+    "  --dst-gap shift|skip|utc\n"
+    "      a local time the clock jumps over (spring forward: 02:30 on the "
+    "last\n"
+    "      Sunday of March in Europe). shift (default): at the first "
+    "instant\n"
+    "      after the gap (03:00); skip: not that day; utc: with the offset "
+    "in\n"
+    "      force before the gap (03:30).\n"
+    "  --dst-overlap first|second|both\n"
+    "      a local time that occurs twice (fall back): the first (default), "
+    "the\n"
+    "      second, or both.\n"
+    "  Interval timers (--every) run on elapsed time: DST never moves "
+    "them.\n"
+    "\n"
+    "Also for on (and soon/later/at with --every):\n"
+    "  --count N                  end after N fires (default: until "
+    "cancelled)\n"
+    "  --randomized-delay DURATION  move each fire later by a random "
+    "amount\n"
+    "                             below DURATION (spreads load, as "
+    "systemd's\n"
+    "                             RandomizedDelaySec=)\n"
+    "  --accuracy DURATION        evd may fire up to DURATION late, never "
+    "early,\n"
+    "                             to serve several timers in one wake-up\n"
+    "  --overlap skip|queue-one|allow|terminate-previous\n"
+    "                             a hook whose previous run still runs: "
+    "do not\n"
+    "                             start (default; the skip is recorded), "
+    "start\n"
+    "                             when it ends, start anyway, or stop it "
+    "first\n"
+    "\n"
+    "pause ID stops a timer from firing until resume ID; trigger ID fires "
+    "it\n"
+    "once now without changing its schedule. get ID shows the next "
+    "occurrence\n"
+    "(due), the expression, zone, policies and the recent runs.\n"
+    "\n"
+    "Examples:\n"
+    "  evctl on '0 9 * * Mon-Fri' --tz Europe/Berlin --shell "
+    "'~/bin/report'\n"
+    "  evctl on 'Mon..Fri *-*-* 09:00:00' --channel standup --payload "
+    "standup\n"
+    "  evctl on '*:0/15' --channel poll --randomized-delay 30s\n"
+    "  evctl on daily --count 7 --exec -- /usr/bin/logger daily\n"
+    "  evctl next '*-*~1 18:00' --tz America/New_York -n 3\n";
+
+static const char help_time[] =
+    "TIME (at, watch --reschedule-at, --after, parse):\n"
+    "  2026-12-01T09:00:00Z, 2026-12-01T09:00:00+01:00\n"
+    "                        ISO 8601 with an offset: exactly that "
+    "instant\n"
+    "  '2026-12-01 09:00', 2026-12-01T09:00, 2026-12-01\n"
+    "                        local time (a date alone: its midnight)\n"
+    "  '2026-12-01 09:00 Europe/Paris'\n"
+    "                        local time in that zone (any form below may "
+    "end\n"
+    "                        with a zone: 'tomorrow 10:00 UTC')\n"
+    "  @1796115600           Unix seconds\n"
+    "  now, +5m, -1h, 'now + 2 hours', 'in 5 minutes', 'in 1 hour and 30 "
+    "minutes'\n"
+    "                        from now\n"
+    "  today, tomorrow, yesterday, 'tomorrow 10:00', 'today 18:00', "
+    "'tomorrow noon'\n"
+    "                        that day (at 00:00 without a time), even if "
+    "past\n"
+    "  noon, midnight, 10:00, 6:30pm, 9am\n"
+    "                        the next such time: today, or tomorrow if "
+    "past\n"
+    "  monday, 'mon 09:00', 'next friday 17:00'\n"
+    "                        the next such day whose time is ahead (today "
+    "if\n"
+    "                        it still is)\n"
+    "  Local times are in --tz ZONE if given, else $TZ or the system's "
+    "zone.\n"
+    "  One that does not exist (DST gap) is the first instant after the "
+    "gap;\n"
+    "  one that occurs twice (DST overlap) is the first.\n"
+    "\n"
+    "DURATION (later, --every, --timeout, ...):\n"
+    "  250ms, 5s, 90 (seconds), 1.5h, 1h30m, 2d, 1w (units ns us ms s m "
+    "h d w)\n"
+    "  later, --every, --randomized-delay, --accuracy and --reschedule-in "
+    "also\n"
+    "  take words: '5 minutes', '1 hour 30 minutes', 'an hour', 'in 10 "
+    "seconds'.\n"
+    "\n"
+    "CALENDAR (on, next): see 'evctl help on'.\n"
+    "\n"
+    "Check how evctl reads any of them, without scheduling: evctl parse "
+    "'TEXT'\n";
+
+/* help [TOPIC]: the general help, a topic, or a verb's synopsis. */
+static int
+verb_help(struct ctl *x)
+{
+	const char *topic = x->nargs > 0 ? x->args[0] : NULL;
+	size_t i;
+
+	if (topic == NULL) {
+		help();
+		printf("\nHelp topics: evctl help on (calendar syntax), evctl "
+		       "help time (times\nand durations), evctl help VERB.\n");
+	} else if (strcmp(topic, "on") == 0 || strcmp(topic, "calendar") == 0 ||
+		   strcmp(topic, "next") == 0) {
+		fputs(help_on, stdout);
+	} else if (strcmp(topic, "time") == 0 ||
+		   strcmp(topic, "duration") == 0 ||
+		   strcmp(topic, "parse") == 0) {
+		fputs(help_time, stdout);
+	} else {
+		for (i = 0; i < NVERBS; i++)
+			if (strcmp(verbs[i].name, topic) == 0)
+				break;
+		if (i == NVERBS)
+			return usage_error("no help on '%s' (topics: on, time, "
+					   "or a verb)",
+					   topic);
+		printf("usage: evctl %s\n", verbs[i].synopsis);
+	}
+	return check_stdout();
+}
+
 /* ---- command line ---- */
 
 static void
@@ -1757,11 +2515,23 @@ help(void)
 	    "                     default); 'at' on monotonic/boottime takes "
 	    "seconds as\n"
 	    "                     'evctl time' prints them\n"
-	    "  --count N          watch: exit after N fires\n"
+	    "  --count N          watch: exit after N fires; soon/later/at "
+	    "--every and on:\n"
+	    "                     the timer ends after N fires\n"
 	    "  --visibility DURATION\n"
 	    "                     watch: how long a fire may stay unacked "
 	    "before it is\n"
 	    "                     redelivered (default: the daemon's, 30s)\n"
+	    "  --reschedule-in DURATION, --reschedule-at TIME\n"
+	    "                     watch: ack each fire and, in the same "
+	    "commit, schedule\n"
+	    "                     its timer again (the trampoline: never lost "
+	    "or doubled)\n"
+	    "  --tz ZONE          at, parse: the zone of a local TIME; on, "
+	    "next: the\n"
+	    "                     calendar's zone (default: $TZ, else the "
+	    "system's; for\n"
+	    "                     on, evd's)\n"
 	    "  --requeue          dead: put the dead message FIRE_ID (all "
 	    "without it)\n"
 	    "                     back in the channel's queue; prints how "
@@ -1798,7 +2568,27 @@ help(void)
 	    "                     instant (default), or do not count the "
 	    "time down\n"
 	    "\n"
-	    "HOOK (soon, later, at): run a command as you when the timer "
+	    "REPEAT (soon, later, at; on takes all but --every):\n"
+	    "  --every DURATION   fire again every DURATION after the first "
+	    "fire, each\n"
+	    "                     deadline the previous one plus DURATION (no "
+	    "drift)\n"
+	    "  --count N          end after N fires (default: until "
+	    "cancelled)\n"
+	    "  --randomized-delay DURATION\n"
+	    "                     move each deadline later by a random amount "
+	    "below it\n"
+	    "  --accuracy DURATION\n"
+	    "                     evd may fire up to this late (never early) "
+	    "to batch\n"
+	    "                     wake-ups\n"
+	    "  --overlap skip|queue-one|allow|terminate-previous\n"
+	    "                     a repeating hook whose previous run still "
+	    "runs\n"
+	    "  Without --channel or a hook, evctl prints each fire until "
+	    "--count.\n"
+	    "\n"
+	    "HOOK (soon, later, at, on): run a command as you when the timer "
 	    "fires; such\n"
 	    "timers are durable, so evctl prints the id and exits at once:\n"
 	    "  --exec -- PROG [ARGS...]\n"
@@ -1846,6 +2636,16 @@ help(void)
 	    "fire,\n"
 	    "newest first (hooks: with exit=, signal=, duration=).\n"
 	    "\n"
+	    "on EXPR schedules a calendar timer (cron or OnCalendar= syntax; "
+	    "'evctl help on').\n"
+	    "pause ID stops a timer until resume ID; trigger ID fires it once "
+	    "now, its\n"
+	    "schedule unchanged; each prints 'ID STATE DUE'.\n"
+	    "parse TEXT prints how a time, duration or calendar expression is "
+	    "read\n"
+	    "(normalised, in UTC and local time, next occurrences), without "
+	    "the daemon.\n"
+	    "\n"
 	    "next prints when a calendar expression elapses, without the "
 	    "daemon: cron\n"
 	    "('*/15 9-17 * * Mon-Fri', '@daily') or systemd OnCalendar= "
@@ -1868,10 +2668,15 @@ help(void)
 	    "                     the second, or both\n"
 	    "\n"
 	    "DURATION: 250ms, 5s, 90, 1.5h, 1h30m, 2d (units ns us ms s m h "
-	    "d w).\n"
+	    "d w);\n"
+	    "      later and --every also '5 minutes', '1 hour 30 minutes'.\n"
 	    "TIME: 2026-12-01T09:00:00Z, 2026-12-01T09:00:00+01:00, "
 	    "'2026-12-01 09:00'\n"
-	    "      (local time), @1796115600 (Unix seconds).\n"
+	    "      (local time), '2026-12-01 09:00 Europe/Paris', @1796115600 "
+	    "(Unix\n"
+	    "      seconds), now, +5m, 'now + 2 hours', 'in 5 minutes', "
+	    "'tomorrow 10:00',\n"
+	    "      noon, midnight, 'monday 09:00' ('evctl help time').\n"
 	    "\n"
 	    "Exit status: 0 success, 1 the daemon refused or a wait timed "
 	    "out,\n"
@@ -1918,12 +2723,19 @@ static const struct option_def options[] = {
     {"--after", true, OPT_AFTER},
     {"--dst-gap", true, OPT_DST_GAP},
     {"--dst-overlap", true, OPT_DST_OVERLAP},
+    {"--every", true, OPT_EVERY},
+    {"--overlap", true, OPT_OVERLAP},
+    {"--randomized-delay", true, OPT_RANDOMIZED_DELAY},
+    {"--accuracy", true, OPT_ACCURACY},
+    {"--reschedule-in", true, OPT_RESCHEDULE},
+    {"--reschedule-at", true, OPT_RESCHEDULE},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
 static int
 set_option(struct ctl *x, const struct option_def *o, const char *v)
 {
+	struct timefmt_when w;
 	uint64_t n;
 	int k;
 
@@ -2032,8 +2844,49 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 					   "100000, not '%s'",
 					   v);
 	} else if (o->bit == OPT_AFTER) {
-		if (timefmt_parse_time(v, &x->after_ns) < 0 || x->after_ns < 0)
-			return usage_error("invalid time '%s' for --after", v);
+		/* Read in main, once --tz is known. */
+		x->after_text = v;
+	} else if (o->bit == OPT_EVERY) {
+		if (timefmt_parse_duration_words(v, &x->rep.every_ns) < 0 ||
+		    x->rep.every_ns <= 0)
+			return usage_error("--every takes a positive duration "
+					   "(10s, 5m, '2 hours'), not '%s'",
+					   v);
+	} else if (o->bit == OPT_OVERLAP) {
+		k = name_index(run_overlap_names, 4, v);
+		if (k < 0)
+			return usage_error("unknown overlap policy '%s' (skip, "
+					   "queue-one, allow, "
+					   "terminate-previous)",
+					   v);
+		x->rep.overlap = k;
+	} else if (o->bit == OPT_RANDOMIZED_DELAY || o->bit == OPT_ACCURACY) {
+		if (timefmt_parse_duration_words(
+			v, o->bit == OPT_ACCURACY
+			       ? &x->rep.accuracy_ns
+			       : &x->rep.randomized_delay_ns) < 0)
+			return usage_error("invalid duration '%s' for %s", v,
+					   o->name);
+	} else if (o->bit == OPT_RESCHEDULE) {
+		if ((x->reschedule_in || x->reschedule_at != NULL))
+			return usage_error("--reschedule-in and "
+					   "--reschedule-at exclude each "
+					   "other");
+		if (strcmp(o->name, "--reschedule-in") == 0) {
+			if (timefmt_parse_duration_words(
+				v, &x->reschedule_ns) < 0)
+				return usage_error("invalid duration '%s' "
+						   "for --reschedule-in",
+						   v);
+			x->reschedule_in = true;
+		} else {
+			/* Checked now, read again at each ack. */
+			if (parse_when(x, v, &w) < 0)
+				return usage_error("invalid time '%s' for "
+						   "--reschedule-at",
+						   v);
+			x->reschedule_at = v;
+		}
 	} else if (o->bit == OPT_DST_GAP) {
 		if (calendar_gap_from_name(v, &x->gap) < 0)
 			return usage_error("unknown --dst-gap policy '%s' "
@@ -2046,15 +2899,6 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 					   v);
 	}
 	return 0;
-}
-
-static int64_t
-realtime_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Fills x from argv. Returns 0, an exit status, or -1 for "exit 0". */
@@ -2177,9 +3021,18 @@ guard_std_fds(void)
 			break;
 }
 
+/* Verbs that need no daemon. */
+static bool
+local_verb(const struct ctl *x)
+{
+	return x->verb->run == verb_next || x->verb->run == verb_parse ||
+	       x->verb->run == verb_help;
+}
+
 int
 main(int argc, char **argv)
 {
+	struct timefmt_when when;
 	struct ctl x = {0};
 	char **operands;
 	int r;
@@ -2206,14 +3059,23 @@ main(int argc, char **argv)
 	if (x.has_timeout && !waits_for_fires(&x))
 		x.request_ms = ns_to_ms(x.timeout_ns);
 
-	if (!(x.opts_seen & OPT_AFTER))
+	if (x.after_text != NULL) {
+		if (parse_when(&x, x.after_text, &when) < 0 || when.ns < 0) {
+			r = usage_error("invalid time '%s' for --after",
+					x.after_text);
+			goto out;
+		}
+		x.after_ns = when.ns;
+	} else {
 		x.after_ns = realtime_now_ns();
+	}
 	if (x.iterations == 0)
 		x.iterations = 5;
-	/* `next` computes locally: no daemon needed. */
-	r = x.verb->run == verb_next ? 0 : ctl_connect(&x);
+	/* next, parse and help compute locally: no daemon needed. */
+	r = local_verb(&x) ? 0 : ctl_connect(&x);
 	if (r == 0)
 		r = x.verb->run(&x);
+out:
 	evc_close(x.c);
 	free(operands);
 	free(x.env);

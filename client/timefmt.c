@@ -10,11 +10,15 @@
  */
 #include "timefmt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include "calendar.h"
 
 #define NS_PER_S 1000000000LL
 
@@ -293,33 +297,47 @@ parse_zone(const char *p, bool *ret_has_zone, int *ret_off)
 	return 0;
 }
 
-int
-timefmt_parse_time(const char *s, int64_t *ret_ns)
+/* An ISO 8601 instant as written (see timefmt_parse_time). */
+struct iso {
+	int y, mo, d, h, mi, sec;
+	int64_t frac_ns;
+	bool has_zone; /* an offset or "Z" was given: off is valid */
+	int off;       /* seconds east of UTC */
+	bool epoch;    /* "@SECONDS": epoch_ns is the instant */
+	int64_t epoch_ns;
+};
+
+static int
+iso_scan(const char *s, struct iso *ret)
 {
 	const char *p = s;
-	int y, mo, d, h = 0, mi = 0, sec = 0, off = 0, r;
-	int64_t frac_ns = 0, seconds;
-	bool has_zone = false;
+	struct iso t = {0};
+	int r;
 
 	if (s == NULL || *s == '\0')
 		return -EINVAL;
-	if (*p == '@')
-		return parse_epoch(p + 1, ret_ns);
-
-	if (fixed_digits(&p, 4, &y) < 0 || *p++ != '-' ||
-	    fixed_digits(&p, 2, &mo) < 0 || *p++ != '-' ||
-	    fixed_digits(&p, 2, &d) < 0)
+	if (*p == '@') {
+		r = parse_epoch(p + 1, &t.epoch_ns);
+		if (r < 0)
+			return r;
+		t.epoch = true;
+		*ret = t;
+		return 0;
+	}
+	if (fixed_digits(&p, 4, &t.y) < 0 || *p++ != '-' ||
+	    fixed_digits(&p, 2, &t.mo) < 0 || *p++ != '-' ||
+	    fixed_digits(&p, 2, &t.d) < 0)
 		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+	if (t.mo < 1 || t.mo > 12 || t.d < 1 || t.d > days_in_month(t.y, t.mo))
 		return -EINVAL;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
-		if (fixed_digits(&p, 2, &h) < 0 || *p++ != ':' ||
-		    fixed_digits(&p, 2, &mi) < 0)
+		if (fixed_digits(&p, 2, &t.h) < 0 || *p++ != ':' ||
+		    fixed_digits(&p, 2, &t.mi) < 0)
 			return -EINVAL;
 		if (*p == ':') {
 			p++;
-			if (fixed_digits(&p, 2, &sec) < 0)
+			if (fixed_digits(&p, 2, &t.sec) < 0)
 				return -EINVAL;
 			if (*p == '.' || *p == ',') {
 				int64_t scale = NS_PER_S / 10;
@@ -329,43 +347,506 @@ timefmt_parse_time(const char *s, int64_t *ret_ns)
 					return -EINVAL;
 				/* Digits past nanoseconds are truncated. */
 				for (; is_digit(*p); p++, scale /= 10)
-					frac_ns += (*p - '0') * scale;
+					t.frac_ns += (*p - '0') * scale;
 			}
 		}
 		/* No leap seconds and no 24:00: a timer deadline is an
 		 * instant, and these would only alias other instants. */
-		if (h > 23 || mi > 59 || sec > 59)
+		if (t.h > 23 || t.mi > 59 || t.sec > 59)
 			return -EINVAL;
-		r = parse_zone(p, &has_zone, &off);
+		r = parse_zone(p, &t.has_zone, &t.off);
 		if (r < 0)
 			return r;
 	} else if (*p != '\0') {
 		return -EINVAL;
 	}
+	*ret = t;
+	return 0;
+}
 
-	if (has_zone) {
-		seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 +
-			  mi * 60 + sec - off;
+/* Seconds since 1970-01-01 00:00 of a civil date and time, no zone. */
+static int64_t
+iso_civil_seconds(const struct iso *t)
+{
+	return days_from_civil(t->y, t->mo, t->d) * 86400 + t->h * 3600 +
+	       t->mi * 60 + t->sec;
+}
+
+int
+timefmt_parse_time(const char *s, int64_t *ret_ns)
+{
+	struct iso t;
+	int64_t seconds;
+	int r;
+
+	r = iso_scan(s, &t);
+	if (r < 0)
+		return r;
+	if (t.epoch) {
+		*ret_ns = t.epoch_ns;
+		return 0;
+	}
+	if (t.has_zone) {
+		seconds = iso_civil_seconds(&t) - t.off;
 	} else {
 		struct tm tm = {0};
-		time_t t;
+		time_t tt;
 
-		tm.tm_year = y - 1900;
-		tm.tm_mon = mo - 1;
-		tm.tm_mday = d;
-		tm.tm_hour = h;
-		tm.tm_min = mi;
-		tm.tm_sec = sec;
+		tm.tm_year = t.y - 1900;
+		tm.tm_mon = t.mo - 1;
+		tm.tm_mday = t.d;
+		tm.tm_hour = t.h;
+		tm.tm_min = t.mi;
+		tm.tm_sec = t.sec;
 		tm.tm_isdst = -1;
 		/* -1 is also a valid result (1969-12-31T23:59:59Z), so only
 		 * errno tells a failure apart. */
 		errno = 0;
-		t = mktime(&tm);
-		if (t == (time_t)-1 && errno != 0)
+		tt = mktime(&tm);
+		if (tt == (time_t)-1 && errno != 0)
 			return -ERANGE;
-		seconds = (int64_t)t;
+		seconds = (int64_t)tt;
 	}
-	return join_ns(seconds, frac_ns, ret_ns);
+	return join_ns(seconds, t.frac_ns, ret_ns);
+}
+
+/* ---- human forms ---- */
+
+/* Words of one input, split in place at blanks (and, with signs, around
+ * every '+' and a '-' that starts a word or follows "now", so that
+ * "now+2h" reads as "now + 2h" but a date keeps its dashes). */
+#define MAX_WORDS 16
+
+struct words {
+	char buf[3 * TIMEFMT_INPUT_MAX + 1];
+	char *w[MAX_WORDS];
+	int n;
+};
+
+static bool
+is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n';
+}
+
+/* s[i] is a sign to split off (see struct words). */
+static bool
+is_sign_at(const char *s, size_t i)
+{
+	if (s[i] == '+')
+		return true;
+	if (s[i] != '-')
+		return false;
+	if (i == 0 || is_blank(s[i - 1]) || s[i - 1] == '+')
+		return true;
+	return i >= 3 && strncasecmp(s + i - 3, "now", 3) == 0 &&
+	       (i == 3 || is_blank(s[i - 4]));
+}
+
+static int
+words_split(const char *s, bool signs, struct words *ret)
+{
+	size_t len = strlen(s), i, o = 0;
+	char *p;
+
+	if (len > TIMEFMT_INPUT_MAX)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		if (signs && is_sign_at(s, i)) {
+			ret->buf[o++] = ' ';
+			ret->buf[o++] = s[i];
+			ret->buf[o++] = ' ';
+		} else {
+			ret->buf[o++] = is_blank(s[i]) ? ' ' : s[i];
+		}
+	}
+	ret->buf[o] = '\0';
+	ret->n = 0;
+	for (p = ret->buf; *p != '\0';) {
+		while (*p == ' ')
+			*p++ = '\0';
+		if (*p == '\0')
+			break;
+		if (ret->n == MAX_WORDS)
+			return -EINVAL;
+		ret->w[ret->n++] = p;
+		while (*p != '\0' && *p != ' ')
+			p++;
+	}
+	return ret->n > 0 ? 0 : -EINVAL;
+}
+
+/* A unit word ("minutes", "hr", "secs") as a timefmt unit, or NULL. */
+static const char *
+unit_word(const char *w)
+{
+	static const struct {
+		const char *word;
+		const char *unit;
+	} words[] = {
+	    {"ns", "ns"},	  {"nsec", "ns"},	 {"nanosecond", "ns"},
+	    {"nanoseconds", "ns"}, {"us", "us"},	 {"usec", "us"},
+	    {"microsecond", "us"}, {"microseconds", "us"}, {"ms", "ms"},
+	    {"msec", "ms"},	  {"millisecond", "ms"}, {"milliseconds", "ms"},
+	    {"s", "s"},		  {"sec", "s"},		 {"secs", "s"},
+	    {"second", "s"},	  {"seconds", "s"},	 {"m", "m"},
+	    {"min", "m"},	  {"mins", "m"},	 {"minute", "m"},
+	    {"minutes", "m"},	  {"h", "h"},		 {"hr", "h"},
+	    {"hrs", "h"},	  {"hour", "h"},	 {"hours", "h"},
+	    {"d", "d"},		  {"day", "d"},		 {"days", "d"},
+	    {"w", "w"},		  {"week", "w"},	 {"weeks", "w"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcasecmp(w, words[i].word) == 0)
+			return words[i].unit;
+	return NULL;
+}
+
+static bool
+is_number(const char *w)
+{
+	struct number n;
+
+	return number_scan(&w, &n) == 0 && *w == '\0';
+}
+
+/* w[0..n): "5 minutes", "1 hour and 30 minutes", "1h30m", "an hour". */
+static int
+duration_words(char *const *w, int n, int64_t *ret_ns)
+{
+	char tmp[TIMEFMT_INPUT_MAX + 8];
+	const char *num, *unit;
+	int64_t total = 0, v;
+	int i, items = 0, r;
+
+	for (i = 0; i < n; i++) {
+		if (items > 0 && i + 1 < n && strcasecmp(w[i], "and") == 0)
+			continue;
+		num = strcasecmp(w[i], "a") == 0 || strcasecmp(w[i], "an") == 0
+			  ? "1"
+			  : w[i];
+		unit = i + 1 < n ? unit_word(w[i + 1]) : NULL;
+		if (unit != NULL && is_number(num)) {
+			/* num is at most TIMEFMT_INPUT_MAX bytes. */
+			snprintf(tmp, sizeof(tmp), "%s%s", num, unit);
+			r = timefmt_parse_duration(tmp, &v);
+			i++;
+		} else {
+			r = timefmt_parse_duration(w[i], &v);
+		}
+		if (r < 0)
+			return r;
+		if (__builtin_add_overflow(total, v, &total))
+			return -ERANGE;
+		items++;
+	}
+	if (items == 0)
+		return -EINVAL;
+	*ret_ns = total;
+	return 0;
+}
+
+int
+timefmt_parse_duration_words(const char *s, int64_t *ret_ns)
+{
+	struct words ws;
+	int first = 0, r;
+
+	if (s == NULL)
+		return -EINVAL;
+	r = timefmt_parse_duration(s, ret_ns);
+	if (r != -EINVAL)
+		return r;
+	r = words_split(s, false, &ws);
+	if (r < 0)
+		return r;
+	if (strcasecmp(ws.w[0], "in") == 0 || strcmp(ws.w[0], "+") == 0)
+		first = 1;
+	return duration_words(ws.w + first, ws.n - first, ret_ns);
+}
+
+/* 0 Monday .. 6 Sunday of days since 1970-01-01 (a Thursday). */
+static int
+weekday_of(int64_t days)
+{
+	int64_t w = (days + 3) % 7;
+
+	return (int)(w < 0 ? w + 7 : w);
+}
+
+static int
+weekday_word(const char *w)
+{
+	static const char *const names[7] = {"monday", "tuesday",
+					     "wednesday", "thursday",
+					     "friday", "saturday", "sunday"};
+	int i;
+
+	for (i = 0; i < 7; i++)
+		if (strcasecmp(w, names[i]) == 0 ||
+		    (strlen(w) == 3 && strncasecmp(w, names[i], 3) == 0))
+			return i;
+	return -1;
+}
+
+/* 1 or 2 digits. */
+static int
+short_digits(const char **p, int *ret)
+{
+	int v = 0, i;
+
+	for (i = 0; i < 2 && is_digit(**p); i++, (*p)++)
+		v = v * 10 + (**p - '0');
+	if (i == 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* "HH:MM[:SS[.frac]]", "H[:MM](am|pm)", "noon", "midnight": seconds of
+ * the day and a fraction. */
+static int
+time_word(const char *w, int64_t *ret_s, int64_t *ret_frac)
+{
+	const char *p = w;
+	int h, mi = 0, sec = 0;
+	int64_t frac = 0, scale = NS_PER_S / 10;
+
+	if (strcasecmp(w, "noon") == 0) {
+		*ret_s = 12 * 3600;
+		*ret_frac = 0;
+		return 0;
+	}
+	if (strcasecmp(w, "midnight") == 0) {
+		*ret_s = 0;
+		*ret_frac = 0;
+		return 0;
+	}
+	if (short_digits(&p, &h) < 0)
+		return -EINVAL;
+	if (*p == ':') {
+		p++;
+		if (fixed_digits(&p, 2, &mi) < 0)
+			return -EINVAL;
+		if (*p == ':') {
+			p++;
+			if (fixed_digits(&p, 2, &sec) < 0)
+				return -EINVAL;
+			if (*p == '.') {
+				p++;
+				if (!is_digit(*p))
+					return -EINVAL;
+				for (; is_digit(*p); p++, scale /= 10)
+					frac += (*p - '0') * scale;
+			}
+		}
+	} else if (strcasecmp(p, "am") != 0 && strcasecmp(p, "pm") != 0) {
+		/* A bare number is not a time of day. */
+		return -EINVAL;
+	}
+	if (strcasecmp(p, "am") == 0 || strcasecmp(p, "pm") == 0) {
+		if (h < 1 || h > 12)
+			return -EINVAL;
+		h = h % 12 + (tolower((unsigned char)*p) == 'p' ? 12 : 0);
+	} else if (*p != '\0') {
+		return -EINVAL;
+	}
+	if (h > 23 || mi > 59 || sec > 59)
+		return -EINVAL;
+	*ret_s = h * 3600 + mi * 60 + sec;
+	*ret_frac = frac;
+	return 0;
+}
+
+/* "YYYY-MM-DD" as days since 1970-01-01. */
+static int
+date_word(const char *w, int64_t *ret_days)
+{
+	struct iso t;
+
+	if (strlen(w) != 10 || iso_scan(w, &t) < 0)
+		return -EINVAL;
+	*ret_days = days_from_civil(t.y, t.mo, t.d);
+	return 0;
+}
+
+/* The instant of local day `days` at second tod + frac in zone. */
+static int
+local_instant(int64_t days, int64_t tod, int64_t frac, const char *zone,
+	      int64_t *ret_ns)
+{
+	return calendar_from_local(days * 86400 + tod, frac, zone,
+				   CALENDAR_GAP_SHIFT, CALENDAR_OVERLAP_FIRST,
+				   ret_ns);
+}
+
+/* [DAY] [TIME] in either order, DAY one of today, tomorrow, yesterday,
+ * [next] WEEKDAY, YYYY-MM-DD; "at" between them is allowed. */
+static int
+day_time_words(char *const *w, int n, int64_t now_ns, const char *zone,
+	       int64_t *ret_ns)
+{
+	enum { NONE, RELATIVE, DATE, WEEKDAY } day = NONE;
+	int64_t day_n = 0, tod = 0, frac = 0, now_local, today, ns = 0;
+	bool has_time = false, next = false;
+	int i, k, wd = -1, r;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(w[i], "at") == 0 && i > 0 && i + 1 < n)
+			continue;
+		if (strcasecmp(w[i], "next") == 0 && !next && day == NONE &&
+		    i + 1 < n && weekday_word(w[i + 1]) >= 0) {
+			next = true;
+			continue;
+		}
+		if (day == NONE && strcasecmp(w[i], "today") == 0) {
+			day = RELATIVE;
+			day_n = 0;
+		} else if (day == NONE && strcasecmp(w[i], "tomorrow") == 0) {
+			day = RELATIVE;
+			day_n = 1;
+		} else if (day == NONE && strcasecmp(w[i], "yesterday") == 0) {
+			day = RELATIVE;
+			day_n = -1;
+		} else if (day == NONE && (wd = weekday_word(w[i])) >= 0) {
+			day = WEEKDAY;
+		} else if (day == NONE && date_word(w[i], &day_n) == 0) {
+			day = DATE;
+		} else if (!has_time && time_word(w[i], &tod, &frac) == 0) {
+			has_time = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	if (day == NONE && !has_time)
+		return -EINVAL;
+	if (day == DATE)
+		return local_instant(day_n, tod, frac, zone, ret_ns);
+	r = calendar_to_local(now_ns, zone, &now_local, NULL);
+	if (r < 0)
+		return r;
+	today = now_local / 86400 - (now_local % 86400 < 0);
+	if (day == RELATIVE)
+		return local_instant(today + day_n, tod, frac, zone, ret_ns);
+	/* The first such day (and time) after now: a weekday may be today
+	 * if its time is still ahead, else a week on; a time alone is
+	 * today or tomorrow. */
+	for (k = 0; k <= 7; k++) {
+		if (day == WEEKDAY && weekday_of(today + k) != wd)
+			continue;
+		r = local_instant(today + k, tod, frac, zone, &ns);
+		if (r < 0)
+			return r;
+		if (ns > now_ns)
+			break;
+	}
+	*ret_ns = ns;
+	return 0;
+}
+
+int
+timefmt_parse_when(const char *s, int64_t now_ns, const char *zone,
+		   struct timefmt_when *ret)
+{
+	struct timefmt_when v = {0};
+	char rest[TIMEFMT_INPUT_MAX + 1];
+	struct words ws;
+	struct iso t;
+	int64_t d;
+	size_t len = 0;
+	int i, r, first;
+	bool minus;
+
+	if (s == NULL)
+		return -EINVAL;
+	r = words_split(s, false, &ws);
+	if (r < 0)
+		return r;
+	/* A trailing zone name: "2026-12-01 09:00 Europe/Paris". */
+	if (ws.n >= 2 && strlen(ws.w[ws.n - 1]) < TIMEFMT_ZONE_MAX &&
+	    calendar_zone_valid(ws.w[ws.n - 1])) {
+		snprintf(v.zone, sizeof(v.zone), "%s", ws.w[ws.n - 1]);
+		zone = v.zone;
+		ws.n--;
+	}
+	/* The rest with single blanks, for the ISO reader (its date and
+	 * time may be separated by one blank). */
+	rest[0] = '\0';
+	for (i = 0; i < ws.n; i++) {
+		/* Never longer than the input, which fits. */
+		if (len >= sizeof(rest))
+			return -EINVAL;
+		len += (size_t)snprintf(rest + len, sizeof(rest) - len, "%s%s",
+					i > 0 ? " " : "", ws.w[i]);
+	}
+	if (len >= sizeof(rest))
+		return -EINVAL;
+	if (iso_scan(rest, &t) == 0) {
+		if (t.epoch)
+			v.ns = t.epoch_ns;
+		else if (t.has_zone)
+			r = join_ns(iso_civil_seconds(&t) - t.off, t.frac_ns,
+				    &v.ns);
+		else
+			r = calendar_from_local(iso_civil_seconds(&t),
+						t.frac_ns, zone,
+						CALENDAR_GAP_SHIFT,
+						CALENDAR_OVERLAP_FIRST, &v.ns);
+		if (r < 0)
+			return r == -EOVERFLOW ? -ERANGE : r;
+		*ret = v;
+		return 0;
+	}
+	r = words_split(rest, true, &ws);
+	if (r < 0)
+		return r;
+	/* Relative: now, now +|- D, +D, -D, in D. */
+	first = -1;
+	minus = false;
+	if (strcasecmp(ws.w[0], "now") == 0) {
+		if (ws.n == 1) {
+			first = ws.n;
+		} else if (strcmp(ws.w[1], "+") == 0 ||
+			   strcmp(ws.w[1], "-") == 0) {
+			minus = ws.w[1][0] == '-';
+			first = 2;
+		} else {
+			return -EINVAL;
+		}
+	} else if (strcmp(ws.w[0], "+") == 0 || strcmp(ws.w[0], "-") == 0) {
+		minus = ws.w[0][0] == '-';
+		first = 1;
+	} else if (strcasecmp(ws.w[0], "in") == 0) {
+		first = 1;
+	}
+	if (first >= 0) {
+		/* A zone means nothing to an offset from now. */
+		if (v.zone[0] != '\0')
+			return -EINVAL;
+		d = 0;
+		if (first < ws.n) {
+			r = duration_words(ws.w + first, ws.n - first, &d);
+			if (r < 0)
+				return r;
+		} else if (ws.n != 1 || strcasecmp(ws.w[0], "now") != 0) {
+			return -EINVAL; /* "in", "now +" or a sign alone */
+		}
+		if (minus)
+			d = -d;
+		if (__builtin_add_overflow(now_ns, d, &v.ns))
+			return -ERANGE;
+		v.relative = true;
+		v.offset_ns = d;
+		*ret = v;
+		return 0;
+	}
+	r = day_time_words(ws.w, ws.n, now_ns, zone, &v.ns);
+	if (r < 0)
+		return r == -EOVERFLOW ? -ERANGE : r;
+	*ret = v;
+	return 0;
 }
 
 /* snprintf at buf + *len, tracking the length even when it no longer

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,54 @@
 
 static const char *dispatch_store = "memory";
 static int64_t dispatch_started;
+
+/*
+ * One request's memory: the unpacked Request and what handlers allocate
+ * for the reply come from a bump arena emptied once the reply is packed,
+ * so a request costs no malloc/free per field. What does not fit (a
+ * request near the 1 MiB frame limit) falls back to malloc. One request
+ * is handled at a time (the loop's thread), so one arena serves all.
+ */
+#define DISPATCH_ARENA_SIZE (64 * 1024)
+
+static struct {
+	_Alignas(max_align_t) uint8_t buf[DISPATCH_ARENA_SIZE];
+	size_t used;
+} arena;
+
+static bool
+arena_owns(const void *p)
+{
+	return (const uint8_t *)p >= arena.buf &&
+	       (const uint8_t *)p < arena.buf + DISPATCH_ARENA_SIZE;
+}
+
+static void *
+arena_alloc(void *unused, size_t size)
+{
+	size_t n = (size + _Alignof(max_align_t) - 1) &
+	           ~(_Alignof(max_align_t) - 1);
+	void *p;
+
+	if (n >= size && n <= DISPATCH_ARENA_SIZE - arena.used) {
+		p = arena.buf + arena.used;
+		arena.used += n;
+		return p;
+	}
+	return malloc(size == 0 ? 1 : size);
+}
+
+static void
+arena_free(void *unused, void *p)
+{
+	if (p != NULL && !arena_owns(p))
+		free(p);
+}
+
+static ProtobufCAllocator arena_allocator = {
+	.alloc = arena_alloc,
+	.free = arena_free,
+};
 
 void
 dispatch_init(const char *store_name)
@@ -69,8 +119,9 @@ req_alloc(struct req_ctx *ctx, size_t size)
 
 	if (ctx->nallocs == REQ_MAX_ALLOCS)
 		return NULL;
-	if ((p = calloc(1, size == 0 ? 1 : size)) == NULL)
+	if ((p = arena_alloc(NULL, size)) == NULL)
 		return NULL;
+	memset(p, 0, size);
 	ctx->allocs[ctx->nallocs++] = p;
 	return p;
 }
@@ -104,7 +155,8 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	Evd__Request *rq;
 	int i, r;
 
-	rq = evd__request__unpack(NULL, len, body);
+	arena.used = 0;
+	rq = evd__request__unpack(&arena_allocator, len, body);
 	if (rq == NULL)
 		return -EBADMSG; /* the conn reports it and closes */
 
@@ -137,9 +189,10 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	r = ctx.durable && r == 0 ? conn_send_durable(c, &reply)
 	                          : conn_send(c, &reply);
 	for (i = 0; i < ctx.nallocs; i++)
-		free(ctx.allocs[i]);
+		arena_free(NULL, ctx.allocs[i]);
 	for (i = 0; i < ctx.nunpacked; i++)
 		protobuf_c_message_free_unpacked(ctx.unpacked[i], NULL);
-	evd__request__free_unpacked(rq, NULL);
+	evd__request__free_unpacked(rq, &arena_allocator);
+	arena.used = 0;
 	return r < 0 ? -EPIPE : 0;
 }

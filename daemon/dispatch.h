@@ -73,6 +73,11 @@ int req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
                  const Evd__TimerOptions *opts, const char *calendar,
                  const char *tz);
 
+/* A Scheduled reply body describing a pending timer (its id, clock and
+ * deadline, and the deadline as wall time). */
+struct timer;
+void req_fill_scheduled(Evd__Scheduled *s, const struct timer *t);
+
 /* Checks (and on first use takes) a channel right for the caller, and
  * answers the failure itself: PERMISSION_DENIED, RESOURCE_EXHAUSTED or
  * UNAVAILABLE. Returns 0 or a req_fail() result. */

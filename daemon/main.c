@@ -563,9 +563,13 @@ make_base(void)
 
 	if ((cfg = event_config_new()) == NULL)
 		return NULL;
-	/* libevent's default coarse clock fires timeouts up to a tick
-	 * early; the visibility timeouts and pauses must not. */
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	/* No EVENT_BASE_FLAG_PRECISE_TIMER: with epoll it re-arms a timerfd
+	 * before every epoll_wait, one more syscall per loop turn (a quarter
+	 * of a blocking request's). Timers fire on our own timerfds
+	 * (sched.c); the few libevent timeouts left (channel visibility and
+	 * backoff, hook timeouts, stall and probe timers) read the clock
+	 * when they run and re-arm if libevent's coarse clock woke them a
+	 * little early. */
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;

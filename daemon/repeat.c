@@ -146,6 +146,16 @@ repeat_from_options(const Evd__TimerOptions *o, const char *calendar,
 				rerr(err, errsize, "calendar: %s", cerr);
 			goto fail;
 		}
+		rc = -EINVAL;
+		if (calendar_subsecond(r->cal)) {
+			/* Fractions of a second would let one timer fire
+			 * every microsecond, and make each evaluation walk
+			 * them: whole seconds are enough for a timer. */
+			rerr(err, errsize, "calendar: timers fire on whole "
+			                   "seconds; this expression has "
+			                   "fractions of a second");
+			goto fail;
+		}
 		rc = -ENOMEM;
 		if ((r->cal_text = strdup(calendar)) == NULL ||
 		    (tz != NULL && (r->tz = strdup(tz)) == NULL))
@@ -197,15 +207,16 @@ repeat_next(const struct repeat *r, int misfire, uint64_t fired,
 		*ret_ns = next;
 		return 0;
 	}
-	if (prev_ns > INT64_MAX - r->every_ns)
+	if (__builtin_add_overflow(prev_ns, r->every_ns, &next))
 		return -EOVERFLOW;
-	next = prev_ns + r->every_ns;
 	if (next <= now_ns && misfire != EVD__MISFIRE__MISFIRE_ALL) {
 		/* Whole periods only, so the grid stays where it was. */
-		behind = (now_ns - prev_ns) / r->every_ns + 1;
-		if (behind > (INT64_MAX - prev_ns) / r->every_ns)
+		if (__builtin_sub_overflow(now_ns, prev_ns, &behind))
 			return -EOVERFLOW;
-		next = prev_ns + behind * r->every_ns;
+		behind = behind / r->every_ns + 1;
+		if (__builtin_mul_overflow(behind, r->every_ns, &behind) ||
+		    __builtin_add_overflow(prev_ns, behind, &next))
+			return -EOVERFLOW;
 	}
 	*ret_ns = next;
 	return 0;

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "quota.h"
 #include "sched.h"
 
 /* Schedules the fire's timer again at clk/deadline; fills *s. */
@@ -30,9 +31,32 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		                "only timer %" PRIu64 "'s owner (uid %u) may "
 		                "reschedule it",
 		                f->timer_id, (unsigned)f->owner);
-	if ((t = sched_lookup(f->timer_id, 0)) != NULL)
-		r = sched_reschedule(t, clk, deadline);
-	else {
+	if ((t = sched_lookup(f->timer_id, 0)) != NULL) {
+		/* A pending (repeating) timer keeps its clock: its schedule
+		 * (a calendar on the wall clock, an interval on its own
+		 * clock) goes on from the new deadline. */
+		int tc = sched_timer_clock(t);
+
+		if (tc != clk)
+			deadline = clock_now_ns(tc) + (deadline - clock_now_ns(clk));
+		if (deadline < 0)
+			deadline = 0; /* before its clock began: due now */
+		r = sched_reschedule(t, tc, deadline);
+	} else {
+		char why[160];
+
+		/* Coming back is scheduling anew: the same bounds as a new
+		 * timer (quota, channel room, the right to publish). */
+		if (quota_check(f->owner, QUOTA_TIMER, f->payload_len, why,
+		                sizeof why) < 0)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "%s", why);
+		if (channel_queued(f->channel) >= CHANNEL_MAX_QUEUED)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "channel %s is full", f->channel);
+		if ((r = req_channel_access(ctx, f->channel,
+		                            CHANNEL_RIGHT_PUBLISH)) < 0)
+			return r;
 		rv.timer_id = f->timer_id;
 		rv.uid = f->owner;
 		rv.gid = ctx->uid == f->owner ? ctx->gid : 0;
@@ -56,13 +80,7 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory rescheduling timer %" PRIu64,
 		                f->timer_id);
-	evd__scheduled__init(s);
-	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
-	s->timer_id = sched_timer_id(t);
-	s->clock = sched_timer_clock(t);
-	s->deadline_ns = sched_timer_deadline(t);
-	s->has_due_realtime_ns = true;
-	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+	req_fill_scheduled(s, t);
 	return 0;
 }
 

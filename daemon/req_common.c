@@ -294,6 +294,18 @@ req_finished_key(struct req_ctx *ctx, const struct sched_spec *spec,
 	return true;
 }
 
+void
+req_fill_scheduled(Evd__Scheduled *s, const struct timer *t)
+{
+	evd__scheduled__init(s);
+	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
+	s->timer_id = sched_timer_id(t);
+	s->clock = sched_timer_clock(t);
+	s->deadline_ns = sched_timer_deadline(t);
+	s->has_due_realtime_ns = true;
+	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+}
+
 /* Builds spec->rep from the request's schedule; for a calendar, the
  * first occurrence becomes the deadline. */
 static int
@@ -323,6 +335,15 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 		                r == -ENOENT ? "has no future occurrence"
 		                             : "cannot be evaluated in its "
 		                               "time zone");
+	}
+	if (spec->deadline_ns - clock_now_ns(EVD__CLOCK__REALTIME) >
+	    CLOCK_MAX_AHEAD_NS) {
+		repeat_free(spec->rep);
+		spec->rep = NULL;
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "calendar expression \"%.80s\" first occurs "
+		                "more than a century ahead",
+		                calendar);
 	}
 	return 0;
 }
@@ -371,13 +392,7 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 		                "out of memory scheduling a timer");
 	if (!existing && sched_timer_durable(t))
 		ctx->durable = true;
-	evd__scheduled__init(s);
-	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
-	s->timer_id = sched_timer_id(t);
-	s->clock = sched_timer_clock(t);
-	s->deadline_ns = sched_timer_deadline(t);
-	s->has_due_realtime_ns = true;
-	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+	req_fill_scheduled(s, t);
 	s->has_existing = true;
 	s->existing = existing;
 	ctx->reply->body_case = EVD__REPLY__BODY_SCHEDULED;

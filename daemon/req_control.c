@@ -52,6 +52,11 @@ req_control(struct req_ctx *ctx, enum control what, bool has_id, uint64_t id)
 		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
 		                "timer %" PRIu64 " is %s paused", id,
 		                what == CONTROL_PAUSE ? "already" : "not");
+	if (r == -ENOBUFS)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "timer %" PRIu64 " cannot fire now: its channel "
+		                "is full or its owner is at the message quota",
+		                id);
 	if (r == -EAGAIN && what == CONTROL_TRIGGER)
 		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
 		                "timer %" PRIu64 " cannot fire now: the store "
@@ -60,7 +65,9 @@ req_control(struct req_ctx *ctx, enum control what, bool has_id, uint64_t id)
 	if (r < 0)
 		return req_unavailable(ctx);
 	ctx->durable = durable;
-	if (ended) {
+	/* Looked up again: the request may have ended t, and a fire's send
+	 * may have closed the connection that owned it. */
+	if (ended || (t = sched_lookup(id, ctx->uid)) == NULL) {
 		evd__timer_info__init(info);
 		info->has_timer_id = info->has_state = true;
 		info->timer_id = id;

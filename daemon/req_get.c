@@ -48,6 +48,27 @@ struct get_finished {
 	struct req_ctx *ctx;
 };
 
+/* A finished timer's schedule (how it repeated), unpacked for the reply;
+ * best effort like its exec command. */
+static void
+req_get_finished_sched(struct req_ctx *ctx, const uint8_t *p, size_t len,
+                       Evd__TimerOptions *opts)
+{
+	Evd__TimerOptions *o;
+
+	if (p == NULL || len == 0 || ctx->nunpacked == 2 ||
+	    (o = evd__timer_options__unpack(NULL, len, p)) == NULL)
+		return;
+	ctx->unpacked[ctx->nunpacked++] = &o->base;
+	opts->repeat = o->repeat;
+	opts->has_overlap = o->has_overlap;
+	opts->overlap = o->overlap;
+	opts->has_randomized_delay_ns = o->has_randomized_delay_ns;
+	opts->randomized_delay_ns = o->randomized_delay_ns;
+	opts->has_accuracy_ns = o->has_accuracy_ns;
+	opts->accuracy_ns = o->accuracy_ns;
+}
+
 static int
 get_run_cb(const struct store_run *r, void *arg)
 {
@@ -154,6 +175,7 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	g->opts.has_downtime = g->opts.has_max_attempts = true;
 	g->opts.downtime = st->downtime;
 	g->opts.max_attempts = st->max_attempts;
+	req_get_finished_sched(g->ctx, st->sched, st->sched_len, &g->opts);
 	info->options = &g->opts;
 	return 0;
 }

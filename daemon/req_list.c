@@ -22,6 +22,8 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__TimerList *tl;
 	Evd__TimerInfo **ptrs, *infos;
 	Evd__Callback *cbs;
+	Evd__TimerOptions *opts;
+	Evd__Repeat *reps;
 	struct timer **ts;
 	size_t limit = LIST_DEFAULT, n, i, bytes = 0;
 	bool more;
@@ -38,10 +40,13 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	               ts, limit, &more);
 	if ((ptrs = req_alloc(ctx, n * sizeof *ptrs)) == NULL ||
 	    (infos = req_alloc(ctx, n * sizeof *infos)) == NULL ||
-	    (cbs = req_alloc(ctx, n * sizeof *cbs)) == NULL)
+	    (cbs = req_alloc(ctx, n * sizeof *cbs)) == NULL ||
+	    (opts = req_alloc(ctx, n * sizeof *opts)) == NULL ||
+	    (reps = req_alloc(ctx, n * sizeof *reps)) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		sched_fill_info(ts[i], &infos[i], &cbs[i], NULL, NULL);
+		/* With options: a listing says how each timer repeats. */
+		sched_fill_info(ts[i], &infos[i], &cbs[i], &opts[i], &reps[i]);
 		ptrs[i] = &infos[i];
 		bytes += evd__timer_info__get_packed_size(&infos[i]) + 8;
 		if (bytes > LIST_MAX_BYTES && i > 0) {

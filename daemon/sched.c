@@ -62,6 +62,7 @@ struct timer_cold {
 	uint8_t delivery;
 	uint8_t downtime;
 	bool queued_one;  /* overlap queue-one: a run waits for the hook */
+	uint32_t catchup; /* consecutive fires already behind schedule */
 	char *channel;    /* channel target: durable */
 	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
 	size_t exec_len;
@@ -162,9 +163,16 @@ struct sched_firing {
 	int64_t fired_rt;
 	int64_t due_rt;  /* the deadline as wall time */
 	bool keep;       /* a trigger of a repeating timer: nothing moves */
+	bool counted;    /* a fire (not a skip): counts toward repeat.count */
 	bool has_next;   /* else the timer ends with this fire */
 	int64_t next_ns; /* the next nominal occurrence */
 };
+
+/* Misfire "all" replays at most this many missed occurrences in a row;
+ * beyond, the timer fires once and rejoins its grid (as "fire"), so a
+ * timer far behind (a deadline years ago, a long pause or downtime)
+ * cannot flood its channel or the loop. */
+#define SCHED_CATCHUP_MAX 1000
 
 /* Channel and exec timers are written to the store; caller timers live
  * and die with their connection. */
@@ -214,9 +222,10 @@ static int sched_revive_cb(const struct store_timer *, void *);
 static int sched_fire(struct timer *, int64_t, bool);
 static bool sched_skip(struct timer *, const struct sched_firing *,
                        const char *);
-static void sched_plan(const struct timer *, int64_t, bool,
+static void sched_plan(struct timer *, int64_t, bool,
                        struct sched_firing *);
 static void sched_move(struct timer *, int, int64_t);
+static void sched_queue(struct timer *);
 static void sched_arm(struct sched_clock *, bool);
 static void sched_set_nominal(struct timer *, int64_t);
 
@@ -852,9 +861,9 @@ sched_pause(struct timer *t)
 int
 sched_resume(struct timer *t, bool *ret_ended)
 {
-	struct sched_clock *sc = &sched.clocks[t->clock];
 	struct sched_firing f;
 	int64_t now = clock_now_ns(t->clock);
+	uint64_t id = t->id;
 	int r;
 
 	*ret_ended = false;
@@ -865,21 +874,17 @@ sched_resume(struct timer *t, bool *ret_ended)
 		t->paused = true;
 		return r;
 	}
-	if (timerq_push(sc->q, &t->qn) < 0) {
-		TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
-		t->held = true;
-	} else
-		sched_arm(sc, false);
+	sched_queue(t);
 	log_info("timer %" PRIu64 " (uid %u): resumed", t->id,
 	         (unsigned)t->uid);
 	/* Missed while paused: fire (late) or all follow from the deadline
 	 * being past; skip is decided here. */
 	if (timer_nominal(t) <= now && t->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
 		sched_plan(t, now, false, &f);
-		*ret_ended = !f.has_next;
 		if (!sched_skip(t, &f, "its deadline passed while it was paused "
 		                       "(misfire policy skip)"))
 			return -EIO;
+		*ret_ended = idtab_get(sched.by_id, id) == NULL;
 	}
 	return 0;
 }
@@ -887,17 +892,19 @@ sched_resume(struct timer *t, bool *ret_ended)
 int
 sched_trigger(struct timer *t, bool *ret_ended)
 {
-	bool repeats = repeat_repeats(timer_repeat(t));
+	uint64_t id = t->id;
+	uid_t uid = t->uid;
 	int r;
 
 	*ret_ended = false;
 	if (t->held)
 		return -EAGAIN; /* it is due already and waits for the store */
+	/* t may be gone after the fire (a one-shot ends; a send may close
+	 * its connection): only what was saved is used after it. */
 	if ((r = sched_fire(t, clock_now_ns(t->clock), true)) < 0)
 		return r;
-	log_info("timer %" PRIu64 " (uid %u): triggered", sched_timer_id(t),
-	         (unsigned)t->uid);
-	*ret_ended = !repeats; /* t is gone then */
+	log_info("timer %" PRIu64 " (uid %u): triggered", id, (unsigned)uid);
+	*ret_ended = idtab_get(sched.by_id, id) == NULL;
 	return 0;
 }
 
@@ -1229,13 +1236,15 @@ sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
 
 /* Where t goes after a fire at now (on its clock). */
 static void
-sched_plan(const struct timer *t, int64_t now, bool trigger,
+sched_plan(struct timer *t, int64_t now, bool trigger,
            struct sched_firing *f)
 {
 	const struct repeat *rep = timer_repeat(t);
+	int misfire = t->misfire;
 	int r;
 
 	memset(f, 0, sizeof *f);
+	f->counted = true;
 	f->fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
 	f->lateness = trigger || now < t->qn.deadline_ns
 	                      ? 0
@@ -1251,15 +1260,53 @@ sched_plan(const struct timer *t, int64_t now, bool trigger,
 		f->keep = f->has_next = true;
 		return;
 	}
-	r = repeat_next(rep, t->misfire, TC(t)->fire_count + 1,
-			timer_nominal(t), now, &f->next_ns);
-	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS)
+	if (misfire == EVD__MISFIRE__MISFIRE_ALL &&
+	    t->cold->catchup >= SCHED_CATCHUP_MAX)
+		misfire = EVD__MISFIRE__MISFIRE_FIRE;
+	r = repeat_next(rep, misfire, t->cold->fire_count + 1,
+	                timer_nominal(t), now, &f->next_ns);
+	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS) {
 		f->has_next = true;
+		if (f->next_ns <= now) {
+			if (t->cold->catchup++ == SCHED_CATCHUP_MAX)
+				log_warnx("timer %" PRIu64 " (uid %u): %d missed "
+				          "occurrences replayed (misfire all); "
+				          "the rest are skipped",
+				          t->id, (unsigned)t->uid,
+				          SCHED_CATCHUP_MAX);
+		} else
+			t->cold->catchup = 0;
+	}
 	else if (r != -ENOENT)
 		log_warnx("timer %" PRIu64 " (uid %u): no next occurrence "
 		          "(%s); it ends with this fire",
 		          t->id, (unsigned)t->uid,
 		          r < 0 ? strerror(-r) : "more than a century ahead");
+}
+
+/* Puts t (in no queue) back in its clock's queue. If the queue cannot
+ * grow, a durable timer waits on the held list (the store has it) and an
+ * ephemeral one is paused, with a warning, rather than lost (the held
+ * list shares the link of a connection's timers, which durable timers do
+ * not use). */
+static void
+sched_queue(struct timer *t)
+{
+	struct sched_clock *sc = &sched.clocks[t->clock];
+
+	if (timerq_push(sc->q, &t->qn) == 0) {
+		sched_arm(sc, false);
+		return;
+	}
+	if (TIMER_DURABLE(t)) {
+		TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
+		t->held = true;
+	} else
+		t->paused = true;
+	log_warnx("timer %" PRIu64 " (uid %u): out of memory queueing it; %s",
+	          t->id, (unsigned)t->uid,
+	          t->held ? "held back until the store or a hook frees room"
+	                  : "paused until resumed");
 }
 
 /* Moves t to another clock and nominal deadline (its effective deadline
@@ -1278,18 +1325,11 @@ sched_move(struct timer *t, int clk, int64_t nominal)
 			timerq_remove(sc->q, &t->qn);
 		t->clock = (uint8_t)clk;
 		t->qn.deadline_ns = eff;
-		if (t->held || t->paused)
-			return;
-		sc = &sched.clocks[clk];
-		if (timerq_push(sc->q, &t->qn) < 0) {
-			/* Out of memory: the store has it; hold it so the next
-			 * release retries rather than losing it. */
-			TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
-			t->held = true;
-			return;
-		}
-	} else
-		timerq_update(sc->q, &t->qn, eff);
+		if (!t->held && !t->paused)
+			sched_queue(t);
+		return;
+	}
+	timerq_update(sc->q, &t->qn, eff);
 	sched_arm(sc, false);
 }
 
@@ -1308,8 +1348,10 @@ sched_store_advance(struct store *s, const struct timer *t,
 	sched_to_store(t, &st);
 	st.deadline_ns = f->next_ns;
 	st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
-	st.fire_count = TC(t)->fire_count + 1;
-	st.last_fired_rt_ns = f->fired_rt;
+	if (f->counted) {
+		st.fire_count = TC(t)->fire_count + 1;
+		st.last_fired_rt_ns = f->fired_rt;
+	}
 	return batch_backend()->retire(s, t->id, TC(t)->fence, &st);
 }
 
@@ -1324,19 +1366,30 @@ sched_advance(struct timer *t, const struct sched_firing *f)
 		timer_free(t);
 		return;
 	}
-	t->cold->fire_count++; /* it repeats: it has a cold part */
-	t->cold->last_fired_rt_ns = f->fired_rt;
+	if (f->counted) {
+		t->cold->fire_count++; /* it repeats: it has a cold part */
+		t->cold->last_fired_rt_ns = f->fired_rt;
+	}
 	sched_move(t, t->clock, f->next_ns);
 }
 
 /* Records a run that did not fire (overlap or misfire skip) and moves
  * the schedule on. Returns false if the store refuses writes. */
 static bool
-sched_skip(struct timer *t, const struct sched_firing *f, const char *why)
+sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 {
+	struct sched_firing fs = *plan, *f = &fs;
 	struct store_run run;
 	struct store *s;
 	int r;
+
+	/* A skip is not a fire: it does not use up repeat.count. */
+	f->counted = false;
+	if (!f->keep)
+		f->has_next = repeat_next(timer_repeat(t),
+		                          EVD__MISFIRE__MISFIRE_SKIP, TC(t)->fire_count,
+		                          timer_nominal(t), clock_now_ns(t->clock),
+		                          &f->next_ns) == 0;
 
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
@@ -1552,8 +1605,11 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 }
 
 /* Delivers one fire of an ephemeral timer to its connection. t is moved
- * on (or freed) here: sending may close the connection, which cancels
- * its timers, so nothing of t is touched after the send. */
+ * on (or unlinked) before anything is sent: a send, to this connection
+ * or to a waiter's, may close a connection, which cancels its timers. So
+ * the Fired event is packed from t while t is still whole, and after the
+ * send only saved values are used (t itself only if it ended here, when
+ * no connection holds it any more). */
 static void
 sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 {
@@ -1562,7 +1618,9 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	struct conn *c = conn_lookup(conn_id);
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Fired fired = EVD__FIRED__INIT;
+	Evd__Run run = EVD__RUN__INIT;
 	bool ends = !fg->has_next;
+	int sent;
 
 	metrics_observe_lateness(fg->lateness);
 	if (c == NULL) {
@@ -1589,23 +1647,21 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	fired.has_lateness_ns = fired.has_attempt = true;
 	fired.lateness_ns = fg->lateness;
 	fired.attempt = 1;
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_DELIVERED, fg->lateness,
-	             fg->fired_rt);
-	if (ends) {
-		/* Out of every index before the send, and freed after it: the
-		 * payload is still needed for packing. */
-		sched_unlink(t);
-	}
 	if (timer_payload_len(t) > 0) {
 		fired.has_payload = true;
 		fired.payload.data = timer_payload(t);
 		fired.payload.len = timer_payload_len(t);
 	}
-	if (!ends)
+	reply.body_case = EVD__REPLY__BODY_FIRED;
+	reply.fired = &fired;
+	if (ends)
+		sched_unlink(t); /* freed after the send, which packs from it */
+	else
 		sched_advance(t, fg);
-	if (conn_send(c, &reply) < 0)
+	sent = conn_send(c, &reply);
+	if (ends)
+		timer_free(t);
+	if (sent < 0)
 		log_warnx("timer %" PRIu64 " (uid %u): fire lost with its "
 		          "connection %" PRIu64,
 		          id, (unsigned)uid, conn_id);
@@ -1615,8 +1671,36 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 		         " us late",
 		         id, (unsigned)uid, fire_id, conn_id,
 		         fg->lateness / 1000);
-	if (ends)
-		timer_free(t);
+	/* Waiters last, from saved values: their sends may close anything. */
+	run.has_fire_id = run.has_outcome = true;
+	run.fire_id = fire_id;
+	run.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = fg->due_rt;
+	run.fired_realtime_ns = fg->fired_rt;
+	run.has_lateness_ns = true;
+	run.lateness_ns = fg->lateness;
+	wait_notify(id, &run);
+}
+
+/* Why a message of t cannot be queued now (its channel is full, its
+ * owner at the message quota), or NULL. */
+static const char *
+sched_channel_full(const struct timer *t)
+{
+	static char why[200];
+	char q[160];
+
+	if (channel_queued(TC(t)->channel) >= CHANNEL_MAX_QUEUED) {
+		snprintf(why, sizeof why, "channel %s is full (%d messages "
+		         "waiting)", TC(t)->channel, CHANNEL_MAX_QUEUED);
+		return why;
+	}
+	if (quota_check(t->uid, QUOTA_MESSAGE, 0, q, sizeof q) < 0) {
+		snprintf(why, sizeof why, "%s", q);
+		return why;
+	}
+	return NULL;
 }
 
 /*
@@ -1629,6 +1713,7 @@ static int
 sched_fire(struct timer *t, int64_t now, bool trigger)
 {
 	struct sched_firing f;
+	const char *why;
 	bool held;
 
 	sched_plan(t, now, trigger, &f);
@@ -1638,6 +1723,15 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 		if (!sched_fire_exec(t, &f))
 			return -EAGAIN;
 	} else if (TC(t)->channel != NULL) {
+		/* A repeating timer was admitted once, for many messages:
+		 * each fire must find room, or it is skipped (recorded) —
+		 * the channel's bound and the owner's quota hold. */
+		if (repeat_repeats(timer_repeat(t)) &&
+		    (why = sched_channel_full(t)) != NULL) {
+			if (trigger)
+				return -ENOBUFS;
+			return sched_skip(t, &f, why) ? 0 : -EAGAIN;
+		}
 		if (!sched_fire_durable(t, &f))
 			return -EAGAIN;
 	} else
@@ -1708,7 +1802,12 @@ sched_recompute_calendars(const char *why)
 		if (rep == NULL || rep->cal == NULL || t->held ||
 		    timer_nominal(t) <= now)
 			continue;
-		if (repeat_first(rep, now, &cand) < 0 ||
+		/* Never an occurrence before its last fire: a clock set back
+		 * does not fire again what already fired. */
+		if (repeat_first(rep, now > TC(t)->last_fired_rt_ns
+		                              ? now
+		                              : TC(t)->last_fired_rt_ns,
+		                 &cand) < 0 ||
 		    cand == timer_nominal(t))
 			continue;
 		if (sched_reschedule(t, t->clock, cand) < 0) {
@@ -2058,28 +2157,23 @@ sched_load_apply(struct sched_load *ld)
 
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
-		if (w->moved != NULL) {
-			struct store_run run = {
-				.timer_id = w->id,
-				.due_rt_ns = w->due_rt_ns,
-				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
-				.detail = "occurrences passed while evd was not "
-				          "running (misfire policy skip)",
-			};
+		struct store_run run = {
+			.timer_id = w->id,
+			.due_rt_ns = w->due_rt_ns,
+			.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
+			.detail = w->moved != NULL
+			                  ? "occurrences passed while evd was "
+			                    "not running (misfire policy skip)"
+			                  : "deadline passed while evd was not "
+			                    "running (misfire policy skip)",
+		};
 
+		if (w->moved != NULL) {
 			sched_to_store(w->moved, &st);
 			r = ld->be->reschedule(s, &st);
 			if (r == 0 && w->skip_run)
 				r = ld->be->run_append(s, &run);
 		} else {
-			struct store_run run = {
-				.timer_id = w->id,
-				.due_rt_ns = w->due_rt_ns,
-				.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
-				.detail = "deadline passed while evd was not "
-				          "running (misfire policy skip)",
-			};
-
 			if ((r = ld->be->retire(s, w->id, w->fence, NULL)) == 0)
 				r = ld->be->run_append(s, &run);
 		}

@@ -124,8 +124,10 @@ int sched_resume(struct timer *t, bool *ret_ended);
 /*
  * Fires t once now without moving its schedule; a one-shot timer then
  * ends (*ret_ended set: t is freed). A repeating exec timer's overlap
- * policy does not apply: the caller asked for this run. Returns 0 or
- * -EAGAIN (the store refuses writes, or the hook queue is full).
+ * policy does not apply: the caller asked for this run. Returns 0,
+ * -EAGAIN (the store refuses writes, or the hook queue is full) or
+ * -ENOBUFS (a channel timer's channel is full, or its owner at the
+ * message quota).
  */
 int sched_trigger(struct timer *t, bool *ret_ended);
 

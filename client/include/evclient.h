@@ -42,7 +42,13 @@
  * EVCLIENT_1 for the blocking API, EVCLIENT_1.1 for what came with the
  * asynchronous API, EVCLIENT_1.2 for durable channels (timer options,
  * visibility timeouts, dead letters), EVCLIENT_1.3 for exec hooks
- * (evc_wait) and channel grants.
+ * (evc_wait) and channel grants, EVCLIENT_1.4 for repeating and
+ * calendar timers (struct evc_repeat, evc_call_*_opts, evc_call_on),
+ * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule).
+ * struct evc_timer_options is embedded in struct evc_timer_info and has
+ * no size field, so it cannot grow: what came in EVCLIENT_1.4 is a new
+ * caller-filled struct, evc_repeat, passed to new functions. It will not
+ * grow either; a later addition will be a new struct again.
  * The libevent adapter (evc_attach) is a separate library,
  * libevclient-event.so.1 with evclient-event.h, so that libevclient
  * itself never depends on libevent.
@@ -93,6 +99,8 @@ enum evc_timer_state {
 	EVC_TIMER_PENDING = 1,
 	EVC_TIMER_FIRED = 2,
 	EVC_TIMER_CANCELLED = 3,
+	/* EVCLIENT_1.4: pending, but it does not fire until evc_resume(). */
+	EVC_TIMER_PAUSED = 4,
 };
 
 /* What to do with a timer whose deadline passed while evd was not
@@ -141,6 +149,36 @@ enum evc_run_outcome {
 				     * only) */
 };
 
+/* A calendar timer's local time that does not exist, when the clock
+ * jumps over it (spring forward): struct evc_repeat.dst_gap
+ * (EVCLIENT_1.4; the protocol's DstGap). */
+enum evc_dst_gap {
+	EVC_DST_GAP_SHIFT = 0, /* the first instant after the gap (default) */
+	EVC_DST_GAP_SKIP = 1,  /* not at all that day */
+	EVC_DST_GAP_UTC = 2,   /* with the offset in force before the gap */
+};
+
+/* A calendar timer's local time that exists twice (fall back):
+ * struct evc_repeat.dst_overlap (EVCLIENT_1.4; the protocol's
+ * DstOverlap). */
+enum evc_dst_overlap {
+	EVC_DST_OVERLAP_FIRST = 0,  /* the earlier instant only (default) */
+	EVC_DST_OVERLAP_SECOND = 1, /* the later instant only */
+	EVC_DST_OVERLAP_BOTH = 2,   /* both instants */
+};
+
+/* A repeating exec hook's next fire while its previous run still runs:
+ * struct evc_repeat.overlap (EVCLIENT_1.4; the protocol's Overlap). */
+enum evc_overlap {
+	EVC_OVERLAP_SKIP = 0,	   /* do not start it; a run records the
+				    * skip (default) */
+	EVC_OVERLAP_QUEUE_ONE = 1, /* start it when the previous run ends
+				    * (at most one waits) */
+	EVC_OVERLAP_ALLOW = 2,	   /* start it anyway */
+	EVC_OVERLAP_TERMINATE_PREVIOUS = 3, /* end the previous run (SIGTERM,
+					     * then SIGKILL), then start */
+};
+
 /* Opaque connection to evd. */
 struct evc;
 
@@ -158,6 +196,40 @@ struct evc_timer_options {
 	uint32_t
 	    max_attempts; /* deliveries before dead-lettering; 0: default */
 	int downtime;
+};
+
+/*
+ * How a timer repeats and how exactly it fires (EVCLIENT_1.4), for
+ * evc_call_soon_opts(), evc_call_later_opts(), evc_call_at_opts() and
+ * evc_call_on(). Zero-initialise it: all zero is a one-shot timer with
+ * the daemon's defaults, exactly what evc_call_soon() & co. schedule.
+ * - every_ns > 0: an interval timer; each deadline is the previous
+ *   deadline plus every_ns on the timer's clock, so fires do not drift
+ *   and DST never moves them. Must be 0 for evc_call_on().
+ * - count > 0: the timer ends (state EVC_TIMER_FIRED) after that many
+ *   fires; 0 repeats until cancelled.
+ * - dst_gap, dst_overlap (enum evc_dst_gap, evc_dst_overlap): calendar
+ *   timers only, how a local time that does not exist, or exists twice,
+ *   is resolved.
+ * - overlap (enum evc_overlap): repeating exec hooks only.
+ * - randomized_delay_ns: each deadline is moved later by a random amount
+ *   in [0, randomized_delay_ns), to spread fires (systemd's
+ *   RandomizedDelaySec=).
+ * - accuracy_ns: the daemon may fire up to this much after a deadline,
+ *   never before, to serve timers of one window in one wake-up
+ *   (systemd's AccuracySec=).
+ * The daemon judges the values (-EVC_E_INVALID_ARGUMENT for a negative
+ * one or an unknown policy). Borrowed; copied before the call returns.
+ * It will not grow (see "ABI" at the top).
+ */
+struct evc_repeat {
+	int64_t every_ns;
+	uint64_t count;
+	int dst_gap;
+	int dst_overlap;
+	int overlap;
+	int64_t randomized_delay_ns;
+	int64_t accuracy_ns;
 };
 
 /*
@@ -289,6 +361,18 @@ struct evc_timer_info {
 	bool exec_shell;
 	char *exec_cwd;
 	int64_t exec_timeout_ns;
+	/* EVCLIENT_1.4. repeat: the timer's repeat and firing policies as
+	 * the daemon reports them (all zero when it reports none, or with
+	 * an evd older than the protocol's Repeat). repeating: an interval
+	 * (repeat.every_ns > 0) or calendar timer; its deadline_ns and
+	 * due_realtime_ns are then the next occurrence, and fire_count
+	 * counts the fires so far. calendar and tz: a calendar timer's
+	 * expression and zone as scheduled (NULL otherwise; tz NULL is the
+	 * daemon's zone). A paused timer has state EVC_TIMER_PAUSED. */
+	struct evc_repeat repeat;
+	bool repeating;
+	char *calendar;
+	char *tz;
 };
 
 /* One page of evc_list(). Release with evc_timer_list_free(). */
@@ -320,6 +404,12 @@ struct evc_stats {
 	char *server_version;
 	char *store;
 	uint64_t dead_messages; /* in dead-letter lists (EVCLIENT_1.2) */
+	/* EVCLIENT_1.4: times the wall clock was set or stepped since evd
+	 * started, times the system zone's UTC offset changed, and that
+	 * offset now in seconds east of UTC (0 from an older evd). */
+	uint64_t clock_steps;
+	uint64_t tz_changes;
+	int64_t utc_offset_s;
 };
 
 /* One page of a channel's dead-letter list (EVCLIENT_1.2): messages that
@@ -366,7 +456,10 @@ struct evc_server_info {
  * The result of an asynchronous request, passed to its evc_done_cb.
  * Borrowed: valid only during the callback (copy what you keep). On
  * success status is 0 and the member for the request's kind is set
- * (scheduled for evc_call_*_async, time, timer, list, stats, dead_list;
+ * (scheduled for evc_call_*_async and evc_call_on_async, and for
+ * evc_ack_reschedule_async the timer's new deadline; time; timer for
+ * evc_get_async, evc_pause_async, evc_resume_async and
+ * evc_trigger_async; list, stats, dead_list;
  * count for evc_requeue_dead_async and evc_purge_dead_async; run for
  * evc_wait_async, channel for evc_channel_grant_async and
  * evc_get_channel_async; none for cancel, subscribe and ack); on
@@ -569,6 +662,97 @@ int evc_subscribe_opts(struct evc *c, const char *channel,
  * received before a reconnection can no longer be acked: it is
  * redelivered with attempt + 1). */
 int evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms);
+
+/* ---- Repeating and calendar timers (EVCLIENT_1.4) ----
+ *
+ * Like the other blocking calls: thread-safety as the handle (any thread
+ * with the background thread running), and the scheduling calls are
+ * retried across a reconnection under the rules of evc_call_soon().
+ */
+
+/*
+ * evc_call_soon(), evc_call_later() and evc_call_at() with a struct
+ * evc_repeat (NULL: exactly the call without _opts). With rep->every_ns
+ * > 0 the first fire is at the usual deadline and the next ones follow
+ * every every_ns on the same clock (for evc_call_soon_opts, the
+ * monotonic clock), until rep->count fires or evc_cancel(). *ret is the
+ * first deadline. Errors: those of the call without _opts;
+ * -EVC_E_INVALID_ARGUMENT when the daemon refuses a value of rep (an
+ * evd without repeating timers ignores rep and schedules a one-shot).
+ */
+int evc_call_soon_opts(struct evc *c, const struct evc_callback *cb,
+		       const struct evc_repeat *rep, int timeout_ms,
+		       struct evc_scheduled *ret);
+int evc_call_later_opts(struct evc *c, int64_t delay_ns, enum evc_clock clock,
+			const struct evc_callback *cb,
+			const struct evc_repeat *rep, int timeout_ms,
+			struct evc_scheduled *ret);
+int evc_call_at_opts(struct evc *c, int64_t when_ns, enum evc_clock clock,
+		     const struct evc_callback *cb,
+		     const struct evc_repeat *rep, int timeout_ms,
+		     struct evc_scheduled *ret);
+
+/*
+ * A calendar timer: fires at every occurrence of calendar after now, on
+ * the wall clock, in the zone tz (an IANA name such as "Europe/Berlin";
+ * NULL or "": the daemon's zone; a zone named in the expression wins).
+ * calendar is cron syntax (five fields: "*\/15 9-17 * * Mon-Fri",
+ * "@daily") or systemd OnCalendar= syntax ("Mon..Fri *-*-* 09:00:00",
+ * "daily", "*:0/15"); see evctl(1), "evctl help on". rep (may be NULL)
+ * sets count, dst_gap, dst_overlap, overlap, randomized_delay_ns and
+ * accuracy_ns; its every_ns must be 0. The daemon computes each
+ * occurrence in the zone when it is due, so a change of the zone's rules
+ * or of the wall clock is followed. *ret is the first occurrence
+ * (clock EVC_CLOCK_REALTIME). Errors: -EVC_E_USAGE when calendar is
+ * NULL; -EVC_E_INVALID_ARGUMENT for an expression or zone the daemon
+ * cannot read (evc_errmsg() has the parser's message), one that never
+ * elapses, or a bad value of rep; otherwise as evc_call_soon().
+ */
+int evc_call_on(struct evc *c, const char *calendar, const char *tz,
+		const struct evc_callback *cb, const struct evc_repeat *rep,
+		int timeout_ms, struct evc_scheduled *ret);
+
+/*
+ * Pause: the timer stays but does not fire (state EVC_TIMER_PAUSED);
+ * occurrences that pass meanwhile follow its misfire policy at resume.
+ * Resume: it is pending again. Trigger: it fires once now, as if due,
+ * without changing its schedule (a one-shot timer is then done). Each
+ * works on any timer of the caller (root: anyone's) and stores the
+ * timer as it then is in *ret (may be NULL; release with
+ * evc_timer_info_free()). Errors: -EVC_E_NOT_FOUND for an unknown timer,
+ * one that already ended, or one of another user;
+ * -EVC_E_FAILED_PRECONDITION when the daemon finds that the timer's
+ * state does not allow it (it decides, e.g., whether pausing a paused
+ * timer is an error). None of the three
+ * is repeated after a lost connection: -EVC_E_IO then, its effect
+ * unknown (evc_get() tells).
+ */
+int evc_pause(struct evc *c, uint64_t timer_id, int timeout_ms,
+	      struct evc_timer_info *ret);
+int evc_resume(struct evc *c, uint64_t timer_id, int timeout_ms,
+	       struct evc_timer_info *ret);
+int evc_trigger(struct evc *c, uint64_t timer_id, int timeout_ms,
+		struct evc_timer_info *ret);
+
+/*
+ * The atomic trampoline: acknowledges a channel fire as evc_ack() does
+ * and, in the same commit, schedules the timer that produced it again:
+ * absolute false, when_ns from now on the monotonic clock; absolute
+ * true, at the wall-clock instant when_ns. A one-shot timer that fired
+ * comes back with the same id; a repeating one has its next deadline
+ * moved. Either both happen or neither, so a self-rescheduling consumer
+ * is never lost or doubled by a crash between the two. *ret (may be
+ * NULL) is the new deadline. Errors: as evc_ack(); -EVC_E_INVALID_ARGUMENT
+ * for a negative delay; -EVC_E_NOT_FOUND also when the timer was
+ * cancelled meanwhile (the ack then did not happen either);
+ * -EVC_E_BAD_REPLY when the daemon acked without rescheduling (an evd
+ * older than the trampoline: the fire is acked, the timer is not
+ * scheduled again). Not repeated after a lost connection (the fire is
+ * redelivered instead).
+ */
+int evc_ack_reschedule(struct evc *c, uint64_t fire_id, bool absolute,
+		       int64_t when_ns, int timeout_ms,
+		       struct evc_scheduled *ret);
 
 /* ---- Dead letters (EVCLIENT_1.2) ----
  *
@@ -797,6 +981,37 @@ int evc_channel_grant_async(struct evc *c, const char *channel, bool is_gid,
 			    bool revoke, evc_done_cb done, void *arg);
 int evc_get_channel_async(struct evc *c, const char *channel,
 			  evc_done_cb done, void *arg);
+/*
+ * EVCLIENT_1.4, with the same rules: the asynchronous forms of the
+ * _opts scheduling calls and evc_call_on (res->scheduled), evc_pause,
+ * evc_resume and evc_trigger (res->timer), and evc_ack_reschedule
+ * (res->scheduled: the new deadline; NULL if an older evd acked without
+ * rescheduling).
+ */
+int evc_call_soon_opts_async(struct evc *c, const struct evc_callback *cb,
+			     const struct evc_repeat *rep, evc_done_cb done,
+			     void *arg);
+int evc_call_later_opts_async(struct evc *c, int64_t delay_ns,
+			      enum evc_clock clock,
+			      const struct evc_callback *cb,
+			      const struct evc_repeat *rep, evc_done_cb done,
+			      void *arg);
+int evc_call_at_opts_async(struct evc *c, int64_t when_ns,
+			   enum evc_clock clock, const struct evc_callback *cb,
+			   const struct evc_repeat *rep, evc_done_cb done,
+			   void *arg);
+int evc_call_on_async(struct evc *c, const char *calendar, const char *tz,
+		      const struct evc_callback *cb,
+		      const struct evc_repeat *rep, evc_done_cb done,
+		      void *arg);
+int evc_pause_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		    void *arg);
+int evc_resume_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		     void *arg);
+int evc_trigger_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		      void *arg);
+int evc_ack_reschedule_async(struct evc *c, uint64_t fire_id, bool absolute,
+			     int64_t when_ns, evc_done_cb done, void *arg);
 
 /* Requests accepted and not yet answered. Thread-safety: as the handle;
  * with the background thread, any thread (the value may be stale). */

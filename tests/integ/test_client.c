@@ -279,6 +279,62 @@ test_channel_dispatch(void **state)
 	evc_close(cons);
 }
 
+/* EVCLIENT_1.4: an interval with a count, a calendar timer, pause /
+ * resume / trigger, and the atomic trampoline, through the library. */
+static void
+test_repeat_calls(void **state)
+{
+	struct evc *c = client();
+	struct evc_callback cb = { .channel = "client-rep" };
+	struct evc_repeat every = { .every_ns = 30 * MS, .count = 3 };
+	struct evc_repeat none = { 0 };
+	struct evc_scheduled s, s2;
+	struct evc_timer_info ti;
+	struct evc_fired ev;
+	int i;
+
+	assert_int_equal(evc_subscribe(c, "client-rep", 5000), 0);
+	assert_int_equal(evc_call_later_opts(c, 10 * MS, EVC_CLOCK_MONOTONIC,
+	                                     &cb, &every, 5000, &s), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(evc_next_event(c, 5000, &ev), 0);
+		assert_int_equal(ev.timer_id, s.timer_id);
+		assert_int_equal(evc_ack(c, ev.fire_id, 5000), 0);
+		evc_fired_free(&ev);
+	}
+	assert_int_equal(evc_get(c, s.timer_id, 5000, &ti), 0);
+	assert_int_equal(ti.state, EVC_TIMER_FIRED);
+	assert_int_equal(ti.fire_count, 3);
+	evc_timer_info_free(&ti);
+
+	/* A calendar timer far in the future: pause, trigger, resume. */
+	assert_int_equal(evc_call_on(c, "2099-01-01 00:00:00", "UTC", &cb,
+	                             &none, 5000, &s), 0);
+	assert_int_equal(evc_pause(c, s.timer_id, 5000, &ti), 0);
+	assert_int_equal(ti.state, EVC_TIMER_PAUSED);
+	assert_true(ti.repeating);
+	assert_string_equal(ti.calendar, "2099-01-01 00:00:00");
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_pause(c, s.timer_id, 5000, &ti), -EVC_E_FAILED_PRECONDITION);
+	assert_int_equal(evc_trigger(c, s.timer_id, 5000, &ti), 0);
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_next_event(c, 5000, &ev), 0);
+	assert_int_equal(ev.timer_id, s.timer_id);
+	/* The trampoline: ack this fire and move the timer in one commit. */
+	assert_int_equal(evc_ack_reschedule(c, ev.fire_id, false, 20 * MS,
+	                                    5000, &s2), 0);
+	assert_int_equal(s2.timer_id, s.timer_id);
+	evc_fired_free(&ev);
+	assert_int_equal(evc_resume(c, s.timer_id, 5000, &ti), 0);
+	assert_int_equal(ti.state, EVC_TIMER_PENDING);
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_next_event(c, 5000, &ev), 0);
+	assert_int_equal(ev.timer_id, s.timer_id);
+	evc_fired_free(&ev);
+	assert_int_equal(evc_cancel(c, s.timer_id, 5000), 0);
+	evc_close(c);
+}
+
 /* Many fires queue up while the client is busy in other calls; none is
  * lost and they come out in order. */
 static void
@@ -334,6 +390,7 @@ main(void)
 		cmocka_unit_test(test_list_pages),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_channel_dispatch),
+		cmocka_unit_test(test_repeat_calls),
 		cmocka_unit_test(test_events_queue_during_calls),
 		cmocka_unit_test(test_daemon_gone),
 	};

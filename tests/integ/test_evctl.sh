@@ -2,7 +2,9 @@
 # test_evctl: the CLI against the real evd: the README's demo (later with
 # a channel, then watch), waiting for a caller fire, cancel, get, list,
 # time, stats, --json, channel show/grant/revoke, exec hooks and wait
-# (skipped, saying so, on an evd without them), and the exit codes.
+# (skipped, saying so, on an evd without them), repeating and calendar
+# timers, pause/resume/trigger, the trampoline (watch --reschedule-in),
+# human times, parse/help, and the exit codes.
 # usage: test_evctl.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -248,6 +250,144 @@ else
 	out=$(ctl --json wait "$id")
 	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
 fi
+
+# repeating and calendar timers, pause/resume/trigger, the trampoline
+# (issue 5). Skipped, saying so, on an evd without them.
+ctl on '*:0/15' --channel probe-on >"$dir/out" 2>"$dir/err"
+rc=$?
+if [ $rc -ne 0 ] && grep -qiE "unknown request|unsupported|not implemented" "$dir/err"; then
+	echo "SKIP: daemon without repeating timers (evctl issue 5 cases)"
+else
+	check "on schedules a calendar timer" test $rc -eq 0
+	ctl cancel "$(cat "$dir/out")" >/dev/null
+	# interval: first fire after 0.2 s, then every 0.2 s, 3 in all
+	out=$(ctl later 0.2s --every 0.2s --count 3 --payload rep --timeout 10s)
+	check "later --every --count 3: evctl prints 3 fires" \
+		test "$(grep -c 'payload=rep' <<<"$out")" -eq 3
+	id=$(ctl later 0.2s --every 0.2s --count 3 --channel rep)
+	out=$(ctl --json watch rep --count 3 --timeout 10s)
+	check "watch receives 3 interval fires" \
+		test "$(grep -c "\"timer_id\":$id," <<<"$out")" -eq 3
+	out=$(ctl get "$id")
+	printf '%s\n' "$out" >"$dir/get"
+	check "interval: fire_count 3" grep -q '^fire_count: *3$' "$dir/get"
+	check "interval: fired after its count" grep -q '^state: *fired$' "$dir/get"
+	id=$(ctl later 1h --every 30m --count 3 --channel rep)
+	ctl get "$id" >"$dir/get"
+	check "interval: get shows every" grep -q '^every: *30m$' "$dir/get"
+	check "interval: get shows the count" grep -q '^repeat_count: *3$' "$dir/get"
+	out=$(ctl --json get "$id")
+	check "interval: get --json repeat" \
+		bash -c "grep -q '\"repeat\":{\"every_ns\":1800000000000,\"every\":\"30m\",\"count\":3,' <<<'$out'"
+	ctl cancel "$id" >/dev/null
+	ctl later 1h --count 2 >/dev/null 2>&1
+	check "--count without --every is usage (2)" test $? -eq 2
+	ctl later 1h --every 0s >/dev/null 2>&1
+	check "--every 0s is usage (2)" test $? -eq 2
+	# calendar: each second, on whole seconds
+	out=$(ctl --json on '*:*:0/1' --count 2 --payload tick --timeout 10s)
+	check "on '*:*:0/1' --count 2 prints 2 fires" \
+		test "$(grep -c '"payload":"tick"' <<<"$out")" -eq 2
+	first=$(grep -o '"deadline_ns":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
+	check "on '*:*:0/1': the first deadline is a whole second" \
+		test "$((first % 1000000000))" -eq 0
+	id=$(ctl on 'Mon..Fri *-*-* 09:00:00' --tz Europe/Berlin --channel cal \
+		--dst-gap skip --dst-overlap both --count 5)
+	out=$(ctl get "$id")
+	printf '%s\n' "$out" >"$dir/get"
+	check "on: get shows the calendar" \
+		grep -q '^calendar: *Mon..Fri \*-\*-\* 09:00:00$' "$dir/get"
+	check "on: get shows the zone" grep -q '^tz: *Europe/Berlin$' "$dir/get"
+	check "on: get shows dst_gap" grep -q '^dst_gap: *skip$' "$dir/get"
+	check "on: get shows dst_overlap" grep -q '^dst_overlap: *both$' "$dir/get"
+	check "on: get shows the count" grep -q '^repeat_count: *5$' "$dir/get"
+	want=$(ctl --json next 'Mon..Fri *-*-* 09:00:00' --tz Europe/Berlin -n 1 |
+		grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
+	got=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | head -1 |
+		cut -d: -f2)
+	check "on: due is the next occurrence, as next computes it" \
+		test "$got" = "$want"
+	ctl cancel "$id" >/dev/null
+	ctl on 'not a calendar' --channel cal >/dev/null 2>"$dir/err"
+	check "on: a bad expression is usage (2)" test $? -eq 2
+	check "on: the error names the problem" grep -q 'invalid calendar' "$dir/err"
+	# pause / resume / trigger
+	id=$(ctl later 1h --every 1h --channel pr)
+	due=$(ctl --json get "$id" | grep -o '"deadline_ns":[0-9]*')
+	out=$(ctl pause "$id")
+	check "pause prints the paused timer" bash -c "grep -q '^$id paused ' <<<'$out'"
+	check "get shows paused" \
+		bash -c "'$EVCTL' --socket '$sock' get $id | grep -q '^state: *paused$'"
+	out=$(ctl resume "$id")
+	check "resume prints it pending" bash -c "grep -q '^$id pending ' <<<'$out'"
+	check "trigger exits 0" ctl trigger "$id"
+	out=$(ctl --json watch pr --count 1 --timeout 10s)
+	check "trigger fires now" bash -c "grep -q '\"timer_id\":$id,' <<<'$out'"
+	out=$(ctl --json get "$id")
+	check "trigger keeps the schedule" bash -c "grep -q '$due' <<<'$out'"
+	check "trigger's fire is in the history" \
+		bash -c "grep -q '\"history\":\[{\"fire_id\":[0-9]*,.*\"outcome\":\"acked\"' <<<'$out'"
+	ctl cancel "$id" >/dev/null
+	ctl pause 999999999 >/dev/null 2>&1
+	check "pause of an unknown id is exit 1" test $? -eq 1
+	ctl pause x >/dev/null 2>&1
+	check "pause of a bad id is usage (2)" test $? -eq 2
+	# the trampoline: watch acks each fire with a reschedule
+	id=$(ctl soon --channel tramp --payload t)
+	out=$(ctl watch tramp --count 3 --reschedule-in 0.1s --timeout 10s)
+	check "watch --reschedule-in: the one-shot fires again and again" \
+		test "$(grep -c "timer=$id " <<<"$out")" -eq 3
+	check "watch --reschedule-in: pending again after the last ack" \
+		bash -c "'$EVCTL' --socket '$sock' get $id | grep -q '^state: *pending$'"
+	ctl cancel "$id" >/dev/null
+	ctl watch tramp --reschedule-in 1s --reschedule-at +1m >/dev/null 2>&1
+	check "--reschedule-in with --reschedule-at is usage (2)" test $? -eq 2
+	# human times; at computes the instant as parse does
+	for t in '+5m' 'now + 2 hours' 'tomorrow 10:00' 'in 5 minutes' \
+		'2030-12-01 09:00 Europe/Paris'; do
+		id=$(ctl at "$t" --channel human)
+		check "at '$t'" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+		ctl cancel "$id" >/dev/null
+	done
+	id=$(ctl at 'tomorrow 10:00' --tz Asia/Tokyo --channel human)
+	want=$(ctl --json parse 'tomorrow 10:00' --tz Asia/Tokyo |
+		grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
+	got=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | head -1 |
+		cut -d: -f2)
+	check "at 'tomorrow 10:00' --tz: the instant parse prints" \
+		test "$got" = "$want"
+	ctl cancel "$id" >/dev/null
+	out=$(ctl --json stats)
+	check "stats --json has clock_steps" bash -c "grep -q '\"clock_steps\":' <<<'$out'"
+	check "stats shows tz_changes" \
+		bash -c "'$EVCTL' --socket '$sock' stats | grep -q '^tz_changes:'"
+fi
+ctl at 'next blursday' >/dev/null 2>&1
+check "at with an unknown word is usage (2)" test $? -eq 2
+
+# parse, next and help need no daemon
+nod() { "$EVCTL" --socket "$dir/nope.sock" "$@"; }
+out=$(TZ=UTC nod parse '2026-12-01 09:00 Europe/Paris')
+check "parse: a time in a named zone, in UTC" \
+	bash -c "grep -q '^utc: *2026-12-01T08:00:00Z$' <<<'$out'"
+check "parse: normalised with the zone's offset" \
+	bash -c "grep -q '^normalized: *2026-12-01T09:00:00+01:00$' <<<'$out'"
+out=$(nod parse 'now + 2 hours')
+check "parse: relative" bash -c "grep -q '^normalized: *now + 2h$' <<<'$out'"
+out=$(nod parse '5 minutes')
+check "parse: a duration" bash -c "grep -q '^ns: *300000000000$' <<<'$out'"
+out=$(TZ=UTC nod parse '*/15 9-17 * * Mon-Fri' -n 2 --after 2026-03-30T08:00:00Z)
+check "parse: cron normalised" \
+	bash -c "grep -q '^normalized: *\*/15 9-17 \* \* 1-5$' <<<'$out'"
+check "parse: cron next occurrences" \
+	bash -c "grep -q '^next: *2026-03-30 09:00:00 UTC 2026-03-30 09:00:00 UTC$' <<<'$out'"
+check "parse: -n 2" test "$(grep -c '^next:' <<<"$out")" -eq 2
+nod parse 'frobnicate' >/dev/null 2>&1
+check "parse of nonsense is usage (2)" test $? -eq 2
+check "help on explains the DST policies" \
+	bash -c "'$EVCTL' help on | grep -q -- '--dst-gap shift|skip|utc'"
+check "help time explains human times" \
+	bash -c "'$EVCTL' help time | grep -q 'tomorrow 10:00'"
 
 # exit codes
 ctl later 1x >/dev/null 2>&1

@@ -530,6 +530,16 @@ test_pause_resume_trigger(void **state)
 	evd__reply__free_unpacked(r, NULL);
 	assert_int_equal(error_code(control(fd, 2, id)),
 	                 EVD__ERROR_CODE__FAILED_PRECONDITION);
+	/* Trigger ends a one-shot: it fires now and is gone. */
+	id = later(fd, 3600 * SEC, "pz", NULL, NULL);
+	r = control(fd, 3, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__FIRED);
+	evd__reply__free_unpacked(r, NULL);
+	r = next_fired(fd, 2000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->timer_id, id);
+	evd__reply__free_unpacked(r, NULL);
 	assert_int_equal(error_code(control(fd, 3, 999999)),
 	                 EVD__ERROR_CODE__NOT_FOUND);
 	stash_clear();
@@ -584,6 +594,48 @@ test_ack_reschedule(void **state)
 	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
 	assert_int_equal(r->timer->fire_count, 2);
 	evd__reply__free_unpacked(r, NULL);
+	stash_clear();
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* A timer 100 s behind at 10 ms with misfire all: at most 1,000 missed
+ * occurrences are replayed, then it keeps its grid; nothing floods. */
+static void
+test_catchup_bounded(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallAt ca = EVD__CALL_AT__INIT;
+	Evd__TimerOptions o;
+	Evd__Repeat rp;
+	struct ropt ro = { .every = 10 * MS,
+		           .misfire = EVD__MISFIRE__MISFIRE_ALL };
+	struct evd_proc p;
+	Evd__Reply *r;
+	int64_t end;
+	int fd, n = 0;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	fd = greet(&p);
+	fill_opts(&o, &rp, &ro);
+	ca.has_when_ns = true;
+	ca.when_ns = now_ns(CLOCK_REALTIME) - 100 * SEC;
+	ca.options = &o;
+	rq.body_case = EVD__REQUEST__BODY_CALL_AT;
+	rq.call_at = &ca;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+	evd__reply__free_unpacked(r, NULL);
+	end = now_ns(CLOCK_MONOTONIC) + 1000 * MS;
+	while (now_ns(CLOCK_MONOTONIC) < end &&
+	       (r = next_fired(fd, 200)) != NULL) {
+		n++;
+		evd__reply__free_unpacked(r, NULL);
+	}
+	/* 1,001 at once (the late one and the replayed), then about 100
+	 * on the grid in the second: far from the 10,000 missed. */
+	assert_true(n >= 1000);
+	assert_true(n < 1500);
 	stash_clear();
 	close(fd);
 	assert_int_equal(evd_stop(&p), 0);
@@ -714,6 +766,7 @@ main(void)
 		cmocka_unit_test(test_durable_misfire_skip),
 		cmocka_unit_test(test_durable_misfire_all),
 		cmocka_unit_test(test_pause_resume_trigger),
+		cmocka_unit_test(test_catchup_bounded),
 		cmocka_unit_test(test_ack_reschedule),
 		cmocka_unit_test(test_exec_overlap),
 		cmocka_unit_test(test_clock_step),

@@ -2,8 +2,8 @@
 # test_symbols: libevclient exports only evc_* symbols — from the shared
 # library (nm -D) and from the static archive (nm -g: a program linking
 # libevclient.a must not see frame_*, evd__* or our internals) — every
-# function the version script lists in EVCLIENT_1.1, EVCLIENT_1.2 and
-# EVCLIENT_1.3 carries that version,
+# function the version script lists in EVCLIENT_1.1, EVCLIENT_1.2,
+# EVCLIENT_1.3 and EVCLIENT_1.4 carries that version,
 # and libevclient-event exports evc_attach/evc_detach only.
 #   test_symbols.sh LIBEVCLIENT.so LIBEVCLIENT.a LIBEVCLIENT-EVENT.so MAP
 set -u
@@ -47,6 +47,13 @@ for f in $(sed -n '/^EVCLIENT_1.3 /,/}/p' "$map" | grep -o 'evc_[a-z_]*'); do
 		{ echo "$f is not in version node EVCLIENT_1.3"; fail=1; }
 done
 [ "$n13" -ge 8 ] || { echo "EVCLIENT_1.3 lists only $n13 functions"; fail=1; }
+n14=0
+for f in $(sed -n '/^EVCLIENT_1.4 /,/}/p' "$map" | grep -o 'evc_[a-z_]*'); do
+	n14=$((n14 + 1))
+	objdump -T "$so" | grep -q "EVCLIENT_1.4 *$f\$" ||
+		{ echo "$f is not in version node EVCLIENT_1.4"; fail=1; }
+done
+[ "$n14" -ge 16 ] || { echo "EVCLIENT_1.4 lists only $n14 functions"; fail=1; }
 objdump -T "$so" | grep -q "EVCLIENT_1 *evc_call_later\$" ||
 	{ echo "evc_call_later lost its EVCLIENT_1 version"; fail=1; }
 objdump -p "$so" | grep -q "SONAME *libevclient.so.1\$" ||

@@ -219,6 +219,11 @@ test_invalid(void **state)
 	                                     EVD__CLOCK__REALTIME, &r, err,
 	                                     sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "calendar"));
+	/* Fractions of a second: one fire per second at most. */
+	assert_int_equal(repeat_from_options(&o, "*:*:0/0.000001", NULL,
+	                                     EVD__CLOCK__REALTIME, &r, err,
+	                                     sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "whole seconds"));
 	assert_int_equal(repeat_from_options(&o, "daily", "Mars/Olympus",
 	                                     EVD__CLOCK__REALTIME, &r, err,
 	                                     sizeof err), -EINVAL);

@@ -1,6 +1,8 @@
 /*
  * test_timefmt: duration and time parsing and formatting of evctl
- * (client/timefmt.c), valid and invalid inputs and the int64 boundaries.
+ * (client/timefmt.c), valid and invalid inputs and the int64 boundaries,
+ * and the human forms ("in 5 minutes", "tomorrow 10:00", "2026-12-01
+ * 09:00 Europe/Paris") against a fixed "now", checked by hand.
  *
  * Local-time cases set TZ themselves (UTC, and Europe/Berlin when the
  * zone database is installed; otherwise those cases are skipped and say
@@ -472,6 +474,223 @@ test_format_seconds(void **state)
 	assert_int_equal(dur_ok(buf), 98765 * S + 4321);
 }
 
+/* ---- human forms (timefmt_parse_when, timefmt_parse_duration_words) ----
+ *
+ * "Now" is fixed: 2026-03-30T08:00:00Z, a Monday, 10:00 CEST in Berlin
+ * (the day after the spring-forward of 2026-03-29). Every expected
+ * instant below was worked out by hand from that. */
+#define NOW_NS (1774857600LL * S)
+#define H (3600 * S)
+
+static int64_t
+when_ok(const char *s, const char *zone)
+{
+	struct timefmt_when w;
+	int r = timefmt_parse_when(s, NOW_NS, zone, &w);
+
+	if (r != 0)
+		fail_msg("parse_when(\"%s\") = %d, expected 0", s, r);
+	return w.ns;
+}
+
+static void
+when_bad(const char *s, int err)
+{
+	struct timefmt_when w = {.ns = SENTINEL};
+	int r = timefmt_parse_when(s, NOW_NS, NULL, &w);
+
+	if (r != -err)
+		fail_msg("parse_when(\"%s\") = %d, expected %d", s, r, -err);
+	assert_int_equal(w.ns, SENTINEL);
+}
+
+static void
+test_duration_words(void **state)
+{
+	int64_t v = SENTINEL;
+
+	(void)state;
+	assert_int_equal(timefmt_parse_duration_words("5 minutes", &v), 0);
+	assert_int_equal(v, 300 * S);
+	assert_int_equal(timefmt_parse_duration_words("in 5 minutes", &v), 0);
+	assert_int_equal(v, 300 * S);
+	assert_int_equal(
+	    timefmt_parse_duration_words("1 hour and 30 minutes", &v), 0);
+	assert_int_equal(v, 5400 * S);
+	assert_int_equal(timefmt_parse_duration_words("an hour", &v), 0);
+	assert_int_equal(v, H);
+	assert_int_equal(timefmt_parse_duration_words("2 Days 1h", &v), 0);
+	assert_int_equal(v, 49 * H);
+	assert_int_equal(timefmt_parse_duration_words("1.5 secs", &v), 0);
+	assert_int_equal(v, 1500000000LL);
+	assert_int_equal(timefmt_parse_duration_words("250ms", &v), 0);
+	assert_int_equal(v, 250000000LL);
+	v = SENTINEL;
+	assert_int_equal(timefmt_parse_duration_words("5 fortnights", &v),
+			 -EINVAL);
+	assert_int_equal(timefmt_parse_duration_words("minutes", &v), -EINVAL);
+	assert_int_equal(timefmt_parse_duration_words("in", &v), -EINVAL);
+	assert_int_equal(timefmt_parse_duration_words("", &v), -EINVAL);
+	assert_int_equal(timefmt_parse_duration_words(NULL, &v), -EINVAL);
+	assert_int_equal(
+	    timefmt_parse_duration_words("9999999999999 weeks", &v), -ERANGE);
+	assert_int_equal(v, SENTINEL);
+}
+
+static void
+test_when_relative(void **state)
+{
+	struct timefmt_when w;
+
+	(void)state;
+	set_tz("UTC");
+	assert_int_equal(when_ok("now", NULL), NOW_NS);
+	assert_int_equal(when_ok("NOW", NULL), NOW_NS);
+	assert_int_equal(when_ok("+5m", NULL), NOW_NS + 300 * S);
+	assert_int_equal(when_ok("+ 5 minutes", NULL), NOW_NS + 300 * S);
+	assert_int_equal(when_ok("-5m", NULL), NOW_NS - 300 * S);
+	assert_int_equal(when_ok("now + 2 hours", NULL), NOW_NS + 2 * H);
+	assert_int_equal(when_ok("now+2h", NULL), NOW_NS + 2 * H);
+	assert_int_equal(when_ok("now - 1h", NULL), NOW_NS - H);
+	assert_int_equal(when_ok("in 5 minutes", NULL), NOW_NS + 300 * S);
+	assert_int_equal(when_ok("in 1 hour and 30 minutes", NULL),
+			 NOW_NS + 5400 * S);
+	assert_int_equal(when_ok("in 1h30m", NULL), NOW_NS + 5400 * S);
+	assert_int_equal(timefmt_parse_when("in 2 days", NOW_NS, NULL, &w), 0);
+	assert_true(w.relative);
+	assert_int_equal(w.offset_ns, 48 * H);
+	assert_string_equal(w.zone, "");
+	when_bad("in", EINVAL);
+	when_bad("now +", EINVAL);
+	when_bad("+", EINVAL);
+	when_bad("now 5m", EINVAL);
+	when_bad("in 5 parsecs", EINVAL);
+	when_bad("+5x", EINVAL);
+}
+
+static void
+test_when_words_utc(void **state)
+{
+	/* Monday 2026-03-30, 08:00 in UTC. */
+	const int64_t today = 1774828800LL * S; /* 2026-03-30T00:00Z */
+
+	(void)state;
+	set_tz("UTC");
+	assert_int_equal(when_ok("today", NULL), today);
+	assert_int_equal(when_ok("tomorrow", NULL), today + 24 * H);
+	assert_int_equal(when_ok("yesterday 23:00", NULL), today - H);
+	assert_int_equal(when_ok("tomorrow 10:00", NULL), today + 34 * H);
+	assert_int_equal(when_ok("Tomorrow at 10:00", NULL), today + 34 * H);
+	assert_int_equal(when_ok("10:00 tomorrow", NULL), today + 34 * H);
+	assert_int_equal(when_ok("today 18:00", NULL), today + 18 * H);
+	/* today, even when already past: fires at once. */
+	assert_int_equal(when_ok("today 07:00", NULL), today + 7 * H);
+	/* A time alone: its next occurrence. */
+	assert_int_equal(when_ok("noon", NULL), today + 12 * H);
+	assert_int_equal(when_ok("midnight", NULL), today + 24 * H);
+	assert_int_equal(when_ok("09:30", NULL), today + 9 * H + 1800 * S);
+	assert_int_equal(when_ok("07:00", NULL), today + 31 * H);
+	assert_int_equal(when_ok("08:00", NULL), today + 32 * H); /* = now */
+	assert_int_equal(when_ok("6:30pm", NULL), today + 18 * H + 1800 * S);
+	assert_int_equal(when_ok("12am", NULL), today + 24 * H);
+	assert_int_equal(when_ok("12pm", NULL), today + 12 * H);
+	assert_int_equal(when_ok("23:59:59.5", NULL),
+			 today + 24 * H - S / 2);
+	/* Weekdays: the first such day with the time still ahead. */
+	assert_int_equal(when_ok("monday 09:00", NULL), today + 9 * H);
+	assert_int_equal(when_ok("mon 07:00", NULL), today + 7 * 24 * H + 7 * H);
+	assert_int_equal(when_ok("monday", NULL), today + 7 * 24 * H);
+	assert_int_equal(when_ok("next monday", NULL), today + 7 * 24 * H);
+	assert_int_equal(when_ok("friday noon", NULL), today + 4 * 24 * H + 12 * H);
+	assert_int_equal(when_ok("Sunday", NULL), today + 6 * 24 * H);
+	/* Dates: with a time in words, or ISO with a blank. */
+	assert_int_equal(when_ok("2026-12-01 9am", NULL), 1796115600LL * S);
+	assert_int_equal(when_ok("2026-12-01 09:00", NULL), 1796115600LL * S);
+	assert_int_equal(when_ok("2026-12-01T09:00:00Z", NULL),
+			 1796115600LL * S);
+	assert_int_equal(when_ok("@1796115600", NULL), 1796115600LL * S);
+	when_bad("tomorrow tomorrow", EINVAL);
+	when_bad("noon noon", EINVAL);
+	when_bad("13pm", EINVAL);
+	when_bad("0am", EINVAL);
+	when_bad("25:00", EINVAL);
+	when_bad("10", EINVAL);
+	when_bad("someday", EINVAL);
+	when_bad("", EINVAL);
+	when_bad("2026-02-30 10:00", EINVAL);
+}
+
+static void
+test_when_zones(void **state)
+{
+	struct timefmt_when w;
+	char longer[TIMEFMT_INPUT_MAX + 2];
+
+	(void)state;
+	if (access("/usr/share/zoneinfo/Europe/Paris", R_OK) != 0 ||
+	    access("/usr/share/zoneinfo/America/New_York", R_OK) != 0) {
+		print_message("no zoneinfo: skipping the named-zone cases\n");
+		return;
+	}
+	set_tz("UTC");
+	/* The process's zone is UTC; the text names another. 09:00 CET is
+	 * 08:00Z; 09:00 EST is 14:00Z. */
+	assert_int_equal(timefmt_parse_when("2026-12-01 09:00 Europe/Paris",
+					    NOW_NS, NULL, &w),
+			 0);
+	assert_int_equal(w.ns, 1796112000LL * S);
+	assert_string_equal(w.zone, "Europe/Paris");
+	assert_false(w.relative);
+	assert_int_equal(when_ok("2026-12-01 9am America/New_York", NULL),
+			 1796133600LL * S);
+	/* The zone argument (evctl --tz) when the text names none. */
+	assert_int_equal(when_ok("2026-12-01 09:00", "Europe/Paris"),
+			 1796112000LL * S);
+	/* A zone in the text wins over the argument. */
+	assert_int_equal(when_ok("2026-12-01 09:00 UTC", "Europe/Paris"),
+			 1796115600LL * S);
+	/* "tomorrow" is tomorrow in that zone: at 08:00Z it is already
+	 * 2026-03-30 16:00 in Tokyo (+09:00), so tomorrow 10:00 there is
+	 * 2026-03-31T01:00Z. */
+	if (access("/usr/share/zoneinfo/Asia/Tokyo", R_OK) == 0)
+		assert_int_equal(when_ok("tomorrow 10:00 Asia/Tokyo", NULL),
+				 1774918800LL * S);
+	/* DST gap (Paris, 2026-03-29 02:00 -> 03:00): 02:30 does not exist
+	 * and is the first instant after the gap, 01:00Z. */
+	assert_int_equal(when_ok("2026-03-29 02:30 Europe/Paris", NULL),
+			 1774746000LL * S);
+	/* DST overlap (Paris, 2026-10-25 03:00 -> 02:00): 02:30 exists
+	 * twice; the earlier, 00:30Z. */
+	assert_int_equal(when_ok("2026-10-25 02:30 Europe/Paris", NULL),
+			 1792888200LL * S);
+	/* An offset in the text is exact: the zone argument does not
+	 * apply. */
+	assert_int_equal(when_ok("2026-12-01T09:00:00+01:00", "America/New_York"),
+			 1796112000LL * S);
+	when_bad("in 5 minutes Europe/Paris", EINVAL);
+	assert_int_equal(timefmt_parse_when("noon", NOW_NS, "No/Such_Zone", &w),
+			 -EINVAL);
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	when_bad(longer, EINVAL);
+}
+
+static void
+test_when_berlin_local(void **state)
+{
+	(void)state;
+	if (!set_berlin())
+		return;
+	/* The process's zone: 10:00 CEST now. tomorrow 10:00 CEST is
+	 * 2026-03-31T08:00Z; today is 2026-03-30 00:00 CEST = 03-29 22:00Z. */
+	assert_int_equal(when_ok("tomorrow 10:00", NULL), 1774944000LL * S);
+	assert_int_equal(when_ok("today", NULL), 1774828800LL * S - 2 * H);
+	assert_int_equal(when_ok("noon", NULL), NOW_NS + 2 * H);
+	/* Same instant as now: the next one is tomorrow. */
+	assert_int_equal(when_ok("10:00", NULL), NOW_NS + 24 * H);
+	set_tz("UTC");
+}
+
 int
 main(void)
 {
@@ -492,6 +711,11 @@ main(void)
 	    cmocka_unit_test(test_format_time_berlin),
 	    cmocka_unit_test(test_format_time_round_trip),
 	    cmocka_unit_test(test_format_seconds),
+	    cmocka_unit_test(test_duration_words),
+	    cmocka_unit_test(test_when_relative),
+	    cmocka_unit_test(test_when_words_utc),
+	    cmocka_unit_test(test_when_zones),
+	    cmocka_unit_test(test_when_berlin_local),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
