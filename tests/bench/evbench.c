@@ -30,6 +30,7 @@
 #include "evb.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -562,6 +563,7 @@ write_plots(const char *dir)
 {
 	char path[4096], script[8192], out[1024];
 	const char *argv[] = {"gnuplot", path, NULL};
+	int here = -1;
 	FILE *f;
 	bool cdf = false, mem = false;
 
@@ -621,12 +623,24 @@ write_plots(const char *dir)
 		evb_note("plots: cannot write %s", path);
 		return;
 	}
-	/* gnuplot resolves the file names against its cwd. */
-	if (chdir(dir) < 0 || evb_run(argv, NULL, out, sizeof(out)) != 0)
+	/* gnuplot resolves the file names against its cwd, so the script
+	 * too is named from there (dir may be relative). */
+	snprintf(path, sizeof(path), "plots.gp");
+	out[0] = '\0';
+	/* Back to where we were afterwards: --json may name a relative
+	 * path too. */
+	if ((here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    chdir(dir) < 0 || evb_run(argv, NULL, out, sizeof(out)) != 0)
 		evb_note("plots: gnuplot failed: %s", out);
 	else
 		printf("\nplots: %s/lateness_cdf.png, %s/memory_per_timer.png\n",
 		       dir, dir);
+	if (here >= 0) {
+		if (fchdir(here) < 0)
+			evb_note("plots: cannot return to the working "
+			         "directory: %s", strerror(errno));
+		close(here);
+	}
 }
 
 int
