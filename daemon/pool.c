@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A chunk's header keeps the objects after it 16-aligned. */
+/* A chunk's header keeps its first object 16-aligned; the others are
+ * aligned to 8 (sizes are rounded to 8), enough for every type pooled
+ * today (pointers and 64-bit integers). */
 struct pool_chunk {
 	struct pool_chunk *next;
 	size_t pad_;

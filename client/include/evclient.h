@@ -31,13 +31,18 @@
  * - timeout_ms: < 0 waits forever, 0 does not wait, > 0 is a bound in
  *   milliseconds on the whole call.
  *
- * ABI: the soname is libevclient.so.1. Structs the caller reads are
- * only ever extended at the end; the library fills them itself, so callers
- * never allocate them. struct evc_callback, which callers do fill, grew
- * in EVCLIENT_1.2 (options) and EVCLIENT_1.3 (exec), each time at its
- * end and before any release (0.1.0), so every program is built against
- * this layout; callers must zero-initialise it, so that members they do
- * not set stay NULL. From the first release on it will not grow again.
+ * ABI: the soname is libevclient.so.1. Callers allocate the structs
+ * the library fills (struct evc_timer_info and struct evc_stats are
+ * usually on the caller's stack; evc_list() returns an array of
+ * evc_timer_info) as well as those they fill (struct evc_callback), so
+ * the size of each is part of the ABI. Before the first release (0.1.0)
+ * some grew at their end: evc_callback in EVCLIENT_1.2 (options) and
+ * EVCLIENT_1.3 (exec), evc_timer_info and evc_stats in EVCLIENT_1.4
+ * (repeat, calendar; clock steps), so every program is built against
+ * this layout. From the first release on none of them grows again: new
+ * data comes in new structs through new functions. Callers must
+ * zero-initialise what they fill, so that members they do not set stay
+ * NULL.
  * Enums only gain values. Only evc_* symbols are exported, versioned:
  * EVCLIENT_1 for the blocking API, EVCLIENT_1.1 for what came with the
  * asynchronous API, EVCLIENT_1.2 for durable channels (timer options,
