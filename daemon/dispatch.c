@@ -35,6 +35,7 @@ static int64_t dispatch_started;
 static struct {
 	_Alignas(max_align_t) uint8_t buf[DISPATCH_ARENA_SIZE];
 	size_t used;
+	size_t spilled; /* allocations that went to malloc */
 } arena;
 
 static bool
@@ -56,6 +57,7 @@ arena_alloc(void *unused, size_t size)
 		arena.used += n;
 		return p;
 	}
+	arena.spilled++;
 	return malloc(size == 0 ? 1 : size);
 }
 
@@ -156,6 +158,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	int i, r;
 
 	arena.used = 0;
+	arena.spilled = 0;
 	rq = evd__request__unpack(&arena_allocator, len, body);
 	if (rq == NULL)
 		return -EBADMSG; /* the conn reports it and closes */
@@ -192,7 +195,10 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		arena_free(NULL, ctx.allocs[i]);
 	for (i = 0; i < ctx.nunpacked; i++)
 		protobuf_c_message_free_unpacked(ctx.unpacked[i], NULL);
-	evd__request__free_unpacked(rq, &arena_allocator);
+	/* All in the arena: emptying it frees the request; walking the
+	 * message to free nothing would cost more than its unpacking. */
+	if (arena.spilled > 0)
+		evd__request__free_unpacked(rq, &arena_allocator);
 	arena.used = 0;
 	return r < 0 ? -EPIPE : 0;
 }
