@@ -99,6 +99,7 @@ struct timer {
 	uint8_t misfire;
 	bool held : 1;	  /* due while the store refused writes */
 	bool paused : 1;  /* in no queue until resumed */
+	bool dying : 1;   /* its connection is closing (sched_conn_gone) */
 	uint64_t conn_id; /* caller target when not durable */
 	uint8_t *payload; /* a uint32_t length, then the bytes; or NULL */
 	struct timer_cold *cold;
@@ -184,7 +185,12 @@ struct sched_firing {
  * O(its timers), not a walk of every timer. */
 struct conn_timers {
 	struct timer_list list;
+	size_t n;
 };
+
+/* A closing connection with at least this many timers leaves the queues
+ * in one O(n) pass (timerq_filter) instead of one removal each. */
+#define SCHED_BULK_MIN 1024
 
 struct sched_clock {
 	struct timerq *q;
@@ -363,6 +369,7 @@ sched_unlink(struct timer *t)
 
 		if (ct != NULL) {
 			TAILQ_REMOVE(&ct->list, t, by_conn);
+			ct->n--;
 			if (TAILQ_EMPTY(&ct->list)) {
 				idmap_del(sched.by_conn, t->conn_id);
 				free(ct);
@@ -580,6 +587,7 @@ sched_conn_timers(uint64_t conn_id)
 	if ((ct = malloc(sizeof *ct)) == NULL)
 		return NULL;
 	TAILQ_INIT(&ct->list);
+	ct->n = 0;
 	if (idmap_put(sched.by_conn, conn_id, ct) < 0) {
 		free(ct);
 		return NULL;
@@ -616,8 +624,10 @@ sched_link(struct timer *t)
 		}
 		goto fail_key;
 	}
-	if (ct != NULL)
+	if (ct != NULL) {
 		TAILQ_INSERT_TAIL(&ct->list, t, by_conn);
+		ct->n++;
+	}
 	sched.stats.pending++;
 	sched_arm(sc, false);
 	return 0;
@@ -1016,13 +1026,32 @@ sched_hook_ended(uint64_t timer_id)
 	}
 }
 
+static bool
+sched_not_dying(const struct timerq_node *n, void *arg)
+{
+	return !((const struct timer *)n)->dying;
+}
+
 void
 sched_conn_gone(uint64_t conn_id)
 {
-	struct conn_timers *ct;
-
+	struct conn_timers *ct = idmap_get(sched.by_conn, conn_id);
+	struct timer *t;
 	size_t n = 0;
+	int i;
 
+	/* Many timers: out of the queues in one pass, so that the cancels
+	 * below find them in none (timerq_remove is then a no-op). */
+	if (ct != NULL && ct->n >= SCHED_BULK_MIN) {
+		TAILQ_FOREACH(t, &ct->list, by_conn)
+			t->dying = true;
+		for (i = 0; i < EVD_CLOCK_COUNT; i++)
+			if (timerq_filter(sched.clocks[i].q, sched_not_dying,
+			                  NULL) > 0) {
+				sched.clocks[i].armed_ns = 0;
+				sched_arm(&sched.clocks[i], true);
+			}
+	}
 	/* Caller timers are never durable, so these cancels cannot fail;
 	 * each unlinks one timer and the last one frees the list. */
 	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL) {

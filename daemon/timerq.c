@@ -207,3 +207,31 @@ timerq_update(struct timerq *q, struct timerq_node *n, int64_t deadline_ns)
 		timerq_sift_down(q, i, n);
 	return 0;
 }
+
+size_t
+timerq_filter(struct timerq *q, bool (*keep)(const struct timerq_node *, void *),
+              void *arg)
+{
+	size_t i, n = 0, removed;
+
+	for (i = 0; i < q->len; i++) {
+		struct timerq_node *x = q->heap[i];
+
+		if (keep(x, arg))
+			q->heap[n++] = x;
+		else
+			x->idx = TIMERQ_NONE;
+	}
+	removed = q->len - n;
+	q->len = n;
+	for (i = 0; i < n; i++)
+		q->heap[i]->idx = (uint32_t)i;
+	/* Floyd's bottom-up heapify: O(n), against O(k log n) for k single
+	 * removals with a cache miss at each level. */
+	for (i = n / 2; i-- > 0;)
+		timerq_sift_down(q, i, q->heap[i]);
+	while (q->cap > TIMERQ_MIN_CAP && q->len <= q->cap / 4)
+		if (timerq_resize(q, q->cap / 2) < 0)
+			break;
+	return removed;
+}

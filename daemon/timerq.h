@@ -51,6 +51,13 @@ void timerq_remove(struct timerq *q, struct timerq_node *n);
 /* Moves a queued node to a new deadline, in place (never allocates).
  * Returns 0, or -ENOENT if n is not queued in q. */
 int timerq_update(struct timerq *q, struct timerq_node *n, int64_t deadline_ns);
+/* Removes every node for which keep(node, arg) is false (marking it not
+ * queued) and restores the heap in O(n): for dropping many nodes at once
+ * (a connection with many timers closing). keep must not touch q.
+ * Returns how many were removed. */
+size_t timerq_filter(struct timerq *q,
+                     bool (*keep)(const struct timerq_node *, void *),
+                     void *arg);
 /* The earliest node, or NULL when empty. */
 struct timerq_node *timerq_peek(const struct timerq *q);
 

@@ -641,6 +641,46 @@ test_catchup_bounded(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* A connection closing with thousands of timers (the bulk removal from
+ * the queues) leaves the other connections' timers firing on time and
+ * nothing of its own behind. */
+static void
+test_conn_close_many(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Stats st = EVD__STATS__INIT;
+	struct evd_proc p;
+	Evd__Reply *r;
+	uint64_t keep;
+	int a, b, i;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	a = greet(&p);
+	b = greet(&p);
+	for (i = 0; i < 3000; i++)
+		later(a, (i % 3 == 0 ? 200 * MS : 3600 * SEC) + i, NULL, NULL,
+		      NULL);
+	keep = later(b, 400 * MS, NULL, NULL, NULL);
+	for (i = 0; i < 50; i++)
+		later(b, 3600 * SEC + i, NULL, NULL, NULL);
+	stash_clear();
+	close(a);
+	r = next_fired(b, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->timer_id, keep);
+	evd__reply__free_unpacked(r, NULL);
+	rq.body_case = EVD__REQUEST__BODY_STATS;
+	rq.stats = &st;
+	r = call(b, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_STATS);
+	assert_int_equal(r->stats->pending_timers, 50);
+	evd__reply__free_unpacked(r, NULL);
+	assert_null(next_fired(b, 300));
+	stash_clear();
+	close(b);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 /* Counts a timer's runs with this outcome (and, if detail is not NULL,
  * that detail text). */
 static int
@@ -767,6 +807,7 @@ main(void)
 		cmocka_unit_test(test_durable_misfire_all),
 		cmocka_unit_test(test_pause_resume_trigger),
 		cmocka_unit_test(test_catchup_bounded),
+		cmocka_unit_test(test_conn_close_many),
 		cmocka_unit_test(test_ack_reschedule),
 		cmocka_unit_test(test_exec_overlap),
 		cmocka_unit_test(test_clock_step),

@@ -323,6 +323,59 @@ test_remove_while_firing(void **state)
 }
 
 /* A node queued elsewhere: its idx is a slot of the other queue. */
+/* Drops the nodes whose seq is odd. */
+static bool
+keep_even(const struct timerq_node *n, void *arg)
+{
+	size_t *calls = arg;
+
+	(*calls)++;
+	return n->seq % 2 == 0;
+}
+
+/* timerq_filter removes a subset at once and leaves a valid heap (pops
+ * come out in order, every kept node still removable and movable);
+ * timerq_update moves a node both ways. */
+static void
+test_filter_and_update(void **state)
+{
+	struct timerq *q = *state;
+	enum { N = 5000 };
+	struct timerq_node *nodes = calloc(N, sizeof(*nodes));
+	struct timerq_node *n, *prev = NULL;
+	size_t i, calls = 0, popped = 0;
+
+	assert_non_null(nodes);
+	for (i = 0; i < N; i++) {
+		node_set(&nodes[i], (int64_t)rng_below(1000), i);
+		assert_int_equal(timerq_push(q, &nodes[i]), 0);
+	}
+	assert_int_equal(timerq_filter(q, keep_even, &calls), N / 2);
+	assert_int_equal(calls, N);
+	assert_int_equal(timerq_size(q), N / 2);
+	for (i = 1; i < N; i += 2)
+		assert_false(timerq_node_queued(&nodes[i]));
+	/* Indices are right: removing and moving kept nodes works. */
+	timerq_remove(q, &nodes[2]);
+	assert_false(timerq_node_queued(&nodes[2]));
+	assert_int_equal(timerq_update(q, &nodes[4], -1), 0);
+	assert_int_equal(timerq_update(q, &nodes[6], 5000), 0);
+	assert_int_equal(timerq_update(q, &nodes[1], 0), -ENOENT);
+	assert_ptr_equal(timerq_peek(q), &nodes[4]);
+	while ((n = timerq_pop(q)) != NULL) {
+		assert_int_equal(n->seq % 2, 0);
+		if (prev != NULL)
+			assert_true(prev->deadline_ns < n->deadline_ns ||
+			            (prev->deadline_ns == n->deadline_ns &&
+			             prev->seq < n->seq));
+		prev = n;
+		popped++;
+	}
+	assert_int_equal(popped, N / 2 - 1);
+	assert_ptr_equal(prev, &nodes[6]);
+	free(nodes);
+}
+
 static void
 test_remove_from_other_queue(void **state)
 {
@@ -558,6 +611,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_remove_sifts_up, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_while_firing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_filter_and_update, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_from_other_queue, setup,
 					    teardown),
