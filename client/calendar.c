@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "civil.h"
+
 #define USEC_PER_SEC 1000000LL
 #define USEC_PER_MIN (60 * USEC_PER_SEC)
 #define NS_PER_SEC 1000000000LL
@@ -101,35 +103,6 @@ perr(char *err, size_t size, const char *fmt, ...)
 
 /* ---- civil calendar (proleptic Gregorian, no zone) ---- */
 
-static bool
-is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-days_in_month(int64_t y, int m)
-{
-	static const int len[12] = {31, 28, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31};
-
-	return m == 2 && is_leap(y) ? 29 : len[m - 1];
-}
-
-/* Days since 1970-01-01 (H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* 0 Monday .. 6 Sunday; 1970-01-01 was a Thursday. */
 static int
 weekday_of(int64_t days)
@@ -149,7 +122,7 @@ struct civil {
 static int64_t
 civil_to_local_sec(const struct civil *t)
 {
-	return days_from_civil(t->year, t->month, t->day) * SEC_PER_DAY +
+	return civil_days_from_civil(t->year, t->month, t->day) * SEC_PER_DAY +
 	       t->hour * 3600LL + t->minute * 60LL + t->usec / USEC_PER_SEC;
 }
 
@@ -243,7 +216,8 @@ static bool
 day_matches(const struct calendar *cal, int64_t y, int m, int d, int mlen)
 {
 	bool dom = day_in_chain(cal, d, mlen);
-	bool dow = (cal->weekdays >> weekday_of(days_from_civil(y, m, d))) & 1;
+	bool dow = (cal->weekdays >>
+		    weekday_of(civil_days_from_civil(y, m, d))) & 1;
 
 	return cal->cron_or ? dom || dow : dom && dow;
 }
@@ -273,7 +247,7 @@ next_local(const struct calendar *cal, struct civil *t)
 			t->hour = 0;
 			t->day++;
 		}
-		if (t->day > days_in_month(t->year, t->month)) {
+		if (t->day > civil_days_in_month(t->year, t->month)) {
 			t->day = 1;
 			t->month++;
 		}
@@ -302,7 +276,7 @@ next_local(const struct calendar *cal, struct civil *t)
 			    .year = t->year, .month = (int)v, .day = 1};
 			continue;
 		}
-		mlen = days_in_month(t->year, t->month);
+		mlen = civil_days_in_month(t->year, t->month);
 		if (!day_matches(cal, t->year, t->month, t->day, mlen)) {
 			t->day++;
 			t->hour = t->minute = 0;

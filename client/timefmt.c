@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "calendar.h"
+#include "civil.h"
 
 #define NS_PER_S 1000000000LL
 
@@ -203,36 +204,6 @@ fixed_digits(const char **p, int count, int *ret)
 	return 0;
 }
 
-static bool
-is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int days[12] = {31, 28, 31, 30, 31, 30,
-				     31, 31, 30, 31, 30, 31};
-
-	return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant's
- * days_from_civil: exact for every year, no tables, no time zone). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* Nanoseconds of seconds + frac_ns, or -ERANGE. */
 static int
 join_ns(int64_t seconds, int64_t frac_ns, int64_t *ret)
@@ -328,7 +299,8 @@ iso_scan(const char *s, struct iso *ret)
 	    fixed_digits(&p, 2, &t.mo) < 0 || *p++ != '-' ||
 	    fixed_digits(&p, 2, &t.d) < 0)
 		return -EINVAL;
-	if (t.mo < 1 || t.mo > 12 || t.d < 1 || t.d > days_in_month(t.y, t.mo))
+	if (t.mo < 1 || t.mo > 12 || t.d < 1 ||
+	    t.d > civil_days_in_month(t.y, t.mo))
 		return -EINVAL;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
@@ -368,7 +340,7 @@ iso_scan(const char *s, struct iso *ret)
 static int64_t
 iso_civil_seconds(const struct iso *t)
 {
-	return days_from_civil(t->y, t->mo, t->d) * 86400 + t->h * 3600 +
+	return civil_days_from_civil(t->y, t->mo, t->d) * 86400 + t->h * 3600 +
 	       t->mi * 60 + t->sec;
 }
 
@@ -668,7 +640,7 @@ date_word(const char *w, int64_t *ret_days)
 
 	if (strlen(w) != 10 || iso_scan(w, &t) < 0)
 		return -EINVAL;
-	*ret_days = days_from_civil(t.y, t.mo, t.d);
+	*ret_days = civil_days_from_civil(t.y, t.mo, t.d);
 	return 0;
 }
 
