@@ -24,7 +24,7 @@
 /* How often a refusing store is probed with a tiny commit. */
 #define BATCH_PROBE_MS 1000
 
-static struct {
+static _Thread_local struct {
 	const struct store_backend *be;
 	struct store *s;
 	bool open;        /* a batch is begun in this iteration */

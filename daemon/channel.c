@@ -109,7 +109,7 @@ struct conn_subs {
 	struct sub_list list;
 };
 
-static struct {
+static _Thread_local struct {
 	struct event_base *base;
 	struct strmap *by_name;
 	struct idmap *inflight; /* fire id -> msg in flight */

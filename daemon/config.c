@@ -26,6 +26,7 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_LOG_LEVEL] = "log_level",
 	[CONFIG_METRICS] = "metrics",
 	[CONFIG_FRAME_TIMEOUT_MS] = "frame_timeout_ms",
+	[CONFIG_THREADS] = "threads",
 	[CONFIG_QUOTA_TIMERS] = "quota_timers",
 	[CONFIG_QUOTA_MESSAGES] = "quota_messages",
 	[CONFIG_QUOTA_BYTES] = "quota_bytes",
@@ -217,6 +218,14 @@ config_set(struct config *c, int key, const char *value, char *err,
 			return -EINVAL;
 		}
 		c->history = (uint32_t)v;
+		break;
+	case CONFIG_THREADS:
+		if (parse_uint(value, 1, CONFIG_THREADS_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected 1..%u, not '%.64s'",
+			         CONFIG_THREADS_MAX, value);
+			return -EINVAL;
+		}
+		c->threads = (uint32_t)v;
 		break;
 	case CONFIG_FRAME_TIMEOUT_MS:
 		if (parse_uint(value, CONFIG_FRAME_TIMEOUT_MIN,
@@ -455,6 +464,8 @@ config_merge(struct config *dst, const struct config *src)
 		dst->max_frame = src->max_frame;
 	if (src->set & CONFIG_BIT(CONFIG_FRAME_TIMEOUT_MS))
 		dst->frame_timeout_ms = src->frame_timeout_ms;
+	if (src->set & CONFIG_BIT(CONFIG_THREADS))
+		dst->threads = src->threads;
 	if (src->set & CONFIG_BIT(CONFIG_LOG_LEVEL))
 		dst->log_level = src->log_level;
 	if (src->set & CONFIG_BIT(CONFIG_METRICS))
@@ -485,6 +496,7 @@ config_fill_defaults(struct config *c)
 	d.history = 20;
 	d.max_frame = FRAME_DEFAULT_MAX;
 	d.frame_timeout_ms = CONFIG_DEFAULT_FRAME_TIMEOUT_MS;
+	d.threads = 1;
 	d.log_level = LOG_LEVEL_INFO;
 	d.metrics[0] = '\0'; /* off */
 	d.quota_timers = QUOTA_DEFAULT_TIMERS;
@@ -520,6 +532,8 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_MAX_FRAME);
 	if (a->frame_timeout_ms != b->frame_timeout_ms)
 		diff |= CONFIG_BIT(CONFIG_FRAME_TIMEOUT_MS);
+	if (a->threads != b->threads)
+		diff |= CONFIG_BIT(CONFIG_THREADS);
 	if (a->log_level != b->log_level)
 		diff |= CONFIG_BIT(CONFIG_LOG_LEVEL);
 	if (strcmp(a->metrics, b->metrics) != 0)
@@ -563,6 +577,9 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_FRAME_TIMEOUT_MS:
 		snprintf(buf, size, "%u", c->frame_timeout_ms);
+		break;
+	case CONFIG_THREADS:
+		snprintf(buf, size, "%u", c->threads);
 		break;
 	case CONFIG_LOG_LEVEL:
 		snprintf(buf, size, "%s", log_level_name(c->log_level));

@@ -33,6 +33,7 @@ enum config_key {
 	CONFIG_LOG_LEVEL,
 	CONFIG_METRICS,
 	CONFIG_FRAME_TIMEOUT_MS,
+	CONFIG_THREADS,
 	/* From here on, every key can change on SIGHUP. */
 	CONFIG_QUOTA_TIMERS,
 	CONFIG_QUOTA_MESSAGES,
@@ -55,6 +56,8 @@ enum config_key {
 #define CONFIG_DEFAULT_FRAME_TIMEOUT_MS 30000u
 #define CONFIG_QUOTA_MAX (UINT64_C(1) << 62)
 #define CONFIG_EXEC_RUNNING_MAX 4096u
+/* Event loops (threads); SHARD_MAX in shard.h. */
+#define CONFIG_THREADS_MAX 16u
 #define CONFIG_EXEC_QUEUED_MAX 10000000u
 /* Exec hooks running at once, waiting beyond that, and running at once
  * for one (non-root) owner. */
@@ -77,6 +80,7 @@ struct config {
 	int log_level;         /* LOG_LEVEL_* */
 	char metrics[64];      /* HOST:PORT of the metrics endpoint; "": off */
 	uint32_t frame_timeout_ms; /* a partial frame's longest silence */
+	uint32_t threads;      /* event loops, one thread each */
 	uint64_t quota_timers;   /* pending timers per uid */
 	uint64_t quota_messages; /* queued channel messages per uid */
 	uint64_t quota_bytes;    /* payload bytes per uid */

@@ -25,7 +25,9 @@
 #include "frame.h"
 #include "idmap.h"
 #include "log.h"
+#include "route.h"
 #include "sched.h"
+#include "shard.h"
 
 /* Bytes asked of read() at a time: a pipelined burst of small requests
  * arrives in few syscalls. */
@@ -65,6 +67,39 @@ struct conn {
 	size_t durable_cap;
 	TAILQ_ENTRY(conn) dirty_link;
 	TAILQ_ENTRY(conn) dead_link;
+	/* Multi-loop (shard.h). A proxy stands on this loop for a client
+	 * connected to loop home: forwarded requests run on it, and its
+	 * output is shipped home after this loop's commit. */
+	bool proxy;
+	unsigned home;
+	uint64_t remote_id;   /* proxy: the client's conn id on home */
+	uint32_t owed;        /* proxy: replies in out not yet shipped */
+	/* A client's requests served elsewhere: replies keep request order
+	 * because at most one other loop has unanswered ones at a time, and
+	 * nothing runs here meanwhile (input stalls). */
+	int fwd_target;       /* loop of the unanswered forwards */
+	uint32_t fwd_pending; /* forwarded, not answered yet */
+	uint32_t fwd_nbuf;    /* frames in fwd_buf, not posted yet */
+	struct evbuffer *fwd_buf;
+	bool fwd_stalled;
+	uint32_t fwd_mask;    /* loops that may hold a proxy of it */
+	struct conn_gather *gather;
+	struct conn_link *link;
+};
+
+/* What a client and its proxies share across threads. */
+struct conn_link {
+	size_t backlog;  /* the client's unsent output (atomic) */
+	bool congested;  /* a proxy held back for it (atomic) */
+	int refs;        /* atomic */
+};
+
+/* A request every loop answers (ROUTE_ALL), until all parts are in. */
+struct conn_gather {
+	uint8_t *body;   /* the request, to merge by */
+	size_t len;
+	unsigned got;
+	struct evbuffer *parts[SHARD_MAX];
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -74,7 +109,7 @@ struct conn_durable {
 	uint64_t request_id;
 };
 
-static struct {
+static _Thread_local struct {
 	struct event_base *base;
 	size_t max_frame;
 	struct timeval frame_timeout;
@@ -84,6 +119,8 @@ static struct {
 	struct event *reap_ev;
 	uint64_t next_id;
 	size_t count;
+	struct idmap *proxies; /* (home << 48 | client id) -> proxy */
+	bool stopping;         /* no messages to other loops any more */
 } conns;
 
 static void conn_read_cb(evutil_socket_t, short, void *);
@@ -91,6 +128,12 @@ static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_process(struct conn *);
 static void conn_stall_cb(evutil_socket_t, short, void *);
+static void conn_proxy_closed(struct conn *, const char *);
+static void conn_client_closed(struct conn *);
+static void conn_process_routed(struct conn *);
+static void conn_protocol_error(struct conn *, const char *);
+static void conn_proxy_ship(struct conn *, bool);
+static void conn_link_update(struct conn *);
 
 int
 conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
@@ -103,12 +146,35 @@ conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
 	conns.next_id = 1;
 	TAILQ_INIT(&conns.dirty);
 	TAILQ_INIT(&conns.dead);
-	if ((conns.by_id = idmap_new()) == NULL)
+	if ((conns.by_id = idmap_new()) == NULL ||
+	    (conns.proxies = idmap_new()) == NULL)
 		return -ENOMEM;
 	conns.reap_ev = event_new(base, -1, 0, conn_reap_cb, NULL);
 	if (conns.reap_ev == NULL)
 		return -ENOMEM;
 	return 0;
+}
+
+static void
+conn_link_unref(struct conn_link *l)
+{
+	if (l != NULL && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(l);
+}
+
+static void
+conn_gather_free(struct conn *c)
+{
+	unsigned k;
+
+	if (c->gather == NULL)
+		return;
+	for (k = 0; k < SHARD_MAX; k++)
+		if (c->gather->parts[k] != NULL)
+			evbuffer_free(c->gather->parts[k]);
+	free(c->gather->body);
+	free(c->gather);
+	c->gather = NULL;
 }
 
 static void
@@ -124,6 +190,10 @@ conn_free(struct conn *c)
 		event_free(c->ev_stall);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
+	if (c->fwd_buf != NULL)
+		evbuffer_free(c->fwd_buf);
+	conn_gather_free(c);
+	conn_link_unref(c->link);
 	free(c->in);
 	free(c->durable);
 	free(c->groups);
@@ -136,6 +206,8 @@ conn_shutdown(void)
 	struct conn *c;
 	size_t iter = 0;
 
+	/* The other loops are stopping too: nothing is posted to them. */
+	conns.stopping = true;
 	/* Closing mutates the map: restart the walk each time. */
 	while ((c = idmap_next(conns.by_id, &iter, NULL)) != NULL) {
 		conn_close(c, "daemon stopping");
@@ -145,6 +217,7 @@ conn_shutdown(void)
 	if (conns.reap_ev != NULL)
 		event_free(conns.reap_ev);
 	idmap_free(conns.by_id);
+	idmap_free(conns.proxies);
 	memset(&conns, 0, sizeof conns);
 }
 
@@ -204,6 +277,8 @@ conn_new(int fd)
 		return -ENOMEM;
 	}
 	c->fd = fd;
+	c->fwd_target = -1;
+	c->home = shard_self();
 	c->id = conns.next_id++;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
@@ -293,9 +368,16 @@ conn_closing(const struct conn *c)
 bool
 conn_congested(struct conn *c)
 {
-	if (evbuffer_get_length(c->out) <= CONN_OUT_HIGH)
+	size_t n = evbuffer_get_length(c->out);
+
+	/* A proxy's output is the client's, on its loop. */
+	if (c->proxy && c->link != NULL)
+		n += __atomic_load_n(&c->link->backlog, __ATOMIC_RELAXED);
+	if (n <= CONN_OUT_HIGH)
 		return false;
 	c->congested_seen = true; /* conn_flush reports the drain */
+	if (c->proxy && c->link != NULL)
+		__atomic_store_n(&c->link->congested, true, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -442,6 +524,483 @@ conn_batch_end(bool committed, const char *why)
 	}
 }
 
+/* ---- multi-loop: forwarding to the loop that owns what a request is
+ * about, and proxies standing for clients of other loops (shard.h) ---- */
+
+static uint64_t
+conn_proxy_key(unsigned home, uint64_t remote_id)
+{
+	return (uint64_t)home << SHARD_ID_BITS | remote_id;
+}
+
+/* Posts m to loop to, unless this loop is shutting down. */
+static void
+conn_post(unsigned to, struct shard_msg *m)
+{
+	if (conns.stopping) {
+		shard_msg_free(m);
+		return;
+	}
+	shard_post(to, m);
+}
+
+static struct conn_link *
+conn_link_get(struct conn *c)
+{
+	if (c->link == NULL) {
+		if ((c->link = calloc(1, sizeof *c->link)) == NULL)
+			return NULL;
+		c->link->refs = 1;
+	}
+	__atomic_add_fetch(&c->link->refs, 1, __ATOMIC_RELAXED);
+	return c->link;
+}
+
+/* A FORWARD message for loop to carrying c's credentials. */
+static struct shard_msg *
+conn_fwd_msg(struct conn *c)
+{
+	struct shard_msg *m = shard_msg_new(SHARD_MSG_FORWARD);
+
+	if (m == NULL)
+		return NULL;
+	m->conn_id = c->id;
+	m->uid = c->uid;
+	m->gid = c->gid;
+	m->pid = c->pid;
+	if (c->ngroups > 0) {
+		if ((m->groups = malloc(c->ngroups * sizeof *c->groups)) ==
+		    NULL) {
+			shard_msg_free(m);
+			return NULL;
+		}
+		memcpy(m->groups, c->groups, c->ngroups * sizeof *c->groups);
+		m->ngroups = c->ngroups;
+	}
+	if ((m->link = conn_link_get(c)) == NULL) {
+		shard_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Stops reading c until what it forwarded is answered. */
+static void
+conn_fwd_stall(struct conn *c)
+{
+	c->fwd_stalled = true;
+	event_del(c->ev_read);
+}
+
+/* Resumes c once nothing it forwarded is unanswered. */
+static void
+conn_fwd_settle(struct conn *c)
+{
+	if (!c->fwd_stalled || c->fwd_pending > 0 || c->fwd_nbuf > 0 ||
+	    c->gather != NULL)
+		return;
+	c->fwd_stalled = false;
+	if (c->paused || c->closing)
+		return;
+	/* Frames that waited are processed in the next iteration (inside
+	 * its batch), as after a pause. */
+	event_add(c->ev_read, NULL);
+	event_active(c->ev_read, EV_READ, 0);
+}
+
+/* Posts the frames gathered for c->fwd_target. Returns 0 or -ENOMEM. */
+static int
+conn_fwd_post(struct conn *c)
+{
+	struct shard_msg *m;
+
+	if (c->fwd_nbuf == 0)
+		return 0;
+	if ((m = conn_fwd_msg(c)) == NULL)
+		return -ENOMEM;
+	evbuffer_add_buffer(m->buf, c->fwd_buf);
+	m->nreplies = c->fwd_nbuf;
+	c->fwd_nbuf = 0;
+	c->fwd_mask |= 1u << c->fwd_target;
+	conn_post((unsigned)c->fwd_target, m);
+	return 0;
+}
+
+static int
+conn_fwd_add(struct conn *c, int to, const uint8_t *frame, size_t len)
+{
+	if (c->fwd_buf == NULL && (c->fwd_buf = evbuffer_new()) == NULL)
+		return -ENOMEM;
+	if (evbuffer_add(c->fwd_buf, frame, len) < 0)
+		return -ENOMEM;
+	c->fwd_target = to;
+	c->fwd_nbuf++;
+	c->fwd_pending++;
+	return 0;
+}
+
+/* Sends a ROUTE_ALL request to every loop (this one included, through
+ * its own inbox, so every part is made the same way). */
+static int
+conn_gather_start(struct conn *c, const uint8_t *body, size_t len)
+{
+	unsigned k, n = shard_count();
+	struct shard_msg *m[SHARD_MAX] = { NULL };
+	uint8_t hdr[FRAME_HEADER_LEN];
+
+	if ((c->gather = calloc(1, sizeof *c->gather)) == NULL ||
+	    (c->gather->body = malloc(len)) == NULL)
+		goto nomem;
+	memcpy(c->gather->body, body, len);
+	c->gather->len = len;
+	frame_put_header(hdr, len);
+	for (k = 0; k < n; k++)
+		if ((m[k] = conn_fwd_msg(c)) == NULL ||
+		    evbuffer_add(m[k]->buf, hdr, sizeof hdr) < 0 ||
+		    evbuffer_add(m[k]->buf, body, len) < 0)
+			goto nomem;
+	for (k = 0; k < n; k++) {
+		m[k]->gather = true;
+		m[k]->nreplies = 1;
+		c->fwd_mask |= 1u << k;
+		conn_post(k, m[k]);
+	}
+	return 0;
+nomem:
+	for (k = 0; k < n; k++)
+		shard_msg_free(m[k]);
+	conn_gather_free(c);
+	return -ENOMEM;
+}
+
+static void
+conn_gather_part(struct conn *c, struct shard_msg *m)
+{
+	struct conn_gather *g = c->gather;
+	unsigned n = shard_count();
+
+	if (g == NULL || g->parts[m->from] != NULL)
+		return; /* not asked for: ignore */
+	g->parts[m->from] = m->buf;
+	m->buf = NULL;
+	if (++g->got < n)
+		return;
+	if (dispatch_merge(c, g->body, g->len, g->parts, n) < 0 ||
+	    conn_lookup(c->id) != c)
+		return;
+	conn_gather_free(c);
+	conn_fwd_settle(c);
+}
+
+/*
+ * Decodes and dispatches, or forwards, every complete frame of a client
+ * of a multi-loop evd. A request for this loop runs only when nothing
+ * forwarded is unanswered, and a request for another loop is forwarded
+ * only when no third loop has unanswered ones: replies keep request
+ * order without a reorder buffer.
+ */
+static void
+conn_process_routed(struct conn *c)
+{
+	uint64_t id = c->id;
+	int self = (int)shard_self();
+	size_t off = 0;
+
+	while (off < c->in_len && !c->fwd_stalled) {
+		const uint8_t *body;
+		size_t blen;
+		long r;
+		int rd, to;
+
+		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
+			c->paused = true;
+			event_del(c->ev_read);
+			break;
+		}
+		r = frame_decode(c->in + off, c->in_len - off,
+		                 conns.max_frame, &body, &blen);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			conn_protocol_error(c, r == -EMSGSIZE
+			                               ? "frame length above the "
+			                                 "maximum"
+			                               : "frame length of zero");
+			break;
+		}
+		if (dispatch_decode(c, body, blen, &to) < 0) {
+			conn_protocol_error(c, "undecodable request");
+			break;
+		}
+		if (to == self && c->fwd_pending == 0) {
+			rd = dispatch_run(c);
+			if (rd < 0 || conn_lookup(id) != c)
+				return; /* closed */
+			off += (size_t)r;
+			continue;
+		}
+		dispatch_discard();
+		if (to == self || to == ROUTE_ALL ||
+		    (c->fwd_pending > 0 && c->fwd_target != to)) {
+			/* After what is unanswered; ROUTE_ALL alone. */
+			if (c->fwd_pending > 0) {
+				conn_fwd_stall(c);
+				break;
+			}
+			if (conn_gather_start(c, body, blen) < 0) {
+				conn_close(c, "out of memory for a request");
+				return;
+			}
+			off += (size_t)r;
+			conn_fwd_stall(c);
+			break;
+		}
+		if (conn_fwd_add(c, to, c->in + off, (size_t)r) < 0) {
+			conn_close(c, "out of memory for a request");
+			return;
+		}
+		off += (size_t)r;
+	}
+	if (conn_fwd_post(c) < 0) {
+		conn_close(c, "out of memory for a request");
+		return;
+	}
+	if (conn_lookup(id) != c)
+		return;
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+}
+
+/* The proxy for a forwarded request's client, made on first use. */
+static struct conn *
+conn_proxy_get(struct shard_msg *m)
+{
+	uint64_t key = conn_proxy_key(m->from, m->conn_id);
+	struct conn *p = idmap_get(conns.proxies, key);
+
+	if (p != NULL)
+		return p;
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return NULL;
+	p->proxy = true;
+	p->fd = -1;
+	p->fwd_target = -1;
+	p->home = m->from;
+	p->remote_id = m->conn_id;
+	p->uid = m->uid;
+	p->gid = m->gid;
+	p->pid = m->pid;
+	p->groups = m->groups;
+	p->ngroups = m->ngroups;
+	m->groups = NULL;
+	p->greeted = true; /* the client's loop saw its Hello */
+	p->link = m->link;
+	m->link = NULL;
+	p->id = conns.next_id++;
+	if ((p->out = evbuffer_new()) == NULL ||
+	    idmap_put(conns.proxies, key, p) < 0) {
+		conn_free(p);
+		return NULL;
+	}
+	if (idmap_put(conns.by_id, p->id, p) < 0) {
+		idmap_del(conns.proxies, key);
+		conn_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Ships p's output (and how many replies it holds) to its client. */
+static void
+conn_proxy_ship(struct conn *p, bool gather)
+{
+	struct shard_msg *m;
+
+	if (evbuffer_get_length(p->out) == 0 && p->owed == 0 && !gather)
+		return;
+	if ((m = shard_msg_new(SHARD_MSG_OUTPUT)) == NULL) {
+		/* The client would wait for these replies forever. */
+		conn_close(p, "out of memory for output");
+		return;
+	}
+	m->conn_id = p->remote_id;
+	evbuffer_add_buffer(m->buf, p->out);
+	m->nreplies = p->owed;
+	m->gather = gather;
+	p->owed = 0;
+	conn_post(p->home, m);
+}
+
+static void
+conn_proxy_closed(struct conn *p, const char *why)
+{
+	struct shard_msg *m;
+
+	idmap_del(conns.proxies, conn_proxy_key(p->home, p->remote_id));
+	/* The client goes too (it may be gone already: then this is
+	 * dropped there). */
+	if ((m = shard_msg_new(SHARD_MSG_OUTPUT)) != NULL) {
+		m->conn_id = p->remote_id;
+		m->close = true;
+		snprintf(m->why, sizeof m->why, "%s", why);
+		conn_post(p->home, m);
+	}
+}
+
+static void
+conn_client_closed(struct conn *c)
+{
+	unsigned k;
+
+	for (k = 0; k < SHARD_MAX; k++) {
+		struct shard_msg *m;
+
+		if (!(c->fwd_mask & (1u << k)) ||
+		    (m = shard_msg_new(SHARD_MSG_GONE)) == NULL)
+			continue;
+		m->conn_id = c->id;
+		conn_post(k, m);
+	}
+	c->fwd_mask = 0;
+}
+
+/* Runs the frames of a FORWARD message on the client's proxy. */
+static void
+conn_forwarded(struct shard_msg *m)
+{
+	struct conn *p = conn_proxy_get(m);
+	uint8_t hdr[FRAME_HEADER_LEN];
+	uint64_t pid;
+
+	if (p == NULL) {
+		struct shard_msg *o = shard_msg_new(SHARD_MSG_OUTPUT);
+
+		log_warnx("out of memory for a connection of loop %u",
+		          m->from);
+		if (o != NULL) {
+			o->conn_id = m->conn_id;
+			o->close = true;
+			snprintf(o->why, sizeof o->why, "out of memory");
+			conn_post(m->from, o);
+		}
+		return;
+	}
+	pid = p->id;
+	/* A merged request's part travels alone: what the proxy owes goes
+	 * first. */
+	if (m->gather)
+		conn_proxy_ship(p, false);
+	while (evbuffer_copyout(m->buf, hdr, sizeof hdr) == sizeof hdr) {
+		size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
+		             (size_t)hdr[2] << 8 | hdr[3];
+		uint8_t *f = evbuffer_pullup(m->buf,
+		                             (ev_ssize_t)(len + sizeof hdr));
+
+		if (f == NULL)
+			break;
+		/* The client's loop decoded it: this cannot fail to. */
+		(void)dispatch_frame(p, f + sizeof hdr, len);
+		if (conn_lookup(pid) != p)
+			return;
+		p->owed++;
+		evbuffer_drain(m->buf, len + sizeof hdr);
+	}
+	if (m->gather)
+		conn_proxy_ship(p, true);
+}
+
+/* An OUTPUT message: replies and events from a proxy, for client c. */
+static void
+conn_output(struct shard_msg *m)
+{
+	struct conn *c = conn_lookup(m->conn_id);
+
+	if (c == NULL || c->proxy || c->closed)
+		return;
+	if (m->gather) {
+		conn_gather_part(c, m);
+		return;
+	}
+	if (evbuffer_get_length(m->buf) > 0) {
+		evbuffer_add_buffer(c->out, m->buf);
+		conn_mark_dirty(c);
+	}
+	c->fwd_pending -= m->nreplies < c->fwd_pending ? m->nreplies
+	                                               : c->fwd_pending;
+	if (m->close) {
+		conn_close(c, m->why);
+		return;
+	}
+	if (evbuffer_get_length(c->out) > CONN_OUT_MAX) {
+		conn_close(c, "output limit reached: the client does not read");
+		return;
+	}
+	conn_fwd_settle(c);
+}
+
+void
+conn_shard_msg(struct shard_msg *m)
+{
+	struct conn *p;
+
+	switch (m->kind) {
+	case SHARD_MSG_CONN:
+		/* conn_new takes the fd, and closes it on failure. */
+		if (conn_new(m->fd) == -ENOMEM)
+			log_warnx("dropping a new connection: out of memory");
+		m->fd = -1;
+		break;
+	case SHARD_MSG_FORWARD:
+		conn_forwarded(m);
+		break;
+	case SHARD_MSG_OUTPUT:
+		conn_output(m);
+		break;
+	case SHARD_MSG_GONE:
+		p = idmap_get(conns.proxies,
+		              conn_proxy_key(m->from, m->conn_id));
+		if (p != NULL)
+			conn_close(p, "client connection closed");
+		break;
+	case SHARD_MSG_DRAINED:
+		p = idmap_get(conns.proxies,
+		              conn_proxy_key(m->from, m->conn_id));
+		if (p != NULL && p->congested_seen) {
+			p->congested_seen = false;
+			channel_conn_drained(p->id);
+		}
+		break;
+	}
+	shard_msg_free(m);
+}
+
+/* A client's output level, for its proxies' congestion checks, and the
+ * drain they wait for. */
+static void
+conn_link_update(struct conn *c)
+{
+	size_t n = evbuffer_get_length(c->out);
+	unsigned k;
+
+	if (c->link == NULL)
+		return;
+	__atomic_store_n(&c->link->backlog, n, __ATOMIC_RELAXED);
+	if (n >= CONN_OUT_LOW ||
+	    !__atomic_exchange_n(&c->link->congested, false, __ATOMIC_RELAXED))
+		return;
+	for (k = 0; k < SHARD_MAX; k++) {
+		struct shard_msg *m;
+
+		if (!(c->fwd_mask & (1u << k)) ||
+		    (m = shard_msg_new(SHARD_MSG_DRAINED)) == NULL)
+			continue;
+		m->conn_id = c->id;
+		conn_post(k, m);
+	}
+}
+
 void
 conn_close(struct conn *c, const char *why)
 {
@@ -455,12 +1014,17 @@ conn_close(struct conn *c, const char *why)
 		TAILQ_REMOVE(&conns.dirty, c, dirty_link);
 		c->dirty = false;
 	}
-	event_del(c->ev_read);
-	event_del(c->ev_write);
-	event_del(c->ev_stall);
-	close(c->fd);
-	c->fd = -1;
-	conns.count--;
+	if (c->proxy)
+		conn_proxy_closed(c, why);
+	else {
+		event_del(c->ev_read);
+		event_del(c->ev_write);
+		event_del(c->ev_stall);
+		close(c->fd);
+		c->fd = -1;
+		conns.count--;
+		conn_client_closed(c);
+	}
 	/* The conn is unreachable by id from here on, so what these do
 	 * cannot come back to it. */
 	sched_conn_gone(c->id);
@@ -528,6 +1092,10 @@ conn_flush(struct conn *c)
 	uint64_t id = c->id;
 	int n;
 
+	if (c->proxy) {
+		conn_proxy_ship(c, false);
+		return conn_lookup(id) == c ? 0 : -1;
+	}
 	if (evbuffer_get_length(c->out) > 0) {
 		n = evbuffer_write(c->out, c->fd);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -540,6 +1108,7 @@ conn_flush(struct conn *c)
 		return -1;
 	}
 	conn_update_write(c);
+	conn_link_update(c);
 	if (evbuffer_get_length(c->out) >= CONN_OUT_LOW)
 		return 0;
 	if (c->congested_seen) {
@@ -550,6 +1119,8 @@ conn_flush(struct conn *c)
 	}
 	if (c->paused) {
 		c->paused = false;
+		if (c->fwd_stalled)
+			return 0; /* resumes when the answers are in */
 		/* Frames that waited in the input buffer are processed in the
 		 * next iteration, inside its batch, never here after the
 		 * commit. */
@@ -600,7 +1171,7 @@ conn_drain(int timeout_ms)
 		if (pfd == NULL || who == NULL)
 			break;
 		while ((c = idmap_next(conns.by_id, &iter, NULL)) != NULL) {
-			if (evbuffer_get_length(c->out) == 0)
+			if (c->proxy || evbuffer_get_length(c->out) == 0)
 				continue;
 			pfd[n].fd = c->fd;
 			pfd[n].events = POLLOUT;
@@ -628,6 +1199,10 @@ conn_process(struct conn *c)
 	uint64_t id = c->id;
 	size_t off = 0;
 
+	if (shard_count() > 1) {
+		conn_process_routed(c);
+		return;
+	}
 	while (off < c->in_len) {
 		const uint8_t *body;
 		size_t blen;
@@ -697,6 +1272,12 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	ssize_t n;
 
+	/* Nothing more is read while forwarded requests are unanswered:
+	 * the input buffer stays bounded. */
+	if (c->fwd_stalled) {
+		event_del(c->ev_read);
+		return;
+	}
 	if (conn_reserve_input(c) < 0) {
 		conn_close(c, "out of memory for input");
 		return;
@@ -707,7 +1288,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		 * every complete request it sent, then close once the output
 		 * is written. */
 		conn_process(c);
-		if (conn_lookup(c->id) != c || c->paused || c->closing)
+		if (conn_lookup(c->id) != c || c->paused || c->closing ||
+		    c->fwd_stalled)
 			return; /* a pause resumes through this path again */
 		c->closing = true;
 		c->drain = true;
@@ -729,7 +1311,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Part of a frame waits for the rest: the clock runs from the last
 	 * bytes that arrived. Nothing pending: no clock. */
-	if (c->in_len > 0 && !c->paused)
+	if (c->in_len > 0 && !c->paused && !c->fwd_stalled)
 		evtimer_add(c->ev_stall, &conns.frame_timeout);
 	else
 		evtimer_del(c->ev_stall);

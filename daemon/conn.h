@@ -92,4 +92,10 @@ size_t conn_count(void);
  * the daemon up longer). */
 void conn_drain(int timeout_ms);
 
+/* Multi-loop: this loop's inbox handler (shard_attach): new connections,
+ * forwarded requests run on proxies, their output for clients here, and
+ * the end or drain of clients elsewhere. Owns m. */
+struct shard_msg;
+void conn_shard_msg(struct shard_msg *m);
+
 #endif

@@ -15,10 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "batch.h"
 #include "clock.h"
 #include "conn.h"
+#include "frame.h"
 #include "log.h"
+#include "route.h"
+#include "shard.h"
 
 static const char *dispatch_store = "memory";
 static int64_t dispatch_started;
@@ -32,7 +37,7 @@ static int64_t dispatch_started;
  */
 #define DISPATCH_ARENA_SIZE (64 * 1024)
 
-static struct {
+static _Thread_local struct {
 	_Alignas(max_align_t) uint8_t buf[DISPATCH_ARENA_SIZE];
 	size_t used;
 	size_t spilled; /* allocations that went to malloc */
@@ -148,20 +153,44 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
 	}
 }
 
+/* Multi-loop: the request dispatch_decode unpacked, until it runs or is
+ * discarded. */
+static _Thread_local Evd__Request *decoded;
+
 int
-dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
+                int *ret_route)
+{
+	arena.used = 0;
+	arena.spilled = 0;
+	decoded = evd__request__unpack(&arena_allocator, len, body);
+	if (decoded == NULL)
+		return -EBADMSG;
+	/* Before Hello everything is answered here, with the error. */
+	*ret_route = conn_greeted(c)
+	                     ? route_request(decoded, shard_self(),
+	                                     shard_count())
+	                     : (int)shard_self();
+	return 0;
+}
+
+void
+dispatch_discard(void)
+{
+	if (decoded != NULL && arena.spilled > 0)
+		evd__request__free_unpacked(decoded, &arena_allocator);
+	decoded = NULL;
+	arena.used = 0;
+}
+
+/* Runs rq (in the arena) for c, packs the reply and empties the arena. */
+static int
+dispatch_run_request(struct conn *c, Evd__Request *rq)
 {
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
 	struct req_ctx ctx;
-	Evd__Request *rq;
 	int i, r;
-
-	arena.used = 0;
-	arena.spilled = 0;
-	rq = evd__request__unpack(&arena_allocator, len, body);
-	if (rq == NULL)
-		return -EBADMSG; /* the conn reports it and closes */
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.conn = c;
@@ -197,6 +226,145 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		protobuf_c_message_free_unpacked(ctx.unpacked[i], NULL);
 	/* All in the arena: emptying it frees the request; walking the
 	 * message to free nothing would cost more than its unpacking. */
+	if (arena.spilled > 0)
+		evd__request__free_unpacked(rq, &arena_allocator);
+	arena.used = 0;
+	return r < 0 ? -EPIPE : 0;
+}
+
+int
+dispatch_run(struct conn *c)
+{
+	Evd__Request *rq = decoded;
+
+	decoded = NULL;
+	return dispatch_run_request(c, rq);
+}
+
+int
+dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+{
+	Evd__Request *rq;
+
+	arena.used = 0;
+	arena.spilled = 0;
+	rq = evd__request__unpack(&arena_allocator, len, body);
+	if (rq == NULL)
+		return -EBADMSG; /* the conn reports it and closes */
+	return dispatch_run_request(c, rq);
+}
+
+/* One loop's part of a merged List: a framed Reply. */
+static Evd__Reply *
+dispatch_unpack_part(struct evbuffer *b)
+{
+	size_t n = b != NULL ? evbuffer_get_length(b) : 0;
+	uint8_t *p;
+
+	if (n < FRAME_HEADER_LEN ||
+	    (p = evbuffer_pullup(b, (ev_ssize_t)n)) == NULL)
+		return NULL;
+	return evd__reply__unpack(NULL, n - FRAME_HEADER_LEN,
+	                          p + FRAME_HEADER_LEN);
+}
+
+/*
+ * The List page across loops: loop k's ids are all above loop k-1's, so
+ * the pages concatenated in loop order are in id order; the merged page
+ * keeps the single-loop caps (count and bytes) and ends where a loop said
+ * it had more, since its next timers come before any later loop's.
+ */
+static int
+dispatch_merge_list(const Evd__List *m, Evd__Reply **rp, unsigned n,
+                    Evd__Reply *reply, Evd__TimerList *tl,
+                    Evd__TimerInfo ***ret_all)
+{
+	size_t total = 0, limit = req_list_limit(m), bytes = 0, k = 0;
+	Evd__TimerInfo **all;
+	bool more = false;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (rp[i]->body_case != EVD__REPLY__BODY_TIMER_LIST) {
+			/* The same checks ran everywhere: any error is the
+			 * answer. */
+			*reply = *rp[i];
+			return 0;
+		}
+		total += rp[i]->timer_list->n_timers;
+	}
+	if ((all = calloc(total + 1, sizeof *all)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n && !more; i++) {
+		Evd__TimerList *l = rp[i]->timer_list;
+		size_t j;
+
+		for (j = 0; j < l->n_timers; j++) {
+			bytes += evd__timer_info__get_packed_size(
+			                 l->timers[j]) + 8;
+			if (k == limit || (bytes > REQ_LIST_MAX_BYTES && k > 0)) {
+				more = true;
+				break;
+			}
+			all[k++] = l->timers[j];
+		}
+		if (l->next_after_id != 0)
+			more = true;
+	}
+	evd__timer_list__init(tl);
+	tl->timers = all;
+	tl->n_timers = k;
+	if (more && k > 0) {
+		tl->has_next_after_id = true;
+		tl->next_after_id = all[k - 1]->timer_id;
+	}
+	reply->body_case = EVD__REPLY__BODY_TIMER_LIST;
+	reply->timer_list = tl;
+	*ret_all = all;
+	return 0;
+}
+
+int
+dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
+               struct evbuffer *const *parts, unsigned n)
+{
+	Evd__Reply *rp[SHARD_MAX] = { NULL };
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+	Evd__TimerList tl;
+	Evd__TimerInfo **all = NULL;
+	Evd__Request *rq;
+	unsigned i;
+	int r = 0;
+
+	arena.used = 0;
+	arena.spilled = 0;
+	if ((rq = evd__request__unpack(&arena_allocator, len, body)) == NULL)
+		return -EBADMSG; /* it decoded when it was forwarded */
+	for (i = 0; i < n && r == 0; i++)
+		if ((rp[i] = dispatch_unpack_part(parts[i])) == NULL)
+			r = -EIO;
+	if (r == 0 && rq->body_case == EVD__REQUEST__BODY_LIST)
+		r = dispatch_merge_list(rq->list, rp, n, &reply, &tl, &all);
+	else if (r == 0)
+		r = -EINVAL; /* only List is merged */
+	if (r < 0) {
+		reply.body_case = EVD__REPLY__BODY_ERROR;
+		err.has_code = true;
+		err.code = r == -ENOMEM ? EVD__ERROR_CODE__RESOURCE_EXHAUSTED
+		                        : EVD__ERROR_CODE__INTERNAL;
+		err.message = r == -ENOMEM ? "out of memory merging the list"
+		                           : "internal error: a loop's answer "
+		                             "is missing";
+		reply.error = &err;
+	}
+	reply.has_request_id = rq->has_request_id;
+	reply.request_id = rq->request_id;
+	r = conn_send(c, &reply);
+	free(all);
+	for (i = 0; i < n; i++)
+		if (rp[i] != NULL)
+			evd__reply__free_unpacked(rp[i], NULL);
 	if (arena.spilled > 0)
 		evd__request__free_unpacked(rq, &arena_allocator);
 	arena.used = 0;

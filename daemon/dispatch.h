@@ -51,6 +51,26 @@ struct req_ctx {
  */
 int dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
 
+/*
+ * Multi-loop (shard.h): dispatch_decode unpacks a frame and says which
+ * loop serves it (route_request; ROUTE_ALL: every loop, merged); the
+ * request then stays decoded in this thread until dispatch_run runs it
+ * for c (as dispatch_frame) or dispatch_discard drops it. Returns 0 or
+ * -EBADMSG.
+ */
+int dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
+                    int *ret_route);
+int dispatch_run(struct conn *c);
+void dispatch_discard(void);
+/*
+ * Answers the request in body (a ROUTE_ALL one) on c with the merge of
+ * the n loops' framed replies in parts (loop order). Returns 0, -EBADMSG
+ * or -EPIPE (c closed).
+ */
+struct evbuffer;
+int dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
+                   struct evbuffer *const *parts, unsigned n);
+
 /* Records an error reply; returns -EINVAL for `return req_fail(...)`. */
 int req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -94,6 +114,12 @@ int req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
 
 /* Answers a failed store write: UNAVAILABLE with the store's reason. */
 int req_unavailable(struct req_ctx *ctx);
+
+/* List's page size for m (its limit, capped), and its byte cap: one page
+ * stays well inside the client's 1 MiB frame limit even when timers
+ * carry large payloads. */
+#define REQ_LIST_MAX_BYTES (512u * 1024u)
+size_t req_list_limit(const Evd__List *m);
 
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)

@@ -43,7 +43,7 @@ struct hook_timer {
 	uid_t uid;
 };
 
-static struct idmap *running; /* timer id -> struct hook_timer */
+static _Thread_local struct idmap *running; /* timer id -> struct hook_timer */
 
 int
 hook_init(void)

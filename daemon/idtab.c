@@ -40,6 +40,7 @@ struct idtab {
 	unsigned height;
 	size_t len;
 	size_t nodes;
+	uint64_t base; /* ids are stored as id - base (see idtab_new_at) */
 };
 
 /* True if id fits under a root of height h. */
@@ -60,10 +61,17 @@ idtab_index(unsigned h, uint64_t id)
 struct idtab *
 idtab_new(void)
 {
+	return idtab_new_at(0);
+}
+
+struct idtab *
+idtab_new_at(uint64_t base)
+{
 	struct idtab *t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
+	t->base = base;
 	if ((t->pool = pool_new(sizeof(struct idtab_node), IDTAB_POOL_CHUNK)) ==
 	    NULL) {
 		free(t);
@@ -95,8 +103,8 @@ idtab_free(struct idtab *t)
 	free(t);
 }
 
-void *
-idtab_get(const struct idtab *t, uint64_t id)
+static void *
+idtab_get_key(const struct idtab *t, uint64_t id)
 {
 	const struct idtab_node *n = t->root;
 	unsigned h = t->height;
@@ -109,8 +117,8 @@ idtab_get(const struct idtab *t, uint64_t id)
 	return n->slot[idtab_index(0, id)];
 }
 
-int
-idtab_put(struct idtab *t, uint64_t id, void *val)
+static int
+idtab_put_key(struct idtab *t, uint64_t id, void *val)
 {
 	struct idtab_node *spare[IDTAB_MAX_HEIGHT + 1], *n, *root;
 	unsigned h, nspare = 0, need = 0;
@@ -173,8 +181,8 @@ idtab_put(struct idtab *t, uint64_t id, void *val)
 	return 0;
 }
 
-void *
-idtab_del(struct idtab *t, uint64_t id)
+static void *
+idtab_del_key(struct idtab *t, uint64_t id)
 {
 	struct idtab_node *path[IDTAB_MAX_HEIGHT + 1], *n = t->root;
 	unsigned h = t->height, i;
@@ -265,8 +273,32 @@ idtab_next_in(const struct idtab_node *n, unsigned h, uint64_t base,
 void *
 idtab_next(const struct idtab *t, uint64_t after, uint64_t *ret_id)
 {
+	uint64_t key;
+	void *v;
+
+	after = after < t->base ? 0 : after - t->base;
 	if (t->root == NULL || after == UINT64_MAX ||
 	    !idtab_fits(t->height, after + 1))
 		return NULL;
-	return idtab_next_in(t->root, t->height, 0, after + 1, ret_id);
+	if ((v = idtab_next_in(t->root, t->height, 0, after + 1, &key)) != NULL)
+		*ret_id = key + t->base;
+	return v;
+}
+
+void *
+idtab_get(const struct idtab *t, uint64_t id)
+{
+	return id > t->base ? idtab_get_key(t, id - t->base) : NULL;
+}
+
+int
+idtab_put(struct idtab *t, uint64_t id, void *val)
+{
+	return id > t->base ? idtab_put_key(t, id - t->base, val) : -EINVAL;
+}
+
+void *
+idtab_del(struct idtab *t, uint64_t id)
+{
+	return id > t->base ? idtab_del_key(t, id - t->base) : NULL;
 }

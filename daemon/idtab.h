@@ -20,6 +20,10 @@
 struct idtab;
 
 struct idtab *idtab_new(void);	  /* NULL when out of memory */
+/* A table for ids above base only (a loop's id range, shard.h): they are
+ * stored as id - base, so a range far from 0 costs no extra levels. Ids
+ * at or below base are refused (put: -EINVAL) and never found. */
+struct idtab *idtab_new_at(uint64_t base);
 void idtab_free(struct idtab *t); /* NULL-safe; values untouched */
 
 /* Adds id -> val. Returns 0, -EINVAL (id 0 or val NULL), -EEXIST, or

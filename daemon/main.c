@@ -34,6 +34,7 @@
 #include "quota.h"
 #include "sched.h"
 #include "server.h"
+#include "shard.h"
 #include "store.h"
 #include "wait.h"
 
@@ -111,9 +112,13 @@ usage(FILE *f)
 	        "file); no\n"
 	        "                      authentication: keep it on loopback, "
 	        "e.g. 127.0.0.1:9464\n"
+	        "  --threads N         event loops, one thread each (default "
+	        "1, at most %u):\n"
+	        "                      connections are spread over them; "
+	        "see evd(8)\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n",
-	        FRAME_DEFAULT_MAX);
+	        FRAME_DEFAULT_MAX, CONFIG_THREADS_MAX);
 }
 
 static int
@@ -170,7 +175,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
-	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_CONFIG };
+	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -181,6 +186,7 @@ parse_options(int argc, char **argv)
 		{ "sync", required_argument, NULL, OPT_SYNC },
 		{ "history", required_argument, NULL, OPT_HISTORY },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -195,6 +201,7 @@ parse_options(int argc, char **argv)
 		[OPT_SYNC - OPT_SOCKET] = CONFIG_SYNC,
 		[OPT_HISTORY - OPT_SOCKET] = CONFIG_HISTORY,
 		[OPT_METRICS - OPT_SOCKET] = CONFIG_METRICS,
+		[OPT_THREADS - OPT_SOCKET] = CONFIG_THREADS,
 	};
 	char why[256];
 	int ch, idx;
@@ -219,6 +226,7 @@ parse_options(int argc, char **argv)
 		case OPT_SYNC:
 		case OPT_HISTORY:
 		case OPT_METRICS:
+		case OPT_THREADS:
 			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
 			               why, sizeof why) < 0) {
 				fprintf(stderr, "evd: --%s: %s\n",
@@ -441,11 +449,15 @@ static void
 status_refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sched_stats st;
+	struct shard_counters others;
 	char line[sizeof status_state.last];
 	int64_t now = now_ms();
 	double rate = 0;
 
 	sched_get_stats(&st);
+	shard_sum_others(&others);
+	st.pending += others.pending;
+	st.fired_total += others.fired_total;
 	if (status_state.at_ms != 0 && now > status_state.at_ms)
 		rate = (double)(st.fired_total - status_state.fired) * 1000.0 /
 		       (double)(now - status_state.at_ms);
@@ -453,7 +465,7 @@ status_refresh_cb(evutil_socket_t fd, short what, void *arg)
 	status_state.at_ms = now;
 	snprintf(line, sizeof line,
 	         "%" PRIu64 " timers pending, %zu connections, %.1f fires/s",
-	         st.pending, conn_count(), rate);
+	         st.pending, conn_count() + (size_t)others.connections, rate);
 	/* An idle daemon says nothing new: no message. */
 	if (strcmp(line, status_state.last) == 0)
 		return;
@@ -575,6 +587,97 @@ make_base(void)
 	return base;
 }
 
+/* What every loop has of its own (thread-local state; shard.h). */
+static int
+loop_init(struct event_base *base)
+{
+	int r;
+
+	if ((r = sched_init(base)) < 0 || (r = wait_init(base)) < 0 ||
+	    (r = hook_init()) < 0 || (r = channel_init(base)) < 0 ||
+	    (r = conn_init(base, opts.eff.max_frame,
+	                   opts.eff.frame_timeout_ms)) < 0)
+		return r;
+	if (shard_count() > 1 &&
+	    (r = shard_attach(base, conn_shard_msg)) < 0)
+		return r;
+	return 0;
+}
+
+static void
+loop_shutdown(void)
+{
+	conn_shutdown();
+	channel_shutdown();
+	sched_shutdown();
+	hook_shutdown();
+	wait_shutdown();
+	batch_shutdown();
+	if (shard_count() > 1)
+		shard_detach();
+}
+
+/* For Stats from any loop: what this one holds. */
+static void
+loop_publish(void)
+{
+	struct shard_counters c;
+	struct sched_stats st;
+
+	if (shard_count() == 1)
+		return;
+	sched_get_stats(&st);
+	c.pending = st.pending;
+	c.scheduled_total = st.scheduled_total;
+	c.fired_total = st.fired_total;
+	c.cancelled_total = st.cancelled_total;
+	c.connections = conn_count();
+	shard_publish(&c);
+}
+
+/* One iteration: its callbacks' store writes commit as one batch, and
+ * only then do the replies go out (group commit). */
+static bool
+loop_iterate(struct event_base *base)
+{
+	if (event_base_loop(base, EVLOOP_ONCE) < 0) {
+		log_warnx("event loop failed");
+		return false;
+	}
+	batch_end();
+	conn_flush_all();
+	loop_publish();
+	return true;
+}
+
+/* Loops 1..n-1 (their own thread each): only the clients accepted for
+ * them and the timers those schedule for themselves. No store: what
+ * needs one is forwarded to loop 0. */
+static void
+loop_body(unsigned k)
+{
+	struct event_base *base = make_base();
+
+	if (base == NULL) {
+		shard_failed("cannot create the event loop");
+		return;
+	}
+	batch_init(NULL, NULL);
+	if (loop_init(base) < 0) {
+		shard_failed("out of memory at start-up");
+		loop_shutdown();
+		event_base_free(base);
+		return;
+	}
+	shard_ready();
+	while (!shard_stopping() && loop_iterate(base))
+		;
+	batch_end();
+	conn_drain(MAIN_DRAIN_MS);
+	loop_shutdown();
+	event_base_free(base);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -596,23 +699,22 @@ main(int argc, char **argv)
 	 * batch be refused), not kill the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
 
+	if ((r = shard_setup(opts.eff.threads)) < 0)
+		fatalx("cannot set up %u event loops", opts.eff.threads);
 	if ((base = make_base()) == NULL)
 		fatalx("cannot create the event loop");
 	dispatch_init(opts.eff.store);
-	if ((r = sched_init(base)) < 0) {
-		errno = -r;
-		fatal("cannot set up timers");
-	}
-	if ((r = quota_init()) < 0 || (r = wait_init(base)) < 0 ||
-	    (r = hook_init()) < 0 ||
+	if ((r = quota_init()) < 0 || (r = loop_init(base)) < 0 ||
 	    (r = exec_init(base, opts.eff.exec_max_running,
-	                   opts.eff.exec_max_queued)) < 0 ||
-	    (r = channel_init(base)) < 0 ||
-	    (r = conn_init(base, opts.eff.max_frame,
-	                   opts.eff.frame_timeout_ms)) < 0)
-		fatalx("out of memory at start-up");
+	                   opts.eff.exec_max_queued)) < 0) {
+		errno = -r;
+		fatal("cannot set up the event loop");
+	}
 	apply_limits(&opts.eff);
 	open_store(&opts.eff);
+	if (shard_count() > 1 &&
+	    shard_start(loop_body, err, sizeof err) < 0)
+		fatalx("%s", err);
 	open_socket(base, &opts.eff);
 	open_metrics(base, &opts.eff);
 
@@ -637,9 +739,11 @@ main(int argc, char **argv)
 			fatalx("out of memory at start-up");
 	}
 
-	log_notice("evd %s listening on %s (%sstore %s, config %s, pid %ld)",
+	log_notice("evd %s listening on %s (%sstore %s, %u loop%s, config %s, "
+	           "pid %ld)",
 	           EVD_VERSION, opts.listen_path,
 	           opts.activated ? "socket activation, " : "", opts.eff.store,
+	           shard_count(), shard_count() == 1 ? "" : "s",
 	           opts.config_path[0] != '\0' ? opts.config_path : "none",
 	           (long)getpid());
 	if (watchdog_usec > 0)
@@ -652,14 +756,8 @@ main(int argc, char **argv)
 	 * store commits as one batch, and only then do the replies go out
 	 * (group commit).
 	 */
-	while (!stopping) {
-		if (event_base_loop(base, EVLOOP_ONCE) < 0) {
-			log_warnx("event loop failed");
-			break;
-		}
-		batch_end();
-		conn_flush_all();
-	}
+	while (!stopping && loop_iterate(base))
+		;
 
 	/*
 	 * Shutdown: tell systemd, stop accepting (an activated socket keeps
@@ -674,18 +772,17 @@ main(int argc, char **argv)
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
 	batch_end();
+	/* What the other loops are owed from here goes out with their own
+	 * drain; then they stop. */
+	conn_flush_all();
+	shard_stop();
 	/* Replies and events already made are owed: a bounded drain. */
 	conn_drain(MAIN_DRAIN_MS);
 	notify_watchdog_stop();
 	if (ev_status != NULL)
 		event_free(ev_status);
-	conn_shutdown();
-	channel_shutdown();
-	sched_shutdown();
-	hook_shutdown();
-	wait_shutdown();
+	loop_shutdown();
 	quota_shutdown();
-	batch_shutdown();
 	event_free(ev_int);
 	event_free(ev_term);
 	event_free(ev_hup);

@@ -12,11 +12,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "shard.h"
 
 #define METRICS_BUCKETS_MAX 16
 #define NS_PER_S INT64_C(1000000000)
@@ -119,10 +122,19 @@ histogram_reset(struct histogram *h)
 	h->sum_rem_ns = 0;
 }
 
+/* Every loop fires timers (shard.h); the rest is loop 0's alone. */
+static pthread_mutex_t lateness_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void
 metrics_observe_lateness(int64_t lateness_ns)
 {
+	bool mt = shard_count() > 1;
+
+	if (mt)
+		pthread_mutex_lock(&lateness_lock);
 	histogram_observe(&lateness, lateness_ns);
+	if (mt)
+		pthread_mutex_unlock(&lateness_lock);
 }
 
 void
@@ -263,7 +275,11 @@ metrics_render(const struct metrics_snapshot *s, char **ret_text,
 	for (i = 0; i < NELEM(exec_counts); i++)
 		text_printf(&t, "evd_exec_total{outcome=\"%s\"} %" PRIu64 "\n",
 		            exec_outcome_names[i], exec_counts[i]);
+	if (shard_count() > 1)
+		pthread_mutex_lock(&lateness_lock);
 	render_histogram(&t, &lateness);
+	if (shard_count() > 1)
+		pthread_mutex_unlock(&lateness_lock);
 	render_histogram(&t, &commit);
 	if (t.failed) {
 		free(t.buf);

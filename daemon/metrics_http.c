@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sched.h"
+#include "shard.h"
 
 /* A scraper sends one small request; anything bigger is not one. */
 #define METRICS_HTTP_MAX_HEADERS 8192
@@ -51,15 +52,17 @@ metrics_http_snapshot(struct metrics_snapshot *s)
 {
 	struct sched_stats ss;
 	struct channel_stats cs;
+	struct shard_counters o;
 
 	sched_get_stats(&ss);
 	channel_get_stats(&cs);
+	shard_sum_others(&o); /* the other loops (shard.h) */
 	memset(s, 0, sizeof *s);
-	s->pending_timers = ss.pending;
-	s->scheduled_total = ss.scheduled_total;
-	s->fired_total = ss.fired_total;
-	s->cancelled_total = ss.cancelled_total;
-	s->connections = conn_count();
+	s->pending_timers = ss.pending + o.pending;
+	s->scheduled_total = ss.scheduled_total + o.scheduled_total;
+	s->fired_total = ss.fired_total + o.fired_total;
+	s->cancelled_total = ss.cancelled_total + o.cancelled_total;
+	s->connections = conn_count() + o.connections;
 	s->channels = cs.channels;
 	s->channel_queued = cs.queued;
 	s->channel_inflight = cs.inflight;

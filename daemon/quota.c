@@ -7,12 +7,14 @@
 #include "quota.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "idmap.h"
+#include "shard.h"
 
 /* idmap keys must be non-zero: uid u is stored as u + 1. */
 #define QUOTA_KEY(uid) ((uint64_t)(uid) + 1)
@@ -21,6 +23,28 @@ static struct {
 	struct idmap *by_uid;
 	struct quota_limits limits;
 } q;
+
+/* A uid's timers may sit on several loops (shard.h): the table is shared,
+ * and locked only when there are several. A check and the add after it
+ * are two steps, so loops racing may pass a quota by at most one timer
+ * each. */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+quota_lock(void)
+{
+	if (shard_count() > 1)
+		pthread_mutex_lock(&q_lock);
+}
+
+static void
+quota_unlock(void)
+{
+	if (shard_count() > 1)
+		pthread_mutex_unlock(&q_lock);
+}
+
+static void quota_release_locked(uid_t, enum quota_kind, size_t);
 
 int
 quota_init(void)
@@ -49,17 +73,21 @@ quota_shutdown(void)
 void
 quota_set_limits(const struct quota_limits *l)
 {
+	quota_lock();
 	q.limits = *l;
+	quota_unlock();
 }
 
 void
 quota_get_limits(struct quota_limits *ret)
 {
+	quota_lock();
 	*ret = q.limits;
+	quota_unlock();
 }
 
-void
-quota_usage(uid_t uid, struct quota_usage *ret)
+static void
+quota_usage_locked(uid_t uid, struct quota_usage *ret)
 {
 	struct quota_usage *u = idmap_get(q.by_uid, QUOTA_KEY(uid));
 
@@ -69,34 +97,45 @@ quota_usage(uid_t uid, struct quota_usage *ret)
 		memset(ret, 0, sizeof *ret);
 }
 
+void
+quota_usage(uid_t uid, struct quota_usage *ret)
+{
+	quota_lock();
+	quota_usage_locked(uid, ret);
+	quota_unlock();
+}
+
 int
 quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
             size_t why_size)
 {
+	struct quota_limits l;
 	struct quota_usage u;
 
 	if (uid == 0)
 		return 0;
-	quota_usage(uid, &u);
-	if (kind == QUOTA_TIMER && q.limits.timers != 0 &&
-	    u.timers >= q.limits.timers) {
+	quota_lock();
+	quota_usage_locked(uid, &u);
+	l = q.limits;
+	quota_unlock();
+	if (kind == QUOTA_TIMER && l.timers != 0 && u.timers >= l.timers) {
 		snprintf(why, why_size,
 		         "uid %u has %" PRIu64 " pending timers, its quota",
 		         (unsigned)uid, u.timers);
 		return -EDQUOT;
 	}
-	if (kind == QUOTA_MESSAGE && q.limits.messages != 0 &&
-	    u.messages >= q.limits.messages) {
+	if (kind == QUOTA_MESSAGE && l.messages != 0 &&
+	    u.messages >= l.messages) {
 		snprintf(why, why_size,
 		         "uid %u has %" PRIu64 " queued messages, its quota",
 		         (unsigned)uid, u.messages);
 		return -EDQUOT;
 	}
-	if (q.limits.bytes != 0 && u.bytes + bytes > q.limits.bytes) {
+	if (l.bytes != 0 && u.bytes + bytes > l.bytes) {
 		snprintf(why, why_size,
 		         "uid %u holds %" PRIu64 " payload bytes; %zu more "
 		         "would pass its quota of %" PRIu64,
-		         (unsigned)uid, u.bytes, bytes, q.limits.bytes);
+		         (unsigned)uid, u.bytes, bytes, l.bytes);
 		return -EDQUOT;
 	}
 	return 0;
@@ -105,14 +144,19 @@ quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 int
 quota_add(uid_t uid, enum quota_kind kind, size_t bytes)
 {
-	struct quota_usage *u = idmap_get(q.by_uid, QUOTA_KEY(uid));
+	struct quota_usage *u;
+	int r = 0;
 
-	if (u == NULL) {
-		if ((u = calloc(1, sizeof *u)) == NULL)
-			return -ENOMEM;
+	quota_lock();
+	if ((u = idmap_get(q.by_uid, QUOTA_KEY(uid))) == NULL) {
+		if ((u = calloc(1, sizeof *u)) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
 		if (idmap_put(q.by_uid, QUOTA_KEY(uid), u) < 0) {
 			free(u);
-			return -ENOMEM;
+			r = -ENOMEM;
+			goto out;
 		}
 	}
 	if (kind == QUOTA_TIMER)
@@ -120,11 +164,21 @@ quota_add(uid_t uid, enum quota_kind kind, size_t bytes)
 	else
 		u->messages++;
 	u->bytes += bytes;
-	return 0;
+out:
+	quota_unlock();
+	return r;
 }
 
 void
 quota_release(uid_t uid, enum quota_kind kind, size_t bytes)
+{
+	quota_lock();
+	quota_release_locked(uid, kind, bytes);
+	quota_unlock();
+}
+
+static void
+quota_release_locked(uid_t uid, enum quota_kind kind, size_t bytes)
 {
 	struct quota_usage *u = idmap_get(q.by_uid, QUOTA_KEY(uid));
 

@@ -11,9 +11,14 @@
 
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
-/* Keeps one page well inside the client's 1 MiB frame limit even when
- * timers carry large payloads. */
-#define LIST_MAX_BYTES (512u * 1024u)
+
+size_t
+req_list_limit(const Evd__List *m)
+{
+	if (m->has_limit && m->limit > 0)
+		return m->limit > LIST_MAX ? LIST_MAX : m->limit;
+	return LIST_DEFAULT;
+}
 
 int
 req_list(struct req_ctx *ctx, const Evd__Request *rq)
@@ -25,11 +30,9 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__TimerOptions *opts;
 	Evd__Repeat *reps;
 	struct timer **ts;
-	size_t limit = LIST_DEFAULT, n, i, bytes = 0;
+	size_t limit = req_list_limit(m), n, i, bytes = 0;
 	bool more;
 
-	if (m->has_limit && m->limit > 0)
-		limit = m->limit > LIST_MAX ? LIST_MAX : m->limit;
 	if (m->channel != NULL && !channel_name_valid(m->channel))
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "invalid channel name");
@@ -49,7 +52,7 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		sched_fill_info(ts[i], &infos[i], &cbs[i], &opts[i], &reps[i]);
 		ptrs[i] = &infos[i];
 		bytes += evd__timer_info__get_packed_size(&infos[i]) + 8;
-		if (bytes > LIST_MAX_BYTES && i > 0) {
+		if (bytes > REQ_LIST_MAX_BYTES && i > 0) {
 			/* The rest goes on the next page. */
 			n = i;
 			more = true;

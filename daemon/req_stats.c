@@ -10,27 +10,32 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "sched.h"
+#include "shard.h"
 
 int
 req_stats(struct req_ctx *ctx, const Evd__Request *rq)
 {
 	struct sched_stats ss;
 	struct channel_stats cs;
+	struct shard_counters others;
 	Evd__StatsReply *st;
 
 	if ((st = req_alloc(ctx, sizeof *st)) == NULL)
 		return -ENOMEM;
 	sched_get_stats(&ss);
 	channel_get_stats(&cs);
+	/* Stats run on loop 0 (channels); the other loops' timers and
+	 * connections as they published them after their last turn. */
+	shard_sum_others(&others);
 	evd__stats_reply__init(st);
 	st->has_pending_timers = st->has_connections = true;
-	st->pending_timers = ss.pending;
-	st->connections = conn_count();
+	st->pending_timers = ss.pending + others.pending;
+	st->connections = conn_count() + others.connections;
 	st->has_scheduled_total = st->has_fired_total = true;
-	st->scheduled_total = ss.scheduled_total;
-	st->fired_total = ss.fired_total;
+	st->scheduled_total = ss.scheduled_total + others.scheduled_total;
+	st->fired_total = ss.fired_total + others.fired_total;
 	st->has_cancelled_total = true;
-	st->cancelled_total = ss.cancelled_total;
+	st->cancelled_total = ss.cancelled_total + others.cancelled_total;
 	st->has_channels = st->has_queued_messages = true;
 	st->channels = cs.channels;
 	st->queued_messages = cs.queued;

@@ -35,6 +35,7 @@
 #include "pool.h"
 #include "quota.h"
 #include "repeat.h"
+#include "shard.h"
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
@@ -199,7 +200,7 @@ struct sched_clock {
 	int64_t armed_ns; /* deadline the timerfd is set to; 0: disarmed */
 };
 
-static struct {
+static _Thread_local struct {
 	struct event_base *base;
 	struct sched_clock clocks[EVD_CLOCK_COUNT];
 	struct pool *timers; /* every struct timer */
@@ -281,6 +282,7 @@ int
 sched_init(struct event_base *base)
 {
 	struct timeval hb = { SCHED_HEARTBEAT_S, 0 };
+	unsigned k;
 	int i, flags;
 
 	memset(&sched, 0, sizeof sched);
@@ -295,12 +297,19 @@ sched_init(struct event_base *base)
 	               sizeof sched.zone_abbr);
 	sched.next_id = sched.id_limit = 1;
 	sched.next_fire_id = sched.fire_id_limit = 1;
+	/* Loops 1..n-1 have no store to reserve ids in: their whole range
+	 * is theirs (shard.h). */
+	if ((k = shard_self()) > 0) {
+		sched.next_id = sched.next_fire_id = shard_id_base(k) + 1;
+		sched.id_limit = sched.fire_id_limit = shard_id_base(k + 1);
+	}
 	TAILQ_INIT(&sched.held);
 	for (i = 0; i < EVD_CLOCK_COUNT; i++)
 		sched.clocks[i].fd = -1;
 	if ((sched.timers = pool_new(sizeof(struct timer), SCHED_POOL_CHUNK)) ==
 		NULL ||
-	    (sched.by_id = idtab_new()) == NULL ||
+	    (sched.by_id = idtab_new_at(shard_id_base(shard_self()))) ==
+		NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
 	    (sched.by_conn = idmap_new()) == NULL)
 		return -ENOMEM;

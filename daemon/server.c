@@ -24,6 +24,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "shard.h"
 
 /* How long accepting pauses when the process is out of fds. */
 #define SERVER_EMFILE_PAUSE_MS 100
@@ -45,6 +46,7 @@ static struct {
 static void
 server_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
+	unsigned k;
 	int i, c;
 
 	for (i = 0; i < SERVER_ACCEPT_BATCH; i++) {
@@ -67,6 +69,19 @@ server_accept_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		srv.paused_logged = 0;
+		if (shard_count() > 1 && (k = shard_next_conn()) != 0) {
+			struct shard_msg *m = shard_msg_new(SHARD_MSG_CONN);
+
+			if (m == NULL) {
+				log_warnx("dropping a new connection: out of "
+				          "memory");
+				close(c);
+				continue;
+			}
+			m->fd = c;
+			shard_post(k, m);
+			continue;
+		}
 		/* conn_new closes c on failure and logs a refusal itself. */
 		if (conn_new(c) == -ENOMEM)
 			log_warnx("dropping a new connection: out of memory");

@@ -24,8 +24,8 @@ struct wait_later {
 };
 TAILQ_HEAD(wait_later_list, wait_later);
 
-static struct wait_later_list later = TAILQ_HEAD_INITIALIZER(later);
-static struct event *later_ev;
+static _Thread_local struct wait_later_list later;
+static _Thread_local struct event *later_ev;
 
 static void
 wait_later_cb(evutil_socket_t fd, short what, void *arg)
@@ -82,11 +82,12 @@ waitlist_free(struct waitlist *w)
 	free(w);
 }
 
-static struct idmap *waiters; /* timer id -> struct waitlist */
+static _Thread_local struct idmap *waiters; /* timer id -> struct waitlist */
 
 int
 wait_init(struct event_base *base)
 {
+	TAILQ_INIT(&later);
 	if ((waiters = idmap_new()) == NULL ||
 	    (later_ev = event_new(base, -1, 0, wait_later_cb, NULL)) == NULL)
 		return -ENOMEM;

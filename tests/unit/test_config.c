@@ -43,6 +43,7 @@ test_full_file(void **state)
 		"history = 0\n"
 		"max_frame = 65536\n"
 		"frame_timeout_ms = 1500\n"
+		"threads = 2\n"
 		"quota_timers = 100\n"
 		"quota_messages = 0\n"
 		"quota_bytes = 4611686018427387904\n"
@@ -64,6 +65,7 @@ test_full_file(void **state)
 	assert_int_equal(c.history, 0);
 	assert_int_equal(c.max_frame, 65536);
 	assert_int_equal(c.frame_timeout_ms, 1500);
+	assert_int_equal(c.threads, 2);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(c.quota_timers, 100);
 	assert_int_equal(c.quota_messages, 0);
