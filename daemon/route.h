@@ -12,7 +12,7 @@
 /*
  * The loop that owns what rq is about, for a client on loop self of n:
  * self for Hello, Time and a timer that messages the calling connection
- * (no channel, no exec, no key); the owner of the id for requests naming
+ * (no channel, no exec, no key, no calendar); the owner of the id for requests naming
  * a timer; ROUTE_ALL for List without a channel; loop 0 for everything
  * else (store, channels, hooks, keys, Stats).
  */

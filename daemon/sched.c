@@ -1872,12 +1872,16 @@ sched_clock_stepped(void)
 	int64_t delta = off - sched.rt_offset;
 
 	sched.stats.clock_steps++;
-	log_notice("wall clock set: stepped by %s%" PRId64 ".%06" PRId64
-	           " s (realtime - monotonic: %" PRId64 " -> %" PRId64
-	           " ns); re-evaluating wall-clock timers",
-	           delta < 0 ? "-" : "+", (int64_t)llabs(delta) / 1000000000,
-	           ((int64_t)llabs(delta) % 1000000000) / 1000,
-	           sched.rt_offset, off);
+	/* Every loop sees the step on its own timerfd; one says so. */
+	if (shard_self() == 0)
+		log_notice("wall clock set: stepped by %s%" PRId64
+		           ".%06" PRId64 " s (realtime - monotonic: %" PRId64
+		           " -> %" PRId64 " ns); re-evaluating wall-clock "
+		           "timers",
+		           delta < 0 ? "-" : "+",
+		           (int64_t)llabs(delta) / 1000000000,
+		           ((int64_t)llabs(delta) % 1000000000) / 1000,
+		           sched.rt_offset, off);
 	sched.rt_offset = off;
 	sched_recompute_calendars("wall clock set");
 }
@@ -1946,7 +1950,10 @@ sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	struct store *s;
 	int r;
 
-	sched_zone_check();
+	/* Loop 0 alone reads the zone: it is the only one that switches TZ
+	 * to evaluate calendars (route.c), and the only one with them. */
+	if (shard_self() == 0)
+		sched_zone_check();
 	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
 		return;
 	r = be->meta_put(s, "last_seen_rt_ns",

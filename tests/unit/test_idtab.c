@@ -226,6 +226,43 @@ test_random(void **state)
 	idtab_free(t);
 }
 
+/* A table for a loop's id range (shard.h): the range's ids work as in
+ * a table from 0, at the same small height; the ids at or below its base
+ * are refused and never found. */
+static void
+test_based(void **state)
+{
+	const uint64_t base = UINT64_C(3) << 48;
+	struct idtab *t = idtab_new_at(base);
+	uint64_t id, got;
+	int v[200];
+
+	assert_non_null(t);
+	assert_int_equal(idtab_put(t, base, &v[0]), -EINVAL);
+	assert_int_equal(idtab_put(t, 5, &v[0]), -EINVAL);
+	for (id = 1; id <= 200; id++)
+		assert_int_equal(idtab_put(t, base + id, &v[id - 1]), 0);
+	assert_int_equal(idtab_size(t), 200);
+	/* 200 dense ids: two levels, as from 0, not eight. */
+	assert_true(idtab_nodes(t) <= 5);
+	assert_null(idtab_get(t, 1));
+	assert_null(idtab_get(t, base));
+	assert_ptr_equal(idtab_get(t, base + 7), &v[6]);
+	assert_ptr_equal(idtab_next(t, 0, &got), &v[0]);
+	assert_true(got == base + 1);
+	assert_ptr_equal(idtab_next(t, base + 199, &got), &v[199]);
+	assert_true(got == base + 200);
+	assert_null(idtab_next(t, base + 200, &got));
+	assert_null(idtab_del(t, base));
+	assert_ptr_equal(idtab_del(t, base + 7), &v[6]);
+	assert_null(idtab_get(t, base + 7));
+	for (id = 1; id <= 200; id++)
+		idtab_del(t, base + id);
+	assert_int_equal(idtab_size(t), 0);
+	assert_int_equal(idtab_nodes(t), 0);
+	idtab_free(t);
+}
+
 int
 main(void)
 {
@@ -233,6 +270,7 @@ main(void)
 	    cmocka_unit_test(test_basic),
 	    cmocka_unit_test(test_dense),
 	    cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_based),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
