@@ -11,14 +11,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/thread.h>
+#include <sys/eventfd.h>
 
+#include <event2/buffer.h>
+
+/*
+ * A loop's inbox. Posters wake the loop through an eventfd, not through
+ * libevent: each event base stays single-threaded (no evthread locking
+ * on every event operation), and a message posted before the loop runs
+ * waits in the counter.
+ */
 struct inbox {
 	pthread_mutex_t lock;
 	struct shard_msg *head, *tail;
+	int efd;
 	struct event *ev;       /* set once the loop attached */
-	bool woken;             /* ev made active and not yet run */
+	bool woken;             /* efd written and the queue not yet taken */
 	void (*handler)(struct shard_msg *);
 };
 
@@ -78,11 +86,15 @@ shard_setup(unsigned n)
 	if (n < 1 || n > SHARD_MAX)
 		return -EINVAL;
 	sh.n = n;
-	for (i = 0; i < n; i++)
+	if (n == 1)
+		return 0;
+	for (i = 0; i < n; i++) {
 		if (pthread_mutex_init(&sh.inbox[i].lock, NULL) != 0)
 			return -ENOMEM;
-	if (n > 1 && evthread_use_pthreads() < 0)
-		return -ENOMEM;
+		sh.inbox[i].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (sh.inbox[i].efd < 0)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -116,6 +128,15 @@ shard_msg_free(struct shard_msg *m)
 	free(m);
 }
 
+static void
+shard_wake(struct inbox *in)
+{
+	uint64_t one = 1;
+
+	/* Fails only if the counter is full: the loop is woken anyway. */
+	(void)!write(in->efd, &one, sizeof one);
+}
+
 void
 shard_post(unsigned to, struct shard_msg *m)
 {
@@ -130,12 +151,11 @@ shard_post(unsigned to, struct shard_msg *m)
 		in->head = m;
 	in->tail = m;
 	/* One wake-up per batch of messages: the receiver takes them all. */
-	wake = !in->woken && in->ev != NULL;
-	if (wake)
-		in->woken = true;
+	wake = !in->woken;
+	in->woken = true;
 	pthread_mutex_unlock(&in->lock);
 	if (wake)
-		event_active(in->ev, EV_READ, 0);
+		shard_wake(in);
 }
 
 static void
@@ -143,7 +163,9 @@ shard_inbox_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct inbox *in = arg;
 	struct shard_msg *m, *next;
+	uint64_t n;
 
+	(void)!read(in->efd, &n, sizeof n);
 	pthread_mutex_lock(&in->lock);
 	m = in->head;
 	in->head = in->tail = NULL;
@@ -160,19 +182,18 @@ shard_attach(struct event_base *base, void (*handler)(struct shard_msg *))
 {
 	struct inbox *in = &sh.inbox[self];
 	struct event *ev;
-	bool wake;
 
-	if ((ev = event_new(base, -1, 0, shard_inbox_cb, in)) == NULL)
-		return -ENOMEM;
-	pthread_mutex_lock(&in->lock);
 	in->handler = handler;
+	/* What was posted before (a connection accepted early) waits in
+	 * the counter. */
+	if ((ev = event_new(base, in->efd, EV_READ | EV_PERSIST,
+	                    shard_inbox_cb, in)) == NULL ||
+	    event_add(ev, NULL) < 0) {
+		if (ev != NULL)
+			event_free(ev);
+		return -ENOMEM;
+	}
 	in->ev = ev;
-	/* Posted before the loop attached (a connection accepted early). */
-	wake = in->head != NULL;
-	in->woken = wake;
-	pthread_mutex_unlock(&in->lock);
-	if (wake)
-		event_active(ev, EV_READ, 0);
 	return 0;
 }
 
@@ -186,6 +207,8 @@ shard_detach(void)
 	pthread_mutex_lock(&in->lock);
 	m = in->head;
 	in->head = in->tail = NULL;
+	/* Nothing posted from now on wakes anyone. */
+	in->woken = true;
 	ev = in->ev;
 	in->ev = NULL;
 	pthread_mutex_unlock(&in->lock);
@@ -272,14 +295,8 @@ shard_stop(void)
 	unsigned k;
 
 	__atomic_store_n(&sh.stopping, true, __ATOMIC_RELEASE);
-	for (k = 1; k < sh.n; k++) {
-		struct inbox *in = &sh.inbox[k];
-
-		pthread_mutex_lock(&in->lock);
-		if (in->ev != NULL)
-			event_active(in->ev, EV_READ, 0);
-		pthread_mutex_unlock(&in->lock);
-	}
+	for (k = 1; k < sh.n; k++)
+		shard_wake(&sh.inbox[k]);
 	for (k = 1; k < sh.n; k++)
 		if (sh.started[k]) {
 			pthread_join(sh.threads[k], NULL);

@@ -12,8 +12,9 @@
  * systemd notification.
  *
  * Loops share no mutable state except through this module's inboxes
- * (a mutex-protected queue each, woken through libevent) and the quota
- * table (which has its own lock). A request for something another loop
+ * (a mutex-protected queue each, woken through an eventfd), the quota
+ * table and the lateness histogram (which have their own locks). Each
+ * event base is only ever touched by its own thread. A request for something another loop
  * owns is forwarded there as its frame, run on a proxy of the client's
  * connection, and its reply travels back after that loop's commit
  * (conn.c). With one loop (the default) none of this runs.
@@ -45,9 +46,9 @@ uint64_t shard_id_base(unsigned k);
 unsigned shard_of_id(uint64_t id);
 
 /*
- * Call first, in the main thread, before any event base exists: with
- * n > 1 makes libevent thread-aware (cross-thread event_active). Returns
- * 0, -EINVAL (n out of 1..SHARD_MAX) or -ENOMEM.
+ * Call first, in the main thread, before any other loop starts: sets the
+ * loop count and makes the inboxes. Returns 0, -EINVAL (n out of
+ * 1..SHARD_MAX), -ENOMEM or -errno from eventfd.
  */
 int shard_setup(unsigned n);
 
