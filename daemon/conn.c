@@ -135,6 +135,15 @@ static void conn_protocol_error(struct conn *, const char *);
 static void conn_proxy_ship(struct conn *, bool);
 static void conn_link_update(struct conn *);
 
+static uint64_t
+conn_next_id(void)
+{
+	uint64_t id = conns.next_id;
+
+	conns.next_id += shard_count();
+	return id;
+}
+
 int
 conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
 {
@@ -143,7 +152,9 @@ conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
 	conns.max_frame = max_frame;
 	conns.frame_timeout.tv_sec = frame_timeout_ms / 1000;
 	conns.frame_timeout.tv_usec = (frame_timeout_ms % 1000) * 1000;
-	conns.next_id = 1;
+	/* Loop k numbers its connections k+1, k+1+n, ...: an id in a log
+	 * line or a Stats answer names one connection of the daemon. */
+	conns.next_id = shard_self() + 1;
 	TAILQ_INIT(&conns.dirty);
 	TAILQ_INIT(&conns.dead);
 	if ((conns.by_id = idmap_new()) == NULL ||
@@ -160,6 +171,16 @@ conn_link_unref(struct conn_link *l)
 {
 	if (l != NULL && __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(l);
+}
+
+void
+conn_msg_free(struct shard_msg *m)
+{
+	/* Every FORWARD holds a reference to its client's link; only the
+	 * one that makes the proxy hands it on (conn_proxy_get). */
+	if (m != NULL)
+		conn_link_unref(m->link);
+	shard_msg_free(m);
 }
 
 static void
@@ -279,7 +300,7 @@ conn_new(int fd)
 	c->fd = fd;
 	c->fwd_target = -1;
 	c->home = shard_self();
-	c->id = conns.next_id++;
+	c->id = conn_next_id();
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
@@ -538,7 +559,7 @@ static void
 conn_post(unsigned to, struct shard_msg *m)
 {
 	if (conns.stopping) {
-		shard_msg_free(m);
+		conn_msg_free(m);
 		return;
 	}
 	shard_post(to, m);
@@ -571,14 +592,14 @@ conn_fwd_msg(struct conn *c)
 	if (c->ngroups > 0) {
 		if ((m->groups = malloc(c->ngroups * sizeof *c->groups)) ==
 		    NULL) {
-			shard_msg_free(m);
+			conn_msg_free(m);
 			return NULL;
 		}
 		memcpy(m->groups, c->groups, c->ngroups * sizeof *c->groups);
 		m->ngroups = c->ngroups;
 	}
 	if ((m->link = conn_link_get(c)) == NULL) {
-		shard_msg_free(m);
+		conn_msg_free(m);
 		return NULL;
 	}
 	return m;
@@ -668,7 +689,7 @@ conn_gather_start(struct conn *c, const uint8_t *body, size_t len)
 	return 0;
 nomem:
 	for (k = 0; k < n; k++)
-		shard_msg_free(m[k]);
+		conn_msg_free(m[k]);
 	conn_gather_free(c);
 	return -ENOMEM;
 }
@@ -798,7 +819,7 @@ conn_proxy_get(struct shard_msg *m)
 	p->greeted = true; /* the client's loop saw its Hello */
 	p->link = m->link;
 	m->link = NULL;
-	p->id = conns.next_id++;
+	p->id = conn_next_id();
 	if ((p->out = evbuffer_new()) == NULL ||
 	    idmap_put(conns.proxies, key, p) < 0) {
 		conn_free(p);
@@ -973,7 +994,7 @@ conn_shard_msg(struct shard_msg *m)
 		}
 		break;
 	}
-	shard_msg_free(m);
+	conn_msg_free(m);
 }
 
 /* A client's output level, for its proxies' congestion checks, and the

@@ -97,5 +97,9 @@ void conn_drain(int timeout_ms);
  * the end or drain of clients elsewhere. Owns m. */
 struct shard_msg;
 void conn_shard_msg(struct shard_msg *m);
+/* Frees a message this module made or was given, with the reference it
+ * may hold to its client's shared counters; NULL-safe. Also the inbox's
+ * release for messages no handler saw (shard_attach). */
+void conn_msg_free(struct shard_msg *m);
 
 #endif

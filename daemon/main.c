@@ -599,7 +599,7 @@ loop_init(struct event_base *base)
 	                   opts.eff.frame_timeout_ms)) < 0)
 		return r;
 	if (shard_count() > 1 &&
-	    (r = shard_attach(base, conn_shard_msg)) < 0)
+	    (r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
 		return r;
 	return 0;
 }
@@ -645,8 +645,10 @@ loop_iterate(struct event_base *base)
 		return false;
 	}
 	batch_end();
-	conn_flush_all();
+	/* Before the replies: a client that saw its timer scheduled here
+	 * finds it counted in a Stats answered by another loop. */
 	loop_publish();
+	conn_flush_all();
 	return true;
 }
 

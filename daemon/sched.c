@@ -293,8 +293,12 @@ sched_init(struct event_base *base)
 	sched.rnd |= 1; /* xorshift must not start at 0 */
 	sched.rt_offset = clock_now_ns(EVD__CLOCK__REALTIME) -
 	                  clock_now_ns(EVD__CLOCK__MONOTONIC);
-	sched_zone_now(&sched.utc_offset, sched.zone_abbr,
-	               sizeof sched.zone_abbr);
+	/* The zone is loop 0's business (calendar timers live there): the
+	 * other loops never call tzset, which calendar.c's TZ switch would
+	 * race with. */
+	if (shard_self() == 0)
+		sched_zone_now(&sched.utc_offset, sched.zone_abbr,
+		               sizeof sched.zone_abbr);
 	sched.next_id = sched.id_limit = 1;
 	sched.next_fire_id = sched.fire_id_limit = 1;
 	/* Loops 1..n-1 have no store to reserve ids in: their whole range

@@ -28,6 +28,7 @@ struct inbox {
 	struct event *ev;       /* set once the loop attached */
 	bool woken;             /* efd written and the queue not yet taken */
 	void (*handler)(struct shard_msg *);
+	void (*release)(struct shard_msg *);
 };
 
 static struct {
@@ -178,12 +179,14 @@ shard_inbox_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-shard_attach(struct event_base *base, void (*handler)(struct shard_msg *))
+shard_attach(struct event_base *base, void (*handler)(struct shard_msg *),
+             void (*release)(struct shard_msg *))
 {
 	struct inbox *in = &sh.inbox[self];
 	struct event *ev;
 
 	in->handler = handler;
+	in->release = release;
 	/* What was posted before (a connection accepted early) waits in
 	 * the counter. */
 	if ((ev = event_new(base, in->efd, EV_READ | EV_PERSIST,
@@ -214,7 +217,7 @@ shard_detach(void)
 	pthread_mutex_unlock(&in->lock);
 	for (; m != NULL; m = next) {
 		next = m->next;
-		shard_msg_free(m);
+		in->release(m);
 	}
 	if (ev != NULL)
 		event_free(ev);

@@ -95,11 +95,12 @@ void shard_post(unsigned to, struct shard_msg *m);
 
 /*
  * In each loop's thread, once its modules are set up: the inbox on base,
- * handled by handler (which owns each message it is given). Returns 0 or
- * -ENOMEM.
+ * handled by handler (which owns each message it is given); release
+ * frees what is still queued at shard_detach. Returns 0 or -ENOMEM.
  */
 int shard_attach(struct event_base *base,
-                 void (*handler)(struct shard_msg *));
+                 void (*handler)(struct shard_msg *),
+                 void (*release)(struct shard_msg *));
 /* In each loop's thread before it exits: frees what is still queued. */
 void shard_detach(void);
 

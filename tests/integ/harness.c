@@ -100,6 +100,13 @@ evd_start_in(struct evd_proc *p, const char *const *extra)
 	argv[argc++] = p->sock;
 	argv[argc++] = "--state-dir";
 	argv[argc++] = p->state;
+	/* EVD_TEST_THREADS=N: the whole suite against N event loops (an
+	 * explicit --threads among extra comes later and wins). */
+	if (getenv("EVD_TEST_THREADS") != NULL &&
+	    *getenv("EVD_TEST_THREADS") != '\0') {
+		argv[argc++] = "--threads";
+		argv[argc++] = getenv("EVD_TEST_THREADS");
+	}
 	for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
 		argv[argc++] = extra[i];
 	argv[argc] = NULL;
