@@ -613,6 +613,7 @@ loop_shutdown(void)
 	hook_shutdown();
 	wait_shutdown();
 	batch_shutdown();
+	quota_sync();
 	if (shard_count() > 1)
 		shard_detach();
 }
@@ -645,6 +646,7 @@ loop_iterate(struct event_base *base)
 		return false;
 	}
 	batch_end();
+	quota_sync();
 	/* Before the replies: a client that saw its timer scheduled here
 	 * finds it counted in a Stats answered by another loop. */
 	loop_publish();

@@ -5,7 +5,8 @@
  * bytes held by both. The owners of timers and messages update the counts
  * as things come and go; admission asks quota_check() before creating
  * anything. Root (uid 0) is counted but never limited: it administers the
- * daemon. A limit of 0 means unlimited.
+ * daemon. A limit of 0 means unlimited. With several loops a loop's
+ * changes reach the others once per iteration (quota_sync).
  *
  * Pure: no I/O, no clock, no logging.
  */
@@ -55,6 +56,16 @@ int quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 int quota_add(uid_t uid, enum quota_kind kind, size_t bytes);
 void quota_release(uid_t uid, enum quota_kind kind, size_t bytes);
 
+/* What uid holds: the shared count plus the calling loop's changes not
+ * yet published. */
 void quota_usage(uid_t uid, struct quota_usage *ret);
+
+/*
+ * Multi-loop (shard.h): publishes the calling loop's changes to the
+ * shared counts. Each loop calls it once per iteration and once before
+ * it stops; with one loop there is never anything to publish. Thread:
+ * the calling loop's own changes only.
+ */
+void quota_sync(void);
 
 #endif
