@@ -165,6 +165,7 @@ size_t evb_parse_frames(const uint8_t *in, size_t len, int conn, void *arg,
 /* ---- the groups of measurements ---- */
 /* evd (evb_evd.c) */
 void evb_evd_schedule(const struct evb_opts *o);
+void evb_evd_scale(const struct evb_opts *o);
 void evb_evd_cancel(const struct evb_opts *o);
 void evb_evd_precision(const struct evb_opts *o);
 void evb_evd_memory(const struct evb_opts *o);

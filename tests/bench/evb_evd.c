@@ -12,12 +12,14 @@
  */
 #include "evb.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evclient.h"
@@ -44,17 +46,26 @@ enum {
 int64_t *evb_cdf_client, *evb_cdf_daemon, *evb_cdf_timerfd;
 size_t evb_cdf_nclient, evb_cdf_ndaemon, evb_cdf_ntimerfd;
 
+/* evd with store and, for threads > 0, that many event loops. */
 static int
-evd_up(struct evd_proc *p, const char *store)
+evd_up_threads(struct evd_proc *p, const char *store, int threads)
 {
+	char n[16];
 	const char *args[] = {"--store", store, "--log-level", "warning",
-			      NULL};
-	int r = evd_start(p, args);
+			      threads > 0 ? "--threads" : NULL, n, NULL};
+	int r;
 
-	if (r < 0)
+	snprintf(n, sizeof(n), "%d", threads);
+	if ((r = evd_start(p, args)) < 0)
 		evb_note("evd (--store %s) did not start: %s", store,
 			 strerror(-r));
 	return r;
+}
+
+static int
+evd_up(struct evd_proc *p, const char *store)
+{
+	return evd_up_threads(p, store, 0);
 }
 
 static int
@@ -229,19 +240,74 @@ out:
 
 /* ---- 1. schedule throughput ---- */
 
-static double
-schedule_once(const char *store, int nconn, long ops, size_t window)
+/* CPU time used so far by the evbench process, and by process pid (its
+ * threads included), in ns; -1 when /proc cannot tell. */
+static int64_t
+cpu_self_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+		return -1;
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int64_t
+cpu_proc_ns(pid_t pid)
+{
+	char path[320];
+	struct dirent *d;
+	int64_t sum = 0;
+	DIR *dir;
+
+	/* Each thread's run time in ns (schedstat), not the 10 ms ticks of
+	 * /proc/PID/stat: a quick run lasts only milliseconds. */
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		unsigned long long ns;
+		FILE *f;
+		int ok;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat",
+			 (int)pid, d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue; /* the thread just ended */
+		ok = fscanf(f, "%llu", &ns) == 1;
+		fclose(f);
+		if (ok)
+			sum += (int64_t)ns;
+	}
+	closedir(dir);
+	return sum;
+}
+
+/* One pipelined schedule run and where the CPU went: the daemon's and
+ * the client's CPU per request (ns), so a figure can say whether the
+ * client was the bottleneck. */
+struct sched_run {
+	double rate;
+	double evd_cpu_ns;
+	double client_cpu_ns;
+};
+
+static int
+schedule_run(const char *store, int threads, int nconn, long ops,
+	     size_t window, struct sched_run *ret)
 {
 	const char *channel = strcmp(store, "memory") == 0 ? NULL : "bench";
 	struct evb_load loads[16];
-	int fds[16], want = K_SCHEDULED, i;
+	int fds[16], want = K_SCHEDULED, i, r = -1;
+	int64_t e0, c0;
 	struct evd_proc p;
-	double rate = -1;
 
 	memset(loads, 0, sizeof(loads));
 	for (i = 0; i < nconn; i++)
 		fds[i] = -1;
-	if (evd_up(&p, store) < 0)
+	if (evd_up_threads(&p, store, threads) < 0)
 		return -1;
 	for (i = 0; i < nconn; i++)
 		if ((fds[i] = conn_open(p.sock)) < 0)
@@ -251,15 +317,30 @@ schedule_once(const char *store, int nconn, long ops, size_t window)
 		if (load_call_later(&loads[j % nconn], (uint64_t)j + 2, HOUR_NS,
 				    channel) < 0)
 			goto out;
-	rate = evb_pipeline(fds, loads, nconn, window, evb_parse_evd, &want,
-			    30000);
+	e0 = cpu_proc_ns(p.pid);
+	c0 = cpu_self_ns();
+	ret->rate = evb_pipeline(fds, loads, nconn, window, evb_parse_evd,
+				 &want, 30000);
+	ret->evd_cpu_ns = (double)(cpu_proc_ns(p.pid) - e0) / (double)ops;
+	ret->client_cpu_ns = (double)(cpu_self_ns() - c0) / (double)ops;
+	if (ret->rate > 0 && e0 >= 0 && c0 >= 0)
+		r = 0;
 out:
 	conns_close(fds, nconn);
 	for (i = 0; i < nconn; i++)
 		evb_load_free(&loads[i]);
 	if (evd_stop(&p) != 0)
-		rate = -1;
-	return rate;
+		r = -1;
+	return r;
+}
+
+static double
+schedule_once(const char *store, int nconn, long ops, size_t window)
+{
+	struct sched_run sr;
+
+	return schedule_run(store, 0, nconn, ops, window, &sr) == 0 ? sr.rate
+								    : -1;
 }
 
 void
@@ -311,6 +392,57 @@ evb_evd_schedule(const struct evb_opts *o)
 			if (n > 0)
 				evb_put(key, EVB_RATE, v, n);
 		}
+	}
+}
+
+/* ---- 1b. scale-up: one event loop against two (--threads) ---- */
+
+void
+evb_evd_scale(const struct evb_opts *o)
+{
+	static const char *const stores[] = {"memory", "sqlite"};
+	static const int conns[] = {4, 16};
+	char key[96];
+
+	for (size_t s = 0; s < 2; s++) {
+		long ops = s == 0 ? o->ops : o->ops_durable;
+
+		for (int t = 1; t <= 2; t++)
+			for (size_t c = 0; c < 2; c++) {
+				double v[EVB_MAX_RUNS], ev[EVB_MAX_RUNS],
+					cl[EVB_MAX_RUNS];
+				size_t window = 16384 / (size_t)conns[c];
+				int n = 0;
+
+				for (int r = 0; r < o->runs; r++) {
+					struct sched_run sr;
+
+					if (schedule_run(stores[s], t, conns[c],
+							 ops, window, &sr) < 0)
+						continue;
+					v[n] = sr.rate;
+					ev[n] = sr.evd_cpu_ns;
+					cl[n++] = sr.client_cpu_ns;
+				}
+				if (n == 0) {
+					evb_note("scale: %s, %d loop(s), %d "
+						 "conns failed",
+						 stores[s], t, conns[c]);
+					continue;
+				}
+				snprintf(key, sizeof(key),
+					 "evd.scale.%s.t%d.c%d", stores[s], t,
+					 conns[c]);
+				evb_put(key, EVB_RATE, v, n);
+				snprintf(key, sizeof(key),
+					 "evd.scale.%s.t%d.c%d.evd_cpu",
+					 stores[s], t, conns[c]);
+				evb_put(key, EVB_NS, ev, n);
+				snprintf(key, sizeof(key),
+					 "evd.scale.%s.t%d.c%d.client_cpu",
+					 stores[s], t, conns[c]);
+				evb_put(key, EVB_NS, cl, n);
+			}
 	}
 }
 

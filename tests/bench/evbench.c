@@ -21,8 +21,8 @@
  * a few seconds; redis-server, at and gnuplot are used only when
  * installed. --full adds the 10M-timer memory point (1-2 GB, minutes).
  *
- * Groups (--only): ipc heap schedule cancel precision memory restart
- * exec rtt delivery redis at cli.
+ * Groups (--only): ipc heap schedule scale cancel precision memory
+ * restart exec rtt delivery redis at cli.
  *
  * Nothing is asserted: the exit status is 0 when every group ran,
  * whether or not targets were met, and 1 when a measurement failed.
@@ -72,9 +72,9 @@ usage(void)
 		"usage: evbench [--quick | --full] [--runs N] "
 		"[--only GROUP[,GROUP...]]\n"
 		"               [--json FILE] [--plot DIR]\n"
-		"groups: ipc heap schedule cancel precision memory restart "
-		"exec rtt\n"
-		"        delivery redis at cli\n");
+		"groups: ipc heap schedule scale cancel precision memory "
+		"restart exec\n"
+		"        rtt delivery redis at cli\n");
 	exit(2);
 }
 
@@ -122,12 +122,18 @@ derive(void)
 					  "evd.schedule.sqlite.c16"};
 	static const char *const can[] = {"evd.cancel.memory.c1",
 					  "evd.cancel.memory.c4"};
+	static const char *const sc1[] = {"evd.scale.memory.t1.c4",
+					  "evd.scale.memory.t1.c16"};
+	static const char *const sc2[] = {"evd.scale.memory.t2.c4",
+					  "evd.scale.memory.t2.c16"};
 	double early = 0;
 	bool any = false;
 
 	derive_best("evd.schedule.memory.best", mem, 3);
 	derive_best("evd.schedule.sqlite.best", dur, 3);
 	derive_best("evd.cancel.memory.best", can, 2);
+	derive_best("evd.scale.memory.t1.best", sc1, 2);
+	derive_best("evd.scale.memory.t2.best", sc2, 2);
 	derive_cost("evd.schedule.cost", "evd.schedule.memory.best");
 	derive_cost("evd.cancel.cost", "evd.cancel.memory.best");
 	derive_cost("evd.fire.cost", "evd.deliver.caller");
@@ -333,6 +339,12 @@ print_table(void)
 	     "evd.schedule.sqlite.c16.w1", "redis.zadd.durable.c16.w1",
 	     "Redis ZADD always, 16 conns, no pipelining", NULL, NO, NO, NO,
 	     NO},
+	    {"scale-up: memory schedule, --threads 2, best of 4/16 conns",
+	     "evd.scale.memory.t2.best", "evd.scale.memory.t1.best",
+	     "--threads 1, same conns", "≥ 1.7× one loop", NO, NO, 1.7, NO},
+	    {"scale-up: durable schedule, --threads 2, 16 conns",
+	     "evd.scale.sqlite.t2.c16", "evd.scale.sqlite.t1.c16",
+	     "--threads 1, 16 conns", NULL, NO, NO, NO, NO},
 	    {"schedule cost per timer (1 / best memory rate)",
 	     "evd.schedule.cost", "heap.schedule",
 	     "libevent event_new+event_add in-process", NULL, NO, NO, NO, NO},
@@ -478,6 +490,39 @@ print_details(void)
 			}
 			printf("| | | | | | | | | |\n");
 		}
+
+	if (evb_get("evd.scale.memory.t1.c4") != NULL) {
+		printf("\n### Scale-up (pipelined call_later; CPU per request: "
+		       "evd's threads, and evbench's one client thread)\n\n");
+		printf("| store | loops | conns | rate | evd CPU/request | "
+		       "client CPU/request |\n|---|---|---|---|---|---|\n");
+		for (int st = 0; st < 2; st++)
+			for (int t = 1; t <= 2; t++)
+				for (int c = 4; c <= 16; c *= 4) {
+					static const char *const sn[] = {
+					    "memory", "sqlite"};
+					char key[96], a[96], b[96], d[96];
+					const struct evb_result *r;
+
+					snprintf(key, sizeof(key),
+						 "evd.scale.%s.t%d.c%d", sn[st],
+						 t, c);
+					if ((r = evb_get(key)) == NULL)
+						continue;
+					cell(a, sizeof(a), r);
+					snprintf(key, sizeof(key),
+						 "evd.scale.%s.t%d.c%d.evd_cpu",
+						 sn[st], t, c);
+					cell(b, sizeof(b), evb_get(key));
+					snprintf(key, sizeof(key),
+						 "evd.scale.%s.t%d.c%d."
+						 "client_cpu",
+						 sn[st], t, c);
+					cell(d, sizeof(d), evb_get(key));
+					printf("| %s | %d | %d | %s | %s | %s |\n",
+					       sn[st], t, c, a, b, d);
+				}
+	}
 
 	printf("\n### Memory per pending timer (daemon VmRSS growth / N)\n\n");
 	printf("| pending timers | bytes per timer |\n|---|---|\n");
@@ -736,6 +781,8 @@ main(int argc, char **argv)
 		evb_base_spawn(&opts);
 	if (want("schedule"))
 		evb_evd_schedule(&opts);
+	if (want("scale"))
+		evb_evd_scale(&opts);
 	if (want("cancel"))
 		evb_evd_cancel(&opts);
 	if (want("rtt"))
