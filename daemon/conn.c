@@ -134,6 +134,7 @@ static void conn_process_routed(struct conn *);
 static void conn_protocol_error(struct conn *, const char *);
 static void conn_proxy_ship(struct conn *, bool);
 static void conn_link_update(struct conn *);
+static void conn_pause(struct conn *);
 
 static uint64_t
 conn_next_id(void)
@@ -734,8 +735,7 @@ conn_process_routed(struct conn *c)
 		int rd, to;
 
 		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
-			c->paused = true;
-			event_del(c->ev_read);
+			conn_pause(c);
 			break;
 		}
 		r = frame_decode(c->in + off, c->in_len - off,
@@ -1123,6 +1123,9 @@ conn_flush(struct conn *c)
 			conn_close(c, strerror(errno));
 			return -1;
 		}
+		/* A paused client that reads is slow, not stalled. */
+		if (n > 0 && c->paused)
+			evtimer_add(c->ev_stall, &conns.frame_timeout);
 	}
 	if (c->closing && (!c->drain || evbuffer_get_length(c->out) == 0)) {
 		conn_close(c, c->closing_why);
@@ -1140,6 +1143,7 @@ conn_flush(struct conn *c)
 	}
 	if (c->paused) {
 		c->paused = false;
+		evtimer_del(c->ev_stall);
 		if (c->fwd_stalled)
 			return 0; /* resumes when the answers are in */
 		/* Frames that waited in the input buffer are processed in the
@@ -1231,8 +1235,7 @@ conn_process(struct conn *c)
 		int rd;
 
 		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
-			c->paused = true;
-			event_del(c->ev_read);
+			conn_pause(c);
 			break;
 		}
 		r = frame_decode(c->in + off, c->in_len - off,
@@ -1332,7 +1335,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Part of a frame waits for the rest: the clock runs from the last
 	 * bytes that arrived. Nothing pending: no clock. */
-	if (c->in_len > 0 && !c->paused && !c->fwd_stalled)
+	if (c->paused)
+		; /* its clock runs from the pause (conn_pause) */
+	else if (c->in_len > 0 && !c->fwd_stalled)
 		evtimer_add(c->ev_stall, &conns.frame_timeout);
 	else
 		evtimer_del(c->ev_stall);
@@ -1348,11 +1353,32 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Stops reading c while its output is above the high-water mark. A client
+ * that sends but never reads would otherwise hold its connection, and
+ * the output under it, for ever: the stall clock (frame_timeout) runs
+ * until a write makes progress, and closes c when it runs out.
+ */
+static void
+conn_pause(struct conn *c)
+{
+	c->paused = true;
+	event_del(c->ev_read);
+	evtimer_add(c->ev_stall, &conns.frame_timeout);
+}
+
 static void
 conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->paused) {
+		log_info("connection %" PRIu64 " (pid %ld uid %u): output "
+		         "above the high-water mark and not read; closing",
+		         c->id, (long)c->pid, (unsigned)c->uid);
+		conn_close(c, "output not read: timed out");
+		return;
+	}
 	log_info("connection %" PRIu64 " (pid %ld uid %u): part of a frame "
 	         "and then silence; closing",
 	         c->id, (long)c->pid, (unsigned)c->uid);

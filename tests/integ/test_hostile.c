@@ -2,7 +2,9 @@
  * test_hostile: clients that misbehave on purpose, against the real evd.
  * Half a frame and then silence is closed after frame_timeout_ms; a
  * client that never reads while fires pile up is disconnected at the
- * output limit with the daemon's memory bounded; a subscriber stopped
+ * output limit with the daemon's memory bounded, or after
+ * frame_timeout_ms when its output sits above the high-water mark
+ * untaken below that limit; a subscriber stopped
  * with SIGSTOP holding a message loses it to another subscriber after its
  * visibility timeout; running out of file descriptors neither spins the
  * loop nor stops service once fds free up. A bystander is served
@@ -10,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -154,6 +157,70 @@ test_slow_but_alive(void **state)
 	assert_int_equal(r->request_id, 77);
 	evd__reply__free_unpacked(r, NULL);
 	close(fd);
+}
+
+/*
+ * A client that keeps sending and never reads, its output past the
+ * high-water mark but below the limit: reading stops, and after
+ * frame_timeout_ms without a byte of output taken the connection is
+ * closed (before, it was held open for ever, as the peer was blocked in
+ * its own write).
+ */
+static void
+test_stalled_above_high_water(void **state)
+{
+	static uint8_t payload[64 * 1024 - 64];
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	int fd = greet(), i, flags;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0, off = 0;
+	bool eof = false;
+	int64_t end;
+
+	/* 100 fires of 64 KiB: 6.4 MiB, over the 4 MiB high-water mark and
+	 * under the 32 MiB limit. */
+	memset(payload, 'y', sizeof payload);
+	cb.has_payload = 1;
+	cb.payload.data = payload;
+	cb.payload.len = sizeof payload;
+	cs.callback = &cb;
+	for (i = 0; i < 100; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+
+		rq.has_request_id = 1;
+		rq.request_id = rid++;
+		rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+		rq.call_soon = &cs;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	flags = fcntl(fd, F_GETFL);
+	assert_int_equal(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
+	/* Send what the daemon takes, for a second, without reading. */
+	end = now_ms() + 1000;
+	while (off < len && now_ms() < end) {
+		ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno != EAGAIN)
+			break;
+		else
+			usleep(10000);
+	}
+	free(buf);
+	/* Still not reading: the daemon's close shows as POLLRDHUP while
+	 * its output sits unread in our buffer. */
+	{
+		struct pollfd pfd = {fd, POLLRDHUP, 0};
+
+		eof = poll(&pfd, 1, 10000) == 1 &&
+		      (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	}
+	close(fd);
+	assert_true(eof);
+	assert_true(evd_alive(&evd));
+	bystander_ok();
 }
 
 /* 500 fires of 64 KiB each, to a client that never reads: 32 MiB of
@@ -409,6 +476,7 @@ main(void)
 		cmocka_unit_test(test_slow_loris),
 		cmocka_unit_test(test_slow_but_alive),
 		cmocka_unit_test(test_never_reads),
+		cmocka_unit_test(test_stalled_above_high_water),
 		cmocka_unit_test(test_stopped_subscriber),
 		cmocka_unit_test(test_many_connections),
 		cmocka_unit_test(test_fd_exhaustion),
