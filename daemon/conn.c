@@ -23,6 +23,7 @@
 #include "channel.h"
 #include "dispatch.h"
 #include "frame.h"
+#include "wire.h"
 #include "idmap.h"
 #include "log.h"
 #include "route.h"
@@ -416,7 +417,9 @@ conn_mark_dirty(struct conn *c)
 static int
 conn_pack(struct evbuffer *buf, const Evd__Reply *r)
 {
-	size_t n = evd__reply__get_packed_size(r);
+	/* The hottest replies skip protobuf-c's descriptor walk (wire.h). */
+	size_t fast = wire_reply_size(r);
+	size_t n = fast > 0 ? fast : evd__reply__get_packed_size(r);
 	struct evbuffer_iovec iov;
 	uint8_t *p;
 
@@ -427,7 +430,10 @@ conn_pack(struct evbuffer *buf, const Evd__Reply *r)
 		return -ENOMEM;
 	p = iov.iov_base;
 	frame_put_header(p, n);
-	evd__reply__pack(r, p + FRAME_HEADER_LEN);
+	if (fast > 0)
+		wire_reply_pack(r, p + FRAME_HEADER_LEN);
+	else
+		evd__reply__pack(r, p + FRAME_HEADER_LEN);
 	iov.iov_len = n + FRAME_HEADER_LEN;
 	if (evbuffer_commit_space(buf, &iov, 1) < 0)
 		return -ENOMEM;

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "route.h"
 #include "shard.h"
+#include "wire.h"
 
 static const char *dispatch_store = "memory";
 static int64_t dispatch_started;
@@ -77,6 +78,17 @@ static ProtobufCAllocator arena_allocator = {
 	.alloc = arena_alloc,
 	.free = arena_free,
 };
+
+/* A request in the arena: the common shapes through wire.c's decoder,
+ * the rest (and anything malformed) through protobuf-c. */
+static Evd__Request *
+dispatch_unpack(size_t len, const uint8_t *body)
+{
+	Evd__Request *rq = wire_request_unpack(&arena_allocator, len, body);
+
+	return rq != NULL ? rq
+	                  : evd__request__unpack(&arena_allocator, len, body);
+}
 
 void
 dispatch_init(const char *store_name)
@@ -163,7 +175,7 @@ dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
 {
 	arena.used = 0;
 	arena.spilled = 0;
-	decoded = evd__request__unpack(&arena_allocator, len, body);
+	decoded = dispatch_unpack(len, body);
 	if (decoded == NULL)
 		return -EBADMSG;
 	/* Before Hello everything is answered here, with the error. */
@@ -248,7 +260,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 
 	arena.used = 0;
 	arena.spilled = 0;
-	rq = evd__request__unpack(&arena_allocator, len, body);
+	rq = dispatch_unpack(len, body);
 	if (rq == NULL)
 		return -EBADMSG; /* the conn reports it and closes */
 	return dispatch_run_request(c, rq);

@@ -72,6 +72,11 @@ repeat_from_options(const Evd__TimerOptions *o, const char *calendar,
 		rerr(err, errsize, "a time zone needs a calendar expression");
 		return -EINVAL;
 	}
+	/* Most timers ask for none of it: no allocation for them. */
+	if (calendar == NULL && rp == NULL &&
+	    (o == NULL || (!o->has_overlap && !o->has_randomized_delay_ns &&
+	                   !o->has_accuracy_ns)))
+		return 0; /* one plain deadline */
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return -ENOMEM;
 	if (rp != NULL) {
