@@ -65,6 +65,44 @@ clock_now_ns(int evd_clock)
 	return clock_source(evd_clock);
 }
 
+/* The clocks as first read inside the current batch (per loop). */
+static _Thread_local struct {
+	unsigned depth;
+	unsigned have; /* bit per clock */
+	int64_t ns[3];
+} batch;
+
+void
+clock_batch_begin(void)
+{
+	if (batch.depth++ == 0)
+		batch.have = 0;
+}
+
+void
+clock_batch_end(void)
+{
+	if (batch.depth > 0)
+		batch.depth--;
+}
+
+int64_t
+clock_batch_ns(int evd_clock)
+{
+	unsigned k;
+
+	if (batch.depth == 0 || !clock_valid(evd_clock))
+		return clock_now_ns(evd_clock);
+	k = evd_clock == EVD__CLOCK__REALTIME   ? 0
+	    : evd_clock == EVD__CLOCK__BOOTTIME ? 1
+	                                        : 2;
+	if (!(batch.have & 1u << k)) {
+		batch.ns[k] = clock_now_ns(evd_clock);
+		batch.have |= 1u << k;
+	}
+	return batch.ns[k];
+}
+
 void
 clock_set_source(clock_now_fn fn)
 {
@@ -79,8 +117,8 @@ clock_to_realtime_ns(int evd_clock, int64_t t_ns)
 	if (evd_clock == EVD__CLOCK__REALTIME)
 		return t_ns;
 	/* Saturate: a deadline centuries away must not overflow. */
-	if (__builtin_sub_overflow(t_ns, clock_now_ns(evd_clock), &d) ||
-	    __builtin_add_overflow(d, clock_now_ns(EVD__CLOCK__REALTIME), &r))
+	if (__builtin_sub_overflow(t_ns, clock_batch_ns(evd_clock), &d) ||
+	    __builtin_add_overflow(d, clock_batch_ns(EVD__CLOCK__REALTIME), &r))
 		return d > 0 ? INT64_MAX : INT64_MIN;
 	return r;
 }

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "channel.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "frame.h"
 #include "wire.h"
@@ -895,7 +896,7 @@ conn_client_closed(struct conn *c)
 
 /* Runs the frames of a FORWARD message on the client's proxy. */
 static void
-conn_forwarded(struct shard_msg *m)
+conn_forwarded_frames(struct shard_msg *m)
 {
 	struct conn *p = conn_proxy_get(m);
 	uint8_t hdr[FRAME_HEADER_LEN];
@@ -936,6 +937,15 @@ conn_forwarded(struct shard_msg *m)
 	}
 	if (m->gather)
 		conn_proxy_ship(p, true);
+}
+
+/* Runs the frames of a FORWARD message: one batch (clock.h). */
+static void
+conn_forwarded(struct shard_msg *m)
+{
+	clock_batch_begin();
+	conn_forwarded_frames(m);
+	clock_batch_end();
 }
 
 /* An OUTPUT message: replies and events from a proxy, for client c. */
@@ -1225,7 +1235,7 @@ conn_drain(int timeout_ms)
  * waits for conn_flush to drain it) or when the conn closes.
  */
 static void
-conn_process(struct conn *c)
+conn_process_frames(struct conn *c)
 {
 	uint64_t id = c->id;
 	size_t off = 0;
@@ -1269,6 +1279,15 @@ conn_process(struct conn *c)
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
+}
+
+/* The frames read from c in one go are one batch (clock.h). */
+static void
+conn_process(struct conn *c)
+{
+	clock_batch_begin();
+	conn_process_frames(c);
+	clock_batch_end();
 }
 
 /* Makes room for the next read: at least CONN_READ_CHUNK, and the whole

@@ -24,7 +24,7 @@ req_call_at(struct req_ctx *ctx, const Evd__Request *rq)
 	if (!clock_valid(clk))
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "unknown clock %d", clk);
-	if (m->when_ns - clock_now_ns(clk) > CLOCK_MAX_AHEAD_NS)
+	if (m->when_ns - clock_batch_ns(clk) > CLOCK_MAX_AHEAD_NS)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "when_ns is more than a century ahead");
 	if ((r = req_fill_target(ctx, m->callback, m->key, m->options,

@@ -28,7 +28,7 @@ req_call_later(struct req_ctx *ctx, const Evd__Request *rq)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "call_later runs on the monotonic or boottime "
 		                "clock; use call_at for a wall-clock instant");
-	now = clock_now_ns(clk);
+	now = clock_batch_ns(clk);
 	if (m->delay_ns > CLOCK_MAX_AHEAD_NS)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "delay_ns is more than a century");

@@ -18,6 +18,6 @@ req_call_soon(struct req_ctx *ctx, const Evd__Request *rq)
 	                           &spec)) < 0)
 		return r;
 	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
+	spec.deadline_ns = clock_batch_ns(EVD__CLOCK__MONOTONIC);
 	return req_schedule(ctx, &spec, m->options, NULL, NULL);
 }

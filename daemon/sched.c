@@ -741,7 +741,7 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->clock = (uint8_t)spec->clock;
 	t->misfire = (uint8_t)spec->misfire;
 	t->conn_id = spec->conn_id;
-	t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+	t->created_rt_ns = clock_batch_ns(EVD__CLOCK__REALTIME);
 	t->qn.deadline_ns =
 	    repeat_effective(rep, spec->deadline_ns, sched_random());
 	if (s != NULL) {
