@@ -54,10 +54,14 @@ arena_owns(const void *p)
 static void *
 arena_alloc(void *unused, size_t size)
 {
+	/* Never 0 bytes: a zero-sized block at the very end of the arena
+	 * would be a pointer past it, which arena_free takes for malloc's. */
 	size_t n = (size + _Alignof(max_align_t) - 1) &
 	           ~(_Alignof(max_align_t) - 1);
 	void *p;
 
+	if (n == 0)
+		n = _Alignof(max_align_t);
 	if (n >= size && n <= DISPATCH_ARENA_SIZE - arena.used) {
 		p = arena.buf + arena.used;
 		arena.used += n;

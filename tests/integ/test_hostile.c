@@ -223,6 +223,66 @@ test_stalled_above_high_water(void **state)
 	bystander_ok();
 }
 
+/*
+ * A List that finds nothing, padded with an unknown field so that the
+ * request and the page fill the daemon's per-request arena to the very
+ * byte: the empty page's zero-sized blocks then sat past the arena's end,
+ * and freeing them aborted the daemon. Every padding in 16-byte steps
+ * across the last 6 KiB is tried; each must get its (empty) page.
+ */
+static void
+test_list_fills_the_arena(void **state)
+{
+	static uint8_t pad[66000];
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List l = EVD__LIST__INIT;
+	int fd = greet();
+
+	l.has_after_id = 1;
+	l.after_id = UINT64_MAX; /* past every timer: an empty page */
+	l.has_limit = 1;
+	l.limit = 1;
+	rq.has_request_id = 1;
+	rq.body_case = EVD__REQUEST__BODY_LIST;
+	rq.list = &l;
+	for (size_t p = 65536 - 6144; p <= 65536; p += 16) {
+		size_t n, len;
+		uint8_t *buf, *q;
+		Evd__Reply *r;
+
+		rq.request_id = rid++;
+		n = evd__request__get_packed_size(&rq);
+		assert_non_null(buf = malloc(4 + n + 8 + p));
+		evd__request__pack(&rq, buf + 4);
+		/* Field 99, length-delimited: unknown to evd. */
+		q = buf + 4 + n;
+		*q++ = (uint8_t)((99 << 3 | 2) | 0x80);
+		*q++ = (uint8_t)((99 << 3 | 2) >> 7);
+		for (size_t v = p; v >= 0x80; v >>= 7)
+			*q++ = (uint8_t)(v | 0x80);
+		*q++ = (uint8_t)(p >> (7 * ((p >= 0x80) + (p >= 0x4000))));
+		memcpy(q, pad, p);
+		len = (size_t)(q + p - buf) - 4;
+		buf[0] = (uint8_t)(len >> 24);
+		buf[1] = (uint8_t)(len >> 16);
+		buf[2] = (uint8_t)(len >> 8);
+		buf[3] = (uint8_t)len;
+		assert_int_equal(raw_write(fd, buf, len + 4), 0);
+		free(buf);
+		r = raw_recv_reply(fd, 5000);
+		if (r == NULL)
+			fail_msg("no answer with %zu bytes of padding", p);
+		if (r->body_case == EVD__REPLY__BODY_ERROR)
+			fail_msg("padding %zu: %s", p, r->error->message);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER_LIST);
+		assert_int_equal(r->timer_list->n_timers, 0);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	close(fd);
+	assert_true(evd_alive(&evd));
+	bystander_ok();
+}
+
 /* 500 fires of 64 KiB each, to a client that never reads: 32 MiB of
  * events would pile up; evd cuts it off and its memory stays bounded. */
 static void
@@ -477,6 +537,7 @@ main(void)
 		cmocka_unit_test(test_slow_but_alive),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_stalled_above_high_water),
+		cmocka_unit_test(test_list_fills_the_arena),
 		cmocka_unit_test(test_stopped_subscriber),
 		cmocka_unit_test(test_many_connections),
 		cmocka_unit_test(test_fd_exhaustion),
