@@ -728,6 +728,36 @@ conn_gather_part(struct conn *c, struct shard_msg *m)
  * only when no third loop has unanswered ones: replies keep request
  * order without a reorder buffer.
  */
+/*
+ * The next whole frame of c's input at off: 1 with *body, *blen and the
+ * frame's length with its header in *ret_len; 0 when more bytes are
+ * needed or c's output paused it; -1 after a bad length (reported, and
+ * c is closing).
+ */
+static int
+conn_next_frame(struct conn *c, size_t off, const uint8_t **body,
+                size_t *blen, size_t *ret_len)
+{
+	long r;
+
+	if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
+		conn_pause(c);
+		return 0;
+	}
+	r = frame_decode(c->in + off, c->in_len - off, conns.max_frame, body,
+	                 blen);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		conn_protocol_error(c, r == -EMSGSIZE
+		                               ? "frame length above the maximum"
+		                               : "frame length of zero");
+		return -1;
+	}
+	*ret_len = (size_t)r;
+	return 1;
+}
+
 static void
 conn_process_routed(struct conn *c)
 {
@@ -737,25 +767,11 @@ conn_process_routed(struct conn *c)
 
 	while (off < c->in_len && !c->fwd_stalled) {
 		const uint8_t *body;
-		size_t blen;
-		long r;
+		size_t blen, r;
 		int rd, to;
 
-		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
-			conn_pause(c);
+		if (conn_next_frame(c, off, &body, &blen, &r) <= 0)
 			break;
-		}
-		r = frame_decode(c->in + off, c->in_len - off,
-		                 conns.max_frame, &body, &blen);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			conn_protocol_error(c, r == -EMSGSIZE
-			                               ? "frame length above the "
-			                                 "maximum"
-			                               : "frame length of zero");
-			break;
-		}
 		if (dispatch_decode(c, body, blen, &to) < 0) {
 			conn_protocol_error(c, "undecodable request");
 			break;
@@ -764,7 +780,7 @@ conn_process_routed(struct conn *c)
 			rd = dispatch_run(c);
 			if (rd < 0 || conn_lookup(id) != c)
 				return; /* closed */
-			off += (size_t)r;
+			off += r;
 			continue;
 		}
 		dispatch_discard();
@@ -779,15 +795,15 @@ conn_process_routed(struct conn *c)
 				conn_close(c, "out of memory for a request");
 				return;
 			}
-			off += (size_t)r;
+			off += r;
 			conn_fwd_stall(c);
 			break;
 		}
-		if (conn_fwd_add(c, to, c->in + off, (size_t)r) < 0) {
+		if (conn_fwd_add(c, to, c->in + off, r) < 0) {
 			conn_close(c, "out of memory for a request");
 			return;
 		}
-		off += (size_t)r;
+		off += r;
 	}
 	if (conn_fwd_post(c) < 0) {
 		conn_close(c, "out of memory for a request");
@@ -1246,26 +1262,13 @@ conn_process_frames(struct conn *c)
 	}
 	while (off < c->in_len) {
 		const uint8_t *body;
-		size_t blen;
-		long r;
-		int rd;
+		size_t blen, r;
+		int rd, k;
 
-		if (evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
-			conn_pause(c);
-			break;
-		}
-		r = frame_decode(c->in + off, c->in_len - off,
-		                 conns.max_frame, &body, &blen);
-		if (r == 0)
-			break;
-		if (r == -EMSGSIZE) {
-			conn_protocol_error(c, "frame length above the maximum");
+		if ((k = conn_next_frame(c, off, &body, &blen, &r)) < 0)
 			return;
-		}
-		if (r < 0) {
-			conn_protocol_error(c, "frame length of zero");
-			return;
-		}
+		if (k == 0)
+			break;
 		rd = dispatch_frame(c, body, blen);
 		if (rd == -EBADMSG) {
 			conn_protocol_error(c, "undecodable request");
@@ -1273,7 +1276,7 @@ conn_process_frames(struct conn *c)
 		}
 		if (rd < 0 || conn_lookup(id) != c)
 			return; /* closed */
-		off += (size_t)r;
+		off += r;
 	}
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
@@ -1340,6 +1343,12 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (conn_lookup(c->id) != c || c->paused || c->closing ||
 		    c->fwd_stalled)
 			return; /* a pause resumes through this path again */
+		/* Requests another loop runs are owed their replies too: wait
+		 * for them, then come back here (conn_fwd_settle). */
+		if (c->fwd_pending > 0 || c->fwd_nbuf > 0 || c->gather != NULL) {
+			conn_fwd_stall(c);
+			return;
+		}
 		c->closing = true;
 		c->drain = true;
 		c->closing_why = c->in_len > 0 ? "peer closed mid-frame"

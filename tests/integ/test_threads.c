@@ -7,8 +7,9 @@
  * paged across their id ranges, Stats summed over them, channels (loop 0's)
  * published to and subscribed from the other loops, acks, exec hooks,
  * replies to a pipelined mix of local and forwarded requests in request
- * order, a closing connection's timers, and durable timers kept across a
- * restart with another loop count.
+ * order, a closing connection's timers, replies owed to a client that
+ * shut its sending side, and durable timers kept across a restart with
+ * another loop count.
  *
  * The whole integration suite also runs against two loops (EVD_TEST_THREADS
  * in ./dev test); this file covers what only a multi-loop daemon can get
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -456,6 +458,90 @@ test_pipelined_order(void **state)
 	clients_close(c);
 }
 
+/* A raw connection on a loop other than 0 (found by the id of a timer
+ * it schedules for itself), or -1. */
+static int
+raw_off_loop0(void)
+{
+	for (int tries = 0; tries < 4 * LOOPS; tries++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Reply *r;
+		int fd = raw_connect(evd.sock);
+		unsigned k = 0;
+
+		if (fd < 0 || raw_hello(fd, 1) < 0)
+			return -1;
+		cl.has_delay_ns = true;
+		cl.delay_ns = HOUR;
+		rq.has_request_id = true;
+		rq.request_id = 2;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		if ((r = raw_call(fd, &rq, 5000)) != NULL &&
+		    r->body_case == EVD__REPLY__BODY_SCHEDULED)
+			k = loop_of(r->scheduled->timer_id);
+		if (r != NULL)
+			evd__reply__free_unpacked(r, NULL);
+		if (k != 0)
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* A client that sends requests another loop serves and then shuts its
+ * sending side still gets every reply, in order, before the close (the
+ * forwarded ones come back after loop 0's commit). */
+static void
+test_half_close_waits_for_forwarded(void **state)
+{
+	Evd__Reply *r;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, i;
+
+	(void)state;
+	fd = raw_off_loop0();
+	assert_true(fd >= 0);
+	for (i = 0; i < 3; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Callback cb = EVD__CALLBACK__INIT;
+		Evd__Time t = EVD__TIME__INIT;
+
+		rq.has_request_id = true;
+		rq.request_id = (uint64_t)i + 10;
+		if (i == 1) {
+			rq.body_case = EVD__REQUEST__BODY_TIME;
+			rq.time = &t;
+		} else {
+			cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+			cb.channel = "threads-half";
+			cl.has_delay_ns = true;
+			cl.delay_ns = HOUR;
+			cl.callback = &cb;
+			rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+			rq.call_later = &cl;
+		}
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	for (i = 0; i < 3; i++) {
+		r = raw_recv_reply(fd, 5000);
+		assert_non_null(r);
+		assert_int_equal(r->request_id, (uint64_t)i + 10);
+		assert_int_equal(r->body_case, i == 1
+		                                       ? EVD__REPLY__BODY_TIME
+		                                       : EVD__REPLY__BODY_SCHEDULED);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_true(raw_wait_eof(fd, 5000));
+	close(fd);
+}
+
 /* Durable timers scheduled through loops 1 and 2 are loop 0's ids, so
  * they survive a restart with one loop, or with another count. */
 static void
@@ -509,6 +595,7 @@ main(void)
 	    cmocka_unit_test(test_channels_across_loops),
 	    cmocka_unit_test(test_exec_from_other_loop),
 	    cmocka_unit_test(test_pipelined_order),
+	    cmocka_unit_test(test_half_close_waits_for_forwarded),
 	    cmocka_unit_test(test_durable_across_loop_counts),
 	};
 
