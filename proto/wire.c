@@ -224,15 +224,15 @@ struct rd {
 	const uint8_t *p, *end;
 };
 
-/* A varint of at most 10 bytes, as protobuf-c reads it (bits past 64
- * dropped). */
+/* A varint of at most max bytes, as protobuf-c reads it (bits past 64
+ * dropped): 10 for a value, 5 for a tag or a length prefix. */
 static bool
-rd_varint(struct rd *r, uint64_t *ret)
+rd_varint_max(struct rd *r, unsigned max, uint64_t *ret)
 {
 	uint64_t v = 0;
 	unsigned i;
 
-	for (i = 0; i < 10 && r->p < r->end; i++) {
+	for (i = 0; i < max && r->p < r->end; i++) {
 		uint8_t b = *r->p++;
 
 		v |= (uint64_t)(b & 0x7f) << (7 * i);
@@ -242,6 +242,19 @@ rd_varint(struct rd *r, uint64_t *ret)
 		}
 	}
 	return false;
+}
+
+static bool
+rd_varint(struct rd *r, uint64_t *ret)
+{
+	return rd_varint_max(r, 10, ret);
+}
+
+/* protobuf-c refuses a tag or a length longer than 5 bytes. */
+static bool
+rd_prefix(struct rd *r, uint64_t *ret)
+{
+	return rd_varint_max(r, 5, ret);
 }
 
 /* The scalar fields of a body: field number -> where its has_ flag and
@@ -279,7 +292,7 @@ rd_body(struct rd r, void *body, const struct ffield *f, size_t nf)
 		uint64_t tag, v;
 		size_t i;
 
-		if (!rd_varint(&r, &tag) || (tag & 7) != WT_VARINT)
+		if (!rd_prefix(&r, &tag) || (tag & 7) != WT_VARINT)
 			return false;
 		for (i = 0; i < nf && f[i].number != tag >> 3; i++)
 			;
@@ -331,7 +344,7 @@ wire_request_unpack(ProtobufCAllocator *a, size_t len, const uint8_t *data)
 		a = &wire_system_allocator;
 
 	while (r.p < r.end) {
-		if (!rd_varint(&r, &tag))
+		if (!rd_prefix(&r, &tag))
 			return NULL;
 		if (tag == (1 << 3 | WT_VARINT) && !have_id) {
 			if (!rd_varint(&r, &id))
@@ -341,7 +354,7 @@ wire_request_unpack(ProtobufCAllocator *a, size_t len, const uint8_t *data)
 		           (tag >> 3 == EVD__REQUEST__BODY_CALL_LATER ||
 		            tag >> 3 == EVD__REQUEST__BODY_CALL_AT ||
 		            tag >> 3 == EVD__REQUEST__BODY_CANCEL)) {
-			if (!rd_varint(&r, &v) || v > (uint64_t)(r.end - r.p))
+			if (!rd_prefix(&r, &v) || v > (uint64_t)(r.end - r.p))
 				return NULL;
 			body = (unsigned)(tag >> 3);
 			sub.p = r.p;
