@@ -400,8 +400,17 @@ conn_congested(struct conn *c)
 	if (n <= CONN_OUT_HIGH)
 		return false;
 	c->congested_seen = true; /* conn_flush reports the drain */
-	if (c->proxy && c->link != NULL)
-		__atomic_store_n(&c->link->congested, true, __ATOMIC_RELAXED);
+	if (c->proxy && c->link != NULL) {
+		__atomic_store_n(&c->link->congested, true, __ATOMIC_SEQ_CST);
+		/* The client's loop may have drained between our read and
+		 * the flag, and found no flag to answer: look again. It
+		 * stores the level before it takes the flag, both seq_cst,
+		 * so one of us sees the other. */
+		n = evbuffer_get_length(c->out) +
+		    __atomic_load_n(&c->link->backlog, __ATOMIC_SEQ_CST);
+		if (n <= CONN_OUT_HIGH)
+			return false;
+	}
 	return true;
 }
 
@@ -1039,9 +1048,9 @@ conn_link_update(struct conn *c)
 
 	if (c->link == NULL)
 		return;
-	__atomic_store_n(&c->link->backlog, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->link->backlog, n, __ATOMIC_SEQ_CST);
 	if (n >= CONN_OUT_LOW ||
-	    !__atomic_exchange_n(&c->link->congested, false, __ATOMIC_RELAXED))
+	    !__atomic_exchange_n(&c->link->congested, false, __ATOMIC_SEQ_CST))
 		return;
 	for (k = 0; k < SHARD_MAX; k++) {
 		struct shard_msg *m;
