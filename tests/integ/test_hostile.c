@@ -304,12 +304,19 @@ test_never_reads(void **state)
 	cl.callback = &cb;
 	for (i = 0; i < 600; i++) {
 		Evd__Request rq = EVD__REQUEST__INIT;
+		int r;
 
 		rq.has_request_id = 1;
 		rq.request_id = rid++;
 		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
 		rq.call_later = &cl;
-		assert_int_equal(raw_send_request(fd, &rq), 0);
+		r = raw_send_request(fd, &rq);
+		/* If evd paused us early, it gives up on us while we are
+		 * still sending (test_stalled_above_high_water): that is
+		 * the close this test waits for. */
+		if (r == -EPIPE || r == -ECONNRESET)
+			break;
+		assert_int_equal(r, 0);
 	}
 	/* Never read; watch evd until it gives up on us. */
 	flags = fcntl(fd, F_GETFL);
