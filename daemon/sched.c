@@ -1259,6 +1259,8 @@ sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
 {
 	Evd__Run run = EVD__RUN__INIT;
 
+	if (!wait_watched(t->id))
+		return;
 	if (fire_id != 0) {
 		run.has_fire_id = true;
 		run.fire_id = fire_id;

@@ -181,6 +181,13 @@ wait_send(uint64_t conn_id, uint64_t timer_id, const Evd__Run *run)
 	(void)conn_send(c, &reply); /* a failure closed c: nobody to tell */
 }
 
+bool
+wait_watched(uint64_t timer_id)
+{
+	return waiters != NULL && idmap_size(waiters) > 0 &&
+	       idmap_get(waiters, timer_id) != NULL;
+}
+
 void
 wait_notify(uint64_t timer_id, const Evd__Run *run)
 {

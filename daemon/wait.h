@@ -12,6 +12,7 @@
 #ifndef EVD_WAIT_H
 #define EVD_WAIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "evd.pb-c.h"
@@ -30,6 +31,10 @@ int wait_add(uint64_t timer_id, uint64_t conn_id);
 /* Sends run to every waiter of timer_id (as an ExecFinished event) and
  * forgets them. */
 void wait_notify(uint64_t timer_id, const Evd__Run *run);
+
+/* Whether anyone waits on timer_id: the caller need not build a run for
+ * wait_notify otherwise (most timers end unwatched). */
+bool wait_watched(uint64_t timer_id);
 
 /* Sends run to one connection now. */
 void wait_send(uint64_t conn_id, uint64_t timer_id, const Evd__Run *run);
