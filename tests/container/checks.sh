@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# checks.sh: the checks of the real-systemd container test, run INSIDE the
+# booted Debian 12 container as root (tests/container/run.sh enters it with
+# nsenter and runs this from the read-only bind mount /evd-test). The evd
+# package is in /debs.
+#
+# Prints one "PASS: ...", "FAIL: ..." or "SKIP: ..." line per check and a
+# summary; exits 1 when any check failed, else 0. Checks of features that
+# have not landed yet (the systemd hook backend, --property, --retry,
+# --on-failure, failure metrics) are gated behind a probe of the feature
+# and report SKIP with the reason until it is there; none of them passes
+# without running. Every wait is bounded.
+set -uo pipefail
+export LANG=C.UTF-8 SYSTEMD_PAGER= SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+npass=0 nfail=0 nskip=0
+pass() { echo "PASS: $1"; npass=$((npass + 1)); }
+fail() { echo "FAIL: $1${2:+ -- $2}"; nfail=$((nfail + 1)); }
+skip() { echo "SKIP: $1 -- $2"; nskip=$((nskip + 1)); }
+note() { echo "      $*"; }
+summary() {
+	echo "container checks: $npass passed, $nfail failed, $nskip skipped"
+	[ "$nfail" -eq 0 ]
+}
+# A step whose failure makes every later check meaningless.
+fatal() { fail "$1" "${2:-}"; summary; exit 1; }
+
+# ---- acting as a user ----
+U1=evdu1 U2=evdu2 GRP=evdextra
+uid_of() { id -u "$1"; }
+# as USER CMD...: the user's identity (uid, primary gid, its groups) and a
+# clean environment, as a login would give; 60 s at most.
+as() {
+	local u=$1
+	shift
+	timeout 60 setpriv --reuid="$u" --regid="$u" --init-groups \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="/home/$u" \
+		USER="$u" LOGNAME="$u" LANG=C.UTF-8 "$@"
+}
+# as_rt USER CMD...: as above, with the user's runtime directory and
+# session bus (systemctl --user, the per-user evd).
+as_rt() {
+	local u=$1 id
+	shift
+	id=$(uid_of "$u")
+	as "$u" XDG_RUNTIME_DIR="/run/user/$id" \
+		DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$id/bus" "$@"
+}
+# json FIELD: a top-level field of the JSON object on stdin ("" for null).
+json() {
+	python3 -c 'import json, sys
+v = json.load(sys.stdin).get(sys.argv[1])
+print("" if v is None else v)' "$1"
+}
+# until_true SECONDS CMD...: retries CMD every 0.2 s; 1 when time runs out.
+until_true() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+main_pid() { systemctl show evd.service -p MainPID --value; }
+nrestarts() { systemctl show evd.service -p NRestarts --value; }
+
+# hook USER EVCTL-ARGS...: schedules a hook 100 ms from now as USER, waits
+# for its run (30 s at most) and leaves `evctl wait --json`'s object in
+# $run and the timer id in $tid. 1 when it could not be scheduled.
+run= tid=
+hook() {
+	local u=$1
+	shift
+	run= tid=
+	tid=$(as "$u" evctl later 100ms "$@") || {
+		run="schedule failed: $tid"
+		return 1
+	}
+	run=$(as "$u" evctl wait "$tid" --json --timeout 30s)
+	return 0
+}
+field() { json "$1" <<<"$run"; }
+
+# ---- the package and the units, as installed from the .deb ----
+if ! out=$(timeout 300 bash -c 'apt-get update -q && apt-get install -y -q /debs/evd_*.deb' 2>&1); then
+	echo "$out" | tail -20
+	fatal "apt-get install /debs/evd_*.deb"
+fi
+pass "the .deb installs with its dependencies from the archive"
+
+# /lib is /usr/lib (merged /usr): compare the files, not the names.
+if [ "$(realpath -m "$(systemctl show evd.service -p FragmentPath --value)")" = \
+	"$(realpath /usr/lib/systemd/system/evd.service)" ] &&
+	grep -qx 'ExecStart=/usr/sbin/evd' /usr/lib/systemd/system/evd.service; then
+	pass "systemd loads the packaged evd.service (ExecStart=/usr/sbin/evd)"
+else
+	fail "packaged evd.service" "$(systemctl status evd.service 2>&1 | head -5)"
+fi
+units=(/usr/lib/systemd/system/evd.socket /usr/lib/systemd/system/evd.service)
+for u in /usr/lib/systemd/system/evd-hooks.slice; do
+	[ -e "$u" ] && units+=("$u")
+done
+if out=$(systemd-analyze verify --man=no "${units[@]}" 2>&1) && [ -z "$out" ]; then
+	pass "systemd-analyze verify: ${units[*]##*/}"
+else
+	fail "systemd-analyze verify" "$out"
+fi
+note "$(systemd-analyze security evd.service 2>/dev/null | tail -1)"
+
+# ---- socket activation ----
+useradd -m -s /bin/bash "$U1" && useradd -m -s /bin/bash "$U2" &&
+	groupadd "$GRP" && usermod -aG "$GRP" "$U1" ||
+	fatal "create the users $U1 and $U2"
+timeout 60 systemctl enable --now evd.socket >/dev/null 2>&1 ||
+	fatal "systemctl enable --now evd.socket" "$(systemctl status evd.socket 2>&1 | head)"
+if [ "$(systemctl is-active evd.service)" != active ] &&
+	[ -S /run/evd/evd.sock ] && as "$U1" evctl time >/dev/null &&
+	until_true 10 test "$(systemctl is-active evd.service)" = active; then
+	pass "socket activation: evd.service starts on the first connection"
+else
+	fail "socket activation" "$(systemctl status evd.socket evd.service 2>&1 | head -20)"
+fi
+if [ "$(systemctl show evd.service -p Type --value)" = notify ] &&
+	[ "$(systemctl show evd.service -p ActiveState --value)" = active ]; then
+	pass "Type=notify: evd reported ready (status: $(systemctl show evd.service -p StatusText --value))"
+else
+	fail "Type=notify readiness" "$(systemctl show evd.service -p Type -p ActiveState -p SubState)"
+fi
+if [ "$(stat -c %a:%U /var/lib/evd 2>/dev/null)" = 700:root ] &&
+	[ -n "$(ls -A /var/lib/evd 2>/dev/null)" ]; then
+	pass "state directory /var/lib/evd (0700) holds the store"
+else
+	fail "state directory" "$(ls -la /var/lib/evd 2>&1)"
+fi
+if journalctl -u evd.service -o cat --no-pager 2>/dev/null | grep -q .; then
+	pass "evd logs to the journal (journalctl -u evd)"
+else
+	fail "journald logging" "journalctl -u evd.service is empty"
+fi
+
+# ---- two users, each sees its own timers ----
+t1=$(as "$U1" evctl later 1h --channel c1 --payload one 2>&1)
+t2=$(as "$U2" evctl later 1h --channel c2 --payload two 2>&1)
+l1=$(as "$U1" evctl list 2>&1)
+l2=$(as "$U2" evctl list 2>&1)
+if [[ "$t1" =~ ^[0-9]+$ && "$t2" =~ ^[0-9]+$ ]] &&
+	grep -qw "$t1" <<<"$l1" && ! grep -qw "$t2" <<<"$l1" &&
+	grep -qw "$t2" <<<"$l2" && ! grep -qw "$t1" <<<"$l2" &&
+	! as "$U2" evctl get "$t1" >/dev/null 2>&1; then
+	pass "$U1 and $U2 schedule timers; each lists and gets only its own"
+else
+	fail "per-user timers" "t1=$t1 t2=$t2 list1=[$l1] list2=[$l2]"
+fi
+out=$(as "$U1" bash -c 'evctl later 200ms --channel soon --payload hi >/dev/null &&
+	evctl watch soon --count 1 --timeout 10s' 2>&1)
+if grep -q 'payload=hi$' <<<"$out"; then
+	pass "a timer of $U1 fires and its channel delivers the payload"
+else
+	fail "fire and watch" "$out"
+fi
+
+# ---- reload (SIGHUP) ----
+pid=$(main_pid)
+if timeout 30 systemctl reload evd.service &&
+	[ "$(main_pid)" = "$pid" ] && [ "$(systemctl is-active evd.service)" = active ] &&
+	as "$U1" evctl list 2>/dev/null | grep -qw "$t1"; then
+	pass "systemctl reload evd: same process, still serving"
+else
+	fail "reload" "$(systemctl status evd.service 2>&1 | head -15)"
+fi
+
+# ---- the watchdog ----
+wd=$(systemctl show evd.service -p WatchdogUSec --value)
+if [ "$wd" = 30s ]; then
+	pass "WatchdogSec of the shipped unit is in force (WatchdogUSec=$wd)"
+else
+	fail "WatchdogUSec" "got '$wd', expected 30s"
+fi
+# A short watchdog (runtime drop-in) so the test need not wait 30 s: evd
+# must keep pinging past several periods, and a stopped evd is restarted.
+mkdir -p /run/systemd/system/evd.service.d
+printf '[Service]\nWatchdogSec=2s\n' >/run/systemd/system/evd.service.d/50-test-watchdog.conf
+systemctl daemon-reload && timeout 60 systemctl restart evd.service
+pid=$(main_pid) n0=$(nrestarts)
+sleep 5
+if [ "$(main_pid)" = "$pid" ] && [ "$(nrestarts)" = "$n0" ] &&
+	[ "$(systemctl is-active evd.service)" = active ]; then
+	pass "evd keeps the watchdog fed (WatchdogSec=2s, alive after 5 s)"
+else
+	fail "watchdog keep-alive" "$(journalctl -u evd.service -n 20 --no-pager 2>&1)"
+fi
+kill -STOP "$pid"
+if until_true 30 bash -c "[ \"\$(systemctl show evd.service -p MainPID --value)\" != $pid ] &&
+		[ \"\$(systemctl is-active evd.service)\" = active ]" &&
+	[ "$(nrestarts)" -gt "$n0" ] &&
+	journalctl -u evd.service --no-pager 2>/dev/null | grep -qi watchdog &&
+	as "$U1" evctl list 2>/dev/null | grep -qw "$t1"; then
+	pass "a stopped evd is killed by the watchdog and restarted; its timers survive"
+else
+	kill -CONT "$pid" 2>/dev/null
+	fail "watchdog restart" "$(journalctl -u evd.service -n 20 --no-pager 2>&1)"
+fi
+rm -f /run/systemd/system/evd.service.d/50-test-watchdog.conf
+systemctl daemon-reload && timeout 60 systemctl restart evd.service
+
+# ---- a user instance, with lingering ----
+uid2=$(uid_of "$U2")
+state=
+if loginctl enable-linger "$U2" && until_true 30 test -S "/run/user/$uid2/systemd/private"; then
+	state=$(as_rt "$U2" timeout 60 systemctl --user is-system-running --wait 2>&1)
+fi
+if [ "$state" != running ] && [ "$state" != degraded ]; then
+	fail "user manager of $U2 (loginctl enable-linger)" "state=$state $(systemctl status "user@$uid2.service" 2>&1 | head)"
+elif ! as_rt "$U2" systemctl --user enable --now evd.socket >/dev/null 2>&1; then
+	fail "systemctl --user enable --now evd.socket" "$(as_rt "$U2" systemctl --user status evd.socket 2>&1 | head)"
+else
+	tu=$(as_rt "$U2" evctl later 1h --channel u --payload user 2>&1)
+	if [[ "$tu" =~ ^[0-9]+$ ]] && [ -S "/run/user/$uid2/evd.sock" ] &&
+		[ "$(as_rt "$U2" systemctl --user is-active evd.service)" = active ] &&
+		[ -n "$(as_rt "$U2" evctl list | awk -v id="$tu" '$1 == id && $6 == "u"')" ] &&
+		[ -z "$(as "$U2" evctl list | awk '$6 == "u"')" ]; then
+		pass "a per-user evd (systemctl --user, lingering) serves $U2 on /run/user/$uid2/evd.sock"
+	else
+		fail "per-user evd" "tu=$tu $(as_rt "$U2" systemctl --user status evd.service 2>&1 | head)"
+	fi
+fi
+
+# ---- exec hooks ----
+# Which backend runs hooks: the cgroup of a hook's process. Inside
+# evd.service: evd forks them itself (in its sandbox); a unit of their own:
+# the systemd backend (transient units).
+hook "$U1" --exec -- /bin/cat /proc/self/cgroup
+cg=$(field stdout 2>/dev/null | sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' | head -n1)
+hookunit=
+if [ -z "$cg" ]; then
+	fail "a hook runs" "$run"
+elif [[ "$cg" == */evd.service* ]]; then
+	note "hooks run inside evd.service ($cg): the systemd hook backend is not there yet"
+else
+	hookunit=${cg##*/}
+	note "hooks run in their own unit: $cg"
+fi
+if [ -n "$hookunit" ] && [[ "$hookunit" == *.service ]]; then
+	pass "a hook runs as a transient unit ($hookunit)"
+elif [ -n "$cg" ]; then
+	skip "a hook runs as a transient unit" "no systemd hook backend (hook cgroup: $cg)"
+fi
+need_unit() { # check name: 0 when the systemd backend runs hooks, else SKIP
+	[ -n "$hookunit" ] && return 0
+	skip "$1" "needs the systemd hook backend (hooks still run inside evd.service)"
+	return 1
+}
+has_opt() { as "$U1" evctl --help 2>&1 | grep -q -e "$1"; }
+
+hook "$U1" --exec -- /bin/sh -c 'id -u; id -g; id -G'
+want=$(printf '%s\n%s\n%s' "$(id -u "$U1")" "$(id -g "$U1")" "$(id -G "$U1")")
+got=$(field stdout 2>/dev/null)
+if [ "$(field outcome 2>/dev/null)" = exited ] &&
+	[ "$(sort <<<"$got")" = "$(sort <<<"$want")" ]; then
+	pass "a hook of $U1 runs with exactly its uid, gid and groups ($(tr '\n' ' ' <<<"$got"))"
+else
+	fail "hook identity" "want [$want] got [$got] run=$run"
+fi
+hook "$U2" --exec -- /usr/bin/id -u
+if [ "$(field stdout 2>/dev/null)" = "$(id -u "$U2")" ]; then
+	pass "a hook of $U2 runs as $U2"
+else
+	fail "hook identity of $U2" "$run"
+fi
+
+if need_unit "a hook opens a loopback TCP connection and writes its \$HOME"; then
+	hook "$U1" --exec -- python3 -c 'import os, socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+socket.create_connection(s.getsockname(), timeout=5).close()
+open(os.path.expanduser("~/hook-wrote"), "w").write("x")
+print("ok")'
+	if [ "$(field stdout 2>/dev/null)" = ok ] && [ -f "/home/$U1/hook-wrote" ] &&
+		[ "$(stat -c %U "/home/$U1/hook-wrote")" = "$U1" ]; then
+		pass "a hook opens a loopback TCP connection and writes its \$HOME"
+	else
+		fail "hook network and home" "$run"
+	fi
+fi
+
+if need_unit "a timeout kills the hook's grandchild"; then
+	marker=987.$RANDOM
+	# The grandchild leaves the hook's session and process group: only a
+	# kill of the whole unit (cgroup) reaches it.
+	hook "$U1" --exec-timeout 2s --exec -- /bin/sh -c \
+		"setsid -f sleep $marker </dev/null >/dev/null 2>&1; exec sleep 600"
+	if [ "$(field outcome 2>/dev/null)" = timed-out ] &&
+		until_true 10 bash -c "! pgrep -f 'sleep $marker'"; then
+		pass "a timeout kills the hook's grandchild too"
+	else
+		fail "timeout kills the grandchild" "outcome=$(field outcome 2>/dev/null); left: $(pgrep -af "sleep $marker")"
+	fi
+	pkill -KILL -f "sleep $marker" 2>/dev/null
+fi
+
+if need_unit "hook output in journalctl EVD_TIMER_ID=N"; then
+	marker=hook-out-$RANDOM
+	hook "$U1" --exec -- /bin/echo "$marker"
+	if until_true 10 bash -c "journalctl EVD_TIMER_ID=$tid -o cat --no-pager | grep -qx $marker"; then
+		pass "hook output is in journalctl EVD_TIMER_ID=$tid"
+	else
+		fail "hook output in the journal" "journalctl EVD_TIMER_ID=$tid: $(journalctl EVD_TIMER_ID="$tid" -o cat --no-pager 2>&1 | head -5)"
+	fi
+fi
+
+if ! has_opt --property; then
+	skip "--property MemoryMax= kills a memory hog" "evctl has no --property yet"
+	skip "--property refuses a key that adds privilege" "evctl has no --property yet"
+else
+	out=$(as "$U1" evctl later 1h --property User=root --exec -- /bin/true 2>&1)
+	if [ $? -ne 0 ] && grep -q User <<<"$out"; then
+		pass "--property User=root is refused, naming the key"
+	else
+		fail "--property User=root" "$out"
+	fi
+	if need_unit "--property MemoryMax= kills a memory hog"; then
+		hook "$U1" --property MemoryMax=50M --exec -- python3 -c \
+			'b = bytearray(400 << 20); print("survived")'
+		if [ "$(field outcome 2>/dev/null)" != exited ] &&
+			grep -qi 'oom\|memory' <<<"$(field outcome 2>/dev/null) $(field detail 2>/dev/null)"; then
+			pass "--property MemoryMax=50M kills a memory hog and the run says so ($(field outcome) $(field detail))"
+		else
+			fail "MemoryMax" "$run"
+		fi
+	fi
+fi
+
+# ---- failures: metrics, warning, --retry, --on-failure ----
+# The metrics endpoint under the documented drop-in (evd(8), METRICS).
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cp /etc/evd/evd.conf /run/evd.conf.orig
+printf '\nmetrics = 127.0.0.1:%s\n' "$port" >>/etc/evd/evd.conf
+printf '[Service]\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nIPAddressAllow=localhost\n' \
+	>/run/systemd/system/evd.service.d/50-test-metrics.conf
+systemctl daemon-reload && timeout 60 systemctl restart evd.service
+metrics() {
+	python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$port"
+}
+if until_true 10 metrics && metrics | grep -q '^evd_exec_total{'; then
+	pass "the metrics endpoint answers under the documented drop-in (127.0.0.1:$port)"
+	have_metrics=1
+else
+	fail "metrics endpoint" "$(journalctl -u evd.service -n 10 --no-pager 2>&1)"
+	have_metrics=0
+fi
+
+if ! has_opt --retry; then
+	skip "a failing hook counts as failed in metrics and logs at warning" "evctl has no --retry yet (failure outcomes not there)"
+	skip "--retry re-runs a failed hook" "evctl has no --retry yet"
+else
+	before=$( [ "$have_metrics" = 1 ] && metrics | grep '^evd_exec_total{' )
+	since=$(date '+%Y-%m-%d %H:%M:%S')
+	hook "$U1" --exec -- /bin/sh -c 'echo failing; exit 3'
+	sleep 1
+	after=$( [ "$have_metrics" = 1 ] && metrics | grep '^evd_exec_total{' )
+	# The counter that moved: one outcome label, and not a success one.
+	moved=$(diff <(echo "$before") <(echo "$after") | sed -n 's/^> evd_exec_total{outcome="\([^"]*\)"}.*/\1/p')
+	warn=$(journalctl -u evd.service -p warning --since "$since" -o cat --no-pager 2>/dev/null)
+	if [ "$(field exit_code 2>/dev/null)" = 3 ] && [ -n "$moved" ] &&
+		grep -qi 'fail' <<<"$moved" && ! grep -qi 'success\|^exited$' <<<"$moved" &&
+		grep -q "$tid" <<<"$warn"; then
+		pass "a failing hook counts as '$moved' in metrics and logs at warning"
+	else
+		fail "failing hook: metrics and warning" "moved=[$moved] warning=[$warn] run=$run"
+	fi
+
+	tid=$(as "$U1" evctl later 100ms --retry 2 --retry-delay 1s --exec -- /bin/sh -c 'exit 5' 2>&1)
+	runs=0
+	for _ in $(seq 1 100); do
+		runs=$(as "$U1" evctl get "$tid" --json 2>/dev/null | python3 -c 'import json, sys
+print(sum(1 for r in json.load(sys.stdin).get("history", []) if r.get("exit_code") == 5))' 2>/dev/null || echo 0)
+		[ "$runs" -ge 3 ] && break
+		sleep 0.2
+	done
+	if [ "$runs" = 3 ]; then
+		pass "--retry 2 runs a failing hook three times in all"
+	else
+		fail "--retry" "$runs runs with exit 5 in: $(as "$U1" evctl get "$tid" 2>&1)"
+	fi
+fi
+if ! has_opt --on-failure; then
+	skip "--on-failure publishes to a channel" "evctl has no --on-failure yet"
+else
+	ch=alerts-$RANDOM
+	as "$U1" evctl watch "$ch" --count 1 --timeout 30s >/run/evd-onfail.out 2>&1 &
+	w=$!
+	sleep 1
+	tid=$(as "$U1" evctl later 100ms --on-failure "$ch" --exec -- /bin/sh -c 'echo oops; exit 4' 2>&1)
+	wait "$w"
+	out=$(cat /run/evd-onfail.out)
+	if grep -q "$tid" <<<"$out" && grep -q oops <<<"$out"; then
+		pass "--on-failure $ch publishes the failed run (timer id, output tail)"
+	else
+		fail "--on-failure" "tid=$tid watch: $out"
+	fi
+fi
+
+# Back to the shipped unit and configuration.
+cp /run/evd.conf.orig /etc/evd/evd.conf
+rm -f /run/systemd/system/evd.service.d/50-test-metrics.conf
+systemctl daemon-reload && timeout 60 systemctl restart evd.service
+if [ "$(systemctl is-active evd.service)" = active ] &&
+	as "$U1" evctl list 2>/dev/null | grep -qw "$t1" &&
+	[ -z "$(systemctl --failed --plain --no-legend 2>/dev/null | grep evd)" ]; then
+	pass "evd restarts cleanly under the shipped unit; timers persist"
+else
+	fail "final restart" "$(systemctl status evd.service 2>&1 | head -15)"
+fi
+
+summary

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# tests/container/run.sh: evd under a real systemd, as PID 1 of a Debian 12
+# container (systemd-nspawn), installed from the .deb with the shipped
+# units: socket activation, Type=notify, reload, the watchdog, the state
+# directory, journald, a per-user instance with lingering, and exec hooks
+# (identity; as transient units, limits, journal, failures, --retry and
+# --on-failure once those features are there: until then they SKIP).
+#
+# usage: sudo tests/container/run.sh [--deb FILE]
+#   --deb FILE   test this package instead of building one (.ci/build-deb)
+#
+# Everything lives in the build tree build-container/: the package
+# (deb/), the Debian root (rootfs/, made once by debootstrap and reused:
+# the container boots it with --volatile=overlay, so it stays pristine;
+# delete it to start over) and the logs. It needs root, systemd-nspawn
+# (systemd-container), debootstrap and the Debian archive; it modifies
+# nothing of the host. It exits 77 with the reason where the container
+# cannot start (not root, no systemd-nspawn or debootstrap, no network for
+# debootstrap, nspawn cannot boot here), 1 when a check fails, 0 when
+# every check passed or skipped. Every wait is bounded; it takes a few
+# minutes (debootstrap, about two, only the first time).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SRC=$PWD
+BUILD=$SRC/build-container
+ROOT=$BUILD/rootfs
+SUITE=bookworm
+INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,login,passwd,procps,ca-certificates,python3
+
+say() { printf 'container: %s\n' "$*"; }
+skip77() { printf 'container: SKIP (exit 77): %s\n' "$*"; exit 77; }
+die() { printf 'container: FAIL: %s\n' "$*" >&2; exit 1; }
+t0=$SECONDS
+lap() { printf 'container: [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
+
+deb=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--deb) deb=$(realpath "$2"); shift 2 ;;
+	*) echo "usage: $0 [--deb FILE]" >&2; exit 2 ;;
+	esac
+done
+
+# ---- can a container start here at all ----
+[ "$(id -u)" -eq 0 ] || skip77 "needs root (debootstrap, systemd-nspawn)"
+for tool in systemd-nspawn debootstrap nsenter setpriv timeout; do
+	command -v "$tool" >/dev/null ||
+		skip77 "$tool not found (apt-get install systemd-container debootstrap)"
+done
+
+nspawn_pid=
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		# SIGTERM to nspawn asks the container's systemd to power off;
+		# SIGKILL after 20 s ends nspawn and with it the container's
+		# PID namespace.
+		kill -TERM "$nspawn_pid"
+		for _ in $(seq 1 100); do
+			kill -0 "$nspawn_pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
+		wait "$nspawn_pid" 2>/dev/null
+	fi
+	rm -rf "$BUILD/rootfs.tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$BUILD"
+
+# ---- the package ----
+if [ -z "$deb" ]; then
+	lap "building the .deb (.ci/build-deb, log: $BUILD/build-deb.log)"
+	deb=$(.ci/build-deb "$BUILD/deb" 2>"$BUILD/build-deb.log" | tail -n1) || {
+		tail -30 "$BUILD/build-deb.log"
+		die "the .deb did not build"
+	}
+fi
+[ -f "$deb" ] || die "no package $deb"
+rm -rf "$BUILD/debs" && mkdir -p "$BUILD/debs" && cp "$deb" "$BUILD/debs/"
+lap "package: $(basename "$deb")"
+
+# ---- the Debian root, once ----
+# The same mirror as the host's apt (one-line or deb822 sources).
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+	sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}:[^ ]*\) .*/\2/p' |
+	grep -v security | head -n1 || true)
+[ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+	sed -n 's/^URIs: *\(https\{0,1\}:[^ ]*\).*/\1/p' | grep -v security | head -n1 || true)
+[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+if [ ! -e "$ROOT/.evd-complete" ]; then
+	lap "debootstrap $SUITE from $mirror into $ROOT (log: $BUILD/debootstrap.log)"
+	rm -rf "$ROOT" "$BUILD/rootfs.tmp"
+	if ! timeout 900 debootstrap --variant=minbase --include="$INCLUDE" \
+		"$SUITE" "$BUILD/rootfs.tmp" "$mirror" >"$BUILD/debootstrap.log" 2>&1; then
+		tail -15 "$BUILD/debootstrap.log"
+		if ! curl -fsS --max-time 20 -o /dev/null "$mirror/dists/$SUITE/Release"; then
+			skip77 "debootstrap failed and $mirror is unreachable (no network)"
+		fi
+		die "debootstrap failed (log: $BUILD/debootstrap.log)"
+	fi
+	touch "$BUILD/rootfs.tmp/.evd-complete"
+	mv "$BUILD/rootfs.tmp" "$ROOT"
+	lap "debootstrap done"
+else
+	lap "reusing $ROOT (delete it to debootstrap again)"
+fi
+
+# ---- boot ----
+machine=evdtest-$$
+lap "booting the container ($machine, console: $BUILD/console.log)"
+systemd-nspawn -D "$ROOT" -M "$machine" --volatile=overlay --register=no \
+	--keep-unit --bind-ro="$BUILD/debs:/debs" \
+	--bind-ro="$SRC/tests/container:/evd-test" \
+	--console=pipe -b </dev/null >"$BUILD/console.log" 2>&1 &
+nspawn_pid=$!
+# PID 1 of the container, as seen from the host: nspawn's child, once it
+# runs systemd.
+pid1=
+for _ in $(seq 1 150); do
+	kill -0 "$nspawn_pid" 2>/dev/null || break
+	for p in $(pgrep -P "$nspawn_pid" || true); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && pid1=$p
+	done
+	[ -n "$pid1" ] && break
+	sleep 0.2
+done
+if [ -z "$pid1" ]; then
+	tail -20 "$BUILD/console.log"
+	skip77 "systemd-nspawn cannot boot a container here (no systemd as its PID 1 within 30 s)"
+fi
+inside() { nsenter -t "$pid1" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb "$@"; }
+# Until its bus is up, systemctl fails at once ("Failed to connect to
+# bus"); then --wait waits for the boot to finish.
+boot_end=$((SECONDS + 120))
+while :; do
+	state=$(timeout 120 nsenter -t "$pid1" -a systemctl is-system-running --wait 2>&1 || true)
+	case $state in running | degraded | stopping | offline | maintenance) break ;; esac
+	[ "$SECONDS" -lt "$boot_end" ] && kill -0 "$nspawn_pid" 2>/dev/null || break
+	sleep 0.5
+done
+case $state in
+running) lap "booted: systemd is running" ;;
+degraded)
+	lap "booted: systemd is degraded; failed units:"
+	inside systemctl --failed --no-legend --plain || true
+	;;
+*)
+	tail -30 "$BUILD/console.log"
+	kill -0 "$nspawn_pid" 2>/dev/null ||
+		skip77 "systemd-nspawn cannot boot a container here (it exited; see $BUILD/console.log)"
+	die "the container's systemd did not come up within 120 s (state: $state)"
+	;;
+esac
+
+# ---- the checks, inside ----
+rc=0
+inside timeout 900 bash /evd-test/checks.sh || rc=$?
+lap "checks done (exit $rc)"
+if [ "$rc" -ne 0 ]; then
+	echo "--- journal of evd (last 40 lines)"
+	inside journalctl -u evd.service -n 40 --no-pager || true
+fi
+exit "$rc"
