@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_units: the unit files are valid and stay hardened.
-#   systemd-analyze verify   on the system and user units (copies whose
+#   systemd-analyze verify   on the system and user units and slices (copies whose
 #                            ExecStart= is the built evd: verify checks it
 #                            exists); any complaint fails.
 #   systemd-analyze security the system unit's exposure stays below 3.0.
@@ -28,6 +28,13 @@ for d in system user; do
 		>"$dir/$d/evd.service"
 	cp "$from/evd.socket" "$dir/$d/evd.socket"
 done
+# Slices (evd-hooks.slice) are checked with the units when shipped.
+slices=()
+for f in "$src"/*.slice; do
+	[ -e "$f" ] || continue
+	cp "$f" "$dir/system/"
+	slices+=("./$(basename "$f")")
+done
 
 check() { # name, command...
 	local name=$1 out rc
@@ -48,7 +55,7 @@ check() { # name, command...
 # evd.socket in the same directory.
 cd "$dir/system" &&
 	check "verify system units" systemd-analyze verify --man=no \
-		./evd.socket ./evd.service
+		./evd.socket ./evd.service "${slices[@]}"
 # The user manager wants a runtime directory to resolve %t.
 cd "$dir/user" &&
 	check "verify user units" env XDG_RUNTIME_DIR="$dir/runtime" \
