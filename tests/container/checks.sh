@@ -347,7 +347,7 @@ fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cp /etc/evd/evd.conf /run/evd.conf.orig
 printf '\nmetrics = 127.0.0.1:%s\n' "$port" >>/etc/evd/evd.conf
-printf '[Service]\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nIPAddressAllow=localhost\n' \
+printf '[Service]\nPrivateNetwork=no\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nIPAddressAllow=localhost\n' \
 	>/run/systemd/system/evd.service.d/50-test-metrics.conf
 systemctl daemon-reload && timeout 60 systemctl restart evd.service
 metrics() {
