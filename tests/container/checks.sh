@@ -252,7 +252,7 @@ elif [ -n "$cg" ]; then
 fi
 need_unit() { # check name: 0 when the systemd backend runs hooks, else SKIP
 	[ -n "$hookunit" ] && return 0
-	skip "$1" "needs the systemd hook backend (hooks still run inside evd.service)"
+	skip "$1" "needs the systemd hook backend (hooks do not run in units of their own)"
 	return 1
 }
 has_opt() { as "$U1" evctl --help 2>&1 | grep -q -e "$1"; }
