@@ -8,6 +8,8 @@
 #
 # usage: sudo tests/container/run.sh [--deb FILE]
 #   --deb FILE   test this package instead of building one (.ci/build-deb)
+# EVD_CONTAINER_MIRROR=URL debootstraps from URL instead of the host's
+# apt mirror.
 #
 # Everything lives in the build tree build-container/: the package
 # (deb/), the Debian root (rootfs/, made once by debootstrap and reused:
@@ -48,6 +50,17 @@ for tool in systemd-nspawn debootstrap nsenter setpriv timeout; do
 		skip77 "$tool not found (apt-get install systemd-container debootstrap)"
 done
 
+# Removes a (partial) root: whatever debootstrap may have left mounted in
+# it first (proc, sys, a bind of /dev), and never across a file system.
+remove_tree() {
+	local m
+	[ -e "$1" ] || return 0
+	for m in $(findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | sort -r); do
+		umount -l "$m" || true
+	done
+	rm -rf --one-file-system "$1"
+}
+
 nspawn_pid=
 cleanup() {
 	local rc=$?
@@ -64,7 +77,7 @@ cleanup() {
 		kill -0 "$nspawn_pid" 2>/dev/null && kill -KILL "$nspawn_pid"
 		wait "$nspawn_pid" 2>/dev/null
 	fi
-	rm -rf "$BUILD/rootfs.tmp"
+	remove_tree "$BUILD/rootfs.tmp"
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -84,8 +97,10 @@ rm -rf "$BUILD/debs" && mkdir -p "$BUILD/debs" && cp "$deb" "$BUILD/debs/"
 lap "package: $(basename "$deb")"
 
 # ---- the Debian root, once ----
-# The same mirror as the host's apt (one-line or deb822 sources).
-mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+# The same mirror as the host's apt (one-line or deb822 sources), or
+# $EVD_CONTAINER_MIRROR.
+mirror=${EVD_CONTAINER_MIRROR:-}
+[ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
 	sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(https\{0,1\}:[^ ]*\) .*/\2/p' |
 	grep -v security | head -n1 || true)
 [ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
@@ -93,7 +108,8 @@ mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 if [ ! -e "$ROOT/.evd-complete" ]; then
 	lap "debootstrap $SUITE from $mirror into $ROOT (log: $BUILD/debootstrap.log)"
-	rm -rf "$ROOT" "$BUILD/rootfs.tmp"
+	remove_tree "$ROOT"
+	remove_tree "$BUILD/rootfs.tmp"
 	if ! timeout 900 debootstrap --variant=minbase --include="$INCLUDE" \
 		"$SUITE" "$BUILD/rootfs.tmp" "$mirror" >"$BUILD/debootstrap.log" 2>&1; then
 		tail -15 "$BUILD/debootstrap.log"
