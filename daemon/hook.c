@@ -3,7 +3,13 @@
  *
  * Owns one struct hook_job per running hook, from hook_fire until its
  * exec_done callback. Logs one line per finished hook (a boundary module:
- * the operator learns how every hook ended).
+ * the operator learns how every hook ended): warning for a failure (a
+ * non-zero exit, a signal, a timeout, a failed start), info for exit 0.
+ *
+ * A failed run with attempts left (Exec.retry) is run again through
+ * sched_retry; one that failed for good sends its on-failure message
+ * (Exec.on_failure) through sched_publish_failure. The run's record says
+ * which attempt it was and what followed it.
  */
 #include "hook.h"
 
@@ -24,15 +30,27 @@
 #include "store.h"
 #include "wait.h"
 
+/* Retries wait retry_delay_ns * 2^(n-1), at most this long. */
+#define HOOK_RETRY_DELAY_MAX_NS (INT64_C(3600) * 1000000000)
+#define HOOK_RETRY_DELAY_DEFAULT_NS (INT64_C(1) * 1000000000)
+/* The output an on-failure message carries: the last bytes of stderr,
+ * then of stdout, this many in all. */
+#define HOOK_FAILURE_TAIL 4096
+
 /* Owner: hook, while the hook runs. */
 struct hook_job {
 	TAILQ_ENTRY(hook_job) link; /* the runs of one timer */
 	uint64_t timer_id;
 	uint64_t fire_id;
 	uid_t uid;
+	gid_t gid;
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;
 	int64_t lateness_ns;
+	uint32_t attempt;  /* 1: the first run */
+	Evd__Exec *x;      /* the command, for the log, retries, on-failure */
+	uint8_t *payload;  /* kept only for a retry (a memory store keeps */
+	size_t payload_len; /* no finished timer to revive it from) */
 };
 
 TAILQ_HEAD(hook_jobs, hook_job);
@@ -124,6 +142,202 @@ hook_remember(struct hook_job *j)
 }
 
 static void
+hook_job_free(struct hook_job *j)
+{
+	if (j->x != NULL)
+		evd__exec__free_unpacked(j->x, NULL);
+	free(j->payload);
+	free(j);
+}
+
+/* The command for the log: argv escaped (log_escape) and joined by
+ * spaces; a client chose every byte of it. */
+static const char *
+hook_command(const Evd__Exec *x, char *out, size_t size)
+{
+	char arg[256];
+	size_t i, o = 0;
+	int n;
+
+	out[0] = '\0';
+	for (i = 0; i < x->n_argv && o + 1 < size; i++) {
+		log_escape(arg, sizeof arg, x->argv[i], strlen(x->argv[i]));
+		n = snprintf(out + o, size - o, "%s%s", i > 0 ? " " : "", arg);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return out;
+}
+
+/* The wait before attempt (2 and up) of x: retry_delay_ns doubled per
+ * retry already made, capped. */
+static int64_t
+hook_retry_delay(const Evd__Exec *x, uint32_t attempt)
+{
+	int64_t d = x->has_retry_delay_ns && x->retry_delay_ns > 0
+	                    ? x->retry_delay_ns
+	                    : HOOK_RETRY_DELAY_DEFAULT_NS;
+	uint32_t i;
+
+	for (i = 2; i < attempt && d < HOOK_RETRY_DELAY_MAX_NS; i++)
+		d *= 2;
+	return d < HOOK_RETRY_DELAY_MAX_NS ? d : HOOK_RETRY_DELAY_MAX_NS;
+}
+
+/* Appends len bytes as the inside of a JSON string: valid UTF-8 as is,
+ * controls and other bytes as \u00XX. out has room for 6 * len. */
+static size_t
+hook_json(char *out, const void *data, size_t len)
+{
+	const unsigned char *s = data;
+	size_t i = 0, o = 0, n;
+
+	while (i < len) {
+		if (s[i] == '"' || s[i] == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)s[i++];
+		} else if (s[i] >= 0x20 && s[i] < 0x7f) {
+			out[o++] = (char)s[i++];
+		} else if (s[i] == '\n' || s[i] == '\t') {
+			out[o++] = '\\';
+			out[o++] = s[i++] == '\n' ? 'n' : 't';
+		} else if (s[i] >= 0x80 && (n = log_utf8_len(s + i, len - i)) > 0) {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			o += (size_t)sprintf(out + o, "\\u%04x", s[i++]);
+		}
+	}
+	return o;
+}
+
+/* The on-failure message of a run that failed for good: JSON with the
+ * timer and fire ids, the outcome, the exit status or signal, the
+ * attempts made, the run's detail and the tail of its output. Returns a
+ * malloc'd buffer (*ret_len bytes) or NULL. */
+static char *
+hook_failure_payload(const struct hook_job *j, const struct exec_result *r,
+                     const char *outcome, const char *detail,
+                     size_t *ret_len)
+{
+	size_t elen = r->err_len < HOOK_FAILURE_TAIL ? r->err_len
+	                                             : HOOK_FAILURE_TAIL;
+	size_t olen = r->out_len < HOOK_FAILURE_TAIL - elen
+	                      ? r->out_len
+	                      : HOOK_FAILURE_TAIL - elen;
+	size_t cap = 512 + 6 * (strlen(detail) + elen + olen), o;
+	char *p;
+
+	if ((p = malloc(cap)) == NULL)
+		return NULL;
+	o = (size_t)sprintf(p, "{\"timer_id\":%" PRIu64 ",\"fire_id\":%" PRIu64
+	                       ",\"uid\":%u,\"outcome\":\"%s\",\"attempts\":%u",
+	                    j->timer_id, j->fire_id, (unsigned)j->uid, outcome,
+	                    j->attempt);
+	if (r->outcome == EXEC_EXITED)
+		o += (size_t)sprintf(p + o, ",\"exit_code\":%d", r->code);
+	else if (r->outcome != EXEC_FAILED)
+		o += (size_t)sprintf(p + o, ",\"signal\":%d", r->code);
+	o += (size_t)sprintf(p + o, ",\"detail\":\"");
+	o += hook_json(p + o, detail, strlen(detail));
+	o += (size_t)sprintf(p + o, "\",\"stderr_tail\":\"");
+	if (elen > 0)
+		o += hook_json(p + o, r->err + r->err_len - elen, elen);
+	o += (size_t)sprintf(p + o, "\",\"stdout_tail\":\"");
+	if (olen > 0)
+		o += hook_json(p + o, r->out + r->out_len - olen, olen);
+	o += (size_t)sprintf(p + o, "\"}");
+	*ret_len = o;
+	return p;
+}
+
+/*
+ * What follows a failed run: a retry if x has attempts left, else the
+ * on-failure message. Says what in detail (appended).
+ */
+static void
+hook_after_failure(struct hook_job *j, const struct exec_result *r,
+                   const char *outcome, char *detail, size_t size)
+{
+	const Evd__Exec *x = j->x;
+	uint32_t total = 1 + (x->has_retry ? x->retry : 0);
+	size_t len = strlen(detail);
+	char why[160];
+	int e;
+
+	if (j->attempt < total) {
+		struct sched_retry rr;
+		Evd__Exec next = *x;
+		uint8_t *packed;
+
+		next.has_attempt = true;
+		next.attempt = j->attempt + 1;
+		memset(&rr, 0, sizeof rr);
+		rr.exec_len = evd__exec__get_packed_size(&next);
+		if ((packed = malloc(rr.exec_len + 1)) == NULL) {
+			e = -ENOMEM;
+		} else {
+			evd__exec__pack(&next, packed);
+			rr.timer_id = j->timer_id;
+			rr.uid = j->uid;
+			rr.gid = j->gid;
+			rr.exec = packed;
+			rr.payload = j->payload;
+			rr.payload_len = j->payload_len;
+			rr.attempt = j->attempt + 1;
+			rr.delay_ns = hook_retry_delay(x, rr.attempt);
+			e = sched_retry(&rr);
+			free(packed);
+		}
+		if (e == 0)
+			snprintf(detail + len, size - len,
+			         "; attempt %u in %" PRId64 " ms", rr.attempt,
+			         rr.delay_ns / 1000000);
+		else
+			snprintf(detail + len, size - len,
+			         "; not retried: %s",
+			         e == -EEXIST ? "another pending timer of the "
+			                        "owner has its key"
+			                      : strerror(-e));
+		return;
+	}
+	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
+		struct sched_failure_msg m;
+		char *payload;
+		size_t plen = 0;
+
+		payload = hook_failure_payload(j, r, outcome, detail, &plen);
+		memset(&m, 0, sizeof m);
+		m.timer_id = j->timer_id;
+		m.uid = j->uid;
+		m.gid = j->gid;
+		m.channel = x->on_failure;
+		m.payload = (const uint8_t *)payload;
+		m.payload_len = plen;
+		if (payload == NULL) {
+			e = -ENOMEM;
+			snprintf(why, sizeof why, "out of memory");
+		} else
+			e = sched_publish_failure(&m, why, sizeof why);
+		free(payload);
+		if (e == 0) {
+			snprintf(detail + len, size - len,
+			         "; reported to channel %s", x->on_failure);
+		} else {
+			snprintf(detail + len, size - len,
+			         "; not reported to channel %s: %s",
+			         x->on_failure, why);
+			log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
+			          ": failure not reported to channel %s: %s",
+			          j->timer_id, (unsigned)j->uid, j->fire_id,
+			          x->on_failure, why);
+		}
+	}
+}
+
+static void
 hook_done_cb(const struct exec_result *r, void *arg)
 {
 	struct hook_job *j = arg;
@@ -131,35 +345,53 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	uint64_t timer_id;
 	struct store_run sr;
 	struct store *s;
-	char detail[256] = "";
+	char detail[768] = "", cmd[512], edetail[1024];
+	const char *outcome;
+	uint32_t total = 1 + (j->x->has_retry ? j->x->retry : 0);
+	size_t len = 0;
+	bool failed = !(r->outcome == EXEC_EXITED && r->code == 0);
 	int e;
 
 	memset(&sr, 0, sizeof sr);
-	metrics_count_exec(r->outcome);
+	metrics_count_exec(r->outcome, r->code);
+	/* Each run of a hook with retries says which it was. */
+	if (total > 1 || j->attempt > 1)
+		len = (size_t)snprintf(detail, sizeof detail,
+		                       "attempt %u of %u: ", j->attempt,
+		                       total > j->attempt ? total : j->attempt);
 	switch (r->outcome) {
 	case EXEC_EXITED:
 		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED;
 		sr.exit_code = r->code;
-		snprintf(detail, sizeof detail, "exited with status %d",
-		         r->code);
+		outcome = r->code == 0 ? "success" : "failure";
+		snprintf(detail + len, sizeof detail - len,
+		         "exited with status %d", r->code);
 		break;
 	case EXEC_SIGNALED:
 		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_SIGNALED;
 		sr.signal = r->code;
-		snprintf(detail, sizeof detail, "killed by signal %d", r->code);
+		outcome = "failure";
+		snprintf(detail + len, sizeof detail - len,
+		         "killed by signal %d", r->code);
 		break;
 	case EXEC_TIMED_OUT:
 		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_TIMED_OUT;
 		sr.signal = r->code;
-		snprintf(detail, sizeof detail, "timed out; ended by signal %d",
-		         r->code);
+		outcome = "timeout";
+		snprintf(detail + len, sizeof detail - len,
+		         "timed out; ended by signal %d", r->code);
 		break;
 	default:
 		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
-		snprintf(detail, sizeof detail, "could not start: %s",
+		outcome = "failed_start";
+		snprintf(detail + len, sizeof detail - len,
+		         "could not start: %s",
 		         r->errmsg != NULL ? r->errmsg : "unknown error");
 		break;
 	}
+	/* Retry or report first: the run's record says which happened. */
+	if (failed)
+		hook_after_failure(j, r, outcome, detail, sizeof detail);
 	sr.timer_id = j->timer_id;
 	sr.fire_id = j->fire_id;
 	sr.due_rt_ns = j->due_rt_ns;
@@ -176,10 +408,21 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	if ((s = batch_store()) != NULL &&
 	    (e = batch_backend()->run_append(s, &sr)) < 0)
 		batch_fail(e);
-	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec: %s, "
-	         "%" PRId64 " us",
-	         j->timer_id, (unsigned)j->uid, j->fire_id, detail,
-	         r->duration_ns / 1000);
+	/* A failure is the operator's business (warning); a success is
+	 * routine (info). The command is the client's bytes: escaped. */
+	hook_command(j->x, cmd, sizeof cmd);
+	/* The detail quotes the runner's error, which may quote argv. */
+	log_escape(edetail, sizeof edetail, detail, strlen(detail));
+	if (failed)
+		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec "
+		          "failed (%s): %s; command: %s; %" PRId64 " us",
+		          j->timer_id, (unsigned)j->uid, j->fire_id, outcome,
+		          edetail, cmd, r->duration_ns / 1000);
+	else
+		log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec: "
+		         "%s; command: %s; %" PRId64 " us",
+		         j->timer_id, (unsigned)j->uid, j->fire_id, edetail, cmd,
+		         r->duration_ns / 1000);
 
 	run.has_fire_id = true;
 	run.fire_id = j->fire_id;
@@ -202,7 +445,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	wait_notify(j->timer_id, &run);
 	timer_id = j->timer_id;
 	hook_forget(j);
-	free(j);
+	hook_job_free(j);
 	/* A run its overlap policy deferred may start now; and a slot in the
 	 * hook queue is free: exec timers held back for want of one may
 	 * fire. */
@@ -231,6 +474,20 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	j->timer_id = f->timer_id;
 	j->fire_id = f->fire_id;
 	j->uid = f->uid;
+	j->gid = f->gid;
+	j->attempt = f->attempt > 0 ? f->attempt
+	             : x->has_attempt && x->attempt > 0 ? x->attempt
+	                                                : 1;
+	if (x->has_retry && x->retry > 0 && f->payload_len > 0) {
+		if ((j->payload = malloc(f->payload_len)) == NULL) {
+			evd__exec__free_unpacked(x, NULL);
+			free(j);
+			snprintf(why, why_size, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(j->payload, f->payload, f->payload_len);
+		j->payload_len = f->payload_len;
+	}
 	j->due_rt_ns = f->due_rt_ns;
 	j->fired_rt_ns = f->fired_rt_ns;
 	j->lateness_ns = f->lateness_ns;
@@ -253,12 +510,13 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	if ((r = hook_remember(j)) == 0 &&
 	    (r = exec_submit(&spec, hook_done_cb, j)) < 0)
 		hook_forget(j);
-	evd__exec__free_unpacked(x, NULL); /* exec_submit copied it */
+	/* exec_submit copied what it runs; the job keeps x for the end. */
+	j->x = x;
 	if (r < 0) {
 		snprintf(why, why_size, "%s",
 		         r == -EAGAIN ? "too many hooks queued"
 		                      : strerror(-r));
-		free(j);
+		hook_job_free(j);
 	}
 	return r;
 }
