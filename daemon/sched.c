@@ -1542,6 +1542,7 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 
 		run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
 		run.detail = why;
+		metrics_count_exec(EXEC_FAILED, -EINVAL);
 		if ((r = be->run_append(s, &run)) < 0)
 			batch_fail(r);
 		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64

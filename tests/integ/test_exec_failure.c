@@ -441,6 +441,178 @@ test_retry_request(void **state)
 	rm_rf(dir);
 }
 
+/*
+ * A repeating timer's retry is an extra run: its next occurrence stays
+ * where its grid puts it (an hour away here) while the retry runs.
+ */
+static void
+test_retry_repeating(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "exit 2" };
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat rp = EVD__REPEAT__INIT;
+	Evd__Exec x = EVD__EXEC__INIT;
+	Evd__Reply *r;
+	int64_t due;
+	uint64_t id;
+	int fd = greet();
+
+	x.argv = (char **)argv;
+	x.n_argv = 3;
+	x.has_retry = x.has_retry_delay_ns = 1;
+	x.retry = 1;
+	x.retry_delay_ns = 50 * MS;
+	cb.target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb.exec = &x;
+	rp.has_every_ns = 1;
+	rp.every_ns = 3600 * SEC;
+	o.repeat = &rp;
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	cl.callback = &cb;
+	cl.options = &o;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+	id = r->scheduled->timer_id;
+	due = r->scheduled->deadline_ns; /* on its own clock */
+	evd__reply__free_unpacked(r, NULL);
+	/* Trigger: the first run, which fails; its retry follows. */
+	{
+		Evd__Request tr = EVD__REQUEST__INIT;
+		Evd__Trigger t = EVD__TRIGGER__INIT;
+
+		t.has_timer_id = 1;
+		t.timer_id = id;
+		tr.body_case = EVD__REQUEST__BODY_TRIGGER;
+		tr.trigger = &t;
+		r = call(fd, &tr);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	await_runs(fd, id, 2);
+	r = get(fd, id);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	assert_int_equal(r->timer->deadline_ns, due);
+	assert_non_null(strstr(r->timer->history[0]->detail,
+	                       "attempt 2 of 2: exited with status 2"));
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+/* Retry of another user's finished timer is NOT_FOUND, as for an id
+ * that does not exist: it says nothing about others' timers. */
+static int
+as_nobody_retry(uint64_t id)
+{
+	Evd__Reply *r;
+	int fd, code;
+
+	if ((fd = greet()) < 0)
+		return 100;
+	r = retry(fd, id);
+	if (r == NULL)
+		return 101;
+	code = r->body_case == EVD__REPLY__BODY_ERROR ? (int)r->error->code
+	                                              : 0;
+	evd__reply__free_unpacked(r, NULL);
+	return code;
+}
+
+static void
+test_retry_other_user(void **state)
+{
+	const char *argv[] = { "/bin/true" };
+	Evd__Exec x = EVD__EXEC__INIT;
+	struct passwd *pw;
+	Evd__Reply *r;
+	uint64_t id;
+	int fd, status;
+	pid_t pid;
+
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		printf("SKIP: not root or no 'nobody'\n");
+		skip();
+	}
+	fd = greet();
+	x.argv = (char **)argv;
+	x.n_argv = 1;
+	id = exec_id(fd, 0, &x);
+	r = wait_for(fd, id);
+	assert_non_null(r);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+		    setuid(pw->pw_uid) < 0)
+			_exit(99);
+		_exit(as_nobody_retry(id));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), EVD__ERROR_CODE__NOT_FOUND);
+}
+
+/* With the memory store (no finished timers kept), a one-shot's retry
+ * is rebuilt from what the hook remembered: command, payload, owner. */
+static void
+test_retry_memory_store(void **state)
+{
+	static const char *const args[] = { "--store", "memory", NULL };
+	char dir[] = "/tmp/evd-retrymem.XXXXXX", cmd[200], path[200], *out;
+	const char *argv[] = { "/bin/sh", "-c", cmd };
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__Exec x = EVD__EXEC__INIT;
+	struct evd_proc m, saved = evd;
+	Evd__Reply *r;
+	int fd, i;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd, "cat >> %s/runs; exit 1", dir);
+	snprintf(path, sizeof path, "%s/runs", dir);
+	assert_int_equal(evd_start(&m, args), 0);
+	evd = m;
+	fd = greet();
+	x.argv = (char **)argv;
+	x.n_argv = 3;
+	x.has_retry = x.has_retry_delay_ns = 1;
+	x.retry = 1;
+	x.retry_delay_ns = 20 * MS;
+	cb.target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb.exec = &x;
+	cb.has_payload = 1;
+	cb.payload.data = (uint8_t *)"p;";
+	cb.payload.len = 2;
+	cs.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+	evd__reply__free_unpacked(r, NULL);
+	for (i = 0; i < 400; i++) {
+		struct stat st;
+
+		if (stat(path, &st) == 0 && st.st_size == 4)
+			break;
+		usleep(50000);
+	}
+	out = slurp(path);
+	assert_string_equal(out, "p;p;");
+	free(out);
+	close(fd);
+	evd = saved;
+	assert_int_equal(evd_stop(&m), 0);
+	rm_rf(dir);
+}
+
 static int
 subscribe(int fd, const char *channel)
 {
@@ -583,6 +755,9 @@ main(void)
 		cmocka_unit_test(test_retry_backoff),
 		cmocka_unit_test(test_retry_survives_restart),
 		cmocka_unit_test(test_retry_request),
+		cmocka_unit_test(test_retry_repeating),
+		cmocka_unit_test(test_retry_other_user),
+		cmocka_unit_test(test_retry_memory_store),
 		cmocka_unit_test(test_on_failure),
 	};
 
