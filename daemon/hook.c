@@ -255,9 +255,10 @@ hook_failure_payload(const struct hook_job *j, const struct exec_result *r,
 
 /*
  * What follows a failed run: a retry if x has attempts left, else the
- * on-failure message. Says what in detail (appended).
+ * on-failure message. Says what in detail (appended). Returns true if a
+ * retry is on its way.
  */
-static void
+static bool
 hook_after_failure(struct hook_job *j, const struct exec_result *r,
                    const char *outcome, char *detail, size_t size)
 {
@@ -301,7 +302,7 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			         e == -EEXIST ? "another pending timer of the "
 			                        "owner has its key"
 			                      : strerror(-e));
-		return;
+		return e == 0;
 	}
 	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
 		struct sched_failure_msg m;
@@ -335,6 +336,7 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			          x->on_failure, why);
 		}
 	}
+	return false;
 }
 
 static void
@@ -350,6 +352,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	uint32_t total = 1 + (j->x->has_retry ? j->x->retry : 0);
 	size_t len = 0;
 	bool failed = !(r->outcome == EXEC_EXITED && r->code == 0);
+	bool retrying = false;
 	int e;
 
 	memset(&sr, 0, sizeof sr);
@@ -391,7 +394,8 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	}
 	/* Retry or report first: the run's record says which happened. */
 	if (failed)
-		hook_after_failure(j, r, outcome, detail, sizeof detail);
+		retrying = hook_after_failure(j, r, outcome, detail,
+		                              sizeof detail);
 	sr.timer_id = j->timer_id;
 	sr.fire_id = j->fire_id;
 	sr.due_rt_ns = j->due_rt_ns;
@@ -442,7 +446,10 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	run.stdout_tail.len = r->out_len;
 	run.stderr_tail.data = (uint8_t *)r->err;
 	run.stderr_tail.len = r->err_len;
-	wait_notify(j->timer_id, &run);
+	/* A waiter wants the outcome: a run that will be retried is not
+	 * one yet (its waiters stay for the last attempt, or a cancel). */
+	if (!retrying)
+		wait_notify(j->timer_id, &run);
 	timer_id = j->timer_id;
 	hook_forget(j);
 	hook_job_free(j);

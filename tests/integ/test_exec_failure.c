@@ -298,6 +298,12 @@ test_retry_backoff(void **state)
 	x.retry_delay_ns = 200 * MS;
 	id = exec_id(fd, 0, &x);
 	assert_true(id > 0);
+	/* Wait answers with the last attempt, not the first failure. */
+	r = wait_for(fd, id);
+	assert_non_null(r);
+	assert_non_null(strstr(r->exec_finished->run->detail,
+	                       "attempt 3 of 3:"));
+	evd__reply__free_unpacked(r, NULL);
 	await_runs(fd, id, 3);
 	usleep(700000); /* a fourth run would have come by now */
 	assert_int_equal(finished_runs(fd, id, &r), 3);
@@ -355,9 +361,9 @@ test_retry_survives_restart(void **state)
 	x.retry_delay_ns = 3 * SEC;
 	id = exec_id(fd, 0, &x);
 	assert_true(id > 0);
-	r = wait_for(fd, id);
-	assert_non_null(r);
-	assert_non_null(strstr(r->exec_finished->run->detail,
+	await_runs(fd, id, 1);
+	r = get(fd, id);
+	assert_non_null(strstr(r->timer->history[0]->detail,
 	                       "attempt 1 of 2"));
 	evd__reply__free_unpacked(r, NULL);
 	/* Pending again, for its retry. */
