@@ -245,7 +245,11 @@ exec_fill(const Evd__Exec *x, struct evc_timer_info *ti)
 	ti->exec_timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
 	ti->exec_retry = x->has_retry ? x->retry : 0;
 	ti->exec_retry_delay_ns = x->has_retry_delay_ns ? x->retry_delay_ns : 0;
-	ti->exec_attempt = x->has_attempt ? x->attempt : 0;
+	/* The stored command keeps the attempt it last ran; it is news
+	 * only while the one-shot waits for that retry. */
+	ti->exec_attempt = x->has_attempt && ti->state == EVC_TIMER_PENDING
+				   ? x->attempt
+				   : 0;
 	if (dup_str(x->cwd, &ti->exec_cwd) < 0 ||
 	    dup_str(x->user, &ti->exec_user) < 0 ||
 	    dup_str(x->on_failure, &ti->exec_on_failure) < 0)

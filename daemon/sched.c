@@ -2365,10 +2365,11 @@ sched_retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct timer *t = idtab_get(sched.by_id, w->timer_id);
 	int r;
 
-	if (t == NULL || TC(t)->exec == NULL) {
+	if (t == NULL || TC(t)->exec == NULL || t->paused) {
 		log_info("timer %" PRIu64 ": attempt %u not run: the timer "
-		         "is gone",
-		         w->timer_id, w->attempt);
+		         "is %s",
+		         w->timer_id, w->attempt,
+		         t != NULL && t->paused ? "paused" : "gone");
 		sched_retry_free(w);
 		return;
 	}

@@ -270,13 +270,25 @@ else
 	out=$(ctl wait "$id")
 	check "--pass-env carries the variable to the hook" \
 		bash -c "grep -qF '[carried over]' <<<'$out'"
+	# The daemon judges properties by how it runs hooks: one that
+	# cannot honour Nice= says so, and the rest is checked without.
+	props=(-p Nice=5)
+	ctl later 1h "${props[@]}" --shell true >"$dir/out" 2>"$dir/err" || {
+		echo "evd refuses Nice= ($(cat "$dir/err")): properties not checked"
+		props=()
+	}
+	[ -s "$dir/out" ] && ctl cancel "$(cat "$dir/out")" >/dev/null
 	id=$(ctl later 1h --retry 3 --retry-delay 2s --on-failure evctl-alerts \
-		--property MemoryMax=50M -p TasksMax=10 --shell 'exit 1')
+		"${props[@]}" --shell 'exit 1')
 	ctl get "$id" >"$dir/get"
 	check "get shows the user" \
 		grep -q "^exec_user: *$(id -un)$" "$dir/get"
-	check "get shows the properties" \
-		grep -q '^exec_properties: *MemoryMax=50M TasksMax=10$' "$dir/get"
+	if [ ${#props[@]} -gt 0 ]; then
+		check "get shows the properties" \
+			grep -q '^exec_properties: *Nice=5$' "$dir/get"
+		out=$(ctl --json get "$id")
+		check "get --json shows the properties" bash -c "grep -q '\"properties\":\\[\"Nice=5\"\\]' <<<'$out'"
+	fi
 	check "get shows the retries" grep -q '^exec_retry: *3$' "$dir/get"
 	check "get shows the retry delay" \
 		grep -q '^exec_retry_delay: *2s$' "$dir/get"
@@ -284,7 +296,6 @@ else
 		grep -q '^exec_on_failure: *evctl-alerts$' "$dir/get"
 	out=$(ctl --json get "$id")
 	check "get --json shows the options" bash -c "grep -q '\"retry\":3,\"retry_delay_ns\":2000000000,\"on_failure\":\"evctl-alerts\"' <<<'$out'"
-	check "get --json shows the properties" bash -c "grep -q '\"properties\":\\[\"MemoryMax=50M\",\"TasksMax=10\"\\]' <<<'$out'"
 	ctl cancel "$id" >/dev/null
 	# A failing hook runs 1 + 2 times.
 	id=$(ctl soon --retry 2 --retry-delay 50ms \
