@@ -47,10 +47,21 @@ struct hook_job {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;
 	int64_t lateness_ns;
-	uint32_t attempt;  /* 1: the first run */
-	Evd__Exec *x;      /* the command, for the log, retries, on-failure */
-	uint8_t *payload;  /* kept only for a retry (a memory store keeps */
-	size_t payload_len; /* no finished timer to revive it from) */
+	/* What the end needs of the command, not the command itself (a
+	 * queue of thousands of hooks must not hold two copies of each):
+	 * the argv escaped for the log, the retry policy and on-failure
+	 * channel; and, only for a hook with retries, the packed command
+	 * and payload (a memory store keeps no finished timer to revive the
+	 * retry from). */
+	char *cmd;
+	uint32_t attempt; /* 1: the first run */
+	uint32_t retry;
+	int64_t retry_delay_ns;
+	char *on_failure; /* NULL: none */
+	uint8_t *exec;
+	size_t exec_len;
+	uint8_t *payload;
+	size_t payload_len;
 };
 
 TAILQ_HEAD(hook_jobs, hook_job);
@@ -144,25 +155,31 @@ hook_remember(struct hook_job *j)
 static void
 hook_job_free(struct hook_job *j)
 {
-	if (j->x != NULL)
-		evd__exec__free_unpacked(j->x, NULL);
+	free(j->cmd);
+	free(j->on_failure);
+	free(j->exec);
 	free(j->payload);
 	free(j);
 }
 
-/* The command for the log: argv escaped (log_escape) and joined by
- * spaces; a client chose every byte of it. */
-static const char *
-hook_command(const Evd__Exec *x, char *out, size_t size)
+/* The command for the log, malloc'd: argv escaped (log_escape) and
+ * joined by spaces, at most HOOK_CMD_MAX bytes; a client chose every
+ * byte of it. NULL if out of memory. */
+#define HOOK_CMD_MAX 512
+static char *
+hook_command(const Evd__Exec *x)
 {
-	char arg[256];
+	char arg[256], *out;
 	size_t i, o = 0;
 	int n;
 
+	if ((out = malloc(HOOK_CMD_MAX)) == NULL)
+		return NULL;
 	out[0] = '\0';
-	for (i = 0; i < x->n_argv && o + 1 < size; i++) {
+	for (i = 0; i < x->n_argv && o + 1 < HOOK_CMD_MAX; i++) {
 		log_escape(arg, sizeof arg, x->argv[i], strlen(x->argv[i]));
-		n = snprintf(out + o, size - o, "%s%s", i > 0 ? " " : "", arg);
+		n = snprintf(out + o, HOOK_CMD_MAX - o, "%s%s",
+		             i > 0 ? " " : "", arg);
 		if (n < 0)
 			break;
 		o += (size_t)n;
@@ -170,14 +187,13 @@ hook_command(const Evd__Exec *x, char *out, size_t size)
 	return out;
 }
 
-/* The wait before attempt (2 and up) of x: retry_delay_ns doubled per
+/* The wait before attempt (2 and up) of j: its retry delay doubled per
  * retry already made, capped. */
 static int64_t
-hook_retry_delay(const Evd__Exec *x, uint32_t attempt)
+hook_retry_delay(const struct hook_job *j, uint32_t attempt)
 {
-	int64_t d = x->has_retry_delay_ns && x->retry_delay_ns > 0
-	                    ? x->retry_delay_ns
-	                    : HOOK_RETRY_DELAY_DEFAULT_NS;
+	int64_t d = j->retry_delay_ns > 0 ? j->retry_delay_ns
+	                                  : HOOK_RETRY_DELAY_DEFAULT_NS;
 	uint32_t i;
 
 	for (i = 2; i < attempt && d < HOOK_RETRY_DELAY_MAX_NS; i++)
@@ -262,25 +278,30 @@ static bool
 hook_after_failure(struct hook_job *j, const struct exec_result *r,
                    const char *outcome, char *detail, size_t size)
 {
-	const Evd__Exec *x = j->x;
-	uint32_t total = 1 + (x->has_retry ? x->retry : 0);
+	uint32_t total = 1 + j->retry;
 	size_t len = strlen(detail);
 	char why[160];
 	int e;
 
 	if (j->attempt < total) {
 		struct sched_retry rr;
-		Evd__Exec next = *x;
-		uint8_t *packed;
+		uint8_t *packed = NULL;
+		Evd__Exec *x;
 
-		next.has_attempt = true;
-		next.attempt = j->attempt + 1;
+		/* The command again, with the next attempt's number. */
 		memset(&rr, 0, sizeof rr);
-		rr.exec_len = evd__exec__get_packed_size(&next);
-		if ((packed = malloc(rr.exec_len + 1)) == NULL) {
+		if ((x = evd__exec__unpack(NULL, j->exec_len, j->exec)) !=
+		    NULL) {
+			x->has_attempt = true;
+			x->attempt = j->attempt + 1;
+			rr.exec_len = evd__exec__get_packed_size(x);
+			if ((packed = malloc(rr.exec_len + 1)) != NULL)
+				evd__exec__pack(x, packed);
+			evd__exec__free_unpacked(x, NULL);
+		}
+		if (packed == NULL) {
 			e = -ENOMEM;
 		} else {
-			evd__exec__pack(&next, packed);
 			rr.timer_id = j->timer_id;
 			rr.uid = j->uid;
 			rr.gid = j->gid;
@@ -288,7 +309,7 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			rr.payload = j->payload;
 			rr.payload_len = j->payload_len;
 			rr.attempt = j->attempt + 1;
-			rr.delay_ns = hook_retry_delay(x, rr.attempt);
+			rr.delay_ns = hook_retry_delay(j, rr.attempt);
 			e = sched_retry(&rr);
 			free(packed);
 		}
@@ -304,7 +325,7 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			                      : strerror(-e));
 		return e == 0;
 	}
-	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
+	if (j->on_failure != NULL) {
 		struct sched_failure_msg m;
 		char *payload;
 		size_t plen = 0;
@@ -314,7 +335,7 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 		m.timer_id = j->timer_id;
 		m.uid = j->uid;
 		m.gid = j->gid;
-		m.channel = x->on_failure;
+		m.channel = j->on_failure;
 		m.payload = (const uint8_t *)payload;
 		m.payload_len = plen;
 		if (payload == NULL) {
@@ -325,15 +346,15 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 		free(payload);
 		if (e == 0) {
 			snprintf(detail + len, size - len,
-			         "; reported to channel %s", x->on_failure);
+			         "; reported to channel %s", j->on_failure);
 		} else {
 			snprintf(detail + len, size - len,
 			         "; not reported to channel %s: %s",
-			         x->on_failure, why);
+			         j->on_failure, why);
 			log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
 			          ": failure not reported to channel %s: %s",
 			          j->timer_id, (unsigned)j->uid, j->fire_id,
-			          x->on_failure, why);
+			          j->on_failure, why);
 		}
 	}
 	return false;
@@ -347,9 +368,9 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	uint64_t timer_id;
 	struct store_run sr;
 	struct store *s;
-	char detail[768] = "", cmd[512], edetail[1024];
-	const char *outcome;
-	uint32_t total = 1 + (j->x->has_retry ? j->x->retry : 0);
+	char detail[768] = "", edetail[1024];
+	const char *outcome, *cmd = j->cmd != NULL ? j->cmd : "?";
+	uint32_t total = 1 + j->retry;
 	size_t len = 0;
 	bool failed = !(r->outcome == EXEC_EXITED && r->code == 0);
 	bool retrying = false;
@@ -414,7 +435,6 @@ hook_done_cb(const struct exec_result *r, void *arg)
 		batch_fail(e);
 	/* A failure is the operator's business (warning); a success is
 	 * routine (info). The command is the client's bytes: escaped. */
-	hook_command(j->x, cmd, sizeof cmd);
 	/* The detail quotes the runner's error, which may quote argv. */
 	log_escape(edetail, sizeof edetail, detail, strlen(detail));
 	if (failed)
@@ -485,15 +505,31 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	j->attempt = f->attempt > 0 ? f->attempt
 	             : x->has_attempt && x->attempt > 0 ? x->attempt
 	                                                : 1;
-	if (x->has_retry && x->retry > 0 && f->payload_len > 0) {
-		if ((j->payload = malloc(f->payload_len)) == NULL) {
-			evd__exec__free_unpacked(x, NULL);
-			free(j);
-			snprintf(why, why_size, "out of memory");
-			return -ENOMEM;
+	j->retry = x->has_retry ? x->retry : 0;
+	j->retry_delay_ns = x->has_retry_delay_ns ? x->retry_delay_ns : 0;
+	j->cmd = hook_command(x);
+	if (x->on_failure != NULL && x->on_failure[0] != '\0' &&
+	    (j->on_failure = strdup(x->on_failure)) == NULL) {
+		free(j->cmd); /* out of memory: reported below */
+		j->cmd = NULL;
+	}
+	if (j->retry > 0) {
+		if ((j->exec = malloc(f->exec_len + 1)) != NULL) {
+			memcpy(j->exec, f->exec, f->exec_len);
+			j->exec_len = f->exec_len;
 		}
-		memcpy(j->payload, f->payload, f->payload_len);
-		j->payload_len = f->payload_len;
+		if (f->payload_len > 0 &&
+		    (j->payload = malloc(f->payload_len)) != NULL) {
+			memcpy(j->payload, f->payload, f->payload_len);
+			j->payload_len = f->payload_len;
+		}
+	}
+	if (j->cmd == NULL || (j->retry > 0 && j->exec == NULL) ||
+	    (f->payload_len > 0 && j->retry > 0 && j->payload == NULL)) {
+		evd__exec__free_unpacked(x, NULL);
+		hook_job_free(j);
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
 	}
 	j->due_rt_ns = f->due_rt_ns;
 	j->fired_rt_ns = f->fired_rt_ns;
@@ -517,8 +553,7 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	if ((r = hook_remember(j)) == 0 &&
 	    (r = exec_submit(&spec, hook_done_cb, j)) < 0)
 		hook_forget(j);
-	/* exec_submit copied what it runs; the job keeps x for the end. */
-	j->x = x;
+	evd__exec__free_unpacked(x, NULL); /* exec_submit copied it */
 	if (r < 0) {
 		snprintf(why, why_size, "%s",
 		         r == -EAGAIN ? "too many hooks queued"
