@@ -220,7 +220,9 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 
 		if (!channel_name_valid(x->on_failure))
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-			                "on_failure: invalid channel name");
+			                "on_failure: invalid channel name "
+			                "'%.64s'",
+			                x->on_failure);
 		if ((r = req_channel_access(ctx, x->on_failure,
 		                            CHANNEL_RIGHT_PUBLISH)) < 0)
 			return r;
