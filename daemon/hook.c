@@ -313,17 +313,18 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			e = sched_retry(&rr);
 			free(packed);
 		}
-		if (e == 0)
+		if (e == 0) {
 			snprintf(detail + len, size - len,
 			         "; attempt %u in %" PRId64 " ms", rr.attempt,
 			         rr.delay_ns / 1000000);
-		else
-			snprintf(detail + len, size - len,
-			         "; not retried: %s",
-			         e == -EEXIST ? "another pending timer of the "
-			                        "owner has its key"
-			                      : strerror(-e));
-		return e == 0;
+			return true;
+		}
+		/* Not retried: this failure is for good, and reported. */
+		snprintf(detail + len, size - len, "; not retried: %s",
+		         e == -EEXIST ? "another pending timer of the owner "
+		                        "has its key"
+		                      : strerror(-e));
+		len = strlen(detail);
 	}
 	if (j->on_failure != NULL) {
 		struct sched_failure_msg m;
