@@ -278,10 +278,11 @@ timer_op_async(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
 	Evd__Pause pm = EVD__PAUSE__INIT;
 	Evd__Resume rm = EVD__RESUME__INIT;
 	Evd__Trigger tm = EVD__TRIGGER__INIT;
+	Evd__Retry xm = EVD__RETRY__INIT;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm);
+	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm, &xm);
 	return submit(c, &req, EVD__REPLY__BODY_TIMER, 0, done, arg);
 }
 
@@ -306,6 +307,14 @@ evc_trigger_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
 		  void *arg)
 {
 	return timer_op_async(c, EVD__REQUEST__BODY_TRIGGER, timer_id, done,
+			      arg);
+}
+
+EVC_EXPORT int
+evc_retry_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		void *arg)
+{
+	return timer_op_async(c, EVD__REQUEST__BODY_RETRY, timer_id, done,
 			      arg);
 }
 

@@ -20,8 +20,8 @@
 /* execbuf receives the Exec message when cb has one; the caller checked
  * it (evc_sched_build). */
 int
-evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
-		  Evd__Callback *ret)
+evc_conv_callback(const struct evc_callback *cb, const char *user,
+		  Evd__Exec *execbuf, Evd__Callback *ret)
 {
 	Evd__Callback m = EVD__CALLBACK__INIT;
 	Evd__Exec x = EVD__EXEC__INIT;
@@ -45,6 +45,15 @@ evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
 			x.cwd = (char *)e->cwd;
 			x.has_timeout_ns = e->timeout_ns != 0;
 			x.timeout_ns = e->timeout_ns;
+			/* EVCLIENT_1.5 */
+			x.user = (char *)(e->user != NULL ? e->user : user);
+			x.n_properties = e->nproperties;
+			x.properties = (char **)e->properties;
+			x.has_retry = e->retry != 0;
+			x.retry = e->retry;
+			x.has_retry_delay_ns = e->retry_delay_ns != 0;
+			x.retry_delay_ns = e->retry_delay_ns;
+			x.on_failure = (char *)e->on_failure;
 			*execbuf = x;
 			m.target_case = EVD__CALLBACK__TARGET_EXEC;
 			m.exec = execbuf;
@@ -234,8 +243,27 @@ exec_fill(const Evd__Exec *x, struct evc_timer_info *ti)
 
 	ti->exec_shell = x->has_shell && x->shell;
 	ti->exec_timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
-	if (dup_str(x->cwd, &ti->exec_cwd) < 0)
+	ti->exec_retry = x->has_retry ? x->retry : 0;
+	ti->exec_retry_delay_ns = x->has_retry_delay_ns ? x->retry_delay_ns : 0;
+	/* The stored command keeps the attempt it last ran; it is news
+	 * only while the one-shot waits for that retry. */
+	ti->exec_attempt = x->has_attempt && ti->state == EVC_TIMER_PENDING
+				   ? x->attempt
+				   : 0;
+	if (dup_str(x->cwd, &ti->exec_cwd) < 0 ||
+	    dup_str(x->user, &ti->exec_user) < 0 ||
+	    dup_str(x->on_failure, &ti->exec_on_failure) < 0)
 		return -EVC_E_NOMEM;
+	ti->exec_properties = calloc(x->n_properties + 1,
+				     sizeof(*ti->exec_properties));
+	if (ti->exec_properties == NULL)
+		return -EVC_E_NOMEM;
+	for (i = 0; i < x->n_properties; i++) {
+		if (dup_str(x->properties[i] != NULL ? x->properties[i] : "",
+			    &ti->exec_properties[i]) < 0)
+			return -EVC_E_NOMEM;
+		ti->exec_nproperties = i + 1;
+	}
 	ti->exec_argv = calloc(x->n_argv + 1, sizeof(*ti->exec_argv));
 	if (ti->exec_argv == NULL)
 		return -EVC_E_NOMEM;
@@ -481,6 +509,11 @@ evc_timer_info_free(struct evc_timer_info *ti)
 		free(ti->exec_argv[i]);
 	free(ti->exec_argv);
 	free(ti->exec_cwd);
+	for (i = 0; i < ti->exec_nproperties; i++)
+		free(ti->exec_properties[i]);
+	free(ti->exec_properties);
+	free(ti->exec_user);
+	free(ti->exec_on_failure);
 	free(ti->calendar);
 	free(ti->tz);
 	free(ti->channel);

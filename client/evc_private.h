@@ -252,6 +252,8 @@ struct evc_sched {
 	Evd__Repeat repeat;
 	unsigned flags; /* EVC_REQ_* */
 	char keybuf[EVC_AUTOKEY_MAX];
+	/* The caller's login name for an exec hook that names no user. */
+	char userbuf[256];
 };
 
 /* evc_conn.c: all with c->lock held. */
@@ -295,7 +297,7 @@ int evc_sched_build(struct evc *c, struct evc_sched *s,
 		    const struct evc_callback *cb, const struct evc_repeat *rep);
 void evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
 			Evd__Request *req, Evd__Pause *pm, Evd__Resume *rm,
-			Evd__Trigger *tm);
+			Evd__Trigger *tm, Evd__Retry *xm);
 void evc_ack_build(uint64_t fire_id, bool reschedule, bool absolute,
 		   int64_t when_ns, Evd__Request *req, Evd__Ack *m);
 
@@ -306,8 +308,9 @@ int evc_deliver(struct evc *c, bool fired);
 void evc_thread_stop_locked(struct evc *c);
 
 /* evc_conv.c */
-int evc_conv_callback(const struct evc_callback *cb, Evd__Exec *execbuf,
-		      Evd__Callback *ret);
+/* user: the exec hook's user when cb->exec names none (may be NULL). */
+int evc_conv_callback(const struct evc_callback *cb, const char *user,
+		      Evd__Exec *execbuf, Evd__Callback *ret);
 int evc_conv_run(const Evd__Run *r, struct evc_run *ret);
 int evc_conv_channel_info(const Evd__ChannelInfo *ci,
 			  struct evc_channel_info *ret);

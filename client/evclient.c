@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,7 +395,37 @@ exec_check(struct evc *c, const struct evc_exec *e)
 		if (e->env[i] == NULL)
 			return evc_conn_fail(c, EVC_E_USAGE,
 					     "exec hook env[%zu] is NULL", i);
+	if (e->nproperties > 0 && e->properties == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "exec hook properties is NULL with "
+				     "nproperties %zu",
+				     e->nproperties);
+	for (i = 0; i < e->nproperties; i++)
+		if (e->properties[i] == NULL)
+			return evc_conn_fail(c, EVC_E_USAGE,
+					     "exec hook properties[%zu] is "
+					     "NULL",
+					     i);
 	return 0;
+}
+
+/*
+ * The caller's login name (its effective uid's passwd entry), which an
+ * exec hook carries so that the daemon can tell, when it fires, that the
+ * uid still belongs to the same user (a deleted user's uid given to
+ * someone else). buf stays "" when the uid has no entry: the daemon then
+ * decides with the uid alone.
+ */
+static void
+self_user(char *buf, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+
+	buf[0] = '\0';
+	if (getpwuid_r(geteuid(), &pw, tmp, sizeof(tmp), &res) == 0 &&
+	    res != NULL && strlen(pw.pw_name) < size)
+		strcpy(buf, pw.pw_name);
 }
 
 /*
@@ -440,7 +471,10 @@ evc_sched_build(struct evc *c, struct evc_sched *s, enum evc_sched_kind kind,
 				     "hook, not both");
 	if (cb != NULL && cb->exec != NULL && (r = exec_check(c, cb->exec)) < 0)
 		return r;
-	if (evc_conv_callback(cb, &s->exec, &s->cbm) < 0)
+	if (cb != NULL && cb->exec != NULL && cb->exec->user == NULL)
+		self_user(s->userbuf, sizeof(s->userbuf));
+	if (evc_conv_callback(cb, s->userbuf[0] != '\0' ? s->userbuf : NULL,
+			      &s->exec, &s->cbm) < 0)
 		return evc_conn_fail(c, EVC_E_USAGE,
 				     "callback payload is NULL with a length");
 	if (o != NULL || rep != NULL) {
@@ -602,7 +636,7 @@ evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
 	return evc_call_at_opts(c, when_ns, clock, cb, NULL, timeout_ms, ret);
 }
 
-/* Pause, Resume or Trigger: each answered with the timer. */
+/* Pause, Resume, Trigger or Retry: each answered with the timer. */
 static int
 timer_op(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
 	 int timeout_ms, struct evc_timer_info *ret)
@@ -611,12 +645,13 @@ timer_op(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
 	Evd__Pause pm = EVD__PAUSE__INIT;
 	Evd__Resume rm = EVD__RESUME__INIT;
 	Evd__Trigger tm = EVD__TRIGGER__INIT;
+	Evd__Retry xm = EVD__RETRY__INIT;
 	Evd__Reply *reply;
 	int r;
 
 	if (c == NULL)
 		return -EVC_E_USAGE;
-	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm);
+	evc_timer_op_build(body, timer_id, &req, &pm, &rm, &tm, &xm);
 	r = evc_call(c, &req, EVD__REPLY__BODY_TIMER, 0, timeout_ms, &reply);
 	if (r < 0)
 		return r;
@@ -627,11 +662,12 @@ timer_op(struct evc *c, Evd__Request__BodyCase body, uint64_t timer_id,
 	return 0;
 }
 
-/* The request of timer_op; pm, rm and tm are the caller's buffers. */
+/* The request of timer_op; pm, rm, tm and xm are the caller's
+ * buffers. */
 void
 evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
 		   Evd__Request *req, Evd__Pause *pm, Evd__Resume *rm,
-		   Evd__Trigger *tm)
+		   Evd__Trigger *tm, Evd__Retry *xm)
 {
 	req->body_case = body;
 	switch (body) {
@@ -644,6 +680,11 @@ evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
 		rm->has_timer_id = 1;
 		rm->timer_id = timer_id;
 		req->resume = rm;
+		break;
+	case EVD__REQUEST__BODY_RETRY:
+		xm->has_timer_id = 1;
+		xm->timer_id = timer_id;
+		req->retry = xm;
 		break;
 	default:
 		tm->has_timer_id = 1;
@@ -674,6 +715,14 @@ evc_trigger(struct evc *c, uint64_t timer_id, int timeout_ms,
 	    struct evc_timer_info *ret)
 {
 	return timer_op(c, EVD__REQUEST__BODY_TRIGGER, timer_id, timeout_ms,
+			ret);
+}
+
+EVC_EXPORT int
+evc_retry(struct evc *c, uint64_t timer_id, int timeout_ms,
+	  struct evc_timer_info *ret)
+{
+	return timer_op(c, EVD__REQUEST__BODY_RETRY, timer_id, timeout_ms,
 			ret);
 }
 

@@ -78,10 +78,22 @@ enum {
 	OPT_ACCURACY = 1u << 29,
 	OPT_RESCHEDULE = 1u << 30, /* --reschedule-in or --reschedule-at */
 };
+/* Beyond what an enum constant (an int) can hold: the option sets are
+ * uint64_t. Exec hook options of issue 14. */
+#define OPT_PROPERTY (UINT64_C(1) << 31)
+#define OPT_RETRY (UINT64_C(1) << 32)
+#define OPT_RETRY_DELAY (UINT64_C(1) << 33)
+#define OPT_ON_FAILURE (UINT64_C(1) << 34)
+#define OPT_PASS_ENV (UINT64_C(1) << 35)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
-	(OPT_EXEC | OPT_SHELL | OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT)
+	(OPT_EXEC | OPT_SHELL | OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT |         \
+	 OPTS_EXEC_MORE)
+/* Only with --exec or --shell. */
+#define OPTS_EXEC_MORE                                                         \
+	(OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT | OPT_PROPERTY | OPT_RETRY |     \
+	 OPT_RETRY_DELAY | OPT_ON_FAILURE | OPT_PASS_ENV)
 #define OPTS_SCHEDULE                                                          \
 	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER |        \
 	 OPTS_EXEC)
@@ -109,7 +121,7 @@ struct ctl {
 	uint64_t count; /* 0: unbounded */
 	struct evc_timer_options topts; /* valid when opts_seen & OPTS_TIMER */
 	int64_t visibility_ns;
-	unsigned opts_seen;
+	uint64_t opts_seen;
 	/* --exec: the operands from exec_at on are the hook's argv (those
 	 * after "--"); --shell: its command. env: the --env values. */
 	int exec_at; /* -1: no "--" */
@@ -118,6 +130,15 @@ struct ctl {
 	const char **env;
 	size_t nenv;
 	int64_t exec_timeout_ns;
+	/* --property values; --retry, --retry-delay, --on-failure; the
+	 * "NAME=value" entries --pass-env made (owned, also in env). */
+	const char **props;
+	size_t nprops;
+	uint32_t retry;
+	int64_t retry_delay_ns;
+	const char *on_failure;
+	char **passed;
+	size_t npassed;
 	bool has_uid, has_gid;
 	uint32_t grant_id;
 	const char *tz; /* --tz: NULL for the process's zone */
@@ -143,7 +164,7 @@ struct ctl {
 struct verb {
 	const char *name;
 	int (*run)(struct ctl *x);
-	unsigned opts;
+	uint64_t opts;
 	int min_args;
 	int max_args; /* -1: any number */
 	const char *synopsis;
@@ -166,6 +187,7 @@ static int verb_on(struct ctl *x);
 static int verb_pause(struct ctl *x);
 static int verb_resume(struct ctl *x);
 static int verb_trigger(struct ctl *x);
+static int verb_retry(struct ctl *x);
 static int verb_parse(struct ctl *x);
 static int verb_help(struct ctl *x);
 static void help(void);
@@ -195,6 +217,7 @@ static const struct verb verbs[] = {
     {"pause", verb_pause, 0, 1, -1, "pause ID..."},
     {"resume", verb_resume, 0, 1, -1, "resume ID..."},
     {"trigger", verb_trigger, 0, 1, -1, "trigger ID..."},
+    {"retry", verb_retry, 0, 1, -1, "retry ID..."},
     {"get", verb_get, 0, 1, 1, "get ID"},
     {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]"},
     {"channel", verb_channel, OPTS_GRANT, 2, 2,
@@ -762,6 +785,20 @@ jw_exec(struct jw *w, const struct evc_timer_info *ti)
 	jw_bool(&in, "shell", ti->exec_shell);
 	jw_str(&in, "cwd", ti->exec_cwd);
 	jw_i64(&in, "timeout_ns", ti->exec_timeout_ns);
+	jw_str(&in, "user", ti->exec_user);
+	jw_key(&in, "properties");
+	putchar('[');
+	for (i = 0; i < ti->exec_nproperties; i++) {
+		printf("%s\"", i > 0 ? "," : "");
+		put_escaped(ti->exec_properties[i],
+			    strlen(ti->exec_properties[i]), true);
+		putchar('"');
+	}
+	putchar(']');
+	jw_i64(&in, "retry", ti->exec_retry);
+	jw_i64(&in, "retry_delay_ns", ti->exec_retry_delay_ns);
+	jw_str(&in, "on_failure", ti->exec_on_failure);
+	jw_i64(&in, "attempt", ti->exec_attempt);
 	jw_close(&in);
 }
 
@@ -841,6 +878,12 @@ print_run(const struct evc_run *run)
  *   exec_shell:        no
  *   exec_cwd:          -
  *   exec_timeout:      -
+ *   exec_user:         alice
+ *   exec_properties:   MemoryMax=50M CPUQuota=20%
+ *   exec_retry:        3          ("-": none)
+ *   exec_retry_delay:  10s        (the first; "-": the daemon's, 1s)
+ *   exec_on_failure:   alerts
+ *   exec_next_attempt: 2          (a one-shot waiting for a retry; "-")
  * argv quoted as a shell would need it (single quotes when an element
  * holds anything but [A-Za-z0-9_@%+=:,./-]; a quote inside is '"'"'),
  * then escaped like every string from the daemon.
@@ -901,6 +944,33 @@ print_exec(const struct evc_timer_info *ti)
 	kv("exec_timeout", "%s",
 	   ti->exec_timeout_ns == 0 ? "-"
 				    : dur(ti->exec_timeout_ns, d, sizeof(d)));
+	kv_bytes("exec_user", ti->exec_user,
+		 ti->exec_user ? strlen(ti->exec_user) : 0);
+	printf("exec_properties:%*s",
+	       (int)(KV_WIDTH - 1 - strlen("exec_properties")), "");
+	if (ti->exec_nproperties == 0)
+		putchar('-');
+	for (i = 0; i < ti->exec_nproperties; i++) {
+		if (i > 0)
+			putchar(' ');
+		put_escaped(ti->exec_properties[i],
+			    strlen(ti->exec_properties[i]), false);
+	}
+	putchar('\n');
+	if (ti->exec_retry == 0)
+		kv("exec_retry", "-");
+	else
+		kv("exec_retry", "%" PRIu32, ti->exec_retry);
+	kv("exec_retry_delay", "%s",
+	   ti->exec_retry_delay_ns == 0
+		   ? "-"
+		   : dur(ti->exec_retry_delay_ns, d, sizeof(d)));
+	kv_bytes("exec_on_failure", ti->exec_on_failure,
+		 ti->exec_on_failure ? strlen(ti->exec_on_failure) : 0);
+	if (ti->exec_attempt == 0)
+		kv("exec_next_attempt", "-");
+	else
+		kv("exec_next_attempt", "%" PRIu32, ti->exec_attempt);
 }
 
 /* full: `get`, with options and history; else a `list` row. */
@@ -1199,6 +1269,11 @@ callback_of(const struct ctl *x, struct evc_exec *ex)
 		ex->nenv = x->nenv;
 		ex->cwd = x->cwd;
 		ex->timeout_ns = x->exec_timeout_ns;
+		ex->properties = x->props;
+		ex->nproperties = x->nprops;
+		ex->retry = x->retry;
+		ex->retry_delay_ns = x->retry_delay_ns;
+		ex->on_failure = x->on_failure;
 		cb.exec = ex;
 	}
 	return cb;
@@ -1417,6 +1492,14 @@ timer_ops(struct ctl *x, const char *name,
 	}
 	r = check_stdout();
 	return r != 0 ? r : status;
+}
+
+/* retry ID...: an exec timer's command once more, now, even when it
+ * finished (trigger needs a pending timer). */
+static int
+verb_retry(struct ctl *x)
+{
+	return timer_ops(x, "retry", evc_retry);
 }
 
 static int
@@ -2608,6 +2691,22 @@ help(void)
 	    "                     kill it (SIGTERM, then SIGKILL) after this "
 	    "long\n"
 	    "                     (default: no limit)\n"
+	    "  --property KEY=VALUE, -p KEY=VALUE\n"
+	    "                     a job setting as systemd-run -p takes it "
+	    "(repeatable;\n"
+	    "                     the daemon refuses keys outside its "
+	    "whitelist)\n"
+	    "  --retry N          run a failed hook again up to N more times\n"
+	    "  --retry-delay DURATION\n"
+	    "                     before the first retry (default 1s; "
+	    "doubled for each\n"
+	    "                     next one, at most 1h)\n"
+	    "  --on-failure CHANNEL\n"
+	    "                     when it fails for good, a message (JSON: "
+	    "ids, outcome,\n"
+	    "                     exit code, output tail) goes to CHANNEL\n"
+	    "  --pass-env NAME    copy NAME=value from evctl's environment "
+	    "(repeatable)\n"
 	    "  The payload (--payload) is its standard input.\n"
 	    "\n"
 	    "wait ID waits until the timer's fire is done and prints how it "
@@ -2640,7 +2739,9 @@ help(void)
 	    "'evctl help on').\n"
 	    "pause ID stops a timer until resume ID; trigger ID fires it once "
 	    "now, its\n"
-	    "schedule unchanged; each prints 'ID STATE DUE'.\n"
+	    "schedule unchanged; retry ID runs an exec timer's command once "
+	    "more, now,\n"
+	    "even when it finished; each prints 'ID STATE DUE'.\n"
 	    "parse TEXT prints how a time, duration or calendar expression is "
 	    "read\n"
 	    "(normalised, in UTC and local time, next occurrences), without "
@@ -2687,7 +2788,7 @@ help(void)
 struct option_def {
 	const char *name;
 	bool has_arg;
-	unsigned bit; /* 0: global */
+	uint64_t bit; /* 0: global */
 };
 
 static const struct option_def options[] = {
@@ -2714,6 +2815,12 @@ static const struct option_def options[] = {
     {"--cwd", true, OPT_CWD},
     {"--env", true, OPT_ENV},
     {"--exec-timeout", true, OPT_EXEC_TIMEOUT},
+    {"--property", true, OPT_PROPERTY},
+    {"-p", true, OPT_PROPERTY},
+    {"--retry", true, OPT_RETRY},
+    {"--retry-delay", true, OPT_RETRY_DELAY},
+    {"--on-failure", true, OPT_ON_FAILURE},
+    {"--pass-env", true, OPT_PASS_ENV},
     {"--uid", true, OPT_UID},
     {"--gid", true, OPT_GID},
     {"--subscribe", false, OPT_SUBSCRIBE},
@@ -2817,6 +2924,44 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 					   v);
 		/* x->env has room for every argument (main). */
 		x->env[x->nenv++] = v;
+	} else if (o->bit == OPT_PROPERTY) {
+		/* Passed through: the daemon judges the key (its whitelist
+		 * is its own business). */
+		if (strchr(v, '=') == NULL || v[0] == '=')
+			return usage_error("--property takes KEY=VALUE, not "
+					   "'%s'",
+					   v);
+		x->props[x->nprops++] = v;
+	} else if (o->bit == OPT_RETRY) {
+		if (!parse_u64(v, &n) || n > UINT32_MAX)
+			return usage_error("--retry takes a count, not '%s'",
+					   v);
+		x->retry = (uint32_t)n;
+	} else if (o->bit == OPT_RETRY_DELAY) {
+		if (timefmt_parse_duration_words(v, &x->retry_delay_ns) < 0 ||
+		    x->retry_delay_ns <= 0)
+			return usage_error("--retry-delay takes a positive "
+					   "duration (10s, 5m), not '%s'",
+					   v);
+	} else if (o->bit == OPT_ON_FAILURE) {
+		x->on_failure = v;
+	} else if (o->bit == OPT_PASS_ENV) {
+		const char *val = getenv(v);
+		char *e;
+
+		if (v[0] == '\0' || strchr(v, '=') != NULL)
+			return usage_error("--pass-env takes a variable name, "
+					   "not '%s'",
+					   v);
+		if (val == NULL)
+			return usage_error("--pass-env %s: no such variable "
+					   "in the environment",
+					   v);
+		if ((e = malloc(strlen(v) + strlen(val) + 2)) == NULL)
+			return usage_error("out of memory");
+		sprintf(e, "%s=%s", v, val);
+		x->passed[x->npassed++] = e;
+		x->env[x->nenv++] = e;
 	} else if (o->bit == OPT_EXEC_TIMEOUT) {
 		if (timefmt_parse_duration(v, &x->exec_timeout_ns) < 0)
 			return usage_error("invalid duration '%s' for "
@@ -2983,10 +3128,13 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 	    (x->opts_seen & OPT_CHANNEL))
 		return usage_error("a timer fires into a channel or runs a "
 				   "hook, not both");
-	if ((x->opts_seen & (OPT_CWD | OPT_ENV | OPT_EXEC_TIMEOUT)) &&
+	if ((x->opts_seen & OPTS_EXEC_MORE) &&
 	    !(x->opts_seen & (OPT_EXEC | OPT_SHELL)))
-		return usage_error("--cwd, --env and --exec-timeout go with "
-				   "--exec or --shell");
+		return usage_error("--cwd, --env, --exec-timeout, --property, "
+				   "--retry, --retry-delay, --on-failure and "
+				   "--pass-env go with --exec or --shell");
+	if ((x->opts_seen & OPT_RETRY_DELAY) && x->retry == 0)
+		return usage_error("--retry-delay goes with --retry N (N > 0)");
 	if (nargs < x->verb->min_args ||
 	    (x->verb->max_args >= 0 && nargs > x->verb->max_args))
 		return usage_error("usage: evctl %s", x->verb->synopsis);
@@ -3029,6 +3177,18 @@ local_verb(const struct ctl *x)
 	       x->verb->run == verb_help;
 }
 
+static void
+free_hook_args(struct ctl *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->npassed; i++)
+		free(x->passed[i]);
+	free(x->passed);
+	free(x->props);
+	free(x->env);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3041,16 +3201,19 @@ main(int argc, char **argv)
 	x.exec_at = -1;
 	operands = calloc((size_t)argc + 1, sizeof(*operands));
 	x.env = calloc((size_t)argc + 1, sizeof(*x.env));
-	if (operands == NULL || x.env == NULL) {
+	x.props = calloc((size_t)argc + 1, sizeof(*x.props));
+	x.passed = calloc((size_t)argc + 1, sizeof(*x.passed));
+	if (operands == NULL || x.env == NULL || x.props == NULL ||
+	    x.passed == NULL) {
 		free(operands);
-		free(x.env);
+		free_hook_args(&x);
 		ctl_warnx("out of memory");
 		return EXIT_UNREACHABLE;
 	}
 	r = parse_args(&x, argc, argv, operands);
 	if (r != 0) {
 		free(operands);
-		free(x.env);
+		free_hook_args(&x);
 		if (r < 0)
 			return check_stdout();
 		return r;
@@ -3078,6 +3241,6 @@ main(int argc, char **argv)
 out:
 	evc_close(x.c);
 	free(operands);
-	free(x.env);
+	free_hook_args(&x);
 	return r;
 }

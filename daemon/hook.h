@@ -27,6 +27,9 @@ struct hook_fire {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;
 	int64_t lateness_ns;
+	/* Which attempt this run is (1: the first; a retry is 2 and up);
+	 * 0: the one the Exec carries (Exec.attempt), else 1. */
+	uint32_t attempt;
 };
 
 int hook_init(void);

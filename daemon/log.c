@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,4 +125,73 @@ fatalx(const char *fmt, ...)
 	log_vemit(LOG_LEVEL_ERR, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* C1 controls count as invalid: some terminals obey them. */
+size_t
+log_utf8_len(const void *data, size_t len)
+{
+	const unsigned char *s = data;
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
+	    (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
+
+const char *
+log_escape(char *out, size_t size, const void *data, size_t len)
+{
+	const unsigned char *s = data;
+	size_t i = 0, o = 0, n;
+	char esc[5];
+
+	if (size == 0)
+		return "";
+	while (i < len) {
+		const char *piece;
+		size_t plen;
+
+		if (s[i] == '\\') {
+			piece = "\\\\", plen = 2, n = 1;
+		} else if (s[i] >= 0x20 && s[i] < 0x7f) {
+			piece = (const char *)s + i, plen = 1, n = 1;
+		} else if (s[i] >= 0x80 && (n = log_utf8_len(s + i, len - i)) > 0) {
+			piece = (const char *)s + i, plen = n;
+		} else {
+			snprintf(esc, sizeof esc, "\\x%02x", s[i]);
+			piece = esc, plen = 4, n = 1;
+		}
+		/* Room for the piece, and for "..." should more follow. */
+		if (o + plen + (i + n < len ? 3 : 0) >= size) {
+			if (o + 3 < size) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, piece, plen);
+		o += plen;
+		i += n;
+	}
+	out[o] = '\0';
+	return out;
 }

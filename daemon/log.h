@@ -11,6 +11,7 @@
 #define EVD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_ERR = 3,
@@ -34,6 +35,19 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Makes len bytes that a client chose (an argv, a command) safe to put in
+ * one log record: printable ASCII and valid UTF-8 as they are, '\\'
+ * doubled, control bytes (a "\n<0>" that would forge a record), DEL, C1
+ * controls and invalid UTF-8 as \xNN. Writes at most size bytes with the
+ * NUL into out, cut at a whole character and ended with "..." when it does
+ * not fit. Returns out (for use as a format argument).
+ */
+const char *log_escape(char *out, size_t size, const void *data, size_t len);
+/* Length of the valid UTF-8 character (not a C1 control) that starts
+ * the len bytes at data and does not begin with an ASCII byte, or 0. */
+size_t log_utf8_len(const void *data, size_t len);
+
 /* Logs at err level and exits 1. Only main and start-up code call these. */
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

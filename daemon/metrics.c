@@ -85,12 +85,19 @@ static struct histogram commit = {
 	.nbuckets = NELEM(commit_buckets),
 };
 
-/* Indexed by enum exec_outcome. */
+/* How a hook ended, as evd_exec_total's outcome label: success is exit
+ * status 0 alone, so that an alert on rate(failure) needs no exit code. */
+enum metrics_exec {
+	METRICS_EXEC_SUCCESS,
+	METRICS_EXEC_FAILURE,      /* non-zero exit, or killed by a signal */
+	METRICS_EXEC_TIMEOUT,
+	METRICS_EXEC_FAILED_START, /* could not be started */
+};
 static const char *const exec_outcome_names[] = {
-	[EXEC_EXITED] = "exited",
-	[EXEC_SIGNALED] = "signaled",
-	[EXEC_TIMED_OUT] = "timed_out",
-	[EXEC_FAILED] = "failed",
+	[METRICS_EXEC_SUCCESS] = "success",
+	[METRICS_EXEC_FAILURE] = "failure",
+	[METRICS_EXEC_TIMEOUT] = "timeout",
+	[METRICS_EXEC_FAILED_START] = "failed_start",
 };
 static uint64_t exec_counts[NELEM(exec_outcome_names)];
 
@@ -144,12 +151,25 @@ metrics_observe_commit(int64_t duration_ns)
 }
 
 void
-metrics_count_exec(enum exec_outcome outcome)
+metrics_count_exec(enum exec_outcome outcome, int code)
 {
-	/* hook.c counts anything unknown as a failure; so do we. */
-	if ((size_t)outcome >= NELEM(exec_counts))
-		outcome = EXEC_FAILED;
-	exec_counts[outcome]++;
+	switch (outcome) {
+	case EXEC_EXITED:
+		exec_counts[code == 0 ? METRICS_EXEC_SUCCESS
+		                      : METRICS_EXEC_FAILURE]++;
+		break;
+	case EXEC_SIGNALED:
+		exec_counts[METRICS_EXEC_FAILURE]++;
+		break;
+	case EXEC_TIMED_OUT:
+		exec_counts[METRICS_EXEC_TIMEOUT]++;
+		break;
+	default:
+		/* hook.c counts anything unknown as a failed start; so do
+		 * we. */
+		exec_counts[METRICS_EXEC_FAILED_START]++;
+		break;
+	}
 }
 
 void

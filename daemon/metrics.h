@@ -45,8 +45,10 @@ struct metrics_snapshot {
 void metrics_observe_lateness(int64_t lateness_ns);
 /* A store commit (successful or not) took duration_ns. */
 void metrics_observe_commit(int64_t duration_ns);
-/* An exec hook ended (or failed to start) with outcome. */
-void metrics_count_exec(enum exec_outcome outcome);
+/* An exec hook ended (or failed to start) with outcome and code (as in
+ * struct exec_result): counted as success (exit 0), failure (non-zero
+ * exit or a signal), timeout or failed_start. */
+void metrics_count_exec(enum exec_outcome outcome, int code);
 /* Forgets every observation (tests). */
 void metrics_reset(void);
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "channel.h"
 #include "clock.h"
@@ -57,6 +58,7 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		if ((r = req_channel_access(ctx, f->channel,
 		                            CHANNEL_RIGHT_PUBLISH)) < 0)
 			return r;
+		memset(&rv, 0, sizeof rv);
 		rv.timer_id = f->timer_id;
 		rv.uid = f->owner;
 		rv.gid = ctx->uid == f->owner ? ctx->gid : 0;

@@ -19,6 +19,10 @@
 /* Upper bound on max_attempts: beyond it a message would retry for
  * weeks at the backoff cap. */
 #define REQ_MAX_ATTEMPTS 1000
+/* Upper bounds on an exec hook's retries (Exec.retry; at the one-hour
+ * backoff cap, 100 retries are four days) and their first delay. */
+#define REQ_EXEC_RETRY_MAX 100
+#define REQ_EXEC_RETRY_DELAY_MAX_NS (INT64_C(3600) * 1000000000)
 
 static int
 req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
@@ -197,6 +201,32 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 	    (x->timeout_ns < 0 || x->timeout_ns > CLOCK_MAX_AHEAD_NS))
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "timeout_ns must be 0 (none) up to a century");
+	if (x->has_attempt)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "attempt is set by the daemon, not by clients");
+	if (x->has_retry && x->retry > REQ_EXEC_RETRY_MAX)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "retry must be 0..%d", REQ_EXEC_RETRY_MAX);
+	if (x->has_retry_delay_ns &&
+	    (x->retry_delay_ns < 0 ||
+	     x->retry_delay_ns > REQ_EXEC_RETRY_DELAY_MAX_NS))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "retry_delay_ns must be 0 (1 s) up to an hour");
+	/* The failure report goes where the owner could publish by
+	 * scheduling into it: the same check (judged again when it is
+	 * sent). */
+	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
+		int r;
+
+		if (!channel_name_valid(x->on_failure))
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "on_failure: invalid channel name "
+			                "'%.64s'",
+			                x->on_failure);
+		if ((r = req_channel_access(ctx, x->on_failure,
+		                            CHANNEL_RIGHT_PUBLISH)) < 0)
+			return r;
+	}
 	n = evd__exec__get_packed_size(x);
 	if ((packed = req_alloc(ctx, n)) == NULL)
 		return -ENOMEM;

@@ -31,6 +31,7 @@
 	X(CALL_ON, call_on)                                                    \
 	X(PAUSE, pause)                                                        \
 	X(RESUME, resume)                                                      \
-	X(TRIGGER, trigger)
+	X(TRIGGER, trigger)                                                    \
+	X(RETRY, retry)
 
 #endif

@@ -71,6 +71,8 @@ route_request(const Evd__Request *rq, unsigned self, unsigned n)
 		return route_id(rq->resume->timer_id, n);
 	case EVD__REQUEST__BODY_TRIGGER:
 		return route_id(rq->trigger->timer_id, n);
+	case EVD__REQUEST__BODY_RETRY:
+		return route_id(rq->retry->timer_id, n);
 	case EVD__REQUEST__BODY_LIST:
 		/* Channel timers are loop 0's. */
 		if (rq->list->channel != NULL && rq->list->channel[0] != '\0')

@@ -219,6 +219,10 @@ static _Thread_local struct {
 	char zone_abbr[16];
 } sched;
 
+/* The attempt number of the exec fire being made (a retry of a
+ * repeating timer: an extra fire); 0: hook.c takes it from the Exec. */
+static _Thread_local uint32_t sched_attempt;
+
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
 static void sched_more_later(void);
 static void sched_more_cb(evutil_socket_t, short, void *);
@@ -400,6 +404,7 @@ sched_shutdown(void)
 	uint64_t id;
 	int i;
 
+	sched_retry_shutdown();
 	while ((t = idtab_next(sched.by_id, 0, &id)) != NULL) {
 		sched_unlink(t);
 		timer_free(t);
@@ -955,6 +960,22 @@ sched_reschedule(struct timer *t, int clk, int64_t nominal)
 	return 0;
 }
 
+/* Replaces an exec timer's command (a revival for a retry carries its
+ * attempt number in it). Returns 0 or -ENOMEM. */
+static int
+sched_set_exec(struct timer *t, const uint8_t *exec, size_t len)
+{
+	uint8_t *p;
+
+	if (t->cold == NULL || (p = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(p, exec, len);
+	free(t->cold->exec);
+	t->cold->exec = p;
+	t->cold->exec_len = len;
+	return 0;
+}
+
 int
 sched_revive(const struct sched_revival *rv, struct timer **ret)
 {
@@ -979,6 +1000,8 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 
 		memset(&in, 0, sizeof in);
 		in.channel = rv->channel;
+		in.exec = rv->exec;
+		in.exec_len = rv->exec_len;
 		in.payload = rv->payload;
 		in.payload_len = rv->payload_len;
 		in.delivery = rv->delivery;
@@ -989,6 +1012,10 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		t->uid = rv->uid;
 		t->gid = rv->gid;
 		t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+	} else if (rv->exec != NULL && (r = sched_set_exec(t, rv->exec,
+	                                                   rv->exec_len)) < 0) {
+		timer_free(t);
+		return r;
 	}
 	t->clock = (uint8_t)rv->clock;
 	t->paused = false;
@@ -1014,8 +1041,8 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		timer_free(t);
 		return r;
 	}
-	log_info("timer %" PRIu64 " (uid %u): scheduled again by an ack",
-	         t->id, (unsigned)t->uid);
+	log_info("timer %" PRIu64 " (uid %u): scheduled again %s", t->id,
+	         (unsigned)t->uid, rv->why != NULL ? rv->why : "by an ack");
 	*ret = t;
 	return 0;
 }
@@ -1506,6 +1533,7 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 	hf.due_rt_ns = run.due_rt_ns;
 	hf.fired_rt_ns = f->fired_rt;
 	hf.lateness_ns = f->lateness;
+	hf.attempt = sched_attempt;
 	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
 	         "%" PRId64 " us late",
 	         t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
@@ -1514,6 +1542,7 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 
 		run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
 		run.detail = why;
+		metrics_count_exec(EXEC_FAILED, -EINVAL);
 		if ((r = be->run_append(s, &run)) < 0)
 			batch_fail(r);
 		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
@@ -2278,5 +2307,257 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 		log_info("loaded %zu durable timers (%zu moved by a reboot, "
 		         "%zu skipped)",
 		         ld.loaded, ld.moved, ld.skipped);
+	return 0;
+}
+
+/*
+ * Retries of failed exec runs (issue 14) and the on-failure message.
+ *
+ * A one-shot that failed has ended: it is revived with its id, due at
+ * the retry on the wall clock, with the next attempt's number in its
+ * stored Exec, in the batch that records the failure. So the retry is in
+ * the store like any pending timer and a restart keeps it (a deadline
+ * that passed while evd was down follows the timer's misfire policy).
+ *
+ * A repeating timer is still pending at its next occurrence, and its
+ * grid is not moved: its retry is an extra fire, like Trigger, kept in
+ * memory only (a restart drops it; the timer's next occurrence runs as
+ * planned). It does not fire if the timer was cancelled meanwhile.
+ */
+struct sched_retry_wait {
+	TAILQ_ENTRY(sched_retry_wait) link;
+	struct event *ev;
+	uint64_t timer_id;
+	uint32_t attempt;
+};
+TAILQ_HEAD(sched_retry_waits, sched_retry_wait);
+/* Set up on first use (a thread-local's address is no constant). */
+static _Thread_local struct sched_retry_waits sched_retry_waits;
+
+static struct sched_retry_waits *
+sched_retry_list(void)
+{
+	if (sched_retry_waits.tqh_last == NULL)
+		TAILQ_INIT(&sched_retry_waits);
+	return &sched_retry_waits;
+}
+
+static void
+sched_retry_free(struct sched_retry_wait *w)
+{
+	TAILQ_REMOVE(sched_retry_list(), w, link);
+	event_free(w->ev);
+	free(w);
+}
+
+void
+sched_retry_shutdown(void)
+{
+	while (!TAILQ_EMPTY(sched_retry_list()))
+		sched_retry_free(TAILQ_FIRST(sched_retry_list()));
+}
+
+static void
+sched_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_retry_wait *w = arg;
+	struct timeval tv = { 1, 0 };
+	struct timer *t = idtab_get(sched.by_id, w->timer_id);
+	int r;
+
+	if (t == NULL || TC(t)->exec == NULL || t->paused) {
+		log_info("timer %" PRIu64 ": attempt %u not run: the timer "
+		         "is %s",
+		         w->timer_id, w->attempt,
+		         t != NULL && t->paused ? "paused" : "gone");
+		sched_retry_free(w);
+		return;
+	}
+	if (t->held) {
+		r = -EAGAIN; /* due already, and waiting for the store */
+	} else {
+		sched_attempt = w->attempt;
+		r = sched_fire(t, clock_now_ns(t->clock), true);
+		sched_attempt = 0;
+	}
+	if (r == -EAGAIN) {
+		/* The store or the hook queue: late, not lost. */
+		evtimer_add(w->ev, &tv);
+		return;
+	}
+	sched_retry_free(w);
+}
+
+int
+sched_retry(const struct sched_retry *rr)
+{
+	struct sched_revival rv;
+	struct sched_retry_wait *w;
+	struct timer *t = idtab_get(sched.by_id, rr->timer_id);
+	struct timeval tv;
+
+	if (t != NULL) {
+		if ((w = calloc(1, sizeof *w)) == NULL)
+			return -ENOMEM;
+		if ((w->ev = evtimer_new(sched.base, sched_retry_cb, w)) ==
+		    NULL) {
+			free(w);
+			return -ENOMEM;
+		}
+		w->timer_id = rr->timer_id;
+		w->attempt = rr->attempt;
+		tv.tv_sec = (time_t)(rr->delay_ns / 1000000000);
+		tv.tv_usec = (suseconds_t)(rr->delay_ns % 1000000000 / 1000);
+		TAILQ_INSERT_TAIL(sched_retry_list(), w, link);
+		evtimer_add(w->ev, &tv);
+		return 0;
+	}
+	memset(&rv, 0, sizeof rv);
+	rv.timer_id = rr->timer_id;
+	rv.uid = rr->uid;
+	rv.gid = rr->gid;
+	rv.payload = rr->payload;
+	rv.payload_len = rr->payload_len;
+	rv.clock = EVD__CLOCK__REALTIME;
+	rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME) + rr->delay_ns;
+	rv.exec = rr->exec;
+	rv.exec_len = rr->exec_len;
+	rv.why = "for a retry of its failed run";
+	return sched_revive(&rv, &t);
+}
+
+int
+sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
+{
+	const struct store_backend *be = batch_backend();
+	struct timer *t = NULL;
+	struct store *s;
+	Evd__Exec *x;
+	uint8_t *packed;
+	size_t n;
+	int r;
+
+	*ret_ended = false;
+	if (idtab_get(sched.by_id, id) != NULL)
+		return -ENOENT; /* pending, and not the asker's to see */
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	if (!be->durable)
+		return -ENOENT;
+	if ((r = be->get_timer(s, id, sched_revive_cb, &t)) < 0)
+		return r == -ENOENT || r == -EEXIST ? r : -EIO;
+	if (t == NULL)
+		return -ENOENT;
+	if (asker != 0 && t->uid != asker) {
+		timer_free(t);
+		return -ENOENT;
+	}
+	if (TC(t)->exec == NULL) {
+		timer_free(t);
+		return -ENOTSUP;
+	}
+	/* A run asked for by a person starts its retries anew. */
+	x = evd__exec__unpack(NULL, TC(t)->exec_len, TC(t)->exec);
+	if (x == NULL) {
+		timer_free(t);
+		return -EINVAL;
+	}
+	x->has_attempt = false;
+	x->attempt = 0;
+	n = evd__exec__get_packed_size(x);
+	if ((packed = malloc(n + 1)) == NULL) {
+		evd__exec__free_unpacked(x, NULL);
+		timer_free(t);
+		return -ENOMEM;
+	}
+	evd__exec__pack(x, packed);
+	evd__exec__free_unpacked(x, NULL);
+	timer_free(t); /* only looked at: sched_revive makes the real one */
+	t = NULL;
+	/* Revived through the common path (store row, key check, link),
+	 * due now; then fired at once as Trigger would. */
+	{
+		struct sched_revival rv;
+
+		memset(&rv, 0, sizeof rv);
+		rv.timer_id = id;
+		rv.clock = EVD__CLOCK__REALTIME;
+		rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		rv.exec = packed;
+		rv.exec_len = n;
+		rv.why = "by retry";
+		r = sched_revive(&rv, &t);
+	}
+	free(packed);
+	if (r < 0)
+		return r;
+	if ((r = sched_trigger(t, ret_ended)) == -EAGAIN)
+		return 0; /* pending, due now: it runs when it can */
+	return r;
+}
+
+int
+sched_publish_failure(const struct sched_failure_msg *m, char *why,
+                      size_t why_size)
+{
+	const struct store_backend *be = batch_backend();
+	struct channel_who who = { m->uid, m->gid, NULL, 0 };
+	struct channel_fire f;
+	struct store_msg sm;
+	struct store *s;
+	uint64_t fire_id;
+	bool wrote;
+	int r;
+
+	/* The right to publish is judged again now: it may have been
+	 * revoked since the timer was scheduled. The owner's supplementary
+	 * groups are not known here (no NSS on the loop): a right granted
+	 * only to one of them does not count. */
+	if ((r = channel_authorize(m->channel, &who, CHANNEL_RIGHT_PUBLISH,
+	                           &wrote)) < 0) {
+		snprintf(why, why_size, "%s",
+		         r == -EACCES ? "its owner may no longer publish to it"
+		                      : strerror(-r));
+		return r;
+	}
+	if (channel_queued(m->channel) >= CHANNEL_MAX_QUEUED) {
+		snprintf(why, why_size, "the channel is full");
+		return -ENOBUFS;
+	}
+	if ((s = batch_store()) == NULL) {
+		snprintf(why, why_size, "the store refuses writes");
+		return -EAGAIN;
+	}
+	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
+	                    "next_fire_id", &fire_id)) < 0) {
+		snprintf(why, why_size, "no fire id: %s", strerror(-r));
+		return r;
+	}
+	memset(&sm, 0, sizeof sm);
+	sm.fire_id = fire_id;
+	sm.timer_id = m->timer_id;
+	sm.owner = m->uid;
+	sm.channel = m->channel;
+	sm.payload = m->payload;
+	sm.payload_len = m->payload_len;
+	sm.due_rt_ns = sm.fired_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+	if ((r = be->enqueue(s, &sm)) < 0) {
+		batch_fail(r);
+		snprintf(why, why_size, "the store failed");
+		return -EIO;
+	}
+	memset(&f, 0, sizeof f);
+	f.channel = m->channel;
+	f.owner = m->uid;
+	f.timer_id = m->timer_id;
+	f.fire_id = fire_id;
+	f.payload = m->payload;
+	f.payload_len = m->payload_len;
+	f.due_realtime_ns = f.fired_realtime_ns = sm.due_rt_ns;
+	if (channel_publish(&f) < 0)
+		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
+		          "queueing its failure message on %s; it is stored "
+		          "and will be delivered after a restart",
+		          m->timer_id, fire_id, m->channel);
 	return 0;
 }

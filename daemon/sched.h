@@ -147,6 +147,11 @@ struct sched_revival {
 	uint32_t max_attempts;
 	int clock;
 	int64_t deadline_ns;
+	/* An exec timer's command (packed Exec), or NULL: replaces the
+	 * stored one when not NULL (a retry's attempt number is in it). */
+	const uint8_t *exec;
+	size_t exec_len;
+	const char *why; /* for the log: "by an ack" when NULL */
 };
 
 /*
@@ -157,6 +162,53 @@ struct sched_revival {
  * -EIO or -ENOMEM.
  */
 int sched_revive(const struct sched_revival *rv, struct timer **ret);
+
+/*
+ * A failed run of an exec timer is to run again, attempt number attempt,
+ * delay_ns from now: a finished one-shot is revived (durable: stored with
+ * exec, which carries the attempt); a pending (repeating) timer gets an
+ * extra fire then, kept in memory only so that its grid does not move.
+ * Pointers borrowed. Returns 0 or what sched_revive returns.
+ */
+struct sched_retry {
+	uint64_t timer_id;
+	uid_t uid;
+	gid_t gid;
+	const uint8_t *exec; /* packed Evd__Exec with attempt set */
+	size_t exec_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint32_t attempt;
+	int64_t delay_ns;
+};
+int sched_retry(const struct sched_retry *rr);
+/* Drops the in-memory retries still waiting (sched_shutdown does). */
+void sched_retry_shutdown(void);
+
+/*
+ * Runs a finished exec timer once more, now (Retry): revived from the
+ * store with its retries anew and fired at once. Returns 0 (*ret_ended:
+ * it ran and ended again), -ENOENT (unknown to the store, or another
+ * owner's and asker is not root), -ENOTSUP (not an exec timer), -EEXIST
+ * (pending, or its key is taken), -EAGAIN, -EIO, -ENOMEM or -EINVAL
+ * (an unreadable stored command).
+ */
+int sched_rerun(uint64_t id, uid_t asker, bool *ret_ended);
+
+/* A message an exec timer sends to its on-failure channel. */
+struct sched_failure_msg {
+	uint64_t timer_id;
+	uid_t uid;
+	gid_t gid;
+	const char *channel;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+/* Queues it (durably, in the current batch) if the owner may still
+ * publish to the channel. Returns 0, or -errno with *why saying why not
+ * (-EACCES: the right is gone). */
+int sched_publish_failure(const struct sched_failure_msg *m, char *why,
+                          size_t why_size);
 
 /* A hook of timer_id ended: a run its overlap policy deferred starts. */
 void sched_hook_ended(uint64_t timer_id);

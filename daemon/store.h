@@ -170,7 +170,8 @@ struct store_backend {
 	 * reboot moved it, a client paused or moved it). -ENOENT. */
 	int (*reschedule)(struct store *s, const struct store_timer *t);
 	/* Makes a finished timer pending again at t's clock and deadline,
-	 * unpaused (an ack asked for the timer again). -ENOENT if no
+	 * unpaused (an ack asked for the timer again), with t's exec
+	 * command when it has one (a retry's attempt). -ENOENT if no
 	 * finished timer has t->id, -EEXIST if the owner has another
 	 * pending timer with its key. */
 	int (*revive)(struct store *s, const struct store_timer *t);

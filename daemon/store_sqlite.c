@@ -200,7 +200,8 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		      " WHERE id = ?1 AND state = 'P'",
     [ST_REVIVE] = "UPDATE timers SET state = 'P', finished_rt_ns = 0,"
 		  " deadline_ns = ?2, due_rt_ns = ?3, boot_id = ?4, clock = ?5,"
-		  " paused = 0 WHERE id = ?1 AND state = 'F'",
+		  " paused = 0, exec = COALESCE(?6, exec)"
+		  " WHERE id = ?1 AND state = 'F'",
     [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
 		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
@@ -1046,6 +1047,8 @@ store_sqlite_revive(struct store *s, const struct store_timer *t)
 	sqlite3_bind_int64(st, 3, t->due_rt_ns);
 	store_sqlite_bind_boot_id(st, 4, t->boot_id, boot_raw);
 	sqlite3_bind_int(st, 5, t->clock);
+	/* An exec timer revived for a retry carries its attempt in it. */
+	store_sqlite_bind_bytes(st, 6, t->exec, t->exec_len);
 	r = store_sqlite_exec_one(s, ST_REVIVE, "revive", -ENOENT);
 	if (r == -EEXIST)
 		store_sqlite_seterr(s, "revive: another pending timer of the "

@@ -38,7 +38,9 @@
  * the size of each is part of the ABI. Before the first release (0.1.0)
  * some grew at their end: evc_callback in EVCLIENT_1.2 (options) and
  * EVCLIENT_1.3 (exec), evc_timer_info and evc_stats in EVCLIENT_1.4
- * (repeat, calendar; clock steps), so every program is built against
+ * (repeat, calendar; clock steps), evc_exec and evc_timer_info in
+ * EVCLIENT_1.5 (the exec hook's user, properties, retries and
+ * on-failure channel), so every program is built against
  * this layout. From the first release on none of them grows again: new
  * data comes in new structs through new functions. Callers must
  * zero-initialise what they fill, so that members they do not set stay
@@ -49,7 +51,8 @@
  * visibility timeouts, dead letters), EVCLIENT_1.3 for exec hooks
  * (evc_wait) and channel grants, EVCLIENT_1.4 for repeating and
  * calendar timers (struct evc_repeat, evc_call_*_opts, evc_call_on),
- * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule).
+ * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule),
+ * EVCLIENT_1.5 for the exec hook options and evc_retry.
  * struct evc_timer_options is embedded in struct evc_timer_info and has
  * no size field, so it cannot grow: what came in EVCLIENT_1.4 is a new
  * caller-filled struct, evc_repeat, passed to new functions. It will not
@@ -260,6 +263,28 @@ struct evc_exec {
 	size_t nenv;
 	const char *cwd;
 	int64_t timeout_ns;
+	/*
+	 * EVCLIENT_1.5 (issue 14). user: the owner's login name, which must
+	 * still name the owner's uid when the hook fires; NULL: the library
+	 * fills in the caller's (getpwuid_r(geteuid())), nothing if it has
+	 * none. properties[0..nproperties): job settings "Key=Value" as
+	 * systemd-run -p takes them, passed through (the daemon judges the
+	 * keys: -EVC_E_INVALID_ARGUMENT naming one it refuses). retry: a
+	 * failed run (non-zero exit, signal, timeout, failed start) runs
+	 * again up to this many more times, the n-th retry retry_delay_ns *
+	 * 2^(n-1) after the failure (capped at an hour; 0: 1 s).
+	 * on_failure: a channel the owner may publish to, which gets a
+	 * message (JSON: timer and fire ids, outcome, exit status or
+	 * signal, the output tail) when a run fails for good; NULL for none.
+	 * To pass variables of the caller's environment (evctl --pass-env),
+	 * add "NAME=value" entries to env.
+	 */
+	const char *user;
+	const char *const *properties;
+	size_t nproperties;
+	uint32_t retry;
+	int64_t retry_delay_ns;
+	const char *on_failure;
 };
 
 /*
@@ -378,6 +403,19 @@ struct evc_timer_info {
 	bool repeating;
 	char *calendar;
 	char *tz;
+	/* EVCLIENT_1.5, exec hooks (0 / NULL otherwise): the options of
+	 * struct evc_exec as stored (exec_user NULL when none was sent;
+	 * exec_properties has exec_nproperties strings and a NULL after
+	 * them). exec_attempt: a one-shot waiting for a retry of a failed
+	 * run is pending again, and this is the attempt it runs next (2 for
+	 * the first retry); 0 otherwise. */
+	char *exec_user;
+	char **exec_properties;
+	size_t exec_nproperties;
+	uint32_t exec_retry;
+	int64_t exec_retry_delay_ns;
+	char *exec_on_failure;
+	uint32_t exec_attempt;
 };
 
 /* One page of evc_list(). Release with evc_timer_list_free(). */
@@ -740,6 +778,19 @@ int evc_trigger(struct evc *c, uint64_t timer_id, int timeout_ms,
 		struct evc_timer_info *ret);
 
 /*
+ * EVCLIENT_1.5: runs an exec timer's command once more, now: a finished
+ * one (a one-shot that ran, whether it failed or not) comes back with
+ * its id for this run, its retries anew; a pending one fires as with
+ * evc_trigger(). Owner or root. *ret (may be NULL) as evc_trigger().
+ * Errors: -EVC_E_NOT_FOUND for an id the daemon no longer knows (its
+ * store keeps finished timers for a while; a memory store none) or one
+ * of another user; -EVC_E_FAILED_PRECONDITION for a timer that is not
+ * an exec timer. Not repeated after a lost connection.
+ */
+int evc_retry(struct evc *c, uint64_t timer_id, int timeout_ms,
+	      struct evc_timer_info *ret);
+
+/*
  * The atomic trampoline: acknowledges a channel fire as evc_ack() does
  * and, in the same commit, schedules the timer that produced it again:
  * absolute false, when_ns from now on the monotonic clock; absolute
@@ -1015,6 +1066,9 @@ int evc_resume_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
 		     void *arg);
 int evc_trigger_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
 		      void *arg);
+/* EVCLIENT_1.5: the asynchronous evc_retry (res->timer). */
+int evc_retry_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
+		    void *arg);
 int evc_ack_reschedule_async(struct evc *c, uint64_t fire_id, bool absolute,
 			     int64_t when_ns, evc_done_cb done, void *arg);
 

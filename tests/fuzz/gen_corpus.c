@@ -167,7 +167,7 @@ call_at(int64_t when_ns, int clock, const char *channel,
 	emit(&rq);
 }
 
-/* The requests that name one id: Cancel, Get, Wait, Ack. */
+/* The requests that name one id: Cancel, Get, Wait, Ack, Retry. */
 static void
 by_id(int body, uint64_t id)
 {
@@ -176,6 +176,7 @@ by_id(int body, uint64_t id)
 	Evd__Get g = EVD__GET__INIT;
 	Evd__Wait w = EVD__WAIT__INIT;
 	Evd__Ack a = EVD__ACK__INIT;
+	Evd__Retry rt = EVD__RETRY__INIT;
 
 	rq.body_case = body;
 	switch (body) {
@@ -198,6 +199,11 @@ by_id(int body, uint64_t id)
 		a.has_fire_id = true;
 		a.fire_id = id;
 		rq.ack = &a;
+		break;
+	case EVD__REQUEST__BODY_RETRY:
+		rt.has_timer_id = true;
+		rt.timer_id = id;
+		rq.retry = &rt;
 		break;
 	}
 	emit(&rq);
@@ -379,6 +385,16 @@ main(int argc, char **argv)
 	time_stats();
 	save("exec_past.bin");
 
+	/* Retry: an exec timer already due (it fails: no runner), a
+	 * channel timer (not exec), an unknown id. */
+	call_at(PAST_RT_NS, -1, NULL, true_argv, 1, NULL);
+	call_later(hour, -1, "r", NULL, 0, NULL);
+	by_id(EVD__REQUEST__BODY_WAIT, 1);
+	by_id(EVD__REQUEST__BODY_RETRY, 1);
+	by_id(EVD__REQUEST__BODY_RETRY, 2);
+	by_id(EVD__REQUEST__BODY_RETRY, 99);
+	save("retry.bin");
+
 	call_later(hour, -1, "c", NULL, 0, NULL);
 	by_id(EVD__REQUEST__BODY_CANCEL, 1);
 	by_id(EVD__REQUEST__BODY_CANCEL, 1);
@@ -456,6 +472,7 @@ main(int argc, char **argv)
 	call_later(hour, -1, "all", NULL, 0, "key");
 	call_at(FAR_RT_NS, -1, "all", NULL, 0, &o);
 	by_id(EVD__REQUEST__BODY_GET, 2);
+	by_id(EVD__REQUEST__BODY_RETRY, 2);
 	list(NULL, 0, 0);
 	time_stats();
 	subscribe("all", 0);

@@ -5,7 +5,8 @@
  * evc_wait, evc_wait_async): exit status and output tails, payload on
  * stdin, EVD_TIMER_ID, a hook killed at its timeout, a wait on a
  * cancelled timer, a wait on a timer that already finished, the
- * argument checks of the library.
+ * argument checks of the library; and of EVCLIENT_1.5 the exec options
+ * (user filled in, properties, retries, on-failure) and evc_retry.
  *
  * The exec cases need a daemon with exec hooks: setup schedules one and,
  * if evd refuses it as an unknown callback target, prints "SKIP: daemon
@@ -13,6 +14,7 @@
  * are bounded; nothing sleeps.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -532,6 +534,89 @@ test_wait_keeps_events(void **state)
 	evc_close(c);
 }
 
+/*
+ * EVCLIENT_1.5: the exec options round-trip through evc_get (the library
+ * fills in the caller's login name when user is NULL); evc_retry and
+ * evc_retry_async run a finished hook again.
+ */
+static void
+retry_done_cb(struct evc *c, const struct evc_result *res, void *arg)
+{
+	int *status = arg;
+
+	*status = res->status == 0 && res->timer != NULL ? 1 : -1;
+}
+
+static void
+test_exec_options_and_retry(void **state)
+{
+	static const char *const argv[] = {"/bin/true"};
+	static const char *const props[] = {"Nice=5"};
+	struct evc_exec ex = {.argv = argv,
+			      .argc = 1,
+			      .properties = props,
+			      .nproperties = 1,
+			      .retry = 2,
+			      .retry_delay_ns = 3 * MS,
+			      .on_failure = "client-exec-alerts"};
+	struct evc_callback cb = {.exec = &ex};
+	struct passwd *pw = getpwuid(geteuid());
+	struct evc_timer_info ti;
+	struct evc_scheduled s;
+	struct evc_run run;
+	struct evc *c;
+	int status = 0;
+
+	NEED_EXEC();
+	c = client("exec-options");
+	/* The daemon judges properties by how it runs hooks: one that
+	 * cannot honour Nice= says so, and the rest is tested without. */
+	if (evc_call_later(c, HOUR, EVC_CLOCK_MONOTONIC, &cb, 5000, &s) ==
+	    -EVC_E_INVALID_ARGUMENT) {
+		printf("evd refuses Nice=5 (%s): properties not checked\n",
+		       evc_errmsg(c));
+		ex.nproperties = 0;
+		assert_int_equal(evc_call_later(c, HOUR, EVC_CLOCK_MONOTONIC,
+						&cb, 5000, &s),
+				 0);
+	}
+	assert_int_equal(evc_get(c, s.timer_id, 5000, &ti), 0);
+	if (pw != NULL)
+		assert_string_equal(ti.exec_user, pw->pw_name);
+	assert_int_equal(ti.exec_nproperties, ex.nproperties);
+	if (ex.nproperties > 0)
+		assert_string_equal(ti.exec_properties[0], "Nice=5");
+	assert_null(ti.exec_properties[ti.exec_nproperties]);
+	assert_int_equal(ti.exec_retry, 2);
+	assert_int_equal(ti.exec_retry_delay_ns, 3 * MS);
+	assert_string_equal(ti.exec_on_failure, "client-exec-alerts");
+	assert_int_equal(ti.exec_attempt, 0);
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_cancel(c, s.timer_id, 5000), 0);
+
+	/* Retry: a finished one-shot runs again. */
+	ex.user = NULL;
+	ex.nproperties = 0;
+	ex.on_failure = NULL;
+	ex.retry = 0;
+	s.timer_id = exec_soon(c, &ex, NULL);
+	assert_int_equal(evc_wait(c, s.timer_id, 10000, &run), 0);
+	evc_run_free(&run);
+	assert_int_equal(evc_trigger(c, s.timer_id, 5000, NULL),
+			 -EVC_E_NOT_FOUND);
+	assert_int_equal(evc_retry(c, s.timer_id, 5000, &ti), 0);
+	assert_int_equal(ti.timer_id, s.timer_id);
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_retry_async(c, s.timer_id, retry_done_cb,
+					 &status),
+			 0);
+	assert_int_equal(evc_drain(c, 10000), 0);
+	assert_int_equal(status, 1);
+	assert_int_equal(evc_retry(c, 999999999, 5000, NULL),
+			 -EVC_E_NOT_FOUND);
+	evc_close(c);
+}
+
 /* What the library refuses before asking (no daemon support needed). */
 static void
 test_exec_usage(void **state)
@@ -574,6 +659,7 @@ main(void)
 	    cmocka_unit_test(test_wait_cancelled),
 	    cmocka_unit_test(test_wait_finished_and_async),
 	    cmocka_unit_test(test_wait_keeps_events),
+	    cmocka_unit_test(test_exec_options_and_retry),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,6 +4,7 @@
 # time, stats, --json, channel show/grant/revoke, exec hooks and wait
 # (skipped, saying so, on an evd without them), repeating and calendar
 # timers, pause/resume/trigger, the trampoline (watch --reschedule-in),
+# exec hook options (--property, --retry, --on-failure, --pass-env, retry),
 # human times, parse/help, and the exit codes.
 # usage: test_evctl.sh EVD_BIN EVCTL_BIN
 set -u
@@ -249,6 +250,77 @@ else
 	id=$(ctl --json later 0s --exec -- true | sed 's/.*"timer_id":\([0-9]*\).*/\1/')
 	out=$(ctl --json wait "$id")
 	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
+
+	# Exec hook options (issue 14): properties, retries, on-failure,
+	# pass-env; get shows them; retry re-runs a finished hook.
+	ctl later 1s --retry 2 >/dev/null 2>&1
+	check "--retry without --exec is usage (2)" test $? -eq 2
+	ctl later 1s --retry-delay 1s --shell true >/dev/null 2>&1
+	check "--retry-delay without --retry is usage (2)" test $? -eq 2
+	ctl later 1s --property NoEquals --shell true >/dev/null 2>&1
+	check "--property without = is usage (2)" test $? -eq 2
+	env -u EVCTL_TEST_UNSET "$EVCTL" --socket "$sock" soon \
+		--pass-env EVCTL_TEST_UNSET --shell true >/dev/null 2>"$dir/err"
+	check "--pass-env of a missing variable is usage (2)" test $? -eq 2
+	check "--pass-env names the missing variable" \
+		grep -q EVCTL_TEST_UNSET "$dir/err"
+	id=$(EVCTL_TEST_PASSED='carried over' "$EVCTL" --socket "$sock" soon \
+		--pass-env EVCTL_TEST_PASSED --exec -- \
+		/bin/sh -c 'echo "[$EVCTL_TEST_PASSED]"')
+	out=$(ctl wait "$id")
+	check "--pass-env carries the variable to the hook" \
+		bash -c "grep -qF '[carried over]' <<<'$out'"
+	# The daemon judges properties by how it runs hooks: one that
+	# cannot honour Nice= says so, and the rest is checked without.
+	props=(-p Nice=5)
+	ctl later 1h "${props[@]}" --shell true >"$dir/out" 2>"$dir/err" || {
+		echo "evd refuses Nice= ($(cat "$dir/err")): properties not checked"
+		props=()
+	}
+	[ -s "$dir/out" ] && ctl cancel "$(cat "$dir/out")" >/dev/null
+	id=$(ctl later 1h --retry 3 --retry-delay 2s --on-failure evctl-alerts \
+		"${props[@]}" --shell 'exit 1')
+	ctl get "$id" >"$dir/get"
+	check "get shows the user" \
+		grep -q "^exec_user: *$(id -un)$" "$dir/get"
+	if [ ${#props[@]} -gt 0 ]; then
+		check "get shows the properties" \
+			grep -q '^exec_properties: *Nice=5$' "$dir/get"
+		out=$(ctl --json get "$id")
+		check "get --json shows the properties" bash -c "grep -q '\"properties\":\\[\"Nice=5\"\\]' <<<'$out'"
+	fi
+	check "get shows the retries" grep -q '^exec_retry: *3$' "$dir/get"
+	check "get shows the retry delay" \
+		grep -q '^exec_retry_delay: *2s$' "$dir/get"
+	check "get shows the on-failure channel" \
+		grep -q '^exec_on_failure: *evctl-alerts$' "$dir/get"
+	out=$(ctl --json get "$id")
+	check "get --json shows the options" bash -c "grep -q '\"retry\":3,\"retry_delay_ns\":2000000000,\"on_failure\":\"evctl-alerts\"' <<<'$out'"
+	ctl cancel "$id" >/dev/null
+	# A failing hook runs 1 + 2 times.
+	id=$(ctl soon --retry 2 --retry-delay 50ms \
+		--shell "echo run >> $dir/retried; exit 1")
+	for _ in $(seq 1 200); do
+		[ "$(wc -l <"$dir/retried" 2>/dev/null)" = 3 ] && break
+		sleep 0.05
+	done
+	check "--retry 2 runs a failing hook three times" \
+		test "$(wc -l <"$dir/retried")" = 3
+	# retry: a finished one-shot runs again (trigger cannot).
+	id=$(ctl soon --shell "echo run >> $dir/again")
+	ctl wait "$id" >/dev/null
+	ctl trigger "$id" >/dev/null 2>&1
+	check "trigger of a finished hook is exit 1" test $? -eq 1
+	ctl retry "$id" >"$dir/out"
+	check "retry of a finished hook is exit 0" test $? -eq 0
+	check "retry prints the timer" grep -q "^$id " "$dir/out"
+	for _ in $(seq 1 200); do
+		[ "$(wc -l <"$dir/again")" = 2 ] && break
+		sleep 0.05
+	done
+	check "retry ran the hook again" test "$(wc -l <"$dir/again")" = 2
+	ctl retry 987654321 >/dev/null 2>&1
+	check "retry of an unknown id is exit 1" test $? -eq 1
 fi
 
 # repeating and calendar timers, pause/resume/trigger, the trampoline

@@ -126,10 +126,15 @@ check "the store committed (commit histogram)" \
 check "histograms are typed" \
 	grep -q '^# TYPE evd_fire_lateness_seconds histogram$' "$dir/metrics"
 if [ $exec_ok -eq 1 ]; then
-	check "evd_exec_total exited is 1" \
-		test "$(value 'evd_exec_total{outcome="exited"}')" = 1
-	check "evd_exec_total failed is 0" \
-		test "$(value 'evd_exec_total{outcome="failed"}')" = 0
+	# Exit 3 is a failure, not a success (issue 14).
+	check "evd_exec_total failure is 1 (exit 3)" \
+		test "$(value 'evd_exec_total{outcome="failure"}')" = 1
+	check "evd_exec_total success is 0" \
+		test "$(value 'evd_exec_total{outcome="success"}')" = 0
+	check "evd_exec_total timeout is 0" \
+		test "$(value 'evd_exec_total{outcome="timeout"}')" = 0
+	check "evd_exec_total failed_start is 0" \
+		test "$(value 'evd_exec_total{outcome="failed_start"}')" = 0
 fi
 
 # HTTP: content type, HEAD, 404, 405.

@@ -186,19 +186,21 @@ test_exec_outcomes(void **state)
 	char *t;
 
 	metrics_reset();
-	metrics_count_exec(EXEC_EXITED);
-	metrics_count_exec(EXEC_EXITED);
-	metrics_count_exec(EXEC_SIGNALED);
-	metrics_count_exec(EXEC_TIMED_OUT);
-	metrics_count_exec(EXEC_FAILED);
-	metrics_count_exec((enum exec_outcome)42); /* unknown: failed */
+	metrics_count_exec(EXEC_EXITED, 0);
+	metrics_count_exec(EXEC_EXITED, 0);
+	metrics_count_exec(EXEC_EXITED, 3);
+	metrics_count_exec(EXEC_SIGNALED, 9);
+	metrics_count_exec(EXEC_TIMED_OUT, 15);
+	metrics_count_exec(EXEC_FAILED, -2);
+	metrics_count_exec((enum exec_outcome)42, 0); /* unknown */
 	t = render();
-	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"exited\"}"), 2);
-	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"signaled\"}"),
+	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"success\"}"), 2);
+	/* Exit 3 and signal 9 alike. */
+	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"failure\"}"), 2);
+	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"timeout\"}"),
 	                 1);
-	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"timed_out\"}"),
-	                 1);
-	assert_int_equal(count_of(t, "evd_exec_total{outcome=\"failed\"}"), 2);
+	assert_int_equal(
+		count_of(t, "evd_exec_total{outcome=\"failed_start\"}"), 2);
 	assert_non_null(strstr(t, "# TYPE evd_exec_total counter\n"));
 	free(t);
 }

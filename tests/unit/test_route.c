@@ -94,6 +94,7 @@ test_ids(void **state)
 	Evd__Pause p = EVD__PAUSE__INIT;
 	Evd__Resume r = EVD__RESUME__INIT;
 	Evd__Trigger t = EVD__TRIGGER__INIT;
+	Evd__Retry rt = EVD__RETRY__INIT;
 	Evd__Get g = EVD__GET__INIT;
 
 	rq.body_case = EVD__REQUEST__BODY_CANCEL;
@@ -123,6 +124,10 @@ test_ids(void **state)
 	rq.trigger = &t;
 	t.timer_id = id_of(1, 9);
 	assert_int_equal(route_request(&rq, 3, 4), 1);
+	rq.body_case = EVD__REQUEST__BODY_RETRY;
+	rq.retry = &rt;
+	rt.timer_id = id_of(2, 9);
+	assert_int_equal(route_request(&rq, 0, 4), 2);
 	rq.body_case = EVD__REQUEST__BODY_GET;
 	rq.get = &g;
 	g.timer_id = id_of(0, 9);
