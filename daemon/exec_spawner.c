@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -58,6 +59,7 @@ struct exec_spawner_run {
 	bool failed;
 	bool reaped;
 	bool signalled; /* ->kill was called: SIGKILL the group at reap */
+	bool reported;  /* failed reported; only the reap is left */
 	int pending_sig; /* ->kill before CREATED */
 	bool exit_signaled;
 	int exit_code;
@@ -76,6 +78,15 @@ static struct {
 
 static void exec_spawner_pid_cb(evutil_socket_t fd, short what, void *arg);
 
+static int64_t
+exec_spawner_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 exec_spawner_forget(struct exec_spawner_run *r)
 {
@@ -87,18 +98,33 @@ exec_spawner_forget(struct exec_spawner_run *r)
 	free(r);
 }
 
-/* Reports the run's end if both halves are known, and forgets it. */
+/*
+ * Reports the run's end once it is known, and forgets the run once its
+ * child is reaped too. A failed start is reported at once, before the
+ * reap: a child SIGKILLed inside a FUSE request the server already took
+ * cannot die until the server answers (the kernel waits for it
+ * uninterruptibly), and its run must not hold a slot meanwhile; the
+ * child stays watched and is reaped whenever it dies.
+ */
 static void
 exec_spawner_settle(struct exec_spawner_run *r)
 {
 	uint64_t id = r->job_id;
 
-	if (r->failed && (r->reaped || !r->created)) {
+	if (r->failed) {
 		int err = r->err;
 		char why[SPAWNER_MSG_MAX];
+		bool done = r->reaped || !r->created;
 
+		if (r->reported) {
+			if (done)
+				exec_spawner_forget(r);
+			return;
+		}
 		memcpy(why, r->why, sizeof(why));
-		exec_spawner_forget(r);
+		r->reported = true;
+		if (done)
+			exec_spawner_forget(r);
 		exec_backend_failed(id, err, why);
 	} else if (r->execed && r->reaped) {
 		bool sig = r->exit_signaled;
@@ -475,7 +501,7 @@ exec_spawner_kill(uint64_t job_id, int sig)
 	struct exec_spawner_run *r =
 	    X.runs != NULL ? idmap_get(X.runs, job_id + 1) : NULL;
 
-	if (r == NULL || r->failed)
+	if (r == NULL || r->reported)
 		return -ENOENT;
 	r->signalled = true;
 	if (!r->created)
@@ -520,16 +546,22 @@ exec_spawner_shutdown(void)
 			left_ms -= 100;
 		}
 	}
+	/* SIGKILLed children die at once, except one the kernel holds in a
+	 * FUSE request its server never answers: bounded, it stays a
+	 * zombie of an exiting evd. */
+	left_ms = 3000;
 	it = 0;
 	while ((r = idmap_next(X.runs, &it, NULL)) != NULL) {
-		if (r->created && !r->reaped) {
-			siginfo_t si;
+		struct pollfd pfd = {.fd = r->pidfd, .events = POLLIN};
+		siginfo_t si;
+		int64_t t0 = exec_spawner_ms();
 
-			while (waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si,
-			              WEXITED) < 0 &&
-			       errno == EINTR)
-				;
-		}
+		if (!r->created || r->reaped)
+			continue;
+		if (left_ms > 0 && poll(&pfd, 1, (int)left_ms) > 0)
+			(void)waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si,
+			             WEXITED | WNOHANG);
+		left_ms -= exec_spawner_ms() - t0;
 	}
 	for (;;) {
 		it = 0;
