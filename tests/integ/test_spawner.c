@@ -38,6 +38,7 @@
 #define USER_A "evdt-spa"
 #define USER_B "evdt-spb"
 #define GROUP_G "evdt-spg"
+#define GROUP_H "evdt-sph"
 
 static struct evd_proc evd;
 static uint64_t rid = 1;
@@ -63,12 +64,39 @@ sh(const char *fmt, ...)
 	return system(cmd);
 }
 
+static int become(uid_t uid, gid_t gid);
+
+/* Ends every process of a test user (as that user: kill(-1) reaches its
+ * own processes only), so that userdel works after a failed case. */
+static void
+user_kill_all(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+	pid_t pid;
+	int st;
+
+	if (pw == NULL)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		if (become(pw->pw_uid, pw->pw_gid) == 0)
+			kill(-1, SIGKILL);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+}
+
 static void
 users_clean(void)
 {
+	user_kill_all(USER_A);
+	user_kill_all(USER_B);
 	sh("userdel -r " USER_A " >/dev/null 2>&1");
 	sh("userdel -r " USER_B " >/dev/null 2>&1");
 	sh("groupdel " GROUP_G " >/dev/null 2>&1");
+	sh("groupdel " GROUP_H " >/dev/null 2>&1");
+	sh("groupdel " USER_A " >/dev/null 2>&1");
 }
 
 static int
@@ -274,6 +302,10 @@ setup(void **state)
 static pid_t fuse_pid;
 static char fuse_mnt[PATH_MAX + 16];
 
+/* The SIGSTOP loop of the freeze test: killed by teardown too, so that
+ * a failing run leaves nothing behind. */
+static pid_t stopper_pid;
+
 static void
 fuse_clean(void)
 {
@@ -293,6 +325,11 @@ teardown(void **state)
 {
 	int st;
 
+	if (stopper_pid > 0) {
+		kill(stopper_pid, SIGKILL);
+		waitpid(stopper_pid, &st, 0);
+		stopper_pid = 0;
+	}
 	fuse_clean();
 	st = evd_stop(&evd);
 
@@ -332,6 +369,7 @@ test_sigstop_loop_does_not_freeze(void **state)
 	assert_true(last > 0);
 	stopper = fork();
 	assert_true(stopper >= 0);
+	stopper_pid = stopper;
 	if (stopper == 0) {
 		if (become(pw->pw_uid, pw->pw_gid) < 0)
 			_exit(2);
@@ -356,6 +394,7 @@ test_sigstop_loop_does_not_freeze(void **state)
 	}
 	kill(stopper, SIGKILL);
 	assert_int_equal(waitpid(stopper, &st, 0), stopper);
+	stopper_pid = 0;
 	/* Let everything of the user go on. */
 	for (int i = 0; i < 3; i++) {
 		cont = fork();
@@ -518,27 +557,41 @@ test_no_passwd_entry(void **state)
 	close(fd);
 }
 
+/*
+ * Groups are the owner's at fire time: A leaves G and gets H as its
+ * primary group between schedule and fire; the hook has H (as gid and in
+ * its groups) and not G, nor A's old primary group.
+ */
 static void
 test_group_removed_before_fire(void **state)
 {
 	struct passwd *pw;
-	struct group *gr;
+	struct group *g, *h;
 	char want[64], *out;
+	gid_t old_gid;
 	uint64_t id;
 	Evd__Reply *r;
 	int fd;
 
 	assert_int_equal(sh("groupadd %s", GROUP_G), 0);
+	assert_int_equal(sh("groupadd %s", GROUP_H), 0);
 	useradd(USER_A, "-G " GROUP_G);
 	pw = getpwnam(USER_A);
-	gr = getgrnam(GROUP_G);
 	assert_non_null(pw);
-	assert_non_null(gr);
-	id = schedule_as(pw->pw_uid, pw->pw_gid, "echo \" $(id -G) \"",
-	                 2 * SEC, USER_A, NULL, 1);
+	old_gid = pw->pw_gid;
+	id = schedule_as(pw->pw_uid, pw->pw_gid,
+	                 "echo \" $(id -g) : $(id -G) \"", 2 * SEC, USER_A, NULL,
+	                 1);
 	assert_true(id > 0);
 	assert_int_equal(sh("gpasswd -d " USER_A " " GROUP_G " >/dev/null"),
 	                 0);
+	assert_int_equal(sh("usermod -g " GROUP_H " " USER_A), 0);
+	g = getgrnam(GROUP_G);
+	assert_non_null(g);
+	gid_t ggid = g->gr_gid;
+	h = getgrnam(GROUP_H);
+	assert_non_null(h);
+	gid_t hgid = h->gr_gid;
 	fd = greet();
 	r = wait_run(fd, id, 30000);
 	assert_non_null(r);
@@ -546,11 +599,11 @@ test_group_removed_before_fire(void **state)
 	                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
 	out = strndup((char *)r->exec_finished->run->stdout_tail.data,
 	              r->exec_finished->run->stdout_tail.len);
-	print_message("groups:%s", out);
-	snprintf(want, sizeof want, " %u ", (unsigned)gr->gr_gid);
-	assert_null(strstr(out, want));
-	snprintf(want, sizeof want, " %u ", (unsigned)pw->pw_gid);
-	assert_non_null(strstr(out, want));
+	print_message("gid : groups:%s", out);
+	snprintf(want, sizeof want, " %u : %u \n", (unsigned)hgid,
+	         (unsigned)hgid);
+	assert_string_equal(out, want);
+	assert_true(ggid != hgid && old_gid != hgid);
 	free(out);
 	evd__reply__free_unpacked(r, NULL);
 	close(fd);
@@ -575,7 +628,8 @@ test_backlog_does_not_hold_other_user(void **state)
 	snprintf(conf, sizeof conf, "/tmp/evd-spawner-%d.conf", (int)getpid());
 	f = fopen(conf, "w");
 	assert_non_null(f);
-	fprintf(f, "exec_max_per_uid = 2\nexec_max_queued = 3\n");
+	fprintf(f, "exec_max_running = 4\nexec_max_per_uid = 2\n"
+	           "exec_max_queued = 3\n");
 	fclose(f);
 	assert_int_equal(start_evd(extra), 0);
 	useradd(USER_A, "");
@@ -586,7 +640,8 @@ test_backlog_does_not_hold_other_user(void **state)
 	gid_t agid = a->pw_gid;
 	b = getpwnam(USER_B);
 	assert_non_null(b);
-	/* A: 2 running, 3 queued, 5 more held by the scheduler. */
+	/* A: 2 running (its share), 5 queued (3 + the 2 free slots of
+	 * the 4), 3 held by the scheduler: a global queue would be full. */
 	assert_true(schedule_as(auid, agid, "sleep 60", 0, USER_A, NULL, 10) >
 	            0);
 	usleep(500000);
