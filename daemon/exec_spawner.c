@@ -202,6 +202,14 @@ exec_spawner_pid_cb(evutil_socket_t fd, short what, void *arg)
 		r->exit_signaled = true;
 		r->exit_code = si.si_status;
 	}
+	/* A child that exited with a status other than 127 ran the program
+	 * (before execve it ends only by _exit(127) or a signal): no need
+	 * to wait for the spawner to say so, its EXECED is ignored. */
+	if (!r->execed && !r->failed && !r->exit_signaled &&
+	    r->exit_code != 127) {
+		r->execed = true;
+		exec_backend_started(r->job_id, r->pid, NULL);
+	}
 	if (X.gone && !r->execed && !r->failed) {
 		r->failed = true;
 		r->err = EPIPE;
@@ -232,6 +240,8 @@ exec_spawner_reply(const struct spawner_rep *rep, int fd)
 		exec_spawner_settle(r);
 		return;
 	case SPAWNER_REP_EXECED:
+		if (r->execed)
+			break; /* known from its exit status already */
 		r->execed = true;
 		exec_backend_started(rep->job_id, r->pid, NULL);
 		break;

@@ -198,6 +198,11 @@ spawner_send_failed(int sock, uint64_t job_id, int err, const char *fmt, ...)
 	spawner_send(sock, &rep, -1);
 }
 
+/* Signals the spawner ignores; every other one is at its default there. */
+static const int spawner_quiet[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGTERM,
+                                    SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
+                                    SIGUSR1, SIGUSR2};
+
 /* ---- the child (a copy of the single-threaded spawner) ---- */
 
 struct spawner_job {
@@ -290,11 +295,13 @@ spawner_child(const struct spawner_job *j)
 	int err = ENOENT;
 	bool eacces = false;
 
+	/* The spawner reset every other signal at its start (a handler
+	 * would be reset by execve, but an ignored signal would not). */
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &dfl, NULL);
+	for (size_t i = 0; i < sizeof(spawner_quiet) / sizeof(spawner_quiet[0]);
+	     i++)
+		(void)sigaction(spawner_quiet[i], &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
@@ -654,9 +661,8 @@ spawner_reported(int sock, size_t i)
 static void __attribute__((noreturn))
 spawner_main(int sock, pid_t ppid)
 {
-	static const int quiet[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM,
-	                            SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
-	                            SIGUSR1, SIGUSR2};
+	struct sigaction dfl;
+	sigset_t none;
 	struct spawner_partial p;
 	struct pollfd *pfd;
 	char *buf;
@@ -668,12 +674,34 @@ spawner_main(int sock, pid_t ppid)
 	(void)prctl(PR_SET_NAME, "evd-spawner");
 	/* ^C in a terminal or systemd's SIGTERM to the cgroup reach evd,
 	 * which drains and exits; the spawner follows at EOF. */
-	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
-		signal(quiet[i], SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &dfl, NULL); /* EINVAL: libc's */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (size_t i = 0; i < sizeof(spawner_quiet) / sizeof(spawner_quiet[0]);
+	     i++)
+		signal(spawner_quiet[i], SIG_IGN);
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
 			(void)open("/dev/null", O_RDWR);
+	/* Load the NSS modules once, here: every child is a copy of this
+	 * process, so it finds them loaded instead of dlopening them again
+	 * (milliseconds per hook). The lookups themselves still happen in
+	 * each child, at fire time; nothing of their answer is kept. */
+	{
+		gid_t g[8];
+		int ng = 8;
+		struct passwd *pw = getpwuid(0);
+
+		if (pw != NULL)
+			(void)getgrouplist(pw->pw_name, pw->pw_gid, g, &ng);
+		(void)getpwnam("root");
+		endpwent();
+		endgrent();
+	}
 	pend = calloc(SPAWNER_PENDING_MAX, sizeof(*pend));
 	pfd = calloc(SPAWNER_PENDING_MAX + 1, sizeof(*pfd));
 	buf = malloc(sizeof(struct spawner_req) + SPAWNER_CHUNK);
