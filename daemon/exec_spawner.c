@@ -259,9 +259,38 @@ exec_spawner_reply(const struct spawner_rep *rep, int fd)
 	exec_spawner_settle(r);
 }
 
-/* Reads one reply; false when there is none (or the socket failed). */
+/* Replies read while a send waited for room (exec_spawner_sendmsg):
+ * handled on the next turn, never from inside ->start. */
+struct exec_spawner_deferred {
+	struct spawner_rep rep;
+	int fd;
+};
+static struct exec_spawner_deferred *deferred;
+static size_t ndeferred, deferred_cap;
+
 static bool
-exec_spawner_read(int flags)
+exec_spawner_defer(const struct spawner_rep *rep, int fd)
+{
+	if (ndeferred == deferred_cap) {
+		size_t cap = deferred_cap > 0 ? 2 * deferred_cap : 64;
+		struct exec_spawner_deferred *d =
+		    realloc(deferred, cap * sizeof(*d));
+
+		if (d == NULL)
+			return false;
+		deferred = d;
+		deferred_cap = cap;
+	}
+	deferred[ndeferred].rep = *rep;
+	deferred[ndeferred].fd = fd;
+	ndeferred++;
+	return true;
+}
+
+/* Reads one reply and handles it (or keeps it for later when defer);
+ * false when there is none (or the socket failed). */
+static bool
+exec_spawner_read(int flags, bool defer)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
 	struct spawner_rep rep;
@@ -299,6 +328,17 @@ exec_spawner_read(int flags)
 		return true;
 	}
 	rep.msg[sizeof(rep.msg) - 1] = '\0';
+	if (defer && exec_spawner_defer(&rep, fd))
+		return true;
+	if (defer) {
+		/* Out of memory while waiting: the reply is lost; its run
+		 * stays until shutdown. Tell the operator. */
+		log_warnx("exec: out of memory: lost a reply of the spawner "
+		          "for job %" PRIu64, rep.job_id);
+		if (fd >= 0)
+			close(fd);
+		return true;
+	}
 	exec_spawner_reply(&rep, fd);
 	return true;
 }
@@ -306,9 +346,13 @@ exec_spawner_read(int flags)
 static void
 exec_spawner_sock_cb(evutil_socket_t fd, short what, void *arg)
 {
-	/* Bounded: other loop work goes on during a burst. */
+	/* What a send had to read first, in order, then new replies;
+	 * bounded: other loop work goes on during a burst. */
+	for (size_t i = 0; i < ndeferred && X.runs != NULL; i++)
+		exec_spawner_reply(&deferred[i].rep, deferred[i].fd);
+	ndeferred = 0;
 	for (int i = 0; i < 256 && X.runs != NULL; i++)
-		if (!exec_spawner_read(MSG_DONTWAIT))
+		if (!exec_spawner_read(MSG_DONTWAIT, false))
 			break;
 }
 
@@ -405,12 +449,42 @@ exec_spawner_nice(const struct exec_launch *l)
 	return SPAWNER_NO_NICE;
 }
 
+/*
+ * Sends one packet, waiting for room without ever deadlocking: the
+ * spawner blocks when evd's receive queue is full, so while evd waits for
+ * room it reads (and keeps for the next turn) what the spawner sends. The
+ * spawner is ours and never waits for a child, so the wait is short.
+ */
+static int
+exec_spawner_sendmsg(const struct msghdr *mh)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = spawner_fd(),
+		                     .events = POLLOUT | POLLIN};
+		ssize_t n = sendmsg(spawner_fd(), mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd.revents & (POLLHUP | POLLERR))
+			return -EPIPE;
+		if (pfd.revents & POLLIN)
+			while (exec_spawner_read(MSG_DONTWAIT, true))
+				;
+	}
+}
+
 static int
 exec_spawner_send(const struct spawner_req *h, const char *blob, size_t len,
                   const int fds[3])
 {
 	char cbuf[CMSG_SPACE(3 * sizeof(int))];
-	size_t first = len < SPAWNER_CHUNK ? len : SPAWNER_CHUNK, off;
+	size_t first = len < SPAWNER_CHUNK ? len : SPAWNER_CHUNK, off, k;
 	struct iovec iov[2] = {{(void *)h, sizeof(*h)},
 	                       {(void *)blob, first}};
 	struct msghdr mh = {.msg_iov = iov,
@@ -426,21 +500,16 @@ exec_spawner_send(const struct spawner_req *h, const char *blob, size_t len,
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
-	/* Blocking: the spawner drains its socket in its poll loop and
-	 * never waits for a child. */
-	do
-		n = sendmsg(spawner_fd(), &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	for (off = first; off < len; off += (size_t)n) {
-		size_t k = len - off < SPAWNER_CHUNK ? len - off : SPAWNER_CHUNK;
+	if ((n = exec_spawner_sendmsg(&mh)) < 0)
+		return (int)n;
+	for (off = first; off < len; off += k) {
+		struct iovec one = {(void *)(blob + off), 0};
+		struct msghdr m2 = {.msg_iov = &one, .msg_iovlen = 1};
 
-		do
-			n = send(spawner_fd(), blob + off, k, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -errno;
+		k = len - off < SPAWNER_CHUNK ? len - off : SPAWNER_CHUNK;
+		one.iov_len = k;
+		if ((n = exec_spawner_sendmsg(&m2)) < 0)
+			return (int)n;
 	}
 	return 0;
 }
@@ -498,6 +567,8 @@ exec_spawner_start(const struct exec_launch *l)
 	}
 	e = exec_spawner_send(&h, blob, len, fds);
 	free(blob);
+	if (ndeferred > 0)
+		event_active(X.ev_sock, EV_READ, 1);
 	if (e < 0) {
 		idmap_del(X.runs, l->job_id + 1);
 		free(r);
@@ -533,6 +604,10 @@ exec_spawner_shutdown(void)
 
 	if (X.base == NULL)
 		return;
+	/* Replies kept by a send first: they name children to kill. */
+	for (size_t i = 0; i < ndeferred; i++)
+		exec_spawner_reply(&deferred[i].rep, deferred[i].fd);
+	ndeferred = 0;
 	for (;;) {
 		bool waiting = false;
 
@@ -552,7 +627,7 @@ exec_spawner_shutdown(void)
 			/* A reply may settle a run: the runner is
 			 * stopping and ignores what we report. */
 			if (poll(&pfd, 1, 100) > 0)
-				(void)exec_spawner_read(MSG_DONTWAIT);
+				(void)exec_spawner_read(MSG_DONTWAIT, false);
 			left_ms -= 100;
 		}
 	}

@@ -726,6 +726,38 @@ many_resubmit_cb(const struct exec_result *r, void *arg)
 	}
 }
 
+/* Many big requests at once: evd's sends to the spawner and the
+ * spawner's replies fill both socket buffers; neither side may wait for
+ * the other for ever. */
+static void
+test_burst_big_requests(void **state)
+{
+	static char big[60 * 1024];
+	const char *argv[] = {"true"};
+	const char *env[] = {big};
+	struct exec_spec s = spec_argv(argv, 1);
+	static struct many m;
+	static struct many_job jobs[MANY];
+	int64_t end = now_ns() + 120 * NS;
+
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "BIG=", 4);
+	s.env = env;
+	s.nenv = 1;
+	memset(&m, 0, sizeof(m));
+	exec_set_limits(MANY, MANY);
+	for (int i = 0; i < MANY; i++) {
+		jobs[i] = (struct many_job){&m, i};
+		assert_int_equal(exec_submit(&s, many_cb, &jobs[i]), 0);
+	}
+	while (m.done < MANY) {
+		assert_true(now_ns() < end);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	assert_int_equal(m.failed, 0);
+	assert_no_children();
+}
+
 static void
 test_resubmit_from_callback(void **state)
 {
@@ -870,6 +902,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_grandchild_holds_pipe, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_burst_big_requests, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_resubmit_from_callback, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
