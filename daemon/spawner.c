@@ -505,6 +505,13 @@ spawner_spawn(int sock, struct spawner_partial *p)
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
 	ca.exit_signal = 0; /* CLONE_PARENT: the spawner's own (SIGCHLD) */
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	/* systemd's RestrictNamespaces= answers clone3 with ENOSYS (it
+	 * cannot look inside its argument); clone(2) does the same here:
+	 * with CLONE_PIDFD the pidfd goes where parent_tid points (the
+	 * third argument on x86-64 and arm64). */
+	if (pid < 0 && errno == ENOSYS)
+		pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | CLONE_PIDFD),
+		              0UL, &pidfd, 0UL, 0UL);
 	if (pid == 0)
 		spawner_child(&j);
 	if (pid < 0) {
