@@ -33,6 +33,7 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_EXEC_MAX_RUNNING] = "exec_max_running",
 	[CONFIG_EXEC_MAX_QUEUED] = "exec_max_queued",
 	[CONFIG_EXEC_MAX_PER_UID] = "exec_max_per_uid",
+	[CONFIG_HOOKS] = "hooks",
 };
 
 void
@@ -190,6 +191,16 @@ config_set(struct config *c, int key, const char *value, char *err,
 		if (set_path(c->state_dir, sizeof c->state_dir, value, err,
 		             errsize) < 0)
 			return -EINVAL;
+		break;
+	case CONFIG_HOOKS:
+		if (strcmp(value, "auto") != 0 &&
+		    strcmp(value, "systemd") != 0 &&
+		    strcmp(value, "spawner") != 0) {
+			snprintf(err, errsize, "expected auto, systemd or "
+			         "spawner, not '%.64s'", value);
+			return -EINVAL;
+		}
+		strcpy(c->hooks, value);
 		break;
 	case CONFIG_STORE:
 		if (store_backend_find(value) == NULL ||
@@ -482,6 +493,8 @@ config_merge(struct config *dst, const struct config *src)
 		dst->exec_max_queued = src->exec_max_queued;
 	if (src->set & CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID))
 		dst->exec_max_per_uid = src->exec_max_per_uid;
+	if (src->set & CONFIG_BIT(CONFIG_HOOKS))
+		memcpy(dst->hooks, src->hooks, sizeof dst->hooks);
 	dst->set |= src->set;
 }
 
@@ -505,6 +518,7 @@ config_fill_defaults(struct config *c)
 	d.exec_max_running = CONFIG_DEFAULT_EXEC_RUNNING;
 	d.exec_max_queued = CONFIG_DEFAULT_EXEC_QUEUED;
 	d.exec_max_per_uid = CONFIG_DEFAULT_EXEC_PER_UID;
+	strcpy(d.hooks, "auto");
 	/* Everything but the environment-dependent paths. */
 	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
 	        ~CONFIG_BIT(CONFIG_STATE_DIR);
@@ -550,6 +564,8 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_QUEUED);
 	if (a->exec_max_per_uid != b->exec_max_per_uid)
 		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID);
+	if (strcmp(a->hooks, b->hooks) != 0)
+		diff |= CONFIG_BIT(CONFIG_HOOKS);
 	return diff & both;
 }
 
@@ -605,6 +621,9 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_EXEC_MAX_PER_UID:
 		snprintf(buf, size, "%u", c->exec_max_per_uid);
+		break;
+	case CONFIG_HOOKS:
+		snprintf(buf, size, "%s", c->hooks);
 		break;
 	default:
 		snprintf(buf, size, "?");

@@ -41,6 +41,8 @@ enum config_key {
 	CONFIG_EXEC_MAX_RUNNING,
 	CONFIG_EXEC_MAX_QUEUED,
 	CONFIG_EXEC_MAX_PER_UID,
+	/* Needs a restart (config_key_reloadable says which). */
+	CONFIG_HOOKS,
 	CONFIG_NKEYS,
 };
 
@@ -87,6 +89,7 @@ struct config {
 	uint32_t exec_max_running;
 	uint32_t exec_max_queued;
 	uint32_t exec_max_per_uid; /* 0: no bound */
+	char hooks[16]; /* how hooks start: "auto", "systemd" or "spawner" */
 };
 
 /* Nothing set. */

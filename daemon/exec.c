@@ -1,48 +1,43 @@
 /*
- * exec: the exec-hook runner (semantics in exec.h).
+ * exec: the exec-hook runner (semantics in exec.h), behind which a backend
+ * (exec_backend.h: the spawner process, or systemd units) creates and
+ * kills the processes.
  *
- * Owns every job from exec_submit to its callback: the queue (FIFO,
- * bounded), the running list, their pipes, pidfds, events and children.
- * It must not block the loop (every parent-side fd is non-blocking; the
- * only blocking waits are for a child that has already exited or was
- * just SIGKILLed), must not leak a zombie, and must never let a hook run
- * with more privilege than its owner.
+ * Owns every job from exec_submit to its callback: the per-uid queues,
+ * the running list, the three pipes of each run (it creates them, hands
+ * the child's ends to the backend for the duration of ->start and keeps
+ * the parent ends), the output tails, the timeout clock and the result.
+ * It must not block the loop: every parent-side fd is non-blocking, and
+ * nothing here waits for a process (the backend reports starts and ends
+ * from later loop callbacks). It runs no NSS lookup: identity is resolved
+ * by the backend at fire time, off the loop.
  *
- * Spawning is vfork(): the parent's memory is shared, so the cost does
- * not grow with evd's RSS the way fork() does (see DESIGN.md), and the
- * parent is suspended until the child execs or exits. Hence the child
- * runs only async-signal-safe calls on data prepared by the parent:
- * everything that may allocate or take a lock (NSS lookups, envp,
- * candidate paths) is computed before vfork. Signals are blocked across
- * vfork so that no handler of evd (libevent's signal pipe) ever runs in
- * the child; the child resets every disposition to default, then
- * unblocks. Identity changes go through raw syscalls: glibc's setuid()
- * and friends broadcast to all threads of a multithreaded process
- * (SIGSETXID), which in a vfork child would target evd's threads.
- * The child reports a failing step and its errno through a CLOEXEC pipe
- * (EOF there means execve succeeded), then _exit(127)s.
+ * Fair queues (issue 14 item 6): each uid has its own FIFO, bounded by
+ * max_queued (plus the slots it could start at once); a global cap of
+ * EXEC_QUEUED_GLOBAL_FACTOR * max_queued bounds memory. At most
+ * max_per_uid jobs of one uid run at once (root is exempt, but takes its
+ * turn like everyone). The pump takes one job from each uid with queued
+ * work in turn (round robin over uids), so one uid's backlog delays
+ * another uid's job by at most one job per other uid, never by the
+ * backlog.
  *
- * Invariants: a job is in exactly one of the queue or the running list,
- * or is being delivered (in neither). A running job holds a slot until its
- * callback has returned; a queued job starts only from pump_cb, never from
- * exec_submit or a callback, so callbacks never nest.
+ * Invariants: a job is in exactly one of its uid's queue or the running
+ * list, or is being delivered (in neither). A running job holds a slot
+ * until its callback has returned; a queued job starts only from pump_cb,
+ * never from exec_submit or a callback, so callbacks never nest. A
+ * struct exec_uq lives while its uid has queued or running jobs.
  */
 #include "exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,17 +45,16 @@
 
 #include <event2/event.h>
 
+#include "exec_backend.h"
+#include "idmap.h"
 #include "log.h"
 
 #define EXEC_ARGC_MAX 4096
 #define EXEC_NENV_MAX 1024
 /* Reads per output event before yielding to the loop. */
 #define EXEC_READS_PER_CB 4
-#define EXEC_NOFILE_CHILD 1024
-
-static const char *const exec_path_dirs[] = {"/usr/local/bin", "/usr/bin",
-					     "/bin"};
-#define EXEC_NPATH (sizeof(exec_path_dirs) / sizeof(exec_path_dirs[0]))
+/* The global queue bound, in units of the per-uid one. */
+#define EXEC_QUEUED_GLOBAL_FACTOR 8
 
 /* Last EXEC_TAIL_MAX bytes of one output stream. buf stays NULL until the
  * first byte: most hooks print nothing. */
@@ -72,12 +66,19 @@ struct exec_tail {
 
 enum exec_timer_phase { PHASE_NONE, PHASE_TERM, PHASE_KILL, PHASE_DRAIN };
 
+struct exec_uq;
+
 /* Owner: the runner, from exec_submit until its callback returns. */
 struct exec_job {
 	TAILQ_ENTRY(exec_job) entry;
+	struct exec_uq *uq;
+	uint64_t job_id;
 	/* the spec, copied */
 	uid_t uid;
 	gid_t gid;
+	char *user;
+	char **props;
+	size_t nprops;
 	char **argv; /* NULL-terminated */
 	char *prog;  /* argv[0] as given, or "/bin/sh" */
 	char **env;  /* nenv entries, validated */
@@ -95,24 +96,24 @@ struct exec_job {
 	void *cb_arg;
 	int64_t submit_ns;
 	bool cancelled; /* exec_terminate before it started */
-	/* running */
+	/* running: handed to the backend */
+	bool started; /* the backend said it exec'd */
+	bool ended;   /* the backend said it exited */
 	pid_t pid;
-	int pidfd;
 	int in_fd;
 	int out_fd;
 	int err_fd;
-	struct event *ev_pid;
 	struct event *ev_in;
 	struct event *ev_out;
 	struct event *ev_err;
 	struct event *ev_timer;
 	enum exec_timer_phase phase;
 	int64_t phase_end_ns; /* libevent may fire a little early */
-	bool reaped;
 	bool timed_out;
-	int status;	    /* from waitpid */
-	int64_t start_ns;   /* before vfork */
-	int64_t spawned_ns; /* after: execve done */
+	bool signaled;
+	int code;
+	int64_t start_ns;   /* handed to the backend */
+	int64_t spawned_ns; /* exec'd */
 	int64_t end_ns;
 	struct exec_tail out;
 	struct exec_tail err;
@@ -120,47 +121,24 @@ struct exec_job {
 
 TAILQ_HEAD(exec_jobq, exec_job);
 
-/* What the vfork child needs, prepared by the parent on its stack. */
-struct exec_child_ctx {
-	char *const *argv;
-	char *const *envp;
-	char *paths[EXEC_NPATH]; /* candidates, in order */
-	size_t npaths;
-	const char *cwd;  /* required, or NULL */
-	const char *home; /* tried when cwd is NULL, else / */
-	const gid_t *groups;
-	size_t ngroups;
+/* One uid's queue and share. Owner: the runner (E.uqs). */
+struct exec_uq {
+	TAILQ_ENTRY(exec_uq) rr; /* in E.ready while nqueued > 0 */
+	struct exec_jobq queue;
 	uid_t uid;
-	gid_t gid;
-	bool set_ids;
-	int in_fd; /* child ends */
-	int out_fd;
-	int err_fd;
-	int report_fd;
-	struct rlimit core;
-	struct rlimit nofile;
+	size_t nqueued;
+	size_t nrunning;
 };
 
-enum exec_step {
-	STEP_SETSID = 1,
-	STEP_DUP2,
-	STEP_RLIMIT,
-	STEP_SETGROUPS,
-	STEP_SETGID,
-	STEP_SETUID,
-	STEP_CHDIR,
-	STEP_EXECVE,
-};
-
-struct exec_report {
-	int32_t step;
-	int32_t err;
-};
+TAILQ_HEAD(exec_uqq, exec_uq);
 
 static struct {
 	struct event_base *base;
+	const struct exec_backend *be;
 	struct event *pump;
-	struct exec_jobq queue;
+	struct idmap *uqs;  /* uid + 1 -> struct exec_uq */
+	struct idmap *jobs; /* job_id -> running struct exec_job */
+	struct exec_uqq ready; /* uids with queued jobs, round robin */
 	struct exec_jobq running;
 	size_t nqueued;
 	size_t nrunning;
@@ -169,10 +147,12 @@ static struct {
 	size_t max_queued;
 	int64_t grace_ns;
 	int devnull_fd;
-	struct rlimit core;
-	struct rlimit nofile;
+	uint64_t next_job_id; /* never reset: unique for the process */
+	char *socket_env;     /* "EVD_SOCKET=..." or NULL */
+	char *lang_env;       /* "LANG=..." from evd's own, or NULL */
+	char *tz_env;
 	bool stopping;
-} E = {.devnull_fd = -1};
+} E = {.devnull_fd = -1, .next_job_id = 1};
 
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
 static void exec_pump_later(void);
@@ -226,6 +206,60 @@ exec_strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* ---- per-uid queues ---- */
+
+static struct exec_uq *
+exec_uq_get(uid_t uid, bool create)
+{
+	struct exec_uq *uq = idmap_get(E.uqs, (uint64_t)uid + 1);
+
+	if (uq != NULL || !create)
+		return uq;
+	if ((uq = calloc(1, sizeof(*uq))) == NULL)
+		return NULL;
+	uq->uid = uid;
+	TAILQ_INIT(&uq->queue);
+	if (idmap_put(E.uqs, (uint64_t)uid + 1, uq) < 0) {
+		free(uq);
+		return NULL;
+	}
+	return uq;
+}
+
+/* Frees uq once nothing of its uid is queued or running. */
+static void
+exec_uq_release(struct exec_uq *uq)
+{
+	if (uq == NULL || uq->nqueued > 0 || uq->nrunning > 0)
+		return;
+	idmap_del(E.uqs, (uint64_t)uq->uid + 1);
+	free(uq);
+}
+
+/* How many jobs of uq could start right now. */
+static size_t
+exec_uq_free_slots(const struct exec_uq *uq)
+{
+	size_t g = E.nrunning < E.max_running ? E.max_running - E.nrunning : 0;
+
+	if (E.max_per_uid != 0 && uq->uid != 0) {
+		size_t u = uq->nrunning < E.max_per_uid
+			       ? E.max_per_uid - uq->nrunning
+			       : 0;
+
+		if (u < g)
+			g = u;
+	}
+	return g;
+}
+
+static bool
+exec_uq_may_start(const struct exec_uq *uq)
+{
+	return E.max_per_uid == 0 || uq->uid == 0 ||
+	       uq->nrunning < E.max_per_uid;
+}
+
 static void
 exec_job_free(struct exec_job *j)
 {
@@ -233,12 +267,10 @@ exec_job_free(struct exec_job *j)
 
 	if (j == NULL)
 		return;
-	exec_event_free(&j->ev_pid);
 	exec_event_free(&j->ev_in);
 	exec_event_free(&j->ev_out);
 	exec_event_free(&j->ev_err);
 	exec_event_free(&j->ev_timer);
-	exec_close(&j->pidfd);
 	exec_close(&j->in_fd);
 	exec_close(&j->out_fd);
 	exec_close(&j->err_fd);
@@ -248,6 +280,8 @@ exec_job_free(struct exec_job *j)
 	exec_strv_free(j->argv, argc);
 	free(j->prog);
 	exec_strv_free(j->env, j->nenv);
+	exec_strv_free(j->props, j->nprops);
+	free(j->user);
 	free(j->cwd);
 	free(j->in);
 	free(j->out.buf);
@@ -255,92 +289,6 @@ exec_job_free(struct exec_job *j)
 	free(j);
 }
 
-/* ---- the child (after vfork: async-signal-safe calls only) ---- */
-
-static void __attribute__((noreturn))
-exec_child_fail(const struct exec_child_ctx *c, int step, int err)
-{
-	struct exec_report rep = {.step = step, .err = err};
-	ssize_t n;
-
-	do
-		n = write(c->report_fd, &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	_exit(127);
-}
-
-static void __attribute__((noreturn, noinline))
-exec_child(const struct exec_child_ctx *c)
-{
-	struct sigaction dfl;
-	sigset_t none;
-	int err = ENOENT;
-	bool eacces = false;
-
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &dfl, NULL); /* EINVAL: libc's */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	if (setsid() < 0)
-		exec_child_fail(c, STEP_SETSID, errno);
-	/* All sources are >= 3 (exec_init keeps 0-2 open), so no dup2 is a
-	 * no-op that would leave CLOEXEC set, and none clobbers another. */
-	if (dup2(c->in_fd, 0) < 0 || dup2(c->out_fd, 1) < 0 ||
-	    dup2(c->err_fd, 2) < 0)
-		exec_child_fail(c, STEP_DUP2, errno);
-	/* Defence in depth: every fd of evd is CLOEXEC already. Marking
-	 * rather than closing keeps report_fd open until execve. */
-	(void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-	if (setrlimit(RLIMIT_CORE, &c->core) < 0 ||
-	    setrlimit(RLIMIT_NOFILE, &c->nofile) < 0)
-		exec_child_fail(c, STEP_RLIMIT, errno);
-	umask(022);
-	if (c->set_ids) {
-		if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
-			exec_child_fail(c, STEP_SETGROUPS, errno);
-		if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
-			exec_child_fail(c, STEP_SETGID, errno);
-		if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
-			exec_child_fail(c, STEP_SETUID, errno);
-		/* Never run a hook with privileges it was not given. */
-		if ((uid_t)syscall(SYS_geteuid) != c->uid ||
-		    (gid_t)syscall(SYS_getegid) != c->gid)
-			exec_child_fail(c, STEP_SETUID, EPERM);
-	}
-	if (c->cwd != NULL) {
-		if (chdir(c->cwd) < 0)
-			exec_child_fail(c, STEP_CHDIR, errno);
-	} else if (c->home == NULL || chdir(c->home) < 0) {
-		if (chdir("/") < 0)
-			exec_child_fail(c, STEP_CHDIR, errno);
-	}
-	for (size_t i = 0; i < c->npaths; i++) {
-		execve(c->paths[i], c->argv, c->envp);
-		err = errno;
-		if (err == EACCES)
-			eacces = true;
-		else if (err != ENOENT && err != ENOTDIR)
-			break;
-	}
-	if (eacces && (err == ENOENT || err == ENOTDIR))
-		err = EACCES;
-	exec_child_fail(c, STEP_EXECVE, err);
-}
-
-/* Kept apart so that no local of the caller lives across vfork. */
-static pid_t __attribute__((noinline))
-exec_vfork(const struct exec_child_ctx *c)
-{
-	pid_t pid = vfork();
-
-	if (pid == 0)
-		exec_child(c);
-	return pid;
-}
 
 /* ---- delivery ---- */
 
@@ -370,8 +318,11 @@ exec_tail_linearize(struct exec_tail *t)
 static void
 exec_deliver(struct exec_job *j, struct exec_result *r)
 {
+	struct exec_uq *uq = j->uq;
+
 	j->cb(r, j->cb_arg);
 	exec_job_free(j);
+	exec_uq_release(uq);
 	if (!E.stopping && E.nqueued > 0 && E.nrunning < E.max_running)
 		exec_pump_later();
 }
@@ -393,15 +344,14 @@ exec_fail(struct exec_job *j, int err, const char *fmt, ...)
 	exec_deliver(j, &r);
 }
 
-/* The process is reaped and its outputs closed (or given up on). */
+/* Takes j off the running list (its slot stays taken until delivery). */
 static void
-exec_finish(struct exec_job *j)
+exec_unrun(struct exec_job *j)
 {
-	struct exec_result r = {.pid = j->pid};
-	int st = j->status;
-
 	TAILQ_REMOVE(&E.running, j, entry);
+	idmap_del(E.jobs, j->job_id);
 	E.nrunning--;
+	j->uq->nrunning--;
 	exec_event_free(&j->ev_timer);
 	exec_event_free(&j->ev_in);
 	exec_event_free(&j->ev_out);
@@ -409,15 +359,19 @@ exec_finish(struct exec_job *j)
 	exec_close(&j->in_fd);
 	exec_close(&j->out_fd);
 	exec_close(&j->err_fd);
+}
+
+/* The process ended and its outputs closed (or were given up on). */
+static void
+exec_finish(struct exec_job *j)
+{
+	struct exec_result r = {.pid = j->pid};
+
+	exec_unrun(j);
 	exec_tail_linearize(&j->out);
 	exec_tail_linearize(&j->err);
-	if (WIFSIGNALED(st)) {
-		r.outcome = EXEC_SIGNALED;
-		r.code = WTERMSIG(st);
-	} else {
-		r.outcome = EXEC_EXITED;
-		r.code = WEXITSTATUS(st);
-	}
+	r.outcome = j->signaled ? EXEC_SIGNALED : EXEC_EXITED;
+	r.code = j->code;
 	if (j->timed_out)
 		r.outcome = EXEC_TIMED_OUT;
 	r.duration_ns = j->end_ns - j->start_ns;
@@ -434,7 +388,7 @@ exec_finish(struct exec_job *j)
 static bool
 exec_done(const struct exec_job *j)
 {
-	return j->reaped && j->out_fd < 0 && j->err_fd < 0;
+	return j->ended && j->out_fd < 0 && j->err_fd < 0;
 }
 
 /* ---- the running job's events ---- */
@@ -479,19 +433,6 @@ exec_read(int fd, struct exec_tail *t)
 	return false;
 }
 
-static void
-exec_out_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct exec_job *j = arg;
-	bool is_out = fd == j->out_fd;
-
-	if (!exec_read(fd, is_out ? &j->out : &j->err))
-		return;
-	exec_event_free(is_out ? &j->ev_out : &j->ev_err);
-	exec_close(is_out ? &j->out_fd : &j->err_fd);
-	if (exec_done(j))
-		exec_finish(j);
-}
 
 static void
 exec_in_cb(evutil_socket_t fd, short what, void *arg)
@@ -511,6 +452,38 @@ exec_in_cb(evutil_socket_t fd, short what, void *arg)
 		free(j->in);
 		j->in = NULL;
 	}
+}
+
+
+static int
+exec_pipe(int fds[2], int parent_end)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	if (fcntl(fds[parent_end], F_SETFL, O_NONBLOCK) < 0) {
+		int r = -errno;
+
+		exec_close(&fds[0]);
+		exec_close(&fds[1]);
+		return r;
+	}
+	return 0;
+}
+
+
+
+static void
+exec_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct exec_job *j = arg;
+	bool is_out = fd == j->out_fd;
+
+	if (!exec_read(fd, is_out ? &j->out : &j->err))
+		return;
+	exec_event_free(is_out ? &j->ev_out : &j->ev_err);
+	exec_close(is_out ? &j->out_fd : &j->err_fd);
+	if (exec_done(j))
+		exec_finish(j);
 }
 
 static void
@@ -540,14 +513,13 @@ exec_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	switch (j->phase) {
 	case PHASE_TERM:
-		/* The leader is not reaped yet, so its pid still names its
-		 * group: no reuse race. */
+		/* The whole tree: the backend's process group or cgroup. */
 		j->timed_out = true;
-		kill(-j->pid, SIGTERM);
+		(void)E.be->kill(j->job_id, SIGTERM);
 		exec_timer_arm(j, PHASE_KILL, E.grace_ns);
 		break;
 	case PHASE_KILL:
-		kill(-j->pid, SIGKILL);
+		(void)E.be->kill(j->job_id, SIGKILL);
 		j->phase = PHASE_NONE;
 		break;
 	case PHASE_DRAIN:
@@ -563,37 +535,59 @@ exec_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static bool
-exec_reap(struct exec_job *j, bool block)
-{
-	pid_t r;
+/* ---- reports from the backend ---- */
 
-	/* Timed out: nothing of its group survives it. The leader is a
-	 * zombie until waitpid, so -pid is still its group. */
-	if (j->timed_out || block)
-		kill(-j->pid, SIGKILL);
-	do
-		r = waitpid(j->pid, &j->status, block ? 0 : WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return false;
-	if (r < 0) /* ECHILD: someone else reaped it (SIGCHLD ignored?) */
-		j->status = W_EXITCODE(127, 0);
-	j->end_ns = exec_now_ns();
-	j->reaped = true;
-	exec_event_free(&j->ev_pid);
-	exec_close(&j->pidfd);
-	return true;
+static struct exec_job *
+exec_job_find(uint64_t job_id)
+{
+	return E.stopping || E.jobs == NULL ? NULL : idmap_get(E.jobs, job_id);
 }
 
-static void
-exec_pid_cb(evutil_socket_t fd, short what, void *arg)
+void
+exec_backend_failed(uint64_t job_id, int err, const char *why)
 {
-	struct exec_job *j = arg;
+	struct exec_job *j = exec_job_find(job_id);
 
-	if (!exec_reap(j, false))
+	if (j == NULL)
 		return;
+	exec_unrun(j);
+	exec_fail(j, err > 0 ? err : EIO, "%s", why != NULL ? why : "?");
+}
+
+void
+exec_backend_started(uint64_t job_id, pid_t pid, const char *unit)
+{
+	struct exec_job *j = exec_job_find(job_id);
+
+	(void)unit;
+	if (j == NULL || j->started)
+		return;
+	j->started = true;
+	j->pid = pid;
+	j->spawned_ns = exec_now_ns();
+	/* exec_terminate may have started the kill already. */
+	if (j->timeout_ns > 0 && j->phase == PHASE_NONE)
+		exec_timer_arm(j, PHASE_TERM, j->timeout_ns);
+}
+
+void
+exec_backend_exited(uint64_t job_id, bool signaled, int code,
+		    bool timed_out)
+{
+	struct exec_job *j = exec_job_find(job_id);
+
+	if (j == NULL || j->ended)
+		return;
+	if (!j->started)
+		exec_backend_started(job_id, 0, NULL);
+	j->ended = true;
+	j->signaled = signaled;
+	j->code = code;
+	if (timed_out)
+		j->timed_out = true;
+	j->end_ns = exec_now_ns();
 	evtimer_del(j->ev_timer);
+	j->phase = PHASE_NONE;
 	if (exec_done(j))
 		exec_finish(j);
 	else
@@ -601,69 +595,6 @@ exec_pid_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- starting a job ---- */
-
-/* The owner's passwd entry and groups, looked up before vfork (NSS is
- * neither async-signal-safe nor vfork-safe). */
-struct exec_owner {
-	struct passwd pw;
-	bool found;
-	char *buf;
-	gid_t *groups;
-	int ngroups;
-};
-
-static void
-exec_owner_clear(struct exec_owner *o)
-{
-	free(o->buf);
-	free(o->groups);
-}
-
-static int
-exec_owner_lookup(struct exec_owner *o, uid_t uid, gid_t gid, bool groups)
-{
-	size_t size = 1024;
-	struct passwd *res = NULL;
-	int r;
-
-	memset(o, 0, sizeof(*o));
-	for (;;) {
-		free(o->buf);
-		o->buf = malloc(size);
-		if (o->buf == NULL)
-			return -ENOMEM;
-		r = getpwuid_r(uid, &o->pw, o->buf, size, &res);
-		if (r != ERANGE || size >= 1024 * 1024)
-			break;
-		size *= 4;
-	}
-	if (r != 0 && r != ENOENT && r != ESRCH)
-		return -r;
-	o->found = res != NULL;
-	if (!groups)
-		return 0;
-	o->ngroups = 32;
-	for (;;) {
-		int n = o->ngroups;
-		gid_t *g = realloc(o->groups, (size_t)n * sizeof(*g));
-
-		if (g == NULL)
-			return -ENOMEM;
-		o->groups = g;
-		if (!o->found) { /* no entry: its primary group only */
-			o->groups[0] = gid;
-			o->ngroups = 1;
-			return 0;
-		}
-		if (getgrouplist(o->pw.pw_name, gid, o->groups, &n) >= 0) {
-			o->ngroups = n;
-			return 0;
-		}
-		if (n <= o->ngroups || n > 65536)
-			return -EINVAL;
-		o->ngroups = n;
-	}
-}
 
 static bool
 exec_env_has(const struct exec_job *j, const char *key)
@@ -677,50 +608,39 @@ exec_env_has(const struct exec_job *j, const char *key)
 	return false;
 }
 
-/* envp: the base entries not replaced by the spec's, then the spec's.
- * One allocation: pointers, then the strings. */
+/* envp: EVD_*, EVD_SOCKET, evd's LANG and TZ (unless the spec sets
+ * them), then the spec's entries. The backend adds HOME, USER, LOGNAME,
+ * SHELL and PATH. One allocation: pointers, then the strings. */
 static char **
-exec_envp_new(const struct exec_job *j, const struct exec_owner *o)
+exec_envp_new(const struct exec_job *j)
 {
-	char num[4][24];
-	const char *base[][2] = {
-	    {"PATH", EXEC_PATH},
-	    {"HOME", o->found ? o->pw.pw_dir : "/"},
-	    {"USER", o->found ? o->pw.pw_name : NULL},
-	    {"LOGNAME", o->found ? o->pw.pw_name : NULL},
-	    {"SHELL", o->found && o->pw.pw_shell[0] != '\0' ? o->pw.pw_shell
-							    : "/bin/sh"},
-	    {"EVD_TIMER_ID", num[0]},
-	    {"EVD_FIRE_ID", num[1]},
-	    {"EVD_DUE_NS", num[2]},
-	    {"EVD_LATENESS_NS", num[3]},
-	};
-	size_t nbase = sizeof(base) / sizeof(base[0]);
-	size_t n = 0, bytes = 0;
+	char num[4][48];
+	const char *base[7];
+	size_t nbase = 0, n = 0, bytes = 0;
 	char **envp, *p;
 
-	snprintf(num[0], sizeof(num[0]), "%" PRIu64, j->timer_id);
-	snprintf(num[1], sizeof(num[1]), "%" PRIu64, j->fire_id);
-	snprintf(num[2], sizeof(num[2]), "%" PRId64, j->due_ns);
-	snprintf(num[3], sizeof(num[3]), "%" PRId64, j->lateness_ns);
-	for (size_t i = 0; i < nbase; i++) {
-		if (base[i][1] == NULL || exec_env_has(j, base[i][0])) {
-			base[i][1] = NULL;
-			continue;
-		}
-		bytes += strlen(base[i][0]) + strlen(base[i][1]) + 2;
-		n++;
-	}
-	envp = malloc((n + j->nenv + 1) * sizeof(char *) + bytes);
+	snprintf(num[0], sizeof(num[0]), "EVD_TIMER_ID=%" PRIu64, j->timer_id);
+	snprintf(num[1], sizeof(num[1]), "EVD_FIRE_ID=%" PRIu64, j->fire_id);
+	snprintf(num[2], sizeof(num[2]), "EVD_DUE_NS=%" PRId64, j->due_ns);
+	snprintf(num[3], sizeof(num[3]), "EVD_LATENESS_NS=%" PRId64,
+		 j->lateness_ns);
+	for (int i = 0; i < 4; i++)
+		base[nbase++] = num[i];
+	if (E.socket_env != NULL)
+		base[nbase++] = E.socket_env;
+	if (E.lang_env != NULL && !exec_env_has(j, "LANG"))
+		base[nbase++] = E.lang_env;
+	if (E.tz_env != NULL && !exec_env_has(j, "TZ"))
+		base[nbase++] = E.tz_env;
+	for (size_t i = 0; i < nbase; i++)
+		bytes += strlen(base[i]) + 1;
+	envp = malloc((nbase + j->nenv + 1) * sizeof(char *) + bytes);
 	if (envp == NULL)
 		return NULL;
-	p = (char *)(envp + n + j->nenv + 1);
-	n = 0;
+	p = (char *)(envp + nbase + j->nenv + 1);
 	for (size_t i = 0; i < nbase; i++) {
-		if (base[i][1] == NULL)
-			continue;
 		envp[n++] = p;
-		p += sprintf(p, "%s=%s", base[i][0], base[i][1]) + 1;
+		p = stpcpy(p, base[i]) + 1;
 	}
 	for (size_t i = 0; i < j->nenv; i++)
 		envp[n++] = j->env[i];
@@ -728,66 +648,20 @@ exec_envp_new(const struct exec_job *j, const struct exec_owner *o)
 	return envp;
 }
 
-static int
-exec_pipe(int fds[2], int parent_end)
-{
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	if (fcntl(fds[parent_end], F_SETFL, O_NONBLOCK) < 0) {
-		int r = -errno;
-
-		exec_close(&fds[0]);
-		exec_close(&fds[1]);
-		return r;
-	}
-	return 0;
-}
-
-static const char *
-exec_step_name(int step)
-{
-	switch (step) {
-	case STEP_SETSID:
-		return "setsid";
-	case STEP_DUP2:
-		return "dup2";
-	case STEP_RLIMIT:
-		return "setrlimit";
-	case STEP_SETGROUPS:
-		return "setgroups";
-	case STEP_SETGID:
-		return "setgid";
-	case STEP_SETUID:
-		return "setuid";
-	case STEP_CHDIR:
-		return "chdir";
-	case STEP_EXECVE:
-		return "execve";
-	}
-	return "?";
-}
-
-/* Spawns j and moves it to the running list, or delivers EXEC_FAILED. */
+/* Hands j to the backend and moves it to the running list, or delivers
+ * EXEC_FAILED. */
 static void
 exec_start(struct exec_job *j)
 {
-	struct exec_child_ctx c = {
-	    .in_fd = -1, .out_fd = -1, .err_fd = -1, .report_fd = -1};
-	struct exec_owner o;
-	struct exec_report rep;
+	struct exec_launch l;
 	char **envp = NULL;
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-	int rep_fds[2] = {-1, -1};
-	sigset_t all, old;
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
 	bool root = euid == 0;
-	ssize_t n;
 	char step[256];
 	int r, fail_err = 0;
-	pid_t pid;
 
-	memset(&o, 0, sizeof(o));
 	step[0] = '\0';
 	if (!root && (j->uid != euid || j->gid != egid)) {
 		fail_err = EPERM;
@@ -798,14 +672,7 @@ exec_start(struct exec_job *j)
 			 (unsigned)j->gid);
 		goto out;
 	}
-	r = exec_owner_lookup(&o, j->uid, j->gid, root);
-	if (r < 0) {
-		fail_err = -r;
-		snprintf(step, sizeof(step), "looking up uid %u: %s",
-			 (unsigned)j->uid, strerror(-r));
-		goto out;
-	}
-	envp = exec_envp_new(j, &o);
+	envp = exec_envp_new(j);
 	if (envp == NULL) {
 		fail_err = ENOMEM;
 		snprintf(step, sizeof(step), "environment: %s",
@@ -813,85 +680,11 @@ exec_start(struct exec_job *j)
 		goto out;
 	}
 	if ((j->in_len > 0 && (r = exec_pipe(in, 1)) < 0) ||
-	    (r = exec_pipe(out, 0)) < 0 || (r = exec_pipe(err, 0)) < 0 ||
-	    (r = pipe2(rep_fds, O_CLOEXEC) < 0 ? -errno : 0) < 0) {
+	    (r = exec_pipe(out, 0)) < 0 || (r = exec_pipe(err, 0)) < 0) {
 		fail_err = -r;
 		snprintf(step, sizeof(step), "pipe: %s", strerror(-r));
 		goto out;
 	}
-
-	c.argv = j->argv;
-	c.envp = envp;
-	if (strchr(j->prog, '/') != NULL) {
-		c.paths[0] = j->prog;
-		c.npaths = 1;
-	} else {
-		for (size_t i = 0; i < EXEC_NPATH; i++) {
-			if (asprintf(&c.paths[i], "%s/%s", exec_path_dirs[i],
-				     j->prog) < 0) {
-				c.paths[i] = NULL;
-				fail_err = ENOMEM;
-				snprintf(step, sizeof(step), "path: %s",
-					 strerror(ENOMEM));
-				goto out;
-			}
-			c.npaths++;
-		}
-	}
-	c.cwd = j->cwd;
-	c.home = o.found ? o.pw.pw_dir : NULL;
-	c.groups = o.groups;
-	c.ngroups = (size_t)o.ngroups;
-	c.uid = j->uid;
-	c.gid = j->gid;
-	c.set_ids = root;
-	c.in_fd = j->in_len > 0 ? in[0] : E.devnull_fd;
-	c.out_fd = out[1];
-	c.err_fd = err[1];
-	c.report_fd = rep_fds[1];
-	c.core = E.core;
-	c.nofile = E.nofile;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	j->start_ns = exec_now_ns();
-	pid = exec_vfork(&c);
-	r = pid < 0 ? -errno : 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	exec_close(&rep_fds[1]);
-	exec_close(&in[0]);
-	exec_close(&out[1]);
-	exec_close(&err[1]);
-	if (pid < 0) {
-		fail_err = -r;
-		snprintf(step, sizeof(step), "vfork: %s", strerror(-r));
-		goto out;
-	}
-	j->pid = pid;
-	j->spawned_ns = exec_now_ns();
-	/* The child has exec'd (EOF) or written its report and exited. */
-	do
-		n = read(rep_fds[0], &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(rep)) {
-		j->status = 0;
-		while (waitpid(pid, &j->status, 0) < 0 && errno == EINTR)
-			;
-		fail_err = rep.err;
-		if (rep.step == STEP_EXECVE)
-			snprintf(step, sizeof(step), "execve %.160s: %s",
-				 j->prog, strerror(rep.err));
-		else
-			snprintf(step, sizeof(step), "%s: %s",
-				 exec_step_name(rep.step), strerror(rep.err));
-		goto out;
-	}
-
-	j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	j->ev_pid = j->pidfd < 0
-			? NULL
-			: event_new(E.base, j->pidfd, EV_READ | EV_PERSIST,
-				    exec_pid_cb, j);
 	j->ev_out =
 	    event_new(E.base, out[0], EV_READ | EV_PERSIST, exec_out_cb, j);
 	j->ev_err =
@@ -900,46 +693,63 @@ exec_start(struct exec_job *j)
 	if (j->in_len > 0)
 		j->ev_in = event_new(E.base, in[1], EV_WRITE | EV_PERSIST,
 				     exec_in_cb, j);
-	if (j->ev_pid == NULL || j->ev_out == NULL || j->ev_err == NULL ||
-	    j->ev_timer == NULL || (j->in_len > 0 && j->ev_in == NULL)) {
-		fail_err = j->pidfd < 0 ? errno : ENOMEM;
+	if (j->ev_out == NULL || j->ev_err == NULL || j->ev_timer == NULL ||
+	    (j->in_len > 0 && j->ev_in == NULL) ||
+	    idmap_put(E.jobs, j->job_id, j) < 0) {
+		fail_err = ENOMEM;
+		snprintf(step, sizeof(step), "event_new: %s", strerror(ENOMEM));
+		goto out;
+	}
+
+	memset(&l, 0, sizeof(l));
+	l.job_id = j->job_id;
+	l.timer_id = j->timer_id;
+	l.fire_id = j->fire_id;
+	l.uid = j->uid;
+	l.gid = j->gid;
+	l.user = j->user;
+	l.set_ids = root;
+	l.prog = j->prog;
+	l.argv = j->argv;
+	l.envp = envp;
+	l.cwd = j->cwd;
+	l.stdin_fd = j->in_len > 0 ? in[0] : E.devnull_fd;
+	l.stdout_fd = out[1];
+	l.stderr_fd = err[1];
+	l.timeout_ns = j->timeout_ns;
+	l.props = (const char *const *)j->props;
+	l.nprops = j->nprops;
+	j->start_ns = exec_now_ns();
+	r = E.be->start(&l);
+	if (r < 0) {
+		idmap_del(E.jobs, j->job_id);
+		fail_err = -r;
 		snprintf(step, sizeof(step), "%s: %s",
-			 j->pidfd < 0 ? "pidfd_open" : "event_new",
-			 strerror(fail_err));
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, &j->status, 0) < 0 && errno == EINTR)
-			;
+			 r == -EPIPE ? "the hook spawner is gone"
+				     : "cannot hand the hook to its starter",
+			 strerror(-r));
 		goto out;
 	}
 	j->in_fd = in[1];
 	j->out_fd = out[0];
 	j->err_fd = err[0];
 	in[1] = out[0] = err[0] = -1;
-	event_add(j->ev_pid, NULL);
 	event_add(j->ev_out, NULL);
 	event_add(j->ev_err, NULL);
 	if (j->ev_in != NULL)
 		event_add(j->ev_in, NULL);
-	if (j->timeout_ns > 0)
-		exec_timer_arm(j, PHASE_TERM, j->timeout_ns);
 	TAILQ_INSERT_TAIL(&E.running, j, entry);
 	E.nrunning++;
+	j->uq->nrunning++;
 
 out:
-	for (size_t i = 0; i < EXEC_NPATH; i++)
-		if (c.paths[i] != j->prog)
-			free(c.paths[i]);
 	free(envp);
-	exec_owner_clear(&o);
 	exec_close(&in[0]);
 	exec_close(&in[1]);
 	exec_close(&out[0]);
 	exec_close(&out[1]);
 	exec_close(&err[0]);
 	exec_close(&err[1]);
-	exec_close(&rep_fds[0]);
-	exec_close(&rep_fds[1]);
 	if (fail_err != 0)
 		exec_fail(j, fail_err, "%s", step);
 }
@@ -959,22 +769,41 @@ exec_pump_later(void)
 		event_add(E.pump, &zero);
 }
 
+/* The next job in round-robin order over uids under their share, taken
+ * off its queue; NULL if none may start. */
+static struct exec_job *
+exec_pick(void)
+{
+	struct exec_uq *uq, *first = NULL;
+	struct exec_job *j;
+
+	while ((uq = TAILQ_FIRST(&E.ready)) != NULL && uq != first) {
+		TAILQ_REMOVE(&E.ready, uq, rr);
+		if (!exec_uq_may_start(uq)) {
+			/* At its share: its turn passes. */
+			TAILQ_INSERT_TAIL(&E.ready, uq, rr);
+			if (first == NULL)
+				first = uq;
+			continue;
+		}
+		j = TAILQ_FIRST(&uq->queue);
+		TAILQ_REMOVE(&uq->queue, j, entry);
+		uq->nqueued--;
+		E.nqueued--;
+		if (uq->nqueued > 0)
+			TAILQ_INSERT_TAIL(&E.ready, uq, rr);
+		return j;
+	}
+	return NULL;
+}
+
 static void
 exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct exec_job *j;
 
 	while (!E.stopping && E.nrunning < E.max_running &&
-	       (j = TAILQ_FIRST(&E.queue)) != NULL) {
-		/* The oldest job whose owner is under its own bound: one
-		 * user's burst waits for its own hooks, not everyone's. */
-		while (j != NULL && E.max_per_uid != 0 && j->uid != 0 &&
-		       exec_running_uid(j->uid) >= E.max_per_uid)
-			j = TAILQ_NEXT(j, entry);
-		if (j == NULL)
-			return; /* the next end of a hook pumps again */
-		TAILQ_REMOVE(&E.queue, j, entry);
-		E.nqueued--;
+	       (j = exec_pick()) != NULL) {
 		if (j->cancelled) {
 			exec_fail(j, ECANCELED, "terminated before it started");
 			continue;
@@ -992,6 +821,52 @@ exec_set_uid_limit(unsigned max_per_uid)
 }
 
 /* ---- public ---- */
+
+void
+exec_set_backend(const struct exec_backend *be)
+{
+	if (E.base == NULL)
+		E.be = be;
+}
+
+unsigned
+exec_honours(void)
+{
+	const struct exec_backend *be =
+	    E.be != NULL ? E.be : &exec_backend_spawner;
+
+	return be->honours;
+}
+
+const char *
+exec_backend_name(void)
+{
+	return E.be != NULL ? E.be->name : exec_backend_spawner.name;
+}
+
+int
+exec_set_socket_path(const char *path)
+{
+	char *s = NULL;
+
+	if (path != NULL && asprintf(&s, "EVD_SOCKET=%s", path) < 0)
+		return -ENOMEM;
+	free(E.socket_env);
+	E.socket_env = s;
+	return 0;
+}
+
+/* "NAME=value" from evd's own environment, or NULL. */
+static char *
+exec_own_env(const char *name)
+{
+	const char *v = getenv(name);
+	char *s;
+
+	if (v == NULL || asprintf(&s, "%s=%s", name, v) < 0)
+		return NULL;
+	return s;
+}
 
 static int
 exec_fd_guard(void)
@@ -1012,6 +887,7 @@ exec_fd_guard(void)
 	return 0;
 }
 
+
 int
 exec_init(struct event_base *base, unsigned max_running, size_t max_queued)
 {
@@ -1025,27 +901,40 @@ exec_init(struct event_base *base, unsigned max_running, size_t max_queued)
 		return r;
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
 		signal(SIGPIPE, SIG_IGN);
+	if (E.be == NULL)
+		E.be = &exec_backend_spawner;
 	E.devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (E.devnull_fd < 0)
 		return -errno;
 	E.pump = event_new(base, -1, 0, exec_pump_cb, NULL);
-	if (E.pump == NULL) {
-		exec_close(&E.devnull_fd);
-		return -ENOMEM;
+	E.uqs = idmap_new();
+	E.jobs = idmap_new();
+	if (E.pump == NULL || E.uqs == NULL || E.jobs == NULL) {
+		r = -ENOMEM;
+		goto fail;
 	}
-	getrlimit(RLIMIT_CORE, &E.core);
-	E.core.rlim_cur = 0;
-	getrlimit(RLIMIT_NOFILE, &E.nofile);
-	if (E.nofile.rlim_cur > EXEC_NOFILE_CHILD)
-		E.nofile.rlim_cur = EXEC_NOFILE_CHILD;
+	if ((r = E.be->init(base)) < 0)
+		goto fail;
+	/* Read once: evd never changes its own environment. */
+	free(E.lang_env);
+	free(E.tz_env);
+	E.lang_env = exec_own_env("LANG");
+	E.tz_env = exec_own_env("TZ");
 	E.base = base;
-	TAILQ_INIT(&E.queue);
+	TAILQ_INIT(&E.ready);
 	TAILQ_INIT(&E.running);
 	E.nqueued = E.nrunning = 0;
 	E.grace_ns = EXEC_GRACE_NS;
 	E.stopping = false;
 	exec_set_limits(max_running, max_queued);
 	return 0;
+fail:
+	exec_event_free(&E.pump);
+	idmap_free(E.uqs);
+	idmap_free(E.jobs);
+	E.uqs = E.jobs = NULL;
+	exec_close(&E.devnull_fd);
+	return r;
 }
 
 void
@@ -1069,13 +958,31 @@ exec_running(void)
 	return E.nrunning;
 }
 
-bool
-exec_full(void)
+static size_t
+exec_global_cap(void)
 {
 	size_t free_slots =
 	    E.nrunning < E.max_running ? E.max_running - E.nrunning : 0;
 
-	return E.nqueued >= E.max_queued + free_slots;
+	return E.max_queued * EXEC_QUEUED_GLOBAL_FACTOR + free_slots;
+}
+
+bool
+exec_full(void)
+{
+	return E.nqueued >= exec_global_cap();
+}
+
+bool
+exec_full_uid(uid_t uid)
+{
+	struct exec_uq *uq = E.uqs != NULL ? exec_uq_get(uid, false) : NULL;
+
+	if (exec_full())
+		return true;
+	if (uq == NULL)
+		return E.max_queued == 0 && E.nrunning >= E.max_running;
+	return uq->nqueued >= E.max_queued + exec_uq_free_slots(uq);
 }
 
 size_t
@@ -1085,15 +992,19 @@ exec_queued(void)
 }
 
 size_t
+exec_queued_uid(uid_t uid)
+{
+	struct exec_uq *uq = E.uqs != NULL ? exec_uq_get(uid, false) : NULL;
+
+	return uq != NULL ? uq->nqueued : 0;
+}
+
+size_t
 exec_running_uid(uid_t uid)
 {
-	struct exec_job *j;
-	size_t n = 0;
+	struct exec_uq *uq = E.uqs != NULL ? exec_uq_get(uid, false) : NULL;
 
-	TAILQ_FOREACH(j, &E.running, entry)
-	if (j->uid == uid)
-		n++;
-	return n;
+	return uq != NULL ? uq->nrunning : 0;
 }
 
 /* A NULL-terminated copy. */
@@ -1157,6 +1068,11 @@ exec_spec_check(const struct exec_spec *s)
 		return -EINVAL;
 	if (!exec_env_valid(s->env, s->nenv))
 		return -EINVAL;
+	if (s->nprops > 0 && s->props == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < s->nprops; i++)
+		if (s->props[i] == NULL)
+			return -EINVAL;
 	for (size_t i = 0; i < s->nenv; i++)
 		bytes += strlen(s->env[i]) + 1;
 	return bytes > EXEC_ARGS_MAX ? -E2BIG : 0;
@@ -1166,7 +1082,7 @@ int
 exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 {
 	struct exec_job *j;
-	size_t free_slots;
+	struct exec_uq *uq;
 	int r;
 
 	if (E.stopping)
@@ -1176,15 +1092,17 @@ exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 	r = exec_spec_check(s);
 	if (r < 0)
 		return r;
-	free_slots =
-	    E.nrunning < E.max_running ? E.max_running - E.nrunning : 0;
-	if (E.nqueued >= E.max_queued + free_slots)
+	if (exec_full_uid(s->uid))
 		return -EAGAIN;
+	if ((uq = exec_uq_get(s->uid, true)) == NULL)
+		return -ENOMEM;
 
 	j = calloc(1, sizeof(*j));
-	if (j == NULL)
+	if (j == NULL) {
+		exec_uq_release(uq);
 		return -ENOMEM;
-	j->pidfd = j->in_fd = j->out_fd = j->err_fd = -1;
+	}
+	j->in_fd = j->out_fd = j->err_fd = -1;
 	if (s->shell) {
 		const char *sh[] = {"sh", "-c", s->argv[0]};
 
@@ -1196,17 +1114,24 @@ exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 	}
 	j->nenv = s->nenv;
 	j->env = exec_strv_dup(s->env, s->nenv);
+	j->nprops = s->nprops;
+	j->props = exec_strv_dup(s->props, s->nprops);
+	j->user = s->user != NULL ? strdup(s->user) : NULL;
 	j->cwd = s->cwd != NULL ? strdup(s->cwd) : NULL;
 	j->in = s->stdin_len > 0 ? malloc(s->stdin_len) : NULL;
 	if (j->argv == NULL || j->prog == NULL || j->env == NULL ||
+	    j->props == NULL || (s->user != NULL && j->user == NULL) ||
 	    (s->cwd != NULL && j->cwd == NULL) ||
 	    (s->stdin_len > 0 && j->in == NULL)) {
 		exec_job_free(j);
+		exec_uq_release(uq);
 		return -ENOMEM;
 	}
 	if (s->stdin_len > 0)
 		memcpy(j->in, s->stdin_data, s->stdin_len);
 	j->in_len = s->stdin_len;
+	j->uq = uq;
+	j->job_id = E.next_job_id++;
 	j->uid = s->uid;
 	j->gid = s->gid;
 	j->timeout_ns = s->timeout_ns;
@@ -1217,7 +1142,9 @@ exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 	j->cb = cb;
 	j->cb_arg = arg;
 	j->submit_ns = exec_now_ns();
-	TAILQ_INSERT_TAIL(&E.queue, j, entry);
+	TAILQ_INSERT_TAIL(&uq->queue, j, entry);
+	if (uq->nqueued++ == 0)
+		TAILQ_INSERT_TAIL(&E.ready, uq, rr);
 	E.nqueued++;
 	if (E.nrunning < E.max_running)
 		exec_pump_later();
@@ -1228,29 +1155,41 @@ void
 exec_shutdown(void)
 {
 	struct exec_job *j;
+	struct exec_uq *uq;
 
 	if (E.base == NULL || E.stopping)
 		return;
 	E.stopping = true;
 	TAILQ_FOREACH(j, &E.running, entry)
-	if (!j->reaped)
-		kill(-j->pid, SIGKILL);
+		(void)E.be->kill(j->job_id, SIGKILL);
+	/* Reaps every child; reports nothing more. */
+	E.be->shutdown();
 	while ((j = TAILQ_FIRST(&E.running)) != NULL) {
-		if (!j->reaped)
-			(void)exec_reap(j, true);
+		if (!j->ended) {
+			j->ended = true;
+			j->signaled = true;
+			j->code = SIGKILL;
+			j->end_ns = exec_now_ns();
+		}
 		if (j->out_fd >= 0)
 			(void)exec_read(j->out_fd, &j->out);
 		if (j->err_fd >= 0)
 			(void)exec_read(j->err_fd, &j->err);
 		exec_finish(j);
 	}
-	while ((j = TAILQ_FIRST(&E.queue)) != NULL) {
-		TAILQ_REMOVE(&E.queue, j, entry);
+	while ((uq = TAILQ_FIRST(&E.ready)) != NULL) {
+		j = TAILQ_FIRST(&uq->queue);
+		TAILQ_REMOVE(&uq->queue, j, entry);
 		E.nqueued--;
+		if (--uq->nqueued == 0)
+			TAILQ_REMOVE(&E.ready, uq, rr);
 		exec_fail(j, ECANCELED, "daemon stopping");
 	}
 	exec_event_free(&E.pump);
 	exec_close(&E.devnull_fd);
+	idmap_free(E.uqs);
+	idmap_free(E.jobs);
+	E.uqs = E.jobs = NULL;
 	E.base = NULL;
 	E.stopping = false;
 }
@@ -1259,26 +1198,27 @@ int
 exec_terminate(uint64_t fire_id)
 {
 	struct exec_job *j;
+	struct exec_uq *uq;
 
 	TAILQ_FOREACH(j, &E.running, entry)
 		if (j->fire_id == fire_id) {
-			if (j->reaped || j->phase == PHASE_KILL)
+			if (j->ended || j->phase == PHASE_KILL)
 				return -EALREADY;
-			/* Not reaped: its pid still names its group. */
-			kill(-j->pid, SIGTERM);
+			(void)E.be->kill(j->job_id, SIGTERM);
 			evtimer_del(j->ev_timer);
 			exec_timer_arm(j, PHASE_KILL, E.grace_ns);
 			return 0;
 		}
-	TAILQ_FOREACH(j, &E.queue, entry)
-		if (j->fire_id == fire_id) {
-			/* Delivered by the pump, on its own turn: callers are
-			 * not re-entered from here. */
-			if (j->cancelled)
-				return -EALREADY;
-			j->cancelled = true;
-			exec_pump_later();
-			return 0;
-		}
+	TAILQ_FOREACH(uq, &E.ready, rr)
+		TAILQ_FOREACH(j, &uq->queue, entry)
+			if (j->fire_id == fire_id) {
+				/* Delivered by the pump, on its own turn:
+				 * callers are not re-entered from here. */
+				if (j->cancelled)
+					return -EALREADY;
+				j->cancelled = true;
+				exec_pump_later();
+				return 0;
+			}
 	return -ENOENT;
 }

@@ -1,34 +1,46 @@
 /*
- * exec: the exec-hook runner. Spawns a program as a timer's owner, feeds
- * it the payload, captures the tail of its output, enforces its timeout
- * and reports how it ended, without ever blocking the loop.
+ * exec: the exec-hook runner. Queues a timer's hook, has a backend
+ * (exec_backend.h: the spawner process, or a systemd unit) start it as the
+ * timer's owner, feeds it the payload, captures the tail of its output,
+ * enforces its timeout and reports how it ended, without ever blocking
+ * the loop or waiting for a process a user controls.
  *
  * One runner per process, on one event_base (the daemon's loop); not
  * thread-safe: every function is called from the loop's thread.
  *
- * What a hook gets (see exec.c for the why):
- *   - uid, gid and the owner's supplementary groups (looked up in the
- *     parent with getpwuid_r/getgrouplist, applied in the child with
- *     setgroups/setgid/setuid before execve). When evd is not root, only
- *     its own uid and gid are accepted and nothing is changed.
+ * What a hook gets (spawner backend; see spawner.c for the why):
+ *   - identity resolved at fire time, in the child (never on the loop):
+ *     with a user name, that name must still map to uid ("user NAME no
+ *     longer has uid N" otherwise); without one, uid must have a passwd
+ *     entry when evd is root. Then the entry's current primary group and
+ *     supplementary groups (getgrouplist), setresgid, setresuid. When evd
+ *     is not root, only its own uid and gid are accepted and nothing is
+ *     changed;
  *   - an environment made only of PATH=/usr/local/bin:/usr/bin:/bin,
  *     HOME, USER, LOGNAME, SHELL (from the passwd entry), EVD_TIMER_ID,
- *     EVD_FIRE_ID, EVD_DUE_NS, EVD_LATENESS_NS and the spec's "K=V"
- *     entries (which may replace PATH, HOME, ... but not EVD_*);
+ *     EVD_FIRE_ID, EVD_DUE_NS, EVD_LATENESS_NS, EVD_SOCKET (the socket of
+ *     this evd), evd's own LANG and TZ when set, and the spec's "K=V"
+ *     entries (which may replace PATH, HOME, LANG, ... but not EVD_*);
  *   - stdin: the payload through a pipe (or /dev/null when empty);
  *     stdout/stderr: pipes of which the last EXEC_TAIL_MAX bytes are kept;
  *     no other fd;
  *   - a new session (it leads its process group: timeouts signal the
  *     whole group), every signal at its default disposition and unblocked,
- *     umask 022, RLIMIT_CORE soft 0, RLIMIT_NOFILE soft min(evd's, 1024);
- *     other limits inherited from evd;
- *   - cwd: the spec's, else the owner's home if it can enter it, else /.
+ *     umask 022, RLIMIT_CORE soft 0, RLIMIT_NOFILE soft min(evd's, 1024),
+ *     the Nice= property; other limits inherited from evd;
+ *   - cwd: the spec's, else the owner's home if it can enter it, else /;
+ *   - at most SPAWNER_DEADLINE_NS (5 s) from creation to execve, else it
+ *     is SIGKILLed and the run fails ("did not start within 5 s").
+ *
+ * Queues are per uid (max_queued each, round robin between uids,
+ * max_per_uid running at once); see exec.c.
  *
  * A result is delivered once the process has been reaped and its stdout
  * and stderr reached EOF, or EXEC_DRAIN_NS after the reap if a grandchild
  * still holds them (they are closed then). Grandchildren that outlive the
- * hook are left alone, except after a timeout (the group is SIGKILLed
- * before the leader is reaped) and at exec_shutdown.
+ * hook are left alone, except after a timeout or exec_terminate (the
+ * group is SIGKILLed before the leader is reaped) and at exec_shutdown; a
+ * grandchild that left the process group escapes all of these.
  */
 #ifndef EVD_EXEC_H
 #define EVD_EXEC_H
@@ -39,6 +51,7 @@
 #include <sys/types.h>
 
 struct event_base;
+struct exec_backend;
 
 /* Bytes kept of each of stdout and stderr: the last ones. */
 #define EXEC_TAIL_MAX (64 * 1024)
@@ -71,6 +84,13 @@ struct exec_spec {
 	uint64_t fire_id;
 	int64_t due_ns;
 	int64_t lateness_ns;
+	/* The owner's name when scheduled (NULL: none): at fire time it must
+	 * still name uid, else the run fails saying why. */
+	const char *user;
+	/* "Key=Value" job properties, validated at schedule time against
+	 * exec_honours(); passed to the backend as they are. */
+	const char *const *props;
+	size_t nprops;
 };
 
 enum exec_outcome {
@@ -105,7 +125,9 @@ struct exec_result {
 typedef void (*exec_done_cb)(const struct exec_result *r, void *arg);
 
 /* Sets the runner up on base: at most max_running processes at once (0 is
- * taken as 1), at most max_queued jobs waiting beyond them. Also ignores
+ * taken as 1), at most max_queued jobs of each uid waiting beyond them.
+ * Starts the backend (the spawner process on first use, if main did not
+ * start it already). Also ignores
  * SIGPIPE if it is at its default (a hook closing stdin must not kill evd)
  * and opens /dev/null on any of fds 0-2 that is closed (so that pipes
  * never land there). SIGCHLD must not be ignored (that would auto-reap).
@@ -118,24 +140,26 @@ int exec_init(struct event_base *base, unsigned max_running, size_t max_queued);
 void exec_set_limits(unsigned max_running, size_t max_queued);
 
 /* At most max_per_uid hooks of one owner run at once (0: no bound; root
- * is never bound); its further jobs wait in the queue while others'
- * start. */
+ * is never bound, but takes its turn in the round robin); its further
+ * jobs wait in its queue while others' start. */
 void exec_set_uid_limit(unsigned max_per_uid);
 
 /* The SIGTERM-to-SIGKILL delay (default EXEC_GRACE_NS); for tests and
  * configuration. Applies to timeouts that fire afterwards. */
 void exec_set_grace_ns(int64_t grace_ns);
 
-/* Queues a job (FIFO); it starts on a later loop turn once fewer than
+/* Queues a job (FIFO per uid, round robin between uids); it starts on a later loop turn once fewer than
  * max_running run. cb(r, arg) is called exactly once if and only if this
  * returns 0. Returns 0, -EINVAL (bad spec: empty argv, NULL entries, a
  * relative program path with '/', shell with argc != 1, env entry not
  * "K=V" or naming EVD_* or twice, negative timeout, not initialised),
  * -E2BIG (more than EXEC_ARGS_MAX bytes of argv/env/cwd), -EAGAIN (the
- * queue is full: max_queued beyond the free slots), -ENOMEM, -ESHUTDOWN
+ * uid's queue is full: max_queued beyond the slots it could take now; or
+ * the global bound), -ENOMEM, -ESHUTDOWN
  * (from a callback run by exec_shutdown); -EINVAL too when not
  * initialised. Failures to start (unknown owner, not root,
- * ENOENT, setuid refused, ...) are reported through cb as EXEC_FAILED. */
+ * ENOENT, setuid refused, did not exec in time, ...) are reported
+ * through cb as EXEC_FAILED. */
 int exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg);
 
 /* Ends the job of fire_id: a running one gets SIGTERM on its process
@@ -144,17 +168,34 @@ int exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg);
  * usual. Returns 0, -EALREADY (already being killed or reaped) or
  * -ENOENT. */
 int exec_terminate(uint64_t fire_id);
+/* Before exec_init: the backend to use (default exec_backend_spawner).
+ * exec_init calls its ->init and fails with its error. */
+void exec_set_backend(const struct exec_backend *be);
+/* EXEC_HONOURS_* (exec_backend.h) of the backend in use (of the default
+ * one before exec_init): what --property values can be honoured. */
+unsigned exec_honours(void);
+/* "spawner" or "systemd". */
+const char *exec_backend_name(void);
+/* The socket this evd listens on, exported to hooks as EVD_SOCKET
+ * (NULL: none). Returns 0 or -ENOMEM. */
+int exec_set_socket_path(const char *path);
 /* Jobs whose process runs or whose result is not delivered yet. */
 size_t exec_running(void);
-/* True if exec_submit would answer -EAGAIN now (the queue is full). */
+/* True if the global queue bound (a memory bound, 8 x max_queued) is
+ * reached: no exec_submit of anyone would succeed. */
 bool exec_full(void);
-/* Jobs accepted and not started yet. */
+/* True if exec_submit of a job of uid would answer -EAGAIN now (that
+ * uid's queue, or the global bound, is full). */
+bool exec_full_uid(uid_t uid);
+/* Jobs accepted and not started yet: of everyone, of one uid. */
 size_t exec_queued(void);
+size_t exec_queued_uid(uid_t uid);
 /* Running jobs of one owner (for per-uid concurrency quotas). */
 size_t exec_running_uid(uid_t uid);
 
 /* SIGKILLs every running process group, reaps every child (blocking, but
- * SIGKILLed processes die at once), closes everything, and delivers every
+ * SIGKILLed processes die at once; running ones are reported as killed
+ * by SIGKILL), closes everything, and delivers every
  * job not delivered yet: running ones with how they ended, queued ones as
  * EXEC_FAILED "daemon stopping". Callbacks run from inside this call;
  * exec_submit from them returns -ESHUTDOWN. Leaves no zombie. Then

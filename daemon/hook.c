@@ -551,6 +551,9 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	spec.fire_id = f->fire_id;
 	spec.due_ns = f->due_rt_ns;
 	spec.lateness_ns = f->lateness_ns;
+	spec.user = x->user != NULL && x->user[0] != '\0' ? x->user : NULL;
+	spec.props = (const char *const *)x->properties;
+	spec.nprops = x->n_properties;
 	if ((r = hook_remember(j)) == 0 &&
 	    (r = exec_submit(&spec, hook_done_cb, j)) < 0)
 		hook_forget(j);

@@ -35,6 +35,8 @@
 #include "sched.h"
 #include "server.h"
 #include "shard.h"
+#include "spawner.h"
+#include "exec_backend.h"
 #include "store.h"
 #include "wait.h"
 
@@ -175,7 +177,8 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
-	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG };
+	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
+	       OPT_HOOKS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -187,6 +190,7 @@ parse_options(int argc, char **argv)
 		{ "history", required_argument, NULL, OPT_HISTORY },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "hooks", required_argument, NULL, OPT_HOOKS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -202,6 +206,8 @@ parse_options(int argc, char **argv)
 		[OPT_HISTORY - OPT_SOCKET] = CONFIG_HISTORY,
 		[OPT_METRICS - OPT_SOCKET] = CONFIG_METRICS,
 		[OPT_THREADS - OPT_SOCKET] = CONFIG_THREADS,
+		[OPT_CONFIG - OPT_SOCKET] = -1,
+		[OPT_HOOKS - OPT_SOCKET] = CONFIG_HOOKS,
 	};
 	char why[256];
 	int ch, idx;
@@ -227,6 +233,7 @@ parse_options(int argc, char **argv)
 		case OPT_HISTORY:
 		case OPT_METRICS:
 		case OPT_THREADS:
+		case OPT_HOOKS:
 			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
 			               why, sizeof why) < 0) {
 				fprintf(stderr, "evd: --%s: %s\n",
@@ -587,6 +594,36 @@ make_base(void)
 	return base;
 }
 
+/*
+ * The exec hook backend (hooks = auto|systemd|spawner). auto takes
+ * systemd units when a service manager started evd ($INVOCATION_ID) and
+ * its backend comes up, else the spawner; systemd refuses to start
+ * without it.
+ */
+static int
+hooks_init(struct event_base *base, const struct config *c)
+{
+	bool want_systemd = strcmp(c->hooks, "systemd") == 0 ||
+	                    (strcmp(c->hooks, "auto") == 0 &&
+	                     getenv("INVOCATION_ID") != NULL);
+	int r;
+
+	if (want_systemd) {
+		exec_set_backend(&exec_backend_systemd);
+		r = exec_init(base, c->exec_max_running, c->exec_max_queued);
+		if (r >= 0 || strcmp(c->hooks, "systemd") == 0) {
+			if (r < 0)
+				fatalx("hooks = systemd: cannot start hooks as "
+				       "systemd units: %s", strerror(-r));
+			return r;
+		}
+		log_notice("hooks: systemd units unavailable (%s); starting "
+		           "hooks through the spawner", strerror(-r));
+	}
+	exec_set_backend(&exec_backend_spawner);
+	return exec_init(base, c->exec_max_running, c->exec_max_queued);
+}
+
 /* What every loop has of its own (thread-local state; shard.h). */
 static int
 loop_init(struct event_base *base)
@@ -702,6 +739,13 @@ main(int argc, char **argv)
 	/* A file size limit must make the store's writes fail (and the
 	 * batch be refused), not kill the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* The hook spawner: a fork, so before any thread and before the
+	 * store is loaded (spawner.c says why). Started in every hooks
+	 * mode. */
+	if ((r = spawner_start()) < 0) {
+		errno = -r;
+		fatal("cannot start the hook spawner");
+	}
 
 	if ((r = shard_setup(opts.eff.threads)) < 0)
 		fatalx("cannot set up %u event loops", opts.eff.threads);
@@ -709,8 +753,7 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	dispatch_init(opts.eff.store);
 	if ((r = quota_init()) < 0 || (r = loop_init(base)) < 0 ||
-	    (r = exec_init(base, opts.eff.exec_max_running,
-	                   opts.eff.exec_max_queued)) < 0) {
+	    (r = hooks_init(base, &opts.eff)) < 0) {
 		errno = -r;
 		fatal("cannot set up the event loop");
 	}
@@ -720,6 +763,8 @@ main(int argc, char **argv)
 	    shard_start(loop_body, err, sizeof err) < 0)
 		fatalx("%s", err);
 	open_socket(base, &opts.eff);
+	if (exec_set_socket_path(opts.listen_path) < 0)
+		fatalx("out of memory at start-up");
 	open_metrics(base, &opts.eff);
 
 	ev_int = evsignal_new(base, SIGINT, signal_stop_cb, base);
@@ -743,10 +788,11 @@ main(int argc, char **argv)
 			fatalx("out of memory at start-up");
 	}
 
-	log_notice("evd %s listening on %s (%sstore %s, %u loop%s, config %s, "
-	           "pid %ld)",
+	log_notice("evd %s listening on %s (%sstore %s, hooks %s, %u loop%s, "
+	           "config %s, pid %ld)",
 	           EVD_VERSION, opts.listen_path,
 	           opts.activated ? "socket activation, " : "", opts.eff.store,
+	           exec_backend_name(),
 	           shard_count(), shard_count() == 1 ? "" : "s",
 	           opts.config_path[0] != '\0' ? opts.config_path : "none",
 	           (long)getpid());

@@ -1501,9 +1501,9 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 	char why[160];
 	int r;
 
-	/* No room in the hook queue: hold it (late, not lost) until a hook
-	 * ends and makes room. */
-	if (exec_full() || (s = batch_store()) == NULL)
+	/* No room in its owner's hook queue: hold it (late, not lost) until
+	 * a hook ends and makes room. */
+	if (exec_full_uid(t->uid) || (s = batch_store()) == NULL)
 		return false;
 	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
 	                    "next_fire_id", &fire_id)) < 0)

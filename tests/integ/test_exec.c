@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "exec.h"
+#include "spawner.h"
 
 #define NS (INT64_C(1000000000))
 #define MS (INT64_C(1000000))
@@ -142,13 +143,26 @@ run_sh(const char *cmd, struct got *g)
 	run(&s, g);
 }
 
+/* No child but the hook spawner (a child of ours for good): neither a
+ * zombie nor a live one. */
 static void
 assert_no_children(void)
 {
-	int st;
+	char path[64], buf[256];
+	int st, fd;
+	ssize_t n;
 
-	assert_int_equal(waitpid(-1, &st, WNOHANG), -1);
-	assert_int_equal(errno, ECHILD);
+	assert_int_equal(waitpid(-1, &st, WNOHANG), 0);
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+		 (long)getpid());
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	snprintf(path, sizeof(path), "%ld ", (long)spawner_pid());
+	assert_string_equal(buf, path);
 }
 
 static int
@@ -250,10 +264,13 @@ test_env_clean(void **state)
 	const char *allowed[] = {"PATH",	"HOME",	      "USER",
 				 "LOGNAME",	"SHELL",      "EVD_TIMER_ID",
 				 "EVD_FIRE_ID", "EVD_DUE_NS", "EVD_LATENESS_NS",
-				 "FOO",		NULL};
+				 "FOO",		"EVD_SOCKET", "LANG", "TZ", NULL};
 	struct exec_spec s = spec_argv(argv, 1);
 	struct got g;
+	char want[512];
 	int n = 0;
+
+	assert_int_equal(exec_set_socket_path("/run/test/evd.sock"), 0);
 
 	setenv("EVD_TEST_MUST_NOT_LEAK", "1", 1);
 	setenv("LD_PRELOAD_NOT_REALLY", "x", 1);
@@ -273,6 +290,13 @@ test_env_clean(void **state)
 	assert_non_null(strstr(g.out, "EVD_LATENESS_NS=-5\n"));
 	assert_non_null(strstr(g.out, "PATH=/usr/local/bin:/usr/bin:/bin\n"));
 	assert_non_null(strstr(g.out, "FOO=bar baz\n"));
+	assert_non_null(strstr(g.out, "EVD_SOCKET=/run/test/evd.sock\n"));
+	/* evd's own LANG and TZ, when it has them (read at exec_init) */
+	if (getenv("LANG") != NULL) {
+		snprintf(want, sizeof(want), "\nLANG=%s\n", getenv("LANG"));
+		assert_non_null(strstr(g.out, want + 1));
+	}
+	(void)exec_set_socket_path(NULL);
 	/* the spec replaces HOME, once */
 	assert_non_null(strstr(g.out, "HOME=/elsewhere\n"));
 	assert_null(strstr(strstr(g.out, "HOME=") + 1, "HOME="));
@@ -517,8 +541,11 @@ test_many_bounded_fifo(void **state)
 	assert_int_equal(m.failed, 0);
 	assert_true(m.max_seen <= MANY_RUNNING);
 	assert_true(m.max_seen >= 2); /* it did run them concurrently */
-	for (int i = 1; i < MANY; i++)
-		assert_true(m.started[i] >= m.started[i - 1]);
+	/* Handed to the spawner in FIFO order; they exec concurrently, so
+	 * neighbours may exec in either order, but never a job long after
+	 * one submitted two rounds later. */
+	for (int i = 2 * MANY_RUNNING; i < MANY; i++)
+		assert_true(m.started[i] >= m.started[i - 2 * MANY_RUNNING]);
 	assert_int_equal(exec_running(), 0);
 	assert_int_equal(exec_queued(), 0);
 	assert_no_children();
@@ -540,8 +567,9 @@ test_per_uid_limit(void **state)
 		skip(); /* needs a second uid to run hooks as */
 	other.uid = 65534;
 	other.gid = 65534;
-	mine.uid = 65533; /* an unnamed uid: primary group only */
-	mine.gid = 65533;
+	/* Two named uids: a uid without a passwd entry runs no hook. */
+	mine.uid = 1; /* daemon */
+	mine.gid = 1;
 	memset(&m, 0, sizeof(m));
 	exec_set_uid_limit(1);
 	for (int i = 0; i < 8; i++) {
@@ -551,7 +579,7 @@ test_per_uid_limit(void **state)
 		                 0);
 	}
 	while (m.done < 8) {
-		size_t a = exec_running_uid(65533), b = exec_running_uid(65534);
+		size_t a = exec_running_uid(1), b = exec_running_uid(65534);
 
 		assert_true(now_ns() < end);
 		if (a > max_mine)
@@ -698,6 +726,38 @@ many_resubmit_cb(const struct exec_result *r, void *arg)
 	}
 }
 
+/* Many big requests at once: evd's sends to the spawner and the
+ * spawner's replies fill both socket buffers; neither side may wait for
+ * the other for ever. */
+static void
+test_burst_big_requests(void **state)
+{
+	static char big[60 * 1024];
+	const char *argv[] = {"true"};
+	const char *env[] = {big};
+	struct exec_spec s = spec_argv(argv, 1);
+	static struct many m;
+	static struct many_job jobs[MANY];
+	int64_t end = now_ns() + 120 * NS;
+
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "BIG=", 4);
+	s.env = env;
+	s.nenv = 1;
+	memset(&m, 0, sizeof(m));
+	exec_set_limits(MANY, MANY);
+	for (int i = 0; i < MANY; i++) {
+		jobs[i] = (struct many_job){&m, i};
+		assert_int_equal(exec_submit(&s, many_cb, &jobs[i]), 0);
+	}
+	while (m.done < MANY) {
+		assert_true(now_ns() < end);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	assert_int_equal(m.failed, 0);
+	assert_no_children();
+}
+
 static void
 test_resubmit_from_callback(void **state)
 {
@@ -842,6 +902,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_grandchild_holds_pipe, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_burst_big_requests, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_resubmit_from_callback, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),

@@ -50,6 +50,7 @@ test_full_file(void **state)
 		"exec_max_running = 1\n"
 		"exec_max_queued = 0\n"
 		"exec_max_per_uid = 0\n"
+		"hooks = spawner\n"
 		"metrics = 127.0.0.1:9464\n"
 		"log_level = debug";
 	struct config c;
@@ -308,7 +309,9 @@ test_diff(void **state)
 	 * and the limits; nothing that shapes the store or the socket. */
 	for (k = 0; k < CONFIG_NKEYS; k++)
 		assert_int_equal(config_key_reloadable(k),
-		                 k == CONFIG_LOG_LEVEL || k >= CONFIG_QUOTA_TIMERS);
+		                 k == CONFIG_LOG_LEVEL ||
+		                     (k >= CONFIG_QUOTA_TIMERS &&
+		                      k != CONFIG_HOOKS));
 }
 
 static void
@@ -335,6 +338,10 @@ test_format(void **state)
 	assert_string_equal(buf, "info");
 	config_format(&c, CONFIG_STORE, buf, sizeof buf);
 	assert_string_equal(buf, "sqlite");
+	config_format(&c, CONFIG_HOOKS, buf, sizeof buf);
+	assert_string_equal(buf, "auto");
+	assert_int_equal(config_set(&c, CONFIG_HOOKS, "vfork", buf, sizeof buf),
+	                 -EINVAL);
 }
 
 /*

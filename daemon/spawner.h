@@ -1,0 +1,72 @@
+/*
+ * spawner: the privileged helper process that creates exec hooks' children
+ * (spawner.c), and the wire format between it and evd (exec_spawner.c).
+ *
+ * evd starts it once, before any thread exists and before the store is
+ * loaded (spawner_start). From then on evd talks to it over one
+ * SOCK_SEQPACKET socketpair: a request per run (a header packet carrying
+ * the child's stdin/stdout/stderr by SCM_RIGHTS, then the strings in
+ * packets of at most SPAWNER_CHUNK bytes), and per run exactly two
+ * replies: CREATED (pid, pidfd by SCM_RIGHTS) as soon as the child exists,
+ * then EXECED or FAILED. The child's parent is evd (CLONE_PARENT), so evd
+ * reaps it; the spawner never waits for a child.
+ *
+ * Thread-safety: spawner_start before any thread; the rest from loop 0.
+ */
+#ifndef EVD_SPAWNER_H
+#define EVD_SPAWNER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A child that has not exec'd this long after its creation is SIGKILLed
+ * and its run fails ("did not start within 5 s"). */
+#define SPAWNER_DEADLINE_NS (INT64_C(5) * 1000000000)
+/* Children being created (not exec'd, not failed) at once; beyond, a
+ * request fails with EAGAIN at once. */
+#define SPAWNER_PENDING_MAX 4096
+/* Bytes of strings of one request (argv, env, cwd, user, program). */
+#define SPAWNER_BLOB_MAX (1024 * 1024)
+#define SPAWNER_CHUNK (32 * 1024)
+#define SPAWNER_MSG_MAX 256
+
+enum spawner_rep_type {
+	SPAWNER_REP_CREATED = 1, /* pid; the pidfd rides along */
+	SPAWNER_REP_EXECED,      /* execve succeeded */
+	SPAWNER_REP_FAILED,      /* err, msg */
+};
+
+/* evd -> spawner, the first packet of a request. The strings follow,
+ * NUL-terminated each, in this order: user (empty: none), prog, cwd
+ * (empty: none), argv[0..argc), envp[0..envc). */
+struct spawner_req {
+	uint64_t job_id;
+	uint32_t uid;
+	uint32_t gid;
+	int32_t nice; /* SPAWNER_NO_NICE: leave it */
+	uint32_t set_ids;
+	uint32_t argc;
+	uint32_t envc;
+	uint32_t blob_len; /* total bytes of strings, in the packets after */
+	uint32_t pad;
+};
+#define SPAWNER_NO_NICE INT32_MIN
+
+/* spawner -> evd, one packet each. */
+struct spawner_rep {
+	uint64_t job_id;
+	int32_t type;
+	int32_t pid;
+	int32_t err; /* positive errno, FAILED only */
+	char msg[SPAWNER_MSG_MAX]; /* FAILED: why, NUL-terminated */
+};
+
+/* Forks the spawner (once; later calls return 0). Must run before any
+ * thread is created. Returns 0 or -errno. */
+int spawner_start(void);
+/* evd's end of the socketpair (CLOEXEC, blocking), or -1. */
+int spawner_fd(void);
+/* The spawner's pid (a child of evd), or 0. */
+pid_t spawner_pid(void);
+
+#endif

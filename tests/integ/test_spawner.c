@@ -1,0 +1,789 @@
+/*
+ * test_spawner: exec hooks through the spawner process of the real evd
+ * (issue 14): a user who SIGSTOPs its own pre-exec hooks in a loop, or a
+ * cwd on a hung FUSE mount, never stalls the daemon; the child has only
+ * fds 0-2, no capabilities, a clean environment with EVD_SOCKET, LANG and
+ * TZ; its identity is resolved at fire time (uid reuse, group removal, no
+ * passwd entry); one user's backlog does not hold another's hook.
+ *
+ * Needs root (it creates users with useradd and removes them); exits 77
+ * otherwise, saying why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+
+#define USER_A "evdt-spa"
+#define USER_B "evdt-spb"
+#define GROUP_G "evdt-spg"
+#define GROUP_H "evdt-sph"
+
+static struct evd_proc evd;
+static uint64_t rid = 1;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+sh(const char *fmt, ...)
+{
+	char cmd[3 * PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static int become(uid_t uid, gid_t gid);
+
+/* Ends every process of a test user (as that user: kill(-1) reaches its
+ * own processes only), so that userdel works after a failed case. */
+static void
+user_kill_all(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+	pid_t pid;
+	int st;
+
+	if (pw == NULL)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		if (become(pw->pw_uid, pw->pw_gid) == 0)
+			kill(-1, SIGKILL);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+}
+
+static void
+users_clean(void)
+{
+	user_kill_all(USER_A);
+	user_kill_all(USER_B);
+	sh("userdel -r " USER_A " >/dev/null 2>&1");
+	sh("userdel -r " USER_B " >/dev/null 2>&1");
+	sh("groupdel " GROUP_G " >/dev/null 2>&1");
+	sh("groupdel " GROUP_H " >/dev/null 2>&1");
+	sh("groupdel " USER_A " >/dev/null 2>&1");
+}
+
+static int
+greet(void)
+{
+	int fd = raw_connect(evd.sock);
+
+	if (fd < 0 || raw_hello(fd, rid++) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static Evd__Reply *
+call(int fd, Evd__Request *rq)
+{
+	rq->has_request_id = 1;
+	rq->request_id = rid++;
+	return raw_call(fd, rq, 10000);
+}
+
+/* A CallLater request for "sh -c cmd" (owned by whoever sends it). */
+struct hook_req {
+	Evd__Request rq;
+	Evd__CallLater cl;
+	Evd__Callback cb;
+	Evd__Exec x;
+	const char *argv[3];
+};
+
+static void
+hook_req_init(struct hook_req *h, const char *cmd, int64_t delay_ns,
+              const char *user, const char *cwd)
+{
+	evd__request__init(&h->rq);
+	evd__call_later__init(&h->cl);
+	evd__callback__init(&h->cb);
+	evd__exec__init(&h->x);
+	h->argv[0] = "/bin/sh";
+	h->argv[1] = "-c";
+	h->argv[2] = cmd;
+	h->x.n_argv = 3;
+	h->x.argv = (char **)h->argv;
+	h->x.user = (char *)user;
+	h->x.cwd = (char *)cwd;
+	h->cb.target_case = EVD__CALLBACK__TARGET_EXEC;
+	h->cb.exec = &h->x;
+	h->cl.has_delay_ns = 1;
+	h->cl.delay_ns = delay_ns;
+	h->cl.callback = &h->cb;
+	h->rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	h->rq.call_later = &h->cl;
+}
+
+static uint64_t
+schedule(int fd, const char *cmd, int64_t delay_ns, const char *user,
+         const char *cwd)
+{
+	struct hook_req h;
+	Evd__Reply *r;
+	uint64_t id = 0;
+
+	hook_req_init(&h, cmd, delay_ns, user, cwd);
+	r = call(fd, &h.rq);
+	if (r != NULL && r->body_case == EVD__REPLY__BODY_SCHEDULED)
+		id = r->scheduled->timer_id;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	return id;
+}
+
+/* Becomes uid/gid (no supplementary groups: the hook's must come from
+ * evd's lookup, not from the client). */
+static int
+become(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -1;
+	return 0;
+}
+
+/* Schedules count hooks as uid (a forked client); returns the last id, 0
+ * on failure. */
+static uint64_t
+schedule_as(uid_t uid, gid_t gid, const char *cmd, int64_t delay_ns,
+            const char *user, const char *cwd, int count)
+{
+	int p[2], status;
+	uint64_t id = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint64_t last = 0;
+		int fd;
+
+		close(p[0]);
+		if (become(uid, gid) < 0 || (fd = greet()) < 0)
+			_exit(2);
+		for (int i = 0; i < count; i++) {
+			uint64_t got = schedule(fd, cmd, delay_ns, user, cwd);
+
+			if (got == 0)
+				_exit(3);
+			last = got;
+		}
+		if (write(p[1], &last, sizeof last) != sizeof last)
+			_exit(4);
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &id, sizeof id) != sizeof id)
+		id = 0;
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return id;
+}
+
+/* Wait (as root): the ExecFinished run of id, within timeout_ms. */
+static Evd__Reply *
+wait_run(int fd, uint64_t id, int timeout_ms)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Wait w = EVD__WAIT__INIT;
+	int64_t end = now_ms() + timeout_ms;
+	Evd__Reply *r;
+
+	w.has_timer_id = 1;
+	w.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_WAIT;
+	rq.wait = &w;
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_WAITING) {
+		if (r != NULL && r->body_case == EVD__REPLY__BODY_ERROR)
+			print_message("wait %llu: %s\n", (unsigned long long)id,
+			              r->error->message);
+		if (r != NULL)
+			evd__reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	evd__reply__free_unpacked(r, NULL);
+	while (now_ms() < end) {
+		r = raw_recv_reply(fd, (int)(end - now_ms()));
+		if (r == NULL)
+			return NULL;
+		if (r->body_case == EVD__REPLY__BODY_EXEC_FINISHED &&
+		    r->exec_finished->timer_id == id)
+			return r;
+		evd__reply__free_unpacked(r, NULL);
+	}
+	return NULL;
+}
+
+/* A Time round trip; its duration in ms, or -1. */
+static int64_t
+time_rtt(int fd, int timeout_ms)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Time t = EVD__TIME__INIT;
+	int64_t t0 = now_ms();
+	Evd__Reply *r;
+	bool ok;
+
+	rq.body_case = EVD__REQUEST__BODY_TIME;
+	rq.time = &t;
+	rq.has_request_id = 1;
+	rq.request_id = rid++;
+	r = raw_call(fd, &rq, timeout_ms);
+	ok = r != NULL && r->body_case == EVD__REPLY__BODY_TIME;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	return ok ? now_ms() - t0 : -1;
+}
+
+static int
+start_evd(const char *const *extra)
+{
+	memset(&evd, 0, sizeof evd);
+	snprintf(evd.dir, sizeof evd.dir, "/tmp/evd-spawner.XXXXXX");
+	if (mkdtemp(evd.dir) == NULL || chmod(evd.dir, 0755) < 0)
+		return -1;
+	return evd_start_in(&evd, extra);
+}
+
+static int
+setup(void **state)
+{
+	users_clean();
+	setenv("LANG", "C.UTF-8", 1);
+	setenv("TZ", "Europe/Paris", 1);
+	setenv("EVD_TEST_SECRET", "must-not-leak", 1);
+	return start_evd(NULL) == 0 ? 0 : -1;
+}
+
+/* The FUSE server of test_hung_cwd, if any: killed before anything
+ * touches its mount (that aborts the connection, so that a child stuck
+ * in it can die), then the mount goes. */
+static pid_t fuse_pid;
+static char fuse_mnt[PATH_MAX + 16];
+
+/* The SIGSTOP loop of the freeze test: killed by teardown too, so that
+ * a failing run leaves nothing behind. */
+static pid_t stopper_pid;
+
+static void
+fuse_clean(void)
+{
+	int st;
+
+	if (fuse_pid <= 0)
+		return;
+	kill(fuse_pid, SIGKILL);
+	waitpid(fuse_pid, &st, 0);
+	fuse_pid = 0;
+	if (sh("fusermount3 -u %s 2>/dev/null", fuse_mnt) != 0)
+		sh("umount -l %s", fuse_mnt);
+}
+
+static int
+teardown(void **state)
+{
+	int st;
+
+	if (stopper_pid > 0) {
+		kill(stopper_pid, SIGKILL);
+		waitpid(stopper_pid, &st, 0);
+		stopper_pid = 0;
+	}
+	fuse_clean();
+	st = evd_stop(&evd);
+
+	users_clean();
+	assert_int_equal(st, 0);
+	return 0;
+}
+
+static void
+useradd(const char *name, const char *more)
+{
+	assert_int_equal(sh("useradd -M -s /bin/sh %s %s", more, name), 0);
+}
+
+/* ---- the freeze reproduction ---- */
+
+#define FREEZE_HOOKS 2000
+#define FREEZE_STOP_MS 8000
+#define LIVENESS_MS 3000
+
+static void
+test_sigstop_loop_does_not_freeze(void **state)
+{
+	struct passwd *pw;
+	int64_t end, worst = 0;
+	pid_t stopper, cont;
+	uint64_t last;
+	Evd__Reply *r;
+	int fd, st, n = 0;
+
+	useradd(USER_A, "");
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+	/* All fire 1 s from now, while the stopper runs. */
+	last = schedule_as(pw->pw_uid, pw->pw_gid, "true", 1 * SEC, USER_A,
+	                   NULL, FREEZE_HOOKS);
+	assert_true(last > 0);
+	stopper = fork();
+	assert_true(stopper >= 0);
+	stopper_pid = stopper;
+	if (stopper == 0) {
+		if (become(pw->pw_uid, pw->pw_gid) < 0)
+			_exit(2);
+		/* Everything the user may signal, but itself. */
+		for (;;)
+			kill(-1, SIGSTOP);
+	}
+	fd = greet();
+	assert_true(fd >= 0);
+	end = now_ms() + FREEZE_STOP_MS;
+	while (now_ms() < end) {
+		int64_t rtt = time_rtt(fd, 10000);
+
+		if (rtt < 0 || rtt > LIVENESS_MS)
+			fail_msg("Time took %lld ms (answer: %s) while the "
+			         "user stops its hooks",
+			         (long long)rtt, rtt < 0 ? "none" : "late");
+		if (rtt > worst)
+			worst = rtt;
+		n++;
+		usleep(20000);
+	}
+	kill(stopper, SIGKILL);
+	assert_int_equal(waitpid(stopper, &st, 0), stopper);
+	stopper_pid = 0;
+	/* Let everything of the user go on. */
+	for (int i = 0; i < 3; i++) {
+		cont = fork();
+		assert_true(cont >= 0);
+		if (cont == 0) {
+			if (become(pw->pw_uid, pw->pw_gid) < 0)
+				_exit(2);
+			kill(-1, SIGCONT);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(cont, &st, 0), cont);
+		usleep(100000);
+	}
+	print_message("%d Time requests, slowest %lld ms\n", n,
+	              (long long)worst);
+	assert_true(time_rtt(fd, 5000) >= 0);
+	/* Every hook ends: the last one (FIFO per user) finishes. */
+	r = wait_run(fd, last, 120000);
+	assert_non_null(r);
+	if (r->exec_finished->run->outcome ==
+	    EVD__RUN_OUTCOME__RUN_EXEC_FAILED)
+		assert_non_null(r->exec_finished->run->detail);
+	else
+		assert_int_equal(r->exec_finished->run->outcome,
+		                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
+	evd__reply__free_unpacked(r, NULL);
+	assert_true(time_rtt(fd, 5000) >= 0);
+	close(fd);
+	assert_true(evd_alive(&evd));
+}
+
+/* ---- the child ---- */
+
+static void
+test_child_fds_caps_env_ids(void **state)
+{
+	static const char cmd[] =
+	    "ls /proc/$$/fd; "
+	    "grep CapEff /proc/$$/status; echo ids $(id -u) $(id -g) "
+	    "$(id -G); env | sort";
+	struct passwd *pw;
+	struct group *gr;
+	char want[PATH_MAX + 64], *out;
+	gid_t groups[64];
+	int ng = 64, fd;
+	uint64_t id;
+	Evd__Reply *r;
+	size_t off;
+
+	assert_int_equal(sh("groupadd %s", GROUP_G), 0);
+	useradd(USER_A, "-G " GROUP_G);
+	pw = getpwnam(USER_A);
+	gr = getgrnam(GROUP_G);
+	assert_non_null(pw);
+	assert_non_null(gr);
+	id = schedule_as(pw->pw_uid, pw->pw_gid, cmd, 300 * MS, USER_A, "/",
+	                 1);
+	assert_true(id > 0);
+	fd = greet();
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
+	out = strndup((char *)r->exec_finished->run->stdout_tail.data,
+	              r->exec_finished->run->stdout_tail.len);
+	print_message("%s", out);
+	/* the shell's fds (ls is its child): exactly 0 1 2 */
+	assert_memory_equal(out, "0\n1\n2\nCapEff:", 13);
+	assert_non_null(strstr(out, "CapEff:\t0000000000000000\n"));
+	assert_true(getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) >= 0);
+	off = (size_t)snprintf(want, sizeof want, "ids %u %u %u",
+	                       (unsigned)pw->pw_uid, (unsigned)pw->pw_gid,
+	                       (unsigned)pw->pw_gid);
+	for (int i = 0; i < ng; i++)
+		if (groups[i] != pw->pw_gid)
+			off += (size_t)snprintf(want + off, sizeof want - off,
+			                        " %u", (unsigned)groups[i]);
+	snprintf(want + off, sizeof want - off, "\n");
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof want, "\nEVD_SOCKET=%s\n", evd.sock);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof want, "\nEVD_TIMER_ID=%llu\n",
+	         (unsigned long long)id);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "\nLANG=C.UTF-8\n"));
+	assert_non_null(strstr(out, "\nTZ=Europe/Paris\n"));
+	snprintf(want, sizeof want, "\nUSER=%s\n", USER_A);
+	assert_non_null(strstr(out, want));
+	assert_null(strstr(out, "EVD_TEST_SECRET"));
+	assert_null(strstr(out, "NOTIFY_SOCKET"));
+	free(out);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+/* ---- identity at fire time ---- */
+
+static void
+test_uid_reuse(void **state)
+{
+	char marker[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+	uint64_t id;
+	Evd__Reply *r;
+	int fd;
+
+	snprintf(marker, sizeof marker, "%s/ran", evd.dir);
+	snprintf(cmd, sizeof cmd, "id -un > %s", marker);
+	assert_int_equal(chmod(evd.dir, 0777), 0);
+	useradd(USER_A, "");
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	id = schedule_as(uid, gid, cmd, 3 * SEC, USER_A, NULL, 1);
+	assert_true(id > 0);
+	/* A leaves; B gets A's uid before the fire. */
+	assert_int_equal(sh("userdel " USER_A), 0);
+	assert_int_equal(sh("useradd -M -u %u -o " USER_B, (unsigned)uid), 0);
+	fd = greet();
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_FAILED);
+	print_message("detail: %s\n", r->exec_finished->run->detail);
+	assert_non_null(strstr(r->exec_finished->run->detail, USER_A));
+	assert_int_equal(access(marker, F_OK), -1);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+static void
+test_no_passwd_entry(void **state)
+{
+	char marker[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
+	uid_t uid = 54321;
+	uint64_t id;
+	Evd__Reply *r;
+	int fd;
+
+	if (getpwuid(uid) != NULL)
+		skip();
+	snprintf(marker, sizeof marker, "%s/ran", evd.dir);
+	snprintf(cmd, sizeof cmd, "touch %s", marker);
+	assert_int_equal(chmod(evd.dir, 0777), 0);
+	id = schedule_as(uid, uid, cmd, 200 * MS, NULL, NULL, 1);
+	assert_true(id > 0);
+	fd = greet();
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_FAILED);
+	print_message("detail: %s\n", r->exec_finished->run->detail);
+	assert_non_null(strstr(r->exec_finished->run->detail,
+	                       "has no passwd entry"));
+	assert_int_equal(access(marker, F_OK), -1);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+/*
+ * Groups are the owner's at fire time: A leaves G and gets H as its
+ * primary group between schedule and fire; the hook has H (as gid and in
+ * its groups) and not G, nor A's old primary group.
+ */
+static void
+test_group_removed_before_fire(void **state)
+{
+	struct passwd *pw;
+	struct group *g, *h;
+	char want[64], *out;
+	gid_t old_gid;
+	uint64_t id;
+	Evd__Reply *r;
+	int fd;
+
+	assert_int_equal(sh("groupadd %s", GROUP_G), 0);
+	assert_int_equal(sh("groupadd %s", GROUP_H), 0);
+	useradd(USER_A, "-G " GROUP_G);
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+	old_gid = pw->pw_gid;
+	id = schedule_as(pw->pw_uid, pw->pw_gid,
+	                 "echo \" $(id -g) : $(id -G) \"", 2 * SEC, USER_A, NULL,
+	                 1);
+	assert_true(id > 0);
+	assert_int_equal(sh("gpasswd -d " USER_A " " GROUP_G " >/dev/null"),
+	                 0);
+	assert_int_equal(sh("usermod -g " GROUP_H " " USER_A), 0);
+	g = getgrnam(GROUP_G);
+	assert_non_null(g);
+	gid_t ggid = g->gr_gid;
+	h = getgrnam(GROUP_H);
+	assert_non_null(h);
+	gid_t hgid = h->gr_gid;
+	fd = greet();
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
+	out = strndup((char *)r->exec_finished->run->stdout_tail.data,
+	              r->exec_finished->run->stdout_tail.len);
+	print_message("gid : groups:%s", out);
+	snprintf(want, sizeof want, " %u : %u \n", (unsigned)hgid,
+	         (unsigned)hgid);
+	assert_string_equal(out, want);
+	assert_true(ggid != hgid && old_gid != hgid);
+	free(out);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+/* ---- fairness ---- */
+
+static void
+test_backlog_does_not_hold_other_user(void **state)
+{
+	char conf[PATH_MAX + 16];
+	const char *extra[] = {"--config", conf, NULL};
+	struct passwd *a, *b;
+	uint64_t id;
+	Evd__Reply *r;
+	int64_t t0;
+	FILE *f;
+	int fd;
+
+	/* A fresh daemon with small queues. */
+	assert_int_equal(evd_stop(&evd), 0);
+	snprintf(conf, sizeof conf, "/tmp/evd-spawner-%d.conf", (int)getpid());
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "exec_max_running = 4\nexec_max_per_uid = 2\n"
+	           "exec_max_queued = 3\n");
+	fclose(f);
+	assert_int_equal(start_evd(extra), 0);
+	useradd(USER_A, "");
+	useradd(USER_B, "");
+	a = getpwnam(USER_A);
+	assert_non_null(a);
+	uid_t auid = a->pw_uid;
+	gid_t agid = a->pw_gid;
+	b = getpwnam(USER_B);
+	assert_non_null(b);
+	/* A: 2 running (its share), 5 queued (3 + the 2 free slots of
+	 * the 4), 3 held by the scheduler: a global queue would be full. */
+	assert_true(schedule_as(auid, agid, "sleep 60", 0, USER_A, NULL, 10) >
+	            0);
+	usleep(500000);
+	t0 = now_ms();
+	id = schedule_as(b->pw_uid, b->pw_gid, "echo b-ran", 0, USER_B, NULL,
+	                 1);
+	assert_true(id > 0);
+	fd = greet();
+	r = wait_run(fd, id, 10000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
+	print_message("B's hook done %lld ms after it was scheduled\n",
+	              (long long)(now_ms() - t0));
+	assert_true(now_ms() - t0 < 5000);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	unlink(conf);
+}
+
+/* ---- a hung cwd ---- */
+
+static const char fuse_py[] =
+    "import errno, os, stat, sys, threading, time\n"
+    "try:\n"
+    "    from fusepy import FUSE, FuseOSError, Operations\n"
+    "except ImportError:\n"
+    "    from fuse import FUSE, FuseOSError, Operations\n"
+    "class Hang(Operations):\n"
+    "    def getattr(self, path, fh=None):\n"
+    "        if path == '/':\n"
+    "            return dict(st_mode=stat.S_IFDIR | 0o755, st_nlink=2)\n"
+    "        if path == '/hang':\n"
+    "            threading.Event().wait()\n"
+    "        raise FuseOSError(errno.ENOENT)\n"
+    "    def readdir(self, path, fh):\n"
+    "        return ['.', '..', 'hang']\n"
+    "FUSE(Hang(), sys.argv[1], foreground=True, nothreads=False,\n"
+    "     allow_other=True)\n";
+
+static void
+test_hung_cwd(void **state)
+{
+	char *mnt = fuse_mnt, py[PATH_MAX + 16], cwd[PATH_MAX + 64];
+	int64_t t0, worst = 0;
+	Evd__Reply *r;
+	uint64_t id;
+	pid_t fs;
+	FILE *f;
+	int fd, st;
+	bool mounted = false;
+
+	snprintf(fuse_mnt, sizeof fuse_mnt, "%s/mnt", evd.dir);
+	snprintf(py, sizeof py, "%s/hang.py", evd.dir);
+	snprintf(cwd, sizeof cwd, "%s/hang", mnt);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	f = fopen(py, "w");
+	assert_non_null(f);
+	fputs(fuse_py, f);
+	fclose(f);
+	fs = fork();
+	assert_true(fs >= 0);
+	fuse_pid = fs;
+	if (fs == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		/* Debian's python3-fusepy, not a python of someone's PATH */
+		execl("/usr/bin/python3", "python3", py, mnt, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && !mounted; i++) {
+		struct stat a, b;
+
+		usleep(50000);
+		mounted = stat(mnt, &a) == 0 && stat(evd.dir, &b) == 0 &&
+		          a.st_dev != b.st_dev;
+	}
+	if (!mounted) {
+		kill(fs, SIGKILL);
+		waitpid(fs, &st, 0);
+		fuse_pid = 0;
+		print_message("SKIP: cannot mount a FUSE file system here "
+		              "(python3-fusepy, /dev/fuse)\n");
+		skip();
+	}
+	fd = greet();
+	assert_true(fd >= 0);
+	id = schedule(fd, "echo should-not-run", 0, NULL, cwd);
+	assert_true(id > 0);
+	/* evd answers while the child hangs in chdir. */
+	t0 = now_ms();
+	while (now_ms() - t0 < 2500) {
+		int64_t rtt = time_rtt(fd, 10000);
+
+		assert_true(rtt >= 0 && rtt < LIVENESS_MS);
+		if (rtt > worst)
+			worst = rtt;
+		usleep(50000);
+	}
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	print_message("detail: %s (slowest Time %lld ms)\n",
+	              r->exec_finished->run->detail, (long long)worst);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_FAILED);
+	assert_non_null(strstr(r->exec_finished->run->detail,
+	                       "did not start within"));
+	evd__reply__free_unpacked(r, NULL);
+	assert_true(time_rtt(fd, 5000) >= 0);
+	close(fd);
+	fuse_clean();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_child_fds_caps_env_ids, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_uid_reuse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_passwd_entry, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_removed_before_fire,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_backlog_does_not_hold_other_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_cwd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sigstop_loop_does_not_freeze,
+	                                    setup, teardown),
+	};
+
+	if (geteuid() != 0) {
+		printf("SKIP: needs root (creates users with useradd, runs "
+		       "hooks as them)\n");
+		return 77;
+	}
+	if (system("command -v useradd >/dev/null && command -v gpasswd "
+	           ">/dev/null") != 0) {
+		printf("SKIP: useradd/gpasswd not installed\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
