@@ -97,6 +97,8 @@ struct sdrun {
 	char *job_path;       /* the start job, once StartTransientUnit replied */
 	char *job_result;     /* JobRemoved's result, once the job is gone */
 	bool check_user;      /* an ExecStartPre= checks the owner's name */
+	bool killed;          /* ->kill signalled it: Result=timeout is then
+	                       * the stop's, not RuntimeMaxSec='s */
 	char user[64];        /* that name, for the reason of a failed check */
 	uid_t uid;
 	sd_bus_slot *props_slot; /* PropertiesChanged of unit_path */
@@ -430,7 +432,7 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		code = SIGKILL;
 		break;
 	}
-	timed_out = strcmp(st.result, "timeout") == 0;
+	timed_out = strcmp(st.result, "timeout") == 0 && !r->killed;
 	if (strcmp(st.result, "oom-kill") == 0)
 		log_info("systemd: %s: killed by the OOM killer (MemoryMax=?)",
 		         r->unit);
@@ -735,6 +737,15 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 				runtime_usec = p.t;
 		} else {
 			r = sdrun_append_prop(m, &p);
+			/* On a legacy or hybrid cgroup hierarchy (cgroup v1
+			 * memory controller) systemd ignores MemoryMax= and
+			 * applies only MemoryLimit=; on v2 it takes
+			 * MemoryMax= and ignores MemoryLimit=. */
+			if (r >= 0 && p.type == 't' &&
+			    strcmp(p.name, "MemoryMax") == 0)
+				r = sd_bus_message_append(m, "(sv)",
+				                          "MemoryLimit", "t",
+				                          p.t);
 		}
 		exec_sdprop_clear(&p);
 		if (r < 0)
@@ -830,6 +841,7 @@ sdrun_kill(uint64_t job_id, int sig)
 	/* "all": the unit's whole cgroup, grandchildren included. Queued
 	 * after StartTransientUnit, so the unit exists when it arrives. */
 	sdrun_call_quiet("KillUnit", "ssi", r->unit, "all", (int32_t)sig);
+	r->killed = true;
 	sdrun_bus_rearm();
 	return 0;
 }
