@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -74,6 +75,10 @@
 #define SDRUN_LINGER_S 30
 /* Bound on a bus method call; only init's own calls wait for it. */
 #define SDRUN_CALL_USEC (UINT64_C(25) * 1000000)
+/* Method calls awaiting a reply at once. dbus-daemon refuses more than
+ * max_replies_per_connection (128 on the system bus); further calls wait
+ * in evd, in order. */
+#define SDRUN_INFLIGHT_MAX 64
 /* RuntimeMaxSec= backstop beyond the runner's timeout and grace. */
 #define SDRUN_BACKSTOP_USEC (UINT64_C(5) * 1000000)
 
@@ -104,6 +109,10 @@ struct sdrun {
 	sd_bus_slot *props_slot; /* PropertiesChanged of unit_path */
 	sd_bus_slot *call_slot;  /* StartTransientUnit in flight */
 	sd_bus_slot *get_slot;   /* GetAll in flight */
+	sd_bus_message *start_msg; /* StartTransientUnit waiting its turn */
+	bool read_wanted;          /* a GetAll waiting its turn */
+	bool waiting;              /* on sd.waiting */
+	TAILQ_ENTRY(sdrun) wait_link;
 	struct sdrun_line line[2]; /* stdout, stderr */
 	struct event *linger;
 };
@@ -115,11 +124,23 @@ static struct {
 	struct idmap *runs; /* job id -> struct sdrun */
 	sd_bus_slot *job_removed; /* the JobRemoved match */
 	bool system;        /* the system instance: User=, per-uid slices */
+	unsigned inflight;  /* calls sent whose reply has not come */
+	TAILQ_HEAD(, sdrun) waiting; /* runs with a call waiting its turn */
 	int journal_fd;     /* -1 until the first line */
 	uint64_t journal_dropped;
-} sd = {.journal_fd = -1};
+} sd = {.journal_fd = -1, .waiting = TAILQ_HEAD_INITIALIZER(sd.waiting)};
 
 static void sdrun_bus_rearm(void);
+
+/* A reply came or will be ignored: one more call may go. */
+static void
+sdrun_slot_done(sd_bus_slot **slot)
+{
+	if (*slot == NULL)
+		return;
+	*slot = sd_bus_slot_unref(*slot);
+	sd.inflight--;
+}
 
 /* ---- the runs ---- */
 
@@ -128,8 +149,11 @@ sdrun_forget(struct sdrun *r)
 {
 	idmap_del(sd.runs, r->job_id);
 	sd_bus_slot_unref(r->props_slot);
-	sd_bus_slot_unref(r->call_slot);
-	sd_bus_slot_unref(r->get_slot);
+	sdrun_slot_done(&r->call_slot);
+	sdrun_slot_done(&r->get_slot);
+	sd_bus_message_unref(r->start_msg);
+	if (r->waiting)
+		TAILQ_REMOVE(&sd.waiting, r, wait_link);
 	if (r->linger != NULL)
 		event_free(r->linger);
 	for (int i = 0; i < 2; i++)
@@ -187,8 +211,13 @@ sdrun_end(struct sdrun *r)
 
 	r->state = SDRUN_ENDED;
 	r->props_slot = sd_bus_slot_unref(r->props_slot);
-	r->call_slot = sd_bus_slot_unref(r->call_slot);
-	r->get_slot = sd_bus_slot_unref(r->get_slot);
+	sdrun_slot_done(&r->call_slot);
+	sdrun_slot_done(&r->get_slot);
+	r->start_msg = sd_bus_message_unref(r->start_msg);
+	r->read_wanted = false;
+	if (r->waiting)
+		TAILQ_REMOVE(&sd.waiting, r, wait_link);
+	r->waiting = false;
 	sdrun_call_quiet("UnrefUnit", "s", r->unit);
 	sdrun_bus_rearm();
 	if (r->line[0].eof && r->line[1].eof) {
@@ -379,7 +408,7 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	bool signaled = false, timed_out;
 	int code, err;
 
-	r->get_slot = sd_bus_slot_unref(r->get_slot);
+	sdrun_slot_done(&r->get_slot);
 	if (sd_bus_message_is_method_error(m, NULL)) {
 		const sd_bus_error *e = sd_bus_message_get_error(m);
 
@@ -442,22 +471,45 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 }
 
 static void
-sdrun_read_unit(struct sdrun *r)
+sdrun_wait_turn(struct sdrun *r)
+{
+	if (!r->waiting) {
+		TAILQ_INSERT_TAIL(&sd.waiting, r, wait_link);
+		r->waiting = true;
+	}
+}
+
+static int
+sdrun_send_read(struct sdrun *r)
 {
 	int err;
 
-	if (r->get_slot != NULL || sd.bus == NULL)
-		return; /* its reply is newer than what triggered this */
 	/* All interfaces (""): ActiveState is the Unit's, Result and
 	 * ExecMain* the Service's. */
 	err = sd_bus_call_method_async(
 	    sd.bus, &r->get_slot, SD_DEST, r->unit_path,
 	    "org.freedesktop.DBus.Properties", "GetAll", sdrun_getall_cb, r,
 	    "s", "");
-	if (err < 0) {
-		log_warnx("systemd: reading %s: %s", r->unit, strerror(-err));
+	if (err < 0)
+		return err;
+	sd.inflight++;
+	return 0;
+}
+
+static void
+sdrun_read_unit(struct sdrun *r)
+{
+	int err;
+
+	if (r->get_slot != NULL || r->read_wanted || sd.bus == NULL)
+		return; /* its reply is newer than what triggered this */
+	if (sd.inflight >= SDRUN_INFLIGHT_MAX) {
+		r->read_wanted = true;
+		sdrun_wait_turn(r);
 		return;
 	}
+	if ((err = sdrun_send_read(r)) < 0)
+		log_warnx("systemd: reading %s: %s", r->unit, strerror(-err));
 	sdrun_bus_rearm();
 }
 
@@ -511,7 +563,7 @@ sdrun_start_reply_cb(sd_bus_message *m, void *userdata,
 	struct sdrun *r = userdata;
 	const char *path;
 
-	r->call_slot = sd_bus_slot_unref(r->call_slot);
+	sdrun_slot_done(&r->call_slot);
 	if (sd_bus_message_is_method_error(m, NULL)) {
 		const sd_bus_error *e = sd_bus_message_get_error(m);
 		char why[256];
@@ -817,10 +869,17 @@ sdrun_start(const struct exec_launch *l)
 			log_debug("systemd: %s: %s", run->unit, err_buf);
 		goto fail;
 	}
+	if (sd.inflight >= SDRUN_INFLIGHT_MAX) {
+		/* The message holds its own copies of the fds. */
+		run->start_msg = m;
+		sdrun_wait_turn(run);
+		return 0;
+	}
 	if ((r = sd_bus_call_async(sd.bus, &run->call_slot, m,
 	                           sdrun_start_reply_cb, run,
 	                           SDRUN_CALL_USEC)) < 0)
 		goto fail;
+	sd.inflight++;
 	sd_bus_message_unref(m);
 	sdrun_bus_rearm();
 	return 0;
@@ -976,6 +1035,48 @@ sdrun_output(uint64_t job_id, int stream, const char *buf, size_t len)
 
 static void sdrun_bus_lost(int err);
 
+/* Sends the calls that waited for a free slot, oldest first. From the
+ * bus callback only: a start that cannot be sent is reported failed. */
+static void
+sdrun_pump(void)
+{
+	struct sdrun *r;
+	int err;
+
+	while (sd.bus != NULL && sd.inflight < SDRUN_INFLIGHT_MAX &&
+	       (r = TAILQ_FIRST(&sd.waiting)) != NULL) {
+		TAILQ_REMOVE(&sd.waiting, r, wait_link);
+		r->waiting = false;
+		if (r->start_msg != NULL) {
+			sd_bus_message *m = r->start_msg;
+
+			r->start_msg = NULL;
+			err = sd_bus_call_async(sd.bus, &r->call_slot, m,
+			                        sdrun_start_reply_cb, r,
+			                        SDRUN_CALL_USEC);
+			sd_bus_message_unref(m);
+			if (err < 0) {
+				uint64_t job_id = r->job_id;
+				char why[160];
+
+				snprintf(why, sizeof why,
+				         "StartTransientUnit %s: %s", r->unit,
+				         strerror(-err));
+				r->state = SDRUN_ENDED;
+				sdrun_forget(r);
+				exec_backend_failed(job_id, -err, why);
+				continue;
+			}
+			sd.inflight++;
+		} else if (r->read_wanted) {
+			r->read_wanted = false;
+			if ((err = sdrun_send_read(r)) < 0)
+				log_warnx("systemd: reading %s: %s", r->unit,
+				          strerror(-err));
+		}
+	}
+}
+
 static void
 sdrun_bus_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -987,6 +1088,7 @@ sdrun_bus_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
+	sdrun_pump();
 	sdrun_bus_rearm();
 }
 

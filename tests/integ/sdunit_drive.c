@@ -101,9 +101,7 @@ exec_backend_failed(uint64_t job_id, int err, const char *why)
 	}
 	d->ended = true;
 	nended++;
-	if (!quiet)
-		printf("failed job=%" PRIu64 " err=%d why=%s\n", job_id, err,
-		       why);
+	printf("failed job=%" PRIu64 " err=%d why=%s\n", job_id, err, why);
 	fflush(stdout);
 	drun_maybe_done();
 }
@@ -147,7 +145,7 @@ exec_backend_exited(uint64_t job_id, bool signaled, int code, bool timed_out)
 	nended++;
 	if (!signaled && code == 0)
 		nok++;
-	if (!quiet)
+	if (!quiet || signaled || code != 0)
 		printf("exited job=%" PRIu64 " signaled=%d code=%d "
 		       "timed_out=%d\n",
 		       job_id, signaled, code, timed_out);
