@@ -418,6 +418,9 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		          e != NULL && e->message != NULL ? e->message : "?");
 		memset(&st, 0, sizeof st);
 		snprintf(st.active, sizeof st.active, "failed");
+		/* Reported as ended: it must not run on unaccounted. */
+		sdrun_call_quiet("KillUnit", "ssi", r->unit, "all",
+		                 (int32_t)SIGKILL);
 	} else if ((err = sdunit_parse(m, &st)) < 0) {
 		log_warnx("systemd: reading %s: %s", r->unit, strerror(-err));
 		memset(&st, 0, sizeof st);

@@ -164,5 +164,37 @@ if has "runs=200 ok=200"; then
 	pass "200 hooks at once ($(printf '%s\n' "$out" | grep -o 'seconds=.*'))"
 else fail "200 hooks at once" "$out"; fi
 
+# 13. a user instance (lingering evdu1; the user bus needs dbus-user-session)
+loginctl enable-linger evdu1
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	[ -S "/run/user/$U1/bus" ] && break
+	sleep 0.5
+done
+if [ ! -S "/run/user/$U1/bus" ]; then
+	skip "user instance (no /run/user/$U1/bus: install dbus-user-session)"
+else
+	asu1() {
+		(cd / && setpriv --reuid=evdu1 --regid=evdu1 --init-groups \
+			env -i PATH=/usr/bin:/bin HOME=/home/evdu1 \
+			XDG_RUNTIME_DIR="/run/user/$U1" "$@")
+	}
+	tid; out=$(asu1 timeout 60 "$DRIVE" -T "$t" -i pl -- /bin/sh -c \
+		'id -u; cat; echo; exit 4' 2>&1)
+	if has "stdout: $U1" && has "stdout: pl" &&
+	   has "started job=1 pid=[1-9][0-9]* unit=evd-hook-$t-1-1.service" &&
+	   has "exited job=1 signaled=0 code=4"; then
+		pass "user instance: run, payload, exit code"
+	else fail "user instance: run, payload, exit code" "$out"; fi
+	sleep 1
+	j=$(asu1 journalctl --user -u "evd-hook-$t-1-1.service" -o cat --no-pager 2>&1)
+	if printf '%s\n' "$j" | grep -qx pl; then
+		pass "user instance: journalctl --user -u"
+	else fail "user instance: journalctl --user -u" "$j"; fi
+	tid; out=$(asu1 timeout 60 "$DRIVE" -T "$t" -k 500:15 -- /bin/sleep 100 2>&1)
+	if has "exited job=1 signaled=1 code=15 timed_out=0"; then
+		pass "user instance: kill"
+	else fail "user instance: kill" "$out"; fi
+fi
+
 echo "$fails check(s) failed"
 [ "$fails" -eq 0 ]
