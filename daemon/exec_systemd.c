@@ -104,6 +104,7 @@ struct sdrun {
 	bool check_user;      /* an ExecStartPre= checks the owner's name */
 	bool killed;          /* ->kill signalled it: Result=timeout is then
 	                       * the stop's, not RuntimeMaxSec='s */
+	int pending_sig;      /* ->kill before it started: sent once it has */
 	char user[64];        /* that name, for the reason of a failed check */
 	uid_t uid;
 	sd_bus_slot *props_slot; /* PropertiesChanged of unit_path */
@@ -445,6 +446,11 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		if ((r = idmap_get(sd.runs, job_id)) == NULL ||
 		    r->state != SDRUN_RUNNING)
 			return 0;
+		if (r->pending_sig != 0) {
+			sdrun_call_quiet("KillUnit", "ssi", r->unit, "all",
+			                 (int32_t)r->pending_sig);
+			r->pending_sig = 0;
+		}
 	}
 	if (r->state != SDRUN_RUNNING || !sdunit_is_down(&st))
 		return 0;
@@ -900,10 +906,16 @@ sdrun_kill(uint64_t job_id, int sig)
 
 	if (r == NULL || r->state == SDRUN_ENDED || sd.bus == NULL)
 		return -ENOENT;
-	/* "all": the unit's whole cgroup, grandchildren included. Queued
-	 * after StartTransientUnit, so the unit exists when it arrives. */
-	sdrun_call_quiet("KillUnit", "ssi", r->unit, "all", (int32_t)sig);
 	r->killed = true;
+	if (r->state == SDRUN_STARTING) {
+		/* Its start may still wait in evd, or its processes not
+		 * exist yet: signal it once started. SIGKILL wins. */
+		if (r->pending_sig != SIGKILL)
+			r->pending_sig = sig;
+		return 0;
+	}
+	/* "all": the unit's whole cgroup, grandchildren included. */
+	sdrun_call_quiet("KillUnit", "ssi", r->unit, "all", (int32_t)sig);
 	sdrun_bus_rearm();
 	return 0;
 }

@@ -125,6 +125,12 @@ if has "exited job=1 signaled=1 code=15 timed_out=0" &&
 	pass "kill reaches the grandchild"
 else fail "kill reaches the grandchild" "$out" "$(pgrep -a -u "$U1" sleep)"; fi
 
+# a kill before the unit started (start still queued or starting)
+tid; drive "$t" -u "$U1" -K 15 -- /bin/sleep 1000
+if has "started job=1" && has "exited job=1 signaled=1 code=15 timed_out=0"; then
+	pass "kill before the start is applied once started"
+else fail "kill before the start" "$out"; fi
+
 # 9. RuntimeMaxSec= (the backend's own timeout)
 tid; drive "$t" -u "$U1" -p RuntimeMaxSec=1 -- /bin/sleep 100
 if has "exited job=1 signaled=1 code=15 timed_out=1"; then pass "RuntimeMaxSec=1 times out"; else fail "RuntimeMaxSec" "$out"; fi

@@ -13,7 +13,8 @@
  * ("stdout: ...", "stderr: ..."). With -n COUNT it starts COUNT runs at
  * once, prints nothing per run and ends with "runs=N ok=N seconds=S".
  * -k MS:SIG sends SIG through ->kill MS after the start report, and
- * again as SIGKILL 5 s later, like the runner's timeout.
+ * again as SIGKILL 5 s later, like the runner's timeout; -K SIG sends SIG
+ * right after ->start, before the run started.
  * Exits 0 once every run reported its end, 77 when the backend cannot
  * start here (no service manager), 2 on usage errors.
  */
@@ -47,7 +48,7 @@ static struct event_base *base;
 static struct drun *runs;
 static size_t nruns, nended, nok;
 static bool quiet;
-static int kill_ms = -1, kill_sig;
+static int kill_ms = -1, kill_sig, kill_now;
 static const struct exec_backend *be = &exec_backend_systemd;
 
 static struct drun *
@@ -205,7 +206,7 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: sdunit_drive [-u UID] [-U USER] [-d CWD] [-t MS] "
-	        "[-p K=V]... [-e K=V]... [-i STDIN] [-k MS:SIG] [-T TIMER] "
+	        "[-p K=V]... [-e K=V]... [-i STDIN] [-k MS:SIG] [-K SIG] [-T TIMER] "
 	        "[-F FIRE] [-n COUNT] -- PROG ARG...\n");
 	exit(2);
 }
@@ -222,7 +223,7 @@ main(int argc, char **argv)
 	struct timespec t0, t1;
 	int c, r;
 
-	while ((c = getopt(argc, argv, "vu:U:d:t:p:e:i:k:T:F:n:")) != -1) {
+	while ((c = getopt(argc, argv, "vu:U:d:t:p:e:i:k:K:T:F:n:")) != -1) {
 		switch (c) {
 		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
 		case 'u': uid = (uid_t)strtoul(optarg, NULL, 10); break;
@@ -246,6 +247,7 @@ main(int argc, char **argv)
 			if (sscanf(optarg, "%d:%d", &kill_ms, &kill_sig) != 2)
 				usage();
 			break;
+		case 'K': kill_now = atoi(optarg); break;
 		case 'T': timer_id = strtoull(optarg, NULL, 10); break;
 		case 'F': fire_id = strtoull(optarg, NULL, 10); break;
 		case 'n':
@@ -305,6 +307,9 @@ main(int argc, char **argv)
 			printf("start job=%zu: %s\n", i + 1, strerror(-r));
 			return 1;
 		}
+		if (kill_now != 0)
+			printf("kill job=%zu sig=%d before it started -> %d\n",
+			       i + 1, kill_now, be->kill(i + 1, kill_now));
 		close(pin[0]);
 		close(pout[1]);
 		close(perr[1]);
