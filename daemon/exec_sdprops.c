@@ -17,7 +17,7 @@
  * further digits are dropped). Advances *p. */
 static int
 parse_decimal(const char **p, uint64_t *ret_int, uint64_t *ret_frac,
-              uint64_t *ret_den)
+	      uint64_t *ret_den)
 {
 	const char *s = *p;
 	uint64_t v = 0, frac = 0, den = 1;
@@ -250,7 +250,7 @@ scale32(uint64_t permyriad)
  * physical memory / of the system's pid limit, as the *Scale property). */
 static int
 parse_limit(const char *v, const char *name, const char *scale_name,
-            bool is_size, struct exec_sdprop *p)
+	    bool is_size, struct exec_sdprop *p)
 {
 	uint64_t n;
 	int r;
@@ -341,11 +341,11 @@ int
 exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
 {
 	static const char *const protect_system[] = {
-	    "yes", "no", "true", "false", "on", "off", "1", "0", "full",
-	    "strict", NULL};
+	    "yes", "no", "true", "false",  "on", "off",
+	    "1",   "0",	 "full", "strict", NULL};
 	static const char *const protect_home[] = {
-	    "yes", "no", "true", "false", "on", "off", "1", "0", "read-only",
-	    "tmpfs", NULL};
+	    "yes", "no", "true",      "false", "on", "off",
+	    "1",   "0",	 "read-only", "tmpfs", NULL};
 	struct exec_sdprop p = {0};
 	const char *eq = strchr(assignment, '='), *v;
 	size_t klen;
@@ -362,11 +362,11 @@ exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
 
 	if (strcmp(key, "MemoryMax") == 0) {
 		if ((r = parse_limit(v, "MemoryMax", "MemoryMaxScale", true,
-		                     &p)) < 0)
+				     &p)) < 0)
 			return r;
 	} else if (strcmp(key, "TasksMax") == 0) {
 		if ((r = parse_limit(v, "TasksMax", "TasksMaxScale", false,
-		                     &p)) < 0)
+				     &p)) < 0)
 			return r;
 	} else if (strcmp(key, "CPUQuota") == 0) {
 		p.name = "CPUQuotaPerSecUSec";
@@ -374,7 +374,7 @@ exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
 		if (*v == '\0' || strcmp(v, "infinity") == 0)
 			p.t = UINT64_MAX;
 		else if (exec_sdprops_parse_permyriad(v, &n) < 0 || n == 0 ||
-		         n > UINT64_MAX / USEC_PER_SEC)
+			 n > UINT64_MAX / USEC_PER_SEC)
 			return -EINVAL;
 		else
 			p.t = n * USEC_PER_SEC / 10000;
@@ -408,7 +408,7 @@ exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
 		p.type = 't';
 		p.t = n;
 	} else if (strcmp(key, "ProtectSystem") == 0 ||
-	           strcmp(key, "ProtectHome") == 0) {
+		   strcmp(key, "ProtectHome") == 0) {
 		bool sys = key[7] == 'S';
 
 		if (!one_of(v, sys ? protect_system : protect_home))
@@ -417,7 +417,7 @@ exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
 		p.type = 's';
 		p.s = v;
 	} else if (strcmp(key, "PrivateTmp") == 0 ||
-	           strcmp(key, "PrivateNetwork") == 0) {
+		   strcmp(key, "PrivateNetwork") == 0) {
 		if ((r = parse_bool(v)) < 0)
 			return -EINVAL;
 		p.name = key[7] == 'T' ? "PrivateTmp" : "PrivateNetwork";

@@ -23,12 +23,12 @@
 /* Owner: the caller; exec_sdprop_clear frees paths. */
 struct exec_sdprop {
 	const char *name; /* the D-Bus property name (static storage) */
-	char type;        /* 't', 'u', 'i', 'b', 's' or 'a' (as: paths) */
-	uint64_t t;       /* 't' and 'u' */
-	int32_t i;        /* 'i' */
-	bool b;           /* 'b' */
-	const char *s;    /* 's': borrowed from the assignment */
-	char **paths;     /* 'a': NULL-terminated, owned */
+	char type;	  /* 't', 'u', 'i', 'b', 's' or 'a' (as: paths) */
+	uint64_t t;	  /* 't' and 'u' */
+	int32_t i;	  /* 'i' */
+	bool b;		  /* 'b' */
+	const char *s;	  /* 's': borrowed from the assignment */
+	char **paths;	  /* 'a': NULL-terminated, owned */
 	size_t npaths;
 };
 

@@ -42,8 +42,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,22 +97,22 @@ struct sdrun {
 	uint64_t fire_id;
 	enum sdrun_state state;
 	char unit[96];
-	char ident[64];       /* SYSLOG_IDENTIFIER: argv[0]'s basename */
-	char *unit_path;      /* the unit's object path */
-	char *job_path;       /* the start job, once StartTransientUnit replied */
-	char *job_result;     /* JobRemoved's result, once the job is gone */
-	bool check_user;      /* an ExecStartPre= checks the owner's name */
-	bool killed;          /* ->kill signalled it: Result=timeout is then
-	                       * the stop's, not RuntimeMaxSec='s */
-	int pending_sig;      /* ->kill before it started: sent once it has */
-	char user[64];        /* that name, for the reason of a failed check */
+	char ident[64];	  /* SYSLOG_IDENTIFIER: argv[0]'s basename */
+	char *unit_path;  /* the unit's object path */
+	char *job_path;	  /* the start job, once StartTransientUnit replied */
+	char *job_result; /* JobRemoved's result, once the job is gone */
+	bool check_user;  /* an ExecStartPre= checks the owner's name */
+	bool killed;	  /* ->kill signalled it: Result=timeout is then
+			   * the stop's, not RuntimeMaxSec='s */
+	int pending_sig;  /* ->kill before it started: sent once it has */
+	char user[64];	  /* that name, for the reason of a failed check */
 	uid_t uid;
-	sd_bus_slot *props_slot; /* PropertiesChanged of unit_path */
-	sd_bus_slot *call_slot;  /* StartTransientUnit in flight */
-	sd_bus_slot *get_slot;   /* GetAll in flight */
+	sd_bus_slot *props_slot;   /* PropertiesChanged of unit_path */
+	sd_bus_slot *call_slot;	   /* StartTransientUnit in flight */
+	sd_bus_slot *get_slot;	   /* GetAll in flight */
 	sd_bus_message *start_msg; /* StartTransientUnit waiting its turn */
-	bool read_wanted;          /* a GetAll waiting its turn */
-	bool waiting;              /* on sd.waiting */
+	bool read_wanted;	   /* a GetAll waiting its turn */
+	bool waiting;		   /* on sd.waiting */
 	TAILQ_ENTRY(sdrun) wait_link;
 	struct sdrun_line line[2]; /* stdout, stderr */
 	struct event *linger;
@@ -122,12 +122,12 @@ static struct {
 	sd_bus *bus;
 	struct event_base *base;
 	struct event *ev;
-	struct idmap *runs; /* job id -> struct sdrun */
+	struct idmap *runs;	  /* job id -> struct sdrun */
 	sd_bus_slot *job_removed; /* the JobRemoved match */
-	bool system;        /* the system instance: User=, per-uid slices */
-	unsigned inflight;  /* calls sent whose reply has not come */
+	bool system;	   /* the system instance: User=, per-uid slices */
+	unsigned inflight; /* calls sent whose reply has not come */
 	TAILQ_HEAD(, sdrun) waiting; /* runs with a call waiting its turn */
-	int journal_fd;     /* -1 until the first line */
+	int journal_fd;		     /* -1 until the first line */
 	uint64_t journal_dropped;
 } sd = {.journal_fd = -1, .waiting = TAILQ_HEAD_INITIALIZER(sd.waiting)};
 
@@ -177,7 +177,7 @@ sdrun_call_quiet(const char *method, const char *types, ...)
 	if (sd.bus == NULL)
 		return;
 	r = sd_bus_message_new_method_call(sd.bus, &m, SD_DEST, SD_PATH,
-	                                   SD_MANAGER, method);
+					   SD_MANAGER, method);
 	if (r >= 0) {
 		va_start(ap, types);
 		r = sd_bus_message_appendv(m, types, ap);
@@ -263,7 +263,8 @@ sdunit_read_pre(sd_bus_message *m, struct sdunit_state *st)
 {
 	int r;
 
-	if ((r = sd_bus_message_enter_container(m, 'v', "a(sasbttttuii)")) < 0 ||
+	if ((r = sd_bus_message_enter_container(m, 'v', "a(sasbttttuii)")) <
+		0 ||
 	    (r = sd_bus_message_enter_container(m, 'a', "(sasbttttuii)")) < 0)
 		return r;
 	for (;;) {
@@ -302,23 +303,25 @@ sdunit_parse(sd_bus_message *m, struct sdunit_state *st)
 		if ((r = sd_bus_message_read(m, "s", &name)) < 0)
 			return r;
 		if (strcmp(name, "ActiveState") == 0)
-			r = sdunit_read_string(m, st->active, sizeof st->active);
+			r = sdunit_read_string(m, st->active,
+					       sizeof st->active);
 		else if (strcmp(name, "Result") == 0)
-			r = sdunit_read_string(m, st->result, sizeof st->result);
+			r = sdunit_read_string(m, st->result,
+					       sizeof st->result);
 		else if (strcmp(name, "MainPID") == 0)
 			r = sd_bus_message_read(m, "v", "u", &st->main_pid);
 		else if (strcmp(name, "ExecMainPID") == 0)
 			r = sd_bus_message_read(m, "v", "u",
-			                        &st->exec_main_pid);
+						&st->exec_main_pid);
 		else if (strcmp(name, "ExecMainCode") == 0)
 			r = sd_bus_message_read(m, "v", "i",
-			                        &st->exec_main_code);
+						&st->exec_main_code);
 		else if (strcmp(name, "ExecMainStatus") == 0)
 			r = sd_bus_message_read(m, "v", "i",
-			                        &st->exec_main_status);
+						&st->exec_main_status);
 		else if (strcmp(name, "ExecMainStartTimestampMonotonic") == 0)
 			r = sd_bus_message_read(m, "v", "t",
-			                        &st->exec_main_start_usec);
+						&st->exec_main_start_usec);
 		else if (strcmp(name, "ExecStartPre") == 0)
 			r = sdunit_read_pre(m, st);
 		else
@@ -339,20 +342,34 @@ static const char *
 sdunit_exit_step(int status)
 {
 	switch (status) {
-	case 200: return "chdir";
-	case 201: return "nice";
-	case 203: return "execve";
-	case 205: return "limits";
-	case 206: return "oom_score_adjust";
-	case 208: return "setting up stdin/stdout/stderr";
-	case 214: return "setsid";
-	case 216: return "setgroups/setgid (group)";
-	case 217: return "user lookup (User=)";
-	case 218: return "capabilities";
-	case 226: return "namespace (sandboxing)";
-	case 228: return "seccomp";
-	case 233: return "preparing a cgroup";
-	default: return NULL;
+	case 200:
+		return "chdir";
+	case 201:
+		return "nice";
+	case 203:
+		return "execve";
+	case 205:
+		return "limits";
+	case 206:
+		return "oom_score_adjust";
+	case 208:
+		return "setting up stdin/stdout/stderr";
+	case 214:
+		return "setsid";
+	case 216:
+		return "setgroups/setgid (group)";
+	case 217:
+		return "user lookup (User=)";
+	case 218:
+		return "capabilities";
+	case 226:
+		return "namespace (sandboxing)";
+	case 228:
+		return "seccomp";
+	case 233:
+		return "preparing a cgroup";
+	default:
+		return NULL;
 	}
 }
 
@@ -367,26 +384,26 @@ sdrun_report_failed(struct sdrun *r, const struct sdunit_state *st)
 	if (st->pre_code == CLD_EXITED && r->check_user &&
 	    st->pre_status == 1) {
 		snprintf(why, sizeof why, "user %s no longer has uid %u",
-		         r->user, (unsigned)r->uid);
+			 r->user, (unsigned)r->uid);
 		err = ESRCH;
 	} else if (st->pre_code == CLD_EXITED &&
-	           (step = sdunit_exit_step(st->pre_status)) != NULL) {
+		   (step = sdunit_exit_step(st->pre_status)) != NULL) {
 		snprintf(why, sizeof why, "unit %s: %s failed (status %d)",
-		         r->unit, step, st->pre_status);
+			 r->unit, step, st->pre_status);
 	} else if (st->exec_main_code == CLD_EXITED &&
-	           (step = sdunit_exit_step(st->exec_main_status)) != NULL) {
+		   (step = sdunit_exit_step(st->exec_main_status)) != NULL) {
 		snprintf(why, sizeof why, "unit %s: %s failed (status %d)",
-		         r->unit, step, st->exec_main_status);
+			 r->unit, step, st->exec_main_status);
 		if (st->exec_main_status == 203)
 			err = ENOENT;
 		else if (st->exec_main_status == 217 ||
-		         st->exec_main_status == 216)
+			 st->exec_main_status == 216)
 			err = ESRCH;
 	} else {
 		snprintf(why, sizeof why,
-		         "unit %s did not start: job %s, result %s", r->unit,
-		         r->job_result != NULL ? r->job_result : "?",
-		         st->result[0] != '\0' ? st->result : "?");
+			 "unit %s did not start: job %s, result %s", r->unit,
+			 r->job_result != NULL ? r->job_result : "?",
+			 st->result[0] != '\0' ? st->result : "?");
 	}
 	job_id = r->job_id;
 	sdrun_end(r); /* before the report: the runner may call back */
@@ -416,12 +433,12 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		/* Without the unit's state the run's end cannot be known;
 		 * say so rather than wait forever. */
 		log_warnx("systemd: reading %s: %s", r->unit,
-		          e != NULL && e->message != NULL ? e->message : "?");
+			  e != NULL && e->message != NULL ? e->message : "?");
 		memset(&st, 0, sizeof st);
 		snprintf(st.active, sizeof st.active, "failed");
 		/* Reported as ended: it must not run on unaccounted. */
 		sdrun_call_quiet("KillUnit", "ssi", r->unit, "all",
-		                 (int32_t)SIGKILL);
+				 (int32_t)SIGKILL);
 	} else if ((err = sdunit_parse(m, &st)) < 0) {
 		log_warnx("systemd: reading %s: %s", r->unit, strerror(-err));
 		memset(&st, 0, sizeof st);
@@ -437,10 +454,10 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 			return 0;
 		}
 		r->state = SDRUN_RUNNING;
-		exec_backend_started(job_id,
-		                     (pid_t)(st.main_pid != 0 ? st.main_pid
-		                                              : st.exec_main_pid),
-		                     r->unit);
+		exec_backend_started(
+		    job_id,
+		    (pid_t)(st.main_pid != 0 ? st.main_pid : st.exec_main_pid),
+		    r->unit);
 		/* The runner may have killed or shut down from that report:
 		 * look the run up again. */
 		if ((r = idmap_get(sd.runs, job_id)) == NULL ||
@@ -448,7 +465,7 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 			return 0;
 		if (r->pending_sig != 0) {
 			sdrun_call_quiet("KillUnit", "ssi", r->unit, "all",
-			                 (int32_t)r->pending_sig);
+					 (int32_t)r->pending_sig);
 			r->pending_sig = 0;
 		}
 	}
@@ -473,7 +490,7 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	timed_out = strcmp(st.result, "timeout") == 0 && !r->killed;
 	if (strcmp(st.result, "oom-kill") == 0)
 		log_info("systemd: %s: killed by the OOM killer (MemoryMax=?)",
-		         r->unit);
+			 r->unit);
 	sdrun_end(r);
 	exec_backend_exited(job_id, signaled, code, timed_out);
 	return 0;
@@ -495,10 +512,10 @@ sdrun_send_read(struct sdrun *r)
 
 	/* All interfaces (""): ActiveState is the Unit's, Result and
 	 * ExecMain* the Service's. */
-	err = sd_bus_call_method_async(
-	    sd.bus, &r->get_slot, SD_DEST, r->unit_path,
-	    "org.freedesktop.DBus.Properties", "GetAll", sdrun_getall_cb, r,
-	    "s", "");
+	err = sd_bus_call_method_async(sd.bus, &r->get_slot, SD_DEST,
+				       r->unit_path,
+				       "org.freedesktop.DBus.Properties",
+				       "GetAll", sdrun_getall_cb, r, "s", "");
 	if (err < 0)
 		return err;
 	sd.inflight++;
@@ -524,8 +541,7 @@ sdrun_read_unit(struct sdrun *r)
 
 /* One match for every run: JobRemoved of a unit named evd-hook-T-F-J. */
 static int
-sdrun_job_removed_cb(sd_bus_message *m, void *userdata,
-                     sd_bus_error *ret_error)
+sdrun_job_removed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	const char *path, *unit, *result, *p;
 	struct sdrun *r;
@@ -566,8 +582,7 @@ sdrun_props_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 }
 
 static int
-sdrun_start_reply_cb(sd_bus_message *m, void *userdata,
-                     sd_bus_error *ret_error)
+sdrun_start_reply_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	struct sdrun *r = userdata;
 	const char *path;
@@ -580,8 +595,8 @@ sdrun_start_reply_cb(sd_bus_message *m, void *userdata,
 		uint64_t job_id = r->job_id;
 
 		snprintf(why, sizeof why, "StartTransientUnit %s: %s", r->unit,
-		         e != NULL && e->message != NULL ? e->message
-		                                         : strerror(err));
+			 e != NULL && e->message != NULL ? e->message
+							 : strerror(err));
 		/* No unit was made: nothing to unref. */
 		r->state = SDRUN_ENDED;
 		sdrun_forget(r);
@@ -613,8 +628,9 @@ sdrun_describe(const struct exec_launch *l, char *buf, size_t size)
 {
 	size_t n;
 
-	n = (size_t)snprintf(buf, size, "evd timer %" PRIu64 " fire %" PRIu64
-	                     ":", l->timer_id, l->fire_id);
+	n = (size_t)snprintf(buf, size,
+			     "evd timer %" PRIu64 " fire %" PRIu64 ":",
+			     l->timer_id, l->fire_id);
 	for (char *const *a = l->argv; *a != NULL && n + 2 < size; a++) {
 		buf[n++] = ' ';
 		for (const char *c = *a; *c != '\0' && n + 1 < size; c++)
@@ -625,7 +641,7 @@ sdrun_describe(const struct exec_launch *l, char *buf, size_t size)
 
 static int
 sdrun_append_exec(sd_bus_message *m, const char *name, const char *path,
-                  char *const *argv)
+		  char *const *argv)
 {
 	int r;
 
@@ -654,11 +670,12 @@ sdrun_append_prop(sd_bus_message *m, const struct exec_sdprop *p)
 		return sd_bus_message_append(m, "(sv)", p->name, "t", p->t);
 	case 'u':
 		return sd_bus_message_append(m, "(sv)", p->name, "u",
-		                             (uint32_t)p->t);
+					     (uint32_t)p->t);
 	case 'i':
 		return sd_bus_message_append(m, "(sv)", p->name, "i", p->i);
 	case 'b':
-		return sd_bus_message_append(m, "(sv)", p->name, "b", (int)p->b);
+		return sd_bus_message_append(m, "(sv)", p->name, "b",
+					     (int)p->b);
 	case 's':
 		return sd_bus_message_append(m, "(sv)", p->name, "s", p->s);
 	case 'a': {
@@ -681,13 +698,13 @@ sdrun_append_prop(sd_bus_message *m, const struct exec_sdprop *p)
  * never in evd); this pre-command, run as the owner inside the unit,
  * refuses to go on when the name stored with the timer maps to another
  * uid now (a deleted user whose uid was given to someone else). */
-#define SDRUN_CHECK_SCRIPT                                                    \
-	"u=$(id -u -- \"$1\" 2>/dev/null) && [ \"$u\" = \"$2\" ] && exit 0; " \
+#define SDRUN_CHECK_SCRIPT                                                     \
+	"u=$(id -u -- \"$1\" 2>/dev/null) && [ \"$u\" = \"$2\" ] && exit 0; "  \
 	"echo \"evd: user $1 no longer has uid $2: not run\" >&2; exit 1"
 
 static int
 sdrun_build(sd_bus_message *m, const struct exec_launch *l,
-            const struct sdrun *run, char *err_buf, size_t err_size)
+	    const struct sdrun *run, char *err_buf, size_t err_size)
 {
 	char desc[256], slice[64], uidstr[16], found[4096];
 	const char *prog = l->prog;
@@ -712,7 +729,8 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 		while (*p != '\0') {
 			size_t n = strcspn(p, ":");
 
-			snprintf(found, sizeof found, "%.*s/%s", (int)n, p, prog);
+			snprintf(found, sizeof found, "%.*s/%s", (int)n, p,
+				 prog);
 			if (access(found, X_OK) == 0)
 				break;
 			found[0] = '\0';
@@ -721,40 +739,44 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 		/* Not found: the first entry, so that the unit fails with
 		 * 203/EXEC like any missing program. */
 		if (found[0] == '\0')
-			snprintf(found, sizeof found, "/usr/local/bin/%s", prog);
+			snprintf(found, sizeof found, "/usr/local/bin/%s",
+				 prog);
 		prog = found;
 	}
 	if ((r = sd_bus_message_append(
-	         m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s",
-	         desc, "Type", "s", "exec", "KillMode", "s", "control-group",
-	         "CollectMode", "s", "inactive-or-failed", "AddRef", "b", 1,
-	         "IgnoreSIGPIPE", "b", 0, "LimitCORESoft", "t",
-	         (uint64_t)0, "TimeoutStopUSec", "t",
-	         (uint64_t)(EXEC_GRACE_NS / 1000))) < 0)
+		 m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s",
+		 desc, "Type", "s", "exec", "KillMode", "s", "control-group",
+		 "CollectMode", "s", "inactive-or-failed", "AddRef", "b", 1,
+		 "IgnoreSIGPIPE", "b", 0, "LimitCORESoft", "t", (uint64_t)0,
+		 "TimeoutStopUSec", "t", (uint64_t)(EXEC_GRACE_NS / 1000))) < 0)
 		return r;
 	if ((r = sdrun_append_exec(m, "ExecStartEx", prog, l->argv)) < 0)
 		return r;
 	if (sd.system) {
 		snprintf(uidstr, sizeof uidstr, "%u", (unsigned)l->uid);
 		snprintf(slice, sizeof slice, "evd-hooks-u%u.slice",
-		         (unsigned)l->uid);
+			 (unsigned)l->uid);
 		if ((r = sd_bus_message_append(m, "(sv)(sv)", "User", "s",
-		                               uidstr, "Slice", "s",
-		                               slice)) < 0)
+					       uidstr, "Slice", "s", slice)) <
+		    0)
 			return r;
 		if (run->check_user) {
-			char *argv[] = {"sh", "-c", SDRUN_CHECK_SCRIPT,
-			                "evd-check-user", (char *)l->user, uidstr,
-			                NULL};
+			char *argv[] = {"sh",
+					"-c",
+					SDRUN_CHECK_SCRIPT,
+					"evd-check-user",
+					(char *)l->user,
+					uidstr,
+					NULL};
 
 			if ((r = sdrun_append_exec(m, "ExecStartPreEx",
-			                           "/bin/sh", argv)) < 0)
+						   "/bin/sh", argv)) < 0)
 				return r;
 		}
 	}
 	/* "-~": the owner's home, or / when it cannot be entered. */
 	if ((r = sd_bus_message_append(m, "(sv)", "WorkingDirectory", "s",
-	                               l->cwd != NULL ? l->cwd : "-~")) < 0)
+				       l->cwd != NULL ? l->cwd : "-~")) < 0)
 		return r;
 	if ((r = sd_bus_message_open_container(m, 'r', "sv")) < 0 ||
 	    (r = sd_bus_message_append(m, "s", "Environment")) < 0 ||
@@ -775,20 +797,20 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 		return r;
 	/* sd-bus dups the fds into the message. */
 	if ((r = sd_bus_message_append(
-	         m, "(sv)(sv)(sv)", "StandardInputFileDescriptor", "h",
-	         l->stdin_fd, "StandardOutputFileDescriptor", "h",
-	         l->stdout_fd, "StandardErrorFileDescriptor", "h",
-	         l->stderr_fd)) < 0)
+		 m, "(sv)(sv)(sv)", "StandardInputFileDescriptor", "h",
+		 l->stdin_fd, "StandardOutputFileDescriptor", "h", l->stdout_fd,
+		 "StandardErrorFileDescriptor", "h", l->stderr_fd)) < 0)
 		return r;
 	if (l->timeout_ns > 0)
-		runtime_usec = (uint64_t)(l->timeout_ns + EXEC_GRACE_NS) / 1000 +
-		               SDRUN_BACKSTOP_USEC;
+		runtime_usec =
+		    (uint64_t)(l->timeout_ns + EXEC_GRACE_NS) / 1000 +
+		    SDRUN_BACKSTOP_USEC;
 	for (size_t i = 0; i < l->nprops; i++) {
 		struct exec_sdprop p;
 
 		if ((r = exec_sdprop_parse(l->props[i], &p)) < 0) {
 			snprintf(err_buf, err_size, "property %s: %s",
-			         l->props[i], strerror(-r));
+				 l->props[i], strerror(-r));
 			return r;
 		}
 		if (strcmp(p.name, "RuntimeMaxUSec") == 0) {
@@ -804,9 +826,8 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 			 * MemoryMax= and ignores MemoryLimit=. */
 			if (r >= 0 && p.type == 't' &&
 			    strcmp(p.name, "MemoryMax") == 0)
-				r = sd_bus_message_append(m, "(sv)",
-				                          "MemoryLimit", "t",
-				                          p.t);
+				r = sd_bus_message_append(
+				    m, "(sv)", "MemoryLimit", "t", p.t);
 		}
 		exec_sdprop_clear(&p);
 		if (r < 0)
@@ -814,7 +835,7 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 	}
 	if (runtime_usec != UINT64_MAX &&
 	    (r = sd_bus_message_append(m, "(sv)", "RuntimeMaxUSec", "t",
-	                               runtime_usec)) < 0)
+				       runtime_usec)) < 0)
 		return r;
 	if ((r = sd_bus_message_close_container(m)) < 0)
 		return r;
@@ -844,11 +865,11 @@ sdrun_start(const struct exec_launch *l)
 	run->uid = l->uid;
 	run->state = SDRUN_STARTING;
 	snprintf(run->unit, sizeof run->unit,
-	         "evd-hook-%" PRIu64 "-%" PRIu64 "-%" PRIu64 ".service",
-	         l->timer_id, l->fire_id, l->job_id);
+		 "evd-hook-%" PRIu64 "-%" PRIu64 "-%" PRIu64 ".service",
+		 l->timer_id, l->fire_id, l->job_id);
 	base = strrchr(l->argv[0], '/');
 	snprintf(run->ident, sizeof run->ident, "%s",
-	         base != NULL ? base + 1 : l->argv[0]);
+		 base != NULL ? base + 1 : l->argv[0]);
 	/* A name longer than the buffer is not checked: no passwd name is
 	 * (useradd's bound is 32). */
 	if (sd.system && l->set_ids && l->user != NULL && l->user[0] != '\0' &&
@@ -861,17 +882,17 @@ sdrun_start(const struct exec_launch *l)
 		return r;
 	}
 	if ((r = sd_bus_path_encode(SD_UNIT_PREFIX, run->unit,
-	                            &run->unit_path)) < 0)
+				    &run->unit_path)) < 0)
 		goto fail;
 	/* The match before the start: the bus keeps the order. */
 	if ((r = sd_bus_match_signal_async(
-	         sd.bus, &run->props_slot, SD_DEST, run->unit_path,
-	         "org.freedesktop.DBus.Properties", "PropertiesChanged",
-	         sdrun_props_cb, NULL, run)) < 0)
+		 sd.bus, &run->props_slot, SD_DEST, run->unit_path,
+		 "org.freedesktop.DBus.Properties", "PropertiesChanged",
+		 sdrun_props_cb, NULL, run)) < 0)
 		goto fail;
 	if ((r = sd_bus_message_new_method_call(sd.bus, &m, SD_DEST, SD_PATH,
-	                                        SD_MANAGER,
-	                                        "StartTransientUnit")) < 0)
+						SD_MANAGER,
+						"StartTransientUnit")) < 0)
 		goto fail;
 	if ((r = sdrun_build(m, l, run, err_buf, sizeof err_buf)) < 0) {
 		if (err_buf[0] != '\0')
@@ -885,8 +906,8 @@ sdrun_start(const struct exec_launch *l)
 		return 0;
 	}
 	if ((r = sd_bus_call_async(sd.bus, &run->call_slot, m,
-	                           sdrun_start_reply_cb, run,
-	                           SDRUN_CALL_USEC)) < 0)
+				   sdrun_start_reply_cb, run,
+				   SDRUN_CALL_USEC)) < 0)
 		goto fail;
 	sd.inflight++;
 	sd_bus_message_unref(m);
@@ -950,7 +971,7 @@ sdrun_journal_open(void)
  * any byte of the line is carried as is. */
 static void
 sdrun_journal_send(const struct sdrun *r, int stream, const char *line,
-                   size_t len)
+		   size_t len)
 {
 	char head[512];
 	uint8_t le[8];
@@ -964,15 +985,15 @@ sdrun_journal_send(const struct sdrun *r, int stream, const char *line,
 		return;
 	}
 	n = snprintf(head, sizeof head,
-	             "PRIORITY=%d\nSYSLOG_IDENTIFIER=%s\nEVD_TIMER_ID=%" PRIu64
-	             "\nEVD_FIRE_ID=%" PRIu64 "\nEVD_JOB_ID=%" PRIu64
-	             "\nEVD_STREAM=%s\n%s=%s\n%s=%s\nMESSAGE\n",
-	             stream == 2 ? 4 : 6, r->ident, r->timer_id, r->fire_id,
-	             r->job_id, stream == 2 ? "stderr" : "stdout",
-	             sd.system ? "UNIT" : "USER_UNIT", r->unit,
-	             sd.system ? "OBJECT_SYSTEMD_UNIT"
-	                       : "OBJECT_SYSTEMD_USER_UNIT",
-	             r->unit);
+		     "PRIORITY=%d\nSYSLOG_IDENTIFIER=%s\nEVD_TIMER_ID=%" PRIu64
+		     "\nEVD_FIRE_ID=%" PRIu64 "\nEVD_JOB_ID=%" PRIu64
+		     "\nEVD_STREAM=%s\n%s=%s\n%s=%s\nMESSAGE\n",
+		     stream == 2 ? 4 : 6, r->ident, r->timer_id, r->fire_id,
+		     r->job_id, stream == 2 ? "stderr" : "stdout",
+		     sd.system ? "UNIT" : "USER_UNIT", r->unit,
+		     sd.system ? "OBJECT_SYSTEMD_UNIT"
+			       : "OBJECT_SYSTEMD_USER_UNIT",
+		     r->unit);
 	if (n < 0 || (size_t)n >= sizeof head) {
 		sd.journal_dropped++;
 		return;
@@ -1028,8 +1049,9 @@ sdrun_output(uint64_t job_id, int stream, const char *buf, size_t len)
 			sd.journal_dropped++;
 			return;
 		}
-		take = seg < SDRUN_LINE_MAX - ln->len ? seg
-		                                      : SDRUN_LINE_MAX - ln->len;
+		take = seg < SDRUN_LINE_MAX - ln->len
+			   ? seg
+			   : SDRUN_LINE_MAX - ln->len;
 		memcpy(ln->buf + ln->len, buf, take);
 		ln->len += take;
 		buf += take;
@@ -1067,16 +1089,16 @@ sdrun_pump(void)
 
 			r->start_msg = NULL;
 			err = sd_bus_call_async(sd.bus, &r->call_slot, m,
-			                        sdrun_start_reply_cb, r,
-			                        SDRUN_CALL_USEC);
+						sdrun_start_reply_cb, r,
+						SDRUN_CALL_USEC);
 			sd_bus_message_unref(m);
 			if (err < 0) {
 				uint64_t job_id = r->job_id;
 				char why[160];
 
 				snprintf(why, sizeof why,
-				         "StartTransientUnit %s: %s", r->unit,
-				         strerror(-err));
+					 "StartTransientUnit %s: %s", r->unit,
+					 strerror(-err));
 				r->state = SDRUN_ENDED;
 				sdrun_forget(r);
 				exec_backend_failed(job_id, -err, why);
@@ -1087,7 +1109,7 @@ sdrun_pump(void)
 			r->read_wanted = false;
 			if ((err = sdrun_send_read(r)) < 0)
 				log_warnx("systemd: reading %s: %s", r->unit,
-				          strerror(-err));
+					  strerror(-err));
 		}
 	}
 }
@@ -1133,7 +1155,7 @@ sdrun_bus_rearm(void)
 	if (sd_bus_get_timeout(sd.bus, &until) >= 0 && until != UINT64_MAX) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		now_usec = (uint64_t)now.tv_sec * 1000000 +
-		           (uint64_t)now.tv_nsec / 1000;
+			   (uint64_t)now.tv_nsec / 1000;
 		until = until > now_usec ? until - now_usec : 0;
 		tv.tv_sec = (time_t)(until / 1000000);
 		tv.tv_usec = (suseconds_t)(until % 1000000);
@@ -1150,8 +1172,8 @@ static void
 sdrun_bus_lost(int err)
 {
 	log_warnx("systemd: lost the bus: %s; hooks still running are left "
-	          "to systemd and reported as killed",
-	          strerror(-err));
+		  "to systemd and reported as killed",
+		  strerror(-err));
 	sd.bus = sd_bus_flush_close_unref(sd.bus);
 	if (sd.ev != NULL)
 		event_del(sd.ev);
@@ -1170,7 +1192,7 @@ sdrun_bus_lost(int err)
 		if (r->state == SDRUN_STARTING) {
 			sdrun_end(r);
 			exec_backend_failed(job_id, ECONNRESET,
-			                    "lost the connection to systemd");
+					    "lost the connection to systemd");
 		} else {
 			sdrun_end(r);
 			exec_backend_exited(job_id, true, SIGKILL, false);
@@ -1198,17 +1220,17 @@ sdrun_init(struct event_base *base)
 	/* Start-up only, before evd serves anything: the manager answers. */
 	(void)sd_bus_set_method_call_timeout(sd.bus, 5 * 1000000);
 	r = sd_bus_get_property_string(sd.bus, SD_DEST, SD_PATH, SD_MANAGER,
-	                               "Version", &e, &version);
+				       "Version", &e, &version);
 	if (r < 0)
 		goto fail;
 	/* Without a subscriber the manager does not emit JobRemoved. */
 	r = sd_bus_call_method(sd.bus, SD_DEST, SD_PATH, SD_MANAGER,
-	                       "Subscribe", &e, NULL, NULL);
+			       "Subscribe", &e, NULL, NULL);
 	if (r < 0)
 		goto fail;
-	r = sd_bus_match_signal_async(sd.bus, &sd.job_removed, SD_DEST,
-	                              SD_PATH, SD_MANAGER, "JobRemoved",
-	                              sdrun_job_removed_cb, NULL, NULL);
+	r = sd_bus_match_signal_async(sd.bus, &sd.job_removed, SD_DEST, SD_PATH,
+				      SD_MANAGER, "JobRemoved",
+				      sdrun_job_removed_cb, NULL, NULL);
 	if (r < 0)
 		goto fail;
 	if ((sd.runs = idmap_new()) == NULL ||
@@ -1219,16 +1241,15 @@ sdrun_init(struct event_base *base)
 	(void)sd_bus_set_method_call_timeout(sd.bus, SDRUN_CALL_USEC);
 	sd.base = base;
 	log_info("hooks: transient units of the %s manager (systemd %s)",
-	         sd.system ? "system" : "user", version);
+		 sd.system ? "system" : "user", version);
 	free(version);
 	sdrun_bus_rearm();
 	event_active(sd.ev, EV_TIMEOUT, 0); /* anything read while waiting */
 	return 0;
 fail:
 	log_debug("systemd: not usable for hooks: %s",
-	          sd_bus_error_is_set(&e) && e.message != NULL
-	              ? e.message
-	              : strerror(-r));
+		  sd_bus_error_is_set(&e) && e.message != NULL ? e.message
+							       : strerror(-r));
 	sd_bus_error_free(&e);
 	free(version);
 	if (sd.ev != NULL)
@@ -1252,7 +1273,7 @@ sdrun_shutdown(void)
 		while ((r = idmap_next(sd.runs, &iter, NULL)) != NULL)
 			if (r->state != SDRUN_ENDED) {
 				sdrun_call_quiet("KillUnit", "ssi", r->unit,
-				                 "all", (int32_t)SIGKILL);
+						 "all", (int32_t)SIGKILL);
 				sdrun_call_quiet("UnrefUnit", "s", r->unit);
 			}
 		while ((r = idmap_next(sd.runs, &(size_t){0}, NULL)) != NULL)
@@ -1274,8 +1295,8 @@ sdrun_shutdown(void)
 	sd.journal_fd = -1;
 	if (sd.journal_dropped > 0)
 		log_info("systemd: %" PRIu64 " hook output lines were not "
-		         "journaled (journald busy)",
-		         sd.journal_dropped);
+			 "journaled (journald busy)",
+			 sd.journal_dropped);
 	sd.journal_dropped = 0;
 	sd.base = NULL;
 }

@@ -124,7 +124,7 @@ exec_backend_started(uint64_t job_id, pid_t pid, const char *unit)
 	if (kill_ms >= 0) {
 		struct timeval tv = {kill_ms / 1000, (kill_ms % 1000) * 1000};
 		struct timeval tv2 = {kill_ms / 1000 + 5,
-		                      (kill_ms % 1000) * 1000};
+				      (kill_ms % 1000) * 1000};
 		void *arg = (void *)(uintptr_t)job_id;
 
 		event_base_once(base, -1, EV_TIMEOUT, kill_cb, arg, &tv);
@@ -182,8 +182,7 @@ out_cb(evutil_socket_t fd, short what, void *arg)
 	if (quiet)
 		return;
 	for (ssize_t k = 0; k < n; k++) {
-		if (buf[k] == '\n' ||
-		    d->line_len[i] == sizeof d->line[i]) {
+		if (buf[k] == '\n' || d->line_len[i] == sizeof d->line[i]) {
 			printf("%s: %.*s\n", i == 0 ? "stdout" : "stderr",
 			       (int)d->line_len[i], d->line[i]);
 			d->line_len[i] = 0;
@@ -205,9 +204,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	        "usage: sdunit_drive [-u UID] [-U USER] [-d CWD] [-t MS] "
-	        "[-p K=V]... [-e K=V]... [-i STDIN] [-k MS:SIG] [-K SIG] [-T TIMER] "
-	        "[-F FIRE] [-n COUNT] -- PROG ARG...\n");
+		"usage: sdunit_drive [-u UID] [-U USER] [-d CWD] [-t MS] "
+		"[-p K=V]... [-e K=V]... [-i STDIN] [-k MS:SIG] [-K SIG] [-T "
+		"TIMER] "
+		"[-F FIRE] [-n COUNT] -- PROG ARG...\n");
 	exit(2);
 }
 
@@ -225,10 +225,18 @@ main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "vu:U:d:t:p:e:i:k:K:T:F:n:")) != -1) {
 		switch (c) {
-		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
-		case 'u': uid = (uid_t)strtoul(optarg, NULL, 10); break;
-		case 'U': user = optarg; break;
-		case 'd': cwd = optarg; break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'u':
+			uid = (uid_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'U':
+			user = optarg;
+			break;
+		case 'd':
+			cwd = optarg;
+			break;
 		case 't':
 			timeout_ns = strtoll(optarg, NULL, 10) * 1000000;
 			break;
@@ -242,21 +250,30 @@ main(int argc, char **argv)
 				usage();
 			envp[nenv++] = optarg;
 			break;
-		case 'i': in = optarg; break;
+		case 'i':
+			in = optarg;
+			break;
 		case 'k':
 			if (sscanf(optarg, "%d:%d", &kill_ms, &kill_sig) != 2)
 				usage();
 			break;
-		case 'K': kill_now = atoi(optarg); break;
-		case 'T': timer_id = strtoull(optarg, NULL, 10); break;
-		case 'F': fire_id = strtoull(optarg, NULL, 10); break;
+		case 'K':
+			kill_now = atoi(optarg);
+			break;
+		case 'T':
+			timer_id = strtoull(optarg, NULL, 10);
+			break;
+		case 'F':
+			fire_id = strtoull(optarg, NULL, 10);
+			break;
 		case 'n':
 			count = strtoul(optarg, NULL, 10);
 			if (count < 1 || count > RUNS_MAX)
 				usage();
 			quiet = count > 1;
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (optind >= argc)
@@ -322,7 +339,7 @@ main(int argc, char **argv)
 		for (int k = 0; k < 2; k++) {
 			fcntl(d->out_fd[k], F_SETFL, O_NONBLOCK);
 			d->ev[k] = event_new(base, d->out_fd[k],
-			                     EV_READ | EV_PERSIST, out_cb, d);
+					     EV_READ | EV_PERSIST, out_cb, d);
 			event_add(d->ev[k], NULL);
 		}
 	}
@@ -331,7 +348,7 @@ main(int argc, char **argv)
 	if (quiet)
 		printf("runs=%zu ok=%zu seconds=%.3f\n", nruns, nok,
 		       (double)(t1.tv_sec - t0.tv_sec) +
-		           (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	be->shutdown();
 	event_base_free(base);
 	return 0;

@@ -55,8 +55,7 @@ test_sizes(void **state)
 	assert_int_equal(exec_sdprops_parse_size("-1", &v), -EINVAL);
 	assert_int_equal(exec_sdprops_parse_size("", &v), -EINVAL);
 	assert_int_equal(exec_sdprops_parse_size("M", &v), -EINVAL);
-	assert_int_equal(exec_sdprops_parse_size("99999999999E", &v),
-	                 -ERANGE);
+	assert_int_equal(exec_sdprops_parse_size("99999999999E", &v), -ERANGE);
 }
 
 static void
@@ -114,19 +113,16 @@ test_timespans(void **state)
 
 	check_t("RuntimeMaxSec=90", "RuntimeMaxUSec", UINT64_C(90000000));
 	check_t("RuntimeMaxSec=5min 30s", "RuntimeMaxUSec",
-	        UINT64_C(330000000));
-	check_t("RuntimeMaxSec=1.5h", "RuntimeMaxUSec",
-	        UINT64_C(5400000000));
+		UINT64_C(330000000));
+	check_t("RuntimeMaxSec=1.5h", "RuntimeMaxUSec", UINT64_C(5400000000));
 	check_t("RuntimeMaxSec=250ms", "RuntimeMaxUSec", 250000);
-	check_t("RuntimeMaxSec=1d2h", "RuntimeMaxUSec",
-	        UINT64_C(93600000000));
+	check_t("RuntimeMaxSec=1d2h", "RuntimeMaxUSec", UINT64_C(93600000000));
 	check_t("RuntimeMaxSec=infinity", "RuntimeMaxUSec", UINT64_MAX);
 	assert_int_equal(exec_sdprops_parse_timespan_usec("5 parsecs", &v),
-	                 -EINVAL);
+			 -EINVAL);
 	assert_int_equal(exec_sdprops_parse_timespan_usec("", &v), -EINVAL);
 	assert_int_equal(exec_sdprops_parse_timespan_usec("  ", &v), -EINVAL);
-	assert_int_equal(exec_sdprops_parse_timespan_usec("-5s", &v),
-	                 -EINVAL);
+	assert_int_equal(exec_sdprops_parse_timespan_usec("-5s", &v), -EINVAL);
 	assert_int_equal(exec_sdprop_parse("RuntimeMaxSec=s", &p), -EINVAL);
 }
 
@@ -140,10 +136,8 @@ test_strings_and_bools(void **state)
 	assert_string_equal(p.s, "strict");
 	assert_string_equal(ok("ProtectHome=read-only").s, "read-only");
 	assert_string_equal(ok("ProtectHome=yes").s, "yes");
-	assert_int_equal(exec_sdprop_parse("ProtectSystem=tmpfs", &p),
-	                 -EINVAL);
-	assert_int_equal(exec_sdprop_parse("ProtectHome=strict", &p),
-	                 -EINVAL);
+	assert_int_equal(exec_sdprop_parse("ProtectSystem=tmpfs", &p), -EINVAL);
+	assert_int_equal(exec_sdprop_parse("ProtectHome=strict", &p), -EINVAL);
 	p = ok("PrivateTmp=yes");
 	assert_string_equal(p.name, "PrivateTmp");
 	assert_int_equal(p.type, 'b');
@@ -173,7 +167,7 @@ test_paths(void **state)
 	exec_sdprop_clear(&p);
 	assert_int_equal(exec_sdprop_parse("ReadWritePaths=srv", &p), -EINVAL);
 	assert_int_equal(exec_sdprop_parse("ReadWritePaths=\"/a b\"", &p),
-	                 -EINVAL);
+			 -EINVAL);
 }
 
 static void
@@ -195,10 +189,10 @@ test_keys(void **state)
 
 	assert_int_equal(exec_sdprop_parse("User=root", &p), -EOPNOTSUPP);
 	assert_int_equal(exec_sdprop_parse("ExecStart=/bin/sh", &p),
-	                 -EOPNOTSUPP);
-	assert_int_equal(exec_sdprop_parse("AVeryLongKeyNameThatIsNotKnownAtAll=1",
-	                                   &p),
-	                 -EOPNOTSUPP);
+			 -EOPNOTSUPP);
+	assert_int_equal(
+	    exec_sdprop_parse("AVeryLongKeyNameThatIsNotKnownAtAll=1", &p),
+	    -EOPNOTSUPP);
 	assert_int_equal(exec_sdprop_parse("MemoryMax", &p), -EINVAL);
 	assert_int_equal(exec_sdprop_parse("=5", &p), -EINVAL);
 	assert_int_equal(exec_sdprop_parse("memorymax=5", &p), -EOPNOTSUPP);
