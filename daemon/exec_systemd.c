@@ -36,6 +36,13 @@
  * non-blocking socket (sd_journal_sendv would block the loop when
  * journald is slow); a line journald cannot take now is dropped and
  * counted, the runner's tail still has it.
+ *
+ * Known limits: a lost bus is not reconnected (every run is reported
+ * ended, later starts fail with -ENOTCONN); a unit of a previous evd
+ * still being collected makes a start with the same name fail ("already
+ * loaded"); the user instance needs the user bus (dbus-user-session),
+ * else hooks = auto uses the spawner; the name check costs a sh and an
+ * id process per run.
  */
 #include "exec_backend.h"
 
