@@ -147,7 +147,7 @@ static struct {
 	size_t max_queued;
 	int64_t grace_ns;
 	int devnull_fd;
-	uint64_t next_job_id; /* never reset: unique for the process */
+	uint64_t next_job_id; /* never reset; starts at wall-clock us */
 	char *socket_env;     /* "EVD_SOCKET=..." or NULL */
 	char *lang_env;       /* "LANG=..." from evd's own, or NULL */
 	char *tz_env;
@@ -157,6 +157,7 @@ static struct {
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
 static void exec_pump_later(void);
 static void exec_finish(struct exec_job *j);
+static void exec_stream_close(struct exec_job *j, bool is_out);
 
 static int64_t
 exec_now_ns(void)
@@ -357,8 +358,8 @@ exec_unrun(struct exec_job *j)
 	exec_event_free(&j->ev_out);
 	exec_event_free(&j->ev_err);
 	exec_close(&j->in_fd);
-	exec_close(&j->out_fd);
-	exec_close(&j->err_fd);
+	exec_stream_close(j, true);
+	exec_stream_close(j, false);
 }
 
 /* The process ended and its outputs closed (or were given up on). */
@@ -393,11 +394,46 @@ exec_done(const struct exec_job *j)
 
 /* ---- the running job's events ---- */
 
-/* Reads what is there into t; returns true at EOF or on a hard error. */
-static bool
-exec_read(int fd, struct exec_tail *t)
+/* Hands what was just read to a backend that journals output (systemd):
+ * n bytes that start at off in the tail's ring. */
+static void
+exec_forward(const struct exec_job *j, int stream, const struct exec_tail *t,
+	     size_t off, size_t n)
 {
+	size_t first = n < EXEC_TAIL_MAX - off ? n : EXEC_TAIL_MAX - off;
+
+	if (E.be->output == NULL || n == 0)
+		return;
+	E.be->output(j->job_id, stream, t->buf + off, first);
+	if (n > first)
+		E.be->output(j->job_id, stream, t->buf, n - first);
+}
+
+/* The stream reached EOF or is given up on: closes it, telling a backend
+ * that journals output (so it flushes a last partial line). */
+static void
+exec_stream_close(struct exec_job *j, bool is_out)
+{
+	int *fd = is_out ? &j->out_fd : &j->err_fd;
+
+	if (*fd < 0)
+		return;
+	exec_close(fd);
+	if (E.be->output != NULL)
+		E.be->output(j->job_id, is_out ? 1 : 2, NULL, 0);
+}
+
+/* Reads what is there into the stream's tail; returns true at EOF or on a
+ * hard error. */
+static bool
+exec_read(struct exec_job *j, bool is_out)
+{
+	int fd = is_out ? j->out_fd : j->err_fd;
+	struct exec_tail *t = is_out ? &j->out : &j->err;
+	int stream = is_out ? 1 : 2;
+
 	for (int i = 0; i < EXEC_READS_PER_CB; i++) {
+		size_t off = t->pos;
 		ssize_t n;
 
 		if (t->buf == NULL) {
@@ -410,6 +446,7 @@ exec_read(int fd, struct exec_tail *t)
 					return true; /* output lost, no more */
 				memcpy(t->buf, first, (size_t)n);
 				t->pos = t->len = (size_t)n;
+				exec_forward(j, stream, t, 0, (size_t)n);
 			}
 		} else {
 			struct iovec iov[2] = {
@@ -419,6 +456,7 @@ exec_read(int fd, struct exec_tail *t)
 
 			n = readv(fd, iov, t->pos > 0 ? 2 : 1);
 			if (n > 0) {
+				exec_forward(j, stream, t, off, (size_t)n);
 				t->pos = (t->pos + (size_t)n) % EXEC_TAIL_MAX;
 				t->len += (size_t)n;
 				if (t->len > EXEC_TAIL_MAX)
@@ -478,10 +516,10 @@ exec_out_cb(evutil_socket_t fd, short what, void *arg)
 	struct exec_job *j = arg;
 	bool is_out = fd == j->out_fd;
 
-	if (!exec_read(fd, is_out ? &j->out : &j->err))
+	if (!exec_read(j, is_out))
 		return;
 	exec_event_free(is_out ? &j->ev_out : &j->ev_err);
-	exec_close(is_out ? &j->out_fd : &j->err_fd);
+	exec_stream_close(j, is_out);
 	if (exec_done(j))
 		exec_finish(j);
 }
@@ -525,9 +563,9 @@ exec_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case PHASE_DRAIN:
 		/* A grandchild holds the pipes: keep what is there, stop. */
 		if (j->out_fd >= 0)
-			(void)exec_read(j->out_fd, &j->out);
+			(void)exec_read(j, true);
 		if (j->err_fd >= 0)
-			(void)exec_read(j->err_fd, &j->err);
+			(void)exec_read(j, false);
 		exec_finish(j);
 		break;
 	case PHASE_NONE:
@@ -921,6 +959,18 @@ exec_init(struct event_base *base, unsigned max_running, size_t max_queued)
 	E.lang_env = exec_own_env("LANG");
 	E.tz_env = exec_own_env("TZ");
 	E.base = base;
+	/* Units of a previous evd may still be collected by systemd: their
+	 * names carry the job id, so start past any id an earlier process
+	 * could have used (microseconds of wall time). */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 >
+		    E.next_job_id)
+			E.next_job_id = (uint64_t)ts.tv_sec * 1000000 +
+			                (uint64_t)ts.tv_nsec / 1000;
+	}
 	TAILQ_INIT(&E.ready);
 	TAILQ_INIT(&E.running);
 	E.nqueued = E.nrunning = 0;
@@ -1172,9 +1222,9 @@ exec_shutdown(void)
 			j->end_ns = exec_now_ns();
 		}
 		if (j->out_fd >= 0)
-			(void)exec_read(j->out_fd, &j->out);
+			(void)exec_read(j, true);
 		if (j->err_fd >= 0)
-			(void)exec_read(j->err_fd, &j->err);
+			(void)exec_read(j, false);
 		exec_finish(j);
 	}
 	while ((uq = TAILQ_FIRST(&E.ready)) != NULL) {

@@ -83,6 +83,15 @@ struct exec_backend {
 	int (*kill)(uint64_t job_id, int sig);
 	/* Kills and forgets every run, reporting nothing more. */
 	void (*shutdown)(void);
+	/* Optional (NULL: the spawner). The runner hands over every chunk it
+	 * reads from a run's stdout (stream 1) or stderr (stream 2), and
+	 * len 0 once that stream reached EOF or was closed, also after
+	 * exec_backend_exited. The systemd backend splits it into lines and
+	 * sends each to the journal with the run's unit and EVD_TIMER_ID=/
+	 * EVD_FIRE_ID= (without ever blocking). A job_id it no longer knows
+	 * is ignored. */
+	void (*output)(uint64_t job_id, int stream, const char *buf,
+	               size_t len);
 };
 
 extern const struct exec_backend exec_backend_spawner;
