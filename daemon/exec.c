@@ -50,6 +50,7 @@
 
 #include <event2/event.h>
 
+#include "exec_backend.h"
 #include "log.h"
 
 #define EXEC_ARGC_MAX 4096
@@ -1281,4 +1282,12 @@ exec_terminate(uint64_t fire_id)
 			return 0;
 		}
 	return -ENOENT;
+}
+
+/* Until the runner picks a backend: this runner applies nice (setpriority
+ * in the child) and nothing of cgroups or sandboxing. */
+unsigned
+exec_honours(void)
+{
+	return EXEC_HONOURS_NICE;
 }

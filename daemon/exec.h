@@ -161,4 +161,8 @@ size_t exec_running_uid(uid_t uid);
  * exec_init may be called again. Safe to call when not initialised. */
 void exec_shutdown(void);
 
+/* What the active hook backend can apply of a job's properties:
+ * EXEC_HONOURS_* (exec_backend.h). */
+unsigned exec_honours(void);
+
 #endif

@@ -18,6 +18,7 @@
 #include "evd.pb-c.h"
 #include "exec.h"
 #include "idmap.h"
+#include "jobprop.h"
 #include "log.h"
 #include "sched.h"
 #include "metrics.h"
@@ -243,7 +244,10 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	spec.env = (const char *const *)x->env;
 	spec.nenv = x->n_env;
 	spec.cwd = x->cwd != NULL && x->cwd[0] != '\0' ? x->cwd : NULL;
-	spec.timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
+	/* RuntimeMaxSec= and timeout_ns: the smaller wins. */
+	spec.timeout_ns = jobprop_timeout_ns(
+	        (const char *const *)x->properties, x->n_properties,
+	        x->has_timeout_ns ? x->timeout_ns : 0);
 	spec.stdin_data = f->payload;
 	spec.stdin_len = f->payload_len;
 	spec.timer_id = f->timer_id;
