@@ -459,7 +459,9 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 	if (spec->key == NULL || sched_find_key(spec->uid, spec->key) == NULL) {
 		char why[160];
 
-		if (quota_check(spec->uid, QUOTA_TIMER, spec->payload_len, why,
+		/* An exec timer holds its command as long as its payload. */
+		if (quota_check(spec->uid, QUOTA_TIMER,
+		                spec->payload_len + spec->exec_len, why,
 		                sizeof why) < 0 ||
 		    (spec->channel != NULL &&
 		     quota_check(spec->uid, QUOTA_MESSAGE, 0, why,
