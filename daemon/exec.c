@@ -1284,8 +1284,9 @@ exec_terminate(uint64_t fire_id)
 	return -ENOENT;
 }
 
-/* Until the runner picks a backend: this runner applies nice (setpriority
- * in the child) and nothing of cgroups or sandboxing. */
+/* A stand-in until the runner picks a backend (exec_backend.h): both
+ * backends apply Nice=, and a backend's own honours replace this. This
+ * runner itself applies no property but RuntimeMaxSec= (hook.c). */
 unsigned
 exec_honours(void)
 {
