@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "quota.h"
 #include "sched.h"
 #include "store.h"
 
@@ -37,12 +38,33 @@ static _Thread_local struct {
 
 static void batch_probe_cb(evutil_socket_t, short, void *);
 
+static int
+batch_output_cb(uid_t uid, int64_t bytes, void *arg)
+{
+	(void)arg;
+	if (bytes > 0)
+		return quota_add(uid, QUOTA_BYTES, (size_t)bytes);
+	quota_release(uid, QUOTA_BYTES, (size_t)-bytes);
+	return 0;
+}
+
+/* Retained hook output counts against its owner's byte quota: the
+ * store says how it changed once that is committed (and, the first time,
+ * what it holds). */
+static void
+batch_output_sync(void)
+{
+	if (batch.s != NULL)
+		(void)batch.be->output_changes(batch.s, batch_output_cb, NULL);
+}
+
 void
 batch_init(const struct store_backend *be, struct store *s)
 {
 	memset(&batch, 0, sizeof batch);
 	batch.be = be;
 	batch.s = s;
+	batch_output_sync();
 }
 
 void
@@ -185,6 +207,7 @@ batch_end(void)
 	batch.open = false;
 	batch.failed = false;
 	if (r == 0) {
+		batch_output_sync();
 		conn_batch_end(true, NULL);
 		return true;
 	}
@@ -209,6 +232,7 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 	    (r = batch.be->commit(batch.s)) == 0) {
 		batch.refusing = false;
 		batch.errmsg[0] = '\0';
+		batch_output_sync();
 		log_notice("the store writes again; durable requests resume");
 		sched_release_held();
 		return;

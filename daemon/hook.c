@@ -24,9 +24,11 @@
 #include "evd.pb-c.h"
 #include "exec.h"
 #include "idmap.h"
+#include "jobprop.h"
 #include "log.h"
 #include "sched.h"
 #include "metrics.h"
+#include "quota.h"
 #include "store.h"
 #include "wait.h"
 
@@ -150,6 +152,32 @@ hook_remember(struct hook_job *j)
 	}
 	TAILQ_INSERT_TAIL(&ht->jobs, j, link);
 	return 0;
+}
+
+/*
+ * Kept output counts against the owner's byte quota (the store reports
+ * it once committed, batch.c). Output that would pass the quota is not
+ * kept, and the run says so; the run itself is always recorded, and the
+ * waiters still get the whole tail (it is sent, not kept). Hooks ending
+ * in the same loop iteration are judged against the count before any of
+ * them: they may pass the quota by one iteration's output.
+ */
+static void
+hook_fit_output(uid_t uid, struct store_run *sr, char *detail,
+                size_t detail_size)
+{
+	char why[160];
+	size_t len;
+
+	if (sr->out_len + sr->err_len == 0 ||
+	    quota_check(uid, QUOTA_BYTES, sr->out_len + sr->err_len, why,
+	                sizeof why) == 0)
+		return;
+	sr->out = sr->err = NULL;
+	sr->out_len = sr->err_len = 0;
+	len = strlen(detail);
+	snprintf(detail + len, detail_size - len,
+	         "; output not kept: byte quota");
 }
 
 static void
@@ -431,9 +459,12 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	sr.err_len = r->err_len;
 	/* The end of a hook is history, not an acknowledgement: if the
 	 * store refuses it, the log line below still tells. */
-	if ((s = batch_store()) != NULL &&
-	    (e = batch_backend()->run_append(s, &sr)) < 0)
-		batch_fail(e);
+	if ((s = batch_store()) != NULL) {
+		if (batch_backend()->durable) /* else nothing is kept */
+			hook_fit_output(j->uid, &sr, detail, sizeof detail);
+		if ((e = batch_backend()->run_append(s, &sr)) < 0)
+			batch_fail(e);
+	}
 	/* A failure is the operator's business (warning); a success is
 	 * routine (info). The command is the client's bytes: escaped. */
 	/* The detail quotes the runner's error, which may quote argv. */
@@ -544,7 +575,10 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	spec.env = (const char *const *)x->env;
 	spec.nenv = x->n_env;
 	spec.cwd = x->cwd != NULL && x->cwd[0] != '\0' ? x->cwd : NULL;
-	spec.timeout_ns = x->has_timeout_ns ? x->timeout_ns : 0;
+	/* RuntimeMaxSec= and timeout_ns: the smaller wins. */
+	spec.timeout_ns = jobprop_timeout_ns(
+	        (const char *const *)x->properties, x->n_properties,
+	        x->has_timeout_ns ? x->timeout_ns : 0);
 	spec.stdin_data = f->payload;
 	spec.stdin_len = f->payload_len;
 	spec.timer_id = f->timer_id;

@@ -243,8 +243,9 @@ quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 	}
 	if (lim.bytes != 0 && u.bytes + bytes > lim.bytes) {
 		snprintf(why, why_size,
-		         "uid %u holds %" PRIu64 " payload bytes; %zu more "
-		         "would pass its quota of %" PRIu64,
+		         "uid %u holds %" PRIu64 " bytes (payloads, exec "
+		         "commands, kept output); %zu more would pass its "
+		         "quota of %" PRIu64,
 		         (unsigned)uid, u.bytes, bytes, lim.bytes);
 		return -EDQUOT;
 	}

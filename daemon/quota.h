@@ -1,8 +1,10 @@
 /*
  * quota: what each uid holds, and the limits on it.
  *
- * Counts per uid: pending timers, queued channel messages, and payload
- * bytes held by both. The owners of timers and messages update the counts
+ * Counts per uid: pending timers, queued channel messages, and the bytes
+ * the daemon keeps for it: payloads of both, exec timers' commands
+ * (argv, env, cwd, properties) and the hook output retained in run
+ * history. The owners of timers and messages update the counts
  * as things come and go; admission asks quota_check() before creating
  * anything. Root (uid 0) is counted but never limited: it administers the
  * daemon. A limit of 0 means unlimited. With several loops a loop's
@@ -26,7 +28,7 @@
 struct quota_limits {
 	uint64_t timers;   /* pending timers per uid */
 	uint64_t messages; /* queued channel messages per uid */
-	uint64_t bytes;    /* payload bytes of both per uid */
+	uint64_t bytes;    /* bytes kept per uid (payloads, commands, output) */
 };
 
 /* What a uid holds. */
@@ -36,7 +38,9 @@ struct quota_usage {
 	uint64_t bytes;
 };
 
-enum quota_kind { QUOTA_TIMER, QUOTA_MESSAGE };
+/* QUOTA_BYTES: bytes alone, held by no item of their own (retained
+ * hook output). */
+enum quota_kind { QUOTA_TIMER, QUOTA_MESSAGE, QUOTA_BYTES };
 
 int quota_init(void);
 void quota_shutdown(void);
@@ -44,7 +48,8 @@ void quota_set_limits(const struct quota_limits *l);
 void quota_get_limits(struct quota_limits *ret);
 
 /*
- * Whether uid may add one more item of kind carrying payload bytes.
+ * Whether uid may add one more item of kind carrying bytes (for
+ * QUOTA_BYTES, just the bytes).
  * Returns 0, or -EDQUOT with a reason ("uid 1000 has 100000 pending
  * timers, its quota") written into why (why_size bytes).
  */

@@ -11,6 +11,8 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "batch.h"
+#include "exec.h"
+#include "jobprop.h"
 #include "quota.h"
 #include "repeat.h"
 #include "sched.h"
@@ -141,6 +143,74 @@ req_env_dup(const Evd__Exec *x, size_t i, size_t klen)
 }
 
 /*
+ * The first control byte of s (C0 or DEL), or NULL. A hook's command is
+ * logged and shown back, so a newline in it could forge log lines (an
+ * outside review did it through argv[0]); tab is allowed where tab_ok,
+ * in arguments and values, where it is plain data.
+ */
+static const char *
+req_ctl_byte(const char *s, bool tab_ok)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && !(tab_ok && *s == '\t')) ||
+		    *s == 0x7f)
+			return s;
+	return NULL;
+}
+
+/*
+ * A plausible login name: 1..32 bytes of the POSIX portable set
+ * [A-Za-z0-9._-], not starting with '-', not all digits (it would read
+ * as a uid) nor all dots, with one optional trailing '$' (Samba machine
+ * accounts, which Debian's adduser accepts). Covers Debian's default
+ * NAME_REGEX ^[a-z][-a-z0-9_]*\$?$ and its system-user one.
+ */
+static bool
+req_user_name_ok(const char *u)
+{
+	size_t len = strlen(u), i;
+	bool digits = true, dots = true;
+
+	if (len > 0 && u[len - 1] == '$')
+		len--;
+	if (len == 0 || len > 32 || u[0] == '-')
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = u[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+		digits = digits && c >= '0' && c <= '9';
+		dots = dots && c == '.';
+	}
+	return !digits && !dots;
+}
+
+/*
+ * Exec's user and properties: judged now, since they are stored and
+ * applied at every fire (properties by the active hook backend, which
+ * must honour each one's class).
+ */
+static int
+req_check_exec_job(struct req_ctx *ctx, const Evd__Exec *x)
+{
+	char why[REQ_ERRMSG_MAX - 16];
+
+	if (x->user != NULL && !req_user_name_ok(x->user))
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "user must be a login name: 1..32 letters, "
+		                "digits, '.', '_' or '-'");
+	if (jobprop_check((const char *const *)x->properties,
+	                  x->n_properties, ctx->uid, exec_honours(), NULL,
+	                  why, sizeof why) < 0)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT, "%s",
+		                why);
+	return 0;
+}
+
+/*
  * Checks an exec target against the limits (REQ_EXEC_*) and packs it for
  * the timer: the command is stored and run later, so it is judged now.
  */
@@ -150,6 +220,7 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 {
 	size_t i, bytes = 0, n;
 	uint8_t *packed;
+	int r;
 
 	if (geteuid() != 0 && ctx->uid != geteuid())
 		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
@@ -168,8 +239,16 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "the program must be an absolute path or a "
 		                "name found in /usr/local/bin:/usr/bin:/bin");
-	for (i = 0; i < x->n_argv; i++)
+	for (i = 0; i < x->n_argv; i++) {
+		if (req_ctl_byte(x->argv[i],
+		                 i > 0 || (x->has_shell && x->shell)) != NULL)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "argv[%zu] contains a control character "
+			                "(newline, ...); put a multi-line script "
+			                "in a file",
+			                i);
 		bytes += strlen(x->argv[i]) + 1;
+	}
 	if (x->n_env > REQ_EXEC_ENV_MAX)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "at most %d environment entries",
@@ -185,12 +264,24 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 			                "a name of letters, digits and _, each "
 			                "once, and may not set EVD_* (%.40s)",
 			                x->env[i]);
+		if (req_ctl_byte(eq + 1, true) != NULL)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "environment entry %.*s has a control "
+			                "character (newline, ...) in its value",
+			                (int)(eq - x->env[i] < 40
+			                              ? eq - x->env[i]
+			                              : 40),
+			                x->env[i]);
 		bytes += strlen(x->env[i]) + 1;
 	}
 	if (x->cwd != NULL && x->cwd[0] != '\0') {
 		if (x->cwd[0] != '/')
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "cwd must be an absolute path");
+		if (req_ctl_byte(x->cwd, false) != NULL)
+			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+			                "cwd contains a control character "
+			                "(newline, ...)");
 		bytes += strlen(x->cwd) + 1;
 	}
 	if (bytes > REQ_EXEC_BYTES_MAX)
@@ -216,8 +307,6 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 	 * scheduling into it: the same check (judged again when it is
 	 * sent). */
 	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
-		int r;
-
 		if (!channel_name_valid(x->on_failure))
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "on_failure: invalid channel name "
@@ -227,6 +316,8 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 		                            CHANNEL_RIGHT_PUBLISH)) < 0)
 			return r;
 	}
+	if ((r = req_check_exec_job(ctx, x)) < 0)
+		return r;
 	n = evd__exec__get_packed_size(x);
 	if ((packed = req_alloc(ctx, n)) == NULL)
 		return -ENOMEM;
@@ -396,7 +487,9 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 	if (spec->key == NULL || sched_find_key(spec->uid, spec->key) == NULL) {
 		char why[160];
 
-		if (quota_check(spec->uid, QUOTA_TIMER, spec->payload_len, why,
+		/* An exec timer holds its command as long as its payload. */
+		if (quota_check(spec->uid, QUOTA_TIMER,
+		                spec->payload_len + spec->exec_len, why,
 		                sizeof why) < 0 ||
 		    (spec->channel != NULL &&
 		     quota_check(spec->uid, QUOTA_MESSAGE, 0, why,

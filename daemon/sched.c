@@ -151,6 +151,17 @@ timer_payload_len(const struct timer *t)
 	return len;
 }
 
+/* What t counts against its owner's byte quota while it lives: the
+ * payload and an exec target's packed command (argv, env, cwd,
+ * properties), which is stored and held as long as the timer. Fixed
+ * from timer_new to timer_free, so what sched_link adds sched_unlink
+ * releases, and loading the store charges it again. */
+static size_t
+timer_quota_bytes(const struct timer *t)
+{
+	return timer_payload_len(t) + TC(t)->exec_len;
+}
+
 static uint8_t *
 timer_payload(const struct timer *t)
 {
@@ -393,7 +404,7 @@ sched_unlink(struct timer *t)
 			}
 		}
 	}
-	quota_release(t->uid, QUOTA_TIMER, timer_payload_len(t));
+	quota_release(t->uid, QUOTA_TIMER, timer_quota_bytes(t));
 	sched.stats.pending--;
 }
 
@@ -625,7 +636,7 @@ sched_link(struct timer *t)
 	    sched_keymap_key(t->uid, t->cold->key, &t->cold->keymap_key,
 			     &t->cold->keymap_len) < 0)
 		return -ENOMEM;
-	if (quota_add(t->uid, QUOTA_TIMER, timer_payload_len(t)) < 0)
+	if (quota_add(t->uid, QUOTA_TIMER, timer_quota_bytes(t)) < 0)
 		return -ENOMEM;
 	if (idtab_put(sched.by_id, t->id, t) < 0)
 		goto fail_quota;
@@ -655,7 +666,7 @@ fail_key:
 fail_id:
 	idtab_del(sched.by_id, t->id);
 fail_quota:
-	quota_release(t->uid, QUOTA_TIMER, timer_payload_len(t));
+	quota_release(t->uid, QUOTA_TIMER, timer_quota_bytes(t));
 	return -ENOMEM;
 }
 

@@ -131,6 +131,8 @@ typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
 typedef int (*store_msg_cb)(const struct store_msg *m, void *arg);
 typedef int (*store_run_cb)(const struct store_run *r, void *arg);
 typedef int (*store_channel_cb)(const struct store_channel *c, void *arg);
+/* A change of uid's retained run output by bytes (< 0: released). */
+typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
 
 struct store_backend {
 	const char *name;
@@ -204,6 +206,17 @@ struct store_backend {
 	int (*run_append)(struct store *s, const struct store_run *r);
 	int (*runs)(struct store *s, uint64_t timer_id, store_run_cb cb,
 	            void *arg);
+	/*
+	 * Retained run output (the out and err bytes of stored runs),
+	 * charged to the owner of the run's timer (as stored: runs of a
+	 * timer no longer stored count for nobody): reports to cb, per uid,
+	 * how it changed in committed transactions since the last call
+	 * (runs appended, pruned past history_per_timer, deleted with
+	 * their timer or by the sweep of finished timers), then forgets
+	 * it. The first call after open() reports everything retained.
+	 * A rolled-back batch changes nothing. Stops at cb's first < 0.
+	 */
+	int (*output_changes)(struct store *s, store_output_cb cb, void *arg);
 
 	/* Small durable integers (next ids, last-seen clocks). -ENOENT if
 	 * unset. */

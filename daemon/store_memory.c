@@ -138,6 +138,13 @@ store_memory_run_append(struct store *s, const struct store_run *r)
 	return 0;
 }
 
+/* Keeps no runs, so no output. */
+static int
+store_memory_output_changes(struct store *s, store_output_cb cb, void *arg)
+{
+	return 0;
+}
+
 static int
 store_memory_runs(struct store *s, uint64_t timer_id, store_run_cb cb,
 		  void *arg)
@@ -215,6 +222,7 @@ const struct store_backend store_memory_backend = {
     .load_messages = store_memory_load_messages,
     .run_append = store_memory_run_append,
     .runs = store_memory_runs,
+    .output_changes = store_memory_output_changes,
     .meta_get = store_memory_meta_get,
     .meta_put = store_memory_meta_put,
 };

@@ -24,7 +24,13 @@
  *	sweep also drops runs of ids no stored timer has (the daemon is
  *	expected to record runs of durable timers only);
  *	nothing here grows per operation: statements are fixed, strings are
- *	bound SQLITE_STATIC and rows are read in place.
+ *	bound SQLITE_STATIC and rows are read in place;
+ *	retained output (stdout/stderr of runs) is tallied per uid of the
+ *	run's timer as rows come and go (deletes say what they removed with
+ *	RETURNING): out_pending holds the open transaction's changes,
+ *	out_done the committed ones not yet reported (output_changes); a
+ *	rollback drops out_pending. Both hold one entry per uid touched, so
+ *	they grow with the uids of one batch at most.
  * Callbacks of claim()/load_messages()/runs() run while their statement
  * is stepping: they may call other store functions, but must not write
  * the table being scanned (SQLite leaves what the scan then sees
@@ -145,6 +151,11 @@ static const char *const store_sqlite_migrations[] = {
 	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
 	" lateness_ns, attempts, max_attempts, delivery, dead"
 
+/* Bytes of retained output of a runs row. */
+#define RUN_OUT_BYTES_OF(t)                                                    \
+	"IFNULL(length(" t ".stdout), 0) + IFNULL(length(" t ".stderr), 0)"
+#define RUN_OUT_BYTES "IFNULL(length(stdout), 0) + IFNULL(length(stderr), 0)"
+
 enum store_sqlite_stmt {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -173,6 +184,9 @@ enum store_sqlite_stmt {
 	ST_PRUNE_END,
 	ST_PRUNE_RUNS,
 	ST_PRUNE_TIMERS,
+	ST_RUN_UID,
+	ST_PRUNE_RUNS_BYTES,
+	ST_OUTPUT_USAGE,
 	ST_COUNT
 };
 
@@ -183,8 +197,10 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_SCHEDULE] = "INSERT INTO timers (" TIMER_COLS ") VALUES (?1, ?2,"
 		    " 'P', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
 		    " ?14, ?15, ?16, ?17, ?18, 0, ?19, ?20, ?21)",
-    [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'",
-    [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1",
+    [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'"
+		  " RETURNING uid",
+    [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1"
+		       " RETURNING " RUN_OUT_BYTES,
     /* No ORDER BY: rowid order is the scan the table is stored in. */
     [ST_CLAIM] = "SELECT " TIMER_COLS " FROM timers"
 		 " WHERE state = 'P' AND due_rt_ns <= ?1",
@@ -223,7 +239,8 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
      * entries, not a scan. */
     [ST_RUN_PRUNE] = "DELETE FROM runs WHERE timer_id = ?1 AND rowid <="
 		     " (SELECT rowid FROM runs WHERE timer_id = ?1"
-		     " ORDER BY rowid DESC LIMIT 1 OFFSET ?2)",
+		     " ORDER BY rowid DESC LIMIT 1 OFFSET ?2)"
+		     " RETURNING " RUN_OUT_BYTES,
     [ST_RUNS] = "SELECT timer_id, fire_id, due_rt_ns, fired_rt_ns,"
 		" lateness_ns, outcome, detail, exit_code, signal,"
 		" duration_ns, stdout, stderr FROM runs"
@@ -241,6 +258,30 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		      " AND (state = 'P' OR finished_rt_ns >= ?3))",
     [ST_PRUNE_TIMERS] = "DELETE FROM timers WHERE id > ?1 AND id <= ?2"
 			" AND state = 'F' AND finished_rt_ns < ?3",
+    [ST_RUN_UID] = "SELECT uid FROM timers WHERE id = ?1",
+    /* The output ST_PRUNE_RUNS is about to delete that someone was
+     * charged for: runs of the expired timers (runs of no timer count
+     * for nobody). */
+    [ST_PRUNE_RUNS_BYTES] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
+			    " FROM runs r JOIN timers t ON t.id = r.timer_id"
+			    " WHERE r.timer_id > ?1 AND r.timer_id <= ?2"
+			    " AND t.state = 'F' AND t.finished_rt_ns < ?3"
+			    " GROUP BY t.uid",
+    /* length() of a blob reads its size, not its pages. */
+    [ST_OUTPUT_USAGE] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
+			" FROM runs r JOIN timers t ON t.id = r.timer_id"
+			" GROUP BY t.uid",
+};
+
+/* Retained output bytes per uid, changed or to report. */
+struct store_sqlite_out {
+	uid_t uid;
+	int64_t bytes;
+};
+
+struct store_sqlite_outs {
+	struct store_sqlite_out *e;
+	size_t n, cap;
 };
 
 /* Owned by the daemon (open to close). */
@@ -256,6 +297,8 @@ struct store {
 	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
 	dev_t dev;
 	ino_t ino;
+	struct store_sqlite_outs out_pending; /* the open transaction's */
+	struct store_sqlite_outs out_done;    /* committed, not reported */
 };
 
 /* The reason the last open() failed (see store.h: errmsg(NULL)). */
@@ -267,6 +310,9 @@ static int store_sqlite_meta_get(struct store *s, const char *key,
 static int store_sqlite_meta_put(struct store *s, const char *key,
 				 int64_t value);
 static void store_sqlite_prune_step(struct store *s);
+static void store_sqlite_out_settle(struct store *s);
+static int store_sqlite_out_rows(struct store *s, enum store_sqlite_stmt i,
+				 int sign, const char *what);
 
 static void __attribute__((format(printf, 2, 3)))
 store_sqlite_seterr(struct store *s, const char *fmt, ...)
@@ -784,6 +830,13 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if (store_sqlite_meta_get(s, META_PRUNE_CURSOR, &s->prune_cursor) < 0)
 		s->prune_cursor = 0;
 	store_sqlite_prune_step(s);
+	/* What the sweep just released was never charged: the first
+	 * report is the whole retained output, per uid. */
+	s->out_done.n = 0;
+	r = store_sqlite_out_rows(s, ST_OUTPUT_USAGE, 1, "output usage");
+	if (r < 0)
+		goto out;
+	store_sqlite_out_settle(s);
 	{
 		struct stat st;
 
@@ -847,6 +900,8 @@ store_sqlite_close(struct store *s)
 	sqlite3_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	free(s->out_pending.e);
+	free(s->out_done.e);
 	free(s);
 }
 
@@ -856,15 +911,148 @@ store_sqlite_errmsg(const struct store *s)
 	return s != NULL ? s->err : store_sqlite_open_err;
 }
 
+/* Adds bytes to uid's entry in o. -ENOMEM. */
+static int
+store_sqlite_out_add(struct store_sqlite_outs *o, uid_t uid, int64_t bytes)
+{
+	size_t i;
+
+	if (bytes == 0)
+		return 0;
+	for (i = 0; i < o->n; i++)
+		if (o->e[i].uid == uid) {
+			o->e[i].bytes += bytes;
+			return 0;
+		}
+	if (o->n == o->cap) {
+		size_t cap = o->cap != 0 ? 2 * o->cap : 8;
+		struct store_sqlite_out *e = realloc(o->e, cap * sizeof *e);
+
+		if (e == NULL)
+			return -ENOMEM;
+		o->e = e;
+		o->cap = cap;
+	}
+	o->e[o->n].uid = uid;
+	o->e[o->n].bytes = bytes;
+	o->n++;
+	return 0;
+}
+
+/* Counts a change of the open transaction; -ENOMEM fails the statement
+ * that made it (the batch then rolls back, so the tally stays true). */
+static int
+store_sqlite_out_note(struct store *s, uid_t uid, int64_t bytes,
+		      const char *what)
+{
+	if (store_sqlite_out_add(&s->out_pending, uid, bytes) < 0) {
+		store_sqlite_seterr(s, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The open transaction committed: its changes are to report. On
+ * -ENOMEM what is left of them stays pending, folded in next time. */
+static void
+store_sqlite_out_settle(struct store *s)
+{
+	struct store_sqlite_outs *p = &s->out_pending;
+	size_t i, keep = 0;
+
+	for (i = 0; i < p->n; i++)
+		if (store_sqlite_out_add(&s->out_done, p->e[i].uid,
+					 p->e[i].bytes) < 0)
+			p->e[keep++] = p->e[i];
+	p->n = keep;
+}
+
+/* Steps st (reset afterwards) summing its rows' first column. */
+static int
+store_sqlite_sum(struct store *s, enum store_sqlite_stmt i, const char *what,
+		 int64_t *ret)
+{
+	sqlite3_stmt *st = s->st[i];
+	int64_t sum = 0;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		sum += sqlite3_column_int64(st, 0);
+	if (rc != SQLITE_DONE)
+		r = store_sqlite_error(s, rc, what);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	*ret = sum;
+	return r;
+}
+
+/* Steps st (uid, bytes rows), noting sign * bytes for each uid. */
+static int
+store_sqlite_out_rows(struct store *s, enum store_sqlite_stmt i, int sign,
+		      const char *what)
+{
+	sqlite3_stmt *st = s->st[i];
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = store_sqlite_out_note(
+			 s, (uid_t)sqlite3_column_int64(st, 0),
+			 sign * sqlite3_column_int64(st, 1), what)) < 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_sqlite_error(s, rc, what);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+/* The owner of timer id as stored; -ENOENT if none is. */
+static int
+store_sqlite_timer_uid(struct store *s, uint64_t id, uid_t *ret)
+{
+	sqlite3_stmt *st = s->st[ST_RUN_UID];
+	int rc, r = -ENOENT;
+
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = (uid_t)sqlite3_column_int64(st, 0);
+		r = 0;
+	} else if (rc != SQLITE_DONE)
+		r = store_sqlite_error(s, rc, "timer owner");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+static int
+store_sqlite_output_changes(struct store *s, store_output_cb cb, void *arg)
+{
+	struct store_sqlite_outs *d = &s->out_done;
+	int r = 0;
+
+	while (d->n > 0) {
+		struct store_sqlite_out o = d->e[d->n - 1];
+
+		d->n--;
+		if (o.bytes != 0 && (r = cb(o.uid, o.bytes, arg)) < 0)
+			break;
+	}
+	return r;
+}
+
 static int
 store_sqlite_begin(struct store *s)
 {
+	s->out_pending.n = 0;
 	return store_sqlite_exec(s, ST_BEGIN, "begin");
 }
 
 static void
 store_sqlite_rollback(struct store *s)
 {
+	/* Whatever the open transaction changed did not happen. */
+	s->out_pending.n = 0;
 	/* A failed statement (disk full, I/O error) may already have rolled
 	 * the transaction back. */
 	if (!sqlite3_get_autocommit(s->db))
@@ -896,6 +1084,12 @@ store_sqlite_prune_step(struct store *s)
 
 	if (store_sqlite_exec(s, ST_BEGIN, "prune") < 0)
 		goto out;
+	st = s->st[ST_PRUNE_RUNS_BYTES];
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int64(st, 2, end);
+	sqlite3_bind_int64(st, 3, before);
+	if (store_sqlite_out_rows(s, ST_PRUNE_RUNS_BYTES, -1, "prune") < 0)
+		goto out;
 	st = s->st[ST_PRUNE_RUNS];
 	sqlite3_bind_int64(st, 1, start);
 	sqlite3_bind_int64(st, 2, end);
@@ -911,8 +1105,10 @@ store_sqlite_prune_step(struct store *s)
 	if (store_sqlite_meta_put(s, META_PRUNE_CURSOR,
 				  end == INT64_MAX ? 0 : end) < 0)
 		goto out;
-	if (store_sqlite_exec(s, ST_COMMIT, "prune") == 0)
+	if (store_sqlite_exec(s, ST_COMMIT, "prune") == 0) {
 		s->prune_cursor = end == INT64_MAX ? 0 : end;
+		store_sqlite_out_settle(s);
+	}
 out:
 	store_sqlite_rollback(s);
 	memcpy(s->err, saved, sizeof(saved));
@@ -930,6 +1126,7 @@ store_sqlite_commit(struct store *s)
 		store_sqlite_rollback(s);
 		return r;
 	}
+	store_sqlite_out_settle(s);
 	if (++s->commits >= PRUNE_EVERY) {
 		s->commits = 0;
 		store_sqlite_prune_step(s);
@@ -976,14 +1173,30 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 static int
 store_sqlite_cancel(struct store *s, uint64_t id)
 {
-	int r;
+	sqlite3_stmt *st = s->st[ST_CANCEL];
+	int64_t bytes;
+	uid_t uid = 0;
+	int rc, r;
 
-	sqlite3_bind_int64(s->st[ST_CANCEL], 1, (int64_t)id);
-	r = store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	/* RETURNING: the delete is done at the first step. */
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		uid = (uid_t)sqlite3_column_int64(st, 0);
+	r = rc == SQLITE_ROW || rc == SQLITE_DONE
+		    ? 0
+		    : store_sqlite_error(s, rc, "cancel");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (r < 0)
 		return r;
+	if (rc == SQLITE_DONE) {
+		store_sqlite_seterr(s, "cancel: no such row");
+		return -ENOENT;
+	}
 	sqlite3_bind_int64(s->st[ST_CANCEL_RUNS], 1, (int64_t)id);
-	return store_sqlite_exec(s, ST_CANCEL_RUNS, "cancel");
+	if ((r = store_sqlite_sum(s, ST_CANCEL_RUNS, "cancel", &bytes)) < 0)
+		return r;
+	return store_sqlite_out_note(s, uid, -bytes, "cancel");
 }
 
 static int
@@ -1184,6 +1397,8 @@ static int
 store_sqlite_run_append(struct store *s, const struct store_run *r)
 {
 	sqlite3_stmt *st = s->st[ST_RUN_APPEND];
+	int64_t pruned, added;
+	uid_t uid = 0;
 	int e;
 
 	if (s->history_per_timer == 0)
@@ -1206,7 +1421,18 @@ store_sqlite_run_append(struct store *s, const struct store_run *r)
 	st = s->st[ST_RUN_PRUNE];
 	sqlite3_bind_int64(st, 1, (int64_t)r->timer_id);
 	sqlite3_bind_int64(st, 2, s->history_per_timer);
-	return store_sqlite_exec(s, ST_RUN_PRUNE, "append run");
+	if ((e = store_sqlite_sum(s, ST_RUN_PRUNE, "append run", &pruned)) < 0)
+		return e;
+	/* Output is charged to the timer's owner; most runs have none,
+	 * and then the owner is not even looked up. */
+	added = (int64_t)(r->out_len + r->err_len);
+	if (added - pruned == 0)
+		return 0;
+	if ((e = store_sqlite_timer_uid(s, r->timer_id, &uid)) == -ENOENT)
+		return 0; /* a run of no stored timer counts for nobody */
+	if (e < 0)
+		return e;
+	return store_sqlite_out_note(s, uid, added - pruned, "append run");
 }
 
 static int
@@ -1299,6 +1525,7 @@ const struct store_backend store_sqlite_backend = {
     .load_messages = store_sqlite_load_messages,
     .run_append = store_sqlite_run_append,
     .runs = store_sqlite_runs,
+    .output_changes = store_sqlite_output_changes,
     .meta_get = store_sqlite_meta_get,
     .meta_put = store_sqlite_meta_put,
 };

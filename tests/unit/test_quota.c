@@ -198,10 +198,41 @@ test_many_uids_in_one_iteration(void **state)
 		assert_int_equal(timers_of(u), 0);
 }
 
+/* QUOTA_BYTES counts bytes held by no item (retained hook output): only
+ * the byte limit applies, and no timer or message is counted. */
+static void
+test_bytes_alone(void **state)
+{
+	struct quota_usage u;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(quota_add(UID, QUOTA_TIMER, 0), 0);
+	/* At the timer quota, bytes alone still fit. */
+	assert_int_equal(check(UID, QUOTA_BYTES, 60), 0);
+	assert_int_equal(quota_add(UID, QUOTA_BYTES, 60), 0);
+	quota_usage(UID, &u);
+	assert_int_equal(u.timers, 3);
+	assert_int_equal(u.messages, 0);
+	assert_int_equal(u.bytes, 60);
+	assert_int_equal(check(UID, QUOTA_BYTES, 40), 0);
+	assert_int_equal(check(UID, QUOTA_BYTES, 41), -EDQUOT);
+	/* They count against new timers' bytes too. */
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 41), -EDQUOT);
+	quota_release(UID, QUOTA_BYTES, 60);
+	quota_usage(UID, &u);
+	assert_int_equal(u.bytes, 0);
+	assert_int_equal(u.timers, 3);
+	assert_int_equal(check(0, QUOTA_BYTES, 1000), 0); /* root */
+	for (int i = 0; i < 3; i++)
+		quota_release(UID, QUOTA_TIMER, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_bytes_alone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_one_loop_limits, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_loops_publish_per_iteration,

@@ -1078,6 +1078,135 @@ test_finished_timers_pruned(void **state)
 	B->close(s);
 }
 
+/* Output changes reported, by uid - 1000 (uids 1000..1009). */
+struct out_got {
+	int64_t bytes[10];
+	int calls;
+};
+
+static int
+out_cb(uid_t uid, int64_t bytes, void *arg)
+{
+	struct out_got *g = arg;
+
+	if (uid < 1000 || uid >= 1010)
+		fail_msg("output change for uid %u", (unsigned)uid);
+	g->bytes[uid - 1000] += bytes;
+	g->calls++;
+	return 0;
+}
+
+static struct out_got
+drain(struct store *s)
+{
+	struct out_got g;
+
+	memset(&g, 0, sizeof g);
+	assert_int_equal(B->output_changes(s, out_cb, &g), 0);
+	return g;
+}
+
+static void
+append_out(struct store *s, uint64_t timer_id, uint64_t fire_id,
+	   size_t out_len, size_t err_len)
+{
+	static const uint8_t buf[200];
+	struct store_run r = {
+	    .timer_id = timer_id,
+	    .fire_id = fire_id,
+	    .outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED,
+	    .out = out_len > 0 ? buf : NULL,
+	    .out_len = out_len,
+	    .err = err_len > 0 ? buf : NULL,
+	    .err_len = err_len,
+	};
+
+	assert_int_equal(B->run_append(s, &r), 0);
+}
+
+/* Retained output is reported per owner as runs come and go, committed
+ * changes only, and all of it again after a restart (issue 14, item 6:
+ * "retained hook output counts against the owner's byte quota"). */
+static void
+test_output_accounting(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer t;
+	struct out_got g;
+	uint64_t id;
+	int i;
+
+	assert_int_equal(drain(s).calls, 0);
+	assert_int_equal(B->begin(s), 0);
+	for (id = 1; id <= 3; id++) {
+		t = timer_make(id); /* uid 1000 + id */
+		assert_int_equal(B->schedule(s, &t), 0);
+	}
+	append_out(s, 1, 1, 10, 5);
+	append_out(s, 3, 2, 0, 0);  /* no output: nothing to charge */
+	append_out(s, 99, 3, 50, 50); /* no stored timer: nobody's */
+	assert_int_equal(drain(s).calls, 0); /* not committed yet */
+	assert_int_equal(B->commit(s), 0);
+	g = drain(s);
+	assert_int_equal(g.bytes[1], 15);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(drain(s).calls, 0); /* reported once */
+
+	/* A rolled-back batch changed nothing. */
+	assert_int_equal(B->begin(s), 0);
+	append_out(s, 2, 4, 100, 0);
+	B->rollback(s);
+	assert_int_equal(drain(s).calls, 0);
+
+	/* History keeps 3 runs: the 4th append prunes the 1st's output. */
+	assert_int_equal(B->begin(s), 0);
+	for (i = 0; i < 4; i++)
+		append_out(s, 2, 10 + (uint64_t)i, 10 + (size_t)i, 0);
+	assert_int_equal(B->commit(s), 0);
+	g = drain(s);
+	assert_int_equal(g.bytes[2], 11 + 12 + 13);
+	assert_int_equal(B->begin(s), 0);
+	append_out(s, 2, 20, 0, 0); /* prunes the run of 11 bytes */
+	assert_int_equal(B->commit(s), 0);
+	g = drain(s);
+	assert_int_equal(g.bytes[2], -11);
+
+	/* A restart reports what is kept, per owner. */
+	B->close(s);
+	s = open_ok(f);
+	g = drain(s);
+	assert_int_equal(g.bytes[1], 15);
+	assert_int_equal(g.bytes[2], 12 + 13);
+	assert_int_equal(g.bytes[3], 0);
+	assert_int_equal(g.calls, 2);
+
+	/* Cancelling a timer releases its runs' output. */
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->cancel(s, 2), 0);
+	assert_int_equal(B->commit(s), 0);
+	g = drain(s);
+	assert_int_equal(g.bytes[2], -(12 + 13));
+
+	/* The sweep of finished timers releases theirs. */
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->retire(s, 1, 0, NULL), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(drain(s).calls, 0); /* finished, still kept */
+	fake_rt_ns += INT64_C(8) * 24 * 3600 * 1000000000;
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(B->begin(s), 0);
+		assert_int_equal(B->commit(s), 0);
+	}
+	g = drain(s);
+	assert_int_equal(g.bytes[1], -15);
+	assert_int_equal(g.bytes[2], 0);
+	B->close(s);
+	s = open_ok(f);
+	assert_int_equal(drain(s).calls, 0);
+	B->close(s);
+}
+
 static void
 test_memory_backend(void **state)
 {
@@ -1145,6 +1274,7 @@ main(void)
 	    T(test_readonly_fails),
 	    T(test_disk_full_then_recovers),
 	    T(test_finished_timers_pruned),
+	    T(test_output_accounting),
 	    T(test_memory_backend),
 #undef T
 	};
