@@ -216,15 +216,18 @@ log_line(const char *log, uint64_t id, const char *what)
 
 /*
  * A hook that exits 3 is logged at warning with its command; one that
- * exits 0 at info; a program name carrying "\n<0>" (it cannot start) is
- * escaped: no record of the log starts with a level the client chose.
+ * exits 0 at info. A program name carrying "\n<0>" is refused when it is
+ * scheduled; one carrying bytes that are not UTF-8 (it cannot start) is
+ * escaped in the log: no record of the log starts with a level the
+ * client chose.
  */
 static void
 test_logs(void **state)
 {
 	const char *bad[] = { "/bin/sh", "-c", "exit 3" };
 	const char *good[] = { "/bin/true" };
-	const char *evil[] = { "/nonexistent\n<0>forged\xff" };
+	const char *evil[] = { "/nonexistent <0>forged\xff" };
+	const char *forged[] = { "/nonexistent\n<0>forged" };
 	Evd__Exec x = EVD__EXEC__INIT;
 	uint64_t id_bad, id_good, id_evil;
 	Evd__Reply *r;
@@ -237,8 +240,10 @@ test_logs(void **state)
 	x.argv = (char **)good;
 	x.n_argv = 1;
 	id_good = exec_id(fd, 0, &x);
-	x.argv = (char **)evil;
+	x.argv = (char **)forged;
 	x.n_argv = 1;
+	assert_int_equal(exec_id(fd, 0, &x), 0);
+	x.argv = (char **)evil;
 	id_evil = exec_id(fd, 0, &x);
 	assert_true(id_bad > 0 && id_good > 0 && id_evil > 0);
 	r = wait_for(fd, id_bad);
@@ -269,7 +274,7 @@ test_logs(void **state)
 	line = log_line(log, id_evil, "could not start");
 	assert_non_null(line);
 	assert_true(strncmp(line, "<4>", 3) == 0);
-	assert_non_null(strstr(line, "/nonexistent\\x0a<0>forged\\xff"));
+	assert_non_null(strstr(line, "/nonexistent <0>forged\\xff"));
 	free(line);
 	assert_null(strstr(log, "\n<0>"));
 	free(log);
