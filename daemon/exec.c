@@ -873,7 +873,7 @@ exec_honours(void)
 	const struct exec_backend *be =
 	    E.be != NULL ? E.be : &exec_backend_spawner;
 
-	return be->honours;
+	return be->honours();
 }
 
 const char *

@@ -70,7 +70,9 @@ struct exec_launch {
 
 struct exec_backend {
 	const char *name; /* "spawner" or "systemd" */
-	unsigned honours; /* EXEC_HONOURS_* */
+	/* EXEC_HONOURS_*: what it can apply now (after ->init: the
+	 * spawner's cgroup properties depend on what it found). */
+	unsigned (*honours)(void);
 	/* Once, on the loop. 0 or -errno (the daemon then refuses to start,
 	 * or falls back to the spawner for hooks = auto). */
 	int (*init)(struct event_base *base);

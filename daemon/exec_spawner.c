@@ -17,8 +17,10 @@
  * signalled (timeout, terminate), the group gets SIGKILL once more just
  * before the leader is reaped, while the zombie still pins the group id,
  * so grandchildren that ignored SIGTERM die too. Limit: a grandchild that
- * left the group (setsid, setpgid) escapes; only a cgroup would catch it
- * (not done here; see evd(8), HOOKS).
+ * left the group (setsid, setpgid) escapes it, so where evd has a
+ * delegated cgroup subtree every run gets a cgroup of its own (hookcg.h):
+ * kills then reach the whole tree, and what is left of it when the hook
+ * exits is killed with it.
  */
 #include "exec_backend.h"
 
@@ -40,6 +42,7 @@
 
 #include <event2/event.h>
 
+#include "hookcg.h"
 #include "idmap.h"
 #include "log.h"
 #include "spawner.h"
@@ -58,6 +61,7 @@ struct exec_spawner_run {
 	bool execed;
 	bool failed;
 	bool reaped;
+	bool cgroup;    /* it has its own (hookcg.h) */
 	bool signalled; /* ->kill was called: SIGKILL the group at reap */
 	bool reported;  /* failed reported; only the reap is left */
 	int pending_sig; /* ->kill before CREATED */
@@ -95,6 +99,8 @@ exec_spawner_forget(struct exec_spawner_run *r)
 		event_free(r->ev);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
+	if (r->cgroup)
+		hookcg_remove(r->job_id);
 	free(r);
 }
 
@@ -141,6 +147,8 @@ exec_spawner_signal(struct exec_spawner_run *r, int sig)
 	/* Not reaped: the pid still names the child and its group. */
 	kill(-r->pid, sig);
 	(void)syscall(SYS_pidfd_send_signal, r->pidfd, sig, NULL, 0);
+	if (r->cgroup) /* and what left the group */
+		(void)hookcg_kill(r->job_id, sig);
 }
 
 static void
@@ -416,6 +424,8 @@ exec_spawner_init(struct event_base *base)
 		if (X.ev_spawner == NULL || event_add(X.ev_spawner, NULL) < 0)
 			goto nomem;
 	}
+	if ((r = hookcg_init(base, spawner_pid())) < 0)
+		goto nomem;
 	X.base = base;
 	return 0;
 nomem:
@@ -479,18 +489,21 @@ exec_spawner_sendmsg(const struct msghdr *mh)
 	}
 }
 
+/* fds: stdin, stdout, stderr, and the cgroup's procs with
+ * SPAWNER_REQ_CGROUP. */
 static int
 exec_spawner_send(const struct spawner_req *h, const char *blob, size_t len,
-                  const int fds[3])
+                  const int fds[4])
 {
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	int nfds = h->flags & SPAWNER_REQ_CGROUP ? 4 : 3;
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
 	size_t first = len < SPAWNER_CHUNK ? len : SPAWNER_CHUNK, off, k;
 	struct iovec iov[2] = {{(void *)h, sizeof(*h)},
 	                       {(void *)blob, first}};
 	struct msghdr mh = {.msg_iov = iov,
 	                    .msg_iovlen = 2,
 	                    .msg_control = cbuf,
-	                    .msg_controllen = sizeof(cbuf)};
+	                    .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
 	struct cmsghdr *c;
 	ssize_t n;
 
@@ -498,8 +511,8 @@ exec_spawner_send(const struct spawner_req *h, const char *blob, size_t len,
 	c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	if ((n = exec_spawner_sendmsg(&mh)) < 0)
 		return (int)n;
 	for (off = first; off < len; off += k) {
@@ -521,7 +534,7 @@ exec_spawner_start(const struct exec_launch *l)
 	struct exec_spawner_run *r;
 	const char *user = l->user != NULL ? l->user : "";
 	const char *cwd = l->cwd != NULL ? l->cwd : "";
-	int fds[3] = {l->stdin_fd, l->stdout_fd, l->stderr_fd};
+	int fds[4] = {l->stdin_fd, l->stdout_fd, l->stderr_fd, -1};
 	size_t len, envc = 0;
 	char *blob, *p;
 	int e;
@@ -549,6 +562,21 @@ exec_spawner_start(const struct exec_launch *l)
 		free(blob);
 		return -ENOMEM;
 	}
+	if (hookcg_enabled()) {
+		char why[256];
+
+		if ((e = hookcg_create(l->job_id, l->props, l->nprops, l->uid,
+		                       &fds[3], why, sizeof why)) < 0) {
+			log_warnx("timer %" PRIu64 " fire %" PRIu64 ": no cgroup "
+			          "for the hook: %s", l->timer_id, l->fire_id,
+			          why);
+			free(r);
+			free(blob);
+			return e;
+		}
+		h.flags |= SPAWNER_REQ_CGROUP;
+		r->cgroup = true;
+	}
 	p = blob;
 	p = stpcpy(p, user) + 1;
 	p = stpcpy(p, l->prog) + 1;
@@ -561,16 +589,24 @@ exec_spawner_start(const struct exec_launch *l)
 	r->pidfd = -1;
 	/* job ids start at 1, but idmap refuses key 0 whatever they are */
 	if ((e = idmap_put(X.runs, l->job_id + 1, r)) < 0) {
+		if (r->cgroup) {
+			close(fds[3]);
+			hookcg_remove(l->job_id);
+		}
 		free(r);
 		free(blob);
 		return e;
 	}
 	e = exec_spawner_send(&h, blob, len, fds);
 	free(blob);
+	if (fds[3] >= 0)
+		close(fds[3]);
 	if (ndeferred > 0)
 		event_active(X.ev_sock, EV_READ, 1);
 	if (e < 0) {
 		idmap_del(X.runs, l->job_id + 1);
+		if (r->cgroup)
+			hookcg_remove(l->job_id);
 		free(r);
 	}
 	return e;
@@ -658,8 +694,11 @@ exec_spawner_shutdown(void)
 			event_free(r->ev);
 		if (r->pidfd >= 0)
 			close(r->pidfd);
+		if (r->cgroup)
+			hookcg_remove(r->job_id);
 		free(r);
 	}
+	hookcg_shutdown();
 	idmap_free(X.runs);
 	X.runs = NULL;
 	event_free(X.ev_sock);
@@ -670,9 +709,17 @@ exec_spawner_shutdown(void)
 	X.base = NULL;
 }
 
+/* Nice= always; the cgroup properties where evd's delegated subtree has
+ * the controllers (hookcg.h). */
+static unsigned
+exec_spawner_honours(void)
+{
+	return EXEC_HONOURS_NICE | (hookcg_limits() ? EXEC_HONOURS_CGROUP : 0);
+}
+
 const struct exec_backend exec_backend_spawner = {
     .name = "spawner",
-    .honours = EXEC_HONOURS_NICE,
+    .honours = exec_spawner_honours,
     .init = exec_spawner_init,
     .start = exec_spawner_start,
     .kill = exec_spawner_kill,

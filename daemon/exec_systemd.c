@@ -1308,9 +1308,15 @@ sdrun_shutdown(void)
 	sd.base = NULL;
 }
 
+static unsigned
+sdrun_honours(void)
+{
+	return EXEC_HONOURS_NICE | EXEC_HONOURS_CGROUP | EXEC_HONOURS_SANDBOX;
+}
+
 const struct exec_backend exec_backend_systemd = {
     .name = "systemd",
-    .honours = EXEC_HONOURS_NICE | EXEC_HONOURS_CGROUP | EXEC_HONOURS_SANDBOX,
+    .honours = sdrun_honours,
     .init = sdrun_init,
     .start = sdrun_start,
     .kill = sdrun_kill,

@@ -112,7 +112,7 @@ struct spawner_pend {
 struct spawner_partial {
 	bool active;
 	struct spawner_req h;
-	int fds[3];
+	int fds[4]; /* stdin, stdout, stderr; the cgroup's procs or -1 */
 	char *blob;
 	size_t have;
 };
@@ -212,7 +212,7 @@ struct spawner_job {
 	const char *cwd; /* NULL: home, else / */
 	char **argv;
 	char **envp;
-	int fds[3];
+	int fds[4];
 	int report_fd;
 };
 
@@ -307,6 +307,11 @@ spawner_child(const struct spawner_job *j)
 
 	if (setsid() < 0)
 		spawner_child_fail(j, errno, "setsid: %s", strerror(errno));
+	/* Into the run's own cgroup before anything can fork, while still
+	 * privileged: the whole tree is then reachable by cgroup.kill. */
+	if (j->fds[3] >= 0 && write(j->fds[3], "0", 1) != 1)
+		spawner_child_fail(j, errno, "joining the hook's cgroup: %s",
+		                   strerror(errno));
 	/* The received fds are all >= 3 (the spawner keeps 0-2 open), so
 	 * no dup2 is a no-op that would keep CLOEXEC, and none clobbers
 	 * another. */
@@ -423,11 +428,11 @@ static size_t npend;
 static void
 spawner_partial_clear(struct spawner_partial *p)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		spawner_close(&p->fds[i]);
 	free(p->blob);
 	memset(p, 0, sizeof(*p));
-	p->fds[0] = p->fds[1] = p->fds[2] = -1;
+	p->fds[0] = p->fds[1] = p->fds[2] = p->fds[3] = -1;
 }
 
 /* Splits the blob into its strings; false if it is not exactly what the
@@ -577,8 +582,16 @@ spawner_recv(int sock, struct spawner_partial *p, char *buf, size_t bufsize)
 		}
 	}
 	if (!p->active) {
-		/* A request's first packet: header, 3 fds, first bytes. */
-		if ((size_t)n < sizeof(p->h) || nfds != 3 ||
+		/* A request's first packet: header, 3 fds (4 with a
+		 * cgroup), first bytes. */
+		struct spawner_req h = {.flags = 0};
+		int want;
+
+		if ((size_t)n >= sizeof(h))
+			memcpy(&h, buf, sizeof(h));
+		want = h.flags & SPAWNER_REQ_CGROUP ? 4 : 3;
+
+		if ((size_t)n < sizeof(p->h) || nfds != want ||
 		    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
@@ -590,7 +603,7 @@ spawner_recv(int sock, struct spawner_partial *p, char *buf, size_t bufsize)
 			return true;
 		}
 		memcpy(&p->h, buf, sizeof(p->h));
-		memcpy(p->fds, fds, sizeof(p->fds));
+		memcpy(p->fds, fds, sizeof(p->fds)); /* fds[3]: -1 unless 4 */
 		if (p->h.blob_len == 0 || p->h.blob_len > SPAWNER_BLOB_MAX ||
 		    p->h.argc == 0 || p->h.argc > SPAWNER_ARGC_MAX ||
 		    p->h.envc > SPAWNER_ENVC_MAX ||
@@ -715,7 +728,7 @@ spawner_main(int sock, pid_t ppid)
 	if (pend == NULL || pfd == NULL || buf == NULL)
 		_exit(1);
 	memset(&p, 0, sizeof(p));
-	p.fds[0] = p.fds[1] = p.fds[2] = -1;
+	p.fds[0] = p.fds[1] = p.fds[2] = p.fds[3] = -1;
 	for (;;) {
 		int64_t now = spawner_now_ns(), next = INT64_MAX;
 		int timeout_ms = -1, n;

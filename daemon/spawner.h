@@ -6,7 +6,8 @@
  * loaded (spawner_start). From then on evd talks to it over one
  * SOCK_SEQPACKET socketpair: a request per run (a header packet carrying
  * the child's stdin/stdout/stderr by SCM_RIGHTS, then the strings in
- * packets of at most SPAWNER_CHUNK bytes), and per run exactly two
+ * packets of at most SPAWNER_CHUNK bytes; a fourth fd, the run's cgroup,
+ * with SPAWNER_REQ_CGROUP), and per run exactly two
  * replies: CREATED (pid, pidfd by SCM_RIGHTS) as soon as the child exists,
  * then EXECED or FAILED. The child's parent is evd (CLONE_PARENT), so evd
  * reaps it; the spawner never waits for a child.
@@ -48,8 +49,11 @@ struct spawner_req {
 	uint32_t argc;
 	uint32_t envc;
 	uint32_t blob_len; /* total bytes of strings, in the packets after */
-	uint32_t pad;
+	uint32_t flags;    /* SPAWNER_REQ_* */
 };
+/* A fourth fd rides along: the run's cgroup.procs (hookcg.h), which the
+ * child joins before anything else. */
+#define SPAWNER_REQ_CGROUP 1u
 #define SPAWNER_NO_NICE INT32_MIN
 
 /* spawner -> evd, one packet each. */
