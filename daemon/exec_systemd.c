@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -701,6 +702,39 @@ sdrun_append_prop(sd_bus_message *m, const struct exec_sdprop *p)
 	return -EINVAL;
 }
 
+/*
+ * Limit*= never goes past evd's own hard limit (jobprop.h: "infinity" is
+ * evd's own), as in the spawner, where the kernel and a clamp see to it.
+ * Here systemd applies the limit as root, so evd clamps it first; the
+ * converted properties are otherwise exactly systemd-run's.
+ */
+static void
+sdrun_clamp_rlimit(struct jobprop *jp)
+{
+	struct rlimit rl;
+	int res;
+
+	switch (jp->key) {
+	case JOBPROP_LIMIT_NOFILE:
+		res = RLIMIT_NOFILE;
+		break;
+	case JOBPROP_LIMIT_CORE:
+		res = RLIMIT_CORE;
+		break;
+	case JOBPROP_LIMIT_NPROC:
+		res = RLIMIT_NPROC;
+		break;
+	default:
+		return;
+	}
+	if (getrlimit(res, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+		return;
+	if (jp->value_hard > rl.rlim_max)
+		jp->value_hard = rl.rlim_max;
+	if (jp->value > jp->value_hard)
+		jp->value = jp->value_hard;
+}
+
 /* The owner's name check: systemd resolves User=<uid> itself (primary
  * group and supplementary groups at start, NSS in the unit's own child,
  * never in evd); this pre-command, run as the owner inside the unit,
@@ -824,6 +858,7 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 		if ((r = jobprop_parse(l->props[i], l->uid, &jp, err_buf,
 				       err_size)) < 0)
 			return r;
+		sdrun_clamp_rlimit(&jp);
 		if ((n = exec_sdprops_convert(&jp, p)) < 0) {
 			snprintf(err_buf, err_size, "property %s: %s", jp.name,
 				 strerror(-n));
