@@ -31,7 +31,7 @@ exec_sdprops_t(struct exec_sdprop *p, const char *name, uint64_t v)
  * percentages as nameScale 'u' (systemd resolves them server-side). */
 static void
 exec_sdprops_limit(const struct jobprop *jp, const char *name,
-                   const char *scale_name, struct exec_sdprop *p)
+		   const char *scale_name, struct exec_sdprop *p)
 {
 	if (jp->infinity) {
 		exec_sdprops_t(p, name, UINT64_MAX);
@@ -50,7 +50,7 @@ exec_sdprops_limit(const struct jobprop *jp, const char *name,
  * "infinity" half already. */
 static int
 exec_sdprops_rlimit(const struct jobprop *jp, const char *name,
-                    const char *soft_name, struct exec_sdprop *p)
+		    const char *soft_name, struct exec_sdprop *p)
 {
 	exec_sdprops_t(&p[0], name, jp->value_hard);
 	exec_sdprops_t(&p[1], soft_name, jp->value);
@@ -62,7 +62,7 @@ exec_sdprops_rlimit(const struct jobprop *jp, const char *name,
  * it on whitespace and sends each word as is, '-' included. */
 static int
 exec_sdprops_paths(const struct jobprop *jp, const char *name,
-                   struct exec_sdprop *p)
+		   struct exec_sdprop *p)
 {
 	const char *s = jp->str;
 	size_t n = 0, k = 0;
@@ -98,7 +98,7 @@ exec_sdprops_paths(const struct jobprop *jp, const char *name,
 
 int
 exec_sdprops_convert(const struct jobprop *jp,
-                     struct exec_sdprop ret[EXEC_SDPROPS_PER_KEY])
+		     struct exec_sdprop ret[EXEC_SDPROPS_PER_KEY])
 {
 	struct exec_sdprop p[EXEC_SDPROPS_PER_KEY];
 	int n = 1;
@@ -138,7 +138,7 @@ exec_sdprops_convert(const struct jobprop *jp,
 		break;
 	case JOBPROP_RUNTIME_MAX_SEC:
 		exec_sdprops_t(&p[0], "RuntimeMaxUSec",
-		               jp->infinity ? UINT64_MAX : jp->value);
+			       jp->infinity ? UINT64_MAX : jp->value);
 		break;
 	case JOBPROP_PROTECT_SYSTEM:
 	case JOBPROP_PROTECT_HOME:
@@ -146,7 +146,7 @@ exec_sdprops_convert(const struct jobprop *jp,
 		 * reads both the same way (a boolean first, then the
 		 * modes), and every version takes "yes"/"no". */
 		p[0].name = jp->key == JOBPROP_PROTECT_SYSTEM ? "ProtectSystem"
-		                                              : "ProtectHome";
+							      : "ProtectHome";
 		p[0].type = 's';
 		p[0].s = jp->str;
 		break;
@@ -154,9 +154,9 @@ exec_sdprops_convert(const struct jobprop *jp,
 	case JOBPROP_PRIVATE_NETWORK:
 	case JOBPROP_NO_NEW_PRIVILEGES:
 		p[0].name = jp->key == JOBPROP_PRIVATE_TMP ? "PrivateTmp"
-		            : jp->key == JOBPROP_PRIVATE_NETWORK
-		                ? "PrivateNetwork"
-		                : "NoNewPrivileges";
+			    : jp->key == JOBPROP_PRIVATE_NETWORK
+				? "PrivateNetwork"
+				: "NoNewPrivileges";
 		p[0].type = 'b';
 		p[0].b = jp->flag;
 		break;
@@ -170,7 +170,8 @@ exec_sdprops_convert(const struct jobprop *jp,
 		n = exec_sdprops_paths(jp, "InaccessiblePaths", &p[0]);
 		break;
 	case JOBPROP_LIMIT_NOFILE:
-		n = exec_sdprops_rlimit(jp, "LimitNOFILE", "LimitNOFILESoft", p);
+		n = exec_sdprops_rlimit(jp, "LimitNOFILE", "LimitNOFILESoft",
+					p);
 		break;
 	case JOBPROP_LIMIT_CORE:
 		n = exec_sdprops_rlimit(jp, "LimitCORE", "LimitCORESoft", p);

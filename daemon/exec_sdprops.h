@@ -31,12 +31,12 @@
 /* Owner: the caller; exec_sdprops_clear frees paths. */
 struct exec_sdprop {
 	const char *name; /* the D-Bus property name (static storage) */
-	char type;        /* 't', 'u', 'i', 'b', 's' or 'a' (as: paths) */
-	uint64_t t;       /* 't'; 'u' (fits 32 bits) */
-	int32_t i;        /* 'i' */
-	bool b;           /* 'b' */
-	const char *s;    /* 's': static, or borrowed from the jobprop */
-	char **paths;     /* 'a': NULL-terminated, owned */
+	char type;	  /* 't', 'u', 'i', 'b', 's' or 'a' (as: paths) */
+	uint64_t t;	  /* 't'; 'u' (fits 32 bits) */
+	int32_t i;	  /* 'i' */
+	bool b;		  /* 'b' */
+	const char *s;	  /* 's': static, or borrowed from the jobprop */
+	char **paths;	  /* 'a': NULL-terminated, owned */
 	size_t npaths;
 };
 
@@ -46,7 +46,7 @@ struct exec_sdprop {
  * on failure; on success each entry needs exec_sdprops_clear.
  */
 int exec_sdprops_convert(const struct jobprop *jp,
-                         struct exec_sdprop ret[EXEC_SDPROPS_PER_KEY]);
+			 struct exec_sdprop ret[EXEC_SDPROPS_PER_KEY]);
 /* Frees what an entry owns; NULL-safe, idempotent. */
 void exec_sdprops_clear(struct exec_sdprop *p);
 

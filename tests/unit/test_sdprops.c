@@ -45,7 +45,7 @@ conv(const char *a, struct exec_sdprop p[EXEC_SDPROPS_PER_KEY])
 /* a becomes exactly the one (or, with name2, two) 't'/'u' properties. */
 static void
 check_num2(const char *a, char type, const char *name, uint64_t v,
-           const char *name2, uint64_t v2)
+	   const char *name2, uint64_t v2)
 {
 	struct exec_sdprop p[EXEC_SDPROPS_PER_KEY];
 	int n = conv(a, p);
@@ -55,14 +55,14 @@ check_num2(const char *a, char type, const char *name, uint64_t v,
 	assert_int_equal(p[0].type, type);
 	if (p[0].t != v)
 		fail_msg("%s: %s = %llu, want %llu", a, name,
-		         (unsigned long long)p[0].t, (unsigned long long)v);
+			 (unsigned long long)p[0].t, (unsigned long long)v);
 	if (name2 != NULL) {
 		assert_string_equal(p[1].name, name2);
 		assert_int_equal(p[1].type, 't');
 		if (p[1].t != v2)
 			fail_msg("%s: %s = %llu, want %llu", a, name2,
-			         (unsigned long long)p[1].t,
-			         (unsigned long long)v2);
+				 (unsigned long long)p[1].t,
+				 (unsigned long long)v2);
 	}
 }
 
@@ -110,11 +110,11 @@ test_memory(void **state)
 	check_u("MemoryMax=50%", "MemoryMaxScale", UINT32_MAX / 2 + 1);
 	check_u("MemoryMax=100%", "MemoryMaxScale", UINT32_MAX);
 	check_u("MemoryMax=0.01%", "MemoryMaxScale",
-	        ((uint64_t)UINT32_MAX + 5000) / 10000);
+		((uint64_t)UINT32_MAX + 5000) / 10000);
 	check_t("MemoryHigh=1G", "MemoryHigh", UINT64_C(1) << 30);
 	check_t("MemoryHigh=infinity", "MemoryHigh", INF);
 	check_u("MemoryHigh=25%", "MemoryHighScale",
-	        ((uint64_t)UINT32_MAX * 2500 + 5000) / 10000);
+		((uint64_t)UINT32_MAX * 2500 + 5000) / 10000);
 }
 
 static void
@@ -129,7 +129,7 @@ test_cgroup_numbers(void **state)
 	check_t("TasksMax=infinity", "TasksMax", INF);
 	check_u("TasksMax=100%", "TasksMaxScale", UINT32_MAX);
 	check_u("TasksMax=10%", "TasksMaxScale",
-	        ((uint64_t)UINT32_MAX * 1000 + 5000) / 10000);
+		((uint64_t)UINT32_MAX * 1000 + 5000) / 10000);
 	check_t("IOWeight=1", "IOWeight", 1);
 	check_t("IOWeight=10000", "IOWeight", 10000);
 }
@@ -156,7 +156,7 @@ test_runtime(void **state)
 	(void)state;
 	check_t("RuntimeMaxSec=90", "RuntimeMaxUSec", UINT64_C(90000000));
 	check_t("RuntimeMaxSec=5min 30s", "RuntimeMaxUSec",
-	        UINT64_C(330000000));
+		UINT64_C(330000000));
 	check_t("RuntimeMaxSec=1.5h", "RuntimeMaxUSec", UINT64_C(5400000000));
 	check_t("RuntimeMaxSec=250ms", "RuntimeMaxUSec", 250000);
 	check_t("RuntimeMaxSec=1d2h", "RuntimeMaxUSec", UINT64_C(93600000000));
@@ -207,7 +207,7 @@ test_sandbox(void **state)
 
 static void
 check_paths(const char *a, const char *name, const char *const *want,
-            size_t nwant)
+	    size_t nwant)
 {
 	struct exec_sdprop p[EXEC_SDPROPS_PER_KEY];
 
@@ -233,10 +233,10 @@ test_paths(void **state)
 	/* Split on spaces, the '-' (ignore if missing) kept, as
 	 * systemd-run sends each word. */
 	check_paths("ReadWritePaths=/srv -/var/backups  /x", "ReadWritePaths",
-	            rw, 3);
+		    rw, 3);
 	check_paths("ReadOnlyPaths= /etc ", "ReadOnlyPaths", one, 1);
 	check_paths("InaccessiblePaths=/srv -/var/backups /x",
-	            "InaccessiblePaths", rw, 3);
+		    "InaccessiblePaths", rw, 3);
 	exec_sdprops_clear(NULL);
 }
 
@@ -261,12 +261,12 @@ test_rlimits(void **state)
  * when it has no case).
  */
 static const char *const samples[] = {
-    "MemoryMax=1G",        "MemoryHigh=50%",         "CPUQuota=20%",
-    "TasksMax=10",         "IOWeight=100",           "Nice=5",
-    "RuntimeMaxSec=5min",  "ProtectSystem=strict",   "ProtectHome=yes",
-    "PrivateTmp=yes",      "PrivateNetwork=yes",     "NoNewPrivileges=yes",
-    "ReadWritePaths=/srv", "ReadOnlyPaths=/etc",     "InaccessiblePaths=/x",
-    "LimitNOFILE=64",      "LimitCORE=0",            "LimitNPROC=100",
+    "MemoryMax=1G",	   "MemoryHigh=50%",	   "CPUQuota=20%",
+    "TasksMax=10",	   "IOWeight=100",	   "Nice=5",
+    "RuntimeMaxSec=5min",  "ProtectSystem=strict", "ProtectHome=yes",
+    "PrivateTmp=yes",	   "PrivateNetwork=yes",   "NoNewPrivileges=yes",
+    "ReadWritePaths=/srv", "ReadOnlyPaths=/etc",   "InaccessiblePaths=/x",
+    "LimitNOFILE=64",	   "LimitCORE=0",	   "LimitNPROC=100",
 };
 
 static void
@@ -294,14 +294,14 @@ test_every_key_converts(void **state)
 				sample = samples[i];
 		if (sample == NULL)
 			fail_msg("jobprop accepts %s but test_sdprops has no "
-			         "sample for it",
-			         name);
+				 "sample for it",
+				 name);
 		if (jobprop_parse(sample, 0, &jp, why, sizeof why) != (int)k)
 			fail_msg("%s: %s", sample, why);
 		n = exec_sdprops_convert(&jp, p);
 		if (n < 1 || n > EXEC_SDPROPS_PER_KEY)
 			fail_msg("the systemd backend cannot convert %s (%d)",
-			         name, n);
+				 name, n);
 		for (int i = 0; i < n; i++) {
 			assert_non_null(p[i].name);
 			assert_non_null(strchr("tuibsa", p[i].type));
