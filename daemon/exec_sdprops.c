@@ -1,441 +1,198 @@
 /*
- * exec_sdprops: job properties as typed D-Bus unit properties (see
- * exec_sdprops.h). Pure; every parser rejects trailing garbage, overflow
- * and negative numbers, like systemd's own parsers do for these keys.
+ * exec_sdprops: parsed job properties as D-Bus unit properties (see
+ * exec_sdprops.h). Only converts: jobprop already read the value with
+ * systemd's syntax, into the same units systemd-run sends (bytes, usec,
+ * CPU usec per second, permyriad), so each case here picks the name and
+ * type and, for percentages, systemd's 32-bit scale.
  */
 #include "exec_sdprops.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define USEC_PER_SEC UINT64_C(1000000)
-
-/* Parses "123" or "123.456" at *p into an integer part and a fraction
- * (numerator frac over denominator den, den a power of ten up to 1e9;
- * further digits are dropped). Advances *p. */
-static int
-parse_decimal(const char **p, uint64_t *ret_int, uint64_t *ret_frac,
-	      uint64_t *ret_den)
+/* systemd's UINT32_SCALE_FROM_PERMYRIAD: 100% is UINT32_MAX, rounded to
+ * the closest. jobprop bounds scale to 1..10000. */
+static uint64_t
+exec_sdprops_scale32(uint32_t permyriad)
 {
-	const char *s = *p;
-	uint64_t v = 0, frac = 0, den = 1;
-	bool any = false;
-
-	while (*s >= '0' && *s <= '9') {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s++ - '0');
-		any = true;
-	}
-	if (*s == '.') {
-		s++;
-		while (*s >= '0' && *s <= '9') {
-			if (den < UINT64_C(1000000000)) {
-				frac = frac * 10 + (uint64_t)(*s - '0');
-				den *= 10;
-			}
-			s++;
-			any = true;
-		}
-	}
-	if (!any)
-		return -EINVAL;
-	*p = s;
-	*ret_int = v;
-	*ret_frac = frac;
-	*ret_den = den;
-	return 0;
+	return ((uint64_t)permyriad * UINT32_MAX + 5000) / 10000;
 }
 
-/* v * mult + frac * mult / den, or -ERANGE. */
-static int
-scale(uint64_t v, uint64_t frac, uint64_t den, uint64_t mult, uint64_t *ret)
+static void
+exec_sdprops_t(struct exec_sdprop *p, const char *name, uint64_t v)
 {
-	uint64_t whole, part;
-
-	if (mult != 0 && v > UINT64_MAX / mult)
-		return -ERANGE;
-	whole = v * mult;
-	/* frac < den <= 1e9 and mult <= ~3.2e13: split to stay in range. */
-	part = (mult / den) * frac + ((mult % den) * frac) / den;
-	if (whole > UINT64_MAX - part)
-		return -ERANGE;
-	*ret = whole + part;
-	return 0;
-}
-
-int
-exec_sdprops_parse_size(const char *s, uint64_t *ret)
-{
-	static const struct {
-		char suffix;
-		uint64_t mult;
-	} units[] = {
-	    {'K', UINT64_C(1) << 10}, {'M', UINT64_C(1) << 20},
-	    {'G', UINT64_C(1) << 30}, {'T', UINT64_C(1) << 40},
-	    {'P', UINT64_C(1) << 50}, {'E', UINT64_C(1) << 60},
-	};
-	uint64_t v, frac, den, mult = 1, out;
-	const char *p = s;
-	int r;
-
-	if (strcmp(s, "infinity") == 0) {
-		*ret = UINT64_MAX;
-		return 0;
-	}
-	if ((r = parse_decimal(&p, &v, &frac, &den)) < 0)
-		return r == -ERANGE ? -ERANGE : -EINVAL;
-	if (*p != '\0') {
-		size_t i;
-
-		for (i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (*p == units[i].suffix)
-				break;
-		if (i == sizeof units / sizeof units[0])
-			return -EINVAL;
-		mult = units[i].mult;
-		p++;
-		if (*p == 'B') /* "512MB" is still base 1024 in systemd */
-			p++;
-		if (*p != '\0')
-			return -EINVAL;
-	} else if (frac != 0) {
-		return -EINVAL; /* fractional bytes */
-	}
-	if ((r = scale(v, frac, den, mult, &out)) < 0)
-		return r;
-	*ret = out;
-	return 0;
-}
-
-int
-exec_sdprops_parse_timespan_usec(const char *s, uint64_t *ret)
-{
-	static const struct {
-		const char *name;
-		uint64_t usec;
-	} units[] = {
-	    /* Longest first where one is a prefix of another is not needed:
-	     * the whole alphabetic run is compared. */
-	    {"us", 1},
-	    {"usec", 1},
-	    {"ms", 1000},
-	    {"msec", 1000},
-	    {"s", USEC_PER_SEC},
-	    {"sec", USEC_PER_SEC},
-	    {"second", USEC_PER_SEC},
-	    {"seconds", USEC_PER_SEC},
-	    {"m", 60 * USEC_PER_SEC},
-	    {"min", 60 * USEC_PER_SEC},
-	    {"minute", 60 * USEC_PER_SEC},
-	    {"minutes", 60 * USEC_PER_SEC},
-	    {"h", 3600 * USEC_PER_SEC},
-	    {"hr", 3600 * USEC_PER_SEC},
-	    {"hour", 3600 * USEC_PER_SEC},
-	    {"hours", 3600 * USEC_PER_SEC},
-	    {"d", 86400 * USEC_PER_SEC},
-	    {"day", 86400 * USEC_PER_SEC},
-	    {"days", 86400 * USEC_PER_SEC},
-	    {"w", 7 * 86400 * USEC_PER_SEC},
-	    {"week", 7 * 86400 * USEC_PER_SEC},
-	    {"weeks", 7 * 86400 * USEC_PER_SEC},
-	    {"M", 2629800 * USEC_PER_SEC},
-	    {"month", 2629800 * USEC_PER_SEC},
-	    {"months", 2629800 * USEC_PER_SEC},
-	    {"y", 31557600 * USEC_PER_SEC},
-	    {"year", 31557600 * USEC_PER_SEC},
-	    {"years", 31557600 * USEC_PER_SEC},
-	};
-	const char *p = s;
-	uint64_t total = 0;
-	bool any = false;
-
-	if (strcmp(s, "infinity") == 0) {
-		*ret = UINT64_MAX;
-		return 0;
-	}
-	for (;;) {
-		uint64_t v, frac, den, mult = USEC_PER_SEC, part;
-		const char *u;
-		size_t n, i;
-		int r;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '\0')
-			break;
-		if ((r = parse_decimal(&p, &v, &frac, &den)) < 0)
-			return r == -ERANGE ? -ERANGE : -EINVAL;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		u = p;
-		while (isalpha((unsigned char)*p))
-			p++;
-		n = (size_t)(p - u);
-		if (n > 0) {
-			for (i = 0; i < sizeof units / sizeof units[0]; i++)
-				if (strlen(units[i].name) == n &&
-				    memcmp(units[i].name, u, n) == 0)
-					break;
-			if (i == sizeof units / sizeof units[0])
-				return -EINVAL;
-			mult = units[i].usec;
-		}
-		if ((r = scale(v, frac, den, mult, &part)) < 0)
-			return r;
-		if (total > UINT64_MAX - 1 - part)
-			return -ERANGE;
-		total += part;
-		any = true;
-	}
-	if (!any)
-		return -EINVAL;
-	*ret = total;
-	return 0;
-}
-
-int
-exec_sdprops_parse_permyriad(const char *s, uint64_t *ret)
-{
-	uint64_t v, frac, den, out;
-	const char *p = s;
-	int r;
-
-	if ((r = parse_decimal(&p, &v, &frac, &den)) < 0)
-		return r == -ERANGE ? -ERANGE : -EINVAL;
-	if (strcmp(p, "%") != 0 || den > 100)
-		return -EINVAL; /* systemd takes at most two decimals */
-	if ((r = scale(v, frac, den, 100, &out)) < 0)
-		return r;
-	*ret = out;
-	return 0;
-}
-
-/* systemd's parse_boolean. */
-static int
-parse_bool(const char *s)
-{
-	static const char *const yes[] = {"1", "yes", "y", "true", "t", "on"};
-	static const char *const no[] = {"0", "no", "n", "false", "f", "off"};
-	size_t i;
-
-	for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-	for (i = 0; i < sizeof no / sizeof no[0]; i++)
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	return -EINVAL;
-}
-
-static bool
-one_of(const char *s, const char *const *set)
-{
-	for (; *set != NULL; set++)
-		if (strcmp(s, *set) == 0)
-			return true;
-	return false;
-}
-
-/* 0..100% as the 32-bit scale systemd's *Scale properties take. */
-static uint32_t
-scale32(uint64_t permyriad)
-{
-	return (uint32_t)(((uint64_t)UINT32_MAX * permyriad + 5000) / 10000);
-}
-
-/* MemoryMax= and TasksMax=: a number, "infinity" or a percentage (of
- * physical memory / of the system's pid limit, as the *Scale property). */
-static int
-parse_limit(const char *v, const char *name, const char *scale_name,
-	    bool is_size, struct exec_sdprop *p)
-{
-	uint64_t n;
-	int r;
-
-	if (strchr(v, '%') != NULL) {
-		if ((r = exec_sdprops_parse_permyriad(v, &n)) < 0)
-			return -EINVAL;
-		if (n > 10000)
-			return -EINVAL;
-		p->name = scale_name;
-		p->type = 'u';
-		p->t = scale32(n);
-		return 0;
-	}
-	if (is_size)
-		r = exec_sdprops_parse_size(v, &n);
-	else if (strcmp(v, "infinity") == 0)
-		r = 0, n = UINT64_MAX;
-	else {
-		char *end;
-
-		errno = 0;
-		if (!isdigit((unsigned char)*v))
-			return -EINVAL;
-		n = strtoull(v, &end, 10);
-		r = (errno != 0 || *end != '\0' || n == 0) ? -EINVAL : 0;
-	}
-	if (r < 0)
-		return -EINVAL;
 	p->name = name;
 	p->type = 't';
-	p->t = n;
-	return 0;
+	p->t = v;
 }
 
-static int
-parse_paths(const char *v, struct exec_sdprop *p)
+/* MemoryMax=, MemoryHigh=, TasksMax=: infinity and counts as name 't',
+ * percentages as nameScale 'u' (systemd resolves them server-side). */
+static void
+exec_sdprops_limit(const struct jobprop *jp, const char *name,
+		   const char *scale_name, struct exec_sdprop *p)
 {
-	char **paths;
-	size_t n = 0;
-	const char *s = v;
+	if (jp->infinity) {
+		exec_sdprops_t(p, name, UINT64_MAX);
+	} else if (jp->scale != 0) {
+		p->name = scale_name;
+		p->type = 'u';
+		p->t = exec_sdprops_scale32(jp->scale);
+	} else {
+		exec_sdprops_t(p, name, jp->value);
+	}
+}
 
-	/* No quoting: a value with quotes or backslashes is refused rather
-	 * than split differently from systemd. */
-	if (strpbrk(v, "\"'\\") != NULL)
-		return -EINVAL;
-	if ((paths = calloc(EXEC_SDPROPS_PATHS_MAX + 1, sizeof *paths)) == NULL)
+/* Limit*=: the hard limit under the key's name, then the soft one under
+ * name + "Soft", as systemd-run does; infinity is RLIM_INFINITY, which
+ * is UINT64_MAX for systemd's 't'. jobprop gives UINT64_MAX for an
+ * "infinity" half already. */
+static int
+exec_sdprops_rlimit(const struct jobprop *jp, const char *name,
+		    const char *soft_name, struct exec_sdprop *p)
+{
+	exec_sdprops_t(&p[0], name, jp->value_hard);
+	exec_sdprops_t(&p[1], soft_name, jp->value);
+	return 2;
+}
+
+/* *Paths=: jobprop checked the list (absolute, maybe '-'-prefixed,
+ * separated by single or repeated spaces, no quoting); systemd-run splits
+ * it on whitespace and sends each word as is, '-' included. */
+static int
+exec_sdprops_paths(const struct jobprop *jp, const char *name,
+		   struct exec_sdprop *p)
+{
+	const char *s = jp->str;
+	size_t n = 0, k = 0;
+	char **paths;
+
+	for (const char *q = s; *q != '\0'; q++)
+		if (*q != ' ' && (q == s || q[-1] == ' '))
+			n++;
+	if ((paths = calloc(n + 1, sizeof *paths)) == NULL)
 		return -ENOMEM;
-	for (;;) {
-		const char *start, *q;
+	while (*s != '\0') {
 		size_t len;
 
-		while (*s == ' ' || *s == '\t')
+		if (*s == ' ') {
 			s++;
-		if (*s == '\0')
-			break;
-		start = s;
-		while (*s != '\0' && *s != ' ' && *s != '\t')
-			s++;
-		len = (size_t)(s - start);
-		q = start;
-		if (*q == '-')
-			q++;
-		if (*q == '+')
-			q++;
-		if (*q != '/' || n == EXEC_SDPROPS_PATHS_MAX) {
-			int err = *q != '/' ? -EINVAL : -E2BIG;
-
-			p->paths = paths;
-			exec_sdprop_clear(p);
-			return err;
+			continue;
 		}
-		if ((paths[n] = strndup(start, len)) == NULL) {
+		len = strcspn(s, " ");
+		if ((paths[k] = strndup(s, len)) == NULL) {
 			p->paths = paths;
-			exec_sdprop_clear(p);
+			exec_sdprops_clear(p);
 			return -ENOMEM;
 		}
-		n++;
+		k++;
+		s += len;
 	}
-	p->name = "ReadWritePaths";
+	p->name = name;
 	p->type = 'a';
 	p->paths = paths;
-	p->npaths = n;
-	return 0;
+	p->npaths = k;
+	return 1;
 }
 
 int
-exec_sdprop_parse(const char *assignment, struct exec_sdprop *ret)
+exec_sdprops_convert(const struct jobprop *jp,
+		     struct exec_sdprop ret[EXEC_SDPROPS_PER_KEY])
 {
-	static const char *const protect_system[] = {
-	    "yes", "no", "true", "false",  "on", "off",
-	    "1",   "0",	 "full", "strict", NULL};
-	static const char *const protect_home[] = {
-	    "yes", "no", "true",      "false", "on", "off",
-	    "1",   "0",	 "read-only", "tmpfs", NULL};
-	struct exec_sdprop p = {0};
-	const char *eq = strchr(assignment, '='), *v;
-	size_t klen;
-	char key[32];
-	uint64_t n;
-	int r;
+	struct exec_sdprop p[EXEC_SDPROPS_PER_KEY];
+	int n = 1;
 
-	if (eq == NULL || (klen = (size_t)(eq - assignment)) == 0 ||
-	    klen >= sizeof key)
-		return eq == NULL || klen == 0 ? -EINVAL : -EOPNOTSUPP;
-	memcpy(key, assignment, klen);
-	key[klen] = '\0';
-	v = eq + 1;
-
-	if (strcmp(key, "MemoryMax") == 0) {
-		if ((r = parse_limit(v, "MemoryMax", "MemoryMaxScale", true,
-				     &p)) < 0)
-			return r;
-	} else if (strcmp(key, "TasksMax") == 0) {
-		if ((r = parse_limit(v, "TasksMax", "TasksMaxScale", false,
-				     &p)) < 0)
-			return r;
-	} else if (strcmp(key, "CPUQuota") == 0) {
-		p.name = "CPUQuotaPerSecUSec";
-		p.type = 't';
-		if (*v == '\0' || strcmp(v, "infinity") == 0)
-			p.t = UINT64_MAX;
-		else if (exec_sdprops_parse_permyriad(v, &n) < 0 || n == 0 ||
-			 n > UINT64_MAX / USEC_PER_SEC)
-			return -EINVAL;
-		else
-			p.t = n * USEC_PER_SEC / 10000;
-	} else if (strcmp(key, "Nice") == 0) {
-		char *end;
-		long l;
-
-		errno = 0;
-		l = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || errno != 0 || l < -20 ||
-		    l > 19)
-			return -EINVAL;
-		p.name = "Nice";
-		p.type = 'i';
-		p.i = (int32_t)l;
-	} else if (strcmp(key, "IOWeight") == 0) {
-		char *end;
-		unsigned long long u;
-
-		errno = 0;
-		u = isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
-		if (u < 1 || u > 10000 || *end != '\0' || errno != 0)
-			return -EINVAL;
-		p.name = "IOWeight";
-		p.type = 't';
-		p.t = u;
-	} else if (strcmp(key, "RuntimeMaxSec") == 0) {
-		if (exec_sdprops_parse_timespan_usec(v, &n) < 0)
-			return -EINVAL;
-		p.name = "RuntimeMaxUSec";
-		p.type = 't';
-		p.t = n;
-	} else if (strcmp(key, "ProtectSystem") == 0 ||
-		   strcmp(key, "ProtectHome") == 0) {
-		bool sys = key[7] == 'S';
-
-		if (!one_of(v, sys ? protect_system : protect_home))
-			return -EINVAL;
-		p.name = sys ? "ProtectSystem" : "ProtectHome";
-		p.type = 's';
-		p.s = v;
-	} else if (strcmp(key, "PrivateTmp") == 0 ||
-		   strcmp(key, "PrivateNetwork") == 0) {
-		if ((r = parse_bool(v)) < 0)
-			return -EINVAL;
-		p.name = key[7] == 'T' ? "PrivateTmp" : "PrivateNetwork";
-		p.type = 'b';
-		p.b = r == 1;
-	} else if (strcmp(key, "ReadWritePaths") == 0) {
-		if ((r = parse_paths(v, &p)) < 0)
-			return r;
-	} else {
-		return -EOPNOTSUPP;
+	memset(p, 0, sizeof p);
+	/* No default: a key added to jobprop fails the build (-Wswitch)
+	 * until it is converted here. */
+	switch (jp->key) {
+	case JOBPROP_MEMORY_MAX:
+		exec_sdprops_limit(jp, "MemoryMax", "MemoryMaxScale", &p[0]);
+		/* On a legacy or hybrid cgroup hierarchy (cgroup v1 memory
+		 * controller) systemd ignores MemoryMax= and applies only
+		 * MemoryLimit=; on v2 it takes MemoryMax= and ignores
+		 * MemoryLimit=. */
+		if (p[0].type == 't') {
+			exec_sdprops_t(&p[1], "MemoryLimit", p[0].t);
+			n = 2;
+		}
+		break;
+	case JOBPROP_MEMORY_HIGH:
+		exec_sdprops_limit(jp, "MemoryHigh", "MemoryHighScale", &p[0]);
+		break;
+	case JOBPROP_CPU_QUOTA:
+		/* jobprop's value is already CPU usec per second. */
+		exec_sdprops_t(&p[0], "CPUQuotaPerSecUSec", jp->value);
+		break;
+	case JOBPROP_TASKS_MAX:
+		exec_sdprops_limit(jp, "TasksMax", "TasksMaxScale", &p[0]);
+		break;
+	case JOBPROP_IO_WEIGHT:
+		exec_sdprops_t(&p[0], "IOWeight", jp->value);
+		break;
+	case JOBPROP_NICE:
+		p[0].name = "Nice";
+		p[0].type = 'i';
+		p[0].i = jp->nice;
+		break;
+	case JOBPROP_RUNTIME_MAX_SEC:
+		exec_sdprops_t(&p[0], "RuntimeMaxUSec",
+			       jp->infinity ? UINT64_MAX : jp->value);
+		break;
+	case JOBPROP_PROTECT_SYSTEM:
+	case JOBPROP_PROTECT_HOME:
+		/* jobprop's canonical spelling ("yes" for "true"): systemd
+		 * reads both the same way (a boolean first, then the
+		 * modes), and every version takes "yes"/"no". */
+		p[0].name = jp->key == JOBPROP_PROTECT_SYSTEM ? "ProtectSystem"
+							      : "ProtectHome";
+		p[0].type = 's';
+		p[0].s = jp->str;
+		break;
+	case JOBPROP_PRIVATE_TMP:
+	case JOBPROP_PRIVATE_NETWORK:
+	case JOBPROP_NO_NEW_PRIVILEGES:
+		p[0].name = jp->key == JOBPROP_PRIVATE_TMP ? "PrivateTmp"
+			    : jp->key == JOBPROP_PRIVATE_NETWORK
+				? "PrivateNetwork"
+				: "NoNewPrivileges";
+		p[0].type = 'b';
+		p[0].b = jp->flag;
+		break;
+	case JOBPROP_READ_WRITE_PATHS:
+		n = exec_sdprops_paths(jp, "ReadWritePaths", &p[0]);
+		break;
+	case JOBPROP_READ_ONLY_PATHS:
+		n = exec_sdprops_paths(jp, "ReadOnlyPaths", &p[0]);
+		break;
+	case JOBPROP_INACCESSIBLE_PATHS:
+		n = exec_sdprops_paths(jp, "InaccessiblePaths", &p[0]);
+		break;
+	case JOBPROP_LIMIT_NOFILE:
+		n = exec_sdprops_rlimit(jp, "LimitNOFILE", "LimitNOFILESoft",
+					p);
+		break;
+	case JOBPROP_LIMIT_CORE:
+		n = exec_sdprops_rlimit(jp, "LimitCORE", "LimitCORESoft", p);
+		break;
+	case JOBPROP_LIMIT_NPROC:
+		n = exec_sdprops_rlimit(jp, "LimitNPROC", "LimitNPROCSoft", p);
+		break;
+	case JOBPROP_KEY_COUNT:
+		return -EINVAL;
 	}
-	*ret = p;
-	return 0;
+	if (n < 0 || p[0].name == NULL)
+		return n < 0 ? n : -EINVAL;
+	memcpy(ret, p, sizeof p);
+	return n;
 }
 
 void
-exec_sdprop_clear(struct exec_sdprop *p)
+exec_sdprops_clear(struct exec_sdprop *p)
 {
+	if (p == NULL)
+		return;
 	if (p->paths != NULL)
 		for (char **q = p->paths; *q != NULL; q++)
 			free(*q);

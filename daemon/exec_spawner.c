@@ -44,6 +44,7 @@
 
 #include "hookcg.h"
 #include "idmap.h"
+#include "jobprop.h"
 #include "log.h"
 #include "spawner.h"
 
@@ -439,24 +440,46 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Nice=N among the properties, else SPAWNER_NO_NICE. */
-static int32_t
-exec_spawner_nice(const struct exec_launch *l)
+/*
+ * What the spawner applies of a run's properties into h: Nice= and
+ * Limit*= (the others need a cgroup or a mount namespace, which
+ * jobprop_check refused at schedule time for this backend). jobprop is
+ * the one parser; repeated keys fold the way systemd applies a unit's
+ * properties, the last one winning. An entry that no longer parses (a
+ * negative Nice= whose owner lost root) is skipped, as before.
+ */
+static void
+exec_spawner_props(const struct exec_launch *l, struct spawner_req *h)
 {
+	h->nice = SPAWNER_NO_NICE;
+	h->rlim_set = 0;
 	for (size_t i = 0; i < l->nprops; i++) {
-		const char *p = l->props[i];
-		char *end;
-		long v;
+		struct jobprop jp;
+		char why[8];
+		int slot;
 
-		if (strncmp(p, "Nice=", 5) != 0)
+		if (jobprop_parse(l->props[i], l->uid, &jp, why, sizeof why) < 0)
 			continue;
-		errno = 0;
-		v = strtol(p + 5, &end, 10);
-		if (errno == 0 && *end == '\0' && end != p + 5 && v >= -20 &&
-		    v <= 19)
-			return (int32_t)v;
+		switch (jp.key) {
+		case JOBPROP_NICE:
+			h->nice = jp.nice;
+			continue;
+		case JOBPROP_LIMIT_NOFILE:
+			slot = SPAWNER_RLIM_NOFILE;
+			break;
+		case JOBPROP_LIMIT_CORE:
+			slot = SPAWNER_RLIM_CORE;
+			break;
+		case JOBPROP_LIMIT_NPROC:
+			slot = SPAWNER_RLIM_NPROC;
+			break;
+		default:
+			continue;
+		}
+		h->rlim_set |= 1u << slot;
+		h->rlim[slot].soft = jp.value;
+		h->rlim[slot].hard = jp.value_hard;
 	}
-	return SPAWNER_NO_NICE;
 }
 
 /*
@@ -552,7 +575,7 @@ exec_spawner_start(const struct exec_launch *l)
 	h.job_id = l->job_id;
 	h.uid = l->uid;
 	h.gid = l->gid;
-	h.nice = exec_spawner_nice(l);
+	exec_spawner_props(l, &h);
 	h.set_ids = l->set_ids;
 	h.envc = (uint32_t)envc;
 	h.blob_len = (uint32_t)len;

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -67,6 +68,7 @@
 
 #include "exec_sdprops.h"
 #include "idmap.h"
+#include "jobprop.h"
 #include "log.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
@@ -700,6 +702,39 @@ sdrun_append_prop(sd_bus_message *m, const struct exec_sdprop *p)
 	return -EINVAL;
 }
 
+/*
+ * Limit*= never goes past evd's own hard limit (jobprop.h: "infinity" is
+ * evd's own), as in the spawner, where the kernel and a clamp see to it.
+ * Here systemd applies the limit as root, so evd clamps it first; the
+ * converted properties are otherwise exactly systemd-run's.
+ */
+static void
+sdrun_clamp_rlimit(struct jobprop *jp)
+{
+	struct rlimit rl;
+	int res;
+
+	switch (jp->key) {
+	case JOBPROP_LIMIT_NOFILE:
+		res = RLIMIT_NOFILE;
+		break;
+	case JOBPROP_LIMIT_CORE:
+		res = RLIMIT_CORE;
+		break;
+	case JOBPROP_LIMIT_NPROC:
+		res = RLIMIT_NPROC;
+		break;
+	default:
+		return;
+	}
+	if (getrlimit(res, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+		return;
+	if (jp->value_hard > rl.rlim_max)
+		jp->value_hard = rl.rlim_max;
+	if (jp->value > jp->value_hard)
+		jp->value = jp->value_hard;
+}
+
 /* The owner's name check: systemd resolves User=<uid> itself (primary
  * group and supplementary groups at start, NSS in the unit's own child,
  * never in evd); this pre-command, run as the owner inside the unit,
@@ -715,7 +750,7 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 {
 	char desc[256], slice[64], uidstr[16], found[4096];
 	const char *prog = l->prog;
-	uint64_t runtime_usec = UINT64_MAX;
+	uint64_t runtime_usec = UINT64_MAX, job_runtime_usec = UINT64_MAX;
 	int r;
 
 	if ((r = sd_bus_message_append(m, "ss", run->unit, "fail")) < 0 ||
@@ -813,33 +848,39 @@ sdrun_build(sd_bus_message *m, const struct exec_launch *l,
 		    (uint64_t)(l->timeout_ns + EXEC_GRACE_NS) / 1000 +
 		    SDRUN_BACKSTOP_USEC;
 	for (size_t i = 0; i < l->nprops; i++) {
-		struct exec_sdprop p;
+		struct exec_sdprop p[EXEC_SDPROPS_PER_KEY];
+		struct jobprop jp;
+		int n;
 
-		if ((r = exec_sdprop_parse(l->props[i], &p)) < 0) {
-			snprintf(err_buf, err_size, "property %s: %s",
-				 l->props[i], strerror(-r));
+		/* jobprop judged the list at schedule time; parsing it again
+		 * here (the one parser) only fails if the owner lost the
+		 * right to a value since (Nice < 0 is root's). */
+		if ((r = jobprop_parse(l->props[i], l->uid, &jp, err_buf,
+				       err_size)) < 0)
 			return r;
+		sdrun_clamp_rlimit(&jp);
+		if ((n = exec_sdprops_convert(&jp, p)) < 0) {
+			snprintf(err_buf, err_size, "property %s: %s", jp.name,
+				 strerror(-n));
+			return n;
 		}
-		if (strcmp(p.name, "RuntimeMaxUSec") == 0) {
-			/* The job's own limit, unless the backstop is
-			 * shorter: only one may be set. */
-			if (p.t < runtime_usec)
-				runtime_usec = p.t;
-		} else {
-			r = sdrun_append_prop(m, &p);
-			/* On a legacy or hybrid cgroup hierarchy (cgroup v1
-			 * memory controller) systemd ignores MemoryMax= and
-			 * applies only MemoryLimit=; on v2 it takes
-			 * MemoryMax= and ignores MemoryLimit=. */
-			if (r >= 0 && p.type == 't' &&
-			    strcmp(p.name, "MemoryMax") == 0)
-				r = sd_bus_message_append(
-				    m, "(sv)", "MemoryLimit", "t", p.t);
+		r = 0;
+		for (int k = 0; k < n; k++) {
+			/* RuntimeMaxUSec: set once, below (the last one
+			 * wins, as jobprop_timeout_ns reads it). */
+			if (r >= 0 && strcmp(p[k].name, "RuntimeMaxUSec") == 0)
+				job_runtime_usec = p[k].t;
+			else if (r >= 0)
+				r = sdrun_append_prop(m, &p[k]);
+			exec_sdprops_clear(&p[k]);
 		}
-		exec_sdprop_clear(&p);
 		if (r < 0)
 			return r;
 	}
+	/* The job's own limit, unless the backstop is shorter: only one
+	 * may be set. */
+	if (job_runtime_usec < runtime_usec)
+		runtime_usec = job_runtime_usec;
 	if (runtime_usec != UINT64_MAX &&
 	    (r = sd_bus_message_append(m, "(sv)", "RuntimeMaxUSec", "t",
 				       runtime_usec)) < 0)

@@ -676,6 +676,12 @@ jobprop_parse(const char *kv, uid_t owner, struct jobprop *ret, char *why,
 }
 
 const char *
+jobprop_key_name(enum jobprop_key k)
+{
+	return (unsigned)k < JOBPROP_KEY_COUNT ? jobprop_defs[k].name : NULL;
+}
+
+const char *
 jobprop_class_name(unsigned honours_bit)
 {
 	switch (honours_bit) {

@@ -105,6 +105,11 @@ int jobprop_check(const char *const *kv, size_t n, uid_t owner,
                   unsigned honours, const char *runner, char *why,
                   size_t why_size);
 
+/* systemd's name of key k ("MemoryMax"), or NULL when k is not a key
+ * (k >= JOBPROP_KEY_COUNT): walks every key jobprop accepts, so that a
+ * consumer's tests can check it converts each one. */
+const char *jobprop_key_name(enum jobprop_key k);
+
 /* What a class bit stands for in messages ("per-hook cgroups"). */
 const char *jobprop_class_name(unsigned honours_bit);
 

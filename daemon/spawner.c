@@ -281,6 +281,52 @@ spawner_child_env(char **envp, const struct passwd *pw)
 	return out;
 }
 
+/*
+ * Limit*= of the job, after the drop to the owner: an unprivileged
+ * process can only lower its hard limit, and both halves are clamped to
+ * the hard limit the child has now (evd's own, or the owner's when the
+ * owner is root, who could raise it: clamping keeps "never past evd's"
+ * true for root's hooks too). A lower RLIMIT_NPROC set here does not stop
+ * this execve (the kernel judges that at setuid time), only the hook's
+ * own forks, where the limit is meant to bite.
+ */
+static void
+spawner_child_rlimits(const struct spawner_job *j)
+{
+	static const int res[SPAWNER_RLIM_COUNT] = {
+	    [SPAWNER_RLIM_NOFILE] = RLIMIT_NOFILE,
+	    [SPAWNER_RLIM_CORE] = RLIMIT_CORE,
+	    [SPAWNER_RLIM_NPROC] = RLIMIT_NPROC,
+	};
+	static const char *const names[SPAWNER_RLIM_COUNT] = {
+	    [SPAWNER_RLIM_NOFILE] = "LimitNOFILE",
+	    [SPAWNER_RLIM_CORE] = "LimitCORE",
+	    [SPAWNER_RLIM_NPROC] = "LimitNPROC",
+	};
+	const struct spawner_req *h = j->h;
+
+	for (int i = 0; i < SPAWNER_RLIM_COUNT; i++) {
+		struct rlimit rl;
+		rlim_t soft = (rlim_t)h->rlim[i].soft;
+		rlim_t hard = (rlim_t)h->rlim[i].hard;
+
+		if (!(h->rlim_set & (1u << i)))
+			continue;
+		if (getrlimit(res[i], &rl) < 0)
+			spawner_child_fail(j, errno, "%s: %s", names[i],
+			                   strerror(errno));
+		if (hard > rl.rlim_max)
+			hard = rl.rlim_max;
+		if (soft > hard)
+			soft = hard;
+		rl.rlim_cur = soft;
+		rl.rlim_max = hard;
+		if (setrlimit(res[i], &rl) < 0)
+			spawner_child_fail(j, errno, "%s: %s", names[i],
+			                   strerror(errno));
+	}
+}
+
 static void __attribute__((noreturn))
 spawner_child(const struct spawner_job *j)
 {
@@ -381,6 +427,7 @@ spawner_child(const struct spawner_job *j)
 	    setpriority(PRIO_PROCESS, 0, h->nice) < 0)
 		spawner_child_fail(j, errno, "nice %d: %s", (int)h->nice,
 		                   strerror(errno));
+	spawner_child_rlimits(j);
 	if (j->cwd != NULL) {
 		if (chdir(j->cwd) < 0)
 			spawner_child_fail(j, errno, "chdir %.160s: %s",
@@ -433,6 +480,18 @@ spawner_partial_clear(struct spawner_partial *p)
 	free(p->blob);
 	memset(p, 0, sizeof(*p));
 	p->fds[0] = p->fds[1] = p->fds[2] = p->fds[3] = -1;
+}
+
+/* Only the known limits, each soft <= hard (as jobprop makes them). */
+static bool
+spawner_rlim_valid(const struct spawner_req *h)
+{
+	if (h->rlim_set & ~((1u << SPAWNER_RLIM_COUNT) - 1))
+		return false;
+	for (int i = 0; i < SPAWNER_RLIM_COUNT; i++)
+		if ((h->rlim_set & (1u << i)) && h->rlim[i].soft > h->rlim[i].hard)
+			return false;
+	return true;
 }
 
 /* Splits the blob into its strings; false if it is not exactly what the
@@ -607,6 +666,7 @@ spawner_recv(int sock, struct spawner_partial *p, char *buf, size_t bufsize)
 		if (p->h.blob_len == 0 || p->h.blob_len > SPAWNER_BLOB_MAX ||
 		    p->h.argc == 0 || p->h.argc > SPAWNER_ARGC_MAX ||
 		    p->h.envc > SPAWNER_ENVC_MAX ||
+		    !spawner_rlim_valid(&p->h) ||
 		    (size_t)n - sizeof(p->h) > p->h.blob_len ||
 		    (p->blob = malloc(p->h.blob_len)) == NULL) {
 			spawner_send_failed(sock, p->h.job_id, EPROTO,

@@ -37,6 +37,15 @@ enum spawner_rep_type {
 	SPAWNER_REP_FAILED,      /* err, msg */
 };
 
+/* The resource limits a request may set (Limit*= job properties), as
+ * indices of spawner_req.rlim. */
+enum spawner_rlim {
+	SPAWNER_RLIM_NOFILE,
+	SPAWNER_RLIM_CORE,
+	SPAWNER_RLIM_NPROC,
+	SPAWNER_RLIM_COUNT
+};
+
 /* evd -> spawner, the first packet of a request. The strings follow,
  * NUL-terminated each, in this order: user (empty: none), prog, cwd
  * (empty: none), argv[0..argc), envp[0..envc). */
@@ -50,6 +59,16 @@ struct spawner_req {
 	uint32_t envc;
 	uint32_t blob_len; /* total bytes of strings, in the packets after */
 	uint32_t flags;    /* SPAWNER_REQ_* */
+	/* Bit i: set rlim[i] (enum spawner_rlim) in the child, after the
+	 * drop to the owner, each half clamped to the child's hard limit
+	 * then (so a hook's limits only ever go down). evd folds repeated
+	 * keys (the last wins); the spawner refuses other bits and
+	 * soft > hard. UINT64_MAX: infinity (== RLIM_INFINITY). */
+	uint32_t rlim_set;
+	struct {
+		uint64_t soft;
+		uint64_t hard;
+	} rlim[SPAWNER_RLIM_COUNT];
 };
 /* A fourth fd rides along: the run's cgroup.procs (hookcg.h), which the
  * child joins before anything else. */

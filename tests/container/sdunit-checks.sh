@@ -146,6 +146,20 @@ if has "stdout: 7" && has "TasksMax=33" && has "CPUQuotaPerSecUSec=500ms" &&
 	pass "properties applied"
 else fail "properties applied" "$out"; fi
 
+# 10b. the keys the backend once could not convert (every fire failed),
+#      and Limit*= clamped to evd's own hard limit (here: the driver's)
+tid; drive "$t" -u "$U1" -p LimitNOFILE=64 -p LimitCORE=0 -p MemoryHigh=1G \
+	-p NoNewPrivileges=yes -p ReadOnlyPaths=/srv -- /bin/sh -c \
+	'echo "n=$(ulimit -n) h=$(ulimit -Hn) c=$(ulimit -c)"; grep NoNewPrivs /proc/self/status; u=$(sed -n "s|^0::/||p;s|^1:name=systemd:/||p" /proc/self/cgroup | head -n1); systemctl show -p MemoryHigh -p ReadOnlyPaths "${u##*/}"'
+if has "stdout: n=64 h=64 c=0" && has "NoNewPrivs:.*1" &&
+   has "MemoryHigh=1073741824" && has "ReadOnlyPaths=/srv"; then
+	pass "LimitNOFILE=, LimitCORE=, MemoryHigh=, NoNewPrivileges=, ReadOnlyPaths= applied"
+else fail "LimitNOFILE=, LimitCORE=, MemoryHigh=, NoNewPrivileges=, ReadOnlyPaths= applied" "$out"; fi
+hn=$(ulimit -Hn)
+tid; drive "$t" -u "$U1" -p LimitNOFILE=infinity -- /bin/sh -c 'echo "h=$(ulimit -Hn)"'
+if has "stdout: h=$hn\$"; then pass "LimitNOFILE=infinity is evd's own hard limit ($hn)"
+else fail "LimitNOFILE=infinity clamped to $hn" "$out"; fi
+
 # 11. MemoryMax= kills a memory hog (needs a memory controller systemd
 #     can use here: cgroup v2 with memory, or v1 memory hierarchy)
 systemd-run -q --unit="evd-memprobe-$T" -p MemoryMax=100M /bin/sleep 5 2>/dev/null

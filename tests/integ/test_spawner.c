@@ -4,7 +4,8 @@
  * cwd on a hung FUSE mount, never stalls the daemon; the child has only
  * fds 0-2, no capabilities, a clean environment with EVD_SOCKET, LANG and
  * TZ; its identity is resolved at fire time (uid reuse, group removal, no
- * passwd entry); one user's backlog does not hold another's hook.
+ * passwd entry); one user's backlog does not hold another's hook;
+ * Limit*= properties reach the child, clamped to evd's own limits.
  *
  * Needs root (it creates users with useradd and removes them); exits 77
  * otherwise, saying why.
@@ -756,6 +757,187 @@ test_hung_cwd(void **state)
 	fuse_clean();
 }
 
+/* ---- Limit*= job properties ---- */
+
+/* Schedules "sh -c cmd" with properties as uid/gid (0: as this root
+ * client, in this process); the timer id, 0 on failure. */
+static uint64_t
+schedule_props(uid_t uid, gid_t gid, const char *user, const char *cmd,
+               const char *const *props, size_t nprops)
+{
+	int p[2], status;
+	uint64_t id = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct hook_req h;
+		Evd__Reply *r;
+		int fd;
+
+		close(p[0]);
+		if ((uid != 0 && become(uid, gid) < 0) || (fd = greet()) < 0)
+			_exit(2);
+		hook_req_init(&h, cmd, 200 * MS, user, "/");
+		h.x.n_properties = nprops;
+		h.x.properties = (char **)props;
+		r = call(fd, &h.rq);
+		if (r != NULL && r->body_case == EVD__REPLY__BODY_SCHEDULED)
+			id = r->scheduled->timer_id;
+		else if (r != NULL && r->body_case == EVD__REPLY__BODY_ERROR)
+			fprintf(stderr, "refused: %s\n", r->error->message);
+		if (write(p[1], &id, sizeof id) != sizeof id)
+			_exit(4);
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &id, sizeof id) != sizeof id)
+		id = 0;
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return id;
+}
+
+/* The soft and hard values of the /proc/PID/limits line starting with
+ * what (e.g. "Max open files"), in text; "unlimited" is UINT64_MAX. */
+static void
+limits_of(const char *text, const char *what, uint64_t *soft, uint64_t *hard)
+{
+	const char *line = strstr(text, what);
+	char a[32], b[32];
+
+	if (line == NULL)
+		fail_msg("no \"%s\" in:\n%s", what, text);
+	line += strlen(what);
+	assert_int_equal(sscanf(line, "%31s %31s", a, b), 2);
+	*soft = strcmp(a, "unlimited") == 0 ? UINT64_MAX
+	                                     : strtoull(a, NULL, 10);
+	*hard = strcmp(b, "unlimited") == 0 ? UINT64_MAX
+	                                     : strtoull(b, NULL, 10);
+}
+
+/* evd's own hard limit for what: a hook's can never pass it. */
+static uint64_t
+evd_hard(const char *what)
+{
+	char path[64], text[8192];
+	uint64_t soft, hard;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/limits", (int)evd.pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	limits_of(text, what, &soft, &hard);
+	return hard;
+}
+
+static uint64_t
+min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Runs the hook, which prints its own /proc limits; its stdout. */
+static char *
+limits_run(uid_t uid, gid_t gid, const char *user, const char *const *props,
+           size_t nprops)
+{
+	uint64_t id = schedule_props(uid, gid, user,
+	                             "echo n=$(ulimit -n); cat /proc/$$/limits",
+	                             props, nprops);
+	Evd__Reply *r;
+	char *out;
+	int fd;
+
+	assert_true(id > 0);
+	fd = greet();
+	assert_true(fd >= 0);
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	if (r->exec_finished->run->outcome !=
+	    EVD__RUN_OUTCOME__RUN_EXEC_EXITED)
+		fail_msg("hook did not run: outcome %d",
+		         (int)r->exec_finished->run->outcome);
+	out = strndup((char *)r->exec_finished->run->stdout_tail.data,
+	              r->exec_finished->run->stdout_tail.len);
+	assert_non_null(out);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	return out;
+}
+
+static void
+assert_limit(const char *out, const char *what, uint64_t soft, uint64_t hard)
+{
+	uint64_t s, h;
+
+	limits_of(out, what, &s, &h);
+	if (s != soft || h != hard)
+		fail_msg("%s: soft %llu hard %llu, want %llu %llu", what,
+		         (unsigned long long)s, (unsigned long long)h,
+		         (unsigned long long)soft, (unsigned long long)hard);
+}
+
+/*
+ * The spawner applies Limit*= in the child after the drop to the owner,
+ * clamped to evd's hard limit, the last of repeated keys winning; before,
+ * it ignored them (ulimit -n said 1024, the spawner's default).
+ */
+static void
+test_rlimits(void **state)
+{
+	static const char *const basic[] = {"LimitNOFILE=64", "LimitCORE=0",
+	                                    "LimitNPROC=50"};
+	/* Applied one by one after the drop, the first would have lowered
+	 * the hard limit to 32 for good; the last one wins instead. */
+	static const char *const repeated[] = {
+	    "LimitNOFILE=32", "LimitNOFILE=100:200", "LimitCORE=1K:2K"};
+	uint64_t nofile_hard = evd_hard("Max open files");
+	uint64_t core_hard = evd_hard("Max core file size");
+	uint64_t nproc_hard = evd_hard("Max processes");
+	char high[64], *out;
+	const char *above[2];
+	struct passwd *pw;
+
+	(void)state;
+	useradd(USER_A, "");
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+
+	out = limits_run(pw->pw_uid, pw->pw_gid, USER_A, basic, 3);
+	print_message("%s", out);
+	assert_memory_equal(out, "n=64\n", 5);
+	assert_limit(out, "Max open files", 64, 64);
+	assert_limit(out, "Max core file size", 0, 0);
+	assert_limit(out, "Max processes", min64(50, nproc_hard),
+	             min64(50, nproc_hard));
+	free(out);
+
+	out = limits_run(pw->pw_uid, pw->pw_gid, USER_A, repeated, 3);
+	assert_limit(out, "Max open files", min64(100, nofile_hard),
+	             min64(200, nofile_hard));
+	assert_limit(out, "Max core file size", min64(1024, core_hard),
+	             min64(2048, core_hard));
+	free(out);
+
+	/* Root's own hook could raise its hard limit: clamped to evd's
+	 * instead, never raised. */
+	snprintf(high, sizeof high, "LimitNOFILE=%llu",
+	         (unsigned long long)nofile_hard * 2);
+	above[0] = high;
+	above[1] = "LimitNPROC=infinity";
+	out = limits_run(0, 0, NULL, above, 2);
+	assert_limit(out, "Max open files", nofile_hard, nofile_hard);
+	assert_limit(out, "Max processes", nproc_hard, nproc_hard);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -772,6 +954,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_hung_cwd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigstop_loop_does_not_freeze,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rlimits, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
