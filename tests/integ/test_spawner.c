@@ -36,10 +36,21 @@
 #define MS 1000000LL
 #define SEC 1000000000LL
 
-#define USER_A "evdt-spa"
-#define USER_B "evdt-spb"
-#define GROUP_G "evdt-spg"
-#define GROUP_H "evdt-sph"
+/* Names with this process's pid: two runs of the test on one machine
+ * (worktrees, a CI job beside a developer's) never share a user. */
+static char USER_A[32], USER_B[32], GROUP_G[32], GROUP_H[32], G_OPT[40];
+
+static void
+names_init(void)
+{
+	long pid = (long)getpid();
+
+	snprintf(USER_A, sizeof USER_A, "evdt-a%ld", pid);
+	snprintf(USER_B, sizeof USER_B, "evdt-b%ld", pid);
+	snprintf(GROUP_G, sizeof GROUP_G, "evdt-g%ld", pid);
+	snprintf(GROUP_H, sizeof GROUP_H, "evdt-h%ld", pid);
+	snprintf(G_OPT, sizeof G_OPT, "-G %s", GROUP_G);
+}
 
 static struct evd_proc evd;
 static uint64_t rid = 1;
@@ -93,11 +104,11 @@ users_clean(void)
 {
 	user_kill_all(USER_A);
 	user_kill_all(USER_B);
-	sh("userdel -r " USER_A " >/dev/null 2>&1");
-	sh("userdel -r " USER_B " >/dev/null 2>&1");
-	sh("groupdel " GROUP_G " >/dev/null 2>&1");
-	sh("groupdel " GROUP_H " >/dev/null 2>&1");
-	sh("groupdel " USER_A " >/dev/null 2>&1");
+	sh("userdel -r %s >/dev/null 2>&1", USER_A);
+	sh("userdel -r %s >/dev/null 2>&1", USER_B);
+	sh("groupdel %s >/dev/null 2>&1", GROUP_G);
+	sh("groupdel %s >/dev/null 2>&1", GROUP_H);
+	sh("groupdel %s >/dev/null 2>&1", USER_A);
 }
 
 static int
@@ -446,7 +457,7 @@ test_child_fds_caps_env_ids(void **state)
 	size_t off;
 
 	assert_int_equal(sh("groupadd %s", GROUP_G), 0);
-	useradd(USER_A, "-G " GROUP_G);
+	useradd(USER_A, G_OPT);
 	pw = getpwnam(USER_A);
 	gr = getgrnam(GROUP_G);
 	assert_non_null(pw);
@@ -515,8 +526,8 @@ test_uid_reuse(void **state)
 	id = schedule_as(uid, gid, cmd, 3 * SEC, USER_A, NULL, 1);
 	assert_true(id > 0);
 	/* A leaves; B gets A's uid before the fire. */
-	assert_int_equal(sh("userdel " USER_A), 0);
-	assert_int_equal(sh("useradd -M -u %u -o " USER_B, (unsigned)uid), 0);
+	assert_int_equal(sh("userdel %s", USER_A), 0);
+	assert_int_equal(sh("useradd -M -u %u -o %s", (unsigned)uid, USER_B), 0);
 	fd = greet();
 	r = wait_run(fd, id, 30000);
 	assert_non_null(r);
@@ -576,7 +587,7 @@ test_group_removed_before_fire(void **state)
 
 	assert_int_equal(sh("groupadd %s", GROUP_G), 0);
 	assert_int_equal(sh("groupadd %s", GROUP_H), 0);
-	useradd(USER_A, "-G " GROUP_G);
+	useradd(USER_A, G_OPT);
 	pw = getpwnam(USER_A);
 	assert_non_null(pw);
 	old_gid = pw->pw_gid;
@@ -584,9 +595,9 @@ test_group_removed_before_fire(void **state)
 	                 "echo \" $(id -g) : $(id -G) \"", 2 * SEC, USER_A, NULL,
 	                 1);
 	assert_true(id > 0);
-	assert_int_equal(sh("gpasswd -d " USER_A " " GROUP_G " >/dev/null"),
+	assert_int_equal(sh("gpasswd -d %s %s >/dev/null", USER_A, GROUP_G),
 	                 0);
-	assert_int_equal(sh("usermod -g " GROUP_H " " USER_A), 0);
+	assert_int_equal(sh("usermod -g %s %s", GROUP_H, USER_A), 0);
 	g = getgrnam(GROUP_G);
 	assert_non_null(g);
 	gid_t ggid = g->gr_gid;
@@ -962,6 +973,7 @@ main(void)
 		       "hooks as them)\n");
 		return 77;
 	}
+	names_init();
 	if (system("command -v useradd >/dev/null && command -v gpasswd "
 	           ">/dev/null") != 0) {
 		printf("SKIP: useradd/gpasswd not installed\n");
