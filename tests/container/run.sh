@@ -3,8 +3,8 @@
 # container (systemd-nspawn), installed from the .deb with the shipped
 # units: socket activation, Type=notify, reload, the watchdog, the state
 # directory, journald, a per-user instance with lingering, and exec hooks
-# (identity; as transient units, limits, journal, failures, --retry and
-# --on-failure once those features are there: until then they SKIP).
+# as transient units (identity, network and home, timeouts, the journal,
+# properties, failures, --retry, --on-failure; checks.sh).
 #
 # usage: sudo tests/container/run.sh [--deb FILE]
 #   --deb FILE   test this package instead of building one (.ci/build-deb)
@@ -16,8 +16,8 @@
 # the container boots it with --volatile=overlay, so it stays pristine;
 # delete it to start over; it is made again when the package list
 # changes) and the logs. It needs root, systemd-nspawn (systemd-container),
-# debootstrap and the Debian archive; it modifies
-# nothing of the host. It exits 77 with the reason where the container
+# debootstrap and the Debian archive; it modifies nothing of the host.
+# It exits 77 with the reason where the container
 # cannot start (not root, no systemd-nspawn or debootstrap, no network for
 # debootstrap, nspawn cannot boot here), 1 when a check fails, 0 when
 # every check passed or skipped. Every wait is bounded; it takes a few
