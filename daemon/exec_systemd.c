@@ -18,7 +18,10 @@
  *             (the bus keeps the order, so no signal is missed). When the
  *             start job is removed, one GetAll reads the unit: job "done"
  *             (Type=exec: the program was exec'd) reports started, any
- *             other result reports failed with the unit's reason.
+ *             other result reports failed with the unit's reason -- but
+ *             for a main process with an exit status of its own or a
+ *             signal: it ran and ended before systemd saw its exec, so
+ *             it is started and, once down, exited.
  *   RUNNING   each change of the Unit interface triggers a GetAll (one at
  *             a time: a signal that arrives while one is in flight was
  *             emitted before its reply was); ActiveState inactive/failed
