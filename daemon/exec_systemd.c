@@ -18,7 +18,10 @@
  *             (the bus keeps the order, so no signal is missed). When the
  *             start job is removed, one GetAll reads the unit: job "done"
  *             (Type=exec: the program was exec'd) reports started, any
- *             other result reports failed with the unit's reason.
+ *             other result reports failed with the unit's reason -- but
+ *             for a main process with an exit status of its own or a
+ *             signal: it ran and ended before systemd saw its exec, so
+ *             it is started and, once down, exited.
  *   RUNNING   each change of the Unit interface triggers a GetAll (one at
  *             a time: a signal that arrives while one is in flight was
  *             emitted before its reply was); ActiveState inactive/failed
@@ -419,6 +422,21 @@ sdrun_report_failed(struct sdrun *r, const struct sdunit_state *st)
 	exec_backend_failed(job_id, err, why);
 }
 
+/* Whether the main program ran although the start job did not end
+ * "done": under Type=exec a program that exits (or is killed) before
+ * systemd has seen its exec succeed fails the start job, yet it ran. Its
+ * own exit status says so; 200..243 are systemd's for a failed step
+ * before or at exec (src/basic/exit-status.h), taken as not started. */
+static bool
+sdunit_main_ran(const struct sdunit_state *st)
+{
+	if (st->exec_main_code == CLD_KILLED ||
+	    st->exec_main_code == CLD_DUMPED)
+		return true;
+	return st->exec_main_code == CLD_EXITED &&
+	       (st->exec_main_status < 200 || st->exec_main_status > 243);
+}
+
 static bool
 sdunit_is_down(const struct sdunit_state *st)
 {
@@ -456,7 +474,8 @@ sdrun_getall_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	if (r->state == SDRUN_STARTING) {
 		if (r->job_result == NULL)
 			return 0; /* cannot happen: read only once it is gone */
-		if (strcmp(r->job_result, "done") != 0 ||
+		if ((strcmp(r->job_result, "done") != 0 &&
+		     !sdunit_main_ran(&st)) ||
 		    (st.exec_main_start_usec == 0 && st.exec_main_pid == 0 &&
 		     st.exec_main_code == 0)) {
 			sdrun_report_failed(r, &st);

@@ -3,8 +3,8 @@
 # container (systemd-nspawn), installed from the .deb with the shipped
 # units: socket activation, Type=notify, reload, the watchdog, the state
 # directory, journald, a per-user instance with lingering, and exec hooks
-# (identity; as transient units, limits, journal, failures, --retry and
-# --on-failure once those features are there: until then they SKIP).
+# as transient units (identity, network and home, timeouts, the journal,
+# properties, failures, --retry, --on-failure; checks.sh).
 #
 # usage: sudo tests/container/run.sh [--deb FILE]
 #   --deb FILE   test this package instead of building one (.ci/build-deb)
@@ -14,9 +14,10 @@
 # Everything lives in the build tree build-container/: the package
 # (deb/), the Debian root (rootfs/, made once by debootstrap and reused:
 # the container boots it with --volatile=overlay, so it stays pristine;
-# delete it to start over) and the logs. It needs root, systemd-nspawn
-# (systemd-container), debootstrap and the Debian archive; it modifies
-# nothing of the host. It exits 77 with the reason where the container
+# delete it to start over; it is made again when the package list
+# changes) and the logs. It needs root, systemd-nspawn (systemd-container),
+# debootstrap and the Debian archive; it modifies nothing of the host.
+# It exits 77 with the reason where the container
 # cannot start (not root, no systemd-nspawn or debootstrap, no network for
 # debootstrap, nspawn cannot boot here), 1 when a check fails, 0 when
 # every check passed or skipped. Every wait is bounded; it takes a few
@@ -27,7 +28,9 @@ SRC=$PWD
 BUILD=$SRC/build-container
 ROOT=$BUILD/rootfs
 SUITE=bookworm
-INCLUDE=systemd,systemd-sysv,dbus,libpam-systemd,login,passwd,procps,ca-certificates,python3
+# dbus-user-session: the user bus, so a per-user evd runs its hooks as
+# units of the user manager.
+INCLUDE=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,login,passwd,procps,ca-certificates,python3
 
 say() { printf 'container: %s\n' "$*"; }
 skip77() { printf 'container: SKIP (exit 77): %s\n' "$*"; exit 77; }
@@ -106,7 +109,9 @@ mirror=${EVD_CONTAINER_MIRROR:-}
 [ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
 	sed -n 's/^URIs: *\(https\{0,1\}:[^ ]*\).*/\1/p' | grep -v security | head -n1 || true)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-if [ ! -e "$ROOT/.evd-complete" ]; then
+# .evd-complete records the package list: a root made with another list is
+# made again.
+if [ "$(cat "$ROOT/.evd-complete" 2>/dev/null)" != "$SUITE $INCLUDE" ]; then
 	lap "debootstrap $SUITE from $mirror into $ROOT (log: $BUILD/debootstrap.log)"
 	remove_tree "$ROOT"
 	remove_tree "$BUILD/rootfs.tmp"
@@ -118,7 +123,7 @@ if [ ! -e "$ROOT/.evd-complete" ]; then
 		fi
 		die "debootstrap failed (log: $BUILD/debootstrap.log)"
 	fi
-	touch "$BUILD/rootfs.tmp/.evd-complete"
+	echo "$SUITE $INCLUDE" >"$BUILD/rootfs.tmp/.evd-complete"
 	mv "$BUILD/rootfs.tmp" "$ROOT"
 	lap "debootstrap done"
 else
