@@ -336,7 +336,8 @@ exec_fail(struct exec_job *j, int err, const char *fmt, ...)
 	struct exec_result r = {.outcome = EXEC_FAILED,
 				.code = -err,
 				.errmsg = msg,
-				.submitted_ns = j->submit_ns};
+				.submitted_ns = j->submit_ns,
+				.handed_ns = j->start_ns};
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -377,6 +378,7 @@ exec_finish(struct exec_job *j)
 		r.outcome = EXEC_TIMED_OUT;
 	r.duration_ns = j->end_ns - j->start_ns;
 	r.submitted_ns = j->submit_ns;
+	r.handed_ns = j->start_ns;
 	r.started_ns = j->spawned_ns;
 	r.out = j->out.buf;
 	r.out_len = j->out.len;

@@ -107,6 +107,8 @@ struct exec_result {
 	int code;
 	int64_t duration_ns;  /* spawn to reap (CLOCK_MONOTONIC); 0 if FAILED */
 	int64_t submitted_ns; /* CLOCK_MONOTONIC at exec_submit */
+	int64_t handed_ns;    /* CLOCK_MONOTONIC when the queue handed it to
+	                       * the backend (FIFO per uid); 0 if never */
 	int64_t started_ns;   /* CLOCK_MONOTONIC once execve succeeded */
 	const char *out;      /* last EXEC_TAIL_MAX bytes of stdout; may be */
 	size_t out_len;	      /* NULL when out_len is 0; not NUL-terminated */

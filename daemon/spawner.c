@@ -6,11 +6,22 @@
  * controls. A child between setresuid() and execve() belongs to its owner,
  * who can SIGSTOP it, and chdir() into the owner's FUSE mount can hang for
  * ever; with vfork the parent waited for exactly that. Here evd only sends
- * a request and reads replies on its loop; the spawner creates the child
- * with clone3 (a copy, never vfork: it does not wait for the child
- * either), watches every not-yet-exec'd child's report pipe in one poll
- * loop, and SIGKILLs (pidfd_send_signal) a child that has not exec'd
- * within SPAWNER_DEADLINE_NS.
+ * a request and reads replies on its loop. The spawner's main thread only
+ * reads requests, hands each to a worker thread of its own, sends the
+ * replies, and enforces SPAWNER_DEADLINE_NS: a run whose worker is still
+ * in NSS at the deadline fails (the worker is abandoned: it makes no child
+ * and exits when NSS returns), a child that has not exec'd by then is
+ * SIGKILLed (pidfd_send_signal), which also releases its worker.
+ *
+ * Why workers and CLONE_VM | CLONE_VFORK (posix_spawn's way): a copy of
+ * the spawner per hook (clone3 without CLONE_VM, as this file did first)
+ * copied its page tables and then tore them down again in execve; that
+ * was most of a spawn's cost (0.45x bare posix_spawn, see bench_exec).
+ * vfork suspends only the calling thread, so a stopped or hung child
+ * blocks its worker, never the main thread or the other workers. The
+ * price: the child runs in the spawner's memory, so everything it needs
+ * is prepared by the worker (NSS, groups, environment, paths), and it does
+ * only async-signal-safe syscalls on that (spawner_child).
  *
  * Why fork() at start-up rather than posix_spawn of /proc/self/exe: the
  * fork happens first thing in main(), before any thread, before the store
@@ -24,13 +35,13 @@
  *
  * The child is created with CLONE_PARENT | CLONE_PIDFD: its parent is evd,
  * which reaps it with the pidfd the spawner hands back, so the spawner
- * never waits for anything but its own poll. The spawner is
- * single-threaded, so the child (a full copy, not sharing memory) may use
- * ordinary libc: NSS (getpwnam, getgrouplist) runs there, at fire time,
- * as issue 14 item 5 asks, and never on evd's loop. One caveat of a raw
- * clone3: glibc's cached thread id in the child is the spawner's, so the
- * child must not use raise()/abort() (it does not). Identity changes use
- * raw syscalls for the same reason.
+ * never waits for a child. NSS (getpwnam_r, getgrouplist) runs in the
+ * worker right before the clone: at fire time, as issue 14 item 5 asks,
+ * in this privileged helper and never on evd's loop. Identity changes in
+ * the child are raw syscalls: glibc's setuid() family would signal every
+ * thread of the spawner (SIGSETXID) from a child that is not one of them.
+ * The child's memory is root's: the spawner is made non-dumpable, so its
+ * owner cannot ptrace or read /proc/PID/mem of it before execve.
  *
  * Trust: evd is the only peer, but every length and count in a request is
  * bounded and checked; a malformed request fails (its fds are closed) and
@@ -44,7 +55,9 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -91,21 +104,6 @@ struct spawner_clone_args {
 	uint64_t set_tid;
 	uint64_t set_tid_size;
 	uint64_t cgroup;
-};
-
-/* child -> spawner, over a CLOEXEC pipe: EOF alone means it exec'd. */
-struct spawner_child_rep {
-	int32_t err;
-	char msg[SPAWNER_MSG_MAX];
-};
-
-/* A child created and not yet exec'd or failed. Owner: the spawner. */
-struct spawner_pend {
-	uint64_t job_id;
-	pid_t pid;
-	int pidfd;
-	int rfd; /* the report pipe's read end */
-	int64_t deadline_ns;
 };
 
 /* A request being received (its strings may span several packets). */
@@ -203,37 +201,81 @@ static const int spawner_quiet[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGTERM,
                                     SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
                                     SIGUSR1, SIGUSR2};
 
-/* ---- the child (a copy of the single-threaded spawner) ---- */
+/* ---- the worker thread and the child ---- */
 
+/* Where a child failed; the worker turns it into a message. */
+enum spawner_stage {
+	ST_SETSID = 1,
+	ST_DUP2,
+	ST_RLIMIT,
+	ST_SETGROUPS,
+	ST_SETGID,
+	ST_SETUID,
+	ST_NICE,
+	ST_CHDIR,
+	ST_CHDIR_ROOT,
+	ST_EXECVE,
+	ST_CGROUP,
+	ST_LIMIT, /* + enum spawner_rlim */
+};
+
+/* child -> worker, over a CLOEXEC pipe: EOF alone means it exec'd. */
+struct spawner_child_rep {
+	int32_t err;
+	int32_t stage;
+};
+
+enum spawner_state {
+	JOB_NSS,       /* the worker resolves the owner: no child yet */
+	JOB_CLONING,   /* the child may exist; job.pidfd set by clone */
+	JOB_DONE,      /* the worker is done with the job */
+	JOB_ABANDONED, /* the deadline passed during NSS: no child, ever */
+};
+
+#define SPAWNER_CHILD_STACK (64 * 1024)
+#define SPAWNER_WORKER_STACK (512 * 1024)
+#define SPAWNER_PATHS 3
+
+/*
+ * One request, from its last packet to its end. Owner: the main thread,
+ * which frees it only after the worker posted it on the done pipe; the
+ * worker writes the fields below "worker's" until then and the child (in
+ * the worker's memory, the worker suspended in clone) only reads.
+ */
 struct spawner_job {
-	const struct spawner_req *h;
+	struct spawner_req h;
+	char *blob;
+	int fds[4]; /* stdin, stdout, stderr; the cgroup's procs or -1 */
 	const char *user; /* NULL: none */
 	const char *prog;
 	const char *cwd; /* NULL: home, else / */
 	char **argv;
 	char **envp;
-	int fds[4];
+	int state; /* enum spawner_state, __atomic */
+	int pidfd; /* written by clone (CLONE_PIDFD), -1 before */
+	int64_t deadline_ns;
+	bool timed_out; /* main thread: reported and killed already */
+	/* worker's */
+	bool set_ids;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[1024];
+	char **cenvp;
+	char *home; /* chdir target when cwd is NULL, or NULL */
+	char *paths[SPAWNER_PATHS];
+	int npaths;
 	int report_fd;
+	char *stack;
+	/* worker's result */
+	bool created;
+	pid_t pid;
+	bool failed;
+	int err;
+	char msg[SPAWNER_MSG_MAX];
 };
 
-static void __attribute__((noreturn, format(printf, 3, 4)))
-spawner_child_fail(const struct spawner_job *j, int err, const char *fmt,
-                   ...)
-{
-	struct spawner_child_rep rep;
-	va_list ap;
-	ssize_t n;
-
-	memset(&rep, 0, sizeof(rep));
-	rep.err = err;
-	va_start(ap, fmt);
-	vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
-	va_end(ap);
-	do
-		n = write(j->report_fd, &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	_exit(127);
-}
+static int spawner_done_wfd = -1;
 
 static bool
 spawner_env_has(char **envp, const char *key)
@@ -281,6 +323,121 @@ spawner_child_env(char **envp, const struct passwd *pw)
 	return out;
 }
 
+static void __attribute__((format(printf, 3, 4)))
+spawner_job_fail(struct spawner_job *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	j->failed = true;
+	j->err = err;
+	va_start(ap, fmt);
+	vsnprintf(j->msg, sizeof(j->msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Resolves the owner and prepares everything the child needs, in the
+ * worker: NSS at fire time, off evd's loop, and never in the child (which
+ * shares this memory). False (j->failed set) if the run cannot start.
+ */
+static bool
+spawner_prepare(struct spawner_job *j)
+{
+	static const char *const dirs[SPAWNER_PATHS] = {"/usr/local/bin",
+	                                                "/usr/bin", "/bin"};
+	const struct spawner_req *h = &j->h;
+	struct passwd pwbuf, *pw = NULL;
+	char nssbuf[16384];
+	int rc;
+
+	/* Identity at fire time: the name must still map to the uid. */
+	if (j->user != NULL) {
+		rc = getpwnam_r(j->user, &pwbuf, nssbuf, sizeof(nssbuf), &pw);
+		if (pw == NULL) {
+			spawner_job_fail(j, rc == ERANGE ? ERANGE : ENOENT,
+			                 "user %s not found", j->user);
+			return false;
+		}
+		if (pw->pw_uid != h->uid) {
+			spawner_job_fail(j, EPERM,
+			                 "user %s no longer has uid %u", j->user,
+			                 (unsigned)h->uid);
+			return false;
+		}
+	} else {
+		(void)getpwuid_r(h->uid, &pwbuf, nssbuf, sizeof(nssbuf), &pw);
+		if (pw == NULL && h->set_ids) {
+			spawner_job_fail(j, ENOENT,
+			                 "uid %u has no passwd entry",
+			                 (unsigned)h->uid);
+			return false;
+		}
+	}
+	j->set_ids = h->set_ids != 0;
+	j->uid = h->uid;
+	if (j->set_ids) {
+		/* The current primary group and supplementary groups, not
+		 * the ones of schedule time. */
+		j->gid = pw->pw_gid;
+		j->ngroups = (int)(sizeof(j->groups) / sizeof(j->groups[0]));
+		if (getgrouplist(pw->pw_name, j->gid, j->groups, &j->ngroups) <
+		    0) {
+			spawner_job_fail(j, E2BIG,
+			                 "user %s is in more than 1024 groups",
+			                 pw->pw_name);
+			return false;
+		}
+	}
+	if (j->cwd == NULL && pw != NULL &&
+	    (j->home = strdup(pw->pw_dir)) == NULL)
+		goto nomem;
+	j->cenvp = spawner_child_env(j->envp, pw);
+	if (j->cenvp == NULL)
+		goto nomem;
+	if (strchr(j->prog, '/') != NULL) {
+		if ((j->paths[0] = strdup(j->prog)) == NULL)
+			goto nomem;
+		j->npaths = 1;
+	} else {
+		for (size_t i = 0; i < SPAWNER_PATHS; i++) {
+			if (strlen(dirs[i]) + 1 + strlen(j->prog) >= 4096) {
+				if (i == 0) {
+					spawner_job_fail(
+					    j, ENAMETOOLONG, "execve %.160s: %s",
+					    j->prog, strerror(ENAMETOOLONG));
+					return false;
+				}
+				break;
+			}
+			if (asprintf(&j->paths[i], "%s/%s", dirs[i], j->prog) <
+			    0) {
+				j->paths[i] = NULL;
+				goto nomem;
+			}
+			j->npaths++;
+		}
+	}
+	j->stack = malloc(SPAWNER_CHILD_STACK);
+	if (j->stack == NULL)
+		goto nomem;
+	return true;
+nomem:
+	spawner_job_fail(j, ENOMEM, "environment: %s", strerror(ENOMEM));
+	return false;
+}
+
+static void __attribute__((noreturn))
+spawner_child_fail(const struct spawner_job *j, int stage, int err)
+{
+	struct spawner_child_rep rep = {.err = err, .stage = stage};
+	ssize_t n;
+
+	do
+		n = write(j->report_fd, &rep, sizeof(rep));
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
 /*
  * Limit*= of the job, after the drop to the owner: an unprivileged
  * process can only lower its hard limit, and both halves are clamped to
@@ -298,12 +455,7 @@ spawner_child_rlimits(const struct spawner_job *j)
 	    [SPAWNER_RLIM_CORE] = RLIMIT_CORE,
 	    [SPAWNER_RLIM_NPROC] = RLIMIT_NPROC,
 	};
-	static const char *const names[SPAWNER_RLIM_COUNT] = {
-	    [SPAWNER_RLIM_NOFILE] = "LimitNOFILE",
-	    [SPAWNER_RLIM_CORE] = "LimitCORE",
-	    [SPAWNER_RLIM_NPROC] = "LimitNPROC",
-	};
-	const struct spawner_req *h = j->h;
+	const struct spawner_req *h = &j->h;
 
 	for (int i = 0; i < SPAWNER_RLIM_COUNT; i++) {
 		struct rlimit rl;
@@ -313,8 +465,7 @@ spawner_child_rlimits(const struct spawner_job *j)
 		if (!(h->rlim_set & (1u << i)))
 			continue;
 		if (getrlimit(res[i], &rl) < 0)
-			spawner_child_fail(j, errno, "%s: %s", names[i],
-			                   strerror(errno));
+			spawner_child_fail(j, ST_LIMIT + i, errno);
 		if (hard > rl.rlim_max)
 			hard = rl.rlim_max;
 		if (soft > hard)
@@ -322,22 +473,24 @@ spawner_child_rlimits(const struct spawner_job *j)
 		rl.rlim_cur = soft;
 		rl.rlim_max = hard;
 		if (setrlimit(res[i], &rl) < 0)
-			spawner_child_fail(j, errno, "%s: %s", names[i],
-			                   strerror(errno));
+			spawner_child_fail(j, ST_LIMIT + i, errno);
 	}
 }
 
-static void __attribute__((noreturn))
-spawner_child(const struct spawner_job *j)
+/*
+ * The child: created with CLONE_VM | CLONE_VFORK by a worker thread, so it
+ * runs in the spawner's memory (its errno is the suspended worker's) and
+ * does only async-signal-safe work on what spawner_prepare made: no
+ * malloc, no stdio, no NSS, and identity changes as raw syscalls (glibc's
+ * setuid() family would signal the spawner's other threads).
+ */
+static int
+spawner_child(void *arg)
 {
-	static const char *const dirs[] = {"/usr/local/bin", "/usr/bin",
-	                                   "/bin"};
-	const struct spawner_req *h = j->h;
-	struct passwd *pw = NULL;
+	const struct spawner_job *j = arg;
 	struct sigaction dfl;
 	struct rlimit rl;
 	sigset_t none;
-	char **envp;
 	int err = ENOENT;
 	bool eacces = false;
 
@@ -352,20 +505,26 @@ spawner_child(const struct spawner_job *j)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	if (setsid() < 0)
-		spawner_child_fail(j, errno, "setsid: %s", strerror(errno));
-	/* Into the run's own cgroup before anything can fork, while still
-	 * privileged: the whole tree is then reachable by cgroup.kill. */
+		spawner_child_fail(j, ST_SETSID, errno);
+	/* Into the run's own cgroup before anything can fork and before
+	 * the fd is closed below, while still privileged: the whole tree is
+	 * then reachable by cgroup.kill. */
 	if (j->fds[3] >= 0 && write(j->fds[3], "0", 1) != 1)
-		spawner_child_fail(j, errno, "joining the hook's cgroup: %s",
-		                   strerror(errno));
+		spawner_child_fail(j, ST_CGROUP, errno);
 	/* The received fds are all >= 3 (the spawner keeps 0-2 open), so
 	 * no dup2 is a no-op that would keep CLOEXEC, and none clobbers
 	 * another. */
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(j->fds[fd], fd) < 0)
-			spawner_child_fail(j, errno, "dup2: %s",
-			                   strerror(errno));
-	(void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+			spawner_child_fail(j, ST_DUP2, errno);
+	/* Really closed, not CLOEXEC, and before the owner can stop us:
+	 * the copy of the fd table holds other runs' pipes that workers
+	 * are creating right now, and a stopped child must not keep their
+	 * ends open. */
+	if (j->report_fd > 3)
+		(void)syscall(SYS_close_range, 3U,
+		              (unsigned)j->report_fd - 1, 0U);
+	(void)syscall(SYS_close_range, (unsigned)j->report_fd + 1, ~0U, 0U);
 	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
 		rl.rlim_cur = 0;
 		(void)setrlimit(RLIMIT_CORE, &rl);
@@ -374,102 +533,185 @@ spawner_child(const struct spawner_job *j)
 	    rl.rlim_cur > SPAWNER_NOFILE_CHILD) {
 		rl.rlim_cur = SPAWNER_NOFILE_CHILD;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			spawner_child_fail(j, errno, "setrlimit: %s",
-			                   strerror(errno));
+			spawner_child_fail(j, ST_RLIMIT, errno);
 	}
 	umask(022);
-
-	/* Identity at fire time: the name must still map to the uid. */
-	errno = 0;
-	if (j->user != NULL) {
-		pw = getpwnam(j->user);
-		if (pw == NULL)
-			spawner_child_fail(j, ENOENT, "user %s not found",
-			                   j->user);
-		if (pw->pw_uid != h->uid)
-			spawner_child_fail(j, EPERM,
-			                   "user %s no longer has uid %u",
-			                   j->user, (unsigned)h->uid);
-	} else {
-		pw = getpwuid(h->uid);
-		if (pw == NULL && h->set_ids)
-			spawner_child_fail(j, ENOENT,
-			                   "uid %u has no passwd entry",
-			                   (unsigned)h->uid);
-	}
-	if (h->set_ids) {
-		gid_t gid = pw->pw_gid;
-		gid_t groups[1024];
-		int ng = 1024;
-
-		/* The current primary group and supplementary groups, not
-		 * the ones of schedule time. */
-		if (getgrouplist(pw->pw_name, gid, groups, &ng) < 0)
-			spawner_child_fail(j, E2BIG, "user %s is in more than "
-			                   "1024 groups", pw->pw_name);
-		if (syscall(SYS_setgroups, (size_t)ng, groups) < 0)
-			spawner_child_fail(j, errno, "setgroups: %s",
-			                   strerror(errno));
-		if (syscall(SYS_setresgid, gid, gid, gid) < 0)
-			spawner_child_fail(j, errno, "setgid: %s",
-			                   strerror(errno));
-		if (syscall(SYS_setresuid, h->uid, h->uid, h->uid) < 0)
-			spawner_child_fail(j, errno, "setuid: %s",
-			                   strerror(errno));
+	if (j->set_ids) {
+		if (syscall(SYS_setgroups, (size_t)j->ngroups, j->groups) < 0)
+			spawner_child_fail(j, ST_SETGROUPS, errno);
+		if (syscall(SYS_setresgid, j->gid, j->gid, j->gid) < 0)
+			spawner_child_fail(j, ST_SETGID, errno);
+		if (syscall(SYS_setresuid, j->uid, j->uid, j->uid) < 0)
+			spawner_child_fail(j, ST_SETUID, errno);
 		/* Never run a hook with privileges it was not given. */
-		if ((uid_t)syscall(SYS_geteuid) != h->uid ||
-		    (gid_t)syscall(SYS_getegid) != gid)
-			spawner_child_fail(j, EPERM, "setuid: %s",
-			                   strerror(EPERM));
+		if ((uid_t)syscall(SYS_geteuid) != j->uid ||
+		    (gid_t)syscall(SYS_getegid) != j->gid)
+			spawner_child_fail(j, ST_SETUID, EPERM);
 	}
 	/* After dropping privilege: a nice value can only restrict. */
-	if (h->nice != SPAWNER_NO_NICE &&
-	    setpriority(PRIO_PROCESS, 0, h->nice) < 0)
-		spawner_child_fail(j, errno, "nice %d: %s", (int)h->nice,
-		                   strerror(errno));
+	if (j->h.nice != SPAWNER_NO_NICE &&
+	    setpriority(PRIO_PROCESS, 0, j->h.nice) < 0)
+		spawner_child_fail(j, ST_NICE, errno);
 	spawner_child_rlimits(j);
 	if (j->cwd != NULL) {
 		if (chdir(j->cwd) < 0)
-			spawner_child_fail(j, errno, "chdir %.160s: %s",
-			                   j->cwd, strerror(errno));
-	} else if (pw == NULL || chdir(pw->pw_dir) < 0) {
+			spawner_child_fail(j, ST_CHDIR, errno);
+	} else if (j->home == NULL || chdir(j->home) < 0) {
 		if (chdir("/") < 0)
-			spawner_child_fail(j, errno, "chdir /: %s",
-			                   strerror(errno));
+			spawner_child_fail(j, ST_CHDIR_ROOT, errno);
 	}
-	envp = spawner_child_env(j->envp, pw);
-	if (envp == NULL)
-		spawner_child_fail(j, ENOMEM, "environment: %s",
-		                   strerror(ENOMEM));
-	if (strchr(j->prog, '/') != NULL) {
-		execve(j->prog, j->argv, envp);
+	for (int i = 0; i < j->npaths; i++) {
+		execve(j->paths[i], j->argv, j->cenvp);
 		err = errno;
-	} else {
-		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-			char path[4096];
-
-			if (snprintf(path, sizeof(path), "%s/%s", dirs[i],
-			             j->prog) >= (int)sizeof(path)) {
-				err = ENAMETOOLONG;
-				break;
-			}
-			execve(path, j->argv, envp);
-			err = errno;
-			if (err == EACCES)
-				eacces = true;
-			else if (err != ENOENT && err != ENOTDIR)
-				break;
-		}
-		if (eacces && (err == ENOENT || err == ENOTDIR))
-			err = EACCES;
+		if (j->npaths == 1)
+			break;
+		if (err == EACCES)
+			eacces = true;
+		else if (err != ENOENT && err != ENOTDIR)
+			break;
 	}
-	spawner_child_fail(j, err, "execve %.160s: %s", j->prog,
-	                   strerror(err));
+	if (eacces && (err == ENOENT || err == ENOTDIR))
+		err = EACCES;
+	spawner_child_fail(j, ST_EXECVE, err);
+}
+
+/* The child's report, read by the worker once clone returned. */
+static void
+spawner_child_result(struct spawner_job *j, int rfd)
+{
+	struct spawner_child_rep crep;
+	const char *e;
+	ssize_t n;
+
+	do
+		n = read(rfd, &crep, sizeof(crep));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return; /* exec'd */
+	if (n != (ssize_t)sizeof(crep)) {
+		spawner_job_fail(j, EIO, "the child sent a short report");
+		return;
+	}
+	if (crep.err <= 0)
+		crep.err = EIO;
+	e = strerror(crep.err);
+	switch (crep.stage) {
+	case ST_SETSID:
+		spawner_job_fail(j, crep.err, "setsid: %s", e);
+		break;
+	case ST_DUP2:
+		spawner_job_fail(j, crep.err, "dup2: %s", e);
+		break;
+	case ST_RLIMIT:
+		spawner_job_fail(j, crep.err, "setrlimit: %s", e);
+		break;
+	case ST_SETGROUPS:
+		spawner_job_fail(j, crep.err, "setgroups: %s", e);
+		break;
+	case ST_SETGID:
+		spawner_job_fail(j, crep.err, "setgid: %s", e);
+		break;
+	case ST_SETUID:
+		spawner_job_fail(j, crep.err, "setuid: %s", e);
+		break;
+	case ST_NICE:
+		spawner_job_fail(j, crep.err, "nice %d: %s", (int)j->h.nice,
+		                 e);
+		break;
+	case ST_CHDIR:
+		spawner_job_fail(j, crep.err, "chdir %.160s: %s", j->cwd, e);
+		break;
+	case ST_CHDIR_ROOT:
+		spawner_job_fail(j, crep.err, "chdir /: %s", e);
+		break;
+	case ST_CGROUP:
+		spawner_job_fail(j, crep.err, "joining the hook's cgroup: %s",
+		                 e);
+		break;
+	case ST_LIMIT + SPAWNER_RLIM_NOFILE:
+		spawner_job_fail(j, crep.err, "LimitNOFILE: %s", e);
+		break;
+	case ST_LIMIT + SPAWNER_RLIM_CORE:
+		spawner_job_fail(j, crep.err, "LimitCORE: %s", e);
+		break;
+	case ST_LIMIT + SPAWNER_RLIM_NPROC:
+		spawner_job_fail(j, crep.err, "LimitNPROC: %s", e);
+		break;
+	default:
+		spawner_job_fail(j, crep.err, "execve %.160s: %s", j->prog, e);
+		break;
+	}
+}
+
+/*
+ * A worker: one per request being started. It may block in NSS (the
+ * main thread fails the request at the deadline and abandons it here) or
+ * in clone until the child exec'd or died (the main thread SIGKILLs a
+ * child past the deadline, which ends the wait). Either way only this
+ * thread waits, never the spawner's poll loop.
+ */
+static void *
+spawner_worker(void *arg)
+{
+	struct spawner_job *j = arg;
+	int expect = JOB_NSS;
+	int rep_fds[2] = {-1, -1};
+	sigset_t all;
+	long pid;
+	ssize_t n;
+
+	/* Signals are the main thread's; and none may run a handler in
+	 * the child on this memory before it resets them (posix_spawn
+	 * blocks them likewise). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	if (!spawner_prepare(j))
+		goto done;
+	if (pipe2(rep_fds, O_CLOEXEC) < 0) {
+		spawner_job_fail(j, errno, "pipe: %s", strerror(errno));
+		goto done;
+	}
+	if (!__atomic_compare_exchange_n(&j->state, &expect, JOB_CLONING,
+	                                 false, __ATOMIC_SEQ_CST,
+	                                 __ATOMIC_SEQ_CST))
+		goto done; /* abandoned: reported already */
+	j->report_fd = rep_fds[1];
+	pid = clone(spawner_child, j->stack + SPAWNER_CHILD_STACK,
+	            CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, j,
+	            &j->pidfd);
+	if (pid < 0) {
+		spawner_job_fail(j, errno, "clone: %s", strerror(errno));
+		goto done;
+	}
+	/* The child exec'd or exited: its report (or EOF) is there. */
+	close(rep_fds[1]);
+	rep_fds[1] = -1;
+	j->created = true;
+	j->pid = (pid_t)pid;
+	spawner_child_result(j, rep_fds[0]);
+done:
+	if (rep_fds[0] >= 0)
+		close(rep_fds[0]);
+	if (rep_fds[1] >= 0)
+		close(rep_fds[1]);
+	/* Unless abandoned: then the main thread reported already. */
+	expect = JOB_NSS;
+	if (!__atomic_compare_exchange_n(&j->state, &expect, JOB_DONE, false,
+	                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
+	    expect == JOB_CLONING)
+		__atomic_store_n(&j->state, JOB_DONE, __ATOMIC_SEQ_CST);
+	/* A pipe write of a pointer is atomic; the pipe holds more than
+	 * SPAWNER_PENDING_MAX of them, so this never blocks. */
+	do
+		n = write(spawner_done_wfd, &j, sizeof(j));
+	while (n < 0 && errno == EINTR);
+	return NULL;
 }
 
 /* ---- the request loop ---- */
 
-static struct spawner_pend *pend;
+/* Requests being started (a worker each). Owner: the main thread. */
+static struct spawner_job **pend;
 static size_t npend;
 
 static void
@@ -497,7 +739,7 @@ spawner_rlim_valid(const struct spawner_req *h)
 /* Splits the blob into its strings; false if it is not exactly what the
  * header announced. argv/envp point into the blob. */
 static bool
-spawner_parse(struct spawner_partial *p, struct spawner_job *j)
+spawner_parse(const struct spawner_partial *p, struct spawner_job *j)
 {
 	size_t want = 3 + (size_t)p->h.argc + p->h.envc, n = 0;
 	const char **s;
@@ -536,73 +778,184 @@ bad:
 }
 
 static void
+spawner_job_free(struct spawner_job *j)
+{
+	if (j->cenvp != NULL) {
+		/* The added variables were allocated; the rest point into
+		 * the blob. */
+		for (size_t i = 0; j->cenvp[i] != NULL; i++) {
+			char *e = j->cenvp[i];
+
+			if (e < j->blob || e >= j->blob + j->h.blob_len)
+				free(e);
+		}
+		free(j->cenvp);
+	}
+	for (int i = 0; i < SPAWNER_PATHS; i++)
+		free(j->paths[i]);
+	free(j->home);
+	free(j->stack);
+	free(j->argv);
+	free(j->envp);
+	free(j->blob);
+	for (int i = 0; i < 4; i++)
+		spawner_close(&j->fds[i]);
+	spawner_close(&j->pidfd);
+	free(j);
+}
+
+/* A complete request: hands it to a worker thread of its own. */
+static void
 spawner_spawn(int sock, struct spawner_partial *p)
 {
-	struct spawner_job j;
-	struct spawner_clone_args ca;
-	struct spawner_rep rep;
-	int rep_fds[2] = {-1, -1};
-	int pidfd = -1;
-	long pid;
+	struct spawner_job *j;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
 
-	memset(&j, 0, sizeof(j));
-	if (!spawner_parse(p, &j)) {
-		spawner_send_failed(sock, p->h.job_id, EPROTO,
-		                    "malformed spawn request");
-		return;
-	}
 	if (npend >= SPAWNER_PENDING_MAX) {
 		spawner_send_failed(sock, p->h.job_id, EAGAIN,
 		                    "too many hooks starting at once");
-		goto out;
+		return;
 	}
-	if (pipe2(rep_fds, O_CLOEXEC) < 0) {
-		spawner_send_failed(sock, p->h.job_id, errno, "pipe: %s",
-		                    strerror(errno));
-		goto out;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		spawner_send_failed(sock, p->h.job_id, ENOMEM, "%s",
+		                    strerror(ENOMEM));
+		return;
 	}
-	j.h = &p->h;
-	memcpy(j.fds, p->fds, sizeof(j.fds));
-	j.report_fd = rep_fds[1];
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PARENT | CLONE_PIDFD;
-	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	ca.exit_signal = 0; /* CLONE_PARENT: the spawner's own (SIGCHLD) */
-	pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	/* systemd's RestrictNamespaces= answers clone3 with ENOSYS (it
-	 * cannot look inside its argument); clone(2) does the same here:
-	 * with CLONE_PIDFD the pidfd goes where parent_tid points (the
-	 * third argument on x86-64 and arm64). */
-	if (pid < 0 && errno == ENOSYS)
-		pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | CLONE_PIDFD),
-		              0UL, &pidfd, 0UL, 0UL);
-	if (pid == 0)
-		spawner_child(&j);
-	if (pid < 0) {
-		spawner_send_failed(sock, p->h.job_id, errno, "clone3: %s",
-		                    strerror(errno));
-		goto out;
+	j->fds[0] = j->fds[1] = j->fds[2] = j->fds[3] = -1;
+	j->pidfd = -1;
+	j->report_fd = -1;
+	if (!spawner_parse(p, j)) {
+		spawner_send_failed(sock, p->h.job_id, EPROTO,
+		                    "malformed spawn request");
+		free(j);
+		return;
 	}
-	spawner_close(&rep_fds[1]);
-	(void)fcntl(rep_fds[0], F_SETFL, O_NONBLOCK);
+	/* The job takes the request's strings and fds. */
+	j->h = p->h;
+	j->blob = p->blob;
+	p->blob = NULL;
+	memcpy(j->fds, p->fds, sizeof(j->fds));
+	p->fds[0] = p->fds[1] = p->fds[2] = p->fds[3] = -1;
+	j->state = JOB_NSS;
+	j->deadline_ns = spawner_now_ns() + SPAWNER_DEADLINE_NS;
+	rc = pthread_attr_init(&attr);
+	if (rc == 0) {
+		(void)pthread_attr_setstacksize(&attr, SPAWNER_WORKER_STACK);
+		(void)pthread_attr_setdetachstate(&attr,
+		                                  PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &attr, spawner_worker, j);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc != 0) {
+		spawner_send_failed(sock, j->h.job_id, rc, "pthread_create: %s",
+		                    strerror(rc));
+		spawner_job_free(j);
+		return;
+	}
+	pend[npend++] = j;
+}
+
+/* The pid behind a pidfd (rare: a child killed before its worker
+ * returned from clone). */
+static pid_t
+spawner_pidfd_pid(int pidfd)
+{
+	char path[64], line[128];
+	pid_t pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Pid:\t%d", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+static void
+spawner_send_created(int sock, uint64_t job_id, pid_t pid, int pidfd)
+{
+	struct spawner_rep rep;
+
 	memset(&rep, 0, sizeof(rep));
-	rep.job_id = p->h.job_id;
+	rep.job_id = job_id;
 	rep.type = SPAWNER_REP_CREATED;
 	rep.pid = (int32_t)pid;
 	spawner_send(sock, &rep, pidfd);
-	pend[npend++] = (struct spawner_pend){
-	    .job_id = p->h.job_id,
-	    .pid = (pid_t)pid,
-	    .pidfd = pidfd,
-	    .rfd = rep_fds[0],
-	    .deadline_ns = spawner_now_ns() + SPAWNER_DEADLINE_NS,
-	};
-	rep_fds[0] = -1;
-out:
-	spawner_close(&rep_fds[0]);
-	spawner_close(&rep_fds[1]);
-	free(j.argv);
-	free(j.envp);
+}
+
+/* A worker is done with j: report what it found, unless the deadline
+ * did already, and forget j. */
+static void
+spawner_job_done(int sock, struct spawner_job *j)
+{
+	struct spawner_rep rep;
+	size_t i;
+
+	for (i = 0; i < npend && pend[i] != j; i++)
+		;
+	if (i == npend)
+		return; /* not ours: cannot happen */
+	pend[i] = pend[--npend];
+	if (!j->timed_out) {
+		if (j->created)
+			spawner_send_created(sock, j->h.job_id, j->pid,
+			                     j->pidfd);
+		memset(&rep, 0, sizeof(rep));
+		rep.job_id = j->h.job_id;
+		rep.pid = j->pid;
+		if (j->failed) {
+			rep.type = SPAWNER_REP_FAILED;
+			rep.err = j->err > 0 ? j->err : EIO;
+			memcpy(rep.msg, j->msg, sizeof(rep.msg));
+			rep.msg[sizeof(rep.msg) - 1] = '\0';
+		} else {
+			rep.type = SPAWNER_REP_EXECED;
+		}
+		spawner_send(sock, &rep, -1);
+	}
+	spawner_job_free(j);
+}
+
+/* j is past its deadline: fail it, and SIGKILL its child if any. Returns
+ * false when that cannot be done yet (the child is being created, or the
+ * worker is posting j as done): look again in a millisecond. */
+static bool
+spawner_job_expire(int sock, struct spawner_job *j)
+{
+	int expect = JOB_NSS;
+	int pidfd;
+
+	if (__atomic_compare_exchange_n(&j->state, &expect, JOB_ABANDONED,
+	                                false, __ATOMIC_SEQ_CST,
+	                                __ATOMIC_SEQ_CST)) {
+		/* Hung in NSS: no child will be made. */
+		j->timed_out = true;
+		spawner_send_failed(sock, j->h.job_id, ETIMEDOUT,
+		                    "did not start within %d s (hung in NSS)",
+		                    (int)(SPAWNER_DEADLINE_NS / 1000000000));
+		return true;
+	}
+	if (expect != JOB_CLONING)
+		return false; /* done: the worker is posting it */
+	pidfd = __atomic_load_n(&j->pidfd, __ATOMIC_SEQ_CST);
+	if (pidfd < 0)
+		return false; /* inside clone right now */
+	(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	j->timed_out = true;
+	spawner_send_created(sock, j->h.job_id, spawner_pidfd_pid(pidfd),
+	                     pidfd);
+	spawner_send_failed(sock, j->h.job_id, ETIMEDOUT,
+	                    "did not start within %d s (stopped, or hung in "
+	                    "chdir/NSS)",
+	                    (int)(SPAWNER_DEADLINE_NS / 1000000000));
+	return true;
 }
 
 /* Reads one packet from evd. Returns false at EOF or a hard error. */
@@ -696,55 +1049,14 @@ spawner_recv(int sock, struct spawner_partial *p, char *buf, size_t bufsize)
 	return true;
 }
 
-static void
-spawner_pend_drop(size_t i)
-{
-	spawner_close(&pend[i].rfd);
-	spawner_close(&pend[i].pidfd);
-	pend[i] = pend[--npend];
-}
-
-/* The child's report pipe is readable: a report, or EOF (exec'd). */
-static void
-spawner_reported(int sock, size_t i)
-{
-	struct spawner_child_rep crep;
-	struct spawner_rep rep;
-	ssize_t n;
-
-	do
-		n = read(pend[i].rfd, &crep, sizeof(crep));
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
-		return;
-	memset(&rep, 0, sizeof(rep));
-	rep.job_id = pend[i].job_id;
-	rep.pid = pend[i].pid;
-	if (n == 0) {
-		rep.type = SPAWNER_REP_EXECED;
-	} else {
-		rep.type = SPAWNER_REP_FAILED;
-		if (n == (ssize_t)sizeof(crep)) {
-			crep.msg[sizeof(crep.msg) - 1] = '\0';
-			rep.err = crep.err > 0 ? crep.err : EIO;
-			memcpy(rep.msg, crep.msg, sizeof(rep.msg));
-		} else {
-			rep.err = EIO;
-			snprintf(rep.msg, sizeof(rep.msg),
-			         "the child sent a short report");
-		}
-	}
-	spawner_send(sock, &rep, -1);
-	spawner_pend_drop(i);
-}
-
 static void __attribute__((noreturn))
 spawner_main(int sock, pid_t ppid)
 {
 	struct sigaction dfl;
 	sigset_t none;
 	struct spawner_partial p;
-	struct pollfd *pfd;
+	struct pollfd pfd[2];
+	int done_rfd;
 	char *buf;
 
 	/* evd's death ends the spawner even if the socket leaked. */
@@ -752,6 +1064,8 @@ spawner_main(int sock, pid_t ppid)
 	if (getppid() != ppid)
 		_exit(0);
 	(void)prctl(PR_SET_NAME, "evd-spawner");
+	/* Children share this memory until execve (spawner_child). */
+	(void)prctl(PR_SET_DUMPABLE, 0);
 	/* ^C in a terminal or systemd's SIGTERM to the cgroup reach evd,
 	 * which drains and exits; the spawner follows at EOF. */
 	memset(&dfl, 0, sizeof(dfl));
@@ -767,10 +1081,9 @@ spawner_main(int sock, pid_t ppid)
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
 			(void)open("/dev/null", O_RDWR);
-	/* Load the NSS modules once, here: every child is a copy of this
-	 * process, so it finds them loaded instead of dlopening them again
-	 * (milliseconds per hook). The lookups themselves still happen in
-	 * each child, at fire time; nothing of their answer is kept. */
+	/* Load the NSS modules once, here, rather than in the first
+	 * workers at once. The lookups themselves happen per request, at
+	 * fire time; nothing of their answer is kept. */
 	{
 		gid_t g[8];
 		int ng = 8;
@@ -782,10 +1095,22 @@ spawner_main(int sock, pid_t ppid)
 		endpwent();
 		endgrent();
 	}
+	{
+		int dp[2];
+
+		/* Workers post finished jobs here (they never block on it:
+		 * it holds more pointers than SPAWNER_PENDING_MAX). */
+		if (pipe2(dp, O_CLOEXEC) < 0)
+			_exit(1);
+		(void)fcntl(dp[0], F_SETFL, O_NONBLOCK);
+		(void)fcntl(dp[1], F_SETPIPE_SZ,
+		            (int)(2 * SPAWNER_PENDING_MAX * sizeof(void *)));
+		done_rfd = dp[0];
+		spawner_done_wfd = dp[1];
+	}
 	pend = calloc(SPAWNER_PENDING_MAX, sizeof(*pend));
-	pfd = calloc(SPAWNER_PENDING_MAX + 1, sizeof(*pfd));
 	buf = malloc(sizeof(struct spawner_req) + SPAWNER_CHUNK);
-	if (pend == NULL || pfd == NULL || buf == NULL)
+	if (pend == NULL || buf == NULL)
 		_exit(1);
 	memset(&p, 0, sizeof(p));
 	p.fds[0] = p.fds[1] = p.fds[2] = p.fds[3] = -1;
@@ -793,39 +1118,37 @@ spawner_main(int sock, pid_t ppid)
 		int64_t now = spawner_now_ns(), next = INT64_MAX;
 		int timeout_ms = -1, n;
 
-		/* Deadlines first: a child that did not exec in time. */
-		for (size_t i = 0; i < npend;) {
-			if (pend[i].deadline_ns > now) {
-				if (pend[i].deadline_ns < next)
-					next = pend[i].deadline_ns;
-				i++;
+		/* Deadlines first: a run that did not exec in time. */
+		for (size_t i = 0; i < npend; i++) {
+			struct spawner_job *j = pend[i];
+
+			if (j->timed_out)
 				continue;
-			}
-			(void)syscall(SYS_pidfd_send_signal, pend[i].pidfd,
-			              SIGKILL, NULL, 0);
-			spawner_send_failed(
-			    sock, pend[i].job_id, ETIMEDOUT,
-			    "did not start within %d s (stopped, or hung in "
-			    "chdir/NSS)",
-			    (int)(SPAWNER_DEADLINE_NS / 1000000000));
-			spawner_pend_drop(i);
+			if (j->deadline_ns <= now &&
+			    !spawner_job_expire(sock, j))
+				j->deadline_ns = now + 1000000; /* soon */
+			if (!j->timed_out && j->deadline_ns < next)
+				next = j->deadline_ns;
 		}
 		if (next != INT64_MAX)
 			timeout_ms = (int)((next - now + 999999) / 1000000);
 		pfd[0] = (struct pollfd){.fd = sock, .events = POLLIN};
-		for (size_t i = 0; i < npend; i++)
-			pfd[1 + i] =
-			    (struct pollfd){.fd = pend[i].rfd, .events = POLLIN};
-		n = poll(pfd, 1 + npend, timeout_ms);
+		pfd[1] = (struct pollfd){.fd = done_rfd, .events = POLLIN};
+		n = poll(pfd, 2, timeout_ms);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n <= 0)
 			continue;
-		/* Reports before requests: pend[] shifts when one is done,
-		 * so walk it backwards against the snapshot in pfd. */
-		for (size_t i = npend; i-- > 0;)
-			if (pfd[1 + i].revents != 0)
-				spawner_reported(sock, i);
+		/* Finished runs before new requests. */
+		if (pfd[1].revents & POLLIN) {
+			struct spawner_job *done[64];
+			ssize_t got;
+
+			while ((got = read(done_rfd, done, sizeof(done))) > 0)
+				for (size_t i = 0;
+				     i < (size_t)got / sizeof(done[0]); i++)
+					spawner_job_done(sock, done[i]);
+		}
 		if (pfd[0].revents & POLLIN) {
 			/* A burst of requests, but not for ever: deadlines
 			 * must still be looked at. */
@@ -844,9 +1167,13 @@ spawner_main(int sock, pid_t ppid)
 	}
 out:
 	/* evd is gone: nobody would reap or watch these. */
-	for (size_t i = 0; i < npend; i++)
-		(void)syscall(SYS_pidfd_send_signal, pend[i].pidfd, SIGKILL,
-		              NULL, 0);
+	for (size_t i = 0; i < npend; i++) {
+		int pidfd = __atomic_load_n(&pend[i]->pidfd, __ATOMIC_SEQ_CST);
+
+		if (pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL,
+			              NULL, 0);
+	}
 	_exit(0);
 }
 

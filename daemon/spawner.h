@@ -7,10 +7,11 @@
  * SOCK_SEQPACKET socketpair: a request per run (a header packet carrying
  * the child's stdin/stdout/stderr by SCM_RIGHTS, then the strings in
  * packets of at most SPAWNER_CHUNK bytes; a fourth fd, the run's cgroup,
- * with SPAWNER_REQ_CGROUP), and per run exactly two
- * replies: CREATED (pid, pidfd by SCM_RIGHTS) as soon as the child exists,
- * then EXECED or FAILED. The child's parent is evd (CLONE_PARENT), so evd
- * reaps it; the spawner never waits for a child.
+ * with SPAWNER_REQ_CGROUP), and per run: CREATED (pid,
+ * pidfd by SCM_RIGHTS) once the child exec'd or failed, or when it is
+ * killed at the deadline, then EXECED or FAILED; or FAILED alone when no
+ * child was made (NSS said no, or hung). The child's parent is evd
+ * (CLONE_PARENT), so evd reaps it; the spawner never waits for a child.
  *
  * Thread-safety: spawner_start before any thread; the rest from loop 0.
  */
