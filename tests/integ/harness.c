@@ -471,6 +471,35 @@ raw_call(int fd, const Evd__Request *rq, int timeout_ms)
 }
 
 Evd__Reply *
+raw_wait_exec(int fd, uint64_t request_id, uint64_t timer_id, int timeout_ms)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Wait w = EVD__WAIT__INIT;
+	Evd__Reply *r;
+
+	w.has_timer_id = 1;
+	w.timer_id = timer_id;
+	rq.has_request_id = 1;
+	rq.request_id = request_id;
+	rq.body_case = EVD__REQUEST__BODY_WAIT;
+	rq.wait = &w;
+	r = raw_call(fd, &rq, timeout_ms);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_WAITING) {
+		if (r != NULL)
+			evd__reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	evd__reply__free_unpacked(r, NULL);
+	while ((r = raw_recv_reply(fd, timeout_ms)) != NULL) {
+		if (r->body_case == EVD__REPLY__BODY_EXEC_FINISHED &&
+		    r->exec_finished->timer_id == timer_id)
+			return r;
+		evd__reply__free_unpacked(r, NULL);
+	}
+	return NULL;
+}
+
+Evd__Reply *
 raw_next_fired(int fd, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;

@@ -72,4 +72,9 @@ Evd__Reply *raw_call(int fd, const Evd__Request *rq, int timeout_ms);
 /* The next Fired event on fd within timeout_ms (replies before it are
  * dropped), or NULL. */
 Evd__Reply *raw_next_fired(int fd, int timeout_ms);
+/* Sends Wait{timer_id} (as request_id) and returns the timer's next
+ * ExecFinished event, dropping other events; NULL if the reply is not
+ * Waiting, on EOF, or when timeout_ms pass between two frames. */
+Evd__Reply *raw_wait_exec(int fd, uint64_t request_id, uint64_t timer_id,
+                          int timeout_ms);
 #endif

@@ -157,28 +157,7 @@ hook(int fd, const char *cmd, int64_t timeout_ns)
 static Evd__Reply *
 wait_for(int fd, uint64_t id)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__Wait w = EVD__WAIT__INIT;
-	Evd__Reply *r;
-
-	w.has_timer_id = 1;
-	w.timer_id = id;
-	rq.body_case = EVD__REQUEST__BODY_WAIT;
-	rq.wait = &w;
-	r = call(fd, &rq);
-	if (r == NULL || r->body_case != EVD__REPLY__BODY_WAITING) {
-		if (r != NULL)
-			evd__reply__free_unpacked(r, NULL);
-		return NULL;
-	}
-	evd__reply__free_unpacked(r, NULL);
-	while ((r = raw_recv_reply(fd, 30000)) != NULL) {
-		if (r->body_case == EVD__REPLY__BODY_EXEC_FINISHED &&
-		    r->exec_finished->timer_id == id)
-			return r;
-		evd__reply__free_unpacked(r, NULL);
-	}
-	return NULL;
+	return raw_wait_exec(fd, rid++, id, 30000);
 }
 
 /* A process is gone when it no longer exists or is a zombie (this

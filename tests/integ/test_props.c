@@ -194,30 +194,7 @@ cancel(int fd, uint64_t id)
 static Evd__Reply *
 wait_for(int fd, uint64_t id)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__Wait w = EVD__WAIT__INIT;
-	Evd__Reply *r;
-
-	w.has_timer_id = 1;
-	w.timer_id = id;
-	rq.body_case = EVD__REQUEST__BODY_WAIT;
-	rq.wait = &w;
-	r = call(fd, &rq);
-	if (r == NULL || r->body_case != EVD__REPLY__BODY_WAITING) {
-		if (r != NULL)
-			evd__reply__free_unpacked(r, NULL);
-		return NULL;
-	}
-	evd__reply__free_unpacked(r, NULL);
-	for (;;) {
-		r = raw_recv_reply(fd, 10000);
-		if (r == NULL)
-			return NULL;
-		if (r->body_case == EVD__REPLY__BODY_EXEC_FINISHED &&
-		    r->exec_finished->timer_id == id)
-			return r;
-		evd__reply__free_unpacked(r, NULL);
-	}
+	return raw_wait_exec(fd, rid++, id, 10000);
 }
 
 /* Runs fn as nobody in a child; its exit status (0: all went well). */
