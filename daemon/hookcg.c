@@ -33,8 +33,6 @@
 #define HOOKCG_RETRY_MS 50
 #define HOOKCG_RETRIES 200
 #define HOOKCG_PENDING_MAX 4096
-/* cpu.max's period: 100 ms, systemd's default. */
-#define HOOKCG_CPU_PERIOD_US 100000
 
 static struct {
 	bool on;
@@ -264,62 +262,18 @@ hookcg_run_path(char *buf, size_t size, uint64_t job_id, const char *file)
 	         file != NULL ? "/" : "", file != NULL ? file : "");
 }
 
-/* A percentage of the machine's memory, or of the kernel's pid space. */
-static uint64_t
-hookcg_scaled(const struct jobprop *jp, bool memory)
+/* The wholes that percentages are of: the machine's memory, and the
+ * kernel's pid space. */
+static void
+hookcg_wholes(uint64_t *ret_mem, uint64_t *ret_pids)
 {
-	uint64_t whole = 0;
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+	char buf[32];
 
-	if (memory) {
-		long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-
-		if (pages > 0 && size > 0)
-			whole = (uint64_t)pages * (uint64_t)size;
-	} else {
-		char buf[32];
-
-		if (hookcg_read("/proc/sys/kernel/pid_max", buf, sizeof buf) == 0)
-			whole = strtoull(buf, NULL, 10);
-	}
-	return whole / 10000 * jp->scale;
-}
-
-/* The cgroup file and text of one property, or file NULL when it is
- * not a cgroup property. */
-static const char *
-hookcg_prop(const struct jobprop *jp, char *text, size_t size)
-{
-	uint64_t v;
-
-	switch (jp->key) {
-	case JOBPROP_MEMORY_MAX:
-	case JOBPROP_MEMORY_HIGH:
-	case JOBPROP_TASKS_MAX:
-		if (jp->infinity) {
-			snprintf(text, size, "max");
-		} else {
-			v = jp->scale != 0
-			        ? hookcg_scaled(jp, jp->key != JOBPROP_TASKS_MAX)
-			        : jp->value;
-			snprintf(text, size, "%" PRIu64, v);
-		}
-		return jp->key == JOBPROP_MEMORY_MAX    ? "memory.max"
-		       : jp->key == JOBPROP_MEMORY_HIGH ? "memory.high"
-		                                        : "pids.max";
-	case JOBPROP_CPU_QUOTA:
-		/* value: CPU microseconds per second */
-		snprintf(text, size, "%" PRIu64 " %d",
-		         jp->value * HOOKCG_CPU_PERIOD_US / 1000000 > 0
-		             ? jp->value * HOOKCG_CPU_PERIOD_US / 1000000
-		             : 1,
-		         HOOKCG_CPU_PERIOD_US);
-		return "cpu.max";
-	case JOBPROP_IO_WEIGHT:
-		snprintf(text, size, "default %" PRIu64, jp->value);
-		return "io.weight";
-	default:
-		return NULL;
-	}
+	*ret_mem = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+	*ret_pids = hookcg_read("/proc/sys/kernel/pid_max", buf, sizeof buf) == 0
+	                ? strtoull(buf, NULL, 10)
+	                : 0;
 }
 
 int
@@ -327,6 +281,7 @@ hookcg_create(uint64_t job_id, const char *const *props, size_t nprops,
               uid_t owner, int *ret_fd, char *why, size_t why_size)
 {
 	char path[PATH_MAX + 64], text[64], pwhy[128];
+	uint64_t mem, pids;
 	int fd, r;
 
 	if (!H.on)
@@ -335,13 +290,15 @@ hookcg_create(uint64_t job_id, const char *const *props, size_t nprops,
 	if (mkdir(path, 0755) < 0)
 		return r = -errno, snprintf(why, why_size, "mkdir %s: %s",
 		                            path, strerror(-r)), r;
+	hookcg_wholes(&mem, &pids);
 	/* In order: a later setting of a key replaces an earlier one. */
 	for (size_t i = 0; i < nprops; i++) {
 		struct jobprop jp;
 		const char *file;
 
 		if (jobprop_parse(props[i], owner, &jp, pwhy, sizeof pwhy) < 0 ||
-		    (file = hookcg_prop(&jp, text, sizeof text)) == NULL)
+		    (file = jobprop_cgroup(&jp, mem, pids, text, sizeof text)) ==
+		        NULL)
 			continue; /* judged at schedule time; not a cgroup key */
 		if (!H.limits) {
 			r = -ENOTSUP;

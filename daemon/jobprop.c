@@ -11,6 +11,7 @@
 #include "jobprop.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -746,4 +747,48 @@ jobprop_timeout_ns(const char *const *kv, size_t n, int64_t timeout_ns)
 	if (timeout_ns <= 0 || run_ns < timeout_ns)
 		return run_ns;
 	return timeout_ns;
+}
+
+/* systemd's default period for CPUQuota= (cpu.max "quota period"). */
+#define JOBPROP_CPU_PERIOD_US 100000
+
+const char *
+jobprop_cgroup(const struct jobprop *jp, uint64_t mem_total, uint64_t pid_max,
+               char *text, size_t size)
+{
+	uint64_t v;
+
+	switch (jp->key) {
+	case JOBPROP_MEMORY_MAX:
+	case JOBPROP_MEMORY_HIGH:
+	case JOBPROP_TASKS_MAX:
+		if (jp->infinity) {
+			snprintf(text, size, "max");
+		} else {
+			uint64_t whole = jp->key == JOBPROP_TASKS_MAX ? pid_max
+			                                              : mem_total;
+
+			/* whole * scale / 10000, rounded down, without
+			 * overflowing */
+			v = jp->scale != 0 ? whole / 10000 * jp->scale +
+			                         whole % 10000 * jp->scale / 10000
+			                   : jp->value;
+			snprintf(text, size, "%" PRIu64, v);
+		}
+		return jp->key == JOBPROP_MEMORY_MAX    ? "memory.max"
+		       : jp->key == JOBPROP_MEMORY_HIGH ? "memory.high"
+		                                        : "pids.max";
+	case JOBPROP_CPU_QUOTA:
+		/* value: CPU microseconds per second; at least 1 us (the
+		 * kernel refuses 0) */
+		v = jp->value / (1000000 / JOBPROP_CPU_PERIOD_US);
+		snprintf(text, size, "%" PRIu64 " %d", v > 0 ? v : 1,
+		         JOBPROP_CPU_PERIOD_US);
+		return "cpu.max";
+	case JOBPROP_IO_WEIGHT:
+		snprintf(text, size, "default %" PRIu64, jp->value);
+		return "io.weight";
+	default:
+		return NULL;
+	}
 }

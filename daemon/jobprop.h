@@ -110,6 +110,17 @@ int jobprop_check(const char *const *kv, size_t n, uid_t owner,
  * consumer's tests can check it converts each one. */
 const char *jobprop_key_name(enum jobprop_key k);
 
+/*
+ * The cgroup v2 file and its text for a parsed cgroup property
+ * (MemoryMax= -> "memory.max", MemoryHigh= -> "memory.high", TasksMax=
+ * -> "pids.max", CPUQuota= -> "cpu.max" over a 100 ms period, IOWeight=
+ * -> "io.weight"), as systemd writes them. Percentages are of mem_total
+ * bytes or pid_max tasks. Returns the file name (static), or NULL for a
+ * key that is not a cgroup property; text gets size bytes at most.
+ */
+const char *jobprop_cgroup(const struct jobprop *jp, uint64_t mem_total,
+                           uint64_t pid_max, char *text, size_t size);
+
 /* What a class bit stands for in messages ("per-hook cgroups"). */
 const char *jobprop_class_name(unsigned honours_bit);
 

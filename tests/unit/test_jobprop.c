@@ -424,6 +424,47 @@ test_honours(void **state)
 	                 0);
 }
 
+/* kv's cgroup file and text on a machine of 8 GiB and 4,194,304 pids;
+ * NULL file: not a cgroup property. */
+static void
+cg(const char *kv, const char *file, const char *text)
+{
+	struct jobprop jp = ok(kv);
+	char buf[64] = "";
+	const char *f = jobprop_cgroup(&jp, UINT64_C(8) << 30, 4194304, buf,
+	                               sizeof buf);
+
+	if (file == NULL) {
+		assert_null(f);
+		return;
+	}
+	assert_non_null(f);
+	assert_string_equal(f, file);
+	assert_string_equal(buf, text);
+}
+
+/* What the spawner writes into a hook's cgroup (hookcg.c), as systemd
+ * writes it for the same setting. */
+static void
+test_cgroup_files(void **state)
+{
+	cg("MemoryMax=50M", "memory.max", "52428800");
+	cg("MemoryMax=infinity", "memory.max", "max");
+	cg("MemoryMax=25%", "memory.max", "2147483648");
+	cg("MemoryMax=33.33%", "memory.max", "2863025199");
+	cg("MemoryHigh=1G", "memory.high", "1073741824");
+	cg("TasksMax=100", "pids.max", "100");
+	cg("TasksMax=10%", "pids.max", "419430");
+	cg("TasksMax=infinity", "pids.max", "max");
+	cg("CPUQuota=50%", "cpu.max", "50000 100000");
+	cg("CPUQuota=200%", "cpu.max", "200000 100000");
+	cg("CPUQuota=0.5%", "cpu.max", "500 100000");
+	cg("IOWeight=500", "io.weight", "default 500");
+	cg("Nice=5", NULL, NULL);
+	cg("PrivateTmp=yes", NULL, NULL);
+	cg("LimitNOFILE=64", NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -439,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_honours),
+		cmocka_unit_test(test_cgroup_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
