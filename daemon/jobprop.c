@@ -399,43 +399,41 @@ jobprop_parse_bool(const char *v, uid_t owner, struct jobprop *ret,
 	return 0;
 }
 
+/* A boolean ("yes"/"no", canonical) or one of two more modes, named in
+ * the message as "yes, no, <a> or <b>". */
+static int
+jobprop_parse_mode(const char *v, const char *a, const char *b,
+                   struct jobprop *ret, char *why, size_t why_size)
+{
+	bool flag;
+
+	if (jobprop_bool(v, &flag) == 0)
+		ret->str = flag ? "yes" : "no";
+	else if (strcmp(v, a) == 0)
+		ret->str = a;
+	else if (strcmp(v, b) == 0)
+		ret->str = b;
+	else
+		return jobprop_fail(-EINVAL, why, why_size,
+		                    "must be yes, no, %s or %s", a, b);
+	return 0;
+}
+
 /* "no" loosens nothing: hooks are not sandboxed unless they ask. */
 static int
 jobprop_parse_protect_system(const char *v, uid_t owner, struct jobprop *ret,
                              char *why, size_t why_size)
 {
-	bool b;
-
 	(void)owner;
-	if (jobprop_bool(v, &b) == 0)
-		ret->str = b ? "yes" : "no";
-	else if (strcmp(v, "full") == 0)
-		ret->str = "full";
-	else if (strcmp(v, "strict") == 0)
-		ret->str = "strict";
-	else
-		return jobprop_fail(-EINVAL, why, why_size,
-		                    "must be yes, no, full or strict");
-	return 0;
+	return jobprop_parse_mode(v, "full", "strict", ret, why, why_size);
 }
 
 static int
 jobprop_parse_protect_home(const char *v, uid_t owner, struct jobprop *ret,
                            char *why, size_t why_size)
 {
-	bool b;
-
 	(void)owner;
-	if (jobprop_bool(v, &b) == 0)
-		ret->str = b ? "yes" : "no";
-	else if (strcmp(v, "read-only") == 0)
-		ret->str = "read-only";
-	else if (strcmp(v, "tmpfs") == 0)
-		ret->str = "tmpfs";
-	else
-		return jobprop_fail(-EINVAL, why, why_size,
-		                    "must be yes, no, read-only or tmpfs");
-	return 0;
+	return jobprop_parse_mode(v, "read-only", "tmpfs", ret, why, why_size);
 }
 
 /* Space-separated absolute paths, each maybe after '-'; no quoting, no
