@@ -1327,6 +1327,9 @@ deliver_once(const char *sock, long n, const char *channel)
 	}
 	if (d.last > d.first)
 		rate = (double)(n - 1) / ((double)(d.last - d.first) / 1e9);
+	else if (d.last > t_due) /* all came in one read: time from the due
+	                          * instant, before which none was sent */
+		rate = (double)n / ((double)(d.last - t_due) / 1e9);
 out:
 	close(fd);
 	if (sub >= 0)
