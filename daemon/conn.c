@@ -27,6 +27,7 @@
 #include "wire.h"
 #include "idmap.h"
 #include "log.h"
+#include "peer.h"
 #include "route.h"
 #include "sched.h"
 #include "shard.h"
@@ -53,6 +54,7 @@ struct conn {
 	pid_t pid;
 	gid_t *groups;    /* supplementary groups at connect (SO_PEERGROUPS) */
 	size_t ngroups;
+	struct peer_id peer; /* its user name, as looked up at connect */
 	bool greeted;
 	bool closed;
 	bool dirty;       /* on the flush list */
@@ -267,6 +269,12 @@ conn_peer_groups(struct conn *c)
 	c->ngroups = len / sizeof(gid_t);
 }
 
+const struct peer_id *
+conn_peer(const struct conn *c)
+{
+	return &c->peer;
+}
+
 void
 conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n)
 {
@@ -275,7 +283,7 @@ conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n)
 }
 
 int
-conn_new(int fd)
+conn_new(int fd, bool resolved)
 {
 	struct ucred cred;
 	socklen_t len = sizeof cred;
@@ -296,10 +304,15 @@ conn_new(int fd)
 		close(fd);
 		return -EPERM;
 	}
+	/* On a system instance, a uid not looked up lately waits for its
+	 * name off the loop, in the socket (peer.h). */
+	if (!resolved && peer_defer(fd, cred.uid, shard_self()))
+		return 0;
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}
+	peer_lookup(cred.uid, &c->peer);
 	c->fd = fd;
 	c->fwd_target = -1;
 	c->home = shard_self();
@@ -606,6 +619,7 @@ conn_fwd_msg(struct conn *c)
 	m->uid = c->uid;
 	m->gid = c->gid;
 	m->pid = c->pid;
+	m->peer = c->peer;
 	if (c->ngroups > 0) {
 		if ((m->groups = malloc(c->ngroups * sizeof *c->groups)) ==
 		    NULL) {
@@ -845,6 +859,7 @@ conn_proxy_get(struct shard_msg *m)
 	p->uid = m->uid;
 	p->gid = m->gid;
 	p->pid = m->pid;
+	p->peer = m->peer;
 	p->groups = m->groups;
 	p->ngroups = m->ngroups;
 	m->groups = NULL;
@@ -1010,7 +1025,7 @@ conn_shard_msg(struct shard_msg *m)
 	switch (m->kind) {
 	case SHARD_MSG_CONN:
 		/* conn_new takes the fd, and closes it on failure. */
-		if (conn_new(m->fd) == -ENOMEM)
+		if (conn_new(m->fd, m->resolved) == -ENOMEM)
 			log_warnx("dropping a new connection: out of memory");
 		m->fd = -1;
 		break;

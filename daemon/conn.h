@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "evd.pb-c.h"
+#include "peer.h"
 
 #define CONN_OUT_LOW (256u * 1024u)
 #define CONN_OUT_HIGH (4u * 1024u * 1024u)
@@ -42,9 +43,11 @@ int conn_init(struct event_base *base, size_t max_frame,
 /* Closes every connection (at shutdown). */
 void conn_shutdown(void);
 
-/* Adopts an accepted, non-blocking socket. On failure the fd is closed
- * and -errno returned. */
-int conn_new(int fd);
+/* Adopts an accepted, non-blocking socket; resolved: its peer's name was
+ * looked up already (peer.h), else a system instance may hand fd to the
+ * lookup thread first, which brings it back through the loop's inbox.
+ * On failure the fd is closed and -errno returned. */
+int conn_new(int fd, bool resolved);
 
 struct conn *conn_lookup(uint64_t id);
 uint64_t conn_id(const struct conn *c);
@@ -55,6 +58,9 @@ bool conn_greeted(const struct conn *c);
 /* The peer's supplementary groups (borrowed; may be none). */
 void conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n);
 void conn_set_greeted(struct conn *c);
+/* Who the peer is by name (borrowed; state PEER_UNRESOLVED where evd
+ * does not look it up). */
+const struct peer_id *conn_peer(const struct conn *c);
 
 /*
  * Packs r into the output buffer. Returns 0, or -ENOBUFS if that pushed the

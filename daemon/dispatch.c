@@ -215,6 +215,7 @@ dispatch_run_request(struct conn *c, Evd__Request *rq)
 	ctx.gid = conn_gid(c);
 	ctx.pid = conn_pid(c);
 	conn_groups(c, &ctx.groups, &ctx.ngroups);
+	ctx.peer = conn_peer(c);
 	ctx.reply = &reply;
 
 	r = dispatch_route(&ctx, rq);

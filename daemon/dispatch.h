@@ -20,6 +20,8 @@
 #include "evd.pb-c.h"
 #include "requests.h"
 
+struct peer_id;
+
 struct conn;
 
 #define REQ_MAX_ALLOCS 8
@@ -34,6 +36,7 @@ struct req_ctx {
 	pid_t pid;
 	const gid_t *groups;    /* the peer's supplementary groups */
 	size_t ngroups;
+	const struct peer_id *peer; /* the peer's user name (peer.h) */
 	Evd__Reply *reply;      /* set reply->body_case and the body */
 	bool durable;           /* the request wrote to the store */
 	int err_code;           /* EVD__ERROR_CODE__* once req_fail ran */

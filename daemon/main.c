@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "peer.h"
 #include "quota.h"
 #include "sched.h"
 #include "server.h"
@@ -635,8 +636,9 @@ loop_init(struct event_base *base)
 	    (r = conn_init(base, opts.eff.max_frame,
 	                   opts.eff.frame_timeout_ms)) < 0)
 		return r;
-	if (shard_count() > 1 &&
-	    (r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
+	/* Every loop takes connections from the user lookup thread
+	 * (peer.h), and with several loops, work from the others. */
+	if ((r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
 		return r;
 	return 0;
 }
@@ -651,8 +653,7 @@ loop_shutdown(void)
 	wait_shutdown();
 	batch_shutdown();
 	quota_sync();
-	if (shard_count() > 1)
-		shard_detach();
+	shard_detach();
 }
 
 /* For Stats from any loop: what this one holds. */
@@ -752,6 +753,10 @@ main(int argc, char **argv)
 	if ((base = make_base()) == NULL)
 		fatalx("cannot create the event loop");
 	dispatch_init(opts.eff.store);
+	if ((r = peer_init()) < 0) {
+		errno = -r;
+		fatal("cannot start the user lookup thread");
+	}
 	if ((r = quota_init()) < 0 || (r = loop_init(base)) < 0 ||
 	    (r = hooks_init(base, &opts.eff)) < 0) {
 		errno = -r;
@@ -826,6 +831,7 @@ main(int argc, char **argv)
 	 * drain; then they stop. */
 	conn_flush_all();
 	shard_stop();
+	peer_shutdown();
 	/* Replies and events already made are owed: a bounded drain. */
 	conn_drain(MAIN_DRAIN_MS);
 	notify_watchdog_stop();

@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "exec.h"
 #include "jobprop.h"
+#include "peer.h"
 #include "quota.h"
 #include "repeat.h"
 #include "sched.h"
@@ -211,6 +212,41 @@ req_check_exec_job(struct req_ctx *ctx, const Evd__Exec *x)
 }
 
 /*
+ * The hook's owner by name (peer.h), into *ret. A system instance
+ * refuses a uid without a passwd entry now rather than at every fire
+ * (at(1) likewise), fills in the name a client left out, and refuses a
+ * name that is not the caller's (every fire would refuse it).
+ */
+static int
+req_exec_owner(struct req_ctx *ctx, const Evd__Exec *x, const char **ret)
+{
+	*ret = x->user;
+	if (ctx->peer == NULL || geteuid() != 0 || ctx->uid == 0)
+		return 0;
+	switch (ctx->peer->state) {
+	case PEER_NO_ENTRY:
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "uid %u has no passwd entry: this evd runs "
+		                "hooks only as users it can name",
+		                (unsigned)ctx->uid);
+	case PEER_UNRESOLVED:
+		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		                "the user database did not say who uid %u is "
+		                "when it connected; reconnect and try again",
+		                (unsigned)ctx->uid);
+	case PEER_NAMED:
+		break;
+	}
+	if (x->user != NULL && x->user[0] != '\0' &&
+	    strcmp(x->user, ctx->peer->name) != 0)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "user '%s' is not the caller: uid %u is '%s'",
+		                x->user, (unsigned)ctx->uid, ctx->peer->name);
+	*ret = ctx->peer->name;
+	return 0;
+}
+
+/*
  * Checks an exec target against the limits (REQ_EXEC_*) and packs it for
  * the timer: the command is stored and run later, so it is judged now.
  */
@@ -219,6 +255,7 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
                struct sched_spec *spec)
 {
 	size_t i, bytes = 0, n;
+	Evd__Exec owned;
 	uint8_t *packed;
 	int r;
 
@@ -318,10 +355,14 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 	}
 	if ((r = req_check_exec_job(ctx, x)) < 0)
 		return r;
-	n = evd__exec__get_packed_size(x);
+	/* Stored with the owner's name, which the fire checks. */
+	owned = *x;
+	if ((r = req_exec_owner(ctx, x, (const char **)&owned.user)) < 0)
+		return r;
+	n = evd__exec__get_packed_size(&owned);
 	if ((packed = req_alloc(ctx, n)) == NULL)
 		return -ENOMEM;
-	evd__exec__pack(x, packed);
+	evd__exec__pack(&owned, packed);
 	spec->exec = packed;
 	spec->exec_len = n;
 	return 0;

@@ -83,7 +83,7 @@ server_accept_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		/* conn_new closes c on failure and logs a refusal itself. */
-		if (conn_new(c) == -ENOMEM)
+		if (conn_new(c, false) == -ENOMEM)
 			log_warnx("dropping a new connection: out of memory");
 	}
 }

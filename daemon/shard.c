@@ -87,8 +87,8 @@ shard_setup(unsigned n)
 	if (n < 1 || n > SHARD_MAX)
 		return -EINVAL;
 	sh.n = n;
-	if (n == 1)
-		return 0;
+	/* One loop has an inbox too: the user lookup thread posts the
+	 * connections it resolved to it (peer.h). */
 	for (i = 0; i < n; i++) {
 		if (pthread_mutex_init(&sh.inbox[i].lock, NULL) != 0)
 			return -ENOMEM;

@@ -32,6 +32,8 @@
 
 #include <event2/event.h>
 
+#include "peer.h"
+
 #define SHARD_MAX 16
 #define SHARD_ID_BITS 48
 
@@ -72,6 +74,8 @@ struct shard_msg {
 	uint64_t conn_id;       /* FORWARD/GONE: the sender's connection;
 	                           OUTPUT/DRAINED: the receiver's */
 	int fd;                 /* CONN */
+	bool resolved;          /* CONN: its peer was looked up (peer.h) */
+	struct peer_id peer;    /* FORWARD: who the client is */
 	struct evbuffer *buf;   /* FORWARD: frames; OUTPUT: bytes */
 	uint32_t nreplies;      /* FORWARD: frames; OUTPUT: replies in buf */
 	bool gather;            /* FORWARD/OUTPUT: one part of a merged reply */

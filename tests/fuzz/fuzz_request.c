@@ -151,7 +151,7 @@ fuzz_up(void)
 	FUZZ_CHECK(socketpair(AF_UNIX,
 	                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	                      sv) == 0);
-	FUZZ_CHECK(conn_new(sv[0]) == 0);
+	FUZZ_CHECK(conn_new(sv[0], false) == 0);
 	fz.peer = sv[1];
 }
 

@@ -540,30 +540,190 @@ test_uid_reuse(void **state)
 	close(fd);
 }
 
+/* Schedules one hook as uid (a forked client); returns the reply's error
+ * code (0: scheduled, its id in *id) with its message in msg. */
+static int
+schedule_as_err(uid_t uid, gid_t gid, const char *cmd, const char *user,
+                uint64_t *id, char *msg, size_t size)
+{
+	struct {
+		int32_t code;
+		uint64_t id;
+		char msg[256];
+	} got;
+	int p[2], status;
+	pid_t pid;
+
+	memset(&got, 0, sizeof got);
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct hook_req h;
+		Evd__Reply *r;
+		int fd;
+
+		close(p[0]);
+		got.code = -1;
+		if (become(uid, gid) < 0 || (fd = greet()) < 0)
+			_exit(2);
+		hook_req_init(&h, cmd, 60 * SEC, user, NULL);
+		if ((r = call(fd, &h.rq)) != NULL) {
+			got.code = 0;
+			if (r->body_case == EVD__REPLY__BODY_SCHEDULED) {
+				got.id = r->scheduled->timer_id;
+			} else if (r->body_case == EVD__REPLY__BODY_ERROR) {
+				got.code = r->error->code;
+				snprintf(got.msg, sizeof got.msg, "%s",
+				         r->error->message);
+			}
+		}
+		if (write(p[1], &got, sizeof got) != sizeof got)
+			_exit(4);
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &got, sizeof got), (ssize_t)sizeof got);
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	*id = got.id;
+	snprintf(msg, size, "%s", got.msg);
+	return got.code;
+}
+
+/* Can uid schedule a plain timer for itself (no hook)? */
+static bool
+schedule_caller_as(uid_t uid, gid_t gid)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Reply *r;
+		int fd;
+
+		if (become(uid, gid) < 0 || (fd = greet()) < 0)
+			_exit(2);
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 60 * SEC;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		r = call(fd, &rq);
+		_exit(r != NULL && r->body_case == EVD__REPLY__BODY_SCHEDULED
+		          ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* The name a timer's hook is stored with (Get, as root). */
+static char *
+stored_user(uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Get g = EVD__GET__INIT;
+	Evd__Reply *r;
+	char *user = NULL;
+	int fd = greet();
+
+	g.has_timer_id = 1;
+	g.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_GET;
+	rq.get = &g;
+	r = call(fd, &rq);
+	assert_non_null(r);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	if (r->timer->callback->exec->user != NULL)
+		user = strdup(r->timer->callback->exec->user);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	return user;
+}
+
+/*
+ * A system instance refuses a hook from a uid without a passwd entry
+ * when it is scheduled (at(1): "Userid not found"), not at each fire;
+ * the same uid may still schedule what is not a hook.
+ */
 static void
 test_no_passwd_entry(void **state)
 {
-	char marker[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
+	char msg[256];
 	uid_t uid = 54321;
+	uint64_t id = 0;
+	int code;
+
+	if (getpwuid(uid) != NULL)
+		skip();
+	code = schedule_as_err(uid, uid, "true", NULL, &id, msg, sizeof msg);
+	print_message("refused: %s\n", msg);
+	assert_int_equal(code, EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_non_null(strstr(msg, "no passwd entry"));
+	/* Again on the same connection's uid, now cached. */
+	code = schedule_as_err(uid, uid, "true", "root", &id, msg, sizeof msg);
+	assert_int_equal(code, EVD__ERROR_CODE__PERMISSION_DENIED);
+	/* Not a hook: served. */
+	assert_true(schedule_caller_as(uid, uid));
+}
+
+/* A user's hook is stored with the user's name, filled in by evd when
+ * the client left it out; another user's name is refused (every fire
+ * would refuse it). */
+static void
+test_owner_name_at_schedule(void **state)
+{
+	struct passwd *pw;
+	char msg[256], *user;
+	uint64_t id = 0;
+	int code;
+
+	useradd(USER_A, "");
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+	code = schedule_as_err(pw->pw_uid, pw->pw_gid, "true", NULL, &id, msg,
+	                       sizeof msg);
+	assert_int_equal(code, 0);
+	user = stored_user(id);
+	assert_non_null(user);
+	assert_string_equal(user, USER_A);
+	free(user);
+	code = schedule_as_err(pw->pw_uid, pw->pw_gid, "true", "root", &id,
+	                       msg, sizeof msg);
+	print_message("refused: %s\n", msg);
+	assert_int_equal(code, EVD__ERROR_CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, USER_A));
+}
+
+/* The owner left after scheduling: the fire finds no passwd entry for
+ * the name and does not run the hook. */
+static void
+test_owner_deleted_before_fire(void **state)
+{
+	char marker[PATH_MAX + 64], cmd[2 * PATH_MAX + 128];
+	struct passwd *pw;
 	uint64_t id;
 	Evd__Reply *r;
 	int fd;
 
-	if (getpwuid(uid) != NULL)
-		skip();
 	snprintf(marker, sizeof marker, "%s/ran", evd.dir);
 	snprintf(cmd, sizeof cmd, "touch %s", marker);
 	assert_int_equal(chmod(evd.dir, 0777), 0);
-	id = schedule_as(uid, uid, cmd, 200 * MS, NULL, NULL, 1);
+	useradd(USER_A, "");
+	pw = getpwnam(USER_A);
+	assert_non_null(pw);
+	id = schedule_as(pw->pw_uid, pw->pw_gid, cmd, 2 * SEC, NULL, NULL, 1);
 	assert_true(id > 0);
+	assert_int_equal(sh("userdel %s", USER_A), 0);
 	fd = greet();
 	r = wait_run(fd, id, 30000);
 	assert_non_null(r);
 	assert_int_equal(r->exec_finished->run->outcome,
 	                 EVD__RUN_OUTCOME__RUN_EXEC_FAILED);
 	print_message("detail: %s\n", r->exec_finished->run->detail);
-	assert_non_null(strstr(r->exec_finished->run->detail,
-	                       "has no passwd entry"));
+	assert_non_null(strstr(r->exec_finished->run->detail, USER_A));
 	assert_int_equal(access(marker, F_OK), -1);
 	evd__reply__free_unpacked(r, NULL);
 	close(fd);
@@ -958,6 +1118,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_uid_reuse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_passwd_entry, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_owner_name_at_schedule, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_owner_deleted_before_fire,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_removed_before_fire,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
