@@ -46,6 +46,8 @@ struct evb_opts {
 	long heap_n;	  /* timers in the in-process libevent baseline */
 	double ext_secs;  /* seconds per at(1) submission run */
 	const char *plot_dir;
+	const char *sd_socket; /* sdexec: a running evd with hooks=systemd */
+	const char *sd_user;   /* sdexec: hooks (and systemd-run's) as him */
 };
 
 /* ---- clocks and statistics ---- */
@@ -171,6 +173,8 @@ void evb_evd_precision(const struct evb_opts *o);
 void evb_evd_memory(const struct evb_opts *o);
 void evb_evd_restart(const struct evb_opts *o);
 void evb_evd_exec(const struct evb_opts *o);
+/* Hooks/s of the evd at o->sd_socket (transient units): evd.exec.systemd. */
+void evb_evd_exec_systemd(const struct evb_opts *o);
 void evb_evd_rtt(const struct evb_opts *o);
 void evb_evd_delivery(const struct evb_opts *o);
 void evb_evd_cli(const struct evb_opts *o);
@@ -188,6 +192,9 @@ void evb_base_heap(const struct evb_opts *o);
  * spinning child. Stores timerfd.<rate>.<idle|busy>.* keys. */
 void evb_base_timerfd(const struct evb_opts *o, long rate, bool busy);
 void evb_base_spawn(const struct evb_opts *o);
+/* `systemd-run --no-block` of /bin/true, one after another:
+ * base.systemd_run. Needs a running system manager. */
+void evb_base_systemd_run(const struct evb_opts *o);
 void evb_base_redis(const struct evb_opts *o);
 void evb_base_at(const struct evb_opts *o);
 

@@ -71,10 +71,16 @@ usage(void)
 	fprintf(stderr,
 		"usage: evbench [--quick | --full] [--runs N] "
 		"[--only GROUP[,GROUP...]]\n"
-		"               [--json FILE] [--plot DIR]\n"
+		"               [--json FILE] [--plot DIR] "
+		"[--exec-n N]\n"
+		"               [--systemd-socket PATH [--as USER]]\n"
 		"groups: ipc heap schedule scale cancel precision memory "
 		"restart exec\n"
-		"        rtt delivery redis at cli\n");
+		"        rtt delivery redis at cli\n"
+		"        sdexec (with --systemd-socket: the evd there, hooks "
+		"systemd,\n"
+		"                against systemd-run --no-block; --as: both\n"
+		"                run the hook as USER, evbench being root)\n");
 	exit(2);
 }
 
@@ -390,6 +396,9 @@ print_table(void)
 	    {rlbl, rkey, NULL, NULL, "< 1 s (at 1M)", NO, 1, NO, NO},
 	    {"exec hooks (/bin/true) per second", "evd.exec", "base.spawn2",
 	     "posix_spawn, 2 in flight", "≥ 2,000/s", 2000, NO, NO, NO},
+	    {"exec hooks as transient units per second", "evd.exec.systemd",
+	     "base.systemd_run", "systemd-run --no-block, one at a time",
+	     "≥ 0.9× systemd-run", NO, NO, 0.9, NO},
 	    {"round trip, blocking call_later, p50, same core",
 	     "evd.rtt.same.p50", "raw.rtt.same.p50", "raw ping-pong",
 	     "≤ 1.5× raw", NO, NO, NO, 1.5},
@@ -696,6 +705,7 @@ main(int argc, char **argv)
 	struct utsname un;
 	time_t t = time(NULL);
 	int runs = 0;
+	long exec_n = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
@@ -710,6 +720,13 @@ main(int argc, char **argv)
 			json = argv[++i];
 		else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
 			opts.plot_dir = argv[++i];
+		else if (strcmp(argv[i], "--exec-n") == 0 && i + 1 < argc)
+			exec_n = atol(argv[++i]);
+		else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc)
+			opts.sd_user = argv[++i];
+		else if (strcmp(argv[i], "--systemd-socket") == 0 &&
+			 i + 1 < argc)
+			opts.sd_socket = argv[++i];
 		else
 			usage();
 	}
@@ -744,6 +761,10 @@ main(int argc, char **argv)
 	}
 	if (runs != 0)
 		opts.runs = runs;
+	if (exec_n != 0)
+		opts.exec_n = exec_n;
+	if (opts.exec_n < 1)
+		usage();
 	if (opts.runs < 1 || opts.runs > EVB_MAX_RUNS)
 		usage();
 	if (opts.only != NULL) {
@@ -779,6 +800,8 @@ main(int argc, char **argv)
 		evb_base_at(&opts);
 	if (want("exec"))
 		evb_base_spawn(&opts);
+	if (opts.sd_socket != NULL && want("sdexec"))
+		evb_base_systemd_run(&opts);
 	if (want("schedule"))
 		evb_evd_schedule(&opts);
 	if (want("scale"))
@@ -791,6 +814,8 @@ main(int argc, char **argv)
 		evb_evd_delivery(&opts);
 	if (want("exec"))
 		evb_evd_exec(&opts);
+	if (opts.sd_socket != NULL && want("sdexec"))
+		evb_evd_exec_systemd(&opts);
 	if (want("precision"))
 		evb_evd_precision(&opts);
 	if (want("memory"))

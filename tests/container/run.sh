@@ -130,12 +130,17 @@ else
 	lap "reusing $ROOT (delete it to debootstrap again)"
 fi
 
+# The benchmark of the systemd path needs evbench, built by ./dev test.
+EVBENCH=${EVD_EVBENCH:-$SRC/build/tests/bench/evbench}
+[ -x "$EVBENCH" ] || EVBENCH=
+
 # ---- boot ----
 machine=evdtest-$$
 lap "booting the container ($machine, console: $BUILD/console.log)"
 systemd-nspawn -D "$ROOT" -M "$machine" --volatile=overlay --register=no \
 	--keep-unit --bind-ro="$BUILD/debs:/debs" \
 	--bind-ro="$SRC/tests/container:/evd-test" \
+	${EVBENCH:+--bind-ro="$(dirname "$EVBENCH"):/evd-bench"} \
 	--console=pipe -b </dev/null >"$BUILD/console.log" 2>&1 &
 nspawn_pid=$!
 # PID 1 of the container, as seen from the host: nspawn's child, once it
@@ -181,6 +186,19 @@ esac
 rc=0
 inside timeout 900 bash /evd-test/checks.sh || rc=$?
 lap "checks done (exit $rc)"
+# ---- the systemd path's speed, inside (figures only, never a failure) ----
+# evbench from the host's build tree (its libraries are the package's).
+if [ "$rc" -eq 0 ] && [ -x "$EVBENCH" ]; then
+	# Hooks of an ordinary user (User=, the name check) and of root.
+	inside useradd -M evbench 2>/dev/null || true
+	for as in evbench root; do
+		inside timeout 300 /evd-bench/evbench --only sdexec --runs 3 \
+			--exec-n 200 --systemd-socket /run/evd/evd.sock --as "$as" |
+			grep -E '^# evbench|transient units' ||
+			say "evbench sdexec --as $as failed (figures only; not a test)"
+	done
+	lap "benchmark done"
+fi
 if [ "$rc" -ne 0 ]; then
 	echo "--- journal of evd (last 40 lines)"
 	inside journalctl -u evd.service -n 40 --no-pager || true
