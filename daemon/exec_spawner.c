@@ -79,7 +79,15 @@ static struct {
 	int spawner_pidfd; /* kept across init/shutdown: one spawner */
 	struct idmap *runs;
 	bool gone;
+	struct event *ev_restart;
+	int64_t started_ms;   /* when the current spawner started */
+	int64_t backoff_ms;   /* before the next restart */
 } X = {.spawner_pidfd = -1};
+
+/* A spawner that died is started again after this, doubling up to the
+ * maximum while they keep dying young. */
+#define EXEC_SPAWNER_RESTART_MS 500
+#define EXEC_SPAWNER_RESTART_MAX_MS 60000
 
 static void exec_spawner_pid_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -376,11 +384,32 @@ exec_spawner_gone_cb(evutil_socket_t fd, short what, void *arg)
 	memset(&si, 0, sizeof(si));
 	(void)waitid((idtype_t)P_PIDFD, (id_t)X.spawner_pidfd, &si,
 	             WEXITED | WNOHANG);
+	/* One that lived long restarts at once, one that keeps dying
+	 * young less and less often. */
+	if (exec_spawner_ms() - X.started_ms > EXEC_SPAWNER_RESTART_MAX_MS)
+		X.backoff_ms = EXEC_SPAWNER_RESTART_MS;
 	log_warnx("exec: the hook spawner (pid %ld) died (%s %d); hooks "
-	          "cannot start until evd restarts",
+	          "fail to start until it is back, in %" PRId64 " ms",
 	          (long)spawner_pid(),
-	          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
+	          si.si_code == CLD_EXITED ? "status" : "signal", si.si_status,
+	          X.backoff_ms);
 	X.gone = true;
+	if (X.ev_sock != NULL) {
+		/* Its socket is at EOF: it would wake the loop for ever. */
+		event_free(X.ev_sock);
+		X.ev_sock = NULL;
+	}
+	ndeferred = 0;
+	{
+		struct timeval tv = {X.backoff_ms / 1000,
+		                     (X.backoff_ms % 1000) * 1000};
+
+		if (X.ev_restart != NULL)
+			evtimer_add(X.ev_restart, &tv);
+	}
+	X.backoff_ms = X.backoff_ms * 2 > EXEC_SPAWNER_RESTART_MAX_MS
+	                   ? EXEC_SPAWNER_RESTART_MAX_MS
+	                   : X.backoff_ms * 2;
 	event_free(X.ev_spawner);
 	X.ev_spawner = NULL;
 	close(X.spawner_pidfd);
@@ -401,6 +430,49 @@ exec_spawner_gone_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Watches the current spawner: its socket and its death. */
+static int
+exec_spawner_watch(struct event_base *base)
+{
+	X.ev_sock = event_new(base, spawner_fd(), EV_READ | EV_PERSIST,
+	                      exec_spawner_sock_cb, NULL);
+	if (X.ev_sock == NULL || event_add(X.ev_sock, NULL) < 0)
+		return -ENOMEM;
+	if (X.spawner_pidfd < 0)
+		X.spawner_pidfd =
+		    (int)syscall(SYS_pidfd_open, spawner_pid(), 0);
+	if (X.spawner_pidfd >= 0) {
+		X.ev_spawner = event_new(base, X.spawner_pidfd, EV_READ,
+		                         exec_spawner_gone_cb, NULL);
+		if (X.ev_spawner == NULL || event_add(X.ev_spawner, NULL) < 0)
+			return -ENOMEM;
+	}
+	X.started_ms = exec_spawner_ms();
+	return 0;
+}
+
+static void
+exec_spawner_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv;
+	int r;
+
+	if ((r = spawner_restart()) < 0 ||
+	    (r = exec_spawner_watch(X.base)) < 0) {
+		errno = -r;
+		log_warn("exec: cannot restart the hook spawner; again in "
+		         "%" PRId64 " ms",
+		         X.backoff_ms);
+		tv.tv_sec = X.backoff_ms / 1000;
+		tv.tv_usec = (X.backoff_ms % 1000) * 1000;
+		evtimer_add(X.ev_restart, &tv);
+		return;
+	}
+	X.gone = false;
+	log_notice("exec: restarted the hook spawner (pid %ld)",
+	           (long)spawner_pid());
+}
+
 static int
 exec_spawner_init(struct event_base *base)
 {
@@ -411,29 +483,23 @@ exec_spawner_init(struct event_base *base)
 	if (spawner_fd() < 0 && (r = spawner_start()) < 0)
 		return r;
 	X.runs = idmap_new();
-	X.ev_sock = event_new(base, spawner_fd(), EV_READ | EV_PERSIST,
-	                      exec_spawner_sock_cb, NULL);
-	if (X.runs == NULL || X.ev_sock == NULL ||
-	    event_add(X.ev_sock, NULL) < 0)
+	X.ev_restart = evtimer_new(base, exec_spawner_restart_cb, NULL);
+	X.backoff_ms = EXEC_SPAWNER_RESTART_MS;
+	if (X.runs == NULL || X.ev_restart == NULL ||
+	    exec_spawner_watch(base) < 0)
 		goto nomem;
-	if (X.spawner_pidfd < 0 && !X.gone)
-		X.spawner_pidfd =
-		    (int)syscall(SYS_pidfd_open, spawner_pid(), 0);
-	if (X.spawner_pidfd >= 0) {
-		X.ev_spawner = event_new(base, X.spawner_pidfd, EV_READ,
-		                         exec_spawner_gone_cb, NULL);
-		if (X.ev_spawner == NULL || event_add(X.ev_spawner, NULL) < 0)
-			goto nomem;
-	}
 	if ((r = hookcg_init(base, spawner_pid())) < 0)
 		goto nomem;
 	X.base = base;
 	return 0;
 nomem:
+	if (X.ev_restart != NULL)
+		event_free(X.ev_restart);
 	if (X.ev_spawner != NULL)
 		event_free(X.ev_spawner);
 	if (X.ev_sock != NULL)
 		event_free(X.ev_sock);
+	X.ev_restart = NULL;
 	idmap_free(X.runs);
 	X.ev_spawner = X.ev_sock = NULL;
 	X.runs = NULL;
@@ -724,11 +790,14 @@ exec_spawner_shutdown(void)
 	hookcg_shutdown();
 	idmap_free(X.runs);
 	X.runs = NULL;
-	event_free(X.ev_sock);
+	if (X.ev_sock != NULL)
+		event_free(X.ev_sock);
 	X.ev_sock = NULL;
 	if (X.ev_spawner != NULL)
 		event_free(X.ev_spawner);
 	X.ev_spawner = NULL;
+	event_free(X.ev_restart);
+	X.ev_restart = NULL;
 	X.base = NULL;
 }
 

@@ -729,6 +729,9 @@ main(int argc, char **argv)
 	int64_t watchdog_usec, stop_ms;
 	int r;
 
+	/* A hook spawner started again after the first one died. */
+	(void)spawner_helper(argc, argv);
+
 	parse_options(argc, argv);
 	if (settings_load(&opts.eff, err, sizeof err) < 0) {
 		log_errx("%s", err);

@@ -59,6 +59,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1175,6 +1176,65 @@ out:
 			              NULL, 0);
 	}
 	_exit(0);
+}
+
+bool
+spawner_helper(int argc, char **argv)
+{
+	char *end;
+	long ppid;
+
+	if (argc != 3 || strcmp(argv[1], SPAWNER_HELPER_ARG) != 0)
+		return false;
+	ppid = strtol(argv[2], &end, 10);
+	/* Only evd's restart makes this: fd 3 is its socket. */
+	if (*end != '\0' || ppid <= 1 || fcntl(3, F_GETFD) < 0)
+		_exit(2);
+	(void)syscall(SYS_close_range, 4U, ~0U, 0U);
+	spawner_main(3, (pid_t)ppid);
+}
+
+int
+spawner_restart(void)
+{
+	posix_spawn_file_actions_t fa;
+	char ppid[24];
+	char *argv[] = {"evd-spawner", SPAWNER_HELPER_ARG, ppid, NULL};
+	char *envp[] = {NULL};
+	int sv[2], r;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	snprintf(ppid, sizeof ppid, "%ld", (long)getpid());
+	/* dup2 onto 3 clears CLOEXEC there; a socket already on 3 is
+	 * moved first so the dup2 is not a no-op. */
+	if ((r = posix_spawn_file_actions_init(&fa)) == 0) {
+		int moved = sv[1] == 3 ? fcntl(3, F_DUPFD_CLOEXEC, 4) : sv[1];
+
+		if (moved < 0) {
+			r = errno;
+		} else {
+			if (moved != sv[1])
+				close(sv[1]);
+			sv[1] = moved;
+			r = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+		}
+		if (r == 0)
+			r = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv,
+			                envp);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(sv[1]);
+	if (r != 0) {
+		close(sv[0]);
+		return -r;
+	}
+	if (S.fd >= 0)
+		close(S.fd);
+	S.fd = sv[0];
+	S.pid = pid;
+	return 0;
 }
 
 int

@@ -18,6 +18,7 @@
 #ifndef EVD_SPAWNER_H
 #define EVD_SPAWNER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -88,6 +89,18 @@ struct spawner_rep {
 /* Forks the spawner (once; later calls return 0). Must run before any
  * thread is created. Returns 0 or -errno. */
 int spawner_start(void);
+/*
+ * Starts a new spawner after the last one died, from any thread: a fork
+ * of a threaded process may not run the spawner's code, so this execs
+ * evd's own binary (/proc/self/exe) as SPAWNER_HELPER_ARG with the
+ * socket on fd 3. spawner_fd() and spawner_pid() change; the old socket
+ * is closed. Returns 0 or -errno.
+ */
+int spawner_restart(void);
+#define SPAWNER_HELPER_ARG "--internal-hook-spawner"
+/* First thing in main(): false unless argv asks for the spawner that
+ * spawner_restart starts, which it then runs (and never returns). */
+bool spawner_helper(int argc, char **argv);
 /* evd's end of the socketpair (CLOEXEC, blocking), or -1. */
 int spawner_fd(void);
 /* The spawner's pid (a child of evd), or 0. */

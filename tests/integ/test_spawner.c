@@ -502,6 +502,64 @@ test_child_fds_caps_env_ids(void **state)
 	close(fd);
 }
 
+/* The pid of evd's child named evd-spawner, or 0. */
+static pid_t
+spawner_of(pid_t evd_pid)
+{
+	char path[128], comm[32], line[64];
+	pid_t found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/task/%ld/children",
+	         (long)evd_pid, (long)evd_pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (found == 0 && fscanf(f, "%63s", line) == 1) {
+		FILE *c;
+
+		snprintf(path, sizeof path, "/proc/%s/comm", line);
+		if ((c = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof comm, c) != NULL &&
+		    strncmp(comm, "evd-spawner", 11) == 0)
+			found = (pid_t)atol(line);
+		fclose(c);
+	}
+	fclose(f);
+	return found;
+}
+
+/* A spawner that dies (an OOM kill, a bug) comes back on its own: a
+ * hook due after that runs; before, none ran until evd restarted. */
+static void
+test_spawner_restarts(void **state)
+{
+	pid_t old, now = 0;
+	uint64_t id;
+	Evd__Reply *r;
+	int fd;
+
+	old = spawner_of(evd.pid);
+	assert_true(old > 0);
+	assert_int_equal(kill(old, SIGKILL), 0);
+	for (int i = 0; i < 100 && (now == 0 || now == old); i++) {
+		usleep(50 * 1000);
+		now = spawner_of(evd.pid);
+	}
+	print_message("spawner %ld, then %ld\n", (long)old, (long)now);
+	assert_true(now > 0 && now != old);
+	id = schedule_as(0, 0, "echo back", 100 * MS, NULL, NULL, 1);
+	assert_true(id > 0);
+	fd = greet();
+	r = wait_run(fd, id, 30000);
+	assert_non_null(r);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_EXEC_EXITED);
+	assert_int_equal(r->exec_finished->run->exit_code, 0);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
 /* ---- identity at fire time ---- */
 
 static void
@@ -1114,6 +1172,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_child_fds_caps_env_ids, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_spawner_restarts, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_uid_reuse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_passwd_entry, setup,
