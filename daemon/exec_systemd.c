@@ -40,8 +40,9 @@
  * journald is slow); a line journald cannot take now is dropped and
  * counted, the runner's tail still has it.
  *
- * Known limits: a lost bus is not reconnected (every run is reported
- * ended, later starts fail with -ENOTCONN); a unit of a previous evd
+ * Known limits: a lost bus (dbus restarted) ends every run as far as evd
+ * can tell, and starts fail with -ENOTCONN until it is reopened, after
+ * 500 ms and backing off to a minute; a unit of a previous evd
  * still being collected makes a start with the same name fail ("already
  * loaded"); the user instance needs the user bus (dbus-user-session),
  * else hooks = auto uses the spawner; the name check costs a sh and an
@@ -141,9 +142,26 @@ static struct {
 	TAILQ_HEAD(, sdrun) waiting; /* runs with a call waiting its turn */
 	int journal_fd;		     /* -1 until the first line */
 	uint64_t journal_dropped;
+	struct event *ev_reconnect;
+	int64_t connected_ms;	     /* when the bus was (re)opened */
+	int64_t backoff_ms;	     /* before the next reconnect */
 } sd = {.journal_fd = -1, .waiting = TAILQ_HEAD_INITIALIZER(sd.waiting)};
 
+/* A lost bus is opened again after this, doubling up to the maximum
+ * while new ones keep being lost young (dbus restarting in a loop). */
+#define SDRUN_RECONNECT_MS 500
+#define SDRUN_RECONNECT_MAX_MS 60000
+
 static void sdrun_bus_rearm(void);
+
+static int64_t
+sdrun_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* A reply came or will be ignored: one more call may go. */
 static void
@@ -1238,12 +1256,25 @@ sdrun_bus_rearm(void)
 static void
 sdrun_bus_lost(int err)
 {
+	struct timeval tv;
+
+	if (sdrun_ms() - sd.connected_ms > SDRUN_RECONNECT_MAX_MS)
+		sd.backoff_ms = SDRUN_RECONNECT_MS;
 	log_warnx("systemd: lost the bus: %s; hooks still running are left "
-		  "to systemd and reported as killed",
-		  strerror(-err));
+		  "to systemd and reported as killed; reconnecting in "
+		  "%" PRId64 " ms",
+		  strerror(-err), sd.backoff_ms);
+	sd.job_removed = sd_bus_slot_unref(sd.job_removed);
 	sd.bus = sd_bus_flush_close_unref(sd.bus);
 	if (sd.ev != NULL)
 		event_del(sd.ev);
+	tv.tv_sec = sd.backoff_ms / 1000;
+	tv.tv_usec = (sd.backoff_ms % 1000) * 1000;
+	if (sd.ev_reconnect != NULL)
+		evtimer_add(sd.ev_reconnect, &tv);
+	sd.backoff_ms = sd.backoff_ms * 2 > SDRUN_RECONNECT_MAX_MS
+				? SDRUN_RECONNECT_MAX_MS
+				: sd.backoff_ms * 2;
 	for (;;) {
 		size_t iter = 0;
 		struct sdrun *r;
@@ -1265,6 +1296,53 @@ sdrun_bus_lost(int err)
 			exec_backend_exited(job_id, true, SIGKILL, false);
 		}
 	}
+}
+
+/*
+ * Opens the bus again after a loss, without waiting on it: connect and
+ * authentication go on in sd_bus_process, the subscription and the
+ * JobRemoved match are sent asynchronously. A bus that fails again is
+ * lost again, and retried later.
+ */
+static void
+sdrun_reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sd_bus *bus = NULL;
+	struct timeval tv;
+	int r;
+
+	r = sd.system ? sd_bus_open_system(&bus) : sd_bus_open_user(&bus);
+	if (r >= 0)
+		r = sd_bus_call_method_async(bus, NULL, SD_DEST, SD_PATH,
+					     SD_MANAGER, "Subscribe", NULL,
+					     NULL, NULL);
+	if (r >= 0)
+		r = sd_bus_match_signal_async(bus, &sd.job_removed, SD_DEST,
+					      SD_PATH, SD_MANAGER,
+					      "JobRemoved",
+					      sdrun_job_removed_cb, NULL, NULL);
+	if (r < 0) {
+		log_warnx("systemd: cannot reopen the bus: %s; again in "
+			  "%" PRId64 " ms",
+			  strerror(-r), sd.backoff_ms);
+		sd.job_removed = sd_bus_slot_unref(sd.job_removed);
+		sd_bus_flush_close_unref(bus);
+		tv.tv_sec = sd.backoff_ms / 1000;
+		tv.tv_usec = (sd.backoff_ms % 1000) * 1000;
+		evtimer_add(sd.ev_reconnect, &tv);
+		sd.backoff_ms = sd.backoff_ms * 2 > SDRUN_RECONNECT_MAX_MS
+					? SDRUN_RECONNECT_MAX_MS
+					: sd.backoff_ms * 2;
+		return;
+	}
+	(void)sd_bus_set_method_call_timeout(bus, SDRUN_CALL_USEC);
+	sd.bus = bus;
+	sd.inflight = 0; /* every call of the old bus was settled */
+	sd.connected_ms = sdrun_ms();
+	log_notice("systemd: reconnected to the %s bus",
+		   sd.system ? "system" : "user");
+	sdrun_bus_rearm();
+	event_active(sd.ev, EV_TIMEOUT, 0);
 }
 
 static int
@@ -1301,12 +1379,16 @@ sdrun_init(struct event_base *base)
 	if (r < 0)
 		goto fail;
 	if ((sd.runs = idmap_new()) == NULL ||
-	    (sd.ev = event_new(base, -1, 0, sdrun_bus_cb, NULL)) == NULL) {
+	    (sd.ev = event_new(base, -1, 0, sdrun_bus_cb, NULL)) == NULL ||
+	    (sd.ev_reconnect = evtimer_new(base, sdrun_reconnect_cb,
+					   NULL)) == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	(void)sd_bus_set_method_call_timeout(sd.bus, SDRUN_CALL_USEC);
 	sd.base = base;
+	sd.connected_ms = sdrun_ms();
+	sd.backoff_ms = SDRUN_RECONNECT_MS;
 	log_info("hooks: transient units of the %s manager (systemd %s)",
 		 sd.system ? "system" : "user", version);
 	free(version);
@@ -1322,6 +1404,9 @@ fail:
 	if (sd.ev != NULL)
 		event_free(sd.ev);
 	sd.ev = NULL;
+	if (sd.ev_reconnect != NULL)
+		event_free(sd.ev_reconnect);
+	sd.ev_reconnect = NULL;
 	idmap_free(sd.runs);
 	sd.runs = NULL;
 	sd.job_removed = sd_bus_slot_unref(sd.job_removed);
@@ -1351,6 +1436,9 @@ sdrun_shutdown(void)
 	if (sd.ev != NULL)
 		event_free(sd.ev);
 	sd.ev = NULL;
+	if (sd.ev_reconnect != NULL)
+		event_free(sd.ev_reconnect);
+	sd.ev_reconnect = NULL;
 	sd.job_removed = sd_bus_slot_unref(sd.job_removed);
 	/* Closing drops the AddRef references too. */
 	if (sd.bus != NULL) {

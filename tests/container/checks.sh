@@ -507,6 +507,23 @@ else
 	fail "--on-failure" "tid=$tid got [$msg] watch: $out"
 fi
 
+# The bus goes away under evd (dbus restarted): evd reopens it, and the
+# next hook runs as a transient unit again, without an evd restart.
+pid_before=$(main_pid)
+timeout 60 systemctl restart dbus.service >/dev/null 2>&1 || true
+ok=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	sleep 1
+	hook "$U1" --exec -- /bin/cat /proc/self/cgroup
+	case $(field stdout 2>/dev/null) in *evd-hook-*) ok=1; break ;; esac
+done
+if [ -n "$ok" ] && [ "$(main_pid)" = "$pid_before" ] &&
+	journalctl -u evd.service --no-pager 2>/dev/null | grep -q "reconnected to the system bus"; then
+	pass "after dbus restarts, evd reconnects and hooks run as units again (same pid)"
+else
+	fail "bus reconnect" "pid $pid_before -> $(main_pid); run=$run; $(journalctl -u evd.service -n 8 --no-pager 2>&1)"
+fi
+
 # Back to the shipped unit and configuration.
 cp /run/evd.conf.orig /etc/evd/evd.conf
 rm -f /run/systemd/system/evd.service.d/50-test-metrics.conf
