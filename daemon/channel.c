@@ -977,10 +977,16 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 	ch = m->ch;
 	channel_unflight(m);
 	channel_arm_timed();
-	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": acked on %s "
-	         "after %u deliveries",
-	         m->timer_id, (unsigned)m->owner, fire_id, ch->name,
-	         m->attempts);
+	log_about(LOG_LEVEL_INFO,
+		  &(struct log_about){.timer_id = m->timer_id,
+		                      .fire_id = fire_id,
+		                      .uid = m->owner,
+		                      .has_uid = true,
+		                      .channel = ch->name},
+		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": acked on %s "
+		  "after %u deliveries",
+		  m->timer_id, (unsigned)m->owner, fire_id, ch->name,
+		  m->attempts);
 	msg_free(m);
 	channel_pump(ch);
 	channel_maybe_free(ch);
@@ -1084,10 +1090,14 @@ channel_expired(struct msg *m, int64_t now)
 		    channel_record(s, m, EVD__RUN_OUTCOME__RUN_DEAD_LETTERED,
 		                   "max_attempts deliveries without an ack") ==
 		            0) {
-			log_info("fire %" PRIu64 " of timer %" PRIu64 " on %s "
-			         "dead-lettered after %u deliveries",
-			         m->fire_id, m->timer_id, ch->name,
-			         m->attempts);
+			log_about(LOG_LEVEL_INFO,
+				  &(struct log_about){.timer_id = m->timer_id,
+			                              .fire_id = m->fire_id,
+			                              .channel = ch->name},
+				  "fire %" PRIu64 " of timer %" PRIu64 " on %s "
+				  "dead-lettered after %u deliveries",
+				  m->fire_id, m->timer_id, ch->name,
+				  m->attempts);
 			m->where = MSG_DEAD;
 			TAILQ_INSERT_TAIL(&ch->dead, m, link);
 			ch->ndead++;

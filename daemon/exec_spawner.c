@@ -656,9 +656,12 @@ exec_spawner_start(const struct exec_launch *l)
 
 		if ((e = hookcg_create(l->job_id, l->props, l->nprops, l->uid,
 		                       &fds[3], why, sizeof why)) < 0) {
-			log_warnx("timer %" PRIu64 " fire %" PRIu64 ": no cgroup "
-			          "for the hook: %s", l->timer_id, l->fire_id,
-			          why);
+			log_about(LOG_LEVEL_WARNING,
+				  LOG_FIRE_NOUID(l->timer_id, l->fire_id),
+				  "timer %" PRIu64 " fire %" PRIu64
+				  ": no cgroup "
+				  "for the hook: %s",
+				  l->timer_id, l->fire_id, why);
 			free(r);
 			free(blob);
 			return e;

@@ -113,10 +113,12 @@ hook_terminate(uint64_t timer_id)
 		return;
 	TAILQ_FOREACH(j, &ht->jobs, link)
 		if (exec_terminate(j->fire_id) == 0)
-			log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64
-			         ": terminating it (overlap "
-			         "terminate-previous)",
-			         timer_id, (unsigned)j->uid, j->fire_id);
+			log_about(LOG_LEVEL_INFO,
+				  LOG_FIRE(timer_id, j->uid, j->fire_id),
+				  "timer %" PRIu64 " (uid %u) fire %" PRIu64
+				  ": terminating it (overlap "
+				  "terminate-previous)",
+				  timer_id, (unsigned)j->uid, j->fire_id);
 }
 
 /* Forgets a finished run; the timer's entry goes with its last run. */
@@ -380,10 +382,12 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 			snprintf(detail + len, size - len,
 			         "; not reported to channel %s: %s",
 			         j->on_failure, why);
-			log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
-			          ": failure not reported to channel %s: %s",
-			          j->timer_id, (unsigned)j->uid, j->fire_id,
-			          j->on_failure, why);
+			log_about(LOG_LEVEL_WARNING,
+				  LOG_FIRE(j->timer_id, j->uid, j->fire_id),
+				  "timer %" PRIu64 " (uid %u) fire %" PRIu64
+				  ": failure not reported to channel %s: %s",
+				  j->timer_id, (unsigned)j->uid, j->fire_id,
+				  j->on_failure, why);
 		}
 	}
 	return false;
@@ -470,15 +474,19 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	/* The detail quotes the runner's error, which may quote argv. */
 	log_escape(edetail, sizeof edetail, detail, strlen(detail));
 	if (failed)
-		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec "
-		          "failed (%s): %s; command: %s; %" PRId64 " us",
-		          j->timer_id, (unsigned)j->uid, j->fire_id, outcome,
-		          edetail, cmd, r->duration_ns / 1000);
+		log_about(LOG_LEVEL_WARNING,
+			  LOG_FIRE(j->timer_id, j->uid, j->fire_id),
+			  "timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec "
+			  "failed (%s): %s; command: %s; %" PRId64 " us",
+			  j->timer_id, (unsigned)j->uid, j->fire_id, outcome,
+			  edetail, cmd, r->duration_ns / 1000);
 	else
-		log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec: "
-		         "%s; command: %s; %" PRId64 " us",
-		         j->timer_id, (unsigned)j->uid, j->fire_id, edetail, cmd,
-		         r->duration_ns / 1000);
+		log_about(LOG_LEVEL_INFO,
+			  LOG_FIRE(j->timer_id, j->uid, j->fire_id),
+			  "timer %" PRIu64 " (uid %u) fire %" PRIu64 " exec: "
+			  "%s; command: %s; %" PRId64 " us",
+			  j->timer_id, (unsigned)j->uid, j->fire_id, edetail,
+			  cmd, r->duration_ns / 1000);
 
 	run.has_fire_id = true;
 	run.fire_id = j->fire_id;

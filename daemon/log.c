@@ -1,16 +1,22 @@
 /*
- * log: prefixed lines on stderr (see log.h). One write per line so lines
- * from a busy daemon never interleave mid-line in the journal.
+ * log: records to the journal or to stderr (see log.h).
  */
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 static int log_level = LOG_LEVEL_INFO;
 
@@ -57,33 +63,168 @@ log_level_name(int level)
 	return level_names[level];
 }
 
-static void
-log_vemit(int level, int errnum, const char *fmt, va_list ap)
+/*
+ * Where records go, decided once: journald's native protocol when stderr
+ * is the journal stream systemd gave us ($JOURNAL_STREAM names its device
+ * and inode), so records carry fields (PRIORITY=, EVD_TIMER_ID=, ...);
+ * otherwise one line per record on stderr, with a UTC timestamp (a file
+ * or a terminal has none of its own).
+ */
+static int log_journal = -1; /* -1: not decided yet */
+
+static bool
+log_stderr_is_journal(void)
 {
-	char line[1024];
-	int n, m;
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_init(void)
+{
+	log_journal = log_stderr_is_journal();
+}
+
+/*
+ * The boundary every record crosses: whatever a caller formatted, and
+ * whatever a client chose inside it, control bytes (a "\n<0>" that would
+ * forge a record at emergency priority), DEL, C1 controls and invalid
+ * UTF-8 become \xNN. Callers need not remember; log_escape, which also
+ * doubles '\\', stays for values quoted on purpose. Returns the length.
+ */
+static size_t
+log_sanitize(char *out, size_t size, const char *in, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0, n;
+
+	while (i < len) {
+		if (s[i] >= 0x20 && s[i] < 0x7f) {
+			n = 1;
+		} else if (s[i] >= 0x80 && (n = log_utf8_len(s + i, len - i)) > 0) {
+			;
+		} else {
+			if (o + 5 > size)
+				break;
+			snprintf(out + o, 5, "\\x%02x", s[i]);
+			o += 4;
+			i++;
+			continue;
+		}
+		if (o + n + 1 > size)
+			break;
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* One record into the journal, with the fields of about; false if the
+ * journal would not take it (stderr then). */
+static bool
+log_journal_send(int level, const struct log_about *about, const char *msg)
+{
+	char prio[16], timer[40], fire[40], uid[32], chan[4 * 256 + 16];
+	struct iovec iov[7];
+	int n = 0;
+
+	snprintf(prio, sizeof prio, "PRIORITY=%d", level);
+	iov[n++] = (struct iovec){prio, strlen(prio)};
+	iov[n++] = (struct iovec){"SYSLOG_IDENTIFIER=evd", 21};
+	iov[n].iov_base = (void *)msg;
+	iov[n++].iov_len = strlen(msg);
+	if (about != NULL && about->timer_id != 0) {
+		snprintf(timer, sizeof timer, "EVD_TIMER_ID=%" PRIu64,
+		         about->timer_id);
+		iov[n++] = (struct iovec){timer, strlen(timer)};
+	}
+	if (about != NULL && about->fire_id != 0) {
+		snprintf(fire, sizeof fire, "EVD_FIRE_ID=%" PRIu64,
+		         about->fire_id);
+		iov[n++] = (struct iovec){fire, strlen(fire)};
+	}
+	if (about != NULL && about->has_uid) {
+		snprintf(uid, sizeof uid, "EVD_UID=%u", (unsigned)about->uid);
+		iov[n++] = (struct iovec){uid, strlen(uid)};
+	}
+	if (about != NULL && about->channel != NULL) {
+		memcpy(chan, "EVD_CHANNEL=", 12);
+		log_sanitize(chan + 12, sizeof chan - 12, about->channel,
+		             strnlen(about->channel, 256));
+		iov[n++] = (struct iovec){chan, strlen(chan)};
+	}
+	return sd_journal_sendv(iov, n) >= 0;
+}
+
+static void
+log_vemit(int level, int errnum, const struct log_about *about,
+          const char *fmt, va_list ap)
+{
+	char raw[1024], msg[8 + 4 * sizeof raw], line[64 + sizeof msg];
+	struct timespec ts;
+	struct tm tm;
+	size_t len;
+	int m, n;
 
 	if (level > log_level)
 		return;
-	n = snprintf(line, sizeof line, "<%d>", level);
-	m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	m = vsnprintf(raw, sizeof raw, fmt, ap);
 	if (m < 0)
 		return;
-	n += m;
-	if (n > (int)sizeof line - 2)
-		n = (int)sizeof line - 2;
+	len = (size_t)m < sizeof raw ? (size_t)m : sizeof raw - 1;
 	if (errnum != 0) {
-		m = snprintf(line + n, sizeof line - (size_t)n, ": %s",
+		m = snprintf(raw + len, sizeof raw - len, ": %s",
 		             strerror(errnum));
 		if (m > 0)
-			n += m;
-		if (n > (int)sizeof line - 2)
-			n = (int)sizeof line - 2;
+			len = len + (size_t)m < sizeof raw ? len + (size_t)m
+			                                   : sizeof raw - 1;
 	}
-	line[n++] = '\n';
-	/* A failed log write has nowhere to be reported. */
+	memcpy(msg, "MESSAGE=", 8);
+	log_sanitize(msg + 8, sizeof msg - 8, raw, len);
+	if (log_journal < 0)
+		log_init();
+	if (log_journal && log_journal_send(level, about, msg))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* The "<N>" prefix keeps the priority for anything that parses it
+	 * (systemd-cat, a journal stream without $JOURNAL_STREAM). */
+	n = snprintf(line, sizeof line,
+	             "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ <%d>%s\n",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level,
+	             msg + 8);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line) {
+		n = (int)sizeof line - 1;
+		line[n - 1] = '\n';
+	}
+	/* One write per record: lines never interleave. A failed log
+	 * write has nowhere to be reported. */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void
+log_about(int level, const struct log_about *about, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(level, 0, about, fmt, ap);
+	va_end(ap);
+	errno = saved;
 }
 
 #define LOG_FN(name, level, use_errno)                                         \
@@ -92,7 +233,7 @@ log_vemit(int level, int errnum, const char *fmt, va_list ap)
 		int saved = errno;                                             \
 		va_list ap;                                                    \
 		va_start(ap, fmt);                                             \
-		log_vemit(level, use_errno ? saved : 0, fmt, ap);              \
+		log_vemit(level, use_errno ? saved : 0, NULL, fmt, ap);              \
 		va_end(ap);                                                    \
 		errno = saved;                                                 \
 	}
@@ -111,7 +252,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_LEVEL_ERR, saved, fmt, ap);
+	log_vemit(LOG_LEVEL_ERR, saved, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -122,7 +263,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_LEVEL_ERR, 0, fmt, ap);
+	log_vemit(LOG_LEVEL_ERR, 0, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

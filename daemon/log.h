@@ -1,17 +1,26 @@
 /*
  * log: the daemon's only way to say something to the operator.
  *
- * Lines go to stderr with sd-daemon priority prefixes ("<3>", "<6>", ...)
- * so that journald files them at the right level when evd runs under
- * systemd, and stay readable in a terminal. Only boundary modules (main,
- * server, conn, delivery) log; pure modules return errors instead.
- * log_warn and fatal append strerror(errno); the -x variants do not.
+ * Under systemd, when stderr is the journal stream ($JOURNAL_STREAM),
+ * each record goes to journald with PRIORITY= and, for records about a
+ * timer (log_about), EVD_TIMER_ID=, EVD_FIRE_ID=, EVD_UID= and
+ * EVD_CHANNEL=, so `journalctl EVD_TIMER_ID=9` finds them. Otherwise it
+ * is one line on stderr: a UTC timestamp, the sd-daemon priority prefix
+ * ("<3>", "<6>", ...) and the message. Every record is sanitized at this
+ * boundary: control bytes and invalid UTF-8 from whatever a client chose
+ * become \xNN, so no record can forge another. Only boundary modules
+ * log; pure modules return errors instead. log_warn and fatal append
+ * strerror(errno); the -x variants do not. Thread-safe (one write or one
+ * journal datagram per record).
  */
 #ifndef EVD_LOG_H
 #define EVD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 enum log_level {
 	LOG_LEVEL_ERR = 3,
@@ -21,6 +30,29 @@ enum log_level {
 	LOG_LEVEL_DEBUG = 7,
 };
 
+/* Who a record is about; zero / NULL / !has_uid fields are left out. */
+struct log_about {
+	uint64_t timer_id;
+	uint64_t fire_id;
+	uid_t uid;
+	bool has_uid;
+	const char *channel;
+};
+
+/* Shorthands for log_about's second argument. */
+#define LOG_TIMER(id, u)                                                       \
+	(&(struct log_about){.timer_id = (id), .uid = (u), .has_uid = true})
+#define LOG_TIMER_NOUID(id) (&(struct log_about){.timer_id = (id)})
+#define LOG_FIRE(id, u, f)                                                     \
+	(&(struct log_about){                                                  \
+	    .timer_id = (id), .fire_id = (f), .uid = (u), .has_uid = true})
+#define LOG_FIRE_NOUID(id, f)                                                  \
+	(&(struct log_about){.timer_id = (id), .fire_id = (f)})
+
+/* Decides where records go (the journal or stderr); call once at
+ * start-up, after stderr is final. Records before it decide by
+ * themselves. */
+void log_init(void);
 /* Parses "err", "warning", "notice", "info", "debug" (or 3..7).
  * Returns the level or -EINVAL. */
 int log_parse_level(const char *s);
@@ -35,6 +67,10 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A record at level about one timer (a fire, a channel): the journal
+ * gets its fields. */
+void log_about(int level, const struct log_about *about, const char *fmt,
+               ...) __attribute__((format(printf, 3, 4)));
 /*
  * Makes len bytes that a client chose (an argv, a command) safe to put in
  * one log record: printable ASCII and valid UTF-8 as they are, '\\'

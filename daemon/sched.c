@@ -843,8 +843,9 @@ sched_cancel_one(struct timer *t, bool quiet)
 	sched.stats.cancelled_total++;
 	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
 	if (!quiet)
-		log_info("timer %" PRIu64 " (uid %u): cancelled", t->id,
-		         (unsigned)t->uid);
+		log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): cancelled", t->id,
+			  (unsigned)t->uid);
 	timer_free(t);
 	return 0;
 }
@@ -892,8 +893,9 @@ sched_pause(struct timer *t)
 		t->held = false;
 	} else
 		timerq_remove(sched.clocks[t->clock].q, &t->qn);
-	log_info("timer %" PRIu64 " (uid %u): paused", t->id,
-	         (unsigned)t->uid);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): paused", t->id,
+		  (unsigned)t->uid);
 	return 0;
 }
 
@@ -914,8 +916,9 @@ sched_resume(struct timer *t, bool *ret_ended)
 		return r;
 	}
 	sched_queue(t);
-	log_info("timer %" PRIu64 " (uid %u): resumed", t->id,
-	         (unsigned)t->uid);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): resumed", t->id,
+		  (unsigned)t->uid);
 	/* Missed while paused: fire (late) or all follow from the deadline
 	 * being past; skip is decided here. */
 	if (timer_nominal(t) <= now && t->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
@@ -942,7 +945,8 @@ sched_trigger(struct timer *t, bool *ret_ended)
 	 * its connection): only what was saved is used after it. */
 	if ((r = sched_fire(t, clock_now_ns(t->clock), true)) < 0)
 		return r;
-	log_info("timer %" PRIu64 " (uid %u): triggered", id, (unsigned)uid);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(id, uid),
+		  "timer %" PRIu64 " (uid %u): triggered", id, (unsigned)uid);
 	*ret_ended = idtab_get(sched.by_id, id) == NULL;
 	return 0;
 }
@@ -1052,8 +1056,9 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		timer_free(t);
 		return r;
 	}
-	log_info("timer %" PRIu64 " (uid %u): scheduled again %s", t->id,
-	         (unsigned)t->uid, rv->why != NULL ? rv->why : "by an ack");
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): scheduled again %s", t->id,
+		  (unsigned)t->uid, rv->why != NULL ? rv->why : "by an ack");
 	*ret = t;
 	return 0;
 }
@@ -1071,9 +1076,10 @@ sched_hook_ended(uint64_t timer_id)
 	/* The deferred run: an extra fire, the schedule already moved on. */
 	if (sched_fire(t, clock_now_ns(t->clock), true) < 0) {
 		t->cold->queued_one = true; /* tried again at the next end */
-		log_warnx("timer %" PRIu64 ": deferred run not started yet "
-		          "(store or hook queue unavailable)",
-		          timer_id);
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(timer_id),
+			  "timer %" PRIu64 ": deferred run not started yet "
+			  "(store or hook queue unavailable)",
+			  timer_id);
 	}
 }
 
@@ -1277,8 +1283,9 @@ sched_release_held(void)
 		if (timerq_push(sched.clocks[t->clock].q, &t->qn) < 0) {
 			/* Out of memory: it is in the store and fires after
 			 * a restart; say so rather than lose it silently. */
-			log_warnx("timer %" PRIu64 " held back: out of memory",
-			          t->id);
+			log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(t->id),
+				  "timer %" PRIu64 " held back: out of memory",
+				  t->id);
 			TAILQ_INSERT_HEAD(&sched.held, t, by_conn);
 			t->held = true;
 			break;
@@ -1351,19 +1358,21 @@ sched_plan(struct timer *t, int64_t now, bool trigger,
 		f->has_next = true;
 		if (f->next_ns <= now) {
 			if (t->cold->catchup++ == SCHED_CATCHUP_MAX)
-				log_warnx("timer %" PRIu64 " (uid %u): %d missed "
-				          "occurrences replayed (misfire all); "
-				          "the rest are skipped",
-				          t->id, (unsigned)t->uid,
-				          SCHED_CATCHUP_MAX);
+				log_about(
+				    LOG_LEVEL_WARNING, LOG_TIMER(t->id, t->uid),
+				    "timer %" PRIu64 " (uid %u): %d missed "
+				    "occurrences replayed (misfire all); "
+				    "the rest are skipped",
+				    t->id, (unsigned)t->uid, SCHED_CATCHUP_MAX);
 		} else
 			t->cold->catchup = 0;
 	}
 	else if (r != -ENOENT)
-		log_warnx("timer %" PRIu64 " (uid %u): no next occurrence "
-		          "(%s); it ends with this fire",
-		          t->id, (unsigned)t->uid,
-		          r < 0 ? strerror(-r) : "more than a century ahead");
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): no next occurrence "
+			  "(%s); it ends with this fire",
+			  t->id, (unsigned)t->uid,
+			  r < 0 ? strerror(-r) : "more than a century ahead");
 }
 
 /* Puts t (in no queue) back in its clock's queue. If the queue cannot
@@ -1385,10 +1394,11 @@ sched_queue(struct timer *t)
 		t->held = true;
 	} else
 		t->paused = true;
-	log_warnx("timer %" PRIu64 " (uid %u): out of memory queueing it; %s",
-	          t->id, (unsigned)t->uid,
-	          t->held ? "held back until the store or a hook frees room"
-	                  : "paused until resumed");
+	log_about(LOG_LEVEL_WARNING, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): out of memory queueing it; %s",
+		  t->id, (unsigned)t->uid,
+		  t->held ? "held back until the store or a hook frees room"
+			  : "paused until resumed");
 }
 
 /* Moves t to another clock and nominal deadline (its effective deadline
@@ -1488,8 +1498,9 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 			return false;
 		}
 	}
-	log_info("timer %" PRIu64 " (uid %u): skipped: %s", t->id,
-	         (unsigned)t->uid, why);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): skipped: %s", t->id,
+		  (unsigned)t->uid, why);
 	sched_advance(t, f);
 	return true;
 }
@@ -1545,9 +1556,10 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 	hf.fired_rt_ns = f->fired_rt;
 	hf.lateness_ns = f->lateness;
 	hf.attempt = sched_attempt;
-	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
-	         "%" PRId64 " us late",
-	         t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
+	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
+		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
+		  "%" PRId64 " us late",
+		  t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
 	if (hook_fire(&hf, why, sizeof why) < 0) {
 		Evd__Run er = EVD__RUN__INIT;
 
@@ -1556,9 +1568,10 @@ sched_fire_exec(struct timer *t, const struct sched_firing *f)
 		metrics_count_exec(EXEC_FAILED, -EINVAL);
 		if ((r = be->run_append(s, &run)) < 0)
 			batch_fail(r);
-		log_warnx("timer %" PRIu64 " (uid %u) fire %" PRIu64
-		          ": exec not started: %s",
-		          t->id, (unsigned)t->uid, fire_id, why);
+		log_about(LOG_LEVEL_WARNING, LOG_FIRE(t->id, t->uid, fire_id),
+			  "timer %" PRIu64 " (uid %u) fire %" PRIu64
+			  ": exec not started: %s",
+			  t->id, (unsigned)t->uid, fire_id, why);
 		er.has_fire_id = er.has_outcome = true;
 		er.fire_id = fire_id;
 		er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
@@ -1674,14 +1687,16 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	f.max_attempts = TC(t)->max_attempts;
 	if ((r = channel_publish(&f)) < 0)
 		/* In the store, not in memory: a restart delivers it. */
-		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
+		log_about(LOG_LEVEL_WARNING, LOG_FIRE_NOUID(t->id, fire_id),
+			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
 			  "queueing on %s; it is stored and will be delivered "
 			  "after a restart",
 			  t->id, fire_id, TC(t)->channel);
-	log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
-		 "channel %s, %" PRId64 " us late",
-		 t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
-		 fg->lateness / 1000);
+	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
+		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
+		  "channel %s, %" PRId64 " us late",
+		  t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
+		  fg->lateness / 1000);
 	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
 	             fg->fired_rt);
 	sched_advance(t, fg);
@@ -1710,9 +1725,10 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	if (c == NULL) {
 		/* Ephemeral timers are cancelled when their conn closes, so
 		 * this is a bookkeeping bug; say so. */
-		log_warnx("timer %" PRIu64 " fired for vanished connection "
-		          "%" PRIu64,
-		          id, conn_id);
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(id),
+			  "timer %" PRIu64 " fired for vanished connection "
+			  "%" PRIu64,
+			  id, conn_id);
 		sched_advance(t, fg);
 		return;
 	}
@@ -1746,15 +1762,16 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	if (ends)
 		timer_free(t);
 	if (sent < 0)
-		log_warnx("timer %" PRIu64 " (uid %u): fire lost with its "
-		          "connection %" PRIu64,
-		          id, (unsigned)uid, conn_id);
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER(id, uid),
+			  "timer %" PRIu64 " (uid %u): fire lost with its "
+			  "connection %" PRIu64,
+			  id, (unsigned)uid, conn_id);
 	else
-		log_info("timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
-		         "delivered to connection %" PRIu64 ", %" PRId64
-		         " us late",
-		         id, (unsigned)uid, fire_id, conn_id,
-		         fg->lateness / 1000);
+		log_about(
+		    LOG_LEVEL_INFO, LOG_FIRE(id, uid, fire_id),
+		    "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
+		    "delivered to connection %" PRIu64 ", %" PRId64 " us late",
+		    id, (unsigned)uid, fire_id, conn_id, fg->lateness / 1000);
 	/* Waiters last, from saved values: their sends may close anything. */
 	run.has_fire_id = run.has_outcome = true;
 	run.fire_id = fire_id;
@@ -2177,9 +2194,10 @@ sched_load_cb(const struct store_timer *st, void *arg)
 			if ((r = sched_load_defer(ld, &w)) < 0)
 				return r;
 			ld->skipped++;
-			log_info("timer %" PRIu64 " (uid %u) skipped: its "
-			         "deadline passed while evd was not running",
-			         st->id, (unsigned)st->uid);
+			log_about(LOG_LEVEL_INFO, LOG_TIMER(st->id, st->uid),
+				  "timer %" PRIu64 " (uid %u) skipped: its "
+				  "deadline passed while evd was not running",
+				  st->id, (unsigned)st->uid);
 			return 0;
 		}
 		skip = true; /* a repeating timer goes on at its next one */
@@ -2205,9 +2223,11 @@ sched_load_cb(const struct store_timer *st, void *arg)
 			ld->skipped++;
 			return 0;
 		}
-		log_info("timer %" PRIu64 " (uid %u): occurrences missed while "
-		         "evd was not running skipped; next in %" PRId64 " s",
-		         st->id, (unsigned)st->uid, (next - now) / 1000000000);
+		log_about(LOG_LEVEL_INFO, LOG_TIMER(st->id, st->uid),
+			  "timer %" PRIu64
+			  " (uid %u): occurrences missed while "
+			  "evd was not running skipped; next in %" PRId64 " s",
+			  st->id, (unsigned)st->uid, (next - now) / 1000000000);
 		deadline = next;
 		was_moved = true;
 		ld->skipped++;
@@ -2377,10 +2397,11 @@ sched_retry_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	if (t == NULL || TC(t)->exec == NULL || t->paused) {
-		log_info("timer %" PRIu64 ": attempt %u not run: the timer "
-		         "is %s",
-		         w->timer_id, w->attempt,
-		         t != NULL && t->paused ? "paused" : "gone");
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(w->timer_id),
+			  "timer %" PRIu64 ": attempt %u not run: the timer "
+			  "is %s",
+			  w->timer_id, w->attempt,
+			  t != NULL && t->paused ? "paused" : "gone");
 		sched_retry_free(w);
 		return;
 	}
@@ -2566,9 +2587,11 @@ sched_publish_failure(const struct sched_failure_msg *m, char *why,
 	f.payload_len = m->payload_len;
 	f.due_realtime_ns = f.fired_realtime_ns = sm.due_rt_ns;
 	if (channel_publish(&f) < 0)
-		log_warnx("timer %" PRIu64 " fire %" PRIu64 ": out of memory "
-		          "queueing its failure message on %s; it is stored "
-		          "and will be delivered after a restart",
-		          m->timer_id, fire_id, m->channel);
+		log_about(LOG_LEVEL_WARNING,
+			  LOG_FIRE_NOUID(m->timer_id, fire_id),
+			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
+			  "queueing its failure message on %s; it is stored "
+			  "and will be delivered after a restart",
+			  m->timer_id, fire_id, m->channel);
 	return 0;
 }

@@ -443,6 +443,14 @@ if [ "$(field exit_code 2>/dev/null)" = 3 ] && [ "$moved" = failure ] &&
 else
 	fail "failing hook: metrics and warning" "moved=[$moved] warning=[$warn] run=$run"
 fi
+# evd's own record of it carries fields journald indexes.
+rec=$(journalctl _SYSTEMD_UNIT=evd.service EVD_TIMER_ID="$tid" EVD_UID="$(id -u "$U1")" \
+	-p warning -o cat --no-pager 2>/dev/null)
+if grep -q "timer $tid\b.*status 3" <<<"$rec"; then
+	pass "journalctl EVD_TIMER_ID=$tid EVD_UID=... finds evd's warning about the hook"
+else
+	fail "structured journal fields" "[$rec]; $(journalctl -u evd.service -n 5 -o verbose --no-pager 2>&1 | grep EVD_ | head -5)"
+fi
 ftid=$tid
 # A program that is not there: the start fails, and says so.
 before=$(metrics | grep '^evd_exec_total{outcome="failed_start"}')
