@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -507,6 +508,24 @@ apply_limits(const struct config *c)
 	exec_set_uid_limit(c->exec_max_per_uid);
 }
 
+/*
+ * A shell or systemd starts evd with a soft limit of 1,024 descriptors
+ * and a far higher hard one: each client costs one, so use what is
+ * allowed (before the spawner forks, which inherits it; hooks get at
+ * most 1,024 again, for select()). The old limit has nowhere to be
+ * logged yet; the new one is in /proc/PID/limits.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -731,7 +750,9 @@ main(int argc, char **argv)
 
 	/* A hook spawner started again after the first one died. */
 	(void)spawner_helper(argc, argv);
+	raise_nofile();
 
+	log_init();
 	parse_options(argc, argv);
 	if (settings_load(&opts.eff, err, sizeof err) < 0) {
 		log_errx("%s", err);

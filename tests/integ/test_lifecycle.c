@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -209,6 +210,57 @@ test_not_a_socket_left_alone(void **state)
 	rm_rf(dir);
 }
 
+/* The soft limit of open files evd runs with (/proc/PID/limits). */
+static long long
+soft_nofile(pid_t pid)
+{
+	char path[64], line[256];
+	long long soft = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/limits", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "Max open files", 14) == 0)
+			soft = atoll(line + 26);
+	fclose(f);
+	return soft;
+}
+
+/*
+ * Started from a shell, evd had the soft limit of 1,024 descriptors
+ * (here: 64) although the hard one allows far more, and stopped
+ * accepting at that many clients. It raises the soft limit to the hard
+ * one; 300 clients then connect.
+ */
+static void
+test_raises_nofile(void **state)
+{
+	struct rlimit was, low;
+	struct evd_proc p;
+	int fds[300], n = 0;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	if (was.rlim_max != RLIM_INFINITY && was.rlim_max < 1024)
+		skip();
+	low = was;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(evd_start(&p, NULL), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+	assert_int_equal(soft_nofile(p.pid), (long long)was.rlim_max);
+	for (n = 0; n < 300; n++) {
+		fds[n] = raw_connect(p.sock);
+		assert_true(fds[n] >= 0);
+		assert_int_equal(raw_hello(fds[n], 1), 0);
+	}
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(evd_terminate(&p), 0);
+	rm_rf(p.dir);
+}
+
 int
 main(void)
 {
@@ -219,6 +271,7 @@ main(void)
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_live_socket_refused),
 		cmocka_unit_test(test_not_a_socket_left_alone),
+		cmocka_unit_test(test_raises_nofile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
