@@ -200,6 +200,20 @@ quota_usage(uid_t uid, struct quota_usage *ret)
 	}
 }
 
+size_t
+quota_overhead(enum quota_kind kind)
+{
+	switch (kind) {
+	case QUOTA_TIMER:
+		return QUOTA_TIMER_OVERHEAD;
+	case QUOTA_MESSAGE:
+		return QUOTA_MESSAGE_OVERHEAD;
+	case QUOTA_BYTES:
+		break;
+	}
+	return 0;
+}
+
 int
 quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
             size_t why_size)
@@ -210,6 +224,7 @@ quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 
 	if (uid == 0)
 		return 0;
+	bytes += quota_overhead(kind);
 	if (!quota_shared() || (l = quota_local(uid)) == NULL) {
 		quota_lock();
 		quota_usage_locked(uid, &u);
@@ -243,9 +258,9 @@ quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 	}
 	if (lim.bytes != 0 && u.bytes + bytes > lim.bytes) {
 		snprintf(why, why_size,
-		         "uid %u holds %" PRIu64 " bytes (payloads, exec "
-		         "commands, kept output); %zu more would pass its "
-		         "quota of %" PRIu64,
+		         "uid %u holds %" PRIu64 " bytes (timers, keys, "
+		         "payloads, exec commands, kept output); %zu more "
+		         "would pass its quota of %" PRIu64,
 		         (unsigned)uid, u.bytes, bytes, lim.bytes);
 		return -EDQUOT;
 	}
@@ -258,7 +273,7 @@ quota_count(uid_t uid, enum quota_kind kind, size_t bytes, int sign)
 {
 	int64_t t = kind == QUOTA_TIMER ? sign : 0;
 	int64_t m = kind == QUOTA_MESSAGE ? sign : 0;
-	int64_t b = sign * (int64_t)bytes;
+	int64_t b = sign * (int64_t)(bytes + quota_overhead(kind));
 	struct quota_local *l;
 	int r;
 

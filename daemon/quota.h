@@ -2,9 +2,9 @@
  * quota: what each uid holds, and the limits on it.
  *
  * Counts per uid: pending timers, queued channel messages, and the bytes
- * the daemon keeps for it: payloads of both, exec timers' commands
- * (argv, env, cwd, properties) and the hook output retained in run
- * history. The owners of timers and messages update the counts
+ * the daemon keeps for it: a fixed overhead per timer and message, their
+ * idempotency keys and payloads, exec timers' commands (argv, env, cwd,
+ * properties) and the hook output retained in run history. The owners of timers and messages update the counts
  * as things come and go; admission asks quota_check() before creating
  * anything. Root (uid 0) is counted but never limited: it administers the
  * daemon. A limit of 0 means unlimited. With several loops a loop's
@@ -19,11 +19,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Defaults: generous for any real use, small enough that one user
- * cannot exhaust the daemon's memory for everyone else. */
-#define QUOTA_DEFAULT_TIMERS 1000000
-#define QUOTA_DEFAULT_MESSAGES 1000000
-#define QUOTA_DEFAULT_BYTES (1024ull * 1024 * 1024)
+/* Defaults for a multi-user machine: far more than cron, at or a
+ * user's systemd timers ever hold, small enough that one user cannot
+ * take the daemon's memory, disk or time from everyone else (root is
+ * not limited). evd.conf(5) says how to raise them. */
+#define QUOTA_DEFAULT_TIMERS 100000
+#define QUOTA_DEFAULT_MESSAGES 100000
+#define QUOTA_DEFAULT_BYTES (256ull * 1024 * 1024)
+/* Bytes counted for each timer and message beyond what it carries (its
+ * key, payload, command): its record in memory and its row in the
+ * store, so that many empty timers still cost their owner something. */
+#define QUOTA_TIMER_OVERHEAD 256
+#define QUOTA_MESSAGE_OVERHEAD 128
 
 struct quota_limits {
 	uint64_t timers;   /* pending timers per uid */
@@ -55,6 +62,9 @@ void quota_get_limits(struct quota_limits *ret);
  */
 int quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
                 size_t why_size);
+/* The bytes quota_check, quota_add and quota_release count for one item
+ * of kind on top of the bytes they are given. */
+size_t quota_overhead(enum quota_kind kind);
 
 /* Counts an item in (add) or out (release). Returns 0 or -ENOMEM (add
  * only; the item must then not be created). */

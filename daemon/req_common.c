@@ -528,10 +528,12 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 	if (spec->key == NULL || sched_find_key(spec->uid, spec->key) == NULL) {
 		char why[160];
 
-		/* An exec timer holds its command as long as its payload. */
+		/* An exec timer holds its command as long as its payload,
+		 * and any timer its key (sched.c's timer_quota_bytes). */
 		if (quota_check(spec->uid, QUOTA_TIMER,
-		                spec->payload_len + spec->exec_len, why,
-		                sizeof why) < 0 ||
+		                spec->payload_len + spec->exec_len +
+		                    (spec->key != NULL ? strlen(spec->key) : 0),
+		                why, sizeof why) < 0 ||
 		    (spec->channel != NULL &&
 		     quota_check(spec->uid, QUOTA_MESSAGE, 0, why,
 		                 sizeof why) < 0))

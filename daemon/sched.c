@@ -159,7 +159,10 @@ timer_payload_len(const struct timer *t)
 static size_t
 timer_quota_bytes(const struct timer *t)
 {
-	return timer_payload_len(t) + TC(t)->exec_len;
+	const char *key = TC(t)->key;
+
+	return timer_payload_len(t) + TC(t)->exec_len +
+	       (key != NULL ? strlen(key) : 0);
 }
 
 static uint8_t *

@@ -130,8 +130,12 @@ else
 	lap "reusing $ROOT (delete it to debootstrap again)"
 fi
 
-# The benchmark of the systemd path needs evbench, built by ./dev test.
-EVBENCH=${EVD_EVBENCH:-$SRC/build/tests/bench/evbench}
+# The benchmark of the systemd path needs evbench, built by ./dev test
+# (build-test/) or ./dev run (build/).
+EVBENCH=${EVD_EVBENCH:-}
+for b in "$SRC/build-test" "$SRC/build"; do
+	[ -n "$EVBENCH" ] || [ ! -x "$b/tests/bench/evbench" ] || EVBENCH=$b/tests/bench/evbench
+done
 [ -x "$EVBENCH" ] || EVBENCH=
 
 # ---- boot ----

@@ -508,6 +508,94 @@ test_quotas(void **state)
 	assert_int_equal(evd_stop(&qevd), 0);
 }
 
+/*
+ * Bytes quota: a timer costs its record (QUOTA_TIMER_OVERHEAD, 256) and
+ * its idempotency key, not only its payload. With 2048 bytes, A's four
+ * timers with 250-byte keys fit (4 * 506) and a fifth does not; B's
+ * eight timers with no key and no payload fit (8 * 256) and a ninth does
+ * not. Before, keys and records were free: 60,000 chosen keys or a
+ * million empty timers cost their owner no bytes.
+ */
+static struct evd_proc bevd;
+
+static int
+later_key_code(int fd, const char *channel, const char *key)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = (char *)channel;
+	cl.callback = &cb;
+	cl.key = (char *)key;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	return code_of(call(fd, &rq));
+}
+
+static int
+bytes_user(int n, bool keyed)
+{
+	char key[251];
+	int fd, i;
+
+	fd = raw_connect(bevd.sock);
+	if (fd < 0 || raw_hello(fd, rid++) < 0)
+		return 1;
+	memset(key, 'k', sizeof key - 1);
+	key[sizeof key - 1] = '\0';
+	for (i = 0; i < n; i++) {
+		key[0] = (char)('a' + i);
+		/* Each its own channel: channels are first come. */
+		sh->codes[i] = later_key_code(fd, keyed ? "bq-a" : "bq-b",
+		                              keyed ? key : NULL);
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+bytes_user_a(void)
+{
+	return bytes_user(5, true);
+}
+
+static int
+bytes_user_b(void)
+{
+	return bytes_user(9, false);
+}
+
+static void
+test_key_and_record_bytes_count(void **state)
+{
+	char conf[600];
+	const char *args[] = { "--config", conf, NULL };
+	FILE *f;
+	int i;
+
+	assert_true(snprintf(conf, sizeof conf, "%s/bytes.conf", evd.dir) <
+	            (int)sizeof conf);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "quota_bytes = 2048\n");
+	fclose(f);
+	assert_int_equal(evd_start(&bevd, args), 0);
+	assert_int_equal(chmod(bevd.dir, 0755), 0);
+	assert_int_equal(as_user(UID_A, GID_A, bytes_user_a), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(sh->codes[i], 0);
+	assert_int_equal(sh->codes[4], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
+	assert_int_equal(as_user(UID_B, GID_B, bytes_user_b), 0);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(sh->codes[i], 0);
+	assert_int_equal(sh->codes[8], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
+	assert_int_equal(evd_stop(&bevd), 0);
+}
+
 /* A user instance (evd run by A) serves A and root, not B. */
 static char user_sock[256];
 
@@ -613,6 +701,7 @@ main(void)
 		cmocka_unit_test(test_revoke_is_immediate),
 		cmocka_unit_test(test_user_instance),
 		cmocka_unit_test(test_quotas),
+		cmocka_unit_test(test_key_and_record_bytes_count),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -596,7 +596,7 @@ test_sighup_reload(void **state)
 	                                 "memory)"));
 	/* Limits apply at once (their effect is test_exec's business;
 	 * root, which runs this test, is never limited). */
-	assert_true(file_contains(p.log, "quota_timers changed from 1000000 "
+	assert_true(file_contains(p.log, "quota_timers changed from 100000 "
 	                                 "to 5\n"));
 	assert_true(file_contains(p.log, "exec_max_per_uid changed from 16 "
 	                                 "to 2\n"));

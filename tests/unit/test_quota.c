@@ -23,11 +23,16 @@
 #include "shard.h"
 
 #define UID 1000
+/* What each timer and message costs beyond its own bytes. */
+#define TO QUOTA_TIMER_OVERHEAD
+#define MO QUOTA_MESSAGE_OVERHEAD
+/* 100 bytes beyond three timers and a message of no bytes. */
+#define LIMIT_BYTES (100 + 3 * TO + MO)
 
 static int
 setup(void **state)
 {
-	struct quota_limits l = {.timers = 3, .messages = 2, .bytes = 100};
+	struct quota_limits l = {.timers = 3, .messages = 2, .bytes = LIMIT_BYTES};
 
 	(void)state;
 	if (quota_init() < 0)
@@ -91,7 +96,7 @@ test_one_loop_limits(void **state)
 	assert_int_equal(check(UID, QUOTA_TIMER, 10), 0);
 	quota_usage(UID, &u);
 	assert_int_equal(u.timers, 2);
-	assert_int_equal(u.bytes, 20);
+	assert_int_equal(u.bytes, 20 + 2 * TO);
 	quota_release(UID, QUOTA_TIMER, 10);
 	quota_release(UID, QUOTA_TIMER, 10);
 	/* A release of what is not held does not wrap around. */
@@ -189,7 +194,7 @@ test_many_uids_in_one_iteration(void **state)
 		quota_usage(u, &us);
 		assert_int_equal(us.timers, 1);
 		assert_int_equal(us.messages, 1);
-		assert_int_equal(us.bytes, 10);
+		assert_int_equal(us.bytes, 10 + TO + MO);
 		quota_release(u, QUOTA_TIMER, 5);
 		quota_release(u, QUOTA_MESSAGE, 5);
 	}
@@ -214,14 +219,14 @@ test_bytes_alone(void **state)
 	quota_usage(UID, &u);
 	assert_int_equal(u.timers, 3);
 	assert_int_equal(u.messages, 0);
-	assert_int_equal(u.bytes, 60);
-	assert_int_equal(check(UID, QUOTA_BYTES, 40), 0);
-	assert_int_equal(check(UID, QUOTA_BYTES, 41), -EDQUOT);
+	assert_int_equal(u.bytes, 60 + 3 * TO);
+	assert_int_equal(check(UID, QUOTA_BYTES, 40 + MO), 0);
+	assert_int_equal(check(UID, QUOTA_BYTES, 41 + MO), -EDQUOT);
 	/* They count against new timers' bytes too. */
 	assert_int_equal(check(UID, QUOTA_MESSAGE, 41), -EDQUOT);
 	quota_release(UID, QUOTA_BYTES, 60);
 	quota_usage(UID, &u);
-	assert_int_equal(u.bytes, 0);
+	assert_int_equal(u.bytes, 3 * TO);
 	assert_int_equal(u.timers, 3);
 	assert_int_equal(check(0, QUOTA_BYTES, 1000), 0); /* root */
 	for (int i = 0; i < 3; i++)
