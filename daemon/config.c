@@ -33,6 +33,9 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_EXEC_MAX_RUNNING] = "exec_max_running",
 	[CONFIG_EXEC_MAX_QUEUED] = "exec_max_queued",
 	[CONFIG_EXEC_MAX_PER_UID] = "exec_max_per_uid",
+	[CONFIG_MAX_CONN_PER_UID] = "max_connections_per_uid",
+	[CONFIG_MIN_REPEAT_MS] = "min_repeat_interval_ms",
+	[CONFIG_MAX_FIRES_PER_UID] = "max_fires_per_uid",
 	[CONFIG_HOOKS] = "hooks",
 };
 
@@ -70,6 +73,9 @@ config_key_reloadable(int key)
 	case CONFIG_EXEC_MAX_RUNNING:
 	case CONFIG_EXEC_MAX_QUEUED:
 	case CONFIG_EXEC_MAX_PER_UID:
+	case CONFIG_MAX_CONN_PER_UID:
+	case CONFIG_MIN_REPEAT_MS:
+	case CONFIG_MAX_FIRES_PER_UID:
 		return true;
 	default:
 		return false;
@@ -98,6 +104,15 @@ limit_range(int key, uint64_t *ret_min, uint64_t *ret_max)
 	case CONFIG_EXEC_MAX_PER_UID:
 		*ret_max = CONFIG_EXEC_RUNNING_MAX;
 		return true;
+	case CONFIG_MAX_CONN_PER_UID:
+		*ret_max = CONFIG_CONN_PER_UID_MAX;
+		return true;
+	case CONFIG_MIN_REPEAT_MS:
+		*ret_max = CONFIG_MIN_REPEAT_MS_MAX;
+		return true;
+	case CONFIG_MAX_FIRES_PER_UID:
+		*ret_max = CONFIG_FIRES_PER_UID_MAX;
+		return true;
 	default:
 		return false;
 	}
@@ -124,6 +139,15 @@ limit_store(struct config *c, int key, uint64_t v)
 		break;
 	case CONFIG_EXEC_MAX_PER_UID:
 		c->exec_max_per_uid = (uint32_t)v;
+		break;
+	case CONFIG_MAX_CONN_PER_UID:
+		c->max_conn_per_uid = (uint32_t)v;
+		break;
+	case CONFIG_MIN_REPEAT_MS:
+		c->min_repeat_ms = (uint32_t)v;
+		break;
+	case CONFIG_MAX_FIRES_PER_UID:
+		c->max_fires_per_uid = (uint32_t)v;
 		break;
 	}
 }
@@ -493,6 +517,12 @@ config_merge(struct config *dst, const struct config *src)
 		dst->exec_max_queued = src->exec_max_queued;
 	if (src->set & CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID))
 		dst->exec_max_per_uid = src->exec_max_per_uid;
+	if (src->set & CONFIG_BIT(CONFIG_MAX_CONN_PER_UID))
+		dst->max_conn_per_uid = src->max_conn_per_uid;
+	if (src->set & CONFIG_BIT(CONFIG_MIN_REPEAT_MS))
+		dst->min_repeat_ms = src->min_repeat_ms;
+	if (src->set & CONFIG_BIT(CONFIG_MAX_FIRES_PER_UID))
+		dst->max_fires_per_uid = src->max_fires_per_uid;
 	if (src->set & CONFIG_BIT(CONFIG_HOOKS))
 		memcpy(dst->hooks, src->hooks, sizeof dst->hooks);
 	dst->set |= src->set;
@@ -518,6 +548,9 @@ config_fill_defaults(struct config *c)
 	d.exec_max_running = CONFIG_DEFAULT_EXEC_RUNNING;
 	d.exec_max_queued = CONFIG_DEFAULT_EXEC_QUEUED;
 	d.exec_max_per_uid = CONFIG_DEFAULT_EXEC_PER_UID;
+	d.max_conn_per_uid = CONFIG_DEFAULT_CONN_PER_UID;
+	d.min_repeat_ms = CONFIG_DEFAULT_MIN_REPEAT_MS;
+	d.max_fires_per_uid = CONFIG_DEFAULT_FIRES_PER_UID;
 	strcpy(d.hooks, "auto");
 	/* Everything but the environment-dependent paths. */
 	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
@@ -564,6 +597,12 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_QUEUED);
 	if (a->exec_max_per_uid != b->exec_max_per_uid)
 		diff |= CONFIG_BIT(CONFIG_EXEC_MAX_PER_UID);
+	if (a->max_conn_per_uid != b->max_conn_per_uid)
+		diff |= CONFIG_BIT(CONFIG_MAX_CONN_PER_UID);
+	if (a->min_repeat_ms != b->min_repeat_ms)
+		diff |= CONFIG_BIT(CONFIG_MIN_REPEAT_MS);
+	if (a->max_fires_per_uid != b->max_fires_per_uid)
+		diff |= CONFIG_BIT(CONFIG_MAX_FIRES_PER_UID);
 	if (strcmp(a->hooks, b->hooks) != 0)
 		diff |= CONFIG_BIT(CONFIG_HOOKS);
 	return diff & both;
@@ -621,6 +660,15 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_EXEC_MAX_PER_UID:
 		snprintf(buf, size, "%u", c->exec_max_per_uid);
+		break;
+	case CONFIG_MAX_CONN_PER_UID:
+		snprintf(buf, size, "%u", c->max_conn_per_uid);
+		break;
+	case CONFIG_MIN_REPEAT_MS:
+		snprintf(buf, size, "%u", c->min_repeat_ms);
+		break;
+	case CONFIG_MAX_FIRES_PER_UID:
+		snprintf(buf, size, "%u", c->max_fires_per_uid);
 		break;
 	case CONFIG_HOOKS:
 		snprintf(buf, size, "%s", c->hooks);

@@ -41,6 +41,9 @@ enum config_key {
 	CONFIG_EXEC_MAX_RUNNING,
 	CONFIG_EXEC_MAX_QUEUED,
 	CONFIG_EXEC_MAX_PER_UID,
+	CONFIG_MAX_CONN_PER_UID,
+	CONFIG_MIN_REPEAT_MS,
+	CONFIG_MAX_FIRES_PER_UID,
 	/* Needs a restart (config_key_reloadable says which). */
 	CONFIG_HOOKS,
 	CONFIG_NKEYS,
@@ -58,6 +61,18 @@ enum config_key {
 #define CONFIG_DEFAULT_FRAME_TIMEOUT_MS 30000u
 #define CONFIG_QUOTA_MAX (UINT64_C(1) << 62)
 #define CONFIG_EXEC_RUNNING_MAX 4096u
+/* Connections one user may hold: far more than any client library opens,
+ * far fewer than evd's descriptors. */
+#define CONFIG_DEFAULT_CONN_PER_UID 256u
+#define CONFIG_CONN_PER_UID_MAX 1000000u
+/* A durable repeating timer fires at most once a second by default (cron:
+ * once a minute); a caller timer, held in memory, may repeat every 1 ms. */
+#define CONFIG_DEFAULT_MIN_REPEAT_MS 1000u
+#define CONFIG_MIN_REPEAT_MS_MAX 86400000u
+/* Fires per second one user's timers may cost the daemon: a backlog
+ * fires late, at this rate, instead of taking evd from everyone. */
+#define CONFIG_DEFAULT_FIRES_PER_UID 1000u
+#define CONFIG_FIRES_PER_UID_MAX 100000000u
 /* Event loops (threads); SHARD_MAX in shard.h. */
 #define CONFIG_THREADS_MAX 16u
 #define CONFIG_EXEC_QUEUED_MAX 10000000u
@@ -89,6 +104,11 @@ struct config {
 	uint32_t exec_max_running;
 	uint32_t exec_max_queued;
 	uint32_t exec_max_per_uid; /* 0: no bound */
+	uint32_t max_conn_per_uid; /* connections of one non-root uid; 0: any */
+	uint32_t min_repeat_ms;    /* shortest interval of a durable repeating
+	                              timer of a non-root uid */
+	uint32_t max_fires_per_uid; /* fires per second of one non-root uid;
+	                               0: no bound */
 	char hooks[16]; /* how hooks start: "auto", "systemd" or "spawner" */
 };
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct conn {
 	size_t ngroups;
 	struct peer_id peer; /* its user name, as looked up at connect */
 	bool greeted;
+	bool uid_counted; /* in per_uid until closed */
 	bool closed;
 	bool dirty;       /* on the flush list */
 	bool write_armed;
@@ -127,6 +129,20 @@ static _Thread_local struct {
 	bool stopping;         /* no messages to other loops any more */
 } conns;
 
+/*
+ * Connections per uid, across loops (max_connections_per_uid): one user
+ * must not take the descriptors every other client needs. Taken once per
+ * connect and close, so a lock costs nothing that matters.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct idmap *by_uid; /* uid + 1 -> count, as a pointer-sized int */
+	uint32_t limit;       /* 0: none */
+} per_uid = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool conn_uid_take(uid_t, uint32_t *);
+static void conn_uid_give(uid_t);
+static void conn_refuse(int, uid_t, uint32_t);
 static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
@@ -286,6 +302,7 @@ int
 conn_new(int fd, bool resolved)
 {
 	struct ucred cred;
+	uint32_t limit;
 	socklen_t len = sizeof cred;
 	struct conn *c;
 	int r;
@@ -308,10 +325,21 @@ conn_new(int fd, bool resolved)
 	 * name off the loop, in the socket (peer.h). */
 	if (!resolved && peer_defer(fd, cred.uid, shard_self()))
 		return 0;
+	if (!conn_uid_take(cred.uid, &limit)) {
+		log_about(LOG_LEVEL_NOTICE,
+		          &(struct log_about){.uid = cred.uid, .has_uid = true},
+		          "refusing a connection from uid %u: it has %u, its "
+		          "limit",
+		          (unsigned)cred.uid, limit);
+		conn_refuse(fd, cred.uid, limit);
+		return -EUSERS;
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL) {
+		conn_uid_give(cred.uid);
 		close(fd);
 		return -ENOMEM;
 	}
+	c->uid_counted = true;
 	peer_lookup(cred.uid, &c->peer);
 	c->fd = fd;
 	c->fwd_target = -1;
@@ -346,6 +374,89 @@ nomem:
 	close(fd);
 	conn_free(c);
 	return -ENOMEM;
+}
+
+void
+conn_set_uid_limit(uint32_t limit)
+{
+	pthread_mutex_lock(&per_uid.lock);
+	per_uid.limit = limit;
+	pthread_mutex_unlock(&per_uid.lock);
+}
+
+/* Counts one more connection of uid; false (nothing counted) when uid
+ * has its limit already. Root is counted, never refused. */
+static bool
+conn_uid_take(uid_t uid, uint32_t *ret_limit)
+{
+	uintptr_t n;
+	bool ok = true;
+
+	pthread_mutex_lock(&per_uid.lock);
+	*ret_limit = per_uid.limit;
+	if (per_uid.by_uid == NULL && (per_uid.by_uid = idmap_new()) == NULL) {
+		pthread_mutex_unlock(&per_uid.lock);
+		return true; /* out of memory: not counting beats refusing */
+	}
+	n = (uintptr_t)idmap_get(per_uid.by_uid, (uint64_t)uid + 1);
+	if (uid != 0 && per_uid.limit != 0 && n >= per_uid.limit) {
+		ok = false;
+	} else {
+		/* The map does not replace: out, then in with the new count
+		 * (out of memory leaves it uncounted; _give copes). */
+		if (n > 0)
+			idmap_del(per_uid.by_uid, (uint64_t)uid + 1);
+		(void)idmap_put(per_uid.by_uid, (uint64_t)uid + 1,
+		                (void *)(n + 1));
+	}
+	pthread_mutex_unlock(&per_uid.lock);
+	return ok;
+}
+
+static void
+conn_uid_give(uid_t uid)
+{
+	uintptr_t n;
+
+	pthread_mutex_lock(&per_uid.lock);
+	if (per_uid.by_uid != NULL &&
+	    (n = (uintptr_t)idmap_get(per_uid.by_uid, (uint64_t)uid + 1)) > 0) {
+		idmap_del(per_uid.by_uid, (uint64_t)uid + 1);
+		if (n > 1)
+			(void)idmap_put(per_uid.by_uid, (uint64_t)uid + 1,
+			                (void *)(n - 1));
+	}
+	pthread_mutex_unlock(&per_uid.lock);
+}
+
+/* Tells a client past its connection limit why, in one frame it reads
+ * as the answer to its Hello, and closes. Best effort: a full socket
+ * buffer just closes. */
+static void
+conn_refuse(int fd, uid_t uid, uint32_t limit)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+	uint8_t buf[256];
+	char msg[160];
+	size_t n;
+
+	snprintf(msg, sizeof msg,
+	         "uid %u has %u connections to evd, its limit "
+	         "(max_connections_per_uid)",
+	         (unsigned)uid, limit);
+	err.has_code = true;
+	err.code = EVD__ERROR_CODE__RESOURCE_EXHAUSTED;
+	err.message = msg;
+	reply.body_case = EVD__REPLY__BODY_ERROR;
+	reply.error = &err;
+	n = evd__reply__get_packed_size(&reply);
+	if (FRAME_HEADER_LEN + n <= sizeof buf) {
+		(void)frame_put_header(buf, n);
+		evd__reply__pack(&reply, buf + FRAME_HEADER_LEN);
+		(void)!write(fd, buf, FRAME_HEADER_LEN + n);
+	}
+	close(fd);
 }
 
 struct conn *
@@ -1084,6 +1195,10 @@ conn_close(struct conn *c, const char *why)
 	if (c->closed)
 		return;
 	c->closed = true;
+	if (c->uid_counted) {
+		conn_uid_give(c->uid);
+		c->uid_counted = false;
+	}
 	log_debug("connection %" PRIu64 " (pid %ld uid %u) closed: %s",
 		          c->id, (long)c->pid, (unsigned)c->uid, why);
 	idmap_del(conns.by_id, c->id);

@@ -49,6 +49,10 @@ void conn_shutdown(void);
  * On failure the fd is closed and -errno returned. */
 int conn_new(int fd, bool resolved);
 
+/* Connections one non-root uid may hold across every loop
+ * (max_connections_per_uid; 0: no bound). Any thread. */
+void conn_set_uid_limit(uint32_t limit);
+
 struct conn *conn_lookup(uint64_t id);
 uint64_t conn_id(const struct conn *c);
 uid_t conn_uid(const struct conn *c);

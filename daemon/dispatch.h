@@ -92,6 +92,9 @@ int req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb,
 /* Schedules spec with the schedule opts describe (and, for call_on, the
  * calendar expression and zone; spec->deadline_ns is then computed as its
  * first occurrence) and fills a Scheduled reply. */
+/* The shortest interval of a non-root uid's durable repeating timer
+ * (min_repeat_interval_ms; 0: 1 ms). Any thread. */
+void req_set_min_repeat(uint32_t ms);
 int req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
                  const Evd__TimerOptions *opts, const char *calendar,
                  const char *tz);

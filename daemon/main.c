@@ -506,6 +506,9 @@ apply_limits(const struct config *c)
 	quota_set_limits(&q);
 	exec_set_limits(c->exec_max_running, c->exec_max_queued);
 	exec_set_uid_limit(c->exec_max_per_uid);
+	sched_set_fire_rate(c->max_fires_per_uid);
+	conn_set_uid_limit(c->max_conn_per_uid);
+	req_set_min_repeat(c->min_repeat_ms);
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include "channel.h"
 #include "clock.h"
+#include "config.h"
 #include "dispatch.h"
 #include "batch.h"
 #include "exec.h"
@@ -157,6 +158,15 @@ req_ctl_byte(const char *s, bool tab_ok)
 		    *s == 0x7f)
 			return s;
 	return NULL;
+}
+
+/* min_repeat_interval_ms, for every loop. */
+static uint32_t req_min_repeat_ms = CONFIG_DEFAULT_MIN_REPEAT_MS;
+
+void
+req_set_min_repeat(uint32_t ms)
+{
+	__atomic_store_n(&req_min_repeat_ms, ms, __ATOMIC_RELAXED);
 }
 
 /*
@@ -478,6 +488,19 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 	char err[REQ_ERRMSG_MAX - 32];
 	int r;
 
+	uint32_t min_ms = __atomic_load_n(&req_min_repeat_ms, __ATOMIC_RELAXED);
+
+	/* A durable repeating timer costs a store write per fire: one user
+	 * may not make the daemon write a thousand times a second. */
+	if (opts != NULL && opts->repeat != NULL &&
+	    opts->repeat->has_every_ns && opts->repeat->every_ns > 0 &&
+	    min_ms > 0 && ctx->uid != 0 &&
+	    (spec->channel != NULL || spec->exec != NULL) &&
+	    opts->repeat->every_ns < (int64_t)min_ms * 1000000)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "repeat.every_ns must be at least %u ms for a "
+		                "channel or exec timer (min_repeat_interval_ms)",
+		                min_ms);
 	r = repeat_from_options(opts, calendar, tz, spec->clock, &spec->rep,
 	                        err, sizeof err);
 	if (r == -EINVAL)

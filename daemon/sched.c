@@ -223,6 +223,8 @@ static _Thread_local struct {
 	struct idmap *by_conn;	/* conn id -> struct conn_timers */
 	struct timer_list held; /* durable timers due while writes fail */
 	struct event *more_ev;  /* fires the rest of a burst next turn */
+	struct event *rate_ev;  /* releases timers held by the fire rate */
+	struct idmap *rate;     /* uid + 1 -> struct sched_bucket */
 	struct event *heartbeat_ev;
 	uint64_t next_id, id_limit;
 	uint64_t next_fire_id, fire_id_limit;
@@ -240,6 +242,21 @@ static _Thread_local uint32_t sched_attempt;
 static void sched_timerfd_cb(evutil_socket_t, short, void *);
 static void sched_more_later(void);
 static void sched_more_cb(evutil_socket_t, short, void *);
+static void sched_rate_cb(evutil_socket_t, short, void *);
+
+/*
+ * The fire rate of one user's durable timers (max_fires_per_uid): a
+ * token bucket per uid and loop, a second's worth deep. A timer due
+ * without a token waits in the held list (its deadline, and so its
+ * lateness, unchanged) until SCHED_RATE_TICK_MS later. Caller timers
+ * are bounded by their own connection's back-pressure instead.
+ */
+struct sched_bucket {
+	double tokens;
+	int64_t last_ns;
+};
+#define SCHED_RATE_TICK_MS 10
+static uint32_t sched_fire_rate; /* per second; 0: none (atomic) */
 static void sched_heartbeat_cb(evutil_socket_t, short, void *);
 static void sched_notify(const struct timer *, uint64_t, int, int64_t,
                          int64_t);
@@ -336,6 +353,9 @@ sched_init(struct event_base *base)
 	    (sched.by_conn = idmap_new()) == NULL)
 		return -ENOMEM;
 	sched.more_ev = event_new(base, -1, 0, sched_more_cb, NULL);
+	sched.rate_ev = evtimer_new(base, sched_rate_cb, NULL);
+	if (sched.rate_ev == NULL || (sched.rate = idmap_new()) == NULL)
+		return -ENOMEM;
 	sched.heartbeat_ev = event_new(base, -1, EV_PERSIST,
 	                               sched_heartbeat_cb, NULL);
 	if (sched.more_ev == NULL || sched.heartbeat_ev == NULL ||
@@ -434,6 +454,16 @@ sched_shutdown(void)
 	}
 	if (sched.more_ev != NULL)
 		event_free(sched.more_ev);
+	if (sched.rate_ev != NULL)
+		event_free(sched.rate_ev);
+	if (sched.rate != NULL) {
+		struct sched_bucket *b;
+		size_t it = 0;
+
+		while ((b = idmap_next(sched.rate, &it, NULL)) != NULL)
+			free(b);
+		idmap_free(sched.rate);
+	}
 	if (sched.heartbeat_ev != NULL)
 		event_free(sched.heartbeat_ev);
 	idtab_free(sched.by_id);
@@ -1844,6 +1874,50 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 	return 0;
 }
 
+void
+sched_set_fire_rate(uint32_t per_second)
+{
+	__atomic_store_n(&sched_fire_rate, per_second, __ATOMIC_RELAXED);
+}
+
+/* May t fire now, as far as its owner's fire rate goes? Takes a token. */
+static bool
+sched_rate_ok(const struct timer *t)
+{
+	uint32_t rate = __atomic_load_n(&sched_fire_rate, __ATOMIC_RELAXED);
+	struct sched_bucket *b;
+	int64_t now;
+
+	if (rate == 0 || t->uid == 0 ||
+	    (TC(t)->exec == NULL && TC(t)->channel == NULL))
+		return true;
+	now = clock_now_ns(EVD__CLOCK__MONOTONIC);
+	if ((b = idmap_get(sched.rate, (uint64_t)t->uid + 1)) == NULL) {
+		/* Out of memory: not limiting beats not firing. */
+		if ((b = calloc(1, sizeof *b)) == NULL ||
+		    idmap_put(sched.rate, (uint64_t)t->uid + 1, b) < 0) {
+			free(b);
+			return true;
+		}
+		b->tokens = rate;
+		b->last_ns = now;
+	}
+	b->tokens += (double)(now - b->last_ns) * rate / 1e9;
+	if (b->tokens > rate)
+		b->tokens = rate;
+	b->last_ns = now;
+	if (b->tokens < 1)
+		return false;
+	b->tokens -= 1;
+	return true;
+}
+
+static void
+sched_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sched_release_held();
+}
+
 /* Fires what is due on one clock; returns true if the batch bound left
  * due timers behind. */
 static bool
@@ -1860,6 +1934,15 @@ sched_run_clock(struct sched_clock *sc)
 		if (fired == SCHED_FIRE_BATCH)
 			return true;
 		fired++;
+		if (!sched_rate_ok(t)) {
+			static const struct timeval tick = {
+				0, SCHED_RATE_TICK_MS * 1000};
+
+			sched_hold(t);
+			if (!evtimer_pending(sched.rate_ev, NULL))
+				evtimer_add(sched.rate_ev, &tick);
+			continue;
+		}
 		if (sched_fire(t, now, false) < 0)
 			sched_hold(t);
 	}

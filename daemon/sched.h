@@ -86,6 +86,9 @@ int sched_reload_durable(const struct store_backend *be, struct store *s);
 /* The store writes again, or a hook ended and the hook queue has room:
  * fire the durable timers held back meanwhile. */
 void sched_release_held(void);
+/* Fires per second one non-root uid's durable timers may cost each loop
+ * (max_fires_per_uid); 0: no bound. Any thread. */
+void sched_set_fire_rate(uint32_t per_second);
 /* Frees every timer and the timerfds. */
 void sched_shutdown(void);
 

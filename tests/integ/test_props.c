@@ -651,7 +651,8 @@ test_output_quota(void **state)
 {
 	(void)state;
 	stop_leftover();
-	start_with(&q, "quota_bytes = 20000\nhistory = 1\n", false);
+	start_with(&q, "quota_bytes = 20000\nhistory = 1\n"
+	                   "min_repeat_interval_ms = 0\n", false);
 	assert_int_equal(as_nobody(nobody_output), 0);
 	assert_int_equal(evd_terminate(&q), 0);
 	start_with(&q, NULL, true);

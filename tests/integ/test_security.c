@@ -28,6 +28,7 @@
 
 #include "harness.h"
 
+#define MS 1000000LL
 #define UID_A 61001
 #define UID_B 61002
 #define GID_A 61001
@@ -518,6 +519,24 @@ test_quotas(void **state)
  */
 static struct evd_proc bevd;
 
+/* A channel timer due in delay_ns: its reply's error code (0: ok). */
+static int
+later_delay_code(int fd, const char *channel, int64_t delay_ns)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = delay_ns;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = (char *)channel;
+	cl.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	return code_of(call(fd, &rq));
+}
+
 static int
 later_key_code(int fd, const char *channel, const char *key)
 {
@@ -594,6 +613,231 @@ test_key_and_record_bytes_count(void **state)
 		assert_int_equal(sh->codes[i], 0);
 	assert_int_equal(sh->codes[8], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
 	assert_int_equal(evd_stop(&bevd), 0);
+}
+
+/* ---- rates and counts one user may impose on the others ---- */
+
+static struct evd_proc levd; /* started with small per-uid limits */
+
+static void
+limits_start(const char *text)
+{
+	char conf[600];
+	const char *args[] = { "--config", conf, NULL };
+	FILE *f;
+
+	assert_true(snprintf(conf, sizeof conf, "%s/limits.conf", evd.dir) <
+	            (int)sizeof conf);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(evd_start(&levd, args), 0);
+	assert_int_equal(chmod(levd.dir, 0755), 0);
+}
+
+static int
+lgreet(void)
+{
+	int fd = raw_connect(levd.sock);
+
+	if (fd < 0 || raw_hello(fd, rid++) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Five connections of A's are served, its sixth is told why and closed;
+ * once A closes one, it may connect again. Root is not limited. */
+static int
+conns_user(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Hello h = EVD__HELLO__INIT;
+	Evd__Reply *r;
+	int fds[5], fd, i;
+
+	for (i = 0; i < 5; i++)
+		if ((fds[i] = lgreet()) < 0)
+			return 1;
+	if ((fd = raw_connect(levd.sock)) < 0)
+		return 2;
+	rq.body_case = EVD__REQUEST__BODY_HELLO;
+	rq.hello = &h;
+	rq.has_request_id = 1;
+	rq.request_id = rid++;
+	(void)raw_send_request(fd, &rq);
+	r = raw_recv_reply(fd, 5000);
+	sh->codes[0] = r != NULL && r->body_case == EVD__REPLY__BODY_ERROR
+	                       ? (int)r->error->code
+	                       : 0;
+	sh->codes[1] = r != NULL && r->body_case == EVD__REPLY__BODY_ERROR &&
+	               strstr(r->error->message, "max_connections_per_uid") !=
+	                   NULL;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	sh->codes[2] = raw_wait_eof(fd, 5000);
+	close(fd);
+	close(fds[0]);
+	/* The close is seen on evd's next turn: retry briefly. */
+	for (i = 0; i < 50 && (fd = lgreet()) < 0; i++)
+		usleep(20000);
+	sh->codes[3] = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	for (i = 1; i < 5; i++)
+		close(fds[i]);
+	return 0;
+}
+
+static void
+test_connections_per_uid(void **state)
+{
+	int fds[8], i;
+
+	limits_start("max_connections_per_uid = 5\n");
+	assert_int_equal(as_user(UID_A, GID_A, conns_user), 0);
+	assert_int_equal(sh->codes[0], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
+	assert_int_equal(sh->codes[1], 1);
+	assert_true(sh->codes[2]);
+	assert_int_equal(sh->codes[3], 1);
+	for (i = 0; i < 8; i++)
+		assert_true((fds[i] = lgreet()) >= 0);
+	for (i = 0; i < 8; i++)
+		close(fds[i]);
+	assert_int_equal(evd_stop(&levd), 0);
+}
+
+/* A repeating channel timer every 10 ms from A is refused (each fire is
+ * a store write); every second is fine, and so is a caller timer every
+ * millisecond, and root's channel timer every 10 ms. */
+static int
+every_code(int fd, const char *channel, int64_t every_ns)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat rp = EVD__REPEAT__INIT;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	if (channel != NULL) {
+		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb.channel = (char *)channel;
+		cl.callback = &cb;
+	}
+	rp.has_every_ns = 1;
+	rp.every_ns = every_ns;
+	o.repeat = &rp;
+	cl.options = &o;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	return code_of(call(fd, &rq));
+}
+
+static int
+repeat_user(void)
+{
+	int fd = lgreet();
+
+	if (fd < 0)
+		return 1;
+	sh->codes[0] = every_code(fd, "rep-a", 10 * MS);
+	sh->codes[1] = every_code(fd, "rep-a", SEC);
+	sh->codes[2] = every_code(fd, NULL, 1 * MS);
+	close(fd);
+	return 0;
+}
+
+static void
+test_min_repeat_interval(void **state)
+{
+	int fd;
+
+	limits_start("");
+	assert_int_equal(as_user(UID_A, GID_A, repeat_user), 0);
+	assert_int_equal(sh->codes[0], EVD__ERROR_CODE__INVALID_ARGUMENT);
+	assert_int_equal(sh->codes[1], 0);
+	assert_int_equal(sh->codes[2], 0);
+	fd = lgreet();
+	assert_true(fd >= 0);
+	assert_int_equal(every_code(fd, "rep-root", 10 * MS), 0);
+	close(fd);
+	assert_int_equal(evd_stop(&levd), 0);
+}
+
+/* Pending timers of the whole daemon (Stats, as root). */
+static uint64_t
+pending_now(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Stats st = EVD__STATS__INIT;
+	Evd__Reply *r;
+	uint64_t n = UINT64_MAX;
+	int fd = lgreet();
+
+	assert_true(fd >= 0);
+	rq.body_case = EVD__REQUEST__BODY_STATS;
+	rq.stats = &st;
+	r = call(fd, &rq);
+	if (r != NULL && r->body_case == EVD__REPLY__BODY_STATS)
+		n = r->stats->pending_timers;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	return n;
+}
+
+static int
+burst_user(void)
+{
+	int fd = lgreet(), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < 200; i++)
+		if (later_delay_code(fd, "burst-a", 300 * MS) != 0)
+			return 2;
+	close(fd);
+	return 0;
+}
+
+/*
+ * max_fires_per_uid = 10: 200 channel timers of A's all due at once fire
+ * at about ten a second (a second's worth at once), so half a second
+ * after they are due well over a hundred still wait, however slow this
+ * machine is (5 s of delay would still leave 135); the same burst of
+ * root's is not held back and is gone within seconds.
+ */
+static void
+test_fire_rate_per_uid(void **state)
+{
+	uint64_t left;
+	int fd, i;
+
+	limits_start("max_fires_per_uid = 10\n");
+	assert_int_equal(as_user(UID_A, GID_A, burst_user), 0);
+	usleep(800 * 1000);
+	left = pending_now();
+	print_message("A: %llu of 200 still pending 0.5 s after due\n",
+	              (unsigned long long)left);
+	assert_true(left >= 100 && left <= 200);
+	assert_int_equal(evd_stop(&levd), 0);
+
+	limits_start("max_fires_per_uid = 10\n");
+	fd = lgreet();
+	assert_true(fd >= 0);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(later_delay_code(fd, "burst-root", 300 * MS),
+		                 0);
+	close(fd);
+	for (i = 0; i < 100 && (left = pending_now()) > 0; i++)
+		usleep(100 * 1000);
+	assert_int_equal(left, 0);
+	assert_int_equal(evd_stop(&levd), 0);
 }
 
 /* A user instance (evd run by A) serves A and root, not B. */
@@ -702,6 +946,9 @@ main(void)
 		cmocka_unit_test(test_user_instance),
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_key_and_record_bytes_count),
+		cmocka_unit_test(test_connections_per_uid),
+		cmocka_unit_test(test_min_repeat_interval),
+		cmocka_unit_test(test_fire_rate_per_uid),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

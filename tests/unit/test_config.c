@@ -50,6 +50,9 @@ test_full_file(void **state)
 		"exec_max_running = 1\n"
 		"exec_max_queued = 0\n"
 		"exec_max_per_uid = 0\n"
+		"max_connections_per_uid = 7\n"
+		"min_repeat_interval_ms = 0\n"
+		"max_fires_per_uid = 50\n"
 		"hooks = spawner\n"
 		"metrics = 127.0.0.1:9464\n"
 		"log_level = debug";
@@ -74,6 +77,9 @@ test_full_file(void **state)
 	assert_int_equal(c.exec_max_running, 1);
 	assert_int_equal(c.exec_max_queued, 0);
 	assert_int_equal(c.exec_max_per_uid, 0);
+	assert_int_equal(c.max_conn_per_uid, 7);
+	assert_int_equal(c.min_repeat_ms, 0);
+	assert_int_equal(c.max_fires_per_uid, 50);
 	assert_string_equal(c.metrics, "127.0.0.1:9464");
 }
 
