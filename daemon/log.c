@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -165,6 +166,118 @@ log_journal_send(int level, const struct log_about *about, const char *msg)
 	return sd_journal_sendv(iov, n) >= 0;
 }
 
+/*
+ * Floods: one kind of record (one format string) at most log_burst (10)
+ * times per log_window_s (10 s); the rest are counted and reported as one
+ * record when the window ends. 75,000 "skipped" lines a second would trip journald's
+ * own rate limit and hide every other record. Errors always go out.
+ */
+#define LOG_KINDS 64
+static unsigned log_burst = 10, log_window_s = 10;
+
+struct log_kind {
+	const char *fmt;
+	int level;
+	int64_t start;       /* CLOCK_MONOTONIC s of the window */
+	unsigned n;          /* records of the window */
+	unsigned suppressed;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct log_kind k[LOG_KINDS];
+} flood = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void log_vemit(int, int, const struct log_about *, const char *,
+                      va_list);
+
+static void
+log_emitf(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(level, 0, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_set_flood(unsigned burst, unsigned window_s)
+{
+	pthread_mutex_lock(&flood.lock);
+	log_burst = burst;
+	log_window_s = window_s;
+	pthread_mutex_unlock(&flood.lock);
+}
+
+/* Reports kinds whose window ended with records held back. Called
+ * without the lock. */
+static void
+log_flood_report(int64_t now)
+{
+	struct log_kind done[LOG_KINDS];
+	int i, n = 0;
+
+	pthread_mutex_lock(&flood.lock);
+	for (i = 0; i < LOG_KINDS; i++) {
+		struct log_kind *k = &flood.k[i];
+
+		if (k->fmt != NULL && k->suppressed > 0 &&
+		    now - k->start >= (int64_t)log_window_s) {
+			done[n++] = *k;
+			k->suppressed = 0;
+			k->n = 0;
+			k->start = now;
+		}
+	}
+	pthread_mutex_unlock(&flood.lock);
+	for (i = 0; i < n; i++)
+		log_emitf(done[i].level,
+		          "%u more records like \"%.60s\" in the last %d s "
+		          "were not logged",
+		          done[i].suppressed, done[i].fmt, (int)log_window_s);
+}
+
+/* Whether a record of fmt at level may go out now. */
+static bool
+log_flood_ok(int level, const char *fmt)
+{
+	struct timespec ts;
+	struct log_kind *k;
+	bool ok = true;
+	int64_t now;
+
+	if (level <= LOG_LEVEL_ERR || fmt == NULL)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec;
+	log_flood_report(now);
+	pthread_mutex_lock(&flood.lock);
+	k = &flood.k[((uintptr_t)fmt >> 3) % LOG_KINDS];
+	if (k->fmt != fmt) {
+		/* A collision takes the slot over; a flood that keeps
+		 * colliding is rate limited only half as well. */
+		if (k->fmt != NULL && k->suppressed > 0) {
+			pthread_mutex_unlock(&flood.lock);
+			return true;
+		}
+		memset(k, 0, sizeof *k);
+		k->fmt = fmt;
+		k->start = now;
+	}
+	k->level = level;
+	if (now - k->start >= (int64_t)log_window_s) {
+		k->start = now;
+		k->n = 0;
+	}
+	if (++k->n > log_burst) {
+		k->suppressed++;
+		ok = false;
+	}
+	pthread_mutex_unlock(&flood.lock);
+	return ok;
+}
+
 static void
 log_vemit(int level, int errnum, const struct log_about *about,
           const char *fmt, va_list ap)
@@ -175,7 +288,7 @@ log_vemit(int level, int errnum, const struct log_about *about,
 	size_t len;
 	int m, n;
 
-	if (level > log_level)
+	if (level > log_level || !log_flood_ok(level, fmt))
 		return;
 	m = vsnprintf(raw, sizeof raw, fmt, ap);
 	if (m < 0)

@@ -49,6 +49,11 @@ struct log_about {
 #define LOG_FIRE_NOUID(id, f)                                                  \
 	(&(struct log_about){.timer_id = (id), .fire_id = (f)})
 
+/* One kind of record (one format string) below err goes out at most
+ * burst times per window_s seconds; the rest are counted, and the count
+ * logged once the window ends (defaults 10 and 10). */
+void log_set_flood(unsigned burst, unsigned window_s);
+
 /* Decides where records go (the journal or stderr); call once at
  * start-up, after stderr is final. Records before it decide by
  * themselves. */

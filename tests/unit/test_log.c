@@ -129,6 +129,38 @@ test_long_record_is_cut_not_split(void **state)
 	assert_int_equal(lines(out), 1);
 }
 
+/*
+ * A flood of one kind of record (300 timers skipping every millisecond)
+ * is cut to a burst, then one record says how many were not logged;
+ * other kinds and errors still go out meanwhile.
+ */
+static void
+test_flood_is_counted_not_logged(void **state)
+{
+	char *out;
+	int i;
+
+	(void)state;
+	log_set_flood(3, 1);
+	for (i = 0; i < 50; i++)
+		log_info("timer %d skipped: channel full", i);
+	log_errx("an error still goes out");
+	log_notice("another kind still goes out");
+	out = slurp();
+	assert_int_equal(lines(out), 5);
+	assert_non_null(strstr(out, "timer 2 skipped"));
+	assert_null(strstr(out, "timer 3 skipped"));
+	sleep(1);
+	log_info("timer %d skipped: channel full", 50);
+	out = slurp();
+	print_message("%s", out);
+	assert_non_null(strstr(out, "47 more records like \"timer %d skipped: "
+	                            "channel full\" in the last 1 s were not "
+	                            "logged"));
+	assert_non_null(strstr(out, "timer 50 skipped"));
+	log_set_flood(10, 10);
+}
+
 int
 main(void)
 {
@@ -138,6 +170,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_timestamp_and_priority, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_long_record_is_cut_not_split,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flood_is_counted_not_logged,
 	                                    setup, teardown),
 	};
 
