@@ -92,12 +92,18 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 	if (sched_lookup(m->timer_id, ctx->uid) != NULL ||
 	    (hook_running(m->timer_id, &owner) &&
 	     (ctx->uid == 0 || owner == ctx->uid))) {
-		r = wait_add(m->timer_id, ctx->conn_id);
+		char why[160];
+
+		r = wait_add(m->timer_id, ctx->conn_id, ctx->uid, why,
+		             sizeof why);
 		if (r == -E2BIG)
 			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 			                "timer %" PRIu64 " has %d waiters, the "
 			                "limit",
 			                m->timer_id, WAIT_MAX_PER_TIMER);
+		if (r == -EDQUOT)
+			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			                "%s", why);
 		return r;
 	}
 	w->caller = ctx->uid;

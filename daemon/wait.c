@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "quota.h"
 #include "idmap.h"
 
 /* A run to send on the next loop turn (packed: the caller's is borrowed). */
@@ -71,14 +72,27 @@ struct waitlist {
 	size_t n;
 	size_t cap;
 	uint64_t *conns;
+	uid_t *uids;    /* who each waiter is: its bytes are counted */
 };
+
+/* Releases waiter i's count; the caller drops it from the list. */
+static void
+waitlist_uncount(struct waitlist *w, size_t i)
+{
+	quota_release(w->uids[i], QUOTA_BYTES, WAIT_QUOTA_BYTES);
+}
 
 static void
 waitlist_free(struct waitlist *w)
 {
+	size_t i;
+
 	if (w == NULL)
 		return;
+	for (i = 0; i < w->n; i++)
+		waitlist_uncount(w, i);
 	free(w->conns);
+	free(w->uids);
 	free(w);
 }
 
@@ -117,10 +131,12 @@ wait_shutdown(void)
 }
 
 int
-wait_add(uint64_t timer_id, uint64_t conn_id)
+wait_add(uint64_t timer_id, uint64_t conn_id, uid_t uid, char *why,
+         size_t why_size)
 {
 	struct waitlist *w = idmap_get(waiters, timer_id);
 	size_t i;
+	int r;
 
 	if (w == NULL) {
 		if ((w = calloc(1, sizeof *w)) == NULL)
@@ -137,31 +153,49 @@ wait_add(uint64_t timer_id, uint64_t conn_id)
 		/* Make room by dropping waiters whose connection is gone. */
 		size_t j = 0;
 
-		for (i = 0; i < w->n; i++)
-			if (conn_lookup(w->conns[i]) != NULL)
-				w->conns[j++] = w->conns[i];
+		for (i = 0; i < w->n; i++) {
+			if (conn_lookup(w->conns[i]) == NULL) {
+				waitlist_uncount(w, i);
+				continue;
+			}
+			w->uids[j] = w->uids[i];
+			w->conns[j++] = w->conns[i];
+		}
 		w->n = j;
 		if (w->n == WAIT_MAX_PER_TIMER)
 			return -E2BIG;
 	}
+	/* A waiter is memory the daemon keeps for its owner: counted. */
+	if ((r = quota_check(uid, QUOTA_BYTES, WAIT_QUOTA_BYTES, why,
+	                     why_size)) < 0)
+		goto fail;
 	if (w->n == w->cap) {
 		size_t ncap = w->cap == 0 ? 1 : 2 * w->cap;
 		uint64_t *p;
+		uid_t *u;
 
 		if (ncap > WAIT_MAX_PER_TIMER)
 			ncap = WAIT_MAX_PER_TIMER;
-		if ((p = reallocarray(w->conns, ncap, sizeof *p)) == NULL) {
-			if (w->n == 0) {
-				idmap_del(waiters, timer_id);
-				waitlist_free(w);
-			}
-			return -ENOMEM;
-		}
+		r = -ENOMEM;
+		if ((p = reallocarray(w->conns, ncap, sizeof *p)) == NULL)
+			goto fail;
 		w->conns = p;
+		if ((u = reallocarray(w->uids, ncap, sizeof *u)) == NULL)
+			goto fail;
+		w->uids = u;
 		w->cap = ncap;
 	}
+	if ((r = quota_add(uid, QUOTA_BYTES, WAIT_QUOTA_BYTES)) < 0)
+		goto fail;
+	w->uids[w->n] = uid;
 	w->conns[w->n++] = conn_id;
 	return 0;
+fail:
+	if (w->n == 0) {
+		idmap_del(waiters, timer_id);
+		waitlist_free(w);
+	}
+	return r;
 }
 
 void

@@ -13,7 +13,9 @@
 #define EVD_WAIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "evd.pb-c.h"
 
@@ -24,9 +26,14 @@ struct event_base;
 int wait_init(struct event_base *base);
 void wait_shutdown(void);
 
-/* Registers a waiter. Returns 0, -E2BIG (too many on this timer) or
- * -ENOMEM. */
-int wait_add(uint64_t timer_id, uint64_t conn_id);
+/* Memory a waiter holds, counted against its uid's byte quota until it
+ * is answered or dropped. */
+#define WAIT_QUOTA_BYTES 64
+
+/* Registers conn_id of uid as a waiter. Returns 0, -E2BIG (too many on
+ * this timer), -EDQUOT (uid's byte quota; why says so) or -ENOMEM. */
+int wait_add(uint64_t timer_id, uint64_t conn_id, uid_t uid, char *why,
+             size_t why_size);
 
 /* Sends run to every waiter of timer_id (as an ExecFinished event) and
  * forgets them. */

@@ -769,6 +769,66 @@ test_min_repeat_interval(void **state)
 	assert_int_equal(evd_stop(&levd), 0);
 }
 
+/* A channel timer in an hour: its id, 0 on failure. */
+static uint64_t
+later_id(int fd, const char *channel)
+{
+	Evd__Reply *r = later(fd, channel);
+	uint64_t id = 0;
+
+	if (r != NULL && r->body_case == EVD__REPLY__BODY_SCHEDULED)
+		id = r->scheduled->timer_id;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	return id;
+}
+
+static int
+wait_code(int fd, uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Wait w = EVD__WAIT__INIT;
+
+	w.has_timer_id = 1;
+	w.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_WAIT;
+	rq.wait = &w;
+	return code_of(call(fd, &rq));
+}
+
+static int
+waits_user(void)
+{
+	uint64_t id[3];
+	int fd = lgreet(), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < 3; i++)
+		if ((id[i] = later_id(fd, "waits-a")) == 0)
+			return 2;
+	for (i = 0; i < 3; i++)
+		sh->codes[i] = wait_code(fd, id[i]);
+	close(fd);
+	return 0;
+}
+
+/* Waits are memory evd keeps for their owner: counted in its bytes. With
+ * room for three timers and two waits, a third wait is refused. */
+static void
+test_waits_are_counted(void **state)
+{
+	char text[64];
+
+	snprintf(text, sizeof text, "quota_bytes = %d\n", 3 * 256 + 2 * 64);
+	limits_start(text);
+	assert_int_equal(as_user(UID_A, GID_A, waits_user), 0);
+	assert_int_equal(sh->codes[0], 0);
+	assert_int_equal(sh->codes[1], 0);
+	assert_int_equal(sh->codes[2], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
+	assert_int_equal(evd_stop(&levd), 0);
+}
+
 /* Pending timers of the whole daemon (Stats, as root). */
 static uint64_t
 pending_now(void)
@@ -949,6 +1009,7 @@ main(void)
 		cmocka_unit_test(test_connections_per_uid),
 		cmocka_unit_test(test_min_repeat_interval),
 		cmocka_unit_test(test_fire_rate_per_uid),
+		cmocka_unit_test(test_waits_are_counted),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
