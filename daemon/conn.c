@@ -1261,6 +1261,19 @@ conn_protocol_error(struct conn *c, const char *msg)
 	event_del(c->ev_read);
 }
 
+void
+conn_close_after_output(struct conn *c, const char *why)
+{
+	if (c->proxy) {
+		/* Before Hello nothing is forwarded; a proxy never gets
+		 * here, but if it did its client's loop decides. */
+		return;
+	}
+	c->closing = true;
+	c->closing_why = why;
+	event_del(c->ev_read);
+}
+
 static void
 conn_update_write(struct conn *c)
 {

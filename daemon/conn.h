@@ -49,6 +49,11 @@ void conn_shutdown(void);
  * On failure the fd is closed and -errno returned. */
 int conn_new(int fd, bool resolved);
 
+/* Reads nothing more from c; closes it once what it is owed (replies
+ * committed this iteration included) is written. why: for the log, a
+ * static string. */
+void conn_close_after_output(struct conn *c, const char *why);
+
 /* Connections one non-root uid may hold across every loop
  * (max_connections_per_uid; 0: no bound). Any thread. */
 void conn_set_uid_limit(uint32_t limit);

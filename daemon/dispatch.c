@@ -152,6 +152,10 @@ req_alloc(struct req_ctx *ctx, size_t size)
 static int
 dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
 {
+	/* Its reply could not be told from an event. */
+	if (!rq->has_request_id)
+		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
+		                "request_id is required");
 	if (!conn_greeted(ctx->conn) &&
 	    rq->body_case != EVD__REQUEST__BODY_HELLO)
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
@@ -237,6 +241,12 @@ dispatch_run_request(struct conn *c, Evd__Request *rq)
 	 * iteration's batch commits; conn rewrites it otherwise. */
 	r = ctx.durable && r == 0 ? conn_send_durable(c, &reply)
 	                          : conn_send(c, &reply);
+	/* One rule for every client to rely on: a PROTOCOL error closes
+	 * the connection once what it is owed is written, whatever caused
+	 * it; no other error does (after UNSUPPORTED_VERSION a client may
+	 * say Hello again with another version). */
+	if (r >= 0 && ctx.err_code == EVD__ERROR_CODE__PROTOCOL)
+		conn_close_after_output(c, "protocol error");
 	for (i = 0; i < ctx.nallocs; i++)
 		arena_free(NULL, ctx.allocs[i]);
 	for (i = 0; i < ctx.nunpacked; i++)

@@ -130,6 +130,7 @@ size_t req_list_limit(const Evd__List *m);
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)
 #define REQ_KEY_MAX 256u
+#define REQ_CLIENT_NAME_MAX 256
 #define REQ_EXEC_ARGS_MAX 1024
 #define REQ_EXEC_ENV_MAX 256
 #define REQ_EXEC_BYTES_MAX (128u * 1024u)

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "clock.h"
 #include "conn.h"
@@ -25,6 +26,11 @@ req_hello(struct req_ctx *ctx, const Evd__Request *rq)
 		                "protocol version %u is not supported; this "
 		                "daemon speaks version %d",
 		                h->protocol_version, EVD_PROTOCOL_VERSION);
+	if (h->client_name != NULL &&
+	    strlen(h->client_name) > REQ_CLIENT_NAME_MAX)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "client_name is at most %d bytes",
+		                REQ_CLIENT_NAME_MAX);
 	if ((w = req_alloc(ctx, sizeof *w)) == NULL)
 		return -ENOMEM;
 	evd__welcome__init(w);

@@ -60,6 +60,9 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The request id of the Hello the harness sends first. */
+#define FUZZ_HELLO_ID UINT64_C(0xfeedface)
+
 #define FUZZ_CHECK(cond)                                                       \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
@@ -109,6 +112,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	h.has_protocol_version = true;
 	h.protocol_version = 1;
 	h.client_name = "fuzz_request";
+	rq.has_request_id = true;
+	rq.request_id = FUZZ_HELLO_ID;
 	rq.body_case = EVD__REQUEST__BODY_HELLO;
 	rq.hello = &h;
 	n = evd__request__get_packed_size(&rq);
@@ -174,16 +179,32 @@ fuzz_down(void)
 }
 
 /*
- * The request ids the daemon must answer, in order: those of the
- * requests before the first frame it refuses (bad length, undecodable),
- * which closes the connection.
+ * The request ids the daemon must answer, in order: the Hello's, then
+ * those of the requests before the first frame it refuses (bad length,
+ * undecodable, no request_id: a PROTOCOL error), which closes the
+ * connection.
  */
+static void
+fuzz_want(uint64_t id)
+{
+	if (fz.nwant == fz.want_cap) {
+		size_t ncap = 2 * fz.want_cap + 64;
+		uint64_t *p = reallocarray(fz.want_ids, ncap, sizeof *p);
+
+		FUZZ_CHECK(p != NULL);
+		fz.want_ids = p;
+		fz.want_cap = ncap;
+	}
+	fz.want_ids[fz.nwant++] = id;
+}
+
 static void
 fuzz_expect(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
 
 	fz.nwant = 0;
+	fuzz_want(FUZZ_HELLO_ID);
 	while (off < size) {
 		const uint8_t *body;
 		size_t blen;
@@ -196,18 +217,11 @@ fuzz_expect(const uint8_t *data, size_t size)
 			return;
 		if ((rq = evd__request__unpack(NULL, blen, body)) == NULL)
 			return;
-		if (rq->has_request_id) {
-			if (fz.nwant == fz.want_cap) {
-				size_t ncap = 2 * fz.want_cap + 64;
-				uint64_t *p = reallocarray(fz.want_ids, ncap,
-				                           sizeof *p);
-
-				FUZZ_CHECK(p != NULL);
-				fz.want_ids = p;
-				fz.want_cap = ncap;
-			}
-			fz.want_ids[fz.nwant++] = rq->request_id;
+		if (!rq->has_request_id) {
+			evd__request__free_unpacked(rq, NULL);
+			return;
 		}
+		fuzz_want(rq->request_id);
 		evd__request__free_unpacked(rq, NULL);
 		off += (size_t)r;
 	}

@@ -199,6 +199,8 @@ test_cancel_and_bad_command(void **state)
 	evd__request__init(&rq);
 	c.has_timer_id = 1;
 	c.timer_id = id;
+	rq.has_request_id = 1;
+	rq.request_id = 424242;
 	rq.body_case = EVD__REQUEST__BODY_CANCEL;
 	rq.cancel = &c;
 	assert_int_equal(raw_send_request(fd, &rq), 0);

@@ -152,8 +152,31 @@ test_request_before_hello(void **state)
 	rq.time = &t;
 	assert_int_equal(raw_send_request(fd, &rq), 0);
 	expect_error(recv_ok(fd), 5, EVD__ERROR_CODE__PROTOCOL);
-	/* The connection stays usable. */
-	assert_int_equal(raw_hello(fd, 6), 0);
+	/* Like every PROTOCOL error, it closes the connection (before, this
+	 * one alone left it open). */
+	assert_true(raw_wait_eof(fd, 5000));
+	close(fd);
+}
+
+/* A request without request_id: its reply could not be told from an
+ * event, so it is a PROTOCOL error (and the connection closes). */
+static void
+test_request_id_required(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Time t = EVD__TIME__INIT;
+	Evd__Reply *r;
+	int fd = conn();
+
+	rq.body_case = EVD__REQUEST__BODY_TIME;
+	rq.time = &t;
+	assert_int_equal(raw_send_request(fd, &rq), 0);
+	r = recv_ok(fd);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+	assert_int_equal(r->error->code, EVD__ERROR_CODE__PROTOCOL);
+	assert_false(r->has_request_id);
+	evd__reply__free_unpacked(r, NULL);
+	assert_true(raw_wait_eof(fd, 5000));
 	close(fd);
 }
 
@@ -172,6 +195,8 @@ test_bad_version(void **state)
 	rq.hello = &h;
 	assert_int_equal(raw_send_request(fd, &rq), 0);
 	expect_error(recv_ok(fd), 9, EVD__ERROR_CODE__UNSUPPORTED_VERSION);
+	/* Not a PROTOCOL error: the client may say Hello again. */
+	assert_int_equal(raw_hello(fd, 10), 0);
 	close(fd);
 }
 
@@ -289,6 +314,79 @@ test_call_soon_fifo(void **state)
 	}
 	for (i = 0; i < 200; i++)
 		assert_int_equal(fired[i], sched_ids[i]);
+	close(fd);
+}
+
+/*
+ * call_soon against timers already due in the same loop iteration: evd
+ * fires in deadline order, and a call_soon's deadline is the start of the
+ * iteration that handled it, so timers that were due by then (here two
+ * pipelined before and after it, due 1 s and 2 s ago) fire first,
+ * earliest deadline first, whatever order they were scheduled in. (In
+ * asyncio a callback from call_soon may run before timers that expired
+ * in the same iteration; evd.proto says which rule evd follows.)
+ */
+static void
+test_call_soon_after_due_timers(void **state)
+{
+	Evd__CallAt ca1 = EVD__CALL_AT__INIT, ca2 = EVD__CALL_AT__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Time tm = EVD__TIME__INIT;
+	Evd__Request rq;
+	Evd__Reply *r;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t ids[3], fired[3];
+	int64_t now;
+	int i, fd = conn();
+
+	req_init(&rq, 2);
+	rq.body_case = EVD__REQUEST__BODY_TIME;
+	rq.time = &tm;
+	assert_int_equal(raw_send_request(fd, &rq), 0);
+	r = recv_ok(fd);
+	now = r->time->monotonic_ns;
+	evd__reply__free_unpacked(r, NULL);
+
+	ca1.has_when_ns = ca1.has_clock = 1;
+	ca1.clock = EVD__CLOCK__MONOTONIC;
+	ca1.when_ns = now - 1000000000LL;
+	ca2 = ca1;
+	ca2.when_ns = now - 2000000000LL;
+	req_init(&rq, 10);
+	rq.body_case = EVD__REQUEST__BODY_CALL_AT;
+	rq.call_at = &ca1;
+	assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	req_init(&rq, 11);
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	req_init(&rq, 12);
+	rq.body_case = EVD__REQUEST__BODY_CALL_AT;
+	rq.call_at = &ca2;
+	assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	{
+		int nr = 0, nf = 0;
+
+		while (nr < 3 || nf < 3) {
+			r = recv_ok(fd);
+			if (r->body_case == EVD__REPLY__BODY_SCHEDULED)
+				ids[nr++] = r->scheduled->timer_id;
+			else if (r->body_case == EVD__REPLY__BODY_FIRED)
+				fired[nf++] = r->fired->timer_id;
+			else
+				fail_msg("unexpected reply %d", r->body_case);
+			evd__reply__free_unpacked(r, NULL);
+		}
+	}
+	for (i = 0; i < 3; i++)
+		print_message("fired %d: timer %llu\n", i,
+		              (unsigned long long)fired[i]);
+	assert_int_equal(fired[0], ids[2]); /* due 2 s ago */
+	assert_int_equal(fired[1], ids[0]); /* due 1 s ago */
+	assert_int_equal(fired[2], ids[1]); /* call_soon */
 	close(fd);
 }
 
@@ -763,10 +861,12 @@ main(void)
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_request_before_hello),
 		cmocka_unit_test(test_bad_version),
+		cmocka_unit_test(test_request_id_required),
 		cmocka_unit_test(test_unknown_request),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_pipelined_10000),
 		cmocka_unit_test(test_call_soon_fifo),
+		cmocka_unit_test(test_call_soon_after_due_timers),
 		cmocka_unit_test(test_equal_deadlines),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_isolation),
