@@ -395,6 +395,34 @@ channel_rights(const struct channel *ch, const struct channel_who *who)
 	return rights;
 }
 
+bool
+channel_may_publish(const char *name, uid_t uid, gid_t gid)
+{
+	struct channel_who who = {uid, gid, NULL, 0};
+	struct channel *ch = channel_get(name, false);
+	size_t i;
+
+	if (ch == NULL || !ch->owned ||
+	    (channel_rights(ch, &who) & CHANNEL_RIGHT_PUBLISH) != 0)
+		return true;
+	/* A grant to a group uid may be in besides its primary one: which
+	 * groups it has now would take NSS, which is not asked on the loop;
+	 * such a grant is taken to still apply. */
+	for (i = 0; i < ch->ngrants; i++)
+		if (ch->grants[i].is_gid &&
+		    (ch->grants[i].rights & CHANNEL_RIGHT_PUBLISH) != 0)
+			return true;
+	return false;
+}
+
+bool
+channel_owned_by(const char *name, uid_t uid)
+{
+	struct channel *ch = channel_get(name, false);
+
+	return ch != NULL && ch->owned && ch->owner == uid;
+}
+
 int
 channel_authorize(const char *name, const struct channel_who *who, int right,
                   bool *ret_wrote)

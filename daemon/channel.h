@@ -102,6 +102,12 @@ bool channel_name_valid(const char *name);
  */
 int channel_authorize(const char *name, const struct channel_who *who,
                       int right, bool *ret_wrote);
+/* At a fire: may uid (primary group gid) still publish to name? A channel
+ * nobody owns yet: yes. A publish grant to any group counts as held
+ * (supplementary groups are not looked up on the loop). */
+bool channel_may_publish(const char *name, uid_t uid, gid_t gid);
+/* Is name an existing channel owned by uid? */
+bool channel_owned_by(const char *name, uid_t uid);
 /* Grants (or with revoke, removes) rights to a uid or, with is_gid, a
  * group. Only the owner or root. Returns 0, -ENOENT (no such channel),
  * -EACCES, -E2BIG (CHANNEL_MAX_GRANTS), -EAGAIN, -EIO or -ENOMEM. */

@@ -19,7 +19,10 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 	if (!m->has_timer_id)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "cancel needs timer_id");
-	if ((t = sched_lookup(m->timer_id, ctx->uid)) == NULL)
+	/* Its owner, root, or the owner of the channel it publishes into
+	 * (who may stop what another user sends there). */
+	if ((t = sched_lookup(m->timer_id, ctx->uid)) == NULL &&
+	    (t = sched_lookup_in_channel(m->timer_id, ctx->uid)) == NULL)
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                "no pending timer %" PRIu64, m->timer_id);
 	if ((c = req_alloc(ctx, sizeof *c)) == NULL)

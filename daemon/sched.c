@@ -855,6 +855,17 @@ sched_lookup(uint64_t id, uid_t uid)
 	return t;
 }
 
+struct timer *
+sched_lookup_in_channel(uint64_t id, uid_t uid)
+{
+	struct timer *t;
+
+	if (id == 0 || (t = idtab_get(sched.by_id, id)) == NULL ||
+	    TC(t)->channel == NULL || !channel_owned_by(TC(t)->channel, uid))
+		return NULL;
+	return t;
+}
+
 /* Cancels t; logs it unless quiet (a closing connection's timers are
  * summed up in one line). */
 static int
@@ -1157,7 +1168,10 @@ sched_conn_gone(uint64_t conn_id)
 static bool
 sched_visible(const struct timer *t, uid_t uid, const char *channel)
 {
-	if (uid != 0 && t->uid != uid)
+	/* A channel's owner sees every timer that targets it (asked by
+	 * channel): whose they are, to cancel them. */
+	if (uid != 0 && t->uid != uid &&
+	    (channel == NULL || !channel_owned_by(channel, uid)))
 		return false;
 	if (channel != NULL &&
 	    (TC(t)->channel == NULL || strcmp(TC(t)->channel, channel) != 0))
@@ -1857,6 +1871,16 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 		if (!sched_fire_exec(t, &f))
 			return -EAGAIN;
 	} else if (TC(t)->channel != NULL) {
+		/* The right to publish is the owner's now, not when it was
+		 * scheduled: a revoke stops timers already scheduled. */
+		if (!channel_may_publish(TC(t)->channel, t->uid, t->gid)) {
+			static char denied[320];
+
+			snprintf(denied, sizeof denied,
+			         "uid %u may no longer publish to channel %s",
+			         (unsigned)t->uid, TC(t)->channel);
+			return sched_skip(t, &f, denied) ? 0 : -EAGAIN;
+		}
 		/* A repeating timer was admitted once, for many messages:
 		 * each fire must find room, or it is skipped (recorded) —
 		 * the channel's bound and the owner's quota hold. */

@@ -108,6 +108,9 @@ struct timer *sched_find_key(uid_t uid, const char *key);
 
 /* The pending timer with this id that uid may see (root sees all), or
  * NULL. */
+/* A timer of anyone's that targets a channel uid owns (its owner may
+ * see and cancel what publishes into it), or NULL. */
+struct timer *sched_lookup_in_channel(uint64_t id, uid_t uid);
 struct timer *sched_lookup(uint64_t id, uid_t uid);
 
 /* Cancels a pending timer and frees it. Returns 0, -EAGAIN or -EIO (a

@@ -431,6 +431,147 @@ test_revoke_is_immediate(void **state)
 	close(rv_pipe[1]);
 }
 
+/*
+ * A revoke stops timers already scheduled: B, granted publish into A's
+ * channel, schedules a repeating timer into it; A revokes; the next fire
+ * is skipped and B's history says why. A lists B's timers in its channel
+ * and cancels them. Before, B's timer went on publishing into A's
+ * channel, which A could neither see nor stop.
+ */
+static uint64_t rs_timer;
+
+static int
+rs_a_owns_and_grants(void)
+{
+	int fd = greet();
+
+	if (fd < 0 || subscribe_code(fd, "rs-chan") != 0)
+		return 1;
+	close(fd);
+	fd = greet();
+	return grant_code(fd, "rs-chan", false, UID_B, false, true, false);
+}
+
+static int
+rs_b_schedules(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat rp = EVD__REPEAT__INIT;
+	Evd__Reply *r;
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 1500 * MS;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = "rs-chan";
+	cl.callback = &cb;
+	rp.has_every_ns = 1;
+	rp.every_ns = SEC;
+	o.repeat = &rp;
+	cl.options = &o;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_SCHEDULED)
+		return 2;
+	rs_timer = r->scheduled->timer_id;
+	sh->timer_a = rs_timer;
+	evd__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+rs_a_revokes(void)
+{
+	int fd = greet();
+
+	return grant_code(fd, "rs-chan", false, UID_B, false, true, true);
+}
+
+/* B: what its timer's newest run says (Get). */
+static int
+rs_b_history(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Get g = EVD__GET__INIT;
+	Evd__Reply *r;
+	int fd = greet();
+
+	g.has_timer_id = 1;
+	g.timer_id = sh->timer_a;
+	rq.body_case = EVD__REQUEST__BODY_GET;
+	rq.get = &g;
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_TIMER ||
+	    r->timer->n_history == 0)
+		return 1;
+	sh->codes[0] = r->timer->history[0]->outcome;
+	sh->codes[1] = r->timer->history[0]->detail != NULL &&
+	               strstr(r->timer->history[0]->detail,
+	                      "may no longer publish") != NULL;
+	evd__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* A: how many timers target its channel; then cancels B's. */
+static int
+rs_a_sees_and_cancels(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List l = EVD__LIST__INIT;
+	Evd__Reply *r;
+	int fd = greet();
+
+	l.channel = "rs-chan";
+	rq.body_case = EVD__REQUEST__BODY_LIST;
+	rq.list = &l;
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_TIMER_LIST)
+		return 1;
+	sh->codes[2] = (int)r->timer_list->n_timers;
+	sh->codes[3] = r->timer_list->n_timers == 1 &&
+	               r->timer_list->timers[0]->owner_uid == UID_B;
+	evd__reply__free_unpacked(r, NULL);
+	sh->codes[4] = cancel_code(fd, sh->timer_a);
+	r = call(fd, &rq);
+	if (r == NULL || r->body_case != EVD__REPLY__BODY_TIMER_LIST)
+		return 2;
+	sh->codes[5] = (int)r->timer_list->n_timers;
+	evd__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static void
+test_revoke_stops_scheduled_timers(void **state)
+{
+	int i;
+
+	assert_int_equal(as_user(UID_A, GID_A, rs_a_owns_and_grants), 0);
+	assert_int_equal(as_user(UID_B, GID_B, rs_b_schedules), 0);
+	assert_true(sh->timer_a > 0);
+	assert_int_equal(as_user(UID_A, GID_A, rs_a_revokes), 0);
+	/* The first fire is due 1.5 s after scheduling. */
+	for (i = 0; i < 100; i++) {
+		sh->codes[0] = 0;
+		if (as_user(UID_B, GID_B, rs_b_history) == 0 &&
+		    sh->codes[0] != 0)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_int_equal(sh->codes[0], EVD__RUN_OUTCOME__RUN_SKIPPED);
+	assert_int_equal(sh->codes[1], 1);
+	assert_int_equal(as_user(UID_A, GID_A, rs_a_sees_and_cancels), 0);
+	assert_int_equal(sh->codes[2], 1);
+	assert_int_equal(sh->codes[3], 1);
+	assert_int_equal(sh->codes[4], 0);
+	assert_int_equal(sh->codes[5], 0);
+}
+
 /* Quotas from the configuration file: A's fourth timer is refused,
  * naming the quota; root is not limited; a cancel makes room again; the
  * daemon goes on serving everyone. */
@@ -1004,6 +1145,7 @@ main(void)
 		cmocka_unit_test(test_grants),
 		cmocka_unit_test(test_revoke_is_immediate),
 		cmocka_unit_test(test_user_instance),
+		cmocka_unit_test(test_revoke_stops_scheduled_timers),
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_key_and_record_bytes_count),
 		cmocka_unit_test(test_connections_per_uid),
