@@ -76,23 +76,41 @@ greet(void)
 	return fd;
 }
 
+/* CallLater of delay_ns into channel (NULL: a caller timer), with key
+ * (NULL: none) and, with every_ns > 0, repeating. */
 static Evd__Reply *
-later(int fd, const char *channel)
+later_full(int fd, const char *channel, const char *key, int64_t delay_ns,
+           int64_t every_ns)
 {
 	Evd__Request rq = EVD__REQUEST__INIT;
 	Evd__CallLater cl = EVD__CALL_LATER__INIT;
 	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat rp = EVD__REPEAT__INIT;
 
 	cl.has_delay_ns = 1;
-	cl.delay_ns = 3600 * SEC;
+	cl.delay_ns = delay_ns;
 	if (channel != NULL) {
 		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
 		cb.channel = (char *)channel;
 	}
 	cl.callback = &cb;
+	cl.key = (char *)key;
+	if (every_ns > 0) {
+		rp.has_every_ns = 1;
+		rp.every_ns = every_ns;
+		o.repeat = &rp;
+		cl.options = &o;
+	}
 	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
 	rq.call_later = &cl;
 	return call(fd, &rq);
+}
+
+static Evd__Reply *
+later(int fd, const char *channel)
+{
+	return later_full(fd, channel, NULL, 3600 * SEC, 0);
 }
 
 static int
@@ -438,8 +456,6 @@ test_revoke_is_immediate(void **state)
  * and cancels them. Before, B's timer went on publishing into A's
  * channel, which A could neither see nor stop.
  */
-static uint64_t rs_timer;
-
 static int
 rs_a_owns_and_grants(void)
 {
@@ -455,32 +471,15 @@ rs_a_owns_and_grants(void)
 static int
 rs_b_schedules(void)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__CallLater cl = EVD__CALL_LATER__INIT;
-	Evd__Callback cb = EVD__CALLBACK__INIT;
-	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
-	Evd__Repeat rp = EVD__REPEAT__INIT;
 	Evd__Reply *r;
 	int fd = greet();
 
 	if (fd < 0)
 		return 1;
-	cl.has_delay_ns = 1;
-	cl.delay_ns = 1500 * MS;
-	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-	cb.channel = "rs-chan";
-	cl.callback = &cb;
-	rp.has_every_ns = 1;
-	rp.every_ns = SEC;
-	o.repeat = &rp;
-	cl.options = &o;
-	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	rq.call_later = &cl;
-	r = call(fd, &rq);
+	r = later_full(fd, "rs-chan", NULL, 1500 * MS, SEC);
 	if (r == NULL || r->body_case != EVD__REPLY__BODY_SCHEDULED)
 		return 2;
-	rs_timer = r->scheduled->timer_id;
-	sh->timer_a = rs_timer;
+	sh->timer_a = r->scheduled->timer_id;
 	evd__reply__free_unpacked(r, NULL);
 	return 0;
 }
@@ -664,36 +663,13 @@ static struct evd_proc bevd;
 static int
 later_delay_code(int fd, const char *channel, int64_t delay_ns)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__CallLater cl = EVD__CALL_LATER__INIT;
-	Evd__Callback cb = EVD__CALLBACK__INIT;
-
-	cl.has_delay_ns = 1;
-	cl.delay_ns = delay_ns;
-	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-	cb.channel = (char *)channel;
-	cl.callback = &cb;
-	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	rq.call_later = &cl;
-	return code_of(call(fd, &rq));
+	return code_of(later_full(fd, channel, NULL, delay_ns, 0));
 }
 
 static int
 later_key_code(int fd, const char *channel, const char *key)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__CallLater cl = EVD__CALL_LATER__INIT;
-	Evd__Callback cb = EVD__CALLBACK__INIT;
-
-	cl.has_delay_ns = 1;
-	cl.delay_ns = 3600 * SEC;
-	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-	cb.channel = (char *)channel;
-	cl.callback = &cb;
-	cl.key = (char *)key;
-	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	rq.call_later = &cl;
-	return code_of(call(fd, &rq));
+	return code_of(later_full(fd, channel, key, 3600 * SEC, 0));
 }
 
 static int
@@ -857,26 +833,7 @@ test_connections_per_uid(void **state)
 static int
 every_code(int fd, const char *channel, int64_t every_ns)
 {
-	Evd__Request rq = EVD__REQUEST__INIT;
-	Evd__CallLater cl = EVD__CALL_LATER__INIT;
-	Evd__Callback cb = EVD__CALLBACK__INIT;
-	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
-	Evd__Repeat rp = EVD__REPEAT__INIT;
-
-	cl.has_delay_ns = 1;
-	cl.delay_ns = 3600 * SEC;
-	if (channel != NULL) {
-		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-		cb.channel = (char *)channel;
-		cl.callback = &cb;
-	}
-	rp.has_every_ns = 1;
-	rp.every_ns = every_ns;
-	o.repeat = &rp;
-	cl.options = &o;
-	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
-	rq.call_later = &cl;
-	return code_of(call(fd, &rq));
+	return code_of(later_full(fd, channel, NULL, 3600 * SEC, every_ns));
 }
 
 static int
