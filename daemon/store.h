@@ -20,9 +20,12 @@
  * failing means nothing of the batch happened (the backend rolled it back
  * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
  *
+ * A store found damaged at open() is refused with -EUCLEAN and a reason
+ * that says "corrupt" and what to do, never taken for an empty one.
+ *
  * Thread-safety: none; the loop thread only. Errors: negative errno
- * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -ENOENT for "no such row"),
- * with a human-readable reason in store_errmsg().
+ * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN, -ENOENT for "no
+ * such row"), with a human-readable reason in store_errmsg().
  */
 #ifndef EVD_STORE_H
 #define EVD_STORE_H
@@ -119,10 +122,31 @@ struct store_run {
 	size_t err_len;
 };
 
+/* How much a report of the engine matters (the daemon's log levels). */
+enum store_log_level {
+	STORE_LOG_WARNING,       /* corruption, I/O errors */
+	STORE_LOG_NOTICE,        /* a journal recovered after a crash */
+	STORE_LOG_INFO,
+	STORE_LOG_DEBUG,         /* what a request's own error says already */
+};
+
+/*
+ * What the engine reports on its own, outside any call's result (a
+ * journal recovered after a crash, a corrupt page it stumbled on). msg
+ * is the engine's text, not escaped: it quotes file names and SQL. May
+ * be called during any store call, from the thread making it; it must
+ * not call the store.
+ */
+typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
+
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
 	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
 	uint32_t history_per_timer; /* run records kept per timer */
+	/* Where the engine's own reports go (NULL: nowhere). Process-wide:
+	 * the first open() that passes one sets it up, before the engine
+	 * does anything else. */
+	store_log_fn log;
 };
 
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop

@@ -35,6 +35,18 @@
  * is stepping: they may call other store functions, but must not write
  * the table being scanned (SQLite leaves what the scan then sees
  * undefined); collect first, write after.
+ *
+ * Damage is refused at open, never mistaken for an empty store:
+ *	evd.created is written (and synced) once a store here is complete;
+ *	a missing or empty evd.db beside it is a lost store;
+ *	evd.running exists from a successful open until a clean close
+ *	(after the WAL was checkpointed into evd.db): found at open, the
+ *	last evd stopped uncleanly and its last commits may live only in
+ *	evd.db-wal, so a missing evd.db-wal means lost commits;
+ *	an existing database is checkpointed and then checked (see
+ *	store_sqlite_verify) before anything of evd is written to it.
+ * SQLite's own reports (a WAL recovered, corruption it met) go to the
+ * store_log_fn of the first open that passed one.
  */
 #include "store.h"
 
@@ -57,6 +69,18 @@
 
 #define STORE_SQLITE_DB "evd.db"
 #define STORE_SQLITE_LOCK "evd.lock"
+#define STORE_SQLITE_CREATED "evd.created"
+#define STORE_SQLITE_RUNNING "evd.running"
+/*
+ * The check at open reads every page with PRAGMA quick_check up to this
+ * size: about 5 ms per MiB here (0.37 s for a million timers, 70 MiB),
+ * while a restart with a million timers has a 1 s budget. Past it only
+ * the cheap checks run (the file's size against its page count, and
+ * quick_check of the schema and of meta); the timers, messages and
+ * channels are read whole by the load that follows, which fails on a
+ * page SQLite finds malformed.
+ */
+#define QUICK_CHECK_MAX_BYTES (INT64_C(64) << 20)
 #define BUSY_TIMEOUT_MS 100
 /* Page cache: -KiB. Loads read each page once; this mostly keeps the
  * upper b-tree levels and the pages recent inserts touch. */
@@ -293,7 +317,9 @@ struct store {
 	uint32_t commits;     /* since the last sweep step */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
-	char err[512];
+	char err[1024];
+	char dir[PATH_MAX];   /* the state directory */
+	bool running;         /* evd.running is ours to remove at close */
 	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
 	dev_t dev;
 	ino_t ino;
@@ -302,7 +328,9 @@ struct store {
 };
 
 /* The reason the last open() failed (see store.h: errmsg(NULL)). */
-static char store_sqlite_open_err[512];
+static char store_sqlite_open_err[1024];
+/* Where SQLite's log goes (store_sqlite_log_setup). */
+static store_log_fn store_sqlite_log_fn;
 
 static void store_sqlite_close(struct store *s);
 static int store_sqlite_meta_get(struct store *s, const char *key,
@@ -371,8 +399,86 @@ store_sqlite_errno(sqlite3 *db, int rc)
 static int
 store_sqlite_error(struct store *s, int rc, const char *what)
 {
-	store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
+	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+		store_sqlite_seterr(s,
+				    "%s: %s (%s is corrupt: stop evd and "
+				    "restore it from a backup)",
+				    what, sqlite3_errmsg(s->db), s->path);
+	else
+		store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
 	return store_sqlite_errno(s->db, rc);
+}
+
+/* How much an SQLite log record matters to the operator. */
+static enum store_log_level
+store_sqlite_log_level(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_NOTICE:
+		return STORE_LOG_NOTICE;
+	case SQLITE_WARNING:
+		/* A query planned with a temporary index: ours are fixed. */
+		return code == SQLITE_WARNING_AUTOINDEX ? STORE_LOG_INFO
+							: STORE_LOG_WARNING;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_MISUSE:
+		return STORE_LOG_WARNING;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_SCHEMA:
+		/* The failed call says it (a request's error), or SQLite
+		 * handles it (a statement prepared again). */
+		return STORE_LOG_DEBUG;
+	default:
+		return STORE_LOG_INFO;
+	}
+}
+
+/* SQLITE_CONFIG_LOG: may run inside any SQLite call, so it calls no
+ * SQLite function (SQLite forbids it) and only formats and forwards. */
+static void
+store_sqlite_log_cb(void *arg, int code, const char *msg)
+{
+	char line[1024];
+
+	(void)arg;
+	if (store_sqlite_log_fn == NULL)
+		return;
+	snprintf(line, sizeof(line), "sqlite (code %d): %s", code,
+		 msg != NULL ? msg : "");
+	store_sqlite_log_fn(store_sqlite_log_level(code), line);
+}
+
+/*
+ * Routes SQLite's log to fn. SQLITE_CONFIG_LOG is process-wide and
+ * taken only before SQLite initializes (sqlite3_open does that), so the
+ * first open with a log sets it up; later ones only change where it
+ * goes. Start-up runs single-threaded, which sqlite3_config requires.
+ */
+static int
+store_sqlite_log_setup(struct store *s, store_log_fn fn)
+{
+	static bool configured;
+	int rc;
+
+	store_sqlite_log_fn = fn;
+	if (fn == NULL || configured)
+		return 0;
+	rc = sqlite3_config(SQLITE_CONFIG_LOG, store_sqlite_log_cb, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_seterr(s,
+				    "cannot route SQLite's log: %s (was "
+				    "SQLite used before the store opened?)",
+				    sqlite3_errstr(rc));
+		return -EINVAL;
+	}
+	configured = true;
+	return 0;
 }
 
 /* Steps a statement that returns no rows, then resets it. */
@@ -710,11 +816,308 @@ store_sqlite_lock(struct store *s, const char *dir)
 	return 0;
 }
 
+/* What to do about a damaged store, for every refusal below. */
+#define STORE_SQLITE_ADVICE                                                    \
+	"restore evd.db from a backup, or move evd.db, evd.db-wal and "        \
+	"evd.created out of the directory to start with an empty store"
+
+/* Refuses the store as damaged: what is wrong, and what to do. */
+static int __attribute__((format(printf, 2, 3)))
+store_sqlite_corrupt(struct store *s, const char *fmt, ...)
+{
+	char what[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	store_sqlite_seterr(s, "the store in %s is corrupt: %s", s->dir, what);
+	return -EUCLEAN;
+}
+
+/* <state dir>/name into buf (PATH_MAX). */
+static int
+store_sqlite_file(struct store *s, const char *name, char *buf)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", s->dir, name) >= PATH_MAX) {
+		store_sqlite_seterr(s, "%s: path too long", s->dir);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Whether <state dir>/name exists (as anything); *ret_size its size. */
+static int
+store_sqlite_exists(struct store *s, const char *name, bool *ret,
+		    off_t *ret_size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_file(s, name, path)) < 0)
+		return r;
+	if (lstat(path, &st) == 0) {
+		*ret = true;
+		if (ret_size != NULL)
+			*ret_size = st.st_size;
+		return 0;
+	}
+	if (errno == ENOENT) {
+		*ret = false;
+		if (ret_size != NULL)
+			*ret_size = 0;
+		return 0;
+	}
+	r = -errno;
+	store_sqlite_seterr(s, "cannot look at %s: %s", path, strerror(-r));
+	return r;
+}
+
+/*
+ * What the state directory says before SQLite touches it (see the top of
+ * the file). *ret_fresh: no store was made here yet, and evd.db, if
+ * there, is the empty file a first start created.
+ */
+static int
+store_sqlite_precheck(struct store *s, bool *ret_fresh)
+{
+	bool created, running, db, wal;
+	off_t db_size;
+	int r;
+
+	r = store_sqlite_exists(s, STORE_SQLITE_CREATED, &created, NULL);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_RUNNING, &running,
+					NULL);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_DB, &db, &db_size);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_DB "-wal", &wal, NULL);
+	if (r < 0)
+		return r;
+	if ((!db || db_size == 0) && created)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db is %s, but evd.created says a store was made "
+		    "here; " STORE_SQLITE_ADVICE,
+		    db ? "empty" : "missing");
+	if (db && db_size > 0 && running && !wal)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db-wal is missing, but evd.running says the last evd "
+		    "did not stop cleanly, so what it committed since its "
+		    "last checkpoint, which only evd.db-wal held, is lost. "
+		    "Put evd.db-wal back or restore the directory from a "
+		    "backup; to start with what evd.db holds, remove "
+		    "evd.running");
+	*ret_fresh = !db || db_size == 0;
+	return 0;
+}
+
+/* Runs a pragma that returns one integer. */
+static int
+store_sqlite_pragma_int(struct store *s, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc, sql);
+}
+
+/*
+ * Runs a quick_check pragma. Its first complaint, on one line, goes to
+ * bad ("" when it says ok). A database too damaged to be checked fails
+ * the statement itself: that is a complaint too.
+ */
+static int
+store_sqlite_quick_check(struct store *s, const char *sql, char *bad,
+			 size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	const char *row;
+	char *p;
+	int rc;
+
+	bad[0] = '\0';
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		row = (const char *)sqlite3_column_text(st, 0);
+		if (bad[0] == '\0' && row != NULL && strcmp(row, "ok") != 0)
+			snprintf(bad, size, "%s", row);
+	}
+	if (rc != SQLITE_DONE && bad[0] == '\0') {
+		if ((rc & 0xff) != SQLITE_CORRUPT &&
+		    (rc & 0xff) != SQLITE_NOTADB) {
+			rc = store_sqlite_error(s, rc, sql);
+			sqlite3_finalize(st);
+			return rc;
+		}
+		snprintf(bad, size, "%s", sqlite3_errmsg(s->db));
+	}
+	sqlite3_finalize(st);
+	/* It reports one problem per line, with a heading line. */
+	for (p = bad; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
+	return 0;
+}
+
+/*
+ * Is the existing database whole? Runs before evd writes anything to it.
+ * The WAL goes into evd.db first (SQLite's next checkpoint would do the
+ * same), so evd.db alone must then hold every page its header counts:
+ * a file cut short, or ending in part of a page, is damage SQLite itself
+ * does not see (it reads a missing end as zeroes). Then PRAGMA
+ * quick_check: b-tree structure, cells, records and the free list, but
+ * not index contents against their tables (that is integrity_check, at
+ * several times the cost). Over the whole file up to
+ * QUICK_CHECK_MAX_BYTES; past it over the schema and meta only, since
+ * the load reads every other table's rows anyway.
+ */
+static int
+store_sqlite_verify(struct store *s)
+{
+	int64_t busy = 0, page_size = 0, pages = 0;
+	char bad[512];
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_pragma_int(s, "PRAGMA wal_checkpoint(TRUNCATE)",
+					 &busy)) < 0)
+		return r;
+	if (busy != 0) {
+		store_sqlite_seterr(s, "%s: cannot checkpoint the WAL (busy)",
+				    s->path);
+		return -EBUSY;
+	}
+	r = store_sqlite_pragma_int(s, "PRAGMA page_size", &page_size);
+	if (r == 0)
+		r = store_sqlite_pragma_int(s, "PRAGMA page_count", &pages);
+	if (r < 0)
+		return r;
+	if (stat(s->path, &st) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot look at %s: %s", s->path,
+				    strerror(-r));
+		return r;
+	}
+	if (page_size <= 0 || st.st_size % page_size != 0 ||
+	    st.st_size < pages * page_size)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db holds %lld bytes, but its %lld pages of %lld "
+		    "bytes need %lld (was it cut short?); " STORE_SQLITE_ADVICE,
+		    (long long)st.st_size, (long long)pages,
+		    (long long)page_size, (long long)(pages * page_size));
+	if (st.st_size <= QUICK_CHECK_MAX_BYTES) {
+		r = store_sqlite_quick_check(s, "PRAGMA quick_check(1)", bad,
+					     sizeof(bad));
+	} else {
+		r = store_sqlite_quick_check(
+		    s, "PRAGMA quick_check(sqlite_schema)", bad, sizeof(bad));
+		if (r == 0 && bad[0] == '\0')
+			r = store_sqlite_quick_check(
+			    s, "PRAGMA quick_check(meta)", bad, sizeof(bad));
+	}
+	if (r < 0)
+		return r;
+	if (bad[0] != '\0')
+		return store_sqlite_corrupt(s,
+					    "PRAGMA quick_check on evd.db says "
+					    "\"%s\"; " STORE_SQLITE_ADVICE,
+					    bad);
+	return 0;
+}
+
+/* Writes <state dir>/name with text, synced. With excl, an existing file
+ * is kept as it is. */
+static int
+store_sqlite_mark(struct store *s, const char *name, const char *text,
+		  bool excl)
+{
+	size_t len = strlen(text);
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, r;
+
+	if ((r = store_sqlite_file(s, name, path)) < 0)
+		return r;
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		      (excl ? O_EXCL : O_TRUNC),
+		  0600);
+	if (fd < 0 && excl && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	n = write(fd, text, len);
+	r = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	store_sqlite_seterr(s, "cannot write %s: %s", path, strerror(-r));
+	return r;
+}
+
+/*
+ * The store opened whole: evd.created says from now on that a store
+ * exists here, evd.running that this evd has it open; both, and their
+ * directory entries, are synced before the first batch.
+ */
+static int
+store_sqlite_mark_open(struct store *s)
+{
+	char text[64];
+	int fd, r;
+
+	snprintf(text, sizeof(text), "evd pid %ld\n", (long)getpid());
+	if ((r = store_sqlite_mark(s, STORE_SQLITE_CREATED,
+				   "evd made a store in this directory; evd "
+				   "refuses to start without evd.db while "
+				   "this file is here\n",
+				   true)) < 0 ||
+	    (r = store_sqlite_mark(s, STORE_SQLITE_RUNNING, text, false)) < 0)
+		return r;
+	s->running = true;
+	fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		store_sqlite_seterr(s, "cannot sync %s: %s", s->dir,
+				    strerror(-r));
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
 static int
 store_sqlite_open(const struct store_config *cfg, struct store **ret)
 {
 	char path[PATH_MAX], mode[16] = "", sql[64];
 	struct store *s;
+	bool fresh = false;
 	int i, fd, rc, r;
 
 	s = calloc(1, sizeof(*s));
@@ -726,15 +1129,22 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	s->lock_fd = -1;
 	s->history_per_timer = cfg->history_per_timer;
 
+	/* Before any other SQLite call: only then can the log be routed. */
+	if ((r = store_sqlite_log_setup(s, cfg->log)) < 0)
+		goto out;
 	r = store_sqlite_lock(s, cfg->state_dir);
 	if (r < 0)
 		goto out;
-	if (snprintf(path, sizeof(path), "%s/" STORE_SQLITE_DB,
-		     cfg->state_dir) >= (int)sizeof(path)) {
+	if (snprintf(s->dir, sizeof(s->dir), "%s", cfg->state_dir) >=
+		(int)sizeof(s->dir) ||
+	    (r = store_sqlite_file(s, STORE_SQLITE_DB, path)) < 0) {
 		store_sqlite_seterr(s, "%s: path too long", cfg->state_dir);
 		r = -ENAMETOOLONG;
 		goto out;
 	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if ((r = store_sqlite_precheck(s, &fresh)) < 0)
+		goto out;
 
 	/* SQLite would create it 0644; its -wal and -shm take its mode. */
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -771,10 +1181,17 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if ((rc & 0xff) == SQLITE_NOTADB) {
 		store_sqlite_seterr(
 		    s,
-		    "%s is not an SQLite database (move it away to start "
+		    "%s is not an SQLite database: corrupt, or not evd's "
+		    "(restore it from a backup, or move it away to start "
 		    "afresh)",
 		    path);
 		r = -EUCLEAN;
+		goto out;
+	}
+	if ((rc & 0xff) == SQLITE_CORRUPT) {
+		r = store_sqlite_corrupt(
+		    s, "SQLite cannot read evd.db (%s); " STORE_SQLITE_ADVICE,
+		    sqlite3_errmsg(s->db));
 		goto out;
 	}
 	if (rc != SQLITE_OK) {
@@ -813,6 +1230,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		r = store_sqlite_error(s, rc, path);
 		goto out;
 	}
+	if (!fresh && (r = store_sqlite_verify(s)) < 0)
+		goto out;
 
 	r = store_sqlite_migrate(s, path);
 	if (r < 0)
@@ -837,6 +1256,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if (r < 0)
 		goto out;
 	store_sqlite_out_settle(s);
+	if ((r = store_sqlite_mark_open(s)) < 0)
+		goto out;
 	{
 		struct stat st;
 
@@ -844,7 +1265,6 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 			s->dev = st.st_dev;
 			s->ino = st.st_ino;
 		}
-		snprintf(s->path, sizeof(s->path), "%s", path);
 	}
 	s->err[0] = '\0';
 	*ret = s;
@@ -896,6 +1316,20 @@ store_sqlite_close(struct store *s)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	/* A clean stop: only once evd.db holds everything the WAL did may
+	 * evd.running go (store_sqlite_precheck relies on it). Otherwise it
+	 * stays, and the next start wants the WAL. */
+	if (s->running &&
+	    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+				      NULL, NULL) == SQLITE_OK) {
+		char path[PATH_MAX];
+
+		/* close() cannot report: should this fail (unlikely in a
+		 * directory evd writes), the next start refuses for want
+		 * of evd.db-wal and says to remove evd.running. */
+		if (store_sqlite_file(s, STORE_SQLITE_RUNNING, path) == 0)
+			(void)unlink(path);
+	}
 	/* Checkpoints and removes the WAL when it is the last connection. */
 	sqlite3_close(s->db);
 	if (s->lock_fd >= 0)
