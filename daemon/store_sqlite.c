@@ -42,7 +42,9 @@
  *	evd.running exists from a successful open until a clean close
  *	(after the WAL was checkpointed into evd.db): found at open, the
  *	last evd stopped uncleanly and its last commits may live only in
- *	evd.db-wal, so a missing evd.db-wal means lost commits;
+ *	evd.db-wal, so a missing evd.db-wal means lost commits, and so
+ *	do frames that check out after one that does not (see
+ *	store_sqlite_wal_scan);
  *	an existing database is checkpointed and then checked (see
  *	store_sqlite_verify) before anything of evd is written to it.
  * SQLite's own reports (a WAL recovered, corruption it met) go to the
@@ -875,15 +877,204 @@ store_sqlite_exists(struct store *s, const char *name, bool *ret,
 }
 
 /*
+ * The WAL as SQLite writes it (sqlite.org/fileformat2.html#walformat):
+ * a 32-byte header (magic, version, page size, checkpoint sequence,
+ * salt-1, salt-2, checksum), then frames of a 24-byte header (page
+ * number, database size in pages on a commit frame and 0 otherwise,
+ * salt-1, salt-2, checksum) and a page; numbers big-endian. Checksums
+ * run over the header, then over each frame's first 8 header bytes and
+ * page, each frame's carrying on from the one before; the magic's low
+ * bit says whether the words summed are big- or little-endian.
+ */
+#define WAL_HDR 32
+#define WAL_FRAME_HDR 24
+#define WAL_MAGIC 0x377f0682u
+#define WAL_VERSION 3007000u
+
+struct store_sqlite_wal {
+	bool big;      /* checksum words are big-endian */
+	uint32_t page; /* page size */
+	uint32_t salt[2];
+};
+
+static uint32_t
+store_sqlite_get32(const uint8_t *p, bool big)
+{
+	if (big)
+		return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		       (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[1] << 8 | p[0];
+}
+
+/* SQLite's WAL checksum of n bytes (a multiple of 8), carried on from c. */
+static void
+store_sqlite_wal_sum(bool big, const uint8_t *p, size_t n, uint32_t c[2])
+{
+	uint32_t s1 = c[0], s2 = c[1];
+	size_t i;
+
+	for (i = 0; i < n; i += 8) {
+		s1 += store_sqlite_get32(p + i, big) + s2;
+		s2 += store_sqlite_get32(p + i + 4, big) + s1;
+	}
+	c[0] = s1;
+	c[1] = s2;
+}
+
+/* Whether frame f (header, then page) is one of this WAL's that carries
+ * on from checksum prev. */
+static bool
+store_sqlite_wal_frame_ok(const struct store_sqlite_wal *w, const uint8_t *f,
+			  const uint32_t prev[2])
+{
+	uint32_t c[2] = {prev[0], prev[1]};
+
+	if (store_sqlite_get32(f, true) == 0 ||
+	    store_sqlite_get32(f + 8, true) != w->salt[0] ||
+	    store_sqlite_get32(f + 12, true) != w->salt[1])
+		return false;
+	store_sqlite_wal_sum(w->big, f, 8, c);
+	store_sqlite_wal_sum(w->big, f + WAL_FRAME_HDR, w->page, c);
+	return c[0] == store_sqlite_get32(f + 16, true) &&
+	       c[1] == store_sqlite_get32(f + 20, true);
+}
+
+/*
+ * Did damage to evd.db-wal cost commits? SQLite's recovery replays
+ * frames up to the first that does not check out and drops the rest
+ * without a word. A frame that fails is normal at the end (a
+ * transaction cut off by the crash, never acknowledged; SQLite even
+ * rewrites frames of the open transaction in place and fixes their
+ * checksums only at its commit), so what proves loss is what follows:
+ * frames of this WAL that check out against their own predecessors
+ * and carry two or more commit marks, that is, at least one more
+ * transaction that committed after the broken frame. The walk reads
+ * the whole WAL once, as SQLite's recovery does. Sets *ret_lost to the
+ * commits found lost and *ret_frame to the broken frame (1-based).
+ */
+static int
+store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
+		      unsigned *ret_frame)
+{
+	struct store_sqlite_wal w;
+	uint8_t hdr[WAL_HDR], *f = NULL;
+	uint32_t chain[2] = {0, 0}, prev[2];
+	unsigned frame = 0, broken = 0, commits = 0;
+	uint32_t magic;
+	ssize_t n;
+	off_t off;
+	int fd, r = 0;
+
+	*ret_lost = *ret_frame = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	if ((n = pread(fd, hdr, sizeof(hdr), 0)) != (ssize_t)sizeof(hdr))
+		goto out; /* SQLite ignores it, and so may we */
+	magic = store_sqlite_get32(hdr, true);
+	w.big = (magic & 1) != 0;
+	w.page = store_sqlite_get32(hdr + 8, true);
+	w.salt[0] = store_sqlite_get32(hdr + 16, true);
+	w.salt[1] = store_sqlite_get32(hdr + 20, true);
+	store_sqlite_wal_sum(w.big, hdr, 24, chain);
+	/* A header that does not check out makes SQLite ignore the whole
+	 * WAL; what it held cannot be told either. */
+	if ((magic & ~1u) != WAL_MAGIC ||
+	    store_sqlite_get32(hdr + 4, true) != WAL_VERSION || w.page < 512 ||
+	    w.page > 65536 || (w.page & (w.page - 1)) != 0 ||
+	    chain[0] != store_sqlite_get32(hdr + 24, true) ||
+	    chain[1] != store_sqlite_get32(hdr + 28, true))
+		goto out;
+	if ((f = malloc(WAL_FRAME_HDR + w.page)) == NULL) {
+		store_sqlite_seterr(s, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	prev[0] = chain[0];
+	prev[1] = chain[1];
+	for (off = WAL_HDR;; off += WAL_FRAME_HDR + w.page) {
+		n = pread(fd, f, WAL_FRAME_HDR + w.page, off);
+		if (n < 0) {
+			r = -errno;
+			store_sqlite_seterr(s, "cannot read %s: %s", path,
+					    strerror(-r));
+			goto out;
+		}
+		if ((size_t)n < WAL_FRAME_HDR + w.page)
+			break;
+		frame++;
+		if (broken == 0 && !store_sqlite_wal_frame_ok(&w, f, chain))
+			broken = frame;
+		else if (broken == 0) {
+			chain[0] = store_sqlite_get32(f + 16, true);
+			chain[1] = store_sqlite_get32(f + 20, true);
+		} else if (store_sqlite_wal_frame_ok(&w, f, prev) &&
+			   store_sqlite_get32(f + 4, true) != 0)
+			commits++;
+		prev[0] = store_sqlite_get32(f + 16, true);
+		prev[1] = store_sqlite_get32(f + 20, true);
+	}
+	if (commits >= 2) {
+		*ret_lost = commits;
+		*ret_frame = broken;
+	}
+out:
+	free(f);
+	close(fd);
+	return r;
+}
+
+/*
+ * After an unclean stop: is evd.db-wal whole? With --sync full every
+ * acknowledged commit was on disk before its reply, so commits lost to
+ * a broken frame are damage and refused. With --sync normal a power
+ * loss may leave holes that lose the last commits, which the operator
+ * accepted: then it is only reported.
+ */
+static int
+store_sqlite_wal_check(struct store *s, bool sync_full)
+{
+	char path[PATH_MAX], msg[PATH_MAX + 128];
+	unsigned lost, frame;
+	int r;
+
+	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", path)) < 0 ||
+	    (r = store_sqlite_wal_scan(s, path, &lost, &frame)) < 0)
+		return r;
+	if (lost == 0)
+		return 0;
+	if (sync_full)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db-wal is damaged at frame %u, and %u commits "
+		    "after it would be lost. Restore the directory from a "
+		    "backup; to start with what SQLite can recover, remove "
+		    "evd.running",
+		    frame, lost);
+	if (store_sqlite_log_fn != NULL) {
+		snprintf(msg, sizeof(msg),
+			 "%s is damaged at frame %u: %u commits after it are "
+			 "lost (--sync normal: a power loss may do that)",
+			 path, frame, lost);
+		store_sqlite_log_fn(STORE_LOG_WARNING, msg);
+	}
+	return 0;
+}
+
+/*
  * What the state directory says before SQLite touches it (see the top of
  * the file). *ret_fresh: no store was made here yet, and evd.db, if
  * there, is the empty file a first start created.
  */
 static int
-store_sqlite_precheck(struct store *s, bool *ret_fresh)
+store_sqlite_precheck(struct store *s, bool sync_full, bool *ret_fresh)
 {
 	bool created, running, db, wal;
-	off_t db_size;
+	off_t db_size, wal_size;
 	int r;
 
 	r = store_sqlite_exists(s, STORE_SQLITE_CREATED, &created, NULL);
@@ -893,7 +1084,8 @@ store_sqlite_precheck(struct store *s, bool *ret_fresh)
 	if (r == 0)
 		r = store_sqlite_exists(s, STORE_SQLITE_DB, &db, &db_size);
 	if (r == 0)
-		r = store_sqlite_exists(s, STORE_SQLITE_DB "-wal", &wal, NULL);
+		r = store_sqlite_exists(s, STORE_SQLITE_DB "-wal", &wal,
+					&wal_size);
 	if (r < 0)
 		return r;
 	if ((!db || db_size == 0) && created)
@@ -911,6 +1103,9 @@ store_sqlite_precheck(struct store *s, bool *ret_fresh)
 		    "Put evd.db-wal back or restore the directory from a "
 		    "backup; to start with what evd.db holds, remove "
 		    "evd.running");
+	if (db && db_size > 0 && running && wal_size > WAL_HDR &&
+	    (r = store_sqlite_wal_check(s, sync_full)) < 0)
+		return r;
 	*ret_fresh = !db || db_size == 0;
 	return 0;
 }
@@ -1143,7 +1338,7 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		goto out;
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	if ((r = store_sqlite_precheck(s, &fresh)) < 0)
+	if ((r = store_sqlite_precheck(s, cfg->sync_full, &fresh)) < 0)
 		goto out;
 
 	/* SQLite would create it 0644; its -wal and -shm take its mode. */
