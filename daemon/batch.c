@@ -143,6 +143,27 @@ batch_fail(int err)
 	batch_set_error("write", err);
 }
 
+int
+batch_write_failed(int err)
+{
+	if (!STORE_ROW_ERROR(err)) {
+		batch_fail(err);
+		return -EIO;
+	}
+	/* evd's own rows break no constraint and stay far below the
+	 * engine's size limit: the store holds a row evd did not load
+	 * (damage), which the operator must hear of. */
+	log_warnx("store: %s; only the request that wrote it fails",
+	          batch_row_errmsg());
+	return err;
+}
+
+const char *
+batch_row_errmsg(void)
+{
+	return batch.s != NULL ? batch.be->errmsg(batch.s) : "";
+}
+
 /* Starts refusing writes and probing until the store commits again. */
 static void
 batch_start_refusing(void)

@@ -774,9 +774,10 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 		r = batch_backend()->schedule(s, &st);
 		free(packed);
 		if (r < 0) {
-			batch_fail(r);
+			/* A row error fails this request only (its id
+			 * stays used); anything else, the batch. */
 			timer_free(t);
-			return -EIO;
+			return batch_write_failed(r);
 		}
 	}
 	if ((r = sched_link(t)) < 0) {
@@ -1038,14 +1039,11 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	sched_to_store(t, &st);
 	if ((r = be->revive(s, &st)) == -ENOENT)
 		r = be->schedule(s, &st);
-	if (r == -EEXIST) {
-		timer_free(t);
-		return r;
-	}
 	if (r < 0) {
-		batch_fail(r);
+		/* -EEXIST: another pending timer of the owner has the key
+		 * in the store (a row error, like -E2BIG and -EINVAL). */
 		timer_free(t);
-		return -EIO;
+		return batch_write_failed(r);
 	}
 	if ((r = sched_link(t)) < 0) {
 		batch_fail(r);

@@ -20,6 +20,12 @@
  * failing means nothing of the batch happened (the backend rolled it back
  * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
  *
+ * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
+ * -EEXIST, a taken id or key; -E2BIG, a value too big for the engine;
+ * -EINVAL, a row the schema rejects) changed nothing, and the batch goes
+ * on: it fails the one request that wrote the row, not the others of the
+ * iteration. Every other error of a write means the batch is lost.
+ *
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
@@ -30,6 +36,7 @@
 #ifndef EVD_STORE_H
 #define EVD_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +128,9 @@ struct store_run {
 	const uint8_t *err;
 	size_t err_len;
 };
+
+/* Whether a failed write is a row error (see above). */
+#define STORE_ROW_ERROR(r) ((r) == -EEXIST || (r) == -E2BIG || (r) == -EINVAL)
 
 /* How much a report of the engine matters (the daemon's log levels). */
 enum store_log_level {

@@ -321,6 +321,7 @@ struct store {
 	char boot_id[40];     /* get/claim rows are decoded into this */
 	char err[1024];
 	char dir[PATH_MAX];   /* the state directory */
+	int rc;               /* SQLite's extended code for err */
 	bool running;         /* evd.running is ours to remove at close */
 	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
 	dev_t dev;
@@ -372,6 +373,9 @@ store_sqlite_errno(sqlite3 *db, int rc)
 		return -EBUSY;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
+	case SQLITE_TOOBIG:
+		/* A value past SQLITE_LIMIT_LENGTH: that row only. */
+		return -E2BIG;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return -EUCLEAN;
@@ -397,10 +401,21 @@ store_sqlite_errno(sqlite3 *db, int rc)
 	}
 }
 
-/* Records why what failed and returns the errno for rc. */
+/*
+ * Records why what failed and returns the errno for rc. A row error
+ * (store.h) is one only while the batch's transaction is still open:
+ * SQLite undoes just the failed statement on a constraint (ON CONFLICT
+ * ABORT, the default) and keeps the transaction, but should it have
+ * rolled the transaction back, the batch is lost and that is -EIO.
+ * Every store call that writes more than one statement makes its
+ * first the only one a row can fail, so a row error changed nothing.
+ */
 static int
 store_sqlite_error(struct store *s, int rc, const char *what)
 {
+	int r = store_sqlite_errno(s->db, rc);
+
+	s->rc = rc;
 	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
 		store_sqlite_seterr(s,
 				    "%s: %s (%s is corrupt: stop evd and "
@@ -408,7 +423,9 @@ store_sqlite_error(struct store *s, int rc, const char *what)
 				    what, sqlite3_errmsg(s->db), s->path);
 	else
 		store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
-	return store_sqlite_errno(s->db, rc);
+	if (STORE_ROW_ERROR(r) && sqlite3_get_autocommit(s->db))
+		return -EIO;
+	return r;
 }
 
 /* How much an SQLite log record matters to the operator. */
@@ -1792,10 +1809,16 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 	store_sqlite_bind_bytes(st, 20, t->sched, t->sched_len);
 	sqlite3_bind_int(st, 21, t->paused);
 	r = store_sqlite_exec(s, ST_SCHEDULE, "schedule");
-	if (r == -EEXIST)
-		store_sqlite_seterr(
-		    s, "schedule: timer %llu or its key already exists",
-		    (unsigned long long)t->id);
+	if (r == -EEXIST && s->rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		store_sqlite_seterr(s,
+				    "schedule: timer %llu already exists in "
+				    "the store",
+				    (unsigned long long)t->id);
+	else if (r == -EEXIST)
+		store_sqlite_seterr(s,
+				    "schedule: a pending timer of uid %u with "
+				    "this key already exists in the store",
+				    (unsigned)t->uid);
 	return r;
 }
 

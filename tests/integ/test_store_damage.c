@@ -7,6 +7,12 @@
  * evd.db-wal deleted or damaged after a crash. A fresh directory, a
  * clean restart and a restart after SIGKILL still start, the last one
  * saying in the log that SQLite recovered the WAL.
+ *
+ * Damage a start-up check cannot see (quick_check does not compare
+ * indexes with their tables) shows when a write meets it: a key left in
+ * the unique index of pending keys by a timer row that is gone. That
+ * write fails its own request, and the other requests of the same
+ * batch, from other connections, commit as if nothing happened.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -306,6 +313,192 @@ test_wal_damaged_after_crash(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* Runs sql on the stopped evd's database, as an operator would. */
+static void
+sql_exec(const struct evd_proc *p, const char *sql)
+{
+	char *err = NULL;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(state_file(p, "evd.db"), &db),
+	                 SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err != NULL ? err : "?");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Deletes timer id's row but leaves its key in timers_key, the unique
+ * index of pending keys, as the truncation in the review did: for the
+ * delete, the index is made to look as if it held no pending rows. */
+static void
+lose_row_keep_key(const struct evd_proc *p, uint64_t id)
+{
+	char sql[128];
+
+	sql_exec(p, "PRAGMA writable_schema = ON;"
+	            "UPDATE sqlite_master SET sql = replace(sql,"
+	            " 'state = ''P''', 'state = ''-''')"
+	            " WHERE name = 'timers_key'");
+	snprintf(sql, sizeof sql, "DELETE FROM timers WHERE id = %llu",
+	         (unsigned long long)id);
+	sql_exec(p, sql);
+	sql_exec(p, "PRAGMA writable_schema = ON;"
+	            "UPDATE sqlite_master SET sql = replace(sql,"
+	            " 'state = ''-''', 'state = ''P''')"
+	            " WHERE name = 'timers_key'");
+}
+
+/* Appends a durable CallLater with key (or none) to a buffer. */
+static void
+append_later(uint8_t **buf, size_t *len, size_t *cap, uint64_t request_id,
+             const char *key)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = "damage";
+	cl.callback = &cb;
+	cl.key = (char *)key;
+	rq.has_request_id = 1;
+	rq.request_id = request_id;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	assert_int_equal(raw_append_request(buf, len, cap, &rq), 0);
+}
+
+/* The reply to request_id on fd: the timer id, or 0 and *err (and the
+ * message in msg). */
+static uint64_t
+reply_for(int fd, uint64_t request_id, int *err, char *msg, size_t size)
+{
+	Evd__Reply *r = raw_recv_reply(fd, 10000);
+	uint64_t id = 0;
+
+	assert_non_null(r);
+	assert_true(r->has_request_id);
+	assert_int_equal(r->request_id, request_id);
+	if (r->body_case == EVD__REPLY__BODY_SCHEDULED) {
+		id = r->scheduled->timer_id;
+	} else {
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+		*err = r->error->code;
+		if (msg != NULL)
+			snprintf(msg, size, "%s", r->error->message);
+	}
+	evd__reply__free_unpacked(r, NULL);
+	return id;
+}
+
+/*
+ * The review's case: a client retries a key whose timer the damage took,
+ * in the same loop iteration as new timers from other clients. evd is
+ * stopped while all of them are written, so that it reads them in one
+ * iteration: one batch. The retry used to fail the whole batch
+ * (UNAVAILABLE for every request of it, again on every retry); now it
+ * gets its own error, and the others commit and survive a SIGKILL.
+ */
+static void
+test_bad_row_fails_alone(void **state)
+{
+	enum { NCONN = 4 };
+	struct evd_proc p;
+	uint8_t *buf[NCONN] = { NULL };
+	size_t len[NCONN] = { 0 }, cap[NCONN] = { 0 };
+	uint64_t lost, good[NCONN + 1], rid = 1000;
+	char msg[512], bad_msg[512], key[32];
+	int fd[NCONN], err, bad_err = 0, i, n = 0;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	fd[0] = greet(&p);
+	append_later(&buf[0], &len[0], &cap[0], rid, "lost-key");
+	assert_int_equal(raw_write(fd[0], buf[0], len[0]), 0);
+	err = 0;
+	lost = reply_for(fd[0], rid++, &err, NULL, 0);
+	assert_true(lost > 0);
+	close(fd[0]);
+	len[0] = 0;
+	assert_int_equal(evd_terminate(&p), 0);
+	lose_row_keep_key(&p, lost);
+
+	/* quick_check does not see it: evd starts, without the timer. */
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	for (i = 0; i < NCONN; i++)
+		fd[i] = greet(&p);
+	assert_int_equal(kill(p.pid, SIGSTOP), 0);
+	append_later(&buf[0], &len[0], &cap[0], rid, "lost-key");
+	append_later(&buf[0], &len[0], &cap[0], rid + 1, "fresh-0");
+	for (i = 1; i < NCONN; i++) {
+		snprintf(key, sizeof key, "fresh-%d", i);
+		append_later(&buf[i], &len[i], &cap[i], rid + 1 + i,
+		             i == NCONN - 1 ? NULL : key);
+	}
+	for (i = 0; i < NCONN; i++)
+		assert_int_equal(raw_write(fd[i], buf[i], len[i]), 0);
+	assert_int_equal(kill(p.pid, SIGCONT), 0);
+
+	assert_int_equal(reply_for(fd[0], rid, &bad_err, bad_msg,
+	                           sizeof bad_msg),
+	                 0);
+	for (i = 0; i < NCONN; i++) {
+		err = 0;
+		good[n] = reply_for(fd[i], rid + 1 + i, &err, msg, sizeof msg);
+		if (good[n] == 0)
+			fail_msg("a good request of connection %d failed "
+			         "with the bad one: %d %s",
+			         i, err, msg);
+		n++;
+	}
+	/* Its own error: not UNAVAILABLE, since retrying cannot help. */
+	assert_int_equal(bad_err, EVD__ERROR_CODE__INTERNAL);
+	assert_non_null(strstr(bad_msg, "already exists in the store"));
+	assert_true(log_has(&p, "only the request that wrote it fails"));
+
+	/* Again: still its own error, and the store keeps writing. */
+	len[0] = 0;
+	rid += 10;
+	append_later(&buf[0], &len[0], &cap[0], rid, "lost-key");
+	append_later(&buf[0], &len[0], &cap[0], rid + 1, NULL);
+	assert_int_equal(raw_write(fd[0], buf[0], len[0]), 0);
+	err = 0;
+	assert_int_equal(reply_for(fd[0], rid, &err, NULL, 0), 0);
+	assert_int_equal(err, EVD__ERROR_CODE__INTERNAL);
+	good[n++] = reply_for(fd[0], rid + 1, &err, NULL, 0);
+	assert_true(good[n - 1] > 0);
+	for (i = 0; i < NCONN; i++) {
+		close(fd[i]);
+		free(buf[i]);
+	}
+
+	/* What was acknowledged is durable. */
+	evd_kill9(&p);
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd[0] = greet(&p);
+	for (i = 0; i < n; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__Get g = EVD__GET__INIT;
+		Evd__Reply *r;
+
+		g.has_timer_id = 1;
+		g.timer_id = good[i];
+		rq.has_request_id = 1;
+		rq.request_id = ++rid;
+		rq.body_case = EVD__REQUEST__BODY_GET;
+		rq.get = &g;
+		r = raw_call(fd[0], &rq, 10000);
+		assert_non_null(r);
+		if (r->body_case != EVD__REPLY__BODY_TIMER)
+			fail_msg("acknowledged timer %llu is gone",
+			         (unsigned long long)good[i]);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	close(fd[0]);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 /* What must keep working: a fresh directory; an empty evd.db where no
  * store was made yet (a first start that died right after creating
  * it); a clean restart; a restart after SIGKILL, which SQLite recovers
@@ -359,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_wal_deleted_after_crash),
 		cmocka_unit_test(test_wal_damaged_after_crash),
 		cmocka_unit_test(test_good_starts),
+		cmocka_unit_test(test_bad_row_fails_alone),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
