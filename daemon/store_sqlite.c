@@ -326,6 +326,9 @@ struct store {
 	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
 	dev_t dev;
 	ino_t ino;
+	char wal[PATH_MAX];   /* evd.db-wal, and what it was when opened */
+	dev_t wal_dev;
+	ino_t wal_ino;
 	struct store_sqlite_outs out_pending; /* the open transaction's */
 	struct store_sqlite_outs out_done;    /* committed, not reported */
 };
@@ -1324,6 +1327,38 @@ store_sqlite_mark_open(struct store *s)
 	return 0;
 }
 
+/*
+ * Which files store_sqlite_check watches: evd.db, and evd.db-wal, which
+ * SQLite opened with the database (it reads the WAL from the first
+ * statement on) and keeps open, never recreating it, until close.
+ */
+static int
+store_sqlite_identify(struct store *s)
+{
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", s->wal)) < 0)
+		return r;
+	if (stat(s->path, &st) < 0)
+		goto fail;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	if (stat(s->wal, &st) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "%s is not there after opening the "
+				    "store: %s", s->wal, strerror(-r));
+		return r;
+	}
+	s->wal_dev = st.st_dev;
+	s->wal_ino = st.st_ino;
+	return 0;
+fail:
+	r = -errno;
+	store_sqlite_seterr(s, "cannot look at %s: %s", s->path, strerror(-r));
+	return r;
+}
+
 static int
 store_sqlite_open(const struct store_config *cfg, struct store **ret)
 {
@@ -1468,16 +1503,9 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if (r < 0)
 		goto out;
 	store_sqlite_out_settle(s);
-	if ((r = store_sqlite_mark_open(s)) < 0)
+	if ((r = store_sqlite_mark_open(s)) < 0 ||
+	    (r = store_sqlite_identify(s)) < 0)
 		goto out;
-	{
-		struct stat st;
-
-		if (stat(path, &st) == 0) {
-			s->dev = st.st_dev;
-			s->ino = st.st_ino;
-		}
-	}
 	s->err[0] = '\0';
 	*ret = s;
 	return 0;
@@ -1489,9 +1517,13 @@ out:
 }
 
 /*
- * Is evd.db still the file we write? Deleted or replaced under us, our
- * commits would land in an inode nobody will ever open again: refuse
- * instead. A file system remounted read-only is refused too.
+ * Are evd.db and evd.db-wal still the files we write? Deleted or
+ * replaced under us, our commits would land in an inode nobody will
+ * ever open again: refuse instead. The WAL holds every commit since the
+ * last checkpoint, so losing it is losing them; they live on in the
+ * deleted inode SQLite still has open, and a clean stop checkpoints
+ * them into evd.db from there. A file system remounted read-only is
+ * refused too.
  */
 static int
 store_sqlite_check(struct store *s)
@@ -1504,6 +1536,18 @@ store_sqlite_check(struct store *s)
 		store_sqlite_seterr(s, "%s was deleted or replaced while evd "
 		                    "ran; restart evd to use the new one",
 		                    s->path);
+		return -ENOENT;
+	}
+	if (stat(s->wal, &st) < 0 || st.st_dev != s->wal_dev ||
+	    st.st_ino != s->wal_ino) {
+		/* The file's name first: replies keep 255 bytes. */
+		store_sqlite_seterr(s, "evd.db-wal, the WAL, was deleted or "
+		                    "replaced while evd ran (%s); what evd "
+		                    "committed since its last checkpoint is "
+		                    "only in the deleted file: stop evd "
+		                    "cleanly (SIGTERM), which copies it into "
+		                    "evd.db, and start it again",
+		                    s->wal);
 		return -ENOENT;
 	}
 	if (statvfs(s->path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
