@@ -2279,7 +2279,7 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 {
 	struct sched_load ld;
 	struct timer *t;
-	uint64_t id = 0;
+	uint64_t id = 0, max_id, max_fire_id;
 	int64_t v;
 	int r;
 
@@ -2296,6 +2296,14 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	if (be->meta_get(s, "next_fire_id", &v) == 0 &&
 	    (uint64_t)v > sched.next_fire_id)
 		sched.next_fire_id = (uint64_t)v;
+	/* Never behind what the store holds, should meta have lost its
+	 * counters: a taken id would fail every write that drew it. */
+	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
+		return r;
+	if (max_id >= sched.next_id)
+		sched.next_id = max_id + 1;
+	if (max_fire_id >= sched.next_fire_id)
+		sched.next_fire_id = max_fire_id + 1;
 	/* The next id or fire id reserves a fresh block first. */
 	sched.id_limit = sched.next_id;
 	sched.fire_id_limit = sched.next_fire_id;

@@ -252,6 +252,13 @@ struct store_backend {
 	 */
 	int (*output_changes)(struct store *s, store_output_cb cb, void *arg);
 
+	/* The largest timer id and message fire id stored (0 when none):
+	 * ids go on above them even if the counters kept in meta fell
+	 * behind (damage), so a new row never meets a taken id. Cheap
+	 * (both are keys). */
+	int (*max_ids)(struct store *s, uint64_t *ret_timer_id,
+	               uint64_t *ret_fire_id);
+
 	/* Small durable integers (next ids, last-seen clocks). -ENOENT if
 	 * unset. */
 	int (*meta_get)(struct store *s, const char *key, int64_t *ret);

@@ -213,6 +213,7 @@ enum store_sqlite_stmt {
 	ST_RUN_UID,
 	ST_PRUNE_RUNS_BYTES,
 	ST_OUTPUT_USAGE,
+	ST_MAX_IDS,
 	ST_COUNT
 };
 
@@ -297,6 +298,9 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_OUTPUT_USAGE] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
 			" FROM runs r JOIN timers t ON t.id = r.timer_id"
 			" GROUP BY t.uid",
+    /* Both are rowids: one b-tree descent each. */
+    [ST_MAX_IDS] = "SELECT (SELECT max(id) FROM timers),"
+		   " (SELECT max(fire_id) FROM messages)",
 };
 
 /* Retained output bytes per uid, changed or to report. */
@@ -2165,6 +2169,23 @@ out:
 }
 
 static int
+store_sqlite_max_ids(struct store *s, uint64_t *ret_timer_id,
+		     uint64_t *ret_fire_id)
+{
+	sqlite3_stmt *st = s->st[ST_MAX_IDS];
+	int rc, r = 0;
+
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* max() of no rows is NULL, read as 0. */
+		*ret_timer_id = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_fire_id = (uint64_t)sqlite3_column_int64(st, 1);
+	} else
+		r = store_sqlite_error(s, rc, "max ids");
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
 store_sqlite_meta_get(struct store *s, const char *key, int64_t *ret)
 {
 	sqlite3_stmt *st = s->st[ST_META_GET];
@@ -2222,6 +2243,7 @@ const struct store_backend store_sqlite_backend = {
     .run_append = store_sqlite_run_append,
     .runs = store_sqlite_runs,
     .output_changes = store_sqlite_output_changes,
+    .max_ids = store_sqlite_max_ids,
     .meta_get = store_sqlite_meta_get,
     .meta_put = store_sqlite_meta_put,
 };

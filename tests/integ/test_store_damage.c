@@ -499,6 +499,95 @@ test_bad_row_fails_alone(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/*
+ * The id counters kept in meta behind the rows the store holds (lost
+ * with damage, or a store put together by hand): a finished timer with
+ * the next timer id and a dead message with the next fire id. Every new
+ * timer drew a taken id, and every fire too; ids now go on above the
+ * largest stored.
+ */
+static void
+test_ids_behind_the_store(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
+	struct evd_proc p;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t id, rid = 5000;
+	Evd__Reply *r;
+	int fd, err = 0;
+
+	assert_int_equal(evd_start(&p, NULL), 0);
+	fd = greet(&p);
+	assert_int_equal(schedule_many(fd, 1, NULL), 1);
+	close(fd);
+	assert_int_equal(evd_terminate(&p), 0);
+	sql_exec(&p, "INSERT INTO timers (id, state, uid, gid, clock,"
+	             " deadline_ns, due_rt_ns, created_rt_ns, misfire,"
+	             " delivery, downtime, max_attempts, fire_count,"
+	             " last_fired_rt_ns, finished_rt_ns)"
+	             " SELECT v, 'F', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0,"
+	             " unixepoch() * 1000000000"
+	             " FROM meta WHERE k = 'next_timer_id';"
+	             "INSERT INTO messages (fire_id, timer_id, owner, channel,"
+	             " due_rt_ns, fired_rt_ns, lateness_ns, attempts,"
+	             " max_attempts, delivery, dead)"
+	             " VALUES (COALESCE((SELECT v FROM meta"
+	             " WHERE k = 'next_fire_id'), 1), 1, 0, 'damage-dead',"
+	             " 0, 0, 0, 10, 10, 0, 1)");
+
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd = greet(&p);
+	sub.channel = "damage";
+	rq.has_request_id = 1;
+	rq.request_id = rid++;
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &sub;
+	r = raw_call(fd, &rq, 10000);
+	assert_non_null(r);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SUBSCRIBED);
+	evd__reply__free_unpacked(r, NULL);
+
+	append_later(&buf, &len, &cap, rid, NULL);
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	id = reply_for(fd, rid, &err, NULL, 0);
+	if (id == 0)
+		fail_msg("a new timer drew a taken id: error %d", err);
+
+	/* Its fire, due at once, draws a fire id too. */
+	buf = NULL;
+	len = cap = 0;
+	{
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Callback cb = EVD__CALLBACK__INIT;
+		Evd__Request now = EVD__REQUEST__INIT;
+
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 0;
+		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb.channel = "damage";
+		cl.callback = &cb;
+		now.has_request_id = 1;
+		now.request_id = ++rid;
+		now.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		now.call_later = &cl;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &now), 0);
+	}
+	assert_int_equal(raw_write(fd, buf, len), 0);
+	free(buf);
+	r = raw_next_fired(fd, 10000);
+	if (r == NULL)
+		fail_msg("the fire never came: %s",
+		         log_has(&p, "cannot write") ? "the store failed"
+		                                     : "?");
+	evd__reply__free_unpacked(r, NULL);
+	assert_false(log_has(&p, "cannot write"));
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 /* What must keep working: a fresh directory; an empty evd.db where no
  * store was made yet (a first start that died right after creating
  * it); a clean restart; a restart after SIGKILL, which SQLite recovers
@@ -553,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_wal_damaged_after_crash),
 		cmocka_unit_test(test_good_starts),
 		cmocka_unit_test(test_bad_row_fails_alone),
+		cmocka_unit_test(test_ids_behind_the_store),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -781,6 +781,30 @@ test_meta(void **state)
 	B->close(s);
 }
 
+/* The largest stored ids, finished timers and dead messages included. */
+static void
+test_max_ids(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer t = timer_make(7);
+	struct store_msg m = {.fire_id = 9, .channel = "c", .dead = true};
+	uint64_t ti = 1, fi = 1;
+
+	assert_int_equal(B->max_ids(s, &ti, &fi), 0);
+	assert_int_equal(ti, 0);
+	assert_int_equal(fi, 0);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->schedule(s, &t), 0);
+	assert_int_equal(B->retire(s, 7, 0, NULL), 0);
+	assert_int_equal(B->enqueue(s, &m), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(B->max_ids(s, &ti, &fi), 0);
+	assert_int_equal(ti, 7);
+	assert_int_equal(fi, 9);
+	B->close(s);
+}
+
 static void
 test_rollback_leaves_nothing(void **state)
 {
@@ -1300,6 +1324,7 @@ main(void)
 	    T(test_claim_order_and_horizon),
 	    T(test_messages),
 	    T(test_meta),
+	    T(test_max_ids),
 	    T(test_rollback_leaves_nothing),
 	    T(test_second_open_fails),
 	    T(test_garbage_db_fails),
