@@ -32,7 +32,7 @@ static _Thread_local struct {
 	bool failed;      /* a call inside it failed */
 	bool refusing;    /* durable writes refused until a probe commits */
 	int fail_err;
-	char errmsg[256];
+	char errmsg[512];
 	struct event *probe_ev;
 } batch;
 
@@ -143,14 +143,42 @@ batch_fail(int err)
 	batch_set_error("write", err);
 }
 
-/* Starts refusing writes and probing until the store commits again. */
+int
+batch_write_failed(int err)
+{
+	if (!STORE_ROW_ERROR(err)) {
+		batch_fail(err);
+		return -EIO;
+	}
+	/* evd's own rows break no constraint and stay far below the
+	 * engine's size limit: the store holds a row evd did not load
+	 * (damage), which the operator must hear of. */
+	log_warnx("store: %s; only the request that wrote it fails",
+	          batch_row_errmsg());
+	return err;
+}
+
+const char *
+batch_row_errmsg(void)
+{
+	return batch.s != NULL ? batch.be->errmsg(batch.s) : "";
+}
+
+/*
+ * Starts refusing writes and probing until the store commits again,
+ * after a failure with err. A store file deleted or replaced under evd
+ * (check() says -ENOENT) is an error: what was committed there may be
+ * lost. A full or read-only disk is a warning: writes only wait.
+ */
 static void
-batch_start_refusing(void)
+batch_start_refusing(int err)
 {
 	struct timeval tv = { BATCH_PROBE_MS / 1000,
 		              (BATCH_PROBE_MS % 1000) * 1000 };
 
-	if (!batch.refusing)
+	if (!batch.refusing && err == -ENOENT)
+		log_errx("%s", batch.errmsg);
+	else if (!batch.refusing)
 		log_warnx("%s", batch.errmsg);
 	batch.refusing = true;
 	if (batch.probe_ev == NULL) {
@@ -212,7 +240,7 @@ batch_end(void)
 		return true;
 	}
 	conn_batch_end(false, batch.errmsg);
-	batch_start_refusing();
+	batch_start_refusing(r);
 	/* Memory changes only after a write into an open batch: if none
 	 * was begun, there is nothing to undo. */
 	if (wrote)
@@ -238,5 +266,5 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	batch.be->rollback(batch.s);
-	batch_start_refusing();
+	batch_start_refusing(r);
 }

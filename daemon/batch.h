@@ -8,7 +8,9 @@
  * batch back: the daemon rebuilds its durable state from the store, turns
  * the batch's durable replies into UNAVAILABLE errors, and refuses durable
  * writes (reads keep working) until a probe commit succeeds again, so a
- * full or broken disk costs one rebuild, not one per iteration.
+ * full or broken disk costs one rebuild, not one per iteration. A write
+ * the store refuses for its row alone (a key taken in a damaged store, a
+ * value too big) fails only the request that made it.
  */
 #ifndef EVD_BATCH_H
 #define EVD_BATCH_H
@@ -39,6 +41,18 @@ struct store *batch_store_ro(void);
 /* A store call inside the batch failed with err (< 0): the batch is lost;
  * later writes in this iteration are refused. */
 void batch_fail(int err);
+
+/*
+ * A store write inside the batch failed with err (< 0). A row error
+ * (store.h: the write changed nothing) belongs to the one request that
+ * made it: it is logged and returned as it is, its reason in
+ * batch_row_errmsg(), and the batch goes on for everything else. Any
+ * other error loses the batch (batch_fail) and comes back as -EIO.
+ */
+int batch_write_failed(int err);
+
+/* Why the last row error happened; valid until the next store call. */
+const char *batch_row_errmsg(void);
 
 /* Why durable writes are refused now ("" when they are not). */
 const char *batch_errmsg(void);

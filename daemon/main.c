@@ -335,6 +335,31 @@ make_dirs(const char *path, mode_t mode)
 	return 0;
 }
 
+/* What the store's engine reports on its own (SQLite: a WAL recovered
+ * after a crash, a corrupt page): escaped, since it quotes file names
+ * and SQL. */
+static void
+store_log_cb(enum store_log_level level, const char *msg)
+{
+	char esc[1024];
+
+	log_escape(esc, sizeof esc, msg, strlen(msg));
+	switch (level) {
+	case STORE_LOG_WARNING:
+		log_warnx("store: %s", esc);
+		break;
+	case STORE_LOG_NOTICE:
+		log_notice("store: %s", esc);
+		break;
+	case STORE_LOG_INFO:
+		log_info("store: %s", esc);
+		break;
+	default:
+		log_debug("store: %s", esc);
+		break;
+	}
+}
+
 /* Opens the store and loads what it holds into memory. */
 static void
 open_store(const struct config *c)
@@ -344,9 +369,10 @@ open_store(const struct config *c)
 		.state_dir = c->state_dir,
 		.sync_full = c->sync_full,
 		.history_per_timer = c->history,
+		.log = store_log_cb,
 	};
 	struct store *s;
-	char why[512];
+	char why[1024];
 	int r;
 
 	if (be->durable && (r = make_dirs(c->state_dir, 0700)) < 0) {

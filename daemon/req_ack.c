@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "batch.h"
 #include "channel.h"
 #include "clock.h"
 #include "dispatch.h"
@@ -78,6 +79,15 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		                f->timer_id);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
+	/* The store refused the row alone; the batch goes on. */
+	if (r == -E2BIG)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "the store refused timer %" PRIu64 ": %s",
+		                f->timer_id, batch_row_errmsg());
+	if (r == -EINVAL)
+		return req_fail(ctx, EVD__ERROR_CODE__INTERNAL,
+		                "the store refused timer %" PRIu64 ": %s",
+		                f->timer_id, batch_row_errmsg());
 	if (r < 0)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory rescheduling timer %" PRIu64,

@@ -576,6 +576,18 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 		                spec->channel, CHANNEL_MAX_QUEUED);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
+	/* The store refused this timer's row; the rest of the batch goes
+	 * on. A taken id or key the daemon does not know of is damage:
+	 * retrying will not help, so not UNAVAILABLE. */
+	if (r == -EEXIST || r == -EINVAL)
+		return req_fail(ctx, EVD__ERROR_CODE__INTERNAL,
+		                "the store refused this timer (%s); it "
+		                "disagrees with evd's memory: see evd's log",
+		                batch_row_errmsg());
+	if (r == -E2BIG)
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "the store refused this timer: %s",
+		                batch_row_errmsg());
 	if (r < 0)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory scheduling a timer");

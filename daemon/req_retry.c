@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 
+#include "batch.h"
 #include "dispatch.h"
 #include "sched.h"
 
@@ -67,6 +68,10 @@ req_retry(struct req_ctx *ctx, const Evd__Request *rq)
 	case -ENOMEM:
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "out of memory reviving timer %" PRIu64, id);
+	case -E2BIG:
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "the store refused timer %" PRIu64 ": %s", id,
+		                batch_row_errmsg());
 	case -EAGAIN:
 		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
 		                "timer %" PRIu64 " cannot run now: the store "

@@ -807,9 +807,10 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 		r = batch_backend()->schedule(s, &st);
 		free(packed);
 		if (r < 0) {
-			batch_fail(r);
+			/* A row error fails this request only (its id
+			 * stays used); anything else, the batch. */
 			timer_free(t);
-			return -EIO;
+			return batch_write_failed(r);
 		}
 	}
 	if ((r = sched_link(t)) < 0) {
@@ -1086,14 +1087,11 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	sched_to_store(t, &st);
 	if ((r = be->revive(s, &st)) == -ENOENT)
 		r = be->schedule(s, &st);
-	if (r == -EEXIST) {
-		timer_free(t);
-		return r;
-	}
 	if (r < 0) {
-		batch_fail(r);
+		/* -EEXIST: another pending timer of the owner has the key
+		 * in the store (a row error, like -E2BIG and -EINVAL). */
 		timer_free(t);
-		return -EIO;
+		return batch_write_failed(r);
 	}
 	if ((r = sched_link(t)) < 0) {
 		batch_fail(r);
@@ -2411,7 +2409,7 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 {
 	struct sched_load ld;
 	struct timer *t;
-	uint64_t id = 0;
+	uint64_t id = 0, max_id, max_fire_id;
 	int64_t v;
 	int r;
 
@@ -2428,6 +2426,14 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	if (be->meta_get(s, "next_fire_id", &v) == 0 &&
 	    (uint64_t)v > sched.next_fire_id)
 		sched.next_fire_id = (uint64_t)v;
+	/* Never behind what the store holds, should meta have lost its
+	 * counters: a taken id would fail every write that drew it. */
+	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
+		return r;
+	if (max_id >= sched.next_id)
+		sched.next_id = max_id + 1;
+	if (max_fire_id >= sched.next_fire_id)
+		sched.next_fire_id = max_fire_id + 1;
 	/* The next id or fire id reserves a fresh block first. */
 	sched.id_limit = sched.next_id;
 	sched.fire_id_limit = sched.next_fire_id;

@@ -97,8 +97,10 @@ void sched_shutdown(void);
  * this iteration's batch). If spec->key is set and the owner already has
  * a pending timer with that key, returns that one and sets *ret_existing.
  * Returns 0, -ENOMEM, -EOVERFLOW (no more ids), -ENOBUFS (the channel's
- * queue is full), -EAGAIN (the store refuses writes) or -EIO (the store
- * write failed; the batch is lost).
+ * queue is full), -EAGAIN (the store refuses writes), -EIO (the store
+ * write failed; the batch is lost) or a row error of the store (-EEXIST,
+ * -E2BIG, -EINVAL: this timer only failed, the batch goes on; the reason
+ * is in batch_row_errmsg()).
  */
 int sched_add(const struct sched_spec *spec, struct timer **ret,
               bool *ret_existing);
@@ -165,7 +167,8 @@ struct sched_revival {
  * deadline: rebuilt from the store, or where the store keeps nothing of
  * it (memory mode, pruned), from rv. Returns 0 and *ret; -EEXIST (it is
  * pending, or another pending timer of the owner has its key), -EAGAIN,
- * -EIO or -ENOMEM.
+ * -EIO, -ENOMEM, or -E2BIG or -EINVAL (the store refused its row; the
+ * batch goes on).
  */
 int sched_revive(const struct sched_revival *rv, struct timer **ret);
 

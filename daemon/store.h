@@ -20,13 +20,23 @@
  * failing means nothing of the batch happened (the backend rolled it back
  * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
  *
+ * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
+ * -EEXIST, a taken id or key; -E2BIG, a value too big for the engine;
+ * -EINVAL, a row the schema rejects) changed nothing, and the batch goes
+ * on: it fails the one request that wrote the row, not the others of the
+ * iteration. Every other error of a write means the batch is lost.
+ *
+ * A store found damaged at open() is refused with -EUCLEAN and a reason
+ * that says "corrupt" and what to do, never taken for an empty one.
+ *
  * Thread-safety: none; the loop thread only. Errors: negative errno
- * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -ENOENT for "no such row"),
- * with a human-readable reason in store_errmsg().
+ * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN, -ENOENT for "no
+ * such row"), with a human-readable reason in store_errmsg().
  */
 #ifndef EVD_STORE_H
 #define EVD_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,10 +129,34 @@ struct store_run {
 	size_t err_len;
 };
 
+/* Whether a failed write is a row error (see above). */
+#define STORE_ROW_ERROR(r) ((r) == -EEXIST || (r) == -E2BIG || (r) == -EINVAL)
+
+/* How much a report of the engine matters (the daemon's log levels). */
+enum store_log_level {
+	STORE_LOG_WARNING,       /* corruption, I/O errors */
+	STORE_LOG_NOTICE,        /* a journal recovered after a crash */
+	STORE_LOG_INFO,
+	STORE_LOG_DEBUG,         /* what a request's own error says already */
+};
+
+/*
+ * What the engine reports on its own, outside any call's result (a
+ * journal recovered after a crash, a corrupt page it stumbled on). msg
+ * is the engine's text, not escaped: it quotes file names and SQL. May
+ * be called during any store call, from the thread making it; it must
+ * not call the store.
+ */
+typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
+
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
 	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
 	uint32_t history_per_timer; /* run records kept per timer */
+	/* Where the engine's own reports go (NULL: nowhere). Process-wide:
+	 * the first open() that passes one sets it up, before the engine
+	 * does anything else. */
+	store_log_fn log;
 };
 
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
@@ -217,6 +251,13 @@ struct store_backend {
 	 * A rolled-back batch changes nothing. Stops at cb's first < 0.
 	 */
 	int (*output_changes)(struct store *s, store_output_cb cb, void *arg);
+
+	/* The largest timer id and message fire id stored (0 when none):
+	 * ids go on above them even if the counters kept in meta fell
+	 * behind (damage), so a new row never meets a taken id. Cheap
+	 * (both are keys). */
+	int (*max_ids)(struct store *s, uint64_t *ret_timer_id,
+	               uint64_t *ret_fire_id);
 
 	/* Small durable integers (next ids, last-seen clocks). -ENOENT if
 	 * unset. */

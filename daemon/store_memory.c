@@ -152,6 +152,15 @@ store_memory_runs(struct store *s, uint64_t timer_id, store_run_cb cb,
 	return 0;
 }
 
+/* Keeps no timers and no messages. */
+static int
+store_memory_max_ids(struct store *s, uint64_t *ret_timer_id,
+		     uint64_t *ret_fire_id)
+{
+	*ret_timer_id = *ret_fire_id = 0;
+	return 0;
+}
+
 static int
 store_memory_meta_get(struct store *s, const char *key, int64_t *ret)
 {
@@ -223,6 +232,7 @@ const struct store_backend store_memory_backend = {
     .run_append = store_memory_run_append,
     .runs = store_memory_runs,
     .output_changes = store_memory_output_changes,
+    .max_ids = store_memory_max_ids,
     .meta_get = store_memory_meta_get,
     .meta_put = store_memory_meta_put,
 };

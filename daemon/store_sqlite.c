@@ -35,6 +35,20 @@
  * is stepping: they may call other store functions, but must not write
  * the table being scanned (SQLite leaves what the scan then sees
  * undefined); collect first, write after.
+ *
+ * Damage is refused at open, never mistaken for an empty store:
+ *	evd.created is written (and synced) once a store here is complete;
+ *	a missing or empty evd.db beside it is a lost store;
+ *	evd.running exists from a successful open until a clean close
+ *	(after the WAL was checkpointed into evd.db): found at open, the
+ *	last evd stopped uncleanly and its last commits may live only in
+ *	evd.db-wal, so a missing evd.db-wal means lost commits, and so
+ *	do frames that check out after one that does not (see
+ *	store_sqlite_wal_scan);
+ *	an existing database is checkpointed and then checked (see
+ *	store_sqlite_verify) before anything of evd is written to it.
+ * SQLite's own reports (a WAL recovered, corruption it met) go to the
+ * store_log_fn of the first open that passed one.
  */
 #include "store.h"
 
@@ -57,6 +71,18 @@
 
 #define STORE_SQLITE_DB "evd.db"
 #define STORE_SQLITE_LOCK "evd.lock"
+#define STORE_SQLITE_CREATED "evd.created"
+#define STORE_SQLITE_RUNNING "evd.running"
+/*
+ * The check at open reads every page with PRAGMA quick_check up to this
+ * size: about 5 ms per MiB here (0.37 s for a million timers, 70 MiB),
+ * while a restart with a million timers has a 1 s budget. Past it only
+ * the cheap checks run (the file's size against its page count, and
+ * quick_check of the schema and of meta); the timers, messages and
+ * channels are read whole by the load that follows, which fails on a
+ * page SQLite finds malformed.
+ */
+#define QUICK_CHECK_MAX_BYTES (INT64_C(64) << 20)
 #define BUSY_TIMEOUT_MS 100
 /* Page cache: -KiB. Loads read each page once; this mostly keeps the
  * upper b-tree levels and the pages recent inserts touch. */
@@ -187,6 +213,7 @@ enum store_sqlite_stmt {
 	ST_RUN_UID,
 	ST_PRUNE_RUNS_BYTES,
 	ST_OUTPUT_USAGE,
+	ST_MAX_IDS,
 	ST_COUNT
 };
 
@@ -271,6 +298,9 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_OUTPUT_USAGE] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
 			" FROM runs r JOIN timers t ON t.id = r.timer_id"
 			" GROUP BY t.uid",
+    /* Both are rowids: one b-tree descent each. */
+    [ST_MAX_IDS] = "SELECT (SELECT max(id) FROM timers),"
+		   " (SELECT max(fire_id) FROM messages)",
 };
 
 /* Retained output bytes per uid, changed or to report. */
@@ -293,16 +323,24 @@ struct store {
 	uint32_t commits;     /* since the last sweep step */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
-	char err[512];
+	char err[1024];
+	char dir[PATH_MAX];   /* the state directory */
+	int rc;               /* SQLite's extended code for err */
+	bool running;         /* evd.running is ours to remove at close */
 	char path[PATH_MAX];  /* evd.db, and what it was when opened: */
 	dev_t dev;
 	ino_t ino;
+	char wal[PATH_MAX];   /* evd.db-wal, and what it was when opened */
+	dev_t wal_dev;
+	ino_t wal_ino;
 	struct store_sqlite_outs out_pending; /* the open transaction's */
 	struct store_sqlite_outs out_done;    /* committed, not reported */
 };
 
 /* The reason the last open() failed (see store.h: errmsg(NULL)). */
-static char store_sqlite_open_err[512];
+static char store_sqlite_open_err[1024];
+/* Where SQLite's log goes (store_sqlite_log_setup). */
+static store_log_fn store_sqlite_log_fn;
 
 static void store_sqlite_close(struct store *s);
 static int store_sqlite_meta_get(struct store *s, const char *key,
@@ -342,6 +380,9 @@ store_sqlite_errno(sqlite3 *db, int rc)
 		return -EBUSY;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
+	case SQLITE_TOOBIG:
+		/* A value past SQLITE_LIMIT_LENGTH: that row only. */
+		return -E2BIG;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return -EUCLEAN;
@@ -367,12 +408,103 @@ store_sqlite_errno(sqlite3 *db, int rc)
 	}
 }
 
-/* Records why what failed and returns the errno for rc. */
+/*
+ * Records why what failed and returns the errno for rc. A row error
+ * (store.h) is one only while the batch's transaction is still open:
+ * SQLite undoes just the failed statement on a constraint (ON CONFLICT
+ * ABORT, the default) and keeps the transaction, but should it have
+ * rolled the transaction back, the batch is lost and that is -EIO.
+ * Every store call that writes more than one statement makes its
+ * first the only one a row can fail, so a row error changed nothing.
+ */
 static int
 store_sqlite_error(struct store *s, int rc, const char *what)
 {
-	store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
-	return store_sqlite_errno(s->db, rc);
+	int r = store_sqlite_errno(s->db, rc);
+
+	s->rc = rc;
+	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+		store_sqlite_seterr(s,
+				    "%s: %s (%s is corrupt: stop evd and "
+				    "restore it from a backup)",
+				    what, sqlite3_errmsg(s->db), s->path);
+	else
+		store_sqlite_seterr(s, "%s: %s", what, sqlite3_errmsg(s->db));
+	if (STORE_ROW_ERROR(r) && sqlite3_get_autocommit(s->db))
+		return -EIO;
+	return r;
+}
+
+/* How much an SQLite log record matters to the operator. */
+static enum store_log_level
+store_sqlite_log_level(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_NOTICE:
+		return STORE_LOG_NOTICE;
+	case SQLITE_WARNING:
+		/* A query planned with a temporary index: ours are fixed. */
+		return code == SQLITE_WARNING_AUTOINDEX ? STORE_LOG_INFO
+							: STORE_LOG_WARNING;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_MISUSE:
+		return STORE_LOG_WARNING;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_SCHEMA:
+		/* The failed call says it (a request's error), or SQLite
+		 * handles it (a statement prepared again). */
+		return STORE_LOG_DEBUG;
+	default:
+		return STORE_LOG_INFO;
+	}
+}
+
+/* SQLITE_CONFIG_LOG: may run inside any SQLite call, so it calls no
+ * SQLite function (SQLite forbids it) and only formats and forwards. */
+static void
+store_sqlite_log_cb(void *arg, int code, const char *msg)
+{
+	char line[1024];
+
+	(void)arg;
+	if (store_sqlite_log_fn == NULL)
+		return;
+	snprintf(line, sizeof(line), "sqlite (code %d): %s", code,
+		 msg != NULL ? msg : "");
+	store_sqlite_log_fn(store_sqlite_log_level(code), line);
+}
+
+/*
+ * Routes SQLite's log to fn. SQLITE_CONFIG_LOG is process-wide and
+ * taken only before SQLite initializes (sqlite3_open does that), so the
+ * first open with a log sets it up; later ones only change where it
+ * goes. Start-up runs single-threaded, which sqlite3_config requires.
+ */
+static int
+store_sqlite_log_setup(struct store *s, store_log_fn fn)
+{
+	static bool configured;
+	int rc;
+
+	store_sqlite_log_fn = fn;
+	if (fn == NULL || configured)
+		return 0;
+	rc = sqlite3_config(SQLITE_CONFIG_LOG, store_sqlite_log_cb, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_seterr(s,
+				    "cannot route SQLite's log: %s (was "
+				    "SQLite used before the store opened?)",
+				    sqlite3_errstr(rc));
+		return -EINVAL;
+	}
+	configured = true;
+	return 0;
 }
 
 /* Steps a statement that returns no rows, then resets it. */
@@ -710,11 +842,533 @@ store_sqlite_lock(struct store *s, const char *dir)
 	return 0;
 }
 
+/* What to do about a damaged store, for every refusal below. */
+#define STORE_SQLITE_ADVICE                                                    \
+	"restore evd.db from a backup, or move evd.db, evd.db-wal and "        \
+	"evd.created out of the directory to start with an empty store"
+
+/* Refuses the store as damaged: what is wrong, and what to do. */
+static int __attribute__((format(printf, 2, 3)))
+store_sqlite_corrupt(struct store *s, const char *fmt, ...)
+{
+	char what[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	store_sqlite_seterr(s, "the store in %s is corrupt: %s", s->dir, what);
+	return -EUCLEAN;
+}
+
+/* <state dir>/name into buf (PATH_MAX). */
+static int
+store_sqlite_file(struct store *s, const char *name, char *buf)
+{
+	if (snprintf(buf, PATH_MAX, "%s/%s", s->dir, name) >= PATH_MAX) {
+		store_sqlite_seterr(s, "%s: path too long", s->dir);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Whether <state dir>/name exists (as anything); *ret_size its size. */
+static int
+store_sqlite_exists(struct store *s, const char *name, bool *ret,
+		    off_t *ret_size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_file(s, name, path)) < 0)
+		return r;
+	if (lstat(path, &st) == 0) {
+		*ret = true;
+		if (ret_size != NULL)
+			*ret_size = st.st_size;
+		return 0;
+	}
+	if (errno == ENOENT) {
+		*ret = false;
+		if (ret_size != NULL)
+			*ret_size = 0;
+		return 0;
+	}
+	r = -errno;
+	store_sqlite_seterr(s, "cannot look at %s: %s", path, strerror(-r));
+	return r;
+}
+
+/*
+ * The WAL as SQLite writes it (sqlite.org/fileformat2.html#walformat):
+ * a 32-byte header (magic, version, page size, checkpoint sequence,
+ * salt-1, salt-2, checksum), then frames of a 24-byte header (page
+ * number, database size in pages on a commit frame and 0 otherwise,
+ * salt-1, salt-2, checksum) and a page; numbers big-endian. Checksums
+ * run over the header, then over each frame's first 8 header bytes and
+ * page, each frame's carrying on from the one before; the magic's low
+ * bit says whether the words summed are big- or little-endian.
+ */
+#define WAL_HDR 32
+#define WAL_FRAME_HDR 24
+#define WAL_MAGIC 0x377f0682u
+#define WAL_VERSION 3007000u
+
+struct store_sqlite_wal {
+	bool big;      /* checksum words are big-endian */
+	uint32_t page; /* page size */
+	uint32_t salt[2];
+};
+
+static uint32_t
+store_sqlite_get32(const uint8_t *p, bool big)
+{
+	if (big)
+		return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		       (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[1] << 8 | p[0];
+}
+
+/* SQLite's WAL checksum of n bytes (a multiple of 8), carried on from c. */
+static void
+store_sqlite_wal_sum(bool big, const uint8_t *p, size_t n, uint32_t c[2])
+{
+	uint32_t s1 = c[0], s2 = c[1];
+	size_t i;
+
+	for (i = 0; i < n; i += 8) {
+		s1 += store_sqlite_get32(p + i, big) + s2;
+		s2 += store_sqlite_get32(p + i + 4, big) + s1;
+	}
+	c[0] = s1;
+	c[1] = s2;
+}
+
+/* Whether frame f (header, then page) is one of this WAL's that carries
+ * on from checksum prev. */
+static bool
+store_sqlite_wal_frame_ok(const struct store_sqlite_wal *w, const uint8_t *f,
+			  const uint32_t prev[2])
+{
+	uint32_t c[2] = {prev[0], prev[1]};
+
+	if (store_sqlite_get32(f, true) == 0 ||
+	    store_sqlite_get32(f + 8, true) != w->salt[0] ||
+	    store_sqlite_get32(f + 12, true) != w->salt[1])
+		return false;
+	store_sqlite_wal_sum(w->big, f, 8, c);
+	store_sqlite_wal_sum(w->big, f + WAL_FRAME_HDR, w->page, c);
+	return c[0] == store_sqlite_get32(f + 16, true) &&
+	       c[1] == store_sqlite_get32(f + 20, true);
+}
+
+/*
+ * Did damage to evd.db-wal cost commits? SQLite's recovery replays
+ * frames up to the first that does not check out and drops the rest
+ * without a word. A frame that fails is normal at the end (a
+ * transaction cut off by the crash, never acknowledged; SQLite even
+ * rewrites frames of the open transaction in place and fixes their
+ * checksums only at its commit), so what proves loss is what follows:
+ * frames of this WAL that check out against their own predecessors
+ * and carry two or more commit marks, that is, at least one more
+ * transaction that committed after the broken frame. The walk reads
+ * the whole WAL once, as SQLite's recovery does. Sets *ret_lost to the
+ * commits found lost and *ret_frame to the broken frame (1-based).
+ */
+static int
+store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
+		      unsigned *ret_frame)
+{
+	struct store_sqlite_wal w;
+	uint8_t hdr[WAL_HDR], *f = NULL;
+	uint32_t chain[2] = {0, 0}, prev[2];
+	unsigned frame = 0, broken = 0, commits = 0;
+	uint32_t magic;
+	ssize_t n;
+	off_t off;
+	int fd, r = 0;
+
+	*ret_lost = *ret_frame = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	if ((n = pread(fd, hdr, sizeof(hdr), 0)) != (ssize_t)sizeof(hdr))
+		goto out; /* SQLite ignores it, and so may we */
+	magic = store_sqlite_get32(hdr, true);
+	w.big = (magic & 1) != 0;
+	w.page = store_sqlite_get32(hdr + 8, true);
+	w.salt[0] = store_sqlite_get32(hdr + 16, true);
+	w.salt[1] = store_sqlite_get32(hdr + 20, true);
+	store_sqlite_wal_sum(w.big, hdr, 24, chain);
+	/* A header that does not check out makes SQLite ignore the whole
+	 * WAL; what it held cannot be told either. */
+	if ((magic & ~1u) != WAL_MAGIC ||
+	    store_sqlite_get32(hdr + 4, true) != WAL_VERSION || w.page < 512 ||
+	    w.page > 65536 || (w.page & (w.page - 1)) != 0 ||
+	    chain[0] != store_sqlite_get32(hdr + 24, true) ||
+	    chain[1] != store_sqlite_get32(hdr + 28, true))
+		goto out;
+	if ((f = malloc(WAL_FRAME_HDR + w.page)) == NULL) {
+		store_sqlite_seterr(s, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	prev[0] = chain[0];
+	prev[1] = chain[1];
+	for (off = WAL_HDR;; off += WAL_FRAME_HDR + w.page) {
+		n = pread(fd, f, WAL_FRAME_HDR + w.page, off);
+		if (n < 0) {
+			r = -errno;
+			store_sqlite_seterr(s, "cannot read %s: %s", path,
+					    strerror(-r));
+			goto out;
+		}
+		if ((size_t)n < WAL_FRAME_HDR + w.page)
+			break;
+		frame++;
+		if (broken == 0 && !store_sqlite_wal_frame_ok(&w, f, chain))
+			broken = frame;
+		else if (broken == 0) {
+			chain[0] = store_sqlite_get32(f + 16, true);
+			chain[1] = store_sqlite_get32(f + 20, true);
+		} else if (store_sqlite_wal_frame_ok(&w, f, prev) &&
+			   store_sqlite_get32(f + 4, true) != 0)
+			commits++;
+		prev[0] = store_sqlite_get32(f + 16, true);
+		prev[1] = store_sqlite_get32(f + 20, true);
+	}
+	if (commits >= 2) {
+		*ret_lost = commits;
+		*ret_frame = broken;
+	}
+out:
+	free(f);
+	close(fd);
+	return r;
+}
+
+/*
+ * After an unclean stop: is evd.db-wal whole? With --sync full every
+ * acknowledged commit was on disk before its reply, so commits lost to
+ * a broken frame are damage and refused. With --sync normal a power
+ * loss may leave holes that lose the last commits, which the operator
+ * accepted: then it is only reported.
+ */
+static int
+store_sqlite_wal_check(struct store *s, bool sync_full)
+{
+	char path[PATH_MAX], msg[PATH_MAX + 128];
+	unsigned lost, frame;
+	int r;
+
+	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", path)) < 0 ||
+	    (r = store_sqlite_wal_scan(s, path, &lost, &frame)) < 0)
+		return r;
+	if (lost == 0)
+		return 0;
+	if (sync_full)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db-wal is damaged at frame %u, and %u commits "
+		    "after it would be lost. Restore the directory from a "
+		    "backup; to start with what SQLite can recover, remove "
+		    "evd.running",
+		    frame, lost);
+	if (store_sqlite_log_fn != NULL) {
+		snprintf(msg, sizeof(msg),
+			 "%s is damaged at frame %u: %u commits after it are "
+			 "lost (--sync normal: a power loss may do that)",
+			 path, frame, lost);
+		store_sqlite_log_fn(STORE_LOG_WARNING, msg);
+	}
+	return 0;
+}
+
+/*
+ * What the state directory says before SQLite touches it (see the top of
+ * the file). *ret_fresh: no store was made here yet, and evd.db, if
+ * there, is the empty file a first start created.
+ */
+static int
+store_sqlite_precheck(struct store *s, bool sync_full, bool *ret_fresh)
+{
+	bool created, running, db, wal;
+	off_t db_size, wal_size;
+	int r;
+
+	r = store_sqlite_exists(s, STORE_SQLITE_CREATED, &created, NULL);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_RUNNING, &running,
+					NULL);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_DB, &db, &db_size);
+	if (r == 0)
+		r = store_sqlite_exists(s, STORE_SQLITE_DB "-wal", &wal,
+					&wal_size);
+	if (r < 0)
+		return r;
+	if ((!db || db_size == 0) && created)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db is %s, but evd.created says a store was made "
+		    "here; " STORE_SQLITE_ADVICE,
+		    db ? "empty" : "missing");
+	if (db && db_size > 0 && running && !wal)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db-wal is missing, but evd.running says the last evd "
+		    "did not stop cleanly, so what it committed since its "
+		    "last checkpoint, which only evd.db-wal held, is lost. "
+		    "Put evd.db-wal back or restore the directory from a "
+		    "backup; to start with what evd.db holds, remove "
+		    "evd.running");
+	if (db && db_size > 0 && running && wal_size > WAL_HDR &&
+	    (r = store_sqlite_wal_check(s, sync_full)) < 0)
+		return r;
+	*ret_fresh = !db || db_size == 0;
+	return 0;
+}
+
+/* Runs a pragma that returns one integer. */
+static int
+store_sqlite_pragma_int(struct store *s, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : store_sqlite_error(s, rc, sql);
+}
+
+/*
+ * Runs a quick_check pragma. Its first complaint, on one line, goes to
+ * bad ("" when it says ok). A database too damaged to be checked fails
+ * the statement itself: that is a complaint too.
+ */
+static int
+store_sqlite_quick_check(struct store *s, const char *sql, char *bad,
+			 size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	const char *row;
+	char *p;
+	int rc;
+
+	bad[0] = '\0';
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+			break;
+		row = (const char *)sqlite3_column_text(st, 0);
+		if (bad[0] == '\0' && row != NULL && strcmp(row, "ok") != 0)
+			snprintf(bad, size, "%s", row);
+	}
+	if (rc != SQLITE_DONE && bad[0] == '\0') {
+		if ((rc & 0xff) != SQLITE_CORRUPT &&
+		    (rc & 0xff) != SQLITE_NOTADB) {
+			rc = store_sqlite_error(s, rc, sql);
+			sqlite3_finalize(st);
+			return rc;
+		}
+		snprintf(bad, size, "%s", sqlite3_errmsg(s->db));
+	}
+	sqlite3_finalize(st);
+	/* It reports one problem per line, with a heading line. */
+	for (p = bad; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
+	return 0;
+}
+
+/*
+ * Is the existing database whole? Runs before evd writes anything to it.
+ * The WAL goes into evd.db first (SQLite's next checkpoint would do the
+ * same), so evd.db alone must then hold every page its header counts:
+ * a file cut short, or ending in part of a page, is damage SQLite itself
+ * does not see (it reads a missing end as zeroes). Then PRAGMA
+ * quick_check: b-tree structure, cells, records and the free list, but
+ * not index contents against their tables (that is integrity_check, at
+ * several times the cost). Over the whole file up to
+ * QUICK_CHECK_MAX_BYTES; past it over the schema and meta only, since
+ * the load reads every other table's rows anyway.
+ */
+static int
+store_sqlite_verify(struct store *s)
+{
+	int64_t busy = 0, page_size = 0, pages = 0;
+	char bad[512];
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_pragma_int(s, "PRAGMA wal_checkpoint(TRUNCATE)",
+					 &busy)) < 0)
+		return r;
+	if (busy != 0) {
+		store_sqlite_seterr(s, "%s: cannot checkpoint the WAL (busy)",
+				    s->path);
+		return -EBUSY;
+	}
+	r = store_sqlite_pragma_int(s, "PRAGMA page_size", &page_size);
+	if (r == 0)
+		r = store_sqlite_pragma_int(s, "PRAGMA page_count", &pages);
+	if (r < 0)
+		return r;
+	if (stat(s->path, &st) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot look at %s: %s", s->path,
+				    strerror(-r));
+		return r;
+	}
+	if (page_size <= 0 || st.st_size % page_size != 0 ||
+	    st.st_size < pages * page_size)
+		return store_sqlite_corrupt(
+		    s,
+		    "evd.db holds %lld bytes, but its %lld pages of %lld "
+		    "bytes need %lld (was it cut short?); " STORE_SQLITE_ADVICE,
+		    (long long)st.st_size, (long long)pages,
+		    (long long)page_size, (long long)(pages * page_size));
+	if (st.st_size <= QUICK_CHECK_MAX_BYTES) {
+		r = store_sqlite_quick_check(s, "PRAGMA quick_check(1)", bad,
+					     sizeof(bad));
+	} else {
+		r = store_sqlite_quick_check(
+		    s, "PRAGMA quick_check(sqlite_schema)", bad, sizeof(bad));
+		if (r == 0 && bad[0] == '\0')
+			r = store_sqlite_quick_check(
+			    s, "PRAGMA quick_check(meta)", bad, sizeof(bad));
+	}
+	if (r < 0)
+		return r;
+	if (bad[0] != '\0')
+		return store_sqlite_corrupt(s,
+					    "PRAGMA quick_check on evd.db says "
+					    "\"%s\"; " STORE_SQLITE_ADVICE,
+					    bad);
+	return 0;
+}
+
+/* Writes <state dir>/name with text, synced. With excl, an existing file
+ * is kept as it is. */
+static int
+store_sqlite_mark(struct store *s, const char *name, const char *text,
+		  bool excl)
+{
+	size_t len = strlen(text);
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, r;
+
+	if ((r = store_sqlite_file(s, name, path)) < 0)
+		return r;
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		      (excl ? O_EXCL : O_TRUNC),
+		  0600);
+	if (fd < 0 && excl && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	n = write(fd, text, len);
+	r = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	store_sqlite_seterr(s, "cannot write %s: %s", path, strerror(-r));
+	return r;
+}
+
+/*
+ * The store opened whole: evd.created says from now on that a store
+ * exists here, evd.running that this evd has it open; both, and their
+ * directory entries, are synced before the first batch.
+ */
+static int
+store_sqlite_mark_open(struct store *s)
+{
+	char text[64];
+	int fd, r;
+
+	snprintf(text, sizeof(text), "evd pid %ld\n", (long)getpid());
+	if ((r = store_sqlite_mark(s, STORE_SQLITE_CREATED,
+				   "evd made a store in this directory; evd "
+				   "refuses to start without evd.db while "
+				   "this file is here\n",
+				   true)) < 0 ||
+	    (r = store_sqlite_mark(s, STORE_SQLITE_RUNNING, text, false)) < 0)
+		return r;
+	s->running = true;
+	fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		store_sqlite_seterr(s, "cannot sync %s: %s", s->dir,
+				    strerror(-r));
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Which files store_sqlite_check watches: evd.db, and evd.db-wal, which
+ * SQLite opened with the database (it reads the WAL from the first
+ * statement on) and keeps open, never recreating it, until close.
+ */
+static int
+store_sqlite_identify(struct store *s)
+{
+	struct stat st;
+	int r;
+
+	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", s->wal)) < 0)
+		return r;
+	if (stat(s->path, &st) < 0)
+		goto fail;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	if (stat(s->wal, &st) < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "%s is not there after opening the "
+				    "store: %s", s->wal, strerror(-r));
+		return r;
+	}
+	s->wal_dev = st.st_dev;
+	s->wal_ino = st.st_ino;
+	return 0;
+fail:
+	r = -errno;
+	store_sqlite_seterr(s, "cannot look at %s: %s", s->path, strerror(-r));
+	return r;
+}
+
 static int
 store_sqlite_open(const struct store_config *cfg, struct store **ret)
 {
 	char path[PATH_MAX], mode[16] = "", sql[64];
 	struct store *s;
+	bool fresh = false;
 	int i, fd, rc, r;
 
 	s = calloc(1, sizeof(*s));
@@ -726,15 +1380,22 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	s->lock_fd = -1;
 	s->history_per_timer = cfg->history_per_timer;
 
+	/* Before any other SQLite call: only then can the log be routed. */
+	if ((r = store_sqlite_log_setup(s, cfg->log)) < 0)
+		goto out;
 	r = store_sqlite_lock(s, cfg->state_dir);
 	if (r < 0)
 		goto out;
-	if (snprintf(path, sizeof(path), "%s/" STORE_SQLITE_DB,
-		     cfg->state_dir) >= (int)sizeof(path)) {
+	if (snprintf(s->dir, sizeof(s->dir), "%s", cfg->state_dir) >=
+		(int)sizeof(s->dir) ||
+	    (r = store_sqlite_file(s, STORE_SQLITE_DB, path)) < 0) {
 		store_sqlite_seterr(s, "%s: path too long", cfg->state_dir);
 		r = -ENAMETOOLONG;
 		goto out;
 	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if ((r = store_sqlite_precheck(s, cfg->sync_full, &fresh)) < 0)
+		goto out;
 
 	/* SQLite would create it 0644; its -wal and -shm take its mode. */
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
@@ -771,10 +1432,17 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if ((rc & 0xff) == SQLITE_NOTADB) {
 		store_sqlite_seterr(
 		    s,
-		    "%s is not an SQLite database (move it away to start "
+		    "%s is not an SQLite database: corrupt, or not evd's "
+		    "(restore it from a backup, or move it away to start "
 		    "afresh)",
 		    path);
 		r = -EUCLEAN;
+		goto out;
+	}
+	if ((rc & 0xff) == SQLITE_CORRUPT) {
+		r = store_sqlite_corrupt(
+		    s, "SQLite cannot read evd.db (%s); " STORE_SQLITE_ADVICE,
+		    sqlite3_errmsg(s->db));
 		goto out;
 	}
 	if (rc != SQLITE_OK) {
@@ -813,6 +1481,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		r = store_sqlite_error(s, rc, path);
 		goto out;
 	}
+	if (!fresh && (r = store_sqlite_verify(s)) < 0)
+		goto out;
 
 	r = store_sqlite_migrate(s, path);
 	if (r < 0)
@@ -837,15 +1507,9 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	if (r < 0)
 		goto out;
 	store_sqlite_out_settle(s);
-	{
-		struct stat st;
-
-		if (stat(path, &st) == 0) {
-			s->dev = st.st_dev;
-			s->ino = st.st_ino;
-		}
-		snprintf(s->path, sizeof(s->path), "%s", path);
-	}
+	if ((r = store_sqlite_mark_open(s)) < 0 ||
+	    (r = store_sqlite_identify(s)) < 0)
+		goto out;
 	s->err[0] = '\0';
 	*ret = s;
 	return 0;
@@ -857,9 +1521,13 @@ out:
 }
 
 /*
- * Is evd.db still the file we write? Deleted or replaced under us, our
- * commits would land in an inode nobody will ever open again: refuse
- * instead. A file system remounted read-only is refused too.
+ * Are evd.db and evd.db-wal still the files we write? Deleted or
+ * replaced under us, our commits would land in an inode nobody will
+ * ever open again: refuse instead. The WAL holds every commit since the
+ * last checkpoint, so losing it is losing them; they live on in the
+ * deleted inode SQLite still has open, and a clean stop checkpoints
+ * them into evd.db from there. A file system remounted read-only is
+ * refused too.
  */
 static int
 store_sqlite_check(struct store *s)
@@ -872,6 +1540,18 @@ store_sqlite_check(struct store *s)
 		store_sqlite_seterr(s, "%s was deleted or replaced while evd "
 		                    "ran; restart evd to use the new one",
 		                    s->path);
+		return -ENOENT;
+	}
+	if (stat(s->wal, &st) < 0 || st.st_dev != s->wal_dev ||
+	    st.st_ino != s->wal_ino) {
+		/* The file's name first: replies keep 255 bytes. */
+		store_sqlite_seterr(s, "evd.db-wal, the WAL, was deleted or "
+		                    "replaced while evd ran (%s); what evd "
+		                    "committed since its last checkpoint is "
+		                    "only in the deleted file: stop evd "
+		                    "cleanly (SIGTERM), which copies it into "
+		                    "evd.db, and start it again",
+		                    s->wal);
 		return -ENOENT;
 	}
 	if (statvfs(s->path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
@@ -896,6 +1576,20 @@ store_sqlite_close(struct store *s)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	/* A clean stop: only once evd.db holds everything the WAL did may
+	 * evd.running go (store_sqlite_precheck relies on it). Otherwise it
+	 * stays, and the next start wants the WAL. */
+	if (s->running &&
+	    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+				      NULL, NULL) == SQLITE_OK) {
+		char path[PATH_MAX];
+
+		/* close() cannot report: should this fail (unlikely in a
+		 * directory evd writes), the next start refuses for want
+		 * of evd.db-wal and says to remove evd.running. */
+		if (store_sqlite_file(s, STORE_SQLITE_RUNNING, path) == 0)
+			(void)unlink(path);
+	}
 	/* Checkpoints and removes the WAL when it is the last connection. */
 	sqlite3_close(s->db);
 	if (s->lock_fd >= 0)
@@ -1163,10 +1857,16 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 	store_sqlite_bind_bytes(st, 20, t->sched, t->sched_len);
 	sqlite3_bind_int(st, 21, t->paused);
 	r = store_sqlite_exec(s, ST_SCHEDULE, "schedule");
-	if (r == -EEXIST)
-		store_sqlite_seterr(
-		    s, "schedule: timer %llu or its key already exists",
-		    (unsigned long long)t->id);
+	if (r == -EEXIST && s->rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		store_sqlite_seterr(s,
+				    "schedule: timer %llu already exists in "
+				    "the store",
+				    (unsigned long long)t->id);
+	else if (r == -EEXIST)
+		store_sqlite_seterr(s,
+				    "schedule: a pending timer of uid %u with "
+				    "this key already exists in the store",
+				    (unsigned)t->uid);
 	return r;
 }
 
@@ -1469,6 +2169,23 @@ out:
 }
 
 static int
+store_sqlite_max_ids(struct store *s, uint64_t *ret_timer_id,
+		     uint64_t *ret_fire_id)
+{
+	sqlite3_stmt *st = s->st[ST_MAX_IDS];
+	int rc, r = 0;
+
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* max() of no rows is NULL, read as 0. */
+		*ret_timer_id = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_fire_id = (uint64_t)sqlite3_column_int64(st, 1);
+	} else
+		r = store_sqlite_error(s, rc, "max ids");
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
 store_sqlite_meta_get(struct store *s, const char *key, int64_t *ret)
 {
 	sqlite3_stmt *st = s->st[ST_META_GET];
@@ -1526,6 +2243,7 @@ const struct store_backend store_sqlite_backend = {
     .run_append = store_sqlite_run_append,
     .runs = store_sqlite_runs,
     .output_changes = store_sqlite_output_changes,
+    .max_ids = store_sqlite_max_ids,
     .meta_get = store_sqlite_meta_get,
     .meta_put = store_sqlite_meta_put,
 };

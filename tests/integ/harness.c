@@ -136,6 +136,7 @@ evd_start_in(struct evd_proc *p, const char *const *extra)
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			fprintf(stderr, "harness: evd exited before READY "
 			        "(status %d); log in %s\n", status, p->log);
+			p->status = status;
 			p->pid = 0;
 			return -ECHILD;
 		}

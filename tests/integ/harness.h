@@ -26,10 +26,12 @@ struct evd_proc {
 	char state[PATH_MAX];
 	char log[PATH_MAX];
 	int notify_fd;
+	int status;   /* wait status of an evd that exited before READY */
 };
 
 /* Starts evd with extra arguments (NULL-terminated, may be NULL).
- * Returns 0 or -errno; on failure prints why to stderr. */
+ * Returns 0 or -errno; on failure prints why to stderr. -ECHILD: evd
+ * exited before READY=1, with p->status (its log is in p->log). */
 int evd_start(struct evd_proc *p, const char *const *extra);
 /* Like evd_start, but in an existing directory p->dir (set by caller). */
 int evd_start_in(struct evd_proc *p, const char *const *extra);

@@ -4,7 +4,8 @@
  * redelivered and unacked ones are; misfire policies after downtime; a
  * SIGKILL at random points of a stream of schedules loses nothing
  * acknowledged; a full disk answers UNAVAILABLE while reads keep working,
- * and service resumes when space returns; start-up errors are clear.
+ * and service resumes when space returns; evd.db or its WAL deleted under
+ * the daemon is refused; start-up errors are clear.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -526,17 +527,59 @@ test_disk_full(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* Whether evd's log holds needle. */
+static bool
+log_has(const struct evd_proc *p, const char *needle)
+{
+	static char buf[65536];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(p->log, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* A durable CallLater that must be refused: returns its error's code,
+ * and its message in msg. */
+static int
+later_refused(int fd, const char *channel, char *msg, size_t size)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__Reply *r;
+	int code;
+
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 3600 * SEC;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = (char *)channel;
+	cl.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+	code = (int)r->error->code;
+	snprintf(msg, size, "%s", r->error->message);
+	evd__reply__free_unpacked(r, NULL);
+	return code;
+}
+
 /* The store file deleted under the running daemon: durable writes are
  * refused UNAVAILABLE with the reason (they would land in a file nobody
- * will open again), reads and memory-only timers keep working, and evd
- * does not crash. */
+ * will open again) and an error in the log, reads and memory-only timers
+ * keep working, and evd does not crash. */
 static void
 test_store_deleted(void **state)
 {
 	struct evd_proc p;
-	char db[600];
+	char db[600], msg[512];
 	uint64_t first;
-	int fd, err = 0;
+	int fd;
 	Evd__Reply *r;
 
 	start(&p);
@@ -546,8 +589,10 @@ test_store_deleted(void **state)
 	assert_true(snprintf(db, sizeof db, "%s/evd.db", p.state) <
 	            (int)sizeof db);
 	assert_int_equal(unlink(db), 0);
-	later(fd, 3600 * SEC, "dur-del", NULL, NULL, -1, &err, NULL);
-	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+	assert_int_equal(later_refused(fd, "dur-del", msg, sizeof msg),
+	                 EVD__ERROR_CODE__UNAVAILABLE);
+	assert_non_null(strstr(msg, "evd.db was deleted"));
+	assert_true(log_has(&p, "<3>the store cannot write (check: "));
 	assert_true(time_ok(fd));
 	r = get(fd, first);
 	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
@@ -566,6 +611,68 @@ test_store_deleted(void **state)
 		evd__reply__free_unpacked(r, NULL);
 	}
 	assert_true(evd_alive(&p));
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* evd.db-wal deleted under the running daemon, as test_store_deleted
+ * does with evd.db: what evd commits from then on would be lost with the
+ * deleted file, so durable writes are refused UNAVAILABLE with the reason
+ * and an error in the log, reads and memory-only timers keep working.
+ * What was acknowledged before is still in the deleted WAL evd holds
+ * open: a clean stop copies it into evd.db, and the next start has it. */
+static void
+test_wal_deleted(void **state)
+{
+	struct evd_proc p;
+	char path[600], msg[512];
+	uint64_t first;
+	int fd;
+	Evd__Reply *r;
+
+	start(&p);
+	fd = greet(&p);
+	first = later(fd, 3600 * SEC, "dur-wal", NULL, NULL, -1, NULL, NULL);
+	assert_true(first > 0);
+	assert_true(snprintf(path, sizeof path, "%s/evd.db-wal", p.state) <
+	            (int)sizeof path);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(later_refused(fd, "dur-wal", msg, sizeof msg),
+	                 EVD__ERROR_CODE__UNAVAILABLE);
+	assert_non_null(strstr(msg, "evd.db-wal"));
+	assert_true(log_has(&p, "<3>the store cannot write (check: "
+	                        "evd.db-wal"));
+	/* Refused again, not retried into the lost file. */
+	assert_int_equal(later_refused(fd, "dur-wal", msg, sizeof msg),
+	                 EVD__ERROR_CODE__UNAVAILABLE);
+	assert_true(time_ok(fd));
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	{
+		/* A caller timer needs no store. */
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 3600 * SEC;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		r = call(fd, &rq);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_true(evd_alive(&p));
+	close(fd);
+
+	assert_int_equal(evd_terminate(&p), 0);
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd = greet(&p);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	assert_true(later(fd, 3600 * SEC, "dur-wal", NULL, NULL, -1, NULL,
+	                  NULL) > first);
 	close(fd);
 	assert_int_equal(evd_stop(&p), 0);
 }
@@ -692,6 +799,7 @@ main(void)
 		cmocka_unit_test(test_kill9_during_stream),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_store_deleted),
+		cmocka_unit_test(test_wal_deleted),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory_store),
 	};

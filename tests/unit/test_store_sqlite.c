@@ -385,6 +385,38 @@ test_key_unique_among_pending(void **state)
 	B->close(s);
 }
 
+/* A row error (store.h) changes nothing and keeps the batch: what came
+ * before and after it in the same transaction commits. */
+static void
+test_row_error_keeps_batch(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store_timer c = timer_make(3);
+	struct got g;
+
+	a.key = "k";
+	b.key = "k";
+	b.uid = a.uid;
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->schedule(s, &a), 0);
+	/* The same key, then the same id: each fails alone. */
+	assert_int_equal(B->schedule(s, &b), -EEXIST);
+	assert_true(STORE_ROW_ERROR(-EEXIST));
+	assert_non_null(strstr(B->errmsg(s), "with this key already exists"));
+	c.id = 1;
+	assert_int_equal(B->schedule(s, &c), -EEXIST);
+	assert_non_null(strstr(B->errmsg(s), "timer 1 already exists"));
+	c.id = 3;
+	assert_int_equal(B->schedule(s, &c), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(get(s, 2, &g), -ENOENT);
+	B->close(s);
+}
+
 static void
 test_retire(void **state)
 {
@@ -746,6 +778,30 @@ test_meta(void **state)
 	s = open_ok(f);
 	assert_int_equal(B->meta_get(s, "next_id", &v), 0);
 	assert_int_equal(v, INT64_MIN);
+	B->close(s);
+}
+
+/* The largest stored ids, finished timers and dead messages included. */
+static void
+test_max_ids(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer t = timer_make(7);
+	struct store_msg m = {.fire_id = 9, .channel = "c", .dead = true};
+	uint64_t ti = 1, fi = 1;
+
+	assert_int_equal(B->max_ids(s, &ti, &fi), 0);
+	assert_int_equal(ti, 0);
+	assert_int_equal(fi, 0);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->schedule(s, &t), 0);
+	assert_int_equal(B->retire(s, 7, 0, NULL), 0);
+	assert_int_equal(B->enqueue(s, &m), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(B->max_ids(s, &ti, &fi), 0);
+	assert_int_equal(ti, 7);
+	assert_int_equal(fi, 9);
 	B->close(s);
 }
 
@@ -1259,6 +1315,7 @@ main(void)
 	    T(test_schema_and_reopen),
 	    T(test_timer_round_trip),
 	    T(test_key_unique_among_pending),
+	    T(test_row_error_keeps_batch),
 	    T(test_retire),
 	    T(test_reschedule),
 	    T(test_sched_paused_revive),
@@ -1267,6 +1324,7 @@ main(void)
 	    T(test_claim_order_and_horizon),
 	    T(test_messages),
 	    T(test_meta),
+	    T(test_max_ids),
 	    T(test_rollback_leaves_nothing),
 	    T(test_second_open_fails),
 	    T(test_garbage_db_fails),
