@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "wirestr.h"
 
 /* Reads go into at least this much buffer: large chunks, few syscalls. */
 #define IN_CHUNK (256u * 1024u)
@@ -551,7 +552,9 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	  unsigned flags, evc_done_cb done, void *arg, struct evc_waiter *w)
 {
 	struct evc_req e = {0};
+	struct wirestr_bad bad;
 	size_t body_len;
+	uint8_t *body;
 
 	req->has_request_id = 1;
 	req->request_id = c->last_request_id + 1;
@@ -571,8 +574,16 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 			   ITEM_SPARE) < 0))
 		return evc_conn_fail(c, EVC_E_NOMEM,
 				     "out of memory for a request");
+	body = c->out + c->out_len + FRAME_HEADER_LEN;
+	evd__request__pack(req, body);
+	/* The daemon refuses strings that are not UTF-8 (a C string has no
+	 * NUL inside): say so before sending, with the same words. The
+	 * frame is not kept. */
+	if (wirestr_check(&evd__request__descriptor, body, body_len, &bad) ==
+	    -EILSEQ)
+		return evc_conn_fail(c, EVC_E_USAGE, "the request's %s %s",
+				     bad.field, bad.why);
 	frame_put_header(c->out + c->out_len, body_len);
-	evd__request__pack(req, c->out + c->out_len + FRAME_HEADER_LEN);
 	c->out_len += FRAME_HEADER_LEN + body_len;
 	/* The id counts as used from here: if the call times out, its late
 	 * reply is recognised and dropped. */

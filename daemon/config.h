@@ -55,7 +55,7 @@ enum config_key {
 #define CONFIG_HISTORY_MAX 10000u
 #define CONFIG_MAX_FRAME_MIN 64u
 #define CONFIG_MAX_FRAME_MAX (64u * 1024u * 1024u)
-/* How long a connection may sit on part of a frame (slow loris). */
+/* How long a frame may take from its first byte (slow loris). */
 #define CONFIG_FRAME_TIMEOUT_MIN 100u
 #define CONFIG_FRAME_TIMEOUT_MAX 3600000u
 #define CONFIG_DEFAULT_FRAME_TIMEOUT_MS 30000u
@@ -96,7 +96,7 @@ struct config {
 	uint32_t max_frame;    /* bytes */
 	int log_level;         /* LOG_LEVEL_* */
 	char metrics[64];      /* HOST:PORT of the metrics endpoint; "": off */
-	uint32_t frame_timeout_ms; /* a partial frame's longest silence */
+	uint32_t frame_timeout_ms; /* a frame's deadline from its first byte */
 	uint32_t threads;      /* event loops, one thread each */
 	uint64_t quota_timers;   /* pending timers per uid */
 	uint64_t quota_messages; /* queued channel messages per uid */

@@ -44,7 +44,8 @@ struct conn {
 	int fd;
 	struct event *ev_read;
 	struct event *ev_write;
-	struct event *ev_stall; /* a partial frame's silence limit */
+	struct event *ev_stall; /* the deadline of the frame at in's head */
+	struct event *ev_drain; /* the deadline of output above the mark */
 	uint8_t *in; /* undecoded input; at most one partial frame plus
 	                what one read brought */
 	size_t in_len;
@@ -62,6 +63,9 @@ struct conn {
 	bool dirty;       /* on the flush list */
 	bool write_armed;
 	bool paused;      /* reading stopped by the output high-water mark */
+	bool in_clock;    /* ev_stall runs, for the partial frame in `in` */
+	bool out_clock;   /* ev_drain runs: output passed CONN_OUT_HIGH */
+	size_t out_taken; /* bytes written since ev_drain was (re)armed */
 	bool congested_seen; /* someone held back because of the mark */
 	bool closing;     /* close after writing what is owed */
 	bool drain;       /* ...all of it (half-close), not one write */
@@ -148,6 +152,7 @@ static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_process(struct conn *);
 static void conn_stall_cb(evutil_socket_t, short, void *);
+static void conn_drain_cb(evutil_socket_t, short, void *);
 static void conn_proxy_closed(struct conn *, const char *);
 static void conn_client_closed(struct conn *);
 static void conn_process_routed(struct conn *);
@@ -230,6 +235,8 @@ conn_free(struct conn *c)
 		event_free(c->ev_write);
 	if (c->ev_stall != NULL)
 		event_free(c->ev_stall);
+	if (c->ev_drain != NULL)
+		event_free(c->ev_drain);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	if (c->fwd_buf != NULL)
@@ -358,7 +365,9 @@ conn_new(int fd, bool resolved)
 	c->ev_write = event_new(conns.base, fd, EV_WRITE | EV_PERSIST,
 	                        conn_write_cb, c);
 	c->ev_stall = evtimer_new(conns.base, conn_stall_cb, c);
-	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_stall == NULL)
+	c->ev_drain = evtimer_new(conns.base, conn_drain_cb, c);
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_stall == NULL ||
+	    c->ev_drain == NULL)
 		goto nomem;
 	if (idmap_put(conns.by_id, c->id, c) < 0)
 		goto nomem;
@@ -547,6 +556,44 @@ conn_mark_dirty(struct conn *c)
 	TAILQ_INSERT_TAIL(&conns.dirty, c, dirty_link);
 }
 
+/*
+ * The input clock: a frame gets one deadline, frame_timeout from its
+ * first byte, however its bytes trickle in after it. Restarting it on
+ * every read let a client announce a 1 MiB frame and send a byte every
+ * frame_timeout_ms, holding the buffer (and the fd) for ever. on false
+ * stops it; on true starts it unless it runs already.
+ */
+static void
+conn_in_clock(struct conn *c, bool on)
+{
+	if (on == c->in_clock)
+		return;
+	if (on)
+		evtimer_add(c->ev_stall, &conns.frame_timeout);
+	else
+		evtimer_del(c->ev_stall);
+	c->in_clock = on;
+}
+
+/*
+ * The output clock, started when c's output passes CONN_OUT_HIGH and
+ * stopped once it falls below CONN_OUT_LOW: within every frame_timeout
+ * the client must take CONN_OUT_LOW bytes of it (conn_flush), or it is
+ * closed. Re-arming on any write let a client that reads a byte at a
+ * time keep megabytes of output for ever; this asks for a rate (256 KiB
+ * per 30 s by default) that no client that reads at all falls below.
+ */
+static void
+conn_out_check(struct conn *c)
+{
+	if (c->proxy || c->out_clock ||
+	    evbuffer_get_length(c->out) <= CONN_OUT_HIGH)
+		return;
+	c->out_clock = true;
+	c->out_taken = 0;
+	evtimer_add(c->ev_drain, &conns.frame_timeout);
+}
+
 /* Appends one framed reply to buf. Returns 0, -EMSGSIZE or -ENOMEM. */
 static int
 conn_pack(struct evbuffer *buf, const Evd__Reply *r)
@@ -590,6 +637,7 @@ conn_send(struct conn *c, const Evd__Reply *r)
 		conn_close(c, "output limit reached: the client does not read");
 		return -ENOBUFS;
 	}
+	conn_out_check(c);
 	conn_mark_dirty(c);
 	return 0;
 }
@@ -948,6 +996,7 @@ conn_process_routed(struct conn *c)
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+		conn_in_clock(c, false); /* as in conn_process_frames */
 	}
 }
 
@@ -1125,6 +1174,7 @@ conn_output(struct shard_msg *m)
 		conn_close(c, "output limit reached: the client does not read");
 		return;
 	}
+	conn_out_check(c);
 	conn_fwd_settle(c);
 }
 
@@ -1212,6 +1262,7 @@ conn_close(struct conn *c, const char *why)
 		event_del(c->ev_read);
 		event_del(c->ev_write);
 		event_del(c->ev_stall);
+		event_del(c->ev_drain);
 		close(c->fd);
 		c->fd = -1;
 		conns.count--;
@@ -1307,9 +1358,13 @@ conn_flush(struct conn *c)
 			conn_close(c, strerror(errno));
 			return -1;
 		}
-		/* A paused client that reads is slow, not stalled. */
-		if (n > 0 && c->paused)
-			evtimer_add(c->ev_stall, &conns.frame_timeout);
+		/* A client that takes its output is slow, not stalled:
+		 * its clock starts again each CONN_OUT_LOW bytes taken. */
+		if (n > 0 && c->out_clock &&
+		    (c->out_taken += (size_t)n) >= CONN_OUT_LOW) {
+			c->out_taken = 0;
+			evtimer_add(c->ev_drain, &conns.frame_timeout);
+		}
 	}
 	if (c->closing && (!c->drain || evbuffer_get_length(c->out) == 0)) {
 		conn_close(c, c->closing_why);
@@ -1319,6 +1374,10 @@ conn_flush(struct conn *c)
 	conn_link_update(c);
 	if (evbuffer_get_length(c->out) >= CONN_OUT_LOW)
 		return 0;
+	if (c->out_clock) {
+		c->out_clock = false;
+		evtimer_del(c->ev_drain);
+	}
 	if (c->congested_seen) {
 		c->congested_seen = false;
 		channel_conn_drained(id);
@@ -1327,7 +1386,6 @@ conn_flush(struct conn *c)
 	}
 	if (c->paused) {
 		c->paused = false;
-		evtimer_del(c->ev_stall);
 		if (c->fwd_stalled)
 			return 0; /* resumes when the answers are in */
 		/* Frames that waited in the input buffer are processed in the
@@ -1433,6 +1491,9 @@ conn_process_frames(struct conn *c)
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+		/* Whole frames left: the clock was theirs. What remains
+		 * is a new frame, with a deadline of its own. */
+		conn_in_clock(c, false);
 	}
 }
 
@@ -1519,14 +1580,11 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_process(c);
 	if (conn_lookup(c->id) != c)
 		return;
-	/* Part of a frame waits for the rest: the clock runs from the last
-	 * bytes that arrived. Nothing pending: no clock. */
-	if (c->paused)
-		; /* its clock runs from the pause (conn_pause) */
-	else if (c->in_len > 0 && !c->fwd_stalled)
-		evtimer_add(c->ev_stall, &conns.frame_timeout);
-	else
-		evtimer_del(c->ev_stall);
+	/* Part of a frame waits for the rest: its clock runs from its first
+	 * byte (conn_in_clock). While evd itself does not read (paused by
+	 * its output, or waiting for other loops), the client holds nothing
+	 * up: no clock, and a fresh one once reading resumes. */
+	conn_in_clock(c, c->in_len > 0 && !c->paused && !c->fwd_stalled);
 	/* Shrink a buffer a large frame left behind once it is empty. */
 	if (conn_lookup(c->id) == c && c->in_len == 0 &&
 	    c->in_cap > 4 * CONN_READ_CHUNK) {
@@ -1542,15 +1600,17 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Stops reading c while its output is above the high-water mark. A client
  * that sends but never reads would otherwise hold its connection, and
- * the output under it, for ever: the stall clock (frame_timeout) runs
- * until a write makes progress, and closes c when it runs out.
+ * the output under it, for ever: the output clock (conn_out_check),
+ * running since the output passed the mark, closes it unless it takes
+ * its output.
  */
 static void
 conn_pause(struct conn *c)
 {
 	c->paused = true;
 	event_del(c->ev_read);
-	evtimer_add(c->ev_stall, &conns.frame_timeout);
+	conn_in_clock(c, false);
+	conn_out_check(c);
 }
 
 static void
@@ -1558,17 +1618,23 @@ conn_stall_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->paused) {
-		log_info("connection %" PRIu64 " (pid %ld uid %u): output "
-		         "above the high-water mark and not read; closing",
-		         c->id, (long)c->pid, (unsigned)c->uid);
-		conn_close(c, "output not read: timed out");
-		return;
-	}
-	log_info("connection %" PRIu64 " (pid %ld uid %u): part of a frame "
-	         "and then silence; closing",
+	/* A PROTOCOL error like any other (evd.proto): the Error goes out,
+	 * nothing more is read, the connection closes. */
+	c->in_clock = false;
+	conn_protocol_error(c, "a frame not complete within frame_timeout_ms "
+	                       "of its first byte");
+}
+
+static void
+conn_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->out_clock = false;
+	log_info("connection %" PRIu64 " (pid %ld uid %u): output above the "
+	         "high-water mark and not taken; closing",
 	         c->id, (long)c->pid, (unsigned)c->uid);
-	conn_close(c, "partial frame timed out");
+	conn_close(c, "output not read: timed out");
 }
 
 static void

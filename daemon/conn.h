@@ -8,10 +8,13 @@
  * one write, not one per frame.
  *
  * Limits: a frame body above the configured maximum, a zero length or an
- * undecodable body is a protocol error that closes only this conn. When
- * output passes CONN_OUT_HIGH the conn stops reading requests until it
- * drains below CONN_OUT_LOW; events beyond CONN_OUT_MAX (a client that
- * never reads) close it. Memory per client is therefore bounded.
+ * undecodable body is a protocol error that closes only this conn; a
+ * frame not complete frame_timeout after its first byte closes it too.
+ * When output passes CONN_OUT_HIGH the conn stops reading requests until
+ * it drains below CONN_OUT_LOW, and it is closed unless the client takes
+ * CONN_OUT_LOW bytes within every frame_timeout meanwhile; events beyond
+ * CONN_OUT_MAX (a client that never reads) close it at once. Memory per
+ * client, and how long a client can hold it, are therefore bounded.
  *
  * Lifetime: other modules refer to a conn by its 64-bit id (conn_lookup),
  * never by a pointer kept across loop turns. conn_close() unlinks the conn
@@ -37,7 +40,8 @@ struct event_base;
 struct conn;
 
 /* max_frame: the largest request body accepted; frame_timeout_ms: how
- * long part of a frame may wait for the rest. */
+ * long a frame may take from its first byte to its last, and the period
+ * in which a client above the output mark must take CONN_OUT_LOW bytes. */
 int conn_init(struct event_base *base, size_t max_frame,
               unsigned frame_timeout_ms);
 /* Closes every connection (at shutdown). */

@@ -25,6 +25,7 @@
 #include "route.h"
 #include "shard.h"
 #include "wire.h"
+#include "wirestr.h"
 
 static const char *dispatch_store = "memory";
 static int64_t dispatch_started;
@@ -83,15 +84,33 @@ static ProtobufCAllocator arena_allocator = {
 	.free = arena_free,
 };
 
-/* A request in the arena: the common shapes through wire.c's decoder,
- * the rest (and anything malformed) through protobuf-c. */
+/*
+ * A request in the arena: the common shapes through wire.c's decoder,
+ * the rest (and anything malformed) through protobuf-c. Before
+ * protobuf-c, which would cut a string at its first NUL and take bytes
+ * that are not UTF-8, every string field is checked on the wire; a bad
+ * one still unpacks (the error reply needs the request id) but sets
+ * *ret_bad. wire.c's shapes have no string field, so they skip the walk.
+ */
 static Evd__Request *
-dispatch_unpack(size_t len, const uint8_t *body)
+dispatch_unpack(size_t len, const uint8_t *body, struct wirestr_bad *bad,
+                bool *ret_bad)
 {
 	Evd__Request *rq = wire_request_unpack(&arena_allocator, len, body);
 
-	return rq != NULL ? rq
-	                  : evd__request__unpack(&arena_allocator, len, body);
+	*ret_bad = false;
+	if (rq != NULL)
+		return rq;
+	switch (wirestr_check(&evd__request__descriptor, body, len, bad)) {
+	case 0:
+		break;
+	case -EILSEQ:
+		*ret_bad = true;
+		break;
+	default:
+		return NULL; /* malformed: protobuf-c refuses it as well */
+	}
+	return evd__request__unpack(&arena_allocator, len, body);
 }
 
 void
@@ -149,8 +168,11 @@ req_alloc(struct req_ctx *ctx, size_t size)
 	return p;
 }
 
+/* Runs rq, unless a string field of it was bad (wirestr.h): then it is
+ * refused, after the checks every request gets first. */
 static int
-dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
+dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
+               const struct wirestr_bad *bad)
 {
 	/* Its reply could not be told from an event. */
 	if (!rq->has_request_id)
@@ -160,6 +182,9 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
 	    rq->body_case != EVD__REQUEST__BODY_HELLO)
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
 		                "the first request must be Hello");
+	if (bad != NULL)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "%s %s", bad->field, bad->why);
 	switch (rq->body_case) {
 #define X(BODY, name)                                                          \
 	case EVD__REQUEST__BODY_##BODY:                                        \
@@ -174,8 +199,10 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq)
 }
 
 /* Multi-loop: the request dispatch_decode unpacked, until it runs or is
- * discarded. */
+ * discarded, and what was wrong with its strings if decoded_bad. */
 static _Thread_local Evd__Request *decoded;
+static _Thread_local struct wirestr_bad decoded_why;
+static _Thread_local bool decoded_bad;
 
 int
 dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
@@ -183,11 +210,12 @@ dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
 {
 	arena.used = 0;
 	arena.spilled = 0;
-	decoded = dispatch_unpack(len, body);
+	decoded = dispatch_unpack(len, body, &decoded_why, &decoded_bad);
 	if (decoded == NULL)
 		return -EBADMSG;
-	/* Before Hello everything is answered here, with the error. */
-	*ret_route = conn_greeted(c)
+	/* Before Hello, and with a bad string, the request is answered
+	 * here, with the error. */
+	*ret_route = conn_greeted(c) && !decoded_bad
 	                     ? route_request(decoded, shard_self(),
 	                                     shard_count())
 	                     : (int)shard_self();
@@ -203,9 +231,11 @@ dispatch_discard(void)
 	arena.used = 0;
 }
 
-/* Runs rq (in the arena) for c, packs the reply and empties the arena. */
+/* Runs rq (in the arena) for c, or refuses it for its string field bad,
+ * packs the reply and empties the arena. */
 static int
-dispatch_run_request(struct conn *c, Evd__Request *rq)
+dispatch_run_request(struct conn *c, Evd__Request *rq,
+                     const struct wirestr_bad *bad)
 {
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
@@ -222,13 +252,17 @@ dispatch_run_request(struct conn *c, Evd__Request *rq)
 	ctx.peer = conn_peer(c);
 	ctx.reply = &reply;
 
-	r = dispatch_route(&ctx, rq);
+	r = dispatch_route(&ctx, rq, bad);
 	if (r < 0) {
 		if (ctx.err_code == 0) {
 			ctx.err_code = EVD__ERROR_CODE__INTERNAL;
 			snprintf(ctx.err_msg, sizeof ctx.err_msg,
 			         "internal error: %s", strerror(-r));
 		}
+		/* A message cut at REQ_ERRMSG_MAX may end inside a UTF-8
+		 * sequence, which strict decoders refuse with the reply. */
+		ctx.err_msg[wirestr_valid_prefix(ctx.err_msg,
+		                                 strlen(ctx.err_msg))] = '\0';
 		reply.body_case = EVD__REPLY__BODY_ERROR;
 		err.has_code = true;
 		err.code = ctx.err_code;
@@ -265,20 +299,22 @@ dispatch_run(struct conn *c)
 	Evd__Request *rq = decoded;
 
 	decoded = NULL;
-	return dispatch_run_request(c, rq);
+	return dispatch_run_request(c, rq, decoded_bad ? &decoded_why : NULL);
 }
 
 int
 dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 {
+	struct wirestr_bad why;
 	Evd__Request *rq;
+	bool bad;
 
 	arena.used = 0;
 	arena.spilled = 0;
-	rq = dispatch_unpack(len, body);
+	rq = dispatch_unpack(len, body, &why, &bad);
 	if (rq == NULL)
 		return -EBADMSG; /* the conn reports it and closes */
-	return dispatch_run_request(c, rq);
+	return dispatch_run_request(c, rq, bad ? &why : NULL);
 }
 
 /* One loop's part of a merged List: a framed Reply. */

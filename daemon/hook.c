@@ -31,6 +31,7 @@
 #include "quota.h"
 #include "store.h"
 #include "wait.h"
+#include "wirestr.h"
 
 /* Retries wait retry_delay_ns * 2^(n-1), at most this long. */
 #define HOOK_RETRY_DELAY_MAX_NS (INT64_C(3600) * 1000000000)
@@ -455,6 +456,9 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	sr.due_rt_ns = j->due_rt_ns;
 	sr.fired_rt_ns = j->fired_rt_ns;
 	sr.lateness_ns = j->lateness_ns;
+	/* Cut to fit, it may end inside a UTF-8 sequence of a quoted path:
+	 * replies carry it as a string, which must be UTF-8. */
+	detail[wirestr_valid_prefix(detail, strlen(detail))] = '\0';
 	sr.detail = detail;
 	sr.duration_ns = r->duration_ns;
 	sr.out = (const uint8_t *)r->out;

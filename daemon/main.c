@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "exec.h"
+#include "hashkey.h"
 #include "hook.h"
 #include "frame.h"
 #include "log.h"
@@ -801,6 +802,12 @@ main(int argc, char **argv)
 		fatal("cannot start the hook spawner");
 	}
 
+	/* The secret key of the tables clients pick keys for; after the
+	 * spawner's fork, so that process never holds it. */
+	if ((r = hashkey_init()) < 0) {
+		errno = -r;
+		fatal("cannot get random bytes for the hash table key");
+	}
 	if ((r = shard_setup(opts.eff.threads)) < 0)
 		fatalx("cannot set up %u event loops", opts.eff.threads);
 	if ((base = make_base()) == NULL)

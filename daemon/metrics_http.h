@@ -1,13 +1,15 @@
 /*
  * metrics_http: the optional metrics endpoint (--metrics HOST:PORT).
  *
- * Serves GET /metrics (Prometheus text, rendered by metrics.c) with
- * libevent's evhttp on the daemon's event base; any other path is 404, any
- * other method on /metrics 405. Unauthenticated and read-only: it tells
- * anyone who can connect how busy evd is, nothing about whose timers, so
- * it belongs on loopback. Bounded: small headers, no body, idle
- * connections closed after METRICS_HTTP_TIMEOUT_S, and accepting pauses
- * when the process is out of fds instead of spinning.
+ * Serves GET /metrics (Prometheus text, rendered by metrics.c) over a
+ * small HTTP/1.1 server on the daemon's event base; any other path is
+ * 404, any other method on /metrics 405. Unauthenticated and read-only:
+ * it tells anyone who can connect how busy evd is, nothing about whose
+ * timers, so it belongs on loopback. Bounded: one request per
+ * connection, a small head, no body, METRICS_HTTP_TIMEOUT_S for a
+ * connection's whole life however slowly its bytes come, at most
+ * METRICS_HTTP_MAX_CONNS at once, and accepting pauses when the process
+ * is out of fds instead of spinning.
  */
 #ifndef EVD_METRICS_HTTP_H
 #define EVD_METRICS_HTTP_H

@@ -2,7 +2,7 @@
  * strmap: byte-string keys to pointers (see strmap.h).
  *
  * Owns the slot array and a private copy of every key; never the values.
- * Pure: no I/O, no logging.
+ * Pure: no I/O, no logging (the process key comes from hashkey.c).
  *
  * Invariants:
  *	cap is a power of two, at least STRMAP_MIN_CAP;
@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashkey.h"
+
 #define STRMAP_MIN_CAP 16
 
 struct strmap_slot {
@@ -37,31 +39,20 @@ struct strmap {
 	struct strmap_slot *slots;
 	size_t cap;
 	size_t len;
+	uint8_t hkey[SIPHASH_KEY_LEN];
 };
 
 /*
- * FNV-1a, then the splitmix64 finalizer: in plain FNV-1a the low k bits
- * of the hash depend only on the low k bits of each byte, and the low
- * bits are the ones a power-of-two table indexes with.
- * Not keyed: keys that an attacker picks can be made to collide.
+ * Keyed, because the keys are a client's: with an unkeyed hash (this was
+ * FNV-1a) anyone can compute offline which keys share a home slot, and
+ * n of them in one run make n inserts cost O(n^2) probes of loop time,
+ * again at every restart that reloads them. SipHash's output bits are
+ * all usable, so the low bits index the table directly.
  */
 static uint64_t
-strmap_hash(const void *key, size_t len)
+strmap_hash(const struct strmap *m, const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	h ^= h >> 30;
-	h *= UINT64_C(0xbf58476d1ce4e5b9);
-	h ^= h >> 27;
-	h *= UINT64_C(0x94d049bb133111eb);
-	h ^= h >> 31;
-	return h;
+	return siphash24(m->hkey, key, len);
 }
 
 static bool
@@ -119,7 +110,7 @@ strmap_resize(struct strmap *m, size_t cap)
 }
 
 struct strmap *
-strmap_new(void)
+strmap_new_keyed(const uint8_t key[SIPHASH_KEY_LEN])
 {
 	struct strmap *m;
 
@@ -130,7 +121,16 @@ strmap_new(void)
 		return NULL;
 	}
 	m->cap = STRMAP_MIN_CAP;
+	memcpy(m->hkey, key, sizeof m->hkey);
 	return m;
+}
+
+struct strmap *
+strmap_new(void)
+{
+	if (hashkey_init() < 0)
+		return NULL;
+	return strmap_new_keyed(hashkey_get());
 }
 
 void
@@ -158,7 +158,7 @@ strmap_put(struct strmap *m, const void *key, size_t key_len, void *val)
 
 	if (val == NULL || (key == NULL && key_len > 0))
 		return -EINVAL;
-	hash = strmap_hash(key, key_len);
+	hash = strmap_hash(m, key, key_len);
 	i = strmap_find(m, hash, key, key_len);
 	if (m->slots[i].val != NULL)
 		return -EEXIST;
@@ -196,7 +196,7 @@ strmap_get(const struct strmap *m, const void *key, size_t key_len)
 
 	if (key == NULL && key_len > 0)
 		return NULL;
-	hash = strmap_hash(key, key_len);
+	hash = strmap_hash(m, key, key_len);
 	return m->slots[strmap_find(m, hash, key, key_len)].val;
 }
 
@@ -208,7 +208,7 @@ strmap_del(struct strmap *m, const void *key, size_t key_len)
 
 	if (key == NULL && key_len > 0)
 		return NULL;
-	hole = strmap_find(m, strmap_hash(key, key_len), key, key_len);
+	hole = strmap_find(m, strmap_hash(m, key, key_len), key, key_len);
 	if ((val = m->slots[hole].val) == NULL)
 		return NULL;
 	free(m->slots[hole].key);
@@ -261,4 +261,19 @@ strmap_next(const struct strmap *m, size_t *iter, const void **ret_key,
 	}
 	*iter = m->cap;
 	return NULL;
+}
+
+size_t
+strmap_max_probe(const struct strmap *m)
+{
+	size_t mask = m->cap - 1, i, d, max = 0;
+
+	for (i = 0; i < m->cap; i++) {
+		if (m->slots[i].val == NULL)
+			continue;
+		d = ((i - ((size_t)m->slots[i].hash & mask)) & mask) + 1;
+		if (d > max)
+			max = d;
+	}
+	return max;
 }

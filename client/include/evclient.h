@@ -12,6 +12,10 @@
  *   The handle then also keeps a human-readable reason, evc_errmsg().
  *   Codes below EVC_E_LOCAL come from the daemon (it said no); codes from
  *   EVC_E_LOCAL up are failures of this side (connect, I/O, timeout).
+ * - Every string passed in (keys, channel names, zones, exec arguments,
+ *   ...) must be UTF-8: one that is not is refused before anything is
+ *   sent, with -EVC_E_USAGE and a reason naming the field (the daemon
+ *   would answer INVALID_ARGUMENT).
  * - Output parameters are named ret_* and are untouched on failure.
  * - Strings and buffers the library returns belong to the caller once
  *   returned and are released with the matching *_free function.

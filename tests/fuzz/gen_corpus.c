@@ -51,6 +51,26 @@ emit(Evd__Request *rq)
 	gen.len += FRAME_HEADER_LEN + n;
 }
 
+/* Makes the 0x7f bytes of marked, where it last occurs in the stream, NUL
+ * bytes: protobuf-c packs a char * only up to its first NUL. */
+static void
+nul_patch(const char *marked)
+{
+	size_t mlen = strlen(marked), i;
+	uint8_t *p, *last = NULL;
+
+	for (p = gen.buf; p + mlen <= gen.buf + gen.len; p++)
+		if (memcmp(p, marked, mlen) == 0)
+			last = p;
+	if (last == NULL) {
+		fprintf(stderr, "gen_corpus: %s not in the stream\n", marked);
+		exit(1);
+	}
+	for (i = 0; i < mlen; i++)
+		if (last[i] == 0x7f)
+			last[i] = 0;
+}
+
 static void
 save(const char *name)
 {
@@ -465,6 +485,25 @@ main(int argc, char **argv)
 	by_id(EVD__REQUEST__BODY_WAIT, 2);
 	by_id(EVD__REQUEST__BODY_WAIT, 99);
 	save("wait.bin");
+
+	/* Strings with a NUL or not UTF-8 (INVALID_ARGUMENT naming the
+	 * field; the connection stays), then one that is. */
+	{
+		static const char *const bad_argv[] = { "/bin/true",
+			                                "\xc0\xaf" };
+
+		call_later(hour, -1, NULL, NULL, 0, "job\x7f" "A");
+		nul_patch("job\x7f" "A");
+		call_later(hour, -1, NULL, NULL, 0, "job\x7f" "B");
+		nul_patch("job\x7f" "B");
+		call_later(hour, -1, "name\x7f" "evil", NULL, 0, NULL);
+		nul_patch("name\x7f" "evil");
+		call_later(hour, -1, "\xff\xfe", NULL, 0, NULL);
+		call_later(hour, -1, NULL, bad_argv, 2, NULL);
+		list("\xed\xa0\x80", 0, 0);
+		call_later(hour, -1, NULL, NULL, 0, "job");
+		save("strings.bin");
+	}
 
 	/* Every type in one stream. */
 	hello(1);

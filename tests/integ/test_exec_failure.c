@@ -194,16 +194,18 @@ log_line(const char *log, uint64_t id, const char *what)
 /*
  * A hook that exits 3 is logged at warning with its command; one that
  * exits 0 at info. A program name carrying "\n<0>" is refused when it is
- * scheduled; one carrying bytes that are not UTF-8 (it cannot start) is
- * escaped in the log: no record of the log starts with a level the
- * client chose.
+ * scheduled, and so is one carrying bytes that are not UTF-8 (every
+ * protocol string must be); one carrying a C1 control, valid UTF-8 that
+ * some terminals obey (it cannot start), is escaped in the log: no record
+ * of the log starts with a level the client chose.
  */
 static void
 test_logs(void **state)
 {
 	const char *bad[] = { "/bin/sh", "-c", "exit 3" };
 	const char *good[] = { "/bin/true" };
-	const char *evil[] = { "/nonexistent <0>forged\xff" };
+	const char *evil[] = { "/nonexistent <0>forged\xc2\x9b" "2J" };
+	const char *not_utf8[] = { "/nonexistent <0>forged\xff" };
 	const char *forged[] = { "/nonexistent\n<0>forged" };
 	Evd__Exec x = EVD__EXEC__INIT;
 	uint64_t id_bad, id_good, id_evil;
@@ -219,6 +221,8 @@ test_logs(void **state)
 	id_good = exec_id(fd, 0, &x);
 	x.argv = (char **)forged;
 	x.n_argv = 1;
+	assert_int_equal(exec_id(fd, 0, &x), 0);
+	x.argv = (char **)not_utf8;
 	assert_int_equal(exec_id(fd, 0, &x), 0);
 	x.argv = (char **)evil;
 	id_evil = exec_id(fd, 0, &x);
@@ -251,7 +255,7 @@ test_logs(void **state)
 	line = log_line(log, id_evil, "could not start");
 	assert_non_null(line);
 	assert_non_null(strstr(line, "Z <4>"));
-	assert_non_null(strstr(line, "/nonexistent <0>forged\\xff"));
+	assert_non_null(strstr(line, "/nonexistent <0>forged\\xc2\\x9b2J"));
 	free(line);
 	assert_null(strstr(log, "\n<0>"));
 	assert_null(strstr(log, "Z <0>"));

@@ -1,10 +1,12 @@
 /*
  * test_hostile: clients that misbehave on purpose, against the real evd.
- * Half a frame and then silence is closed after frame_timeout_ms; a
+ * Half a frame and then silence is closed after frame_timeout_ms, and so
+ * is a frame fed a byte at a time (its deadline runs from its first
+ * byte); a
  * client that never reads while fires pile up is disconnected at the
  * output limit with the daemon's memory bounded, or after
  * frame_timeout_ms when its output sits above the high-water mark
- * untaken below that limit; a subscriber stopped
+ * untaken below that limit, or taken too slowly; a subscriber stopped
  * with SIGSTOP holding a message loses it to another subscriber after its
  * visibility timeout; running out of file descriptors neither spins the
  * loop nor stops service once fds free up. A bystander is served
@@ -131,7 +133,10 @@ test_slow_loris(void **state)
 	bystander_ok();
 }
 
-/* Trickling bytes keeps a frame alive: the clock is silence, not age. */
+/* A frame's bytes may come in many reads, and frames back to back may
+ * take longer together than one frame may: each frame has its own
+ * deadline, from its first byte. Three frames sent 4 bytes at a time,
+ * 50 ms apart: about 100 ms each, 300 ms in all, under a 300 ms limit. */
 static void
 test_slow_but_alive(void **state)
 {
@@ -140,23 +145,65 @@ test_slow_but_alive(void **state)
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0, i;
 	Evd__Reply *r;
-	int fd = greet();
+	int fd = greet(), k;
 
 	rq.has_request_id = 1;
-	rq.request_id = 77;
 	rq.body_case = EVD__REQUEST__BODY_TIME;
 	rq.time = &tm;
-	assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
-	for (i = 0; i < len; i++) {
-		assert_int_equal(raw_write(fd, buf + i, 1), 0);
-		usleep(150000); /* under the 300 ms limit each time */
+	for (k = 0; k < 3; k++) {
+		rq.request_id = 77 + (uint64_t)k;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	for (i = 0; i < len; i += 4) {
+		assert_int_equal(raw_write(fd, buf + i, len - i < 4 ? len - i
+		                                                   : 4),
+		                 0);
+		usleep(50000);
 	}
 	free(buf);
-	r = raw_recv_reply(fd, 5000);
-	assert_non_null(r);
-	assert_int_equal(r->request_id, 77);
-	evd__reply__free_unpacked(r, NULL);
+	for (k = 0; k < 3; k++) {
+		r = raw_recv_reply(fd, 5000);
+		assert_non_null(r);
+		assert_int_equal(r->request_id, 77 + (uint64_t)k);
+		evd__reply__free_unpacked(r, NULL);
+	}
 	close(fd);
+}
+
+/*
+ * Slow-loris: announce a 1 MiB frame and send a byte of it every third
+ * of frame_timeout_ms. Each byte used to restart the clock, so the
+ * connection and its 1 MiB buffer were held for ever; now the frame has
+ * frame_timeout_ms (300 ms here) from its first byte. A bystander is
+ * served meanwhile.
+ */
+static void
+test_drip_fed_frame(void **state)
+{
+	uint8_t hdr[4] = { 0x00, 0x10, 0x00, 0x00 }; /* 1 MiB: the maximum */
+	uint8_t byte = 0x08;
+	int64_t t0, elapsed;
+	int fd = greet(), n;
+	bool closed = false;
+
+	assert_int_equal(raw_write(fd, hdr, sizeof hdr), 0);
+	t0 = now_ms();
+	for (n = 0; n < 50 && !closed; n++) {
+		if (raw_write(fd, &byte, 1) < 0)
+			closed = true; /* EPIPE: it is gone */
+		else
+			closed = raw_wait_eof(fd, 100);
+		if (n == 1)
+			bystander_ok();
+	}
+	elapsed = now_ms() - t0;
+	printf("closed after %lld ms and %d bytes\n", (long long)elapsed, n);
+	assert_true(closed);
+	/* At its deadline (300 ms), not before; not after 1 s of slack. */
+	assert_true(elapsed >= 250);
+	assert_true(elapsed < 1300);
+	close(fd);
+	bystander_ok();
 }
 
 /*
@@ -219,6 +266,90 @@ test_stalled_above_high_water(void **state)
 	}
 	close(fd);
 	assert_true(eof);
+	assert_true(evd_alive(&evd));
+	bystander_ok();
+}
+
+/*
+ * A client past the high-water mark that takes its output a trickle at a
+ * time: 32 KiB every 100 ms (320 KiB/s, under the 256 KiB per 300 ms it
+ * must take here), while a repeating timer of its own keeps adding
+ * events, so that evd writes again whenever the client made room. Any
+ * write used to restart its clock, so such a client kept megabytes of
+ * output for as long as it liked; it is now closed about
+ * frame_timeout_ms after its output passed the mark.
+ */
+static void
+test_trickle_reader(void **state)
+{
+	static uint8_t payload[64 * 1024 - 64];
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT, tick = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	Evd__Repeat rep = EVD__REPEAT__INIT;
+	int fd = greet(), i, flags;
+	uint8_t *buf = NULL, sink[32 * 1024];
+	size_t len = 0, cap = 0, off = 0, got = 0;
+	bool eof = false;
+	int64_t t0, end;
+
+	{
+		Evd__Request rq = EVD__REQUEST__INIT;
+
+		rep.has_every_ns = 1;
+		rep.every_ns = 20 * MS;
+		o.repeat = &rep;
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 20 * MS;
+		cl.callback = &tick;
+		cl.options = &o;
+		rq.has_request_id = 1;
+		rq.request_id = rid++;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	memset(payload, 'z', sizeof payload);
+	cb.has_payload = 1;
+	cb.payload.data = payload;
+	cb.payload.len = sizeof payload;
+	cs.callback = &cb;
+	for (i = 0; i < 100; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+
+		rq.has_request_id = 1;
+		rq.request_id = rid++;
+		rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+		rq.call_soon = &cs;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	flags = fcntl(fd, F_GETFL);
+	assert_int_equal(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
+	t0 = now_ms();
+	end = t0 + 10000;
+	while (!eof && now_ms() < end) {
+		ssize_t n;
+
+		if (off < len) {
+			n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+		}
+		n = read(fd, sink, sizeof sink);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			eof = true;
+		else if (n > 0)
+			got += (size_t)n;
+		usleep(100000);
+	}
+	free(buf);
+	close(fd);
+	printf("closed: %d after %lld ms, %zu bytes taken\n", eof,
+	       (long long)(now_ms() - t0), got);
+	/* 6.4 MiB at 320 KiB/s would take 20 s: closed long before. */
+	assert_true(eof);
+	assert_true(now_ms() - t0 < 6000);
 	assert_true(evd_alive(&evd));
 	bystander_ok();
 }
@@ -542,8 +673,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_loris),
 		cmocka_unit_test(test_slow_but_alive),
+		cmocka_unit_test(test_drip_fed_frame),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_stalled_above_high_water),
+		cmocka_unit_test(test_trickle_reader),
 		cmocka_unit_test(test_list_fills_the_arena),
 		cmocka_unit_test(test_stopped_subscriber),
 		cmocka_unit_test(test_many_connections),

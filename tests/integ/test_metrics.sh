@@ -3,7 +3,9 @@
 # a real HTTP client (curl): after timers fired (to a caller, into a
 # channel, as an exec hook) and one was cancelled, the counters, gauges,
 # the lateness histogram and the commit histogram agree with what was done;
-# other paths are 404, other methods 405; bad addresses stop evd at
+# other paths are 404, other methods 405; a request fed a byte at a time
+# is closed 10 s after it began, and idle connections take at most 16 of
+# evd's fds; bad addresses stop evd at
 # start-up with exit 2 (option) or 6 (file); a port in use is exit 1.
 # usage: test_metrics.sh EVD_BIN EVCTL_BIN
 set -u
@@ -149,6 +151,51 @@ check "a path below /metrics is 404" test "$(curl -s -o /dev/null \
 check "POST /metrics is 405" test "$(curl -s -o /dev/null -w '%{http_code}' \
 	-X POST -d x "$url")" = 405
 check "a query string is fine" curl -sf -o /dev/null "$url?x=1"
+
+# Slow-loris: a request line, then a header byte every 2 s. evhttp's own
+# timeout is one of silence, so each byte used to keep the connection for
+# ever; the request now has 10 s in all, and scrapes go on meanwhile.
+# drip prints the seconds until evd closed the connection, or "open".
+drip() {
+	local start=$SECONDS i rc line fd
+	trap '' PIPE
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || { echo error; return; }
+	printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n' >&"$fd"
+	for i in $(seq 1 15); do
+		# read -t: 0 with a line, >128 on timeout, else EOF.
+		read -r -t 2 -u "$fd" line
+		rc=$?
+		if [ $rc -ne 0 ] && [ $rc -le 128 ]; then
+			break
+		fi
+		printf 'X' >&"$fd" 2>/dev/null || break
+	done
+	exec {fd}<&-
+	if [ "$i" -eq 15 ]; then echo open; else echo $((SECONDS - start)); fi
+}
+drip >"$dir/drip" &
+drip_pid=$!
+sleep 1
+check "scrapes go on during a drip-fed request" curl -sf -m 5 -o /dev/null "$url"
+wait "$drip_pid"
+t=$(cat "$dir/drip")
+check "a drip-fed request is closed at 10 s (took: $t)" \
+	bash -c "[ '$t' != open ] && [ '$t' != error ] && [ '$t' -ge 9 ] && [ '$t' -le 13 ]"
+
+# At most 16 connections at once: 40 idle ones hold 16 of evd's fds, the
+# rest wait in the backlog; once they go, scrapes are served again.
+fds_now() { ls "/proc/$evd_pid/fd" | wc -l; }
+before=$(fds_now)
+idle=()
+for i in $(seq 1 40); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" && idle+=("$fd")
+done
+sleep 0.5
+during=$(fds_now)
+check "40 idle connections hold at most 16 fds ($before -> $during)" \
+	test $((during - before)) -le 16
+for fd in "${idle[@]}"; do exec {fd}<&-; done
+check "served again once they are gone" curl -sf -m 5 -o /dev/null "$url"
 
 # Start-up errors: a second evd on the same port, bad addresses.
 "$EVD" --socket "$dir/two.sock" --state-dir "$dir/two" --store memory \

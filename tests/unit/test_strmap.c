@@ -6,7 +6,10 @@
  * map copies keys, so every put here passes a scratch buffer that is
  * clobbered right after. As for idmap, small maps are emptied in random
  * orders to check the backward shift, and a long random run is compared
- * with a plain array. Deterministic (fixed seeds).
+ * with a plain array. Deterministic (fixed seeds), but for the maps
+ * hashed under the process's random key: keys that collided under the
+ * old, unkeyed hash must spread there (hash flooding), which is measured
+ * by the longest probe, never by time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashkey.h"
+#include "siphash.h"
 #include "strmap.h"
 
 static uint64_t rng_state;
@@ -377,28 +382,31 @@ test_delete_chains(void **state)
 }
 
 /*
- * Chains built on purpose: this mirrors strmap.c's hash (FNV-1a 64 and
- * the splitmix64 finalizer) and its 16-slot minimum table to find keys
- * with chosen home slots. If the hash changes, update this copy; the
- * test then still passes but no longer forces these layouts.
+ * Chains built on purpose: maps made with a known hash key (test_key)
+ * let the test compute home slots with siphash24, as strmap.c does, and
+ * find keys with chosen ones in the 16-slot minimum table.
  */
+static const uint8_t test_key[SIPHASH_KEY_LEN] = {
+	0x65, 0x76, 0x64, 0x2d, 0x73, 0x74, 0x72, 0x6d,
+	0x61, 0x70, 0x2d, 0x74, 0x65, 0x73, 0x74, 0x21,
+};
+
 static uint64_t
 mirror_hash(const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	size_t i;
+	return siphash24(test_key, key, len);
+}
 
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	h ^= h >> 30;
-	h *= UINT64_C(0xbf58476d1ce4e5b9);
-	h ^= h >> 27;
-	h *= UINT64_C(0x94d049bb133111eb);
-	h ^= h >> 31;
-	return h;
+static int
+setup_keyed(void **state)
+{
+	struct strmap *m;
+
+	rng_state = 0x57a5eed;
+	if ((m = strmap_new_keyed(test_key)) == NULL)
+		return -1;
+	*state = m;
+	return 0;
 }
 
 /* Writes into key the next "c<counter>" string whose home slot is home. */
@@ -527,6 +535,168 @@ test_random_against_reference(void **state)
 	free(keys);
 }
 
+/* The slot order of 32 keys in a map made with key. */
+static void
+slot_order(const uint8_t key[SIPHASH_KEY_LEN], uintptr_t order[32])
+{
+	struct strmap *m = strmap_new_keyed(key);
+	size_t iter = 0, n = 0;
+	char name[16];
+	void *v;
+	int i;
+
+	assert_non_null(m);
+	for (i = 0; i < 32; i++) {
+		int len = snprintf(name, sizeof(name), "job-%d", i);
+
+		assert_int_equal(strmap_put(m, name, (size_t)len, VAL(i)), 0);
+	}
+	while ((v = strmap_next(m, &iter, NULL, NULL)) != NULL)
+		order[n++] = (uintptr_t)((char *)v - vals);
+	assert_int_equal(n, 32);
+	strmap_free(m);
+}
+
+/* Where a key lands depends on the map's hash key: the same keys in maps
+ * with two keys are laid out differently; with one key, identically. */
+static void
+test_hash_key_matters(void **state)
+{
+	uint8_t other[SIPHASH_KEY_LEN];
+	uintptr_t a[32], b[32], c[32];
+
+	memcpy(other, test_key, sizeof(other));
+	other[0] ^= 1;
+	slot_order(test_key, a);
+	slot_order(test_key, c);
+	slot_order(other, b);
+	assert_memory_equal(a, c, sizeof(a));
+	assert_memory_not_equal(a, b, sizeof(a));
+	/* The same bytes hash apart under two keys. */
+	assert_true(siphash24(test_key, "job\0A", 5) !=
+		    siphash24(other, "job\0A", 5));
+}
+
+/* The process key is random: not all zero, and not test_key's layout. */
+static void
+test_process_key(void **state)
+{
+	static const uint8_t zero[SIPHASH_KEY_LEN];
+	uintptr_t a[32], b[32];
+
+	assert_int_equal(hashkey_init(), 0);
+	assert_memory_not_equal(hashkey_get(), zero, SIPHASH_KEY_LEN);
+	/* Made once: the same bytes on every call. */
+	slot_order(hashkey_get(), a);
+	assert_int_equal(hashkey_init(), 0);
+	slot_order(hashkey_get(), b);
+	assert_memory_equal(a, b, sizeof(a));
+}
+
+/* strmap.c's hash before SipHash (FNV-1a 64 and the splitmix64
+ * finalizer): unkeyed, so anyone could find keys that collide. */
+static uint64_t
+old_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	h ^= h >> 30;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return h;
+}
+
+enum { FLOOD_N = 2000, FLOOD_BITS = 12, FLOOD_KMAX = 24 };
+
+/* Fills keys with want distinct keys whose hash under hash has the
+ * same low FLOOD_BITS bits: every one the same home slot in a table of
+ * up to 2^FLOOD_BITS slots (2000 keys make a 4096-slot table). */
+static void
+flood_keys(uint64_t (*hash)(const void *, size_t), size_t want,
+	   char (*keys)[FLOOD_KMAX], size_t *lens)
+{
+	const uint64_t mask = (UINT64_C(1) << FLOOD_BITS) - 1;
+	unsigned long counter = 0;
+	size_t n = 0;
+	int len;
+
+	while (n < want) {
+		len = snprintf(keys[n], FLOOD_KMAX, "flood-%lu", counter++);
+		if ((hash(keys[n], (size_t)len) & mask) == 0)
+			lens[n++] = (size_t)len;
+	}
+}
+
+static uint64_t
+test_key_hash(const void *key, size_t len)
+{
+	return siphash24(test_key, key, len);
+}
+
+/*
+ * Hash flooding: 2000 keys that all collide under the old hash (what an
+ * attacker could compute) put into a map hashed under the process key
+ * must spread as random keys do. The measure is the longest probe, not
+ * time (timing assertions flake): with the old hash it would be 2000;
+ * linear probing at half load keeps it to a few dozen, and 200 leaves a
+ * margin no random key ever comes near.
+ */
+static void
+test_flood_stays_short(void **state)
+{
+	char(*keys)[FLOOD_KMAX] = calloc(FLOOD_N, sizeof(*keys));
+	size_t *lens = calloc(FLOOD_N, sizeof(*lens)), i, probe;
+	struct strmap *m = strmap_new();
+
+	assert_non_null(keys);
+	assert_non_null(lens);
+	assert_non_null(m);
+	flood_keys(old_hash, FLOOD_N, keys, lens);
+	for (i = 0; i < FLOOD_N; i++)
+		assert_int_equal(strmap_put(m, keys[i], lens[i], VAL(i)), 0);
+	probe = strmap_max_probe(m);
+	printf("longest probe of %d old-hash collisions: %zu\n", FLOOD_N,
+	       probe);
+	assert_true(probe >= 1);
+	assert_true(probe < 200);
+	for (i = 0; i < FLOOD_N; i++)
+		assert_ptr_equal(strmap_get(m, keys[i], lens[i]), VAL(i));
+	strmap_free(m);
+	free(lens);
+	free(keys);
+}
+
+/* The measure above sees a flood when there is one: keys that collide
+ * under a map's own (here, known) key make one run as long as the map. */
+static void
+test_max_probe_sees_a_flood(void **state)
+{
+	char(*keys)[FLOOD_KMAX] = calloc(FLOOD_N, sizeof(*keys));
+	size_t *lens = calloc(FLOOD_N, sizeof(*lens)), i;
+	struct strmap *m = strmap_new_keyed(test_key);
+
+	assert_non_null(keys);
+	assert_non_null(lens);
+	assert_non_null(m);
+	assert_int_equal(strmap_max_probe(m), 0);
+	/* A few hundred are enough to show it (and quadratic to insert). */
+	flood_keys(test_key_hash, 300, keys, lens);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(strmap_put(m, keys[i], lens[i], VAL(i)), 0);
+	assert_int_equal(strmap_max_probe(m), 300);
+	strmap_free(m);
+	free(lens);
+	free(keys);
+}
+
 int
 main(void)
 {
@@ -539,10 +709,14 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_chains, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_delete_wrapping_chain, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_wrapping_chain,
+					    setup_keyed, teardown),
 	    cmocka_unit_test_setup_teardown(test_random_against_reference,
 					    setup, teardown),
+	    cmocka_unit_test(test_hash_key_matters),
+	    cmocka_unit_test(test_process_key),
+	    cmocka_unit_test(test_flood_stays_short),
+	    cmocka_unit_test(test_max_probe_sees_a_flood),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
