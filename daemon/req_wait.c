@@ -69,11 +69,12 @@ req_wait_run_cb(const struct store_run *r, void *arg)
 int
 req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 {
-	const struct store_backend *be = batch_backend();
-	struct store *s = batch_store_ro();
+	const struct store_backend *be[REQ_STORES_MAX];
+	struct store *s[REQ_STORES_MAX];
 	const Evd__Wait *m = rq->wait;
 	struct req_wait_last *w;
 	Evd__Waiting *wt;
+	size_t i, n;
 	uid_t owner;
 	int r;
 
@@ -101,12 +102,15 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 		return r;
 	}
 	w->caller = ctx->uid;
-	if (be == NULL || !be->durable || s == NULL ||
-	    be->get_timer(s, m->timer_id, req_wait_timer_cb, w) < 0 ||
-	    !w->visible || !w->finished)
+	n = req_stores(be, s);
+	/* An id is in one store at most; -ENOENT: the next. */
+	for (i = 0; i < n && !w->visible; i++)
+		(void)be[i]->get_timer(s[i], m->timer_id, req_wait_timer_cb, w);
+	if (!w->visible || !w->finished)
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                "no timer %" PRIu64, m->timer_id);
-	be->runs(s, m->timer_id, req_wait_run_cb, w);
+	/* Best effort: unreadable history is none. */
+	(void)be[i - 1]->runs(s[i - 1], m->timer_id, req_wait_run_cb, w);
 	if (!w->have_run) {
 		evd__run__init(&w->run);
 		w->run.has_outcome = true;

@@ -7,6 +7,12 @@
  * memory state changes, so the reply that acknowledges them leaves only
  * after their commit. Must not block: arming a timerfd is one syscall,
  * and it is skipped when the earliest deadline did not move earlier.
+ *
+ * What is left of a timer once it ended (its last fire) is the store's: the configured one for channel and exec timers (a memory
+ * store is told of them through remember()), and for caller timers a
+ * memory store of this loop's own, the keeper, which never touches a
+ * disk: so Get and Wait find every kind of timer after its end, and a
+ * caller fire costs no store write.
  */
 #include "sched.h"
 
@@ -221,6 +227,9 @@ static _Thread_local struct {
 	struct timer_list held; /* durable timers due while writes fail */
 	struct event *more_ev;  /* fires the rest of a burst next turn */
 	struct event *heartbeat_ev;
+	const struct store_backend *keep_be; /* the keeper (see the top) */
+	struct store *keep;
+	uint32_t keep_max;   /* ended caller timers the keeper keeps per uid */
 	uint64_t next_id, id_limit;
 	uint64_t next_fire_id, fire_id_limit;
 	struct sched_stats stats;
@@ -294,11 +303,11 @@ timer_repeat(const struct timer *t)
 }
 
 int
-sched_init(struct event_base *base)
+sched_init(struct event_base *base, const struct store_config *keep)
 {
 	struct timeval hb = { SCHED_HEARTBEAT_S, 0 };
 	unsigned k;
-	int i, flags;
+	int i, flags, r;
 
 	memset(&sched, 0, sizeof sched);
 	sched.base = base;
@@ -338,6 +347,14 @@ sched_init(struct event_base *base)
 	if (sched.more_ev == NULL || sched.heartbeat_ev == NULL ||
 	    event_add(sched.heartbeat_ev, &hb) < 0)
 		return -ENOMEM;
+	if (keep != NULL) {
+		sched.keep_be = store_backend_find("memory");
+		sched.keep_max = keep->finished_max;
+		if (sched.keep_be == NULL)
+			return -ENOENT;
+		if ((r = sched.keep_be->open(keep, &sched.keep)) < 0)
+			return r;
+	}
 	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
 		struct sched_clock *sc = &sched.clocks[i];
 
@@ -437,6 +454,8 @@ sched_shutdown(void)
 	pool_free(sched.timers);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
+	if (sched.keep != NULL)
+		sched.keep_be->close(sched.keep);
 	memset(&sched, 0, sizeof sched);
 }
 
@@ -683,7 +702,10 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->deadline_ns = timer_nominal(t);
 	st->due_rt_ns = clock_to_realtime_ns(t->clock, st->deadline_ns);
 	st->paused = t->paused;
-	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
+	/* Not snprintf: this runs at every cancel and end of a timer (st
+	 * is zeroed: the id stays terminated). */
+	memcpy(st->boot_id, clock_boot_id(),
+	       strnlen(clock_boot_id(), sizeof st->boot_id - 1));
 	st->created_rt_ns = t->created_rt_ns;
 	st->channel = TC(t)->channel;
 	st->exec = TC(t)->exec;
@@ -697,6 +719,79 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->max_attempts = TC(t)->max_attempts;
 	st->fire_count = TC(t)->fire_count;
 	st->last_fired_rt_ns = TC(t)->last_fired_rt_ns;
+}
+
+/* How a timer stands for remember(): still pending after a fire, or
+ * ended by its last fire or by a cancel. */
+enum sched_end { SCHED_GOES_ON, SCHED_FIRED, SCHED_CANCELLED };
+
+/*
+ * Tells store s of backend be, if it is one that keeps no pending timers
+ * (remember), how t stands after a fire or a cancel at at_rt (wall time):
+ * so that it keeps the run appended next and, once t ended, t itself.
+ * counted: the fire counts (fire_count, last fired). A caller timer's
+ * record holds no key: the key is free again when it ends (the timer
+ * died with its connection or fired to it; a retry from a new connection
+ * must get a new timer). Best effort: the record serves Get and Wait
+ * only, so a failure is logged, never returned.
+ */
+static void
+sched_remember(const struct store_backend *be, struct store *s,
+               const struct timer *t, enum sched_end end, bool counted,
+               int64_t at_rt)
+{
+	struct store_timer st;
+	uint8_t *packed = NULL;
+
+	if (be == NULL || s == NULL || be->remember == NULL)
+		return;
+	sched_to_store(t, &st);
+	if (end != SCHED_GOES_ON) {
+		st.finished = true;
+		st.cancelled = end == SCHED_CANCELLED;
+		st.finished_rt_ns = at_rt;
+		if (counted) {
+			st.fire_count++;
+			st.last_fired_rt_ns = at_rt;
+		}
+		if (!TIMER_DURABLE(t))
+			st.key = NULL;
+		/* How it repeated, as Get shows it (left out if it cannot
+		 * be packed now). */
+		if (timer_repeat(t) != NULL &&
+		    (packed = repeat_pack(timer_repeat(t), &st.sched_len)) !=
+			NULL)
+			st.sched = packed;
+	}
+	if (be->remember(s, &st) < 0)
+		log_about(LOG_LEVEL_DEBUG, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): not kept for Get and "
+			  "Wait: %s",
+			  t->id, (unsigned)t->uid, be->errmsg(s));
+	free(packed);
+}
+
+/* The keeper's part of a caller timer's fire or cancel: how t stands,
+ * then the run. Best effort, as sched_remember. */
+static void
+sched_keep(const struct timer *t, enum sched_end end, bool counted,
+           int64_t at_rt, const struct store_run *run)
+{
+	if (sched.keep == NULL)
+		return;
+	sched_remember(sched.keep_be, sched.keep, t, end, counted, at_rt);
+	if (sched.keep_be->run_append(sched.keep, run) < 0)
+		log_about(LOG_LEVEL_DEBUG, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): run not kept: %s",
+			  t->id, (unsigned)t->uid,
+			  sched.keep_be->errmsg(sched.keep));
+}
+
+struct store *
+sched_keeper(const struct store_backend **ret_be)
+{
+	*ret_be = sched.keep_be;
+	return sched.keep;
 }
 
 int
@@ -1004,13 +1099,12 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		return -EAGAIN;
 	if (idtab_get(sched.by_id, rv->timer_id) != NULL)
 		return -EEXIST;
-	if (be->durable &&
-	    (r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
+	if ((r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
 	    r != -ENOENT)
 		return r == -EEXIST ? -EEXIST : -EIO;
 	if (t == NULL) {
-		/* The store keeps nothing of it (memory mode, or pruned):
-		 * the message says what it needs. */
+		/* The store keeps nothing of it (pruned, or past the memory
+		 * store's bounds): the message says what it needs. */
 		struct timer_init in;
 
 		memset(&in, 0, sizeof in);
@@ -1426,25 +1520,37 @@ sched_move(struct timer *t, int clk, int64_t nominal)
 }
 
 /* The store's part of a fire: the timer retired or moved to its next
- * occurrence (a trigger of a repeating timer writes nothing). */
+ * occurrence (a trigger of a repeating timer writes nothing), and a
+ * store that keeps no pending timers told of it before the fire's run
+ * is appended. */
 static int
 sched_store_advance(struct store *s, const struct timer *t,
                     const struct sched_firing *f)
 {
+	const struct store_backend *be = batch_backend();
 	struct store_timer st;
+	int r = 0;
 
 	if (f->keep)
-		return 0;
-	if (!f->has_next)
-		return batch_backend()->retire(s, t->id, TC(t)->fence, NULL);
-	sched_to_store(t, &st);
-	st.deadline_ns = f->next_ns;
-	st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
-	if (f->counted) {
-		st.fire_count = TC(t)->fire_count + 1;
-		st.last_fired_rt_ns = f->fired_rt;
+		;
+	else if (!f->has_next)
+		r = be->retire(s, t->id, TC(t)->fence, NULL);
+	else {
+		sched_to_store(t, &st);
+		st.deadline_ns = f->next_ns;
+		st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
+		if (f->counted) {
+			st.fire_count = TC(t)->fire_count + 1;
+			st.last_fired_rt_ns = f->fired_rt;
+		}
+		r = be->retire(s, t->id, TC(t)->fence, &st);
 	}
-	return batch_backend()->retire(s, t->id, TC(t)->fence, &st);
+	if (r == 0)
+		sched_remember(be, s, t,
+		               f->keep || f->has_next ? SCHED_GOES_ON
+		                                      : SCHED_FIRED,
+		               f->counted, f->fired_rt);
+	return r;
 }
 
 /* Memory follows the store: t moves to its next occurrence, or goes. */
@@ -1483,21 +1589,24 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 		                          timer_nominal(t), clock_now_ns(t->clock),
 		                          &f->next_ns) == 0;
 
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.due_rt_ns = f->due_rt;
+	run.lateness_ns = f->lateness;
+	run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
+	run.detail = why;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return false;
-		memset(&run, 0, sizeof run);
-		run.timer_id = t->id;
-		run.due_rt_ns = f->due_rt;
-		run.lateness_ns = f->lateness;
-		run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
-		run.detail = why;
 		if ((r = sched_store_advance(s, t, f)) < 0 ||
 		    (r = batch_backend()->run_append(s, &run)) < 0) {
 			batch_fail(r);
 			return false;
 		}
-	}
+	} else
+		sched_keep(t, f->keep || f->has_next ? SCHED_GOES_ON
+		                                     : SCHED_FIRED,
+		           false, f->fired_rt, &run);
 	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 		  "timer %" PRIu64 " (uid %u): skipped: %s", t->id,
 		  (unsigned)t->uid, why);
@@ -1718,6 +1827,7 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Fired fired = EVD__FIRED__INIT;
 	Evd__Run run = EVD__RUN__INIT;
+	struct store_run sr;
 	bool ends = !fg->has_next;
 	int sent;
 
@@ -1729,6 +1839,13 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 			  "timer %" PRIu64 " fired for vanished connection "
 			  "%" PRIu64,
 			  id, conn_id);
+		memset(&sr, 0, sizeof sr);
+		sr.timer_id = id;
+		sr.due_rt_ns = fg->due_rt;
+		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
+		sr.detail = "its connection was gone";
+		sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, false,
+		           fg->fired_rt, &sr);
 		sched_advance(t, fg);
 		return;
 	}
@@ -1754,6 +1871,16 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	}
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
+	/* Kept before the send: after it, t may be gone (see above). */
+	memset(&sr, 0, sizeof sr);
+	sr.timer_id = id;
+	sr.fire_id = fire_id;
+	sr.due_rt_ns = fg->due_rt;
+	sr.fired_rt_ns = fg->fired_rt;
+	sr.lateness_ns = fg->lateness;
+	sr.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
+	           fg->fired_rt, &sr);
 	if (ends)
 		sched_unlink(t); /* freed after the send, which packs from it */
 	else
@@ -2474,8 +2601,6 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 		return -ENOENT; /* pending, and not the asker's to see */
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
-	if (!be->durable)
-		return -ENOENT;
 	if ((r = be->get_timer(s, id, sched_revive_cb, &t)) < 0)
 		return r == -ENOENT || r == -EEXIST ? r : -EIO;
 	if (t == NULL)

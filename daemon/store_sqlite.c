@@ -18,7 +18,7 @@
  *	so a finished timer's key can be used again;
  *	runs are pruned to history_per_timer per timer as they are appended;
  *	rowids only grow, so rowid order is append order;
- *	finished timers (and their runs) are deleted FINISHED_KEEP_NS after
+ *	finished timers (and their runs) are deleted finished_keep_ns after
  *	they finished, by a sweep over one bounded id range at open and
  *	every PRUNE_EVERY commits, so no commit pays for a full scan; the
  *	sweep also drops runs of ids no stored timer has (the daemon is
@@ -61,7 +61,6 @@
 /* Page cache: -KiB. Loads read each page once; this mostly keeps the
  * upper b-tree levels and the pages recent inserts touch. */
 #define CACHE_KIB 16384
-#define FINISHED_KEEP_NS (INT64_C(7) * 24 * 3600 * 1000000000)
 #define WAL_KEEP_BYTES (64 << 20)
 #define PRUNE_EVERY 64	/* commits between sweep steps */
 #define PRUNE_SPAN 1024 /* timer ids per sweep step */
@@ -290,6 +289,7 @@ struct store {
 	sqlite3_stmt *st[ST_COUNT];
 	int lock_fd;
 	uint32_t history_per_timer;
+	int64_t keep_ns;      /* finished rows, after they finished */
 	uint32_t commits;     /* since the last sweep step */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
@@ -725,6 +725,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	}
 	s->lock_fd = -1;
 	s->history_per_timer = cfg->history_per_timer;
+	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
+					       : STORE_FINISHED_KEEP_NS;
 
 	r = store_sqlite_lock(s, cfg->state_dir);
 	if (r < 0)
@@ -1071,7 +1073,7 @@ store_sqlite_prune_step(struct store *s)
 {
 	sqlite3_stmt *st = s->st[ST_PRUNE_END];
 	int64_t start = s->prune_cursor, end = INT64_MAX;
-	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - FINISHED_KEEP_NS;
+	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - s->keep_ns;
 	char saved[sizeof(s->err)];
 
 	memcpy(saved, s->err, sizeof(saved));

@@ -1076,6 +1076,17 @@ test_finished_timers_pruned(void **state)
 	/* The sweep's place survives a restart. */
 	assert_int_equal(B->meta_get(s, "store.prune_cursor", &v), 0);
 	B->close(s);
+
+	/* A shorter finished_keep_ns: timer 2 is old enough now. */
+	f->cfg.finished_keep_ns = INT64_C(24) * 3600 * 1000000000;
+	s = open_ok(f);
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(B->begin(s), 0);
+		assert_int_equal(B->commit(s), 0);
+	}
+	assert_int_equal(get(s, 2, &g), -ENOENT);
+	assert_int_equal(get(s, 3, &g), 0);
+	B->close(s);
 }
 
 /* Output changes reported, by uid - 1000 (uids 1000..1009). */
