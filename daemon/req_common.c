@@ -453,9 +453,10 @@ req_found_key_cb(const struct store_timer *st, void *arg)
 	return 0;
 }
 
-/* A key whose timer already fired: the retry gets that timer back, not a
- * second one (a caller timer's key is free again once it ended: its
- * record holds none). Returns true if the reply is filled. */
+/* A key whose timer already fired or was cancelled: the retry gets that
+ * timer back, not a second one (a caller timer's key is free again once
+ * it ended: its record holds none). Returns true if the reply is
+ * filled. */
 static bool
 req_finished_key(struct req_ctx *ctx, const struct sched_spec *spec,
                  Evd__Scheduled *s)

@@ -1,8 +1,9 @@
 /*
  * req_get: one timer, as its owner (or root) sees it: pending timers from
- * memory; finished ones from where they are kept (the loop's keeper for
- * caller timers, the store for the others; see req_stores), each with
- * its run history (newest first) when one is kept.
+ * memory; finished and cancelled ones from where they are kept (the
+ * loop's keeper for caller timers, the store for the others; see
+ * req_stores), each with its run history (newest first) when one is
+ * kept.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -139,8 +140,9 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	info->owner_uid = st->uid;
 	info->owner_gid = st->gid;
 	info->has_state = true;
-	info->state = st->finished ? EVD__TIMER_STATE__FIRED
-	                           : EVD__TIMER_STATE__PENDING;
+	info->state = !st->finished ? EVD__TIMER_STATE__PENDING
+	              : st->cancelled ? EVD__TIMER_STATE__CANCELLED
+	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
 	info->clock = st->clock;
 	info->deadline_ns = st->deadline_ns;

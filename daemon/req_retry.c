@@ -51,6 +51,11 @@ req_retry(struct req_ctx *ctx, const Evd__Request *rq)
 		                "no timer %" PRIu64 " (finished timers are kept "
 		                "for a while, not for ever)",
 		                id);
+	case -ECANCELED:
+		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		                "timer %" PRIu64 " was cancelled; schedule it "
+		                "anew",
+		                id);
 	case -ENOTSUP:
 		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
 		                "timer %" PRIu64 " is not an exec timer", id);

@@ -8,7 +8,8 @@
  * after their commit. Must not block: arming a timerfd is one syscall,
  * and it is skipped when the earliest deadline did not move earlier.
  *
- * What is left of a timer once it ended (its last fire) is the store's: the configured one for channel and exec timers (a memory
+ * What is left of a timer once it ended (its last fire, or a cancel) is
+ * the store's: the configured one for channel and exec timers (a memory
  * store is told of them through remember()), and for caller timers a
  * memory store of this loop's own, the keeper, which never touches a
  * disk: so Get and Wait find every kind of timer after its end, and a
@@ -917,27 +918,44 @@ sched_lookup(uint64_t id, uid_t uid)
 	return t;
 }
 
-/* Cancels t; logs it unless quiet (a closing connection's timers are
- * summed up in one line). */
+/*
+ * Cancels t, which is then kept as cancelled with a CANCELLED run (for a
+ * caller timer, unless keep is false); gone says why: its connection
+ * closed (those are summed up in one log line, not one each).
+ */
 static int
-sched_cancel_one(struct timer *t, bool quiet)
+sched_cancel_one(struct timer *t, bool gone, bool keep)
 {
+	const struct store_backend *be = batch_backend();
+	int64_t now = clock_batch_ns(EVD__CLOCK__REALTIME);
+	struct store_run run;
 	struct store *s;
 	int r;
 
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	run.outcome = EVD__RUN_OUTCOME__RUN_CANCELLED;
+	run.detail = gone ? "its connection closed" : NULL;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
-		r = batch_backend()->cancel(s, t->id);
+		r = be->cancel(s, t->id);
 		if (r < 0 && r != -ENOENT) {
 			batch_fail(r);
 			return -EIO;
 		}
-	}
+		sched_remember(be, s, t, SCHED_CANCELLED, false, now);
+		if ((r = be->run_append(s, &run)) < 0) {
+			batch_fail(r);
+			return -EIO;
+		}
+	} else if (keep)
+		sched_keep(t, SCHED_CANCELLED, false, now, &run);
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
 	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
-	if (!quiet)
+	if (!gone)
 		log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 			  "timer %" PRIu64 " (uid %u): cancelled", t->id,
 			  (unsigned)t->uid);
@@ -948,7 +966,7 @@ sched_cancel_one(struct timer *t, bool quiet)
 int
 sched_cancel(struct timer *t)
 {
-	return sched_cancel_one(t, false);
+	return sched_cancel_one(t, false, true);
 }
 
 /* Writes t's clock, nominal deadline and paused flag as they are now. */
@@ -1101,7 +1119,7 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		return -EEXIST;
 	if ((r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
 	    r != -ENOENT)
-		return r == -EEXIST ? -EEXIST : -EIO;
+		return r == -EEXIST || r == -ECANCELED ? r : -EIO;
 	if (t == NULL) {
 		/* The store keeps nothing of it (pruned, or past the memory
 		 * store's bounds): the message says what it needs. */
@@ -1188,7 +1206,7 @@ sched_conn_gone(uint64_t conn_id)
 {
 	struct conn_timers *ct = idmap_get(sched.by_conn, conn_id);
 	struct timer *t;
-	size_t n = 0;
+	size_t n = 0, nall = ct != NULL ? ct->n : 0;
 	int i;
 
 	/* Many timers: out of the queues in one pass, so that the cancels
@@ -1204,9 +1222,15 @@ sched_conn_gone(uint64_t conn_id)
 			}
 	}
 	/* Caller timers are never durable, so these cancels cannot fail;
-	 * each unlinks one timer and the last one frees the list. */
+	 * each unlinks one timer and the last one frees the list. They are
+	 * all one owner's and oldest first: of a million, the keeper would
+	 * keep the newest keep_max anyway, so the others are not offered
+	 * (unless they repeat: the keeper holds their runs, to be ended). */
 	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL) {
-		sched_cancel_one(TAILQ_FIRST(&ct->list), true);
+		t = TAILQ_FIRST(&ct->list);
+		(void)sched_cancel_one(t, true,
+		                       nall - n <= sched.keep_max ||
+		                           timer_repeat(t) != NULL);
 		n++;
 	}
 	if (n > 0)
@@ -2272,7 +2296,8 @@ sched_timer_from_store(const struct store_timer *st, struct timer **ret)
 	return 0;
 }
 
-/* A finished timer to bring back (sched_revive). */
+/* A finished timer to bring back (sched_revive); a cancelled one was
+ * ended on purpose and stays so. */
 static int
 sched_revive_cb(const struct store_timer *st, void *arg)
 {
@@ -2280,6 +2305,8 @@ sched_revive_cb(const struct store_timer *st, void *arg)
 
 	if (!st->finished)
 		return -EEXIST; /* pending in the store, not in memory */
+	if (st->cancelled)
+		return -ECANCELED;
 	return sched_timer_from_store(st, ret);
 }
 
@@ -2585,10 +2612,28 @@ sched_retry(const struct sched_retry *rr)
 	return sched_revive(&rv, &t);
 }
 
+/* sched_revive_cb for an asker (0: root), to whom another owner's timer
+ * does not exist, whatever its state. */
+struct sched_rerun_find {
+	struct timer *t;
+	uid_t asker;
+};
+
+static int
+sched_rerun_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_rerun_find *rf = arg;
+
+	if (rf->asker != 0 && st->uid != rf->asker)
+		return -ENOENT;
+	return sched_revive_cb(st, &rf->t);
+}
+
 int
 sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 {
 	const struct store_backend *be = batch_backend();
+	struct sched_rerun_find rf;
 	struct timer *t = NULL;
 	struct store *s;
 	Evd__Exec *x;
@@ -2601,9 +2646,12 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 		return -ENOENT; /* pending, and not the asker's to see */
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
-	if ((r = be->get_timer(s, id, sched_revive_cb, &t)) < 0)
-		return r == -ENOENT || r == -EEXIST ? r : -EIO;
-	if (t == NULL)
+	rf.t = NULL;
+	rf.asker = asker;
+	if ((r = be->get_timer(s, id, sched_rerun_cb, &rf)) < 0)
+		return r == -ENOENT || r == -EEXIST || r == -ECANCELED ? r
+		                                                       : -EIO;
+	if ((t = rf.t) == NULL)
 		return -ENOENT;
 	if (asker != 0 && t->uid != asker) {
 		timer_free(t);

@@ -115,8 +115,10 @@ struct timer *sched_find_key(uid_t uid, const char *key);
  * NULL. */
 struct timer *sched_lookup(uint64_t id, uid_t uid);
 
-/* Cancels a pending timer and frees it. Returns 0, -EAGAIN or -EIO (a
- * durable timer whose removal the store refused; it stays pending). */
+/* Cancels a pending timer and frees it; its store (the keeper for a
+ * caller timer) keeps it as cancelled, with a CANCELLED run. Returns 0,
+ * -EAGAIN or -EIO (a durable timer whose cancel the store refused; it
+ * stays pending). */
 int sched_cancel(struct timer *t);
 
 /*
@@ -166,8 +168,8 @@ struct sched_revival {
  * Makes a finished timer pending again with its id, at rv's clock and
  * deadline: rebuilt from the store, or where the store keeps nothing of
  * it (pruned), from rv. Returns 0 and *ret; -EEXIST (it is pending, or
- * another pending timer of the owner has its key), -EAGAIN, -EIO or
- * -ENOMEM.
+ * another pending timer of the owner has its key), -ECANCELED (it was
+ * cancelled: it stays so), -EAGAIN, -EIO or -ENOMEM.
  */
 int sched_revive(const struct sched_revival *rv, struct timer **ret);
 
@@ -198,8 +200,8 @@ void sched_retry_shutdown(void);
  * store with its retries anew and fired at once. Returns 0 (*ret_ended:
  * it ran and ended again), -ENOENT (unknown to the store, or another
  * owner's and asker is not root), -ENOTSUP (not an exec timer), -EEXIST
- * (pending, or its key is taken), -EAGAIN, -EIO, -ENOMEM or -EINVAL (an
- * unreadable stored command).
+ * (pending, or its key is taken), -ECANCELED (it was cancelled), -EAGAIN,
+ * -EIO, -ENOMEM or -EINVAL (an unreadable stored command).
  */
 int sched_rerun(uint64_t id, uid_t asker, bool *ret_ended);
 
@@ -221,7 +223,8 @@ int sched_publish_failure(const struct sched_failure_msg *m, char *why,
 /* A hook of timer_id ended: a run its overlap policy deferred starts. */
 void sched_hook_ended(uint64_t timer_id);
 
-/* Cancels every caller-callback timer of a connection that is closing. */
+/* Cancels every caller-callback timer of a connection that is closing
+ * (kept as cancelled, "its connection closed"). */
 void sched_conn_gone(uint64_t conn_id);
 
 /*

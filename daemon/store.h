@@ -169,7 +169,10 @@ struct store_backend {
 
 	/* Timers. */
 	int (*schedule)(struct store *s, const struct store_timer *t);
-	/* -ENOENT if no pending timer has this id. */
+	/* Ends a pending timer without a fire: it stays visible as
+	 * finished and cancelled, with its history, until pruned, and its
+	 * key stays bound to it meanwhile (find_key). -ENOENT if no pending
+	 * timer has this id. */
 	int (*cancel)(struct store *s, uint64_t id);
 	/*
 	 * For a backend that keeps no pending timers (memory; NULL for one
@@ -198,8 +201,8 @@ struct store_backend {
 	/* Makes a finished timer pending again at t's clock and deadline,
 	 * unpaused (an ack asked for the timer again), with t's exec
 	 * command when it has one (a retry's attempt). -ENOENT if no
-	 * finished timer has t->id, -EEXIST if the owner has another
-	 * pending timer with its key. */
+	 * finished timer has t->id (a cancelled one is not brought back),
+	 * -EEXIST if the owner has another pending timer with its key. */
 	int (*revive)(struct store *s, const struct store_timer *t);
 	/* A finished or pending timer by id, for Get after it fired.
 	 * -ENOENT if unknown. cb runs once. */
@@ -207,8 +210,9 @@ struct store_backend {
 	                 void *arg);
 
 	/* The newest timer, pending or finished, that uid scheduled with
-	 * key; -ENOENT if none is kept. Keys of finished timers stay until
-	 * those are pruned, so a retry after a fire finds its timer. */
+	 * key; -ENOENT if none is kept. Keys of finished and cancelled
+	 * timers stay until those are pruned, so a retry after a fire or a
+	 * cancel finds its timer instead of scheduling a second one. */
 	int (*find_key)(struct store *s, uid_t uid, const char *key,
 	                store_timer_cb cb, void *arg);
 

@@ -7,6 +7,11 @@
  * Issue 12: a fired timer of every kind (caller, channel, exec) is kept
  * as FIRED with its history: Get returns it, Wait answers its last run at
  * once, and the number kept in memory per uid is bounded (--finished-max).
+ * Issue 13: a cancelled timer is kept as CANCELLED with a CANCELLED run:
+ * Get returns it, Wait answers at once with that run (and a Wait pending
+ * at the cancel is answered), List leaves it out, its key stays bound to
+ * it (a retry of the original schedule gets it back, existing) and it
+ * cannot be brought back by an ack's reschedule or Retry.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -252,6 +257,27 @@ wait_code(int fd, uint64_t id)
 	return code_of(call(fd, &rq));
 }
 
+/* Whether List (no filter) shows id. */
+static bool
+listed(int fd, uint64_t id)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List l = EVD__LIST__INIT;
+	Evd__Reply *r;
+	bool found = false;
+	size_t i;
+
+	rq.body_case = EVD__REQUEST__BODY_LIST;
+	rq.list = &l;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER_LIST);
+	for (i = 0; i < r->timer_list->n_timers; i++)
+		if (r->timer_list->timers[i]->timer_id == id)
+			found = true;
+	evd__reply__free_unpacked(r, NULL);
+	return found;
+}
+
 static uint64_t
 pending_count(int fd)
 {
@@ -451,6 +477,164 @@ test_exec_fired(void **state)
 	close(fd);
 }
 
+/* Issue 13: cancelled timers of every kind are kept as CANCELLED with a
+ * CANCELLED run; a pending Wait is answered, a later one at once; List
+ * and Stats count them no more; Cancel again is NOT_FOUND. */
+static void
+test_cancelled(void **state)
+{
+	const char *argv[] = { "/bin/true" };
+	struct sched caller = { .delay_ns = 3600 * SEC, .payload = "c" };
+	struct sched chan = { .delay_ns = 3600 * SEC, .channel = "ended-cx" };
+	struct sched ex = { .delay_ns = 3600 * SEC, .argv = argv, .argc = 1 };
+	int fd = greet(), waiter = greet();
+	uint64_t ids[3], before;
+	Evd__Reply *r;
+	int i;
+
+	before = pending_count(fd);
+	ids[0] = schedule(fd, &caller, NULL);
+	ids[1] = schedule(fd, &chan, NULL);
+	ids[2] = schedule(fd, &ex, NULL);
+	assert_int_equal(pending_count(fd), before + 3);
+	/* A Wait pending when the cancel comes. */
+	{
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__Wait w = EVD__WAIT__INIT;
+
+		w.has_timer_id = 1;
+		w.timer_id = ids[1];
+		rq.body_case = EVD__REQUEST__BODY_WAIT;
+		rq.wait = &w;
+		r = call(waiter, &rq);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_WAITING);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(cancel_code(fd, ids[i]), 0);
+	r = raw_recv_reply(waiter, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_EXEC_FINISHED);
+	assert_int_equal(r->exec_finished->timer_id, ids[1]);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_CANCELLED);
+	evd__reply__free_unpacked(r, NULL);
+	assert_int_equal(pending_count(fd), before);
+
+	for (i = 0; i < 3; i++) {
+		r = get_in(fd, ids[i], EVD__TIMER_STATE__CANCELLED);
+		assert_int_equal(r->timer->fire_count, 0);
+		assert_int_equal(r->timer->n_history, 1);
+		assert_int_equal(r->timer->history[0]->outcome,
+		                 EVD__RUN_OUTCOME__RUN_CANCELLED);
+		assert_false(r->timer->history[0]->has_fire_id &&
+		             r->timer->history[0]->fire_id != 0);
+		evd__reply__free_unpacked(r, NULL);
+		r = wait_now(fd, ids[i]);
+		assert_int_equal(r->exec_finished->run->outcome,
+		                 EVD__RUN_OUTCOME__RUN_CANCELLED);
+		evd__reply__free_unpacked(r, NULL);
+		assert_false(listed(fd, ids[i]));
+		assert_int_equal(cancel_code(fd, ids[i]),
+		                 EVD__ERROR_CODE__NOT_FOUND);
+	}
+	/* Another connection (of the same uid) sees them too. */
+	r = get_in(waiter, ids[0], EVD__TIMER_STATE__CANCELLED);
+	evd__reply__free_unpacked(r, NULL);
+	close(waiter);
+	close(fd);
+}
+
+/* Issue 13: the key of a cancelled timer stays bound to it: a retry of
+ * the original schedule (its reply lost) gets the cancelled timer back,
+ * existing, and nothing is scheduled; a new key schedules anew. */
+static void
+test_cancelled_key(void **state)
+{
+	struct sched sc = { .delay_ns = 50 * MS, .channel = "ended-key",
+		            .key = "report-2026-11-25" };
+	int fd = greet();
+	uint64_t id, again, before;
+	bool existing;
+	Evd__Reply *r;
+
+	id = schedule(fd, &sc, &existing);
+	assert_false(existing);
+	assert_int_equal(cancel_code(fd, id), 0);
+	before = pending_count(fd);
+	again = schedule(fd, &sc, &existing);
+	assert_int_equal(again, id);
+	assert_true(existing);
+	assert_int_equal(pending_count(fd), before);
+	usleep(100000); /* past the deadline it would have had */
+	r = get_in(fd, id, EVD__TIMER_STATE__CANCELLED);
+	assert_int_equal(r->timer->fire_count, 0);
+	evd__reply__free_unpacked(r, NULL);
+	sc.key = "report-2026-11-26";
+	again = schedule(fd, &sc, &existing);
+	assert_false(existing);
+	assert_true(again != id);
+	close(fd);
+}
+
+/* Issue 13: a cancelled repeating channel timer is not brought back by
+ * an ack that asks to reschedule it; the message can still be acked. */
+static void
+test_cancelled_not_revived(void **state)
+{
+	struct sched sc = { .delay_ns = 10 * MS, .channel = "ended-rv",
+		            .every_ns = 3600 * SEC };
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
+	Evd__Ack ack = EVD__ACK__INIT;
+	Evd__Retry rt = EVD__RETRY__INIT;
+	int fd = greet();
+	uint64_t id, fire_id;
+	Evd__Reply *r;
+
+	id = schedule(fd, &sc, NULL);
+	sub.channel = "ended-rv";
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &sub;
+	assert_int_equal(code_of(call(fd, &rq)), 0);
+	r = raw_next_fired(fd, 5000);
+	assert_non_null(r);
+	assert_int_equal(r->fired->timer_id, id);
+	fire_id = r->fired->fire_id;
+	evd__reply__free_unpacked(r, NULL);
+	assert_int_equal(cancel_code(fd, id), 0);
+
+	ack.has_fire_id = 1;
+	ack.fire_id = fire_id;
+	ack.reschedule_case = EVD__ACK__RESCHEDULE_RESCHEDULE_DELAY_NS;
+	ack.reschedule_delay_ns = 10 * MS;
+	rq.body_case = EVD__REQUEST__BODY_ACK;
+	rq.ack = &ack;
+	assert_int_equal(code_of(call(fd, &rq)),
+	                 EVD__ERROR_CODE__FAILED_PRECONDITION);
+	ack.reschedule_case = EVD__ACK__RESCHEDULE__NOT_SET;
+	assert_int_equal(code_of(call(fd, &rq)), 0);
+	assert_false(listed(fd, id));
+	r = get_in(fd, id, EVD__TIMER_STATE__CANCELLED);
+	assert_int_equal(r->timer->fire_count, 1);
+	assert_int_equal(r->timer->history[0]->outcome,
+	                 EVD__RUN_OUTCOME__RUN_ACKED);
+	evd__reply__free_unpacked(r, NULL);
+	/* Wait says cancelled, though the ack came after. */
+	r = wait_now(fd, id);
+	assert_int_equal(r->exec_finished->run->outcome,
+	                 EVD__RUN_OUTCOME__RUN_CANCELLED);
+	evd__reply__free_unpacked(r, NULL);
+	/* Retry does not bring it back either. */
+	rt.has_timer_id = 1;
+	rt.timer_id = id;
+	rq.body_case = EVD__REQUEST__BODY_RETRY;
+	rq.retry = &rt;
+	assert_int_equal(code_of(call(fd, &rq)),
+	                 EVD__ERROR_CODE__FAILED_PRECONDITION);
+	close(fd);
+}
+
 /* Issue 12: at most --finished-max ended timers per uid are kept in
  * memory (caller timers with either store); the oldest goes first, and
  * a finished timer never counts as pending. */
@@ -501,6 +685,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_caller_fired),
 		cmocka_unit_test(test_channel_fired),
 		cmocka_unit_test(test_exec_fired),
+		cmocka_unit_test(test_cancelled),
+		cmocka_unit_test(test_cancelled_key),
+		cmocka_unit_test(test_cancelled_not_revived),
 		cmocka_unit_test(test_finished_max),
 	};
 
