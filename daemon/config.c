@@ -37,6 +37,8 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_MIN_REPEAT_MS] = "min_repeat_interval_ms",
 	[CONFIG_MAX_FIRES_PER_UID] = "max_fires_per_uid",
 	[CONFIG_HOOKS] = "hooks",
+	[CONFIG_FINISHED_KEEP_S] = "finished_keep_s",
+	[CONFIG_FINISHED_MAX] = "finished_max",
 };
 
 void
@@ -253,6 +255,22 @@ config_set(struct config *c, int key, const char *value, char *err,
 			return -EINVAL;
 		}
 		c->history = (uint32_t)v;
+		break;
+	case CONFIG_FINISHED_KEEP_S:
+		if (parse_uint(value, 1, CONFIG_FINISHED_KEEP_MAX_S, &v) < 0) {
+			snprintf(err, errsize, "expected 1..%u seconds, not "
+			         "'%.64s'", CONFIG_FINISHED_KEEP_MAX_S, value);
+			return -EINVAL;
+		}
+		c->finished_keep_s = (uint32_t)v;
+		break;
+	case CONFIG_FINISHED_MAX:
+		if (parse_uint(value, 0, CONFIG_FINISHED_MAX_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected 0..%u, not '%.64s'",
+			         CONFIG_FINISHED_MAX_MAX, value);
+			return -EINVAL;
+		}
+		c->finished_max = (uint32_t)v;
 		break;
 	case CONFIG_THREADS:
 		if (parse_uint(value, 1, CONFIG_THREADS_MAX, &v) < 0) {
@@ -525,6 +543,10 @@ config_merge(struct config *dst, const struct config *src)
 		dst->max_fires_per_uid = src->max_fires_per_uid;
 	if (src->set & CONFIG_BIT(CONFIG_HOOKS))
 		memcpy(dst->hooks, src->hooks, sizeof dst->hooks);
+	if (src->set & CONFIG_BIT(CONFIG_FINISHED_KEEP_S))
+		dst->finished_keep_s = src->finished_keep_s;
+	if (src->set & CONFIG_BIT(CONFIG_FINISHED_MAX))
+		dst->finished_max = src->finished_max;
 	dst->set |= src->set;
 }
 
@@ -552,6 +574,8 @@ config_fill_defaults(struct config *c)
 	d.min_repeat_ms = CONFIG_DEFAULT_MIN_REPEAT_MS;
 	d.max_fires_per_uid = CONFIG_DEFAULT_FIRES_PER_UID;
 	strcpy(d.hooks, "auto");
+	d.finished_keep_s = CONFIG_DEFAULT_FINISHED_KEEP_S;
+	d.finished_max = CONFIG_DEFAULT_FINISHED_MAX;
 	/* Everything but the environment-dependent paths. */
 	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
 	        ~CONFIG_BIT(CONFIG_STATE_DIR);
@@ -605,6 +629,10 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_MAX_FIRES_PER_UID);
 	if (strcmp(a->hooks, b->hooks) != 0)
 		diff |= CONFIG_BIT(CONFIG_HOOKS);
+	if (a->finished_keep_s != b->finished_keep_s)
+		diff |= CONFIG_BIT(CONFIG_FINISHED_KEEP_S);
+	if (a->finished_max != b->finished_max)
+		diff |= CONFIG_BIT(CONFIG_FINISHED_MAX);
 	return diff & both;
 }
 
@@ -672,6 +700,12 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_HOOKS:
 		snprintf(buf, size, "%s", c->hooks);
+		break;
+	case CONFIG_FINISHED_KEEP_S:
+		snprintf(buf, size, "%u", c->finished_keep_s);
+		break;
+	case CONFIG_FINISHED_MAX:
+		snprintf(buf, size, "%u", c->finished_max);
 		break;
 	default:
 		snprintf(buf, size, "?");

@@ -46,6 +46,8 @@ enum config_key {
 	CONFIG_MAX_FIRES_PER_UID,
 	/* Needs a restart (config_key_reloadable says which). */
 	CONFIG_HOOKS,
+	CONFIG_FINISHED_KEEP_S,
+	CONFIG_FINISHED_MAX,
 	CONFIG_NKEYS,
 };
 
@@ -81,6 +83,14 @@ enum config_key {
 #define CONFIG_DEFAULT_EXEC_RUNNING 64u
 #define CONFIG_DEFAULT_EXEC_QUEUED 10000u
 #define CONFIG_DEFAULT_EXEC_PER_UID 16u
+/* Finished and cancelled timers: kept this long (seconds; a week by
+ * default, at most ten years), and at most this many per uid where they
+ * are kept in memory (caller timers, and every timer of the memory
+ * store). */
+#define CONFIG_FINISHED_KEEP_MAX_S 315360000u
+#define CONFIG_DEFAULT_FINISHED_KEEP_S 604800u
+#define CONFIG_FINISHED_MAX_MAX 1000000u
+#define CONFIG_DEFAULT_FINISHED_MAX 1000u
 /* A configuration file larger than this is refused (it is a few lines). */
 #define CONFIG_FILE_MAX (64u * 1024u)
 
@@ -110,6 +120,8 @@ struct config {
 	uint32_t max_fires_per_uid; /* fires per second of one non-root uid;
 	                               0: no bound */
 	char hooks[16]; /* how hooks start: "auto", "systemd" or "spawner" */
+	uint32_t finished_keep_s; /* finished timers are kept this long */
+	uint32_t finished_max;    /* per uid, where kept in memory */
 };
 
 /* Nothing set. */

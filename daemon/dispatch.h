@@ -118,6 +118,16 @@ int req_reply_channel_info(struct req_ctx *ctx, const char *channel);
 int req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
                    bool purge, uint64_t *ret_count);
 
+/* Where ended timers and run histories are kept, in the order to ask
+ * them: this loop's keeper of caller timers (sched_keeper), then the
+ * configured store, for reads. Fills up to REQ_STORES_MAX pairs and
+ * returns how many. */
+#define REQ_STORES_MAX 2
+struct store;
+struct store_backend;
+size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
+                  struct store *ret_s[REQ_STORES_MAX]);
+
 /* Answers a failed store write: UNAVAILABLE with the store's reason. */
 int req_unavailable(struct req_ctx *ctx);
 

@@ -468,8 +468,8 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	/* The end of a hook is history, not an acknowledgement: if the
 	 * store refuses it, the log line below still tells. */
 	if ((s = batch_store()) != NULL) {
-		if (batch_backend()->durable) /* else nothing is kept */
-			hook_fit_output(j->uid, &sr, detail, sizeof detail);
+		/* Kept by every store (the memory one too, bounded). */
+		hook_fit_output(j->uid, &sr, detail, sizeof detail);
 		if ((e = batch_backend()->run_append(s, &sr)) < 0)
 			batch_fail(e);
 	}

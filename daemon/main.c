@@ -107,6 +107,10 @@ usage(FILE *f)
 	        "commits)\n"
 	        "  --history N         run records kept per timer (default "
 	        "20)\n"
+	        "  --finished-max N    finished and cancelled timers kept in "
+	        "memory per uid\n"
+	        "                      (caller timers; all with --store "
+	        "memory; default %u)\n"
 	        "  --max-frame BYTES   largest request accepted (default "
 	        "%u)\n"
 	        "  --log-level LEVEL   err, warning, notice, info (default) "
@@ -123,7 +127,8 @@ usage(FILE *f)
 	        "see evd(8)\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n",
-	        FRAME_DEFAULT_MAX, CONFIG_THREADS_MAX);
+	        CONFIG_DEFAULT_FINISHED_MAX, FRAME_DEFAULT_MAX,
+	        CONFIG_THREADS_MAX);
 }
 
 static int
@@ -181,7 +186,7 @@ parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
 	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
-	       OPT_HOOKS };
+	       OPT_HOOKS, OPT_FINISHED_MAX };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -194,6 +199,7 @@ parse_options(int argc, char **argv)
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "hooks", required_argument, NULL, OPT_HOOKS },
+		{ "finished-max", required_argument, NULL, OPT_FINISHED_MAX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -211,6 +217,7 @@ parse_options(int argc, char **argv)
 		[OPT_THREADS - OPT_SOCKET] = CONFIG_THREADS,
 		[OPT_CONFIG - OPT_SOCKET] = -1,
 		[OPT_HOOKS - OPT_SOCKET] = CONFIG_HOOKS,
+		[OPT_FINISHED_MAX - OPT_SOCKET] = CONFIG_FINISHED_MAX,
 	};
 	char why[256];
 	int ch, idx;
@@ -237,6 +244,7 @@ parse_options(int argc, char **argv)
 		case OPT_METRICS:
 		case OPT_THREADS:
 		case OPT_HOOKS:
+		case OPT_FINISHED_MAX:
 			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
 			               why, sizeof why) < 0) {
 				fprintf(stderr, "evd: --%s: %s\n",
@@ -361,21 +369,31 @@ store_log_cb(enum store_log_level level, const char *msg)
 	}
 }
 
+/* What a store keeps of finished timers: the same for the configured
+ * store and for each loop's keeper of caller timers (sched_init). */
+static void
+store_config_of(const struct config *c, struct store_config *ret)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->state_dir = c->state_dir;
+	ret->sync_full = c->sync_full;
+	ret->history_per_timer = c->history;
+	ret->finished_keep_ns = (int64_t)c->finished_keep_s * 1000000000;
+	ret->finished_max = c->finished_max;
+}
+
 /* Opens the store and loads what it holds into memory. */
 static void
 open_store(const struct config *c)
 {
 	const struct store_backend *be = store_backend_find(c->store);
-	struct store_config cfg = {
-		.state_dir = c->state_dir,
-		.sync_full = c->sync_full,
-		.history_per_timer = c->history,
-		.log = store_log_cb,
-	};
+	struct store_config cfg;
 	struct store *s;
 	char why[1024];
 	int r;
 
+	store_config_of(c, &cfg);
+	cfg.log = store_log_cb;
 	if (be->durable && (r = make_dirs(c->state_dir, 0700)) < 0) {
 		errno = -r;
 		fatal("cannot create the state directory %s", c->state_dir);
@@ -678,9 +696,11 @@ hooks_init(struct event_base *base, const struct config *c)
 static int
 loop_init(struct event_base *base)
 {
+	struct store_config keep;
 	int r;
 
-	if ((r = sched_init(base)) < 0 || (r = wait_init(base)) < 0 ||
+	store_config_of(&opts.eff, &keep);
+	if ((r = sched_init(base, &keep)) < 0 || (r = wait_init(base)) < 0 ||
 	    (r = hook_init()) < 0 || (r = channel_init(base)) < 0 ||
 	    (r = conn_init(base, opts.eff.max_frame,
 	                   opts.eff.frame_timeout_ms)) < 0)

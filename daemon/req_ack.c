@@ -77,6 +77,11 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		                "timer %" PRIu64 " cannot come back: another "
 		                "pending timer of its owner has its key",
 		                f->timer_id);
+	if (r == -ECANCELED)
+		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		                "timer %" PRIu64 " was cancelled: it does not "
+		                "come back (ack without a reschedule)",
+		                f->timer_id);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
 	/* The store refused the row alone; the batch goes on. */

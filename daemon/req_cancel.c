@@ -1,6 +1,8 @@
 /*
- * req_cancel: asyncio handle.cancel(). Idempotent in effect: an unknown,
- * fired, cancelled or foreign id is NOT_FOUND and changes nothing.
+ * req_cancel: asyncio handle.cancel(). The timer ends CANCELLED and is
+ * kept so for a while, with its key (sched_cancel). Idempotent in
+ * effect: an unknown, fired, cancelled or foreign id is NOT_FOUND and
+ * changes nothing.
  */
 #include <errno.h>
 #include <stdbool.h>

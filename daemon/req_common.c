@@ -430,6 +430,25 @@ req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
 	return 0;
 }
 
+size_t
+req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
+           struct store *ret_s[REQ_STORES_MAX])
+{
+	const struct store_backend *be;
+	struct store *s;
+	size_t n = 0;
+
+	if ((s = sched_keeper(&be)) != NULL) {
+		ret_be[n] = be;
+		ret_s[n++] = s;
+	}
+	if ((be = batch_backend()) != NULL && (s = batch_store_ro()) != NULL) {
+		ret_be[n] = be;
+		ret_s[n++] = s;
+	}
+	return n;
+}
+
 static int
 req_found_key_cb(const struct store_timer *st, void *arg)
 {
@@ -444,20 +463,26 @@ req_found_key_cb(const struct store_timer *st, void *arg)
 	return 0;
 }
 
-/* A key whose timer already fired: the retry gets that timer back, not a
- * second one. Returns true if the reply is filled. */
+/* A key whose timer already fired or was cancelled: the retry gets that
+ * timer back, not a second one (a caller timer's key is free again once
+ * it ended: its record holds none). Returns true if the reply is
+ * filled. */
 static bool
 req_finished_key(struct req_ctx *ctx, const struct sched_spec *spec,
                  Evd__Scheduled *s)
 {
-	const struct store_backend *be = batch_backend();
-	struct store *st = batch_store_ro();
+	const struct store_backend *be[REQ_STORES_MAX];
+	struct store *st[REQ_STORES_MAX];
+	size_t i, n;
 
-	if (spec->key == NULL || be == NULL || !be->durable || st == NULL ||
-	    sched_find_key(spec->uid, spec->key) != NULL)
+	if (spec->key == NULL || sched_find_key(spec->uid, spec->key) != NULL)
 		return false;
-	if (be->find_key(st, spec->uid, spec->key, req_found_key_cb, s) < 0 ||
-	    !s->has_timer_id)
+	n = req_stores(be, st);
+	/* -ENOENT, or unreadable: the next store; in none, a new timer. */
+	for (i = 0; i < n && !s->has_timer_id; i++)
+		(void)be[i]->find_key(st[i], spec->uid, spec->key,
+		                      req_found_key_cb, s);
+	if (!s->has_timer_id)
 		return false;
 	s->has_existing = true;
 	s->existing = true;

@@ -1,7 +1,9 @@
 /*
  * req_get: one timer, as its owner (or root) sees it: pending timers from
- * memory, finished durable ones from the store, each with its run history
- * (newest first) when the store keeps one.
+ * memory; finished and cancelled ones from where they are kept (the
+ * loop's keeper for caller timers, the store for the others; see
+ * req_stores), each with its run history (newest first) when one is
+ * kept.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -138,8 +140,9 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	info->owner_uid = st->uid;
 	info->owner_gid = st->gid;
 	info->has_state = true;
-	info->state = st->finished ? EVD__TIMER_STATE__FIRED
-	                           : EVD__TIMER_STATE__PENDING;
+	info->state = !st->finished ? EVD__TIMER_STATE__PENDING
+	              : st->cancelled ? EVD__TIMER_STATE__CANCELLED
+	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
 	info->clock = st->clock;
 	info->deadline_ns = st->deadline_ns;
@@ -214,8 +217,8 @@ req_get_finished_exec(struct req_ctx *ctx, const uint8_t *p, size_t len,
 int
 req_get(struct req_ctx *ctx, const Evd__Request *rq)
 {
-	const struct store_backend *be = batch_backend();
-	struct store *s = batch_store_ro();
+	const struct store_backend *be[REQ_STORES_MAX];
+	struct store *s[REQ_STORES_MAX];
 	const Evd__Get *m = rq->get;
 	struct get_history *h;
 	Evd__TimerOptions *opts;
@@ -223,6 +226,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__TimerInfo *info;
 	Evd__Callback *cb;
 	struct timer *t;
+	size_t i, n = req_stores(be, s), from = 0;
 
 	if (!m->has_timer_id)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
@@ -238,20 +242,27 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 	} else {
 		struct get_finished *g;
 
-		if (be == NULL || !be->durable || s == NULL ||
-		    (g = req_alloc(ctx, sizeof *g)) == NULL)
-			goto notfound;
+		if ((g = req_alloc(ctx, sizeof *g)) == NULL)
+			return -ENOMEM;
 		g->caller = ctx->uid;
 		g->ctx = ctx;
-		if (be->get_timer(s, m->timer_id, get_finished_cb, g) < 0 ||
-		    !g->visible)
+		/* An id is in one store at most; -ENOENT: the next. */
+		for (from = 0; from < n && !g->visible; from++)
+			(void)be[from]->get_timer(s[from], m->timer_id,
+			                          get_finished_cb, g);
+		if (!g->visible)
 			goto notfound;
+		from--; /* the store that has it, for its history */
 		info = &g->info;
 	}
-	if (be != NULL && be->durable && s != NULL &&
-	    (h = req_alloc(ctx, sizeof *h)) != NULL) {
-		/* History is best effort: a read error leaves it empty. */
-		be->runs(s, m->timer_id, get_run_cb, h);
+	if ((h = req_alloc(ctx, sizeof *h)) != NULL) {
+		/* History is best effort: a read error leaves it empty. A
+		 * pending timer's is wherever its runs went. */
+		for (i = from; i < n && h->n == 0; i++) {
+			(void)be[i]->runs(s[i], m->timer_id, get_run_cb, h);
+			if (t == NULL)
+				break;
+		}
 		info->n_history = h->n;
 		info->history = h->ptrs;
 	}

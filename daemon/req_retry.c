@@ -49,8 +49,13 @@ req_retry(struct req_ctx *ctx, const Evd__Request *rq)
 		break;
 	case -ENOENT:
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                "no timer %" PRIu64 " (the store keeps finished "
-		                "timers for a while; a memory store keeps none)",
+		                "no timer %" PRIu64 " (finished timers are kept "
+		                "for a while, not for ever)",
+		                id);
+	case -ECANCELED:
+		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		                "timer %" PRIu64 " was cancelled; schedule it "
+		                "anew",
 		                id);
 	case -ENOTSUP:
 		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,

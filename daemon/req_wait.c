@@ -3,7 +3,9 @@
  * with Waiting; an ExecFinished event follows when the timer's fire is
  * done (its hook ended, its message was queued, its caller fire was
  * delivered) or it is cancelled. For a timer that already finished, its
- * last run follows at once.
+ * last run follows at once; for one that was cancelled, the run that
+ * says so (RUN_CANCELLED), whatever ran after it (a hook that was
+ * running when the cancel came).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +23,8 @@ struct req_wait_last {
 	uid_t caller;
 	bool visible;
 	bool finished;
+	bool cancelled;
+	int64_t due_rt_ns;
 	bool have_run;
 	Evd__Run run;
 	char detail[256];
@@ -33,15 +37,20 @@ req_wait_timer_cb(const struct store_timer *st, void *arg)
 
 	w->visible = w->caller == 0 || st->uid == w->caller;
 	w->finished = st->finished;
+	w->cancelled = st->cancelled;
+	w->due_rt_ns = st->due_rt_ns;
 	return 0;
 }
 
-/* The newest run only: the one that ended the timer. */
+/* The newest run only: the one that ended the timer (for a cancelled
+ * one, its cancel). */
 static int
 req_wait_run_cb(const struct store_run *r, void *arg)
 {
 	struct req_wait_last *w = arg;
 
+	if (w->cancelled && r->outcome != EVD__RUN_OUTCOME__RUN_CANCELLED)
+		return 0;
 	evd__run__init(&w->run);
 	w->run.has_fire_id = r->fire_id != 0;
 	w->run.fire_id = r->fire_id;
@@ -69,11 +78,12 @@ req_wait_run_cb(const struct store_run *r, void *arg)
 int
 req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 {
-	const struct store_backend *be = batch_backend();
-	struct store *s = batch_store_ro();
+	const struct store_backend *be[REQ_STORES_MAX];
+	struct store *s[REQ_STORES_MAX];
 	const Evd__Wait *m = rq->wait;
 	struct req_wait_last *w;
 	Evd__Waiting *wt;
+	size_t i, n;
 	uid_t owner;
 	int r;
 
@@ -107,17 +117,27 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 		return r;
 	}
 	w->caller = ctx->uid;
-	if (be == NULL || !be->durable || s == NULL ||
-	    be->get_timer(s, m->timer_id, req_wait_timer_cb, w) < 0 ||
-	    !w->visible || !w->finished)
+	n = req_stores(be, s);
+	/* An id is in one store at most; -ENOENT: the next. */
+	for (i = 0; i < n && !w->visible; i++)
+		(void)be[i]->get_timer(s[i], m->timer_id, req_wait_timer_cb, w);
+	if (!w->visible || !w->finished)
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                "no timer %" PRIu64, m->timer_id);
-	be->runs(s, m->timer_id, req_wait_run_cb, w);
+	/* Best effort: unreadable history is none. */
+	(void)be[i - 1]->runs(s[i - 1], m->timer_id, req_wait_run_cb, w);
 	if (!w->have_run) {
 		evd__run__init(&w->run);
 		w->run.has_outcome = true;
-		w->run.outcome = EVD__RUN_OUTCOME__RUN_OUTCOME_UNSPECIFIED;
-		w->run.detail = "finished; its history was not kept";
+		if (w->cancelled) {
+			w->run.outcome = EVD__RUN_OUTCOME__RUN_CANCELLED;
+			w->run.has_due_realtime_ns = true;
+			w->run.due_realtime_ns = w->due_rt_ns;
+		} else {
+			w->run.outcome =
+			    EVD__RUN_OUTCOME__RUN_OUTCOME_UNSPECIFIED;
+			w->run.detail = "finished; its history was not kept";
+		}
 	}
 	/* After the Waiting reply, which is packed when this returns. */
 	return wait_send_later(ctx->conn_id, m->timer_id, &w->run);

@@ -7,6 +7,13 @@
  * memory state changes, so the reply that acknowledges them leaves only
  * after their commit. Must not block: arming a timerfd is one syscall,
  * and it is skipped when the earliest deadline did not move earlier.
+ *
+ * What is left of a timer once it ended (its last fire, or a cancel) is
+ * the store's: the configured one for channel and exec timers (a memory
+ * store is told of them through remember()), and for caller timers a
+ * memory store of this loop's own, the keeper, which never touches a
+ * disk: so Get and Wait find every kind of timer after its end, and a
+ * caller fire costs no store write.
  */
 #include "sched.h"
 
@@ -226,6 +233,9 @@ static _Thread_local struct {
 	struct event *rate_ev;  /* releases timers held by the fire rate */
 	struct idmap *rate;     /* uid + 1 -> struct sched_bucket */
 	struct event *heartbeat_ev;
+	const struct store_backend *keep_be; /* the keeper (see the top) */
+	struct store *keep;
+	uint32_t keep_max;   /* ended caller timers the keeper keeps per uid */
 	uint64_t next_id, id_limit;
 	uint64_t next_fire_id, fire_id_limit;
 	struct sched_stats stats;
@@ -314,11 +324,11 @@ timer_repeat(const struct timer *t)
 }
 
 int
-sched_init(struct event_base *base)
+sched_init(struct event_base *base, const struct store_config *keep)
 {
 	struct timeval hb = { SCHED_HEARTBEAT_S, 0 };
 	unsigned k;
-	int i, flags;
+	int i, flags, r;
 
 	memset(&sched, 0, sizeof sched);
 	sched.base = base;
@@ -361,6 +371,14 @@ sched_init(struct event_base *base)
 	if (sched.more_ev == NULL || sched.heartbeat_ev == NULL ||
 	    event_add(sched.heartbeat_ev, &hb) < 0)
 		return -ENOMEM;
+	if (keep != NULL) {
+		sched.keep_be = store_backend_find("memory");
+		sched.keep_max = keep->finished_max;
+		if (sched.keep_be == NULL)
+			return -ENOENT;
+		if ((r = sched.keep_be->open(keep, &sched.keep)) < 0)
+			return r;
+	}
 	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
 		struct sched_clock *sc = &sched.clocks[i];
 
@@ -470,6 +488,8 @@ sched_shutdown(void)
 	pool_free(sched.timers);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
+	if (sched.keep != NULL)
+		sched.keep_be->close(sched.keep);
 	memset(&sched, 0, sizeof sched);
 }
 
@@ -716,7 +736,10 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->deadline_ns = timer_nominal(t);
 	st->due_rt_ns = clock_to_realtime_ns(t->clock, st->deadline_ns);
 	st->paused = t->paused;
-	snprintf(st->boot_id, sizeof st->boot_id, "%s", clock_boot_id());
+	/* Not snprintf: this runs at every cancel and end of a timer (st
+	 * is zeroed: the id stays terminated). */
+	memcpy(st->boot_id, clock_boot_id(),
+	       strnlen(clock_boot_id(), sizeof st->boot_id - 1));
 	st->created_rt_ns = t->created_rt_ns;
 	st->channel = TC(t)->channel;
 	st->exec = TC(t)->exec;
@@ -730,6 +753,79 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->max_attempts = TC(t)->max_attempts;
 	st->fire_count = TC(t)->fire_count;
 	st->last_fired_rt_ns = TC(t)->last_fired_rt_ns;
+}
+
+/* How a timer stands for remember(): still pending after a fire, or
+ * ended by its last fire or by a cancel. */
+enum sched_end { SCHED_GOES_ON, SCHED_FIRED, SCHED_CANCELLED };
+
+/*
+ * Tells store s of backend be, if it is one that keeps no pending timers
+ * (remember), how t stands after a fire or a cancel at at_rt (wall time):
+ * so that it keeps the run appended next and, once t ended, t itself.
+ * counted: the fire counts (fire_count, last fired). A caller timer's
+ * record holds no key: the key is free again when it ends (the timer
+ * died with its connection or fired to it; a retry from a new connection
+ * must get a new timer). Best effort: the record serves Get and Wait
+ * only, so a failure is logged, never returned.
+ */
+static void
+sched_remember(const struct store_backend *be, struct store *s,
+               const struct timer *t, enum sched_end end, bool counted,
+               int64_t at_rt)
+{
+	struct store_timer st;
+	uint8_t *packed = NULL;
+
+	if (be == NULL || s == NULL || be->remember == NULL)
+		return;
+	sched_to_store(t, &st);
+	if (end != SCHED_GOES_ON) {
+		st.finished = true;
+		st.cancelled = end == SCHED_CANCELLED;
+		st.finished_rt_ns = at_rt;
+		if (counted) {
+			st.fire_count++;
+			st.last_fired_rt_ns = at_rt;
+		}
+		if (!TIMER_DURABLE(t))
+			st.key = NULL;
+		/* How it repeated, as Get shows it (left out if it cannot
+		 * be packed now). */
+		if (timer_repeat(t) != NULL &&
+		    (packed = repeat_pack(timer_repeat(t), &st.sched_len)) !=
+			NULL)
+			st.sched = packed;
+	}
+	if (be->remember(s, &st) < 0)
+		log_about(LOG_LEVEL_DEBUG, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): not kept for Get and "
+			  "Wait: %s",
+			  t->id, (unsigned)t->uid, be->errmsg(s));
+	free(packed);
+}
+
+/* The keeper's part of a caller timer's fire or cancel: how t stands,
+ * then the run. Best effort, as sched_remember. */
+static void
+sched_keep(const struct timer *t, enum sched_end end, bool counted,
+           int64_t at_rt, const struct store_run *run)
+{
+	if (sched.keep == NULL)
+		return;
+	sched_remember(sched.keep_be, sched.keep, t, end, counted, at_rt);
+	if (sched.keep_be->run_append(sched.keep, run) < 0)
+		log_about(LOG_LEVEL_DEBUG, LOG_TIMER(t->id, t->uid),
+			  "timer %" PRIu64 " (uid %u): run not kept: %s",
+			  t->id, (unsigned)t->uid,
+			  sched.keep_be->errmsg(sched.keep));
+}
+
+struct store *
+sched_keeper(const struct store_backend **ret_be)
+{
+	*ret_be = sched.keep_be;
+	return sched.keep;
 }
 
 int
@@ -867,27 +963,44 @@ sched_lookup_in_channel(uint64_t id, uid_t uid)
 	return t;
 }
 
-/* Cancels t; logs it unless quiet (a closing connection's timers are
- * summed up in one line). */
+/*
+ * Cancels t, which is then kept as cancelled with a CANCELLED run (for a
+ * caller timer, unless keep is false); gone says why: its connection
+ * closed (those are summed up in one log line, not one each).
+ */
 static int
-sched_cancel_one(struct timer *t, bool quiet)
+sched_cancel_one(struct timer *t, bool gone, bool keep)
 {
+	const struct store_backend *be = batch_backend();
+	int64_t now = clock_batch_ns(EVD__CLOCK__REALTIME);
+	struct store_run run;
 	struct store *s;
 	int r;
 
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	run.outcome = EVD__RUN_OUTCOME__RUN_CANCELLED;
+	run.detail = gone ? "its connection closed" : NULL;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
-		r = batch_backend()->cancel(s, t->id);
+		r = be->cancel(s, t->id);
 		if (r < 0 && r != -ENOENT) {
 			batch_fail(r);
 			return -EIO;
 		}
-	}
+		sched_remember(be, s, t, SCHED_CANCELLED, false, now);
+		if ((r = be->run_append(s, &run)) < 0) {
+			batch_fail(r);
+			return -EIO;
+		}
+	} else if (keep)
+		sched_keep(t, SCHED_CANCELLED, false, now, &run);
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
 	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
-	if (!quiet)
+	if (!gone)
 		log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 			  "timer %" PRIu64 " (uid %u): cancelled", t->id,
 			  (unsigned)t->uid);
@@ -898,7 +1011,7 @@ sched_cancel_one(struct timer *t, bool quiet)
 int
 sched_cancel(struct timer *t)
 {
-	return sched_cancel_one(t, false);
+	return sched_cancel_one(t, false, true);
 }
 
 /* Writes t's clock, nominal deadline and paused flag as they are now. */
@@ -1049,13 +1162,12 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		return -EAGAIN;
 	if (idtab_get(sched.by_id, rv->timer_id) != NULL)
 		return -EEXIST;
-	if (be->durable &&
-	    (r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
+	if ((r = be->get_timer(s, rv->timer_id, sched_revive_cb, &t)) < 0 &&
 	    r != -ENOENT)
-		return r == -EEXIST ? -EEXIST : -EIO;
+		return r == -EEXIST || r == -ECANCELED ? r : -EIO;
 	if (t == NULL) {
-		/* The store keeps nothing of it (memory mode, or pruned):
-		 * the message says what it needs. */
+		/* The store keeps nothing of it (pruned, or past the memory
+		 * store's bounds): the message says what it needs. */
 		struct timer_init in;
 
 		memset(&in, 0, sizeof in);
@@ -1136,7 +1248,7 @@ sched_conn_gone(uint64_t conn_id)
 {
 	struct conn_timers *ct = idmap_get(sched.by_conn, conn_id);
 	struct timer *t;
-	size_t n = 0;
+	size_t n = 0, nall = ct != NULL ? ct->n : 0;
 	int i;
 
 	/* Many timers: out of the queues in one pass, so that the cancels
@@ -1152,9 +1264,15 @@ sched_conn_gone(uint64_t conn_id)
 			}
 	}
 	/* Caller timers are never durable, so these cancels cannot fail;
-	 * each unlinks one timer and the last one frees the list. */
+	 * each unlinks one timer and the last one frees the list. They are
+	 * all one owner's and oldest first: of a million, the keeper would
+	 * keep the newest keep_max anyway, so the others are not offered
+	 * (unless they repeat: the keeper holds their runs, to be ended). */
 	while ((ct = idmap_get(sched.by_conn, conn_id)) != NULL) {
-		sched_cancel_one(TAILQ_FIRST(&ct->list), true);
+		t = TAILQ_FIRST(&ct->list);
+		(void)sched_cancel_one(t, true,
+		                       nall - n <= sched.keep_max ||
+		                           timer_repeat(t) != NULL);
 		n++;
 	}
 	if (n > 0)
@@ -1471,25 +1589,37 @@ sched_move(struct timer *t, int clk, int64_t nominal)
 }
 
 /* The store's part of a fire: the timer retired or moved to its next
- * occurrence (a trigger of a repeating timer writes nothing). */
+ * occurrence (a trigger of a repeating timer writes nothing), and a
+ * store that keeps no pending timers told of it before the fire's run
+ * is appended. */
 static int
 sched_store_advance(struct store *s, const struct timer *t,
                     const struct sched_firing *f)
 {
+	const struct store_backend *be = batch_backend();
 	struct store_timer st;
+	int r = 0;
 
 	if (f->keep)
-		return 0;
-	if (!f->has_next)
-		return batch_backend()->retire(s, t->id, TC(t)->fence, NULL);
-	sched_to_store(t, &st);
-	st.deadline_ns = f->next_ns;
-	st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
-	if (f->counted) {
-		st.fire_count = TC(t)->fire_count + 1;
-		st.last_fired_rt_ns = f->fired_rt;
+		;
+	else if (!f->has_next)
+		r = be->retire(s, t->id, TC(t)->fence, NULL);
+	else {
+		sched_to_store(t, &st);
+		st.deadline_ns = f->next_ns;
+		st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
+		if (f->counted) {
+			st.fire_count = TC(t)->fire_count + 1;
+			st.last_fired_rt_ns = f->fired_rt;
+		}
+		r = be->retire(s, t->id, TC(t)->fence, &st);
 	}
-	return batch_backend()->retire(s, t->id, TC(t)->fence, &st);
+	if (r == 0)
+		sched_remember(be, s, t,
+		               f->keep || f->has_next ? SCHED_GOES_ON
+		                                      : SCHED_FIRED,
+		               f->counted, f->fired_rt);
+	return r;
 }
 
 /* Memory follows the store: t moves to its next occurrence, or goes. */
@@ -1528,21 +1658,24 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 		                          timer_nominal(t), clock_now_ns(t->clock),
 		                          &f->next_ns) == 0;
 
+	memset(&run, 0, sizeof run);
+	run.timer_id = t->id;
+	run.due_rt_ns = f->due_rt;
+	run.lateness_ns = f->lateness;
+	run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
+	run.detail = why;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return false;
-		memset(&run, 0, sizeof run);
-		run.timer_id = t->id;
-		run.due_rt_ns = f->due_rt;
-		run.lateness_ns = f->lateness;
-		run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
-		run.detail = why;
 		if ((r = sched_store_advance(s, t, f)) < 0 ||
 		    (r = batch_backend()->run_append(s, &run)) < 0) {
 			batch_fail(r);
 			return false;
 		}
-	}
+	} else
+		sched_keep(t, f->keep || f->has_next ? SCHED_GOES_ON
+		                                     : SCHED_FIRED,
+		           false, f->fired_rt, &run);
 	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 		  "timer %" PRIu64 " (uid %u): skipped: %s", t->id,
 		  (unsigned)t->uid, why);
@@ -1763,6 +1896,7 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Fired fired = EVD__FIRED__INIT;
 	Evd__Run run = EVD__RUN__INIT;
+	struct store_run sr;
 	bool ends = !fg->has_next;
 	int sent;
 
@@ -1774,6 +1908,13 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 			  "timer %" PRIu64 " fired for vanished connection "
 			  "%" PRIu64,
 			  id, conn_id);
+		memset(&sr, 0, sizeof sr);
+		sr.timer_id = id;
+		sr.due_rt_ns = fg->due_rt;
+		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
+		sr.detail = "its connection was gone";
+		sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, false,
+		           fg->fired_rt, &sr);
 		sched_advance(t, fg);
 		return;
 	}
@@ -1799,6 +1940,16 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	}
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
+	/* Kept before the send: after it, t may be gone (see above). */
+	memset(&sr, 0, sizeof sr);
+	sr.timer_id = id;
+	sr.fire_id = fire_id;
+	sr.due_rt_ns = fg->due_rt;
+	sr.fired_rt_ns = fg->fired_rt;
+	sr.lateness_ns = fg->lateness;
+	sr.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
+	           fg->fired_rt, &sr);
 	if (ends)
 		sched_unlink(t); /* freed after the send, which packs from it */
 	else
@@ -2253,7 +2404,8 @@ sched_timer_from_store(const struct store_timer *st, struct timer **ret)
 	return 0;
 }
 
-/* A finished timer to bring back (sched_revive). */
+/* A finished timer to bring back (sched_revive); a cancelled one was
+ * ended on purpose and stays so. */
 static int
 sched_revive_cb(const struct store_timer *st, void *arg)
 {
@@ -2261,6 +2413,8 @@ sched_revive_cb(const struct store_timer *st, void *arg)
 
 	if (!st->finished)
 		return -EEXIST; /* pending in the store, not in memory */
+	if (st->cancelled)
+		return -ECANCELED;
 	return sched_timer_from_store(st, ret);
 }
 
@@ -2574,10 +2728,28 @@ sched_retry(const struct sched_retry *rr)
 	return sched_revive(&rv, &t);
 }
 
+/* sched_revive_cb for an asker (0: root), to whom another owner's timer
+ * does not exist, whatever its state. */
+struct sched_rerun_find {
+	struct timer *t;
+	uid_t asker;
+};
+
+static int
+sched_rerun_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_rerun_find *rf = arg;
+
+	if (rf->asker != 0 && st->uid != rf->asker)
+		return -ENOENT;
+	return sched_revive_cb(st, &rf->t);
+}
+
 int
 sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 {
 	const struct store_backend *be = batch_backend();
+	struct sched_rerun_find rf;
 	struct timer *t = NULL;
 	struct store *s;
 	Evd__Exec *x;
@@ -2590,11 +2762,12 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 		return -ENOENT; /* pending, and not the asker's to see */
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
-	if (!be->durable)
-		return -ENOENT;
-	if ((r = be->get_timer(s, id, sched_revive_cb, &t)) < 0)
-		return r == -ENOENT || r == -EEXIST ? r : -EIO;
-	if (t == NULL)
+	rf.t = NULL;
+	rf.asker = asker;
+	if ((r = be->get_timer(s, id, sched_rerun_cb, &rf)) < 0)
+		return r == -ENOENT || r == -EEXIST || r == -ECANCELED ? r
+		                                                       : -EIO;
+	if ((t = rf.t) == NULL)
 		return -ENOENT;
 	if (asker != 0 && t->uid != asker) {
 		timer_free(t);

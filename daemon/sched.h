@@ -69,12 +69,20 @@ struct sched_stats {
 	int64_t utc_offset_s;   /* the system zone's offset now */
 };
 
-/* Creates the timerfds and their events on base. Returns 0 or -errno. */
-int sched_init(struct event_base *base);
-struct event_base *sched_event_base(void);
-
 struct store;
 struct store_backend;
+struct store_config;
+
+/* Creates the timerfds and their events on base, and the keeper: a
+ * memory store of this loop's own, with keep's bounds, for what is left
+ * of caller timers once they ended (NULL: nothing is kept of them).
+ * Returns 0 or -errno. */
+int sched_init(struct event_base *base, const struct store_config *keep);
+struct event_base *sched_event_base(void);
+
+/* The keeper (see sched_init) and its backend, or NULL: where Get and
+ * Wait find the caller timers of this loop that ended. */
+struct store *sched_keeper(const struct store_backend **ret_be);
 /*
  * Replaces every durable timer in memory with what the store holds: at
  * start-up, and after a batch was rolled back. Deadlines of relative
@@ -115,8 +123,10 @@ struct timer *sched_find_key(uid_t uid, const char *key);
 struct timer *sched_lookup_in_channel(uint64_t id, uid_t uid);
 struct timer *sched_lookup(uint64_t id, uid_t uid);
 
-/* Cancels a pending timer and frees it. Returns 0, -EAGAIN or -EIO (a
- * durable timer whose removal the store refused; it stays pending). */
+/* Cancels a pending timer and frees it; its store (the keeper for a
+ * caller timer) keeps it as cancelled, with a CANCELLED run. Returns 0,
+ * -EAGAIN or -EIO (a durable timer whose cancel the store refused; it
+ * stays pending). */
 int sched_cancel(struct timer *t);
 
 /*
@@ -165,10 +175,10 @@ struct sched_revival {
 /*
  * Makes a finished timer pending again with its id, at rv's clock and
  * deadline: rebuilt from the store, or where the store keeps nothing of
- * it (memory mode, pruned), from rv. Returns 0 and *ret; -EEXIST (it is
- * pending, or another pending timer of the owner has its key), -EAGAIN,
- * -EIO, -ENOMEM, or -E2BIG or -EINVAL (the store refused its row; the
- * batch goes on).
+ * it (pruned), from rv. Returns 0 and *ret; -EEXIST (it is pending, or
+ * another pending timer of the owner has its key), -ECANCELED (it was
+ * cancelled: it stays so), -EAGAIN, -EIO, -ENOMEM, or -E2BIG or -EINVAL
+ * (the store refused its row; the batch goes on).
  */
 int sched_revive(const struct sched_revival *rv, struct timer **ret);
 
@@ -199,8 +209,8 @@ void sched_retry_shutdown(void);
  * store with its retries anew and fired at once. Returns 0 (*ret_ended:
  * it ran and ended again), -ENOENT (unknown to the store, or another
  * owner's and asker is not root), -ENOTSUP (not an exec timer), -EEXIST
- * (pending, or its key is taken), -EAGAIN, -EIO, -ENOMEM or -EINVAL
- * (an unreadable stored command).
+ * (pending, or its key is taken), -ECANCELED (it was cancelled), -EAGAIN,
+ * -EIO, -ENOMEM or -EINVAL (an unreadable stored command).
  */
 int sched_rerun(uint64_t id, uid_t asker, bool *ret_ended);
 
@@ -222,7 +232,8 @@ int sched_publish_failure(const struct sched_failure_msg *m, char *why,
 /* A hook of timer_id ended: a run its overlap policy deferred starts. */
 void sched_hook_ended(uint64_t timer_id);
 
-/* Cancels every caller-callback timer of a connection that is closing. */
+/* Cancels every caller-callback timer of a connection that is closing
+ * (kept as cancelled, "its connection closed"). */
 void sched_conn_gone(uint64_t conn_id);
 
 /*

@@ -69,8 +69,11 @@ struct store_timer {
 	int64_t last_fired_rt_ns;
 	/* Filled by get_timer() (claim() hands over pending timers only);
 	 * ignored by schedule/retire/reschedule: true once retired for good
-	 * (next NULL), at finished_rt_ns (wall time; 0 while pending). */
+	 * (next NULL) or cancelled (cancelled is then set too), at
+	 * finished_rt_ns (wall time; 0 while pending). remember() reads
+	 * all three. */
 	bool finished;
+	bool cancelled;
 	int64_t finished_rt_ns;
 	/* An exec callback: the packed protocol Exec message (the store
 	 * keeps it opaque); NULL for other callbacks. */
@@ -149,6 +152,10 @@ enum store_log_level {
  */
 typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
 
+/* How long a finished (or cancelled) timer is kept, with its runs, when
+ * store_config.finished_keep_ns is 0. */
+#define STORE_FINISHED_KEEP_NS (INT64_C(7) * 24 * 3600 * 1000000000)
+
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
 	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
@@ -157,6 +164,12 @@ struct store_config {
 	 * the first open() that passes one sets it up, before the engine
 	 * does anything else. */
 	store_log_fn log;
+	/* Finished and cancelled timers are kept this long after they
+	 * ended (0: STORE_FINISHED_KEEP_NS), then deleted with their runs. */
+	int64_t finished_keep_ns;
+	/* A store that keeps them in memory also keeps at most this many
+	 * per owner, dropping the oldest (0: none at all). */
+	uint32_t finished_max;
 };
 
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
@@ -190,8 +203,22 @@ struct store_backend {
 
 	/* Timers. */
 	int (*schedule)(struct store *s, const struct store_timer *t);
-	/* -ENOENT if no pending timer has this id. */
+	/* Ends a pending timer without a fire: it stays visible as
+	 * finished and cancelled, with its history, until pruned, and its
+	 * key stays bound to it meanwhile (find_key). -ENOENT if no pending
+	 * timer has this id. */
 	int (*cancel)(struct store *s, uint64_t id);
+	/*
+	 * For a backend that keeps no pending timers (memory; NULL for one
+	 * that stores them, sqlite): t, a timer the daemon holds, fired or
+	 * ended. From the first call on, runs of t->id are kept; once
+	 * t->finished (t->cancelled: by a cancel), t is kept as a finished
+	 * stored timer would be (get_timer, find_key when t->key is set,
+	 * runs), up to finished_max per owner and finished_keep_ns. The
+	 * daemon calls it before it appends the run of that fire or cancel.
+	 * Returns 0 or -ENOMEM.
+	 */
+	int (*remember)(struct store *s, const struct store_timer *t);
 	/* Hands every pending timer with a deadline up to horizon_rt_ns
 	 * (wall time; INT64_MAX: all) to cb, each with its fence. */
 	int (*claim)(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
@@ -208,8 +235,8 @@ struct store_backend {
 	/* Makes a finished timer pending again at t's clock and deadline,
 	 * unpaused (an ack asked for the timer again), with t's exec
 	 * command when it has one (a retry's attempt). -ENOENT if no
-	 * finished timer has t->id, -EEXIST if the owner has another
-	 * pending timer with its key. */
+	 * finished timer has t->id (a cancelled one is not brought back),
+	 * -EEXIST if the owner has another pending timer with its key. */
 	int (*revive)(struct store *s, const struct store_timer *t);
 	/* A finished or pending timer by id, for Get after it fired.
 	 * -ENOENT if unknown. cb runs once. */
@@ -217,8 +244,9 @@ struct store_backend {
 	                 void *arg);
 
 	/* The newest timer, pending or finished, that uid scheduled with
-	 * key; -ENOENT if none is kept. Keys of finished timers stay until
-	 * those are pruned, so a retry after a fire finds its timer. */
+	 * key; -ENOENT if none is kept. Keys of finished and cancelled
+	 * timers stay until those are pruned, so a retry after a fire or a
+	 * cancel finds its timer instead of scheduling a second one. */
 	int (*find_key)(struct store *s, uid_t uid, const char *key,
 	                store_timer_cb cb, void *arg);
 
@@ -236,7 +264,9 @@ struct store_backend {
 	int (*load_channels)(struct store *s, store_channel_cb cb, void *arg);
 
 	/* Run records: appended, the oldest beyond history_per_timer pruned;
-	 * runs() reports a timer's newest first. */
+	 * runs() reports a timer's newest first. A store that keeps no
+	 * pending timers drops runs of a timer it was not told of
+	 * (remember) or no longer keeps, and, out of memory, the run. */
 	int (*run_append)(struct store *s, const struct store_run *r);
 	int (*runs)(struct store *s, uint64_t timer_id, store_run_cb cb,
 	            void *arg);
@@ -246,7 +276,7 @@ struct store_backend {
 	 * timer no longer stored count for nobody): reports to cb, per uid,
 	 * how it changed in committed transactions since the last call
 	 * (runs appended, pruned past history_per_timer, deleted with
-	 * their timer or by the sweep of finished timers), then forgets
+	 * their timer when it is no longer kept), then forgets
 	 * it. The first call after open() reports everything retained.
 	 * A rolled-back batch changes nothing. Stops at cb's first < 0.
 	 */

@@ -16,13 +16,16 @@
  *	claim() is a scan in rowid order, the cheapest way to load them all;
  *	its only index is the partial unique (uid, key) over pending rows,
  *	so a finished timer's key can be used again;
+ *	a timer's state is 'P' pending, 'F' finished or 'C' cancelled: a
+ *	cancel keeps the row and its runs like a last fire does, so Get,
+ *	Wait and find_key see cancelled timers as they see finished ones;
  *	runs are pruned to history_per_timer per timer as they are appended;
  *	rowids only grow, so rowid order is append order;
- *	finished timers (and their runs) are deleted FINISHED_KEEP_NS after
- *	they finished, by a sweep over one bounded id range at open and
- *	every PRUNE_EVERY commits, so no commit pays for a full scan; the
- *	sweep also drops runs of ids no stored timer has (the daemon is
- *	expected to record runs of durable timers only);
+ *	finished and cancelled timers (and their runs) are deleted
+ *	finished_keep_ns after they ended, by a sweep over one bounded id
+ *	range at open and every PRUNE_EVERY commits, so no commit pays for
+ *	a full scan; the sweep also drops runs of ids no stored timer has
+ *	(the daemon is expected to record runs of durable timers only);
  *	nothing here grows per operation: statements are fixed, strings are
  *	bound SQLITE_STATIC and rows are read in place;
  *	retained output (stdout/stderr of runs) is tallied per uid of the
@@ -87,7 +90,6 @@
 /* Page cache: -KiB. Loads read each page once; this mostly keeps the
  * upper b-tree levels and the pages recent inserts touch. */
 #define CACHE_KIB 16384
-#define FINISHED_KEEP_NS (INT64_C(7) * 24 * 3600 * 1000000000)
 #define WAL_KEEP_BYTES (64 << 20)
 #define PRUNE_EVERY 64	/* commits between sweep steps */
 #define PRUNE_SPAN 1024 /* timer ids per sweep step */
@@ -188,7 +190,6 @@ enum store_sqlite_stmt {
 	ST_ROLLBACK,
 	ST_SCHEDULE,
 	ST_CANCEL,
-	ST_CANCEL_RUNS,
 	ST_CLAIM,
 	ST_RETIRE_END,
 	ST_RETIRE_NEXT,
@@ -224,10 +225,8 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_SCHEDULE] = "INSERT INTO timers (" TIMER_COLS ") VALUES (?1, ?2,"
 		    " 'P', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
 		    " ?14, ?15, ?16, ?17, ?18, 0, ?19, ?20, ?21)",
-    [ST_CANCEL] = "DELETE FROM timers WHERE id = ?1 AND state = 'P'"
-		  " RETURNING uid",
-    [ST_CANCEL_RUNS] = "DELETE FROM runs WHERE timer_id = ?1"
-		       " RETURNING " RUN_OUT_BYTES,
+    [ST_CANCEL] = "UPDATE timers SET state = 'C', finished_rt_ns = ?2"
+		  " WHERE id = ?1 AND state = 'P'",
     /* No ORDER BY: rowid order is the scan the table is stored in. */
     [ST_CLAIM] = "SELECT " TIMER_COLS " FROM timers"
 		 " WHERE state = 'P' AND due_rt_ns <= ?1",
@@ -284,7 +283,7 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		      " (SELECT id FROM timers WHERE id > ?1 AND id <= ?2"
 		      " AND (state = 'P' OR finished_rt_ns >= ?3))",
     [ST_PRUNE_TIMERS] = "DELETE FROM timers WHERE id > ?1 AND id <= ?2"
-			" AND state = 'F' AND finished_rt_ns < ?3",
+			" AND state <> 'P' AND finished_rt_ns < ?3",
     [ST_RUN_UID] = "SELECT uid FROM timers WHERE id = ?1",
     /* The output ST_PRUNE_RUNS is about to delete that someone was
      * charged for: runs of the expired timers (runs of no timer count
@@ -292,7 +291,7 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_PRUNE_RUNS_BYTES] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
 			    " FROM runs r JOIN timers t ON t.id = r.timer_id"
 			    " WHERE r.timer_id > ?1 AND r.timer_id <= ?2"
-			    " AND t.state = 'F' AND t.finished_rt_ns < ?3"
+			    " AND t.state <> 'P' AND t.finished_rt_ns < ?3"
 			    " GROUP BY t.uid",
     /* length() of a blob reads its size, not its pages. */
     [ST_OUTPUT_USAGE] = "SELECT t.uid, SUM(" RUN_OUT_BYTES_OF("r") ")"
@@ -320,6 +319,7 @@ struct store {
 	sqlite3_stmt *st[ST_COUNT];
 	int lock_fd;
 	uint32_t history_per_timer;
+	int64_t keep_ns;      /* finished and cancelled rows, after they end */
 	uint32_t commits;     /* since the last sweep step */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
@@ -656,11 +656,14 @@ store_sqlite_column_bytes(sqlite3_stmt *st, int col, size_t *ret_len)
 static void
 store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
 {
+	const unsigned char *state;
+
 	memset(t, 0, sizeof(*t));
 	t->id = (uint64_t)sqlite3_column_int64(st, 0);
 	t->fence = (uint64_t)sqlite3_column_int64(st, 1);
-	t->finished = sqlite3_column_text(st, 2) != NULL &&
-		      sqlite3_column_text(st, 2)[0] == 'F';
+	state = sqlite3_column_text(st, 2);
+	t->finished = state != NULL && (state[0] == 'F' || state[0] == 'C');
+	t->cancelled = state != NULL && state[0] == 'C';
 	t->uid = (uid_t)sqlite3_column_int64(st, 3);
 	t->gid = (gid_t)sqlite3_column_int64(st, 4);
 	t->clock = sqlite3_column_int(st, 5);
@@ -1379,6 +1382,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 	}
 	s->lock_fd = -1;
 	s->history_per_timer = cfg->history_per_timer;
+	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
+					       : STORE_FINISHED_KEEP_NS;
 
 	/* Before any other SQLite call: only then can the log be routed. */
 	if ((r = store_sqlite_log_setup(s, cfg->log)) < 0)
@@ -1765,7 +1770,7 @@ store_sqlite_prune_step(struct store *s)
 {
 	sqlite3_stmt *st = s->st[ST_PRUNE_END];
 	int64_t start = s->prune_cursor, end = INT64_MAX;
-	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - FINISHED_KEEP_NS;
+	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - s->keep_ns;
 	char saved[sizeof(s->err)];
 
 	memcpy(saved, s->err, sizeof(saved));
@@ -1870,33 +1875,16 @@ store_sqlite_schedule(struct store *s, const struct store_timer *t)
 	return r;
 }
 
+/* The row stays, as a finished one does: its runs and their output
+ * stay too, until the sweep deletes them. */
 static int
 store_sqlite_cancel(struct store *s, uint64_t id)
 {
 	sqlite3_stmt *st = s->st[ST_CANCEL];
-	int64_t bytes;
-	uid_t uid = 0;
-	int rc, r;
 
 	sqlite3_bind_int64(st, 1, (int64_t)id);
-	/* RETURNING: the delete is done at the first step. */
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		uid = (uid_t)sqlite3_column_int64(st, 0);
-	r = rc == SQLITE_ROW || rc == SQLITE_DONE
-		    ? 0
-		    : store_sqlite_error(s, rc, "cancel");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (r < 0)
-		return r;
-	if (rc == SQLITE_DONE) {
-		store_sqlite_seterr(s, "cancel: no such row");
-		return -ENOENT;
-	}
-	sqlite3_bind_int64(s->st[ST_CANCEL_RUNS], 1, (int64_t)id);
-	if ((r = store_sqlite_sum(s, ST_CANCEL_RUNS, "cancel", &bytes)) < 0)
-		return r;
-	return store_sqlite_out_note(s, uid, -bytes, "cancel");
+	sqlite3_bind_int64(st, 2, clock_now_ns(EVD__CLOCK__REALTIME));
+	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
 }
 
 static int

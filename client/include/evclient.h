@@ -157,8 +157,9 @@ enum evc_run_outcome {
 	EVC_RUN_EXEC_TIMED_OUT = 11, /* killed at its timeout */
 	EVC_RUN_EXEC_FAILED = 12,   /* could not be started (detail says
 				     * why) */
-	EVC_RUN_CANCELLED = 13,     /* the timer was cancelled (evc_wait
-				     * only) */
+	EVC_RUN_CANCELLED = 13,     /* the timer was cancelled (detail:
+				     * "its connection closed" if that
+				     * was why) */
 };
 
 /* A calendar timer's local time that does not exist, when the clock
@@ -379,8 +380,8 @@ struct evc_timer_info {
 	int64_t last_fired_realtime_ns; /* 0 if it never fired */
 	/* EVCLIENT_1.2. history: its last runs, newest first, from evc_get()
 	 * only (evc_list() leaves it NULL, 0); empty when the daemon keeps
-	 * none (ephemeral timers, the memory store). options: as the daemon
-	 * reports them, valid only when has_options. */
+	 * none (history = 0). options: as the daemon reports them, valid
+	 * only when has_options. */
 	struct evc_run *history;
 	size_t history_count;
 	struct evc_timer_options options;
@@ -671,7 +672,10 @@ int evc_call_at(struct evc *c, int64_t when_ns, enum evc_clock clock,
  * fired or cancelled, or not the caller's. */
 int evc_cancel(struct evc *c, uint64_t timer_id, int timeout_ms);
 
-/* Reports one timer into *ret (release with evc_timer_info_free()). */
+/* Reports one timer into *ret (release with evc_timer_info_free()):
+ * pending, or ended (EVC_TIMER_FIRED, EVC_TIMER_CANCELLED) and still kept
+ * by the daemon (a week by default). -EVC_E_NOT_FOUND if it is unknown,
+ * no longer kept, or not the caller's. */
 int evc_get(struct evc *c, uint64_t timer_id, int timeout_ms,
             struct evc_timer_info *ret);
 
@@ -858,10 +862,11 @@ int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
  * duration_ns and the output tails; EVC_RUN_CANCELLED when the timer was
  * cancelled while waited on. A timer that already finished answers with
  * its last run at once (evd leaves the output tails out of that one:
- * evc_get()'s history has them); one already cancelled is, with this
- * evd, -EVC_E_NOT_FOUND.
+ * evc_get()'s history has them); one already cancelled with
+ * EVC_RUN_CANCELLED at once (an older evd: -EVC_E_NOT_FOUND).
  *
- * Errors: -EVC_E_NOT_FOUND for an unknown timer or one of another user;
+ * Errors: -EVC_E_NOT_FOUND for an unknown timer, one the daemon no longer
+ * keeps (see evc_get()) or one of another user;
  * -EVC_E_TIMEOUT when timeout_ms elapsed first (the daemon still reports
  * later: see below); -EVC_E_IO when the connection was lost before the
  * report — even with reconnection, a wait is not repeated on the new

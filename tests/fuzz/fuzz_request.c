@@ -129,7 +129,8 @@ static void
 fuzz_up(void)
 {
 	const struct store_backend *be = store_backend_find("memory");
-	struct store_config cfg = { .history_per_timer = 20 };
+	struct store_config cfg = { .history_per_timer = 20,
+		                    .finished_max = 100 };
 	struct event_config *ecfg;
 	struct store *s;
 	int sv[2];
@@ -141,7 +142,7 @@ fuzz_up(void)
 	event_config_free(ecfg);
 	FUZZ_CHECK(fz.base != NULL);
 	dispatch_init("memory");
-	FUZZ_CHECK(sched_init(fz.base) == 0);
+	FUZZ_CHECK(sched_init(fz.base, &cfg) == 0);
 	FUZZ_CHECK(quota_init() == 0);
 	FUZZ_CHECK(wait_init(fz.base) == 0);
 	FUZZ_CHECK(hook_init() == 0);

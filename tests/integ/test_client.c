@@ -172,7 +172,15 @@ test_cancel_get_list(void **state)
 	assert_int_equal(evc_cancel(c, s.timer_id, 5000), 0);
 	assert_int_equal(evc_cancel(c, s.timer_id, 5000), -EVC_E_NOT_FOUND);
 	assert_true(strlen(evc_errmsg(c)) > 0);
-	assert_int_equal(evc_get(c, s.timer_id, 5000, &ti), -EVC_E_NOT_FOUND);
+	/* Kept, cancelled, with its key (issue 13); no longer listed. */
+	assert_int_equal(evc_get(c, s.timer_id, 5000, &ti), 0);
+	assert_int_equal(ti.state, EVC_TIMER_CANCELLED);
+	assert_string_equal(ti.key, "k1");
+	evc_timer_info_free(&ti);
+	assert_int_equal(evc_list(c, "client-list", 0, 0, 5000, &tl), 0);
+	for (i = 0; i < tl.count; i++)
+		assert_int_not_equal(tl.timers[i].timer_id, s.timer_id);
+	evc_timer_list_free(&tl);
 	assert_int_equal(evc_next_event(c, 100, &ev), -EVC_E_TIMEOUT);
 	evc_close(c);
 }

@@ -520,7 +520,8 @@ stats(int fd, uint64_t req_id)
 	return r;
 }
 
-/* Caller-callback timers die with their connection. */
+/* Caller-callback timers die with their connection: cancelled, and kept
+ * so (issue 13), saying why. */
 static void
 test_ephemeral(void **state)
 {
@@ -541,13 +542,18 @@ test_ephemeral(void **state)
 		rq.get = &g;
 		assert_int_equal(raw_send_request(b, &rq), 0);
 		r = recv_ok(b);
-		if (r->body_case == EVD__REPLY__BODY_ERROR) {
-			expect_error(r, 100 + (uint64_t)i,
-			             EVD__ERROR_CODE__NOT_FOUND);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+		if (r->timer->state == EVD__TIMER_STATE__CANCELLED) {
+			assert_int_equal(r->timer->n_history, 1);
+			assert_int_equal(r->timer->history[0]->outcome,
+			                 EVD__RUN_OUTCOME__RUN_CANCELLED);
+			assert_string_equal(r->timer->history[0]->detail,
+			                    "its connection closed");
+			evd__reply__free_unpacked(r, NULL);
 			close(b);
 			return;
 		}
-		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+		assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
 		evd__reply__free_unpacked(r, NULL);
 		usleep(10000);
 	}

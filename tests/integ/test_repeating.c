@@ -302,7 +302,16 @@ test_interval_grid_and_count(void **state)
 	for (i = 1; i < 5; i++)
 		assert_true(llabs(due[i] - due[i - 1] - 50 * MS) < MS);
 	assert_null(next_fired(fd, 200));
-	assert_int_equal(error_code(get(fd, id)), EVD__ERROR_CODE__NOT_FOUND);
+	/* Ended with its fifth fire, and kept so (issue 12). */
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__FIRED);
+	assert_int_equal(r->timer->fire_count, 5);
+	assert_int_equal(r->timer->n_history, 5);
+	assert_int_equal(r->timer->history[0]->outcome,
+	                 EVD__RUN_OUTCOME__RUN_DELIVERED);
+	assert_int_equal(r->timer->history[0]->due_realtime_ns, due[4]);
+	evd__reply__free_unpacked(r, NULL);
 	stash_clear();
 	close(fd);
 	assert_int_equal(evd_stop(&p), 0);

@@ -39,6 +39,7 @@
 /* Shared between the test and its forked clients. */
 struct shared {
 	uint64_t timer_a; /* A's channel timer */
+	uint64_t ended_a[2]; /* A's fired caller timer, cancelled channel one */
 	int codes[32];    /* per-step error code, 0 = success */
 };
 
@@ -111,6 +112,18 @@ static Evd__Reply *
 later(int fd, const char *channel)
 {
 	return later_full(fd, channel, NULL, 3600 * SEC, 0);
+}
+
+/* A caller timer due at once. */
+static Evd__Reply *
+soon(int fd)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	return call(fd, &rq);
 }
 
 static int
@@ -284,6 +297,77 @@ test_isolation(void **state)
 		assert_int_equal(get_code(fd, sh->timer_a), 0);
 		close(fd);
 	}
+}
+
+/* A ends two timers: one fires, one is cancelled. */
+static int
+user_a_ends(void)
+{
+	Evd__Reply *r;
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	if ((r = soon(fd)) == NULL ||
+	    r->body_case != EVD__REPLY__BODY_SCHEDULED)
+		return 2;
+	sh->ended_a[0] = r->scheduled->timer_id;
+	evd__reply__free_unpacked(r, NULL);
+	if ((r = raw_next_fired(fd, 5000)) == NULL)
+		return 3;
+	evd__reply__free_unpacked(r, NULL);
+	if ((r = later(fd, "a-chan")) == NULL ||
+	    r->body_case != EVD__REPLY__BODY_SCHEDULED)
+		return 4;
+	sh->ended_a[1] = r->scheduled->timer_id;
+	evd__reply__free_unpacked(r, NULL);
+	if (cancel_code(fd, sh->ended_a[1]) != 0)
+		return 5;
+	/* The owner sees both. */
+	return get_code(fd, sh->ended_a[0]) == 0 &&
+	               get_code(fd, sh->ended_a[1]) == 0
+	           ? 0
+	           : 6;
+}
+
+/* B cannot see, wait on or cancel them. */
+static int
+user_b_ended(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Wait w = EVD__WAIT__INIT;
+	int fd = greet(), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < 2; i++) {
+		sh->codes[3 * i] = get_code(fd, sh->ended_a[i]);
+		sh->codes[3 * i + 1] = cancel_code(fd, sh->ended_a[i]);
+		w.has_timer_id = 1;
+		w.timer_id = sh->ended_a[i];
+		rq.body_case = EVD__REQUEST__BODY_WAIT;
+		rq.wait = &w;
+		sh->codes[3 * i + 2] = code_of(call(fd, &rq));
+	}
+	return 0;
+}
+
+/* Finished and cancelled timers are kept (issues 12 and 13), and stay
+ * their owner's: another user gets NOT_FOUND, root sees them. */
+static void
+test_ended_isolation(void **state)
+{
+	int fd, i;
+
+	assert_int_equal(as_user(UID_A, GID_A, user_a_ends), 0);
+	assert_int_equal(as_user(UID_B, GID_B, user_b_ended), 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(sh->codes[i], EVD__ERROR_CODE__NOT_FOUND);
+	fd = greet();
+	assert_true(fd >= 0);
+	assert_int_equal(get_code(fd, sh->ended_a[0]), 0);
+	assert_int_equal(get_code(fd, sh->ended_a[1]), 0);
+	close(fd);
 }
 
 static int
@@ -600,7 +684,7 @@ quota_user(void)
 	{
 		Evd__Request rq = EVD__REQUEST__INIT;
 		Evd__List l = EVD__LIST__INIT;
-		uint64_t first;
+		uint64_t first, second;
 
 		rq.body_case = EVD__REQUEST__BODY_LIST;
 		rq.list = &l;
@@ -608,9 +692,21 @@ quota_user(void)
 		if (r == NULL || r->timer_list->n_timers != 3)
 			return 2;
 		first = r->timer_list->timers[0]->timer_id;
+		second = r->timer_list->timers[1]->timer_id;
 		evd__reply__free_unpacked(r, NULL);
 		sh->codes[5] = cancel_code(fd, first);
 		sh->codes[6] = code_of(later(fd, NULL)); /* room again */
+		/* Kept cancelled and kept fired timers are not pending: they
+		 * hold no place (issues 12 and 13). */
+		sh->codes[7] = cancel_code(fd, second);
+		sh->codes[8] = code_of(soon(fd));
+		r = raw_next_fired(fd, 5000);
+		sh->codes[9] = r != NULL ? 0 : 1;
+		if (r != NULL)
+			evd__reply__free_unpacked(r, NULL);
+		sh->codes[10] = get_code(fd, first);
+		sh->codes[11] = code_of(later(fd, NULL));
+		sh->codes[12] = code_of(later(fd, NULL));
 	}
 	close(fd);
 	return 0;
@@ -639,6 +735,9 @@ test_quotas(void **state)
 	assert_int_equal(sh->codes[4], 1);
 	assert_int_equal(sh->codes[5], 0);
 	assert_int_equal(sh->codes[6], 0);
+	for (i = 7; i <= 11; i++)
+		assert_int_equal(sh->codes[i], 0);
+	assert_int_equal(sh->codes[12], EVD__ERROR_CODE__RESOURCE_EXHAUSTED);
 	/* Root is counted, not limited; the daemon serves on. */
 	fd = raw_connect(qevd.sock);
 	assert_true(fd >= 0);
@@ -1099,6 +1198,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_isolation),
+		cmocka_unit_test(test_ended_isolation),
 		cmocka_unit_test(test_grants),
 		cmocka_unit_test(test_revoke_is_immediate),
 		cmocka_unit_test(test_user_instance),

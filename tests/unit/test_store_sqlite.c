@@ -580,15 +580,18 @@ append_run(struct store *s, uint64_t timer_id, uint64_t fire_id,
 	assert_int_equal(B->run_append(s, &r), 0);
 }
 
+/* A cancel ends a timer as a last fire does: it stays, cancelled, with
+ * its runs and its key, and is not brought back (issue 13). */
 static void
 test_cancel(void **state)
 {
 	struct fx *f = *state;
 	struct store *s = open_ok(f);
-	struct store_timer t = timer_make(1);
+	struct store_timer t = timer_make(1), u;
 	struct runs_got rg;
 	struct got g;
 
+	t.key = "once";
 	assert_int_equal(schedule1(s, &t), 0);
 	assert_int_equal(B->begin(s), 0);
 	append_run(s, 1, 100, NULL);
@@ -596,9 +599,30 @@ test_cancel(void **state)
 	assert_int_equal(B->cancel(s, 1), 0);
 	assert_int_equal(B->cancel(s, 1), -ENOENT);
 	assert_int_equal(B->commit(s), 0);
-	assert_int_equal(get(s, 1, &g), -ENOENT);
+	assert_int_equal(get(s, 1, &g), 0);
+	assert_true(g.t.finished);
+	assert_true(g.t.cancelled);
+	assert_int_equal(g.t.finished_rt_ns, fake_rt_ns);
+	assert_string_equal(g.key, "once");
 	assert_int_equal(runs_of(s, 1, &rg), 0);
-	assert_int_equal(rg.n, 0);
+	assert_int_equal(rg.n, 1);
+	assert_int_equal(rg.fire_ids[0], 100);
+	/* Its key finds it; it is no longer claimed, retired or revived. */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->find_key(s, t.uid, "once", got_cb, &g), 0);
+	assert_int_equal(g.t.id, 1);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->retire(s, 1, 0, NULL), -ESTALE);
+	u = t;
+	assert_int_equal(B->revive(s, &u), -ENOENT);
+	B->rollback(s);
+	/* A new timer may take the key: only pending ones hold it unique. */
+	u = timer_make(2);
+	u.uid = t.uid;
+	u.key = "once";
+	assert_int_equal(schedule1(s, &u), 0);
 	B->close(s);
 }
 
@@ -1097,20 +1121,22 @@ test_finished_timers_pruned(void **state)
 	int i;
 
 	assert_int_equal(B->begin(s), 0);
-	for (id = 1; id <= 3; id++) {
+	for (id = 1; id <= 4; id++) {
 		t = timer_make(id);
 		assert_int_equal(B->schedule(s, &t), 0);
 		append_run(s, id, id, NULL);
 	}
 	append_run(s, 50, 50, NULL); /* of no stored timer */
 	assert_int_equal(B->retire(s, 1, 0, NULL), 0);
+	assert_int_equal(B->cancel(s, 4), 0);
 	assert_int_equal(B->commit(s), 0);
 	fake_rt_ns += INT64_C(6) * 24 * 3600 * 1000000000;
 	assert_int_equal(B->begin(s), 0);
 	assert_int_equal(B->retire(s, 2, 0, NULL), 0);
 	assert_int_equal(B->commit(s), 0);
 
-	/* Timer 1 finished 8 days ago, timer 2 two days ago. */
+	/* Timer 1 finished and timer 4 was cancelled 8 days ago, timer 2
+	 * finished two days ago. */
 	fake_rt_ns += INT64_C(2) * 24 * 3600 * 1000000000;
 	for (i = 0; i < 600; i++) {
 		assert_int_equal(B->begin(s), 0);
@@ -1118,6 +1144,9 @@ test_finished_timers_pruned(void **state)
 	}
 	assert_int_equal(get(s, 1, &g), -ENOENT);
 	assert_int_equal(runs_of(s, 1, &rg), 0);
+	assert_int_equal(rg.n, 0);
+	assert_int_equal(get(s, 4, &g), -ENOENT);
+	assert_int_equal(runs_of(s, 4, &rg), 0);
 	assert_int_equal(rg.n, 0);
 	assert_int_equal(runs_of(s, 50, &rg), 0);
 	assert_int_equal(rg.n, 0);
@@ -1131,6 +1160,17 @@ test_finished_timers_pruned(void **state)
 	assert_int_equal(rg.n, 1);
 	/* The sweep's place survives a restart. */
 	assert_int_equal(B->meta_get(s, "store.prune_cursor", &v), 0);
+	B->close(s);
+
+	/* A shorter finished_keep_ns: timer 2 is old enough now. */
+	f->cfg.finished_keep_ns = INT64_C(24) * 3600 * 1000000000;
+	s = open_ok(f);
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(B->begin(s), 0);
+		assert_int_equal(B->commit(s), 0);
+	}
+	assert_int_equal(get(s, 2, &g), -ENOENT);
+	assert_int_equal(get(s, 3, &g), 0);
 	B->close(s);
 }
 
@@ -1237,14 +1277,12 @@ test_output_accounting(void **state)
 	assert_int_equal(g.bytes[3], 0);
 	assert_int_equal(g.calls, 2);
 
-	/* Cancelling a timer releases its runs' output. */
+	/* A cancelled timer keeps its runs' output, as a finished one
+	 * does; the sweep of both releases it. */
 	assert_int_equal(B->begin(s), 0);
 	assert_int_equal(B->cancel(s, 2), 0);
 	assert_int_equal(B->commit(s), 0);
-	g = drain(s);
-	assert_int_equal(g.bytes[2], -(12 + 13));
-
-	/* The sweep of finished timers releases theirs. */
+	assert_int_equal(drain(s).calls, 0); /* cancelled, still kept */
 	assert_int_equal(B->begin(s), 0);
 	assert_int_equal(B->retire(s, 1, 0, NULL), 0);
 	assert_int_equal(B->commit(s), 0);
@@ -1256,7 +1294,7 @@ test_output_accounting(void **state)
 	}
 	g = drain(s);
 	assert_int_equal(g.bytes[1], -15);
-	assert_int_equal(g.bytes[2], 0);
+	assert_int_equal(g.bytes[2], -(12 + 13));
 	B->close(s);
 	s = open_ok(f);
 	assert_int_equal(drain(s).calls, 0);
