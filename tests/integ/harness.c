@@ -56,6 +56,38 @@ notify_listen(struct evd_proc *p, char *path)
 	return fd;
 }
 
+/*
+ * Every evd a test started, killed when the test program exits: one that
+ * fails half-way (cmocka jumps out of the test) would leave its daemon,
+ * and that daemon's spawner, running for ever. A pid already reaped is
+ * skipped (waitpid says it is not our child any more), so a reused pid
+ * is never hit.
+ */
+#define HARNESS_TRACK_MAX 256
+static pid_t tracked[HARNESS_TRACK_MAX];
+static size_t ntracked;
+
+static void
+harness_kill_tracked(void)
+{
+	size_t i;
+
+	for (i = 0; i < ntracked; i++)
+		if (waitpid(tracked[i], NULL, WNOHANG) == 0) {
+			kill(tracked[i], SIGKILL);
+			waitpid(tracked[i], NULL, 0);
+		}
+}
+
+static void
+harness_track(pid_t pid)
+{
+	if (ntracked == 0)
+		atexit(harness_kill_tracked);
+	if (ntracked < HARNESS_TRACK_MAX)
+		tracked[ntracked++] = pid;
+}
+
 int
 evd_start_in(struct evd_proc *p, const char *const *extra)
 {
@@ -115,6 +147,8 @@ evd_start_in(struct evd_proc *p, const char *const *extra)
 	p->pid = fork();
 	if (p->pid < 0)
 		return -errno;
+	if (p->pid > 0)
+		harness_track(p->pid);
 	if (p->pid == 0) {
 		setenv("NOTIFY_SOCKET", notify_path, 1);
 		if (logfd >= 0)
