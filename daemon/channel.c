@@ -1240,10 +1240,12 @@ channel_reload(const struct store_backend *be, struct store *s)
 	return r;
 }
 
+/* Dead letters uid may list, requeue and purge: its own, and on a
+ * channel it owns everyone's (what others sent into it); root: all. */
 static bool
-channel_sees(uid_t uid, const struct msg *m)
+channel_sees(uid_t uid, const struct channel *ch, const struct msg *m)
 {
-	return uid == 0 || m->owner == uid;
+	return uid == 0 || m->owner == uid || (ch->owned && ch->owner == uid);
 }
 
 size_t
@@ -1258,7 +1260,7 @@ channel_dead_list(uid_t uid, const char *name, uint64_t after,
 	if (ch == NULL)
 		return 0;
 	TAILQ_FOREACH(m, &ch->dead, link) {
-		if (m->fire_id <= after || !channel_sees(uid, m))
+		if (m->fire_id <= after || !channel_sees(uid, ch, m))
 			continue;
 		if (n == max) {
 			*ret_more = true;
@@ -1285,7 +1287,7 @@ channel_dead_apply(uid_t uid, const char *name, uint64_t fire_id, bool purge,
 	for (m = TAILQ_FIRST(&ch->dead); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
 		if ((fire_id != 0 && m->fire_id != fire_id) ||
-		    !channel_sees(uid, m))
+		    !channel_sees(uid, ch, m))
 			continue;
 		if ((s = batch_store()) == NULL)
 			return n > 0 ? (*ret_count = n, 0) : -EAGAIN;

@@ -155,7 +155,8 @@ void channel_conn_drained(uint64_t conn_id);
 int channel_reload(const struct store_backend *be, struct store *s);
 
 /*
- * Dead-letter lists. Only messages uid may see (its own; root: all).
+ * Dead-letter lists. Only messages uid may see (its own, everyone's on a
+ * channel it owns; root: all).
  * channel_dead_list fills out[] (strings and bytes borrowed from the
  * messages: pack before the loop runs again) with up to max messages with
  * fire_id > after, and sets *ret_more. requeue/purge act on one message

@@ -655,6 +655,106 @@ test_revoke_stops_scheduled_timers(void **state)
 	assert_int_equal(sh->codes[5], 0);
 }
 
+/*
+ * A channel's owner sees and purges the dead letters others sent into
+ * it: B's message, never acked on A's channel (max_attempts 1), shows in
+ * A's ListDead and A's PurgeDead removes it. Before, A saw none of them
+ * and could not clean its own channel.
+ */
+static int
+dl_a_owns_and_grants(void)
+{
+	int fd = greet();
+
+	if (fd < 0 || subscribe_code(fd, "dl-chan") != 0)
+		return 1;
+	close(fd);
+	fd = greet();
+	return grant_code(fd, "dl-chan", false, UID_B, false, true, false);
+}
+
+static int
+dl_b_sends(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__TimerOptions o = EVD__TIMER_OPTIONS__INIT;
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = "dl-chan";
+	cs.callback = &cb;
+	o.has_max_attempts = 1;
+	o.max_attempts = 1;
+	cs.options = &o;
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	return code_of(call(fd, &rq)) == 0 ? 0 : 2;
+}
+
+static int
+dl_a_drops_and_purges(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
+	Evd__ListDead ld = EVD__LIST_DEAD__INIT;
+	Evd__PurgeDead pd = EVD__PURGE_DEAD__INIT;
+	Evd__Reply *r;
+	int fd = greet(), i;
+
+	if (fd < 0)
+		return 1;
+	sub.channel = "dl-chan";
+	sub.has_visibility_timeout_ns = 1;
+	sub.visibility_timeout_ns = 200 * MS;
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &sub;
+	if (code_of(call(fd, &rq)) != 0)
+		return 2;
+	/* Delivered once, never acked: dead after the visibility. */
+	if ((r = raw_next_fired(fd, 5000)) == NULL)
+		return 3;
+	evd__reply__free_unpacked(r, NULL);
+	ld.channel = "dl-chan";
+	rq.body_case = EVD__REQUEST__BODY_LIST_DEAD;
+	rq.list_dead = &ld;
+	for (i = 0; i < 50; i++) {
+		usleep(100 * 1000);
+		r = call(fd, &rq);
+		if (r == NULL || r->body_case != EVD__REPLY__BODY_DEAD_LIST)
+			return 4;
+		sh->codes[0] = (int)r->dead_list->n_messages;
+		evd__reply__free_unpacked(r, NULL);
+		if (sh->codes[0] > 0)
+			break;
+	}
+	pd.channel = "dl-chan";
+	rq.body_case = EVD__REQUEST__BODY_PURGE_DEAD;
+	rq.purge_dead = &pd;
+	r = call(fd, &rq);
+	if (r == NULL)
+		return 5;
+	sh->codes[1] = r->body_case == EVD__REPLY__BODY_PURGED
+	                       ? (int)r->purged->count
+	                       : -(int)r->error->code;
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	return 0;
+}
+
+static void
+test_owner_sees_dead_letters(void **state)
+{
+	assert_int_equal(as_user(UID_A, GID_A, dl_a_owns_and_grants), 0);
+	assert_int_equal(as_user(UID_B, GID_B, dl_b_sends), 0);
+	assert_int_equal(as_user(UID_A, GID_A, dl_a_drops_and_purges), 0);
+	assert_int_equal(sh->codes[0], 1);
+	assert_int_equal(sh->codes[1], 1);
+}
+
 /* Quotas from the configuration file: A's fourth timer is refused,
  * naming the quota; root is not limited; a cancel makes room again; the
  * daemon goes on serving everyone. */
@@ -1203,6 +1303,7 @@ main(void)
 		cmocka_unit_test(test_revoke_is_immediate),
 		cmocka_unit_test(test_user_instance),
 		cmocka_unit_test(test_revoke_stops_scheduled_timers),
+		cmocka_unit_test(test_owner_sees_dead_letters),
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_key_and_record_bytes_count),
 		cmocka_unit_test(test_connections_per_uid),
