@@ -242,7 +242,9 @@ test_raises_nofile(void **state)
 	int fds[300], n = 0;
 
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
-	if (was.rlim_max != RLIM_INFINITY && was.rlim_max < 1024)
+	/* valgrind keeps descriptors of its own and caps the limit. */
+	if ((was.rlim_max != RLIM_INFINITY && was.rlim_max < 1024) ||
+	    getenv("EVD_VALGRIND") != NULL)
 		skip();
 	low = was;
 	low.rlim_cur = 64;
