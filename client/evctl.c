@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -262,6 +263,43 @@ ctl_warnx(const char *fmt, ...)
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/*
+ * A channel as the daemon takes it. NAME (your own) and UID:NAME pass as
+ * they are; USER:NAME becomes UID:NAME here, because the daemon looks no
+ * names up (NSS on its loop could stall every client). slot picks one of
+ * a few buffers, one per option that names a channel. NULL, after saying
+ * why, for a user that does not exist.
+ */
+static const char *
+channel_arg(const char *arg, unsigned slot)
+{
+	static char buf[3][LOGIN_NAME_MAX + 2 + 256];
+	const char *colon = strchr(arg, ':');
+	char user[LOGIN_NAME_MAX + 1];
+	struct passwd *pw;
+	size_t n;
+
+	if (colon == NULL || colon == arg ||
+	    strspn(arg, "0123456789") == (size_t)(colon - arg))
+		return arg;
+	if ((n = (size_t)(colon - arg)) >= sizeof(user)) {
+		usage_error("channel '%s': no user by that name", arg);
+		return NULL;
+	}
+	memcpy(user, arg, n);
+	user[n] = '\0';
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		usage_error("channel '%s': no user '%s'%s%s", arg, user,
+			    errno != 0 ? ": " : "",
+			    errno != 0 ? strerror(errno) : "");
+		return NULL;
+	}
+	snprintf(buf[slot], sizeof(buf[slot]), "%u:%s", (unsigned)pw->pw_uid,
+		 colon + 1);
+	return buf[slot];
+}
 
 static int
 usage_error(const char *fmt, ...)
@@ -1742,12 +1780,14 @@ static int
 verb_watch(struct ctl *x)
 {
 	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
-	const char *channel = x->args[0];
+	const char *channel = channel_arg(x->args[0], 0);
 	char d[TIMEFMT_DURATION_MAX], what[64];
 	struct evc_fired ev;
 	uint64_t seen = 0;
 	int r;
 
+	if (channel == NULL)
+		return EXIT_USAGE;
 	if (x->opts_seen & OPT_VISIBILITY)
 		r = evc_subscribe_opts(x->c, channel, x->visibility_ns,
 				       x->request_ms);
@@ -1809,7 +1849,7 @@ verb_watch(struct ctl *x)
 static int
 verb_dead(struct ctl *x)
 {
-	const char *channel = x->args[0];
+	const char *channel = channel_arg(x->args[0], 0);
 	bool purge = (x->opts_seen & OPT_PURGE) != 0;
 	struct evc_dead_list dl;
 	uint64_t fire_id = 0, after = 0, n;
@@ -1817,6 +1857,8 @@ verb_dead(struct ctl *x)
 	size_t i;
 	int r;
 
+	if (channel == NULL)
+		return EXIT_USAGE;
 	if ((x->opts_seen & OPT_REQUEUE) && purge)
 		return usage_error("--requeue and --purge exclude each other");
 	if (x->nargs > 1) {
@@ -2049,6 +2091,12 @@ print_channel(const struct ctl *x, const struct evc_channel_info *ci)
 	}
 	kv_bytes("channel", ci->channel, ci->channel ? strlen(ci->channel) : 0);
 	kv("owner_uid", "%" PRIu32, ci->owner_uid);
+	{
+		struct passwd *pw = getpwuid(ci->owner_uid);
+
+		if (pw != NULL)
+			kv_bytes("owner", pw->pw_name, strlen(pw->pw_name));
+	}
 	kv("queued_messages", "%" PRIu64, ci->queued_messages);
 	kv("inflight_messages", "%" PRIu64, ci->inflight_messages);
 	kv("dead_messages", "%" PRIu64, ci->dead_messages);
@@ -2069,13 +2117,15 @@ print_channel(const struct ctl *x, const struct evc_channel_info *ci)
 static int
 verb_channel(struct ctl *x)
 {
-	const char *sub = x->args[0], *channel = x->args[1];
+	const char *sub = x->args[0], *channel = channel_arg(x->args[1], 0);
 	bool sub_r = (x->opts_seen & OPT_SUBSCRIBE) != 0;
 	bool pub_r = (x->opts_seen & OPT_PUBLISH) != 0;
 	struct evc_channel_info ci;
 	bool revoke;
 	int r;
 
+	if (channel == NULL)
+		return EXIT_USAGE;
 	if (strcmp(sub, "show") == 0) {
 		if (x->opts_seen & OPTS_GRANT)
 			return usage_error("channel show takes no --uid, "
@@ -2865,7 +2915,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 		printf("evctl %s\n", EVD_VERSION);
 		return -1;
 	} else if (o->bit == OPT_CHANNEL) {
-		x->channel = v;
+		if ((x->channel = channel_arg(v, 2)) == NULL)
+			return EXIT_USAGE;
 	} else if (o->bit == OPT_PAYLOAD) {
 		x->payload = v;
 	} else if (o->bit == OPT_KEY) {
@@ -2944,7 +2995,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 					   "duration (10s, 5m), not '%s'",
 					   v);
 	} else if (o->bit == OPT_ON_FAILURE) {
-		x->on_failure = v;
+		if ((x->on_failure = channel_arg(v, 1)) == NULL)
+			return EXIT_USAGE;
 	} else if (o->bit == OPT_PASS_ENV) {
 		const char *val = getenv(v);
 		char *e;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -65,6 +66,7 @@ TAILQ_HEAD(msg_list, msg);
 /* Owner: its channel. One per (connection, channel). */
 struct sub {
 	uint64_t conn_id;
+	uid_t uid;                  /* the connection's: names as it writes them */
 	struct channel *ch;
 	struct msg_list inflight;
 	uint32_t ninflight;
@@ -81,12 +83,13 @@ struct grant {
 	uint32_t id;
 };
 
-/* Owner: the channel table. A channel with an owner lives until the
- * daemon stops (its owner's CHANNEL_MAX_PER_UID bounds how many); one
- * without (created by a fire or a message loaded from an older store) is
- * freed when it has neither subscribers nor messages. */
+/* Owner: the channel table. Its owner is the uid its name says. Once
+ * owned (a row in the store, made when its owner or root first uses it)
+ * it lives until the daemon stops (CHANNEL_MAX_PER_UID bounds how many);
+ * one that is not (known only from a fire or a message) is freed when it
+ * has neither subscribers nor messages. */
 struct channel {
-	char *name;
+	char *name; /* canonical */
 	bool owned;
 	uid_t owner;
 	struct grant *grants;
@@ -251,6 +254,73 @@ channel_shutdown(void)
 	memset(&chan, 0, sizeof chan);
 }
 
+/* A decimal uid of n bytes, without a leading zero; not (uid_t)-1,
+ * which no process has. */
+static int
+channel_parse_uid(const char *s, size_t n, uid_t *ret)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 10 || (s[0] == '0' && n > 1))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= (uid_t)-1)
+		return -EINVAL;
+	*ret = (uid_t)v;
+	return 0;
+}
+
+int
+channel_name_canon(const char *in, uid_t asker, char *out)
+{
+	const char *name = in, *colon;
+	uid_t owner = asker;
+	int n;
+
+	if (in == NULL)
+		return -EINVAL;
+	if ((colon = strchr(in, ':')) != NULL) {
+		if (channel_parse_uid(in, (size_t)(colon - in), &owner) < 0)
+			return -EINVAL;
+		name = colon + 1;
+	}
+	if (!channel_name_valid(name))
+		return -EINVAL;
+	n = snprintf(out, CHANNEL_CANON_MAX + 1, "%u:%s", (unsigned)owner,
+	             name);
+	return n > 0 && n <= CHANNEL_CANON_MAX ? 0 : -EINVAL;
+}
+
+uid_t
+channel_name_owner(const char *canon)
+{
+	const char *colon = strchr(canon, ':');
+	uid_t uid;
+
+	if (colon == NULL ||
+	    channel_parse_uid(canon, (size_t)(colon - canon), &uid) < 0)
+		return (uid_t)-1;
+	return uid;
+}
+
+const char *
+channel_display(const char *canon, uid_t viewer)
+{
+	const char *colon = strchr(canon, ':');
+
+	/* A NAME with a colon in it (from a store older than namespaces)
+	 * would read back as someone's UID: it keeps its full form. */
+	if (colon == NULL || channel_name_owner(canon) != viewer ||
+	    strchr(colon + 1, ':') != NULL)
+		return canon;
+	return colon + 1;
+}
+
 bool
 channel_name_valid(const char *name)
 {
@@ -278,6 +348,7 @@ channel_get(const char *name, bool create)
 		return ch;
 	if ((ch = calloc(1, sizeof *ch)) == NULL)
 		return NULL;
+	ch->owner = channel_name_owner(name);
 	if ((ch->name = strdup(name)) == NULL) {
 		free(ch);
 		return NULL;
@@ -317,17 +388,30 @@ channel_owned_count(uid_t uid)
 }
 
 static int
-channel_set_owner(struct channel *ch, uid_t uid)
+channel_set_owned(struct channel *ch)
 {
-	size_t n = channel_owned_count(uid);
+	size_t n = channel_owned_count(ch->owner);
 
-	idmap_del(chan.owned, (uint64_t)uid + 1);
-	if (idmap_put(chan.owned, (uint64_t)uid + 1, (void *)(uintptr_t)(n + 1)) <
-	    0)
+	idmap_del(chan.owned, (uint64_t)ch->owner + 1);
+	if (idmap_put(chan.owned, (uint64_t)ch->owner + 1,
+	              (void *)(uintptr_t)(n + 1)) < 0)
 		return -ENOMEM;
 	ch->owned = true;
-	ch->owner = uid;
 	return 0;
+}
+
+static void
+channel_unset_owned(struct channel *ch)
+{
+	size_t n = channel_owned_count(ch->owner);
+
+	if (!ch->owned)
+		return;
+	idmap_del(chan.owned, (uint64_t)ch->owner + 1);
+	if (n > 1)
+		idmap_put(chan.owned, (uint64_t)ch->owner + 1,
+		          (void *)(uintptr_t)(n - 1));
+	ch->owned = false;
 }
 
 /* Grants as the store keeps them: 6 bytes each (kind, rights, id LE). */
@@ -383,7 +467,7 @@ channel_rights(const struct channel *ch, const struct channel_who *who)
 	int rights = 0;
 	size_t i;
 
-	if (who->uid == 0 || !ch->owned || ch->owner == who->uid)
+	if (who->uid == 0 || ch->owner == who->uid)
 		return CHANNEL_RIGHT_SUBSCRIBE | CHANNEL_RIGHT_PUBLISH;
 	for (i = 0; i < ch->ngrants; i++) {
 		const struct grant *g = &ch->grants[i];
@@ -402,8 +486,11 @@ channel_may_publish(const char *name, uid_t uid, gid_t gid)
 	struct channel *ch = channel_get(name, false);
 	size_t i;
 
-	if (ch == NULL || !ch->owned ||
-	    (channel_rights(ch, &who) & CHANNEL_RIGHT_PUBLISH) != 0)
+	if (uid == 0 || channel_name_owner(name) == uid)
+		return true;
+	if (ch == NULL)
+		return false;
+	if ((channel_rights(ch, &who) & CHANNEL_RIGHT_PUBLISH) != 0)
 		return true;
 	/* A grant to a group uid may be in besides its primary one: which
 	 * groups it has now would take NSS, which is not asked on the loop;
@@ -418,9 +505,7 @@ channel_may_publish(const char *name, uid_t uid, gid_t gid)
 bool
 channel_owned_by(const char *name, uid_t uid)
 {
-	struct channel *ch = channel_get(name, false);
-
-	return ch != NULL && ch->owned && ch->owner == uid;
+	return channel_name_owner(name) == uid;
 }
 
 int
@@ -431,29 +516,28 @@ channel_authorize(const char *name, const struct channel_who *who, int right,
 	bool created = false;
 	int r;
 
+	uid_t owner = channel_name_owner(name);
+
 	*ret_wrote = false;
+	if (owner == (uid_t)-1)
+		return -EINVAL;
 	if (ch != NULL && ch->owned)
 		return (channel_rights(ch, who) & right) == right ? 0 : -EACCES;
-	/* Unowned (new, or known only from a fire): the asker takes it. */
-	if (who->uid != 0 && channel_owned_count(who->uid) >= CHANNEL_MAX_PER_UID)
+	/* Not yet in the store: nobody was granted anything on it, and
+	 * only its owner (or root) brings it into being. */
+	if (who->uid != 0 && who->uid != owner)
+		return -EACCES;
+	if (who->uid != 0 && channel_owned_count(owner) >= CHANNEL_MAX_PER_UID)
 		return -EDQUOT;
 	if (ch == NULL) {
 		if ((ch = channel_get(name, true)) == NULL)
 			return -ENOMEM;
 		created = true;
 	}
-	if ((r = channel_set_owner(ch, who->uid)) < 0 ||
+	if ((r = channel_set_owned(ch)) < 0 ||
 	    (r = channel_persist(ch)) < 0) {
 		/* The batch is lost or refused; memory forgets it too. */
-		if (ch->owned) {
-			size_t n = channel_owned_count(who->uid);
-
-			idmap_del(chan.owned, (uint64_t)who->uid + 1);
-			if (n > 1)
-				idmap_put(chan.owned, (uint64_t)who->uid + 1,
-				          (void *)(uintptr_t)(n - 1));
-			ch->owned = false;
-		}
+		channel_unset_owned(ch);
 		if (created)
 			channel_maybe_free(ch);
 		return r;
@@ -505,19 +589,21 @@ channel_drop_unauthorized(struct channel *ch)
 
 int
 channel_grant(const char *name, const struct channel_who *who, bool is_gid,
-              uint32_t id, int rights, bool revoke)
+              uint32_t id, int rights, bool revoke, bool *ret_wrote)
 {
-	struct channel *ch = channel_get(name, false);
+	struct channel *ch;
 	struct grant *g = NULL, *ng, saved;
 	size_t i;
 	int r;
 
-	if (ch == NULL || !ch->owned)
-		return -ENOENT;
-	/* Names are global, so existence is no secret: subscribing says
-	 * so too. */
-	if (who->uid != 0 && who->uid != ch->owner)
+	*ret_wrote = false;
+	if (who->uid != 0 && who->uid != channel_name_owner(name))
 		return -EACCES;
+	if ((r = channel_authorize(name, who, CHANNEL_RIGHT_SUBSCRIBE,
+	                           ret_wrote)) < 0)
+		return r;
+	if ((ch = channel_get(name, false)) == NULL)
+		return -ENOMEM; /* authorize made it */
 	for (i = 0; i < ch->ngrants; i++)
 		if (ch->grants[i].is_gid == is_gid && ch->grants[i].id == id)
 			g = &ch->grants[i];
@@ -560,7 +646,7 @@ channel_info(const char *name, const struct channel_who *who,
 	if (ch == NULL || !ch->owned || channel_rights(ch, who) == 0)
 		return -ENOENT;
 	evd__channel_info__init(info);
-	info->channel = ch->name;
+	info->channel = (char *)channel_display(ch->name, who->uid);
 	info->has_owner_uid = true;
 	info->owner_uid = ch->owner;
 	for (i = 0; i < ch->ngrants; i++) {
@@ -596,22 +682,20 @@ channel_load_acl_cb(const struct store_channel *sc, void *arg)
 	struct channel *ch;
 	size_t i, n = sc->grants_len / 6;
 
-	if (!channel_name_valid(sc->name) || n > CHANNEL_MAX_GRANTS)
-		return 0; /* unusable row: left in the store */
+	/* The name says whose it is; a row that disagrees was not
+	 * written by this version and is left in the store unused. */
+	if (channel_name_owner(sc->name) == (uid_t)-1 ||
+	    channel_name_owner(sc->name) != sc->owner ||
+	    !channel_name_valid(strchr(sc->name, ':') + 1) ||
+	    n > CHANNEL_MAX_GRANTS) {
+		log_warnx("store: channel row %s (owner %u) is not "
+		          "usable; ignored", sc->name, (unsigned)sc->owner);
+		return 0;
+	}
 	if ((ch = channel_get(sc->name, true)) == NULL)
 		return -ENOMEM;
-	if (!ch->owned || ch->owner != sc->owner) {
-		if (ch->owned) {
-			size_t c = channel_owned_count(ch->owner);
-
-			idmap_del(chan.owned, (uint64_t)ch->owner + 1);
-			if (c > 1)
-				idmap_put(chan.owned, (uint64_t)ch->owner + 1,
-				          (void *)(uintptr_t)(c - 1));
-		}
-		if (channel_set_owner(ch, sc->owner) < 0)
-			return -ENOMEM;
-	}
+	if (!ch->owned && channel_set_owned(ch) < 0)
+		return -ENOMEM;
 	free(ch->grants);
 	ch->grants = NULL;
 	ch->ngrants = 0;
@@ -672,13 +756,13 @@ channel_pump_later(struct channel *ch)
 }
 
 static void
-channel_fill_fired(const struct msg *m, Evd__Fired *f)
+channel_fill_fired(const struct msg *m, uid_t viewer, Evd__Fired *f)
 {
 	evd__fired__init(f);
 	f->has_timer_id = f->has_fire_id = true;
 	f->timer_id = m->timer_id;
 	f->fire_id = m->fire_id;
-	f->channel = m->ch->name;
+	f->channel = (char *)channel_display(m->ch->name, viewer);
 	if (m->payload_len > 0) {
 		f->has_payload = true;
 		f->payload.data = m->payload;
@@ -769,7 +853,7 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 			chan.stats.queued++;
 			return -EAGAIN;
 		}
-		channel_fill_fired(m, &fired);
+		channel_fill_fired(m, s->uid, &fired);
 		reply.body_case = EVD__REPLY__BODY_FIRED;
 		reply.fired = &fired;
 		r = conn_send(c, &reply);
@@ -801,7 +885,7 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	if (m->attempts > 1)
 		chan.stats.redelivered_total++;
 	channel_arm_timed();
-	channel_fill_fired(m, &fired);
+	channel_fill_fired(m, s->uid, &fired);
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
 	return conn_send(c, &reply);
@@ -899,7 +983,8 @@ channel_publish(const struct channel_fire *f)
 }
 
 int
-channel_subscribe(uint64_t conn_id, const char *name, int64_t visibility_ns)
+channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
+                  int64_t visibility_ns)
 {
 	struct conn_subs *cs;
 	struct channel *ch;
@@ -928,6 +1013,7 @@ channel_subscribe(uint64_t conn_id, const char *name, int64_t visibility_ns)
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		goto nomem; /* an empty cs is freed with its conn */
 	s->conn_id = conn_id;
+	s->uid = uid;
 	s->ch = ch;
 	s->visibility_ns = visibility_ns;
 	TAILQ_INIT(&s->inflight);
@@ -1182,7 +1268,7 @@ channel_load_cb(const struct store_msg *sm, void *arg)
 {
 	struct channel_fire f;
 
-	if (sm->channel == NULL || !channel_name_valid(sm->channel))
+	if (sm->channel == NULL || channel_name_owner(sm->channel) == (uid_t)-1)
 		return 0; /* not deliverable; left in the store */
 	memset(&f, 0, sizeof f);
 	f.channel = sm->channel;
@@ -1266,7 +1352,7 @@ channel_dead_list(uid_t uid, const char *name, uint64_t after,
 			*ret_more = true;
 			break;
 		}
-		channel_fill_fired(m, &out[n++]);
+		channel_fill_fired(m, uid, &out[n++]);
 	}
 	return n;
 }

@@ -87,35 +87,57 @@ struct channel_stats {
 int channel_init(struct event_base *base);
 void channel_shutdown(void);
 
-/* True if name is an acceptable channel name: 1..CHANNEL_NAME_MAX bytes,
- * printable ASCII or UTF-8, no spaces or control characters. */
+/*
+ * Names. Every uid has its own namespace, so that no user can occupy a
+ * name another user's software uses, and a publisher always knows whose
+ * channel it writes into. Inside the daemon (store, logs, this module's
+ * interface) a channel is named canonically "UID:NAME": UID decimal, no
+ * leading zero; NAME 1..CHANNEL_NAME_MAX bytes without spaces or control
+ * characters. A client writes NAME for a channel of its own, and
+ * "UID:NAME" for anyone's; replies write a channel back as their reader
+ * would (channel_display).
+ */
+#define CHANNEL_CANON_MAX (10 + 1 + CHANNEL_NAME_MAX)
+
+/* True if name is an acceptable NAME (the part after "UID:"). */
 bool channel_name_valid(const char *name);
+/* Writes the canonical form of a client's name in (NAME meaning asker's)
+ * to out (CHANNEL_CANON_MAX + 1 bytes). Returns 0 or -EINVAL. */
+int channel_name_canon(const char *in, uid_t asker, char *out);
+/* The owner of a canonical name; (uid_t)-1 if it is not canonical. */
+uid_t channel_name_owner(const char *canon);
+/* How viewer writes canon: NAME when viewer owns it, else canon itself.
+ * Points into canon. */
+const char *channel_display(const char *canon, uid_t viewer);
 
 /*
- * Ownership and grants. A channel belongs to the uid that first used it
- * (scheduled into it or subscribed to it); its owner and root may do
- * everything, others what the owner granted their uid or one of their
- * groups. channel_authorize checks a right and creates the channel, owned
- * by the asker, if it does not exist (written in the current batch; *ret_wrote
- * says so). Returns 0, -EACCES, -EDQUOT (the uid owns CHANNEL_MAX_PER_UID
+ * Ownership and grants. A channel belongs to the uid its name says; its
+ * owner and root may do everything, others what the owner granted their
+ * uid or one of their groups. channel_authorize checks a right and, for
+ * the owner (or root), creates the channel if it does not exist (written
+ * in the current batch; *ret_wrote says so). Names are canonical.
+ * Returns 0, -EACCES, -EDQUOT (the owner has CHANNEL_MAX_PER_UID
  * channels), -EAGAIN / -EIO (the store refused the write), or -ENOMEM.
  */
 int channel_authorize(const char *name, const struct channel_who *who,
                       int right, bool *ret_wrote);
-/* At a fire: may uid (primary group gid) still publish to name? A channel
- * nobody owns yet: yes. A publish grant to any group counts as held
+/* At a fire: may uid (primary group gid) still publish to name? Its
+ * owner and root: yes. A publish grant to any group counts as held
  * (supplementary groups are not looked up on the loop). */
 bool channel_may_publish(const char *name, uid_t uid, gid_t gid);
-/* Is name an existing channel owned by uid? */
+/* Is name (canonical) in uid's namespace? */
 bool channel_owned_by(const char *name, uid_t uid);
 /* Grants (or with revoke, removes) rights to a uid or, with is_gid, a
- * group. Only the owner or root. Returns 0, -ENOENT (no such channel),
- * -EACCES, -E2BIG (CHANNEL_MAX_GRANTS), -EAGAIN, -EIO or -ENOMEM. */
+ * group. Only the owner or root; the channel is created if need be
+ * (*ret_wrote as for channel_authorize). Returns 0, -EACCES, -EDQUOT,
+ * -E2BIG (CHANNEL_MAX_GRANTS), -EAGAIN, -EIO or -ENOMEM. */
 int channel_grant(const char *name, const struct channel_who *who,
-                  bool is_gid, uint32_t id, int rights, bool revoke);
+                  bool is_gid, uint32_t id, int rights, bool revoke,
+                  bool *ret_wrote);
 /* Fills info (strings and arrays borrowed from the channel, and entries
  * from the caller's grants array of CHANNEL_MAX_GRANTS) for the owner,
- * root or a grantee. -ENOENT otherwise (or if there is no such channel). */
+ * root or a grantee; the name as who writes it. -ENOENT otherwise (or if
+ * there is no such channel). */
 int channel_info(const char *name, const struct channel_who *who,
                  Evd__ChannelInfo *info, Evd__ChannelGrantEntry *grants,
                  Evd__ChannelGrantEntry **ptrs);
@@ -128,9 +150,10 @@ size_t channel_queued(const char *name);
  * timers are scheduled. Returns 0 or -ENOMEM. */
 int channel_publish(const struct channel_fire *f);
 
-/* Subscribes a connection; visibility_ns (0: default) is how long it may
- * hold a message unacked. Subscribing twice updates it. */
-int channel_subscribe(uint64_t conn_id, const char *name,
+/* Subscribes a connection of uid; visibility_ns (0: default) is how long
+ * it may hold a message unacked. Subscribing twice updates it. Messages
+ * name the channel as uid writes it. */
+int channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
                       int64_t visibility_ns);
 
 /* Acknowledges a message delivered to conn_id. Returns 0; -ENOENT if
@@ -158,7 +181,8 @@ int channel_reload(const struct store_backend *be, struct store *s);
  * Dead-letter lists. Only messages uid may see (its own, everyone's on a
  * channel it owns; root: all).
  * channel_dead_list fills out[] (strings and bytes borrowed from the
- * messages: pack before the loop runs again) with up to max messages with
+ * messages: pack before the loop runs again; names as uid writes them)
+ * with up to max messages with
  * fire_id > after, and sets *ret_more. requeue/purge act on one message
  * (fire_id != 0) or all of them, report how many, and return 0, -ENOENT
  * (nothing matched), -EAGAIN or -EIO.

@@ -147,10 +147,18 @@ req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
 {
 	va_list ap;
 
+	size_t len, at = 0;
+
 	ctx->err_code = code;
 	va_start(ap, fmt);
 	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
 	va_end(ap);
+	/* A message is a protobuf string: a quoted client string cut by a
+	 * precision or by the buffer, or one an older version stored, must
+	 * not make the reply undecodable. */
+	len = strlen(ctx->err_msg);
+	while ((at += wirestr_valid_prefix(ctx->err_msg + at, len - at)) < len)
+		ctx->err_msg[at++] = '?';
 	return -EINVAL;
 }
 

@@ -104,7 +104,13 @@ int req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 struct timer;
 void req_fill_scheduled(Evd__Scheduled *s, const struct timer *t);
 
-/* Checks (and on first use takes) a channel right for the caller, and
+/* The canonical name ("UID:NAME", channel.h) of a channel a client
+ * wrote, NAME meaning the caller's own; in ctx's memory. Answers
+ * INVALID_ARGUMENT itself. Returns 0 or a req_fail() result. */
+int req_channel_name(struct req_ctx *ctx, const char *in, const char **ret);
+
+/* Checks (and for the owner, on first use, makes) a channel right for
+ * the caller (channel canonical), and
  * answers the failure itself: PERMISSION_DENIED, RESOURCE_EXHAUSTED or
  * UNAVAILABLE. Returns 0 or a req_fail() result. */
 int req_channel_access(struct req_ctx *ctx, const char *channel, int right);
@@ -113,8 +119,8 @@ int req_channel_access(struct req_ctx *ctx, const char *channel, int right);
  * by get_channel and channel_grant). */
 int req_reply_channel_info(struct req_ctx *ctx, const char *channel);
 
-/* Requeues (purge false) or purges the caller's dead letters on channel:
- * one (fire_id) or all. Answers failures itself; *ret_count on success. */
+/* Requeues (purge false) or purges the caller's dead letters on channel
+ * (as the client wrote it): one (fire_id) or all. Answers failures itself; *ret_count on success. */
 int req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
                    bool purge, uint64_t *ret_count);
 

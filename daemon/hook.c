@@ -21,6 +21,7 @@
 #include <sys/queue.h>
 
 #include "batch.h"
+#include "channel.h"
 #include "evd.pb-c.h"
 #include "exec.h"
 #include "idmap.h"
@@ -376,13 +377,15 @@ hook_after_failure(struct hook_job *j, const struct exec_result *r,
 		} else
 			e = sched_publish_failure(&m, why, sizeof why);
 		free(payload);
+		/* The record is the owner's to read. */
 		if (e == 0) {
 			snprintf(detail + len, size - len,
-			         "; reported to channel %s", j->on_failure);
+			         "; reported to channel %s",
+			         channel_display(j->on_failure, j->uid));
 		} else {
 			snprintf(detail + len, size - len,
 			         "; not reported to channel %s: %s",
-			         j->on_failure, why);
+			         channel_display(j->on_failure, j->uid), why);
 			log_about(LOG_LEVEL_WARNING,
 				  LOG_FIRE(j->timer_id, j->uid, j->fire_id),
 				  "timer %" PRIu64 " (uid %u) fire %" PRIu64

@@ -15,11 +15,12 @@ req_channel_grant(struct req_ctx *ctx, const Evd__Request *rq)
 	const Evd__ChannelGrant *m = rq->channel_grant;
 	struct channel_who who = { ctx->uid, ctx->gid, ctx->groups,
 		                   ctx->ngroups };
+	const char *channel;
 	int rights = 0, r;
+	bool wrote;
 
-	if (!channel_name_valid(m->channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "invalid channel name");
+	if ((r = req_channel_name(ctx, m->channel, &channel)) < 0)
+		return r;
 	if (m->who_case == EVD__CHANNEL_GRANT__WHO__NOT_SET)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "a grant names a uid or a gid");
@@ -30,22 +31,27 @@ req_channel_grant(struct req_ctx *ctx, const Evd__Request *rq)
 	if (rights == 0)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "name at least one right: subscribe, publish");
-	r = channel_grant(m->channel, &who,
+	r = channel_grant(channel, &who,
 	                  m->who_case == EVD__CHANNEL_GRANT__WHO_GID,
 	                  m->who_case == EVD__CHANNEL_GRANT__WHO_GID ? m->gid
 	                                                            : m->uid,
-	                  rights, m->has_revoke && m->revoke);
+	                  rights, m->has_revoke && m->revoke, &wrote);
+	if (wrote)
+		ctx->durable = true;
 	switch (r) {
 	case 0:
 		ctx->durable = true;
-		return req_reply_channel_info(ctx, m->channel);
-	case -ENOENT:
-		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                "no channel %s that you may see", m->channel);
+		return req_reply_channel_info(ctx, channel);
 	case -EACCES:
 		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "only the owner of %s or root may grant on it",
-		                m->channel);
+		                "only the owner of %s (uid %u) or root may "
+		                "grant on it",
+		                m->channel, (unsigned)channel_name_owner(channel));
+	case -EDQUOT:
+		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		                "uid %u owns %d channels, the limit",
+		                (unsigned)channel_name_owner(channel),
+		                CHANNEL_MAX_PER_UID);
 	case -E2BIG:
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "channel %s has %d grants, the limit",

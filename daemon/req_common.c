@@ -66,14 +66,31 @@ req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
 }
 
 int
-req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
+req_channel_name(struct req_ctx *ctx, const char *in, const char **ret)
+{
+	char *canon;
+
+	if ((canon = req_alloc(ctx, CHANNEL_CANON_MAX + 1)) == NULL)
+		return -ENOMEM;
+	if (channel_name_canon(in, ctx->uid, canon) < 0)
+		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
+		                "channel '%.64s': a channel is NAME (your own) "
+		                "or UID:NAME (uid's), NAME 1..%d bytes without "
+		                "spaces or control characters",
+		                in != NULL ? in : "", CHANNEL_NAME_MAX);
+	*ret = canon;
+	return 0;
+}
+
+int
+req_dead_apply(struct req_ctx *ctx, const char *in, uint64_t fire_id,
                bool purge, uint64_t *ret_count)
 {
+	const char *channel;
 	int r;
 
-	if (!channel_name_valid(channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "invalid channel name");
+	if ((r = req_channel_name(ctx, in, &channel)) < 0)
+		return r;
 	r = purge ? channel_dead_purge(ctx->uid, channel, fire_id, ret_count)
 	          : channel_dead_requeue(ctx->uid, channel, fire_id, ret_count);
 	if (r == -EAGAIN || r == -EIO)
@@ -82,9 +99,9 @@ req_dead_apply(struct req_ctx *ctx, const char *channel, uint64_t fire_id,
 		return fire_id != 0
 		               ? req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                          "no dead message %" PRIu64 " on %s",
-		                          fire_id, channel)
+		                          fire_id, in)
 		               : req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                          "no dead messages on %s", channel);
+		                          "no dead messages on %s", in);
 	if (r < 0)
 		return r;
 	ctx->durable = true;
@@ -103,15 +120,16 @@ req_channel_access(struct req_ctx *ctx, const char *channel, int right)
 		ctx->durable = true;
 	if (r == -EACCES)
 		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "channel %s belongs to another user, who has "
-		                "not granted you %s",
-		                channel,
+		                "channel %s belongs to uid %u, who has not "
+		                "granted you %s",
+		                channel, (unsigned)channel_name_owner(channel),
 		                right == CHANNEL_RIGHT_SUBSCRIBE ? "subscribe"
 		                                                 : "publish");
 	if (r == -EDQUOT)
 		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
 		                "uid %u owns %d channels, the limit",
-		                (unsigned)ctx->uid, CHANNEL_MAX_PER_UID);
+		                (unsigned)channel_name_owner(channel),
+		                CHANNEL_MAX_PER_UID);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
 	return r;
@@ -353,20 +371,19 @@ req_check_exec(struct req_ctx *ctx, const Evd__Exec *x,
 	/* The failure report goes where the owner could publish by
 	 * scheduling into it: the same check (judged again when it is
 	 * sent). */
+	owned = *x;
 	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
-		if (!channel_name_valid(x->on_failure))
-			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-			                "on_failure: invalid channel name "
-			                "'%.64s'",
-			                x->on_failure);
-		if ((r = req_channel_access(ctx, x->on_failure,
+		if ((r = req_channel_name(ctx, x->on_failure,
+		                          (const char **)&owned.on_failure)) < 0)
+			return r;
+		if ((r = req_channel_access(ctx, owned.on_failure,
 		                            CHANNEL_RIGHT_PUBLISH)) < 0)
 			return r;
 	}
 	if ((r = req_check_exec_job(ctx, x)) < 0)
 		return r;
-	/* Stored with the owner's name, which the fire checks. */
-	owned = *x;
+	/* Stored with the owner's name, which the fire checks, and the
+	 * failure channel's canonical name. */
 	if ((r = req_exec_owner(ctx, x, (const char **)&owned.user)) < 0)
 		return r;
 	n = evd__exec__get_packed_size(&owned);
@@ -392,16 +409,12 @@ req_fill_target(struct req_ctx *ctx, const Evd__Callback *cb, const char *key,
 		return r;
 	if (cb != NULL) {
 		if (cb->target_case == EVD__CALLBACK__TARGET_CHANNEL) {
-			if (!channel_name_valid(cb->channel))
-				return req_fail(ctx,
-				        EVD__ERROR_CODE__INVALID_ARGUMENT,
-				        "channel name must be 1..%d printable "
-				        "bytes without spaces",
-				        CHANNEL_NAME_MAX);
-			if ((r = req_channel_access(ctx, cb->channel,
+			if ((r = req_channel_name(ctx, cb->channel,
+			                          &spec->channel)) < 0)
+				return r;
+			if ((r = req_channel_access(ctx, spec->channel,
 			                            CHANNEL_RIGHT_PUBLISH)) < 0)
 				return r;
-			spec->channel = cb->channel;
 		} else if (cb->target_case == EVD__CALLBACK__TARGET_EXEC) {
 			if ((r = req_check_exec(ctx, cb->exec, spec)) < 0)
 				return r;

@@ -23,7 +23,7 @@
  * the store keeps 64 KiB. */
 #define GET_TAIL_MAX 1024
 
-static void req_get_finished_exec(struct req_ctx *ctx, const uint8_t *p,
+static void req_get_exec_blob(struct req_ctx *ctx, const uint8_t *p,
                                   size_t len, Evd__Callback *cb);
 
 /* Reply storage for the history, in one allocation. */
@@ -42,7 +42,7 @@ struct get_finished {
 	Evd__TimerInfo info;
 	Evd__Callback cb;
 	Evd__TimerOptions opts;
-	char channel[CHANNEL_NAME_MAX + 1];
+	char channel[CHANNEL_CANON_MAX + 1];
 	char key[REQ_KEY_MAX + 1];
 	uint8_t payload[REQ_PAYLOAD_MAX];
 	uid_t caller;
@@ -162,7 +162,7 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	if (st->channel != NULL) {
 		snprintf(g->channel, sizeof g->channel, "%s", st->channel);
 		g->cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-		g->cb.channel = g->channel;
+		g->cb.channel = (char *)channel_display(g->channel, g->caller);
 	}
 	if (st->payload_len > 0 && st->payload_len <= sizeof g->payload) {
 		memcpy(g->payload, st->payload, st->payload_len);
@@ -170,7 +170,7 @@ get_finished_cb(const struct store_timer *st, void *arg)
 		g->cb.payload.data = g->payload;
 		g->cb.payload.len = st->payload_len;
 	}
-	req_get_finished_exec(g->ctx, st->exec, st->exec_len, &g->cb);
+	req_get_exec_blob(g->ctx, st->exec, st->exec_len, &g->cb);
 	info->callback = &g->cb;
 	g->opts.has_misfire = g->opts.has_delivery = true;
 	g->opts.misfire = st->misfire;
@@ -183,35 +183,36 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	return 0;
 }
 
-/* A pending exec timer's command, unpacked for the reply. */
+/* An exec timer's command, unpacked for the reply, its failure channel
+ * named as the caller writes it. */
+static void
+req_get_exec_blob(struct req_ctx *ctx, const uint8_t *p, size_t len,
+                  Evd__Callback *cb)
+{
+	Evd__Exec *x;
+
+	if (p == NULL || ctx->nunpacked == 2 ||
+	    (x = evd__exec__unpack(NULL, len, p)) == NULL)
+		return;
+	ctx->unpacked[ctx->nunpacked++] = &x->base;
+	if (x->on_failure != NULL && x->on_failure[0] != '\0') {
+		/* A suffix of the string: moved, since free() takes it. */
+		const char *d = channel_display(x->on_failure, ctx->uid);
+
+		memmove(x->on_failure, d, strlen(d) + 1);
+	}
+	cb->target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb->exec = x;
+}
+
+/* A pending exec timer's command. */
 static void
 req_get_exec(struct req_ctx *ctx, const struct timer *t, Evd__Callback *cb)
 {
 	size_t len;
 	const uint8_t *p = sched_timer_exec(t, &len);
-	Evd__Exec *x;
 
-	if (p == NULL || ctx->nunpacked == 2 ||
-	    (x = evd__exec__unpack(NULL, len, p)) == NULL)
-		return;
-	ctx->unpacked[ctx->nunpacked++] = &x->base;
-	cb->target_case = EVD__CALLBACK__TARGET_EXEC;
-	cb->exec = x;
-}
-
-/* A finished exec timer's command, from the store's row. */
-static void
-req_get_finished_exec(struct req_ctx *ctx, const uint8_t *p, size_t len,
-                      Evd__Callback *cb)
-{
-	Evd__Exec *x;
-
-	if (p == NULL || ctx->nunpacked == 2 ||
-	    (x = evd__exec__unpack(NULL, len, p)) == NULL)
-		return;
-	ctx->unpacked[ctx->nunpacked++] = &x->base;
-	cb->target_case = EVD__CALLBACK__TARGET_EXEC;
-	cb->exec = x;
+	req_get_exec_blob(ctx, p, len, cb);
 }
 
 int
@@ -237,7 +238,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 		    (opts = req_alloc(ctx, sizeof *opts)) == NULL ||
 		    (rep = req_alloc(ctx, sizeof *rep)) == NULL)
 			return -ENOMEM;
-		sched_fill_info(t, info, cb, opts, rep);
+		sched_fill_info(t, ctx->uid, info, cb, opts, rep);
 		req_get_exec(ctx, t, cb);
 	} else {
 		struct get_finished *g;

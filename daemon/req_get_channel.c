@@ -32,8 +32,11 @@ req_reply_channel_info(struct req_ctx *ctx, const char *channel)
 int
 req_get_channel(struct req_ctx *ctx, const Evd__Request *rq)
 {
-	if (!channel_name_valid(rq->get_channel->channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "invalid channel name");
-	return req_reply_channel_info(ctx, rq->get_channel->channel);
+	const char *channel;
+	int r;
+
+	if ((r = req_channel_name(ctx, rq->get_channel->channel, &channel)) <
+	    0)
+		return r;
+	return req_reply_channel_info(ctx, channel);
 }

@@ -31,15 +31,17 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__Repeat *reps;
 	struct timer **ts;
 	size_t limit = req_list_limit(m), n, i, bytes = 0;
+	const char *channel = NULL;
 	bool more;
+	int r;
 
-	if (m->channel != NULL && !channel_name_valid(m->channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "invalid channel name");
+	if (m->channel != NULL &&
+	    (r = req_channel_name(ctx, m->channel, &channel)) < 0)
+		return r;
 	if ((tl = req_alloc(ctx, sizeof *tl)) == NULL ||
 	    (ts = req_alloc(ctx, limit * sizeof *ts)) == NULL)
 		return -ENOMEM;
-	n = sched_list(ctx->uid, m->channel, m->has_after_id ? m->after_id : 0,
+	n = sched_list(ctx->uid, channel, m->has_after_id ? m->after_id : 0,
 	               ts, limit, &more);
 	if ((ptrs = req_alloc(ctx, n * sizeof *ptrs)) == NULL ||
 	    (infos = req_alloc(ctx, n * sizeof *infos)) == NULL ||
@@ -49,7 +51,7 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		/* With options: a listing says how each timer repeats. */
-		sched_fill_info(ts[i], &infos[i], &cbs[i], &opts[i], &reps[i]);
+		sched_fill_info(ts[i], ctx->uid, &infos[i], &cbs[i], &opts[i], &reps[i]);
 		ptrs[i] = &infos[i];
 		bytes += evd__timer_info__get_packed_size(&infos[i]) + 8;
 		if (bytes > REQ_LIST_MAX_BYTES && i > 0) {

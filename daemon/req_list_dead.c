@@ -19,18 +19,19 @@ req_list_dead(struct req_ctx *ctx, const Evd__Request *rq)
 	size_t limit = LIST_DEAD_DEFAULT, n, i;
 	Evd__Fired *msgs, **ptrs;
 	Evd__DeadList *dl;
+	const char *channel;
 	bool more;
+	int r;
 
-	if (!channel_name_valid(m->channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "invalid channel name");
+	if ((r = req_channel_name(ctx, m->channel, &channel)) < 0)
+		return r;
 	if (m->has_limit && m->limit > 0)
 		limit = m->limit > LIST_DEAD_MAX ? LIST_DEAD_MAX : m->limit;
 	if ((dl = req_alloc(ctx, sizeof *dl)) == NULL ||
 	    (msgs = req_alloc(ctx, limit * sizeof *msgs)) == NULL ||
 	    (ptrs = req_alloc(ctx, limit * sizeof *ptrs)) == NULL)
 		return -ENOMEM;
-	n = channel_dead_list(ctx->uid, m->channel,
+	n = channel_dead_list(ctx->uid, channel,
 	                      m->has_after_fire_id ? m->after_fire_id : 0, msgs,
 	                      limit, &more);
 	for (i = 0; i < n; i++)

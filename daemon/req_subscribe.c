@@ -12,13 +12,11 @@ req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
 {
 	const Evd__Subscribe *m = rq->subscribe;
 	Evd__Subscribed *s;
+	const char *channel;
 	int r;
 
-	if (!channel_name_valid(m->channel))
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
-		                "channel name must be 1..%d printable bytes "
-		                "without spaces",
-		                CHANNEL_NAME_MAX);
+	if ((r = req_channel_name(ctx, m->channel, &channel)) < 0)
+		return r;
 	if ((s = req_alloc(ctx, sizeof *s)) == NULL)
 		return -ENOMEM;
 	if (m->has_visibility_timeout_ns &&
@@ -27,16 +25,16 @@ req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "visibility_timeout_ns must be 0..%lld",
 		                (long long)CHANNEL_MAX_VISIBILITY_NS);
-	if ((r = req_channel_access(ctx, m->channel,
-	                            CHANNEL_RIGHT_SUBSCRIBE)) < 0)
+	if ((r = req_channel_access(ctx, channel, CHANNEL_RIGHT_SUBSCRIBE)) <
+	    0)
 		return r;
-	if ((r = channel_subscribe(ctx->conn_id, m->channel,
+	if ((r = channel_subscribe(ctx->conn_id, ctx->uid, channel,
 	                           m->has_visibility_timeout_ns
 	                                   ? m->visibility_timeout_ns
 	                                   : 0)) < 0)
 		return r;
 	evd__subscribed__init(s);
-	s->channel = m->channel;
+	s->channel = (char *)channel_display(channel, ctx->uid);
 	ctx->reply->body_case = EVD__REPLY__BODY_SUBSCRIBED;
 	ctx->reply->subscribed = s;
 	return 0;

@@ -1354,8 +1354,8 @@ sched_timer_durable(const struct timer *t)
 }
 
 void
-sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
-                Evd__TimerOptions *opts, Evd__Repeat *rep)
+sched_fill_info(const struct timer *t, uid_t viewer, Evd__TimerInfo *info,
+                Evd__Callback *cb, Evd__TimerOptions *opts, Evd__Repeat *rep)
 {
 	evd__timer_info__init(info);
 	evd__callback__init(cb);
@@ -1385,7 +1385,7 @@ sched_fill_info(const struct timer *t, Evd__TimerInfo *info, Evd__Callback *cb,
 	}
 	if (TC(t)->channel != NULL) {
 		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
-		cb->channel = TC(t)->channel;
+		cb->channel = (char *)channel_display(TC(t)->channel, viewer);
 	}
 	/* An exec target shows as an empty Exec here; Get fills in the
 	 * command (sched_timer_exec), which List leaves out. */

@@ -256,12 +256,12 @@ const uint8_t *sched_timer_exec(const struct timer *t, size_t *ret_len);
 /*
  * Fills a TimerInfo (and the Callback and, if opts is not NULL, the
  * TimerOptions it points to, with its schedule in *rep if rep is not
- * NULL) from t. The strings and bytes are borrowed from the timer: pack
- * before the loop runs again.
+ * NULL) from t, a channel named as viewer writes it. The strings and
+ * bytes are borrowed from the timer: pack before the loop runs again.
  */
-void sched_fill_info(const struct timer *t, Evd__TimerInfo *info,
-                     Evd__Callback *cb, Evd__TimerOptions *opts,
-                     Evd__Repeat *rep);
+void sched_fill_info(const struct timer *t, uid_t viewer,
+                     Evd__TimerInfo *info, Evd__Callback *cb,
+                     Evd__TimerOptions *opts, Evd__Repeat *rep);
 
 void sched_get_stats(struct sched_stats *ret);
 

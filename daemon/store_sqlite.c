@@ -57,6 +57,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@
 
 #include "clock.h"
 #include "evd.pb-c.h"
+#include "wirestr.h"
 
 #define STORE_SQLITE_DB "evd.db"
 #define STORE_SQLITE_LOCK "evd.lock"
@@ -164,6 +166,24 @@ static const char *const store_sqlite_migrations[] = {
     /* 5: repeating and calendar timers (the schedule, opaque), pause. */
     "ALTER TABLE timers ADD COLUMN sched BLOB;"
     "ALTER TABLE timers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
+    /* 6: channels are named per owner, "UID:NAME" (channel.h). A name
+     * meant the channel of the uid that first used it (its channels
+     * row), else that of whoever wrote the message or timer. The step in
+     * C before it (store_sqlite_migrate_6) renames on_failure inside
+     * exec blobs, and repairs strings that are not UTF-8. The channels
+     * table is copied, not updated in place, so that "5:x" of uid 1 and
+     * "x" of uid 5 never collide on the way. */
+    "UPDATE messages SET channel = COALESCE((SELECT c.owner FROM channels c"
+    " WHERE c.name = messages.channel), messages.owner) || ':' || channel;"
+    "UPDATE timers SET channel = COALESCE((SELECT c.owner FROM channels c"
+    " WHERE c.name = timers.channel), timers.uid) || ':' || channel"
+    " WHERE channel IS NOT NULL;"
+    "CREATE TABLE channels6 (name TEXT PRIMARY KEY,"
+    " owner INTEGER NOT NULL, grants BLOB) WITHOUT ROWID;"
+    "INSERT INTO channels6 SELECT owner || ':' || name, owner, grants"
+    " FROM channels;"
+    "DROP TABLE channels;"
+    "ALTER TABLE channels6 RENAME TO channels;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -713,6 +733,352 @@ out:
 	return r;
 }
 
+/*
+ * Versions before 6 took strings without checking they were UTF-8, and
+ * a protobuf string must be: one such string in a reply makes it
+ * undecodable to strict clients. From 6 on every string is checked as it
+ * arrives (wirestr.h); this repairs what was stored before. A string
+ * that is not UTF-8 keeps its valid characters, and each other byte
+ * becomes \xNN (a backslash doubled), which is deterministic, so the
+ * same channel name in three tables still names one channel.
+ */
+static char *
+store_sqlite_escape(const char *in, size_t len)
+{
+	char *out = malloc(4 * len + 1), *o = out;
+	size_t i = 0, n;
+
+	if (out == NULL)
+		return NULL;
+	while (i < len) {
+		n = wirestr_valid_prefix(in + i, len - i);
+		for (; n > 0; n--, i++) {
+			if (in[i] == '\\')
+				*o++ = '\\';
+			*o++ = in[i];
+		}
+		if (i < len)
+			o += sprintf(o, "\\x%02x", (unsigned char)in[i++]);
+	}
+	*o = '\0';
+	return out;
+}
+
+static bool
+store_sqlite_utf8(const char *in)
+{
+	size_t len = strlen(in);
+
+	return wirestr_valid_prefix(in, len) == len;
+}
+
+/* Repairs every string field of m and of the messages in it (unpacked
+ * with the default allocator); counts the repairs in *fixed. */
+static int
+store_sqlite_repair_msg(ProtobufCMessage *m, unsigned *fixed)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	unsigned i;
+	size_t j, n;
+
+	for (i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *base = (char *)m;
+		void **slot;
+
+		if (f->type != PROTOBUF_C_TYPE_STRING &&
+		    f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
+		    *(uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(size_t *)(base + f->quantifier_offset);
+			slot = *(void ***)(base + f->offset);
+		} else {
+			n = 1;
+			slot = (void **)(base + f->offset);
+		}
+		for (j = 0; j < n; j++) {
+			char *e;
+
+			if (slot[j] == NULL)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				if (store_sqlite_repair_msg(slot[j], fixed) < 0)
+					return -ENOMEM;
+				continue;
+			}
+			if (store_sqlite_utf8(slot[j]))
+				continue;
+			if ((e = store_sqlite_escape(slot[j],
+			                             strlen(slot[j]))) == NULL)
+				return -ENOMEM;
+			free(slot[j]);
+			slot[j] = e;
+			(*fixed)++;
+		}
+	}
+	return 0;
+}
+
+static void
+store_sqlite_migration_note(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (store_sqlite_log_fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	store_sqlite_log_fn(STORE_LOG_WARNING, msg);
+}
+
+/* Rewrites one text column of table where it is not UTF-8: escaped, or
+ * NULL with null_it (keys: an idempotency key that is not UTF-8 can
+ * never be sent again, so it only loses a meaning nobody can use). The
+ * rows are collected first: writing the table being scanned is
+ * undefined, and a channel's name is its table's key. */
+static int
+store_sqlite_repair_column(struct store *s, const char *table,
+                           const char *key, const char *col, bool null_it)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL, *del = NULL;
+	sqlite3_value **keys = NULL, **nk;
+	char sql[256], **vals = NULL, **nv;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT %s, %s FROM %s WHERE %s IS NOT NULL", key, col, table,
+	         col);
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &sel, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(sel, 1);
+		size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+
+		rc = SQLITE_OK;
+		if (v == NULL || (len == strlen(v) && store_sqlite_utf8(v)))
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : 2 * cap;
+			if ((nk = reallocarray(keys, cap, sizeof *keys)) == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			keys = nk;
+			if ((nv = reallocarray(vals, cap, sizeof *vals)) == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			vals = nv;
+		}
+		keys[n] = sqlite3_value_dup(sqlite3_column_value(sel, 0));
+		vals[n] = null_it ? NULL : store_sqlite_escape(v, len);
+		n++;
+		if (keys[n - 1] == NULL || (!null_it && vals[n - 1] == NULL))
+			rc = SQLITE_NOMEM;
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(sel);
+	if (rc == SQLITE_OK && n > 0) {
+		snprintf(sql, sizeof(sql),
+		         "UPDATE OR IGNORE %s SET %s = ?1 WHERE %s = ?2", table,
+		         col, key);
+		rc = sqlite3_prepare_v2(s->db, sql, -1, &upd, NULL);
+	}
+	if (rc == SQLITE_OK && n > 0) {
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1",
+		         table, key);
+		rc = sqlite3_prepare_v2(s->db, sql, -1, &del, NULL);
+	}
+	for (i = 0; rc == SQLITE_OK && i < n; i++) {
+		rc = vals[i] != NULL
+		             ? sqlite3_bind_text(upd, 1, vals[i], -1, SQLITE_STATIC)
+		             : sqlite3_bind_null(upd, 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_value(upd, 2, keys[i]);
+		if (rc == SQLITE_OK && (rc = sqlite3_step(upd)) == SQLITE_DONE)
+			rc = SQLITE_OK;
+		sqlite3_reset(upd);
+		/* Ignored: the repaired value is a name another row has
+		 * (channels only), whose grants stand; this row goes. */
+		if (rc == SQLITE_OK && sqlite3_changes(s->db) == 0) {
+			rc = sqlite3_bind_value(del, 1, keys[i]);
+			if (rc == SQLITE_OK &&
+			    (rc = sqlite3_step(del)) == SQLITE_DONE)
+				rc = SQLITE_OK;
+			sqlite3_reset(del);
+		}
+	}
+	sqlite3_finalize(upd);
+	sqlite3_finalize(del);
+	for (i = 0; i < n; i++) {
+		sqlite3_value_free(keys[i]);
+		free(vals[i]);
+	}
+	free(keys);
+	free(vals);
+	if (rc == SQLITE_OK && n > 0)
+		store_sqlite_migration_note(
+		    "store: %zu %s.%s values were not UTF-8 (stored by an older "
+		    "evd); %s",
+		    n, table, col,
+		    null_it ? "those keys are dropped (no client can send "
+		              "them again)"
+		            : "their other bytes are now written \\xNN");
+	return rc;
+}
+
+/* The channel a pre-6 name meant, for a timer of uid: "OWNER:NAME". */
+static char *
+store_sqlite_canon_6(struct store *s, const char *name, int64_t uid)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t owner = uid;
+	char *out;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT owner FROM channels WHERE name = ?1",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		owner = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (asprintf(&out, "%" PRId64 ":%s", owner, name) < 0)
+		return NULL;
+	return out;
+}
+
+/* Step 6 in C, before its SQL: see store_sqlite_migrations[5]. An exec
+ * timer whose command had to be repaired is paused, so that nothing runs
+ * a command other than the one asked for; its owner or root looks at it
+ * and resumes or cancels it. */
+struct store_sqlite_fix {
+	int64_t id, uid;
+	Evd__Exec *x;
+};
+
+static int
+store_sqlite_migrate_6(struct store *s)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	struct store_sqlite_fix *fix = NULL, *nf;
+	size_t n = 0, cap = 0, i;
+	unsigned paused = 0;
+	int rc;
+
+	if ((rc = store_sqlite_repair_column(s, "timers", "id", "key", true)) !=
+	            SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "timers", "id", "channel",
+	                                     false)) != SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "messages", "fire_id",
+	                                     "channel", false)) != SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "channels", "name", "name",
+	                                     false)) != SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "runs", "rowid", "detail",
+	                                     false)) != SQLITE_OK)
+		return rc;
+	/* Collected first, as in store_sqlite_repair_column. */
+	rc = sqlite3_prepare_v2(s->db,
+	                        "SELECT id, uid, exec FROM timers"
+	                        " WHERE exec IS NOT NULL",
+	                        -1, &sel, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(sel, 2);
+		size_t len = (size_t)sqlite3_column_bytes(sel, 2);
+		struct store_sqlite_fix *f;
+
+		rc = SQLITE_OK;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : 2 * cap;
+			if ((nf = reallocarray(fix, cap, sizeof *fix)) == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			fix = nf;
+		}
+		f = &fix[n];
+		f->id = sqlite3_column_int64(sel, 0);
+		f->uid = sqlite3_column_int64(sel, 1);
+		/* Not decodable: the load refuses it as it did before. */
+		if ((f->x = evd__exec__unpack(NULL, len, blob)) != NULL)
+			n++;
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(sel);
+	if (rc == SQLITE_OK && n > 0)
+		rc = sqlite3_prepare_v2(s->db,
+		                        "UPDATE timers SET exec = ?1,"
+		                        " paused = paused OR ?2 WHERE id = ?3",
+		                        -1, &upd, NULL);
+	for (i = 0; rc == SQLITE_OK && i < n; i++) {
+		Evd__Exec *x = fix[i].x;
+		unsigned fixed = 0;
+		char *canon;
+		uint8_t *packed;
+		size_t len;
+
+		if (store_sqlite_repair_msg(&x->base, &fixed) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (x->on_failure != NULL && x->on_failure[0] != '\0') {
+			if ((canon = store_sqlite_canon_6(s, x->on_failure,
+			                                  fix[i].uid)) == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			free(x->on_failure);
+			x->on_failure = canon;
+		} else if (fixed == 0)
+			continue;
+		len = evd__exec__get_packed_size(x);
+		if ((packed = malloc(len > 0 ? len : 1)) == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		evd__exec__pack(x, packed);
+		if (fixed > 0) {
+			paused++;
+			store_sqlite_migration_note(
+			    "store: timer %" PRId64 ": its command had bytes "
+			    "that are not UTF-8 (stored by an older evd); they "
+			    "are now written \\xNN and the timer is paused: "
+			    "check it (evctl get %" PRId64 ") and resume or "
+			    "cancel it",
+			    fix[i].id, fix[i].id);
+		}
+		rc = sqlite3_bind_blob(upd, 1, packed, (int)len, free);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(upd, 2, fixed > 0);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(upd, 3, fix[i].id);
+		if (rc == SQLITE_OK && (rc = sqlite3_step(upd)) == SQLITE_DONE)
+			rc = SQLITE_OK;
+		sqlite3_reset(upd);
+		sqlite3_clear_bindings(upd);
+	}
+	sqlite3_finalize(upd);
+	for (i = 0; i < n; i++)
+		evd__exec__free_unpacked(fix[i].x, NULL);
+	free(fix);
+	if (paused > 0)
+		store_sqlite_migration_note("store: %u exec timers paused (see "
+		                            "above)",
+		                            paused);
+	return rc;
+}
+
+/* Code that runs in a migration's transaction before its SQL, by the
+ * version it leaves; NULL for most. Returns an SQLite code. */
+static int (*const store_sqlite_migration_code[])(struct store *) = {
+    [5] = store_sqlite_migrate_6,
+};
+
 /* Applies every migration the database lacks, each in one transaction. */
 static int
 store_sqlite_migrate(struct store *s, const char *path)
@@ -747,6 +1113,11 @@ store_sqlite_migrate(struct store *s, const char *path)
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 			 version + 1);
 		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK &&
+		    (size_t)version < sizeof(store_sqlite_migration_code) /
+		                              sizeof(store_sqlite_migration_code[0]) &&
+		    store_sqlite_migration_code[version] != NULL)
+			rc = store_sqlite_migration_code[version](s);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db,
 					  store_sqlite_migrations[version],

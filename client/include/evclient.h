@@ -892,9 +892,14 @@ int evc_wait(struct evc *c, uint64_t timer_id, int timeout_ms,
 
 /* ---- Channel grants (EVCLIENT_1.3) ----
  *
- * A channel is owned by the uid that first used it. Its owner (or root)
- * may grant other uids or gids the right to subscribe to it and/or to
- * publish (schedule timers into it). Neither call is repeated after a
+ * Channel names live in their owner's namespace: "NAME" is a channel of
+ * the caller's own, "UID:NAME" (UID decimal) the channel NAME of uid
+ * UID, so no user can take a name another user's software uses. The
+ * daemon writes channels back as the reader would: "NAME" for the
+ * reader's own, "UID:NAME" for others'. It looks up no user names:
+ * "alice:NAME" is for the caller to turn into "1000:NAME" (evctl does).
+ * A channel's owner (or root) may grant other uids or gids the right to
+ * subscribe to it and/or to publish (schedule timers into it). Neither call is repeated after a
  * lost connection: evc_channel_grant() then fails with -EVC_E_IO (its
  * effect is unknown: ask evc_get_channel()), evc_get_channel() is
  * retried like the other reads. Thread-safety: as the handle; with the
@@ -907,13 +912,12 @@ int evc_wait(struct evc *c, uint64_t timer_id, int timeout_ms,
  * Granting adds to the rights already held; revoking removes the named
  * ones (a grant left with none disappears). On success *ret (may be
  * NULL) is the channel as it now is (release with
- * evc_channel_info_free()). The channel must exist (a channel timer or
- * a subscription created it). Errors: -EVC_E_USAGE when channel is NULL;
+ * evc_channel_info_free()). A channel of the caller's own that nobody used
+ * yet is made. Errors: -EVC_E_USAGE when channel is NULL;
  * -EVC_E_INVALID_ARGUMENT for a bad name or when neither right is named;
- * -EVC_E_NOT_FOUND for a channel that does not exist or that the caller
- * may not see; -EVC_E_PERMISSION_DENIED when the caller may see it but
- * neither owns it nor is root; -EVC_E_RESOURCE_EXHAUSTED past the
- * daemon's limit of grants per channel.
+ * -EVC_E_PERMISSION_DENIED when the caller neither owns the channel nor
+ * is root; -EVC_E_RESOURCE_EXHAUSTED past the daemon's limit of grants
+ * per channel, or of channels per owner.
  */
 int evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
 		      uint32_t id, bool subscribe, bool publish, bool revoke,

@@ -182,10 +182,16 @@ test_grant_errors(void **state)
 	assert_int_equal(evc_get_channel(c, "no-such-channel", 5000, &ci),
 			 -EVC_E_NOT_FOUND);
 	assert_null(ci.channel); /* untouched on failure */
-	assert_int_equal(evc_channel_grant(c, "no-such-channel", false,
+	/* A grant on a channel of one's own that nobody used yet makes it:
+	 * its name is its owner's, so nobody else could have taken it. */
+	assert_int_equal(evc_channel_grant(c, "grant-makes-channel", false,
 					   GRANTEE_UID, true, false, false,
 					   5000, &ci),
-			 -EVC_E_NOT_FOUND);
+			 0);
+	assert_int_equal(ci.grant_count, 1);
+	assert_int_equal(ci.owner_uid, getuid());
+	evc_channel_info_free(&ci);
+	memset(&ci, 0, sizeof(ci));
 	make_channel(c, "norights");
 	/* Neither right named: for the daemon to refuse. */
 	assert_int_equal(evc_channel_grant(c, "norights", false, GRANTEE_UID,

@@ -202,6 +202,28 @@ check "channel grant without a right is usage (2)" test $? -eq 2
 ctl channel frob granted >/dev/null 2>&1
 check "channel frob is usage (2)" test $? -eq 2
 
+# Channel names live in their owner's namespace: USER:NAME is resolved
+# here (the daemon looks no names up) to UID:NAME, which is the same
+# channel as NAME for its owner, and shown bare to its owner.
+me=$(id -un)
+out=$(ctl channel show "$me:granted")
+check "channel show USER:NAME is one's own NAME" \
+	bash -c "grep -q '^channel: *granted$' <<<'$out'"
+check "channel show names the owner's login" \
+	bash -c "grep -q '^owner: *$me$' <<<'$out'"
+out=$(ctl channel show "$(id -u):granted")
+check "channel show UID:NAME is one's own NAME" \
+	bash -c "grep -q '^channel: *granted$' <<<'$out'"
+ctl later 1h --channel "$me:ns-chan" >/dev/null
+check "--channel USER:NAME schedules" test $? -eq 0
+check "list --channel NAME finds it" \
+	bash -c "'$EVCTL' --socket '$sock' --json list --channel ns-chan | grep -q '\"channel\":\"ns-chan\"'"
+ctl watch no-such-user-xyz:x --count 1 --timeout 1s >/dev/null 2>"$dir/err"
+check "an unknown USER: is usage (2)" test $? -eq 2
+check "an unknown USER: says so" grep -q "no user 'no-such-user-xyz'" "$dir/err"
+ctl later 1h --channel 'a b:x' >/dev/null 2>&1
+check "a bad channel name is refused" test $? -ne 0
+
 # exec hooks: evctl prints the id at once; wait exits with the hook's
 # status. Skipped, saying so, when evd has no exec hooks.
 ctl later 1s --exec >/dev/null 2>&1

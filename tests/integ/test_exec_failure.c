@@ -707,7 +707,8 @@ test_on_failure(void **state)
 	close(sub);
 	close(fd);
 
-	/* root owns "alerts"; nobody has no grant there. */
+	/* root's "alerts" (0:alerts); nobody has no grant there, and its
+	 * own "alerts" is another channel. */
 	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
 		printf("SKIP: not root or no 'nobody': refusal case\n");
 		return;
@@ -718,7 +719,7 @@ test_on_failure(void **state)
 		if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
 		    setuid(pw->pw_uid) < 0)
 			_exit(99);
-		_exit(as_nobody_on_failure("alerts"));
+		_exit(as_nobody_on_failure("0:alerts"));
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));

@@ -3,8 +3,9 @@
  * root, the system instance). Clients run as two unprivileged uids in
  * forked children (setgroups/setgid/setuid; numeric ids, so the test
  * needs no accounts on the machine): others' timers do not exist for
- * them; a channel belongs to its first user, and others need its owner's
- * grant (by uid or by group) to subscribe or publish; grants survive a
+ * them; a channel lives in its owner's namespace ("NAME" is the caller's
+ * own, "UID:NAME" anyone's), and others need its owner's grant (by uid
+ * or by group) to subscribe or publish; grants survive a
  * crash; root sees everything. Needs root; otherwise exits 77.
  */
 #include <errno.h>
@@ -35,6 +36,8 @@
 #define GID_B 61002
 #define GID_TEAM 61500 /* B's supplementary group */
 #define SEC 1000000000LL
+/* A's channel NAME, as anyone else writes it. */
+#define A_CHAN(name) "61001:" name
 
 /* Shared between the test and its forked clients. */
 struct shared {
@@ -256,9 +259,9 @@ user_b_isolated(void)
 	sh->codes[0] = get_code(fd, sh->timer_a);
 	sh->codes[1] = cancel_code(fd, sh->timer_a);
 	sh->codes[2] = list_count(fd);
-	sh->codes[3] = subscribe_code(fd, "a-chan");
-	sh->codes[4] = code_of(later(fd, "a-chan"));
-	sh->codes[5] = grant_code(fd, "a-chan", false, UID_B, true, true,
+	sh->codes[3] = subscribe_code(fd, A_CHAN("a-chan"));
+	sh->codes[4] = code_of(later(fd, A_CHAN("a-chan")));
+	sh->codes[5] = grant_code(fd, A_CHAN("a-chan"), false, UID_B, true, true,
 	                          false);
 	/* B's own channel works. */
 	sh->codes[6] = code_of(later(fd, "b-chan"));
@@ -392,10 +395,10 @@ user_b_granted(void)
 
 	if (fd < 0)
 		return 1;
-	sh->codes[2] = subscribe_code(fd, "a-chan");
-	sh->codes[3] = code_of(later(fd, "a-chan"));
+	sh->codes[2] = subscribe_code(fd, A_CHAN("a-chan"));
+	sh->codes[3] = code_of(later(fd, A_CHAN("a-chan")));
 	/* Still not the owner: B cannot grant, nor see A's timers. */
-	sh->codes[4] = grant_code(fd, "a-chan", false, UID_B, true, true,
+	sh->codes[4] = grant_code(fd, A_CHAN("a-chan"), false, UID_B, true, true,
 	                          false);
 	sh->codes[5] = get_code(fd, sh->timer_a);
 	return 0;
@@ -420,8 +423,8 @@ user_b_revoked(void)
 
 	if (fd < 0)
 		return 1;
-	sh->codes[7] = subscribe_code(fd, "a-chan");
-	sh->codes[8] = code_of(later(fd, "a-chan")); /* gid grant stays */
+	sh->codes[7] = subscribe_code(fd, A_CHAN("a-chan"));
+	sh->codes[8] = code_of(later(fd, A_CHAN("a-chan"))); /* gid grant stays */
 	return 0;
 }
 
@@ -481,7 +484,7 @@ rv_b_listens(void)
 	Evd__Reply *r;
 	int fd = greet();
 
-	if (fd < 0 || subscribe_code(fd, "rv-chan") != 0)
+	if (fd < 0 || subscribe_code(fd, A_CHAN("rv-chan")) != 0)
 		return 2;
 	if (write(rv_pipe[1], "s", 1) != 1)
 		return 3;
@@ -520,7 +523,7 @@ test_revoke_is_immediate(void **state)
 	/* Root publishes into A's channel. */
 	fd = greet();
 	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-	cb.channel = "rv-chan";
+	cb.channel = A_CHAN("rv-chan");
 	cs.callback = &cb;
 	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
 	rq.call_soon = &cs;
@@ -560,7 +563,7 @@ rs_b_schedules(void)
 
 	if (fd < 0)
 		return 1;
-	r = later_full(fd, "rs-chan", NULL, 1500 * MS, SEC);
+	r = later_full(fd, A_CHAN("rs-chan"), NULL, 1500 * MS, SEC);
 	if (r == NULL || r->body_case != EVD__REPLY__BODY_SCHEDULED)
 		return 2;
 	sh->timer_a = r->scheduled->timer_id;
@@ -685,7 +688,7 @@ dl_b_sends(void)
 	if (fd < 0)
 		return 1;
 	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
-	cb.channel = "dl-chan";
+	cb.channel = A_CHAN("dl-chan");
 	cs.callback = &cb;
 	o.has_max_attempts = 1;
 	o.max_attempts = 1;
@@ -811,6 +814,139 @@ quota_user(void)
 	close(fd);
 	return 0;
 }
+
+/*
+ * Channel squatting: names live in their owner's namespace. B takes
+ * "backup-status" first and grants A publish on it, yet A's messages to
+ * "backup-status" land in A's own channel, never in B's; B can neither
+ * subscribe to nor create a channel in A's namespace; names that are
+ * not NAME or UID:NAME are refused; replies write a channel as their
+ * reader would (bare for one's own) and name its owner.
+ */
+static int
+ns_get_channel(int fd, const char *channel, char *ret_name, size_t size,
+               uint32_t *ret_owner, uint64_t *ret_queued)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__GetChannel g = EVD__GET_CHANNEL__INIT;
+	Evd__Reply *r;
+	int code;
+
+	g.channel = (char *)channel;
+	rq.body_case = EVD__REQUEST__BODY_GET_CHANNEL;
+	rq.get_channel = &g;
+	r = call(fd, &rq);
+	if (r != NULL && r->body_case == EVD__REPLY__BODY_CHANNEL_INFO) {
+		snprintf(ret_name, size, "%s", r->channel_info->channel);
+		*ret_owner = r->channel_info->owner_uid;
+		*ret_queued = r->channel_info->queued_messages;
+	}
+	code = code_of(r);
+	return code;
+}
+
+static int
+ns_b_squats(void)
+{
+	int fd = greet();
+
+	if (fd < 0 || subscribe_code(fd, "backup-status") != 0)
+		return 1;
+	sh->codes[0] = grant_code(fd, "backup-status", false, UID_A, false,
+	                          true, false);
+	/* A's namespace is A's: nothing of it can be taken. */
+	sh->codes[1] = subscribe_code(fd, A_CHAN("ns-fresh"));
+	sh->codes[2] = grant_code(fd, A_CHAN("ns-fresh"), false, UID_B, true,
+	                          true, false);
+	sh->codes[3] = code_of(later(fd, A_CHAN("ns-fresh")));
+	return 0;
+}
+
+static int
+ns_a_publishes(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
+	Evd__Reply *r;
+	char name[64] = "";
+	uint32_t owner = 0;
+	uint64_t queued = 0;
+	int fd = greet();
+
+	if (fd < 0)
+		return 1;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = "backup-status";
+	cb.has_payload = 1;
+	cb.payload.data = (uint8_t *)"db password=secret";
+	cb.payload.len = strlen("db password=secret");
+	cs.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	sh->codes[4] = code_of(call(fd, &rq));
+	/* Nobody took A's name: A's own subscription, shown bare. */
+	sub.channel = "ns-fresh";
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &sub;
+	r = call(fd, &rq);
+	sh->codes[5] = r != NULL && r->body_case == EVD__REPLY__BODY_SUBSCRIBED &&
+	               strcmp(r->subscribed->channel, "ns-fresh") == 0;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	/* The explicit form of one's own name is the same channel. */
+	sh->codes[6] = ns_get_channel(fd, A_CHAN("ns-fresh"), name,
+	                              sizeof name, &owner, &queued);
+	sh->codes[7] = strcmp(name, "ns-fresh") == 0 && owner == UID_A;
+	/* B's channel, named explicitly: B's, and A may publish there. */
+	sh->codes[8] = code_of(later(fd, "61002:backup-status"));
+	return 0;
+}
+
+static void
+test_channel_namespaces(void **state)
+{
+	static const char *const bad[] = {"abc:x", "061001:x", "4294967295:x",
+	                                  ":x", "61001:", "99999999999:x"};
+	char name[64];
+	uint32_t owner;
+	uint64_t queued;
+	size_t i;
+	int fd;
+
+	assert_int_equal(as_user(UID_B, GID_B, ns_b_squats), 0);
+	assert_int_equal(sh->codes[0], 0);
+	assert_int_equal(sh->codes[1], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[2], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[3], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(as_user(UID_A, GID_A, ns_a_publishes), 0);
+	assert_int_equal(sh->codes[4], 0);
+	assert_int_equal(sh->codes[5], 1);
+	assert_int_equal(sh->codes[6], 0);
+	assert_int_equal(sh->codes[7], 1);
+	assert_int_equal(sh->codes[8], 0);
+
+	/* Root sees where A's message went: A's channel, not B's. */
+	fd = greet();
+	assert_true(fd >= 0);
+	assert_int_equal(ns_get_channel(fd, A_CHAN("backup-status"), name,
+	                                sizeof name, &owner, &queued),
+	                 0);
+	assert_string_equal(name, A_CHAN("backup-status"));
+	assert_int_equal(owner, UID_A);
+	assert_int_equal(queued, 1);
+	assert_int_equal(ns_get_channel(fd, "61002:backup-status", name,
+	                                sizeof name, &owner, &queued),
+	                 0);
+	assert_int_equal(owner, UID_B);
+	assert_int_equal(queued, 0); /* B's: only A's 1 h timer targets it */
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(subscribe_code(fd, bad[i]),
+		                 EVD__ERROR_CODE__INVALID_ARGUMENT);
+	close(fd);
+}
+
 
 static void
 test_quotas(void **state)
@@ -1304,6 +1440,7 @@ main(void)
 		cmocka_unit_test(test_user_instance),
 		cmocka_unit_test(test_revoke_stops_scheduled_timers),
 		cmocka_unit_test(test_owner_sees_dead_letters),
+		cmocka_unit_test(test_channel_namespaces),
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_key_and_record_bytes_count),
 		cmocka_unit_test(test_connections_per_uid),

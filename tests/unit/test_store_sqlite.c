@@ -273,7 +273,7 @@ test_schema_and_reopen(void **state)
 	sub[strlen(sub) - strlen("/evd.db")] = '\0';
 	assert_int_equal(schedule1(s, &t), 0);
 	B->close(s);
-	assert_int_equal(user_version(f), 5);
+	assert_int_equal(user_version(f), 6);
 
 	/* A version 1 database is migrated forward on open, its rows kept. */
 	sql(f, "DROP INDEX timers_key_any");
@@ -290,9 +290,10 @@ test_schema_and_reopen(void **state)
 	s = open_ok(f);
 	assert_int_equal(claim_all(s, &g), 0);
 	assert_int_equal(g.n, 1);
+	t.channel = "1007:jobs"; /* 6: in its owner's namespace */
 	assert_timer_eq(&g, &t);
 	B->close(s);
-	assert_int_equal(user_version(f), 5);
+	assert_int_equal(user_version(f), 6);
 	/* Each fails if its migration step did not run. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
@@ -784,6 +785,138 @@ test_messages(void **state)
 	assert_int_equal(g.m[1].fire_id, 20);
 	assert_int_equal(g.m[1].attempts, 5);
 	assert_true(g.m[1].dead);
+	B->close(s);
+}
+
+/* What version 6's migration left of each timer. */
+struct mig_got {
+	char channel[8][48], key[8][16], argv1[8][16], on_failure[8][48];
+	bool key_null[8], paused[8];
+};
+
+static int
+mig_cb(const struct store_timer *t, void *arg)
+{
+	struct mig_got *g = arg;
+	Evd__Exec *x;
+
+	if (t->id >= 8)
+		return 0;
+	snprintf(g->channel[t->id], 48, "%s", t->channel ? t->channel : "");
+	snprintf(g->key[t->id], 16, "%s", t->key ? t->key : "");
+	g->key_null[t->id] = t->key == NULL;
+	g->paused[t->id] = t->paused;
+	if (t->exec != NULL) {
+		x = evd__exec__unpack(NULL, t->exec_len, t->exec);
+		assert_non_null(x);
+		if (x->n_argv > 1)
+			snprintf(g->argv1[t->id], 16, "%s", x->argv[1]);
+		snprintf(g->on_failure[t->id], 48, "%s",
+			 x->on_failure ? x->on_failure : "");
+		evd__exec__free_unpacked(x, NULL);
+	}
+	return 0;
+}
+
+static int
+mig_channels_cb(const struct store_channel *c, void *arg)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 256 - strlen(out), "%s=%u;", c->name,
+		 (unsigned)c->owner);
+	return 0;
+}
+
+/*
+ * Version 6 gives every channel an owner's namespace: a store written
+ * before it (bare names, first come) is rewritten so that each name
+ * means the channel it meant (the owner of its channels row, else the
+ * writer of the row), inside exec blobs too; strings that are not UTF-8
+ * (older versions took them) are repaired so that no reply echoes them.
+ */
+static void
+test_migrate_channel_namespaces(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	static char *argv_ok[] = {"/bin/true", "x"};
+	static char *argv_bad[] = {"/bin/echo", "a\xff"};
+	struct store_timer t;
+	struct store_channel c = {0};
+	struct store_msg m = {.timer_id = 1, .owner = 7, .max_attempts = 5,
+			      .delivery = EVD__DELIVERY__AT_LEAST_ONCE};
+	Evd__Exec x = EVD__EXEC__INIT;
+	uint8_t blob[2][256];
+	struct mig_got g;
+	struct msgs_got mg;
+	char chans[256] = "";
+	int i;
+
+	assert_int_equal(B->begin(s), 0);
+	c.name = "shared";
+	c.owner = 5;
+	assert_int_equal(B->channel_put(s, &c), 0);
+	c.name = "5:odd"; /* a pre-6 name that reads like a namespace */
+	c.owner = 1;
+	assert_int_equal(B->channel_put(s, &c), 0);
+	for (i = 1; i <= 5; i++) {
+		t = timer_make((uint64_t)i);
+		t.uid = i <= 3 ? 7 : 9;
+		switch (i) {
+		case 1: t.channel = "shared"; break;
+		case 2: t.channel = "mine"; break;
+		case 3:
+			t.channel = "bad\xfe";
+			t.key = "k\xff";
+			break;
+		case 4:
+		case 5:
+			t.channel = NULL;
+			x.n_argv = 2;
+			x.argv = i == 4 ? argv_bad : argv_ok;
+			x.on_failure = i == 4 ? "shared" : "alerts";
+			assert_true(evd__exec__get_packed_size(&x) <=
+				    sizeof(blob[0]));
+			t.exec_len = evd__exec__pack(&x, blob[i - 4]);
+			t.exec = blob[i - 4];
+			break;
+		}
+		assert_int_equal(B->schedule(s, &t), 0);
+	}
+	m.fire_id = 1;
+	m.channel = "shared";
+	assert_int_equal(B->enqueue(s, &m), 0);
+	m.fire_id = 2;
+	m.channel = "5:odd";
+	assert_int_equal(B->enqueue(s, &m), 0);
+	assert_int_equal(B->commit(s), 0);
+	B->close(s);
+	sql(f, "PRAGMA user_version = 5");
+
+	s = open_ok(f);
+	assert_int_equal(user_version(f), 6);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->claim(s, INT64_MAX, mig_cb, &g), 0);
+	assert_string_equal(g.channel[1], "5:shared");
+	assert_string_equal(g.channel[2], "7:mine");
+	assert_string_equal(g.channel[3], "7:bad\\xfe");
+	assert_true(g.key_null[3]);
+	assert_false(g.paused[3]);
+	assert_string_equal(g.on_failure[4], "5:shared");
+	assert_string_equal(g.argv1[4], "a\\xff");
+	assert_true(g.paused[4]); /* its command changed: an operator looks */
+	assert_string_equal(g.on_failure[5], "9:alerts");
+	assert_string_equal(g.argv1[5], "x");
+	assert_false(g.paused[5]);
+	memset(&mg, 0, sizeof(mg));
+	assert_int_equal(B->load_messages(s, msgs_cb, &mg), 0);
+	assert_int_equal(mg.n, 2);
+	assert_string_equal(mg.channel[0], "5:shared");
+	assert_string_equal(mg.channel[1], "1:5:odd");
+	assert_int_equal(B->load_channels(s, mig_channels_cb, chans), 0);
+	assert_non_null(strstr(chans, "5:shared=5;"));
+	assert_non_null(strstr(chans, "1:5:odd=1;"));
 	B->close(s);
 }
 
@@ -1351,6 +1484,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	    T(test_schema_and_reopen),
+	    T(test_migrate_channel_namespaces),
 	    T(test_timer_round_trip),
 	    T(test_key_unique_among_pending),
 	    T(test_row_error_keeps_batch),
