@@ -1359,10 +1359,11 @@ channel_dead_list(uid_t uid, const char *name, uint64_t after,
 
 /* Requeue (purge false) or purge dead messages; see channel.h. */
 static int
-channel_dead_apply(uid_t uid, const char *name, uint64_t fire_id, bool purge,
-                   uint64_t *ret_count)
+channel_dead_apply(const struct channel_who *who, const char *name,
+                   uint64_t fire_id, bool purge, uint64_t *ret_count)
 {
 	struct channel *ch = channel_get(name, false);
+	uid_t uid = who->uid;
 	struct msg *m, *next;
 	struct store *s;
 	uint64_t n = 0;
@@ -1370,6 +1371,10 @@ channel_dead_apply(uid_t uid, const char *name, uint64_t fire_id, bool purge,
 
 	if (ch == NULL)
 		return -ENOENT;
+	/* Requeueing publishes again: a publisher whose right was revoked
+	 * may drop its dead letters, not send them once more. */
+	if (!purge && (channel_rights(ch, who) & CHANNEL_RIGHT_PUBLISH) == 0)
+		return -EACCES;
 	for (m = TAILQ_FIRST(&ch->dead); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, link);
 		if ((fire_id != 0 && m->fire_id != fire_id) ||
@@ -1410,17 +1415,17 @@ channel_dead_apply(uid_t uid, const char *name, uint64_t fire_id, bool purge,
 }
 
 int
-channel_dead_requeue(uid_t uid, const char *name, uint64_t fire_id,
-                     uint64_t *ret_count)
+channel_dead_requeue(const struct channel_who *who, const char *name,
+                     uint64_t fire_id, uint64_t *ret_count)
 {
-	return channel_dead_apply(uid, name, fire_id, false, ret_count);
+	return channel_dead_apply(who, name, fire_id, false, ret_count);
 }
 
 int
-channel_dead_purge(uid_t uid, const char *name, uint64_t fire_id,
-                   uint64_t *ret_count)
+channel_dead_purge(const struct channel_who *who, const char *name,
+                   uint64_t fire_id, uint64_t *ret_count)
 {
-	return channel_dead_apply(uid, name, fire_id, true, ret_count);
+	return channel_dead_apply(who, name, fire_id, true, ret_count);
 }
 
 void

@@ -185,14 +185,15 @@ int channel_reload(const struct store_backend *be, struct store *s);
  * with up to max messages with
  * fire_id > after, and sets *ret_more. requeue/purge act on one message
  * (fire_id != 0) or all of them, report how many, and return 0, -ENOENT
- * (nothing matched), -EAGAIN or -EIO.
+ * (nothing matched), -EACCES (requeue by a uid that may no longer
+ * publish to the channel), -EAGAIN or -EIO.
  */
 size_t channel_dead_list(uid_t uid, const char *name, uint64_t after,
                          Evd__Fired *out, size_t max, bool *ret_more);
-int channel_dead_requeue(uid_t uid, const char *name, uint64_t fire_id,
-                         uint64_t *ret_count);
-int channel_dead_purge(uid_t uid, const char *name, uint64_t fire_id,
-                       uint64_t *ret_count);
+int channel_dead_requeue(const struct channel_who *who, const char *name,
+                         uint64_t fire_id, uint64_t *ret_count);
+int channel_dead_purge(const struct channel_who *who, const char *name,
+                       uint64_t fire_id, uint64_t *ret_count);
 
 void channel_get_stats(struct channel_stats *ret);
 

@@ -86,13 +86,20 @@ int
 req_dead_apply(struct req_ctx *ctx, const char *in, uint64_t fire_id,
                bool purge, uint64_t *ret_count)
 {
+	struct channel_who who = { ctx->uid, ctx->gid, ctx->groups,
+		                   ctx->ngroups };
 	const char *channel;
 	int r;
 
 	if ((r = req_channel_name(ctx, in, &channel)) < 0)
 		return r;
-	r = purge ? channel_dead_purge(ctx->uid, channel, fire_id, ret_count)
-	          : channel_dead_requeue(ctx->uid, channel, fire_id, ret_count);
+	r = purge ? channel_dead_purge(&who, channel, fire_id, ret_count)
+	          : channel_dead_requeue(&who, channel, fire_id, ret_count);
+	if (r == -EACCES)
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "you may no longer publish to %s: its dead "
+		                "letters may be purged, not requeued",
+		                in);
 	if (r == -EAGAIN || r == -EIO)
 		return req_unavailable(ctx);
 	if (r == -ENOENT)

@@ -662,7 +662,8 @@ test_revoke_stops_scheduled_timers(void **state)
  * A channel's owner sees and purges the dead letters others sent into
  * it: B's message, never acked on A's channel (max_attempts 1), shows in
  * A's ListDead and A's PurgeDead removes it. Before, A saw none of them
- * and could not clean its own channel.
+ * and could not clean its own channel. Once A revoked B's right to
+ * publish, B may not requeue its dead letter (that would publish again).
  */
 static int
 dl_a_owns_and_grants(void)
@@ -698,13 +699,13 @@ dl_b_sends(void)
 	return code_of(call(fd, &rq)) == 0 ? 0 : 2;
 }
 
+/* A lets B's message die unacked, then revokes B's right to publish. */
 static int
-dl_a_drops_and_purges(void)
+dl_a_drops(void)
 {
 	Evd__Request rq = EVD__REQUEST__INIT;
 	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
 	Evd__ListDead ld = EVD__LIST_DEAD__INIT;
-	Evd__PurgeDead pd = EVD__PURGE_DEAD__INIT;
 	Evd__Reply *r;
 	int fd = greet(), i;
 
@@ -734,6 +735,36 @@ dl_a_drops_and_purges(void)
 		if (sh->codes[0] > 0)
 			break;
 	}
+	close(fd);
+	fd = greet();
+	return grant_code(fd, "dl-chan", false, UID_B, false, true, true) == 0
+	               ? 0
+	               : 5;
+}
+
+/* B, revoked, may not send its dead letter once more. */
+static int
+dl_b_requeues(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__RequeueDead rd = EVD__REQUEUE_DEAD__INIT;
+	int fd = greet();
+
+	rd.channel = A_CHAN("dl-chan");
+	rq.body_case = EVD__REQUEST__BODY_REQUEUE_DEAD;
+	rq.requeue_dead = &rd;
+	sh->codes[2] = code_of(call(fd, &rq));
+	return 0;
+}
+
+static int
+dl_a_purges(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__PurgeDead pd = EVD__PURGE_DEAD__INIT;
+	Evd__Reply *r;
+	int fd = greet();
+
 	pd.channel = "dl-chan";
 	rq.body_case = EVD__REQUEST__BODY_PURGE_DEAD;
 	rq.purge_dead = &pd;
@@ -753,8 +784,11 @@ test_owner_sees_dead_letters(void **state)
 {
 	assert_int_equal(as_user(UID_A, GID_A, dl_a_owns_and_grants), 0);
 	assert_int_equal(as_user(UID_B, GID_B, dl_b_sends), 0);
-	assert_int_equal(as_user(UID_A, GID_A, dl_a_drops_and_purges), 0);
+	assert_int_equal(as_user(UID_A, GID_A, dl_a_drops), 0);
 	assert_int_equal(sh->codes[0], 1);
+	assert_int_equal(as_user(UID_B, GID_B, dl_b_requeues), 0);
+	assert_int_equal(sh->codes[2], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(as_user(UID_A, GID_A, dl_a_purges), 0);
 	assert_int_equal(sh->codes[1], 1);
 }
 
