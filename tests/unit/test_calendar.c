@@ -1,5 +1,5 @@
 /*
- * test_calendar: calendar expressions (client/calendar.c): cron cases
+ * test_calendar: calendar expressions (lib/calendar.c): cron cases
  * checked by hand (the crontab(5) examples among them), OnCalendar=
  * cases, the DST gap and overlap in Europe/Berlin and America/New_York
  * under every policy, normalised forms, and invalid expressions.
