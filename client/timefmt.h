@@ -3,9 +3,9 @@
  *
  * Pure: no I/O, no allocation, no global state of its own. The only
  * outside input is the time zone database: the process's zone (TZ, read
- * by mktime and localtime_r) for local times, and for the human forms
- * (timefmt_parse_when) the zones named, through calendar.h, which sets
- * TZ around each computation and so is not thread-safe. "Now" is always
+ * by mktime and localtime_r, never changed) for local times, and for the
+ * human forms (timefmt_parse_when) the zones named, through calendar.h,
+ * which reads the zone database itself (lib/tz.h). "Now" is always
  * an argument, so results are reproducible. Every value is in integer
  * nanoseconds; instants are nanoseconds since the Unix epoch
  * (CLOCK_REALTIME).

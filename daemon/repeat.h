@@ -16,8 +16,9 @@
  * occurrence is always computed from the nominal one, so neither the
  * daemon's lateness nor the random delay makes a schedule drift.
  *
- * Thread-safety: none needed for interval timers; calendar timers use
- * TZ/tzset through calendar.h (single-threaded callers only).
+ * Thread-safety: any loop thread may use this module; calendar timers go
+ * through calendar.h, which reads zones itself (lib/tz.h) and touches no
+ * process-wide state.
  */
 #ifndef EVD_REPEAT_H
 #define EVD_REPEAT_H

@@ -10,18 +10,14 @@
 
 /*
  * A timer that only messages its own connection: ephemeral, so it lives
- * and dies with the connection, on the connection's loop. Calendar
- * timers stay on loop 0 whatever their target: evaluating one switches
- * the process's TZ (calendar.c), which only one thread may do.
+ * and dies with the connection, on the connection's loop, calendar
+ * timers too: evaluating one touches no process-wide state (lib/tz.h
+ * reads zones itself), and every loop follows zone changes (sched.c).
  */
 static bool
-route_local_timer(const Evd__Callback *cb, const char *key,
-                  const Evd__TimerOptions *o)
+route_local_timer(const Evd__Callback *cb, const char *key)
 {
 	if (key != NULL && key[0] != '\0')
-		return false;
-	if (o != NULL && o->repeat != NULL && o->repeat->calendar != NULL &&
-	    o->repeat->calendar[0] != '\0')
 		return false;
 	return cb == NULL ||
 	       cb->target_case == EVD__CALLBACK__TARGET__NOT_SET;
@@ -46,19 +42,16 @@ route_request(const Evd__Request *rq, unsigned self, unsigned n)
 		return (int)self;
 	case EVD__REQUEST__BODY_CALL_SOON:
 		return route_local_timer(rq->call_soon->callback,
-		                         rq->call_soon->key,
-		                         rq->call_soon->options) ? (int)self : 0;
+		                         rq->call_soon->key) ? (int)self : 0;
 	case EVD__REQUEST__BODY_CALL_LATER:
 		return route_local_timer(rq->call_later->callback,
-		                         rq->call_later->key,
-		                         rq->call_later->options) ? (int)self
-		                                                  : 0;
+		                         rq->call_later->key) ? (int)self : 0;
 	case EVD__REQUEST__BODY_CALL_AT:
 		return route_local_timer(rq->call_at->callback,
-		                         rq->call_at->key,
-		                         rq->call_at->options) ? (int)self : 0;
+		                         rq->call_at->key) ? (int)self : 0;
 	case EVD__REQUEST__BODY_CALL_ON:
-		return 0; /* a calendar timer: loop 0 (above) */
+		return route_local_timer(rq->call_on->callback,
+		                         rq->call_on->key) ? (int)self : 0;
 	case EVD__REQUEST__BODY_CANCEL:
 		return route_id(rq->cancel->timer_id, n);
 	case EVD__REQUEST__BODY_GET:

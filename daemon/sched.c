@@ -46,6 +46,7 @@
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
+#include "tz.h"
 #include "wait.h"
 
 /* Bounds the time one wakeup spends firing, so a burst of due timers
@@ -281,22 +282,28 @@ static void sched_queue(struct timer *);
 static void sched_arm(struct sched_clock *, bool);
 static void sched_set_nominal(struct timer *, int64_t);
 
-/* The system zone's UTC offset and abbreviation now (re-read: tzset
- * notices a replaced /etc/localtime). */
+/* The system zone's UTC offset and abbreviation now (re-read: tz_get
+ * notices a replaced /etc/localtime or zone file). Reads no process-wide
+ * zone state, so every loop may ask. */
 static void
 sched_zone_now(long *ret_off, char *abbr, size_t size)
 {
-	time_t now = time(NULL);
-	struct tm tm;
+	struct tz_info info;
+	struct tz *z;
 
-	tzset();
-	if (localtime_r(&now, &tm) == NULL) {
+	if (tz_get(NULL, &z) < 0) {
 		*ret_off = 0;
 		snprintf(abbr, size, "?");
 		return;
 	}
-	*ret_off = tm.tm_gmtoff;
-	snprintf(abbr, size, "%s", tm.tm_zone != NULL ? tm.tm_zone : "?");
+	if (tz_lookup(z, (int64_t)time(NULL), &info) < 0) {
+		*ret_off = 0;
+		snprintf(abbr, size, "?");
+	} else {
+		*ret_off = info.utoff_s;
+		snprintf(abbr, size, "%s", info.abbr);
+	}
+	tz_unref(z);
 }
 
 static uint64_t
@@ -338,12 +345,9 @@ sched_init(struct event_base *base, const struct store_config *keep)
 	sched.rnd |= 1; /* xorshift must not start at 0 */
 	sched.rt_offset = clock_now_ns(EVD__CLOCK__REALTIME) -
 	                  clock_now_ns(EVD__CLOCK__MONOTONIC);
-	/* The zone is loop 0's business (calendar timers live there): the
-	 * other loops never call tzset, which calendar.c's TZ switch would
-	 * race with. */
-	if (shard_self() == 0)
-		sched_zone_now(&sched.utc_offset, sched.zone_abbr,
-		               sizeof sched.zone_abbr);
+	/* Every loop follows the zone: any may hold calendar timers. */
+	sched_zone_now(&sched.utc_offset, sched.zone_abbr,
+	               sizeof sched.zone_abbr);
 	sched.next_id = sched.id_limit = 1;
 	sched.next_fire_id = sched.fire_id_limit = 1;
 	/* Loops 1..n-1 have no store to reserve ids in: their whole range
@@ -2221,8 +2225,11 @@ sched_zone_check(void)
 	if (off == sched.utc_offset && strcmp(abbr, sched.zone_abbr) == 0)
 		return;
 	sched.stats.tz_changes++;
-	log_notice("system time zone: UTC offset %+ld s (%s) -> %+ld s (%s)",
-	           sched.utc_offset, sched.zone_abbr, off, abbr);
+	/* Every loop sees the change on its own heartbeat; one says so. */
+	if (shard_self() == 0)
+		log_notice("system time zone: UTC offset %+ld s (%s) -> "
+		           "%+ld s (%s)",
+		           sched.utc_offset, sched.zone_abbr, off, abbr);
 	sched.utc_offset = off;
 	snprintf(sched.zone_abbr, sizeof sched.zone_abbr, "%s", abbr);
 	sched_recompute_calendars("time zone changed");
@@ -2272,10 +2279,8 @@ sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	struct store *s;
 	int r;
 
-	/* Loop 0 alone reads the zone: it is the only one that switches TZ
-	 * to evaluate calendars (route.c), and the only one with them. */
-	if (shard_self() == 0)
-		sched_zone_check();
+	/* Each loop moves its own calendar timers when the zone changes. */
+	sched_zone_check();
 	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
 		return;
 	r = be->meta_put(s, "last_seen_rt_ns",

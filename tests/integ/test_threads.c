@@ -7,9 +7,10 @@
  * paged across their id ranges, Stats summed over them, channels (loop 0's)
  * published to and subscribed from the other loops, acks, exec hooks,
  * replies to a pipelined mix of local and forwarded requests in request
- * order, a closing connection's timers, replies owed to a client that
- * shut its sending side, and durable timers kept across a restart with
- * another loop count.
+ * order, calendar timers evaluated on every loop at once, a closing
+ * connection's timers, replies owed to a client that shut its sending
+ * side, and durable timers kept across a restart with another loop
+ * count.
  *
  * The whole integration suite also runs against two loops (EVD_TEST_THREADS
  * in ./dev test); this file covers what only a multi-loop daemon can get
@@ -202,6 +203,39 @@ test_cross_loop_get_cancel_wait(void **state)
 	evc_fired_free(&ev);
 	/* The cancelled one never fired. */
 	assert_int_equal(evc_next_event(c[1], 100, &ev), -EVC_E_TIMEOUT);
+	clients_close(c);
+}
+
+/* A calendar timer that messages its caller lives on the caller's loop
+ * (zones are read without TZ, lib/tz.h), and every loop evaluates its
+ * own at the same time: each fires on the second, twice, in a zone with
+ * half-hour DST. */
+static void
+test_calendar_on_every_loop(void **state)
+{
+	struct evc_repeat rep = {0};
+	struct evc_scheduled s[LOOPS];
+	struct evc *c[LOOPS];
+	struct evc_fired ev;
+	int k, n;
+
+	(void)state;
+	clients_per_loop(c);
+	rep.count = 2;
+	for (k = 0; k < LOOPS; k++) {
+		if (evc_call_on(c[k], "*:*:*", "Australia/Lord_Howe", NULL,
+				&rep, 5000, &s[k]) < 0)
+			fail_msg("evc_call_on: %s", evc_errmsg(c[k]));
+		assert_int_equal(loop_of(s[k].timer_id), k);
+	}
+	for (k = 0; k < LOOPS; k++)
+		for (n = 0; n < 2; n++) {
+			assert_int_equal(evc_next_event(c[k], 5000, &ev), 0);
+			assert_int_equal(ev.timer_id, s[k].timer_id);
+			/* On a whole second of the wall clock. */
+			assert_int_equal(ev.due_realtime_ns % 1000000000, 0);
+			evc_fired_free(&ev);
+		}
 	clients_close(c);
 }
 
@@ -590,6 +624,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cross_loop_get_cancel_wait),
+	    cmocka_unit_test(test_calendar_on_every_loop),
 	    cmocka_unit_test(test_list_and_stats_span_loops),
 	    cmocka_unit_test(test_close_ends_its_timers),
 	    cmocka_unit_test(test_channels_across_loops),

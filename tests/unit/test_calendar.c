@@ -1,5 +1,5 @@
 /*
- * test_calendar: calendar expressions (client/calendar.c): cron cases
+ * test_calendar: calendar expressions (lib/calendar.c): cron cases
  * checked by hand (the crontab(5) examples among them), OnCalendar=
  * cases, the DST gap and overlap in Europe/Berlin and America/New_York
  * under every policy, normalised forms, and invalid expressions.
@@ -367,7 +367,8 @@ test_policy_names(void **state)
 	assert_true(calendar_zone_valid("Europe/Berlin"));
 }
 
-/* TZ is restored after a computation in another zone, set or unset. */
+/* A computation in another zone leaves TZ as it was, set or unset (it
+ * never touches TZ: lib/tz.h reads zones itself). */
 static void
 test_tz_restored(void **state)
 {

@@ -6,7 +6,7 @@
 #
 # systemd's DST behaviour is evd's --dst-gap skip / --dst-overlap first
 # (evd's default gap policy, shift, deliberately differs: see
-# client/calendar.h), so the comparison runs with --dst-gap skip.
+# lib/calendar.h), so the comparison runs with --dst-gap skip.
 # Usage: test_calendar_diff.sh EVCTL [N]. Exit 77 without systemd-analyze.
 set -u
 set -f # the expressions are full of '*'

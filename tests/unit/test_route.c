@@ -31,8 +31,9 @@ test_one_loop(void **state)
 	assert_int_equal(route_request(&rq, 0, 1), 0);
 }
 
-/* A timer that messages its caller stays on the caller's loop; a
- * channel, a hook, a key or a calendar sends it to loop 0. */
+/* A timer that messages its caller stays on the caller's loop, a
+ * calendar one too (lib/tz.h touches no process-wide state); a channel,
+ * a hook or a key sends it to loop 0. */
 static void
 test_creates(void **state)
 {
@@ -63,14 +64,14 @@ test_creates(void **state)
 	assert_int_equal(route_request(&rq, 1, 2), 0);
 	cl.key = "";
 	assert_int_equal(route_request(&rq, 1, 2), 1);
-	/* An interval repeat stays; a calendar one goes to loop 0. */
+	/* An interval or a calendar repeat stays. */
 	cl.options = &o;
 	o.repeat = &r;
 	r.has_every_ns = 1;
 	r.every_ns = 1000;
 	assert_int_equal(route_request(&rq, 1, 2), 1);
 	r.calendar = "*:0/5";
-	assert_int_equal(route_request(&rq, 1, 2), 0);
+	assert_int_equal(route_request(&rq, 1, 2), 1);
 
 	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
 	rq.call_soon = &cs;
@@ -80,6 +81,13 @@ test_creates(void **state)
 	assert_int_equal(route_request(&rq, 2, 3), 2);
 	rq.body_case = EVD__REQUEST__BODY_CALL_ON;
 	rq.call_on = &co;
+	co.calendar = "daily";
+	assert_int_equal(route_request(&rq, 2, 3), 2);
+	co.key = "nightly";
+	assert_int_equal(route_request(&rq, 2, 3), 0);
+	co.key = NULL;
+	co.callback = &cb;
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
 	assert_int_equal(route_request(&rq, 2, 3), 0);
 }
 

@@ -2,17 +2,15 @@
  * calendar: calendar expressions (cron and systemd OnCalendar= syntax)
  * and their next occurrence in an IANA time zone.
  *
- * Pure: no I/O but the C library's reading of the zone database
- * (/usr/share/zoneinfo), no logging, no dependency on evclient or the
- * daemon, so that both evctl and evd compile it. Instants are int64
- * nanoseconds since the Unix epoch (CLOCK_REALTIME).
+ * Pure: no I/O but reading the zone database (tz.h), no logging, no
+ * dependency on evclient or the daemon; part of lib/ (evdtime), which
+ * both evctl and evd link. Instants are int64 nanoseconds since the Unix
+ * epoch (CLOCK_REALTIME).
  *
- * Time zones: a computation in a zone other than the process's sets TZ
- * and calls tzset() around it, then restores the previous TZ (or its
- * absence) and calls tzset() again. That is NOT thread-safe: no other
- * thread may use TZ, localtime*, mktime or getenv/setenv meanwhile.
- * evctl and evd's event loop are single-threaded; a threaded caller must
- * serialise every use of this module and of the time functions.
+ * Time zones are read by tz.h, never through TZ, tzset, localtime* or
+ * mktime: nothing here changes process-wide state, and every function
+ * may be called from any thread at once. A zone is re-read when its file
+ * changes (a tzdata upgrade, a new /etc/localtime).
  *
  * DST: a matching local time is resolved to instants with the zone's
  * offsets at that date (assumption: at most one offset change within
@@ -107,24 +105,26 @@ int calendar_format(const struct calendar *cal, char *buf, size_t size);
 /*
  * The first occurrence strictly after after_ns, in the expression's zone,
  * else zone (an IANA name such as "Europe/Berlin" or "UTC"), else with
- * zone NULL the process's zone (TZ, else /etc/localtime).
+ * zone NULL the process's zone (TZ, else /etc/localtime; see tz_get).
  * Returns 0, -EINVAL (unknown zone, or after_ns before 1970), -ENOENT
  * (no occurrence up to the end of year 2199, where the search stops as
- * systemd's does), or -EOVERFLOW. Not thread-safe (see the top).
+ * systemd's does), -ENOMEM or -EOVERFLOW. Thread-safe.
  */
 int calendar_next(const struct calendar *cal, const char *zone,
 		  enum calendar_gap gap, enum calendar_overlap overlap,
 		  int64_t after_ns, int64_t *ret_ns);
 
 /* True if name is a zone in the zone database ("UTC" included): a
- * relative path without "..", naming a TZif file. Reads the file. */
+ * relative path without "..", naming a well-formed TZif file (tz.h).
+ * Reads the file (or finds it in tz.h's cache). */
 bool calendar_zone_valid(const char *name);
 
 /*
  * Writes ns as local time in zone (NULL: the process's zone) as
  * "YYYY-MM-DD HH:MM:SS ABBR", with ".ffffff" after the seconds when
  * the instant has microseconds (".fffffffff" for nanoseconds).
- * Returns the length, -EINVAL (unknown zone), -ENOSPC or -EOVERFLOW.
+ * Returns the length, -EINVAL (unknown zone), -ENOMEM, -ENOSPC or
+ * -EOVERFLOW. Thread-safe.
  */
 int calendar_format_local(int64_t ns, const char *zone, char *buf, size_t size);
 
@@ -134,7 +134,7 @@ int calendar_format_local(int64_t ns, const char *zone, char *buf, size_t size);
  * zone were UTC: days_from_civil * 86400 + seconds of the day; the
  * fraction of a second is dropped), and with ret_offset_s (may be NULL)
  * the UTC offset in force, seconds east. Returns 0, -EINVAL (unknown
- * zone) or -EOVERFLOW. Not thread-safe (see the top).
+ * zone), -ENOMEM or -EOVERFLOW. Thread-safe.
  */
 int calendar_to_local(int64_t ns, const char *zone, int64_t *ret_local_s,
 		      int64_t *ret_offset_s);
@@ -145,7 +145,7 @@ int calendar_to_local(int64_t ns, const char *zone, int64_t *ret_local_s,
  * resolved as calendar_next resolves an occurrence (the earlier instant
  * for CALENDAR_OVERLAP_BOTH). Returns 0, -ENOENT (in a gap with
  * CALENDAR_GAP_SKIP), -EINVAL (unknown zone, bad frac_ns) or
- * -EOVERFLOW. Not thread-safe (see the top).
+ * -ENOMEM or -EOVERFLOW. Thread-safe.
  */
 int calendar_from_local(int64_t local_s, int64_t frac_ns, const char *zone,
 			enum calendar_gap gap, enum calendar_overlap overlap,

@@ -2,9 +2,10 @@
  * calendar: parsing, normalised printing and next-occurrence search for
  * cron and systemd OnCalendar= expressions (see calendar.h).
  *
- * Owns no global state but, for the length of one call, the TZ
- * environment variable (zone_enter/zone_leave). Must not log, print,
- * exit or abort: errors are returned, with a message for parse errors.
+ * Owns no global state; zones come from tz.c, which reads the zone
+ * database itself and never touches TZ or the C library's zone, so any
+ * thread may call any function here. Must not log, print, exit or
+ * abort: errors are returned, with a message for parse errors.
  *
  * Structure. An expression becomes one chain per field (year, month,
  * day, hour, minute, microsecond-of-minute), each a sorted list of
@@ -14,28 +15,26 @@
  *  - next_local(): the smallest matching local civil time at or after a
  *    given one, in pure integer arithmetic (no time zone at all);
  *  - resolve(): one local time to its zero, one or two instants, with
- *    the zone's offsets read by localtime_r and the DST policies.
+ *    the zone's offsets (tz_lookup) and the DST policies.
  * Local times are walked upwards from the earliest one that could map
  * past A; the walk stops once no later local time can map before the
  * best instant found (instant >= local - max offset around it). Cost:
- * a few localtime_r calls per occurrence, plus the civil-date walk,
+ * a few tz_lookup calls per occurrence, plus the civil-date walk,
  * which skips whole years and months and is bounded by year 2199.
  */
 #include "calendar.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "civil.h"
+#include "tz.h"
 
 #define USEC_PER_SEC 1000000LL
 #define USEC_PER_MIN (60 * USEC_PER_SEC)
@@ -46,7 +45,6 @@
 #define MAX_YEAR 2199 /* as systemd: the search ends with this year */
 #define CHAIN_MAX 64  /* elements per field: a bound on parse work */
 #define ZONE_MAX 256
-#define ZONEINFO_DIR "/usr/share/zoneinfo"
 #define WEEKDAYS_ALL 0x7f
 
 enum field { F_YEAR, F_MONTH, F_DAY, F_HOUR, F_MINUTE, F_USEC, NFIELDS };
@@ -322,93 +320,39 @@ next_local(const struct calendar *cal, struct civil *t)
 bool
 calendar_zone_valid(const char *name)
 {
-	char path[sizeof(ZONEINFO_DIR) + ZONE_MAX + 1];
-	char magic[4];
-	const char *p;
-	ssize_t n;
-	int fd;
+	struct tz *z;
 
-	if (name == NULL || name[0] == '\0' || name[0] == '/' ||
-	    strlen(name) >= ZONE_MAX)
+	if (!tz_name_valid(name) || tz_get(name, &z) < 0)
 		return false;
-	for (p = name; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && strchr("/_+-", *p) == NULL)
-			return false;
-	if (strstr(name, "..") != NULL)
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", ZONEINFO_DIR, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return false;
-	n = read(fd, magic, sizeof(magic));
-	close(fd);
-	return n == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
+	tz_unref(z);
+	return true;
 }
 
-/* The TZ value to restore. */
-struct zone_save {
-	bool active; /* TZ was changed */
-	char *old;   /* NULL: TZ was unset */
-};
-
-/* Switches TZ to zone (NULL: leave it). Not thread-safe. */
+/* A reference to zone (NULL: the process's zone). Any failure but
+ * -ENOMEM is an unknown zone. */
 static int
-zone_enter(const char *zone, struct zone_save *s)
+zone_get(const char *zone, struct tz **ret_tz)
 {
-	char tz[ZONE_MAX + 2];
-	const char *old;
+	int r;
 
-	s->active = false;
-	s->old = NULL;
-	if (zone == NULL) {
-		tzset();
-		return 0;
-	}
-	if (!calendar_zone_valid(zone))
+	if (zone != NULL && !tz_name_valid(zone))
 		return -EINVAL;
-	old = getenv("TZ");
-	if (old != NULL) {
-		s->old = strdup(old);
-		if (s->old == NULL)
-			return -ENOMEM;
-	}
-	/* ':' names a zone file (tzset(3)). */
-	snprintf(tz, sizeof(tz), ":%s", zone);
-	if (setenv("TZ", tz, 1) < 0) {
-		free(s->old);
-		s->old = NULL;
-		return -errno;
-	}
-	s->active = true;
-	tzset();
+	r = tz_get(zone, ret_tz);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
 	return 0;
 }
 
-static void
-zone_leave(struct zone_save *s)
-{
-	if (!s->active)
-		return;
-	if (s->old != NULL)
-		setenv("TZ", s->old, 1);
-	else
-		unsetenv("TZ");
-	free(s->old);
-	s->old = NULL;
-	s->active = false;
-	tzset();
-}
-
-/* The UTC offset in force at instant t, in seconds. */
+/* The UTC offset in force at instant t, in seconds (0 far outside the
+ * range of int64 nanoseconds, where nothing is looked up anyway). */
 static int64_t
-gmtoff(int64_t t)
+gmtoff(const struct tz *z, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	struct tz_info info;
 
-	if (localtime_r(&tt, &tm) == NULL)
+	if (tz_lookup(z, t, &info) < 0)
 		return 0;
-	return tm.tm_gmtoff;
+	return info.utoff_s;
 }
 
 /*
@@ -419,10 +363,11 @@ gmtoff(int64_t t)
  * its fraction.
  */
 static int
-resolve(int64_t l, int64_t frac_ns, enum calendar_gap gap,
+resolve(const struct tz *z, int64_t l, int64_t frac_ns, enum calendar_gap gap,
 	enum calendar_overlap overlap, int64_t ret[2], int64_t *ret_hi)
 {
-	int64_t oa = gmtoff(l - SEC_PER_DAY), ob = gmtoff(l + SEC_PER_DAY);
+	int64_t oa = gmtoff(z, l - SEC_PER_DAY);
+	int64_t ob = gmtoff(z, l + SEC_PER_DAY);
 	int64_t t1 = l - oa, t2 = l - ob, lo, hi, mid;
 	bool v1, v2;
 
@@ -431,8 +376,8 @@ resolve(int64_t l, int64_t frac_ns, enum calendar_gap gap,
 		ret[0] = t1 * NS_PER_SEC + frac_ns;
 		return 1;
 	}
-	v1 = gmtoff(t1) == oa;
-	v2 = gmtoff(t2) == ob;
+	v1 = gmtoff(z, t1) == oa;
+	v2 = gmtoff(z, t2) == ob;
 	if (v1 && v2) {
 		lo = t1 < t2 ? t1 : t2;
 		hi = t1 < t2 ? t2 : t1;
@@ -463,7 +408,7 @@ resolve(int64_t l, int64_t frac_ns, enum calendar_gap gap,
 	hi = t1 < t2 ? t2 : t1; /* offset ob */
 	while (hi - lo > 1) {
 		mid = lo + (hi - lo) / 2;
-		if (gmtoff(mid) == ob)
+		if (gmtoff(z, mid) == ob)
 			hi = mid;
 		else
 			lo = mid;
@@ -473,16 +418,17 @@ resolve(int64_t l, int64_t frac_ns, enum calendar_gap gap,
 }
 
 static int
-next_in_zone(const struct calendar *cal, enum calendar_gap gap,
-	     enum calendar_overlap overlap, int64_t after_ns, int64_t *ret_ns)
+next_in_zone(const struct calendar *cal, const struct tz *z,
+	     enum calendar_gap gap, enum calendar_overlap overlap,
+	     int64_t after_ns, int64_t *ret_ns)
 {
 	int64_t a_s = after_ns / NS_PER_SEC, oa, ob, l, inst[2], hi_off;
 	int64_t best = -1;
 	struct civil t;
 	int i, n, r;
 
-	oa = gmtoff(a_s - SEC_PER_DAY);
-	ob = gmtoff(a_s + SEC_PER_DAY);
+	oa = gmtoff(z, a_s - SEC_PER_DAY);
+	ob = gmtoff(z, a_s + SEC_PER_DAY);
 	/* No instant after A has a local time below A + the smaller
 	 * offset around it. */
 	civil_from_local_sec(a_s + (oa < ob ? oa : ob), &t);
@@ -493,7 +439,7 @@ next_in_zone(const struct calendar *cal, enum calendar_gap gap,
 		if (r < 0)
 			break;
 		l = civil_to_local_sec(&t);
-		n = resolve(l, (t.usec % USEC_PER_SEC) * NS_PER_USEC, gap,
+		n = resolve(z, l, (t.usec % USEC_PER_SEC) * NS_PER_USEC, gap,
 			    overlap, inst, &hi_off);
 		/* This and every later local time maps at or after
 		 * l - hi_off (one offset change a day at most). */
@@ -515,7 +461,7 @@ calendar_next(const struct calendar *cal, const char *zone,
 	      enum calendar_gap gap, enum calendar_overlap overlap,
 	      int64_t after_ns, int64_t *ret_ns)
 {
-	struct zone_save s;
+	struct tz *z;
 	int64_t ns;
 	int r;
 
@@ -523,11 +469,11 @@ calendar_next(const struct calendar *cal, const char *zone,
 		return -EINVAL;
 	if (cal->zone[0] != '\0')
 		zone = cal->zone;
-	r = zone_enter(zone, &s);
+	r = zone_get(zone, &z);
 	if (r < 0)
 		return r;
-	r = next_in_zone(cal, gap, overlap, after_ns, &ns);
-	zone_leave(&s);
+	r = next_in_zone(cal, z, gap, overlap, after_ns, &ns);
+	tz_unref(z);
 	if (r < 0)
 		return r;
 	*ret_ns = ns;
@@ -538,27 +484,23 @@ int
 calendar_to_local(int64_t ns, const char *zone, int64_t *ret_local_s,
 		  int64_t *ret_offset_s)
 {
-	int64_t s = ns / NS_PER_SEC, off;
-	struct zone_save zs;
-	time_t tt;
-	struct tm tm;
+	int64_t s = ns / NS_PER_SEC;
+	struct tz_info info;
+	struct tz *z;
 	int r;
 
 	if (ns % NS_PER_SEC < 0)
 		s--;
-	tt = (time_t)s;
-	r = zone_enter(zone, &zs);
+	r = zone_get(zone, &z);
 	if (r < 0)
 		return r;
-	if (localtime_r(&tt, &tm) == NULL) {
-		zone_leave(&zs);
+	r = tz_lookup(z, s, &info);
+	tz_unref(z);
+	if (r < 0)
 		return -EOVERFLOW;
-	}
-	off = tm.tm_gmtoff;
-	zone_leave(&zs);
-	*ret_local_s = s + off;
+	*ret_local_s = s + info.utoff_s;
 	if (ret_offset_s != NULL)
-		*ret_offset_s = off;
+		*ret_offset_s = info.utoff_s;
 	return 0;
 }
 
@@ -567,8 +509,8 @@ calendar_from_local(int64_t local_s, int64_t frac_ns, const char *zone,
 		    enum calendar_gap gap, enum calendar_overlap overlap,
 		    int64_t *ret_ns)
 {
-	struct zone_save zs;
 	int64_t inst[2], hi_off;
+	struct tz *z;
 	int n, r;
 
 	if (frac_ns < 0 || frac_ns >= NS_PER_SEC)
@@ -578,11 +520,11 @@ calendar_from_local(int64_t local_s, int64_t frac_ns, const char *zone,
 	if (local_s < -INT64_MAX / NS_PER_SEC + 2 * SEC_PER_DAY ||
 	    local_s > INT64_MAX / NS_PER_SEC - 2 * SEC_PER_DAY)
 		return -EOVERFLOW;
-	r = zone_enter(zone, &zs);
+	r = zone_get(zone, &z);
 	if (r < 0)
 		return r;
-	n = resolve(local_s, frac_ns, gap, overlap, inst, &hi_off);
-	zone_leave(&zs);
+	n = resolve(z, local_s, frac_ns, gap, overlap, inst, &hi_off);
+	tz_unref(z);
 	if (n == 0)
 		return -ENOENT;
 	*ret_ns = inst[0];
@@ -593,33 +535,34 @@ int
 calendar_format_local(int64_t ns, const char *zone, char *buf, size_t size)
 {
 	int64_t s = ns / NS_PER_SEC, frac = ns % NS_PER_SEC;
-	char date[32], fr[16] = "";
-	struct zone_save zs;
-	time_t tt;
-	struct tm tm;
+	char fr[16] = "";
+	struct tz_info info;
+	struct civil t;
+	struct tz *z;
 	int r, n;
 
 	if (frac < 0) {
 		frac += NS_PER_SEC;
 		s--;
 	}
-	tt = (time_t)s;
-	r = zone_enter(zone, &zs);
+	r = zone_get(zone, &z);
 	if (r < 0)
 		return r;
-	if (localtime_r(&tt, &tm) == NULL) {
-		zone_leave(&zs);
+	r = tz_lookup(z, s, &info);
+	if (r < 0) {
+		tz_unref(z);
 		return -EOVERFLOW;
 	}
-	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+	civil_from_local_sec(s + info.utoff_s, &t);
 	if (frac % NS_PER_USEC != 0)
 		snprintf(fr, sizeof(fr), ".%09lld", (long long)frac);
 	else if (frac != 0)
 		snprintf(fr, sizeof(fr), ".%06lld",
 			 (long long)(frac / NS_PER_USEC));
-	n = snprintf(buf, size, "%s%s %s", date, fr,
-		     tm.tm_zone != NULL ? tm.tm_zone : "");
-	zone_leave(&zs);
+	n = snprintf(buf, size, "%04lld-%02d-%02d %02d:%02d:%02d%s %s",
+		     (long long)t.year, t.month, t.day, t.hour, t.minute,
+		     (int)(t.usec / USEC_PER_SEC), fr, info.abbr);
+	tz_unref(z);
 	if (n < 0 || (size_t)n >= size)
 		return -ENOSPC;
 	return n;

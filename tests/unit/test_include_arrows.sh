@@ -1,0 +1,60 @@
+#!/bin/sh
+# The include arrows between the top-level folders (STYLE.md, "Layers"):
+# lib/ (pure time code) includes nothing of daemon/, client/ or proto/;
+# daemon/ includes no client/ header and client/ no daemon/ header; and
+# no CMake target of one folder compiles another folder's sources (the
+# daemon once built client/calendar.c). Quoted includes are matched by
+# file name against the headers each folder has.
+# Usage: test_include_arrows.sh SOURCE_DIR
+set -u
+src=${1:?usage: test_include_arrows.sh SOURCE_DIR}
+cd "$src" || exit 1
+fail=0
+
+headers() { # folder -> the basenames of its headers, one per line
+	find "$@" -name '*.h' -exec basename {} \; | sort -u
+}
+
+# check FROM_FOLDER TO_FOLDER...: no file under FROM includes a header
+# that exists only in TO.
+check() {
+	from=$1
+	shift
+	own=$(headers "$from")
+	for h in $(headers "$@"); do
+		# A header of the same name in FROM is FROM's own.
+		if printf '%s\n' "$own" | grep -qx "$h"; then
+			continue
+		fi
+		hits=$(grep -rn --include='*.c' --include='*.h' \
+			"^#[[:space:]]*include[[:space:]]*\"\([^\"]*/\)\{0,1\}$h\"" \
+			"$from" 2>/dev/null)
+		if [ -n "$hits" ]; then
+			echo "FAIL: $from/ includes $h of $*:"
+			echo "$hits"
+			fail=1
+		fi
+	done
+}
+
+check lib daemon client proto
+check daemon client
+check client daemon
+
+# CMake: each folder's targets list only their own sources.
+for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt; do
+	case $cm in
+	CMakeLists.txt) bad='client/[A-Za-z0-9_]*\.c|lib/[A-Za-z0-9_]*\.c' ;;
+	lib/*) bad='daemon/|client/|\.\./' ;;
+	client/*) bad='daemon/|lib/|\.\./[A-Za-z]*/[A-Za-z0-9_]*\.c' ;;
+	esac
+	hits=$(grep -nE "$bad" "$cm" | grep -v '^[0-9]*:[[:space:]]*#')
+	if [ -n "$hits" ]; then
+		echo "FAIL: $cm compiles another folder's sources:"
+		echo "$hits"
+		fail=1
+	fi
+done
+
+[ "$fail" -eq 0 ] && echo "include arrows: ok"
+exit "$fail"
