@@ -78,8 +78,9 @@ find_cgroup2(void)
 			snprintf(rel, sizeof rel, "%s", line + 3);
 		}
 	fclose(f);
-	snprintf(home_cg, sizeof home_cg, "%s%s", mnt,
-	         strcmp(rel, "/") == 0 ? "" : rel);
+	if (snprintf(home_cg, sizeof home_cg, "%s%s", mnt,
+	             strcmp(rel, "/") == 0 ? "" : rel) >= (int)sizeof home_cg)
+		return false;
 	return rel[0] == '/';
 }
 
