@@ -2,7 +2,8 @@
  * dispatch: unpack, check the greeting, route, pack (see dispatch.h).
  *
  * The one place that turns a handler's outcome into a Reply: handlers
- * never touch the connection's output themselves.
+ * never touch the connection's output themselves, and their errnos
+ * become ErrorCodes through one table (req_errno).
  */
 #include "dispatch.h"
 
@@ -133,14 +134,79 @@ dispatch_started_mono_ns(void)
 	return dispatch_started;
 }
 
+/*
+ * errno -> ErrorCode, the one table. A handler passes req_errno() the
+ * negative errno of an outcome it expects, with its own message; an
+ * errno it returns unmapped is a fault of evd's, answered INTERNAL.
+ */
+static const struct {
+	int err;
+	int code;
+} req_errno_table[] = {
+	{ ENOENT, EVD__ERROR_CODE__NOT_FOUND },
+	{ EACCES, EVD__ERROR_CODE__PERMISSION_DENIED },
+	{ EPERM, EVD__ERROR_CODE__PERMISSION_DENIED },
+	{ EDQUOT, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },    /* a uid's quota */
+	{ E2BIG, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },     /* a limit */
+	{ ENOBUFS, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },   /* a full queue */
+	{ EOVERFLOW, EVD__ERROR_CODE__RESOURCE_EXHAUSTED }, /* ids used up */
+	{ ENOMEM, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },
+	{ EAGAIN, EVD__ERROR_CODE__UNAVAILABLE }, /* the store refuses writes */
+	{ EIO, EVD__ERROR_CODE__UNAVAILABLE },    /* a store write failed */
+	{ EINVAL, EVD__ERROR_CODE__INVALID_ARGUMENT },
+	{ EEXIST, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ EALREADY, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ ECANCELED, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ ENOTSUP, EVD__ERROR_CODE__FAILED_PRECONDITION },
+};
+
+int
+req_errno_code(int r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof req_errno_table / sizeof req_errno_table[0];
+	     i++)
+		if (req_errno_table[i].err == -r)
+			return req_errno_table[i].code;
+	return EVD__ERROR_CODE__INTERNAL;
+}
+
+static void
+req_vfail(struct req_ctx *ctx, int code, const char *fmt, va_list ap)
+{
+	ctx->err_code = code;
+	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+}
+
+int
+req_errno(struct req_ctx *ctx, int r, const char *fmt, ...)
+{
+	int code = req_errno_code(r);
+	const char *why;
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		req_vfail(ctx, code, fmt, ap);
+		va_end(ap);
+		return -EINVAL;
+	}
+	if (code == EVD__ERROR_CODE__UNAVAILABLE) {
+		why = batch_errmsg();
+		if (why[0] == '\0')
+			why = "the store failed to write; try again";
+		return req_fail(ctx, code, "%s", why);
+	}
+	if (code == EVD__ERROR_CODE__INTERNAL)
+		return req_fail(ctx, code, "internal error: %s", strerror(-r));
+	return req_fail(ctx, code, "%s", strerror(-r));
+}
+
 int
 req_unavailable(struct req_ctx *ctx)
 {
-	const char *why = batch_errmsg();
-
-	return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE, "%s",
-	                why[0] != '\0' ? why
-	                                : "the store failed to write; try again");
+	return req_errno(ctx, -EIO, NULL);
 }
 
 int
@@ -148,9 +214,8 @@ req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	ctx->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+	req_vfail(ctx, code, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }

@@ -74,8 +74,29 @@ struct evbuffer;
 int dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
                    struct evbuffer *const *parts, unsigned n);
 
-/* Records an error reply; returns -EINVAL for `return req_fail(...)`. */
+/* Records an error reply; returns -EINVAL for `return req_fail(...)`.
+ * A handler that returns a negative errno without recording one is
+ * answered INTERNAL: a fault of evd's, or no memory for the reply. */
 int req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The ErrorCode of a handler's negative errno r, from the one table in
+ * dispatch.c (-ENOENT NOT_FOUND; -EACCES, -EPERM PERMISSION_DENIED;
+ * -EDQUOT, -E2BIG, -ENOBUFS, -EOVERFLOW, -ENOMEM RESOURCE_EXHAUSTED;
+ * -EAGAIN, -EIO UNAVAILABLE; -EINVAL INVALID_ARGUMENT; -EEXIST,
+ * -EALREADY, -ECANCELED, -ENOTSUP FAILED_PRECONDITION); INTERNAL for
+ * any other.
+ */
+int req_errno_code(int r);
+/*
+ * Records an error reply for r with req_errno_code(r) and the message
+ * fmt; with fmt NULL, a generic one (UNAVAILABLE: the store's reason).
+ * Returns -EINVAL, as req_fail. A handler whose errno means something
+ * else in its call (a store's -EINVAL for a row evd wrote is INTERNAL,
+ * not the client's INVALID_ARGUMENT) says so with req_fail.
+ */
+int req_errno(struct req_ctx *ctx, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Zeroed memory that lives until the reply is packed; NULL when out of
@@ -128,7 +149,8 @@ struct store_backend;
 size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
                   struct store *ret_s[REQ_STORES_MAX]);
 
-/* Answers a failed store write: UNAVAILABLE with the store's reason. */
+/* Answers a failed store write: UNAVAILABLE with the store's reason
+ * (req_errno(ctx, -EIO, NULL)). */
 int req_unavailable(struct req_ctx *ctx);
 
 /* List's page size for m (its limit, capped), and its byte cap: one page

@@ -40,19 +40,18 @@ req_channel_grant(struct req_ctx *ctx, const Evd__Request *rq)
 		ctx->durable = true;
 		return req_reply_channel_info(ctx, m->channel);
 	case -ENOENT:
-		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                "no channel %s that you may see", m->channel);
+		return req_errno(ctx, r, "no channel %s that you may see",
+		                 m->channel);
 	case -EACCES:
-		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "only the owner of %s or root may grant on it",
-		                m->channel);
+		return req_errno(ctx, r,
+		                 "only the owner of %s or root may grant on it",
+		                 m->channel);
 	case -E2BIG:
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "channel %s has %d grants, the limit",
-		                m->channel, CHANNEL_MAX_GRANTS);
+		return req_errno(ctx, r, "channel %s has %d grants, the limit",
+		                 m->channel, CHANNEL_MAX_GRANTS);
 	case -EAGAIN:
 	case -EIO:
-		return req_unavailable(ctx);
+		return req_errno(ctx, r, NULL);
 	default:
 		return r;
 	}

@@ -35,8 +35,8 @@ req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
 	}
 	if ((all = req_alloc(ctx, (total + 1) * sizeof *all)) == NULL ||
 	    (tl = req_alloc(ctx, sizeof *tl)) == NULL)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "out of memory merging the list");
+		return req_errno(ctx, -ENOMEM,
+		                 "out of memory merging the list");
 	for (i = 0; i < n && !more; i++) {
 		Evd__TimerList *l = parts[i]->timer_list;
 		size_t j;
