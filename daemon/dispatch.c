@@ -2,7 +2,8 @@
  * dispatch: unpack, check the greeting, route, pack (see dispatch.h).
  *
  * The one place that turns a handler's outcome into a Reply: handlers
- * never touch the connection's output themselves.
+ * never touch the connection's output themselves, and their errnos
+ * become ErrorCodes through one table (req_errno).
  */
 #include "dispatch.h"
 
@@ -22,6 +23,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
+#include "requests.h"
 #include "route.h"
 #include "shard.h"
 #include "wire.h"
@@ -132,14 +134,87 @@ dispatch_started_mono_ns(void)
 	return dispatch_started;
 }
 
+/*
+ * errno -> ErrorCode, the one table. A handler passes req_errno() the
+ * negative errno of an outcome it expects, with its own message; an
+ * errno it returns unmapped is a fault of evd's, answered INTERNAL.
+ */
+static const struct {
+	int err;
+	int code;
+} req_errno_table[] = {
+	{ ENOENT, EVD__ERROR_CODE__NOT_FOUND },
+	{ EACCES, EVD__ERROR_CODE__PERMISSION_DENIED },
+	{ EPERM, EVD__ERROR_CODE__PERMISSION_DENIED },
+	{ EDQUOT, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },    /* a uid's quota */
+	{ E2BIG, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },     /* a limit */
+	{ ENOBUFS, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },   /* a full queue */
+	{ EOVERFLOW, EVD__ERROR_CODE__RESOURCE_EXHAUSTED }, /* ids used up */
+	{ ENOMEM, EVD__ERROR_CODE__RESOURCE_EXHAUSTED },
+	{ EAGAIN, EVD__ERROR_CODE__UNAVAILABLE }, /* the store refuses writes */
+	{ EIO, EVD__ERROR_CODE__UNAVAILABLE },    /* a store write failed */
+	{ EINVAL, EVD__ERROR_CODE__INVALID_ARGUMENT },
+	{ EEXIST, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ EALREADY, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ ECANCELED, EVD__ERROR_CODE__FAILED_PRECONDITION },
+	{ ENOTSUP, EVD__ERROR_CODE__FAILED_PRECONDITION },
+};
+
+int
+req_errno_code(int r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof req_errno_table / sizeof req_errno_table[0];
+	     i++)
+		if (req_errno_table[i].err == -r)
+			return req_errno_table[i].code;
+	return EVD__ERROR_CODE__INTERNAL;
+}
+
+static void
+req_vfail(struct req_ctx *ctx, int code, const char *fmt, va_list ap)
+{
+	size_t len, at = 0;
+
+	ctx->err_code = code;
+	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+	/* A message is a protobuf string: a quoted client string cut by a
+	 * precision or by the buffer, or one an older version stored, must
+	 * not make the reply undecodable. */
+	len = strlen(ctx->err_msg);
+	while ((at += wirestr_valid_prefix(ctx->err_msg + at, len - at)) < len)
+		ctx->err_msg[at++] = '?';
+}
+
+int
+req_errno(struct req_ctx *ctx, int r, const char *fmt, ...)
+{
+	int code = req_errno_code(r);
+	const char *why;
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		req_vfail(ctx, code, fmt, ap);
+		va_end(ap);
+		return -EINVAL;
+	}
+	if (code == EVD__ERROR_CODE__UNAVAILABLE) {
+		why = batch_errmsg();
+		if (why[0] == '\0')
+			why = "the store failed to write; try again";
+		return req_fail(ctx, code, "%s", why);
+	}
+	if (code == EVD__ERROR_CODE__INTERNAL)
+		return req_fail(ctx, code, "internal error: %s", strerror(-r));
+	return req_fail(ctx, code, "%s", strerror(-r));
+}
+
 int
 req_unavailable(struct req_ctx *ctx)
 {
-	const char *why = batch_errmsg();
-
-	return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE, "%s",
-	                why[0] != '\0' ? why
-	                                : "the store failed to write; try again");
+	return req_errno(ctx, -EIO, NULL);
 }
 
 int
@@ -147,18 +222,9 @@ req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	size_t len, at = 0;
-
-	ctx->err_code = code;
 	va_start(ap, fmt);
-	vsnprintf(ctx->err_msg, sizeof ctx->err_msg, fmt, ap);
+	req_vfail(ctx, code, fmt, ap);
 	va_end(ap);
-	/* A message is a protobuf string: a quoted client string cut by a
-	 * precision or by the buffer, or one an older version stored, must
-	 * not make the reply undecodable. */
-	len = strlen(ctx->err_msg);
-	while ((at += wirestr_valid_prefix(ctx->err_msg + at, len - at)) < len)
-		ctx->err_msg[at++] = '?';
 	return -EINVAL;
 }
 
@@ -176,34 +242,31 @@ req_alloc(struct req_ctx *ctx, size_t size)
 	return p;
 }
 
-/* Runs rq, unless a string field of it was bad (wirestr.h): then it is
- * refused, after the checks every request gets first. */
+/* Runs rq by its registry entry, unless a string field of it was bad
+ * (wirestr.h): then it is refused, after the checks every request gets
+ * first. */
 static int
 dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
                const struct wirestr_bad *bad)
 {
+	const struct req_entry *e = req_entry_of(rq->body_case);
+
 	/* Its reply could not be told from an event. */
 	if (!rq->has_request_id)
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
 		                "request_id is required");
 	if (!conn_greeted(ctx->conn) &&
-	    rq->body_case != EVD__REQUEST__BODY_HELLO)
+	    (e == NULL || (e->flags & REQ_F_GREETING) == 0))
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
 		                "the first request must be Hello");
 	if (bad != NULL)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "%s %s", bad->field, bad->why);
-	switch (rq->body_case) {
-#define X(BODY, name)                                                          \
-	case EVD__REQUEST__BODY_##BODY:                                        \
-		return req_##name(ctx, rq);
-		EVD_REQUESTS(X)
-#undef X
-	default:
+	if (e == NULL)
 		/* A newer client's request, or no body at all. */
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "unknown or missing request type");
-	}
+	return e->run(ctx, rq);
 }
 
 /* Multi-loop: the request dispatch_decode unpacked, until it runs or is
@@ -239,6 +302,40 @@ dispatch_discard(void)
 	arena.used = 0;
 }
 
+/* Makes reply the error ctx recorded, or for a handler's unmapped errno
+ * r, INTERNAL. err is the reply's storage for it. */
+static void
+dispatch_error_reply(struct req_ctx *ctx, int r, Evd__Reply *reply,
+                     Evd__Error *err)
+{
+	if (ctx->err_code == 0) {
+		ctx->err_code = EVD__ERROR_CODE__INTERNAL;
+		snprintf(ctx->err_msg, sizeof ctx->err_msg,
+		         "internal error: %s", strerror(-r));
+	}
+	/* A message cut at REQ_ERRMSG_MAX may end inside a UTF-8
+	 * sequence, which strict decoders refuse with the reply. */
+	ctx->err_msg[wirestr_valid_prefix(ctx->err_msg,
+	                                  strlen(ctx->err_msg))] = '\0';
+	reply->body_case = EVD__REPLY__BODY_ERROR;
+	err->has_code = true;
+	err->code = ctx->err_code;
+	err->message = ctx->err_msg;
+	reply->error = err;
+}
+
+/* Frees what ctx's handler kept for its reply, once it is packed. */
+static void
+dispatch_ctx_clear(struct req_ctx *ctx)
+{
+	int i;
+
+	for (i = 0; i < ctx->nallocs; i++)
+		arena_free(NULL, ctx->allocs[i]);
+	for (i = 0; i < ctx->nunpacked; i++)
+		protobuf_c_message_free_unpacked(ctx->unpacked[i], NULL);
+}
+
 /* Runs rq (in the arena) for c, or refuses it for its string field bad,
  * packs the reply and empties the arena. */
 static int
@@ -248,7 +345,7 @@ dispatch_run_request(struct conn *c, Evd__Request *rq,
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
 	struct req_ctx ctx;
-	int i, r;
+	int r;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.conn = c;
@@ -261,22 +358,8 @@ dispatch_run_request(struct conn *c, Evd__Request *rq,
 	ctx.reply = &reply;
 
 	r = dispatch_route(&ctx, rq, bad);
-	if (r < 0) {
-		if (ctx.err_code == 0) {
-			ctx.err_code = EVD__ERROR_CODE__INTERNAL;
-			snprintf(ctx.err_msg, sizeof ctx.err_msg,
-			         "internal error: %s", strerror(-r));
-		}
-		/* A message cut at REQ_ERRMSG_MAX may end inside a UTF-8
-		 * sequence, which strict decoders refuse with the reply. */
-		ctx.err_msg[wirestr_valid_prefix(ctx.err_msg,
-		                                 strlen(ctx.err_msg))] = '\0';
-		reply.body_case = EVD__REPLY__BODY_ERROR;
-		err.has_code = true;
-		err.code = ctx.err_code;
-		err.message = ctx.err_msg;
-		reply.error = &err;
-	}
+	if (r < 0)
+		dispatch_error_reply(&ctx, r, &reply, &err);
 	reply.has_request_id = rq->has_request_id;
 	reply.request_id = rq->request_id;
 	/* A request that wrote to the store is acknowledged only if this
@@ -289,10 +372,7 @@ dispatch_run_request(struct conn *c, Evd__Request *rq,
 	 * say Hello again with another version). */
 	if (r >= 0 && ctx.err_code == EVD__ERROR_CODE__PROTOCOL)
 		conn_close_after_output(c, "protocol error");
-	for (i = 0; i < ctx.nallocs; i++)
-		arena_free(NULL, ctx.allocs[i]);
-	for (i = 0; i < ctx.nunpacked; i++)
-		protobuf_c_message_free_unpacked(ctx.unpacked[i], NULL);
+	dispatch_ctx_clear(&ctx);
 	/* All in the arena: emptying it frees the request; walking the
 	 * message to free nothing would cost more than its unpacking. */
 	if (arena.spilled > 0)
@@ -339,62 +419,6 @@ dispatch_unpack_part(struct evbuffer *b)
 	                          p + FRAME_HEADER_LEN);
 }
 
-/*
- * The List page across loops: loop k's ids are all above loop k-1's, so
- * the pages concatenated in loop order are in id order; the merged page
- * keeps the single-loop caps (count and bytes) and ends where a loop said
- * it had more, since its next timers come before any later loop's.
- */
-static int
-dispatch_merge_list(const Evd__List *m, Evd__Reply **rp, unsigned n,
-                    Evd__Reply *reply, Evd__TimerList *tl,
-                    Evd__TimerInfo ***ret_all)
-{
-	size_t total = 0, limit = req_list_limit(m), bytes = 0, k = 0;
-	Evd__TimerInfo **all;
-	bool more = false;
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		if (rp[i]->body_case != EVD__REPLY__BODY_TIMER_LIST) {
-			/* The same checks ran everywhere: any error is the
-			 * answer. */
-			*reply = *rp[i];
-			return 0;
-		}
-		total += rp[i]->timer_list->n_timers;
-	}
-	if ((all = calloc(total + 1, sizeof *all)) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n && !more; i++) {
-		Evd__TimerList *l = rp[i]->timer_list;
-		size_t j;
-
-		for (j = 0; j < l->n_timers; j++) {
-			bytes += evd__timer_info__get_packed_size(
-			                 l->timers[j]) + 8;
-			if (k == limit || (bytes > REQ_LIST_MAX_BYTES && k > 0)) {
-				more = true;
-				break;
-			}
-			all[k++] = l->timers[j];
-		}
-		if (l->next_after_id != 0)
-			more = true;
-	}
-	evd__timer_list__init(tl);
-	tl->timers = all;
-	tl->n_timers = k;
-	if (more && k > 0) {
-		tl->has_next_after_id = true;
-		tl->next_after_id = all[k - 1]->timer_id;
-	}
-	reply->body_case = EVD__REPLY__BODY_TIMER_LIST;
-	reply->timer_list = tl;
-	*ret_all = all;
-	return 0;
-}
-
 int
 dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
                struct evbuffer *const *parts, unsigned n)
@@ -402,8 +426,8 @@ dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
 	Evd__Reply *rp[SHARD_MAX] = { NULL };
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
-	Evd__TimerList tl;
-	Evd__TimerInfo **all = NULL;
+	const struct req_entry *e;
+	struct req_ctx ctx;
 	Evd__Request *rq;
 	unsigned i;
 	int r = 0;
@@ -412,27 +436,28 @@ dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
 	arena.spilled = 0;
 	if ((rq = evd__request__unpack(&arena_allocator, len, body)) == NULL)
 		return -EBADMSG; /* it decoded when it was forwarded */
+	memset(&ctx, 0, sizeof ctx);
+	ctx.conn = c;
+	ctx.conn_id = conn_id(c);
+	ctx.reply = &reply;
 	for (i = 0; i < n && r == 0; i++)
 		if ((rp[i] = dispatch_unpack_part(parts[i])) == NULL)
-			r = -EIO;
-	if (r == 0 && rq->body_case == EVD__REQUEST__BODY_LIST)
-		r = dispatch_merge_list(rq->list, rp, n, &reply, &tl, &all);
-	else if (r == 0)
-		r = -EINVAL; /* only List is merged */
-	if (r < 0) {
-		reply.body_case = EVD__REPLY__BODY_ERROR;
-		err.has_code = true;
-		err.code = r == -ENOMEM ? EVD__ERROR_CODE__RESOURCE_EXHAUSTED
-		                        : EVD__ERROR_CODE__INTERNAL;
-		err.message = r == -ENOMEM ? "out of memory merging the list"
-		                           : "internal error: a loop's answer "
-		                             "is missing";
-		reply.error = &err;
-	}
+			r = req_fail(&ctx, EVD__ERROR_CODE__INTERNAL,
+			             "internal error: a loop's answer is "
+			             "missing");
+	e = req_entry_of(rq->body_case);
+	if (r == 0 && (e == NULL || e->merge == NULL))
+		r = req_fail(&ctx, EVD__ERROR_CODE__INTERNAL,
+		             "internal error: %s answers are not merged",
+		             e != NULL ? e->name : "unknown");
+	if (r == 0)
+		r = e->merge(&ctx, rq, rp, n);
+	if (r < 0)
+		dispatch_error_reply(&ctx, r, &reply, &err);
 	reply.has_request_id = rq->has_request_id;
 	reply.request_id = rq->request_id;
 	r = conn_send(c, &reply);
-	free(all);
+	dispatch_ctx_clear(&ctx);
 	for (i = 0; i < n; i++)
 		if (rp[i] != NULL)
 			evd__reply__free_unpacked(rp[i], NULL);

@@ -1,11 +1,11 @@
 /*
  * dispatch: from one request frame to one reply.
  *
- * Unpacks the Request, checks the greeting, routes the body to its
- * req_<name>() handler through the registry (requests.h), and packs the
- * handler's reply, or its error, echoing the request id. Handlers borrow
- * the unpacked request and fill ctx->reply; storage they need for the
- * reply lives in ctx (req_alloc) and is freed once the reply is packed.
+ * Unpacks the Request, checks the greeting, runs the body's handler
+ * from its registry entry (requests.h), and packs the handler's reply,
+ * or its error, echoing the request id. Handlers borrow the unpacked
+ * request and fill ctx->reply; storage they need for the reply lives in
+ * ctx (req_alloc) and is freed once the reply is packed.
  * An undecodable frame is a protocol error that closes the conn; an
  * unknown request type is an error reply and the conn stays.
  */
@@ -56,10 +56,10 @@ int dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
 
 /*
  * Multi-loop (shard.h): dispatch_decode unpacks a frame and says which
- * loop serves it (route_request; ROUTE_ALL: every loop, merged); the
- * request then stays decoded in this thread until dispatch_run runs it
- * for c (as dispatch_frame) or dispatch_discard drops it. Returns 0 or
- * -EBADMSG.
+ * loop serves it (route_request; ROUTE_ALL: every loop, merged by the
+ * entry's merge); the request then stays decoded in this thread until
+ * dispatch_run runs it for c (as dispatch_frame) or dispatch_discard
+ * drops it. Returns 0 or -EBADMSG.
  */
 int dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
                     int *ret_route);
@@ -74,8 +74,29 @@ struct evbuffer;
 int dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
                    struct evbuffer *const *parts, unsigned n);
 
-/* Records an error reply; returns -EINVAL for `return req_fail(...)`. */
+/* Records an error reply; returns -EINVAL for `return req_fail(...)`.
+ * A handler that returns a negative errno without recording one is
+ * answered INTERNAL: a fault of evd's, or no memory for the reply. */
 int req_fail(struct req_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The ErrorCode of a handler's negative errno r, from the one table in
+ * dispatch.c (-ENOENT NOT_FOUND; -EACCES, -EPERM PERMISSION_DENIED;
+ * -EDQUOT, -E2BIG, -ENOBUFS, -EOVERFLOW, -ENOMEM RESOURCE_EXHAUSTED;
+ * -EAGAIN, -EIO UNAVAILABLE; -EINVAL INVALID_ARGUMENT; -EEXIST,
+ * -EALREADY, -ECANCELED, -ENOTSUP FAILED_PRECONDITION); INTERNAL for
+ * any other.
+ */
+int req_errno_code(int r);
+/*
+ * Records an error reply for r with req_errno_code(r) and the message
+ * fmt; with fmt NULL, a generic one (UNAVAILABLE: the store's reason).
+ * Returns -EINVAL, as req_fail. A handler whose errno means something
+ * else in its call (a store's -EINVAL for a row evd wrote is INTERNAL,
+ * not the client's INVALID_ARGUMENT) says so with req_fail.
+ */
+int req_errno(struct req_ctx *ctx, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Zeroed memory that lives until the reply is packed; NULL when out of
@@ -134,7 +155,8 @@ struct store_backend;
 size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
                   struct store *ret_s[REQ_STORES_MAX]);
 
-/* Answers a failed store write: UNAVAILABLE with the store's reason. */
+/* Answers a failed store write: UNAVAILABLE with the store's reason
+ * (req_errno(ctx, -EIO, NULL)). */
 int req_unavailable(struct req_ctx *ctx);
 
 /* List's page size for m (its limit, capped), and its byte cap: one page
@@ -142,6 +164,9 @@ int req_unavailable(struct req_ctx *ctx);
  * carry large payloads. */
 #define REQ_LIST_MAX_BYTES (512u * 1024u)
 size_t req_list_limit(const Evd__List *m);
+/* List's merge of the loops' pages (REQ_ROUTE_ALL). */
+int req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
+                   Evd__Reply *const *parts, unsigned n);
 
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)
@@ -151,7 +176,7 @@ size_t req_list_limit(const Evd__List *m);
 #define REQ_EXEC_ENV_MAX 256
 #define REQ_EXEC_BYTES_MAX (128u * 1024u)
 
-#define X(BODY, name)                                                          \
+#define X(BODY, name, route, flags)                                            \
 	int req_##name(struct req_ctx *ctx, const Evd__Request *rq);
 EVD_REQUESTS(X)
 #undef X

@@ -832,6 +832,11 @@ main(int argc, char **argv)
 		fatalx("cannot set up %u event loops", opts.eff.threads);
 	if ((base = make_base()) == NULL)
 		fatalx("cannot create the event loop");
+	/* A request type without its entry would be misrouted or refused
+	 * as unknown: this build is broken, whatever a client sends. */
+	if (req_registry_check(err, sizeof err) < 0)
+		fatalx("the request registry disagrees with evd.proto: %s",
+		       err);
 	dispatch_init(opts.eff.store);
 	if ((r = peer_init()) < 0) {
 		errno = -r;

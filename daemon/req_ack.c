@@ -73,30 +73,31 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 		r = sched_revive(&rv, &t);
 	}
 	if (r == -EEXIST)
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " cannot come back: another "
 		                "pending timer of its owner has its key",
 		                f->timer_id);
 	if (r == -ECANCELED)
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " was cancelled: it does not "
 		                "come back (ack without a reschedule)",
 		                f->timer_id);
-	if (r == -EAGAIN || r == -EIO)
-		return req_unavailable(ctx);
 	/* The store refused the row alone; the batch goes on. */
 	if (r == -E2BIG)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		return req_errno(ctx, r,
 		                "the store refused timer %" PRIu64 ": %s",
 		                f->timer_id, batch_row_errmsg());
+	/* Not the caller's argument: a row evd made. */
 	if (r == -EINVAL)
 		return req_fail(ctx, EVD__ERROR_CODE__INTERNAL,
 		                "the store refused timer %" PRIu64 ": %s",
 		                f->timer_id, batch_row_errmsg());
-	if (r < 0)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+	if (r == -ENOMEM)
+		return req_errno(ctx, r,
 		                "out of memory rescheduling timer %" PRIu64,
 		                f->timer_id);
+	if (r < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	req_fill_scheduled(s, t);
 	return 0;
 }
@@ -149,10 +150,10 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 		ctx->durable = true;
 	}
 	r = channel_ack(ctx->conn_id, m->fire_id);
-	if (r == -EAGAIN || r == -EIO)
-		return req_unavailable(ctx);
-	if (r < 0)
+	if (r == -ENOENT)
 		goto notfound;
+	if (r < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	ctx->durable = true;
 	evd__acked__init(a);
 	a->has_fire_id = true;

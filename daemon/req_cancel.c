@@ -17,6 +17,7 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 	const Evd__Cancel *m = rq->cancel;
 	Evd__Cancelled *c;
 	struct timer *t;
+	int r;
 
 	if (!m->has_timer_id)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
@@ -30,8 +31,8 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((c = req_alloc(ctx, sizeof *c)) == NULL)
 		return -ENOMEM;
 	ctx->durable = sched_timer_durable(t);
-	if (sched_cancel(t) < 0)
-		return req_unavailable(ctx);
+	if ((r = sched_cancel(t)) < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	evd__cancelled__init(c);
 	c->has_timer_id = true;
 	c->timer_id = m->timer_id;

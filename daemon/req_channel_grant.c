@@ -43,22 +43,20 @@ req_channel_grant(struct req_ctx *ctx, const Evd__Request *rq)
 		ctx->durable = true;
 		return req_reply_channel_info(ctx, channel);
 	case -EACCES:
-		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "only the owner of %s (uid %u) or root may "
-		                "grant on it",
-		                m->channel, (unsigned)channel_name_owner(channel));
+		return req_errno(ctx, r,
+		                 "only the owner of %s (uid %u) or root may "
+		                 "grant on it",
+		                 m->channel, (unsigned)channel_name_owner(channel));
 	case -EDQUOT:
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "uid %u owns %d channels, the limit",
-		                (unsigned)channel_name_owner(channel),
-		                CHANNEL_MAX_PER_UID);
+		return req_errno(ctx, r, "uid %u owns %d channels, the limit",
+		                 (unsigned)channel_name_owner(channel),
+		                 CHANNEL_MAX_PER_UID);
 	case -E2BIG:
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "channel %s has %d grants, the limit",
-		                m->channel, CHANNEL_MAX_GRANTS);
+		return req_errno(ctx, r, "channel %s has %d grants, the limit",
+		                 m->channel, CHANNEL_MAX_GRANTS);
 	case -EAGAIN:
 	case -EIO:
-		return req_unavailable(ctx);
+		return req_errno(ctx, r, NULL);
 	default:
 		return r;
 	}

@@ -96,21 +96,18 @@ req_dead_apply(struct req_ctx *ctx, const char *in, uint64_t fire_id,
 	r = purge ? channel_dead_purge(&who, channel, fire_id, ret_count)
 	          : channel_dead_requeue(&who, channel, fire_id, ret_count);
 	if (r == -EACCES)
-		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "you may no longer publish to %s: its dead "
-		                "letters may be purged, not requeued",
-		                in);
-	if (r == -EAGAIN || r == -EIO)
-		return req_unavailable(ctx);
+		return req_errno(ctx, r,
+		                 "you may no longer publish to %s: its dead "
+		                 "letters may be purged, not requeued",
+		                 in);
 	if (r == -ENOENT)
 		return fire_id != 0
-		               ? req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                          "no dead message %" PRIu64 " on %s",
-		                          fire_id, in)
-		               : req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
-		                          "no dead messages on %s", in);
-	if (r < 0)
-		return r;
+		               ? req_errno(ctx, r,
+		                           "no dead message %" PRIu64 " on %s",
+		                           fire_id, in)
+		               : req_errno(ctx, r, "no dead messages on %s", in);
+	if (r < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	ctx->durable = true;
 	return 0;
 }
@@ -126,19 +123,18 @@ req_channel_access(struct req_ctx *ctx, const char *channel, int right)
 	if (wrote)
 		ctx->durable = true;
 	if (r == -EACCES)
-		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "channel %s belongs to uid %u, who has not "
-		                "granted you %s",
-		                channel, (unsigned)channel_name_owner(channel),
-		                right == CHANNEL_RIGHT_SUBSCRIBE ? "subscribe"
-		                                                 : "publish");
+		return req_errno(ctx, r,
+		                 "channel %s belongs to uid %u, who has not "
+		                 "granted you %s",
+		                 channel, (unsigned)channel_name_owner(channel),
+		                 right == CHANNEL_RIGHT_SUBSCRIBE ? "subscribe"
+		                                                  : "publish");
 	if (r == -EDQUOT)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "uid %u owns %d channels, the limit",
-		                (unsigned)channel_name_owner(channel),
-		                CHANNEL_MAX_PER_UID);
+		return req_errno(ctx, r, "uid %u owns %d channels, the limit",
+		                 (unsigned)channel_name_owner(channel),
+		                 CHANNEL_MAX_PER_UID);
 	if (r == -EAGAIN || r == -EIO)
-		return req_unavailable(ctx);
+		return req_errno(ctx, r, NULL);
 	return r;
 }
 
@@ -549,8 +545,7 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 	r = repeat_from_options(opts, calendar, tz, spec->clock, &spec->rep,
 	                        err, sizeof err);
 	if (r == -EINVAL)
-		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT, "%s",
-		                err);
+		return req_errno(ctx, r, "%s", err);
 	if (r < 0)
 		return r;
 	if (calendar == NULL || calendar[0] == '\0')
@@ -612,30 +607,28 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 		return r;
 	r = sched_add(spec, &t, &existing); /* takes spec->rep */
 	if (r == -EOVERFLOW)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "timer ids exhausted");
+		return req_errno(ctx, r, "timer ids exhausted");
 	if (r == -ENOBUFS)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		return req_errno(ctx, r,
 		                "channel %s has %d messages waiting (its limit); "
 		                "subscribe and ack to drain it",
 		                spec->channel, CHANNEL_MAX_QUEUED);
-	if (r == -EAGAIN || r == -EIO)
-		return req_unavailable(ctx);
 	/* The store refused this timer's row; the rest of the batch goes
 	 * on. A taken id or key the daemon does not know of is damage:
-	 * retrying will not help, so not UNAVAILABLE. */
+	 * retrying will not help, so not UNAVAILABLE; nor is it the
+	 * caller's (FAILED_PRECONDITION, INVALID_ARGUMENT). */
 	if (r == -EEXIST || r == -EINVAL)
 		return req_fail(ctx, EVD__ERROR_CODE__INTERNAL,
 		                "the store refused this timer (%s); it "
 		                "disagrees with evd's memory: see evd's log",
 		                batch_row_errmsg());
 	if (r == -E2BIG)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "the store refused this timer: %s",
+		return req_errno(ctx, r, "the store refused this timer: %s",
 		                batch_row_errmsg());
-	if (r < 0)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-		                "out of memory scheduling a timer");
+	if (r == -ENOMEM)
+		return req_errno(ctx, r, "out of memory scheduling a timer");
+	if (r < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	if (!existing && sched_timer_durable(t))
 		ctx->durable = true;
 	req_fill_scheduled(s, t);

@@ -49,21 +49,20 @@ req_control(struct req_ctx *ctx, enum control what, bool has_id, uint64_t id)
 		break;
 	}
 	if (r == -EALREADY)
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
-		                "timer %" PRIu64 " is %s paused", id,
+		return req_errno(ctx, r, "timer %" PRIu64 " is %s paused", id,
 		                what == CONTROL_PAUSE ? "already" : "not");
 	if (r == -ENOBUFS)
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " cannot fire now: its channel "
 		                "is full or its owner is at the message quota",
 		                id);
 	if (r == -EAGAIN && what == CONTROL_TRIGGER)
-		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " cannot fire now: the store "
 		                "refuses writes or the hook queue is full",
 		                id);
-	if (r < 0)
-		return req_unavailable(ctx);
+	if (r < 0) /* -EAGAIN, -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	ctx->durable = durable;
 	/* Looked up again: the request may have ended t, and a fire's send
 	 * may have closed the connection that owned it. */

@@ -48,42 +48,42 @@ req_retry(struct req_ctx *ctx, const Evd__Request *rq)
 	case 0:
 		break;
 	case -ENOENT:
-		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		return req_errno(ctx, r,
 		                "no timer %" PRIu64 " (finished timers are kept "
 		                "for a while, not for ever)",
 		                id);
 	case -ECANCELED:
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " was cancelled; schedule it "
 		                "anew",
 		                id);
 	case -ENOTSUP:
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " is not an exec timer", id);
 	case -EEXIST:
-		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " cannot come back: another "
 		                "pending timer of its owner has its key",
 		                id);
-	case -EINVAL:
+	case -EINVAL: /* not the caller's argument: what evd stored */
 		return req_fail(ctx, EVD__ERROR_CODE__INTERNAL,
 		                "timer %" PRIu64 "'s stored command is "
 		                "unreadable",
 		                id);
 	case -ENOMEM:
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		return req_errno(ctx, r,
 		                "out of memory reviving timer %" PRIu64, id);
 	case -E2BIG:
-		return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+		return req_errno(ctx, r,
 		                "the store refused timer %" PRIu64 ": %s", id,
 		                batch_row_errmsg());
 	case -EAGAIN:
-		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		return req_errno(ctx, r,
 		                "timer %" PRIu64 " cannot run now: the store "
 		                "refuses writes or the hook queue is full",
 		                id);
-	default:
-		return req_unavailable(ctx);
+	default: /* -EIO: the store */
+		return req_errno(ctx, r, NULL);
 	}
 	ctx->durable = true;
 	if (ended || (t = sched_lookup(id, ctx->uid)) == NULL) {

@@ -107,13 +107,12 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 		r = wait_add(m->timer_id, ctx->conn_id, ctx->uid, why,
 		             sizeof why);
 		if (r == -E2BIG)
-			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
+			return req_errno(ctx, r,
 			                "timer %" PRIu64 " has %d waiters, the "
 			                "limit",
 			                m->timer_id, WAIT_MAX_PER_TIMER);
 		if (r == -EDQUOT)
-			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-			                "%s", why);
+			return req_errno(ctx, r, "%s", why);
 		return r;
 	}
 	w->caller = ctx->uid;

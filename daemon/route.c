@@ -1,11 +1,13 @@
 /*
- * route: which loop serves a request (see route.h).
+ * route: which loop serves a request (see route.h), from the rule in its
+ * registry entry.
  */
 #include "route.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "requests.h"
 #include "shard.h"
 
 /*
@@ -15,12 +17,12 @@
  * reads zones itself), and every loop follows zone changes (sched.c).
  */
 static bool
-route_local_timer(const Evd__Callback *cb, const char *key)
+route_local_timer(const struct req_new_timer *t)
 {
-	if (key != NULL && key[0] != '\0')
+	if (t->key != NULL && t->key[0] != '\0')
 		return false;
-	return cb == NULL ||
-	       cb->target_case == EVD__CALLBACK__TARGET__NOT_SET;
+	return t->callback == NULL ||
+	       t->callback->target_case == EVD__CALLBACK__TARGET__NOT_SET;
 }
 
 static int
@@ -31,47 +33,35 @@ route_id(uint64_t id, unsigned n)
 	return k < n ? (int)k : 0;
 }
 
+/* Channels, subscriptions and dead letters are loop 0's. */
+#define ROUTE_CHANNEL_LOOP 0
+
 int
 route_request(const Evd__Request *rq, unsigned self, unsigned n)
 {
-	if (n <= 1)
+	const struct req_entry *e = req_entry_of(rq->body_case);
+	struct req_new_timer t;
+	const char *ch;
+
+	if (n <= 1 || e == NULL)
 		return 0;
-	switch (rq->body_case) {
-	case EVD__REQUEST__BODY_HELLO:
-	case EVD__REQUEST__BODY_TIME:
+	switch (e->route) {
+	case REQ_ROUTE_LOCAL:
 		return (int)self;
-	case EVD__REQUEST__BODY_CALL_SOON:
-		return route_local_timer(rq->call_soon->callback,
-		                         rq->call_soon->key) ? (int)self : 0;
-	case EVD__REQUEST__BODY_CALL_LATER:
-		return route_local_timer(rq->call_later->callback,
-		                         rq->call_later->key) ? (int)self : 0;
-	case EVD__REQUEST__BODY_CALL_AT:
-		return route_local_timer(rq->call_at->callback,
-		                         rq->call_at->key) ? (int)self : 0;
-	case EVD__REQUEST__BODY_CALL_ON:
-		return route_local_timer(rq->call_on->callback,
-		                         rq->call_on->key) ? (int)self : 0;
-	case EVD__REQUEST__BODY_CANCEL:
-		return route_id(rq->cancel->timer_id, n);
-	case EVD__REQUEST__BODY_GET:
-		return route_id(rq->get->timer_id, n);
-	case EVD__REQUEST__BODY_WAIT:
-		return route_id(rq->wait->timer_id, n);
-	case EVD__REQUEST__BODY_PAUSE:
-		return route_id(rq->pause->timer_id, n);
-	case EVD__REQUEST__BODY_RESUME:
-		return route_id(rq->resume->timer_id, n);
-	case EVD__REQUEST__BODY_TRIGGER:
-		return route_id(rq->trigger->timer_id, n);
-	case EVD__REQUEST__BODY_RETRY:
-		return route_id(rq->retry->timer_id, n);
-	case EVD__REQUEST__BODY_LIST:
-		/* Channel timers are loop 0's. */
-		if (rq->list->channel != NULL && rq->list->channel[0] != '\0')
-			return 0;
-		return ROUTE_ALL;
-	default:
-		return 0;
+	case REQ_ROUTE_NEW_TIMER:
+		e->new_timer(rq, &t);
+		return route_local_timer(&t) ? (int)self : 0;
+	case REQ_ROUTE_TIMER_ID:
+		return route_id(e->timer_id(rq), n);
+	case REQ_ROUTE_CHANNEL:
+		return ROUTE_CHANNEL_LOOP;
+	case REQ_ROUTE_ALL:
+		ch = e->channel(rq);
+		return ch != NULL && ch[0] != '\0' ? ROUTE_CHANNEL_LOOP
+		                                   : ROUTE_ALL;
+	case REQ_ROUTE_LOOP0:
+	case REQ_ROUTE_NONE: /* no entry has it (req_registry_check) */
+		break;
 	}
+	return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * route: which loop serves a request (see shard.h). Pure.
+ * route: which loop serves a request (see shard.h). Pure: it interprets
+ * the request's registry entry (requests.h) and knows no request type.
  */
 #ifndef EVD_ROUTE_H
 #define EVD_ROUTE_H
@@ -10,11 +11,11 @@
 #define ROUTE_ALL (-1)
 
 /*
- * The loop that owns what rq is about, for a client on loop self of n:
- * self for Hello, Time and a timer that messages the calling connection
- * (no channel, no exec, no key, no calendar); the owner of the id for requests naming
- * a timer; ROUTE_ALL for List without a channel; loop 0 for everything
- * else (store, channels, hooks, keys, Stats).
+ * The loop that serves rq, for a client on loop self of n, by the route
+ * of its entry (enum req_route); with one loop, loop 0. A body without
+ * an entry (a newer client's request, or none) goes to loop 0, which
+ * answers that it does not know it: every body of this evd's Request
+ * has an entry (req_registry_check), so no request is misrouted there.
  */
 int route_request(const Evd__Request *rq, unsigned self, unsigned n);
 

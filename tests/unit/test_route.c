@@ -6,8 +6,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
+
+#include "requests.h"
 
 #include "route.h"
 #include "shard.h"
@@ -176,6 +179,122 @@ test_others(void **state)
 	assert_int_equal(route_request(&rq, 1, 2), 0);
 }
 
+/*
+ * Where each request type goes, written out here rather than read from
+ * the registry: a new body of Request fails until its loop is stated.
+ * The request is the body's empty message (a new timer then messages
+ * its caller; List names no channel), with an id of another loop for
+ * the id-addressed ones.
+ */
+enum want { WANT_SELF, WANT_ID, WANT_LOOP0, WANT_ALL };
+
+static const struct {
+	int body;
+	enum want want;
+} wants[] = {
+	{ EVD__REQUEST__BODY_HELLO, WANT_SELF },
+	{ EVD__REQUEST__BODY_CALL_SOON, WANT_SELF },
+	{ EVD__REQUEST__BODY_CALL_LATER, WANT_SELF },
+	{ EVD__REQUEST__BODY_CALL_AT, WANT_SELF },
+	{ EVD__REQUEST__BODY_CANCEL, WANT_ID },
+	{ EVD__REQUEST__BODY_GET, WANT_ID },
+	{ EVD__REQUEST__BODY_LIST, WANT_ALL },
+	{ EVD__REQUEST__BODY_TIME, WANT_SELF },
+	{ EVD__REQUEST__BODY_STATS, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_SUBSCRIBE, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_ACK, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_LIST_DEAD, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_REQUEUE_DEAD, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_PURGE_DEAD, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_CHANNEL_GRANT, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_GET_CHANNEL, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_WAIT, WANT_ID },
+	{ EVD__REQUEST__BODY_CALL_ON, WANT_SELF },
+	{ EVD__REQUEST__BODY_PAUSE, WANT_ID },
+	{ EVD__REQUEST__BODY_RESUME, WANT_ID },
+	{ EVD__REQUEST__BODY_TRIGGER, WANT_ID },
+	{ EVD__REQUEST__BODY_RETRY, WANT_ID },
+};
+
+static int
+want_of(int body)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof wants / sizeof wants[0]; i++)
+		if (wants[i].body == body)
+			return (int)wants[i].want;
+	return -1;
+}
+
+/* Every row, with one, two and four loops, from every loop. */
+static void
+test_every_row(void **state)
+{
+	const ProtobufCMessageDescriptor *d = &evd__request__descriptor;
+	static const unsigned ns[] = { 1, 2, 4 };
+	unsigned i, j, self;
+
+	for (i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i], *id;
+		const ProtobufCMessageDescriptor *md = f->descriptor;
+		Evd__Request rq = EVD__REQUEST__INIT;
+		int want = want_of((int)f->id);
+		void *body;
+
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
+			continue;
+		if (want < 0)
+			fail_msg("Request.%s: say in test_route.c which loop "
+			         "serves it",
+			         f->name);
+		body = calloc(1, md->sizeof_message);
+		assert_non_null(body);
+		md->message_init(body);
+		rq.body_case = (Evd__Request__BodyCase)f->id;
+		*(void **)((char *)&rq + f->offset) = body;
+		id = protobuf_c_message_descriptor_get_field_by_name(
+			md, "timer_id");
+		assert_true((id != NULL) == (want == WANT_ID));
+		for (j = 0; j < sizeof ns / sizeof ns[0]; j++)
+			for (self = 0; self < ns[j]; self++) {
+				unsigned owner = (self + 1) % ns[j];
+				int expect, got;
+
+				if (id != NULL) {
+					*(protobuf_c_boolean *)((char *)body +
+					    id->quantifier_offset) = 1;
+					*(uint64_t *)((char *)body +
+					              id->offset) =
+						id_of(owner, 3);
+				}
+				switch ((enum want)want) {
+				case WANT_SELF:
+					expect = (int)self;
+					break;
+				case WANT_ID:
+					expect = (int)owner;
+					break;
+				case WANT_ALL:
+					expect = ROUTE_ALL;
+					break;
+				default:
+					expect = 0;
+					break;
+				}
+				if (ns[j] == 1)
+					expect = 0;
+				got = route_request(&rq, self, ns[j]);
+				if (got != expect)
+					fail_msg("Request.%s from loop %u of "
+					         "%u: loop %d, not %d",
+					         f->name, self, ns[j], got,
+					         expect);
+			}
+		free(body);
+	}
+}
+
 int
 main(void)
 {
@@ -184,6 +303,7 @@ main(void)
 	    cmocka_unit_test(test_creates),
 	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_others),
+	    cmocka_unit_test(test_every_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
