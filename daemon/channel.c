@@ -1428,6 +1428,101 @@ channel_dead_purge(const struct channel_who *who, const char *name,
 	return channel_dead_apply(who, name, fire_id, true, ret_count);
 }
 
+struct channel_purge_arg {
+	const struct channel *ch;
+	bool has_from;
+	uid_t from;
+	struct msg_list out;
+};
+
+/* timerq_filter's keep: collects the channel's matching messages that
+ * back off (they are in no list, so the link is free). */
+static bool
+channel_purge_keep(const struct timerq_node *n, void *arg)
+{
+	struct channel_purge_arg *a = arg;
+	struct msg *m = MSG_OF(n);
+
+	if (m->where != MSG_BACKOFF || m->ch != a->ch ||
+	    (a->has_from && m->owner != a->from))
+		return true;
+	TAILQ_INSERT_TAIL(&a->out, m, link);
+	return false;
+}
+
+int
+channel_purge(const struct channel_who *who, const char *name, bool has_from,
+              uid_t from, uint64_t *ret_count)
+{
+	struct channel *ch = channel_get(name, false);
+	struct channel_purge_arg a;
+	struct msg *m, *next;
+	struct store *s;
+	uint64_t n = 0;
+	int r, err = 0;
+
+	*ret_count = 0;
+	if (who->uid != 0 && who->uid != channel_name_owner(name)) {
+		if (has_from && from != who->uid)
+			return -EACCES;
+		has_from = true;
+		from = who->uid;
+	}
+	if (ch == NULL)
+		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	for (m = TAILQ_FIRST(&ch->ready); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if (has_from && m->owner != from)
+			continue;
+		if ((r = batch_backend()->ack(s, m->fire_id)) < 0 &&
+		    r != -ENOENT) {
+			batch_fail(r);
+			return -EIO;
+		}
+		TAILQ_REMOVE(&ch->ready, m, link);
+		ch->nready--;
+		chan.stats.queued--;
+		msg_free(m);
+		n++;
+	}
+	a.ch = ch;
+	a.has_from = has_from;
+	a.from = from;
+	TAILQ_INIT(&a.out);
+	if (ch->nbackoff > 0)
+		timerq_filter(chan.timed, channel_purge_keep, &a);
+	while ((m = TAILQ_FIRST(&a.out)) != NULL) {
+		TAILQ_REMOVE(&a.out, m, link);
+		/* Memory follows the store only if the batch commits: a
+		 * failed one is rebuilt from the store (batch.h). */
+		if (err == 0 && (r = batch_backend()->ack(s, m->fire_id)) < 0 &&
+		    r != -ENOENT) {
+			batch_fail(r);
+			err = -EIO;
+		}
+		ch->nbackoff--;
+		chan.stats.queued--;
+		msg_free(m);
+		n++;
+	}
+	channel_arm_timed();
+	if (err < 0)
+		return err;
+	if (n > 0)
+		log_about(LOG_LEVEL_INFO,
+		          &(struct log_about){.uid = who->uid, .has_uid = true,
+	                                      .channel = name},
+		          "uid %u purged %" PRIu64 " queued messages%s from %s",
+		          (unsigned)who->uid, n,
+		          has_from && from != who->uid ? " of another uid" : "",
+		          name);
+	channel_maybe_free(ch);
+	*ret_count = n;
+	return 0;
+}
+
 void
 channel_get_stats(struct channel_stats *ret)
 {

@@ -195,6 +195,16 @@ int channel_dead_requeue(const struct channel_who *who, const char *name,
 int channel_dead_purge(const struct channel_who *who, const char *name,
                        uint64_t fire_id, uint64_t *ret_count);
 
+/*
+ * Deletes the messages waiting in name's queue (ready or backing off)
+ * that who may delete: its owner and root everyone's, or only from's
+ * with has_from; anyone else only its own (has_from with another uid:
+ * -EACCES). *ret_count says how many went. Returns 0, -ENOENT (no such
+ * channel), -EACCES, -EAGAIN or -EIO (the store).
+ */
+int channel_purge(const struct channel_who *who, const char *name,
+                  bool has_from, uid_t from, uint64_t *ret_count);
+
 void channel_get_stats(struct channel_stats *ret);
 
 #endif

@@ -981,6 +981,165 @@ test_channel_namespaces(void **state)
 	close(fd);
 }
 
+/*
+ * A flood into one's channel can be emptied in one request: B, granted
+ * publish on A's channel, queues messages into it; B may purge only its
+ * own, A purges B's (from_uid) without touching its own, a message
+ * backing off before a redelivery goes too, and the purge survives a
+ * crash.
+ */
+static int
+purge_code(int fd, const char *channel, bool has_from, uint32_t from,
+           uint64_t *ret_count)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Purge p = EVD__PURGE__INIT;
+	Evd__Reply *r;
+	int code;
+
+	p.channel = (char *)channel;
+	p.has_from_uid = has_from;
+	p.from_uid = from;
+	rq.body_case = EVD__REQUEST__BODY_PURGE;
+	rq.purge = &p;
+	r = call(fd, &rq);
+	if (r != NULL && r->body_case == EVD__REPLY__BODY_PURGED && ret_count)
+		*ret_count = r->purged->count;
+	code = code_of(r);
+	return code;
+}
+
+static int
+pu_soon(int fd, const char *channel)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallSoon cs = EVD__CALL_SOON__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+
+	cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+	cb.channel = (char *)channel;
+	cs.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_SOON;
+	rq.call_soon = &cs;
+	return code_of(call(fd, &rq));
+}
+
+static int
+pu_a_owns_and_grants(void)
+{
+	int fd = greet(), i;
+
+	if (fd < 0)
+		return 1;
+	if (grant_code(fd, "pu-chan", false, UID_B, false, true, false) != 0)
+		return 2;
+	/* Two of A's own, which a purge of B's leaves. */
+	for (i = 0; i < 2; i++)
+		if (pu_soon(fd, "pu-chan") != 0)
+			return 3;
+	return 0;
+}
+
+static int
+pu_b_floods(void)
+{
+	uint64_t n = 99;
+	int fd = greet(), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < 6; i++)
+		if (pu_soon(fd, A_CHAN("pu-chan")) != 0)
+			return 2;
+	/* B may not purge A's messages; its own, only its own. */
+	sh->codes[0] = purge_code(fd, A_CHAN("pu-chan"), true, UID_A, NULL);
+	sh->codes[1] = purge_code(fd, A_CHAN("pu-chan"), true, UID_B, &n);
+	sh->codes[8] = (int)n;
+	/* Six again, for A to purge. */
+	for (i = 0; i < 6; i++)
+		if (pu_soon(fd, A_CHAN("pu-chan")) != 0)
+			return 3;
+	return 0;
+}
+
+/* A takes one of its own messages and lets its visibility run out, so
+ * that it backs off before a redelivery; then purges B's, then its own
+ * (the one backing off included). */
+static int
+pu_a_purges(void)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
+	Evd__Reply *r;
+	uint64_t n = 0;
+	int fd = greet(), sfd = greet();
+
+	if (fd < 0 || sfd < 0)
+		return 1;
+	sh->codes[2] = purge_code(fd, "pu-chan", true, UID_B, &n);
+	sh->codes[3] = (int)n; /* B's 6 */
+	sub.channel = "pu-chan";
+	sub.has_visibility_timeout_ns = 1;
+	sub.visibility_timeout_ns = 200 * MS;
+	rq.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
+	rq.subscribe = &sub;
+	if (code_of(call(sfd, &rq)) != 0)
+		return 2;
+	/* Both of A's are delivered; neither is acked. */
+	if ((r = raw_next_fired(sfd, 3000)) == NULL)
+		return 3;
+	evd__reply__free_unpacked(r, NULL);
+	if ((r = raw_next_fired(sfd, 3000)) == NULL)
+		return 4;
+	evd__reply__free_unpacked(r, NULL);
+	/* Past the visibility, before the backoff (>= 0.8 s) ends. */
+	usleep(450 * 1000);
+	n = 0;
+	sh->codes[4] = purge_code(fd, "pu-chan", false, 0, &n);
+	sh->codes[5] = (int)n; /* A's 2, backing off */
+	/* Gone: nothing is redelivered. */
+	r = raw_next_fired(sfd, 2000);
+	sh->codes[6] = r == NULL;
+	if (r != NULL)
+		evd__reply__free_unpacked(r, NULL);
+	sh->codes[7] = purge_code(fd, "pu-none", false, 0, NULL);
+	close(sfd);
+	close(fd);
+	return 0;
+}
+
+static void
+test_owner_purges_queue(void **state)
+{
+	char name[64];
+	uint32_t owner;
+	uint64_t queued = 99;
+	int fd;
+
+	assert_int_equal(as_user(UID_A, GID_A, pu_a_owns_and_grants), 0);
+	assert_int_equal(as_user(UID_B, GID_B, pu_b_floods), 0);
+	assert_int_equal(sh->codes[0], EVD__ERROR_CODE__PERMISSION_DENIED);
+	assert_int_equal(sh->codes[1], 0);
+	assert_int_equal(sh->codes[8], 6);
+	assert_int_equal(as_user(UID_A, GID_A, pu_a_purges), 0);
+	assert_int_equal(sh->codes[2], 0);
+	assert_int_equal(sh->codes[3], 6);
+	assert_int_equal(sh->codes[4], 0);
+	assert_int_equal(sh->codes[5], 2);
+	assert_int_equal(sh->codes[6], 1);
+	assert_int_equal(sh->codes[7], EVD__ERROR_CODE__NOT_FOUND);
+	/* Durable: after a crash the queue is still empty. */
+	evd_kill9(&evd);
+	assert_int_equal(evd_start_in(&evd, NULL), 0);
+	fd = greet();
+	assert_true(fd >= 0);
+	assert_int_equal(ns_get_channel(fd, A_CHAN("pu-chan"), name,
+	                                sizeof name, &owner, &queued),
+	                 0);
+	assert_int_equal(queued, 0);
+	close(fd);
+}
+
 
 static void
 test_quotas(void **state)
@@ -1475,6 +1634,7 @@ main(void)
 		cmocka_unit_test(test_revoke_stops_scheduled_timers),
 		cmocka_unit_test(test_owner_sees_dead_letters),
 		cmocka_unit_test(test_channel_namespaces),
+		cmocka_unit_test(test_owner_purges_queue),
 		cmocka_unit_test(test_quotas),
 		cmocka_unit_test(test_key_and_record_bytes_count),
 		cmocka_unit_test(test_connections_per_uid),

@@ -214,6 +214,7 @@ static const struct {
 	{ EVD__REQUEST__BODY_RESUME, WANT_ID },
 	{ EVD__REQUEST__BODY_TRIGGER, WANT_ID },
 	{ EVD__REQUEST__BODY_RETRY, WANT_ID },
+	{ EVD__REQUEST__BODY_PURGE, WANT_LOOP0 },
 };
 
 static int
