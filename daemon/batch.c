@@ -13,13 +13,11 @@
 
 #include <event2/event.h>
 
-#include "channel.h"
 #include "clock.h"
-#include "conn.h"
+#include "evd.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 #include "quota.h"
-#include "sched.h"
 #include "store.h"
 
 /* How often a refusing store is probed with a tiny commit. */
@@ -33,7 +31,9 @@ static _Thread_local struct {
 	bool refusing;    /* durable writes refused until a probe commits */
 	int fail_err;
 	char errmsg[512];
+	struct event_base *base;
 	struct event *probe_ev;
+	void (*resumed)(void);
 } batch;
 
 static void batch_probe_cb(evutil_socket_t, short, void *);
@@ -59,12 +59,23 @@ batch_output_sync(void)
 }
 
 void
-batch_init(const struct store_backend *be, struct store *s)
+batch_init(struct event_base *base, const struct store_backend *be,
+           struct store *s)
 {
+	void (*resumed)(void) = batch.resumed; /* the loop's, set before */
+
 	memset(&batch, 0, sizeof batch);
+	batch.base = base;
 	batch.be = be;
 	batch.s = s;
+	batch.resumed = resumed;
 	batch_output_sync();
+}
+
+void
+batch_on_resume(void (*fn)(void))
+{
+	batch.resumed = fn;
 }
 
 void
@@ -182,40 +193,21 @@ batch_start_refusing(int err)
 		log_warnx("%s", batch.errmsg);
 	batch.refusing = true;
 	if (batch.probe_ev == NULL) {
-		struct event_base *base = sched_event_base();
-
-		batch.probe_ev = evtimer_new(base, batch_probe_cb, NULL);
+		batch.probe_ev = evtimer_new(batch.base, batch_probe_cb, NULL);
 		if (batch.probe_ev == NULL)
 			return; /* retried at the next failure */
 	}
 	evtimer_add(batch.probe_ev, &tv);
 }
 
-/* Rebuilds durable state from the store after a rolled-back batch: what
- * memory did in the lost batch never happened. */
-static void
-batch_recover(void)
-{
-	int r1, r2;
-
-	r1 = sched_reload_durable(batch.be, batch.s);
-	r2 = channel_reload(batch.be, batch.s);
-	if (r1 < 0 || r2 < 0)
-		log_warnx("rebuilding state from the store: %s; what could "
-		          "not be written is retried at the next start",
-		          strerror(r1 < 0 ? -r1 : -r2));
-}
-
-bool
+enum batch_outcome
 batch_end(void)
 {
 	bool wrote;
 	int r;
 
-	if (!batch.open && !batch.failed) {
-		conn_batch_end(true, NULL);
-		return true;
-	}
+	if (!batch.open && !batch.failed)
+		return BATCH_COMMITTED;
 	if (batch.failed) {
 		if (batch.open)
 			batch.be->rollback(batch.s);
@@ -236,16 +228,12 @@ batch_end(void)
 	batch.failed = false;
 	if (r == 0) {
 		batch_output_sync();
-		conn_batch_end(true, NULL);
-		return true;
+		return BATCH_COMMITTED;
 	}
-	conn_batch_end(false, batch.errmsg);
 	batch_start_refusing(r);
 	/* Memory changes only after a write into an open batch: if none
 	 * was begun, there is nothing to undo. */
-	if (wrote)
-		batch_recover();
-	return false;
+	return wrote ? BATCH_LOST : BATCH_REFUSED;
 }
 
 static void
@@ -262,7 +250,8 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 		batch.errmsg[0] = '\0';
 		batch_output_sync();
 		log_notice("the store writes again; durable requests resume");
-		sched_release_held();
+		if (batch.resumed != NULL)
+			batch.resumed();
 		return;
 	}
 	batch.be->rollback(batch.s);

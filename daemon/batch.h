@@ -3,12 +3,13 @@
  *
  * Everything durable that happens in one iteration of the loop (requests
  * from every connection, fires, acks) is written inside one store batch;
- * the main loop ends the batch (one commit, one fsync) and only then
+ * the loop (loop.h) ends the batch (one commit, one fsync) and only then
  * flushes the replies. If the commit fails, the store rolled the whole
- * batch back: the daemon rebuilds its durable state from the store, turns
- * the batch's durable replies into UNAVAILABLE errors, and refuses durable
- * writes (reads keep working) until a probe commit succeeds again, so a
- * full or broken disk costs one rebuild, not one per iteration. A write
+ * batch back and batch refuses durable writes (reads keep working) until
+ * a probe commit succeeds again, so a full or broken disk costs one
+ * rebuild, not one per iteration; the loop, told so by batch_end, turns
+ * the batch's durable replies into UNAVAILABLE errors and rebuilds its
+ * durable state from the store. batch calls nothing above it. A write
  * the store refuses for its row alone (a key taken in a damaged store, a
  * value too big) fails only the request that made it.
  */
@@ -17,11 +18,17 @@
 
 #include <stdbool.h>
 
+struct event_base;
 struct store;
 struct store_backend;
 
-/* Adopts an open store (ownership passes to batch). */
-void batch_init(const struct store_backend *be, struct store *s);
+/* Adopts an open store (ownership passes to batch; both NULL: a loop
+ * without a store); base runs the probe timer. */
+void batch_init(struct event_base *base, const struct store_backend *be,
+                struct store *s);
+/* fn runs when a probe commit succeeded and durable writes are taken
+ * again (the loop releases what waited for that). */
+void batch_on_resume(void (*fn)(void));
 /* Ends any batch and closes the store. */
 void batch_shutdown(void);
 
@@ -57,8 +64,15 @@ const char *batch_row_errmsg(void);
 /* Why durable writes are refused now ("" when they are not). */
 const char *batch_errmsg(void);
 
-/* Commits the iteration's batch, or rolls back and recovers. Returns true
- * if it committed (or there was nothing to commit). */
-bool batch_end(void);
+/* What batch_end did. */
+enum batch_outcome {
+	BATCH_COMMITTED, /* committed, or there was nothing to commit */
+	BATCH_REFUSED,   /* nothing was written: memory has nothing to undo */
+	BATCH_LOST,      /* rolled back after memory changed: rebuild it */
+};
+
+/* Commits the iteration's batch, or rolls it back and starts refusing
+ * writes (batch_errmsg says why). */
+enum batch_outcome batch_end(void);
 
 #endif

@@ -21,16 +21,13 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "channel.h"
 #include "clock.h"
-#include "dispatch.h"
 #include "frame.h"
 #include "wire.h"
 #include "idmap.h"
 #include "log.h"
 #include "peer.h"
 #include "route.h"
-#include "sched.h"
 #include "shard.h"
 
 /* Bytes asked of read() at a time: a pipelined burst of small requests
@@ -121,6 +118,7 @@ struct conn_durable {
 
 static _Thread_local struct {
 	struct event_base *base;
+	const struct conn_ops *ops;
 	size_t max_frame;
 	struct timeval frame_timeout;
 	struct idmap *by_id;
@@ -171,10 +169,12 @@ conn_next_id(void)
 }
 
 int
-conn_init(struct event_base *base, size_t max_frame, unsigned frame_timeout_ms)
+conn_init(struct event_base *base, const struct conn_ops *ops,
+          size_t max_frame, unsigned frame_timeout_ms)
 {
 	memset(&conns, 0, sizeof conns);
 	conns.base = base;
+	conns.ops = ops;
 	conns.max_frame = max_frame;
 	conns.frame_timeout.tv_sec = frame_timeout_ms / 1000;
 	conns.frame_timeout.tv_usec = (frame_timeout_ms % 1000) * 1000;
@@ -896,7 +896,7 @@ conn_gather_part(struct conn *c, struct shard_msg *m)
 	m->buf = NULL;
 	if (++g->got < n)
 		return;
-	if (dispatch_merge(c, g->body, g->len, g->parts, n) < 0 ||
+	if (conns.ops->merge(c, g->body, g->len, g->parts, n) < 0 ||
 	    conn_lookup(c->id) != c)
 		return;
 	conn_gather_free(c);
@@ -954,18 +954,18 @@ conn_process_routed(struct conn *c)
 
 		if (conn_next_frame(c, off, &body, &blen, &r) <= 0)
 			break;
-		if (dispatch_decode(c, body, blen, &to) < 0) {
+		if (conns.ops->decode(c, body, blen, &to) < 0) {
 			conn_protocol_error(c, "undecodable request");
 			break;
 		}
 		if (to == self && c->fwd_pending == 0) {
-			rd = dispatch_run(c);
+			rd = conns.ops->run(c);
 			if (rd < 0 || conn_lookup(id) != c)
 				return; /* closed */
 			off += r;
 			continue;
 		}
-		dispatch_discard();
+		conns.ops->discard();
 		if (to == self || to == ROUTE_ALL ||
 		    (c->fwd_pending > 0 && c->fwd_target != to)) {
 			/* After what is unanswered; ROUTE_ALL alone. */
@@ -1129,7 +1129,7 @@ conn_forwarded_frames(struct shard_msg *m)
 		if (f == NULL)
 			break;
 		/* The client's loop decoded it: this cannot fail to. */
-		(void)dispatch_frame(p, f + sizeof hdr, len);
+		(void)conns.ops->frame(p, f + sizeof hdr, len);
 		if (conn_lookup(pid) != p)
 			return;
 		p->owed++;
@@ -1207,7 +1207,7 @@ conn_shard_msg(struct shard_msg *m)
 		              conn_proxy_key(m->from, m->conn_id));
 		if (p != NULL && p->congested_seen) {
 			p->congested_seen = false;
-			channel_conn_drained(p->id);
+			conns.ops->drained(p->id);
 		}
 		break;
 	}
@@ -1270,8 +1270,7 @@ conn_close(struct conn *c, const char *why)
 	}
 	/* The conn is unreachable by id from here on, so what these do
 	 * cannot come back to it. */
-	sched_conn_gone(c->id);
-	channel_conn_gone(c->id);
+	conns.ops->gone(c->id);
 	TAILQ_INSERT_TAIL(&conns.dead, c, dead_link);
 	event_active(conns.reap_ev, 0, 0);
 }
@@ -1380,7 +1379,7 @@ conn_flush(struct conn *c)
 	}
 	if (c->congested_seen) {
 		c->congested_seen = false;
-		channel_conn_drained(id);
+		conns.ops->drained(id);
 		if (conn_lookup(id) != c)
 			return -1;
 	}
@@ -1479,7 +1478,7 @@ conn_process_frames(struct conn *c)
 			return;
 		if (k == 0)
 			break;
-		rd = dispatch_frame(c, body, blen);
+		rd = conns.ops->frame(c, body, blen);
 		if (rd == -EBADMSG) {
 			conn_protocol_error(c, "undecodable request");
 			return;

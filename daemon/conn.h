@@ -37,13 +37,37 @@
 #define CONN_OUT_MAX (32u * 1024u * 1024u)
 
 struct event_base;
+struct evbuffer;
 struct conn;
 
-/* max_frame: the largest request body accepted; frame_timeout_ms: how
- * long a frame may take from its first byte to its last, and the period
- * in which a client above the output mark must take CONN_OUT_LOW bytes. */
-int conn_init(struct event_base *base, size_t max_frame,
-              unsigned frame_timeout_ms);
+/*
+ * What a conn calls above it, given at conn_init (the bufferevent_setcb
+ * way): conn knows no request, timer or channel. The request calls are
+ * dispatch's (dispatch.h says what each does and returns): frame runs a
+ * body from c; with several loops, decode says which loop serves it, run
+ * or discard then finish it, and merge answers a request every loop
+ * served. gone: the conn with this id is closed, so what was bound to it
+ * goes (for a proxy of another loop's client too); drained: its output
+ * went below CONN_OUT_LOW, so it may take more events.
+ */
+struct conn_ops {
+	int (*frame)(struct conn *c, const uint8_t *body, size_t len);
+	int (*decode)(struct conn *c, const uint8_t *body, size_t len,
+	              int *ret_route);
+	int (*run)(struct conn *c);
+	void (*discard)(void);
+	int (*merge)(struct conn *c, const uint8_t *body, size_t len,
+	             struct evbuffer *const *parts, unsigned n);
+	void (*gone)(uint64_t conn_id);
+	void (*drained)(uint64_t conn_id);
+};
+
+/* ops: borrowed, must outlive the loop. max_frame: the largest request
+ * body accepted; frame_timeout_ms: how long a frame may take from its
+ * first byte to its last, and the period in which a client above the
+ * output mark must take CONN_OUT_LOW bytes. */
+int conn_init(struct event_base *base, const struct conn_ops *ops,
+              size_t max_frame, unsigned frame_timeout_ms);
 /* Closes every connection (at shutdown). */
 void conn_shutdown(void);
 

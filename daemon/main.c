@@ -31,6 +31,7 @@
 #include "hook.h"
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics_http.h"
 #include "notify.h"
 #include "peer.h"
@@ -384,7 +385,7 @@ store_config_of(const struct config *c, struct store_config *ret)
 
 /* Opens the store and loads what it holds into memory. */
 static void
-open_store(const struct config *c)
+open_store(struct event_base *base, const struct config *c)
 {
 	const struct store_backend *be = store_backend_find(c->store);
 	struct store_config cfg;
@@ -404,12 +405,12 @@ open_store(const struct config *c)
 		fatalx("cannot open the %s store in %s: %s", be->name,
 		       c->state_dir, why[0] != '\0' ? why : strerror(-r));
 	}
-	batch_init(be, s);
+	batch_init(base, be, s);
 	if ((r = sched_reload_durable(be, s)) < 0 ||
 	    (r = channel_reload(be, s)) < 0)
 		fatalx("cannot load the %s store in %s: %s", be->name,
 		       c->state_dir, be->errmsg(s));
-	if (!batch_end())
+	if (!loop_commit())
 		log_warnx("%s", batch_errmsg());
 }
 
@@ -642,26 +643,6 @@ out:
 	status_ready();
 }
 
-static struct event_base *
-make_base(void)
-{
-	struct event_config *cfg;
-	struct event_base *base;
-
-	if ((cfg = event_config_new()) == NULL)
-		return NULL;
-	/* No EVENT_BASE_FLAG_PRECISE_TIMER: with epoll it re-arms a timerfd
-	 * before every epoll_wait, one more syscall per loop turn (a quarter
-	 * of a blocking request's). Timers fire on our own timerfds
-	 * (sched.c); the few libevent timeouts left (channel visibility and
-	 * backoff, hook timeouts, stall and probe timers) read the clock
-	 * when they run and re-arm if libevent's coarse clock woke them a
-	 * little early. */
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
-}
-
 /*
  * The exec hook backend (hooks = auto|systemd|spawner). auto takes
  * systemd units when a service manager started evd ($INVOCATION_ID) and
@@ -690,103 +671,6 @@ hooks_init(struct event_base *base, const struct config *c)
 	}
 	exec_set_backend(&exec_backend_spawner);
 	return exec_init(base, c->exec_max_running, c->exec_max_queued);
-}
-
-/* What every loop has of its own (thread-local state; shard.h). */
-static int
-loop_init(struct event_base *base)
-{
-	struct store_config keep;
-	int r;
-
-	store_config_of(&opts.eff, &keep);
-	if ((r = sched_init(base, &keep)) < 0 || (r = wait_init(base)) < 0 ||
-	    (r = hook_init()) < 0 || (r = channel_init(base)) < 0 ||
-	    (r = conn_init(base, opts.eff.max_frame,
-	                   opts.eff.frame_timeout_ms)) < 0)
-		return r;
-	/* Every loop takes connections from the user lookup thread
-	 * (peer.h), and with several loops, work from the others. */
-	if ((r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
-		return r;
-	return 0;
-}
-
-static void
-loop_shutdown(void)
-{
-	conn_shutdown();
-	channel_shutdown();
-	sched_shutdown();
-	hook_shutdown();
-	wait_shutdown();
-	batch_shutdown();
-	quota_sync();
-	shard_detach();
-}
-
-/* For Stats from any loop: what this one holds. */
-static void
-loop_publish(void)
-{
-	struct shard_counters c;
-	struct sched_stats st;
-
-	if (shard_count() == 1)
-		return;
-	sched_get_stats(&st);
-	c.pending = st.pending;
-	c.scheduled_total = st.scheduled_total;
-	c.fired_total = st.fired_total;
-	c.cancelled_total = st.cancelled_total;
-	c.connections = conn_count();
-	shard_publish(&c);
-}
-
-/* One iteration: its callbacks' store writes commit as one batch, and
- * only then do the replies go out (group commit). */
-static bool
-loop_iterate(struct event_base *base)
-{
-	if (event_base_loop(base, EVLOOP_ONCE) < 0) {
-		log_warnx("event loop failed");
-		return false;
-	}
-	batch_end();
-	quota_sync();
-	/* Before the replies: a client that saw its timer scheduled here
-	 * finds it counted in a Stats answered by another loop. */
-	loop_publish();
-	conn_flush_all();
-	return true;
-}
-
-/* Loops 1..n-1 (their own thread each): only the clients accepted for
- * them and the timers those schedule for themselves. No store: what
- * needs one is forwarded to loop 0. */
-static void
-loop_body(unsigned k)
-{
-	struct event_base *base = make_base();
-
-	if (base == NULL) {
-		shard_failed("cannot create the event loop");
-		return;
-	}
-	batch_init(NULL, NULL);
-	if (loop_init(base) < 0) {
-		shard_failed("out of memory at start-up");
-		loop_shutdown();
-		event_base_free(base);
-		return;
-	}
-	shard_ready();
-	while (!shard_stopping() && loop_iterate(base))
-		;
-	batch_end();
-	conn_drain(MAIN_DRAIN_MS);
-	loop_shutdown();
-	event_base_free(base);
 }
 
 int
@@ -830,7 +714,17 @@ main(int argc, char **argv)
 	}
 	if ((r = shard_setup(opts.eff.threads)) < 0)
 		fatalx("cannot set up %u event loops", opts.eff.threads);
-	if ((base = make_base()) == NULL)
+	{
+		struct loop_config lc;
+
+		memset(&lc, 0, sizeof lc);
+		lc.max_frame = opts.eff.max_frame;
+		lc.frame_timeout_ms = opts.eff.frame_timeout_ms;
+		lc.drain_ms = MAIN_DRAIN_MS;
+		store_config_of(&opts.eff, &lc.keep);
+		loop_configure(&lc);
+	}
+	if ((base = loop_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	/* A request type without its entry would be misrouted or refused
 	 * as unknown: this build is broken, whatever a client sends. */
@@ -848,9 +742,9 @@ main(int argc, char **argv)
 		fatal("cannot set up the event loop");
 	}
 	apply_limits(&opts.eff);
-	open_store(&opts.eff);
+	open_store(base, &opts.eff);
 	if (shard_count() > 1 &&
-	    shard_start(loop_body, err, sizeof err) < 0)
+	    shard_start(loop_thread, err, sizeof err) < 0)
 		fatalx("%s", err);
 	open_socket(base, &opts.eff);
 	if (exec_set_socket_path(opts.listen_path) < 0)
@@ -911,7 +805,7 @@ main(int argc, char **argv)
 	metrics_http_stop();
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
-	batch_end();
+	loop_commit();
 	/* What the other loops are owed from here goes out with their own
 	 * drain; then they stop. */
 	conn_flush_all();

@@ -11,7 +11,7 @@
  * (so requests get past the greeting), one frame every other loop turn so
  * that timers made due and deliveries happen between requests; a few
  * turns later the write side is shut, as a client that hangs up. The loop
- * is run as main's (one non-blocking iteration, batch_end,
+ * is run as loop.c's (one non-blocking iteration, loop_commit,
  * conn_flush_all) until the daemon closes the connection. Nothing listens
  * on a path and no process is spawned: the exec runner is never
  * initialised, so an exec timer that fires is a failed run (exec_submit
@@ -52,8 +52,10 @@
 #include "frame.h"
 #include "hook.h"
 #include "log.h"
+#include "loop.h"
 #include "quota.h"
 #include "sched.h"
+#include "shard.h"
 #include "store.h"
 #include "wait.h"
 
@@ -96,6 +98,7 @@ static struct {
 	size_t frame_end;       /* end of the input frame being sent */
 	bool peer_gone;         /* the daemon closed its end */
 	bool verbose;
+	bool shard_ready;       /* shard_setup ran (once per process) */
 } fz;
 
 int
@@ -132,6 +135,7 @@ fuzz_up(void)
 	struct store_config cfg = { .history_per_timer = 20,
 		                    .finished_max = 100 };
 	struct event_config *ecfg;
+	struct loop_config lc;
 	struct store *s;
 	int sv[2];
 
@@ -142,18 +146,23 @@ fuzz_up(void)
 	event_config_free(ecfg);
 	FUZZ_CHECK(fz.base != NULL);
 	dispatch_init("memory");
-	FUZZ_CHECK(sched_init(fz.base, &cfg) == 0);
+	/* One loop, as evd without --threads: its inbox once per process. */
+	if (!fz.shard_ready) {
+		FUZZ_CHECK(shard_setup(1) == 0);
+		fz.shard_ready = true;
+	}
+	memset(&lc, 0, sizeof lc);
+	lc.max_frame = FUZZ_MAX_FRAME;
+	lc.frame_timeout_ms = FUZZ_FRAME_TIMEOUT_MS;
+	lc.keep = cfg;
+	loop_configure(&lc);
 	FUZZ_CHECK(quota_init() == 0);
-	FUZZ_CHECK(wait_init(fz.base) == 0);
-	FUZZ_CHECK(hook_init() == 0);
-	FUZZ_CHECK(channel_init(fz.base) == 0);
-	FUZZ_CHECK(conn_init(fz.base, FUZZ_MAX_FRAME, FUZZ_FRAME_TIMEOUT_MS) ==
-	           0);
+	FUZZ_CHECK(loop_init(fz.base) == 0);
 	FUZZ_CHECK(be->open(&cfg, &s) == 0);
-	batch_init(be, s);
+	batch_init(fz.base, be, s);
 	FUZZ_CHECK(sched_reload_durable(be, s) == 0);
 	FUZZ_CHECK(channel_reload(be, s) == 0);
-	FUZZ_CHECK(batch_end());
+	FUZZ_CHECK(loop_commit());
 	FUZZ_CHECK(socketpair(AF_UNIX,
 	                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	                      sv) == 0);
@@ -161,18 +170,13 @@ fuzz_up(void)
 	fz.peer = sv[1];
 }
 
-/* main.c's shutdown, from batch_end on. */
+/* main.c's shutdown, from the last commit on. */
 static void
 fuzz_down(void)
 {
-	batch_end();
-	conn_shutdown();
-	channel_shutdown();
-	sched_shutdown();
-	hook_shutdown();
-	wait_shutdown();
+	loop_commit();
+	loop_shutdown();
 	quota_shutdown();
-	batch_shutdown();
 	event_base_free(fz.base);
 	fz.base = NULL;
 	close(fz.peer);
@@ -385,7 +389,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			shut = true;
 		}
 		FUZZ_CHECK(event_base_loop(fz.base, EVLOOP_NONBLOCK) >= 0);
-		batch_end();
+		loop_commit();
 		conn_flush_all();
 		open = fuzz_read_replies();
 	}

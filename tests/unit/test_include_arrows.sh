@@ -3,8 +3,9 @@
 # lib/ (pure time code) includes nothing of daemon/, client/ or proto/;
 # daemon/ includes no client/ header and client/ no daemon/ header; and
 # no CMake target of one folder compiles another folder's sources (the
-# daemon once built client/calendar.c). Quoted includes are matched by
-# file name against the headers each folder has.
+# daemon once built client/calendar.c); inside daemon/, no upward arrow
+# out of the transport (conn) or the batch. Quoted includes are matched
+# by file name against the headers each folder has.
 # Usage: test_include_arrows.sh SOURCE_DIR
 set -u
 src=${1:?usage: test_include_arrows.sh SOURCE_DIR}
@@ -40,6 +41,28 @@ check() {
 check lib daemon client proto
 check daemon client
 check client daemon
+
+# Inside daemon/, the layers of the loop (daemon/loop.h): the transport
+# and the batch call nothing above them. conn reaches the request layer
+# and the modules that bind things to a connection only through the
+# conn_ops it is given; batch only returns what its commit did. A module
+# named here may not include the headers listed after it.
+forbid() { # file header...
+	f=$1
+	shift
+	for h in "$@"; do
+		hits=$(grep -n "^#[[:space:]]*include[[:space:]]*\"$h\"" "daemon/$f")
+		if [ -n "$hits" ]; then
+			echo "FAIL: daemon/$f includes $h (an upward arrow):"
+			echo "$hits"
+			fail=1
+		fi
+	done
+}
+forbid conn.c sched.h channel.h dispatch.h wait.h hook.h loop.h
+forbid conn.h sched.h channel.h dispatch.h
+forbid batch.c sched.h channel.h conn.h dispatch.h hook.h wait.h loop.h
+forbid batch.h sched.h channel.h conn.h
 
 # CMake: each folder's targets list only their own sources.
 for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt; do
