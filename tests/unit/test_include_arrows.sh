@@ -42,7 +42,8 @@ check daemon client
 check client daemon
 
 # CMake: each folder's targets list only their own sources.
-for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt; do
+for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt \
+	client/evctl/CMakeLists.txt; do
 	case $cm in
 	CMakeLists.txt) bad='client/[A-Za-z0-9_]*\.c|lib/[A-Za-z0-9_]*\.c' ;;
 	lib/*) bad='daemon/|client/|\.\./' ;;
