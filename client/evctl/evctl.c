@@ -31,20 +31,23 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
 
 /* The one place a verb is declared: parse_args finds it here, the help
- * lists it from here (in this order), and `evctl help VERB` prints its
- * synopsis. */
+ * lists it from here (in this order), `evctl help VERB` prints its
+ * synopsis, and main reads its flags. */
 const struct verb verbs[] = {
     {"soon", verb_soon, (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_REPEAT, 0, 0,
      "soon [--channel NAME] [--payload TEXT] [--key KEY] [REPEAT]\n"
-     "          [TIMER OPTIONS] [HOOK]"},
+     "          [TIMER OPTIONS] [HOOK]",
+     VERB_WAITS_OWN_FIRES},
     {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, 1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
      "          [--clock monotonic|boottime] [REPEAT] [TIMER OPTIONS] "
-     "[HOOK]"},
+     "[HOOK]",
+     VERB_WAITS_OWN_FIRES},
     {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ, 1, 1,
      "at TIME [--tz ZONE] [--channel NAME] [--payload TEXT] [--key KEY]\n"
      "          [--clock realtime|monotonic|boottime] [REPEAT] "
-     "[TIMER OPTIONS] [HOOK]"},
+     "[TIMER OPTIONS] [HOOK]",
+     VERB_WAITS_OWN_FIRES},
     {"on", verb_on,
      (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_CALENDAR |
 	 (OPTS_REPEAT & ~OPT_EVERY),
@@ -53,33 +56,36 @@ const struct verb verbs[] = {
      "          [--dst-overlap first|second|both] [--count N] "
      "[--channel NAME]\n"
      "          [--payload TEXT] [--key KEY] [REPEAT] [TIMER OPTIONS] "
-     "[HOOK]"},
-    {"cancel", verb_cancel, 0, 1, -1, "cancel ID..."},
-    {"pause", verb_pause, 0, 1, -1, "pause ID..."},
-    {"resume", verb_resume, 0, 1, -1, "resume ID..."},
-    {"trigger", verb_trigger, 0, 1, -1, "trigger ID..."},
-    {"retry", verb_retry, 0, 1, -1, "retry ID..."},
-    {"get", verb_get, 0, 1, 1, "get ID"},
-    {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]"},
+     "[HOOK]",
+     VERB_WAITS_OWN_FIRES},
+    {"cancel", verb_cancel, 0, 1, -1, "cancel ID...", 0},
+    {"pause", verb_pause, 0, 1, -1, "pause ID...", 0},
+    {"resume", verb_resume, 0, 1, -1, "resume ID...", 0},
+    {"trigger", verb_trigger, 0, 1, -1, "trigger ID...", 0},
+    {"retry", verb_retry, 0, 1, -1, "retry ID...", 0},
+    {"get", verb_get, 0, 1, 1, "get ID", 0},
+    {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]", VERB_WAITS},
     {"channel", verb_channel, OPTS_GRANT, 2, 2,
      "channel show CHANNEL\n"
      "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
-     "[--subscribe] [--publish]"},
-    {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]"},
-    {"time", verb_time, 0, 0, 0, "time"},
-    {"stats", verb_stats, 0, 0, 0, "stats"},
+     "[--subscribe] [--publish]", 0},
+    {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]", 0},
+    {"time", verb_time, 0, 0, 0, "time", 0},
+    {"stats", verb_stats, 0, 0, 0, "stats", 0},
     {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE, 1, 1,
      "watch CHANNEL [--count N] [--timeout DURATION] "
      "[--visibility DURATION]\n"
-     "          [--reschedule-in DURATION | --reschedule-at TIME]"},
+     "          [--reschedule-in DURATION | --reschedule-at TIME]",
+     VERB_WAITS},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
-     "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]"},
+     "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
-     "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]"},
+     "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]",
+     VERB_LOCAL},
     {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
-     "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]"},
-    {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]"},
+     "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]", VERB_LOCAL},
+    {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
 };
 
 const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
@@ -193,10 +199,10 @@ ctl_connect(struct ctl *x)
 static bool
 waits_for_fires(const struct ctl *x)
 {
-	if (x->verb->run == verb_watch || x->verb->run == verb_wait)
+	if (x->verb->flags & VERB_WAITS)
 		return true;
-	return (x->verb->opts & OPT_CHANNEL) && x->verb->run != verb_list &&
-	       x->channel == NULL && !has_hook(x);
+	return (x->verb->flags & VERB_WAITS_OWN_FIRES) && x->channel == NULL &&
+	       !has_hook(x);
 }
 
 /*
@@ -213,14 +219,6 @@ guard_std_fds(void)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
 		    open("/dev/null", O_RDONLY) < 0)
 			break;
-}
-
-/* Verbs that need no daemon. */
-static bool
-local_verb(const struct ctl *x)
-{
-	return x->verb->run == verb_next || x->verb->run == verb_parse ||
-	       x->verb->run == verb_help;
 }
 
 static void
@@ -281,7 +279,7 @@ main(int argc, char **argv)
 	if (x.iterations == 0)
 		x.iterations = 5;
 	/* next, parse and help compute locally: no daemon needed. */
-	r = local_verb(&x) ? 0 : ctl_connect(&x);
+	r = (x.verb->flags & VERB_LOCAL) ? 0 : ctl_connect(&x);
 	if (r == 0)
 		r = x.verb->run(&x);
 out:

@@ -156,6 +156,16 @@ struct ctl {
 	struct evc *c;
 };
 
+/* What main needs to know of a verb besides its options (verb flags). */
+enum {
+	VERB_LOCAL = 1u << 0, /* computed here: evd is not contacted */
+	VERB_WAITS = 1u << 1, /* --timeout bounds its wait, not each request */
+	/* Without --channel or a hook, waits for its timer's fires (which
+	 * come to this connection), so --timeout bounds that wait. */
+	VERB_WAITS_OWN_FIRES = 1u << 2,
+};
+
+/* A row of the verb table (evctl.c). */
 struct verb {
 	const char *name;
 	int (*run)(struct ctl *x);
@@ -163,6 +173,7 @@ struct verb {
 	int min_args;
 	int max_args; /* -1: any number */
 	const char *synopsis;
+	unsigned flags; /* VERB_* */
 };
 
 /* ---- evctl.c: the verb table, diagnostics ---- */
