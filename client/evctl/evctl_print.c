@@ -603,7 +603,6 @@ print_exec(const struct evc_timer_info *ti)
 		kv("exec_next_attempt", "%" PRIu32, ti->exec_attempt);
 }
 
-/* full: `get`, with options and history; else a `list` row. */
 /*
  * How a timer repeats, as `get` prints it (every line, "-" when not
  * applicable):
@@ -640,6 +639,7 @@ print_repeat(const struct evc_timer_info *ti)
 	       : "-");
 }
 
+/* full: `get`, with options and history; else a `list` row. */
 void
 print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 {

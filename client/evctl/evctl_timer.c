@@ -5,10 +5,8 @@
  * fires to this connection and dies with it: soon/later/at/on then wait
  * for its fires here and print them.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "evctl.h"
