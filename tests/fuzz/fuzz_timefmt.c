@@ -1,6 +1,6 @@
 /*
  * fuzz_timefmt: evctl's duration and time parsers and formatters
- * (client/timefmt.c).
+ * (client/evctl/timefmt.c).
  *
  * The input, as a C string (up to its first NUL), goes to both parsers;
  * what they accept must come back through the formatters to the same

@@ -65,7 +65,8 @@ forbid batch.c sched.h channel.h conn.h dispatch.h hook.h wait.h loop.h
 forbid batch.h sched.h channel.h conn.h
 
 # CMake: each folder's targets list only their own sources.
-for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt; do
+for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt \
+	client/evctl/CMakeLists.txt; do
 	case $cm in
 	CMakeLists.txt) bad='client/[A-Za-z0-9_]*\.c|lib/[A-Za-z0-9_]*\.c' ;;
 	lib/*) bad='daemon/|client/|\.\./' ;;

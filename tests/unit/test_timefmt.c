@@ -1,8 +1,8 @@
 /*
  * test_timefmt: duration and time parsing and formatting of evctl
- * (client/timefmt.c), valid and invalid inputs and the int64 boundaries,
- * and the human forms ("in 5 minutes", "tomorrow 10:00", "2026-12-01
- * 09:00 Europe/Paris") against a fixed "now", checked by hand.
+ * (client/evctl/timefmt.c), valid and invalid inputs and the int64
+ * boundaries, and the human forms ("in 5 minutes", "tomorrow 10:00",
+ * "2026-12-01 09:00 Europe/Paris") against a fixed "now", checked by hand.
  *
  * Local-time cases set TZ themselves (UTC, and Europe/Berlin when the
  * zone database is installed; otherwise those cases are skipped and say

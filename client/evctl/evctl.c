@@ -1,0 +1,290 @@
+/*
+ * evctl: the command line of evd. This file holds main, the verb table
+ * and the diagnostics that decide the exit status; the verbs, options,
+ * printers and help are in the files evctl.h lists.
+ *
+ * Built only on the public libevclient API (evclient.h) and the pure
+ * helpers of evctl_core (timefmt, escape) and evdtime (calendar). One row
+ * of `verbs` and one small verb_* function per verb; options are parsed
+ * once, anywhere on the line, and each row says which of the
+ * verb-specific ones apply.
+ *
+ * Output contract (scripts and the integration tests parse it): results
+ * go to stdout, one record per line; with --json each line is one JSON
+ * object with stable snake_case keys, absent values as null. Diagnostics
+ * go to stderr prefixed "evctl: ". Exit status: 0 success, 1 the daemon
+ * said no (or a wait timed out), 2 usage, 3 the daemon cannot be reached
+ * or the connection or local output failed — except `wait`, whose status
+ * is the hook's (see verb_wait).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evctl.h"
+
+/* Bound on connecting and on each request unless --timeout says
+ * otherwise: a hung daemon must not hang a script forever. */
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000
+
+/* The one place a verb is declared: parse_args finds it here, the help
+ * lists it from here (in this order), `evctl help VERB` prints its
+ * synopsis, and main reads its flags. */
+const struct verb verbs[] = {
+    {"soon", verb_soon, (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_REPEAT, 0, 0,
+     "soon [--channel NAME] [--payload TEXT] [--key KEY] [REPEAT]\n"
+     "          [TIMER OPTIONS] [HOOK]",
+     VERB_WAITS_OWN_FIRES},
+    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, 1,
+     "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
+     "          [--clock monotonic|boottime] [REPEAT] [TIMER OPTIONS] "
+     "[HOOK]",
+     VERB_WAITS_OWN_FIRES},
+    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ, 1, 1,
+     "at TIME [--tz ZONE] [--channel NAME] [--payload TEXT] [--key KEY]\n"
+     "          [--clock realtime|monotonic|boottime] [REPEAT] "
+     "[TIMER OPTIONS] [HOOK]",
+     VERB_WAITS_OWN_FIRES},
+    {"on", verb_on,
+     (OPTS_SCHEDULE & ~OPT_CLOCK) | OPTS_CALENDAR |
+	 (OPTS_REPEAT & ~OPT_EVERY),
+     1, 1,
+     "on 'EXPR' [--tz ZONE] [--dst-gap shift|skip|utc]\n"
+     "          [--dst-overlap first|second|both] [--count N] "
+     "[--channel NAME]\n"
+     "          [--payload TEXT] [--key KEY] [REPEAT] [TIMER OPTIONS] "
+     "[HOOK]",
+     VERB_WAITS_OWN_FIRES},
+    {"cancel", verb_cancel, 0, 1, -1, "cancel ID...", 0},
+    {"pause", verb_pause, 0, 1, -1, "pause ID...", 0},
+    {"resume", verb_resume, 0, 1, -1, "resume ID...", 0},
+    {"trigger", verb_trigger, 0, 1, -1, "trigger ID...", 0},
+    {"retry", verb_retry, 0, 1, -1, "retry ID...", 0},
+    {"get", verb_get, 0, 1, 1, "get ID", 0},
+    {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]", VERB_WAITS},
+    {"channel", verb_channel, OPTS_GRANT, 2, 2,
+     "channel show CHANNEL\n"
+     "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
+     "[--subscribe] [--publish]", 0},
+    {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]", 0},
+    {"time", verb_time, 0, 0, 0, "time", 0},
+    {"stats", verb_stats, 0, 0, 0, "stats", 0},
+    {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE, 1, 1,
+     "watch CHANNEL [--count N] [--timeout DURATION] "
+     "[--visibility DURATION]\n"
+     "          [--reschedule-in DURATION | --reschedule-at TIME]",
+     VERB_WAITS},
+    {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
+     "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
+    {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
+     "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
+     "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]",
+     VERB_LOCAL},
+    {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
+     "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]", VERB_LOCAL},
+    {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
+};
+
+const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
+
+/* ---- diagnostics ---- */
+
+void
+ctl_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'evctl --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* The exit status for a library failure, after saying why. */
+int
+lib_failure(struct ctl *x, int r, const char *what)
+{
+	int code = -r;
+
+	if (code < EVC_E_LOCAL) {
+		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
+			  evc_errmsg(x->c));
+		return EXIT_REFUSED;
+	}
+	if (code == EVC_E_USAGE) {
+		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
+			  evc_errmsg(x->c));
+		return EXIT_USAGE;
+	}
+	ctl_warnx("%s: %s", x->path, evc_errmsg(x->c));
+	return EXIT_UNREACHABLE;
+}
+
+/* While waiting for fires any failure means the connection is gone, even
+ * when the daemon said why before closing it. */
+int
+lost_connection(struct ctl *x)
+{
+	ctl_warnx("%s: %s", x->path, evc_errmsg(x->c));
+	return EXIT_UNREACHABLE;
+}
+
+int
+check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_warnx("cannot write to standard output: %s",
+			  strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+/* ---- connecting ---- */
+
+static int
+ctl_connect(struct ctl *x)
+{
+	char err[512];
+	int r, code;
+
+	if (x->socket != NULL) {
+		if (snprintf(x->path, sizeof(x->path), "%s", x->socket) >=
+		    (int)sizeof(x->path))
+			return usage_error("socket path too long: %s",
+					   x->socket);
+	} else if (evc_default_socket(x->path, sizeof(x->path)) < 0) {
+		return usage_error("the default socket path is too long; "
+				   "use --socket PATH");
+	}
+	r = evc_connect(x->path, "evctl", x->request_ms, &x->c, err,
+			sizeof(err));
+	if (r == 0)
+		return 0;
+	code = -r;
+	if (code == EVC_E_CONNECT) {
+		ctl_warnx("%s; is evd running? start it with: evd --socket %s",
+			  err, x->path);
+		return EXIT_UNREACHABLE;
+	}
+	if (code == EVC_E_USAGE)
+		return usage_error("%s", err);
+	if (code < EVC_E_LOCAL) {
+		ctl_warnx("%s", err);
+		return EXIT_REFUSED;
+	}
+	ctl_warnx("%s: %s", x->path, err);
+	return EXIT_UNREACHABLE;
+}
+
+/* Verbs whose --timeout bounds a wait (for fires, or for a hook), not
+ * each request. */
+static bool
+waits_for_fires(const struct ctl *x)
+{
+	if (x->verb->flags & VERB_WAITS)
+		return true;
+	return (x->verb->flags & VERB_WAITS_OWN_FIRES) && x->channel == NULL &&
+	       !has_hook(x);
+}
+
+/*
+ * Opens fds 0-2 if the caller closed them, so that the daemon's socket
+ * cannot become "stdout" and receive our output. Read-only on purpose:
+ * writing our results then fails, and check_stdout() reports it.
+ */
+static void
+guard_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDONLY) < 0)
+			break;
+}
+
+static void
+free_hook_args(struct ctl *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->npassed; i++)
+		free(x->passed[i]);
+	free(x->passed);
+	free(x->props);
+	free(x->env);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct timefmt_when when;
+	struct ctl x = {0};
+	char **operands;
+	int r;
+
+	guard_std_fds();
+	x.exec_at = -1;
+	operands = calloc((size_t)argc + 1, sizeof(*operands));
+	x.env = calloc((size_t)argc + 1, sizeof(*x.env));
+	x.props = calloc((size_t)argc + 1, sizeof(*x.props));
+	x.passed = calloc((size_t)argc + 1, sizeof(*x.passed));
+	if (operands == NULL || x.env == NULL || x.props == NULL ||
+	    x.passed == NULL) {
+		free(operands);
+		free_hook_args(&x);
+		ctl_warnx("out of memory");
+		return EXIT_UNREACHABLE;
+	}
+	r = parse_args(&x, argc, argv, operands);
+	if (r != 0) {
+		free(operands);
+		free_hook_args(&x);
+		if (r < 0)
+			return check_stdout();
+		return r;
+	}
+	x.request_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+	if (x.has_timeout && !waits_for_fires(&x))
+		x.request_ms = ns_to_ms(x.timeout_ns);
+
+	if (x.after_text != NULL) {
+		if (parse_when(&x, x.after_text, &when) < 0 || when.ns < 0) {
+			r = usage_error("invalid time '%s' for --after",
+					x.after_text);
+			goto out;
+		}
+		x.after_ns = when.ns;
+	} else {
+		x.after_ns = realtime_now_ns();
+	}
+	if (x.iterations == 0)
+		x.iterations = 5;
+	/* next, parse and help compute locally: no daemon needed. */
+	r = (x.verb->flags & VERB_LOCAL) ? 0 : ctl_connect(&x);
+	if (r == 0)
+		r = x.verb->run(&x);
+out:
+	evc_close(x.c);
+	free(operands);
+	free_hook_args(&x);
+	return r;
+}

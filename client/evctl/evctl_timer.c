@@ -1,0 +1,563 @@
+/*
+ * evctl_timer: the verbs that schedule timers (soon, later, at, on) and
+ * those that act on one by id (cancel, pause, resume, trigger, retry,
+ * get, wait) or list them (list). A timer without --channel or a hook
+ * fires to this connection and dies with it: soon/later/at/on then wait
+ * for its fires here and print them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "evctl.h"
+
+/*
+ * After scheduling a timer that fires to this connection: wait for its
+ * fires (bounded by --timeout), print each, done after n of them (0:
+ * never, for a repeating timer without --count). The connection must
+ * stay open until then, since such timers die with it.
+ */
+static int
+wait_own_fires(struct ctl *x, uint64_t timer_id, uint64_t n)
+{
+	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
+	char d[TIMEFMT_DURATION_MAX];
+	struct evc_fired ev;
+	uint64_t seen = 0;
+	int r;
+
+	while (n == 0 || seen < n) {
+		r = evc_next_event(x->c, ms_until(x->has_timeout, deadline_ns),
+				   &ev);
+		if (r == -EVC_E_TIMEOUT) {
+			ctl_warnx(
+			    "timed out after %s waiting for timer %" PRIu64
+			    " to fire (%" PRIu64 " fires seen)",
+			    dur(x->timeout_ns, d, sizeof(d)), timer_id, seen);
+			return EXIT_REFUSED;
+		}
+		if (r < 0)
+			return lost_connection(x);
+		if (ev.timer_id == timer_id) {
+			print_fired(x, &ev);
+			seen++;
+			r = check_stdout();
+			if (r != 0) {
+				evc_fired_free(&ev);
+				return r;
+			}
+		}
+		evc_fired_free(&ev);
+	}
+	return 0;
+}
+
+/* --exec or --shell: the timer runs a hook. */
+bool
+has_hook(const struct ctl *x)
+{
+	return (x->opts_seen & (OPT_EXEC | OPT_SHELL)) != 0;
+}
+
+/* --every, or a calendar timer. */
+static bool
+repeating(const struct ctl *x)
+{
+	return (x->opts_seen & OPT_EVERY) || x->verb->run == verb_on;
+}
+
+/*
+ * The repeat and firing options of soon/later/at/on, or NULL when none
+ * was given (the request is then exactly what evctl always sent).
+ * --count only counts fires of a repeating timer.
+ */
+static int
+repeat_of(struct ctl *x, const struct evc_repeat **ret)
+{
+	*ret = NULL;
+	if ((x->opts_seen & OPT_COUNT) && !repeating(x))
+		return usage_error("--count goes with --every (or 'on'): a "
+				   "one-shot timer fires once");
+	x->rep.count = x->count;
+	x->rep.dst_gap = (int)x->gap;
+	x->rep.dst_overlap = (int)x->overlap;
+	if (x->opts_seen & (OPTS_REPEAT | OPT_DST_GAP | OPT_DST_OVERLAP))
+		*ret = &x->rep;
+	return 0;
+}
+
+/* Common tail of soon/later/at/on: print the new timer, maybe wait. */
+static int
+scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
+{
+	char t[TIMEFMT_TIME_MAX];
+	struct jw w;
+
+	if (r < 0)
+		return lib_failure(x, r, x->verb->name);
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", s->timer_id);
+		jw_str(&w, "clock", clock_name(s->clock));
+		jw_i64(&w, "deadline_ns", s->deadline_ns);
+		jw_str(&w, "due", iso(s->due_realtime_ns, true, t, sizeof(t)));
+		jw_i64(&w, "due_realtime_ns", s->due_realtime_ns);
+		jw_bool(&w, "existing", s->existing);
+		jw_end(&w);
+	} else {
+		printf("%" PRIu64 "\n", s->timer_id);
+	}
+	r = check_stdout();
+	/* Channel and exec timers are durable: nothing to wait for here
+	 * (`evctl wait ID` waits for a hook). A repeating timer of this
+	 * connection fires until --count, or until evctl is stopped. */
+	if (r != 0 || x->channel != NULL || has_hook(x))
+		return r;
+	return wait_own_fires(x, s->timer_id, repeating(x) ? x->count : 1);
+}
+
+/* The callback, with its exec hook in *ex (which must outlive it). */
+static struct evc_callback
+callback_of(const struct ctl *x, struct evc_exec *ex)
+{
+	struct evc_callback cb = {
+	    .channel = x->channel,
+	    .payload = x->payload,
+	    .payload_len = x->payload ? strlen(x->payload) : 0,
+	    .key = x->key,
+	    /* Options unset are zero, the daemon's defaults. */
+	    .options = (x->opts_seen & OPTS_TIMER) ? &x->topts : NULL,
+	};
+
+	if (has_hook(x)) {
+		memset(ex, 0, sizeof(*ex));
+		if (x->shell != NULL) {
+			ex->argv = &x->shell;
+			ex->argc = 1;
+			ex->shell = true;
+		} else {
+			ex->argv = (const char *const *)x->args + x->exec_at;
+			ex->argc = (size_t)(x->nargs - x->exec_at);
+		}
+		ex->env = x->env;
+		ex->nenv = x->nenv;
+		ex->cwd = x->cwd;
+		ex->timeout_ns = x->exec_timeout_ns;
+		ex->properties = x->props;
+		ex->nproperties = x->nprops;
+		ex->retry = x->retry;
+		ex->retry_delay_ns = x->retry_delay_ns;
+		ex->on_failure = x->on_failure;
+		cb.exec = ex;
+	}
+	return cb;
+}
+
+int
+verb_soon(struct ctl *x)
+{
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
+	const struct evc_repeat *rep;
+	struct evc_scheduled s;
+	int r;
+
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	return scheduled(
+	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s);
+}
+
+int
+verb_later(struct ctl *x)
+{
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
+	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
+	const struct evc_repeat *rep;
+	struct evc_scheduled s;
+	int64_t delay_ns;
+	int r;
+
+	if (timefmt_parse_duration_words(x->args[0], &delay_ns) < 0)
+		return usage_error("invalid duration '%s' (examples: 250ms, "
+				   "5s, 1h30m, 2d, '5 minutes')",
+				   x->args[0]);
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	if (x->clock_name != NULL && strcmp(x->clock_name, "boottime") == 0)
+		clock = EVC_CLOCK_BOOTTIME;
+	else if (x->clock_name != NULL &&
+		 strcmp(x->clock_name, "monotonic") != 0)
+		return usage_error("later takes --clock monotonic or "
+				   "boottime; for a wall-clock time use 'at'");
+	return scheduled(x,
+			 evc_call_later_opts(x->c, delay_ns, clock, &cb, rep,
+					     x->request_ms, &s),
+			 &s);
+}
+
+int
+verb_at(struct ctl *x)
+{
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
+	enum evc_clock clock = EVC_CLOCK_REALTIME;
+	const struct evc_repeat *rep;
+	struct evc_scheduled s;
+	struct timefmt_when w;
+	int64_t when_ns;
+	int r;
+
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	if (x->clock_name != NULL && strcmp(x->clock_name, "monotonic") == 0)
+		clock = EVC_CLOCK_MONOTONIC;
+	else if (x->clock_name != NULL &&
+		 strcmp(x->clock_name, "boottime") == 0)
+		clock = EVC_CLOCK_BOOTTIME;
+	if (clock == EVC_CLOCK_REALTIME) {
+		if (parse_when(x, x->args[0], &w) < 0)
+			return usage_error(
+			    "invalid time '%s' (examples: "
+			    "2026-12-01T09:00:00Z, '2026-12-01 09:00', "
+			    "'tomorrow 10:00', '+5m', 'now + 2 hours', "
+			    "@1796115600; see 'evctl help time')",
+			    x->args[0]);
+		when_ns = w.ns;
+	} else if ((x->opts_seen & OPT_TZ)) {
+		return usage_error("--tz applies to wall-clock times, not to "
+				   "the %s clock",
+				   clock_name(clock));
+	} else if (timefmt_parse_duration(x->args[0], &when_ns) < 0) {
+		/* On the daemon's own clocks an instant is its reading in
+		 * seconds, as `evctl time` prints it. */
+		return usage_error("invalid time '%s' on the %s clock: give "
+				   "seconds as 'evctl time' prints them",
+				   x->args[0], clock_name(clock));
+	}
+	return scheduled(x,
+			 evc_call_at_opts(x->c, when_ns, clock, &cb, rep,
+					  x->request_ms, &s),
+			 &s);
+}
+
+/* on EXPR: a calendar timer. The expression is read here first, by the
+ * parser the daemon uses, so that a typo is a usage error naming the
+ * problem before anything is sent. */
+int
+verb_on(struct ctl *x)
+{
+	struct evc_exec ex;
+	struct evc_callback cb = callback_of(x, &ex);
+	char err[CALENDAR_ERROR_MAX];
+	const struct evc_repeat *rep;
+	struct evc_scheduled s;
+	struct calendar *cal;
+	int r;
+
+	if (calendar_parse(x->args[0], &cal, err, sizeof(err)) < 0)
+		return usage_error("invalid calendar expression '%s': %s "
+				   "(see 'evctl help on')",
+				   x->args[0], err);
+	calendar_free(cal);
+	r = repeat_of(x, &rep);
+	if (r != 0)
+		return r;
+	return scheduled(x,
+			 evc_call_on(x->c, x->args[0], x->tz, &cb, rep,
+				     x->request_ms, &s),
+			 &s);
+}
+
+int
+verb_cancel(struct ctl *x)
+{
+	uint64_t id;
+	int i, r, status = 0;
+	char what[64];
+	struct jw w;
+
+	/* All ids are checked before any is cancelled. */
+	for (i = 0; i < x->nargs; i++)
+		if (!parse_u64(x->args[i], &id))
+			return usage_error("invalid timer id '%s'", x->args[i]);
+	for (i = 0; i < x->nargs; i++) {
+		parse_u64(x->args[i], &id);
+		r = evc_cancel(x->c, id, x->request_ms);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "cancel %" PRIu64, id);
+			r = lib_failure(x, r, what);
+			if (r != EXIT_REFUSED)
+				return r;
+			status = r;
+			continue;
+		}
+		if (x->json) {
+			jw_begin(&w);
+			jw_u64(&w, "timer_id", id);
+			jw_bool(&w, "cancelled", true);
+			jw_end(&w);
+		} else {
+			printf("%" PRIu64 "\n", id);
+		}
+	}
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
+
+/*
+ * pause/resume/trigger ID...: all ids are checked first; each timer is
+ * then printed as it became, one line each:
+ *   12 paused 2026-12-01T09:00:00+01:00
+ * (id, state, next due; --json: the object `list` prints). The exit
+ * status is the worst: 1 if the daemon refused one, and evctl goes on.
+ */
+static int
+timer_ops(struct ctl *x, const char *name,
+	  int (*op)(struct evc *, uint64_t, int, struct evc_timer_info *))
+{
+	char what[64], t[TIMEFMT_TIME_MAX];
+	struct evc_timer_info ti;
+	int i, r, status = 0;
+	uint64_t id;
+
+	for (i = 0; i < x->nargs; i++)
+		if (!parse_u64(x->args[i], &id))
+			return usage_error("invalid timer id '%s'", x->args[i]);
+	for (i = 0; i < x->nargs; i++) {
+		parse_u64(x->args[i], &id);
+		r = op(x->c, id, x->request_ms, &ti);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "%s %" PRIu64, name, id);
+			r = lib_failure(x, r, what);
+			if (r != EXIT_REFUSED)
+				return r;
+			status = r;
+			continue;
+		}
+		if (x->json)
+			print_timer(x, &ti, false);
+		else
+			printf("%" PRIu64 " %s %s\n", ti.timer_id,
+			       state_name(ti.state),
+			       iso(ti.due_realtime_ns, false, t, sizeof(t)));
+		evc_timer_info_free(&ti);
+	}
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
+
+/* retry ID...: an exec timer's command once more, now, even when it
+ * finished (trigger needs a pending timer). */
+int
+verb_retry(struct ctl *x)
+{
+	return timer_ops(x, "retry", evc_retry);
+}
+
+int
+verb_pause(struct ctl *x)
+{
+	return timer_ops(x, "pause", evc_pause);
+}
+
+int
+verb_resume(struct ctl *x)
+{
+	return timer_ops(x, "resume", evc_resume);
+}
+
+/* Fires once now; the schedule stays. */
+int
+verb_trigger(struct ctl *x)
+{
+	return timer_ops(x, "trigger", evc_trigger);
+}
+
+int
+verb_get(struct ctl *x)
+{
+	struct evc_timer_info ti;
+	uint64_t id;
+	int r;
+
+	if (!parse_u64(x->args[0], &id))
+		return usage_error("invalid timer id '%s'", x->args[0]);
+	r = evc_get(x->c, id, x->request_ms, &ti);
+	if (r < 0)
+		return lib_failure(x, r, "get");
+	print_timer(x, &ti, true);
+	evc_timer_info_free(&ti);
+	return check_stdout();
+}
+
+int
+verb_list(struct ctl *x)
+{
+	struct evc_timer_list tl;
+	uint64_t after = 0;
+	size_t i;
+	int r;
+
+	if (!x->json)
+		printf("%-8s %-9s %-35s %-9s %-16s %-16s %-16s %s\n", "ID",
+		       "CLOCK", "DUE", "STATE", "REPEAT", "CHANNEL", "KEY",
+		       "PAYLOAD");
+	for (;;) {
+		r = evc_list(x->c, x->channel, after, 0, x->request_ms, &tl);
+		if (r < 0)
+			return lib_failure(x, r, "list");
+		for (i = 0; i < tl.count; i++) {
+			if (x->json)
+				print_timer(x, &tl.timers[i], false);
+			else
+				print_list_row(&tl.timers[i]);
+		}
+		/* Ids only grow: a cursor that does not would loop. */
+		if (tl.next_after_id <= after) {
+			evc_timer_list_free(&tl);
+			break;
+		}
+		after = tl.next_after_id;
+		evc_timer_list_free(&tl);
+		r = check_stdout();
+		if (r != 0)
+			return r;
+	}
+	return check_stdout();
+}
+
+/* Exit statuses of `wait`, as timeout(1) and shells have them. */
+#define EXIT_HOOK_TIMED_OUT 124
+#define EXIT_SIGNAL_BASE 128
+
+/*
+ * evd reports an already finished timer's last run without its output
+ * (evc_get's history has the last 1 KiB of it): fetch the tails there,
+ * best effort.
+ */
+static void
+wait_fill_tails(struct ctl *x, uint64_t id, struct evc_run *run)
+{
+	struct evc_timer_info ti;
+	struct evc_run *h;
+	size_t i;
+
+	if (!is_exec_run(run) || run->outcome == EVC_RUN_EXEC_STARTED ||
+	    run->stdout_tail != NULL || run->stderr_tail != NULL ||
+	    evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return;
+	for (i = 0; i < ti.history_count; i++) {
+		h = &ti.history[i];
+		if (h->fire_id != run->fire_id || h->outcome != run->outcome)
+			continue;
+		run->stdout_tail = h->stdout_tail;
+		run->stdout_len = h->stdout_len;
+		run->stderr_tail = h->stderr_tail;
+		run->stderr_len = h->stderr_len;
+		h->stdout_tail = h->stderr_tail = NULL;
+		h->stdout_len = h->stderr_len = 0;
+		break;
+	}
+	evc_timer_info_free(&ti);
+}
+
+/*
+ * Waits for timer ID's fire to finish and reports the run:
+ *   timer_id:          12
+ *   outcome:           exited
+ *   exit_code:         3          (signal: for "signaled")
+ *   duration:          2.1ms
+ *   detail:            -
+ * then the hook's stdout tail, as it wrote it, on stdout and its stderr
+ * tail on stderr (--json: one object, the tails as strings in it). Exit
+ * status: the hook's exit status; 128 + the signal that killed it; 124
+ * when it was killed at its timeout (as timeout(1)); 1 when it could not
+ * be started, the timer was cancelled, or the daemon refused; 0 for a
+ * timer without a hook whose fire was done. --timeout bounds the wait
+ * (then "timed out", 1).
+ */
+int
+verb_wait(struct ctl *x)
+{
+	int64_t deadline_ns = mono_now_ns() + x->timeout_ns;
+	char d[TIMEFMT_DURATION_MAX];
+	struct evc_run run;
+	struct jw w;
+	uint64_t id;
+	int r, status = 0;
+
+	if (!parse_u64(x->args[0], &id))
+		return usage_error("invalid timer id '%s'", x->args[0]);
+	r = evc_wait(x->c, id, ms_until(x->has_timeout, deadline_ns), &run);
+	if (r == -EVC_E_TIMEOUT) {
+		ctl_warnx("timed out after %s waiting for timer %" PRIu64
+			  " to finish",
+			  dur(x->timeout_ns, d, sizeof(d)), id);
+		return EXIT_REFUSED;
+	}
+	if (r < 0)
+		return lib_failure(x, r, "wait");
+	wait_fill_tails(x, id, &run);
+	switch (run.outcome) {
+	case EVC_RUN_EXEC_EXITED:
+		status = run.exit_code & 0xff;
+		break;
+	case EVC_RUN_EXEC_SIGNALED:
+		status = EXIT_SIGNAL_BASE + (run.signal & 0x7f);
+		break;
+	case EVC_RUN_EXEC_TIMED_OUT:
+		status = EXIT_HOOK_TIMED_OUT;
+		break;
+	case EVC_RUN_EXEC_FAILED:
+	case EVC_RUN_CANCELLED:
+		status = EXIT_REFUSED;
+		break;
+	default:
+		status = 0;
+		break;
+	}
+	if (x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", id);
+		if (run.fire_id != 0)
+			jw_u64(&w, "fire_id", run.fire_id);
+		else
+			jw_str(&w, "fire_id", NULL);
+		jw_str(&w, "outcome", outcome_name(run.outcome));
+		jw_str(&w, "detail", run.detail);
+		jw_exec_run(&w, &run);
+		jw_end(&w);
+	} else {
+		kv("timer_id", "%" PRIu64, id);
+		kv("outcome", "%s", outcome_name(run.outcome));
+		if (run.outcome == EVC_RUN_EXEC_EXITED)
+			kv("exit_code", "%d", run.exit_code);
+		if (run.signal != 0)
+			kv("signal", "%d", run.signal);
+		if (is_exec_run(&run))
+			kv("duration", "%s", dur(run.duration_ns, d, sizeof(d)));
+		kv_bytes("detail", run.detail,
+			 run.detail ? strlen(run.detail) : 0);
+		/* The hook's own bytes, unescaped, as if it had run here. */
+		if (run.stdout_len > 0)
+			fwrite(run.stdout_tail, 1, run.stdout_len, stdout);
+		if (run.stderr_len > 0) {
+			fflush(stdout);
+			fwrite(run.stderr_tail, 1, run.stderr_len, stderr);
+		}
+	}
+	if (run.outcome == EVC_RUN_CANCELLED)
+		ctl_warnx("timer %" PRIu64 " was cancelled", id);
+	else if (run.outcome == EVC_RUN_EXEC_FAILED)
+		ctl_warnx("timer %" PRIu64 ": the hook could not be started%s%s",
+			  id, run.detail ? ": " : "",
+			  run.detail ? run.detail : "");
+	evc_run_free(&run);
+	r = check_stdout();
+	return r != 0 ? r : status;
+}
