@@ -159,11 +159,6 @@ size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
  * (req_errno(ctx, -EIO, NULL)). */
 int req_unavailable(struct req_ctx *ctx);
 
-/* List's page size for m (its limit, capped), and its byte cap: one page
- * stays well inside the client's 1 MiB frame limit even when timers
- * carry large payloads. */
-#define REQ_LIST_MAX_BYTES (512u * 1024u)
-size_t req_list_limit(const Evd__List *m);
 /* List's merge of the loops' pages (REQ_ROUTE_ALL). */
 int req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
                    Evd__Reply *const *parts, unsigned n);
