@@ -35,7 +35,7 @@
  * flight; the callback queue is reserved at submission, so a completion
  * can always be queued.
  */
-#include "evc_private.h"
+#include "evc_req.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1182,9 +1182,7 @@ conn_socket(const char *path)
 static void
 conn_reconnect(struct evc *c)
 {
-	Evd__Request req = EVD__REQUEST__INIT;
-	Evd__Hello h = EVD__HELLO__INIT;
-	Evd__Subscribe sm = EVD__SUBSCRIBE__INIT;
+	struct evc_msg m;
 	struct evc_req *old_reqs, e;
 	size_t old_head, old_len, old_cap, old_out_len, old_out_cap, off, i;
 	uint8_t *old_out;
@@ -1211,23 +1209,24 @@ conn_reconnect(struct evc *c)
 	c->out = NULL;
 	c->out_start = c->out_sent = c->out_len = c->out_cap = 0;
 
-	h.has_protocol_version = 1;
-	h.protocol_version = EVC_PROTOCOL_VERSION;
-	h.client_name = c->client_name;
-	req.body_case = EVD__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	if (conn_pack(c, &req, EVD__REPLY__BODY_WELCOME,
+	/* The library's own requests, built by their rows (evc_req.c);
+	 * neither can fail to build. */
+	(void)evc_req_build(EVC_OP_HELLO,
+			    &(struct evc_args){.name = c->client_name}, &m);
+	if (conn_pack(c, &m.req, evc_req_types[EVC_OP_HELLO].reply,
 		      EVC_REQ_INTERNAL | EVC_REQ_HELLO, NULL, NULL, NULL) < 0)
 		goto nomem;
 	for (i = 0; i < c->n_subs; i++) {
 		if ((ch = strdup(c->subs[i].channel)) == NULL)
 			goto nomem;
-		sm.channel = ch;
-		sm.has_visibility_timeout_ns = c->subs[i].visibility_ns != 0;
-		sm.visibility_timeout_ns = c->subs[i].visibility_ns;
-		req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
-		req.subscribe = &sm;
-		if (conn_pack(c, &req, EVD__REPLY__BODY_SUBSCRIBED,
+		(void)evc_req_build(
+		    EVC_OP_SUBSCRIBE,
+		    &(struct evc_args){
+			.channel = ch,
+			.has_visibility = c->subs[i].visibility_ns != 0,
+			.visibility_ns = c->subs[i].visibility_ns},
+		    &m);
+		if (conn_pack(c, &m.req, evc_req_types[EVC_OP_SUBSCRIBE].reply,
 			      EVC_REQ_INTERNAL, NULL, ch, NULL) < 0) {
 			free(ch);
 			goto nomem;

@@ -2,13 +2,15 @@
  * evc_private.h: the inside of libevclient, shared by its source files and
  * never installed.
  *
- * Files: evclient.c holds the blocking entry points (argument checks,
- * building requests, reading replies); evc_async.c the non-blocking ones,
- * loop integration and the delivery of callbacks; evc_thread.c the
- * background thread; evc_conn.c owns the socket, the frame buffers, the
- * queue of requests in flight, the event queue and reconnection;
- * evc_conv.c copies protocol messages into the public structs and frees
- * them.
+ * Files: evc_req.c holds one row per request type (build, expected
+ * reply, retry policy, convert) and evc_submit, the one path every
+ * request takes (evc_req.h); evclient.c the blocking entry points (thin
+ * wrappers: submit and wait) and the handle's life; evc_async.c the
+ * non-blocking ones (thin wrappers: submit), loop integration and the
+ * delivery of callbacks; evc_thread.c the background thread; evc_conn.c
+ * owns the socket, the frame buffers, the queue of requests in flight,
+ * the event queue and reconnection; evc_conv.c copies protocol messages
+ * into the public structs and frees them.
  *
  * Locking: every handle has one mutex, c->lock, taken by every public
  * function for its whole duration except while it sleeps in poll() or on
@@ -55,7 +57,8 @@
 /* struct evc_req.flags */
 enum {
 	/* Safe to send again on a new connection after it was sent once
-	 * without an answer (reads, subscribe, keyed durable schedules). */
+	 * without an answer (reads, subscribe, keyed durable schedules):
+	 * evc_submit sets it from the row's enum evc_retry. */
 	EVC_REQ_RETRY = 1u << 0,
 	/* Hello or a re-subscription: the library's own, never replayed. */
 	EVC_REQ_INTERNAL = 1u << 1,
@@ -225,37 +228,6 @@ struct evc {
 	char errmsg[512];
 };
 
-/* The kinds of scheduling request (evc_sched_build). */
-enum evc_sched_kind {
-	EVC_SCHED_SOON,
-	EVC_SCHED_LATER,
-	EVC_SCHED_AT,
-	EVC_SCHED_ON,
-};
-
-/*
- * A scheduling request being built, on its caller's stack: the messages
- * borrow the caller's strings and point into each other, so it must not
- * be copied or outlive the call that packs req.
- */
-struct evc_sched {
-	Evd__Request req;
-	union {
-		Evd__CallSoon soon;
-		Evd__CallLater later;
-		Evd__CallAt at;
-		Evd__CallOn on;
-	};
-	Evd__Callback cbm;
-	Evd__Exec exec;
-	Evd__TimerOptions opts;
-	Evd__Repeat repeat;
-	unsigned flags; /* EVC_REQ_* */
-	char keybuf[EVC_AUTOKEY_MAX];
-	/* The caller's login name for an exec hook that names no user. */
-	char userbuf[256];
-};
-
 /* evc_conn.c: all with c->lock held. */
 int64_t evc_now_ns(void);
 int64_t evc_conn_deadline(int timeout_ms);
@@ -284,22 +256,11 @@ Evd__Reply *evc_conn_take_kept(struct evc *c, uint64_t timer_id);
 void evc_conn_autokey(struct evc *c, char *buf);
 void evc_conn_clear(struct evc *c);
 
-/* evclient.c */
-int evc_call(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
-	     unsigned flags, int timeout_ms, Evd__Reply **ret);
+/* evclient.c (the request paths are in evc_req.h) */
 int evc_run_until(struct evc *c, bool (*pred)(struct evc *, void *),
 		  void *parg, int64_t deadline_ns);
 bool evc_on_thread(const struct evc *c);
 void evc_free_handle(struct evc *c);
-int evc_sched_build(struct evc *c, struct evc_sched *s,
-		    enum evc_sched_kind kind, int64_t ns, enum evc_clock clock,
-		    const char *calendar, const char *tz,
-		    const struct evc_callback *cb, const struct evc_repeat *rep);
-void evc_timer_op_build(Evd__Request__BodyCase body, uint64_t timer_id,
-			Evd__Request *req, Evd__Pause *pm, Evd__Resume *rm,
-			Evd__Trigger *tm, Evd__Retry *xm);
-void evc_ack_build(uint64_t fire_id, bool reschedule, bool absolute,
-		   int64_t when_ns, Evd__Request *req, Evd__Ack *m);
 
 /* evc_async.c */
 int evc_deliver(struct evc *c, bool fired);
