@@ -319,6 +319,16 @@ evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 			  arg, NULL);
 }
 
+EVC_EXPORT int
+evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
+		uint32_t from_uid, evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_PURGE,
+			  EVC_ARGS(.channel = channel, .is_uid = has_from_uid,
+				   .id = from_uid),
+			  done, arg, NULL);
+}
+
 /* The Waiting reply does not complete it: evc_conn keeps the wait until
  * the ExecFinished event (or the connection's loss). */
 EVC_EXPORT int

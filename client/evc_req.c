@@ -415,6 +415,20 @@ build_purge_dead(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_purge(const struct evc_args *a, struct evc_msg *m)
+{
+	if (a->channel == NULL)
+		return fail(m, "%s: channel is NULL", a->fn);
+	m->purge = (Evd__Purge)EVD__PURGE__INIT;
+	m->purge.channel = (char *)a->channel;
+	m->purge.has_from_uid = a->is_uid;
+	m->purge.from_uid = (uint32_t)a->id;
+	m->req.body_case = EVD__REQUEST__BODY_PURGE;
+	m->req.purge = &m->purge;
+	return 0;
+}
+
+static int
 build_channel_grant(const struct evc_args *a, struct evc_msg *m)
 {
 	if (a->channel == NULL)
@@ -647,6 +661,11 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
 			false},
     [EVC_OP_RETRY] = {"retry", RQ(RETRY), RP(TIMER), RP(TIMER), EVC_RETRY_NEVER,
 		      build_retry, conv_timer, OUT(ti), false},
+    /* Not repeated after a lost connection: its effect is unknown then
+     * (like purge_dead's); a second purge is harmless, so a caller may. */
+    [EVC_OP_PURGE] = {"purge", RQ(PURGE), RP(PURGED), RP(PURGED),
+		      EVC_RETRY_NEVER, build_purge, conv_purged, OUT(count),
+		      false},
 };
 
 int

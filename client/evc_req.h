@@ -51,6 +51,7 @@ enum evc_op {
 	EVC_OP_RESUME,
 	EVC_OP_TRIGGER,
 	EVC_OP_RETRY,
+	EVC_OP_PURGE,
 	EVC_OP__COUNT
 };
 
@@ -93,7 +94,9 @@ struct evc_args {
 	const struct evc_callback *cb;
 	const struct evc_repeat *rep;
 	bool reschedule, absolute; /* ack */
-	/* Channel grant: id is the uid or gid. */
+	/* Channel grant: id is the uid or gid. Purge: id is the
+	 * publisher's uid when is_uid. */
+	bool is_uid;
 	bool is_gid, subscribe, publish, revoke;
 	/* A blocking call's output (NULL: not wanted) and sizeof(*ret),
 	 * checked against the row (EVC_RET). */
@@ -130,6 +133,7 @@ struct evc_msg {
 		Evd__Resume resume;
 		Evd__Trigger trigger;
 		Evd__Retry retry;
+		Evd__Purge purge;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;

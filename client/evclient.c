@@ -605,6 +605,16 @@ evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 }
 
 EVC_EXPORT int
+evc_purge(struct evc *c, const char *channel, bool has_from_uid,
+	  uint32_t from_uid, int timeout_ms, uint64_t *ret_count)
+{
+	return evc_req_call(c, EVC_OP_PURGE,
+			    EVC_ARGS(.channel = channel, .is_uid = has_from_uid,
+				     .id = from_uid, EVC_RET(ret_count)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
 		  uint32_t id, bool subscribe, bool publish, bool revoke,
 		  int timeout_ms, struct evc_channel_info *ret)

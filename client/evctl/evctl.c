@@ -79,6 +79,7 @@ const struct verb verbs[] = {
      VERB_WAITS},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
+    {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},
     {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
      "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]",

@@ -257,6 +257,7 @@ int verb_list(struct ctl *x);
 const char *channel_arg(const char *arg, unsigned slot);
 int verb_watch(struct ctl *x);
 int verb_dead(struct ctl *x);
+int verb_purge(struct ctl *x);
 int verb_channel(struct ctl *x);
 
 /* ---- evctl_time.c ---- */

@@ -150,6 +150,37 @@ verb_watch(struct ctl *x)
 	return 0;
 }
 
+/* Deletes the messages waiting in the channel's queue (the owner's:
+ * everyone's, or --uid's) and prints how many. */
+int
+verb_purge(struct ctl *x)
+{
+	const char *channel = channel_arg(x->args[0], 0);
+	struct jw w;
+	uint64_t n = 0;
+	int r;
+
+	if (channel == NULL)
+		return EXIT_USAGE;
+	r = evc_purge(x->c, channel, x->has_uid, x->grant_id, x->request_ms,
+		      &n);
+	if (r < 0)
+		return lib_failure(x, r, "purge");
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "channel", channel);
+		if (x->has_uid)
+			jw_u64(&w, "from_uid", x->grant_id);
+		else
+			jw_str(&w, "from_uid", NULL);
+		jw_u64(&w, "purged", n);
+		jw_end(&w);
+	} else {
+		printf("%" PRIu64 "\n", n);
+	}
+	return check_stdout();
+}
+
 /* Lists the channel's dead letters, page by page, as `watch` prints
  * fires (attempt = deliveries made); with --requeue or --purge acts on
  * them instead and prints how many. */

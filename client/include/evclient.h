@@ -850,6 +850,21 @@ int evc_requeue_dead(struct evc *c, const char *channel, uint64_t fire_id,
 int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 		   int timeout_ms, uint64_t *ret_count);
 
+/* EVCLIENT_1.6. Deletes the messages waiting in channel's queue (ready,
+ * or backing off before a redelivery; not those a subscriber holds, nor
+ * dead letters): as the channel's owner or root everyone's, or with
+ * has_from_uid only from_uid's (a flood from a user whose grant was
+ * revoked, say); as anyone else only the caller's own (from_uid, if
+ * given, must be the caller's uid). *ret_count (may be NULL) is how many
+ * went, 0 when none matched. Not repeated after a lost connection
+ * (-EVC_E_IO: its effect is unknown; purging again is harmless).
+ * Errors: -EVC_E_USAGE when channel is NULL; -EVC_E_INVALID_ARGUMENT for
+ * a bad name; -EVC_E_NOT_FOUND for a channel that does not exist;
+ * -EVC_E_PERMISSION_DENIED for another publisher's messages in a
+ * channel the caller does not own. */
+int evc_purge(struct evc *c, const char *channel, bool has_from_uid,
+	      uint32_t from_uid, int timeout_ms, uint64_t *ret_count);
+
 /* ---- Exec hooks: waiting for a fire to finish (EVCLIENT_1.3) ---- */
 
 /*
@@ -1034,6 +1049,9 @@ int evc_requeue_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 			   evc_done_cb done, void *arg);
 int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 			 evc_done_cb done, void *arg);
+/* EVCLIENT_1.6, with the same rules: evc_purge (res->count). */
+int evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
+		    uint32_t from_uid, evc_done_cb done, void *arg);
 /*
  * EVCLIENT_1.3, with the same rules. evc_wait_async: done runs once the
  * fire is done (res->run), or with the failure of the Wait; the request

@@ -318,6 +318,20 @@ purge_dead(const char *channel, uint64_t fire_id)
 	emit(&rq);
 }
 
+static void
+purge(const char *channel, bool has_from, uint32_t from)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Purge m = EVD__PURGE__INIT;
+
+	m.channel = (char *)channel;
+	m.has_from_uid = has_from;
+	m.from_uid = from;
+	rq.body_case = EVD__REQUEST__BODY_PURGE;
+	rq.purge = &m;
+	emit(&rq);
+}
+
 /* who: 'u' (uid) or 'g' (gid). */
 static void
 channel_grant(const char *channel, char who, uint32_t id, bool sub,
@@ -466,6 +480,14 @@ main(int argc, char **argv)
 	purge_dead("d", 0);
 	save("purge_dead.bin");
 
+	call_soon("q", NULL, NULL);
+	call_soon("q", NULL, NULL);
+	purge("q", true, 12345);
+	purge("q", false, 0);
+	purge("0:q", false, 0);
+	purge("nope", false, 0);
+	save("purge.bin");
+
 	subscribe("gr", 0); /* a channel exists once used */
 	channel_grant("gr", 'u', 1000, true, false, false);
 	channel_grant("gr", 'g', 100, true, true, false);
@@ -519,6 +541,7 @@ main(int argc, char **argv)
 	list_dead("all", 0, 0);
 	requeue_dead("all", 0);
 	purge_dead("all", 0);
+	purge("all", false, 0);
 	channel_grant("all", 'u', 1000, true, true, false);
 	get_channel("all");
 	by_id(EVD__REQUEST__BODY_WAIT, 2);

@@ -265,6 +265,57 @@ test_grant_async(void **state)
 	evc_close(c);
 }
 
+/* ---- purging a channel's queue (EVCLIENT_1.6) ---- */
+
+static void
+count_done_cb(struct evc *c, const struct evc_result *res, void *arg)
+{
+	struct async_out *o = arg;
+
+	(void)c;
+	o->calls++;
+	o->status = res->status;
+	o->grants = (size_t)res->count;
+}
+
+/* Messages waiting with no subscriber go, sync and async; a purge of
+ * nothing is 0; another publisher's messages are the owner's to purge;
+ * an unknown channel and a NULL name are errors. */
+static void
+test_purge(void **state)
+{
+	struct evc *c = client("purge");
+	struct evc_callback cb = {.channel = "purged-queue"};
+	struct evc_scheduled s;
+	struct async_out a = {0};
+	uint64_t n = 99;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(evc_call_soon(c, &cb, 5000, &s), 0);
+	assert_int_equal(evc_purge(c, "purged-queue", false, 0, 5000, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(evc_purge(c, "purged-queue", false, 0, 5000, &n), 0);
+	assert_int_equal(n, 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(evc_call_soon(c, &cb, 5000, &s), 0);
+	/* As the owner: only uid 12345's, of which there are none. */
+	assert_int_equal(evc_purge(c, "purged-queue", true, 12345, 5000, &n),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(evc_purge_async(c, "purged-queue", true, getuid(),
+					 count_done_cb, &a),
+			 0);
+	assert_int_equal(evc_drain(c, 5000), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.grants, 2);
+	assert_int_equal(evc_purge(c, "no-such-queue", false, 0, 5000, &n),
+			 -EVC_E_NOT_FOUND);
+	assert_int_equal(evc_purge(c, NULL, false, 0, 5000, &n), -EVC_E_USAGE);
+	evc_close(c);
+}
+
 /* ---- exec hooks ---- */
 
 #define NEED_EXEC()                                                            \
@@ -657,6 +708,7 @@ main(void)
 	    cmocka_unit_test(test_grant_round_trip),
 	    cmocka_unit_test(test_grant_errors),
 	    cmocka_unit_test(test_grant_async),
+	    cmocka_unit_test(test_purge),
 	    cmocka_unit_test(test_exec_usage),
 	    cmocka_unit_test(test_exec_exit_and_tails),
 	    cmocka_unit_test(test_exec_payload_stdin),

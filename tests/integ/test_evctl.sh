@@ -224,6 +224,19 @@ check "an unknown USER: says so" grep -q "no user 'no-such-user-xyz'" "$dir/err"
 ctl later 1h --channel 'a b:x' >/dev/null 2>&1
 check "a bad channel name is refused" test $? -ne 0
 
+# purge: the messages waiting in a channel's queue go, and how many.
+for _ in 1 2 3; do ctl soon --channel pq >/dev/null; done
+out=$(ctl purge pq)
+check "purge exits 0" test $? -eq 0
+check "purge prints how many" test "$out" = 3
+out=$(ctl --json purge pq --uid 12345)
+check "purge --json --uid names the count" \
+	bash -c "grep -q '\"from_uid\":12345,\"purged\":0' <<<'$out'"
+ctl purge no-such-queue-xyz >/dev/null 2>"$dir/err"
+check "purge of an unknown channel is exit 1" test $? -eq 1
+ctl purge >/dev/null 2>&1
+check "purge without a channel is usage (2)" test $? -eq 2
+
 # exec hooks: evctl prints the id at once; wait exits with the hook's
 # status. Skipped, saying so, when evd has no exec hooks.
 ctl later 1s --exec >/dev/null 2>&1
