@@ -561,13 +561,16 @@ channel_drop_unauthorized(struct channel *ch)
 		struct conn *c = conn_lookup(s->conn_id);
 		struct channel_who w;
 		struct conn_subs *cs;
+		struct conn_peer p;
 
 		next = TAILQ_NEXT(s, link);
 		if (c == NULL)
 			continue;
-		w.uid = conn_uid(c);
-		w.gid = conn_gid(c);
-		conn_groups(c, &w.groups, &w.ngroups);
+		p = conn_peer_of(c);
+		w.uid = p.uid;
+		w.gid = p.gid;
+		w.groups = p.groups;
+		w.ngroups = p.ngroups;
 		if ((channel_rights(ch, &w) & CHANNEL_RIGHT_SUBSCRIBE) != 0)
 			continue;
 		log_info("uid %u lost the right to subscribe to %s; "

@@ -292,18 +292,7 @@ conn_peer_groups(struct conn *c)
 	c->ngroups = len / sizeof(gid_t);
 }
 
-const struct peer_id *
-conn_peer(const struct conn *c)
-{
-	return &c->peer;
-}
 
-void
-conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n)
-{
-	*ret = c->groups;
-	*ret_n = c->ngroups;
-}
 
 int
 conn_new(int fd, bool resolved)
@@ -480,29 +469,26 @@ conn_id(const struct conn *c)
 	return c->id;
 }
 
-uid_t
-conn_uid(const struct conn *c)
+struct conn_peer
+conn_peer_of(const struct conn *c)
 {
-	return c->uid;
+	struct conn_peer p = {
+		.conn_id = c->id,
+		.uid = c->uid,
+		.gid = c->gid,
+		.pid = c->pid,
+		.groups = c->groups,
+		.ngroups = c->ngroups,
+		.name = &c->peer,
+		.greeted = c->greeted,
+	};
+
+	return p;
 }
 
-gid_t
-conn_gid(const struct conn *c)
-{
-	return c->gid;
-}
 
-pid_t
-conn_pid(const struct conn *c)
-{
-	return c->pid;
-}
 
-bool
-conn_greeted(const struct conn *c)
-{
-	return c->greeted;
-}
+
 
 void
 conn_set_greeted(struct conn *c)
@@ -896,7 +882,7 @@ conn_gather_part(struct conn *c, struct shard_msg *m)
 	m->buf = NULL;
 	if (++g->got < n)
 		return;
-	if (conns.ops->merge(c, g->body, g->len, g->parts, n) < 0 ||
+	if (conns.ops->merge(c, conn_peer_of(c), g->body, g->len, g->parts, n) < 0 ||
 	    conn_lookup(c->id) != c)
 		return;
 	conn_gather_free(c);
@@ -954,12 +940,12 @@ conn_process_routed(struct conn *c)
 
 		if (conn_next_frame(c, off, &body, &blen, &r) <= 0)
 			break;
-		if (conns.ops->decode(c, body, blen, &to) < 0) {
+		if (conns.ops->decode(conn_peer_of(c), body, blen, &to) < 0) {
 			conn_protocol_error(c, "undecodable request");
 			break;
 		}
 		if (to == self && c->fwd_pending == 0) {
-			rd = conns.ops->run(c);
+			rd = conns.ops->run(c, conn_peer_of(c));
 			if (rd < 0 || conn_lookup(id) != c)
 				return; /* closed */
 			off += r;
@@ -1129,7 +1115,7 @@ conn_forwarded_frames(struct shard_msg *m)
 		if (f == NULL)
 			break;
 		/* The client's loop decoded it: this cannot fail to. */
-		(void)conns.ops->frame(p, f + sizeof hdr, len);
+		(void)conns.ops->frame(p, conn_peer_of(p), f + sizeof hdr, len);
 		if (conn_lookup(pid) != p)
 			return;
 		p->owed++;
@@ -1478,7 +1464,7 @@ conn_process_frames(struct conn *c)
 			return;
 		if (k == 0)
 			break;
-		rd = conns.ops->frame(c, body, blen);
+		rd = conns.ops->frame(c, conn_peer_of(c), body, blen);
 		if (rd == -EBADMSG) {
 			conn_protocol_error(c, "undecodable request");
 			return;

@@ -41,23 +41,42 @@ struct evbuffer;
 struct conn;
 
 /*
+ * Who is at the other end of a conn, as the request layer gets it with
+ * every frame: by value, so that nothing above conn asks a conn about
+ * its peer. The pointers are the conn's: valid while the frame is
+ * handled. greeted: Hello was answered (conn_set_greeted).
+ */
+struct conn_peer {
+	uint64_t conn_id;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	const gid_t *groups; /* supplementary groups; may be none */
+	size_t ngroups;
+	const struct peer_id *name; /* PEER_UNRESOLVED where not looked up */
+	bool greeted;
+};
+
+/*
  * What a conn calls above it, given at conn_init (the bufferevent_setcb
  * way): conn knows no request, timer or channel. The request calls are
- * dispatch's (dispatch.h says what each does and returns): frame runs a
- * body from c; with several loops, decode says which loop serves it, run
+ * dispatch's (dispatch.h says what each does and returns), with c's peer
+ * by value and c only to answer on: frame runs a body from c; with
+ * several loops, decode says which loop serves it, run
  * or discard then finish it, and merge answers a request every loop
  * served. gone: the conn with this id is closed, so what was bound to it
  * goes (for a proxy of another loop's client too); drained: its output
  * went below CONN_OUT_LOW, so it may take more events.
  */
 struct conn_ops {
-	int (*frame)(struct conn *c, const uint8_t *body, size_t len);
-	int (*decode)(struct conn *c, const uint8_t *body, size_t len,
+	int (*frame)(struct conn *c, struct conn_peer peer, const uint8_t *body,
+	             size_t len);
+	int (*decode)(struct conn_peer peer, const uint8_t *body, size_t len,
 	              int *ret_route);
-	int (*run)(struct conn *c);
+	int (*run)(struct conn *c, struct conn_peer peer);
 	void (*discard)(void);
-	int (*merge)(struct conn *c, const uint8_t *body, size_t len,
-	             struct evbuffer *const *parts, unsigned n);
+	int (*merge)(struct conn *c, struct conn_peer peer, const uint8_t *body,
+	             size_t len, struct evbuffer *const *parts, unsigned n);
 	void (*gone)(uint64_t conn_id);
 	void (*drained)(uint64_t conn_id);
 };
@@ -88,16 +107,9 @@ void conn_set_uid_limit(uint32_t limit);
 
 struct conn *conn_lookup(uint64_t id);
 uint64_t conn_id(const struct conn *c);
-uid_t conn_uid(const struct conn *c);
-gid_t conn_gid(const struct conn *c);
-pid_t conn_pid(const struct conn *c);
-bool conn_greeted(const struct conn *c);
-/* The peer's supplementary groups (borrowed; may be none). */
-void conn_groups(const struct conn *c, const gid_t **ret, size_t *ret_n);
+/* c's peer, as the request layer gets it (see struct conn_peer). */
+struct conn_peer conn_peer_of(const struct conn *c);
 void conn_set_greeted(struct conn *c);
-/* Who the peer is by name (borrowed; state PEER_UNRESOLVED where evd
- * does not look it up). */
-const struct peer_id *conn_peer(const struct conn *c);
 
 /*
  * Packs r into the output buffer. Returns 0, or -ENOBUFS if that pushed the

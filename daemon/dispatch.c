@@ -255,7 +255,7 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
 	if (!rq->has_request_id)
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
 		                "request_id is required");
-	if (!conn_greeted(ctx->conn) &&
+	if (!ctx->greeted &&
 	    (e == NULL || (e->flags & REQ_F_GREETING) == 0))
 		return req_fail(ctx, EVD__ERROR_CODE__PROTOCOL,
 		                "the first request must be Hello");
@@ -276,7 +276,7 @@ static _Thread_local struct wirestr_bad decoded_why;
 static _Thread_local bool decoded_bad;
 
 int
-dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
+dispatch_decode(struct conn_peer peer, const uint8_t *body, size_t len,
                 int *ret_route)
 {
 	arena.used = 0;
@@ -286,7 +286,7 @@ dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
 		return -EBADMSG;
 	/* Before Hello, and with a bad string, the request is answered
 	 * here, with the error. */
-	*ret_route = conn_greeted(c) && !decoded_bad
+	*ret_route = peer.greeted && !decoded_bad
 	                     ? route_request(decoded, shard_self(),
 	                                     shard_count())
 	                     : (int)shard_self();
@@ -339,8 +339,8 @@ dispatch_ctx_clear(struct req_ctx *ctx)
 /* Runs rq (in the arena) for c, or refuses it for its string field bad,
  * packs the reply and empties the arena. */
 static int
-dispatch_run_request(struct conn *c, Evd__Request *rq,
-                     const struct wirestr_bad *bad)
+dispatch_run_request(struct conn *c, const struct conn_peer *peer,
+                     Evd__Request *rq, const struct wirestr_bad *bad)
 {
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
@@ -349,12 +349,14 @@ dispatch_run_request(struct conn *c, Evd__Request *rq,
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.conn = c;
-	ctx.conn_id = conn_id(c);
-	ctx.uid = conn_uid(c);
-	ctx.gid = conn_gid(c);
-	ctx.pid = conn_pid(c);
-	conn_groups(c, &ctx.groups, &ctx.ngroups);
-	ctx.peer = conn_peer(c);
+	ctx.conn_id = peer->conn_id;
+	ctx.uid = peer->uid;
+	ctx.gid = peer->gid;
+	ctx.pid = peer->pid;
+	ctx.groups = peer->groups;
+	ctx.ngroups = peer->ngroups;
+	ctx.peer = peer->name;
+	ctx.greeted = peer->greeted;
 	ctx.reply = &reply;
 
 	r = dispatch_route(&ctx, rq, bad);
@@ -382,16 +384,18 @@ dispatch_run_request(struct conn *c, Evd__Request *rq,
 }
 
 int
-dispatch_run(struct conn *c)
+dispatch_run(struct conn *c, struct conn_peer peer)
 {
 	Evd__Request *rq = decoded;
 
 	decoded = NULL;
-	return dispatch_run_request(c, rq, decoded_bad ? &decoded_why : NULL);
+	return dispatch_run_request(c, &peer, rq,
+	                            decoded_bad ? &decoded_why : NULL);
 }
 
 int
-dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+dispatch_frame(struct conn *c, struct conn_peer peer, const uint8_t *body,
+               size_t len)
 {
 	struct wirestr_bad why;
 	Evd__Request *rq;
@@ -402,7 +406,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	rq = dispatch_unpack(len, body, &why, &bad);
 	if (rq == NULL)
 		return -EBADMSG; /* the conn reports it and closes */
-	return dispatch_run_request(c, rq, bad ? &why : NULL);
+	return dispatch_run_request(c, &peer, rq, bad ? &why : NULL);
 }
 
 /* One loop's part of a merged List: a framed Reply. */
@@ -420,8 +424,8 @@ dispatch_unpack_part(struct evbuffer *b)
 }
 
 int
-dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
-               struct evbuffer *const *parts, unsigned n)
+dispatch_merge(struct conn *c, struct conn_peer peer, const uint8_t *body,
+               size_t len, struct evbuffer *const *parts, unsigned n)
 {
 	Evd__Reply *rp[SHARD_MAX] = { NULL };
 	Evd__Reply reply = EVD__REPLY__INIT;
@@ -438,7 +442,14 @@ dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
 		return -EBADMSG; /* it decoded when it was forwarded */
 	memset(&ctx, 0, sizeof ctx);
 	ctx.conn = c;
-	ctx.conn_id = conn_id(c);
+	ctx.conn_id = peer.conn_id;
+	ctx.uid = peer.uid;
+	ctx.gid = peer.gid;
+	ctx.pid = peer.pid;
+	ctx.groups = peer.groups;
+	ctx.ngroups = peer.ngroups;
+	ctx.peer = peer.name;
+	ctx.greeted = peer.greeted;
 	ctx.reply = &reply;
 	for (i = 0; i < n && r == 0; i++)
 		if ((rp[i] = dispatch_unpack_part(parts[i])) == NULL)

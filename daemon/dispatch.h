@@ -23,13 +23,14 @@
 struct peer_id;
 
 struct conn;
+struct conn_peer;
 
 #define REQ_MAX_ALLOCS 8
 #define REQ_ERRMSG_MAX 256
 
 /* Owner: dispatch, on its stack for the duration of one request. */
 struct req_ctx {
-	struct conn *conn;
+	struct conn *conn;      /* to answer on; who asks is below */
 	uint64_t conn_id;
 	uid_t uid;
 	gid_t gid;
@@ -37,6 +38,7 @@ struct req_ctx {
 	const gid_t *groups;    /* the peer's supplementary groups */
 	size_t ngroups;
 	const struct peer_id *peer; /* the peer's user name (peer.h) */
+	bool greeted;           /* Hello was answered before this request */
 	Evd__Reply *reply;      /* set reply->body_case and the body */
 	bool durable;           /* the request wrote to the store */
 	int err_code;           /* EVD__ERROR_CODE__* once req_fail ran */
@@ -48,11 +50,13 @@ struct req_ctx {
 };
 
 /*
- * Handles one frame body from c. Returns 0; -EBADMSG if the body is not a
+ * Handles one frame body from peer (by value: dispatch asks the conn
+ * nothing), answering on c. Returns 0; -EBADMSG if the body is not a
  * Request (c is untouched: the caller reports the protocol error); or
  * -EPIPE if c was closed while replying (the caller must not touch it).
  */
-int dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
+int dispatch_frame(struct conn *c, struct conn_peer peer, const uint8_t *body,
+                   size_t len);
 
 /*
  * Multi-loop (shard.h): dispatch_decode unpacks a frame and says which
@@ -61,9 +65,9 @@ int dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
  * dispatch_run runs it for c (as dispatch_frame) or dispatch_discard
  * drops it. Returns 0 or -EBADMSG.
  */
-int dispatch_decode(struct conn *c, const uint8_t *body, size_t len,
+int dispatch_decode(struct conn_peer peer, const uint8_t *body, size_t len,
                     int *ret_route);
-int dispatch_run(struct conn *c);
+int dispatch_run(struct conn *c, struct conn_peer peer);
 void dispatch_discard(void);
 /*
  * Answers the request in body (a ROUTE_ALL one) on c with the merge of
@@ -71,8 +75,8 @@ void dispatch_discard(void);
  * or -EPIPE (c closed).
  */
 struct evbuffer;
-int dispatch_merge(struct conn *c, const uint8_t *body, size_t len,
-                   struct evbuffer *const *parts, unsigned n);
+int dispatch_merge(struct conn *c, struct conn_peer peer, const uint8_t *body,
+                   size_t len, struct evbuffer *const *parts, unsigned n);
 
 /* Records an error reply; returns -EINVAL for `return req_fail(...)`.
  * A handler that returns a negative errno without recording one is
