@@ -14,6 +14,11 @@
  * memory store of this loop's own, the keeper, which never touches a
  * disk: so Get and Wait find every kind of timer after its end, and a
  * caller fire costs no store write.
+ *
+ * Delivery is not sched's: a fire goes to its target (connection,
+ * channel, hook) as one struct fire through deliver.h, in the order the
+ * batch needs (the target's rows, the timer's, the send); sched keeps
+ * the timer's own transition and its run record.
  */
 #include "sched.h"
 
@@ -32,8 +37,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "clock.h"
-#include "conn.h"
-#include "exec.h"
+#include "deliver.h"
 #include "hook.h"
 #include "idmap.h"
 #include "idtab.h"
@@ -1687,80 +1691,80 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 	return true;
 }
 
+/* The fire of t that plan f describes, as delivery sees it: every
+ * pointer borrowed from t; fire_id is reserved by the caller. */
+static void
+sched_fire_fill(struct fire *ret, const struct timer *t,
+                const struct sched_firing *f)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->timer_id = t->id;
+	ret->uid = t->uid;
+	ret->gid = t->gid;
+	if (TC(t)->exec != NULL) {
+		ret->target = FIRE_EXEC;
+		ret->exec = TC(t)->exec;
+		ret->exec_len = TC(t)->exec_len;
+		ret->attempt = sched_attempt;
+	} else if (TC(t)->channel != NULL) {
+		ret->target = FIRE_CHANNEL;
+		ret->channel = TC(t)->channel;
+		ret->delivery = TC(t)->delivery;
+		ret->max_attempts = TC(t)->max_attempts;
+	} else {
+		ret->target = FIRE_CALLER;
+		ret->conn_id = t->conn_id;
+	}
+	ret->payload = timer_payload(t);
+	ret->payload_len = timer_payload_len(t);
+	ret->due_rt_ns = f->due_rt;
+	ret->fired_rt_ns = f->fired_rt;
+	ret->lateness_ns = f->lateness;
+}
+
 /*
- * Fires an exec timer: in one batch the timer is retired (or moved to its
- * next occurrence) and a "started" run recorded; the hook is queued and
- * starts on a later loop turn, after that commit. hook.c records its end.
- * Returns false if t must be held back (the store refuses writes, or the
- * hook queue is full).
+ * Fires a durable (exec or channel) timer: in one batch, the target's
+ * rows (a channel's message), the timer retired (or moved to its next
+ * occurrence) and the run recorded ("queued", or "started": the hook
+ * starts on a later loop turn, after that commit; hook.c records its
+ * end). Then delivery publishes the message or queues the hook. Returns
+ * false if t must be held back (the target cannot take it now, the
+ * store refuses writes).
  */
 static bool
-sched_fire_exec(struct timer *t, const struct sched_firing *f)
+sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 {
 	const struct store_backend *be = batch_backend();
-	struct hook_fire hf;
 	struct store_run run;
+	struct fire f;
 	struct store *s;
-	uint64_t fire_id;
-	char why[160];
 	int r;
 
-	/* No room in its owner's hook queue: hold it (late, not lost) until
-	 * a hook ends and makes room. */
-	if (exec_full_uid(t->uid) || (s = batch_store()) == NULL)
+	sched_fire_fill(&f, t, fg);
+	if (deliver_ready(&f) < 0 || (s = batch_store()) == NULL)
 		return false;
 	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &fire_id)) < 0)
+	                    "next_fire_id", &f.fire_id)) < 0)
 		return false;
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
-	run.fire_id = fire_id;
-	run.due_rt_ns = f->due_rt;
-	run.fired_rt_ns = f->fired_rt;
-	run.lateness_ns = f->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_STARTED;
-	if ((r = sched_store_advance(s, t, f)) < 0 ||
+	run.fire_id = f.fire_id;
+	run.due_rt_ns = fg->due_rt;
+	run.fired_rt_ns = fg->fired_rt;
+	run.lateness_ns = fg->lateness;
+	run.outcome = f.target == FIRE_EXEC
+	                      ? EVD__RUN_OUTCOME__RUN_EXEC_STARTED
+	                      : EVD__RUN_OUTCOME__RUN_QUEUED;
+	if ((r = deliver_stage(&f, s)) < 0 ||
+	    (r = sched_store_advance(s, t, fg)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
+		/* The batch is lost; recovery reloads t from the store. */
 		batch_fail(r);
 		return false;
 	}
-	metrics_observe_lateness(f->lateness);
-	memset(&hf, 0, sizeof hf);
-	hf.timer_id = t->id;
-	hf.fire_id = fire_id;
-	hf.uid = t->uid;
-	hf.gid = t->gid;
-	hf.exec = TC(t)->exec;
-	hf.exec_len = TC(t)->exec_len;
-	hf.payload = timer_payload(t);
-	hf.payload_len = timer_payload_len(t);
-	hf.due_rt_ns = run.due_rt_ns;
-	hf.fired_rt_ns = f->fired_rt;
-	hf.lateness_ns = f->lateness;
-	hf.attempt = sched_attempt;
-	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
-		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
-		  "%" PRId64 " us late",
-		  t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
-	if (hook_fire(&hf, why, sizeof why) < 0) {
-		Evd__Run er = EVD__RUN__INIT;
-
-		run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
-		run.detail = why;
-		metrics_count_exec(EXEC_FAILED, -EINVAL);
-		if ((r = be->run_append(s, &run)) < 0)
-			batch_fail(r);
-		log_about(LOG_LEVEL_WARNING, LOG_FIRE(t->id, t->uid, fire_id),
-			  "timer %" PRIu64 " (uid %u) fire %" PRIu64
-			  ": exec not started: %s",
-			  t->id, (unsigned)t->uid, fire_id, why);
-		er.has_fire_id = er.has_outcome = true;
-		er.fire_id = fire_id;
-		er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
-		er.detail = why;
-		wait_notify(t->id, &er);
-	}
-	sched_advance(t, f);
+	metrics_observe_lateness(fg->lateness);
+	(void)deliver_fire(&f, s);
+	sched_advance(t, fg);
 	return true;
 }
 
@@ -1806,114 +1810,30 @@ sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
 	return false;
 }
 
-/*
- * Fires a durable (channel) timer: in one batch, the message is enqueued,
- * the timer retired (or moved to its next occurrence) and the run
- * recorded; its events leave after the commit like everything else.
- * Returns false if t must be held back.
- */
-static bool
-sched_fire_durable(struct timer *t, const struct sched_firing *fg)
-{
-	const struct store_backend *be = batch_backend();
-	struct store_msg sm;
-	struct store_run run;
-	struct channel_fire f;
-	struct store *s;
-	uint64_t fire_id;
-	int r;
-
-	if ((s = batch_store()) == NULL)
-		return false;
-	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &fire_id)) < 0)
-		return false;
-	memset(&sm, 0, sizeof sm);
-	sm.fire_id = fire_id;
-	sm.timer_id = t->id;
-	sm.owner = t->uid;
-	sm.channel = TC(t)->channel;
-	sm.payload = timer_payload(t);
-	sm.payload_len = timer_payload_len(t);
-	sm.due_rt_ns = fg->due_rt;
-	sm.fired_rt_ns = fg->fired_rt;
-	sm.lateness_ns = fg->lateness;
-	sm.max_attempts = TC(t)->max_attempts;
-	sm.delivery = TC(t)->delivery;
-	memset(&run, 0, sizeof run);
-	run.timer_id = t->id;
-	run.fire_id = fire_id;
-	run.due_rt_ns = sm.due_rt_ns;
-	run.fired_rt_ns = fg->fired_rt;
-	run.lateness_ns = fg->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
-	if ((r = be->enqueue(s, &sm)) < 0 ||
-	    (r = sched_store_advance(s, t, fg)) < 0 ||
-	    (r = be->run_append(s, &run)) < 0) {
-		/* The batch is lost; recovery reloads t from the store. */
-		batch_fail(r);
-		return false;
-	}
-	metrics_observe_lateness(fg->lateness);
-	memset(&f, 0, sizeof f);
-	f.channel = TC(t)->channel;
-	f.owner = t->uid;
-	f.timer_id = t->id;
-	f.fire_id = fire_id;
-	f.payload = timer_payload(t);
-	f.payload_len = timer_payload_len(t);
-	f.due_realtime_ns = sm.due_rt_ns;
-	f.fired_realtime_ns = fg->fired_rt;
-	f.lateness_ns = fg->lateness;
-	f.delivery = TC(t)->delivery;
-	f.max_attempts = TC(t)->max_attempts;
-	if ((r = channel_publish(&f)) < 0)
-		/* In the store, not in memory: a restart delivers it. */
-		log_about(LOG_LEVEL_WARNING, LOG_FIRE_NOUID(t->id, fire_id),
-			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
-			  "queueing on %s; it is stored and will be delivered "
-			  "after a restart",
-			  t->id, fire_id, TC(t)->channel);
-	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
-		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
-		  "channel %s, %" PRId64 " us late",
-		  t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
-		  fg->lateness / 1000);
-	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
-	             fg->fired_rt);
-	sched_advance(t, fg);
-	return true;
-}
-
 /* Delivers one fire of an ephemeral timer to its connection. t is moved
  * on (or unlinked) before anything is sent: a send, to this connection
  * or to a waiter's, may close a connection, which cancels its timers. So
- * the Fired event is packed from t while t is still whole, and after the
- * send only saved values are used (t itself only if it ended here, when
- * no connection holds it any more). */
+ * the fire borrows from t while t is still whole, and t itself is freed
+ * only after delivery, if it ended here (when no connection holds it any
+ * more). */
 static void
 sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 {
-	uint64_t id = t->id, conn_id = t->conn_id, fire_id;
-	uid_t uid = t->uid;
-	struct conn *c = conn_lookup(conn_id);
-	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired = EVD__FIRED__INIT;
-	Evd__Run run = EVD__RUN__INIT;
 	struct store_run sr;
 	bool ends = !fg->has_next;
-	int sent;
+	struct fire f;
 
 	metrics_observe_lateness(fg->lateness);
-	if (c == NULL) {
+	sched_fire_fill(&f, t, fg);
+	if (deliver_ready(&f) < 0) {
 		/* Ephemeral timers are cancelled when their conn closes, so
 		 * this is a bookkeeping bug; say so. */
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(id),
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(t->id),
 			  "timer %" PRIu64 " fired for vanished connection "
 			  "%" PRIu64,
-			  id, conn_id);
+			  t->id, t->conn_id);
 		memset(&sr, 0, sizeof sr);
-		sr.timer_id = id;
+		sr.timer_id = t->id;
 		sr.due_rt_ns = fg->due_rt;
 		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
 		sr.detail = "its connection was gone";
@@ -1924,30 +1844,13 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	}
 	/* Caller fire ids need no durable reservation: they identify a
 	 * fire only for the life of the connection. */
-	fire_id = sched.next_fire_id < sched.fire_id_limit
-	                  ? sched.next_fire_id++
-	                  : sched.fire_id_limit + (sched.next_fire_id++ -
-	                                           sched.fire_id_limit);
-	fired.has_timer_id = fired.has_fire_id = true;
-	fired.timer_id = id;
-	fired.fire_id = fire_id;
-	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
-	fired.due_realtime_ns = fg->due_rt;
-	fired.fired_realtime_ns = fg->fired_rt;
-	fired.has_lateness_ns = fired.has_attempt = true;
-	fired.lateness_ns = fg->lateness;
-	fired.attempt = 1;
-	if (timer_payload_len(t) > 0) {
-		fired.has_payload = true;
-		fired.payload.data = timer_payload(t);
-		fired.payload.len = timer_payload_len(t);
-	}
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-	/* Kept before the send: after it, t may be gone (see above). */
+	f.fire_id = sched.next_fire_id < sched.fire_id_limit
+	                    ? sched.next_fire_id++
+	                    : sched.fire_id_limit + (sched.next_fire_id++ -
+	                                             sched.fire_id_limit);
 	memset(&sr, 0, sizeof sr);
-	sr.timer_id = id;
-	sr.fire_id = fire_id;
+	sr.timer_id = f.timer_id;
+	sr.fire_id = f.fire_id;
 	sr.due_rt_ns = fg->due_rt;
 	sr.fired_rt_ns = fg->fired_rt;
 	sr.lateness_ns = fg->lateness;
@@ -1955,33 +1858,12 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
 	           fg->fired_rt, &sr);
 	if (ends)
-		sched_unlink(t); /* freed after the send, which packs from it */
+		sched_unlink(t); /* freed after delivery, which packs from it */
 	else
 		sched_advance(t, fg);
-	sent = conn_send(c, &reply);
+	(void)deliver_fire(&f, NULL);
 	if (ends)
 		timer_free(t);
-	if (sent < 0)
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER(id, uid),
-			  "timer %" PRIu64 " (uid %u): fire lost with its "
-			  "connection %" PRIu64,
-			  id, (unsigned)uid, conn_id);
-	else
-		log_about(
-		    LOG_LEVEL_INFO, LOG_FIRE(id, uid, fire_id),
-		    "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
-		    "delivered to connection %" PRIu64 ", %" PRId64 " us late",
-		    id, (unsigned)uid, fire_id, conn_id, fg->lateness / 1000);
-	/* Waiters last, from saved values: their sends may close anything. */
-	run.has_fire_id = run.has_outcome = true;
-	run.fire_id = fire_id;
-	run.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
-	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
-	run.due_realtime_ns = fg->due_rt;
-	run.fired_realtime_ns = fg->fired_rt;
-	run.has_lateness_ns = true;
-	run.lateness_ns = fg->lateness;
-	wait_notify(id, &run);
 }
 
 /* Why a message of t cannot be queued now (its channel is full, its
@@ -2021,7 +1903,7 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 	if (TC(t)->exec != NULL) {
 		if (!trigger && !sched_overlap(t, &f, &held))
 			return held ? -EAGAIN : 0;
-		if (!sched_fire_exec(t, &f))
+		if (!sched_fire_durable(t, &f))
 			return -EAGAIN;
 	} else if (TC(t)->channel != NULL) {
 		/* The right to publish is the owner's now, not when it was
