@@ -1225,7 +1225,8 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	return 0;
 }
 
-void
+/* A hook of timer_id ended: a run its overlap policy deferred starts. */
+static void
 sched_hook_ended(uint64_t timer_id)
 {
 	struct timer *t = idtab_get(sched.by_id, timer_id);
@@ -1243,6 +1244,13 @@ sched_hook_ended(uint64_t timer_id)
 			  "(store or hook queue unavailable)",
 			  timer_id);
 	}
+}
+
+void
+sched_fire_done(uint64_t timer_id)
+{
+	sched_hook_ended(timer_id);
+	sched_release_held();
 }
 
 static bool
