@@ -70,6 +70,15 @@ forbid sched.c conn.h exec.h
 forbid sched.h conn.h deliver.h
 forbid deliver.c sched.h
 forbid deliver.h sched.h conn.h channel.h hook.h
+# sched_int.h is the scheduler's own (sched.c, sched_clock.c,
+# sched_load.c; the unit test reaches in from tests/).
+hits=$(grep -ln '^#[[:space:]]*include[[:space:]]*"sched_int.h"' daemon/*.c \
+	daemon/*.h | grep -vxE 'daemon/sched(_clock|_load)?\.c')
+if [ -n "$hits" ]; then
+	echo "FAIL: sched_int.h included outside the scheduler:"
+	echo "$hits"
+	fail=1
+fi
 
 # CMake: each folder's targets list only their own sources.
 for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt \
