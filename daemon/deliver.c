@@ -6,7 +6,9 @@
  * is built on the stack and packed by conn_send, the channel's message
  * is the channel's. Connections are reached by id (conn_lookup) at the
  * moment of the send, so a connection that closed is a failed lookup.
- * Must not call into sched: what it reports goes back as a return value.
+ * Must not call into sched: what it decides goes back as a return value
+ * (deliver_ready, deliver_stage); a failed send is logged and recorded
+ * here, never returned as well.
  */
 #include "deliver.h"
 
@@ -86,12 +88,11 @@ deliver_stage(const struct fire *f, struct store *s)
 
 /* The message of a channel fire, already in the store (deliver_stage),
  * joins the channel's queue in memory. */
-static int
+static void
 deliver_channel(const struct fire *f)
 {
 	struct channel_fire cf;
 	Evd__Run run = EVD__RUN__INIT;
-	int r;
 
 	memset(&cf, 0, sizeof cf);
 	cf.channel = f->channel;
@@ -105,7 +106,7 @@ deliver_channel(const struct fire *f)
 	cf.lateness_ns = f->lateness_ns;
 	cf.delivery = f->delivery;
 	cf.max_attempts = f->max_attempts;
-	if ((r = channel_publish(&cf)) < 0)
+	if (channel_publish(&cf) < 0)
 		/* In the store, not in memory: a restart delivers it. */
 		log_about(LOG_LEVEL_WARNING,
 			  LOG_FIRE_NOUID(f->timer_id, f->fire_id),
@@ -119,7 +120,7 @@ deliver_channel(const struct fire *f)
 		  f->timer_id, (unsigned)f->uid, f->fire_id, f->channel,
 		  f->lateness_ns / 1000);
 	if (!wait_watched(f->timer_id))
-		return r;
+		return;
 	/* The waiters' due time is the fire's wall time less its lateness
 	 * (not due_rt_ns, which a wall-clock timer takes from its
 	 * deadline): as it has always been reported. */
@@ -132,19 +133,18 @@ deliver_channel(const struct fire *f)
 	run.lateness_ns = f->lateness_ns;
 	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
 	wait_notify(f->timer_id, &run);
-	return r;
 }
 
 /* Queues the hook of an exec fire whose "started" run sched recorded;
  * if it cannot be queued, the run is recorded as failed in s. */
-static int
+static void
 deliver_exec(const struct fire *f, struct store *s)
 {
 	Evd__Run er = EVD__RUN__INIT;
 	struct hook_fire hf;
 	struct store_run run;
 	char why[160];
-	int r, w;
+	int r;
 
 	memset(&hf, 0, sizeof hf);
 	hf.timer_id = f->timer_id;
@@ -164,8 +164,8 @@ deliver_exec(const struct fire *f, struct store *s)
 		  "%" PRId64 " us late",
 		  f->timer_id, (unsigned)f->uid, f->fire_id,
 		  f->lateness_ns / 1000);
-	if ((r = hook_fire(&hf, why, sizeof why)) >= 0)
-		return 0;
+	if (hook_fire(&hf, why, sizeof why) >= 0)
+		return;
 	memset(&run, 0, sizeof run);
 	run.timer_id = f->timer_id;
 	run.fire_id = f->fire_id;
@@ -175,8 +175,8 @@ deliver_exec(const struct fire *f, struct store *s)
 	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
 	run.detail = why;
 	metrics_count_exec(EXEC_FAILED, -EINVAL);
-	if ((w = batch_backend()->run_append(s, &run)) < 0)
-		batch_fail(w);
+	if ((r = batch_backend()->run_append(s, &run)) < 0)
+		batch_fail(r);
 	log_about(LOG_LEVEL_WARNING, LOG_FIRE(f->timer_id, f->uid, f->fire_id),
 		  "timer %" PRIu64 " (uid %u) fire %" PRIu64
 		  ": exec not started: %s",
@@ -186,13 +186,12 @@ deliver_exec(const struct fire *f, struct store *s)
 	er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
 	er.detail = why;
 	wait_notify(f->timer_id, &er);
-	return r;
 }
 
 /* Sends a caller fire's event on its connection, then tells its waiters.
  * A send may close connections (this one, on error); after it only f's
  * saved values are used. */
-static int
+static void
 deliver_caller(const struct fire *f)
 {
 	struct conn *c = conn_lookup(f->conn_id);
@@ -202,7 +201,7 @@ deliver_caller(const struct fire *f)
 	int sent;
 
 	if (c == NULL)
-		return -ENOTCONN; /* sched asked deliver_ready first */
+		return; /* not after deliver_ready said it is there */
 	deliver_fill_fired(&fired, f, NULL, 1);
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
@@ -229,19 +228,20 @@ deliver_caller(const struct fire *f)
 	run.has_lateness_ns = true;
 	run.lateness_ns = f->lateness_ns;
 	wait_notify(f->timer_id, &run);
-	return sent < 0 ? sent : 0;
 }
 
-int
+void
 deliver_fire(const struct fire *f, struct store *s)
 {
 	switch (f->target) {
 	case FIRE_CHANNEL:
-		return deliver_channel(f);
+		deliver_channel(f);
+		break;
 	case FIRE_EXEC:
-		return deliver_exec(f, s);
+		deliver_exec(f, s);
+		break;
 	case FIRE_CALLER:
-		return deliver_caller(f);
+		deliver_caller(f);
+		break;
 	}
-	return -EINVAL;
 }

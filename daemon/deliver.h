@@ -82,11 +82,12 @@ int deliver_stage(const struct fire *f, struct store *s);
  * published to the channel's subscribers and its waiters told it was
  * queued; an exec fire's hook is queued (if that fails the failed run is
  * recorded in s and waiters told); a caller fire's Fired event is sent
- * on its connection and its waiters told. Returns 0, or the -errno of a
- * delivery that did not happen (logged, recorded where the store has
- * it): the fire counts as done either way, nothing is to be held.
+ * on its connection and its waiters told. A delivery that fails here is
+ * logged and, where the store has it, recorded: the fire counts as done
+ * either way, so nothing is returned and nothing is to be held (holding
+ * is decided before any write, by deliver_ready and the batch).
  */
-int deliver_fire(const struct fire *f, struct store *s);
+void deliver_fire(const struct fire *f, struct store *s);
 
 /*
  * The one builder of Fired events: fills *ret from the fields of f

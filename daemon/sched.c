@@ -1564,7 +1564,7 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 		return false;
 	}
 	metrics_observe_lateness(fg->lateness);
-	(void)deliver_fire(&f, s);
+	deliver_fire(&f, s);
 	sched_advance(t, fg);
 	return true;
 }
@@ -1662,7 +1662,7 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 		sched_unlink(t); /* freed after delivery, which packs from it */
 	else
 		sched_advance(t, fg);
-	(void)deliver_fire(&f, NULL);
+	deliver_fire(&f, NULL);
 	if (ends)
 		timer_free(t);
 }

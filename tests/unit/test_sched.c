@@ -111,7 +111,7 @@ deliver_stage(const struct fire *f, struct store *s)
 	return 0;
 }
 
-int
+void
 deliver_fire(const struct fire *f, struct store *s)
 {
 	/* A caller fire writes nothing; a durable one is in the batch. */
@@ -120,7 +120,6 @@ deliver_fire(const struct fire *f, struct store *s)
 	else
 		assert_non_null(s);
 	record('f', f);
-	return 0;
 }
 
 void
