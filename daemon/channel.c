@@ -27,6 +27,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "conn.h"
+#include "deliver.h"
 #include "idmap.h"
 #include "log.h"
 #include "quota.h"
@@ -758,25 +759,24 @@ channel_pump_later(struct channel *ch)
 	event_active(chan.pump_ev, 0, 0);
 }
 
+/* A message as the Fired event its receiver (viewer) gets: built by
+ * deliver_fill_fired like every Fired, the channel named as viewer
+ * writes it. */
 static void
 channel_fill_fired(const struct msg *m, uid_t viewer, Evd__Fired *f)
 {
-	evd__fired__init(f);
-	f->has_timer_id = f->has_fire_id = true;
-	f->timer_id = m->timer_id;
-	f->fire_id = m->fire_id;
-	f->channel = (char *)channel_display(m->ch->name, viewer);
-	if (m->payload_len > 0) {
-		f->has_payload = true;
-		f->payload.data = m->payload;
-		f->payload.len = m->payload_len;
-	}
-	f->has_due_realtime_ns = f->has_fired_realtime_ns = true;
-	f->due_realtime_ns = m->due_rt_ns;
-	f->fired_realtime_ns = m->fired_rt_ns;
-	f->has_lateness_ns = f->has_attempt = true;
-	f->lateness_ns = m->lateness_ns;
-	f->attempt = m->attempts;
+	struct fire fi;
+
+	memset(&fi, 0, sizeof fi);
+	fi.timer_id = m->timer_id;
+	fi.fire_id = m->fire_id;
+	fi.payload = m->payload;
+	fi.payload_len = m->payload_len;
+	fi.due_rt_ns = m->due_rt_ns;
+	fi.fired_rt_ns = m->fired_rt_ns;
+	fi.lateness_ns = m->lateness_ns;
+	deliver_fill_fired(f, &fi, channel_display(m->ch->name, viewer),
+	                   m->attempts);
 }
 
 /* Records a run of a message's timer; failures lose the batch. */

@@ -9,7 +9,10 @@
  * A failed run with attempts left (Exec.retry) is run again through
  * sched_retry; one that failed for good sends its on-failure message
  * (Exec.on_failure) through sched_publish_failure. The run's record says
- * which attempt it was and what followed it.
+ * which attempt it was and what followed it. Once the run is recorded,
+ * sched_fire_done is the one report of its end to the scheduler. The
+ * retry and the failure message stay calls of their own: each decides,
+ * before the run is recorded, what the record says followed it.
  */
 #include "hook.h"
 
@@ -523,8 +526,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	/* A run its overlap policy deferred may start now; and a slot in the
 	 * hook queue is free: exec timers held back for want of one may
 	 * fire. */
-	sched_hook_ended(timer_id);
-	sched_release_held();
+	sched_fire_done(timer_id);
 }
 
 int

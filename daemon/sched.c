@@ -2,7 +2,11 @@
  * sched: pending timers, their indexes, and firing them (see sched.h for
  * the structure, ordering and firing rules).
  *
- * Owns every struct timer. Durable timers (those with a channel target)
+ * Owns every struct timer. The clocks (timerfds, steps, zone) are
+ * sched_clock.c's, rebuilding from the store sched_load.c's; what the
+ * three share is in sched_int.h.
+ *
+ * Durable timers (those with a channel target)
  * are written to the store inside the current batch (batch.h) before the
  * memory state changes, so the reply that acknowledges them leaves only
  * after their commit. Must not block: arming a timerfd is one syscall,
@@ -14,8 +18,14 @@
  * memory store of this loop's own, the keeper, which never touches a
  * disk: so Get and Wait find every kind of timer after its end, and a
  * caller fire costs no store write.
+ *
+ * Delivery is not sched's: a fire goes to its target (connection,
+ * channel, hook) as one struct fire through deliver.h, in the order the
+ * batch needs (the target's rows, the timer's, the send); sched keeps
+ * the timer's own transition and its run record.
  */
 #include "sched.h"
+#include "sched_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,8 +33,6 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/random.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,8 +40,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "clock.h"
-#include "conn.h"
-#include "exec.h"
+#include "deliver.h"
 #include "hook.h"
 #include "idmap.h"
 #include "idtab.h"
@@ -46,7 +53,6 @@
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
-#include "tz.h"
 #include "wait.h"
 
 /* Bounds the time one wakeup spends firing, so a burst of due timers
@@ -60,93 +66,6 @@
 #define SCHED_POOL_CHUNK 4096
 /* How often the store learns the wall time, for downtime "paused". */
 #define SCHED_HEARTBEAT_S 10
-
-/* Owner: its timer. What most timers do not need: the targets and
- * options of durable timers, the key, the schedule of repeating ones,
- * and their history. A plain caller timer has none (cold == NULL), so
- * it costs struct timer alone; fields read through TC() are then 0. */
-struct timer_cold {
-	uint64_t fence;
-	uint32_t max_attempts;
-	uint8_t delivery;
-	uint8_t downtime;
-	bool queued_one;  /* overlap queue-one: a run waits for the hook */
-	uint32_t catchup; /* consecutive fires already behind schedule */
-	char *channel;    /* channel target: durable */
-	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
-	size_t exec_len;
-	char *key;        /* owner-scoped idempotency key, or NULL */
-	char *keymap_key; /* "uid\0key" as stored in the key map */
-	size_t keymap_len;
-	uint64_t fire_count;
-	int64_t last_fired_rt_ns;
-	struct repeat *rep; /* repeating or randomized; NULL: one deadline */
-	int64_t nominal_ns; /* with rep: the occurrence; qn.deadline_ns is
-			     * where it really fires (repeat_effective) */
-};
-
-/*
- * Owner: sched. Linked into exactly one queue (or the held-back list),
- * the id table and, with a key, the key map, from sched_add until it
- * fires or is cancelled. Kept small (memory per pending timer is a
- * target): the id and the uid are the queue node's seq and aux, and
- * everything rare lives in `cold`.
- */
-struct timer {
-	union {
-		struct timerq_node qn; /* deadline on `clock` */
-		struct {
-			int64_t deadline_ns_;
-			uint64_t
-			    id; /* qn.seq: equal deadlines fire in id order */
-			uint32_t idx_;
-			uid_t uid; /* qn.aux */
-		};
-	};
-	gid_t gid;
-	uint8_t clock;
-	uint8_t misfire;
-	bool held : 1;	  /* due while the store refused writes */
-	bool paused : 1;  /* in no queue until resumed */
-	bool dying : 1;   /* its connection is closing (sched_conn_gone) */
-	uint64_t conn_id; /* caller target when not durable */
-	uint8_t *payload; /* a uint32_t length, then the bytes; or NULL */
-	struct timer_cold *cold;
-	int64_t created_rt_ns;
-	TAILQ_ENTRY(timer) by_conn; /* caller timers of one conn; or held */
-};
-
-_Static_assert(offsetof(struct timer, id) ==
-		   offsetof(struct timer, qn) +
-		       offsetof(struct timerq_node, seq),
-	       "timer id is the queue node's seq");
-_Static_assert(offsetof(struct timer, uid) ==
-		   offsetof(struct timer, qn) +
-		       offsetof(struct timerq_node, aux),
-	       "timer uid is the queue node's aux");
-
-/* Read-only view of t's cold part: zeroes when it has none. */
-static const struct timer_cold timer_cold_none;
-#define TC(t) ((t)->cold != NULL ? (t)->cold : &timer_cold_none)
-
-/* What a new timer is made of (timer_new); pointers are borrowed and
- * copied, except rep, which the timer takes over. */
-struct timer_init {
-	const char *channel;
-	const uint8_t *exec;
-	size_t exec_len;
-	const char *key;
-	const uint8_t *payload;
-	size_t payload_len;
-	struct repeat *rep;
-	int64_t nominal_ns;
-	uint64_t fence;
-	uint32_t max_attempts;
-	int delivery;
-	int downtime;
-	uint64_t fire_count;
-	int64_t last_fired_rt_ns;
-};
 
 static size_t
 timer_payload_len(const struct timer *t)
@@ -179,8 +98,6 @@ timer_payload(const struct timer *t)
 	return t->payload != NULL ? t->payload + sizeof(uint32_t) : NULL;
 }
 
-TAILQ_HEAD(timer_list, timer);
-
 /* One fire of a timer in the making. */
 struct sched_firing {
 	int64_t lateness;
@@ -198,12 +115,6 @@ struct sched_firing {
  * cannot flood its channel or the loop. */
 #define SCHED_CATCHUP_MAX 1000
 
-/* Channel and exec timers are written to the store; caller timers live
- * and die with their connection. */
-#define TIMER_DURABLE(t)                                                       \
-	((t)->cold != NULL &&                                                  \
-	 ((t)->cold->channel != NULL || (t)->cold->exec != NULL))
-
 /* The caller-target timers of one connection, so that closing it costs
  * O(its timers), not a walk of every timer. */
 struct conn_timers {
@@ -215,44 +126,13 @@ struct conn_timers {
  * in one O(n) pass (timerq_filter) instead of one removal each. */
 #define SCHED_BULK_MIN 1024
 
-struct sched_clock {
-	struct timerq *q;
-	int fd;
-	struct event *ev;
-	int64_t armed_ns; /* deadline the timerfd is set to; 0: disarmed */
-};
 
-static _Thread_local struct {
-	struct event_base *base;
-	struct sched_clock clocks[EVD_CLOCK_COUNT];
-	struct pool *timers; /* every struct timer */
-	struct idtab *by_id; /* id -> timer, iterated in id order */
-	struct strmap *by_key;
-	struct idmap *by_conn;	/* conn id -> struct conn_timers */
-	struct timer_list held; /* durable timers due while writes fail */
-	struct event *more_ev;  /* fires the rest of a burst next turn */
-	struct event *rate_ev;  /* releases timers held by the fire rate */
-	struct idmap *rate;     /* uid + 1 -> struct sched_bucket */
-	struct event *heartbeat_ev;
-	const struct store_backend *keep_be; /* the keeper (see the top) */
-	struct store *keep;
-	uint32_t keep_max;   /* ended caller timers the keeper keeps per uid */
-	uint64_t next_id, id_limit;
-	uint64_t next_fire_id, fire_id_limit;
-	struct sched_stats stats;
-	uint64_t rnd;        /* xorshift state for randomized delays */
-	int64_t rt_offset;   /* realtime - monotonic when last looked */
-	long utc_offset;     /* the system zone's offset when last looked */
-	char zone_abbr[16];
-} sched;
+_Thread_local struct sched_state sched;
 
 /* The attempt number of the exec fire being made (a retry of a
  * repeating timer: an extra fire); 0: hook.c takes it from the Exec. */
 static _Thread_local uint32_t sched_attempt;
 
-static void sched_timerfd_cb(evutil_socket_t, short, void *);
-static void sched_more_later(void);
-static void sched_more_cb(evutil_socket_t, short, void *);
 static void sched_rate_cb(evutil_socket_t, short, void *);
 
 /*
@@ -268,10 +148,8 @@ struct sched_bucket {
 };
 #define SCHED_RATE_TICK_MS 10
 static uint32_t sched_fire_rate; /* per second; 0: none (atomic) */
-static void sched_heartbeat_cb(evutil_socket_t, short, void *);
 static void sched_notify(const struct timer *, uint64_t, int, int64_t,
                          int64_t);
-static int sched_revive_cb(const struct store_timer *, void *);
 static int sched_fire(struct timer *, int64_t, bool);
 static bool sched_skip(struct timer *, const struct sched_firing *,
                        const char *);
@@ -279,34 +157,8 @@ static void sched_plan(struct timer *, int64_t, bool,
                        struct sched_firing *);
 static void sched_move(struct timer *, int, int64_t);
 static void sched_queue(struct timer *);
-static void sched_arm(struct sched_clock *, bool);
-static void sched_set_nominal(struct timer *, int64_t);
 
-/* The system zone's UTC offset and abbreviation now (re-read: tz_get
- * notices a replaced /etc/localtime or zone file). Reads no process-wide
- * zone state, so every loop may ask. */
-static void
-sched_zone_now(long *ret_off, char *abbr, size_t size)
-{
-	struct tz_info info;
-	struct tz *z;
-
-	if (tz_get(NULL, &z) < 0) {
-		*ret_off = 0;
-		snprintf(abbr, size, "?");
-		return;
-	}
-	if (tz_lookup(z, (int64_t)time(NULL), &info) < 0) {
-		*ret_off = 0;
-		snprintf(abbr, size, "?");
-	} else {
-		*ret_off = info.utoff_s;
-		snprintf(abbr, size, "%s", info.abbr);
-	}
-	tz_unref(z);
-}
-
-static uint64_t
+uint64_t
 sched_random(void)
 {
 	/* xorshift64*: randomized delays need spread, not secrecy. */
@@ -317,14 +169,14 @@ sched_random(void)
 }
 
 /* The occurrence t stands for (before randomized delay and accuracy). */
-static int64_t
+int64_t
 timer_nominal(const struct timer *t)
 {
 	return t->cold != NULL && t->cold->rep != NULL ? t->cold->nominal_ns
 						       : t->qn.deadline_ns;
 }
 
-static const struct repeat *
+const struct repeat *
 timer_repeat(const struct timer *t)
 {
 	return t->cold != NULL ? t->cold->rep : NULL;
@@ -335,7 +187,7 @@ sched_init(struct event_base *base, const struct store_config *keep)
 {
 	struct timeval hb = { SCHED_HEARTBEAT_S, 0 };
 	unsigned k;
-	int i, flags, r;
+	int i, r;
 
 	memset(&sched, 0, sizeof sched);
 	sched.base = base;
@@ -383,22 +235,7 @@ sched_init(struct event_base *base, const struct store_config *keep)
 		if ((r = sched.keep_be->open(keep, &sched.keep)) < 0)
 			return r;
 	}
-	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
-		struct sched_clock *sc = &sched.clocks[i];
-
-		if ((sc->q = timerq_new()) == NULL)
-			return -ENOMEM;
-		flags = TFD_NONBLOCK | TFD_CLOEXEC;
-		sc->fd = timerfd_create(clock_kernel_id(i), flags);
-		if (sc->fd < 0)
-			return -errno;
-		sc->ev = event_new(base, sc->fd, EV_READ | EV_PERSIST,
-		                   sched_timerfd_cb, sc);
-		if (sc->ev == NULL || event_add(sc->ev, NULL) < 0)
-			return -ENOMEM;
-	}
-	sched_arm(&sched.clocks[EVD__CLOCK__REALTIME], true);
-	return 0;
+	return sched_clock_init(base);
 }
 
 struct event_base *
@@ -407,7 +244,7 @@ sched_event_base(void)
 	return sched.base;
 }
 
-static void
+void
 timer_free(struct timer *t)
 {
 	if (t == NULL)
@@ -425,7 +262,7 @@ timer_free(struct timer *t)
 }
 
 /* Removes t from every index; it is then only the caller's. */
-static void
+void
 sched_unlink(struct timer *t)
 {
 	if (t->held) {
@@ -458,22 +295,13 @@ sched_shutdown(void)
 {
 	struct timer *t;
 	uint64_t id;
-	int i;
 
 	sched_retry_shutdown();
 	while ((t = idtab_next(sched.by_id, 0, &id)) != NULL) {
 		sched_unlink(t);
 		timer_free(t);
 	}
-	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
-		struct sched_clock *sc = &sched.clocks[i];
-
-		if (sc->ev != NULL)
-			event_free(sc->ev);
-		if (sc->fd >= 0)
-			close(sc->fd);
-		timerq_free(sc->q);
-	}
+	sched_clock_shutdown();
 	if (sched.more_ev != NULL)
 		event_free(sched.more_ev);
 	if (sched.rate_ev != NULL)
@@ -495,47 +323,6 @@ sched_shutdown(void)
 	if (sched.keep != NULL)
 		sched.keep_be->close(sched.keep);
 	memset(&sched, 0, sizeof sched);
-}
-
-/*
- * Points the clock's timerfd at the earliest deadline. Skipped when the
- * timerfd already wakes us no later than that: an early wakeup finds
- * nothing due and re-arms, which is cheaper than a syscall per schedule.
- */
-static void
-sched_arm(struct sched_clock *sc, bool force)
-{
-	struct timerq_node *head = timerq_peek(sc->q);
-	struct itimerspec its;
-	int64_t when;
-	int flags;
-
-	if (head == NULL && sc != &sched.clocks[EVD__CLOCK__REALTIME])
-		return; /* a stale wakeup finds nothing and re-arms */
-	/* The realtime timerfd stays armed (a century ahead when no timer
-	 * needs it): TFD_TIMER_CANCEL_ON_SET reports clock steps only to an
-	 * armed timer, and every step is logged and counted. */
-	when = head != NULL ? head->deadline_ns
-	                    : clock_now_ns(EVD__CLOCK__REALTIME) +
-	                              CLOCK_MAX_AHEAD_NS;
-	if (when < 1)
-		when = 1; /* 0 would disarm the timerfd */
-	if (!force && sc->armed_ns != 0 && sc->armed_ns <= when)
-		return;
-	memset(&its, 0, sizeof its);
-	its.it_value.tv_sec = when / 1000000000;
-	its.it_value.tv_nsec = when % 1000000000;
-	flags = TFD_TIMER_ABSTIME;
-	if (sc == &sched.clocks[EVD__CLOCK__REALTIME])
-		flags |= TFD_TIMER_CANCEL_ON_SET;
-	if (timerfd_settime(sc->fd, flags, &its, NULL) < 0) {
-		/* Cannot happen with a valid fd and time; keep the old arm
-		 * and let the next change try again. */
-		log_warn("timerfd_settime(%s)",
-		         clock_name((int)(sc - sched.clocks)));
-		return;
-	}
-	sc->armed_ns = when;
 }
 
 /*
@@ -589,7 +376,7 @@ timer_init_cold(const struct timer_init *in)
 
 /* A new timer linked nowhere, made of copies of in's parts (in->rep is
  * taken over, even on failure), or NULL when out of memory. */
-static struct timer *
+struct timer *
 timer_new(const struct timer_init *in)
 {
 	struct timer_cold *c;
@@ -683,7 +470,7 @@ sched_conn_timers(uint64_t conn_id)
 
 /* Puts a fully built timer into every index. Returns 0 or -ENOMEM (t is
  * then in none). */
-static int
+int
 sched_link(struct timer *t)
 {
 	struct sched_clock *sc = &sched.clocks[t->clock];
@@ -728,7 +515,7 @@ fail_quota:
 }
 
 /* The store's view of t. */
-static void
+void
 sched_to_store(const struct timer *t, struct store_timer *st)
 {
 	memset(st, 0, sizeof *st);
@@ -1221,7 +1008,8 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 	return 0;
 }
 
-void
+/* A hook of timer_id ended: a run its overlap policy deferred starts. */
+static void
 sched_hook_ended(uint64_t timer_id)
 {
 	struct timer *t = idtab_get(sched.by_id, timer_id);
@@ -1239,6 +1027,13 @@ sched_hook_ended(uint64_t timer_id)
 			  "(store or hook queue unavailable)",
 			  timer_id);
 	}
+}
+
+void
+sched_fire_done(uint64_t timer_id)
+{
+	sched_hook_ended(timer_id);
+	sched_release_held();
 }
 
 static bool
@@ -1592,6 +1387,16 @@ sched_move(struct timer *t, int clk, int64_t nominal)
 	sched_arm(sc, false);
 }
 
+/* Sets t's nominal deadline and, from it, where it fires (not queued). */
+void
+sched_set_nominal(struct timer *t, int64_t nominal)
+{
+	if (timer_repeat(t) != NULL)
+		t->cold->nominal_ns = nominal;
+	t->qn.deadline_ns = repeat_effective(timer_repeat(t), nominal,
+	                                     sched_random());
+}
+
 /* The store's part of a fire: the timer retired or moved to its next
  * occurrence (a trigger of a repeating timer writes nothing), and a
  * store that keeps no pending timers told of it before the fire's run
@@ -1687,80 +1492,80 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 	return true;
 }
 
+/* The fire of t that plan f describes, as delivery sees it: every
+ * pointer borrowed from t; fire_id is reserved by the caller. */
+static void
+sched_fire_fill(struct fire *ret, const struct timer *t,
+                const struct sched_firing *f)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->timer_id = t->id;
+	ret->uid = t->uid;
+	ret->gid = t->gid;
+	if (TC(t)->exec != NULL) {
+		ret->target = FIRE_EXEC;
+		ret->exec = TC(t)->exec;
+		ret->exec_len = TC(t)->exec_len;
+		ret->attempt = sched_attempt;
+	} else if (TC(t)->channel != NULL) {
+		ret->target = FIRE_CHANNEL;
+		ret->channel = TC(t)->channel;
+		ret->delivery = TC(t)->delivery;
+		ret->max_attempts = TC(t)->max_attempts;
+	} else {
+		ret->target = FIRE_CALLER;
+		ret->conn_id = t->conn_id;
+	}
+	ret->payload = timer_payload(t);
+	ret->payload_len = timer_payload_len(t);
+	ret->due_rt_ns = f->due_rt;
+	ret->fired_rt_ns = f->fired_rt;
+	ret->lateness_ns = f->lateness;
+}
+
 /*
- * Fires an exec timer: in one batch the timer is retired (or moved to its
- * next occurrence) and a "started" run recorded; the hook is queued and
- * starts on a later loop turn, after that commit. hook.c records its end.
- * Returns false if t must be held back (the store refuses writes, or the
- * hook queue is full).
+ * Fires a durable (exec or channel) timer: in one batch, the target's
+ * rows (a channel's message), the timer retired (or moved to its next
+ * occurrence) and the run recorded ("queued", or "started": the hook
+ * starts on a later loop turn, after that commit; hook.c records its
+ * end). Then delivery publishes the message or queues the hook. Returns
+ * false if t must be held back (the target cannot take it now, the
+ * store refuses writes).
  */
 static bool
-sched_fire_exec(struct timer *t, const struct sched_firing *f)
+sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 {
 	const struct store_backend *be = batch_backend();
-	struct hook_fire hf;
 	struct store_run run;
+	struct fire f;
 	struct store *s;
-	uint64_t fire_id;
-	char why[160];
 	int r;
 
-	/* No room in its owner's hook queue: hold it (late, not lost) until
-	 * a hook ends and makes room. */
-	if (exec_full_uid(t->uid) || (s = batch_store()) == NULL)
+	sched_fire_fill(&f, t, fg);
+	if (deliver_ready(&f) < 0 || (s = batch_store()) == NULL)
 		return false;
 	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &fire_id)) < 0)
+	                    "next_fire_id", &f.fire_id)) < 0)
 		return false;
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
-	run.fire_id = fire_id;
-	run.due_rt_ns = f->due_rt;
-	run.fired_rt_ns = f->fired_rt;
-	run.lateness_ns = f->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_STARTED;
-	if ((r = sched_store_advance(s, t, f)) < 0 ||
+	run.fire_id = f.fire_id;
+	run.due_rt_ns = fg->due_rt;
+	run.fired_rt_ns = fg->fired_rt;
+	run.lateness_ns = fg->lateness;
+	run.outcome = f.target == FIRE_EXEC
+	                      ? EVD__RUN_OUTCOME__RUN_EXEC_STARTED
+	                      : EVD__RUN_OUTCOME__RUN_QUEUED;
+	if ((r = deliver_stage(&f, s)) < 0 ||
+	    (r = sched_store_advance(s, t, fg)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
+		/* The batch is lost; recovery reloads t from the store. */
 		batch_fail(r);
 		return false;
 	}
-	metrics_observe_lateness(f->lateness);
-	memset(&hf, 0, sizeof hf);
-	hf.timer_id = t->id;
-	hf.fire_id = fire_id;
-	hf.uid = t->uid;
-	hf.gid = t->gid;
-	hf.exec = TC(t)->exec;
-	hf.exec_len = TC(t)->exec_len;
-	hf.payload = timer_payload(t);
-	hf.payload_len = timer_payload_len(t);
-	hf.due_rt_ns = run.due_rt_ns;
-	hf.fired_rt_ns = f->fired_rt;
-	hf.lateness_ns = f->lateness;
-	hf.attempt = sched_attempt;
-	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
-		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
-		  "%" PRId64 " us late",
-		  t->id, (unsigned)t->uid, fire_id, f->lateness / 1000);
-	if (hook_fire(&hf, why, sizeof why) < 0) {
-		Evd__Run er = EVD__RUN__INIT;
-
-		run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
-		run.detail = why;
-		metrics_count_exec(EXEC_FAILED, -EINVAL);
-		if ((r = be->run_append(s, &run)) < 0)
-			batch_fail(r);
-		log_about(LOG_LEVEL_WARNING, LOG_FIRE(t->id, t->uid, fire_id),
-			  "timer %" PRIu64 " (uid %u) fire %" PRIu64
-			  ": exec not started: %s",
-			  t->id, (unsigned)t->uid, fire_id, why);
-		er.has_fire_id = er.has_outcome = true;
-		er.fire_id = fire_id;
-		er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
-		er.detail = why;
-		wait_notify(t->id, &er);
-	}
-	sched_advance(t, f);
+	metrics_observe_lateness(fg->lateness);
+	deliver_fire(&f, s);
+	sched_advance(t, fg);
 	return true;
 }
 
@@ -1806,114 +1611,30 @@ sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
 	return false;
 }
 
-/*
- * Fires a durable (channel) timer: in one batch, the message is enqueued,
- * the timer retired (or moved to its next occurrence) and the run
- * recorded; its events leave after the commit like everything else.
- * Returns false if t must be held back.
- */
-static bool
-sched_fire_durable(struct timer *t, const struct sched_firing *fg)
-{
-	const struct store_backend *be = batch_backend();
-	struct store_msg sm;
-	struct store_run run;
-	struct channel_fire f;
-	struct store *s;
-	uint64_t fire_id;
-	int r;
-
-	if ((s = batch_store()) == NULL)
-		return false;
-	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &fire_id)) < 0)
-		return false;
-	memset(&sm, 0, sizeof sm);
-	sm.fire_id = fire_id;
-	sm.timer_id = t->id;
-	sm.owner = t->uid;
-	sm.channel = TC(t)->channel;
-	sm.payload = timer_payload(t);
-	sm.payload_len = timer_payload_len(t);
-	sm.due_rt_ns = fg->due_rt;
-	sm.fired_rt_ns = fg->fired_rt;
-	sm.lateness_ns = fg->lateness;
-	sm.max_attempts = TC(t)->max_attempts;
-	sm.delivery = TC(t)->delivery;
-	memset(&run, 0, sizeof run);
-	run.timer_id = t->id;
-	run.fire_id = fire_id;
-	run.due_rt_ns = sm.due_rt_ns;
-	run.fired_rt_ns = fg->fired_rt;
-	run.lateness_ns = fg->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
-	if ((r = be->enqueue(s, &sm)) < 0 ||
-	    (r = sched_store_advance(s, t, fg)) < 0 ||
-	    (r = be->run_append(s, &run)) < 0) {
-		/* The batch is lost; recovery reloads t from the store. */
-		batch_fail(r);
-		return false;
-	}
-	metrics_observe_lateness(fg->lateness);
-	memset(&f, 0, sizeof f);
-	f.channel = TC(t)->channel;
-	f.owner = t->uid;
-	f.timer_id = t->id;
-	f.fire_id = fire_id;
-	f.payload = timer_payload(t);
-	f.payload_len = timer_payload_len(t);
-	f.due_realtime_ns = sm.due_rt_ns;
-	f.fired_realtime_ns = fg->fired_rt;
-	f.lateness_ns = fg->lateness;
-	f.delivery = TC(t)->delivery;
-	f.max_attempts = TC(t)->max_attempts;
-	if ((r = channel_publish(&f)) < 0)
-		/* In the store, not in memory: a restart delivers it. */
-		log_about(LOG_LEVEL_WARNING, LOG_FIRE_NOUID(t->id, fire_id),
-			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
-			  "queueing on %s; it is stored and will be delivered "
-			  "after a restart",
-			  t->id, fire_id, TC(t)->channel);
-	log_about(LOG_LEVEL_INFO, LOG_FIRE(t->id, t->uid, fire_id),
-		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": queued in "
-		  "channel %s, %" PRId64 " us late",
-		  t->id, (unsigned)t->uid, fire_id, TC(t)->channel,
-		  fg->lateness / 1000);
-	sched_notify(t, fire_id, EVD__RUN_OUTCOME__RUN_QUEUED, fg->lateness,
-	             fg->fired_rt);
-	sched_advance(t, fg);
-	return true;
-}
-
 /* Delivers one fire of an ephemeral timer to its connection. t is moved
  * on (or unlinked) before anything is sent: a send, to this connection
  * or to a waiter's, may close a connection, which cancels its timers. So
- * the Fired event is packed from t while t is still whole, and after the
- * send only saved values are used (t itself only if it ended here, when
- * no connection holds it any more). */
+ * the fire borrows from t while t is still whole, and t itself is freed
+ * only after delivery, if it ended here (when no connection holds it any
+ * more). */
 static void
 sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 {
-	uint64_t id = t->id, conn_id = t->conn_id, fire_id;
-	uid_t uid = t->uid;
-	struct conn *c = conn_lookup(conn_id);
-	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired = EVD__FIRED__INIT;
-	Evd__Run run = EVD__RUN__INIT;
 	struct store_run sr;
 	bool ends = !fg->has_next;
-	int sent;
+	struct fire f;
 
 	metrics_observe_lateness(fg->lateness);
-	if (c == NULL) {
+	sched_fire_fill(&f, t, fg);
+	if (deliver_ready(&f) < 0) {
 		/* Ephemeral timers are cancelled when their conn closes, so
 		 * this is a bookkeeping bug; say so. */
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(id),
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(t->id),
 			  "timer %" PRIu64 " fired for vanished connection "
 			  "%" PRIu64,
-			  id, conn_id);
+			  t->id, t->conn_id);
 		memset(&sr, 0, sizeof sr);
-		sr.timer_id = id;
+		sr.timer_id = t->id;
 		sr.due_rt_ns = fg->due_rt;
 		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
 		sr.detail = "its connection was gone";
@@ -1924,30 +1645,13 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	}
 	/* Caller fire ids need no durable reservation: they identify a
 	 * fire only for the life of the connection. */
-	fire_id = sched.next_fire_id < sched.fire_id_limit
-	                  ? sched.next_fire_id++
-	                  : sched.fire_id_limit + (sched.next_fire_id++ -
-	                                           sched.fire_id_limit);
-	fired.has_timer_id = fired.has_fire_id = true;
-	fired.timer_id = id;
-	fired.fire_id = fire_id;
-	fired.has_due_realtime_ns = fired.has_fired_realtime_ns = true;
-	fired.due_realtime_ns = fg->due_rt;
-	fired.fired_realtime_ns = fg->fired_rt;
-	fired.has_lateness_ns = fired.has_attempt = true;
-	fired.lateness_ns = fg->lateness;
-	fired.attempt = 1;
-	if (timer_payload_len(t) > 0) {
-		fired.has_payload = true;
-		fired.payload.data = timer_payload(t);
-		fired.payload.len = timer_payload_len(t);
-	}
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-	/* Kept before the send: after it, t may be gone (see above). */
+	f.fire_id = sched.next_fire_id < sched.fire_id_limit
+	                    ? sched.next_fire_id++
+	                    : sched.fire_id_limit + (sched.next_fire_id++ -
+	                                             sched.fire_id_limit);
 	memset(&sr, 0, sizeof sr);
-	sr.timer_id = id;
-	sr.fire_id = fire_id;
+	sr.timer_id = f.timer_id;
+	sr.fire_id = f.fire_id;
 	sr.due_rt_ns = fg->due_rt;
 	sr.fired_rt_ns = fg->fired_rt;
 	sr.lateness_ns = fg->lateness;
@@ -1955,33 +1659,12 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
 	           fg->fired_rt, &sr);
 	if (ends)
-		sched_unlink(t); /* freed after the send, which packs from it */
+		sched_unlink(t); /* freed after delivery, which packs from it */
 	else
 		sched_advance(t, fg);
-	sent = conn_send(c, &reply);
+	deliver_fire(&f, NULL);
 	if (ends)
 		timer_free(t);
-	if (sent < 0)
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER(id, uid),
-			  "timer %" PRIu64 " (uid %u): fire lost with its "
-			  "connection %" PRIu64,
-			  id, (unsigned)uid, conn_id);
-	else
-		log_about(
-		    LOG_LEVEL_INFO, LOG_FIRE(id, uid, fire_id),
-		    "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": "
-		    "delivered to connection %" PRIu64 ", %" PRId64 " us late",
-		    id, (unsigned)uid, fire_id, conn_id, fg->lateness / 1000);
-	/* Waiters last, from saved values: their sends may close anything. */
-	run.has_fire_id = run.has_outcome = true;
-	run.fire_id = fire_id;
-	run.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
-	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
-	run.due_realtime_ns = fg->due_rt;
-	run.fired_realtime_ns = fg->fired_rt;
-	run.has_lateness_ns = true;
-	run.lateness_ns = fg->lateness;
-	wait_notify(id, &run);
 }
 
 /* Why a message of t cannot be queued now (its channel is full, its
@@ -2021,7 +1704,7 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 	if (TC(t)->exec != NULL) {
 		if (!trigger && !sched_overlap(t, &f, &held))
 			return held ? -EAGAIN : 0;
-		if (!sched_fire_exec(t, &f))
+		if (!sched_fire_durable(t, &f))
 			return -EAGAIN;
 	} else if (TC(t)->channel != NULL) {
 		/* The right to publish is the owner's now, not when it was
@@ -2097,7 +1780,7 @@ sched_rate_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Fires what is due on one clock; returns true if the batch bound left
  * due timers behind. */
-static bool
+bool
 sched_run_clock(struct sched_clock *sc)
 {
 	int clk = (int)(sc - sched.clocks);
@@ -2124,496 +1807,6 @@ sched_run_clock(struct sched_clock *sc)
 			sched_hold(t);
 	}
 	return false;
-}
-
-/* The rest of a burst fires on a later loop turn (a zero timeout is seen
- * only by the next turn; event_active would run it in this one, and
- * SCHED_FIRE_BATCH would bound nothing). */
-static void
-sched_more_later(void)
-{
-	static const struct timeval zero = { 0, 0 };
-
-	event_add(sched.more_ev, &zero);
-}
-
-static void
-sched_run(struct sched_clock *sc)
-{
-	bool more = sched_run_clock(sc);
-
-	sc->armed_ns = 0;
-	if (more)
-		sched_more_later();
-	else
-		sched_arm(sc, true);
-}
-
-/* The wall clock or the zone changed: calendar occurrences are computed
- * again from now, so none fires early and none is left far ahead of a
- * clock set back. Due ones fire as they are. */
-static void
-sched_recompute_calendars(const char *why)
-{
-	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME), cand;
-	struct timer *t;
-	uint64_t id = 0;
-	size_t n = 0;
-
-	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
-		const struct repeat *rep = timer_repeat(t);
-
-		if (rep == NULL || rep->cal == NULL || t->held ||
-		    timer_nominal(t) <= now)
-			continue;
-		/* Never an occurrence before its last fire: a clock set back
-		 * does not fire again what already fired. */
-		if (repeat_first(rep, now > TC(t)->last_fired_rt_ns
-		                              ? now
-		                              : TC(t)->last_fired_rt_ns,
-		                 &cand) < 0 ||
-		    cand == timer_nominal(t))
-			continue;
-		if (sched_reschedule(t, t->clock, cand) < 0) {
-			log_warnx("%s: calendar timers not recomputed: the "
-			          "store refuses writes",
-			          why);
-			break;
-		}
-		n++;
-	}
-	if (n > 0)
-		log_info("%s: %zu calendar timers moved to their new next "
-		         "occurrence",
-		         why, n);
-}
-
-/* Logs and counts a change of the wall clock's offset from the
- * monotonic clock (a step, from clock_settime or NTP). */
-static void
-sched_clock_stepped(void)
-{
-	int64_t off = clock_now_ns(EVD__CLOCK__REALTIME) -
-	              clock_now_ns(EVD__CLOCK__MONOTONIC);
-	int64_t delta = off - sched.rt_offset;
-
-	sched.stats.clock_steps++;
-	/* Every loop sees the step on its own timerfd; one says so. */
-	if (shard_self() == 0)
-		log_notice("wall clock set: stepped by %s%" PRId64
-		           ".%06" PRId64 " s (realtime - monotonic: %" PRId64
-		           " -> %" PRId64 " ns); re-evaluating wall-clock "
-		           "timers",
-		           delta < 0 ? "-" : "+",
-		           (int64_t)llabs(delta) / 1000000000,
-		           ((int64_t)llabs(delta) % 1000000000) / 1000,
-		           sched.rt_offset, off);
-	sched.rt_offset = off;
-	sched_recompute_calendars("wall clock set");
-}
-
-/* Called now and then: a changed zone offset (the system zone replaced,
- * its rules updated, or a DST transition) is logged, counted, and moves
- * calendar timers. */
-static void
-sched_zone_check(void)
-{
-	char abbr[sizeof sched.zone_abbr];
-	long off;
-
-	sched_zone_now(&off, abbr, sizeof abbr);
-	if (off == sched.utc_offset && strcmp(abbr, sched.zone_abbr) == 0)
-		return;
-	sched.stats.tz_changes++;
-	/* Every loop sees the change on its own heartbeat; one says so. */
-	if (shard_self() == 0)
-		log_notice("system time zone: UTC offset %+ld s (%s) -> "
-		           "%+ld s (%s)",
-		           sched.utc_offset, sched.zone_abbr, off, abbr);
-	sched.utc_offset = off;
-	snprintf(sched.zone_abbr, sizeof sched.zone_abbr, "%s", abbr);
-	sched_recompute_calendars("time zone changed");
-}
-
-static void
-sched_timerfd_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct sched_clock *sc = arg;
-	uint64_t expirations;
-	ssize_t n;
-
-	n = read(fd, &expirations, sizeof expirations);
-	if (n < 0 && errno == ECANCELED)
-		sched_clock_stepped();
-	else if (n < 0 && errno != EAGAIN)
-		log_warn("timerfd read (%s)", clock_name((int)(sc - sched.clocks)));
-	sched_run(sc);
-}
-
-static void
-sched_more_cb(evutil_socket_t fd, short what, void *arg)
-{
-	bool more = false;
-	int i;
-
-	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
-		struct sched_clock *sc = &sched.clocks[i];
-
-		if (sched_run_clock(sc))
-			more = true;
-		else {
-			sc->armed_ns = 0;
-			sched_arm(sc, true);
-		}
-	}
-	if (more)
-		sched_more_later();
-}
-
-/* Records the wall time now and then, so that after a reboot the
- * "paused" downtime policy knows when evd was last running. */
-static void
-sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
-{
-	const struct store_backend *be = batch_backend();
-	struct store *s;
-	int r;
-
-	/* Each loop moves its own calendar timers when the zone changes. */
-	sched_zone_check();
-	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
-		return;
-	r = be->meta_put(s, "last_seen_rt_ns",
-	                 clock_now_ns(EVD__CLOCK__REALTIME));
-	if (r < 0)
-		batch_fail(r);
-}
-
-/* A store write the load decided on. The store must not be written
- * while its claim() scan runs, so these are collected and applied after. */
-struct sched_load_write {
-	uint64_t id;        /* skip: retire this timer */
-	uint64_t fence;
-	int64_t due_rt_ns;
-	struct timer *moved; /* or: store this timer's converted deadline */
-	bool skip_run;       /* moved past skipped occurrences: record it */
-};
-
-/* State shared by the reload callbacks. */
-struct sched_load {
-	const struct store_backend *be;
-	struct store *s;
-	int64_t last_seen_rt_ns;
-	const char *boot_id;
-	size_t loaded, moved, skipped;
-	struct sched_load_write *writes;
-	size_t nwrites, cap;
-};
-
-static int
-sched_load_defer(struct sched_load *ld, const struct sched_load_write *w)
-{
-	if (ld->nwrites == ld->cap) {
-		size_t ncap = ld->cap == 0 ? 64 : 2 * ld->cap;
-		struct sched_load_write *p;
-
-		if ((p = reallocarray(ld->writes, ncap, sizeof *p)) == NULL)
-			return -ENOMEM;
-		ld->writes = p;
-		ld->cap = ncap;
-	}
-	ld->writes[ld->nwrites++] = *w;
-	return 0;
-}
-
-/*
- * Where a stored deadline lands now. Wall-clock deadlines stand. Relative
- * deadlines stand within the boot that set them; after a reboot their
- * clock restarted, so "counts" keeps the wall-clock instant and "paused"
- * keeps the remainder the timer had when evd last ran.
- */
-static int64_t
-sched_load_deadline(const struct store_timer *st, const struct sched_load *ld,
-                    bool *ret_moved)
-{
-	int64_t now_rt, now_c, remaining;
-
-	*ret_moved = false;
-	if (st->clock == EVD__CLOCK__REALTIME ||
-	    strcmp(st->boot_id, ld->boot_id) == 0)
-		return st->deadline_ns;
-	*ret_moved = true;
-	now_rt = clock_now_ns(EVD__CLOCK__REALTIME);
-	now_c = clock_now_ns(st->clock);
-	if (st->downtime == EVD__DOWNTIME__DOWNTIME_PAUSED &&
-	    ld->last_seen_rt_ns > 0)
-		remaining = st->due_rt_ns - ld->last_seen_rt_ns;
-	else
-		remaining = st->due_rt_ns - now_rt;
-	if (remaining < 0)
-		remaining = 0;
-	return now_c + remaining;
-}
-
-/*
- * A timer rebuilt from its stored form, linked nowhere, with its stored
- * (nominal) deadline. Returns 0, -ENOMEM or -EINVAL (an unreadable
- * schedule; the reason is logged).
- */
-static int
-sched_timer_from_store(const struct store_timer *st, struct timer **ret)
-{
-	struct repeat *rep = NULL;
-	struct timer_init in;
-	struct timer *t;
-	char err[160];
-	int r;
-
-	if (st->sched != NULL && st->sched_len > 0 &&
-	    (r = repeat_unpack(st->sched, st->sched_len, st->clock, &rep, err,
-	                       sizeof err)) < 0) {
-		if (r == -EINVAL)
-			log_warnx("store: timer %" PRIu64 ": unusable schedule "
-			          "(%s); leaving it in the store",
-			          st->id, err);
-		return r;
-	}
-	memset(&in, 0, sizeof in);
-	in.channel = st->channel;
-	if (st->exec != NULL && st->exec_len > 0) {
-		in.exec = st->exec;
-		in.exec_len = st->exec_len;
-	}
-	in.key = st->key;
-	in.payload = st->payload;
-	in.payload_len = st->payload_len;
-	in.rep = rep;
-	in.nominal_ns = st->deadline_ns;
-	in.fence = st->fence;
-	in.max_attempts = st->max_attempts;
-	in.delivery = st->delivery;
-	in.downtime = st->downtime;
-	in.fire_count = st->fire_count;
-	in.last_fired_rt_ns = st->last_fired_rt_ns;
-	if ((t = timer_new(&in)) == NULL)
-		return -ENOMEM;
-	t->id = st->id;
-	t->uid = st->uid;
-	t->gid = st->gid;
-	t->clock = (uint8_t)st->clock;
-	t->misfire = (uint8_t)st->misfire;
-	t->paused = st->paused;
-	t->created_rt_ns = st->created_rt_ns;
-	t->qn.deadline_ns = st->deadline_ns;
-	*ret = t;
-	return 0;
-}
-
-/* A finished timer to bring back (sched_revive); a cancelled one was
- * ended on purpose and stays so. */
-static int
-sched_revive_cb(const struct store_timer *st, void *arg)
-{
-	struct timer **ret = arg;
-
-	if (!st->finished)
-		return -EEXIST; /* pending in the store, not in memory */
-	if (st->cancelled)
-		return -ECANCELED;
-	return sched_timer_from_store(st, ret);
-}
-
-/* Sets t's nominal deadline and, from it, where it fires (not queued). */
-static void
-sched_set_nominal(struct timer *t, int64_t nominal)
-{
-	if (timer_repeat(t) != NULL)
-		t->cold->nominal_ns = nominal;
-	t->qn.deadline_ns = repeat_effective(timer_repeat(t), nominal,
-	                                     sched_random());
-}
-
-static int
-sched_load_cb(const struct store_timer *st, void *arg)
-{
-	struct sched_load *ld = arg;
-	struct timer *t;
-	bool was_moved, skip = false;
-	int64_t deadline, now;
-	int r;
-
-	if (!clock_valid(st->clock) ||
-	    (st->channel == NULL && st->exec == NULL)) {
-		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
-		          "callback; leaving it in the store",
-		          st->id);
-		return 0;
-	}
-	deadline = sched_load_deadline(st, ld, &was_moved);
-	now = clock_now_ns(st->clock);
-	if (deadline < now && !st->paused &&
-	    st->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
-		struct sched_load_write w = { .id = st->id, .fence = st->fence,
-			                      .due_rt_ns = st->due_rt_ns };
-
-		if (st->sched == NULL) {
-			/* A one-shot: skipping it ends it. */
-			if ((r = sched_load_defer(ld, &w)) < 0)
-				return r;
-			ld->skipped++;
-			log_about(LOG_LEVEL_INFO, LOG_TIMER(st->id, st->uid),
-				  "timer %" PRIu64 " (uid %u) skipped: its "
-				  "deadline passed while evd was not running",
-				  st->id, (unsigned)st->uid);
-			return 0;
-		}
-		skip = true; /* a repeating timer goes on at its next one */
-	}
-	if ((r = sched_timer_from_store(st, &t)) == -EINVAL)
-		return 0;
-	if (r < 0)
-		return r;
-	if (skip) {
-		int64_t next;
-
-		r = repeat_next(timer_repeat(t), EVD__MISFIRE__MISFIRE_SKIP,
-				TC(t)->fire_count, deadline, now, &next);
-		if (r < 0) {
-			/* No occurrence left: it ends, as a one-shot would. */
-			struct sched_load_write w = { .id = st->id,
-				                      .fence = st->fence,
-				                      .due_rt_ns = st->due_rt_ns };
-
-			timer_free(t);
-			if ((r = sched_load_defer(ld, &w)) < 0)
-				return r;
-			ld->skipped++;
-			return 0;
-		}
-		log_about(LOG_LEVEL_INFO, LOG_TIMER(st->id, st->uid),
-			  "timer %" PRIu64
-			  " (uid %u): occurrences missed while "
-			  "evd was not running skipped; next in %" PRId64 " s",
-			  st->id, (unsigned)st->uid, (next - now) / 1000000000);
-		deadline = next;
-		was_moved = true;
-		ld->skipped++;
-	}
-	sched_set_nominal(t, deadline);
-	if (sched_link(t) < 0) {
-		timer_free(t);
-		return -ENOMEM;
-	}
-	if (t->id >= sched.next_id)
-		sched.next_id = t->id + 1;
-	if (was_moved) {
-		/* Store the converted deadline once, so a second restart in
-		 * this boot keeps it exactly. */
-		struct sched_load_write w = { .moved = t, .skip_run = skip,
-			                      .id = st->id,
-			                      .due_rt_ns = st->due_rt_ns };
-
-		if ((r = sched_load_defer(ld, &w)) < 0)
-			return r;
-		ld->moved++;
-	}
-	ld->loaded++;
-	return 0;
-}
-
-/* Applies the writes the load deferred, in the current batch. */
-static int
-sched_load_apply(struct sched_load *ld)
-{
-	struct store_timer st;
-	struct store *s;
-	size_t i;
-	int r;
-
-	for (i = 0; i < ld->nwrites; i++) {
-		const struct sched_load_write *w = &ld->writes[i];
-
-		if ((s = batch_store()) == NULL)
-			return -EAGAIN;
-		struct store_run run = {
-			.timer_id = w->id,
-			.due_rt_ns = w->due_rt_ns,
-			.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
-			.detail = w->moved != NULL
-			                  ? "occurrences passed while evd was "
-			                    "not running (misfire policy skip)"
-			                  : "deadline passed while evd was not "
-			                    "running (misfire policy skip)",
-		};
-
-		if (w->moved != NULL) {
-			sched_to_store(w->moved, &st);
-			r = ld->be->reschedule(s, &st);
-			if (r == 0 && w->skip_run)
-				r = ld->be->run_append(s, &run);
-		} else {
-			if ((r = ld->be->retire(s, w->id, w->fence, NULL)) == 0)
-				r = ld->be->run_append(s, &run);
-		}
-		if (r < 0) {
-			batch_fail(r);
-			return r;
-		}
-	}
-	return 0;
-}
-
-int
-sched_reload_durable(const struct store_backend *be, struct store *s)
-{
-	struct sched_load ld;
-	struct timer *t;
-	uint64_t id = 0, max_id, max_fire_id;
-	int64_t v;
-	int r;
-
-	/* Forget every durable timer; the store is the truth. */
-	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
-		if (TIMER_DURABLE(t)) {
-			sched_unlink(t);
-			timer_free(t);
-		}
-	}
-	if (be->meta_get(s, "next_timer_id", &v) == 0 &&
-	    (uint64_t)v > sched.next_id)
-		sched.next_id = (uint64_t)v;
-	if (be->meta_get(s, "next_fire_id", &v) == 0 &&
-	    (uint64_t)v > sched.next_fire_id)
-		sched.next_fire_id = (uint64_t)v;
-	/* Never behind what the store holds, should meta have lost its
-	 * counters: a taken id would fail every write that drew it. */
-	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
-		return r;
-	if (max_id >= sched.next_id)
-		sched.next_id = max_id + 1;
-	if (max_fire_id >= sched.next_fire_id)
-		sched.next_fire_id = max_fire_id + 1;
-	/* The next id or fire id reserves a fresh block first. */
-	sched.id_limit = sched.next_id;
-	sched.fire_id_limit = sched.next_fire_id;
-
-	memset(&ld, 0, sizeof ld);
-	ld.be = be;
-	ld.s = s;
-	ld.boot_id = clock_boot_id();
-	if (be->meta_get(s, "last_seen_rt_ns", &v) == 0)
-		ld.last_seen_rt_ns = v;
-	r = be->claim(s, INT64_MAX, sched_load_cb, &ld);
-	if (r == 0)
-		r = sched_load_apply(&ld);
-	free(ld.writes);
-	if (r < 0)
-		return r;
-	if (ld.loaded + ld.skipped > 0)
-		log_info("loaded %zu durable timers (%zu moved by a reboot, "
-		         "%zu skipped)",
-		         ld.loaded, ld.moved, ld.skipped);
-	return 0;
 }
 
 /*

@@ -91,8 +91,8 @@ struct store *sched_keeper(const struct store_backend **ret_be);
  * writes this needs go into the current batch. Returns 0 or -errno.
  */
 int sched_reload_durable(const struct store_backend *be, struct store *s);
-/* The store writes again, or a hook ended and the hook queue has room:
- * fire the durable timers held back meanwhile. */
+/* The store writes again (the loop's batch resumed): fire the durable
+ * timers held back meanwhile. */
 void sched_release_held(void);
 /* Fires per second one non-root uid's durable timers may cost each loop
  * (max_fires_per_uid); 0: no bound. Any thread. */
@@ -229,8 +229,13 @@ struct sched_failure_msg {
 int sched_publish_failure(const struct sched_failure_msg *m, char *why,
                           size_t why_size);
 
-/* A hook of timer_id ended: a run its overlap policy deferred starts. */
-void sched_hook_ended(uint64_t timer_id);
+/*
+ * Delivery's one report of an end: an exec fire of timer_id is done (its
+ * hook ended and its run is recorded). A run its overlap policy deferred
+ * (queue-one) starts now; then, a slot of the hook queue being free, the
+ * durable timers held back meanwhile fire (as sched_release_held).
+ */
+void sched_fire_done(uint64_t timer_id);
 
 /* Cancels every caller-callback timer of a connection that is closing
  * (kept as cancelled, "its connection closed"). */

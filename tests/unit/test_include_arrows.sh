@@ -45,7 +45,8 @@ check client daemon
 # Inside daemon/, the layers of the loop (daemon/loop.h): the transport
 # and the batch call nothing above them. conn reaches the request layer
 # and the modules that bind things to a connection only through the
-# conn_ops it is given; batch only returns what its commit did. A module
+# conn_ops it is given; batch only returns what its commit did; sched
+# delivers through deliver.h, never to a connection itself. A module
 # named here may not include the headers listed after it.
 forbid() { # file header...
 	f=$1
@@ -63,6 +64,21 @@ forbid conn.c sched.h channel.h dispatch.h wait.h hook.h loop.h
 forbid conn.h sched.h channel.h dispatch.h
 forbid batch.c sched.h channel.h conn.h dispatch.h hook.h wait.h loop.h
 forbid batch.h sched.h channel.h conn.h
+# The scheduler reaches its targets only through deliver.h; delivery
+# knows no timer and reports back by return value.
+forbid sched.c conn.h exec.h
+forbid sched.h conn.h deliver.h
+forbid deliver.c sched.h
+forbid deliver.h sched.h conn.h channel.h hook.h
+# sched_int.h is the scheduler's own (sched.c, sched_clock.c,
+# sched_load.c; the unit test reaches in from tests/).
+hits=$(grep -ln '^#[[:space:]]*include[[:space:]]*"sched_int.h"' daemon/*.c \
+	daemon/*.h | grep -vxE 'daemon/sched(_clock|_load)?\.c')
+if [ -n "$hits" ]; then
+	echo "FAIL: sched_int.h included outside the scheduler:"
+	echo "$hits"
+	fail=1
+fi
 
 # CMake: each folder's targets list only their own sources.
 for cm in CMakeLists.txt lib/CMakeLists.txt client/CMakeLists.txt \

@@ -1,0 +1,102 @@
+/*
+ * deliver: turns one fire of a timer into what its target receives — a
+ * Fired event on the caller's connection (by connection id), a message
+ * in a channel (the store row and channel_publish), or a hook run
+ * (hook_fire) — and builds every Fired event the daemon sends.
+ *
+ * sched decides what is due and when (plan, misfire, overlap, rate,
+ * permission at fire time) and owns the timer's own transition (retired
+ * or moved on, in the store and in memory, and its run record). It hands
+ * delivery one struct fire, in three calls whose order is the order the
+ * batch and memory need:
+ *
+ *   deliver_ready(f)     may the target take a fire now? (before any
+ *                        write: a refusal holds the timer, untouched)
+ *   deliver_stage(f, s)  the target's rows in the batch, before the
+ *                        timer's own (a channel's message)
+ *   deliver_fire(f, s)   after the timer's rows: publish, start the hook
+ *                        or send the event, log it, tell the waiters
+ *
+ * Must not: touch a struct timer (it sees only the fire), decide policy,
+ * or call into sched. Every pointer in a fire is borrowed from the timer
+ * for the duration of the call.
+ */
+#ifndef EVD_DELIVER_H
+#define EVD_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evd.pb-c.h"
+
+struct store;
+
+enum fire_target {
+	FIRE_CALLER,  /* a Fired event on conn_id */
+	FIRE_CHANNEL, /* a message in channel */
+	FIRE_EXEC,    /* a hook running exec as uid */
+};
+
+/* One fire of a timer. Owner: the caller (sched, on its stack); the
+ * pointers are borrowed from the timer, valid during the call. */
+struct fire {
+	uint64_t timer_id;
+	uint64_t fire_id; /* 0 until sched reserved one */
+	uid_t uid;
+	gid_t gid;
+	enum fire_target target;
+	uint64_t conn_id;      /* FIRE_CALLER */
+	const char *channel;   /* FIRE_CHANNEL: the name as stored */
+	int delivery;	       /* FIRE_CHANNEL: EVD__DELIVERY__* */
+	uint32_t max_attempts; /* FIRE_CHANNEL: 0, the channel default */
+	const uint8_t *exec;   /* FIRE_EXEC: packed Evd__Exec */
+	size_t exec_len;
+	uint32_t attempt; /* FIRE_EXEC: 0, the one the Exec carries */
+	const uint8_t *payload;
+	size_t payload_len;
+	int64_t due_rt_ns;   /* the deadline as wall time */
+	int64_t fired_rt_ns; /* wall time of the fire */
+	int64_t lateness_ns;
+};
+
+/*
+ * Whether f's target can take a fire now. Returns 0; -EAGAIN (an exec
+ * fire whose owner's hook queue is full: hold it until a hook ends); or
+ * -ENOTCONN (a caller fire whose connection is gone). Writes nothing.
+ */
+int deliver_ready(const struct fire *f);
+
+/*
+ * Writes the target's rows of f into the batch's store s, before the
+ * timer's own transition: a channel fire's message (store enqueue).
+ * Returns 0 or the store's -errno (the caller fails the batch and holds
+ * the timer); other targets write nothing here.
+ */
+int deliver_stage(const struct fire *f, struct store *s);
+
+/*
+ * Delivers f, after sched wrote the timer's rows (s: the batch's store;
+ * NULL for a caller fire, which writes none). A channel fire is
+ * published to the channel's subscribers and its waiters told it was
+ * queued; an exec fire's hook is queued (if that fails the failed run is
+ * recorded in s and waiters told); a caller fire's Fired event is sent
+ * on its connection and its waiters told. A delivery that fails here is
+ * logged and, where the store has it, recorded: the fire counts as done
+ * either way, so nothing is returned and nothing is to be held (holding
+ * is decided before any write, by deliver_ready and the batch).
+ */
+void deliver_fire(const struct fire *f, struct store *s);
+
+/*
+ * The one builder of Fired events: fills *ret from the fields of f
+ * (timer_id, fire_id, payload, due, fired, lateness) with channel
+ * (borrowed: NULL for a caller's own event; the name as its receiver
+ * writes it for a channel message) and attempt. The payload is borrowed
+ * from f: pack before it goes.
+ */
+void deliver_fill_fired(Evd__Fired *ret, const struct fire *f,
+			const char *channel, uint32_t attempt);
+
+#endif
