@@ -129,6 +129,18 @@ int req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 struct timer;
 void req_fill_scheduled(Evd__Scheduled *s, const struct timer *t);
 
+/*
+ * Fills a TimerInfo (and the Callback and, if opts is not NULL, the
+ * TimerOptions it points to, with its schedule in *rep if rep is not
+ * NULL) from pending timer t, as the caller sees it (its channel named
+ * as the caller writes it; an exec target as an empty Exec, which Get
+ * fills in). Strings and bytes are borrowed from the timer: pack before
+ * the loop runs again.
+ */
+void req_fill_timer_info(struct req_ctx *ctx, const struct timer *t,
+                         Evd__TimerInfo *info, Evd__Callback *cb,
+                         Evd__TimerOptions *opts, Evd__Repeat *rep);
+
 /* The canonical name ("UID:NAME", channel.h) of a channel a client
  * wrote, NAME meaning the caller's own; in ctx's memory. Answers
  * INVALID_ARGUMENT itself. Returns 0 or a req_fail() result. */

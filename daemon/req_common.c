@@ -519,6 +519,69 @@ req_fill_scheduled(Evd__Scheduled *s, const struct timer *t)
 	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
 }
 
+void
+req_fill_timer_info(struct req_ctx *ctx, const struct timer *t,
+                    Evd__TimerInfo *info, Evd__Callback *cb,
+                    Evd__TimerOptions *opts, Evd__Repeat *rep)
+{
+	static Evd__Exec empty = EVD__EXEC__INIT;
+	struct sched_view v;
+
+	sched_view(t, &v);
+	evd__timer_info__init(info);
+	evd__callback__init(cb);
+	info->has_timer_id = true;
+	info->timer_id = v.id;
+	info->has_owner_uid = true;
+	info->owner_uid = v.uid;
+	info->has_owner_gid = true;
+	info->owner_gid = v.gid;
+	info->has_state = true;
+	info->state = v.paused ? EVD__TIMER_STATE__PAUSED
+	                       : EVD__TIMER_STATE__PENDING;
+	info->has_clock = true;
+	info->clock = v.clock;
+	info->has_deadline_ns = true;
+	info->deadline_ns = v.deadline_ns;
+	info->has_due_realtime_ns = true;
+	info->due_realtime_ns = clock_to_realtime_ns(v.clock, v.deadline_ns);
+	info->has_created_realtime_ns = true;
+	info->created_realtime_ns = v.created_rt_ns;
+	info->key = (char *)v.key;
+	info->has_fire_count = true;
+	info->fire_count = v.fire_count;
+	if (v.last_fired_rt_ns != 0) {
+		info->has_last_fired_realtime_ns = true;
+		info->last_fired_realtime_ns = v.last_fired_rt_ns;
+	}
+	if (v.channel != NULL) {
+		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb->channel = (char *)channel_display(v.channel, ctx->uid);
+	}
+	if (v.exec) {
+		cb->target_case = EVD__CALLBACK__TARGET_EXEC;
+		cb->exec = &empty;
+	}
+	if (v.payload_len > 0) {
+		cb->has_payload = true;
+		cb->payload.data = (uint8_t *)v.payload;
+		cb->payload.len = v.payload_len;
+	}
+	info->callback = cb;
+	if (opts != NULL) {
+		evd__timer_options__init(opts);
+		opts->has_misfire = opts->has_delivery = true;
+		opts->misfire = v.misfire;
+		opts->delivery = v.delivery;
+		opts->has_downtime = opts->has_max_attempts = true;
+		opts->downtime = v.downtime;
+		opts->max_attempts = v.max_attempts;
+		if (rep != NULL)
+			repeat_fill_options(v.repeat, opts, rep);
+		info->options = opts;
+	}
+}
+
 /* Builds spec->rep from the request's schedule; for a calendar, the
  * first occurrence becomes the deadline. */
 static int

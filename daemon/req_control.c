@@ -72,7 +72,7 @@ req_control(struct req_ctx *ctx, enum control what, bool has_id, uint64_t id)
 		info->timer_id = id;
 		info->state = EVD__TIMER_STATE__FIRED;
 	} else
-		sched_fill_info(t, ctx->uid, info, cb, opts, rep);
+		req_fill_timer_info(ctx, t, info, cb, opts, rep);
 	ctx->reply->body_case = EVD__REPLY__BODY_TIMER;
 	ctx->reply->timer = info;
 	return 0;

@@ -238,7 +238,7 @@ req_get(struct req_ctx *ctx, const Evd__Request *rq)
 		    (opts = req_alloc(ctx, sizeof *opts)) == NULL ||
 		    (rep = req_alloc(ctx, sizeof *rep)) == NULL)
 			return -ENOMEM;
-		sched_fill_info(t, ctx->uid, info, cb, opts, rep);
+		req_fill_timer_info(ctx, t, info, cb, opts, rep);
 		req_get_exec(ctx, t, cb);
 	} else {
 		struct get_finished *g;

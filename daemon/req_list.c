@@ -57,7 +57,7 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		/* With options: a listing says how each timer repeats. */
-		sched_fill_info(ts[i], ctx->uid, &infos[i], &cbs[i], &opts[i], &reps[i]);
+		req_fill_timer_info(ctx, ts[i], &infos[i], &cbs[i], &opts[i], &reps[i]);
 		ptrs[i] = &infos[i];
 		bytes += evd__timer_info__get_packed_size(&infos[i]) + 8;
 		if (bytes > REQ_LIST_MAX_BYTES && i > 0) {

@@ -1153,65 +1153,28 @@ sched_timer_durable(const struct timer *t)
 }
 
 void
-sched_fill_info(const struct timer *t, uid_t viewer, Evd__TimerInfo *info,
-                Evd__Callback *cb, Evd__TimerOptions *opts, Evd__Repeat *rep)
+sched_view(const struct timer *t, struct sched_view *ret)
 {
-	evd__timer_info__init(info);
-	evd__callback__init(cb);
-	info->has_timer_id = true;
-	info->timer_id = t->id;
-	info->has_owner_uid = true;
-	info->owner_uid = t->uid;
-	info->has_owner_gid = true;
-	info->owner_gid = t->gid;
-	info->has_state = true;
-	info->state = t->paused ? EVD__TIMER_STATE__PAUSED
-	                        : EVD__TIMER_STATE__PENDING;
-	info->has_clock = true;
-	info->clock = t->clock;
-	info->has_deadline_ns = true;
-	info->deadline_ns = t->qn.deadline_ns;
-	info->has_due_realtime_ns = true;
-	info->due_realtime_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
-	info->has_created_realtime_ns = true;
-	info->created_realtime_ns = t->created_rt_ns;
-	info->key = TC(t)->key;
-	info->has_fire_count = true;
-	info->fire_count = TC(t)->fire_count;
-	if (TC(t)->last_fired_rt_ns != 0) {
-		info->has_last_fired_realtime_ns = true;
-		info->last_fired_realtime_ns = TC(t)->last_fired_rt_ns;
-	}
-	if (TC(t)->channel != NULL) {
-		cb->target_case = EVD__CALLBACK__TARGET_CHANNEL;
-		cb->channel = (char *)channel_display(TC(t)->channel, viewer);
-	}
-	/* An exec target shows as an empty Exec here; Get fills in the
-	 * command (sched_timer_exec), which List leaves out. */
-	if (TC(t)->exec != NULL) {
-		static Evd__Exec empty = EVD__EXEC__INIT;
-
-		cb->target_case = EVD__CALLBACK__TARGET_EXEC;
-		cb->exec = &empty;
-	}
-	if (timer_payload_len(t) > 0) {
-		cb->has_payload = true;
-		cb->payload.data = timer_payload(t);
-		cb->payload.len = timer_payload_len(t);
-	}
-	info->callback = cb;
-	if (opts != NULL) {
-		evd__timer_options__init(opts);
-		opts->has_misfire = opts->has_delivery = true;
-		opts->misfire = t->misfire;
-		opts->delivery = TC(t)->delivery;
-		opts->has_downtime = opts->has_max_attempts = true;
-		opts->downtime = TC(t)->downtime;
-		opts->max_attempts = TC(t)->max_attempts;
-		if (rep != NULL)
-			repeat_fill_options(timer_repeat(t), opts, rep);
-		info->options = opts;
-	}
+	memset(ret, 0, sizeof *ret);
+	ret->id = t->id;
+	ret->uid = t->uid;
+	ret->gid = t->gid;
+	ret->paused = t->paused;
+	ret->clock = t->clock;
+	ret->deadline_ns = t->qn.deadline_ns;
+	ret->created_rt_ns = t->created_rt_ns;
+	ret->key = TC(t)->key;
+	ret->fire_count = TC(t)->fire_count;
+	ret->last_fired_rt_ns = TC(t)->last_fired_rt_ns;
+	ret->channel = TC(t)->channel;
+	ret->exec = TC(t)->exec != NULL;
+	ret->payload = timer_payload(t);
+	ret->payload_len = timer_payload_len(t);
+	ret->misfire = t->misfire;
+	ret->delivery = TC(t)->delivery;
+	ret->downtime = TC(t)->downtime;
+	ret->max_attempts = TC(t)->max_attempts;
+	ret->repeat = timer_repeat(t);
 }
 
 void
@@ -1644,11 +1607,9 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 		return;
 	}
 	/* Caller fire ids need no durable reservation: they identify a
-	 * fire only for the life of the connection. */
-	f.fire_id = sched.next_fire_id < sched.fire_id_limit
-	                    ? sched.next_fire_id++
-	                    : sched.fire_id_limit + (sched.next_fire_id++ -
-	                                             sched.fire_id_limit);
+	 * fire only for the life of the connection, so one past the
+	 * reserved range is fine (the next durable fire reserves past it). */
+	f.fire_id = sched.next_fire_id++;
 	memset(&sr, 0, sizeof sr);
 	sr.timer_id = f.timer_id;
 	sr.fire_id = f.fire_id;

@@ -20,6 +20,17 @@
  * delivered; cancelling it from inside delivery is NOT_FOUND, never a
  * double free. At most SCHED_FIRE_BATCH timers fire per wakeup; the rest
  * wait one loop turn so that I/O is not starved by a burst.
+ *
+ * Files: sched.c keeps the timers, their indexes and this API, and runs
+ * the firing policy (plan, misfire, overlap, rate, the right to publish
+ * at fire time); each fire goes to deliver.h as one struct fire, and a
+ * hook's end comes back through sched_fire_done. sched_clock.c arms the
+ * timerfds and follows clock steps and zone changes; sched_load.c
+ * rebuilds durable timers from the store. sched_int.h is what those
+ * three share, and nothing else includes it. sched says what a timer is
+ * (sched_view); the request layer renders replies from that. Left to do
+ * (issue 16): the protobuf enums still live here, so this header still
+ * includes evd.pb-c.h.
  */
 #ifndef EVD_SCHED_H
 #define EVD_SCHED_H
@@ -259,14 +270,31 @@ uid_t sched_timer_uid(const struct timer *t);
 const uint8_t *sched_timer_exec(const struct timer *t, size_t *ret_len);
 
 /*
- * Fills a TimerInfo (and the Callback and, if opts is not NULL, the
- * TimerOptions it points to, with its schedule in *rep if rep is not
- * NULL) from t, a channel named as viewer writes it. The strings and
- * bytes are borrowed from the timer: pack before the loop runs again.
+ * A pending timer as the request layer shows it (req_fill_timer_info
+ * renders it): sched says what a timer is, not how a reply spells it.
+ * Pointers are borrowed from the timer: use them before the loop runs
+ * again.
  */
-void sched_fill_info(const struct timer *t, uid_t viewer,
-                     Evd__TimerInfo *info, Evd__Callback *cb,
-                     Evd__TimerOptions *opts, Evd__Repeat *rep);
+struct sched_view {
+	uint64_t id;
+	uid_t uid;
+	gid_t gid;
+	bool paused;
+	int clock;                /* EVD__CLOCK__* */
+	int64_t deadline_ns;      /* on clock */
+	int64_t created_rt_ns;
+	const char *key;          /* NULL: none */
+	uint64_t fire_count;
+	int64_t last_fired_rt_ns; /* 0: never fired */
+	const char *channel;      /* canonical; NULL: not a channel timer */
+	bool exec;                /* an exec timer (sched_timer_exec) */
+	const uint8_t *payload;
+	size_t payload_len;
+	int misfire, delivery, downtime; /* EVD__* */
+	uint32_t max_attempts;
+	const struct repeat *repeat; /* NULL: one-shot */
+};
+void sched_view(const struct timer *t, struct sched_view *ret);
 
 void sched_get_stats(struct sched_stats *ret);
 
