@@ -278,6 +278,27 @@ count_done_cb(struct evc *c, const struct evc_result *res, void *arg)
 	o->grants = (size_t)res->count;
 }
 
+/* Waits until n messages wait in channel: a call_soon's reply comes
+ * before its fire queues the message. */
+static void
+await_queued(struct evc *c, const char *channel, uint64_t n)
+{
+	struct evc_channel_info ci;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(evc_get_channel(c, channel, 5000, &ci), 0);
+		if (ci.queued_messages == n) {
+			evc_channel_info_free(&ci);
+			return;
+		}
+		evc_channel_info_free(&ci);
+		usleep(10 * 1000);
+	}
+	fail_msg("%s never had %llu messages waiting", channel,
+		 (unsigned long long)n);
+}
+
 /* Messages waiting with no subscriber go, sync and async; a purge of
  * nothing is 0; another publisher's messages are the owner's to purge;
  * an unknown channel and a NULL name are errors. */
@@ -293,12 +314,14 @@ test_purge(void **state)
 
 	for (i = 0; i < 3; i++)
 		assert_int_equal(evc_call_soon(c, &cb, 5000, &s), 0);
+	await_queued(c, "purged-queue", 3);
 	assert_int_equal(evc_purge(c, "purged-queue", false, 0, 5000, &n), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(evc_purge(c, "purged-queue", false, 0, 5000, &n), 0);
 	assert_int_equal(n, 0);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(evc_call_soon(c, &cb, 5000, &s), 0);
+	await_queued(c, "purged-queue", 2);
 	/* As the owner: only uid 12345's, of which there are none. */
 	assert_int_equal(evc_purge(c, "purged-queue", true, 12345, 5000, &n),
 			 0);

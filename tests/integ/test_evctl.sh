@@ -226,6 +226,11 @@ check "a bad channel name is refused" test $? -ne 0
 
 # purge: the messages waiting in a channel's queue go, and how many.
 for _ in 1 2 3; do ctl soon --channel pq >/dev/null; done
+# A soon's reply comes before its fire queues the message: wait (5 s).
+for _ in $(seq 1 100); do
+	ctl --json channel show pq | grep -q '"queued_messages":3' && break
+	sleep 0.05
+done
 out=$(ctl purge pq)
 check "purge exits 0" test $? -eq 0
 check "purge prints how many" test "$out" = 3

@@ -961,12 +961,19 @@ test_channel_namespaces(void **state)
 	assert_int_equal(sh->codes[7], 1);
 	assert_int_equal(sh->codes[8], 0);
 
-	/* Root sees where A's message went: A's channel, not B's. */
+	/* Root sees where A's message went: A's channel, not B's (once the
+	 * call_soon fired: its reply comes first). */
 	fd = greet();
 	assert_true(fd >= 0);
-	assert_int_equal(ns_get_channel(fd, A_CHAN("backup-status"), name,
-	                                sizeof name, &owner, &queued),
-	                 0);
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(ns_get_channel(fd, A_CHAN("backup-status"),
+		                                name, sizeof name, &owner,
+		                                &queued),
+		                 0);
+		if (queued == 1)
+			break;
+		usleep(10 * 1000);
+	}
 	assert_string_equal(name, A_CHAN("backup-status"));
 	assert_int_equal(owner, UID_A);
 	assert_int_equal(queued, 1);
@@ -1024,6 +1031,26 @@ pu_soon(int fd, const char *channel)
 	return code_of(call(fd, &rq));
 }
 
+/* Waits (bounded) until channel has n messages waiting: a call_soon's
+ * reply comes before its fire queues the message. 0, or -1. */
+static int
+pu_await(int fd, const char *channel, uint64_t n)
+{
+	char name[64];
+	uint32_t owner;
+	uint64_t queued = 0;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (ns_get_channel(fd, channel, name, sizeof name, &owner,
+		                   &queued) == 0 &&
+		    queued == n)
+			return 0;
+		usleep(10 * 1000);
+	}
+	return -1;
+}
+
 static int
 pu_a_owns_and_grants(void)
 {
@@ -1037,7 +1064,7 @@ pu_a_owns_and_grants(void)
 	for (i = 0; i < 2; i++)
 		if (pu_soon(fd, "pu-chan") != 0)
 			return 3;
-	return 0;
+	return pu_await(fd, "pu-chan", 2) == 0 ? 0 : 4;
 }
 
 static int
@@ -1051,6 +1078,9 @@ pu_b_floods(void)
 	for (i = 0; i < 6; i++)
 		if (pu_soon(fd, A_CHAN("pu-chan")) != 0)
 			return 2;
+	/* A grantee may look at the channel: A's 2 and B's 6 waiting. */
+	if (pu_await(fd, A_CHAN("pu-chan"), 8) < 0)
+		return 4;
 	/* B may not purge A's messages; its own, only its own. */
 	sh->codes[0] = purge_code(fd, A_CHAN("pu-chan"), true, UID_A, NULL);
 	sh->codes[1] = purge_code(fd, A_CHAN("pu-chan"), true, UID_B, &n);
@@ -1059,7 +1089,7 @@ pu_b_floods(void)
 	for (i = 0; i < 6; i++)
 		if (pu_soon(fd, A_CHAN("pu-chan")) != 0)
 			return 3;
-	return 0;
+	return pu_await(fd, A_CHAN("pu-chan"), 8) == 0 ? 0 : 5;
 }
 
 /* A takes one of its own messages and lets its visibility run out, so
