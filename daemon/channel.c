@@ -126,6 +126,7 @@ static _Thread_local struct {
 	struct event *pump_ev;
 	uint64_t rand_state;
 	struct channel_stats stats;
+	size_t unloadable; /* messages the last reload left out */
 } chan;
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
@@ -595,14 +596,18 @@ int
 channel_grant(const char *name, const struct channel_who *who, bool is_gid,
               uint32_t id, int rights, bool revoke, bool *ret_wrote)
 {
+	struct grant saved[CHANNEL_MAX_GRANTS], *g = NULL, *ng;
+	size_t i, nsaved;
 	struct channel *ch;
-	struct grant *g = NULL, *ng, saved;
-	size_t i;
 	int r;
 
 	*ret_wrote = false;
 	if (who->uid != 0 && who->uid != channel_name_owner(name))
 		return -EACCES;
+	/* Revoking on a channel nobody used takes nothing: it is not made
+	 * for that. */
+	if (revoke && ((ch = channel_get(name, false)) == NULL || !ch->owned))
+		return 0;
 	if ((r = channel_authorize(name, who, CHANNEL_RIGHT_SUBSCRIBE,
 	                           ret_wrote)) < 0)
 		return r;
@@ -611,11 +616,16 @@ channel_grant(const char *name, const struct channel_who *who, bool is_gid,
 	for (i = 0; i < ch->ngrants; i++)
 		if (ch->grants[i].is_gid == is_gid && ch->grants[i].id == id)
 			g = &ch->grants[i];
+	if (g == NULL && revoke)
+		return 0;
+	if (g == NULL && ch->ngrants == CHANNEL_MAX_GRANTS)
+		return -E2BIG;
+	/* The list as it was, should the store refuse the new one: memory
+	 * and the store then keep the same grants. */
+	nsaved = ch->ngrants;
+	if (nsaved > 0)
+		memcpy(saved, ch->grants, nsaved * sizeof *saved);
 	if (g == NULL) {
-		if (revoke)
-			return 0;
-		if (ch->ngrants == CHANNEL_MAX_GRANTS)
-			return -E2BIG;
 		ng = reallocarray(ch->grants, ch->ngrants + 1, sizeof *ng);
 		if (ng == NULL)
 			return -ENOMEM;
@@ -625,15 +635,16 @@ channel_grant(const char *name, const struct channel_who *who, bool is_gid,
 		g->id = id;
 		g->rights = 0;
 	}
-	saved = *g;
 	g->rights = revoke ? (uint8_t)(g->rights & ~rights)
 	                   : (uint8_t)(g->rights | rights);
+	if (g->rights == 0) /* nothing left: the entry goes */
+		*g = ch->grants[--ch->ngrants];
 	if ((r = channel_persist(ch)) < 0) {
-		*g = saved;
+		if (nsaved > 0)
+			memcpy(ch->grants, saved, nsaved * sizeof *saved);
+		ch->ngrants = nsaved;
 		return r;
 	}
-	if (g->rights == 0) /* nothing left: drop the entry */
-		*g = ch->grants[--ch->ngrants];
 	if (revoke && (rights & CHANNEL_RIGHT_SUBSCRIBE) != 0)
 		channel_drop_unauthorized(ch);
 	return 0;
@@ -1271,8 +1282,14 @@ channel_load_cb(const struct store_msg *sm, void *arg)
 {
 	struct channel_fire f;
 
-	if (sm->channel == NULL || channel_name_owner(sm->channel) == (uid_t)-1)
-		return 0; /* not deliverable; left in the store */
+	/* A name no client could write (a store that was not migrated by
+	 * this version) could be neither subscribed to nor purged: such a
+	 * message is left in the store, and counted for one warning. */
+	if (sm->channel == NULL || channel_name_owner(sm->channel) == (uid_t)-1 ||
+	    !channel_name_valid(strchr(sm->channel, ':') + 1)) {
+		chan.unloadable++;
+		return 0;
+	}
 	memset(&f, 0, sizeof f);
 	f.channel = sm->channel;
 	f.owner = sm->owner;
@@ -1318,7 +1335,12 @@ channel_reload(const struct store_backend *be, struct store *s)
 		return -ENOMEM;
 	if ((r = be->load_channels(s, channel_load_acl_cb, NULL)) < 0)
 		return r;
+	chan.unloadable = 0;
 	r = be->load_messages(s, channel_load_cb, &n);
+	if (chan.unloadable > 0)
+		log_warnx("store: %zu channel messages name no channel a "
+		          "client could use; they stay in the store, unloaded",
+		          chan.unloadable);
 	iter = 0;
 	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)
 		if (ch->nsubs > 0)

@@ -55,7 +55,8 @@ req_ack_reschedule(struct req_ctx *ctx, const struct channel_fire *f,
 			                "%s", why);
 		if (channel_queued(f->channel) >= CHANNEL_MAX_QUEUED)
 			return req_fail(ctx, EVD__ERROR_CODE__RESOURCE_EXHAUSTED,
-			                "channel %s is full", f->channel);
+			                "channel %s is full",
+			                channel_display(f->channel, ctx->uid));
 		if ((r = req_channel_access(ctx, f->channel,
 		                            CHANNEL_RIGHT_PUBLISH)) < 0)
 			return r;

@@ -675,7 +675,8 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 		return req_errno(ctx, r,
 		                "channel %s has %d messages waiting (its limit); "
 		                "subscribe and ack to drain it",
-		                spec->channel, CHANNEL_MAX_QUEUED);
+		                channel_display(spec->channel, ctx->uid),
+		                CHANNEL_MAX_QUEUED);
 	/* The store refused this timer's row; the rest of the batch goes
 	 * on. A taken id or key the daemon does not know of is damage:
 	 * retrying will not help, so not UNAVAILABLE; nor is it the

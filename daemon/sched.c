@@ -1633,12 +1633,13 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 static const char *
 sched_channel_full(const struct timer *t)
 {
-	static char why[200];
+	static char why[CHANNEL_CANON_MAX + 64];
 	char q[160];
 
 	if (channel_queued(TC(t)->channel) >= CHANNEL_MAX_QUEUED) {
 		snprintf(why, sizeof why, "channel %s is full (%d messages "
-		         "waiting)", TC(t)->channel, CHANNEL_MAX_QUEUED);
+		         "waiting)", channel_display(TC(t)->channel, t->uid),
+		         CHANNEL_MAX_QUEUED);
 		return why;
 	}
 	if (quota_check(t->uid, QUOTA_MESSAGE, 0, q, sizeof q) < 0) {
@@ -1673,9 +1674,11 @@ sched_fire(struct timer *t, int64_t now, bool trigger)
 		if (!channel_may_publish(TC(t)->channel, t->uid, t->gid)) {
 			static char denied[320];
 
+			/* The record is the owner's to read. */
 			snprintf(denied, sizeof denied,
 			         "uid %u may no longer publish to channel %s",
-			         (unsigned)t->uid, TC(t)->channel);
+			         (unsigned)t->uid,
+			         channel_display(TC(t)->channel, t->uid));
 			return sched_skip(t, &f, denied) ? 0 : -EAGAIN;
 		}
 		/* A repeating timer was admitted once, for many messages:

@@ -168,9 +168,9 @@ static const char *const store_sqlite_migrations[] = {
     "ALTER TABLE timers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
     /* 6: channels are named per owner, "UID:NAME" (channel.h). A name
      * meant the channel of the uid that first used it (its channels
-     * row), else that of whoever wrote the message or timer. The step in
-     * C before it (store_sqlite_migrate_6) renames on_failure inside
-     * exec blobs, and repairs strings that are not UTF-8. The channels
+     * row), else that of whoever wrote the message or timer.
+     * store_sqlite_migrate_6 runs this after renaming on_failure inside
+     * exec blobs, and then repairs strings that are not UTF-8. The channels
      * table is copied, not updated in place, so that "5:x" of uid 1 and
      * "x" of uid 5 never collide on the way. */
     "UPDATE messages SET channel = COALESCE((SELECT c.owner FROM channels c"
@@ -764,6 +764,36 @@ store_sqlite_escape(const char *in, size_t len)
 	return out;
 }
 
+/*
+ * A canonical channel name ("UID:NAME") repaired: NAME escaped as above
+ * and, should escaping make it longer than a NAME may be (255 bytes),
+ * cut at a character and ended with "~" and 8 hex digits of a hash of
+ * the original bytes, so that two long names stay apart and every table
+ * still repairs one name the same way. NULL when out of memory.
+ */
+#define STORE_CHANNEL_NAME_MAX 255
+static char *
+store_sqlite_escape_channel(const char *in, size_t len)
+{
+	const char *colon = memchr(in, ':', len);
+	size_t pre = colon != NULL ? (size_t)(colon - in) + 1 : 0, cut;
+	char *out = store_sqlite_escape(in, len), *name;
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	if (out == NULL || strlen(out + pre) <= STORE_CHANNEL_NAME_MAX)
+		return out;
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)in[i]) * 16777619u;
+	name = out + pre;
+	cut = STORE_CHANNEL_NAME_MAX - 9;
+	/* Not inside a character: back to its first byte. */
+	while (cut > 0 && ((unsigned char)name[cut] & 0xc0) == 0x80)
+		cut--;
+	snprintf(name + cut, 10, "~%08x", h);
+	return out;
+}
+
 static bool
 store_sqlite_utf8(const char *in)
 {
@@ -836,15 +866,24 @@ store_sqlite_migration_note(const char *fmt, ...)
 	store_sqlite_log_fn(STORE_LOG_WARNING, msg);
 }
 
-/* Rewrites one text column of table where it is not UTF-8: escaped, or
- * NULL with null_it (keys: an idempotency key that is not UTF-8 can
- * never be sent again, so it only loses a meaning nobody can use). The
- * rows are collected first: writing the table being scanned is
- * undefined, and a channel's name is its table's key. */
+/* How store_sqlite_repair_column repairs a value. */
+enum store_repair {
+	STORE_REPAIR_NULL,    /* an idempotency key: dropped */
+	STORE_REPAIR_TEXT,    /* escaped */
+	STORE_REPAIR_CHANNEL, /* a canonical channel name: escaped, capped */
+};
+
+/* Rewrites one text column of table where it is not UTF-8 (see enum
+ * store_repair; an idempotency key that is not UTF-8 can never be sent
+ * again, so dropping it only loses a meaning nobody can use). The rows
+ * are collected first: writing the table being scanned is undefined, and
+ * a channel's name is its table's key. */
 static int
 store_sqlite_repair_column(struct store *s, const char *table,
-                           const char *key, const char *col, bool null_it)
+                           const char *key, const char *col,
+                           enum store_repair how)
 {
+	bool null_it = how == STORE_REPAIR_NULL;
 	sqlite3_stmt *sel = NULL, *upd = NULL, *del = NULL;
 	sqlite3_value **keys = NULL, **nk;
 	char sql[256], **vals = NULL, **nv;
@@ -876,7 +915,9 @@ store_sqlite_repair_column(struct store *s, const char *table,
 			vals = nv;
 		}
 		keys[n] = sqlite3_value_dup(sqlite3_column_value(sel, 0));
-		vals[n] = null_it ? NULL : store_sqlite_escape(v, len);
+		vals[n] = null_it                      ? NULL
+		          : how == STORE_REPAIR_CHANNEL ? store_sqlite_escape_channel(v, len)
+		                                        : store_sqlite_escape(v, len);
 		n++;
 		if (keys[n - 1] == NULL || (!null_it && vals[n - 1] == NULL))
 			rc = SQLITE_NOMEM;
@@ -952,17 +993,26 @@ store_sqlite_canon_6(struct store *s, const char *name, int64_t uid)
 	return out;
 }
 
-/* Step 6 in C, before its SQL: see store_sqlite_migrations[5]. An exec
- * timer whose command had to be repaired is paused, so that nothing runs
- * a command other than the one asked for; its owner or root looks at it
- * and resumes or cancels it. */
+/*
+ * Step 6, around its SQL (store_sqlite_migrations[5]). In this order,
+ * so that repairing a name can never move one user's channel into
+ * another's:
+ *   1. exec blobs: on_failure becomes the canonical name it meant (from
+ *      the channels table as it still is), and their other strings are
+ *      repaired; an exec timer whose command had to be repaired is
+ *      paused, so that nothing runs a command other than the one asked
+ *      for (its owner or root looks at it and resumes or cancels it);
+ *   2. the SQL: every channel name gets its owner's prefix;
+ *   3. the text columns are repaired, each name now inside one owner's
+ *      namespace.
+ */
 struct store_sqlite_fix {
 	int64_t id, uid;
 	Evd__Exec *x;
 };
 
 static int
-store_sqlite_migrate_6(struct store *s)
+store_sqlite_migrate_6(struct store *s, const char *sql)
 {
 	sqlite3_stmt *sel = NULL, *upd = NULL;
 	struct store_sqlite_fix *fix = NULL, *nf;
@@ -970,17 +1020,6 @@ store_sqlite_migrate_6(struct store *s)
 	unsigned paused = 0;
 	int rc;
 
-	if ((rc = store_sqlite_repair_column(s, "timers", "id", "key", true)) !=
-	            SQLITE_OK ||
-	    (rc = store_sqlite_repair_column(s, "timers", "id", "channel",
-	                                     false)) != SQLITE_OK ||
-	    (rc = store_sqlite_repair_column(s, "messages", "fire_id",
-	                                     "channel", false)) != SQLITE_OK ||
-	    (rc = store_sqlite_repair_column(s, "channels", "name", "name",
-	                                     false)) != SQLITE_OK ||
-	    (rc = store_sqlite_repair_column(s, "runs", "rowid", "detail",
-	                                     false)) != SQLITE_OK)
-		return rc;
 	/* Collected first, as in store_sqlite_repair_column. */
 	rc = sqlite3_prepare_v2(s->db,
 	                        "SELECT id, uid, exec FROM timers"
@@ -1003,7 +1042,8 @@ store_sqlite_migrate_6(struct store *s)
 		f = &fix[n];
 		f->id = sqlite3_column_int64(sel, 0);
 		f->uid = sqlite3_column_int64(sel, 1);
-		/* Not decodable: the load refuses it as it did before. */
+		/* Not decodable: left as it is (each fire fails its run, as
+		 * before). */
 		if ((f->x = evd__exec__unpack(NULL, len, blob)) != NULL)
 			n++;
 	}
@@ -1017,15 +1057,15 @@ store_sqlite_migrate_6(struct store *s)
 		                        -1, &upd, NULL);
 	for (i = 0; rc == SQLITE_OK && i < n; i++) {
 		Evd__Exec *x = fix[i].x;
+		bool renamed = false;
 		unsigned fixed = 0;
-		char *canon;
+		char *canon, *e;
 		uint8_t *packed;
 		size_t len;
 
-		if (store_sqlite_repair_msg(&x->base, &fixed) < 0) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
+		/* The failure channel first, from its name as it was (the
+		 * channels table still has the old names), repaired as the
+		 * channel columns will be; then the command's strings. */
 		if (x->on_failure != NULL && x->on_failure[0] != '\0') {
 			if ((canon = store_sqlite_canon_6(s, x->on_failure,
 			                                  fix[i].uid)) == NULL) {
@@ -1034,7 +1074,22 @@ store_sqlite_migrate_6(struct store *s)
 			}
 			free(x->on_failure);
 			x->on_failure = canon;
-		} else if (fixed == 0)
+			renamed = true;
+			if (!store_sqlite_utf8(canon)) {
+				if ((e = store_sqlite_escape_channel(
+				         canon, strlen(canon))) == NULL) {
+					rc = SQLITE_NOMEM;
+					break;
+				}
+				free(x->on_failure);
+				x->on_failure = e;
+			}
+		}
+		if (store_sqlite_repair_msg(&x->base, &fixed) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (!renamed && fixed == 0)
 			continue;
 		len = evd__exec__get_packed_size(x);
 		if ((packed = malloc(len > 0 ? len : 1)) == NULL) {
@@ -1070,12 +1125,34 @@ store_sqlite_migrate_6(struct store *s)
 		store_sqlite_migration_note("store: %u exec timers paused (see "
 		                            "above)",
 		                            paused);
-	return rc;
+	if (rc != SQLITE_OK)
+		return rc;
+	if ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		return rc;
+	if ((rc = store_sqlite_repair_column(s, "timers", "id", "key",
+	                                     STORE_REPAIR_NULL)) != SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "timers", "id", "channel",
+	                                     STORE_REPAIR_CHANNEL)) !=
+	            SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "messages", "fire_id",
+	                                     "channel",
+	                                     STORE_REPAIR_CHANNEL)) !=
+	            SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "channels", "name", "name",
+	                                     STORE_REPAIR_CHANNEL)) !=
+	            SQLITE_OK ||
+	    (rc = store_sqlite_repair_column(s, "runs", "rowid", "detail",
+	                                     STORE_REPAIR_TEXT)) != SQLITE_OK)
+		return rc;
+	return SQLITE_OK;
 }
 
-/* Code that runs in a migration's transaction before its SQL, by the
- * version it leaves; NULL for most. Returns an SQLite code. */
-static int (*const store_sqlite_migration_code[])(struct store *) = {
+/* Code that runs a migration's step in its transaction, by the version
+ * it leaves, for a step SQL alone cannot take; it runs the step's SQL
+ * itself, at the point the step needs it. NULL for most. Returns an
+ * SQLite code. */
+static int (*const store_sqlite_migration_code[])(struct store *,
+                                                  const char *sql) = {
     [5] = store_sqlite_migrate_6,
 };
 
@@ -1113,12 +1190,15 @@ store_sqlite_migrate(struct store *s, const char *path)
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 			 version + 1);
 		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		if (rc == SQLITE_OK &&
-		    (size_t)version < sizeof(store_sqlite_migration_code) /
-		                              sizeof(store_sqlite_migration_code[0]) &&
-		    store_sqlite_migration_code[version] != NULL)
-			rc = store_sqlite_migration_code[version](s);
-		if (rc == SQLITE_OK)
+		if (rc != SQLITE_OK)
+			;
+		else if ((size_t)version <
+		                 sizeof(store_sqlite_migration_code) /
+		                         sizeof(store_sqlite_migration_code[0]) &&
+		         store_sqlite_migration_code[version] != NULL)
+			rc = store_sqlite_migration_code[version](
+			    s, store_sqlite_migrations[version]);
+		else
 			rc = sqlite3_exec(s->db,
 					  store_sqlite_migrations[version],
 					  NULL, NULL, &msg);

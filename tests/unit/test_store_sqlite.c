@@ -823,8 +823,19 @@ mig_channels_cb(const struct store_channel *c, void *arg)
 {
 	char *out = arg;
 
-	snprintf(out + strlen(out), 256 - strlen(out), "%s=%u;", c->name,
+	snprintf(out + strlen(out), 1024 - strlen(out), "%s=%u;", c->name,
 		 (unsigned)c->owner);
+	return 0;
+}
+
+/* The channel of each message, by fire id (1..7), whole. */
+static int
+mig_msgs_cb(const struct store_msg *m, void *arg)
+{
+	char (*ch)[300] = arg;
+
+	if (m->fire_id < 8)
+		snprintf(ch[m->fire_id], 300, "%s", m->channel);
 	return 0;
 }
 
@@ -849,8 +860,8 @@ test_migrate_channel_namespaces(void **state)
 	Evd__Exec x = EVD__EXEC__INIT;
 	uint8_t blob[2][256];
 	struct mig_got g;
-	struct msgs_got mg;
-	char chans[256] = "";
+	char chans[1024] = "", mch[8][300];
+	char longname[201];
 	int i;
 
 	assert_int_equal(B->begin(s), 0);
@@ -890,6 +901,34 @@ test_migrate_channel_namespaces(void **state)
 	m.fire_id = 2;
 	m.channel = "5:odd";
 	assert_int_equal(B->enqueue(s, &m), 0);
+	/* Uid 7's "a\xff" (not UTF-8) and uid 8's "a\\xff" (valid: a
+	 * backslash, an x, two f): once repaired they read alike, and must
+	 * stay two channels of two owners. */
+	c.name = "a\xff";
+	c.owner = 7;
+	assert_int_equal(B->channel_put(s, &c), 0);
+	c.name = "a\\xff";
+	c.owner = 8;
+	assert_int_equal(B->channel_put(s, &c), 0);
+	m.fire_id = 3;
+	m.owner = 7;
+	m.channel = "a\xff";
+	assert_int_equal(B->enqueue(s, &m), 0);
+	m.fire_id = 4;
+	m.owner = 8;
+	m.channel = "a\\xff";
+	assert_int_equal(B->enqueue(s, &m), 0);
+	/* 200 bytes that are not UTF-8 escape to 800: capped at a NAME's
+	 * 255 bytes, the same in every table. */
+	memset(longname, 0xfe, 200);
+	longname[200] = '\0';
+	c.name = longname;
+	c.owner = 7;
+	assert_int_equal(B->channel_put(s, &c), 0);
+	m.fire_id = 5;
+	m.owner = 7;
+	m.channel = longname;
+	assert_int_equal(B->enqueue(s, &m), 0);
 	assert_int_equal(B->commit(s), 0);
 	B->close(s);
 	sql(f, "PRAGMA user_version = 5");
@@ -909,14 +948,20 @@ test_migrate_channel_namespaces(void **state)
 	assert_string_equal(g.on_failure[5], "9:alerts");
 	assert_string_equal(g.argv1[5], "x");
 	assert_false(g.paused[5]);
-	memset(&mg, 0, sizeof(mg));
-	assert_int_equal(B->load_messages(s, msgs_cb, &mg), 0);
-	assert_int_equal(mg.n, 2);
-	assert_string_equal(mg.channel[0], "5:shared");
-	assert_string_equal(mg.channel[1], "1:5:odd");
+	memset(mch, 0, sizeof(mch));
+	assert_int_equal(B->load_messages(s, mig_msgs_cb, mch), 0);
+	assert_string_equal(mch[1], "5:shared");
+	assert_string_equal(mch[2], "1:5:odd");
+	assert_string_equal(mch[3], "7:a\\xff");  /* uid 7's, repaired */
+	assert_string_equal(mch[4], "8:a\\xff");  /* uid 8's, untouched */
+	assert_int_equal(strlen(mch[5]), strlen("7:") + 255);
+	assert_non_null(strchr(mch[5], '~'));
 	assert_int_equal(B->load_channels(s, mig_channels_cb, chans), 0);
 	assert_non_null(strstr(chans, "5:shared=5;"));
 	assert_non_null(strstr(chans, "1:5:odd=1;"));
+	assert_non_null(strstr(chans, "7:a\\xff=7;"));
+	assert_non_null(strstr(chans, "8:a\\xff=8;"));
+	assert_non_null(strstr(chans, mch[5])); /* the same capped name */
 	B->close(s);
 }
 
