@@ -19,6 +19,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "conn.h"
+#include "evd_types_pb.h"
 #include "exec.h"
 #include "hook.h"
 #include "log.h"
@@ -131,7 +132,7 @@ deliver_channel(const struct fire *f)
 	run.fired_realtime_ns = f->fired_rt_ns;
 	run.has_lateness_ns = run.has_outcome = true;
 	run.lateness_ns = f->lateness_ns;
-	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_QUEUED);
 	wait_notify(f->timer_id, &run);
 }
 
@@ -172,7 +173,7 @@ deliver_exec(const struct fire *f, struct store *s)
 	run.due_rt_ns = f->due_rt_ns;
 	run.fired_rt_ns = f->fired_rt_ns;
 	run.lateness_ns = f->lateness_ns;
-	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+	run.outcome = EVD_RUN_EXEC_FAILED;
 	run.detail = why;
 	metrics_count_exec(EXEC_FAILED, -EINVAL);
 	if ((r = batch_backend()->run_append(s, &run)) < 0)
@@ -183,7 +184,7 @@ deliver_exec(const struct fire *f, struct store *s)
 		  f->timer_id, (unsigned)f->uid, f->fire_id, why);
 	er.has_fire_id = er.has_outcome = true;
 	er.fire_id = f->fire_id;
-	er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+	er.outcome = evd_run_outcome_to_pb(EVD_RUN_EXEC_FAILED);
 	er.detail = why;
 	wait_notify(f->timer_id, &er);
 }
@@ -221,7 +222,7 @@ deliver_caller(const struct fire *f)
 	/* Waiters last: their sends may close anything. */
 	run.has_fire_id = run.has_outcome = true;
 	run.fire_id = f->fire_id;
-	run.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_DELIVERED);
 	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
 	run.due_realtime_ns = f->due_rt_ns;
 	run.fired_realtime_ns = f->fired_rt_ns;
@@ -244,4 +245,19 @@ deliver_fire(const struct fire *f, struct store *s)
 		deliver_caller(f);
 		break;
 	}
+}
+
+void
+deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
+{
+	Evd__Run run = EVD__RUN__INIT;
+
+	if (!wait_watched(timer_id))
+		return;
+	/* No fire: no fire id; fired and lateness 0, as always reported. */
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = due_rt_ns;
+	run.has_lateness_ns = run.has_outcome = true;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_CANCELLED);
+	wait_notify(timer_id, &run);
 }

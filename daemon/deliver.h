@@ -29,9 +29,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
 
 struct store;
+/* Only deliver_fill_fired's callers (channel.c) see it whole. */
+struct Evd__Fired;
 
 enum fire_target {
 	FIRE_CALLER,  /* a Fired event on conn_id */
@@ -49,9 +51,9 @@ struct fire {
 	enum fire_target target;
 	uint64_t conn_id;      /* FIRE_CALLER */
 	const char *channel;   /* FIRE_CHANNEL: the name as stored */
-	int delivery;	       /* FIRE_CHANNEL: EVD__DELIVERY__* */
+	int delivery;	       /* FIRE_CHANNEL: enum evd_delivery */
 	uint32_t max_attempts; /* FIRE_CHANNEL: 0, the channel default */
-	const uint8_t *exec;   /* FIRE_EXEC: packed Evd__Exec */
+	const uint8_t *exec;   /* FIRE_EXEC: packed Exec (evd.proto) */
 	size_t exec_len;
 	uint32_t attempt; /* FIRE_EXEC: 0, the one the Exec carries */
 	const uint8_t *payload;
@@ -96,7 +98,13 @@ void deliver_fire(const struct fire *f, struct store *s);
  * writes it for a channel message) and attempt. The payload is borrowed
  * from f: pack before it goes.
  */
-void deliver_fill_fired(Evd__Fired *ret, const struct fire *f,
+void deliver_fill_fired(struct Evd__Fired *ret, const struct fire *f,
 			const char *channel, uint32_t attempt);
+
+/*
+ * Tells the waiters of timer_id that it was cancelled (its run record,
+ * due at due_rt_ns, is sched's to store). Sends nothing when none wait.
+ */
+void deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns);
 
 #endif

@@ -25,7 +25,7 @@
 
 #include "batch.h"
 #include "channel.h"
-#include "evd.pb-c.h"
+#include "evd_types_pb.h"
 #include "exec.h"
 #include "idmap.h"
 #include "jobprop.h"
@@ -425,28 +425,28 @@ hook_done_cb(const struct exec_result *r, void *arg)
 		                       total > j->attempt ? total : j->attempt);
 	switch (r->outcome) {
 	case EXEC_EXITED:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED;
+		sr.outcome = EVD_RUN_EXEC_EXITED;
 		sr.exit_code = r->code;
 		outcome = r->code == 0 ? "success" : "failure";
 		snprintf(detail + len, sizeof detail - len,
 		         "exited with status %d", r->code);
 		break;
 	case EXEC_SIGNALED:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_SIGNALED;
+		sr.outcome = EVD_RUN_EXEC_SIGNALED;
 		sr.signal = r->code;
 		outcome = "failure";
 		snprintf(detail + len, sizeof detail - len,
 		         "killed by signal %d", r->code);
 		break;
 	case EXEC_TIMED_OUT:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_TIMED_OUT;
+		sr.outcome = EVD_RUN_EXEC_TIMED_OUT;
 		sr.signal = r->code;
 		outcome = "timeout";
 		snprintf(detail + len, sizeof detail - len,
 		         "timed out; ended by signal %d", r->code);
 		break;
 	default:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+		sr.outcome = EVD_RUN_EXEC_FAILED;
 		outcome = "failed_start";
 		snprintf(detail + len, sizeof detail - len,
 		         "could not start: %s",
@@ -505,7 +505,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	run.fired_realtime_ns = j->fired_rt_ns;
 	run.has_lateness_ns = run.has_outcome = true;
 	run.lateness_ns = j->lateness_ns;
-	run.outcome = sr.outcome;
+	run.outcome = evd_run_outcome_to_pb(sr.outcome);
 	run.detail = detail;
 	run.has_exit_code = run.has_signal = run.has_duration_ns = true;
 	run.exit_code = sr.exit_code;

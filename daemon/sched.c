@@ -41,6 +41,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "deliver.h"
+#include "exec_blob.h"
 #include "hook.h"
 #include "idmap.h"
 #include "idtab.h"
@@ -53,7 +54,6 @@
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
-#include "wait.h"
 
 /* Bounds the time one wakeup spends firing, so a burst of due timers
  * does not starve I/O; the remainder fires on the next loop turn. */
@@ -148,8 +148,6 @@ struct sched_bucket {
 };
 #define SCHED_RATE_TICK_MS 10
 static uint32_t sched_fire_rate; /* per second; 0: none (atomic) */
-static void sched_notify(const struct timer *, uint64_t, int, int64_t,
-                         int64_t);
 static int sched_fire(struct timer *, int64_t, bool);
 static bool sched_skip(struct timer *, const struct sched_firing *,
                        const char *);
@@ -193,10 +191,10 @@ sched_init(struct event_base *base, const struct store_config *keep)
 	sched.base = base;
 	if (getrandom(&sched.rnd, sizeof sched.rnd, GRND_NONBLOCK) !=
 	    (ssize_t)sizeof sched.rnd)
-		sched.rnd = (uint64_t)clock_now_ns(EVD__CLOCK__REALTIME);
+		sched.rnd = (uint64_t)clock_now_ns(EVD_CLOCK_REALTIME);
 	sched.rnd |= 1; /* xorshift must not start at 0 */
-	sched.rt_offset = clock_now_ns(EVD__CLOCK__REALTIME) -
-	                  clock_now_ns(EVD__CLOCK__MONOTONIC);
+	sched.rt_offset = clock_now_ns(EVD_CLOCK_REALTIME) -
+	                  clock_now_ns(EVD_CLOCK_MONOTONIC);
 	/* Every loop follows the zone: any may hold calendar timers. */
 	sched_zone_now(&sched.utc_offset, sched.zone_abbr,
 	               sizeof sched.zone_abbr);
@@ -677,7 +675,7 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->clock = (uint8_t)spec->clock;
 	t->misfire = (uint8_t)spec->misfire;
 	t->conn_id = spec->conn_id;
-	t->created_rt_ns = clock_batch_ns(EVD__CLOCK__REALTIME);
+	t->created_rt_ns = clock_batch_ns(EVD_CLOCK_REALTIME);
 	t->qn.deadline_ns =
 	    repeat_effective(rep, spec->deadline_ns, sched_random());
 	if (s != NULL) {
@@ -763,7 +761,7 @@ static int
 sched_cancel_one(struct timer *t, bool gone, bool keep)
 {
 	const struct store_backend *be = batch_backend();
-	int64_t now = clock_batch_ns(EVD__CLOCK__REALTIME);
+	int64_t now = clock_batch_ns(EVD_CLOCK_REALTIME);
 	struct store_run run;
 	struct store *s;
 	int r;
@@ -771,7 +769,7 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
-	run.outcome = EVD__RUN_OUTCOME__RUN_CANCELLED;
+	run.outcome = EVD_RUN_CANCELLED;
 	run.detail = gone ? "its connection closed" : NULL;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
@@ -790,7 +788,7 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 		sched_keep(t, SCHED_CANCELLED, false, now, &run);
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
-	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
+	deliver_cancelled(t->id, run.due_rt_ns);
 	if (!gone)
 		log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 			  "timer %" PRIu64 " (uid %u): cancelled", t->id,
@@ -870,7 +868,7 @@ sched_resume(struct timer *t, bool *ret_ended)
 		  (unsigned)t->uid);
 	/* Missed while paused: fire (late) or all follow from the deadline
 	 * being past; skip is decided here. */
-	if (timer_nominal(t) <= now && t->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+	if (timer_nominal(t) <= now && t->misfire == EVD_MISFIRE_SKIP) {
 		sched_plan(t, now, false, &f);
 		if (!sched_skip(t, &f, "its deadline passed while it was paused "
 		                       "(misfire policy skip)"))
@@ -974,7 +972,7 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		t->id = rv->timer_id;
 		t->uid = rv->uid;
 		t->gid = rv->gid;
-		t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		t->created_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	} else if (rv->exec != NULL && (r = sched_set_exec(t, rv->exec,
 	                                                   rv->exec_len)) < 0) {
 		timer_free(t);
@@ -1222,32 +1220,6 @@ sched_release_held(void)
 	}
 }
 
-/* Tells the waiters of t how its fire (or cancel) went. */
-static void
-sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
-             int64_t lateness, int64_t fired_rt)
-{
-	Evd__Run run = EVD__RUN__INIT;
-
-	if (!wait_watched(t->id))
-		return;
-	if (fire_id != 0) {
-		run.has_fire_id = true;
-		run.fire_id = fire_id;
-	}
-	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
-	run.due_realtime_ns = fired_rt != 0
-	                              ? fired_rt - lateness
-	                              : clock_to_realtime_ns(t->clock,
-	                                                     t->qn.deadline_ns);
-	run.fired_realtime_ns = fired_rt;
-	run.has_lateness_ns = run.has_outcome = true;
-	run.lateness_ns = lateness;
-	run.outcome = outcome;
-	wait_notify(t->id, &run);
-}
-
-
 /* Where t goes after a fire at now (on its clock). */
 static void
 sched_plan(struct timer *t, int64_t now, bool trigger,
@@ -1259,13 +1231,13 @@ sched_plan(struct timer *t, int64_t now, bool trigger,
 
 	memset(f, 0, sizeof *f);
 	f->counted = true;
-	f->fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
+	f->fired_rt = clock_now_ns(EVD_CLOCK_REALTIME);
 	f->lateness = trigger || now < t->qn.deadline_ns
 	                      ? 0
 	                      : now - t->qn.deadline_ns;
 	/* A wall-clock deadline is its own due time, exactly; others are
 	 * converted at the time of the fire. */
-	f->due_rt = t->clock == EVD__CLOCK__REALTIME && !trigger
+	f->due_rt = t->clock == EVD_CLOCK_REALTIME && !trigger
 	                    ? t->qn.deadline_ns
 	                    : f->fired_rt - f->lateness;
 	if (!repeat_repeats(rep))
@@ -1274,9 +1246,9 @@ sched_plan(struct timer *t, int64_t now, bool trigger,
 		f->keep = f->has_next = true;
 		return;
 	}
-	if (misfire == EVD__MISFIRE__MISFIRE_ALL &&
+	if (misfire == EVD_MISFIRE_ALL &&
 	    t->cold->catchup >= SCHED_CATCHUP_MAX)
-		misfire = EVD__MISFIRE__MISFIRE_FIRE;
+		misfire = EVD_MISFIRE_FIRE;
 	r = repeat_next(rep, misfire, t->cold->fire_count + 1,
 	                timer_nominal(t), now, &f->next_ns);
 	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS) {
@@ -1426,7 +1398,7 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 	f->counted = false;
 	if (!f->keep)
 		f->has_next = repeat_next(timer_repeat(t),
-		                          EVD__MISFIRE__MISFIRE_SKIP, TC(t)->fire_count,
+		                          EVD_MISFIRE_SKIP, TC(t)->fire_count,
 		                          timer_nominal(t), clock_now_ns(t->clock),
 		                          &f->next_ns) == 0;
 
@@ -1434,7 +1406,7 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 	run.timer_id = t->id;
 	run.due_rt_ns = f->due_rt;
 	run.lateness_ns = f->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
+	run.outcome = EVD_RUN_SKIPPED;
 	run.detail = why;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
@@ -1517,8 +1489,8 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	run.fired_rt_ns = fg->fired_rt;
 	run.lateness_ns = fg->lateness;
 	run.outcome = f.target == FIRE_EXEC
-	                      ? EVD__RUN_OUTCOME__RUN_EXEC_STARTED
-	                      : EVD__RUN_OUTCOME__RUN_QUEUED;
+	                      ? EVD_RUN_EXEC_STARTED
+	                      : EVD_RUN_QUEUED;
 	if ((r = deliver_stage(&f, s)) < 0 ||
 	    (r = sched_store_advance(s, t, fg)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
@@ -1548,12 +1520,12 @@ sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
 	if (!repeat_repeats(rep) || !hook_running(t->id, &owner))
 		return true;
 	switch (rep->overlap) {
-	case EVD__OVERLAP__OVERLAP_ALLOW:
+	case EVD_OVERLAP_ALLOW:
 		return true;
-	case EVD__OVERLAP__OVERLAP_TERMINATE_PREVIOUS:
+	case EVD_OVERLAP_TERMINATE_PREVIOUS:
 		hook_terminate(t->id);
 		return true;
-	case EVD__OVERLAP__OVERLAP_QUEUE_ONE:
+	case EVD_OVERLAP_QUEUE_ONE:
 		if (!f->has_next)
 			return true; /* its last run: nothing to wait in */
 		if (!t->cold->queued_one) {
@@ -1599,7 +1571,7 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 		memset(&sr, 0, sizeof sr);
 		sr.timer_id = t->id;
 		sr.due_rt_ns = fg->due_rt;
-		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
+		sr.outcome = EVD_RUN_LOST;
 		sr.detail = "its connection was gone";
 		sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, false,
 		           fg->fired_rt, &sr);
@@ -1616,7 +1588,7 @@ sched_fire_caller(struct timer *t, const struct sched_firing *fg)
 	sr.due_rt_ns = fg->due_rt;
 	sr.fired_rt_ns = fg->fired_rt;
 	sr.lateness_ns = fg->lateness;
-	sr.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	sr.outcome = EVD_RUN_DELIVERED;
 	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
 	           fg->fired_rt, &sr);
 	if (ends)
@@ -1715,7 +1687,7 @@ sched_rate_ok(const struct timer *t)
 	if (rate == 0 || t->uid == 0 ||
 	    (TC(t)->exec == NULL && TC(t)->channel == NULL))
 		return true;
-	now = clock_now_ns(EVD__CLOCK__MONOTONIC);
+	now = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	if ((b = idmap_get(sched.rate, (uint64_t)t->uid + 1)) == NULL) {
 		/* Out of memory: not limiting beats not firing. */
 		if ((b = calloc(1, sizeof *b)) == NULL ||
@@ -1882,8 +1854,8 @@ sched_retry(const struct sched_retry *rr)
 	rv.gid = rr->gid;
 	rv.payload = rr->payload;
 	rv.payload_len = rr->payload_len;
-	rv.clock = EVD__CLOCK__REALTIME;
-	rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME) + rr->delay_ns;
+	rv.clock = EVD_CLOCK_REALTIME;
+	rv.deadline_ns = clock_now_ns(EVD_CLOCK_REALTIME) + rr->delay_ns;
 	rv.exec = rr->exec;
 	rv.exec_len = rr->exec_len;
 	rv.why = "for a retry of its failed run";
@@ -1914,7 +1886,6 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 	struct sched_rerun_find rf;
 	struct timer *t = NULL;
 	struct store *s;
-	Evd__Exec *x;
 	uint8_t *packed;
 	size_t n;
 	int r;
@@ -1940,21 +1911,11 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 		return -ENOTSUP;
 	}
 	/* A run asked for by a person starts its retries anew. */
-	x = evd__exec__unpack(NULL, TC(t)->exec_len, TC(t)->exec);
-	if (x == NULL) {
+	if ((r = exec_blob_clear_attempt(TC(t)->exec, TC(t)->exec_len, &packed,
+	                                 &n)) < 0) {
 		timer_free(t);
-		return -EINVAL;
+		return r;
 	}
-	x->has_attempt = false;
-	x->attempt = 0;
-	n = evd__exec__get_packed_size(x);
-	if ((packed = malloc(n + 1)) == NULL) {
-		evd__exec__free_unpacked(x, NULL);
-		timer_free(t);
-		return -ENOMEM;
-	}
-	evd__exec__pack(x, packed);
-	evd__exec__free_unpacked(x, NULL);
 	timer_free(t); /* only looked at: sched_revive makes the real one */
 	t = NULL;
 	/* Revived through the common path (store row, key check, link),
@@ -1964,8 +1925,8 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 
 		memset(&rv, 0, sizeof rv);
 		rv.timer_id = id;
-		rv.clock = EVD__CLOCK__REALTIME;
-		rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		rv.clock = EVD_CLOCK_REALTIME;
+		rv.deadline_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 		rv.exec = packed;
 		rv.exec_len = n;
 		rv.why = "by retry";
@@ -2023,7 +1984,7 @@ sched_publish_failure(const struct sched_failure_msg *m, char *why,
 	sm.channel = m->channel;
 	sm.payload = m->payload;
 	sm.payload_len = m->payload_len;
-	sm.due_rt_ns = sm.fired_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+	sm.due_rt_ns = sm.fired_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	if ((r = be->enqueue(s, &sm)) < 0) {
 		batch_fail(r);
 		snprintf(why, why_size, "the store failed");

@@ -48,7 +48,7 @@ struct timer_cold {
 	bool queued_one;  /* overlap queue-one: a run waits for the hook */
 	uint32_t catchup; /* consecutive fires already behind schedule */
 	char *channel;    /* channel target: durable */
-	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
+	uint8_t *exec;    /* exec target (packed Exec (evd.proto)): durable */
 	size_t exec_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
 	char *keymap_key; /* "uid\0key" as stored in the key map */

@@ -42,6 +42,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evd_types.h"
+
 struct store;
 
 /* A durable timer as stored. Strings and bytes are borrowed by the
@@ -52,7 +54,7 @@ struct store_timer {
 	uint64_t fence;
 	uid_t uid;
 	gid_t gid;
-	int clock;               /* EVD__CLOCK__* */
+	int clock;               /* enum evd_clock */
 	int64_t deadline_ns;     /* on clock */
 	int64_t due_rt_ns;       /* the same instant as wall time when stored */
 	char boot_id[40];        /* kernel boot id when deadline_ns was set */
@@ -61,9 +63,9 @@ struct store_timer {
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;         /* idempotency key, or NULL */
-	int misfire;             /* EVD__MISFIRE__* */
-	int delivery;            /* EVD__DELIVERY__* */
-	int downtime;            /* EVD__DOWNTIME__* */
+	int misfire;             /* enum evd_misfire */
+	int delivery;            /* enum evd_delivery */
+	int downtime;            /* enum evd_downtime */
 	uint32_t max_attempts;
 	uint64_t fire_count;
 	int64_t last_fired_rt_ns;
@@ -100,7 +102,7 @@ struct store_msg {
 	int64_t lateness_ns;
 	uint32_t attempts;       /* deliveries so far */
 	uint32_t max_attempts;
-	int delivery;            /* EVD__DELIVERY__* */
+	int delivery;            /* enum evd_delivery */
 	bool dead;               /* in the dead-letter list */
 };
 
@@ -120,7 +122,7 @@ struct store_run {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;     /* 0 if it did not fire */
 	int64_t lateness_ns;
-	int outcome;             /* EVD__RUN_OUTCOME__* */
+	int outcome;             /* enum evd_run_outcome */
 	const char *detail;      /* why, for skips and failures; may be NULL */
 	/* Exec hooks: how it ended and the tails of its output. */
 	int exit_code;

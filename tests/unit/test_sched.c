@@ -2,8 +2,8 @@
  * Unit tests of the scheduler (daemon/sched.c) with delivery faked and
  * the clock simulated.
  *
- * The fake delivery (deliver_ready, deliver_stage, deliver_fire, defined
- * here, so deliver.o is never linked) records every call and a copy of
+ * The fake delivery (deliver_ready, deliver_stage, deliver_fire,
+ * deliver_cancelled, defined here, so deliver.o is never linked) records every call and a copy of
  * its struct fire; the fake clock (clock_set_source) stands still until
  * a test moves it. Fires are driven by sched_run_clock (sched_int.h),
  * what the timerfd callback runs, so no timerfd has to expire. Durable
@@ -74,6 +74,9 @@ static struct {
 	struct call calls[64];
 	size_t n;
 	int ready_exec; /* what deliver_ready answers for an exec fire */
+	size_t ncancelled; /* deliver_cancelled calls (not in calls[]) */
+	uint64_t cancelled_id;
+	int64_t cancelled_due_rt_ns;
 } fake;
 
 static void
@@ -123,7 +126,15 @@ deliver_fire(const struct fire *f, struct store *s)
 }
 
 void
-deliver_fill_fired(Evd__Fired *ret, const struct fire *f, const char *channel,
+deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
+{
+	fake.ncancelled++;
+	fake.cancelled_id = timer_id;
+	fake.cancelled_due_rt_ns = due_rt_ns;
+}
+
+void
+deliver_fill_fired(struct Evd__Fired *ret, const struct fire *f, const char *channel,
 		   uint32_t attempt)
 {
 	(void)ret;
@@ -171,9 +182,9 @@ setup(void **state)
 	struct store *s = NULL;
 
 	(void)state;
-	fake_ns[EVD__CLOCK__MONOTONIC] = 1000 * S;
-	fake_ns[EVD__CLOCK__BOOTTIME] = 1200 * S;
-	fake_ns[EVD__CLOCK__REALTIME] = INT64_C(1700000000) * S;
+	fake_ns[EVD_CLOCK_MONOTONIC] = 1000 * S;
+	fake_ns[EVD_CLOCK_BOOTTIME] = 1200 * S;
+	fake_ns[EVD_CLOCK_REALTIME] = INT64_C(1700000000) * S;
 	clock_set_source(fake_now);
 	memset(&fake, 0, sizeof fake);
 	assert_non_null(base = event_base_new());
@@ -208,8 +219,8 @@ add_caller(int64_t in_ns, const char *payload, int misfire, struct repeat *rep)
 	memset(&spec, 0, sizeof spec);
 	spec.uid = UID;
 	spec.gid = GID;
-	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = fake_ns[EVD__CLOCK__MONOTONIC] + in_ns;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + in_ns;
 	spec.conn_id = CONN;
 	spec.payload = (const uint8_t *)payload;
 	spec.payload_len = strlen(payload);
@@ -224,7 +235,7 @@ add_caller(int64_t in_ns, const char *payload, int misfire, struct repeat *rep)
 static void
 run_due(void)
 {
-	while (sched_run_clock(&sched.clocks[EVD__CLOCK__MONOTONIC]))
+	while (sched_run_clock(&sched.clocks[EVD_CLOCK_MONOTONIC]))
 		;
 }
 
@@ -255,7 +266,7 @@ check_caller_fire(const struct call *c, uint64_t timer_id, const char *payload,
 	assert_string_equal(c->payload, payload);
 	assert_true(c->f.fire_id != 0);
 	assert_int_equal(c->f.lateness_ns, lateness_ns);
-	assert_int_equal(c->f.fired_rt_ns, fake_ns[EVD__CLOCK__REALTIME]);
+	assert_int_equal(c->f.fired_rt_ns, fake_ns[EVD_CLOCK_REALTIME]);
 	/* A monotonic deadline's wall time: the fire's, less lateness. */
 	assert_int_equal(c->f.due_rt_ns, c->f.fired_rt_ns - lateness_ns);
 }
@@ -324,6 +335,11 @@ test_cancel_before_fire(void **state)
 	ib = sched_timer_id(b);
 	assert_int_equal(sched_cancel(a), 0);
 	assert_null(sched_lookup(ia, UID));
+	/* Its waiters are told, with its deadline as wall time. */
+	assert_int_equal(fake.ncancelled, 1);
+	assert_int_equal(fake.cancelled_id, ia);
+	assert_int_equal(fake.cancelled_due_rt_ns,
+			 fake_ns[EVD_CLOCK_REALTIME] + 100 * MS);
 
 	advance(1 * S);
 	run_due();
@@ -338,12 +354,12 @@ test_cancel_before_fire(void **state)
 static void
 test_repeat_next_deadline(void **state)
 {
-	int64_t t0 = fake_ns[EVD__CLOCK__MONOTONIC];
+	int64_t t0 = fake_ns[EVD_CLOCK_MONOTONIC];
 	struct timer *t;
 	uint64_t id;
 
 	(void)state;
-	t = add_caller(10 * S, "r", EVD__MISFIRE__MISFIRE_FIRE, every(10 * S));
+	t = add_caller(10 * S, "r", EVD_MISFIRE_FIRE, every(10 * S));
 	id = sched_timer_id(t);
 	assert_int_equal(sched_timer_deadline(t), t0 + 10 * S);
 
@@ -367,7 +383,7 @@ test_repeat_next_deadline(void **state)
 static void
 test_misfire_catchup(void **state)
 {
-	int64_t t0 = fake_ns[EVD__CLOCK__MONOTONIC];
+	int64_t t0 = fake_ns[EVD_CLOCK_MONOTONIC];
 	struct timer *once, *skip, *all;
 	uint64_t io, is, ia;
 	size_t i, n_once = 0, n_skip = 0, n_all = 0;
@@ -375,10 +391,10 @@ test_misfire_catchup(void **state)
 
 	(void)state;
 	once =
-	    add_caller(10 * S, "f", EVD__MISFIRE__MISFIRE_FIRE, every(10 * S));
+	    add_caller(10 * S, "f", EVD_MISFIRE_FIRE, every(10 * S));
 	skip =
-	    add_caller(10 * S, "s", EVD__MISFIRE__MISFIRE_SKIP, every(10 * S));
-	all = add_caller(10 * S, "a", EVD__MISFIRE__MISFIRE_ALL, every(10 * S));
+	    add_caller(10 * S, "s", EVD_MISFIRE_SKIP, every(10 * S));
+	all = add_caller(10 * S, "a", EVD_MISFIRE_ALL, every(10 * S));
 	io = sched_timer_id(once);
 	is = sched_timer_id(skip);
 	ia = sched_timer_id(all);
@@ -421,9 +437,9 @@ test_pause_resume(void **state)
 	bool ended = true;
 
 	(void)state;
-	a = add_caller(100 * MS, "a", EVD__MISFIRE__MISFIRE_FIRE, NULL);
-	b = add_caller(200 * MS, "b", EVD__MISFIRE__MISFIRE_FIRE, NULL);
-	c = add_caller(100 * MS, "c", EVD__MISFIRE__MISFIRE_SKIP, NULL);
+	a = add_caller(100 * MS, "a", EVD_MISFIRE_FIRE, NULL);
+	b = add_caller(200 * MS, "b", EVD_MISFIRE_FIRE, NULL);
+	c = add_caller(100 * MS, "c", EVD_MISFIRE_SKIP, NULL);
 	ia = sched_timer_id(a);
 	ib = sched_timer_id(b);
 	ic = sched_timer_id(c);
@@ -470,8 +486,8 @@ test_exec_held_then_fired(void **state)
 	memset(&spec, 0, sizeof spec);
 	spec.uid = UID;
 	spec.gid = GID;
-	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = fake_ns[EVD__CLOCK__MONOTONIC] + 1 * S;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + 1 * S;
 	spec.exec = exec;
 	spec.exec_len = sizeof exec;
 	spec.payload = (const uint8_t *)"x";
@@ -515,9 +531,9 @@ test_exec_held_then_fired(void **state)
 	/* Held, its lateness is from its deadline, 2 s ago. */
 	assert_int_equal(fake.calls[2].f.lateness_ns, 2 * S);
 	assert_int_equal(fake.calls[2].f.fired_rt_ns,
-			 fake_ns[EVD__CLOCK__REALTIME]);
+			 fake_ns[EVD_CLOCK_REALTIME]);
 	assert_int_equal(fake.calls[2].f.due_rt_ns,
-			 fake_ns[EVD__CLOCK__REALTIME] - 2 * S);
+			 fake_ns[EVD_CLOCK_REALTIME] - 2 * S);
 	assert_null(sched_lookup(id, UID));
 }
 
