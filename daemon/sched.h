@@ -21,13 +21,13 @@
  * double free. At most SCHED_FIRE_BATCH timers fire per wakeup; the rest
  * wait one loop turn so that I/O is not starved by a burst.
  *
- * Files: sched.c keeps the timers, their indexes and this API, and runs
- * the firing policy (plan, misfire, overlap, rate, the right to publish
- * at fire time); each fire goes to deliver.h as one struct fire, and a
- * hook's end comes back through sched_fire_done. sched_clock.c arms the
- * timerfds and follows clock steps and zone changes; sched_load.c
- * rebuilds durable timers from the store. sched_int.h is what those
- * three share, and nothing else includes it. sched says what a timer is
+ * Files: sched.c keeps the timers, their indexes and this API;
+ * sched_fire.c runs the firing policy (plan, misfire, overlap, rate, the
+ * right to publish at fire time), hands each fire to deliver.h as one
+ * struct fire, and takes a hook's end back through sched_fire_done.
+ * sched_clock.c arms the timerfds and follows clock steps and zone
+ * changes; sched_load.c rebuilds durable timers from the store.
+ * sched_int.h is what those four share, and nothing else includes it. sched says what a timer is
  * (sched_view); the request layer renders replies from that. Policies,
  * clocks and outcomes are the daemon's enums (evd_types.h): nothing of
  * the scheduler includes evd.pb-c.h (test_include_arrows.sh checks it).

@@ -7,7 +7,7 @@
  * calendar timers to their new next occurrence.
  *
  * Owns the timerfds and their events, not the timers: what is due is
- * fired by sched_run_clock (sched.c). Must not block: arming is one
+ * fired by sched_run_clock (sched_fire.c). Must not block: arming is one
  * syscall, skipped when the deadline did not move earlier.
  */
 #include "sched_int.h"

@@ -67,14 +67,15 @@ forbid batch.c sched.h channel.h conn.h dispatch.h hook.h wait.h loop.h
 forbid batch.h sched.h channel.h conn.h
 # The scheduler reaches its targets only through deliver.h; delivery
 # knows no timer and reports back by return value.
-forbid sched.c conn.h exec.h
+forbid sched.c conn.h exec.h wait.h
+forbid sched_fire.c conn.h exec.h wait.h
 forbid sched.h conn.h deliver.h
 forbid deliver.c sched.h
 forbid deliver.h sched.h conn.h channel.h hook.h
-# sched_int.h is the scheduler's own (sched.c, sched_clock.c,
-# sched_load.c; the unit test reaches in from tests/).
+# sched_int.h is the scheduler's own (sched.c, sched_fire.c,
+# sched_clock.c, sched_load.c; the unit test reaches in from tests/).
 hits=$(grep -ln '^#[[:space:]]*include[[:space:]]*"sched_int.h"' daemon/*.c \
-	daemon/*.h | grep -vxE 'daemon/sched(_clock|_load)?\.c')
+	daemon/*.h | grep -vxE 'daemon/sched(_clock|_load|_fire)?\.c')
 if [ -n "$hits" ]; then
 	echo "FAIL: sched_int.h included outside the scheduler:"
 	echo "$hits"
