@@ -26,6 +26,12 @@
  * on: it fails the one request that wrote the row, not the others of the
  * iteration. Every other error of a write means the batch is lost.
  *
+ * Enumerated fields (clock, policies, run outcomes) are evd_types.h's
+ * values, kept as plain integers: those numbers are the on-disk format,
+ * and evd_types_pb.h asserts they are the protocol's too. Exec targets and
+ * schedules are kept as opaque packed protobuf blobs; no store file
+ * includes evd.pb-c.h (exec_blob.h unpacks an Exec for schema 6).
+ *
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *

@@ -116,6 +116,7 @@ reaches_pb() { # file -> prints the include chain that reaches evd.pb-c.h
 }
 for f in daemon/sched*.c daemon/sched*.h daemon/timerq.c daemon/timerq.h \
 	daemon/repeat.h daemon/clock.c daemon/clock.h daemon/evd_types.h \
+	daemon/deliver.h daemon/exec_blob.h \
 	daemon/store*.h daemon/store.c daemon/store_memory.c \
 	daemon/store_sqlite.c; do
 	[ -f "$f" ] || continue
