@@ -26,6 +26,12 @@
  * on: it fails the one request that wrote the row, not the others of the
  * iteration. Every other error of a write means the batch is lost.
  *
+ * Enumerated fields (clock, policies, run outcomes) are evd_types.h's
+ * values, kept as plain integers: those numbers are the on-disk format,
+ * and evd_types_pb.h asserts they are the protocol's too. Exec targets and
+ * schedules are kept as opaque packed protobuf blobs; no store file
+ * includes evd.pb-c.h (exec_blob.h unpacks an Exec for schema 6).
+ *
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
@@ -42,6 +48,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "evd_types.h"
+
 struct store;
 
 /* A durable timer as stored. Strings and bytes are borrowed by the
@@ -52,7 +60,7 @@ struct store_timer {
 	uint64_t fence;
 	uid_t uid;
 	gid_t gid;
-	int clock;               /* EVD__CLOCK__* */
+	int clock;               /* enum evd_clock */
 	int64_t deadline_ns;     /* on clock */
 	int64_t due_rt_ns;       /* the same instant as wall time when stored */
 	char boot_id[40];        /* kernel boot id when deadline_ns was set */
@@ -61,9 +69,9 @@ struct store_timer {
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;         /* idempotency key, or NULL */
-	int misfire;             /* EVD__MISFIRE__* */
-	int delivery;            /* EVD__DELIVERY__* */
-	int downtime;            /* EVD__DOWNTIME__* */
+	int misfire;             /* enum evd_misfire */
+	int delivery;            /* enum evd_delivery */
+	int downtime;            /* enum evd_downtime */
 	uint32_t max_attempts;
 	uint64_t fire_count;
 	int64_t last_fired_rt_ns;
@@ -100,7 +108,7 @@ struct store_msg {
 	int64_t lateness_ns;
 	uint32_t attempts;       /* deliveries so far */
 	uint32_t max_attempts;
-	int delivery;            /* EVD__DELIVERY__* */
+	int delivery;            /* enum evd_delivery */
 	bool dead;               /* in the dead-letter list */
 };
 
@@ -120,7 +128,7 @@ struct store_run {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;     /* 0 if it did not fire */
 	int64_t lateness_ns;
-	int outcome;             /* EVD__RUN_OUTCOME__* */
+	int outcome;             /* enum evd_run_outcome */
 	const char *detail;      /* why, for skips and failures; may be NULL */
 	/* Exec hooks: how it ended and the tails of its output. */
 	int exit_code;

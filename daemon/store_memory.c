@@ -36,7 +36,6 @@
 #include <sys/queue.h>
 
 #include "clock.h"
-#include "evd.pb-c.h"
 #include "idmap.h"
 #include "strmap.h"
 
@@ -287,7 +286,7 @@ store_memory_sweep_at(struct store *s, int64_t now)
 static void
 store_memory_sweep(struct store *s)
 {
-	store_memory_sweep_at(s, clock_now_ns(EVD__CLOCK__REALTIME));
+	store_memory_sweep_at(s, clock_now_ns(EVD_CLOCK_REALTIME));
 }
 
 static void
@@ -368,7 +367,7 @@ mem_timer_set(struct mem_timer *e, const struct store_timer *t)
 	e->t.sched = mem_copy(&at, t->sched, t->sched_len);
 	e->t.finished = true;
 	if (e->t.finished_rt_ns == 0)
-		e->t.finished_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		e->t.finished_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	return 0;
 }
 
@@ -442,7 +441,7 @@ store_memory_remember(struct store *s, const struct store_timer *t)
 		store_memory_sweep_at(s,
 				      t->finished_rt_ns != 0
 					  ? t->finished_rt_ns
-					  : clock_now_ns(EVD__CLOCK__REALTIME));
+					  : clock_now_ns(EVD_CLOCK_REALTIME));
 	if ((e = idmap_get(s->by_id, t->id)) == NULL) {
 		/* Nothing to keep: no runs while it is pending, or no
 		 * finished timers at all. */

@@ -71,7 +71,7 @@
 #include <sqlite3.h>
 
 #include "clock.h"
-#include "evd.pb-c.h"
+#include "exec_blob.h"
 #include "wirestr.h"
 
 #define STORE_SQLITE_DB "evd.db"
@@ -1008,7 +1008,7 @@ store_sqlite_canon_6(struct store *s, const char *name, int64_t uid)
  */
 struct store_sqlite_fix {
 	int64_t id, uid;
-	Evd__Exec *x;
+	struct exec_blob *x;
 };
 
 static int
@@ -1044,7 +1044,7 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		f->uid = sqlite3_column_int64(sel, 1);
 		/* Not decodable: left as it is (each fire fails its run, as
 		 * before). */
-		if ((f->x = evd__exec__unpack(NULL, len, blob)) != NULL)
+		if ((f->x = exec_blob_unpack(blob, len)) != NULL)
 			n++;
 	}
 	if (rc == SQLITE_DONE)
@@ -1056,7 +1056,8 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		                        " paused = paused OR ?2 WHERE id = ?3",
 		                        -1, &upd, NULL);
 	for (i = 0; rc == SQLITE_OK && i < n; i++) {
-		Evd__Exec *x = fix[i].x;
+		struct exec_blob *x = fix[i].x;
+		const char *onf = exec_blob_on_failure(x);
 		bool renamed = false;
 		unsigned fixed = 0;
 		char *canon, *e;
@@ -1066,14 +1067,13 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		/* The failure channel first, from its name as it was (the
 		 * channels table still has the old names), repaired as the
 		 * channel columns will be; then the command's strings. */
-		if (x->on_failure != NULL && x->on_failure[0] != '\0') {
-			if ((canon = store_sqlite_canon_6(s, x->on_failure,
+		if (onf != NULL && onf[0] != '\0') {
+			if ((canon = store_sqlite_canon_6(s, onf,
 			                                  fix[i].uid)) == NULL) {
 				rc = SQLITE_NOMEM;
 				break;
 			}
-			free(x->on_failure);
-			x->on_failure = canon;
+			exec_blob_set_on_failure(x, canon);
 			renamed = true;
 			if (!store_sqlite_utf8(canon)) {
 				if ((e = store_sqlite_escape_channel(
@@ -1081,22 +1081,19 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 					rc = SQLITE_NOMEM;
 					break;
 				}
-				free(x->on_failure);
-				x->on_failure = e;
+				exec_blob_set_on_failure(x, e);
 			}
 		}
-		if (store_sqlite_repair_msg(&x->base, &fixed) < 0) {
+		if (store_sqlite_repair_msg(exec_blob_message(x), &fixed) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
 		if (!renamed && fixed == 0)
 			continue;
-		len = evd__exec__get_packed_size(x);
-		if ((packed = malloc(len > 0 ? len : 1)) == NULL) {
+		if ((packed = exec_blob_pack(x, &len)) == NULL) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		evd__exec__pack(x, packed);
 		if (fixed > 0) {
 			paused++;
 			store_sqlite_migration_note(
@@ -1119,7 +1116,7 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 	}
 	sqlite3_finalize(upd);
 	for (i = 0; i < n; i++)
-		evd__exec__free_unpacked(fix[i].x, NULL);
+		exec_blob_free(fix[i].x);
 	free(fix);
 	if (paused > 0)
 		store_sqlite_migration_note("store: %u exec timers paused (see "
@@ -2221,7 +2218,7 @@ store_sqlite_prune_step(struct store *s)
 {
 	sqlite3_stmt *st = s->st[ST_PRUNE_END];
 	int64_t start = s->prune_cursor, end = INT64_MAX;
-	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - s->keep_ns;
+	int64_t before = clock_now_ns(EVD_CLOCK_REALTIME) - s->keep_ns;
 	char saved[sizeof(s->err)];
 
 	memcpy(saved, s->err, sizeof(saved));
@@ -2334,7 +2331,7 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 	sqlite3_stmt *st = s->st[ST_CANCEL];
 
 	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, clock_now_ns(EVD__CLOCK__REALTIME));
+	sqlite3_bind_int64(st, 2, clock_now_ns(EVD_CLOCK_REALTIME));
 	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
 }
 
@@ -2357,7 +2354,7 @@ store_sqlite_retire(struct store *s, uint64_t id, uint64_t fence,
 		st = s->st[ST_RETIRE_END];
 		sqlite3_bind_int64(st, 1, (int64_t)id);
 		sqlite3_bind_int64(st, 2, (int64_t)fence);
-		sqlite3_bind_int64(st, 3, clock_now_ns(EVD__CLOCK__REALTIME));
+		sqlite3_bind_int64(st, 3, clock_now_ns(EVD_CLOCK_REALTIME));
 		return store_sqlite_exec_one(s, ST_RETIRE_END, "retire",
 					     -ESTALE);
 	}
