@@ -698,10 +698,12 @@ class Client:
                 pass
         self._connected = False
         self._shut(ConnectionLost("the client is closed"))
-        for h in self._handles.values():
-            h._on_lost(TimersLost("the client closed: its caller timers ended",
-                                  sorted(self._handles)))
-        self._handles.clear()
+        if self._handles:
+            tl = TimersLost("the client closed: its caller timers ended",
+                            sorted(self._handles))
+            for h in self._handles.values():
+                h._on_lost(tl)
+            self._handles.clear()
         for q in self._waits.values():
             for fut in q:
                 if not fut.done():
