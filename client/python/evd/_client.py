@@ -164,12 +164,14 @@ def _fill_options(m: Any, opts: Dict[str, Any]) -> bool:
 class _Pending:
     """A request in flight: its frame (kept for a resend), its waiter,
     whether it may be repeated on a new connection, and an optional hook
-    the reader runs on the reply before the next frame."""
+    the reader runs on the reply before the next frame: its return value
+    (or the Error it raises) is what the waiter gets instead of the
+    reply."""
 
     __slots__ = ("fut", "frame", "retry", "sent", "hook")
 
     def __init__(self, fut: "asyncio.Future[Any]", frame: bytes, retry: bool,
-                 hook: Optional[Callable[[Any], None]]) -> None:
+                 hook: Optional[Callable[[Any], Any]]) -> None:
         self.fut = fut
         self.frame = frame
         self.retry = retry
@@ -472,7 +474,7 @@ class Client:
             raise self._close_exc or ConnectionLost("the client is closed")
 
     def _submit(self, req: Any, retry: bool = False,
-                hook: Optional[Callable[[Any], None]] = None) -> "asyncio.Future[Any]":
+                hook: Optional[Callable[[Any], Any]] = None) -> "asyncio.Future[Any]":
         self._check_open()
         rid = self._next_id
         self._next_id = rid + 1
@@ -496,7 +498,7 @@ class Client:
         self._writer.write(b"".join([p.frame for p in batch]))
 
     async def _call(self, req: Any, body: str, retry: bool = False,
-                    hook: Optional[Callable[[Any], None]] = None) -> Any:
+                    hook: Optional[Callable[[Any], Any]] = None) -> Any:
         rep = await self._submit(req, retry, hook)
         got = rep.WhichOneof("body")
         if got != body:
@@ -548,10 +550,18 @@ class Client:
                 if exc.code == ErrorCode.PROTOCOL:
                     self._proto_error = exc
                 return
-            if p.hook is not None:
-                p.hook(rep)
+            if p.hook is None:
+                if not p.fut.done():
+                    p.fut.set_result(rep)
+                return
+            try:
+                val = p.hook(rep)
+            except Error as e:
+                if not p.fut.done():
+                    p.fut.set_exception(e)
+                return
             if not p.fut.done():
-                p.fut.set_result(rep)
+                p.fut.set_result(val)
             return
         if body == "fired":
             self._on_fired(rep.fired)
@@ -757,7 +767,7 @@ class Client:
                   payload: Union[bytes, str, None], key: Optional[str],
                   exec: Union[Exec, Sequence[str], None],
                   callback: Optional[Callable[[Fired], Any]],
-                  options: Dict[str, Any]) -> Awaitable[TimerHandle]:
+                  options: Dict[str, Any]) -> "asyncio.Future[TimerHandle]":
         if channel is not None and exec is not None:
             raise ValueError("a timer has a channel or an exec hook, not both")
         durable = channel is not None or exec is not None
@@ -772,48 +782,43 @@ class Client:
             _fill_exec(cb.exec, exec)
         if payload is not None:
             cb.payload = payload.encode() if isinstance(payload, str) else payload
-        if _fill_options(body.options, options):
-            pass
+        if options:
+            _fill_options(body.options, options)
         retry = False
         if key is None and durable and self._reconnect is not None:
             key = self._autokey()
         if key is not None:
             body.key = key
             retry = durable and self._reconnect is not None
-        repeating = body.options.HasField("repeat") if body.HasField("options") else False
-        box: List[TimerHandle] = []
+        repeating = bool(options) and body.options.HasField("repeat")
 
-        def hook(rep: Any) -> None:
+        def hook(rep: Any) -> TimerHandle:
             # Runs in the reader, before any later frame: the handle exists
             # before a Fired that follows the reply.
+            if rep.WhichOneof("body") != "scheduled":
+                raise ProtocolError(f"expected scheduled, got {rep.WhichOneof('body')}")
             sc = conv_scheduled(rep.scheduled)
             h = TimerHandle(self, sc, durable, callback)
-            box.append(h)
             if not durable:
                 h._repeating = repeating
                 self._handles[sc.timer_id] = h
                 for ev in self._early.pop(sc.timer_id, []):
                     self._on_fired_handle(h, ev)
+            return h
 
-        fut = self._submit(req, retry, hook)
-        return self._handle_of(fut, box)
+        # A future, not a coroutine: thousands in flight cost no task each.
+        return self._submit(req, retry, hook)
 
     def _on_fired_handle(self, h: TimerHandle, ev: Fired) -> None:
         if not h._repeating:
             self._handles.pop(h.id, None)
         h._on_fired(ev)
 
-    async def _handle_of(self, fut: "asyncio.Future[Any]", box: List[TimerHandle]) -> TimerHandle:
-        rep = await fut
-        if rep.WhichOneof("body") != "scheduled" or not box:
-            raise ProtocolError(f"expected scheduled in reply, got {rep.WhichOneof('body')}")
-        return box[0]
-
     def call_soon(self, *, channel: Optional[str] = None,
                   payload: Union[bytes, str, None] = None, key: Optional[str] = None,
                   exec: Union[Exec, Sequence[str], None] = None,
                   callback: Optional[Callable[[Fired], Any]] = None,
-                  **options: Any) -> Awaitable[TimerHandle]:
+                  **options: Any) -> "asyncio.Future[TimerHandle]":
         """Fires at the daemon's next loop iteration, after everything
         scheduled before (FIFO, as asyncio's call_soon).
 
@@ -836,7 +841,7 @@ class Client:
                    channel: Optional[str] = None, payload: Union[bytes, str, None] = None,
                    key: Optional[str] = None, exec: Union[Exec, Sequence[str], None] = None,
                    callback: Optional[Callable[[Fired], Any]] = None,
-                   **options: Any) -> Awaitable[TimerHandle]:
+                   **options: Any) -> "asyncio.Future[TimerHandle]":
         """Fires delay seconds from now on clock ("monotonic", the
         default, or "boottime"). Other arguments as call_soon()."""
         req = pb.Request()
@@ -850,7 +855,7 @@ class Client:
                 channel: Optional[str] = None, payload: Union[bytes, str, None] = None,
                 key: Optional[str] = None, exec: Union[Exec, Sequence[str], None] = None,
                 callback: Optional[Callable[[Fired], Any]] = None,
-                **options: Any) -> Awaitable[TimerHandle]:
+                **options: Any) -> "asyncio.Future[TimerHandle]":
         """Fires at when: seconds on clock (default "monotonic": a value
         of time(), as asyncio's call_at(loop.time() + d)), or a datetime
         (the wall clock; a naive one is local time). "realtime" takes
@@ -871,7 +876,7 @@ class Client:
                 channel: Optional[str] = None, payload: Union[bytes, str, None] = None,
                 key: Optional[str] = None, exec: Union[Exec, Sequence[str], None] = None,
                 callback: Optional[Callable[[Fired], Any]] = None,
-                **options: Any) -> Awaitable[TimerHandle]:
+                **options: Any) -> "asyncio.Future[TimerHandle]":
         """A calendar timer: fires at every occurrence of a cron or systemd
         OnCalendar= expression, in IANA zone tz (default: the daemon's).
         count, dst_gap and dst_overlap apply; every does not."""
@@ -888,8 +893,9 @@ class Client:
         req = pb.Request()
         req.cancel.timer_id = timer_id
 
-        def hook(rep: Any) -> None:
+        def hook(rep: Any) -> Any:
             self._handles.pop(timer_id, None)
+            return rep
         return self._submit(req, False, hook)
 
     async def cancel(self, timer_id: int) -> None:
@@ -961,8 +967,9 @@ class Client:
         req = pb.Request()
         req.wait.timer_id = timer_id
 
-        def hook(rep: Any) -> None:
+        def hook(rep: Any) -> Any:
             self._waits.setdefault(timer_id, collections.deque()).append(final)
+            return rep
         await self._call(req, "waiting", hook=hook)
         return await final
 
@@ -993,6 +1000,7 @@ class Client:
             self._subs[name] = sub
             if not sub._ready.done():
                 sub._ready.set_result(None)
+            return rep
 
         fut = self._submit(req, True, hook)
 
