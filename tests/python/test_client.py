@@ -386,3 +386,53 @@ def test_connect_refused(tmpdir_short, run):
         with pytest.raises(OSError):
             await evd.connect(os.path.join(tmpdir_short, "none.sock"))
     run(main())
+
+
+def test_fast_encoding_matches_protobuf(run):
+    """call_soon/call_later/call_at without exec or options are encoded by
+    hand; they must say exactly what the protobuf path says."""
+    from evd import evd_pb2 as pb
+
+    async def main():
+        ev = evd.Client("/nonexistent")  # never connected: frames stay queued
+
+        def last():
+            frame = ev._unsent[-1].frame
+            assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+            return pb.Request.FromString(frame[4:])
+
+        cases = [dict(), dict(channel="jobs"), dict(payload=b"\0\xff" * 100),
+                 dict(channel="1000:n\u00e9", payload="s\u00fcr", key="k" * 200),
+                 dict(key="only")]
+        for kw in cases:
+            for delay in (0, 1, 0.5, 3600, 10**6, -1):
+                for clock in ("monotonic", evd.Clock.BOOTTIME):
+                    ev.call_later(delay, clock=clock, **kw)
+                    got = last()
+                    want = pb.Request(request_id=got.request_id)
+                    want.call_later.delay_ns = int(round(delay * 1e9))
+                    want.call_later.clock = 0 if clock == "monotonic" else 2
+                    cb = want.call_later.callback
+                    cb.SetInParent()
+                    if "channel" in kw:
+                        cb.channel = kw["channel"]
+                    if "payload" in kw:
+                        p = kw["payload"]
+                        cb.payload = p.encode() if isinstance(p, str) else p
+                    if "key" in kw:
+                        want.call_later.key = kw["key"]
+                    assert got == want, (kw, delay, clock)
+            ev.call_at(12345.5, **kw)
+            got = last()
+            assert got.call_at.when_ns == 12345500000000 and got.call_at.clock == 0
+            assert got.call_at.HasField("callback")
+            ev.call_soon(**kw)
+            got = last()
+            assert got.WhichOneof("body") == "call_soon"
+            assert got.call_soon.HasField("callback")
+            assert got.call_soon.callback.channel == kw.get("channel", "")
+            assert got.call_soon.key == kw.get("key", "")
+        ids = [pb.Request.FromString(p.frame[4:]).request_id for p in ev._unsent]
+        assert ids == sorted(set(ids))
+        await ev.close()
+    run(main())

@@ -60,6 +60,26 @@ _READ_CHUNK = 1 << 18
 _Number = Union[int, float]
 
 
+def _uvarint(n: int) -> bytes:
+    """A protobuf varint (negative int64 as its 10-byte two's complement)."""
+    if 0 <= n < 0x80:
+        return _SMALL[n]
+    if n < 0:
+        n += 1 << 64
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+# Request body keys (field << 3 | length-delimited) of the scheduling calls
+# the fast path encodes: call_soon 11, call_later 12, call_at 13.
+_TAG_SOON, _TAG_LATER, _TAG_AT = b"\x5a", b"\x62", b"\x6a"
+
+
 def default_socket() -> str:
     """The socket evctl and libevclient use: $EVD_SOCKET; else, for a user
     other than root, $XDG_RUNTIME_DIR/evd.sock; else /run/evd/evd.sock."""
@@ -73,6 +93,8 @@ def default_socket() -> str:
 
 
 def _ns(seconds: _Number, what: str) -> int:
+    if seconds.__class__ is int:
+        return seconds * 1_000_000_000  # type: ignore[operator]
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{what}: seconds as int or float, not {type(seconds).__name__}")
     return int(round(seconds * 1_000_000_000))
@@ -488,6 +510,22 @@ class Client:
             self._flush_handle = self._loop.call_soon(self._flush)
         return fut
 
+    def _submit_body(self, tag: bytes, body: bytes, retry: bool,
+                     hook: Callable[[Any], Any]) -> "asyncio.Future[Any]":
+        """_submit for a body encoded by hand (_fast_schedule): tag is the
+        Request field's key byte, body the message's bytes."""
+        self._check_open()
+        rid = self._next_id
+        self._next_id = rid + 1
+        data = b"\x08" + _uvarint(rid) + tag + _uvarint(len(body)) + body
+        fut = self._loop.create_future()
+        p = _Pending(fut, _HDR.pack(len(data)) + data, retry, hook)
+        self._pending[rid] = p
+        self._unsent.append(p)
+        if self._flush_handle is None and self._connected:
+            self._flush_handle = self._loop.call_soon(self._flush)
+        return fut
+
     def _flush(self) -> None:
         self._flush_handle = None
         if not self._connected or not self._unsent or self._writer is None:
@@ -809,6 +847,54 @@ class Client:
         # A future, not a coroutine: thousands in flight cost no task each.
         return self._submit(req, retry, hook)
 
+    def _fast_schedule(self, tag: bytes, ns: Optional[int], clock: int,
+                       channel: Optional[str], payload: Union[bytes, str, None],
+                       key: Optional[str],
+                       callback: Optional[Callable[[Fired], Any]]) -> "asyncio.Future[TimerHandle]":
+        """The common shapes (no exec, no options) encoded by hand: the
+        protobuf objects cost more than the rest of a request. Produces
+        the bytes protobuf would (tests compare the two)."""
+        durable = channel is not None
+        if callback is not None and durable:
+            raise ValueError("callback is for caller timers (no channel, no exec): "
+                             "a channel timer's fire goes to its subscribers")
+        cb = b""
+        if channel is not None:
+            c = channel.encode()
+            cb = b"\x0a" + _uvarint(len(c)) + c
+        if payload is not None:
+            pl = payload.encode() if isinstance(payload, str) else bytes(payload)
+            cb += b"\x12" + _uvarint(len(pl)) + pl
+        retry = False
+        if key is None and durable and self._reconnect is not None:
+            key = self._autokey()
+        if ns is None:  # CallSoon: callback 1, key 2
+            body = b"\x0a" + _uvarint(len(cb)) + cb
+            ktag = b"\x12"
+        else:  # CallLater/CallAt: when 1, clock 2, callback 3, key 4
+            body = (b"\x08" + _uvarint(ns) + b"\x10" + _SMALL[clock] +
+                    b"\x1a" + _uvarint(len(cb)) + cb)
+            ktag = b"\x22"
+        if key is not None:
+            k = key.encode()
+            body += ktag + _uvarint(len(k)) + k
+            retry = durable and self._reconnect is not None
+        handles = self._handles
+        early = self._early
+
+        def hook(rep: Any) -> TimerHandle:
+            if rep.WhichOneof("body") != "scheduled":
+                raise ProtocolError(f"expected scheduled, got {rep.WhichOneof('body')}")
+            sc = conv_scheduled(rep.scheduled)
+            h = TimerHandle(self, sc, durable, callback)
+            if not durable:
+                handles[sc.timer_id] = h
+                if early:
+                    for ev in early.pop(sc.timer_id, []):
+                        self._on_fired_handle(h, ev)
+            return h
+        return self._submit_body(tag, body, retry, hook)
+
     def _on_fired_handle(self, h: TimerHandle, ev: Fired) -> None:
         if not h._repeating:
             self._handles.pop(h.id, None)
@@ -833,6 +919,8 @@ class Client:
         dst_overlap, overlap ("skip"|"queue_one"|"allow"|
         "terminate_previous"), randomized_delay and accuracy (seconds).
         Returns (awaitable) the TimerHandle."""
+        if exec is None and not options:
+            return self._fast_schedule(_TAG_SOON, None, 0, channel, payload, key, callback)
         req = pb.Request()
         return self._schedule(req, req.call_soon, channel, payload, key, exec,
                               callback, options)
@@ -844,6 +932,10 @@ class Client:
                    **options: Any) -> "asyncio.Future[TimerHandle]":
         """Fires delay seconds from now on clock ("monotonic", the
         default, or "boottime"). Other arguments as call_soon()."""
+        if exec is None and not options:
+            return self._fast_schedule(_TAG_LATER, _ns(delay, "delay"),
+                                       clock if clock.__class__ is Clock else enum_value(Clock, clock),
+                                       channel, payload, key, callback)
         req = pb.Request()
         body = req.call_later
         body.delay_ns = _ns(delay, "delay")
@@ -868,6 +960,11 @@ class Client:
             body.when_ns = _ns(when.timestamp(), "when")
             body.clock = Clock.REALTIME
         else:
+            if exec is None and not options:
+                return self._fast_schedule(
+                    _TAG_AT, _ns(when, "when"),
+                    enum_value(Clock, clock if clock is not None else Clock.MONOTONIC),
+                    channel, payload, key, callback)
             body.when_ns = _ns(when, "when")
             body.clock = enum_value(Clock, clock if clock is not None else Clock.MONOTONIC)
         return self._schedule(req, body, channel, payload, key, exec, callback, options)
