@@ -135,13 +135,15 @@ def main() -> int:
     evctl = os.path.join(a.build, "client", "evctl")
     loops = ["asyncio"]
     try:
-        import uvloop  # noqa: F401
+        import uvloop
+        del uvloop
         loops.append("uvloop")
     except ImportError:
         print("py_bench: uvloop not installed (python3-uvloop): its rows are skipped")
     have_redis = shutil.which("redis-server") is not None
     try:
-        import redis.asyncio  # noqa: F401
+        import redis.asyncio
+        del redis
     except ImportError:
         have_redis = False
     if not have_redis:

@@ -1,13 +1,11 @@
 """python3 -m evd.worker and the synchronous facade evd.sync."""
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 

@@ -34,8 +34,8 @@ import pwd
 import random
 import struct
 import time as _time
-from typing import (Any, AsyncIterator, Awaitable, Callable, Deque, Dict,
-                    Generator, Iterable, List, Optional, Sequence, Union)
+from typing import (Any, AsyncIterator, Callable, Deque, Dict, Generator,
+                    List, Optional, Sequence, Union)
 
 from . import evd_pb2 as pb
 from ._errors import (ConnectionLost, Error, NotFound, ProtocolError,

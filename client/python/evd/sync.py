@@ -116,11 +116,24 @@ class Client:
     call_later = _timer("call_later")
     call_at = _timer("call_at")
     call_on = _timer("call_on")
-    for _n in ("cancel", "get", "list", "stats", "daemon_time", "pause", "resume",
-               "trigger", "retry", "wait", "ack", "grant", "revoke", "get_channel",
-               "list_dead", "requeue_dead", "purge_dead", "purge"):
-        locals()[_n] = _plain(_n)
-    del _n
+    cancel = _plain("cancel")
+    get = _plain("get")
+    list = _plain("list")
+    stats = _plain("stats")
+    daemon_time = _plain("daemon_time")
+    pause = _plain("pause")
+    resume = _plain("resume")
+    trigger = _plain("trigger")
+    retry = _plain("retry")
+    wait = _plain("wait")
+    ack = _plain("ack")
+    grant = _plain("grant")
+    revoke = _plain("revoke")
+    get_channel = _plain("get_channel")
+    list_dead = _plain("list_dead")
+    requeue_dead = _plain("requeue_dead")
+    purge_dead = _plain("purge_dead")
+    purge = _plain("purge")
 
     def time(self) -> float:
         """The daemon's loop.time() (see evd.Client.time)."""
@@ -181,7 +194,20 @@ def _module_fn(name: str) -> Callable[..., Any]:
     return f
 
 
-for _n in ("call_soon", "call_later", "call_at", "call_on", "cancel", "get", "list",
-           "stats", "time", "daemon_time", "pause", "resume", "trigger", "retry", "wait"):
-    globals()[_n] = _module_fn(_n)
-del _n
+# The module-level calls use one shared client (EVD_SOCKET, then as evctl),
+# connected on first use and closed at exit.
+call_soon = _module_fn("call_soon")
+call_later = _module_fn("call_later")
+call_at = _module_fn("call_at")
+call_on = _module_fn("call_on")
+cancel = _module_fn("cancel")
+get = _module_fn("get")
+list = _module_fn("list")  # noqa: A001 (the protocol's name)
+stats = _module_fn("stats")
+time = _module_fn("time")
+daemon_time = _module_fn("daemon_time")
+pause = _module_fn("pause")
+resume = _module_fn("resume")
+trigger = _module_fn("trigger")
+retry = _module_fn("retry")
+wait = _module_fn("wait")
