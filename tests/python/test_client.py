@@ -162,17 +162,20 @@ def test_cancel_races(daemon, run):
             await asyncio.sleep(rnd.random() * 0.005)
             results = await asyncio.gather(*[ev.cancel(h.id) for h in hs],
                                            return_exceptions=True)
-            await asyncio.sleep(0.3)  # any fire that won is in by now
             won_fire = won_cancel = 0
             for h, r in zip(hs, results):
-                fired = h.fired().done() and h.fired().exception() is None
                 if r is None:
                     won_cancel += 1
-                    assert not fired, f"timer {h.id} cancelled and fired"
                 else:
+                    # The fire won; its event may follow the NotFound reply
+                    # (the daemon answers before it publishes).
                     assert isinstance(r, evd.NotFound)
                     won_fire += 1
-                    assert fired, f"timer {h.id} neither cancelled nor fired"
+                    await asyncio.wait_for(h.fired(), 10)
+            await asyncio.sleep(0.3)  # a cancelled timer that still fired would show
+            for h, r in zip(hs, results):
+                if r is None:
+                    assert not h.fired().done(), f"timer {h.id} cancelled and fired"
             assert won_fire + won_cancel == 500
     run(main())
 
