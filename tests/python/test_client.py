@@ -439,3 +439,15 @@ def test_fast_encoding_matches_protobuf(run):
         assert ids == sorted(set(ids))
         await ev.close()
     run(main())
+
+
+def test_uvarint_matches_protobuf():
+    from evd import evd_pb2 as pb
+    from evd._client import _uvarint
+    ns = [0, 1, 127, 128, 255, 16383, 16384, 16385, 2**21 - 1, 2**21, 2**28, 2**35,
+          2**63 - 1, 3_600_000_000_000]
+    for n in ns:
+        assert _uvarint(n) == pb.Request(request_id=n).SerializeToString()[1:], n
+    for n in (-1, -2**63, -1_000_000_000):
+        m = pb.CallLater(delay_ns=n).SerializeToString()[1:]
+        assert _uvarint(n) == m, n

@@ -64,6 +64,10 @@ def _uvarint(n: int) -> bytes:
     """A protobuf varint (negative int64 as its 10-byte two's complement)."""
     if 0 <= n < 0x80:
         return _SMALL[n]
+    if 0 < n < 0x4000:  # request ids, lengths: no loop
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if 0 < n < 0x200000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
     if n < 0:
         n += 1 << 64
     out = bytearray()
@@ -75,6 +79,7 @@ def _uvarint(n: int) -> bytes:
 
 
 _SMALL = [bytes((i,)) for i in range(0x80)]
+_NS_CACHE: Dict[int, bytes] = {}
 # Request body keys (field << 3 | length-delimited) of the scheduling calls
 # the fast path encodes: call_soon 11, call_later 12, call_at 13.
 _TAG_SOON, _TAG_LATER, _TAG_AT = b"\x5a", b"\x62", b"\x6a"
@@ -872,7 +877,12 @@ class Client:
             body = b"\x0a" + _uvarint(len(cb)) + cb
             ktag = b"\x12"
         else:  # CallLater/CallAt: when 1, clock 2, callback 3, key 4
-            body = (b"\x08" + _uvarint(ns) + b"\x10" + _SMALL[clock] +
+            when = _NS_CACHE.get(ns)
+            if when is None:  # programs reuse a few delays: remember them
+                when = _uvarint(ns)
+                if len(_NS_CACHE) < 1024:
+                    _NS_CACHE[ns] = when
+            body = (b"\x08" + when + b"\x10" + _SMALL[clock] +
                     b"\x1a" + _uvarint(len(cb)) + cb)
             ktag = b"\x22"
         if key is not None:

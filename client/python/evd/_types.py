@@ -336,8 +336,12 @@ def _opt(msg: Any, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
+_CLOCKS = tuple(Clock)
+
+
 def conv_scheduled(m: Any) -> Scheduled:
-    return Scheduled(m.timer_id, _safe_enum(Clock, m.clock), m.deadline_ns,  # type: ignore[arg-type]
+    c = m.clock  # hot: every schedule's reply
+    return Scheduled(m.timer_id, _CLOCKS[c] if c < 3 else c, m.deadline_ns,
                      m.due_realtime_ns, m.existing)
 
 
