@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import evd
+from conftest import Daemon
 
 NOBODY = 65534
 
@@ -45,15 +46,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 def test_second_uid_cannot_see_first(daemon, run, tmpdir_short):
     if os.geteuid() != 0:
         pytest.skip("needs root to run a second connection as nobody (uid 65534)")
-    # The nobody child needs the socket and a copy of the package it can read.
-    os.chmod(daemon.dir, 0o755)
-    os.chmod(daemon.sock, 0o666)
-    pkg = os.path.join(daemon.dir, "pkg")
-    shutil.copytree(os.path.dirname(evd.__file__), os.path.join(pkg, "evd"))
-    for root, dirs, files in os.walk(pkg):
-        os.chmod(root, 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
+    pkg = share(daemon)
 
     async def schedule():
         async with evd.connect(daemon.sock) as ev:
@@ -78,3 +71,57 @@ def test_second_uid_cannot_see_first(daemon, run, tmpdir_short):
             assert nob.owner_uid == NOBODY
             assert out["mine"] in [t.timer_id async for t in ev.timers()]
     run(check())
+
+
+QUOTA_CHILD = r"""
+import asyncio, sys
+import evd
+
+async def main(sock):
+    async with evd.connect(sock, name="nobody") as ev:
+        for i in range(2):
+            await ev.call_later(3600, channel="q")
+        try:
+            await ev.call_later(3600, channel="q")
+            print("scheduled")
+        except evd.ResourceExhausted as e:
+            assert e.code == evd.ErrorCode.RESOURCE_EXHAUSTED and e.message
+            print("exhausted")
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def share(d: Daemon) -> str:
+    """Opens the daemon's socket and a copy of evd to nobody; returns
+    the copy's directory for PYTHONPATH."""
+    os.chmod(d.dir, 0o755)
+    os.chmod(d.sock, 0o666)
+    pkg = os.path.join(d.dir, "pkg")
+    shutil.copytree(os.path.dirname(evd.__file__), os.path.join(pkg, "evd"))
+    for root, dirs, files in os.walk(pkg):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    return pkg
+
+
+def test_quota_is_resource_exhausted(tmpdir_short):
+    """A user past its quota gets evd.ResourceExhausted (root has none)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a connection as nobody (uid 65534)")
+    conf = os.path.join(tmpdir_short, "evd.conf")
+    with open(conf, "w") as f:
+        f.write("quota_timers = 2\n")
+    d = Daemon(tmpdir_short, ["--config", conf])
+    d.start()
+    try:
+        pkg = share(d)
+        p = subprocess.run([sys.executable, "-c", QUOTA_CHILD, d.sock], user=NOBODY,
+                           group=NOBODY, extra_groups=[],
+                           env={"PYTHONPATH": pkg, "PATH": "/usr/bin:/bin", "HOME": "/"},
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == "exhausted"
+    finally:
+        assert d.stop() == 0, d.logtext()
