@@ -195,15 +195,23 @@ class _Pending:
     (or the Error it raises) is what the waiter gets instead of the
     reply."""
 
-    __slots__ = ("fut", "frame", "retry", "sent", "hook")
+    __slots__ = ("fut", "frame", "retry", "sent", "hook", "durable", "callback")
 
     def __init__(self, fut: "asyncio.Future[Any]", frame: bytes, retry: bool,
-                 hook: Optional[Callable[[Any], Any]]) -> None:
+                 hook: Any, durable: bool = False,
+                 callback: Optional[Callable[[Fired], Any]] = None) -> None:
         self.fut = fut
         self.frame = frame
         self.retry = retry
         self.sent = False
-        self.hook = hook
+        self.hook = hook  # a callable, _SCHED, or None
+        # _SCHED's arguments: kept here rather than in a closure per
+        # request, which (with its cells) the garbage collector would scan.
+        self.durable = durable
+        self.callback = callback
+
+
+_SCHED = object()  # the hook of _fast_schedule's requests: Client._on_scheduled
 
 
 def _swallow(fut: "asyncio.Future[Any]") -> None:
@@ -515,8 +523,9 @@ class Client:
             self._flush_handle = self._loop.call_soon(self._flush)
         return fut
 
-    def _submit_body(self, tag: bytes, body: bytes, retry: bool,
-                     hook: Callable[[Any], Any]) -> "asyncio.Future[Any]":
+    def _submit_body(self, tag: bytes, body: bytes, retry: bool, hook: Any,
+                     durable: bool = False,
+                     callback: Optional[Callable[[Fired], Any]] = None) -> "asyncio.Future[Any]":
         """_submit for a body encoded by hand (_fast_schedule): tag is the
         Request field's key byte, body the message's bytes."""
         self._check_open()
@@ -524,7 +533,7 @@ class Client:
         self._next_id = rid + 1
         data = b"\x08" + _uvarint(rid) + tag + _uvarint(len(body)) + body
         fut = self._loop.create_future()
-        p = _Pending(fut, _HDR.pack(len(data)) + data, retry, hook)
+        p = _Pending(fut, _HDR.pack(len(data)) + data, retry, hook, durable, callback)
         self._pending[rid] = p
         self._unsent.append(p)
         if self._flush_handle is None and self._connected:
@@ -593,12 +602,13 @@ class Client:
                 if exc.code == ErrorCode.PROTOCOL:
                     self._proto_error = exc
                 return
-            if p.hook is None:
+            hook = p.hook
+            if hook is None:
                 if not p.fut.done():
                     p.fut.set_result(rep)
                 return
             try:
-                val = p.hook(rep)
+                val = self._on_scheduled(p, rep) if hook is _SCHED else hook(rep)
             except Error as e:
                 if not p.fut.done():
                     p.fut.set_exception(e)
@@ -889,21 +899,21 @@ class Client:
             k = key.encode()
             body += ktag + _uvarint(len(k)) + k
             retry = durable and self._reconnect is not None
-        handles = self._handles
-        early = self._early
+        return self._submit_body(tag, body, retry, _SCHED, durable, callback)
 
-        def hook(rep: Any) -> TimerHandle:
-            if rep.WhichOneof("body") != "scheduled":
-                raise ProtocolError(f"expected scheduled, got {rep.WhichOneof('body')}")
-            sc = conv_scheduled(rep.scheduled)
-            h = TimerHandle(self, sc, durable, callback)
-            if not durable:
-                handles[sc.timer_id] = h
-                if early:
-                    for ev in early.pop(sc.timer_id, []):
-                        self._on_fired_handle(h, ev)
-            return h
-        return self._submit_body(tag, body, retry, hook)
+    def _on_scheduled(self, p: _Pending, rep: Any) -> TimerHandle:
+        """The reply of a _fast_schedule request, in the reader: the handle
+        exists (and a caller timer is routed) before any later frame."""
+        if rep.WhichOneof("body") != "scheduled":
+            raise ProtocolError(f"expected scheduled, got {rep.WhichOneof('body')}")
+        sc = conv_scheduled(rep.scheduled)
+        h = TimerHandle(self, sc, p.durable, p.callback)
+        if not p.durable:
+            self._handles[sc.timer_id] = h
+            if self._early:
+                for ev in self._early.pop(sc.timer_id, []):
+                    self._on_fired_handle(h, ev)
+        return h
 
     def _on_fired_handle(self, h: TimerHandle, ev: Fired) -> None:
         if not h._repeating:

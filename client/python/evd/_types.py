@@ -178,7 +178,7 @@ class Callback:
     payload: bytes = b""
 
 
-@dataclass
+@dataclass(slots=True)  # one per schedule: no __dict__ for the GC to scan
 class Scheduled:
     """The reply to a scheduling request."""
 
