@@ -451,3 +451,20 @@ def test_uvarint_matches_protobuf():
     for n in (-1, -2**63, -1_000_000_000):
         m = pb.CallLater(delay_ns=n).SerializeToString()[1:]
         assert _uvarint(n) == m, n
+
+
+def test_reply_larger_than_a_read(daemon, run):
+    """A List reply of about 500 KiB (the daemon's cap) arrives over several
+    reads (256 KiB each)."""
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            futs = [ev.call_later(3600, channel="big", payload=bytes([i % 251]) * 1000)
+                    for i in range(1000)]
+            ids = [(await f).id for f in futs]
+            page = await ev.list("big", limit=1000)
+            got = [t.timer_id for t in page.timers]
+            assert got == ids[:len(got)] and len(got) >= 300
+            assert all(t.callback.payload == bytes([i % 251]) * 1000
+                       for i, t in enumerate(page.timers))
+            assert [t.timer_id async for t in ev.timers("big")] == ids
+    run(main())

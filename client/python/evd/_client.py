@@ -560,7 +560,7 @@ class Client:
     # ---- receiving ----
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        buf = bytearray()
+        rest = b""  # the start of a frame not complete yet
         unpack = _HDR.unpack_from
         parse = pb.Reply.FromString
         try:
@@ -568,18 +568,19 @@ class Client:
                 chunk = await reader.read(_READ_CHUNK)
                 if not chunk:
                     raise ConnectionLost("the daemon closed the connection")
-                buf += chunk
-                off, end = 0, len(buf)
+                # bytes, so that each frame is sliced (copied) once.
+                data = rest + chunk if rest else chunk
+                off, end = 0, len(data)
                 while end - off >= 4:
-                    n = unpack(buf, off)[0]
+                    n = unpack(data, off)[0]
                     if n == 0 or n > FRAME_MAX:
                         raise ProtocolError(f"the daemon sent a frame of {n} bytes")
                     if end - off - 4 < n:
                         break
-                    rep = parse(bytes(buf[off + 4:off + 4 + n]))
+                    rep = parse(data[off + 4:off + 4 + n])
                     off += 4 + n
                     self._dispatch(rep)
-                del buf[:off]
+                rest = data[off:]
         except asyncio.CancelledError:
             raise
         except ConnectionLost as e:
