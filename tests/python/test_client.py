@@ -468,3 +468,23 @@ def test_reply_larger_than_a_read(daemon, run):
                        for i, t in enumerate(page.timers))
             assert [t.timer_id async for t in ev.timers("big")] == ids
     run(main())
+
+
+def test_repeating_caller_timer_calls_back_each_fire(daemon, run):
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            got = []
+            done = asyncio.get_running_loop().create_future()
+
+            def cb(f):
+                got.append(f.fire_id)
+                if len(got) == 3:
+                    done.set_result(None)
+            h = await ev.call_later(0.01, every=0.01, count=3, callback=cb)
+            await asyncio.wait_for(done, 10)
+            assert len(set(got)) == 3
+            assert (await h.fired()).fire_id == got[0]
+            await asyncio.sleep(0.1)
+            assert len(got) == 3
+            assert (await ev.get(h.id)).state == evd.TimerState.FIRED
+    run(main())
