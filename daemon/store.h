@@ -15,10 +15,18 @@
  * is the right lease for one node) and the fence stays 0.
  *
  * Batches: every mutation happens between begin() and commit(); the daemon
- * opens one batch per loop iteration and commits it before any reply of
- * that iteration goes out (group commit: one fsync per batch). commit()
- * failing means nothing of the batch happened (the backend rolled it back
- * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
+ * opens one batch per loop iteration. commit() failing means nothing of
+ * the batch happened (the backend rolled it back whole); the daemon then
+ * answers the batch's durable requests UNAVAILABLE.
+ *
+ * Durability is asynchronous: a backend with flush() makes commit() cheap
+ * (visible to later calls, safe from a crash of evd, not yet from one of
+ * the machine) and flush() makes every batch committed before it durable.
+ * The daemon runs flush() on a thread of its own while the loop reads,
+ * runs and commits the next batches, and lets no reply or event out
+ * before the flush that covers it is done (batch.h): each reply waits for
+ * its own batch, and fsync leaves the loop thread. A backend whose
+ * commit() is durable by itself (or that keeps nothing) has no flush.
  *
  * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
  * -EEXIST, a taken id or key; -E2BIG, a value too big for the engine;
@@ -35,9 +43,10 @@
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
- * Thread-safety: none; the loop thread only. Errors: negative errno
- * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN, -ENOENT for "no
- * such row"), with a human-readable reason in store_errmsg().
+ * Thread-safety: none; the loop thread only, flush() aside. Errors:
+ * negative errno (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN,
+ * -ENOENT for "no such row"), with a human-readable reason in
+ * store_errmsg().
  */
 #ifndef EVD_STORE_H
 #define EVD_STORE_H
@@ -166,7 +175,8 @@ typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
 
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
-	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
+	bool sync_full;          /* durable before any reply (else: a power
+	                          * loss may take the last commits) */
 	uint32_t history_per_timer; /* run records kept per timer */
 	/* Where the engine's own reports go (NULL: nowhere). Process-wide:
 	 * the first open() that passes one sets it up, before the engine
@@ -206,6 +216,18 @@ struct store_backend {
 
 	int (*begin)(struct store *s);
 	int (*commit)(struct store *s);
+	/*
+	 * Makes every batch committed so far durable; NULL, or (*flushes)(s)
+	 * false, when commit() is all there is (see above). Runs on another
+	 * thread than every other call on s, concurrently with them (the
+	 * only call that may): it reads nothing they change. Returns 0 or
+	 * -errno (-EIO: what was committed may not be on disk, and retrying
+	 * cannot tell; the daemon stops). Sets no errmsg.
+	 */
+	int (*flush)(struct store *s);
+	/* Whether commit() leaves durability to flush() for this store (the
+	 * configuration decides: sync_full). */
+	bool (*flushes)(const struct store *s);
 	/* Abandons the open batch (after a failure inside it). */
 	void (*rollback)(struct store *s);
 

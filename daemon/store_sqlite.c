@@ -59,6 +59,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@
 #define STORE_SQLITE_LOCK "evd.lock"
 #define STORE_SQLITE_CREATED "evd.created"
 #define STORE_SQLITE_RUNNING "evd.running"
+#define STORE_SQLITE_SYNCED "evd.synced"
 /*
  * The check at open reads every page with PRAGMA quick_check up to this
  * size: about 5 ms per MiB here (0.37 s for a million timers, 70 MiB),
@@ -353,6 +355,22 @@ struct store {
 	char wal[PATH_MAX];   /* evd.db-wal, and what it was when opened */
 	dev_t wal_dev;
 	ino_t wal_ino;
+	/* --sync full: commits write the WAL (synchronous = NORMAL) and
+	 * flush() fdatasyncs it from the daemon's sync thread, through
+	 * wal_fd, then records in synced_fd how far the WAL is known to be
+	 * on disk (see store_sqlite_flush). The loop never touches these
+	 * two between open and close. */
+	bool flushes;
+	int wal_fd;
+	int synced_fd;
+	sqlite3 *ckpt_db;     /* the sync thread's own, for checkpoints */
+	uint32_t wal_frames;  /* in the WAL after the last commit (hook) */
+	/* The WAL as the last commit left it: its salts and frames, for the
+	 * sync thread (under pos_lock). */
+	pthread_mutex_t pos_lock;
+	bool pos_known;
+	uint32_t pos_salt[2];
+	uint32_t pos_frames;
 	struct store_sqlite_outs out_pending; /* the open transaction's */
 	struct store_sqlite_outs out_done;    /* committed, not reported */
 };
@@ -1382,6 +1400,54 @@ store_sqlite_get32(const uint8_t *p, bool big)
 	       (uint32_t)p[1] << 8 | p[0];
 }
 
+/*
+ * evd.synced (--sync full): 16 bytes, big-endian: "EVDS", the WAL's two
+ * salts and how many of its frames were on disk at the last flush.
+ */
+#define STORE_SQLITE_SYNCED_LEN 16
+#define STORE_SQLITE_SYNCED_MAGIC 0x45564453u
+
+static void
+store_sqlite_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
+store_sqlite_synced_pack(uint8_t *p, const uint32_t salt[2], uint32_t frames)
+{
+	store_sqlite_put32(p, STORE_SQLITE_SYNCED_MAGIC);
+	store_sqlite_put32(p + 4, salt[0]);
+	store_sqlite_put32(p + 8, salt[1]);
+	store_sqlite_put32(p + 12, frames);
+}
+
+/* How many frames of the WAL with these salts evd.synced says were on
+ * disk; UINT32_MAX (all of them) when it says nothing about this WAL. */
+static uint32_t
+store_sqlite_synced_frames(struct store *s, const uint32_t salt[2])
+{
+	uint8_t rec[STORE_SQLITE_SYNCED_LEN];
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (store_sqlite_file(s, STORE_SQLITE_SYNCED, path) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return UINT32_MAX;
+	n = pread(fd, rec, sizeof rec, 0);
+	close(fd);
+	if (n != (ssize_t)sizeof rec ||
+	    store_sqlite_get32(rec, true) != STORE_SQLITE_SYNCED_MAGIC ||
+	    store_sqlite_get32(rec + 4, true) != salt[0] ||
+	    store_sqlite_get32(rec + 8, true) != salt[1])
+		return UINT32_MAX;
+	return store_sqlite_get32(rec + 12, true);
+}
+
 /* SQLite's WAL checksum of n bytes (a multiple of 8), carried on from c. */
 static void
 store_sqlite_wal_sum(bool big, const uint8_t *p, size_t n, uint32_t c[2])
@@ -1430,7 +1496,7 @@ store_sqlite_wal_frame_ok(const struct store_sqlite_wal *w, const uint8_t *f,
  */
 static int
 store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
-		      unsigned *ret_frame)
+		      unsigned *ret_frame, uint32_t ret_salt[2])
 {
 	struct store_sqlite_wal w;
 	uint8_t hdr[WAL_HDR], *f = NULL;
@@ -1453,8 +1519,8 @@ store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
 	magic = store_sqlite_get32(hdr, true);
 	w.big = (magic & 1) != 0;
 	w.page = store_sqlite_get32(hdr + 8, true);
-	w.salt[0] = store_sqlite_get32(hdr + 16, true);
-	w.salt[1] = store_sqlite_get32(hdr + 20, true);
+	w.salt[0] = ret_salt[0] = store_sqlite_get32(hdr + 16, true);
+	w.salt[1] = ret_salt[1] = store_sqlite_get32(hdr + 20, true);
 	store_sqlite_wal_sum(w.big, hdr, 24, chain);
 	/* A header that does not check out makes SQLite ignore the whole
 	 * WAL; what it held cannot be told either. */
@@ -1506,23 +1572,29 @@ out:
 /*
  * After an unclean stop: is evd.db-wal whole? With --sync full every
  * acknowledged commit was on disk before its reply, so commits lost to
- * a broken frame are damage and refused. With --sync normal a power
- * loss may leave holes that lose the last commits, which the operator
- * accepted: then it is only reported.
+ * a broken frame are damage and refused; unless evd.synced says the
+ * broken frame was never known to be on disk: a crash of the machine
+ * tore the tail that was still being synced, whose commits no client
+ * saw acknowledged. With --sync normal a power loss may leave holes that
+ * lose the last commits, which the operator accepted: then it is only
+ * reported.
  */
 static int
 store_sqlite_wal_check(struct store *s, bool sync_full)
 {
-	char path[PATH_MAX], msg[PATH_MAX + 128];
+	char path[PATH_MAX], msg[PATH_MAX + 256];
 	unsigned lost, frame;
+	uint32_t salt[2] = {0, 0}, synced = UINT32_MAX;
 	int r;
 
 	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", path)) < 0 ||
-	    (r = store_sqlite_wal_scan(s, path, &lost, &frame)) < 0)
+	    (r = store_sqlite_wal_scan(s, path, &lost, &frame, salt)) < 0)
 		return r;
 	if (lost == 0)
 		return 0;
 	if (sync_full)
+		synced = store_sqlite_synced_frames(s, salt);
+	if (sync_full && frame <= synced)
 		return store_sqlite_corrupt(
 		    s,
 		    "evd.db-wal is damaged at frame %u, and %u commits "
@@ -1531,10 +1603,19 @@ store_sqlite_wal_check(struct store *s, bool sync_full)
 		    "evd.running",
 		    frame, lost);
 	if (store_sqlite_log_fn != NULL) {
-		snprintf(msg, sizeof(msg),
-			 "%s is damaged at frame %u: %u commits after it are "
-			 "lost (--sync normal: a power loss may do that)",
-			 path, frame, lost);
+		if (sync_full)
+			snprintf(msg, sizeof(msg),
+				 "%s is damaged at frame %u, past the %u known "
+				 "to be on disk: %u commits after it, never "
+				 "acknowledged, are lost (a crash of the "
+				 "machine may do that)",
+				 path, frame, synced, lost);
+		else
+			snprintf(msg, sizeof(msg),
+				 "%s is damaged at frame %u: %u commits after "
+				 "it are lost (--sync normal: a power loss may "
+				 "do that)",
+				 path, frame, lost);
 		store_sqlite_log_fn(STORE_LOG_WARNING, msg);
 	}
 	return 0;
@@ -1814,6 +1895,141 @@ fail:
 	return r;
 }
 
+/* SQLite's own autocheckpoint threshold, which our WAL hook replaces. */
+#define WAL_CHECKPOINT_FRAMES 1000
+
+/*
+ * After every commit (the loop thread): how many frames the WAL holds,
+ * for the sync thread's checkpoints and its record of what is on disk.
+ * Setting a hook turns SQLite's autocheckpoint off: with --sync full the
+ * sync thread checkpoints instead (store_sqlite_flush), so the fsyncs of
+ * a checkpoint leave the loop too.
+ */
+static int
+store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	s->wal_frames = frames > 0 ? (uint32_t)frames : 0;
+	return SQLITE_OK;
+}
+
+/*
+ * --sync full without an fsync on the loop: commits only write the WAL
+ * (synchronous = NORMAL, which still syncs around checkpoints) and
+ * flush() fdatasyncs it. Set up last in open(), so the schema's own
+ * commits above were synced as they went.
+ */
+static int
+store_sqlite_defer_sync(struct store *s)
+{
+	char path[PATH_MAX];
+	int rc, r;
+
+	s->wal_fd = open(s->wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (s->wal_fd < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", s->wal,
+				    strerror(-r));
+		return r;
+	}
+	if ((r = store_sqlite_file(s, STORE_SQLITE_SYNCED, path)) < 0)
+		return r;
+	s->synced_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			    0600);
+	if (s->synced_fd < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	rc = sqlite3_open_v2(s->path, &s->ckpt_db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+				 SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_seterr(s, "cannot open %s for checkpoints: %s",
+				    s->path, sqlite3_errstr(rc));
+		return -EIO;
+	}
+	/* A checkpoint that meets the loop's writer gives up rather than
+	 * waits: the next flush tries again. */
+	sqlite3_busy_timeout(s->ckpt_db, 0);
+	rc = store_sqlite_pragma(s, "PRAGMA synchronous = NORMAL", NULL, 0);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, rc, s->path);
+	sqlite3_wal_hook(s->db, store_sqlite_wal_hook, s);
+	s->flushes = true;
+	return 0;
+}
+
+/* A commit went into the WAL: what a flush from now on covers. */
+static void
+store_sqlite_note_commit(struct store *s)
+{
+	uint8_t hdr[WAL_HDR];
+
+	if (!s->flushes)
+		return;
+	pthread_mutex_lock(&s->pos_lock);
+	s->pos_known = pread(s->wal_fd, hdr, sizeof hdr, 0) ==
+		       (ssize_t)sizeof hdr;
+	if (s->pos_known) {
+		s->pos_salt[0] = store_sqlite_get32(hdr + 16, true);
+		s->pos_salt[1] = store_sqlite_get32(hdr + 20, true);
+		s->pos_frames = s->wal_frames;
+	}
+	pthread_mutex_unlock(&s->pos_lock);
+}
+
+static bool
+store_sqlite_flushes(const struct store *s)
+{
+	return s->flushes;
+}
+
+/*
+ * The sync thread's half of a commit: everything committed before this
+ * call reaches the disk. Then evd.synced records how far the WAL is known
+ * to be there (its salts and frame count; never synced itself: stale, it
+ * only says less), which tells a torn tail of unacknowledged commits
+ * after a machine crash from damage (store_sqlite_wal_check). And once
+ * the WAL is long, a checkpoint on this thread's own connection, so its
+ * fsyncs stay off the loop too (PASSIVE: it never waits for the writer).
+ */
+static int
+store_sqlite_flush(struct store *s)
+{
+	uint32_t salt[2] = {0, 0}, frames = 0;
+	uint8_t rec[STORE_SQLITE_SYNCED_LEN];
+	bool known;
+
+	pthread_mutex_lock(&s->pos_lock);
+	known = s->pos_known;
+	if (known) {
+		salt[0] = s->pos_salt[0];
+		salt[1] = s->pos_salt[1];
+		frames = s->pos_frames;
+	}
+	pthread_mutex_unlock(&s->pos_lock);
+	if (fdatasync(s->wal_fd) < 0)
+		return -errno;
+	if (known) {
+		store_sqlite_synced_pack(rec, salt, frames);
+		(void)pwrite(s->synced_fd, rec, sizeof rec, 0);
+	}
+	if (frames >= WAL_CHECKPOINT_FRAMES)
+		(void)sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+	return 0;
+}
+
 static int
 store_sqlite_open(const struct store_config *cfg, struct store **ret)
 {
@@ -1829,6 +2045,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		return -ENOMEM;
 	}
 	s->lock_fd = -1;
+	s->wal_fd = s->synced_fd = -1;
+	pthread_mutex_init(&s->pos_lock, NULL);
 	s->history_per_timer = cfg->history_per_timer;
 	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
 					       : STORE_FINISHED_KEEP_NS;
@@ -1961,7 +2179,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		goto out;
 	store_sqlite_out_settle(s);
 	if ((r = store_sqlite_mark_open(s)) < 0 ||
-	    (r = store_sqlite_identify(s)) < 0)
+	    (r = store_sqlite_identify(s)) < 0 ||
+	    (cfg->sync_full && (r = store_sqlite_defer_sync(s)) < 0))
 		goto out;
 	s->err[0] = '\0';
 	*ret = s;
@@ -2043,8 +2262,14 @@ store_sqlite_close(struct store *s)
 		if (store_sqlite_file(s, STORE_SQLITE_RUNNING, path) == 0)
 			(void)unlink(path);
 	}
+	sqlite3_close(s->ckpt_db);
 	/* Checkpoints and removes the WAL when it is the last connection. */
 	sqlite3_close(s->db);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	if (s->synced_fd >= 0)
+		close(s->synced_fd);
+	pthread_mutex_destroy(&s->pos_lock);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s->out_pending.e);
@@ -2273,6 +2498,7 @@ store_sqlite_commit(struct store *s)
 		store_sqlite_rollback(s);
 		return r;
 	}
+	store_sqlite_note_commit(s);
 	store_sqlite_out_settle(s);
 	if (++s->commits >= PRUNE_EVERY) {
 		s->commits = 0;
@@ -2661,6 +2887,8 @@ const struct store_backend store_sqlite_backend = {
     .begin = store_sqlite_begin,
     .commit = store_sqlite_commit,
     .rollback = store_sqlite_rollback,
+    .flush = store_sqlite_flush,
+    .flushes = store_sqlite_flushes,
     .schedule = store_sqlite_schedule,
     .cancel = store_sqlite_cancel,
     .claim = store_sqlite_claim,
