@@ -39,8 +39,14 @@
 #define LIST_RUNS_MAX 4
 #define LIST_DETAIL_MAX 160
 /* The bump block: the reply's arrays and copies (payloads, commands,
- * keys); twice the byte cap leaves room for the unpacked forms. */
-#define LIST_MEM_BYTES (2u * REQ_LIST_MAX_BYTES)
+ * keys). Its floor holds any one timer (a payload and an unpacked
+ * command at their limits), so a page is never empty for lack of room;
+ * each timer of the page adds a share, up to twice the byte cap (room
+ * for the unpacked forms). Sized by the page, since it is zeroed per
+ * request. */
+#define LIST_MEM_FLOOR (256u * 1024u)
+#define LIST_MEM_PER_TIMER 1024u
+#define LIST_MEM_MAX (2u * REQ_LIST_MAX_BYTES)
 
 struct list_mem {
 	uint8_t *p;
@@ -337,12 +343,14 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	if (m->channel != NULL &&
 	    (r = req_channel_name(ctx, m->channel, &channel)) < 0)
 		return r;
+	mem.cap = LIST_MEM_FLOOR + limit * LIST_MEM_PER_TIMER;
+	if (mem.cap > LIST_MEM_MAX)
+		mem.cap = LIST_MEM_MAX;
 	if ((tl = req_alloc(ctx, sizeof *tl)) == NULL ||
 	    (ts = req_alloc(ctx, limit * sizeof *ts)) == NULL ||
-	    (mem.p = req_alloc(ctx, LIST_MEM_BYTES)) == NULL)
+	    (mem.p = req_alloc(ctx, mem.cap)) == NULL)
 		return -ENOMEM;
 	mem.used = 0;
-	mem.cap = LIST_MEM_BYTES;
 	mem.full = false;
 	pa.alloc = list_mem_pb_alloc;
 	pa.free = list_mem_pb_free;
