@@ -581,23 +581,18 @@ jw_history(struct jw *w, const struct evc_timer_info *ti)
 void
 jw_run_fields(struct jw *w, const struct evc_run *run)
 {
-	struct jw in = *w;
-
-	{
-		if (run->fire_id != 0)
-			jw_u64(&in, "fire_id", run->fire_id);
-		else
-			jw_str(&in, "fire_id", NULL);
-		jw_time(&in, "due", run->due_realtime_ns, false);
-		jw_i64(&in, "due_realtime_ns", run->due_realtime_ns);
-		jw_time(&in, "fired", run->fired_realtime_ns, true);
-		jw_i64(&in, "fired_realtime_ns", run->fired_realtime_ns);
-		jw_i64(&in, "lateness_ns", run->lateness_ns);
-		jw_str(&in, "outcome", outcome_name(run->outcome));
-		jw_str(&in, "detail", run->detail);
-		jw_exec_run(&in, run);
-	}
-	*w = in;
+	if (run->fire_id != 0)
+		jw_u64(w, "fire_id", run->fire_id);
+	else
+		jw_str(w, "fire_id", NULL);
+	jw_time(w, "due", run->due_realtime_ns, false);
+	jw_i64(w, "due_realtime_ns", run->due_realtime_ns);
+	jw_time(w, "fired", run->fired_realtime_ns, true);
+	jw_i64(w, "fired_realtime_ns", run->fired_realtime_ns);
+	jw_i64(w, "lateness_ns", run->lateness_ns);
+	jw_str(w, "outcome", outcome_name(run->outcome));
+	jw_str(w, "detail", run->detail);
+	jw_exec_run(w, run);
 }
 
 /*
@@ -850,36 +845,30 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 
 /* A timer's keys, as get (full) and list have them. */
 void
-jw_timer_fields(struct jw *wp, const struct evc_timer_info *ti, bool full)
+jw_timer_fields(struct jw *w, const struct evc_timer_info *ti, bool full)
 {
-	struct jw w = *wp;
-
-	{
-		jw_u64(&w, "timer_id", ti->timer_id);
-		jw_str(&w, "state", state_name(ti->state));
-		jw_str(&w, "clock", clock_name(ti->clock));
-		jw_i64(&w, "deadline_ns", ti->deadline_ns);
-		jw_time(&w, "due", ti->due_realtime_ns, false);
-		jw_i64(&w, "due_realtime_ns", ti->due_realtime_ns);
-		jw_str(&w, "channel", ti->channel);
-		jw_str(&w, "key", ti->key);
-		jw_bytes(&w, "payload", ti->payload, ti->payload_len);
-		jw_u64(&w, "fire_count", ti->fire_count);
-		jw_time(&w, "last_fired", ti->last_fired_realtime_ns, true);
-		jw_i64(&w, "last_fired_realtime_ns",
-		       ti->last_fired_realtime_ns);
-		jw_time(&w, "created", ti->created_realtime_ns, false);
-		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
-		jw_u64(&w, "owner_uid", ti->owner_uid);
-		jw_u64(&w, "owner_gid", ti->owner_gid);
-		jw_repeat(&w, ti);
-		jw_exec(&w, ti);
-		if (full) {
-			jw_options(&w, ti);
-			jw_history(&w, ti);
-		}
+	jw_u64(w, "timer_id", ti->timer_id);
+	jw_str(w, "state", state_name(ti->state));
+	jw_str(w, "clock", clock_name(ti->clock));
+	jw_i64(w, "deadline_ns", ti->deadline_ns);
+	jw_time(w, "due", ti->due_realtime_ns, false);
+	jw_i64(w, "due_realtime_ns", ti->due_realtime_ns);
+	jw_str(w, "channel", ti->channel);
+	jw_str(w, "key", ti->key);
+	jw_bytes(w, "payload", ti->payload, ti->payload_len);
+	jw_u64(w, "fire_count", ti->fire_count);
+	jw_time(w, "last_fired", ti->last_fired_realtime_ns, true);
+	jw_i64(w, "last_fired_realtime_ns", ti->last_fired_realtime_ns);
+	jw_time(w, "created", ti->created_realtime_ns, false);
+	jw_i64(w, "created_realtime_ns", ti->created_realtime_ns);
+	jw_u64(w, "owner_uid", ti->owner_uid);
+	jw_u64(w, "owner_gid", ti->owner_gid);
+	jw_repeat(w, ti);
+	jw_exec(w, ti);
+	if (full) {
+		jw_options(w, ti);
+		jw_history(w, ti);
 	}
-	*wp = w;
 }
 
 static void
