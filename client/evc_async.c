@@ -257,6 +257,10 @@ EVC_EXPORT int
 evc_list_opts_async(struct evc *c, const struct evc_list_options *o,
 		    evc_done_cb done, void *arg)
 {
+	static const struct evc_list_options none;
+
+	if (o == NULL)
+		o = &none;
 	return evc_submit(c, EVC_OP_LIST,
 			  EVC_ARGS(.channel = o->channel,
 				   .after_id = o->after_id, .limit = o->limit,

@@ -518,6 +518,10 @@ EVC_EXPORT int
 evc_list_opts(struct evc *c, const struct evc_list_options *o, int timeout_ms,
 	      struct evc_timer_list *ret)
 {
+	static const struct evc_list_options none;
+
+	if (o == NULL)
+		o = &none;
 	return evc_req_call(c, EVC_OP_LIST,
 			    EVC_ARGS(.channel = o->channel,
 				     .after_id = o->after_id, .limit = o->limit,

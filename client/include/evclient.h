@@ -703,7 +703,8 @@ struct evc_list_options {
 	uint32_t runs;
 };
 
-/* EVCLIENT_1.7: evc_list() with options (above). A page may hold fewer
+/* EVCLIENT_1.7: evc_list() with options (above; o NULL: none, as
+ * evc_list() without a channel). A page may hold fewer
  * timers than limit, even none, and still have a next_after_id to go
  * on from. Release *ret with evc_timer_list_free(). Thread-safety and
  * errors as evc_list(). */
