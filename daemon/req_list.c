@@ -48,6 +48,8 @@
 #define LIST_MEM_PER_TIMER 1024u
 #define LIST_MEM_MAX (2u * REQ_LIST_MAX_BYTES)
 
+/* Owner: req_list's stack; p is the request's (req_alloc), freed with
+ * it once the reply is packed. */
 struct list_mem {
 	uint8_t *p;
 	size_t used, cap;
@@ -94,13 +96,14 @@ list_mem_strdup(struct list_mem *m, const char *s, size_t max)
 	return d;
 }
 
-/* An ended timer found in store `from`. */
+/* An ended timer found in store `from`; info lives in the list_mem. */
 struct list_item {
 	Evd__TimerInfo *info;
 	unsigned from;
 };
 
-/* What one list_ended() walk collects. */
+/* What the list_ended() walks collect; on req_list's stack, v in the
+ * list_mem. */
 struct list_ended {
 	struct req_ctx *ctx;
 	struct list_mem *m;
@@ -242,7 +245,8 @@ full:
 	return -ENOSPC;
 }
 
-/* The newest runs of one timer, without output. */
+/* The newest runs of one timer, without output, as one runs() walk
+ * collects them (on the stack; v and the runs in the list_mem). */
 struct list_runs {
 	struct list_mem *m;
 	Evd__Run **v;

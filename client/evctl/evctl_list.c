@@ -42,6 +42,8 @@ enum col {
 static const char *const col_names[NCOLS] = {
     "ID", "NEXT", "LEFT", "LAST", "RESULT", "REPEAT", "OWNER", "WHAT"};
 
+/* One row of the table. Owner: verb_list; ti is borrowed from its pages,
+ * the cells are its (malloc'ed, escaped, freed at the end). */
 struct row {
 	const struct evc_timer_info *ti;
 	char *cell[NCOLS];
