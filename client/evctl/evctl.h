@@ -248,8 +248,7 @@ void jw_exec_run(struct jw *w, const struct evc_run *run);
 void print_fired(const struct ctl *x, const struct evc_fired *ev);
 void print_timer(const struct ctl *x, const struct evc_timer_info *ti,
 		 bool full);
-void jw_timer_fields(struct jw *w, const struct evc_timer_info *ti,
-		     bool full);
+void jw_timer_fields(struct jw *w, const struct evc_timer_info *ti, bool full);
 void jw_run_fields(struct jw *w, const struct evc_run *run);
 void put_text(const char *s, size_t len);
 char *shell_words(const char *const *argv, size_t argc);

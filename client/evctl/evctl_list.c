@@ -162,35 +162,30 @@ what_of(const struct evc_timer_info *ti)
 static char *
 repeat_of_timer(const struct evc_timer_info *ti)
 {
-	char d[TIMEFMT_DURATION_MAX], n[32] = "", *c, *e;
+	char d[TIMEFMT_DURATION_MAX], n[32] = "", *raw, *c;
 	const char *tz = ti->tz;
+	size_t len;
 
 	if (!ti->repeating)
 		return cell("-");
 	if (ti->repeat.count > 0)
 		snprintf(n, sizeof(n), " x%" PRIu64, ti->repeat.count);
 	if (ti->calendar == NULL || ti->repeat.every_ns > 0) {
-		if ((c = malloc(sizeof(d) + sizeof(n) + 12)) != NULL)
-			sprintf(c, "every %s%s",
-				dur(ti->repeat.every_ns, d, sizeof(d)), n);
-		return c;
+		len = sizeof(d) + sizeof(n) + 8;
+		if ((raw = malloc(len)) != NULL)
+			snprintf(raw, len, "every %s%s",
+				 dur(ti->repeat.every_ns, d, sizeof(d)), n);
+	} else {
+		len = strlen(ti->calendar) + (tz ? strlen(tz) + 1 : 0) +
+		      sizeof(n);
+		if ((raw = malloc(len)) != NULL)
+			snprintf(raw, len, "%s%s%s%s", ti->calendar,
+				 tz ? " " : "", tz ? tz : "", n);
 	}
-	if ((e = cell(ti->calendar)) == NULL)
+	if (raw == NULL)
 		return NULL;
-	c = malloc(strlen(e) + (tz ? strlen(tz) * ESCAPE_MAX_EXPANSION : 0) +
-		   sizeof(n) + 8);
-	if (c != NULL) {
-		strcpy(c, e);
-		if (tz != NULL) {
-			strcat(c, " ");
-			escape_text(c + strlen(c), strlen(tz) *
-							   ESCAPE_MAX_EXPANSION +
-						       1,
-				    tz, strlen(tz));
-		}
-		strcat(c, n);
-	}
-	free(e);
+	c = cell(raw);
+	free(raw);
 	return c;
 }
 
@@ -324,8 +319,8 @@ fill_row(struct row *r, int64_t now_ns)
 	if (ti->last_fired_realtime_ns == 0)
 		r->cell[COL_LAST] = cell("-");
 	else
-		r->cell[COL_LAST] = cell(
-		    in_or_ago(ti->last_fired_realtime_ns - now_ns, b, sizeof(b)));
+		r->cell[COL_LAST] = cell(in_or_ago(
+		    ti->last_fired_realtime_ns - now_ns, b, sizeof(b)));
 	r->cell[COL_RESULT] = cell(result_of(ti, w, sizeof(w)));
 	r->cell[COL_REPEAT] = repeat_of_timer(ti);
 	r->cell[COL_OWNER] = owner_name(ti->owner_uid);
@@ -385,8 +380,8 @@ print_table(struct row *rows, size_t n, bool wide, bool owner)
 	}
 	for (i = 0; i <= n; i++) {
 		for (c = 0; c < NCOLS; c++) {
-			const char *s = i == 0 ? col_names[c]
-					       : rows[i - 1].cell[c];
+			const char *s =
+			    i == 0 ? col_names[c] : rows[i - 1].cell[c];
 
 			if (c == COL_OWNER && !owner)
 				continue;
@@ -548,8 +543,7 @@ print_tail(const char *prefix, const uint8_t *p, size_t len)
 }
 
 static void
-print_run_view(const struct ctl *x, uint64_t timer_id,
-	       const struct run_view *v)
+print_run_view(const struct ctl *x, uint64_t timer_id, const struct run_view *v)
 {
 	const struct evc_run *f = v->first, *l = v->last;
 	char t[WHEN_HUMAN_MAX], d[TIMEFMT_DURATION_MAX], w[32];

@@ -186,8 +186,8 @@ left_human(int64_t ns, char *buf, size_t size)
 	if (j == 4)
 		snprintf(buf, size, "%" PRId64 "%s", ns / u[i].ns, u[i].name);
 	else
-		snprintf(buf, size, "%" PRId64 "%s %" PRId64 "%s",
-			 ns / u[i].ns, u[i].name,
+		snprintf(buf, size, "%" PRId64 "%s %" PRId64 "%s", ns / u[i].ns,
+			 u[i].name,
 			 ns % u[i].ns / u[j].ns % (u[j - 1].ns / u[j].ns),
 			 u[j].name);
 	return buf;
@@ -225,7 +225,8 @@ in_or_ago(int64_t delta_ns, char *buf, size_t size)
 	char l[LEFT_HUMAN_MAX];
 
 	if (delta_ns >= 1000000)
-		snprintf(buf, size, "in %s", left_human(delta_ns, l, sizeof(l)));
+		snprintf(buf, size, "in %s",
+			 left_human(delta_ns, l, sizeof(l)));
 	else if (delta_ns <= -1000000000)
 		snprintf(buf, size, "%s ago",
 			 left_human(delta_ns, l, sizeof(l)));

@@ -144,9 +144,8 @@ verb_next(struct ctl *x)
 			/* As systemd-analyze calendar: the weekday, and the
 			 * time left from --after (now by default). */
 			wd = weekday(ns, zone);
-			printf("%s %s %s (%s)\n", wd != NULL ? wd : "-",
-			       loc, utc,
-			       in_or_ago(ns - x->after_ns, l, sizeof(l)));
+			printf("%s %s %s (%s)\n", wd != NULL ? wd : "-", loc,
+			       utc, in_or_ago(ns - x->after_ns, l, sizeof(l)));
 		}
 		after_ns = ns;
 	}
