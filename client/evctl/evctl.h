@@ -9,7 +9,7 @@
  *   evctl_print.c    the JSON writer (jw_*), the key: value printers and
  *                    how timers, fires and channels print
  *   evctl_timer.c    scheduling and timer verbs: soon later at on cancel
- *                    pause resume trigger retry get wait list
+ *                    pause resume trigger retry get wait
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_list.c     list and runs (logs): the operator's view

@@ -1,7 +1,7 @@
 /*
  * evctl_timer: the verbs that schedule timers (soon, later, at, on) and
  * those that act on one by id (cancel, pause, resume, trigger, retry,
- * get, wait) or list them (list). A timer without --channel or a hook
+ * get, wait; list is in evctl_list.c). A timer without --channel or a hook
  * fires to this connection and dies with it: soon/later/at/on then wait
  * for its fires here and print them.
  */
@@ -325,8 +325,9 @@ verb_cancel(struct ctl *x)
  * pause/resume/trigger ID...: all ids are checked first; each timer is
  * then printed as it became, one line each:
  *   12 paused 2026-12-01T09:00:00+01:00
- * (id, state, next due; --json: the object `list` prints). The exit
- * status is the worst: 1 if the daemon refused one, and evctl goes on.
+ * (id, state, next due; --json: get's object without options and
+ * history). The exit status is the worst: 1 if the daemon refused one,
+ * and evctl goes on.
  */
 static int
 timer_ops(struct ctl *x, const char *name,
