@@ -272,6 +272,13 @@ struct store_backend {
 	 * -ENOENT if unknown. cb runs once. */
 	int (*get_timer)(struct store *s, uint64_t id, store_timer_cb cb,
 	                 void *arg);
+	/* The finished and cancelled timers kept, with ids above after_id,
+	 * in id order, at most limit of them, to cb: uid's, or every
+	 * owner's when all (List with finished, `evctl list --all`). 0
+	 * when none; cb's first < 0 stops and is returned. */
+	int (*list_ended)(struct store *s, uid_t uid, bool all,
+	                  uint64_t after_id, size_t limit, store_timer_cb cb,
+	                  void *arg);
 
 	/* The newest timer, pending or finished, that uid scheduled with
 	 * key; -ENOENT if none is kept. Keys of finished and cancelled

@@ -237,6 +237,7 @@ enum store_sqlite_stmt {
 	ST_PRUNE_RUNS_BYTES,
 	ST_OUTPUT_USAGE,
 	ST_MAX_IDS,
+	ST_LIST_ENDED,
 	ST_COUNT
 };
 
@@ -267,6 +268,11 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		  " paused = 0, exec = COALESCE(?6, exec)"
 		  " WHERE id = ?1 AND state = 'F'",
     [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
+    /* A walk of the primary key from ?1: ended rows are few beside the
+     * pending ones only while a sweep keeps them so; ?2 < 0: all. */
+    [ST_LIST_ENDED] = "SELECT " TIMER_COLS " FROM timers WHERE id > ?1"
+		      " AND state IN ('F', 'C') AND (?2 < 0 OR uid = ?2)"
+		      " ORDER BY id LIMIT ?3",
     [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
 		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
     [ST_ENQUEUE] = "INSERT INTO messages (" MSG_COLS ") VALUES (?1, ?2, ?3,"
@@ -2642,6 +2648,22 @@ store_sqlite_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
 }
 
 static int
+store_sqlite_list_ended(struct store *s, uid_t uid, bool all,
+			uint64_t after_id, size_t limit, store_timer_cb cb,
+			void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_LIST_ENDED];
+
+	sqlite3_bind_int64(st, 1, (int64_t)(after_id > INT64_MAX ? INT64_MAX
+								  : after_id));
+	sqlite3_bind_int64(st, 2, all ? -1 : (int64_t)uid);
+	sqlite3_bind_int64(st, 3, limit > INT32_MAX ? INT32_MAX
+						    : (int64_t)limit);
+	return store_sqlite_each_timer(s, ST_LIST_ENDED, "list ended", cb, arg,
+				       0);
+}
+
+static int
 store_sqlite_find_key(struct store *s, uid_t uid, const char *key,
 		      store_timer_cb cb, void *arg)
 {
@@ -2896,6 +2918,7 @@ const struct store_backend store_sqlite_backend = {
     .reschedule = store_sqlite_reschedule,
     .revive = store_sqlite_revive,
     .get_timer = store_sqlite_get_timer,
+    .list_ended = store_sqlite_list_ended,
     .find_key = store_sqlite_find_key,
     .check = store_sqlite_check,
     .channel_put = store_sqlite_channel_put,
