@@ -292,6 +292,18 @@ evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
 }
 
 EVC_EXPORT int
+evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
+		 const char *reason, bool dead_letter, evc_done_cb done,
+		 void *arg)
+{
+	return evc_submit(c, EVC_OP_REJECT,
+			  EVC_ARGS(.channel = channel, .id = fire_id,
+				   .reason = reason,
+				   .dead_letter = dead_letter),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
 evc_list_dead_async(struct evc *c, const char *channel, uint64_t after_fire_id,
 		    uint32_t limit, evc_done_cb done, void *arg)
 {

@@ -52,6 +52,7 @@ enum evc_op {
 	EVC_OP_TRIGGER,
 	EVC_OP_RETRY,
 	EVC_OP_PURGE,
+	EVC_OP_REJECT,
 	EVC_OP__COUNT
 };
 
@@ -94,6 +95,8 @@ struct evc_args {
 	const struct evc_callback *cb;
 	const struct evc_repeat *rep;
 	bool reschedule, absolute; /* ack */
+	const char *reason;	   /* reject (channel: its check) */
+	bool dead_letter;
 	/* Channel grant: id is the uid or gid. Purge: id is the
 	 * publisher's uid when is_uid. */
 	bool is_uid;
@@ -134,6 +137,7 @@ struct evc_msg {
 		Evd__Trigger trigger;
 		Evd__Retry retry;
 		Evd__Purge purge;
+		Evd__Reject reject;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;
@@ -164,6 +168,8 @@ struct evc_out {
 	struct evc_timer_list tl;
 	struct evc_stats st;
 	struct evc_dead_list dl;
+	struct evc_dead_letters dls; /* with dl: the page with reasons */
+	struct evc_rejected rj;
 	struct evc_run run;
 	struct evc_channel_info ci;
 	uint64_t count;

@@ -14,6 +14,11 @@
  * is refused, so nothing is ever dropped. When a subscriber goes away its
  * unacked messages return to the front of the queue at once.
  *
+ * A subscriber may also reject a message with a reason (channel_reject):
+ * it backs off and is redelivered, or goes to the dead letters, at once.
+ * Each message keeps the reason its last delivery failed (a rejection's,
+ * or a visibility timeout), shown with redeliveries and dead letters.
+ *
  * Messages are durable: every change is written to the store in the
  * current batch (batch.h) before memory changes.
  */
@@ -73,6 +78,7 @@ struct channel_fire {
 	uint32_t max_attempts; /* 0: CHANNEL_DEFAULT_MAX_ATTEMPTS */
 	uint32_t attempts;     /* deliveries already made (reload) */
 	bool dead;             /* in the dead-letter list (reload) */
+	const char *reason;    /* why the last delivery failed (reload) */
 };
 
 struct channel_stats {
@@ -160,6 +166,20 @@ int channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
  * conn_id holds no unacked message with that fire id; -EAGAIN if the
  * store refuses writes; -EIO if the write failed. */
 int channel_ack(uint64_t conn_id, uint64_t fire_id);
+
+/*
+ * Rejects (nacks) a message delivered to conn_id, with reason (a
+ * subscriber's words, at most CHANNEL_REASON_MAX bytes; stored with the
+ * message, replacing the one before): it leaves the connection at once
+ * and backs off before its next delivery as after a visibility timeout,
+ * or, after max_attempts deliveries or with dead_letter, moves to the
+ * dead-letter list. *ret_dead says which; *ret_backoff_ns is the backoff
+ * (0 when dead). Written in the current batch. Returns 0; -ENOENT as
+ * channel_ack; -EAGAIN or -EIO (the store); -ENOMEM.
+ */
+#define CHANNEL_REASON_MAX 4096
+int channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
+                   bool dead_letter, bool *ret_dead, int64_t *ret_backoff_ns);
 
 /* The message conn_id holds unacked under fire_id, described in *ret
  * (pointers borrowed from the message: valid until it is acked or the

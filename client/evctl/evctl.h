@@ -231,6 +231,9 @@ void kv_bytes(const char *key, const void *data, size_t len);
 bool is_exec_run(const struct evc_run *run);
 void jw_exec_run(struct jw *w, const struct evc_run *run);
 void print_fired(const struct ctl *x, const struct evc_fired *ev);
+/* A dead letter: a fire with its reason (text: "reason=" before the
+ * payload; JSON: "reason", null when not known). */
+void print_dead_letter(const struct ctl *x, const struct evc_dead_letter *dl);
 void print_timer(const struct ctl *x, const struct evc_timer_info *ti,
 		 bool full);
 void print_list_row(const struct evc_timer_info *ti);
