@@ -292,6 +292,18 @@ evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
 }
 
 EVC_EXPORT int
+evc_subscribe_limit_async(struct evc *c, const char *channel,
+			  int64_t visibility_timeout_ns, uint32_t max_inflight,
+			  evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_SUBSCRIBE,
+			  EVC_ARGS(.channel = channel, .has_visibility = true,
+				   .visibility_ns = visibility_timeout_ns,
+				   .max_inflight = max_inflight),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
 evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
 		 const char *reason, bool dead_letter, evc_done_cb done,
 		 void *arg)

@@ -346,6 +346,8 @@ build_subscribe(const struct evc_args *a, struct evc_msg *m)
 	m->subscribe.channel = (char *)a->channel;
 	m->subscribe.has_visibility_timeout_ns = a->has_visibility;
 	m->subscribe.visibility_timeout_ns = a->visibility_ns;
+	m->subscribe.has_max_inflight = a->max_inflight != 0;
+	m->subscribe.max_inflight = a->max_inflight;
 	m->req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 	m->req.subscribe = &m->subscribe;
 	return 0;

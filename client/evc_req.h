@@ -86,6 +86,7 @@ struct evc_args {
 	uint32_t limit;
 	bool has_visibility;
 	int64_t visibility_ns;
+	uint32_t max_inflight; /* subscribe: 0, not sent */
 	/* Scheduling. ns: delay (call_later), deadline (call_at) or, for an
 	 * ack with reschedule, the delay or the absolute time. */
 	int64_t ns;

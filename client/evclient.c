@@ -555,6 +555,18 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 }
 
 EVC_EXPORT int
+evc_subscribe_limit(struct evc *c, const char *channel,
+		    int64_t visibility_timeout_ns, uint32_t max_inflight,
+		    int timeout_ms)
+{
+	return evc_req_call(c, EVC_OP_SUBSCRIBE,
+			    EVC_ARGS(.channel = channel, .has_visibility = true,
+				     .visibility_ns = visibility_timeout_ns,
+				     .max_inflight = max_inflight),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_reject(struct evc *c, const char *channel, uint64_t fire_id,
 	   const char *reason, bool dead_letter, int timeout_ms,
 	   struct evc_rejected *ret)

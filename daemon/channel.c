@@ -74,6 +74,7 @@ struct sub {
 	struct channel *ch;
 	struct msg_list inflight;
 	uint32_t ninflight;
+	uint32_t max_inflight;      /* 1..CHANNEL_PREFETCH */
 	int64_t visibility_ns;
 	TAILQ_ENTRY(sub) link;      /* channel's subscribers */
 	TAILQ_ENTRY(sub) conn_link; /* all subs of one connection */
@@ -960,7 +961,7 @@ channel_pump(struct channel *ch)
 		TAILQ_REMOVE(&ch->subs, s, link);
 		TAILQ_INSERT_TAIL(&ch->subs, s, link);
 		if (c == NULL || conn_closing(c) ||
-		    s->ninflight >= CHANNEL_PREFETCH || conn_congested(c)) {
+		    s->ninflight >= s->max_inflight || conn_congested(c)) {
 			if (++tried >= ch->nsubs)
 				return; /* nobody has room */
 			continue;
@@ -1043,12 +1044,14 @@ channel_publish(const struct channel_fire *f)
 
 int
 channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
-                  int64_t visibility_ns)
+                  int64_t visibility_ns, uint32_t max_inflight)
 {
 	struct conn_subs *cs;
 	struct channel *ch;
 	struct sub *s;
 
+	if (max_inflight == 0 || max_inflight > CHANNEL_PREFETCH)
+		max_inflight = CHANNEL_PREFETCH;
 	if (visibility_ns <= 0)
 		visibility_ns = CHANNEL_VISIBILITY_NS;
 	if (visibility_ns > CHANNEL_MAX_VISIBILITY_NS)
@@ -1058,6 +1061,9 @@ channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
 	TAILQ_FOREACH(s, &ch->subs, link)
 		if (s->conn_id == conn_id) {
 			s->visibility_ns = visibility_ns;
+			s->max_inflight = max_inflight;
+			/* A larger bound may make room now. */
+			channel_pump_later(ch);
 			return 0;
 		}
 	if ((cs = idmap_get(chan.by_conn, conn_id)) == NULL) {
@@ -1075,6 +1081,7 @@ channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
 	s->uid = uid;
 	s->ch = ch;
 	s->visibility_ns = visibility_ns;
+	s->max_inflight = max_inflight;
 	TAILQ_INIT(&s->inflight);
 	TAILQ_INSERT_TAIL(&ch->subs, s, link);
 	TAILQ_INSERT_TAIL(&cs->list, s, conn_link);

@@ -7,8 +7,8 @@
  * backoff (at-least-once; fire_id lets a consumer de-duplicate), until
  * max_attempts deliveries, after which it moves to the channel's
  * dead-letter list. At-most-once messages are removed from the store as
- * they are delivered. A subscriber has at most CHANNEL_PREFETCH unacked
- * messages, and a congested connection is skipped, so a slow consumer
+ * they are delivered. A subscriber has at most its max_inflight
+ * (CHANNEL_PREFETCH by default) unacked messages, and a congested connection is skipped, so a slow consumer
  * cannot make the daemon buffer without bound. Without subscribers,
  * messages wait; scheduling into a channel with CHANNEL_MAX_QUEUED waiting
  * is refused, so nothing is ever dropped. When a subscriber goes away its
@@ -157,10 +157,11 @@ size_t channel_queued(const char *name);
 int channel_publish(const struct channel_fire *f);
 
 /* Subscribes a connection of uid; visibility_ns (0: default) is how long
- * it may hold a message unacked. Subscribing twice updates it. Messages
- * name the channel as uid writes it. */
+ * it may hold a message unacked, max_inflight (0, or above
+ * CHANNEL_PREFETCH: CHANNEL_PREFETCH) how many at once. Subscribing
+ * twice updates both. Messages name the channel as uid writes it. */
 int channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
-                      int64_t visibility_ns);
+                      int64_t visibility_ns, uint32_t max_inflight);
 
 /* Acknowledges a message delivered to conn_id. Returns 0; -ENOENT if
  * conn_id holds no unacked message with that fire id; -EAGAIN if the

@@ -11,6 +11,7 @@
  *   evctl_timer.c    scheduling and timer verbs: soon later at on cancel
  *                    pause resume trigger retry get wait list
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
+ *   evctl_worker.c   watch CHANNEL -- CMD: a pool of CMD per message
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_stats.c    stats
  *   evctl_help.c     the help text and the help verb
@@ -80,6 +81,7 @@ enum {
 #define OPT_RETRY_DELAY (UINT64_C(1) << 33)
 #define OPT_ON_FAILURE (UINT64_C(1) << 34)
 #define OPT_PASS_ENV (UINT64_C(1) << 35)
+#define OPT_CONCURRENCY (UINT64_C(1) << 36) /* watch -- CMD */
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -150,6 +152,8 @@ struct ctl {
 	bool reschedule_in;
 	int64_t reschedule_ns;
 	const char *reschedule_at;
+	/* watch --concurrency: children at once (0: 1). */
+	uint32_t concurrency;
 
 	char path[256];
 	int request_ms;
@@ -163,6 +167,8 @@ enum {
 	/* Without --channel or a hook, waits for its timer's fires (which
 	 * come to this connection), so --timeout bounds that wait. */
 	VERB_WAITS_OWN_FIRES = 1u << 2,
+	/* Operands after "--" (with one before it) are a command. */
+	VERB_COMMAND = 1u << 3,
 };
 
 /* A row of the verb table (evctl.c). */
@@ -259,9 +265,18 @@ int verb_list(struct ctl *x);
 
 const char *channel_arg(const char *arg, unsigned slot);
 int verb_watch(struct ctl *x);
+/* Acks a fire as watch's options say (--reschedule-*): 0, a negative
+ * library code, or an exit status. */
+int watch_ack(struct ctl *x, const struct evc_fired *ev);
 int verb_dead(struct ctl *x);
 int verb_purge(struct ctl *x);
 int verb_channel(struct ctl *x);
+
+/* ---- evctl_worker.c ---- */
+
+/* watch CHANNEL -- CMD: subscribes and runs CMD per message; returns
+ * the exit status. */
+int watch_worker(struct ctl *x, const char *channel);
 
 /* ---- evctl_time.c ---- */
 

@@ -1,6 +1,7 @@
 /*
  * evctl_channel: channel names as users type them (channel_arg) and the
- * verbs on channels: watch (subscribe, print and ack each fire), dead
+ * verbs on channels: watch (subscribe, print and ack each fire; with a
+ * command, evctl_worker.c runs it per fire instead), dead
  * (dead letters: list, requeue, purge) and channel (show, grant,
  * revoke). A fire is acked only once printed, so a crash in between
  * means a redelivery, never a lost fire.
@@ -59,7 +60,7 @@ channel_arg(const char *arg, unsigned slot)
  * time cannot be read any more (then nothing is acked: the fire comes
  * again, rather than being acked without its reschedule).
  */
-static int
+int
 watch_ack(struct ctl *x, const struct evc_fired *ev)
 {
 	struct timefmt_when w;
@@ -95,6 +96,8 @@ verb_watch(struct ctl *x)
 
 	if (channel == NULL)
 		return EXIT_USAGE;
+	if (x->exec_at > 0)
+		return watch_worker(x, channel);
 	if (x->opts_seen & OPT_VISIBILITY)
 		r = evc_subscribe_opts(x->c, channel, x->visibility_ns,
 				       x->request_ms);

@@ -57,7 +57,8 @@
  * calendar timers (struct evc_repeat, evc_call_*_opts, evc_call_on),
  * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule),
  * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.6 for
- * evc_purge, EVCLIENT_1.7 for evc_reject and dead letters' reasons
+ * evc_purge, EVCLIENT_1.7 for evc_reject, dead letters' reasons and
+ * evc_subscribe_limit
  * (new structs: evc_rejected, evc_dead_letter, evc_dead_letters; struct
  * evc_result, which the library allocates, gained members at its end).
  * struct evc_timer_options is embedded in struct evc_timer_info and has
@@ -922,6 +923,18 @@ int evc_reject(struct evc *c, const char *channel, uint64_t fire_id,
 	       const char *reason, bool dead_letter, int timeout_ms,
 	       struct evc_rejected *ret);
 
+/* evc_subscribe_opts() with a bound on the messages this connection
+ * holds at once, delivered and neither acked nor rejected (EVCLIENT_1.7):
+ * max_inflight 0 (or above 256) is the daemon's bound, 256. The others
+ * wait in the channel's queue for this or another subscriber, so a
+ * worker that runs N jobs at a time asks for N and no message waits out
+ * its visibility timeout unstarted. Remembered with the channel and
+ * sent again after a reconnection. Errors and thread-safety: as
+ * evc_subscribe_opts() (an evd older than 1.7 ignores max_inflight). */
+int evc_subscribe_limit(struct evc *c, const char *channel,
+			int64_t visibility_timeout_ns, uint32_t max_inflight,
+			int timeout_ms);
+
 /* evc_list_dead() with each message's reason (EVCLIENT_1.7). Release *ret
  * with evc_dead_letters_free(). Errors and thread-safety: as
  * evc_list_dead(). */
@@ -1119,8 +1132,13 @@ int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 /* EVCLIENT_1.6, with the same rules: evc_purge (res->count). */
 int evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 		    uint32_t from_uid, evc_done_cb done, void *arg);
-/* EVCLIENT_1.7, with the same rules: evc_reject (res->rejected). From
- * this version evc_list_dead_async also sets res->dead_letters. */
+/* EVCLIENT_1.7, with the same rules: evc_reject (res->rejected),
+ * evc_subscribe_limit (no result member). From this version
+ * evc_list_dead_async also sets res->dead_letters. */
+int evc_subscribe_limit_async(struct evc *c, const char *channel,
+			      int64_t visibility_timeout_ns,
+			      uint32_t max_inflight, evc_done_cb done,
+			      void *arg);
 int evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
 		     const char *reason, bool dead_letter, evc_done_cb done,
 		     void *arg);

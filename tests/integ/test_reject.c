@@ -7,7 +7,8 @@
  * survives a crash and restart of evd; a reject of a message this
  * connection does not hold (a wrong fire id, another connection's,
  * another user's, another channel's) is NOT_FOUND and leaves the message
- * where it was. Waits are polls with a bound, never bare sleeps.
+ * where it was. And a subscriber's max_inflight (evc_subscribe_limit),
+ * which a worker pool needs so that it takes no more than it runs. Waits are polls with a bound, never bare sleeps.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -378,6 +379,46 @@ test_async(void **state)
 	evc_close(sub);
 }
 
+/* evc_subscribe_limit: the daemon hands this subscriber at most
+ * max_inflight messages at once; the rest wait in the queue until one
+ * is acked or rejected. */
+static void
+test_max_inflight(void **state)
+{
+	struct evc *sub = client("rjm-sub");
+	struct evc_channel_info ci;
+	struct evc_fired ev[3];
+	uint64_t ids[4];
+	int i;
+
+	assert_int_equal(evc_subscribe_limit(sub, "rj-max", 30 * SEC, 2, 5000),
+	                 0);
+	for (i = 0; i < 4; i++)
+		ids[i] = publish(sub, "rj-max", "m", 0);
+	receive(sub, ids[0], 1, &ev[0]);
+	receive(sub, ids[1], 1, &ev[1]);
+	/* Once all four fired: two held here, two waiting. */
+	for (i = 0; i < 250; i++) {
+		assert_int_equal(evc_get_channel(sub, "rj-max", 5000, &ci), 0);
+		if (ci.queued_messages + ci.inflight_messages == 4)
+			break;
+		evc_channel_info_free(&ci);
+		usleep(20000);
+	}
+	assert_true(i < 250);
+	assert_int_equal(ci.inflight_messages, 2);
+	assert_int_equal(ci.queued_messages, 2);
+	evc_channel_info_free(&ci);
+	/* A reject makes room as an ack does. */
+	assert_int_equal(evc_reject(sub, NULL, ev[0].fire_id, "later", false,
+	                            5000, NULL),
+	                 0);
+	receive(sub, ids[2], 1, &ev[2]);
+	for (i = 0; i < 3; i++)
+		evc_fired_free(&ev[i]);
+	evc_close(sub);
+}
+
 int
 main(void)
 {
@@ -387,6 +428,7 @@ main(void)
 	    cmocka_unit_test(test_timeout_reason),
 	    cmocka_unit_test(test_reject_refused),
 	    cmocka_unit_test(test_async),
+	    cmocka_unit_test(test_max_inflight),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
