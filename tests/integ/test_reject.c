@@ -299,10 +299,16 @@ test_reject_refused(void **state)
 		held_fire = ev.fire_id;
 		pid = fork();
 		assert_true(pid >= 0);
-		if (pid == 0)
+		if (pid == 0) {
+			/* The parent's handles are not the child's to use
+			 * (closing only drops this copy of their fds). */
+			evc_fired_free(&ev);
+			evc_close(other);
+			evc_close(sub);
 			_exit(setgid(65534) < 0 || setuid(65534) < 0
 			              ? 12
 			              : other_user_rejects());
+		}
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 0);
