@@ -79,6 +79,8 @@ const struct verb verbs[] = {
      "          [--reschedule-in DURATION | --reschedule-at TIME]\n"
      "          [--concurrency N -- CMD [ARGS...]]",
      VERB_WAITS | VERB_COMMAND},
+    {"batch", verb_batch, 0, 0, 0,
+     "batch < FILE (one request a line: soon, later, at, on, cancel)", 0},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},

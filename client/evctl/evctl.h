@@ -12,6 +12,7 @@
  *                    pause resume trigger retry get wait list
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
  *   evctl_worker.c   watch CHANNEL -- CMD: a pool of CMD per message
+ *   evctl_batch.c    batch: requests from stdin on one connection
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_stats.c    stats
  *   evctl_help.c     the help text and the help verb
@@ -248,6 +249,11 @@ void print_channel(const struct ctl *x, const struct evc_channel_info *ci);
 /* ---- evctl_timer.c ---- */
 
 bool has_hook(const struct ctl *x);
+/* What soon/later/at/on send, from x (batch sends it too): the repeat
+ * options (NULL for none; an exit status for a bad --count), and the
+ * callback with its exec hook in *ex, which must outlive it. */
+int repeat_of(struct ctl *x, const struct evc_repeat **ret);
+struct evc_callback callback_of(const struct ctl *x, struct evc_exec *ex);
 int verb_soon(struct ctl *x);
 int verb_later(struct ctl *x);
 int verb_at(struct ctl *x);
@@ -277,6 +283,11 @@ int verb_channel(struct ctl *x);
 /* watch CHANNEL -- CMD: subscribes and runs CMD per message; returns
  * the exit status. */
 int watch_worker(struct ctl *x, const char *channel);
+
+/* ---- evctl_batch.c ---- */
+
+/* batch: requests from stdin, pipelined; results in order. */
+int verb_batch(struct ctl *x);
 
 /* ---- evctl_time.c ---- */
 
