@@ -44,7 +44,6 @@ extern char **environ;
 #define WORKER_TAIL 2048
 /* Without --visibility: how long a child may run. */
 #define WORKER_VISIBILITY_NS (3600LL * 1000000000)
-#define WORKER_MAX_CONCURRENCY 256
 #define WORKER_ENV_EXTRA 10
 
 /* One message being handled. Owned by the pool's array. */
