@@ -74,7 +74,7 @@ check "worker: nothing in flight after acks" test "$(count_of ok inflight_messag
 check "worker: no dead letters after acks" test "$(count_of ok dead_messages)" -eq 0
 
 # Failure rejects with the reason; with attempts used up it is dead.
-id=$(ctl soon --channel bad --payload p --max-attempts 1)
+id=$(ctl soon -q --channel bad --payload p --max-attempts 1)
 ctl watch bad --count 1 --timeout 20s -- \
 	sh -c 'echo first line >&2; echo "kaput: disk on fire" >&2; exit 4' \
 	2>"$dir/err"
@@ -92,7 +92,7 @@ check "dead --json: the reason" \
 ctl dead bad --purge >/dev/null
 
 # While attempts remain a rejected message comes back, attempt 2.
-id=$(ctl soon --channel again --payload p --max-attempts 3)
+id=$(ctl soon -q --channel again --payload p --max-attempts 3)
 ctl watch again --count 2 --timeout 20s -- \
 	sh -c '[ "$EVD_ATTEMPT" = 2 ] || { echo "not yet" >&2; exit 1; }' \
 	2>"$dir/err"
@@ -105,7 +105,7 @@ check "get: the history names the reason" \
 
 # The payload on stdin byte for byte; the fire's fields in the environment.
 printf 'line one\n\001\002 \377\376 tab\there\nlast' >"$dir/want"
-id=$(ctl soon --channel bin --payload "$(cat "$dir/want")")
+id=$(ctl soon -q --channel bin --payload "$(cat "$dir/want")")
 ctl watch bin --count 1 --timeout 20s -- \
 	sh -c 'cat >"$0/got"; env | grep ^EVD_ | sort >"$0/env"' "$dir" \
 	2>"$dir/err"
