@@ -1329,8 +1329,8 @@ channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
 	snprintf(detail, sizeof detail, "rejected: %s", m->reason);
 	if (channel_store_update(s, m, dead) < 0 ||
 	    channel_record(s, m,
-	                   dead ? EVD__RUN_OUTCOME__RUN_DEAD_LETTERED
-	                        : EVD__RUN_OUTCOME__RUN_REDELIVERED,
+	                   dead ? EVD_RUN_DEAD_LETTERED
+	                        : EVD_RUN_REDELIVERED,
 	                   detail) < 0)
 		return -EIO;
 	ch = m->ch;
@@ -1344,7 +1344,7 @@ channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
 		backoff_ns = channel_backoff_ns(m->attempts);
 		m->where = MSG_BACKOFF;
 		m->tq.deadline_ns =
-		    clock_now_ns(EVD__CLOCK__MONOTONIC) + backoff_ns;
+		    clock_now_ns(EVD_CLOCK_MONOTONIC) + backoff_ns;
 		if (timerq_push(chan.timed, &m->tq) < 0) {
 			channel_requeue(m); /* no memory to wait: now */
 			backoff_ns = 0;
