@@ -220,7 +220,9 @@ struct store_backend {
 	 */
 	int (*remember)(struct store *s, const struct store_timer *t);
 	/* Hands every pending timer with a deadline up to horizon_rt_ns
-	 * (wall time; INT64_MAX: all) to cb, each with its fence. */
+	 * (wall time; INT64_MAX: all) to cb, each with its fence, on the
+	 * calling thread. cb must not call the store: a backend may read
+	 * the next rows on another thread meanwhile (sqlite does). */
 	int (*claim)(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 	             void *arg);
 	/* Ends a claimed timer's occurrence: next NULL retires it for good

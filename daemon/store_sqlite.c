@@ -34,10 +34,12 @@
  *	out_done the committed ones not yet reported (output_changes); a
  *	rollback drops out_pending. Both hold one entry per uid touched, so
  *	they grow with the uids of one batch at most.
- * Callbacks of claim()/load_messages()/runs() run while their statement
- * is stepping: they may call other store functions, but must not write
- * the table being scanned (SQLite leaves what the scan then sees
- * undefined); collect first, write after.
+ * Callbacks of load_messages()/runs() run while their statement is
+ * stepping: they may call other store functions, but must not write the
+ * table being scanned (SQLite leaves what the scan then sees undefined);
+ * collect first, write after. claim()'s callback runs while a reader
+ * thread steps the scan (see store_sqlite_claim) and must not call the
+ * store at all.
  *
  * Damage is refused at open, never mistaken for an empty store:
  *	evd.created is written (and synced) once a store here is complete;
@@ -59,6 +61,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2338,12 +2341,221 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
 }
 
+/*
+ * claim() reads every pending timer at start-up (a million of them in a
+ * restart that has a 1 s budget), and stepping SQLite through them costs
+ * about as much as the daemon's work on each. So a reader thread steps
+ * the scan and copies rows into batches while the caller's thread runs
+ * cb over the batch before: the two halves run on two cores.
+ *
+ * Owner: the reader owns the connection from its start to its join (the
+ * caller's thread runs cb only, which must not call the store meanwhile;
+ * store.h says so); a slot belongs to the reader while !full and to the
+ * caller while full, handed over under mu.
+ */
+#define CLAIM_BATCH 512
+#define CLAIM_SLOTS 4
+#define CLAIM_NONE SIZE_MAX
+
+enum { CLAIM_CHANNEL, CLAIM_KEY, CLAIM_PAYLOAD, CLAIM_EXEC, CLAIM_SCHED,
+       CLAIM_NOFF };
+
+struct claim_slot {
+	struct store_timer t[CLAIM_BATCH]; /* variable parts: in off */
+	size_t off[CLAIM_BATCH][CLAIM_NOFF]; /* into bytes, or CLAIM_NONE */
+	size_t n;
+	uint8_t *bytes;
+	size_t len, cap;
+	bool full; /* filled: the caller's until it clears it */
+	bool last; /* no rows after this batch's */
+};
+
+struct claim_reader {
+	sqlite3_stmt *st;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop; /* the caller wants no more rows */
+	int rc;    /* the last sqlite3_step, once the reader is done */
+	bool nomem;
+	struct claim_slot slot[CLAIM_SLOTS];
+};
+
+/* Appends len bytes of p to the slot; its offset, or CLAIM_NONE when p
+ * is NULL. -ENOMEM. */
+static int
+store_sqlite_claim_copy(struct claim_slot *sl, const void *p, size_t len,
+			size_t *ret_off)
+{
+	*ret_off = CLAIM_NONE;
+	if (p == NULL)
+		return 0;
+	if (sl->cap - sl->len < len) {
+		size_t ncap = sl->cap == 0 ? 64 << 10 : 2 * sl->cap;
+		uint8_t *b;
+
+		while (ncap - sl->len < len)
+			ncap *= 2;
+		if ((b = realloc(sl->bytes, ncap)) == NULL)
+			return -ENOMEM;
+		sl->bytes = b;
+		sl->cap = ncap;
+	}
+	memcpy(sl->bytes + sl->len, p, len);
+	*ret_off = sl->len;
+	sl->len += len;
+	return 0;
+}
+
+/* The row under st into the slot's next entry; -ENOMEM. */
+static int
+store_sqlite_claim_row(struct claim_slot *sl, sqlite3_stmt *st)
+{
+	struct store_timer *t = &sl->t[sl->n];
+	size_t *off = sl->off[sl->n];
+
+	store_sqlite_row_timer(st, t);
+	if (store_sqlite_claim_copy(sl, t->channel,
+				    t->channel ? strlen(t->channel) + 1 : 0,
+				    &off[CLAIM_CHANNEL]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->key,
+				    t->key ? strlen(t->key) + 1 : 0,
+				    &off[CLAIM_KEY]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->payload, t->payload_len,
+				    &off[CLAIM_PAYLOAD]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->exec, t->exec_len,
+				    &off[CLAIM_EXEC]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->sched, t->sched_len,
+				    &off[CLAIM_SCHED]) < 0)
+		return -ENOMEM;
+	sl->n++;
+	return 0;
+}
+
+static void *
+store_sqlite_claim_reader(void *arg)
+{
+	struct claim_reader *cr = arg;
+	struct claim_slot *sl;
+	size_t i = 0;
+	bool nomem = false;
+	int rc = SQLITE_ROW;
+
+	for (;;) {
+		sl = &cr->slot[i];
+		pthread_mutex_lock(&cr->mu);
+		while (sl->full && !cr->stop)
+			pthread_cond_wait(&cr->cv, &cr->mu);
+		if (cr->stop) {
+			pthread_mutex_unlock(&cr->mu);
+			break;
+		}
+		pthread_mutex_unlock(&cr->mu);
+		sl->n = sl->len = 0;
+		while (sl->n < CLAIM_BATCH &&
+		       (rc = sqlite3_step(cr->st)) == SQLITE_ROW)
+			if (store_sqlite_claim_row(sl, cr->st) < 0) {
+				nomem = true;
+				break;
+			}
+		pthread_mutex_lock(&cr->mu);
+		sl->full = true;
+		sl->last = rc != SQLITE_ROW || nomem;
+		if (sl->last) {
+			cr->rc = rc;
+			cr->nomem = nomem;
+		}
+		pthread_cond_broadcast(&cr->cv);
+		pthread_mutex_unlock(&cr->mu);
+		if (sl->last)
+			break;
+		i = (i + 1) % CLAIM_SLOTS;
+	}
+	return NULL;
+}
+
+/* The slot's entry j with its variable parts pointing into the slot. */
+static void
+store_sqlite_claim_entry(const struct claim_slot *sl, size_t j,
+			 struct store_timer *t)
+{
+	const size_t *off = sl->off[j];
+
+#define CLAIM_AT(k, len)                                                      \
+	(off[k] == CLAIM_NONE ? NULL                                          \
+	 : (len) == 0	      ? (const uint8_t *)""                           \
+			      : sl->bytes + off[k])
+	*t = sl->t[j];
+	t->channel = (const char *)CLAIM_AT(CLAIM_CHANNEL, 1);
+	t->key = (const char *)CLAIM_AT(CLAIM_KEY, 1);
+	t->payload = CLAIM_AT(CLAIM_PAYLOAD, t->payload_len);
+	t->exec = CLAIM_AT(CLAIM_EXEC, t->exec_len);
+	t->sched = CLAIM_AT(CLAIM_SCHED, t->sched_len);
+#undef CLAIM_AT
+}
+
 static int
 store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 		   void *arg)
 {
+	struct claim_reader *cr;
+	struct store_timer t;
+	pthread_t reader;
+	size_t i = 0, j;
+	bool last = false;
+	int r = 0;
+
 	sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
-	return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg, 0);
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
+					       0);
+	cr->st = s->st[ST_CLAIM];
+	pthread_mutex_init(&cr->mu, NULL);
+	pthread_cond_init(&cr->cv, NULL);
+	if (pthread_create(&reader, NULL, store_sqlite_claim_reader, cr) !=
+	    0) {
+		/* No thread: the same scan on this one. */
+		pthread_cond_destroy(&cr->cv);
+		pthread_mutex_destroy(&cr->mu);
+		free(cr);
+		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
+					       0);
+	}
+	while (!last && r == 0) {
+		struct claim_slot *sl = &cr->slot[i];
+
+		pthread_mutex_lock(&cr->mu);
+		while (!sl->full)
+			pthread_cond_wait(&cr->cv, &cr->mu);
+		last = sl->last;
+		pthread_mutex_unlock(&cr->mu);
+		for (j = 0; j < sl->n && r == 0; j++) {
+			store_sqlite_claim_entry(sl, j, &t);
+			if ((r = cb(&t, arg)) > 0)
+				r = 0;
+		}
+		pthread_mutex_lock(&cr->mu);
+		sl->full = false;
+		if (r < 0)
+			cr->stop = true;
+		pthread_cond_broadcast(&cr->cv);
+		pthread_mutex_unlock(&cr->mu);
+		i = (i + 1) % CLAIM_SLOTS;
+	}
+	pthread_join(reader, NULL);
+	/* The connection is this thread's again. */
+	if (r == 0 && cr->nomem) {
+		store_sqlite_seterr(s, "claim: out of memory");
+		r = -ENOMEM;
+	} else if (r == 0 && cr->rc != SQLITE_DONE)
+		r = store_sqlite_error(s, cr->rc, "claim");
+	sqlite3_reset(cr->st);
+	sqlite3_clear_bindings(cr->st);
+	for (i = 0; i < CLAIM_SLOTS; i++)
+		free(cr->slot[i].bytes);
+	pthread_cond_destroy(&cr->cv);
+	pthread_mutex_destroy(&cr->mu);
+	free(cr);
+	return r;
 }
 
 static int
