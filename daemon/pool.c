@@ -12,6 +12,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct pool {
 	size_t nchunks;
 	size_t capacity; /* objects all chunks hold */
 	size_t carved;   /* objects handed out of the newest chunk */
+	bool zeroed;     /* its objects past carved are zeroes (mapped) */
 	void *free;    /* free list */
 	size_t live;
 };
@@ -153,14 +155,20 @@ pool_get(struct pool *p)
 				c->mapped = 0;
 			}
 			p->capacity += c->cap;
+			p->zeroed = c->mapped;
 			c->next = p->chunks;
 			p->chunks = c;
 			p->nchunks++;
 			p->carved = 0;
 		}
 		obj = (char *)(p->chunks + 1) + p->carved++ * p->size;
+		/* A mapping's never-used objects are the kernel's zeroes
+		 * (and writing them would only fault them in sooner). */
+		if (p->zeroed)
+			goto out;
 	}
 	memset(obj, 0, p->size);
+out:
 	p->live++;
 	return obj;
 }
@@ -188,6 +196,7 @@ pool_put(struct pool *p, void *obj)
 		p->nchunks = 1;
 		p->capacity = keep->cap;
 		p->carved = 0;
+		p->zeroed = false; /* used: its objects are not zeroes */
 		return;
 	}
 	memcpy(obj, &p->free, sizeof(void *));

@@ -608,8 +608,15 @@ text:
 	sqlite3_bind_text(st, col, boot_id, (int)n, SQLITE_STATIC);
 }
 
+/* The last boot id a scan formatted (text "" before the first). */
+struct store_sqlite_boot_memo {
+	uint8_t raw[16];
+	char text[40];
+};
+
 static void
-store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
+store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40],
+			    struct store_sqlite_boot_memo *last)
 {
 	static const char digits[] = "0123456789abcdef";
 	const uint8_t *raw;
@@ -622,6 +629,11 @@ store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
 		raw = sqlite3_column_blob(st, col);
 		if (sqlite3_column_bytes(st, col) != 16)
 			return;
+		/* Rows of one boot follow each other: format it once. */
+		if (memcmp(raw, last->raw, 16) == 0 && last->text[0] != '\0') {
+			memcpy(ret, last->text, sizeof(last->text));
+			return;
+		}
 		for (i = 0; i < 16; i++) {
 			if (i == 4 || i == 6 || i == 8 || i == 10)
 				ret[o++] = '-';
@@ -629,6 +641,8 @@ store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
 			ret[o++] = digits[raw[i] & 15];
 		}
 		ret[o] = '\0';
+		memcpy(last->raw, raw, 16);
+		memcpy(last->text, ret, sizeof(last->text));
 		return;
 	case SQLITE_TEXT:
 		n = sqlite3_column_bytes(st, col);
@@ -675,9 +689,11 @@ store_sqlite_column_bytes(sqlite3_stmt *st, int col, size_t *ret_len)
 	return p != NULL ? p : (const uint8_t *)"";
 }
 
-/* The row under st (TIMER_COLS) as a store_timer pointing into it. */
+/* The row under st (TIMER_COLS) as a store_timer pointing into it;
+ * memo carries the boot id from row to row of one scan. */
 static void
-store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
+store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t,
+		       struct store_sqlite_boot_memo *memo)
 {
 	const unsigned char *state;
 
@@ -692,7 +708,7 @@ store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
 	t->clock = sqlite3_column_int(st, 5);
 	t->deadline_ns = sqlite3_column_int64(st, 6);
 	t->due_rt_ns = sqlite3_column_int64(st, 7);
-	store_sqlite_column_boot_id(st, 8, t->boot_id);
+	store_sqlite_column_boot_id(st, 8, t->boot_id, memo);
 	t->created_rt_ns = sqlite3_column_int64(st, 9);
 	t->channel = (const char *)sqlite3_column_text(st, 10);
 	t->payload = store_sqlite_column_bytes(st, 11, &t->payload_len);
@@ -715,12 +731,13 @@ store_sqlite_each_timer(struct store *s, enum store_sqlite_stmt i,
 			const char *what, store_timer_cb cb, void *arg,
 			int none)
 {
+	struct store_sqlite_boot_memo memo = { .text = "" };
 	sqlite3_stmt *st = s->st[i];
 	struct store_timer t;
 	int rc, r = none;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		store_sqlite_row_timer(st, &t);
+		store_sqlite_row_timer(st, &t, &memo);
 		r = cb(&t, arg);
 		if (r < 0)
 			goto out;
@@ -2356,6 +2373,7 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 #define CLAIM_BATCH 512
 #define CLAIM_SLOTS 4
 #define CLAIM_NONE SIZE_MAX
+#define CLAIM_CACHE_KIB 256
 
 enum { CLAIM_CHANNEL, CLAIM_KEY, CLAIM_PAYLOAD, CLAIM_EXEC, CLAIM_SCHED,
        CLAIM_NOFF };
@@ -2408,12 +2426,13 @@ store_sqlite_claim_copy(struct claim_slot *sl, const void *p, size_t len,
 
 /* The row under st into the slot's next entry; -ENOMEM. */
 static int
-store_sqlite_claim_row(struct claim_slot *sl, sqlite3_stmt *st)
+store_sqlite_claim_row(struct claim_slot *sl, sqlite3_stmt *st,
+		       struct store_sqlite_boot_memo *memo)
 {
 	struct store_timer *t = &sl->t[sl->n];
 	size_t *off = sl->off[sl->n];
 
-	store_sqlite_row_timer(st, t);
+	store_sqlite_row_timer(st, t, memo);
 	if (store_sqlite_claim_copy(sl, t->channel,
 				    t->channel ? strlen(t->channel) + 1 : 0,
 				    &off[CLAIM_CHANNEL]) < 0 ||
@@ -2434,6 +2453,7 @@ store_sqlite_claim_row(struct claim_slot *sl, sqlite3_stmt *st)
 static void *
 store_sqlite_claim_reader(void *arg)
 {
+	struct store_sqlite_boot_memo memo = { .text = "" };
 	struct claim_reader *cr = arg;
 	struct claim_slot *sl;
 	size_t i = 0;
@@ -2453,7 +2473,7 @@ store_sqlite_claim_reader(void *arg)
 		sl->n = sl->len = 0;
 		while (sl->n < CLAIM_BATCH &&
 		       (rc = sqlite3_step(cr->st)) == SQLITE_ROW)
-			if (store_sqlite_claim_row(sl, cr->st) < 0) {
+			if (store_sqlite_claim_row(sl, cr->st, &memo) < 0) {
 				nomem = true;
 				break;
 			}
@@ -2500,11 +2520,16 @@ store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 	struct claim_reader *cr;
 	struct store_timer t;
 	pthread_t reader;
+	char sql[64];
 	size_t i = 0, j;
 	bool last = false;
-	int r = 0;
+	int r = 0, rc;
 
 	sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
+	/* A scan reads each page once: a page cache growing to CACHE_KIB
+	 * would only cost fresh memory now. It grows when writes need it. */
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CLAIM_CACHE_KIB);
+	(void)store_sqlite_pragma(s, sql, NULL, 0);
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
 					       0);
@@ -2550,6 +2575,9 @@ store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 		r = store_sqlite_error(s, cr->rc, "claim");
 	sqlite3_reset(cr->st);
 	sqlite3_clear_bindings(cr->st);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CACHE_KIB);
+	if ((rc = store_sqlite_pragma(s, sql, NULL, 0)) != SQLITE_OK && r == 0)
+		r = store_sqlite_error(s, rc, sql);
 	for (i = 0; i < CLAIM_SLOTS; i++)
 		free(cr->slot[i].bytes);
 	pthread_cond_destroy(&cr->cv);
