@@ -29,7 +29,8 @@
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
- * Thread-safety: none; the loop thread only. Errors: negative errno
+ * Thread-safety: none; the loop thread only (a backend may use a
+ * thread of its own inside a call, as sqlite's claim() does). Errors: negative errno
  * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN, -ENOENT for "no
  * such row"), with a human-readable reason in store_errmsg().
  */

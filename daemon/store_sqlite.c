@@ -27,7 +27,8 @@
  *	a full scan; the sweep also drops runs of ids no stored timer has
  *	(the daemon is expected to record runs of durable timers only);
  *	nothing here grows per operation: statements are fixed, strings are
- *	bound SQLITE_STATIC and rows are read in place;
+ *	bound SQLITE_STATIC and rows are read in place (but by claim(),
+ *	which copies them into a few batches it frees before returning);
  *	retained output (stdout/stderr of runs) is tallied per uid of the
  *	run's timer as rows come and go (deletes say what they removed with
  *	RETURNING): out_pending holds the open transaction's changes,
@@ -2497,6 +2498,15 @@ store_sqlite_claim_reader(void *arg)
 	return NULL;
 }
 
+/* A variable part of a slot's entry: NULL, "" or its bytes. */
+static const uint8_t *
+store_sqlite_claim_at(const struct claim_slot *sl, size_t off, size_t len)
+{
+	if (off == CLAIM_NONE)
+		return NULL;
+	return len == 0 ? (const uint8_t *)"" : sl->bytes + off;
+}
+
 /* The slot's entry j with its variable parts pointing into the slot. */
 static void
 store_sqlite_claim_entry(const struct claim_slot *sl, size_t j,
@@ -2504,17 +2514,14 @@ store_sqlite_claim_entry(const struct claim_slot *sl, size_t j,
 {
 	const size_t *off = sl->off[j];
 
-#define CLAIM_AT(k, len)                                                      \
-	(off[k] == CLAIM_NONE ? NULL                                          \
-	 : (len) == 0	      ? (const uint8_t *)""                           \
-			      : sl->bytes + off[k])
 	*t = sl->t[j];
-	t->channel = (const char *)CLAIM_AT(CLAIM_CHANNEL, 1);
-	t->key = (const char *)CLAIM_AT(CLAIM_KEY, 1);
-	t->payload = CLAIM_AT(CLAIM_PAYLOAD, t->payload_len);
-	t->exec = CLAIM_AT(CLAIM_EXEC, t->exec_len);
-	t->sched = CLAIM_AT(CLAIM_SCHED, t->sched_len);
-#undef CLAIM_AT
+	t->channel =
+	    (const char *)store_sqlite_claim_at(sl, off[CLAIM_CHANNEL], 1);
+	t->key = (const char *)store_sqlite_claim_at(sl, off[CLAIM_KEY], 1);
+	t->payload =
+	    store_sqlite_claim_at(sl, off[CLAIM_PAYLOAD], t->payload_len);
+	t->exec = store_sqlite_claim_at(sl, off[CLAIM_EXEC], t->exec_len);
+	t->sched = store_sqlite_claim_at(sl, off[CLAIM_SCHED], t->sched_len);
 }
 
 static int
