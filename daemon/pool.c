@@ -12,16 +12,31 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/*
+ * Past POOL_HUGE_AFTER bytes of chunks, a pool is a big one (a million
+ * timers): its new chunks are POOL_HUGE bytes, mapped on their own at a
+ * POOL_HUGE boundary and advised as transparent huge pages, so filling
+ * them costs one page fault per 2 MiB instead of 512 (most of the cost
+ * of loading a million timers in a VM, where a fault is expensive). A
+ * huge chunk is backed whole at its first touch; at that size it is at
+ * most 1/8 of the pool, and a small pool never has one.
+ */
+#define POOL_HUGE ((size_t)2 << 20)
+#define POOL_HUGE_AFTER ((size_t)16 << 20)
 
 /* A chunk's header keeps its first object 16-aligned; the others are
  * aligned to 8 (sizes are rounded to 8), enough for every type pooled
  * today (pointers and 64-bit integers). */
 struct pool_chunk {
 	struct pool_chunk *next;
-	size_t pad_;
+	uint32_t cap;    /* objects it holds */
+	uint32_t mapped; /* a huge chunk (munmap), else malloc'd */
 };
 
 struct pool {
@@ -29,7 +44,9 @@ struct pool {
 	size_t per_chunk;
 	struct pool_chunk *chunks; /* newest first */
 	size_t nchunks;
-	size_t carved; /* objects handed out of chunks */
+	size_t capacity; /* objects all chunks hold */
+	size_t carved;   /* objects handed out of the newest chunk */
+	bool zeroed;     /* its objects past carved are zeroes (mapped) */
 	void *free;    /* free list */
 	size_t live;
 };
@@ -44,13 +61,13 @@ pool_new(size_t size, size_t per_chunk)
 	size = (size + 7) & ~(size_t)7;
 	if (size < sizeof(void *))
 		size = sizeof(void *);
-	if (per_chunk > (SIZE_MAX - sizeof(struct pool_chunk)) / size)
+	if (per_chunk > UINT32_MAX ||
+	    per_chunk > (SIZE_MAX - sizeof(struct pool_chunk)) / size)
 		return NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->size = size;
 	p->per_chunk = per_chunk;
-	p->carved = per_chunk; /* no chunk to carve from yet */
 	return p;
 }
 
@@ -61,10 +78,14 @@ pool_release(struct pool *p)
 
 	while ((c = p->chunks) != NULL) {
 		p->chunks = c->next;
-		free(c);
+		if (c->mapped)
+			munmap(c, POOL_HUGE);
+		else
+			free(c);
 	}
 	p->nchunks = 0;
-	p->carved = p->per_chunk;
+	p->capacity = 0;
+	p->carved = 0;
 	p->free = NULL;
 }
 
@@ -75,6 +96,33 @@ pool_free(struct pool *p)
 		return;
 	pool_release(p);
 	free(p);
+}
+
+/* A huge chunk (see POOL_HUGE), or NULL to fall back to malloc. */
+static struct pool_chunk *
+pool_chunk_huge(const struct pool *p)
+{
+	uintptr_t a;
+	char *map;
+	size_t head;
+
+	if (p->capacity * p->size < POOL_HUGE_AFTER ||
+	    p->size > (POOL_HUGE - sizeof(struct pool_chunk)) / 2)
+		return NULL;
+	/* Twice the size, then trimmed to the aligned part. */
+	map = mmap(NULL, 2 * POOL_HUGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)map + POOL_HUGE - 1) & ~(uintptr_t)(POOL_HUGE - 1);
+	head = a - (uintptr_t)map;
+	if (head > 0)
+		munmap(map, head);
+	if (POOL_HUGE - head > 0)
+		munmap((char *)a + POOL_HUGE, POOL_HUGE - head);
+	/* Only advice: without huge pages it is an ordinary mapping. */
+	(void)madvise((void *)a, POOL_HUGE, MADV_HUGEPAGE);
+	return (struct pool_chunk *)a;
 }
 
 void *
@@ -91,20 +139,36 @@ pool_get(struct pool *p)
 	if ((obj = p->free) != NULL) {
 		memcpy(&p->free, obj, sizeof(void *));
 	} else {
-		if (p->carved == p->per_chunk) {
-			/* malloc, not calloc: the objects are zeroed as they
-			 * are handed out, so untouched pages stay untouched. */
-			c = malloc(sizeof(*c) + p->per_chunk * p->size);
-			if (c == NULL)
-				return NULL;
+		if (p->chunks == NULL || p->carved == p->chunks->cap) {
+			if ((c = pool_chunk_huge(p)) != NULL) {
+				c->cap = (uint32_t)((POOL_HUGE - sizeof(*c)) /
+						    p->size);
+				c->mapped = 1;
+			} else {
+				/* malloc, not calloc: the objects are zeroed
+				 * as they are handed out, so untouched pages
+				 * stay untouched. */
+				c = malloc(sizeof(*c) + p->per_chunk * p->size);
+				if (c == NULL)
+					return NULL;
+				c->cap = (uint32_t)p->per_chunk;
+				c->mapped = 0;
+			}
+			p->capacity += c->cap;
+			p->zeroed = c->mapped;
 			c->next = p->chunks;
 			p->chunks = c;
 			p->nchunks++;
 			p->carved = 0;
 		}
 		obj = (char *)(p->chunks + 1) + p->carved++ * p->size;
+		/* A mapping's never-used objects are the kernel's zeroes
+		 * (and writing them would only fault them in sooner). */
+		if (p->zeroed)
+			goto out;
 	}
 	memset(obj, 0, p->size);
+out:
 	p->live++;
 	return obj;
 }
@@ -130,7 +194,9 @@ pool_put(struct pool *p, void *obj)
 		keep->next = NULL;
 		p->chunks = keep;
 		p->nchunks = 1;
+		p->capacity = keep->cap;
 		p->carved = 0;
+		p->zeroed = false; /* used: its objects are not zeroes */
 		return;
 	}
 	memcpy(obj, &p->free, sizeof(void *));

@@ -5,7 +5,8 @@
  * object costs its size and nothing more (glibc's malloc adds 8 bytes of
  * header and rounds to 16: 96 bytes for an 80-byte timer), and getting
  * one is a pop. Fresh chunks are carved lazily, so their untouched tail
- * costs address space, not memory. Chunks go back to the system only
+ * costs address space, not memory; past 16 MiB a pool's new chunks are
+ * 2 MiB transparent huge pages (one page fault each), backed whole. Chunks go back to the system only
  * when every object is freed; until then the pool keeps its peak size
  * (as malloc's heap does for small objects).
  *

@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -164,6 +165,9 @@ sched_init(struct event_base *base, const struct store_config *keep)
 		sched.clocks[i].fd = -1;
 	if ((sched.timers = pool_new(sizeof(struct timer), SCHED_POOL_CHUNK)) ==
 		NULL ||
+	    (sched.colds = pool_new(sizeof(struct timer_cold),
+	                            SCHED_POOL_CHUNK)) == NULL ||
+	    (sched.names = strmap_new()) == NULL ||
 	    (sched.by_id = idtab_new_at(shard_id_base(shard_self()))) ==
 		NULL ||
 	    (sched.by_key = strmap_new()) == NULL ||
@@ -195,18 +199,77 @@ sched_event_base(void)
 	return sched.base;
 }
 
+/* An interned channel name: the copy every timer to that channel
+ * points at, freed with the last of them. */
+struct sched_name {
+	size_t refs;
+	size_t len;
+	char s[];
+};
+
+/* A reference to the interned copy of name (NULL for NULL); sets
+ * *failed when out of memory. */
+static char *
+sched_name_get(const char *name, bool *failed)
+{
+	struct sched_name *n = sched.last_name;
+	size_t len;
+
+	if (name == NULL)
+		return NULL;
+	len = strlen(name);
+	/* Timers are mostly made in runs to one channel (a load, a
+	 * client's burst): the last name saves the hashing. */
+	if (n == NULL || n->len != len || memcmp(n->s, name, len) != 0) {
+		if ((n = strmap_get(sched.names, name, len)) == NULL) {
+			if ((n = malloc(sizeof *n + len + 1)) == NULL) {
+				*failed = true;
+				return NULL;
+			}
+			n->refs = 0;
+			n->len = len;
+			memcpy(n->s, name, len + 1);
+			if (strmap_put(sched.names, n->s, len, n) < 0) {
+				free(n);
+				*failed = true;
+				return NULL;
+			}
+		}
+		sched.last_name = n;
+	}
+	n->refs++;
+	return n->s;
+}
+
+/* Drops a reference sched_name_get returned. NULL-safe. */
+static void
+sched_name_put(char *s)
+{
+	struct sched_name *n;
+
+	if (s == NULL)
+		return;
+	n = (struct sched_name *)(void *)(s - offsetof(struct sched_name, s));
+	if (--n->refs > 0)
+		return;
+	strmap_del(sched.names, n->s, n->len);
+	if (sched.last_name == n)
+		sched.last_name = NULL;
+	free(n);
+}
+
 void
 timer_free(struct timer *t)
 {
 	if (t == NULL)
 		return;
 	if (t->cold != NULL) {
-		free(t->cold->channel);
+		sched_name_put(t->cold->channel);
 		free(t->cold->exec);
 		free(t->cold->key);
 		free(t->cold->keymap_key);
 		repeat_free(t->cold->rep);
-		free(t->cold);
+		pool_put(sched.colds, t->cold);
 	}
 	free(t->payload);
 	pool_put(sched.timers, t);
@@ -269,6 +332,8 @@ sched_shutdown(void)
 		event_free(sched.heartbeat_ev);
 	idtab_free(sched.by_id);
 	pool_free(sched.timers);
+	pool_free(sched.colds);
+	strmap_free(sched.names);
 	strmap_free(sched.by_key);
 	idmap_free(sched.by_conn);
 	if (sched.keep != NULL)
@@ -341,7 +406,7 @@ timer_new(const struct timer_init *in)
 	}
 	timerq_node_init(&t->qn);
 	if (timer_init_cold(in)) {
-		if ((c = t->cold = calloc(1, sizeof *c)) == NULL) {
+		if ((c = t->cold = pool_get(sched.colds)) == NULL) {
 			repeat_free(in->rep);
 			pool_put(sched.timers, t);
 			return NULL;
@@ -354,7 +419,7 @@ timer_new(const struct timer_init *in)
 		c->downtime = (uint8_t)in->downtime;
 		c->fire_count = in->fire_count;
 		c->last_fired_rt_ns = in->last_fired_rt_ns;
-		c->channel = xstrdup_or_null(in->channel, &failed);
+		c->channel = sched_name_get(in->channel, &failed);
 		c->key = xstrdup_or_null(in->key, &failed);
 		if (in->exec != NULL) {
 			/* An empty exec is still an exec target. */

@@ -48,7 +48,7 @@ struct timer_cold {
 	uint8_t downtime;
 	bool queued_one;  /* overlap queue-one: a run waits for the hook */
 	uint32_t catchup; /* consecutive fires already behind schedule */
-	char *channel;    /* channel target: durable */
+	char *channel;    /* channel target: durable; interned (sched_name) */
 	uint8_t *exec;    /* exec target (packed Exec (evd.proto)): durable */
 	size_t exec_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
@@ -145,6 +145,11 @@ struct sched_state {
 	struct event_base *base;
 	struct sched_clock clocks[EVD_CLOCK_COUNT];
 	struct pool *timers; /* every struct timer */
+	struct pool *colds;  /* every struct timer_cold */
+	/* Channel names of timers, interned: a million timers to one
+	 * channel share one copy (struct sched_name, refcounted). */
+	struct strmap *names;
+	struct sched_name *last_name; /* the one interned last, or NULL */
 	struct idtab *by_id; /* id -> timer, iterated in id order */
 	struct strmap *by_key;
 	struct idmap *by_conn;	/* conn id -> struct conn_timers */

@@ -43,9 +43,10 @@
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
- * Thread-safety: none; the loop thread only, flush() aside. Errors:
- * negative errno (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN,
- * -ENOENT for "no such row"), with a human-readable reason in
+ * Thread-safety: none; the loop thread only, flush() aside (a backend
+ * may also use a thread of its own inside a call, as sqlite's claim()
+ * does). Errors: negative errno (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM,
+ * -EUCLEAN, -ENOENT for "no such row"), with a human-readable reason in
  * store_errmsg().
  */
 #ifndef EVD_STORE_H
@@ -254,7 +255,9 @@ struct store_backend {
 	 */
 	int (*remember)(struct store *s, const struct store_timer *t);
 	/* Hands every pending timer with a deadline up to horizon_rt_ns
-	 * (wall time; INT64_MAX: all) to cb, each with its fence. */
+	 * (wall time; INT64_MAX: all) to cb, each with its fence, on the
+	 * calling thread. cb must not call the store: a backend may read
+	 * the next rows on another thread meanwhile (sqlite does). */
 	int (*claim)(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 	             void *arg);
 	/* Ends a claimed timer's occurrence: next NULL retires it for good

@@ -27,17 +27,20 @@
  *	a full scan; the sweep also drops runs of ids no stored timer has
  *	(the daemon is expected to record runs of durable timers only);
  *	nothing here grows per operation: statements are fixed, strings are
- *	bound SQLITE_STATIC and rows are read in place;
+ *	bound SQLITE_STATIC and rows are read in place (but by claim(),
+ *	which copies them into a few batches it frees before returning);
  *	retained output (stdout/stderr of runs) is tallied per uid of the
  *	run's timer as rows come and go (deletes say what they removed with
  *	RETURNING): out_pending holds the open transaction's changes,
  *	out_done the committed ones not yet reported (output_changes); a
  *	rollback drops out_pending. Both hold one entry per uid touched, so
  *	they grow with the uids of one batch at most.
- * Callbacks of claim()/load_messages()/runs() run while their statement
- * is stepping: they may call other store functions, but must not write
- * the table being scanned (SQLite leaves what the scan then sees
- * undefined); collect first, write after.
+ * Callbacks of load_messages()/runs() run while their statement is
+ * stepping: they may call other store functions, but must not write the
+ * table being scanned (SQLite leaves what the scan then sees undefined);
+ * collect first, write after. claim()'s callback runs while a reader
+ * thread steps the scan (see store_sqlite_claim) and must not call the
+ * store at all.
  *
  * Damage is refused at open, never mistaken for an empty store:
  *	evd.created is written (and synced) once a store here is complete;
@@ -632,8 +635,15 @@ text:
 	sqlite3_bind_text(st, col, boot_id, (int)n, SQLITE_STATIC);
 }
 
+/* The last boot id a scan formatted (text "" before the first). */
+struct store_sqlite_boot_memo {
+	uint8_t raw[16];
+	char text[40];
+};
+
 static void
-store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
+store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40],
+			    struct store_sqlite_boot_memo *last)
 {
 	static const char digits[] = "0123456789abcdef";
 	const uint8_t *raw;
@@ -646,6 +656,11 @@ store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
 		raw = sqlite3_column_blob(st, col);
 		if (sqlite3_column_bytes(st, col) != 16)
 			return;
+		/* Rows of one boot follow each other: format it once. */
+		if (memcmp(raw, last->raw, 16) == 0 && last->text[0] != '\0') {
+			memcpy(ret, last->text, sizeof(last->text));
+			return;
+		}
 		for (i = 0; i < 16; i++) {
 			if (i == 4 || i == 6 || i == 8 || i == 10)
 				ret[o++] = '-';
@@ -653,6 +668,8 @@ store_sqlite_column_boot_id(sqlite3_stmt *st, int col, char ret[40])
 			ret[o++] = digits[raw[i] & 15];
 		}
 		ret[o] = '\0';
+		memcpy(last->raw, raw, 16);
+		memcpy(last->text, ret, sizeof(last->text));
 		return;
 	case SQLITE_TEXT:
 		n = sqlite3_column_bytes(st, col);
@@ -691,17 +708,23 @@ store_sqlite_column_bytes(sqlite3_stmt *st, int col, size_t *ret_len)
 {
 	const void *p;
 
+	/* Only a NULL pointer leaves "empty" and "none" to tell apart:
+	 * the common cases cost two calls, not three. */
+	if ((p = sqlite3_column_blob(st, col)) != NULL) {
+		*ret_len = (size_t)sqlite3_column_bytes(st, col);
+		return p;
+	}
 	*ret_len = 0;
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		return NULL;
-	p = sqlite3_column_blob(st, col);
-	*ret_len = (size_t)sqlite3_column_bytes(st, col);
-	return p != NULL ? p : (const uint8_t *)"";
+	return (const uint8_t *)"";
 }
 
-/* The row under st (TIMER_COLS) as a store_timer pointing into it. */
+/* The row under st (TIMER_COLS) as a store_timer pointing into it;
+ * memo carries the boot id from row to row of one scan. */
 static void
-store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
+store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t,
+		       struct store_sqlite_boot_memo *memo)
 {
 	const unsigned char *state;
 
@@ -716,7 +739,7 @@ store_sqlite_row_timer(sqlite3_stmt *st, struct store_timer *t)
 	t->clock = sqlite3_column_int(st, 5);
 	t->deadline_ns = sqlite3_column_int64(st, 6);
 	t->due_rt_ns = sqlite3_column_int64(st, 7);
-	store_sqlite_column_boot_id(st, 8, t->boot_id);
+	store_sqlite_column_boot_id(st, 8, t->boot_id, memo);
 	t->created_rt_ns = sqlite3_column_int64(st, 9);
 	t->channel = (const char *)sqlite3_column_text(st, 10);
 	t->payload = store_sqlite_column_bytes(st, 11, &t->payload_len);
@@ -739,12 +762,13 @@ store_sqlite_each_timer(struct store *s, enum store_sqlite_stmt i,
 			const char *what, store_timer_cb cb, void *arg,
 			int none)
 {
+	struct store_sqlite_boot_memo memo = { .text = "" };
 	sqlite3_stmt *st = s->st[i];
 	struct store_timer t;
 	int rc, r = none;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		store_sqlite_row_timer(st, &t);
+		store_sqlite_row_timer(st, &t, &memo);
 		r = cb(&t, arg);
 		if (r < 0)
 			goto out;
@@ -2570,12 +2594,238 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
 }
 
+/*
+ * claim() reads every pending timer at start-up (a million of them in a
+ * restart that has a 1 s budget), and stepping SQLite through them costs
+ * about as much as the daemon's work on each. So a reader thread steps
+ * the scan and copies rows into batches while the caller's thread runs
+ * cb over the batch before: the two halves run on two cores.
+ *
+ * Owner: the reader owns the connection from its start to its join (the
+ * caller's thread runs cb only, which must not call the store meanwhile;
+ * store.h says so); a slot belongs to the reader while !full and to the
+ * caller while full, handed over under mu.
+ */
+#define CLAIM_BATCH 512
+#define CLAIM_SLOTS 4
+#define CLAIM_NONE SIZE_MAX
+#define CLAIM_CACHE_KIB 256
+
+enum { CLAIM_CHANNEL, CLAIM_KEY, CLAIM_PAYLOAD, CLAIM_EXEC, CLAIM_SCHED,
+       CLAIM_NOFF };
+
+struct claim_slot {
+	struct store_timer t[CLAIM_BATCH]; /* variable parts: in off */
+	size_t off[CLAIM_BATCH][CLAIM_NOFF]; /* into bytes, or CLAIM_NONE */
+	size_t n;
+	uint8_t *bytes;
+	size_t len, cap;
+	bool full; /* filled: the caller's until it clears it */
+	bool last; /* no rows after this batch's */
+};
+
+struct claim_reader {
+	sqlite3_stmt *st;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop; /* the caller wants no more rows */
+	int rc;    /* the last sqlite3_step, once the reader is done */
+	bool nomem;
+	struct claim_slot slot[CLAIM_SLOTS];
+};
+
+/* Appends len bytes of p to the slot; its offset, or CLAIM_NONE when p
+ * is NULL. -ENOMEM. */
+static int
+store_sqlite_claim_copy(struct claim_slot *sl, const void *p, size_t len,
+			size_t *ret_off)
+{
+	*ret_off = CLAIM_NONE;
+	if (p == NULL)
+		return 0;
+	if (sl->cap - sl->len < len) {
+		size_t ncap = sl->cap == 0 ? 64 << 10 : 2 * sl->cap;
+		uint8_t *b;
+
+		while (ncap - sl->len < len)
+			ncap *= 2;
+		if ((b = realloc(sl->bytes, ncap)) == NULL)
+			return -ENOMEM;
+		sl->bytes = b;
+		sl->cap = ncap;
+	}
+	memcpy(sl->bytes + sl->len, p, len);
+	*ret_off = sl->len;
+	sl->len += len;
+	return 0;
+}
+
+/* The row under st into the slot's next entry; -ENOMEM. */
+static int
+store_sqlite_claim_row(struct claim_slot *sl, sqlite3_stmt *st,
+		       struct store_sqlite_boot_memo *memo)
+{
+	struct store_timer *t = &sl->t[sl->n];
+	size_t *off = sl->off[sl->n];
+
+	store_sqlite_row_timer(st, t, memo);
+	if (store_sqlite_claim_copy(sl, t->channel,
+				    t->channel ? strlen(t->channel) + 1 : 0,
+				    &off[CLAIM_CHANNEL]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->key,
+				    t->key ? strlen(t->key) + 1 : 0,
+				    &off[CLAIM_KEY]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->payload, t->payload_len,
+				    &off[CLAIM_PAYLOAD]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->exec, t->exec_len,
+				    &off[CLAIM_EXEC]) < 0 ||
+	    store_sqlite_claim_copy(sl, t->sched, t->sched_len,
+				    &off[CLAIM_SCHED]) < 0)
+		return -ENOMEM;
+	sl->n++;
+	return 0;
+}
+
+static void *
+store_sqlite_claim_reader(void *arg)
+{
+	struct store_sqlite_boot_memo memo = { .text = "" };
+	struct claim_reader *cr = arg;
+	struct claim_slot *sl;
+	size_t i = 0;
+	bool nomem = false;
+	int rc = SQLITE_ROW;
+
+	for (;;) {
+		sl = &cr->slot[i];
+		pthread_mutex_lock(&cr->mu);
+		while (sl->full && !cr->stop)
+			pthread_cond_wait(&cr->cv, &cr->mu);
+		if (cr->stop) {
+			pthread_mutex_unlock(&cr->mu);
+			break;
+		}
+		pthread_mutex_unlock(&cr->mu);
+		sl->n = sl->len = 0;
+		while (sl->n < CLAIM_BATCH &&
+		       (rc = sqlite3_step(cr->st)) == SQLITE_ROW)
+			if (store_sqlite_claim_row(sl, cr->st, &memo) < 0) {
+				nomem = true;
+				break;
+			}
+		pthread_mutex_lock(&cr->mu);
+		sl->full = true;
+		sl->last = rc != SQLITE_ROW || nomem;
+		if (sl->last) {
+			cr->rc = rc;
+			cr->nomem = nomem;
+		}
+		pthread_cond_broadcast(&cr->cv);
+		pthread_mutex_unlock(&cr->mu);
+		if (sl->last)
+			break;
+		i = (i + 1) % CLAIM_SLOTS;
+	}
+	return NULL;
+}
+
+/* A variable part of a slot's entry: NULL, "" or its bytes. */
+static const uint8_t *
+store_sqlite_claim_at(const struct claim_slot *sl, size_t off, size_t len)
+{
+	if (off == CLAIM_NONE)
+		return NULL;
+	return len == 0 ? (const uint8_t *)"" : sl->bytes + off;
+}
+
+/* The slot's entry j with its variable parts pointing into the slot. */
+static void
+store_sqlite_claim_entry(const struct claim_slot *sl, size_t j,
+			 struct store_timer *t)
+{
+	const size_t *off = sl->off[j];
+
+	*t = sl->t[j];
+	t->channel =
+	    (const char *)store_sqlite_claim_at(sl, off[CLAIM_CHANNEL], 1);
+	t->key = (const char *)store_sqlite_claim_at(sl, off[CLAIM_KEY], 1);
+	t->payload =
+	    store_sqlite_claim_at(sl, off[CLAIM_PAYLOAD], t->payload_len);
+	t->exec = store_sqlite_claim_at(sl, off[CLAIM_EXEC], t->exec_len);
+	t->sched = store_sqlite_claim_at(sl, off[CLAIM_SCHED], t->sched_len);
+}
+
 static int
 store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 		   void *arg)
 {
+	struct claim_reader *cr;
+	struct store_timer t;
+	pthread_t reader;
+	char sql[64];
+	size_t i = 0, j;
+	bool last = false;
+	int r = 0, rc;
+
 	sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
-	return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg, 0);
+	/* A scan reads each page once: a page cache growing to CACHE_KIB
+	 * would only cost fresh memory now. It grows when writes need it. */
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CLAIM_CACHE_KIB);
+	(void)store_sqlite_pragma(s, sql, NULL, 0);
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
+					       0);
+	cr->st = s->st[ST_CLAIM];
+	pthread_mutex_init(&cr->mu, NULL);
+	pthread_cond_init(&cr->cv, NULL);
+	if (pthread_create(&reader, NULL, store_sqlite_claim_reader, cr) !=
+	    0) {
+		/* No thread: the same scan on this one. */
+		pthread_cond_destroy(&cr->cv);
+		pthread_mutex_destroy(&cr->mu);
+		free(cr);
+		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
+					       0);
+	}
+	while (!last && r == 0) {
+		struct claim_slot *sl = &cr->slot[i];
+
+		pthread_mutex_lock(&cr->mu);
+		while (!sl->full)
+			pthread_cond_wait(&cr->cv, &cr->mu);
+		last = sl->last;
+		pthread_mutex_unlock(&cr->mu);
+		for (j = 0; j < sl->n && r == 0; j++) {
+			store_sqlite_claim_entry(sl, j, &t);
+			if ((r = cb(&t, arg)) > 0)
+				r = 0;
+		}
+		pthread_mutex_lock(&cr->mu);
+		sl->full = false;
+		if (r < 0)
+			cr->stop = true;
+		pthread_cond_broadcast(&cr->cv);
+		pthread_mutex_unlock(&cr->mu);
+		i = (i + 1) % CLAIM_SLOTS;
+	}
+	pthread_join(reader, NULL);
+	/* The connection is this thread's again. */
+	if (r == 0 && cr->nomem) {
+		store_sqlite_seterr(s, "claim: out of memory");
+		r = -ENOMEM;
+	} else if (r == 0 && cr->rc != SQLITE_DONE)
+		r = store_sqlite_error(s, cr->rc, "claim");
+	sqlite3_reset(cr->st);
+	sqlite3_clear_bindings(cr->st);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CACHE_KIB);
+	if ((rc = store_sqlite_pragma(s, sql, NULL, 0)) != SQLITE_OK && r == 0)
+		r = store_sqlite_error(s, rc, sql);
+	for (i = 0; i < CLAIM_SLOTS; i++)
+		free(cr->slot[i].bytes);
+	pthread_cond_destroy(&cr->cv);
+	pthread_mutex_destroy(&cr->mu);
+	free(cr);
+	return r;
 }
 
 static int

@@ -768,6 +768,76 @@ test_claim_order_and_horizon(void **state)
 	B->close(s);
 }
 
+/* A claim over many rows: more than the reader's batches in flight, so
+ * it waits for the callback, and every row comes in id order with its
+ * own strings (keys differ per row; a payload only on even ids). */
+#define MANY 5000
+
+struct many_got {
+	int n;
+	int stop_at; /* 0: never */
+	bool bad;
+};
+
+static int
+many_cb(const struct store_timer *t, void *arg)
+{
+	struct many_got *g = arg;
+	char key[32];
+
+	g->n++;
+	snprintf(key, sizeof(key), "k%d", g->n);
+	if (t->id != (uint64_t)g->n || t->key == NULL ||
+	    strcmp(t->key, key) != 0 || t->channel == NULL ||
+	    strcmp(t->channel, "jobs") != 0 ||
+	    (g->n % 2 == 0) != (t->payload != NULL) ||
+	    (t->payload != NULL &&
+	     (t->payload_len != 3 || memcmp(t->payload, "abc", 3) != 0)) ||
+	    strcmp(t->boot_id, BOOT) != 0)
+		g->bad = true;
+	return g->n == g->stop_at ? -ECANCELED : 0;
+}
+
+static void
+test_claim_many(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct many_got g;
+	char key[32];
+	int i;
+
+	assert_int_equal(B->begin(s), 0);
+	for (i = 1; i <= MANY; i++) {
+		struct store_timer t = timer_make((uint64_t)i);
+
+		snprintf(key, sizeof(key), "k%d", i);
+		t.key = key;
+		t.payload = i % 2 == 0 ? (const uint8_t *)"abc" : NULL;
+		t.payload_len = i % 2 == 0 ? 3 : 0;
+		assert_int_equal(B->schedule(s, &t), 0);
+	}
+	assert_int_equal(B->commit(s), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->claim(s, INT64_MAX, many_cb, &g), 0);
+	assert_int_equal(g.n, MANY);
+	assert_false(g.bad);
+	/* Stopped with batches read ahead: the error comes back, and the
+	 * store is usable again. */
+	memset(&g, 0, sizeof(g));
+	g.stop_at = MANY / 2 + 1;
+	assert_int_equal(B->claim(s, INT64_MAX, many_cb, &g), -ECANCELED);
+	assert_int_equal(g.n, MANY / 2 + 1);
+	assert_false(g.bad);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->claim(s, INT64_MAX, many_cb, &g), 0);
+	assert_int_equal(g.n, MANY);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->cancel(s, 1), 0);
+	assert_int_equal(B->commit(s), 0);
+	B->close(s);
+}
+
 struct msgs_got {
 	int n;
 	struct store_msg m[8];
@@ -1607,6 +1677,7 @@ main(void)
 	    T(test_cancel),
 	    T(test_runs_pruned),
 	    T(test_claim_order_and_horizon),
+	    T(test_claim_many),
 	    T(test_messages),
 	    T(test_meta),
 	    T(test_max_ids),
