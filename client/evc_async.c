@@ -329,6 +329,16 @@ evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 			  done, arg, NULL);
 }
 
+EVC_EXPORT int
+evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
+		     uint32_t uid, evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_CANCEL_ALL,
+			  EVC_ARGS(.channel = channel, .is_uid = has_uid,
+				   .id = uid),
+			  done, arg, NULL);
+}
+
 /* The Waiting reply does not complete it: evc_conn keeps the wait until
  * the ExecFinished event (or the connection's loss). */
 EVC_EXPORT int

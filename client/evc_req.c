@@ -429,6 +429,18 @@ build_purge(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_cancel_all(const struct evc_args *a, struct evc_msg *m)
+{
+	m->cancel_all = (Evd__CancelAll)EVD__CANCEL_ALL__INIT;
+	m->cancel_all.channel = (char *)a->channel; /* NULL: none */
+	m->cancel_all.has_uid = a->is_uid;
+	m->cancel_all.uid = (uint32_t)a->id;
+	m->req.body_case = EVD__REQUEST__BODY_CANCEL_ALL;
+	m->req.cancel_all = &m->cancel_all;
+	return 0;
+}
+
+static int
 build_channel_grant(const struct evc_args *a, struct evc_msg *m)
 {
 	if (a->channel == NULL)
@@ -564,6 +576,14 @@ conv_purged(const Evd__Reply *rp, struct evc_out *o)
 }
 
 static int
+conv_cancelled_all(const Evd__Reply *rp, struct evc_out *o)
+{
+	o->count = o->res.count = rp->cancelled_all->count;
+	o->val = &o->count;
+	return 0;
+}
+
+static int
 conv_channel(const Evd__Reply *rp, struct evc_out *o)
 {
 	int r = evc_conv_channel_info(rp->channel_info, &o->ci);
@@ -666,6 +686,11 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
     [EVC_OP_PURGE] = {"purge", RQ(PURGE), RP(PURGED), RP(PURGED),
 		      EVC_RETRY_NEVER, build_purge, conv_purged, OUT(count),
 		      false},
+    /* Not repeated after a lost connection, as purge: its count would
+     * be a part; cancelling again is harmless, so a caller may. */
+    [EVC_OP_CANCEL_ALL] = {"cancel_all", RQ(CANCEL_ALL), RP(CANCELLED_ALL),
+			   RP(CANCELLED_ALL), EVC_RETRY_NEVER, build_cancel_all,
+			   conv_cancelled_all, OUT(count), false},
 };
 
 int

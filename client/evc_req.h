@@ -52,6 +52,7 @@ enum evc_op {
 	EVC_OP_TRIGGER,
 	EVC_OP_RETRY,
 	EVC_OP_PURGE,
+	EVC_OP_CANCEL_ALL,
 	EVC_OP__COUNT
 };
 
@@ -95,7 +96,7 @@ struct evc_args {
 	const struct evc_repeat *rep;
 	bool reschedule, absolute; /* ack */
 	/* Channel grant: id is the uid or gid. Purge: id is the
-	 * publisher's uid when is_uid. */
+	 * publisher's uid when is_uid; cancel_all: the owner's. */
 	bool is_uid;
 	bool is_gid, subscribe, publish, revoke;
 	/* A blocking call's output (NULL: not wanted) and sizeof(*ret),
@@ -134,6 +135,7 @@ struct evc_msg {
 		Evd__Trigger trigger;
 		Evd__Retry retry;
 		Evd__Purge purge;
+		Evd__CancelAll cancel_all;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;

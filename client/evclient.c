@@ -615,6 +615,16 @@ evc_purge(struct evc *c, const char *channel, bool has_from_uid,
 }
 
 EVC_EXPORT int
+evc_cancel_all(struct evc *c, const char *channel, bool has_uid, uint32_t uid,
+	       int timeout_ms, uint64_t *ret_count)
+{
+	return evc_req_call(c, EVC_OP_CANCEL_ALL,
+			    EVC_ARGS(.channel = channel, .is_uid = has_uid,
+				     .id = uid, EVC_RET(ret_count)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
 		  uint32_t id, bool subscribe, bool publish, bool revoke,
 		  int timeout_ms, struct evc_channel_info *ret)

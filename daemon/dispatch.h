@@ -178,6 +178,9 @@ int req_unavailable(struct req_ctx *ctx);
 /* List's merge of the loops' pages (REQ_ROUTE_ALL). */
 int req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
                    Evd__Reply *const *parts, unsigned n);
+/* CancelAll's sum of the loops' counts (REQ_ROUTE_ALL). */
+int req_cancel_all_merge(struct req_ctx *ctx, const Evd__Request *rq,
+                         Evd__Reply *const *parts, unsigned n);
 
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)

@@ -114,7 +114,8 @@ struct req_entry {
 	X(RESUME,        resume,        TIMER_ID,  0)                          \
 	X(TRIGGER,       trigger,       TIMER_ID,  0)                          \
 	X(RETRY,         retry,         TIMER_ID,  0)                          \
-	X(PURGE,         purge,         CHANNEL,   0)
+	X(PURGE,         purge,         CHANNEL,   0)                          \
+	X(CANCEL_ALL,    cancel_all,    ALL,       0)
 
 /* Why the LOOP0 rows go to loop 0. */
 #define REQ_WHY_stats                                                          \

@@ -58,7 +58,9 @@ const struct verb verbs[] = {
      "          [--payload TEXT] [--key KEY] [REPEAT] [TIMER OPTIONS] "
      "[HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"cancel", verb_cancel, 0, 1, -1, "cancel ID...", 0},
+    {"cancel", verb_cancel, OPT_CHANNEL | OPT_ALL | OPT_UID, 0, -1,
+     "cancel ID...\n"
+     "  cancel --channel NAME [--uid UID] | --all [--uid UID]", 0},
     {"pause", verb_pause, 0, 1, -1, "pause ID...", 0},
     {"resume", verb_resume, 0, 1, -1, "resume ID...", 0},
     {"trigger", verb_trigger, 0, 1, -1, "trigger ID...", 0},

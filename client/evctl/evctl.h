@@ -80,6 +80,8 @@ enum {
 #define OPT_RETRY_DELAY (UINT64_C(1) << 33)
 #define OPT_ON_FAILURE (UINT64_C(1) << 34)
 #define OPT_PASS_ENV (UINT64_C(1) << 35)
+/* cancel --all: every timer of an owner (issue 17). */
+#define OPT_ALL (UINT64_C(1) << 36)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -135,6 +137,7 @@ struct ctl {
 	char **passed;
 	size_t npassed;
 	bool has_uid, has_gid;
+	bool all; /* --all */
 	uint32_t grant_id;
 	const char *tz; /* --tz: NULL for the process's zone */
 	uint64_t iterations; /* -n */

@@ -95,6 +95,7 @@ static const struct option_def options[] = {
     {"--accuracy", true, OPT_ACCURACY},
     {"--reschedule-in", true, OPT_RESCHEDULE},
     {"--reschedule-at", true, OPT_RESCHEDULE},
+    {"--all", false, OPT_ALL},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -126,6 +127,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 	} else if (o->bit == OPT_CHANNEL) {
 		if ((x->channel = channel_arg(v, 2)) == NULL)
 			return EXIT_USAGE;
+	} else if (o->bit == OPT_ALL) {
+		x->all = true;
 	} else if (o->bit == OPT_PAYLOAD) {
 		x->payload = v;
 	} else if (o->bit == OPT_KEY) {

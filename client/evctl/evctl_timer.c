@@ -273,6 +273,44 @@ verb_on(struct ctl *x)
 			 &s);
 }
 
+/*
+ * cancel --channel NAME / --all [--uid UID]: one request, one commit on
+ * the daemon's side; prints how many were cancelled (0 is success: the
+ * selector matched nothing, as a second run finds).
+ */
+static int
+cancel_all(struct ctl *x)
+{
+	uint64_t n = 0;
+	struct jw w;
+	int r;
+
+	if (x->nargs > 0)
+		return usage_error("cancel takes timer ids, or --channel or "
+				   "--all, not both");
+	if (x->channel != NULL && x->all)
+		return usage_error("cancel: --channel or --all, not both "
+				   "(--channel cancels that channel's timers, "
+				   "--all every timer of yours, or of --uid)");
+	r = evc_cancel_all(x->c, x->channel, x->has_uid, x->grant_id,
+			   x->request_ms, &n);
+	if (r < 0)
+		return lib_failure(x, r, "cancel");
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "channel", x->channel);
+		if (x->has_uid)
+			jw_u64(&w, "uid", x->grant_id);
+		else
+			jw_str(&w, "uid", NULL);
+		jw_u64(&w, "cancelled", n);
+		jw_end(&w);
+	} else {
+		printf("%" PRIu64 "\n", n);
+	}
+	return check_stdout();
+}
+
 int
 verb_cancel(struct ctl *x)
 {
@@ -281,6 +319,12 @@ verb_cancel(struct ctl *x)
 	char what[64];
 	struct jw w;
 
+	if (x->channel != NULL || x->all)
+		return cancel_all(x);
+	if (x->has_uid)
+		return usage_error("cancel: --uid goes with --channel or --all");
+	if (x->nargs == 0)
+		return usage_error("usage: evctl %s", x->verb->synopsis);
 	/* All ids are checked before any is cancelled. */
 	for (i = 0; i < x->nargs; i++)
 		if (!parse_u64(x->args[i], &id))

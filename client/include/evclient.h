@@ -865,6 +865,21 @@ int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 int evc_purge(struct evc *c, const char *channel, bool has_from_uid,
 	      uint32_t from_uid, int timeout_ms, uint64_t *ret_count);
 
+/* EVCLIENT_1.7. Cancels every pending (or paused) timer a selector
+ * matches, in one request and one commit: with channel (not NULL), the
+ * timers publishing into it; with has_uid, those uid owns; with
+ * neither, all of the caller's own. A user matches its own timers, and
+ * everyone's in a channel it owns (uid then narrows them); root matches
+ * anyone's. *ret_count (may be NULL) is how many were cancelled, 0 when
+ * none matched. Not repeated after a lost connection (-EVC_E_IO: how
+ * many went is unknown; cancelling again is harmless).
+ * Errors: -EVC_E_INVALID_ARGUMENT for a bad channel name;
+ * -EVC_E_PERMISSION_DENIED for another uid's timers outside a channel
+ * the caller owns (root excepted); -EVC_E_UNAVAILABLE when the store
+ * failed (no durable timer was cancelled). */
+int evc_cancel_all(struct evc *c, const char *channel, bool has_uid,
+		   uint32_t uid, int timeout_ms, uint64_t *ret_count);
+
 /* ---- Exec hooks: waiting for a fire to finish (EVCLIENT_1.3) ---- */
 
 /*
@@ -1052,6 +1067,9 @@ int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 /* EVCLIENT_1.6, with the same rules: evc_purge (res->count). */
 int evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 		    uint32_t from_uid, evc_done_cb done, void *arg);
+/* EVCLIENT_1.7, with the same rules: evc_cancel_all (res->count). */
+int evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
+			 uint32_t uid, evc_done_cb done, void *arg);
 /*
  * EVCLIENT_1.3, with the same rules. evc_wait_async: done runs once the
  * fire is done (res->run), or with the failure of the Wait; the request

@@ -332,6 +332,20 @@ purge(const char *channel, bool has_from, uint32_t from)
 	emit(&rq);
 }
 
+static void
+cancel_all(const char *channel, bool has_uid, uint32_t uid)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CancelAll m = EVD__CANCEL_ALL__INIT;
+
+	m.channel = (char *)channel;
+	m.has_uid = has_uid;
+	m.uid = uid;
+	rq.body_case = EVD__REQUEST__BODY_CANCEL_ALL;
+	rq.cancel_all = &m;
+	emit(&rq);
+}
+
 /* who: 'u' (uid) or 'g' (gid). */
 static void
 channel_grant(const char *channel, char who, uint32_t id, bool sub,
@@ -488,6 +502,15 @@ main(int argc, char **argv)
 	purge("nope", false, 0);
 	save("purge.bin");
 
+	call_soon("ca", NULL, NULL);
+	call_soon(NULL, NULL, NULL);
+	cancel_all("ca", false, 0);
+	cancel_all("0:ca", true, 12345);
+	cancel_all(NULL, true, 12345);
+	cancel_all(NULL, false, 0);
+	cancel_all("a b", false, 0);
+	save("cancel_all.bin");
+
 	subscribe("gr", 0); /* a channel exists once used */
 	channel_grant("gr", 'u', 1000, true, false, false);
 	channel_grant("gr", 'g', 100, true, true, false);
@@ -542,6 +565,7 @@ main(int argc, char **argv)
 	requeue_dead("all", 0);
 	purge_dead("all", 0);
 	purge("all", false, 0);
+	cancel_all("all", false, 0);
 	channel_grant("all", 'u', 1000, true, true, false);
 	get_channel("all");
 	by_id(EVD__REQUEST__BODY_WAIT, 2);

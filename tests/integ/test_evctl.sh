@@ -242,6 +242,29 @@ check "purge of an unknown channel is exit 1" test $? -eq 1
 ctl purge >/dev/null 2>&1
 check "purge without a channel is usage (2)" test $? -eq 2
 
+# cancel --channel / --all: one request, prints how many; again: 0.
+for _ in 1 2 3; do ctl later 1h --channel bulkc >/dev/null; done
+ctl later 1h --channel bulkd >/dev/null
+out=$(ctl cancel --channel bulkc)
+check "cancel --channel exits 0" test $? -eq 0
+check "cancel --channel prints how many" test "$out" = 3
+out=$(ctl --json cancel --channel bulkc)
+check "cancel --channel again: 0, as JSON" \
+	test "$out" = '{"channel":"bulkc","uid":null,"cancelled":0}'
+check "cancel --channel left the other channel" \
+	test "$(ctl --json list --channel bulkd | grep -c timer_id)" -eq 1
+out=$(ctl --json list | grep -c timer_id)
+all=$(ctl cancel --all)
+check "cancel --all cancels every pending timer of the caller" \
+	test "$all" = "$out"
+check "nothing is left after cancel --all" test -z "$(ctl --json list)"
+ctl cancel 1 --all >/dev/null 2>&1
+check "cancel with ids and --all is usage (2)" test $? -eq 2
+ctl cancel 1 --uid 0 >/dev/null 2>&1
+check "cancel ID --uid is usage (2)" test $? -eq 2
+ctl cancel --channel 'a b' >/dev/null 2>&1
+check "cancel --channel with a bad name is refused" test $? -ne 0
+
 # exec hooks: evctl prints the id at once; wait exits with the hook's
 # status. Skipped, saying so, when evd has no exec hooks.
 ctl later 1s --exec >/dev/null 2>&1
