@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evctl.h"
 
@@ -162,6 +163,36 @@ check_stdout(void)
 
 /* ---- connecting ---- */
 
+/* How to start the evd that x->path names, for "cannot connect": the
+ * units for the default paths (the system instance, a user's own), the
+ * command line for a path someone chose. */
+static void
+say_not_running(const struct ctl *x, const char *err)
+{
+	const char *env = getenv("EVD_SOCKET");
+	bool sys = strcmp(x->path, "/run/evd/evd.sock") == 0;
+
+	if (x->socket != NULL || (env != NULL && env[0] != '\0'))
+		ctl_warnx("%s; is evd running? start it with: evd --socket %s",
+			  err, x->path);
+	else if (sys && geteuid() == 0)
+		ctl_warnx("%s; is evd running? start it with: systemctl "
+			  "enable --now evd.socket",
+			  err);
+	else if (sys)
+		ctl_warnx("%s; is evd running? the system instance starts "
+			  "with 'systemctl enable --now evd.socket' (as root); "
+			  "your own with 'systemctl --user enable --now "
+			  "evd.socket'",
+			  err);
+	else
+		ctl_warnx("%s; is evd running? start your own with: "
+			  "systemctl --user enable --now evd.socket (or run "
+			  "evd); no system instance listens on "
+			  "/run/evd/evd.sock either",
+			  err);
+}
+
 static int
 ctl_connect(struct ctl *x)
 {
@@ -183,8 +214,7 @@ ctl_connect(struct ctl *x)
 		return 0;
 	code = -r;
 	if (code == EVC_E_CONNECT) {
-		ctl_warnx("%s; is evd running? start it with: evd --socket %s",
-			  err, x->path);
+		say_not_running(x, err);
 		return EXIT_UNREACHABLE;
 	}
 	if (code == EVC_E_USAGE)

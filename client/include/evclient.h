@@ -575,11 +575,15 @@ typedef void (*evc_watch_cb)(struct evc *c, int fd, int events,
 
 /*
  * The socket evd listens on by default: $EVD_SOCKET if set; otherwise
- * /run/evd/evd.sock for root and $XDG_RUNTIME_DIR/evd.sock for others
- * (or /run/evd/evd.sock when XDG_RUNTIME_DIR is unset). Writes at most
- * size bytes including the NUL. Returns 0, or -EVC_E_USAGE if it does not
- * fit. Thread-safety: any thread (reads the environment; not safe against
- * a concurrent setenv()).
+ * /run/evd/evd.sock for root. For others, the first that exists of
+ * $XDG_RUNTIME_DIR/evd.sock (a user instance), /tmp/evd-UID/evd.sock (a
+ * user instance without XDG_RUNTIME_DIR; only in the user's own 0700
+ * directory) and /run/evd/evd.sock (the system instance, which serves
+ * every user); when none does, $XDG_RUNTIME_DIR/evd.sock if that is
+ * set, else /run/evd/evd.sock. Writes at most size bytes including the
+ * NUL. Returns 0, or -EVC_E_USAGE if it does not fit. Thread-safety: any
+ * thread (reads the environment; not safe against a concurrent
+ * setenv()).
  */
 int evc_default_socket(char *buf, size_t size);
 
