@@ -441,6 +441,32 @@ build_cancel_all(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_list_channels(const struct evc_args *a, struct evc_msg *m)
+{
+	m->list_channels = (Evd__ListChannels)EVD__LIST_CHANNELS__INIT;
+	m->list_channels.after = (char *)a->name; /* NULL: the first */
+	m->list_channels.has_limit = a->limit != 0;
+	m->list_channels.limit = a->limit;
+	m->req.body_case = EVD__REQUEST__BODY_LIST_CHANNELS;
+	m->req.list_channels = &m->list_channels;
+	return 0;
+}
+
+static int
+build_peek(const struct evc_args *a, struct evc_msg *m)
+{
+	if (a->channel == NULL)
+		return fail(m, "%s: channel is NULL", a->fn);
+	m->peek = (Evd__Peek)EVD__PEEK__INIT;
+	m->peek.channel = (char *)a->channel;
+	m->peek.has_limit = a->limit != 0;
+	m->peek.limit = a->limit;
+	m->req.body_case = EVD__REQUEST__BODY_PEEK;
+	m->req.peek = &m->peek;
+	return 0;
+}
+
+static int
 build_channel_grant(const struct evc_args *a, struct evc_msg *m)
 {
 	if (a->channel == NULL)
@@ -584,6 +610,16 @@ conv_cancelled_all(const Evd__Reply *rp, struct evc_out *o)
 }
 
 static int
+conv_channel_list(const Evd__Reply *rp, struct evc_out *o)
+{
+	int r = evc_conv_channel_list(rp->channel_list, &o->cl);
+
+	o->res.channel_list = &o->cl;
+	o->val = &o->cl;
+	return r;
+}
+
+static int
 conv_channel(const Evd__Reply *rp, struct evc_out *o)
 {
 	int r = evc_conv_channel_info(rp->channel_info, &o->ci);
@@ -691,6 +727,13 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
     [EVC_OP_CANCEL_ALL] = {"cancel_all", RQ(CANCEL_ALL), RP(CANCELLED_ALL),
 			   RP(CANCELLED_ALL), EVC_RETRY_NEVER, build_cancel_all,
 			   conv_cancelled_all, OUT(count), false},
+    [EVC_OP_LIST_CHANNELS] = {"list_channels", RQ(LIST_CHANNELS),
+			      RP(CHANNEL_LIST), RP(CHANNEL_LIST),
+			      EVC_RETRY_READ, build_list_channels,
+			      conv_channel_list, OUT(cl), true},
+    /* Answered as ListDead is: the same converter. */
+    [EVC_OP_PEEK] = {"peek", RQ(PEEK), RP(DEAD_LIST), RP(DEAD_LIST),
+		     EVC_RETRY_READ, build_peek, conv_dead_list, OUT(dl), true},
 };
 
 int
@@ -724,6 +767,7 @@ evc_out_clear(struct evc_out *o)
 	evc_dead_list_free(&o->dl);
 	evc_run_free(&o->run);
 	evc_channel_info_free(&o->ci);
+	evc_channel_list_free(&o->cl);
 	memset(o, 0, sizeof(*o));
 }
 

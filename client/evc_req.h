@@ -53,6 +53,8 @@ enum evc_op {
 	EVC_OP_RETRY,
 	EVC_OP_PURGE,
 	EVC_OP_CANCEL_ALL,
+	EVC_OP_LIST_CHANNELS,
+	EVC_OP_PEEK,
 	EVC_OP__COUNT
 };
 
@@ -81,7 +83,8 @@ struct evc_args {
 	const char *fn; /* the public function, for messages */
 	uint64_t id;	/* timer id, or fire id (ack, requeue, purge) */
 	const char *channel;
-	const char *name;  /* Hello: the client's name */
+	const char *name;  /* Hello: the client's name; list_channels:
+			    * the page's start */
 	uint64_t after_id; /* list, list_dead */
 	uint32_t limit;
 	bool has_visibility;
@@ -136,6 +139,8 @@ struct evc_msg {
 		Evd__Retry retry;
 		Evd__Purge purge;
 		Evd__CancelAll cancel_all;
+		Evd__ListChannels list_channels;
+		Evd__Peek peek;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;
@@ -168,6 +173,7 @@ struct evc_out {
 	struct evc_dead_list dl;
 	struct evc_run run;
 	struct evc_channel_info ci;
+	struct evc_channel_list cl;
 	uint64_t count;
 };
 

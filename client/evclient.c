@@ -669,6 +669,26 @@ evc_cancel_all(struct evc *c, const char *channel, bool has_uid, uint32_t uid,
 }
 
 EVC_EXPORT int
+evc_list_channels(struct evc *c, const char *after, uint32_t limit,
+		  int timeout_ms, struct evc_channel_list *ret)
+{
+	return evc_req_call(c, EVC_OP_LIST_CHANNELS,
+			    EVC_ARGS(.name = after, .limit = limit,
+				     EVC_RET(ret)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
+evc_peek(struct evc *c, const char *channel, uint32_t limit, int timeout_ms,
+	 struct evc_dead_list *ret)
+{
+	return evc_req_call(c, EVC_OP_PEEK,
+			    EVC_ARGS(.channel = channel, .limit = limit,
+				     EVC_RET(ret)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_channel_grant(struct evc *c, const char *channel, bool is_gid,
 		  uint32_t id, bool subscribe, bool publish, bool revoke,
 		  int timeout_ms, struct evc_channel_info *ret)

@@ -68,8 +68,9 @@ const struct verb verbs[] = {
     {"retry", verb_retry, 0, 1, -1, "retry ID...", 0},
     {"get", verb_get, 0, 1, 1, "get ID", 0},
     {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]", VERB_WAITS},
-    {"channel", verb_channel, OPTS_GRANT, 2, 2,
-     "channel show CHANNEL\n"
+    {"channel", verb_channel, OPTS_GRANT, 1, 2,
+     "channel list\n"
+     "  channel show CHANNEL\n"
      "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
      "[--subscribe] [--publish]", 0},
     {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]", 0},
@@ -83,6 +84,7 @@ const struct verb verbs[] = {
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},
+    {"peek", verb_peek, OPT_COUNT, 1, 1, "peek CHANNEL [--count N]", 0},
     {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
      "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]",

@@ -261,6 +261,7 @@ const char *channel_arg(const char *arg, unsigned slot);
 int verb_watch(struct ctl *x);
 int verb_dead(struct ctl *x);
 int verb_purge(struct ctl *x);
+int verb_peek(struct ctl *x);
 int verb_channel(struct ctl *x);
 
 /* ---- evctl_time.c ---- */

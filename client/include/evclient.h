@@ -491,6 +491,15 @@ struct evc_channel_info {
 	uint32_t subscribers;       /* connections subscribed now */
 };
 
+/* A page of evc_list_channels() (EVCLIENT_1.7): each channel with its
+ * counts (grant_count 0: evc_get_channel() has the grants). Release
+ * with evc_channel_list_free(). */
+struct evc_channel_list {
+	struct evc_channel_info *channels;
+	size_t count;
+	char *next_after; /* NULL: this was the last page */
+};
+
 /* Information from the daemon's greeting, valid while the handle lives. */
 struct evc_server_info {
 	uint32_t protocol_version;
@@ -528,6 +537,8 @@ struct evc_result {
 	/* EVCLIENT_1.3 */
 	const struct evc_run *run;
 	const struct evc_channel_info *channel;
+	/* EVCLIENT_1.7 */
+	const struct evc_channel_list *channel_list;
 };
 
 /*
@@ -884,6 +895,25 @@ int evc_purge(struct evc *c, const char *channel, bool has_from_uid,
 int evc_cancel_all(struct evc *c, const char *channel, bool has_uid,
 		   uint32_t uid, int timeout_ms, uint64_t *ret_count);
 
+/* EVCLIENT_1.7. The channels the caller may see (its own, those granted
+ * to it or its groups; root: all), in name order after after (a
+ * next_after of the previous page; NULL: from the first), at most limit
+ * (0: 100; at most 1000), with their counts, into *ret (release with
+ * evc_channel_list_free()). Repeated after a lost connection. */
+int evc_list_channels(struct evc *c, const char *after, uint32_t limit,
+		      int timeout_ms, struct evc_channel_list *ret);
+void evc_channel_list_free(struct evc_channel_list *cl);
+
+/* EVCLIENT_1.7. The messages waiting in channel's queue, ready for
+ * delivery, in delivery order, left in place: up to limit (0: 100; at
+ * most 1000), those the caller may see (its own; the channel's owner
+ * and root: everyone's), into *ret as evc_list_dead() fills it
+ * (next_after_fire_id non-zero: more are waiting). Repeated after a
+ * lost connection. Errors: -EVC_E_USAGE when channel is NULL;
+ * -EVC_E_NOT_FOUND for a channel that does not exist. */
+int evc_peek(struct evc *c, const char *channel, uint32_t limit,
+	     int timeout_ms, struct evc_dead_list *ret);
+
 /* ---- Exec hooks: waiting for a fire to finish (EVCLIENT_1.3) ---- */
 
 /*
@@ -1071,7 +1101,12 @@ int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 /* EVCLIENT_1.6, with the same rules: evc_purge (res->count). */
 int evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 		    uint32_t from_uid, evc_done_cb done, void *arg);
-/* EVCLIENT_1.7, with the same rules: evc_cancel_all (res->count). */
+/* EVCLIENT_1.7, with the same rules: evc_cancel_all (res->count),
+ * evc_list_channels (res->channel_list), evc_peek (res->dead_list). */
+int evc_list_channels_async(struct evc *c, const char *after, uint32_t limit,
+			    evc_done_cb done, void *arg);
+int evc_peek_async(struct evc *c, const char *channel, uint32_t limit,
+		   evc_done_cb done, void *arg);
 int evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
 			 uint32_t uid, evc_done_cb done, void *arg);
 /*

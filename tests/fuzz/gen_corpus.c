@@ -346,6 +346,34 @@ cancel_all(const char *channel, bool has_uid, uint32_t uid)
 	emit(&rq);
 }
 
+static void
+list_channels(const char *after, uint32_t limit)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__ListChannels m = EVD__LIST_CHANNELS__INIT;
+
+	m.after = (char *)after;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	rq.body_case = EVD__REQUEST__BODY_LIST_CHANNELS;
+	rq.list_channels = &m;
+	emit(&rq);
+}
+
+static void
+peek(const char *channel, uint32_t limit)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Peek m = EVD__PEEK__INIT;
+
+	m.channel = (char *)channel;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	rq.body_case = EVD__REQUEST__BODY_PEEK;
+	rq.peek = &m;
+	emit(&rq);
+}
+
 /* who: 'u' (uid) or 'g' (gid). */
 static void
 channel_grant(const char *channel, char who, uint32_t id, bool sub,
@@ -511,6 +539,21 @@ main(int argc, char **argv)
 	cancel_all("a b", false, 0);
 	save("cancel_all.bin");
 
+	call_soon("lc", NULL, NULL);
+	list_channels(NULL, 0);
+	list_channels("0:lc", 1);
+	list_channels("", 100000);
+	save("list_channels.bin");
+
+	call_soon("pk", NULL, NULL);
+	call_soon("pk", NULL, NULL);
+	peek("pk", 0);
+	peek("pk", 1);
+	peek("0:pk", 5000);
+	peek("nope", 0);
+	peek(NULL, 0);
+	save("peek.bin");
+
 	subscribe("gr", 0); /* a channel exists once used */
 	channel_grant("gr", 'u', 1000, true, false, false);
 	channel_grant("gr", 'g', 100, true, true, false);
@@ -566,6 +609,8 @@ main(int argc, char **argv)
 	purge_dead("all", 0);
 	purge("all", false, 0);
 	cancel_all("all", false, 0);
+	list_channels(NULL, 0);
+	peek("all", 0);
 	channel_grant("all", 'u', 1000, true, true, false);
 	get_channel("all");
 	by_id(EVD__REQUEST__BODY_WAIT, 2);

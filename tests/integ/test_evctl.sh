@@ -265,6 +265,29 @@ check "cancel ID --uid is usage (2)" test $? -eq 2
 ctl cancel --channel 'a b' >/dev/null 2>&1
 check "cancel --channel with a bad name is refused" test $? -ne 0
 
+# channel list and peek: counts per channel; queued messages left there.
+for p in m1 m2; do ctl soon --channel peekq --payload $p >/dev/null; done
+for _ in $(seq 1 100); do
+	[ "$(ctl --json channel show peekq | grep -c '"queued_messages":2')" = 1 ] && break
+	sleep 0.05
+done
+out=$(ctl channel list)
+check "channel list has a header" bash -c "head -1 <<<'$out' | grep -q '^CHANNEL .*QUEUED.*INFLIGHT.*DEAD'"
+check "channel list shows the queue's depth" \
+	bash -c "grep -Eq '^peekq +[0-9]+ +2 +0 +0 +0$' <<<'$out'"
+out=$(ctl --json channel list | grep '"channel":"peekq"')
+check "channel list --json has the counts" \
+	bash -c "grep -q '\"queued_messages\":2,\"inflight_messages\":0' <<<'$out'"
+out=$(ctl peek peekq)
+check "peek prints the waiting messages in order" \
+	test "$(grep -o 'payload=m[0-9]' <<<"$out" | tr '\n' ' ')" = "payload=m1 payload=m2 "
+out=$(ctl peek peekq --count 1 2>"$dir/err")
+check "peek --count 1 prints one" test "$(wc -l <<<"$out")" -eq 1
+check "and says more are waiting" grep -q "more messages are waiting" "$dir/err"
+check "peek leaves them queued" test "$(ctl purge peekq)" = 2
+ctl peek no-such-queue-xyz >/dev/null 2>&1
+check "peek of an unknown channel is refused" test $? -ne 0
+
 # exec hooks: evctl prints the id at once; wait exits with the hook's
 # status. Skipped, saying so, when evd has no exec hooks.
 ctl later 1s --exec >/dev/null 2>&1
