@@ -39,13 +39,15 @@ const struct verb verbs[] = {
      "soon [--channel NAME] [--payload TEXT] [--key KEY] [REPEAT]\n"
      "          [TIMER OPTIONS] [HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, 1,
+    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, -1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
      "          [--clock monotonic|boottime] [REPEAT] [TIMER OPTIONS] "
      "[HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ, 1, 1,
-     "at TIME [--tz ZONE] [--channel NAME] [--payload TEXT] [--key KEY]\n"
+    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ | OPT_ALLOW_PAST, 1,
+     1,
+     "at TIME [--tz ZONE] [--allow-past] [--channel NAME] [--payload TEXT]\n"
+     "          [--key KEY]\n"
      "          [--clock realtime|monotonic|boottime] [REPEAT] "
      "[TIMER OPTIONS] [HOOK]",
      VERB_WAITS_OWN_FIRES},

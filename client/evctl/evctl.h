@@ -82,6 +82,8 @@ enum {
 #define OPT_PASS_ENV (UINT64_C(1) << 35)
 /* cancel --all: every timer of an owner (issue 17). */
 #define OPT_ALL (UINT64_C(1) << 36)
+/* at --allow-past: a wall time in the past fires at once. */
+#define OPT_ALLOW_PAST (UINT64_C(1) << 37)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -268,6 +270,7 @@ int verb_channel(struct ctl *x);
 
 int64_t mono_now_ns(void);
 int64_t realtime_now_ns(void);
+const char *caller_zone(char *buf, size_t size);
 int parse_when(const struct ctl *x, const char *text, struct timefmt_when *ret);
 int ns_to_ms(int64_t ns);
 int ms_until(bool bounded, int64_t deadline_ns);

@@ -96,6 +96,7 @@ static const struct option_def options[] = {
     {"--reschedule-in", true, OPT_RESCHEDULE},
     {"--reschedule-at", true, OPT_RESCHEDULE},
     {"--all", false, OPT_ALL},
+    {"--allow-past", false, OPT_ALLOW_PAST},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */

@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evctl.h"
@@ -169,6 +170,30 @@ verb_soon(struct ctl *x)
 	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s);
 }
 
+/* How far in the past `at` takes a wall time without --allow-past. */
+#define PAST_SLACK_NS (60LL * 1000000000)
+
+/* The verb's operands (those before --exec's argv) joined by spaces. */
+static int
+join_operands(const struct ctl *x, char *buf, size_t size)
+{
+	int n = (x->opts_seen & OPT_EXEC) ? x->exec_at : x->nargs, i;
+	size_t len = 0, w;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++) {
+		w = strlen(x->args[i]) + (i > 0);
+		if (len + w >= size)
+			return usage_error("the duration is too long");
+		if (i > 0)
+			buf[len++] = ' ';
+		memcpy(buf + len, x->args[i], w - (i > 0));
+		len += w - (i > 0);
+		buf[len] = '\0';
+	}
+	return 0;
+}
+
 int
 verb_later(struct ctl *x)
 {
@@ -177,13 +202,18 @@ verb_later(struct ctl *x)
 	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
 	const struct evc_repeat *rep;
 	struct evc_scheduled s;
+	char text[TIMEFMT_INPUT_MAX + 1];
 	int64_t delay_ns;
 	int r;
 
-	if (timefmt_parse_duration_words(x->args[0], &delay_ns) < 0)
+	/* `later 10 min`: the operands before a hook's argv are one
+	 * duration, as if quoted. */
+	if ((r = join_operands(x, text, sizeof(text))) != 0)
+		return r;
+	if (timefmt_parse_duration_words(text, &delay_ns) < 0)
 		return usage_error("invalid duration '%s' (examples: 250ms, "
 				   "5s, 1h30m, 2d, '5 minutes')",
-				   x->args[0]);
+				   text);
 	r = repeat_of(x, &rep);
 	if (r != 0)
 		return r;
@@ -228,6 +258,17 @@ verb_at(struct ctl *x)
 			    "@1796115600; see 'evctl help time')",
 			    x->args[0]);
 		when_ns = w.ns;
+		/* As at(1): a wall time that passed is a mistake more often
+		 * than a wish to fire now (this minute still counts). */
+		if (when_ns < realtime_now_ns() - PAST_SLACK_NS &&
+		    !(x->opts_seen & OPT_ALLOW_PAST)) {
+			char t[TIMEFMT_TIME_MAX];
+
+			return usage_error("'%s' is in the past (%s); pass "
+					   "--allow-past to fire it at once",
+					   x->args[0],
+					   iso(when_ns, true, t, sizeof(t)));
+		}
 	} else if ((x->opts_seen & OPT_TZ)) {
 		return usage_error("--tz applies to wall-clock times, not to "
 				   "the %s clock",
@@ -257,8 +298,16 @@ verb_on(struct ctl *x)
 	const struct evc_repeat *rep;
 	struct evc_scheduled s;
 	struct calendar *cal;
+	char zbuf[256];
+	const char *tz = x->tz;
 	int r;
 
+	/* One rule for every verb: the caller's zone unless --tz, stored
+	 * with the timer (next and parse preview the same). */
+	if (tz == NULL && (tz = caller_zone(zbuf, sizeof(zbuf))) == NULL)
+		ctl_warnx("your time zone has no name evd can store (TZ=%s); "
+			  "the timer follows evd's zone; pass --tz ZONE",
+			  getenv("TZ") != NULL ? getenv("TZ") : "");
 	if (calendar_parse(x->args[0], &cal, err, sizeof(err)) < 0)
 		return usage_error("invalid calendar expression '%s': %s "
 				   "(see 'evctl help on')",
@@ -268,7 +317,7 @@ verb_on(struct ctl *x)
 	if (r != 0)
 		return r;
 	return scheduled(x,
-			 evc_call_on(x->c, x->args[0], x->tz, &cb, rep,
+			 evc_call_on(x->c, x->args[0], tz, &cb, rep,
 				     x->request_ms, &s),
 			 &s);
 }

@@ -61,9 +61,34 @@ check "id then fire line" test "$(wc -l <<<"$out")" -eq 2
 out=$(ctl soon --payload now)
 check "soon fires" bash -c "grep -q 'payload=now' <<<'$out'"
 
-# at: an ISO time in the past fires at once, with its lateness.
-out=$(ctl at 2020-01-01T00:00:00Z --payload past)
+# at: an ISO time in the past fires at once, with its lateness, when
+# asked for with --allow-past; without it, it is refused as at(1) does.
+out=$(ctl at 2020-01-01T00:00:00Z --payload past --allow-past)
 check "at in the past fires" bash -c "grep -q 'payload=past' <<<'$out'"
+ctl at '2020-01-01 09:00' --channel pastc >/dev/null 2>"$dir/err"
+check "at in the past without --allow-past is usage (2)" test $? -eq 2
+check "and says it is in the past" grep -q "is in the past.*--allow-past" "$dir/err"
+check "and schedules nothing" test -z "$(ctl --json list --channel pastc)"
+
+# Durations: '10mins' as '10min' and '10 mins'; 'later 10 min' unquoted.
+out=$(ctl parse 10mins)
+check "parse 10mins is 10m" bash -c "grep -q '^normalized: *10m$' <<<'$out'"
+id=$(ctl later 10 min --channel durc)
+check "later 10 min (two operands) schedules" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+due=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
+now=$(date +%s%N)
+check "later 10 min is ten minutes out" \
+	test $(( (due - now) / 1000000000 )) -ge 590 -a $(( (due - now) / 1000000000 )) -le 600
+ctl cancel "$id" >/dev/null
+
+# One zone rule: on without --tz uses the caller's zone, as next does.
+id=$(TZ=Europe/Berlin ctl on '0 9 * * *' --channel tzc)
+check "on stores the caller's zone" \
+	bash -c "TZ=Europe/Berlin '$EVCTL' --socket '$sock' get '$id' | grep -q '^tz: *Europe/Berlin$'"
+next_ns=$(TZ=Europe/Berlin ctl --json next '0 9 * * *' -n 1 | grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
+due_ns=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
+check "on fires when next says" test "$next_ns" = "$due_ns"
+ctl cancel "$id" >/dev/null
 
 # cancel / get / list
 id=$(ctl later 1h --channel keep --payload p1 --key k-1)
