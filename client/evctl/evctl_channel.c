@@ -212,6 +212,12 @@ verb_dead(struct ctl *x)
 					   x->request_ms, &n)
 			  : evc_requeue_dead(x->c, channel, fire_id,
 					     x->request_ms, &n);
+		/* Purging nothing is done already (idempotent, as
+		 * cancel): all of none is 0; one fire id stays an error,
+		 * and so does requeueing nothing (a requeue is asked to
+		 * publish something). */
+		if (r == -EVC_E_NOT_FOUND && fire_id == 0 && purge)
+			r = 0, n = 0;
 		if (r < 0)
 			return lib_failure(x, r, "dead");
 		if (x->json) {

@@ -323,6 +323,38 @@ verb_on(struct ctl *x)
 }
 
 /*
+ * Cancel is idempotent in effect: a timer that already fired or was
+ * cancelled (and is still kept) is said so, as success, with its state:
+ *   evctl: timer 12 already ended (cancelled); nothing to cancel
+ *   --json: {"timer_id":12,"cancelled":false,"state":"cancelled"}
+ * False for an id the daemon does not know (the NOT_FOUND stands).
+ */
+static bool
+already_ended(struct ctl *x, uint64_t id)
+{
+	struct evc_timer_info ti;
+	struct jw w;
+	bool ended;
+
+	if (evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return false;
+	ended = ti.state == EVC_TIMER_FIRED || ti.state == EVC_TIMER_CANCELLED;
+	if (ended && x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", id);
+		jw_bool(&w, "cancelled", false);
+		jw_str(&w, "state", state_name(ti.state));
+		jw_end(&w);
+	} else if (ended) {
+		ctl_warnx("timer %" PRIu64 " already ended (%s); nothing to "
+			  "cancel",
+			  id, state_name(ti.state));
+	}
+	evc_timer_info_free(&ti);
+	return ended;
+}
+
+/*
  * cancel --channel NAME / --all [--uid UID]: one request, one commit on
  * the daemon's side; prints how many were cancelled (0 is success: the
  * selector matched nothing, as a second run finds).
@@ -381,6 +413,12 @@ verb_cancel(struct ctl *x)
 	for (i = 0; i < x->nargs; i++) {
 		parse_u64(x->args[i], &id);
 		r = evc_cancel(x->c, id, x->request_ms);
+		if (r == -EVC_E_NOT_FOUND && already_ended(x, id)) {
+			r = check_stdout();
+			if (r != 0)
+				return r;
+			continue;
+		}
 		if (r < 0) {
 			snprintf(what, sizeof(what), "cancel %" PRIu64, id);
 			r = lib_failure(x, r, what);
@@ -574,6 +612,35 @@ wait_fill_tails(struct ctl *x, uint64_t id, struct evc_run *run)
  * timer without a hook whose fire was done. --timeout bounds the wait
  * (then "timed out", 1).
  */
+/*
+ * A repeating timer's wait ends with its next fire, which may be far
+ * off: say which one on stderr before blocking,
+ *   evctl: waiting for fire 4 of timer 12, due 2026-12-07T02:30:00+01:00 (in 19h 2m)
+ * (nothing for a one-shot, or when the timer cannot be read: the wait
+ * says what is wrong).
+ */
+static void
+say_which_fire(struct ctl *x, uint64_t id)
+{
+	char t[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
+	struct evc_timer_info ti;
+	int64_t left;
+
+	if (evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return;
+	if (ti.repeating && (ti.state == EVC_TIMER_PENDING ||
+			     ti.state == EVC_TIMER_PAUSED)) {
+		left = ti.due_realtime_ns - realtime_now_ns();
+		ctl_warnx("waiting for fire %" PRIu64 " of timer %" PRIu64
+			  ", due %s (in %s)%s",
+			  ti.fire_count + 1, id,
+			  iso(ti.due_realtime_ns, false, t, sizeof(t)),
+			  dur(left > 0 ? left : 0, d, sizeof(d)),
+			  ti.state == EVC_TIMER_PAUSED ? "; it is paused" : "");
+	}
+	evc_timer_info_free(&ti);
+}
+
 int
 verb_wait(struct ctl *x)
 {
@@ -586,6 +653,7 @@ verb_wait(struct ctl *x)
 
 	if (!parse_u64(x->args[0], &id))
 		return usage_error("invalid timer id '%s'", x->args[0]);
+	say_which_fire(x, id);
 	r = evc_wait(x->c, id, ms_until(x->has_timeout, deadline_ns), &run);
 	if (r == -EVC_E_TIMEOUT) {
 		ctl_warnx("timed out after %s waiting for timer %" PRIu64

@@ -103,9 +103,18 @@ check "get --json has timer_id" bash -c "grep -q '\"timer_id\":$id' <<<'$out'"
 out=$(ctl --json list --channel keep)
 check "list --json one object" test "$(grep -c '"timer_id"' <<<"$out")" -eq 1
 check "cancel succeeds" ctl cancel "$id"
-ctl cancel "$id" 2>"$dir/err"
-check "cancel again is exit 1" test $? -eq 1
-check "cancel again says why" grep -q "$id" "$dir/err"
+# Idempotent in effect (README): cancelling it again succeeds, saying so.
+out=$(ctl cancel "$id" 2>"$dir/err")
+check "cancel again is exit 0" test $? -eq 0
+check "cancel again says it already ended" \
+	grep -q "timer $id already ended (cancelled)" "$dir/err"
+check "cancel again prints no id" test -z "$out"
+out=$(ctl --json cancel "$id")
+check "cancel again --json says not cancelled now" \
+	test "$out" = "{\"timer_id\":$id,\"cancelled\":false,\"state\":\"cancelled\"}"
+ctl cancel 999999999 2>"$dir/err"
+check "cancel of an unknown id is still refused" test $? -ne 0
+check "and says why" grep -q "999999999" "$dir/err"
 
 # time / stats
 check "time" bash -c "'$EVCTL' --socket '$sock' time | grep -q monotonic"
@@ -164,9 +173,10 @@ check "dead on an empty channel exits 0" test $rc -eq 0
 check "dead on an empty channel prints nothing" test -z "$out"
 out=$(ctl --json dead nothing)
 check "dead --json on an empty channel prints nothing" test -z "$out"
-ctl dead nothing --purge >/dev/null 2>"$dir/err"
-check "dead --purge of nothing is exit 1" test $? -eq 1
-check "dead --purge says no dead messages" grep -q "no dead messages" "$dir/err"
+# Purging an empty list is done already: 0 purged, success.
+out=$(ctl dead nothing --purge 2>"$dir/err")
+check "dead --purge of nothing is exit 0" test $? -eq 0
+check "dead --purge of nothing prints 0" test "$out" = 0
 ctl dead nothing --requeue >/dev/null 2>"$dir/err"
 check "dead --requeue of nothing is exit 1" test $? -eq 1
 check "dead --requeue says no dead messages" grep -q "no dead messages" "$dir/err"
@@ -362,6 +372,38 @@ else
 	out=$(ctl --json wait "$id")
 	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
 
+	# list --json shows an exec timer's command as get does (issue 17).
+	id=$(ctl later 1h --exec -- /bin/echo a 'b c')
+	sid=$(ctl later 1h --shell 'echo hi')
+	lj=$(ctl --json list | grep "\"timer_id\":$id,")
+	gj=$(ctl --json get "$id")
+	check "list --json has the exec argv" \
+		bash -c "grep -qF '\"argv\":[\"/bin/echo\",\"a\",\"b c\"],\"shell\":false' <<<'$lj'"
+	check "list --json exec is get's" test \
+		"$(grep -o '"exec":{[^}]*}' <<<"$lj")" = "$(grep -o '"exec":{[^}]*}' <<<"$gj")"
+	lj=$(ctl --json list | grep "\"timer_id\":$sid,")
+	check "list --json has the shell flag" \
+		bash -c "grep -qF '\"argv\":[\"echo hi\"],\"shell\":true' <<<'$lj'"
+	ctl cancel "$id" "$sid" >/dev/null
+
+	# --exec's program and --cwd are checked when scheduling.
+	ctl later 1h --exec -- /nonexistent/prog >/dev/null 2>"$dir/err"
+	check "--exec of a missing program is usage (2)" test $? -eq 2
+	check "and names it" grep -q "/nonexistent/prog: no such file" "$dir/err"
+	ctl later 1h --exec -- no-such-program-xyz >/dev/null 2>"$dir/err"
+	check "--exec of a program not in PATH is usage (2)" test $? -eq 2
+	check "and says PATH" grep -q "not found in PATH" "$dir/err"
+	echo 'echo hi' >"$dir/noexec" && chmod 0644 "$dir/noexec"
+	ctl later 1h --exec -- "$dir/noexec" >/dev/null 2>&1
+	check "--exec of a file that is not executable is usage (2)" test $? -eq 2
+	ctl later 1h --cwd /nonexistent-dir --shell true >/dev/null 2>"$dir/err"
+	check "--cwd of a missing directory is usage (2)" test $? -eq 2
+	check "and says why" grep -q "/nonexistent-dir: No such file" "$dir/err"
+	id=$(ctl later 1h --cwd / --exec -- sh -c true)
+	check "--exec resolved through PATH schedules" \
+		bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+	ctl cancel "$id" >/dev/null
+
 	# Exec hook options (issue 14): properties, retries, on-failure,
 	# pass-env; get shows them; retry re-runs a finished hook.
 	ctl later 1s --retry 2 >/dev/null 2>&1
@@ -460,6 +502,10 @@ rc=$?
 	out=$(ctl --json get "$id")
 	check "interval: get --json repeat" \
 		bash -c "grep -q '\"repeat\":{\"every_ns\":1800000000000,\"every\":\"30m\",\"count\":3,' <<<'$out'"
+	# wait on a repeating timer says which fire it waits for.
+	ctl wait --timeout 100ms "$id" >/dev/null 2>"$dir/err"
+	check "wait on a repeating timer names the fire it waits for" \
+		grep -Eq "waiting for fire 1 of timer $id, due [^ ]+ \(in (59m|1h)" "$dir/err"
 	ctl cancel "$id" >/dev/null
 	ctl later 1h --count 2 >/dev/null 2>&1
 	check "--count without --every is usage (2)" test $? -eq 2
