@@ -34,10 +34,23 @@
 #include "timefmt.h"
 
 enum {
-	EXIT_REFUSED = 1, /* the daemon said no; a wait timed out */
+	EXIT_REFUSED = 1, /* the daemon said no (other classes); a wait
+			   * timed out */
 	EXIT_USAGE = 2,
 	EXIT_UNREACHABLE = 3, /* no daemon, or the connection/output broke */
+	/* The daemon said no, by class (its ErrorCode). */
+	EXIT_NOT_FOUND = 4,
+	EXIT_PERMISSION = 5,
+	EXIT_EXHAUSTED = 6,   /* RESOURCE_EXHAUSTED: a quota or bound */
+	EXIT_UNAVAILABLE = 7, /* evd answered, but its store did not */
+	EXIT_PRECONDITION = 8,
 };
+
+/* Whether an exit status says the daemon refused one request (a verb
+ * acting on several ids goes on with the next). */
+bool exit_is_refusal(int status);
+/* --json seen anywhere on the line: diagnostics become JSON objects. */
+void ctl_json_errors(bool on);
 
 /* Verb-specific options; a verb row lists those it accepts. */
 enum {
@@ -190,6 +203,9 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Says why on stderr, with a pointer to --help; returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int lib_failure(struct ctl *x, int r, const char *what);
+/* lib_failure with the message given (one saved before another call). */
+int lib_failure_msg(struct ctl *x, int r, const char *what,
+		    const char *msg);
 int lost_connection(struct ctl *x);
 int check_stdout(void);
 

@@ -140,7 +140,7 @@ verb_watch(struct ctl *x)
 			snprintf(what, sizeof(what), "ack of fire %" PRIu64,
 				 ev.fire_id);
 			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED) {
+			if (!exit_is_refusal(r)) {
 				evc_fired_free(&ev);
 				return r;
 			}

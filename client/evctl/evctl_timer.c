@@ -397,7 +397,7 @@ verb_cancel(struct ctl *x)
 {
 	uint64_t id;
 	int i, r, status = 0;
-	char what[64];
+	char what[64], why[512];
 	struct jw w;
 
 	if (x->channel != NULL || x->all)
@@ -413,6 +413,8 @@ verb_cancel(struct ctl *x)
 	for (i = 0; i < x->nargs; i++) {
 		parse_u64(x->args[i], &id);
 		r = evc_cancel(x->c, id, x->request_ms);
+		/* The cancel's reason, before already_ended asks again. */
+		snprintf(why, sizeof(why), "%s", evc_errmsg(x->c));
 		if (r == -EVC_E_NOT_FOUND && already_ended(x, id)) {
 			r = check_stdout();
 			if (r != 0)
@@ -421,8 +423,8 @@ verb_cancel(struct ctl *x)
 		}
 		if (r < 0) {
 			snprintf(what, sizeof(what), "cancel %" PRIu64, id);
-			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED)
+			r = lib_failure_msg(x, r, what, why);
+			if (!exit_is_refusal(r))
 				return r;
 			status = r;
 			continue;
@@ -465,7 +467,7 @@ timer_ops(struct ctl *x, const char *name,
 		if (r < 0) {
 			snprintf(what, sizeof(what), "%s %" PRIu64, name, id);
 			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED)
+			if (!exit_is_refusal(r))
 				return r;
 			status = r;
 			continue;

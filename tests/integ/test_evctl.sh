@@ -178,10 +178,10 @@ out=$(ctl dead nothing --purge 2>"$dir/err")
 check "dead --purge of nothing is exit 0" test $? -eq 0
 check "dead --purge of nothing prints 0" test "$out" = 0
 ctl dead nothing --requeue >/dev/null 2>"$dir/err"
-check "dead --requeue of nothing is exit 1" test $? -eq 1
+check "dead --requeue of nothing is exit 4 (not found)" test $? -eq 4
 check "dead --requeue says no dead messages" grep -q "no dead messages" "$dir/err"
 ctl dead nothing --requeue 42 >/dev/null 2>"$dir/err"
-check "dead --requeue FIRE_ID unknown is exit 1" test $? -eq 1
+check "dead --requeue FIRE_ID unknown is exit 4 (not found)" test $? -eq 4
 check "dead --requeue FIRE_ID names it" grep -q "42" "$dir/err"
 ctl dead nothing 42 >/dev/null 2>&1
 check "dead FIRE_ID without an action is usage (2)" test $? -eq 2
@@ -229,7 +229,7 @@ check "channel revoke exits 0" test $? -eq 0
 check "channel revoke removes the grant" \
 	bash -c "! grep -q 'uid 61002' <<<'$out'"
 ctl channel show no-such-channel >/dev/null 2>"$dir/err"
-check "channel show unknown is exit 1" test $? -eq 1
+check "channel show unknown is exit 4 (not found)" test $? -eq 4
 ctl channel grant granted --subscribe >/dev/null 2>&1
 check "channel grant without --uid/--gid is usage (2)" test $? -eq 2
 ctl channel grant granted --uid 1 >/dev/null 2>&1
@@ -273,7 +273,7 @@ out=$(ctl --json purge pq --uid 12345)
 check "purge --json --uid names the count" \
 	bash -c "grep -q '\"from_uid\":12345,\"purged\":0' <<<'$out'"
 ctl purge no-such-queue-xyz >/dev/null 2>"$dir/err"
-check "purge of an unknown channel is exit 1" test $? -eq 1
+check "purge of an unknown channel is exit 4 (not found)" test $? -eq 4
 ctl purge >/dev/null 2>&1
 check "purge without a channel is usage (2)" test $? -eq 2
 
@@ -463,7 +463,7 @@ else
 	id=$(ctl soon --shell "echo run >> $dir/again")
 	ctl wait "$id" >/dev/null
 	ctl trigger "$id" >/dev/null 2>&1
-	check "trigger of a finished hook is exit 1" test $? -eq 1
+	check "trigger of a finished hook is exit 4 (not found)" test $? -eq 4
 	ctl retry "$id" >"$dir/out"
 	check "retry of a finished hook is exit 0" test $? -eq 0
 	check "retry prints the timer" grep -q "^$id " "$dir/out"
@@ -473,7 +473,7 @@ else
 	done
 	check "retry ran the hook again" test "$(wc -l <"$dir/again")" = 2
 	ctl retry 987654321 >/dev/null 2>&1
-	check "retry of an unknown id is exit 1" test $? -eq 1
+	check "retry of an unknown id is exit 4 (not found)" test $? -eq 4
 fi
 
 # repeating and calendar timers, pause/resume/trigger, the trampoline
@@ -556,7 +556,7 @@ rc=$?
 		bash -c "grep -q '\"history\":\[{\"fire_id\":[0-9]*,.*\"outcome\":\"acked\"' <<<'$out'"
 	ctl cancel "$id" >/dev/null
 	ctl pause 999999999 >/dev/null 2>&1
-	check "pause of an unknown id is exit 1" test $? -eq 1
+	check "pause of an unknown id is exit 4 (not found)" test $? -eq 4
 	ctl pause x >/dev/null 2>&1
 	check "pause of a bad id is usage (2)" test $? -eq 2
 	# the trampoline: watch acks each fire with a reschedule
@@ -624,12 +624,38 @@ check "bad duration is usage (2)" test $? -eq 2
 ctl frobnicate >/dev/null 2>&1
 check "unknown verb is usage (2)" test $? -eq 2
 ctl get 999999999 >/dev/null 2>&1
-check "unknown id is exit 1" test $? -eq 1
+check "unknown id is exit 4 (not found)" test $? -eq 4
 "$EVCTL" --socket "$dir/nope.sock" time 2>"$dir/err"
 rc=$?
 check "no daemon is exit 3" test $rc -eq 3
 check "no daemon names the socket" grep -q "$dir/nope.sock" "$dir/err"
 check "no daemon says how to start" grep -q "evd --socket" "$dir/err"
+
+# --json: errors are JSON objects on stderr, with the protocol's code.
+ctl --json get 999999999 >"$dir/out" 2>"$dir/err"
+check "--json not found is exit 4" test $? -eq 4
+check "--json error is one JSON object with the code" \
+	grep -q '^{"error":{"code":"NOT_FOUND","message":"get: no timer 999999999","exit":4}}$' "$dir/err"
+check "--json error leaves stdout empty" test ! -s "$dir/out"
+ctl --json later 1x >/dev/null 2>"$dir/err"
+check "--json usage error is exit 2" test $? -eq 2
+check "--json usage error is JSON" \
+	grep -q '^{"error":{"code":"USAGE","message":"invalid duration .*","exit":2}}$' "$dir/err"
+"$EVCTL" --socket "$dir/nope.sock" --json time 2>"$dir/err"
+check "--json no daemon is exit 3" test $? -eq 3
+check "--json no daemon is JSON" grep -q '^{"error":{"code":"UNREACHABLE",.*"exit":3}}$' "$dir/err"
+ctl --json later 1h --channel 'a b' >/dev/null 2>"$dir/err"
+check "--json invalid argument is exit 1" test $? -eq 1
+check "--json invalid argument names its code" grep -q '"code":"INVALID_ARGUMENT"' "$dir/err"
+
+# ns integers beyond 2^53 come with an exact string as well.
+id=$(ctl later 1h --channel bigns)
+out=$(ctl --json get "$id")
+n=$(grep -o '"due_realtime_ns":[0-9]*' <<<"$out" | cut -d: -f2)
+check "a wall-clock ns has its _str companion" \
+	bash -c "grep -qF '\"due_realtime_ns\":$n,\"due_realtime_ns_str\":\"$n\"' <<<'$out'"
+check "a small ns has none" bash -c "! grep -q 'lateness_ns_str\|timeout_ns_str' <<<'$out'"
+ctl cancel "$id" >/dev/null
 
 # the daemon kept serving throughout and stops cleanly on SIGTERM
 check "daemon alive" kill -0 "$evd_pid"
