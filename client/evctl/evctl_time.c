@@ -217,7 +217,17 @@ iso_in_zone(int64_t ns, const char *zone, char *buf, size_t size)
 static const char *
 zone_label(const char *zone)
 {
-	return zone != NULL && zone[0] != '\0' ? zone : "-";
+	static char buf[300];
+	char name[256];
+
+	if (zone != NULL && zone[0] != '\0')
+		return zone;
+	/* None given: the caller's, which every verb reads local times in
+	 * (and on stores): say which. */
+	if (caller_zone(name, sizeof(name)) == NULL)
+		return "- (TZ names no zone)";
+	snprintf(buf, sizeof(buf), "%s (yours)", name);
+	return buf;
 }
 
 /* parse, as a time (at, --reschedule-at, --after). */

@@ -88,6 +88,9 @@ check "on stores the caller's zone" \
 next_ns=$(TZ=Europe/Berlin ctl --json next '0 9 * * *' -n 1 | grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
 due_ns=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
 check "on fires when next says" test "$next_ns" = "$due_ns"
+out=$(TZ=Europe/Berlin ctl parse 'tomorrow 10:00')
+check "parse names the zone it used" \
+	bash -c "grep -q '^zone: *Europe/Berlin (yours)$' <<<'$out'"
 ctl cancel "$id" >/dev/null
 
 # cancel / get / list
