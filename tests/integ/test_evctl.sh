@@ -40,6 +40,8 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
+# The new timer's id, whatever the text output looks like.
+tid() { ctl --json "$@" | sed -n 's/.*"timer_id":\([0-9]*\).*/\1/p' | head -1; }
 
 # The README demo: a channel fire with a payload, then watch prints it.
 id=$(ctl later 1s --channel demo --payload hi)
@@ -73,7 +75,7 @@ check "and schedules nothing" test -z "$(ctl --json list --channel pastc)"
 # Durations: '10mins' as '10min' and '10 mins'; 'later 10 min' unquoted.
 out=$(ctl parse 10mins)
 check "parse 10mins is 10m" bash -c "grep -q '^normalized: *10m$' <<<'$out'"
-id=$(ctl later 10 min --channel durc)
+id=$(tid later 10 min --channel durc)
 check "later 10 min (two operands) schedules" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
 due=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
 now=$(date +%s%N)
@@ -82,7 +84,7 @@ check "later 10 min is ten minutes out" \
 ctl cancel "$id" >/dev/null
 
 # One zone rule: on without --tz uses the caller's zone, as next does.
-id=$(TZ=Europe/Berlin ctl on '0 9 * * *' --channel tzc)
+id=$(TZ=Europe/Berlin tid on '0 9 * * *' --channel tzc)
 check "on stores the caller's zone" \
 	bash -c "TZ=Europe/Berlin '$EVCTL' --socket '$sock' get '$id' | grep -q '^tz: *Europe/Berlin$'"
 next_ns=$(TZ=Europe/Berlin ctl --json next '0 9 * * *' -n 1 | grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
@@ -376,8 +378,8 @@ else
 	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
 
 	# list --json shows an exec timer's command as get does (issue 17).
-	id=$(ctl later 1h --exec -- /bin/echo a 'b c')
-	sid=$(ctl later 1h --shell 'echo hi')
+	id=$(tid later 1h --exec -- /bin/echo a 'b c')
+	sid=$(tid later 1h --shell 'echo hi')
 	lj=$(ctl --json list | grep "\"timer_id\":$id,")
 	gj=$(ctl --json get "$id")
 	check "list --json has the exec argv" \
@@ -402,7 +404,7 @@ else
 	ctl later 1h --cwd /nonexistent-dir --shell true >/dev/null 2>"$dir/err"
 	check "--cwd of a missing directory is usage (2)" test $? -eq 2
 	check "and says why" grep -q "/nonexistent-dir: No such file" "$dir/err"
-	id=$(ctl later 1h --cwd / --exec -- sh -c true)
+	id=$(tid later 1h --cwd / --exec -- sh -c true)
 	check "--exec resolved through PATH schedules" \
 		bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
 	ctl cancel "$id" >/dev/null
@@ -652,7 +654,7 @@ check "--json invalid argument is exit 1" test $? -eq 1
 check "--json invalid argument names its code" grep -q '"code":"INVALID_ARGUMENT"' "$dir/err"
 
 # ns integers beyond 2^53 come with an exact string as well.
-id=$(ctl later 1h --channel bigns)
+id=$(tid later 1h --channel bigns)
 out=$(ctl --json get "$id")
 n=$(grep -o '"due_realtime_ns":[0-9]*' <<<"$out" | cut -d: -f2)
 check "a wall-clock ns has its _str companion" \
