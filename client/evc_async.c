@@ -254,6 +254,21 @@ evc_list_async(struct evc *c, const char *channel, uint64_t after_id,
 }
 
 EVC_EXPORT int
+evc_list_opts_async(struct evc *c, const struct evc_list_options *o,
+		    evc_done_cb done, void *arg)
+{
+	static const struct evc_list_options none;
+
+	if (o == NULL)
+		o = &none;
+	return evc_submit(c, EVC_OP_LIST,
+			  EVC_ARGS(.channel = o->channel,
+				   .after_id = o->after_id, .limit = o->limit,
+				   .finished = o->finished, .runs = o->runs),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
 evc_time_async(struct evc *c, evc_done_cb done, void *arg)
 {
 	return evc_submit(c, EVC_OP_TIME, EVC_ARGS(), done, arg, NULL);

@@ -312,6 +312,10 @@ build_list(const struct evc_args *a, struct evc_msg *m)
 	m->list.after_id = a->after_id;
 	m->list.has_limit = a->limit != 0;
 	m->list.limit = a->limit;
+	m->list.has_finished = a->finished;
+	m->list.finished = a->finished;
+	m->list.has_runs = a->runs != 0;
+	m->list.runs = a->runs;
 	m->req.body_case = EVD__REQUEST__BODY_LIST;
 	m->req.list = &m->list;
 	return 0;

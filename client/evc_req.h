@@ -87,6 +87,8 @@ struct evc_args {
 			    * the page's start */
 	uint64_t after_id; /* list, list_dead */
 	uint32_t limit;
+	bool finished; /* list: ended timers too */
+	uint32_t runs; /* list: each timer's newest runs */
 	bool has_visibility;
 	int64_t visibility_ns;
 	/* Scheduling. ns: delay (call_later), deadline (call_at) or, for an

@@ -559,6 +559,22 @@ evc_list(struct evc *c, const char *channel, uint64_t after_id, uint32_t limit,
 }
 
 EVC_EXPORT int
+evc_list_opts(struct evc *c, const struct evc_list_options *o, int timeout_ms,
+	      struct evc_timer_list *ret)
+{
+	static const struct evc_list_options none;
+
+	if (o == NULL)
+		o = &none;
+	return evc_req_call(c, EVC_OP_LIST,
+			    EVC_ARGS(.channel = o->channel,
+				     .after_id = o->after_id, .limit = o->limit,
+				     .finished = o->finished, .runs = o->runs,
+				     EVC_RET(ret)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_time(struct evc *c, int timeout_ms, struct evc_time *ret)
 {
 	return evc_req_call(c, EVC_OP_TIME, EVC_ARGS(EVC_RET(ret)),

@@ -8,8 +8,15 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include <event2/event.h>
 
@@ -34,9 +41,240 @@ static _Thread_local struct {
 	struct event_base *base;
 	struct event *probe_ev;
 	void (*resumed)(void);
+	void (*synced)(uint64_t gen);
+	struct batch_syncer *syncer; /* a store with flush(): its thread */
+	bool inline_flush; /* ...which could not start: flush in batch_end */
 } batch;
 
+/*
+ * The sync thread: runs the store's flush() for generation req while the
+ * loop goes on, then says so through efd. Generations number flushes;
+ * each covers every commit made before it started. lock guards req, done,
+ * err and quit; the loop fields below them are the loop's alone.
+ */
+struct batch_syncer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;   /* the thread: work, or quit */
+	pthread_cond_t done_cv;/* the loop: a flush ended (batch_sync_wait) */
+	uint64_t req, done;
+	int err;
+	bool quit;
+	int efd;
+	struct event *ev;
+	/* The loop's: the generation started last and the last one it
+	 * saw end; whether something was committed since the last start. */
+	uint64_t started, synced;
+	bool dirty;
+	const struct store_backend *be;
+	struct store *s;
+};
+
 static void batch_probe_cb(evutil_socket_t, short, void *);
+static void batch_sync_cb(evutil_socket_t, short, void *);
+
+/*
+ * A flush that failed: what was committed may not be on disk, and the
+ * kernel may have dropped the pages it could not write, so a retry that
+ * succeeds proves nothing (PostgreSQL's fsync lesson, 2018). No reply
+ * said any of it was durable: stopping lets the next start recover what
+ * the disk holds.
+ */
+static void __attribute__((noreturn))
+batch_flush_failed(int err)
+{
+	log_errx("the store cannot make its commits durable: %s; evd stops, "
+	         "and its next start recovers what is on disk (no client "
+	         "was told that what is missing was stored)",
+	         strerror(-err));
+	_exit(EXIT_FAILURE);
+}
+
+static void *
+batch_sync_main(void *arg)
+{
+	struct batch_syncer *y = arg;
+	uint64_t one = 1, g;
+	int r;
+
+	pthread_mutex_lock(&y->lock);
+	for (;;) {
+		while (y->req == y->done && !y->quit)
+			pthread_cond_wait(&y->wake, &y->lock);
+		if (y->req == y->done)
+			break;
+		g = y->req;
+		pthread_mutex_unlock(&y->lock);
+		r = y->be->flush(y->s);
+		pthread_mutex_lock(&y->lock);
+		y->done = g;
+		y->err = r;
+		pthread_cond_broadcast(&y->done_cv);
+		/* A full counter (never, at one write per flush) only
+		 * means the loop is woken already. */
+		(void)!write(y->efd, &one, sizeof one);
+	}
+	pthread_mutex_unlock(&y->lock);
+	return NULL;
+}
+
+/* Starts the next flush, covering everything committed so far. */
+static void
+batch_sync_start(struct batch_syncer *y)
+{
+	y->started++;
+	y->dirty = false;
+	pthread_mutex_lock(&y->lock);
+	y->req = y->started;
+	pthread_cond_signal(&y->wake);
+	pthread_mutex_unlock(&y->lock);
+}
+
+/* Takes in what the sync thread finished, starts what waits, and tells
+ * the loop what is durable now. */
+static void
+batch_sync_take(struct batch_syncer *y)
+{
+	uint64_t done;
+	int err;
+
+	pthread_mutex_lock(&y->lock);
+	done = y->done;
+	err = y->err;
+	pthread_mutex_unlock(&y->lock);
+	if (done == y->synced)
+		return;
+	if (err < 0)
+		batch_flush_failed(err);
+	y->synced = done;
+	if (y->dirty)
+		batch_sync_start(y);
+	if (batch.synced != NULL)
+		batch.synced(done);
+}
+
+static void
+batch_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	(void)!read(fd, &n, sizeof n);
+	batch_sync_take(arg);
+}
+
+/* Hands flushes of s to a thread of their own; NULL if it cannot be
+ * started (then batch_end flushes inline: slower, as safe). */
+static struct batch_syncer *
+batch_syncer_new(struct event_base *base, const struct store_backend *be,
+                 struct store *s)
+{
+	struct batch_syncer *y = calloc(1, sizeof *y);
+	sigset_t all, old;
+	int r;
+
+	if (y == NULL)
+		return NULL;
+	y->be = be;
+	y->s = s;
+	y->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (y->efd < 0)
+		goto fail;
+	y->ev = event_new(base, y->efd, EV_READ | EV_PERSIST, batch_sync_cb,
+	                  y);
+	if (y->ev == NULL || event_add(y->ev, NULL) < 0)
+		goto fail;
+	pthread_mutex_init(&y->lock, NULL);
+	pthread_cond_init(&y->wake, NULL);
+	pthread_cond_init(&y->done_cv, NULL);
+	/* Signals are the loop's (libevent's signal events). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&y->thread, NULL, batch_sync_main, y);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		return y;
+	pthread_cond_destroy(&y->done_cv);
+	pthread_cond_destroy(&y->wake);
+	pthread_mutex_destroy(&y->lock);
+fail:
+	log_warnx("cannot start the store's sync thread: %s; commits sync "
+	          "on the loop instead", strerror(errno));
+	if (y->ev != NULL)
+		event_free(y->ev);
+	if (y->efd >= 0)
+		close(y->efd);
+	free(y);
+	return NULL;
+}
+
+static void
+batch_syncer_free(struct batch_syncer *y)
+{
+	if (y == NULL)
+		return;
+	pthread_mutex_lock(&y->lock);
+	y->quit = true;
+	pthread_cond_signal(&y->wake);
+	pthread_mutex_unlock(&y->lock);
+	pthread_join(y->thread, NULL);
+	pthread_cond_destroy(&y->done_cv);
+	pthread_cond_destroy(&y->wake);
+	pthread_mutex_destroy(&y->lock);
+	event_free(y->ev);
+	close(y->efd);
+	free(y);
+}
+
+uint64_t
+batch_sync_gen(void)
+{
+	struct batch_syncer *y = batch.syncer;
+
+	if (y == NULL)
+		return 0;
+	if (y->dirty && y->started == y->synced)
+		batch_sync_start(y);
+	if (y->dirty)
+		return y->started + 1; /* starts when the running one ends */
+	return y->started != y->synced ? y->started : 0;
+}
+
+void
+batch_sync_wait(void)
+{
+	struct batch_syncer *y = batch.syncer;
+
+	if (y == NULL)
+		return;
+	while (y->dirty || y->started != y->synced) {
+		if (y->started == y->synced)
+			batch_sync_start(y);
+		pthread_mutex_lock(&y->lock);
+		while (y->done != y->started)
+			pthread_cond_wait(&y->done_cv, &y->lock);
+		pthread_mutex_unlock(&y->lock);
+		batch_sync_take(y);
+	}
+}
+
+void
+batch_on_synced(void (*fn)(uint64_t gen))
+{
+	batch.synced = fn;
+}
+
+/* A commit went in: it is durable once a flush started after it ends. */
+static void
+batch_committed(void)
+{
+	int r;
+
+	if (batch.syncer != NULL)
+		batch.syncer->dirty = true;
+	else if (batch.inline_flush && (r = batch.be->flush(batch.s)) < 0)
+		batch_flush_failed(r);
+}
 
 static int
 batch_output_cb(uid_t uid, int64_t bytes, void *arg)
@@ -63,12 +301,18 @@ batch_init(struct event_base *base, const struct store_backend *be,
            struct store *s)
 {
 	void (*resumed)(void) = batch.resumed; /* the loop's, set before */
+	void (*synced)(uint64_t) = batch.synced;
 
 	memset(&batch, 0, sizeof batch);
 	batch.base = base;
 	batch.be = be;
 	batch.s = s;
 	batch.resumed = resumed;
+	batch.synced = synced;
+	if (s != NULL && be->flush != NULL && be->flushes(s)) {
+		batch.syncer = batch_syncer_new(base, be, s);
+		batch.inline_flush = batch.syncer == NULL;
+	}
 	batch_output_sync();
 }
 
@@ -83,6 +327,8 @@ batch_shutdown(void)
 {
 	if (batch.open)
 		batch_end();
+	batch_sync_wait();
+	batch_syncer_free(batch.syncer);
 	if (batch.probe_ev != NULL)
 		event_free(batch.probe_ev);
 	if (batch.s != NULL)
@@ -227,6 +473,8 @@ batch_end(void)
 	batch.open = false;
 	batch.failed = false;
 	if (r == 0) {
+		if (wrote)
+			batch_committed();
 		batch_output_sync();
 		return BATCH_COMMITTED;
 	}
@@ -246,6 +494,7 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 	    (r = batch.be->begin(batch.s)) == 0 &&
 	    (r = batch.be->meta_put(batch.s, "probe_rt_ns", now)) == 0 &&
 	    (r = batch.be->commit(batch.s)) == 0) {
+		batch_committed();
 		batch.refusing = false;
 		batch.errmsg[0] = '\0';
 		batch_output_sync();

@@ -3,8 +3,9 @@
  *
  * Everything durable that happens in one iteration of the loop (requests
  * from every connection, fires, acks) is written inside one store batch;
- * the loop (loop.h) ends the batch (one commit, one fsync) and only then
- * flushes the replies. If the commit fails, the store rolled the whole
+ * the loop (loop.h) ends the batch (one commit) and its replies go out
+ * once that commit is durable (one fsync, on the sync thread, see
+ * batch_sync_gen). If the commit fails, the store rolled the whole
  * batch back and batch refuses durable writes (reads keep working) until
  * a probe commit succeeds again, so a full or broken disk costs one
  * rebuild, not one per iteration; the loop, told so by batch_end, turns
@@ -17,6 +18,7 @@
 #define EVD_BATCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct event_base;
 struct store;
@@ -74,5 +76,30 @@ enum batch_outcome {
 /* Commits the iteration's batch, or rolls it back and starts refusing
  * writes (batch_errmsg says why). */
 enum batch_outcome batch_end(void);
+
+/*
+ * Durability off the loop: a store with flush() (store.h) commits into
+ * the page cache and a thread of batch's own makes the commits durable,
+ * one flush (generation) at a time, each covering every commit before it
+ * started, while the loop runs the next batches. Nothing a client sees
+ * may leave before the flush that covers the state it reflects: after
+ * batch_end, the loop asks batch_sync_gen() which generation this
+ * iteration's output waits for, holds it (conn_hold), and the callback
+ * of batch_on_synced releases it. Without such a store every generation
+ * is 0: nothing waits. A failed flush stops evd (nothing it covered was
+ * acknowledged).
+ */
+
+/* The generation this iteration's output must wait for, starting a
+ * flush if none runs and something was committed; 0: none, it may go. */
+uint64_t batch_sync_gen(void);
+
+/* fn runs on the loop (from its event, or inside batch_sync_wait) once
+ * every commit of generations up to gen is durable. */
+void batch_on_synced(void (*fn)(uint64_t gen));
+
+/* Blocks until everything committed so far is durable (and fn above
+ * ran): at shutdown, and where output cannot wait for the event. */
+void batch_sync_wait(void);
 
 #endif

@@ -142,7 +142,7 @@ channel_init(struct event_base *base)
 	memset(&chan, 0, sizeof chan);
 	chan.base = base;
 	TAILQ_INIT(&chan.pump_queue);
-	chan.rand_state = (uint64_t)clock_now_ns(EVD__CLOCK__REALTIME) | 1;
+	chan.rand_state = (uint64_t)clock_now_ns(EVD_CLOCK_REALTIME) | 1;
 	if ((chan.by_name = strmap_new()) == NULL ||
 	    (chan.inflight = idmap_new()) == NULL ||
 	    (chan.by_conn = idmap_new()) == NULL ||
@@ -750,7 +750,7 @@ channel_arm_timed(void)
 	}
 	if (chan.timed_armed_ns != 0 && chan.timed_armed_ns == n->deadline_ns)
 		return;
-	d = n->deadline_ns - clock_now_ns(EVD__CLOCK__MONOTONIC);
+	d = n->deadline_ns - clock_now_ns(EVD_CLOCK_MONOTONIC);
 	if (d < 0)
 		d = 0;
 	/* Rounded up: a redelivery never happens before its time. */
@@ -856,10 +856,10 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	ch->nready--;
 	chan.stats.queued--;
 	m->attempts++;
-	if (m->delivery == EVD__DELIVERY__AT_MOST_ONCE) {
+	if (m->delivery == EVD_DELIVERY_AT_MOST_ONCE) {
 		if ((st = batch_store()) == NULL ||
 		    batch_backend()->ack(st, m->fire_id) < 0 ||
-		    channel_record(st, m, EVD__RUN_OUTCOME__RUN_DELIVERED,
+		    channel_record(st, m, EVD_RUN_DELIVERED,
 		                   "delivered at most once") < 0) {
 			m->attempts--;
 			TAILQ_INSERT_HEAD(&ch->ready, m, link);
@@ -885,7 +885,7 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	 * channel_conn_gone finds it there and requeues it. */
 	m->where = MSG_INFLIGHT;
 	m->sub = s;
-	m->tq.deadline_ns = clock_now_ns(EVD__CLOCK__MONOTONIC) + s->visibility_ns;
+	m->tq.deadline_ns = clock_now_ns(EVD_CLOCK_MONOTONIC) + s->visibility_ns;
 	m->tq.seq = m->fire_id;
 	if (timerq_push(chan.timed, &m->tq) < 0)
 		/* Without a visibility deadline it is still redelivered when
@@ -1100,7 +1100,7 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 		batch_fail(r);
 		return -EIO;
 	}
-	if (channel_record(s, m, EVD__RUN_OUTCOME__RUN_ACKED, NULL) < 0)
+	if (channel_record(s, m, EVD_RUN_ACKED, NULL) < 0)
 		return -EIO;
 	ch = m->ch;
 	channel_unflight(m);
@@ -1215,7 +1215,7 @@ channel_expired(struct msg *m, int64_t now)
 	channel_unflight(m);
 	if (m->attempts >= m->max_attempts) {
 		if (s != NULL && channel_store_update(s, m, true) == 0 &&
-		    channel_record(s, m, EVD__RUN_OUTCOME__RUN_DEAD_LETTERED,
+		    channel_record(s, m, EVD_RUN_DEAD_LETTERED,
 		                   "max_attempts deliveries without an ack") ==
 		            0) {
 			log_about(LOG_LEVEL_INFO,
@@ -1237,7 +1237,7 @@ channel_expired(struct msg *m, int64_t now)
 		/* Attempts are recorded for the run history; losing the
 		 * count in a crash only grants a few more deliveries. */
 		channel_store_update(s, m, false);
-		channel_record(s, m, EVD__RUN_OUTCOME__RUN_REDELIVERED,
+		channel_record(s, m, EVD_RUN_REDELIVERED,
 		               "not acked within the visibility timeout");
 	}
 	m->where = MSG_BACKOFF;
@@ -1254,7 +1254,7 @@ channel_expired(struct msg *m, int64_t now)
 static void
 channel_timed_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int64_t now = clock_now_ns(EVD__CLOCK__MONOTONIC);
+	int64_t now = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	struct timerq_node *n;
 
 	chan.timed_armed_ns = 0;

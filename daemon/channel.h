@@ -25,7 +25,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
+
+/* Rendered by channel_fill_info and channel_list_dead for the request
+ * layer, which includes evd.pb-c.h; the scheduler, which includes this
+ * header, does not. */
+struct Evd__ChannelInfo;
+struct Evd__ChannelGrantEntry;
+struct Evd__Fired;
 
 #define CHANNEL_NAME_MAX 255
 #define CHANNEL_PREFETCH 256
@@ -69,7 +76,7 @@ struct channel_fire {
 	int64_t due_realtime_ns;
 	int64_t fired_realtime_ns;
 	int64_t lateness_ns;
-	int delivery;          /* EVD__DELIVERY__* */
+	int delivery;          /* enum evd_delivery */
 	uint32_t max_attempts; /* 0: CHANNEL_DEFAULT_MAX_ATTEMPTS */
 	uint32_t attempts;     /* deliveries already made (reload) */
 	bool dead;             /* in the dead-letter list (reload) */
@@ -139,8 +146,9 @@ int channel_grant(const char *name, const struct channel_who *who,
  * root or a grantee; the name as who writes it. -ENOENT otherwise (or if
  * there is no such channel). */
 int channel_info(const char *name, const struct channel_who *who,
-                 Evd__ChannelInfo *info, Evd__ChannelGrantEntry *grants,
-                 Evd__ChannelGrantEntry **ptrs);
+                 struct Evd__ChannelInfo *info,
+                 struct Evd__ChannelGrantEntry *grants,
+                 struct Evd__ChannelGrantEntry **ptrs);
 
 /* Messages waiting for delivery on a channel (ready or backing off). */
 size_t channel_queued(const char *name);
@@ -189,7 +197,7 @@ int channel_reload(const struct store_backend *be, struct store *s);
  * publish to the channel), -EAGAIN or -EIO.
  */
 size_t channel_dead_list(uid_t uid, const char *name, uint64_t after,
-                         Evd__Fired *out, size_t max, bool *ret_more);
+                         struct Evd__Fired *out, size_t max, bool *ret_more);
 int channel_dead_requeue(const struct channel_who *who, const char *name,
                          uint64_t fire_id, uint64_t *ret_count);
 int channel_dead_purge(const struct channel_who *who, const char *name,

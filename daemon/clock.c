@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
 
 static int64_t clock_system_now(int evd_clock);
 
@@ -17,9 +17,9 @@ clockid_t
 clock_kernel_id(int evd_clock)
 {
 	switch (evd_clock) {
-	case EVD__CLOCK__REALTIME:
+	case EVD_CLOCK_REALTIME:
 		return CLOCK_REALTIME;
-	case EVD__CLOCK__BOOTTIME:
+	case EVD_CLOCK_BOOTTIME:
 		return CLOCK_BOOTTIME;
 	default:
 		return CLOCK_MONOTONIC;
@@ -30,11 +30,11 @@ const char *
 clock_name(int evd_clock)
 {
 	switch (evd_clock) {
-	case EVD__CLOCK__MONOTONIC:
+	case EVD_CLOCK_MONOTONIC:
 		return "monotonic";
-	case EVD__CLOCK__REALTIME:
+	case EVD_CLOCK_REALTIME:
 		return "realtime";
-	case EVD__CLOCK__BOOTTIME:
+	case EVD_CLOCK_BOOTTIME:
 		return "boottime";
 	default:
 		return "?";
@@ -44,9 +44,9 @@ clock_name(int evd_clock)
 int
 clock_valid(int evd_clock)
 {
-	return evd_clock == EVD__CLOCK__MONOTONIC ||
-	       evd_clock == EVD__CLOCK__REALTIME ||
-	       evd_clock == EVD__CLOCK__BOOTTIME;
+	return evd_clock == EVD_CLOCK_MONOTONIC ||
+	       evd_clock == EVD_CLOCK_REALTIME ||
+	       evd_clock == EVD_CLOCK_BOOTTIME;
 }
 
 static int64_t
@@ -94,13 +94,13 @@ clock_batch_ns(int evd_clock)
 	/* All three at once, so that converting between clocks within the
 	 * batch uses one instant, not two reads a batch's work apart. */
 	if (!batch.have) {
-		batch.ns[0] = clock_now_ns(EVD__CLOCK__REALTIME);
-		batch.ns[1] = clock_now_ns(EVD__CLOCK__BOOTTIME);
-		batch.ns[2] = clock_now_ns(EVD__CLOCK__MONOTONIC);
+		batch.ns[0] = clock_now_ns(EVD_CLOCK_REALTIME);
+		batch.ns[1] = clock_now_ns(EVD_CLOCK_BOOTTIME);
+		batch.ns[2] = clock_now_ns(EVD_CLOCK_MONOTONIC);
 		batch.have = 1;
 	}
-	return batch.ns[evd_clock == EVD__CLOCK__REALTIME   ? 0
-	                : evd_clock == EVD__CLOCK__BOOTTIME ? 1
+	return batch.ns[evd_clock == EVD_CLOCK_REALTIME   ? 0
+	                : evd_clock == EVD_CLOCK_BOOTTIME ? 1
 	                                                    : 2];
 }
 
@@ -115,11 +115,11 @@ clock_to_realtime_ns(int evd_clock, int64_t t_ns)
 {
 	int64_t d, r;
 
-	if (evd_clock == EVD__CLOCK__REALTIME)
+	if (evd_clock == EVD_CLOCK_REALTIME)
 		return t_ns;
 	/* Saturate: a deadline centuries away must not overflow. */
 	if (__builtin_sub_overflow(t_ns, clock_batch_ns(evd_clock), &d) ||
-	    __builtin_add_overflow(d, clock_batch_ns(EVD__CLOCK__REALTIME), &r))
+	    __builtin_add_overflow(d, clock_batch_ns(EVD_CLOCK_REALTIME), &r))
 		return d > 0 ? INT64_MAX : INT64_MIN;
 	return r;
 }

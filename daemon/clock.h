@@ -3,8 +3,8 @@
  *
  * Every read of a clock goes through clock_now_ns(), which calls a
  * replaceable function pointer, so tests can run the scheduler on a fake
- * clock. Clocks are named by the protocol's enum (EVD__CLOCK__MONOTONIC,
- * ...). Times are int64 nanoseconds: enough for 292 years either way.
+ * clock. Clocks are named by enum evd_clock (evd_types.h), whose values
+ * are the protocol's. Times are int64 nanoseconds: enough for 292 years either way.
  */
 #ifndef EVD_CLOCK_H
 #define EVD_CLOCK_H
@@ -12,11 +12,13 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "evd_types.h"
+
 #define EVD_CLOCK_COUNT 3
 
 typedef int64_t (*clock_now_fn)(int evd_clock);
 
-/* The current time on evd_clock (an EVD__CLOCK__* value). */
+/* The current time on evd_clock (an enum evd_clock value). */
 int64_t clock_now_ns(int evd_clock);
 /*
  * A batch of requests read from one connection in one go: every request
@@ -34,7 +36,7 @@ int64_t clock_batch_ns(int evd_clock);
 
 /* Replaces the time source (NULL restores the system clocks). */
 void clock_set_source(clock_now_fn fn);
-/* The kernel clockid_t behind an EVD__CLOCK__* value. */
+/* The kernel clockid_t behind an enum evd_clock value. */
 clockid_t clock_kernel_id(int evd_clock);
 /* "monotonic", "realtime", "boottime" or "?". */
 const char *clock_name(int evd_clock);

@@ -72,6 +72,20 @@ struct conn {
 	struct conn_durable *durable;
 	size_t ndurable;
 	size_t durable_cap;
+	/* Output waiting for the store to make what it reflects durable
+	 * (batch_sync_gen): only the first out_ok bytes of out (for a proxy,
+	 * owed_ok of the replies it owes) may go. Each hold lets out up to
+	 * its len once its generation is durable; at most two generations
+	 * wait at a time, the one being flushed and the next. */
+	size_t out_ok;
+	uint32_t owed_ok;
+	struct conn_hold {
+		uint64_t gen;
+		size_t len;
+		uint32_t owed;
+	} hold[2];
+	unsigned nholds;
+	TAILQ_ENTRY(conn) held_link;
 	TAILQ_ENTRY(conn) dirty_link;
 	TAILQ_ENTRY(conn) dead_link;
 	/* Multi-loop (shard.h). A proxy stands on this loop for a client
@@ -124,6 +138,7 @@ static _Thread_local struct {
 	struct idmap *by_id;
 	struct conn_list dirty;
 	struct conn_list dead;
+	struct conn_list held; /* conns with nholds > 0 */
 	struct event *reap_ev;
 	uint64_t next_id;
 	size_t count;
@@ -183,6 +198,7 @@ conn_init(struct event_base *base, const struct conn_ops *ops,
 	conns.next_id = shard_self() + 1;
 	TAILQ_INIT(&conns.dirty);
 	TAILQ_INIT(&conns.dead);
+	TAILQ_INIT(&conns.held);
 	if ((conns.by_id = idmap_new()) == NULL ||
 	    (conns.proxies = idmap_new()) == NULL)
 		return -ENOMEM;
@@ -720,6 +736,80 @@ conn_batch_end(bool committed, const char *why)
 	}
 }
 
+void
+conn_hold(uint64_t gen)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &conns.dirty, dirty_link) {
+		size_t len = evbuffer_get_length(c->out);
+		struct conn_hold *h;
+
+		if (gen == 0) {
+			/* Every flush ended, and conn_release ran for it. */
+			c->out_ok = len;
+			c->owed_ok = c->owed;
+			if (c->nholds > 0) {
+				TAILQ_REMOVE(&conns.held, c, held_link);
+				c->nholds = 0;
+			}
+			continue;
+		}
+		h = c->nholds > 0 ? &c->hold[c->nholds - 1] : NULL;
+		if (h != NULL ? h->len == len : c->out_ok == len)
+			continue; /* nothing new since */
+		if (h == NULL || h->gen != gen) {
+			if (c->nholds == 0)
+				TAILQ_INSERT_TAIL(&conns.held, c, held_link);
+			/* Generations grow by one at a time while one is
+			 * flushed: a third never waits beside two. */
+			h = &c->hold[c->nholds < 2 ? c->nholds++ : 1];
+			h->gen = gen;
+		}
+		h->len = len;
+		h->owed = c->owed;
+	}
+}
+
+void
+conn_release(uint64_t gen)
+{
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&conns.held); c != NULL; c = next) {
+		unsigned k = 0;
+
+		next = TAILQ_NEXT(c, held_link);
+		while (k < c->nholds && c->hold[k].gen <= gen) {
+			c->out_ok = c->hold[k].len;
+			c->owed_ok = c->hold[k].owed;
+			k++;
+		}
+		if (k == 0)
+			continue;
+		c->nholds -= k;
+		if (c->nholds > 0)
+			c->hold[0] = c->hold[1];
+		else
+			TAILQ_REMOVE(&conns.held, c, held_link);
+		conn_mark_dirty(c);
+	}
+}
+
+/* n bytes (and owed replies) left the head of c's output. */
+static void
+conn_out_taken(struct conn *c, size_t n, uint32_t owed)
+{
+	unsigned k;
+
+	c->out_ok -= n;
+	c->owed_ok -= owed;
+	for (k = 0; k < c->nholds; k++) {
+		c->hold[k].len -= n;
+		c->hold[k].owed -= owed;
+	}
+}
+
 /* ---- multi-loop: forwarding to the loop that owns what a request is
  * about, and proxies standing for clients of other loops (shard.h) ---- */
 
@@ -1032,7 +1122,7 @@ conn_proxy_ship(struct conn *p, bool gather)
 {
 	struct shard_msg *m;
 
-	if (evbuffer_get_length(p->out) == 0 && p->owed == 0 && !gather)
+	if (p->out_ok == 0 && p->owed_ok == 0 && !gather)
 		return;
 	if ((m = shard_msg_new(SHARD_MSG_OUTPUT)) == NULL) {
 		/* The client would wait for these replies forever. */
@@ -1040,11 +1130,36 @@ conn_proxy_ship(struct conn *p, bool gather)
 		return;
 	}
 	m->conn_id = p->remote_id;
-	evbuffer_add_buffer(m->buf, p->out);
-	m->nreplies = p->owed;
+	m->nreplies = p->owed_ok;
+	if (evbuffer_remove_buffer(p->out, m->buf, p->out_ok) !=
+	    (int)p->out_ok) {
+		shard_msg_free(m);
+		conn_close(p, "out of memory for output");
+		return;
+	}
+	p->owed -= p->owed_ok;
+	conn_out_taken(p, p->out_ok, p->owed_ok);
 	m->gather = gather;
-	p->owed = 0;
 	conn_post(p->home, m);
+}
+
+/*
+ * A merged request's part travels at once, and what the proxy owes goes
+ * before it, held or not: the client's loop stalls this client until the
+ * part is in, so nothing else of it can be waiting for a flush, and the
+ * part (like List's on any loop) may show the state of a batch whose
+ * flush is still running.
+ */
+static void
+conn_proxy_ship_all(struct conn *p, bool gather)
+{
+	p->out_ok = evbuffer_get_length(p->out);
+	p->owed_ok = p->owed;
+	if (p->nholds > 0) {
+		TAILQ_REMOVE(&conns.held, p, held_link);
+		p->nholds = 0;
+	}
+	conn_proxy_ship(p, gather);
 }
 
 static void
@@ -1105,7 +1220,7 @@ conn_forwarded_frames(struct shard_msg *m)
 	/* A merged request's part travels alone: what the proxy owes goes
 	 * first. */
 	if (m->gather)
-		conn_proxy_ship(p, false);
+		conn_proxy_ship_all(p, false);
 	while (evbuffer_copyout(m->buf, hdr, sizeof hdr) == sizeof hdr) {
 		size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
 		             (size_t)hdr[2] << 8 | hdr[3];
@@ -1122,7 +1237,7 @@ conn_forwarded_frames(struct shard_msg *m)
 		evbuffer_drain(m->buf, len + sizeof hdr);
 	}
 	if (m->gather)
-		conn_proxy_ship(p, true);
+		conn_proxy_ship_all(p, true);
 }
 
 /* Runs the frames of a FORWARD message: one batch (clock.h). */
@@ -1242,6 +1357,10 @@ conn_close(struct conn *c, const char *why)
 		TAILQ_REMOVE(&conns.dirty, c, dirty_link);
 		c->dirty = false;
 	}
+	if (c->nholds > 0) {
+		TAILQ_REMOVE(&conns.held, c, held_link);
+		c->nholds = 0;
+	}
 	if (c->proxy)
 		conn_proxy_closed(c, why);
 	else {
@@ -1313,7 +1432,7 @@ conn_close_after_output(struct conn *c, const char *why)
 static void
 conn_update_write(struct conn *c)
 {
-	bool want = evbuffer_get_length(c->out) > 0;
+	bool want = c->out_ok > 0;
 
 	if (want == c->write_armed)
 		return;
@@ -1337,12 +1456,14 @@ conn_flush(struct conn *c)
 		conn_proxy_ship(c, false);
 		return conn_lookup(id) == c ? 0 : -1;
 	}
-	if (evbuffer_get_length(c->out) > 0) {
-		n = evbuffer_write(c->out, c->fd);
+	if (c->out_ok > 0) {
+		n = evbuffer_write_atmost(c->out, c->fd, (ev_ssize_t)c->out_ok);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			conn_close(c, strerror(errno));
 			return -1;
 		}
+		if (n > 0)
+			conn_out_taken(c, (size_t)n, 0);
 		/* A client that takes its output is slow, not stalled:
 		 * its clock starts again each CONN_OUT_LOW bytes taken. */
 		if (n > 0 && c->out_clock &&
@@ -1351,7 +1472,9 @@ conn_flush(struct conn *c)
 			evtimer_add(c->ev_drain, &conns.frame_timeout);
 		}
 	}
-	if (c->closing && (!c->drain || evbuffer_get_length(c->out) == 0)) {
+	/* Closing waits for what is held: it is owed too. */
+	if (c->closing && c->nholds == 0 &&
+	    (!c->drain || evbuffer_get_length(c->out) == 0)) {
 		conn_close(c, c->closing_why);
 		return -1;
 	}

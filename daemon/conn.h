@@ -125,6 +125,16 @@ int conn_send_durable(struct conn *c, const Evd__Reply *r);
  * replies as errors carrying why. Call before conn_flush_all(). */
 void conn_batch_end(bool committed, const char *why);
 
+/*
+ * Output held for durability (batch.h): the output every conn marked for
+ * flushing got since the last call waits for generation gen of the
+ * store's flushes (0: nothing to wait for, it may all go). Call after
+ * conn_batch_end, before conn_flush_all.
+ */
+void conn_hold(uint64_t gen);
+/* Generations up to gen are durable: what waited for them may go. */
+void conn_release(uint64_t gen);
+
 /* True once the conn is on its way out (half-closed by the peer, or a
  * protocol error): it takes no new work. */
 bool conn_closing(const struct conn *c);
@@ -135,9 +145,10 @@ bool conn_congested(struct conn *c);
 /* Unlinks the conn now and frees it on the next loop turn. */
 void conn_close(struct conn *c, const char *why);
 
-/* Writes the pending output of every conn that has some. The main loop
- * calls it once per iteration, after the store commit: no reply leaves
- * before what it acknowledges is durable. */
+/* Writes the pending output of every conn that has some, as far as no
+ * hold keeps it (conn_hold). The loop calls it once per iteration, after
+ * the store commit: no reply leaves before what it acknowledges is
+ * durable. */
 void conn_flush_all(void);
 
 size_t conn_count(void);

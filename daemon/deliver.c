@@ -19,6 +19,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "conn.h"
+#include "evd_types_pb.h"
 #include "exec.h"
 #include "hook.h"
 #include "log.h"
@@ -87,12 +88,12 @@ deliver_stage(const struct fire *f, struct store *s)
 }
 
 /* The message of a channel fire, already in the store (deliver_stage),
- * joins the channel's queue in memory. */
-static void
-deliver_channel(const struct fire *f)
+ * joins the channel's queue in memory. Returns what channel_publish
+ * does (-ENOMEM: it is in the store only, and a restart delivers it). */
+static int
+deliver_publish(const struct fire *f)
 {
 	struct channel_fire cf;
-	Evd__Run run = EVD__RUN__INIT;
 
 	memset(&cf, 0, sizeof cf);
 	cf.channel = f->channel;
@@ -106,7 +107,17 @@ deliver_channel(const struct fire *f)
 	cf.lateness_ns = f->lateness_ns;
 	cf.delivery = f->delivery;
 	cf.max_attempts = f->max_attempts;
-	if (channel_publish(&cf) < 0)
+	return channel_publish(&cf);
+}
+
+/* A channel fire: published, logged, and its waiters told it was
+ * queued. */
+static void
+deliver_channel(const struct fire *f)
+{
+	Evd__Run run = EVD__RUN__INIT;
+
+	if (deliver_publish(f) < 0)
 		/* In the store, not in memory: a restart delivers it. */
 		log_about(LOG_LEVEL_WARNING,
 			  LOG_FIRE_NOUID(f->timer_id, f->fire_id),
@@ -131,7 +142,7 @@ deliver_channel(const struct fire *f)
 	run.fired_realtime_ns = f->fired_rt_ns;
 	run.has_lateness_ns = run.has_outcome = true;
 	run.lateness_ns = f->lateness_ns;
-	run.outcome = EVD__RUN_OUTCOME__RUN_QUEUED;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_QUEUED);
 	wait_notify(f->timer_id, &run);
 }
 
@@ -172,7 +183,7 @@ deliver_exec(const struct fire *f, struct store *s)
 	run.due_rt_ns = f->due_rt_ns;
 	run.fired_rt_ns = f->fired_rt_ns;
 	run.lateness_ns = f->lateness_ns;
-	run.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+	run.outcome = EVD_RUN_EXEC_FAILED;
 	run.detail = why;
 	metrics_count_exec(EXEC_FAILED, -EINVAL);
 	if ((r = batch_backend()->run_append(s, &run)) < 0)
@@ -183,7 +194,7 @@ deliver_exec(const struct fire *f, struct store *s)
 		  f->timer_id, (unsigned)f->uid, f->fire_id, why);
 	er.has_fire_id = er.has_outcome = true;
 	er.fire_id = f->fire_id;
-	er.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+	er.outcome = evd_run_outcome_to_pb(EVD_RUN_EXEC_FAILED);
 	er.detail = why;
 	wait_notify(f->timer_id, &er);
 }
@@ -221,7 +232,7 @@ deliver_caller(const struct fire *f)
 	/* Waiters last: their sends may close anything. */
 	run.has_fire_id = run.has_outcome = true;
 	run.fire_id = f->fire_id;
-	run.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_DELIVERED);
 	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
 	run.due_realtime_ns = f->due_rt_ns;
 	run.fired_realtime_ns = f->fired_rt_ns;
@@ -244,4 +255,62 @@ deliver_fire(const struct fire *f, struct store *s)
 		deliver_caller(f);
 		break;
 	}
+}
+
+void
+deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
+{
+	Evd__Run run = EVD__RUN__INIT;
+
+	if (!wait_watched(timer_id))
+		return;
+	/* No fire: no fire id; fired and lateness 0, as always reported. */
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = due_rt_ns;
+	run.has_lateness_ns = run.has_outcome = true;
+	run.outcome = evd_run_outcome_to_pb(EVD_RUN_CANCELLED);
+	wait_notify(timer_id, &run);
+}
+
+int
+deliver_failure(const struct fire *f, struct store *s)
+{
+	int r;
+
+	if ((r = deliver_stage(f, s)) < 0)
+		return r;
+	if (deliver_publish(f) < 0)
+		log_about(LOG_LEVEL_WARNING,
+			  LOG_FIRE_NOUID(f->timer_id, f->fire_id),
+			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
+			  "queueing its failure message on %s; it is stored "
+			  "and will be delivered after a restart",
+			  f->timer_id, f->fire_id, f->channel);
+	return 0;
+}
+
+void
+deliver_run_ended(const struct store_run *sr)
+{
+	Evd__Run run = EVD__RUN__INIT;
+
+	run.has_fire_id = true;
+	run.fire_id = sr->fire_id;
+	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
+	run.due_realtime_ns = sr->due_rt_ns;
+	run.fired_realtime_ns = sr->fired_rt_ns;
+	run.has_lateness_ns = run.has_outcome = true;
+	run.lateness_ns = sr->lateness_ns;
+	run.outcome = evd_run_outcome_to_pb(sr->outcome);
+	run.detail = (char *)sr->detail;
+	run.has_exit_code = run.has_signal = run.has_duration_ns = true;
+	run.exit_code = sr->exit_code;
+	run.signal = sr->signal;
+	run.duration_ns = sr->duration_ns;
+	run.has_stdout_tail = run.has_stderr_tail = true;
+	run.stdout_tail.data = (uint8_t *)sr->out;
+	run.stdout_tail.len = sr->out_len;
+	run.stderr_tail.data = (uint8_t *)sr->err;
+	run.stderr_tail.len = sr->err_len;
+	wait_notify(sr->timer_id, &run);
 }

@@ -2,9 +2,12 @@
  * deliver: turns one fire of a timer into what its target receives — a
  * Fired event on the caller's connection (by connection id), a message
  * in a channel (the store row and channel_publish), or a hook run
- * (hook_fire) — and builds every Fired event the daemon sends.
+ * (hook_fire) — and builds every Fired event the daemon sends and every
+ * Run a waiter is told of (a fire's, a hook's end, a cancel; the request
+ * layer renders stored history for Get and Wait replies). An exec
+ * timer's failure message (deliver_failure) is built here too.
  *
- * sched decides what is due and when (plan, misfire, overlap, rate,
+ * sched (sched_fire.c) decides what is due and when (plan, misfire, overlap, rate,
  * permission at fire time) and owns the timer's own transition (retired
  * or moved on, in the store and in memory, and its run record). It hands
  * delivery one struct fire, in three calls whose order is the order the
@@ -19,7 +22,7 @@
  *
  * Must not: touch a struct timer (it sees only the fire), decide policy,
  * or call into sched. Every pointer in a fire is borrowed from the timer
- * for the duration of the call.
+ * for the duration of the call. sched_fire.c makes the fires.
  */
 #ifndef EVD_DELIVER_H
 #define EVD_DELIVER_H
@@ -29,9 +32,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
 
 struct store;
+/* Only deliver_fill_fired's callers (channel.c) see it whole. */
+struct Evd__Fired;
 
 enum fire_target {
 	FIRE_CALLER,  /* a Fired event on conn_id */
@@ -49,9 +54,9 @@ struct fire {
 	enum fire_target target;
 	uint64_t conn_id;      /* FIRE_CALLER */
 	const char *channel;   /* FIRE_CHANNEL: the name as stored */
-	int delivery;	       /* FIRE_CHANNEL: EVD__DELIVERY__* */
+	int delivery;	       /* FIRE_CHANNEL: enum evd_delivery */
 	uint32_t max_attempts; /* FIRE_CHANNEL: 0, the channel default */
-	const uint8_t *exec;   /* FIRE_EXEC: packed Evd__Exec */
+	const uint8_t *exec;   /* FIRE_EXEC: packed Exec (evd.proto) */
 	size_t exec_len;
 	uint32_t attempt; /* FIRE_EXEC: 0, the one the Exec carries */
 	const uint8_t *payload;
@@ -96,7 +101,31 @@ void deliver_fire(const struct fire *f, struct store *s);
  * writes it for a channel message) and attempt. The payload is borrowed
  * from f: pack before it goes.
  */
-void deliver_fill_fired(Evd__Fired *ret, const struct fire *f,
+void deliver_fill_fired(struct Evd__Fired *ret, const struct fire *f,
 			const char *channel, uint32_t attempt);
+
+/*
+ * An exec timer's failure message (Exec.on_failure): f is a FIRE_CHANNEL
+ * fire whose payload is the failure report, its fire id reserved and
+ * its right to publish judged by the caller. The message is written
+ * into the batch's store s (as deliver_stage) and joins the channel's
+ * queue; it has no run record and no waiters (the failed run's record
+ * is hook.c's). Returns 0 or the store's -errno (the caller fails the
+ * batch).
+ */
+int deliver_failure(const struct fire *f, struct store *s);
+
+/*
+ * Tells the waiters of sr->timer_id how an exec fire's run ended (hook.c
+ * stored sr, the run record; its pointers are borrowed for the call).
+ */
+struct store_run;
+void deliver_run_ended(const struct store_run *sr);
+
+/*
+ * Tells the waiters of timer_id that it was cancelled (its run record,
+ * due at due_rt_ns, is sched's to store). Sends nothing when none wait.
+ */
+void deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns);
 
 #endif

@@ -119,7 +119,7 @@ void
 dispatch_init(const char *store_name)
 {
 	dispatch_store = store_name;
-	dispatch_started = clock_now_ns(EVD__CLOCK__MONOTONIC);
+	dispatch_started = clock_now_ns(EVD_CLOCK_MONOTONIC);
 }
 
 const char *

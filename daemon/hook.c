@@ -12,7 +12,9 @@
  * which attempt it was and what followed it. Once the run is recorded,
  * sched_fire_done is the one report of its end to the scheduler. The
  * retry and the failure message stay calls of their own: each decides,
- * before the run is recorded, what the record says followed it.
+ * before the run is recorded, what the record says followed it. The
+ * waiters hear of the end through deliver_run_ended, which builds the
+ * Run they are sent (deliver builds every Run and Fired event).
  */
 #include "hook.h"
 
@@ -25,6 +27,7 @@
 
 #include "batch.h"
 #include "channel.h"
+#include "deliver.h"
 #include "evd.pb-c.h"
 #include "exec.h"
 #include "idmap.h"
@@ -34,7 +37,6 @@
 #include "metrics.h"
 #include "quota.h"
 #include "store.h"
-#include "wait.h"
 #include "wirestr.h"
 
 /* Retries wait retry_delay_ns * 2^(n-1), at most this long. */
@@ -404,7 +406,6 @@ static void
 hook_done_cb(const struct exec_result *r, void *arg)
 {
 	struct hook_job *j = arg;
-	Evd__Run run = EVD__RUN__INIT;
 	uint64_t timer_id;
 	struct store_run sr;
 	struct store *s;
@@ -425,28 +426,28 @@ hook_done_cb(const struct exec_result *r, void *arg)
 		                       total > j->attempt ? total : j->attempt);
 	switch (r->outcome) {
 	case EXEC_EXITED:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_EXITED;
+		sr.outcome = EVD_RUN_EXEC_EXITED;
 		sr.exit_code = r->code;
 		outcome = r->code == 0 ? "success" : "failure";
 		snprintf(detail + len, sizeof detail - len,
 		         "exited with status %d", r->code);
 		break;
 	case EXEC_SIGNALED:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_SIGNALED;
+		sr.outcome = EVD_RUN_EXEC_SIGNALED;
 		sr.signal = r->code;
 		outcome = "failure";
 		snprintf(detail + len, sizeof detail - len,
 		         "killed by signal %d", r->code);
 		break;
 	case EXEC_TIMED_OUT:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_TIMED_OUT;
+		sr.outcome = EVD_RUN_EXEC_TIMED_OUT;
 		sr.signal = r->code;
 		outcome = "timeout";
 		snprintf(detail + len, sizeof detail - len,
 		         "timed out; ended by signal %d", r->code);
 		break;
 	default:
-		sr.outcome = EVD__RUN_OUTCOME__RUN_EXEC_FAILED;
+		sr.outcome = EVD_RUN_EXEC_FAILED;
 		outcome = "failed_start";
 		snprintf(detail + len, sizeof detail - len,
 		         "could not start: %s",
@@ -498,28 +499,16 @@ hook_done_cb(const struct exec_result *r, void *arg)
 			  j->timer_id, (unsigned)j->uid, j->fire_id, edetail,
 			  cmd, r->duration_ns / 1000);
 
-	run.has_fire_id = true;
-	run.fire_id = j->fire_id;
-	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
-	run.due_realtime_ns = j->due_rt_ns;
-	run.fired_realtime_ns = j->fired_rt_ns;
-	run.has_lateness_ns = run.has_outcome = true;
-	run.lateness_ns = j->lateness_ns;
-	run.outcome = sr.outcome;
-	run.detail = detail;
-	run.has_exit_code = run.has_signal = run.has_duration_ns = true;
-	run.exit_code = sr.exit_code;
-	run.signal = sr.signal;
-	run.duration_ns = sr.duration_ns;
-	run.has_stdout_tail = run.has_stderr_tail = true;
-	run.stdout_tail.data = (uint8_t *)r->out;
-	run.stdout_tail.len = r->out_len;
-	run.stderr_tail.data = (uint8_t *)r->err;
-	run.stderr_tail.len = r->err_len;
 	/* A waiter wants the outcome: a run that will be retried is not
-	 * one yet (its waiters stay for the last attempt, or a cancel). */
-	if (!retrying)
-		wait_notify(j->timer_id, &run);
+	 * one yet (its waiters stay for the last attempt, or a cancel).
+	 * Waiters see the output whole, even if the store kept none. */
+	if (!retrying) {
+		sr.out = (const uint8_t *)r->out;
+		sr.out_len = r->out_len;
+		sr.err = (const uint8_t *)r->err;
+		sr.err_len = r->err_len;
+		deliver_run_ended(&sr);
+	}
 	timer_id = j->timer_id;
 	hook_forget(j);
 	hook_job_free(j);

@@ -83,6 +83,8 @@ loop_init(struct event_base *base)
 		return r;
 	/* Held fires go once the store takes writes again. */
 	batch_on_resume(sched_release_held);
+	/* Output goes once what it shows is durable. */
+	batch_on_synced(conn_release);
 	/* Every loop takes connections from the user lookup thread
 	 * (peer.h), and with several loops, work from the others. */
 	if ((r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
@@ -128,7 +130,17 @@ loop_commit(void)
 	conn_batch_end(o == BATCH_COMMITTED, batch_errmsg());
 	if (o == BATCH_LOST)
 		loop_recover();
+	/* While the store flushes, this iteration's output (replies and
+	 * events alike, since any of them may show what the batch did)
+	 * waits for the flush that covers it. */
+	conn_hold(batch_sync_gen());
 	return o == BATCH_COMMITTED;
+}
+
+void
+loop_settle(void)
+{
+	batch_sync_wait();
 }
 
 /* For Stats from any loop: what this one holds. */
@@ -189,6 +201,7 @@ loop_thread(unsigned k)
 	while (!shard_stopping() && loop_iterate(base))
 		;
 	loop_commit();
+	loop_settle();
 	conn_drain(loop_cfg.drain_ms);
 	loop_shutdown();
 	event_base_free(base);

@@ -7,8 +7,10 @@
  * run the callbacks that are ready (read, dispatch, fire, deliver: their
  * store writes go into one batch) → commit the batch → answer (a failed
  * commit turns the batch's durable replies into errors and rebuilds
- * durable state from the store) → publish this loop's counts → flush the
- * replies and events. This module is the one place that fans out to the
+ * durable state from the store; the rest wait for the store's flush of
+ * the batch, which runs on its own thread while the next iterations go
+ * on) → publish this loop's counts → flush the replies and events that
+ * may go. This module is the one place that fans out to the
  * modules: conn reaches the request layer and reports closed
  * connections only through the conn_ops it is given here, and batch
  * only returns what its commit did.
@@ -49,6 +51,11 @@ void loop_shutdown(void);
  * true if it committed.
  */
 bool loop_commit(void);
+
+/* Waits until everything committed is durable and the output that
+ * waited for it is free to go (at shutdown, before the last flush of
+ * output). */
+void loop_settle(void);
 
 /* One iteration (see above). Returns false if the event loop failed. */
 bool loop_iterate(struct event_base *base);

@@ -833,6 +833,7 @@ main(int argc, char **argv)
 	/* Running hooks are killed; their ends go into the last batch. */
 	exec_shutdown();
 	loop_commit();
+	loop_settle();
 	/* What the other loops are owed from here goes out with their own
 	 * drain; then they stop. */
 	conn_flush_all();

@@ -1,5 +1,10 @@
 /*
  * repeat: next occurrences and effective deadlines (see repeat.h).
+ *
+ * Also the codec of a schedule as a request carries it and as the store
+ * keeps it (a packed TimerOptions), so this file, unlike the rest of the
+ * scheduler, includes evd.pb-c.h (through evd_types_pb.h); repeat.h
+ * names the two protobuf types it takes without including it.
  */
 #include "repeat.h"
 
@@ -11,6 +16,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "evd_types_pb.h"
 
 static void
 rerr(char *err, size_t size, const char *fmt, ...)
@@ -82,11 +88,11 @@ repeat_from_options(const Evd__TimerOptions *o, const char *calendar,
 	if (rp != NULL) {
 		r->every_ns = rp->has_every_ns ? rp->every_ns : 0;
 		r->count = rp->has_count ? rp->count : 0;
-		r->dst_gap = rp->has_dst_gap ? (int)rp->dst_gap : 0;
-		r->dst_overlap = rp->has_dst_overlap ? (int)rp->dst_overlap : 0;
+		r->dst_gap = rp->has_dst_gap ? evd_dst_gap_from_pb(rp->dst_gap) : 0;
+		r->dst_overlap = rp->has_dst_overlap ? evd_dst_overlap_from_pb(rp->dst_overlap) : 0;
 	}
 	if (o != NULL) {
-		r->overlap = o->has_overlap ? (int)o->overlap : 0;
+		r->overlap = o->has_overlap ? evd_overlap_from_pb(o->overlap) : 0;
 		r->randomized_delay_ns =
 		        o->has_randomized_delay_ns ? o->randomized_delay_ns : 0;
 		r->accuracy_ns = o->has_accuracy_ns ? o->accuracy_ns : 0;
@@ -111,15 +117,15 @@ repeat_from_options(const Evd__TimerOptions *o, const char *calendar,
 		                   "calendar");
 		goto fail;
 	}
-	if (r->dst_gap < EVD__DST_GAP__DST_GAP_SHIFT ||
-	    r->dst_gap > EVD__DST_GAP__DST_GAP_UTC ||
-	    r->dst_overlap < EVD__DST_OVERLAP__DST_OVERLAP_FIRST ||
-	    r->dst_overlap > EVD__DST_OVERLAP__DST_OVERLAP_BOTH) {
+	if (r->dst_gap < EVD_DST_GAP_SHIFT ||
+	    r->dst_gap > EVD_DST_GAP_UTC ||
+	    r->dst_overlap < EVD_DST_OVERLAP_FIRST ||
+	    r->dst_overlap > EVD_DST_OVERLAP_BOTH) {
 		rerr(err, errsize, "unknown DST policy");
 		goto fail;
 	}
-	if (r->overlap < EVD__OVERLAP__OVERLAP_SKIP ||
-	    r->overlap > EVD__OVERLAP__OVERLAP_TERMINATE_PREVIOUS) {
+	if (r->overlap < EVD_OVERLAP_SKIP ||
+	    r->overlap > EVD_OVERLAP_TERMINATE_PREVIOUS) {
 		rerr(err, errsize, "unknown overlap policy");
 		goto fail;
 	}
@@ -131,7 +137,7 @@ repeat_from_options(const Evd__TimerOptions *o, const char *calendar,
 		goto fail;
 	}
 	if (calendar != NULL) {
-		if (clock != EVD__CLOCK__REALTIME) {
+		if (clock != EVD_CLOCK_REALTIME) {
 			rerr(err, errsize, "calendar timers run on the realtime "
 			                   "clock");
 			goto fail;
@@ -206,7 +212,7 @@ repeat_next(const struct repeat *r, int misfire, uint64_t fired,
 	if (r->cal != NULL) {
 		if ((rc = cal_next(r, prev_ns, &next)) < 0)
 			return rc;
-		if (next <= now_ns && misfire != EVD__MISFIRE__MISFIRE_ALL &&
+		if (next <= now_ns && misfire != EVD_MISFIRE_ALL &&
 		    (rc = cal_next(r, now_ns, &next)) < 0)
 			return rc;
 		*ret_ns = next;
@@ -214,7 +220,7 @@ repeat_next(const struct repeat *r, int misfire, uint64_t fired,
 	}
 	if (__builtin_add_overflow(prev_ns, r->every_ns, &next))
 		return -EOVERFLOW;
-	if (next <= now_ns && misfire != EVD__MISFIRE__MISFIRE_ALL) {
+	if (next <= now_ns && misfire != EVD_MISFIRE_ALL) {
 		/* Whole periods only, so the grid stays where it was. */
 		if (__builtin_sub_overflow(now_ns, prev_ns, &behind))
 			return -EOVERFLOW;
@@ -282,14 +288,14 @@ repeat_fill_options(const struct repeat *r, Evd__TimerOptions *o,
 		rep->tz = r->tz;
 		if (r->cal != NULL) {
 			rep->has_dst_gap = rep->has_dst_overlap = true;
-			rep->dst_gap = (Evd__DstGap)r->dst_gap;
-			rep->dst_overlap = (Evd__DstOverlap)r->dst_overlap;
+			rep->dst_gap = evd_dst_gap_to_pb(r->dst_gap);
+			rep->dst_overlap = evd_dst_overlap_to_pb(r->dst_overlap);
 		}
 		o->repeat = rep;
 	}
 	if (r->overlap != 0) {
 		o->has_overlap = true;
-		o->overlap = (Evd__Overlap)r->overlap;
+		o->overlap = evd_overlap_to_pb(r->overlap);
 	}
 	if (r->randomized_delay_ns > 0) {
 		o->has_randomized_delay_ns = true;

@@ -27,7 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
+
+/* Only repeat_from_options and repeat_fill_options, which the request
+ * layer calls, see these: the scheduler uses the rest and does not
+ * include evd.pb-c.h. */
+struct Evd__TimerOptions;
+struct Evd__Repeat;
 
 /* Bounds on what a client may ask for. */
 #define REPEAT_EVERY_MIN_NS INT64_C(1000000)            /* 1 ms */
@@ -42,9 +48,9 @@ struct repeat {
 	struct calendar *cal;    /* calendar timer (realtime clock) */
 	char *cal_text;          /* as the client wrote it */
 	char *tz;                /* NULL: the daemon's zone at evaluation */
-	int dst_gap;             /* EVD__DST_GAP__* */
-	int dst_overlap;         /* EVD__DST_OVERLAP__* */
-	int overlap;             /* EVD__OVERLAP__* (exec timers) */
+	int dst_gap;             /* enum evd_dst_gap */
+	int dst_overlap;         /* enum evd_dst_overlap */
+	int overlap;             /* enum evd_overlap (exec timers) */
 	int64_t randomized_delay_ns;
 	int64_t accuracy_ns;
 };
@@ -52,11 +58,11 @@ struct repeat {
 /*
  * Builds the schedule that options (and, for CallOn, calendar and tz)
  * describe. *ret is set to NULL when there is nothing beyond one plain
- * deadline. clock is the timer's EVD__CLOCK__*; calendar timers must be
+ * deadline. clock is the timer's enum evd_clock; calendar timers must be
  * REALTIME. Returns 0, -ENOMEM, or -EINVAL with a reason in err
  * (NUL-terminated when errsize > 0).
  */
-int repeat_from_options(const Evd__TimerOptions *options,
+int repeat_from_options(const struct Evd__TimerOptions *options,
                         const char *calendar, const char *tz, int clock,
                         struct repeat **ret, char *err, size_t errsize);
 
@@ -102,8 +108,8 @@ int64_t repeat_effective(const struct repeat *r, int64_t nominal_ns,
  * from r; rep is the storage o->repeat points to. Strings are borrowed
  * from r.
  */
-void repeat_fill_options(const struct repeat *r, Evd__TimerOptions *o,
-                         Evd__Repeat *rep);
+void repeat_fill_options(const struct repeat *r, struct Evd__TimerOptions *o,
+                         struct Evd__Repeat *rep);
 
 /*
  * The stored form: a packed TimerOptions with fields 5-8. repeat_pack

@@ -111,7 +111,7 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__Scheduled *s = NULL;
 	Evd__Acked *a;
 	int64_t deadline = 0;
-	int clk = EVD__CLOCK__MONOTONIC;
+	int clk = EVD_CLOCK_MONOTONIC;
 	int r;
 
 	if (!m->has_fire_id)
@@ -131,7 +131,7 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 		deadline = clock_now_ns(clk) + m->reschedule_delay_ns;
 		break;
 	case EVD__ACK__RESCHEDULE_RESCHEDULE_AT_NS:
-		clk = EVD__CLOCK__REALTIME;
+		clk = EVD_CLOCK_REALTIME;
 		if (m->reschedule_at_ns < 0 ||
 		    m->reschedule_at_ns - clock_now_ns(clk) > CLOCK_MAX_AHEAD_NS)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,

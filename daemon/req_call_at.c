@@ -4,6 +4,7 @@
  * them (loop.time() + d). An instant in the past fires at once.
  */
 #include "clock.h"
+#include "evd_types_pb.h"
 #include "dispatch.h"
 #include "sched.h"
 
@@ -12,7 +13,8 @@ req_call_at(struct req_ctx *ctx, const Evd__Request *rq)
 {
 	const Evd__CallAt *m = rq->call_at;
 	struct sched_spec spec;
-	int clk = m->has_clock ? (int)m->clock : EVD__CLOCK__REALTIME;
+	int clk = m->has_clock ? evd_clock_from_pb(m->clock)
+	                        : EVD_CLOCK_REALTIME;
 	int r;
 
 	if (!m->has_when_ns)

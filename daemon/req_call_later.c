@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "evd_types_pb.h"
 #include "dispatch.h"
 #include "sched.h"
 
@@ -15,7 +16,8 @@ req_call_later(struct req_ctx *ctx, const Evd__Request *rq)
 	const Evd__CallLater *m = rq->call_later;
 	struct sched_spec spec;
 	int64_t now;
-	int clk = m->has_clock ? (int)m->clock : EVD__CLOCK__MONOTONIC;
+	int clk = m->has_clock ? evd_clock_from_pb(m->clock)
+	                        : EVD_CLOCK_MONOTONIC;
 	int r;
 
 	if (!m->has_delay_ns)
@@ -24,7 +26,7 @@ req_call_later(struct req_ctx *ctx, const Evd__Request *rq)
 	if (m->delay_ns < 0)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "delay_ns must not be negative");
-	if (clk != EVD__CLOCK__MONOTONIC && clk != EVD__CLOCK__BOOTTIME)
+	if (clk != EVD_CLOCK_MONOTONIC && clk != EVD_CLOCK_BOOTTIME)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "call_later runs on the monotonic or boottime "
 		                "clock; use call_at for a wall-clock instant");

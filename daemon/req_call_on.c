@@ -20,6 +20,6 @@ req_call_on(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((r = req_fill_target(ctx, m->callback, m->key, m->options,
 	                         &spec)) < 0)
 		return r;
-	spec.clock = EVD__CLOCK__REALTIME;
+	spec.clock = EVD_CLOCK_REALTIME;
 	return req_schedule(ctx, &spec, m->options, m->calendar, m->tz);
 }

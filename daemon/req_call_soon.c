@@ -17,7 +17,7 @@ req_call_soon(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((r = req_fill_target(ctx, m->callback, m->key, m->options,
 	                           &spec)) < 0)
 		return r;
-	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = clock_batch_ns(EVD__CLOCK__MONOTONIC);
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = clock_batch_ns(EVD_CLOCK_MONOTONIC);
 	return req_schedule(ctx, &spec, m->options, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "dispatch.h"
+#include "evd_types_pb.h"
 #include "batch.h"
 #include "exec.h"
 #include "jobprop.h"
@@ -40,21 +41,21 @@ req_fill_options(struct req_ctx *ctx, const Evd__TimerOptions *o,
 		    o->misfire != EVD__MISFIRE__MISFIRE_ALL)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "unknown misfire policy %d", o->misfire);
-		spec->misfire = o->misfire;
+		spec->misfire = evd_misfire_from_pb(o->misfire);
 	}
 	if (o->has_delivery) {
 		if (o->delivery != EVD__DELIVERY__AT_LEAST_ONCE &&
 		    o->delivery != EVD__DELIVERY__AT_MOST_ONCE)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "unknown delivery mode %d", o->delivery);
-		spec->delivery = o->delivery;
+		spec->delivery = evd_delivery_from_pb(o->delivery);
 	}
 	if (o->has_downtime) {
 		if (o->downtime != EVD__DOWNTIME__DOWNTIME_COUNTS &&
 		    o->downtime != EVD__DOWNTIME__DOWNTIME_PAUSED)
 			return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 			                "unknown downtime policy %d", o->downtime);
-		spec->downtime = o->downtime;
+		spec->downtime = evd_downtime_from_pb(o->downtime);
 	}
 	if (o->has_max_attempts) {
 		if (o->max_attempts > REQ_MAX_ATTEMPTS)
@@ -472,7 +473,7 @@ req_found_key_cb(const struct store_timer *st, void *arg)
 
 	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
 	s->timer_id = st->id;
-	s->clock = st->clock;
+	s->clock = evd_clock_to_pb(st->clock);
 	s->deadline_ns = st->deadline_ns;
 	s->has_due_realtime_ns = true;
 	s->due_realtime_ns = st->due_rt_ns;
@@ -513,10 +514,11 @@ req_fill_scheduled(Evd__Scheduled *s, const struct timer *t)
 	evd__scheduled__init(s);
 	s->has_timer_id = s->has_clock = s->has_deadline_ns = true;
 	s->timer_id = sched_timer_id(t);
-	s->clock = sched_timer_clock(t);
+	s->clock = evd_clock_to_pb(sched_timer_clock(t));
 	s->deadline_ns = sched_timer_deadline(t);
 	s->has_due_realtime_ns = true;
-	s->due_realtime_ns = clock_to_realtime_ns(s->clock, s->deadline_ns);
+	s->due_realtime_ns = clock_to_realtime_ns(sched_timer_clock(t),
+	                                          s->deadline_ns);
 }
 
 void
@@ -540,7 +542,7 @@ req_fill_timer_info(struct req_ctx *ctx, const struct timer *t,
 	info->state = v.paused ? EVD__TIMER_STATE__PAUSED
 	                       : EVD__TIMER_STATE__PENDING;
 	info->has_clock = true;
-	info->clock = v.clock;
+	info->clock = evd_clock_to_pb(v.clock);
 	info->has_deadline_ns = true;
 	info->deadline_ns = v.deadline_ns;
 	info->has_due_realtime_ns = true;
@@ -571,10 +573,10 @@ req_fill_timer_info(struct req_ctx *ctx, const struct timer *t,
 	if (opts != NULL) {
 		evd__timer_options__init(opts);
 		opts->has_misfire = opts->has_delivery = true;
-		opts->misfire = v.misfire;
-		opts->delivery = v.delivery;
+		opts->misfire = evd_misfire_to_pb(v.misfire);
+		opts->delivery = evd_delivery_to_pb(v.delivery);
 		opts->has_downtime = opts->has_max_attempts = true;
-		opts->downtime = v.downtime;
+		opts->downtime = evd_downtime_to_pb(v.downtime);
 		opts->max_attempts = v.max_attempts;
 		if (rep != NULL)
 			repeat_fill_options(v.repeat, opts, rep);
@@ -613,7 +615,7 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 		return r;
 	if (calendar == NULL || calendar[0] == '\0')
 		return 0;
-	r = repeat_first(spec->rep, clock_now_ns(EVD__CLOCK__REALTIME),
+	r = repeat_first(spec->rep, clock_now_ns(EVD_CLOCK_REALTIME),
 	                 &spec->deadline_ns);
 	if (r < 0) {
 		repeat_free(spec->rep);
@@ -624,7 +626,7 @@ req_fill_repeat(struct req_ctx *ctx, struct sched_spec *spec,
 		                             : "cannot be evaluated in its "
 		                               "time zone");
 	}
-	if (spec->deadline_ns - clock_now_ns(EVD__CLOCK__REALTIME) >
+	if (spec->deadline_ns - clock_now_ns(EVD_CLOCK_REALTIME) >
 	    CLOCK_MAX_AHEAD_NS) {
 		repeat_free(spec->rep);
 		spec->rep = NULL;

@@ -14,6 +14,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "dispatch.h"
+#include "evd_types_pb.h"
 #include "sched.h"
 #include "store.h"
 
@@ -90,7 +91,7 @@ get_run_cb(const struct store_run *r, void *arg)
 	run->fired_realtime_ns = r->fired_rt_ns;
 	run->has_lateness_ns = run->has_outcome = true;
 	run->lateness_ns = r->lateness_ns;
-	run->outcome = r->outcome;
+	run->outcome = evd_run_outcome_to_pb(r->outcome);
 	if (r->detail != NULL) {
 		snprintf(h->details[h->n], GET_DETAIL_MAX, "%s", r->detail);
 		run->detail = h->details[h->n];
@@ -144,7 +145,7 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	              : st->cancelled ? EVD__TIMER_STATE__CANCELLED
 	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
-	info->clock = st->clock;
+	info->clock = evd_clock_to_pb(st->clock);
 	info->deadline_ns = st->deadline_ns;
 	info->has_due_realtime_ns = info->has_created_realtime_ns = true;
 	info->due_realtime_ns = st->due_rt_ns;
@@ -173,10 +174,10 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	req_get_exec_blob(g->ctx, st->exec, st->exec_len, &g->cb);
 	info->callback = &g->cb;
 	g->opts.has_misfire = g->opts.has_delivery = true;
-	g->opts.misfire = st->misfire;
-	g->opts.delivery = st->delivery;
+	g->opts.misfire = evd_misfire_to_pb(st->misfire);
+	g->opts.delivery = evd_delivery_to_pb(st->delivery);
 	g->opts.has_downtime = g->opts.has_max_attempts = true;
-	g->opts.downtime = st->downtime;
+	g->opts.downtime = evd_downtime_to_pb(st->downtime);
 	g->opts.max_attempts = st->max_attempts;
 	req_get_finished_sched(g->ctx, st->sched, st->sched_len, &g->opts);
 	info->options = &g->opts;

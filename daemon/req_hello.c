@@ -38,8 +38,8 @@ req_hello(struct req_ctx *ctx, const Evd__Request *rq)
 	w->protocol_version = EVD_PROTOCOL_VERSION;
 	w->server_version = EVD_VERSION;
 	w->has_monotonic_now_ns = w->has_realtime_now_ns = true;
-	w->monotonic_now_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
-	w->realtime_now_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+	w->monotonic_now_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	w->realtime_now_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	w->boot_id = (char *)clock_boot_id();
 	conn_set_greeted(ctx->conn);
 	ctx->reply->body_case = EVD__REPLY__BODY_WELCOME;

@@ -51,7 +51,7 @@ req_stats(struct req_ctx *ctx, const Evd__Request *rq)
 	st->has_dropped_total = true;
 	st->dropped_total = cs.dropped_total;
 	st->has_uptime_ns = true;
-	st->uptime_ns = clock_now_ns(EVD__CLOCK__MONOTONIC) -
+	st->uptime_ns = clock_now_ns(EVD_CLOCK_MONOTONIC) -
 	                dispatch_started_mono_ns();
 	st->server_version = EVD_VERSION;
 	st->store = (char *)dispatch_store_name();

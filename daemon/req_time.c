@@ -18,9 +18,9 @@ req_time(struct req_ctx *ctx, const Evd__Request *rq)
 		return -ENOMEM;
 	evd__time_reply__init(t);
 	t->has_monotonic_ns = t->has_realtime_ns = t->has_boottime_ns = true;
-	t->monotonic_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
-	t->realtime_ns = clock_now_ns(EVD__CLOCK__REALTIME);
-	t->boottime_ns = clock_now_ns(EVD__CLOCK__BOOTTIME);
+	t->monotonic_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	t->realtime_ns = clock_now_ns(EVD_CLOCK_REALTIME);
+	t->boottime_ns = clock_now_ns(EVD_CLOCK_BOOTTIME);
 	ctx->reply->body_case = EVD__REPLY__BODY_TIME;
 	ctx->reply->time = t;
 	return 0;

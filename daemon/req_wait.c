@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "dispatch.h"
+#include "evd_types_pb.h"
 #include "hook.h"
 #include "sched.h"
 #include "store.h"
@@ -49,7 +50,7 @@ req_wait_run_cb(const struct store_run *r, void *arg)
 {
 	struct req_wait_last *w = arg;
 
-	if (w->cancelled && r->outcome != EVD__RUN_OUTCOME__RUN_CANCELLED)
+	if (w->cancelled && r->outcome != EVD_RUN_CANCELLED)
 		return 0;
 	evd__run__init(&w->run);
 	w->run.has_fire_id = r->fire_id != 0;
@@ -59,7 +60,7 @@ req_wait_run_cb(const struct store_run *r, void *arg)
 	w->run.fired_realtime_ns = r->fired_rt_ns;
 	w->run.has_lateness_ns = w->run.has_outcome = true;
 	w->run.lateness_ns = r->lateness_ns;
-	w->run.outcome = r->outcome;
+	w->run.outcome = evd_run_outcome_to_pb(r->outcome);
 	w->run.has_exit_code = w->run.has_signal = true;
 	w->run.exit_code = r->exit_code;
 	w->run.signal = r->signal;

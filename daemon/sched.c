@@ -1,10 +1,12 @@
 /*
- * sched: pending timers, their indexes, and firing them (see sched.h for
- * the structure, ordering and firing rules).
+ * sched: pending timers, their indexes and the API (add, cancel, pause,
+ * resume, trigger, reschedule, revive, retry, list; see sched.h for the
+ * structure, ordering and firing rules).
  *
- * Owns every struct timer. The clocks (timerfds, steps, zone) are
+ * Owns every struct timer. Firing them (the policy, and the hand-off to
+ * deliver) is sched_fire.c's, the clocks (timerfds, steps, zone)
  * sched_clock.c's, rebuilding from the store sched_load.c's; what the
- * three share is in sched_int.h.
+ * four share is in sched_int.h.
  *
  * Durable timers (those with a channel target)
  * are written to the store inside the current batch (batch.h) before the
@@ -19,10 +21,10 @@
  * disk: so Get and Wait find every kind of timer after its end, and a
  * caller fire costs no store write.
  *
- * Delivery is not sched's: a fire goes to its target (connection,
- * channel, hook) as one struct fire through deliver.h, in the order the
- * batch needs (the target's rows, the timer's, the send); sched keeps
- * the timer's own transition and its run record.
+ * Delivery is not sched's: sched_fire.c hands a fire to its target
+ * (connection, channel, hook) as one struct fire through deliver.h, in
+ * the order the batch needs (the target's rows, the timer's, the send);
+ * the scheduler keeps the timer's own transition and its run record.
  */
 #include "sched.h"
 #include "sched_int.h"
@@ -41,11 +43,10 @@
 #include "channel.h"
 #include "clock.h"
 #include "deliver.h"
-#include "hook.h"
+#include "exec_blob.h"
 #include "idmap.h"
 #include "idtab.h"
 #include "log.h"
-#include "metrics.h"
 #include "pool.h"
 #include "quota.h"
 #include "repeat.h"
@@ -53,11 +54,7 @@
 #include "store.h"
 #include "strmap.h"
 #include "timerq.h"
-#include "wait.h"
 
-/* Bounds the time one wakeup spends firing, so a burst of due timers
- * does not starve I/O; the remainder fires on the next loop turn. */
-#define SCHED_FIRE_BATCH 4096
 /* Ids are reserved in the store this many at a time, so scheduling does
  * not write the counter on every request; a restart skips at most one
  * block. */
@@ -67,7 +64,7 @@
 /* How often the store learns the wall time, for downtime "paused". */
 #define SCHED_HEARTBEAT_S 10
 
-static size_t
+size_t
 timer_payload_len(const struct timer *t)
 {
 	uint32_t len;
@@ -92,28 +89,11 @@ timer_quota_bytes(const struct timer *t)
 	       (key != NULL ? strlen(key) : 0);
 }
 
-static uint8_t *
+uint8_t *
 timer_payload(const struct timer *t)
 {
 	return t->payload != NULL ? t->payload + sizeof(uint32_t) : NULL;
 }
-
-/* One fire of a timer in the making. */
-struct sched_firing {
-	int64_t lateness;
-	int64_t fired_rt;
-	int64_t due_rt;  /* the deadline as wall time */
-	bool keep;       /* a trigger of a repeating timer: nothing moves */
-	bool counted;    /* a fire (not a skip): counts toward repeat.count */
-	bool has_next;   /* else the timer ends with this fire */
-	int64_t next_ns; /* the next nominal occurrence */
-};
-
-/* Misfire "all" replays at most this many missed occurrences in a row;
- * beyond, the timer fires once and rejoins its grid (as "fire"), so a
- * timer far behind (a deadline years ago, a long pause or downtime)
- * cannot flood its channel or the loop. */
-#define SCHED_CATCHUP_MAX 1000
 
 /* The caller-target timers of one connection, so that closing it costs
  * O(its timers), not a walk of every timer. */
@@ -128,35 +108,6 @@ struct conn_timers {
 
 
 _Thread_local struct sched_state sched;
-
-/* The attempt number of the exec fire being made (a retry of a
- * repeating timer: an extra fire); 0: hook.c takes it from the Exec. */
-static _Thread_local uint32_t sched_attempt;
-
-static void sched_rate_cb(evutil_socket_t, short, void *);
-
-/*
- * The fire rate of one user's durable timers (max_fires_per_uid): a
- * token bucket per uid and loop, a second's worth deep. A timer due
- * without a token waits in the held list (its deadline, and so its
- * lateness, unchanged) until SCHED_RATE_TICK_MS later. Caller timers
- * are bounded by their own connection's back-pressure instead.
- */
-struct sched_bucket {
-	double tokens;
-	int64_t last_ns;
-};
-#define SCHED_RATE_TICK_MS 10
-static uint32_t sched_fire_rate; /* per second; 0: none (atomic) */
-static void sched_notify(const struct timer *, uint64_t, int, int64_t,
-                         int64_t);
-static int sched_fire(struct timer *, int64_t, bool);
-static bool sched_skip(struct timer *, const struct sched_firing *,
-                       const char *);
-static void sched_plan(struct timer *, int64_t, bool,
-                       struct sched_firing *);
-static void sched_move(struct timer *, int, int64_t);
-static void sched_queue(struct timer *);
 
 uint64_t
 sched_random(void)
@@ -193,10 +144,10 @@ sched_init(struct event_base *base, const struct store_config *keep)
 	sched.base = base;
 	if (getrandom(&sched.rnd, sizeof sched.rnd, GRND_NONBLOCK) !=
 	    (ssize_t)sizeof sched.rnd)
-		sched.rnd = (uint64_t)clock_now_ns(EVD__CLOCK__REALTIME);
+		sched.rnd = (uint64_t)clock_now_ns(EVD_CLOCK_REALTIME);
 	sched.rnd |= 1; /* xorshift must not start at 0 */
-	sched.rt_offset = clock_now_ns(EVD__CLOCK__REALTIME) -
-	                  clock_now_ns(EVD__CLOCK__MONOTONIC);
+	sched.rt_offset = clock_now_ns(EVD_CLOCK_REALTIME) -
+	                  clock_now_ns(EVD_CLOCK_MONOTONIC);
 	/* Every loop follows the zone: any may hold calendar timers. */
 	sched_zone_now(&sched.utc_offset, sched.zone_abbr,
 	               sizeof sched.zone_abbr);
@@ -307,7 +258,7 @@ sched_shutdown(void)
 	if (sched.rate_ev != NULL)
 		event_free(sched.rate_ev);
 	if (sched.rate != NULL) {
-		struct sched_bucket *b;
+		void *b; /* struct sched_bucket (sched_fire.c) */
 		size_t it = 0;
 
 		while ((b = idmap_next(sched.rate, &it, NULL)) != NULL)
@@ -330,7 +281,7 @@ sched_shutdown(void)
  * store (meta key), reserving a new block when the current one is used
  * up. Returns 0, -EAGAIN, -EIO or -EOVERFLOW.
  */
-static int
+int
 sched_next(uint64_t *next, uint64_t *limit, const char *key, uint64_t *ret)
 {
 	const struct store_backend *be = batch_backend();
@@ -546,10 +497,6 @@ sched_to_store(const struct timer *t, struct store_timer *st)
 	st->last_fired_rt_ns = TC(t)->last_fired_rt_ns;
 }
 
-/* How a timer stands for remember(): still pending after a fire, or
- * ended by its last fire or by a cancel. */
-enum sched_end { SCHED_GOES_ON, SCHED_FIRED, SCHED_CANCELLED };
-
 /*
  * Tells store s of backend be, if it is one that keeps no pending timers
  * (remember), how t stands after a fire or a cancel at at_rt (wall time):
@@ -560,7 +507,7 @@ enum sched_end { SCHED_GOES_ON, SCHED_FIRED, SCHED_CANCELLED };
  * must get a new timer). Best effort: the record serves Get and Wait
  * only, so a failure is logged, never returned.
  */
-static void
+void
 sched_remember(const struct store_backend *be, struct store *s,
                const struct timer *t, enum sched_end end, bool counted,
                int64_t at_rt)
@@ -598,7 +545,7 @@ sched_remember(const struct store_backend *be, struct store *s,
 
 /* The keeper's part of a caller timer's fire or cancel: how t stands,
  * then the run. Best effort, as sched_remember. */
-static void
+void
 sched_keep(const struct timer *t, enum sched_end end, bool counted,
            int64_t at_rt, const struct store_run *run)
 {
@@ -677,7 +624,7 @@ sched_add(const struct sched_spec *spec, struct timer **ret,
 	t->clock = (uint8_t)spec->clock;
 	t->misfire = (uint8_t)spec->misfire;
 	t->conn_id = spec->conn_id;
-	t->created_rt_ns = clock_batch_ns(EVD__CLOCK__REALTIME);
+	t->created_rt_ns = clock_batch_ns(EVD_CLOCK_REALTIME);
 	t->qn.deadline_ns =
 	    repeat_effective(rep, spec->deadline_ns, sched_random());
 	if (s != NULL) {
@@ -763,7 +710,7 @@ static int
 sched_cancel_one(struct timer *t, bool gone, bool keep)
 {
 	const struct store_backend *be = batch_backend();
-	int64_t now = clock_batch_ns(EVD__CLOCK__REALTIME);
+	int64_t now = clock_batch_ns(EVD_CLOCK_REALTIME);
 	struct store_run run;
 	struct store *s;
 	int r;
@@ -771,7 +718,7 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.due_rt_ns = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
-	run.outcome = EVD__RUN_OUTCOME__RUN_CANCELLED;
+	run.outcome = EVD_RUN_CANCELLED;
 	run.detail = gone ? "its connection closed" : NULL;
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
@@ -790,7 +737,7 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 		sched_keep(t, SCHED_CANCELLED, false, now, &run);
 	sched_unlink(t);
 	sched.stats.cancelled_total++;
-	sched_notify(t, 0, EVD__RUN_OUTCOME__RUN_CANCELLED, 0, 0);
+	deliver_cancelled(t->id, run.due_rt_ns);
 	if (!gone)
 		log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 			  "timer %" PRIu64 " (uid %u): cancelled", t->id,
@@ -870,7 +817,7 @@ sched_resume(struct timer *t, bool *ret_ended)
 		  (unsigned)t->uid);
 	/* Missed while paused: fire (late) or all follow from the deadline
 	 * being past; skip is decided here. */
-	if (timer_nominal(t) <= now && t->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+	if (timer_nominal(t) <= now && t->misfire == EVD_MISFIRE_SKIP) {
 		sched_plan(t, now, false, &f);
 		if (!sched_skip(t, &f, "its deadline passed while it was paused "
 		                       "(misfire policy skip)"))
@@ -974,7 +921,7 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		t->id = rv->timer_id;
 		t->uid = rv->uid;
 		t->gid = rv->gid;
-		t->created_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		t->created_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	} else if (rv->exec != NULL && (r = sched_set_exec(t, rv->exec,
 	                                                   rv->exec_len)) < 0) {
 		timer_free(t);
@@ -1006,34 +953,6 @@ sched_revive(const struct sched_revival *rv, struct timer **ret)
 		  (unsigned)t->uid, rv->why != NULL ? rv->why : "by an ack");
 	*ret = t;
 	return 0;
-}
-
-/* A hook of timer_id ended: a run its overlap policy deferred starts. */
-static void
-sched_hook_ended(uint64_t timer_id)
-{
-	struct timer *t = idtab_get(sched.by_id, timer_id);
-	uid_t owner;
-
-	if (t == NULL || timer_repeat(t) == NULL || !t->cold->queued_one ||
-	    hook_running(timer_id, &owner))
-		return;
-	t->cold->queued_one = false;
-	/* The deferred run: an extra fire, the schedule already moved on. */
-	if (sched_fire(t, clock_now_ns(t->clock), true) < 0) {
-		t->cold->queued_one = true; /* tried again at the next end */
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(timer_id),
-			  "timer %" PRIu64 ": deferred run not started yet "
-			  "(store or hook queue unavailable)",
-			  timer_id);
-	}
-}
-
-void
-sched_fire_done(uint64_t timer_id)
-{
-	sched_hook_ended(timer_id);
-	sched_release_held();
 }
 
 static bool
@@ -1184,128 +1103,12 @@ sched_get_stats(struct sched_stats *ret)
 	ret->utc_offset_s = sched.utc_offset;
 }
 
-/* Holds a due durable timer back while the store refuses writes; it
- * fires, late, once the store writes again. */
-static void
-sched_hold(struct timer *t)
-{
-	timerq_remove(sched.clocks[t->clock].q, &t->qn);
-	TAILQ_INSERT_TAIL(&sched.held, t, by_conn);
-	t->held = true;
-}
-
-void
-sched_release_held(void)
-{
-	struct timer *t;
-	int i;
-
-	if (TAILQ_EMPTY(&sched.held))
-		return;
-	while ((t = TAILQ_FIRST(&sched.held)) != NULL) {
-		TAILQ_REMOVE(&sched.held, t, by_conn);
-		t->held = false;
-		if (timerq_push(sched.clocks[t->clock].q, &t->qn) < 0) {
-			/* Out of memory: it is in the store and fires after
-			 * a restart; say so rather than lose it silently. */
-			log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(t->id),
-				  "timer %" PRIu64 " held back: out of memory",
-				  t->id);
-			TAILQ_INSERT_HEAD(&sched.held, t, by_conn);
-			t->held = true;
-			break;
-		}
-	}
-	for (i = 0; i < EVD_CLOCK_COUNT; i++) {
-		sched.clocks[i].armed_ns = 0;
-		sched_arm(&sched.clocks[i], true);
-	}
-}
-
-/* Tells the waiters of t how its fire (or cancel) went. */
-static void
-sched_notify(const struct timer *t, uint64_t fire_id, int outcome,
-             int64_t lateness, int64_t fired_rt)
-{
-	Evd__Run run = EVD__RUN__INIT;
-
-	if (!wait_watched(t->id))
-		return;
-	if (fire_id != 0) {
-		run.has_fire_id = true;
-		run.fire_id = fire_id;
-	}
-	run.has_due_realtime_ns = run.has_fired_realtime_ns = true;
-	run.due_realtime_ns = fired_rt != 0
-	                              ? fired_rt - lateness
-	                              : clock_to_realtime_ns(t->clock,
-	                                                     t->qn.deadline_ns);
-	run.fired_realtime_ns = fired_rt;
-	run.has_lateness_ns = run.has_outcome = true;
-	run.lateness_ns = lateness;
-	run.outcome = outcome;
-	wait_notify(t->id, &run);
-}
-
-
-/* Where t goes after a fire at now (on its clock). */
-static void
-sched_plan(struct timer *t, int64_t now, bool trigger,
-           struct sched_firing *f)
-{
-	const struct repeat *rep = timer_repeat(t);
-	int misfire = t->misfire;
-	int r;
-
-	memset(f, 0, sizeof *f);
-	f->counted = true;
-	f->fired_rt = clock_now_ns(EVD__CLOCK__REALTIME);
-	f->lateness = trigger || now < t->qn.deadline_ns
-	                      ? 0
-	                      : now - t->qn.deadline_ns;
-	/* A wall-clock deadline is its own due time, exactly; others are
-	 * converted at the time of the fire. */
-	f->due_rt = t->clock == EVD__CLOCK__REALTIME && !trigger
-	                    ? t->qn.deadline_ns
-	                    : f->fired_rt - f->lateness;
-	if (!repeat_repeats(rep))
-		return;
-	if (trigger) {
-		f->keep = f->has_next = true;
-		return;
-	}
-	if (misfire == EVD__MISFIRE__MISFIRE_ALL &&
-	    t->cold->catchup >= SCHED_CATCHUP_MAX)
-		misfire = EVD__MISFIRE__MISFIRE_FIRE;
-	r = repeat_next(rep, misfire, t->cold->fire_count + 1,
-	                timer_nominal(t), now, &f->next_ns);
-	if (r == 0 && f->next_ns - now <= CLOCK_MAX_AHEAD_NS) {
-		f->has_next = true;
-		if (f->next_ns <= now) {
-			if (t->cold->catchup++ == SCHED_CATCHUP_MAX)
-				log_about(
-				    LOG_LEVEL_WARNING, LOG_TIMER(t->id, t->uid),
-				    "timer %" PRIu64 " (uid %u): %d missed "
-				    "occurrences replayed (misfire all); "
-				    "the rest are skipped",
-				    t->id, (unsigned)t->uid, SCHED_CATCHUP_MAX);
-		} else
-			t->cold->catchup = 0;
-	}
-	else if (r != -ENOENT)
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER(t->id, t->uid),
-			  "timer %" PRIu64 " (uid %u): no next occurrence "
-			  "(%s); it ends with this fire",
-			  t->id, (unsigned)t->uid,
-			  r < 0 ? strerror(-r) : "more than a century ahead");
-}
-
 /* Puts t (in no queue) back in its clock's queue. If the queue cannot
  * grow, a durable timer waits on the held list (the store has it) and an
  * ephemeral one is paused, with a warning, rather than lost (the held
  * list shares the link of a connection's timers, which durable timers do
  * not use). */
-static void
+void
 sched_queue(struct timer *t)
 {
 	struct sched_clock *sc = &sched.clocks[t->clock];
@@ -1328,7 +1131,7 @@ sched_queue(struct timer *t)
 
 /* Moves t to another clock and nominal deadline (its effective deadline
  * drawn again); a paused or held timer just remembers it. */
-static void
+void
 sched_move(struct timer *t, int clk, int64_t nominal)
 {
 	struct sched_clock *sc = &sched.clocks[t->clock];
@@ -1358,419 +1161,6 @@ sched_set_nominal(struct timer *t, int64_t nominal)
 		t->cold->nominal_ns = nominal;
 	t->qn.deadline_ns = repeat_effective(timer_repeat(t), nominal,
 	                                     sched_random());
-}
-
-/* The store's part of a fire: the timer retired or moved to its next
- * occurrence (a trigger of a repeating timer writes nothing), and a
- * store that keeps no pending timers told of it before the fire's run
- * is appended. */
-static int
-sched_store_advance(struct store *s, const struct timer *t,
-                    const struct sched_firing *f)
-{
-	const struct store_backend *be = batch_backend();
-	struct store_timer st;
-	int r = 0;
-
-	if (f->keep)
-		;
-	else if (!f->has_next)
-		r = be->retire(s, t->id, TC(t)->fence, NULL);
-	else {
-		sched_to_store(t, &st);
-		st.deadline_ns = f->next_ns;
-		st.due_rt_ns = clock_to_realtime_ns(t->clock, f->next_ns);
-		if (f->counted) {
-			st.fire_count = TC(t)->fire_count + 1;
-			st.last_fired_rt_ns = f->fired_rt;
-		}
-		r = be->retire(s, t->id, TC(t)->fence, &st);
-	}
-	if (r == 0)
-		sched_remember(be, s, t,
-		               f->keep || f->has_next ? SCHED_GOES_ON
-		                                      : SCHED_FIRED,
-		               f->counted, f->fired_rt);
-	return r;
-}
-
-/* Memory follows the store: t moves to its next occurrence, or goes. */
-static void
-sched_advance(struct timer *t, const struct sched_firing *f)
-{
-	if (f->keep)
-		return;
-	if (!f->has_next) {
-		sched_unlink(t);
-		timer_free(t);
-		return;
-	}
-	if (f->counted) {
-		t->cold->fire_count++; /* it repeats: it has a cold part */
-		t->cold->last_fired_rt_ns = f->fired_rt;
-	}
-	sched_move(t, t->clock, f->next_ns);
-}
-
-/* Records a run that did not fire (overlap or misfire skip) and moves
- * the schedule on. Returns false if the store refuses writes. */
-static bool
-sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
-{
-	struct sched_firing fs = *plan, *f = &fs;
-	struct store_run run;
-	struct store *s;
-	int r;
-
-	/* A skip is not a fire: it does not use up repeat.count. */
-	f->counted = false;
-	if (!f->keep)
-		f->has_next = repeat_next(timer_repeat(t),
-		                          EVD__MISFIRE__MISFIRE_SKIP, TC(t)->fire_count,
-		                          timer_nominal(t), clock_now_ns(t->clock),
-		                          &f->next_ns) == 0;
-
-	memset(&run, 0, sizeof run);
-	run.timer_id = t->id;
-	run.due_rt_ns = f->due_rt;
-	run.lateness_ns = f->lateness;
-	run.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED;
-	run.detail = why;
-	if (TIMER_DURABLE(t)) {
-		if ((s = batch_store()) == NULL)
-			return false;
-		if ((r = sched_store_advance(s, t, f)) < 0 ||
-		    (r = batch_backend()->run_append(s, &run)) < 0) {
-			batch_fail(r);
-			return false;
-		}
-	} else
-		sched_keep(t, f->keep || f->has_next ? SCHED_GOES_ON
-		                                     : SCHED_FIRED,
-		           false, f->fired_rt, &run);
-	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
-		  "timer %" PRIu64 " (uid %u): skipped: %s", t->id,
-		  (unsigned)t->uid, why);
-	sched_advance(t, f);
-	return true;
-}
-
-/* The fire of t that plan f describes, as delivery sees it: every
- * pointer borrowed from t; fire_id is reserved by the caller. */
-static void
-sched_fire_fill(struct fire *ret, const struct timer *t,
-                const struct sched_firing *f)
-{
-	memset(ret, 0, sizeof *ret);
-	ret->timer_id = t->id;
-	ret->uid = t->uid;
-	ret->gid = t->gid;
-	if (TC(t)->exec != NULL) {
-		ret->target = FIRE_EXEC;
-		ret->exec = TC(t)->exec;
-		ret->exec_len = TC(t)->exec_len;
-		ret->attempt = sched_attempt;
-	} else if (TC(t)->channel != NULL) {
-		ret->target = FIRE_CHANNEL;
-		ret->channel = TC(t)->channel;
-		ret->delivery = TC(t)->delivery;
-		ret->max_attempts = TC(t)->max_attempts;
-	} else {
-		ret->target = FIRE_CALLER;
-		ret->conn_id = t->conn_id;
-	}
-	ret->payload = timer_payload(t);
-	ret->payload_len = timer_payload_len(t);
-	ret->due_rt_ns = f->due_rt;
-	ret->fired_rt_ns = f->fired_rt;
-	ret->lateness_ns = f->lateness;
-}
-
-/*
- * Fires a durable (exec or channel) timer: in one batch, the target's
- * rows (a channel's message), the timer retired (or moved to its next
- * occurrence) and the run recorded ("queued", or "started": the hook
- * starts on a later loop turn, after that commit; hook.c records its
- * end). Then delivery publishes the message or queues the hook. Returns
- * false if t must be held back (the target cannot take it now, the
- * store refuses writes).
- */
-static bool
-sched_fire_durable(struct timer *t, const struct sched_firing *fg)
-{
-	const struct store_backend *be = batch_backend();
-	struct store_run run;
-	struct fire f;
-	struct store *s;
-	int r;
-
-	sched_fire_fill(&f, t, fg);
-	if (deliver_ready(&f) < 0 || (s = batch_store()) == NULL)
-		return false;
-	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &f.fire_id)) < 0)
-		return false;
-	memset(&run, 0, sizeof run);
-	run.timer_id = t->id;
-	run.fire_id = f.fire_id;
-	run.due_rt_ns = fg->due_rt;
-	run.fired_rt_ns = fg->fired_rt;
-	run.lateness_ns = fg->lateness;
-	run.outcome = f.target == FIRE_EXEC
-	                      ? EVD__RUN_OUTCOME__RUN_EXEC_STARTED
-	                      : EVD__RUN_OUTCOME__RUN_QUEUED;
-	if ((r = deliver_stage(&f, s)) < 0 ||
-	    (r = sched_store_advance(s, t, fg)) < 0 ||
-	    (r = be->run_append(s, &run)) < 0) {
-		/* The batch is lost; recovery reloads t from the store. */
-		batch_fail(r);
-		return false;
-	}
-	metrics_observe_lateness(fg->lateness);
-	deliver_fire(&f, s);
-	sched_advance(t, fg);
-	return true;
-}
-
-/*
- * A repeating exec timer is due while its previous run still runs: its
- * overlap policy decides. Returns true if the fire may go ahead (start a
- * run now), false if it was dealt with (skipped or deferred; *ret_held
- * set if it must be held back instead).
- */
-static bool
-sched_overlap(struct timer *t, const struct sched_firing *f, bool *ret_held)
-{
-	const struct repeat *rep = timer_repeat(t);
-	uid_t owner;
-
-	*ret_held = false;
-	if (!repeat_repeats(rep) || !hook_running(t->id, &owner))
-		return true;
-	switch (rep->overlap) {
-	case EVD__OVERLAP__OVERLAP_ALLOW:
-		return true;
-	case EVD__OVERLAP__OVERLAP_TERMINATE_PREVIOUS:
-		hook_terminate(t->id);
-		return true;
-	case EVD__OVERLAP__OVERLAP_QUEUE_ONE:
-		if (!f->has_next)
-			return true; /* its last run: nothing to wait in */
-		if (!t->cold->queued_one) {
-			if (!sched_skip(t, f, "deferred until the previous run "
-			                      "ends (overlap queue-one)")) {
-				*ret_held = true;
-				return false;
-			}
-			t->cold->queued_one = true;
-			return false;
-		}
-		break;
-	default:
-		break;
-	}
-	if (!sched_skip(t, f, "the previous run still runs (overlap skip)"))
-		*ret_held = true;
-	return false;
-}
-
-/* Delivers one fire of an ephemeral timer to its connection. t is moved
- * on (or unlinked) before anything is sent: a send, to this connection
- * or to a waiter's, may close a connection, which cancels its timers. So
- * the fire borrows from t while t is still whole, and t itself is freed
- * only after delivery, if it ended here (when no connection holds it any
- * more). */
-static void
-sched_fire_caller(struct timer *t, const struct sched_firing *fg)
-{
-	struct store_run sr;
-	bool ends = !fg->has_next;
-	struct fire f;
-
-	metrics_observe_lateness(fg->lateness);
-	sched_fire_fill(&f, t, fg);
-	if (deliver_ready(&f) < 0) {
-		/* Ephemeral timers are cancelled when their conn closes, so
-		 * this is a bookkeeping bug; say so. */
-		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(t->id),
-			  "timer %" PRIu64 " fired for vanished connection "
-			  "%" PRIu64,
-			  t->id, t->conn_id);
-		memset(&sr, 0, sizeof sr);
-		sr.timer_id = t->id;
-		sr.due_rt_ns = fg->due_rt;
-		sr.outcome = EVD__RUN_OUTCOME__RUN_LOST;
-		sr.detail = "its connection was gone";
-		sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, false,
-		           fg->fired_rt, &sr);
-		sched_advance(t, fg);
-		return;
-	}
-	/* Caller fire ids need no durable reservation: they identify a
-	 * fire only for the life of the connection, so one past the
-	 * reserved range is fine (the next durable fire reserves past it). */
-	f.fire_id = sched.next_fire_id++;
-	memset(&sr, 0, sizeof sr);
-	sr.timer_id = f.timer_id;
-	sr.fire_id = f.fire_id;
-	sr.due_rt_ns = fg->due_rt;
-	sr.fired_rt_ns = fg->fired_rt;
-	sr.lateness_ns = fg->lateness;
-	sr.outcome = EVD__RUN_OUTCOME__RUN_DELIVERED;
-	sched_keep(t, ends ? SCHED_FIRED : SCHED_GOES_ON, fg->counted,
-	           fg->fired_rt, &sr);
-	if (ends)
-		sched_unlink(t); /* freed after delivery, which packs from it */
-	else
-		sched_advance(t, fg);
-	deliver_fire(&f, NULL);
-	if (ends)
-		timer_free(t);
-}
-
-/* Why a message of t cannot be queued now (its channel is full, its
- * owner at the message quota), or NULL. */
-static const char *
-sched_channel_full(const struct timer *t)
-{
-	static char why[CHANNEL_CANON_MAX + 64];
-	char q[160];
-
-	if (channel_queued(TC(t)->channel) >= CHANNEL_MAX_QUEUED) {
-		snprintf(why, sizeof why, "channel %s is full (%d messages "
-		         "waiting)", channel_display(TC(t)->channel, t->uid),
-		         CHANNEL_MAX_QUEUED);
-		return why;
-	}
-	if (quota_check(t->uid, QUOTA_MESSAGE, 0, q, sizeof q) < 0) {
-		snprintf(why, sizeof why, "%s", q);
-		return why;
-	}
-	return NULL;
-}
-
-/*
- * Fires t once, at now on its clock; trigger: an extra fire that leaves
- * a repeating timer's schedule as it is. Returns 0, or -EAGAIN if the
- * fire could not happen now (the store refuses writes, the hook queue is
- * full): t is then untouched.
- */
-static int
-sched_fire(struct timer *t, int64_t now, bool trigger)
-{
-	struct sched_firing f;
-	const char *why;
-	bool held;
-
-	sched_plan(t, now, trigger, &f);
-	if (TC(t)->exec != NULL) {
-		if (!trigger && !sched_overlap(t, &f, &held))
-			return held ? -EAGAIN : 0;
-		if (!sched_fire_durable(t, &f))
-			return -EAGAIN;
-	} else if (TC(t)->channel != NULL) {
-		/* The right to publish is the owner's now, not when it was
-		 * scheduled: a revoke stops timers already scheduled. */
-		if (!channel_may_publish(TC(t)->channel, t->uid, t->gid)) {
-			static char denied[320];
-
-			/* The record is the owner's to read. */
-			snprintf(denied, sizeof denied,
-			         "uid %u may no longer publish to channel %s",
-			         (unsigned)t->uid,
-			         channel_display(TC(t)->channel, t->uid));
-			return sched_skip(t, &f, denied) ? 0 : -EAGAIN;
-		}
-		/* A repeating timer was admitted once, for many messages:
-		 * each fire must find room, or it is skipped (recorded) —
-		 * the channel's bound and the owner's quota hold. */
-		if (repeat_repeats(timer_repeat(t)) &&
-		    (why = sched_channel_full(t)) != NULL) {
-			if (trigger)
-				return -ENOBUFS;
-			return sched_skip(t, &f, why) ? 0 : -EAGAIN;
-		}
-		if (!sched_fire_durable(t, &f))
-			return -EAGAIN;
-	} else
-		sched_fire_caller(t, &f);
-	sched.stats.fired_total++;
-	return 0;
-}
-
-void
-sched_set_fire_rate(uint32_t per_second)
-{
-	__atomic_store_n(&sched_fire_rate, per_second, __ATOMIC_RELAXED);
-}
-
-/* May t fire now, as far as its owner's fire rate goes? Takes a token. */
-static bool
-sched_rate_ok(const struct timer *t)
-{
-	uint32_t rate = __atomic_load_n(&sched_fire_rate, __ATOMIC_RELAXED);
-	struct sched_bucket *b;
-	int64_t now;
-
-	if (rate == 0 || t->uid == 0 ||
-	    (TC(t)->exec == NULL && TC(t)->channel == NULL))
-		return true;
-	now = clock_now_ns(EVD__CLOCK__MONOTONIC);
-	if ((b = idmap_get(sched.rate, (uint64_t)t->uid + 1)) == NULL) {
-		/* Out of memory: not limiting beats not firing. */
-		if ((b = calloc(1, sizeof *b)) == NULL ||
-		    idmap_put(sched.rate, (uint64_t)t->uid + 1, b) < 0) {
-			free(b);
-			return true;
-		}
-		b->tokens = rate;
-		b->last_ns = now;
-	}
-	b->tokens += (double)(now - b->last_ns) * rate / 1e9;
-	if (b->tokens > rate)
-		b->tokens = rate;
-	b->last_ns = now;
-	if (b->tokens < 1)
-		return false;
-	b->tokens -= 1;
-	return true;
-}
-
-static void
-sched_rate_cb(evutil_socket_t fd, short what, void *arg)
-{
-	sched_release_held();
-}
-
-/* Fires what is due on one clock; returns true if the batch bound left
- * due timers behind. */
-bool
-sched_run_clock(struct sched_clock *sc)
-{
-	int clk = (int)(sc - sched.clocks);
-	int64_t now = clock_now_ns(clk);
-	struct timerq_node *n;
-	int fired = 0;
-
-	while ((n = timerq_peek(sc->q)) != NULL && n->deadline_ns <= now) {
-		struct timer *t = (struct timer *)n;
-
-		if (fired == SCHED_FIRE_BATCH)
-			return true;
-		fired++;
-		if (!sched_rate_ok(t)) {
-			static const struct timeval tick = {
-				0, SCHED_RATE_TICK_MS * 1000};
-
-			sched_hold(t);
-			if (!evtimer_pending(sched.rate_ev, NULL))
-				evtimer_add(sched.rate_ev, &tick);
-			continue;
-		}
-		if (sched_fire(t, now, false) < 0)
-			sched_hold(t);
-	}
-	return false;
 }
 
 /*
@@ -1882,8 +1272,8 @@ sched_retry(const struct sched_retry *rr)
 	rv.gid = rr->gid;
 	rv.payload = rr->payload;
 	rv.payload_len = rr->payload_len;
-	rv.clock = EVD__CLOCK__REALTIME;
-	rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME) + rr->delay_ns;
+	rv.clock = EVD_CLOCK_REALTIME;
+	rv.deadline_ns = clock_now_ns(EVD_CLOCK_REALTIME) + rr->delay_ns;
 	rv.exec = rr->exec;
 	rv.exec_len = rr->exec_len;
 	rv.why = "for a retry of its failed run";
@@ -1914,7 +1304,6 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 	struct sched_rerun_find rf;
 	struct timer *t = NULL;
 	struct store *s;
-	Evd__Exec *x;
 	uint8_t *packed;
 	size_t n;
 	int r;
@@ -1940,21 +1329,11 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 		return -ENOTSUP;
 	}
 	/* A run asked for by a person starts its retries anew. */
-	x = evd__exec__unpack(NULL, TC(t)->exec_len, TC(t)->exec);
-	if (x == NULL) {
+	if ((r = exec_blob_clear_attempt(TC(t)->exec, TC(t)->exec_len, &packed,
+	                                 &n)) < 0) {
 		timer_free(t);
-		return -EINVAL;
+		return r;
 	}
-	x->has_attempt = false;
-	x->attempt = 0;
-	n = evd__exec__get_packed_size(x);
-	if ((packed = malloc(n + 1)) == NULL) {
-		evd__exec__free_unpacked(x, NULL);
-		timer_free(t);
-		return -ENOMEM;
-	}
-	evd__exec__pack(x, packed);
-	evd__exec__free_unpacked(x, NULL);
 	timer_free(t); /* only looked at: sched_revive makes the real one */
 	t = NULL;
 	/* Revived through the common path (store row, key check, link),
@@ -1964,8 +1343,8 @@ sched_rerun(uint64_t id, uid_t asker, bool *ret_ended)
 
 		memset(&rv, 0, sizeof rv);
 		rv.timer_id = id;
-		rv.clock = EVD__CLOCK__REALTIME;
-		rv.deadline_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		rv.clock = EVD_CLOCK_REALTIME;
+		rv.deadline_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 		rv.exec = packed;
 		rv.exec_len = n;
 		rv.why = "by retry";
@@ -1983,10 +1362,8 @@ int
 sched_publish_failure(const struct sched_failure_msg *m, char *why,
                       size_t why_size)
 {
-	const struct store_backend *be = batch_backend();
 	struct channel_who who = { m->uid, m->gid, NULL, 0 };
-	struct channel_fire f;
-	struct store_msg sm;
+	struct fire f;
 	struct store *s;
 	uint64_t fire_id;
 	bool wrote;
@@ -2016,33 +1393,22 @@ sched_publish_failure(const struct sched_failure_msg *m, char *why,
 		snprintf(why, why_size, "no fire id: %s", strerror(-r));
 		return r;
 	}
-	memset(&sm, 0, sizeof sm);
-	sm.fire_id = fire_id;
-	sm.timer_id = m->timer_id;
-	sm.owner = m->uid;
-	sm.channel = m->channel;
-	sm.payload = m->payload;
-	sm.payload_len = m->payload_len;
-	sm.due_rt_ns = sm.fired_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
-	if ((r = be->enqueue(s, &sm)) < 0) {
+	/* The message itself is deliver's: a channel fire due now. */
+	memset(&f, 0, sizeof f);
+	f.timer_id = m->timer_id;
+	f.fire_id = fire_id;
+	f.uid = m->uid;
+	f.gid = m->gid;
+	f.target = FIRE_CHANNEL;
+	f.channel = m->channel;
+	f.delivery = EVD_DELIVERY_AT_LEAST_ONCE;
+	f.payload = m->payload;
+	f.payload_len = m->payload_len;
+	f.due_rt_ns = f.fired_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
+	if ((r = deliver_failure(&f, s)) < 0) {
 		batch_fail(r);
 		snprintf(why, why_size, "the store failed");
 		return -EIO;
 	}
-	memset(&f, 0, sizeof f);
-	f.channel = m->channel;
-	f.owner = m->uid;
-	f.timer_id = m->timer_id;
-	f.fire_id = fire_id;
-	f.payload = m->payload;
-	f.payload_len = m->payload_len;
-	f.due_realtime_ns = f.fired_realtime_ns = sm.due_rt_ns;
-	if (channel_publish(&f) < 0)
-		log_about(LOG_LEVEL_WARNING,
-			  LOG_FIRE_NOUID(m->timer_id, fire_id),
-			  "timer %" PRIu64 " fire %" PRIu64 ": out of memory "
-			  "queueing its failure message on %s; it is stored "
-			  "and will be delivered after a restart",
-			  m->timer_id, fire_id, m->channel);
 	return 0;
 }

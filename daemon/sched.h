@@ -21,16 +21,16 @@
  * double free. At most SCHED_FIRE_BATCH timers fire per wakeup; the rest
  * wait one loop turn so that I/O is not starved by a burst.
  *
- * Files: sched.c keeps the timers, their indexes and this API, and runs
- * the firing policy (plan, misfire, overlap, rate, the right to publish
- * at fire time); each fire goes to deliver.h as one struct fire, and a
- * hook's end comes back through sched_fire_done. sched_clock.c arms the
- * timerfds and follows clock steps and zone changes; sched_load.c
- * rebuilds durable timers from the store. sched_int.h is what those
- * three share, and nothing else includes it. sched says what a timer is
- * (sched_view); the request layer renders replies from that. Left to do
- * (issue 16): the protobuf enums still live here, so this header still
- * includes evd.pb-c.h.
+ * Files: sched.c keeps the timers, their indexes and this API;
+ * sched_fire.c runs the firing policy (plan, misfire, overlap, rate, the
+ * right to publish at fire time), hands each fire to deliver.h as one
+ * struct fire, and takes a hook's end back through sched_fire_done.
+ * sched_clock.c arms the timerfds and follows clock steps and zone
+ * changes; sched_load.c rebuilds durable timers from the store.
+ * sched_int.h is what those four share, and nothing else includes it. sched says what a timer is
+ * (sched_view); the request layer renders replies from that. Policies,
+ * clocks and outcomes are the daemon's enums (evd_types.h): nothing of
+ * the scheduler includes evd.pb-c.h (test_include_arrows.sh checks it).
  */
 #ifndef EVD_SCHED_H
 #define EVD_SCHED_H
@@ -40,7 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "evd.pb-c.h"
+#include "evd_types.h"
 
 struct event_base;
 struct repeat;
@@ -50,18 +50,18 @@ struct timer;
 struct sched_spec {
 	uid_t uid;
 	gid_t gid;
-	int clock;                /* EVD__CLOCK__* */
+	int clock;                /* enum evd_clock */
 	int64_t deadline_ns;      /* on clock */
 	uint64_t conn_id;         /* caller target when channel is NULL */
 	const char *channel;      /* channel target, or NULL */
-	const uint8_t *exec;      /* exec target: packed Evd__Exec, or NULL */
+	const uint8_t *exec;      /* exec target: packed Exec (evd.proto), or NULL */
 	size_t exec_len;
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;          /* idempotency key, or NULL */
-	int misfire;              /* EVD__MISFIRE__* */
-	int delivery;             /* EVD__DELIVERY__*, channel timers */
-	int downtime;             /* EVD__DOWNTIME__* */
+	int misfire;              /* enum evd_misfire */
+	int delivery;             /* enum evd_delivery, channel timers */
+	int downtime;             /* enum evd_downtime */
 	uint32_t max_attempts;    /* 0: the channel default */
 	/* Repeat, calendar, randomized delay, accuracy (repeat.h), or
 	 * NULL; deadline_ns is then the first nominal occurrence. Taken
@@ -204,7 +204,7 @@ struct sched_retry {
 	uint64_t timer_id;
 	uid_t uid;
 	gid_t gid;
-	const uint8_t *exec; /* packed Evd__Exec with attempt set */
+	const uint8_t *exec; /* packed Exec (evd.proto) with attempt set */
 	size_t exec_len;
 	const uint8_t *payload;
 	size_t payload_len;
@@ -266,7 +266,7 @@ int sched_timer_clock(const struct timer *t);
 int64_t sched_timer_deadline(const struct timer *t);
 bool sched_timer_durable(const struct timer *t);
 uid_t sched_timer_uid(const struct timer *t);
-/* The packed Evd__Exec of an exec timer (NULL otherwise). */
+/* The packed Exec (evd.proto) of an exec timer (NULL otherwise). */
 const uint8_t *sched_timer_exec(const struct timer *t, size_t *ret_len);
 
 /*
@@ -280,7 +280,7 @@ struct sched_view {
 	uid_t uid;
 	gid_t gid;
 	bool paused;
-	int clock;                /* EVD__CLOCK__* */
+	int clock;                /* enum evd_clock */
 	int64_t deadline_ns;      /* on clock */
 	int64_t created_rt_ns;
 	const char *key;          /* NULL: none */
@@ -290,7 +290,7 @@ struct sched_view {
 	bool exec;                /* an exec timer (sched_timer_exec) */
 	const uint8_t *payload;
 	size_t payload_len;
-	int misfire, delivery, downtime; /* EVD__* */
+	int misfire, delivery, downtime; /* evd_types.h */
 	uint32_t max_attempts;
 	const struct repeat *repeat; /* NULL: one-shot */
 };

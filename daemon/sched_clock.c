@@ -7,7 +7,7 @@
  * calendar timers to their new next occurrence.
  *
  * Owns the timerfds and their events, not the timers: what is due is
- * fired by sched_run_clock (sched.c). Must not block: arming is one
+ * fired by sched_run_clock (sched_fire.c). Must not block: arming is one
  * syscall, skipped when the deadline did not move earlier.
  */
 #include "sched_int.h"
@@ -53,7 +53,7 @@ sched_clock_init(struct event_base *base)
 		if (sc->ev == NULL || event_add(sc->ev, NULL) < 0)
 			return -ENOMEM;
 	}
-	sched_arm(&sched.clocks[EVD__CLOCK__REALTIME], true);
+	sched_arm(&sched.clocks[EVD_CLOCK_REALTIME], true);
 	return 0;
 }
 
@@ -110,13 +110,13 @@ sched_arm(struct sched_clock *sc, bool force)
 	int64_t when;
 	int flags;
 
-	if (head == NULL && sc != &sched.clocks[EVD__CLOCK__REALTIME])
+	if (head == NULL && sc != &sched.clocks[EVD_CLOCK_REALTIME])
 		return; /* a stale wakeup finds nothing and re-arms */
 	/* The realtime timerfd stays armed (a century ahead when no timer
 	 * needs it): TFD_TIMER_CANCEL_ON_SET reports clock steps only to an
 	 * armed timer, and every step is logged and counted. */
 	when = head != NULL ? head->deadline_ns
-	                    : clock_now_ns(EVD__CLOCK__REALTIME) +
+	                    : clock_now_ns(EVD_CLOCK_REALTIME) +
 	                              CLOCK_MAX_AHEAD_NS;
 	if (when < 1)
 		when = 1; /* 0 would disarm the timerfd */
@@ -126,7 +126,7 @@ sched_arm(struct sched_clock *sc, bool force)
 	its.it_value.tv_sec = when / 1000000000;
 	its.it_value.tv_nsec = when % 1000000000;
 	flags = TFD_TIMER_ABSTIME;
-	if (sc == &sched.clocks[EVD__CLOCK__REALTIME])
+	if (sc == &sched.clocks[EVD_CLOCK_REALTIME])
 		flags |= TFD_TIMER_CANCEL_ON_SET;
 	if (timerfd_settime(sc->fd, flags, &its, NULL) < 0) {
 		/* Cannot happen with a valid fd and time; keep the old arm
@@ -167,7 +167,7 @@ sched_run(struct sched_clock *sc)
 static void
 sched_recompute_calendars(const char *why)
 {
-	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME), cand;
+	int64_t now = clock_now_ns(EVD_CLOCK_REALTIME), cand;
 	struct timer *t;
 	uint64_t id = 0;
 	size_t n = 0;
@@ -205,8 +205,8 @@ sched_recompute_calendars(const char *why)
 static void
 sched_clock_stepped(void)
 {
-	int64_t off = clock_now_ns(EVD__CLOCK__REALTIME) -
-	              clock_now_ns(EVD__CLOCK__MONOTONIC);
+	int64_t off = clock_now_ns(EVD_CLOCK_REALTIME) -
+	              clock_now_ns(EVD_CLOCK_MONOTONIC);
 	int64_t delta = off - sched.rt_offset;
 
 	sched.stats.clock_steps++;
@@ -296,7 +296,7 @@ sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
 		return;
 	r = be->meta_put(s, "last_seen_rt_ns",
-	                 clock_now_ns(EVD__CLOCK__REALTIME));
+	                 clock_now_ns(EVD_CLOCK_REALTIME));
 	if (r < 0)
 		batch_fail(r);
 }

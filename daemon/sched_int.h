@@ -1,8 +1,8 @@
 /*
  * sched_int.h: what the scheduler's files share (sched.c: timers, their
- * indexes, the API and firing; sched_clock.c: timerfds, clock steps,
- * zone changes, the heartbeat; sched_load.c: rebuilding durable timers
- * from the store). Private to them and to tests/unit/test_sched.c; no
+ * indexes and the API; sched_fire.c: the firing policy and the hand-off
+ * to deliver; sched_clock.c: timerfds, clock steps, zone changes, the
+ * heartbeat; sched_load.c: rebuilding durable timers from the store). Private to them and to tests/unit/test_sched.c; no
  * other module includes it.
  *
  * All state is the thread-local `sched` (one scheduler per loop). Every
@@ -32,6 +32,7 @@ struct pool;
 struct repeat;
 struct store;
 struct store_backend;
+struct store_run;
 struct store_timer;
 struct strmap;
 struct timerq;
@@ -48,7 +49,7 @@ struct timer_cold {
 	bool queued_one;  /* overlap queue-one: a run waits for the hook */
 	uint32_t catchup; /* consecutive fires already behind schedule */
 	char *channel;    /* channel target: durable */
-	uint8_t *exec;    /* exec target (packed Evd__Exec): durable */
+	uint8_t *exec;    /* exec target (packed Exec (evd.proto)): durable */
 	size_t exec_len;
 	char *key;        /* owner-scoped idempotency key, or NULL */
 	char *keymap_key; /* "uid\0key" as stored in the key map */
@@ -165,9 +166,27 @@ struct sched_state {
 };
 extern _Thread_local struct sched_state sched;
 
+/* One fire of a timer in the making (sched_plan fills it). */
+struct sched_firing {
+	int64_t lateness;
+	int64_t fired_rt;
+	int64_t due_rt;  /* the deadline as wall time */
+	bool keep;       /* a trigger of a repeating timer: nothing moves */
+	bool counted;    /* a fire (not a skip): counts toward repeat.count */
+	bool has_next;   /* else the timer ends with this fire */
+	int64_t next_ns; /* the next nominal occurrence */
+};
+
+/* How a timer stands for remember(): still pending after a fire, or
+ * ended by its last fire or by a cancel. */
+enum sched_end { SCHED_GOES_ON, SCHED_FIRED, SCHED_CANCELLED };
+
 /* sched.c */
 struct timer *timer_new(const struct timer_init *in);
 void timer_free(struct timer *t);
+/* t's payload (borrowed; NULL: none) and its length. */
+uint8_t *timer_payload(const struct timer *t);
+size_t timer_payload_len(const struct timer *t);
 /* The occurrence t stands for (before randomized delay and accuracy),
  * and its schedule (NULL: one deadline). */
 int64_t timer_nominal(const struct timer *t);
@@ -183,9 +202,48 @@ void sched_to_store(const struct timer *t, struct store_timer *st);
 void sched_set_nominal(struct timer *t, int64_t nominal);
 /* xorshift64*: randomized delays need spread, not secrecy. */
 uint64_t sched_random(void);
+/* Puts t (in no queue) back in its clock's queue (held or paused if the
+ * queue cannot grow). */
+void sched_queue(struct timer *t);
+/* Moves t to clock clk and nominal deadline nominal (its effective
+ * deadline drawn again); a paused or held timer just remembers it. */
+void sched_move(struct timer *t, int clk, int64_t nominal);
+/* Tells store s (of backend be), if it keeps no pending timers, how t
+ * stands after a fire or cancel at at_rt; counted: the fire counts.
+ * Best effort. */
+void sched_remember(const struct store_backend *be, struct store *s,
+                    const struct timer *t, enum sched_end end, bool counted,
+                    int64_t at_rt);
+/* The keeper's part of a caller timer's fire or cancel: how t stands,
+ * then run. Best effort. */
+void sched_keep(const struct timer *t, enum sched_end end, bool counted,
+                int64_t at_rt, const struct store_run *run);
+/* The next id of a counter whose reserved limit is the store's meta key
+ * (ids: next_id; fire ids: next_fire_id). Returns 0, -EAGAIN, -EIO or
+ * -EOVERFLOW. */
+int sched_next(uint64_t *next, uint64_t *limit, const char *key,
+               uint64_t *ret);
+
+/* sched_fire.c */
+/* The attempt number of the exec fire being made; 0: the Exec's own. */
+extern _Thread_local uint32_t sched_attempt;
+/* Where t goes after a fire at now on its clock (trigger: an extra fire
+ * that leaves a repeating timer's schedule as it is). */
+void sched_plan(struct timer *t, int64_t now, bool trigger,
+                struct sched_firing *f);
+/* Records a run that did not fire (why: the run's detail) and moves the
+ * schedule on. Returns false if the store refuses writes. */
+bool sched_skip(struct timer *t, const struct sched_firing *plan,
+                const char *why);
+/* Fires t once, at now on its clock. Returns 0, -ENOBUFS (a trigger of
+ * a repeating channel timer whose channel is full) or -EAGAIN (not now:
+ * the store refuses writes, the hook queue is full; t untouched). */
+int sched_fire(struct timer *t, int64_t now, bool trigger);
 /* Fires what is due on one clock, at most SCHED_FIRE_BATCH timers;
  * returns true if that bound left due timers behind. */
 bool sched_run_clock(struct sched_clock *sc);
+/* sched.rate_ev's callback: the fire rate released held timers. */
+void sched_rate_cb(evutil_socket_t fd, short what, void *arg);
 
 /* sched_clock.c */
 /* Creates the timerfds and their events, and arms the realtime one. */

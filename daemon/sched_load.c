@@ -71,13 +71,13 @@ sched_load_deadline(const struct store_timer *st, const struct sched_load *ld,
 	int64_t now_rt, now_c, remaining;
 
 	*ret_moved = false;
-	if (st->clock == EVD__CLOCK__REALTIME ||
+	if (st->clock == EVD_CLOCK_REALTIME ||
 	    strcmp(st->boot_id, ld->boot_id) == 0)
 		return st->deadline_ns;
 	*ret_moved = true;
-	now_rt = clock_now_ns(EVD__CLOCK__REALTIME);
+	now_rt = clock_now_ns(EVD_CLOCK_REALTIME);
 	now_c = clock_now_ns(st->clock);
-	if (st->downtime == EVD__DOWNTIME__DOWNTIME_PAUSED &&
+	if (st->downtime == EVD_DOWNTIME_PAUSED &&
 	    ld->last_seen_rt_ns > 0)
 		remaining = st->due_rt_ns - ld->last_seen_rt_ns;
 	else
@@ -174,7 +174,7 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	deadline = sched_load_deadline(st, ld, &was_moved);
 	now = clock_now_ns(st->clock);
 	if (deadline < now && !st->paused &&
-	    st->misfire == EVD__MISFIRE__MISFIRE_SKIP) {
+	    st->misfire == EVD_MISFIRE_SKIP) {
 		struct sched_load_write w = { .id = st->id, .fence = st->fence,
 			                      .due_rt_ns = st->due_rt_ns };
 
@@ -198,7 +198,7 @@ sched_load_cb(const struct store_timer *st, void *arg)
 	if (skip) {
 		int64_t next;
 
-		r = repeat_next(timer_repeat(t), EVD__MISFIRE__MISFIRE_SKIP,
+		r = repeat_next(timer_repeat(t), EVD_MISFIRE_SKIP,
 				TC(t)->fire_count, deadline, now, &next);
 		if (r < 0) {
 			/* No occurrence left: it ends, as a one-shot would. */
@@ -260,7 +260,7 @@ sched_load_apply(struct sched_load *ld)
 		struct store_run run = {
 			.timer_id = w->id,
 			.due_rt_ns = w->due_rt_ns,
-			.outcome = EVD__RUN_OUTCOME__RUN_SKIPPED,
+			.outcome = EVD_RUN_SKIPPED,
 			.detail = w->moved != NULL
 			                  ? "occurrences passed while evd was "
 			                    "not running (misfire policy skip)"

@@ -15,10 +15,18 @@
  * is the right lease for one node) and the fence stays 0.
  *
  * Batches: every mutation happens between begin() and commit(); the daemon
- * opens one batch per loop iteration and commits it before any reply of
- * that iteration goes out (group commit: one fsync per batch). commit()
- * failing means nothing of the batch happened (the backend rolled it back
- * whole); the daemon then answers the batch's durable requests UNAVAILABLE.
+ * opens one batch per loop iteration. commit() failing means nothing of
+ * the batch happened (the backend rolled it back whole); the daemon then
+ * answers the batch's durable requests UNAVAILABLE.
+ *
+ * Durability is asynchronous: a backend with flush() makes commit() cheap
+ * (visible to later calls, safe from a crash of evd, not yet from one of
+ * the machine) and flush() makes every batch committed before it durable.
+ * The daemon runs flush() on a thread of its own while the loop reads,
+ * runs and commits the next batches, and lets no reply or event out
+ * before the flush that covers it is done (batch.h): each reply waits for
+ * its own batch, and fsync leaves the loop thread. A backend whose
+ * commit() is durable by itself (or that keeps nothing) has no flush.
  *
  * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
  * -EEXIST, a taken id or key; -E2BIG, a value too big for the engine;
@@ -26,12 +34,19 @@
  * on: it fails the one request that wrote the row, not the others of the
  * iteration. Every other error of a write means the batch is lost.
  *
+ * Enumerated fields (clock, policies, run outcomes) are evd_types.h's
+ * values, kept as plain integers: those numbers are the on-disk format,
+ * and evd_types_pb.h asserts they are the protocol's too. Exec targets and
+ * schedules are kept as opaque packed protobuf blobs; no store file
+ * includes evd.pb-c.h (exec_blob.h unpacks an Exec for schema 6).
+ *
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
- * Thread-safety: none; the loop thread only. Errors: negative errno
- * (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN, -ENOENT for "no
- * such row"), with a human-readable reason in store_errmsg().
+ * Thread-safety: none; the loop thread only, flush() aside. Errors:
+ * negative errno (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM, -EUCLEAN,
+ * -ENOENT for "no such row"), with a human-readable reason in
+ * store_errmsg().
  */
 #ifndef EVD_STORE_H
 #define EVD_STORE_H
@@ -41,6 +56,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "evd_types.h"
 
 struct store;
 
@@ -52,7 +69,7 @@ struct store_timer {
 	uint64_t fence;
 	uid_t uid;
 	gid_t gid;
-	int clock;               /* EVD__CLOCK__* */
+	int clock;               /* enum evd_clock */
 	int64_t deadline_ns;     /* on clock */
 	int64_t due_rt_ns;       /* the same instant as wall time when stored */
 	char boot_id[40];        /* kernel boot id when deadline_ns was set */
@@ -61,9 +78,9 @@ struct store_timer {
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *key;         /* idempotency key, or NULL */
-	int misfire;             /* EVD__MISFIRE__* */
-	int delivery;            /* EVD__DELIVERY__* */
-	int downtime;            /* EVD__DOWNTIME__* */
+	int misfire;             /* enum evd_misfire */
+	int delivery;            /* enum evd_delivery */
+	int downtime;            /* enum evd_downtime */
 	uint32_t max_attempts;
 	uint64_t fire_count;
 	int64_t last_fired_rt_ns;
@@ -100,7 +117,7 @@ struct store_msg {
 	int64_t lateness_ns;
 	uint32_t attempts;       /* deliveries so far */
 	uint32_t max_attempts;
-	int delivery;            /* EVD__DELIVERY__* */
+	int delivery;            /* enum evd_delivery */
 	bool dead;               /* in the dead-letter list */
 };
 
@@ -120,7 +137,7 @@ struct store_run {
 	int64_t due_rt_ns;
 	int64_t fired_rt_ns;     /* 0 if it did not fire */
 	int64_t lateness_ns;
-	int outcome;             /* EVD__RUN_OUTCOME__* */
+	int outcome;             /* enum evd_run_outcome */
 	const char *detail;      /* why, for skips and failures; may be NULL */
 	/* Exec hooks: how it ended and the tails of its output. */
 	int exit_code;
@@ -158,7 +175,8 @@ typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
 
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
-	bool sync_full;          /* fsync at every commit (else: WAL NORMAL) */
+	bool sync_full;          /* durable before any reply (else: a power
+	                          * loss may take the last commits) */
 	uint32_t history_per_timer; /* run records kept per timer */
 	/* Where the engine's own reports go (NULL: nowhere). Process-wide:
 	 * the first open() that passes one sets it up, before the engine
@@ -198,6 +216,18 @@ struct store_backend {
 
 	int (*begin)(struct store *s);
 	int (*commit)(struct store *s);
+	/*
+	 * Makes every batch committed so far durable; NULL, or (*flushes)(s)
+	 * false, when commit() is all there is (see above). Runs on another
+	 * thread than every other call on s, concurrently with them (the
+	 * only call that may): it reads nothing they change. Returns 0 or
+	 * -errno (-EIO: what was committed may not be on disk, and retrying
+	 * cannot tell; the daemon stops). Sets no errmsg.
+	 */
+	int (*flush)(struct store *s);
+	/* Whether commit() leaves durability to flush() for this store (the
+	 * configuration decides: sync_full). */
+	bool (*flushes)(const struct store *s);
 	/* Abandons the open batch (after a failure inside it). */
 	void (*rollback)(struct store *s);
 
@@ -242,6 +272,13 @@ struct store_backend {
 	 * -ENOENT if unknown. cb runs once. */
 	int (*get_timer)(struct store *s, uint64_t id, store_timer_cb cb,
 	                 void *arg);
+	/* The finished and cancelled timers kept, with ids above after_id,
+	 * in id order, at most limit of them, to cb: uid's, or every
+	 * owner's when all (List with finished, `evctl list --all`). 0
+	 * when none; cb's first < 0 stops and is returned. */
+	int (*list_ended)(struct store *s, uid_t uid, bool all,
+	                  uint64_t after_id, size_t limit, store_timer_cb cb,
+	                  void *arg);
 
 	/* The newest timer, pending or finished, that uid scheduled with
 	 * key; -ENOENT if none is kept. Keys of finished and cancelled

@@ -36,7 +36,6 @@
 #include <sys/queue.h>
 
 #include "clock.h"
-#include "evd.pb-c.h"
 #include "idmap.h"
 #include "strmap.h"
 
@@ -287,7 +286,7 @@ store_memory_sweep_at(struct store *s, int64_t now)
 static void
 store_memory_sweep(struct store *s)
 {
-	store_memory_sweep_at(s, clock_now_ns(EVD__CLOCK__REALTIME));
+	store_memory_sweep_at(s, clock_now_ns(EVD_CLOCK_REALTIME));
 }
 
 static void
@@ -368,7 +367,7 @@ mem_timer_set(struct mem_timer *e, const struct store_timer *t)
 	e->t.sched = mem_copy(&at, t->sched, t->sched_len);
 	e->t.finished = true;
 	if (e->t.finished_rt_ns == 0)
-		e->t.finished_rt_ns = clock_now_ns(EVD__CLOCK__REALTIME);
+		e->t.finished_rt_ns = clock_now_ns(EVD_CLOCK_REALTIME);
 	return 0;
 }
 
@@ -442,7 +441,7 @@ store_memory_remember(struct store *s, const struct store_timer *t)
 		store_memory_sweep_at(s,
 				      t->finished_rt_ns != 0
 					  ? t->finished_rt_ns
-					  : clock_now_ns(EVD__CLOCK__REALTIME));
+					  : clock_now_ns(EVD_CLOCK_REALTIME));
 	if ((e = idmap_get(s->by_id, t->id)) == NULL) {
 		/* Nothing to keep: no runs while it is pending, or no
 		 * finished timers at all. */
@@ -594,6 +593,51 @@ store_memory_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
 		return -ENOENT;
 	}
 	return cb(&e->t, arg);
+}
+
+static int
+mem_timer_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(struct mem_timer *const *)a)->id;
+	uint64_t y = (*(struct mem_timer *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ended list is in end order: the matches are gathered and sorted.
+ * It is bounded (finished_max per owner), and so is this. */
+static int
+store_memory_list_ended(struct store *s, uid_t uid, bool all,
+			uint64_t after_id, size_t limit, store_timer_cb cb,
+			void *arg)
+{
+	struct mem_timer *e, **v = NULL, **nv;
+	size_t n = 0, cap = 0, i;
+	int r = 0;
+
+	store_memory_sweep(s);
+	TAILQ_FOREACH(e, &s->ended, by_end)
+	{
+		if (e->id <= after_id || (!all && e->uid != uid))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				snprintf(s->err, sizeof(s->err),
+					 "list ended: out of memory");
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = e;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), mem_timer_id_cmp);
+	for (i = 0; i < n && i < limit && r >= 0; i++)
+		r = cb(&v[i]->t, arg);
+	free(v);
+	return r < 0 ? r : 0;
 }
 
 static int
@@ -787,6 +831,7 @@ const struct store_backend store_memory_backend = {
     .reschedule = store_memory_schedule,
     .revive = store_memory_revive,
     .get_timer = store_memory_get_timer,
+    .list_ended = store_memory_list_ended,
     .find_key = store_memory_find_key,
     .check = store_memory_check,
     .channel_put = store_memory_channel_put,

@@ -59,6 +59,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,13 +72,14 @@
 #include <sqlite3.h>
 
 #include "clock.h"
-#include "evd.pb-c.h"
+#include "exec_blob.h"
 #include "wirestr.h"
 
 #define STORE_SQLITE_DB "evd.db"
 #define STORE_SQLITE_LOCK "evd.lock"
 #define STORE_SQLITE_CREATED "evd.created"
 #define STORE_SQLITE_RUNNING "evd.running"
+#define STORE_SQLITE_SYNCED "evd.synced"
 /*
  * The check at open reads every page with PRAGMA quick_check up to this
  * size: about 5 ms per MiB here (0.37 s for a million timers, 70 MiB),
@@ -235,6 +237,7 @@ enum store_sqlite_stmt {
 	ST_PRUNE_RUNS_BYTES,
 	ST_OUTPUT_USAGE,
 	ST_MAX_IDS,
+	ST_LIST_ENDED,
 	ST_COUNT
 };
 
@@ -265,6 +268,11 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 		  " paused = 0, exec = COALESCE(?6, exec)"
 		  " WHERE id = ?1 AND state = 'F'",
     [ST_GET] = "SELECT " TIMER_COLS " FROM timers WHERE id = ?1",
+    /* A walk of the primary key from ?1: ended rows are few beside the
+     * pending ones only while a sweep keeps them so; ?2 < 0: all. */
+    [ST_LIST_ENDED] = "SELECT " TIMER_COLS " FROM timers WHERE id > ?1"
+		      " AND state IN ('F', 'C') AND (?2 < 0 OR uid = ?2)"
+		      " ORDER BY id LIMIT ?3",
     [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
 		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
     [ST_ENQUEUE] = "INSERT INTO messages (" MSG_COLS ") VALUES (?1, ?2, ?3,"
@@ -353,6 +361,22 @@ struct store {
 	char wal[PATH_MAX];   /* evd.db-wal, and what it was when opened */
 	dev_t wal_dev;
 	ino_t wal_ino;
+	/* --sync full: commits write the WAL (synchronous = NORMAL) and
+	 * flush() fdatasyncs it from the daemon's sync thread, through
+	 * wal_fd, then records in synced_fd how far the WAL is known to be
+	 * on disk (see store_sqlite_flush). The loop never touches these
+	 * two between open and close. */
+	bool flushes;
+	int wal_fd;
+	int synced_fd;
+	sqlite3 *ckpt_db;     /* the sync thread's own, for checkpoints */
+	uint32_t wal_frames;  /* in the WAL after the last commit (hook) */
+	/* The WAL as the last commit left it: its salts and frames, for the
+	 * sync thread (under pos_lock). */
+	pthread_mutex_t pos_lock;
+	bool pos_known;
+	uint32_t pos_salt[2];
+	uint32_t pos_frames;
 	struct store_sqlite_outs out_pending; /* the open transaction's */
 	struct store_sqlite_outs out_done;    /* committed, not reported */
 };
@@ -1008,7 +1032,7 @@ store_sqlite_canon_6(struct store *s, const char *name, int64_t uid)
  */
 struct store_sqlite_fix {
 	int64_t id, uid;
-	Evd__Exec *x;
+	struct exec_blob *x;
 };
 
 static int
@@ -1044,7 +1068,7 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		f->uid = sqlite3_column_int64(sel, 1);
 		/* Not decodable: left as it is (each fire fails its run, as
 		 * before). */
-		if ((f->x = evd__exec__unpack(NULL, len, blob)) != NULL)
+		if ((f->x = exec_blob_unpack(blob, len)) != NULL)
 			n++;
 	}
 	if (rc == SQLITE_DONE)
@@ -1056,7 +1080,8 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		                        " paused = paused OR ?2 WHERE id = ?3",
 		                        -1, &upd, NULL);
 	for (i = 0; rc == SQLITE_OK && i < n; i++) {
-		Evd__Exec *x = fix[i].x;
+		struct exec_blob *x = fix[i].x;
+		const char *onf = exec_blob_on_failure(x);
 		bool renamed = false;
 		unsigned fixed = 0;
 		char *canon, *e;
@@ -1066,14 +1091,13 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 		/* The failure channel first, from its name as it was (the
 		 * channels table still has the old names), repaired as the
 		 * channel columns will be; then the command's strings. */
-		if (x->on_failure != NULL && x->on_failure[0] != '\0') {
-			if ((canon = store_sqlite_canon_6(s, x->on_failure,
+		if (onf != NULL && onf[0] != '\0') {
+			if ((canon = store_sqlite_canon_6(s, onf,
 			                                  fix[i].uid)) == NULL) {
 				rc = SQLITE_NOMEM;
 				break;
 			}
-			free(x->on_failure);
-			x->on_failure = canon;
+			exec_blob_set_on_failure(x, canon);
 			renamed = true;
 			if (!store_sqlite_utf8(canon)) {
 				if ((e = store_sqlite_escape_channel(
@@ -1081,22 +1105,19 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 					rc = SQLITE_NOMEM;
 					break;
 				}
-				free(x->on_failure);
-				x->on_failure = e;
+				exec_blob_set_on_failure(x, e);
 			}
 		}
-		if (store_sqlite_repair_msg(&x->base, &fixed) < 0) {
+		if (store_sqlite_repair_msg(exec_blob_message(x), &fixed) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
 		if (!renamed && fixed == 0)
 			continue;
-		len = evd__exec__get_packed_size(x);
-		if ((packed = malloc(len > 0 ? len : 1)) == NULL) {
+		if ((packed = exec_blob_pack(x, &len)) == NULL) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		evd__exec__pack(x, packed);
 		if (fixed > 0) {
 			paused++;
 			store_sqlite_migration_note(
@@ -1119,7 +1140,7 @@ store_sqlite_migrate_6(struct store *s, const char *sql)
 	}
 	sqlite3_finalize(upd);
 	for (i = 0; i < n; i++)
-		evd__exec__free_unpacked(fix[i].x, NULL);
+		exec_blob_free(fix[i].x);
 	free(fix);
 	if (paused > 0)
 		store_sqlite_migration_note("store: %u exec timers paused (see "
@@ -1385,6 +1406,54 @@ store_sqlite_get32(const uint8_t *p, bool big)
 	       (uint32_t)p[1] << 8 | p[0];
 }
 
+/*
+ * evd.synced (--sync full): 16 bytes, big-endian: "EVDS", the WAL's two
+ * salts and how many of its frames were on disk at the last flush.
+ */
+#define STORE_SQLITE_SYNCED_LEN 16
+#define STORE_SQLITE_SYNCED_MAGIC 0x45564453u
+
+static void
+store_sqlite_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
+store_sqlite_synced_pack(uint8_t *p, const uint32_t salt[2], uint32_t frames)
+{
+	store_sqlite_put32(p, STORE_SQLITE_SYNCED_MAGIC);
+	store_sqlite_put32(p + 4, salt[0]);
+	store_sqlite_put32(p + 8, salt[1]);
+	store_sqlite_put32(p + 12, frames);
+}
+
+/* How many frames of the WAL with these salts evd.synced says were on
+ * disk; UINT32_MAX (all of them) when it says nothing about this WAL. */
+static uint32_t
+store_sqlite_synced_frames(struct store *s, const uint32_t salt[2])
+{
+	uint8_t rec[STORE_SQLITE_SYNCED_LEN];
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (store_sqlite_file(s, STORE_SQLITE_SYNCED, path) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return UINT32_MAX;
+	n = pread(fd, rec, sizeof rec, 0);
+	close(fd);
+	if (n != (ssize_t)sizeof rec ||
+	    store_sqlite_get32(rec, true) != STORE_SQLITE_SYNCED_MAGIC ||
+	    store_sqlite_get32(rec + 4, true) != salt[0] ||
+	    store_sqlite_get32(rec + 8, true) != salt[1])
+		return UINT32_MAX;
+	return store_sqlite_get32(rec + 12, true);
+}
+
 /* SQLite's WAL checksum of n bytes (a multiple of 8), carried on from c. */
 static void
 store_sqlite_wal_sum(bool big, const uint8_t *p, size_t n, uint32_t c[2])
@@ -1433,7 +1502,7 @@ store_sqlite_wal_frame_ok(const struct store_sqlite_wal *w, const uint8_t *f,
  */
 static int
 store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
-		      unsigned *ret_frame)
+		      unsigned *ret_frame, uint32_t ret_salt[2])
 {
 	struct store_sqlite_wal w;
 	uint8_t hdr[WAL_HDR], *f = NULL;
@@ -1456,8 +1525,8 @@ store_sqlite_wal_scan(struct store *s, const char *path, unsigned *ret_lost,
 	magic = store_sqlite_get32(hdr, true);
 	w.big = (magic & 1) != 0;
 	w.page = store_sqlite_get32(hdr + 8, true);
-	w.salt[0] = store_sqlite_get32(hdr + 16, true);
-	w.salt[1] = store_sqlite_get32(hdr + 20, true);
+	w.salt[0] = ret_salt[0] = store_sqlite_get32(hdr + 16, true);
+	w.salt[1] = ret_salt[1] = store_sqlite_get32(hdr + 20, true);
 	store_sqlite_wal_sum(w.big, hdr, 24, chain);
 	/* A header that does not check out makes SQLite ignore the whole
 	 * WAL; what it held cannot be told either. */
@@ -1509,23 +1578,29 @@ out:
 /*
  * After an unclean stop: is evd.db-wal whole? With --sync full every
  * acknowledged commit was on disk before its reply, so commits lost to
- * a broken frame are damage and refused. With --sync normal a power
- * loss may leave holes that lose the last commits, which the operator
- * accepted: then it is only reported.
+ * a broken frame are damage and refused; unless evd.synced says the
+ * broken frame was never known to be on disk: a crash of the machine
+ * tore the tail that was still being synced, whose commits no client
+ * saw acknowledged. With --sync normal a power loss may leave holes that
+ * lose the last commits, which the operator accepted: then it is only
+ * reported.
  */
 static int
 store_sqlite_wal_check(struct store *s, bool sync_full)
 {
-	char path[PATH_MAX], msg[PATH_MAX + 128];
+	char path[PATH_MAX], msg[PATH_MAX + 256];
 	unsigned lost, frame;
+	uint32_t salt[2] = {0, 0}, synced = UINT32_MAX;
 	int r;
 
 	if ((r = store_sqlite_file(s, STORE_SQLITE_DB "-wal", path)) < 0 ||
-	    (r = store_sqlite_wal_scan(s, path, &lost, &frame)) < 0)
+	    (r = store_sqlite_wal_scan(s, path, &lost, &frame, salt)) < 0)
 		return r;
 	if (lost == 0)
 		return 0;
 	if (sync_full)
+		synced = store_sqlite_synced_frames(s, salt);
+	if (sync_full && frame <= synced)
 		return store_sqlite_corrupt(
 		    s,
 		    "evd.db-wal is damaged at frame %u, and %u commits "
@@ -1534,10 +1609,19 @@ store_sqlite_wal_check(struct store *s, bool sync_full)
 		    "evd.running",
 		    frame, lost);
 	if (store_sqlite_log_fn != NULL) {
-		snprintf(msg, sizeof(msg),
-			 "%s is damaged at frame %u: %u commits after it are "
-			 "lost (--sync normal: a power loss may do that)",
-			 path, frame, lost);
+		if (sync_full)
+			snprintf(msg, sizeof(msg),
+				 "%s is damaged at frame %u, past the %u known "
+				 "to be on disk: %u commits after it, never "
+				 "acknowledged, are lost (a crash of the "
+				 "machine may do that)",
+				 path, frame, synced, lost);
+		else
+			snprintf(msg, sizeof(msg),
+				 "%s is damaged at frame %u: %u commits after "
+				 "it are lost (--sync normal: a power loss may "
+				 "do that)",
+				 path, frame, lost);
 		store_sqlite_log_fn(STORE_LOG_WARNING, msg);
 	}
 	return 0;
@@ -1817,6 +1901,141 @@ fail:
 	return r;
 }
 
+/* SQLite's own autocheckpoint threshold, which our WAL hook replaces. */
+#define WAL_CHECKPOINT_FRAMES 1000
+
+/*
+ * After every commit (the loop thread): how many frames the WAL holds,
+ * for the sync thread's checkpoints and its record of what is on disk.
+ * Setting a hook turns SQLite's autocheckpoint off: with --sync full the
+ * sync thread checkpoints instead (store_sqlite_flush), so the fsyncs of
+ * a checkpoint leave the loop too.
+ */
+static int
+store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	s->wal_frames = frames > 0 ? (uint32_t)frames : 0;
+	return SQLITE_OK;
+}
+
+/*
+ * --sync full without an fsync on the loop: commits only write the WAL
+ * (synchronous = NORMAL, which still syncs around checkpoints) and
+ * flush() fdatasyncs it. Set up last in open(), so the schema's own
+ * commits above were synced as they went.
+ */
+static int
+store_sqlite_defer_sync(struct store *s)
+{
+	char path[PATH_MAX];
+	int rc, r;
+
+	s->wal_fd = open(s->wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (s->wal_fd < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", s->wal,
+				    strerror(-r));
+		return r;
+	}
+	if ((r = store_sqlite_file(s, STORE_SQLITE_SYNCED, path)) < 0)
+		return r;
+	s->synced_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			    0600);
+	if (s->synced_fd < 0) {
+		r = -errno;
+		store_sqlite_seterr(s, "cannot open %s: %s", path,
+				    strerror(-r));
+		return r;
+	}
+	rc = sqlite3_open_v2(s->path, &s->ckpt_db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+				 SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_seterr(s, "cannot open %s for checkpoints: %s",
+				    s->path, sqlite3_errstr(rc));
+		return -EIO;
+	}
+	/* A checkpoint that meets the loop's writer gives up rather than
+	 * waits: the next flush tries again. */
+	sqlite3_busy_timeout(s->ckpt_db, 0);
+	rc = store_sqlite_pragma(s, "PRAGMA synchronous = NORMAL", NULL, 0);
+	if (rc != SQLITE_OK)
+		return store_sqlite_error(s, rc, s->path);
+	sqlite3_wal_hook(s->db, store_sqlite_wal_hook, s);
+	s->flushes = true;
+	return 0;
+}
+
+/* A commit went into the WAL: what a flush from now on covers. */
+static void
+store_sqlite_note_commit(struct store *s)
+{
+	uint8_t hdr[WAL_HDR];
+
+	if (!s->flushes)
+		return;
+	pthread_mutex_lock(&s->pos_lock);
+	s->pos_known = pread(s->wal_fd, hdr, sizeof hdr, 0) ==
+		       (ssize_t)sizeof hdr;
+	if (s->pos_known) {
+		s->pos_salt[0] = store_sqlite_get32(hdr + 16, true);
+		s->pos_salt[1] = store_sqlite_get32(hdr + 20, true);
+		s->pos_frames = s->wal_frames;
+	}
+	pthread_mutex_unlock(&s->pos_lock);
+}
+
+static bool
+store_sqlite_flushes(const struct store *s)
+{
+	return s->flushes;
+}
+
+/*
+ * The sync thread's half of a commit: everything committed before this
+ * call reaches the disk. Then evd.synced records how far the WAL is known
+ * to be there (its salts and frame count; never synced itself: stale, it
+ * only says less), which tells a torn tail of unacknowledged commits
+ * after a machine crash from damage (store_sqlite_wal_check). And once
+ * the WAL is long, a checkpoint on this thread's own connection, so its
+ * fsyncs stay off the loop too (PASSIVE: it never waits for the writer).
+ */
+static int
+store_sqlite_flush(struct store *s)
+{
+	uint32_t salt[2] = {0, 0}, frames = 0;
+	uint8_t rec[STORE_SQLITE_SYNCED_LEN];
+	bool known;
+
+	pthread_mutex_lock(&s->pos_lock);
+	known = s->pos_known;
+	if (known) {
+		salt[0] = s->pos_salt[0];
+		salt[1] = s->pos_salt[1];
+		frames = s->pos_frames;
+	}
+	pthread_mutex_unlock(&s->pos_lock);
+	if (fdatasync(s->wal_fd) < 0)
+		return -errno;
+	if (known) {
+		store_sqlite_synced_pack(rec, salt, frames);
+		(void)pwrite(s->synced_fd, rec, sizeof rec, 0);
+	}
+	if (frames >= WAL_CHECKPOINT_FRAMES)
+		(void)sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+	return 0;
+}
+
 static int
 store_sqlite_open(const struct store_config *cfg, struct store **ret)
 {
@@ -1832,6 +2051,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		return -ENOMEM;
 	}
 	s->lock_fd = -1;
+	s->wal_fd = s->synced_fd = -1;
+	pthread_mutex_init(&s->pos_lock, NULL);
 	s->history_per_timer = cfg->history_per_timer;
 	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
 					       : STORE_FINISHED_KEEP_NS;
@@ -1964,7 +2185,8 @@ store_sqlite_open(const struct store_config *cfg, struct store **ret)
 		goto out;
 	store_sqlite_out_settle(s);
 	if ((r = store_sqlite_mark_open(s)) < 0 ||
-	    (r = store_sqlite_identify(s)) < 0)
+	    (r = store_sqlite_identify(s)) < 0 ||
+	    (cfg->sync_full && (r = store_sqlite_defer_sync(s)) < 0))
 		goto out;
 	s->err[0] = '\0';
 	*ret = s;
@@ -2046,8 +2268,14 @@ store_sqlite_close(struct store *s)
 		if (store_sqlite_file(s, STORE_SQLITE_RUNNING, path) == 0)
 			(void)unlink(path);
 	}
+	sqlite3_close(s->ckpt_db);
 	/* Checkpoints and removes the WAL when it is the last connection. */
 	sqlite3_close(s->db);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	if (s->synced_fd >= 0)
+		close(s->synced_fd);
+	pthread_mutex_destroy(&s->pos_lock);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s->out_pending.e);
@@ -2221,7 +2449,7 @@ store_sqlite_prune_step(struct store *s)
 {
 	sqlite3_stmt *st = s->st[ST_PRUNE_END];
 	int64_t start = s->prune_cursor, end = INT64_MAX;
-	int64_t before = clock_now_ns(EVD__CLOCK__REALTIME) - s->keep_ns;
+	int64_t before = clock_now_ns(EVD_CLOCK_REALTIME) - s->keep_ns;
 	char saved[sizeof(s->err)];
 
 	memcpy(saved, s->err, sizeof(saved));
@@ -2276,6 +2504,7 @@ store_sqlite_commit(struct store *s)
 		store_sqlite_rollback(s);
 		return r;
 	}
+	store_sqlite_note_commit(s);
 	store_sqlite_out_settle(s);
 	if (++s->commits >= PRUNE_EVERY) {
 		s->commits = 0;
@@ -2334,7 +2563,7 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 	sqlite3_stmt *st = s->st[ST_CANCEL];
 
 	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, clock_now_ns(EVD__CLOCK__REALTIME));
+	sqlite3_bind_int64(st, 2, clock_now_ns(EVD_CLOCK_REALTIME));
 	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
 }
 
@@ -2357,7 +2586,7 @@ store_sqlite_retire(struct store *s, uint64_t id, uint64_t fence,
 		st = s->st[ST_RETIRE_END];
 		sqlite3_bind_int64(st, 1, (int64_t)id);
 		sqlite3_bind_int64(st, 2, (int64_t)fence);
-		sqlite3_bind_int64(st, 3, clock_now_ns(EVD__CLOCK__REALTIME));
+		sqlite3_bind_int64(st, 3, clock_now_ns(EVD_CLOCK_REALTIME));
 		return store_sqlite_exec_one(s, ST_RETIRE_END, "retire",
 					     -ESTALE);
 	}
@@ -2416,6 +2645,22 @@ store_sqlite_get_timer(struct store *s, uint64_t id, store_timer_cb cb,
 	sqlite3_bind_int64(s->st[ST_GET], 1, (int64_t)id);
 	return store_sqlite_each_timer(s, ST_GET, "get timer", cb, arg,
 				       -ENOENT);
+}
+
+static int
+store_sqlite_list_ended(struct store *s, uid_t uid, bool all,
+			uint64_t after_id, size_t limit, store_timer_cb cb,
+			void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_LIST_ENDED];
+
+	sqlite3_bind_int64(st, 1, (int64_t)(after_id > INT64_MAX ? INT64_MAX
+								  : after_id));
+	sqlite3_bind_int64(st, 2, all ? -1 : (int64_t)uid);
+	sqlite3_bind_int64(st, 3, limit > INT32_MAX ? INT32_MAX
+						    : (int64_t)limit);
+	return store_sqlite_each_timer(s, ST_LIST_ENDED, "list ended", cb, arg,
+				       0);
 }
 
 static int
@@ -2664,6 +2909,8 @@ const struct store_backend store_sqlite_backend = {
     .begin = store_sqlite_begin,
     .commit = store_sqlite_commit,
     .rollback = store_sqlite_rollback,
+    .flush = store_sqlite_flush,
+    .flushes = store_sqlite_flushes,
     .schedule = store_sqlite_schedule,
     .cancel = store_sqlite_cancel,
     .claim = store_sqlite_claim,
@@ -2671,6 +2918,7 @@ const struct store_backend store_sqlite_backend = {
     .reschedule = store_sqlite_reschedule,
     .revive = store_sqlite_revive,
     .get_timer = store_sqlite_get_timer,
+    .list_ended = store_sqlite_list_ended,
     .find_key = store_sqlite_find_key,
     .check = store_sqlite_check,
     .channel_put = store_sqlite_channel_put,

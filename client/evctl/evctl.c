@@ -78,7 +78,10 @@ const struct verb verbs[] = {
      "  channel show CHANNEL\n"
      "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
      "[--subscribe] [--publish]", 0},
-    {"list", verb_list, OPT_CHANNEL, 0, 0, "list [--channel NAME]", 0},
+    {"list", verb_list, OPT_CHANNEL | OPT_WIDE | OPT_ALL | OPT_FAILED, 0, 0,
+     "list [--channel NAME] [--all | --failed] [--wide]", 0},
+    {"runs", verb_runs, 0, 1, 1, "runs ID", 0},
+    {"logs", verb_runs, 0, 1, 1, "logs ID (the same as runs)", 0},
     {"time", verb_time, 0, 0, 0, "time", 0},
     {"stats", verb_stats, 0, 0, 0, "stats", 0},
     {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE, 1, 1,

@@ -9,9 +9,10 @@
  *   evctl_print.c    the JSON writer (jw_*), the key: value printers and
  *                    how timers, fires and channels print
  *   evctl_timer.c    scheduling and timer verbs: soon later at on cancel
- *                    pause resume trigger retry get wait list
+ *                    pause resume trigger retry get wait
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
+ *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
  *   evctl_help.c     the help text and the help verb
  *
@@ -93,8 +94,12 @@ enum {
 #define OPT_RETRY_DELAY (UINT64_C(1) << 33)
 #define OPT_ON_FAILURE (UINT64_C(1) << 34)
 #define OPT_PASS_ENV (UINT64_C(1) << 35)
-/* cancel --all: every timer of an owner (issue 17). */
-#define OPT_ALL (UINT64_C(1) << 36)
+/* Issue 17, the operator's view: --quiet (scheduling verbs print the id
+ * alone), and list's --wide, --all and --failed. */
+#define OPT_QUIET (UINT64_C(1) << 56)
+#define OPT_WIDE (UINT64_C(1) << 57)
+#define OPT_ALL (UINT64_C(1) << 58)
+#define OPT_FAILED (UINT64_C(1) << 59)
 /* at --allow-past: a wall time in the past fires at once. */
 #define OPT_ALLOW_PAST (UINT64_C(1) << 37)
 #define OPTS_TIMER                                                             \
@@ -108,7 +113,7 @@ enum {
 	 OPT_RETRY_DELAY | OPT_ON_FAILURE | OPT_PASS_ENV)
 #define OPTS_SCHEDULE                                                          \
 	(OPT_CHANNEL | OPT_PAYLOAD | OPT_KEY | OPT_CLOCK | OPTS_TIMER |        \
-	 OPTS_EXEC)
+	 OPTS_EXEC | OPT_QUIET)
 #define OPTS_GRANT (OPT_UID | OPT_GID | OPT_SUBSCRIBE | OPT_PUBLISH)
 #define OPTS_CALENDAR (OPT_TZ | OPT_DST_GAP | OPT_DST_OVERLAP)
 /* How a timer repeats and fires (struct evc_repeat). */
@@ -229,6 +234,14 @@ const char *outcome_name(int outcome);
 const char *iso(int64_t ns, bool utc, char *buf, size_t size);
 const char *dur(int64_t ns, char *buf, size_t size);
 const char *secs(int64_t ns, char *buf, size_t size);
+/* Buffers for when_human and left_human. */
+#define WHEN_HUMAN_MAX (TIMEFMT_TIME_MAX + 8)
+#define LEFT_HUMAN_MAX 32
+const char *weekday(int64_t ns, const char *zone);
+const char *when_human(int64_t ns, const char *zone, char *buf, size_t size);
+const char *left_human(int64_t ns, char *buf, size_t size);
+const char *dur_short(int64_t ns, char *buf, size_t size);
+const char *in_or_ago(int64_t delta_ns, char *buf, size_t size);
 
 /* One JSON object on one line, built key by key. */
 struct jw {
@@ -254,7 +267,10 @@ void jw_exec_run(struct jw *w, const struct evc_run *run);
 void print_fired(const struct ctl *x, const struct evc_fired *ev);
 void print_timer(const struct ctl *x, const struct evc_timer_info *ti,
 		 bool full);
-void print_list_row(const struct evc_timer_info *ti);
+void jw_timer_fields(struct jw *w, const struct evc_timer_info *ti, bool full);
+void jw_run_fields(struct jw *w, const struct evc_run *run);
+void put_text(const char *s, size_t len);
+char *shell_words(const char *const *argv, size_t argc);
 void print_channel(const struct ctl *x, const struct evc_channel_info *ci);
 
 /* ---- evctl_timer.c ---- */
@@ -272,6 +288,7 @@ int verb_retry(struct ctl *x);
 int verb_get(struct ctl *x);
 int verb_wait(struct ctl *x);
 int verb_list(struct ctl *x);
+int verb_runs(struct ctl *x);
 
 /* ---- evctl_channel.c ---- */
 

@@ -99,7 +99,11 @@ static const struct option_def options[] = {
     {"--accuracy", true, OPT_ACCURACY},
     {"--reschedule-in", true, OPT_RESCHEDULE},
     {"--reschedule-at", true, OPT_RESCHEDULE},
+    {"--quiet", false, OPT_QUIET},
+    {"-q", false, OPT_QUIET},
+    {"--wide", false, OPT_WIDE},
     {"--all", false, OPT_ALL},
+    {"--failed", false, OPT_FAILED},
     {"--allow-past", false, OPT_ALLOW_PAST},
 };
 

@@ -116,6 +116,125 @@ secs(int64_t ns, char *buf, size_t size)
 	return buf;
 }
 
+/* The weekday of instant ns in zone (NULL: TZ's), "Mon".."Sun", or
+ * NULL when the zone cannot say. */
+const char *
+weekday(int64_t ns, const char *zone)
+{
+	static const char *const wday[] = {"Thu", "Fri", "Sat", "Sun",
+					   "Mon", "Tue", "Wed"};
+	int64_t local_s, days;
+
+	if (calendar_to_local(ns, zone, &local_s, NULL) < 0)
+		return NULL;
+	/* 1970-01-01, day 0 of the local calendar, was a Thursday. */
+	days = local_s / 86400 - (local_s % 86400 < 0);
+	return wday[((days % 7) + 7) % 7];
+}
+
+/*
+ * An instant for people, as systemd-analyze writes it: the weekday, the
+ * local date and time to the second, and the zone's abbreviation:
+ * "Sun 2026-12-06 02:30:00 CET" (zone NULL: the process's, TZ).
+ */
+const char *
+when_human(int64_t ns, const char *zone, char *buf, size_t size)
+{
+	int64_t s = ns / 1000000000 - (ns % 1000000000 < 0);
+	const char *wd = weekday(s * 1000000000, zone);
+	int n;
+
+	if (wd == NULL)
+		return iso(ns, false, buf, size);
+	n = snprintf(buf, size, "%s ", wd);
+	if (n < 0 || (size_t)n >= size ||
+	    calendar_format_local(s * 1000000000, zone, buf + n,
+				  size - (size_t)n) < 0)
+		return iso(ns, false, buf, size);
+	return buf;
+}
+
+/*
+ * A span for people, to its two largest non-zero units, truncated:
+ * "5h 52m", "1d 3h", "1d 10m", "4m 10s", "12s", "250ms", "0s" (a
+ * negative span is printed as its absolute value).
+ */
+const char *
+left_human(int64_t ns, char *buf, size_t size)
+{
+	static const struct {
+		int64_t ns;
+		const char *name;
+	} u[] = {{INT64_C(86400000000000), "d"},
+		 {INT64_C(3600000000000), "h"},
+		 {INT64_C(60000000000), "m"},
+		 {INT64_C(1000000000), "s"}};
+	size_t i, j;
+
+	if (ns < 0)
+		ns = ns == INT64_MIN ? INT64_MAX : -ns;
+	if (ns < 1000000000) {
+		snprintf(buf, size, "%" PRId64 "ms", ns / 1000000);
+		if (ns < 1000000)
+			snprintf(buf, size, "0s");
+		return buf;
+	}
+	for (i = 0; i < 3 && ns < u[i].ns; i++)
+		;
+	for (j = i + 1; j < 4 && ns % u[i].ns / u[j].ns == 0; j++)
+		;
+	if (j == 4)
+		snprintf(buf, size, "%" PRId64 "%s", ns / u[i].ns, u[i].name);
+	else
+		snprintf(buf, size, "%" PRId64 "%s %" PRId64 "%s", ns / u[i].ns,
+			 u[i].name,
+			 ns % u[i].ns / u[j].ns % (u[j - 1].ns / u[j].ns),
+			 u[j].name);
+	return buf;
+}
+
+/* A duration to about three digits, for a glance: "346us", "35.8ms",
+ * "2.05s", then left_human's "4m 10s". */
+const char *
+dur_short(int64_t ns, char *buf, size_t size)
+{
+	double v = (double)ns;
+
+	if (ns < 0)
+		return dur(ns, buf, size);
+	if (ns < 1000)
+		snprintf(buf, size, "%" PRId64 "ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, size, "%.0fus", v / 1e3);
+	else if (ns < 10000000)
+		snprintf(buf, size, "%.2fms", v / 1e6);
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.1fms", v / 1e6);
+	else if (ns < 60000000000)
+		snprintf(buf, size, "%.2fs", v / 1e9);
+	else
+		left_human(ns, buf, size);
+	return buf;
+}
+
+/* "in 5h 52m", "in 250ms", "3m ago", or "now" (from a second ago to a
+ * millisecond ahead). */
+const char *
+in_or_ago(int64_t delta_ns, char *buf, size_t size)
+{
+	char l[LEFT_HUMAN_MAX];
+
+	if (delta_ns >= 1000000)
+		snprintf(buf, size, "in %s",
+			 left_human(delta_ns, l, sizeof(l)));
+	else if (delta_ns <= -1000000000)
+		snprintf(buf, size, "%s ago",
+			 left_human(delta_ns, l, sizeof(l)));
+	else
+		snprintf(buf, size, "now");
+	return buf;
+}
+
 /* Input bytes escaped per round of put_escaped: a bounded stack buffer
  * instead of an allocation proportional to the payload. */
 #define ESCAPE_CHUNK 1024
@@ -148,6 +267,13 @@ put_escaped(const void *data, size_t len, bool json)
 		p += n;
 		len -= n;
 	}
+}
+
+/* Text from the daemon on a terminal line, escaped. */
+void
+put_text(const char *s, size_t len)
+{
+	put_escaped(s, len, false);
 }
 
 void
@@ -460,21 +586,28 @@ jw_history(struct jw *w, const struct evc_timer_info *ti)
 		if (i > 0)
 			putchar(',');
 		jw_begin(&in);
-		if (run->fire_id != 0)
-			jw_u64(&in, "fire_id", run->fire_id);
-		else
-			jw_str(&in, "fire_id", NULL);
-		jw_time(&in, "due", run->due_realtime_ns, false);
-		jw_i64(&in, "due_realtime_ns", run->due_realtime_ns);
-		jw_time(&in, "fired", run->fired_realtime_ns, true);
-		jw_i64(&in, "fired_realtime_ns", run->fired_realtime_ns);
-		jw_i64(&in, "lateness_ns", run->lateness_ns);
-		jw_str(&in, "outcome", outcome_name(run->outcome));
-		jw_str(&in, "detail", run->detail);
-		jw_exec_run(&in, run);
+		jw_run_fields(&in, run);
 		jw_close(&in);
 	}
 	putchar(']');
+}
+
+/* One run's keys, as get's history and list's last_run have them. */
+void
+jw_run_fields(struct jw *w, const struct evc_run *run)
+{
+	if (run->fire_id != 0)
+		jw_u64(w, "fire_id", run->fire_id);
+	else
+		jw_str(w, "fire_id", NULL);
+	jw_time(w, "due", run->due_realtime_ns, false);
+	jw_i64(w, "due_realtime_ns", run->due_realtime_ns);
+	jw_time(w, "fired", run->fired_realtime_ns, true);
+	jw_i64(w, "fired_realtime_ns", run->fired_realtime_ns);
+	jw_i64(w, "lateness_ns", run->lateness_ns);
+	jw_str(w, "outcome", outcome_name(run->outcome));
+	jw_str(w, "detail", run->detail);
+	jw_exec_run(w, run);
 }
 
 /*
@@ -544,30 +677,30 @@ shell_safe(const char *a)
 	return true;
 }
 
-static void
-print_exec(const struct evc_timer_info *ti)
+/* argv as one line, quoted as a shell would need it (see above), not
+ * yet escaped; malloc'ed, NULL on ENOMEM. */
+char *
+shell_words(const char *const *argv, size_t argc)
 {
-	char d[TIMEFMT_DURATION_MAX], *q, *o;
+	size_t i, n = 1;
 	const char *a;
-	size_t i;
+	char *q, *o;
 
-	printf("exec:%*s", (int)(KV_WIDTH - 1 - strlen("exec")), "");
-	for (i = 0; i < ti->exec_argc; i++) {
-		a = ti->exec_argv[i];
+	for (i = 0; i < argc; i++)
+		n += strlen(argv[i]) * 5 + 3;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	o = q;
+	for (i = 0; i < argc; i++) {
+		a = argv[i];
 		if (i > 0)
-			putchar(' ');
+			*o++ = ' ';
 		if (shell_safe(a)) {
-			put_escaped(a, strlen(a), false);
+			o = stpcpy(o, a);
 			continue;
 		}
 		/* ' becomes '"'"' (no backslash, which the escaping would
-		 * double): at most 5 bytes per byte, plus the quotes. */
-		q = malloc(strlen(a) * 5 + 3);
-		if (q == NULL) {
-			fputs("?", stdout);
-			continue;
-		}
-		o = q;
+		 * double). */
 		*o++ = '\'';
 		for (; *a != '\0'; a++) {
 			if (*a == '\'') {
@@ -578,9 +711,24 @@ print_exec(const struct evc_timer_info *ti)
 			}
 		}
 		*o++ = '\'';
-		put_escaped(q, (size_t)(o - q), false);
-		free(q);
 	}
+	*o = '\0';
+	return q;
+}
+
+static void
+print_exec(const struct evc_timer_info *ti)
+{
+	char d[TIMEFMT_DURATION_MAX], *words;
+	size_t i;
+
+	printf("exec:%*s", (int)(KV_WIDTH - 1 - strlen("exec")), "");
+	words = shell_words((const char *const *)ti->exec_argv, ti->exec_argc);
+	if (words != NULL)
+		put_escaped(words, strlen(words), false);
+	else
+		fputs("?", stdout);
+	free(words);
 	putchar('\n');
 	kv("exec_shell", "%s", ti->exec_shell ? "yes" : "no");
 	kv_bytes("exec_cwd", ti->exec_cwd,
@@ -653,44 +801,99 @@ print_repeat(const struct evc_timer_info *ti)
 	       : "-");
 }
 
-/* full: `get`, with options and history; else a `list` row. */
+static void print_timer_text(const struct evc_timer_info *ti, bool full);
+
+/* Lines of a tail as "key: line" (escaped; a last line without its
+ * newline is a line too). */
+static void
+kv_lines(const char *key, const uint8_t *p, size_t len)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < len; i++)
+		if (p[i] == '\n') {
+			kv_bytes(key, p + start, i - start);
+			start = i + 1;
+		}
+	if (start < len)
+		kv_bytes(key, p + start, len - start);
+}
+
+/*
+ * After get's runs: the output of the newest hook run that ended, as
+ * its last KiB is kept for Get, one line per line:
+ *   stdout:            backup done
+ *   stderr:            tar: /home/x: Permission denied
+ * (none when it wrote nothing; `evctl runs ID` has every run's).
+ */
+static void
+print_last_output(const struct evc_timer_info *ti)
+{
+	const struct evc_run *r;
+	size_t i;
+
+	for (i = 0; i < ti->history_count; i++) {
+		r = &ti->history[i];
+		if (!is_exec_run(r) || r->outcome == EVC_RUN_EXEC_STARTED)
+			continue;
+		kv_lines("stdout", r->stdout_tail, r->stdout_len);
+		kv_lines("stderr", r->stderr_tail, r->stderr_len);
+		return;
+	}
+}
+
+/* full: `get`, with options and history; else the key: value lines
+ * without them (pause, resume, trigger, retry with --json). */
 void
 print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
+{
+	struct jw w;
+
+	if (x->json) {
+		jw_begin(&w);
+		jw_timer_fields(&w, ti, full);
+		jw_end(&w);
+		return;
+	}
+	print_timer_text(ti, full);
+}
+
+/* A timer's keys, as get (full) and list have them. */
+void
+jw_timer_fields(struct jw *w, const struct evc_timer_info *ti, bool full)
+{
+	jw_u64(w, "timer_id", ti->timer_id);
+	jw_str(w, "state", state_name(ti->state));
+	jw_str(w, "clock", clock_name(ti->clock));
+	jw_i64(w, "deadline_ns", ti->deadline_ns);
+	jw_time(w, "due", ti->due_realtime_ns, false);
+	jw_i64(w, "due_realtime_ns", ti->due_realtime_ns);
+	jw_str(w, "channel", ti->channel);
+	jw_str(w, "key", ti->key);
+	jw_bytes(w, "payload", ti->payload, ti->payload_len);
+	jw_u64(w, "fire_count", ti->fire_count);
+	jw_time(w, "last_fired", ti->last_fired_realtime_ns, true);
+	jw_i64(w, "last_fired_realtime_ns", ti->last_fired_realtime_ns);
+	jw_time(w, "created", ti->created_realtime_ns, false);
+	jw_i64(w, "created_realtime_ns", ti->created_realtime_ns);
+	jw_u64(w, "owner_uid", ti->owner_uid);
+	jw_u64(w, "owner_gid", ti->owner_gid);
+	jw_repeat(w, ti);
+	jw_exec(w, ti);
+	if (full) {
+		jw_options(w, ti);
+		jw_history(w, ti);
+	}
+}
+
+static void
+print_timer_text(const struct evc_timer_info *ti, bool full)
 {
 	char t[TIMEFMT_TIME_MAX], s[TIMEFMT_SECONDS_MAX];
 	char d[TIMEFMT_DURATION_MAX];
 	const struct evc_timer_options *o = &ti->options;
-	struct jw w;
 	size_t i;
 
-	if (x->json) {
-		jw_begin(&w);
-		jw_u64(&w, "timer_id", ti->timer_id);
-		jw_str(&w, "state", state_name(ti->state));
-		jw_str(&w, "clock", clock_name(ti->clock));
-		jw_i64(&w, "deadline_ns", ti->deadline_ns);
-		jw_time(&w, "due", ti->due_realtime_ns, false);
-		jw_i64(&w, "due_realtime_ns", ti->due_realtime_ns);
-		jw_str(&w, "channel", ti->channel);
-		jw_str(&w, "key", ti->key);
-		jw_bytes(&w, "payload", ti->payload, ti->payload_len);
-		jw_u64(&w, "fire_count", ti->fire_count);
-		jw_time(&w, "last_fired", ti->last_fired_realtime_ns, true);
-		jw_i64(&w, "last_fired_realtime_ns",
-		       ti->last_fired_realtime_ns);
-		jw_time(&w, "created", ti->created_realtime_ns, false);
-		jw_i64(&w, "created_realtime_ns", ti->created_realtime_ns);
-		jw_u64(&w, "owner_uid", ti->owner_uid);
-		jw_u64(&w, "owner_gid", ti->owner_gid);
-		jw_repeat(&w, ti);
-		jw_exec(&w, ti);
-		if (full) {
-			jw_options(&w, ti);
-			jw_history(&w, ti);
-		}
-		jw_end(&w);
-		return;
-	}
 	kv("timer_id", "%" PRIu64, ti->timer_id);
 	kv("state", "%s", state_name(ti->state));
 	kv("clock", "%s", clock_name(ti->clock));
@@ -740,52 +943,7 @@ print_timer(const struct ctl *x, const struct evc_timer_info *ti, bool full)
 	}
 	for (i = 0; i < ti->history_count; i++)
 		print_run(&ti->history[i]);
-}
-
-/*
- * Human form: a header, then one row per timer:
- *   ID       CLOCK     DUE                                 STATE     REPEAT ...
- * columns separated by at least one space; "-" for none; payload last.
- * REPEAT is "-", "every:10m", "calendar", with "*N" for --count N (the
- * expression is in `get`; none of these has a space).
- */
-static const char *
-repeat_column(const struct evc_timer_info *ti, char *buf, size_t size)
-{
-	char d[TIMEFMT_DURATION_MAX], n[24] = "";
-
-	if (!ti->repeating)
-		return "-";
-	if (ti->repeat.count > 0)
-		snprintf(n, sizeof(n), "*%" PRIu64, ti->repeat.count);
-	if (ti->repeat.every_ns > 0)
-		snprintf(buf, size, "every:%s%s",
-			 dur(ti->repeat.every_ns, d, sizeof(d)), n);
-	else
-		snprintf(buf, size, "calendar%s", n);
-	return buf;
-}
-
-void
-print_list_row(const struct evc_timer_info *ti)
-{
-	char t[TIMEFMT_TIME_MAX], id[24], r[TIMEFMT_DURATION_MAX + 32];
-	const char *ch = ti->channel ? ti->channel : "-";
-	const char *key = ti->key ? ti->key : "-";
-
-	snprintf(id, sizeof(id), "%" PRIu64, ti->timer_id);
-	printf("%-8s %-9s %-35s %-9s %-16s ", id, clock_name(ti->clock),
-	       iso(ti->due_realtime_ns, false, t, sizeof(t)),
-	       state_name(ti->state), repeat_column(ti, r, sizeof(r)));
-	put_escaped(ch, strlen(ch), false);
-	printf("%*s ", strlen(ch) < 16 ? (int)(16 - strlen(ch)) : 0, "");
-	put_escaped(key, strlen(key), false);
-	printf("%*s ", strlen(key) < 16 ? (int)(16 - strlen(key)) : 0, "");
-	if (ti->payload != NULL)
-		put_escaped(ti->payload, ti->payload_len, false);
-	else
-		putchar('-');
-	putchar('\n');
+	print_last_output(ti);
 }
 
 /*

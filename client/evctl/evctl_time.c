@@ -130,10 +130,11 @@ verb_time(struct ctl *x)
 /*
  * next EXPR: the next occurrences of a calendar expression, computed
  * here without the daemon, one line each:
- *   2026-03-30 09:00:00 CEST 2026-03-30 07:00:00 UTC
- * (local time in the expression's zone, else --tz, else TZ or the
- * system's; then the same instant in UTC; ".ffffff" after the seconds
- * when there are microseconds).
+ *   Mon 2026-03-30 09:00:00 CEST 2026-03-30 07:00:00 UTC (in 2h 5m)
+ * (the weekday and local time in the expression's zone, else --tz, else
+ * TZ or the system's; then the same instant in UTC; ".ffffff" after the
+ * seconds when there are microseconds; then the time from --after, or
+ * from now, as systemd-analyze calendar's "From now").
  */
 int
 verb_next(struct ctl *x)
@@ -141,6 +142,8 @@ verb_next(struct ctl *x)
 	const char *expr = x->args[0], *zone;
 	char err[CALENDAR_ERROR_MAX], loc[CALENDAR_LOCAL_MAX];
 	char utc[CALENDAR_LOCAL_MAX], t[TIMEFMT_TIME_MAX];
+	char l[LEFT_HUMAN_MAX + 8];
+	const char *wd;
 	int64_t after_ns = x->after_ns, ns;
 	struct calendar *cal;
 	struct jw w;
@@ -175,9 +178,15 @@ verb_next(struct ctl *x)
 			jw_str(&w, "zone", zone);
 			jw_time(&w, "utc", ns, false);
 			jw_i64(&w, "realtime_ns", ns);
+			jw_str(&w, "weekday", weekday(ns, zone));
+			jw_i64(&w, "left_ns", ns - x->after_ns);
 			jw_end(&w);
 		} else {
-			printf("%s %s\n", loc, utc);
+			/* As systemd-analyze calendar: the weekday, and the
+			 * time left from --after (now by default). */
+			wd = weekday(ns, zone);
+			printf("%s %s %s (%s)\n", wd != NULL ? wd : "-", loc,
+			       utc, in_or_ago(ns - x->after_ns, l, sizeof(l)));
 		}
 		after_ns = ns;
 	}

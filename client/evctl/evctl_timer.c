@@ -1,7 +1,7 @@
 /*
  * evctl_timer: the verbs that schedule timers (soon, later, at, on) and
  * those that act on one by id (cancel, pause, resume, trigger, retry,
- * get, wait) or list them (list). A timer without --channel or a hook
+ * get, wait; list is in evctl_list.c). A timer without --channel or a hook
  * fires to this connection and dies with it: soon/later/at/on then wait
  * for its fires here and print them.
  */
@@ -87,11 +87,17 @@ repeat_of(struct ctl *x, const struct evc_repeat **ret)
 	return 0;
 }
 
-/* Common tail of soon/later/at/on: print the new timer, maybe wait. */
+/*
+ * Common tail of soon/later/at/on: print the new timer, maybe wait.
+ * People get when it fires, as at(1) says "job 8 at ...":
+ *   65541  next: Sun 2026-12-06 02:30:00 CET (in 5h 52m)
+ * (local time in TZ; "(existing)" after it when --key found the timer
+ * already scheduled); --quiet prints the id alone, for scripts.
+ */
 static int
 scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 {
-	char t[TIMEFMT_TIME_MAX];
+	char t[TIMEFMT_TIME_MAX], h[WHEN_HUMAN_MAX], l[LEFT_HUMAN_MAX + 8];
 	struct jw w;
 
 	if (r < 0)
@@ -105,8 +111,14 @@ scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 		jw_i64(&w, "due_realtime_ns", s->due_realtime_ns);
 		jw_bool(&w, "existing", s->existing);
 		jw_end(&w);
-	} else {
+	} else if (x->opts_seen & OPT_QUIET) {
 		printf("%" PRIu64 "\n", s->timer_id);
+	} else {
+		printf("%" PRIu64 "  next: %s (%s)%s\n", s->timer_id,
+		       when_human(s->due_realtime_ns, NULL, h, sizeof(h)),
+		       in_or_ago(s->due_realtime_ns - realtime_now_ns(), l,
+				 sizeof(l)),
+		       s->existing ? " (existing)" : "");
 	}
 	r = check_stdout();
 	/* Channel and exec timers are durable: nothing to wait for here
@@ -446,8 +458,9 @@ verb_cancel(struct ctl *x)
  * pause/resume/trigger ID...: all ids are checked first; each timer is
  * then printed as it became, one line each:
  *   12 paused 2026-12-01T09:00:00+01:00
- * (id, state, next due; --json: the object `list` prints). The exit
- * status is the worst: 1 if the daemon refused one, and evctl goes on.
+ * (id, state, next due; --json: get's object without options and
+ * history). The exit status is the worst: 1 if the daemon refused one,
+ * and evctl goes on.
  */
 static int
 timer_ops(struct ctl *x, const char *name,
@@ -525,42 +538,6 @@ verb_get(struct ctl *x)
 		return lib_failure(x, r, "get");
 	print_timer(x, &ti, true);
 	evc_timer_info_free(&ti);
-	return check_stdout();
-}
-
-int
-verb_list(struct ctl *x)
-{
-	struct evc_timer_list tl;
-	uint64_t after = 0;
-	size_t i;
-	int r;
-
-	if (!x->json)
-		printf("%-8s %-9s %-35s %-9s %-16s %-16s %-16s %s\n", "ID",
-		       "CLOCK", "DUE", "STATE", "REPEAT", "CHANNEL", "KEY",
-		       "PAYLOAD");
-	for (;;) {
-		r = evc_list(x->c, x->channel, after, 0, x->request_ms, &tl);
-		if (r < 0)
-			return lib_failure(x, r, "list");
-		for (i = 0; i < tl.count; i++) {
-			if (x->json)
-				print_timer(x, &tl.timers[i], false);
-			else
-				print_list_row(&tl.timers[i]);
-		}
-		/* Ids only grow: a cursor that does not would loop. */
-		if (tl.next_after_id <= after) {
-			evc_timer_list_free(&tl);
-			break;
-		}
-		after = tl.next_after_id;
-		evc_timer_list_free(&tl);
-		r = check_stdout();
-		if (r != 0)
-			return r;
-	}
 	return check_stdout();
 }
 

@@ -56,7 +56,8 @@
  * (evc_wait) and channel grants, EVCLIENT_1.4 for repeating and
  * calendar timers (struct evc_repeat, evc_call_*_opts, evc_call_on),
  * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule),
- * EVCLIENT_1.5 for the exec hook options and evc_retry.
+ * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.7
+ * for evc_list_opts (ended timers and last runs in a listing).
  * struct evc_timer_options is embedded in struct evc_timer_info and has
  * no size field, so it cannot grow: what came in EVCLIENT_1.4 is a new
  * caller-filled struct, evc_repeat, passed to new functions. It will not
@@ -379,7 +380,8 @@ struct evc_timer_info {
 	uint64_t fire_count;
 	int64_t last_fired_realtime_ns; /* 0 if it never fired */
 	/* EVCLIENT_1.2. history: its last runs, newest first, from evc_get()
-	 * only (evc_list() leaves it NULL, 0); empty when the daemon keeps
+	 * (evc_list() leaves it NULL, 0; evc_list_opts() fills it with
+	 * runs, without output tails, when asked); empty when the daemon keeps
 	 * none (history = 0). options: as the daemon reports them, valid
 	 * only when has_options. */
 	struct evc_run *history;
@@ -699,6 +701,30 @@ int evc_get(struct evc *c, uint64_t timer_id, int timeout_ms,
  * is not NULL. Release *ret with evc_timer_list_free(). */
 int evc_list(struct evc *c, const char *channel, uint64_t after_id,
              uint32_t limit, int timeout_ms, struct evc_timer_list *ret);
+
+/* EVCLIENT_1.7: what evc_list_opts() lists. Caller-filled and
+ * zero-initialised; it will not grow (a later addition is a new
+ * struct). channel, after_id and limit are evc_list()'s. finished: also
+ * the ended timers the daemon still keeps (state EVC_TIMER_FIRED or
+ * EVC_TIMER_CANCELLED, as evc_get() reports them), in the same id order.
+ * runs: each timer's newest runs in its history (newest first, at most
+ * this many, the daemon caps it at 4; without output tails), 0 for
+ * none. An evd older than EVCLIENT_1.7 ignores both. */
+struct evc_list_options {
+	const char *channel;
+	uint64_t after_id;
+	uint32_t limit;
+	bool finished;
+	uint32_t runs;
+};
+
+/* EVCLIENT_1.7: evc_list() with options (above; o NULL: none, as
+ * evc_list() without a channel). A page may hold fewer
+ * timers than limit, even none, and still have a next_after_id to go
+ * on from. Release *ret with evc_timer_list_free(). Thread-safety and
+ * errors as evc_list(). */
+int evc_list_opts(struct evc *c, const struct evc_list_options *o,
+                  int timeout_ms, struct evc_timer_list *ret);
 
 /* asyncio loop.time() plus wall time and boot time, read by the daemon. */
 int evc_time(struct evc *c, int timeout_ms, struct evc_time *ret);
@@ -1080,6 +1106,10 @@ int evc_get_async(struct evc *c, uint64_t timer_id, evc_done_cb done,
 int evc_list_async(struct evc *c, const char *channel, uint64_t after_id,
                    uint32_t limit, evc_done_cb done, void *arg);
 int evc_time_async(struct evc *c, evc_done_cb done, void *arg);
+/* EVCLIENT_1.7: evc_list_opts (res->list); *o is copied before the call
+ * returns. */
+int evc_list_opts_async(struct evc *c, const struct evc_list_options *o,
+                        evc_done_cb done, void *arg);
 int evc_stats_async(struct evc *c, evc_done_cb done, void *arg);
 int evc_subscribe_async(struct evc *c, const char *channel,
                         evc_done_cb done, void *arg);

@@ -283,18 +283,74 @@ evb_base_heap(const struct evb_opts *o)
 
 /* ---- timerfd lateness ---- */
 
+/* A record of the hop baseline: the due time, padded to about the size
+ * of the Fired frame evd sends. */
+#define HOP_RECORD 64
+
+/*
+ * Fires rate deadlines a second for secs on one timerfd, handling every
+ * deadline due at each wake-up in that wake-up, as a daemon fires every
+ * due timer per loop iteration. Without hop, the lateness is taken when
+ * the timer process handles a deadline. With hop (the fair baseline for
+ * what an evd client sees), the timer process writes each wake-up's
+ * deadlines in one write() to a Unix stream socket, and a second
+ * process takes the lateness when it has read them, as a client of evd
+ * does with its Fired frames.
+ */
 static int
-timerfd_once(long rate, double secs, int64_t *lat, size_t *ret_n)
+timerfd_once(long rate, double secs, bool hop, int64_t *lat, size_t *ret_n)
 {
 	long total = (long)((double)rate * secs), i = 0;
 	int64_t period = NS_PER_S / rate, t_start = evb_now() + 50 * MS_NS;
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	size_t k = 0;
+	static uint8_t buf[1 << 16];
+	int sv[2] = {-1, -1}, fd, status;
+	size_t k = 0, have = 0;
+	pid_t pid = 0;
 
+	if (hop) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		if ((pid = fork()) < 0) {
+			close(sv[0]);
+			close(sv[1]);
+			return -errno;
+		}
+		if (pid > 0) {
+			/* The reader: lateness when the deadline arrives. */
+			ssize_t n;
+
+			close(sv[1]);
+			while ((n = read(sv[0], buf + have,
+					 sizeof(buf) - have)) > 0) {
+				int64_t now = evb_now();
+				size_t off = 0;
+
+				have += (size_t)n;
+				for (; have - off >= HOP_RECORD;
+				     off += HOP_RECORD) {
+					int64_t due;
+
+					memcpy(&due, buf + off, sizeof(due));
+					lat[k++] = now - due;
+				}
+				memmove(buf, buf + off, have - off);
+				have -= off;
+			}
+			close(sv[0]);
+			if (waitpid(pid, &status, 0) < 0 ||
+			    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				return -EIO;
+			*ret_n = k;
+			return 0;
+		}
+		close(sv[0]);
+	}
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		goto fail;
 	while (i < total) {
 		int64_t d = t_start + i * period, now = evb_now();
+		size_t out = 0;
 
 		if (now < d) {
 			struct itimerspec its = {{0, 0},
@@ -304,24 +360,44 @@ timerfd_once(long rate, double secs, int64_t *lat, size_t *ret_n)
 
 			if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its,
 					    NULL) < 0 ||
-			    read(fd, &exp, sizeof(exp)) < 0) {
-				close(fd);
-				return -errno;
-			}
+			    read(fd, &exp, sizeof(exp)) < 0)
+				goto fail;
 			now = evb_now();
 		}
-		/* Everything due is handled in this wake-up, as a daemon
-		 * fires every due timer per loop iteration. */
-		while (i < total && t_start + i * period <= now)
-			lat[k++] = now - (t_start + i++ * period);
+		for (; i < total && t_start + i * period <= now; i++) {
+			int64_t due = t_start + i * period;
+
+			if (!hop) {
+				lat[k++] = now - due;
+				continue;
+			}
+			memset(buf + out, 0, HOP_RECORD);
+			memcpy(buf + out, &due, sizeof(due));
+			out += HOP_RECORD;
+			if (out == sizeof(buf)) {
+				if (raw_write(sv[1], buf, out) < 0)
+					goto fail;
+				out = 0;
+			}
+		}
+		if (hop && out > 0 && raw_write(sv[1], buf, out) < 0)
+			goto fail;
 	}
 	close(fd);
+	if (hop)
+		_exit(0);
 	*ret_n = k;
 	return 0;
+fail:
+	if (hop)
+		_exit(1);
+	if (fd >= 0)
+		close(fd);
+	return -errno;
 }
 
-void
-evb_base_timerfd(const struct evb_opts *o, long rate, bool busy)
+static void
+base_timerfd(const struct evb_opts *o, long rate, bool busy, bool hop)
 {
 	static const char *const names[] = {"p50", "p99", "p999", "max"};
 	size_t cap = (size_t)((double)rate * o->fire_secs) + 16, n = 0;
@@ -334,7 +410,7 @@ evb_base_timerfd(const struct evb_opts *o, long rate, bool busy)
 	if (lat == NULL)
 		goto out;
 	for (int r = 0; r < o->runs; r++) {
-		if (timerfd_once(rate, o->fire_secs, lat, &n) < 0 || n == 0)
+		if (timerfd_once(rate, o->fire_secs, hop, lat, &n) < 0 || n == 0)
 			continue;
 		qsort(lat, n, sizeof(*lat), evb_cmp_i64);
 		q[0][runs] = (double)evb_quantile(lat, n, 0.50);
@@ -343,7 +419,7 @@ evb_base_timerfd(const struct evb_opts *o, long rate, bool busy)
 		if ((double)lat[n - 1] > worst)
 			worst = (double)lat[n - 1];
 		runs++;
-		if (rate == 100000 && !busy && r == o->runs - 1) {
+		if (rate == 100000 && !busy && !hop && r == o->runs - 1) {
 			free(evb_cdf_timerfd);
 			evb_cdf_timerfd = lat;
 			evb_cdf_ntimerfd = n;
@@ -352,20 +428,29 @@ evb_base_timerfd(const struct evb_opts *o, long rate, bool busy)
 		}
 	}
 	if (runs == 0) {
-		evb_note("timerfd baseline at %ld/s failed", rate);
+		evb_note("timerfd%s baseline at %ld/s failed",
+			 hop ? " + hop" : "", rate);
 		goto out;
 	}
 	for (int i = 0; i < 3; i++) {
-		snprintf(key, sizeof(key), "timerfd.%ld.%s.%s", rate,
+		snprintf(key, sizeof(key), "%s.%ld.%s.%s",
+			 hop ? "timerfd_hop" : "timerfd", rate,
 			 busy ? "busy" : "idle", names[i]);
 		evb_put(key, EVB_NS, q[i], runs);
 	}
-	snprintf(key, sizeof(key), "timerfd.%ld.%s.max", rate,
-		 busy ? "busy" : "idle");
+	snprintf(key, sizeof(key), "%s.%ld.%s.max",
+		 hop ? "timerfd_hop" : "timerfd", rate, busy ? "busy" : "idle");
 	evb_put1(key, EVB_NS, worst);
 out:
 	evb_kill(spin);
 	free(lat);
+}
+
+void
+evb_base_timerfd(const struct evb_opts *o, long rate, bool busy)
+{
+	base_timerfd(o, rate, busy, false);
+	base_timerfd(o, rate, busy, true);
 }
 
 /* ---- posix_spawn ---- */

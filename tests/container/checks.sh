@@ -75,7 +75,7 @@ hook() {
 	local u=$1
 	shift
 	run= tid=
-	tid=$(as "$u" evctl later 100ms "$@") || {
+	tid=$(as "$u" evctl later -q 100ms "$@") || {
 		run="schedule failed: $tid"
 		return 1
 	}
@@ -159,8 +159,8 @@ else
 fi
 
 # ---- two users, each sees its own timers ----
-t1=$(as "$U1" evctl later 1h --channel c1 --payload one 2>&1)
-t2=$(as "$U2" evctl later 1h --channel c2 --payload two 2>&1)
+t1=$(as "$U1" evctl later -q 1h --channel c1 --payload one 2>&1)
+t2=$(as "$U2" evctl later -q 1h --channel c2 --payload two 2>&1)
 l1=$(as "$U1" evctl list 2>&1)
 l2=$(as "$U2" evctl list 2>&1)
 if [[ "$t1" =~ ^[0-9]+$ && "$t2" =~ ^[0-9]+$ ]] &&
@@ -241,11 +241,11 @@ $(journalctl -n 40 --no-pager 2>&1)"
 elif ! as_rt "$U2" systemctl --user enable --now evd.socket >/dev/null 2>&1; then
 	fail "systemctl --user enable --now evd.socket" "$(as_rt "$U2" systemctl --user status evd.socket 2>&1 | head)"
 else
-	tu=$(as_rt "$U2" evctl later 1h --channel u --payload user 2>&1)
+	tu=$(as_rt "$U2" evctl later -q 1h --channel u --payload user 2>&1)
 	if [[ "$tu" =~ ^[0-9]+$ ]] && [ -S "/run/user/$uid2/evd.sock" ] &&
 		[ "$(as_rt "$U2" systemctl --user is-active evd.service)" = active ] &&
-		[ -n "$(as_rt "$U2" evctl list | awk -v id="$tu" '$1 == id && $6 == "u"')" ] &&
-		[ -z "$(as "$U2" evctl list | awk '$6 == "u"')" ]; then
+		[ -n "$(as_rt "$U2" evctl list | awk -v id="$tu" '$1 == id && / channel u$/')" ] &&
+		[ -z "$(as "$U2" evctl list | awk '/ channel u$/')" ]; then
 		pass "a per-user evd (systemctl --user, lingering) serves $U2 on /run/user/$uid2/evd.sock"
 	else
 		fail "per-user evd" "tu=$tu $(as_rt "$U2" systemctl --user status evd.service 2>&1 | head)"
@@ -258,7 +258,7 @@ else
 	ubackend=$(sed -n 's/.*hooks \([a-z]*\).*/\1/p' <<<"$ustart")
 	ubus=no
 	[ -S "/run/user/$uid2/bus" ] && ubus=yes
-	tu=$(as_rt "$U2" evctl later 100ms --exec -- /bin/sh -c 'id -u; cat /proc/self/cgroup' 2>&1)
+	tu=$(as_rt "$U2" evctl later -q 100ms --exec -- /bin/sh -c 'id -u; cat /proc/self/cgroup' 2>&1)
 	urun=$(as_rt "$U2" evctl wait "$tu" --json --timeout 30s 2>&1)
 	uout=$(json stdout <<<"$urun" 2>/dev/null)
 	ucg=$(sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' <<<"$uout" | head -n1)
@@ -312,7 +312,7 @@ else
 	fail "hook identity of $U2" "$run"
 fi
 # Groups are the owner's when the hook starts, not when it was scheduled.
-tg=$(as "$U2" evctl later 3s --exec -- /usr/bin/id -Gn 2>&1)
+tg=$(as "$U2" evctl later -q 3s --exec -- /usr/bin/id -Gn 2>&1)
 usermod -aG "$GRP" "$U2"
 run=$(as "$U2" evctl wait "$tg" --json --timeout 30s 2>&1)
 gpasswd -d "$U2" "$GRP" >/dev/null
@@ -466,7 +466,7 @@ fi
 # fails the start job, yet it ran).
 ids=()
 for _ in $(seq 1 30); do
-	ids+=("$(as "$U1" evctl later 200ms --exec -- /bin/false 2>&1)")
+	ids+=("$(as "$U1" evctl later -q 200ms --exec -- /bin/false 2>&1)")
 done
 bad=
 for i in "${ids[@]}"; do
@@ -487,7 +487,7 @@ else
 	fail "evctl retry" "retry said [$out]; $(as "$U1" evctl get "$ftid" 2>&1 | tail -5)"
 fi
 
-tid=$(as "$U1" evctl later 100ms --retry 2 --retry-delay 1s --exec -- /bin/sh -c 'exit 5' 2>&1)
+tid=$(as "$U1" evctl later -q 100ms --retry 2 --retry-delay 1s --exec -- /bin/sh -c 'exit 5' 2>&1)
 until_true 30 runs_are "$U1" "$tid" 5 3
 runs=$(runs_with "$U1" "$tid" 5)
 # and no fourth
@@ -502,7 +502,7 @@ ch=alerts-$RANDOM
 as "$U1" evctl watch "$ch" --json --count 1 --timeout 30s >/run/evd-onfail.out 2>&1 &
 w=$!
 sleep 1
-tid=$(as "$U1" evctl later 100ms --on-failure "$ch" --exec -- /bin/sh -c 'echo oops; exit 4' 2>&1)
+tid=$(as "$U1" evctl later -q 100ms --on-failure "$ch" --exec -- /bin/sh -c 'echo oops; exit 4' 2>&1)
 wait "$w"
 out=$(cat /run/evd-onfail.out)
 # The message: JSON with timer_id, outcome, exit_code, the output tail.

@@ -245,6 +245,28 @@ list(const char *channel, uint64_t after_id, uint32_t limit)
 	emit(&rq);
 }
 
+/* List with ended timers and runs (issue 17). */
+static void
+list_finished(const char *channel, uint64_t after_id, uint32_t limit,
+              uint32_t runs)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List m = EVD__LIST__INIT;
+
+	m.channel = (char *)channel;
+	m.has_after_id = after_id != 0;
+	m.after_id = after_id;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	m.has_finished = 1;
+	m.finished = 1;
+	m.has_runs = runs != 0;
+	m.runs = runs;
+	rq.body_case = EVD__REQUEST__BODY_LIST;
+	rq.list = &m;
+	emit(&rq);
+}
+
 static void
 time_stats(void)
 {
@@ -490,6 +512,10 @@ main(int argc, char **argv)
 	list(NULL, 0, 0);
 	list("l", 0, 0);
 	list(NULL, 1, 1);
+	by_id(EVD__REQUEST__BODY_CANCEL, 2);
+	list_finished(NULL, 0, 0, 1);
+	list_finished("l", 0, 1, 9);
+	list_finished(NULL, 2, 2, 0);
 	save("list.bin");
 
 	time_stats();

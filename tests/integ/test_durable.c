@@ -328,13 +328,15 @@ test_misfire(void **state)
 
 	start(&p);
 	fd = greet(&p);
-	skip_id = later(fd, 200 * MS, "dur-mis", "skip", NULL,
+	/* Far enough out that both are scheduled and evd killed before
+	 * either is due, even under valgrind on a busy machine. */
+	skip_id = later(fd, 1500 * MS, "dur-mis", "skip", NULL,
 	                EVD__MISFIRE__MISFIRE_SKIP, NULL, NULL);
-	fire_id = later(fd, 200 * MS, "dur-mis", "fire", NULL,
+	fire_id = later(fd, 1500 * MS, "dur-mis", "fire", NULL,
 	                EVD__MISFIRE__MISFIRE_FIRE, NULL, NULL);
 	close(fd);
 	evd_kill9(&p);
-	usleep(500000); /* both deadlines pass while evd is down */
+	usleep(1800000); /* both deadlines pass while evd is down */
 	assert_int_equal(evd_start_in(&p, NULL), 0);
 
 	sub = greet(&p);

@@ -12,6 +12,10 @@
  * at the cancel is answered), List leaves it out, its key stays bound to
  * it (a retry of the original schedule gets it back, existing) and it
  * cannot be brought back by an ack's reschedule or Retry.
+ * Issue 17: List.finished adds the ended timers to a listing, in id order
+ * with the pending ones and from both places they are kept (the loop's
+ * keeper, the store), paged exactly whatever the page size; List.runs
+ * gives each its newest runs.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -678,6 +682,134 @@ test_finished_max(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* Every timer id List reports, page by page of limit (0: the daemon's
+ * default), into ids (at most max); checks the pages' order and runs. */
+static size_t
+list_all(int fd, uint32_t limit, bool finished, uint32_t runs,
+         const char *channel, uint64_t *ids, size_t max)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__List l = EVD__LIST__INIT;
+	Evd__TimerInfo *ti;
+	Evd__Reply *r;
+	uint64_t after = 0;
+	size_t n = 0, i;
+	int pages = 0;
+
+	for (;;) {
+		assert_true(++pages < 100);
+		l.channel = (char *)channel;
+		l.has_after_id = after != 0;
+		l.after_id = after;
+		l.has_limit = limit != 0;
+		l.limit = limit;
+		l.has_finished = 1;
+		l.finished = finished;
+		l.has_runs = runs != 0;
+		l.runs = runs;
+		rq.body_case = EVD__REQUEST__BODY_LIST;
+		rq.list = &l;
+		r = call(fd, &rq);
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER_LIST);
+		assert_true(limit == 0 || r->timer_list->n_timers <= limit);
+		for (i = 0; i < r->timer_list->n_timers; i++) {
+			ti = r->timer_list->timers[i];
+			assert_true(ti->timer_id > after);
+			assert_true(n < max);
+			ids[n++] = ti->timer_id;
+			after = ti->timer_id;
+			if (runs == 0)
+				assert_int_equal(ti->n_history, 0);
+			assert_true(ti->n_history <= runs);
+			if (ti->state == EVD__TIMER_STATE__CANCELLED) {
+				assert_true(finished);
+				if (runs > 0) {
+					assert_int_equal(ti->n_history, 1);
+					assert_int_equal(
+					    ti->history[0]->outcome,
+					    EVD__RUN_OUTCOME__RUN_CANCELLED);
+				}
+			}
+			/* No output in a listing. */
+			if (ti->n_history > 0)
+				assert_false(ti->history[0]->has_stdout_tail);
+		}
+		if (r->timer_list->next_after_id == 0) {
+			evd__reply__free_unpacked(r, NULL);
+			return n;
+		}
+		assert_true(r->timer_list->next_after_id >= after);
+		after = r->timer_list->next_after_id;
+		evd__reply__free_unpacked(r, NULL);
+	}
+}
+
+/* Issue 17: pending and ended timers listed together in id order, none
+ * twice, none missed, whatever the page size; only pending without
+ * finished; a channel filter leaves the others out, even where a page of
+ * the store held only others' (the page then ends where the store's
+ * did, not at the next pending timer). */
+static void
+test_list_finished(void **state)
+{
+	/* What each timer is, in id order: Pending or Cancelled, in
+	 * channel ended-lf or Other; C: a caller timer that fired. */
+	static const char plan[] = "POOCPOOCCPC";
+	struct sched lf = { .delay_ns = 3600 * SEC, .channel = "ended-lf" };
+	struct sched other = { .delay_ns = 3600 * SEC,
+	                       .channel = "ended-lf-other" };
+	struct sched caller = { .delay_ns = 1 * MS };
+	uint64_t ids[16], all[16], pend[16], mine[16], got[32];
+	size_t nall = 0, npend = 0, nmine = 0, n, i, k;
+	uint32_t limits[] = {1, 2, 3, 0};
+	struct evd_proc p;
+	Evd__Reply *r;
+	int fd;
+
+	assert_int_equal(start(&p, NULL), 0);
+	fd = greet_at(&p);
+	for (i = 0; plan[i] != '\0'; i++) {
+		bool last = plan[i + 1] == '\0';
+
+		if (last) {
+			/* Kept by the loop's keeper, not the store. */
+			ids[i] = schedule(fd, &caller, NULL);
+			r = raw_next_fired(fd, 5000);
+			assert_non_null(r);
+			assert_int_equal(r->fired->timer_id, ids[i]);
+			evd__reply__free_unpacked(r, NULL);
+		} else if (plan[i] == 'O') {
+			ids[i] = schedule(fd, &other, NULL);
+			assert_int_equal(cancel_code(fd, ids[i]), 0);
+		} else {
+			ids[i] = schedule(fd, &lf, NULL);
+			if (plan[i] == 'C')
+				assert_int_equal(cancel_code(fd, ids[i]), 0);
+		}
+		all[nall++] = ids[i];
+		if (plan[i] == 'P')
+			pend[npend++] = ids[i];
+		if (!last && plan[i] != 'O')
+			mine[nmine++] = ids[i];
+	}
+	for (k = 0; k < 4; k++) {
+		n = list_all(fd, limits[k], true, 1, NULL, got, 32);
+		assert_int_equal(n, nall);
+		for (i = 0; i < n; i++)
+			assert_int_equal(got[i], all[i]);
+		n = list_all(fd, limits[k], false, 0, NULL, got, 32);
+		assert_int_equal(n, npend);
+		for (i = 0; i < n; i++)
+			assert_int_equal(got[i], pend[i]);
+		n = list_all(fd, limits[k], true, 0, "ended-lf", got, 32);
+		assert_int_equal(n, nmine);
+		for (i = 0; i < n; i++)
+			assert_int_equal(got[i], mine[i]);
+	}
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -689,6 +821,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_cancelled_key),
 		cmocka_unit_test(test_cancelled_not_revived),
 		cmocka_unit_test(test_finished_max),
+		cmocka_unit_test(test_list_finished),
 	};
 
 	memory_store = argc > 1 && strcmp(argv[1], "--memory") == 0;

@@ -44,9 +44,16 @@ ctl() { "$EVCTL" --socket "$sock" "$@"; }
 tid() { ctl --json "$@" | sed -n 's/.*"timer_id":\([0-9]*\).*/\1/p' | head -1; }
 
 # The README demo: a channel fire with a payload, then watch prints it.
-id=$(ctl later 1s --channel demo --payload hi)
+# Scheduling prints the id and when it fires (issue 17); --quiet the id.
+out=$(TZ=UTC ctl later 1s --channel demo --payload hi)
+id=${out%% *}
 check "later prints an id" test -n "$id"
 check "the id is a number" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+check "later prints when it fires" bash -c "[[ '$out' =~ \
+^$id\ \ next:\ (Mon|Tue|Wed|Thu|Fri|Sat|Sun)\ [0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9:]{8}\ UTC\ \((in\ [0-9]+ms|now)\)$ ]]"
+out=$(ctl later --quiet 1h --channel demo-q)
+check "--quiet prints the id alone" bash -c "[[ '$out' =~ ^[0-9]+$ ]]"
+ctl cancel "$out" >/dev/null
 out=$(ctl watch demo --count 1 --timeout 10s)
 rc=$?
 check "watch exits 0 after --count" test $rc -eq 0
@@ -96,8 +103,8 @@ check "parse names the zone it used" \
 ctl cancel "$id" >/dev/null
 
 # cancel / get / list
-id=$(ctl later 1h --channel keep --payload p1 --key k-1)
-again=$(ctl later 1h --channel keep --payload p1 --key k-1)
+id=$(ctl later -q 1h --channel keep --payload p1 --key k-1)
+again=$(ctl later -q 1h --channel keep --payload p1 --key k-1)
 check "same key, same timer" test "$id" = "$again"
 out=$(ctl get "$id")
 check "get shows the channel" bash -c "grep -q 'keep' <<<'$out'"
@@ -129,14 +136,14 @@ out=$(ctl --json later 1h --channel j)
 check "schedule --json" bash -c "grep -q '\"timer_id\":' <<<'$out'"
 
 # durable channels: state, options, history, dead letters (issue 3)
-id=$(ctl later 1h --channel c)
+id=$(ctl later -q 1h --channel c)
 out=$(ctl get "$id")
 check "later 1h --channel: get shows pending" \
 	bash -c "grep -q '^state: *pending$' <<<'$out'"
 out=$(ctl later 1h --channel c --misfire skip --delivery at-most-once \
 	--max-attempts 3 --downtime paused)
 check "scheduling takes the timer options" test -n "$out"
-id=$(ctl soon --channel opt --payload o --misfire skip --max-attempts 2 \
+id=$(ctl soon -q --channel opt --payload o --misfire skip --max-attempts 2 \
 	--delivery at-least-once --downtime paused)
 out=$(ctl watch opt --count 1 --timeout 10s --visibility 200ms)
 check "watch --visibility receives" bash -c "grep -q 'payload=o' <<<'$out'"
@@ -334,7 +341,7 @@ ctl later 1s --exec >/dev/null 2>&1
 check "--exec without a command is usage (2)" test $? -eq 2
 ctl later 1s --cwd / >/dev/null 2>&1
 check "--cwd without --exec is usage (2)" test $? -eq 2
-id=$(ctl later 0s --exec -- /bin/sh -c 'echo out; echo err >&2; exit 7' \
+id=$(ctl later -q 0s --exec -- /bin/sh -c 'echo out; echo err >&2; exit 7' \
 	2>"$dir/err")
 rc=$?
 if [ $rc -ne 0 ] && grep -q "unknown callback target" "$dir/err"; then
@@ -355,18 +362,18 @@ else
 		"exec:              /bin/sh -c 'echo out; echo err >&2; exit 7'" \
 		"$dir/get"
 	check "get shows the run's exit" grep -q 'outcome=exited exit=7 ' "$dir/get"
-	id=$(ctl soon --shell 'kill -TERM $$')
+	id=$(ctl soon -q --shell 'kill -TERM $$')
 	ctl wait "$id" >/dev/null 2>&1
 	check "wait: killed by SIGTERM is 128+15" test $? -eq 143
-	id=$(ctl soon --exec-timeout 200ms --exec -- sleep 100)
+	id=$(ctl soon -q --exec-timeout 200ms --exec -- sleep 100)
 	ctl wait --timeout 20s "$id" >/dev/null 2>&1
 	check "wait: a hook at its timeout is 124" test $? -eq 124
-	id=$(ctl soon --payload stdin-payload --env K=V --exec -- \
+	id=$(ctl soon -q --payload stdin-payload --env K=V --exec -- \
 		/bin/sh -c 'cat; echo " $K $EVD_TIMER_ID"')
 	out=$(ctl wait "$id")
 	check "the hook gets the payload, env and its id" \
 		bash -c "grep -q '^stdin-payload V $id$' <<<'$out'"
-	id=$(ctl later 1h --shell 'true')
+	id=$(ctl later -q 1h --shell 'true')
 	ctl wait --timeout 200ms "$id" >/dev/null 2>"$dir/err"
 	check "wait --timeout is exit 1" test $? -eq 1
 	check "wait --timeout says timed out" grep -q 'timed out' "$dir/err"
@@ -422,7 +429,7 @@ else
 	check "--pass-env of a missing variable is usage (2)" test $? -eq 2
 	check "--pass-env names the missing variable" \
 		grep -q EVCTL_TEST_UNSET "$dir/err"
-	id=$(EVCTL_TEST_PASSED='carried over' "$EVCTL" --socket "$sock" soon \
+	id=$(EVCTL_TEST_PASSED='carried over' "$EVCTL" --socket "$sock" soon -q \
 		--pass-env EVCTL_TEST_PASSED --exec -- \
 		/bin/sh -c 'echo "[$EVCTL_TEST_PASSED]"')
 	out=$(ctl wait "$id")
@@ -431,12 +438,12 @@ else
 	# The daemon judges properties by how it runs hooks: one that
 	# cannot honour Nice= says so, and the rest is checked without.
 	props=(-p Nice=5)
-	ctl later 1h "${props[@]}" --shell true >"$dir/out" 2>"$dir/err" || {
+	ctl later -q 1h "${props[@]}" --shell true >"$dir/out" 2>"$dir/err" || {
 		echo "evd refuses Nice= ($(cat "$dir/err")): properties not checked"
 		props=()
 	}
 	[ -s "$dir/out" ] && ctl cancel "$(cat "$dir/out")" >/dev/null
-	id=$(ctl later 1h --retry 3 --retry-delay 2s --on-failure evctl-alerts \
+	id=$(ctl later -q 1h --retry 3 --retry-delay 2s --on-failure evctl-alerts \
 		"${props[@]}" --shell 'exit 1')
 	ctl get "$id" >"$dir/get"
 	check "get shows the user" \
@@ -456,7 +463,7 @@ else
 	check "get --json shows the options" bash -c "grep -q '\"retry\":3,\"retry_delay_ns\":2000000000,\"on_failure\":\"evctl-alerts\"' <<<'$out'"
 	ctl cancel "$id" >/dev/null
 	# A failing hook runs 1 + 2 times.
-	id=$(ctl soon --retry 2 --retry-delay 50ms \
+	id=$(ctl soon -q --retry 2 --retry-delay 50ms \
 		--shell "echo run >> $dir/retried; exit 1")
 	for _ in $(seq 1 200); do
 		[ "$(wc -l <"$dir/retried" 2>/dev/null)" = 3 ] && break
@@ -465,7 +472,7 @@ else
 	check "--retry 2 runs a failing hook three times" \
 		test "$(wc -l <"$dir/retried")" = 3
 	# retry: a finished one-shot runs again (trigger cannot).
-	id=$(ctl soon --shell "echo run >> $dir/again")
+	id=$(ctl soon -q --shell "echo run >> $dir/again")
 	ctl wait "$id" >/dev/null
 	ctl trigger "$id" >/dev/null 2>&1
 	check "trigger of a finished hook is exit 4 (not found)" test $? -eq 4
@@ -492,7 +499,7 @@ rc=$?
 	out=$(ctl later 0.2s --every 0.2s --count 3 --payload rep --timeout 10s)
 	check "later --every --count 3: evctl prints 3 fires" \
 		test "$(grep -c 'payload=rep' <<<"$out")" -eq 3
-	id=$(ctl later 0.2s --every 0.2s --count 3 --channel rep)
+	id=$(ctl later -q 0.2s --every 0.2s --count 3 --channel rep)
 	out=$(ctl --json watch rep --count 3 --timeout 10s)
 	check "watch receives 3 interval fires" \
 		test "$(grep -c "\"timer_id\":$id," <<<"$out")" -eq 3
@@ -500,7 +507,7 @@ rc=$?
 	printf '%s\n' "$out" >"$dir/get"
 	check "interval: fire_count 3" grep -q '^fire_count: *3$' "$dir/get"
 	check "interval: fired after its count" grep -q '^state: *fired$' "$dir/get"
-	id=$(ctl later 1h --every 30m --count 3 --channel rep)
+	id=$(ctl later -q 1h --every 30m --count 3 --channel rep)
 	ctl get "$id" >"$dir/get"
 	check "interval: get shows every" grep -q '^every: *30m$' "$dir/get"
 	check "interval: get shows the count" grep -q '^repeat_count: *3$' "$dir/get"
@@ -523,7 +530,7 @@ rc=$?
 	first=$(grep -o '"deadline_ns":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)
 	check "on '*:*:0/1': the first deadline is a whole second" \
 		test "$((first % 1000000000))" -eq 0
-	id=$(ctl on 'Mon..Fri *-*-* 09:00:00' --tz Europe/Berlin --channel cal \
+	id=$(ctl on -q 'Mon..Fri *-*-* 09:00:00' --tz Europe/Berlin --channel cal \
 		--dst-gap skip --dst-overlap both --count 5)
 	out=$(ctl get "$id")
 	printf '%s\n' "$out" >"$dir/get"
@@ -544,7 +551,7 @@ rc=$?
 	check "on: a bad expression is usage (2)" test $? -eq 2
 	check "on: the error names the problem" grep -q 'invalid calendar' "$dir/err"
 	# pause / resume / trigger
-	id=$(ctl later 1h --every 1h --channel pr)
+	id=$(ctl later -q 1h --every 1h --channel pr)
 	due=$(ctl --json get "$id" | grep -o '"deadline_ns":[0-9]*')
 	out=$(ctl pause "$id")
 	check "pause prints the paused timer" bash -c "grep -q '^$id paused ' <<<'$out'"
@@ -565,7 +572,7 @@ rc=$?
 	ctl pause x >/dev/null 2>&1
 	check "pause of a bad id is usage (2)" test $? -eq 2
 	# the trampoline: watch acks each fire with a reschedule
-	id=$(ctl soon --channel tramp --payload t)
+	id=$(ctl soon -q --channel tramp --payload t)
 	out=$(ctl watch tramp --count 3 --reschedule-in 0.1s --timeout 10s)
 	check "watch --reschedule-in: the one-shot fires again and again" \
 		test "$(grep -c "timer=$id " <<<"$out")" -eq 3
@@ -579,11 +586,11 @@ rc=$?
 	# human times; at computes the instant as parse does
 	for t in '+5m' 'now + 2 hours' 'tomorrow 10:00' 'in 5 minutes' \
 		'2030-12-01 09:00 Europe/Paris'; do
-		id=$(ctl at "$t" --channel human)
+		id=$(ctl at -q "$t" --channel human)
 		check "at '$t'" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
 		ctl cancel "$id" >/dev/null
 	done
-	id=$(ctl at 'tomorrow 10:00' --tz Asia/Tokyo --channel human)
+	id=$(ctl at -q 'tomorrow 10:00' --tz Asia/Tokyo --channel human)
 	want=$(ctl --json parse 'tomorrow 10:00' --tz Asia/Tokyo |
 		grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
 	got=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | head -1 |

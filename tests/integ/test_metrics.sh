@@ -85,11 +85,11 @@ ctl later 50ms --channel m --payload c >/dev/null &&
 	scheduled=$((scheduled + 1)) fired=$((fired + 1))
 out=$(ctl watch m --count 1 --timeout 10s)
 check "the channel timer fired" bash -c "grep -q 'payload=c' <<<'$out'"
-id=$(ctl later 1h --channel keep) && scheduled=$((scheduled + 1))
+id=$(ctl later -q 1h --channel keep) && scheduled=$((scheduled + 1))
 check "cancel succeeds" ctl cancel "$id"
 ctl later 1h --channel keep >/dev/null && scheduled=$((scheduled + 1))
 exec_ok=0
-id=$(ctl soon --exec -- /bin/sh -c 'exit 3' 2>"$dir/err")
+id=$(ctl soon -q --exec -- /bin/sh -c 'exit 3' 2>"$dir/err")
 if [ $? -ne 0 ] && grep -q "unknown callback target" "$dir/err"; then
 	echo "SKIP: daemon without exec hooks (exec outcome cases)"
 else

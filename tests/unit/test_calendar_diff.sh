@@ -131,7 +131,7 @@ while IFS= read -r expr; do
 		TZ=$z "$evctl" next "$expr" -n "$iters" --after "@$b" \
 		    --dst-gap skip >"$tmp/ev" 2>"$tmp/ev.err"
 		ev_rc=$?
-		awk '{ sub(/\.[0-9]+$/, "", $5); print $4 " " $5 }' \
+		awk '{ sub(/\.[0-9]+$/, "", $6); print $5 " " $6 }' \
 		    "$tmp/ev" >"$tmp/ev.utc"
 		if [ "$sd_rc" -ne 0 ] && [ "$ev_rc" -ne 0 ]; then
 			continue # both refuse it

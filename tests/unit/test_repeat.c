@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "evd.pb-c.h"
 #include "repeat.h"
 
 #define S INT64_C(1000000000)

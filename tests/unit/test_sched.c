@@ -2,8 +2,11 @@
  * Unit tests of the scheduler (daemon/sched.c) with delivery faked and
  * the clock simulated.
  *
- * The fake delivery (deliver_ready, deliver_stage, deliver_fire, defined
- * here, so deliver.o is never linked) records every call and a copy of
+ * The fake delivery (deliver_ready, deliver_stage, deliver_fire,
+ * deliver_failure, deliver_cancelled, defined here, so deliver.o is
+ * never linked) and the fake hooks (hook_running, hook_terminate: which
+ * timers have a run going, for the overlap policy; hook.o is not linked
+ * either) records every call and a copy of
  * its struct fire; the fake clock (clock_set_source) stands still until
  * a test moves it. Fires are driven by sched_run_clock (sched_int.h),
  * what the timerfd callback runs, so no timerfd has to expire. Durable
@@ -28,7 +31,9 @@
 
 #include "batch.h"
 #include "clock.h"
+#include "channel.h"
 #include "deliver.h"
+#include "hook.h"
 #include "quota.h"
 #include "repeat.h"
 #include "sched.h"
@@ -64,7 +69,7 @@ advance(int64_t d)
 /* ---- the fake delivery ---- */
 
 struct call {
-	char what; /* 'r' ready, 's' stage, 'f' fire */
+	char what; /* 'r' ready, 's' stage, 'f' fire, 'F' failure message */
 	struct fire f;
 	char payload[32]; /* a copy: f.payload is only borrowed */
 	char exec[32];
@@ -74,6 +79,11 @@ static struct {
 	struct call calls[64];
 	size_t n;
 	int ready_exec; /* what deliver_ready answers for an exec fire */
+	uint64_t running; /* the timer whose hook runs (0: none) */
+	size_t nterminated; /* hook_terminate calls */
+	size_t ncancelled; /* deliver_cancelled calls (not in calls[]) */
+	uint64_t cancelled_id;
+	int64_t cancelled_due_rt_ns;
 } fake;
 
 static void
@@ -122,8 +132,38 @@ deliver_fire(const struct fire *f, struct store *s)
 	record('f', f);
 }
 
+int
+deliver_failure(const struct fire *f, struct store *s)
+{
+	assert_non_null(s);
+	record('F', f);
+	return 0;
+}
+
+bool
+hook_running(uint64_t timer_id, uid_t *ret_uid)
+{
+	*ret_uid = UID;
+	return fake.running != 0 && fake.running == timer_id;
+}
+
 void
-deliver_fill_fired(Evd__Fired *ret, const struct fire *f, const char *channel,
+hook_terminate(uint64_t timer_id)
+{
+	assert_int_equal(timer_id, fake.running);
+	fake.nterminated++;
+}
+
+void
+deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
+{
+	fake.ncancelled++;
+	fake.cancelled_id = timer_id;
+	fake.cancelled_due_rt_ns = due_rt_ns;
+}
+
+void
+deliver_fill_fired(struct Evd__Fired *ret, const struct fire *f, const char *channel,
 		   uint32_t attempt)
 {
 	(void)ret;
@@ -171,9 +211,9 @@ setup(void **state)
 	struct store *s = NULL;
 
 	(void)state;
-	fake_ns[EVD__CLOCK__MONOTONIC] = 1000 * S;
-	fake_ns[EVD__CLOCK__BOOTTIME] = 1200 * S;
-	fake_ns[EVD__CLOCK__REALTIME] = INT64_C(1700000000) * S;
+	fake_ns[EVD_CLOCK_MONOTONIC] = 1000 * S;
+	fake_ns[EVD_CLOCK_BOOTTIME] = 1200 * S;
+	fake_ns[EVD_CLOCK_REALTIME] = INT64_C(1700000000) * S;
 	clock_set_source(fake_now);
 	memset(&fake, 0, sizeof fake);
 	assert_non_null(base = event_base_new());
@@ -182,6 +222,7 @@ setup(void **state)
 	assert_int_equal(be->open(&cfg, &s), 0);
 	batch_init(base, be, s);
 	assert_int_equal(sched_init(base, NULL), 0);
+	assert_int_equal(channel_init(base), 0);
 	return 0;
 }
 
@@ -189,6 +230,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
+	channel_shutdown();
 	sched_shutdown();
 	batch_shutdown();
 	quota_shutdown();
@@ -208,8 +250,8 @@ add_caller(int64_t in_ns, const char *payload, int misfire, struct repeat *rep)
 	memset(&spec, 0, sizeof spec);
 	spec.uid = UID;
 	spec.gid = GID;
-	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = fake_ns[EVD__CLOCK__MONOTONIC] + in_ns;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + in_ns;
 	spec.conn_id = CONN;
 	spec.payload = (const uint8_t *)payload;
 	spec.payload_len = strlen(payload);
@@ -224,7 +266,7 @@ add_caller(int64_t in_ns, const char *payload, int misfire, struct repeat *rep)
 static void
 run_due(void)
 {
-	while (sched_run_clock(&sched.clocks[EVD__CLOCK__MONOTONIC]))
+	while (sched_run_clock(&sched.clocks[EVD_CLOCK_MONOTONIC]))
 		;
 }
 
@@ -255,7 +297,7 @@ check_caller_fire(const struct call *c, uint64_t timer_id, const char *payload,
 	assert_string_equal(c->payload, payload);
 	assert_true(c->f.fire_id != 0);
 	assert_int_equal(c->f.lateness_ns, lateness_ns);
-	assert_int_equal(c->f.fired_rt_ns, fake_ns[EVD__CLOCK__REALTIME]);
+	assert_int_equal(c->f.fired_rt_ns, fake_ns[EVD_CLOCK_REALTIME]);
 	/* A monotonic deadline's wall time: the fire's, less lateness. */
 	assert_int_equal(c->f.due_rt_ns, c->f.fired_rt_ns - lateness_ns);
 }
@@ -324,6 +366,11 @@ test_cancel_before_fire(void **state)
 	ib = sched_timer_id(b);
 	assert_int_equal(sched_cancel(a), 0);
 	assert_null(sched_lookup(ia, UID));
+	/* Its waiters are told, with its deadline as wall time. */
+	assert_int_equal(fake.ncancelled, 1);
+	assert_int_equal(fake.cancelled_id, ia);
+	assert_int_equal(fake.cancelled_due_rt_ns,
+			 fake_ns[EVD_CLOCK_REALTIME] + 100 * MS);
 
 	advance(1 * S);
 	run_due();
@@ -338,12 +385,12 @@ test_cancel_before_fire(void **state)
 static void
 test_repeat_next_deadline(void **state)
 {
-	int64_t t0 = fake_ns[EVD__CLOCK__MONOTONIC];
+	int64_t t0 = fake_ns[EVD_CLOCK_MONOTONIC];
 	struct timer *t;
 	uint64_t id;
 
 	(void)state;
-	t = add_caller(10 * S, "r", EVD__MISFIRE__MISFIRE_FIRE, every(10 * S));
+	t = add_caller(10 * S, "r", EVD_MISFIRE_FIRE, every(10 * S));
 	id = sched_timer_id(t);
 	assert_int_equal(sched_timer_deadline(t), t0 + 10 * S);
 
@@ -367,7 +414,7 @@ test_repeat_next_deadline(void **state)
 static void
 test_misfire_catchup(void **state)
 {
-	int64_t t0 = fake_ns[EVD__CLOCK__MONOTONIC];
+	int64_t t0 = fake_ns[EVD_CLOCK_MONOTONIC];
 	struct timer *once, *skip, *all;
 	uint64_t io, is, ia;
 	size_t i, n_once = 0, n_skip = 0, n_all = 0;
@@ -375,10 +422,10 @@ test_misfire_catchup(void **state)
 
 	(void)state;
 	once =
-	    add_caller(10 * S, "f", EVD__MISFIRE__MISFIRE_FIRE, every(10 * S));
+	    add_caller(10 * S, "f", EVD_MISFIRE_FIRE, every(10 * S));
 	skip =
-	    add_caller(10 * S, "s", EVD__MISFIRE__MISFIRE_SKIP, every(10 * S));
-	all = add_caller(10 * S, "a", EVD__MISFIRE__MISFIRE_ALL, every(10 * S));
+	    add_caller(10 * S, "s", EVD_MISFIRE_SKIP, every(10 * S));
+	all = add_caller(10 * S, "a", EVD_MISFIRE_ALL, every(10 * S));
 	io = sched_timer_id(once);
 	is = sched_timer_id(skip);
 	ia = sched_timer_id(all);
@@ -421,9 +468,9 @@ test_pause_resume(void **state)
 	bool ended = true;
 
 	(void)state;
-	a = add_caller(100 * MS, "a", EVD__MISFIRE__MISFIRE_FIRE, NULL);
-	b = add_caller(200 * MS, "b", EVD__MISFIRE__MISFIRE_FIRE, NULL);
-	c = add_caller(100 * MS, "c", EVD__MISFIRE__MISFIRE_SKIP, NULL);
+	a = add_caller(100 * MS, "a", EVD_MISFIRE_FIRE, NULL);
+	b = add_caller(200 * MS, "b", EVD_MISFIRE_FIRE, NULL);
+	c = add_caller(100 * MS, "c", EVD_MISFIRE_SKIP, NULL);
 	ia = sched_timer_id(a);
 	ib = sched_timer_id(b);
 	ic = sched_timer_id(c);
@@ -470,8 +517,8 @@ test_exec_held_then_fired(void **state)
 	memset(&spec, 0, sizeof spec);
 	spec.uid = UID;
 	spec.gid = GID;
-	spec.clock = EVD__CLOCK__MONOTONIC;
-	spec.deadline_ns = fake_ns[EVD__CLOCK__MONOTONIC] + 1 * S;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + 1 * S;
 	spec.exec = exec;
 	spec.exec_len = sizeof exec;
 	spec.payload = (const uint8_t *)"x";
@@ -515,10 +562,149 @@ test_exec_held_then_fired(void **state)
 	/* Held, its lateness is from its deadline, 2 s ago. */
 	assert_int_equal(fake.calls[2].f.lateness_ns, 2 * S);
 	assert_int_equal(fake.calls[2].f.fired_rt_ns,
-			 fake_ns[EVD__CLOCK__REALTIME]);
+			 fake_ns[EVD_CLOCK_REALTIME]);
 	assert_int_equal(fake.calls[2].f.due_rt_ns,
-			 fake_ns[EVD__CLOCK__REALTIME] - 2 * S);
+			 fake_ns[EVD_CLOCK_REALTIME] - 2 * S);
 	assert_null(sched_lookup(id, UID));
+}
+
+/* Schedules an exec timer repeating every second from 1 s from now,
+ * with overlap policy overlap. */
+static struct timer *
+add_exec_every(int overlap)
+{
+	static const uint8_t exec[] = {0x0a, 0x04, 't', 'r', 'u', 'e'};
+	struct sched_spec spec;
+	struct timer *t = NULL;
+	bool existing;
+
+	memset(&spec, 0, sizeof spec);
+	spec.uid = UID;
+	spec.gid = GID;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + 1 * S;
+	spec.exec = exec;
+	spec.exec_len = sizeof exec;
+	spec.rep = every(1 * S);
+	spec.rep->overlap = overlap;
+	assert_int_equal(sched_add(&spec, &t, &existing), 0);
+	return t;
+}
+
+/* The overlap policy of a repeating exec timer whose previous run still
+ * runs (sched_fire.c): skip moves the schedule on without a fire; allow
+ * fires; terminate-previous ends the run, then fires; queue-one defers
+ * the fire to the run's end (sched_fire_done), once. With no run going,
+ * every policy fires. */
+static void
+test_overlap(void **state)
+{
+	struct timer *t;
+	uint64_t id;
+	int64_t next;
+
+	(void)state;
+	/* skip */
+	t = add_exec_every(EVD_OVERLAP_SKIP);
+	id = sched_timer_id(t);
+	fake.running = id;
+	next = sched_timer_deadline(t) + 1 * S;
+	advance(1 * S);
+	run_due();
+	assert_int_equal(fake.n, 0);
+	assert_ptr_equal(sched_lookup(id, UID), t);
+	assert_int_equal(sched_timer_deadline(t), next);
+	fake.running = 0; /* the run ended: the next one fires */
+	advance(1 * S);
+	run_due();
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(fired(0)->f.timer_id, id);
+	assert_int_equal(sched_cancel(t), 0);
+
+	/* allow */
+	fake.n = 0;
+	t = add_exec_every(EVD_OVERLAP_ALLOW);
+	id = sched_timer_id(t);
+	fake.running = id;
+	advance(1 * S);
+	run_due();
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(fired(0)->f.timer_id, id);
+	assert_int_equal(fake.nterminated, 0);
+	assert_int_equal(sched_cancel(t), 0);
+
+	/* terminate-previous */
+	fake.n = 0;
+	t = add_exec_every(EVD_OVERLAP_TERMINATE_PREVIOUS);
+	id = sched_timer_id(t);
+	fake.running = id;
+	advance(1 * S);
+	run_due();
+	assert_int_equal(fake.nterminated, 1);
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(fired(0)->f.timer_id, id);
+	assert_int_equal(sched_cancel(t), 0);
+
+	/* queue-one */
+	fake.n = 0;
+	t = add_exec_every(EVD_OVERLAP_QUEUE_ONE);
+	id = sched_timer_id(t);
+	fake.running = id;
+	advance(1 * S);
+	run_due();
+	assert_int_equal(fake.n, 0); /* deferred, not fired */
+	advance(1 * S);
+	run_due();
+	assert_int_equal(fake.n, 0); /* one waits already: skipped */
+	sched_fire_done(id); /* still running: nothing yet */
+	assert_int_equal(fake.n, 0);
+	fake.running = 0;
+	sched_fire_done(id); /* the run ended: the deferred one starts */
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(fired(0)->f.timer_id, id);
+	assert_int_equal(fired(0)->f.lateness_ns, 0); /* an extra fire */
+	sched_fire_done(id); /* nothing more was deferred */
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(sched_cancel(t), 0);
+}
+
+/* An exec timer's failure message (sched_publish_failure): the right to
+ * publish is judged now, then deliver gets one channel fire with a fresh
+ * fire id, the payload and the wall time of now; without the right,
+ * nothing reaches deliver. */
+static void
+test_failure_message(void **state)
+{
+	struct sched_failure_msg m;
+	char why[128];
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	m.timer_id = 42;
+	m.uid = UID;
+	m.gid = GID;
+	m.channel = "1000:alerts";
+	m.payload = (const uint8_t *)"boom";
+	m.payload_len = 4;
+	assert_int_equal(sched_publish_failure(&m, why, sizeof why), 0);
+	assert_int_equal(fake.n, 1);
+	assert_int_equal(fake.calls[0].what, 'F');
+	assert_int_equal(fake.calls[0].f.target, FIRE_CHANNEL);
+	assert_int_equal(fake.calls[0].f.timer_id, 42);
+	assert_true(fake.calls[0].f.fire_id != 0);
+	assert_int_equal(fake.calls[0].f.uid, UID);
+	assert_string_equal(fake.calls[0].payload, "boom");
+	assert_int_equal(fake.calls[0].f.delivery, EVD_DELIVERY_AT_LEAST_ONCE);
+	assert_int_equal(fake.calls[0].f.lateness_ns, 0);
+	assert_int_equal(fake.calls[0].f.due_rt_ns, fake_ns[EVD_CLOCK_REALTIME]);
+	assert_int_equal(fake.calls[0].f.fired_rt_ns,
+			 fake_ns[EVD_CLOCK_REALTIME]);
+
+	/* Another uid's channel, which this owner may not publish to. */
+	m.channel = "1001:theirs";
+	assert_int_equal(sched_publish_failure(&m, why, sizeof why), -EACCES);
+	assert_string_equal(why, "its owner may no longer publish to it");
+	assert_int_equal(fake.n, 1);
 }
 
 int
@@ -534,6 +720,9 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_held_then_fired, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_overlap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failure_message, setup,
 					    teardown),
 	};
 

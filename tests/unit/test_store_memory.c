@@ -271,6 +271,59 @@ test_ended_kept(void **state)
 	M->close(s);
 }
 
+/* The ids list_ended reports, in order. */
+struct ids_got {
+	uint64_t ids[16];
+	int n;
+};
+
+static int
+ids_cb(const struct store_timer *t, void *arg)
+{
+	struct ids_got *g = arg;
+
+	assert_true(t->finished);
+	if (g->n < 16)
+		g->ids[g->n++] = t->id;
+	return 0;
+}
+
+/* list_ended: ended timers only, in id order whatever order they ended
+ * in, after after_id, at most limit, one owner's or everyone's. */
+static void
+test_list_ended(void **state)
+{
+	static const uint64_t order[] = {5, 2, 9, 7};
+	struct store *s = open_with(5, 10, 0);
+	struct store_timer t;
+	struct ids_got g;
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		t = timer_make(order[i], order[i] == 7 ? 2000 : 1000);
+		assert_int_equal(M->remember(s, &t), 0);
+		t = ended(t, order[i] == 2);
+		assert_int_equal(M->remember(s, &t), 0);
+	}
+	t = timer_make(3, 1000); /* fired, not ended: the daemon's */
+	assert_int_equal(M->remember(s, &t), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(M->list_ended(s, 1000, false, 0, 10, ids_cb, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.ids[0], 2);
+	assert_int_equal(g.ids[1], 5);
+	assert_int_equal(g.ids[2], 9);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(M->list_ended(s, 0, true, 2, 2, ids_cb, &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.ids[0], 5);
+	assert_int_equal(g.ids[1], 7);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(M->list_ended(s, 3000, false, 0, 10, ids_cb, &g), 0);
+	assert_int_equal(g.n, 0);
+	M->close(s);
+}
+
 /* At most finished_max ended timers per owner, the oldest dropped with
  * its runs; other owners are not touched; 0 keeps none. */
 static void
@@ -421,6 +474,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runs_of_told_timers),
 	    cmocka_unit_test(test_ended_kept),
+	    cmocka_unit_test(test_list_ended),
 	    cmocka_unit_test(test_finished_max_per_owner),
 	    cmocka_unit_test(test_age),
 	    cmocka_unit_test(test_keys_and_revive),

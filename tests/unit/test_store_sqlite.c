@@ -418,6 +418,62 @@ test_row_error_keeps_batch(void **state)
 	B->close(s);
 }
 
+/* The ids list_ended reports, in order. */
+struct ids_got {
+	uint64_t ids[16];
+	int n;
+};
+
+static int
+ids_cb(const struct store_timer *t, void *arg)
+{
+	struct ids_got *g = arg;
+
+	assert_true(t->finished);
+	if (g->n < 16)
+		g->ids[g->n++] = t->id;
+	return 0;
+}
+
+/* list_ended: finished and cancelled rows only, in id order, after
+ * after_id, at most limit, one owner's or everyone's. */
+static void
+test_list_ended(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f);
+	struct store_timer t;
+	struct ids_got g;
+	uint64_t id;
+
+	for (id = 1; id <= 6; id++) {
+		t = timer_make(id);
+		t.uid = id == 4 ? 2000 : 1000;
+		assert_int_equal(schedule1(s, &t), 0);
+	}
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->retire(s, 5, 0, NULL), 0);
+	assert_int_equal(B->retire(s, 2, 0, NULL), 0);
+	assert_int_equal(B->cancel(s, 4), 0);
+	assert_int_equal(B->retire(s, 6, 0, NULL), 0);
+	assert_int_equal(B->commit(s), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_ended(s, 1000, false, 0, 10, ids_cb, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.ids[0], 2);
+	assert_int_equal(g.ids[1], 5);
+	assert_int_equal(g.ids[2], 6);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_ended(s, 0, true, 2, 2, ids_cb, &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.ids[0], 4);
+	assert_int_equal(g.ids[1], 5);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_ended(s, 3000, false, 0, 10, ids_cb, &g), 0);
+	assert_int_equal(g.n, 0);
+	B->close(s);
+}
+
 static void
 test_retire(void **state)
 {
@@ -1534,6 +1590,7 @@ main(void)
 	    T(test_key_unique_among_pending),
 	    T(test_row_error_keeps_batch),
 	    T(test_retire),
+	    T(test_list_ended),
 	    T(test_reschedule),
 	    T(test_sched_paused_revive),
 	    T(test_cancel),

@@ -1,0 +1,124 @@
+"""python3 -m evd.worker and the synchronous facade evd.sync."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import evd
+import evd.sync
+from conftest import LOOP, until
+
+HANDLERS = textwrap.dedent('''
+    import asyncio, os, time
+    LOG = os.environ["EVD_WORKER_LOG"]
+
+    def _log(msg, how):
+        with open(LOG, "a") as f:
+            f.write(f"{how} {msg.payload.decode()} {msg.attempt}\\n")
+
+    async def handle(msg):
+        await asyncio.sleep(0.05)
+        _log(msg, "async")
+        if msg.payload == b"fail" and msg.attempt == 1:
+            raise RuntimeError("first attempt fails")
+
+    def plain(msg):
+        time.sleep(0.05)
+        _log(msg, "plain")
+''')
+
+
+def start_worker(daemon, tmpdir, target, concurrency=4):
+    with open(os.path.join(tmpdir, "handlers.py"), "w") as f:
+        f.write(HANDLERS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmpdir, os.path.dirname(os.path.dirname(evd.__file__))]),
+               EVD_WORKER_LOG=os.path.join(tmpdir, "worker.log"), EVD_SOCKET=daemon.sock)
+    argv = [sys.executable, "-m", "evd.worker", target, "--channel", "jobs",
+            "--concurrency", str(concurrency), "--visibility", "0.5"]
+    if LOOP == "uvloop":
+        argv.append("--uvloop")
+    return subprocess.Popen(argv, env=env, cwd=tmpdir, stderr=subprocess.PIPE, text=True)
+
+
+def read_log(tmpdir):
+    try:
+        with open(os.path.join(tmpdir, "worker.log")) as f:
+            return [line.split() for line in f]
+    except FileNotFoundError:
+        return []
+
+
+@pytest.mark.parametrize("target,how", [("handlers:handle", "async"), ("handlers:plain", "plain")])
+def test_worker(daemon, run, tmpdir_short, target, how):
+    w = start_worker(daemon, tmpdir_short, target)
+
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            async def subscribed():
+                assert w.poll() is None, w.communicate()[1]
+                try:
+                    return (await ev.get_channel("jobs")).subscribers == 1
+                except evd.NotFound:  # not made yet
+                    return False
+            await until(subscribed, 20)
+            for i in range(12):
+                await ev.call_soon(channel="jobs", payload=str(i))
+            await ev.call_soon(channel="jobs", payload="fail")
+
+            async def all_done():
+                ci = await ev.get_channel("jobs")
+                return ci.queued_messages == 0 and ci.inflight_messages == 0
+            await until(all_done, 30)
+    try:
+        run(main())
+    finally:
+        w.send_signal(signal.SIGTERM)
+        _, err = w.communicate(timeout=30)
+    assert w.returncode == 0, err
+    lines = read_log(tmpdir_short)
+    assert all(line[0] == how for line in lines)
+    done = sorted((p, int(a)) for _, p, a in lines)
+    want = sorted([(str(i), 1) for i in range(12)] + [("fail", 1)])
+    if how == "async":
+        want = sorted(want + [("fail", 2)])  # raised once: redelivered
+        assert "first attempt fails" in err
+    assert done == want
+
+
+def test_worker_bad_target(daemon, tmpdir_short):
+    w = start_worker(daemon, tmpdir_short, "handlers:nosuch")
+    _, err = w.communicate(timeout=30)
+    assert w.returncode == 2 and "nosuch" in err
+
+
+def test_sync_facade(daemon, monkeypatch):
+    if LOOP == "uvloop":
+        pytest.skip("evd.sync runs its own asyncio loop")
+    with evd.sync.connect(daemon.sock) as ev:
+        t = ev.call_later(3600, channel="s", payload=b"x")
+        assert t.id > 0 and not t.existing
+        assert ev.get(t.id).state == evd.TimerState.PENDING
+        assert [x.timer_id for x in ev.list("s").timers] == [t.id]
+        assert t.cancel() is True and t.cancel() is False
+        with pytest.raises(evd.NotFound):
+            ev.cancel(t.id)
+        assert ev.stats().connections >= 1
+        assert abs(ev.time() - ev.daemon_time().monotonic) < 1
+        r = ev.call_soon(exec=["/bin/true"]).wait(30)
+        assert r.outcome == evd.RunOutcome.EXEC_EXITED
+        sub = ev.subscribe("s2", visibility=5)
+        ev.call_soon(channel="s2", payload=b"m")
+        m = sub.get(5)
+        assert m.payload == b"m"
+        sub.ack(m)
+    monkeypatch.setenv("EVD_SOCKET", daemon.sock)
+    t = evd.sync.call_later(3600, channel="mod", key="m1")
+    assert evd.sync.call_later(3600, channel="mod", key="m1").id == t.id
+    assert evd.sync.get(t.id).key == "m1"
+    evd.sync.cancel(t.id)
+    evd.sync.close()
