@@ -227,8 +227,8 @@ long channel_list(const struct channel_who *who, const char *after,
  * channel_dead_list), in delivery order, into out[] (borrowed as
  * there); *ret_more if more follow. Returns the count, or -ENOENT for
  * no such channel. */
-long channel_peek(uid_t uid, const char *name, Evd__Fired *out, size_t max,
-                  bool *ret_more);
+long channel_peek(uid_t uid, const char *name, struct Evd__Fired *out,
+                  size_t max, bool *ret_more);
 
 void channel_get_stats(struct channel_stats *ret);
 
