@@ -307,6 +307,30 @@ evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
 }
 
 EVC_EXPORT int
+evc_subscribe_limit_async(struct evc *c, const char *channel,
+			  int64_t visibility_timeout_ns, uint32_t max_inflight,
+			  evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_SUBSCRIBE,
+			  EVC_ARGS(.channel = channel, .has_visibility = true,
+				   .visibility_ns = visibility_timeout_ns,
+				   .max_inflight = max_inflight),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
+evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
+		 const char *reason, bool dead_letter, evc_done_cb done,
+		 void *arg)
+{
+	return evc_submit(c, EVC_OP_REJECT,
+			  EVC_ARGS(.channel = channel, .id = fire_id,
+				   .reason = reason,
+				   .dead_letter = dead_letter),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
 evc_list_dead_async(struct evc *c, const char *channel, uint64_t after_fire_id,
 		    uint32_t limit, evc_done_cb done, void *arg)
 {

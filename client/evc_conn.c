@@ -446,10 +446,12 @@ await_add(struct evc *c, const struct evc_req *e, uint64_t timer_id)
 
 /* ---- subscriptions ---- */
 
-/* Remembers channel with the visibility timeout it was last subscribed
- * with: the daemon's latest Subscribe is the one in force. */
+/* Remembers channel with the visibility timeout and max_inflight it was
+ * last subscribed with: the daemon's latest Subscribe is the one in
+ * force. */
 int
-evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns)
+evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns,
+		 uint32_t max_inflight)
 {
 	struct evc_sub *p;
 	size_t i;
@@ -457,6 +459,7 @@ evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns)
 	for (i = 0; i < c->n_subs; i++)
 		if (strcmp(c->subs[i].channel, channel) == 0) {
 			c->subs[i].visibility_ns = visibility_ns;
+			c->subs[i].max_inflight = max_inflight;
 			return 0;
 		}
 	if (c->n_subs == c->subs_cap) {
@@ -470,6 +473,7 @@ evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns)
 	if ((c->subs[c->n_subs].channel = strdup(channel)) == NULL)
 		return -EVC_E_NOMEM;
 	c->subs[c->n_subs].visibility_ns = visibility_ns;
+	c->subs[c->n_subs].max_inflight = max_inflight;
 	c->n_subs++;
 	return 0;
 }
@@ -598,6 +602,9 @@ conn_pack(struct evc *c, Evd__Request *req, Evd__Reply__BodyCase want,
 	if (req->body_case == EVD__REQUEST__BODY_SUBSCRIBE &&
 	    req->subscribe->has_visibility_timeout_ns)
 		e.visibility_ns = req->subscribe->visibility_timeout_ns;
+	if (req->body_case == EVD__REQUEST__BODY_SUBSCRIBE &&
+	    req->subscribe->has_max_inflight)
+		e.max_inflight = req->subscribe->max_inflight;
 	if (req->body_case == EVD__REQUEST__BODY_WAIT)
 		e.wait_timer_id = req->wait->timer_id;
 	*req_at(c, c->req_len) = e;
@@ -807,7 +814,7 @@ conn_complete(struct evc *c, Evd__Reply *reply)
 	    reply->subscribed->channel != NULL)
 		/* Out of memory only costs the re-subscription. */
 		(void)evc_conn_add_sub(c, reply->subscribed->channel,
-				       e.visibility_ns);
+				       e.visibility_ns, e.max_inflight);
 	if (status == 0 && e.want == EVD__REPLY__BODY_WAITING &&
 	    e.waiter == NULL && e.done != NULL) {
 		/* evc_wait_async: done runs with the report, later. */
@@ -1224,7 +1231,8 @@ conn_reconnect(struct evc *c)
 		    &(struct evc_args){
 			.channel = ch,
 			.has_visibility = c->subs[i].visibility_ns != 0,
-			.visibility_ns = c->subs[i].visibility_ns},
+			.visibility_ns = c->subs[i].visibility_ns,
+			.max_inflight = c->subs[i].max_inflight},
 		    &m);
 		if (conn_pack(c, &m.req, evc_req_types[EVC_OP_SUBSCRIBE].reply,
 			      EVC_REQ_INTERNAL, NULL, ch, NULL) < 0) {

@@ -430,6 +430,35 @@ evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret)
 }
 
 int
+evc_conv_dead_letters(const Evd__DeadList *l, struct evc_dead_letters *ret)
+{
+	struct evc_dead_letters dl = {0};
+	size_t i;
+
+	if (l->n_messages > 0) {
+		dl.letters = calloc(l->n_messages, sizeof(*dl.letters));
+		if (dl.letters == NULL)
+			return -EVC_E_NOMEM;
+	}
+	for (i = 0; i < l->n_messages; i++) {
+		struct evc_dead_letter *d = &dl.letters[i];
+
+		if (evc_conv_fired(l->messages[i], &d->msg) < 0)
+			goto nomem;
+		dl.count = i + 1;
+		if (dup_str(l->messages[i]->reason, &d->reason) < 0)
+			goto nomem;
+	}
+	dl.next_after_fire_id =
+	    l->has_next_after_fire_id ? l->next_after_fire_id : 0;
+	*ret = dl;
+	return 0;
+nomem:
+	evc_dead_letters_free(&dl);
+	return -EVC_E_NOMEM;
+}
+
+int
 evc_conv_channel_info(const Evd__ChannelInfo *m, struct evc_channel_info *ret)
 {
 	struct evc_channel_info ci = {0};
@@ -534,6 +563,21 @@ evc_fired_free(struct evc_fired *ev)
 	free(ev->channel);
 	free(ev->payload);
 	memset(ev, 0, sizeof(*ev));
+}
+
+EVC_EXPORT void
+evc_dead_letters_free(struct evc_dead_letters *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->count; i++) {
+		evc_fired_free(&l->letters[i].msg);
+		free(l->letters[i].reason);
+	}
+	free(l->letters);
+	memset(l, 0, sizeof(*l));
 }
 
 EVC_EXPORT void

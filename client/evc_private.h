@@ -92,9 +92,11 @@ struct evc_req {
 	evc_done_cb done;
 	void *arg;
 	struct evc_waiter *waiter;
-	/* A Subscribe's visibility timeout, remembered with the channel
-	 * once the daemon accepts it (0 for other requests). */
+	/* A Subscribe's visibility timeout and max_inflight, remembered
+	 * with the channel once the daemon accepts it (0 for other
+	 * requests). */
 	int64_t visibility_ns;
+	uint32_t max_inflight;
 	/* A Wait's timer id (0 for other requests). */
 	uint64_t wait_timer_id;
 };
@@ -121,6 +123,7 @@ struct evc_kept {
 struct evc_sub {
 	char *channel;
 	int64_t visibility_ns; /* 0: the daemon's default */
+	uint32_t max_inflight; /* 0: the daemon's default */
 };
 
 /* Something for evc_process() (or the thread) to call back. */
@@ -251,7 +254,8 @@ void evc_conn_pop_event(struct evc *c, struct evc_fired *ret);
 bool evc_conn_pop_item(struct evc *c, struct evc_item *ret);
 void evc_conn_item_clear(struct evc_item *it);
 void evc_conn_wake(struct evc *c);
-int evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns);
+int evc_conn_add_sub(struct evc *c, const char *channel, int64_t visibility_ns,
+		     uint32_t max_inflight);
 Evd__Reply *evc_conn_take_kept(struct evc *c, uint64_t timer_id);
 void evc_conn_autokey(struct evc *c, char *buf);
 void evc_conn_clear(struct evc *c);
@@ -288,5 +292,7 @@ int evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret);
  * Returns 0 or -EVC_E_NOMEM (*ret untouched). */
 int evc_conv_channel_list(const Evd__ChannelList *l,
 			  struct evc_channel_list *ret);
+int evc_conv_dead_letters(const Evd__DeadList *l,
+			  struct evc_dead_letters *ret);
 
 #endif

@@ -350,6 +350,8 @@ build_subscribe(const struct evc_args *a, struct evc_msg *m)
 	m->subscribe.channel = (char *)a->channel;
 	m->subscribe.has_visibility_timeout_ns = a->has_visibility;
 	m->subscribe.visibility_timeout_ns = a->visibility_ns;
+	m->subscribe.has_max_inflight = a->max_inflight != 0;
+	m->subscribe.max_inflight = a->max_inflight;
 	m->req.body_case = EVD__REQUEST__BODY_SUBSCRIBE;
 	m->req.subscribe = &m->subscribe;
 	return 0;
@@ -471,6 +473,21 @@ build_peek(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_reject(const struct evc_args *a, struct evc_msg *m)
+{
+	m->reject = (Evd__Reject)EVD__REJECT__INIT;
+	m->reject.has_fire_id = 1;
+	m->reject.fire_id = a->id;
+	m->reject.reason = (char *)a->reason;
+	m->reject.has_dead_letter = a->dead_letter;
+	m->reject.dead_letter = a->dead_letter;
+	m->reject.channel = (char *)a->channel;
+	m->req.body_case = EVD__REQUEST__BODY_REJECT;
+	m->req.reject = &m->reject;
+	return 0;
+}
+
+static int
 build_channel_grant(const struct evc_args *a, struct evc_msg *m)
 {
 	if (a->channel == NULL)
@@ -579,6 +596,8 @@ conv_stats(const Evd__Reply *rp, struct evc_out *o)
 	return r;
 }
 
+/* Both views of the page: evc_dead_list (EVCLIENT_1.2) and, with the
+ * reasons, evc_dead_letters (EVCLIENT_1.7). */
 static int
 conv_dead_list(const Evd__Reply *rp, struct evc_out *o)
 {
@@ -586,7 +605,21 @@ conv_dead_list(const Evd__Reply *rp, struct evc_out *o)
 
 	o->res.dead_list = &o->dl;
 	o->val = &o->dl;
+	if (r == 0)
+		r = evc_conv_dead_letters(rp->dead_list, &o->dls);
+	if (r == 0)
+		o->res.dead_letters = &o->dls;
 	return r;
+}
+
+static int
+conv_rejected(const Evd__Reply *rp, struct evc_out *o)
+{
+	o->rj.dead = rp->rejected->dead;
+	o->rj.redeliver_in_ns = rp->rejected->redeliver_in_ns;
+	o->res.rejected = &o->rj;
+	o->val = &o->rj;
+	return 0;
 }
 
 static int
@@ -738,6 +771,10 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
     /* Answered as ListDead is: the same converter. */
     [EVC_OP_PEEK] = {"peek", RQ(PEEK), RP(DEAD_LIST), RP(DEAD_LIST),
 		     EVC_RETRY_READ, build_peek, conv_dead_list, OUT(dl), true},
+    /* Like an ack: a lost connection gives the fire back anyway. */
+    [EVC_OP_REJECT] = {"reject", RQ(REJECT), RP(REJECTED), RP(REJECTED),
+		       EVC_RETRY_NEVER, build_reject, conv_rejected, OUT(rj),
+		       false},
 };
 
 int
@@ -769,6 +806,7 @@ evc_out_clear(struct evc_out *o)
 	evc_timer_list_free(&o->tl);
 	evc_stats_free(&o->st);
 	evc_dead_list_free(&o->dl);
+	evc_dead_letters_free(&o->dls);
 	evc_run_free(&o->run);
 	evc_channel_info_free(&o->ci);
 	evc_channel_list_free(&o->cl);

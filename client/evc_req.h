@@ -55,6 +55,7 @@ enum evc_op {
 	EVC_OP_CANCEL_ALL,
 	EVC_OP_LIST_CHANNELS,
 	EVC_OP_PEEK,
+	EVC_OP_REJECT,
 	EVC_OP__COUNT
 };
 
@@ -91,6 +92,7 @@ struct evc_args {
 	uint32_t runs; /* list: each timer's newest runs */
 	bool has_visibility;
 	int64_t visibility_ns;
+	uint32_t max_inflight; /* subscribe: 0, not sent */
 	/* Scheduling. ns: delay (call_later), deadline (call_at) or, for an
 	 * ack with reschedule, the delay or the absolute time. */
 	int64_t ns;
@@ -100,6 +102,8 @@ struct evc_args {
 	const struct evc_callback *cb;
 	const struct evc_repeat *rep;
 	bool reschedule, absolute; /* ack */
+	const char *reason;	   /* reject (channel: its check) */
+	bool dead_letter;
 	/* Channel grant: id is the uid or gid. Purge: id is the
 	 * publisher's uid when is_uid; cancel_all: the owner's. */
 	bool is_uid;
@@ -143,6 +147,7 @@ struct evc_msg {
 		Evd__CancelAll cancel_all;
 		Evd__ListChannels list_channels;
 		Evd__Peek peek;
+		Evd__Reject reject;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;
@@ -173,6 +178,8 @@ struct evc_out {
 	struct evc_timer_list tl;
 	struct evc_stats st;
 	struct evc_dead_list dl;
+	struct evc_dead_letters dls; /* with dl: the page with reasons */
+	struct evc_rejected rj;
 	struct evc_run run;
 	struct evc_channel_info ci;
 	struct evc_channel_list cl;

@@ -614,6 +614,65 @@ evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 			    timeout_ms);
 }
 
+EVC_EXPORT int
+evc_subscribe_limit(struct evc *c, const char *channel,
+		    int64_t visibility_timeout_ns, uint32_t max_inflight,
+		    int timeout_ms)
+{
+	return evc_req_call(c, EVC_OP_SUBSCRIBE,
+			    EVC_ARGS(.channel = channel, .has_visibility = true,
+				     .visibility_ns = visibility_timeout_ns,
+				     .max_inflight = max_inflight),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
+evc_reject(struct evc *c, const char *channel, uint64_t fire_id,
+	   const char *reason, bool dead_letter, int timeout_ms,
+	   struct evc_rejected *ret)
+{
+	struct evc_rejected rj;
+	int r;
+
+	r = evc_req_call(c, EVC_OP_REJECT,
+			 EVC_ARGS(.channel = channel, .id = fire_id,
+				  .reason = reason, .dead_letter = dead_letter,
+				  EVC_RET(&rj)),
+			 timeout_ms);
+	if (r == 0 && ret != NULL)
+		*ret = rj;
+	return r;
+}
+
+/* The row's conversion makes both views of the page; this one keeps
+ * the one with reasons, so it converts the raw reply itself (a->ret
+ * only says an output is there, as the row requires). */
+EVC_EXPORT int
+evc_list_dead_letters(struct evc *c, const char *channel,
+		      uint64_t after_fire_id, uint32_t limit, int timeout_ms,
+		      struct evc_dead_letters *ret)
+{
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (ret == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE, "%s: ret is NULL",
+				     __func__);
+	r = evc_call(c, EVC_OP_LIST_DEAD,
+		     EVC_ARGS(.channel = channel, .after_id = after_fire_id,
+			      .limit = limit, .ret = ret),
+		     timeout_ms, &reply);
+	if (r < 0)
+		return r;
+	r = evc_conv_dead_letters(reply->dead_list, ret);
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
 /* Always with an output: an Acked without the new deadline is not what
  * the caller asked for (evc_req_call refuses it). */
 EVC_EXPORT int

@@ -21,7 +21,6 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "evd.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 #include "quota.h"
@@ -459,10 +458,10 @@ batch_end(void)
 			batch.be->rollback(batch.s);
 		r = batch.fail_err;
 	} else {
-		int64_t start_ns = clock_now_ns(EVD__CLOCK__MONOTONIC);
+		int64_t start_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 
 		r = batch.be->commit(batch.s);
-		metrics_observe_commit(clock_now_ns(EVD__CLOCK__MONOTONIC) -
+		metrics_observe_commit(clock_now_ns(EVD_CLOCK_MONOTONIC) -
 		                       start_ns);
 		if (r < 0) {
 			batch_set_error("commit", r);
@@ -487,7 +486,7 @@ batch_end(void)
 static void
 batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int64_t now = clock_now_ns(EVD__CLOCK__REALTIME);
+	int64_t now = clock_now_ns(EVD_CLOCK_REALTIME);
 	int r;
 
 	if ((r = batch.be->check(batch.s)) == 0 &&

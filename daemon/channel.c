@@ -56,6 +56,9 @@ struct msg {
 	uint32_t max_attempts;
 	uint8_t delivery;
 	uint8_t where;           /* enum msg_where */
+	/* Why its last delivery failed, or NULL; charged to owner's bytes
+	 * quota (strlen). */
+	char *reason;
 	struct channel *ch;
 	struct sub *sub;         /* in flight at */
 	TAILQ_ENTRY(msg) link;   /* ready, dead, or the sub's in flight */
@@ -71,6 +74,7 @@ struct sub {
 	struct channel *ch;
 	struct msg_list inflight;
 	uint32_t ninflight;
+	uint32_t max_inflight;      /* 1..CHANNEL_PREFETCH */
 	int64_t visibility_ns;
 	TAILQ_ENTRY(sub) link;      /* channel's subscribers */
 	TAILQ_ENTRY(sub) conn_link; /* all subs of one connection */
@@ -162,8 +166,44 @@ msg_free(struct msg *m)
 	if (m == NULL)
 		return;
 	quota_release(m->owner, QUOTA_MESSAGE, m->payload_len);
+	if (m->reason != NULL)
+		quota_release(m->owner, QUOTA_BYTES, strlen(m->reason));
+	free(m->reason);
 	free(m->payload);
 	free(m);
+}
+
+/*
+ * Replaces m's reason with a copy of the first CHANNEL_REASON_MAX bytes
+ * of reason (NULL: none), cut at a UTF-8 character's start. Counted
+ * like the message itself, even past the quota: a failure is never
+ * refused for its words. Returns 0 or -ENOMEM (m unchanged).
+ */
+static int
+msg_set_reason(struct msg *m, const char *reason)
+{
+	size_t n;
+	char *copy = NULL;
+
+	if (reason != NULL) {
+		n = strnlen(reason, CHANNEL_REASON_MAX);
+		while (n > 0 && n < strlen(reason) &&
+		       ((unsigned char)reason[n] & 0xc0) == 0x80)
+			n--;
+		if ((copy = malloc(n + 1)) == NULL)
+			return -ENOMEM;
+		memcpy(copy, reason, n);
+		copy[n] = '\0';
+		if (quota_add(m->owner, QUOTA_BYTES, n) < 0) {
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	if (m->reason != NULL)
+		quota_release(m->owner, QUOTA_BYTES, strlen(m->reason));
+	free(m->reason);
+	m->reason = copy;
+	return 0;
 }
 
 /* Takes every message out of a channel and frees it. */
@@ -788,6 +828,7 @@ channel_fill_fired(const struct msg *m, uid_t viewer, Evd__Fired *f)
 	fi.lateness_ns = m->lateness_ns;
 	deliver_fill_fired(f, &fi, channel_display(m->ch->name, viewer),
 	                   m->attempts);
+	f->reason = m->reason;
 }
 
 /* Records a run of a message's timer; failures lose the batch. */
@@ -832,6 +873,7 @@ channel_store_update(struct store *s, const struct msg *m, bool dead)
 	sm.max_attempts = m->max_attempts;
 	sm.delivery = m->delivery;
 	sm.dead = dead;
+	sm.reason = m->reason;
 	if ((r = batch_backend()->update_msg(s, &sm)) < 0)
 		batch_fail(r);
 	return r;
@@ -919,7 +961,7 @@ channel_pump(struct channel *ch)
 		TAILQ_REMOVE(&ch->subs, s, link);
 		TAILQ_INSERT_TAIL(&ch->subs, s, link);
 		if (c == NULL || conn_closing(c) ||
-		    s->ninflight >= CHANNEL_PREFETCH || conn_congested(c)) {
+		    s->ninflight >= s->max_inflight || conn_congested(c)) {
 			if (++tried >= ch->nsubs)
 				return; /* nobody has room */
 			continue;
@@ -966,6 +1008,10 @@ msg_from_fire(const struct channel_fire *f, struct channel *ch)
 	                                       : CHANNEL_DEFAULT_MAX_ATTEMPTS;
 	m->delivery = (uint8_t)f->delivery;
 	m->ch = ch;
+	if (f->reason != NULL && msg_set_reason(m, f->reason) < 0) {
+		msg_free(m);
+		return NULL;
+	}
 	return m;
 }
 
@@ -998,12 +1044,14 @@ channel_publish(const struct channel_fire *f)
 
 int
 channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
-                  int64_t visibility_ns)
+                  int64_t visibility_ns, uint32_t max_inflight)
 {
 	struct conn_subs *cs;
 	struct channel *ch;
 	struct sub *s;
 
+	if (max_inflight == 0 || max_inflight > CHANNEL_PREFETCH)
+		max_inflight = CHANNEL_PREFETCH;
 	if (visibility_ns <= 0)
 		visibility_ns = CHANNEL_VISIBILITY_NS;
 	if (visibility_ns > CHANNEL_MAX_VISIBILITY_NS)
@@ -1013,6 +1061,9 @@ channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
 	TAILQ_FOREACH(s, &ch->subs, link)
 		if (s->conn_id == conn_id) {
 			s->visibility_ns = visibility_ns;
+			s->max_inflight = max_inflight;
+			/* A larger bound may make room now. */
+			channel_pump_later(ch);
 			return 0;
 		}
 	if ((cs = idmap_get(chan.by_conn, conn_id)) == NULL) {
@@ -1030,6 +1081,7 @@ channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
 	s->uid = uid;
 	s->ch = ch;
 	s->visibility_ns = visibility_ns;
+	s->max_inflight = max_inflight;
 	TAILQ_INIT(&s->inflight);
 	TAILQ_INSERT_TAIL(&ch->subs, s, link);
 	TAILQ_INSERT_TAIL(&cs->list, s, conn_link);
@@ -1213,6 +1265,9 @@ channel_expired(struct msg *m, int64_t now)
 	struct store *s = batch_store();
 
 	channel_unflight(m);
+	/* Out of memory, the reason before stays: a stale word beats a
+	 * message held back. */
+	(void)msg_set_reason(m, "not acked within the visibility timeout");
 	if (m->attempts >= m->max_attempts) {
 		if (s != NULL && channel_store_update(s, m, true) == 0 &&
 		    channel_record(s, m, EVD_RUN_DEAD_LETTERED,
@@ -1249,6 +1304,71 @@ channel_expired(struct msg *m, int64_t now)
 	}
 	ch->nbackoff++;
 	chan.stats.queued++;
+}
+
+int
+channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
+               bool dead_letter, bool *ret_dead, int64_t *ret_backoff_ns)
+{
+	struct msg *m = idmap_get(chan.inflight, fire_id);
+	char detail[CHANNEL_REASON_MAX + 16];
+	int64_t backoff_ns = 0;
+	struct channel *ch;
+	struct store *s;
+	bool dead;
+
+	if (m == NULL || m->sub->conn_id != conn_id)
+		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	/* Memory changes ahead of the store here: a batch that fails is
+	 * rebuilt from the store (batch.h), this reason with it. */
+	if (msg_set_reason(m, reason != NULL ? reason : "") < 0)
+		return -ENOMEM;
+	dead = dead_letter || m->attempts >= m->max_attempts;
+	snprintf(detail, sizeof detail, "rejected: %s", m->reason);
+	if (channel_store_update(s, m, dead) < 0 ||
+	    channel_record(s, m,
+	                   dead ? EVD_RUN_DEAD_LETTERED
+	                        : EVD_RUN_REDELIVERED,
+	                   detail) < 0)
+		return -EIO;
+	ch = m->ch;
+	channel_unflight(m);
+	if (dead) {
+		m->where = MSG_DEAD;
+		TAILQ_INSERT_TAIL(&ch->dead, m, link);
+		ch->ndead++;
+		chan.stats.dead++;
+	} else {
+		backoff_ns = channel_backoff_ns(m->attempts);
+		m->where = MSG_BACKOFF;
+		m->tq.deadline_ns =
+		    clock_now_ns(EVD_CLOCK_MONOTONIC) + backoff_ns;
+		if (timerq_push(chan.timed, &m->tq) < 0) {
+			channel_requeue(m); /* no memory to wait: now */
+			backoff_ns = 0;
+		} else {
+			ch->nbackoff++;
+			chan.stats.queued++;
+		}
+	}
+	channel_arm_timed();
+	log_about(LOG_LEVEL_INFO,
+		  &(struct log_about){.timer_id = m->timer_id,
+		                      .fire_id = fire_id,
+		                      .uid = m->owner,
+		                      .has_uid = true,
+		                      .channel = ch->name},
+		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": rejected on %s "
+		  "after %u deliveries%s",
+		  m->timer_id, (unsigned)m->owner, fire_id, ch->name,
+		  m->attempts, dead ? "; dead-lettered" : "");
+	/* The subscriber has room again. */
+	channel_pump(ch);
+	*ret_dead = dead;
+	*ret_backoff_ns = backoff_ns;
+	return 0;
 }
 
 static void
@@ -1304,6 +1424,7 @@ channel_load_cb(const struct store_msg *sm, void *arg)
 	f.max_attempts = sm->max_attempts;
 	f.attempts = sm->attempts;
 	f.dead = sm->dead;
+	f.reason = sm->reason;
 	(*(size_t *)arg)++;
 	return channel_publish(&f);
 }

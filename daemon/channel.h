@@ -7,12 +7,17 @@
  * backoff (at-least-once; fire_id lets a consumer de-duplicate), until
  * max_attempts deliveries, after which it moves to the channel's
  * dead-letter list. At-most-once messages are removed from the store as
- * they are delivered. A subscriber has at most CHANNEL_PREFETCH unacked
- * messages, and a congested connection is skipped, so a slow consumer
+ * they are delivered. A subscriber has at most its max_inflight
+ * (CHANNEL_PREFETCH by default) unacked messages, and a congested connection is skipped, so a slow consumer
  * cannot make the daemon buffer without bound. Without subscribers,
  * messages wait; scheduling into a channel with CHANNEL_MAX_QUEUED waiting
  * is refused, so nothing is ever dropped. When a subscriber goes away its
  * unacked messages return to the front of the queue at once.
+ *
+ * A subscriber may also reject a message with a reason (channel_reject):
+ * it backs off and is redelivered, or goes to the dead letters, at once.
+ * Each message keeps the reason its last delivery failed (a rejection's,
+ * or a visibility timeout), shown with redeliveries and dead letters.
  *
  * Messages are durable: every change is written to the store in the
  * current batch (batch.h) before memory changes.
@@ -80,6 +85,7 @@ struct channel_fire {
 	uint32_t max_attempts; /* 0: CHANNEL_DEFAULT_MAX_ATTEMPTS */
 	uint32_t attempts;     /* deliveries already made (reload) */
 	bool dead;             /* in the dead-letter list (reload) */
+	const char *reason;    /* why the last delivery failed (reload) */
 };
 
 struct channel_stats {
@@ -159,15 +165,30 @@ size_t channel_queued(const char *name);
 int channel_publish(const struct channel_fire *f);
 
 /* Subscribes a connection of uid; visibility_ns (0: default) is how long
- * it may hold a message unacked. Subscribing twice updates it. Messages
- * name the channel as uid writes it. */
+ * it may hold a message unacked, max_inflight (0, or above
+ * CHANNEL_PREFETCH: CHANNEL_PREFETCH) how many at once. Subscribing
+ * twice updates both. Messages name the channel as uid writes it. */
 int channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
-                      int64_t visibility_ns);
+                      int64_t visibility_ns, uint32_t max_inflight);
 
 /* Acknowledges a message delivered to conn_id. Returns 0; -ENOENT if
  * conn_id holds no unacked message with that fire id; -EAGAIN if the
  * store refuses writes; -EIO if the write failed. */
 int channel_ack(uint64_t conn_id, uint64_t fire_id);
+
+/*
+ * Rejects (nacks) a message delivered to conn_id, with reason (a
+ * subscriber's words, at most CHANNEL_REASON_MAX bytes; stored with the
+ * message, replacing the one before): it leaves the connection at once
+ * and backs off before its next delivery as after a visibility timeout,
+ * or, after max_attempts deliveries or with dead_letter, moves to the
+ * dead-letter list. *ret_dead says which; *ret_backoff_ns is the backoff
+ * (0 when dead). Written in the current batch. Returns 0; -ENOENT as
+ * channel_ack; -EAGAIN or -EIO (the store); -ENOMEM.
+ */
+#define CHANNEL_REASON_MAX 4096
+int channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
+                   bool dead_letter, bool *ret_dead, int64_t *ret_backoff_ns);
 
 /* The message conn_id holds unacked under fire_id, described in *ret
  * (pointers borrowed from the message: valid until it is acked or the

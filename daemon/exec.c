@@ -152,6 +152,9 @@ static struct {
 	char *lang_env;       /* "LANG=..." from evd's own, or NULL */
 	char *tz_env;
 	bool stopping;
+	/* Queued jobs start once flush hold_gen of the store ended, so that
+	 * a machine crash cannot undo the fire that started them. */
+	uint64_t hold_gen, durable_gen;
 } E = {.devnull_fd = -1, .next_job_id = 1};
 
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
@@ -798,7 +801,8 @@ out:
  * Starts queued jobs on a later loop turn, never in the one that queued
  * them: a zero timeout is only looked at by the next turn, after the
  * daemon committed what that turn did (event_active would run it in the
- * same turn, before the commit that records the fire).
+ * same turn, before the commit that records the fire); and, with a
+ * store that flushes, not before that commit is durable (exec_hold).
  */
 static void
 exec_pump_later(void)
@@ -842,6 +846,8 @@ exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct exec_job *j;
 
+	if (E.hold_gen > E.durable_gen)
+		return; /* exec_release pumps again */
 	while (!E.stopping && E.nrunning < E.max_running &&
 	       (j = exec_pick()) != NULL) {
 		if (j->cancelled) {
@@ -861,6 +867,22 @@ exec_set_uid_limit(unsigned max_per_uid)
 }
 
 /* ---- public ---- */
+
+void
+exec_hold(uint64_t gen)
+{
+	if (gen > E.hold_gen)
+		E.hold_gen = gen;
+}
+
+void
+exec_release(uint64_t gen)
+{
+	if (gen > E.durable_gen)
+		E.durable_gen = gen;
+	if (E.nqueued > 0)
+		exec_pump_later();
+}
 
 void
 exec_set_backend(const struct exec_backend *be)

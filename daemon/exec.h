@@ -195,6 +195,17 @@ size_t exec_queued_uid(uid_t uid);
 /* Running jobs of one owner (for per-uid concurrency quotas). */
 size_t exec_running_uid(uid_t uid);
 
+/*
+ * Durability of what a start depends on (batch.h): a job is queued by a
+ * fire whose store rows are committed at the end of that loop turn and
+ * made durable by a flush later. exec_hold(gen) says that jobs queued so
+ * far may start only once flush generation gen ended; exec_release(gen)
+ * says it did. Without them (no flushing store) jobs start on the turn
+ * after the one that queued them. Loop thread of exec_init.
+ */
+void exec_hold(uint64_t gen);
+void exec_release(uint64_t gen);
+
 /* SIGKILLs every running process group, reaps every child (blocking, but
  * SIGKILLed processes die at once; running ones are reported as killed
  * by SIGKILL), closes everything, and delivers every

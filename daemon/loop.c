@@ -16,6 +16,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "exec.h"
 #include "hook.h"
 #include "log.h"
 #include "quota.h"
@@ -60,6 +61,14 @@ loop_conn_gone(uint64_t conn_id)
 	channel_conn_gone(conn_id);
 }
 
+/* Flushes up to gen ended: what waited for them goes. */
+static void
+loop_synced(uint64_t gen)
+{
+	conn_release(gen);
+	exec_release(gen);
+}
+
 static const struct conn_ops loop_conn_ops = {
 	.frame = dispatch_frame,
 	.decode = dispatch_decode,
@@ -83,8 +92,8 @@ loop_init(struct event_base *base)
 		return r;
 	/* Held fires go once the store takes writes again. */
 	batch_on_resume(sched_release_held);
-	/* Output goes once what it shows is durable. */
-	batch_on_synced(conn_release);
+	/* Output goes, and hooks start, once what they show is durable. */
+	batch_on_synced(loop_synced);
 	/* Every loop takes connections from the user lookup thread
 	 * (peer.h), and with several loops, work from the others. */
 	if ((r = shard_attach(base, conn_shard_msg, conn_msg_free)) < 0)
@@ -126,6 +135,7 @@ bool
 loop_commit(void)
 {
 	enum batch_outcome o = batch_end();
+	uint64_t gen;
 
 	conn_batch_end(o == BATCH_COMMITTED, batch_errmsg());
 	if (o == BATCH_LOST)
@@ -133,7 +143,12 @@ loop_commit(void)
 	/* While the store flushes, this iteration's output (replies and
 	 * events alike, since any of them may show what the batch did)
 	 * waits for the flush that covers it. */
-	conn_hold(batch_sync_gen());
+	gen = batch_sync_gen();
+	conn_hold(gen);
+	/* Only a loop with a flushing store has generations; hooks start
+	 * on that loop's thread. */
+	if (gen != 0)
+		exec_hold(gen);
 	return o == BATCH_COMMITTED;
 }
 

@@ -31,7 +31,9 @@ req_subscribe(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((r = channel_subscribe(ctx->conn_id, ctx->uid, channel,
 	                           m->has_visibility_timeout_ns
 	                                   ? m->visibility_timeout_ns
-	                                   : 0)) < 0)
+	                                   : 0,
+	                           m->has_max_inflight ? m->max_inflight
+	                                               : 0)) < 0)
 		return r;
 	evd__subscribed__init(s);
 	s->channel = (char *)channel_display(channel, ctx->uid);

@@ -119,6 +119,10 @@ struct store_msg {
 	uint32_t max_attempts;
 	int delivery;            /* enum evd_delivery */
 	bool dead;               /* in the dead-letter list */
+	/* Why its last delivery failed (a subscriber's Reject, a
+	 * visibility timeout), or NULL: written by enqueue and
+	 * update_msg, read back by load_messages. */
+	const char *reason;
 };
 
 /* A channel's owner and grants. grants is an opaque blob the channel
@@ -291,7 +295,8 @@ struct store_backend {
 	int (*enqueue)(struct store *s, const struct store_msg *m);
 	/* Removes a message (acked, or delivered at most once). -ENOENT. */
 	int (*ack)(struct store *s, uint64_t fire_id);
-	/* Writes attempts / dead state of an existing message. */
+	/* Writes attempts, dead state and reason of an existing
+	 * message. */
 	int (*update_msg)(struct store *s, const struct store_msg *m);
 	int (*load_messages)(struct store *s, store_msg_cb cb, void *arg);
 

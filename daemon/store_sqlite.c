@@ -186,6 +186,9 @@ static const char *const store_sqlite_migrations[] = {
     " FROM channels;"
     "DROP TABLE channels;"
     "ALTER TABLE channels6 RENAME TO channels;",
+    /* 7: a message keeps why its last delivery failed (a subscriber's
+     * Reject reason, a visibility timeout), shown with dead letters. */
+    "ALTER TABLE messages ADD COLUMN reason TEXT;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -199,7 +202,7 @@ static const char *const store_sqlite_migrations[] = {
 	" sched, paused"
 #define MSG_COLS                                                               \
 	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
-	" lateness_ns, attempts, max_attempts, delivery, dead"
+	" lateness_ns, attempts, max_attempts, delivery, dead, reason"
 
 /* Bytes of retained output of a runs row. */
 #define RUN_OUT_BYTES_OF(t)                                                    \
@@ -276,10 +279,10 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
     [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM timers WHERE uid = ?1"
 		    " AND key = ?2 ORDER BY id DESC LIMIT 1",
     [ST_ENQUEUE] = "INSERT INTO messages (" MSG_COLS ") VALUES (?1, ?2, ?3,"
-		   " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		   " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_ACK] = "DELETE FROM messages WHERE fire_id = ?1",
-    [ST_UPDATE_MSG] = "UPDATE messages SET attempts = ?2, dead = ?3"
-		      " WHERE fire_id = ?1",
+    [ST_UPDATE_MSG] = "UPDATE messages SET attempts = ?2, dead = ?3,"
+		      " reason = ?4 WHERE fire_id = ?1",
     [ST_LOAD_MSGS] = "SELECT " MSG_COLS " FROM messages ORDER BY fire_id",
     [ST_CHANNEL_PUT] = "INSERT OR REPLACE INTO channels (name, owner, grants)"
 		       " VALUES (?1, ?2, ?3)",
@@ -2690,6 +2693,7 @@ store_sqlite_enqueue(struct store *s, const struct store_msg *m)
 	sqlite3_bind_int64(st, 10, m->max_attempts);
 	sqlite3_bind_int(st, 11, m->delivery);
 	sqlite3_bind_int(st, 12, m->dead);
+	store_sqlite_bind_text(st, 13, m->reason);
 	return store_sqlite_exec(s, ST_ENQUEUE, "enqueue");
 }
 
@@ -2708,6 +2712,7 @@ store_sqlite_update_msg(struct store *s, const struct store_msg *m)
 	sqlite3_bind_int64(st, 1, (int64_t)m->fire_id);
 	sqlite3_bind_int64(st, 2, m->attempts);
 	sqlite3_bind_int(st, 3, m->dead);
+	store_sqlite_bind_text(st, 4, m->reason);
 	return store_sqlite_exec_one(s, ST_UPDATE_MSG, "update message",
 				     -ENOENT);
 }
@@ -2733,6 +2738,7 @@ store_sqlite_load_messages(struct store *s, store_msg_cb cb, void *arg)
 		m.max_attempts = (uint32_t)sqlite3_column_int64(st, 9);
 		m.delivery = sqlite3_column_int(st, 10);
 		m.dead = sqlite3_column_int(st, 11) != 0;
+		m.reason = (const char *)sqlite3_column_text(st, 12);
 		r = cb(&m, arg);
 		if (r < 0)
 			goto out;

@@ -84,11 +84,15 @@ const struct verb verbs[] = {
     {"logs", verb_runs, 0, 1, 1, "logs ID (the same as runs)", 0},
     {"time", verb_time, 0, 0, 0, "time", 0},
     {"stats", verb_stats, 0, 0, 0, "stats", 0},
-    {"watch", verb_watch, OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE, 1, 1,
+    {"watch", verb_watch,
+     OPT_COUNT | OPT_VISIBILITY | OPT_RESCHEDULE | OPT_CONCURRENCY, 1, 1,
      "watch CHANNEL [--count N] [--timeout DURATION] "
      "[--visibility DURATION]\n"
-     "          [--reschedule-in DURATION | --reschedule-at TIME]",
-     VERB_WAITS},
+     "          [--reschedule-in DURATION | --reschedule-at TIME]\n"
+     "          [--concurrency N -- CMD [ARGS...]]",
+     VERB_WAITS | VERB_COMMAND},
+    {"batch", verb_batch, 0, 0, 0,
+     "batch < FILE (one request a line: soon, later, at, on, cancel)", 0},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},

@@ -11,6 +11,8 @@
  *   evctl_timer.c    scheduling and timer verbs: soon later at on cancel
  *                    pause resume trigger retry get wait
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
+ *   evctl_worker.c   watch CHANNEL -- CMD: a pool of CMD per message
+ *   evctl_batch.c    batch: requests from stdin on one connection
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
@@ -102,6 +104,7 @@ enum {
 #define OPT_FAILED (UINT64_C(1) << 59)
 /* at --allow-past: a wall time in the past fires at once. */
 #define OPT_ALLOW_PAST (UINT64_C(1) << 37)
+#define OPT_CONCURRENCY (UINT64_C(1) << 36) /* watch -- CMD */
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -173,6 +176,8 @@ struct ctl {
 	bool reschedule_in;
 	int64_t reschedule_ns;
 	const char *reschedule_at;
+	/* watch --concurrency: children at once (0: 1). */
+	uint32_t concurrency;
 
 	char path[256];
 	int request_ms;
@@ -186,6 +191,8 @@ enum {
 	/* Without --channel or a hook, waits for its timer's fires (which
 	 * come to this connection), so --timeout bounds that wait. */
 	VERB_WAITS_OWN_FIRES = 1u << 2,
+	/* Operands after "--" (with one before it) are a command. */
+	VERB_COMMAND = 1u << 3,
 };
 
 /* A row of the verb table (evctl.c). */
@@ -265,6 +272,9 @@ void kv_bytes(const char *key, const void *data, size_t len);
 bool is_exec_run(const struct evc_run *run);
 void jw_exec_run(struct jw *w, const struct evc_run *run);
 void print_fired(const struct ctl *x, const struct evc_fired *ev);
+/* A dead letter: a fire with its reason (text: "reason=" before the
+ * payload; JSON: "reason", null when not known). */
+void print_dead_letter(const struct ctl *x, const struct evc_dead_letter *dl);
 void print_timer(const struct ctl *x, const struct evc_timer_info *ti,
 		 bool full);
 void jw_timer_fields(struct jw *w, const struct evc_timer_info *ti, bool full);
@@ -276,6 +286,11 @@ void print_channel(const struct ctl *x, const struct evc_channel_info *ci);
 /* ---- evctl_timer.c ---- */
 
 bool has_hook(const struct ctl *x);
+/* What soon/later/at/on send, from x (batch sends it too): the repeat
+ * options (NULL for none; an exit status for a bad --count), and the
+ * callback with its exec hook in *ex, which must outlive it. */
+int repeat_of(struct ctl *x, const struct evc_repeat **ret);
+struct evc_callback callback_of(const struct ctl *x, struct evc_exec *ex);
 int verb_soon(struct ctl *x);
 int verb_later(struct ctl *x);
 int verb_at(struct ctl *x);
@@ -294,10 +309,24 @@ int verb_runs(struct ctl *x);
 
 const char *channel_arg(const char *arg, unsigned slot);
 int verb_watch(struct ctl *x);
+/* Acks a fire as watch's options say (--reschedule-*): 0, a negative
+ * library code, or an exit status. */
+int watch_ack(struct ctl *x, const struct evc_fired *ev);
 int verb_dead(struct ctl *x);
 int verb_purge(struct ctl *x);
 int verb_peek(struct ctl *x);
 int verb_channel(struct ctl *x);
+
+/* ---- evctl_worker.c ---- */
+
+/* watch CHANNEL -- CMD: subscribes and runs CMD per message; returns
+ * the exit status. */
+int watch_worker(struct ctl *x, const char *channel);
+
+/* ---- evctl_batch.c ---- */
+
+/* batch: requests from stdin, pipelined; results in order. */
+int verb_batch(struct ctl *x);
 
 /* ---- evctl_time.c ---- */
 

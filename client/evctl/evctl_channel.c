@@ -1,6 +1,7 @@
 /*
  * evctl_channel: channel names as users type them (channel_arg) and the
- * verbs on channels: watch (subscribe, print and ack each fire), dead
+ * verbs on channels: watch (subscribe, print and ack each fire; with a
+ * command, evctl_worker.c runs it per fire instead), dead
  * (dead letters: list, requeue, purge) and channel (show, grant,
  * revoke). A fire is acked only once printed, so a crash in between
  * means a redelivery, never a lost fire.
@@ -60,7 +61,7 @@ channel_arg(const char *arg, unsigned slot)
  * time cannot be read any more (then nothing is acked: the fire comes
  * again, rather than being acked without its reschedule).
  */
-static int
+int
 watch_ack(struct ctl *x, const struct evc_fired *ev)
 {
 	struct timefmt_when w;
@@ -96,6 +97,8 @@ verb_watch(struct ctl *x)
 
 	if (channel == NULL)
 		return EXIT_USAGE;
+	if (x->exec_at > 0)
+		return watch_worker(x, channel);
 	if (x->opts_seen & OPT_VISIBILITY)
 		r = evc_subscribe_opts(x->c, channel, x->visibility_ns,
 				       x->request_ms);
@@ -183,14 +186,14 @@ verb_purge(struct ctl *x)
 }
 
 /* Lists the channel's dead letters, page by page, as `watch` prints
- * fires (attempt = deliveries made); with --requeue or --purge acts on
+ * fires (attempt = deliveries made) with the reason of each; with --requeue or --purge acts on
  * them instead and prints how many. */
 int
 verb_dead(struct ctl *x)
 {
 	const char *channel = channel_arg(x->args[0], 0);
 	bool purge = (x->opts_seen & OPT_PURGE) != 0;
-	struct evc_dead_list dl;
+	struct evc_dead_letters dl;
 	uint64_t fire_id = 0, after = 0, n;
 	struct jw w;
 	size_t i;
@@ -235,18 +238,19 @@ verb_dead(struct ctl *x)
 		return check_stdout();
 	}
 	for (;;) {
-		r = evc_list_dead(x->c, channel, after, 0, x->request_ms, &dl);
+		r = evc_list_dead_letters(x->c, channel, after, 0,
+					  x->request_ms, &dl);
 		if (r < 0)
 			return lib_failure(x, r, "dead");
 		for (i = 0; i < dl.count; i++)
-			print_fired(x, &dl.messages[i]);
+			print_dead_letter(x, &dl.letters[i]);
 		/* Fire ids only grow: a cursor that does not would loop. */
 		if (dl.next_after_fire_id <= after) {
-			evc_dead_list_free(&dl);
+			evc_dead_letters_free(&dl);
 			break;
 		}
 		after = dl.next_after_fire_id;
-		evc_dead_list_free(&dl);
+		evc_dead_letters_free(&dl);
 		r = check_stdout();
 		if (r != 0)
 			return r;

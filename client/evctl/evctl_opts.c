@@ -105,6 +105,7 @@ static const struct option_def options[] = {
     {"--all", false, OPT_ALL},
     {"--failed", false, OPT_FAILED},
     {"--allow-past", false, OPT_ALLOW_PAST},
+    {"--concurrency", true, OPT_CONCURRENCY},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -310,6 +311,12 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 			return usage_error("unknown --dst-gap policy '%s' "
 					   "(shift, skip, utc)",
 					   v);
+	} else if (o->bit == OPT_CONCURRENCY) {
+		if (!parse_u64(v, &n) || n == 0 || n > 256)
+			return usage_error("invalid --concurrency '%s' (1 to "
+					   "256)",
+					   v);
+		x->concurrency = (uint32_t)n;
 	} else if (o->bit == OPT_DST_OVERLAP) {
 		if (calendar_overlap_from_name(v, &x->overlap) < 0)
 			return usage_error("unknown --dst-overlap policy '%s' "
@@ -457,6 +464,17 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 			return usage_error("--exec needs the command after "
 					   "'--': --exec -- PROG [ARGS...]");
 		nargs = x->exec_at;
+	}
+	if ((x->verb->flags & VERB_COMMAND) && x->exec_at > 0) {
+		if (x->exec_at == x->nargs)
+			return usage_error("a command goes after '--': evctl "
+					   "%s",
+					   x->verb->synopsis);
+		nargs = x->exec_at;
+	} else if (x->opts_seen & OPT_CONCURRENCY) {
+		return usage_error("--concurrency goes with a command: evctl "
+				   "%s",
+				   x->verb->synopsis);
 	}
 	if ((x->opts_seen & OPT_EXEC) && (x->opts_seen & OPT_SHELL))
 		return usage_error("--exec and --shell exclude each other");

@@ -407,8 +407,11 @@ kv_bytes(const char *key, const void *data, size_t len)
  *   attempt=1 payload=hi
  * (one line; the payload last, escaped, so it may contain spaces).
  */
-void
-print_fired(const struct ctl *x, const struct evc_fired *ev)
+/* A fire, or with with_reason a dead letter and why its last delivery
+ * failed (reason NULL: not known). */
+static void
+print_fired_reason(const struct ctl *x, const struct evc_fired *ev,
+		   bool with_reason, const char *reason)
 {
 	char t[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
 	struct jw w;
@@ -425,17 +428,39 @@ print_fired(const struct ctl *x, const struct evc_fired *ev)
 		jw_i64(&w, "fired_realtime_ns", ev->fired_realtime_ns);
 		jw_i64(&w, "lateness_ns", ev->lateness_ns);
 		jw_u64(&w, "attempt", ev->attempt);
+		if (with_reason)
+			jw_str(&w, "reason", reason);
 		jw_end(&w);
 		return;
 	}
 	printf("timer=%" PRIu64 " fire=%" PRIu64 " due=%s lateness=%s "
-	       "attempt=%" PRIu32 " payload=",
+	       "attempt=%" PRIu32 " ",
 	       ev->timer_id, ev->fire_id,
 	       iso(ev->due_realtime_ns, false, t, sizeof(t)),
 	       dur(ev->lateness_ns, d, sizeof(d)), ev->attempt);
+	/* Before the payload, which stays last: it is anything. */
+	if (with_reason) {
+		fputs("reason=", stdout);
+		put_escaped(reason != NULL ? reason : "-",
+			    reason != NULL ? strlen(reason) : 1, false);
+		putchar(' ');
+	}
+	fputs("payload=", stdout);
 	if (ev->payload != NULL)
 		put_escaped(ev->payload, ev->payload_len, false);
 	putchar('\n');
+}
+
+void
+print_fired(const struct ctl *x, const struct evc_fired *ev)
+{
+	print_fired_reason(x, ev, false, NULL);
+}
+
+void
+print_dead_letter(const struct ctl *x, const struct evc_dead_letter *dl)
+{
+	print_fired_reason(x, &dl->msg, true, dl->reason);
 }
 
 static void

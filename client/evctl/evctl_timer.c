@@ -72,7 +72,7 @@ repeating(const struct ctl *x)
  * was given (the request is then exactly what evctl always sent).
  * --count only counts fires of a repeating timer.
  */
-static int
+int
 repeat_of(struct ctl *x, const struct evc_repeat **ret)
 {
 	*ret = NULL;
@@ -130,7 +130,7 @@ scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 }
 
 /* The callback, with its exec hook in *ex (which must outlive it). */
-static struct evc_callback
+struct evc_callback
 callback_of(const struct ctl *x, struct evc_exec *ex)
 {
 	struct evc_callback cb = {

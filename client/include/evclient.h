@@ -56,8 +56,12 @@
  * (evc_wait) and channel grants, EVCLIENT_1.4 for repeating and
  * calendar timers (struct evc_repeat, evc_call_*_opts, evc_call_on),
  * pause/resume/trigger and the atomic trampoline (evc_ack_reschedule),
- * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.7
- * for evc_list_opts (ended timers and last runs in a listing).
+ * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.6 for
+ * evc_purge, EVCLIENT_1.7 for evc_list_opts (ended timers and last runs
+ * in a listing), evc_reject, dead letters' reasons and
+ * evc_subscribe_limit
+ * (new structs: evc_rejected, evc_dead_letter, evc_dead_letters; struct
+ * evc_result, which the library allocates, gained members at its end).
  * struct evc_timer_options is embedded in struct evc_timer_info and has
  * no size field, so it cannot grow: what came in EVCLIENT_1.4 is a new
  * caller-filled struct, evc_repeat, passed to new functions. It will not
@@ -502,6 +506,31 @@ struct evc_channel_list {
 	char *next_after; /* NULL: this was the last page */
 };
 
+/* What became of a rejected message (EVCLIENT_1.7): dead, it went to
+ * the dead-letter list; otherwise it is delivered again after
+ * redeliver_in_ns. */
+struct evc_rejected {
+	bool dead;
+	int64_t redeliver_in_ns;
+};
+
+/* A dead letter with the reason its last delivery failed (EVCLIENT_1.7):
+ * the words of the subscriber that rejected it (evc_reject()), or the
+ * daemon's ("not acked within the visibility timeout"); NULL when none
+ * is known (a message dead-lettered by an older evd). */
+struct evc_dead_letter {
+	struct evc_fired msg;
+	char *reason;
+};
+
+/* One page of evc_list_dead_letters() (EVCLIENT_1.7). Release with
+ * evc_dead_letters_free(). */
+struct evc_dead_letters {
+	struct evc_dead_letter *letters;
+	size_t count;
+	uint64_t next_after_fire_id; /* 0: this was the last page */
+};
+
 /* Information from the daemon's greeting, valid while the handle lives. */
 struct evc_server_info {
 	uint32_t protocol_version;
@@ -541,6 +570,11 @@ struct evc_result {
 	const struct evc_channel_info *channel;
 	/* EVCLIENT_1.7 */
 	const struct evc_channel_list *channel_list;
+	/* EVCLIENT_1.7: evc_reject_async's answer; and for
+	 * evc_list_dead_async, besides dead_list, the same page with each
+	 * message's reason. */
+	const struct evc_rejected *rejected;
+	const struct evc_dead_letters *dead_letters;
 };
 
 /*
@@ -940,6 +974,52 @@ void evc_channel_list_free(struct evc_channel_list *cl);
 int evc_peek(struct evc *c, const char *channel, uint32_t limit,
 	     int timeout_ms, struct evc_dead_list *ret);
 
+/* ---- Rejecting a message (EVCLIENT_1.7) ---- */
+
+/*
+ * Rejects (nacks) a channel fire this connection received and has not
+ * acked: the subscriber could not handle it, for reason (UTF-8, at most
+ * 4096 bytes; NULL or "" for none). The daemon takes it back at once
+ * and stores reason with it: the message is delivered again after the
+ * channel's redelivery backoff (1 s doubling per attempt, capped at
+ * 5 min, +-20%), or moves to the channel's dead-letter list when it has
+ * had its max_attempts deliveries or dead_letter is true. *ret (may be
+ * NULL) says which. channel (may be NULL) is a check: the fire must be
+ * a message of that channel. The reason is shown with the dead letter
+ * (evc_list_dead_letters(), evctl dead) and in the timer's history
+ * ("rejected: REASON").
+ * Errors: -EVC_E_NOT_FOUND as evc_ack() (not a message this connection
+ * holds unacked, or not of channel); -EVC_E_INVALID_ARGUMENT for a reason
+ * over 4096 bytes or a bad channel name; -EVC_E_USAGE for a reason that
+ * is not UTF-8. Not repeated after a lost connection (the fire is
+ * redelivered instead). Thread-safety: as evc_ack().
+ */
+int evc_reject(struct evc *c, const char *channel, uint64_t fire_id,
+	       const char *reason, bool dead_letter, int timeout_ms,
+	       struct evc_rejected *ret);
+
+/* evc_subscribe_opts() with a bound on the messages this connection
+ * holds at once, delivered and neither acked nor rejected (EVCLIENT_1.7):
+ * max_inflight 0 (or above 256) is the daemon's bound, 256. The others
+ * wait in the channel's queue for this or another subscriber, so a
+ * worker that runs N jobs at a time asks for N and no message waits out
+ * its visibility timeout unstarted. Remembered with the channel and
+ * sent again after a reconnection. Errors and thread-safety: as
+ * evc_subscribe_opts() (an evd older than 1.7 ignores max_inflight). */
+int evc_subscribe_limit(struct evc *c, const char *channel,
+			int64_t visibility_timeout_ns, uint32_t max_inflight,
+			int timeout_ms);
+
+/* evc_list_dead() with each message's reason (EVCLIENT_1.7). Release *ret
+ * with evc_dead_letters_free(). Errors and thread-safety: as
+ * evc_list_dead(). */
+int evc_list_dead_letters(struct evc *c, const char *channel,
+			  uint64_t after_fire_id, uint32_t limit,
+			  int timeout_ms, struct evc_dead_letters *ret);
+
+/* Frees what *l holds and zeroes it. NULL is a no-op. */
+void evc_dead_letters_free(struct evc_dead_letters *l);
+
 /* ---- Exec hooks: waiting for a fire to finish (EVCLIENT_1.3) ---- */
 
 /*
@@ -1139,6 +1219,16 @@ int evc_peek_async(struct evc *c, const char *channel, uint32_t limit,
 		   evc_done_cb done, void *arg);
 int evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
 			 uint32_t uid, evc_done_cb done, void *arg);
+/* EVCLIENT_1.7, with the same rules: evc_reject (res->rejected),
+ * evc_subscribe_limit (no result member). From this version
+ * evc_list_dead_async also sets res->dead_letters. */
+int evc_subscribe_limit_async(struct evc *c, const char *channel,
+			      int64_t visibility_timeout_ns,
+			      uint32_t max_inflight, evc_done_cb done,
+			      void *arg);
+int evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
+		     const char *reason, bool dead_letter, evc_done_cb done,
+		     void *arg);
 /*
  * EVCLIENT_1.3, with the same rules. evc_wait_async: done runs once the
  * fire is done (res->run), or with the failure of the Wait; the request

@@ -396,6 +396,23 @@ peek(const char *channel, uint32_t limit)
 	emit(&rq);
 }
 
+static void
+reject(uint64_t fire_id, const char *reason, bool dead, const char *channel)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Reject m = EVD__REJECT__INIT;
+
+	m.has_fire_id = true;
+	m.fire_id = fire_id;
+	m.reason = (char *)reason;
+	m.has_dead_letter = dead;
+	m.dead_letter = dead;
+	m.channel = (char *)channel;
+	rq.body_case = EVD__REQUEST__BODY_REJECT;
+	rq.reject = &m;
+	emit(&rq);
+}
+
 /* who: 'u' (uid) or 'g' (gid). */
 static void
 channel_grant(const char *channel, char who, uint32_t id, bool sub,
@@ -580,6 +597,16 @@ main(int argc, char **argv)
 	peek(NULL, 0);
 	save("peek.bin");
 
+	subscribe("rj", 0);
+	call_soon("rj", NULL, NULL);
+	call_soon("rj", NULL, NULL);
+	reject(1, "boom: exit status 1", false, NULL);
+	reject(2, "", true, "rj");
+	reject(1, NULL, false, "other");
+	reject(99, "nobody holds it", false, NULL);
+	reject(1, "bad\xff", false, NULL);
+	save("reject.bin");
+
 	subscribe("gr", 0); /* a channel exists once used */
 	channel_grant("gr", 'u', 1000, true, false, false);
 	channel_grant("gr", 'g', 100, true, true, false);
@@ -637,6 +664,7 @@ main(int argc, char **argv)
 	cancel_all("all", false, 0);
 	list_channels(NULL, 0);
 	peek("all", 0);
+	reject(1, "why", false, "all");
 	channel_grant("all", 'u', 1000, true, true, false);
 	get_channel("all");
 	by_id(EVD__REQUEST__BODY_WAIT, 2);

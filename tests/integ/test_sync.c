@@ -8,6 +8,8 @@
  *   - a reply never arrives before the flush of its batch ended: with
  *     each flush slowed to FLUSH_MS, no Scheduled comes sooner, and every
  *     one of a pipelined burst keeps its order;
+ *   - a hook does not start before the fire that started it is durable
+ *     (a machine crash must not undo a fire whose hook ran);
  *   - a flush that fails stops evd with status 1 before the reply of
  *     what it covered: the client sees no Scheduled, only the end of the
  *     connection; a restart starts and has every timer acknowledged
@@ -205,6 +207,82 @@ test_reply_waits_for_flush(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+static int64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static void
+test_hook_waits_for_flush(void **state)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__Exec x = EVD__EXEC__INIT;
+	char out[PATH_MAX + 16], cmd[3 * PATH_MAX + 128], *argv[3];
+	char buf[64] = "";
+	struct evd_proc p;
+	int64_t t0, started = 0;
+	Evd__Reply *r;
+	FILE *f;
+	int fd, i;
+
+	(void)state;
+	start(&p, false);
+	snprintf(out, sizeof out, "%s/started", p.dir);
+	snprintf(cmd, sizeof cmd, "date +%%s%%N > %s.tmp && mv %s.tmp %s",
+	         out, out, out);
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = cmd;
+	x.n_argv = 3;
+	x.argv = argv;
+	cb.target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb.exec = &x;
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 0;
+	cl.callback = &cb;
+	rq.has_request_id = 1;
+	rq.request_id = next_req++;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	fd = greet(&p);
+	{
+		char what[32];
+
+		snprintf(what, sizeof what, "delay %d", 2 * FLUSH_MS);
+		fault(what);
+	}
+	t0 = realtime_ns();
+	assert_non_null(r = raw_call(fd, &rq, 10000));
+	if (r->body_case == EVD__REPLY__BODY_ERROR) {
+		printf("SKIP: hooks cannot run here: %s\n", r->error->message);
+		evd__reply__free_unpacked(r, NULL);
+		fault(NULL);
+		close(fd);
+		evd_stop(&p);
+		skip();
+	}
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+	evd__reply__free_unpacked(r, NULL);
+	for (i = 0; i < 200 && (f = fopen(out, "r")) == NULL; i++)
+		usleep(50000);
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof buf, f));
+	fclose(f);
+	started = strtoll(buf, NULL, 10);
+	/* The fire's batch was flushed (2 * FLUSH_MS at least) before the
+	 * hook ran. */
+	assert_true(started - t0 >= (int64_t)(2 * FLUSH_MS - 20) * 1000000);
+	fault(NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 static void
 test_failed_flush_stops_before_reply(void **state)
 {
@@ -243,6 +321,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_waits_for_flush),
+		cmocka_unit_test(test_hook_waits_for_flush),
 		cmocka_unit_test(test_failed_flush_stops_before_reply),
 	};
 	const char *tmp = getenv("TMPDIR");

@@ -273,7 +273,7 @@ test_schema_and_reopen(void **state)
 	sub[strlen(sub) - strlen("/evd.db")] = '\0';
 	assert_int_equal(schedule1(s, &t), 0);
 	B->close(s);
-	assert_int_equal(user_version(f), 6);
+	assert_int_equal(user_version(f), 7);
 
 	/* A version 1 database is migrated forward on open, its rows kept. */
 	sql(f, "DROP INDEX timers_key_any");
@@ -286,6 +286,7 @@ test_schema_and_reopen(void **state)
 	sql(f, "ALTER TABLE runs DROP COLUMN duration_ns");
 	sql(f, "ALTER TABLE runs DROP COLUMN stdout");
 	sql(f, "ALTER TABLE runs DROP COLUMN stderr");
+	sql(f, "ALTER TABLE messages DROP COLUMN reason");
 	sql(f, "PRAGMA user_version = 1");
 	s = open_ok(f);
 	assert_int_equal(claim_all(s, &g), 0);
@@ -293,12 +294,13 @@ test_schema_and_reopen(void **state)
 	t.channel = "1007:jobs"; /* 6: in its owner's namespace */
 	assert_timer_eq(&g, &t);
 	B->close(s);
-	assert_int_equal(user_version(f), 6);
+	assert_int_equal(user_version(f), 7);
 	/* Each fails if its migration step did not run. */
 	sql(f, "DROP INDEX timers_key_any");
 	sql(f, "DROP TABLE channels");
 	sql(f, "ALTER TABLE timers DROP COLUMN exec");
 	sql(f, "ALTER TABLE timers DROP COLUMN paused");
+	sql(f, "ALTER TABLE messages DROP COLUMN reason");
 
 	/* A database from the future is refused, not touched. */
 	sql(f, "PRAGMA user_version = 99");
@@ -770,6 +772,7 @@ struct msgs_got {
 	int n;
 	struct store_msg m[8];
 	char channel[8][16];
+	char reason[8][32]; /* "(null)" for none */
 };
 
 static int
@@ -780,6 +783,9 @@ msgs_cb(const struct store_msg *m, void *arg)
 	if (g->n < 8) {
 		g->m[g->n] = *m;
 		snprintf(g->channel[g->n], 16, "%s", m->channel);
+		snprintf(g->reason[g->n], 32, "%s",
+			 m->reason != NULL ? m->reason : "(null)");
+		g->m[g->n].reason = NULL;
 		g->m[g->n].channel = NULL;
 		g->m[g->n].payload = NULL;
 	}
@@ -817,7 +823,9 @@ test_messages(void **state)
 	m.fire_id = 20;
 	m.attempts = 5;
 	m.dead = true;
+	m.reason = "rejected: exit 3"; /* 7: kept with the message */
 	assert_int_equal(B->update_msg(s, &m), 0);
+	m.reason = NULL;
 	m.fire_id = 21;
 	assert_int_equal(B->update_msg(s, &m), -ENOENT);
 	assert_int_equal(B->ack(s, 30), 0);
@@ -838,9 +846,11 @@ test_messages(void **state)
 	assert_int_equal(g.m[0].max_attempts, 5);
 	assert_int_equal(g.m[0].fired_rt_ns, 2);
 	assert_string_equal(g.channel[0], "jobs");
+	assert_string_equal(g.reason[0], "(null)");
 	assert_int_equal(g.m[1].fire_id, 20);
 	assert_int_equal(g.m[1].attempts, 5);
 	assert_true(g.m[1].dead);
+	assert_string_equal(g.reason[1], "rejected: exit 3");
 	B->close(s);
 }
 
@@ -987,10 +997,11 @@ test_migrate_channel_namespaces(void **state)
 	assert_int_equal(B->enqueue(s, &m), 0);
 	assert_int_equal(B->commit(s), 0);
 	B->close(s);
+	sql(f, "ALTER TABLE messages DROP COLUMN reason"); /* 7 adds it */
 	sql(f, "PRAGMA user_version = 5");
 
 	s = open_ok(f);
-	assert_int_equal(user_version(f), 6);
+	assert_int_equal(user_version(f), 7);
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(B->claim(s, INT64_MAX, mig_cb, &g), 0);
 	assert_string_equal(g.channel[1], "5:shared");
