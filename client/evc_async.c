@@ -368,6 +368,34 @@ evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 			  done, arg, NULL);
 }
 
+EVC_EXPORT int
+evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
+		     uint32_t uid, evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_CANCEL_ALL,
+			  EVC_ARGS(.channel = channel, .is_uid = has_uid,
+				   .id = uid),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
+evc_list_channels_async(struct evc *c, const char *after, uint32_t limit,
+			evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_LIST_CHANNELS,
+			  EVC_ARGS(.name = after, .limit = limit), done, arg,
+			  NULL);
+}
+
+EVC_EXPORT int
+evc_peek_async(struct evc *c, const char *channel, uint32_t limit,
+	       evc_done_cb done, void *arg)
+{
+	return evc_submit(c, EVC_OP_PEEK,
+			  EVC_ARGS(.channel = channel, .limit = limit), done,
+			  arg, NULL);
+}
+
 /* The Waiting reply does not complete it: evc_conn keeps the wait until
  * the ExecFinished event (or the connection's loss). */
 EVC_EXPORT int

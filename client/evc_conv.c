@@ -493,6 +493,47 @@ nomem:
 	return -EVC_E_NOMEM;
 }
 
+int
+evc_conv_channel_list(const Evd__ChannelList *l, struct evc_channel_list *ret)
+{
+	struct evc_channel_list cl = {0};
+	size_t i;
+
+	if (l->n_channels > 0 &&
+	    (cl.channels = calloc(l->n_channels, sizeof(*cl.channels))) ==
+		NULL)
+		return -EVC_E_NOMEM;
+	for (i = 0; i < l->n_channels; i++) {
+		if (evc_conv_channel_info(l->channels[i], &cl.channels[i]) <
+		    0) {
+			evc_channel_list_free(&cl);
+			return -EVC_E_NOMEM;
+		}
+		cl.count = i + 1;
+	}
+	if (l->next_after != NULL && l->next_after[0] != '\0' &&
+	    (cl.next_after = strdup(l->next_after)) == NULL) {
+		evc_channel_list_free(&cl);
+		return -EVC_E_NOMEM;
+	}
+	*ret = cl;
+	return 0;
+}
+
+EVC_EXPORT void
+evc_channel_list_free(struct evc_channel_list *cl)
+{
+	size_t i;
+
+	if (cl == NULL)
+		return;
+	for (i = 0; i < cl->count; i++)
+		evc_channel_info_free(&cl->channels[i]);
+	free(cl->channels);
+	free(cl->next_after);
+	memset(cl, 0, sizeof(*cl));
+}
+
 EVC_EXPORT void
 evc_run_free(struct evc_run *run)
 {

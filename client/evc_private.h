@@ -288,6 +288,10 @@ int evc_conv_timer_info(const Evd__TimerInfo *t, struct evc_timer_info *ret);
 int evc_conv_timer_list(const Evd__TimerList *l, struct evc_timer_list *ret);
 int evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret);
 int evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret);
+/* A ChannelList into *ret (owned by the caller: evc_channel_list_free).
+ * Returns 0 or -EVC_E_NOMEM (*ret untouched). */
+int evc_conv_channel_list(const Evd__ChannelList *l,
+			  struct evc_channel_list *ret);
 int evc_conv_dead_letters(const Evd__DeadList *l,
 			  struct evc_dead_letters *ret);
 

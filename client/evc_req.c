@@ -435,6 +435,44 @@ build_purge(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_cancel_all(const struct evc_args *a, struct evc_msg *m)
+{
+	m->cancel_all = (Evd__CancelAll)EVD__CANCEL_ALL__INIT;
+	m->cancel_all.channel = (char *)a->channel; /* NULL: none */
+	m->cancel_all.has_uid = a->is_uid;
+	m->cancel_all.uid = (uint32_t)a->id;
+	m->req.body_case = EVD__REQUEST__BODY_CANCEL_ALL;
+	m->req.cancel_all = &m->cancel_all;
+	return 0;
+}
+
+static int
+build_list_channels(const struct evc_args *a, struct evc_msg *m)
+{
+	m->list_channels = (Evd__ListChannels)EVD__LIST_CHANNELS__INIT;
+	m->list_channels.after = (char *)a->name; /* NULL: the first */
+	m->list_channels.has_limit = a->limit != 0;
+	m->list_channels.limit = a->limit;
+	m->req.body_case = EVD__REQUEST__BODY_LIST_CHANNELS;
+	m->req.list_channels = &m->list_channels;
+	return 0;
+}
+
+static int
+build_peek(const struct evc_args *a, struct evc_msg *m)
+{
+	if (a->channel == NULL)
+		return fail(m, "%s: channel is NULL", a->fn);
+	m->peek = (Evd__Peek)EVD__PEEK__INIT;
+	m->peek.channel = (char *)a->channel;
+	m->peek.has_limit = a->limit != 0;
+	m->peek.limit = a->limit;
+	m->req.body_case = EVD__REQUEST__BODY_PEEK;
+	m->req.peek = &m->peek;
+	return 0;
+}
+
+static int
 build_reject(const struct evc_args *a, struct evc_msg *m)
 {
 	m->reject = (Evd__Reject)EVD__REJECT__INIT;
@@ -601,6 +639,24 @@ conv_purged(const Evd__Reply *rp, struct evc_out *o)
 }
 
 static int
+conv_cancelled_all(const Evd__Reply *rp, struct evc_out *o)
+{
+	o->count = o->res.count = rp->cancelled_all->count;
+	o->val = &o->count;
+	return 0;
+}
+
+static int
+conv_channel_list(const Evd__Reply *rp, struct evc_out *o)
+{
+	int r = evc_conv_channel_list(rp->channel_list, &o->cl);
+
+	o->res.channel_list = &o->cl;
+	o->val = &o->cl;
+	return r;
+}
+
+static int
 conv_channel(const Evd__Reply *rp, struct evc_out *o)
 {
 	int r = evc_conv_channel_info(rp->channel_info, &o->ci);
@@ -703,6 +759,18 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
     [EVC_OP_PURGE] = {"purge", RQ(PURGE), RP(PURGED), RP(PURGED),
 		      EVC_RETRY_NEVER, build_purge, conv_purged, OUT(count),
 		      false},
+    /* Not repeated after a lost connection, as purge: its count would
+     * be a part; cancelling again is harmless, so a caller may. */
+    [EVC_OP_CANCEL_ALL] = {"cancel_all", RQ(CANCEL_ALL), RP(CANCELLED_ALL),
+			   RP(CANCELLED_ALL), EVC_RETRY_NEVER, build_cancel_all,
+			   conv_cancelled_all, OUT(count), false},
+    [EVC_OP_LIST_CHANNELS] = {"list_channels", RQ(LIST_CHANNELS),
+			      RP(CHANNEL_LIST), RP(CHANNEL_LIST),
+			      EVC_RETRY_READ, build_list_channels,
+			      conv_channel_list, OUT(cl), true},
+    /* Answered as ListDead is: the same converter. */
+    [EVC_OP_PEEK] = {"peek", RQ(PEEK), RP(DEAD_LIST), RP(DEAD_LIST),
+		     EVC_RETRY_READ, build_peek, conv_dead_list, OUT(dl), true},
     /* Like an ack: a lost connection gives the fire back anyway. */
     [EVC_OP_REJECT] = {"reject", RQ(REJECT), RP(REJECTED), RP(REJECTED),
 		       EVC_RETRY_NEVER, build_reject, conv_rejected, OUT(rj),
@@ -741,6 +809,7 @@ evc_out_clear(struct evc_out *o)
 	evc_dead_letters_free(&o->dls);
 	evc_run_free(&o->run);
 	evc_channel_info_free(&o->ci);
+	evc_channel_list_free(&o->cl);
 	memset(o, 0, sizeof(*o));
 }
 

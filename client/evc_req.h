@@ -52,6 +52,9 @@ enum evc_op {
 	EVC_OP_TRIGGER,
 	EVC_OP_RETRY,
 	EVC_OP_PURGE,
+	EVC_OP_CANCEL_ALL,
+	EVC_OP_LIST_CHANNELS,
+	EVC_OP_PEEK,
 	EVC_OP_REJECT,
 	EVC_OP__COUNT
 };
@@ -81,7 +84,8 @@ struct evc_args {
 	const char *fn; /* the public function, for messages */
 	uint64_t id;	/* timer id, or fire id (ack, requeue, purge) */
 	const char *channel;
-	const char *name;  /* Hello: the client's name */
+	const char *name;  /* Hello: the client's name; list_channels:
+			    * the page's start */
 	uint64_t after_id; /* list, list_dead */
 	uint32_t limit;
 	bool finished; /* list: ended timers too */
@@ -101,7 +105,7 @@ struct evc_args {
 	const char *reason;	   /* reject (channel: its check) */
 	bool dead_letter;
 	/* Channel grant: id is the uid or gid. Purge: id is the
-	 * publisher's uid when is_uid. */
+	 * publisher's uid when is_uid; cancel_all: the owner's. */
 	bool is_uid;
 	bool is_gid, subscribe, publish, revoke;
 	/* A blocking call's output (NULL: not wanted) and sizeof(*ret),
@@ -140,6 +144,9 @@ struct evc_msg {
 		Evd__Trigger trigger;
 		Evd__Retry retry;
 		Evd__Purge purge;
+		Evd__CancelAll cancel_all;
+		Evd__ListChannels list_channels;
+		Evd__Peek peek;
 		Evd__Reject reject;
 	};
 	/* Scheduling requests only. */
@@ -175,6 +182,7 @@ struct evc_out {
 	struct evc_rejected rj;
 	struct evc_run run;
 	struct evc_channel_info ci;
+	struct evc_channel_list cl;
 	uint64_t count;
 };
 

@@ -20,9 +20,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,25 +66,66 @@ evc_strerror(int code)
 	return "unknown error";
 }
 
+/* Whether a socket (or anything) is at path. */
+static bool
+path_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* /tmp/evd-UID, where a user's evd without XDG_RUNTIME_DIR listens
+ * (evd's own default), if it is that user's own 0700 directory: one
+ * another user made could hold a socket posing as evd. */
+static bool
+user_tmp_dir_ok(const char *dir)
+{
+	struct stat st;
+
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
 EVC_EXPORT int
 evc_default_socket(char *buf, size_t size)
 {
 	const char *env = getenv("EVD_SOCKET");
 	const char *dir = getenv("XDG_RUNTIME_DIR");
-	const char *fmt = "%s", *arg = "/run/evd/evd.sock";
+	const char *sys = "/run/evd/evd.sock";
+	char xdg[PATH_MAX], tmpd[64], tmp[80];
+	const char *pick = sys;
+	bool has_xdg = false;
 	int n;
 
 	if (env != NULL && env[0] != '\0') {
-		arg = env;
-	} else if (geteuid() != 0 && dir != NULL && dir[0] != '\0') {
-		fmt = "%s/evd.sock";
-		arg = dir;
+		pick = env;
+	} else if (geteuid() != 0) {
+		/* A user's own evd first, where it listens by default;
+		 * then the system instance, which serves every user. */
+		n = dir != NULL && dir[0] != '\0'
+			    ? snprintf(xdg, sizeof(xdg), "%s/evd.sock", dir)
+			    : -1;
+		has_xdg = n > 0 && (size_t)n < sizeof(xdg);
+		snprintf(tmpd, sizeof(tmpd), "/tmp/evd-%u",
+			 (unsigned)geteuid());
+		snprintf(tmp, sizeof(tmp), "%s/evd.sock", tmpd);
+		if (n > 0 && !has_xdg)
+			return -EVC_E_USAGE;
+		if (has_xdg && path_exists(xdg))
+			pick = xdg;
+		else if (user_tmp_dir_ok(tmpd) && path_exists(tmp))
+			pick = tmp;
+		else if (path_exists(sys))
+			pick = sys;
+		else if (has_xdg)
+			pick = xdg; /* none: name the user's own */
 	}
 	/* Measure first: buf is untouched when it is too small. */
-	n = snprintf(NULL, 0, fmt, arg);
+	n = snprintf(NULL, 0, "%s", pick);
 	if (buf == NULL || n < 0 || (size_t)n >= size)
 		return -EVC_E_USAGE;
-	snprintf(buf, size, fmt, arg);
+	snprintf(buf, size, "%s", pick);
 	return 0;
 }
 
@@ -686,6 +730,36 @@ evc_purge(struct evc *c, const char *channel, bool has_from_uid,
 	return evc_req_call(c, EVC_OP_PURGE,
 			    EVC_ARGS(.channel = channel, .is_uid = has_from_uid,
 				     .id = from_uid, EVC_RET(ret_count)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
+evc_cancel_all(struct evc *c, const char *channel, bool has_uid, uint32_t uid,
+	       int timeout_ms, uint64_t *ret_count)
+{
+	return evc_req_call(c, EVC_OP_CANCEL_ALL,
+			    EVC_ARGS(.channel = channel, .is_uid = has_uid,
+				     .id = uid, EVC_RET(ret_count)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
+evc_list_channels(struct evc *c, const char *after, uint32_t limit,
+		  int timeout_ms, struct evc_channel_list *ret)
+{
+	return evc_req_call(c, EVC_OP_LIST_CHANNELS,
+			    EVC_ARGS(.name = after, .limit = limit,
+				     EVC_RET(ret)),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
+evc_peek(struct evc *c, const char *channel, uint32_t limit, int timeout_ms,
+	 struct evc_dead_list *ret)
+{
+	return evc_req_call(c, EVC_OP_PEEK,
+			    EVC_ARGS(.channel = channel, .limit = limit,
+				     EVC_RET(ret)),
 			    timeout_ms);
 }
 

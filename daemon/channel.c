@@ -1480,6 +1480,73 @@ channel_sees(uid_t uid, const struct channel *ch, const struct msg *m)
 	return uid == 0 || m->owner == uid || (ch->owned && ch->owner == uid);
 }
 
+long
+channel_peek(uid_t uid, const char *name, Evd__Fired *out, size_t max,
+             bool *ret_more)
+{
+	struct channel *ch = channel_get(name, false);
+	struct msg *m;
+	size_t n = 0;
+
+	*ret_more = false;
+	if (ch == NULL)
+		return -ENOENT;
+	TAILQ_FOREACH(m, &ch->ready, link) {
+		if (!channel_sees(uid, ch, m))
+			continue;
+		if (n == max) {
+			*ret_more = true;
+			break;
+		}
+		channel_fill_fired(m, uid, &out[n++]);
+	}
+	return (long)n;
+}
+
+static int
+channel_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+long
+channel_list(const struct channel_who *who, const char *after,
+             const char **ret, size_t max, bool *ret_more)
+{
+	const char **all = NULL, **grown;
+	struct channel *ch;
+	size_t iter = 0, n = 0, cap = 0, i, k = 0;
+
+	*ret_more = false;
+	/* Every match, sorted: a listing is rare, and a page must not
+	 * depend on the table's hash order. */
+	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL) {
+		if (!ch->owned || channel_rights(ch, who) == 0 ||
+		    (after != NULL && strcmp(ch->name, after) <= 0))
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((grown = realloc(all, cap * sizeof *all)) == NULL) {
+				free(all);
+				return -ENOMEM;
+			}
+			all = grown;
+		}
+		all[n++] = ch->name;
+	}
+	if (n > 1)
+		qsort(all, n, sizeof *all, channel_name_cmp);
+	for (i = 0; i < n; i++) {
+		if (k == max) {
+			*ret_more = true;
+			break;
+		}
+		ret[k++] = all[i];
+	}
+	free(all);
+	return (long)k;
+}
+
 size_t
 channel_dead_list(uid_t uid, const char *name, uint64_t after,
                   Evd__Fired *out, size_t max, bool *ret_more)

@@ -234,6 +234,23 @@ int channel_dead_purge(const struct channel_who *who, const char *name,
 int channel_purge(const struct channel_who *who, const char *name,
                   bool has_from, uid_t from, uint64_t *ret_count);
 
+/*
+ * The canonical names of the channels who may see (as channel_info:
+ * owned, and who is their owner, root or a grantee) that sort after
+ * after (NULL: from the first), in strcmp order: up to max in ret[]
+ * (borrowed: valid until the loop runs again); *ret_more if more follow.
+ * Returns the count, or -ENOMEM.
+ */
+long channel_list(const struct channel_who *who, const char *after,
+                  const char **ret, size_t max, bool *ret_more);
+
+/* The first max messages ready in name's queue that uid may see (as
+ * channel_dead_list), in delivery order, into out[] (borrowed as
+ * there); *ret_more if more follow. Returns the count, or -ENOENT for
+ * no such channel. */
+long channel_peek(uid_t uid, const char *name, struct Evd__Fired *out,
+                  size_t max, bool *ret_more);
+
 void channel_get_stats(struct channel_stats *ret);
 
 #endif

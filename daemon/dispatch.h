@@ -134,7 +134,7 @@ void req_fill_scheduled(Evd__Scheduled *s, const struct timer *t);
  * TimerOptions it points to, with its schedule in *rep if rep is not
  * NULL) from pending timer t, as the caller sees it (its channel named
  * as the caller writes it; an exec target as an empty Exec, which Get
- * fills in). Strings and bytes are borrowed from the timer: pack before
+ * and List fill in). Strings and bytes are borrowed from the timer: pack before
  * the loop runs again.
  */
 void req_fill_timer_info(struct req_ctx *ctx, const struct timer *t,
@@ -178,6 +178,9 @@ int req_unavailable(struct req_ctx *ctx);
 /* List's merge of the loops' pages (REQ_ROUTE_ALL). */
 int req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
                    Evd__Reply *const *parts, unsigned n);
+/* CancelAll's sum of the loops' counts (REQ_ROUTE_ALL). */
+int req_cancel_all_merge(struct req_ctx *ctx, const Evd__Request *rq,
+                         Evd__Reply *const *parts, unsigned n);
 
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)

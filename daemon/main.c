@@ -140,6 +140,30 @@ copy_path(char *dst, size_t size, const char *a, const char *b)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * A user's evd without XDG_RUNTIME_DIR (su, cron, a container) listens
+ * in /tmp/evd-UID/, as tmux does in /tmp/tmux-UID/: a 0700 directory of
+ * its own, made here, where libevclient looks too. One that someone else
+ * made first (or a symlink, or one others may enter) is refused: it
+ * could hand the user's clients to another program. -EPERM then.
+ */
+static int
+user_tmp_socket(char *dst, size_t size)
+{
+	char dir[64];
+	struct stat st;
+
+	snprintf(dir, sizeof dir, "/tmp/evd-%u", (unsigned)geteuid());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0)
+		return -EPERM;
+	return copy_path(dst, size, dir, "/evd.sock");
+}
+
 static int
 default_socket(char *dst, size_t size)
 {
@@ -151,7 +175,7 @@ default_socket(char *dst, size_t size)
 		return copy_path(dst, size, "/run/evd/evd.sock", "");
 	if ((s = getenv("XDG_RUNTIME_DIR")) != NULL && s[0] != '\0')
 		return copy_path(dst, size, s, "/evd.sock");
-	return -ENOENT;
+	return user_tmp_socket(dst, size);
 }
 
 static int
@@ -304,7 +328,10 @@ settings_load(struct config *ret, char *err, size_t errsize)
 			snprintf(err, errsize, "no socket path: %s; pass "
 			         "--socket PATH, set EVD_SOCKET or 'socket' in "
 			         "%s", r == -ENAMETOOLONG ? "the default one is "
-			         "too long" : "XDG_RUNTIME_DIR is not set",
+			         "too long" : r == -EPERM ? "XDG_RUNTIME_DIR is "
+			         "not set and /tmp/evd-UID is not your own "
+			         "0700 directory" : "XDG_RUNTIME_DIR is not set "
+			         "and /tmp/evd-UID cannot be made",
 			         opts.config_path);
 			return r;
 		}

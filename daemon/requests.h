@@ -115,6 +115,9 @@ struct req_entry {
 	X(TRIGGER,       trigger,       TIMER_ID,  0)                          \
 	X(RETRY,         retry,         TIMER_ID,  0)                          \
 	X(PURGE,         purge,         CHANNEL,   0)                          \
+	X(CANCEL_ALL,    cancel_all,    ALL,       0)                          \
+	X(LIST_CHANNELS, list_channels, CHANNEL,   0)                          \
+	X(PEEK,          peek,          CHANNEL,   0)                          \
 	X(REJECT,        reject,        CHANNEL,   0)
 
 /* Why the LOOP0 rows go to loop 0. */

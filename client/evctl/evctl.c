@@ -12,10 +12,12 @@
  * Output contract (scripts and the integration tests parse it): results
  * go to stdout, one record per line; with --json each line is one JSON
  * object with stable snake_case keys, absent values as null. Diagnostics
- * go to stderr prefixed "evctl: ". Exit status: 0 success, 1 the daemon
- * said no (or a wait timed out), 2 usage, 3 the daemon cannot be reached
- * or the connection or local output failed — except `wait`, whose status
- * is the hook's (see verb_wait).
+ * go to stderr prefixed "evctl: " (with --json, one JSON object each:
+ * say()). Exit status: 0 success, 1 the daemon said no for another
+ * reason (or a wait timed out), 2 usage, 3 the daemon cannot be reached
+ * or the connection or local output failed, 4 not found, 5 permission
+ * denied, 6 resource exhausted, 7 unavailable, 8 failed precondition —
+ * except `wait`, whose status is the hook's (see verb_wait).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "escape.h"
 #include "evctl.h"
 
 /* Bound on connecting and on each request unless --timeout says
@@ -38,13 +42,15 @@ const struct verb verbs[] = {
      "soon [--channel NAME] [--payload TEXT] [--key KEY] [REPEAT]\n"
      "          [TIMER OPTIONS] [HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, 1,
+    {"later", verb_later, OPTS_SCHEDULE | OPTS_REPEAT, 1, -1,
      "later DURATION [--channel NAME] [--payload TEXT] [--key KEY]\n"
      "          [--clock monotonic|boottime] [REPEAT] [TIMER OPTIONS] "
      "[HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ, 1, 1,
-     "at TIME [--tz ZONE] [--channel NAME] [--payload TEXT] [--key KEY]\n"
+    {"at", verb_at, OPTS_SCHEDULE | OPTS_REPEAT | OPT_TZ | OPT_ALLOW_PAST, 1,
+     1,
+     "at TIME [--tz ZONE] [--allow-past] [--channel NAME] [--payload TEXT]\n"
+     "          [--key KEY]\n"
      "          [--clock realtime|monotonic|boottime] [REPEAT] "
      "[TIMER OPTIONS] [HOOK]",
      VERB_WAITS_OWN_FIRES},
@@ -58,15 +64,18 @@ const struct verb verbs[] = {
      "          [--payload TEXT] [--key KEY] [REPEAT] [TIMER OPTIONS] "
      "[HOOK]",
      VERB_WAITS_OWN_FIRES},
-    {"cancel", verb_cancel, 0, 1, -1, "cancel ID...", 0},
+    {"cancel", verb_cancel, OPT_CHANNEL | OPT_ALL | OPT_UID, 0, -1,
+     "cancel ID...\n"
+     "  cancel --channel NAME [--uid UID] | --all [--uid UID]", 0},
     {"pause", verb_pause, 0, 1, -1, "pause ID...", 0},
     {"resume", verb_resume, 0, 1, -1, "resume ID...", 0},
     {"trigger", verb_trigger, 0, 1, -1, "trigger ID...", 0},
     {"retry", verb_retry, 0, 1, -1, "retry ID...", 0},
     {"get", verb_get, 0, 1, 1, "get ID", 0},
     {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]", VERB_WAITS},
-    {"channel", verb_channel, OPTS_GRANT, 2, 2,
-     "channel show CHANNEL\n"
+    {"channel", verb_channel, OPTS_GRANT, 1, 2,
+     "channel list\n"
+     "  channel show CHANNEL\n"
      "  channel grant|revoke CHANNEL (--uid UID | --gid GID) "
      "[--subscribe] [--publish]", 0},
     {"list", verb_list, OPT_CHANNEL | OPT_WIDE | OPT_ALL | OPT_FAILED, 0, 0,
@@ -87,6 +96,7 @@ const struct verb verbs[] = {
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},
+    {"peek", verb_peek, OPT_COUNT, 1, 1, "peek CHANNEL [--count N]", 0},
     {"next", verb_next, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "next 'EXPR' [--tz ZONE] [-n N] [--after TIME]\n"
      "          [--dst-gap shift|skip|utc] [--dst-overlap first|second|both]",
@@ -100,16 +110,64 @@ const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
 
 /* ---- diagnostics ---- */
 
+/*
+ * With --json a diagnostic is one JSON object on stderr, so that a
+ * program can tell failures apart without reading English:
+ *   {"error":{"code":"NOT_FOUND","message":"cancel 9: no pending timer 9","exit":4}}
+ * code: the daemon's ErrorCode, or for failures of this side USAGE,
+ * UNREACHABLE (no daemon, a broken connection or output) or ERROR
+ * (anything else evctl says before giving up).
+ */
+static bool json_errors;
+
+void
+ctl_json_errors(bool on)
+{
+	json_errors = on;
+}
+
+static void
+say(const char *code, int status, const char *fmt, va_list ap)
+{
+	char msg[1024], esc[6 * sizeof(msg) + 1];
+
+	if (!json_errors) {
+		fputs("evctl: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	escape_json(esc, sizeof(esc), msg, strlen(msg));
+	if (status >= 0)
+		fprintf(stderr,
+			"{\"error\":{\"code\":\"%s\",\"message\":\"%s\","
+			"\"exit\":%d}}\n",
+			code, esc, status);
+	else /* a note, not the end: no exit status yet */
+		fprintf(stderr,
+			"{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+			code, esc);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+say_error(const char *code, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(code, status, fmt, ap);
+	va_end(ap);
+}
+
 void
 ctl_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("evctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("ERROR", -1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -117,31 +175,79 @@ usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("evctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("USAGE", EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'evctl --help' for more information.\n", stderr);
+	if (!json_errors)
+		fputs("Try 'evctl --help' for more information.\n", stderr);
 	return EXIT_USAGE;
+}
+
+bool
+exit_is_refusal(int status)
+{
+	return status == EXIT_REFUSED ||
+	       (status >= EXIT_NOT_FOUND && status <= EXIT_PRECONDITION);
+}
+
+/* The daemon's ErrorCode as the protocol spells it, and its exit
+ * status (EXIT_REFUSED for the classes without one of their own). */
+static const char *
+refusal_of(int code, int *ret_status)
+{
+	static const struct {
+		int code;
+		const char *name;
+		int status;
+	} classes[] = {
+	    {EVC_E_INVALID_ARGUMENT, "INVALID_ARGUMENT", EXIT_REFUSED},
+	    {EVC_E_NOT_FOUND, "NOT_FOUND", EXIT_NOT_FOUND},
+	    {EVC_E_PERMISSION_DENIED, "PERMISSION_DENIED", EXIT_PERMISSION},
+	    {EVC_E_RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED", EXIT_EXHAUSTED},
+	    {EVC_E_UNAVAILABLE, "UNAVAILABLE", EXIT_UNAVAILABLE},
+	    {EVC_E_INTERNAL, "INTERNAL", EXIT_REFUSED},
+	    {EVC_E_PROTOCOL, "PROTOCOL", EXIT_REFUSED},
+	    {EVC_E_UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION", EXIT_REFUSED},
+	    {EVC_E_FAILED_PRECONDITION, "FAILED_PRECONDITION",
+	     EXIT_PRECONDITION},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (classes[i].code == code) {
+			*ret_status = classes[i].status;
+			return classes[i].name;
+		}
+	*ret_status = EXIT_REFUSED;
+	return "ERROR";
 }
 
 /* The exit status for a library failure, after saying why. */
 int
 lib_failure(struct ctl *x, int r, const char *what)
 {
-	int code = -r;
+	return lib_failure_msg(x, r, what, evc_errmsg(x->c));
+}
+
+int
+lib_failure_msg(struct ctl *x, int r, const char *what, const char *msg)
+{
+	const char *name;
+	int code = -r, status;
 
 	if (code < EVC_E_LOCAL) {
-		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
-			  evc_errmsg(x->c));
-		return EXIT_REFUSED;
+		name = refusal_of(code, &status);
+		say_error(name, status, "%s%s%s", what ? what : "",
+			  what ? ": " : "", msg);
+		return status;
 	}
 	if (code == EVC_E_USAGE) {
-		ctl_warnx("%s%s%s", what ? what : "", what ? ": " : "",
-			  evc_errmsg(x->c));
+		say_error("USAGE", EXIT_USAGE, "%s%s%s", what ? what : "",
+			  what ? ": " : "", msg);
 		return EXIT_USAGE;
 	}
-	ctl_warnx("%s: %s", x->path, evc_errmsg(x->c));
+	say_error("UNREACHABLE", EXIT_UNREACHABLE, "%s: %s", x->path,
+		  msg);
 	return EXIT_UNREACHABLE;
 }
 
@@ -167,6 +273,40 @@ check_stdout(void)
 
 /* ---- connecting ---- */
 
+/* How to start the evd that x->path names, for "cannot connect": the
+ * units for the default paths (the system instance, a user's own), the
+ * command line for a path someone chose. */
+static void
+say_not_running(const struct ctl *x, const char *err)
+{
+	const char *env = getenv("EVD_SOCKET");
+	bool sys = strcmp(x->path, "/run/evd/evd.sock") == 0;
+
+	if (x->socket != NULL || (env != NULL && env[0] != '\0'))
+		say_error("UNREACHABLE", EXIT_UNREACHABLE,
+			  "%s; is evd running? start it with: evd --socket %s",
+			  err, x->path);
+	else if (sys && geteuid() == 0)
+		say_error("UNREACHABLE", EXIT_UNREACHABLE,
+			  "%s; is evd running? start it with: systemctl "
+			  "enable --now evd.socket",
+			  err);
+	else if (sys)
+		say_error("UNREACHABLE", EXIT_UNREACHABLE,
+			  "%s; is evd running? the system instance starts "
+			  "with 'systemctl enable --now evd.socket' (as root); "
+			  "your own with 'systemctl --user enable --now "
+			  "evd.socket'",
+			  err);
+	else
+		say_error("UNREACHABLE", EXIT_UNREACHABLE,
+			  "%s; is evd running? start your own with: "
+			  "systemctl --user enable --now evd.socket (or run "
+			  "evd); no system instance listens on "
+			  "/run/evd/evd.sock either",
+			  err);
+}
+
 static int
 ctl_connect(struct ctl *x)
 {
@@ -188,17 +328,18 @@ ctl_connect(struct ctl *x)
 		return 0;
 	code = -r;
 	if (code == EVC_E_CONNECT) {
-		ctl_warnx("%s; is evd running? start it with: evd --socket %s",
-			  err, x->path);
+		say_not_running(x, err);
 		return EXIT_UNREACHABLE;
 	}
 	if (code == EVC_E_USAGE)
 		return usage_error("%s", err);
 	if (code < EVC_E_LOCAL) {
-		ctl_warnx("%s", err);
-		return EXIT_REFUSED;
+		const char *name = refusal_of(code, &r);
+
+		say_error(name, r, "%s", err);
+		return r;
 	}
-	ctl_warnx("%s: %s", x->path, err);
+	say_error("UNREACHABLE", EXIT_UNREACHABLE, "%s: %s", x->path, err);
 	return EXIT_UNREACHABLE;
 }
 
@@ -251,6 +392,10 @@ main(int argc, char **argv)
 
 	guard_std_fds();
 	x.exec_at = -1;
+	/* Before parsing, so that its own errors are JSON too. */
+	for (r = 1; r < argc && strcmp(argv[r], "--") != 0; r++)
+		if (strcmp(argv[r], "--json") == 0)
+			ctl_json_errors(true);
 	operands = calloc((size_t)argc + 1, sizeof(*operands));
 	x.env = calloc((size_t)argc + 1, sizeof(*x.env));
 	x.props = calloc((size_t)argc + 1, sizeof(*x.props));

@@ -37,10 +37,23 @@
 #include "timefmt.h"
 
 enum {
-	EXIT_REFUSED = 1, /* the daemon said no; a wait timed out */
+	EXIT_REFUSED = 1, /* the daemon said no (other classes); a wait
+			   * timed out */
 	EXIT_USAGE = 2,
 	EXIT_UNREACHABLE = 3, /* no daemon, or the connection/output broke */
+	/* The daemon said no, by class (its ErrorCode). */
+	EXIT_NOT_FOUND = 4,
+	EXIT_PERMISSION = 5,
+	EXIT_EXHAUSTED = 6,   /* RESOURCE_EXHAUSTED: a quota or bound */
+	EXIT_UNAVAILABLE = 7, /* evd answered, but its store did not */
+	EXIT_PRECONDITION = 8,
 };
+
+/* Whether an exit status says the daemon refused one request (a verb
+ * acting on several ids goes on with the next). */
+bool exit_is_refusal(int status);
+/* --json seen anywhere on the line: diagnostics become JSON objects. */
+void ctl_json_errors(bool on);
 
 /* Verb-specific options; a verb row lists those it accepts. */
 enum {
@@ -89,6 +102,8 @@ enum {
 #define OPT_WIDE (UINT64_C(1) << 57)
 #define OPT_ALL (UINT64_C(1) << 58)
 #define OPT_FAILED (UINT64_C(1) << 59)
+/* at --allow-past: a wall time in the past fires at once. */
+#define OPT_ALLOW_PAST (UINT64_C(1) << 37)
 #define OPT_CONCURRENCY (UINT64_C(1) << 36) /* watch -- CMD */
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
@@ -145,6 +160,7 @@ struct ctl {
 	char **passed;
 	size_t npassed;
 	bool has_uid, has_gid;
+	bool all; /* --all */
 	uint32_t grant_id;
 	const char *tz; /* --tz: NULL for the process's zone */
 	uint64_t iterations; /* -n */
@@ -199,6 +215,9 @@ void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Says why on stderr, with a pointer to --help; returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int lib_failure(struct ctl *x, int r, const char *what);
+/* lib_failure with the message given (one saved before another call). */
+int lib_failure_msg(struct ctl *x, int r, const char *what,
+		    const char *msg);
 int lost_connection(struct ctl *x);
 int check_stdout(void);
 
@@ -295,6 +314,7 @@ int verb_watch(struct ctl *x);
 int watch_ack(struct ctl *x, const struct evc_fired *ev);
 int verb_dead(struct ctl *x);
 int verb_purge(struct ctl *x);
+int verb_peek(struct ctl *x);
 int verb_channel(struct ctl *x);
 
 /* ---- evctl_worker.c ---- */
@@ -312,6 +332,7 @@ int verb_batch(struct ctl *x);
 
 int64_t mono_now_ns(void);
 int64_t realtime_now_ns(void);
+const char *caller_zone(char *buf, size_t size);
 int parse_when(const struct ctl *x, const char *text, struct timefmt_when *ret);
 int ns_to_ms(int64_t ns);
 int ms_until(bool bounded, int64_t deadline_ns);

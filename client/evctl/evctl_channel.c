@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evctl.h"
@@ -142,7 +143,7 @@ verb_watch(struct ctl *x)
 			snprintf(what, sizeof(what), "ack of fire %" PRIu64,
 				 ev.fire_id);
 			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED) {
+			if (!exit_is_refusal(r)) {
 				evc_fired_free(&ev);
 				return r;
 			}
@@ -214,6 +215,12 @@ verb_dead(struct ctl *x)
 					   x->request_ms, &n)
 			  : evc_requeue_dead(x->c, channel, fire_id,
 					     x->request_ms, &n);
+		/* Purging nothing is done already (idempotent, as
+		 * cancel): all of none is 0; one fire id stays an error,
+		 * and so does requeueing nothing (a requeue is asked to
+		 * publish something). */
+		if (r == -EVC_E_NOT_FOUND && fire_id == 0 && purge)
+			r = 0, n = 0;
 		if (r < 0)
 			return lib_failure(x, r, "dead");
 		if (x->json) {
@@ -253,17 +260,106 @@ verb_dead(struct ctl *x)
 
 /* channel show|grant|revoke CHANNEL: grant and revoke print the channel
  * as it then is. */
+/*
+ * channel list: the channels the caller may see, page by page, one line
+ * each (--json: one object each, as channel show prints without the
+ * grants):
+ *   CHANNEL              OWNER    QUEUED INFLIGHT     DEAD SUBS
+ *   jobs                 1000          3        0        0    1
+ */
+static int
+channel_list(struct ctl *x)
+{
+	struct evc_channel_list cl;
+	char *after = NULL;
+	bool header = false;
+	size_t i;
+	int r;
+
+	for (;;) {
+		r = evc_list_channels(x->c, after, 0, x->request_ms, &cl);
+		free(after);
+		after = NULL;
+		if (r < 0)
+			return lib_failure(x, r, "channel list");
+		if (!x->json && !header) {
+			printf("%-20s %-8s %8s %8s %8s %4s\n", "CHANNEL",
+			       "OWNER", "QUEUED", "INFLIGHT", "DEAD", "SUBS");
+			header = true;
+		}
+		for (i = 0; i < cl.count; i++) {
+			const struct evc_channel_info *ci = &cl.channels[i];
+
+			if (x->json) {
+				print_channel(x, ci);
+				continue;
+			}
+			printf("%-20s %-8" PRIu32 " %8" PRIu64 " %8" PRIu64
+			       " %8" PRIu64 " %4" PRIu32 "\n",
+			       ci->channel, ci->owner_uid, ci->queued_messages,
+			       ci->inflight_messages, ci->dead_messages,
+			       ci->subscribers);
+		}
+		/* Names only grow: the next page starts after this one. */
+		if (cl.next_after != NULL && cl.count > 0)
+			after = strdup(cl.next_after);
+		evc_channel_list_free(&cl);
+		if (after == NULL)
+			break;
+		if ((r = check_stdout()) != 0) {
+			free(after);
+			return r;
+		}
+	}
+	return check_stdout();
+}
+
+/* peek CHANNEL [--count N]: the messages waiting in its queue, printed
+ * as watch prints fires, left in place. */
+int
+verb_peek(struct ctl *x)
+{
+	const char *channel = channel_arg(x->args[0], 0);
+	struct evc_dead_list dl;
+	size_t i;
+	int r;
+
+	if (channel == NULL)
+		return EXIT_USAGE;
+	if (x->count > 1000)
+		return usage_error("peek shows at most 1000 messages "
+				   "(--count)");
+	r = evc_peek(x->c, channel, (uint32_t)x->count, x->request_ms, &dl);
+	if (r < 0)
+		return lib_failure(x, r, "peek");
+	for (i = 0; i < dl.count; i++)
+		print_fired(x, &dl.messages[i]);
+	if (dl.next_after_fire_id != 0 && !x->json)
+		fprintf(stderr, "evctl: more messages are waiting (--count N "
+				"shows up to 1000; 'channel show' counts "
+				"them)\n");
+	evc_dead_list_free(&dl);
+	return check_stdout();
+}
+
 int
 verb_channel(struct ctl *x)
 {
-	const char *sub = x->args[0], *channel = channel_arg(x->args[1], 0);
+	const char *sub = x->args[0], *channel;
 	bool sub_r = (x->opts_seen & OPT_SUBSCRIBE) != 0;
 	bool pub_r = (x->opts_seen & OPT_PUBLISH) != 0;
 	struct evc_channel_info ci;
 	bool revoke;
 	int r;
 
-	if (channel == NULL)
+	if (strcmp(sub, "list") == 0) {
+		if (x->nargs > 1 || (x->opts_seen & OPTS_GRANT))
+			return usage_error("usage: evctl channel list");
+		return channel_list(x);
+	}
+	if (x->nargs != 2)
+		return usage_error("usage: evctl %s", x->verb->synopsis);
+	if ((channel = channel_arg(x->args[1], 0)) == NULL)
 		return EXIT_USAGE;
 	if (strcmp(sub, "show") == 0) {
 		if (x->opts_seen & OPTS_GRANT)
@@ -294,7 +390,7 @@ verb_channel(struct ctl *x)
 					   revoke ? "channel revoke"
 						  : "channel grant");
 	} else {
-		return usage_error("unknown channel command '%s' (show, "
+		return usage_error("unknown channel command '%s' (list, show, "
 				   "grant, revoke)",
 				   sub);
 	}

@@ -5,9 +5,13 @@
  * Values are checked here, before anything is sent: a bad value is a
  * usage error (exit 2) naming the option. Nothing here talks to evd.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "evctl.h"
 
@@ -100,6 +104,7 @@ static const struct option_def options[] = {
     {"--wide", false, OPT_WIDE},
     {"--all", false, OPT_ALL},
     {"--failed", false, OPT_FAILED},
+    {"--allow-past", false, OPT_ALLOW_PAST},
     {"--concurrency", true, OPT_CONCURRENCY},
 };
 
@@ -132,6 +137,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 	} else if (o->bit == OPT_CHANNEL) {
 		if ((x->channel = channel_arg(v, 2)) == NULL)
 			return EXIT_USAGE;
+	} else if (o->bit == OPT_ALL) {
+		x->all = true;
 	} else if (o->bit == OPT_PAYLOAD) {
 		x->payload = v;
 	} else if (o->bit == OPT_KEY) {
@@ -319,6 +326,69 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 	return 0;
 }
 
+/* Whether path is a regular file the caller may execute. */
+static bool
+executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(path, X_OK) == 0;
+}
+
+/*
+ * --exec's program and --cwd, checked when the timer is scheduled, as
+ * systemd-run checks its binary, rather than failing at its first fire:
+ * PROG must be an executable file, found through $PATH when it has no
+ * '/', and --cwd a directory the caller may enter. (The hook runs as the
+ * caller, so the caller's view is the one that counts; a sandbox of the
+ * daemon's may still hide a path, which the fire reports.)
+ */
+static int
+check_hook(const struct ctl *x, char **operands)
+{
+	const char *prog, *path, *p, *end;
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t len;
+
+	if (x->cwd != NULL) {
+		if (stat(x->cwd, &st) < 0)
+			return usage_error("--cwd %s: %s", x->cwd,
+					   strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return usage_error("--cwd %s: not a directory",
+					   x->cwd);
+		if (access(x->cwd, X_OK) < 0)
+			return usage_error("--cwd %s: %s", x->cwd,
+					   strerror(errno));
+	}
+	if (!(x->opts_seen & OPT_EXEC))
+		return 0;
+	prog = operands[x->exec_at];
+	if (strchr(prog, '/') != NULL) {
+		if (!executable(prog))
+			return usage_error("--exec %s: %s", prog,
+					   access(prog, F_OK) < 0
+					       ? "no such file"
+					       : "not an executable file");
+		return 0;
+	}
+	if ((path = getenv("PATH")) == NULL || path[0] == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p != '\0'; p = *end == ':' ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)len,
+			     len > 0 ? p : ".", prog) < (int)sizeof(buf) &&
+		    executable(buf))
+			return 0;
+	}
+	return usage_error("--exec %s: not found in PATH (%s)", prog, path);
+}
+
 /* Fills x from argv. Returns 0, an exit status, or -1 for "exit 0". */
 int
 parse_args(struct ctl *x, int argc, char **argv, char **operands)
@@ -419,6 +489,8 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 				   "--pass-env go with --exec or --shell");
 	if ((x->opts_seen & OPT_RETRY_DELAY) && x->retry == 0)
 		return usage_error("--retry-delay goes with --retry N (N > 0)");
+	if ((r = check_hook(x, operands)) != 0)
+		return r;
 	if (nargs < x->verb->min_args ||
 	    (x->verb->max_args >= 0 && nargs > x->verb->max_args))
 		return usage_error("usage: evctl %s", x->verb->synopsis);

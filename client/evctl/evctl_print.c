@@ -290,11 +290,23 @@ jw_key(struct jw *w, const char *key)
 	w->first = false;
 }
 
+/*
+ * Integers beyond 2^53 lose precision in JavaScript and in jq 1.6, which
+ * read every number as a double: every wall-clock instant in ns, and a
+ * monotonic one after 104 days of uptime. Such a value is followed by
+ * the same number as a string, under the key with "_str" appended
+ * ("due_realtime_ns_str":"1796502262119657409"); smaller ones are exact
+ * as numbers and have none.
+ */
+#define JW_EXACT_MAX (UINT64_C(1) << 53)
+
 void
 jw_u64(struct jw *w, const char *key, uint64_t v)
 {
 	jw_key(w, key);
 	printf("%" PRIu64, v);
+	if (v > JW_EXACT_MAX)
+		printf(",\"%s_str\":\"%" PRIu64 "\"", key, v);
 }
 
 void
@@ -302,6 +314,8 @@ jw_i64(struct jw *w, const char *key, int64_t v)
 {
 	jw_key(w, key);
 	printf("%" PRId64, v);
+	if (v > (int64_t)JW_EXACT_MAX || v < -(int64_t)JW_EXACT_MAX)
+		printf(",\"%s_str\":\"%" PRId64 "\"", key, v);
 }
 
 void

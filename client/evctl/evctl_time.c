@@ -8,8 +8,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evctl.h"
 
@@ -38,6 +40,45 @@ int
 parse_when(const struct ctl *x, const char *text, struct timefmt_when *ret)
 {
 	return timefmt_parse_when(text, realtime_now_ns(), x->tz, ret);
+}
+
+/*
+ * The IANA name of the caller's zone, the one next, parse and at read
+ * local times in: $TZ ("Europe/Berlin", ":Europe/Berlin" or a path under
+ * a zoneinfo directory), else the target of /etc/localtime; NULL when it
+ * has no name (a POSIX rule in TZ, no /etc/localtime: glibc's UTC is
+ * named "UTC" then).
+ */
+const char *
+caller_zone(char *buf, size_t size)
+{
+	const char *tz = getenv("TZ"), *z;
+	char link[PATH_MAX];
+	ssize_t n;
+
+	if (tz != NULL) {
+		if (tz[0] == ':')
+			tz++;
+		if (tz[0] == '\0')
+			z = "UTC";
+		else if ((z = strstr(tz, "zoneinfo/")) != NULL)
+			z += strlen("zoneinfo/");
+		else
+			z = tz;
+	} else {
+		n = readlink("/etc/localtime", link, sizeof(link) - 1);
+		if (n < 0)
+			z = errno == ENOENT ? "UTC" : NULL;
+		else {
+			link[n] = '\0';
+			z = strstr(link, "zoneinfo/");
+			z = z != NULL ? z + strlen("zoneinfo/") : NULL;
+		}
+	}
+	if (z == NULL || !calendar_zone_valid(z) ||
+	    (size_t)snprintf(buf, size, "%s", z) >= size)
+		return NULL;
+	return buf;
 }
 
 /* ns to the library's timeout_ms, rounded up so that a short wait is not
@@ -185,7 +226,17 @@ iso_in_zone(int64_t ns, const char *zone, char *buf, size_t size)
 static const char *
 zone_label(const char *zone)
 {
-	return zone != NULL && zone[0] != '\0' ? zone : "-";
+	static char buf[300];
+	char name[256];
+
+	if (zone != NULL && zone[0] != '\0')
+		return zone;
+	/* None given: the caller's, which every verb reads local times in
+	 * (and on stores): say which. */
+	if (caller_zone(name, sizeof(name)) == NULL)
+		return "- (TZ names no zone)";
+	snprintf(buf, sizeof(buf), "%s (yours)", name);
+	return buf;
 }
 
 /* parse, as a time (at, --reschedule-at, --after). */

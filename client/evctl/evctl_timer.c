@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "evctl.h"
@@ -181,6 +182,30 @@ verb_soon(struct ctl *x)
 	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s);
 }
 
+/* How far in the past `at` takes a wall time without --allow-past. */
+#define PAST_SLACK_NS (60LL * 1000000000)
+
+/* The verb's operands (those before --exec's argv) joined by spaces. */
+static int
+join_operands(const struct ctl *x, char *buf, size_t size)
+{
+	int n = (x->opts_seen & OPT_EXEC) ? x->exec_at : x->nargs, i;
+	size_t len = 0, w;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++) {
+		w = strlen(x->args[i]) + (i > 0);
+		if (len + w >= size)
+			return usage_error("the duration is too long");
+		if (i > 0)
+			buf[len++] = ' ';
+		memcpy(buf + len, x->args[i], w - (i > 0));
+		len += w - (i > 0);
+		buf[len] = '\0';
+	}
+	return 0;
+}
+
 int
 verb_later(struct ctl *x)
 {
@@ -189,13 +214,18 @@ verb_later(struct ctl *x)
 	enum evc_clock clock = EVC_CLOCK_MONOTONIC;
 	const struct evc_repeat *rep;
 	struct evc_scheduled s;
+	char text[TIMEFMT_INPUT_MAX + 1];
 	int64_t delay_ns;
 	int r;
 
-	if (timefmt_parse_duration_words(x->args[0], &delay_ns) < 0)
+	/* `later 10 min`: the operands before a hook's argv are one
+	 * duration, as if quoted. */
+	if ((r = join_operands(x, text, sizeof(text))) != 0)
+		return r;
+	if (timefmt_parse_duration_words(text, &delay_ns) < 0)
 		return usage_error("invalid duration '%s' (examples: 250ms, "
 				   "5s, 1h30m, 2d, '5 minutes')",
-				   x->args[0]);
+				   text);
 	r = repeat_of(x, &rep);
 	if (r != 0)
 		return r;
@@ -240,6 +270,17 @@ verb_at(struct ctl *x)
 			    "@1796115600; see 'evctl help time')",
 			    x->args[0]);
 		when_ns = w.ns;
+		/* As at(1): a wall time that passed is a mistake more often
+		 * than a wish to fire now (this minute still counts). */
+		if (when_ns < realtime_now_ns() - PAST_SLACK_NS &&
+		    !(x->opts_seen & OPT_ALLOW_PAST)) {
+			char t[TIMEFMT_TIME_MAX];
+
+			return usage_error("'%s' is in the past (%s); pass "
+					   "--allow-past to fire it at once",
+					   x->args[0],
+					   iso(when_ns, true, t, sizeof(t)));
+		}
 	} else if ((x->opts_seen & OPT_TZ)) {
 		return usage_error("--tz applies to wall-clock times, not to "
 				   "the %s clock",
@@ -269,8 +310,16 @@ verb_on(struct ctl *x)
 	const struct evc_repeat *rep;
 	struct evc_scheduled s;
 	struct calendar *cal;
+	char zbuf[256];
+	const char *tz = x->tz;
 	int r;
 
+	/* One rule for every verb: the caller's zone unless --tz, stored
+	 * with the timer (next and parse preview the same). */
+	if (tz == NULL && (tz = caller_zone(zbuf, sizeof(zbuf))) == NULL)
+		ctl_warnx("your time zone has no name evd can store (TZ=%s); "
+			  "the timer follows evd's zone; pass --tz ZONE",
+			  getenv("TZ") != NULL ? getenv("TZ") : "");
 	if (calendar_parse(x->args[0], &cal, err, sizeof(err)) < 0)
 		return usage_error("invalid calendar expression '%s': %s "
 				   "(see 'evctl help on')",
@@ -280,9 +329,79 @@ verb_on(struct ctl *x)
 	if (r != 0)
 		return r;
 	return scheduled(x,
-			 evc_call_on(x->c, x->args[0], x->tz, &cb, rep,
+			 evc_call_on(x->c, x->args[0], tz, &cb, rep,
 				     x->request_ms, &s),
 			 &s);
+}
+
+/*
+ * Cancel is idempotent in effect: a timer that already fired or was
+ * cancelled (and is still kept) is said so, as success, with its state:
+ *   evctl: timer 12 already ended (cancelled); nothing to cancel
+ *   --json: {"timer_id":12,"cancelled":false,"state":"cancelled"}
+ * False for an id the daemon does not know (the NOT_FOUND stands).
+ */
+static bool
+already_ended(struct ctl *x, uint64_t id)
+{
+	struct evc_timer_info ti;
+	struct jw w;
+	bool ended;
+
+	if (evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return false;
+	ended = ti.state == EVC_TIMER_FIRED || ti.state == EVC_TIMER_CANCELLED;
+	if (ended && x->json) {
+		jw_begin(&w);
+		jw_u64(&w, "timer_id", id);
+		jw_bool(&w, "cancelled", false);
+		jw_str(&w, "state", state_name(ti.state));
+		jw_end(&w);
+	} else if (ended) {
+		ctl_warnx("timer %" PRIu64 " already ended (%s); nothing to "
+			  "cancel",
+			  id, state_name(ti.state));
+	}
+	evc_timer_info_free(&ti);
+	return ended;
+}
+
+/*
+ * cancel --channel NAME / --all [--uid UID]: one request, one commit on
+ * the daemon's side; prints how many were cancelled (0 is success: the
+ * selector matched nothing, as a second run finds).
+ */
+static int
+cancel_all(struct ctl *x)
+{
+	uint64_t n = 0;
+	struct jw w;
+	int r;
+
+	if (x->nargs > 0)
+		return usage_error("cancel takes timer ids, or --channel or "
+				   "--all, not both");
+	if (x->channel != NULL && x->all)
+		return usage_error("cancel: --channel or --all, not both "
+				   "(--channel cancels that channel's timers, "
+				   "--all every timer of yours, or of --uid)");
+	r = evc_cancel_all(x->c, x->channel, x->has_uid, x->grant_id,
+			   x->request_ms, &n);
+	if (r < 0)
+		return lib_failure(x, r, "cancel");
+	if (x->json) {
+		jw_begin(&w);
+		jw_str(&w, "channel", x->channel);
+		if (x->has_uid)
+			jw_u64(&w, "uid", x->grant_id);
+		else
+			jw_str(&w, "uid", NULL);
+		jw_u64(&w, "cancelled", n);
+		jw_end(&w);
+	} else {
+		printf("%" PRIu64 "\n", n);
+	}
+	return check_stdout();
 }
 
 int
@@ -290,9 +409,15 @@ verb_cancel(struct ctl *x)
 {
 	uint64_t id;
 	int i, r, status = 0;
-	char what[64];
+	char what[64], why[512];
 	struct jw w;
 
+	if (x->channel != NULL || x->all)
+		return cancel_all(x);
+	if (x->has_uid)
+		return usage_error("cancel: --uid goes with --channel or --all");
+	if (x->nargs == 0)
+		return usage_error("usage: evctl %s", x->verb->synopsis);
 	/* All ids are checked before any is cancelled. */
 	for (i = 0; i < x->nargs; i++)
 		if (!parse_u64(x->args[i], &id))
@@ -300,10 +425,18 @@ verb_cancel(struct ctl *x)
 	for (i = 0; i < x->nargs; i++) {
 		parse_u64(x->args[i], &id);
 		r = evc_cancel(x->c, id, x->request_ms);
+		/* The cancel's reason, before already_ended asks again. */
+		snprintf(why, sizeof(why), "%s", evc_errmsg(x->c));
+		if (r == -EVC_E_NOT_FOUND && already_ended(x, id)) {
+			r = check_stdout();
+			if (r != 0)
+				return r;
+			continue;
+		}
 		if (r < 0) {
 			snprintf(what, sizeof(what), "cancel %" PRIu64, id);
-			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED)
+			r = lib_failure_msg(x, r, what, why);
+			if (!exit_is_refusal(r))
 				return r;
 			status = r;
 			continue;
@@ -347,7 +480,7 @@ timer_ops(struct ctl *x, const char *name,
 		if (r < 0) {
 			snprintf(what, sizeof(what), "%s %" PRIu64, name, id);
 			r = lib_failure(x, r, what);
-			if (r != EXIT_REFUSED)
+			if (!exit_is_refusal(r))
 				return r;
 			status = r;
 			continue;
@@ -458,6 +591,35 @@ wait_fill_tails(struct ctl *x, uint64_t id, struct evc_run *run)
  * timer without a hook whose fire was done. --timeout bounds the wait
  * (then "timed out", 1).
  */
+/*
+ * A repeating timer's wait ends with its next fire, which may be far
+ * off: say which one on stderr before blocking,
+ *   evctl: waiting for fire 4 of timer 12, due 2026-12-07T02:30:00+01:00 (in 19h 2m)
+ * (nothing for a one-shot, or when the timer cannot be read: the wait
+ * says what is wrong).
+ */
+static void
+say_which_fire(struct ctl *x, uint64_t id)
+{
+	char t[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
+	struct evc_timer_info ti;
+	int64_t left;
+
+	if (evc_get(x->c, id, x->request_ms, &ti) < 0)
+		return;
+	if (ti.repeating && (ti.state == EVC_TIMER_PENDING ||
+			     ti.state == EVC_TIMER_PAUSED)) {
+		left = ti.due_realtime_ns - realtime_now_ns();
+		ctl_warnx("waiting for fire %" PRIu64 " of timer %" PRIu64
+			  ", due %s (in %s)%s",
+			  ti.fire_count + 1, id,
+			  iso(ti.due_realtime_ns, false, t, sizeof(t)),
+			  dur(left > 0 ? left : 0, d, sizeof(d)),
+			  ti.state == EVC_TIMER_PAUSED ? "; it is paused" : "");
+	}
+	evc_timer_info_free(&ti);
+}
+
 int
 verb_wait(struct ctl *x)
 {
@@ -470,6 +632,7 @@ verb_wait(struct ctl *x)
 
 	if (!parse_u64(x->args[0], &id))
 		return usage_error("invalid timer id '%s'", x->args[0]);
+	say_which_fire(x, id);
 	r = evc_wait(x->c, id, ms_until(x->has_timeout, deadline_ns), &run);
 	if (r == -EVC_E_TIMEOUT) {
 		ctl_warnx("timed out after %s waiting for timer %" PRIu64

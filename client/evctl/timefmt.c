@@ -484,6 +484,23 @@ is_number(const char *w)
 	return number_scan(&w, &n) == 0 && *w == '\0';
 }
 
+/* "10mins", "5minutes", "2hours": a number and a unit word written
+ * together, as "10min" and "10 mins" already are. */
+static int
+glued_unit_word(const char *w, int64_t *ret_ns)
+{
+	char tmp[TIMEFMT_INPUT_MAX + 8];
+	const char *rest = w, *unit;
+	struct number n;
+
+	if (number_scan(&rest, &n) < 0 || rest == w ||
+	    (unit = unit_word(rest)) == NULL ||
+	    (size_t)(rest - w) >= TIMEFMT_INPUT_MAX)
+		return -EINVAL;
+	snprintf(tmp, sizeof(tmp), "%.*s%s", (int)(rest - w), w, unit);
+	return timefmt_parse_duration(tmp, ret_ns);
+}
+
 /* w[0..n): "5 minutes", "1 hour and 30 minutes", "1h30m", "an hour". */
 static int
 duration_words(char *const *w, int n, int64_t *ret_ns)
@@ -505,8 +522,8 @@ duration_words(char *const *w, int n, int64_t *ret_ns)
 			snprintf(tmp, sizeof(tmp), "%s%s", num, unit);
 			r = timefmt_parse_duration(tmp, &v);
 			i++;
-		} else {
-			r = timefmt_parse_duration(w[i], &v);
+		} else if ((r = timefmt_parse_duration(w[i], &v)) == -EINVAL) {
+			r = glued_unit_word(w[i], &v);
 		}
 		if (r < 0)
 			return r;

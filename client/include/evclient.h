@@ -497,6 +497,15 @@ struct evc_channel_info {
 	uint32_t subscribers;       /* connections subscribed now */
 };
 
+/* A page of evc_list_channels() (EVCLIENT_1.7): each channel with its
+ * counts (grant_count 0: evc_get_channel() has the grants). Release
+ * with evc_channel_list_free(). */
+struct evc_channel_list {
+	struct evc_channel_info *channels;
+	size_t count;
+	char *next_after; /* NULL: this was the last page */
+};
+
 /* What became of a rejected message (EVCLIENT_1.7): dead, it went to
  * the dead-letter list; otherwise it is delivered again after
  * redeliver_in_ns. */
@@ -559,6 +568,8 @@ struct evc_result {
 	/* EVCLIENT_1.3 */
 	const struct evc_run *run;
 	const struct evc_channel_info *channel;
+	/* EVCLIENT_1.7 */
+	const struct evc_channel_list *channel_list;
 	/* EVCLIENT_1.7: evc_reject_async's answer; and for
 	 * evc_list_dead_async, besides dead_list, the same page with each
 	 * message's reason. */
@@ -611,11 +622,15 @@ typedef void (*evc_watch_cb)(struct evc *c, int fd, int events,
 
 /*
  * The socket evd listens on by default: $EVD_SOCKET if set; otherwise
- * /run/evd/evd.sock for root and $XDG_RUNTIME_DIR/evd.sock for others
- * (or /run/evd/evd.sock when XDG_RUNTIME_DIR is unset). Writes at most
- * size bytes including the NUL. Returns 0, or -EVC_E_USAGE if it does not
- * fit. Thread-safety: any thread (reads the environment; not safe against
- * a concurrent setenv()).
+ * /run/evd/evd.sock for root. For others, the first that exists of
+ * $XDG_RUNTIME_DIR/evd.sock (a user instance), /tmp/evd-UID/evd.sock (a
+ * user instance without XDG_RUNTIME_DIR; only in the user's own 0700
+ * directory) and /run/evd/evd.sock (the system instance, which serves
+ * every user); when none does, $XDG_RUNTIME_DIR/evd.sock if that is
+ * set, else /run/evd/evd.sock. Writes at most size bytes including the
+ * NUL. Returns 0, or -EVC_E_USAGE if it does not fit. Thread-safety: any
+ * thread (reads the environment; not safe against a concurrent
+ * setenv()).
  */
 int evc_default_socket(char *buf, size_t size);
 
@@ -925,6 +940,40 @@ int evc_purge_dead(struct evc *c, const char *channel, uint64_t fire_id,
 int evc_purge(struct evc *c, const char *channel, bool has_from_uid,
 	      uint32_t from_uid, int timeout_ms, uint64_t *ret_count);
 
+/* EVCLIENT_1.7. Cancels every pending (or paused) timer a selector
+ * matches, in one request and one commit: with channel (not NULL), the
+ * timers publishing into it; with has_uid, those uid owns; with
+ * neither, all of the caller's own. A user matches its own timers, and
+ * everyone's in a channel it owns (uid then narrows them); root matches
+ * anyone's. *ret_count (may be NULL) is how many were cancelled, 0 when
+ * none matched. Not repeated after a lost connection (-EVC_E_IO: how
+ * many went is unknown; cancelling again is harmless).
+ * Errors: -EVC_E_INVALID_ARGUMENT for a bad channel name;
+ * -EVC_E_PERMISSION_DENIED for another uid's timers outside a channel
+ * the caller owns (root excepted); -EVC_E_UNAVAILABLE when the store
+ * failed (no durable timer was cancelled). */
+int evc_cancel_all(struct evc *c, const char *channel, bool has_uid,
+		   uint32_t uid, int timeout_ms, uint64_t *ret_count);
+
+/* EVCLIENT_1.7. The channels the caller may see (its own, those granted
+ * to it or its groups; root: all), in name order after after (a
+ * next_after of the previous page; NULL: from the first), at most limit
+ * (0: 100; at most 1000), with their counts, into *ret (release with
+ * evc_channel_list_free()). Repeated after a lost connection. */
+int evc_list_channels(struct evc *c, const char *after, uint32_t limit,
+		      int timeout_ms, struct evc_channel_list *ret);
+void evc_channel_list_free(struct evc_channel_list *cl);
+
+/* EVCLIENT_1.7. The messages waiting in channel's queue, ready for
+ * delivery, in delivery order, left in place: up to limit (0: 100; at
+ * most 1000), those the caller may see (its own; the channel's owner
+ * and root: everyone's), into *ret as evc_list_dead() fills it
+ * (next_after_fire_id non-zero: more are waiting). Repeated after a
+ * lost connection. Errors: -EVC_E_USAGE when channel is NULL;
+ * -EVC_E_NOT_FOUND for a channel that does not exist. */
+int evc_peek(struct evc *c, const char *channel, uint32_t limit,
+	     int timeout_ms, struct evc_dead_list *ret);
+
 /* ---- Rejecting a message (EVCLIENT_1.7) ---- */
 
 /*
@@ -1162,6 +1211,14 @@ int evc_purge_dead_async(struct evc *c, const char *channel, uint64_t fire_id,
 /* EVCLIENT_1.6, with the same rules: evc_purge (res->count). */
 int evc_purge_async(struct evc *c, const char *channel, bool has_from_uid,
 		    uint32_t from_uid, evc_done_cb done, void *arg);
+/* EVCLIENT_1.7, with the same rules: evc_cancel_all (res->count),
+ * evc_list_channels (res->channel_list), evc_peek (res->dead_list). */
+int evc_list_channels_async(struct evc *c, const char *after, uint32_t limit,
+			    evc_done_cb done, void *arg);
+int evc_peek_async(struct evc *c, const char *channel, uint32_t limit,
+		   evc_done_cb done, void *arg);
+int evc_cancel_all_async(struct evc *c, const char *channel, bool has_uid,
+			 uint32_t uid, evc_done_cb done, void *arg);
 /* EVCLIENT_1.7, with the same rules: evc_reject (res->rejected),
  * evc_subscribe_limit (no result member). From this version
  * evc_list_dead_async also sets res->dead_letters. */

@@ -355,6 +355,48 @@ purge(const char *channel, bool has_from, uint32_t from)
 }
 
 static void
+cancel_all(const char *channel, bool has_uid, uint32_t uid)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CancelAll m = EVD__CANCEL_ALL__INIT;
+
+	m.channel = (char *)channel;
+	m.has_uid = has_uid;
+	m.uid = uid;
+	rq.body_case = EVD__REQUEST__BODY_CANCEL_ALL;
+	rq.cancel_all = &m;
+	emit(&rq);
+}
+
+static void
+list_channels(const char *after, uint32_t limit)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__ListChannels m = EVD__LIST_CHANNELS__INIT;
+
+	m.after = (char *)after;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	rq.body_case = EVD__REQUEST__BODY_LIST_CHANNELS;
+	rq.list_channels = &m;
+	emit(&rq);
+}
+
+static void
+peek(const char *channel, uint32_t limit)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Peek m = EVD__PEEK__INIT;
+
+	m.channel = (char *)channel;
+	m.has_limit = limit != 0;
+	m.limit = limit;
+	rq.body_case = EVD__REQUEST__BODY_PEEK;
+	rq.peek = &m;
+	emit(&rq);
+}
+
+static void
 reject(uint64_t fire_id, const char *reason, bool dead, const char *channel)
 {
 	Evd__Request rq = EVD__REQUEST__INIT;
@@ -531,6 +573,30 @@ main(int argc, char **argv)
 	purge("nope", false, 0);
 	save("purge.bin");
 
+	call_soon("ca", NULL, NULL);
+	call_soon(NULL, NULL, NULL);
+	cancel_all("ca", false, 0);
+	cancel_all("0:ca", true, 12345);
+	cancel_all(NULL, true, 12345);
+	cancel_all(NULL, false, 0);
+	cancel_all("a b", false, 0);
+	save("cancel_all.bin");
+
+	call_soon("lc", NULL, NULL);
+	list_channels(NULL, 0);
+	list_channels("0:lc", 1);
+	list_channels("", 100000);
+	save("list_channels.bin");
+
+	call_soon("pk", NULL, NULL);
+	call_soon("pk", NULL, NULL);
+	peek("pk", 0);
+	peek("pk", 1);
+	peek("0:pk", 5000);
+	peek("nope", 0);
+	peek(NULL, 0);
+	save("peek.bin");
+
 	subscribe("rj", 0);
 	call_soon("rj", NULL, NULL);
 	call_soon("rj", NULL, NULL);
@@ -595,6 +661,9 @@ main(int argc, char **argv)
 	requeue_dead("all", 0);
 	purge_dead("all", 0);
 	purge("all", false, 0);
+	cancel_all("all", false, 0);
+	list_channels(NULL, 0);
+	peek("all", 0);
 	reject(1, "why", false, "all");
 	channel_grant("all", 'u', 1000, true, true, false);
 	get_channel("all");

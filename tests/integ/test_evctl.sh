@@ -40,6 +40,8 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
+# The new timer's id, whatever the text output looks like.
+tid() { ctl --json "$@" | sed -n 's/.*"timer_id":\([0-9]*\).*/\1/p' | head -1; }
 
 # The README demo: a channel fire with a payload, then watch prints it.
 # Scheduling prints the id and when it fires (issue 17); --quiet the id.
@@ -68,9 +70,37 @@ check "id then fire line" test "$(wc -l <<<"$out")" -eq 2
 out=$(ctl soon --payload now)
 check "soon fires" bash -c "grep -q 'payload=now' <<<'$out'"
 
-# at: an ISO time in the past fires at once, with its lateness.
-out=$(ctl at 2020-01-01T00:00:00Z --payload past)
+# at: an ISO time in the past fires at once, with its lateness, when
+# asked for with --allow-past; without it, it is refused as at(1) does.
+out=$(ctl at 2020-01-01T00:00:00Z --payload past --allow-past)
 check "at in the past fires" bash -c "grep -q 'payload=past' <<<'$out'"
+ctl at '2020-01-01 09:00' --channel pastc >/dev/null 2>"$dir/err"
+check "at in the past without --allow-past is usage (2)" test $? -eq 2
+check "and says it is in the past" grep -q "is in the past.*--allow-past" "$dir/err"
+check "and schedules nothing" test -z "$(ctl --json list --channel pastc)"
+
+# Durations: '10mins' as '10min' and '10 mins'; 'later 10 min' unquoted.
+out=$(ctl parse 10mins)
+check "parse 10mins is 10m" bash -c "grep -q '^normalized: *10m$' <<<'$out'"
+id=$(tid later 10 min --channel durc)
+check "later 10 min (two operands) schedules" bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+due=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
+now=$(date +%s%N)
+check "later 10 min is ten minutes out" \
+	test $(( (due - now) / 1000000000 )) -ge 590 -a $(( (due - now) / 1000000000 )) -le 600
+ctl cancel "$id" >/dev/null
+
+# One zone rule: on without --tz uses the caller's zone, as next does.
+id=$(TZ=Europe/Berlin tid on '0 9 * * *' --channel tzc)
+check "on stores the caller's zone" \
+	bash -c "TZ=Europe/Berlin '$EVCTL' --socket '$sock' get '$id' | grep -q '^tz: *Europe/Berlin$'"
+next_ns=$(TZ=Europe/Berlin ctl --json next '0 9 * * *' -n 1 | grep -o '"realtime_ns":[0-9]*' | cut -d: -f2)
+due_ns=$(ctl --json get "$id" | grep -o '"due_realtime_ns":[0-9]*' | cut -d: -f2)
+check "on fires when next says" test "$next_ns" = "$due_ns"
+out=$(TZ=Europe/Berlin ctl parse 'tomorrow 10:00')
+check "parse names the zone it used" \
+	bash -c "grep -q '^zone: *Europe/Berlin (yours)$' <<<'$out'"
+ctl cancel "$id" >/dev/null
 
 # cancel / get / list
 id=$(ctl later -q 1h --channel keep --payload p1 --key k-1)
@@ -85,9 +115,18 @@ check "get --json has timer_id" bash -c "grep -q '\"timer_id\":$id' <<<'$out'"
 out=$(ctl --json list --channel keep)
 check "list --json one object" test "$(grep -c '"timer_id"' <<<"$out")" -eq 1
 check "cancel succeeds" ctl cancel "$id"
-ctl cancel "$id" 2>"$dir/err"
-check "cancel again is exit 1" test $? -eq 1
-check "cancel again says why" grep -q "$id" "$dir/err"
+# Idempotent in effect (README): cancelling it again succeeds, saying so.
+out=$(ctl cancel "$id" 2>"$dir/err")
+check "cancel again is exit 0" test $? -eq 0
+check "cancel again says it already ended" \
+	grep -q "timer $id already ended (cancelled)" "$dir/err"
+check "cancel again prints no id" test -z "$out"
+out=$(ctl --json cancel "$id")
+check "cancel again --json says not cancelled now" \
+	test "$out" = "{\"timer_id\":$id,\"cancelled\":false,\"state\":\"cancelled\"}"
+ctl cancel 999999999 2>"$dir/err"
+check "cancel of an unknown id is still refused" test $? -ne 0
+check "and says why" grep -q "999999999" "$dir/err"
 
 # time / stats
 check "time" bash -c "'$EVCTL' --socket '$sock' time | grep -q monotonic"
@@ -146,14 +185,15 @@ check "dead on an empty channel exits 0" test $rc -eq 0
 check "dead on an empty channel prints nothing" test -z "$out"
 out=$(ctl --json dead nothing)
 check "dead --json on an empty channel prints nothing" test -z "$out"
-ctl dead nothing --purge >/dev/null 2>"$dir/err"
-check "dead --purge of nothing is exit 1" test $? -eq 1
-check "dead --purge says no dead messages" grep -q "no dead messages" "$dir/err"
+# Purging an empty list is done already: 0 purged, success.
+out=$(ctl dead nothing --purge 2>"$dir/err")
+check "dead --purge of nothing is exit 0" test $? -eq 0
+check "dead --purge of nothing prints 0" test "$out" = 0
 ctl dead nothing --requeue >/dev/null 2>"$dir/err"
-check "dead --requeue of nothing is exit 1" test $? -eq 1
+check "dead --requeue of nothing is exit 4 (not found)" test $? -eq 4
 check "dead --requeue says no dead messages" grep -q "no dead messages" "$dir/err"
 ctl dead nothing --requeue 42 >/dev/null 2>"$dir/err"
-check "dead --requeue FIRE_ID unknown is exit 1" test $? -eq 1
+check "dead --requeue FIRE_ID unknown is exit 4 (not found)" test $? -eq 4
 check "dead --requeue FIRE_ID names it" grep -q "42" "$dir/err"
 ctl dead nothing 42 >/dev/null 2>&1
 check "dead FIRE_ID without an action is usage (2)" test $? -eq 2
@@ -201,7 +241,7 @@ check "channel revoke exits 0" test $? -eq 0
 check "channel revoke removes the grant" \
 	bash -c "! grep -q 'uid 61002' <<<'$out'"
 ctl channel show no-such-channel >/dev/null 2>"$dir/err"
-check "channel show unknown is exit 1" test $? -eq 1
+check "channel show unknown is exit 4 (not found)" test $? -eq 4
 ctl channel grant granted --subscribe >/dev/null 2>&1
 check "channel grant without --uid/--gid is usage (2)" test $? -eq 2
 ctl channel grant granted --uid 1 >/dev/null 2>&1
@@ -245,9 +285,55 @@ out=$(ctl --json purge pq --uid 12345)
 check "purge --json --uid names the count" \
 	bash -c "grep -q '\"from_uid\":12345,\"purged\":0' <<<'$out'"
 ctl purge no-such-queue-xyz >/dev/null 2>"$dir/err"
-check "purge of an unknown channel is exit 1" test $? -eq 1
+check "purge of an unknown channel is exit 4 (not found)" test $? -eq 4
 ctl purge >/dev/null 2>&1
 check "purge without a channel is usage (2)" test $? -eq 2
+
+# cancel --channel / --all: one request, prints how many; again: 0.
+for _ in 1 2 3; do ctl later 1h --channel bulkc >/dev/null; done
+ctl later 1h --channel bulkd >/dev/null
+out=$(ctl cancel --channel bulkc)
+check "cancel --channel exits 0" test $? -eq 0
+check "cancel --channel prints how many" test "$out" = 3
+out=$(ctl --json cancel --channel bulkc)
+check "cancel --channel again: 0, as JSON" \
+	test "$out" = '{"channel":"bulkc","uid":null,"cancelled":0}'
+check "cancel --channel left the other channel" \
+	test "$(ctl --json list --channel bulkd | grep -c timer_id)" -eq 1
+out=$(ctl --json list | grep -c timer_id)
+all=$(ctl cancel --all)
+check "cancel --all cancels every pending timer of the caller" \
+	test "$all" = "$out"
+check "nothing is left after cancel --all" test -z "$(ctl --json list)"
+ctl cancel 1 --all >/dev/null 2>&1
+check "cancel with ids and --all is usage (2)" test $? -eq 2
+ctl cancel 1 --uid 0 >/dev/null 2>&1
+check "cancel ID --uid is usage (2)" test $? -eq 2
+ctl cancel --channel 'a b' >/dev/null 2>&1
+check "cancel --channel with a bad name is refused" test $? -ne 0
+
+# channel list and peek: counts per channel; queued messages left there.
+for p in m1 m2; do ctl soon --channel peekq --payload $p >/dev/null; done
+for _ in $(seq 1 100); do
+	[ "$(ctl --json channel show peekq | grep -c '"queued_messages":2')" = 1 ] && break
+	sleep 0.05
+done
+out=$(ctl channel list)
+check "channel list has a header" bash -c "head -1 <<<'$out' | grep -q '^CHANNEL .*QUEUED.*INFLIGHT.*DEAD'"
+check "channel list shows the queue's depth" \
+	bash -c "grep -Eq '^peekq +[0-9]+ +2 +0 +0 +0$' <<<'$out'"
+out=$(ctl --json channel list | grep '"channel":"peekq"')
+check "channel list --json has the counts" \
+	bash -c "grep -q '\"queued_messages\":2,\"inflight_messages\":0' <<<'$out'"
+out=$(ctl peek peekq)
+check "peek prints the waiting messages in order" \
+	test "$(grep -o 'payload=m[0-9]' <<<"$out" | tr '\n' ' ')" = "payload=m1 payload=m2 "
+out=$(ctl peek peekq --count 1 2>"$dir/err")
+check "peek --count 1 prints one" test "$(wc -l <<<"$out")" -eq 1
+check "and says more are waiting" grep -q "more messages are waiting" "$dir/err"
+check "peek leaves them queued" test "$(ctl purge peekq)" = 2
+ctl peek no-such-queue-xyz >/dev/null 2>&1
+check "peek of an unknown channel is refused" test $? -ne 0
 
 # exec hooks: evctl prints the id at once; wait exits with the hook's
 # status. Skipped, saying so, when evd has no exec hooks.
@@ -297,6 +383,38 @@ else
 	id=$(ctl --json later 0s --exec -- true | sed 's/.*"timer_id":\([0-9]*\).*/\1/')
 	out=$(ctl --json wait "$id")
 	check "wait --json" bash -c "grep -q '\"outcome\":\"exited\",.*\"exit_code\":0' <<<'$out'"
+
+	# list --json shows an exec timer's command as get does (issue 17).
+	id=$(tid later 1h --exec -- /bin/echo a 'b c')
+	sid=$(tid later 1h --shell 'echo hi')
+	lj=$(ctl --json list | grep "\"timer_id\":$id,")
+	gj=$(ctl --json get "$id")
+	check "list --json has the exec argv" \
+		bash -c "grep -qF '\"argv\":[\"/bin/echo\",\"a\",\"b c\"],\"shell\":false' <<<'$lj'"
+	check "list --json exec is get's" test \
+		"$(grep -o '"exec":{[^}]*}' <<<"$lj")" = "$(grep -o '"exec":{[^}]*}' <<<"$gj")"
+	lj=$(ctl --json list | grep "\"timer_id\":$sid,")
+	check "list --json has the shell flag" \
+		bash -c "grep -qF '\"argv\":[\"echo hi\"],\"shell\":true' <<<'$lj'"
+	ctl cancel "$id" "$sid" >/dev/null
+
+	# --exec's program and --cwd are checked when scheduling.
+	ctl later 1h --exec -- /nonexistent/prog >/dev/null 2>"$dir/err"
+	check "--exec of a missing program is usage (2)" test $? -eq 2
+	check "and names it" grep -q "/nonexistent/prog: no such file" "$dir/err"
+	ctl later 1h --exec -- no-such-program-xyz >/dev/null 2>"$dir/err"
+	check "--exec of a program not in PATH is usage (2)" test $? -eq 2
+	check "and says PATH" grep -q "not found in PATH" "$dir/err"
+	echo 'echo hi' >"$dir/noexec" && chmod 0644 "$dir/noexec"
+	ctl later 1h --exec -- "$dir/noexec" >/dev/null 2>&1
+	check "--exec of a file that is not executable is usage (2)" test $? -eq 2
+	ctl later 1h --cwd /nonexistent-dir --shell true >/dev/null 2>"$dir/err"
+	check "--cwd of a missing directory is usage (2)" test $? -eq 2
+	check "and says why" grep -q "/nonexistent-dir: No such file" "$dir/err"
+	id=$(tid later 1h --cwd / --exec -- sh -c true)
+	check "--exec resolved through PATH schedules" \
+		bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+	ctl cancel "$id" >/dev/null
 
 	# Exec hook options (issue 14): properties, retries, on-failure,
 	# pass-env; get shows them; retry re-runs a finished hook.
@@ -357,7 +475,7 @@ else
 	id=$(ctl soon -q --shell "echo run >> $dir/again")
 	ctl wait "$id" >/dev/null
 	ctl trigger "$id" >/dev/null 2>&1
-	check "trigger of a finished hook is exit 1" test $? -eq 1
+	check "trigger of a finished hook is exit 4 (not found)" test $? -eq 4
 	ctl retry "$id" >"$dir/out"
 	check "retry of a finished hook is exit 0" test $? -eq 0
 	check "retry prints the timer" grep -q "^$id " "$dir/out"
@@ -367,7 +485,7 @@ else
 	done
 	check "retry ran the hook again" test "$(wc -l <"$dir/again")" = 2
 	ctl retry 987654321 >/dev/null 2>&1
-	check "retry of an unknown id is exit 1" test $? -eq 1
+	check "retry of an unknown id is exit 4 (not found)" test $? -eq 4
 fi
 
 # repeating and calendar timers, pause/resume/trigger, the trampoline
@@ -396,6 +514,10 @@ rc=$?
 	out=$(ctl --json get "$id")
 	check "interval: get --json repeat" \
 		bash -c "grep -q '\"repeat\":{\"every_ns\":1800000000000,\"every\":\"30m\",\"count\":3,' <<<'$out'"
+	# wait on a repeating timer says which fire it waits for.
+	ctl wait --timeout 100ms "$id" >/dev/null 2>"$dir/err"
+	check "wait on a repeating timer names the fire it waits for" \
+		grep -Eq "waiting for fire 1 of timer $id, due [^ ]+ \(in (59m|1h)" "$dir/err"
 	ctl cancel "$id" >/dev/null
 	ctl later 1h --count 2 >/dev/null 2>&1
 	check "--count without --every is usage (2)" test $? -eq 2
@@ -446,7 +568,7 @@ rc=$?
 		bash -c "grep -q '\"history\":\[{\"fire_id\":[0-9]*,.*\"outcome\":\"acked\"' <<<'$out'"
 	ctl cancel "$id" >/dev/null
 	ctl pause 999999999 >/dev/null 2>&1
-	check "pause of an unknown id is exit 1" test $? -eq 1
+	check "pause of an unknown id is exit 4 (not found)" test $? -eq 4
 	ctl pause x >/dev/null 2>&1
 	check "pause of a bad id is usage (2)" test $? -eq 2
 	# the trampoline: watch acks each fire with a reschedule
@@ -514,12 +636,38 @@ check "bad duration is usage (2)" test $? -eq 2
 ctl frobnicate >/dev/null 2>&1
 check "unknown verb is usage (2)" test $? -eq 2
 ctl get 999999999 >/dev/null 2>&1
-check "unknown id is exit 1" test $? -eq 1
+check "unknown id is exit 4 (not found)" test $? -eq 4
 "$EVCTL" --socket "$dir/nope.sock" time 2>"$dir/err"
 rc=$?
 check "no daemon is exit 3" test $rc -eq 3
 check "no daemon names the socket" grep -q "$dir/nope.sock" "$dir/err"
 check "no daemon says how to start" grep -q "evd --socket" "$dir/err"
+
+# --json: errors are JSON objects on stderr, with the protocol's code.
+ctl --json get 999999999 >"$dir/out" 2>"$dir/err"
+check "--json not found is exit 4" test $? -eq 4
+check "--json error is one JSON object with the code" \
+	grep -q '^{"error":{"code":"NOT_FOUND","message":"get: no timer 999999999","exit":4}}$' "$dir/err"
+check "--json error leaves stdout empty" test ! -s "$dir/out"
+ctl --json later 1x >/dev/null 2>"$dir/err"
+check "--json usage error is exit 2" test $? -eq 2
+check "--json usage error is JSON" \
+	grep -q '^{"error":{"code":"USAGE","message":"invalid duration .*","exit":2}}$' "$dir/err"
+"$EVCTL" --socket "$dir/nope.sock" --json time 2>"$dir/err"
+check "--json no daemon is exit 3" test $? -eq 3
+check "--json no daemon is JSON" grep -q '^{"error":{"code":"UNREACHABLE",.*"exit":3}}$' "$dir/err"
+ctl --json later 1h --channel 'a b' >/dev/null 2>"$dir/err"
+check "--json invalid argument is exit 1" test $? -eq 1
+check "--json invalid argument names its code" grep -q '"code":"INVALID_ARGUMENT"' "$dir/err"
+
+# ns integers beyond 2^53 come with an exact string as well.
+id=$(tid later 1h --channel bigns)
+out=$(ctl --json get "$id")
+n=$(grep -o '"due_realtime_ns":[0-9]*' <<<"$out" | cut -d: -f2)
+check "a wall-clock ns has its _str companion" \
+	bash -c "grep -qF '\"due_realtime_ns\":$n,\"due_realtime_ns_str\":\"$n\"' <<<'$out'"
+check "a small ns has none" bash -c "! grep -q 'lateness_ns_str\|timeout_ns_str' <<<'$out'"
+ctl cancel "$id" >/dev/null
 
 # the daemon kept serving throughout and stops cleanly on SIGTERM
 check "daemon alive" kill -0 "$evd_pid"

@@ -197,10 +197,10 @@ out=$(ctl runs "$d" --json)
 check "runs --json: one object for the two records" test \
 	"$(wc -l <<<"$out")" -eq 1
 check "runs --json: its keys" has \
-'^\{"timer_id":'"$d"',"fire_id":[0-9]+,"due":"[^"]+Z","due_realtime_ns":[0-9]+,"fired":"[^"]+Z","fired_realtime_ns":[0-9]+,"lateness_ns":-?[0-9]+,"outcome":"exited","result":"exit 3","failed":true,"detail":"exited with status 3","exit_code":3,"signal":null,"duration_ns":[0-9]+,"stdout":"out\\n","stderr":"err\\n"\}$' \
+'^\{"timer_id":'"$d"',"fire_id":[0-9]+,"due":"[^"]+Z","due_realtime_ns":[0-9]+,"due_realtime_ns_str":"[0-9]+","fired":"[^"]+Z","fired_realtime_ns":[0-9]+,"fired_realtime_ns_str":"[0-9]+","lateness_ns":-?[0-9]+,"outcome":"exited","result":"exit 3","failed":true,"detail":"exited with status 3","exit_code":3,"signal":null,"duration_ns":[0-9]+,"stdout":"out\\n","stderr":"err\\n"\}$' \
 	"$out"
 ctl runs 99999999 >/dev/null 2>&1
-check "runs of an unknown timer is exit 1" test $? -eq 1
+check "runs of an unknown timer is exit 4 (not found)" test $? -eq 4
 ctl runs x >/dev/null 2>&1
 check "runs x is usage (2)" test $? -eq 2
 out=$(ctl get "$d")
@@ -220,7 +220,7 @@ same "next: minutes" \
 Mon 2026-12-07 00:15:00 UTC 2026-12-07 00:15:00 UTC (in 1d 25m)" "$out"
 out=$(ctl next hourly --after '2026-12-05 23:50' -n 1 --json)
 same "next --json: weekday and left_ns" \
-'{"local":"2026-12-06 00:00:00 UTC","zone":null,"utc":"2026-12-06T00:00:00Z","realtime_ns":1796515200000000000,"weekday":"Sun","left_ns":600000000000}' \
+'{"local":"2026-12-06 00:00:00 UTC","zone":null,"utc":"2026-12-06T00:00:00Z","realtime_ns":1796515200000000000,"realtime_ns_str":"1796515200000000000","weekday":"Sun","left_ns":600000000000}' \
 	"$out"
 
 # ---- scheduling prints when it fires; --quiet prints the id alone ----

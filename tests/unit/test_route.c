@@ -152,6 +152,7 @@ test_others(void **state)
 {
 	Evd__Request rq = EVD__REQUEST__INIT;
 	Evd__List l = EVD__LIST__INIT;
+	Evd__CancelAll ca = EVD__CANCEL_ALL__INIT;
 	Evd__Ack a = EVD__ACK__INIT;
 	Evd__Stats st = EVD__STATS__INIT;
 	Evd__Subscribe sub = EVD__SUBSCRIBE__INIT;
@@ -164,6 +165,13 @@ test_others(void **state)
 	rq.list = &l;
 	assert_int_equal(route_request(&rq, 1, 2), ROUTE_ALL);
 	l.channel = "jobs";
+	assert_int_equal(route_request(&rq, 1, 2), 0);
+	/* CancelAll: every loop (an owner's caller timers are on their
+	 * connections' loops), but a channel's timers are loop 0's. */
+	rq.body_case = EVD__REQUEST__BODY_CANCEL_ALL;
+	rq.cancel_all = &ca;
+	assert_int_equal(route_request(&rq, 1, 2), ROUTE_ALL);
+	ca.channel = "jobs";
 	assert_int_equal(route_request(&rq, 1, 2), 0);
 	rq.body_case = EVD__REQUEST__BODY_ACK;
 	rq.ack = &a;
@@ -215,6 +223,9 @@ static const struct {
 	{ EVD__REQUEST__BODY_TRIGGER, WANT_ID },
 	{ EVD__REQUEST__BODY_RETRY, WANT_ID },
 	{ EVD__REQUEST__BODY_PURGE, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_CANCEL_ALL, WANT_ALL },
+	{ EVD__REQUEST__BODY_LIST_CHANNELS, WANT_LOOP0 },
+	{ EVD__REQUEST__BODY_PEEK, WANT_LOOP0 },
 	{ EVD__REQUEST__BODY_REJECT, WANT_LOOP0 },
 };
 

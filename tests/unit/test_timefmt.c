@@ -525,7 +525,17 @@ test_duration_words(void **state)
 	assert_int_equal(v, 1500000000LL);
 	assert_int_equal(timefmt_parse_duration_words("250ms", &v), 0);
 	assert_int_equal(v, 250000000LL);
+	/* A unit word glued to its number, as "10min" is (issue 17). */
+	assert_int_equal(timefmt_parse_duration_words("10mins", &v), 0);
+	assert_int_equal(v, 600 * S);
+	assert_int_equal(timefmt_parse_duration_words("2hours", &v), 0);
+	assert_int_equal(v, 2 * H);
+	assert_int_equal(timefmt_parse_duration_words("in 1hour 5mins", &v),
+			 0);
+	assert_int_equal(v, H + 300 * S);
 	v = SENTINEL;
+	assert_int_equal(timefmt_parse_duration_words("10fortnights", &v),
+			 -EINVAL);
 	assert_int_equal(timefmt_parse_duration_words("5 fortnights", &v),
 			 -EINVAL);
 	assert_int_equal(timefmt_parse_duration_words("minutes", &v), -EINVAL);
