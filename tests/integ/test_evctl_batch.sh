@@ -12,33 +12,10 @@ EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-batch.XXXXXX)
 sock=$dir/evd.sock
-pass=0
-fail=0
-evd_pid=
 N=10000
+. "$(dirname "$0")/lib.sh"
 
-cleanup() {
-	if [ -n "$evd_pid" ] && kill -0 "$evd_pid" 2>/dev/null; then
-		kill -TERM "$evd_pid"
-		wait "$evd_pid"
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "[       OK ] $1"; }
-bad() { fail=$((fail + 1)); echo "[  FAILED  ] $1: $2"; }
-check() { # name, condition command...
-	local name=$1; shift
-	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
-}
-
-"$EVD" --socket "$sock" --state-dir "$dir/state" 2>"$dir/evd.log" &
-evd_pid=$!
-for _ in $(seq 1 200); do
-	"$EVCTL" --socket "$sock" time >/dev/null 2>&1 && break
-	sleep 0.05
-done
+start_evd "$sock" --state-dir "$dir/state"
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
 
 # N requests: every third a JSON array, payloads with spaces and quotes.
@@ -98,15 +75,10 @@ else
 	echo "[  SKIPPED ] progress on a terminal: no script(1) (bsdutils)"
 fi
 
-kill -TERM "$evd_pid"
-wait "$evd_pid"
-evd_pid=
+stop_evds
 
-echo "[==========] $((pass + fail)) test(s) run."
-echo "[  PASSED  ] $pass test(s)."
-if [ $fail -ne 0 ]; then
-	echo "[  FAILED  ] $fail test(s)."
+show_failure() {
 	echo "--- stderr:"; head -20 "$dir/err"
 	echo "--- evd log:"; tail -20 "$dir/evd.log"
-	exit 1
-fi
+}
+summary

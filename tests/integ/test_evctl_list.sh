@@ -18,28 +18,8 @@ set -u
 EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
-pass=0
-fail=0
-pids=()
+. "$(dirname "$0")/lib.sh"
 
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		if kill -0 "$p" 2>/dev/null; then
-			kill -TERM "$p"
-			wait "$p"
-		fi
-	done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "[       OK ] $1"; }
-bad() { fail=$((fail + 1)); echo "[  FAILED  ] $1: $2"; }
-check() { # name, condition command...
-	local name=$1; shift
-	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
-}
 # regex, text: a line of text matches the extended regex
 has() { grep -qE -- "$1" <<<"$2"; }
 # name, expected, actual: equal text, or both shown
@@ -55,19 +35,6 @@ same() {
 export TZ=UTC LC_ALL=C
 unset LANG LC_CTYPE
 
-# Starts evd on socket $1 (more options after it); waits until it answers.
-start_evd() {
-	local sock=$1
-	shift
-	"$EVD" --socket "$sock" "$@" 2>>"$dir/evd.log" &
-	pids+=($!)
-	for _ in $(seq 1 200); do
-		"$EVCTL" --socket "$sock" time >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	echo "evd did not start: $(cat "$dir/evd.log")"
-	exit 1
-}
 sock=$dir/evd.sock
 start_evd "$sock" --state-dir "$dir/state"
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
@@ -290,5 +257,4 @@ same "--threads 2: --failed" \
 "ID|NEXT|LEFT|LAST|RESULT|REPEAT$OH|WHAT
 ${ids[3]}|-|-|AGO|exit 4|-$O|exit 4" "$(norm <<<"$out")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -14,43 +14,11 @@ EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-worker.XXXXXX)
 sock=$dir/evd.sock
-pass=0
-fail=0
-evd_pid=
 bg=
+. "$(dirname "$0")/lib.sh"
+cleanup_extra() { [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; }
 
-cleanup() {
-	[ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-	if [ -n "$evd_pid" ] && kill -0 "$evd_pid" 2>/dev/null; then
-		kill -TERM "$evd_pid"
-		wait "$evd_pid"
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-ok() { pass=$((pass + 1)); echo "[       OK ] $1"; }
-bad() { fail=$((fail + 1)); echo "[  FAILED  ] $1: $2"; }
-check() { # name, condition command...
-	local name=$1; shift
-	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
-}
-# Polls a condition for up to 10 s.
-await() {
-	local _
-	for _ in $(seq 1 200); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-"$EVD" --socket "$sock" --state-dir "$dir/state" 2>"$dir/evd.log" &
-evd_pid=$!
-for _ in $(seq 1 200); do
-	"$EVCTL" --socket "$sock" time >/dev/null 2>&1 && break
-	sleep 0.05
-done
+start_evd "$sock" --state-dir "$dir/state"
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
 # A channel's counter from `channel show`.
 count_of() { ctl channel show "$1" | sed -n "s/^$2: *//p"; }
@@ -200,15 +168,10 @@ check "'--' without a command is usage (2)" test $? -eq 2
 ctl watch x --concurrency 0 -- true >/dev/null 2>&1
 check "--concurrency 0 is usage (2)" test $? -eq 2
 
-kill -TERM "$evd_pid"
-wait "$evd_pid"
-evd_pid=
+stop_evds
 
-echo "[==========] $((pass + fail)) test(s) run."
-echo "[  PASSED  ] $pass test(s)."
-if [ $fail -ne 0 ]; then
-	echo "[  FAILED  ] $fail test(s)."
+show_failure() {
 	echo "--- last evctl stderr:"; cat "$dir/err"
 	echo "--- evd log:"; tail -50 "$dir/evd.log"
-	exit 1
-fi
+}
+summary
