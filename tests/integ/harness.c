@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -549,4 +550,25 @@ raw_next_fired(int fd, int timeout_ms)
 			return r;
 		evd__reply__free_unpacked(r, NULL);
 	}
+}
+
+int
+run_as(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
+       int (*fn)(void))
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 ||
+		    setuid(uid) < 0)
+			_exit(99);
+		_exit(fn());
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }

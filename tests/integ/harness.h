@@ -66,6 +66,13 @@ int raw_hello(int fd, uint64_t request_id);
 /* Removes a directory tree (tests' temporary dirs). */
 void rm_rf(const char *path);
 
+/* Runs fn in a child that dropped to uid and gid with the supplementary
+ * groups given (ngroups 0: none), as a second local user would connect.
+ * Returns fn's return value as the child's exit status (99: the switch
+ * failed), or -1 if the child could not start or did not exit. */
+int run_as(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
+           int (*fn)(void));
+
 
 
 /* Sends rq and returns the reply carrying its request id, dropping any

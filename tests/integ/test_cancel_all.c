@@ -83,19 +83,7 @@ count(struct evc *c, const char *channel)
 static int
 as_user(uid_t uid, int (*fn)(void))
 {
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 ||
-		    setuid(uid) < 0)
-			_exit(99);
-		_exit(fn());
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return run_as(uid, uid, NULL, 0, fn);
 }
 
 /* A: 3 timers into jobs, 2 into other, a grant for B to publish into

@@ -66,19 +66,7 @@ soon_into(struct evc *c, const char *channel, const char *payload)
 static int
 as_user(uid_t uid, int (*fn)(void))
 {
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 ||
-		    setuid(uid) < 0)
-			_exit(99);
-		_exit(fn());
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return run_as(uid, uid, NULL, 0, fn);
 }
 
 /* Until the fires are queued (call_soon fires on the next turn). */

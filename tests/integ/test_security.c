@@ -216,19 +216,8 @@ static int
 as_user(uid_t uid, gid_t gid, int (*fn)(void))
 {
 	gid_t team = GID_TEAM;
-	int status;
-	pid_t pid = fork();
 
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (setgroups(uid == UID_B ? 1 : 0, &team) < 0 ||
-		    setgid(gid) < 0 || setuid(uid) < 0)
-			_exit(99);
-		_exit(fn());
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return run_as(uid, gid, &team, uid == UID_B ? 1 : 0, fn);
 }
 
 /* A schedules a channel timer into its new channel, which it then owns. */
