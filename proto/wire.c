@@ -131,7 +131,8 @@ fired_size(const Evd__Fired *f)
 	       fv_size(f->has_fired_realtime_ns, 6,
 	               (uint64_t)f->fired_realtime_ns) +
 	       fv_size(f->has_lateness_ns, 7, (uint64_t)f->lateness_ns) +
-	       fv_size(f->has_attempt, 8, f->attempt);
+	       fv_size(f->has_attempt, 8, f->attempt) +
+	       (f->reason != NULL ? fl_size(9, strlen(f->reason)) : 0);
 }
 
 static uint8_t *
@@ -147,7 +148,10 @@ fired_put(uint8_t *p, const Evd__Fired *f)
 	p = fv_put(p, f->has_fired_realtime_ns, 6,
 	           (uint64_t)f->fired_realtime_ns);
 	p = fv_put(p, f->has_lateness_ns, 7, (uint64_t)f->lateness_ns);
-	return fv_put(p, f->has_attempt, 8, f->attempt);
+	p = fv_put(p, f->has_attempt, 8, f->attempt);
+	if (f->reason != NULL)
+		p = fl_put(p, 9, f->reason, strlen(f->reason));
+	return p;
 }
 
 /* The body's packed size, or 0 with *ok false for a body left to

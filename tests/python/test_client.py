@@ -488,3 +488,120 @@ def test_repeating_caller_timer_calls_back_each_fire(daemon, run):
             assert len(got) == 3
             assert (await ev.get(h.id)).state == evd.TimerState.FIRED
     run(main())
+
+
+def test_reject_redelivers_with_reason(daemon, run):
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            sub = await ev.subscribe("rj", visibility=30)
+            h = await ev.call_soon(channel="rj", payload=b"r")
+            m1 = await sub.get(5)
+            assert (m1.timer_id, m1.attempt, m1.reason) == (h.id, 1, None)
+            rj = await m1.reject(reason="disk full: caf\u00e9")
+            assert isinstance(rj, evd.Rejected)
+            assert rj.fire_id == m1.fire_id and not rj.dead and rj.redeliver_in_ns > 0
+            # Rejected: no longer held here until it comes back.
+            with pytest.raises(evd.NotFound):
+                await m1.reject(reason="again")
+            with pytest.raises(evd.NotFound):
+                await m1.ack()
+            # Back after the backoff (about 1 s), not the 30 s visibility.
+            m2 = await sub.get(10)
+            assert (m2.fire_id, m2.attempt) == (m1.fire_id, 2)
+            assert m2.reason == "disk full: caf\u00e9"
+            await m2.ack()
+            with pytest.raises(evd.NotFound):
+                await m2.reject()
+            # Not acked in time: the daemon's own reason.
+            sub2 = await ev.subscribe("rv", visibility=0.3)
+            await ev.call_soon(channel="rv")
+            v1 = await sub2.get(5)
+            v2 = await sub2.get(10)
+            assert v2.fire_id == v1.fire_id and v2.attempt == 2
+            assert v2.reason == "not acked within the visibility timeout"
+            await v2.ack()
+    run(main())
+
+
+def test_reject_dead_letter_with_reason(daemon, run):
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            sub = await ev.subscribe("rd", visibility=30)
+            await ev.call_soon(channel="rd", payload=b"p", max_attempts=5)
+            m = await sub.get(5)
+            rj = await m.reject(reason="malformed payload", dead_letter=True)
+            assert rj.dead and rj.fire_id == m.fire_id
+            dl = await ev.list_dead("rd")
+            assert [(d.fire_id, d.payload, d.reason) for d in dl.messages] == \
+                [(m.fire_id, b"p", "malformed payload")]
+            assert (await ev.get_channel("rd")).dead_messages == 1
+            # max_attempts used up: a plain reject dead-letters it too.
+            await ev.call_soon(channel="rd", payload=b"q", max_attempts=1)
+            m2 = await sub.get(5)
+            assert (await ev.reject(m2.fire_id, reason="", channel="rd")).dead
+            dl = await ev.list_dead("rd")
+            assert sorted((d.payload, d.reason) for d in dl.messages) == \
+                [(b"p", "malformed payload"), (b"q", "")]
+            # Requeued: delivered again with the reason it died for.
+            assert await ev.requeue_dead("rd", m.fire_id) == 1
+            m3 = await sub.get(5)
+            assert m3.fire_id == m.fire_id and m3.reason == "malformed payload"
+            await m3.ack()
+    run(main())
+
+
+def test_reject_errors_mapped(daemon, run):
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            with pytest.raises(evd.NotFound) as en:
+                await ev.reject(10**12, reason="x")
+            assert en.value.code == evd.ErrorCode.NOT_FOUND and en.value.message
+            sub = await ev.subscribe("re", visibility=30)
+            await ev.call_soon(channel="re")
+            m = await sub.get(5)
+            with pytest.raises(evd.NotFound):
+                await ev.reject(m.fire_id, channel="other")  # not of that channel
+            with pytest.raises(evd.InvalidArgument):
+                await m.reject(reason="x" * 4097)
+            with pytest.raises(evd.InvalidArgument):
+                await ev.reject(m.fire_id, channel="bad name")
+            with pytest.raises(TypeError):
+                await m.reject(reason=b"bytes")
+            # Another connection does not hold it.
+            async with evd.connect(daemon.sock) as other:
+                with pytest.raises(evd.NotFound):
+                    await other.reject(m.fire_id)
+            rj = await m.reject(reason="x" * 4096)  # the limit itself is fine
+            assert not rj.dead
+    run(main())
+
+
+def test_max_inflight(daemon, run):
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            with pytest.raises(ValueError):
+                ev.subscribe("mi", max_inflight=-1)
+            sub = await ev.subscribe("mi", visibility=30, max_inflight=2)
+            for i in range(5):
+                await ev.call_soon(channel="mi", payload=str(i))
+            got = [await sub.get(5), await sub.get(5)]
+            with pytest.raises(asyncio.TimeoutError):
+                await sub.get(0.8)  # only 2 until one is acked
+            ci = await ev.get_channel("mi")
+            assert (ci.inflight_messages, ci.queued_messages) == (2, 3)
+            await got[0].ack()
+            got.append(await sub.get(5))
+            with pytest.raises(asyncio.TimeoutError):
+                await sub.get(0.5)
+            await got[1].reject(reason="later")  # a reject frees a place too
+            got.append(await sub.get(5))
+            for m in got[2:]:
+                await m.ack()
+            rest = [await sub.get(10), await sub.get(10)]
+            for m in rest:
+                await m.ack()
+            seen = sorted(m.payload for m in got[:1] + got[2:] + rest)
+            assert seen == [b"0", b"1", b"2", b"3", b"4"]
+            ci = await ev.get_channel("mi")
+            assert (ci.inflight_messages, ci.queued_messages) == (0, 0)
+    run(main())

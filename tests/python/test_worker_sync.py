@@ -1,6 +1,7 @@
 """python3 -m evd.worker and the synchronous facade evd.sync."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -30,16 +31,26 @@ HANDLERS = textwrap.dedent('''
     def plain(msg):
         time.sleep(0.05)
         _log(msg, "plain")
+
+    def boom(msg):
+        _log(msg, "boom")
+        # repr() is over the daemon's 4096 bytes, in 2-byte characters.
+        raise ValueError("\u00fc" * 3000)
+
+    async def gate(msg):
+        _log(msg, "gate")
+        while not os.path.exists(LOG + ".open"):
+            await asyncio.sleep(0.02)
 ''')
 
 
-def start_worker(daemon, tmpdir, target, concurrency=4):
+def start_worker(daemon, tmpdir, target, concurrency=4, visibility=0.5):
     with open(os.path.join(tmpdir, "handlers.py"), "w") as f:
         f.write(HANDLERS)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmpdir, os.path.dirname(os.path.dirname(evd.__file__))]),
                EVD_WORKER_LOG=os.path.join(tmpdir, "worker.log"), EVD_SOCKET=daemon.sock)
     argv = [sys.executable, "-m", "evd.worker", target, "--channel", "jobs",
-            "--concurrency", str(concurrency), "--visibility", "0.5"]
+            "--concurrency", str(concurrency), "--visibility", str(visibility)]
     if LOOP == "uvloop":
         argv.append("--uvloop")
     return subprocess.Popen(argv, env=env, cwd=tmpdir, stderr=subprocess.PIPE, text=True)
@@ -88,6 +99,94 @@ def test_worker(daemon, run, tmpdir_short, target, how):
         want = sorted(want + [("fail", 2)])  # raised once: redelivered
         assert "first attempt fails" in err
     assert done == want
+
+
+async def _wait_subscribed(ev, w):
+    async def subscribed():
+        assert w.poll() is None, w.communicate()[1]
+        try:
+            return (await ev.get_channel("jobs")).subscribers == 1
+        except evd.NotFound:  # not made yet
+            return False
+    await until(subscribed, 20)
+
+
+def _stop(w):
+    w.send_signal(signal.SIGTERM)
+    _, err = w.communicate(timeout=30)
+    assert w.returncode == 0, err
+    return err
+
+
+def test_worker_rejects_with_reason(daemon, run, tmpdir_short):
+    # The visibility timeout (30 s) is far beyond the test's bound: only
+    # a reject brings the message back in time, and only the worker's
+    # reason (not the daemon's "not acked ...") may reach the dead letters.
+    w = start_worker(daemon, tmpdir_short, "handlers:boom", visibility=30)
+    want = repr(ValueError("\u00fc" * 3000)).encode()[:4093].decode("utf-8", "ignore") + "\u2026"
+
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            await _wait_subscribed(ev, w)
+            h = await ev.call_soon(channel="jobs", payload="x", max_attempts=2)
+
+            async def dead():
+                return len((await ev.list_dead("jobs")).messages) == 1
+            await until(dead, 30)
+            d = (await ev.list_dead("jobs")).messages[0]
+            assert d.timer_id == h.id and d.attempt == 2
+            assert d.reason == want and len(d.reason.encode()) <= 4096
+    try:
+        run(main())
+    finally:
+        err = _stop(w)
+    assert "rejecting it" in err
+    assert [line[1:] for line in read_log(tmpdir_short)] == [["x", "1"], ["x", "2"]]
+
+
+def test_worker_reject_reason_bounded():
+    from evd.worker import reject_reason
+    assert reject_reason(RuntimeError("short")) == "RuntimeError('short')"
+    for n in range(4080, 4100):  # every cut position in a 3-byte character
+        r = reject_reason(RuntimeError("\u20ac" * n))
+        b = r.encode()
+        assert len(b) <= 4096 and r.endswith("\u2026")
+        assert r[:-1] == repr(RuntimeError("\u20ac" * n))[:len(r) - 1]
+    assert reject_reason(RuntimeError("a" * 4080)) == repr(RuntimeError("a" * 4080))  # fits
+    assert reject_reason(RuntimeError("\ud800")).encode()  # a lone surrogate
+
+
+def test_worker_concurrency_is_max_inflight(daemon, run, tmpdir_short):
+    w = start_worker(daemon, tmpdir_short, "handlers:gate", concurrency=2, visibility=30)
+    gate = os.path.join(tmpdir_short, "worker.log.open")
+
+    async def main():
+        async with evd.connect(daemon.sock) as ev:
+            await _wait_subscribed(ev, w)
+            for i in range(5):
+                await ev.call_soon(channel="jobs", payload=str(i))
+
+            async def two_held():
+                ci = await ev.get_channel("jobs")
+                assert ci.inflight_messages <= 2, ci
+                return ci.inflight_messages == 2 and ci.queued_messages == 3
+            await until(two_held, 20)
+            for _ in range(20):  # and it stays so while the handlers block
+                await asyncio.sleep(0.05)
+                ci = await ev.get_channel("jobs")
+                assert (ci.inflight_messages, ci.queued_messages) == (2, 3), ci
+            assert len(read_log(tmpdir_short)) == 2
+            open(gate, "w").close()
+
+            async def all_done():
+                ci = await ev.get_channel("jobs")
+                return ci.queued_messages == 0 and ci.inflight_messages == 0
+            await until(all_done, 30)
+    try:
+        run(main())
+    finally:
+        _stop(w)
+    assert sorted(line[1] for line in read_log(tmpdir_short)) == ["0", "1", "2", "3", "4"]
 
 
 def test_worker_bad_target(daemon, tmpdir_short):

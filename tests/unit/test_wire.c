@@ -116,19 +116,23 @@ test_fired(void **state)
 {
 	static char text[70000];
 	static uint8_t data[70000];
+	static char why[4097];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof text - 1; i++) {
 		text[i] = (char)('a' + i % 26);
 		data[i] = (uint8_t)rng();
 	}
+	memset(why, 'r', sizeof why - 1);
 	for (int i = 0; i < 20000; i++) {
 		Evd__Reply r = EVD__REPLY__INIT;
 		Evd__Fired f = EVD__FIRED__INIT;
 		/* Lengths across the 1-, 2- and 3-byte length varints. */
 		size_t clen = rng() % 4 == 0 ? rng() % 20000 : rng() % 200;
 		size_t plen = rng() % 4 == 0 ? rng() % 70000 : rng() % 200;
-		char save;
+		/* A reject's reason: up to 4096 bytes. */
+		size_t rlen = rng() % 4 == 0 ? rng() % 4097 : rng() % 200;
+		char save, rsave;
 
 		r.has_request_id = rng() % 8 == 0;
 		r.request_id = rnd_u64();
@@ -152,10 +156,14 @@ test_fired(void **state)
 		f.lateness_ns = (int64_t)rnd_u64();
 		f.has_attempt = coin();
 		f.attempt = (uint32_t)rnd_u64();
+		rsave = why[rlen];
+		why[rlen] = '\0';
+		f.reason = coin() ? why : NULL;
 		r.body_case = EVD__REPLY__BODY_FIRED;
 		r.fired = &f;
 		check_same(&r);
 		text[clen] = save;
+		why[rlen] = rsave;
 	}
 }
 

@@ -8,9 +8,12 @@ time() as a system service, from Python.
         h.cancel()                             # like asyncio.TimerHandle
         h2 = await ev.call_at(ev.time() + 5)   # ev.time(): the daemon's loop.time()
         run = await h2                         # wait for the fire, get its Run
-        async for msg in ev.subscribe("jobs", visibility=30):
-            await handle(msg.payload)
-            await msg.ack()                    # unacked: redelivered
+        async for msg in ev.subscribe("jobs", visibility=30, max_inflight=8):
+            try:
+                await handle(msg.payload)
+                await msg.ack()
+            except Exception as e:             # back after a backoff, with
+                await msg.reject(reason=repr(e))  # msg.reason; then dead letters
 
 A pure-Python client over asyncio.open_unix_connection (no thread, no C
 extension); requests are pipelined on one connection. Errors from the
@@ -27,7 +30,8 @@ from ._errors import (ConnectionLost, Error, FailedPrecondition, Internal,
 from ._types import (Callback, ChannelGrantEntry, ChannelInfo, Clock,
                      ConnectionEvent, DeadList, Delivery, Downtime, DstGap,
                      DstOverlap, ErrorCode, Exec, Fired, Misfire, Overlap,
-                     Repeat, Run, RunOutcome, Scheduled, ServerInfo, Stats,
+                     Rejected, Repeat, Run, RunOutcome,
+                     Scheduled, ServerInfo, Stats,
                      TimeInfo, TimerInfo, TimerList, TimerOptions, TimerState)
 
 __version__ = "0.1.0"
@@ -42,6 +46,6 @@ __all__ = [
     "Callback", "ChannelGrantEntry", "ChannelInfo", "Clock",
     "ConnectionEvent", "DeadList", "Delivery", "Downtime", "DstGap",
     "DstOverlap", "ErrorCode", "Exec", "Fired", "Misfire", "Overlap",
-    "Repeat", "Run", "RunOutcome", "Scheduled", "ServerInfo", "Stats",
+    "Rejected", "Repeat", "Run", "RunOutcome", "Scheduled", "ServerInfo", "Stats",
     "TimeInfo", "TimerInfo", "TimerList", "TimerOptions", "TimerState",
 ]

@@ -42,7 +42,7 @@ from ._errors import (ConnectionLost, Error, NotFound, ProtocolError,
                       TimersLost, UnsupportedVersion, from_code)
 from ._types import (ChannelInfo, Clock, ConnectionEvent, DeadList, Delivery,
                      Downtime, DstGap, DstOverlap, ErrorCode, Exec, Fired,
-                     Misfire, Overlap, Run, Scheduled, ServerInfo, Stats,
+                     Misfire, Overlap, Rejected, Run, Scheduled, ServerInfo, Stats,
                      TimeInfo, TimerInfo, TimerList, TimerState, conv_channel,
                      conv_fired, conv_run, conv_scheduled, conv_stats,
                      conv_time, conv_timer, enum_value)
@@ -312,10 +312,12 @@ class TimerHandle:
 
 class Message(Fired):
     """A channel message delivered to a subscription. Ack it with
-    ``await msg.ack()`` once handled; an unacked message is redelivered
-    after the subscription's visibility timeout (at-least-once). The
-    protocol has no reject/nack request yet: to give a message back,
-    leave it unacked."""
+    ``await msg.ack()`` once handled, or give it back with ``await
+    msg.reject(reason=...)`` when it cannot be; a message neither acked
+    nor rejected is redelivered after the subscription's visibility
+    timeout (at-least-once). ``msg.attempt`` counts deliveries and
+    ``msg.reason`` says why the previous one failed (None on the
+    first)."""
 
     __slots__ = ()
     _client: "Client"
@@ -329,6 +331,18 @@ class Message(Fired):
         in the same commit. Returns the new schedule, or None."""
         return await self._client.ack(self.fire_id, reschedule_delay=reschedule_delay,
                                       reschedule_at=reschedule_at)
+
+    async def reject(self, reason: str = "", *, dead_letter: bool = False) -> Rejected:
+        """Rejects (nacks) the message: the daemon takes it back at once
+        and keeps reason with it (str, at most 4096 bytes of UTF-8). It
+        is delivered again after the channel's redelivery backoff (1 s
+        doubling per attempt, capped), its next delivery carrying reason
+        as ``msg.reason``; or, after max_attempts deliveries or with
+        dead_letter=True, it goes to the channel's dead letters (see
+        Client.list_dead()). NotFound as ack() (not held unacked here);
+        InvalidArgument for a reason that is too long."""
+        return await self._client.reject(self.fire_id, reason=reason,
+                                         dead_letter=dead_letter)
 
 
 def _message(client: "Client", m: Any) -> Message:
@@ -350,11 +364,13 @@ class Subscription:
     local delivery, and messages the daemon still sends here are left
     unacked (redelivered after the visibility timeout)."""
 
-    def __init__(self, client: "Client", channel: str, visibility: Optional[_Number]) -> None:
+    def __init__(self, client: "Client", channel: str, visibility: Optional[_Number],
+                 max_inflight: Optional[int] = None) -> None:
         self._client = client
         self.requested = channel
         self.channel = channel  # the daemon's name for it once subscribed
         self.visibility = visibility
+        self.max_inflight = max_inflight
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._ready: asyncio.Future[None] = client._loop.create_future()
         self._ready.add_done_callback(_swallow)
@@ -1093,14 +1109,25 @@ class Client:
 
     # ---- channels ----
 
-    def subscribe(self, channel: str, *, visibility: Optional[_Number] = None) -> Subscription:
+    def subscribe(self, channel: str, *, visibility: Optional[_Number] = None,
+                  max_inflight: Optional[int] = None) -> Subscription:
         """Subscribes to a channel ("NAME", or "UID:NAME" for another
         uid's). visibility: seconds a message may stay unacked here before
-        it is redelivered (default: the daemon's, 30 s). Iterate the
-        result with ``async for``, or await it to wait for the
-        subscription."""
+        it is redelivered (default: the daemon's, 30 s). max_inflight: at
+        most this many messages delivered here and neither acked nor
+        rejected at once (default, 0 or above 256: the daemon's bound,
+        256); the others wait in the channel's queue for this or another
+        subscriber, so a worker running N at a time asks for N and no
+        message waits out its visibility timeout unstarted. Both are kept
+        and sent again when the client resubscribes after a reconnection.
+        Iterate the result with ``async for``, or await it to wait for
+        the subscription."""
         self._check_open()
-        sub = Subscription(self, channel, visibility)
+        if max_inflight is not None and (isinstance(max_inflight, bool) or
+                                         not isinstance(max_inflight, int) or
+                                         not 0 <= max_inflight <= 0xFFFFFFFF):
+            raise ValueError(f"max_inflight: an int from 0, not {max_inflight!r}")
+        sub = Subscription(self, channel, visibility, max_inflight)
         self._subscribe_req(sub, resubscribe=False)
         return sub
 
@@ -1109,6 +1136,8 @@ class Client:
         req.subscribe.channel = sub.requested
         if sub.visibility is not None:
             req.subscribe.visibility_timeout_ns = _ns(sub.visibility, "visibility")
+        if sub.max_inflight is not None:
+            req.subscribe.max_inflight = sub.max_inflight
 
         def hook(rep: Any) -> None:
             name = rep.subscribed.channel or sub.requested
@@ -1158,6 +1187,28 @@ class Client:
         m = await self._call(req, "acked")
         return conv_scheduled(m.rescheduled) if m.HasField("rescheduled") else None
 
+    async def reject(self, fire_id: int, *, reason: str = "", dead_letter: bool = False,
+                     channel: Optional[str] = None) -> Rejected:
+        """Rejects (nacks) a channel message received on this connection
+        and not acked yet, for reason (see Message.reject()). channel,
+        when given, is a check: the fire must be a message of it.
+        NotFound when the fire is not a message this connection holds
+        unacked (or not of channel); InvalidArgument for a reason over
+        4096 bytes. Not repeated on a new connection (ConnectionLost):
+        the message comes back by itself."""
+        if not isinstance(reason, str):
+            raise TypeError(f"reason: a str, not {type(reason).__name__}")
+        req = pb.Request()
+        req.reject.fire_id = fire_id
+        if reason:
+            req.reject.reason = reason
+        if dead_letter:
+            req.reject.dead_letter = True
+        if channel is not None:
+            req.reject.channel = channel
+        m = await self._call(req, "rejected")
+        return Rejected(m.fire_id, m.dead, m.redeliver_in_ns)
+
     async def _grant(self, channel: str, uid: Optional[int], gid: Optional[int],
                      subscribe: bool, publish: bool, revoke: bool) -> ChannelInfo:
         if (uid is None) == (gid is None):
@@ -1196,7 +1247,8 @@ class Client:
     async def list_dead(self, channel: str, *, after_fire_id: int = 0,
                         limit: int = 0) -> DeadList:
         """One page of a channel's dead letters (messages that reached
-        max_attempts)."""
+        max_attempts, or were rejected with dead_letter=True), each with
+        the reason its last delivery failed (Fired.reason)."""
         req = pb.Request()
         req.list_dead.channel = channel
         if after_fire_id:

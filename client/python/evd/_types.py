@@ -296,10 +296,29 @@ class Fired:
     fired_realtime_ns: int
     lateness_ns: int
     attempt: int
+    # Why the message's last delivery failed: a reject's reason, or the
+    # daemon's "not acked within the visibility timeout"; None until one
+    # failed (channel messages only: redeliveries, requeued dead letters,
+    # and dead letters in list_dead()).
+    reason: Optional[str] = None
+
+
+@dataclass
+class Rejected:
+    """What became of a rejected message: dead, it went to the channel's
+    dead letters; otherwise it is delivered again redeliver_in_ns from
+    now (the channel's redelivery backoff)."""
+
+    fire_id: int
+    dead: bool
+    redeliver_in_ns: int
 
 
 @dataclass
 class DeadList:
+    """One page of dead letters; each message's reason says why its last
+    delivery failed."""
+
     messages: list[Fired]
     next_after_fire_id: int  # 0: no more pages
 
@@ -413,4 +432,5 @@ def conv_channel(m: Any) -> ChannelInfo:
 
 def conv_fired(m: Any) -> Fired:
     return Fired(m.timer_id, m.fire_id, _opt(m, "channel"), bytes(m.payload),
-                 m.due_realtime_ns, m.fired_realtime_ns, m.lateness_ns, m.attempt)
+                 m.due_realtime_ns, m.fired_realtime_ns, m.lateness_ns, m.attempt,
+                 _opt(m, "reason"))

@@ -21,7 +21,7 @@ import functools
 from typing import Any, Callable, Iterator, Optional
 
 from . import _client as client
-from ._types import Run, Scheduled
+from ._types import Rejected, Run, Scheduled
 
 __all__ = ["Client", "SyncTimer", "SyncSubscription", "connect",
            "call_soon", "call_later", "call_at", "call_on", "cancel", "get",
@@ -68,6 +68,11 @@ class SyncSubscription:
 
     def ack(self, msg: client.Message, **kw: Any) -> Optional[Scheduled]:
         return self._owner._run(msg.ack(**kw))
+
+    def reject(self, msg: client.Message, reason: str = "", *,
+               dead_letter: bool = False) -> Rejected:
+        """Rejects the message (see evd.Message.reject)."""
+        return self._owner._run(msg.reject(reason, dead_letter=dead_letter))
 
     def __iter__(self) -> Iterator[client.Message]:
         while True:
@@ -127,6 +132,7 @@ class Client:
     retry = _plain("retry")
     wait = _plain("wait")
     ack = _plain("ack")
+    reject = _plain("reject")
     grant = _plain("grant")
     revoke = _plain("revoke")
     get_channel = _plain("get_channel")
@@ -139,8 +145,9 @@ class Client:
         """The daemon's loop.time() (see evd.Client.time)."""
         return self._ev.time()
 
-    def subscribe(self, channel: str, *, visibility: Optional[float] = None) -> SyncSubscription:
-        sub = self._ev.subscribe(channel, visibility=visibility)
+    def subscribe(self, channel: str, *, visibility: Optional[float] = None,
+                  max_inflight: Optional[int] = None) -> SyncSubscription:
+        sub = self._ev.subscribe(channel, visibility=visibility, max_inflight=max_inflight)
         self._run(sub._wait_ready())
         return SyncSubscription(self, sub)
 

@@ -5,15 +5,19 @@ FUNCTION is called once per message with the evd.Message (payload,
 fire_id, attempt, timer_id, ...). A coroutine function runs on the loop;
 a plain function runs in a worker thread (asyncio.to_thread), so that a
 blocking handler does not stall the others. When it returns the message
-is acked; when it raises, the exception is logged and the message is left
-unacked: evd redelivers it after the visibility timeout (and moves it to
-the channel's dead letters after max_attempts). evd has no reject request
-yet, so a failure costs one visibility timeout before the retry.
+is acked; when it raises, the exception is logged and the message is
+rejected with the reason ``repr(exception)`` (cut to the 4096 bytes the
+daemon keeps): evd delivers it again after the channel's redelivery
+backoff, the next delivery's ``msg.reason`` saying why, and after
+max_attempts deliveries moves it to the channel's dead letters, where
+``evctl dead`` and Client.list_dead() show the reason.
 
-At most N messages are handled at once; the daemon may still deliver more
-to this connection, which wait here (their visibility clock runs). The
-worker reconnects across evd restarts and subscribes again. SIGTERM or
-SIGINT: stop taking messages, finish those being handled, exit 0.
+At most N messages are handled at once, and the worker subscribes with
+max_inflight N, so the daemon hands this connection no more than N at a
+time: the rest wait in the channel's queue (for this or another worker)
+instead of waiting out their visibility timeout here. The worker
+reconnects across evd restarts and subscribes again. SIGTERM or SIGINT:
+stop taking messages, finish those being handled, exit 0.
 """
 from __future__ import annotations
 
@@ -30,6 +34,21 @@ from . import _client as client
 from ._errors import Error
 
 log = logging.getLogger("evd.worker")
+
+REASON_MAX = 4096  # bytes of UTF-8 the daemon keeps with a rejected message
+_ELLIPSIS = "\u2026"
+
+
+def reject_reason(exc: BaseException, limit: int = REASON_MAX) -> str:
+    """repr(exc) as a reject reason: at most limit bytes of UTF-8, cut on
+    a character boundary and marked with an ellipsis when cut."""
+    r = repr(exc)
+    b = r.encode("utf-8", "backslashreplace")  # lone surrogates: escaped
+    if len(b) <= limit:
+        return b.decode("utf-8")
+    cut = limit - len(_ELLIPSIS.encode("utf-8"))
+    # "ignore" drops only the partial character the cut left at the end.
+    return b[:cut].decode("utf-8", "ignore") + _ELLIPSIS
 
 
 def load(spec: str) -> Callable[..., Any]:
@@ -49,7 +68,10 @@ async def run_worker(func: Callable[..., Any], channel: str, *, concurrency: int
                      socket: Optional[str] = None, visibility: Optional[float] = None,
                      reconnect: Any = True, stop: Optional[asyncio.Event] = None) -> int:
     """Runs the worker until stop is set (or the connection ends for good
-    without reconnection). Returns the number of messages acked."""
+    without reconnection): subscribes to channel with max_inflight
+    concurrency, calls func for each message, acks it when func returns
+    and rejects it with reject_reason(exception) when it raises.
+    Returns the number of messages acked."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     stop = stop or asyncio.Event()
@@ -67,9 +89,16 @@ async def run_worker(func: Callable[..., Any], channel: str, *, concurrency: int
                 r = await asyncio.to_thread(func, msg)
                 if inspect.isawaitable(r):
                     await r
-        except Exception:
+        except Exception as exc:
             log.exception("evd.worker: message %d of timer %d (attempt %d) failed; "
-                          "left unacked for redelivery", msg.fire_id, msg.timer_id, msg.attempt)
+                          "rejecting it", msg.fire_id, msg.timer_id, msg.attempt)
+            try:
+                rj = await msg.reject(reject_reason(exc))
+                if rj.dead:
+                    log.warning("evd.worker: message %d moved to the dead letters",
+                                msg.fire_id)
+            except Error as e:  # e.g. the visibility timeout passed it on
+                log.warning("evd.worker: reject of message %d failed: %s", msg.fire_id, e)
         else:
             try:
                 await msg.ack()
@@ -80,7 +109,7 @@ async def run_worker(func: Callable[..., Any], channel: str, *, concurrency: int
             sem.release()
 
     async with client.connect(socket, name=f"evd.worker {channel}", reconnect=reconnect) as ev:
-        sub = await ev.subscribe(channel, visibility=visibility)
+        sub = await ev.subscribe(channel, visibility=visibility, max_inflight=concurrency)
         log.info("evd.worker: subscribed to %s (concurrency %d)", sub.channel, concurrency)
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -111,7 +140,8 @@ def main(argv: Optional[list] = None) -> int:
                                 description="Handle the messages of an evd channel.")
     p.add_argument("target", metavar="MODULE:FUNCTION")
     p.add_argument("--channel", required=True, help="the channel (NAME or UID:NAME)")
-    p.add_argument("--concurrency", type=int, default=1, help="messages handled at once (1)")
+    p.add_argument("--concurrency", type=int, default=1, help="messages handled at once, and held from the daemon "
+                        "at once (max_inflight) (1)")
     p.add_argument("--socket", help="evd's socket (default: $EVD_SOCKET, then as evctl)")
     p.add_argument("--visibility", type=float,
                    help="seconds a message may take before it is redelivered (daemon default 30)")
