@@ -167,6 +167,21 @@ test_fired(void **state)
 	}
 }
 
+/* The reply encoder writes request_id and the body: a field of Reply
+ * outside its oneof would be dropped, so there must be no other. */
+static void
+test_reply_shape(void **state)
+{
+	unsigned outside = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < evd__reply__descriptor.n_fields; i++)
+		if (!(evd__reply__descriptor.fields[i].flags &
+		      PROTOBUF_C_FIELD_FLAG_ONEOF))
+			outside++;
+	assert_int_equal(outside, 1);
+}
+
 static void
 test_left_to_protobuf_c(void **state)
 {
@@ -341,6 +356,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scheduled_and_cancelled),
 	    cmocka_unit_test(test_fired),
+	    cmocka_unit_test(test_reply_shape),
 	    cmocka_unit_test(test_left_to_protobuf_c),
 	    cmocka_unit_test(test_request_decoder),
 	    cmocka_unit_test(test_request_decoder_declines),
