@@ -175,13 +175,6 @@ size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
  * (req_errno(ctx, -EIO, NULL)). */
 int req_unavailable(struct req_ctx *ctx);
 
-/* List's merge of the loops' pages (REQ_ROUTE_ALL). */
-int req_list_merge(struct req_ctx *ctx, const Evd__Request *rq,
-                   Evd__Reply *const *parts, unsigned n);
-/* CancelAll's sum of the loops' counts (REQ_ROUTE_ALL). */
-int req_cancel_all_merge(struct req_ctx *ctx, const Evd__Request *rq,
-                         Evd__Reply *const *parts, unsigned n);
-
 /* Limits on what a scheduling request may carry. */
 #define REQ_PAYLOAD_MAX (64u * 1024u)
 #define REQ_KEY_MAX 256u
@@ -192,6 +185,21 @@ int req_cancel_all_merge(struct req_ctx *ctx, const Evd__Request *rq,
 
 #define X(BODY, name, route, flags)                                            \
 	int req_##name(struct req_ctx *ctx, const Evd__Request *rq);
+EVD_REQUESTS(X)
+#undef X
+
+/* Each ALL row's merge of the loops' replies (requests.h), beside its
+ * handler (List's pages, CancelAll's counts): declared from the table, so
+ * a new one touches no header. */
+#define REQ_MERGE_LOCAL(name)
+#define REQ_MERGE_CHANNEL(name)
+#define REQ_MERGE_LOOP0(name)
+#define REQ_MERGE_TIMER_ID(name)
+#define REQ_MERGE_NEW_TIMER(name)
+#define REQ_MERGE_ALL(name)                                                    \
+	int req_##name##_merge(struct req_ctx *ctx, const Evd__Request *rq,    \
+	                       Evd__Reply *const *parts, unsigned n);
+#define X(BODY, name, route, flags) REQ_MERGE_##route(name)
 EVD_REQUESTS(X)
 #undef X
 
