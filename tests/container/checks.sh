@@ -452,9 +452,13 @@ else
 	fail "structured journal fields" "[$rec]; $(journalctl -u evd.service -n 5 -o verbose --no-pager 2>&1 | grep EVD_ | head -5)"
 fi
 ftid=$tid
-# A program that is not there: the start fails, and says so.
+# A program that cannot be run: the start fails, and says so. (One that
+# is not there at all is refused by evctl when scheduling; this one is
+# there, but its interpreter is not.)
+printf '#!/nonexistent/evd-no-such-interpreter\n' >/usr/local/bin/evd-bad-interp
+chmod 0755 /usr/local/bin/evd-bad-interp
 before=$(metrics | grep '^evd_exec_total{outcome="failed_start"}')
-hook "$U1" --exec -- /nonexistent/evd-no-such-program
+hook "$U1" --exec -- /usr/local/bin/evd-bad-interp
 after=$(metrics | grep '^evd_exec_total{outcome="failed_start"}')
 if [ "$(field outcome 2>/dev/null)" = failed ] && [ "$before" != "$after" ]; then
 	pass "a hook that cannot start is 'failed' ($(field detail)) and counts as failed_start"
