@@ -72,7 +72,8 @@ const struct verb verbs[] = {
     {"trigger", verb_trigger, 0, 1, -1, "trigger ID...", 0},
     {"retry", verb_retry, 0, 1, -1, "retry ID...", 0},
     {"get", verb_get, 0, 1, 1, "get ID", 0},
-    {"wait", verb_wait, 0, 1, 1, "wait ID [--timeout DURATION]", VERB_WAITS},
+    {"wait", verb_wait, OPT_NEXT, 1, 1, "wait ID [--next] [--timeout DURATION]",
+     VERB_WAITS},
     {"channel", verb_channel, OPTS_GRANT, 1, 2,
      "channel list\n"
      "  channel show CHANNEL\n"

@@ -105,6 +105,9 @@ enum {
 /* at --allow-past: a wall time in the past fires at once. */
 #define OPT_ALLOW_PAST (UINT64_C(1) << 37)
 #define OPT_CONCURRENCY (UINT64_C(1) << 36) /* watch -- CMD */
+/* wait --next: wait for a repeating timer's next fire even if it is far
+ * off (WAIT_FAR_NS) or the timer is paused. */
+#define OPT_NEXT (UINT64_C(1) << 55)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \

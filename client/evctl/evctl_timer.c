@@ -596,28 +596,48 @@ wait_fill_tails(struct ctl *x, uint64_t id, struct evc_run *run)
  * off: say which one on stderr before blocking,
  *   evctl: waiting for fire 4 of timer 12, due 2026-12-07T02:30:00+01:00 (in 19h 2m)
  * (nothing for a one-shot, or when the timer cannot be read: the wait
- * says what is wrong).
+ * says what is wrong). A script that waits "for the job" on a daily
+ * timer would otherwise hang until tomorrow without a word, so a fire
+ * more than WAIT_FAR_NS away, or a paused timer (which waits for a
+ * resume), is refused unless --next says that is what is meant.
+ * Returns 0 or the exit status of the refusal.
  */
-static void
+#define WAIT_FAR_NS (INT64_C(15) * 60 * 1000000000)
+
+static int
 say_which_fire(struct ctl *x, uint64_t id)
 {
 	char t[TIMEFMT_TIME_MAX], d[TIMEFMT_DURATION_MAX];
 	struct evc_timer_info ti;
+	bool paused, far;
 	int64_t left;
+	int r = 0;
 
 	if (evc_get(x->c, id, x->request_ms, &ti) < 0)
-		return;
+		return 0;
 	if (ti.repeating && (ti.state == EVC_TIMER_PENDING ||
 			     ti.state == EVC_TIMER_PAUSED)) {
 		left = ti.due_realtime_ns - realtime_now_ns();
-		ctl_warnx("waiting for fire %" PRIu64 " of timer %" PRIu64
-			  ", due %s (in %s)%s",
-			  ti.fire_count + 1, id,
-			  iso(ti.due_realtime_ns, false, t, sizeof(t)),
-			  dur(left > 0 ? left : 0, d, sizeof(d)),
-			  ti.state == EVC_TIMER_PAUSED ? "; it is paused" : "");
+		paused = ti.state == EVC_TIMER_PAUSED;
+		far = paused || left > WAIT_FAR_NS;
+		iso(ti.due_realtime_ns, false, t, sizeof(t));
+		dur(left > 0 ? left : 0, d, sizeof(d));
+		if (far && !(x->opts_seen & OPT_NEXT))
+			r = usage_error("timer %" PRIu64 " repeats and its next "
+					"fire (%" PRIu64 ") is %s%s%s%s; "
+					"add --next to wait for it",
+					id, ti.fire_count + 1,
+					paused ? "paused" : "due ",
+					paused ? "" : t, paused ? "" : " in ",
+					paused ? "" : d);
+		else
+			ctl_warnx("waiting for fire %" PRIu64 " of timer %" PRIu64
+				  ", due %s (in %s)%s",
+				  ti.fire_count + 1, id, t, d,
+				  paused ? "; it is paused" : "");
 	}
 	evc_timer_info_free(&ti);
+	return r;
 }
 
 int
@@ -632,7 +652,8 @@ verb_wait(struct ctl *x)
 
 	if (!parse_u64(x->args[0], &id))
 		return usage_error("invalid timer id '%s'", x->args[0]);
-	say_which_fire(x, id);
+	if ((r = say_which_fire(x, id)) != 0)
+		return r;
 	r = evc_wait(x->c, id, ms_until(x->has_timeout, deadline_ns), &run);
 	if (r == -EVC_E_TIMEOUT) {
 		ctl_warnx("timed out after %s waiting for timer %" PRIu64

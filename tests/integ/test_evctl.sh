@@ -514,10 +514,21 @@ rc=$?
 	out=$(ctl --json get "$id")
 	check "interval: get --json repeat" \
 		bash -c "grep -q '\"repeat\":{\"every_ns\":1800000000000,\"every\":\"30m\",\"count\":3,' <<<'$out'"
-	# wait on a repeating timer says which fire it waits for.
+	# wait on a repeating timer whose next fire is an hour away refuses
+	# without --next (a script would hang silently), and with it says
+	# which fire it waits for.
 	ctl wait --timeout 100ms "$id" >/dev/null 2>"$dir/err"
-	check "wait on a repeating timer names the fire it waits for" \
+	check "wait on a far repeating fire without --next is usage (2)" test $? -eq 2
+	check "wait without --next says why and what to add" \
+		grep -Eq "timer $id repeats and its next fire \(1\) is due [^ ]+ in (59m|1h).*; add --next to wait for it" "$dir/err"
+	ctl wait --next --timeout 100ms "$id" >/dev/null 2>"$dir/err"
+	check "wait --next on a repeating timer names the fire it waits for" \
 		grep -Eq "waiting for fire 1 of timer $id, due [^ ]+ \(in (59m|1h)" "$dir/err"
+	ctl pause "$id" >/dev/null
+	ctl wait --timeout 100ms "$id" >/dev/null 2>"$dir/err"
+	check "wait on a paused repeating timer without --next is usage (2)" test $? -eq 2
+	check "wait on a paused repeating timer says it is paused" \
+		grep -q "timer $id repeats and its next fire (1) is paused; add --next" "$dir/err"
 	ctl cancel "$id" >/dev/null
 	ctl later 1h --count 2 >/dev/null 2>&1
 	check "--count without --every is usage (2)" test $? -eq 2
