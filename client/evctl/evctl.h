@@ -28,6 +28,7 @@
 #ifndef EVD_EVCTL_H
 #define EVD_EVCTL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,6 +149,12 @@ struct ctl {
 	/* --exec: the operands from exec_at on are the hook's argv (those
 	 * after "--"); --shell: its command. env: the --env values. */
 	int exec_at; /* -1: no "--" */
+	/* --exec's program as parse_args found it, made absolute: the hook
+	 * runs with evd's fixed PATH and in its own directory, so the name
+	 * the caller typed could find another program, or none, when it
+	 * fires (systemd-run resolves its binary likewise). operands
+	 * [exec_at] points here once it is set. */
+	char exec_path[PATH_MAX];
 	const char *shell;
 	const char *cwd;
 	const char **env;

@@ -343,15 +343,19 @@ executable(const char *path)
  * PROG must be an executable file, found through $PATH when it has no
  * '/', and --cwd a directory the caller may enter. (The hook runs as the
  * caller, so the caller's view is the one that counts; a sandbox of the
- * daemon's may still hide a path, which the fire reports.)
+ * daemon's may still hide a path, which the fire reports.) The program
+ * found replaces PROG as an absolute path (x->exec_path), so the hook
+ * runs what was checked: evd's PATH and the hook's directory are not
+ * the caller's.
  */
 static int
-check_hook(const struct ctl *x, char **operands)
+check_hook(struct ctl *x, char **operands)
 {
 	const char *prog, *path, *p, *end;
-	char buf[PATH_MAX];
+	char buf[PATH_MAX], cwd[PATH_MAX];
 	struct stat st;
 	size_t len;
+	int n;
 
 	if (x->cwd != NULL) {
 		if (stat(x->cwd, &st) < 0)
@@ -373,6 +377,19 @@ check_hook(const struct ctl *x, char **operands)
 					   access(prog, F_OK) < 0
 					       ? "no such file"
 					       : "not an executable file");
+		if (prog[0] == '/')
+			return 0;
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return usage_error("--exec %s: cannot make it absolute: "
+					   "%s",
+					   prog, strerror(errno));
+		n = snprintf(x->exec_path, sizeof(x->exec_path), "%s/%s",
+			     strcmp(cwd, "/") == 0 ? "" : cwd, prog);
+		if (n < 0 || (size_t)n >= sizeof(x->exec_path))
+			return usage_error("--exec %s: its absolute path is too "
+					   "long",
+					   prog);
+		operands[x->exec_at] = x->exec_path;
 		return 0;
 	}
 	if ((path = getenv("PATH")) == NULL || path[0] == '\0')
@@ -382,10 +399,27 @@ check_hook(const struct ctl *x, char **operands)
 		if (end == NULL)
 			end = p + strlen(p);
 		len = (size_t)(end - p);
-		if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)len,
-			     len > 0 ? p : ".", prog) < (int)sizeof(buf) &&
-		    executable(buf))
-			return 0;
+		/* An empty PATH entry is the current directory. */
+		if (len == 0 && getcwd(cwd, sizeof(cwd)) == NULL)
+			continue;
+		n = snprintf(buf, sizeof(buf), "%.*s/%s",
+			     (int)(len > 0 ? len : strlen(cwd)),
+			     len > 0 ? p : cwd, prog);
+		if (n < 0 || (size_t)n >= sizeof(buf) || !executable(buf))
+			continue;
+		if (buf[0] != '/') {
+			/* A relative PATH entry ("bin"). */
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				continue;
+			n = snprintf(x->exec_path, sizeof(x->exec_path),
+				     "%s/%s", cwd, buf);
+			if (n < 0 || (size_t)n >= sizeof(x->exec_path))
+				continue;
+		} else {
+			memcpy(x->exec_path, buf, (size_t)n + 1);
+		}
+		operands[x->exec_at] = x->exec_path;
+		return 0;
 	}
 	return usage_error("--exec %s: not found in PATH (%s)", prog, path);
 }

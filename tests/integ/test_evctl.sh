@@ -414,6 +414,25 @@ else
 	id=$(tid later 1h --cwd / --exec -- sh -c true)
 	check "--exec resolved through PATH schedules" \
 		bash -c "[[ '$id' =~ ^[0-9]+$ ]]"
+	# ... and stores the program it found, as an absolute path: evd's
+	# PATH is not the caller's (a program in ~/bin would not be found
+	# at the fire) and the hook's directory is not evctl's.
+	shp=$(command -v sh)
+	ctl --json get "$id" >"$dir/get"
+	check "--exec through PATH stores the absolute path" \
+		grep -qF "\"argv\":[\"$shp\",\"-c\",\"true\"]" "$dir/get"
+	ctl cancel "$id" >/dev/null
+	mkdir -p "$dir/mybin" && printf '#!/bin/sh\necho mine\n' >"$dir/mybin/myhook" &&
+		chmod 0755 "$dir/mybin/myhook"
+	id=$(PATH="$dir/mybin:$PATH" tid later 1h --exec -- myhook)
+	ctl --json get "$id" >"$dir/get"
+	check "--exec of a program in the caller's own PATH stores its path" \
+		grep -qF "\"argv\":[\"$dir/mybin/myhook\"]" "$dir/get"
+	ctl cancel "$id" >/dev/null
+	id=$(cd "$dir" && tid later 1h --exec -- ./mybin/myhook)
+	ctl --json get "$id" >"$dir/get"
+	check "--exec of a relative path stores it absolute" \
+		grep -qF "\"argv\":[\"$dir/./mybin/myhook\"]" "$dir/get"
 	ctl cancel "$id" >/dev/null
 
 	# Exec hook options (issue 14): properties, retries, on-failure,
