@@ -92,10 +92,14 @@ repeat_of(struct ctl *x, const struct evc_repeat **ret)
  * People get when it fires, as at(1) says "job 8 at ...":
  *   65541  next: Sun 2026-12-06 02:30:00 CET (in 5h 52m)
  * (local time in TZ; "(existing)" after it when --key found the timer
- * already scheduled); --quiet prints the id alone, for scripts.
+ * already scheduled); --quiet prints the id alone, for scripts. A timer
+ * read in a zone of its own (on, at --tz) is shown in that zone, named,
+ * since that is the zone it follows and the caller may be elsewhere:
+ *   65542  next: Mon 2026-12-07 09:00:00 EST America/New_York (in 1d 4h)
  */
 static int
-scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
+scheduled(struct ctl *x, int r, const struct evc_scheduled *s,
+	  const char *zone)
 {
 	char t[TIMEFMT_TIME_MAX], h[WHEN_HUMAN_MAX], l[LEFT_HUMAN_MAX + 8];
 	struct jw w;
@@ -109,13 +113,16 @@ scheduled(struct ctl *x, int r, const struct evc_scheduled *s)
 		jw_i64(&w, "deadline_ns", s->deadline_ns);
 		jw_str(&w, "due", iso(s->due_realtime_ns, true, t, sizeof(t)));
 		jw_i64(&w, "due_realtime_ns", s->due_realtime_ns);
+		if (zone != NULL)
+			jw_str(&w, "zone", zone);
 		jw_bool(&w, "existing", s->existing);
 		jw_end(&w);
 	} else if (x->opts_seen & OPT_QUIET) {
 		printf("%" PRIu64 "\n", s->timer_id);
 	} else {
-		printf("%" PRIu64 "  next: %s (%s)%s\n", s->timer_id,
-		       when_human(s->due_realtime_ns, NULL, h, sizeof(h)),
+		printf("%" PRIu64 "  next: %s%s%s (%s)%s\n", s->timer_id,
+		       when_human(s->due_realtime_ns, zone, h, sizeof(h)),
+		       zone != NULL ? " " : "", zone != NULL ? zone : "",
 		       in_or_ago(s->due_realtime_ns - realtime_now_ns(), l,
 				 sizeof(l)),
 		       s->existing ? " (existing)" : "");
@@ -179,7 +186,8 @@ verb_soon(struct ctl *x)
 	if (r != 0)
 		return r;
 	return scheduled(
-	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s);
+	    x, evc_call_soon_opts(x->c, &cb, rep, x->request_ms, &s), &s,
+	    NULL);
 }
 
 /* How far in the past `at` takes a wall time without --allow-past. */
@@ -238,7 +246,7 @@ verb_later(struct ctl *x)
 	return scheduled(x,
 			 evc_call_later_opts(x->c, delay_ns, clock, &cb, rep,
 					     x->request_ms, &s),
-			 &s);
+			 &s, NULL);
 }
 
 int
@@ -295,7 +303,7 @@ verb_at(struct ctl *x)
 	return scheduled(x,
 			 evc_call_at_opts(x->c, when_ns, clock, &cb, rep,
 					  x->request_ms, &s),
-			 &s);
+			 &s, clock == EVC_CLOCK_REALTIME ? x->tz : NULL);
 }
 
 /* on EXPR: a calendar timer. The expression is read here first, by the
@@ -310,8 +318,8 @@ verb_on(struct ctl *x)
 	const struct evc_repeat *rep;
 	struct evc_scheduled s;
 	struct calendar *cal;
-	char zbuf[256];
-	const char *tz = x->tz;
+	char zbuf[256], ebuf[256];
+	const char *tz = x->tz, *shown;
 	int r;
 
 	/* One rule for every verb: the caller's zone unless --tz, stored
@@ -324,6 +332,13 @@ verb_on(struct ctl *x)
 		return usage_error("invalid calendar expression '%s': %s "
 				   "(see 'evctl help on')",
 				   x->args[0], err);
+	/* A zone named in the expression wins over tz (evd's rule too). */
+	if (calendar_zone(cal) != NULL &&
+	    (size_t)snprintf(ebuf, sizeof(ebuf), "%s", calendar_zone(cal)) <
+		sizeof(ebuf))
+		shown = ebuf;
+	else
+		shown = tz;
 	calendar_free(cal);
 	r = repeat_of(x, &rep);
 	if (r != 0)
@@ -331,7 +346,7 @@ verb_on(struct ctl *x)
 	return scheduled(x,
 			 evc_call_on(x->c, x->args[0], tz, &cb, rep,
 				     x->request_ms, &s),
-			 &s);
+			 &s, shown);
 }
 
 /*
