@@ -209,30 +209,28 @@ same "an existing key says so" \
 ctl3 cancel "$k" >/dev/null
 # A timer that follows a zone of its own is shown in it, named: the
 # caller's local time would hide which wall clock it keeps.
-out=$(TZ=UTC ctl3 on 'Mon 2031-02-03 09:00' --tz America/New_York --channel jobs)
-c=${out%% *}
-same "on --tz prints the next fire in that zone, named" \
-	"$c  next: Mon 2031-02-03 09:00:00 EST America/New_York (in LEFT)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
-ctl3 cancel "$c" >/dev/null
-out=$(TZ=Asia/Tokyo ctl3 on 'Mon 2031-02-03 09:00' --channel jobs)
-c=${out%% *}
-same "on without --tz prints the caller's zone it stored, named" \
-	"$c  next: Mon 2031-02-03 09:00:00 JST Asia/Tokyo (in LEFT)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
-ctl3 cancel "$c" >/dev/null
-out=$(TZ=UTC ctl3 on 'Mon 2031-02-03 09:00 Europe/Berlin' --tz Asia/Tokyo --channel jobs)
-c=${out%% *}
-same "on: a zone in the expression wins over --tz, and is the one shown" \
-	"$c  next: Mon 2031-02-03 09:00:00 CET Europe/Berlin (in LEFT)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
-ctl3 cancel "$c" >/dev/null
-out=$(TZ=UTC ctl3 at '2031-02-03 09:00' --tz Europe/Paris --channel jobs)
-c=${out%% *}
-same "at --tz prints the time in that zone, named" \
-	"$c  next: Mon 2031-02-03 09:00:00 CET Europe/Paris (in LEFT)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
-ctl3 cancel "$c" >/dev/null
+# zone_shown NAME TZ EXPECTED-AFTER-ID evctl-args...
+zone_shown() {
+	local name=$1 tz=$2 want=$3 out id
+	shift 3
+	out=$(TZ=$tz ctl3 "$@" --channel jobs)
+	id=${out%% *}
+	same "$name" "$id  next: $want (in LEFT)" \
+		"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
+	ctl3 cancel "$id" >/dev/null
+}
+zone_shown "on --tz prints the next fire in that zone, named" UTC \
+	"Mon 2031-02-03 09:00:00 EST America/New_York" \
+	on 'Mon 2031-02-03 09:00' --tz America/New_York
+zone_shown "on without --tz prints the caller's zone it stored, named" \
+	Asia/Tokyo "Mon 2031-02-03 09:00:00 JST Asia/Tokyo" \
+	on 'Mon 2031-02-03 09:00'
+zone_shown "on: a zone in the expression wins over --tz, and is the one shown" \
+	UTC "Mon 2031-02-03 09:00:00 CET Europe/Berlin" \
+	on 'Mon 2031-02-03 09:00 Europe/Berlin' --tz Asia/Tokyo
+zone_shown "at --tz prints the time in that zone, named" UTC \
+	"Mon 2031-02-03 09:00:00 CET Europe/Paris" \
+	at '2031-02-03 09:00' --tz Europe/Paris
 out=$(TZ=UTC ctl3 --json on 'Mon 2031-02-03 09:00' --tz America/New_York --channel jobs)
 check "on --json names the zone" has '"zone":"America/New_York"' "$out"
 ctl3 cancel "$(sed -E 's/^\{"timer_id":([0-9]+).*/\1/' <<<"$out")" >/dev/null
