@@ -45,6 +45,17 @@ static _Thread_local struct {
 	bool inline_flush; /* ...which could not start: flush in batch_end */
 } batch;
 
+/* The store's flush(), timed for evd_store_flush_seconds. */
+static int
+timed_flush(const struct store_backend *be, struct store *s)
+{
+	int64_t start_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	int r = be->flush(s);
+
+	metrics_observe_flush(clock_now_ns(EVD_CLOCK_MONOTONIC) - start_ns);
+	return r;
+}
+
 /*
  * The sync thread: runs the store's flush() for generation req while the
  * loop goes on, then says so through efd. Generations number flushes;
@@ -104,7 +115,7 @@ batch_sync_main(void *arg)
 			break;
 		g = y->req;
 		pthread_mutex_unlock(&y->lock);
-		r = y->be->flush(y->s);
+		r = timed_flush(y->be, y->s);
 		pthread_mutex_lock(&y->lock);
 		y->done = g;
 		y->err = r;
@@ -271,7 +282,7 @@ batch_committed(void)
 
 	if (batch.syncer != NULL)
 		batch.syncer->dirty = true;
-	else if (batch.inline_flush && (r = batch.be->flush(batch.s)) < 0)
+	else if (batch.inline_flush && (r = timed_flush(batch.be, batch.s)) < 0)
 		batch_flush_failed(r);
 }
 

@@ -85,6 +85,17 @@ static struct histogram commit = {
 	.nbuckets = NELEM(commit_buckets),
 };
 
+/* The durable half of a commit, off the loop thread: a durable reply
+ * waits for one of these (its own) to end, so its tail is the tail of
+ * durable request latency. */
+static struct histogram flush = {
+	.name = "evd_store_flush_seconds",
+	.help = "How long a store flush (fsync of the commits before it, "
+	        "off the loop thread) took.",
+	.buckets = commit_buckets,
+	.nbuckets = NELEM(commit_buckets),
+};
+
 /* How a hook ended, as evd_exec_total's outcome label: success is exit
  * status 0 alone, so that an alert on rate(failure) needs no exit code. */
 enum metrics_exec {
@@ -150,6 +161,17 @@ metrics_observe_commit(int64_t duration_ns)
 	histogram_observe(&commit, duration_ns);
 }
 
+/* The sync thread observes, a loop renders. */
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+metrics_observe_flush(int64_t duration_ns)
+{
+	pthread_mutex_lock(&flush_lock);
+	histogram_observe(&flush, duration_ns);
+	pthread_mutex_unlock(&flush_lock);
+}
+
 void
 metrics_count_exec(enum exec_outcome outcome, int code)
 {
@@ -177,6 +199,9 @@ metrics_reset(void)
 {
 	histogram_reset(&lateness);
 	histogram_reset(&commit);
+	pthread_mutex_lock(&flush_lock);
+	histogram_reset(&flush);
+	pthread_mutex_unlock(&flush_lock);
 	memset(exec_counts, 0, sizeof exec_counts);
 }
 
@@ -301,6 +326,9 @@ metrics_render(const struct metrics_snapshot *s, char **ret_text,
 	if (shard_count() > 1)
 		pthread_mutex_unlock(&lateness_lock);
 	render_histogram(&t, &commit);
+	pthread_mutex_lock(&flush_lock);
+	render_histogram(&t, &flush);
+	pthread_mutex_unlock(&flush_lock);
 	if (t.failed) {
 		free(t.buf);
 		return -ENOMEM;

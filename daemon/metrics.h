@@ -45,6 +45,10 @@ struct metrics_snapshot {
 void metrics_observe_lateness(int64_t lateness_ns);
 /* A store commit (successful or not) took duration_ns. */
 void metrics_observe_commit(int64_t duration_ns);
+/* A store flush (making earlier commits durable: fsync, or a database's
+ * synchronous commit) took duration_ns. Unlike the others, called from
+ * the store's sync thread (batch.c), concurrently with the loops. */
+void metrics_observe_flush(int64_t duration_ns);
 /* An exec hook ended (or failed to start) with outcome and code (as in
  * struct exec_result): counted as success (exit 0), failure (non-zero
  * exit or a signal), timeout or failed_start. */

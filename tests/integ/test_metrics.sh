@@ -125,6 +125,12 @@ check "lateness _sum is a number of seconds" \
 	bash -c "[[ '$(value evd_fire_lateness_seconds_sum)' =~ ^[0-9]+\.[0-9]{9}$ ]]"
 check "the store committed (commit histogram)" \
 	test "$(value evd_store_commit_seconds_count)" -ge 1
+# --sync full (the default) makes commits durable on the sync thread.
+check "the store flushed off the loop (flush histogram)" \
+	test "$(value evd_store_flush_seconds_count)" -ge 1
+check "flush +Inf bucket is its count" test \
+	"$(value 'evd_store_flush_seconds_bucket{le="+Inf"}')" = \
+	"$(value evd_store_flush_seconds_count)"
 check "histograms are typed" \
 	grep -q '^# TYPE evd_fire_lateness_seconds histogram$' "$dir/metrics"
 if [ $exec_ok -eq 1 ]; then

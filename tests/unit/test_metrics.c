@@ -180,6 +180,30 @@ test_sum_carries_nanoseconds(void **state)
 	free(t);
 }
 
+/* Flushes (the sync thread's) have a histogram of their own. */
+static void
+test_flush_is_its_own_histogram(void **state)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_observe_flush(3000000); /* 3 ms */
+	metrics_observe_flush(3000000);
+	metrics_observe_commit(1000);
+	t = render();
+	assert_int_equal(count_of(t, "evd_store_flush_seconds_count"), 2);
+	assert_int_equal(count_of(t, "evd_store_commit_seconds_count"), 1);
+	assert_int_equal(
+	        count_of(t, "evd_store_flush_seconds_bucket{le=\"0.0025\"}"), 0);
+	assert_int_equal(
+	        count_of(t, "evd_store_flush_seconds_bucket{le=\"0.005\"}"), 2);
+	assert_int_equal(strncmp(value_of(t, "evd_store_flush_seconds_sum"),
+	                         "0.006000000\n", 12),
+	                 0);
+	assert_non_null(strstr(t, "# TYPE evd_store_flush_seconds histogram\n"));
+	free(t);
+}
+
 static void
 test_exec_outcomes(void **state)
 {
@@ -316,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_lateness_buckets),
 		cmocka_unit_test(test_buckets_are_cumulative_and_ascending),
 		cmocka_unit_test(test_sum_carries_nanoseconds),
+		cmocka_unit_test(test_flush_is_its_own_histogram),
 		cmocka_unit_test(test_exec_outcomes),
 		cmocka_unit_test(test_text_format),
 		cmocka_unit_test(test_parse_addr),
