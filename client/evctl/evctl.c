@@ -93,6 +93,10 @@ const struct verb verbs[] = {
      VERB_WAITS | VERB_COMMAND},
     {"batch", verb_batch, 0, 0, 0,
      "batch < FILE (one request a line: soon, later, at, on, cancel)", 0},
+    {"import", verb_import, OPT_DRY_RUN | OPT_AFTER, 1, -1,
+     "import crontab [FILE|-] [--dry-run [--after TIME]]\n"
+     "  import systemd-timer UNIT.timer... [--dry-run [--after TIME]]",
+     0},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},
@@ -432,7 +436,9 @@ main(int argc, char **argv)
 	if (x.iterations == 0)
 		x.iterations = 5;
 	/* next, parse and help compute locally: no daemon needed. */
-	r = (x.verb->flags & VERB_LOCAL) ? 0 : ctl_connect(&x);
+	r = (x.verb->flags & VERB_LOCAL) || (x.opts_seen & OPT_DRY_RUN)
+		? 0
+		: ctl_connect(&x);
 	if (r == 0)
 		r = x.verb->run(&x);
 out:

@@ -13,6 +13,7 @@
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
  *   evctl_worker.c   watch CHANNEL -- CMD: a pool of CMD per message
  *   evctl_batch.c    batch: requests from stdin on one connection
+ *   evctl_import.c   import crontab / systemd-timer (parsing: importparse.c)
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
@@ -105,6 +106,8 @@ enum {
 /* at --allow-past: a wall time in the past fires at once. */
 #define OPT_ALLOW_PAST (UINT64_C(1) << 37)
 #define OPT_CONCURRENCY (UINT64_C(1) << 36) /* watch -- CMD */
+/* import --dry-run: print what would be scheduled; evd not contacted. */
+#define OPT_DRY_RUN (UINT64_C(1) << 48)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -327,6 +330,24 @@ int watch_worker(struct ctl *x, const char *channel);
 
 /* batch: requests from stdin, pipelined; results in order. */
 int verb_batch(struct ctl *x);
+
+/* One request for batch_submit: words (as after "evctl", borrowed) in;
+ * the rest out. status: 0, or the exit status it counts for (errmsg,
+ * owned, NULL when the parser refused it and said why on stderr). */
+struct batch_req {
+	char **words;
+	int nwords;
+	int status;
+	uint64_t timer_id;
+	bool existing;
+	int64_t due_realtime_ns;
+	char *errmsg;
+};
+int batch_submit(struct ctl *x, struct batch_req *reqs, size_t n);
+
+/* ---- evctl_import.c ---- */
+
+int verb_import(struct ctl *x);
 
 /* ---- evctl_time.c ---- */
 

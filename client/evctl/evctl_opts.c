@@ -106,6 +106,7 @@ static const struct option_def options[] = {
     {"--failed", false, OPT_FAILED},
     {"--allow-past", false, OPT_ALLOW_PAST},
     {"--concurrency", true, OPT_CONCURRENCY},
+    {"--dry-run", false, OPT_DRY_RUN},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
