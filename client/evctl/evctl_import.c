@@ -1221,8 +1221,9 @@ import_unit(struct import *im, const char *arg)
 		goto nomem;
 	if (t.unit != NULL) {
 		sname = strdup(t.unit);
-	} else if ((sname = strdup(base)) != NULL) {
-		strcpy(sname + strlen(sname) - 6, ".service");
+	} else if (asprintf(&sname, "%.*s.service",
+			    (int)(strlen(base) - strlen(".timer")), base) < 0) {
+		sname = NULL;
 	}
 	if (sname == NULL)
 		goto nomem;
