@@ -189,7 +189,8 @@ struct ctl {
 
 /* What main needs to know of a verb besides its options (verb flags). */
 enum {
-	VERB_LOCAL = 1u << 0, /* computed here: evd is not contacted */
+	VERB_LOCAL = 1u << 0, /* main does not connect (the verb may:
+			       * ctl_connect) */
 	VERB_WAITS = 1u << 1, /* --timeout bounds its wait, not each request */
 	/* Without --channel or a hook, waits for its timer's fires (which
 	 * come to this connection), so --timeout bounds that wait. */
@@ -223,6 +224,9 @@ int lib_failure_msg(struct ctl *x, int r, const char *what,
 		    const char *msg);
 int lost_connection(struct ctl *x);
 int check_stdout(void);
+/* Connects x->c (for VERB_LOCAL verbs that need evd after all); 0 or
+ * an exit status, said. */
+int ctl_connect(struct ctl *x);
 
 /* ---- evctl_opts.c ---- */
 

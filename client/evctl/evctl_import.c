@@ -1263,8 +1263,16 @@ import_unit(struct import *im, const char *arg)
 			     t.cal[i], err);
 			continue;
 		}
-		if ((p = plan_new(im, found, t.cal_line[i])) == NULL)
+		if (calendar_subsecond(cal)) {
+			calendar_free(cal);
+			skip(im, found, t.cal_line[i], "OnCalendar=%s: evd "
+			     "fires a timer at most once a second", t.cal[i]);
+			continue;
+		}
+		if ((p = plan_new(im, found, t.cal_line[i])) == NULL) {
+			calendar_free(cal);
 			goto nomem;
+		}
 		p->kind = PLAN_CALENDAR;
 		p->expr = strdup(t.cal[i]);
 		if (calendar_zone(cal) == NULL && tz == NULL) {
@@ -1657,7 +1665,7 @@ verb_import(struct ctl *x)
 		}
 		if (x->opts_seen & OPT_DRY_RUN)
 			r = print_dry(&im, valid);
-		else
+		else if ((r = ctl_connect(x)) == 0)
 			r = submit(&im, valid);
 	}
 	if (im.nomem && r == 0) {
