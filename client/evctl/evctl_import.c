@@ -15,10 +15,14 @@
  *
  * Owns the plans (their words) until the verb returns. Parsing of the
  * formats is importparse.c's (pure); this file reads files and runs
- * `crontab -l`.
+ * `crontab -l`. Root importing a service with User= of someone else
+ * submits its timers from a forked child that became that user
+ * (submit_as), since evd makes the connecting uid the owner and a hook
+ * runs as its timer's owner; nobody else may (refused).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
@@ -56,6 +60,11 @@ struct plan {
 	char **words;
 	int nwords, cap;
 	char *key;
+	/* User= of someone else (root only): scheduled as that user, who
+	 * then owns the timer; NULL: the caller. */
+	char *as_user;
+	uid_t uid;
+	gid_t gid;
 };
 
 struct import {
@@ -65,6 +74,12 @@ struct import {
 	unsigned skipped; /* entries that became no timer */
 	char user[256];   /* the caller's login name ("" if none) */
 	bool nomem;
+	/* submit_groups' arrays, here so that they stay reachable when a
+	 * child of submit_as exits with them (no leak reported). */
+	struct plan **pp;
+	struct batch_req *tmp;
+	size_t *idx;
+	bool *done;
 };
 
 static void __attribute__((format(printf, 4, 5)))
@@ -109,6 +124,7 @@ plan_clear(struct plan *p)
 	free(p->expr);
 	free(p->zone);
 	free(p->key);
+	free(p->as_user);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -1118,29 +1134,37 @@ service_words(struct import *im, struct plan *p, const char *src,
 	return 0;
 }
 
-/* Whether User= names someone else; refused (see the report). */
-static bool
-other_user(struct import *im, const char *src, const struct sd_service *v)
+/*
+ * User=: 0 for the caller (or none), 1 for another user whom root
+ * imports for (*ret_pw filled: the timers are scheduled as that user,
+ * who must own them since a hook runs as its timer's owner), -1 when
+ * refused (said).
+ */
+static int
+other_user(struct import *im, const char *src, const struct sd_service *v,
+	   struct passwd *ret_pw)
 {
 	struct passwd *pw;
 	uint64_t uid;
 
-	if (v->user == NULL)
-		return false;
-	if (strcmp(v->user, im->user) == 0 ||
-	    (parse_u64(v->user, &uid) && uid == geteuid()))
-		return false;
-	if ((pw = getpwnam(v->user)) != NULL && pw->pw_uid == geteuid())
-		return false;
-	if (geteuid() != 0)
+	if (v->user == NULL || strcmp(v->user, im->user) == 0)
+		return 0;
+	pw = parse_u64(v->user, &uid) ? getpwuid((uid_t)uid)
+				      : getpwnam(v->user);
+	if (pw != NULL && pw->pw_uid == geteuid())
+		return 0;
+	if (geteuid() != 0) {
 		note(im, src, v->user_line, "skipped: User=%s: only root may "
 		     "import for another user", v->user);
-	else
-		note(im, src, v->user_line, "skipped: User=%s: a timer's "
-		     "owner is who schedules it; import as that user "
-		     "(runuser -u %s -- evctl import systemd-timer ...)",
-		     v->user, v->user);
-	return true;
+		return -1;
+	}
+	if (pw == NULL) {
+		note(im, src, v->user_line, "skipped: User=%s: no such user",
+		     v->user);
+		return -1;
+	}
+	*ret_pw = *pw;
+	return 1;
 }
 
 /* The timer options every timer of the unit gets, then the key and
@@ -1178,7 +1202,10 @@ import_unit(struct import *im, const char *arg)
 	struct sd_service v = {0};
 	struct plan hook = {0};
 	struct calendar *cal;
-	char nthbuf[32];
+	char nthbuf[32], *as_user = NULL;
+	struct passwd pw = {0};
+	size_t first = im->n;
+	int as;
 	struct stat st;
 	struct plan *p;
 	size_t i;
@@ -1249,10 +1276,12 @@ import_unit(struct import *im, const char *arg)
 		     "one command per timer (put them in a script)", v.nexec);
 		goto out;
 	}
-	if (other_user(im, spath, &v)) {
+	if ((as = other_user(im, spath, &v, &pw)) < 0) {
 		im->skipped++;
 		goto out;
 	}
+	if (as > 0 && (as_user = strdup(pw.pw_name)) == NULL)
+		goto nomem;
 	if (service_words(im, &hook, spath, &v) < 0) {
 		im->skipped++;
 		goto out;
@@ -1342,6 +1371,12 @@ import_unit(struct import *im, const char *arg)
 	if (nth == 0)
 		skip(im, found, 0, "no OnCalendar=, OnActiveSec=, OnBootSec= "
 		     "or OnUnitActiveSec= evd can express");
+	for (i = first; as_user != NULL && i < im->n; i++) {
+		if ((im->plans[i].as_user = strdup(as_user)) == NULL)
+			goto nomem;
+		im->plans[i].uid = pw.pw_uid;
+		im->plans[i].gid = pw.pw_gid;
+	}
 	goto out;
 nomem:
 	im->nomem = true;
@@ -1358,6 +1393,7 @@ out:
 	free_list(v.props, v.nprops);
 	free(v.user);
 	plan_clear(&hook);
+	free(as_user);
 	return status;
 }
 
@@ -1473,6 +1509,7 @@ jw_plan(struct jw *w, const struct plan *p, const char *cmd)
 		jw_str(w, "line", NULL);
 	jw_str(w, "command", cmd);
 	jw_str(w, "key", p->key);
+	jw_str(w, "user", p->as_user);
 }
 
 /* The plans as the dry run prints them. */
@@ -1510,7 +1547,10 @@ print_dry(struct import *im, bool *valid)
 			jw_bool(&w, "dry_run", true);
 			jw_end(&w);
 		} else {
-			printf("evctl %s  # %s, %s\n", cmd,
+			printf("%s%s%sevctl %s  # %s, %s\n",
+			       p->as_user ? "runuser -u " : "",
+			       p->as_user ? p->as_user : "",
+			       p->as_user ? " -- " : "", cmd,
 			       where(p, wh, sizeof(wh)), first);
 		}
 		free(cmd);
@@ -1527,6 +1567,196 @@ print_dry(struct import *im, bool *valid)
 		       im->skipped == 1 ? "y" : "ies");
 	}
 	return 0;
+}
+
+/* One result as a child sends it to its parent. */
+struct as_result {
+	int32_t status;
+	uint32_t errlen;
+	uint64_t timer_id;
+	int64_t due_realtime_ns;
+	uint8_t existing;
+};
+
+static int
+write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Root importing a unit with User=NAME: the timers must be NAME's (a
+ * hook runs as its timer's owner, and evd takes the owner from the
+ * connection's peer), so a child drops to NAME's uid, gids and groups,
+ * connects to the same socket and submits them, and sends the results
+ * back on a pipe. evctl is single-threaded here, so fork is safe. A
+ * result the child could not send stays EXIT_UNREACHABLE.
+ */
+static int
+submit_as(struct ctl *x, const struct plan *p, struct batch_req *reqs,
+	  size_t n)
+{
+	struct as_result ar;
+	int fds[2], st, r;
+	struct ctl cx;
+	size_t i;
+	pid_t pid;
+
+	for (i = 0; i < n; i++)
+		reqs[i].status = EXIT_UNREACHABLE;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		ctl_warnx("pipe: %s", strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		ctl_warnx("fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return EXIT_UNREACHABLE;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (initgroups(p->as_user, p->gid) < 0 ||
+		    setresgid(p->gid, p->gid, p->gid) < 0 ||
+		    setresuid(p->uid, p->uid, p->uid) < 0 ||
+		    geteuid() != p->uid) {
+			ctl_warnx("becoming %s: %s", p->as_user,
+				  strerror(errno));
+			_exit(EXIT_UNREACHABLE);
+		}
+		/* The parent's connection is root's: a new one as the
+		 * user, to the socket the parent found. */
+		cx = *x;
+		cx.c = NULL;
+		cx.socket = x->path;
+		if ((r = ctl_connect(&cx)) != 0)
+			_exit(r);
+		r = batch_submit(&cx, reqs, n);
+		for (i = 0; i < n; i++) {
+			memset(&ar, 0, sizeof(ar));
+			ar.status = reqs[i].status;
+			ar.timer_id = reqs[i].timer_id;
+			ar.due_realtime_ns = reqs[i].due_realtime_ns;
+			ar.existing = reqs[i].existing;
+			ar.errlen = reqs[i].errmsg != NULL
+					? (uint32_t)strlen(reqs[i].errmsg)
+					: 0;
+			if (write_full(fds[1], &ar, sizeof(ar)) < 0 ||
+			    write_full(fds[1], reqs[i].errmsg, ar.errlen) < 0)
+				_exit(EXIT_UNREACHABLE);
+		}
+		evc_close(cx.c);
+		_exit(r);
+	}
+	close(fds[1]);
+	for (i = 0; i < n; i++) {
+		if (read_full(fds[0], &ar, sizeof(ar)) < 0 ||
+		    ar.errlen > 65536)
+			break;
+		reqs[i].status = ar.status;
+		reqs[i].timer_id = ar.timer_id;
+		reqs[i].due_realtime_ns = ar.due_realtime_ns;
+		reqs[i].existing = ar.existing != 0;
+		if (ar.errlen > 0) {
+			reqs[i].errmsg = calloc(1, ar.errlen + 1);
+			if (reqs[i].errmsg == NULL ||
+			    read_full(fds[0], reqs[i].errmsg, ar.errlen) < 0)
+				break;
+		}
+	}
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st))
+		return EXIT_UNREACHABLE;
+	return WEXITSTATUS(st) == EXIT_UNREACHABLE ? EXIT_UNREACHABLE : 0;
+}
+
+/* Submits reqs[0..n) (the valid plans, in order): the caller's own on
+ * x's connection, each other user's (root, User=) from a child. */
+static int
+submit_groups(struct import *im, bool *valid, struct batch_req *reqs,
+	      size_t n)
+{
+	struct plan **pp = im->pp = calloc(n + 1, sizeof(*pp));
+	struct batch_req *tmp = im->tmp = calloc(n + 1, sizeof(*tmp));
+	size_t *idx = im->idx = calloc(n + 1, sizeof(*idx));
+	bool *done = im->done = calloc(n + 1, 1);
+	size_t i, k, m, g;
+	int r, rc = 0;
+
+	if (pp == NULL || tmp == NULL || idx == NULL || done == NULL) {
+		im->nomem = true;
+		goto out;
+	}
+	for (i = 0, k = 0; i < im->n; i++)
+		if (valid[i])
+			pp[k++] = &im->plans[i];
+	/* Group g: the plans whose as_user is that of the first plan not
+	 * done yet (the caller's: NULL). */
+	for (g = 0; g < n; g++) {
+		if (done[g])
+			continue;
+		for (m = 0, i = g; i < n; i++) {
+			if (done[i] ||
+			    (pp[i]->as_user == NULL) != (pp[g]->as_user == NULL) ||
+			    (pp[g]->as_user != NULL &&
+			     strcmp(pp[i]->as_user, pp[g]->as_user) != 0))
+				continue;
+			done[i] = true;
+			idx[m] = i;
+			tmp[m] = reqs[i];
+			m++;
+		}
+		r = pp[g]->as_user == NULL ? batch_submit(im->x, tmp, m)
+					   : submit_as(im->x, pp[g], tmp, m);
+		for (i = 0; i < m; i++)
+			reqs[idx[i]] = tmp[i];
+		if (r != 0 && rc == 0)
+			rc = r;
+	}
+out:
+	free(pp);
+	free(tmp);
+	free(idx);
+	free(done);
+	im->pp = NULL;
+	im->tmp = NULL;
+	im->idx = NULL;
+	im->done = NULL;
+	return rc;
 }
 
 /* Sends the valid plans through batch_submit and prints each result,
@@ -1554,7 +1784,7 @@ submit(struct import *im, bool *valid)
 			reqs[n].nwords = im->plans[i].nwords;
 			n++;
 		}
-	r = batch_submit(x, reqs, n);
+	r = submit_groups(im, valid, reqs, n);
 	for (i = 0, k = 0; i < im->n; i++) {
 		struct plan *p = &im->plans[i];
 		struct batch_req *q;
@@ -1587,9 +1817,12 @@ submit(struct import *im, bool *valid)
 			jw_end(&w);
 			free(cmd);
 		} else {
-			printf("%" PRIu64 " %s %s  next: %s (%s)\n",
+			printf("%" PRIu64 " %s %s%s%s%s  next: %s (%s)\n",
 			       q->timer_id, q->existing ? "existing" : "new",
 			       where(p, wh, sizeof(wh)),
+			       p->as_user ? " (as " : "",
+			       p->as_user ? p->as_user : "",
+			       p->as_user ? ")" : "",
 			       when_human(q->due_realtime_ns,
 					  p->kind == PLAN_CALENDAR ? p->zone
 								   : NULL,

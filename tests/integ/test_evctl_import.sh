@@ -155,7 +155,7 @@ check "timer again: exit 0" test $? -eq 0
 check "timer again (--json): 0 new" test "$(tail -1 "$dir/out")" = \
 	'{"timers":3,"new":0,"existing":3,"skipped":0,"refused":0}'
 check "timer again (--json): existing, by key" grep -q \
-	'^{"source":"[^"]*/backup.timer","line":5,"command":"on .*","key":"import:systemd:backup.timer:1","timer_id":5,"existing":true,"next":"' \
+	'^{"source":"[^"]*/backup.timer","line":5,"command":"on .*","key":"import:systemd:backup.timer:1","user":null,"timer_id":5,"existing":true,"next":"' \
 	"$dir/out"
 check "seven timers in all" test "$(ctl list --json | wc -l)" -eq 7
 
@@ -243,7 +243,7 @@ check "refused units: exit 1" test $? -eq 1
 check "refused units: nothing scheduled" test "$(cat "$dir/out")" = \
 	"0 timers: 0 new, 0 already there; 3 entries skipped"
 if [ "$(id -u)" -eq 0 ]; then
-	w="skipped: User=evd-import-nobody: a timer's owner is who schedules it; import as that user (runuser -u evd-import-nobody -- evctl import systemd-timer ...)"
+	w="skipped: User=evd-import-nobody: no such user"
 else
 	w="skipped: User=evd-import-nobody: only root may import for another user"
 fi
@@ -254,6 +254,33 @@ evctl: $dir/u/root.service:2: skipped: ExecStart=+: evd runs hooks as their owne
 evctl: $dir/u/real.service:2: skipped: ExecStart=: \$NOPE: not set by Environment=
 WANT
 check "refused units: why, with their lines" cmp "$dir/want" "$dir/err"
+
+# Root imports a unit with User= as that user, who owns its timers (a
+# hook runs as its timer's owner).
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	printf '[Timer]\nOnCalendar=weekly\n' >"$dir/u/nb.timer"
+	printf '[Service]\nUser=nobody\nExecStart=/bin/true\n' \
+		>"$dir/u/nb.service"
+	ctl import systemd-timer "$dir/u/nb.timer" --dry-run \
+		--after "$after" >"$dir/out" 2>"$dir/err"
+	check "User= as root, dry run: exit 0" test $? -eq 0
+	printf '%s\n' "runuser -u nobody -- evctl on weekly --tz UTC --misfire skip --key import:systemd:nb.timer:1 --exec -- /bin/true  # $dir/u/nb.timer:2, next: Mon 2027-01-11 00:00:00 UTC (in 7d)" \
+		"# 1 timer to schedule, 0 entries skipped" >"$dir/want"
+	check "User= as root, dry run: runuser" cmp "$dir/want" "$dir/out"
+	ctl import systemd-timer "$dir/u/nb.timer" >"$dir/out" 2>"$dir/err"
+	check "User= as root: exit 0" test $? -eq 0
+	check "User= as root: scheduled as nobody" \
+		grep -q "^8 new $dir/u/nb.timer:2 (as nobody)  next: " "$dir/out"
+	ctl import systemd-timer "$dir/u/nb.timer" >"$dir/out" 2>"$dir/err"
+	check "User= as root, again: existing (nobody's key)" \
+		grep -q "^8 existing $dir/u/nb.timer:2 (as nobody)  next: " \
+		"$dir/out"
+	out=$(ctl get 8 --json)
+	check "User= as root: nobody owns it" grep -q \
+		"\"owner_uid\":$(id -u nobody)," <<<"$out"
+else
+	echo "[  SKIPPED ] User= as root: not root, or no user nobody"
+fi
 
 stop_evds
 
