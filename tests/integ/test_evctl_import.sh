@@ -220,6 +220,22 @@ check "crontab -l fails: said" grep -q \
 	"^evctl: 'crontab -l' failed (exit status 1); nothing imported$" \
 	"$dir/out"
 
+# An unknown CRON_TZ skips the entries under it; a repeated entry is a
+# second timer (cron runs it twice), with its own key.
+printf 'CRON_TZ=Mars/Olympus\n0 1 * * * /bin/true\nCRON_TZ=UTC\n0 1 * * * /bin/true\n0 1 * * * /bin/true\n' \
+	>"$dir/c3"
+ctl import crontab "$dir/c3" --dry-run --after "$after" >"$dir/out" \
+	2>"$dir/err"
+check "bad CRON_TZ: exit 1" test $? -eq 1
+check "bad CRON_TZ: said, and its entry skipped" test "$(cat "$dir/err")" = \
+	"evctl: $dir/c3:1: CRON_TZ=Mars/Olympus is not a zone evd knows (see /usr/share/zoneinfo); the entries after it are skipped
+evctl: $dir/c3:2: skipped: CRON_TZ=Mars/Olympus (line 1) is not a zone evd knows"
+k1=$(sed -n 1p "$dir/out" | grep -o 'import:crontab:[0-9a-f]*')
+check "a repeated entry: a second key" \
+	grep -q -- "--key $k1:2 --shell /bin/true  # $dir/c3:5, " "$dir/out"
+check "a repeated entry: two timers" \
+	test "$(tail -1 "$dir/out")" = "# 2 timers to schedule, 1 entry skipped"
+
 # ---- refusals ----
 ctl import crontab /etc/crontab --dry-run >"$dir/out" 2>&1
 rc=$?
