@@ -72,7 +72,7 @@ struct import {
 	struct plan *plans;
 	size_t n, cap;
 	unsigned skipped; /* entries that became no timer */
-	char user[256];   /* the caller's login name ("" if none) */
+	char user[256];	  /* the caller's login name ("" if none) */
 	bool nomem;
 	/* submit_groups' arrays, here so that they stay reachable when a
 	 * child of submit_as exits with them (no leak reported). */
@@ -210,9 +210,8 @@ plan_duration(struct import *im, struct plan *p, int64_t ns)
 		const char *unit;
 		int64_t ns;
 	} units[] = {
-	    {"w", 604800000000000}, {"d", 86400000000000},
-	    {"h", 3600000000000},   {"m", 60000000000},
-	    {"s", 1000000000},      {"ms", 1000000},
+	    {"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000},
+	    {"m", 60000000000},	    {"s", 1000000000},	   {"ms", 1000000},
 	    {"us", 1000},
 	};
 	size_t i;
@@ -259,8 +258,8 @@ plan_key(struct import *im, struct plan *p, int at, const char *key)
 static uint64_t
 plan_hash(const struct import *im, const struct plan *p)
 {
-	uint64_t h = import_hash(IMPORT_HASH_INIT, im->user,
-				 strlen(im->user) + 1);
+	uint64_t h =
+	    import_hash(IMPORT_HASH_INIT, im->user, strlen(im->user) + 1);
 	int i;
 
 	for (i = 0; i < p->nwords; i++)
@@ -445,7 +444,8 @@ cron_assign(struct import *im, const char *src, unsigned line,
 			     v);
 		return replace_str(&e->cron_tz, v);
 	}
-	if (strcmp(l->name, "MAILTO") == 0 || strcmp(l->name, "MAILFROM") == 0) {
+	if (strcmp(l->name, "MAILTO") == 0 ||
+	    strcmp(l->name, "MAILFROM") == 0) {
 		note(im, src, line,
 		     "%s ignored: evd mails nothing; a run's output and exit "
 		     "status are in 'evctl runs ID' (or use --on-failure "
@@ -484,8 +484,10 @@ cron_entry(struct import *im, const char *src, unsigned line,
 
 	if (e->cron_tz != NULL) {
 		if (e->cron_tz_bad) {
-			skip(im, src, line, "CRON_TZ=%s (line %u) is not a "
-			     "zone evd knows", e->cron_tz, e->cron_tz_line);
+			skip(im, src, line,
+			     "CRON_TZ=%s (line %u) is not a "
+			     "zone evd knows",
+			     e->cron_tz, e->cron_tz_line);
 			return;
 		}
 		zone = e->cron_tz;
@@ -499,7 +501,8 @@ cron_entry(struct import *im, const char *src, unsigned line,
 	} else {
 		zone = caller_tz;
 		if (zone == NULL) {
-			skip(im, src, line, "your time zone has no name evd "
+			skip(im, src, line,
+			     "your time zone has no name evd "
 			     "can store; set CRON_TZ= in the crontab");
 			return;
 		}
@@ -604,7 +607,7 @@ import_crontab(struct import *im)
 	}
 	if (r < 0) {
 		ctl_warnx("%s: %s", file == NULL ? "crontab -l" : src,
-			  r == -EFBIG ? "too large"
+			  r == -EFBIG	 ? "too large"
 			  : r == -EILSEQ ? "holds a NUL byte; not a crontab"
 					 : strerror(-r));
 		return file == NULL ? EXIT_REFUSED : EXIT_USAGE;
@@ -627,7 +630,8 @@ import_crontab(struct import *im)
 				im->nomem = true;
 			break;
 		case CRON_REBOOT:
-			skip(im, src, lineno, "@reboot: evd has no boot "
+			skip(im, src, lineno,
+			     "@reboot: evd has no boot "
 			     "event");
 			break;
 		case CRON_BAD:
@@ -650,12 +654,12 @@ import_crontab(struct import *im)
 
 /* Where systemd looks for units: root's, or a user's. */
 static const char *const system_unit_dirs[] = {
-    "/etc/systemd/system", "/run/systemd/system",
+    "/etc/systemd/system",	     "/run/systemd/system",
     "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
-    "/lib/systemd/system", NULL,
+    "/lib/systemd/system",	     NULL,
 };
 static const char *const user_unit_dirs[] = {
-    "~/.config/systemd/user", "/etc/systemd/user", "/run/systemd/user",
+    "~/.config/systemd/user",	   "/etc/systemd/user",	    "/run/systemd/user",
     "/usr/local/lib/systemd/user", "/usr/lib/systemd/user", NULL,
 };
 
@@ -664,21 +668,21 @@ static const char *const user_unit_dirs[] = {
 static const char *
 find_unit(const char *dir, const char *name, char *buf, size_t size)
 {
-	const char *const *d = geteuid() == 0 ? system_unit_dirs
-					      : user_unit_dirs;
+	const char *const *d =
+	    geteuid() == 0 ? system_unit_dirs : user_unit_dirs;
 	const char *home = getenv("HOME");
 	struct stat st;
 
-	if (dir != NULL && (size_t)snprintf(buf, size, "%s/%s", dir, name) <
-				size &&
+	if (dir != NULL &&
+	    (size_t)snprintf(buf, size, "%s/%s", dir, name) < size &&
 	    stat(buf, &st) == 0)
 		return buf;
 	for (; *d != NULL; d++) {
 		if ((*d)[0] == '~') {
 			if (home == NULL)
 				continue;
-			if ((size_t)snprintf(buf, size, "%s%s/%s", home,
-					     *d + 1, name) >= size)
+			if ((size_t)snprintf(buf, size, "%s%s/%s", home, *d + 1,
+					     name) >= size)
 				continue;
 		} else if ((size_t)snprintf(buf, size, "%s/%s", *d, name) >=
 			   size) {
@@ -693,10 +697,12 @@ find_unit(const char *dir, const char *name, char *buf, size_t size)
 /* The service's job settings evd passes on as -p KEY=VALUE: those its
  * whitelist takes (daemon/jobprop.h). */
 static const char *const job_props[] = {
-    "MemoryMax", "MemoryHigh", "CPUQuota", "TasksMax", "IOWeight", "Nice",
-    "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateNetwork",
-    "NoNewPrivileges", "ReadWritePaths", "ReadOnlyPaths",
-    "InaccessiblePaths", "LimitNOFILE", "LimitCORE", "LimitNPROC", NULL,
+    "MemoryMax",      "MemoryHigh",	   "CPUQuota",
+    "TasksMax",	      "IOWeight",	   "Nice",
+    "ProtectSystem",  "ProtectHome",	   "PrivateTmp",
+    "PrivateNetwork", "NoNewPrivileges",   "ReadWritePaths",
+    "ReadOnlyPaths",  "InaccessiblePaths", "LimitNOFILE",
+    "LimitCORE",      "LimitNPROC",	   NULL,
 };
 
 static bool
@@ -721,16 +727,16 @@ struct sd_timer {
 
 /* What the service unit says. */
 struct sd_service {
-	char *exec;          /* ExecStart= (the last non-empty) */
+	char *exec; /* ExecStart= (the last non-empty) */
 	unsigned exec_line;
-	size_t nexec;        /* how many are in force */
-	char *cwd;           /* WorkingDirectory= */
+	size_t nexec; /* how many are in force */
+	char *cwd;    /* WorkingDirectory= */
 	unsigned cwd_line;
-	char **env;          /* Environment= words, "NAME=value" */
+	char **env; /* Environment= words, "NAME=value" */
 	size_t nenv;
-	char **props;        /* -p KEY=VALUE */
+	char **props; /* -p KEY=VALUE */
 	size_t nprops;
-	int64_t timeout_ns;  /* RuntimeMaxSec= / TimeoutStartSec= oneshot */
+	int64_t timeout_ns; /* RuntimeMaxSec= / TimeoutStartSec= oneshot */
 	char *user;
 	unsigned user_line;
 };
@@ -766,8 +772,10 @@ span(struct import *im, const char *src, const struct unit_setting *s)
 	int64_t ns;
 
 	if (unit_timespan(s->value, &ns) < 0) {
-		note(im, src, s->line, "%s=%s: not a time span evd reads; "
-		     "ignored", s->key, s->value);
+		note(im, src, s->line,
+		     "%s=%s: not a time span evd reads; "
+		     "ignored",
+		     s->key, s->value);
 		return -1;
 	}
 	return ns;
@@ -793,8 +801,10 @@ read_timer(struct import *im, const char *src, const struct unit_file *u,
 		} else if (strcmp(s->section, "Unit") == 0) {
 			if (strcmp(s->key, "Description") != 0 &&
 			    strcmp(s->key, "Documentation") != 0)
-				note(im, src, s->line, "%s= not mapped; "
-				     "ignored", s->key);
+				note(im, src, s->line,
+				     "%s= not mapped; "
+				     "ignored",
+				     s->key);
 		} else if (strcmp(s->section, "Timer") != 0) {
 			note(im, src, s->line, "[%s] not mapped; ignored",
 			     s->section);
@@ -804,7 +814,8 @@ read_timer(struct import *im, const char *src, const struct unit_file *u,
 				t->cal = NULL;
 				t->ncal = 0;
 			} else if (t->ncal == 64) {
-				note(im, src, s->line, "more than 64 "
+				note(im, src, s->line,
+				     "more than 64 "
 				     "OnCalendar=; ignored");
 			} else {
 				t->cal_line[t->ncal] = s->line;
@@ -816,8 +827,7 @@ read_timer(struct import *im, const char *src, const struct unit_file *u,
 		} else if (strcmp(s->key, "OnBootSec") == 0) {
 			t->boot_ns = s->value[0] ? span(im, src, s) : -1;
 		} else if (strcmp(s->key, "OnUnitActiveSec") == 0) {
-			t->unit_active_ns = s->value[0] ? span(im, src, s)
-							: -1;
+			t->unit_active_ns = s->value[0] ? span(im, src, s) : -1;
 		} else if (strcmp(s->key, "RandomizedDelaySec") == 0) {
 			t->randomized_ns = span(im, src, s);
 			if (t->randomized_ns < 0)
@@ -836,8 +846,10 @@ read_timer(struct import *im, const char *src, const struct unit_file *u,
 				return -ENOMEM;
 		} else if (strcmp(s->key, "OnStartupSec") == 0 ||
 			   strcmp(s->key, "OnUnitInactiveSec") == 0) {
-			note(im, src, s->line, "%s= not mapped (evd has no "
-			     "such reference point); ignored", s->key);
+			note(im, src, s->line,
+			     "%s= not mapped (evd has no "
+			     "such reference point); ignored",
+			     s->key);
 		} else {
 			note(im, src, s->line, "%s= not mapped; ignored",
 			     s->key);
@@ -916,7 +928,8 @@ read_service(struct import *im, const char *src, const struct unit_file *u,
 			oneshot = strcmp(s->value, "oneshot") == 0;
 			if (!oneshot && strcmp(s->value, "simple") != 0 &&
 			    strcmp(s->value, "exec") != 0)
-				note(im, src, s->line, "Type=%s: evd runs "
+				note(im, src, s->line,
+				     "Type=%s: evd runs "
 				     "the command and waits for it to exit",
 				     s->value);
 		} else if (strcmp(s->key, "RuntimeMaxSec") == 0) {
@@ -952,8 +965,7 @@ env_lookup(const struct sd_service *v, const char *name, size_t len)
 	size_t i;
 
 	for (i = v->nenv; i-- > 0;)
-		if (strncmp(v->env[i], name, len) == 0 &&
-		    v->env[i][len] == '=')
+		if (strncmp(v->env[i], name, len) == 0 && v->env[i][len] == '=')
 			return v->env[i] + len + 1;
 	return NULL;
 }
@@ -994,8 +1006,10 @@ exec_words(struct import *im, struct plan *p, const struct sd_service *v,
 			if (*e == '\0') {
 				val = env_lookup(v, s + 1, (size_t)(e - s - 1));
 				if (val == NULL) {
-					snprintf(why, whysize, "%s: not set "
-						 "by Environment=", s);
+					snprintf(why, whysize,
+						 "%s: not set "
+						 "by Environment=",
+						 s);
 					return -1;
 				}
 				if (unit_words(val, &vw, &m, &vwhy) < 0) {
@@ -1025,7 +1039,8 @@ exec_words(struct import *im, struct plan *p, const struct sd_service *v,
 				   (e = strchr(s, '}')) != NULL) {
 				val = env_lookup(v, s + 2, (size_t)(e - s - 2));
 				if (val == NULL) {
-					snprintf(why, whysize, "%.*s: not set "
+					snprintf(why, whysize,
+						 "%.*s: not set "
 						 "by Environment=",
 						 (int)(e - s + 1), s);
 					free(buf);
@@ -1058,19 +1073,21 @@ service_words(struct import *im, struct plan *p, const char *src,
 	char msg[512], **w;
 	size_t i, n;
 
-	for (; *s == '-' || *s == '@' || *s == ':' || *s == '+' ||
-	       *s == '!' || *s == '|';
+	for (; *s == '-' || *s == '@' || *s == ':' || *s == '+' || *s == '!' ||
+	       *s == '|';
 	     s++) {
 		if (*s == '-') {
 			ignore_fail = true;
 		} else if (*s == ':') {
 			expand = false;
 		} else if (*s == '@') {
-			note(im, src, v->exec_line, "skipped: ExecStart=@: evd "
+			note(im, src, v->exec_line,
+			     "skipped: ExecStart=@: evd "
 			     "cannot give a program another argv[0]");
 			return -1;
 		} else {
-			note(im, src, v->exec_line, "skipped: ExecStart=%c: "
+			note(im, src, v->exec_line,
+			     "skipped: ExecStart=%c: "
 			     "evd runs hooks as their owner, never with "
 			     "more privilege",
 			     *s);
@@ -1086,13 +1103,15 @@ service_words(struct import *im, struct plan *p, const char *src,
 	}
 	for (i = 0; i < n; i++)
 		if (strcmp(w[i], ";") == 0) {
-			note(im, src, v->exec_line, "skipped: ExecStart= with "
+			note(im, src, v->exec_line,
+			     "skipped: ExecStart= with "
 			     "';' (several commands): evd runs one");
 			unit_words_free(w);
 			return -1;
 		}
 	if (ignore_fail)
-		note(im, src, v->exec_line, "ExecStart=-: evd still records "
+		note(im, src, v->exec_line,
+		     "ExecStart=-: evd still records "
 		     "a non-zero exit as a failed run");
 	if (v->cwd != NULL) {
 		const char *d = v->cwd;
@@ -1103,7 +1122,8 @@ service_words(struct import *im, struct plan *p, const char *src,
 		if (strcmp(d, "~") == 0) {
 			/* The owner's home: evd's default. */
 		} else if (v->cwd[0] == '-' && stat(d, &st) < 0) {
-			note(im, src, v->cwd_line, "WorkingDirectory=%s does "
+			note(im, src, v->cwd_line,
+			     "WorkingDirectory=%s does "
 			     "not exist; the hook runs in your home",
 			     v->cwd);
 		} else {
@@ -1149,13 +1169,15 @@ other_user(struct import *im, const char *src, const struct sd_service *v,
 
 	if (v->user == NULL || strcmp(v->user, im->user) == 0)
 		return 0;
-	pw = parse_u64(v->user, &uid) ? getpwuid((uid_t)uid)
-				      : getpwnam(v->user);
+	pw =
+	    parse_u64(v->user, &uid) ? getpwuid((uid_t)uid) : getpwnam(v->user);
 	if (pw != NULL && pw->pw_uid == geteuid())
 		return 0;
 	if (geteuid() != 0) {
-		note(im, src, v->user_line, "skipped: User=%s: only root may "
-		     "import for another user", v->user);
+		note(im, src, v->user_line,
+		     "skipped: User=%s: only root may "
+		     "import for another user",
+		     v->user);
 		return -1;
 	}
 	if (pw == NULL) {
@@ -1194,7 +1216,8 @@ unit_plan_tail(struct import *im, struct plan *p, const struct sd_timer *t,
 static int
 import_unit(struct import *im, const char *arg)
 {
-	char path[PATH_MAX], spath[PATH_MAX], err[256], zbuf[256], dir[PATH_MAX];
+	char path[PATH_MAX], spath[PATH_MAX], err[256], zbuf[256],
+	    dir[PATH_MAX];
 	const char *base, *found, *tz = caller_zone(zbuf, sizeof(zbuf));
 	char *text = NULL, *sname = NULL, *dot;
 	struct unit_file *tu = NULL, *su = NULL;
@@ -1215,7 +1238,8 @@ import_unit(struct import *im, const char *arg)
 	if (strlen(base) < 7 || strcmp(base + strlen(base) - 6, ".timer") != 0)
 		return usage_error("%s: not a .timer unit", arg);
 	if (strchr(base, '@') != NULL) {
-		skip(im, base, 0, "template units (NAME@.timer) need an "
+		skip(im, base, 0,
+		     "template units (NAME@.timer) need an "
 		     "instance systemd would expand");
 		return 0;
 	}
@@ -1223,10 +1247,10 @@ import_unit(struct import *im, const char *arg)
 		    ? arg
 		    : find_unit(NULL, arg, path, sizeof(path));
 	if (found == NULL || (r = read_file(found, &text)) < 0) {
-		ctl_warnx("%s: %s", arg, found == NULL
-					     ? "not found in the unit "
-					       "directories"
-					     : strerror(-r));
+		ctl_warnx("%s: %s", arg,
+			  found == NULL ? "not found in the unit "
+					  "directories"
+					: strerror(-r));
 		return EXIT_USAGE;
 	}
 	snprintf(dir, sizeof(dir), "%s", found);
@@ -1256,8 +1280,10 @@ import_unit(struct import *im, const char *arg)
 		goto nomem;
 	if (find_unit(dir, sname, spath, sizeof(spath)) == NULL ||
 	    (r = read_file(spath, &text)) < 0) {
-		skip(im, found, 0, "its service %s: not found next to it "
-		     "or in the unit directories", sname);
+		skip(im, found, 0,
+		     "its service %s: not found next to it "
+		     "or in the unit directories",
+		     sname);
 		goto out;
 	}
 	r = unit_file_parse(text, &su, err, sizeof(err));
@@ -1272,8 +1298,10 @@ import_unit(struct import *im, const char *arg)
 		goto out;
 	}
 	if (v.nexec > 1) {
-		skip(im, spath, v.exec_line, "%zu ExecStart= lines: evd runs "
-		     "one command per timer (put them in a script)", v.nexec);
+		skip(im, spath, v.exec_line,
+		     "%zu ExecStart= lines: evd runs "
+		     "one command per timer (put them in a script)",
+		     v.nexec);
 		goto out;
 	}
 	if ((as = other_user(im, spath, &v, &pw)) < 0) {
@@ -1294,8 +1322,10 @@ import_unit(struct import *im, const char *arg)
 		}
 		if (calendar_subsecond(cal)) {
 			calendar_free(cal);
-			skip(im, found, t.cal_line[i], "OnCalendar=%s: evd "
-			     "fires a timer at most once a second", t.cal[i]);
+			skip(im, found, t.cal_line[i],
+			     "OnCalendar=%s: evd "
+			     "fires a timer at most once a second",
+			     t.cal[i]);
 			continue;
 		}
 		if ((p = plan_new(im, found, t.cal_line[i])) == NULL) {
@@ -1307,7 +1337,8 @@ import_unit(struct import *im, const char *arg)
 		if (calendar_zone(cal) == NULL && tz == NULL) {
 			calendar_free(cal);
 			plan_drop(im);
-			skip(im, found, t.cal_line[i], "your time zone has "
+			skip(im, found, t.cal_line[i],
+			     "your time zone has "
 			     "no name evd can store; name one in "
 			     "OnCalendar=");
 			continue;
@@ -1338,7 +1369,8 @@ import_unit(struct import *im, const char *arg)
 		if (t.boot_ns >= 0) {
 			/* Boot is the monotonic clock's zero. */
 			if (t.active_ns >= 0)
-				note(im, found, 0, "OnActiveSec= with "
+				note(im, found, 0,
+				     "OnActiveSec= with "
 				     "OnBootSec=: only OnBootSec= is mapped");
 			p->kind = PLAN_BOOT;
 			p->delay_ns = t.boot_ns;
@@ -1348,10 +1380,11 @@ import_unit(struct import *im, const char *arg)
 			plan_word(im, p, "monotonic");
 		} else {
 			p->kind = PLAN_LATER;
-			p->delay_ns = t.active_ns >= 0 ? t.active_ns
-						       : t.unit_active_ns;
+			p->delay_ns =
+			    t.active_ns >= 0 ? t.active_ns : t.unit_active_ns;
 			if (t.active_ns < 0)
-				note(im, found, 0, "OnUnitActiveSec= alone: "
+				note(im, found, 0,
+				     "OnUnitActiveSec= alone: "
 				     "the first run is one interval after the "
 				     "import");
 			plan_word(im, p, "later");
@@ -1369,7 +1402,8 @@ import_unit(struct import *im, const char *arg)
 		nth++;
 	}
 	if (nth == 0)
-		skip(im, found, 0, "no OnCalendar=, OnActiveSec=, OnBootSec= "
+		skip(im, found, 0,
+		     "no OnCalendar=, OnActiveSec=, OnBootSec= "
 		     "or OnUnitActiveSec= evd can express");
 	for (i = first; as_user != NULL && i < im->n; i++) {
 		if ((im->plans[i].as_user = strdup(as_user)) == NULL)
@@ -1418,8 +1452,8 @@ plan_valid(struct import *im, struct plan *p)
 	size_t i;
 	int r;
 
-	if (argv == NULL || operands == NULL || env == NULL ||
-	    props == NULL || passed == NULL) {
+	if (argv == NULL || operands == NULL || env == NULL || props == NULL ||
+	    passed == NULL) {
 		im->nomem = true;
 		goto out;
 	}
@@ -1436,10 +1470,12 @@ plan_valid(struct import *im, struct plan *p)
 	ok = r == 0;
 	if (!ok) {
 		if (p->line > 0)
-			note(im, p->src, p->line, "skipped: evctl refuses "
+			note(im, p->src, p->line,
+			     "skipped: evctl refuses "
 			     "the command above");
 		else
-			note(im, p->src, 0, "skipped: evctl refuses the "
+			note(im, p->src, 0,
+			     "skipped: evctl refuses the "
 			     "command above");
 	}
 out:
@@ -1466,8 +1502,8 @@ where(const struct plan *p, char *buf, size_t size)
  * 02:30:00 CET (in 2h)" from after_ns, or how long after the import
  * or boot. *ret_ns: the instant, or -1. */
 static const char *
-plan_first(const struct ctl *x, const struct plan *p, char *buf,
-	   size_t size, int64_t *ret_ns)
+plan_first(const struct ctl *x, const struct plan *p, char *buf, size_t size,
+	   int64_t *ret_ns)
 {
 	char h[WHEN_HUMAN_MAX], l[LEFT_HUMAN_MAX + 8], err[CALENDAR_ERROR_MAX];
 	struct calendar *cal;
@@ -1623,8 +1659,7 @@ read_full(int fd, void *buf, size_t len)
  * result the child could not send stays EXIT_UNREACHABLE.
  */
 static int
-submit_as(struct ctl *x, const struct plan *p, struct batch_req *reqs,
-	  size_t n)
+submit_as(struct ctl *x, const struct plan *p, struct batch_req *reqs, size_t n)
 {
 	struct as_result ar;
 	int fds[2], st, r;
@@ -1682,8 +1717,7 @@ submit_as(struct ctl *x, const struct plan *p, struct batch_req *reqs,
 	}
 	close(fds[1]);
 	for (i = 0; i < n; i++) {
-		if (read_full(fds[0], &ar, sizeof(ar)) < 0 ||
-		    ar.errlen > 65536)
+		if (read_full(fds[0], &ar, sizeof(ar)) < 0 || ar.errlen > 65536)
 			break;
 		reqs[i].status = ar.status;
 		reqs[i].timer_id = ar.timer_id;
@@ -1707,8 +1741,7 @@ submit_as(struct ctl *x, const struct plan *p, struct batch_req *reqs,
 /* Submits reqs[0..n) (the valid plans, in order): the caller's own on
  * x's connection, each other user's (root, User=) from a child. */
 static int
-submit_groups(struct import *im, bool *valid, struct batch_req *reqs,
-	      size_t n)
+submit_groups(struct import *im, bool *valid, struct batch_req *reqs, size_t n)
 {
 	struct plan **pp = im->pp = calloc(n + 1, sizeof(*pp));
 	struct batch_req *tmp = im->tmp = calloc(n + 1, sizeof(*tmp));
@@ -1731,7 +1764,8 @@ submit_groups(struct import *im, bool *valid, struct batch_req *reqs,
 			continue;
 		for (m = 0, i = g; i < n; i++) {
 			if (done[i] ||
-			    (pp[i]->as_user == NULL) != (pp[g]->as_user == NULL) ||
+			    (pp[i]->as_user == NULL) !=
+				(pp[g]->as_user == NULL) ||
 			    (pp[g]->as_user != NULL &&
 			     strcmp(pp[i]->as_user, pp[g]->as_user) != 0))
 				continue;
@@ -1817,19 +1851,17 @@ submit(struct import *im, bool *valid)
 			jw_end(&w);
 			free(cmd);
 		} else {
-			printf("%" PRIu64 " %s %s%s%s%s  next: %s (%s)\n",
-			       q->timer_id, q->existing ? "existing" : "new",
-			       where(p, wh, sizeof(wh)),
-			       p->as_user ? " (as " : "",
-			       p->as_user ? p->as_user : "",
-			       p->as_user ? ")" : "",
-			       when_human(q->due_realtime_ns,
-					  p->kind == PLAN_CALENDAR ? p->zone
-								   : NULL,
-					  h, sizeof(h)),
-			       in_or_ago(q->due_realtime_ns -
-					     realtime_now_ns(),
-					 l, sizeof(l)));
+			printf(
+			    "%" PRIu64 " %s %s%s%s%s  next: %s (%s)\n",
+			    q->timer_id, q->existing ? "existing" : "new",
+			    where(p, wh, sizeof(wh)), p->as_user ? " (as " : "",
+			    p->as_user ? p->as_user : "", p->as_user ? ")" : "",
+			    when_human(q->due_realtime_ns,
+				       p->kind == PLAN_CALENDAR ? p->zone
+								: NULL,
+				       h, sizeof(h)),
+			    in_or_ago(q->due_realtime_ns - realtime_now_ns(), l,
+				      sizeof(l)));
 		}
 	}
 	for (i = 0; i < n; i++)

@@ -148,9 +148,10 @@ cron_line_parse(const char *line, struct cron_line *l)
 			while (f < end && is_blank(*f))
 				f++;
 			if (f == end) {
-				cron_bad(l, "%s", i == 0 ? "not an entry"
-						  : "fewer than five time "
-						    "fields");
+				cron_bad(l, "%s",
+					 i == 0 ? "not an entry"
+						: "fewer than five time "
+						  "fields");
 				return 0;
 			}
 			while (f < end && !is_blank(*f))
@@ -253,15 +254,16 @@ unit_file_parse(const char *text, struct unit_file **ret, char *err,
 			const char *rb = memchr(ls, ']', (size_t)(le - ls));
 
 			if (rb == NULL) {
-				snprintf(err, errsize,
-					 "line %u: a section header without ']'",
-					 lineno);
+				snprintf(
+				    err, errsize,
+				    "line %u: a section header without ']'",
+				    lineno);
 				r = -EINVAL;
 				goto fail;
 			}
 			free(section);
-			if ((section = strndup(ls + 1, (size_t)(rb - ls - 1))) ==
-			    NULL)
+			if ((section = strndup(ls + 1,
+					       (size_t)(rb - ls - 1))) == NULL)
 				goto fail;
 			continue;
 		}
@@ -377,15 +379,35 @@ unit_escape(const char **s)
 	int v, h, l;
 
 	switch (*p) {
-	case 'a': v = '\a'; break;
-	case 'b': v = '\b'; break;
-	case 'f': v = '\f'; break;
-	case 'n': v = '\n'; break;
-	case 'r': v = '\r'; break;
-	case 't': v = '\t'; break;
-	case 'v': v = '\v'; break;
-	case 's': v = ' '; break;
-	case '\\': case '"': case '\'': v = *p; break;
+	case 'a':
+		v = '\a';
+		break;
+	case 'b':
+		v = '\b';
+		break;
+	case 'f':
+		v = '\f';
+		break;
+	case 'n':
+		v = '\n';
+		break;
+	case 'r':
+		v = '\r';
+		break;
+	case 't':
+		v = '\t';
+		break;
+	case 'v':
+		v = '\v';
+		break;
+	case 's':
+		v = ' ';
+		break;
+	case '\\':
+	case '"':
+	case '\'':
+		v = *p;
+		break;
 	case 'x':
 		if ((h = hexval(p[1])) < 0 || (l = hexval(p[2])) < 0)
 			return -1;
@@ -428,8 +450,8 @@ unit_words(const char *value, char ***ret_words, size_t *ret_n,
 			goto nomem;
 		o = w;
 		q = 0;
-		while (*s != '\0' && (q != 0 || !(is_blank(*s) ||
-						 *s == '\n' || *s == '\r'))) {
+		while (*s != '\0' && (q != 0 || !(is_blank(*s) || *s == '\n' ||
+						  *s == '\r'))) {
 			if (q == 0 && (*s == '"' || *s == '\'')) {
 				q = *s++;
 			} else if (q != 0 && *s == q) {
@@ -438,8 +460,9 @@ unit_words(const char *value, char ***ret_words, size_t *ret_n,
 			} else if (*s == '\\') {
 				s++;
 				if ((c = unit_escape(&s)) < 0) {
-					*why = "an unknown escape (systemd.syntax"
-					       "(7))";
+					*why =
+					    "an unknown escape (systemd.syntax"
+					    "(7))";
 					free(w);
 					goto bad;
 				}
@@ -457,8 +480,7 @@ unit_words(const char *value, char ***ret_words, size_t *ret_n,
 		*o = '\0';
 		if (n == cap) {
 			if ((nw = realloc(words, (cap * 2 + 1) *
-							 sizeof(*words))) ==
-			    NULL) {
+						     sizeof(*words))) == NULL) {
 				free(w);
 				goto nomem;
 			}
@@ -486,18 +508,36 @@ unit_timespan(const char *text, int64_t *ret_ns)
 		const char *name;
 		double ns;
 	} units[] = {
-	    {"usec", 1e3}, {"us", 1e3}, {"\xc2\xb5s", 1e3},
-	    {"msec", 1e6}, {"ms", 1e6},
-	    {"seconds", 1e9}, {"second", 1e9}, {"sec", 1e9}, {"s", 1e9},
-	    {"minutes", 60e9}, {"minute", 60e9}, {"min", 60e9},
+	    {"usec", 1e3},
+	    {"us", 1e3},
+	    {"\xc2\xb5s", 1e3},
+	    {"msec", 1e6},
+	    {"ms", 1e6},
+	    {"seconds", 1e9},
+	    {"second", 1e9},
+	    {"sec", 1e9},
+	    {"s", 1e9},
+	    {"minutes", 60e9},
+	    {"minute", 60e9},
+	    {"min", 60e9},
 	    {"m", 60e9},
-	    {"hours", 3600e9}, {"hour", 3600e9}, {"hr", 3600e9},
+	    {"hours", 3600e9},
+	    {"hour", 3600e9},
+	    {"hr", 3600e9},
 	    {"h", 3600e9},
-	    {"days", 86400e9}, {"day", 86400e9}, {"d", 86400e9},
-	    {"weeks", 604800e9}, {"week", 604800e9}, {"w", 604800e9},
+	    {"days", 86400e9},
+	    {"day", 86400e9},
+	    {"d", 86400e9},
+	    {"weeks", 604800e9},
+	    {"week", 604800e9},
+	    {"w", 604800e9},
 	    /* systemd's month and year: 30.44 and 365.25 days. */
-	    {"months", 2629800e9}, {"month", 2629800e9}, {"M", 2629800e9},
-	    {"years", 31557600e9}, {"year", 31557600e9}, {"y", 31557600e9},
+	    {"months", 2629800e9},
+	    {"month", 2629800e9},
+	    {"M", 2629800e9},
+	    {"years", 31557600e9},
+	    {"year", 31557600e9},
+	    {"y", 31557600e9},
 	};
 	const char *s = text, *u;
 	double total = 0, v;
@@ -518,8 +558,9 @@ unit_timespan(const char *text, int64_t *ret_ns)
 		s = end;
 		while (is_blank(*s))
 			s++;
-		for (u = s; (*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
-			    (unsigned char)*u >= 0x80;
+		for (u = s;
+		     (*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
+		     (unsigned char)*u >= 0x80;
 		     u++)
 			;
 		ulen = (size_t)(u - s);

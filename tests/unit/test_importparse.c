@@ -82,8 +82,7 @@ test_cron_entry(void **state)
 	struct cron_line l;
 
 	(void)state;
-	cron_ok("*/15\t9-17  * *   Mon-Fri   /bin/echo  a  b ", CRON_ENTRY,
-		&l);
+	cron_ok("*/15\t9-17  * *   Mon-Fri   /bin/echo  a  b ", CRON_ENTRY, &l);
 	assert_string_equal(l.expr, "*/15 9-17 * * Mon-Fri");
 	/* The command as written, inner and trailing spaces kept. */
 	assert_string_equal(l.command, "/bin/echo  a  b ");
@@ -192,9 +191,8 @@ test_unit_file(void **state)
 	assert_int_equal(unit_file_parse("Key=v\n", &u, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "line 1: a setting before any [Section]");
-	assert_int_equal(unit_file_parse("[A]\nnothing\n", &u, err,
-					 sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(
+	    unit_file_parse("[A]\nnothing\n", &u, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "line 2: not KEY=VALUE");
 	assert_int_equal(unit_file_parse("[A\n", &u, err, sizeof(err)),
 			 -EINVAL);
@@ -256,8 +254,8 @@ test_timespan(void **state)
 	assert_int_equal(unit_timespan("100ms", &ns), 0);
 	assert_int_equal(ns, 100000000);
 	assert_int_equal(unit_timespan("1w2d3h4m5s6ms7us", &ns), 0);
-	assert_int_equal(ns, (604800 + 172800 + 10800 + 240 + 5) * S +
-				 6000000 + 7000);
+	assert_int_equal(ns, (604800 + 172800 + 10800 + 240 + 5) * S + 6000000 +
+				 7000);
 	assert_int_equal(unit_timespan("1M", &ns), 0);
 	assert_int_equal(ns, 2629800 * S);
 	ns = 42;
@@ -281,9 +279,8 @@ test_hash(void **state)
 		    UINT64_C(0xaf63dc4c8601ec8c));
 	assert_true(import_hash(IMPORT_HASH_INIT, "foobar", 6) ==
 		    UINT64_C(0x85944171f73967e8));
-	assert_true(import_hash(import_hash(IMPORT_HASH_INIT, "foo", 3),
-				"bar", 3) ==
-		    UINT64_C(0x85944171f73967e8));
+	assert_true(import_hash(import_hash(IMPORT_HASH_INIT, "foo", 3), "bar",
+				3) == UINT64_C(0x85944171f73967e8));
 }
 
 int
