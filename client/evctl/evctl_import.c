@@ -1085,6 +1085,12 @@ service_words(struct import *im, struct plan *p, const char *src,
 			     "skipped: ExecStart=@: evd "
 			     "cannot give a program another argv[0]");
 			return -1;
+		} else if (*s == '|') {
+			note(im, src, v->exec_line,
+			     "skipped: ExecStart=|: evd does not run commands "
+			     "through your login shell (put it in the "
+			     "command: /bin/bash -lc '...')");
+			return -1;
 		} else {
 			note(im, src, v->exec_line,
 			     "skipped: ExecStart=%c: "
