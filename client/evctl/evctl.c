@@ -94,6 +94,10 @@ const struct verb verbs[] = {
      VERB_WAITS | VERB_COMMAND},
     {"batch", verb_batch, 0, 0, 0,
      "batch < FILE (one request a line: soon, later, at, on, cancel)", 0},
+    {"import", verb_import, OPT_DRY_RUN | OPT_AFTER, 1, -1,
+     "import crontab [FILE|-] [--dry-run [--after TIME]]\n"
+     "  import systemd-timer UNIT.timer... [--dry-run [--after TIME]]",
+     VERB_LOCAL},
     {"dead", verb_dead, OPT_REQUEUE | OPT_PURGE, 1, 2,
      "dead CHANNEL [--requeue [FIRE_ID] | --purge [FIRE_ID]]", 0},
     {"purge", verb_purge, OPT_UID, 1, 1, "purge CHANNEL [--uid UID]", 0},
@@ -308,7 +312,7 @@ say_not_running(const struct ctl *x, const char *err)
 			  err);
 }
 
-static int
+int
 ctl_connect(struct ctl *x)
 {
 	char err[512];
@@ -432,7 +436,8 @@ main(int argc, char **argv)
 	}
 	if (x.iterations == 0)
 		x.iterations = 5;
-	/* next, parse and help compute locally: no daemon needed. */
+	/* next, parse and help compute locally: no daemon needed (import
+	 * connects once it has read its files, and not for --dry-run). */
 	r = (x.verb->flags & VERB_LOCAL) ? 0 : ctl_connect(&x);
 	if (r == 0)
 		r = x.verb->run(&x);

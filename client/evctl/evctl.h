@@ -13,6 +13,7 @@
  *   evctl_channel.c  channel names (channel_arg), watch, dead, channel
  *   evctl_worker.c   watch CHANNEL -- CMD: a pool of CMD per message
  *   evctl_batch.c    batch: requests from stdin on one connection
+ *   evctl_import.c   import crontab / systemd-timer (parsing: importparse.c)
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
@@ -109,6 +110,8 @@ enum {
 /* wait --next: wait for a repeating timer's next fire even if it is far
  * off (WAIT_FAR_NS) or the timer is paused. */
 #define OPT_NEXT (UINT64_C(1) << 55)
+/* import --dry-run: print what would be scheduled; evd not contacted. */
+#define OPT_DRY_RUN (UINT64_C(1) << 48)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -196,7 +199,8 @@ struct ctl {
 
 /* What main needs to know of a verb besides its options (verb flags). */
 enum {
-	VERB_LOCAL = 1u << 0, /* computed here: evd is not contacted */
+	VERB_LOCAL = 1u << 0, /* main does not connect (the verb may:
+			       * ctl_connect) */
 	VERB_WAITS = 1u << 1, /* --timeout bounds its wait, not each request */
 	/* Without --channel or a hook, waits for its timer's fires (which
 	 * come to this connection), so --timeout bounds that wait. */
@@ -230,6 +234,9 @@ int lib_failure_msg(struct ctl *x, int r, const char *what,
 		    const char *msg);
 int lost_connection(struct ctl *x);
 int check_stdout(void);
+/* Connects x->c (for VERB_LOCAL verbs that need evd after all); 0 or
+ * an exit status, said. */
+int ctl_connect(struct ctl *x);
 
 /* ---- evctl_opts.c ---- */
 
@@ -337,6 +344,24 @@ int watch_worker(struct ctl *x, const char *channel);
 
 /* batch: requests from stdin, pipelined; results in order. */
 int verb_batch(struct ctl *x);
+
+/* One request for batch_submit: words (as after "evctl", borrowed) in;
+ * the rest out. status: 0, or the exit status it counts for (errmsg,
+ * owned, NULL when the parser refused it and said why on stderr). */
+struct batch_req {
+	char **words;
+	int nwords;
+	int status;
+	uint64_t timer_id;
+	bool existing;
+	int64_t due_realtime_ns;
+	char *errmsg;
+};
+int batch_submit(struct ctl *x, struct batch_req *reqs, size_t n);
+
+/* ---- evctl_import.c ---- */
+
+int verb_import(struct ctl *x);
 
 /* ---- evctl_time.c ---- */
 

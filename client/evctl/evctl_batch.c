@@ -52,6 +52,8 @@ struct batch {
 	int status;
 	bool tty;
 	int64_t last_progress_ns;
+	/* batch_submit: results go here (by line - 1), nothing printed. */
+	struct batch_req *collect;
 };
 
 /* The stdout line of a failed request: "-", or a JSON error with the
@@ -101,7 +103,8 @@ flush_ring(struct batch *b)
 		if (!r->done)
 			break;
 		/* Out of memory costs the line, not the order. */
-		puts(r->out != NULL ? r->out : "-");
+		if (b->collect == NULL)
+			puts(r->out != NULL ? r->out : "-");
 		free(r->out);
 		r->out = NULL;
 		if (r->status > b->status)
@@ -151,6 +154,24 @@ done_cb(struct evc *c, const struct evc_result *res, void *arg)
 
 	(void)c;
 	r->done = true;
+	if (b->collect != NULL) {
+		struct batch_req *q = &b->collect[r->line - 1];
+
+		if (res->status < 0) {
+			q->status = -res->status < EVC_E_LOCAL
+					? EXIT_REFUSED
+					: EXIT_UNREACHABLE;
+			q->errmsg = strdup(res->errmsg);
+			b->failed++;
+		} else if (s != NULL) {
+			q->status = 0;
+			q->timer_id = s->timer_id;
+			q->existing = s->existing;
+			q->due_realtime_ns = s->due_realtime_ns;
+			b->ok++;
+		}
+		return;
+	}
 	if (res->status < 0) {
 		ctl_warnx("line %" PRIu64 ": %s", r->line, res->errmsg);
 		r->status = -res->status < EVC_E_LOCAL ? EXIT_REFUSED
@@ -381,8 +402,27 @@ struct line_args {
  * sent (its slot completes later) or a usage error's exit status (its
  * slot is done).
  */
+static int batch_send_words(struct batch *b, struct line_args *la, int n,
+			    struct bres *slot);
+
 static int
 batch_send(struct batch *b, struct line_args *la, char *text, struct bres *slot)
+{
+	const char *why = NULL;
+	int n;
+
+	n = text[0] == '[' ? json_words(text, la->argv + 1, BATCH_WORDS_MAX, &why)
+			   : split_words(text, la->argv + 1, BATCH_WORDS_MAX,
+					 &why);
+	if (n < 0)
+		return usage_error("line %" PRIu64 ": %s", slot->line, why);
+	return batch_send_words(b, la, n, slot);
+}
+
+/* Sends the request whose words are la->argv[1..n]; as batch_send. */
+static int
+batch_send_words(struct batch *b, struct line_args *la, int n,
+		 struct bres *slot)
 {
 	struct ctl *x = b->x, lx;
 	const struct evc_repeat *rep;
@@ -390,16 +430,10 @@ batch_send(struct batch *b, struct line_args *la, char *text, struct bres *slot)
 	struct evc_exec ex;
 	struct timefmt_when w;
 	enum evc_clock clock;
-	const char *why = NULL;
 	int64_t ns;
 	uint64_t id;
-	int n, r;
+	int r;
 
-	n = text[0] == '[' ? json_words(text, la->argv + 1, BATCH_WORDS_MAX, &why)
-			   : split_words(text, la->argv + 1, BATCH_WORDS_MAX,
-					 &why);
-	if (n < 0)
-		return usage_error("line %" PRIu64 ": %s", slot->line, why);
 	la->argv[0] = (char *)"evctl";
 	la->argv[n + 1] = NULL;
 	memset(&lx, 0, sizeof lx);
@@ -456,11 +490,21 @@ batch_send(struct batch *b, struct line_args *la, char *text, struct bres *slot)
 			clock = EVC_CLOCK_BOOTTIME;
 		r = evc_call_later_opts_async(x->c, ns, clock, &cb, rep,
 					      done_cb, slot);
+	} else if (lx.verb->run == verb_at && lx.clock_name != NULL &&
+		   strcmp(lx.clock_name, "realtime") != 0) {
+		/* A reading of the daemon's own clock, as verb_at takes it
+		 * (import: systemd's OnBootSec=). */
+		clock = strcmp(lx.clock_name, "boottime") == 0
+			    ? EVC_CLOCK_BOOTTIME
+			    : EVC_CLOCK_MONOTONIC;
+		if (timefmt_parse_duration(lx.args[0], &ns) < 0)
+			return usage_error("line %" PRIu64 ": invalid time "
+					   "'%s' on the %s clock",
+					   slot->line, lx.args[0],
+					   lx.clock_name);
+		r = evc_call_at_opts_async(x->c, ns, clock, &cb, rep, done_cb,
+					   slot);
 	} else if (lx.verb->run == verb_at) {
-		if (lx.clock_name != NULL)
-			return usage_error("line %" PRIu64 ": at in a batch "
-					   "takes wall-clock times only",
-					   slot->line);
 		if (parse_when(&lx, lx.args[0], &w) < 0)
 			return usage_error("line %" PRIu64 ": invalid time "
 					   "'%s'",
@@ -623,4 +667,72 @@ out:
 	free(buf);
 	r = check_stdout();
 	return rc != 0 ? rc : r;
+}
+
+/*
+ * batch_submit (import): the requests reqs[0..n) pipelined on x's
+ * connection as batch sends its lines, each result in its req instead
+ * of on stdout. A request the parser refuses says why on stderr ("line
+ * N" is its index + 1) and gets that exit status. Returns 0, or an
+ * exit status when the connection was lost (results not in are then
+ * EXIT_UNREACHABLE).
+ */
+int
+batch_submit(struct ctl *x, struct batch_req *reqs, size_t n)
+{
+	struct line_args *la = NULL;
+	struct batch *b = NULL;
+	size_t i;
+	int k, r, rc = 0;
+
+	for (i = 0; i < n; i++) {
+		reqs[i].status = EXIT_UNREACHABLE;
+		if (reqs[i].nwords > BATCH_WORDS_MAX)
+			reqs[i].nwords = BATCH_WORDS_MAX + 1; /* refused */
+	}
+	b = calloc(1, sizeof *b);
+	la = malloc(sizeof *la);
+	if (b == NULL || la == NULL) {
+		ctl_warnx("out of memory");
+		rc = EXIT_UNREACHABLE;
+		goto out;
+	}
+	b->x = x;
+	b->collect = reqs;
+	for (i = 0; i < n; i++) {
+		struct bres *s;
+
+		if (b->tail - b->head >= BATCH_WINDOW &&
+		    batch_wait(b, BATCH_WINDOW / 2) < 0) {
+			rc = lost_connection(x);
+			break;
+		}
+		while (b->tail - b->head >= BATCH_WINDOW)
+			flush_ring(b);
+		s = slot_new(b, i + 1);
+		if (reqs[i].nwords > BATCH_WORDS_MAX) {
+			r = usage_error("line %zu: too many words", i + 1);
+		} else {
+			for (k = 0; k < reqs[i].nwords; k++)
+				la->argv[k + 1] = reqs[i].words[k];
+			r = batch_send_words(b, la, reqs[i].nwords, s);
+		}
+		if (r < 0) {
+			s->done = true;
+			reqs[i].status = EXIT_UNREACHABLE;
+			rc = lost_connection(x);
+			break;
+		}
+		if (r > 0) {
+			s->done = true;
+			reqs[i].status = r;
+		}
+	}
+	if (rc == 0 && evc_drain(x->c, -1) < 0)
+		rc = lost_connection(x);
+	flush_ring(b);
+out:
+	free(b);
+	free(la);
+	return rc;
 }

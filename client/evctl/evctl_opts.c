@@ -107,6 +107,7 @@ static const struct option_def options[] = {
     {"--allow-past", false, OPT_ALLOW_PAST},
     {"--concurrency", true, OPT_CONCURRENCY},
     {"--next", false, OPT_NEXT},
+    {"--dry-run", false, OPT_DRY_RUN},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
