@@ -106,6 +106,8 @@ static const struct option_def options[] = {
     {"--failed", false, OPT_FAILED},
     {"--allow-past", false, OPT_ALLOW_PAST},
     {"--concurrency", true, OPT_CONCURRENCY},
+    {"--listen", true, OPT_LISTEN},
+    {"--no-open", false, OPT_NO_OPEN},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -311,6 +313,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 			return usage_error("unknown --dst-gap policy '%s' "
 					   "(shift, skip, utc)",
 					   v);
+	} else if (o->bit == OPT_LISTEN) {
+		x->listen = v; /* checked by verb_ui */
 	} else if (o->bit == OPT_CONCURRENCY) {
 		if (!parse_u64(v, &n) || n == 0 || n > 256)
 			return usage_error("invalid --concurrency '%s' (1 to "
