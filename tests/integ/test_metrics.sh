@@ -181,6 +181,19 @@ if [ $exec_ok -eq 1 ]; then
 		bash -c "! grep -q 'id=\"\($rep\|$cal\)\"' '$dir/metrics'"
 fi
 
+# docs/grafana-dashboard.json: valid JSON, and every metric it queries is
+# one this evd exports (a renamed metric would leave a panel empty).
+dash=$(dirname "$0")/../../docs/grafana-dashboard.json
+if command -v python3 >/dev/null; then
+	check "the Grafana dashboard is valid JSON" \
+		python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dash"
+fi
+scrape
+for m in $(grep -o 'evd_[a-z_]*' "$dash" | sed 's/_\(bucket\|sum\|count\)$//' | sort -u); do
+	check "the dashboard's $m is exported" \
+		grep -q "^# TYPE $m " "$dir/metrics"
+done
+
 # HTTP: content type, HEAD, 404, 405.
 check "Content-Type is Prometheus text 0.0.4" bash -c \
 	"curl -s -D - -o /dev/null '$url' | grep -qi '^content-type: text/plain; version=0.0.4'"
