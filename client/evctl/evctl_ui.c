@@ -16,7 +16,10 @@
  * cookie or an X-Evd-Token header will do. Without it: 403. The Host
  * header must name the listen address (a DNS-rebinding page has the
  * attacker's name there), a request whose Origin is another origin or
- * whose Sec-Fetch-Site is cross-site is refused, and state-changing
+ * whose Sec-Fetch-Site is neither same-origin nor none (a typed URL) is
+ * refused: a page on another port of 127.0.0.1 is "same-site" and would
+ * get the SameSite cookie sent along, so same-site is not enough. And
+ * state-changing
  * actions are POST only and need an Origin that is the listen address
  * (browsers always send one on POST; a curl user adds it by hand).
  *
@@ -1129,7 +1132,8 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	if ((origin != NULL && !ui_origin_ok(u, origin)) ||
-	    (site != NULL && strcmp(site, "cross-site") == 0)) {
+	    (site != NULL && strcmp(site, "same-origin") != 0 &&
+	     strcmp(site, "none") != 0)) {
 		ui_error(req, 403, "Forbidden", "cross-origin request refused");
 		goto out;
 	}

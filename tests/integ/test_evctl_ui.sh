@@ -196,6 +196,17 @@ check "a GET cannot cancel" \
 	test "$(code -H "X-Evd-Token: $rtok" "$rbase/api/timers/$rpend/cancel")" = 405
 check "a cross-site fetch is refused" \
 	test "$(code -H "X-Evd-Token: $rtok" -H "Sec-Fetch-Site: cross-site" "$rbase/api/timers")" = 403
+# Another port of 127.0.0.1 is the same site: its pages get the cookie.
+check "a same-site fetch (another local port) is refused" \
+	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-site" "$rbase/api/timers")" = 403
+check "a same-origin fetch is fine" \
+	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-origin" "$rbase/api/timers")" = 200
+check "HEAD works" \
+	test "$(curl -s -I -o /dev/null -w '%{http_code}' -H "X-Evd-Token: $rtok" "$rbase/ui.js")" = 200
+check "an unknown path is 404" \
+	test "$(code -H "X-Evd-Token: $rtok" "$rbase/etc/passwd")" = 404
+check "a large request is refused" \
+	test "$(code -H "X-Evd-Token: $rtok" -H "X-Pad: $(head -c 10000 /dev/zero | tr '\0' a)" "$rbase/api/timers")" != 200
 check "so the timer is still pending" \
 	grep -q '"state":"pending"' <(R get "$rpend" --json)
 check "a POST without the token is refused" \
