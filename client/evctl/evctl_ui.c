@@ -18,8 +18,10 @@
  * attacker's name there), a request whose Origin is another origin or
  * whose Sec-Fetch-Site is neither same-origin nor none (a typed URL) is
  * refused: a page on another port of 127.0.0.1 is "same-site" and would
- * get the SameSite cookie sent along, so same-site is not enough. And
- * state-changing
+ * get the SameSite cookie sent along, so same-site is not enough. The
+ * one exception is the page itself fetched with ?token= (a navigation
+ * from the file the opener gives the browser is cross-site): whoever
+ * has the token may come from anywhere. And state-changing
  * actions are POST only and need an Origin that is the listen address
  * (browsers always send one on POST; a curl user adds it by hand).
  *
@@ -1133,7 +1135,9 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 	}
 	if ((origin != NULL && !ui_origin_ok(u, origin)) ||
 	    (site != NULL && strcmp(site, "same-origin") != 0 &&
-	     strcmp(site, "none") != 0)) {
+	     strcmp(site, "none") != 0 &&
+	     !(!post && strcmp(path, "/") == 0 &&
+	       ui_token_ok(u, evhttp_find_header(&q, "token"))))) {
 		ui_error(req, 403, "Forbidden", "cross-origin request refused");
 		goto out;
 	}

@@ -159,6 +159,12 @@ mkdir -p "$BUILD/Testing"
 shot=$BUILD/Testing/evctl-ui.png
 rm -f "$shot"
 browse /dev/null "$rurl" --window-size=1280,900 --screenshot="$shot"
+# What the opener gives the browser: a file that redirects to the URL.
+printf '<!DOCTYPE html><meta http-equiv="refresh" content="0;url=%s">\n' \
+	"$rurl" >"$dir/open.html"
+browse "$dir/opened.dom" "file://$dir/open.html" --dump-dom
+check "a redirect from a local file opens the dashboard" \
+	has "$dir/opened.dom" 'data-loaded="1"'
 check "a screenshot was taken" test "$(head -c 4 "$shot" 2>/dev/null | tail -c 3)" = PNG
 echo "test_evctl_ui: screenshot of root's dashboard: $shot"
 
@@ -199,6 +205,10 @@ check "a cross-site fetch is refused" \
 # Another port of 127.0.0.1 is the same site: its pages get the cookie.
 check "a same-site fetch (another local port) is refused" \
 	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-site" "$rbase/api/timers")" = 403
+check "but the page with ?token= may come from anywhere (the opener's file)" \
+	test "$(code -H "Sec-Fetch-Site: cross-site" "$rurl")" = 200
+check "the API with ?token= may not" \
+	test "$(code -H "Sec-Fetch-Site: cross-site" "$rbase/api/timers?token=$rtok")" = 403
 check "a same-origin fetch is fine" \
 	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-origin" "$rbase/api/timers")" = 200
 check "HEAD works" \
