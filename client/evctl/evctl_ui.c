@@ -89,10 +89,10 @@ struct ui {
 	struct evhttp *http;
 	char token[2 * UI_TOKEN_BYTES + 1];
 	/* What Host may say, and what Origin must say ("http://" host). */
-	char host[64];
-	char alt_host[64]; /* "localhost:PORT" for 127.0.0.1, else "" */
+	char host[96];
+	char alt_host[96]; /* "localhost:PORT" for 127.0.0.1, else "" */
 	char cookie[32];   /* the cookie's name: evd_ui_PORT */
-	char url[160];
+	char url[192];
 	char redirect_dir[128]; /* the opener's file, removed at exit */
 	char user[64];
 };
@@ -331,8 +331,8 @@ ui_conn(struct ui *u)
 
 	if (u->x->c != NULL)
 		return 0;
-	return evc_connect(u->x->path, "evctl-ui", u->x->request_ms,
-			   &u->x->c, err, sizeof(err));
+	return evc_connect(u->x->path, "evctl-ui", u->x->request_ms, &u->x->c,
+			   err, sizeof(err));
 }
 
 /* ---- timers ---- */
@@ -378,20 +378,19 @@ js_run(struct evbuffer *b, const struct evc_run *r)
 {
 	char res[32];
 
-	evbuffer_add_printf(b, "{\"fire_id\":%" PRIu64 ",\"due_ms\":",
-			    r->fire_id);
+	evbuffer_add_printf(b,
+			    "{\"fire_id\":%" PRIu64 ",\"due_ms\":", r->fire_id);
 	js_ms(b, r->due_realtime_ns);
 	evbuffer_add_printf(b, ",\"fired_ms\":");
 	js_ms(b, r->fired_realtime_ns);
-	evbuffer_add_printf(b,
-			    ",\"lateness_us\":%" PRId64 ",\"outcome\":\"%s\","
-			    "\"result\":\"%s\",\"failed\":%s,\"exit_code\":%d,"
-			    "\"signal\":%d,\"duration_ms\":%" PRId64
-			    ",\"detail\":",
-			    r->lateness_ns / 1000, outcome_name(r->outcome),
-			    ui_result(r, res, sizeof(res)),
-			    ui_run_failed(r) ? "true" : "false", r->exit_code,
-			    r->signal, r->duration_ns / 1000000);
+	evbuffer_add_printf(
+	    b,
+	    ",\"lateness_us\":%" PRId64 ",\"outcome\":\"%s\","
+	    "\"result\":\"%s\",\"failed\":%s,\"exit_code\":%d,"
+	    "\"signal\":%d,\"duration_ms\":%" PRId64 ",\"detail\":",
+	    r->lateness_ns / 1000, outcome_name(r->outcome),
+	    ui_result(r, res, sizeof(res)), ui_run_failed(r) ? "true" : "false",
+	    r->exit_code, r->signal, r->duration_ns / 1000000);
 	js_str(b, r->detail);
 	evbuffer_add_printf(b, ",\"stdout\":");
 	js_bytes(b, r->stdout_tail, r->stdout_len);
@@ -437,15 +436,15 @@ ui_repeat(const struct evc_timer_info *ti, char *buf, size_t size)
  * timer its multiples, for a calendar timer its occurrences (computed
  * here, as `evctl next` does, in the timer's zone). */
 static void
-js_upcoming(struct evbuffer *b, const struct evc_timer_info *ti,
-	    int64_t now_ns)
+js_upcoming(struct evbuffer *b, const struct evc_timer_info *ti, int64_t now_ns)
 {
 	int64_t end = now_ns + UI_TIMELINE_NS, t = ti->due_realtime_ns;
 	struct calendar *cal = NULL;
 	char err[CALENDAR_ERROR_MAX];
-	uint64_t left = ti->repeat.count > 0 && ti->repeat.count > ti->fire_count
-			    ? ti->repeat.count - ti->fire_count
-			    : UINT64_MAX;
+	uint64_t left =
+	    ti->repeat.count > 0 && ti->repeat.count > ti->fire_count
+		? ti->repeat.count - ti->fire_count
+		: UINT64_MAX;
 	int n = 0;
 
 	evbuffer_add(b, "[", 1);
@@ -457,15 +456,14 @@ js_upcoming(struct evbuffer *b, const struct evc_timer_info *ti,
 	    calendar_parse(ti->calendar, &cal, err, sizeof(err)) < 0)
 		cal = NULL;
 	while (t <= end && n < UI_UPCOMING_MAX && (uint64_t)n < left) {
-		evbuffer_add_printf(b, "%s%" PRId64, n ? "," : "",
-				    t / 1000000);
+		evbuffer_add_printf(b, "%s%" PRId64, n ? "," : "", t / 1000000);
 		n++;
 		if (cal != NULL) {
-			if (calendar_next(cal, ti->tz,
-					  (enum calendar_gap)ti->repeat.dst_gap,
-					  (enum calendar_overlap)
-					      ti->repeat.dst_overlap,
-					  t, &t) < 0)
+			if (calendar_next(
+				cal, ti->tz,
+				(enum calendar_gap)ti->repeat.dst_gap,
+				(enum calendar_overlap)ti->repeat.dst_overlap,
+				t, &t) < 0)
 				break;
 		} else if (ti->repeat.every_ns > 0) {
 			t += ti->repeat.every_ns;
@@ -497,12 +495,12 @@ js_timer(struct evbuffer *b, const struct evc_timer_info *ti, int64_t now_ns)
 	size_t i;
 
 	ui_repeat(ti, rep, sizeof(rep));
-	evbuffer_add_printf(b,
-			    "{\"id\":%" PRIu64 ",\"owner_uid\":%" PRIu32
-			    ",\"owner\":",
-			    ti->timer_id, ti->owner_uid);
+	evbuffer_add_printf(
+	    b, "{\"id\":%" PRIu64 ",\"owner_uid\":%" PRIu32 ",\"owner\":",
+	    ti->timer_id, ti->owner_uid);
 	js_str(b, ui_owner(ti->owner_uid, owner, sizeof(owner)));
-	evbuffer_add_printf(b, ",\"state\":\"%s\",\"clock\":\"%s\",\"next_ms\":",
+	evbuffer_add_printf(b,
+			    ",\"state\":\"%s\",\"clock\":\"%s\",\"next_ms\":",
 			    state_name(ti->state), clock_name(ti->clock));
 	js_ms(b, ti->state == EVC_TIMER_PENDING || ti->state == EVC_TIMER_PAUSED
 		     ? ti->due_realtime_ns
@@ -640,8 +638,8 @@ ui_superseded(const struct evc_timer_info *ti, size_t i)
 }
 
 static void
-js_timer_runs(struct evbuffer *b, const struct evc_timer_info *ti,
-	      bool *first, size_t *n)
+js_timer_runs(struct evbuffer *b, const struct evc_timer_info *ti, bool *first,
+	      size_t *n)
 {
 	char *what = ui_what(ti);
 	size_t i;
@@ -652,8 +650,8 @@ js_timer_runs(struct evbuffer *b, const struct evc_timer_info *ti,
 		evbuffer_add_printf(b, "%s{\"timer_id\":%" PRIu64 ",\"what\":",
 				    *first ? "" : ",\n", ti->timer_id);
 		js_str(b, what != NULL ? what : "");
-		evbuffer_add_printf(b, ",\"owner_uid\":%" PRIu32 ",\"run\":",
-				    ti->owner_uid);
+		evbuffer_add_printf(
+		    b, ",\"owner_uid\":%" PRIu32 ",\"run\":", ti->owner_uid);
 		js_run(b, &ti->history[i]);
 		evbuffer_add(b, "}", 1);
 		*first = false;
@@ -694,10 +692,10 @@ api_timer_runs(struct ui *u, struct evhttp_request *req, uint64_t id)
 static int
 last_fired_cmp(const void *a, const void *b)
 {
-	int64_t p = (*(const struct evc_timer_info *const *)a)
-			->last_fired_realtime_ns;
-	int64_t q = (*(const struct evc_timer_info *const *)b)
-			->last_fired_realtime_ns;
+	int64_t p =
+	    (*(const struct evc_timer_info *const *)a)->last_fired_realtime_ns;
+	int64_t q =
+	    (*(const struct evc_timer_info *const *)b)->last_fired_realtime_ns;
 
 	return p < q ? 1 : p > q ? -1 : 0;
 }
@@ -767,8 +765,8 @@ js_channel(struct ui *u, struct evbuffer *b, const struct evc_channel_info *ci)
 
 	evbuffer_add_printf(b, "{\"name\":");
 	js_str(b, ci->channel);
-	evbuffer_add_printf(b, ",\"owner_uid\":%" PRIu32 ",\"owner\":",
-			    ci->owner_uid);
+	evbuffer_add_printf(
+	    b, ",\"owner_uid\":%" PRIu32 ",\"owner\":", ci->owner_uid);
 	js_str(b, ui_owner(ci->owner_uid, owner, sizeof(owner)));
 	evbuffer_add_printf(b,
 			    ",\"queued\":%" PRIu64 ",\"inflight\":%" PRIu64
@@ -784,13 +782,11 @@ js_channel(struct ui *u, struct evbuffer *b, const struct evc_channel_info *ci)
 		for (i = 0; i < dl.count; i++) {
 			const struct evc_fired *m = &dl.letters[i].msg;
 
-			evbuffer_add_printf(b,
-					    "%s{\"fire_id\":%" PRIu64
-					    ",\"timer_id\":%" PRIu64
-					    ",\"attempt\":%" PRIu32
-					    ",\"fired_ms\":",
-					    i ? "," : "", m->fire_id,
-					    m->timer_id, m->attempt);
+			evbuffer_add_printf(
+			    b,
+			    "%s{\"fire_id\":%" PRIu64 ",\"timer_id\":%" PRIu64
+			    ",\"attempt\":%" PRIu32 ",\"fired_ms\":",
+			    i ? "," : "", m->fire_id, m->timer_id, m->attempt);
 			js_ms(b, m->fired_realtime_ns);
 			evbuffer_add_printf(b, ",\"payload\":");
 			js_bytes(b, m->payload, m->payload_len);
@@ -850,8 +846,8 @@ out:
 
 /* The buckets of evd's evd_fire_lateness_seconds, in microseconds, so
  * that the dashboard and a Grafana panel read alike. */
-static const int64_t lateness_le_us[] = {50,	100,   250,   500,
-					 1000,	2500,  5000,  10000,
+static const int64_t lateness_le_us[] = {50,	100,	250,	 500,
+					 1000,	2500,	5000,	 10000,
 					 50000, 100000, 1000000, 10000000};
 #define NLATENESS (sizeof(lateness_le_us) / sizeof(lateness_le_us[0]))
 
@@ -891,9 +887,9 @@ api_stats(struct ui *u, struct evhttp_request *req)
 				if (run->fired_realtime_ns == 0 ||
 				    ui_superseded(ti, h))
 					continue;
-				for (k = 0; k < NLATENESS &&
-					    run->lateness_ns / 1000 >
-						lateness_le_us[k];
+				for (k = 0;
+				     k < NLATENESS && run->lateness_ns / 1000 >
+							  lateness_le_us[k];
 				     k++)
 					;
 				counts[k]++;
@@ -909,15 +905,14 @@ api_stats(struct ui *u, struct evhttp_request *req)
 	    ",\"dead_messages\":%" PRIu64 ",\"redelivered_total\":%" PRIu64
 	    ",\"uptime_s\":%" PRId64 ",\"server_version\":",
 	    st.pending_timers, st.connections, st.scheduled_total,
-	    st.fired_total, st.cancelled_total, st.channels,
-	    st.queued_messages, st.inflight_messages, st.dead_messages,
-	    st.redelivered_total, st.uptime_ns / 1000000000);
+	    st.fired_total, st.cancelled_total, st.channels, st.queued_messages,
+	    st.inflight_messages, st.dead_messages, st.redelivered_total,
+	    st.uptime_ns / 1000000000);
 	js_str(b, st.server_version);
 	evbuffer_add_printf(b, ",\"store\":");
 	js_str(b, st.store);
-	evbuffer_add_printf(b, ",\"lateness\":{\"runs\":%" PRIu64
-			       ",\"buckets\":[",
-			    total);
+	evbuffer_add_printf(
+	    b, ",\"lateness\":{\"runs\":%" PRIu64 ",\"buckets\":[", total);
 	for (k = 0; k <= NLATENESS; k++) {
 		if (k < NLATENESS)
 			evbuffer_add_printf(b, "%s{\"le_us\":%" PRId64,
@@ -959,8 +954,7 @@ api_timer_action(struct ui *u, struct evhttp_request *req, uint64_t id,
 {
 	static const struct {
 		const char *name;
-		int (*fn)(struct evc *, uint64_t, int,
-			  struct evc_timer_info *);
+		int (*fn)(struct evc *, uint64_t, int, struct evc_timer_info *);
 	} acts[] = {
 	    {"pause", evc_pause},
 	    {"resume", evc_resume},
@@ -992,8 +986,7 @@ api_timer_action(struct ui *u, struct evhttp_request *req, uint64_t id,
 
 /* POST /api/dead/requeue?channel=NAME[&fire=ID] (no fire: all). */
 static void
-api_requeue(struct ui *u, struct evhttp_request *req,
-	    const struct evkeyvalq *q)
+api_requeue(struct ui *u, struct evhttp_request *req, const struct evkeyvalq *q)
 {
 	const char *ch = evhttp_find_header(q, "channel");
 	const char *fire = evhttp_find_header(q, "fire");
@@ -1154,9 +1147,9 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 	cookies = evhttp_find_header(in, "Cookie");
 	if (!ui_token_ok(u, tok)) {
 		from_query = false;
-		tok = cookies != NULL ? ui_cookie(cookies, u->cookie, cbuf,
-						  sizeof(cbuf))
-				      : NULL;
+		tok = cookies != NULL
+			  ? ui_cookie(cookies, u->cookie, cbuf, sizeof(cbuf))
+			  : NULL;
 	}
 	if (!ui_token_ok(u, tok)) {
 		ui_error(req, 403, "Forbidden",
@@ -1265,8 +1258,8 @@ verb_ui(struct ctl *x)
 	int r, status = EXIT_UNREACHABLE;
 
 	u.x = x;
-	r = ui_parse_listen(x->listen != NULL ? x->listen : "127.0.0.1:0",
-			    host, sizeof(host), &port);
+	r = ui_parse_listen(x->listen != NULL ? x->listen : "127.0.0.1:0", host,
+			    sizeof(host), &port);
 	if (r == -EPERM)
 		return usage_error("--listen %s is not a loopback address: "
 				   "the dashboard listens on 127.0.0.1 or "
@@ -1294,12 +1287,11 @@ verb_ui(struct ctl *x)
 	evhttp_set_max_body_size(u.http, UI_BODY_MAX);
 	evhttp_set_timeout(u.http, UI_REQUEST_TIMEOUT_S);
 	evhttp_set_allowed_methods(u.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-						EVHTTP_REQ_POST);
+					       EVHTTP_REQ_POST);
 	evhttp_set_gencb(u.http, ui_request_cb, &u);
 	bound = evhttp_bind_socket_with_handle(u.http, host, port);
-	if (bound == NULL ||
-	    getsockname(evhttp_bound_socket_get_fd(bound),
-			(struct sockaddr *)&ss, &slen) < 0) {
+	if (bound == NULL || getsockname(evhttp_bound_socket_get_fd(bound),
+					 (struct sockaddr *)&ss, &slen) < 0) {
 		ctl_warnx("ui: cannot listen on %s port %u: %s", host,
 			  (unsigned)port, strerror(errno));
 		status = EXIT_REFUSED;
@@ -1314,12 +1306,11 @@ verb_ui(struct ctl *x)
 	} else {
 		snprintf(u.host, sizeof(u.host), "%s:%u", host, (unsigned)port);
 		if (strcmp(host, "127.0.0.1") == 0)
-			snprintf(u.alt_host, sizeof(u.alt_host),
-				 "localhost:%u", (unsigned)port);
+			snprintf(u.alt_host, sizeof(u.alt_host), "localhost:%u",
+				 (unsigned)port);
 	}
 	snprintf(u.cookie, sizeof(u.cookie), "evd_ui_%u", (unsigned)port);
-	snprintf(u.url, sizeof(u.url), "http://%s/?token=%s", u.host,
-		 u.token);
+	snprintf(u.url, sizeof(u.url), "http://%s/?token=%s", u.host, u.token);
 	sigint = evsignal_new(u.base, SIGINT, ui_signal_cb, &u);
 	sigterm = evsignal_new(u.base, SIGTERM, ui_signal_cb, &u);
 	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) ||
