@@ -170,6 +170,7 @@ deliver_exec(const struct fire *f, struct store *s)
 	hf.fired_rt_ns = f->fired_rt_ns;
 	hf.lateness_ns = f->lateness_ns;
 	hf.attempt = f->attempt;
+	hf.repeating = f->repeating;
 	log_about(LOG_LEVEL_INFO, LOG_FIRE(f->timer_id, f->uid, f->fire_id),
 		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": exec started, "
 		  "%" PRId64 " us late",

@@ -59,6 +59,7 @@ struct fire {
 	const uint8_t *exec;   /* FIRE_EXEC: packed Exec (evd.proto) */
 	size_t exec_len;
 	uint32_t attempt; /* FIRE_EXEC: 0, the one the Exec carries */
+	bool repeating;	  /* an interval or calendar timer */
 	const uint8_t *payload;
 	size_t payload_len;
 	int64_t due_rt_ns;   /* the deadline as wall time */

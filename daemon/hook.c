@@ -27,6 +27,7 @@
 
 #include "batch.h"
 #include "channel.h"
+#include "clock.h"
 #include "deliver.h"
 #include "evd.pb-c.h"
 #include "exec.h"
@@ -64,6 +65,7 @@ struct hook_job {
 	 * retry from). */
 	char *cmd;
 	uint32_t attempt; /* 1: the first run */
+	bool repeating;   /* its successes feed a metric (metrics.h) */
 	uint32_t retry;
 	int64_t retry_delay_ns;
 	char *on_failure; /* NULL: none */
@@ -419,6 +421,11 @@ hook_done_cb(const struct exec_result *r, void *arg)
 
 	memset(&sr, 0, sizeof sr);
 	metrics_count_exec(r->outcome, r->code);
+	/* Only while the timer lives: its last fire's success must not
+	 * bring back the series its end removed. */
+	if (!failed && j->repeating && sched_lookup(j->timer_id, 0) != NULL)
+		metrics_timer_success(j->timer_id, (uint32_t)j->uid,
+		                      clock_now_ns(EVD_CLOCK_REALTIME));
 	/* Each run of a hook with retries says which it was. */
 	if (total > 1 || j->attempt > 1)
 		len = (size_t)snprintf(detail, sizeof detail,
@@ -572,6 +579,7 @@ hook_fire(const struct hook_fire *f, char *why, size_t why_size)
 	j->due_rt_ns = f->due_rt_ns;
 	j->fired_rt_ns = f->fired_rt_ns;
 	j->lateness_ns = f->lateness_ns;
+	j->repeating = f->repeating;
 	memset(&spec, 0, sizeof spec);
 	spec.uid = f->uid;
 	spec.gid = f->gid;

@@ -30,6 +30,9 @@ struct hook_fire {
 	/* Which attempt this run is (1: the first; a retry is 2 and up);
 	 * 0: the one the Exec carries (Exec.attempt), else 1. */
 	uint32_t attempt;
+	/* An interval or calendar timer: its successes feed
+	 * evd_timer_last_success_timestamp_seconds. */
+	bool repeating;
 };
 
 int hook_init(void);

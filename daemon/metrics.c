@@ -140,6 +140,66 @@ histogram_reset(struct histogram *h)
 	h->sum_rem_ns = 0;
 }
 
+/* The last-success table (metrics.h): unordered, at most
+ * METRICS_TIMER_SERIES_MAX rows, rendered sorted by id (a scrape is rare;
+ * a success is one linear scan of a thousand ids at most). Hooks end on
+ * every loop, so it has a lock of its own. */
+struct timer_success {
+	uint64_t timer_id;
+	uint32_t uid;
+	int64_t realtime_ns;
+};
+static struct timer_success successes[METRICS_TIMER_SERIES_MAX];
+static size_t nsuccesses;
+static uint64_t successes_dropped;
+static pthread_mutex_t successes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+metrics_timer_success(uint64_t timer_id, uint32_t uid, int64_t realtime_ns)
+{
+	size_t i;
+
+	pthread_mutex_lock(&successes_lock);
+	for (i = 0; i < nsuccesses; i++)
+		if (successes[i].timer_id == timer_id)
+			break;
+	if (i == nsuccesses) {
+		if (nsuccesses == METRICS_TIMER_SERIES_MAX) {
+			successes_dropped++;
+			goto out;
+		}
+		nsuccesses++;
+	}
+	successes[i].timer_id = timer_id;
+	successes[i].uid = uid;
+	successes[i].realtime_ns = realtime_ns;
+out:
+	pthread_mutex_unlock(&successes_lock);
+}
+
+void
+metrics_timer_forget(uint64_t timer_id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&successes_lock);
+	for (i = 0; i < nsuccesses; i++)
+		if (successes[i].timer_id == timer_id) {
+			successes[i] = successes[--nsuccesses];
+			break;
+		}
+	pthread_mutex_unlock(&successes_lock);
+}
+
+static int
+success_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct timer_success *)a)->timer_id;
+	uint64_t y = ((const struct timer_success *)b)->timer_id;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Every loop fires timers (shard.h); the rest is loop 0's alone. */
 static pthread_mutex_t lateness_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -203,6 +263,10 @@ metrics_reset(void)
 	histogram_reset(&flush);
 	pthread_mutex_unlock(&flush_lock);
 	memset(exec_counts, 0, sizeof exec_counts);
+	pthread_mutex_lock(&successes_lock);
+	nsuccesses = 0;
+	successes_dropped = 0;
+	pthread_mutex_unlock(&successes_lock);
 }
 
 /* A growing text buffer; failed is sticky so callers check once. */
@@ -329,6 +393,25 @@ metrics_render(const struct metrics_snapshot *s, char **ret_text,
 	pthread_mutex_lock(&flush_lock);
 	render_histogram(&t, &flush);
 	pthread_mutex_unlock(&flush_lock);
+	pthread_mutex_lock(&successes_lock);
+	qsort(successes, nsuccesses, sizeof successes[0], success_cmp);
+	text_printf(&t, "# HELP evd_timer_last_success_timestamp_seconds "
+	            "When the exec hook of a repeating or calendar timer last "
+	            "exited 0 (since evd started; at most %d timers).\n"
+	            "# TYPE evd_timer_last_success_timestamp_seconds gauge\n",
+	            METRICS_TIMER_SERIES_MAX);
+	for (i = 0; i < nsuccesses; i++)
+		text_printf(&t,
+		            "evd_timer_last_success_timestamp_seconds{id=\"%"
+		            PRIu64 "\",owner=\"%" PRIu32 "\"} %" PRId64
+		            ".%03" PRId64 "\n",
+		            successes[i].timer_id, successes[i].uid,
+		            successes[i].realtime_ns / NS_PER_S,
+		            successes[i].realtime_ns % NS_PER_S / 1000000);
+	render_one(&t, "evd_timer_last_success_dropped_total", "counter",
+	           "Successes not recorded: the last-success series were "
+	           "full.", successes_dropped);
+	pthread_mutex_unlock(&successes_lock);
 	if (t.failed) {
 		free(t.buf);
 		return -ENOMEM;

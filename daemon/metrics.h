@@ -53,6 +53,22 @@ void metrics_observe_flush(int64_t duration_ns);
  * struct exec_result): counted as success (exit 0), failure (non-zero
  * exit or a signal), timeout or failed_start. */
 void metrics_count_exec(enum exec_outcome outcome, int code);
+/*
+ * The last success of a repeating or calendar timer's exec hook (exit 0),
+ * for evd_timer_last_success_timestamp_seconds{id,owner}: cron monitoring
+ * alerts on time() minus it. One series per timer, at most
+ * METRICS_TIMER_SERIES_MAX of them, so that label cardinality is bounded
+ * whatever users schedule: a timer's series goes when the timer does
+ * (metrics_timer_forget, from sched when it frees a repeating timer), and
+ * a success of a new timer while the table is full is counted in
+ * evd_timer_last_success_dropped_total instead of evicting another
+ * timer's series (an evicted series would look like a silent job). Kept
+ * in memory since evd started. Thread-safe (any loop).
+ */
+#define METRICS_TIMER_SERIES_MAX 1000
+void metrics_timer_success(uint64_t timer_id, uint32_t uid,
+                           int64_t realtime_ns);
+void metrics_timer_forget(uint64_t timer_id);
 /* Forgets every observation (tests). */
 void metrics_reset(void);
 

@@ -48,6 +48,7 @@
 #include "idmap.h"
 #include "idtab.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "quota.h"
 #include "repeat.h"
@@ -264,6 +265,10 @@ timer_free(struct timer *t)
 	if (t == NULL)
 		return;
 	if (t->cold != NULL) {
+		/* Its last-success series goes with it (metrics.h). */
+		if (t->cold->rep != NULL && t->cold->exec != NULL &&
+		    repeat_repeats(t->cold->rep))
+			metrics_timer_forget(t->id);
 		sched_name_put(t->cold->channel);
 		free(t->cold->exec);
 		free(t->cold->key);

@@ -269,6 +269,8 @@ sched_fire_fill(struct fire *ret, const struct timer *t,
 		ret->exec = TC(t)->exec;
 		ret->exec_len = TC(t)->exec_len;
 		ret->attempt = sched_attempt;
+		ret->repeating = TC(t)->rep != NULL &&
+		                 repeat_repeats(TC(t)->rep);
 	} else if (TC(t)->channel != NULL) {
 		ret->target = FIRE_CHANNEL;
 		ret->channel = TC(t)->channel;

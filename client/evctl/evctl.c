@@ -108,6 +108,8 @@ const struct verb verbs[] = {
      VERB_LOCAL},
     {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]", VERB_LOCAL},
+    {"ui", verb_ui, OPT_LISTEN | OPT_NO_OPEN, 0, 0,
+     "ui [--listen 127.0.0.1:PORT] [--no-open]", 0},
     {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
 };
 

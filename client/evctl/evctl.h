@@ -18,6 +18,7 @@
  *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
  *   evctl_help.c     the help text and the help verb
+ *   evctl_ui.c       ui: the local web dashboard (assets in ui/)
  *
  * The verb table in evctl.c is the one place a verb is declared. Adding
  * one: its verb_* function in its topic file, its prototype below, its
@@ -112,6 +113,9 @@ enum {
 #define OPT_NEXT (UINT64_C(1) << 55)
 /* import --dry-run: print what would be scheduled; evd not contacted. */
 #define OPT_DRY_RUN (UINT64_C(1) << 48)
+/* ui --listen HOST:PORT and --no-open. */
+#define OPT_LISTEN (UINT64_C(1) << 60)
+#define OPT_NO_OPEN (UINT64_C(1) << 61)
 #define OPTS_TIMER                                                             \
 	(OPT_MISFIRE | OPT_DELIVERY | OPT_MAX_ATTEMPTS | OPT_DOWNTIME)
 #define OPTS_EXEC                                                              \
@@ -191,6 +195,8 @@ struct ctl {
 	const char *reschedule_at;
 	/* watch --concurrency: children at once (0: 1). */
 	uint32_t concurrency;
+	/* ui --listen: NULL for 127.0.0.1:0. */
+	const char *listen;
 
 	char path[256];
 	int request_ms;
@@ -378,6 +384,11 @@ int verb_parse(struct ctl *x);
 /* ---- evctl_stats.c ---- */
 
 int verb_stats(struct ctl *x);
+
+/* ---- evctl_ui.c ---- */
+
+/* ui: serves the dashboard until SIGINT or SIGTERM. */
+int verb_ui(struct ctl *x);
 
 /* ---- evctl_help.c ---- */
 

@@ -108,6 +108,8 @@ static const struct option_def options[] = {
     {"--concurrency", true, OPT_CONCURRENCY},
     {"--next", false, OPT_NEXT},
     {"--dry-run", false, OPT_DRY_RUN},
+    {"--listen", true, OPT_LISTEN},
+    {"--no-open", false, OPT_NO_OPEN},
 };
 
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
@@ -313,6 +315,8 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 			return usage_error("unknown --dst-gap policy '%s' "
 					   "(shift, skip, utc)",
 					   v);
+	} else if (o->bit == OPT_LISTEN) {
+		x->listen = v; /* checked by verb_ui */
 	} else if (o->bit == OPT_CONCURRENCY) {
 		if (!parse_u64(v, &n) || n == 0 || n > 256)
 			return usage_error("invalid --concurrency '%s' (1 to "

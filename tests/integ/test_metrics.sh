@@ -37,6 +37,15 @@ check() { # name, condition command...
 	if "$@"; then ok "$name"; else bad "$name" "$*"; fi
 }
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
+# Polls CMD for up to 10 s.
+await() {
+	local _
+	for _ in $(seq 1 200); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 # Starts evd with the metrics endpoint on a free port: a random one, again
 # if it is taken (evd then exits 1 saying so). Waits until the socket
@@ -144,6 +153,52 @@ if [ $exec_ok -eq 1 ]; then
 	check "evd_exec_total failed_start is 0" \
 		test "$(value 'evd_exec_total{outcome="failed_start"}')" = 0
 fi
+
+# The last-success gauge (issue 17): one series per repeating or calendar
+# exec timer whose hook exited 0, gone with the timer; not for one-shots
+# or failures.
+if [ $exec_ok -eq 1 ]; then
+	me=$(id -u)
+	series() { echo "evd_timer_last_success_timestamp_seconds{id=\"$1\",owner=\"$me\"}"; }
+	has_series() { scrape && [ -n "$(value "$(series "$1")")" ]; }
+	rep=$(ctl later -q 10ms --every 1h --exec -- /bin/true)
+	cal=$(ctl on -q '*:*:*' --exec -- /bin/true)
+	bad=$(ctl later -q 10ms --every 1h --exec -- /bin/false)
+	one=$(ctl soon -q --exec -- /bin/true)
+	ctl wait "$one" >/dev/null 2>&1
+	check "an interval timer's success is a series" await has_series "$rep"
+	check "a calendar timer's success is a series" await has_series "$cal"
+	now=$(date +%s)
+	v=$(value "$(series "$rep")")
+	check "its value is the time of the success ($v, now $now)" \
+		awk -v v="$v" -v n="$now" 'BEGIN { exit !(v > n - 60 && v <= n + 1) }'
+	check "a one-shot's success is not" bash -c "! grep -q 'id=\"$one\"' '$dir/metrics'"
+	ran_bad() { ctl runs "$bad" | grep -q 'exit 1'; }
+	check "the failing repeating hook ran" await ran_bad
+	scrape
+	check "a failure is not a success" bash -c "! grep -q 'id=\"$bad\"' '$dir/metrics'"
+	check "the gauge is typed" \
+		grep -q '^# TYPE evd_timer_last_success_timestamp_seconds gauge$' "$dir/metrics"
+	check "nothing dropped" \
+		test "$(value evd_timer_last_success_dropped_total)" = 0
+	ctl cancel "$rep" "$cal" "$bad" >/dev/null
+	scrape
+	check "a cancelled timer's series is gone" \
+		bash -c "! grep -q 'id=\"\($rep\|$cal\)\"' '$dir/metrics'"
+fi
+
+# docs/grafana-dashboard.json: valid JSON, and every metric it queries is
+# one this evd exports (a renamed metric would leave a panel empty).
+dash=$(dirname "$0")/../../docs/grafana-dashboard.json
+if command -v python3 >/dev/null; then
+	check "the Grafana dashboard is valid JSON" \
+		python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dash"
+fi
+scrape
+for m in $(grep -o 'evd_[a-z_]*' "$dash" | sed 's/_\(bucket\|sum\|count\)$//' | sort -u); do
+	check "the dashboard's $m is exported" \
+		grep -q "^# TYPE $m " "$dir/metrics"
+done
 
 # HTTP: content type, HEAD, 404, 405.
 check "Content-Type is Prometheus text 0.0.4" bash -c \

@@ -286,6 +286,59 @@ test_text_format(void **state)
 	free(t);
 }
 
+/* The last-success gauge: one series per timer, updated in place,
+ * removed with the timer, and no more than METRICS_TIMER_SERIES_MAX of
+ * them: a new timer's success beyond that is counted as dropped, and no
+ * series already there is evicted. */
+static void
+test_timer_last_success(void **state)
+{
+	char *t;
+	uint64_t id;
+
+	(void)state;
+	metrics_reset();
+	metrics_timer_success(7, 1000, INT64_C(1796549363123456789));
+	metrics_timer_success(5, 0, INT64_C(1796549000000000000));
+	metrics_timer_success(7, 1000, INT64_C(1796549400250000000));
+	t = render();
+	assert_string_equal(
+	    strstr(t, "evd_timer_last_success_timestamp_seconds{"),
+	    strstr(t, "evd_timer_last_success_timestamp_seconds{id=\"5\","));
+	assert_true(strncmp(value_of(t, "evd_timer_last_success_timestamp_"
+	                                "seconds{id=\"7\",owner=\"1000\"}"),
+	                    "1796549400.250\n", 15) == 0);
+	assert_true(strncmp(value_of(t, "evd_timer_last_success_timestamp_"
+	                                "seconds{id=\"5\",owner=\"0\"}"),
+	                    "1796549000.000\n", 15) == 0);
+	assert_int_equal(count_of(t, "evd_timer_last_success_dropped_total"),
+	                 0);
+	free(t);
+
+	metrics_timer_forget(5);
+	metrics_timer_forget(99); /* unknown: nothing happens */
+	t = render();
+	assert_null(strstr(t, "{id=\"5\""));
+	assert_non_null(strstr(t, "{id=\"7\""));
+	free(t);
+
+	for (id = 100; id < 100 + METRICS_TIMER_SERIES_MAX + 10; id++)
+		metrics_timer_success(id, 1, INT64_C(1000000000));
+	t = render();
+	assert_non_null(strstr(t, "{id=\"7\""));
+	assert_int_equal(count_of(t, "evd_timer_last_success_dropped_total"),
+	                 11);
+	free(t);
+	/* A timer already there is still updated when the table is full. */
+	metrics_timer_success(7, 1000, INT64_C(2000000000000000000));
+	t = render();
+	assert_true(strncmp(value_of(t, "evd_timer_last_success_timestamp_"
+	                                "seconds{id=\"7\",owner=\"1000\"}"),
+	                    "2000000000.000\n", 15) == 0);
+	free(t);
+	metrics_reset();
+}
+
 static void
 test_parse_addr(void **state)
 {
@@ -344,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_exec_outcomes),
 		cmocka_unit_test(test_text_format),
 		cmocka_unit_test(test_parse_addr),
+		cmocka_unit_test(test_timer_last_success),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
