@@ -104,6 +104,11 @@ const struct verb verbs[] = {
     {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]", VERB_LOCAL},
     {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
+    {"completion", verb_completion, 0, 1, 1, "completion bash|zsh|fish",
+     VERB_LOCAL},
+    /* For the completion scripts: ids, channels or zones, one a line. */
+    {"__complete", verb_complete, 0, 1, 1, "__complete ids|channels|zones",
+     VERB_LOCAL | VERB_HIDDEN},
 };
 
 const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
