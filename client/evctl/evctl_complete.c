@@ -1063,11 +1063,11 @@ complete_zones(void)
 	fclose(f);
 	if (n > 0)
 		qsort(names, n, sizeof(*names), cmp_str);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
 			puts(names[i]);
+	for (i = 0; i < n; i++)
 		free(names[i]);
-	}
 	free(names);
 	return 0;
 }
