@@ -457,6 +457,7 @@ check_config(void)
 	const char *path = opts.config_path;
 	char err[MAIN_ERR_MAX], at[PATH_MAX], dir[PATH_MAX];
 	struct config file, c;
+	bool nofile = false;
 	struct stat st;
 	char *slash;
 	int bad = 0, r;
@@ -465,14 +466,17 @@ check_config(void)
 	if (path[0] == '\0') {
 		printf("evd: no configuration file (no HOME); the built-in "
 		       "defaults apply\n");
+		nofile = true;
 	} else {
 		r = config_check(path, &file, err, sizeof err,
 		                 check_report_cb, &bad);
-		if (r == -ENOENT && !opts.config_given)
+		if (r == -ENOENT && !opts.config_given) {
 			printf("evd: no configuration file %s; the built-in "
 			       "defaults apply\n", path);
-		else if (r < 0)
+			nofile = true;
+		} else if (r < 0) {
 			check_report_cb(&bad, err);
+		}
 	}
 	if (bad > 0)
 		goto out;
@@ -507,14 +511,17 @@ check_config(void)
 		bad++;
 	}
 out:
-	if (bad > 0) {
+	if (bad > 0 && nofile)
+		fprintf(stderr, "evd: configuration test failed\n");
+	else if (bad > 0)
 		fprintf(stderr, "evd: configuration file %s test failed\n",
-		        path[0] != '\0' ? path : "(none)");
-		return 1;
-	}
-	printf("evd: configuration file %s is ok\n",
-	       path[0] != '\0' ? path : "(none)");
-	return 0;
+		        path);
+	else if (nofile)
+		printf("evd: configuration (built-in defaults and options) is "
+		       "ok\n");
+	else
+		printf("evd: configuration file %s is ok\n", path);
+	return bad > 0 ? 1 : 0;
 }
 
 /* What the store's engine reports on its own (SQLite: a WAL recovered
