@@ -132,7 +132,7 @@ rules_of_line(const struct verb *v, const char *line)
 	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
 		if (depth > 0 || tok[0] == '[' || tok[0] == '(') {
 			for (p = tok; *p != '\0'; p++)
-				depth += (*p == '[' || *p == '(') ? 1
+				depth += (*p == '[' || *p == '(')   ? 1
 					 : (*p == ']' || *p == ')') ? -1
 								    : 0;
 			continue;
@@ -342,8 +342,7 @@ bash_rule(const struct rule *r)
 {
 	const char *ind = r->lit[0] != '\0' ? "\t\t\t\t" : "\t\t\t";
 
-	printf("\t\tif ((pos %s %d)); then\n", r->repeat ? ">=" : "==",
-	       r->pos);
+	printf("\t\tif ((pos %s %d)); then\n", r->repeat ? ">=" : "==", r->pos);
 	if (r->lit[0] != '\0')
 		printf("\t\t\tcase $arg0 in\n\t\t\t%s)\n", r->lit);
 	switch (r->kind) {
@@ -1136,8 +1135,7 @@ complete_channels(struct evc *c)
 		after = NULL;
 		for (i = 0; i < cl.count; i++)
 			printf("%s\towner %" PRIu32 ", %" PRIu64 " queued\n",
-			       cl.channels[i].channel,
-			       cl.channels[i].owner_uid,
+			       cl.channels[i].channel, cl.channels[i].owner_uid,
 			       cl.channels[i].queued_messages);
 		if (cl.next_after != NULL && cl.count > 0)
 			after = strdup(cl.next_after);

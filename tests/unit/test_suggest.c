@@ -53,12 +53,12 @@ test_nearest(void **state)
 {
 	static const char *const verbs[] = {
 	    "soon", "later", "at",   "on",    "cancel", "pause", "resume",
-	    "get",  "wait",  "list", "runs",  "logs",   "watch", "dead",
-	    "peek", "purge", "next", "parse", "help",   NULL,
+	    "get",  "wait",  "list", "runs",  "logs",	"watch", "dead",
+	    "peek", "purge", "next", "parse", "help",	NULL,
 	};
-	static const char *const keys[] = {"socket", "state_dir", "store",
-					   "threads", "log_level",
-					   "max_connections_per_uid"};
+	static const char *const keys[] = {
+	    "socket",  "state_dir", "store",
+	    "threads", "log_level", "max_connections_per_uid"};
 	size_t nv = sizeof verbs / sizeof verbs[0];
 	size_t nk = sizeof keys / sizeof keys[0];
 
@@ -79,9 +79,9 @@ test_nearest(void **state)
 	assert_string_equal(suggest_nearest("sokcet", keys, nk), "socket");
 	assert_string_equal(suggest_nearest("log-level", keys, nk),
 			    "log_level");
-	assert_string_equal(suggest_nearest("max-connections-per-uid", keys,
-					    nk),
-			    "max_connections_per_uid");
+	assert_string_equal(
+	    suggest_nearest("max-connections-per-uid", keys, nk),
+	    "max_connections_per_uid");
 	/* Too far: nothing rather than nonsense. */
 	assert_null(suggest_nearest("frobnicate", verbs, nv));
 	assert_null(suggest_nearest("x", verbs, nv));
