@@ -287,9 +287,8 @@ static const struct verb_doc verb_docs[] = {
      "message\n"
      "was queued) and prints the run: outcome, exit status, duration, "
      "then\n"
-     "the hook's output. Exits with the hook's status (124: timed out), "
-     "so a\n"
-     "script can wait for a job it scheduled.\n",
+     "the hook's output. Exits with the hook's status (124: killed at its\n"
+     "--exec-timeout), so a script can wait for a job it scheduled.\n",
      "  evctl wait 65541\n"
      "  # at most an hour\n"
      "  evctl wait 65541 --timeout 1h\n"
@@ -475,7 +474,7 @@ help_verb(const struct verb *v)
 		printf("\nThe calendar syntax: evctl help calendar.\n");
 	else if (strcmp(v->name, "at") == 0 || strcmp(v->name, "parse") == 0)
 		printf("\nThe forms of TIME and DURATION: evctl help "
-		       "duration.\n");
+		       "time.\n");
 }
 
 /* help [TOPIC]: the general help, a topic, or a verb's help. */
