@@ -4,7 +4,8 @@
 # see, one a line with a description after a tab, and the bash
 # completion (evctl completion bash, plain bash) offers them for
 # `cancel ID`, `watch CHANNEL` and `--channel`, passing --socket on. Run
-# by run_with_evd (tests/integ/harness.c starts evd).
+# by run_with_evd (tests/integ/harness.c starts evd). Also "did you
+# mean" for channel's sub-commands, which evctl checks once connected.
 # usage: run_with_evd test_evctl_completion.sh EVCTL_BIN @SOCK@
 set -u
 EVCTL=${1:?usage: run_with_evd test_evctl_completion.sh EVCTL @SOCK@}
@@ -51,6 +52,10 @@ expect "bash: --channel=VALUE too" "reports" \
 	"$(comp "$EVCTL" --socket "$SOCK" later 5m --channel = r)"
 expect "bash: dead's second operand is no channel" "" \
 	"$(comp "$EVCTL" --socket "$SOCK" dead jobs '')"
+
+out=$(ctl channel lsit 2>&1)
+expect "channel lsit: did you mean 'list'? (exit 2)" "2 evctl: unknown channel command 'lsit'; did you mean 'list'?
+Try 'evctl --help' for more information." "$? $out"
 
 echo "[==========] $((pass + fail)) test(s) run."
 echo "[  PASSED  ] $pass test(s)."
