@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "quota.h"
 #include "store.h"
+#include "suggest.h"
 
 static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_SOCKET] = "socket",       [CONFIG_STATE_DIR] = "state_dir",
@@ -374,17 +375,12 @@ parse_line(char *line, struct config *c, int *first_line, int lineno,
 		return -EINVAL;
 	}
 	if ((k = config_key_find(key)) < 0) {
-		char alt[32];
-		size_t i;
+		const char *near = suggest_nearest(key, key_names,
+						   CONFIG_NKEYS);
 
-		/* The command line spells keys with '-': a likely slip. */
-		snprintf(alt, sizeof alt, "%s", key);
-		for (i = 0; alt[i] != '\0'; i++)
-			if (alt[i] == '-')
-				alt[i] = '_';
-		if (strlen(key) < sizeof alt && config_key_find(alt) >= 0)
-			snprintf(err, errsize, "unknown key '%s' (did you "
-			         "mean '%s'?)", key, alt);
+		if (near != NULL)
+			snprintf(err, errsize, "unknown key '%.64s' (did you "
+			         "mean '%s'?)", key, near);
 		else
 			snprintf(err, errsize, "unknown key '%.64s'", key);
 		return -EINVAL;
@@ -407,15 +403,23 @@ parse_line(char *line, struct config *c, int *first_line, int lineno,
 	return 0;
 }
 
-int
-config_parse(const char *name, const char *text, size_t len,
-             struct config *ret, char *err, size_t errsize)
+/*
+ * The parser of config_parse and config_check: without report, stops at
+ * the first bad line with "NAME:LINE: reason" in err; with it, reports
+ * each bad line so and goes on. Returns the number of bad lines (ret
+ * set only when 0), or -errno with err set for a text that is no
+ * configuration at all.
+ */
+static int
+parse_text(const char *name, const char *text, size_t len,
+           struct config *ret, char *err, size_t errsize,
+           config_report_fn *report, void *arg)
 {
 	int first_line[CONFIG_NKEYS] = { 0 };
 	struct config c;
 	char why[512];
 	char *buf, *line, *nl;
-	int lineno = 0, r = 0;
+	int lineno = 0, bad = 0;
 
 	config_init(&c);
 	if (memchr(text, '\0', len) != NULL) {
@@ -433,26 +437,41 @@ config_parse(const char *name, const char *text, size_t len,
 		lineno++;
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl++ = '\0';
-		r = parse_line(line, &c, first_line, lineno, why, sizeof why);
-		if (r < 0) {
-			snprintf(err, errsize, "%s:%d: %s", name, lineno, why);
-			goto out;
-		}
+		if (parse_line(line, &c, first_line, lineno, why,
+		               sizeof why) == 0)
+			continue;
+		bad++;
+		snprintf(err, errsize, "%s:%d: %s", name, lineno, why);
+		if (report == NULL)
+			break;
+		report(arg, err);
 	}
-	*ret = c;
-out:
+	if (bad == 0)
+		*ret = c;
 	free(buf);
-	return r;
+	return bad;
 }
 
 int
-config_load(const char *path, struct config *ret, char *err, size_t errsize)
+config_parse(const char *name, const char *text, size_t len,
+             struct config *ret, char *err, size_t errsize)
+{
+	int r = parse_text(name, text, len, ret, err, errsize, NULL, NULL);
+
+	return r > 0 ? -EINVAL : r;
+}
+
+/* Reads the file at path into *ret_text (malloc'd, not NUL-terminated)
+ * and *ret_len; -errno with err set on failure. */
+static int
+read_file(const char *path, char **ret_text, size_t *ret_len, char *err,
+          size_t errsize)
 {
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
 	ssize_t n;
-	int fd, r;
+	int fd, r = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
 		r = -errno;
@@ -493,10 +512,43 @@ config_load(const char *path, struct config *ret, char *err, size_t errsize)
 		         CONFIG_FILE_MAX);
 		goto out;
 	}
-	r = config_parse(path, text, len, ret, err, errsize);
 out:
-	free(text);
+	if (r < 0) {
+		free(text);
+		text = NULL;
+	}
+	*ret_text = text;
+	*ret_len = len;
 	close(fd);
+	return r;
+}
+
+int
+config_load(const char *path, struct config *ret, char *err, size_t errsize)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = read_file(path, &text, &len, err, errsize)) < 0)
+		return r;
+	r = config_parse(path, text, len, ret, err, errsize);
+	free(text);
+	return r;
+}
+
+int
+config_check(const char *path, struct config *ret, char *err,
+             size_t errsize, config_report_fn *report, void *arg)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = read_file(path, &text, &len, err, errsize)) < 0)
+		return r;
+	r = parse_text(path, text, len, ret, err, errsize, report, arg);
+	free(text);
 	return r;
 }
 

@@ -158,6 +158,19 @@ int config_parse(const char *name, const char *text, size_t len,
 int config_load(const char *path, struct config *ret, char *err,
                 size_t errsize);
 
+/* Called by config_check with each error, "FILE:LINE: reason". */
+typedef void config_report_fn(void *arg, const char *msg);
+
+/*
+ * config_load for evd --check-config: reads the file at path and parses
+ * all of it, calling report(arg, msg) for every bad line instead of
+ * stopping at the first. Returns the number of bad lines (0: ret is
+ * filled), or -errno with err set when the file cannot be read (-ENOENT:
+ * it does not exist) or is no text at all. ret is untouched unless 0.
+ */
+int config_check(const char *path, struct config *ret, char *err,
+                 size_t errsize, config_report_fn *report, void *arg);
+
 /* Copies into dst every key set in src (src wins). */
 void config_merge(struct config *dst, const struct config *src);
 

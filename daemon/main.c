@@ -59,6 +59,7 @@
 static struct {
 	char config_path[PATH_MAX];
 	bool config_given;   /* --config: a missing file is an error */
+	bool check_config;   /* --check-config: validate, start nothing */
 	struct config cmd;   /* the command line: wins over the file */
 	struct config eff;   /* in force: defaults < file < command line */
 	char listen_path[PATH_MAX]; /* what we listen on, for messages */
@@ -126,6 +127,11 @@ usage(FILE *f)
 	        "1, at most %u):\n"
 	        "                      connections are spread over them; "
 	        "see evd(8)\n"
+	        "  --check-config      check the configuration file (and these "
+	        "options) as evd\n"
+	        "                      would use them, print every error, "
+	        "and exit: 0 ok,\n"
+	        "                      1 not; starts nothing\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n",
 	        CONFIG_DEFAULT_FINISHED_MAX, FRAME_DEFAULT_MAX,
@@ -211,7 +217,7 @@ parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
 	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
-	       OPT_HOOKS, OPT_FINISHED_MAX };
+	       OPT_HOOKS, OPT_FINISHED_MAX, OPT_CHECK_CONFIG };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -225,6 +231,7 @@ parse_options(int argc, char **argv)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "hooks", required_argument, NULL, OPT_HOOKS },
 		{ "finished-max", required_argument, NULL, OPT_FINISHED_MAX },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -243,6 +250,7 @@ parse_options(int argc, char **argv)
 		[OPT_CONFIG - OPT_SOCKET] = -1,
 		[OPT_HOOKS - OPT_SOCKET] = CONFIG_HOOKS,
 		[OPT_FINISHED_MAX - OPT_SOCKET] = CONFIG_FINISHED_MAX,
+		[OPT_CHECK_CONFIG - OPT_SOCKET] = -1,
 	};
 	char why[256];
 	int ch, idx;
@@ -258,6 +266,9 @@ parse_options(int argc, char **argv)
 				exit(MAIN_EXIT_USAGE);
 			}
 			opts.config_given = true;
+			break;
+		case OPT_CHECK_CONFIG:
+			opts.check_config = true;
 			break;
 		case OPT_SOCKET:
 		case OPT_STATE:
@@ -299,28 +310,19 @@ parse_options(int argc, char **argv)
 }
 
 /*
- * The settings in force if evd started now: the file (re-read) under the
- * command line, then the defaults. Returns 0, or -errno with why in err.
- * ret is untouched on failure.
+ * The file's settings (file) under the command line, then the defaults,
+ * the paths' included. Returns 0, or -errno with why in err. ret is
+ * untouched on failure.
  */
 static int
-settings_load(struct config *ret, char *err, size_t errsize)
+settings_resolve(const struct config *file, struct config *ret, char *err,
+                 size_t errsize)
 {
-	struct config file, c;
+	struct config c;
 	int r;
 
-	config_init(&file);
-	if (opts.config_path[0] != '\0') {
-		r = config_load(opts.config_path, &file, err, errsize);
-		/* The default file is optional; one named by --config is
-		 * not. */
-		if (r == -ENOENT && !opts.config_given)
-			config_init(&file);
-		else if (r < 0)
-			return r;
-	}
 	config_init(&c);
-	config_merge(&c, &file);
+	config_merge(&c, file);
 	config_merge(&c, &opts.cmd);
 	config_fill_defaults(&c);
 	if (!(c.set & CONFIG_BIT(CONFIG_SOCKET))) {
@@ -350,6 +352,30 @@ settings_load(struct config *ret, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * The settings in force if evd started now: the file (re-read) under the
+ * command line, then the defaults. Returns 0, or -errno with why in err.
+ * ret is untouched on failure.
+ */
+static int
+settings_load(struct config *ret, char *err, size_t errsize)
+{
+	struct config file;
+	int r;
+
+	config_init(&file);
+	if (opts.config_path[0] != '\0') {
+		r = config_load(opts.config_path, &file, err, errsize);
+		/* The default file is optional; one named by --config is
+		 * not. */
+		if (r == -ENOENT && !opts.config_given)
+			config_init(&file);
+		else if (r < 0)
+			return r;
+	}
+	return settings_resolve(&file, ret, err, errsize);
+}
+
 /* mkdir -p with mode for the last component; parents get 0755. */
 static int
 make_dirs(const char *path, mode_t mode)
@@ -370,6 +396,132 @@ make_dirs(const char *path, mode_t mode)
 	if (mkdir(buf, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* ---- evd --check-config ---- */
+
+/*
+ * Whether evd could use directory dir, as it would: an existing
+ * directory it may write in, or one it could make (the first missing
+ * level of it, or every missing level with all: make_dirs). Returns 0,
+ * or -errno with the path at fault in bad.
+ */
+static int
+check_dir(const char *dir, bool all, char *bad, size_t size)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	char *slash;
+	bool made = false;
+
+	snprintf(buf, sizeof buf, "%s", dir);
+	for (;;) {
+		snprintf(bad, size, "%s", buf[0] != '\0' ? buf : "/");
+		if (stat(buf[0] != '\0' ? buf : "/", &st) == 0)
+			break;
+		/* ENOTDIR: go up to the file in the way, to name it. */
+		if (errno != ENOTDIR && (errno != ENOENT || (made && !all)))
+			return -errno;
+		/* Missing: its parent must let evd make it. */
+		if ((slash = strrchr(buf, '/')) == NULL)
+			return -ENOENT;
+		*slash = '\0';
+		made = true;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (access(buf[0] != '\0' ? buf : "/", W_OK | X_OK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+check_report_cb(void *arg, const char *msg)
+{
+	int *bad = arg;
+
+	fprintf(stderr, "evd: %s\n", msg);
+	(*bad)++;
+}
+
+/*
+ * evd --check-config, as nginx -t: the file through the real parser
+ * (every bad line, not only the first), the command line over it, then
+ * what evd would do with the result before its first request: the
+ * socket's and the state directory's paths. Binds, opens and starts
+ * nothing. Returns the exit status: 0 ok, 1 not.
+ */
+static int
+check_config(void)
+{
+	const char *path = opts.config_path;
+	char err[MAIN_ERR_MAX], at[PATH_MAX], dir[PATH_MAX];
+	struct config file, c;
+	bool nofile = false;
+	struct stat st;
+	char *slash;
+	int bad = 0, r;
+
+	config_init(&file);
+	if (path[0] == '\0') {
+		printf("evd: no configuration file (no HOME); the built-in "
+		       "defaults apply\n");
+		nofile = true;
+	} else {
+		r = config_check(path, &file, err, sizeof err,
+		                 check_report_cb, &bad);
+		if (r == -ENOENT && !opts.config_given) {
+			printf("evd: no configuration file %s; the built-in "
+			       "defaults apply\n", path);
+			nofile = true;
+		} else if (r < 0) {
+			check_report_cb(&bad, err);
+		}
+	}
+	if (bad > 0)
+		goto out;
+	if (settings_resolve(&file, &c, err, sizeof err) < 0) {
+		check_report_cb(&bad, err);
+		goto out;
+	}
+	/* The socket: one that exists must be a socket (a live evd's is
+	 * fine); else evd makes its directory, one level (server.c). */
+	if (lstat(c.socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr, "evd: socket %s: exists and is not a "
+			        "socket\n", c.socket);
+			bad++;
+		}
+	} else {
+		snprintf(dir, sizeof dir, "%s", c.socket);
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		if ((r = check_dir(dir, false, at, sizeof at)) < 0) {
+			fprintf(stderr, "evd: socket %s: cannot listen there: "
+			        "%s: %s\n", c.socket, at, strerror(-r));
+			bad++;
+		}
+	}
+	/* The state directory, where the store keeps its files. */
+	if (store_backend_find(c.store)->durable &&
+	    (r = check_dir(c.state_dir, true, at, sizeof at)) < 0) {
+		fprintf(stderr, "evd: state_dir %s: cannot keep the %s store "
+		        "there: %s: %s\n", c.state_dir, c.store, at,
+		        strerror(-r));
+		bad++;
+	}
+out:
+	if (bad > 0 && nofile)
+		fprintf(stderr, "evd: configuration test failed\n");
+	else if (bad > 0)
+		fprintf(stderr, "evd: configuration file %s test failed\n",
+		        path);
+	else if (nofile)
+		printf("evd: configuration (built-in defaults and options) is "
+		       "ok\n");
+	else
+		printf("evd: configuration file %s is ok\n", path);
+	return bad > 0 ? 1 : 0;
 }
 
 /* What the store's engine reports on its own (SQLite: a WAL recovered
@@ -715,6 +867,8 @@ main(int argc, char **argv)
 
 	log_init();
 	parse_options(argc, argv);
+	if (opts.check_config)
+		exit(check_config());
 	if (settings_load(&opts.eff, err, sizeof err) < 0) {
 		log_errx("%s", err);
 		exit(MAIN_EXIT_CONFIG);

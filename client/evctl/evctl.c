@@ -111,6 +111,11 @@ const struct verb verbs[] = {
     {"ui", verb_ui, OPT_LISTEN | OPT_NO_OPEN, 0, 0,
      "ui [--listen 127.0.0.1:PORT] [--no-open]", 0},
     {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
+    {"completion", verb_completion, 0, 1, 1, "completion bash|zsh|fish",
+     VERB_LOCAL},
+    /* For the completion scripts: ids, channels or zones, one a line. */
+    {"__complete", verb_complete, 0, 1, 1, "__complete ids|channels|zones",
+     VERB_LOCAL | VERB_HIDDEN},
 };
 
 const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);

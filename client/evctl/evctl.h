@@ -17,7 +17,10 @@
  *   evctl_time.c     clocks and TIME parsing; time, next, parse
  *   evctl_list.c     list and runs (logs): the operator's view
  *   evctl_stats.c    stats
- *   evctl_help.c     the help text and the help verb
+ *   evctl_help.c     the help text and the help verb; each verb's
+ *                    description and examples
+ *   evctl_complete.c completion (the shell scripts, from the tables)
+ *                    and __complete (ids, channels, zones for them)
  *   evctl_ui.c       ui: the local web dashboard (assets in ui/)
  *
  * The verb table in evctl.c is the one place a verb is declared. Adding
@@ -213,6 +216,9 @@ enum {
 	VERB_WAITS_OWN_FIRES = 1u << 2,
 	/* Operands after "--" (with one before it) are a command. */
 	VERB_COMMAND = 1u << 3,
+	/* Not listed by the help nor suggested (__complete, for the shell
+	 * completions). */
+	VERB_HIDDEN = 1u << 4,
 };
 
 /* A row of the verb table (evctl.c). */
@@ -246,7 +252,42 @@ int ctl_connect(struct ctl *x);
 
 /* ---- evctl_opts.c ---- */
 
+/* What an option's value is, for the shell completions. */
+enum opt_value {
+	VAL_NONE,	/* no value, or free text */
+	VAL_WORDS,	/* one of values[0..nvalues) */
+	VAL_FILE,
+	VAL_DIR,
+	VAL_CHANNEL,	/* a channel the daemon lists */
+	VAL_ZONE,	/* a time zone of /usr/share/zoneinfo */
+	VAL_ENV,	/* the name of an environment variable */
+	VAL_DST_GAP,	/* calendar_gap_name()'s */
+	VAL_DST_OVERLAP, /* calendar_overlap_name()'s */
+};
+
+/* A row of the option table; bit 0: global (any verb). */
+struct option_def {
+	const char *name;
+	bool has_arg;
+	uint64_t bit;
+};
+
+/* A row of option_values: what option name's value is. */
+struct option_value {
+	const char *name;
+	enum opt_value value;
+	const char *const *values; /* VAL_WORDS */
+	size_t nvalues;
+};
+
+extern const struct option_def options[];
+extern const size_t noptions;
+extern const struct option_value option_values[];
+extern const size_t noption_values;
+
 int parse_args(struct ctl *x, int argc, char **argv, char **operands);
+/* The verb nearest to a mistyped word ("did you mean"), or NULL. */
+const char *verb_suggest(const char *word);
 bool parse_u64(const char *s, uint64_t *ret);
 
 /* ---- evctl_print.c ---- */
@@ -381,6 +422,11 @@ int verb_time(struct ctl *x);
 int verb_next(struct ctl *x);
 int verb_parse(struct ctl *x);
 
+/* ---- evctl_complete.c ---- */
+
+int verb_completion(struct ctl *x);
+int verb_complete(struct ctl *x);
+
 /* ---- evctl_stats.c ---- */
 
 int verb_stats(struct ctl *x);
@@ -394,6 +440,11 @@ int verb_ui(struct ctl *x);
 
 /* The general help (--help): usage, the verbs' synopses, options. */
 void help(void);
+/* A verb's help: synopsis, description, examples (help VERB, VERB
+ * --help). */
+void help_verb(const struct verb *v);
+/* A verb's one-line summary (the completions' descriptions), or NULL. */
+const char *verb_summary(const char *name);
 int verb_help(struct ctl *x);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "evctl.h"
+#include "suggest.h"
 
 /*
  * A channel as the daemon takes it. NAME (your own) and UID:NAME pass as
@@ -356,6 +357,20 @@ verb_channel(struct ctl *x)
 		if (x->nargs > 1 || (x->opts_seen & OPTS_GRANT))
 			return usage_error("usage: evctl channel list");
 		return channel_list(x);
+	}
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "grant") != 0 &&
+	    strcmp(sub, "revoke") != 0) {
+		static const char *const subs[] = {"list", "show", "grant",
+						   "revoke"};
+		const char *near = suggest_nearest(sub, subs, 4);
+
+		if (near != NULL)
+			return usage_error("unknown channel command '%s'; did "
+					   "you mean '%s'?",
+					   sub, near);
+		return usage_error("unknown channel command '%s' (list, show, "
+				   "grant, revoke)",
+				   sub);
 	}
 	if (x->nargs != 2)
 		return usage_error("usage: evctl %s", x->verb->synopsis);

@@ -1,9 +1,12 @@
 /*
  * evctl_help: the help text: the general help (--help, help), whose
- * verb list comes from the verb table, the topics (help on, help time)
- * and a verb's synopsis (help VERB). Text only: what evctl does is
- * elsewhere, and test_evctl_help.sh checks that every verb of the table
- * is listed.
+ * verb list comes from the verb table, the topics (help calendar, help
+ * duration; help on and help time add them to the verb's) and each
+ * verb's help (help VERB, VERB --help): its synopsis from the table, its
+ * description and examples from verb_docs below. Text only: what evctl
+ * does is elsewhere; test_evctl_help.sh checks that every verb of the
+ * table is listed, test_evctl_examples.sh that each has examples that
+ * parse and that evctl.1 shows.
  */
 #include <stdio.h>
 #include <string.h>
@@ -153,33 +156,359 @@ static const char help_time[] =
     "Check how evctl reads any of them, without scheduling: evctl parse "
     "'TEXT'\n";
 
-/* help [TOPIC]: the general help, a topic, or a verb's synopsis. */
+/*
+ * Each verb's description and examples, for `evctl help VERB` and
+ * `evctl VERB --help` (after its synopsis from the verb table), and
+ * summary, one line, for the shell completions. Every verb of the table
+ * has a row (test_evctl_examples.sh checks it, runs each example through
+ * the parser and finds it in evctl.1). Examples are real command lines:
+ * a '#' line says what the next one does.
+ */
+struct verb_doc {
+	const char *name;
+	const char *summary;
+	const char *about;
+	const char *examples;
+};
+
+static const struct verb_doc verb_docs[] = {
+    {"soon", "fire as soon as possible",
+     "Schedules a timer that fires at once, after everything already due:\n"
+     "a durable job for a channel's consumers or a hook to run now, in "
+     "the\n"
+     "background. Without --channel or a hook, evctl waits for the fire "
+     "and\n"
+     "prints it.\n",
+     "  # hand a job to the consumers of channel jobs\n"
+     "  evctl soon --channel jobs --payload '{\"id\": 42}'\n"
+     "  # restart a service now, as a hook, and keep its output\n"
+     "  evctl soon --shell 'systemctl restart myapp'\n"
+     "  # once per key: a second call returns the same timer\n"
+     "  evctl soon --channel mail --key welcome-1001 --payload 1001\n"},
+    {"later", "fire after a duration",
+     "Schedules a timer that fires DURATION from now (5m, 1h30m, '2 "
+     "hours'),\n"
+     "on the monotonic clock (it stops while the machine sleeps) or with\n"
+     "--clock boottime on one that does not. It fires into a channel "
+     "(--channel),\n"
+     "runs a hook (--exec, --shell), or comes back to evctl, which waits "
+     "and\n"
+     "prints it. --every repeats it; prints the id and when it fires.\n",
+     "  # remind every terminal in ten minutes\n"
+     "  evctl later 10m --shell 'echo tea is ready | wall'\n"
+     "  # a job in an hour, then every hour, 24 times\n"
+     "  evctl later 1h --every 1h --count 24 --channel poll\n"
+     "  # block here for 30 seconds, then print the fire\n"
+     "  evctl later 30s\n"
+     "  # only the id, for scripts\n"
+     "  evctl later -q 5m --exec -- /usr/bin/logger -t evd five minutes\n"},
+    {"at", "fire at a time",
+     "Schedules a timer that fires at TIME on the wall clock: "
+     "'tomorrow 09:00',\n"
+     "'friday 17:00', '2026-12-24 18:00 Europe/Paris', +5m, @1796115600 "
+     "('evctl\n"
+     "help time' lists the forms). A local time is in --tz ZONE, else "
+     "yours;\n"
+     "a wall time in the past is refused unless --allow-past.\n",
+     "  # a reminder tomorrow morning, in your zone\n"
+     "  evctl at 'tomorrow 09:00' --channel remind --payload standup\n"
+     "  # 17:00 next Friday in New York, whatever your zone\n"
+     "  evctl at 'friday 17:00' --tz America/New_York --shell "
+     "'~/bin/weekly-report'\n"
+     "  # at noon, then every day\n"
+     "  evctl at noon --every 1d --channel lunch\n"},
+    {"on", "fire on a calendar (cron or OnCalendar=)",
+     "Schedules a calendar timer: it fires at every occurrence of EXPR, "
+     "in\n"
+     "cron syntax ('30 2 * * *', @daily) or systemd OnCalendar= syntax\n"
+     "('Mon..Fri 09:00', '*:0/15'), in --tz ZONE (default: yours, stored "
+     "with\n"
+     "the timer), until cancelled or --count fires. --dst-gap and "
+     "--dst-overlap\n"
+     "say what a local time that DST skips or repeats does.\n",
+     "  # a backup at 02:30 every night, Berlin time\n"
+     "  evctl on '30 2 * * *' --tz Europe/Berlin --exec -- /usr/bin/logger "
+     "backup\n"
+     "  # a stand-up message on weekdays at nine\n"
+     "  evctl on 'Mon..Fri *-*-* 09:00:00' --channel standup --payload "
+     "standup\n"
+     "  # every 15 minutes, spread over 30 seconds, a week long\n"
+     "  evctl on '*:0/15' --channel poll --randomized-delay 30s --count "
+     "672\n"},
+    {"cancel", "cancel timers, by id, channel or owner",
+     "Cancels timers: each ID, or in one request and one commit every "
+     "pending\n"
+     "timer that fires into a channel (--channel) or all of yours (--all);\n"
+     "as a channel's owner or root, --uid picks one user's. Cancelling a\n"
+     "timer that already ended succeeds with a note; prints how many for\n"
+     "--channel and --all.\n",
+     "  evctl cancel 65541\n"
+     "  evctl cancel 65541 65542 65543\n"
+     "  # everything that would fire into channel jobs\n"
+     "  evctl cancel --channel jobs\n"
+     "  # every timer of yours\n"
+     "  evctl cancel --all\n"},
+    {"pause", "keep timers from firing",
+     "Keeps timers from firing until 'evctl resume'; a deadline passed "
+     "while\n"
+     "paused fires on resume as its misfire policy says. Prints 'ID STATE "
+     "DUE'\n"
+     "for each.\n",
+     "  evctl pause 65541\n"
+     "  evctl pause 65541 65542\n"},
+    {"resume", "let paused timers fire again",
+     "Lets paused timers fire again, on their schedule. Prints 'ID STATE "
+     "DUE'\n"
+     "for each.\n",
+     "  evctl resume 65541\n"
+     "  evctl resume 65541 65542\n"},
+    {"trigger", "fire timers once now",
+     "Fires timers once now, as if due: their schedule stays (a calendar\n"
+     "timer still fires at its next occurrence). Prints 'ID STATE DUE'.\n",
+     "  # run tonight's backup now, as a test\n"
+     "  evctl trigger 65541\n"
+     "  evctl trigger 65541 65542\n"},
+    {"retry", "run an exec timer's command again",
+     "Runs an exec timer's command once more, now, even when the timer\n"
+     "finished (a one-shot that failed): it comes back for this run, its\n"
+     "--retry count anew. Prints 'ID STATE DUE'.\n",
+     "  # the backup failed: run it again and watch how it goes\n"
+     "  evctl retry 65545\n"
+     "  evctl retry 65545 && evctl wait 65545\n"},
+    {"get", "show a timer",
+     "Shows a timer, pending or ended: its state, next fire (due), how it\n"
+     "repeats, its options and hook, one 'run:' line per record of its\n"
+     "history, newest first, and the output of its newest hook run.\n",
+     "  evctl get 65541\n"
+     "  # the next fire, for a script\n"
+     "  evctl get 65541 --json | jq -r .due\n"},
+    {"wait", "wait for a timer's fire and print how it went",
+     "Waits until the timer's next fire is done (its hook ended, its "
+     "message\n"
+     "was queued) and prints the run: outcome, exit status, duration, "
+     "then\n"
+     "the hook's output. Exits with the hook's status (124: killed at its\n"
+     "--exec-timeout), so a script can wait for a job it scheduled.\n",
+     "  evctl wait 65541\n"
+     "  # at most an hour\n"
+     "  evctl wait 65541 --timeout 1h\n"
+     "  evctl wait 65541 || echo \"the job failed: $?\"\n"},
+    {"channel", "list channels; show one; grant or revoke rights",
+     "channel list prints the channels you may see with their queued, "
+     "in-flight\n"
+     "and dead messages and subscribers. channel show prints one's owner,\n"
+     "counters and grants. channel grant and revoke (its owner, or root) "
+     "give\n"
+     "or take a uid's or gid's right to subscribe or publish.\n",
+     "  evctl channel list\n"
+     "  evctl channel show jobs\n"
+     "  # let uid 1001 consume jobs\n"
+     "  evctl channel grant jobs --uid 1001 --subscribe\n"
+     "  evctl channel revoke jobs --gid 100\n"},
+    {"list", "what runs when, and how it went",
+     "Lists your timers (root: everyone's) as systemctl list-timers does: "
+     "ID,\n"
+     "NEXT in local time, LEFT, LAST, RESULT, REPEAT, OWNER and WHAT, "
+     "sorted by\n"
+     "next fire, in 100 columns (--wide: full values). --all adds the "
+     "finished\n"
+     "timers the daemon keeps; --failed shows only those whose last run "
+     "failed.\n",
+     "  evctl list\n"
+     "  # what failed recently\n"
+     "  evctl list --failed\n"
+     "  evctl list --channel jobs --wide\n"
+     "  evctl list --all --json\n"},
+    {"runs", "each run of a timer with its output",
+     "Prints each run of a timer the daemon keeps, oldest first: when it\n"
+     "fired, its result, how long it took and how late it was, then its\n"
+     "output, stdout after '    | ', stderr after '    ! '.\n",
+     "  evctl runs 65545\n"
+     "  evctl runs 65545 --json | jq 'select(.failed)'\n"},
+    {"logs", "each run of a timer with its output (as runs)",
+     "The same as runs: each run of a timer, with its result and output.\n",
+     "  evctl logs 65545\n"
+     "  evctl logs 65545 | less\n"},
+    {"time", "the daemon's clocks",
+     "Prints the daemon's clocks: monotonic (asyncio's loop.time()), "
+     "realtime\n"
+     "and boottime, in seconds, as 'at --clock monotonic' takes them.\n",
+     "  evctl time\n"
+     "  evctl time --json\n"},
+    {"stats", "the daemon's counters",
+     "Prints the daemon's counters: pending timers, connections, fires,\n"
+     "channel messages queued, in flight and dead, clock steps and zone\n"
+     "changes it saw, its version and store.\n",
+     "  evctl stats\n"
+     "  evctl stats --json | jq .pending_timers\n"},
+    {"watch", "consume a channel: print its fires, or run a command each",
+     "Subscribes to a channel and prints each fire, acknowledging it once\n"
+     "printed; --count N stops after N. With '-- CMD', a worker: runs CMD "
+     "per\n"
+     "message (payload on stdin, the fire in EVD_* variables), acks on "
+     "exit 0\n"
+     "and rejects otherwise with the reason; --concurrency N at once.\n",
+     "  evctl watch jobs\n"
+     "  # wait for one message, then exit\n"
+     "  evctl watch jobs --count 1 --timeout 1m\n"
+     "  # four workers\n"
+     "  evctl watch jobs --concurrency 4 -- /usr/local/bin/process-job\n"
+     "  # ack each fire and schedule its timer again an hour later\n"
+     "  evctl watch poll --reschedule-in 1h\n"},
+    {"batch", "schedule many timers from stdin, pipelined",
+     "Reads one request a line from stdin (evctl's own words, or a JSON "
+     "array\n"
+     "of them): soon, later, at and on with --channel or a hook, and "
+     "cancel.\n"
+     "Sends them all on one connection without waiting for each answer, "
+     "then\n"
+     "prints one result a line in input order: the id, or '-' (why on "
+     "stderr).\n",
+     "  # ten thousand reminders, each with its own key\n"
+     "  seq 10000 | sed 's/.*/later 1h --channel remind --key r&/' | evctl "
+     "batch\n"
+     "  printf '%s\\n' 'soon --channel jobs --payload a' 'cancel 65541' | "
+     "evctl batch\n"
+     "  evctl batch --json < requests.txt\n"},
+    {"dead", "a channel's dead letters: list, requeue, purge",
+     "Lists a channel's dead letters (messages that ran out of delivery\n"
+     "attempts or that a consumer rejected for good) with the reason; "
+     "--requeue\n"
+     "puts one (FIRE_ID) or all back in the queue, --purge deletes them; "
+     "both\n"
+     "print how many.\n",
+     "  evctl dead jobs\n"
+     "  # the consumer is fixed: deliver them again\n"
+     "  evctl dead jobs --requeue\n"
+     "  evctl dead jobs --purge 65600\n"},
+    {"purge", "delete the messages waiting in a channel",
+     "Deletes the messages waiting in a channel's queue (not those a\n"
+     "subscriber holds, nor dead letters) and prints how many: as its "
+     "owner\n"
+     "or root everyone's, or --uid's; anyone else only their own.\n",
+     "  evctl purge jobs\n"
+     "  # only what uid 1001 sent\n"
+     "  evctl purge jobs --uid 1001\n"},
+    {"peek", "show the messages waiting in a channel",
+     "Prints the messages waiting in a channel's queue, in delivery order, "
+     "as\n"
+     "watch prints fires, without taking them: the first 100, or --count "
+     "N.\n",
+     "  evctl peek jobs\n"
+     "  evctl peek jobs --count 10 --json\n"},
+    {"next", "when a calendar expression fires",
+     "Prints the next occurrences of a calendar expression, without the "
+     "daemon,\n"
+     "as systemd-analyze calendar does: the weekday and local time, UTC, "
+     "and\n"
+     "the time left. Check an expression before 'evctl on' uses it.\n",
+     "  evctl next '0 9 * * Mon-Fri' --tz Europe/Berlin -n 3\n"
+     "  # the spring-forward day\n"
+     "  evctl next '30 2 * * *' --tz Europe/Berlin --after '2027-03-27 "
+     "12:00' -n 2\n"
+     "  evctl next '*-*~1 18:00' -n 12\n"},
+    {"parse", "how evctl reads a time, duration or calendar expression",
+     "Prints how TEXT is read, without the daemon: as a time (normalised, "
+     "UTC,\n"
+     "local), as a duration, and as a calendar expression with its next\n"
+     "occurrences; each reading that succeeds is one block.\n",
+     "  evctl parse 'tomorrow 10:00'\n"
+     "  evctl parse '1h30m'\n"
+     "  evctl parse 'Mon..Fri 09:00' --tz America/New_York -n 3\n"},
+    {"help", "this help, a topic's, or a verb's",
+     "Prints the summary of every verb; with a verb, its synopsis, "
+     "description\n"
+     "and examples (as 'evctl VERB --help'); 'evctl help on' (or "
+     "calendar) the\n"
+     "calendar syntax, 'evctl help time' the forms of times and "
+     "durations.\n",
+     "  evctl help later\n"
+     "  evctl help on\n"
+     "  evctl watch --help\n"},
+    {"completion", "print a shell completion script",
+     "Prints the completion script for bash, zsh or fish, made from "
+     "evctl's own\n"
+     "verbs and options: verbs, options, their fixed values, timer ids, "
+     "channels\n"
+     "and time zones. The package installs them where each shell looks; by hand:\n",
+     "  source <(evctl completion bash)\n"
+     "  evctl completion zsh > ~/.zfunc/_evctl\n"
+     "  evctl completion fish | source\n"},
+};
+
+static const struct verb_doc *
+verb_doc_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(verb_docs) / sizeof(verb_docs[0]); i++)
+		if (strcmp(verb_docs[i].name, name) == 0)
+			return &verb_docs[i];
+	return NULL;
+}
+
+const char *
+verb_summary(const char *name)
+{
+	const struct verb_doc *d = verb_doc_of(name);
+
+	return d != NULL ? d->summary : NULL;
+}
+
+void
+help_verb(const struct verb *v)
+{
+	const struct verb_doc *d = verb_doc_of(v->name);
+
+	printf("usage: evctl %s\n", v->synopsis);
+	if (d == NULL)
+		return;
+	printf("\n%s\nExamples:\n%s", d->about, d->examples);
+	/* The verbs that are also topics (help on, help time), and those
+	 * whose operand has a syntax of its own. */
+	if (strcmp(v->name, "on") == 0)
+		printf("\n%s", help_on);
+	else if (strcmp(v->name, "time") == 0)
+		printf("\n%s", help_time);
+	else if (strcmp(v->name, "next") == 0)
+		printf("\nThe calendar syntax: evctl help calendar.\n");
+	else if (strcmp(v->name, "at") == 0 || strcmp(v->name, "parse") == 0)
+		printf("\nThe forms of TIME and DURATION: evctl help "
+		       "time.\n");
+}
+
+/* help [TOPIC]: the general help, a topic, or a verb's help. */
 int
 verb_help(struct ctl *x)
 {
 	const char *topic = x->nargs > 0 ? x->args[0] : NULL;
+	const char *near;
 	size_t i;
 
 	if (topic == NULL) {
 		help();
 		printf("\nHelp topics: evctl help on (calendar syntax), evctl "
 		       "help time (times\nand durations), evctl help VERB.\n");
-	} else if (strcmp(topic, "on") == 0 || strcmp(topic, "calendar") == 0 ||
-		   strcmp(topic, "next") == 0) {
+	} else if (strcmp(topic, "calendar") == 0) {
 		fputs(help_on, stdout);
-	} else if (strcmp(topic, "time") == 0 ||
-		   strcmp(topic, "duration") == 0 ||
-		   strcmp(topic, "parse") == 0) {
+	} else if (strcmp(topic, "duration") == 0) {
 		fputs(help_time, stdout);
 	} else {
 		for (i = 0; i < nverbs; i++)
-			if (strcmp(verbs[i].name, topic) == 0)
+			if (strcmp(verbs[i].name, topic) == 0 &&
+			    !(verbs[i].flags & VERB_HIDDEN))
 				break;
-		if (i == nverbs)
+		if (i == nverbs) {
+			near = verb_suggest(topic);
+			if (near != NULL)
+				return usage_error("no help on '%s'; did you "
+						   "mean '%s'?",
+						   topic, near);
 			return usage_error("no help on '%s' (topics: on, time, "
 					   "or a verb)",
 					   topic);
-		printf("usage: evctl %s\n", verbs[i].synopsis);
+		}
+		help_verb(&verbs[i]);
 	}
 	return check_stdout();
 }
@@ -196,7 +525,8 @@ help(void)
 	       "\n"
 	       "Verbs:\n");
 	for (i = 0; i < nverbs; i++)
-		printf("  %s\n", verbs[i].synopsis);
+		if (!(verbs[i].flags & VERB_HIDDEN))
+			printf("  %s\n", verbs[i].synopsis);
 	printf(
 	    "\n"
 	    "Options (anywhere on the line):\n"

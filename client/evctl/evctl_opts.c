@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "evctl.h"
+#include "suggest.h"
 
 #ifndef EVD_VERSION
 #define EVD_VERSION "unknown"
@@ -48,13 +49,12 @@ parse_u64(const char *s, uint64_t *ret)
 	return true;
 }
 
-struct option_def {
-	const char *name;
-	bool has_arg;
-	uint64_t bit; /* 0: global */
-};
+/* Fixed sets of values, which set_option checks and the completions
+ * offer (and the names of evctl_print.c's). */
+static const char *const clock_names[] = {"monotonic", "boottime",
+					  "realtime"};
 
-static const struct option_def options[] = {
+const struct option_def options[] = {
     {"--socket", true, 0},
     {"--json", false, 0},
     {"--timeout", true, 0},
@@ -112,6 +112,36 @@ static const struct option_def options[] = {
     {"--no-open", false, OPT_NO_OPEN},
 };
 
+const size_t noptions = sizeof(options) / sizeof(options[0]);
+
+/*
+ * What the values of options are, for the shell completions
+ * (evctl_complete.c): the options of the table above that take a file,
+ * a channel, a zone, or one of a fixed set (the arrays set_option checks
+ * against). `evctl completion` fails, and with it the build, on a row
+ * here that names no option.
+ */
+#define WORDS(a) VAL_WORDS, a, sizeof(a) / sizeof(a[0])
+const struct option_value option_values[] = {
+    {"--socket", VAL_FILE, NULL, 0},
+    {"--channel", VAL_CHANNEL, NULL, 0},
+    {"--on-failure", VAL_CHANNEL, NULL, 0},
+    {"--clock", WORDS(clock_names)},
+    {"--misfire", WORDS(misfire_names)},
+    {"--delivery", WORDS(delivery_names)},
+    {"--downtime", WORDS(downtime_names)},
+    {"--overlap", WORDS(run_overlap_names)},
+    {"--dst-gap", VAL_DST_GAP, NULL, 0},
+    {"--dst-overlap", VAL_DST_OVERLAP, NULL, 0},
+    {"--tz", VAL_ZONE, NULL, 0},
+    {"--cwd", VAL_DIR, NULL, 0},
+    {"--pass-env", VAL_ENV, NULL, 0},
+};
+#undef WORDS
+
+const size_t noption_values =
+    sizeof(option_values) / sizeof(option_values[0]);
+
 /* Applies one option; returns 0, an exit status, or -1 for "exit 0". */
 static int
 set_option(struct ctl *x, const struct option_def *o, const char *v)
@@ -131,10 +161,6 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 					   "--timeout",
 					   v);
 		x->has_timeout = true;
-	} else if (strcmp(o->name, "--help") == 0 ||
-		   strcmp(o->name, "-h") == 0) {
-		help();
-		return -1;
 	} else if (strcmp(o->name, "--version") == 0) {
 		printf("evctl %s\n", EVD_VERSION);
 		return -1;
@@ -148,8 +174,7 @@ set_option(struct ctl *x, const struct option_def *o, const char *v)
 	} else if (o->bit == OPT_KEY) {
 		x->key = v;
 	} else if (o->bit == OPT_CLOCK) {
-		if (strcmp(v, "monotonic") != 0 && strcmp(v, "boottime") != 0 &&
-		    strcmp(v, "realtime") != 0)
+		if (name_index(clock_names, 3, v) < 0)
 			return usage_error("unknown clock '%s' (monotonic, "
 					   "boottime, realtime)",
 					   v);
@@ -429,11 +454,59 @@ check_hook(struct ctl *x, char **operands)
 	return usage_error("--exec %s: not found in PATH (%s)", prog, path);
 }
 
+/* "Did you mean": the nearest option name (the part before any '='). */
+static int
+unknown_option(const char *a, size_t namelen)
+{
+	const char *names[sizeof(options) / sizeof(options[0])];
+	char name[SUGGEST_NAME_MAX + 1];
+	const char *near = NULL;
+	size_t i;
+
+	for (i = 0; i < noptions; i++)
+		names[i] = options[i].name;
+	if (namelen < sizeof(name)) {
+		memcpy(name, a, namelen);
+		name[namelen] = '\0';
+		near = suggest_nearest(name, names, sizeof(names) /
+							sizeof(names[0]));
+	}
+	if (near != NULL)
+		return usage_error("unknown option '%s'; did you mean '%s'?",
+				   a, near);
+	return usage_error("unknown option '%s'", a);
+}
+
+/* The nearest verb of the table, or NULL; hidden verbs are never
+ * suggested. */
+const char *
+verb_suggest(const char *word)
+{
+	const char *names[64];
+	size_t i, n = 0;
+
+	for (i = 0; i < nverbs && n < sizeof(names) / sizeof(names[0]); i++)
+		if (!(verbs[i].flags & VERB_HIDDEN))
+			names[n++] = verbs[i].name;
+	return suggest_nearest(word, names, n);
+}
+
+static int
+unknown_verb(const char *verb)
+{
+	const char *near = verb_suggest(verb);
+
+	if (near != NULL)
+		return usage_error("unknown verb '%s'; did you mean '%s'?",
+				   verb, near);
+	return usage_error("unknown verb '%s'", verb);
+}
+
 /* Fills x from argv. Returns 0, an exit status, or -1 for "exit 0". */
 int
 parse_args(struct ctl *x, int argc, char **argv, char **operands)
 {
-	bool options_done = false;
+	bool options_done = false, want_help = false;
 	const struct option_def *o;
 	const char *a, *eq, *v;
 	const char *verb = NULL;
@@ -461,12 +534,12 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 		eq = strchr(a, '=');
 		namelen = eq != NULL ? (size_t)(eq - a) : strlen(a);
 		o = NULL;
-		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		for (i = 0; i < noptions; i++)
 			if (strlen(options[i].name) == namelen &&
 			    strncmp(options[i].name, a, namelen) == 0)
 				o = &options[i];
 		if (o == NULL)
-			return usage_error("unknown option '%s'", a);
+			return unknown_option(a, namelen);
 		if (!o->has_arg && eq != NULL)
 			return usage_error("option %s takes no value", o->name);
 		v = NULL;
@@ -479,20 +552,34 @@ parse_args(struct ctl *x, int argc, char **argv, char **operands)
 				return usage_error("option %s needs a value",
 						   o->name);
 		}
+		/* --help: the verb's help, once the verb is known. */
+		if (strcmp(o->name, "--help") == 0 ||
+		    strcmp(o->name, "-h") == 0) {
+			want_help = true;
+			continue;
+		}
 		r = set_option(x, o, v);
 		if (r != 0)
 			return r;
 	}
 
+	if (want_help && verb == NULL) {
+		help();
+		return -1;
+	}
 	if (verb == NULL)
 		return usage_error("no verb given");
 	for (i = 0; i < nverbs; i++)
 		if (strcmp(verbs[i].name, verb) == 0)
 			x->verb = &verbs[i];
 	if (x->verb == NULL)
-		return usage_error("unknown verb '%s'", verb);
+		return unknown_verb(verb);
+	if (want_help) {
+		help_verb(x->verb);
+		return -1;
+	}
 	if (x->opts_seen & ~x->verb->opts) {
-		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		for (i = 0; i < noptions; i++)
 			if (options[i].bit & x->opts_seen & ~x->verb->opts)
 				return usage_error("option %s does not apply "
 						   "to '%s'",

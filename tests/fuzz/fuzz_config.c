@@ -7,8 +7,9 @@
  * successful one yields values that config_format prints and that read
  * back, key by key through config_set and as a whole file through
  * config_parse, to the same settings; config_load of the same bytes from
- * a file (a memfd) agrees with config_parse; merging with the defaults
- * and diffing never misbehave.
+ * a file (a memfd) agrees with config_parse, and so does config_check
+ * (evd --check-config: the first error it reports is config_load's);
+ * merging with the defaults and diffing never misbehave.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -68,6 +69,21 @@ fuzz_round_trip(const struct config *c)
 	free(text);
 }
 
+/* What config_check reported: how many, and the first. */
+struct reports {
+	int n;
+	char first[512];
+};
+
+static void
+report_cb(void *arg, const char *msg)
+{
+	struct reports *rep = arg;
+
+	if (rep->n++ == 0)
+		snprintf(rep->first, sizeof rep->first, "%s", msg);
+}
+
 /* config_load over the same bytes agrees with config_parse. */
 static void
 fuzz_load(const uint8_t *data, size_t size, int parsed,
@@ -102,6 +118,28 @@ fuzz_load(const uint8_t *data, size_t size, int parsed,
 	else
 		FUZZ_CHECK(loaded.set == c->set &&
 		           config_diff(c, &loaded) == 0);
+	/* evd --check-config: every bad line, the first as config_load's. */
+	{
+		struct reports rep = { 0, "" };
+		char why[512];
+		struct config checked;
+
+		r = config_check(path, &checked, why, sizeof why, report_cb,
+		                 &rep);
+		if (r == -EMFILE || r == -ENFILE || r == -ENOMEM)
+			goto out;
+		if (parsed == 0) {
+			FUZZ_CHECK(r == 0 && rep.n == 0);
+			FUZZ_CHECK(checked.set == c->set &&
+			           config_diff(c, &checked) == 0);
+		} else if (r > 0) {
+			FUZZ_CHECK(rep.n == r);
+			FUZZ_CHECK(strcmp(rep.first, err) == 0);
+		} else {
+			/* No configuration at all (a NUL byte). */
+			FUZZ_CHECK(r == parsed && rep.n == 0);
+		}
+	}
 out:
 	close(fd);
 }

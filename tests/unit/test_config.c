@@ -208,6 +208,106 @@ test_errors_name_line_and_reason(void **state)
 	}
 }
 
+/* "Did you mean": a mistyped key names the nearest (issue 17). */
+static void
+test_unknown_key_suggests(void **state)
+{
+	static const struct {
+		const char *text, *err;
+	} cases[] = {
+		{ "\n\nthreds = 2\n",
+		  "evd.conf:3: unknown key 'threds' (did you mean 'threads'?)" },
+		{ "sokcet = /run/x.sock\n",
+		  "evd.conf:1: unknown key 'sokcet' (did you mean 'socket'?)" },
+		{ "log_levl = debug\n",
+		  "evd.conf:1: unknown key 'log_levl' (did you mean "
+		  "'log_level'?)" },
+		{ "Store = memory\n",
+		  "evd.conf:1: unknown key 'Store' (did you mean 'store'?)" },
+		{ "max-connections-per-uid = 3\n",
+		  "evd.conf:1: unknown key 'max-connections-per-uid' (did you "
+		  "mean 'max_connections_per_uid'?)" },
+		{ "colour = blue\n", "evd.conf:1: unknown key 'colour'" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config c;
+		char err[256] = "";
+
+		assert_int_equal(parse(cases[i].text, &c, err, sizeof err),
+		                 -EINVAL);
+		assert_string_equal(err, cases[i].err);
+	}
+}
+
+struct reports {
+	char text[1024];
+	int n;
+};
+
+static void
+collect_cb(void *arg, const char *msg)
+{
+	struct reports *r = arg;
+	size_t used = strlen(r->text);
+
+	snprintf(r->text + used, sizeof r->text - used, "%s\n", msg);
+	r->n++;
+}
+
+/* evd --check-config: every bad line, not only the first. */
+static void
+test_check_reports_every_error(void **state)
+{
+	char path[] = "/tmp/evd-test-config.XXXXXX";
+	const char *text = "store = memory\n"
+	                   "threds = 2\n"
+	                   "history = many\n"
+	                   "store = sqlite\n"
+	                   "log_level = info\n";
+	struct reports rep = { "", 0 };
+	char err[512], want[1024];
+	struct config c;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	config_init(&c);
+	c.history = 77;
+	assert_int_equal(config_check(path, &c, err, sizeof err, collect_cb,
+	                              &rep),
+	                 3);
+	snprintf(want, sizeof want,
+	         "%s:2: unknown key 'threds' (did you mean 'threads'?)\n"
+	         "%s:3: history: expected 0..10000, not 'many'\n"
+	         "%s:4: store: set twice (first on line 1)\n",
+	         path, path, path);
+	assert_string_equal(rep.text, want);
+	assert_int_equal(rep.n, 3);
+	/* Untouched when anything was wrong. */
+	assert_int_equal(c.history, 77);
+
+	/* A good file: no report, ret filled. */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(write(fd, "threads = 2\n", 12), 12);
+	assert_int_equal(config_check(path, &c, err, sizeof err, collect_cb,
+	                              &rep),
+	                 0);
+	assert_int_equal(rep.n, 3);
+	assert_int_equal(c.threads, 2);
+	close(fd);
+	unlink(path);
+
+	assert_int_equal(config_check("/nonexistent/evd.conf", &c, err,
+	                              sizeof err, collect_cb, &rep),
+	                 -ENOENT);
+	assert_string_equal(err, "/nonexistent/evd.conf: No such file or "
+	                         "directory");
+}
+
 static void
 test_socket_path_length(void **state)
 {
@@ -412,6 +512,8 @@ main(void)
 		cmocka_unit_test(test_empty_and_comments),
 		cmocka_unit_test(test_hash_in_value),
 		cmocka_unit_test(test_errors_name_line_and_reason),
+		cmocka_unit_test(test_unknown_key_suggests),
+		cmocka_unit_test(test_check_reports_every_error),
 		cmocka_unit_test(test_socket_path_length),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_load_file),
