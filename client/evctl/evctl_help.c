@@ -370,6 +370,22 @@ static const struct verb_doc verb_docs[] = {
      "  printf '%s\\n' 'soon --channel jobs --payload a' 'cancel 65541' | "
      "evctl batch\n"
      "  evctl batch --json < requests.txt\n"},
+    {"import", "schedule a crontab or systemd timers in evd",
+     "Turns each entry of a crontab (yours, through crontab -l, without "
+     "FILE;\n"
+     "'-' for stdin) or each .timer unit with its service into the evctl\n"
+     "command line it is equivalent to, and schedules them, pipelined as "
+     "batch\n"
+     "does. --dry-run prints those lines and the next fire instead. Keys "
+     "make a\n"
+     "second import schedule nothing again; what does not map is named on\n"
+     "stderr with its line.\n",
+     "  # what your crontab would become, without scheduling it\n"
+     "  evctl import crontab --dry-run\n"
+     "  echo '0 3 * * * /usr/local/bin/backup' | evctl import crontab - "
+     "--dry-run\n"
+     "  evctl import systemd-timer /lib/systemd/system/apt-daily.timer "
+     "--dry-run\n"},
     {"dead", "a channel's dead letters: list, requeue, purge",
      "Lists a channel's dead letters (messages that ran out of delivery\n"
      "attempts or that a consumer rejected for good) with the reason; "
@@ -415,6 +431,17 @@ static const struct verb_doc verb_docs[] = {
      "  evctl parse 'tomorrow 10:00'\n"
      "  evctl parse '1h30m'\n"
      "  evctl parse 'Mon..Fri 09:00' --tz America/New_York -n 3\n"},
+    {"ui", "a web dashboard of your timers, runs and channels",
+     "Serves a dashboard of what you may see through evd (root: "
+     "everyone's) on\n"
+     "loopback until Ctrl-C: timers by next fire, a 24-hour timeline, "
+     "recent\n"
+     "runs with their output, channels and dead letters, with cancel, "
+     "pause,\n"
+     "resume, trigger, retry and requeue. Prints its URL, which carries a\n"
+     "random token that every request needs.\n",
+     "  evctl ui\n"
+     "  evctl ui --no-open --listen 127.0.0.1:8478\n"},
     {"help", "this help, a topic's, or a verb's",
      "Prints the summary of every verb; with a verb, its synopsis, "
      "description\n"

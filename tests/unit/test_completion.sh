@@ -137,7 +137,7 @@ zsh)
 			_files() { print -rn -- "(files) " }
 			words=("$@"); CURRENT=$#; _evctl; print' _ "$script" "$@"
 	}
-	expect "a verb" "soon later at on cancel pause resume trigger retry get wait channel list runs logs time stats watch batch dead purge peek next parse help completion" \
+	expect "a verb" "soon later at on cancel pause resume trigger retry get wait channel list runs logs time stats watch batch import dead purge peek next parse ui help completion" \
 		"$(comp evctl '' | sed 's/ $//')"
 	expect "a clock value" "monotonic boottime realtime" \
 		"$(comp evctl later 5m --clock '' | sed 's/ $//')"
