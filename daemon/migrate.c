@@ -13,7 +13,8 @@
  *	most batch_rows rows, each flushed when the destination flushes;
  *	a destination row is looked up or refused before it is written,
  *	so a second run writes nothing the first one wrote (timers: by
- *	id, then the owner's pending key; messages: by fire id);
+ *	id, then the owner's pending key; messages: by fire id; runs: a
+ *	timer's are copied only where it has none, all in one batch);
  *	a write that fails for its row (STORE_ROW_ERROR) skips the row and
  *	fails the run at the end; any other failure rolls the batch back
  *	and stops at once.
@@ -59,8 +60,10 @@ struct migrate {
 	bool in_txn;    /* a destination batch is open */
 	int lost;       /* the first failure that stopped the run */
 	size_t refused; /* rows skipped for a row error */
-	uint64_t *new_ids; /* timers copied by this run, for their runs */
-	size_t n_new, cap_new;
+	/* Pending timers of the source that the destination holds under
+	 * their ids (copied now or before), for their runs. */
+	uint64_t *ids;
+	size_t n_ids, cap_ids;
 	struct {
 		size_t copied, present, by_key, refused, ended;
 	} timers;
@@ -229,17 +232,25 @@ migrate_begin(struct migrate *m)
 	return 0;
 }
 
-/* One more row in the batch: commits and opens the next when full. */
+/* Commits and opens the next batch once this one is full. */
 static int
-migrate_row_done(struct migrate *m)
+migrate_batch_check(struct migrate *m)
 {
 	int r;
 
-	if (++m->in_batch < m->batch_rows)
+	if (m->in_batch < m->batch_rows)
 		return 0;
 	if ((r = migrate_commit(m)) < 0)
 		return r;
 	return migrate_begin(m);
+}
+
+/* One more row in the batch. */
+static int
+migrate_row_done(struct migrate *m)
+{
+	m->in_batch++;
+	return migrate_batch_check(m);
 }
 
 static int
@@ -251,19 +262,19 @@ migrate_found_cb(const struct store_timer *t, void *arg)
 }
 
 static int
-migrate_note_new(struct migrate *m, uint64_t id)
+migrate_note_id(struct migrate *m, uint64_t id)
 {
 	uint64_t *v;
 	size_t cap;
 
-	if (m->n_new == m->cap_new) {
-		cap = m->cap_new != 0 ? 2 * m->cap_new : 1024;
-		if ((v = realloc(m->new_ids, cap * sizeof *v)) == NULL)
+	if (m->n_ids == m->cap_ids) {
+		cap = m->cap_ids != 0 ? 2 * m->cap_ids : 1024;
+		if ((v = realloc(m->ids, cap * sizeof *v)) == NULL)
 			return -ENOMEM;
-		m->new_ids = v;
-		m->cap_new = cap;
+		m->ids = v;
+		m->cap_ids = cap;
 	}
-	m->new_ids[m->n_new++] = id;
+	m->ids[m->n_ids++] = id;
 	return 0;
 }
 
@@ -281,6 +292,8 @@ migrate_timer_cb(const struct store_timer *t, void *arg)
 		return migrate_lose(m, r, "looking up a timer");
 	if (found) {
 		m->timers.present++;
+		if ((r = migrate_note_id(m, t->id)) < 0)
+			return migrate_lose(m, r, "out of memory");
 		return 0;
 	}
 	/* A fence is the source's claim; the destination has its own. */
@@ -308,7 +321,7 @@ migrate_timer_cb(const struct store_timer *t, void *arg)
 	}
 	if (r < 0)
 		return migrate_lose(m, r, "schedule");
-	if ((r = migrate_note_new(m, t->id)) < 0)
+	if ((r = migrate_note_id(m, t->id)) < 0)
 		return migrate_lose(m, r, "out of memory");
 	m->timers.copied++;
 	return migrate_row_done(m);
@@ -372,34 +385,57 @@ migrate_run_cb(const struct store_run *r, void *arg)
 	return 0;
 }
 
-/* The run records of the timers this run copied, oldest first, as the
- * source's evd appended them. */
+static int
+migrate_any_run_cb(const struct store_run *r, void *arg)
+{
+	(void)r;
+	*(bool *)arg = true;
+	return -ECANCELED; /* one is enough */
+}
+
+/*
+ * The run records of the pending timers, oldest first as the source's
+ * evd appended them, for each timer whose id the destination has and
+ * which has no run there yet: a timer and its runs may have been copied
+ * by two runs of evd migrate, the first one interrupted in between. A
+ * timer's runs go into one batch, so none is ever half copied.
+ */
 static int
 migrate_copy_runs(struct migrate *m)
 {
 	struct migrate_runs rs = { 0 };
+	bool has;
 	size_t i, j;
 	int r = 0;
 
-	for (i = 0; i < m->n_new && r == 0; i++) {
-		r = m->sb->runs(m->src, m->new_ids[i], migrate_run_cb, &rs);
+	for (i = 0; i < m->n_ids && r == 0; i++) {
+		has = false;
+		r = m->db->runs(m->dst, m->ids[i], migrate_any_run_cb, &has);
+		if (r < 0 && r != -ECANCELED) {
+			migrate_lose(m, r, "reading runs");
+			break;
+		}
+		r = 0;
+		if (has)
+			continue;
+		r = m->sb->runs(m->src, m->ids[i], migrate_run_cb, &rs);
 		if (r < 0) {
 			if (rs.failed == 0)
 				fprintf(m->err, "evd migrate: %s: reading "
 				        "the runs of timer %" PRIu64 ": %s\n",
-				        m->src_name, m->new_ids[i],
+				        m->src_name, m->ids[i],
 				        m->sb->errmsg(m->src));
 			else
 				migrate_lose(m, r, "reading runs");
 			m->lost = r;
 			break;
 		}
-		for (j = rs.n; j-- > 0 && r == 0;) {
+		for (j = rs.n; j-- > 0;) {
 			r = m->db->run_append(m->dst, &rs.v[j]);
 			if (STORE_ROW_ERROR(r)) {
 				fprintf(m->err, "evd migrate: a run of timer "
 				        "%" PRIu64 ": refused by %s: %s\n",
-				        m->new_ids[i], m->dst_name,
+				        m->ids[i], m->dst_name,
 				        m->db->errmsg(m->dst));
 				m->refused++;
 				r = 0;
@@ -410,9 +446,12 @@ migrate_copy_runs(struct migrate *m)
 				break;
 			}
 			m->runs++;
-			r = migrate_row_done(m);
+			m->in_batch++;
 		}
 		migrate_runs_clear(&rs);
+		/* Commits between two timers only. */
+		if (r == 0)
+			r = migrate_batch_check(m);
 	}
 	free(rs.v);
 	return r;
@@ -622,7 +661,7 @@ migrate_summary(struct migrate *m)
 		        m->timers.by_key);
 	if (m->timers.refused != 0)
 		fprintf(m->out, ", %zu refused", m->timers.refused);
-	fprintf(m->out, "\nruns: %zu copied (history of the timers copied)\n",
+	fprintf(m->out, "\nruns: %zu copied (history of the pending timers)\n",
 	        m->runs);
 	fprintf(m->out, "messages: %zu copied (%zu dead letters), %zu already "
 	        "present", m->msgs.copied, m->msgs.dead, m->msgs.present);
@@ -702,6 +741,6 @@ out:
 		m.db->close(m.dst);
 	if (m.src != NULL)
 		m.sb->close(m.src);
-	free(m.new_ids);
+	free(m.ids);
 	return r;
 }

@@ -5,13 +5,13 @@
  * that it works for any pair of durable backends.
  *
  * What it copies: every pending timer with its id, key, owner, schedule,
- * exec command, paused flag and fire count, and the run records of each
- * timer it copied; every queued, in-flight and dead channel message with
- * its fire id, attempts and reason; every channel's owner and grants;
- * the id counters (the larger of source and destination) and the
- * last-seen clock. Finished and cancelled timers are counted, not copied:
- * the interface has no write that makes a stored timer finished without
- * a claim of the destination's own.
+ * exec command, paused flag and fire count, and its run records (unless
+ * the destination has some for it already); every queued, in-flight and
+ * dead channel message with its fire id, attempts and reason; every
+ * channel's owner and grants; the id counters (the larger of source and
+ * destination) and the last-seen clock. Finished and cancelled timers
+ * are counted, not copied: the interface has no write that makes a
+ * stored timer finished without a claim of the destination's own.
  *
  * Safe to re-run: a timer already in the destination (its id, or its
  * owner's pending key) and a message already there (its fire id) are

@@ -444,6 +444,38 @@ test_key_taken_and_counters_ahead(void **state)
 	B->close(s);
 }
 
+/* A first run stopped between a timer's batch and its runs' batch: the
+ * next run finds the timer and still copies its runs, once. */
+static void
+test_runs_after_interrupted_copy(void **state)
+{
+	struct fx *f = *state;
+	struct store *s;
+	struct store_timer t;
+	uint64_t fires[8];
+
+	fill_source(f);
+	s = open_dir(f, f->b);
+	assert_int_equal(B->begin(s), 0);
+	t = timer(3, "k3");
+	assert_int_equal(B->schedule(s, &t), 0);
+	assert_int_equal(B->commit(s), 0);
+	B->close(s);
+
+	assert_int_equal(run(f), 0);
+	assert_non_null(strstr(f->out, "timers: 5 copied, 1 already present\n"));
+	assert_non_null(strstr(f->out, "runs: 3 copied"));
+	assert_int_equal(run(f), 0);
+	assert_non_null(strstr(f->out, "runs: 0 copied"));
+	s = open_dir(f, f->b);
+	memset(fires, 0, sizeof fires);
+	assert_int_equal(B->runs(s, 3, run_cb, fires), 0);
+	assert_int_equal(fires[0], 103);
+	assert_int_equal(fires[2], 101);
+	assert_int_equal(fires[3], 0);
+	B->close(s);
+}
+
 /* Refusals that say why: a source in use, one with no store, a copy onto
  * itself; nothing is created in the source's place. */
 static void
@@ -481,6 +513,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_key_taken_and_counters_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_runs_after_interrupted_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};
 
