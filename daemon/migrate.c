@@ -8,7 +8,8 @@
  *
  * Invariants:
  *	the source is only read (claim with no horizon, load_messages,
- *	load_channels, runs, list_ended, meta_get, max_ids), the
+ *	load_channels, runs, list_ended, meta_get), all inside one
+ *	begin() that is rolled back, never committed; the
  *	destination only written through begin ... commit batches of at
  *	most batch_rows rows, each flushed when the destination flushes;
  *	a destination row is looked up or refused before it is written,
@@ -58,6 +59,7 @@ struct migrate {
 	FILE *out, *err;
 	size_t batch_rows, in_batch;
 	bool in_txn;    /* a destination batch is open */
+	bool src_txn;   /* the source's read transaction is open */
 	int lost;       /* the first failure that stopped the run */
 	size_t refused; /* rows skipped for a row error */
 	/* Pending timers of the source that the destination holds under
@@ -697,6 +699,17 @@ migrate_run(const struct migrate_options *o, FILE *out, FILE *err)
 		return r;
 	if ((r = migrate_open(&m, &o->to, false, &m.dst)) < 0)
 		goto out;
+	/*
+	 * Every read of the source in one transaction that is rolled back:
+	 * one view of it, and one lock for the lot instead of one per
+	 * query (sqlite takes a file lock per read outside a transaction).
+	 */
+	if ((r = m.sb->begin(m.src)) < 0) {
+		fprintf(err, "evd migrate: reading %s: %s\n", m.src_name,
+		        m.sb->errmsg(m.src));
+		goto out;
+	}
+	m.src_txn = true;
 	if ((r = migrate_begin(&m)) < 0)
 		goto out;
 
@@ -737,6 +750,8 @@ out:
 	if (m.lost == 0 && r == 0 && m.timers.ended != 0)
 		fprintf(out, "finished timers: %zu not copied (they and their "
 		        "runs stay in the source)\n", m.timers.ended);
+	if (m.src_txn)
+		m.sb->rollback(m.src);
 	if (m.dst != NULL)
 		m.db->close(m.dst);
 	if (m.src != NULL)

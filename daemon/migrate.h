@@ -20,8 +20,9 @@
  * destination does (flush()), so an interrupted run loses at most the
  * batch in progress and the next run finishes it.
  *
- * The source is only read through the interface (its backend may still
- * write its own bookkeeping at open and close, as sqlite's does) and
+ * The source is only read through the interface, in one transaction
+ * that is rolled back at the end (its backend may still write its own
+ * bookkeeping at open and close, as sqlite's does), and
  * must not be in use: sqlite's open takes the state directory's lock
  * and a running evd holds it.
  *
