@@ -4,7 +4,9 @@
  * evd always runs in the foreground: systemd (or the terminal) supervises
  * it; it never forks itself. Start-up order: options, state directory,
  * store, socket, then READY=1, so that anyone waiting for readiness can
- * connect at once. The only place that exits the process.
+ * connect at once. The only place that exits the process. "evd migrate"
+ * runs instead of all that (main_migrate, migrate.h): it copies one
+ * store into another and exits.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -704,7 +706,7 @@ hooks_init(struct event_base *base, const struct config *c)
 }
 
 static void
-migrate_usage(FILE *f)
+main_migrate_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: evd migrate --from SPEC --to SPEC [options]\n"
@@ -762,6 +764,8 @@ main_migrate(int argc, char **argv)
 	int ch, r;
 
 	config_init(&opts.cmd);
+	/* getopt's messages start with it. */
+	argv[0] = (char *)"evd migrate";
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -800,10 +804,10 @@ main_migrate(int argc, char **argv)
 			}
 			break;
 		case 'h':
-			migrate_usage(stdout);
+			main_migrate_usage(stdout);
 			return 0;
 		default:
-			migrate_usage(stderr);
+			main_migrate_usage(stderr);
 			return MAIN_EXIT_USAGE;
 		}
 	}
@@ -814,7 +818,7 @@ main_migrate(int argc, char **argv)
 	}
 	if (from == NULL || to == NULL) {
 		fprintf(stderr, "evd migrate: --from and --to are required\n");
-		migrate_usage(stderr);
+		main_migrate_usage(stderr);
 		return MAIN_EXIT_USAGE;
 	}
 	if (!opts.config_given &&
