@@ -45,9 +45,9 @@
  * backends' own keys (sqlite's prune cursor) and batch.c's write probe
  * belong to one store and are not copied. */
 static const char *const migrate_meta_keys[] = {
-	"next_timer_id",
-	"next_fire_id",
-	"last_seen_rt_ns",
+    "next_timer_id",
+    "next_fire_id",
+    "last_seen_rt_ns",
 };
 
 /* One run's state; on migrate_run's stack. */
@@ -58,9 +58,9 @@ struct migrate {
 	char src_name[MIGRATE_ARG_MAX + 16], dst_name[MIGRATE_ARG_MAX + 16];
 	FILE *out, *err;
 	size_t batch_rows, in_batch;
-	bool in_txn;    /* a destination batch is open */
-	bool src_txn;   /* the source's read transaction is open */
-	int lost;       /* the first failure that stopped the run */
+	bool in_txn;	/* a destination batch is open */
+	bool src_txn;	/* the source's read transaction is open */
+	int lost;	/* the first failure that stopped the run */
 	size_t refused; /* rows skipped for a row error */
 	/* Pending timers of the source that the destination holds under
 	 * their ids (copied now or before), for their runs. */
@@ -86,7 +86,7 @@ struct migrate_runs {
 
 int
 migrate_spec_parse(const char *text, const char *default_dir,
-                   struct migrate_spec *ret, char *err, size_t errsize)
+		   struct migrate_spec *ret, char *err, size_t errsize)
 {
 	const char *colon = strchr(text, ':');
 	size_t name_len = colon != NULL ? (size_t)(colon - text) : strlen(text);
@@ -95,44 +95,54 @@ migrate_spec_parse(const char *text, const char *default_dir,
 	char name[32];
 
 	if (name_len == 0) {
-		snprintf(err, errsize, "'%s': no store name (NAME[:ARG], e.g. "
-		         "sqlite:/var/lib/evd)", text);
+		snprintf(err, errsize,
+			 "'%s': no store name (NAME[:ARG], e.g. "
+			 "sqlite:/var/lib/evd)",
+			 text);
 		return -EINVAL;
 	}
 	if (name_len >= sizeof name) {
 		snprintf(err, errsize, "unknown store '%.*s'", (int)name_len,
-		         text);
+			 text);
 		return -EINVAL;
 	}
 	memcpy(name, text, name_len);
 	name[name_len] = '\0';
 	if ((be = store_backend_find(name)) == NULL) {
-		snprintf(err, errsize, "unknown store '%s' (NAME[:ARG], NAME "
-		         "one of evd's --store kinds)", name);
+		snprintf(err, errsize,
+			 "unknown store '%s' (NAME[:ARG], NAME "
+			 "one of evd's --store kinds)",
+			 name);
 		return -EINVAL;
 	}
 	if (!be->durable) {
-		snprintf(err, errsize, "the %s store keeps nothing once evd "
-		         "stops: there is nothing to migrate from or to", name);
+		snprintf(err, errsize,
+			 "the %s store keeps nothing once evd "
+			 "stops: there is nothing to migrate from or to",
+			 name);
 		return -EINVAL;
 	}
 	if (colon != NULL && colon[1] == '\0') {
-		snprintf(err, errsize, "'%s': empty ARG after ':' (leave out "
-		         "the ':' for the default)", text);
+		snprintf(err, errsize,
+			 "'%s': empty ARG after ':' (leave out "
+			 "the ':' for the default)",
+			 text);
 		return -EINVAL;
 	}
 	arg = colon != NULL ? colon + 1 : "";
 	if (colon == NULL && strcmp(name, "sqlite") == 0) {
 		if (default_dir == NULL || default_dir[0] == '\0') {
-			snprintf(err, errsize, "'%s': no state directory "
-			         "configured; say sqlite:DIR", text);
+			snprintf(err, errsize,
+				 "'%s': no state directory "
+				 "configured; say sqlite:DIR",
+				 text);
 			return -EINVAL;
 		}
 		arg = default_dir;
 	}
 	if (strlen(arg) >= sizeof ret->arg) {
 		snprintf(err, errsize, "'%s': ARG longer than %d bytes", name,
-		         MIGRATE_ARG_MAX - 1);
+			 MIGRATE_ARG_MAX - 1);
 		return -ENAMETOOLONG;
 	}
 	ret->be = be;
@@ -188,13 +198,13 @@ migrate_lose(struct migrate *m, int r, const char *what)
 	if (m->lost != 0)
 		return m->lost;
 	fprintf(m->err,
-	        "evd migrate: %s: %s: %s; the batch in progress was rolled "
-	        "back (what earlier batches wrote stays: run evd migrate "
-	        "again once this is fixed)\n",
-	        m->dst_name, what,
-	        r != -ENOMEM && m->db->errmsg(m->dst)[0] != '\0'
-	            ? m->db->errmsg(m->dst)
-	            : strerror(-r));
+		"evd migrate: %s: %s: %s; the batch in progress was rolled "
+		"back (what earlier batches wrote stays: run evd migrate "
+		"again once this is fixed)\n",
+		m->dst_name, what,
+		r != -ENOMEM && m->db->errmsg(m->dst)[0] != '\0'
+		    ? m->db->errmsg(m->dst)
+		    : strerror(-r));
 	m->lost = r;
 	migrate_abandon(m);
 	return r;
@@ -214,9 +224,9 @@ migrate_commit(struct migrate *m)
 	    m->db->flushes(m->dst) && (r = m->db->flush(m->dst)) < 0) {
 		/* Committed, maybe not on disk: no rollback left to do. */
 		fprintf(m->err,
-		        "evd migrate: %s: cannot make the last batch durable: "
-		        "%s\n",
-		        m->dst_name, strerror(-r));
+			"evd migrate: %s: cannot make the last batch durable: "
+			"%s\n",
+			m->dst_name, strerror(-r));
 		m->lost = r;
 		return r;
 	}
@@ -310,13 +320,15 @@ migrate_timer_cb(const struct store_timer *t, void *arg)
 		return 0;
 	}
 	if (STORE_ROW_ERROR(r)) {
-		fprintf(m->err, "evd migrate: timer %" PRIu64 " (uid %u%s%s%s):"
-		        " refused by %s: %s\n", t->id, (unsigned)t->uid,
-		        t->key != NULL ? ", key '" : "",
-		        t->key != NULL ? migrate_printable(t->key, key,
-		                                           sizeof key) : "",
-		        t->key != NULL ? "'" : "", m->dst_name,
-		        m->db->errmsg(m->dst));
+		fprintf(
+		    m->err,
+		    "evd migrate: timer %" PRIu64 " (uid %u%s%s%s):"
+		    " refused by %s: %s\n",
+		    t->id, (unsigned)t->uid, t->key != NULL ? ", key '" : "",
+		    t->key != NULL ? migrate_printable(t->key, key, sizeof key)
+				   : "",
+		    t->key != NULL ? "'" : "", m->dst_name,
+		    m->db->errmsg(m->dst));
 		m->timers.refused++;
 		m->refused++;
 		return 0;
@@ -375,10 +387,10 @@ migrate_run_cb(const struct store_run *r, void *arg)
 	}
 	c = &rs->v[rs->n];
 	*c = *r;
-	c->detail = r->detail != NULL
-	                ? migrate_memdup(r->detail, strlen(r->detail) + 1,
-	                                 &failed)
-	                : NULL;
+	c->detail =
+	    r->detail != NULL
+		? migrate_memdup(r->detail, strlen(r->detail) + 1, &failed)
+		: NULL;
 	c->out = migrate_memdup(r->out, r->out_len, &failed);
 	c->err = migrate_memdup(r->err, r->err_len, &failed);
 	rs->n++; /* freed by migrate_runs_clear even when a copy failed */
@@ -405,7 +417,7 @@ migrate_any_run_cb(const struct store_run *r, void *arg)
 static int
 migrate_copy_runs(struct migrate *m)
 {
-	struct migrate_runs rs = { 0 };
+	struct migrate_runs rs = {0};
 	bool has;
 	size_t i, j;
 	int r = 0;
@@ -423,10 +435,11 @@ migrate_copy_runs(struct migrate *m)
 		r = m->sb->runs(m->src, m->ids[i], migrate_run_cb, &rs);
 		if (r < 0) {
 			if (rs.failed == 0)
-				fprintf(m->err, "evd migrate: %s: reading "
-				        "the runs of timer %" PRIu64 ": %s\n",
-				        m->src_name, m->ids[i],
-				        m->sb->errmsg(m->src));
+				fprintf(m->err,
+					"evd migrate: %s: reading "
+					"the runs of timer %" PRIu64 ": %s\n",
+					m->src_name, m->ids[i],
+					m->sb->errmsg(m->src));
 			else
 				migrate_lose(m, r, "reading runs");
 			m->lost = r;
@@ -435,10 +448,11 @@ migrate_copy_runs(struct migrate *m)
 		for (j = rs.n; j-- > 0;) {
 			r = m->db->run_append(m->dst, &rs.v[j]);
 			if (STORE_ROW_ERROR(r)) {
-				fprintf(m->err, "evd migrate: a run of timer "
-				        "%" PRIu64 ": refused by %s: %s\n",
-				        m->ids[i], m->dst_name,
-				        m->db->errmsg(m->dst));
+				fprintf(m->err,
+					"evd migrate: a run of timer "
+					"%" PRIu64 ": refused by %s: %s\n",
+					m->ids[i], m->dst_name,
+					m->db->errmsg(m->dst));
 				m->refused++;
 				r = 0;
 				continue;
@@ -476,11 +490,12 @@ migrate_msg_cb(const struct store_msg *msg, void *arg)
 	if (r == 0 && (msg->attempts != 0 || msg->dead || msg->reason != NULL))
 		r = m->db->update_msg(m->dst, msg);
 	if (STORE_ROW_ERROR(r)) {
-		fprintf(m->err, "evd migrate: message %" PRIu64 " (channel "
-		        "'%s', timer %" PRIu64 "): refused by %s: %s\n",
-		        msg->fire_id, migrate_printable(msg->channel, ch,
-		                                        sizeof ch),
-		        msg->timer_id, m->dst_name, m->db->errmsg(m->dst));
+		fprintf(m->err,
+			"evd migrate: message %" PRIu64 " (channel "
+			"'%s', timer %" PRIu64 "): refused by %s: %s\n",
+			msg->fire_id,
+			migrate_printable(msg->channel, ch, sizeof ch),
+			msg->timer_id, m->dst_name, m->db->errmsg(m->dst));
 		m->msgs.refused++;
 		m->refused++;
 		return 0;
@@ -502,9 +517,11 @@ migrate_channel_cb(const struct store_channel *c, void *arg)
 
 	r = m->db->channel_put(m->dst, c);
 	if (STORE_ROW_ERROR(r)) {
-		fprintf(m->err, "evd migrate: channel '%s': refused by %s: "
-		        "%s\n", migrate_printable(c->name, name, sizeof name),
-		        m->dst_name, m->db->errmsg(m->dst));
+		fprintf(m->err,
+			"evd migrate: channel '%s': refused by %s: "
+			"%s\n",
+			migrate_printable(c->name, name, sizeof name),
+			m->dst_name, m->db->errmsg(m->dst));
 		m->channels_refused++;
 		m->refused++;
 		return 0;
@@ -534,14 +551,14 @@ migrate_ended_cb(const struct store_timer *t, void *arg)
 static int
 migrate_count_ended(struct migrate *m)
 {
-	struct migrate_ended e = { 0, 0 };
+	struct migrate_ended e = {0, 0};
 	size_t before;
 	int r;
 
 	do {
 		before = e.n;
 		r = m->sb->list_ended(m->src, 0, true, e.after,
-		                      MIGRATE_ENDED_PAGE, migrate_ended_cb, &e);
+				      MIGRATE_ENDED_PAGE, migrate_ended_cb, &e);
 		if (r < 0)
 			return r;
 	} while (e.n - before == MIGRATE_ENDED_PAGE);
@@ -564,8 +581,8 @@ migrate_meta(struct migrate *m)
 			continue;
 		if (r < 0) {
 			fprintf(m->err, "evd migrate: %s: reading %s: %s\n",
-			        m->src_name, migrate_meta_keys[i],
-			        m->sb->errmsg(m->src));
+				m->src_name, migrate_meta_keys[i],
+				m->sb->errmsg(m->src));
 			m->lost = r;
 			return r;
 		}
@@ -574,16 +591,15 @@ migrate_meta(struct migrate *m)
 			return migrate_lose(m, r, "meta_get");
 		if (r == -ENOENT || sv > dv) {
 			if ((r = m->db->meta_put(m->dst, migrate_meta_keys[i],
-			                         sv)) < 0)
+						 sv)) < 0)
 				return migrate_lose(m, r, "meta_put");
 			dv = sv;
 		}
 		if (len < sizeof m->meta)
-			len += (size_t)snprintf(m->meta + len,
-			                        sizeof m->meta - len,
-			                        "%s %s %" PRId64,
-			                        len != 0 ? "," : "",
-			                        migrate_meta_keys[i], dv);
+			len += (size_t)snprintf(
+			    m->meta + len, sizeof m->meta - len,
+			    "%s %s %" PRId64, len != 0 ? "," : "",
+			    migrate_meta_keys[i], dv);
 	}
 	if (len == 0)
 		snprintf(m->meta, sizeof m->meta, " none in the source");
@@ -593,7 +609,7 @@ migrate_meta(struct migrate *m)
 /* Opens one side; says why it cannot, the lock first. */
 static int
 migrate_open(struct migrate *m, const struct migrate_spec *sp, bool source,
-             struct store **ret)
+	     struct store **ret)
 {
 	struct store_config cfg = m->o->cfg;
 	const char *name = source ? m->src_name : m->dst_name;
@@ -608,11 +624,12 @@ migrate_open(struct migrate *m, const struct migrate_spec *sp, bool source,
 		cfg.state_dir = sp->arg;
 		if (source &&
 		    (snprintf(path, sizeof path, "%s/" MIGRATE_SQLITE_DB,
-		              sp->arg) >= (int)sizeof path ||
+			      sp->arg) >= (int)sizeof path ||
 		     stat(path, &st) < 0)) {
-			fprintf(m->err, "evd migrate: the source %s holds no "
-			        "evd store (no %s there)\n", name,
-			        MIGRATE_SQLITE_DB);
+			fprintf(m->err,
+				"evd migrate: the source %s holds no "
+				"evd store (no %s there)\n",
+				name, MIGRATE_SQLITE_DB);
 			return -ENOENT;
 		}
 	} else {
@@ -624,15 +641,16 @@ migrate_open(struct migrate *m, const struct migrate_spec *sp, bool source,
 	if (why == NULL || why[0] == '\0')
 		why = strerror(-r);
 	if (r == -EBUSY)
-		fprintf(m->err, "evd migrate: the %s %s is in use: %s; stop "
-		        "the evd that runs on it first%s\n",
-		        source ? "source" : "destination", name, why,
-		        source ? " (a store is copied while nothing "
-		                 "changes it)"
-		               : "");
+		fprintf(m->err,
+			"evd migrate: the %s %s is in use: %s; stop "
+			"the evd that runs on it first%s\n",
+			source ? "source" : "destination", name, why,
+			source ? " (a store is copied while nothing "
+				 "changes it)"
+			       : "");
 	else
 		fprintf(m->err, "evd migrate: cannot open the %s %s: %s\n",
-		        source ? "source" : "destination", name, why);
+			source ? "source" : "destination", name, why);
 	return r;
 }
 
@@ -657,16 +675,18 @@ migrate_summary(struct migrate *m)
 	if (m->channels_refused != 0)
 		fprintf(m->out, ", %zu refused", m->channels_refused);
 	fprintf(m->out, "\ntimers: %zu copied, %zu already present",
-	        m->timers.copied, m->timers.present);
+		m->timers.copied, m->timers.present);
 	if (m->timers.by_key != 0)
 		fprintf(m->out, " (%zu by key under another id)",
-		        m->timers.by_key);
+			m->timers.by_key);
 	if (m->timers.refused != 0)
 		fprintf(m->out, ", %zu refused", m->timers.refused);
 	fprintf(m->out, "\nruns: %zu copied (history of the pending timers)\n",
-	        m->runs);
-	fprintf(m->out, "messages: %zu copied (%zu dead letters), %zu already "
-	        "present", m->msgs.copied, m->msgs.dead, m->msgs.present);
+		m->runs);
+	fprintf(m->out,
+		"messages: %zu copied (%zu dead letters), %zu already "
+		"present",
+		m->msgs.copied, m->msgs.dead, m->msgs.present);
 	if (m->msgs.refused != 0)
 		fprintf(m->out, ", %zu refused", m->msgs.refused);
 	fprintf(m->out, "\n");
@@ -686,13 +706,15 @@ migrate_run(const struct migrate_options *o, FILE *out, FILE *err)
 	m.db = o->to.be;
 	m.out = out;
 	m.err = err;
-	m.batch_rows = o->batch_rows != 0 ? o->batch_rows
-	                                  : MIGRATE_DEFAULT_BATCH;
+	m.batch_rows =
+	    o->batch_rows != 0 ? o->batch_rows : MIGRATE_DEFAULT_BATCH;
 	migrate_name(&o->from, m.src_name, sizeof m.src_name);
 	migrate_name(&o->to, m.dst_name, sizeof m.dst_name);
 	if (migrate_same(&o->from, &o->to)) {
-		fprintf(err, "evd migrate: --from and --to name the same "
-		        "store (%s)\n", m.src_name);
+		fprintf(err,
+			"evd migrate: --from and --to name the same "
+			"store (%s)\n",
+			m.src_name);
 		return -EINVAL;
 	}
 	if ((r = migrate_open(&m, &o->from, true, &m.src)) < 0)
@@ -706,7 +728,7 @@ migrate_run(const struct migrate_options *o, FILE *out, FILE *err)
 	 */
 	if ((r = m.sb->begin(m.src)) < 0) {
 		fprintf(err, "evd migrate: reading %s: %s\n", m.src_name,
-		        m.sb->errmsg(m.src));
+			m.sb->errmsg(m.src));
 		goto out;
 	}
 	m.src_txn = true;
@@ -737,9 +759,10 @@ migrate_run(const struct migrate_options *o, FILE *out, FILE *err)
 read_failed:
 	/* A callback that stopped the read has said why already. */
 	if (m.lost == 0) {
-		fprintf(err, "evd migrate: reading %s: %s; the batch in "
-		        "progress was rolled back\n", m.src_name,
-		        m.sb->errmsg(m.src));
+		fprintf(err,
+			"evd migrate: reading %s: %s; the batch in "
+			"progress was rolled back\n",
+			m.src_name, m.sb->errmsg(m.src));
 		m.lost = r;
 	}
 out:
@@ -748,8 +771,10 @@ out:
 		migrate_summary(&m);
 	}
 	if (m.lost == 0 && r == 0 && m.timers.ended != 0)
-		fprintf(out, "finished timers: %zu not copied (they and their "
-		        "runs stay in the source)\n", m.timers.ended);
+		fprintf(out,
+			"finished timers: %zu not copied (they and their "
+			"runs stay in the source)\n",
+			m.timers.ended);
 	if (m.src_txn)
 		m.sb->rollback(m.src);
 	if (m.dst != NULL)

@@ -62,7 +62,7 @@ struct migrate_spec {
  * untouched on failure. Pure: no I/O.
  */
 int migrate_spec_parse(const char *text, const char *default_dir,
-                       struct migrate_spec *ret, char *err, size_t errsize);
+		       struct migrate_spec *ret, char *err, size_t errsize);
 
 struct migrate_options {
 	struct migrate_spec from, to;

@@ -37,17 +37,18 @@ test_spec_ok(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(migrate_spec_parse("sqlite:/a/b", NULL, &sp, err,
-	                                    sizeof err), 0);
+	assert_int_equal(
+	    migrate_spec_parse("sqlite:/a/b", NULL, &sp, err, sizeof err), 0);
 	assert_ptr_equal(sp.be, B);
 	assert_string_equal(sp.arg, "/a/b");
 	/* A colon inside ARG is ARG's (a conninfo has none, a path may). */
-	assert_int_equal(migrate_spec_parse("sqlite:/a:b", NULL, &sp, err,
-	                                    sizeof err), 0);
+	assert_int_equal(
+	    migrate_spec_parse("sqlite:/a:b", NULL, &sp, err, sizeof err), 0);
 	assert_string_equal(sp.arg, "/a:b");
 	/* No ARG: the configured state directory. */
-	assert_int_equal(migrate_spec_parse("sqlite", "/var/lib/evd", &sp,
-	                                    err, sizeof err), 0);
+	assert_int_equal(
+	    migrate_spec_parse("sqlite", "/var/lib/evd", &sp, err, sizeof err),
+	    0);
 	assert_string_equal(sp.arg, "/var/lib/evd");
 }
 
@@ -58,16 +59,16 @@ test_spec_errors(void **state)
 		const char *text, *default_dir, *says;
 		int r;
 	} cases[] = {
-		{ "foo:/x", "/d", "unknown store 'foo'", -EINVAL },
-		{ "foo", "/d", "unknown store 'foo'", -EINVAL },
-		{ "sqlitex:/x", "/d", "unknown store", -EINVAL },
-		{ "sqlite:", "/d", "empty ARG", -EINVAL },
-		{ "", "/d", "no store name", -EINVAL },
-		{ ":/x", "/d", "no store name", -EINVAL },
-		{ "memory", "/d", "keeps nothing", -EINVAL },
-		{ "memory:x", "/d", "keeps nothing", -EINVAL },
-		{ "sqlite", NULL, "no state directory", -EINVAL },
-		{ "sqlite", "", "no state directory", -EINVAL },
+	    {"foo:/x", "/d", "unknown store 'foo'", -EINVAL},
+	    {"foo", "/d", "unknown store 'foo'", -EINVAL},
+	    {"sqlitex:/x", "/d", "unknown store", -EINVAL},
+	    {"sqlite:", "/d", "empty ARG", -EINVAL},
+	    {"", "/d", "no store name", -EINVAL},
+	    {":/x", "/d", "no store name", -EINVAL},
+	    {"memory", "/d", "keeps nothing", -EINVAL},
+	    {"memory:x", "/d", "keeps nothing", -EINVAL},
+	    {"sqlite", NULL, "no state directory", -EINVAL},
+	    {"sqlite", "", "no state directory", -EINVAL},
 	};
 	struct migrate_spec sp;
 	char err[256], big[MIGRATE_ARG_MAX + 16];
@@ -78,12 +79,12 @@ test_spec_errors(void **state)
 		memset(&sp, 0xa5, sizeof sp);
 		err[0] = '\0';
 		assert_int_equal(migrate_spec_parse(cases[i].text,
-		                                    cases[i].default_dir, &sp,
-		                                    err, sizeof err),
-		                 cases[i].r);
+						    cases[i].default_dir, &sp,
+						    err, sizeof err),
+				 cases[i].r);
 		if (strstr(err, cases[i].says) == NULL)
 			fail_msg("'%s': '%s' does not say '%s'", cases[i].text,
-			         err, cases[i].says);
+				 err, cases[i].says);
 		/* ret is untouched on failure. */
 		assert_int_equal(((unsigned char *)&sp)[0], 0xa5);
 	}
@@ -91,7 +92,7 @@ test_spec_errors(void **state)
 	big[sizeof big - 1] = '\0';
 	memcpy(big, "sqlite:/", 8);
 	assert_int_equal(migrate_spec_parse(big, NULL, &sp, err, sizeof err),
-	                 -ENAMETOOLONG);
+			 -ENAMETOOLONG);
 }
 
 /* ---- migrate_run between two SQLite stores ---- */
@@ -175,8 +176,8 @@ run(struct fx *f)
 static struct store_timer
 timer(uint64_t id, const char *key)
 {
-	static const uint8_t exec[] = { 0x0a, 0x03, 'a', 'b', 'c' };
-	static const uint8_t sched[] = { 0x08, 0x01 };
+	static const uint8_t exec[] = {0x0a, 0x03, 'a', 'b', 'c'};
+	static const uint8_t sched[] = {0x08, 0x01};
 	struct store_timer t;
 
 	memset(&t, 0, sizeof t);
@@ -243,8 +244,7 @@ count_msgs_cb(const struct store_msg *m, void *arg)
 	v[m->fire_id - 1].channel = NULL;
 	v[m->fire_id - 1].payload = NULL;
 	v[m->fire_id - 1].reason =
-	    m->reason != NULL && strcmp(m->reason, "boom") == 0 ? "boom"
-	                                                        : NULL;
+	    m->reason != NULL && strcmp(m->reason, "boom") == 0 ? "boom" : NULL;
 	return 0;
 }
 
@@ -281,8 +281,8 @@ fill_source(struct fx *f)
 	struct store *s = open_dir(f, f->a);
 	struct store_timer t;
 	struct store_msg m;
-	struct store_channel c = { "jobs", 1000,
-	                           (const uint8_t *)"\x01\x02\x03", 3 };
+	struct store_channel c = {"jobs", 1000, (const uint8_t *)"\x01\x02\x03",
+				  3};
 	struct store_run r;
 	uint64_t id;
 	char key[16];
@@ -342,17 +342,18 @@ test_copy_and_rerun(void **state)
 	assert_non_null(strstr(f->out, "timers: 6 copied, 0 already present"));
 	assert_non_null(strstr(f->out, "runs: 3 copied"));
 	assert_non_null(strstr(f->out, "messages: 2 copied (1 dead letters)"
-	                               ", 0 already present"));
+				       ", 0 already present"));
 	assert_non_null(strstr(f->out, "channels: 1 copied"));
 	assert_non_null(strstr(f->out, "meta: next_timer_id 5000, "
-	                               "next_fire_id 10, last_seen_rt_ns 42"));
+				       "next_fire_id 10, last_seen_rt_ns 42"));
 
 	/* Again: nothing new, nothing doubled. */
 	assert_int_equal(run(f), 0);
-	assert_non_null(strstr(f->out, "timers: 0 copied, 6 already present\n"));
+	assert_non_null(
+	    strstr(f->out, "timers: 0 copied, 6 already present\n"));
 	assert_non_null(strstr(f->out, "runs: 0 copied"));
 	assert_non_null(strstr(f->out, "messages: 0 copied (0 dead letters)"
-	                               ", 2 already present"));
+				       ", 2 already present"));
 
 	s = open_dir(f, f->b);
 	for (id = 1; id <= 6; id++) {
@@ -375,7 +376,7 @@ test_copy_and_rerun(void **state)
 		assert_int_equal(g.t.sched_len, want.sched_len);
 		if (want.sched != NULL)
 			assert_memory_equal(g.sched, want.sched,
-			                    want.sched_len);
+					    want.sched_len);
 		if (id == 4)
 			assert_string_equal(g.key, "");
 		else
@@ -430,7 +431,7 @@ test_key_taken_and_counters_ahead(void **state)
 
 	assert_int_equal(run(f), 0);
 	assert_non_null(strstr(f->out, "timers: 5 copied, 1 already present "
-	                               "(1 by key under another id)"));
+				       "(1 by key under another id)"));
 	assert_non_null(strstr(f->out, "next_timer_id 9000"));
 	s = open_dir(f, f->b);
 	assert_int_equal(B->get_timer(s, 1, got_cb, &g), -ENOENT);
@@ -463,7 +464,8 @@ test_runs_after_interrupted_copy(void **state)
 	B->close(s);
 
 	assert_int_equal(run(f), 0);
-	assert_non_null(strstr(f->out, "timers: 5 copied, 1 already present\n"));
+	assert_non_null(
+	    strstr(f->out, "timers: 5 copied, 1 already present\n"));
 	assert_non_null(strstr(f->out, "runs: 3 copied"));
 	assert_int_equal(run(f), 0);
 	assert_non_null(strstr(f->out, "runs: 0 copied"));
@@ -507,15 +509,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_ok),
-		cmocka_unit_test(test_spec_errors),
-		cmocka_unit_test_setup_teardown(test_copy_and_rerun, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_key_taken_and_counters_ahead, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_runs_after_interrupted_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	    cmocka_unit_test(test_spec_ok),
+	    cmocka_unit_test(test_spec_errors),
+	    cmocka_unit_test_setup_teardown(test_copy_and_rerun, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_key_taken_and_counters_ahead,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runs_after_interrupted_copy,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
