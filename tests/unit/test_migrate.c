@@ -478,6 +478,108 @@ test_runs_after_interrupted_copy(void **state)
 	B->close(s);
 }
 
+/* ---- a destination that refuses: sqlite with faults ---- */
+
+static struct store_backend faulty;
+static uint64_t fault_schedule_id; /* schedule() of it: -E2BIG */
+static int fault_commit_at;	   /* that commit() fails, -EIO */
+static int commits;
+static const char *fault_msg;
+
+static int
+faulty_schedule(struct store *s, const struct store_timer *t)
+{
+	if (t->id == fault_schedule_id) {
+		fault_msg = "schedule: a value is too big for the store";
+		return -E2BIG;
+	}
+	fault_msg = NULL;
+	return B->schedule(s, t);
+}
+
+static int
+faulty_commit(struct store *s)
+{
+	if (++commits == fault_commit_at) {
+		fault_msg = "commit: disk on fire";
+		return -EIO;
+	}
+	fault_msg = NULL;
+	return B->commit(s);
+}
+
+static const char *
+faulty_errmsg(const struct store *s)
+{
+	return fault_msg != NULL ? fault_msg : B->errmsg(s);
+}
+
+static void
+use_faulty(struct fx *f, uint64_t schedule_id, int commit_at)
+{
+	faulty = *B;
+	faulty.schedule = faulty_schedule;
+	faulty.commit = faulty_commit;
+	faulty.errmsg = faulty_errmsg;
+	fault_schedule_id = schedule_id;
+	fault_commit_at = commit_at;
+	commits = 0;
+	fault_msg = NULL;
+	f->mo.to.be = &faulty;
+}
+
+/* A row the destination refuses is named with the reason; the others
+ * are copied and the run fails (evd migrate exits 1). */
+static void
+test_refused_row(void **state)
+{
+	struct fx *f = *state;
+
+	fill_source(f);
+	use_faulty(f, 2, 0);
+	assert_int_equal(run(f), -EINVAL);
+	assert_non_null(strstr(f->out, "timers: 5 copied, 0 already present, "
+				       "1 refused\n"));
+	assert_non_null(strstr(f->err, "timer 2 (uid 1000, key 'k2'): "
+				       "refused by sqlite:"));
+	assert_non_null(strstr(f->err, "too big"));
+	/* Fixed, the next run copies what is missing and only that. */
+	f->mo.to.be = B;
+	assert_int_equal(run(f), 0);
+	assert_non_null(
+	    strstr(f->out, "timers: 1 copied, 5 already present\n"));
+}
+
+/* A commit that fails stops the run with its batch rolled back; the
+ * next run finishes the copy without doubling what the first kept. */
+static void
+test_lost_batch_then_rerun(void **state)
+{
+	struct fx *f = *state;
+	struct store *s;
+	struct store_msg msgs[2];
+
+	fill_source(f);
+	f->mo.batch_rows = 2;
+	use_faulty(f, 0, 2);
+	assert_int_equal(run(f), -EIO);
+	assert_non_null(strstr(f->err, "commit: disk on fire"));
+	assert_non_null(strstr(f->err, "rolled back"));
+	f->mo.to.be = B;
+	assert_int_equal(run(f), 0);
+	/* The first commit kept the channel and timer 1. */
+	assert_non_null(
+	    strstr(f->out, "timers: 5 copied, 1 already present\n"));
+	assert_non_null(strstr(f->out, "messages: 2 copied (1 dead letters), "
+				       "0 already present"));
+	assert_non_null(strstr(f->out, "runs: 3 copied"));
+	s = open_dir(f, f->b);
+	memset(msgs, 0, sizeof msgs);
+	assert_int_equal(B->load_messages(s, count_msgs_cb, msgs), 0);
+	assert_true(msgs[1].dead);
+	B->close(s);
+}
+
 /* Refusals that say why: a source in use, one with no store, a copy onto
  * itself; nothing is created in the source's place. */
 static void
@@ -517,6 +619,9 @@ main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_runs_after_interrupted_copy,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_row, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_batch_then_rerun, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	};
 
