@@ -851,6 +851,13 @@ main_migrate(int argc, char **argv)
 		return MAIN_EXIT_USAGE;
 	}
 	store_config_of(&c, &mo.cfg);
+	/* As evd makes its state directory (open_store), parents too. */
+	if (strcmp(mo.to.be->name, "sqlite") == 0 &&
+	    (r = make_dirs(mo.to.arg, 0700)) < 0) {
+		fprintf(stderr, "evd migrate: cannot create %s: %s\n",
+		        mo.to.arg, strerror(-r));
+		return 1;
+	}
 	/* A file size limit must fail a write, not kill the copy; a
 	 * database connection that drops must not either. */
 	signal(SIGXFSZ, SIG_IGN);
