@@ -4,7 +4,9 @@
  * evd always runs in the foreground: systemd (or the terminal) supervises
  * it; it never forks itself. Start-up order: options, state directory,
  * store, socket, then READY=1, so that anyone waiting for readiness can
- * connect at once. The only place that exits the process.
+ * connect at once. The only place that exits the process. "evd migrate"
+ * runs instead of all that (main_migrate, migrate.h): it copies one
+ * store into another and exits.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +35,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "migrate.h"
 #include "notify.h"
 #include "peer.h"
 #include "quota.h"
@@ -80,6 +83,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: evd [options]\n"
+	        "       evd migrate --from SPEC --to SPEC (evd migrate "
+	        "--help)\n"
 	        "\n"
 	        "The evd timer daemon: call_soon / call_later / call_at as a "
 	        "system service.\n"
@@ -852,6 +857,169 @@ hooks_init(struct event_base *base, const struct config *c)
 	return exec_init(base, c->exec_max_running, c->exec_max_queued);
 }
 
+static void
+main_migrate_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: evd migrate --from SPEC --to SPEC [options]\n"
+	        "\n"
+	        "Copies one store's pending timers (with their runs), queued "
+	        "and dead channel\n"
+	        "messages, channel grants and id counters into another; "
+	        "safe to run again\n"
+	        "(what is there already is skipped). No evd may be running "
+	        "on either store.\n"
+	        "\n"
+	        "SPEC is NAME[:ARG]: sqlite[:DIR] (DIR: a state directory; "
+	        "default: the\n"
+	        "configured one), or another --store kind with its "
+	        "connection string as ARG\n"
+	        "(pg:CONNINFO).\n"
+	        "\n"
+	        "  --from SPEC         the store to copy from (only read)\n"
+	        "  --to SPEC           the store to copy into\n"
+	        "  --batch N           rows per commit (default %d)\n"
+	        "  --config FILE       configuration file (evd(8)); its "
+	        "state_dir, sync and\n"
+	        "                      history apply\n"
+	        "  --state-dir DIR     the default DIR of sqlite\n"
+	        "  -h, --help          this text\n"
+	        "\n"
+	        "Exit status: 0 all copied, 1 a row refused or a store "
+	        "failed, 2 bad usage.\n",
+	        MIGRATE_DEFAULT_BATCH);
+}
+
+/*
+ * evd migrate: before anything of the daemon starts (no socket, no
+ * loop, no spawner). The settings are the file's under --state-dir, as
+ * evd would open its store; the socket is not looked at.
+ */
+static int
+main_migrate(int argc, char **argv)
+{
+	enum { OPT_FROM = 256, OPT_TO, OPT_BATCH, OPT_CONFIG, OPT_STATE };
+	static const struct option longopts[] = {
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct migrate_options mo;
+	const char *from = NULL, *to = NULL;
+	char err[MAIN_ERR_MAX], *end;
+	struct config file, c;
+	unsigned long n;
+	int ch, r;
+
+	config_init(&opts.cmd);
+	/* getopt's messages start with it. */
+	argv[0] = (char *)"evd migrate";
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_FROM:
+			from = optarg;
+			break;
+		case OPT_TO:
+			to = optarg;
+			break;
+		case OPT_BATCH:
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' ||
+			    n == 0 || n > 1000000) {
+				fprintf(stderr, "evd migrate: --batch: a "
+				        "number from 1 to 1000000\n");
+				return MAIN_EXIT_USAGE;
+			}
+			mo.batch_rows = n;
+			break;
+		case OPT_CONFIG:
+			if (copy_path(opts.config_path,
+			              sizeof opts.config_path, optarg, "") < 0) {
+				fprintf(stderr, "evd migrate: --config: path "
+				        "too long\n");
+				return MAIN_EXIT_USAGE;
+			}
+			opts.config_given = true;
+			break;
+		case OPT_STATE:
+			if (config_set(&opts.cmd, CONFIG_STATE_DIR, optarg,
+			               err, sizeof err) < 0) {
+				fprintf(stderr, "evd migrate: --state-dir: "
+				        "%s\n", err);
+				return MAIN_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			main_migrate_usage(stdout);
+			return 0;
+		default:
+			main_migrate_usage(stderr);
+			return MAIN_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "evd migrate: unexpected argument '%s'\n",
+		        argv[optind]);
+		return MAIN_EXIT_USAGE;
+	}
+	if (from == NULL || to == NULL) {
+		fprintf(stderr, "evd migrate: --from and --to are required\n");
+		main_migrate_usage(stderr);
+		return MAIN_EXIT_USAGE;
+	}
+	if (!opts.config_given &&
+	    default_config(opts.config_path, sizeof opts.config_path) < 0)
+		opts.config_path[0] = '\0';
+	config_init(&file);
+	if (opts.config_path[0] != '\0') {
+		r = config_load(opts.config_path, &file, err, sizeof err);
+		if (r < 0 && !(r == -ENOENT && !opts.config_given)) {
+			fprintf(stderr, "evd migrate: %s\n", err);
+			return MAIN_EXIT_CONFIG;
+		}
+		if (r < 0)
+			config_init(&file);
+	}
+	config_init(&c);
+	config_merge(&c, &file);
+	config_merge(&c, &opts.cmd);
+	config_fill_defaults(&c);
+	if (!(c.set & CONFIG_BIT(CONFIG_STATE_DIR)) &&
+	    default_state_dir(c.state_dir, sizeof c.state_dir) < 0)
+		c.state_dir[0] = '\0';
+	if (migrate_spec_parse(from, c.state_dir, &mo.from, err,
+	                       sizeof err) < 0) {
+		fprintf(stderr, "evd migrate: --from: %s\n", err);
+		return MAIN_EXIT_USAGE;
+	}
+	if (migrate_spec_parse(to, c.state_dir, &mo.to, err, sizeof err) < 0) {
+		fprintf(stderr, "evd migrate: --to: %s\n", err);
+		return MAIN_EXIT_USAGE;
+	}
+	store_config_of(&c, &mo.cfg);
+	/* As evd makes its state directory (open_store), parents too. */
+	if (strcmp(mo.to.be->name, "sqlite") == 0 &&
+	    (r = make_dirs(mo.to.arg, 0700)) < 0) {
+		fprintf(stderr, "evd migrate: cannot create %s: %s\n",
+		        mo.to.arg, strerror(-r));
+		return 1;
+	}
+	/* A file size limit must fail a write, not kill the copy; a
+	 * database connection that drops must not either. */
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	r = migrate_run(&mo, stdout, stderr);
+	if (fflush(stdout) != 0 && r == 0)
+		r = -EIO;
+	return r < 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -863,6 +1031,10 @@ main(int argc, char **argv)
 
 	/* A hook spawner started again after the first one died. */
 	(void)spawner_helper(argc, argv);
+	/* A command of its own: copies a store and exits, the daemon never
+	 * starts. */
+	if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+		return main_migrate(argc - 1, argv + 1);
 	raise_nofile();
 
 	log_init();

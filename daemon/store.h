@@ -180,6 +180,7 @@ typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
 
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
+	const char *conninfo;    /* pg: the libpq connection string */
 	bool sync_full;          /* durable before any reply (else: a power
 	                          * loss may take the last commits) */
 	uint32_t history_per_timer; /* run records kept per timer */
