@@ -5,16 +5,24 @@ asyncio client doing pipelined ZADD (the delayed-job idiom) to a
 redis-server on a private Unix socket, and against evctl (one process per
 call), all started by this script in the same run.
 
-    tests/bench/py_bench.py [--build build] [--n 10000] [--rounds 7]
+    tests/bench/py_bench.py [--build build] [--n 10000] [--rounds 7] [--touch]
 
 Two placements: "memory" (evd --store memory; redis without persistence)
 and "durable" (evd's SQLite store, fsync per commit; redis with
 appendonly yes and appendfsync always). Each round schedules --n timers
 (channel message, 3-byte payload; ZADD of a member with a score) through
-one connection, all in flight at once, and times until the last reply; the
-first round is a warm-up. Prints each client's median rate and evd's ratio
-to redis-py on the same loop. Needs python3-redis and redis-server
-(Debian); python3-uvloop for the uvloop rows. A benchmark, not a test.
+one connection, all in flight at once, and times until the last reply;
+the first round is a warm-up. evd's client is measured twice: collecting
+the futures by awaiting each in turn, and with asyncio.gather (which adds
+a done-callback per future); redis-py's pipeline returns one list. The
+clients take turns within each round, so that a ratio compares runs made
+seconds apart on the same machine; ratios are medians of the per-round
+ratios. Besides rates it prints this process's CPU per schedule and the
+server's (evd or redis-server, from /proc/PID/schedstat): on a shared
+machine the CPU figures move less than the rates. --touch reads every
+handle's timer id (evd decodes a Scheduled reply on first use). Needs
+python3-redis and redis-server (Debian); python3-uvloop for the uvloop
+rows. A benchmark, not a test.
 """
 from __future__ import annotations
 
