@@ -190,3 +190,19 @@ def test_unknown_request_id_is_a_protocol_error(run):
         with pytest.raises(evd.ConnectionLost, match="unknown request 12345"):
             f.result()
     run(main())
+
+
+def test_bad_scheduled_reply_to_a_caller_timer_fails_it(run):
+    """A caller timer's reply is parsed at once: a body protobuf refuses
+    loses the connection, and the request's future fails with it."""
+    async def main():
+        ev = evd.Client("/nonexistent")
+        f = ev.call_later(1)  # a caller timer
+        ev._connected = True  # as if connected, for _lost to act
+        rid = ev._next_id - 1
+        b = b"\x08" + _client._uvarint(rid) + b"\x62\x02\x08\xff"  # truncated varint
+        ev._feed(len(b).to_bytes(4, "big") + b)
+        assert ev.closed
+        with pytest.raises(evd.ConnectionLost, match="bad Scheduled"):
+            f.result()
+    run(main())

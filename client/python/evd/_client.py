@@ -730,12 +730,14 @@ class Client:
                                                          data[i + 2:off]))
                             continue
                         if p.hook is _SCHED:
-                            del pending[rid]
+                            # (Decoded before it leaves _pending: a bad
+                            # body fails it with the connection.)
                             if p.durable:
                                 h = TimerHandle(self, None, True, None, data[i + 2:off])
                             else:
                                 h = self._caller_handle(_decode_scheduled(data[i + 2:off]),
                                                         p.callback)
+                            del pending[rid]
                             if not p.fut.done():
                                 p.fut.set_result(h)
                             continue
