@@ -5,16 +5,24 @@ asyncio client doing pipelined ZADD (the delayed-job idiom) to a
 redis-server on a private Unix socket, and against evctl (one process per
 call), all started by this script in the same run.
 
-    tests/bench/py_bench.py [--build build] [--n 10000] [--rounds 7]
+    tests/bench/py_bench.py [--build build] [--n 10000] [--rounds 7] [--touch]
 
 Two placements: "memory" (evd --store memory; redis without persistence)
 and "durable" (evd's SQLite store, fsync per commit; redis with
 appendonly yes and appendfsync always). Each round schedules --n timers
 (channel message, 3-byte payload; ZADD of a member with a score) through
-one connection, all in flight at once, and times until the last reply; the
-first round is a warm-up. Prints each client's median rate and evd's ratio
-to redis-py on the same loop. Needs python3-redis and redis-server
-(Debian); python3-uvloop for the uvloop rows. A benchmark, not a test.
+one connection, all in flight at once, and times until the last reply;
+the first round is a warm-up. evd's client is measured twice: collecting
+the futures by awaiting each in turn, and with asyncio.gather (which adds
+a done-callback per future); redis-py's pipeline returns one list. The
+clients take turns within each round, so that a ratio compares runs made
+seconds apart on the same machine; ratios are medians of the per-round
+ratios. Besides rates it prints this process's CPU per schedule and the
+server's (evd or redis-server, from /proc/PID/schedstat): on a shared
+machine the CPU figures move less than the rates. --touch reads every
+handle's timer id (evd decodes a Scheduled reply on first use). Needs
+python3-redis and redis-server (Debian); python3-uvloop for the uvloop
+rows. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -66,42 +74,85 @@ def stop(p: subprocess.Popen) -> None:
     p.wait(30)
 
 
-async def evd_rounds(sock: str, n: int, rounds: int) -> list:
+def server_cpu(pid: int) -> float:
+    """The seconds of CPU a process has run (Linux's schedstat, ns)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+class Sample:
+    """One round of one client: schedules/s, this process's CPU and the
+    server's CPU per schedule (us)."""
+
+    def __init__(self, n: int, wall: float, cpu: float, srv: float) -> None:
+        self.rate = n / wall
+        self.cpu = cpu / n * 1e6
+        self.srv = srv / n * 1e6
+
+
+async def timed(n: int, srv_pid: int, body) -> Sample:
+    s0 = server_cpu(srv_pid)
+    t0, c0 = time.perf_counter(), time.process_time()
+    await body()
+    dt = time.perf_counter() - t0
+    return Sample(n, dt, time.process_time() - c0, server_cpu(srv_pid) - s0)
+
+
+async def rounds(evd_sock: str, evd_pid: int, redis_sock: str, redis_pid: int,
+                 n: int, count: int, touch: bool) -> dict:
+    """count measured rounds (after one warm-up) of each client, taking
+    turns within each round so that all see the same machine."""
     import evd
-    rates = []
-    async with evd.connect(sock, name="py_bench") as ev:
-        for r in range(rounds + 1):
-            t0, c0 = time.perf_counter(), time.process_time()
+    out: dict = {"evd call_later, await": [], "evd call_later, gather": []}
+    r_ = None
+    if redis_sock:
+        import redis.asyncio as aioredis
+        r_ = aioredis.Redis(unix_socket_path=redis_sock)
+        out["redis-py ZADD"] = []
+    base = 0
+    async with evd.connect(evd_sock, name="py_bench") as ev:
+        async def evd_await() -> None:
             futs = [ev.call_later(3600, channel="bench", payload=b"job") for _ in range(n)]
             # Replies come in request order: awaiting each in turn is the
             # cheapest way to collect them (gather adds a callback each).
-            for f in futs:
-                await f
-            dt = time.perf_counter() - t0
-            if r:
-                rates.append((n / dt, (time.process_time() - c0) / n * 1e6))
-    return rates
+            if touch:
+                for f in futs:
+                    (await f).id
+            else:
+                for f in futs:
+                    await f
 
+        async def evd_gather() -> None:
+            hs = await asyncio.gather(*[ev.call_later(3600, channel="bench", payload=b"job")
+                                        for _ in range(n)])
+            if touch:
+                for h in hs:
+                    h.id
 
-async def redis_rounds(sock: str, n: int, rounds: int) -> list:
-    import redis.asyncio as aioredis
-    rates = []
-    r_ = aioredis.Redis(unix_socket_path=sock)
-    try:
-        base = 0
-        for r in range(rounds + 1):
-            t0, c0 = time.perf_counter(), time.process_time()
+        async def redis_pipe() -> None:
+            nonlocal base
             async with r_.pipeline(transaction=False) as p:
                 for i in range(n):
                     p.zadd("delayed", {f"job-{base + i}": time.time() + 3600})
                 await p.execute()
-            dt = time.perf_counter() - t0
             base += n
-            if r:
-                rates.append((n / dt, (time.process_time() - c0) / n * 1e6))
-    finally:
-        await r_.close()
-    return rates
+
+        try:
+            for r in range(count + 1):
+                got = [("evd call_later, await", await timed(n, evd_pid, evd_await)),
+                       ("evd call_later, gather", await timed(n, evd_pid, evd_gather))]
+                if r_ is not None:
+                    got.append(("redis-py ZADD", await timed(n, redis_pid, redis_pipe)))
+                if r:
+                    for name, smp in got:
+                        out[name].append(smp)
+        finally:
+            if r_ is not None:
+                await r_.close()
+    return out
 
 
 def evctl_rate(evctl: str, sock: str, calls: int) -> float:
@@ -129,6 +180,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7, help="measured rounds per row")
     ap.add_argument("--evctl-calls", type=int, default=100)
     ap.add_argument("--placement", choices=["memory", "durable", "both"], default="both")
+    ap.add_argument("--touch", action="store_true",
+                    help="read each handle's timer id (decodes every reply)")
     a = ap.parse_args()
     sys.path.insert(0, os.path.join(a.build, "client", "python"))
     evd_bin = os.path.join(a.build, "evd")
@@ -151,10 +204,13 @@ def main() -> int:
     placements = ["memory", "durable"] if a.placement == "both" else [a.placement]
     print(f"py_bench: {a.n} pipelined schedules per round, median of {a.rounds} rounds; "
           f"python {sys.version.split()[0]}")
-    print("(cpu us/op: this process's CPU time per schedule, median; it depends less on\n"
-          " what else the machine runs than the rates do)")
-    print(f"{'placement':<9} {'loop':<8} {'client':<22} {'median/s':>10} {'min/s':>10} "
-          f"{'max/s':>10} {'evd/redis':>9} {'cpu us/op':>9} {'cpu ratio':>9}")
+    print("(rounds alternate the clients; ratios are medians of per-round ratios.\n"
+          " cpu: this process's CPU us per schedule; srv: the server's (evd or\n"
+          " redis-server); x cpu: redis-py's cpu / evd's; x all: the same with the\n"
+          " servers' added. CPU figures depend less on the machine's load than rates)")
+    print(f"load average: {os.getloadavg()[0]:.2f}")
+    print(f"{'placement':<9} {'loop':<8} {'client':<24} {'median/s':>9} {'min/s':>9} "
+          f"{'max/s':>9} {'evd/redis':>9} {'cpu':>7} {'x cpu':>7} {'srv':>7} {'x all':>7}")
     for pl in placements:
         d = tempfile.mkdtemp(prefix="py_bench.")
         try:
@@ -163,24 +219,27 @@ def main() -> int:
             sock = os.path.join(d, "evd.sock")
             try:
                 for lk in loops:
-                    ev_rates = run_loop(lk, evd_rounds(sock, a.n, a.rounds))
-                    rows = [("evd call_later", ev_rates)]
-                    if rs is not None:
-                        rows.append(("redis-py ZADD", run_loop(lk, redis_rounds(
-                            os.path.join(d, "redis.sock"), a.n, a.rounds))))
-                    ratio = cratio = ""
-                    med = [statistics.median(x for x, _ in rates) for _, rates in rows]
-                    cpu = [statistics.median(c for _, c in rates) for _, rates in rows]
-                    if len(rows) == 2:
-                        ratio = f"{med[0] / med[1]:.2f}x"
-                        cratio = f"{cpu[1] / cpu[0]:.2f}x"
-                    for i, (name, rates) in enumerate(rows):
-                        rs_ = [x for x, _ in rates]
-                        ev_row = name.startswith("evd")
-                        print(f"{pl:<9} {lk:<8} {name:<22} {med[i]:>10.0f} "
-                              f"{min(rs_):>10.0f} {max(rs_):>10.0f} "
-                              f"{ratio if ev_row else '':>9} {cpu[i]:>9.1f} "
-                              f"{cratio if ev_row else '':>9}")
+                    res = run_loop(lk, rounds(sock, e.pid,
+                                              os.path.join(d, "redis.sock") if rs else "",
+                                              rs.pid if rs else 0, a.n, a.rounds, a.touch))
+                    red = res.get("redis-py ZADD")
+                    for name, smp in res.items():
+                        med = statistics.median(x.rate for x in smp)
+                        cpu = statistics.median(x.cpu for x in smp)
+                        srv = statistics.median(x.srv for x in smp)
+                        ratio = cratio = tratio = ""
+                        if red is not None and name.startswith("evd"):
+                            # Per round: the two ran back to back.
+                            ratio = "%.2fx" % statistics.median(
+                                x.rate / y.rate for x, y in zip(smp, red))
+                            cratio = "%.2fx" % statistics.median(
+                                y.cpu / x.cpu for x, y in zip(smp, red))
+                            tratio = "%.2fx" % statistics.median(
+                                (y.cpu + y.srv) / (x.cpu + x.srv) for x, y in zip(smp, red))
+                        rates = [x.rate for x in smp]
+                        print(f"{pl:<9} {lk:<8} {name:<24} {med:>9.0f} {min(rates):>9.0f} "
+                              f"{max(rates):>9.0f} {ratio:>9} {cpu:>7.2f} {cratio:>7} "
+                              f"{srv:>7.2f} {tratio:>7}")
                 if os.path.exists(evctl):
                     r = evctl_rate(evctl, sock, a.evctl_calls)
                     print(f"{pl:<9} {'-':<8} {'evctl later (1/proc)':<22} {r:>10.0f}")

@@ -366,7 +366,7 @@ def test_protocol_error_closes(daemon, run):
     async def main():
         ev = await evd.connect(daemon.sock)
         h = await ev.call_later(3600)
-        ev._writer.write(b"\0\0\0\0")  # a zero-length frame: PROTOCOL
+        ev._transport.write(b"\0\0\0\0")  # a zero-length frame: PROTOCOL
 
         async def closed():
             return ev.closed
@@ -400,7 +400,7 @@ def test_fast_encoding_matches_protobuf(run):
         ev = evd.Client("/nonexistent")  # never connected: frames stay queued
 
         def last():
-            frame = ev._unsent[-1].frame
+            frame = ev._unsent[-1]
             assert int.from_bytes(frame[:4], "big") == len(frame) - 4
             return pb.Request.FromString(frame[4:])
 
@@ -435,7 +435,7 @@ def test_fast_encoding_matches_protobuf(run):
             assert got.call_soon.HasField("callback")
             assert got.call_soon.callback.channel == kw.get("channel", "")
             assert got.call_soon.key == kw.get("key", "")
-        ids = [pb.Request.FromString(p.frame[4:]).request_id for p in ev._unsent]
+        ids = [pb.Request.FromString(f[4:]).request_id for f in ev._unsent]
         assert ids == sorted(set(ids))
         await ev.close()
     run(main())

@@ -20,7 +20,7 @@ def test_resend_after_lost_replies_schedules_nothing_twice(daemon, run):
         ev = await evd.connect(daemon.sock, reconnect=(0.02, 0.2), on_event=events.append)
         other = await evd.connect(daemon.sock)
         n = 2000
-        ev._writer.transport.pause_reading()
+        ev._transport.pause_reading()
         futs = [asyncio.ensure_future(ev.call_later(3600, channel="once", payload=str(i)))
                 for i in range(n)]
 
@@ -28,7 +28,7 @@ def test_resend_after_lost_replies_schedules_nothing_twice(daemon, run):
             return (await other.stats()).pending_timers >= n
         await until(committed, 30)
         assert not any(f.done() for f in futs)
-        ev._writer.transport.abort()  # the replies are lost with it
+        ev._transport.abort()  # the replies are lost with it
         hs = await asyncio.wait_for(asyncio.gather(*futs), 60)
         assert all(h.existing for h in hs), "resent requests scheduled again"
         ids = [h.id for h in hs]
