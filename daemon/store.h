@@ -180,6 +180,7 @@ typedef void (*store_log_fn)(enum store_log_level level, const char *msg);
 
 struct store_config {
 	const char *state_dir;   /* the backend's files live here */
+	const char *conninfo;    /* pg: the libpq connection string */
 	bool sync_full;          /* durable before any reply (else: a power
 	                          * loss may take the last commits) */
 	uint32_t history_per_timer; /* run records kept per timer */
@@ -340,10 +341,11 @@ struct store_backend {
 	int (*meta_put)(struct store *s, const char *key, int64_t value);
 };
 
-/* The backend called name ("memory", "sqlite"), or NULL. */
+/* The backend called name ("memory", "sqlite", "pg"), or NULL. */
 const struct store_backend *store_backend_find(const char *name);
 
 extern const struct store_backend store_memory_backend;
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
 
 #endif
