@@ -214,6 +214,7 @@ enum store_pg_stmt {
 	ST_PRUNE,
 	ST_OUTPUT_USAGE,
 	ST_MAX_IDS,
+	ST_UNLOCK,
 	ST_COUNT
 };
 
@@ -338,6 +339,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" GROUP BY t.uid",
     [ST_MAX_IDS] = "SELECT coalesce((SELECT max(id) FROM evd.timers), 0),"
 		   " coalesce((SELECT max(fire_id) FROM evd.messages), 0)",
+    /* At close: the next evd may open at once (a closed connection's
+     * backend lets its locks go only when it has exited). */
+    [ST_UNLOCK] = "SELECT pg_advisory_unlock_all()",
 };
 
 struct store_pg_out {
@@ -385,6 +389,39 @@ struct store {
 };
 
 static char store_pg_open_err[1024];
+/* Where the server's notices and warnings go (store.h: the first open
+ * that passes a store_log_fn sets it); libpq would print them. */
+static store_log_fn store_pg_log_fn;
+
+static void
+store_pg_notice_cb(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char msg[1024];
+	size_t n;
+
+	(void)arg;
+	if (store_pg_log_fn == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "PostgreSQL: %s",
+	         PQresultErrorMessage(res));
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	store_pg_log_fn(sev != NULL && strcmp(sev, "WARNING") == 0
+	                    ? STORE_LOG_WARNING
+	                    : STORE_LOG_INFO,
+	                msg);
+}
+
+/* Every connection's notices go to store_pg_notice_cb. */
+static PGconn *
+store_pg_quiet(PGconn *conn)
+{
+	if (conn != NULL)
+		PQsetNoticeReceiver(conn, store_pg_notice_cb, NULL);
+	return conn;
+}
 
 static void store_pg_close(struct store *s);
 
@@ -993,7 +1030,7 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 static int
 store_pg_fconnect(struct store *s, char *err, size_t errsize)
 {
-	PGconn *c = PQconnectdbParams(s->kw, s->val, 0);
+	PGconn *c = store_pg_quiet(PQconnectdbParams(s->kw, s->val, 0));
 	PGresult *res;
 
 	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
@@ -1051,7 +1088,9 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->backoff_ms = RECONNECT_MIN_MS;
 	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
 		goto fail_quiet;
-	s->conn = PQconnectdbParams(s->kw, s->val, 0);
+	if (store_pg_log_fn == NULL)
+		store_pg_log_fn = cfg->log;
+	s->conn = store_pg_quiet(PQconnectdbParams(s->kw, s->val, 0));
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "cannot connect to PostgreSQL: %s",
 		                s->conn ? PQerrorMessage(s->conn)
@@ -1117,6 +1156,9 @@ store_pg_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	    PQpipelineStatus(s->conn) == PQ_PIPELINE_ON)
+		(void)store_pg_run(s, ST_UNLOCK, NULL, false, NULL, "close");
 	PQfinish(s->conn);
 	PQfinish(s->fconn);
 	PQfinish(s->pending);
@@ -1174,7 +1216,8 @@ store_pg_check(struct store *s)
 	if (s->pending == NULL) {
 		if (store_pg_mono_ns() < s->retry_at_ns)
 			return -ENOTCONN;
-		s->pending = PQconnectStartParams(s->kw, s->val, 0);
+		s->pending = store_pg_quiet(
+		    PQconnectStartParams(s->kw, s->val, 0));
 		if (s->pending == NULL ||
 		    PQstatus(s->pending) == CONNECTION_BAD) {
 			store_pg_backoff(s, s->pending
@@ -1428,6 +1471,31 @@ store_pg_flush(struct store *s)
 	}
 }
 
+/* schedule() inserted nothing: says whether the id or the key was
+ * taken (one more round trip, on this rare path only). */
+static int
+store_pg_taken(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	bool id_taken;
+	int r;
+
+	store_pg_p_i64(&p, (int64_t)t->id);
+	if ((r = store_pg_run(s, ST_GET, &p, false, &res, "schedule")) < 0)
+		return r;
+	id_taken = PQntuples(res) > 0;
+	PQclear(res);
+	if (id_taken)
+		store_pg_seterr(s, "schedule: timer %llu already exists in the "
+		                "store", (unsigned long long)t->id);
+	else
+		store_pg_seterr(s, "schedule: a pending timer of uid %u with "
+		                "this key already exists in the store",
+		                (unsigned)t->uid);
+	return -EEXIST;
+}
+
 static int
 store_pg_schedule(struct store *s, const struct store_timer *t)
 {
@@ -1465,13 +1533,8 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 	store_pg_p_bool(&p, t->paused);
 	if ((r = store_pg_run(s, ST_SCHEDULE, &p, true, &res, "schedule")) < 0)
 		return r;
-	if (PQntuples(res) == 0) {
-		store_pg_seterr(s, "schedule: timer %llu, or a pending timer "
-		                "of uid %u with its key, already exists in "
-		                "the store",
-		                (unsigned long long)t->id, (unsigned)t->uid);
-		r = -EEXIST;
-	}
+	if (PQntuples(res) == 0)
+		r = store_pg_taken(s, t);
 	PQclear(res);
 	return r;
 }
