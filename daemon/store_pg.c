@@ -86,6 +86,8 @@
 #define RECONNECT_MAX_MS 5000
 /* flush() retries a lost fconn this long before it gives up (-EIO). */
 #define FLUSH_RECONNECT_MS 10000
+/* open() waits this many times 50 ms for the single-node lock. */
+#define OPEN_LOCK_TRIES 100
 #define MAX_PARAMS 24
 #define MAX_CONNINFO 48  /* keywords of a conninfo, ours included */
 
@@ -962,7 +964,7 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	const char *enc = PQparameterStatus(conn, "server_encoding");
 	char sql[128], name[8];
 	PGresult *res;
-	int i, r;
+	int i, k, r;
 
 	if (enc == NULL || (strcmp(enc, "UTF8") != 0 &&
 	                    strcmp(enc, "SQL_ASCII") != 0)) {
@@ -993,10 +995,19 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	}
 	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")",
 	         STORE_PG_LOCK_SINGLE);
-	if ((r = store_pg_exec(s, conn, sql, "lock", &res)) < 0)
-		return r;
-	i = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
+	/* At open, a while: the holder may be the backend of an evd that
+	 * was just killed, which lets go when the server notices. */
+	for (k = 0;; k++) {
+		struct timespec ts = { 0, 50000000 };
+
+		if ((r = store_pg_exec(s, conn, sql, "lock", &res)) < 0)
+			return r;
+		i = PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		if (i || !migrate || k >= OPEN_LOCK_TRIES)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	if (!i) {
 		store_pg_seterr(s, "another evd uses this PostgreSQL database "
 		                "(schema evd): one evd per database until "

@@ -132,6 +132,13 @@ pgfx_conninfo(const struct pgfx *fx, const char *db, char *buf, size_t size)
 int
 pgfx_sql(const struct pgfx *fx, const char *db, const char *sql)
 {
+	return pgfx_sql_quiet(fx, db, sql, NULL);
+}
+
+int
+pgfx_sql_quiet(const struct pgfx *fx, const char *db, const char *sql,
+               const char *ok_state)
+{
 	char ci[256];
 	PGconn *c;
 	PGresult *res;
@@ -148,7 +155,11 @@ pgfx_sql(const struct pgfx *fx, const char *db, const char *sql)
 	PQclear(PQexec(c, "SET client_min_messages = warning"));
 	res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+	    PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    !(ok_state != NULL &&
+	      PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+	      strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), ok_state) ==
+	          0)) {
 		fprintf(stderr, "pgfixture: %s: %s", sql,
 		        PQresultErrorMessage(res));
 		r = -1;

@@ -40,6 +40,11 @@ void pgfx_conninfo(const struct pgfx *fx, const char *db, char *buf,
  * stderr. */
 int pgfx_sql(const struct pgfx *fx, const char *db, const char *sql);
 
+/* pgfx_sql, where an error with SQLSTATE ok_state (e.g. "42P04", a
+ * database that exists) counts as success and is not printed. */
+int pgfx_sql_quiet(const struct pgfx *fx, const char *db, const char *sql,
+                   const char *ok_state);
+
 void pgfx_stop(struct pgfx *fx);
 
 #endif

@@ -28,6 +28,12 @@ store_fx_setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
+	/* A case that failed half-way left its store open. */
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
 	assert_int_equal(pgfx_sql(&pg, "postgres",
 	                          "DROP SCHEMA IF EXISTS evd CASCADE"), 0);
 	snprintf(f->conninfo, sizeof(f->conninfo), "%s", pg.conninfo);
