@@ -37,19 +37,22 @@
  *
  * Durability (sync_full): batches commit with synchronous_commit off on
  * conn (visible at once, safe from a crash of evd, not from one of the
- * server), and flush() commits a transaction that has an xid on fconn
- * with synchronous_commit on. A synchronous commit waits until WAL is
- * flushed up to its own commit record (and, with synchronous_standby_names,
- * until a standby confirms it), and WAL is one sequence: every earlier
- * commit record, asynchronous ones included, lies before it, so they are
- * durable too. The PostgreSQL 15 manual says so in "Asynchronous Commit"
- * (wal-async-commit.html): "If a synchronous commit follows an
- * asynchronous one ... the effects of the asynchronous commit must also be
- * durable" -- the immediate flush of WAL at a synchronous commit covers
- * earlier records; in the source, RecordTransactionCommit() calls
- * XLogFlush(XactLastRecEnd) only for a transaction with an xid (a
- * read-only one writes no commit record and waits for nothing), hence
- * pg_current_xact_id(). If fconn was lost, flush() reconnects and
+ * server), and flush() commits a one-row write (meta's store.flushes) on
+ * fconn with synchronous_commit on. A synchronous commit flushes WAL up
+ * to the end of its own commit record (and, with synchronous_standby_names,
+ * waits until a standby confirms that far), and WAL is one sequence:
+ * every commit record inserted before it, asynchronous ones included, is
+ * flushed (and replicated) with it. What counts is in PostgreSQL 15's
+ * RecordTransactionCommit() (src/backend/access/transam/xact.c): it calls
+ * XLogFlush(XactLastRecEnd) and SyncRepWaitForLSN() only when
+ * "wrote_xlog && markXidCommitted && synchronous_commit > off", and
+ * wrote_xlog is whether the transaction wrote WAL *before* its commit
+ * record. So a transaction that merely gets an xid (SELECT
+ * pg_current_xact_id()) commits asynchronously whatever the setting --
+ * measured here: after such a commit pg_current_wal_flush_lsn() still
+ * lagged the earlier asynchronous commit, after the one-row write it did
+ * not (test_pg_flush checks exactly this). If fconn was lost, flush()
+ * reconnects and
  * compares pg_postmaster_start_time() with the one seen at open: the
  * same server still has every commit evd saw succeed; a restarted (or
  * another) one may have lost asynchronous commits, and flush() says -EIO.
@@ -81,6 +84,8 @@
 #define PRUNE_SPAN 1024  /* timer ids per sweep step */
 #define META_PRUNE_CURSOR "store.prune_cursor"
 #define META_SCHEMA_VERSION "schema_version"
+/* Counts flushes: flush()'s write (the sync thread's only row). */
+#define META_FLUSHES "store.flushes"
 #define CLAIM_PAGE 2000  /* rows per claim() round trip */
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
@@ -1455,13 +1460,13 @@ store_pg_flush(struct store *s)
 
 	for (;;) {
 		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK) {
-			res = PQexec(s->fconn, "BEGIN;"
-			                       "SELECT pg_current_xact_id();"
-			                       "COMMIT");
-			r = PQresultStatus(res) == PGRES_COMMAND_OK &&
-			            strcmp(PQcmdStatus(res), "COMMIT") == 0
-			        ? 0
-			        : -EIO;
+			/* A WAL-logged write: see the top for why an xid
+			 * alone would not wait for anything. */
+			res = PQexec(s->fconn,
+			             "INSERT INTO evd.meta (k, v) VALUES ('"
+			             META_FLUSHES "', 1) ON CONFLICT (k) DO"
+			             " UPDATE SET v = evd.meta.v + 1");
+			r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
 			PQclear(res);
 			if (r == 0)
 				return 0;

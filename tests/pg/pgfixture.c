@@ -225,7 +225,12 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 			               "-c", "listen_addresses=127.0.0.1",
 			               "-p", port, "-c", "fsync=on",
 			               "-c", "shared_buffers=16MB",
-			               "-c", "max_connections=50", NULL };
+			               "-c", "max_connections=50",
+			               /* The WAL writer leaves asynchronous
+			                * commits unflushed for a while, so a
+			                * test sees whether a flush made them
+			                * durable rather than it. */
+			               "-c", "wal_writer_delay=10000ms", NULL };
 
 		fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
 	}

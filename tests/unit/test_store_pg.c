@@ -20,6 +20,8 @@
 #include "clock.h"
 #include "pgfixture.h"
 
+#include <libpq-fe.h>
+
 static struct pgfx pg;
 
 int
@@ -94,7 +96,30 @@ test_pg_schema_version(void **state)
 	B->close(s);
 }
 
-/* flush() makes commits durable on its own connection (sync_full). */
+/* A single-row query's int8 value on database postgres. */
+static int64_t
+query_i64(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg.conninfo);
+	PGresult *res;
+	int64_t v;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+/*
+ * flush() makes every earlier commit durable (sync_full): commits are
+ * asynchronous (the server's WAL writer waits 10 s here, so the batch's
+ * WAL is still unflushed), and once flush() returned the server's WAL
+ * is flushed past the end of that batch's commit record. A flush that
+ * committed nothing WAL-logged (an xid alone) leaves it unflushed.
+ */
 static void
 test_pg_flush(void **state)
 {
@@ -102,12 +127,18 @@ test_pg_flush(void **state)
 	struct store_timer t = timer_make(1);
 	struct store *s;
 	struct got g;
+	int64_t end;
 
 	f->cfg.sync_full = true;
 	s = open_ok(f);
 	assert_true(B->flushes(s));
 	assert_int_equal(schedule1(s, &t), 0);
+	end = query_i64("SELECT pg_current_wal_insert_lsn() - '0/0'");
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") <
+	            end);
 	assert_int_equal(B->flush(s), 0);
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") >=
+	            end);
 	assert_int_equal(get(s, 1, &g), 0);
 	B->close(s);
 }
