@@ -178,7 +178,7 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 	struct passwd *pw;
 	uid_t uid = 65534;
 	gid_t gid = 65534;
-	int status, i;
+	int status, i, attempt;
 	pid_t pid;
 
 	memset(fx, 0, sizeof(*fx));
@@ -218,41 +218,53 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 			goto fail_keep;
 		}
 	}
-	fx->port = pgfx_free_port();
-	snprintf(port, sizeof(port), "%d", fx->port);
-	{
-		char *const argv[] = { postgres, "-D", data, "-k", fx->dir,
-			               "-c", "listen_addresses=127.0.0.1",
-			               "-p", port, "-c", "fsync=on",
-			               "-c", "shared_buffers=16MB",
-			               "-c", "max_connections=50",
-			               /* The WAL writer leaves asynchronous
-			                * commits unflushed for a while, so a
-			                * test sees whether a flush made them
-			                * durable rather than it. */
-			               "-c", "wal_writer_delay=10000ms", NULL };
+	/* The free port may be taken before postgres binds it (another
+	 * test's server): a few tries. */
+	for (attempt = 0; attempt < 3; attempt++) {
+		fx->port = pgfx_free_port();
+		snprintf(port, sizeof(port), "%d", fx->port);
+		{
+			char *const argv[] = {
+				postgres, "-D", data, "-k", fx->dir,
+				"-c", "listen_addresses=127.0.0.1",
+				"-p", port, "-c", "fsync=on",
+				"-c", "shared_buffers=16MB",
+				"-c", "max_connections=50",
+				/* The WAL writer leaves asynchronous commits
+				 * unflushed for a while, so a test sees
+				 * whether a flush made them durable rather
+				 * than it. */
+				"-c", "wal_writer_delay=10000ms", NULL
+			};
 
-		fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
-	}
-	if (fx->pid < 0) {
-		fx->pid = 0;
-		pgfx_why(why, whysize, "fork: %s", strerror(errno));
-		goto fail;
-	}
-	fx->owner = getpid();
-	pgfx_conninfo(fx, "postgres", fx->conninfo, sizeof(fx->conninfo));
-	for (i = 0; i < 300; i++) {
-		struct timespec ts = { 0, 100000000 };
-
-		if (PQping(fx->conninfo) == PQPING_OK)
-			return 0;
-		if (waitpid(fx->pid, &status, WNOHANG) == fx->pid) {
-			fx->pid = 0;
-			pgfx_why(why, whysize, "postgres exited at start-up "
-			         "(see %s)", log);
-			goto fail_keep;
+			fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
 		}
-		nanosleep(&ts, NULL);
+		if (fx->pid < 0) {
+			fx->pid = 0;
+			pgfx_why(why, whysize, "fork: %s", strerror(errno));
+			goto fail;
+		}
+		fx->owner = getpid();
+		pgfx_conninfo(fx, "postgres", fx->conninfo,
+		              sizeof(fx->conninfo));
+		for (i = 0; i < 300; i++) {
+			struct timespec ts = { 0, 100000000 };
+
+			if (PQping(fx->conninfo) == PQPING_OK)
+				return 0;
+			if (waitpid(fx->pid, &status, WNOHANG) == fx->pid) {
+				fx->pid = 0;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+		if (fx->pid != 0)
+			break; /* running, but not answering */
+	}
+	if (fx->pid == 0) {
+		pgfx_why(why, whysize, "postgres exited at start-up (see %s)",
+		         log);
+		goto fail_keep;
 	}
 	pgfx_why(why, whysize, "postgres did not accept connections within "
 	         "30 s (see %s)", log);
