@@ -375,6 +375,7 @@ struct store {
 	PGconn *conn;          /* the loop's; NULL or bad while lost */
 	PGconn *fconn;         /* the sync thread's (sync_full only) */
 	PGconn *pending;       /* a reconnect in progress (check) */
+	PostgresPollingStatusType pending_ps; /* what it waits for */
 	bool tx_open;          /* BEGIN sent: the batch has written */
 	bool in_batch;         /* between begin() and commit()/rollback() */
 	bool flushes;
@@ -1220,8 +1221,23 @@ store_pg_check(struct store *s)
 	char why[sizeof(s->err)];
 	int r, k;
 
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
-		return 0;
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
+		/* Between batches nothing is expected from the server: a
+		 * readable socket is its goodbye (a FATAL at a shutdown or
+		 * a terminate, or the end of the stream), which
+		 * PQconsumeInput reads. Noticed here, the batch is refused
+		 * before anything of it happened in memory either. */
+		pfd.fd = PQsocket(s->conn);
+		pfd.events = POLLIN;
+		/* One read takes the FATAL, the next meets the end of the
+		 * stream; a few at most, never a wait. */
+		for (k = 0; k < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0 &&
+		            PQconsumeInput(s->conn);
+		     k++)
+			(void)PQisBusy(s->conn); /* parses what came */
+		if (PQstatus(s->conn) == CONNECTION_OK)
+			return 0;
+	}
 	if (s->conn != NULL) {
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->conn));
 		PQfinish(s->conn);
@@ -1241,11 +1257,12 @@ store_pg_check(struct store *s)
 			                        : "out of memory");
 			return -ENOTCONN;
 		}
-		ps = PGRES_POLLING_WRITING;
-	} else {
-		ps = PQconnectPoll(s->pending);
+		/* As libpq's docs say: first wait until writable. */
+		s->pending_ps = PGRES_POLLING_WRITING;
 	}
-	/* A few steps that are ready now; never a wait. */
+	/* The steps whose socket is ready now (PQconnectPoll must not
+	 * be called before); never a wait. */
+	ps = s->pending_ps;
 	for (k = 0; k < 16 && ps != PGRES_POLLING_OK &&
 	            ps != PGRES_POLLING_FAILED; k++) {
 		pfd.fd = PQsocket(s->pending);
@@ -1254,6 +1271,7 @@ store_pg_check(struct store *s)
 			break;
 		ps = PQconnectPoll(s->pending);
 	}
+	s->pending_ps = ps;
 	if (ps == PGRES_POLLING_FAILED) {
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->pending));
 		store_pg_backoff(s, why);

@@ -151,6 +151,14 @@ harness_pg_store(const struct evd_proc *p, char *spec, size_t size)
 }
 
 int
+harness_pg_sql(const char *sql)
+{
+	if (harness_pg.pid == 0)
+		return -ENOENT;
+	return pgfx_sql(&harness_pg, "postgres", sql);
+}
+
+int
 evd_start_in(struct evd_proc *p, const char *const *extra)
 {
 	char notify_path[PATH_MAX], pg_spec[320];

@@ -781,6 +781,85 @@ test_start_errors(void **state)
 	rm_rf(dir);
 }
 
+/*
+ * The pg store (EVD_TEST_STORE=pg only): the server drops evd's
+ * connections, as a restart or a cut network would. The next durable
+ * request is answered UNAVAILABLE, reads of what evd holds go on, evd
+ * reconnects by itself, and durable requests succeed again with the
+ * earlier timer still there.
+ */
+static void
+test_pg_connection_lost(void **state)
+{
+	const char *store = getenv("EVD_TEST_STORE");
+	struct evd_proc p;
+	uint64_t first, id = 0;
+	int fd, err = 0, i;
+	Evd__Reply *r;
+
+	if (store == NULL || strcmp(store, "pg") != 0) {
+		printf("SKIP: about the pg store (EVD_TEST_STORE=pg)\n");
+		skip();
+	}
+	start(&p);
+	fd = greet(&p);
+	first = later(fd, 3600 * SEC, "pg-lost", "one", NULL, -1, NULL, NULL);
+	assert_true(first > 0);
+	assert_int_equal(harness_pg_sql("SELECT pg_terminate_backend(pid) FROM"
+	                                " pg_stat_activity WHERE"
+	                                " application_name = 'evd'"),
+	                 0);
+	/* Until those backends are gone (their goodbye sent), so that
+	 * evd's check before the next batch sees the connection closed. */
+	for (i = 0; i < 100; i++) {
+		struct timespec ts = { 0, 50 * MS };
+
+		if (harness_pg_sql("DO $$ BEGIN IF EXISTS (SELECT 1 FROM"
+		                   " pg_stat_activity WHERE application_name"
+		                   " = 'evd') THEN RAISE 'up'; END IF; END $$")
+		    == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(later(fd, 3600 * SEC, "pg-lost", "two", NULL, -1,
+	                       &err, NULL),
+	                 0);
+	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	/* The daemon probes about once a second; 20 s is generous. */
+	for (i = 0; i < 200 && id == 0; i++) {
+		struct timespec ts = { 0, 100 * MS };
+
+		id = later(fd, 3600 * SEC, "pg-lost", "two", NULL, -1, &err,
+		           NULL);
+		if (id == 0) {
+			assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+			nanosleep(&ts, NULL);
+		}
+	}
+	assert_true(id > first);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	/* Both are in the database: a restart finds them. */
+	assert_int_equal(evd_terminate(&p), 0);
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd = greet(&p);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	evd__reply__free_unpacked(r, NULL);
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 /* The memory store keeps nothing across a restart, by design. */
 static void
 test_memory_store(void **state)
@@ -821,6 +900,7 @@ main(void)
 		cmocka_unit_test(test_wal_deleted),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory_store),
+		cmocka_unit_test(test_pg_connection_lost),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
