@@ -444,10 +444,14 @@ store_pg_seterr(struct store *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, size, fmt, ap);
 	va_end(ap);
-	/* libpq's messages end in a newline. */
+	/* libpq's messages end in a newline and may hold more lines
+	 * ("\n\tIs the server running ..."): one line here. */
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
 }
 
 static int64_t

@@ -159,6 +159,21 @@ harness_pg_sql(const char *sql)
 }
 
 int
+harness_pg_sql_in(const char *db, const char *sql, char *spec, size_t size)
+{
+	char create[128], ci[256];
+
+	if (harness_pg.pid == 0)
+		return -ENOENT;
+	snprintf(create, sizeof create, "CREATE DATABASE %s", db);
+	if (pgfx_sql_quiet(&harness_pg, "postgres", create, "42P04") < 0)
+		return -1;
+	pgfx_conninfo(&harness_pg, db, ci, sizeof ci);
+	snprintf(spec, size, "pg:%s", ci);
+	return sql != NULL ? pgfx_sql(&harness_pg, db, sql) : 0;
+}
+
+int
 evd_start_in(struct evd_proc *p, const char *const *extra)
 {
 	char notify_path[PATH_MAX], pg_spec[320];

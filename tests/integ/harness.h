@@ -67,6 +67,10 @@ int raw_hello(int fd, uint64_t request_id);
  * server's database postgres (0, or -1 with the server's message on
  * stderr); -ENOENT without the pg store. */
 int harness_pg_sql(const char *sql);
+/* The same on database db (created if missing), and its store spec
+ * ("pg:CONNINFO") in spec. */
+int harness_pg_sql_in(const char *db, const char *sql, char *spec,
+                      size_t size);
 
 /* Removes a directory tree (tests' temporary dirs). */
 void rm_rf(const char *path);

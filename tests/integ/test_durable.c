@@ -860,6 +860,50 @@ test_pg_connection_lost(void **state)
 	assert_int_equal(evd_stop(&p), 0);
 }
 
+/* evd --store pg:... --init-schema creates the schema and exits 0
+ * (EVD_TEST_STORE=pg only); evd then starts on it. */
+static void
+test_pg_init_schema(void **state)
+{
+	const char *store = getenv("EVD_TEST_STORE");
+	char spec[320], err[4096];
+	struct evd_proc p;
+
+	if (store == NULL || strcmp(store, "pg") != 0) {
+		printf("SKIP: about the pg store (EVD_TEST_STORE=pg)\n");
+		skip();
+	}
+	start(&p); /* the server */
+	assert_int_equal(evd_stop(&p), 0);
+	assert_int_equal(harness_pg_sql_in("evd_init_schema", NULL, spec,
+	                                   sizeof spec),
+	                 0);
+	/* Nothing there yet. */
+	assert_int_not_equal(harness_pg_sql_in("evd_init_schema",
+	                                       "SELECT 1 FROM evd.meta", spec,
+	                                       sizeof spec),
+	                     0);
+	{
+		const char *args[] = { "--store", spec, "--init-schema", NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 0);
+	}
+	assert_int_equal(harness_pg_sql_in("evd_init_schema",
+	                                   "DO $$ BEGIN IF (SELECT v FROM"
+	                                   " evd.meta WHERE k ="
+	                                   " 'schema_version') <> 1 THEN"
+	                                   " RAISE 'version'; END IF; END $$",
+	                                   spec, sizeof spec),
+	                 0);
+	{
+		const char *args[] = { "--store", "sqlite", "--init-schema",
+			               NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 2);
+		assert_non_null(strstr(err, "needs --store pg:"));
+	}
+}
+
 /* The memory store keeps nothing across a restart, by design. */
 static void
 test_memory_store(void **state)
@@ -901,6 +945,7 @@ main(void)
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory_store),
 		cmocka_unit_test(test_pg_connection_lost),
+		cmocka_unit_test(test_pg_init_schema),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
