@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -69,7 +70,7 @@ static pid_t
 pgfx_spawn(const char *dir, uid_t uid, gid_t gid, const char *log,
            char *const argv[])
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	int fd;
 
 	if (pid != 0)
@@ -78,6 +79,11 @@ pgfx_spawn(const char *dir, uid_t uid, gid_t gid, const char *log,
 		_exit(126);
 	if (geteuid() == 0 &&
 	    (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+		_exit(126);
+	/* A test killed outright (a ctest timeout) takes its server with
+	 * it: SIGINT is a fast shutdown. Set after setuid, which clears
+	 * it; a parent already gone is checked after. */
+	if (prctl(PR_SET_PDEATHSIG, SIGINT) < 0 || getppid() != parent)
 		_exit(126);
 	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
 		dup2(fd, 1);
