@@ -30,8 +30,8 @@
  *	before anything is sent; any error the server reports inside a
  *	transaction aborts it, so it is never a row error (-EIO at most);
  *	the loop never waits for a connection: a lost one is re-established
- *	by check() with PQconnectStartParams/PQconnectPoll, one
- *	non-blocking step per call, with backoff between attempts;
+ *	by check() with PQconnectStartParams/PQconnectPoll, only the steps
+ *	whose socket is ready, with backoff between attempts;
  *	retained output is tallied per uid as in store_sqlite.c:
  *	out_pending for the open transaction, out_done once committed.
  *
@@ -52,14 +52,18 @@
  * measured here: after such a commit pg_current_wal_flush_lsn() still
  * lagged the earlier asynchronous commit, after the one-row write it did
  * not (test_pg_flush checks exactly this). If fconn was lost, flush()
- * reconnects and
- * compares pg_postmaster_start_time() with the one seen at open: the
- * same server still has every commit evd saw succeed; a restarted (or
- * another) one may have lost asynchronous commits, and flush() says -EIO.
+ * reconnects and compares pg_postmaster_start_time() with the one seen
+ * at open: the same server still has every commit evd saw succeed; a
+ * restarted (or another) one may have lost asynchronous commits, and
+ * flush() says -EIO (the daemon stops, as after a failed fsync).
+ *
+ * Waiting: a call waits for its one round trip. A server that closed the
+ * connection is noticed by check() before the batch; one that stops
+ * answering without closing it holds the call until the keepalives and
+ * tcp_user_timeout this file adds to the conninfo (about 10 s) give up.
  */
 #include "store.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
