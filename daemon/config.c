@@ -230,14 +230,30 @@ config_set(struct config *c, int key, const char *value, char *err,
 		strcpy(c->hooks, value);
 		break;
 	case CONFIG_STORE:
-		if (store_backend_find(value) == NULL ||
-		    strlen(value) >= sizeof c->store) {
-			snprintf(err, errsize, "unknown store '%.64s' (sqlite "
-			         "or memory)", value);
+	{
+		size_t n = strcspn(value, ":");
+		char name[16];
+
+		if (strlen(value) >= sizeof c->store) {
+			snprintf(err, errsize, "the store setting is %zu bytes "
+			         "long, more than the %u it may have",
+			         strlen(value), CONFIG_STORE_MAX - 1);
+			return -EINVAL;
+		}
+		snprintf(name, sizeof name, "%.*s", (int)n, value);
+		if (n >= sizeof name || store_backend_find(name) == NULL) {
+			snprintf(err, errsize, "unknown store '%.64s' (sqlite, "
+			         "memory or pg:CONNINFO)", value);
+			return -EINVAL;
+		}
+		if (value[n] == ':' && strcmp(name, "pg") != 0) {
+			snprintf(err, errsize, "store %s takes no ':' part "
+			         "(only pg:CONNINFO does)", name);
 			return -EINVAL;
 		}
 		strcpy(c->store, value);
 		break;
+	}
 	case CONFIG_SYNC:
 		if (strcmp(value, "full") == 0)
 			c->sync_full = true;
@@ -688,6 +704,90 @@ config_diff(const struct config *a, const struct config *b)
 	return diff & both;
 }
 
+/* Appends n bytes of p to buf (size bytes, *off used), truncating. */
+static void
+config_append(char *buf, size_t size, size_t *off, const char *p, size_t n)
+{
+	if (*off + 1 >= size)
+		return;
+	if (n > size - 1 - *off)
+		n = size - 1 - *off;
+	memcpy(buf + *off, p, n);
+	*off += n;
+	buf[*off] = '\0';
+}
+
+/* The store spec with a conninfo's passwords shown as "***" (password=
+ * VALUE in keyword form or a URI's query, user:PASSWORD@ in a URI's
+ * authority): the setting is logged and shown, the password is not. */
+static void
+config_format_store(const char *spec, char *buf, size_t size)
+{
+	const char *p = spec, *uri = strstr(spec, "://"), *at = NULL;
+	size_t off = 0, auth;
+
+	buf[0] = '\0';
+	if (uri != NULL) {
+		auth = strcspn(uri + 3, "/?");
+		for (const char *q = uri + 3; q < uri + 3 + auth; q++)
+			if (*q == '@')
+				at = q;
+	}
+	while (*p != '\0') {
+		const char *v = p + strlen("password");
+
+		if (at != NULL && p > uri + 2 && p < at && *p == ':') {
+			config_append(buf, size, &off, ":***", 4);
+			p = at;
+			continue;
+		}
+		if (strncmp(p, "password", 8) != 0 ||
+		    (p != spec && strchr(" \t&?:", p[-1]) == NULL)) {
+			config_append(buf, size, &off, p, 1);
+			p++;
+			continue;
+		}
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v != '=') {
+			config_append(buf, size, &off, p, 1);
+			p++;
+			continue;
+		}
+		v++;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		config_append(buf, size, &off, p, (size_t)(v - p));
+		config_append(buf, size, &off, "***", 3);
+		if (*v == '\'') {
+			for (v++; *v != '\0' && *v != '\''; v++)
+				if (*v == '\\' && v[1] != '\0')
+					v++;
+			if (*v == '\'')
+				v++;
+		} else {
+			v += strcspn(v, " \t&");
+		}
+		p = v;
+	}
+}
+
+void
+config_store_name(const struct config *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s", (int)strcspn(c->store, ":"), c->store);
+}
+
+const char *
+config_store_arg(const struct config *c)
+{
+	const char *colon = strchr(c->store, ':');
+
+	if (colon != NULL)
+		return colon + 1;
+	return strcmp(c->store, "pg") == 0 ? "" : NULL;
+}
+
 void
 config_format(const struct config *c, int key, char *buf, size_t size)
 {
@@ -699,7 +799,7 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		snprintf(buf, size, "%s", c->state_dir);
 		break;
 	case CONFIG_STORE:
-		snprintf(buf, size, "%s", c->store);
+		config_format_store(c->store, buf, size);
 		break;
 	case CONFIG_SYNC:
 		snprintf(buf, size, "%s", c->sync_full ? "full" : "normal");

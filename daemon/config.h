@@ -91,6 +91,8 @@ enum config_key {
 #define CONFIG_DEFAULT_FINISHED_KEEP_S 604800u
 #define CONFIG_FINISHED_MAX_MAX 1000000u
 #define CONFIG_DEFAULT_FINISHED_MAX 1000u
+/* The store setting's bytes, NUL included (a conninfo lives in it). */
+#define CONFIG_STORE_MAX 1024u
 /* A configuration file larger than this is refused (it is a few lines). */
 #define CONFIG_FILE_MAX (64u * 1024u)
 
@@ -100,7 +102,10 @@ struct config {
 	unsigned set;          /* CONFIG_BIT(key) for every key given */
 	char socket[108];      /* fits sockaddr_un.sun_path, NUL included */
 	char state_dir[PATH_MAX];
-	char store[16];        /* a store_backend_find() name */
+	/* The store: a store_backend_find() name, then for pg ":" and a
+	 * libpq conninfo ("pg:host=db dbname=evd"); bounded, a longer one
+	 * is refused. config_store_name/config_store_arg split it. */
+	char store[CONFIG_STORE_MAX];
 	bool sync_full;        /* sync = full (true) or normal */
 	uint32_t history;      /* run records kept per timer */
 	uint32_t max_frame;    /* bytes */
@@ -182,7 +187,16 @@ void config_fill_defaults(struct config *c);
  * set in both. */
 unsigned config_diff(const struct config *a, const struct config *b);
 
-/* Formats key's value in c as the file would spell it. */
+/* Formats key's value in c as the file would spell it (a store's
+ * conninfo with its password masked). */
 void config_format(const struct config *c, int key, char *buf, size_t size);
+
+/* The backend name of c->store ("pg" of "pg:CONNINFO") into buf. */
+void config_store_name(const struct config *c, char *buf, size_t size);
+
+/* What follows the backend name and ":" in c->store (a pg conninfo;
+ * "" for "pg" alone: libpq's environment and defaults), or NULL when
+ * nothing does. Points into c. */
+const char *config_store_arg(const struct config *c);
 
 #endif

@@ -79,6 +79,8 @@ static const struct conn_ops loop_conn_ops = {
 	.drained = channel_conn_drained,
 };
 
+static void loop_resumed(void);
+
 int
 loop_init(struct event_base *base)
 {
@@ -91,7 +93,7 @@ loop_init(struct event_base *base)
 	                   loop_cfg.frame_timeout_ms)) < 0)
 		return r;
 	/* Held fires go once the store takes writes again. */
-	batch_on_resume(sched_release_held);
+	batch_on_resume(loop_resumed);
 	/* Output goes, and hooks start, once what they show is durable. */
 	batch_on_synced(loop_synced);
 	/* Every loop takes connections from the user lookup thread
@@ -114,6 +116,10 @@ loop_shutdown(void)
 	shard_detach();
 }
 
+/* A rebuild failed (the store could not be read either: a database
+ * server out of reach); it is done again once the store writes. */
+static bool loop_recover_again;
+
 /* What memory did in a lost batch never happened: it is rebuilt from
  * the store. */
 static void
@@ -125,10 +131,21 @@ loop_recover(void)
 
 	r1 = sched_reload_durable(be, s);
 	r2 = channel_reload(be, s);
-	if (r1 < 0 || r2 < 0)
-		log_warnx("rebuilding state from the store: %s; what could "
-		          "not be written is retried at the next start",
+	loop_recover_again = r1 < 0 || r2 < 0;
+	if (loop_recover_again)
+		log_warnx("rebuilding state from the store: %s; done again "
+		          "once the store writes",
 		          strerror(r1 < 0 ? -r1 : -r2));
+}
+
+/* The store writes again: a rebuild that failed meanwhile first, then
+ * the durable timers held back. */
+static void
+loop_resumed(void)
+{
+	if (loop_recover_again)
+		loop_recover();
+	sched_release_held();
 }
 
 bool

@@ -63,6 +63,7 @@ static struct {
 	char config_path[PATH_MAX];
 	bool config_given;   /* --config: a missing file is an error */
 	bool check_config;   /* --check-config: validate, start nothing */
+	bool init_schema;    /* --init-schema: set up the pg store, exit */
 	struct config cmd;   /* the command line: wins over the file */
 	struct config eff;   /* in force: defaults < file < command line */
 	char listen_path[PATH_MAX]; /* what we listen on, for messages */
@@ -107,7 +108,12 @@ usage(FILE *f)
 	        "                      $XDG_STATE_HOME/evd otherwise)\n"
 	        "  --store KIND        sqlite (durable, the default) or memory "
 	        "(timers live\n"
-	        "                      until evd stops)\n"
+	        "                      until evd stops), or pg:CONNINFO "
+	        "(PostgreSQL, one\n"
+	        "                      evd per database; see evd(8))\n"
+	        "  --init-schema       with --store pg:...: create or migrate "
+	        "the schema evd,\n"
+	        "                      then exit\n"
 	        "  --sync MODE         full (fsync every commit, the default) "
 	        "or normal\n"
 	        "                      (a power loss may lose the last "
@@ -222,7 +228,8 @@ parse_options(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
 	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
-	       OPT_HOOKS, OPT_FINISHED_MAX, OPT_CHECK_CONFIG };
+	       OPT_HOOKS, OPT_FINISHED_MAX, OPT_CHECK_CONFIG,
+	       OPT_INIT_SCHEMA };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -237,6 +244,7 @@ parse_options(int argc, char **argv)
 		{ "hooks", required_argument, NULL, OPT_HOOKS },
 		{ "finished-max", required_argument, NULL, OPT_FINISHED_MAX },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "init-schema", no_argument, NULL, OPT_INIT_SCHEMA },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -256,6 +264,7 @@ parse_options(int argc, char **argv)
 		[OPT_HOOKS - OPT_SOCKET] = CONFIG_HOOKS,
 		[OPT_FINISHED_MAX - OPT_SOCKET] = CONFIG_FINISHED_MAX,
 		[OPT_CHECK_CONFIG - OPT_SOCKET] = -1,
+		[OPT_INIT_SCHEMA - OPT_SOCKET] = -1,
 	};
 	char why[256];
 	int ch, idx;
@@ -274,6 +283,9 @@ parse_options(int argc, char **argv)
 			break;
 		case OPT_CHECK_CONFIG:
 			opts.check_config = true;
+			break;
+		case OPT_INIT_SCHEMA:
+			opts.init_schema = true;
 			break;
 		case OPT_SOCKET:
 		case OPT_STATE:
@@ -460,7 +472,7 @@ static int
 check_config(void)
 {
 	const char *path = opts.config_path;
-	char err[MAIN_ERR_MAX], at[PATH_MAX], dir[PATH_MAX];
+	char err[MAIN_ERR_MAX], at[PATH_MAX], dir[PATH_MAX], name[16];
 	struct config file, c;
 	bool nofile = false;
 	struct stat st;
@@ -507,11 +519,14 @@ check_config(void)
 			bad++;
 		}
 	}
-	/* The state directory, where the store keeps its files. */
-	if (store_backend_find(c.store)->durable &&
+	/* The state directory, where a store that keeps files keeps them
+	 * (a database's store has a connection string instead; its spec is
+	 * not printed: it may hold a password). */
+	config_store_name(&c, name, sizeof name);
+	if (store_backend_find(name)->durable && config_store_arg(&c) == NULL &&
 	    (r = check_dir(c.state_dir, true, at, sizeof at)) < 0) {
 		fprintf(stderr, "evd: state_dir %s: cannot keep the %s store "
-		        "there: %s: %s\n", c.state_dir, c.store, at,
+		        "there: %s: %s\n", c.state_dir, name, at,
 		        strerror(-r));
 		bad++;
 	}
@@ -561,17 +576,54 @@ store_config_of(const struct config *c, struct store_config *ret)
 {
 	memset(ret, 0, sizeof *ret);
 	ret->state_dir = c->state_dir;
+	ret->conninfo = config_store_arg(c);
 	ret->sync_full = c->sync_full;
 	ret->history_per_timer = c->history;
 	ret->finished_keep_ns = (int64_t)c->finished_keep_s * 1000000000;
 	ret->finished_max = c->finished_max;
 }
 
+/* The configured store's backend (config_set checked the name). */
+static const struct store_backend *
+store_backend_of(const struct config *c)
+{
+	char name[16];
+
+	config_store_name(c, name, sizeof name);
+	return store_backend_find(name);
+}
+
+/*
+ * --init-schema: creates or migrates the pg store's schema (open does)
+ * and exits, for operators who set the database up ahead of time as
+ * another role than evd's.
+ */
+static void
+init_schema(const struct config *c)
+{
+	const struct store_backend *be = store_backend_of(c);
+	struct store_config cfg;
+	struct store *s;
+
+	if (strcmp(be->name, "pg") != 0) {
+		log_errx("--init-schema needs --store pg:CONNINFO (the store "
+		         "is %s)", be->name);
+		exit(MAIN_EXIT_USAGE);
+	}
+	store_config_of(c, &cfg);
+	cfg.sync_full = false; /* no flush connection to set up */
+	if (be->open(&cfg, &s) < 0)
+		fatalx("cannot set up the pg store: %s", be->errmsg(NULL));
+	be->close(s);
+	log_notice("the pg store's schema evd is ready");
+	exit(0);
+}
+
 /* Opens the store and loads what it holds into memory. */
 static void
 open_store(struct event_base *base, const struct config *c)
 {
-	const struct store_backend *be = store_backend_find(c->store);
+	const struct store_backend *be = store_backend_of(c);
 	struct store_config cfg;
 	struct store *s;
 	char why[1024];
@@ -587,7 +639,8 @@ open_store(struct event_base *base, const struct config *c)
 		/* The backend says why (no handle to ask when open fails). */
 		snprintf(why, sizeof why, "%s", be->errmsg(NULL));
 		fatalx("cannot open the %s store in %s: %s", be->name,
-		       c->state_dir, why[0] != '\0' ? why : strerror(-r));
+		       cfg.conninfo != NULL ? "PostgreSQL" : c->state_dir,
+		       why[0] != '\0' ? why : strerror(-r));
 	}
 	batch_init(base, be, s);
 	if ((r = sched_reload_durable(be, s)) < 0 ||
@@ -1046,6 +1099,8 @@ main(int argc, char **argv)
 		exit(MAIN_EXIT_CONFIG);
 	}
 	log_set_level(opts.eff.log_level);
+	if (opts.init_schema)
+		init_schema(&opts.eff);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit must make the store's writes fail (and the
@@ -1084,7 +1139,7 @@ main(int argc, char **argv)
 	if (req_registry_check(err, sizeof err) < 0)
 		fatalx("the request registry disagrees with evd.proto: %s",
 		       err);
-	dispatch_init(opts.eff.store);
+	dispatch_init(store_backend_of(&opts.eff)->name);
 	if ((r = peer_init()) < 0) {
 		errno = -r;
 		fatal("cannot start the user lookup thread");
@@ -1128,7 +1183,8 @@ main(int argc, char **argv)
 	log_notice("evd %s listening on %s (%sstore %s, hooks %s, %u loop%s, "
 	           "config %s, pid %ld)",
 	           EVD_VERSION, opts.listen_path,
-	           opts.activated ? "socket activation, " : "", opts.eff.store,
+	           opts.activated ? "socket activation, " : "",
+	           store_backend_of(&opts.eff)->name,
 	           exec_backend_name(),
 	           shard_count(), shard_count() == 1 ? "" : "s",
 	           opts.config_path[0] != '\0' ? opts.config_path : "none",

@@ -10,6 +10,7 @@
 static const struct store_backend *const store_backends[] = {
     &store_sqlite_backend,
     &store_memory_backend,
+    &store_pg_backend,
 };
 
 const struct store_backend *

@@ -341,10 +341,11 @@ struct store_backend {
 	int (*meta_put)(struct store *s, const char *key, int64_t value);
 };
 
-/* The backend called name ("memory", "sqlite"), or NULL. */
+/* The backend called name ("memory", "sqlite", "pg"), or NULL. */
 const struct store_backend *store_backend_find(const char *name);
 
 extern const struct store_backend store_memory_backend;
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
 
 #endif

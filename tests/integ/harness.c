@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "pgfixture.h"
 
 #ifndef EVD_BIN
 #error "EVD_BIN must name the evd binary"
@@ -89,13 +90,96 @@ harness_track(pid_t pid)
 		tracked[ntracked++] = pid;
 }
 
+/*
+ * EVD_TEST_STORE=pg: every evd a test starts uses the pg store, on one
+ * PostgreSQL server per test program (pgfixture, stopped at exit), one
+ * database per evd directory, so a restart in the same directory
+ * (evd_start_in) finds what the last evd committed, as with sqlite. An
+ * explicit "--store sqlite" among a test's arguments gives way to it;
+ * "--store memory" does not. Without PostgreSQL the program exits 77.
+ */
+static struct pgfx harness_pg;
+
+static void
+harness_pg_stop(void)
+{
+	pgfx_stop(&harness_pg);
+}
+
+static int
+harness_pg_store(const struct evd_proc *p, char *spec, size_t size)
+{
+	const char *env = getenv("EVD_TEST_STORE");
+	const char *base = strrchr(p->dir, '/');
+	char db[64], sql[160], why[512], ci[256];
+	size_t i, n = 0;
+	int r;
+
+	if (env == NULL || strcmp(env, "pg") != 0)
+		return 0;
+	if (harness_pg.pid == 0) {
+		r = pgfx_start(&harness_pg, why, sizeof why);
+		if (r == 77) {
+			fprintf(stderr, "SKIP: EVD_TEST_STORE=pg: %s\n", why);
+			exit(77);
+		}
+		if (r < 0) {
+			fprintf(stderr, "harness: PostgreSQL: %s\n", why);
+			return -EIO;
+		}
+		atexit(harness_pg_stop);
+		fprintf(stderr, "harness: evd runs on the pg store, "
+		        "PostgreSQL at %s\n", harness_pg.conninfo);
+	}
+	base = base != NULL ? base + 1 : p->dir;
+	n = (size_t)snprintf(db, sizeof db, "evd_");
+	for (i = 0; base[i] != '\0' && n + 1 < sizeof db; i++)
+		db[n++] = (char)((base[i] >= 'a' && base[i] <= 'z') ||
+		                         (base[i] >= '0' && base[i] <= '9')
+		                     ? base[i]
+		                     : base[i] >= 'A' && base[i] <= 'Z'
+		                           ? base[i] - 'A' + 'a'
+		                           : '_');
+	db[n] = '\0';
+	/* A restart's database exists already. */
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+	if (pgfx_sql_quiet(&harness_pg, "postgres", sql, "42P04") < 0)
+		return -EIO;
+	pgfx_conninfo(&harness_pg, db, ci, sizeof ci);
+	snprintf(spec, size, "pg:%s", ci);
+	return 1;
+}
+
+int
+harness_pg_sql(const char *sql)
+{
+	if (harness_pg.pid == 0)
+		return -ENOENT;
+	return pgfx_sql(&harness_pg, "postgres", sql);
+}
+
+int
+harness_pg_sql_in(const char *db, const char *sql, char *spec, size_t size)
+{
+	char create[128], ci[256];
+
+	if (harness_pg.pid == 0)
+		return -ENOENT;
+	snprintf(create, sizeof create, "CREATE DATABASE %s", db);
+	if (pgfx_sql_quiet(&harness_pg, "postgres", create, "42P04") < 0)
+		return -1;
+	pgfx_conninfo(&harness_pg, db, ci, sizeof ci);
+	snprintf(spec, size, "pg:%s", ci);
+	return sql != NULL ? pgfx_sql(&harness_pg, db, sql) : 0;
+}
+
 int
 evd_start_in(struct evd_proc *p, const char *const *extra)
 {
-	char notify_path[PATH_MAX];
+	char notify_path[PATH_MAX], pg_spec[320];
 	const char *argv[64];
 	int64_t deadline;
-	int argc = 0, i, logfd;
+	int argc = 0, i, logfd, pg;
 
 	if (snprintf(p->sock, sizeof p->sock, "%s/evd.sock", p->dir) >=
 	            (int)sizeof p->sock ||
@@ -140,8 +224,20 @@ evd_start_in(struct evd_proc *p, const char *const *extra)
 		argv[argc++] = "--threads";
 		argv[argc++] = getenv("EVD_TEST_THREADS");
 	}
-	for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
+	if ((pg = harness_pg_store(p, pg_spec, sizeof pg_spec)) < 0)
+		return pg;
+	if (pg) {
+		argv[argc++] = "--store";
+		argv[argc++] = pg_spec;
+	}
+	for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++) {
+		if (pg && strcmp(extra[i], "--store") == 0 &&
+		    extra[i + 1] != NULL && strcmp(extra[i + 1], "sqlite") == 0) {
+			i++;
+			continue;
+		}
 		argv[argc++] = extra[i];
+	}
 	argv[argc] = NULL;
 
 	logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

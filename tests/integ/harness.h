@@ -63,6 +63,15 @@ int raw_wait_eof(int fd, int timeout_ms);
 /* Sends Hello and checks the Welcome. Returns 0 or -1. */
 int raw_hello(int fd, uint64_t request_id);
 
+/* With EVD_TEST_STORE=pg, after an evd started: runs sql on the test
+ * server's database postgres (0, or -1 with the server's message on
+ * stderr); -ENOENT without the pg store. */
+int harness_pg_sql(const char *sql);
+/* The same on database db (created if missing), and its store spec
+ * ("pg:CONNINFO") in spec. */
+int harness_pg_sql_in(const char *db, const char *sql, char *spec,
+                      size_t size);
+
 /* Removes a directory tree (tests' temporary dirs). */
 void rm_rf(const char *path);
 

@@ -5,7 +5,9 @@
  * SIGKILL at random points of a stream of schedules loses nothing
  * acknowledged; a full disk answers UNAVAILABLE while reads keep working,
  * and service resumes when space returns; evd.db or its WAL deleted under
- * the daemon is refused; start-up errors are clear.
+ * the daemon is refused; start-up errors are clear. With
+ * EVD_TEST_STORE=pg (ctest's test_durable_pg) the same cases run on the
+ * pg store, but for those about SQLite's files, which are skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +34,17 @@
 #define SEC 1000000000LL
 
 static uint64_t next_req = 1;
+
+/* The case is about SQLite's files (disk full, evd.db deleted): not
+ * one for the pg store (harness.h: EVD_TEST_STORE). */
+#define SQLITE_ONLY()                                                          \
+	do {                                                                   \
+		const char *store_ = getenv("EVD_TEST_STORE");                 \
+		if (store_ != NULL && strcmp(store_, "pg") == 0) {             \
+			printf("SKIP: about the sqlite store's files\n");      \
+			skip();                                                \
+		}                                                              \
+	} while (0)
 
 static int
 greet(struct evd_proc *p)
@@ -477,6 +490,7 @@ test_disk_full(void **state)
 	int fd, err = 0, i;
 	Evd__Reply *r;
 
+	SQLITE_ONLY();
 	start(&p);
 	fd = greet(&p);
 	first = later(fd, 3600 * SEC, "dur-full", "before", NULL, -1, NULL,
@@ -584,6 +598,7 @@ test_store_deleted(void **state)
 	int fd;
 	Evd__Reply *r;
 
+	SQLITE_ONLY();
 	start(&p);
 	fd = greet(&p);
 	first = later(fd, 3600 * SEC, "dur-del", NULL, NULL, -1, NULL, NULL);
@@ -632,6 +647,7 @@ test_wal_deleted(void **state)
 	int fd;
 	Evd__Reply *r;
 
+	SQLITE_ONLY();
 	start(&p);
 	fd = greet(&p);
 	first = later(fd, 3600 * SEC, "dur-wal", NULL, NULL, -1, NULL, NULL);
@@ -719,6 +735,7 @@ test_start_errors(void **state)
 	struct evd_proc p;
 	int fd;
 
+	SQLITE_ONLY();
 	assert_non_null(mkdtemp(dir));
 	snprintf(sock, sizeof sock, "%s/s.sock", dir);
 
@@ -764,6 +781,129 @@ test_start_errors(void **state)
 	rm_rf(dir);
 }
 
+/*
+ * The pg store (EVD_TEST_STORE=pg only): the server drops evd's
+ * connections, as a restart or a cut network would. The next durable
+ * request is answered UNAVAILABLE, reads of what evd holds go on, evd
+ * reconnects by itself, and durable requests succeed again with the
+ * earlier timer still there.
+ */
+static void
+test_pg_connection_lost(void **state)
+{
+	const char *store = getenv("EVD_TEST_STORE");
+	struct evd_proc p;
+	uint64_t first, id = 0;
+	int fd, err = 0, i;
+	Evd__Reply *r;
+
+	if (store == NULL || strcmp(store, "pg") != 0) {
+		printf("SKIP: about the pg store (EVD_TEST_STORE=pg)\n");
+		skip();
+	}
+	start(&p);
+	fd = greet(&p);
+	first = later(fd, 3600 * SEC, "pg-lost", "one", NULL, -1, NULL, NULL);
+	assert_true(first > 0);
+	assert_int_equal(harness_pg_sql("SELECT pg_terminate_backend(pid) FROM"
+	                                " pg_stat_activity WHERE"
+	                                " application_name = 'evd'"),
+	                 0);
+	/* Until those backends are gone (their goodbye sent), so that
+	 * evd's check before the next batch sees the connection closed. */
+	for (i = 0; i < 100; i++) {
+		struct timespec ts = { 0, 50 * MS };
+
+		if (harness_pg_sql("DO $$ BEGIN IF EXISTS (SELECT 1 FROM"
+		                   " pg_stat_activity WHERE application_name"
+		                   " = 'evd') THEN RAISE 'up'; END IF; END $$")
+		    == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(later(fd, 3600 * SEC, "pg-lost", "two", NULL, -1,
+	                       &err, NULL),
+	                 0);
+	assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	/* The daemon probes about once a second; 20 s is generous. */
+	for (i = 0; i < 200 && id == 0; i++) {
+		struct timespec ts = { 0, 100 * MS };
+
+		id = later(fd, 3600 * SEC, "pg-lost", "two", NULL, -1, &err,
+		           NULL);
+		if (id == 0) {
+			assert_int_equal(err, EVD__ERROR_CODE__UNAVAILABLE);
+			nanosleep(&ts, NULL);
+		}
+	}
+	assert_true(id > first);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	/* Both are in the database: a restart finds them. */
+	assert_int_equal(evd_terminate(&p), 0);
+	assert_int_equal(evd_start_in(&p, NULL), 0);
+	fd = greet(&p);
+	r = get(fd, first);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	assert_int_equal(r->timer->state, EVD__TIMER_STATE__PENDING);
+	evd__reply__free_unpacked(r, NULL);
+	r = get(fd, id);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+	evd__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* evd --store pg:... --init-schema creates the schema and exits 0
+ * (EVD_TEST_STORE=pg only); evd then starts on it. */
+static void
+test_pg_init_schema(void **state)
+{
+	const char *store = getenv("EVD_TEST_STORE");
+	char spec[320], err[4096];
+	struct evd_proc p;
+
+	if (store == NULL || strcmp(store, "pg") != 0) {
+		printf("SKIP: about the pg store (EVD_TEST_STORE=pg)\n");
+		skip();
+	}
+	start(&p); /* the server */
+	assert_int_equal(evd_stop(&p), 0);
+	assert_int_equal(harness_pg_sql_in("evd_init_schema", NULL, spec,
+	                                   sizeof spec),
+	                 0);
+	/* Nothing there yet. */
+	assert_int_not_equal(harness_pg_sql_in("evd_init_schema",
+	                                       "SELECT 1 FROM evd.meta", spec,
+	                                       sizeof spec),
+	                     0);
+	{
+		const char *args[] = { "--store", spec, "--init-schema", NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 0);
+	}
+	assert_int_equal(harness_pg_sql_in("evd_init_schema",
+	                                   "DO $$ BEGIN IF (SELECT v FROM"
+	                                   " evd.meta WHERE k ="
+	                                   " 'schema_version') <> 1 THEN"
+	                                   " RAISE 'version'; END IF; END $$",
+	                                   spec, sizeof spec),
+	                 0);
+	{
+		const char *args[] = { "--store", "sqlite", "--init-schema",
+			               NULL };
+
+		assert_int_equal(run_evd(args, err, sizeof err), 2);
+		assert_non_null(strstr(err, "needs --store pg:"));
+	}
+}
+
 /* The memory store keeps nothing across a restart, by design. */
 static void
 test_memory_store(void **state)
@@ -804,6 +944,8 @@ main(void)
 		cmocka_unit_test(test_wal_deleted),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_memory_store),
+		cmocka_unit_test(test_pg_connection_lost),
+		cmocka_unit_test(test_pg_init_schema),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -457,6 +457,63 @@ test_format(void **state)
 	                 -EINVAL);
 }
 
+/* store = pg:CONNINFO: the spec is kept whole (bounded), split into
+ * backend and conninfo, and shown with its passwords masked. */
+static void
+test_store_spec(void **state)
+{
+	struct config c;
+	char err[256], buf[256], big[1100];
+
+	config_init(&c);
+	assert_int_equal(parse("store = pg:host=db dbname=evd "
+	                       "password=s3cret user=e\n",
+	                       &c, err, sizeof err),
+	                 0);
+	config_store_name(&c, buf, sizeof buf);
+	assert_string_equal(buf, "pg");
+	assert_string_equal(config_store_arg(&c),
+	                    "host=db dbname=evd password=s3cret user=e");
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_string_equal(buf, "pg:host=db dbname=evd password=*** user=e");
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:password = 'a b\\' c' host=x", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_string_equal(buf, "pg:password = *** host=x");
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:postgresql://u:pw@h/db?password=x&a=b",
+	                            err, sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_string_equal(buf,
+	                    "pg:postgresql://u:***@h/db?password=***&a=b");
+	assert_int_equal(config_set(&c, CONFIG_STORE, "pg", err, sizeof err),
+	                 0);
+	assert_string_equal(config_store_arg(&c), "");
+	assert_int_equal(config_set(&c, CONFIG_STORE, "sqlite", err,
+	                            sizeof err),
+	                 0);
+	assert_null(config_store_arg(&c));
+	assert_int_equal(config_set(&c, CONFIG_STORE, "sqlite:x", err,
+	                            sizeof err),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "takes no ':' part"));
+	assert_int_equal(config_set(&c, CONFIG_STORE, "postgres:x", err,
+	                            sizeof err),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "unknown store"));
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, "pg:", 3);
+	assert_int_equal(config_set(&c, CONFIG_STORE, big, err, sizeof err),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "more than the 1023"));
+	config_store_name(&c, buf, sizeof buf);
+	assert_string_equal(buf, "sqlite"); /* untouched */
+}
+
 /*
  * systemd/evd.conf, the installed example, lists every key commented out
  * with its default: uncommented, it must parse and change nothing.
@@ -521,6 +578,7 @@ main(void)
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_key_names_round_trip),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_store_spec),
 		cmocka_unit_test(test_example_file_is_defaults),
 	};
 

@@ -1,0 +1,2035 @@
+/*
+ * store_pg: the durable store (see store.h) in a PostgreSQL database,
+ * schema "evd", through libpq. This file is the single-node backend:
+ * one evd per database, the only claimant, so claim() hands over every
+ * pending timer with fence 0 and writes nothing, as sqlite's does. The
+ * schema already has what several nodes need (timers.vis_at, claim_node,
+ * attempts, state 'C' claimed; nodes; messages.vis_at, consumer, fence)
+ * so that cluster mode adds queries, not a migration.
+ *
+ * Owns two connections: conn, the loop's (every call but flush), and
+ * fconn, the sync thread's (flush only, and only with sync_full). Must
+ * not log: failures are negative errno plus a reason in store_errmsg().
+ *
+ * Invariants:
+ *	the schema version is meta's schema_version; store_pg_migrations[i]
+ *	takes version i to i + 1 in one transaction under an advisory
+ *	transaction lock, so two evds starting together migrate once; a
+ *	newer schema than this evd knows is refused, never downgraded;
+ *	one evd per database: the loop's connection holds the session
+ *	advisory lock STORE_PG_LOCK_SINGLE from open to close (taken
+ *	again after a reconnect, or the store refuses writes);
+ *	conn stays in pipeline mode once set up: every call sends its
+ *	statement(s) with one sync and reads every result up to it, so a
+ *	call is one round trip and leaves nothing in flight; begin() sends
+ *	nothing, the first write of a batch carries BEGIN with it in the
+ *	same pipeline, and a batch with no write costs no round trip;
+ *	row errors never abort the transaction: a taken id or key is
+ *	"ON CONFLICT DO NOTHING" or a guarded UPDATE reporting 0 rows, and
+ *	strings that PostgreSQL would refuse (not UTF-8) are refused here
+ *	before anything is sent; any error the server reports inside a
+ *	transaction aborts it, so it is never a row error (-EIO at most);
+ *	the loop never waits for a connection: a lost one is re-established
+ *	by check() with PQconnectStartParams/PQconnectPoll, only the steps
+ *	whose socket is ready, with backoff between attempts;
+ *	retained output is tallied per uid as in store_sqlite.c:
+ *	out_pending for the open transaction, out_done once committed.
+ *
+ * Durability (sync_full): batches commit with synchronous_commit off on
+ * conn (visible at once, safe from a crash of evd, not from one of the
+ * server), and flush() commits a one-row write (meta's store.flushes) on
+ * fconn with synchronous_commit on. A synchronous commit flushes WAL up
+ * to the end of its own commit record (and, with synchronous_standby_names,
+ * waits until a standby confirms that far), and WAL is one sequence:
+ * every commit record inserted before it, asynchronous ones included, is
+ * flushed (and replicated) with it. What counts is in PostgreSQL 15's
+ * RecordTransactionCommit() (src/backend/access/transam/xact.c): it calls
+ * XLogFlush(XactLastRecEnd) and SyncRepWaitForLSN() only when
+ * "wrote_xlog && markXidCommitted && synchronous_commit > off", and
+ * wrote_xlog is whether the transaction wrote WAL *before* its commit
+ * record. So a transaction that merely gets an xid (SELECT
+ * pg_current_xact_id()) commits asynchronously whatever the setting --
+ * measured here: after such a commit pg_current_wal_flush_lsn() still
+ * lagged the earlier asynchronous commit, after the one-row write it did
+ * not (test_pg_flush checks exactly this). If fconn was lost, flush()
+ * reconnects and compares pg_postmaster_start_time() with the one seen
+ * at open: the same server still has every commit evd saw succeed; a
+ * restarted (or another) one may have lost asynchronous commits, and
+ * flush() says -EIO (the daemon stops, as after a failed fsync).
+ *
+ * Waiting: a call waits for its one round trip. A server that closed the
+ * connection is noticed by check() before the batch; one that stops
+ * answering without closing it holds the call until the keepalives and
+ * tcp_user_timeout this file adds to the conninfo (about 10 s) give up.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "clock.h"
+#include "wirestr.h"
+
+/* Advisory lock keys (pg_advisory_lock's one bigint space is shared by
+ * every application of the database: "evd" in ASCII, then a number). */
+#define STORE_PG_LOCK_MIGRATE INT64_C(0x65766400000001)
+#define STORE_PG_LOCK_SINGLE INT64_C(0x65766400000002)
+#define PRUNE_EVERY 64   /* commits between sweep steps */
+#define PRUNE_SPAN 1024  /* timer ids per sweep step */
+#define META_PRUNE_CURSOR "store.prune_cursor"
+#define META_SCHEMA_VERSION "schema_version"
+/* Counts flushes: flush()'s write (the sync thread's only row). */
+#define META_FLUSHES "store.flushes"
+#define CLAIM_PAGE 2000  /* rows per claim() round trip */
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
+/* flush() retries a lost fconn this long before it gives up (-EIO). */
+#define FLUSH_RECONNECT_MS 10000
+/* open() waits this many times 50 ms for the single-node lock. */
+#define OPEN_LOCK_TRIES 100
+#define MAX_PARAMS 24
+#define MAX_CONNINFO 48  /* keywords of a conninfo, ours included */
+
+/* Version i + 1 of the schema is what migrations[i] leaves. Append only:
+ * a released step is never edited. */
+static const char *const store_pg_migrations[] = {
+    /* 1: everything, with the columns cluster mode will claim with. */
+    "CREATE TABLE evd.timers ("
+    " id int8 PRIMARY KEY,"
+    " fence int8 NOT NULL DEFAULT 0,"
+    /* P pending, C claimed by claim_node (cluster mode), F finished,
+     * X cancelled. */
+    " state \"char\" NOT NULL,"
+    " uid int8 NOT NULL,"
+    " gid int8 NOT NULL,"
+    " clock int4 NOT NULL,"
+    " deadline_ns int8 NOT NULL,"
+    " due_rt_ns int8 NOT NULL,"
+    /* Earliest claim: the due instant, or the end of a claim's lease. */
+    " vis_at timestamptz NOT NULL,"
+    " claim_node text,"
+    " attempts int4 NOT NULL DEFAULT 0,"
+    " boot_id text,"
+    " created_rt_ns int8 NOT NULL,"
+    " channel text,"
+    " payload bytea,"
+    " key text,"
+    " misfire int4 NOT NULL,"
+    " delivery int4 NOT NULL,"
+    " downtime int4 NOT NULL,"
+    " max_attempts int8 NOT NULL,"
+    " fire_count int8 NOT NULL,"
+    " last_fired_rt_ns int8 NOT NULL,"
+    " finished_rt_ns int8 NOT NULL DEFAULT 0,"
+    " exec bytea,"
+    " sched bytea,"
+    " paused bool NOT NULL DEFAULT false);"
+    "CREATE UNIQUE INDEX timers_key ON evd.timers (uid, key)"
+    " WHERE key IS NOT NULL AND state IN ('P', 'C');"
+    "CREATE INDEX timers_key_any ON evd.timers (uid, key)"
+    " WHERE key IS NOT NULL;"
+    "CREATE INDEX timers_vis ON evd.timers (vis_at)"
+    " WHERE state IN ('P', 'C');"
+    "CREATE TABLE evd.messages ("
+    " fire_id int8 PRIMARY KEY,"
+    " timer_id int8 NOT NULL,"
+    " owner int8 NOT NULL,"
+    " channel text NOT NULL,"
+    " payload bytea,"
+    " due_rt_ns int8 NOT NULL,"
+    " fired_rt_ns int8 NOT NULL,"
+    " lateness_ns int8 NOT NULL,"
+    " attempts int8 NOT NULL,"
+    " max_attempts int8 NOT NULL,"
+    " delivery int4 NOT NULL,"
+    " dead bool NOT NULL,"
+    " reason text,"
+    /* Cluster mode: a consumer's claim, its lease and fence. */
+    " vis_at timestamptz,"
+    " consumer text,"
+    " fence int8 NOT NULL DEFAULT 0);"
+    "CREATE TABLE evd.runs ("
+    " seq int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " timer_id int8 NOT NULL,"
+    " fire_id int8 NOT NULL,"
+    " due_rt_ns int8 NOT NULL,"
+    " fired_rt_ns int8 NOT NULL,"
+    " lateness_ns int8 NOT NULL,"
+    " outcome int4 NOT NULL,"
+    " detail text,"
+    " exit_code int4 NOT NULL DEFAULT 0,"
+    " signal int4 NOT NULL DEFAULT 0,"
+    " duration_ns int8 NOT NULL DEFAULT 0,"
+    " stdout bytea,"
+    " stderr bytea);"
+    "CREATE INDEX runs_timer ON evd.runs (timer_id, seq);"
+    "CREATE TABLE evd.channels (name text PRIMARY KEY,"
+    " owner int8 NOT NULL, grants bytea);"
+    /* Cluster mode: one row per node process, never reused. */
+    "CREATE TABLE evd.nodes (node text PRIMARY KEY,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " last_seen timestamptz NOT NULL DEFAULT now());",
+};
+
+#define SCHEMA_VERSION                                                         \
+	((int)(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0])))
+
+#define TIMER_COLS                                                             \
+	"id, fence, state, uid, gid, clock, deadline_ns, due_rt_ns, boot_id,"  \
+	" created_rt_ns, channel, payload, key, misfire, delivery, downtime,"  \
+	" max_attempts, fire_count, last_fired_rt_ns, finished_rt_ns, exec,"  \
+	" sched, paused"
+#define MSG_COLS                                                               \
+	"fire_id, timer_id, owner, channel, payload, due_rt_ns, fired_rt_ns,"  \
+	" lateness_ns, attempts, max_attempts, delivery, dead, reason"
+/* A wall-clock instant in ns as a timestamptz (microseconds). */
+#define VIS(p) "(timestamptz 'epoch' + (" p "::int8 / 1000) * interval '1 us')"
+#define OUT_BYTES(t)                                                           \
+	"(coalesce(octet_length(" t "stdout), 0) +"                            \
+	" coalesce(octet_length(" t "stderr), 0))"
+
+enum store_pg_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SCHEDULE,
+	ST_CANCEL,
+	ST_CLAIM,
+	ST_RETIRE_END,
+	ST_RETIRE_NEXT,
+	ST_RESCHEDULE,
+	ST_REVIVE,
+	ST_GET,
+	ST_LIST_ENDED,
+	ST_FIND_KEY,
+	ST_ENQUEUE,
+	ST_ACK,
+	ST_UPDATE_MSG,
+	ST_LOAD_MSGS,
+	ST_CHANNEL_PUT,
+	ST_LOAD_CHANNELS,
+	ST_RUN_APPEND,
+	ST_RUNS,
+	ST_META_GET,
+	ST_META_PUT,
+	ST_PRUNE,
+	ST_OUTPUT_USAGE,
+	ST_MAX_IDS,
+	ST_UNLOCK,
+	ST_COUNT
+};
+
+static const char *const store_pg_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    /* ON CONFLICT with no target: a taken id and a taken key alike
+     * insert nothing, so the batch goes on (a unique_violation would
+     * abort it). */
+    [ST_SCHEDULE] = "INSERT INTO evd.timers (" TIMER_COLS ", vis_at)"
+		    " VALUES ($1::int8, $2::int8, 'P', $3::int8, $4::int8,"
+		    " $5::int4, $6::int8, $7::int8, $8::text, $9::int8,"
+		    " $10::text, $11::bytea, $12::text, $13::int4,"
+		    " $14::int4, $15::int4, $16::int8, $17::int8,"
+		    " $18::int8, 0, $19::bytea, $20::bytea, $21::bool,"
+		    " " VIS("$7") ") ON CONFLICT DO NOTHING RETURNING 1",
+    [ST_CANCEL] = "UPDATE evd.timers SET state = 'X', finished_rt_ns = $2"
+		  " WHERE id = $1 AND state = 'P'",
+    /* Single node: every pending row, no write; keyset pages by id. */
+    [ST_CLAIM] = "SELECT " TIMER_COLS " FROM evd.timers"
+		 " WHERE state = 'P' AND due_rt_ns <= $1 AND id > $2"
+		 " ORDER BY id LIMIT $3",
+    [ST_RETIRE_END] = "UPDATE evd.timers SET state = 'F',"
+		      " finished_rt_ns = $3, fire_count = fire_count + 1,"
+		      " last_fired_rt_ns = $3, claim_node = NULL"
+		      " WHERE id = $1 AND fence = $2 AND state = 'P'",
+    [ST_RETIRE_NEXT] = "UPDATE evd.timers SET deadline_ns = $3,"
+		       " due_rt_ns = $4::int8, boot_id = $5, fire_count = $6,"
+		       " last_fired_rt_ns = $7, vis_at = " VIS("$4")
+		       " WHERE id = $1 AND fence = $2 AND state = 'P'",
+    [ST_RESCHEDULE] = "UPDATE evd.timers SET deadline_ns = $2,"
+		      " due_rt_ns = $3::int8, boot_id = $4, clock = $5,"
+		      " paused = $6, vis_at = " VIS("$3")
+		      " WHERE id = $1 AND state = 'P'",
+    /* One statement that says which of -ENOENT, -EEXIST or done: the
+     * finished row, a pending one holding its key, rows updated. */
+    [ST_REVIVE] = "WITH f AS (SELECT id, uid, key FROM evd.timers"
+		  " WHERE id = $1::int8 AND state = 'F'),"
+		  " k AS (SELECT 1 FROM evd.timers p, f WHERE f.key IS NOT NULL"
+		  " AND p.uid = f.uid AND p.key = f.key"
+		  " AND p.state IN ('P', 'C')),"
+		  " u AS (UPDATE evd.timers SET state = 'P', finished_rt_ns = 0,"
+		  " deadline_ns = $2::int8, due_rt_ns = $3::int8,"
+		  " boot_id = $4::text, clock = $5::int4, paused = false,"
+		  " exec = coalesce($6::bytea, exec), vis_at = " VIS("$3")
+		  " WHERE id IN (SELECT id FROM f) AND NOT EXISTS"
+		  " (SELECT 1 FROM k) RETURNING 1)"
+		  " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM k),"
+		  " (SELECT count(*) FROM u)",
+    [ST_GET] = "SELECT " TIMER_COLS " FROM evd.timers WHERE id = $1",
+    [ST_LIST_ENDED] = "SELECT " TIMER_COLS " FROM evd.timers WHERE id > $1"
+		      " AND state IN ('F', 'X') AND ($2::int8 < 0 OR"
+		      " uid = $2::int8) ORDER BY id LIMIT $3",
+    [ST_FIND_KEY] = "SELECT " TIMER_COLS " FROM evd.timers WHERE uid = $1"
+		    " AND key = $2 ORDER BY id DESC LIMIT 1",
+    [ST_ENQUEUE] = "INSERT INTO evd.messages (" MSG_COLS ") VALUES"
+		   " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+		   " $13) ON CONFLICT DO NOTHING RETURNING 1",
+    [ST_ACK] = "DELETE FROM evd.messages WHERE fire_id = $1",
+    [ST_UPDATE_MSG] = "UPDATE evd.messages SET attempts = $2, dead = $3,"
+		      " reason = $4 WHERE fire_id = $1",
+    [ST_LOAD_MSGS] = "SELECT " MSG_COLS " FROM evd.messages ORDER BY fire_id",
+    [ST_CHANNEL_PUT] = "INSERT INTO evd.channels (name, owner, grants)"
+		       " VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE"
+		       " SET owner = excluded.owner, grants = excluded.grants",
+    [ST_LOAD_CHANNELS] = "SELECT name, owner, grants FROM evd.channels",
+    /*
+     * Appends a run and prunes the timer's older ones in one statement.
+     * The DELETE sees the table as it was before the INSERT (one
+     * snapshot), so it keeps $13 - 1 old runs beside the new one.
+     * Returns the output bytes pruned and the timer's owner (NULL: no
+     * stored timer).
+     */
+    [ST_RUN_APPEND] = "WITH ins AS (INSERT INTO evd.runs (timer_id,"
+		      " fire_id, due_rt_ns, fired_rt_ns, lateness_ns, outcome,"
+		      " detail, exit_code, signal, duration_ns, stdout, stderr)"
+		      " VALUES ($1::int8, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+		      " $11, $12) RETURNING 1),"
+		      " del AS (DELETE FROM evd.runs WHERE timer_id = $1::int8"
+		      " AND seq <= (SELECT seq FROM evd.runs WHERE"
+		      " timer_id = $1::int8 ORDER BY seq DESC LIMIT 1"
+		      " OFFSET $13::int8 - 1) RETURNING " OUT_BYTES("") " AS b)"
+		      " SELECT (SELECT coalesce(sum(b), 0)::int8 FROM del),"
+		      " (SELECT uid FROM evd.timers WHERE id = $1::int8),"
+		      " (SELECT count(*) FROM ins)",
+    [ST_RUNS] = "SELECT timer_id, fire_id, due_rt_ns, fired_rt_ns,"
+		" lateness_ns, outcome, detail, exit_code, signal,"
+		" duration_ns, stdout, stderr FROM evd.runs"
+		" WHERE timer_id = $1 ORDER BY seq DESC",
+    [ST_META_GET] = "SELECT v FROM evd.meta WHERE k = $1",
+    [ST_META_PUT] = "INSERT INTO evd.meta (k, v) VALUES ($1, $2)"
+		    " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+    /*
+     * One sweep step over ids ($1, end], end the PRUNE_SPAN-th id after
+     * $1 (or the rest): deletes runs of expired timers and of no stored
+     * timer, then the expired timers, moves the cursor, and returns the
+     * output bytes deleted per owner of an expired timer (runs of no
+     * timer counted for nobody).
+     */
+    [ST_PRUNE] = "WITH e AS (SELECT coalesce((SELECT id FROM evd.timers"
+		 " WHERE id > $1::int8 ORDER BY id LIMIT 1 OFFSET $2::int8),"
+		 " 9223372036854775807) AS last),"
+		 " dt AS (DELETE FROM evd.timers t USING e WHERE t.id > $1::int8"
+		 " AND t.id <= e.last AND t.state IN ('F', 'X')"
+		 " AND t.finished_rt_ns < $3::int8 RETURNING t.id, t.uid),"
+		 " dr AS (DELETE FROM evd.runs r USING e"
+		 " WHERE r.timer_id > $1::int8 AND r.timer_id <= e.last"
+		 " AND NOT EXISTS (SELECT 1 FROM evd.timers t WHERE"
+		 " t.id = r.timer_id AND (t.state IN ('P', 'C') OR"
+		 " t.finished_rt_ns >= $3::int8))"
+		 " RETURNING r.timer_id, " OUT_BYTES("r.") " AS b),"
+		 " m AS (INSERT INTO evd.meta (k, v) SELECT '" META_PRUNE_CURSOR
+		 "', CASE WHEN last = 9223372036854775807 THEN 0 ELSE last END"
+		 " FROM e ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+		 " RETURNING v)"
+		 " SELECT -1, (SELECT v FROM m) UNION ALL"
+		 " SELECT dt.uid, sum(dr.b)::int8 FROM dr JOIN dt"
+		 " ON dt.id = dr.timer_id GROUP BY dt.uid",
+    [ST_OUTPUT_USAGE] = "SELECT t.uid, sum(" OUT_BYTES("r.") ")::int8"
+			" FROM evd.runs r JOIN evd.timers t ON t.id = r.timer_id"
+			" GROUP BY t.uid",
+    [ST_MAX_IDS] = "SELECT coalesce((SELECT max(id) FROM evd.timers), 0),"
+		   " coalesce((SELECT max(fire_id) FROM evd.messages), 0)",
+    /* At close: the next evd may open at once (a closed connection's
+     * backend lets its locks go only when it has exited). */
+    [ST_UNLOCK] = "SELECT pg_advisory_unlock_all()",
+};
+
+struct store_pg_out {
+	uid_t uid;
+	int64_t bytes;
+};
+
+struct store_pg_outs {
+	struct store_pg_out *e;
+	size_t n, cap;
+};
+
+/* A statement's parameters: text, or binary for bytea. */
+struct store_pg_params {
+	const char *v[MAX_PARAMS];
+	int len[MAX_PARAMS];
+	int fmt[MAX_PARAMS];
+	char num[MAX_PARAMS][24];
+	int n;
+};
+
+/* Owned by the daemon (open to close). */
+struct store {
+	PGconn *conn;          /* the loop's; NULL or bad while lost */
+	PGconn *fconn;         /* the sync thread's (sync_full only) */
+	PGconn *pending;       /* a reconnect in progress (check) */
+	PostgresPollingStatusType pending_ps; /* what it waits for */
+	bool tx_open;          /* BEGIN sent: the batch has written */
+	bool in_batch;         /* between begin() and commit()/rollback() */
+	bool flushes;
+	int64_t retry_at_ns;   /* monotonic: next reconnect attempt */
+	int backoff_ms;
+	/* The conninfo as keywords/values, ours added (owned). */
+	const char *kw[MAX_CONNINFO + 1];
+	const char *val[MAX_CONNINFO + 1];
+	char *strings;         /* what kw/val point into */
+	char started[64];      /* pg_postmaster_start_time() at open */
+	uint32_t history_per_timer;
+	int64_t keep_ns;
+	uint32_t commits;      /* since the last sweep step */
+	int64_t prune_cursor;
+	struct store_pg_outs out_pending;
+	struct store_pg_outs out_done;
+	char boot_id[40];
+	char err[1024];
+};
+
+static char store_pg_open_err[1024];
+/* Where the server's notices and warnings go (store.h: the first open
+ * that passes a store_log_fn sets it); libpq would print them. */
+static store_log_fn store_pg_log_fn;
+
+static void
+store_pg_notice_cb(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char msg[1024];
+	size_t n;
+
+	(void)arg;
+	if (store_pg_log_fn == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "PostgreSQL: %s",
+	         PQresultErrorMessage(res));
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	store_pg_log_fn(sev != NULL && strcmp(sev, "WARNING") == 0
+	                    ? STORE_LOG_WARNING
+	                    : STORE_LOG_INFO,
+	                msg);
+}
+
+/* Every connection's notices go to store_pg_notice_cb. */
+static PGconn *
+store_pg_quiet(PGconn *conn)
+{
+	if (conn != NULL)
+		PQsetNoticeReceiver(conn, store_pg_notice_cb, NULL);
+	return conn;
+}
+
+static void store_pg_close(struct store *s);
+
+static void __attribute__((format(printf, 2, 3)))
+store_pg_seterr(struct store *s, const char *fmt, ...)
+{
+	char *buf = s != NULL ? s->err : store_pg_open_err;
+	size_t size = s != NULL ? sizeof(s->err) : sizeof(store_pg_open_err);
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	/* libpq's messages end in a newline and may hold more lines
+	 * ("\n\tIs the server running ..."): one line here. */
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+}
+
+static int64_t
+store_pg_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The errno of a failed result (res may be NULL: the connection). */
+static int
+store_pg_errno(PGconn *conn, const PGresult *res)
+{
+	const char *st = res != NULL
+	                     ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+	                     : NULL;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		return -ENOTCONN;
+	if (st == NULL)
+		return -EIO;
+	if (strcmp(st, "23505") == 0)
+		return -EEXIST; /* unique_violation */
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
+		return -ENOTCONN; /* connection exception, shutdown */
+	if (strcmp(st, "53100") == 0)
+		return -ENOSPC; /* disk_full */
+	if (strcmp(st, "53200") == 0)
+		return -ENOMEM;
+	if (strcmp(st, "54000") == 0 || strcmp(st, "54001") == 0)
+		return -E2BIG; /* program_limit_exceeded */
+	if (strcmp(st, "25006") == 0)
+		return -EROFS; /* read_only_sql_transaction: a standby */
+	if (strcmp(st, "42501") == 0)
+		return -EACCES;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 ||
+	    strcmp(st, "55P03") == 0)
+		return -EBUSY;
+	if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)
+		return -EINVAL; /* data exception, integrity constraint */
+	return -EIO;
+}
+
+/* Sets s's reason from res (or the connection) and returns the errno;
+ * inside a transaction a server error has aborted it, so it is never a
+ * row error there. */
+static int
+store_pg_fail(struct store *s, PGconn *conn, const PGresult *res,
+              const char *what)
+{
+	int r = store_pg_errno(conn, res);
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+
+	if (msg[0] == '\0' && conn != NULL)
+		msg = PQerrorMessage(conn);
+	if (r == -ENOTCONN)
+		store_pg_seterr(s, "%s: the PostgreSQL connection was lost: %s",
+		                what, msg);
+	else
+		store_pg_seterr(s, "%s: PostgreSQL: %s", what, msg);
+	if (s != NULL && s->tx_open && STORE_ROW_ERROR(r))
+		r = -EIO;
+	return r;
+}
+
+static void
+store_pg_p_i64(struct store_pg_params *p, int64_t v)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, v);
+	p->v[p->n] = p->num[p->n];
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+static void
+store_pg_p_text(struct store_pg_params *p, const char *text)
+{
+	p->v[p->n] = text;
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+/* bytea in binary: NULL stays NULL, and "" an empty value. */
+static void
+store_pg_p_bytes(struct store_pg_params *p, const uint8_t *b, size_t len)
+{
+	p->v[p->n] = b == NULL ? NULL : len == 0 ? "" : (const char *)b;
+	p->len[p->n] = (int)len;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+static void
+store_pg_p_bool(struct store_pg_params *p, bool v)
+{
+	store_pg_p_text(p, v ? "t" : "f");
+}
+
+/* Whether text can go to a UTF8 database: PostgreSQL would refuse it
+ * and abort the batch, so it is refused here as a row error. */
+static int
+store_pg_check_text(struct store *s, const char *text, const char *what)
+{
+	size_t n;
+
+	if (text == NULL)
+		return 0;
+	n = strlen(text);
+	if (wirestr_valid_prefix(text, n) == n)
+		return 0;
+	store_pg_seterr(s, "%s: a string is not valid UTF-8", what);
+	return -EINVAL;
+}
+
+/* bytea values over 1 GiB are refused by PostgreSQL (and an int
+ * length). */
+static int
+store_pg_check_bytes(struct store *s, size_t len, const char *what)
+{
+	if (len < ((size_t)1 << 30))
+		return 0;
+	store_pg_seterr(s, "%s: a value is larger than PostgreSQL keeps",
+	                what);
+	return -E2BIG;
+}
+
+/* Reads every result up to the pipeline's sync; returns the errno of the
+ * first failure and leaves *ret with the result of query want (or
+ * NULL). */
+static int
+store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
+                 const char *what)
+{
+	PGresult *res, *keep = NULL;
+	int q, r = 0;
+
+	for (q = 0; q < nq; q++) {
+		while ((res = PQgetResult(s->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (r == 0 && st != PGRES_COMMAND_OK &&
+			    st != PGRES_TUPLES_OK)
+				r = store_pg_fail(s, s->conn, res, what);
+			if (q == want && keep == NULL)
+				keep = res;
+			else
+				PQclear(res);
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			break;
+	}
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		res = PQgetResult(s->conn);
+		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+			if (r == 0)
+				r = store_pg_fail(s, s->conn, res, what);
+		}
+		PQclear(res);
+	} else if (r == 0) {
+		r = store_pg_fail(s, s->conn, NULL, what);
+	}
+	if (r < 0 && keep != NULL) {
+		PQclear(keep);
+		keep = NULL;
+	}
+	*ret = keep;
+	return r;
+}
+
+/*
+ * Runs prepared statement i with p on the loop's connection, in one
+ * round trip: BEGIN goes first in the same pipeline when the batch has
+ * not written yet and i writes. *ret: the result (PQclear it), on
+ * success only; ret NULL: none wanted.
+ */
+static int
+store_pg_run(struct store *s, enum store_pg_stmt i,
+             const struct store_pg_params *p, bool writes, PGresult **ret,
+             const char *what)
+{
+	PGresult *res = NULL;
+	char name[8];
+	int nq = 0, r;
+
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
+		return -ENOTCONN;
+	}
+	if (writes && s->in_batch && !s->tx_open) {
+		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
+			return store_pg_fail(s, s->conn, NULL, what);
+		s->tx_open = true;
+		nq++;
+	}
+	snprintf(name, sizeof(name), "s%d", (int)i);
+	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
+	                         p != NULL ? p->v : NULL,
+	                         p != NULL ? p->len : NULL,
+	                         p != NULL ? p->fmt : NULL, 1) ||
+	    !PQpipelineSync(s->conn)) {
+		r = store_pg_fail(s, s->conn, NULL, what);
+		return r;
+	}
+	nq++;
+	r = store_pg_collect(s, nq, nq - 1, &res, what);
+	if (r < 0)
+		return r;
+	if (ret != NULL)
+		*ret = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+/* Runs i expecting it to change exactly one row, else absent. */
+static int
+store_pg_run_one(struct store *s, enum store_pg_stmt i,
+                 const struct store_pg_params *p, int absent,
+                 const char *what)
+{
+	PGresult *res;
+	int r = store_pg_run(s, i, p, true, &res, what);
+
+	if (r < 0)
+		return r;
+	if (strcmp(PQcmdTuples(res), "0") == 0) {
+		store_pg_seterr(s, "%s: no such row", what);
+		r = absent;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* Binary result fields. */
+static int64_t
+store_pg_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *p;
+	uint64_t v = 0;
+	int n, k;
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	p = (const unsigned char *)PQgetvalue(res, row, col);
+	n = PQgetlength(res, row, col);
+	for (k = 0; k < n; k++)
+		v = (v << 8) | p[k];
+	switch (n) {
+	case 1:
+		return (int8_t)v;
+	case 2:
+		return (int16_t)v;
+	case 4:
+		return (int32_t)v;
+	default:
+		return (int64_t)v;
+	}
+}
+
+static const char *
+store_pg_text(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static const uint8_t *
+store_pg_bytes(const PGresult *res, int row, int col, size_t *ret_len)
+{
+	if (PQgetisnull(res, row, col)) {
+		*ret_len = 0;
+		return NULL;
+	}
+	*ret_len = (size_t)PQgetlength(res, row, col);
+	return (const uint8_t *)PQgetvalue(res, row, col);
+}
+
+/* Row row of a TIMER_COLS result as a store_timer pointing into it. */
+static void
+store_pg_row_timer(struct store *s, const PGresult *res, int row,
+                   struct store_timer *t)
+{
+	const char *state = PQgetvalue(res, row, 2);
+	const char *boot = store_pg_text(res, row, 8);
+
+	memset(t, 0, sizeof(*t));
+	t->id = (uint64_t)store_pg_int(res, row, 0);
+	t->fence = (uint64_t)store_pg_int(res, row, 1);
+	t->finished = state[0] == 'F' || state[0] == 'X';
+	t->cancelled = state[0] == 'X';
+	t->uid = (uid_t)store_pg_int(res, row, 3);
+	t->gid = (gid_t)store_pg_int(res, row, 4);
+	t->clock = (int)store_pg_int(res, row, 5);
+	t->deadline_ns = store_pg_int(res, row, 6);
+	t->due_rt_ns = store_pg_int(res, row, 7);
+	snprintf(t->boot_id, sizeof(t->boot_id), "%s", boot ? boot : "");
+	t->created_rt_ns = store_pg_int(res, row, 9);
+	t->channel = store_pg_text(res, row, 10);
+	t->payload = store_pg_bytes(res, row, 11, &t->payload_len);
+	t->key = store_pg_text(res, row, 12);
+	t->misfire = (int)store_pg_int(res, row, 13);
+	t->delivery = (int)store_pg_int(res, row, 14);
+	t->downtime = (int)store_pg_int(res, row, 15);
+	t->max_attempts = (uint32_t)store_pg_int(res, row, 16);
+	t->fire_count = (uint64_t)store_pg_int(res, row, 17);
+	t->last_fired_rt_ns = store_pg_int(res, row, 18);
+	t->finished_rt_ns = store_pg_int(res, row, 19);
+	t->exec = store_pg_bytes(res, row, 20, &t->exec_len);
+	t->sched = store_pg_bytes(res, row, 21, &t->sched_len);
+	t->paused = PQgetvalue(res, row, 22)[0] != 0;
+	(void)s;
+}
+
+/* Runs a TIMER_COLS select and cb over its rows; none: absent. */
+static int
+store_pg_each_timer(struct store *s, enum store_pg_stmt i,
+                    const struct store_pg_params *p, const char *what,
+                    store_timer_cb cb, void *arg, int absent)
+{
+	struct store_timer t;
+	PGresult *res;
+	int row, r;
+
+	if ((r = store_pg_run(s, i, p, false, &res, what)) < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		if (absent < 0)
+			store_pg_seterr(s, "%s: no such timer", what);
+		r = absent;
+	}
+	for (row = 0; row < PQntuples(res); row++) {
+		store_pg_row_timer(s, res, row, &t);
+		if ((r = cb(&t, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* A simple-protocol command on conn outside pipeline mode (set-up
+ * only); -errno with the reason in s or the open error. */
+static int
+store_pg_exec(struct store *s, PGconn *conn, const char *sql,
+              const char *what, PGresult **ret)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int r = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		r = store_pg_fail(s, conn, res, what);
+		PQclear(res);
+		return r;
+	}
+	if (ret != NULL)
+		*ret = res;
+	else
+		PQclear(res);
+	return r;
+}
+
+/* Whether the conninfo set keyword kw itself. */
+static bool
+store_pg_has(const struct store *s, const char *kw)
+{
+	int i;
+
+	for (i = 0; s->kw[i] != NULL; i++)
+		if (strcmp(s->kw[i], kw) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The user's conninfo (keyword=value or a URI) as keyword/value arrays,
+ * with our defaults for what it leaves unset: TCP keepalives and a TCP
+ * user timeout, so that a dead server or path is noticed in about 10 s
+ * instead of the kernel's 2 hours; a connect timeout; application_name
+ * evd; client_encoding UTF8 (evd's strings are UTF-8).
+ */
+static int
+store_pg_conninfo(struct store *s, const char *conninfo)
+{
+	static const char *const defaults[][2] = {
+		{ "keepalives", "1" },
+		{ "keepalives_idle", "5" },
+		{ "keepalives_interval", "2" },
+		{ "keepalives_count", "3" },
+		{ "tcp_user_timeout", "10000" },
+		{ "connect_timeout", "10" },
+		{ "application_name", "evd" },
+		{ "client_encoding", "UTF8" },
+	};
+	PQconninfoOption *opts, *o;
+	char *why = NULL;
+	size_t size = 1, off = 0;
+	int n = 0;
+	size_t i;
+
+	opts = PQconninfoParse(conninfo, &why);
+	if (opts == NULL) {
+		store_pg_seterr(NULL, "bad PostgreSQL conninfo: %s",
+		                why != NULL ? why : "out of memory");
+		PQfreemem(why);
+		return why != NULL ? -EINVAL : -ENOMEM;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL)
+			size += strlen(o->keyword) + strlen(o->val) + 2;
+	if ((s->strings = malloc(size)) == NULL) {
+		PQconninfoFree(opts);
+		store_pg_seterr(NULL, "out of memory");
+		return -ENOMEM;
+	}
+	for (o = opts; o->keyword != NULL && n < MAX_CONNINFO - 8; o++) {
+		size_t kl, vl;
+
+		if (o->val == NULL)
+			continue;
+		kl = strlen(o->keyword) + 1;
+		vl = strlen(o->val) + 1;
+		memcpy(s->strings + off, o->keyword, kl);
+		s->kw[n] = s->strings + off;
+		off += kl;
+		memcpy(s->strings + off, o->val, vl);
+		s->val[n] = s->strings + off;
+		off += vl;
+		n++;
+	}
+	PQconninfoFree(opts);
+	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		s->kw[n] = NULL;
+		if (store_pg_has(s, defaults[i][0]))
+			continue;
+		s->kw[n] = defaults[i][0];
+		s->val[n] = defaults[i][1];
+		n++;
+	}
+	s->kw[n] = NULL;
+	s->val[n] = NULL;
+	return 0;
+}
+
+/* Applies what is missing of the schema; -EPROTO for a newer one. */
+static int
+store_pg_migrate(struct store *s, PGconn *conn)
+{
+	char sql[160];
+	PGresult *res = NULL;
+	int version = 0, r, v;
+
+	/* An up-to-date schema needs no DDL (nor the right to do it): an
+	 * operator may have made it with --init-schema as another role. */
+	if ((r = store_pg_exec(s, conn, "BEGIN", "migrate", NULL)) < 0)
+		return r;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%" PRId64 ")",
+	         STORE_PG_LOCK_MIGRATE);
+	if ((r = store_pg_exec(s, conn, sql, "migrate", NULL)) < 0)
+		goto out;
+	if ((r = store_pg_exec(s, conn,
+	                       "SELECT to_regclass('evd.meta') IS NOT NULL",
+	                       "migrate", &res)) < 0)
+		goto out;
+	v = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!v && ((r = store_pg_exec(s, conn,
+	                              "CREATE SCHEMA IF NOT EXISTS evd;"
+	                              "CREATE TABLE evd.meta (k text PRIMARY"
+	                              " KEY, v int8 NOT NULL)",
+	                              "create schema evd", NULL)) < 0))
+		goto out;
+	if ((r = store_pg_exec(s, conn,
+	                       "SELECT v FROM evd.meta WHERE k = '"
+	                       META_SCHEMA_VERSION "'",
+	                       "migrate", &res)) < 0)
+		goto out;
+	if (PQntuples(res) == 1)
+		version = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (version > SCHEMA_VERSION) {
+		store_pg_seterr(s, "the PostgreSQL schema evd is at version %d, "
+		                "newer than this evd knows (%d): run a newer "
+		                "evd, or restore a backup made for this one",
+		                version, SCHEMA_VERSION);
+		r = -EPROTO;
+		goto out;
+	}
+	for (; version < SCHEMA_VERSION; version++) {
+		snprintf(sql, sizeof(sql), "schema version %d", version + 1);
+		if ((r = store_pg_exec(s, conn, store_pg_migrations[version],
+		                       sql, NULL)) < 0)
+			goto out;
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO evd.meta (k, v) VALUES ('"
+		         META_SCHEMA_VERSION "', %d) ON CONFLICT (k) DO UPDATE"
+		         " SET v = excluded.v", version + 1);
+		if ((r = store_pg_exec(s, conn, sql, "migrate", NULL)) < 0)
+			goto out;
+	}
+	r = store_pg_exec(s, conn, "COMMIT", "migrate", NULL);
+	return r;
+out:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	return r;
+}
+
+/*
+ * A fresh loop connection made ready: migrated (at open) or checked
+ * (after a reconnect), the single-node lock taken, asynchronous
+ * commits, statements prepared, pipeline mode on. One round trip per
+ * step; it runs at open and once per reconnect.
+ */
+static int
+store_pg_setup(struct store *s, PGconn *conn, bool migrate)
+{
+	const char *enc = PQparameterStatus(conn, "server_encoding");
+	char sql[128], name[8];
+	PGresult *res;
+	int i, k, r;
+
+	if (enc == NULL || (strcmp(enc, "UTF8") != 0 &&
+	                    strcmp(enc, "SQL_ASCII") != 0)) {
+		store_pg_seterr(s, "the PostgreSQL database's encoding is %s; "
+		                "evd needs UTF8 (createdb -E UTF8)",
+		                enc != NULL ? enc : "unknown");
+		return -EINVAL;
+	}
+	if (PQserverVersion(conn) < 110000) {
+		store_pg_seterr(s, "PostgreSQL %d is too old; evd needs 11 or "
+		                "newer", PQserverVersion(conn));
+		return -EPROTO;
+	}
+	if (migrate && (r = store_pg_migrate(s, conn)) < 0)
+		return r;
+	if ((r = store_pg_exec(s, conn,
+	                       "SELECT v FROM evd.meta WHERE k = '"
+	                       META_SCHEMA_VERSION "'",
+	                       "schema version", &res)) < 0)
+		return r;
+	i = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	if (i != SCHEMA_VERSION) {
+		store_pg_seterr(s, "the PostgreSQL schema evd is at version %d, "
+		                "this evd needs %d (it changed while evd ran?)",
+		                i, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")",
+	         STORE_PG_LOCK_SINGLE);
+	/* At open, a while: the holder may be the backend of an evd that
+	 * was just killed, which lets go when the server notices. */
+	for (k = 0;; k++) {
+		struct timespec ts = { 0, 50000000 };
+
+		if ((r = store_pg_exec(s, conn, sql, "lock", &res)) < 0)
+			return r;
+		i = PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		if (i || !migrate || k >= OPEN_LOCK_TRIES)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (!i) {
+		store_pg_seterr(s, "another evd uses this PostgreSQL database "
+		                "(schema evd): one evd per database until "
+		                "cluster mode");
+		return -EBUSY;
+	}
+	if ((r = store_pg_exec(s, conn, "SET synchronous_commit = off",
+	                       "set-up", NULL)) < 0)
+		return r;
+	if (!PQenterPipelineMode(conn))
+		return store_pg_fail(s, conn, NULL, "pipeline mode");
+	for (i = 0; i < ST_COUNT; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		if (!PQsendPrepare(conn, name, store_pg_sql[i], 0, NULL))
+			return store_pg_fail(s, conn, NULL, "prepare");
+	}
+	if (!PQpipelineSync(conn))
+		return store_pg_fail(s, conn, NULL, "prepare");
+	{
+		PGconn *keep = s->conn;
+
+		s->conn = conn;
+		r = store_pg_collect(s, ST_COUNT, -1, &res, "prepare");
+		s->conn = keep;
+	}
+	return r;
+}
+
+/* Connects fconn for flush(): synchronous commits whatever the role's
+ * or database's default. Blocking: the sync thread, or open(). */
+static int
+store_pg_fconnect(struct store *s, char *err, size_t errsize)
+{
+	PGconn *c = store_pg_quiet(PQconnectdbParams(s->kw, s->val, 0));
+	PGresult *res;
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errsize, "%s", c ? PQerrorMessage(c) : "no memory");
+		PQfinish(c);
+		return -ENOTCONN;
+	}
+	res = PQexec(c, "SET synchronous_commit = on;"
+	                "SELECT pg_postmaster_start_time()::text");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		snprintf(err, errsize, "%s", PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(c);
+		return -EIO;
+	}
+	if (s->started[0] == '\0')
+		snprintf(s->started, sizeof(s->started), "%s",
+		         PQgetvalue(res, 0, 0));
+	else if (strcmp(s->started, PQgetvalue(res, 0, 0)) != 0) {
+		snprintf(err, errsize, "the PostgreSQL server restarted (or is "
+		         "another one): commits not yet flushed may be lost");
+		PQclear(res);
+		PQfinish(c);
+		return -EIO;
+	}
+	PQclear(res);
+	s->fconn = c;
+	return 0;
+}
+
+static void store_pg_prune_step(struct store *s);
+
+static int
+store_pg_open(const struct store_config *cfg, struct store **ret)
+{
+	struct store *s;
+	PGresult *res;
+	char why[512];
+	int r;
+
+	store_pg_open_err[0] = '\0';
+	if (cfg->conninfo == NULL) {
+		store_pg_seterr(NULL, "no PostgreSQL conninfo (--store "
+		                "pg:CONNINFO)");
+		return -EINVAL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		store_pg_seterr(NULL, "out of memory");
+		return -ENOMEM;
+	}
+	s->history_per_timer = cfg->history_per_timer;
+	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
+	                                       : STORE_FINISHED_KEEP_NS;
+	s->flushes = cfg->sync_full;
+	s->backoff_ms = RECONNECT_MIN_MS;
+	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
+		goto fail_quiet;
+	if (store_pg_log_fn == NULL)
+		store_pg_log_fn = cfg->log;
+	s->conn = store_pg_quiet(PQconnectdbParams(s->kw, s->val, 0));
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		store_pg_seterr(s, "cannot connect to PostgreSQL: %s",
+		                s->conn ? PQerrorMessage(s->conn)
+		                        : "out of memory");
+		r = -ENOTCONN;
+		goto fail;
+	}
+	if ((r = store_pg_setup(s, s->conn, true)) < 0)
+		goto fail;
+	if (s->flushes && (r = store_pg_fconnect(s, why, sizeof(why))) < 0) {
+		store_pg_seterr(s, "cannot connect to PostgreSQL for flushes: "
+		                "%s", why);
+		goto fail;
+	}
+	{
+		struct store_pg_params p = { .n = 0 };
+
+		store_pg_p_text(&p, META_PRUNE_CURSOR);
+		if ((r = store_pg_run(s, ST_META_GET, &p, false, &res,
+		                      "open")) < 0)
+			goto fail;
+		if (PQntuples(res) == 1)
+			s->prune_cursor = store_pg_int(res, 0, 0);
+		PQclear(res);
+	}
+	/* The first output_changes() reports everything retained. */
+	if ((r = store_pg_run(s, ST_OUTPUT_USAGE, NULL, false, &res,
+	                      "output usage")) < 0)
+		goto fail;
+	for (int row = 0; row < PQntuples(res); row++) {
+		struct store_pg_outs *o = &s->out_done;
+		struct store_pg_out *e;
+
+		if (o->n == o->cap) {
+			size_t cap = o->cap ? 2 * o->cap : 8;
+
+			if ((e = realloc(o->e, cap * sizeof(*e))) == NULL) {
+				PQclear(res);
+				store_pg_seterr(s, "out of memory");
+				r = -ENOMEM;
+				goto fail;
+			}
+			o->e = e;
+			o->cap = cap;
+		}
+		o->e[o->n].uid = (uid_t)store_pg_int(res, row, 0);
+		o->e[o->n].bytes = store_pg_int(res, row, 1);
+		o->n++;
+	}
+	PQclear(res);
+	store_pg_prune_step(s);
+	*ret = s;
+	return 0;
+fail:
+	memcpy(store_pg_open_err, s->err, sizeof(store_pg_open_err));
+fail_quiet:
+	store_pg_close(s);
+	return r;
+}
+
+static void
+store_pg_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
+	    PQpipelineStatus(s->conn) == PQ_PIPELINE_ON)
+		(void)store_pg_run(s, ST_UNLOCK, NULL, false, NULL, "close");
+	PQfinish(s->conn);
+	PQfinish(s->fconn);
+	PQfinish(s->pending);
+	free(s->strings);
+	free(s->out_pending.e);
+	free(s->out_done.e);
+	free(s);
+}
+
+static const char *
+store_pg_errmsg(const struct store *s)
+{
+	return s != NULL ? s->err : store_pg_open_err;
+}
+
+/* The reconnect failed (or could not start): the next try waits. */
+static void
+store_pg_backoff(struct store *s, const char *why)
+{
+	store_pg_seterr(s, "PostgreSQL is unreachable (retrying): %s", why);
+	PQfinish(s->pending);
+	s->pending = NULL;
+	s->retry_at_ns = store_pg_mono_ns() + (int64_t)s->backoff_ms * 1000000;
+	s->backoff_ms = s->backoff_ms * 2 > RECONNECT_MAX_MS
+	                    ? RECONNECT_MAX_MS
+	                    : s->backoff_ms * 2;
+}
+
+/*
+ * Whether the loop's connection can take a batch. A lost one is
+ * re-established here, without waiting: a reconnect started with
+ * PQconnectStartParams (which may resolve a host name: use hostaddr or
+ * an IP to keep that off the loop too) advances by PQconnectPoll only
+ * when poll() says its socket is ready, so each call does what is
+ * possible now and says -ENOTCONN until the connection is set up. The
+ * daemon's probes (batch.c) keep calling.
+ */
+static int
+store_pg_check(struct store *s)
+{
+	PostgresPollingStatusType ps;
+	struct pollfd pfd;
+	char why[sizeof(s->err)];
+	int r, k;
+
+	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
+		/* Between batches nothing is expected from the server: a
+		 * readable socket is its goodbye (a FATAL at a shutdown or
+		 * a terminate, or the end of the stream), which
+		 * PQconsumeInput reads. Noticed here, the batch is refused
+		 * before anything of it happened in memory either. */
+		pfd.fd = PQsocket(s->conn);
+		pfd.events = POLLIN;
+		/* One read takes the FATAL, the next meets the end of the
+		 * stream; a few at most, never a wait. */
+		for (k = 0; k < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0 &&
+		            PQconsumeInput(s->conn);
+		     k++)
+			(void)PQisBusy(s->conn); /* parses what came */
+		if (PQstatus(s->conn) == CONNECTION_OK)
+			return 0;
+	}
+	if (s->conn != NULL) {
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->conn));
+		PQfinish(s->conn);
+		s->conn = NULL;
+		store_pg_backoff(s, why);
+		s->retry_at_ns = 0; /* the first try is at once */
+	}
+	if (s->pending == NULL) {
+		if (store_pg_mono_ns() < s->retry_at_ns)
+			return -ENOTCONN;
+		s->pending = store_pg_quiet(
+		    PQconnectStartParams(s->kw, s->val, 0));
+		if (s->pending == NULL ||
+		    PQstatus(s->pending) == CONNECTION_BAD) {
+			store_pg_backoff(s, s->pending
+			                        ? PQerrorMessage(s->pending)
+			                        : "out of memory");
+			return -ENOTCONN;
+		}
+		/* As libpq's docs say: first wait until writable. */
+		s->pending_ps = PGRES_POLLING_WRITING;
+	}
+	/* The steps whose socket is ready now (PQconnectPoll must not
+	 * be called before); never a wait. */
+	ps = s->pending_ps;
+	for (k = 0; k < 16 && ps != PGRES_POLLING_OK &&
+	            ps != PGRES_POLLING_FAILED; k++) {
+		pfd.fd = PQsocket(s->pending);
+		pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+			break;
+		ps = PQconnectPoll(s->pending);
+	}
+	s->pending_ps = ps;
+	if (ps == PGRES_POLLING_FAILED) {
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->pending));
+		store_pg_backoff(s, why);
+		return -ENOTCONN;
+	}
+	if (ps != PGRES_POLLING_OK) {
+		store_pg_seterr(s, "reconnecting to PostgreSQL");
+		return -ENOTCONN;
+	}
+	if ((r = store_pg_setup(s, s->pending, false)) < 0) {
+		/* -EBUSY (another evd took the database), a changed schema:
+		 * refused until it is settled; the reason is set. */
+		snprintf(why, sizeof(why), "%s", s->err);
+		store_pg_backoff(s, why);
+		if (r != -ENOTCONN)
+			store_pg_seterr(s, "%s", why);
+		return r;
+	}
+	s->conn = s->pending;
+	s->pending = NULL;
+	s->backoff_ms = RECONNECT_MIN_MS;
+	return 0;
+}
+
+static int
+store_pg_out_add(struct store_pg_outs *o, uid_t uid, int64_t bytes)
+{
+	size_t i;
+
+	if (bytes == 0)
+		return 0;
+	for (i = 0; i < o->n; i++)
+		if (o->e[i].uid == uid) {
+			o->e[i].bytes += bytes;
+			return 0;
+		}
+	if (o->n == o->cap) {
+		size_t cap = o->cap != 0 ? 2 * o->cap : 8;
+		struct store_pg_out *e = realloc(o->e, cap * sizeof(*e));
+
+		if (e == NULL)
+			return -ENOMEM;
+		o->e = e;
+		o->cap = cap;
+	}
+	o->e[o->n].uid = uid;
+	o->e[o->n].bytes = bytes;
+	o->n++;
+	return 0;
+}
+
+static int
+store_pg_out_note(struct store *s, uid_t uid, int64_t bytes, const char *what)
+{
+	if (store_pg_out_add(&s->out_pending, uid, bytes) < 0) {
+		store_pg_seterr(s, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+store_pg_out_settle(struct store *s)
+{
+	struct store_pg_outs *p = &s->out_pending;
+	size_t i, keep = 0;
+
+	for (i = 0; i < p->n; i++)
+		if (store_pg_out_add(&s->out_done, p->e[i].uid,
+		                     p->e[i].bytes) < 0)
+			p->e[keep++] = p->e[i];
+	p->n = keep;
+}
+
+static int
+store_pg_output_changes(struct store *s, store_output_cb cb, void *arg)
+{
+	struct store_pg_outs *d = &s->out_done;
+	int r = 0;
+
+	while (d->n > 0) {
+		struct store_pg_out o = d->e[d->n - 1];
+
+		d->n--;
+		if (o.bytes != 0 && (r = cb(o.uid, o.bytes, arg)) < 0)
+			break;
+	}
+	return r;
+}
+
+static int
+store_pg_begin(struct store *s)
+{
+	s->out_pending.n = 0;
+	s->in_batch = true;
+	s->tx_open = false;
+	return 0;
+}
+
+static void
+store_pg_rollback(struct store *s)
+{
+	PGresult *res;
+
+	s->out_pending.n = 0;
+	s->in_batch = false;
+	if (s->tx_open) {
+		s->tx_open = false;
+		if (store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
+		                 "rollback") == 0)
+			PQclear(res);
+	}
+}
+
+/*
+ * One sweep step in a transaction of its own (one statement), after a
+ * batch and once at open. Best effort: a failure leaves the rows for
+ * the next pass and keeps the batch's error message.
+ */
+static void
+store_pg_prune_step(struct store *s)
+{
+	struct store_pg_params p = { .n = 0 };
+	char saved[sizeof(s->err)];
+	PGresult *res;
+	int row;
+
+	memcpy(saved, s->err, sizeof(saved));
+	store_pg_p_i64(&p, s->prune_cursor);
+	store_pg_p_i64(&p, PRUNE_SPAN - 1);
+	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME) - s->keep_ns);
+	s->out_pending.n = 0;
+	if (store_pg_run(s, ST_PRUNE, &p, false, &res, "prune") == 0) {
+		for (row = 0; row < PQntuples(res); row++) {
+			if (store_pg_int(res, row, 0) == -1)
+				s->prune_cursor = store_pg_int(res, row, 1);
+			else
+				(void)store_pg_out_note(
+				    s, (uid_t)store_pg_int(res, row, 0),
+				    -store_pg_int(res, row, 1), "prune");
+		}
+		PQclear(res);
+		store_pg_out_settle(s);
+	}
+	s->out_pending.n = 0;
+	memcpy(s->err, saved, sizeof(saved));
+}
+
+/*
+ * Commits the batch (asynchronously: see the top). A connection lost
+ * during COMMIT leaves it unknown whether the batch committed; the
+ * daemon answers its requests UNAVAILABLE, which a client retries with
+ * its key.
+ */
+static int
+store_pg_commit(struct store *s)
+{
+	PGresult *res;
+	int r = 0;
+
+	s->in_batch = false;
+	if (s->tx_open) {
+		s->tx_open = false;
+		r = store_pg_run(s, ST_COMMIT, NULL, false, &res, "commit");
+		if (r == 0) {
+			/* A COMMIT of an aborted transaction says ROLLBACK. */
+			if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+				store_pg_seterr(s, "commit: the transaction "
+				                "was rolled back");
+				r = -EIO;
+			}
+			PQclear(res);
+		}
+	}
+	if (r < 0) {
+		s->out_pending.n = 0;
+		return r;
+	}
+	store_pg_out_settle(s);
+	if (++s->commits >= PRUNE_EVERY) {
+		s->commits = 0;
+		store_pg_prune_step(s);
+	}
+	return 0;
+}
+
+static bool
+store_pg_flushes(const struct store *s)
+{
+	return s->flushes;
+}
+
+/* On the sync thread: see the top for why this makes every earlier
+ * commit durable. fconn is this thread's alone. */
+static int
+store_pg_flush(struct store *s)
+{
+	int64_t give_up = store_pg_mono_ns() + (int64_t)FLUSH_RECONNECT_MS *
+	                                           1000000;
+	int delay_ms = RECONNECT_MIN_MS;
+	char why[512];
+	PGresult *res;
+	int r;
+
+	for (;;) {
+		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK) {
+			/* A WAL-logged write: see the top for why an xid
+			 * alone would not wait for anything. */
+			res = PQexec(s->fconn,
+			             "INSERT INTO evd.meta (k, v) VALUES ('"
+			             META_FLUSHES "', 1) ON CONFLICT (k) DO"
+			             " UPDATE SET v = evd.meta.v + 1");
+			r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -EIO;
+			PQclear(res);
+			if (r == 0)
+				return 0;
+			if (PQstatus(s->fconn) == CONNECTION_OK)
+				return -EIO;
+		}
+		PQfinish(s->fconn);
+		s->fconn = NULL;
+		/* Lost: the same server still has every commit; another
+		 * (restarted) one may not, and fconnect says so. */
+		r = store_pg_fconnect(s, why, sizeof(why));
+		if (r == -EIO || store_pg_mono_ns() > give_up)
+			return -EIO;
+		if (r == 0)
+			continue;
+		usleep((useconds_t)delay_ms * 1000);
+		delay_ms = delay_ms * 2 > 1000 ? 1000 : delay_ms * 2;
+	}
+}
+
+/* schedule() inserted nothing: says whether the id or the key was
+ * taken (one more round trip, on this rare path only). */
+static int
+store_pg_taken(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	bool id_taken;
+	int r;
+
+	store_pg_p_i64(&p, (int64_t)t->id);
+	if ((r = store_pg_run(s, ST_GET, &p, false, &res, "schedule")) < 0)
+		return r;
+	id_taken = PQntuples(res) > 0;
+	PQclear(res);
+	if (id_taken)
+		store_pg_seterr(s, "schedule: timer %llu already exists in the "
+		                "store", (unsigned long long)t->id);
+	else
+		store_pg_seterr(s, "schedule: a pending timer of uid %u with "
+		                "this key already exists in the store",
+		                (unsigned)t->uid);
+	return -EEXIST;
+}
+
+static int
+store_pg_schedule(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if ((r = store_pg_check_text(s, t->channel, "schedule")) < 0 ||
+	    (r = store_pg_check_text(s, t->key, "schedule")) < 0 ||
+	    (r = store_pg_check_text(s, t->boot_id, "schedule")) < 0 ||
+	    (r = store_pg_check_bytes(s, t->payload_len, "schedule")) < 0 ||
+	    (r = store_pg_check_bytes(s, t->exec_len, "schedule")) < 0 ||
+	    (r = store_pg_check_bytes(s, t->sched_len, "schedule")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)t->id);
+	store_pg_p_i64(&p, (int64_t)t->fence);
+	store_pg_p_i64(&p, (int64_t)t->uid);
+	store_pg_p_i64(&p, (int64_t)t->gid);
+	store_pg_p_i64(&p, t->clock);
+	store_pg_p_i64(&p, t->deadline_ns);
+	store_pg_p_i64(&p, t->due_rt_ns);
+	store_pg_p_text(&p, t->boot_id);
+	store_pg_p_i64(&p, t->created_rt_ns);
+	store_pg_p_text(&p, t->channel);
+	store_pg_p_bytes(&p, t->payload, t->payload_len);
+	store_pg_p_text(&p, t->key);
+	store_pg_p_i64(&p, t->misfire);
+	store_pg_p_i64(&p, t->delivery);
+	store_pg_p_i64(&p, t->downtime);
+	store_pg_p_i64(&p, t->max_attempts);
+	store_pg_p_i64(&p, (int64_t)t->fire_count);
+	store_pg_p_i64(&p, t->last_fired_rt_ns);
+	store_pg_p_bytes(&p, t->exec, t->exec_len);
+	store_pg_p_bytes(&p, t->sched, t->sched_len);
+	store_pg_p_bool(&p, t->paused);
+	if ((r = store_pg_run(s, ST_SCHEDULE, &p, true, &res, "schedule")) < 0)
+		return r;
+	if (PQntuples(res) == 0)
+		r = store_pg_taken(s, t);
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_cancel(struct store *s, uint64_t id)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	store_pg_p_i64(&p, (int64_t)id);
+	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	return store_pg_run_one(s, ST_CANCEL, &p, -ENOENT, "cancel");
+}
+
+/*
+ * Single node: hands over every pending timer up to the horizon, in id
+ * order, a page of CLAIM_PAGE rows per round trip (bounded memory for a
+ * million timers); writes nothing and the fence stays as stored (0).
+ * Cluster mode replaces this with the SKIP LOCKED claim on vis_at.
+ */
+static int
+store_pg_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
+               void *arg)
+{
+	struct store_timer t;
+	int64_t after = INT64_MIN;
+	PGresult *res;
+	int row, n, r;
+
+	do {
+		struct store_pg_params p = { .n = 0 };
+
+		store_pg_p_i64(&p, horizon_rt_ns);
+		store_pg_p_i64(&p, after);
+		store_pg_p_i64(&p, CLAIM_PAGE);
+		if ((r = store_pg_run(s, ST_CLAIM, &p, false, &res, "claim")) <
+		    0)
+			return r;
+		n = PQntuples(res);
+		for (row = 0; row < n; row++) {
+			store_pg_row_timer(s, res, row, &t);
+			after = (int64_t)t.id;
+			if ((r = cb(&t, arg)) < 0) {
+				PQclear(res);
+				return r;
+			}
+		}
+		PQclear(res);
+	} while (n == CLAIM_PAGE);
+	return 0;
+}
+
+static int
+store_pg_retire(struct store *s, uint64_t id, uint64_t fence,
+                const struct store_timer *next)
+{
+	struct store_pg_params p = { .n = 0 };
+	int r;
+
+	store_pg_p_i64(&p, (int64_t)id);
+	store_pg_p_i64(&p, (int64_t)fence);
+	if (next == NULL) {
+		store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+		return store_pg_run_one(s, ST_RETIRE_END, &p, -ESTALE,
+		                        "retire");
+	}
+	if ((r = store_pg_check_text(s, next->boot_id, "retire")) < 0)
+		return r;
+	store_pg_p_i64(&p, next->deadline_ns);
+	store_pg_p_i64(&p, next->due_rt_ns);
+	store_pg_p_text(&p, next->boot_id);
+	store_pg_p_i64(&p, (int64_t)next->fire_count);
+	store_pg_p_i64(&p, next->last_fired_rt_ns);
+	return store_pg_run_one(s, ST_RETIRE_NEXT, &p, -ESTALE, "retire");
+}
+
+static int
+store_pg_reschedule(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_params p = { .n = 0 };
+	int r;
+
+	if ((r = store_pg_check_text(s, t->boot_id, "reschedule")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)t->id);
+	store_pg_p_i64(&p, t->deadline_ns);
+	store_pg_p_i64(&p, t->due_rt_ns);
+	store_pg_p_text(&p, t->boot_id);
+	store_pg_p_i64(&p, t->clock);
+	store_pg_p_bool(&p, t->paused);
+	return store_pg_run_one(s, ST_RESCHEDULE, &p, -ENOENT, "reschedule");
+}
+
+static int
+store_pg_revive(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if ((r = store_pg_check_text(s, t->boot_id, "revive")) < 0 ||
+	    (r = store_pg_check_bytes(s, t->exec_len, "revive")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)t->id);
+	store_pg_p_i64(&p, t->deadline_ns);
+	store_pg_p_i64(&p, t->due_rt_ns);
+	store_pg_p_text(&p, t->boot_id);
+	store_pg_p_i64(&p, t->clock);
+	store_pg_p_bytes(&p, t->exec, t->exec_len);
+	if ((r = store_pg_run(s, ST_REVIVE, &p, true, &res, "revive")) < 0)
+		return r;
+	if (store_pg_int(res, 0, 0) == 0) {
+		store_pg_seterr(s, "revive: no finished timer %llu",
+		                (unsigned long long)t->id);
+		r = -ENOENT;
+	} else if (store_pg_int(res, 0, 1) != 0) {
+		store_pg_seterr(s, "revive: another pending timer of the "
+		                "owner has timer %llu's key",
+		                (unsigned long long)t->id);
+		r = -EEXIST;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_get_timer(struct store *s, uint64_t id, store_timer_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	store_pg_p_i64(&p, (int64_t)id);
+	return store_pg_each_timer(s, ST_GET, &p, "get timer", cb, arg,
+	                           -ENOENT);
+}
+
+static int
+store_pg_list_ended(struct store *s, uid_t uid, bool all, uint64_t after_id,
+                    size_t limit, store_timer_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	store_pg_p_i64(&p, (int64_t)(after_id > INT64_MAX ? INT64_MAX
+	                                                  : after_id));
+	store_pg_p_i64(&p, all ? -1 : (int64_t)uid);
+	store_pg_p_i64(&p, limit > INT32_MAX ? INT32_MAX : (int64_t)limit);
+	return store_pg_each_timer(s, ST_LIST_ENDED, &p, "list ended", cb, arg,
+	                           0);
+}
+
+static int
+store_pg_find_key(struct store *s, uid_t uid, const char *key,
+                  store_timer_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	if (store_pg_check_text(s, key, "find key") < 0) {
+		store_pg_seterr(s, "find key: no such key");
+		return -ENOENT; /* no stored key is invalid UTF-8 */
+	}
+	store_pg_p_i64(&p, (int64_t)uid);
+	store_pg_p_text(&p, key);
+	return store_pg_each_timer(s, ST_FIND_KEY, &p, "find key", cb, arg,
+	                           -ENOENT);
+}
+
+static int
+store_pg_enqueue(struct store *s, const struct store_msg *m)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if ((r = store_pg_check_text(s, m->channel, "enqueue")) < 0 ||
+	    (r = store_pg_check_text(s, m->reason, "enqueue")) < 0 ||
+	    (r = store_pg_check_bytes(s, m->payload_len, "enqueue")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)m->fire_id);
+	store_pg_p_i64(&p, (int64_t)m->timer_id);
+	store_pg_p_i64(&p, (int64_t)m->owner);
+	store_pg_p_text(&p, m->channel);
+	store_pg_p_bytes(&p, m->payload, m->payload_len);
+	store_pg_p_i64(&p, m->due_rt_ns);
+	store_pg_p_i64(&p, m->fired_rt_ns);
+	store_pg_p_i64(&p, m->lateness_ns);
+	store_pg_p_i64(&p, m->attempts);
+	store_pg_p_i64(&p, m->max_attempts);
+	store_pg_p_i64(&p, m->delivery);
+	store_pg_p_bool(&p, m->dead);
+	store_pg_p_text(&p, m->reason);
+	if ((r = store_pg_run(s, ST_ENQUEUE, &p, true, &res, "enqueue")) < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		store_pg_seterr(s, "enqueue: message %llu already exists in "
+		                "the store",
+		                (unsigned long long)m->fire_id);
+		r = -EEXIST;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_ack(struct store *s, uint64_t fire_id)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	store_pg_p_i64(&p, (int64_t)fire_id);
+	return store_pg_run_one(s, ST_ACK, &p, -ENOENT, "ack");
+}
+
+static int
+store_pg_update_msg(struct store *s, const struct store_msg *m)
+{
+	struct store_pg_params p = { .n = 0 };
+	int r;
+
+	if ((r = store_pg_check_text(s, m->reason, "update message")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)m->fire_id);
+	store_pg_p_i64(&p, m->attempts);
+	store_pg_p_bool(&p, m->dead);
+	store_pg_p_text(&p, m->reason);
+	return store_pg_run_one(s, ST_UPDATE_MSG, &p, -ENOENT,
+	                        "update message");
+}
+
+/* The result is whole before cb runs, so cb may write (store.h lets
+ * it call the store). */
+static int
+store_pg_load_messages(struct store *s, store_msg_cb cb, void *arg)
+{
+	struct store_msg m;
+	PGresult *res;
+	int row, r;
+
+	if ((r = store_pg_run(s, ST_LOAD_MSGS, NULL, false, &res,
+	                      "load messages")) < 0)
+		return r;
+	for (row = 0; row < PQntuples(res); row++) {
+		memset(&m, 0, sizeof(m));
+		m.fire_id = (uint64_t)store_pg_int(res, row, 0);
+		m.timer_id = (uint64_t)store_pg_int(res, row, 1);
+		m.owner = (uid_t)store_pg_int(res, row, 2);
+		m.channel = store_pg_text(res, row, 3);
+		m.payload = store_pg_bytes(res, row, 4, &m.payload_len);
+		m.due_rt_ns = store_pg_int(res, row, 5);
+		m.fired_rt_ns = store_pg_int(res, row, 6);
+		m.lateness_ns = store_pg_int(res, row, 7);
+		m.attempts = (uint32_t)store_pg_int(res, row, 8);
+		m.max_attempts = (uint32_t)store_pg_int(res, row, 9);
+		m.delivery = (int)store_pg_int(res, row, 10);
+		m.dead = store_pg_int(res, row, 11) != 0;
+		m.reason = store_pg_text(res, row, 12);
+		if ((r = cb(&m, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_channel_put(struct store *s, const struct store_channel *c)
+{
+	struct store_pg_params p = { .n = 0 };
+	int r;
+
+	if ((r = store_pg_check_text(s, c->name, "put channel")) < 0)
+		return r;
+	store_pg_p_text(&p, c->name);
+	store_pg_p_i64(&p, (int64_t)c->owner);
+	store_pg_p_bytes(&p, c->grants, c->grants_len);
+	return store_pg_run(s, ST_CHANNEL_PUT, &p, true, NULL, "put channel");
+}
+
+static int
+store_pg_load_channels(struct store *s, store_channel_cb cb, void *arg)
+{
+	struct store_channel c;
+	PGresult *res;
+	int row, r;
+
+	if ((r = store_pg_run(s, ST_LOAD_CHANNELS, NULL, false, &res,
+	                      "load channels")) < 0)
+		return r;
+	for (row = 0; row < PQntuples(res); row++) {
+		memset(&c, 0, sizeof(c));
+		c.name = store_pg_text(res, row, 0);
+		c.owner = (uid_t)store_pg_int(res, row, 1);
+		c.grants = store_pg_bytes(res, row, 2, &c.grants_len);
+		if ((r = cb(&c, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_run_append(struct store *s, const struct store_run *run)
+{
+	struct store_pg_params p = { .n = 0 };
+	int64_t pruned, added;
+	PGresult *res;
+	bool owned;
+	uid_t uid;
+	int r;
+
+	if (s->history_per_timer == 0)
+		return 0;
+	if ((r = store_pg_check_text(s, run->detail, "append run")) < 0 ||
+	    (r = store_pg_check_bytes(s, run->out_len + run->err_len,
+	                              "append run")) < 0)
+		return r;
+	store_pg_p_i64(&p, (int64_t)run->timer_id);
+	store_pg_p_i64(&p, (int64_t)run->fire_id);
+	store_pg_p_i64(&p, run->due_rt_ns);
+	store_pg_p_i64(&p, run->fired_rt_ns);
+	store_pg_p_i64(&p, run->lateness_ns);
+	store_pg_p_i64(&p, run->outcome);
+	store_pg_p_text(&p, run->detail);
+	store_pg_p_i64(&p, run->exit_code);
+	store_pg_p_i64(&p, run->signal);
+	store_pg_p_i64(&p, run->duration_ns);
+	store_pg_p_bytes(&p, run->out, run->out_len);
+	store_pg_p_bytes(&p, run->err, run->err_len);
+	store_pg_p_i64(&p, s->history_per_timer);
+	if ((r = store_pg_run(s, ST_RUN_APPEND, &p, true, &res,
+	                      "append run")) < 0)
+		return r;
+	pruned = store_pg_int(res, 0, 0);
+	owned = !PQgetisnull(res, 0, 1);
+	uid = (uid_t)store_pg_int(res, 0, 1);
+	PQclear(res);
+	/* Output is charged to the timer's owner; a run of no stored
+	 * timer counts for nobody. */
+	added = (int64_t)(run->out_len + run->err_len);
+	if (!owned || added - pruned == 0)
+		return 0;
+	return store_pg_out_note(s, uid, added - pruned, "append run");
+}
+
+static int
+store_pg_runs(struct store *s, uint64_t timer_id, store_run_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	struct store_run run;
+	PGresult *res;
+	int row, r;
+
+	store_pg_p_i64(&p, (int64_t)timer_id);
+	if ((r = store_pg_run(s, ST_RUNS, &p, false, &res, "runs")) < 0)
+		return r;
+	for (row = 0; row < PQntuples(res); row++) {
+		memset(&run, 0, sizeof(run));
+		run.timer_id = (uint64_t)store_pg_int(res, row, 0);
+		run.fire_id = (uint64_t)store_pg_int(res, row, 1);
+		run.due_rt_ns = store_pg_int(res, row, 2);
+		run.fired_rt_ns = store_pg_int(res, row, 3);
+		run.lateness_ns = store_pg_int(res, row, 4);
+		run.outcome = (int)store_pg_int(res, row, 5);
+		run.detail = store_pg_text(res, row, 6);
+		run.exit_code = (int)store_pg_int(res, row, 7);
+		run.signal = (int)store_pg_int(res, row, 8);
+		run.duration_ns = store_pg_int(res, row, 9);
+		run.out = store_pg_bytes(res, row, 10, &run.out_len);
+		run.err = store_pg_bytes(res, row, 11, &run.err_len);
+		if ((r = cb(&run, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_max_ids(struct store *s, uint64_t *ret_timer_id,
+                 uint64_t *ret_fire_id)
+{
+	PGresult *res;
+	int r;
+
+	if ((r = store_pg_run(s, ST_MAX_IDS, NULL, false, &res, "max ids")) <
+	    0)
+		return r;
+	*ret_timer_id = (uint64_t)store_pg_int(res, 0, 0);
+	*ret_fire_id = (uint64_t)store_pg_int(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+static int
+store_pg_meta_get(struct store *s, const char *key, int64_t *ret)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	store_pg_p_text(&p, key);
+	if ((r = store_pg_run(s, ST_META_GET, &p, false, &res, "meta get")) <
+	    0)
+		return r;
+	if (PQntuples(res) == 1) {
+		*ret = store_pg_int(res, 0, 0);
+	} else {
+		store_pg_seterr(s, "meta %s: unset", key);
+		r = -ENOENT;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_meta_put(struct store *s, const char *key, int64_t value)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	store_pg_p_text(&p, key);
+	store_pg_p_i64(&p, value);
+	return store_pg_run(s, ST_META_PUT, &p, true, NULL, "meta put");
+}
+
+const struct store_backend store_pg_backend = {
+    .name = "pg",
+    .durable = true,
+    .open = store_pg_open,
+    .close = store_pg_close,
+    .errmsg = store_pg_errmsg,
+    .check = store_pg_check,
+    .begin = store_pg_begin,
+    .commit = store_pg_commit,
+    .flush = store_pg_flush,
+    .flushes = store_pg_flushes,
+    .rollback = store_pg_rollback,
+    .schedule = store_pg_schedule,
+    .cancel = store_pg_cancel,
+    .claim = store_pg_claim,
+    .retire = store_pg_retire,
+    .reschedule = store_pg_reschedule,
+    .revive = store_pg_revive,
+    .get_timer = store_pg_get_timer,
+    .list_ended = store_pg_list_ended,
+    .find_key = store_pg_find_key,
+    .enqueue = store_pg_enqueue,
+    .ack = store_pg_ack,
+    .update_msg = store_pg_update_msg,
+    .load_messages = store_pg_load_messages,
+    .channel_put = store_pg_channel_put,
+    .load_channels = store_pg_load_channels,
+    .run_append = store_pg_run_append,
+    .runs = store_pg_runs,
+    .output_changes = store_pg_output_changes,
+    .max_ids = store_pg_max_ids,
+    .meta_get = store_pg_meta_get,
+    .meta_put = store_pg_meta_put,
+};

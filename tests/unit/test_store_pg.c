@@ -1,0 +1,243 @@
+/*
+ * Unit tests of the PostgreSQL store (daemon/store_pg.c) against a real
+ * server: store_cases.c's backend-generic cases, as SQLite passes them,
+ * and what only this backend has (one evd per database, the schema
+ * version, a lost connection re-established from check()).
+ *
+ * The group starts one server (tests/pg/pgfixture.c) and stops it at
+ * the end; each case starts from an empty database (schema evd
+ * dropped). Without PostgreSQL installed the program exits 77 and says
+ * why, unless EVD_REQUIRE_PG=1 (CI) makes that a failure.
+ */
+#include "store_cases.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "pgfixture.h"
+
+#include <libpq-fe.h>
+
+static struct pgfx pg;
+
+int
+store_fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	/* A case that failed half-way left its store open. */
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "DROP SCHEMA IF EXISTS evd CASCADE"), 0);
+	snprintf(f->conninfo, sizeof(f->conninfo), "%s", pg.conninfo);
+	f->cfg.conninfo = f->conninfo;
+	f->cfg.sync_full = false;
+	f->cfg.history_per_timer = 3;
+	clock_set_source(fake_now);
+	*state = f;
+	return 0;
+}
+
+int
+store_fx_teardown(void **state)
+{
+	free(*state);
+	clock_set_source(NULL);
+	return 0;
+}
+
+/* One evd per database: a second open is refused while the first holds
+ * it, and succeeds once it closed. */
+static void
+test_pg_second_open_fails(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f), *s2 = NULL;
+
+	assert_int_equal(B->open(&f->cfg, &s2), -EBUSY);
+	assert_null(s2);
+	assert_non_null(strstr(B->errmsg(NULL), "another evd"));
+	B->close(s);
+	s = open_ok(f);
+	B->close(s);
+}
+
+/* The schema is versioned in meta; a newer one is refused, not used. */
+static void
+test_pg_schema_version(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f), *s2 = NULL;
+	int64_t v;
+
+	assert_int_equal(B->meta_get(s, "schema_version", &v), 0);
+	assert_int_equal(v, 1);
+	B->close(s);
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "UPDATE evd.meta SET v = 99 WHERE"
+	                          " k = 'schema_version'"),
+	                 0);
+	assert_int_equal(B->open(&f->cfg, &s2), -EPROTO);
+	assert_non_null(strstr(B->errmsg(NULL), "newer than this evd"));
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "UPDATE evd.meta SET v = 1 WHERE"
+	                          " k = 'schema_version'"),
+	                 0);
+	s = open_ok(f);
+	B->close(s);
+}
+
+/* A single-row query's int8 value on database postgres. */
+static int64_t
+query_i64(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg.conninfo);
+	PGresult *res;
+	int64_t v;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+/*
+ * flush() makes every earlier commit durable (sync_full): commits are
+ * asynchronous (the server's WAL writer waits 10 s here, so the batch's
+ * WAL is still unflushed), and once flush() returned the server's WAL
+ * is flushed past the end of that batch's commit record. A flush that
+ * committed nothing WAL-logged (an xid alone) leaves it unflushed.
+ */
+static void
+test_pg_flush(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer t = timer_make(1);
+	struct store *s;
+	struct got g;
+	int64_t end;
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_true(B->flushes(s));
+	assert_int_equal(schedule1(s, &t), 0);
+	end = query_i64("SELECT pg_current_wal_insert_lsn() - '0/0'");
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") <
+	            end);
+	assert_int_equal(B->flush(s), 0);
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") >=
+	            end);
+	assert_int_equal(get(s, 1, &g), 0);
+	B->close(s);
+}
+
+/*
+ * The server drops the loop's connection (as a restart or a network cut
+ * would): the next write fails -ENOTCONN, check() says -ENOTCONN without
+ * waiting while it reconnects, and once it has, batches commit again and
+ * what was committed before is still there.
+ */
+static void
+test_pg_reconnect(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store *s = open_ok(f);
+	struct got g;
+	int i, r = -1;
+
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
+	assert_int_equal(B->check(s), 0); /* not noticed until used */
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->schedule(s, &b), -ENOTCONN);
+	B->rollback(s);
+	for (i = 0; i < 200 && (r = B->check(s)) != 0; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		assert_int_equal(r, -ENOTCONN);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(schedule1(s, &b), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 2);
+	B->close(s);
+}
+
+/* A string PostgreSQL would refuse fails only its own row. */
+static void
+test_pg_bad_utf8_is_row_error(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store *s = open_ok(f);
+	struct got g;
+
+	a.channel = "bad\xff";
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->schedule(s, &b), 0);
+	assert_int_equal(B->schedule(s, &a), -EINVAL);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 1);
+	B->close(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest own[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fx_setup, \
+                                              store_fx_teardown)
+	    T(test_pg_second_open_fails),
+	    T(test_pg_schema_version),
+	    T(test_pg_flush),
+	    T(test_pg_reconnect),
+	    T(test_pg_bad_utf8_is_row_error),
+#undef T
+	};
+	size_t n = sizeof(own) / sizeof(own[0]);
+	struct CMUnitTest *tests;
+	char why[512];
+	int r;
+
+	r = pgfx_start(&pg, why, sizeof(why));
+	if (r == 77) {
+		fprintf(stderr, "SKIP: %s\n", why);
+		return 77;
+	}
+	if (r < 0) {
+		fprintf(stderr, "FAIL: cannot start PostgreSQL: %s\n", why);
+		return 1;
+	}
+	tests = calloc(n + store_cases_count, sizeof(*tests));
+	if (tests == NULL) {
+		pgfx_stop(&pg);
+		return 1;
+	}
+	store_cases_backend = &store_pg_backend;
+	memcpy(tests, store_cases, store_cases_count * sizeof(*tests));
+	memcpy(tests + store_cases_count, own, sizeof(own));
+	r = _cmocka_run_group_tests("test_store_pg", tests,
+	                            n + store_cases_count, NULL, NULL);
+	free(tests);
+	pgfx_stop(&pg);
+	return r;
+}
