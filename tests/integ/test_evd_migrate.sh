@@ -24,6 +24,10 @@ dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 
 export TZ=UTC LC_ALL=C
+# with_pg (test_evd_migrate_pg) names a fresh PostgreSQL database.
+if [ -z "${EVD_TEST_MIGRATE_TO:-}" ] && [ -n "${EVD_TEST_PG:-}" ]; then
+	EVD_TEST_MIGRATE_TO="pg:$EVD_TEST_PG"
+fi
 to=${EVD_TEST_MIGRATE_TO:-sqlite:$dir/b}
 case $to in
 sqlite:*) to_args=(--state-dir "${to#sqlite:}") ;;

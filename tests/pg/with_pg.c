@@ -1,0 +1,88 @@
+/*
+ * with_pg: runs a test command beside a throwaway PostgreSQL server, for
+ * the shell tests that need one (pgfixture.h).
+ *
+ * usage: with_pg COMMAND [ARGS...]
+ *
+ * Starts the fixture, creates the database evdtest, and runs COMMAND
+ * with EVD_TEST_PG set to a conninfo for it; stops the server by its pid
+ * when COMMAND ends (or this runner is told to stop), and exits with
+ * COMMAND's status. Without PostgreSQL it exits 77, as the fixture says
+ * (EVD_REQUIRE_PG=1: a failure instead).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pgfixture.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	char why[512], ci[256];
+	struct pgfx fx;
+	pid_t pid;
+	int r, status;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: with_pg COMMAND [ARGS...]\n");
+		return 2;
+	}
+	r = pgfx_start(&fx, why, sizeof(why));
+	if (r != 0) {
+		fprintf(stderr, "with_pg: %s\n", why);
+		return r == 77 ? 77 : 1;
+	}
+	if (pgfx_sql_quiet(&fx, "postgres", "CREATE DATABASE evdtest",
+	                   "42P04") < 0) {
+		pgfx_stop(&fx);
+		return 1;
+	}
+	pgfx_conninfo(&fx, "evdtest", ci, sizeof(ci));
+	if (setenv("EVD_TEST_PG", ci, 1) < 0) {
+		perror("with_pg: setenv");
+		pgfx_stop(&fx);
+		return 1;
+	}
+	/* ctest's timeout sends SIGTERM: stop the server on the way out. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if ((pid = fork()) < 0) {
+		perror("with_pg: fork");
+		pgfx_stop(&fx);
+		return 1;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		execvp(argv[1], argv + 1);
+		fprintf(stderr, "with_pg: %s: %s\n", argv[1], strerror(errno));
+		_exit(127);
+	}
+	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		if (stop_signal != 0)
+			kill(pid, stop_signal);
+	pgfx_stop(&fx);
+	if (r < 0) {
+		perror("with_pg: waitpid");
+		return 1;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	fprintf(stderr, "with_pg: %s killed by signal %d\n", argv[1],
+	        WTERMSIG(status));
+	return 1;
+}
