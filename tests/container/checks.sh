@@ -250,6 +250,22 @@ else
 	else
 		fail "per-user evd" "tu=$tu $(as_rt "$U2" systemctl --user status evd.service 2>&1 | head)"
 	fi
+	# What the README's user-instance section tells the user to run: the
+	# linger flag as loginctl shows it, and evd's log as the user reads it.
+	# The user's own journal file needs a persistent journal.
+	if [ "$(loginctl show-user "$U2" -p Linger --value 2>&1)" = yes ]; then
+		pass "loginctl show-user $U2 -p Linger says yes"
+	else
+		fail "loginctl show-user $U2 -p Linger" "$(loginctl show-user "$U2" 2>&1 | head -5)"
+	fi
+	ujl=$(as_rt "$U2" journalctl --user -u evd.service -o cat --no-pager 2>&1)
+	if grep -q 'listening on' <<<"$ujl"; then
+		pass "journalctl --user -u evd shows $U2's evd"
+	elif [ ! -d /var/log/journal ]; then
+		skip "journalctl --user -u evd" "no persistent journal (/var/log/journal), so no per-user journal file to read"
+	else
+		fail "journalctl --user -u evd" "$(tail -5 <<<"$ujl")"
+	fi
 	# Its hooks: units of the user manager when the user bus is there
 	# (dbus-user-session), else the spawner. Which one evd took is in
 	# its start line; the hook runs either way, as the user.

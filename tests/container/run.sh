@@ -6,8 +6,12 @@
 # as transient units (identity, network and home, timeouts, the journal,
 # properties, failures, --retry, --on-failure; checks.sh).
 #
-# usage: sudo tests/container/run.sh [--deb FILE]
-#   --deb FILE   test this package instead of building one (.ci/build-deb)
+# usage: sudo tests/container/run.sh [--deb FILE]...
+#   --deb FILE   install this package instead of building them
+#                (.ci/build-deb); repeat it for each package (.ci/run
+#                passes evd, libevclient1 and libevclient-event1). A
+#                libevclient1 of the same version beside an evd FILE is
+#                taken too: evd depends on it.
 # EVD_CONTAINER_MIRROR=URL debootstraps from URL instead of the host's
 # apt mirror.
 #
@@ -38,11 +42,11 @@ die() { printf 'container: FAIL: %s\n' "$*" >&2; exit 1; }
 t0=$SECONDS
 lap() { printf 'container: [%3ds] %s\n' $((SECONDS - t0)) "$*"; }
 
-deb=
+debs=()
 while [ $# -gt 0 ]; do
 	case $1 in
-	--deb) deb=$(realpath "$2"); shift 2 ;;
-	*) echo "usage: $0 [--deb FILE]" >&2; exit 2 ;;
+	--deb) debs+=("$(realpath "$2")"); shift 2 ;;
+	*) echo "usage: $0 [--deb FILE]..." >&2; exit 2 ;;
 	esac
 done
 
@@ -87,17 +91,28 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$BUILD"
 
-# ---- the package ----
-if [ -z "$deb" ]; then
-	lap "building the .deb (.ci/build-deb, log: $BUILD/build-deb.log)"
-	deb=$(.ci/build-deb "$BUILD/deb" 2>"$BUILD/build-deb.log" | tail -n1) || {
+# ---- the packages: evd and the libraries it runs on ----
+if [ ${#debs[@]} -eq 0 ]; then
+	lap "building the packages (.ci/build-deb, log: $BUILD/build-deb.log)"
+	built=$(.ci/build-deb "$BUILD/deb" 2>"$BUILD/build-deb.log") || {
 		tail -30 "$BUILD/build-deb.log"
-		die "the .deb did not build"
+		die "the packages did not build"
 	}
+	# The runtime ones: the checks compile nothing and import no Python.
+	while read -r d; do
+		case $(basename "$d") in evd_* | libevclient1_* | libevclient-event1_*) debs+=("$d") ;; esac
+	done <<<"$built"
 fi
-[ -f "$deb" ] || die "no package $deb"
-rm -rf "$BUILD/debs" && mkdir -p "$BUILD/debs" && cp "$deb" "$BUILD/debs/"
-lap "package: $(basename "$deb")"
+for d in "${debs[@]}"; do
+	[ -f "$d" ] || die "no package $d"
+	# evd_V_A.deb alone: its libevclient1_V_A.deb beside it goes too.
+	if [[ $(basename "$d") == evd_* ]]; then
+		lib=$(dirname "$d")/libevclient1_${d##*/evd_}
+		[[ " ${debs[*]} " == *" $lib "* ]] || [ ! -f "$lib" ] || debs+=("$lib")
+	fi
+done
+rm -rf "$BUILD/debs" && mkdir -p "$BUILD/debs" && cp "${debs[@]}" "$BUILD/debs/"
+lap "packages: $(cd "$BUILD/debs" && echo *.deb)"
 
 # ---- the Debian root, once ----
 # The same mirror as the host's apt (one-line or deb822 sources), or

@@ -20,6 +20,9 @@ dpkg-deb -c "$deb" > "$tmp/list"
 for f in __init__.py _client.py evd_pb2.py worker.py sync.py py.typed; do
 	grep -q "usr/lib/python3/dist-packages/evd/$f\$" "$tmp/list" || fail "no evd/$f"
 done
+for f in copyright changelog.Debian.gz README.md.gz; do
+	grep -q "usr/share/doc/python3-evd/$f\$" "$tmp/list" || fail "no /usr/share/doc/python3-evd/$f"
+done
 head -n1 "$tmp/list" | grep -q '^drwxr-xr-x root/root' || fail "root dir not 0755 root:root"
 dpkg-deb -x "$deb" "$tmp/root"
 PYTHONPATH=$tmp/root/usr/lib/python3/dist-packages "$python" -c '
