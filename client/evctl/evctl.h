@@ -302,6 +302,14 @@ extern const char *const run_overlap_names[4];
 const char *clock_name(enum evc_clock clock);
 const char *state_name(enum evc_timer_state state);
 const char *outcome_name(int outcome);
+/* Whether a run failed: a hook that did not exit 0, or a message that
+ * was dead-lettered or lost (list --failed, the dashboard's red rows). */
+bool run_failed(const struct evc_run *r);
+/* A run's outcome in a word or two: "ok", "exit 3", "signal 9",
+ * "timed-out", "failed" (could not start), "running", or the channel
+ * outcome ("queued", "acked", "dead-lettered"...); in buf when it needs
+ * one. */
+const char *result_word(const struct evc_run *r, char *buf, size_t size);
 const char *iso(int64_t ns, bool utc, char *buf, size_t size);
 const char *dur(int64_t ns, char *buf, size_t size);
 const char *secs(int64_t ns, char *buf, size_t size);

@@ -335,6 +335,32 @@ print_quoted(const char *s, bool fish)
 	putchar('\'');
 }
 
+/*
+ * The case arms of the verbs that have operand rules, one shell's way:
+ * head is the arm's opening (a printf format for the verb's name), rule
+ * prints one rule, and ";;" closes each arm (bash and zsh alike).
+ */
+static void
+verb_cases(const char *head, void (*rule)(const struct rule *))
+{
+	size_t i, k;
+
+	for (i = 0; i < nverbs; i++) {
+		bool any = false;
+
+		for (k = 0; k < nrules; k++) {
+			if (strcmp(rules[k].verb, verbs[i].name) != 0)
+				continue;
+			if (!any)
+				printf(head, verbs[i].name);
+			any = true;
+			rule(&rules[k]);
+		}
+		if (any)
+			printf("\t\t;;\n");
+	}
+}
+
 /* ---- bash ---- */
 
 static void
@@ -558,20 +584,7 @@ completion_bash(void)
 	       "\tfi\n"
 	       "\t# The verb's operands, as its synopsis names them.\n"
 	       "\tcase $verb in\n");
-	for (i = 0; i < nverbs; i++) {
-		bool any = false;
-
-		for (k = 0; k < nrules; k++) {
-			if (strcmp(rules[k].verb, verbs[i].name) != 0)
-				continue;
-			if (!any)
-				printf("\t%s)\n", verbs[i].name);
-			any = true;
-			bash_rule(&rules[k]);
-		}
-		if (any)
-			printf("\t\t;;\n");
-	}
+	verb_cases("\t%s)\n", bash_rule);
 	printf("\tesac\n"
 	       "\t_evctl_trim \"$cur\"\n"
 	       "\treturn 0\n"
@@ -759,20 +772,7 @@ completion_zsh(void)
 	       "\t\treturn\n"
 	       "\tfi\n"
 	       "\tcase $verb in\n");
-	for (i = 0; i < nverbs; i++) {
-		bool any = false;
-
-		for (k = 0; k < nrules; k++) {
-			if (strcmp(rules[k].verb, verbs[i].name) != 0)
-				continue;
-			if (!any)
-				printf("\t(%s)\n", verbs[i].name);
-			any = true;
-			zsh_rule(&rules[k]);
-		}
-		if (any)
-			printf("\t\t;;\n");
-	}
+	verb_cases("\t(%s)\n", zsh_rule);
 	printf("\tesac\n"
 	       "}\n\n"
 	       "if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then\n"

@@ -189,7 +189,7 @@ repeat_of_timer(const struct evc_timer_info *ti)
 	return c;
 }
 
-static bool
+bool
 run_failed(const struct evc_run *r)
 {
 	switch (r->outcome) {
@@ -206,10 +206,7 @@ run_failed(const struct evc_run *r)
 	}
 }
 
-/* A run's outcome in a word or two: "ok", "exit 3", "signal 9",
- * "timed-out", "failed" (could not start), "running", or the channel
- * outcome ("queued", "acked", "dead-lettered"...). */
-static const char *
+const char *
 result_word(const struct evc_run *r, char *buf, size_t size)
 {
 	switch (r->outcome) {

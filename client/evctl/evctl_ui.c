@@ -337,42 +337,6 @@ ui_conn(struct ui *u)
 
 /* ---- timers ---- */
 
-static bool
-ui_run_failed(const struct evc_run *r)
-{
-	switch (r->outcome) {
-	case EVC_RUN_EXEC_EXITED:
-		return r->exit_code != 0;
-	case EVC_RUN_EXEC_SIGNALED:
-	case EVC_RUN_EXEC_TIMED_OUT:
-	case EVC_RUN_EXEC_FAILED:
-	case EVC_RUN_DEAD_LETTERED:
-	case EVC_RUN_LOST:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static const char *
-ui_result(const struct evc_run *r, char *buf, size_t size)
-{
-	switch (r->outcome) {
-	case EVC_RUN_EXEC_EXITED:
-		if (r->exit_code == 0)
-			return "ok";
-		snprintf(buf, size, "exit %d", r->exit_code);
-		return buf;
-	case EVC_RUN_EXEC_SIGNALED:
-		snprintf(buf, size, "signal %d", r->signal);
-		return buf;
-	case EVC_RUN_EXEC_STARTED:
-		return "running";
-	default:
-		return outcome_name(r->outcome);
-	}
-}
-
 static void
 js_run(struct evbuffer *b, const struct evc_run *r)
 {
@@ -389,7 +353,7 @@ js_run(struct evbuffer *b, const struct evc_run *r)
 	    "\"result\":\"%s\",\"failed\":%s,\"exit_code\":%d,"
 	    "\"signal\":%d,\"duration_ms\":%" PRId64 ",\"detail\":",
 	    r->lateness_ns / 1000, outcome_name(r->outcome),
-	    ui_result(r, res, sizeof(res)), ui_run_failed(r) ? "true" : "false",
+	    result_word(r, res, sizeof(res)), run_failed(r) ? "true" : "false",
 	    r->exit_code, r->signal, r->duration_ns / 1000000);
 	js_str(b, r->detail);
 	evbuffer_add_printf(b, ",\"stdout\":");

@@ -36,18 +36,9 @@ OUID=$(id -u "$OTHER")
 
 dir=$(mktemp -d /tmp/evd-ui.XXXXXX)
 chmod 0755 "$dir"
-# The other user runs copies: the build tree may sit where only root may
-# look (CI's clone in a 0700 temporary directory).
-mkdir -m 0755 "$dir/bin"
-cp "$EVD" "$dir/bin/evd" && cp "$EVCTL" "$dir/bin/evctl" || exit 1
-for lib in $(ldd "$EVD" "$EVCTL" | awk '$3 ~ /^\// && $3 !~ /^\/(usr\/)?lib/ { print $3 }' |
-	sort -u); do
-	cp "$lib" "$dir/bin/" || exit 1
-done
-chmod 0755 "$dir/bin"/*
-EVD=$dir/bin/evd
-EVCTL=$dir/bin/evctl
-export LD_LIBRARY_PATH=$dir/bin
+# The other user runs copies (copybin.sh says why).
+. "$(dirname "$0")/copybin.sh"
+copy_binaries_for_others || exit 1
 ui_pids=()
 cleanup_extra() {
 	local p

@@ -24,18 +24,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null; then
 fi
 dir=$(mktemp -d /tmp/evd-disc.XXXXXX)
 chmod 0755 "$dir"
-# The other uids run copies: the build tree may sit where only root may
-# look (CI's clone in a 0700 temporary directory).
-mkdir -m 0755 "$dir/bin"
-cp "$EVD" "$dir/bin/evd" && cp "$EVCTL" "$dir/bin/evctl" || exit 1
-for lib in $(ldd "$EVD" "$EVCTL" | awk '$3 ~ /^\// && $3 !~ /^\/(usr\/)?lib/ { print $3 }' |
-	sort -u); do
-	cp "$lib" "$dir/bin/" || exit 1
-done
-chmod 0755 "$dir/bin"/*
-EVD=$dir/bin/evd
-EVCTL=$dir/bin/evctl
-export LD_LIBRARY_PATH=$dir/bin
+# The other user runs copies (copybin.sh says why).
+. "$(dirname "$0")/copybin.sh"
+copy_binaries_for_others || exit 1
 cleanup() {
 	for p in "${pids[@]}"; do
 		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
