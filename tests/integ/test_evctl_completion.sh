@@ -53,6 +53,19 @@ expect "bash: --channel=VALUE too" "reports" \
 expect "bash: dead's second operand is no channel" "" \
 	"$(comp "$EVCTL" --socket "$SOCK" dead jobs '')"
 
+# Channel names are other users' words: one that is shell code must be
+# offered quoted and never run by the completing shell (compgen -W
+# expanded $(...) in them).
+evil='$(touch${IFS}'"$dir"'/pwned)x'
+ctl later -q 1h --channel "$evil" >/dev/null || exit 1
+got=$(comp "$EVCTL" --socket "$SOCK" watch '$')
+if [ -e "$dir/pwned" ]; then
+	bad "bash: a channel name that is shell code is not run"
+else
+	ok "bash: a channel name that is shell code is not run"
+fi
+expect "bash: ... and is offered quoted" "$(printf %q "$evil")" "$got"
+
 out=$(ctl channel lsit 2>&1)
 expect "channel lsit: did you mean 'list'? (exit 2)" "2 evctl: unknown channel command 'lsit'; did you mean 'list'?
 Try 'evctl --help' for more information." "$? $out"
