@@ -977,6 +977,63 @@ var_char(char c, bool first)
 	       (!first && c >= '0' && c <= '9');
 }
 
+/* The longest word "${NAME}" expansion may make: evd's own limit on an
+ * argument is far below it. */
+#define EXPAND_WORD_MAX (64 * 1024)
+
+/*
+ * Expands "${NAME}" (from Environment=) and "$$" in word s into buf (NUL
+ * terminated), or only measures it with buf NULL; *ret_len: the length
+ * without the NUL. Returns 0, or -1 with *why: a variable Environment=
+ * does not set, or a result longer than EXPAND_WORD_MAX. Called with a
+ * buf of *ret_len + 1 bytes after a measuring call on the same word, it
+ * cannot fail.
+ */
+static int
+expand_word(const struct sd_service *v, const char *s, char *buf,
+	    size_t *ret_len, char *why, size_t whysize)
+{
+	const char *e, *val, *add;
+	size_t len = 0, n;
+
+	while (*s != '\0') {
+		if (s[0] == '$' && s[1] == '$') {
+			add = "$";
+			n = 1;
+			s += 2;
+		} else if (s[0] == '$' && s[1] == '{' &&
+			   (e = strchr(s, '}')) != NULL) {
+			val = env_lookup(v, s + 2, (size_t)(e - s - 2));
+			if (val == NULL) {
+				snprintf(why, whysize,
+					 "%.*s: not set by Environment=",
+					 (int)(e - s + 1), s);
+				return -1;
+			}
+			add = val;
+			n = strlen(val);
+			s = e + 1;
+		} else {
+			add = s++;
+			n = 1;
+		}
+		if (n > EXPAND_WORD_MAX - len) {
+			snprintf(why, whysize,
+				 "a word of ExecStart= expands to more than "
+				 "%d bytes",
+				 EXPAND_WORD_MAX);
+			return -1;
+		}
+		if (buf != NULL)
+			memcpy(buf + len, add, n);
+		len += n;
+	}
+	if (buf != NULL)
+		buf[len] = '\0';
+	*ret_len = len;
+	return 0;
+}
+
 /*
  * ExecStart='s words, with systemd's variable expansion from
  * Environment= (unless ':'): "$NAME" as a word becomes the value's
@@ -989,7 +1046,7 @@ exec_words(struct import *im, struct plan *p, const struct sd_service *v,
 	   char **w, size_t n, bool expand, char *why, size_t whysize)
 {
 	const char *s, *e, *val;
-	char *o, *buf;
+	char *buf;
 	size_t i, k, m, len;
 	char **vw;
 	const char *vwhy;
@@ -1023,36 +1080,15 @@ exec_words(struct import *im, struct plan *p, const struct sd_service *v,
 				continue;
 			}
 		}
-		/* ${NAME} inside a word; $$. */
-		len = strlen(s) + 1;
-		for (k = 0; k < v->nenv; k++)
-			len += strlen(v->env[k]);
-		if ((buf = malloc(len)) == NULL) {
+		/* ${NAME} inside a word; $$. Measured first: each ${NAME}
+		 * copies its value again, as often as the word names it. */
+		if (expand_word(v, s, NULL, &len, why, whysize) < 0)
+			return -1;
+		if ((buf = malloc(len + 1)) == NULL) {
 			im->nomem = true;
 			return -1;
 		}
-		for (o = buf; *s != '\0';) {
-			if (s[0] == '$' && s[1] == '$') {
-				*o++ = '$';
-				s += 2;
-			} else if (s[0] == '$' && s[1] == '{' &&
-				   (e = strchr(s, '}')) != NULL) {
-				val = env_lookup(v, s + 2, (size_t)(e - s - 2));
-				if (val == NULL) {
-					snprintf(why, whysize,
-						 "%.*s: not set "
-						 "by Environment=",
-						 (int)(e - s + 1), s);
-					free(buf);
-					return -1;
-				}
-				o = stpcpy(o, val);
-				s = e + 1;
-			} else {
-				*o++ = *s++;
-			}
-		}
-		*o = '\0';
+		expand_word(v, s, buf, &len, why, whysize);
 		plan_word(im, p, buf);
 		free(buf);
 	}

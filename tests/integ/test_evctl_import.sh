@@ -271,6 +271,27 @@ evctl: $dir/u/real.service:2: skipped: ExecStart=: \$NOPE: not set by Environmen
 WANT
 check "refused units: why, with their lines" cmp "$dir/want" "$dir/err"
 
+# ${NAME} named several times in one word copies its value each time
+# (the buffer was sized for each value once: a heap overflow); a word
+# that would expand past 64 KiB is refused.
+v=$(printf 'x%.0s' $(seq 1 300))
+printf '[Timer]\nOnCalendar=daily\n' >"$dir/u/rep.timer"
+printf '[Service]\nEnvironment=A=%s\nExecStart=/bin/echo ${A}-${A}-${A}-${A}\n' \
+	"$v" >"$dir/u/rep.service"
+ctl import systemd-timer "$dir/u/rep.timer" --dry-run --after "$after" \
+	>"$dir/out" 2>"$dir/err"
+check "\${A} four times in a word: exit 0" test $? -eq 0
+check "\${A} four times in a word: each copy whole" \
+	grep -qF -- "--exec -- /bin/echo $v-$v-$v-$v  #" "$dir/out"
+big=$(printf 'y%.0s' $(seq 1 20000))
+printf '[Service]\nEnvironment=B=%s\nExecStart=/bin/echo ${B}${B}${B}${B}\n' \
+	"$big" >"$dir/u/rep.service"
+ctl import systemd-timer "$dir/u/rep.timer" --dry-run --after "$after" \
+	>"$dir/out" 2>"$dir/err"
+check "a word expanding past 64 KiB: exit 1" test $? -eq 1
+check "a word expanding past 64 KiB: says so" \
+	grep -q "expands to more than 65536 bytes" "$dir/err"
+
 # Root imports a unit with User= as that user, who owns its timers (a
 # hook runs as its timer's owner).
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
