@@ -311,18 +311,49 @@ read_all(int fd, char **ret)
 	return 0;
 }
 
+/*
+ * Reads path ("-": stdin). As root, only a file root owns and no one
+ * else may write (-EPERM otherwise): root's import schedules its commands
+ * as root's (or User='s) hooks, so another user's crontab or unit would
+ * run their words with root's rights. They import their own files.
+ */
 static int
 read_file(const char *path, char **ret)
 {
+	struct stat st;
 	int fd, r;
 
 	if (strcmp(path, "-") == 0)
 		return read_all(0, ret);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
+	if (geteuid() == 0 &&
+	    (fstat(fd, &st) < 0 || st.st_uid != 0 ||
+	     (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+		close(fd);
+		return -EPERM;
+	}
 	r = read_all(fd, ret);
 	close(fd);
 	return r;
+}
+
+/* Why read_file failed, for people. */
+static const char *
+read_error(int r)
+{
+	switch (r) {
+	case -EFBIG:
+		return "too large";
+	case -EILSEQ:
+		return "holds a NUL byte";
+	case -EPERM:
+		return "not root's own file (another user may write it): root's "
+		       "import would run its commands as root; its owner "
+		       "imports it";
+	default:
+		return strerror(-r);
+	}
 }
 
 /* `crontab -l`'s output: the caller's crontab as cron keeps it. Its
@@ -607,9 +638,7 @@ import_crontab(struct import *im)
 	}
 	if (r < 0) {
 		ctl_warnx("%s: %s", file == NULL ? "crontab -l" : src,
-			  r == -EFBIG	 ? "too large"
-			  : r == -EILSEQ ? "holds a NUL byte; not a crontab"
-					 : strerror(-r));
+			  read_error(r));
 		return file == NULL ? EXIT_REFUSED : EXIT_USAGE;
 	}
 	for (line = text; *line != '\0' && !im->nomem; line = nl + 1) {
@@ -705,6 +734,29 @@ static const char *const job_props[] = {
     "LimitCORE",      "LimitNPROC",	   NULL,
 };
 
+/*
+ * Settings that confine a service's command (its identity, privileges,
+ * view of the system) beyond evd's job properties above. Ignoring one
+ * would run the command with more power than the unit gave it (a root
+ * import of DynamicUser=yes would run as root), so a unit that sets one
+ * is refused instead.
+ */
+static const char *const confining[] = {
+    "DynamicUser", "Group", "SupplementaryGroups", "PrivateUsers",
+    "CapabilityBoundingSet", "SecureBits", "SystemCallFilter",
+    "SystemCallArchitectures", "SystemCallErrorNumber", "RestrictNamespaces",
+    "RestrictAddressFamilies", "RestrictFileSystems", "RestrictRealtime",
+    "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute",
+    "RootDirectory", "RootImage", "ExecPaths", "NoExecPaths",
+    "TemporaryFileSystem", "BindPaths", "BindReadOnlyPaths",
+    "PrivateDevices", "PrivateIPC", "PrivateMounts", "ProtectKernelTunables",
+    "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
+    "ProtectClock", "ProtectHostname", "ProtectProc", "ProcSubset",
+    "IPAddressDeny", "IPAddressAllow", "DeviceAllow", "DevicePolicy",
+    "UMask", "LimitAS", "LimitFSIZE", "LimitDATA", "LimitSTACK",
+    "LimitRSS", "LimitMEMLOCK", "CPUWeight", "AllowedCPUs", NULL,
+};
+
 static bool
 in_list(const char *const *list, const char *s)
 {
@@ -739,6 +791,12 @@ struct sd_service {
 	int64_t timeout_ns; /* RuntimeMaxSec= / TimeoutStartSec= oneshot */
 	char *user;
 	unsigned user_line;
+	/* A systemd specifier (%h, %u, %n...) met, and its line: 0 none. */
+	char spec;
+	unsigned spec_line;	/* A confining setting evd cannot apply (confining[]), and its
+	 * line: 0 none. Borrowed from the unit file. */
+	const char *confine;
+	unsigned confine_line;
 };
 
 static int
@@ -858,6 +916,32 @@ read_timer(struct import *im, const char *src, const struct unit_file *u,
 	return 0;
 }
 
+/*
+ * systemd expands specifiers (%h, %u, %n, ...) in a service's settings,
+ * "%%" being a '%'. Their values belong to the unit's context (its
+ * user's home, its name, the manager's directories), which import cannot
+ * know for sure: a setting that uses one makes the unit refused
+ * (*ret_spec: which), and "%%" is undone in place. 0 or -1.
+ */
+static int
+unspecify(char *s, char *ret_spec)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '%') {
+			if (s[1] != '%') {
+				*ret_spec = s[1] != '\0' ? s[1] : '%';
+				return -1;
+			}
+			s++;
+		}
+		*o++ = *s;
+	}
+	*o = '\0';
+	return 0;
+}
+
 static int
 read_service(struct import *im, const char *src, const struct unit_file *u,
 	     struct sd_service *v)
@@ -868,6 +952,7 @@ read_service(struct import *im, const char *src, const struct unit_file *u,
 	size_t i, n, k;
 	bool oneshot = false;
 	int64_t start_timeout = -1;
+	char spec;
 
 	for (i = 0; i < u->n; i++) {
 		s = &u->settings[i];
@@ -879,6 +964,14 @@ read_service(struct import *im, const char *src, const struct unit_file *u,
 			note(im, src, s->line, "[%s] %s= not mapped; ignored",
 			     s->section, s->key);
 			continue;
+		}
+		if ((strcmp(s->key, "ExecStart") == 0 ||
+		     strcmp(s->key, "WorkingDirectory") == 0 ||
+		     strcmp(s->key, "Environment") == 0 ||
+		     strcmp(s->key, "User") == 0) &&
+		    unspecify(s->value, &spec) < 0 && v->spec_line == 0) {
+			v->spec = spec;
+			v->spec_line = s->line;
 		}
 		if (strcmp(s->key, "ExecStart") == 0) {
 			if (s->value[0] == '\0') {
@@ -947,6 +1040,11 @@ read_service(struct import *im, const char *src, const struct unit_file *u,
 			free(kv);
 			if (k != 0)
 				return -ENOMEM;
+		} else if (in_list(confining, s->key)) {
+			if (v->confine_line == 0) {
+				v->confine = s->key;
+				v->confine_line = s->line;
+			}
 		} else {
 			note(im, src, s->line, "%s= not mapped; ignored",
 			     s->key);
@@ -1109,6 +1207,21 @@ service_words(struct import *im, struct plan *p, const char *src,
 	char msg[512], **w;
 	size_t i, n;
 
+	if (v->confine_line != 0) {
+		note(im, src, v->confine_line,
+		     "skipped: %s=: evd cannot confine the command so; run "
+		     "without it, it would have more power than the unit "
+		     "gives it",
+		     v->confine);
+		return -1;
+	}
+	if (v->spec_line != 0) {
+		note(im, src, v->spec_line,
+		     "skipped: %%%c: import does not expand systemd "
+		     "specifiers (write the value out, or '%%%%' for a '%%')",
+		     v->spec);
+		return -1;
+	}
 	for (; *s == '-' || *s == '@' || *s == ':' || *s == '+' || *s == '!' ||
 	       *s == '|';
 	     s++) {
@@ -1292,7 +1405,7 @@ import_unit(struct import *im, const char *arg)
 		ctl_warnx("%s: %s", arg,
 			  found == NULL ? "not found in the unit "
 					  "directories"
-					: strerror(-r));
+					: read_error(r));
 		return EXIT_USAGE;
 	}
 	snprintf(dir, sizeof(dir), "%s", found);
@@ -1320,12 +1433,15 @@ import_unit(struct import *im, const char *arg)
 	}
 	if (sname == NULL)
 		goto nomem;
-	if (find_unit(dir, sname, spath, sizeof(spath)) == NULL ||
-	    (r = read_file(spath, &text)) < 0) {
+	if (find_unit(dir, sname, spath, sizeof(spath)) == NULL) {
 		skip(im, found, 0,
 		     "its service %s: not found next to it "
 		     "or in the unit directories",
 		     sname);
+		goto out;
+	}
+	if ((r = read_file(spath, &text)) < 0) {
+		skip(im, spath, 0, "%s", read_error(r));
 		goto out;
 	}
 	r = unit_file_parse(text, &su, err, sizeof(err));

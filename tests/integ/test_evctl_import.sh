@@ -292,6 +292,46 @@ check "a word expanding past 64 KiB: exit 1" test $? -eq 1
 check "a word expanding past 64 KiB: says so" \
 	grep -q "expands to more than 65536 bytes" "$dir/err"
 
+# systemd specifiers: "%%" is a '%'; any other (%h, %n...) is not
+# known here, so the unit is refused rather than run with a literal %h.
+printf '[Service]\nExecStart=/bin/date +%%%%F\n' >"$dir/u/rep.service"
+ctl import systemd-timer "$dir/u/rep.timer" --dry-run --after "$after" \
+	>"$dir/out" 2>"$dir/err"
+check "%% in ExecStart=: exit 0" test $? -eq 0
+check "%% in ExecStart=: one %" grep -qF -- "--exec -- /bin/date +%F  #" "$dir/out"
+printf '[Service]\nExecStart=/bin/echo %%h/bin/job\n' >"$dir/u/rep.service"
+ctl import systemd-timer "$dir/u/rep.timer" --dry-run --after "$after" \
+	>"$dir/out" 2>"$dir/err"
+check "a specifier (%h): exit 1" test $? -eq 1
+check "a specifier (%h): refused, saying why" grep -qF \
+	"rep.service:2: skipped: %h: import does not expand systemd specifiers" "$dir/err"
+
+# As root, another user's file (or one others may write) is refused:
+# root's import would run its commands as root.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	printf '0 3 * * * /bin/true\n' >"$dir/theirs"
+	chown nobody "$dir/theirs"
+	ctl import crontab "$dir/theirs" --dry-run >"$dir/out" 2>"$dir/err"
+	check "root, another user's crontab: usage (2)" test $? -eq 2
+	check "root, another user's crontab: says why" grep -qF \
+		"$dir/theirs: not root's own file" "$dir/err"
+	chown root "$dir/theirs" && chmod 0666 "$dir/theirs"
+	ctl import crontab "$dir/theirs" --dry-run >"$dir/out" 2>"$dir/err"
+	check "root, a crontab others may write: usage (2)" test $? -eq 2
+	chmod 0644 "$dir/theirs"
+	ctl import crontab "$dir/theirs" --dry-run >"$dir/out" 2>"$dir/err"
+	check "root, its own crontab: exit 0" test $? -eq 0
+fi
+
+# A confining setting evd cannot apply refuses the unit: ignored, a
+# root import of DynamicUser=yes would run the command as root.
+printf '[Service]\nDynamicUser=yes\nExecStart=/bin/true\n' >"$dir/u/rep.service"
+ctl import systemd-timer "$dir/u/rep.timer" --dry-run --after "$after" \
+	>"$dir/out" 2>"$dir/err"
+check "DynamicUser=: exit 1" test $? -eq 1
+check "DynamicUser=: refused, saying why" grep -qF \
+	"rep.service:2: skipped: DynamicUser=: evd cannot confine the command so" "$dir/err"
+
 # Root imports a unit with User= as that user, who owns its timers (a
 # hook runs as its timer's owner).
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
