@@ -439,7 +439,10 @@ static const struct verb_doc verb_docs[] = {
      "runs with their output, channels and dead letters, with cancel, "
      "pause,\n"
      "resume, trigger, retry and requeue. Prints its URL, which carries a\n"
-     "random token that every request needs.\n",
+     "random token in its fragment (#token=..., never sent to a server);\n"
+     "the page sends it as an X-Evd-Token header, which every /api/ "
+     "request\n"
+     "needs. No cookie is used.\n",
      "  evctl ui\n"
      "  evctl ui --no-open --listen 127.0.0.1:8478\n"},
     {"help", "this help, a topic's, or a verb's",
@@ -831,8 +834,11 @@ help(void)
 	    "runs with\n"
 	    "their output, channels with dead letters, the lateness of your "
 	    "runs. It\n"
-	    "prints its URL with a random token, which every request needs; "
-	    "actions\n"
+	    "prints its URL with a random token in its fragment (#token=...), "
+	    "which the page\n"
+	    "sends as the X-Evd-Token header every /api/ request needs (no "
+	    "cookie: a\n"
+	    "browser would send one to every local port); actions\n"
 	    "(cancel, pause, resume, trigger, retry, requeue) are POST from "
 	    "the page's\n"
 	    "own origin only. Ctrl-C stops it.\n"

@@ -8,22 +8,27 @@
  *
  * Who may talk to it. The listener is on loopback only (127.0.0.0/8 or
  * ::1; anything else is refused at start-up), and every other local user
- * can reach loopback, so every request must carry a token: 128 bits from
- * getrandom(2), shown once in the URL evctl prints. The first request
- * with ?token= gets it back as a cookie named after the port (cookies
- * are not port-scoped: two dashboards of two users on one host must not
- * overwrite each other's), HttpOnly, SameSite=Strict; afterwards the
- * cookie or an X-Evd-Token header will do. Without it: 403. The Host
- * header must name the listen address (a DNS-rebinding page has the
- * attacker's name there), a request whose Origin is another origin or
- * whose Sec-Fetch-Site is neither same-origin nor none (a typed URL) is
- * refused: a page on another port of 127.0.0.1 is "same-site" and would
- * get the SameSite cookie sent along, so same-site is not enough. The
- * one exception is the page itself fetched with ?token= (a navigation
- * from the file the opener gives the browser is cross-site): whoever
- * has the token may come from anywhere. And state-changing
- * actions are POST only and need an Origin that is the listen address
- * (browsers always send one on POST; a curl user adds it by hand).
+ * can reach loopback, so every /api/ request must carry a token: 128
+ * bits from getrandom(2), shown once in the URL evctl prints, in its
+ * fragment (http://HOST:PORT/#token=...), which no browser sends to any
+ * server. The page (/, ui.js, ui.css: no data in them) is served without
+ * it; its script keeps the token in sessionStorage (scoped to the exact
+ * origin, port included) and sends it as an X-Evd-Token header, the only
+ * way it is accepted. No cookie: browsers send a cookie to every port of
+ * 127.0.0.1 and SameSite counts other ports as the same site, so any
+ * local user's server on another port would get it. No ?token= either
+ * (it ends up in command lines and histories). A page of another origin
+ * cannot add a custom header without a CORS preflight, and OPTIONS is
+ * not an allowed method here, so no preflight is ever approved. Without
+ * the header: 403. The Host header must name the listen address (a
+ * DNS-rebinding page has the attacker's name there); an /api/ request
+ * whose Origin is another origin or whose Sec-Fetch-Site is neither
+ * same-origin nor none (a typed URL) is refused: a page on another port
+ * of 127.0.0.1 is "same-site", so same-site is not enough. The page
+ * itself may come from anywhere (the opener's file is another site). And
+ * state-changing actions are POST only and need an Origin that is the
+ * listen address (browsers always send one on POST; a curl user adds it
+ * by hand).
  *
  * What it serves. Three assets compiled in (ui_assets.c, generated from
  * client/evctl/ui/ by ui/embed.cmake: nothing depends on install paths,
@@ -91,7 +96,6 @@ struct ui {
 	/* What Host may say, and what Origin must say ("http://" host). */
 	char host[96];
 	char alt_host[96]; /* "localhost:PORT" for 127.0.0.1, else "" */
-	char cookie[32];   /* the cookie's name: evd_ui_PORT */
 	char url[192];
 	char redirect_dir[128]; /* the opener's file, removed at exit */
 	char user[64];
@@ -168,29 +172,6 @@ ui_token_ok(const struct ui *u, const char *t)
 	for (i = 0; i < n; i++)
 		diff |= (unsigned)(t[i] ^ u->token[i]);
 	return diff == 0;
-}
-
-/* The value of cookie name in a Cookie header, into buf; NULL if none. */
-static const char *
-ui_cookie(const char *header, const char *name, char *buf, size_t size)
-{
-	size_t n = strlen(name), k;
-	const char *p = header, *end;
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ';')
-			p++;
-		end = strchr(p, ';');
-		k = end != NULL ? (size_t)(end - p) : strlen(p);
-		if (k > n && strncmp(p, name, n) == 0 && p[n] == '=' &&
-		    k - n - 1 < size) {
-			memcpy(buf, p + n + 1, k - n - 1);
-			buf[k - n - 1] = '\0';
-			return buf;
-		}
-		p = end;
-	}
-	return NULL;
 }
 
 static bool
@@ -1016,6 +997,14 @@ ui_timer_path(const char *path, uint64_t *ret_id, const char **ret_rest)
 	return true;
 }
 
+/* The page and its two files: no data in them, so no token needed. */
+static bool
+ui_is_asset(const char *path)
+{
+	return strcmp(path, "/") == 0 || strcmp(path, "/ui.js") == 0 ||
+	       strcmp(path, "/ui.css") == 0;
+}
+
 static void
 ui_route(struct ui *u, struct evhttp_request *req, const char *path,
 	 const struct evkeyvalq *q, bool post)
@@ -1024,8 +1013,7 @@ ui_route(struct ui *u, struct evhttp_request *req, const char *path,
 	uint64_t id;
 	int r;
 
-	if (!post && (strcmp(path, "/") == 0 || strcmp(path, "/ui.js") == 0 ||
-		      strcmp(path, "/ui.css") == 0)) {
+	if (!post && ui_is_asset(path)) {
 		ui_asset(req, strcmp(path, "/") == 0 ? "/index.html" : path);
 		return;
 	}
@@ -1072,14 +1060,13 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	const char *tok, *cookies;
 	struct evkeyvalq q;
-	char cbuf[2 * UI_TOKEN_BYTES + 2], set[128];
-	bool post = cmd == EVHTTP_REQ_POST, from_query = false;
+	bool post = cmd == EVHTTP_REQ_POST, asset;
 
 	TAILQ_INIT(&q);
 	if (path == NULL || path[0] == '\0')
 		path = "/";
+	asset = !post && ui_is_asset(path);
 	if (query != NULL && evhttp_parse_query_str(query, &q) < 0) {
 		ui_error(req, 400, "Bad Request", "bad query");
 		return;
@@ -1090,11 +1077,13 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 		ui_error(req, 403, "Forbidden", "wrong Host");
 		goto out;
 	}
-	if ((origin != NULL && !ui_origin_ok(u, origin)) ||
-	    (site != NULL && strcmp(site, "same-origin") != 0 &&
-	     strcmp(site, "none") != 0 &&
-	     !(!post && strcmp(path, "/") == 0 &&
-	       ui_token_ok(u, evhttp_find_header(&q, "token"))))) {
+	/* The page itself may be reached from anywhere (the opener's file
+	 * is another site): it holds no data, and the token it then reads
+	 * from its fragment never reaches a server. */
+	if (!asset &&
+	    ((origin != NULL && !ui_origin_ok(u, origin)) ||
+	     (site != NULL && strcmp(site, "same-origin") != 0 &&
+	      strcmp(site, "none") != 0))) {
 		ui_error(req, 403, "Forbidden", "cross-origin request refused");
 		goto out;
 	}
@@ -1103,29 +1092,14 @@ ui_request_cb(struct evhttp_request *req, void *arg)
 			 "actions need an Origin header naming this address");
 		goto out;
 	}
-	tok = evhttp_find_header(&q, "token");
-	if (tok != NULL && !post)
-		from_query = true;
-	else
-		tok = evhttp_find_header(in, "X-Evd-Token");
-	cookies = evhttp_find_header(in, "Cookie");
-	if (!ui_token_ok(u, tok)) {
-		from_query = false;
-		tok = cookies != NULL
-			  ? ui_cookie(cookies, u->cookie, cbuf, sizeof(cbuf))
-			  : NULL;
-	}
-	if (!ui_token_ok(u, tok)) {
+	/* The header only: no cookie (a browser sends it to every port of
+	 * the host) and no ?token= (it would end up in command lines and
+	 * histories); a page of another origin cannot add a header without
+	 * a CORS preflight, and OPTIONS is not even an allowed method. */
+	if (!asset && !ui_token_ok(u, evhttp_find_header(in, "X-Evd-Token"))) {
 		ui_error(req, 403, "Forbidden",
 			 "a token is needed: open the URL evctl ui printed");
 		goto out;
-	}
-	if (from_query) {
-		snprintf(set, sizeof(set),
-			 "%s=%s; Path=/; HttpOnly; SameSite=Strict", u->cookie,
-			 u->token);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Set-Cookie", set);
 	}
 	ui_route(u, req, path, &q, post);
 out:
@@ -1273,8 +1247,8 @@ verb_ui(struct ctl *x)
 			snprintf(u.alt_host, sizeof(u.alt_host), "localhost:%u",
 				 (unsigned)port);
 	}
-	snprintf(u.cookie, sizeof(u.cookie), "evd_ui_%u", (unsigned)port);
-	snprintf(u.url, sizeof(u.url), "http://%s/?token=%s", u.host, u.token);
+	/* In the fragment, which a browser sends to no server. */
+	snprintf(u.url, sizeof(u.url), "http://%s/#token=%s", u.host, u.token);
 	sigint = evsignal_new(u.base, SIGINT, ui_signal_cb, &u);
 	sigterm = evsignal_new(u.base, SIGTERM, ui_signal_cb, &u);
 	if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) ||

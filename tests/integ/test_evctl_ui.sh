@@ -4,8 +4,9 @@
 # fails, one that succeeds) and dead letters of two users: root and
 # nobody (a user with a passwd entry, so that evd runs its hooks). Each
 # user's dashboard shows its own timers and not the other's, root's shows
-# both; a request without the token gets 403, a wrong Host or a
-# cross-origin POST is refused, an action (cancel, requeue) works with the
+# both; an /api/ request without the token in X-Evd-Token gets 403 (a
+# cookie or ?token= is not enough, and no answer sets a cookie), the page
+# alone holds no data, a wrong Host or a cross-origin POST is refused, an action (cancel, requeue) works with the
 # token and a same-origin Origin; attacker-chosen text stays text; Ctrl-C
 # stops it. A screenshot of root's dashboard is kept under the build
 # directory's Testing/ (path printed).
@@ -99,13 +100,14 @@ start_ui other setpriv --reuid="$OUID" --regid="$OUID" --clear-groups \
 	env HOME=/ "$EVCTL"
 rurl=$(grep -o 'http://[^ ]*' "$dir/root.out")
 ourl=$(grep -o 'http://[^ ]*' "$dir/other.out")
-check "evctl ui prints a tokened loopback URL (root)" \
-	grep -Eq '^http://127\.0\.0\.1:[0-9]+/\?token=[0-9a-f]{32}$' <<<"$rurl"
-check "evctl ui prints a tokened loopback URL (other user)" \
-	grep -Eq '^http://127\.0\.0\.1:[0-9]+/\?token=[0-9a-f]{32}$' <<<"$ourl"
-rbase=${rurl%%/\?token=*}
+# The token is in the fragment, which the browser sends to no server.
+check "evctl ui prints a loopback URL with the token in its fragment (root)" \
+	grep -Eq '^http://127\.0\.0\.1:[0-9]+/#token=[0-9a-f]{32}$' <<<"$rurl"
+check "evctl ui prints a loopback URL with the token in its fragment (other user)" \
+	grep -Eq '^http://127\.0\.0\.1:[0-9]+/#token=[0-9a-f]{32}$' <<<"$ourl"
+rbase=${rurl%%/#token=*}
 rtok=${rurl##*token=}
-obase=${ourl%%/\?token=*}
+obase=${ourl%%/#token=*}
 rhost=${rbase#http://}
 
 browse() { # out file, url, extra chromium args...
@@ -144,6 +146,12 @@ check "with a calendar timer's fires of the day" \
 	test "$(grep -o '<title>#[0-9]* at' "$dir/root.dom" | sort | uniq -c | sort -rn |
 		awk 'NR == 1 { print $1 }')" -ge 11
 check "the lateness histogram is drawn" has "$dir/root.dom" 'class="bar"'
+# The page without the fragment (a fresh browser: no sessionStorage).
+browse "$dir/notoken.dom" "$rbase/" --dump-dom
+check "without the token the page says where to get it" \
+	has "$dir/notoken.dom" 'role="status"[^>]*>no token: open the URL evctl ui printed<'
+check "and knows it has none" has "$dir/notoken.dom" 'data-no-token="1"'
+check "and shows no data" hasnt "$dir/notoken.dom" 'data-loaded="1"\|-marker'
 
 # The screenshot, kept as the test's artifact.
 mkdir -p "$BUILD/Testing"
@@ -162,24 +170,53 @@ echo "test_evctl_ui: screenshot of root's dashboard: $shot"
 # The token and the origin checks, by hand.
 code() { curl -s -o "$dir/body" -w '%{http_code}' "$@"; }
 check "no token: 403" test "$(code "$rbase/api/timers")" = 403
-check "no token for the page either: 403" test "$(code "$rbase/")" = 403
+check "the page needs no token: 200" test "$(code "$rbase/")" = 200
+check "it is the static page, byte for byte: no data in it" \
+	cmp -s "$dir/body" "$(dirname "$0")/../../client/evctl/ui/index.html"
+check "a token in the query is not one: 403" \
+	test "$(code "$rbase/api/timers?token=$rtok")" = 403
 check "a wrong token: 403" \
 	test "$(code -H "X-Evd-Token: 0123456789abcdef0123456789abcdef" "$rbase/api/timers")" = 403
 check "another user's token: 403" \
 	test "$(code -H "X-Evd-Token: ${ourl##*token=}" "$rbase/api/timers")" = 403
 check "the token in a header: 200" \
 	test "$(code -H "X-Evd-Token: $rtok" "$rbase/api/timers")" = 200
-check "the token in the cookie: 200" \
-	test "$(code -b "evd_ui_${rhost##*:}=$rtok" "$rbase/api/channels")" = 200
+# Cookies go to every port of the host: the old cookie is no key.
+check "the token in a cookie, without the header: 403" \
+	test "$(code -b "evd_ui_${rhost##*:}=$rtok" "$rbase/api/channels")" = 403
 check "another name in Host (DNS rebinding): 403" \
 	test "$(code -H "Host: evil.example:${rhost##*:}" -H "X-Evd-Token: $rtok" \
 		"$rbase/api/timers")" = 403
-code -D "$dir/headers" "$rurl" >/dev/null
+code -D "$dir/headers" "$rbase/" >/dev/null
 for h in "Content-Security-Policy: default-src 'self'" \
 	"X-Content-Type-Options: nosniff" "Cache-Control: no-store" \
-	"Referrer-Policy: no-referrer" "Set-Cookie: evd_ui_${rhost##*:}=$rtok; Path=/; HttpOnly; SameSite=Strict"; do
+	"Referrer-Policy: no-referrer"; do
 	check "the page is sent with $h" grep -qiF "$h" "$dir/headers"
 done
+# No answer sets a cookie: the page, its files, the old ?token= URL, the
+# API, an action.
+heads() { code -D - "$@" && echo; }
+{
+	for u in "$rbase/" "$rbase/ui.js" "$rbase/ui.css" "$rbase/?token=$rtok" \
+		"$rbase/api/timers?token=$rtok"; do
+		heads "$u"
+	done
+	heads -H "X-Evd-Token: $rtok" "$rbase/api/timers"
+	heads -X POST -H "X-Evd-Token: $rtok" -H "Origin: $rbase" \
+		"$rbase/api/timers/999999/pause"
+} >"$dir/allheaders"
+check "answers were read" test "$(grep -c '^HTTP/' "$dir/allheaders")" = 7
+check "and none sets a cookie" bash -c '! grep -qi "^set-cookie" "$1"' _ "$dir/allheaders"
+# A page of another origin must pass a CORS preflight to send the header:
+# none is ever approved.
+code -X OPTIONS -D "$dir/preflight" -H "Origin: http://127.0.0.1:8000" \
+	-H "Access-Control-Request-Method: POST" \
+	-H "Access-Control-Request-Headers: x-evd-token" \
+	"$rbase/api/timers/$rpend/cancel" >"$dir/preflight.code"
+check "a CORS preflight is not approved" \
+	bash -c '! grep -q "^2" "$1"' _ "$dir/preflight.code"
+check "and answered with no Access-Control header" \
+	bash -c '! grep -qi "^access-control-" "$1"' _ "$dir/preflight"
 post() { # path, curl args...
 	local p=$1
 	shift
@@ -193,15 +230,15 @@ check "a GET cannot cancel" \
 	test "$(code -H "X-Evd-Token: $rtok" "$rbase/api/timers/$rpend/cancel")" = 405
 check "a cross-site fetch is refused" \
 	test "$(code -H "X-Evd-Token: $rtok" -H "Sec-Fetch-Site: cross-site" "$rbase/api/timers")" = 403
-# Another port of 127.0.0.1 is the same site: its pages get the cookie.
+# Another port of 127.0.0.1 is the same site, not the same origin.
 check "a same-site fetch (another local port) is refused" \
-	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-site" "$rbase/api/timers")" = 403
-check "but the page with ?token= may come from anywhere (the opener's file)" \
-	test "$(code -H "Sec-Fetch-Site: cross-site" "$rurl")" = 200
-check "the API with ?token= may not" \
-	test "$(code -H "Sec-Fetch-Site: cross-site" "$rbase/api/timers?token=$rtok")" = 403
+	test "$(code -H "X-Evd-Token: $rtok" -H "Sec-Fetch-Site: same-site" "$rbase/api/timers")" = 403
+check "but the page may come from anywhere (the opener's file)" \
+	test "$(code -H "Sec-Fetch-Site: cross-site" "$rbase/")" = 200
+check "the API may not, even with the token" \
+	test "$(code -H "X-Evd-Token: $rtok" -H "Sec-Fetch-Site: cross-site" -H "Origin: http://127.0.0.1:8000" "$rbase/api/timers")" = 403
 check "a same-origin fetch is fine" \
-	test "$(code -b "evd_ui_${rhost##*:}=$rtok" -H "Sec-Fetch-Site: same-origin" "$rbase/api/timers")" = 200
+	test "$(code -H "X-Evd-Token: $rtok" -H "Sec-Fetch-Site: same-origin" "$rbase/api/timers")" = 200
 check "HEAD works" \
 	test "$(curl -s -I -o /dev/null -w '%{http_code}' -H "X-Evd-Token: $rtok" "$rbase/ui.js")" = 200
 check "an unknown path is 404" \

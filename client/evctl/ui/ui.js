@@ -4,16 +4,33 @@
  * createElement and textContent only, never innerHTML; the page fetches
  * nothing but its own origin's /api/ (the server's CSP says so too).
  * Polls every 2 s; the countdowns tick every second in between.
+ *
+ * The token comes in the URL's fragment (#token=..., never sent to a
+ * server), is kept in sessionStorage (this origin, port included, and
+ * this tab only), removed from the address bar, and sent as the
+ * X-Evd-Token header on every request: no cookie, which the browser
+ * would hand to every port of the host.
  */
 'use strict';
 
 const POLL_MS = 2000;
 const DAY_MS = 24 * 3600 * 1000;
-const token = new URLSearchParams(location.search).get('token') || '';
+const TOKEN_KEY = 'evd_token';
+const NO_TOKEN = 'no token: open the URL evctl ui printed';
 let clockSkew = 0; /* server's now - ours, from /api/timers */
 
-if (token !== '')
-  history.replaceState(null, '', '/'); /* the cookie carries on */
+function readToken() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  let t = fromHash;
+  try {
+    if (fromHash !== '') sessionStorage.setItem(TOKEN_KEY, fromHash);
+    else t = sessionStorage.getItem(TOKEN_KEY) || '';
+  } catch (e) { /* no storage: the token lives until a reload */ }
+  if (location.hash !== '')
+    history.replaceState(null, '', location.pathname + location.search);
+  return t;
+}
+const token = readToken();
 
 function el(tag, props, ...kids) {
   const e = document.createElement(tag);
@@ -44,12 +61,14 @@ function sv(tag, attrs, text) {
 async function api(path, method) {
   const r = await fetch(path, {
     method: method || 'GET',
-    headers: token ? {'X-Evd-Token': token} : {},
-    credentials: 'same-origin',
+    headers: {'X-Evd-Token': token},
+    credentials: 'omit',
     cache: 'no-store',
   });
   let body = null;
   try { body = await r.json(); } catch (e) { /* not JSON */ }
+  if (r.status === 403 && body && /token/.test(body.error || ''))
+    throw new Error(NO_TOKEN + ' (this one is refused)');
   if (!r.ok) throw new Error((body && body.error) || (r.status + ' ' + r.statusText));
   return body;
 }
@@ -312,6 +331,11 @@ async function poll() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
+  if (token === '') {
+    setStatus(NO_TOKEN, true);
+    document.body.setAttribute('data-no-token', '1');
+    return;
+  }
   poll();
   setInterval(poll, POLL_MS);
   setInterval(tick, 1000);
