@@ -53,9 +53,20 @@
  * lagged the earlier asynchronous commit, after the one-row write it did
  * not (test_pg_flush checks exactly this). If fconn was lost, flush()
  * reconnects and compares pg_postmaster_start_time() with the one seen
- * at open: the same server still has every commit evd saw succeed; a
- * restarted (or another) one may have lost asynchronous commits, and
- * flush() says -EIO (the daemon stops, as after a failed fsync).
+ * at open: a restarted (or another) server may have lost asynchronous
+ * commits, and flush() says -EIO (the daemon stops, as after a failed
+ * fsync). The same start time is not enough: a crash-restart (a backend
+ * killed, restart_after_crash on) keeps it and loses the commits still
+ * in WAL buffers. So each batch's first write carries SELECT
+ * txid_current() in its pipeline (no extra round trip), commit() keeps
+ * the xid of the last batch that committed (the witness), and after a
+ * reconnect flush() trusts nothing until txid_status() of the witness
+ * says 'committed': WAL is one sequence, so if that commit record
+ * survived, every earlier one did. Anything else (aborted, NULL for an
+ * xid the server never saw, an error) is -EIO. A residual hole: a lost
+ * xid can be handed out again after recovery, and if a batch that got
+ * it committed before flush() looks, the witness reads committed; the
+ * loop's reconnect backoff makes that window small, not empty.
  *
  * Waiting: a call waits for its one round trip. A server that closed the
  * connection is noticed by check() before the batch; one that stops
@@ -226,6 +237,7 @@ enum store_pg_stmt {
 	ST_OUTPUT_USAGE,
 	ST_MAX_IDS,
 	ST_UNLOCK,
+	ST_XID,
 	ST_COUNT
 };
 
@@ -353,6 +365,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* At close: the next evd may open at once (a closed connection's
      * backend lets its locks go only when it has exited). */
     [ST_UNLOCK] = "SELECT pg_advisory_unlock_all()",
+    /* The batch's xid, the witness flush() checks (txid_current: 10+;
+     * pg_current_xact_id is 13+). */
+    [ST_XID] = "SELECT txid_current()",
 };
 
 struct store_pg_out {
@@ -390,6 +405,11 @@ struct store {
 	const char *val[MAX_CONNINFO + 1];
 	char *strings;         /* what kw/val point into */
 	char started[64];      /* pg_postmaster_start_time() at open */
+	uint64_t batch_xid;    /* the open batch's xid (0: none yet) */
+	/* The xid of the last batch that committed (0: none since open):
+	 * written by commit() on the loop thread, read by flush() on the
+	 * sync thread, so only through __atomic builtins. */
+	uint64_t witness;
 	uint32_t history_per_timer;
 	int64_t keep_ns;
 	uint32_t commits;      /* since the last sweep step */
@@ -586,11 +606,13 @@ store_pg_check_bytes(struct store *s, size_t len, const char *what)
 	return -E2BIG;
 }
 
+static int64_t store_pg_int(const PGresult *res, int row, int col);
+
 /* Reads every result up to the pipeline's sync; returns the errno of the
  * first failure and leaves *ret with the result of query want (or
- * NULL). */
+ * NULL). Query xq (-1: none) is ST_XID: its value goes to batch_xid. */
 static int
-store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
+store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
                  const char *what)
 {
 	PGresult *res, *keep = NULL;
@@ -603,6 +625,9 @@ store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
 			if (r == 0 && st != PGRES_COMMAND_OK &&
 			    st != PGRES_TUPLES_OK)
 				r = store_pg_fail(s, s->conn, res, what);
+			if (q == xq && st == PGRES_TUPLES_OK &&
+			    PQntuples(res) == 1)
+				s->batch_xid = (uint64_t)store_pg_int(res, 0, 0);
 			if (q == want && keep == NULL)
 				keep = res;
 			else
@@ -642,7 +667,7 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 {
 	PGresult *res = NULL;
 	char name[8];
-	int nq = 0, r;
+	int nq = 0, xq = -1, r;
 
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
@@ -653,6 +678,11 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 			return store_pg_fail(s, s->conn, NULL, what);
 		s->tx_open = true;
 		nq++;
+		/* The witness of this batch's commit (see flush). */
+		snprintf(name, sizeof(name), "s%d", (int)ST_XID);
+		if (!PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 1))
+			return store_pg_fail(s, s->conn, NULL, what);
+		xq = nq++;
 	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
 	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
@@ -664,7 +694,7 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 		return r;
 	}
 	nq++;
-	r = store_pg_collect(s, nq, nq - 1, &res, what);
+	r = store_pg_collect(s, nq, nq - 1, xq, &res, what);
 	if (r < 0)
 		return r;
 	if (ret != NULL)
@@ -1044,7 +1074,7 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		PGconn *keep = s->conn;
 
 		s->conn = conn;
-		r = store_pg_collect(s, ST_COUNT, -1, &res, "prepare");
+		r = store_pg_collect(s, ST_COUNT, -1, -1, &res, "prepare");
 		s->conn = keep;
 	}
 	return r;
@@ -1376,6 +1406,7 @@ store_pg_begin(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = true;
 	s->tx_open = false;
+	s->batch_xid = 0;
 	return 0;
 }
 
@@ -1458,6 +1489,9 @@ store_pg_commit(struct store *s)
 		s->out_pending.n = 0;
 		return r;
 	}
+	if (s->batch_xid != 0)
+		__atomic_store_n(&s->witness, s->batch_xid, __ATOMIC_RELEASE);
+	s->batch_xid = 0;
 	store_pg_out_settle(s);
 	if (++s->commits >= PRUNE_EVERY) {
 		s->commits = 0;
@@ -1472,6 +1506,43 @@ store_pg_flushes(const struct store *s)
 	return s->flushes;
 }
 
+/*
+ * On a fresh fconn: whether the last batch that committed is still
+ * committed (see the top): 0, -ENOTCONN (lost again: retry), or -EIO
+ * (aborted, unknown, or any other error: it may be gone).
+ */
+static int
+store_pg_witness(struct store *s)
+{
+	uint64_t xid = __atomic_load_n(&s->witness, __ATOMIC_ACQUIRE);
+	const char *v[1];
+	char num[24];
+	PGresult *res;
+	int r;
+
+	if (xid == 0)
+		return 0; /* nothing committed since open */
+	snprintf(num, sizeof(num), "%" PRIu64, xid);
+	v[0] = num;
+	res = PQexecParams(s->fconn, "SELECT txid_status($1::int8)", 1, NULL,
+	                   v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		r = PQstatus(s->fconn) == CONNECTION_OK ? -EIO : -ENOTCONN;
+	else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	         strcmp(PQgetvalue(res, 0, 0), "committed") == 0)
+		r = 0;
+	else
+		r = -EIO;
+	PQclear(res);
+	return r;
+}
+
+void
+store_pg_test_witness(struct store *s, uint64_t xid)
+{
+	__atomic_store_n(&s->witness, xid, __ATOMIC_RELEASE);
+}
+
 /* On the sync thread: see the top for why this makes every earlier
  * commit durable. fconn is this thread's alone. */
 static int
@@ -1480,12 +1551,23 @@ store_pg_flush(struct store *s)
 	int64_t give_up = store_pg_mono_ns() + (int64_t)FLUSH_RECONNECT_MS *
 	                                           1000000;
 	int delay_ms = RECONNECT_MIN_MS;
+	bool reconnected = false;
 	char why[512];
 	PGresult *res;
 	int r;
 
 	for (;;) {
-		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK) {
+		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK &&
+		    reconnected) {
+			/* Trust nothing before the witness survived. */
+			r = store_pg_witness(s);
+			if (r == -EIO)
+				return -EIO;
+			if (r == 0)
+				reconnected = false;
+		}
+		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK &&
+		    !reconnected) {
 			/* A WAL-logged write: see the top for why an xid
 			 * alone would not wait for anything. */
 			res = PQexec(s->fconn,
@@ -1506,8 +1588,10 @@ store_pg_flush(struct store *s)
 		r = store_pg_fconnect(s, why, sizeof(why));
 		if (r == -EIO || store_pg_mono_ns() > give_up)
 			return -EIO;
-		if (r == 0)
+		if (r == 0) {
+			reconnected = true;
 			continue;
+		}
 		usleep((useconds_t)delay_ms * 1000);
 		delay_ms = delay_ms * 2 > 1000 ? 1000 : delay_ms * 2;
 	}
