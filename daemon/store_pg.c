@@ -35,8 +35,12 @@
  *	retained output is tallied per uid as in store_sqlite.c:
  *	out_pending for the open transaction, out_done once committed.
  *
- * Durability (sync_full): batches commit with synchronous_commit off on
- * conn (visible at once, safe from a crash of evd, not from one of the
+ * Durability: with sync = normal (not sync_full) conn keeps the server's
+ * synchronous_commit (on by default): its commits are as durable as the
+ * server makes them, and a crash of the server (or pg_ctl stop -m
+ * immediate) loses none, only what the server's own settings give up.
+ * With sync_full, batches commit with synchronous_commit off on conn
+ * (visible at once, safe from a crash of evd, not from one of the
  * server), and flush() commits a one-row write (meta's store.flushes) on
  * fconn with synchronous_commit on. A synchronous commit flushes WAL up
  * to the end of its own commit record (and, with synchronous_standby_names,
@@ -999,7 +1003,7 @@ out:
 /*
  * A fresh loop connection made ready: migrated (at open) or checked
  * (after a reconnect), the single-node lock taken, asynchronous
- * commits, statements prepared, pipeline mode on. One round trip per
+ * commits (sync_full only), statements prepared, pipeline mode on. One round trip per
  * step; it runs at open and once per reconnect.
  */
 static int
@@ -1058,7 +1062,10 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		                "cluster mode");
 		return -EBUSY;
 	}
-	if ((r = store_pg_exec(s, conn, "SET synchronous_commit = off",
+	/* Only when flush() makes them durable: otherwise a crash-restart
+	 * of the server would lose commits sync = normal promised. */
+	if (s->flushes &&
+	    (r = store_pg_exec(s, conn, "SET synchronous_commit = off",
 	                       "set-up", NULL)) < 0)
 		return r;
 	if (!PQenterPipelineMode(conn))
@@ -1460,7 +1467,7 @@ store_pg_prune_step(struct store *s)
 }
 
 /*
- * Commits the batch (asynchronously: see the top). A connection lost
+ * Commits the batch (asynchronously with sync_full: see the top). A connection lost
  * during COMMIT leaves it unknown whether the batch committed; the
  * daemon answers its requests UNAVAILABLE, which a client retries with
  * its key.

@@ -144,6 +144,30 @@ test_pg_flush(void **state)
 	B->close(s);
 }
 
+/*
+ * Without sync_full (sync = normal) commits keep the server's
+ * synchronous_commit (on): once a batch committed, the server's WAL is
+ * flushed past its commit record, with no flush() at all (the WAL
+ * writer waits 10 s here, so it is the commit that flushed it).
+ */
+static void
+test_pg_normal_commits_synchronously(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer t = timer_make(1);
+	struct store *s;
+	int64_t end;
+
+	f->cfg.sync_full = false;
+	s = open_ok(f);
+	assert_false(B->flushes(s));
+	assert_int_equal(schedule1(s, &t), 0);
+	end = query_i64("SELECT pg_current_wal_insert_lsn() - '0/0'");
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") >=
+	            end);
+	B->close(s);
+}
+
 /* A single-row query's text value, or NULL (kept in buf) if the server
  * does not answer it. */
 static const char *
@@ -351,6 +375,7 @@ main(void)
 	    T(test_pg_schema_version),
 	    T(test_pg_flush),
 	    T(test_pg_flush_crash_lost),
+	    T(test_pg_normal_commits_synchronously),
 	    T(test_pg_flush_crash_kept),
 	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
