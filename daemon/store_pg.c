@@ -612,14 +612,38 @@ store_pg_check_bytes(struct store *s, size_t len, const char *what)
 
 static int64_t store_pg_int(const PGresult *res, int row, int col);
 
-/* Reads every result up to the pipeline's sync; returns the errno of the
+/*
+ * A send or a sync failed, or a pipeline's results were not the ones
+ * sent: what the server has of it is unknown and later results would
+ * be read as another call's. So the loop's connection is dropped (check()
+ * makes a new one, and until then every call fails) and the batch is
+ * lost. Returns its errno.
+ */
+static int
+store_pg_drop(struct store *s, const char *what)
+{
+	int r = store_pg_fail(s, s->conn, NULL, what);
+
+	PQfinish(s->conn);
+	s->conn = NULL;
+	return r < 0 ? r : -EIO;
+}
+
+/*
+ * Reads every result up to the pipeline's sync; returns the errno of the
  * first failure and leaves *ret with the result of query want (or
- * NULL). Query xq (-1: none) is ST_XID: its value goes to batch_xid. */
+ * NULL; want >= 0 and none came back: -EIO). Query xq (-1: none) is
+ * ST_XID: its value goes to batch_xid. With drop, a pipeline that did
+ * not end in its sync, or lacked the wanted result, drops s->conn
+ * (store_pg_drop); setup passes false (its connection is not s->conn
+ * yet).
+ */
 static int
 store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
-                 const char *what)
+                 const char *what, bool drop)
 {
 	PGresult *res, *keep = NULL;
+	bool lost = false;
 	int q, r = 0;
 
 	for (q = 0; q < nq; q++) {
@@ -645,10 +669,20 @@ store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
 		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 			if (r == 0)
 				r = store_pg_fail(s, s->conn, res, what);
+			lost = true;
 		}
 		PQclear(res);
 	} else if (r == 0) {
 		r = store_pg_fail(s, s->conn, NULL, what);
+	}
+	if (r == 0 && want >= 0 && keep == NULL) {
+		store_pg_seterr(s, "%s: PostgreSQL sent no result", what);
+		r = -EIO;
+		lost = true;
+	}
+	if (lost && drop) {
+		PQfinish(s->conn);
+		s->conn = NULL;
 	}
 	if (r < 0 && keep != NULL) {
 		PQclear(keep);
@@ -677,15 +711,18 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
 		return -ENOTCONN;
 	}
+	/* Any send or sync failing drops the connection: nothing queued
+	 * before it may be read as a later call's results, and the batch
+	 * (tx_open, so commit() fails) is lost. */
 	if (writes && s->in_batch && !s->tx_open) {
-		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
-			return store_pg_fail(s, s->conn, NULL, what);
 		s->tx_open = true;
+		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
+			return store_pg_drop(s, what);
 		nq++;
 		/* The witness of this batch's commit (see flush). */
 		snprintf(name, sizeof(name), "s%d", (int)ST_XID);
 		if (!PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 1))
-			return store_pg_fail(s, s->conn, NULL, what);
+			return store_pg_drop(s, what);
 		xq = nq++;
 	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
@@ -693,12 +730,10 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 	                         p != NULL ? p->v : NULL,
 	                         p != NULL ? p->len : NULL,
 	                         p != NULL ? p->fmt : NULL, 1) ||
-	    !PQpipelineSync(s->conn)) {
-		r = store_pg_fail(s, s->conn, NULL, what);
-		return r;
-	}
+	    !PQpipelineSync(s->conn))
+		return store_pg_drop(s, what);
 	nq++;
-	r = store_pg_collect(s, nq, nq - 1, xq, &res, what);
+	r = store_pg_collect(s, nq, nq - 1, xq, &res, what, true);
 	if (r < 0)
 		return r;
 	if (ret != NULL)
@@ -1081,7 +1116,8 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		PGconn *keep = s->conn;
 
 		s->conn = conn;
-		r = store_pg_collect(s, ST_COUNT, -1, -1, &res, "prepare");
+		r = store_pg_collect(s, ST_COUNT, -1, -1, &res, "prepare",
+		                     false);
 		s->conn = keep;
 	}
 	return r;

@@ -25,6 +25,33 @@
 
 static struct pgfx pg;
 
+/* The link wraps libpq's PQsendQueryPrepared (CMakeLists.txt): with
+ * send_fail_in > 0, the send that many calls from now fails as libpq
+ * fails one (the query is not queued). */
+static int send_fail_in;
+
+int __real_PQsendQueryPrepared(PGconn *conn, const char *stmtName,
+                               int nParams, const char *const *paramValues,
+                               const int *paramLengths,
+                               const int *paramFormats, int resultFormat);
+int __wrap_PQsendQueryPrepared(PGconn *conn, const char *stmtName,
+                               int nParams, const char *const *paramValues,
+                               const int *paramLengths,
+                               const int *paramFormats, int resultFormat);
+
+int
+__wrap_PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
+                           const char *const *paramValues,
+                           const int *paramLengths, const int *paramFormats,
+                           int resultFormat)
+{
+	if (send_fail_in > 0 && --send_fail_in == 0)
+		return 0;
+	return __real_PQsendQueryPrepared(conn, stmtName, nParams, paramValues,
+	                                  paramLengths, paramFormats,
+	                                  resultFormat);
+}
+
 int
 store_fx_setup(void **state)
 {
@@ -346,6 +373,49 @@ test_pg_reconnect(void **state)
 	B->close(s);
 }
 
+/*
+ * A batch's first write queues BEGIN (and the xid) and then its own
+ * statement; when that send fails, nothing was synced. The write fails,
+ * the connection is dropped rather than left with results in flight
+ * (which later calls would read as theirs), check() makes a new one,
+ * and the batches after it do what they say.
+ */
+static void
+test_pg_send_fails(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2),
+	                   c = timer_make(3);
+	struct store *s = open_ok(f);
+	struct got g;
+	int i, r = -1;
+
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->begin(s), 0);
+	send_fail_in = 3; /* BEGIN, the xid, then the INSERT */
+	r = B->schedule(s, &b);
+	send_fail_in = 0;
+	assert_true(r < 0 && !STORE_ROW_ERROR(r));
+	B->rollback(s);
+	for (i = 0; i < 200 && (r = B->check(s)) != 0; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		assert_int_equal(r, -ENOTCONN);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(schedule1(s, &c), 0);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->cancel(s, 1), 0);
+	assert_int_equal(B->cancel(s, 2), -ENOENT);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.ids[0], 3);
+	assert_int_equal(get(s, 2, &g), -ENOENT);
+	B->close(s);
+}
+
 /* A string PostgreSQL would refuse fails only its own row. */
 static void
 test_pg_bad_utf8_is_row_error(void **state)
@@ -380,6 +450,7 @@ main(void)
 	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
 	    T(test_pg_bad_utf8_is_row_error),
+	    T(test_pg_send_fails),
 #undef T
 	};
 	size_t n = sizeof(own) / sizeof(own[0]);
