@@ -930,8 +930,29 @@ store_pg_conninfo(struct store *s, const char *conninfo)
 
 	opts = PQconninfoParse(conninfo, &why);
 	if (opts == NULL) {
-		store_pg_seterr(NULL, "bad PostgreSQL conninfo: %s",
-		                why != NULL ? why : "out of memory");
+		/* libpq's message quotes the conninfo's tokens ("missing
+		 * \"=\" after \"s3cret\""), which may be a password:
+		 * what is quoted is not shown. */
+		char shown[512] = "out of memory";
+		size_t w = 0;
+		bool in = false;
+
+		for (const char *q = why; q != NULL && *q != '\0' &&
+		                          w + 5 < sizeof(shown);
+		     q++) {
+			if (*q == '"') {
+				shown[w++] = '"';
+				if (!in)
+					for (int k = 0; k < 3; k++)
+						shown[w++] = '.';
+				in = !in;
+			} else if (!in) {
+				shown[w++] = *q;
+			}
+		}
+		if (why != NULL)
+			shown[w] = '\0';
+		store_pg_seterr(NULL, "bad PostgreSQL conninfo: %s", shown);
 		PQfreemem(why);
 		return why != NULL ? -EINVAL : -ENOMEM;
 	}

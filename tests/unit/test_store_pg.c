@@ -416,6 +416,24 @@ test_pg_send_fails(void **state)
 	B->close(s);
 }
 
+/* A conninfo libpq cannot parse is refused without quoting it back:
+ * what it quotes may be a password. */
+static void
+test_pg_bad_conninfo_hides_it(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = NULL;
+
+	f->cfg.conninfo = "host=x password=a s3cret"; /* a stray word */
+	assert_int_equal(B->open(&f->cfg, &s), -EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(B->errmsg(NULL), "bad PostgreSQL conninfo"));
+	assert_null(strstr(B->errmsg(NULL), "s3cret"));
+	f->cfg.conninfo = "postgresql://u:s3%zzcret@h/db";
+	assert_int_equal(B->open(&f->cfg, &s), -EINVAL);
+	assert_null(strstr(B->errmsg(NULL), "s3cret"));
+}
+
 /* A string PostgreSQL would refuse fails only its own row. */
 static void
 test_pg_bad_utf8_is_row_error(void **state)
@@ -451,6 +469,7 @@ main(void)
 	    T(test_pg_reconnect),
 	    T(test_pg_bad_utf8_is_row_error),
 	    T(test_pg_send_fails),
+	    T(test_pg_bad_conninfo_hides_it),
 #undef T
 	};
 	size_t n = sizeof(own) / sizeof(own[0]);
