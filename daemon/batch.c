@@ -456,6 +456,19 @@ batch_start_refusing(int err)
 	evtimer_add(batch.probe_ev, &tv);
 }
 
+void
+batch_refuse(int err)
+{
+	if (batch.s == NULL)
+		return;
+	batch_set_error("rebuilding from the store", err);
+	if (batch.open && !batch.failed) {
+		batch.failed = true; /* batch_end rolls it back */
+		batch.fail_err = err;
+	}
+	batch_start_refusing(err);
+}
+
 enum batch_outcome
 batch_end(void)
 {

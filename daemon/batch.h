@@ -63,6 +63,15 @@ int batch_write_failed(int err);
 /* Why the last row error happened; valid until the next store call. */
 const char *batch_row_errmsg(void);
 
+/*
+ * The store writes, but what sits above it cannot go on with it yet (the
+ * loop could not rebuild its state from the store after a lost batch):
+ * durable writes are refused, with err's reason, and probed again as
+ * after a failed commit; the resume callback runs again once a probe
+ * commits. An open batch is lost.
+ */
+void batch_refuse(int err);
+
 /* Why durable writes are refused now ("" when they are not). */
 const char *batch_errmsg(void);
 

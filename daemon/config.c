@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
@@ -242,8 +244,11 @@ config_set(struct config *c, int key, const char *value, char *err,
 		}
 		snprintf(name, sizeof name, "%.*s", (int)n, value);
 		if (n >= sizeof name || store_backend_find(name) == NULL) {
-			snprintf(err, errsize, "unknown store '%.64s' (sqlite, "
-			         "memory or pg:CONNINFO)", value);
+			/* The name only: what follows a ':' may be a
+			 * conninfo with a password. */
+			snprintf(err, errsize, "unknown store '%.*s' (sqlite, "
+			         "memory or pg:CONNINFO)",
+			         (int)(n < 64 ? n : 64), value);
 			return -EINVAL;
 		}
 		if (value[n] == ':' && strcmp(name, "pg") != 0) {
@@ -717,59 +722,70 @@ config_append(char *buf, size_t size, size_t *off, const char *p, size_t n)
 	buf[*off] = '\0';
 }
 
-/* The store spec with a conninfo's passwords shown as "***" (password=
- * VALUE in keyword form or a URI's query, user:PASSWORD@ in a URI's
- * authority): the setting is logged and shown, the password is not. */
+/* Appends v as a conninfo value: bare when it can be, else quoted
+ * with ' and \ escaped (libpq's rules). */
+static void
+config_append_value(char *buf, size_t size, size_t *off, const char *v)
+{
+	if (v[0] != '\0' && strpbrk(v, " \t\n\r\f\v'\\") == NULL) {
+		config_append(buf, size, off, v, strlen(v));
+		return;
+	}
+	config_append(buf, size, off, "'", 1);
+	for (; *v != '\0'; v++) {
+		if (*v == '\'' || *v == '\\')
+			config_append(buf, size, off, "\\", 1);
+		config_append(buf, size, off, v, 1);
+	}
+	config_append(buf, size, off, "'", 1);
+}
+
+/*
+ * The store spec as shown and logged, without its passwords: a pg
+ * conninfo (keyword=value or a URI) is parsed as libpq parses it and
+ * shown again as keyword=value pairs, every keyword whose name ends in
+ * "password" (password, sslpassword, ...) with the value ***; one
+ * libpq cannot parse is not shown at all (where its password is cannot
+ * be told). Other stores are shown as they are.
+ */
 static void
 config_format_store(const char *spec, char *buf, size_t size)
 {
-	const char *p = spec, *uri = strstr(spec, "://"), *at = NULL;
-	size_t off = 0, auth;
+	const char *colon = strchr(spec, ':');
+	PQconninfoOption *opts, *o;
+	char *why = NULL;
+	size_t off = 0;
+	bool first = true;
 
 	buf[0] = '\0';
-	if (uri != NULL) {
-		auth = strcspn(uri + 3, "/?");
-		for (const char *q = uri + 3; q < uri + 3 + auth; q++)
-			if (*q == '@')
-				at = q;
+	if (colon == NULL) {
+		config_append(buf, size, &off, spec, strlen(spec));
+		return;
 	}
-	while (*p != '\0') {
-		const char *v = p + strlen("password");
+	config_append(buf, size, &off, spec, (size_t)(colon + 1 - spec));
+	opts = PQconninfoParse(colon + 1, &why);
+	if (opts == NULL) {
+		PQfreemem(why);
+		config_append(buf, size, &off, "(a conninfo libpq cannot parse)",
+		              strlen("(a conninfo libpq cannot parse)"));
+		return;
+	}
+	for (o = opts; o->keyword != NULL; o++) {
+		size_t kl = strlen(o->keyword);
 
-		if (at != NULL && p > uri + 2 && p < at && *p == ':') {
-			config_append(buf, size, &off, ":***", 4);
-			p = at;
+		if (o->val == NULL)
 			continue;
-		}
-		if (strncmp(p, "password", 8) != 0 ||
-		    (p != spec && strchr(" \t&?:", p[-1]) == NULL)) {
-			config_append(buf, size, &off, p, 1);
-			p++;
-			continue;
-		}
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (*v != '=') {
-			config_append(buf, size, &off, p, 1);
-			p++;
-			continue;
-		}
-		v++;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		config_append(buf, size, &off, p, (size_t)(v - p));
-		config_append(buf, size, &off, "***", 3);
-		if (*v == '\'') {
-			for (v++; *v != '\0' && *v != '\''; v++)
-				if (*v == '\\' && v[1] != '\0')
-					v++;
-			if (*v == '\'')
-				v++;
-		} else {
-			v += strcspn(v, " \t&");
-		}
-		p = v;
+		if (!first)
+			config_append(buf, size, &off, " ", 1);
+		first = false;
+		config_append(buf, size, &off, o->keyword, kl);
+		config_append(buf, size, &off, "=", 1);
+		if (kl >= 8 && strcmp(o->keyword + kl - 8, "password") == 0)
+			config_append(buf, size, &off, "***", 3);
+		else
+			config_append_value(buf, size, &off, o->val);
 	}
+	PQconninfoFree(opts);
 }
 
 void

@@ -121,8 +121,8 @@ loop_shutdown(void)
 static bool loop_recover_again;
 
 /* What memory did in a lost batch never happened: it is rebuilt from
- * the store. */
-static void
+ * the store. 0 or the first failure's -errno. */
+static int
 loop_recover(void)
 {
 	const struct store_backend *be = batch_backend();
@@ -136,15 +136,23 @@ loop_recover(void)
 		log_warnx("rebuilding state from the store: %s; done again "
 		          "once the store writes",
 		          strerror(r1 < 0 ? -r1 : -r2));
+	return r1 < 0 ? r1 : r2 < 0 ? r2 : 0;
 }
 
 /* The store writes again: a rebuild that failed meanwhile first, then
- * the durable timers held back. */
+ * the durable timers held back. If the rebuild fails again (the store
+ * lost mid-way through it), memory is half-loaded: nothing held is
+ * released from it, and batch refuses and probes again, so the rebuild
+ * is retried at the next resume. */
 static void
 loop_resumed(void)
 {
-	if (loop_recover_again)
-		loop_recover();
+	int r;
+
+	if (loop_recover_again && (r = loop_recover()) < 0) {
+		batch_refuse(r);
+		return;
+	}
 	sched_release_held();
 }
 
@@ -156,7 +164,7 @@ loop_commit(void)
 
 	conn_batch_end(o == BATCH_COMMITTED, batch_errmsg());
 	if (o == BATCH_LOST)
-		loop_recover();
+		(void)loop_recover(); /* again at the resume if it failed */
 	/* While the store flushes, this iteration's output (replies and
 	 * events alike, since any of them may show what the batch did)
 	 * waits for the flush that covers it. */

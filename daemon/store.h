@@ -347,5 +347,8 @@ const struct store_backend *store_backend_find(const char *name);
 extern const struct store_backend store_memory_backend;
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
+/* Tests only: makes xid the witness flush() checks after a reconnect
+ * (store_pg.c), as if the last batch that committed had it. */
+void store_pg_test_witness(struct store *s, uint64_t xid);
 
 #endif

@@ -35,8 +35,12 @@
  *	retained output is tallied per uid as in store_sqlite.c:
  *	out_pending for the open transaction, out_done once committed.
  *
- * Durability (sync_full): batches commit with synchronous_commit off on
- * conn (visible at once, safe from a crash of evd, not from one of the
+ * Durability: with sync = normal (not sync_full) conn keeps the server's
+ * synchronous_commit (on by default): its commits are as durable as the
+ * server makes them, and a crash of the server (or pg_ctl stop -m
+ * immediate) loses none, only what the server's own settings give up.
+ * With sync_full, batches commit with synchronous_commit off on conn
+ * (visible at once, safe from a crash of evd, not from one of the
  * server), and flush() commits a one-row write (meta's store.flushes) on
  * fconn with synchronous_commit on. A synchronous commit flushes WAL up
  * to the end of its own commit record (and, with synchronous_standby_names,
@@ -53,9 +57,20 @@
  * lagged the earlier asynchronous commit, after the one-row write it did
  * not (test_pg_flush checks exactly this). If fconn was lost, flush()
  * reconnects and compares pg_postmaster_start_time() with the one seen
- * at open: the same server still has every commit evd saw succeed; a
- * restarted (or another) one may have lost asynchronous commits, and
- * flush() says -EIO (the daemon stops, as after a failed fsync).
+ * at open: a restarted (or another) server may have lost asynchronous
+ * commits, and flush() says -EIO (the daemon stops, as after a failed
+ * fsync). The same start time is not enough: a crash-restart (a backend
+ * killed, restart_after_crash on) keeps it and loses the commits still
+ * in WAL buffers. So each batch's first write carries SELECT
+ * txid_current() in its pipeline (no extra round trip), commit() keeps
+ * the xid of the last batch that committed (the witness), and after a
+ * reconnect flush() trusts nothing until txid_status() of the witness
+ * says 'committed': WAL is one sequence, so if that commit record
+ * survived, every earlier one did. Anything else (aborted, NULL for an
+ * xid the server never saw, an error) is -EIO. A residual hole: a lost
+ * xid can be handed out again after recovery, and if a batch that got
+ * it committed before flush() looks, the witness reads committed; the
+ * loop's reconnect backoff makes that window small, not empty.
  *
  * Waiting: a call waits for its one round trip. A server that closed the
  * connection is noticed by check() before the batch; one that stops
@@ -226,6 +241,7 @@ enum store_pg_stmt {
 	ST_OUTPUT_USAGE,
 	ST_MAX_IDS,
 	ST_UNLOCK,
+	ST_XID,
 	ST_COUNT
 };
 
@@ -353,6 +369,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* At close: the next evd may open at once (a closed connection's
      * backend lets its locks go only when it has exited). */
     [ST_UNLOCK] = "SELECT pg_advisory_unlock_all()",
+    /* The batch's xid, the witness flush() checks (txid_current: 10+;
+     * pg_current_xact_id is 13+). */
+    [ST_XID] = "SELECT txid_current()",
 };
 
 struct store_pg_out {
@@ -390,6 +409,11 @@ struct store {
 	const char *val[MAX_CONNINFO + 1];
 	char *strings;         /* what kw/val point into */
 	char started[64];      /* pg_postmaster_start_time() at open */
+	uint64_t batch_xid;    /* the open batch's xid (0: none yet) */
+	/* The xid of the last batch that committed (0: none since open):
+	 * written by commit() on the loop thread, read by flush() on the
+	 * sync thread, so only through __atomic builtins. */
+	uint64_t witness;
 	uint32_t history_per_timer;
 	int64_t keep_ns;
 	uint32_t commits;      /* since the last sweep step */
@@ -586,14 +610,40 @@ store_pg_check_bytes(struct store *s, size_t len, const char *what)
 	return -E2BIG;
 }
 
-/* Reads every result up to the pipeline's sync; returns the errno of the
- * first failure and leaves *ret with the result of query want (or
- * NULL). */
+static int64_t store_pg_int(const PGresult *res, int row, int col);
+
+/*
+ * A send or a sync failed, or a pipeline's results were not the ones
+ * sent: what the server has of it is unknown and later results would
+ * be read as another call's. So the loop's connection is dropped (check()
+ * makes a new one, and until then every call fails) and the batch is
+ * lost. Returns its errno.
+ */
 static int
-store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
-                 const char *what)
+store_pg_drop(struct store *s, const char *what)
+{
+	int r = store_pg_fail(s, s->conn, NULL, what);
+
+	PQfinish(s->conn);
+	s->conn = NULL;
+	return r < 0 ? r : -EIO;
+}
+
+/*
+ * Reads every result up to the pipeline's sync; returns the errno of the
+ * first failure and leaves *ret with the result of query want (or
+ * NULL; want >= 0 and none came back: -EIO). Query xq (-1: none) is
+ * ST_XID: its value goes to batch_xid. With drop, a pipeline that did
+ * not end in its sync, or lacked the wanted result, drops s->conn
+ * (store_pg_drop); setup passes false (its connection is not s->conn
+ * yet).
+ */
+static int
+store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
+                 const char *what, bool drop)
 {
 	PGresult *res, *keep = NULL;
+	bool lost = false;
 	int q, r = 0;
 
 	for (q = 0; q < nq; q++) {
@@ -603,6 +653,9 @@ store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
 			if (r == 0 && st != PGRES_COMMAND_OK &&
 			    st != PGRES_TUPLES_OK)
 				r = store_pg_fail(s, s->conn, res, what);
+			if (q == xq && st == PGRES_TUPLES_OK &&
+			    PQntuples(res) == 1)
+				s->batch_xid = (uint64_t)store_pg_int(res, 0, 0);
 			if (q == want && keep == NULL)
 				keep = res;
 			else
@@ -616,10 +669,20 @@ store_pg_collect(struct store *s, int nq, int want, PGresult **ret,
 		if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 			if (r == 0)
 				r = store_pg_fail(s, s->conn, res, what);
+			lost = true;
 		}
 		PQclear(res);
 	} else if (r == 0) {
 		r = store_pg_fail(s, s->conn, NULL, what);
+	}
+	if (r == 0 && want >= 0 && keep == NULL) {
+		store_pg_seterr(s, "%s: PostgreSQL sent no result", what);
+		r = -EIO;
+		lost = true;
+	}
+	if (lost && drop) {
+		PQfinish(s->conn);
+		s->conn = NULL;
 	}
 	if (r < 0 && keep != NULL) {
 		PQclear(keep);
@@ -642,29 +705,35 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 {
 	PGresult *res = NULL;
 	char name[8];
-	int nq = 0, r;
+	int nq = 0, xq = -1, r;
 
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
 		return -ENOTCONN;
 	}
+	/* Any send or sync failing drops the connection: nothing queued
+	 * before it may be read as a later call's results, and the batch
+	 * (tx_open, so commit() fails) is lost. */
 	if (writes && s->in_batch && !s->tx_open) {
-		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
-			return store_pg_fail(s, s->conn, NULL, what);
 		s->tx_open = true;
+		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
+			return store_pg_drop(s, what);
 		nq++;
+		/* The witness of this batch's commit (see flush). */
+		snprintf(name, sizeof(name), "s%d", (int)ST_XID);
+		if (!PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 1))
+			return store_pg_drop(s, what);
+		xq = nq++;
 	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
 	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
 	                         p != NULL ? p->v : NULL,
 	                         p != NULL ? p->len : NULL,
 	                         p != NULL ? p->fmt : NULL, 1) ||
-	    !PQpipelineSync(s->conn)) {
-		r = store_pg_fail(s, s->conn, NULL, what);
-		return r;
-	}
+	    !PQpipelineSync(s->conn))
+		return store_pg_drop(s, what);
 	nq++;
-	r = store_pg_collect(s, nq, nq - 1, &res, what);
+	r = store_pg_collect(s, nq, nq - 1, xq, &res, what, true);
 	if (r < 0)
 		return r;
 	if (ret != NULL)
@@ -861,8 +930,29 @@ store_pg_conninfo(struct store *s, const char *conninfo)
 
 	opts = PQconninfoParse(conninfo, &why);
 	if (opts == NULL) {
-		store_pg_seterr(NULL, "bad PostgreSQL conninfo: %s",
-		                why != NULL ? why : "out of memory");
+		/* libpq's message quotes the conninfo's tokens ("missing
+		 * \"=\" after \"s3cret\""), which may be a password:
+		 * what is quoted is not shown. */
+		char shown[512] = "out of memory";
+		size_t w = 0;
+		bool in = false;
+
+		for (const char *q = why; q != NULL && *q != '\0' &&
+		                          w + 5 < sizeof(shown);
+		     q++) {
+			if (*q == '"') {
+				shown[w++] = '"';
+				if (!in)
+					for (int k = 0; k < 3; k++)
+						shown[w++] = '.';
+				in = !in;
+			} else if (!in) {
+				shown[w++] = *q;
+			}
+		}
+		if (why != NULL)
+			shown[w] = '\0';
+		store_pg_seterr(NULL, "bad PostgreSQL conninfo: %s", shown);
 		PQfreemem(why);
 		return why != NULL ? -EINVAL : -ENOMEM;
 	}
@@ -969,7 +1059,7 @@ out:
 /*
  * A fresh loop connection made ready: migrated (at open) or checked
  * (after a reconnect), the single-node lock taken, asynchronous
- * commits, statements prepared, pipeline mode on. One round trip per
+ * commits (sync_full only), statements prepared, pipeline mode on. One round trip per
  * step; it runs at open and once per reconnect.
  */
 static int
@@ -1028,7 +1118,10 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		                "cluster mode");
 		return -EBUSY;
 	}
-	if ((r = store_pg_exec(s, conn, "SET synchronous_commit = off",
+	/* Only when flush() makes them durable: otherwise a crash-restart
+	 * of the server would lose commits sync = normal promised. */
+	if (s->flushes &&
+	    (r = store_pg_exec(s, conn, "SET synchronous_commit = off",
 	                       "set-up", NULL)) < 0)
 		return r;
 	if (!PQenterPipelineMode(conn))
@@ -1044,7 +1137,8 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		PGconn *keep = s->conn;
 
 		s->conn = conn;
-		r = store_pg_collect(s, ST_COUNT, -1, &res, "prepare");
+		r = store_pg_collect(s, ST_COUNT, -1, -1, &res, "prepare",
+		                     false);
 		s->conn = keep;
 	}
 	return r;
@@ -1376,6 +1470,7 @@ store_pg_begin(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = true;
 	s->tx_open = false;
+	s->batch_xid = 0;
 	return 0;
 }
 
@@ -1429,7 +1524,7 @@ store_pg_prune_step(struct store *s)
 }
 
 /*
- * Commits the batch (asynchronously: see the top). A connection lost
+ * Commits the batch (asynchronously with sync_full: see the top). A connection lost
  * during COMMIT leaves it unknown whether the batch committed; the
  * daemon answers its requests UNAVAILABLE, which a client retries with
  * its key.
@@ -1458,6 +1553,9 @@ store_pg_commit(struct store *s)
 		s->out_pending.n = 0;
 		return r;
 	}
+	if (s->batch_xid != 0)
+		__atomic_store_n(&s->witness, s->batch_xid, __ATOMIC_RELEASE);
+	s->batch_xid = 0;
 	store_pg_out_settle(s);
 	if (++s->commits >= PRUNE_EVERY) {
 		s->commits = 0;
@@ -1472,6 +1570,43 @@ store_pg_flushes(const struct store *s)
 	return s->flushes;
 }
 
+/*
+ * On a fresh fconn: whether the last batch that committed is still
+ * committed (see the top): 0, -ENOTCONN (lost again: retry), or -EIO
+ * (aborted, unknown, or any other error: it may be gone).
+ */
+static int
+store_pg_witness(struct store *s)
+{
+	uint64_t xid = __atomic_load_n(&s->witness, __ATOMIC_ACQUIRE);
+	const char *v[1];
+	char num[24];
+	PGresult *res;
+	int r;
+
+	if (xid == 0)
+		return 0; /* nothing committed since open */
+	snprintf(num, sizeof(num), "%" PRIu64, xid);
+	v[0] = num;
+	res = PQexecParams(s->fconn, "SELECT txid_status($1::int8)", 1, NULL,
+	                   v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		r = PQstatus(s->fconn) == CONNECTION_OK ? -EIO : -ENOTCONN;
+	else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	         strcmp(PQgetvalue(res, 0, 0), "committed") == 0)
+		r = 0;
+	else
+		r = -EIO;
+	PQclear(res);
+	return r;
+}
+
+void
+store_pg_test_witness(struct store *s, uint64_t xid)
+{
+	__atomic_store_n(&s->witness, xid, __ATOMIC_RELEASE);
+}
+
 /* On the sync thread: see the top for why this makes every earlier
  * commit durable. fconn is this thread's alone. */
 static int
@@ -1480,12 +1615,23 @@ store_pg_flush(struct store *s)
 	int64_t give_up = store_pg_mono_ns() + (int64_t)FLUSH_RECONNECT_MS *
 	                                           1000000;
 	int delay_ms = RECONNECT_MIN_MS;
+	bool reconnected = false;
 	char why[512];
 	PGresult *res;
 	int r;
 
 	for (;;) {
-		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK) {
+		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK &&
+		    reconnected) {
+			/* Trust nothing before the witness survived. */
+			r = store_pg_witness(s);
+			if (r == -EIO)
+				return -EIO;
+			if (r == 0)
+				reconnected = false;
+		}
+		if (s->fconn != NULL && PQstatus(s->fconn) == CONNECTION_OK &&
+		    !reconnected) {
 			/* A WAL-logged write: see the top for why an xid
 			 * alone would not wait for anything. */
 			res = PQexec(s->fconn,
@@ -1506,8 +1652,10 @@ store_pg_flush(struct store *s)
 		r = store_pg_fconnect(s, why, sizeof(why));
 		if (r == -EIO || store_pg_mono_ns() > give_up)
 			return -EIO;
-		if (r == 0)
+		if (r == 0) {
+			reconnected = true;
 			continue;
+		}
 		usleep((useconds_t)delay_ms * 1000);
 		delay_ms = delay_ms * 2 > 1000 ? 1000 : delay_ms * 2;
 	}

@@ -153,11 +153,18 @@ static struct store_backend fk_backend;
 static struct event_base *base;
 static struct store *st;
 static int resumed;
+/* The loop's rebuild at a resume fails this many more times (it then
+ * calls batch_refuse, as loop.c does). */
+static int rebuild_fails;
 
 static void
 on_resume(void)
 {
 	resumed++;
+	if (rebuild_fails > 0) {
+		rebuild_fails--;
+		batch_refuse(-ENOTCONN);
+	}
 }
 
 static int
@@ -185,6 +192,7 @@ setup(void **state)
 	assert_non_null(base = event_base_new());
 	assert_int_equal(fk.mem->open(&cfg, &st), 0);
 	resumed = 0;
+	rebuild_fails = 0;
 	batch_on_resume(on_resume);
 	batch_init(base, &fk_backend, st);
 	return 0;
@@ -307,6 +315,41 @@ test_failed_commit_is_lost_then_probed(void **state)
 	event_base_loop(base, EVLOOP_ONCE);
 	assert_int_equal(resumed, 1);
 	assert_string_equal(batch_errmsg(), "");
+	assert_int_equal(write_one(3), 0);
+	assert_int_equal(batch_end(), BATCH_COMMITTED);
+}
+
+/*
+ * The probe commits but the loop cannot rebuild its state from the store
+ * (batch_refuse from the resume callback): writes stay refused, with the
+ * reason, and the probe runs again and resumes the loop again; once its
+ * rebuild succeeds, writes are taken. A batch open when batch_refuse is
+ * called is lost.
+ */
+static void
+test_refuse_after_resume_probes_again(void **state)
+{
+	(void)state;
+	fk.fail_commit = -EIO;
+	assert_int_equal(write_one(1), 0);
+	assert_int_equal(batch_end(), BATCH_LOST);
+	fk.fail_commit = 0;
+	rebuild_fails = 1;
+	event_base_loop(base, EVLOOP_ONCE); /* probe: resumes, refused */
+	assert_int_equal(resumed, 1);
+	assert_null(batch_store());
+	assert_non_null(strstr(batch_errmsg(), "rebuilding"));
+	assert_int_equal(batch_end(), BATCH_COMMITTED); /* nothing begun */
+	event_base_loop(base, EVLOOP_ONCE); /* probed again: resumes */
+	assert_int_equal(resumed, 2);
+	assert_string_equal(batch_errmsg(), "");
+	assert_int_equal(write_one(2), 0);
+	/* Refused with a batch open: it is rolled back. */
+	batch_refuse(-ENOTCONN);
+	assert_null(batch_store());
+	assert_int_equal(batch_end(), BATCH_LOST);
+	event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(resumed, 3);
 	assert_int_equal(write_one(3), 0);
 	assert_int_equal(batch_end(), BATCH_COMMITTED);
 }
@@ -464,6 +507,7 @@ main(void)
 	    T(test_nothing_to_commit),
 	    T(test_commits_once),
 	    T(test_failed_commit_is_lost_then_probed),
+	    T(test_refuse_after_resume_probes_again),
 	    T(test_refused_before_writing),
 	    T(test_failed_write_loses_batch),
 	    T(test_row_error_keeps_batch),

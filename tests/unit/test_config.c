@@ -474,21 +474,60 @@ test_store_spec(void **state)
 	assert_string_equal(buf, "pg");
 	assert_string_equal(config_store_arg(&c),
 	                    "host=db dbname=evd password=s3cret user=e");
+	/* Shown as libpq parses it, in libpq's keyword order, every
+	 * keyword ending in "password" masked. */
 	config_format(&c, CONFIG_STORE, buf, sizeof buf);
-	assert_string_equal(buf, "pg:host=db dbname=evd password=*** user=e");
+	assert_string_equal(buf, "pg:user=e password=*** dbname=evd host=db");
 	assert_int_equal(config_set(&c, CONFIG_STORE,
 	                            "pg:password = 'a b\\' c' host=x", err,
 	                            sizeof err),
 	                 0);
 	config_format(&c, CONFIG_STORE, buf, sizeof buf);
-	assert_string_equal(buf, "pg:password = *** host=x");
+	assert_string_equal(buf, "pg:password=*** host=x");
 	assert_int_equal(config_set(&c, CONFIG_STORE,
-	                            "pg:postgresql://u:pw@h/db?password=x&a=b",
+	                            "pg:postgresql://u:pw@h/db?password=x&"
+	                            "application_name=a",
 	                            err, sizeof err),
 	                 0);
 	config_format(&c, CONFIG_STORE, buf, sizeof buf);
-	assert_string_equal(buf,
-	                    "pg:postgresql://u:***@h/db?password=***&a=b");
+	assert_string_equal(buf, "pg:user=u password=*** dbname=db host=h "
+	                         "application_name=a");
+	/* What the old masking missed: sslpassword, a '?' inside a URI's
+	 * password, an unquoted value with a backslash escape. */
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:host=x sslpassword=k3y", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_null(strstr(buf, "k3y"));
+	assert_string_equal(buf, "pg:host=x sslpassword=***");
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:postgresql://u:s3?cret@h/db", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_null(strstr(buf, "cret"));
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:password=a\\ s3cret host=x", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_null(strstr(buf, "s3cret"));
+	assert_string_equal(buf, "pg:password=*** host=x");
+	/* Values that need quotes get them; one libpq cannot parse is not
+	 * shown. */
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:application_name='a b' host=x", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_string_equal(buf, "pg:host=x application_name='a b'");
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "pg:host=x password s3cret", err,
+	                            sizeof err),
+	                 0);
+	config_format(&c, CONFIG_STORE, buf, sizeof buf);
+	assert_null(strstr(buf, "s3cret"));
 	assert_int_equal(config_set(&c, CONFIG_STORE, "pg", err, sizeof err),
 	                 0);
 	assert_string_equal(config_store_arg(&c), "");
@@ -500,10 +539,12 @@ test_store_spec(void **state)
 	                            sizeof err),
 	                 -EINVAL);
 	assert_non_null(strstr(err, "takes no ':' part"));
-	assert_int_equal(config_set(&c, CONFIG_STORE, "postgres:x", err,
+	assert_int_equal(config_set(&c, CONFIG_STORE,
+	                            "postgres:password=s3cret", err,
 	                            sizeof err),
 	                 -EINVAL);
-	assert_non_null(strstr(err, "unknown store"));
+	assert_non_null(strstr(err, "unknown store 'postgres'"));
+	assert_null(strstr(err, "s3cret"));
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	memcpy(big, "pg:", 3);

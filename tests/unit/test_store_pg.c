@@ -12,6 +12,7 @@
 #include "store_cases.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,33 @@
 #include <libpq-fe.h>
 
 static struct pgfx pg;
+
+/* The link wraps libpq's PQsendQueryPrepared (CMakeLists.txt): with
+ * send_fail_in > 0, the send that many calls from now fails as libpq
+ * fails one (the query is not queued). */
+static int send_fail_in;
+
+int __real_PQsendQueryPrepared(PGconn *conn, const char *stmtName,
+                               int nParams, const char *const *paramValues,
+                               const int *paramLengths,
+                               const int *paramFormats, int resultFormat);
+int __wrap_PQsendQueryPrepared(PGconn *conn, const char *stmtName,
+                               int nParams, const char *const *paramValues,
+                               const int *paramLengths,
+                               const int *paramFormats, int resultFormat);
+
+int
+__wrap_PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
+                           const char *const *paramValues,
+                           const int *paramLengths, const int *paramFormats,
+                           int resultFormat)
+{
+	if (send_fail_in > 0 && --send_fail_in == 0)
+		return 0;
+	return __real_PQsendQueryPrepared(conn, stmtName, nParams, paramValues,
+	                                  paramLengths, paramFormats,
+	                                  resultFormat);
+}
 
 int
 store_fx_setup(void **state)
@@ -144,6 +172,170 @@ test_pg_flush(void **state)
 }
 
 /*
+ * Without sync_full (sync = normal) commits keep the server's
+ * synchronous_commit (on): once a batch committed, the server's WAL is
+ * flushed past its commit record, with no flush() at all (the WAL
+ * writer waits 10 s here, so it is the commit that flushed it).
+ */
+static void
+test_pg_normal_commits_synchronously(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer t = timer_make(1);
+	struct store *s;
+	int64_t end;
+
+	f->cfg.sync_full = false;
+	s = open_ok(f);
+	assert_false(B->flushes(s));
+	assert_int_equal(schedule1(s, &t), 0);
+	end = query_i64("SELECT pg_current_wal_insert_lsn() - '0/0'");
+	assert_true(query_i64("SELECT pg_current_wal_flush_lsn() - '0/0'") >=
+	            end);
+	B->close(s);
+}
+
+/* A single-row query's text value, or NULL (kept in buf) if the server
+ * does not answer it. */
+static const char *
+query_text(const char *sql, char *buf, size_t size)
+{
+	PGconn *c = PQconnectdb(pg.conninfo);
+	PGresult *res = NULL;
+	const char *v = NULL;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		res = PQexec(c, sql);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1) {
+			snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+			v = buf;
+		}
+	}
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+/*
+ * A crash-restart of the server: one of evd's backends killed with
+ * SIGKILL (not pg_terminate_backend, a clean exit), so the postmaster
+ * kills every other backend, throws shared memory (WAL buffers
+ * included) away and recovers from the WAL on disk, keeping its start
+ * time. Returns once the server answers again and no evd connection is
+ * left.
+ */
+static void
+crash_restart(void)
+{
+	char buf[64];
+	const char *v;
+	int i;
+
+	v = query_text("SELECT pid FROM pg_stat_activity WHERE"
+	               " application_name = 'evd' LIMIT 1", buf, sizeof(buf));
+	assert_non_null(v);
+	assert_int_equal(kill((pid_t)atoi(v), SIGKILL), 0);
+	for (i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 50000000 };
+
+		v = query_text("SELECT count(*) FROM pg_stat_activity WHERE"
+		               " application_name = 'evd'", buf, sizeof(buf));
+		if (v != NULL && strcmp(v, "0") == 0)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("PostgreSQL did not come back after a crash");
+}
+
+/*
+ * A crash-restart loses the asynchronous commits that were still in WAL
+ * buffers (the WAL writer waits 10 s here), yet keeps the postmaster's
+ * start time: flush() must not trust a reconnect then, but see that the
+ * last batch's commit is gone and say -EIO.
+ */
+static void
+test_pg_flush_crash_lost(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store *s;
+	char buf[64];
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->flush(s), 0);
+	assert_int_equal(schedule1(s, &b), 0); /* committed, not flushed */
+	crash_restart();
+	/* What the test is about: b's commit is gone. */
+	assert_string_equal(query_text("SELECT count(*) FROM evd.timers",
+	                               buf, sizeof(buf)),
+	                    "1");
+	assert_int_equal(B->flush(s), -EIO);
+	B->close(s);
+}
+
+/* A crash-restart after the last flush lost nothing: the witness (the
+ * last batch's xid) is committed and flush() trusts the reconnect. */
+static void
+test_pg_flush_crash_kept(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1);
+	struct store *s;
+	char buf[64];
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->flush(s), 0);
+	crash_restart();
+	assert_int_equal(B->flush(s), 0);
+	assert_string_equal(query_text("SELECT count(*) FROM evd.timers",
+	                               buf, sizeof(buf)),
+	                    "1");
+	B->close(s);
+}
+
+/* After a reconnect, a witness that is not committed (here an aborted
+ * transaction's xid) makes flush() fail, whatever the start time says. */
+static void
+test_pg_flush_witness_aborted(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1);
+	struct store *s;
+	PGconn *c;
+	PGresult *res;
+	uint64_t xid;
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->flush(s), 0);
+	c = PQconnectdb(pg.conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "BEGIN"));
+	res = PQexec(c, "SELECT txid_current()");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	xid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQfinish(c);
+	store_pg_test_witness(s, xid);
+	/* Without a reconnect, the witness is not looked at. */
+	assert_int_equal(B->flush(s), 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
+	assert_int_equal(B->flush(s), -EIO);
+	B->close(s);
+}
+
+/*
  * The server drops the loop's connection (as a restart or a network cut
  * would): the next write fails -ENOTCONN, check() says -ENOTCONN without
  * waiting while it reconnects, and once it has, batches commit again and
@@ -181,6 +373,67 @@ test_pg_reconnect(void **state)
 	B->close(s);
 }
 
+/*
+ * A batch's first write queues BEGIN (and the xid) and then its own
+ * statement; when that send fails, nothing was synced. The write fails,
+ * the connection is dropped rather than left with results in flight
+ * (which later calls would read as theirs), check() makes a new one,
+ * and the batches after it do what they say.
+ */
+static void
+test_pg_send_fails(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2),
+	                   c = timer_make(3);
+	struct store *s = open_ok(f);
+	struct got g;
+	int i, r = -1;
+
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->begin(s), 0);
+	send_fail_in = 3; /* BEGIN, the xid, then the INSERT */
+	r = B->schedule(s, &b);
+	send_fail_in = 0;
+	assert_true(r < 0 && !STORE_ROW_ERROR(r));
+	B->rollback(s);
+	for (i = 0; i < 200 && (r = B->check(s)) != 0; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		assert_int_equal(r, -ENOTCONN);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(schedule1(s, &c), 0);
+	assert_int_equal(B->begin(s), 0);
+	assert_int_equal(B->cancel(s, 1), 0);
+	assert_int_equal(B->cancel(s, 2), -ENOENT);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.ids[0], 3);
+	assert_int_equal(get(s, 2, &g), -ENOENT);
+	B->close(s);
+}
+
+/* A conninfo libpq cannot parse is refused without quoting it back:
+ * what it quotes may be a password. */
+static void
+test_pg_bad_conninfo_hides_it(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = NULL;
+
+	f->cfg.conninfo = "host=x password=a s3cret"; /* a stray word */
+	assert_int_equal(B->open(&f->cfg, &s), -EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(B->errmsg(NULL), "bad PostgreSQL conninfo"));
+	assert_null(strstr(B->errmsg(NULL), "s3cret"));
+	f->cfg.conninfo = "postgresql://u:s3%zzcret@h/db";
+	assert_int_equal(B->open(&f->cfg, &s), -EINVAL);
+	assert_null(strstr(B->errmsg(NULL), "s3cret"));
+}
+
 /* A string PostgreSQL would refuse fails only its own row. */
 static void
 test_pg_bad_utf8_is_row_error(void **state)
@@ -209,8 +462,14 @@ main(void)
 	    T(test_pg_second_open_fails),
 	    T(test_pg_schema_version),
 	    T(test_pg_flush),
+	    T(test_pg_flush_crash_lost),
+	    T(test_pg_normal_commits_synchronously),
+	    T(test_pg_flush_crash_kept),
+	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
 	    T(test_pg_bad_utf8_is_row_error),
+	    T(test_pg_send_fails),
+	    T(test_pg_bad_conninfo_hides_it),
 #undef T
 	};
 	size_t n = sizeof(own) / sizeof(own[0]);
