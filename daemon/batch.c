@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "quota.h"
 #include "store.h"
+#include "storeq.h"
 
 /* How often a refusing store is probed with a tiny commit. */
 #define BATCH_PROBE_MS 1000
@@ -43,6 +44,16 @@ static _Thread_local struct {
 	void (*synced)(uint64_t gen);
 	struct batch_syncer *syncer; /* a store with flush(): its thread */
 	bool inline_flush; /* ...which could not start: flush in batch_end */
+	/* A threaded store's operation log (storeq.h; be and s are then
+	 * its wrapper): the sync thread runs each batch's writes and
+	 * commit before its flush. */
+	struct store *q;
+	const struct store_backend *inner_be;
+	struct store *inner_s;
+	uint64_t seq;      /* batches ended, this one's number */
+	uint64_t lost;     /* batches the last batch_end lost */
+	bool log_failed;   /* the log's failure was handled; until resumed */
+	uint64_t release;  /* a flush ended with a failure not handled yet */
 } batch;
 
 /* The store's flush(), timed for evd_store_flush_seconds. */
@@ -78,6 +89,7 @@ struct batch_syncer {
 	bool dirty;
 	const struct store_backend *be;
 	struct store *s;
+	struct store *q; /* an operation log to run first, or NULL */
 };
 
 static void batch_probe_cb(evutil_socket_t, short, void *);
@@ -115,6 +127,8 @@ batch_sync_main(void *arg)
 			break;
 		g = y->req;
 		pthread_mutex_unlock(&y->lock);
+		if (y->q != NULL)
+			(void)storeq_execute(y->q);
 		r = timed_flush(y->be, y->s);
 		pthread_mutex_lock(&y->lock);
 		y->done = g;
@@ -145,7 +159,8 @@ batch_sync_start(struct batch_syncer *y)
 static void
 batch_sync_take(struct batch_syncer *y)
 {
-	uint64_t done;
+	uint64_t done, fseq;
+	const char *step;
 	int err;
 
 	pthread_mutex_lock(&y->lock);
@@ -159,6 +174,13 @@ batch_sync_take(struct batch_syncer *y)
 	y->synced = done;
 	if (y->dirty)
 		batch_sync_start(y);
+	if (batch.q != NULL && !batch.log_failed &&
+	    storeq_failed(batch.q, &fseq, &err, &step)) {
+		/* Output of the lost batches waits for this flush: it goes
+		 * once batch_end lost them and the loop rewrote it. */
+		batch.release = done;
+		return;
+	}
 	if (batch.synced != NULL)
 		batch.synced(done);
 }
@@ -177,7 +199,7 @@ batch_sync_cb(evutil_socket_t fd, short what, void *arg)
  * started (then batch_end flushes inline: slower, as safe). */
 static struct batch_syncer *
 batch_syncer_new(struct event_base *base, const struct store_backend *be,
-                 struct store *s)
+                 struct store *s, struct store *q)
 {
 	struct batch_syncer *y = calloc(1, sizeof *y);
 	sigset_t all, old;
@@ -187,6 +209,7 @@ batch_syncer_new(struct event_base *base, const struct store_backend *be,
 		return NULL;
 	y->be = be;
 	y->s = s;
+	y->q = q;
 	y->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (y->efd < 0)
 		goto fail;
@@ -243,6 +266,13 @@ batch_sync_gen(void)
 
 	if (y == NULL)
 		return 0;
+	if (batch.release != 0 && batch.log_failed) {
+		uint64_t g = batch.release;
+
+		batch.release = 0;
+		if (batch.synced != NULL)
+			batch.synced(g);
+	}
 	if (y->dirty && y->started == y->synced)
 		batch_sync_start(y);
 	if (y->dirty)
@@ -282,8 +312,12 @@ batch_committed(void)
 
 	if (batch.syncer != NULL)
 		batch.syncer->dirty = true;
-	else if (batch.inline_flush && (r = timed_flush(batch.be, batch.s)) < 0)
-		batch_flush_failed(r);
+	else if (batch.inline_flush) {
+		if (batch.q != NULL)
+			(void)storeq_execute(batch.q);
+		if ((r = timed_flush(batch.inner_be, batch.inner_s)) < 0)
+			batch_flush_failed(r);
+	}
 }
 
 static int
@@ -319,8 +353,13 @@ batch_init(struct event_base *base, const struct store_backend *be,
 	batch.s = s;
 	batch.resumed = resumed;
 	batch.synced = synced;
+	batch.inner_be = be;
+	batch.inner_s = s;
 	if (s != NULL && be->flush != NULL && be->flushes(s)) {
-		batch.syncer = batch_syncer_new(base, be, s);
+		if (be->threaded &&
+		    storeq_wrap(be, s, &batch.be, &batch.s) == 0)
+			batch.q = batch.s;
+		batch.syncer = batch_syncer_new(base, be, s, batch.q);
 		batch.inline_flush = batch.syncer == NULL;
 	}
 	batch_output_sync();
@@ -469,18 +508,55 @@ batch_refuse(int err)
 	batch_start_refusing(err);
 }
 
+/*
+ * A batch of the log failed on the sync thread (or in a read that ran
+ * the log on the loop): it and every batch after it, this one included,
+ * are lost. Their output still waits for a flush, so the loop can turn
+ * their durable replies into errors before anyone saw them.
+ */
+static bool
+batch_log_failed(uint64_t seq)
+{
+	const char *step;
+	uint64_t fseq;
+	int err;
+
+	if (batch.q == NULL || batch.log_failed ||
+	    !storeq_failed(batch.q, &fseq, &err, &step))
+		return false;
+	batch.log_failed = true;
+	if (batch.open || batch.failed)
+		batch.be->rollback(batch.s);
+	batch.open = false;
+	batch.failed = false;
+	batch_set_error(step, err);
+	batch_start_refusing(err);
+	/* 0: the current batch, whose writes a read had run. */
+	batch.lost = fseq == 0 || fseq > seq ? 1 : seq - fseq + 1;
+	return true;
+}
+
 enum batch_outcome
 batch_end(void)
 {
+	uint64_t seq = ++batch.seq;
 	bool wrote;
 	int r;
 
+	batch.lost = 0;
+	if (batch_log_failed(seq))
+		return BATCH_LOST;
 	if (!batch.open && !batch.failed)
 		return BATCH_COMMITTED;
 	if (batch.failed) {
 		if (batch.open)
 			batch.be->rollback(batch.s);
 		r = batch.fail_err;
+	} else if (batch.q != NULL) {
+		/* Committed on the sync thread, before the flush that this
+		 * batch's output waits for. */
+		storeq_publish(batch.q, seq);
+		r = 0;
 	} else {
 		int64_t start_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 
@@ -504,19 +580,48 @@ batch_end(void)
 	batch_start_refusing(r);
 	/* Memory changes only after a write into an open batch: if none
 	 * was begun, there is nothing to undo. */
+	batch.lost = 1;
 	return wrote ? BATCH_LOST : BATCH_REFUSED;
+}
+
+uint64_t
+batch_lost(void)
+{
+	return batch.lost;
 }
 
 static void
 batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int64_t now = clock_now_ns(EVD_CLOCK_REALTIME);
+	const struct store_backend *be = batch.be;
+	struct store *s = batch.s;
 	int r;
 
-	if ((r = batch.be->check(batch.s)) == 0 &&
-	    (r = batch.be->begin(batch.s)) == 0 &&
-	    (r = batch.be->meta_put(batch.s, "probe_rt_ns", now)) == 0 &&
-	    (r = batch.be->commit(batch.s)) == 0) {
+	/* With a log, straight to the store: the log is failed and empty,
+	 * and this commit's result is needed now. */
+	if (batch.q != NULL) {
+		const char *step;
+		uint64_t fseq;
+
+		s = storeq_direct(batch.q, &be);
+		if (!batch.log_failed &&
+		    storeq_failed(batch.q, &fseq, &r, &step)) {
+			/* A batch of the log failed just now: batch_end
+			 * hands it to the loop first. */
+			storeq_direct_end(batch.q);
+			batch_start_refusing(r);
+			return;
+		}
+	}
+	if ((r = be->check(s)) == 0 && (r = be->begin(s)) == 0 &&
+	    (r = be->meta_put(s, "probe_rt_ns", now)) == 0 &&
+	    (r = be->commit(s)) == 0) {
+		if (batch.q != NULL) {
+			storeq_resume(batch.q);
+			storeq_direct_end(batch.q);
+			batch.log_failed = false;
+		}
 		batch_committed();
 		batch.refusing = false;
 		batch.errmsg[0] = '\0';
@@ -524,6 +629,13 @@ batch_probe_cb(evutil_socket_t fd, short what, void *arg)
 		log_notice("the store writes again; durable requests resume");
 		if (batch.resumed != NULL)
 			batch.resumed();
+		return;
+	}
+	if (r < 0 && batch.q != NULL) {
+		/* The wrapper's errmsg() says why from now on. */
+		be->rollback(s);
+		storeq_direct_end(batch.q);
+		batch_start_refusing(r);
 		return;
 	}
 	batch.be->rollback(batch.s);

@@ -83,8 +83,15 @@ enum batch_outcome {
 };
 
 /* Commits the iteration's batch, or rolls it back and starts refusing
- * writes (batch_errmsg says why). */
+ * writes (batch_errmsg says why). With an operation log (storeq.h) the
+ * commit happens on the sync thread; a batch lost there is reported by
+ * a later batch_end, as BATCH_LOST for every batch from it on. */
 enum batch_outcome batch_end(void);
+
+/* How many batches the last batch_end lost, the current one included
+ * (0 when it committed): the loop fails the durable replies of that many
+ * iterations. */
+uint64_t batch_lost(void);
 
 /*
  * Durability off the loop: a store with flush() (store.h) commits into

@@ -67,8 +67,9 @@ struct conn {
 	bool closing;     /* close after writing what is owed */
 	bool drain;       /* ...all of it (half-close), not one write */
 	const char *closing_why;
-	/* Durable replies packed in this loop iteration, by offset in out:
-	 * if the iteration's commit fails they become UNAVAILABLE errors. */
+	/* Durable replies not released yet, by offset in out and loop
+	 * iteration: if that iteration's batch is lost (even after it
+	 * ended, batch.h) they become UNAVAILABLE errors. */
 	struct conn_durable *durable;
 	size_t ndurable;
 	size_t durable_cap;
@@ -126,6 +127,7 @@ TAILQ_HEAD(conn_list, conn);
 
 struct conn_durable {
 	size_t off;          /* frame start in out */
+	uint64_t iter;       /* the loop iteration that sent it */
 	bool has_request_id;
 	uint64_t request_id;
 };
@@ -139,6 +141,7 @@ static _Thread_local struct {
 	struct conn_list dirty;
 	struct conn_list dead;
 	struct conn_list held; /* conns with nholds > 0 */
+	uint64_t iter;         /* loop iterations ended (conn_batch_end) */
 	struct event *reap_ev;
 	uint64_t next_id;
 	size_t count;
@@ -665,24 +668,34 @@ conn_send_durable(struct conn *c, const Evd__Reply *r)
 	off = evbuffer_get_length(c->out);
 	d = &c->durable[c->ndurable++];
 	d->off = off;
+	d->iter = conns.iter;
 	d->has_request_id = r->has_request_id;
 	d->request_id = r->request_id;
 	return conn_send(c, r);
 }
 
 /*
- * The iteration's commit failed: every durable reply of it becomes an
- * UNAVAILABLE error with the same request id; everything else in the
- * output stays as it was, in order.
+ * The batches of iterations from `from` on were lost: every durable reply
+ * they sent becomes an UNAVAILABLE error with the same request id;
+ * everything else in the output stays as it was, in order. Nothing from
+ * the first such reply on has left (it all waits for a flush that does
+ * not cover it), and holds that reached into it now reach to the end, so
+ * a frame whose length changed is never cut.
  */
 static void
-conn_rewrite_failed(struct conn *c, const char *why)
+conn_rewrite_failed(struct conn *c, const char *why, uint64_t from)
 {
 	Evd__Reply reply = EVD__REPLY__INIT;
 	Evd__Error err = EVD__ERROR__INIT;
 	struct evbuffer *out;
-	size_t off, k = 0;
+	size_t off, k = 0, k0, start;
+	unsigned hi;
 
+	while (k < c->ndurable && c->durable[k].iter < from)
+		k++;
+	if (k == c->ndurable)
+		return;
+	k0 = k;
 	if ((out = evbuffer_new()) == NULL) {
 		conn_close(c, "out of memory for output");
 		return;
@@ -692,8 +705,8 @@ conn_rewrite_failed(struct conn *c, const char *why)
 	err.message = (char *)why;
 	reply.body_case = EVD__REPLY__BODY_ERROR;
 	reply.error = &err;
-	off = c->durable[0].off;
-	/* Everything before the first durable reply is kept as is. */
+	start = off = c->durable[k].off;
+	/* Everything before the first lost reply is kept as is. */
 	evbuffer_remove_buffer(c->out, out, off);
 	while (evbuffer_get_length(c->out) >= FRAME_HEADER_LEN) {
 		uint8_t h[FRAME_HEADER_LEN];
@@ -719,21 +732,52 @@ conn_rewrite_failed(struct conn *c, const char *why)
 	}
 	evbuffer_free(c->out);
 	c->out = out;
+	for (hi = 0; hi < c->nholds; hi++)
+		if (c->hold[hi].len > start)
+			c->hold[hi].len = evbuffer_get_length(c->out);
+	c->ndurable = k0;
 }
 
-void
-conn_batch_end(bool committed, const char *why)
+/* Durable replies that may leave now can no longer be lost. */
+static void
+conn_durable_settle(struct conn *c)
+{
+	size_t k = 0;
+
+	while (k < c->ndurable && c->durable[k].off < c->out_ok)
+		k++;
+	if (k == 0)
+		return;
+	c->ndurable -= k;
+	memmove(c->durable, c->durable + k, c->ndurable * sizeof *c->durable);
+}
+
+static void
+conn_lose_list(struct conn_list *list, bool dirty, const char *why,
+               uint64_t from)
 {
 	struct conn *c, *next;
 
-	for (c = TAILQ_FIRST(&conns.dirty); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, dirty_link);
-		if (c->ndurable == 0)
-			continue;
-		if (!committed)
-			conn_rewrite_failed(c, why); /* may close c */
-		c->ndurable = 0;
+	for (c = TAILQ_FIRST(list); c != NULL; c = next) {
+		next = dirty ? TAILQ_NEXT(c, dirty_link)
+		             : TAILQ_NEXT(c, held_link);
+		if (c->ndurable > 0)
+			conn_rewrite_failed(c, why, from); /* may close c */
 	}
+}
+
+void
+conn_batch_end(uint64_t lost, const char *why)
+{
+	uint64_t from = conns.iter + 1 - lost;
+
+	if (lost > 0) {
+		/* Lost replies of earlier iterations wait on held conns,
+		 * this iteration's on dirty ones. */
+		conn_lose_list(&conns.held, false, why, from);
+		conn_lose_list(&conns.dirty, true, why, from);
+	}
+	conns.iter++;
 }
 
 void
@@ -749,6 +793,7 @@ conn_hold(uint64_t gen)
 			/* Every flush ended, and conn_release ran for it. */
 			c->out_ok = len;
 			c->owed_ok = c->owed;
+			c->ndurable = 0;
 			if (c->nholds > 0) {
 				TAILQ_REMOVE(&conns.held, c, held_link);
 				c->nholds = 0;
@@ -792,6 +837,7 @@ conn_release(uint64_t gen)
 			c->hold[0] = c->hold[1];
 		else
 			TAILQ_REMOVE(&conns.held, c, held_link);
+		conn_durable_settle(c);
 		conn_mark_dirty(c);
 	}
 }
@@ -801,6 +847,7 @@ static void
 conn_out_taken(struct conn *c, size_t n, uint32_t owed)
 {
 	unsigned k;
+	size_t d;
 
 	c->out_ok -= n;
 	c->owed_ok -= owed;
@@ -808,6 +855,9 @@ conn_out_taken(struct conn *c, size_t n, uint32_t owed)
 		c->hold[k].len -= n;
 		c->hold[k].owed -= owed;
 	}
+	/* Only what was released left, and it held no durable reply. */
+	for (d = 0; d < c->ndurable; d++)
+		c->durable[d].off -= n;
 }
 
 /* ---- multi-loop: forwarding to the loop that owns what a request is
@@ -1155,6 +1205,7 @@ conn_proxy_ship_all(struct conn *p, bool gather)
 {
 	p->out_ok = evbuffer_get_length(p->out);
 	p->owed_ok = p->owed;
+	p->ndurable = 0;
 	if (p->nholds > 0) {
 		TAILQ_REMOVE(&conns.held, p, held_link);
 		p->nholds = 0;

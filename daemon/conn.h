@@ -121,9 +121,11 @@ int conn_send(struct conn *c, const Evd__Reply *r);
  * UNAVAILABLE error with the same request id. */
 int conn_send_durable(struct conn *c, const Evd__Reply *r);
 
-/* The iteration's store batch ended; committed false rewrites its durable
- * replies as errors carrying why. Call before conn_flush_all(). */
-void conn_batch_end(bool committed, const char *why);
+/* The iteration's store batch ended. lost > 0: the batches of the last
+ * lost iterations (this one included) were lost (batch_lost()), and the
+ * durable replies they sent, which have not left yet, are rewritten as
+ * errors carrying why. Call once per iteration, before conn_flush_all(). */
+void conn_batch_end(uint64_t lost, const char *why);
 
 /*
  * Output held for durability (batch.h): the output every conn marked for

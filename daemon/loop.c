@@ -162,7 +162,8 @@ loop_commit(void)
 	enum batch_outcome o = batch_end();
 	uint64_t gen;
 
-	conn_batch_end(o == BATCH_COMMITTED, batch_errmsg());
+	conn_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost(),
+	               batch_errmsg());
 	if (o == BATCH_LOST)
 		(void)loop_recover(); /* again at the resume if it failed */
 	/* While the store flushes, this iteration's output (replies and

@@ -642,7 +642,10 @@ open_store(struct event_base *base, const struct config *c)
 		       cfg.conninfo != NULL ? "PostgreSQL" : c->state_dir,
 		       why[0] != '\0' ? why : strerror(-r));
 	}
+	/* From here on through batch, which may wrap it (storeq.h). */
 	batch_init(base, be, s);
+	be = batch_backend();
+	s = batch_store_ro();
 	if ((r = sched_reload_durable(be, s)) < 0 ||
 	    (r = channel_reload(be, s)) < 0)
 		fatalx("cannot load the %s store in %s: %s", be->name,

@@ -215,14 +215,16 @@ metrics_observe_lateness(int64_t lateness_ns)
 		pthread_mutex_unlock(&lateness_lock);
 }
 
+/* The store's thread observes commits and flushes, a loop renders. */
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void
 metrics_observe_commit(int64_t duration_ns)
 {
+	pthread_mutex_lock(&flush_lock);
 	histogram_observe(&commit, duration_ns);
+	pthread_mutex_unlock(&flush_lock);
 }
-
-/* The sync thread observes, a loop renders. */
-static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
 metrics_observe_flush(int64_t duration_ns)
@@ -258,8 +260,8 @@ void
 metrics_reset(void)
 {
 	histogram_reset(&lateness);
-	histogram_reset(&commit);
 	pthread_mutex_lock(&flush_lock);
+	histogram_reset(&commit);
 	histogram_reset(&flush);
 	pthread_mutex_unlock(&flush_lock);
 	memset(exec_counts, 0, sizeof exec_counts);
@@ -389,8 +391,8 @@ metrics_render(const struct metrics_snapshot *s, char **ret_text,
 	render_histogram(&t, &lateness);
 	if (shard_count() > 1)
 		pthread_mutex_unlock(&lateness_lock);
-	render_histogram(&t, &commit);
 	pthread_mutex_lock(&flush_lock);
+	render_histogram(&t, &commit);
 	render_histogram(&t, &flush);
 	pthread_mutex_unlock(&flush_lock);
 	pthread_mutex_lock(&successes_lock);

@@ -163,6 +163,7 @@ struct sched_state {
 	uint32_t keep_max;   /* ended caller timers the keeper keeps per uid */
 	uint64_t next_id, id_limit;
 	uint64_t next_fire_id, fire_id_limit;
+	bool reloaded;       /* durable timers were loaded once this run */
 	struct sched_stats stats;
 	uint64_t rnd;        /* xorshift state for randomized delays */
 	int64_t rt_offset;   /* realtime - monotonic when last looked */

@@ -285,12 +285,45 @@ sched_load_apply(struct sched_load *ld)
 	return 0;
 }
 
+/*
+ * Where ids go on after a load. At start-up, after the whole block the
+ * store reserved last (the run before may have handed any of it to
+ * caller timers, which the store never saw), and the next id reserves a
+ * fresh block first. After a lost batch, in the same run, memory's next
+ * id stays (ids never go back) and only what the store's committed
+ * reservation covers stays usable: a reservation lost with the batch is
+ * made again, while ids the store did reserve serve caller timers even
+ * while it refuses writes. Never behind what the store holds, should
+ * meta have lost its counters: a taken id would fail every write that
+ * drew it.
+ */
+static void
+sched_reload_ids(uint64_t *next, uint64_t *limit, uint64_t reserved,
+                 uint64_t max_stored)
+{
+	if (!sched.reloaded) {
+		if (reserved > *next)
+			*next = reserved;
+		if (max_stored >= *next)
+			*next = max_stored + 1;
+		*limit = *next;
+		return;
+	}
+	if (max_stored >= *next)
+		*next = max_stored + 1;
+	if (reserved < *limit)
+		*limit = reserved;
+	if (*limit < *next)
+		*limit = *next;
+}
+
 int
 sched_reload_durable(const struct store_backend *be, struct store *s)
 {
 	struct sched_load ld;
 	struct timer *t;
 	uint64_t id = 0, max_id, max_fire_id;
+	uint64_t reserved_id = 0, reserved_fire_id = 0;
 	int64_t v;
 	int r;
 
@@ -301,23 +334,17 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 			timer_free(t);
 		}
 	}
-	if (be->meta_get(s, "next_timer_id", &v) == 0 &&
-	    (uint64_t)v > sched.next_id)
-		sched.next_id = (uint64_t)v;
-	if (be->meta_get(s, "next_fire_id", &v) == 0 &&
-	    (uint64_t)v > sched.next_fire_id)
-		sched.next_fire_id = (uint64_t)v;
-	/* Never behind what the store holds, should meta have lost its
-	 * counters: a taken id would fail every write that drew it. */
+	if (be->meta_get(s, "next_timer_id", &v) == 0)
+		reserved_id = (uint64_t)v;
+	if (be->meta_get(s, "next_fire_id", &v) == 0)
+		reserved_fire_id = (uint64_t)v;
 	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
 		return r;
-	if (max_id >= sched.next_id)
-		sched.next_id = max_id + 1;
-	if (max_fire_id >= sched.next_fire_id)
-		sched.next_fire_id = max_fire_id + 1;
-	/* The next id or fire id reserves a fresh block first. */
-	sched.id_limit = sched.next_id;
-	sched.fire_id_limit = sched.next_fire_id;
+	sched_reload_ids(&sched.next_id, &sched.id_limit, reserved_id,
+	                 max_id);
+	sched_reload_ids(&sched.next_fire_id, &sched.fire_id_limit,
+	                 reserved_fire_id, max_fire_id);
+	sched.reloaded = true;
 
 	memset(&ld, 0, sizeof ld);
 	ld.be = be;

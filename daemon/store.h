@@ -208,6 +208,10 @@ typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
 struct store_backend {
 	const char *name;
 	bool durable;
+	/* Every call may come from another thread than open()'s, one
+	 * thread at a time (the daemon then runs its batches' writes on
+	 * the sync thread, storeq.h). */
+	bool threaded;
 	/* *ret untouched on failure; errmsg(NULL) then says why. */
 	int (*open)(const struct store_config *cfg, struct store **ret);
 	void (*close)(struct store *s);

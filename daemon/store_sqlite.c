@@ -3159,6 +3159,7 @@ store_sqlite_meta_put(struct store *s, const char *key, int64_t value)
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .durable = true,
+    .threaded = true,
     .open = store_sqlite_open,
     .close = store_sqlite_close,
     .errmsg = store_sqlite_errmsg,
