@@ -402,6 +402,7 @@ struct store {
 	bool tx_open;          /* BEGIN sent: the batch has written */
 	bool in_batch;         /* between begin() and commit()/rollback() */
 	bool flushes;
+	bool read_only;        /* store_config.read_only: open writes nothing */
 	int64_t retry_at_ns;   /* monotonic: next reconnect attempt */
 	int backoff_ms;
 	/* The conninfo as keywords/values, ours added (owned). */
@@ -1015,6 +1016,12 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		goto out;
 	v = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
+	if (!v && s->read_only) {
+		store_pg_seterr(s, "the PostgreSQL database has no schema "
+		                "evd");
+		r = -ENOENT;
+		goto out;
+	}
 	if (!v && ((r = store_pg_exec(s, conn,
 	                              "CREATE SCHEMA IF NOT EXISTS evd;"
 	                              "CREATE TABLE evd.meta (k text PRIMARY"
@@ -1034,6 +1041,13 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		                "newer than this evd knows (%d): run a newer "
 		                "evd, or restore a backup made for this one",
 		                version, SCHEMA_VERSION);
+		r = -EPROTO;
+		goto out;
+	}
+	if (version < SCHEMA_VERSION && s->read_only) {
+		store_pg_seterr(s, "the PostgreSQL schema evd is at version %d, "
+		                "this evd reads %d: start evd on it once to "
+		                "upgrade it", version, SCHEMA_VERSION);
 		r = -EPROTO;
 		goto out;
 	}
@@ -1204,6 +1218,7 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
 	                                       : STORE_FINISHED_KEEP_NS;
 	s->flushes = cfg->sync_full;
+	s->read_only = cfg->read_only;
 	s->backoff_ms = RECONNECT_MIN_MS;
 	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
 		goto fail_quiet;
@@ -1260,7 +1275,8 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 		o->n++;
 	}
 	PQclear(res);
-	store_pg_prune_step(s);
+	if (!s->read_only)
+		store_pg_prune_step(s);
 	*ret = s;
 	return 0;
 fail:
