@@ -41,7 +41,7 @@ store_out_settle(struct store_out *pending, struct store_out *done)
 
 	for (i = 0; i < pending->n; i++)
 		if (store_out_add(done, pending->e[i].uid,
-		                  pending->e[i].bytes) < 0)
+				  pending->e[i].bytes) < 0)
 			pending->e[keep++] = pending->e[i];
 	pending->n = keep;
 }

@@ -35,7 +35,7 @@ static int
 setup_three(void **state)
 {
 	static const char *const args[] = {"--store", "sqlite", "--threads",
-	                                   "3", NULL};
+					   "3", NULL};
 
 	return evd_start(&evd, args) == 0 ? 0 : -1;
 }
@@ -61,8 +61,8 @@ static uint64_t
 publish(struct evc *c, const char *channel, const char *payload)
 {
 	struct evc_callback cb = {.channel = channel,
-	                          .payload = payload,
-	                          .payload_len = strlen(payload)};
+				  .payload = payload,
+				  .payload_len = strlen(payload)};
 	struct evc_scheduled sc;
 
 	assert_int_equal(evc_call_soon(c, &cb, 5000, &sc), 0);
@@ -143,7 +143,7 @@ test_unsubscribe_idempotent(void **state)
 	assert_int_equal(evc_unsubscribe(a, "us-twice", 5000), 0);
 	assert_int_equal(subscribers(a, "us-twice"), 0);
 	assert_int_equal(evc_unsubscribe(a, "bad name", 5000),
-	                 -EVC_E_INVALID_ARGUMENT);
+			 -EVC_E_INVALID_ARGUMENT);
 	assert_int_equal(evc_unsubscribe(a, NULL, 5000), -EVC_E_USAGE);
 	evc_close(a);
 }
@@ -158,8 +158,8 @@ main(void)
 	int r;
 
 	if ((r = cmocka_run_group_tests_name("one loop", tests, setup_one,
-	                                     teardown)) != 0)
+					     teardown)) != 0)
 		return r;
 	return cmocka_run_group_tests_name("three loops", tests, setup_three,
-	                                   teardown);
+					   teardown);
 }
