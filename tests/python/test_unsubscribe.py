@@ -2,12 +2,10 @@
 leaving the ``async for`` loop, close() and aclose()."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 import evd
-from conftest import until
+from conftest import LOOP, until
 
 
 async def subscribers(ev, channel):
@@ -84,3 +82,15 @@ def test_aclose_and_close(daemon, run):
             assert await subscribers(ev, "uc") == 0
             assert not ev.closed
     run(main())
+
+
+def test_sync_subscription_close(daemon):
+    import evd.sync
+    if LOOP == "uvloop":
+        pytest.skip("evd.sync runs its own asyncio loop")
+    with evd.sync.connect(daemon.sock) as ev:
+        sub = ev.subscribe("us", visibility=600)
+        assert ev.get_channel("us").subscribers == 1
+        sub.close()  # answered: the daemon ended it
+        assert ev.get_channel("us").subscribers == 0
+        assert not ev.closed
