@@ -300,6 +300,14 @@ evc_subscribe_opts_async(struct evc *c, const char *channel,
 }
 
 EVC_EXPORT int
+evc_unsubscribe_async(struct evc *c, const char *channel, evc_done_cb done,
+		      void *arg)
+{
+	return evc_submit(c, EVC_OP_UNSUBSCRIBE, EVC_ARGS(.channel = channel),
+			  done, arg, NULL);
+}
+
+EVC_EXPORT int
 evc_ack_async(struct evc *c, uint64_t fire_id, evc_done_cb done, void *arg)
 {
 	return evc_submit(c, EVC_OP_ACK, EVC_ARGS(.id = fire_id), done, arg,

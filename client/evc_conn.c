@@ -815,6 +815,9 @@ conn_complete(struct evc *c, Evd__Reply *reply)
 		/* Out of memory only costs the re-subscription. */
 		(void)evc_conn_add_sub(c, reply->subscribed->channel,
 				       e.visibility_ns, e.max_inflight);
+	if (status == 0 && e.want == EVD__REPLY__BODY_UNSUBSCRIBED &&
+	    reply->unsubscribed->channel != NULL)
+		conn_del_sub(c, reply->unsubscribed->channel);
 	if (status == 0 && e.want == EVD__REPLY__BODY_WAITING &&
 	    e.waiter == NULL && e.done != NULL) {
 		/* evc_wait_async: done runs with the report, later. */

@@ -488,6 +488,18 @@ build_reject(const struct evc_args *a, struct evc_msg *m)
 }
 
 static int
+build_unsubscribe(const struct evc_args *a, struct evc_msg *m)
+{
+	if (a->channel == NULL)
+		return fail(m, "%s: channel is NULL", a->fn);
+	m->unsubscribe = (Evd__Unsubscribe)EVD__UNSUBSCRIBE__INIT;
+	m->unsubscribe.channel = (char *)a->channel;
+	m->req.body_case = EVD__REQUEST__BODY_UNSUBSCRIBE;
+	m->req.unsubscribe = &m->unsubscribe;
+	return 0;
+}
+
+static int
 build_channel_grant(const struct evc_args *a, struct evc_msg *m)
 {
 	if (a->channel == NULL)
@@ -526,8 +538,8 @@ build_get_channel(const struct evc_args *a, struct evc_msg *m)
 
 /* ---- converting replies ---- */
 
-/* Cancelled, Subscribed, Welcome (which evc_conn_welcome takes) carry
- * nothing for the caller. */
+/* Cancelled, Subscribed, Unsubscribed, Welcome (which evc_conn_welcome
+ * takes) carry nothing for the caller. */
 static int
 conv_none(const Evd__Reply *rp, struct evc_out *o)
 {
@@ -775,6 +787,11 @@ const struct evc_req_type evc_req_types[EVC_OP__COUNT] = {
     [EVC_OP_REJECT] = {"reject", RQ(REJECT), RP(REJECTED), RP(REJECTED),
 		       EVC_RETRY_NEVER, build_reject, conv_rejected, OUT(rj),
 		       false},
+    /* Idempotent, so sent again; evc_conn forgets the channel (no
+     * re-subscription) once the daemon answers. */
+    [EVC_OP_UNSUBSCRIBE] = {"unsubscribe", RQ(UNSUBSCRIBE), RP(UNSUBSCRIBED),
+			    RP(UNSUBSCRIBED), EVC_RETRY_READ,
+			    build_unsubscribe, conv_none, 0, false},
 };
 
 int

@@ -56,6 +56,7 @@ enum evc_op {
 	EVC_OP_LIST_CHANNELS,
 	EVC_OP_PEEK,
 	EVC_OP_REJECT,
+	EVC_OP_UNSUBSCRIBE,
 	EVC_OP__COUNT
 };
 
@@ -148,6 +149,7 @@ struct evc_msg {
 		Evd__ListChannels list_channels;
 		Evd__Peek peek;
 		Evd__Reject reject;
+		Evd__Unsubscribe unsubscribe;
 	};
 	/* Scheduling requests only. */
 	Evd__Callback cbm;

@@ -608,6 +608,13 @@ evc_subscribe_opts(struct evc *c, const char *channel,
 }
 
 EVC_EXPORT int
+evc_unsubscribe(struct evc *c, const char *channel, int timeout_ms)
+{
+	return evc_req_call(c, EVC_OP_UNSUBSCRIBE, EVC_ARGS(.channel = channel),
+			    timeout_ms);
+}
+
+EVC_EXPORT int
 evc_ack(struct evc *c, uint64_t fire_id, int timeout_ms)
 {
 	return evc_req_call(c, EVC_OP_ACK, EVC_ARGS(.id = fire_id),

@@ -1196,31 +1196,59 @@ channel_inflight(uint64_t conn_id, uint64_t fire_id, struct channel_fire *ret)
 	return 0;
 }
 
+/* Ends subscription s (of cs): its unacked messages go back to the
+ * front of the queue, and the channel is pumped on the next loop turn
+ * (not now: this may run inside conn_flush_all). The caller re-arms the
+ * timed queue. */
+static void
+channel_sub_end(struct conn_subs *cs, struct sub *s)
+{
+	struct channel *ch = s->ch;
+	struct msg *m;
+
+	/* Newest first, each to the head: the queue keeps the original
+	 * order. */
+	while ((m = TAILQ_LAST(&s->inflight, msg_list)) != NULL) {
+		channel_unflight(m);
+		channel_requeue(m);
+	}
+	TAILQ_REMOVE(&cs->list, s, conn_link);
+	TAILQ_REMOVE(&ch->subs, s, link);
+	ch->nsubs--;
+	free(s);
+	channel_pump_later(ch);
+}
+
+int
+channel_unsubscribe(uint64_t conn_id, const char *name)
+{
+	struct conn_subs *cs = idmap_get(chan.by_conn, conn_id);
+	struct sub *s;
+
+	if (cs == NULL)
+		return 0;
+	TAILQ_FOREACH(s, &cs->list, conn_link)
+		if (strcmp(s->ch->name, name) == 0)
+			break;
+	if (s == NULL)
+		return 0;
+	/* An empty cs stays until the connection goes, as after a failed
+	 * subscribe. */
+	channel_sub_end(cs, s);
+	channel_arm_timed();
+	return 1;
+}
+
 void
 channel_conn_gone(uint64_t conn_id)
 {
 	struct conn_subs *cs = idmap_del(chan.by_conn, conn_id);
 	struct sub *s;
-	struct msg *m;
 
 	if (cs == NULL)
 		return;
-	while ((s = TAILQ_FIRST(&cs->list)) != NULL) {
-		struct channel *ch = s->ch;
-
-		/* Newest first, each to the head: the queue keeps the
-		 * original order. */
-		while ((m = TAILQ_LAST(&s->inflight, msg_list)) != NULL) {
-			channel_unflight(m);
-			channel_requeue(m);
-		}
-		TAILQ_REMOVE(&cs->list, s, conn_link);
-		TAILQ_REMOVE(&ch->subs, s, link);
-		ch->nsubs--;
-		free(s);
-		/* Not now: this may run inside conn_flush_all. */
-		channel_pump_later(ch);
-	}
+	while ((s = TAILQ_FIRST(&cs->list)) != NULL)
+		channel_sub_end(cs, s);
 	channel_arm_timed();
 	free(cs);
 }

@@ -171,6 +171,11 @@ int channel_publish(const struct channel_fire *f);
 int channel_subscribe(uint64_t conn_id, uid_t uid, const char *name,
                       int64_t visibility_ns, uint32_t max_inflight);
 
+/* Ends conn_id's subscription to name (canonical), if it has one: its
+ * unacked messages go back to the front of the queue, as in
+ * channel_conn_gone. Returns 1 if it was subscribed, 0 if not. */
+int channel_unsubscribe(uint64_t conn_id, const char *name);
+
 /* Acknowledges a message delivered to conn_id. Returns 0; -ENOENT if
  * conn_id holds no unacked message with that fire id; -EAGAIN if the
  * store refuses writes; -EIO if the write failed. */

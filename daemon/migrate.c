@@ -620,6 +620,9 @@ migrate_open(struct migrate *m, const struct migrate_spec *sp, bool source,
 
 	cfg.log = NULL;
 	cfg.conninfo = NULL;
+	/* A source is only read: its open must not make a store where
+	 * there is none (pg would create the schema). */
+	cfg.read_only = source;
 	if (migrate_is_sqlite(sp)) {
 		cfg.state_dir = sp->arg;
 		if (source &&
@@ -640,7 +643,12 @@ migrate_open(struct migrate *m, const struct migrate_spec *sp, bool source,
 	why = sp->be->errmsg(NULL);
 	if (why == NULL || why[0] == '\0')
 		why = strerror(-r);
-	if (r == -EBUSY)
+	if (r == -ENOENT && source)
+		fprintf(m->err,
+			"evd migrate: the source %s holds no evd store "
+			"(%s)\n",
+			name, why);
+	else if (r == -EBUSY)
 		fprintf(m->err,
 			"evd migrate: the %s %s is in use: %s; stop "
 			"the evd that runs on it first%s\n",

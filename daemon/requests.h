@@ -118,7 +118,8 @@ struct req_entry {
 	X(CANCEL_ALL,    cancel_all,    ALL,       0)                          \
 	X(LIST_CHANNELS, list_channels, CHANNEL,   0)                          \
 	X(PEEK,          peek,          CHANNEL,   0)                          \
-	X(REJECT,        reject,        CHANNEL,   0)
+	X(REJECT,        reject,        CHANNEL,   0)                          \
+	X(UNSUBSCRIBE,   unsubscribe,   CHANNEL,   0)
 
 /* Why the LOOP0 rows go to loop 0. */
 #define REQ_WHY_stats                                                          \

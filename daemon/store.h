@@ -194,6 +194,11 @@ struct store_config {
 	/* A store that keeps them in memory also keeps at most this many
 	 * per owner, dropping the oldest (0: none at all). */
 	uint32_t finished_max;
+	/* Open an existing store only to read it (evd migrate's source):
+	 * open() writes nothing, so it neither creates nor upgrades the
+	 * schema nor prunes; -ENOENT (with errmsg) when there is no store.
+	 * Honoured by pg; sqlite's caller checks that its file exists. */
+	bool read_only;
 };
 
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop

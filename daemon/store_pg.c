@@ -78,6 +78,7 @@
  * tcp_user_timeout this file adds to the conninfo (about 10 s) give up.
  */
 #include "store.h"
+#include "store_out.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -374,16 +375,6 @@ static const char *const store_pg_sql[ST_COUNT] = {
     [ST_XID] = "SELECT txid_current()",
 };
 
-struct store_pg_out {
-	uid_t uid;
-	int64_t bytes;
-};
-
-struct store_pg_outs {
-	struct store_pg_out *e;
-	size_t n, cap;
-};
-
 /* A statement's parameters: text, or binary for bytea. */
 struct store_pg_params {
 	const char *v[MAX_PARAMS];
@@ -402,6 +393,7 @@ struct store {
 	bool tx_open;          /* BEGIN sent: the batch has written */
 	bool in_batch;         /* between begin() and commit()/rollback() */
 	bool flushes;
+	bool read_only;        /* store_config.read_only: open writes nothing */
 	int64_t retry_at_ns;   /* monotonic: next reconnect attempt */
 	int backoff_ms;
 	/* The conninfo as keywords/values, ours added (owned). */
@@ -418,8 +410,8 @@ struct store {
 	int64_t keep_ns;
 	uint32_t commits;      /* since the last sweep step */
 	int64_t prune_cursor;
-	struct store_pg_outs out_pending;
-	struct store_pg_outs out_done;
+	struct store_out out_pending;
+	struct store_out out_done;
 	char boot_id[40];
 	char err[1024];
 };
@@ -1015,6 +1007,12 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		goto out;
 	v = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
+	if (!v && s->read_only) {
+		store_pg_seterr(s, "the PostgreSQL database has no schema "
+		                "evd");
+		r = -ENOENT;
+		goto out;
+	}
 	if (!v && ((r = store_pg_exec(s, conn,
 	                              "CREATE SCHEMA IF NOT EXISTS evd;"
 	                              "CREATE TABLE evd.meta (k text PRIMARY"
@@ -1034,6 +1032,13 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		                "newer than this evd knows (%d): run a newer "
 		                "evd, or restore a backup made for this one",
 		                version, SCHEMA_VERSION);
+		r = -EPROTO;
+		goto out;
+	}
+	if (version < SCHEMA_VERSION && s->read_only) {
+		store_pg_seterr(s, "the PostgreSQL schema evd is at version %d, "
+		                "this evd reads %d: start evd on it once to "
+		                "upgrade it", version, SCHEMA_VERSION);
 		r = -EPROTO;
 		goto out;
 	}
@@ -1204,6 +1209,7 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->keep_ns = cfg->finished_keep_ns > 0 ? cfg->finished_keep_ns
 	                                       : STORE_FINISHED_KEEP_NS;
 	s->flushes = cfg->sync_full;
+	s->read_only = cfg->read_only;
 	s->backoff_ms = RECONNECT_MIN_MS;
 	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
 		goto fail_quiet;
@@ -1239,28 +1245,18 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	if ((r = store_pg_run(s, ST_OUTPUT_USAGE, NULL, false, &res,
 	                      "output usage")) < 0)
 		goto fail;
-	for (int row = 0; row < PQntuples(res); row++) {
-		struct store_pg_outs *o = &s->out_done;
-		struct store_pg_out *e;
-
-		if (o->n == o->cap) {
-			size_t cap = o->cap ? 2 * o->cap : 8;
-
-			if ((e = realloc(o->e, cap * sizeof(*e))) == NULL) {
-				PQclear(res);
-				store_pg_seterr(s, "out of memory");
-				r = -ENOMEM;
-				goto fail;
-			}
-			o->e = e;
-			o->cap = cap;
+	for (int row = 0; row < PQntuples(res); row++)
+		if (store_out_add(&s->out_done,
+		                  (uid_t)store_pg_int(res, row, 0),
+		                  store_pg_int(res, row, 1)) < 0) {
+			PQclear(res);
+			store_pg_seterr(s, "out of memory");
+			r = -ENOMEM;
+			goto fail;
 		}
-		o->e[o->n].uid = (uid_t)store_pg_int(res, row, 0);
-		o->e[o->n].bytes = store_pg_int(res, row, 1);
-		o->n++;
-	}
 	PQclear(res);
-	store_pg_prune_step(s);
+	if (!s->read_only)
+		store_pg_prune_step(s);
 	*ret = s;
 	return 0;
 fail:
@@ -1282,8 +1278,8 @@ store_pg_close(struct store *s)
 	PQfinish(s->fconn);
 	PQfinish(s->pending);
 	free(s->strings);
-	free(s->out_pending.e);
-	free(s->out_done.e);
+	store_out_free(&s->out_pending);
+	store_out_free(&s->out_done);
 	free(s);
 }
 
@@ -1399,36 +1395,9 @@ store_pg_check(struct store *s)
 }
 
 static int
-store_pg_out_add(struct store_pg_outs *o, uid_t uid, int64_t bytes)
-{
-	size_t i;
-
-	if (bytes == 0)
-		return 0;
-	for (i = 0; i < o->n; i++)
-		if (o->e[i].uid == uid) {
-			o->e[i].bytes += bytes;
-			return 0;
-		}
-	if (o->n == o->cap) {
-		size_t cap = o->cap != 0 ? 2 * o->cap : 8;
-		struct store_pg_out *e = realloc(o->e, cap * sizeof(*e));
-
-		if (e == NULL)
-			return -ENOMEM;
-		o->e = e;
-		o->cap = cap;
-	}
-	o->e[o->n].uid = uid;
-	o->e[o->n].bytes = bytes;
-	o->n++;
-	return 0;
-}
-
-static int
 store_pg_out_note(struct store *s, uid_t uid, int64_t bytes, const char *what)
 {
-	if (store_pg_out_add(&s->out_pending, uid, bytes) < 0) {
+	if (store_out_add(&s->out_pending, uid, bytes) < 0) {
 		store_pg_seterr(s, "%s: out of memory", what);
 		return -ENOMEM;
 	}
@@ -1438,30 +1407,13 @@ store_pg_out_note(struct store *s, uid_t uid, int64_t bytes, const char *what)
 static void
 store_pg_out_settle(struct store *s)
 {
-	struct store_pg_outs *p = &s->out_pending;
-	size_t i, keep = 0;
-
-	for (i = 0; i < p->n; i++)
-		if (store_pg_out_add(&s->out_done, p->e[i].uid,
-		                     p->e[i].bytes) < 0)
-			p->e[keep++] = p->e[i];
-	p->n = keep;
+	store_out_settle(&s->out_pending, &s->out_done);
 }
 
 static int
 store_pg_output_changes(struct store *s, store_output_cb cb, void *arg)
 {
-	struct store_pg_outs *d = &s->out_done;
-	int r = 0;
-
-	while (d->n > 0) {
-		struct store_pg_out o = d->e[d->n - 1];
-
-		d->n--;
-		if (o.bytes != 0 && (r = cb(o.uid, o.bytes, arg)) < 0)
-			break;
-	}
-	return r;
+	return store_out_report(&s->out_done, cb, arg);
 }
 
 static int

@@ -57,6 +57,7 @@
  * store_log_fn of the first open that passed one.
  */
 #include "store.h"
+#include "store_out.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -337,16 +338,6 @@ static const char *const store_sqlite_sql[ST_COUNT] = {
 };
 
 /* Retained output bytes per uid, changed or to report. */
-struct store_sqlite_out {
-	uid_t uid;
-	int64_t bytes;
-};
-
-struct store_sqlite_outs {
-	struct store_sqlite_out *e;
-	size_t n, cap;
-};
-
 /* Owned by the daemon (open to close). */
 struct store {
 	sqlite3 *db;
@@ -383,8 +374,8 @@ struct store {
 	bool pos_known;
 	uint32_t pos_salt[2];
 	uint32_t pos_frames;
-	struct store_sqlite_outs out_pending; /* the open transaction's */
-	struct store_sqlite_outs out_done;    /* committed, not reported */
+	struct store_out out_pending; /* the open transaction's */
+	struct store_out out_done;    /* committed, not reported */
 };
 
 /* The reason the last open() failed (see store.h: errmsg(NULL)). */
@@ -2305,8 +2296,8 @@ store_sqlite_close(struct store *s)
 	pthread_mutex_destroy(&s->pos_lock);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	free(s->out_pending.e);
-	free(s->out_done.e);
+	store_out_free(&s->out_pending);
+	store_out_free(&s->out_done);
 	free(s);
 }
 
@@ -2316,41 +2307,13 @@ store_sqlite_errmsg(const struct store *s)
 	return s != NULL ? s->err : store_sqlite_open_err;
 }
 
-/* Adds bytes to uid's entry in o. -ENOMEM. */
-static int
-store_sqlite_out_add(struct store_sqlite_outs *o, uid_t uid, int64_t bytes)
-{
-	size_t i;
-
-	if (bytes == 0)
-		return 0;
-	for (i = 0; i < o->n; i++)
-		if (o->e[i].uid == uid) {
-			o->e[i].bytes += bytes;
-			return 0;
-		}
-	if (o->n == o->cap) {
-		size_t cap = o->cap != 0 ? 2 * o->cap : 8;
-		struct store_sqlite_out *e = realloc(o->e, cap * sizeof *e);
-
-		if (e == NULL)
-			return -ENOMEM;
-		o->e = e;
-		o->cap = cap;
-	}
-	o->e[o->n].uid = uid;
-	o->e[o->n].bytes = bytes;
-	o->n++;
-	return 0;
-}
-
 /* Counts a change of the open transaction; -ENOMEM fails the statement
  * that made it (the batch then rolls back, so the tally stays true). */
 static int
 store_sqlite_out_note(struct store *s, uid_t uid, int64_t bytes,
 		      const char *what)
 {
-	if (store_sqlite_out_add(&s->out_pending, uid, bytes) < 0) {
+	if (store_out_add(&s->out_pending, uid, bytes) < 0) {
 		store_sqlite_seterr(s, "%s: out of memory", what);
 		return -ENOMEM;
 	}
@@ -2362,14 +2325,7 @@ store_sqlite_out_note(struct store *s, uid_t uid, int64_t bytes,
 static void
 store_sqlite_out_settle(struct store *s)
 {
-	struct store_sqlite_outs *p = &s->out_pending;
-	size_t i, keep = 0;
-
-	for (i = 0; i < p->n; i++)
-		if (store_sqlite_out_add(&s->out_done, p->e[i].uid,
-					 p->e[i].bytes) < 0)
-			p->e[keep++] = p->e[i];
-	p->n = keep;
+	store_out_settle(&s->out_pending, &s->out_done);
 }
 
 /* Steps st (reset afterwards) summing its rows' first column. */
@@ -2433,17 +2389,7 @@ store_sqlite_timer_uid(struct store *s, uint64_t id, uid_t *ret)
 static int
 store_sqlite_output_changes(struct store *s, store_output_cb cb, void *arg)
 {
-	struct store_sqlite_outs *d = &s->out_done;
-	int r = 0;
-
-	while (d->n > 0) {
-		struct store_sqlite_out o = d->e[d->n - 1];
-
-		d->n--;
-		if (o.bytes != 0 && (r = cb(o.uid, o.bytes, arg)) < 0)
-			break;
-	}
-	return r;
+	return store_out_report(&s->out_done, cb, arg);
 }
 
 static int

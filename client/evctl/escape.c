@@ -170,3 +170,19 @@ escape_text(char *out, size_t size, const void *data, size_t len)
 	}
 	return done(&k);
 }
+
+bool
+escape_is_plain(const void *data, size_t len, bool newlines)
+{
+	const uint8_t *s = data;
+	size_t i = 0, n;
+
+	while (i < len) {
+		n = utf8_len(s + i, len - i);
+		if (n == 0 || s[i] == 0x7f || is_c1(s + i, n) ||
+		    (s[i] < 0x20 && !(newlines && s[i] == '\n')))
+			return false;
+		i += n;
+	}
+	return true;
+}

@@ -13,6 +13,7 @@
 #ifndef EVD_ESCAPE_H
 #define EVD_ESCAPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Bytes of output per byte of input, at most, for both functions. */
@@ -32,5 +33,12 @@ size_t escape_json(char *out, size_t size, const void *data, size_t len);
  * notation; other control characters and invalid UTF-8 bytes as \xHH.
  */
 size_t escape_text(char *out, size_t size, const void *data, size_t len);
+
+/*
+ * Whether data shows on a terminal as it is: valid UTF-8 without control
+ * characters (C0, DEL, C1), '\n' allowed when newlines is true. Where it
+ * holds, escape_text changes only backslashes (and newlines).
+ */
+bool escape_is_plain(const void *data, size_t len, bool newlines);
 
 #endif

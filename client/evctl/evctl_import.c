@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "evctl.h"
 #include "importparse.h"
 
@@ -82,20 +83,29 @@ struct import {
 	bool *done;
 };
 
+/* A note about src's line (0: the whole file). Notes quote the input
+ * file, so on a terminal they are escaped (escape_text): its bytes never
+ * reach it raw. JSON errors are escaped as JSON instead. */
 static void __attribute__((format(printf, 4, 5)))
 note(struct import *im, const char *src, unsigned line, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], all[1024 + PATH_MAX + 16];
+	char esc[sizeof(all) * ESCAPE_MAX_EXPANSION + 1];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	(void)im;
 	if (line > 0)
-		ctl_warnx("%s:%u: %s", src, line, msg);
+		snprintf(all, sizeof(all), "%s:%u: %s", src, line, msg);
 	else
-		ctl_warnx("%s: %s", src, msg);
+		snprintf(all, sizeof(all), "%s: %s", src, msg);
+	if (im->x->json) {
+		ctl_warnx("%s", all);
+		return;
+	}
+	escape_text(esc, sizeof(esc), all, strlen(all));
+	ctl_warnx("%s", esc);
 }
 
 /* Says why and counts the entry as skipped. */
@@ -1706,6 +1716,61 @@ jw_plan(struct jw *w, const struct plan *p, const char *cmd)
 	jw_str(w, "user", p->as_user);
 }
 
+/*
+ * A plan's words as the dry run prints them: quoted as shell_words()
+ * does, except a word a terminal would not show as it is (a control
+ * character other than a newline, invalid UTF-8: bytes from the input
+ * file), which is written $'...' with escape_text's escapes and \' for
+ * a quote: bash reads it back to the same bytes. Malloc'ed; NULL on
+ * ENOMEM.
+ */
+static char *
+dry_words(const struct plan *p)
+{
+	char *buf = NULL, *q, *e;
+	size_t size = 0, len, n;
+	FILE *f;
+	int i;
+
+	if ((f = open_memstream(&buf, &size)) == NULL)
+		return NULL;
+	for (i = 0; i < p->nwords; i++) {
+		const char *w = p->words[i];
+
+		if (i > 0)
+			fputc(' ', f);
+		len = strlen(w);
+		if (escape_is_plain(w, len, true)) {
+			if ((q = shell_words(&w, 1)) == NULL)
+				goto nomem;
+			fputs(q, f);
+			free(q);
+			continue;
+		}
+		n = len * ESCAPE_MAX_EXPANSION + 1;
+		if ((e = malloc(n)) == NULL)
+			goto nomem;
+		escape_text(e, n, w, len);
+		fputs("$'", f);
+		for (q = e; *q != '\0'; q++)
+			if (*q == '\'')
+				fputs("\\'", f);
+			else
+				fputc(*q, f);
+		fputc('\'', f);
+		free(e);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+nomem:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
 /* The plans as the dry run prints them. */
 static int
 print_dry(struct import *im, bool *valid)
@@ -1723,8 +1788,9 @@ print_dry(struct import *im, bool *valid)
 		if (!valid[i])
 			continue;
 		n++;
-		cmd = shell_words((const char *const *)p->words,
-				  (size_t)p->nwords);
+		cmd = x->json ? shell_words((const char *const *)p->words,
+					    (size_t)p->nwords)
+			      : dry_words(p);
 		if (cmd == NULL) {
 			im->nomem = true;
 			return 0;
@@ -1741,11 +1807,17 @@ print_dry(struct import *im, bool *valid)
 			jw_bool(&w, "dry_run", true);
 			jw_end(&w);
 		} else {
-			printf("%s%s%sevctl %s  # %s, %s\n",
-			       p->as_user ? "runuser -u " : "",
-			       p->as_user ? p->as_user : "",
-			       p->as_user ? " -- " : "", cmd,
-			       where(p, wh, sizeof(wh)), first);
+			/* cmd is escaped; the rest comes from the input
+			 * too (file name, user). */
+			if (p->as_user) {
+				fputs("runuser -u ", stdout);
+				put_text(p->as_user, strlen(p->as_user));
+				fputs(" -- ", stdout);
+			}
+			printf("evctl %s  # ", cmd);
+			where(p, wh, sizeof(wh));
+			put_text(wh, strlen(wh));
+			printf(", %s\n", first);
 		}
 		free(cmd);
 	}
@@ -2009,11 +2081,17 @@ submit(struct import *im, bool *valid)
 			jw_end(&w);
 			free(cmd);
 		} else {
+			printf("%" PRIu64 " %s ", q->timer_id,
+			       q->existing ? "existing" : "new");
+			where(p, wh, sizeof(wh));
+			put_text(wh, strlen(wh));
+			if (p->as_user) {
+				fputs(" (as ", stdout);
+				put_text(p->as_user, strlen(p->as_user));
+				fputs(")", stdout);
+			}
 			printf(
-			    "%" PRIu64 " %s %s%s%s%s  next: %s (%s)\n",
-			    q->timer_id, q->existing ? "existing" : "new",
-			    where(p, wh, sizeof(wh)), p->as_user ? " (as " : "",
-			    p->as_user ? p->as_user : "", p->as_user ? ")" : "",
+			    "  next: %s (%s)\n",
 			    when_human(q->due_realtime_ns,
 				       p->kind == PLAN_CALENDAR ? p->zone
 								: NULL,

@@ -81,13 +81,25 @@ cron_env(const char *s, const char *end, struct cron_line *l)
 	return 1;
 }
 
-/* The command and its stdin from the text after the time fields. */
+/*
+ * The command and its stdin from the text after the time fields, as
+ * Debian's cron (3.0pl1-162, do_command.c) splits them when it runs
+ * the job:
+ * - the command: a backslash before '%' or '\' is removed ("\%" is a
+ *   '%', "\\" one '\'); one before anything else stays; the first '%'
+ *   not so escaped ends it;
+ * - its stdin, the rest: a backslash before '%' is removed and that '%'
+ *   kept; one before anything else stays (so "\\%" is "\%"); every
+ *   other '%' is a newline; a newline is added when the last character
+ *   (not counting a backslash left at the very end) is not one.
+ */
 static int
 cron_command(const char *s, const char *end, struct cron_line *l)
 {
 	size_t n = (size_t)(end - s);
 	char *c, *in = NULL, *w;
-	bool split = false;
+	bool split = false, esc = false, need_nl = false;
+	char ch;
 
 	if ((c = malloc(n + 1)) == NULL || (in = malloc(n + 2)) == NULL) {
 		free(c);
@@ -95,20 +107,38 @@ cron_command(const char *s, const char *end, struct cron_line *l)
 	}
 	w = c;
 	for (; s < end; s++) {
-		if (*s == '\\' && s + 1 < end && s[1] == '%') {
-			*w++ = '%';
-			s++;
-		} else if (*s == '%' && !split) {
-			*w = '\0';
+		ch = *s;
+		if (esc) {
+			esc = false;
+			if (ch == '%' || ch == '\\')
+				w--; /* the backslash goes */
+		} else if (ch == '\\') {
+			esc = true;
+		} else if (ch == '%') {
 			split = true;
-			w = in;
-		} else if (*s == '%') {
-			*w++ = '\n';
-		} else {
-			*w++ = *s;
+			s++;
+			break;
+		}
+		*w++ = ch;
+	}
+	*w = '\0';
+	w = in;
+	for (esc = false; split && s < end; s++) {
+		ch = *s;
+		if (esc) {
+			if (ch != '%')
+				*w++ = '\\';
+		} else if (ch == '%') {
+			ch = '\n';
+		}
+		if (!(esc = ch == '\\')) {
+			*w++ = ch;
+			need_nl = ch != '\n';
 		}
 	}
-	if (split && w > in && w[-1] != '\n')
+	if (esc)
+		*w++ = '\\';
+	if (need_nl)
 		*w++ = '\n';
 	*w = '\0';
 	l->command = c;

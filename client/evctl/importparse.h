@@ -29,9 +29,11 @@ enum cron_kind {
  * One line, as cron reads it. expr: the five time fields joined by
  * single spaces, or the @word; checked by evd's calendar parser (a
  * field it refuses makes the line CRON_BAD). command: the text up to
- * the first '%' that no backslash escapes, "\%" read as '%'. input: the
- * rest, what cron feeds the command's stdin, each further unescaped '%'
- * a newline and a final newline added; NULL without '%'. value: quotes
+ * the first '%' that no backslash escapes, "\%" read as '%' and "\\"
+ * as '\'. input: the rest, what cron feeds the command's stdin, "\%"
+ * read as '%', each further unescaped '%' a newline and a final newline
+ * added; NULL without '%'. Both exactly as Debian's cron does it (see
+ * cron_command). value: quotes
  * around the whole value removed, as cron does. Release with
  * cron_line_clear (also after a failure).
  */

@@ -59,7 +59,7 @@
  * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.6 for
  * evc_purge, EVCLIENT_1.7 for evc_list_opts (ended timers and last runs
  * in a listing), evc_reject, dead letters' reasons and
- * evc_subscribe_limit
+ * evc_subscribe_limit, EVCLIENT_1.8 for evc_unsubscribe
  * (new structs: evc_rejected, evc_dead_letter, evc_dead_letters; struct
  * evc_result, which the library allocates, gained members at its end).
  * struct evc_timer_options is embedded in struct evc_timer_info and has
@@ -1010,6 +1010,23 @@ int evc_subscribe_limit(struct evc *c, const char *channel,
 			int64_t visibility_timeout_ns, uint32_t max_inflight,
 			int timeout_ms);
 
+/*
+ * Ends this connection's subscription to channel (EVCLIENT_1.8), the
+ * connection staying open: the daemon delivers no more of its messages
+ * here, and those delivered here and neither acked nor rejected go back
+ * to the front of the channel's queue at once, as when the connection
+ * closes (acking one of them afterwards is -EVC_E_NOT_FOUND). Fired
+ * events the daemon sent before it took the request may still arrive;
+ * they cannot be acked. The handle forgets the channel (no
+ * re-subscription after a reconnection). Idempotent: 0 also when this
+ * connection did not subscribe to channel, so it is sent again after a
+ * lost connection. Needs no right on the channel. Errors:
+ * -EVC_E_INVALID_ARGUMENT for a bad channel name (an evd older than
+ * 1.8 also answers that, not knowing the request); -EVC_E_USAGE for a
+ * NULL channel. Thread-safety: as evc_subscribe().
+ */
+int evc_unsubscribe(struct evc *c, const char *channel, int timeout_ms);
+
 /* evc_list_dead() with each message's reason (EVCLIENT_1.7). Release *ret
  * with evc_dead_letters_free(). Errors and thread-safety: as
  * evc_list_dead(). */
@@ -1229,6 +1246,10 @@ int evc_subscribe_limit_async(struct evc *c, const char *channel,
 int evc_reject_async(struct evc *c, const char *channel, uint64_t fire_id,
 		     const char *reason, bool dead_letter, evc_done_cb done,
 		     void *arg);
+/* EVCLIENT_1.8, with the same rules: evc_unsubscribe (no result
+ * member). */
+int evc_unsubscribe_async(struct evc *c, const char *channel,
+			  evc_done_cb done, void *arg);
 /*
  * EVCLIENT_1.3, with the same rules. evc_wait_async: done runs once the
  * fire is done (res->run), or with the failure of the Wait; the request

@@ -413,6 +413,18 @@ reject(uint64_t fire_id, const char *reason, bool dead, const char *channel)
 	emit(&rq);
 }
 
+static void
+unsubscribe(const char *channel)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Unsubscribe m = EVD__UNSUBSCRIBE__INIT;
+
+	m.channel = (char *)channel;
+	rq.body_case = EVD__REQUEST__BODY_UNSUBSCRIBE;
+	rq.unsubscribe = &m;
+	emit(&rq);
+}
+
 /* who: 'u' (uid) or 'g' (gid). */
 static void
 channel_grant(const char *channel, char who, uint32_t id, bool sub,
@@ -606,6 +618,17 @@ main(int argc, char **argv)
 	reject(99, "nobody holds it", false, NULL);
 	reject(1, "bad\xff", false, NULL);
 	save("reject.bin");
+
+	subscribe("us", 0);
+	call_soon("us", NULL, NULL);
+	unsubscribe("us");
+	unsubscribe("us");
+	by_id(EVD__REQUEST__BODY_ACK, 1);
+	unsubscribe("never");
+	unsubscribe("0:us");
+	unsubscribe(NULL);
+	unsubscribe("bad name");
+	save("unsubscribe.bin");
 
 	subscribe("gr", 0); /* a channel exists once used */
 	channel_grant("gr", 'u', 1000, true, false, false);

@@ -10,7 +10,8 @@
 # import, a second import that schedules nothing (0 new), and
 # `evctl list --json` showing the commands, expressions and zones.
 # Also: a crontab from stdin and from `crontab -l`, refusals (User= of
-# someone else, ExecStart=+, a system crontab), --json.
+# someone else, ExecStart=+, a system crontab), --json; control bytes
+# and invalid UTF-8 from the file escaped in the dry run and the notes.
 # usage: test_evctl_import.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -235,6 +236,40 @@ check "a repeated entry: a second key" \
 	grep -q -- "--key $k1:2 --shell /bin/true  # $dir/c3:5, " "$dir/out"
 check "a repeated entry: two timers" \
 	test "$(tail -1 "$dir/out")" = "# 2 timers to schedule, 1 entry skipped"
+
+# ---- bytes from the file never reach the terminal raw ----
+# ESC sequences (a colour, a title change ending in BEL, a screen clear)
+# and an invalid UTF-8 byte, in a value, a command, its stdin and a bad
+# line: the dry run writes such words $'...' (bash reads them back to
+# the same bytes), and the notes escape them as \xNN.
+printf 'T=a\033]0;pwned\007b\n0 9 * * * printf "\033[31mred\033[0m" \377%%in\033put\n0 9 * * Mon\033[2J echo bad\n' \
+	>"$dir/c-esc"
+ctl import crontab "$dir/c-esc" --dry-run --after "$after" >"$dir/out" \
+	2>"$dir/err"
+check "control bytes: exit 1 (a bad line)" test $? -eq 1
+check "control bytes: none on stdout" \
+	test "$(LC_ALL=C tr -d '\n -~' <"$dir/out" | wc -c)" -eq 0
+check "control bytes: none on stderr" \
+	test "$(LC_ALL=C tr -d '\n -~' <"$dir/err" | wc -c)" -eq 0
+check "control bytes: the bad line's note escapes them" grep -qF -e \
+	"evctl: $dir/c-esc:3: skipped: time fields '0 9 * * Mon\\x1b[2J': " \
+	"$dir/err"
+check "control bytes: the dry run writes \$'...'" grep -qF -e \
+	"--env \$'T=a\\x1b]0;pwned\\x07b' --payload \$'in\\x1bput\\n' --shell \$'printf \"\\x1b[31mred\\x1b[0m\" \\xff'  # $dir/c-esc:2, " \
+	"$dir/out"
+# bash reads the printed words back to the file's bytes.
+evctl() {
+	while [ $# -gt 0 ]; do
+		case $1 in --env | --payload | --shell) printf '%s\0' "$2" ;; esac
+		shift
+	done
+}
+eval "$(head -1 "$dir/out")" >"$dir/words"
+unset -f evctl
+printf 'T=a\033]0;pwned\007b\0in\033put\n\0printf "\033[31mred\033[0m" \377\0' \
+	>"$dir/want"
+check "control bytes: the words read back exactly" \
+	cmp "$dir/want" "$dir/words"
 
 # ---- refusals ----
 ctl import crontab /etc/crontab --dry-run >"$dir/out" 2>&1

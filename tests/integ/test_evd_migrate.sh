@@ -95,6 +95,22 @@ check "migrate: an empty ARG is a usage error" test $? -eq 2
 "$EVD" migrate --help | grep -q 'usage: evd migrate'
 check "migrate --help" test $? -eq 0
 
+# ---- an empty pg source: refused, and left empty ----
+# Opening a source never writes: without evd's schema there is no store
+# to read, and the schema is not made (a second run says the same).
+if [[ $to == pg:* ]]; then
+	for run in first second; do
+		"$EVD" migrate --from "$to" --to "sqlite:$dir/c" >"$dir/out" \
+			2>"$dir/err"
+		check "an empty pg source, $run run: refused (exit 1)" \
+			test $? -eq 1
+		cp "$dir/err" "$dir/out"
+		check "an empty pg source, $run run: says so" grep -qx \
+			"evd migrate: the source pg holds no evd store (the PostgreSQL database has no schema evd)" \
+			"$dir/err"
+	done
+fi
+
 # ---- the copy, twice ----
 "$EVD" migrate --from "sqlite:$dir/a" --to "$to" --batch 3 >"$dir/out1" \
 	2>"$dir/err1"

@@ -129,6 +129,26 @@ test_cron_percent(void **state)
 	cron_ok("0 9 * * * echo a\\ b", CRON_ENTRY, &l);
 	assert_string_equal(l.command, "echo a\\ b");
 	cron_line_clear(&l);
+
+	/* Debian's cron (do_command.c) also reads "\\" as one '\' in the
+	 * command, so "\\%" is a '\' and then the split. */
+	cron_ok("0 9 * * * printf 'a\\\\b' \\\\%in", CRON_ENTRY, &l);
+	assert_string_equal(l.command, "printf 'a\\b' \\");
+	assert_string_equal(l.input, "in\n");
+	cron_line_clear(&l);
+	cron_ok("0 9 * * * echo \\\\\\%x", CRON_ENTRY, &l);
+	assert_string_equal(l.command, "echo \\%x");
+	assert_null(l.input);
+	cron_line_clear(&l);
+	/* In stdin a backslash escapes only '%': "\\%" is "\%", "\x" stays. */
+	cron_ok("0 9 * * * cat %a\\\\%b\\x%", CRON_ENTRY, &l);
+	assert_string_equal(l.command, "cat ");
+	assert_string_equal(l.input, "a\\%b\\x\n");
+	cron_line_clear(&l);
+	/* A backslash at the very end is kept, and adds no newline. */
+	cron_ok("0 9 * * * cat %a%\\", CRON_ENTRY, &l);
+	assert_string_equal(l.input, "a\n\\");
+	cron_line_clear(&l);
 }
 
 static void

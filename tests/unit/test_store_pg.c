@@ -141,6 +141,32 @@ query_i64(const char *sql)
 	return v;
 }
 
+/* A read-only open (evd migrate's source) of a database without evd's
+ * schema is -ENOENT and creates nothing; of a store, it reads. */
+static void
+test_pg_read_only_open(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = NULL;
+	int64_t v;
+
+	f->cfg.read_only = true;
+	assert_int_equal(B->open(&f->cfg, &s), -ENOENT);
+	assert_null(s);
+	assert_non_null(strstr(B->errmsg(NULL), "no schema evd"));
+	assert_int_equal(query_i64("SELECT count(*) FROM pg_namespace"
+	                           " WHERE nspname = 'evd'"),
+	                 0);
+	f->cfg.read_only = false;
+	s = open_ok(f);
+	B->close(s);
+	f->cfg.read_only = true;
+	s = open_ok(f);
+	assert_int_equal(B->meta_get(s, "schema_version", &v), 0);
+	assert_int_equal(v, 1);
+	B->close(s);
+}
+
 /*
  * flush() makes every earlier commit durable (sync_full): commits are
  * asynchronous (the server's WAL writer waits 10 s here, so the batch's
@@ -461,6 +487,7 @@ main(void)
                                               store_fx_teardown)
 	    T(test_pg_second_open_fails),
 	    T(test_pg_schema_version),
+	    T(test_pg_read_only_open),
 	    T(test_pg_flush),
 	    T(test_pg_flush_crash_lost),
 	    T(test_pg_normal_commits_synchronously),

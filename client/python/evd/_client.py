@@ -25,7 +25,7 @@ Ownership and invariants:
   generated bindings; tests compare both.
 - Loss of the connection: without reconnection every waiter fails with
   ConnectionLost and the client is closed. With it, requests safe to
-  repeat (reads, Subscribe, durable schedules, which then always carry an
+  repeat (reads, Subscribe, Unsubscribe, durable schedules, which then always carry an
   idempotency key) and requests never written are kept and sent again on
   the next connection after Hello and the re-subscriptions; every other
   request written fails with ConnectionLost (it may have taken effect).
@@ -460,9 +460,14 @@ class Subscription:
     """A channel subscription: an async iterator of Messages.
 
     ``async for msg in ev.subscribe("jobs")`` or ``sub = await
-    ev.subscribe("jobs")``. The protocol has no unsubscribe: close() stops
-    local delivery, and messages the daemon still sends here are left
-    unacked (redelivered after the visibility timeout)."""
+    ev.subscribe("jobs")``. Leaving the ``async for`` loop (break, return,
+    an exception) ends the subscription, as do close() and ``await
+    sub.aclose()``: the client sends Unsubscribe and the connection, which
+    stays open, gets no more of the channel's messages; those it received
+    and did not ack or reject yet (delivered, or still queued here) go
+    back to the channel's queue at once, for this or another subscriber
+    (acking one afterwards is NotFound). To take messages without ending
+    the subscription, use get() (or iterate with ``sub.__anext__()``)."""
 
     def __init__(self, client: "Client", channel: str, visibility: Optional[_Number],
                  max_inflight: Optional[int] = None) -> None:
@@ -475,6 +480,7 @@ class Subscription:
         self._ready: asyncio.Future[None] = client._loop.create_future()
         self._ready.add_done_callback(_swallow)
         self._closed = False
+        self._left = False  # close() ran: never registered again
 
     async def _wait_ready(self) -> "Subscription":
         await asyncio.shield(self._ready)
@@ -483,8 +489,22 @@ class Subscription:
     def __await__(self) -> Generator[Any, None, "Subscription"]:
         return self._wait_ready().__await__()
 
-    def __aiter__(self) -> "Subscription":
-        return self
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        # An async generator, so that leaving the loop closes it (its
+        # finaliser runs aclose() on the loop once the loop drops it) and
+        # the subscription ends with it.
+        try:
+            while True:
+                try:
+                    msg = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield msg
+        finally:
+            self.close()
 
     async def __anext__(self) -> Message:
         if self._closed:
@@ -504,9 +524,23 @@ class Subscription:
         return await asyncio.wait_for(self.__anext__(), timeout)
 
     def close(self) -> None:
-        """Stops delivering here (see the class note)."""
-        self._client._drop_sub(self)
+        """Ends the subscription (see the class note): stops delivering
+        here and sends Unsubscribe without waiting for its answer.
+        Idempotent; a no-op once the client is closed."""
+        if self._left:
+            return
+        self._left = True
+        self._client._unsubscribe(self)
         self._end(_END)
+
+    async def aclose(self) -> None:
+        """close(), then waits until the daemon has ended the
+        subscription (its unacked messages are back in the queue)."""
+        fut = None if self._left else self._client._unsubscribe(self)
+        self._left = True
+        self._end(_END)
+        if fut is not None:
+            await asyncio.shield(fut)
 
     def _end(self, item: Any) -> None:
         if not self._ready.done():
@@ -1335,7 +1369,8 @@ class Client:
             if self._subs.get(sub.channel) is sub:
                 del self._subs[sub.channel]
             sub.channel = name
-            self._subs[name] = sub
+            if not sub._left:  # closed while subscribing: its Unsubscribe follows
+                self._subs[name] = sub
             if not sub._ready.done():
                 sub._ready.set_result(None)
             return rep
@@ -1359,6 +1394,26 @@ class Client:
     def _drop_sub(self, sub: Subscription) -> None:
         if self._subs.get(sub.channel) is sub:
             del self._subs[sub.channel]
+
+    def _unsubscribe(self, sub: Subscription) -> "Optional[asyncio.Future[Any]]":
+        """Forgets sub and sends Unsubscribe for its channel, unless the
+        client is closed or a newer Subscription of the same channel on
+        this client holds it (the daemon has one subscription per
+        connection and channel). Idempotent at the daemon, so it is sent
+        again after a reconnection. Returns the reply's future (errors
+        already retrieved), or None when nothing was sent."""
+        other = self._subs.get(sub.channel)
+        self._drop_sub(sub)
+        if self._closed or (other is not None and other is not sub):
+            return None
+        if sub._ready.done() and not sub._ready.cancelled() and \
+                sub._ready.exception() is not None:
+            return None  # never subscribed
+        req = pb.Request()
+        req.unsubscribe.channel = sub.channel
+        fut = self._submit(req, True)
+        fut.add_done_callback(_swallow)
+        return fut
 
     async def ack(self, fire_id: int, *, reschedule_delay: Optional[_Number] = None,
                   reschedule_at: Union[None, _Number, datetime.datetime] = None

@@ -74,6 +74,11 @@ class SyncSubscription:
         """Rejects the message (see evd.Message.reject)."""
         return self._owner._run(msg.reject(reason, dead_letter=dead_letter))
 
+    def close(self) -> None:
+        """Ends the subscription (see evd.Subscription.aclose); the
+        connection stays open."""
+        self._owner._run(self.sub.aclose())
+
     def __iter__(self) -> Iterator[client.Message]:
         while True:
             try:
