@@ -27,6 +27,11 @@
  * before the flush that covers it is done (batch.h): each reply waits for
  * its own batch, and fsync leaves the loop thread. A backend whose
  * commit() is durable by itself (or that keeps nothing) has no flush.
+ * A backend that is also `threaded` has its statements leave the loop
+ * too: the daemon wraps it in an operation log (storeq.h) whose writes
+ * run, with begin and commit, on that same thread; then begin, the
+ * writes, commit and flush may come from either thread, never two at once
+ * (flush aside).
  *
  * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
  * -EEXIST, a taken id or key; -E2BIG, a value too big for the engine;
@@ -43,7 +48,7 @@
  * A store found damaged at open() is refused with -EUCLEAN and a reason
  * that says "corrupt" and what to do, never taken for an empty one.
  *
- * Thread-safety: none; the loop thread only, flush() aside (a backend
+ * Thread-safety: none; one thread at a time, flush() aside (a backend
  * may also use a thread of its own inside a call, as sqlite's claim()
  * does). Errors: negative errno (-EIO, -ENOSPC, -EROFS, -EBUSY, -ENOMEM,
  * -EUCLEAN, -ENOENT for "no such row"), with a human-readable reason in
