@@ -544,6 +544,133 @@ test_disk_full(void **state)
 }
 
 /* Whether evd's log holds needle. */
+/* Stats.pending_timers. */
+static uint64_t
+pending_timers(int fd)
+{
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__Stats st = EVD__STATS__INIT;
+	Evd__Reply *r;
+	uint64_t n;
+
+	rq.body_case = EVD__REQUEST__BODY_STATS;
+	rq.stats = &st;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_STATS);
+	n = r->stats->pending_timers;
+	evd__reply__free_unpacked(r, NULL);
+	return n;
+}
+
+/*
+ * The disk fills while many pipelined batches are in flight: the store's
+ * thread commits some of them and fails on one, which loses it and every
+ * batch after it. Each request's answer must say what happened to it:
+ * every Scheduled timer survives a crash, and no request answered
+ * UNAVAILABLE left a timer behind (a reply rewritten although its batch
+ * committed would be a lie that makes a client schedule twice).
+ */
+static void
+test_disk_full_in_flight(void **state)
+{
+	enum { BURST = 3000 };
+	struct rlimit small = { 64 * 1024, RLIM_INFINITY },
+		      big = { RLIM_INFINITY, RLIM_INFINITY };
+	static char payload[2048];
+	static uint64_t ids[BURST];
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t rid0 = next_req, nsched = 0, nunavail = 0, id = 0;
+	struct evd_proc p;
+	pid_t writer;
+	int fd, i, err, status;
+
+	SQLITE_ONLY();
+	start(&p);
+	fd = greet(&p);
+	memset(payload, 'x', sizeof payload - 1);
+	for (i = 0; i < BURST; i++) {
+		Evd__Request rq = EVD__REQUEST__INIT;
+		Evd__CallLater cl = EVD__CALL_LATER__INIT;
+		Evd__Callback cb = EVD__CALLBACK__INIT;
+
+		cl.has_delay_ns = 1;
+		cl.delay_ns = 3600 * SEC;
+		cb.target_case = EVD__CALLBACK__TARGET_CHANNEL;
+		cb.channel = "dur-inflight";
+		cb.has_payload = 1;
+		cb.payload.data = (uint8_t *)payload;
+		cb.payload.len = sizeof payload - 1;
+		cl.callback = &cb;
+		rq.has_request_id = 1;
+		rq.request_id = rid0 + (uint64_t)i;
+		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+		rq.call_later = &cl;
+		assert_int_equal(raw_append_request(&buf, &len, &cap, &rq), 0);
+	}
+	next_req += BURST;
+	/* Written by a child while the disk fills under evd. */
+	writer = fork();
+	assert_true(writer >= 0);
+	if (writer == 0)
+		_exit(raw_write(fd, buf, len) == 0 ? 0 : 1);
+	free(buf);
+	usleep(20000);
+	if (prlimit(p.pid, RLIMIT_FSIZE, &small, NULL) < 0) {
+		printf("SKIP: prlimit: %s\n", strerror(errno));
+		kill(writer, SIGKILL);
+		waitpid(writer, NULL, 0);
+		evd_stop(&p);
+		skip();
+	}
+	for (i = 0; i < BURST; i++) {
+		Evd__Reply *r = raw_recv_reply(fd, 20000);
+
+		assert_non_null(r);
+		assert_int_equal(r->request_id, rid0 + (uint64_t)i);
+		if (r->body_case == EVD__REPLY__BODY_SCHEDULED) {
+			ids[nsched++] = r->scheduled->timer_id;
+		} else {
+			assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
+			assert_int_equal(r->error->code,
+			                 EVD__ERROR_CODE__UNAVAILABLE);
+			nunavail++;
+		}
+		evd__reply__free_unpacked(r, NULL);
+	}
+	assert_int_equal(waitpid(writer, &status, 0), writer);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("test_disk_full_in_flight: %llu scheduled, %llu unavailable\n",
+	       (unsigned long long)nsched, (unsigned long long)nunavail);
+	/* 3000 rows of 2 KB do not fit in what the files had. */
+	assert_true(nunavail > 0);
+	assert_true(evd_alive(&p));
+
+	if (prlimit(p.pid, RLIMIT_FSIZE, &big, NULL) < 0)
+		fail_msg("prlimit: %s", strerror(errno));
+	for (i = 0; i < 50 && id == 0; i++) {
+		usleep(100000);
+		err = 0;
+		id = later(fd, 3600 * SEC, "dur-inflight", "after", NULL, -1,
+		           &err, NULL);
+	}
+	assert_true(id > 0);
+	close(fd);
+	crash_restart(&p);
+	fd = greet(&p);
+	for (i = 0; i < (int)nsched; i++) {
+		Evd__Reply *r = get(fd, ids[i]);
+
+		assert_int_equal(r->body_case, EVD__REPLY__BODY_TIMER);
+		evd__reply__free_unpacked(r, NULL);
+	}
+	/* Exactly those, and the one after: none answered UNAVAILABLE
+	 * was stored. */
+	assert_int_equal(pending_timers(fd), nsched + 1);
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
 static bool
 log_has(const struct evd_proc *p, const char *needle)
 {
@@ -940,6 +1067,7 @@ main(void)
 		cmocka_unit_test(test_misfire),
 		cmocka_unit_test(test_kill9_during_stream),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_disk_full_in_flight),
 		cmocka_unit_test(test_store_deleted),
 		cmocka_unit_test(test_wal_deleted),
 		cmocka_unit_test(test_start_errors),
