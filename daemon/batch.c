@@ -199,7 +199,7 @@ batch_sync_cb(evutil_socket_t fd, short what, void *arg)
  * started (then batch_end flushes inline: slower, as safe). */
 static struct batch_syncer *
 batch_syncer_new(struct event_base *base, const struct store_backend *be,
-                 struct store *s, struct store *q)
+                 struct store *s)
 {
 	struct batch_syncer *y = calloc(1, sizeof *y);
 	sigset_t all, old;
@@ -209,7 +209,6 @@ batch_syncer_new(struct event_base *base, const struct store_backend *be,
 		return NULL;
 	y->be = be;
 	y->s = s;
-	y->q = q;
 	y->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (y->efd < 0)
 		goto fail;
@@ -312,12 +311,9 @@ batch_committed(void)
 
 	if (batch.syncer != NULL)
 		batch.syncer->dirty = true;
-	else if (batch.inline_flush) {
-		if (batch.q != NULL)
-			(void)storeq_execute(batch.q);
-		if ((r = timed_flush(batch.inner_be, batch.inner_s)) < 0)
-			batch_flush_failed(r);
-	}
+	else if (batch.inline_flush &&
+	         (r = timed_flush(batch.inner_be, batch.inner_s)) < 0)
+		batch_flush_failed(r);
 }
 
 static int
@@ -356,11 +352,16 @@ batch_init(struct event_base *base, const struct store_backend *be,
 	batch.inner_be = be;
 	batch.inner_s = s;
 	if (s != NULL && be->flush != NULL && be->flushes(s)) {
-		if (be->threaded &&
-		    storeq_wrap(be, s, &batch.be, &batch.s) == 0)
-			batch.q = batch.s;
-		batch.syncer = batch_syncer_new(base, be, s, batch.q);
+		batch.syncer = batch_syncer_new(base, be, s);
 		batch.inline_flush = batch.syncer == NULL;
+		/* Only with the thread: a commit on the loop must be seen
+		 * to fail before its output goes (batch_end). The thread
+		 * reads y->q only after a request, made under y->lock. */
+		if (batch.syncer != NULL && be->threaded &&
+		    storeq_wrap(be, s, &batch.be, &batch.s) == 0) {
+			batch.q = batch.s;
+			batch.syncer->q = batch.q;
+		}
 	}
 	batch_output_sync();
 }
@@ -377,6 +378,13 @@ batch_shutdown(void)
 	if (batch.open)
 		batch_end();
 	batch_sync_wait();
+	if (batch.release != 0)
+		/* Lost on the store's thread at the last moment: nobody was
+		 * told they were stored, and nobody will be answered. */
+		log_warnx("%s; evd stops without answering the requests of "
+		          "the batches lost", batch_errmsg()[0] != '\0'
+		                                  ? batch_errmsg()
+		                                  : "the store failed");
 	batch_syncer_free(batch.syncer);
 	if (batch.probe_ev != NULL)
 		event_free(batch.probe_ev);

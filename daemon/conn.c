@@ -733,8 +733,10 @@ conn_rewrite_failed(struct conn *c, const char *why, uint64_t from)
 	evbuffer_free(c->out);
 	c->out = out;
 	for (hi = 0; hi < c->nholds; hi++)
-		if (c->hold[hi].len > start)
+		if (c->hold[hi].len > start) {
 			c->hold[hi].len = evbuffer_get_length(c->out);
+			c->hold[hi].owed = c->owed;
+		}
 	c->ndurable = k0;
 }
 

@@ -95,6 +95,7 @@ struct exec_job {
 	exec_done_cb cb;
 	void *cb_arg;
 	int64_t submit_ns;
+	uint64_t iter;  /* the loop iteration that queued it */
 	bool cancelled; /* exec_terminate before it started */
 	/* running: handed to the backend */
 	bool started; /* the backend said it exec'd */
@@ -155,6 +156,7 @@ static struct {
 	/* Queued jobs start once flush hold_gen of the store ended, so that
 	 * a machine crash cannot undo the fire that started them. */
 	uint64_t hold_gen, durable_gen;
+	uint64_t iter; /* loop iterations ended (exec_batch_end) */
 } E = {.devnull_fd = -1, .next_job_id = 1};
 
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
@@ -876,6 +878,49 @@ exec_hold(uint64_t gen)
 }
 
 void
+exec_batch_end(uint64_t lost)
+{
+	uint64_t from = E.iter + 1 - lost;
+	struct exec_jobq gone = TAILQ_HEAD_INITIALIZER(gone);
+	struct exec_job *j, *next;
+	struct exec_uq *uq, *unext;
+
+	E.iter++;
+	if (lost == 0 || E.uqs == NULL)
+		return;
+	/* Nothing queued has started while its flush was pending. Taken
+	 * off first: a callback may queue jobs of its own. */
+	for (uq = TAILQ_FIRST(&E.ready); uq != NULL; uq = unext) {
+		unext = TAILQ_NEXT(uq, rr);
+		for (j = TAILQ_FIRST(&uq->queue); j != NULL; j = next) {
+			next = TAILQ_NEXT(j, entry);
+			if (j->iter < from)
+				continue;
+			TAILQ_REMOVE(&uq->queue, j, entry);
+			E.nqueued--;
+			TAILQ_INSERT_TAIL(&gone, j, entry);
+		}
+		uq->nqueued = 0;
+		TAILQ_FOREACH(j, &uq->queue, entry)
+			uq->nqueued++;
+		if (uq->nqueued == 0) {
+			TAILQ_REMOVE(&E.ready, uq, rr);
+			exec_uq_release(uq);
+		}
+	}
+	while ((j = TAILQ_FIRST(&gone)) != NULL) {
+		struct exec_result r = {
+			.outcome = EXEC_LOST,
+			.submitted_ns = j->submit_ns,
+		};
+
+		TAILQ_REMOVE(&gone, j, entry);
+		j->cb(&r, j->cb_arg);
+		exec_job_free(j);
+	}
+}
+
+void
 exec_release(uint64_t gen)
 {
 	if (gen > E.durable_gen)
@@ -1216,6 +1261,7 @@ exec_submit(const struct exec_spec *s, exec_done_cb cb, void *arg)
 	j->cb = cb;
 	j->cb_arg = arg;
 	j->submit_ns = exec_now_ns();
+	j->iter = E.iter;
 	TAILQ_INSERT_TAIL(&uq->queue, j, entry);
 	if (uq->nqueued++ == 0)
 		TAILQ_INSERT_TAIL(&E.ready, uq, rr);

@@ -99,6 +99,8 @@ enum exec_outcome {
 	EXEC_TIMED_OUT, /* past its timeout; code: the signal, or the exit status
 			 * if it exited by itself after SIGTERM */
 	EXEC_FAILED,	/* did not run: code is a negative errno, errmsg why */
+	EXEC_LOST,	/* never ran: the store lost the batch of the fire that
+			 * queued it (exec_batch_end); it fires again */
 };
 
 /* Borrowed by the done callback for the duration of the call only. */
@@ -205,6 +207,15 @@ size_t exec_running_uid(uid_t uid);
  */
 void exec_hold(uint64_t gen);
 void exec_release(uint64_t gen);
+/*
+ * The loop iteration ended (call once per iteration, like
+ * conn_batch_end). lost > 0: the store lost the batches of the last lost
+ * iterations, this one included (batch_lost()), and the jobs they queued,
+ * still waiting for their flush, are delivered EXEC_LOST instead of
+ * running: their fires never happened, and memory, rebuilt from the
+ * store, fires them again.
+ */
+void exec_batch_end(uint64_t lost);
 
 /* SIGKILLs every running process group, reaps every child (blocking, but
  * SIGKILLed processes die at once; running ones are reported as killed

@@ -419,6 +419,15 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	bool retrying = false;
 	int e;
 
+	if (r->outcome == EXEC_LOST) {
+		/* Its fire was lost with its batch and fires again: this
+		 * run never was. */
+		timer_id = j->timer_id;
+		hook_forget(j);
+		hook_job_free(j);
+		sched_fire_done(timer_id);
+		return;
+	}
 	memset(&sr, 0, sizeof sr);
 	metrics_count_exec(r->outcome, r->code);
 	/* Only while the timer lives: its last fire's success must not

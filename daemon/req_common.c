@@ -695,7 +695,10 @@ req_schedule(struct req_ctx *ctx, struct sched_spec *spec,
 		return req_errno(ctx, r, "out of memory scheduling a timer");
 	if (r < 0) /* -EAGAIN, -EIO: the store */
 		return req_errno(ctx, r, NULL);
-	if (!existing && sched_timer_durable(t))
+	/* An existing timer's reply too: the batch that wrote it may
+	 * still be lost (its commit runs on the store's thread), and
+	 * then this answer must not say it exists. */
+	if (sched_timer_durable(t))
 		ctx->durable = true;
 	req_fill_scheduled(s, t);
 	s->has_existing = true;

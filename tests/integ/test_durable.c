@@ -571,7 +571,7 @@ pending_timers(int fd)
  * committed would be a lie that makes a client schedule twice).
  */
 static void
-test_disk_full_in_flight(void **state)
+disk_full_in_flight(bool keyed)
 {
 	enum { BURST = 3000 };
 	struct rlimit small = { 64 * 1024, RLIM_INFINITY },
@@ -580,7 +580,8 @@ test_disk_full_in_flight(void **state)
 	static uint64_t ids[BURST];
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
-	uint64_t rid0 = next_req, nsched = 0, nunavail = 0, id = 0;
+	uint64_t rid0 = next_req, nsched = 0, nunavail = 0, nids = 0, id = 0;
+	char key[32];
 	struct evd_proc p;
 	pid_t writer;
 	int fd, i, err, status;
@@ -602,6 +603,13 @@ test_disk_full_in_flight(void **state)
 		cb.payload.data = (uint8_t *)payload;
 		cb.payload.len = sizeof payload - 1;
 		cl.callback = &cb;
+		/* Keyed: each key twice in a row; the second is answered
+		 * "existing" from memory, and must be failed with the
+		 * first if its batch is lost. */
+		if (keyed) {
+			snprintf(key, sizeof key, "k%d", i / 2);
+			cl.key = key;
+		}
 		rq.has_request_id = 1;
 		rq.request_id = rid0 + (uint64_t)i;
 		rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
@@ -629,6 +637,8 @@ test_disk_full_in_flight(void **state)
 		assert_non_null(r);
 		assert_int_equal(r->request_id, rid0 + (uint64_t)i);
 		if (r->body_case == EVD__REPLY__BODY_SCHEDULED) {
+			if (!r->scheduled->existing)
+				nids++;
 			ids[nsched++] = r->scheduled->timer_id;
 		} else {
 			assert_int_equal(r->body_case, EVD__REPLY__BODY_ERROR);
@@ -640,7 +650,8 @@ test_disk_full_in_flight(void **state)
 	}
 	assert_int_equal(waitpid(writer, &status, 0), writer);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	printf("test_disk_full_in_flight: %llu scheduled, %llu unavailable\n",
+	printf("test_disk_full_in_flight%s: %llu scheduled, %llu "
+	       "unavailable\n", keyed ? " (keyed)" : "",
 	       (unsigned long long)nsched, (unsigned long long)nunavail);
 	/* 3000 rows of 2 KB do not fit in what the files had. */
 	assert_true(nunavail > 0);
@@ -666,9 +677,98 @@ test_disk_full_in_flight(void **state)
 	}
 	/* Exactly those, and the one after: none answered UNAVAILABLE
 	 * was stored. */
-	assert_int_equal(pending_timers(fd), nsched + 1);
+	assert_int_equal(pending_timers(fd), nids + 1);
 	close(fd);
 	assert_int_equal(evd_stop(&p), 0);
+}
+
+static void
+test_disk_full_in_flight(void **state)
+{
+	disk_full_in_flight(false);
+}
+
+/* Lines in path (0 if it does not exist). */
+static int
+count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int c, n = 0;
+
+	if (f == NULL)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * An exec timer fires while the disk is full: the store loses the batch
+ * of the fire, so the fire never happened; its hook must not run, and the
+ * timer, rebuilt from the store, fires again once the disk has room: the
+ * hook runs exactly once.
+ */
+static void
+test_hook_of_lost_fire(void **state)
+{
+	struct rlimit none = { 1, RLIM_INFINITY },
+		      big = { RLIM_INFINITY, RLIM_INFINITY };
+	Evd__Request rq = EVD__REQUEST__INIT;
+	Evd__CallLater cl = EVD__CALL_LATER__INIT;
+	Evd__Callback cb = EVD__CALLBACK__INIT;
+	Evd__Exec x = EVD__EXEC__INIT;
+	char out[600], script[700];
+	char *argv[] = { "/bin/sh", "-c", script };
+	struct evd_proc p;
+	Evd__Reply *r;
+	int fd, i;
+
+	SQLITE_ONLY();
+	start(&p);
+	assert_true(snprintf(out, sizeof out, "%s/hook.out", p.state) <
+	            (int)sizeof out);
+	snprintf(script, sizeof script, "echo ran >> '%s'", out);
+	fd = greet(&p);
+	x.n_argv = 3;
+	x.argv = argv;
+	cb.target_case = EVD__CALLBACK__TARGET_EXEC;
+	cb.exec = &x;
+	cl.has_delay_ns = 1;
+	cl.delay_ns = 700 * MS;
+	cl.callback = &cb;
+	rq.body_case = EVD__REQUEST__BODY_CALL_LATER;
+	rq.call_later = &cl;
+	r = call(fd, &rq);
+	assert_int_equal(r->body_case, EVD__REPLY__BODY_SCHEDULED);
+	evd__reply__free_unpacked(r, NULL);
+	/* No file of evd's may grow from now on. */
+	if (prlimit(p.pid, RLIMIT_FSIZE, &none, NULL) < 0) {
+		printf("SKIP: prlimit: %s\n", strerror(errno));
+		evd_stop(&p);
+		skip();
+	}
+	usleep(2000000);
+	assert_int_equal(count_lines(out), 0);
+	if (prlimit(p.pid, RLIMIT_FSIZE, &big, NULL) < 0)
+		fail_msg("prlimit: %s", strerror(errno));
+	for (i = 0; i < 100 && count_lines(out) == 0; i++)
+		usleep(100000);
+	assert_int_equal(count_lines(out), 1);
+	/* And not again. */
+	usleep(1500000);
+	assert_int_equal(count_lines(out), 1);
+	assert_true(evd_alive(&p));
+	close(fd);
+	assert_int_equal(evd_stop(&p), 0);
+}
+
+/* The same with keys: a request answered "existing" is as good as its
+ * timer's batch. */
+static void
+test_disk_full_keyed(void **state)
+{
+	disk_full_in_flight(true);
 }
 
 static bool
@@ -1068,6 +1168,8 @@ main(void)
 		cmocka_unit_test(test_kill9_during_stream),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_full_in_flight),
+		cmocka_unit_test(test_disk_full_keyed),
+		cmocka_unit_test(test_hook_of_lost_fire),
 		cmocka_unit_test(test_store_deleted),
 		cmocka_unit_test(test_wal_deleted),
 		cmocka_unit_test(test_start_errors),
