@@ -319,13 +319,18 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	sched_fire_fill(&f, t, fg);
 	if (deliver_ready(&f) < 0 || (s = batch_store()) == NULL)
 		return false;
-	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &f.fire_id)) < 0)
-		return false;
 	/* Cluster mode: a one-shot exec timer stays claimed until its hook
-	 * ended (at-least-once); the rest retire with the fire. */
+	 * ended (at-least-once); the rest retire with the fire. Its fire
+	 * id is its timer id, the same on whichever node fires it again
+	 * (EVD_FIRE_ID, for the hook to deduplicate): timer and fire ids
+	 * come from the same blocks, so no other fire has it. */
 	defer = sched.cluster != NULL && f.target == FIRE_EXEC && !fg->keep &&
 	        !fg->has_next;
+	if (defer)
+		f.fire_id = t->id;
+	else if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
+	                         "next_fire_id", &f.fire_id)) < 0)
+		return false;
 	/* The retire first: one that finds its claim gone (another node
 	 * has it) leaves nothing of the fire in the batch, so a channel
 	 * fire is exactly-once at the store. */

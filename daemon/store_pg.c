@@ -199,7 +199,8 @@ static const char *const store_pg_migrations[] = {
      * loop 0's range, shard.h). */
     "CREATE SEQUENCE evd.node_ids;"
     "CREATE SEQUENCE evd.id_blocks INCREMENT BY 4096"
-    " START WITH 1099511627776 MINVALUE 1099511627776;",
+    " START WITH 1099511627776 MINVALUE 1099511627776"
+    " MAXVALUE 281474976710655;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -2435,15 +2436,19 @@ static const char store_pg_node_beat_sql[] =
 /* Nodes silent for D are gone: their rows deleted (a node that comes
  * back registers again, after a gap), their claims pending again at
  * their due instant with a new fence, so a late retire of theirs finds
- * no row. Two nodes reaping at once: the second's DELETE finds nothing. */
+ * no row. Two nodes reaping at once: the second's DELETE finds nothing.
+ * Rows a stalled node's open transaction still holds are skipped, not
+ * waited for (its commit may yet retire them): they come back when
+ * their claim lease lapses, or to the node itself if it resumes. */
 static const char store_pg_node_reap_sql[] =
     "WITH dead AS (DELETE FROM evd.nodes WHERE node <> $1 AND"
     " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
     " RETURNING node),"
-    " r AS (UPDATE evd.timers SET state = 'P', claim_node = NULL,"
-    " fence = fence + 1, vis_at = " VIS("due_rt_ns")
-    " WHERE state = 'C' AND claim_node IN (SELECT node FROM dead)"
-    " RETURNING 1)"
+    " x AS (SELECT id FROM evd.timers WHERE state = 'C' AND"
+    " claim_node IN (SELECT node FROM dead) FOR UPDATE SKIP LOCKED),"
+    " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
+    " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
+    " FROM x WHERE t.id = x.id RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r)";
 
 static int

@@ -61,7 +61,8 @@ start_node 2
 start_node 3
 
 # The hook: one line per fire, appended at once (one short write).
-printf '#!/bin/sh\necho "$EVD_TIMER_ID $EVD_FIRE_ID" >> %s\n' "$out" \
+printf '#!/bin/sh\necho "$EVD_TIMER_ID $EVD_FIRE_ID ${EVD_SOCKET##*/}" >> %s\n' \
+	"$out" \
 	>"$dir/hook.sh"
 chmod 755 "$dir/hook.sh"
 
@@ -162,10 +163,24 @@ lapses=$(grep -c "lease lapsed" "$dir/evd.log")
 reaps=$(grep -c "reaped [1-9]" "$dir/evd.log")
 echo "# fence losses=$losses lease lapses=$lapses reaps=$reaps"
 check "a survivor reaped the faulted node" test "$reaps" -ge 1
+# A duplicate is a fire the faulted node made whose retire did not land
+# (its hook ran, then the kill; or its claim was reaped while it was
+# stopped), fired once more by a survivor, with the same EVD_FIRE_ID.
+dup_ok=1
+for id in $(cut -d' ' -f1 "$out" | sort | uniq -d); do
+	lines=$(grep -c "^$id " "$out")
+	by1=$(grep -c "^$id .* n1.sock$" "$out")
+	fids=$(grep "^$id " "$out" | cut -d' ' -f2 | sort -u | wc -l)
+	if [ "$lines" -ne 2 ] || [ "$by1" -ne 1 ] || [ "$fids" -ne 1 ]; then
+		echo "# timer $id: $(grep "^$id " "$out" | tr '\n' ';')"
+		dup_ok=0
+	fi
+done
+check "each duplicate: by the faulted node, then a survivor, one fire id" \
+	test "$dup_ok" -eq 1
 case $fault in
 kill)
-	# A duplicate is a hook the dead node ran whose retire did not
-	# commit before the kill: at most the hooks it ran at once.
+	# At most the hooks it ran at once (exec_max_running).
 	check "duplicates only from the killed node's last hooks" \
 		test "$dups" -le 64
 	;;
@@ -185,6 +200,7 @@ worst=$(sql "SELECT coalesce(max(r.fired_rt_ns - r.due_rt_ns), 0) / 1000000
 echo "# fires later than D + heartbeat + 1 s: $late (latest: $worst ms after due)"
 check "failover within D + heartbeat + 1 s" test "$late" -eq 0
 
+[ -n "${KEEP_LOG:-}" ] && cp "$dir/evd.log" "$KEEP_LOG" && cp "$out" "$KEEP_LOG.fires"
 show_failure() {
 	echo "--- evd.log"
 	tail -n 60 "$dir/evd.log"
