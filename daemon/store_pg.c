@@ -1215,8 +1215,8 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	}
 	if (!i) {
 		store_pg_seterr(s, "another evd uses this PostgreSQL database "
-		                "(schema evd): one evd per database until "
-		                "cluster mode");
+		                "(schema evd): one evd per database, unless "
+		                "every one runs in cluster mode");
 		return -EBUSY;
 	}
 	/* Only when flush() makes them durable: otherwise a crash-restart
