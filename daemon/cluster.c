@@ -48,6 +48,7 @@ static struct {
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
 	bool live;             /* as last seen: for a release on becoming so */
 	bool adopt;            /* a gap: adopt our claims at the next turn */
+	bool stopping;         /* hooks ending now were killed: no retire */
 	struct idmap *inflight;
 	uint64_t *lost;
 	size_t nlost, caplost;
@@ -163,7 +164,7 @@ cluster_exec_ended_cb(uint64_t timer_id)
 	struct store *s;
 	int r;
 
-	if (v == NULL)
+	if (v == NULL || cl.stopping)
 		return;
 	if ((s = batch_store()) == NULL)
 		return; /* not retired: the claim lapses, a peer fires again */
@@ -394,6 +395,12 @@ cluster_start(struct event_base *base)
 	/* The first heartbeat now: until it is answered nothing fires. */
 	cluster_beat_cb(-1, 0, NULL);
 	return 0;
+}
+
+void
+cluster_stopping(void)
+{
+	cl.stopping = true;
 }
 
 void

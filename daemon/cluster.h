@@ -62,6 +62,9 @@ int64_t cluster_claim_ns(void);
 /* Starts heartbeats, claims and reaps on base, over the open store (batch
  * adopted it), and installs the scheduler's hooks. 0 or -ENOMEM. */
 int cluster_start(struct event_base *base);
+/* evd stops: hooks killed from now on did not run to their end, so
+ * their timers are not retired (the claims go back to the others). */
+void cluster_stopping(void);
 /* Gives up this node's claims (pending again at once, for a peer) and its
  * node row, logs the counters, and frees everything. NULL-safe in the
  * sense that it does nothing when cluster_open was not called. */

@@ -1243,6 +1243,7 @@ main(int argc, char **argv)
 	server_stop();
 	metrics_http_stop();
 	/* Running hooks are killed; their ends go into the last batch. */
+	cluster_stopping();
 	exec_shutdown();
 	loop_commit();
 	loop_settle();

@@ -2456,8 +2456,14 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 {
 	PGresult *res;
 
+	/* The loop waits for this connect (start-up, or a reconnect after
+	 * a loss): bounded, unless the conninfo says otherwise (its values
+	 * come after ours, so they win). */
+	static const char *const kw[] = { "connect_timeout", "dbname", NULL };
+	const char *val[] = { "2", n->conninfo, NULL };
+
 	PQfinish(n->conn);
-	n->conn = store_pg_quiet(PQconnectdb(n->conninfo));
+	n->conn = store_pg_quiet(PQconnectdbParams(kw, val, 1));
 	n->kind = 0;
 	n->got = false;
 	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) {
