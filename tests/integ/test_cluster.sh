@@ -70,9 +70,16 @@ chmod 755 "$dir/hook.sh"
 # now: every node has timers due before, during and after the fault.
 declare -A owner
 cancelled=()
+# Every fourth is a channel timer: its fire is a row in evd.messages,
+# which must be there exactly once.
 for n in 1 2 3; do
 	for i in $(seq 1 "$per_node"); do
-		echo "later $((2000 + (i * 6000) / per_node))ms --exec -- $dir/hook.sh"
+		when="later $((2000 + (i * 6000) / per_node))ms"
+		if [ $((i % 4)) -eq 2 ]; then
+			echo "$when --channel cl$n --payload p$i"
+		else
+			echo "$when --exec -- $dir/hook.sh"
+		fi
 	done >"$dir/batch$n"
 done
 bpids=()
@@ -122,16 +129,24 @@ esac
 # node's last timers at most D + heartbeat + 1 s after the fault or
 # their due time; wait generously (a liveness bound is checked below).
 expect=$((total - ${#cancelled[@]}))
-fired_ids() { cut -d' ' -f1 "$out" | sort -u | wc -l; }
+# Every fire: the hooks' lines, and a line per message in the database.
+fires() {
+	cat "$out"
+	sql "SELECT timer_id || ' ' || fire_id || ' db' FROM evd.messages"
+}
+fired_ids() { fires | cut -d' ' -f1 | sort -u | wc -l; }
 for _ in $(seq 1 300); do
 	[ "$(fired_ids)" -ge "$expect" ] && break
 	sleep 0.1
 done
 sleep 1 # late duplicates, if any, arrive now
+fires >"$dir/all"
+check "channel timers fired into the database" \
+	test "$(grep -c ' db$' "$dir/all")" -gt 0
 
 declare -A seen
 dups=0
-for id in $(cut -d' ' -f1 "$out"); do
+for id in $(cut -d' ' -f1 "$dir/all"); do
 	if [ -n "${seen[$id]:-}" ]; then
 		dups=$((dups + 1))
 	fi
@@ -149,7 +164,7 @@ for c in "${cancelled[@]}"; do
 	[ -n "${seen[$c]:-}" ] && cancelled_fired=$((cancelled_fired + 1))
 done
 echo "# fault=$fault timers=$total cancelled=${#cancelled[@]}" \
-	"fires=$(wc -l <"$out") lost=$lost doubled=$dups"
+	"fires=$(wc -l <"$dir/all") lost=$lost doubled=$dups"
 check "no timer lost" test "$lost" -eq 0
 check "no cancelled timer fired" test "$cancelled_fired" -eq 0
 check "the database holds no pending or claimed timer" \
@@ -167,12 +182,12 @@ check "a survivor reaped the faulted node" test "$reaps" -ge 1
 # (its hook ran, then the kill; or its claim was reaped while it was
 # stopped), fired once more by a survivor, with the same EVD_FIRE_ID.
 dup_ok=1
-for id in $(cut -d' ' -f1 "$out" | sort | uniq -d); do
-	lines=$(grep -c "^$id " "$out")
-	by1=$(grep -c "^$id .* n1.sock$" "$out")
-	fids=$(grep "^$id " "$out" | cut -d' ' -f2 | sort -u | wc -l)
+for id in $(cut -d' ' -f1 "$dir/all" | sort | uniq -d); do
+	lines=$(grep -c "^$id " "$dir/all")
+	by1=$(grep -c "^$id .* n1.sock$" "$dir/all")
+	fids=$(grep "^$id " "$dir/all" | cut -d' ' -f2 | sort -u | wc -l)
 	if [ "$lines" -ne 2 ] || [ "$by1" -ne 1 ] || [ "$fids" -ne 1 ]; then
-		echo "# timer $id: $(grep "^$id " "$out" | tr '\n' ';')"
+		echo "# timer $id: $(grep "^$id " "$dir/all" | tr '\n' ';')"
 		dup_ok=0
 	fi
 done
