@@ -377,15 +377,14 @@ sched_claim_due(const struct store_backend *be, struct store *s,
                 int64_t lookahead_ns, uint32_t limit)
 {
 	struct sched_load ld;
-	int64_t v;
 	int n, r;
 
+	/* No last_seen_rt_ns: no node writes it in cluster mode (it is
+	 * every node's row). */
 	memset(&ld, 0, sizeof ld);
 	ld.be = be;
 	ld.s = s;
 	ld.boot_id = clock_boot_id();
-	if (be->meta_get(s, "last_seen_rt_ns", &v) == 0)
-		ld.last_seen_rt_ns = v;
 	n = be->claim_due(s, lookahead_ns, limit, sched_load_cb, &ld);
 	r = n < 0 ? n : sched_load_apply(&ld);
 	free(ld.writes);

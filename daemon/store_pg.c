@@ -198,6 +198,9 @@ static const char *const store_pg_migrations[] = {
      * two nodes share; above every id a single node hands out, within
      * loop 0's range, shard.h). */
     "CREATE SEQUENCE evd.node_ids;"
+    /* A node's claims: adopted, given back, reaped. */
+    "CREATE INDEX timers_claim ON evd.timers (claim_node)"
+    " WHERE state = 'C';"
     "CREATE SEQUENCE evd.id_blocks INCREMENT BY 4096"
     " START WITH 1099511627776 MINVALUE 1099511627776"
     " MAXVALUE 281474976710655;",
@@ -2445,7 +2448,8 @@ static const char store_pg_node_reap_sql[] =
     " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
     " RETURNING node),"
     " x AS (SELECT id FROM evd.timers WHERE state = 'C' AND"
-    " claim_node IN (SELECT node FROM dead) FOR UPDATE SKIP LOCKED),"
+    " claim_node IN (SELECT node FROM dead) AND EXISTS (SELECT 1 FROM dead)"
+    " FOR UPDATE SKIP LOCKED),"
     " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
     " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
     " FROM x WHERE t.id = x.id RETURNING 1)"
