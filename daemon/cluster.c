@@ -87,14 +87,19 @@ cluster_stats(struct cluster_stats *ret)
 }
 
 int
-cluster_open(const char *conninfo, int64_t death_ns, char *err,
-             size_t errsize)
+cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
+             char *err, size_t errsize)
 {
 	struct lease_config lc;
 	int r;
 
+	if (beat_ns > death_ns / 2) {
+		snprintf(err, errsize, "the heartbeat interval must be at most "
+		         "half the death threshold");
+		return -EINVAL;
+	}
 	cl.death_ns = death_ns;
-	cl.beat_ns = death_ns / 5;
+	cl.beat_ns = beat_ns > 0 ? beat_ns : death_ns / 5;
 	cl.claim_ns = 3 * death_ns;
 	/* M: a fifth of D covers a heartbeat's way back and a fire's way
 	 * out; the lease needs D > M and T > M. */

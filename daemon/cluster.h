@@ -51,11 +51,13 @@ struct cluster_stats {
 
 /*
  * Registers a fresh node in the database of conninfo (blocking: start-up
- * only), with death_ns the death threshold D (heartbeats every D/5, a
- * claim's lease 3 D). Returns 0, or -errno with a reason in err.
+ * only), with death_ns the death threshold D, heartbeats every beat_ns
+ * (0: D/5; at most D/2, so that one lost heartbeat leaves the lease
+ * live), a claim's lease 3 D. Returns 0, or -errno with a reason in err
+ * (-EINVAL: beat_ns too long).
  */
-int cluster_open(const char *conninfo, int64_t death_ns, char *err,
-                 size_t errsize);
+int cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
+                 char *err, size_t errsize);
 /* The node id (for store_config.cluster_node) and a claim's lease. */
 const char *cluster_node_id(void);
 int64_t cluster_claim_ns(void);

@@ -44,6 +44,7 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_FINISHED_MAX] = "finished_max",
 	[CONFIG_CLUSTER] = "cluster",
 	[CONFIG_CLUSTER_DEATH_MS] = "cluster_death_ms",
+	[CONFIG_CLUSTER_HEARTBEAT_MS] = "cluster_heartbeat_ms",
 };
 
 void
@@ -316,6 +317,14 @@ config_set(struct config *c, int key, const char *value, char *err,
 			return -EINVAL;
 		}
 		c->cluster_death_ms = (uint32_t)v;
+		break;
+	case CONFIG_CLUSTER_HEARTBEAT_MS:
+		if (parse_uint(value, 0, CONFIG_CLUSTER_DEATH_MAX / 2, &v) < 0) {
+			snprintf(err, errsize, "expected 0..%u ms, not "
+			         "'%.64s'", CONFIG_CLUSTER_DEATH_MAX / 2, value);
+			return -EINVAL;
+		}
+		c->cluster_heartbeat_ms = (uint32_t)v;
 		break;
 	case CONFIG_THREADS:
 		if (parse_uint(value, 1, CONFIG_THREADS_MAX, &v) < 0) {
@@ -647,6 +656,8 @@ config_merge(struct config *dst, const struct config *src)
 		dst->cluster = src->cluster;
 	if (src->set & CONFIG_BIT(CONFIG_CLUSTER_DEATH_MS))
 		dst->cluster_death_ms = src->cluster_death_ms;
+	if (src->set & CONFIG_BIT(CONFIG_CLUSTER_HEARTBEAT_MS))
+		dst->cluster_heartbeat_ms = src->cluster_heartbeat_ms;
 	dst->set |= src->set;
 }
 
@@ -678,6 +689,7 @@ config_fill_defaults(struct config *c)
 	d.finished_max = CONFIG_DEFAULT_FINISHED_MAX;
 	d.cluster = false;
 	d.cluster_death_ms = CONFIG_DEFAULT_CLUSTER_DEATH_MS;
+	d.cluster_heartbeat_ms = 0;
 	/* Everything but the environment-dependent paths. */
 	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
 	        ~CONFIG_BIT(CONFIG_STATE_DIR);
@@ -739,6 +751,8 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_CLUSTER);
 	if (a->cluster_death_ms != b->cluster_death_ms)
 		diff |= CONFIG_BIT(CONFIG_CLUSTER_DEATH_MS);
+	if (a->cluster_heartbeat_ms != b->cluster_heartbeat_ms)
+		diff |= CONFIG_BIT(CONFIG_CLUSTER_HEARTBEAT_MS);
 	return diff & both;
 }
 
@@ -913,6 +927,9 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_CLUSTER_DEATH_MS:
 		snprintf(buf, size, "%u", c->cluster_death_ms);
+		break;
+	case CONFIG_CLUSTER_HEARTBEAT_MS:
+		snprintf(buf, size, "%u", c->cluster_heartbeat_ms);
 		break;
 	default:
 		snprintf(buf, size, "?");

@@ -50,6 +50,7 @@ enum config_key {
 	CONFIG_FINISHED_MAX,
 	CONFIG_CLUSTER,
 	CONFIG_CLUSTER_DEATH_MS,
+	CONFIG_CLUSTER_HEARTBEAT_MS,
 	CONFIG_NKEYS,
 };
 
@@ -135,6 +136,7 @@ struct config {
 	uint32_t finished_max;    /* per uid, where kept in memory */
 	bool cluster;             /* one node of several on a pg store */
 	uint32_t cluster_death_ms; /* D: a node silent this long is dead */
+	uint32_t cluster_heartbeat_ms; /* 0: D / 5 */
 };
 
 /* Nothing set. */

@@ -120,6 +120,8 @@ usage(FILE *f)
 	        "                      database (see evd(8), CLUSTER MODE)\n"
 	        "  --cluster-death-ms MS  a node silent this long is dead "
 	        "(default 10000)\n"
+	        "  --cluster-heartbeat-ms MS  heartbeat interval (default: "
+	        "a fifth of that)\n"
 	        "  --sync MODE         full (fsync every commit, the default) "
 	        "or normal\n"
 	        "                      (a power loss may lose the last "
@@ -235,7 +237,8 @@ parse_options(int argc, char **argv)
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
 	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
 	       OPT_HOOKS, OPT_FINISHED_MAX, OPT_CHECK_CONFIG,
-	       OPT_INIT_SCHEMA, OPT_CLUSTER, OPT_CLUSTER_DEATH };
+	       OPT_INIT_SCHEMA, OPT_CLUSTER, OPT_CLUSTER_DEATH,
+	       OPT_CLUSTER_HEARTBEAT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -254,6 +257,8 @@ parse_options(int argc, char **argv)
 		{ "cluster", no_argument, NULL, OPT_CLUSTER },
 		{ "cluster-death-ms", required_argument, NULL,
 		  OPT_CLUSTER_DEATH },
+		{ "cluster-heartbeat-ms", required_argument, NULL,
+		  OPT_CLUSTER_HEARTBEAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -276,6 +281,8 @@ parse_options(int argc, char **argv)
 		[OPT_INIT_SCHEMA - OPT_SOCKET] = -1,
 		[OPT_CLUSTER - OPT_SOCKET] = CONFIG_CLUSTER,
 		[OPT_CLUSTER_DEATH - OPT_SOCKET] = CONFIG_CLUSTER_DEATH_MS,
+		[OPT_CLUSTER_HEARTBEAT - OPT_SOCKET] =
+		    CONFIG_CLUSTER_HEARTBEAT_MS,
 	};
 	char why[256];
 	int ch, idx;
@@ -311,6 +318,7 @@ parse_options(int argc, char **argv)
 		case OPT_FINISHED_MAX:
 		case OPT_CLUSTER:
 		case OPT_CLUSTER_DEATH:
+		case OPT_CLUSTER_HEARTBEAT:
 			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET],
 			               ch == OPT_CLUSTER ? "yes" : optarg,
 			               why, sizeof why) < 0) {
@@ -652,9 +660,10 @@ open_store(struct event_base *base, const struct config *c)
 		if (shard_count() > 1)
 			fatalx("cluster mode runs one event loop (threads = "
 			       "1)");
-		if (cluster_open(cfg.conninfo, (int64_t)c->cluster_death_ms *
-		                                   1000000,
-		                 why, sizeof why) < 0)
+		if (cluster_open(cfg.conninfo,
+		                 (int64_t)c->cluster_death_ms * 1000000,
+		                 (int64_t)c->cluster_heartbeat_ms * 1000000, why,
+		                 sizeof why) < 0)
 			fatalx("cannot join the cluster: %s", why);
 		cfg.cluster_node = cluster_node_id();
 		cfg.claim_ns = cluster_claim_ns();
