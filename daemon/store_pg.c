@@ -2463,8 +2463,9 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	/* The loop waits for this connect (start-up, or a reconnect after
 	 * a loss): bounded, unless the conninfo says otherwise (its values
 	 * come after ours, so they win). */
-	static const char *const kw[] = { "connect_timeout", "dbname", NULL };
-	const char *val[] = { "2", n->conninfo, NULL };
+	static const char *const kw[] = { "connect_timeout", "application_name",
+		                          "dbname", NULL };
+	const char *val[] = { "2", "evd", n->conninfo, NULL };
 
 	PQfinish(n->conn);
 	n->conn = store_pg_quiet(PQconnectdbParams(kw, val, 1));
@@ -2604,17 +2605,54 @@ store_pg_node_reap(struct store_pg_node *n, int64_t death_ns)
 	                          death_ns);
 }
 
+/* libpq's messages end in a newline and may hold more lines: one. */
+static void
+store_pg_oneline(char *buf)
+{
+	size_t n = strlen(buf);
+
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+}
+
+static int store_pg_node_read1(struct store_pg_node *n,
+                               struct store_pg_node_beat *ret, char *err,
+                               size_t errsize);
+
 int
 store_pg_node_read(struct store_pg_node *n, struct store_pg_node_beat *ret,
                    char *err, size_t errsize)
 {
+	int r = store_pg_node_read1(n, ret, err, errsize);
+
+	if (r < 0)
+		store_pg_oneline(err);
+	return r;
+}
+
+static int
+store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
+                    char *err, size_t errsize)
+{
 	PGresult *res;
 	int r = 0;
 
-	if (n->kind == 0 || n->conn == NULL)
+	if (n->conn == NULL)
 		return 0;
+	/* Readable with nothing in flight: a notice, or the server's
+	 * goodbye; read, so that the socket does not stay readable. */
 	if (!PQconsumeInput(n->conn))
 		goto lost;
+	if (n->kind == 0) {
+		while ((res = PQgetResult(n->conn)) != NULL)
+			PQclear(res);
+		if (PQstatus(n->conn) == CONNECTION_OK)
+			return 0;
+		goto lost;
+	}
 	while (!PQisBusy(n->conn)) {
 		if ((res = PQgetResult(n->conn)) == NULL) {
 			/* The end of the statement's results. */
