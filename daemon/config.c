@@ -42,6 +42,9 @@ static const char *const key_names[CONFIG_NKEYS] = {
 	[CONFIG_HOOKS] = "hooks",
 	[CONFIG_FINISHED_KEEP_S] = "finished_keep_s",
 	[CONFIG_FINISHED_MAX] = "finished_max",
+	[CONFIG_CLUSTER] = "cluster",
+	[CONFIG_CLUSTER_DEATH_MS] = "cluster_death_ms",
+	[CONFIG_CLUSTER_HEARTBEAT_MS] = "cluster_heartbeat_ms",
 };
 
 void
@@ -293,6 +296,35 @@ config_set(struct config *c, int key, const char *value, char *err,
 			return -EINVAL;
 		}
 		c->finished_max = (uint32_t)v;
+		break;
+	case CONFIG_CLUSTER:
+		if (strcmp(value, "yes") == 0)
+			c->cluster = true;
+		else if (strcmp(value, "no") == 0)
+			c->cluster = false;
+		else {
+			snprintf(err, errsize, "expected yes or no, not "
+			         "'%.64s'", value);
+			return -EINVAL;
+		}
+		break;
+	case CONFIG_CLUSTER_DEATH_MS:
+		if (parse_uint(value, CONFIG_CLUSTER_DEATH_MIN,
+		               CONFIG_CLUSTER_DEATH_MAX, &v) < 0) {
+			snprintf(err, errsize, "expected %u..%u ms, not "
+			         "'%.64s'", CONFIG_CLUSTER_DEATH_MIN,
+			         CONFIG_CLUSTER_DEATH_MAX, value);
+			return -EINVAL;
+		}
+		c->cluster_death_ms = (uint32_t)v;
+		break;
+	case CONFIG_CLUSTER_HEARTBEAT_MS:
+		if (parse_uint(value, 0, CONFIG_CLUSTER_DEATH_MAX / 2, &v) < 0) {
+			snprintf(err, errsize, "expected 0..%u ms, not "
+			         "'%.64s'", CONFIG_CLUSTER_DEATH_MAX / 2, value);
+			return -EINVAL;
+		}
+		c->cluster_heartbeat_ms = (uint32_t)v;
 		break;
 	case CONFIG_THREADS:
 		if (parse_uint(value, 1, CONFIG_THREADS_MAX, &v) < 0) {
@@ -620,6 +652,12 @@ config_merge(struct config *dst, const struct config *src)
 		dst->finished_keep_s = src->finished_keep_s;
 	if (src->set & CONFIG_BIT(CONFIG_FINISHED_MAX))
 		dst->finished_max = src->finished_max;
+	if (src->set & CONFIG_BIT(CONFIG_CLUSTER))
+		dst->cluster = src->cluster;
+	if (src->set & CONFIG_BIT(CONFIG_CLUSTER_DEATH_MS))
+		dst->cluster_death_ms = src->cluster_death_ms;
+	if (src->set & CONFIG_BIT(CONFIG_CLUSTER_HEARTBEAT_MS))
+		dst->cluster_heartbeat_ms = src->cluster_heartbeat_ms;
 	dst->set |= src->set;
 }
 
@@ -649,6 +687,9 @@ config_fill_defaults(struct config *c)
 	strcpy(d.hooks, "auto");
 	d.finished_keep_s = CONFIG_DEFAULT_FINISHED_KEEP_S;
 	d.finished_max = CONFIG_DEFAULT_FINISHED_MAX;
+	d.cluster = false;
+	d.cluster_death_ms = CONFIG_DEFAULT_CLUSTER_DEATH_MS;
+	d.cluster_heartbeat_ms = 0;
 	/* Everything but the environment-dependent paths. */
 	d.set = ((1u << CONFIG_NKEYS) - 1) & ~CONFIG_BIT(CONFIG_SOCKET) &
 	        ~CONFIG_BIT(CONFIG_STATE_DIR);
@@ -706,6 +747,12 @@ config_diff(const struct config *a, const struct config *b)
 		diff |= CONFIG_BIT(CONFIG_FINISHED_KEEP_S);
 	if (a->finished_max != b->finished_max)
 		diff |= CONFIG_BIT(CONFIG_FINISHED_MAX);
+	if (a->cluster != b->cluster)
+		diff |= CONFIG_BIT(CONFIG_CLUSTER);
+	if (a->cluster_death_ms != b->cluster_death_ms)
+		diff |= CONFIG_BIT(CONFIG_CLUSTER_DEATH_MS);
+	if (a->cluster_heartbeat_ms != b->cluster_heartbeat_ms)
+		diff |= CONFIG_BIT(CONFIG_CLUSTER_HEARTBEAT_MS);
 	return diff & both;
 }
 
@@ -874,6 +921,15 @@ config_format(const struct config *c, int key, char *buf, size_t size)
 		break;
 	case CONFIG_FINISHED_MAX:
 		snprintf(buf, size, "%u", c->finished_max);
+		break;
+	case CONFIG_CLUSTER:
+		snprintf(buf, size, "%s", c->cluster ? "yes" : "no");
+		break;
+	case CONFIG_CLUSTER_DEATH_MS:
+		snprintf(buf, size, "%u", c->cluster_death_ms);
+		break;
+	case CONFIG_CLUSTER_HEARTBEAT_MS:
+		snprintf(buf, size, "%u", c->cluster_heartbeat_ms);
 		break;
 	default:
 		snprintf(buf, size, "?");

@@ -48,6 +48,9 @@ enum config_key {
 	CONFIG_HOOKS,
 	CONFIG_FINISHED_KEEP_S,
 	CONFIG_FINISHED_MAX,
+	CONFIG_CLUSTER,
+	CONFIG_CLUSTER_DEATH_MS,
+	CONFIG_CLUSTER_HEARTBEAT_MS,
 	CONFIG_NKEYS,
 };
 
@@ -91,6 +94,10 @@ enum config_key {
 #define CONFIG_DEFAULT_FINISHED_KEEP_S 604800u
 #define CONFIG_FINISHED_MAX_MAX 1000000u
 #define CONFIG_DEFAULT_FINISHED_MAX 1000u
+/* Cluster mode: a node silent this long is dead (ms). */
+#define CONFIG_DEFAULT_CLUSTER_DEATH_MS 10000u
+#define CONFIG_CLUSTER_DEATH_MIN 500u
+#define CONFIG_CLUSTER_DEATH_MAX 600000u
 /* The store setting's bytes, NUL included (a conninfo lives in it). */
 #define CONFIG_STORE_MAX 1024u
 /* A configuration file larger than this is refused (it is a few lines). */
@@ -127,6 +134,9 @@ struct config {
 	char hooks[16]; /* how hooks start: "auto", "systemd" or "spawner" */
 	uint32_t finished_keep_s; /* finished timers are kept this long */
 	uint32_t finished_max;    /* per uid, where kept in memory */
+	bool cluster;             /* one node of several on a pg store */
+	uint32_t cluster_death_ms; /* D: a node silent this long is dead */
+	uint32_t cluster_heartbeat_ms; /* 0: D / 5 */
 };
 
 /* Nothing set. */

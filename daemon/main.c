@@ -25,6 +25,7 @@
 
 #include "batch.h"
 #include "channel.h"
+#include "cluster.h"
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -114,6 +115,13 @@ usage(FILE *f)
 	        "  --init-schema       with --store pg:...: create or migrate "
 	        "the schema evd,\n"
 	        "                      then exit\n"
+	        "  --cluster           with --store pg:...: one node of "
+	        "several on the\n"
+	        "                      database (see evd(8), CLUSTER MODE)\n"
+	        "  --cluster-death-ms MS  a node silent this long is dead "
+	        "(default 10000)\n"
+	        "  --cluster-heartbeat-ms MS  heartbeat interval (default: "
+	        "a fifth of that)\n"
 	        "  --sync MODE         full (fsync every commit, the default) "
 	        "or normal\n"
 	        "                      (a power loss may lose the last "
@@ -229,7 +237,8 @@ parse_options(int argc, char **argv)
 	enum { OPT_SOCKET = 256, OPT_STATE, OPT_STORE, OPT_LOG, OPT_FRAME,
 	       OPT_SYNC, OPT_HISTORY, OPT_METRICS, OPT_THREADS, OPT_CONFIG,
 	       OPT_HOOKS, OPT_FINISHED_MAX, OPT_CHECK_CONFIG,
-	       OPT_INIT_SCHEMA };
+	       OPT_INIT_SCHEMA, OPT_CLUSTER, OPT_CLUSTER_DEATH,
+	       OPT_CLUSTER_HEARTBEAT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -245,6 +254,11 @@ parse_options(int argc, char **argv)
 		{ "finished-max", required_argument, NULL, OPT_FINISHED_MAX },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "init-schema", no_argument, NULL, OPT_INIT_SCHEMA },
+		{ "cluster", no_argument, NULL, OPT_CLUSTER },
+		{ "cluster-death-ms", required_argument, NULL,
+		  OPT_CLUSTER_DEATH },
+		{ "cluster-heartbeat-ms", required_argument, NULL,
+		  OPT_CLUSTER_HEARTBEAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -265,6 +279,10 @@ parse_options(int argc, char **argv)
 		[OPT_FINISHED_MAX - OPT_SOCKET] = CONFIG_FINISHED_MAX,
 		[OPT_CHECK_CONFIG - OPT_SOCKET] = -1,
 		[OPT_INIT_SCHEMA - OPT_SOCKET] = -1,
+		[OPT_CLUSTER - OPT_SOCKET] = CONFIG_CLUSTER,
+		[OPT_CLUSTER_DEATH - OPT_SOCKET] = CONFIG_CLUSTER_DEATH_MS,
+		[OPT_CLUSTER_HEARTBEAT - OPT_SOCKET] =
+		    CONFIG_CLUSTER_HEARTBEAT_MS,
 	};
 	char why[256];
 	int ch, idx;
@@ -298,7 +316,11 @@ parse_options(int argc, char **argv)
 		case OPT_THREADS:
 		case OPT_HOOKS:
 		case OPT_FINISHED_MAX:
-			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET], optarg,
+		case OPT_CLUSTER:
+		case OPT_CLUSTER_DEATH:
+		case OPT_CLUSTER_HEARTBEAT:
+			if (config_set(&opts.cmd, keys[ch - OPT_SOCKET],
+			               ch == OPT_CLUSTER ? "yes" : optarg,
 			               why, sizeof why) < 0) {
 				fprintf(stderr, "evd: --%s: %s\n",
 				        longopts[idx].name, why);
@@ -631,6 +653,21 @@ open_store(struct event_base *base, const struct config *c)
 
 	store_config_of(c, &cfg);
 	cfg.log = store_log_cb;
+	if (c->cluster) {
+		if (strcmp(be->name, "pg") != 0)
+			fatalx("cluster mode needs --store pg:CONNINFO (the "
+			       "store is %s)", be->name);
+		if (shard_count() > 1)
+			fatalx("cluster mode runs one event loop (threads = "
+			       "1)");
+		if (cluster_open(cfg.conninfo,
+		                 (int64_t)c->cluster_death_ms * 1000000,
+		                 (int64_t)c->cluster_heartbeat_ms * 1000000, why,
+		                 sizeof why) < 0)
+			fatalx("cannot join the cluster: %s", why);
+		cfg.cluster_node = cluster_node_id();
+		cfg.claim_ns = cluster_claim_ns();
+	}
 	if (be->durable && (r = make_dirs(c->state_dir, 0700)) < 0) {
 		errno = -r;
 		fatal("cannot create the state directory %s", c->state_dir);
@@ -646,6 +683,8 @@ open_store(struct event_base *base, const struct config *c)
 	batch_init(base, be, s);
 	be = batch_backend();
 	s = batch_store_ro();
+	if (c->cluster && cluster_start(base) < 0)
+		fatalx("out of memory at start-up");
 	if ((r = sched_reload_durable(be, s)) < 0 ||
 	    (r = channel_reload(be, s)) < 0)
 		fatalx("cannot load the %s store in %s: %s", be->name,
@@ -1216,9 +1255,12 @@ main(int argc, char **argv)
 	server_stop();
 	metrics_http_stop();
 	/* Running hooks are killed; their ends go into the last batch. */
+	cluster_stopping();
 	exec_shutdown();
 	loop_commit();
 	loop_settle();
+	/* Claims go back to the database for peers, after the last batch. */
+	cluster_shutdown();
 	/* What the other loops are owed from here goes out with their own
 	 * drain; then they stop. */
 	conn_flush_all();

@@ -346,6 +346,12 @@ sched_shutdown(void)
 	memset(&sched, 0, sizeof sched);
 }
 
+void
+sched_set_cluster(const struct sched_cluster_ops *ops)
+{
+	sched.cluster = ops;
+}
+
 /*
  * Takes the next id from a counter whose reserved limit lives in the
  * store (meta key), reserving a new block when the current one is used
@@ -360,6 +366,21 @@ sched_next(uint64_t *next, uint64_t *limit, const char *key, uint64_t *ret)
 
 	if (*next >= UINT64_MAX - SCHED_ID_BLOCK)
 		return -EOVERFLOW;
+	if (*next >= *limit && sched.cluster != NULL) {
+		uint64_t first, count;
+
+		/* Nodes share the id space: a block no other node gets. */
+		if ((s = batch_store()) == NULL)
+			return -EAGAIN;
+		if ((r = be->reserve_ids(s, &first, &count)) < 0) {
+			batch_fail(r);
+			return -EIO;
+		}
+		/* Caller fire ids may have run past the last block. */
+		if (*next < first || *next >= first + count)
+			*next = first;
+		*limit = first + count;
+	}
 	if (*next >= *limit) {
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;

@@ -112,6 +112,39 @@ void sched_set_fire_rate(uint32_t per_second);
 void sched_shutdown(void);
 
 /*
+ * Cluster mode (cluster.h): several nodes share the store, and every
+ * durable timer in memory is one of this node's claims. The scheduler
+ * asks before each durable fire whether the node may act (its lease is
+ * live: self-fencing; if not, the timer is held back), reports a retire
+ * that found its claim gone (a fence loss: the timer is not fired, and
+ * the node drops it on its next turn), and leaves a one-shot exec
+ * timer's retire to the end of its hook (at-least-once: a node that dies
+ * before then leaves the claim for a peer to reap and fire again).
+ * Callbacks run on the loop thread; ops must outlive the scheduler.
+ */
+struct sched_cluster_ops {
+	bool (*may_fire)(void);
+	void (*claim_lost)(uint64_t timer_id);
+	/* A one-shot exec timer fired with this fence; retire it (fenced)
+	 * when its hook has ended. */
+	void (*exec_fired)(uint64_t timer_id, uint64_t fence);
+	/* A hook of timer_id ended (sched_fire_done). */
+	void (*exec_ended)(uint64_t timer_id);
+};
+void sched_set_cluster(const struct sched_cluster_ops *ops);
+/* Forgets durable timers in memory, the store unchanged: the one with
+ * id (if held), or with id 0 every one (claims dropped at a lease
+ * lapse). */
+void sched_drop_durable(uint64_t id);
+/*
+ * Claims at most limit due timers from the store in the current batch
+ * (store_backend.claim_due) and holds them as sched_reload_durable
+ * would load them. Returns how many were claimed, or -errno.
+ */
+int sched_claim_due(const struct store_backend *be, struct store *s,
+                    int64_t lookahead_ns, uint32_t limit);
+
+/*
  * Schedules a timer; a channel timer is durable (written to the store in
  * this iteration's batch). If spec->key is set and the owner already has
  * a pending timer with that key, returns that one and sets *ret_existing.

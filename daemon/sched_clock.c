@@ -293,7 +293,10 @@ sched_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 
 	/* Each loop moves its own calendar timers when the zone changes. */
 	sched_zone_check();
-	if (be == NULL || !be->durable || (s = batch_store()) == NULL)
+	/* Cluster mode: not a row every node's batch would lock (a node
+	 * stopped inside its batch would stop the others' at it). */
+	if (be == NULL || !be->durable || sched.cluster != NULL ||
+	    (s = batch_store()) == NULL)
 		return;
 	r = be->meta_put(s, "last_seen_rt_ns",
 	                 clock_now_ns(EVD_CLOCK_REALTIME));

@@ -238,8 +238,14 @@ sched_skip(struct timer *t, const struct sched_firing *plan, const char *why)
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return false;
-		if ((r = sched_store_advance(s, t, f)) < 0 ||
-		    (r = batch_backend()->run_append(s, &run)) < 0) {
+		r = sched_store_advance(s, t, f);
+		if (r == -ESTALE && sched.cluster != NULL) {
+			/* Another node's now: it skips it, not this one. */
+			sched.cluster->claim_lost(t->id);
+			sched_advance(t, f);
+			return true;
+		}
+		if (r < 0 || (r = batch_backend()->run_append(s, &run)) < 0) {
 			batch_fail(r);
 			return false;
 		}
@@ -303,14 +309,41 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	struct store_run run;
 	struct fire f;
 	struct store *s;
+	bool defer;
 	int r;
 
+	/* Cluster mode: a node that cannot prove its lease fires nothing
+	 * (held back; dropped if the lease lapses). */
+	if (sched.cluster != NULL && !sched.cluster->may_fire())
+		return false;
 	sched_fire_fill(&f, t, fg);
 	if (deliver_ready(&f) < 0 || (s = batch_store()) == NULL)
 		return false;
-	if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
-	                    "next_fire_id", &f.fire_id)) < 0)
+	/* Cluster mode: a one-shot exec timer stays claimed until its hook
+	 * ended (at-least-once); the rest retire with the fire. Its fire
+	 * id is its timer id, the same on whichever node fires it again
+	 * (EVD_FIRE_ID, for the hook to deduplicate): timer and fire ids
+	 * come from the same blocks, so no other fire has it. */
+	defer = sched.cluster != NULL && f.target == FIRE_EXEC && !fg->keep &&
+	        !fg->has_next;
+	if (defer)
+		f.fire_id = t->id;
+	else if ((r = sched_next(&sched.next_fire_id, &sched.fire_id_limit,
+	                         "next_fire_id", &f.fire_id)) < 0)
 		return false;
+	/* The retire first: one that finds its claim gone (another node
+	 * has it) leaves nothing of the fire in the batch, so a channel
+	 * fire is exactly-once at the store. */
+	r = defer ? 0 : sched_store_advance(s, t, fg);
+	if (r == -ESTALE && sched.cluster != NULL) {
+		sched.cluster->claim_lost(t->id);
+		sched_advance(t, fg);
+		return true;
+	}
+	if (r < 0) {
+		batch_fail(r);
+		return false;
+	}
 	memset(&run, 0, sizeof run);
 	run.timer_id = t->id;
 	run.fire_id = f.fire_id;
@@ -321,7 +354,6 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	                      ? EVD_RUN_EXEC_STARTED
 	                      : EVD_RUN_QUEUED;
 	if ((r = deliver_stage(&f, s)) < 0 ||
-	    (r = sched_store_advance(s, t, fg)) < 0 ||
 	    (r = be->run_append(s, &run)) < 0) {
 		/* The batch is lost; recovery reloads t from the store. */
 		batch_fail(r);
@@ -329,6 +361,8 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	}
 	metrics_observe_lateness(fg->lateness);
 	deliver_fire(&f, s);
+	if (defer)
+		sched.cluster->exec_fired(t->id, TC(t)->fence);
 	sched_advance(t, fg);
 	return true;
 }
@@ -598,6 +632,8 @@ sched_hook_ended(uint64_t timer_id)
 void
 sched_fire_done(uint64_t timer_id)
 {
+	if (sched.cluster != NULL)
+		sched.cluster->exec_ended(timer_id);
 	sched_hook_ended(timer_id);
 	sched_release_held();
 }

@@ -169,6 +169,8 @@ struct sched_state {
 	int64_t rt_offset;   /* realtime - monotonic when last looked */
 	long utc_offset;     /* the system zone's offset when last looked */
 	char zone_abbr[16];
+	/* Cluster mode's hooks (sched_set_cluster), or NULL: one node. */
+	const struct sched_cluster_ops *cluster;
 };
 extern _Thread_local struct sched_state sched;
 

@@ -171,6 +171,12 @@ sched_load_cb(const struct store_timer *st, void *arg)
 		          st->id);
 		return 0;
 	}
+	/* Cluster mode: a claim of this node's own that lapsed and came
+	 * back to it holds the new fence now. */
+	if ((t = idtab_get(sched.by_id, st->id)) != NULL) {
+		sched_unlink(t);
+		timer_free(t);
+	}
 	deadline = sched_load_deadline(st, ld, &was_moved);
 	now = clock_now_ns(st->clock);
 	if (deadline < now && !st->paused &&
@@ -276,6 +282,11 @@ sched_load_apply(struct sched_load *ld)
 		} else {
 			if ((r = ld->be->retire(s, w->id, w->fence, NULL)) == 0)
 				r = ld->be->run_append(s, &run);
+			/* Cluster mode: another node has it now. */
+			if (r == -ESTALE && sched.cluster != NULL) {
+				sched.cluster->claim_lost(w->id);
+				r = 0;
+			}
 		}
 		if (r < 0) {
 			batch_fail(r);
@@ -365,3 +376,49 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	return 0;
 }
 
+
+void
+sched_drop_durable(uint64_t id)
+{
+	struct timer *t;
+	uint64_t at = 0;
+
+	if (id != 0) {
+		if ((t = idtab_get(sched.by_id, id)) != NULL &&
+		    TIMER_DURABLE(t)) {
+			sched_unlink(t);
+			timer_free(t);
+		}
+		return;
+	}
+	while ((t = idtab_next(sched.by_id, at, &at)) != NULL) {
+		if (TIMER_DURABLE(t)) {
+			sched_unlink(t);
+			timer_free(t);
+		}
+	}
+}
+
+int
+sched_claim_due(const struct store_backend *be, struct store *s,
+                int64_t lookahead_ns, uint32_t limit)
+{
+	struct sched_load ld;
+	int n, r;
+
+	/* No last_seen_rt_ns: no node writes it in cluster mode (it is
+	 * every node's row). */
+	memset(&ld, 0, sizeof ld);
+	ld.be = be;
+	ld.s = s;
+	ld.boot_id = clock_boot_id();
+	n = be->claim_due(s, lookahead_ns, limit, sched_load_cb, &ld);
+	r = n < 0 ? n : sched_load_apply(&ld);
+	free(ld.writes);
+	if (r < 0)
+		return r;
+	if (ld.skipped > 0)
+		log_info("claimed %d durable timers (%zu skipped)", n,
+		         ld.skipped);
+	return n;
+}

@@ -108,6 +108,10 @@ struct store_timer {
 	const uint8_t *sched;
 	size_t sched_len;
 	bool paused;             /* does not fire until resumed */
+	/* Cluster mode, claims only: how long the claim's lease had left
+	 * when the claiming statement ran (the database's clock); the
+	 * claimant measures it from when it sent the claim. */
+	int64_t lease_left_ns;
 };
 
 /* A channel message as stored. */
@@ -204,6 +208,19 @@ struct store_config {
 	 * schema nor prunes; -ENOENT (with errmsg) when there is no store.
 	 * Honoured by pg; sqlite's caller checks that its file exists. */
 	bool read_only;
+	/*
+	 * Cluster mode (pg only; NULL: a single node): this process's node
+	 * id, as registered in the shared database (store_pg_node_open),
+	 * never reused. Several nodes then share the database: timers this
+	 * node schedules or revives are claimed by it at once (state C,
+	 * claim_node, a claim lease of claim_ns past their due instant);
+	 * claim() hands over this node's own claims only, each fenced anew
+	 * (after a lost batch, or a lease gap: see cluster.h); retire,
+	 * cancel and reschedule act on this node's claims; claim_due()
+	 * takes pending timers and lapsed claims of any node.
+	 */
+	const char *cluster_node;
+	int64_t claim_ns;        /* cluster mode: T, a claim's lease */
 };
 
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
@@ -353,6 +370,24 @@ struct store_backend {
 	 * unset. */
 	int (*meta_get)(struct store *s, const char *key, int64_t *ret);
 	int (*meta_put)(struct store *s, const char *key, int64_t value);
+
+	/* Cluster mode only (store_config.cluster_node set; NULL in the
+	 * embedded backends, which have one node). */
+	/* Reserves a block of ids that no other node will ever get, for
+	 * timer ids and fire ids alike: [*ret_first, *ret_first + *ret_count).
+	 * Outside the batch's transaction (never rolled back, no lock
+	 * held). */
+	int (*reserve_ids)(struct store *s, uint64_t *ret_first,
+	                   uint64_t *ret_count);
+	/* Claims, in the open batch, at most limit timers that are pending
+	 * and due within lookahead_ns on the database's clock, or claimed
+	 * with a lapsed claim lease (a dead or stalled node's), oldest
+	 * first, skipping rows another node is claiming right now: each
+	 * gets a new fence, this node as claim_node and a claim lease of
+	 * claim_ns past its due instant (lease_left_ns). cb as claim()'s.
+	 * Returns the number claimed or -errno. */
+	int (*claim_due)(struct store *s, int64_t lookahead_ns, uint32_t limit,
+	                 store_timer_cb cb, void *arg);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */
@@ -361,6 +396,46 @@ const struct store_backend *store_backend_find(const char *name);
 extern const struct store_backend store_memory_backend;
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
+/*
+ * Cluster mode's node connection (store_pg.c), apart from the store's:
+ * its own libpq connection, so that a slow batch cannot delay a
+ * heartbeat. open registers a fresh node id (a sequence: never reused)
+ * with the database's clock and blocks (start-up); every other call
+ * sends or reads without waiting, one statement in flight at a time:
+ * the caller watches fd for reading and calls read when it is ready.
+ */
+struct store_pg_node;
+struct store_pg_node_beat {
+	int kind;          /* STORE_PG_BEAT or STORE_PG_REAP */
+	bool fresh;        /* beat: the row was fresh (within D) on arrival */
+	uint64_t reaped_nodes, reaped_timers; /* reap */
+};
+#define STORE_PG_BEAT 1
+#define STORE_PG_REAP 2
+/* Registers a node; *ret_node is its id (text, owned by the node). */
+int store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
+                       char *err, size_t errsize);
+void store_pg_node_close(struct store_pg_node *n);
+const char *store_pg_node_id(const struct store_pg_node *n);
+int store_pg_node_fd(const struct store_pg_node *n); /* -1: none */
+bool store_pg_node_busy(const struct store_pg_node *n);
+/* Sends a heartbeat (death_ns: D, for "fresh"); -EBUSY if a statement
+ * is in flight, -ENOTCONN if the connection is lost (reconnects once
+ * per call, blocking at most connect_timeout). */
+int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
+/* Sends a reap: nodes silent for death_ns are deleted, their claims
+ * become pending again at their due instant with a new fence. */
+int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);
+/* At a clean stop (blocking): this node's claims become pending again
+ * at their due instant, with a new fence, and its row goes. */
+int store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize);
+/* Reads what arrived: 1 and *ret when a statement's result is whole, 0
+ * when not yet, -errno when it failed (err says why) or the connection
+ * was lost. */
+int store_pg_node_read(struct store_pg_node *n,
+                       struct store_pg_node_beat *ret, char *err,
+                       size_t errsize);
+
 /* Tests only: makes xid the witness flush() checks after a reconnect
  * (store_pg.c), as if the last batch that committed had it. */
 void store_pg_test_witness(struct store *s, uint64_t xid);

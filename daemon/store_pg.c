@@ -195,6 +195,16 @@ static const char *const store_pg_migrations[] = {
     "CREATE TABLE evd.nodes (node text PRIMARY KEY,"
     " started_at timestamptz NOT NULL DEFAULT now(),"
     " last_seen timestamptz NOT NULL DEFAULT now());",
+    /* 2: cluster mode's node ids (never reused) and id blocks (ids no
+     * two nodes share; above every id a single node hands out, within
+     * loop 0's range, shard.h). */
+    "CREATE SEQUENCE evd.node_ids;"
+    /* A node's claims: adopted, given back, reaped. */
+    "CREATE INDEX timers_claim ON evd.timers (claim_node)"
+    " WHERE state = 'C';"
+    "CREATE SEQUENCE evd.id_blocks INCREMENT BY 4096"
+    " START WITH 1099511627776 MINVALUE 1099511627776"
+    " MAXVALUE 281474976710655;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -243,8 +253,30 @@ enum store_pg_stmt {
 	ST_MAX_IDS,
 	ST_UNLOCK,
 	ST_XID,
+	/* Cluster mode's forms (store.h, store_config.cluster_node). */
+	ST_C_SCHEDULE,
+	ST_C_CANCEL,
+	ST_C_RETIRE_END,
+	ST_C_RETIRE_NEXT,
+	ST_C_RESCHEDULE,
+	ST_C_REVIVE,
+	ST_C_ADOPT,
+	ST_C_CLAIM,
+	ST_C_RESERVE,
 	ST_COUNT
 };
+
+/* Cluster mode: a claim's lease ends claim_ns ($p, in us) past the due
+ * instant (now, for one already due); a paused timer's never does. */
+#define CLAIM_VIS(due, paused, t_us)                                           \
+	"CASE WHEN " paused " THEN timestamptz 'infinity' ELSE greatest("       \
+	VIS(due) ", now()) + " t_us "::int8 * interval '1 us' END"
+/* What a claim's lease has left, in ns (INT64_MAX: a paused timer's). */
+#define LEASE_LEFT                                                             \
+	"CASE WHEN isfinite(vis_at) THEN (extract(epoch FROM vis_at - now())"  \
+	" * 1e9)::int8 ELSE 9223372036854775807 END"
+/* IDs per block of evd.id_blocks (its INCREMENT BY). */
+#define ID_BLOCK 4096
 
 static const char *const store_pg_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
@@ -373,6 +405,71 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* The batch's xid, the witness flush() checks (txid_current: 10+;
      * pg_current_xact_id is 13+). */
     [ST_XID] = "SELECT txid_current()",
+    /* Cluster mode: what this node schedules it holds, claimed ($22 its
+     * node, $23 the claim lease in us). */
+    [ST_C_SCHEDULE] = "INSERT INTO evd.timers (" TIMER_COLS ", vis_at,"
+		      " claim_node) VALUES ($1::int8, $2::int8, 'C', $3::int8,"
+		      " $4::int8, $5::int4, $6::int8, $7::int8, $8::text,"
+		      " $9::int8, $10::text, $11::bytea, $12::text, $13::int4,"
+		      " $14::int4, $15::int4, $16::int8, $17::int8,"
+		      " $18::int8, 0, $19::bytea, $20::bytea, $21::bool, "
+		      CLAIM_VIS("$7", "$21::bool", "$23") ", $22::text)"
+		      " ON CONFLICT DO NOTHING RETURNING 1",
+    /* Only this node's claims: a node holds nothing else in memory. */
+    [ST_C_CANCEL] = "UPDATE evd.timers SET state = 'X', finished_rt_ns = $2,"
+		    " claim_node = NULL WHERE id = $1 AND state = 'C'"
+		    " AND claim_node = $3",
+    /* The fence alone says whose claim it is: every claim, adoption
+     * and reap bumps it. */
+    [ST_C_RETIRE_END] = "UPDATE evd.timers SET state = 'F',"
+			" finished_rt_ns = $3, fire_count = fire_count + 1,"
+			" last_fired_rt_ns = $3, claim_node = NULL"
+			" WHERE id = $1 AND fence = $2 AND state = 'C'",
+    /* A repeating timer stays this node's, to its next occurrence. */
+    [ST_C_RETIRE_NEXT] = "UPDATE evd.timers SET deadline_ns = $3,"
+			 " due_rt_ns = $4::int8, boot_id = $5, fire_count = $6,"
+			 " last_fired_rt_ns = $7, vis_at = "
+			 CLAIM_VIS("$4", "paused", "$8")
+			 " WHERE id = $1 AND fence = $2 AND state = 'C'",
+    [ST_C_RESCHEDULE] = "UPDATE evd.timers SET deadline_ns = $2,"
+			" due_rt_ns = $3::int8, boot_id = $4, clock = $5,"
+			" paused = $6, vis_at = "
+			CLAIM_VIS("$3", "$6::bool", "$8")
+			" WHERE id = $1 AND state = 'C' AND claim_node = $7",
+    [ST_C_REVIVE] = "WITH f AS (SELECT id, uid, key FROM evd.timers"
+		    " WHERE id = $1::int8 AND state = 'F'),"
+		    " k AS (SELECT 1 FROM evd.timers p, f WHERE f.key IS NOT NULL"
+		    " AND p.uid = f.uid AND p.key = f.key"
+		    " AND p.state IN ('P', 'C')),"
+		    " u AS (UPDATE evd.timers SET state = 'C', claim_node = $7,"
+		    " finished_rt_ns = 0,"
+		    " deadline_ns = $2::int8, due_rt_ns = $3::int8,"
+		    " boot_id = $4::text, clock = $5::int4, paused = false,"
+		    " exec = coalesce($6::bytea, exec), vis_at = "
+		    CLAIM_VIS("$3", "false", "$8")
+		    " WHERE id IN (SELECT id FROM f) AND NOT EXISTS"
+		    " (SELECT 1 FROM k) RETURNING 1)"
+		    " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM k),"
+		    " (SELECT count(*) FROM u)",
+    /* claim() in cluster mode: this node's own claims, fenced anew, so
+     * that nothing it sent before (a lost batch, a lease gap) can
+     * retire them any more. */
+    [ST_C_ADOPT] = "UPDATE evd.timers SET fence = fence + 1"
+		   " WHERE state = 'C' AND claim_node = $1"
+		   " RETURNING " TIMER_COLS ", " LEASE_LEFT,
+    /* Pending and due within $1 us, or claimed with a lapsed lease;
+     * rows another node is claiming now are skipped, not waited for. */
+    [ST_C_CLAIM] = "WITH c AS (SELECT id AS cid FROM evd.timers"
+		   " WHERE state IN ('P', 'C')"
+		   " AND vis_at <= now() + $1::int8 * interval '1 us'"
+		   " AND (state = 'P' OR vis_at <= now())"
+		   " ORDER BY vis_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+		   " UPDATE evd.timers t SET state = 'C', claim_node = $3,"
+		   " fence = t.fence + 1, attempts = t.attempts + 1, vis_at = "
+		   CLAIM_VIS("t.due_rt_ns", "t.paused", "$4")
+		   " FROM c WHERE t.id = c.cid"
+		   " RETURNING " TIMER_COLS ", " LEASE_LEFT,
+    [ST_C_RESERVE] = "SELECT nextval('evd.id_blocks')",
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -413,6 +510,10 @@ struct store {
 	struct store_out out_pending;
 	struct store_out out_done;
 	char boot_id[40];
+	/* Cluster mode: this node's id ("" for a single node) and a
+	 * claim's lease (T) in us. */
+	char node[32];
+	int64_t claim_us;
 	char err[1024];
 };
 
@@ -1102,8 +1203,11 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		                i, SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%" PRId64 ")",
-	         STORE_PG_LOCK_SINGLE);
+	/* Cluster nodes share the lock, so that a single-node evd (which
+	 * would take every pending timer for its own) cannot start beside
+	 * them, nor they beside it. */
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock%s(%" PRId64 ")",
+	         s->node[0] != '\0' ? "_shared" : "", STORE_PG_LOCK_SINGLE);
 	/* At open, a while: the holder may be the backend of an evd that
 	 * was just killed, which lets go when the server notices. */
 	for (k = 0;; k++) {
@@ -1119,8 +1223,8 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	}
 	if (!i) {
 		store_pg_seterr(s, "another evd uses this PostgreSQL database "
-		                "(schema evd): one evd per database until "
-		                "cluster mode");
+		                "(schema evd): one evd per database, unless "
+		                "every one runs in cluster mode");
 		return -EBUSY;
 	}
 	/* Only when flush() makes them durable: otherwise a crash-restart
@@ -1211,6 +1315,16 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->flushes = cfg->sync_full;
 	s->read_only = cfg->read_only;
 	s->backoff_ms = RECONNECT_MIN_MS;
+	if (cfg->cluster_node != NULL) {
+		if (strlen(cfg->cluster_node) >= sizeof(s->node) ||
+		    cfg->cluster_node[0] == '\0' || cfg->claim_ns < 1000) {
+			free(s);
+			store_pg_seterr(NULL, "bad cluster node or claim lease");
+			return -EINVAL;
+		}
+		snprintf(s->node, sizeof(s->node), "%s", cfg->cluster_node);
+		s->claim_us = cfg->claim_ns / 1000;
+	}
 	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
 		goto fail_quiet;
 	if (store_pg_log_fn == NULL)
@@ -1673,7 +1787,13 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 	store_pg_p_bytes(&p, t->exec, t->exec_len);
 	store_pg_p_bytes(&p, t->sched, t->sched_len);
 	store_pg_p_bool(&p, t->paused);
-	if ((r = store_pg_run(s, ST_SCHEDULE, &p, true, &res, "schedule")) < 0)
+	if (s->node[0] != '\0') {
+		store_pg_p_text(&p, s->node);
+		store_pg_p_i64(&p, s->claim_us);
+	}
+	if ((r = store_pg_run(s, s->node[0] != '\0' ? ST_C_SCHEDULE
+	                                            : ST_SCHEDULE,
+	                      &p, true, &res, "schedule")) < 0)
 		return r;
 	if (PQntuples(res) == 0)
 		r = store_pg_taken(s, t);
@@ -1688,7 +1808,88 @@ store_pg_cancel(struct store *s, uint64_t id)
 
 	store_pg_p_i64(&p, (int64_t)id);
 	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	if (s->node[0] != '\0') {
+		store_pg_p_text(&p, s->node);
+		return store_pg_run_one(s, ST_C_CANCEL, &p, -ENOENT, "cancel");
+	}
 	return store_pg_run_one(s, ST_CANCEL, &p, -ENOENT, "cancel");
+}
+
+/* Runs a cluster claim (TIMER_COLS and LEASE_LEFT) in the open batch
+ * and hands its rows to cb once the result is whole; the number of rows
+ * or -errno. */
+static int
+store_pg_claim_rows(struct store *s, enum store_pg_stmt i,
+                    const struct store_pg_params *p, store_timer_cb cb,
+                    void *arg, const char *what)
+{
+	struct store_timer t;
+	PGresult *res;
+	int row, n, r;
+
+	if ((r = store_pg_run(s, i, p, true, &res, what)) < 0)
+		return r;
+	n = PQntuples(res);
+	for (row = 0; row < n; row++) {
+		store_pg_row_timer(s, res, row, &t);
+		t.lease_left_ns = store_pg_int(res, row, 23);
+		if ((r = cb(&t, arg)) < 0) {
+			PQclear(res);
+			return r;
+		}
+	}
+	PQclear(res);
+	return n;
+}
+
+/* Cluster mode's claim(): this node's own claims, fenced anew (store.h). */
+static int
+store_pg_adopt(struct store *s, store_timer_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	int r;
+
+	store_pg_p_text(&p, s->node);
+	r = store_pg_claim_rows(s, ST_C_ADOPT, &p, cb, arg, "adopt claims");
+	return r < 0 ? r : 0;
+}
+
+static int
+store_pg_claim_due(struct store *s, int64_t lookahead_ns, uint32_t limit,
+                   store_timer_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "claim due: not in cluster mode");
+		return -EINVAL;
+	}
+	store_pg_p_i64(&p, lookahead_ns / 1000);
+	store_pg_p_i64(&p, limit);
+	store_pg_p_text(&p, s->node);
+	store_pg_p_i64(&p, s->claim_us);
+	return store_pg_claim_rows(s, ST_C_CLAIM, &p, cb, arg, "claim");
+}
+
+/* Not the batch's: nextval is never rolled back and takes no lock. */
+static int
+store_pg_reserve_ids(struct store *s, uint64_t *ret_first,
+                     uint64_t *ret_count)
+{
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "reserve ids: not in cluster mode");
+		return -EINVAL;
+	}
+	if ((r = store_pg_run(s, ST_C_RESERVE, NULL, false, &res,
+	                      "reserve ids")) < 0)
+		return r;
+	*ret_first = (uint64_t)store_pg_int(res, 0, 0);
+	*ret_count = ID_BLOCK;
+	PQclear(res);
+	return 0;
 }
 
 /*
@@ -1706,6 +1907,8 @@ store_pg_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 	PGresult *res;
 	int row, n, r;
 
+	if (s->node[0] != '\0')
+		return store_pg_adopt(s, cb, arg);
 	do {
 		struct store_pg_params p = { .n = 0 };
 
@@ -1740,8 +1943,10 @@ store_pg_retire(struct store *s, uint64_t id, uint64_t fence,
 	store_pg_p_i64(&p, (int64_t)fence);
 	if (next == NULL) {
 		store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
-		return store_pg_run_one(s, ST_RETIRE_END, &p, -ESTALE,
-		                        "retire");
+		return store_pg_run_one(s, s->node[0] != '\0'
+		                               ? ST_C_RETIRE_END
+		                               : ST_RETIRE_END,
+		                        &p, -ESTALE, "retire");
 	}
 	if ((r = store_pg_check_text(s, next->boot_id, "retire")) < 0)
 		return r;
@@ -1750,6 +1955,11 @@ store_pg_retire(struct store *s, uint64_t id, uint64_t fence,
 	store_pg_p_text(&p, next->boot_id);
 	store_pg_p_i64(&p, (int64_t)next->fire_count);
 	store_pg_p_i64(&p, next->last_fired_rt_ns);
+	if (s->node[0] != '\0') {
+		store_pg_p_i64(&p, s->claim_us);
+		return store_pg_run_one(s, ST_C_RETIRE_NEXT, &p, -ESTALE,
+		                        "retire");
+	}
 	return store_pg_run_one(s, ST_RETIRE_NEXT, &p, -ESTALE, "retire");
 }
 
@@ -1767,6 +1977,12 @@ store_pg_reschedule(struct store *s, const struct store_timer *t)
 	store_pg_p_text(&p, t->boot_id);
 	store_pg_p_i64(&p, t->clock);
 	store_pg_p_bool(&p, t->paused);
+	if (s->node[0] != '\0') {
+		store_pg_p_text(&p, s->node);
+		store_pg_p_i64(&p, s->claim_us);
+		return store_pg_run_one(s, ST_C_RESCHEDULE, &p, -ENOENT,
+		                        "reschedule");
+	}
 	return store_pg_run_one(s, ST_RESCHEDULE, &p, -ENOENT, "reschedule");
 }
 
@@ -1786,7 +2002,12 @@ store_pg_revive(struct store *s, const struct store_timer *t)
 	store_pg_p_text(&p, t->boot_id);
 	store_pg_p_i64(&p, t->clock);
 	store_pg_p_bytes(&p, t->exec, t->exec_len);
-	if ((r = store_pg_run(s, ST_REVIVE, &p, true, &res, "revive")) < 0)
+	if (s->node[0] != '\0') {
+		store_pg_p_text(&p, s->node);
+		store_pg_p_i64(&p, s->claim_us);
+	}
+	if ((r = store_pg_run(s, s->node[0] != '\0' ? ST_C_REVIVE : ST_REVIVE,
+	                      &p, true, &res, "revive")) < 0)
 		return r;
 	if (store_pg_int(res, 0, 0) == 0) {
 		store_pg_seterr(s, "revive: no finished timer %llu",
@@ -2132,4 +2353,328 @@ const struct store_backend store_pg_backend = {
     .max_ids = store_pg_max_ids,
     .meta_get = store_pg_meta_get,
     .meta_put = store_pg_meta_put,
+    .reserve_ids = store_pg_reserve_ids,
+    .claim_due = store_pg_claim_due,
 };
+
+/*
+ * Cluster mode's node connection (store.h, struct store_pg_node): one
+ * more libpq connection, outside pipeline mode, one statement in flight
+ * at a time, sent with PQsendQueryParams and read with PQconsumeInput
+ * as its socket becomes readable, so the loop never waits for it but at
+ * open and at a reconnect. lock_timeout keeps a reap from waiting long
+ * for rows a stalled node's open transaction holds: the heartbeat that
+ * follows it on this connection must not be delayed past the lease.
+ */
+struct store_pg_node {
+	PGconn *conn;
+	char *conninfo;
+	char id[32];
+	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
+	bool got;        /* its result came, the end of it not yet */
+	struct store_pg_node_beat res;
+	char lock_timeout[48];
+};
+
+/* Was this row still fresh on arrival? Then the node's heartbeat row is
+ * upserted: a reaped node's row comes back (and its heartbeat says it was
+ * not fresh, a gap). */
+static const char store_pg_node_beat_sql[] =
+    "WITH o AS (SELECT last_seen FROM evd.nodes WHERE node = $1),"
+    " u AS (INSERT INTO evd.nodes (node, started_at, last_seen)"
+    " VALUES ($1, clock_timestamp(), clock_timestamp())"
+    " ON CONFLICT (node) DO UPDATE SET last_seen = clock_timestamp()"
+    " RETURNING 1)"
+    " SELECT coalesce((SELECT last_seen > clock_timestamp() -"
+    " $2::int8 * interval '1 us' FROM o), false), (SELECT count(*) FROM u)";
+
+/* Nodes silent for D are gone: their rows deleted (a node that comes
+ * back registers again, after a gap), their claims pending again at
+ * their due instant with a new fence, so a late retire of theirs finds
+ * no row. Two nodes reaping at once: the second's DELETE finds nothing.
+ * Rows a stalled node's open transaction still holds are skipped, not
+ * waited for (its commit may yet retire them): they come back when
+ * their claim lease lapses, or to the node itself if it resumes. */
+static const char store_pg_node_reap_sql[] =
+    "WITH dead AS (DELETE FROM evd.nodes WHERE node <> $1 AND"
+    " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
+    " RETURNING node),"
+    " x AS (SELECT id FROM evd.timers WHERE state = 'C' AND"
+    " claim_node IN (SELECT node FROM dead) AND EXISTS (SELECT 1 FROM dead)"
+    " FOR UPDATE SKIP LOCKED),"
+    " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
+    " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
+    " FROM x WHERE t.id = x.id RETURNING 1)"
+    " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r)";
+
+static int
+store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
+{
+	PGresult *res;
+
+	/* The loop waits for this connect (start-up, or a reconnect after
+	 * a loss): bounded, unless the conninfo says otherwise (its values
+	 * come after ours, so they win). */
+	static const char *const kw[] = { "connect_timeout", "application_name",
+		                          "dbname", NULL };
+	const char *val[] = { "2", "evd", n->conninfo, NULL };
+
+	PQfinish(n->conn);
+	n->conn = store_pg_quiet(PQconnectdbParams(kw, val, 1));
+	n->kind = 0;
+	n->got = false;
+	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) {
+		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
+		         n->conn ? PQerrorMessage(n->conn) : "out of memory");
+		PQfinish(n->conn);
+		n->conn = NULL;
+		return -ENOTCONN;
+	}
+	res = PQexec(n->conn, n->lock_timeout);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errsize, "PostgreSQL: %s",
+		         PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(n->conn);
+		n->conn = NULL;
+		return -EIO;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
+                   char *err, size_t errsize)
+{
+	struct store_pg_node *n;
+	PGresult *res;
+	int r;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL ||
+	    (n->conninfo = strdup(conninfo)) == NULL) {
+		free(n);
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	/* Short: a reap waits no longer for a stalled node's rows. */
+	snprintf(n->lock_timeout, sizeof(n->lock_timeout),
+	         "SET lock_timeout = '200ms'");
+	if ((r = store_pg_node_connect(n, err, errsize)) < 0)
+		goto fail;
+	/* The schema (its node id sequence) may not exist yet: the store
+	 * opened after this would make it. */
+	if ((r = store_pg_migrate(NULL, n->conn)) < 0) {
+		snprintf(err, errsize, "%s", store_pg_open_err);
+		goto fail;
+	}
+	res = PQexec(n->conn, "INSERT INTO evd.nodes (node, started_at,"
+	                      " last_seen) VALUES (nextval('evd.node_ids')::text,"
+	                      " clock_timestamp(), clock_timestamp())"
+	                      " RETURNING node");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		snprintf(err, errsize, "cannot register the node: %s",
+		         PQresultErrorMessage(res));
+		PQclear(res);
+		r = -EIO;
+		goto fail;
+	}
+	snprintf(n->id, sizeof(n->id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	*ret = n;
+	return 0;
+fail:
+	store_pg_node_close(n);
+	return r;
+}
+
+void
+store_pg_node_close(struct store_pg_node *n)
+{
+	if (n == NULL)
+		return;
+	PQfinish(n->conn);
+	free(n->conninfo);
+	free(n);
+}
+
+const char *
+store_pg_node_id(const struct store_pg_node *n)
+{
+	return n->id;
+}
+
+int
+store_pg_node_fd(const struct store_pg_node *n)
+{
+	return n->conn != NULL ? PQsocket(n->conn) : -1;
+}
+
+bool
+store_pg_node_busy(const struct store_pg_node *n)
+{
+	return n->kind != 0;
+}
+
+static int
+store_pg_node_send(struct store_pg_node *n, int kind, const char *sql,
+                   int64_t death_ns)
+{
+	const char *v[2];
+	char num[24], err[256];
+
+	if (n->kind != 0)
+		return -EBUSY;
+	if ((n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) &&
+	    store_pg_node_connect(n, err, sizeof(err)) < 0)
+		return -ENOTCONN;
+	snprintf(num, sizeof(num), "%" PRId64, death_ns / 1000);
+	v[0] = n->id;
+	v[1] = num;
+	if (!PQsendQueryParams(n->conn, sql, 2, NULL, v, NULL, NULL, 0)) {
+		PQfinish(n->conn);
+		n->conn = NULL;
+		return -ENOTCONN;
+	}
+	n->kind = kind;
+	n->got = false;
+	memset(&n->res, 0, sizeof(n->res));
+	n->res.kind = kind;
+	return 0;
+}
+
+int
+store_pg_node_beat(struct store_pg_node *n, int64_t death_ns)
+{
+	return store_pg_node_send(n, STORE_PG_BEAT, store_pg_node_beat_sql,
+	                          death_ns);
+}
+
+int
+store_pg_node_reap(struct store_pg_node *n, int64_t death_ns)
+{
+	return store_pg_node_send(n, STORE_PG_REAP, store_pg_node_reap_sql,
+	                          death_ns);
+}
+
+/* libpq's messages end in a newline and may hold more lines: one. */
+static void
+store_pg_oneline(char *buf)
+{
+	size_t n = strlen(buf);
+
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+}
+
+static int store_pg_node_read1(struct store_pg_node *n,
+                               struct store_pg_node_beat *ret, char *err,
+                               size_t errsize);
+
+int
+store_pg_node_read(struct store_pg_node *n, struct store_pg_node_beat *ret,
+                   char *err, size_t errsize)
+{
+	int r = store_pg_node_read1(n, ret, err, errsize);
+
+	if (r < 0)
+		store_pg_oneline(err);
+	return r;
+}
+
+static int
+store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
+                    char *err, size_t errsize)
+{
+	PGresult *res;
+	int r = 0;
+
+	if (n->conn == NULL)
+		return 0;
+	/* Readable with nothing in flight: a notice, or the server's
+	 * goodbye; read, so that the socket does not stay readable. */
+	if (!PQconsumeInput(n->conn))
+		goto lost;
+	if (n->kind == 0) {
+		while ((res = PQgetResult(n->conn)) != NULL)
+			PQclear(res);
+		if (PQstatus(n->conn) == CONNECTION_OK)
+			return 0;
+		goto lost;
+	}
+	while (!PQisBusy(n->conn)) {
+		if ((res = PQgetResult(n->conn)) == NULL) {
+			/* The end of the statement's results. */
+			*ret = n->res;
+			n->kind = 0;
+			if (r == 0 && !n->got) {
+				snprintf(err, errsize, "PostgreSQL sent no "
+				         "result");
+				return -EIO;
+			}
+			return r < 0 ? r : 1;
+		}
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQntuples(res) != 1) {
+			if (r == 0) {
+				snprintf(err, errsize, "PostgreSQL: %s",
+				         PQresultErrorMessage(res));
+				r = -EIO;
+			}
+		} else if (n->kind == STORE_PG_BEAT) {
+			n->res.fresh = PQgetvalue(res, 0, 0)[0] == 't';
+			n->got = true;
+		} else {
+			n->res.reaped_nodes = strtoull(PQgetvalue(res, 0, 0),
+			                               NULL, 10);
+			n->res.reaped_timers = strtoull(PQgetvalue(res, 0, 1),
+			                                NULL, 10);
+			n->got = true;
+		}
+		PQclear(res);
+	}
+	if (PQstatus(n->conn) == CONNECTION_OK)
+		return 0;
+lost:
+	snprintf(err, errsize, "the PostgreSQL connection was lost: %s",
+	         PQerrorMessage(n->conn));
+	PQfinish(n->conn);
+	n->conn = NULL;
+	n->kind = 0;
+	return -ENOTCONN;
+}
+
+int
+store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize)
+{
+	const char *v[1] = { n->id };
+	PGresult *res;
+	int r = 0;
+
+	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) {
+		snprintf(err, errsize, "not connected to PostgreSQL");
+		return -ENOTCONN;
+	}
+	/* What is in flight first: its results, whatever they say. */
+	while ((res = PQgetResult(n->conn)) != NULL)
+		PQclear(res);
+	n->kind = 0;
+	res = PQexecParams(n->conn,
+	                   "WITH r AS (UPDATE evd.timers SET state = 'P',"
+	                   " claim_node = NULL, fence = fence + 1, vis_at = "
+	                   VIS("due_rt_ns") " WHERE state = 'C' AND"
+	                   " claim_node = $1 RETURNING 1)"
+	                   " DELETE FROM evd.nodes WHERE node = $1"
+	                   " AND (SELECT count(*) FROM r) >= 0",
+	                   1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errsize, "PostgreSQL: %s",
+		         PQresultErrorMessage(res));
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}

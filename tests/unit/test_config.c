@@ -56,6 +56,9 @@ test_full_file(void **state)
 		"hooks = spawner\n"
 		"finished_keep_s = 3600\n"
 		"finished_max = 0\n"
+		"cluster = yes\n"
+		"cluster_death_ms = 2000\n"
+		"cluster_heartbeat_ms = 300\n"
 		"metrics = 127.0.0.1:9464\n"
 		"log_level = debug";
 	struct config c;
@@ -74,6 +77,9 @@ test_full_file(void **state)
 	assert_int_equal(c.threads, 2);
 	assert_int_equal(c.finished_keep_s, 3600);
 	assert_int_equal(c.finished_max, 0);
+	assert_true(c.cluster);
+	assert_int_equal(c.cluster_death_ms, 2000);
+	assert_int_equal(c.cluster_heartbeat_ms, 300);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(c.quota_timers, 100);
 	assert_int_equal(c.quota_messages, 0);

@@ -707,6 +707,185 @@ test_failure_message(void **state)
 	assert_int_equal(fake.n, 1);
 }
 
+/* ---- cluster mode (sched_cluster_ops) ---- */
+
+/* The memory store as a cluster node's: ids from fake blocks, and a
+ * retire that can say its claim was lost. */
+static struct {
+	bool live;          /* may_fire's answer */
+	bool stale;         /* retire answers -ESTALE */
+	size_t nretire;
+	uint64_t lost[8], fired[8], fired_fence[8], ended[8];
+	size_t nlost, nfired, nended;
+	uint64_t next_block;
+} cfake;
+static struct store_backend cluster_be;
+
+static int
+cluster_reserve(struct store *s, uint64_t *ret_first, uint64_t *ret_count)
+{
+	(void)s;
+	*ret_first = cfake.next_block;
+	*ret_count = 16;
+	cfake.next_block += 16;
+	return 0;
+}
+
+static int
+cluster_retire(struct store *s, uint64_t id, uint64_t fence,
+               const struct store_timer *next)
+{
+	cfake.nretire++;
+	if (cfake.stale)
+		return -ESTALE;
+	return store_memory_backend.retire(s, id, fence, next);
+}
+
+static bool
+cluster_may_fire(void)
+{
+	return cfake.live;
+}
+
+static void
+cluster_claim_lost(uint64_t id)
+{
+	cfake.lost[cfake.nlost++] = id;
+}
+
+static void
+cluster_exec_fired(uint64_t id, uint64_t fence)
+{
+	cfake.fired_fence[cfake.nfired] = fence;
+	cfake.fired[cfake.nfired++] = id;
+}
+
+static void
+cluster_exec_ended(uint64_t id)
+{
+	cfake.ended[cfake.nended++] = id;
+}
+
+static const struct sched_cluster_ops cluster_ops = {
+	.may_fire = cluster_may_fire,
+	.claim_lost = cluster_claim_lost,
+	.exec_fired = cluster_exec_fired,
+	.exec_ended = cluster_exec_ended,
+};
+
+static int
+setup_cluster(void **state)
+{
+	struct store_config cfg = { .history_per_timer = 16 };
+	struct store *s = NULL;
+
+	(void)state;
+	fake_ns[EVD_CLOCK_MONOTONIC] = 1000 * S;
+	fake_ns[EVD_CLOCK_BOOTTIME] = 1200 * S;
+	fake_ns[EVD_CLOCK_REALTIME] = INT64_C(1700000000) * S;
+	clock_set_source(fake_now);
+	memset(&fake, 0, sizeof fake);
+	memset(&cfake, 0, sizeof cfake);
+	cfake.next_block = 5000;
+	cluster_be = store_memory_backend;
+	cluster_be.reserve_ids = cluster_reserve;
+	cluster_be.retire = cluster_retire;
+	assert_non_null(base = event_base_new());
+	assert_int_equal(quota_init(), 0);
+	assert_int_equal(cluster_be.open(&cfg, &s), 0);
+	batch_init(base, &cluster_be, s);
+	assert_int_equal(sched_init(base, NULL), 0);
+	assert_int_equal(channel_init(base), 0);
+	sched_set_cluster(&cluster_ops);
+	return 0;
+}
+
+static struct timer *
+add_durable(const char *channel, const uint8_t *exec, size_t exec_len)
+{
+	struct sched_spec spec;
+	struct timer *t = NULL;
+	bool existing;
+
+	memset(&spec, 0, sizeof spec);
+	spec.uid = UID;
+	spec.gid = GID;
+	spec.clock = EVD_CLOCK_MONOTONIC;
+	spec.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] + 1 * S;
+	spec.channel = channel;
+	spec.exec = exec;
+	spec.exec_len = exec_len;
+	spec.payload = (const uint8_t *)"x";
+	spec.payload_len = 1;
+	assert_int_equal(sched_add(&spec, &t, &existing), 0);
+	return t;
+}
+
+/* A node that cannot prove its lease fires nothing (held back); a
+ * one-shot exec timer is retired only when its hook ended, with the
+ * fence it was claimed with, and its fire id is its timer id. Ids come
+ * from the store's blocks. */
+static void
+test_cluster_exec_at_least_once(void **state)
+{
+	static const uint8_t exec[] = {0x0a, 0x04, 't', 'r', 'u', 'e'};
+	struct timer *t;
+	uint64_t id;
+
+	(void)state;
+	t = add_durable(NULL, exec, sizeof exec);
+	id = sched_timer_id(t);
+	assert_true(id >= 5000 && id < 5016);
+	advance(2 * S);
+	run_due();
+	assert_int_equal(fake.n, 0); /* not even asked: no lease */
+	assert_ptr_equal(sched_lookup(id, UID), t);
+
+	cfake.live = true;
+	sched_release_held();
+	run_due();
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(fired(0)->f.fire_id, id);
+	assert_null(sched_lookup(id, UID));
+	assert_int_equal(cfake.nretire, 0);
+	assert_int_equal(cfake.nfired, 1);
+	assert_int_equal(cfake.fired[0], id);
+	assert_int_equal(cfake.fired_fence[0], 0);
+
+	sched_fire_done(id);
+	assert_int_equal(cfake.nended, 1);
+	assert_int_equal(cfake.ended[0], id);
+	assert_int_equal(cfake.nlost, 0);
+}
+
+/* A retire that finds its claim gone (another node has the timer) is
+ * a fence loss: reported, nothing of the fire delivered or staged, and
+ * the batch goes on. */
+static void
+test_cluster_claim_lost(void **state)
+{
+	struct timer *t;
+	uint64_t id;
+
+	(void)state;
+	cfake.live = true;
+	t = add_durable("jobs", NULL, 0);
+	id = sched_timer_id(t);
+	cfake.stale = true;
+	advance(2 * S);
+	run_due();
+	assert_int_equal(cfake.nretire, 1);
+	assert_int_equal(cfake.nlost, 1);
+	assert_int_equal(cfake.lost[0], id);
+	for (size_t k = 0; k < fake.n; k++)
+		assert_true(fake.calls[k].what != 's' &&
+		            fake.calls[k].what != 'f');
+	assert_true(batch_store() != NULL);
+	/* The node drops it (cluster.c does, on its next turn). */
+	sched_drop_durable(id);
+	assert_null(sched_lookup(id, UID));
+}
+
 int
 main(void)
 {
@@ -724,6 +903,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_overlap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_message, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_exec_at_least_once,
+					    setup_cluster, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_claim_lost,
+					    setup_cluster, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,445 @@
+/*
+ * cluster: the node's heartbeat, lease, claims and reaps (cluster.h).
+ *
+ * Owns the node connection (store_pg_node), the lease (lease.h) and the
+ * events below; the store itself is batch's. Invariants:
+ *	every durable timer in the scheduler is a claim of this node made
+ *	in the current lease epoch: a lapse drops them all, a gap adopts
+ *	anew (fences bumped) what the database still says is ours;
+ *	one statement at a time on the node connection: a heartbeat, then
+ *	a reap when its reply came; a heartbeat due while one is in flight
+ *	is skipped (the lease then runs out on its own, which is right:
+ *	the database is slow or gone);
+ *	inflight maps a one-shot exec timer whose hook runs to its fence + 1
+ *	(never 0: idmap values are pointers), until its hook ends and it is
+ *	retired; a lost id is dropped from the scheduler on the next turn,
+ *	never from inside the scheduler's callback.
+ */
+#include "cluster.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "idmap.h"
+#include "lease.h"
+#include "log.h"
+#include "sched.h"
+#include "store.h"
+
+/* How often pending timers are claimed, how far ahead, how many at
+ * once. */
+#define CLUSTER_CLAIM_MS 100
+#define CLUSTER_LOOKAHEAD_NS (INT64_C(200) * 1000000)
+#define CLUSTER_CLAIM_MAX 500
+
+static struct {
+	struct event_base *base;
+	struct store_pg_node *node;
+	struct lease *lease;
+	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
+	int fd;                /* what read_ev watches (-1: none) */
+	int64_t death_ns, beat_ns, claim_ns;
+	int64_t sent_ns;       /* the heartbeat in flight: when sent */
+	bool live;             /* as last seen: for a release on becoming so */
+	bool adopt;            /* a gap: adopt our claims at the next turn */
+	bool stopping;         /* hooks ending now were killed: no retire */
+	struct idmap *inflight;
+	uint64_t *lost;
+	size_t nlost, caplost;
+	struct cluster_stats st;
+	bool open;
+} cl = { .fd = -1 };
+
+static int64_t
+cluster_now(void)
+{
+	return clock_now_ns(EVD_CLOCK_MONOTONIC);
+}
+
+bool
+cluster_enabled(void)
+{
+	return cl.open;
+}
+
+const char *
+cluster_node_id(void)
+{
+	return cl.st.node;
+}
+
+int64_t
+cluster_claim_ns(void)
+{
+	return cl.claim_ns;
+}
+
+void
+cluster_stats(struct cluster_stats *ret)
+{
+	*ret = cl.st;
+}
+
+int
+cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
+             char *err, size_t errsize)
+{
+	struct lease_config lc;
+	int r;
+
+	if (beat_ns > death_ns / 2) {
+		snprintf(err, errsize, "the heartbeat interval must be at most "
+		         "half the death threshold");
+		return -EINVAL;
+	}
+	cl.death_ns = death_ns;
+	cl.beat_ns = beat_ns > 0 ? beat_ns : death_ns / 5;
+	cl.claim_ns = 3 * death_ns;
+	/* M: a fifth of D covers a heartbeat's way back and a fire's way
+	 * out; the lease needs D > M and T > M. */
+	lc.death_ns = death_ns;
+	lc.margin_ns = death_ns / 5;
+	lc.claim_ns = cl.claim_ns;
+	if ((cl.lease = lease_new(&lc)) == NULL ||
+	    (cl.inflight = idmap_new()) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	if ((r = store_pg_node_open(conninfo, &cl.node, err, errsize)) < 0)
+		return r;
+	snprintf(cl.st.node, sizeof(cl.st.node), "%s",
+	         store_pg_node_id(cl.node));
+	cl.open = true;
+	return 0;
+}
+
+/* The scheduler's hooks (sched.h, struct sched_cluster_ops). */
+
+static bool
+cluster_may_fire_cb(void)
+{
+	return lease_live(cl.lease, cluster_now());
+}
+
+static void
+cluster_claim_lost_cb(uint64_t timer_id)
+{
+	uint64_t *p;
+
+	cl.st.fence_losses++;
+	log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
+		  "cluster: timer %" PRIu64 ": claim lost (fence loss %" PRIu64
+		  "); another node has it",
+		  timer_id, cl.st.fence_losses);
+	if (cl.nlost == cl.caplost) {
+		size_t cap = cl.caplost ? 2 * cl.caplost : 16;
+
+		if ((p = reallocarray(cl.lost, cap, sizeof(*p))) == NULL)
+			return; /* it stays; its next retire fails again */
+		cl.lost = p;
+		cl.caplost = cap;
+	}
+	cl.lost[cl.nlost++] = timer_id;
+	event_active(cl.drop_ev, EV_TIMEOUT, 0);
+}
+
+static void
+cluster_exec_fired_cb(uint64_t timer_id, uint64_t fence)
+{
+	/* Out of memory: the claim then lapses and a peer fires it again,
+	 * which at-least-once allows. */
+	if (idmap_put(cl.inflight, timer_id, (void *)(uintptr_t)(fence + 1)) <
+	    0)
+		log_warnx("cluster: timer %" PRIu64 ": out of memory; it may "
+		          "fire again elsewhere",
+		          timer_id);
+}
+
+static void
+cluster_exec_ended_cb(uint64_t timer_id)
+{
+	const struct store_backend *be = batch_backend();
+	void *v = idmap_del(cl.inflight, timer_id);
+	struct store *s;
+	int r;
+
+	if (v == NULL || cl.stopping)
+		return;
+	if ((s = batch_store()) == NULL)
+		return; /* not retired: the claim lapses, a peer fires again */
+	r = be->retire(s, timer_id, (uint64_t)(uintptr_t)v - 1, NULL);
+	if (r == -ESTALE) {
+		cl.st.fence_losses++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
+			  "cluster: timer %" PRIu64 ": its hook ended after "
+			  "its claim was lost (fence loss %" PRIu64 ")",
+			  timer_id, cl.st.fence_losses);
+	} else if (r < 0) {
+		batch_fail(r);
+	}
+}
+
+static const struct sched_cluster_ops cluster_ops = {
+	.may_fire = cluster_may_fire_cb,
+	.claim_lost = cluster_claim_lost_cb,
+	.exec_fired = cluster_exec_fired_cb,
+	.exec_ended = cluster_exec_ended_cb,
+};
+
+static void
+cluster_drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < cl.nlost; i++)
+		sched_drop_durable(cl.lost[i]);
+	cl.nlost = 0;
+}
+
+/* Our claims in the database, fenced anew, replace memory: after a gap
+ * (whatever was in flight before it can no longer retire), and as after
+ * a lost batch. Hooks still running lost their claim with it. */
+static void
+cluster_adopt(void)
+{
+	struct store *s;
+	size_t it = 0;
+	uint64_t id;
+	int r;
+
+	if ((s = batch_store()) == NULL)
+		return; /* tried again at the next claim turn */
+	while (idmap_next(cl.inflight, &it, &id) != NULL)
+		cl.st.fence_losses++;
+	idmap_free(cl.inflight);
+	if ((cl.inflight = idmap_new()) == NULL)
+		fatalx("out of memory");
+	if ((r = sched_reload_durable(batch_backend(), s)) < 0) {
+		batch_fail(r);
+		return;
+	}
+	cl.adopt = false;
+}
+
+static void
+cluster_arm_lapse(void)
+{
+	int64_t left = lease_safe_until(cl.lease) - cluster_now();
+	struct timeval tv;
+
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000000000;
+	tv.tv_usec = (left % 1000000000) / 1000 + 1;
+	evtimer_add(cl.lapse_ev, &tv);
+}
+
+/* The lease ran out: nothing held may be fired any more, peers may
+ * have it or will. */
+static void
+cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (lease_live(cl.lease, cluster_now()))
+		return;
+	cl.st.lapses++;
+	cl.live = false;
+	log_warnx("cluster: node %s: lease lapsed (no heartbeat answered in "
+	          "time); dropping every claim",
+	          cl.st.node);
+	sched_drop_durable(0);
+}
+
+/* Watches the node connection's socket (it changes on a reconnect). */
+static void cluster_read_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+cluster_watch(void)
+{
+	int fd = store_pg_node_fd(cl.node);
+
+	if (fd == cl.fd)
+		return;
+	if (cl.read_ev != NULL) {
+		event_free(cl.read_ev);
+		cl.read_ev = NULL;
+	}
+	cl.fd = fd;
+	if (fd < 0)
+		return;
+	cl.read_ev = event_new(cl.base, fd, EV_READ | EV_PERSIST,
+	                       cluster_read_cb, NULL);
+	if (cl.read_ev == NULL || event_add(cl.read_ev, NULL) < 0)
+		fatalx("out of memory");
+}
+
+static void
+cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = cluster_now();
+	int r;
+
+	if (store_pg_node_busy(cl.node))
+		return;
+	r = store_pg_node_beat(cl.node, cl.death_ns);
+	cluster_watch();
+	if (r < 0) {
+		log_debug("cluster: heartbeat not sent: %s", strerror(-r));
+		return;
+	}
+	cl.sent_ns = now;
+}
+
+static void
+cluster_beat_done(const struct store_pg_node_beat *b)
+{
+	bool gap = lease_heartbeat_ok(cl.lease, cl.sent_ns, b->fresh);
+	int r;
+
+	cluster_arm_lapse();
+	if (gap) {
+		cl.st.gaps++;
+		log_warnx("cluster: node %s: heartbeat gap; claims made before "
+		          "it are void, adopting our own anew",
+		          cl.st.node);
+		sched_drop_durable(0);
+		cl.adopt = true;
+		event_active(cl.claim_ev, EV_TIMEOUT, 0);
+	}
+	if (!cl.live && lease_live(cl.lease, cluster_now())) {
+		cl.live = true;
+		sched_release_held();
+	}
+	if ((r = store_pg_node_reap(cl.node, cl.death_ns)) < 0)
+		log_debug("cluster: reap not sent: %s", strerror(-r));
+	cluster_watch();
+}
+
+static void
+cluster_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_pg_node_beat b;
+	char err[256];
+	int r;
+
+	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
+	if (r < 0) {
+		log_warnx("cluster: node %s: %s", cl.st.node, err);
+		cluster_watch();
+		return;
+	}
+	if (r == 0)
+		return;
+	if (b.kind == STORE_PG_BEAT) {
+		cluster_beat_done(&b);
+		return;
+	}
+	if (b.reaped_nodes > 0 || b.reaped_timers > 0) {
+		cl.st.reaped_nodes += b.reaped_nodes;
+		cl.st.reaped_timers += b.reaped_timers;
+		log_notice("cluster: node %s reaped %" PRIu64 " dead nodes, "
+		           "%" PRIu64 " of their claims pending again",
+		           cl.st.node, b.reaped_nodes, b.reaped_timers);
+		event_active(cl.claim_ev, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s;
+	int n;
+
+	if (!lease_live(cl.lease, cluster_now()))
+		return;
+	if (cl.adopt) {
+		cluster_adopt();
+		if (cl.adopt)
+			return;
+	}
+	if ((s = batch_store()) == NULL)
+		return;
+	n = sched_claim_due(batch_backend(), s, CLUSTER_LOOKAHEAD_NS,
+	                    CLUSTER_CLAIM_MAX);
+	if (n < 0) {
+		batch_fail(n);
+		return;
+	}
+	cl.st.claimed += (uint64_t)n;
+	/* A full batch: more may be due; the next turn claims again. */
+	if (n == CLUSTER_CLAIM_MAX)
+		event_active(cl.claim_ev, EV_TIMEOUT, 0);
+}
+
+int
+cluster_start(struct event_base *base)
+{
+	struct timeval beat = { cl.beat_ns / 1000000000,
+		                (cl.beat_ns % 1000000000) / 1000 };
+	struct timeval claim = { 0, CLUSTER_CLAIM_MS * 1000 };
+
+	cl.base = base;
+	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
+	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
+	cl.lapse_ev = evtimer_new(base, cluster_lapse_cb, NULL);
+	cl.drop_ev = event_new(base, -1, 0, cluster_drop_cb, NULL);
+	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.lapse_ev == NULL ||
+	    cl.drop_ev == NULL || event_add(cl.beat_ev, &beat) < 0 ||
+	    event_add(cl.claim_ev, &claim) < 0)
+		return -ENOMEM;
+	sched_set_cluster(&cluster_ops);
+	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
+	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
+	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,
+	           cl.claim_ns / 1000000);
+	/* The first heartbeat now: until it is answered nothing fires. */
+	cluster_beat_cb(-1, 0, NULL);
+	return 0;
+}
+
+void
+cluster_stopping(void)
+{
+	cl.stopping = true;
+}
+
+void
+cluster_shutdown(void)
+{
+	char err[256];
+
+	if (!cl.open)
+		return;
+	sched_set_cluster(NULL);
+	if (store_pg_node_leave(cl.node, err, sizeof(err)) < 0)
+		log_warnx("cluster: node %s: claims not given back (peers "
+		          "reap them): %s",
+		          cl.st.node, err);
+	log_notice("cluster: node %s: fence losses %" PRIu64 ", claimed %" PRIu64
+	           ", reaped %" PRIu64 " nodes and %" PRIu64 " claims, lease "
+	           "lapses %" PRIu64 ", gaps %" PRIu64,
+	           cl.st.node, cl.st.fence_losses, cl.st.claimed,
+	           cl.st.reaped_nodes, cl.st.reaped_timers, cl.st.lapses,
+	           cl.st.gaps);
+	if (cl.read_ev != NULL)
+		event_free(cl.read_ev);
+	if (cl.beat_ev != NULL)
+		event_free(cl.beat_ev);
+	if (cl.claim_ev != NULL)
+		event_free(cl.claim_ev);
+	if (cl.lapse_ev != NULL)
+		event_free(cl.lapse_ev);
+	if (cl.drop_ev != NULL)
+		event_free(cl.drop_ev);
+	store_pg_node_close(cl.node);
+	lease_free(cl.lease);
+	idmap_free(cl.inflight);
+	free(cl.lost);
+	memset(&cl, 0, sizeof(cl));
+	cl.fd = -1;
+}

@@ -1,0 +1,77 @@
+/*
+ * cluster: this evd as one node of several on one PostgreSQL database
+ * (DESIGN.md "Scale-out", issue 19): no leader, no evd-to-evd protocol.
+ *
+ * What it runs on the loop, each on a libevent event:
+ *   - identity: a fresh node id per process start (store_pg_node_open),
+ *     never reused, given to the store (store_config.cluster_node);
+ *   - heartbeat: every D/5 on the node's own connection, never waited
+ *     for; each reply feeds lease.h, which says until when (monotonic)
+ *     the node may act (safe_until) and whether a gap voided its claims;
+ *   - self-fencing: no durable fire while the lease is not live (the
+ *     scheduler holds them back); when it lapses every claim in memory
+ *     is dropped; after a gap the node adopts again, with new fences,
+ *     what the database still says is its own;
+ *   - claims: every CLUSTER_CLAIM_MS, and at once after a reap, pending
+ *     timers due within the look-ahead and lapsed claims of any node
+ *     (FOR UPDATE SKIP LOCKED) go into the scheduler, in the batch;
+ *   - reaping: after each heartbeat, nodes silent for D are deleted and
+ *     their claims made pending again with a new fence;
+ *   - fenced retirement: a retire that matches no row (its claim was
+ *     reaped, or taken after its lease lapsed) is a fence loss: counted,
+ *     and the timer dropped, never fired again by this node. A one-shot
+ *     exec timer is retired when its hook ended (at-least-once).
+ *
+ * Every deadline two nodes compare (claim leases, node death) is on the
+ * database's clock; a node measures only intervals. Opt-in
+ * (--cluster, cluster = yes) and only with a pg store.
+ *
+ * Thread-safety: the loop thread (loop 0) only; one per process.
+ * Boundary module: it logs.
+ */
+#ifndef EVD_CLUSTER_H
+#define EVD_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct store_backend;
+
+/* Counters, since start (and the node id). */
+struct cluster_stats {
+	char node[32];
+	uint64_t fence_losses;  /* retires that found their claim gone */
+	uint64_t claimed;       /* timers claimed by claim_due */
+	uint64_t reaped_nodes, reaped_timers; /* by this node's reaps */
+	uint64_t lapses;        /* lease lapses (claims dropped) */
+	uint64_t gaps;          /* heartbeat gaps (claims adopted anew) */
+};
+
+/*
+ * Registers a fresh node in the database of conninfo (blocking: start-up
+ * only), with death_ns the death threshold D, heartbeats every beat_ns
+ * (0: D/5; at most D/2, so that one lost heartbeat leaves the lease
+ * live), a claim's lease 3 D. Returns 0, or -errno with a reason in err
+ * (-EINVAL: beat_ns too long).
+ */
+int cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
+                 char *err, size_t errsize);
+/* The node id (for store_config.cluster_node) and a claim's lease. */
+const char *cluster_node_id(void);
+int64_t cluster_claim_ns(void);
+/* Starts heartbeats, claims and reaps on base, over the open store (batch
+ * adopted it), and installs the scheduler's hooks. 0 or -ENOMEM. */
+int cluster_start(struct event_base *base);
+/* evd stops: hooks killed from now on did not run to their end, so
+ * their timers are not retired (the claims go back to the others). */
+void cluster_stopping(void);
+/* Gives up this node's claims (pending again at once, for a peer) and its
+ * node row, logs the counters, and frees everything. NULL-safe in the
+ * sense that it does nothing when cluster_open was not called. */
+void cluster_shutdown(void);
+bool cluster_enabled(void);
+void cluster_stats(struct cluster_stats *ret);
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * Cluster mode's SQL against a real PostgreSQL (daemon/store_pg.c: the
+ * node connection, and the store with store_config.cluster_node): node
+ * ids, heartbeats, claims with SKIP LOCKED, fenced retirement, reaping of
+ * a dead node's claims, lapsed claim leases, id blocks.
+ *
+ * Two or three "nodes" are stores opened in this one process, each with
+ * its own node connection. One server for the group (pgfixture); each
+ * case starts from an empty database. Without PostgreSQL: exit 77, as
+ * the fixture says (EVD_REQUIRE_PG=1 makes that a failure).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "pgfixture.h"
+#include "store.h"
+
+static struct pgfx pg;
+static const struct store_backend *B = &store_pg_backend;
+
+#define DEATH_NS (INT64_C(2) * 1000000000)
+
+struct node {
+	struct store_pg_node *n;
+	struct store *s;
+};
+
+static void
+node_open(struct node *nd, int64_t claim_ns)
+{
+	struct store_config cfg;
+	char err[512];
+
+	memset(nd, 0, sizeof(*nd));
+	if (store_pg_node_open(pg.conninfo, &nd->n, err, sizeof(err)) < 0)
+		fail_msg("node open: %s", err);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.conninfo = pg.conninfo;
+	cfg.history_per_timer = 3;
+	cfg.cluster_node = store_pg_node_id(nd->n);
+	cfg.claim_ns = claim_ns;
+	if (B->open(&cfg, &nd->s) < 0)
+		fail_msg("store open: %s", B->errmsg(NULL));
+}
+
+static void
+node_close(struct node *nd)
+{
+	B->close(nd->s);
+	store_pg_node_close(nd->n);
+}
+
+/* Sends nothing itself: waits (poll) for what is in flight on n. */
+static int
+node_wait(struct node *nd, struct store_pg_node_beat *b)
+{
+	char err[512];
+	int r;
+
+	for (;;) {
+		struct pollfd p = { store_pg_node_fd(nd->n), POLLIN, 0 };
+
+		assert_true(p.fd >= 0);
+		assert_true(poll(&p, 1, 10000) == 1);
+		r = store_pg_node_read(nd->n, b, err, sizeof(err));
+		if (r != 0) {
+			if (r < 0)
+				print_message("node read: %s\n", err);
+			return r;
+		}
+	}
+}
+
+static struct store_timer
+timer_at(uint64_t id, int64_t due_rt_ns)
+{
+	struct store_timer t;
+
+	memset(&t, 0, sizeof(t));
+	t.id = id;
+	t.uid = 1000;
+	t.gid = 1000;
+	t.clock = EVD_CLOCK_REALTIME;
+	t.deadline_ns = due_rt_ns;
+	t.due_rt_ns = due_rt_ns;
+	t.created_rt_ns = due_rt_ns;
+	t.channel = "jobs";
+	t.max_attempts = 1;
+	return t;
+}
+
+static int64_t
+now_rt(void)
+{
+	return clock_now_ns(EVD_CLOCK_REALTIME);
+}
+
+/* What claims handed over. */
+struct got {
+	uint64_t id[64];
+	uint64_t fence[64];
+	int64_t lease_left_ns[64];
+	int n;
+};
+
+static int
+got_cb(const struct store_timer *t, void *arg)
+{
+	struct got *g = arg;
+
+	assert_true(g->n < 64);
+	g->id[g->n] = t->id;
+	g->fence[g->n] = t->fence;
+	g->lease_left_ns[g->n] = t->lease_left_ns;
+	g->n++;
+	return 0;
+}
+
+static int
+claim_due(struct node *nd, uint32_t limit, struct got *g)
+{
+	int n;
+
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(B->begin(nd->s), 0);
+	n = B->claim_due(nd->s, 200 * 1000000, limit, got_cb, g);
+	assert_int_equal(B->commit(nd->s), 0);
+	return n;
+}
+
+static void
+schedule(struct node *nd, const struct store_timer *t)
+{
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->schedule(nd->s, t), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+}
+
+static int
+retire(struct node *nd, uint64_t id, uint64_t fence)
+{
+	int r;
+
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->retire(nd->s, id, fence, NULL);
+	assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* Whether the one-row, one-column query says exactly want. */
+static void
+assert_sql(const char *want, const char *sql)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+	         "DO $$ BEGIN IF (%s)::text IS DISTINCT FROM '%s' THEN"
+	         " RAISE 'got %%', (%s)::text; END IF; END $$",
+	         sql, want, sql);
+	if (pgfx_sql(&pg, "postgres", cmd) != 0)
+		fail_msg("%s is not %s", sql, want);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "DROP SCHEMA IF EXISTS evd CASCADE"), 0);
+	return 0;
+}
+
+/* Every process start is a new node, never one seen before. */
+static void
+test_node_ids_fresh(void **state)
+{
+	struct node a, b;
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	node_open(&b, DEATH_NS);
+	assert_string_not_equal(store_pg_node_id(a.n), store_pg_node_id(b.n));
+	assert_sql("2", "SELECT count(*) FROM evd.nodes");
+	node_close(&b);
+	node_close(&a);
+	node_open(&a, DEATH_NS);
+	assert_sql("3", "SELECT max(node::int8) FROM evd.nodes");
+	node_close(&a);
+}
+
+/* A heartbeat says whether the row was fresh on arrival (the database's
+ * clock): after a silence longer than D it was not, and the row is back. */
+static void
+test_heartbeat_fresh(void **state)
+{
+	struct store_pg_node_beat b;
+	char sql[256];
+	struct node a;
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	assert_int_equal(store_pg_node_beat(a.n, DEATH_NS), 0);
+	assert_true(store_pg_node_busy(a.n));
+	assert_int_equal(store_pg_node_beat(a.n, DEATH_NS), -EBUSY);
+	assert_int_equal(node_wait(&a, &b), 1);
+	assert_int_equal(b.kind, STORE_PG_BEAT);
+	assert_true(b.fresh);
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '3 s' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_beat(a.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&a, &b), 1);
+	assert_false(b.fresh);
+	/* Reaped meanwhile (its row deleted): not fresh, and registered
+	 * again. */
+	snprintf(sql, sizeof(sql), "DELETE FROM evd.nodes WHERE node = '%s'",
+	         store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_beat(a.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&a, &b), 1);
+	assert_false(b.fresh);
+	assert_sql("1", "SELECT count(*) FROM evd.nodes");
+	assert_int_equal(store_pg_node_beat(a.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&a, &b), 1);
+	assert_true(b.fresh);
+	node_close(&a);
+}
+
+/* What a node schedules is its claim; a peer cannot claim it while its
+ * lease runs, and the fence decides who may retire it. */
+static void
+test_schedule_claims_retire_fenced(void **state)
+{
+	struct store_timer t = timer_at(1, now_rt() - 1000000000);
+	struct node a, b;
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t);
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_int_equal(claim_due(&b, 10, &g), 0);
+	/* A wrong fence retires nothing, and says so. */
+	assert_int_equal(retire(&a, 1, 7), -ESTALE);
+	assert_int_equal(retire(&a, 1, 0), 0);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A dead node's claims: reaped by a peer (pending again, fence bumped),
+ * claimed by another, and the dead node's late retire finds no row. */
+static void
+test_reap_dead_node(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() + INT64_C(3600) *
+	                                                   1000000000);
+	struct store_pg_node_beat bt;
+	struct node a, b, c;
+	char sql[256];
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	node_open(&c, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	/* Alive: nothing to reap. */
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.kind, STORE_PG_REAP);
+	assert_int_equal(bt.reaped_nodes, 0);
+	/* a falls silent for longer than D (on the database's clock). */
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '1 min' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	assert_int_equal(bt.reaped_timers, 2);
+	/* A second reaper finds nothing left. */
+	assert_int_equal(store_pg_node_reap(c.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&c, &bt), 1);
+	assert_int_equal(bt.reaped_nodes, 0);
+	assert_sql("P", "SELECT state FROM evd.timers WHERE id = 1");
+	/* Pending again at its due instant: only the due one is claimed. */
+	assert_int_equal(claim_due(&c, 10, &g), 1);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.fence[0], 2); /* reap + claim */
+	assert_true(g.lease_left_ns[0] > INT64_C(29) * 1000000000);
+	assert_int_equal(claim_due(&b, 10, &g), 0);
+	/* The dead node's retire fails; the claimant's succeeds. */
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	assert_int_equal(retire(&c, 1, 2), 0);
+	assert_sql("P", "SELECT state FROM evd.timers WHERE id = 2");
+	node_close(&c);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A claim whose lease lapsed (its node stalled, not reaped) is taken by
+ * a peer with a new fence. */
+static void
+test_lapsed_claim_taken(void **state)
+{
+	struct store_timer t = timer_at(1, now_rt() - 1000000000);
+	struct node a, b;
+	struct got g;
+
+	(void)state;
+	node_open(&a, 2000); /* a lease of 2 us: lapsed at once */
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t);
+	assert_int_equal(claim_due(&b, 10, &g), 1);
+	assert_int_equal(g.fence[0], 1);
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	assert_int_equal(retire(&b, 1, 1), 0);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* Two claimants at once: the rows one is claiming (uncommitted) are
+ * skipped by the other, not waited for nor claimed twice. */
+static void
+test_claim_skip_locked(void **state)
+{
+	struct node a, b, c;
+	struct got ga, gb;
+	char sql[256];
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	node_open(&c, INT64_C(30) * 1000000000);
+	for (i = 1; i <= 6; i++) {
+		struct store_timer t = timer_at((uint64_t)i, now_rt() -
+		                                                 1000000000);
+
+		schedule(&a, &t);
+	}
+	snprintf(sql, sizeof(sql), "UPDATE evd.timers SET state = 'P',"
+	         " claim_node = NULL, vis_at = now() - interval '1 s'");
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	memset(&ga, 0, sizeof(ga));
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->claim_due(b.s, 0, 4, got_cb, &ga), 4);
+	/* b's transaction is open: c gets the other two at once. */
+	assert_int_equal(claim_due(&c, 10, &gb), 2);
+	assert_int_equal(B->commit(b.s), 0);
+	for (i = 0; i < 2; i++)
+		for (int k = 0; k < 4; k++)
+			assert_int_not_equal(gb.id[i], ga.id[k]);
+	assert_int_equal(claim_due(&c, 10, &gb), 0);
+	assert_sql("6", "SELECT count(*) FROM evd.timers WHERE state = 'C'");
+	node_close(&c);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* After a gap a node adopts its own claims with new fences: a retire it
+ * sent before the gap (the old fence) can no longer land. */
+static void
+test_adopt_bumps_fence(void **state)
+{
+	struct store_timer t = timer_at(1, now_rt() + 1000000000);
+	struct node a;
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	schedule(&a, &t);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->claim(a.s, INT64_MAX, got_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.fence[0], 1);
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	assert_int_equal(retire(&a, 1, 1), 0);
+	node_close(&a);
+}
+
+/* Id blocks never overlap, whichever node asks. */
+static void
+test_reserve_ids_disjoint(void **state)
+{
+	uint64_t f1, n1, f2, n2, f3, n3;
+	struct node a, b;
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	node_open(&b, DEATH_NS);
+	assert_int_equal(B->reserve_ids(a.s, &f1, &n1), 0);
+	assert_int_equal(B->reserve_ids(b.s, &f2, &n2), 0);
+	assert_int_equal(B->reserve_ids(a.s, &f3, &n3), 0);
+	assert_true(n1 > 0 && n1 == n2 && n2 == n3);
+	assert_true(f2 >= f1 + n1 && f3 >= f2 + n2);
+	assert_true(f1 > (UINT64_C(1) << 32));
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A clean stop gives the node's claims back at once (fence bumped). */
+static void
+test_leave_releases(void **state)
+{
+	struct store_timer t = timer_at(1, now_rt() - 1000000000);
+	struct node a, b;
+	char err[256];
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t);
+	assert_int_equal(store_pg_node_leave(a.n, err, sizeof(err)), 0);
+	assert_int_equal(claim_due(&b, 10, &g), 1);
+	assert_int_equal(g.fence[0], 2);
+	assert_sql("1", "SELECT count(*) FROM evd.nodes");
+	node_close(&b);
+	node_close(&a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup(fn, setup)
+	    T(test_node_ids_fresh),
+	    T(test_heartbeat_fresh),
+	    T(test_schedule_claims_retire_fenced),
+	    T(test_reap_dead_node),
+	    T(test_lapsed_claim_taken),
+	    T(test_claim_skip_locked),
+	    T(test_adopt_bumps_fence),
+	    T(test_reserve_ids_disjoint),
+	    T(test_leave_releases),
+#undef T
+	};
+	char why[512];
+	int r;
+
+	r = pgfx_start(&pg, why, sizeof(why));
+	if (r == 77) {
+		fprintf(stderr, "SKIP: %s\n", why);
+		return 77;
+	}
+	if (r < 0) {
+		fprintf(stderr, "FAIL: cannot start PostgreSQL: %s\n", why);
+		return 1;
+	}
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	pgfx_stop(&pg);
+	return r;
+}
