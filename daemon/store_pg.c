@@ -1108,7 +1108,7 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		goto out;
 	v = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	if (!v && s->read_only) {
+	if (!v && s != NULL && s->read_only) {
 		store_pg_seterr(s, "the PostgreSQL database has no schema "
 		                "evd");
 		r = -ENOENT;
@@ -1136,7 +1136,7 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		r = -EPROTO;
 		goto out;
 	}
-	if (version < SCHEMA_VERSION && s->read_only) {
+	if (version < SCHEMA_VERSION && s != NULL && s->read_only) {
 		store_pg_seterr(s, "the PostgreSQL schema evd is at version %d, "
 		                "this evd reads %d: start evd on it once to "
 		                "upgrade it", version, SCHEMA_VERSION);

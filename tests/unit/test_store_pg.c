@@ -163,7 +163,7 @@ test_pg_read_only_open(void **state)
 	f->cfg.read_only = true;
 	s = open_ok(f);
 	assert_int_equal(B->meta_get(s, "schema_version", &v), 0);
-	assert_int_equal(v, 1);
+	assert_int_equal(v, 2);
 	B->close(s);
 }
 
