@@ -128,7 +128,7 @@ batch_sync_main(void *arg)
 		g = y->req;
 		pthread_mutex_unlock(&y->lock);
 		if (y->q != NULL)
-			(void)storeq_execute(y->q);
+			storeq_wait(y->q);
 		r = timed_flush(y->be, y->s);
 		pthread_mutex_lock(&y->lock);
 		y->done = g;
@@ -357,7 +357,8 @@ batch_init(struct event_base *base, const struct store_backend *be,
 		/* Only with the thread: a commit on the loop must be seen
 		 * to fail before its output goes (batch_end). The thread
 		 * reads y->q only after a request, made under y->lock. */
-		if (batch.syncer != NULL && be->threaded &&
+		if (batch.syncer != NULL && be->threaded != NULL &&
+		    be->threaded(s) &&
 		    storeq_wrap(be, s, &batch.be, &batch.s) == 0) {
 			batch.q = batch.s;
 			batch.syncer->q = batch.q;

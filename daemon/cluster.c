@@ -43,6 +43,7 @@ static struct {
 	struct store_pg_node *node;
 	struct lease *lease;
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
+	struct event *more_ev; /* claims again next turn (a full batch) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int64_t death_ns, beat_ns, claim_ns;
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
@@ -253,6 +254,10 @@ cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 	          "time); dropping every claim",
 	          cl.st.node);
 	sched_drop_durable(0);
+	/* Once live again, with or without a gap, what the database still
+	 * says is this node's is taken back (else it would wait for its
+	 * claim lease to run out, or, paused, for ever). */
+	cl.adopt = true;
 }
 
 /* Watches the node connection's socket (it changes on a reconnect). */
@@ -371,9 +376,14 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl.st.claimed += (uint64_t)n;
-	/* A full batch: more may be due; the next turn claims again. */
-	if (n == CLUSTER_CLAIM_MAX)
-		event_active(cl.claim_ev, EV_TIMEOUT, 0);
+	/* A full batch: more may be due; the next turn claims again (a
+	 * timer, not event_active, which would run it again in this same
+	 * turn, before any commit or fire). */
+	if (n == CLUSTER_CLAIM_MAX) {
+		static const struct timeval zero = { 0, 0 };
+
+		evtimer_add(cl.more_ev, &zero);
+	}
 }
 
 int
@@ -386,9 +396,11 @@ cluster_start(struct event_base *base)
 	cl.base = base;
 	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
+	cl.more_ev = evtimer_new(base, cluster_claim_cb, NULL);
 	cl.lapse_ev = evtimer_new(base, cluster_lapse_cb, NULL);
 	cl.drop_ev = event_new(base, -1, 0, cluster_drop_cb, NULL);
-	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.lapse_ev == NULL ||
+	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.more_ev == NULL ||
+	    cl.lapse_ev == NULL ||
 	    cl.drop_ev == NULL || event_add(cl.beat_ev, &beat) < 0 ||
 	    event_add(cl.claim_ev, &claim) < 0)
 		return -ENOMEM;
@@ -432,6 +444,8 @@ cluster_shutdown(void)
 		event_free(cl.beat_ev);
 	if (cl.claim_ev != NULL)
 		event_free(cl.claim_ev);
+	if (cl.more_ev != NULL)
+		event_free(cl.more_ev);
 	if (cl.lapse_ev != NULL)
 		event_free(cl.lapse_ev);
 	if (cl.drop_ev != NULL)

@@ -235,10 +235,20 @@ typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
 struct store_backend {
 	const char *name;
 	bool durable;
-	/* Every call may come from another thread than open()'s, one
-	 * thread at a time (the daemon then runs its batches' writes on
-	 * the sync thread, storeq.h). */
-	bool threaded;
+	/* Whether every call on s may come from another thread than
+	 * open()'s, one thread at a time (the daemon then runs its
+	 * batches' writes on the sync thread, storeq.h); NULL: never. */
+	bool (*threaded)(const struct store *s);
+	/*
+	 * Optional (NULL: every write answers at once). While on, a write
+	 * may return 0 before the engine answered it; what the engine then
+	 * says comes out of the next call that answers (a read, a write
+	 * while off, commit), which fails with it: the batch is lost. A
+	 * write of a row that is already gone (cancel, ack) counts as done.
+	 * The operation log turns it on for the writes it logged, whose
+	 * answers nobody waits for, and off again.
+	 */
+	void (*pipeline)(struct store *s, bool on);
 	/* *ret untouched on failure; errmsg(NULL) then says why. */
 	int (*open)(const struct store_config *cfg, struct store **ret);
 	void (*close)(struct store *s);

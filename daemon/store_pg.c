@@ -457,12 +457,14 @@ static const char *const store_pg_sql[ST_COUNT] = {
     [ST_C_ADOPT] = "UPDATE evd.timers SET fence = fence + 1"
 		   " WHERE state = 'C' AND claim_node = $1"
 		   " RETURNING " TIMER_COLS ", " LEASE_LEFT,
-    /* Pending and due within $1 us, or claimed with a lapsed lease;
+    /* Pending and due within $1 us, or another node's claim with a
+     * lapsed lease (never this node's own: a hook of it may still run);
      * rows another node is claiming now are skipped, not waited for. */
     [ST_C_CLAIM] = "WITH c AS (SELECT id AS cid FROM evd.timers"
 		   " WHERE state IN ('P', 'C')"
 		   " AND vis_at <= now() + $1::int8 * interval '1 us'"
-		   " AND (state = 'P' OR vis_at <= now())"
+		   " AND (state = 'P' OR (vis_at <= now()"
+		   " AND claim_node <> $3))"
 		   " ORDER BY vis_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
 		   " UPDATE evd.timers t SET state = 'C', claim_node = $3,"
 		   " fence = t.fence + 1, attempts = t.attempts + 1, vis_at = "
@@ -514,7 +516,29 @@ struct store {
 	 * claim's lease (T) in us. */
 	char node[32];
 	int64_t claim_us;
+	/* pipeline(): writes sent, their answers still to read (settle),
+	 * in the order sent. */
+	bool pipelining;
+	struct store_pg_pend *pend;
+	size_t npend, pend_cap;
 	char err[1024];
+};
+
+/* What a write sent in pipeline mode says once its answer is read. */
+enum store_pg_judge {
+	PJ_BEGIN,     /* BEGIN: nothing to judge */
+	PJ_XID,       /* the batch's xid, the flush's witness */
+	PJ_DONE,      /* a write with no answer to judge */
+	PJ_ONE,       /* one row changed, else `absent` (0: that is fine) */
+	PJ_RETURNED,  /* one row returned, else it was there: -EEXIST */
+	PJ_RUN,       /* run_append: its output tally */
+};
+
+struct store_pg_pend {
+	enum store_pg_judge judge;
+	int absent;          /* PJ_ONE */
+	int64_t added;       /* PJ_RUN: the run's output bytes */
+	const char *what;    /* static */
 };
 
 static char store_pg_open_err[1024];
@@ -719,6 +743,7 @@ store_pg_drop(struct store *s, const char *what)
 
 	PQfinish(s->conn);
 	s->conn = NULL;
+	s->npend = 0; /* their answers went with it */
 	return r < 0 ? r : -EIO;
 }
 
@@ -785,6 +810,188 @@ store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
 	return r;
 }
 
+static int store_pg_out_note(struct store *, uid_t, int64_t, const char *);
+
+/* A pipelined write's answer, judged as it was sent to be. */
+static int
+store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
+                   const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	int64_t pruned;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return store_pg_fail(s, s->conn, res, pd->what);
+	switch (pd->judge) {
+	case PJ_XID:
+		if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			s->batch_xid = (uint64_t)store_pg_int(res, 0, 0);
+		return 0;
+	case PJ_ONE:
+		if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0 ||
+		    pd->absent == 0)
+			return 0;
+		store_pg_seterr(s, "%s: no such row", pd->what);
+		return pd->absent;
+	case PJ_RETURNED:
+		if (PQntuples(res) > 0)
+			return 0;
+		store_pg_seterr(s, "%s: the row already exists in the store",
+		                pd->what);
+		return -EEXIST;
+	case PJ_RUN:
+		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
+			return 0;
+		pruned = store_pg_int(res, 0, 0);
+		if (pd->added - pruned == 0)
+			return 0;
+		return store_pg_out_note(s, (uid_t)store_pg_int(res, 0, 1),
+		                         pd->added - pruned, pd->what);
+	case PJ_BEGIN:
+	case PJ_DONE:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Reads the answers of every write sent in pipeline mode, up to a sync
+ * of their own; returns the first failure (every later statement of the
+ * batch was skipped by the server then: the batch is lost). A pipeline
+ * out of step drops the connection, as store_pg_collect does.
+ */
+static int
+store_pg_settle(struct store *s)
+{
+	PGresult *res;
+	size_t k;
+	int r = 0, e;
+
+	if (s->npend == 0)
+		return 0;
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		s->npend = 0;
+		store_pg_seterr(s, "%s: not connected to PostgreSQL",
+		                s->pend[0].what);
+		return -ENOTCONN;
+	}
+	if (!PQpipelineSync(s->conn)) {
+		s->npend = 0;
+		return store_pg_drop(s, "write");
+	}
+	for (k = 0; k < s->npend; k++) {
+		bool got = false;
+
+		while ((res = PQgetResult(s->conn)) != NULL) {
+			if (!got) {
+				got = true;
+				e = store_pg_judge_one(s, &s->pend[k], res);
+				if (r == 0)
+					r = e;
+			}
+			PQclear(res);
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			break;
+	}
+	s->npend = 0;
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		if (r == 0)
+			r = store_pg_drop(s, "write");
+		return r;
+	}
+	res = PQgetResult(s->conn);
+	if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		e = store_pg_drop(s, "write");
+		return r < 0 ? r : e;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* Room for n more answers to wait for. */
+static int
+store_pg_pend_room(struct store *s, size_t n)
+{
+	struct store_pg_pend *p;
+	size_t cap;
+
+	if (s->npend + n <= s->pend_cap)
+		return 0;
+	cap = s->pend_cap == 0 ? 64 : 2 * s->pend_cap;
+	while (cap < s->npend + n)
+		cap *= 2;
+	if ((p = reallocarray(s->pend, cap, sizeof *p)) == NULL) {
+		store_pg_seterr(s, "out of memory");
+		return -ENOMEM;
+	}
+	s->pend = p;
+	s->pend_cap = cap;
+	return 0;
+}
+
+static void
+store_pg_pend_push(struct store *s, enum store_pg_judge judge, int absent,
+                   int64_t added, const char *what)
+{
+	s->pend[s->npend++] = (struct store_pg_pend){ judge, absent, added,
+		                                       what };
+}
+
+/*
+ * Pipeline mode: sends write i (after BEGIN and the xid query if it is
+ * the batch's first) and returns; its answer is judged by the next
+ * settle. Any send failing drops the connection, as in store_pg_run.
+ */
+static int
+store_pg_defer(struct store *s, enum store_pg_stmt i,
+               const struct store_pg_params *p, enum store_pg_judge judge,
+               int absent, int64_t added, const char *what)
+{
+	char name[8];
+	int r;
+
+	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
+		return -ENOTCONN;
+	}
+	if ((r = store_pg_pend_room(s, 3)) < 0)
+		return r;
+	if (s->in_batch && !s->tx_open) {
+		s->tx_open = true;
+		if (!PQsendQueryPrepared(s->conn, "s0", 0, NULL, NULL, NULL, 1))
+			return store_pg_drop(s, what);
+		store_pg_pend_push(s, PJ_BEGIN, 0, 0, what);
+		snprintf(name, sizeof(name), "s%d", (int)ST_XID);
+		if (!PQsendQueryPrepared(s->conn, name, 0, NULL, NULL, NULL, 1))
+			return store_pg_drop(s, what);
+		store_pg_pend_push(s, PJ_XID, 0, 0, what);
+	}
+	snprintf(name, sizeof(name), "s%d", (int)i);
+	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
+	                         p != NULL ? p->v : NULL,
+	                         p != NULL ? p->len : NULL,
+	                         p != NULL ? p->fmt : NULL, 1))
+		return store_pg_drop(s, what);
+	store_pg_pend_push(s, judge, absent, added, what);
+	return 0;
+}
+
+static void
+store_pg_pipeline(struct store *s, bool on)
+{
+	s->pipelining = on;
+}
+
+/* Single-node only: a cluster node's retire answers -ESTALE for a lost
+ * claim, an answer its caller needs at once. */
+static bool
+store_pg_threaded(const struct store *s)
+{
+	return s->node[0] == '\0';
+}
+
 /*
  * Runs prepared statement i with p on the loop's connection, in one
  * round trip: BEGIN goes first in the same pipeline when the batch has
@@ -800,6 +1007,14 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 	char name[8];
 	int nq = 0, xq = -1, r;
 
+	if (writes && ret == NULL && s->pipelining)
+		return store_pg_defer(s, i, p, PJ_DONE, 0, 0, what);
+	/* Whatever was pipelined before is answered first. Its failure is
+	 * the batch's, never this call's own row error. */
+	if ((r = store_pg_settle(s)) < 0)
+		return STORE_ROW_ERROR(r) || r == -ENOENT || r == -ESTALE
+		               ? -EIO
+		               : r;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
 		return -ENOTCONN;
@@ -843,9 +1058,11 @@ store_pg_run_one(struct store *s, enum store_pg_stmt i,
                  const char *what)
 {
 	PGresult *res;
-	int r = store_pg_run(s, i, p, true, &res, what);
+	int r;
 
-	if (r < 0)
+	if (s->pipelining)
+		return store_pg_defer(s, i, p, PJ_ONE, absent, 0, what);
+	if ((r = store_pg_run(s, i, p, true, &res, what)) < 0)
 		return r;
 	if (strcmp(PQcmdTuples(res), "0") == 0) {
 		store_pg_seterr(s, "%s: no such row", what);
@@ -1392,6 +1609,7 @@ store_pg_close(struct store *s)
 	PQfinish(s->fconn);
 	PQfinish(s->pending);
 	free(s->strings);
+	free(s->pend);
 	store_out_free(&s->out_pending);
 	store_out_free(&s->out_done);
 	free(s);
@@ -1547,6 +1765,9 @@ store_pg_rollback(struct store *s)
 
 	s->out_pending.n = 0;
 	s->in_batch = false;
+	s->pipelining = false;
+	/* Answers still on their way are read and dropped. */
+	(void)store_pg_settle(s);
 	if (s->tx_open) {
 		s->tx_open = false;
 		if (store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
@@ -1602,6 +1823,18 @@ store_pg_commit(struct store *s)
 	int r = 0;
 
 	s->in_batch = false;
+	s->pipelining = false;
+	if (s->tx_open && (r = store_pg_settle(s)) < 0) {
+		/* A pipelined write failed: the server skipped the rest
+		 * and the transaction can only end. */
+		s->out_pending.n = 0;
+		s->tx_open = false;
+		if (s->conn != NULL &&
+		    store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
+		                 "rollback") == 0)
+			PQclear(res);
+		return r;
+	}
 	if (s->tx_open) {
 		s->tx_open = false;
 		r = store_pg_run(s, ST_COMMIT, NULL, false, &res, "commit");
@@ -1791,6 +2024,9 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 		store_pg_p_text(&p, s->node);
 		store_pg_p_i64(&p, s->claim_us);
 	}
+	if (s->pipelining)
+		return store_pg_defer(s, ST_SCHEDULE, &p, PJ_RETURNED, 0, 0,
+		                      "schedule");
 	if ((r = store_pg_run(s, s->node[0] != '\0' ? ST_C_SCHEDULE
 	                                            : ST_SCHEDULE,
 	                      &p, true, &res, "schedule")) < 0)
@@ -1808,6 +2044,9 @@ store_pg_cancel(struct store *s, uint64_t id)
 
 	store_pg_p_i64(&p, (int64_t)id);
 	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	/* Already gone counts as done (storeq.h). */
+	if (s->pipelining)
+		return store_pg_defer(s, ST_CANCEL, &p, PJ_ONE, 0, 0, "cancel");
 	if (s->node[0] != '\0') {
 		store_pg_p_text(&p, s->node);
 		return store_pg_run_one(s, ST_C_CANCEL, &p, -ENOENT, "cancel");
@@ -2087,6 +2326,9 @@ store_pg_enqueue(struct store *s, const struct store_msg *m)
 	store_pg_p_i64(&p, m->delivery);
 	store_pg_p_bool(&p, m->dead);
 	store_pg_p_text(&p, m->reason);
+	if (s->pipelining)
+		return store_pg_defer(s, ST_ENQUEUE, &p, PJ_RETURNED, 0, 0,
+		                      "enqueue");
 	if ((r = store_pg_run(s, ST_ENQUEUE, &p, true, &res, "enqueue")) < 0)
 		return r;
 	if (PQntuples(res) == 0) {
@@ -2105,6 +2347,8 @@ store_pg_ack(struct store *s, uint64_t fire_id)
 	struct store_pg_params p = { .n = 0 };
 
 	store_pg_p_i64(&p, (int64_t)fire_id);
+	if (s->pipelining)
+		return store_pg_defer(s, ST_ACK, &p, PJ_ONE, 0, 0, "ack");
 	return store_pg_run_one(s, ST_ACK, &p, -ENOENT, "ack");
 }
 
@@ -2225,6 +2469,10 @@ store_pg_run_append(struct store *s, const struct store_run *run)
 	store_pg_p_bytes(&p, run->out, run->out_len);
 	store_pg_p_bytes(&p, run->err, run->err_len);
 	store_pg_p_i64(&p, s->history_per_timer);
+	if (s->pipelining)
+		return store_pg_defer(s, ST_RUN_APPEND, &p, PJ_RUN, 0,
+		                      (int64_t)(run->out_len + run->err_len),
+		                      "append run");
 	if ((r = store_pg_run(s, ST_RUN_APPEND, &p, true, &res,
 	                      "append run")) < 0)
 		return r;
@@ -2323,6 +2571,8 @@ store_pg_meta_put(struct store *s, const char *key, int64_t value)
 const struct store_backend store_pg_backend = {
     .name = "pg",
     .durable = true,
+    .threaded = store_pg_threaded,
+    .pipeline = store_pg_pipeline,
     .open = store_pg_open,
     .close = store_pg_close,
     .errmsg = store_pg_errmsg,

@@ -2011,6 +2011,14 @@ store_sqlite_note_commit(struct store *s)
 	pthread_mutex_unlock(&s->pos_lock);
 }
 
+/* The connection is opened NOMUTEX: any thread, one at a time. */
+static bool
+store_sqlite_threaded(const struct store *s)
+{
+	(void)s;
+	return true;
+}
+
 static bool
 store_sqlite_flushes(const struct store *s)
 {
@@ -3105,7 +3113,7 @@ store_sqlite_meta_put(struct store *s, const char *key, int64_t value)
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .durable = true,
-    .threaded = true,
+    .threaded = store_sqlite_threaded,
     .open = store_sqlite_open,
     .close = store_sqlite_close,
     .errmsg = store_sqlite_errmsg,

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -90,6 +91,13 @@ struct store {
 	pthread_mutex_t list_lock;
 	struct qbatch *pub_head, **pub_tail; /* list_lock */
 	size_t pub_bytes;                    /* list_lock */
+	/* The executor thread runs what is published as soon as it is, so
+	 * that one batch's statements overlap the fsync of the one before
+	 * (on batch's sync thread, storeq_wait). */
+	pthread_t thread;
+	pthread_cond_t work_cv;   /* list_lock: published, or quit */
+	pthread_cond_t idle_cv;   /* list_lock: the executor caught up */
+	bool busy, quit;          /* list_lock */
 
 	/* The loop's. */
 	unsigned loop_in;           /* run_lock held, with this depth */
@@ -294,11 +302,17 @@ q_run_batch(struct store *q, struct qbatch *b, bool commit)
 			return r;
 	}
 	q->step = "write";
-	for (; b->todo != NULL; b->todo = b->todo->next)
+	/* Nobody waits for these answers: the commit (or the next read)
+	 * collects them. */
+	if (b->todo != NULL && q->be->pipeline != NULL)
+		q->be->pipeline(q->s, true);
+	for (r = 0; b->todo != NULL; b->todo = b->todo->next)
 		if ((r = q_exec(q, b->todo)) < 0)
-			return r;
-	if (!commit)
-		return 0;
+			break;
+	if (q->be->pipeline != NULL)
+		q->be->pipeline(q->s, false);
+	if (r < 0 || !commit)
+		return r;
 	q->step = "commit";
 	start_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	r = q->be->commit(q->s);
@@ -353,6 +367,37 @@ storeq_execute(struct store *q)
 	committed = q_run_list(q, q_take(q));
 	pthread_mutex_unlock(&q->run_lock);
 	return committed;
+}
+
+static void *
+q_executor_main(void *arg)
+{
+	struct store *q = arg;
+
+	pthread_mutex_lock(&q->list_lock);
+	for (;;) {
+		while (q->pub_head == NULL && !q->quit)
+			pthread_cond_wait(&q->work_cv, &q->list_lock);
+		if (q->pub_head == NULL)
+			break;
+		q->busy = true;
+		pthread_mutex_unlock(&q->list_lock);
+		(void)storeq_execute(q);
+		pthread_mutex_lock(&q->list_lock);
+		q->busy = false;
+		pthread_cond_broadcast(&q->idle_cv);
+	}
+	pthread_mutex_unlock(&q->list_lock);
+	return NULL;
+}
+
+void
+storeq_wait(struct store *q)
+{
+	pthread_mutex_lock(&q->list_lock);
+	while (q->pub_head != NULL || q->busy)
+		pthread_cond_wait(&q->idle_cv, &q->list_lock);
+	pthread_mutex_unlock(&q->list_lock);
 }
 
 /* The loop takes the wrapped store (nested calls keep it). */
@@ -421,6 +466,7 @@ storeq_publish(struct store *q, uint64_t seq)
 	q->pub_tail = &b->next;
 	q->pub_bytes += b->bytes;
 	over = q->pub_bytes > STOREQ_MAX_BYTES;
+	pthread_cond_signal(&q->work_cv);
 	pthread_mutex_unlock(&q->list_lock);
 	if (over) {
 		q_enter(q);
@@ -482,6 +528,11 @@ q_close(struct store *q)
 
 	if (q == NULL)
 		return;
+	pthread_mutex_lock(&q->list_lock);
+	q->quit = true;
+	pthread_cond_signal(&q->work_cv);
+	pthread_mutex_unlock(&q->list_lock);
+	pthread_join(q->thread, NULL);
 	q_enter(q);
 	q_catch_up(q);
 	if (q->inner_open) {
@@ -500,6 +551,8 @@ q_close(struct store *q)
 	}
 	qb_free(q->cur);
 	q->be->close(q->s);
+	pthread_cond_destroy(&q->idle_cv);
+	pthread_cond_destroy(&q->work_cv);
 	pthread_mutex_destroy(&q->list_lock);
 	pthread_mutex_destroy(&q->run_lock);
 	free(q);
@@ -510,12 +563,22 @@ q_check(struct store *q)
 {
 	const char *step;
 	uint64_t seq;
-	int err;
+	int err, r = 0;
 
-	/* The wrapped store's own check() runs where its batches begin. */
 	if (storeq_failed(q, &seq, &err, &step))
 		return err;
-	return 0;
+	/* The wrapped store's own check() also runs where the executor
+	 * begins a batch; here too when it is idle, so that a store known
+	 * to be gone (a server unreachable) is refused before memory
+	 * changes, not found lost after (when its rebuild could not read
+	 * it either). */
+	if (q->loop_in == 0 && pthread_mutex_trylock(&q->run_lock) != 0)
+		return 0;
+	q->loop_in++;
+	if (!q->inner_open && (r = q->be->check(q->s)) < 0)
+		q_note(q, r);
+	q_leave(q);
+	return r;
 }
 
 static int
@@ -832,6 +895,8 @@ storeq_wrap(const struct store_backend *be, struct store *s,
             const struct store_backend **ret_be, struct store **ret_s)
 {
 	struct store *q = calloc(1, sizeof *q);
+	sigset_t all, old;
+	int r;
 
 	if (q == NULL)
 		return -ENOMEM;
@@ -839,8 +904,23 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 	q->s = s;
 	pthread_mutex_init(&q->run_lock, NULL);
 	pthread_mutex_init(&q->list_lock, NULL);
+	pthread_cond_init(&q->work_cv, NULL);
+	pthread_cond_init(&q->idle_cv, NULL);
 	atomic_init(&q->failed, false);
 	q->pub_tail = &q->pub_head;
+	/* Signals are the loop's (libevent's signal events). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&q->thread, NULL, q_executor_main, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		pthread_cond_destroy(&q->idle_cv);
+		pthread_cond_destroy(&q->work_cv);
+		pthread_mutex_destroy(&q->list_lock);
+		pthread_mutex_destroy(&q->run_lock);
+		free(q);
+		return -r;
+	}
 	q->vt = (struct store_backend){
 		.name = be->name,
 		.durable = be->durable,

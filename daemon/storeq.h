@@ -5,10 +5,11 @@
  * A backend that allows it (store_backend.threaded) is wrapped: the
  * daemon calls the wrapper exactly as it called the store, and the
  * wrapper copies each write into the batch's log and returns at once.
- * batch (batch.h) publishes the log at batch_end and its sync thread
- * executes it (check, begin, the writes in order, commit) right before
- * the flush that makes it durable, while the loop reads, runs and logs
- * the next batch. Replies already wait for that flush (batch.h), so
+ * batch (batch.h) publishes the log at batch_end; the wrapper's executor
+ * thread runs it at once (check, begin, the writes in order, commit),
+ * and batch's sync thread waits for it (storeq_wait) before the flush
+ * that makes it durable: the loop reads, runs and logs batch N+2 while
+ * N+1's statements run and N's fsync does. Replies already wait for that flush (batch.h), so
  * nothing a client sees shows a write before it is committed and
  * durable.
  *
@@ -35,10 +36,11 @@
  * store's pace rather than queueing without end).
  *
  * Threads: every wrapper call and storeq_publish, storeq_failed,
- * storeq_resume, storeq_direct* are the loop's (one thread); only
- * storeq_execute runs on the sync thread. One mutex keeps the wrapped
- * store to one thread at a time; flush() stays the only call that runs
- * beside another, as store.h allows.
+ * storeq_resume, storeq_direct* are the loop's (one thread);
+ * storeq_execute runs on the wrapper's executor thread (and may on any),
+ * storeq_wait on batch's sync thread. One mutex keeps the wrapped store
+ * to one thread at a time; flush() stays the only call that runs beside
+ * another, as store.h allows.
  */
 #ifndef EVD_STOREQ_H
 #define EVD_STOREQ_H
@@ -63,9 +65,15 @@ int storeq_wrap(const struct store_backend *be, struct store *s,
  * commit go to the executor. A batch with no write publishes nothing. */
 void storeq_publish(struct store *q, uint64_t seq);
 
-/* Runs every published batch in order. Returns whether one committed
- * (a flush then has something to make durable). Any thread. */
+/* Runs every published batch in order. Returns whether one committed.
+ * Any thread; the wrapper's own executor thread calls it as soon as
+ * something is published. */
 bool storeq_execute(struct store *q);
+
+/* Returns once every batch published before the call has run (committed,
+ * or failed): a flush started then covers them. Any thread but the
+ * loop's (batch's sync thread). */
+void storeq_wait(struct store *q);
 
 /* Whether a batch failed since the last storeq_resume: *ret_seq is the
  * first batch lost (0: the loop's current one), *ret_err why, *ret_step

@@ -479,6 +479,96 @@ test_pg_bad_utf8_is_row_error(void **state)
 	B->close(s);
 }
 
+static int
+out_sum_cb(uid_t uid, int64_t bytes, void *arg)
+{
+	(void)uid;
+	*(int64_t *)arg += bytes;
+	return 0;
+}
+
+/*
+ * Pipeline mode (the operation log's writes): writes return before the
+ * server answered, the next read or the commit collects every answer,
+ * a write of a row already gone (cancel, ack) is done, and one refused
+ * write fails the commit, which then changed nothing; the connection
+ * serves the next batch.
+ */
+static void
+test_pg_pipelined_writes(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer t[6];
+	struct store_run run = { 0 };
+	struct store *s = open_ok(f);
+	int64_t out = 0, v;
+	struct got g;
+	int i;
+
+	assert_non_null(B->pipeline);
+	assert_true(B->threaded(s));
+	for (i = 0; i < 6; i++)
+		t[i] = timer_make((uint64_t)i + 1);
+	assert_int_equal(B->output_changes(s, out_sum_cb, &out), 0);
+	out = 0;
+
+	assert_int_equal(B->begin(s), 0);
+	B->pipeline(s, true);
+	assert_int_equal(B->schedule(s, &t[0]), 0);
+	assert_int_equal(B->schedule(s, &t[1]), 0);
+	assert_int_equal(B->schedule(s, &t[2]), 0);
+	assert_int_equal(B->cancel(s, 99), 0);
+	assert_int_equal(B->ack(s, 77), 0);
+	run.timer_id = 1;
+	run.fire_id = 5;
+	run.outcome = EVD_RUN_EXEC_EXITED;
+	run.out = (const uint8_t *)"abc";
+	run.out_len = 3;
+	assert_int_equal(B->run_append(s, &run), 0);
+	assert_int_equal(B->meta_put(s, "pipelined", 42), 0);
+	B->pipeline(s, false);
+	/* A read in the batch sees its writes. */
+	assert_int_equal(get(s, 2, &g), 0);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(B->meta_get(s, "pipelined", &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(B->output_changes(s, out_sum_cb, &out), 0);
+	assert_int_equal(out, 3);
+
+	/* A taken id among them: the commit fails, nothing of it stays. */
+	assert_int_equal(B->begin(s), 0);
+	B->pipeline(s, true);
+	assert_int_equal(B->schedule(s, &t[3]), 0);
+	assert_int_equal(B->schedule(s, &t[0]), 0);
+	assert_int_equal(B->schedule(s, &t[4]), 0);
+	B->pipeline(s, false);
+	assert_int_equal(B->commit(s), -EEXIST);
+	assert_non_null(strstr(B->errmsg(s), "already exists"));
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 3);
+
+	/* The next batch commits, pipelined or not. */
+	assert_int_equal(B->begin(s), 0);
+	B->pipeline(s, true);
+	assert_int_equal(B->schedule(s, &t[5]), 0);
+	B->pipeline(s, false);
+	assert_int_equal(B->commit(s), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 4);
+
+	/* Rolled back with answers unread: they are read and dropped. */
+	assert_int_equal(B->begin(s), 0);
+	B->pipeline(s, true);
+	assert_int_equal(B->schedule(s, &t[3]), 0);
+	B->pipeline(s, false);
+	B->rollback(s);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 4);
+	B->close(s);
+}
+
 int
 main(void)
 {
@@ -495,6 +585,7 @@ main(void)
 	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
 	    T(test_pg_bad_utf8_is_row_error),
+	    T(test_pg_pipelined_writes),
 	    T(test_pg_send_fails),
 	    T(test_pg_bad_conninfo_hides_it),
 #undef T

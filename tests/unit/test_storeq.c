@@ -131,23 +131,11 @@ get(struct fx *f, uint64_t id, char *out)
 	return f->be->get_timer(f->q, id, found_cb, out);
 }
 
-static void *
-execute_main(void *arg)
+/* What was published has run, on the wrapper's executor thread. */
+static void
+wait_run(struct fx *f)
 {
-	return storeq_execute(arg) ? arg : NULL;
-}
-
-/* Runs the published log on a thread of its own, as batch's sync thread
- * does; returns whether something committed. */
-static bool
-execute_elsewhere(struct fx *f)
-{
-	pthread_t th;
-	void *ret;
-
-	assert_int_equal(pthread_create(&th, NULL, execute_main, f->q), 0);
-	assert_int_equal(pthread_join(th, &ret), 0);
-	return ret != NULL;
+	storeq_wait(f->q);
 }
 
 static void
@@ -164,10 +152,10 @@ test_log_commits_on_another_thread(void **state)
 	storeq_publish(f->q, 1);
 	log_schedule(f, 3);
 	storeq_publish(f->q, 2);
-	assert_true(execute_elsewhere(f));
+	wait_run(f);
 	assert_false(storeq_failed(f->q, &seq, &err, &step));
-	/* Nothing left: a second run commits nothing. */
-	assert_false(execute_elsewhere(f));
+	/* Nothing left: a run on this thread commits nothing. */
+	assert_false(storeq_execute(f->q));
 
 	/* Committed: another open of the store has all three, with the
 	 * payloads as they were when logged. */
@@ -205,7 +193,7 @@ test_reads_see_what_was_logged(void **state)
 	assert_int_equal(get(f, 3, out), 0);
 	log_schedule(f, 4);
 	storeq_publish(f->q, 2);
-	assert_true(execute_elsewhere(f));
+	wait_run(f);
 	f->be->close(f->q);
 	fx_open(f);
 	assert_int_equal(get(f, 3, out), 0);
@@ -230,7 +218,7 @@ test_failed_write_loses_its_batch_and_later_ones(void **state)
 	storeq_publish(f->q, 2);
 	log_schedule(f, 12);
 	storeq_publish(f->q, 3);
-	assert_true(execute_elsewhere(f)); /* batch 1 */
+	wait_run(f);
 	assert_true(storeq_failed(f->q, &seq, &err, &step));
 	assert_int_equal(seq, 2);
 	assert_int_equal(err, -EEXIST);
@@ -246,14 +234,14 @@ test_failed_write_loses_its_batch_and_later_ones(void **state)
 	/* Failed: writes are dropped until it resumes. */
 	log_schedule(f, 13);
 	storeq_publish(f->q, 4);
-	assert_false(execute_elsewhere(f));
+	wait_run(f);
 	assert_int_equal(get(f, 13, out), -ENOENT);
 	storeq_resume(f->q);
 	assert_false(storeq_failed(f->q, &seq, &err, &step));
 	assert_int_equal(f->be->check(f->q), 0);
 	log_schedule(f, 14);
 	storeq_publish(f->q, 5);
-	assert_true(execute_elsewhere(f));
+	wait_run(f);
 	assert_int_equal(get(f, 14, out), 0);
 }
 
@@ -302,7 +290,7 @@ test_answers_needed_now(void **state)
 	/* The batch goes on: nothing failed. */
 	log_schedule(f, 33);
 	storeq_publish(f->q, 1);
-	assert_true(execute_elsewhere(f));
+	wait_run(f);
 	assert_false(storeq_failed(f->q, &seq, &err, &step));
 	assert_int_equal(get(f, 30, out), 0);
 	assert_int_equal(get(f, 31, out), -ENOENT);
@@ -324,7 +312,7 @@ test_already_gone_is_done(void **state)
 	log_schedule(f, 40);
 	assert_int_equal(f->be->cancel(f->q, 40), 0);
 	storeq_publish(f->q, 1);
-	assert_true(execute_elsewhere(f));
+	wait_run(f);
 	assert_false(storeq_failed(f->q, &seq, &err, &step));
 }
 
@@ -348,7 +336,8 @@ test_log_is_bounded(void **state)
 	}
 	free(payload);
 	storeq_publish(f->q, 1);
-	assert_false(execute_elsewhere(f)); /* nothing left to run */
+	/* Run inline or by the executor: nothing is left. */
+	assert_false(storeq_execute(f->q));
 	assert_false(storeq_failed(f->q, &seq, &err, &step));
 	assert_int_equal(get(f, 100, out), 0);
 	assert_int_equal(get(f, 100 + n - 1, out), 0);
