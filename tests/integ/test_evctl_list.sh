@@ -199,13 +199,13 @@ out=$(ctl3 at '2031-02-03 04:05:06' --channel jobs --payload x)
 a=${out%% *}
 same "at prints: id, next, weekday, zone, time left" \
 	"$a  next: Mon 2031-02-03 04:05:06 UTC (in LEFT)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
+	"$(sed -E 's/\(in [0-9]+d( [0-9]+[hms])?\)$/(in LEFT)/' <<<"$out")"
 out=$(ctl3 at '2031-02-03 04:05:06' --channel jobs --key k1)
 k=${out%% *}
 out=$(ctl3 at '2031-02-03 04:05:06' --channel jobs --key k1)
 same "an existing key says so" \
 	"$k  next: Mon 2031-02-03 04:05:06 UTC (in LEFT) (existing)" \
-	"$(sed -E 's/\(in [0-9]+d [0-9]+h\)/(in LEFT)/' <<<"$out")"
+	"$(sed -E 's/\(in [0-9]+d( [0-9]+[hms])?\)/(in LEFT)/' <<<"$out")"
 ctl3 cancel "$k" >/dev/null
 # A timer that follows a zone of its own is shown in it, named: the
 # caller's local time would hide which wall clock it keeps.
@@ -216,7 +216,7 @@ zone_shown() {
 	out=$(TZ=$tz ctl3 "$@" --channel jobs)
 	id=${out%% *}
 	same "$name" "$id  next: $want (in LEFT)" \
-		"$(sed -E 's/\(in [0-9]+d [0-9]+h\)$/(in LEFT)/' <<<"$out")"
+		"$(sed -E 's/\(in [0-9]+d( [0-9]+[hms])?\)$/(in LEFT)/' <<<"$out")"
 	ctl3 cancel "$id" >/dev/null
 }
 zone_shown "on --tz prints the next fire in that zone, named" UTC \
