@@ -164,8 +164,10 @@ loop_commit(void)
 
 	conn_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost(),
 	               batch_errmsg());
-	/* Before any release: hooks of lost fires must not start. */
-	exec_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost());
+	/* Before any release: hooks of lost fires must not start. Hooks
+	 * are the store's loop's (exec timers are durable). */
+	if (batch_backend() != NULL)
+		exec_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost());
 	if (o == BATCH_LOST)
 		(void)loop_recover(); /* again at the resume if it failed */
 	/* While the store flushes, this iteration's output (replies and
