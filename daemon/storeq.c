@@ -398,6 +398,11 @@ storeq_wait(struct store *q)
 	while (q->pub_head != NULL || q->busy)
 		pthread_cond_wait(&q->idle_cv, &q->list_lock);
 	pthread_mutex_unlock(&q->list_lock);
+	/* The loop may have taken the list to run it itself (a read, the
+	 * bound): it holds run_lock until those commits are done, and the
+	 * flush after this call must cover them. */
+	pthread_mutex_lock(&q->run_lock);
+	pthread_mutex_unlock(&q->run_lock);
 }
 
 /* The loop takes the wrapped store (nested calls keep it). */

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,6 +345,41 @@ test_log_is_bounded(void **state)
 	assert_int_equal(get(f, 100 + n - 1, out), 0);
 }
 
+static atomic_bool waited;
+
+static void *
+wait_main(void *arg)
+{
+	storeq_wait(arg);
+	atomic_store(&waited, true);
+	return NULL;
+}
+
+/*
+ * The sync thread's wait covers what the loop runs itself: while the
+ * loop holds the store (a read ran the log; here storeq_direct), a
+ * flush must not start, or it could miss commits its replies wait for.
+ */
+static void
+test_wait_covers_the_loops_run(void **state)
+{
+	struct fx *f = *state;
+	const struct store_backend *be;
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	pthread_t th;
+
+	log_schedule(f, 50);
+	storeq_publish(f->q, 1);
+	(void)storeq_direct(f->q, &be);
+	atomic_store(&waited, false);
+	assert_int_equal(pthread_create(&th, NULL, wait_main, f->q), 0);
+	nanosleep(&ts, NULL);
+	assert_false(atomic_load(&waited));
+	storeq_direct_end(f->q);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(atomic_load(&waited));
+}
+
 int
 main(void)
 {
@@ -363,6 +400,8 @@ main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_is_bounded, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_wait_covers_the_loops_run,
+		                                setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
