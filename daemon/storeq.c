@@ -68,7 +68,7 @@ struct qbatch {
 	struct qbatch *next;
 	uint64_t seq;
 	struct qop *head, **tail;
-	struct qop *todo;        /* the first write not run yet */
+	struct qop *unrun;       /* the first write not run yet */
 	struct qchunk *chunks;
 	size_t bytes;
 };
@@ -198,8 +198,8 @@ q_op(struct store *q, enum qop_kind kind)
 	op->kind = kind;
 	*b->tail = op;
 	b->tail = &op->next;
-	if (b->todo == NULL)
-		b->todo = op;
+	if (b->unrun == NULL)
+		b->unrun = op;
 	return op;
 }
 
@@ -297,17 +297,17 @@ q_run_batch(struct store *q, struct qbatch *b, bool commit)
 	int64_t start_ns;
 	int r;
 
-	if (b->todo != NULL || commit) {
+	if (b->unrun != NULL || commit) {
 		if ((r = q_begin(q)) < 0)
 			return r;
 	}
 	q->step = "write";
 	/* Nobody waits for these answers: the commit (or the next read)
 	 * collects them. */
-	if (b->todo != NULL && q->be->pipeline != NULL)
+	if (b->unrun != NULL && q->be->pipeline != NULL)
 		q->be->pipeline(q->s, true);
-	for (r = 0; b->todo != NULL; b->todo = b->todo->next)
-		if ((r = q_exec(q, b->todo)) < 0)
+	for (r = 0; b->unrun != NULL; b->unrun = b->unrun->next)
+		if ((r = q_exec(q, b->unrun)) < 0)
 			break;
 	if (q->be->pipeline != NULL)
 		q->be->pipeline(q->s, false);
@@ -430,7 +430,7 @@ q_catch_up(struct store *q)
 	if (q->cur == NULL)
 		return;
 	if (atomic_load(&q->failed)) {
-		q->cur->todo = NULL; /* dropped with the batch */
+		q->cur->unrun = NULL; /* dropped with the batch */
 		return;
 	}
 	if ((r = q_run_batch(q, q->cur, false)) < 0)
@@ -613,7 +613,7 @@ q_rollback(struct store *q)
 {
 	q_enter(q);
 	if (q->cur != NULL)
-		q->cur->todo = NULL;
+		q->cur->unrun = NULL;
 	if (q->inner_open) {
 		q->be->rollback(q->s);
 		q->inner_open = false;
