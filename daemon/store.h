@@ -29,8 +29,8 @@
  * commit() is durable by itself (or that keeps nothing) has no flush.
  * A backend that is also `threaded` has its statements leave the loop
  * too: the daemon wraps it in an operation log (storeq.h) whose writes
- * run, with begin and commit, on that same thread; then begin, the
- * writes, commit and flush may come from either thread, never two at once
+ * run, with begin and commit, on a thread of the log's own; then every
+ * call may come from another thread than open()'s, never two at once
  * (flush aside).
  *
  * Row errors: a write refused for the row it was given (STORE_ROW_ERROR:
