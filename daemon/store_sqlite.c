@@ -537,6 +537,11 @@ store_sqlite_log_setup(struct store *s, store_log_fn fn)
 	if (fn == NULL || configured)
 		return 0;
 	rc = sqlite3_config(SQLITE_CONFIG_LOG, store_sqlite_log_cb, NULL);
+	/* Nothing reads SQLite's memory statistics, and keeping them
+	 * takes a global mutex around every allocation of every statement
+	 * (8% of the store thread's time in a run of cancels). */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (rc != SQLITE_OK) {
 		store_sqlite_seterr(s,
 				    "cannot route SQLite's log: %s (was "

@@ -29,6 +29,10 @@
 #include "store.h"
 
 #define QCHUNK_SIZE ((size_t)64 << 10)
+/* Chunks kept for the next batches (2 MiB): a fresh malloc of each
+ * batch's chunks, freed by the executor a moment later, cost the loop a
+ * page fault per 4 KiB of log. */
+#define QCHUNK_KEEP 32
 
 struct qchunk {
 	struct qchunk *next;
@@ -49,6 +53,9 @@ enum qop_kind {
 	QOP_META_PUT,
 };
 
+/* A logged write; allocated without u when its kind has no row (cancel,
+ * ack, meta_put, a retire with no next occurrence): most of a cancel's
+ * log would be an unused store_timer. */
 struct qop {
 	struct qop *next;
 	enum qop_kind kind;
@@ -66,6 +73,7 @@ struct qop {
 
 struct qbatch {
 	struct qbatch *next;
+	struct store *q;         /* whose chunk cache */
 	uint64_t seq;
 	struct qop *head, **tail;
 	struct qop *unrun;       /* the first write not run yet */
@@ -99,6 +107,10 @@ struct store {
 	pthread_cond_t idle_cv;   /* list_lock: the executor caught up */
 	bool busy, quit;          /* list_lock */
 
+	pthread_mutex_t free_lock;
+	struct qchunk *free;        /* free_lock: QCHUNK_SIZE chunks */
+	unsigned nfree;             /* free_lock */
+
 	/* The loop's. */
 	unsigned loop_in;           /* run_lock held, with this depth */
 	struct qbatch *cur;
@@ -106,6 +118,39 @@ struct store {
 };
 
 /* ---- the log ---- */
+
+/* A chunk of cap bytes, from the cache when it is the usual size. */
+static struct qchunk *
+qc_get(struct store *q, size_t cap)
+{
+	struct qchunk *c = NULL;
+
+	if (cap == QCHUNK_SIZE) {
+		pthread_mutex_lock(&q->free_lock);
+		if ((c = q->free) != NULL) {
+			q->free = c->next;
+			q->nfree--;
+		}
+		pthread_mutex_unlock(&q->free_lock);
+	}
+	return c != NULL ? c : malloc(sizeof *c + cap);
+}
+
+static void
+qc_put(struct store *q, struct qchunk *c)
+{
+	if (c->cap == QCHUNK_SIZE) {
+		pthread_mutex_lock(&q->free_lock);
+		if (q->nfree < QCHUNK_KEEP) {
+			c->next = q->free;
+			q->free = c;
+			q->nfree++;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&q->free_lock);
+	}
+	free(c);
+}
 
 static void *
 qb_alloc(struct qbatch *b, size_t len)
@@ -117,7 +162,7 @@ qb_alloc(struct qbatch *b, size_t len)
 	if (c == NULL || c->cap - c->used < need) {
 		size_t cap = need > QCHUNK_SIZE / 4 ? need : QCHUNK_SIZE;
 
-		if ((c = malloc(sizeof *c + cap)) == NULL)
+		if ((c = qc_get(b->q, cap)) == NULL)
 			return NULL;
 		c->used = 0;
 		c->cap = cap;
@@ -167,7 +212,7 @@ qb_free(struct qbatch *b)
 		return;
 	for (c = b->chunks; c != NULL; c = next) {
 		next = c->next;
-		free(c);
+		qc_put(b->q, c);
 	}
 	free(b);
 }
@@ -179,22 +224,25 @@ q_cur(struct store *q)
 	struct qbatch *b = q->cur;
 
 	if (b == NULL && (b = calloc(1, sizeof *b)) != NULL) {
+		b->q = q;
 		b->tail = &b->head;
 		q->cur = b;
 	}
 	return b;
 }
 
-/* A new write of kind, appended to the current batch; NULL: no memory. */
+/* A new write of kind, appended to the current batch, with room for its
+ * row (u) when row; NULL: no memory. */
 static struct qop *
-q_op(struct store *q, enum qop_kind kind)
+q_op(struct store *q, enum qop_kind kind, bool row)
 {
+	size_t size = row ? sizeof(struct qop) : offsetof(struct qop, u);
 	struct qbatch *b = q_cur(q);
 	struct qop *op;
 
-	if (b == NULL || (op = qb_alloc(b, sizeof *op)) == NULL)
+	if (b == NULL || (op = qb_alloc(b, size)) == NULL)
 		return NULL;
-	memset(op, 0, sizeof *op);
+	memset(op, 0, size);
 	op->kind = kind;
 	*b->tail = op;
 	b->tail = &op->next;
@@ -336,21 +384,33 @@ q_take(struct store *q)
 	return list;
 }
 
-/* Runs and frees a published list, run_lock held; after a failure the
- * rest is dropped. */
+/*
+ * Runs and frees a published list, run_lock held, as one transaction:
+ * the batches that queued while the last commit ran are committed
+ * together. A SQLite commit writes every page its transaction dirtied,
+ * so N small batches of scattered deletes (cancels, acks) wrote the same
+ * index pages N times; one commit writes them once, and the store keeps
+ * the pace of the loop instead of falling further behind the more it
+ * lags. The transaction is all or nothing, so a failure names its first
+ * batch: everything from it on is lost, nothing before it. After a
+ * failure the rest is dropped.
+ */
 static bool
 q_run_list(struct store *q, struct qbatch *list)
 {
 	bool committed = false;
+	uint64_t first = 0;
 	struct qbatch *b;
 	int r;
 
 	while ((b = list) != NULL) {
 		list = b->next;
 		if (!atomic_load(&q->failed)) {
-			if ((r = q_run_batch(q, b, true)) < 0)
-				q_fail(q, b->seq, r);
-			else
+			if (first == 0)
+				first = b->seq;
+			if ((r = q_run_batch(q, b, list == NULL)) < 0)
+				q_fail(q, first, r);
+			else if (list == NULL)
 				committed = true;
 		}
 		qb_free(b);
@@ -560,6 +620,13 @@ q_close(struct store *q)
 	pthread_cond_destroy(&q->work_cv);
 	pthread_mutex_destroy(&q->list_lock);
 	pthread_mutex_destroy(&q->run_lock);
+	while (q->free != NULL) {
+		struct qchunk *c = q->free;
+
+		q->free = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&q->free_lock);
 	free(q);
 }
 
@@ -661,7 +728,7 @@ q_schedule(struct store *q, const struct store_timer *t)
 		return 0;
 	if (t->key != NULL)
 		Q_SYNC(q, q->be->schedule(q->s, t));
-	if ((op = q_op(q, QOP_SCHEDULE)) == NULL ||
+	if ((op = q_op(q, QOP_SCHEDULE, true)) == NULL ||
 	    q_copy_timer(q->cur, &op->u.t, t) < 0)
 		return -ENOMEM;
 	return 0;
@@ -674,7 +741,7 @@ q_cancel(struct store *q, uint64_t id)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_CANCEL)) == NULL)
+	if ((op = q_op(q, QOP_CANCEL, false)) == NULL)
 		return -ENOMEM;
 	op->id = id;
 	return 0;
@@ -700,7 +767,7 @@ q_retire(struct store *q, uint64_t id, uint64_t fence,
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_RETIRE)) == NULL)
+	if ((op = q_op(q, QOP_RETIRE, next != NULL)) == NULL)
 		return -ENOMEM;
 	op->id = id;
 	op->fence = fence;
@@ -719,7 +786,7 @@ q_reschedule(struct store *q, const struct store_timer *t)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_RESCHEDULE)) == NULL ||
+	if ((op = q_op(q, QOP_RESCHEDULE, true)) == NULL ||
 	    q_copy_timer(q->cur, &op->u.t, t) < 0)
 		return -ENOMEM;
 	return 0;
@@ -770,7 +837,7 @@ q_enqueue(struct store *q, const struct store_msg *m)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_ENQUEUE)) == NULL ||
+	if ((op = q_op(q, QOP_ENQUEUE, true)) == NULL ||
 	    q_copy_msg(q->cur, &op->u.m, m) < 0)
 		return -ENOMEM;
 	return 0;
@@ -783,7 +850,7 @@ q_ack(struct store *q, uint64_t fire_id)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_ACK)) == NULL)
+	if ((op = q_op(q, QOP_ACK, false)) == NULL)
 		return -ENOMEM;
 	op->id = fire_id;
 	return 0;
@@ -796,7 +863,7 @@ q_update_msg(struct store *q, const struct store_msg *m)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_UPDATE_MSG)) == NULL ||
+	if ((op = q_op(q, QOP_UPDATE_MSG, true)) == NULL ||
 	    q_copy_msg(q->cur, &op->u.m, m) < 0)
 		return -ENOMEM;
 	return 0;
@@ -816,7 +883,7 @@ q_channel_put(struct store *q, const struct store_channel *c)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_CHANNEL_PUT)) == NULL)
+	if ((op = q_op(q, QOP_CHANNEL_PUT, true)) == NULL)
 		return -ENOMEM;
 	op->u.c = *c;
 	op->u.c.name = qb_str(q->cur, c->name, &err);
@@ -838,7 +905,7 @@ q_run_append(struct store *q, const struct store_run *r)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_RUN_APPEND)) == NULL)
+	if ((op = q_op(q, QOP_RUN_APPEND, true)) == NULL)
 		return -ENOMEM;
 	op->u.r = *r;
 	op->u.r.detail = qb_str(q->cur, r->detail, &err);
@@ -888,7 +955,7 @@ q_meta_put(struct store *q, const char *key, int64_t value)
 
 	if (atomic_load(&q->failed))
 		return 0;
-	if ((op = q_op(q, QOP_META_PUT)) == NULL)
+	if ((op = q_op(q, QOP_META_PUT, false)) == NULL)
 		return -ENOMEM;
 	op->key = qb_str(q->cur, key, &err);
 	op->value = value;
@@ -909,6 +976,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 	q->s = s;
 	pthread_mutex_init(&q->run_lock, NULL);
 	pthread_mutex_init(&q->list_lock, NULL);
+	pthread_mutex_init(&q->free_lock, NULL);
 	pthread_cond_init(&q->work_cv, NULL);
 	pthread_cond_init(&q->idle_cv, NULL);
 	atomic_init(&q->failed, false);
@@ -921,6 +989,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 	if (r != 0) {
 		pthread_cond_destroy(&q->idle_cv);
 		pthread_cond_destroy(&q->work_cv);
+		pthread_mutex_destroy(&q->free_lock);
 		pthread_mutex_destroy(&q->list_lock);
 		pthread_mutex_destroy(&q->run_lock);
 		free(q);

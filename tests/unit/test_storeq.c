@@ -214,6 +214,7 @@ test_failed_write_loses_its_batch_and_later_ones(void **state)
 
 	log_schedule(f, 10);
 	storeq_publish(f->q, 1);
+	wait_run(f); /* committed alone: see the test below for together */
 	/* A taken id: the store refuses the row, on the executor. */
 	log_schedule(f, 11);
 	log_schedule(f, 10);
@@ -245,6 +246,57 @@ test_failed_write_loses_its_batch_and_later_ones(void **state)
 	storeq_publish(f->q, 5);
 	wait_run(f);
 	assert_int_equal(get(f, 14, out), 0);
+}
+
+/*
+ * Batches queued behind a running commit are committed together; when
+ * that transaction fails, the failure names its first batch, so the
+ * daemon counts lost exactly what the store does not hold.
+ */
+static void
+test_queued_batches_commit_together(void **state)
+{
+	struct fx *f = *state;
+	const struct store_backend *be;
+	char out[64];
+	const char *step;
+	uint64_t seq;
+	int err;
+
+	log_schedule(f, 60);
+	storeq_publish(f->q, 1);
+	wait_run(f);
+	/* The loop holds the store (as a commit would): what is published
+	 * meanwhile queues, and the executor takes it as one list. */
+	(void)storeq_direct(f->q, &be);
+	log_schedule(f, 61);
+	storeq_publish(f->q, 2);
+	log_schedule(f, 62);
+	log_schedule(f, 60); /* taken: refused */
+	storeq_publish(f->q, 3);
+	storeq_direct_end(f->q);
+	wait_run(f);
+	assert_true(storeq_failed(f->q, &seq, &err, &step));
+	assert_int_equal(seq, 2);
+	assert_int_equal(err, -EEXIST);
+	assert_int_equal(get(f, 60, out), 0);
+	assert_int_equal(get(f, 61, out), -ENOENT);
+	assert_int_equal(get(f, 62, out), -ENOENT);
+	storeq_resume(f->q);
+
+	/* Without a failure, both batches of a list are in the store. */
+	(void)storeq_direct(f->q, &be);
+	log_schedule(f, 63);
+	storeq_publish(f->q, 4);
+	log_schedule(f, 64);
+	storeq_publish(f->q, 5);
+	storeq_direct_end(f->q);
+	wait_run(f);
+	assert_false(storeq_failed(f->q, &seq, &err, &step));
+	f->be->close(f->q);
+	fx_open(f);
+	assert_int_equal(get(f, 63, out), 0);
+	assert_int_equal(get(f, 64, out), 0);
 }
 
 static void
@@ -391,6 +443,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_failed_write_loses_its_batch_and_later_ones, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_queued_batches_commit_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_failure_in_a_read_names_the_current_batch, setup,
 			teardown),
