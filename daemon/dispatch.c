@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
+#include "peer.h"
 #include "requests.h"
 #include "route.h"
 #include "shard.h"
@@ -262,6 +263,16 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
 	if (bad != NULL)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "%s %s", bad->field, bad->why);
+	/* Cluster mode: this uid is someone else on another node. */
+	if (ctx->peer != NULL && ctx->peer->state == PEER_REFUSED &&
+	    (e == NULL || (e->flags & REQ_F_GREETING) == 0))
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "uid %u is %s%s here but %s on another node of "
+		                "the cluster: its nodes must share one user "
+		                "database (evd(8), CLUSTER MODE)",
+		                (unsigned)ctx->uid,
+		                ctx->peer->name[0] != '\0' ? "" : "no user",
+		                ctx->peer->name, ctx->peer->other);
 	if (e == NULL)
 		/* A newer client's request, or no body at all. */
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,

@@ -38,6 +38,7 @@
 #include "metrics_http.h"
 #include "migrate.h"
 #include "notify.h"
+#include "owners.h"
 #include "peer.h"
 #include "quota.h"
 #include "sched.h"
@@ -667,6 +668,9 @@ open_store(struct event_base *base, const struct config *c)
 			fatalx("cannot join the cluster: %s", why);
 		cfg.cluster_node = cluster_node_id();
 		cfg.claim_ns = cluster_claim_ns();
+		if (owners_open(cfg.conninfo, cluster_node_id()) < 0)
+			fatalx("out of memory at start-up");
+		peer_set_check(owners_check);
 	}
 	if (be->durable && (r = make_dirs(c->state_dir, 0700)) < 0) {
 		errno = -r;
@@ -1265,7 +1269,10 @@ main(int argc, char **argv)
 	 * drain; then they stop. */
 	conn_flush_all();
 	shard_stop();
-	peer_shutdown();
+	/* The resolver checks owners until it stops (one stuck in NSS or
+	 * the database keeps them, and dies with the process). */
+	if (peer_shutdown())
+		owners_close();
 	/* Replies and events already made are owed: a bounded drain. */
 	conn_drain(MAIN_DRAIN_MS);
 	notify_watchdog_stop();

@@ -46,6 +46,7 @@ static struct {
 	size_t queued;
 	struct peer_entry *cache;
 	size_t ncache;
+	peer_check_fn check;
 } P = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -146,6 +147,30 @@ peer_resolve(uid_t uid, struct peer_id *ret)
 	free(big);
 }
 
+void
+peer_set_check(peer_check_fn fn)
+{
+	pthread_mutex_lock(&P.lock);
+	P.check = fn;
+	pthread_mutex_unlock(&P.lock);
+}
+
+/* The resolver's answer, checked by fn (peer_set_check). */
+static void
+peer_check(peer_check_fn fn, uid_t uid, struct peer_id *id)
+{
+	int r;
+
+	if (fn == NULL || id->state == PEER_UNRESOLVED)
+		return;
+	r = fn(uid, id->state == PEER_NAMED ? id->name : NULL, id->other,
+	       sizeof id->other);
+	if (r == -EPERM)
+		id->state = PEER_REFUSED;
+	else if (r < 0)
+		id->state = PEER_UNRESOLVED;
+}
+
 /* Hands a waiting connection to its loop, resolved or not. */
 static void
 peer_post(struct peer_wait *w)
@@ -186,8 +211,11 @@ peer_thread(void *arg)
 		 * for meanwhile. */
 		e = peer_find(w->uid);
 		if (e == NULL || e->until_ms <= peer_now_ms()) {
+			peer_check_fn check = P.check;
+
 			pthread_mutex_unlock(&P.lock);
 			peer_resolve(w->uid, &id);
+			peer_check(check, w->uid, &id);
 			pthread_mutex_lock(&P.lock);
 			if (id.state != PEER_UNRESOLVED) {
 				now = peer_now_ms();
@@ -232,7 +260,7 @@ peer_init(void)
 	return 0;
 }
 
-void
+bool
 peer_shutdown(void)
 {
 	struct peer_wait *w, *next;
@@ -240,7 +268,7 @@ peer_shutdown(void)
 	bool left;
 
 	if (P.cache == NULL)
-		return;
+		return true;
 	pthread_mutex_lock(&P.lock);
 	P.stop = true;
 	pthread_cond_broadcast(&P.cond);
@@ -268,6 +296,7 @@ peer_shutdown(void)
 		log_warnx("the user lookup thread is stuck in NSS; leaving it");
 		pthread_detach(P.thread);
 	}
+	return left;
 }
 
 bool

@@ -25,6 +25,7 @@
 #define EVD_PEER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #define PEER_NAME_MAX 33 /* a login name (req_common.c) and its NUL */
@@ -39,21 +40,37 @@ enum peer_state {
 	                        resolver was full, failed or stopped */
 	PEER_NAMED,          /* name is the uid's passwd entry */
 	PEER_NO_ENTRY,       /* the uid has no passwd entry */
+	PEER_REFUSED,        /* the check (peer_set_check) refused it: name
+	                        is its name here ("" for none), other the
+	                        one the check knows */
 };
 
 /* What the daemon knows of a peer; copied into each conn (and proxy). */
 struct peer_id {
 	enum peer_state state;
 	char name[PEER_NAME_MAX];
+	char other[PEER_NAME_MAX]; /* PEER_REFUSED */
 };
+
+/*
+ * A check of each uid the resolver looked up, on the resolver thread:
+ * fn(uid, its name or NULL for no entry, other, othersize) returns 0 to
+ * accept, -EPERM to refuse (other: why, the name it knows), another
+ * -errno when it cannot tell (the peer stays unresolved, not cached).
+ * Set before peer_init; cluster mode's owners_check (owners.h).
+ */
+typedef int (*peer_check_fn)(uid_t uid, const char *name, char *other,
+                             size_t othersize);
+void peer_set_check(peer_check_fn fn);
 
 /* Starts the resolver thread, on a system instance only (else a no-op).
  * Call after the spawner's fork and before any connection is accepted.
  * Returns 0 or -errno. */
 int peer_init(void);
 /* Stops the resolver and closes the connections still waiting for it. A
- * lookup hung in NSS is abandoned, not waited for. */
-void peer_shutdown(void);
+ * lookup hung in NSS is abandoned, not waited for: returns false then
+ * (its check function may still be running), else true. */
+bool peer_shutdown(void);
 
 /*
  * For conn_new on loop `loop`: if uid wants a lookup not yet cached,

@@ -266,6 +266,10 @@ req_exec_owner(struct req_ctx *ctx, const Evd__Exec *x, const char **ret)
 		                "the user database did not say who uid %u is "
 		                "when it connected; reconnect and try again",
 		                (unsigned)ctx->uid);
+	case PEER_REFUSED: /* dispatch refused its requests already */
+		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
+		                "uid %u is someone else on another node",
+		                (unsigned)ctx->uid);
 	case PEER_NAMED:
 		break;
 	}

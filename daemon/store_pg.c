@@ -205,6 +205,11 @@ static const char *const store_pg_migrations[] = {
     "CREATE SEQUENCE evd.id_blocks INCREMENT BY 4096"
     " START WITH 1099511627776 MINVALUE 1099511627776"
     " MAXVALUE 281474976710655;",
+    /* 3: the user name each uid had on the first node that saw it, so
+     * that nodes check they share one uid space (owners.h). */
+    "CREATE TABLE evd.owners (uid int8 PRIMARY KEY, name text NOT NULL,"
+    " first_node text NOT NULL,"
+    " first_seen timestamptz NOT NULL DEFAULT clock_timestamp());",
 };
 
 #define SCHEMA_VERSION                                                         \
