@@ -285,8 +285,14 @@ cluster_arm_lapse(void)
 static void
 cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (lease_live(cl.lease, cluster_now()))
+	/* Early: libevent counts the timeout from the time it cached at the
+	 * start of the iteration that armed it, which may be before
+	 * cluster_now() was read there. Armed again, else the lapse would
+	 * never be noticed (nor its claims dropped) until a heartbeat. */
+	if (lease_live(cl.lease, cluster_now())) {
+		cluster_arm_lapse();
 		return;
+	}
 	cl.st.lapses++;
 	cl.live = false;
 	log_warnx("cluster: node %s: lease lapsed (no heartbeat answered in "
