@@ -406,6 +406,36 @@ evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret)
 }
 
 int
+evc_conv_cluster_stats(const Evd__StatsReply *s, struct evc_cluster_stats *ret)
+{
+	const Evd__ClusterStats *c = s->cluster;
+	struct evc_cluster_stats cs = {0};
+
+	if (c == NULL) {
+		*ret = cs;
+		return 0;
+	}
+	cs.lease_live = c->lease_live;
+	cs.claims_held = c->claims_held;
+	cs.claimed_total = c->claimed_total;
+	cs.fence_losses = c->fence_losses;
+	cs.reaped_nodes = c->reaped_nodes;
+	cs.reaped_timers = c->reaped_timers;
+	cs.lease_lapses = c->lease_lapses;
+	cs.lease_gaps = c->lease_gaps;
+	cs.db_rtt_last_ns = c->db_rtt_last_ns;
+	cs.db_rtt_p99_ns = c->db_rtt_p99_ns;
+	cs.db_rtt_max_ns = c->db_rtt_max_ns;
+	cs.db_rtt_samples = c->db_rtt_samples;
+	cs.db_unanswered_ns = c->db_rtt_pending_ns;
+	/* A node always has an id: "" would read as "not a cluster". */
+	if (dup_str(c->node != NULL ? c->node : "", &cs.node) < 0)
+		return -EVC_E_NOMEM;
+	*ret = cs;
+	return 0;
+}
+
+int
 evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret)
 {
 	struct evc_dead_list dl = {0};
@@ -628,6 +658,15 @@ evc_stats_free(struct evc_stats *st)
 	free(st->server_version);
 	free(st->store);
 	memset(st, 0, sizeof(*st));
+}
+
+EVC_EXPORT void
+evc_cluster_stats_free(struct evc_cluster_stats *cs)
+{
+	if (cs == NULL)
+		return;
+	free(cs->node);
+	memset(cs, 0, sizeof(*cs));
 }
 
 EVC_EXPORT void

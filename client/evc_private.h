@@ -287,6 +287,9 @@ int evc_conv_fired(const Evd__Fired *f, struct evc_fired *ret);
 int evc_conv_timer_info(const Evd__TimerInfo *t, struct evc_timer_info *ret);
 int evc_conv_timer_list(const Evd__TimerList *l, struct evc_timer_list *ret);
 int evc_conv_stats(const Evd__StatsReply *s, struct evc_stats *ret);
+/* s's cluster node; *ret zeroed (node NULL) when it has none. */
+int evc_conv_cluster_stats(const Evd__StatsReply *s,
+			   struct evc_cluster_stats *ret);
 int evc_conv_dead_list(const Evd__DeadList *l, struct evc_dead_list *ret);
 /* A ChannelList into *ret (owned by the caller: evc_channel_list_free).
  * Returns 0 or -EVC_E_NOMEM (*ret untouched). */

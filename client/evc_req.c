@@ -605,6 +605,10 @@ conv_stats(const Evd__Reply *rp, struct evc_out *o)
 
 	o->res.stats = &o->st;
 	o->val = &o->st;
+	if (r == 0 && rp->stats->cluster != NULL) {
+		r = evc_conv_cluster_stats(rp->stats, &o->cs);
+		o->res.cluster = &o->cs;
+	}
 	return r;
 }
 
@@ -822,6 +826,7 @@ evc_out_clear(struct evc_out *o)
 	evc_timer_info_free(&o->ti);
 	evc_timer_list_free(&o->tl);
 	evc_stats_free(&o->st);
+	evc_cluster_stats_free(&o->cs);
 	evc_dead_list_free(&o->dl);
 	evc_dead_letters_free(&o->dls);
 	evc_run_free(&o->run);

@@ -179,6 +179,7 @@ struct evc_out {
 	struct evc_timer_info ti;
 	struct evc_timer_list tl;
 	struct evc_stats st;
+	struct evc_cluster_stats cs; /* with st, in cluster mode */
 	struct evc_dead_list dl;
 	struct evc_dead_letters dls; /* with dl: the page with reasons */
 	struct evc_rejected rj;

@@ -588,6 +588,32 @@ evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret)
 			    timeout_ms);
 }
 
+/* The Stats row converts into struct evc_stats; the same reply's
+ * cluster node is converted here. */
+EVC_EXPORT int
+evc_cluster_stats(struct evc *c, int timeout_ms, struct evc_cluster_stats *ret)
+{
+	Evd__Reply *reply;
+	int r;
+
+	if (c == NULL)
+		return -EVC_E_USAGE;
+	if (ret == NULL)
+		return evc_conn_fail(c, EVC_E_USAGE,
+				     "evc_cluster_stats: ret is NULL");
+	/* .ret only to pass the row's check: evc_call writes nothing to
+	 * it (ret_size 0). */
+	r = evc_call(c, EVC_OP_STATS, EVC_ARGS(.ret = ret), timeout_ms,
+		     &reply);
+	if (r < 0)
+		return r;
+	r = evc_conv_cluster_stats(reply->stats, ret);
+	evd__reply__free_unpacked(reply, NULL);
+	if (r < 0)
+		return evc_conn_fail(c, -r, "out of memory");
+	return 0;
+}
+
 /* ---- channels ---- */
 
 EVC_EXPORT int

@@ -54,6 +54,12 @@ static struct {
 	uint64_t *lost;
 	size_t nlost, caplost;
 	struct cluster_stats st;
+	/* Heartbeat round trips, a ring: the newest at (rtt_next - 1). */
+	int64_t rtt[CLUSTER_RTT_WINDOW];
+	size_t rtt_next, nrtt;
+	int64_t unanswered_ns; /* first heartbeat sent since the last
+	                        * answer (0: none): how long the database
+	                        * has been silent */
 	bool open;
 } cl = { .fd = -1 };
 
@@ -81,10 +87,43 @@ cluster_claim_ns(void)
 	return cl.claim_ns;
 }
 
+static int
+cluster_cmp_ns(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 void
 cluster_stats(struct cluster_stats *ret)
 {
+	int64_t sorted[CLUSTER_RTT_WINDOW], now = cluster_now();
+	struct sched_stats ss;
+	size_t n = cl.nrtt;
+
 	*ret = cl.st;
+	if (!cl.open)
+		return;
+	ret->live = lease_live(cl.lease, now);
+	/* Every durable timer in memory is a claim (cluster.h); a one-shot
+	 * exec timer left memory when it fired and is held until its hook
+	 * ends and it is retired. */
+	sched_get_stats(&ss);
+	ret->claims_held = ss.durable + idmap_size(cl.inflight);
+	if (n > 0) {
+		memcpy(sorted, cl.rtt, n * sizeof(sorted[0]));
+		qsort(sorted, n, sizeof(sorted[0]), cluster_cmp_ns);
+		ret->rtt_last_ns =
+			cl.rtt[(cl.rtt_next + CLUSTER_RTT_WINDOW - 1) %
+			       CLUSTER_RTT_WINDOW];
+		/* Nearest rank: the smallest value with 99% at or below. */
+		ret->rtt_p99_ns = sorted[(n * 99 + 99) / 100 - 1];
+		ret->rtt_max_ns = sorted[n - 1];
+		ret->rtt_samples = (uint32_t)n;
+	}
+	if (cl.unanswered_ns != 0)
+		ret->rtt_pending_ns = now - cl.unanswered_ns;
 }
 
 int
@@ -246,8 +285,14 @@ cluster_arm_lapse(void)
 static void
 cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (lease_live(cl.lease, cluster_now()))
+	/* Early: libevent counts the timeout from the time it cached at the
+	 * start of the iteration that armed it, which may be before
+	 * cluster_now() was read there. Armed again, else the lapse would
+	 * never be noticed (nor its claims dropped) until a heartbeat. */
+	if (lease_live(cl.lease, cluster_now())) {
+		cluster_arm_lapse();
 		return;
+	}
 	cl.st.lapses++;
 	cl.live = false;
 	log_warnx("cluster: node %s: lease lapsed (no heartbeat answered in "
@@ -291,6 +336,9 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (store_pg_node_busy(cl.node))
 		return;
+	/* Tried, answered or not: the silence counts from here. */
+	if (cl.unanswered_ns == 0)
+		cl.unanswered_ns = now;
 	r = store_pg_node_beat(cl.node, cl.death_ns);
 	cluster_watch();
 	if (r < 0) {
@@ -306,6 +354,14 @@ cluster_beat_done(const struct store_pg_node_beat *b)
 	bool gap = lease_heartbeat_ok(cl.lease, cl.sent_ns, b->fresh);
 	int r;
 
+	/* Measured here, around the heartbeat's send and reply: the one
+	 * statement on this connection, so the database's latency with no
+	 * claim or commit queued before it. */
+	cl.rtt[cl.rtt_next] = cluster_now() - cl.sent_ns;
+	cl.rtt_next = (cl.rtt_next + 1) % CLUSTER_RTT_WINDOW;
+	if (cl.nrtt < CLUSTER_RTT_WINDOW)
+		cl.nrtt++;
+	cl.unanswered_ns = 0;
 	cluster_arm_lapse();
 	if (gap) {
 		cl.st.gaps++;

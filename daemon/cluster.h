@@ -47,7 +47,19 @@ struct cluster_stats {
 	uint64_t reaped_nodes, reaped_timers; /* by this node's reaps */
 	uint64_t lapses;        /* lease lapses (claims dropped) */
 	uint64_t gaps;          /* heartbeat gaps (claims adopted anew) */
+	/* Filled by cluster_stats() at the call, not counted: */
+	bool live;              /* the lease is live: the node may fire */
+	uint64_t claims_held;   /* durable timers in memory + hooks running */
+	/* Heartbeat round trips (the database's latency, as the node
+	 * sees it): the last answered one, p99 and max over the last
+	 * rtt_samples (at most CLUSTER_RTT_WINDOW); 0 before any. */
+	int64_t rtt_last_ns, rtt_p99_ns, rtt_max_ns;
+	uint32_t rtt_samples;
+	/* Since the first heartbeat sent after the last answer (0: all
+	 * answered): a database gone silent shows here. */
+	int64_t rtt_pending_ns;
 };
+#define CLUSTER_RTT_WINDOW 128
 
 /*
  * Registers a fresh node in the database of conninfo (blocking: start-up

@@ -344,6 +344,72 @@ render_histogram(struct text *t, const struct histogram *h)
 	text_printf(t, "%s_count %" PRIu64 "\n", h->name, h->count);
 }
 
+/* A duration in ns as seconds, exactly. */
+static void
+render_seconds(struct text *t, const char *name, const char *help,
+               int64_t ns)
+{
+	if (ns < 0)
+		ns = 0;
+	text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64
+	            ".%09" PRId64 "\n",
+	            name, help, name, name, ns / NS_PER_S, ns % NS_PER_S);
+}
+
+/* Cluster mode: this node (cluster.h). The node id is a label of an info
+ * gauge only, so that the counters' series survive nothing but a restart,
+ * which makes a new node anyway. */
+static void
+render_cluster(struct text *t, const struct cluster_stats *c)
+{
+	const char *p;
+
+	text_printf(t, "# HELP evd_cluster_node_info This node of the cluster "
+	            "(its id, as in evd.nodes).\n"
+	            "# TYPE evd_cluster_node_info gauge\n"
+	            "evd_cluster_node_info{node=\"");
+	/* Label value escapes: backslash, double quote, newline. */
+	for (p = c->node; *p != '\0'; p++)
+		if (*p == '\\' || *p == '"' || *p == '\n')
+			text_printf(t, "\\%c", *p == '\n' ? 'n' : *p);
+		else
+			text_printf(t, "%c", *p);
+	text_printf(t, "\"} 1\n");
+	render_one(t, "evd_cluster_lease_live", "gauge",
+	           "1 while this node's lease is live (it may fire).",
+	           c->live ? 1 : 0);
+	render_one(t, "evd_cluster_claims_held", "gauge",
+	           "Timers this node has claimed and not yet retired.",
+	           c->claims_held);
+	render_one(t, "evd_cluster_claimed_total", "counter",
+	           "Timers this node claimed from the database.", c->claimed);
+	render_one(t, "evd_cluster_fence_losses_total", "counter",
+	           "Retires that found their claim gone (another node had "
+	           "it).", c->fence_losses);
+	render_one(t, "evd_cluster_reaped_nodes_total", "counter",
+	           "Dead nodes this node reaped.", c->reaped_nodes);
+	render_one(t, "evd_cluster_reaped_timers_total", "counter",
+	           "Claims of dead nodes this node made pending again.",
+	           c->reaped_timers);
+	render_one(t, "evd_cluster_lease_lapses_total", "counter",
+	           "Times this node's lease ran out (claims dropped).",
+	           c->lapses);
+	render_one(t, "evd_cluster_lease_gaps_total", "counter",
+	           "Heartbeat gaps (claims adopted anew).", c->gaps);
+	render_seconds(t, "evd_cluster_db_rtt_last_seconds",
+	               "Round trip of the last answered heartbeat.",
+	               c->rtt_last_ns);
+	render_seconds(t, "evd_cluster_db_rtt_p99_seconds",
+	               "99th percentile heartbeat round trip over the last "
+	               "128 heartbeats.", c->rtt_p99_ns);
+	render_seconds(t, "evd_cluster_db_rtt_max_seconds",
+	               "Slowest heartbeat round trip over the last 128 "
+	               "heartbeats.", c->rtt_max_ns);
+	render_seconds(t, "evd_cluster_db_unanswered_seconds",
+	               "How long heartbeats have gone unanswered (0: the "
+	               "last was answered).", c->rtt_pending_ns);
+}
+
 int
 metrics_render(const struct metrics_snapshot *s, char **ret_text,
                size_t *ret_len)
@@ -386,6 +452,8 @@ metrics_render(const struct metrics_snapshot *s, char **ret_text,
 	for (i = 0; i < NELEM(exec_counts); i++)
 		text_printf(&t, "evd_exec_total{outcome=\"%s\"} %" PRIu64 "\n",
 		            exec_outcome_names[i], exec_counts[i]);
+	if (s->cluster)
+		render_cluster(&t, &s->node);
 	if (shard_count() > 1)
 		pthread_mutex_lock(&lateness_lock);
 	render_histogram(&t, &lateness);

@@ -13,10 +13,12 @@
 #ifndef EVD_METRICS_H
 #define EVD_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cluster.h"
 #include "exec.h"
 
 /* The largest HOST:PORT accepted ("[" IPv6 "]:" port, NUL included). */
@@ -39,6 +41,10 @@ struct metrics_snapshot {
 	uint64_t channel_redelivered_total;
 	uint64_t channel_dropped_total;
 	uint64_t exec_running;
+	/* Cluster mode (cluster.h): this node; nothing of it is rendered
+	 * when cluster is false. */
+	bool cluster;
+	struct cluster_stats node;
 };
 
 /* A timer fired lateness_ns after its deadline (negative counts as 0). */

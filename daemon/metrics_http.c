@@ -42,6 +42,7 @@
 #include <event2/listener.h>
 
 #include "channel.h"
+#include "cluster.h"
 #include "conn.h"
 #include "exec.h"
 #include "log.h"
@@ -99,6 +100,8 @@ metrics_http_snapshot(struct metrics_snapshot *s)
 	s->channel_dead = cs.dead;
 	s->channel_redelivered_total = cs.redelivered_total;
 	s->exec_running = exec_running();
+	if ((s->cluster = cluster_enabled()))
+		cluster_stats(&s->node);
 }
 
 static void

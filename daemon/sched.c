@@ -307,6 +307,8 @@ sched_unlink(struct timer *t)
 	}
 	quota_release(t->uid, QUOTA_TIMER, timer_quota_bytes(t));
 	sched.stats.pending--;
+	if (TIMER_DURABLE(t))
+		sched.stats.durable--;
 }
 
 void
@@ -544,6 +546,8 @@ sched_link(struct timer *t)
 		ct->n++;
 	}
 	sched.stats.pending++;
+	if (TIMER_DURABLE(t))
+		sched.stats.durable++;
 	sched_arm(sc, false);
 	return 0;
 fail_key:

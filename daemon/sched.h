@@ -72,6 +72,7 @@ struct sched_spec {
 /* Counters for Stats. */
 struct sched_stats {
 	uint64_t pending;
+	uint64_t durable;       /* of pending: channel and exec timers */
 	uint64_t scheduled_total;
 	uint64_t fired_total;
 	uint64_t cancelled_total;

@@ -805,6 +805,7 @@ api_stats(struct ui *u, struct evhttp_request *req)
 	uint64_t counts[NLATENESS + 1] = {0}, total = 0;
 	struct ui_pages *p = malloc(sizeof(*p));
 	struct evbuffer *b = evbuffer_new();
+	struct evc_cluster_stats cs = {0};
 	struct evc_stats st;
 	size_t i, j, k, h;
 	int r;
@@ -817,8 +818,10 @@ api_stats(struct ui *u, struct evhttp_request *req)
 		ui_lib_error(u, req, r);
 		goto out;
 	}
-	if ((r = ui_list_all(u, p)) < 0) {
+	if ((r = evc_cluster_stats(u->x->c, u->x->request_ms, &cs)) < 0 ||
+	    (r = ui_list_all(u, p)) < 0) {
 		evc_stats_free(&st);
+		evc_cluster_stats_free(&cs);
 		ui_lib_error(u, req, r);
 		goto out;
 	}
@@ -856,6 +859,28 @@ api_stats(struct ui *u, struct evhttp_request *req)
 	js_str(b, st.server_version);
 	evbuffer_add_printf(b, ",\"store\":");
 	js_str(b, st.store);
+	/* Cluster mode: this node (evctl stats' "node"); null otherwise. */
+	evbuffer_add_printf(b, ",\"node\":");
+	if (cs.node == NULL)
+		evbuffer_add_printf(b, "null");
+	else {
+		evbuffer_add_printf(b, "{\"id\":");
+		js_str(b, cs.node);
+		evbuffer_add_printf(
+		    b,
+		    ",\"lease_live\":%s,\"claims_held\":%" PRIu64
+		    ",\"claimed_total\":%" PRIu64 ",\"fence_losses\":%" PRIu64
+		    ",\"reaped_nodes\":%" PRIu64 ",\"reaped_timers\":%" PRIu64
+		    ",\"lease_lapses\":%" PRIu64 ",\"lease_gaps\":%" PRIu64
+		    ",\"db_rtt_last_us\":%" PRId64 ",\"db_rtt_p99_us\":%" PRId64
+		    ",\"db_rtt_max_us\":%" PRId64 ",\"db_unanswered_us\":%" PRId64
+		    "}",
+		    cs.lease_live ? "true" : "false", cs.claims_held,
+		    cs.claimed_total, cs.fence_losses, cs.reaped_nodes,
+		    cs.reaped_timers, cs.lease_lapses, cs.lease_gaps,
+		    cs.db_rtt_last_ns / 1000, cs.db_rtt_p99_ns / 1000,
+		    cs.db_rtt_max_ns / 1000, cs.db_unanswered_ns / 1000);
+	}
 	evbuffer_add_printf(
 	    b, ",\"lateness\":{\"runs\":%" PRIu64 ",\"buckets\":[", total);
 	for (k = 0; k <= NLATENESS; k++) {
@@ -869,6 +894,7 @@ api_stats(struct ui *u, struct evhttp_request *req)
 	evbuffer_add_printf(b, "]}}\n");
 	ui_send(req, 200, "OK", "application/json", b);
 	evc_stats_free(&st);
+	evc_cluster_stats_free(&cs);
 	ui_pages_free(p);
 out:
 	free(p);

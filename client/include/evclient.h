@@ -59,7 +59,8 @@
  * EVCLIENT_1.5 for the exec hook options and evc_retry, EVCLIENT_1.6 for
  * evc_purge, EVCLIENT_1.7 for evc_list_opts (ended timers and last runs
  * in a listing), evc_reject, dead letters' reasons and
- * evc_subscribe_limit, EVCLIENT_1.8 for evc_unsubscribe
+ * evc_subscribe_limit, EVCLIENT_1.8 for evc_unsubscribe, EVCLIENT_1.9
+ * for evc_cluster_stats
  * (new structs: evc_rejected, evc_dead_letter, evc_dead_letters; struct
  * evc_result, which the library allocates, gained members at its end).
  * struct evc_timer_options is embedded in struct evc_timer_info and has
@@ -466,6 +467,35 @@ struct evc_stats {
 	int64_t utc_offset_s;
 };
 
+/*
+ * EVCLIENT_1.9: the daemon as one node of a cluster (evd --cluster, see
+ * evd(8) CLUSTER MODE), counted since it started. node is NULL when evd
+ * is not in cluster mode (or predates it): the rest is then 0. Release
+ * with evc_cluster_stats_free(). It will not grow: a later addition is a
+ * new struct.
+ */
+struct evc_cluster_stats {
+	char *node;               /* its id, as in the database's evd.nodes */
+	bool lease_live;          /* it may fire now (heartbeats answered) */
+	uint64_t claims_held;     /* timers claimed and not yet retired */
+	uint64_t claimed_total;   /* timers claimed from the database */
+	uint64_t fence_losses;    /* retires that found the claim gone */
+	uint64_t reaped_nodes;    /* dead nodes it reaped */
+	uint64_t reaped_timers;   /* their claims it made pending again */
+	uint64_t lease_lapses;    /* its lease ran out: claims dropped */
+	uint64_t lease_gaps;      /* heartbeat gaps: claims adopted anew */
+	/* The database's latency: heartbeat round trips on the node's own
+	 * connection, the last answered one and p99 and max over the last
+	 * db_rtt_samples (at most 128); 0 before the first answer. */
+	int64_t db_rtt_last_ns;
+	int64_t db_rtt_p99_ns;
+	int64_t db_rtt_max_ns;
+	uint32_t db_rtt_samples;
+	/* How long heartbeats have gone unanswered (0: the last one was
+	 * answered). */
+	int64_t db_unanswered_ns;
+};
+
 /* One page of a channel's dead-letter list (EVCLIENT_1.2): messages that
  * reached max_attempts deliveries unacked, attempt = deliveries made.
  * Release with evc_dead_list_free(). */
@@ -575,6 +605,9 @@ struct evc_result {
 	 * message's reason. */
 	const struct evc_rejected *rejected;
 	const struct evc_dead_letters *dead_letters;
+	/* EVCLIENT_1.9: evc_stats_async's answer also sets this, when the
+	 * daemon is a node of a cluster (NULL otherwise). */
+	const struct evc_cluster_stats *cluster;
 };
 
 /*
@@ -765,6 +798,12 @@ int evc_time(struct evc *c, int timeout_ms, struct evc_time *ret);
 
 /* The daemon's counters. Release *ret with evc_stats_free(). */
 int evc_stats(struct evc *c, int timeout_ms, struct evc_stats *ret);
+/* EVCLIENT_1.9: the daemon's cluster node (one Stats request, as
+ * evc_stats()); ret->node NULL when it is not in cluster mode. Release
+ * *ret with evc_cluster_stats_free(). Thread-safety and errors as
+ * evc_stats(). */
+int evc_cluster_stats(struct evc *c, int timeout_ms,
+                      struct evc_cluster_stats *ret);
 
 /* Subscribes this connection to channel: its messages now arrive as
  * fired events; each must be acked with evc_ack() or it is redelivered.
@@ -1163,6 +1202,7 @@ void evc_fired_free(struct evc_fired *ev);
 void evc_timer_info_free(struct evc_timer_info *ti);
 void evc_timer_list_free(struct evc_timer_list *tl);
 void evc_stats_free(struct evc_stats *st);
+void evc_cluster_stats_free(struct evc_cluster_stats *cs); /* EVCLIENT_1.9 */
 void evc_dead_list_free(struct evc_dead_list *dl); /* EVCLIENT_1.2 */
 void evc_run_free(struct evc_run *run);		  /* EVCLIENT_1.3 */
 void evc_channel_info_free(struct evc_channel_info *ci); /* EVCLIENT_1.3 */

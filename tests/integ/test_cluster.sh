@@ -19,7 +19,9 @@
 #     duplicate is matched by a fence loss the stopped node logged;
 #   - a survivor reaped the faulted node, and every fire came within
 #     D + heartbeat + 1 s of its due time or of the fault (liveness);
-#   - no timer is left claimed or pending in evd.timers.
+#   - no timer is left claimed or pending in evd.timers;
+#   - evctl stats --json of each node still running names its row in
+#     evd.nodes, and its reaps and fence losses are what it logged.
 # KEEP_LOG=FILE keeps the daemons' log (and FILE.fires) for a look.
 # usage: with_pg test_cluster.sh EVD_BIN EVCTL_BIN
 set -u
@@ -112,6 +114,9 @@ for n in 1 2 3; do
 done
 total=${#owner[@]}
 check "scheduled $((3 * per_node)) timers" test "$total" -eq $((3 * per_node))
+# A node claims what it schedules at once: its stats count them held.
+held=$(ctl 2 --json stats | sed -n 's/.*"claims_held":\([0-9]*\).*/\1/p')
+check "node 2's stats count the claims it holds ($held)" test "${held:-0}" -gt 0
 
 # The fault, in the middle of the stream (5 s in: half have fired).
 sleep 4.5
@@ -173,10 +178,53 @@ check "no cancelled timer fired" test "$cancelled_fired" -eq 0
 check "the database holds no pending or claimed timer" \
 	test "$(sql "SELECT count(*) FROM evd.timers WHERE state IN ('P','C')")" -eq 0
 
+# What each node still running says of itself (evctl stats --json's
+# "node"): its id is its row in evd.nodes; its reaps add up to what the
+# log says; its fence losses are checked against its log at the stop.
+live_nodes="2 3"
+[ "$fault" = stop ] && live_nodes="1 2 3"
+jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+st_losses=0 st_reaped_nodes=0 st_reaped_timers=0 st_lapses1=0 ids=
+for n in $live_nodes; do
+	js=$(ctl "$n" --json stats)
+	id=$(sed -n 's/.*"node":{"id":"\([^"]*\)".*/\1/p' <<<"$js")
+	check "node $n: stats names its node" test -n "$id"
+	check "node $n: its id ($id) is its row in evd.nodes" \
+		test "$(sql "SELECT count(*) FROM evd.nodes WHERE node = '$id'")" = 1
+	check "node $n: its lease is live" grep -q '"lease_live":true' <<<"$js"
+	check "node $n: a database round trip was measured" \
+		test "$(jnum db_rtt_max_ns <<<"$js")" -gt 0
+	check "node $n: holds no claim (all fired)" \
+		test "$(jnum claims_held <<<"$js")" = 0
+	ids="$ids $id"
+	st_losses=$((st_losses + $(jnum fence_losses <<<"$js")))
+	st_reaped_nodes=$((st_reaped_nodes + $(jnum reaped_nodes <<<"$js")))
+	st_reaped_timers=$((st_reaped_timers + $(jnum reaped_timers <<<"$js")))
+	[ "$n" = 1 ] && st_lapses1=$(jnum lease_lapses <<<"$js")
+done
+check "the nodes have distinct ids" \
+	test "$(tr ' ' '\n' <<<"$ids" | sed '/^$/d' | sort -u | wc -l)" = \
+	"$(wc -w <<<"$live_nodes")"
+log_reaped_nodes=$(sed -n 's/.*reaped \([0-9]*\) dead nodes.*/\1/p' \
+	"$dir/evd.log" | awk '{s += $1} END {print s + 0}')
+log_reaped_timers=$(sed -n 's/.*dead nodes, \([0-9]*\) of their.*/\1/p' \
+	"$dir/evd.log" | awk '{s += $1} END {print s + 0}')
+echo "# stats: reaped nodes=$st_reaped_nodes timers=$st_reaped_timers" \
+	"fence losses=$st_losses"
+check "stats count the reap of the faulted node" test "$st_reaped_nodes" -ge 1
+check "stats' reaped nodes are the log's" \
+	test "$st_reaped_nodes" -eq "$log_reaped_nodes"
+check "stats' reaped timers are the log's" \
+	test "$st_reaped_timers" -eq "$log_reaped_timers"
+[ "$fault" = stop ] &&
+	check "node 1's stats count its lease lapse" test "$st_lapses1" -ge 1
+
 # Stop the survivors (and the stopped node): their counters are logged.
 stop_evds
 losses=$(sed -n 's/.*cluster: node [0-9]*: fence losses \([0-9]*\),.*/\1/p' \
 	"$dir/evd.log" | awk '{s += $1} END {print s + 0}')
+check "stats' fence losses are the ones logged at the stop" \
+	test "$st_losses" -eq "$losses"
 lapses=$(grep -c "lease lapsed" "$dir/evd.log")
 reaps=$(grep -c "reaped [1-9]" "$dir/evd.log")
 echo "# fence losses=$losses lease lapses=$lapses reaps=$reaps"

@@ -132,6 +132,11 @@ check "and says why" grep -q "999999999" "$dir/err"
 check "time" bash -c "'$EVCTL' --socket '$sock' time | grep -q monotonic"
 out=$(ctl --json stats)
 check "stats --json" bash -c "grep -q '\"pending_timers\"' <<<'$out'"
+# A single node (no --cluster): the node is null, and no node line.
+check "stats --json: node null outside cluster mode" \
+	bash -c "grep -q '\"node\":null}\$' <<<'$out'"
+check "stats: no node lines outside cluster mode" \
+	bash -c "! '$EVCTL' --socket '$sock' stats | grep -q '^node'"
 out=$(ctl --json later 1h --channel j)
 check "schedule --json" bash -c "grep -q '\"timer_id\":' <<<'$out'"
 

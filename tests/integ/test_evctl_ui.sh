@@ -279,6 +279,8 @@ check "runs of one timer" \
 	test "$(code -H "X-Evd-Token: $rtok" "$rbase/api/timers/$opend/runs")" = 200
 check "the stats view has the histogram" \
 	grep -q '"lateness":{"runs":[1-9]' <(curl -s -H "X-Evd-Token: $rtok" "$rbase/api/stats")
+check "the stats view has no node outside cluster mode" \
+	grep -q '"node":null' <(curl -s -H "X-Evd-Token: $rtok" "$rbase/api/stats")
 
 # Only loopback.
 "$EVCTL" --socket "$sock" ui --no-open --listen 0.0.0.0:0 2>"$dir/any.err"

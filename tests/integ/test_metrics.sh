@@ -123,6 +123,8 @@ check "evd_channel_messages_dead is 0" \
 check "evd_channel_redelivered_total is 0" \
 	test "$(value evd_channel_redelivered_total)" = 0
 check "evd_exec_running is 0" test "$(value evd_exec_running)" = 0
+check "no cluster series outside cluster mode" \
+	bash -c "! grep -q '^evd_cluster_' '$dir/metrics'"
 check "lateness _count is the fires ($fired)" \
 	test "$(value evd_fire_lateness_seconds_count)" = "$fired"
 check "lateness +Inf bucket is the count" \

@@ -175,16 +175,139 @@ pgfx_sql_quiet(const struct pgfx *fx, const char *db, const char *sql,
 	return r;
 }
 
+/* The user the server runs as when we are root: postgres, else
+ * nobody. */
+static void
+pgfx_user(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam("postgres");
+
+	*uid = pw != NULL ? pw->pw_uid : 65534;
+	*gid = pw != NULL ? pw->pw_gid : 65534;
+}
+
+/*
+ * Starts postgres on fx's directory and port and waits (30 s at most)
+ * until it accepts connections: 0; 1 when it exited or did not answer
+ * (fx->pid 0 when it exited); -1 when it could not be started at all.
+ * why says why unless 0.
+ */
+static int
+pgfx_launch(struct pgfx *fx, char *why, size_t whysize)
+{
+	char bin[PATH_MAX - 32], postgres[PATH_MAX], data[PATH_MAX];
+	char log[PATH_MAX], port[16];
+	uid_t uid;
+	gid_t gid;
+	int status, i;
+
+	if (pgfx_bindir(bin, sizeof(bin)) < 0) {
+		pgfx_why(why, whysize, "PostgreSQL is not installed");
+		return -1;
+	}
+	pgfx_user(&uid, &gid);
+	snprintf(postgres, sizeof(postgres), "%s/postgres", bin);
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	snprintf(log, sizeof(log), "%s/log", fx->dir);
+	snprintf(port, sizeof(port), "%d", fx->port);
+	{
+		char *const argv[] = {
+			postgres, "-D", data, "-k", fx->dir,
+			"-c", "listen_addresses=127.0.0.1",
+			"-p", port, "-c", "fsync=on",
+			"-c", "shared_buffers=16MB",
+			"-c", "max_connections=50",
+			/* The WAL writer leaves asynchronous commits
+			 * unflushed for a while, so a test sees whether a
+			 * flush made them durable rather than it. */
+			"-c", "wal_writer_delay=10000ms", NULL
+		};
+
+		fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
+	}
+	if (fx->pid < 0) {
+		fx->pid = 0;
+		pgfx_why(why, whysize, "fork: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < 300; i++) {
+		struct timespec ts = { 0, 100000000 };
+
+		if (PQping(fx->conninfo) == PQPING_OK)
+			return 0;
+		if (waitpid(fx->pid, &status, WNOHANG) == fx->pid) {
+			fx->pid = 0;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	pgfx_why(why, whysize, "postgres did not accept connections "
+	         "within 30 s (see %s)", log);
+	return 1;
+}
+
+int
+pgfx_crash(struct pgfx *fx, char *why, size_t whysize)
+{
+	char bin[PATH_MAX - 32], pg_ctl[PATH_MAX], data[PATH_MAX];
+	char log[PATH_MAX];
+	uid_t uid;
+	gid_t gid;
+	int status;
+	pid_t pid;
+
+	if (fx->pid <= 0) {
+		pgfx_why(why, whysize, "the server is not running");
+		return -1;
+	}
+	if (pgfx_bindir(bin, sizeof(bin)) < 0) {
+		pgfx_why(why, whysize, "PostgreSQL is not installed");
+		return -1;
+	}
+	pgfx_user(&uid, &gid);
+	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", bin);
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	snprintf(log, sizeof(log), "%s/log", fx->dir);
+	{
+		char *const argv[] = { pg_ctl, "stop", "-D", data, "-m",
+			               "immediate", "-w", "-t", "30", NULL };
+
+		pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		pgfx_why(why, whysize, "pg_ctl stop -m immediate failed (see "
+		         "%s)", log);
+		return -1;
+	}
+	/* pg_ctl waited for it to go; it was our child: reap it. */
+	if (waitpid(fx->pid, &status, 0) != fx->pid) {
+		pgfx_why(why, whysize, "waitpid: %s", strerror(errno));
+		return -1;
+	}
+	fx->pid = 0;
+	return 0;
+}
+
+int
+pgfx_restart(struct pgfx *fx, char *why, size_t whysize)
+{
+	if (fx->pid > 0) {
+		pgfx_why(why, whysize, "the server is running");
+		return -1;
+	}
+	return pgfx_launch(fx, why, whysize) == 0 ? 0 : -1;
+}
+
 int
 pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 {
 	const char *req = getenv("EVD_REQUIRE_PG");
-	char bin[PATH_MAX - 32], initdb[PATH_MAX], postgres[PATH_MAX];
-	char data[PATH_MAX], log[PATH_MAX], port[16];
-	struct passwd *pw;
-	uid_t uid = 65534;
-	gid_t gid = 65534;
-	int status, i, attempt;
+	char bin[PATH_MAX - 32], initdb[PATH_MAX];
+	char data[PATH_MAX], log[PATH_MAX];
+	uid_t uid;
+	gid_t gid;
+	int status, attempt, r;
 	pid_t pid;
 
 	memset(fx, 0, sizeof(*fx));
@@ -194,10 +317,7 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 		         "postgresql)");
 		return req != NULL && strcmp(req, "1") == 0 ? -1 : 77;
 	}
-	if ((pw = getpwnam("postgres")) != NULL) {
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
+	pgfx_user(&uid, &gid);
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/evd-pg.XXXXXX");
 	if (mkdtemp(fx->dir) == NULL) {
 		pgfx_why(why, whysize, "mkdtemp: %s", strerror(errno));
@@ -209,7 +329,6 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 		goto fail;
 	}
 	snprintf(initdb, sizeof(initdb), "%s/initdb", bin);
-	snprintf(postgres, sizeof(postgres), "%s/postgres", bin);
 	snprintf(data, sizeof(data), "%s/data", fx->dir);
 	snprintf(log, sizeof(log), "%s/log", fx->dir);
 	{
@@ -228,42 +347,13 @@ pgfx_start(struct pgfx *fx, char *why, size_t whysize)
 	 * test's server): a few tries. */
 	for (attempt = 0; attempt < 3; attempt++) {
 		fx->port = pgfx_free_port();
-		snprintf(port, sizeof(port), "%d", fx->port);
-		{
-			char *const argv[] = {
-				postgres, "-D", data, "-k", fx->dir,
-				"-c", "listen_addresses=127.0.0.1",
-				"-p", port, "-c", "fsync=on",
-				"-c", "shared_buffers=16MB",
-				"-c", "max_connections=50",
-				/* The WAL writer leaves asynchronous commits
-				 * unflushed for a while, so a test sees
-				 * whether a flush made them durable rather
-				 * than it. */
-				"-c", "wal_writer_delay=10000ms", NULL
-			};
-
-			fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
-		}
-		if (fx->pid < 0) {
-			fx->pid = 0;
-			pgfx_why(why, whysize, "fork: %s", strerror(errno));
-			goto fail;
-		}
 		fx->owner = getpid();
 		pgfx_conninfo(fx, "postgres", fx->conninfo,
 		              sizeof(fx->conninfo));
-		for (i = 0; i < 300; i++) {
-			struct timespec ts = { 0, 100000000 };
-
-			if (PQping(fx->conninfo) == PQPING_OK)
-				return 0;
-			if (waitpid(fx->pid, &status, WNOHANG) == fx->pid) {
-				fx->pid = 0;
-				break;
-			}
-			nanosleep(&ts, NULL);
-		}
+		if ((r = pgfx_launch(fx, why, whysize)) == 0)
+			return 0;
+		if (r == -1)
+			goto fail;
 		if (fx->pid != 0)
 			break; /* running, but not answering */
 	}

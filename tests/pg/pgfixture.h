@@ -47,4 +47,13 @@ int pgfx_sql_quiet(const struct pgfx *fx, const char *db, const char *sql,
 
 void pgfx_stop(struct pgfx *fx);
 
+/* The server crashes as a power cut would: pg_ctl stop -m immediate
+ * (SIGQUIT to the postmaster: no checkpoint, crash recovery at the next
+ * start), and the postmaster reaped. 0, or -1 with why. */
+int pgfx_crash(struct pgfx *fx, char *why, size_t whysize);
+/* Starts the crashed server again on the same data and port (the same
+ * conninfo) and waits until it accepts connections: 0, or -1 with why
+ * (the port may have been taken meanwhile). */
+int pgfx_restart(struct pgfx *fx, char *why, size_t whysize);
+
 #endif

@@ -295,6 +295,17 @@ function renderStats(st) {
               ['dead', st.dead_messages], ['connections', st.connections],
               ['store', st.store], ['evd', st.server_version],
               ['uptime', fmtLeft(now() - st.uptime_s * 1000).replace(' ago', '')]];
+  // Cluster mode: this node (null on a single node: nothing shown).
+  const n = st.node;
+  if (n)
+    kv.push(['node', n.id], ['lease', n.lease_live ? 'live' : 'lapsed'],
+            ['claims held', n.claims_held], ['claimed', n.claimed_total],
+            ['fence losses', n.fence_losses],
+            ['reaped', n.reaped_nodes + ' nodes, ' + n.reaped_timers + ' timers'],
+            ['lease lapses', n.lease_lapses + ' (' + n.lease_gaps + ' gaps)'],
+            ['db latency', fmtUs(n.db_rtt_last_us) + ' (p99 ' + fmtUs(n.db_rtt_p99_us) +
+                           ', max ' + fmtUs(n.db_rtt_max_us) + ')'],
+            ['db silent', fmtUs(n.db_unanswered_us)]);
   dl.replaceChildren(...kv.flatMap(([k, v]) => [el('dt', {text: k}), el('dd', {text: String(v)})]));
 }
 
