@@ -47,6 +47,9 @@ struct cluster_stats {
 	uint64_t reaped_nodes, reaped_timers; /* by this node's reaps */
 	uint64_t lapses;        /* lease lapses (claims dropped) */
 	uint64_t gaps;          /* heartbeat gaps (claims adopted anew) */
+	uint64_t renewed;       /* claims of waiting or running hooks renewed */
+	uint64_t unstarted;     /* hooks not started: their claim may have
+	                         * lapsed */
 };
 
 /*

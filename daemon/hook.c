@@ -425,7 +425,7 @@ hook_done_cb(const struct exec_result *r, void *arg)
 		timer_id = j->timer_id;
 		hook_forget(j);
 		hook_job_free(j);
-		sched_fire_done(timer_id);
+		sched_fire_unrun(timer_id);
 		return;
 	}
 	memset(&sr, 0, sizeof sr);

@@ -223,6 +223,14 @@ struct store_config {
 	int64_t claim_ns;        /* cluster mode: T, a claim's lease */
 };
 
+/* A claim to renew (store_backend.renew). */
+struct store_renewal {
+	uint64_t id;
+	uint64_t fence;
+	bool kept;              /* still this node's, renewed */
+	int64_t lease_left_ns;  /* what its lease has left, when kept */
+};
+
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
  * (that value is then returned). */
 typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
@@ -398,6 +406,19 @@ struct store_backend {
 	 * Returns the number claimed or -errno. */
 	int (*claim_due)(struct store *s, int64_t lookahead_ns, uint32_t limit,
 	                 store_timer_cb cb, void *arg);
+	/* Renews, in the open batch, this node's claims r[0..n) (id and
+	 * fence; one statement): each one still this node's with that
+	 * fence gets a claim lease of claim_ns from now at least, kept
+	 * and lease_left_ns (as in claim_due) set; one that is not (reaped,
+	 * taken after its lease lapsed, adopted anew) is a lost claim,
+	 * kept false. Returns how many were kept, or -errno. */
+	int (*renew)(struct store *s, struct store_renewal *r, size_t n);
+	/* Cancels this node's claim id with fence (fenced). 0; -ENOENT if
+	 * the timer no longer waits (fired, cancelled); -EBUSY when it
+	 * still waits but is no claim of this node with this fence: holder
+	 * then names the node that holds it ("" if none: pending). */
+	int (*cancel_claim)(struct store *s, uint64_t id, uint64_t fence,
+	                    char *holder, size_t holder_size);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */

@@ -263,6 +263,8 @@ enum store_pg_stmt {
 	ST_C_ADOPT,
 	ST_C_CLAIM,
 	ST_C_RESERVE,
+	ST_C_RENEW,
+	ST_C_CANCEL_HELD,
 	ST_COUNT
 };
 
@@ -472,6 +474,28 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		   " FROM c WHERE t.id = c.cid"
 		   " RETURNING " TIMER_COLS ", " LEASE_LEFT,
     [ST_C_RESERVE] = "SELECT nextval('evd.id_blocks')",
+    /* Renews this node's claims ($1 ids, $2 their fences, fenced):
+     * their lease runs T ($3 us) from now at least. A claim that is
+     * not returned was lost (reaped, taken, adopted anew). */
+    [ST_C_RENEW] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
+		   " now() + $3::int8 * interval '1 us')"
+		   " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		   " WHERE t.id = r.rid AND t.fence = r.rfence"
+		   " AND t.state = 'C' AND t.claim_node = $4"
+		   " RETURNING t.id, (extract(epoch FROM t.vis_at - now())"
+		   " * 1e9)::int8",
+    /* A fenced cancel of this node's claim ($3 node, $4 fence) that
+     * says, when it changes nothing, whether the timer still waits
+     * and, if claimed, by which node (the snapshot before the update:
+     * when u changed the row, the rest is not read). */
+    [ST_C_CANCEL_HELD] = "WITH u AS (UPDATE evd.timers SET state = 'X',"
+			 " finished_rt_ns = $2, claim_node = NULL"
+			 " WHERE id = $1 AND state = 'C' AND claim_node = $3"
+			 " AND fence = $4 RETURNING 1)"
+			 " SELECT (SELECT count(*) FROM u), t.state::text,"
+			 " coalesce(t.claim_node, '') FROM (SELECT 1) x"
+			 " LEFT JOIN evd.timers t ON t.id = $1"
+			 " AND t.state IN ('P', 'C')",
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -1450,6 +1474,23 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	    (r = store_pg_exec(s, conn, "SET synchronous_commit = off",
 	                       "set-up", NULL)) < 0)
 		return r;
+	/* Cluster mode: rows another node locks (its open batch, a node
+	 * stopped mid-batch) never hold this loop for long: a wait for a
+	 * lock ends in an error after a quarter of D (the batch fails, its
+	 * durable requests are answered UNAVAILABLE, nothing is lost), and
+	 * a session left idle in its transaction (this node stopped) is
+	 * ended by the server after half of D, its locks with it. */
+	if (s->node[0] != '\0') {
+		int64_t d_ms = s->claim_us / 3000;
+
+		snprintf(sql, sizeof(sql),
+		         "SET lock_timeout = %" PRId64 ";"
+		         " SET idle_in_transaction_session_timeout = %" PRId64,
+		         d_ms / 4 > 10 ? d_ms / 4 : 10,
+		         d_ms / 2 > 20 ? d_ms / 2 : 20);
+		if ((r = store_pg_exec(s, conn, sql, "set-up", NULL)) < 0)
+			return r;
+	}
 	if (!PQenterPipelineMode(conn))
 		return store_pg_fail(s, conn, NULL, "pipeline mode");
 	for (i = 0; i < ST_COUNT; i++) {
@@ -2110,6 +2151,120 @@ store_pg_claim_due(struct store *s, int64_t lookahead_ns, uint32_t limit,
 	return store_pg_claim_rows(s, ST_C_CLAIM, &p, cb, arg, "claim");
 }
 
+/* An int8[] literal of n values, in a buffer the caller frees. */
+static char *
+store_pg_array(const uint64_t *v, size_t stride, size_t n)
+{
+	char *buf = malloc(n * 21 + 3), *p = buf;
+	size_t i;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		uint64_t x = *(const uint64_t *)(const void *)((const char *)v +
+		                                               i * stride);
+
+		p += sprintf(p, "%s%" PRIu64, i > 0 ? "," : "", x);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+static int
+store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *ids, *fences;
+	PGresult *res;
+	int kept = 0, r, row;
+	size_t i;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "renew: not in cluster mode");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		rn[i].kept = false;
+		rn[i].lease_left_ns = 0;
+	}
+	if (n == 0)
+		return 0;
+	ids = store_pg_array(&rn[0].id, sizeof(rn[0]), n);
+	fences = store_pg_array(&rn[0].fence, sizeof(rn[0]), n);
+	if (ids == NULL || fences == NULL) {
+		free(ids);
+		free(fences);
+		store_pg_seterr(s, "renew: out of memory");
+		return -ENOMEM;
+	}
+	store_pg_p_text(&p, ids);
+	store_pg_p_text(&p, fences);
+	store_pg_p_i64(&p, s->claim_us);
+	store_pg_p_text(&p, s->node);
+	r = store_pg_run(s, ST_C_RENEW, &p, true, &res, "renew claims");
+	free(ids);
+	free(fences);
+	if (r < 0)
+		return r;
+	/* Few rows, a hook's each: a linear match is enough. */
+	for (row = 0; row < PQntuples(res); row++) {
+		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
+
+		for (i = 0; i < n; i++)
+			if (rn[i].id == id && !rn[i].kept) {
+				rn[i].kept = true;
+				rn[i].lease_left_ns = store_pg_int(res, row, 1);
+				kept++;
+				break;
+			}
+	}
+	PQclear(res);
+	return kept;
+}
+
+static int
+store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
+                      char *holder, size_t holder_size)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "cancel: not in cluster mode");
+		return -EINVAL;
+	}
+	store_pg_p_i64(&p, (int64_t)id);
+	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	store_pg_p_text(&p, s->node);
+	store_pg_p_i64(&p, (int64_t)fence);
+	if ((r = store_pg_run(s, ST_C_CANCEL_HELD, &p, true, &res,
+	                      "cancel")) < 0)
+		return r;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		store_pg_seterr(s, "cancel: PostgreSQL sent no row");
+		return -EIO;
+	}
+	if (store_pg_int(res, 0, 0) == 1) {
+		r = 0;
+	} else if (PQgetisnull(res, 0, 1)) {
+		store_pg_seterr(s, "cancel: the timer no longer waits");
+		r = -ENOENT;
+	} else {
+		if (holder_size > 0)
+			snprintf(holder, holder_size, "%s",
+			         PQgetvalue(res, 0, 2));
+		store_pg_seterr(s, "cancel: timer %" PRIu64 " is held by node "
+		                "%s", id, PQgetvalue(res, 0, 2));
+		r = -EBUSY;
+	}
+	PQclear(res);
+	return r;
+}
+
 /* Not the batch's: nextval is never rolled back and takes no lock. */
 static int
 store_pg_reserve_ids(struct store *s, uint64_t *ret_first,
@@ -2605,6 +2760,8 @@ const struct store_backend store_pg_backend = {
     .meta_put = store_pg_meta_put,
     .reserve_ids = store_pg_reserve_ids,
     .claim_due = store_pg_claim_due,
+    .renew = store_pg_renew,
+    .cancel_claim = store_pg_cancel_claim,
 };
 
 /*
