@@ -576,10 +576,11 @@ cluster_shutdown(void)
 		          cl.st.node, err);
 	log_notice("cluster: node %s: fence losses %" PRIu64 ", claimed %" PRIu64
 	           ", reaped %" PRIu64 " nodes and %" PRIu64 " claims, lease "
-	           "lapses %" PRIu64 ", gaps %" PRIu64,
+	           "lapses %" PRIu64 ", gaps %" PRIu64 ", claims renewed "
+	           "%" PRIu64 ", hooks not started %" PRIu64,
 	           cl.st.node, cl.st.fence_losses, cl.st.claimed,
 	           cl.st.reaped_nodes, cl.st.reaped_timers, cl.st.lapses,
-	           cl.st.gaps);
+	           cl.st.gaps, cl.st.renewed, cl.st.unstarted);
 	if (cl.read_ev != NULL)
 		event_free(cl.read_ev);
 	if (cl.beat_ev != NULL)

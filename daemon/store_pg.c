@@ -2257,8 +2257,13 @@ store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
 		if (holder_size > 0)
 			snprintf(holder, holder_size, "%s",
 			         PQgetvalue(res, 0, 2));
-		store_pg_seterr(s, "cancel: timer %" PRIu64 " is held by node "
-		                "%s", id, PQgetvalue(res, 0, 2));
+		if (PQgetvalue(res, 0, 2)[0] == '\0')
+			store_pg_seterr(s, "timer %" PRIu64 " is no longer this "
+			                "node's: it waits for any node to claim "
+			                "it", id);
+		else
+			store_pg_seterr(s, "timer %" PRIu64 " is held by node "
+			                "%s", id, PQgetvalue(res, 0, 2));
 		r = -EBUSY;
 	}
 	PQclear(res);
