@@ -66,6 +66,7 @@ static struct {
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
 	struct event *more_ev; /* claims again next turn (a full batch) */
 	int fd;                /* what read_ev watches (-1: none) */
+	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
 	int64_t busy_ns;       /* the statement in flight: when sent */
@@ -346,24 +347,42 @@ cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 	cl.adopt = true;
 }
 
-/* Watches the node connection's socket (it changes on a reconnect). */
+/* Watches the node connection's socket (it changes on a reconnect), for
+ * reading, or for writing while a reconnect waits to. */
 static void cluster_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A new connection (its socket may have the old one's number, which
+ * epoll forgot when it was closed): the event is made anew. */
+static void
+cluster_unwatch(void)
+{
+	if (cl.read_ev != NULL) {
+		event_free(cl.read_ev);
+		cl.read_ev = NULL;
+	}
+	cl.fd = -1;
+}
 
 static void
 cluster_watch(void)
 {
 	int fd = store_pg_node_fd(cl.node);
+	int want = store_pg_node_want(cl.node);
 
-	if (fd == cl.fd)
+	if (fd == cl.fd && want == cl.want)
 		return;
 	if (cl.read_ev != NULL) {
 		event_free(cl.read_ev);
 		cl.read_ev = NULL;
 	}
 	cl.fd = fd;
+	cl.want = want;
 	if (fd < 0)
 		return;
-	cl.read_ev = event_new(cl.base, fd, EV_READ | EV_PERSIST,
+	cl.read_ev = event_new(cl.base, fd,
+	                       (want == STORE_PG_WANT_WRITE ? EV_WRITE
+	                                                    : EV_READ) |
+	                               EV_PERSIST,
 	                       cluster_read_cb, NULL);
 	if (cl.read_ev == NULL || event_add(cl.read_ev, NULL) < 0)
 		fatalx("out of memory");
@@ -375,15 +394,37 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = cluster_now();
 	int r;
 
-	if (store_pg_node_busy(cl.node))
-		return;
+	if (store_pg_node_busy(cl.node)) {
+		int64_t stall = 2 * cl.beat_ns < cl.death_ns / 2
+		                        ? 2 * cl.beat_ns
+		                        : cl.death_ns / 2;
+
+		if (now - cl.busy_ns < stall)
+			return;
+		/* Unanswered for two beats, at most D/2 (a server gone
+		 * without a word, a connect that hangs): missed beats, the
+		 * lease runs out on its own unless a fresh connection
+		 * answers the next in time. */
+		cl.st.stalls++;
+		log_warnx("cluster: node %s: the database did not answer for "
+		          "%" PRId64 " ms; connecting again",
+		          cl.st.node, (now - cl.busy_ns) / 1000000);
+		store_pg_node_abandon(cl.node);
+	}
 	r = store_pg_node_beat(cl.node, cl.death_ns);
+	if (r == -EINPROGRESS)
+		cluster_unwatch();
 	cluster_watch();
+	if (r == -EINPROGRESS) {
+		cl.busy_ns = now; /* the reconnect; it beats when done */
+		return;
+	}
 	if (r < 0) {
 		log_debug("cluster: heartbeat not sent: %s", strerror(-r));
 		return;
 	}
 	cl.sent_ns = now;
+	cl.busy_ns = now;
 }
 
 static void
@@ -408,6 +449,8 @@ cluster_beat_done(const struct store_pg_node_beat *b)
 	}
 	if ((r = store_pg_node_reap(cl.node, cl.death_ns)) < 0)
 		log_debug("cluster: reap not sent: %s", strerror(-r));
+	else
+		cl.busy_ns = cluster_now();
 	cluster_watch();
 }
 
@@ -424,8 +467,17 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 		cluster_watch();
 		return;
 	}
-	if (r == 0)
+	if (r == 0) {
+		cluster_watch(); /* a reconnect's next step may write */
 		return;
+	}
+	if (b.kind == STORE_PG_CONNECTED) {
+		log_notice("cluster: node %s: connected to the database again",
+		           cl.st.node);
+		cluster_watch();
+		cluster_beat_cb(-1, 0, NULL);
+		return;
+	}
 	if (b.kind == STORE_PG_BEAT) {
 		cluster_beat_done(&b);
 		return;

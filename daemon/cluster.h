@@ -50,6 +50,8 @@ struct cluster_stats {
 	uint64_t renewed;       /* claims of waiting or running hooks renewed */
 	uint64_t unstarted;     /* hooks not started: their claim may have
 	                         * lapsed */
+	uint64_t stalls;        /* node connection unanswered for D/2, given
+	                         * up */
 };
 
 /*

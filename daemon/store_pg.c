@@ -2774,9 +2774,11 @@ const struct store_backend store_pg_backend = {
  * more libpq connection, outside pipeline mode, one statement in flight
  * at a time, sent with PQsendQueryParams and read with PQconsumeInput
  * as its socket becomes readable, so the loop never waits for it but at
- * open and at a reconnect. lock_timeout keeps a reap from waiting long
- * for rows a stalled node's open transaction holds: the heartbeat that
- * follows it on this connection must not be delayed past the lease.
+ * open: a reconnect is PQconnectStartParams, then PQconnectPoll as its
+ * socket is ready (connecting; the caller bounds how long). lock_timeout
+ * keeps a reap from waiting long for rows a stalled node's open
+ * transaction holds: the heartbeat that follows it on this connection
+ * must not be delayed past the lease.
  */
 struct store_pg_node {
 	PGconn *conn;
@@ -2784,9 +2786,19 @@ struct store_pg_node {
 	char id[32];
 	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
 	bool got;        /* its result came, the end of it not yet */
+	bool connecting; /* a reconnect under way (PQconnectPoll) */
+	int want;        /* connecting: STORE_PG_WANT_READ or _WRITE */
 	struct store_pg_node_beat res;
 	char lock_timeout[48];
 };
+
+/* The node connection's own settings (before the conninfo's, which win:
+ * expand_dbname). */
+static const char *const store_pg_node_kw[] = {
+	"connect_timeout", "application_name", "options", "dbname", NULL
+};
+#define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms"
+
 
 /* Was this row still fresh on arrival? Then the node's heartbeat row is
  * upserted: a reaped node's row comes back (and its heartbeat says it was
@@ -2827,14 +2839,14 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	/* The loop waits for this connect (start-up, or a reconnect after
 	 * a loss): bounded, unless the conninfo says otherwise (its values
 	 * come after ours, so they win). */
-	static const char *const kw[] = { "connect_timeout", "application_name",
-		                          "dbname", NULL };
-	const char *val[] = { "2", "evd", n->conninfo, NULL };
+	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+		              NULL };
 
 	PQfinish(n->conn);
-	n->conn = store_pg_quiet(PQconnectdbParams(kw, val, 1));
+	n->conn = store_pg_quiet(PQconnectdbParams(store_pg_node_kw, val, 1));
 	n->kind = 0;
 	n->got = false;
+	n->connecting = false;
 	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) {
 		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
 		         n->conn ? PQerrorMessage(n->conn) : "out of memory");
@@ -2925,7 +2937,69 @@ store_pg_node_fd(const struct store_pg_node *n)
 bool
 store_pg_node_busy(const struct store_pg_node *n)
 {
-	return n->kind != 0;
+	return n->kind != 0 || n->connecting;
+}
+
+int
+store_pg_node_want(const struct store_pg_node *n)
+{
+	return n->connecting ? n->want : STORE_PG_WANT_READ;
+}
+
+void
+store_pg_node_abandon(struct store_pg_node *n)
+{
+	PQfinish(n->conn);
+	n->conn = NULL;
+	n->kind = 0;
+	n->got = false;
+	n->connecting = false;
+}
+
+static void store_pg_oneline(char *buf);
+
+/* One step of a reconnect: 1 connected, 0 under way (want says for
+ * what), -ENOTCONN failed (err says why). */
+static int
+store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
+                   char *err, size_t errsize)
+{
+	switch (st) {
+	case PGRES_POLLING_OK:
+		n->connecting = false;
+		return 1;
+	case PGRES_POLLING_READING:
+		n->want = STORE_PG_WANT_READ;
+		return 0;
+	case PGRES_POLLING_WRITING:
+		n->want = STORE_PG_WANT_WRITE;
+		return 0;
+	default:
+		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
+		         n->conn != NULL ? PQerrorMessage(n->conn)
+		                         : "out of memory");
+		store_pg_oneline(err);
+		store_pg_node_abandon(n);
+		return -ENOTCONN;
+	}
+}
+
+int
+store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
+{
+	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+		              NULL };
+
+	store_pg_node_abandon(n);
+	n->conn = store_pg_quiet(PQconnectStartParams(store_pg_node_kw, val,
+	                                              1));
+	n->connecting = true;
+	if (n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD)
+		return store_pg_node_step(n, PGRES_POLLING_FAILED, err,
+		                          errsize);
+	/* As libpq says: poll first once the socket is writable. */
+	n->want = STORE_PG_WANT_WRITE;
+	return 0;
 }
 
 static int
@@ -2935,11 +3009,14 @@ store_pg_node_send(struct store_pg_node *n, int kind, const char *sql,
 	const char *v[2];
 	char num[24], err[256];
 
-	if (n->kind != 0)
+	if (n->kind != 0 || n->connecting)
 		return -EBUSY;
-	if ((n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) &&
-	    store_pg_node_connect(n, err, sizeof(err)) < 0)
-		return -ENOTCONN;
+	/* Lost: a reconnect starts, never waited for; the caller sends
+	 * again once it is done (store_pg_node_read says 1). */
+	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK)
+		return store_pg_node_reconnect(n, err, sizeof(err)) < 0
+		               ? -ENOTCONN
+		               : -EINPROGRESS;
 	snprintf(num, sizeof(num), "%" PRId64, death_ns / 1000);
 	v[0] = n->id;
 	v[1] = num;
@@ -3006,6 +3083,15 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 
 	if (n->conn == NULL)
 		return 0;
+	if (n->connecting) {
+		r = store_pg_node_step(n, PQconnectPoll(n->conn), err,
+		                       errsize);
+		if (r > 0) {
+			memset(ret, 0, sizeof(*ret));
+			ret->kind = STORE_PG_CONNECTED;
+		}
+		return r;
+	}
 	/* Readable with nothing in flight: a notice, or the server's
 	 * goodbye; read, so that the socket does not stay readable. */
 	if (!PQconsumeInput(n->conn))
