@@ -2812,23 +2812,30 @@ static const char store_pg_node_beat_sql[] =
     " SELECT coalesce((SELECT last_seen > clock_timestamp() -"
     " $2::int8 * interval '1 us' FROM o), false), (SELECT count(*) FROM u)";
 
-/* Nodes silent for D are gone: their rows deleted (a node that comes
- * back registers again, after a gap), their claims pending again at
- * their due instant with a new fence, so a late retire of theirs finds
- * no row. Two nodes reaping at once: the second's DELETE finds nothing.
- * Rows a stalled node's open transaction still holds are skipped, not
- * waited for (its commit may yet retire them): they come back when
- * their claim lease lapses, or to the node itself if it resumes. */
+/* Nodes silent for D are gone: their claims pending again at their due
+ * instant with a new fence, so a late retire of theirs finds no row,
+ * and their rows deleted once no claim of theirs is left (a node that
+ * comes back registers again, after a gap). Rows a stalled node's open
+ * transaction still holds are skipped, not waited for (its commit may
+ * yet retire them); its row then stays, dead, so that the next reap
+ * takes them (deleted at once, its skipped claims would be no dead
+ * node's any more, left to their claim lease). Two nodes reaping at
+ * once: the second skips the node rows the first locked. */
 static const char store_pg_node_reap_sql[] =
-    "WITH dead AS (DELETE FROM evd.nodes WHERE node <> $1 AND"
+    "WITH d AS (SELECT node FROM evd.nodes WHERE node <> $1 AND"
     " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
-    " RETURNING node),"
-    " x AS (SELECT id FROM evd.timers WHERE state = 'C' AND"
-    " claim_node IN (SELECT node FROM dead) AND EXISTS (SELECT 1 FROM dead)"
+    " FOR UPDATE SKIP LOCKED),"
+    " x AS (SELECT id, claim_node FROM evd.timers WHERE state = 'C' AND"
+    " claim_node IN (SELECT node FROM d) AND EXISTS (SELECT 1 FROM d)"
     " FOR UPDATE SKIP LOCKED),"
     " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
     " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
-    " FROM x WHERE t.id = x.id RETURNING 1)"
+    " FROM x WHERE t.id = x.id RETURNING 1),"
+    " dead AS (DELETE FROM evd.nodes n USING d WHERE n.node = d.node"
+    " AND (SELECT count(*) FROM evd.timers t WHERE t.state = 'C'"
+    " AND t.claim_node = d.node) ="
+    " (SELECT count(*) FROM x WHERE x.claim_node = d.node)"
+    " RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r)";
 
 static int

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "clock.h"
 #include "pgfixture.h"
@@ -590,6 +591,52 @@ test_lock_wait_bounded(void **state)
 	node_close(&a);
 }
 
+/* A dead node's claim that another transaction held locked when it was
+ * reaped is reaped by a later reap: the dead node's row stays until no
+ * claim of its own is left. */
+static void
+test_reap_locked_claim_later(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() - 1000000000);
+	struct store_pg_node_beat bt;
+	struct node a, b;
+	char sql[256];
+	PGconn *hold;
+	PGresult *res;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '1 min' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	/* Timer 1's row is locked (a transaction of a's, say, still open). */
+	hold = PQconnectdb(pg.conninfo);
+	assert_int_equal(PQstatus(hold), CONNECTION_OK);
+	res = PQexec(hold, "BEGIN; SELECT 1 FROM evd.timers WHERE id = 1"
+	                   " FOR UPDATE");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_timers, 1);
+	assert_int_equal(bt.reaped_nodes, 0);
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	PQclear(PQexec(hold, "ROLLBACK"));
+	PQfinish(hold);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_timers, 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	assert_sql("P", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("1", "SELECT count(*) FROM evd.nodes");
+	node_close(&b);
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -607,6 +654,7 @@ main(void)
 	    T(test_renew_keeps_claim),
 	    T(test_cancel_claim_fenced),
 	    T(test_lock_wait_bounded),
+	    T(test_reap_locked_claim_later),
 #undef T
 	};
 	char why[512];
