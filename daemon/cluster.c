@@ -9,7 +9,10 @@
  *	one statement at a time on the node connection: a heartbeat, then
  *	a reap when its reply came; a heartbeat due while one is in flight
  *	is skipped (the lease then runs out on its own, which is right:
- *	the database is slow or gone);
+ *	the database is slow or gone), unless that one is two beats old
+ *	(at most D/2): then the connection is given up and made anew
+ *	(PQconnectPoll on the loop, never waited for), and beats go on
+ *	once it is up;
  *	inflight maps a one-shot exec timer whose hook runs (or waits in
  *	the hook queue) to its claim (struct cl_claim: fence, lease end,
  *	epoch), until its hook ends and it is retired; its claim is renewed
@@ -119,9 +122,12 @@ cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
 	struct lease_config lc;
 	int r;
 
-	if (beat_ns > death_ns / 2) {
+	/* The lease lives D - M (4/5 D) past a beat's send: at most D/3
+	 * between beats leaves it live across one lost beat, with time
+	 * for the next one's answer. */
+	if (beat_ns > death_ns / 3) {
 		snprintf(err, errsize, "the heartbeat interval must be at most "
-		         "half the death threshold");
+		         "a third of the death threshold");
 		return -EINVAL;
 	}
 	cl.death_ns = death_ns;

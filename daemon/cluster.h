@@ -20,7 +20,21 @@
  *   - fenced retirement: a retire that matches no row (its claim was
  *     reaped, or taken after its lease lapsed) is a fence loss: counted,
  *     and the timer dropped, never fired again by this node. A one-shot
- *     exec timer is retired when its hook ended (at-least-once).
+ *     exec timer is retired when its hook ended (at-least-once): its
+ *     claim is renewed, fenced, when it fires (one taken meanwhile is a
+ *     fence loss, not a fire), then every T/4 while its hook waits or
+ *     runs, so that no peer takes it while it runs; a queued hook starts
+ *     only while its claim is good (lease live, same epoch, its own lease
+ *     not run out on this node's measure); a rebuild after a lost batch
+ *     or a gap keeps a running hook's claim instead of firing it again;
+ *   - cancel: fenced; a claim another node took is not cancelled, the
+ *     caller hears which node holds it;
+ *   - the node connection reconnects without blocking the loop, and a
+ *     statement on it unanswered for two beats (at most D/2) is given
+ *     up (missed beats);
+ *   - the store's connection waits at most D/4 for a row lock and the
+ *     server ends its transaction if it idles D/2 (a stopped node), so
+ *     a stalled node cannot stall another's loop.
  *
  * Every deadline two nodes compare (claim leases, node death) is on the
  * database's clock; a node measures only intervals. Opt-in
@@ -57,7 +71,7 @@ struct cluster_stats {
 /*
  * Registers a fresh node in the database of conninfo (blocking: start-up
  * only), with death_ns the death threshold D, heartbeats every beat_ns
- * (0: D/5; at most D/2, so that one lost heartbeat leaves the lease
+ * (0: D/5; at most D/3, so that one lost heartbeat leaves the lease
  * live), a claim's lease 3 D. Returns 0, or -errno with a reason in err
  * (-EINVAL: beat_ns too long).
  */

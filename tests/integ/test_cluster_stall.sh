@@ -11,7 +11,8 @@
 # and beats again, so its lease lives on (or comes back): a channel
 # timer due 3 s later fires while the backend is still stopped, and the
 # daemon answers requests throughout. Without the bound the heartbeat
-# stays in flight for ever and nothing fires.
+# stays in flight for ever and nothing fires. First, a heartbeat
+# interval above D/3 is refused at start.
 # usage: with_pg test_cluster_stall.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -38,6 +39,15 @@ stopped=
 cleanup_extra() { [ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null; }
 
 mkdir -p "$dir/s1"
+# A heartbeat interval above D/3 cannot keep the lease across one lost
+# beat (it lives 4/5 D past a beat's send): refused at start.
+timeout 10 "$EVD" --socket "$dir/x.sock" --store "pg:$EVD_TEST_PG" --cluster \
+	--cluster-death-ms 1000 --cluster-heartbeat-ms 400 \
+	--state-dir "$dir/s1" >"$dir/x.log" 2>&1
+rc=$?
+check "a heartbeat interval above D/3 is refused" \
+	test "$rc" -ne 0 -a "$rc" -ne 124
+check "saying why" grep -q "a third of the death threshold" "$dir/x.log"
 start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
 	--cluster-death-ms 1000 --state-dir "$dir/s1" --log-level info
 sleep 0.5
