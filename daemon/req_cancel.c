@@ -34,7 +34,7 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 	ctx->durable = sched_timer_durable(t);
 	r = sched_cancel(t);
 	/* Cluster mode: another node took its claim and may fire it. */
-	if (r == -EBUSY)
+	if (r == -ESTALE)
 		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
 		                "not cancelled: %s; cancel it again later",
 		                batch_row_errmsg());

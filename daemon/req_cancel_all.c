@@ -69,7 +69,7 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 			 * its reload brings the durable ones back. */
 			r = sched_cancel(t);
 			/* Cluster mode: another node took it; not counted. */
-			if (r == -EBUSY)
+			if (r == -ESTALE)
 				continue;
 			if (r < 0)
 				return req_errno(ctx, r, NULL);

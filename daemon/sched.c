@@ -822,7 +822,7 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 
 			r = be->cancel_claim(s, t->id, TC(t)->fence, holder,
 			                     sizeof holder);
-			if (r == -EBUSY) {
+			if (r == -ESTALE) {
 				sched.cluster->claim_lost(t->id);
 				return r;
 			}

@@ -184,7 +184,9 @@ struct timer *sched_lookup(uint64_t id, uid_t uid);
 /* Cancels a pending timer and frees it; its store (the keeper for a
  * caller timer) keeps it as cancelled, with a CANCELLED run. Returns 0,
  * -EAGAIN or -EIO (a durable timer whose cancel the store refused; it
- * stays pending). */
+ * stays pending), or in cluster mode -ESTALE: another node took its
+ * claim (batch_row_errmsg() says which), nothing changed, and this
+ * node drops it. */
 int sched_cancel(struct timer *t);
 
 /*

@@ -414,9 +414,10 @@ struct store_backend {
 	 * kept false. Returns how many were kept, or -errno. */
 	int (*renew)(struct store *s, struct store_renewal *r, size_t n);
 	/* Cancels this node's claim id with fence (fenced). 0; -ENOENT if
-	 * the timer no longer waits (fired, cancelled); -EBUSY when it
-	 * still waits but is no claim of this node with this fence: holder
-	 * then names the node that holds it ("" if none: pending). */
+	 * the timer no longer waits (fired, cancelled); -ESTALE when it
+	 * still waits but is no claim of this node with this fence (the
+	 * claim was lost): holder then names the node that holds it (""
+	 * if none: pending). */
 	int (*cancel_claim)(struct store *s, uint64_t id, uint64_t fence,
 	                    char *holder, size_t holder_size);
 };

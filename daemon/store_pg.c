@@ -2264,7 +2264,7 @@ store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
 		else
 			store_pg_seterr(s, "timer %" PRIu64 " is held by node "
 			                "%s", id, PQgetvalue(res, 0, 2));
-		r = -EBUSY;
+		r = -ESTALE;
 	}
 	PQclear(res);
 	return r;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_cluster_hooks: one-shot exec hooks that run longer than a claim's
 # lease, on two evd nodes (--cluster) sharing one PostgreSQL (issue 19,
-# review item C1).
+# review item C1); first, a cancel of a timer another node took (H2), and
+# a schedule of a key another node's open transaction holds (H5).
 #
 # Under with_pg (EVD_TEST_PG names a fresh database). Death threshold
 # D = 1 s, so a claim's lease is T = 3 s. Node 1 fires four exec timers
@@ -47,6 +48,52 @@ start_node() { # n
 }
 start_node 1
 start_node 2
+
+# H2: a Cancel of a timer whose claim another node took (here by SQL,
+# as a claim scan would after its lease lapsed) changes nothing and says
+# who holds it, instead of answering CANCELLED.
+far=$(echo "later 3600s --channel far --payload p" | ctl 1 batch)
+check "a channel timer scheduled on node 1" test -n "$far" -a "$far" != -
+me=$(sql "SELECT claim_node FROM evd.timers WHERE id = $far")
+peer=$(sql "SELECT node FROM evd.nodes WHERE node <> '$me' LIMIT 1")
+sql "UPDATE evd.timers SET claim_node = '$peer', fence = fence + 1
+	WHERE id = $far" >/dev/null
+ctl 1 cancel "$far" >"$dir/cancel.out" 2>&1
+rc=$?
+echo "# cancel: rc=$rc $(tr '\n' ' ' <"$dir/cancel.out")"
+check "a cancel of a timer another node holds fails" test "$rc" -ne 0
+check "saying which node holds it" grep -q "held by node $peer" "$dir/cancel.out"
+check "and changes nothing" \
+	test "$(sql "SELECT state::text || claim_node FROM evd.timers WHERE id = $far")" = "C$peer"
+sql "DELETE FROM evd.timers WHERE id = $far" >/dev/null
+
+# H5: a transaction of another node that holds a key's row lock (an
+# uncommitted insert; that node stopped) does not stall node 1's loop: its
+# schedule of the same key fails (UNAVAILABLE) within D/4 and a bit (evctl retries once), and
+# node 1 answers meanwhile. The holder stays 8 s.
+psql -X -q -d "$EVD_TEST_PG" >"$dir/psql.out" 2>&1 <<SQL &
+BEGIN;
+INSERT INTO evd.timers (id, state, uid, gid, clock, deadline_ns, due_rt_ns,
+	vis_at, claim_node, created_rt_ns, channel, key, misfire, delivery,
+	downtime, max_attempts, fire_count, last_fired_rt_ns)
+	VALUES (7, 'C', $(id -u), $(id -g), 0, 0, 0, now() + interval '1 h',
+	'$peer', 0, 'far', 'hold5', 0, 0, 0, 1, 0, 0);
+SELECT pg_sleep(8);
+ROLLBACK;
+SQL
+holder=$!
+sleep 1
+t0=$(date +%s%3N)
+echo "later 3600s --channel far --payload q --key hold5" | ctl 1 batch \
+	>"$dir/hold.out" 2>&1
+t1=$(date +%s%3N)
+echo "# schedule beside a held key: $((t1 - t0)) ms: $(tr '\n' ' ' <"$dir/hold.out")"
+echo "# the holder: $(tr '\n' ' ' <"$dir/psql.out")"
+check "a schedule of a key another node's transaction holds is answered within 4 s" \
+	test $((t1 - t0)) -lt 4000
+check "with an error, not a timer" grep -qv '^[0-9]' "$dir/hold.out"
+check "node 1 answers meanwhile" ctl 1 time
+wait "$holder"
 
 printf '#!/bin/sh\necho "start $EVD_TIMER_ID ${EVD_SOCKET##*/}" >> %s\nsleep 7\necho "end $EVD_TIMER_ID ${EVD_SOCKET##*/}" >> %s\n' \
 	"$out" "$out" >"$dir/hook.sh"

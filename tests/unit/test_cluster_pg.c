@@ -496,7 +496,7 @@ test_renew_keeps_claim(void **state)
 
 /* H2: a cancel in cluster mode is fenced, and says whether the timer
  * is gone (-ENOENT: fired or cancelled) or held by another node
- * (-EBUSY, and which). */
+ * (-ESTALE, and which). */
 static void
 test_cancel_claim_fenced(void **state)
 {
@@ -526,7 +526,7 @@ test_cancel_claim_fenced(void **state)
 	strcpy(holder, "?");
 	assert_int_equal(B->begin(a.s), 0);
 	assert_int_equal(B->cancel_claim(a.s, 1, 0, holder, sizeof(holder)),
-	                 -EBUSY);
+	                 -ESTALE);
 	assert_int_equal(B->commit(a.s), 0);
 	assert_string_equal(holder, store_pg_node_id(b.n));
 	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
