@@ -335,11 +335,11 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 		return false;
 	/* The retire first: one that finds its claim gone (another node
 	 * has it) leaves nothing of the fire in the batch, so a channel
-	 * fire is exactly-once at the store. */
-	/* A deferred one is not retired now: its claim is renewed instead,
-	 * fenced, so that a claim another node took (its lease lapsed while
-	 * the fire was late) is not fired here too, and the hook's lease
-	 * runs T from now (the cluster renews it while the hook runs). */
+	 * fire is exactly-once at the store. A deferred one is not retired
+	 * now: its claim is renewed instead, fenced, so that a claim
+	 * another node took (its lease lapsed while the fire was late) is
+	 * not fired here too, and the hook's lease runs T from now (the
+	 * cluster renews it while the hook waits or runs). */
 	if (defer) {
 		sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 		r = be->renew(s, &rn, 1);
