@@ -21,8 +21,9 @@
  *	taking only dead nodes' claims, would leave a live node's stuck
  *	claim to nobody: the research's lesson from River and BullMQ is a
  *	heartbeat per running job, with a fence); a renewal that finds the
- *	claim gone is a fence loss, and the entry goes (the hook runs on,
- *	its end retires nothing); a rebuild (a lost batch, an adoption)
+ *	claim gone is a fence loss, and the entry is marked lost (a queued
+ *	hook then never starts; a running one runs on, its end retires
+ *	nothing); a rebuild (a lost batch, an adoption)
  *	re-fences an entry's claim instead of firing it again;
  *	a queued hook starts only while its claim is good (exec_set_gate:
  *	the lease live, its epoch current, its own lease, measured from
@@ -60,6 +61,8 @@ struct cl_claim {
 	uint64_t fence;
 	int64_t until_ns;  /* CLOCK_MONOTONIC: its lease ends, at the earliest */
 	uint64_t epoch;    /* the lease epoch it was (re)claimed in */
+	bool lost;         /* a renewal found it gone: counted, never
+	                    * started, renewed nor retired */
 };
 
 static struct {
@@ -201,6 +204,7 @@ cluster_exec_fired_cb(uint64_t timer_id, uint64_t fence, int64_t sent_ns,
 	c->fence = fence;
 	c->until_ns = sent_ns + lease_left_ns;
 	c->epoch = lease_epoch(cl.lease);
+	c->lost = false;
 }
 
 /* Its hook never ran: nothing to retire; the claim stays this node's
@@ -222,6 +226,7 @@ cluster_adopted_cb(uint64_t timer_id, uint64_t fence, int64_t sent_ns,
 	c->fence = fence;
 	c->until_ns = sent_ns + lease_left_ns;
 	c->epoch = lease_epoch(cl.lease);
+	c->lost = false; /* this node's again */
 	return true;
 }
 
@@ -238,6 +243,15 @@ cluster_gate_cb(uint64_t timer_id)
 
 	if (c == NULL)
 		return true;
+	if (c->lost) {
+		cl.st.unstarted++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
+			  "cluster: timer %" PRIu64 ": its hook does not start: "
+			  "another node has its claim",
+			  timer_id);
+		free(idmap_del(cl.inflight, timer_id));
+		return false;
+	}
 	if (lease_claim_ok(cl.lease, c->epoch, c->until_ns - cl.claim_ns,
 	                   now))
 		return true;
@@ -265,9 +279,11 @@ cluster_exec_ended_cb(uint64_t timer_id)
 	if (c == NULL)
 		return;
 	fence = c->fence;
+	if (c->lost || cl.stopping) {
+		free(c);
+		return; /* a lost one was counted when it was found so */
+	}
 	free(c);
-	if (cl.stopping)
-		return;
 	if ((s = batch_store()) == NULL)
 		return; /* not retired: the claim lapses, a peer fires again */
 	r = be->retire(s, timer_id, fence, NULL);
@@ -518,6 +534,8 @@ cluster_renew(struct store *s)
 	if ((rn = calloc(n, sizeof(*rn))) == NULL)
 		return; /* again at the next turn */
 	while (i < n && (c = idmap_next(cl.inflight, &it, &id)) != NULL) {
+		if (c->lost)
+			continue;
 		rn[i].id = id;
 		rn[i].fence = c->fence;
 		i++;
@@ -537,9 +555,10 @@ cluster_renew(struct store *s)
 		cl.st.fence_losses++;
 		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(rn[i].id),
 			  "cluster: timer %" PRIu64 ": its claim was lost while "
-			  "its hook ran (fence loss %" PRIu64 ")",
+			  "its hook waited or ran (fence loss %" PRIu64 ")",
 			  rn[i].id, cl.st.fence_losses);
-		free(idmap_del(cl.inflight, rn[i].id));
+		/* Kept, marked: a hook still queued must not start. */
+		c->lost = true;
 	}
 	free(rn);
 	cl.renewed_ns = sent;
