@@ -9,8 +9,8 @@
 # 3 s, the other two wait in node 1's queue. Node 1 is SIGSTOPped for
 # 4 s: node 2 reaps it and runs all three. When node 1 resumes, its
 # first hook has ended and the queue would start the next: the gate
-# refuses (the lease is not live), so node 1 starts no hook after the
-# SIGCONT, and says so. Without the gate it starts the two queued hooks,
+# refuses (the lease is not live, or a renewal found the claim gone), so
+# node 1 starts no hook after the SIGCONT, and counts them. Without the gate it starts the two queued hooks,
 # which node 2 already ran.
 # usage: with_pg test_cluster_gate.sh EVD_BIN EVCTL_BIN
 set -u
