@@ -15,8 +15,10 @@
  *   - claims: every CLUSTER_CLAIM_MS, and at once after a reap, pending
  *     timers due within the look-ahead and lapsed claims of any node
  *     (FOR UPDATE SKIP LOCKED) go into the scheduler, in the batch;
- *   - reaping: after each heartbeat, nodes silent for D are deleted and
- *     their claims made pending again with a new fence;
+ *   - reaping: after each heartbeat, the claims of nodes silent for D
+ *     are made pending again with a new fence, and such a node's row is
+ *     deleted once none is left (claims locked at the time wait for the
+ *     next reap);
  *   - fenced retirement: a retire that matches no row (its claim was
  *     reaped, or taken after its lease lapsed) is a fence loss: counted,
  *     and the timer dropped, never fired again by this node. A one-shot
