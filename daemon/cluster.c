@@ -9,11 +9,28 @@
  *	one statement at a time on the node connection: a heartbeat, then
  *	a reap when its reply came; a heartbeat due while one is in flight
  *	is skipped (the lease then runs out on its own, which is right:
- *	the database is slow or gone);
- *	inflight maps a one-shot exec timer whose hook runs to its fence + 1
- *	(never 0: idmap values are pointers), until its hook ends and it is
- *	retired; a lost id is dropped from the scheduler on the next turn,
- *	never from inside the scheduler's callback.
+ *	the database is slow or gone), unless that one is two beats old
+ *	(at most D/2): then the connection is given up and made anew
+ *	(PQconnectPoll on the loop, never waited for), and beats go on
+ *	once it is up;
+ *	inflight maps a one-shot exec timer whose hook runs (or waits in
+ *	the hook queue) to its claim (struct cl_claim: fence, lease end,
+ *	epoch), until its hook ends and it is retired; its claim is renewed
+ *	(fenced, one statement for all) every T/4 while the lease is live,
+ *	so that no peer takes it while the hook runs (the alternative,
+ *	taking only dead nodes' claims, would leave a live node's stuck
+ *	claim to nobody: the research's lesson from River and BullMQ is a
+ *	heartbeat per running job, with a fence); a renewal that finds the
+ *	claim gone is a fence loss, and the entry is marked lost (a queued
+ *	hook then never starts; a running one runs on, its end retires
+ *	nothing); a rebuild (a lost batch, an adoption)
+ *	re-fences an entry's claim instead of firing it again;
+ *	a queued hook starts only while its claim is good (exec_set_gate:
+ *	the lease live, its epoch current, its own lease, measured from
+ *	before its last renewal was sent, not run out); one refused lets
+ *	its claim come back by an adoption;
+ *	a lost id is dropped from the scheduler on the next turn, never
+ *	from inside the scheduler's callback.
  */
 #include "cluster.h"
 
@@ -26,6 +43,7 @@
 
 #include "batch.h"
 #include "clock.h"
+#include "exec.h"
 #include "idmap.h"
 #include "lease.h"
 #include "log.h"
@@ -38,6 +56,15 @@
 #define CLUSTER_LOOKAHEAD_NS (INT64_C(200) * 1000000)
 #define CLUSTER_CLAIM_MAX 500
 
+/* A one-shot exec timer's claim while its hook waits or runs. */
+struct cl_claim {
+	uint64_t fence;
+	int64_t until_ns;  /* CLOCK_MONOTONIC: its lease ends, at the earliest */
+	uint64_t epoch;    /* the lease epoch it was (re)claimed in */
+	bool lost;         /* a renewal found it gone: counted, never
+	                    * started, renewed nor retired */
+};
+
 static struct {
 	struct event_base *base;
 	struct store_pg_node *node;
@@ -45,8 +72,12 @@ static struct {
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
 	struct event *more_ev; /* claims again next turn (a full batch) */
 	int fd;                /* what read_ev watches (-1: none) */
+	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
+	int64_t busy_ns;       /* the statement in flight: when sent */
+	int64_t renewed_ns;    /* the last renewal pass */
+	int64_t margin_ns;     /* M (lease.h) */
 	bool live;             /* as last seen: for a release on becoming so */
 	bool adopt;            /* a gap: adopt our claims at the next turn */
 	bool stopping;         /* hooks ending now were killed: no retire */
@@ -133,9 +164,12 @@ cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
 	struct lease_config lc;
 	int r;
 
-	if (beat_ns > death_ns / 2) {
+	/* The lease lives D - M (4/5 D) past a beat's send: at most D/3
+	 * between beats leaves it live across one lost beat, with time
+	 * for the next one's answer. */
+	if (beat_ns > death_ns / 3) {
 		snprintf(err, errsize, "the heartbeat interval must be at most "
-		         "half the death threshold");
+		         "a third of the death threshold");
 		return -EINVAL;
 	}
 	cl.death_ns = death_ns;
@@ -145,6 +179,7 @@ cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
 	 * out; the lease needs D > M and T > M. */
 	lc.death_ns = death_ns;
 	lc.margin_ns = death_ns / 5;
+	cl.margin_ns = lc.margin_ns;
 	lc.claim_ns = cl.claim_ns;
 	if ((cl.lease = lease_new(&lc)) == NULL ||
 	    (cl.inflight = idmap_new()) == NULL) {
@@ -190,30 +225,107 @@ cluster_claim_lost_cb(uint64_t timer_id)
 }
 
 static void
-cluster_exec_fired_cb(uint64_t timer_id, uint64_t fence)
+cluster_exec_fired_cb(uint64_t timer_id, uint64_t fence, int64_t sent_ns,
+                      int64_t lease_left_ns)
 {
+	struct cl_claim *c = idmap_get(cl.inflight, timer_id);
+
 	/* Out of memory: the claim then lapses and a peer fires it again,
 	 * which at-least-once allows. */
-	if (idmap_put(cl.inflight, timer_id, (void *)(uintptr_t)(fence + 1)) <
-	    0)
+	if (c == NULL && ((c = malloc(sizeof(*c))) == NULL ||
+	                  idmap_put(cl.inflight, timer_id, c) < 0)) {
+		free(c);
 		log_warnx("cluster: timer %" PRIu64 ": out of memory; it may "
 		          "fire again elsewhere",
 		          timer_id);
+		return;
+	}
+	c->fence = fence;
+	c->until_ns = sent_ns + lease_left_ns;
+	c->epoch = lease_epoch(cl.lease);
+	c->lost = false;
+}
+
+/* Its hook never ran: nothing to retire; the claim stays this node's
+ * (an adoption brings it back) until it lapses for a peer. */
+static void
+cluster_exec_unrun_cb(uint64_t timer_id)
+{
+	free(idmap_del(cl.inflight, timer_id));
+}
+
+static bool
+cluster_adopted_cb(uint64_t timer_id, uint64_t fence, int64_t sent_ns,
+                   int64_t lease_left_ns)
+{
+	struct cl_claim *c = idmap_get(cl.inflight, timer_id);
+
+	if (c == NULL)
+		return false;
+	c->fence = fence;
+	c->until_ns = sent_ns + lease_left_ns;
+	c->epoch = lease_epoch(cl.lease);
+	c->lost = false; /* this node's again */
+	return true;
+}
+
+/* exec_set_gate: a queued hook of a claim that may have lapsed does not
+ * start (a peer may fire it, or has); its claim comes back by an
+ * adoption if it is still this node's. Hooks of other timers (repeating
+ * ones: retired to their next occurrence, fenced, when they fired) are
+ * not this module's. */
+static bool
+cluster_gate_cb(uint64_t timer_id)
+{
+	struct cl_claim *c = idmap_get(cl.inflight, timer_id);
+	int64_t now = cluster_now();
+
+	if (c == NULL)
+		return true;
+	if (c->lost) {
+		cl.st.unstarted++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
+			  "cluster: timer %" PRIu64 ": its hook does not start: "
+			  "another node has its claim",
+			  timer_id);
+		free(idmap_del(cl.inflight, timer_id));
+		return false;
+	}
+	if (lease_claim_ok(cl.lease, c->epoch, c->until_ns - cl.claim_ns,
+	                   now))
+		return true;
+	cl.st.unstarted++;
+	log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(timer_id),
+		  "cluster: timer %" PRIu64 ": its hook does not start: its "
+		  "claim may have lapsed (%s)",
+		  timer_id, lease_live(cl.lease, now) ? "its lease ran out"
+		                                      : "the node's lease is "
+		                                        "not live");
+	free(idmap_del(cl.inflight, timer_id));
+	cl.adopt = true;
+	return false;
 }
 
 static void
 cluster_exec_ended_cb(uint64_t timer_id)
 {
 	const struct store_backend *be = batch_backend();
-	void *v = idmap_del(cl.inflight, timer_id);
+	struct cl_claim *c = idmap_del(cl.inflight, timer_id);
+	uint64_t fence;
 	struct store *s;
 	int r;
 
-	if (v == NULL || cl.stopping)
+	if (c == NULL)
 		return;
+	fence = c->fence;
+	if (c->lost || cl.stopping) {
+		free(c);
+		return; /* a lost one was counted when it was found so */
+	}
+	free(c);
 	if ((s = batch_store()) == NULL)
 		return; /* not retired: the claim lapses, a peer fires again */
-	r = be->retire(s, timer_id, (uint64_t)(uintptr_t)v - 1, NULL);
+	r = be->retire(s, timer_id, fence, NULL);
 	if (r == -ESTALE) {
 		cl.st.fence_losses++;
 		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
@@ -230,6 +342,8 @@ static const struct sched_cluster_ops cluster_ops = {
 	.claim_lost = cluster_claim_lost_cb,
 	.exec_fired = cluster_exec_fired_cb,
 	.exec_ended = cluster_exec_ended_cb,
+	.exec_unrun = cluster_exec_unrun_cb,
+	.adopted = cluster_adopted_cb,
 };
 
 static void
@@ -244,22 +358,17 @@ cluster_drop_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Our claims in the database, fenced anew, replace memory: after a gap
  * (whatever was in flight before it can no longer retire), and as after
- * a lost batch. Hooks still running lost their claim with it. */
+ * a lost batch. A hook still running keeps its claim with the new fence
+ * (cluster_adopted_cb); one whose claim is gone finds so at its next
+ * renewal. */
 static void
 cluster_adopt(void)
 {
 	struct store *s;
-	size_t it = 0;
-	uint64_t id;
 	int r;
 
 	if ((s = batch_store()) == NULL)
 		return; /* tried again at the next claim turn */
-	while (idmap_next(cl.inflight, &it, &id) != NULL)
-		cl.st.fence_losses++;
-	idmap_free(cl.inflight);
-	if ((cl.inflight = idmap_new()) == NULL)
-		fatalx("out of memory");
 	if ((r = sched_reload_durable(batch_backend(), s)) < 0) {
 		batch_fail(r);
 		return;
@@ -305,24 +414,42 @@ cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 	cl.adopt = true;
 }
 
-/* Watches the node connection's socket (it changes on a reconnect). */
+/* Watches the node connection's socket (it changes on a reconnect), for
+ * reading, or for writing while a reconnect waits to. */
 static void cluster_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A new connection (its socket may have the old one's number, which
+ * epoll forgot when it was closed): the event is made anew. */
+static void
+cluster_unwatch(void)
+{
+	if (cl.read_ev != NULL) {
+		event_free(cl.read_ev);
+		cl.read_ev = NULL;
+	}
+	cl.fd = -1;
+}
 
 static void
 cluster_watch(void)
 {
 	int fd = store_pg_node_fd(cl.node);
+	int want = store_pg_node_want(cl.node);
 
-	if (fd == cl.fd)
+	if (fd == cl.fd && want == cl.want)
 		return;
 	if (cl.read_ev != NULL) {
 		event_free(cl.read_ev);
 		cl.read_ev = NULL;
 	}
 	cl.fd = fd;
+	cl.want = want;
 	if (fd < 0)
 		return;
-	cl.read_ev = event_new(cl.base, fd, EV_READ | EV_PERSIST,
+	cl.read_ev = event_new(cl.base, fd,
+	                       (want == STORE_PG_WANT_WRITE ? EV_WRITE
+	                                                    : EV_READ) |
+	                               EV_PERSIST,
 	                       cluster_read_cb, NULL);
 	if (cl.read_ev == NULL || event_add(cl.read_ev, NULL) < 0)
 		fatalx("out of memory");
@@ -334,18 +461,40 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now = cluster_now();
 	int r;
 
-	if (store_pg_node_busy(cl.node))
-		return;
+	if (store_pg_node_busy(cl.node)) {
+		int64_t stall = 2 * cl.beat_ns < cl.death_ns / 2
+		                        ? 2 * cl.beat_ns
+		                        : cl.death_ns / 2;
+
+		if (now - cl.busy_ns < stall)
+			return;
+		/* Unanswered for two beats, at most D/2 (a server gone
+		 * without a word, a connect that hangs): missed beats, the
+		 * lease runs out on its own unless a fresh connection
+		 * answers the next in time. */
+		cl.st.stalls++;
+		log_warnx("cluster: node %s: the database did not answer for "
+		          "%" PRId64 " ms; connecting again",
+		          cl.st.node, (now - cl.busy_ns) / 1000000);
+		store_pg_node_abandon(cl.node);
+	}
 	/* Tried, answered or not: the silence counts from here. */
 	if (cl.unanswered_ns == 0)
 		cl.unanswered_ns = now;
 	r = store_pg_node_beat(cl.node, cl.death_ns);
+	if (r == -EINPROGRESS)
+		cluster_unwatch();
 	cluster_watch();
+	if (r == -EINPROGRESS) {
+		cl.busy_ns = now; /* the reconnect; it beats when done */
+		return;
+	}
 	if (r < 0) {
 		log_debug("cluster: heartbeat not sent: %s", strerror(-r));
 		return;
 	}
 	cl.sent_ns = now;
+	cl.busy_ns = now;
 }
 
 static void
@@ -378,6 +527,8 @@ cluster_beat_done(const struct store_pg_node_beat *b)
 	}
 	if ((r = store_pg_node_reap(cl.node, cl.death_ns)) < 0)
 		log_debug("cluster: reap not sent: %s", strerror(-r));
+	else
+		cl.busy_ns = cluster_now();
 	cluster_watch();
 }
 
@@ -394,8 +545,17 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 		cluster_watch();
 		return;
 	}
-	if (r == 0)
+	if (r == 0) {
+		cluster_watch(); /* a reconnect's next step may write */
 		return;
+	}
+	if (b.kind == STORE_PG_CONNECTED) {
+		log_notice("cluster: node %s: connected to the database again",
+		           cl.st.node);
+		cluster_watch();
+		cluster_beat_cb(-1, 0, NULL);
+		return;
+	}
 	if (b.kind == STORE_PG_BEAT) {
 		cluster_beat_done(&b);
 		return;
@@ -408,6 +568,56 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 		           cl.st.node, b.reaped_nodes, b.reaped_timers);
 		event_active(cl.claim_ev, EV_TIMEOUT, 0);
 	}
+}
+
+/* Renews the claims of hooks that wait or run, fenced, in one
+ * statement; a claim found gone is a fence loss (the hook runs on, its
+ * end retires nothing). */
+static void
+cluster_renew(struct store *s)
+{
+	size_t n = idmap_size(cl.inflight), i = 0, it = 0;
+	struct store_renewal *rn;
+	int64_t sent = cluster_now();
+	struct cl_claim *c;
+	uint64_t id;
+	int r;
+
+	if (n == 0) {
+		cl.renewed_ns = sent;
+		return;
+	}
+	if ((rn = calloc(n, sizeof(*rn))) == NULL)
+		return; /* again at the next turn */
+	while (i < n && (c = idmap_next(cl.inflight, &it, &id)) != NULL) {
+		if (c->lost)
+			continue;
+		rn[i].id = id;
+		rn[i].fence = c->fence;
+		i++;
+	}
+	if ((r = batch_backend()->renew(s, rn, i)) < 0) {
+		free(rn);
+		batch_fail(r);
+		return;
+	}
+	for (n = i, i = 0; i < n; i++) {
+		c = idmap_get(cl.inflight, rn[i].id);
+		if (rn[i].kept) {
+			c->until_ns = sent + rn[i].lease_left_ns;
+			cl.st.renewed++;
+			continue;
+		}
+		cl.st.fence_losses++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(rn[i].id),
+			  "cluster: timer %" PRIu64 ": its claim was lost while "
+			  "its hook waited or ran (fence loss %" PRIu64 ")",
+			  rn[i].id, cl.st.fence_losses);
+		/* Kept, marked: a hook still queued must not start. */
+		c->lost = true;
+	}
+	free(rn);
+	cl.renewed_ns = sent;
 }
 
 static void
@@ -425,6 +635,13 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((s = batch_store()) == NULL)
 		return;
+	/* A quarter of T: two passes may fail (their batches lost) before
+	 * a claim's lease runs out. */
+	if (cluster_now() - cl.renewed_ns >= cl.claim_ns / 4) {
+		cluster_renew(s);
+		if ((s = batch_store()) == NULL)
+			return;
+	}
 	n = sched_claim_due(batch_backend(), s, CLUSTER_LOOKAHEAD_NS,
 	                    CLUSTER_CLAIM_MAX);
 	if (n < 0) {
@@ -461,6 +678,7 @@ cluster_start(struct event_base *base)
 	    event_add(cl.claim_ev, &claim) < 0)
 		return -ENOMEM;
 	sched_set_cluster(&cluster_ops);
+	exec_set_gate(cluster_gate_cb);
 	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
 	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
 	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,
@@ -484,16 +702,18 @@ cluster_shutdown(void)
 	if (!cl.open)
 		return;
 	sched_set_cluster(NULL);
+	exec_set_gate(NULL);
 	if (store_pg_node_leave(cl.node, err, sizeof(err)) < 0)
 		log_warnx("cluster: node %s: claims not given back (peers "
 		          "reap them): %s",
 		          cl.st.node, err);
 	log_notice("cluster: node %s: fence losses %" PRIu64 ", claimed %" PRIu64
 	           ", reaped %" PRIu64 " nodes and %" PRIu64 " claims, lease "
-	           "lapses %" PRIu64 ", gaps %" PRIu64,
+	           "lapses %" PRIu64 ", gaps %" PRIu64 ", claims renewed "
+	           "%" PRIu64 ", hooks not started %" PRIu64,
 	           cl.st.node, cl.st.fence_losses, cl.st.claimed,
 	           cl.st.reaped_nodes, cl.st.reaped_timers, cl.st.lapses,
-	           cl.st.gaps);
+	           cl.st.gaps, cl.st.renewed, cl.st.unstarted);
 	if (cl.read_ev != NULL)
 		event_free(cl.read_ev);
 	if (cl.beat_ev != NULL)
@@ -508,6 +728,14 @@ cluster_shutdown(void)
 		event_free(cl.drop_ev);
 	store_pg_node_close(cl.node);
 	lease_free(cl.lease);
+	{
+		size_t it = 0;
+		uint64_t id;
+		void *v;
+
+		while ((v = idmap_next(cl.inflight, &it, &id)) != NULL)
+			free(v);
+	}
 	idmap_free(cl.inflight);
 	free(cl.lost);
 	memset(&cl, 0, sizeof(cl));

@@ -15,12 +15,28 @@
  *   - claims: every CLUSTER_CLAIM_MS, and at once after a reap, pending
  *     timers due within the look-ahead and lapsed claims of any node
  *     (FOR UPDATE SKIP LOCKED) go into the scheduler, in the batch;
- *   - reaping: after each heartbeat, nodes silent for D are deleted and
- *     their claims made pending again with a new fence;
+ *   - reaping: after each heartbeat, the claims of nodes silent for D
+ *     are made pending again with a new fence, and such a node's row is
+ *     deleted once none is left (claims locked at the time wait for the
+ *     next reap);
  *   - fenced retirement: a retire that matches no row (its claim was
  *     reaped, or taken after its lease lapsed) is a fence loss: counted,
  *     and the timer dropped, never fired again by this node. A one-shot
- *     exec timer is retired when its hook ended (at-least-once).
+ *     exec timer is retired when its hook ended (at-least-once): its
+ *     claim is renewed, fenced, when it fires (one taken meanwhile is a
+ *     fence loss, not a fire), then every T/4 while its hook waits or
+ *     runs, so that no peer takes it while it runs; a queued hook starts
+ *     only while its claim is good (lease live, same epoch, its own lease
+ *     not run out on this node's measure); a rebuild after a lost batch
+ *     or a gap keeps a running hook's claim instead of firing it again;
+ *   - cancel: fenced; a claim another node took is not cancelled, the
+ *     caller hears which node holds it;
+ *   - the node connection reconnects without blocking the loop, and a
+ *     statement on it unanswered for two beats (at most D/2) is given
+ *     up (missed beats);
+ *   - the store's connection waits at most D/4 for a row lock and the
+ *     server ends its transaction if it idles D/2 (a stopped node), so
+ *     a stalled node cannot stall another's loop.
  *
  * Every deadline two nodes compare (claim leases, node death) is on the
  * database's clock; a node measures only intervals. Opt-in
@@ -47,6 +63,11 @@ struct cluster_stats {
 	uint64_t reaped_nodes, reaped_timers; /* by this node's reaps */
 	uint64_t lapses;        /* lease lapses (claims dropped) */
 	uint64_t gaps;          /* heartbeat gaps (claims adopted anew) */
+	uint64_t renewed;       /* claims of waiting or running hooks renewed */
+	uint64_t unstarted;     /* hooks not started: their claim may have
+	                         * lapsed */
+	uint64_t stalls;        /* node connection unanswered for D/2, given
+	                         * up */
 	/* Filled by cluster_stats() at the call, not counted: */
 	bool live;              /* the lease is live: the node may fire */
 	uint64_t claims_held;   /* durable timers in memory + hooks running */
@@ -64,7 +85,7 @@ struct cluster_stats {
 /*
  * Registers a fresh node in the database of conninfo (blocking: start-up
  * only), with death_ns the death threshold D, heartbeats every beat_ns
- * (0: D/5; at most D/2, so that one lost heartbeat leaves the lease
+ * (0: D/5; at most D/3, so that one lost heartbeat leaves the lease
  * live), a claim's lease 3 D. Returns 0, or -errno with a reason in err
  * (-EINVAL: beat_ns too long).
  */

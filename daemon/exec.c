@@ -157,6 +157,7 @@ static struct {
 	 * a machine crash cannot undo the fire that started them. */
 	uint64_t hold_gen, durable_gen;
 	uint64_t iter; /* loop iterations ended (exec_batch_end) */
+	bool (*gate)(uint64_t timer_id); /* exec_set_gate, or NULL */
 } E = {.devnull_fd = -1, .next_job_id = 1};
 
 static void exec_pump_cb(evutil_socket_t fd, short what, void *arg);
@@ -856,6 +857,15 @@ exec_pump_cb(evutil_socket_t fd, short what, void *arg)
 			exec_fail(j, ECANCELED, "terminated before it started");
 			continue;
 		}
+		if (E.gate != NULL && !E.gate(j->timer_id)) {
+			struct exec_result r = {
+				.outcome = EXEC_LOST,
+				.submitted_ns = j->submit_ns,
+			};
+
+			exec_deliver(j, &r);
+			continue;
+		}
 		exec_start(j);
 	}
 }
@@ -869,6 +879,12 @@ exec_set_uid_limit(unsigned max_per_uid)
 }
 
 /* ---- public ---- */
+
+void
+exec_set_gate(bool (*may_start)(uint64_t timer_id))
+{
+	E.gate = may_start;
+}
 
 void
 exec_hold(uint64_t gen)

@@ -100,7 +100,8 @@ enum exec_outcome {
 			 * if it exited by itself after SIGTERM */
 	EXEC_FAILED,	/* did not run: code is a negative errno, errmsg why */
 	EXEC_LOST,	/* never ran: the store lost the batch of the fire that
-			 * queued it (exec_batch_end); it fires again */
+			 * queued it (exec_batch_end), or its gate refused it
+			 * (exec_set_gate); it fires again */
 };
 
 /* Borrowed by the done callback for the duration of the call only. */
@@ -207,6 +208,10 @@ size_t exec_running_uid(uid_t uid);
  */
 void exec_hold(uint64_t gen);
 void exec_release(uint64_t gen);
+/* Asked (loop thread) before a queued job starts: false, and the job is
+ * delivered EXEC_LOST without running (cluster mode: its claim may be
+ * another node's by now). NULL: every job may start. */
+void exec_set_gate(bool (*may_start)(uint64_t timer_id));
 /*
  * The loop iteration ended (call once per iteration, like
  * conn_batch_end). lost > 0: the store lost the batches of the last lost

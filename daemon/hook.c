@@ -420,12 +420,13 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	int e;
 
 	if (r->outcome == EXEC_LOST) {
-		/* Its fire was lost with its batch and fires again: this
-		 * run never was. */
+		/* Its fire was lost with its batch and fires again, or
+		 * (cluster mode) its claim may have lapsed before it could
+		 * start: this run never was. */
 		timer_id = j->timer_id;
 		hook_forget(j);
 		hook_job_free(j);
-		sched_fire_done(timer_id);
+		sched_fire_unrun(timer_id);
 		return;
 	}
 	memset(&sr, 0, sizeof sr);

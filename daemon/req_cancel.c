@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <inttypes.h>
 
+#include "batch.h"
 #include "dispatch.h"
 #include "sched.h"
 
@@ -31,7 +32,13 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 	if ((c = req_alloc(ctx, sizeof *c)) == NULL)
 		return -ENOMEM;
 	ctx->durable = sched_timer_durable(t);
-	if ((r = sched_cancel(t)) < 0) /* -EAGAIN, -EIO: the store */
+	r = sched_cancel(t);
+	/* Cluster mode: another node took its claim and may fire it. */
+	if (r == -ESTALE)
+		return req_fail(ctx, EVD__ERROR_CODE__FAILED_PRECONDITION,
+		                "not cancelled: %s; cancel it again later",
+		                batch_row_errmsg());
+	if (r < 0) /* -EAGAIN, -EIO: the store */
 		return req_errno(ctx, r, NULL);
 	evd__cancelled__init(c);
 	c->has_timer_id = true;

@@ -67,7 +67,11 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 				ctx->durable = true;
 			/* -EAGAIN, -EIO: the store; the batch fails, and
 			 * its reload brings the durable ones back. */
-			if ((r = sched_cancel(t)) < 0)
+			r = sched_cancel(t);
+			/* Cluster mode: another node took it; not counted. */
+			if (r == -ESTALE)
+				continue;
+			if (r < 0)
 				return req_errno(ctx, r, NULL);
 			n++;
 		}

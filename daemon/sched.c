@@ -818,7 +818,21 @@ sched_cancel_one(struct timer *t, bool gone, bool keep)
 	if (TIMER_DURABLE(t)) {
 		if ((s = batch_store()) == NULL)
 			return -EAGAIN;
-		r = be->cancel(s, t->id);
+		/* Cluster mode: fenced, and a claim another node took is not
+		 * cancelled here (it may be firing there): the caller hears
+		 * so, and this node forgets its lost claim. */
+		if (sched.cluster != NULL) {
+			char holder[32] = "";
+
+			r = be->cancel_claim(s, t->id, TC(t)->fence, holder,
+			                     sizeof holder);
+			if (r == -ESTALE) {
+				sched.cluster->claim_lost(t->id);
+				return r;
+			}
+		} else {
+			r = be->cancel(s, t->id);
+		}
 		if (r < 0 && r != -ENOENT) {
 			batch_fail(r);
 			return -EIO;

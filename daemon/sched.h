@@ -126,11 +126,25 @@ void sched_shutdown(void);
 struct sched_cluster_ops {
 	bool (*may_fire)(void);
 	void (*claim_lost)(uint64_t timer_id);
-	/* A one-shot exec timer fired with this fence; retire it (fenced)
-	 * when its hook has ended. */
-	void (*exec_fired)(uint64_t timer_id, uint64_t fence);
+	/* A one-shot exec timer fired with this fence, its claim renewed
+	 * (fenced) in the fire's batch, with lease_left_ns left then,
+	 * counted from sent_ns (CLOCK_MONOTONIC, before the renewal was
+	 * sent); retire it (fenced) when its hook has ended, and renew
+	 * its claim meanwhile. */
+	void (*exec_fired)(uint64_t timer_id, uint64_t fence,
+	                   int64_t sent_ns, int64_t lease_left_ns);
 	/* A hook of timer_id ended (sched_fire_done). */
 	void (*exec_ended)(uint64_t timer_id);
+	/* A hook of timer_id never ran (sched_fire_unrun): nothing to
+	 * retire, its claim stays for an adoption or a peer. */
+	void (*exec_unrun)(uint64_t timer_id);
+	/* A rebuild (sched_reload_durable: a lost batch, an adoption)
+	 * found this node's claim of timer_id with a new fence and
+	 * lease_left_ns left, counted from sent_ns: true if its hook
+	 * still runs (or waits to) here, so that it must not be fired
+	 * again; the cluster then holds it with that fence. */
+	bool (*adopted)(uint64_t timer_id, uint64_t fence, int64_t sent_ns,
+	                int64_t lease_left_ns);
 };
 void sched_set_cluster(const struct sched_cluster_ops *ops);
 /* Forgets durable timers in memory, the store unchanged: the one with
@@ -171,7 +185,9 @@ struct timer *sched_lookup(uint64_t id, uid_t uid);
 /* Cancels a pending timer and frees it; its store (the keeper for a
  * caller timer) keeps it as cancelled, with a CANCELLED run. Returns 0,
  * -EAGAIN or -EIO (a durable timer whose cancel the store refused; it
- * stays pending). */
+ * stays pending), or in cluster mode -ESTALE: another node took its
+ * claim (batch_row_errmsg() says which), nothing changed, and this
+ * node drops it. */
 int sched_cancel(struct timer *t);
 
 /*
@@ -281,6 +297,9 @@ int sched_publish_failure(const struct sched_failure_msg *m, char *why,
  * durable timers held back meanwhile fire (as sched_release_held).
  */
 void sched_fire_done(uint64_t timer_id);
+/* A hook of timer_id never ran (its start was refused, or its fire's
+ * batch was lost): as sched_fire_done, but nothing is retired. */
+void sched_fire_unrun(uint64_t timer_id);
 
 /* Cancels every caller-callback timer of a connection that is closing
  * (kept as cancelled, "its connection closed"). */

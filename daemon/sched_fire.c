@@ -307,6 +307,8 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 {
 	const struct store_backend *be = batch_backend();
 	struct store_run run;
+	struct store_renewal rn = { .id = t->id, .fence = TC(t)->fence };
+	int64_t sent_ns = 0;
 	struct fire f;
 	struct store *s;
 	bool defer;
@@ -333,8 +335,18 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 		return false;
 	/* The retire first: one that finds its claim gone (another node
 	 * has it) leaves nothing of the fire in the batch, so a channel
-	 * fire is exactly-once at the store. */
-	r = defer ? 0 : sched_store_advance(s, t, fg);
+	 * fire is exactly-once at the store. A deferred one is not retired
+	 * now: its claim is renewed instead, fenced, so that a claim
+	 * another node took (its lease lapsed while the fire was late) is
+	 * not fired here too, and the hook's lease runs T from now (the
+	 * cluster renews it while the hook waits or runs). */
+	if (defer) {
+		sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+		r = be->renew(s, &rn, 1);
+		r = r < 0 ? r : rn.kept ? 0 : -ESTALE;
+	} else {
+		r = sched_store_advance(s, t, fg);
+	}
 	if (r == -ESTALE && sched.cluster != NULL) {
 		sched.cluster->claim_lost(t->id);
 		sched_advance(t, fg);
@@ -362,7 +374,8 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	metrics_observe_lateness(fg->lateness);
 	deliver_fire(&f, s);
 	if (defer)
-		sched.cluster->exec_fired(t->id, TC(t)->fence);
+		sched.cluster->exec_fired(t->id, TC(t)->fence, sent_ns,
+		                          rn.lease_left_ns);
 	sched_advance(t, fg);
 	return true;
 }
@@ -627,6 +640,15 @@ sched_hook_ended(uint64_t timer_id)
 			  "(store or hook queue unavailable)",
 			  timer_id);
 	}
+}
+
+void
+sched_fire_unrun(uint64_t timer_id)
+{
+	if (sched.cluster != NULL)
+		sched.cluster->exec_unrun(timer_id);
+	sched_hook_ended(timer_id);
+	sched_release_held();
 }
 
 void

@@ -37,7 +37,8 @@ struct sched_load {
 	struct store *s;
 	int64_t last_seen_rt_ns;
 	const char *boot_id;
-	size_t loaded, moved, skipped;
+	int64_t sent_ns;    /* CLOCK_MONOTONIC before the claim was sent */
+	size_t loaded, moved, skipped, running;
 	struct sched_load_write *writes;
 	size_t nwrites, cap;
 };
@@ -169,6 +170,15 @@ sched_load_cb(const struct store_timer *st, void *arg)
 		log_warnx("store: timer %" PRIu64 " has an unusable clock or "
 		          "callback; leaving it in the store",
 		          st->id);
+		return 0;
+	}
+	/* Cluster mode: a claim whose hook still runs here (or waits in
+	 * the hook queue) is the cluster's, with its new fence: fired
+	 * again it would run twice at once. */
+	if (sched.cluster != NULL &&
+	    sched.cluster->adopted(st->id, st->fence, ld->sent_ns,
+	                           st->lease_left_ns)) {
+		ld->running++;
 		return 0;
 	}
 	/* Cluster mode: a claim of this node's own that lapsed and came
@@ -363,6 +373,7 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	ld.boot_id = clock_boot_id();
 	if (be->meta_get(s, "last_seen_rt_ns", &v) == 0)
 		ld.last_seen_rt_ns = v;
+	ld.sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	r = be->claim(s, INT64_MAX, sched_load_cb, &ld);
 	if (r == 0)
 		r = sched_load_apply(&ld);
@@ -373,6 +384,9 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 		log_info("loaded %zu durable timers (%zu moved by a reboot, "
 		         "%zu skipped)",
 		         ld.loaded, ld.moved, ld.skipped);
+	if (ld.running > 0)
+		log_info("%zu durable timers not loaded: their hooks still "
+		         "run here", ld.running);
 	return 0;
 }
 
@@ -412,6 +426,7 @@ sched_claim_due(const struct store_backend *be, struct store *s,
 	ld.be = be;
 	ld.s = s;
 	ld.boot_id = clock_boot_id();
+	ld.sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	n = be->claim_due(s, lookahead_ns, limit, sched_load_cb, &ld);
 	r = n < 0 ? n : sched_load_apply(&ld);
 	free(ld.writes);

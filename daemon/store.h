@@ -223,6 +223,14 @@ struct store_config {
 	int64_t claim_ns;        /* cluster mode: T, a claim's lease */
 };
 
+/* A claim to renew (store_backend.renew). */
+struct store_renewal {
+	uint64_t id;
+	uint64_t fence;
+	bool kept;              /* still this node's, renewed */
+	int64_t lease_left_ns;  /* what its lease has left, when kept */
+};
+
 /* Callbacks of claim() / load_messages() / runs(); return < 0 to stop
  * (that value is then returned). */
 typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
@@ -398,6 +406,20 @@ struct store_backend {
 	 * Returns the number claimed or -errno. */
 	int (*claim_due)(struct store *s, int64_t lookahead_ns, uint32_t limit,
 	                 store_timer_cb cb, void *arg);
+	/* Renews, in the open batch, this node's claims r[0..n) (id and
+	 * fence; one statement): each one still this node's with that
+	 * fence gets a claim lease of claim_ns from now at least, kept
+	 * and lease_left_ns (as in claim_due) set; one that is not (reaped,
+	 * taken after its lease lapsed, adopted anew) is a lost claim,
+	 * kept false. Returns how many were kept, or -errno. */
+	int (*renew)(struct store *s, struct store_renewal *r, size_t n);
+	/* Cancels this node's claim id with fence (fenced). 0; -ENOENT if
+	 * the timer no longer waits (fired, cancelled); -ESTALE when it
+	 * still waits but is no claim of this node with this fence (the
+	 * claim was lost): holder then names the node that holds it (""
+	 * if none: pending). */
+	int (*cancel_claim)(struct store *s, uint64_t id, uint64_t fence,
+	                    char *holder, size_t holder_size);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */
@@ -422,16 +444,31 @@ struct store_pg_node_beat {
 };
 #define STORE_PG_BEAT 1
 #define STORE_PG_REAP 2
+#define STORE_PG_CONNECTED 3 /* a reconnect is done (read says 1) */
+#define STORE_PG_WANT_READ 1
+#define STORE_PG_WANT_WRITE 2
 /* Registers a node; *ret_node is its id (text, owned by the node). */
 int store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
                        char *err, size_t errsize);
 void store_pg_node_close(struct store_pg_node *n);
 const char *store_pg_node_id(const struct store_pg_node *n);
 int store_pg_node_fd(const struct store_pg_node *n); /* -1: none */
+/* A statement in flight, or a reconnect under way. */
 bool store_pg_node_busy(const struct store_pg_node *n);
+/* What the caller waits for on fd: STORE_PG_WANT_READ, or, while a
+ * reconnect is under way, maybe STORE_PG_WANT_WRITE (read() then takes
+ * the next step). */
+int store_pg_node_want(const struct store_pg_node *n);
+/* Gives up the connection and whatever is in flight on it (a statement
+ * or a reconnect the caller waited too long for). */
+void store_pg_node_abandon(struct store_pg_node *n);
+/* Starts a reconnect without waiting: 0 (under way), -ENOTCONN. */
+int store_pg_node_reconnect(struct store_pg_node *n, char *err,
+                            size_t errsize);
 /* Sends a heartbeat (death_ns: D, for "fresh"); -EBUSY if a statement
- * is in flight, -ENOTCONN if the connection is lost (reconnects once
- * per call, blocking at most connect_timeout). */
+ * is in flight or a reconnect under way, -EINPROGRESS if the connection
+ * was lost (a reconnect starts: read() says 1 with kind
+ * STORE_PG_CONNECTED when it is done), -ENOTCONN if it cannot start. */
 int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */

@@ -268,6 +268,8 @@ enum store_pg_stmt {
 	ST_C_ADOPT,
 	ST_C_CLAIM,
 	ST_C_RESERVE,
+	ST_C_RENEW,
+	ST_C_CANCEL_HELD,
 	ST_COUNT
 };
 
@@ -477,6 +479,28 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		   " FROM c WHERE t.id = c.cid"
 		   " RETURNING " TIMER_COLS ", " LEASE_LEFT,
     [ST_C_RESERVE] = "SELECT nextval('evd.id_blocks')",
+    /* Renews this node's claims ($1 ids, $2 their fences, fenced):
+     * their lease runs T ($3 us) from now at least. A claim that is
+     * not returned was lost (reaped, taken, adopted anew). */
+    [ST_C_RENEW] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
+		   " now() + $3::int8 * interval '1 us')"
+		   " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		   " WHERE t.id = r.rid AND t.fence = r.rfence"
+		   " AND t.state = 'C' AND t.claim_node = $4"
+		   " RETURNING t.id, (extract(epoch FROM t.vis_at - now())"
+		   " * 1e9)::int8",
+    /* A fenced cancel of this node's claim ($3 node, $4 fence) that
+     * says, when it changes nothing, whether the timer still waits
+     * and, if claimed, by which node (the snapshot before the update:
+     * when u changed the row, the rest is not read). */
+    [ST_C_CANCEL_HELD] = "WITH u AS (UPDATE evd.timers SET state = 'X',"
+			 " finished_rt_ns = $2, claim_node = NULL"
+			 " WHERE id = $1 AND state = 'C' AND claim_node = $3"
+			 " AND fence = $4 RETURNING 1)"
+			 " SELECT (SELECT count(*) FROM u), t.state::text,"
+			 " coalesce(t.claim_node, '') FROM (SELECT 1) x"
+			 " LEFT JOIN evd.timers t ON t.id = $1"
+			 " AND t.state IN ('P', 'C')",
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -1455,6 +1479,23 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	    (r = store_pg_exec(s, conn, "SET synchronous_commit = off",
 	                       "set-up", NULL)) < 0)
 		return r;
+	/* Cluster mode: rows another node locks (its open batch, a node
+	 * stopped mid-batch) never hold this loop for long: a wait for a
+	 * lock ends in an error after a quarter of D (the batch fails, its
+	 * durable requests are answered UNAVAILABLE, nothing is lost), and
+	 * a session left idle in its transaction (this node stopped) is
+	 * ended by the server after half of D, its locks with it. */
+	if (s->node[0] != '\0') {
+		int64_t d_ms = s->claim_us / 3000;
+
+		snprintf(sql, sizeof(sql),
+		         "SET lock_timeout = %" PRId64 ";"
+		         " SET idle_in_transaction_session_timeout = %" PRId64,
+		         d_ms / 4 > 10 ? d_ms / 4 : 10,
+		         d_ms / 2 > 20 ? d_ms / 2 : 20);
+		if ((r = store_pg_exec(s, conn, sql, "set-up", NULL)) < 0)
+			return r;
+	}
 	if (!PQenterPipelineMode(conn))
 		return store_pg_fail(s, conn, NULL, "pipeline mode");
 	for (i = 0; i < ST_COUNT; i++) {
@@ -2115,6 +2156,125 @@ store_pg_claim_due(struct store *s, int64_t lookahead_ns, uint32_t limit,
 	return store_pg_claim_rows(s, ST_C_CLAIM, &p, cb, arg, "claim");
 }
 
+/* An int8[] literal of n values, in a buffer the caller frees. */
+static char *
+store_pg_array(const uint64_t *v, size_t stride, size_t n)
+{
+	char *buf = malloc(n * 21 + 3), *p = buf;
+	size_t i;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		uint64_t x = *(const uint64_t *)(const void *)((const char *)v +
+		                                               i * stride);
+
+		p += sprintf(p, "%s%" PRIu64, i > 0 ? "," : "", x);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+static int
+store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *ids, *fences;
+	PGresult *res;
+	int kept = 0, r, row;
+	size_t i;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "renew: not in cluster mode");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		rn[i].kept = false;
+		rn[i].lease_left_ns = 0;
+	}
+	if (n == 0)
+		return 0;
+	ids = store_pg_array(&rn[0].id, sizeof(rn[0]), n);
+	fences = store_pg_array(&rn[0].fence, sizeof(rn[0]), n);
+	if (ids == NULL || fences == NULL) {
+		free(ids);
+		free(fences);
+		store_pg_seterr(s, "renew: out of memory");
+		return -ENOMEM;
+	}
+	store_pg_p_text(&p, ids);
+	store_pg_p_text(&p, fences);
+	store_pg_p_i64(&p, s->claim_us);
+	store_pg_p_text(&p, s->node);
+	r = store_pg_run(s, ST_C_RENEW, &p, true, &res, "renew claims");
+	free(ids);
+	free(fences);
+	if (r < 0)
+		return r;
+	/* Few rows, a hook's each: a linear match is enough. */
+	for (row = 0; row < PQntuples(res); row++) {
+		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
+
+		for (i = 0; i < n; i++)
+			if (rn[i].id == id && !rn[i].kept) {
+				rn[i].kept = true;
+				rn[i].lease_left_ns = store_pg_int(res, row, 1);
+				kept++;
+				break;
+			}
+	}
+	PQclear(res);
+	return kept;
+}
+
+static int
+store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
+                      char *holder, size_t holder_size)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "cancel: not in cluster mode");
+		return -EINVAL;
+	}
+	store_pg_p_i64(&p, (int64_t)id);
+	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	store_pg_p_text(&p, s->node);
+	store_pg_p_i64(&p, (int64_t)fence);
+	if ((r = store_pg_run(s, ST_C_CANCEL_HELD, &p, true, &res,
+	                      "cancel")) < 0)
+		return r;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		store_pg_seterr(s, "cancel: PostgreSQL sent no row");
+		return -EIO;
+	}
+	if (store_pg_int(res, 0, 0) == 1) {
+		r = 0;
+	} else if (PQgetisnull(res, 0, 1)) {
+		store_pg_seterr(s, "cancel: the timer no longer waits");
+		r = -ENOENT;
+	} else {
+		if (holder_size > 0)
+			snprintf(holder, holder_size, "%s",
+			         PQgetvalue(res, 0, 2));
+		if (PQgetvalue(res, 0, 2)[0] == '\0')
+			store_pg_seterr(s, "timer %" PRIu64 " is no longer this "
+			                "node's: it waits for any node to claim "
+			                "it", id);
+		else
+			store_pg_seterr(s, "timer %" PRIu64 " is held by node "
+			                "%s", id, PQgetvalue(res, 0, 2));
+		r = -ESTALE;
+	}
+	PQclear(res);
+	return r;
+}
+
 /* Not the batch's: nextval is never rolled back and takes no lock. */
 static int
 store_pg_reserve_ids(struct store *s, uint64_t *ret_first,
@@ -2610,6 +2770,8 @@ const struct store_backend store_pg_backend = {
     .meta_put = store_pg_meta_put,
     .reserve_ids = store_pg_reserve_ids,
     .claim_due = store_pg_claim_due,
+    .renew = store_pg_renew,
+    .cancel_claim = store_pg_cancel_claim,
 };
 
 /*
@@ -2617,9 +2779,11 @@ const struct store_backend store_pg_backend = {
  * more libpq connection, outside pipeline mode, one statement in flight
  * at a time, sent with PQsendQueryParams and read with PQconsumeInput
  * as its socket becomes readable, so the loop never waits for it but at
- * open and at a reconnect. lock_timeout keeps a reap from waiting long
- * for rows a stalled node's open transaction holds: the heartbeat that
- * follows it on this connection must not be delayed past the lease.
+ * open: a reconnect is PQconnectStartParams, then PQconnectPoll as its
+ * socket is ready (connecting; the caller bounds how long). lock_timeout
+ * keeps a reap from waiting long for rows a stalled node's open
+ * transaction holds: the heartbeat that follows it on this connection
+ * must not be delayed past the lease.
  */
 struct store_pg_node {
 	PGconn *conn;
@@ -2627,9 +2791,19 @@ struct store_pg_node {
 	char id[32];
 	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
 	bool got;        /* its result came, the end of it not yet */
+	bool connecting; /* a reconnect under way (PQconnectPoll) */
+	int want;        /* connecting: STORE_PG_WANT_READ or _WRITE */
 	struct store_pg_node_beat res;
 	char lock_timeout[48];
 };
+
+/* The node connection's own settings (before the conninfo's, which win:
+ * expand_dbname). */
+static const char *const store_pg_node_kw[] = {
+	"connect_timeout", "application_name", "options", "dbname", NULL
+};
+#define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms"
+
 
 /* Was this row still fresh on arrival? Then the node's heartbeat row is
  * upserted: a reaped node's row comes back (and its heartbeat says it was
@@ -2643,23 +2817,30 @@ static const char store_pg_node_beat_sql[] =
     " SELECT coalesce((SELECT last_seen > clock_timestamp() -"
     " $2::int8 * interval '1 us' FROM o), false), (SELECT count(*) FROM u)";
 
-/* Nodes silent for D are gone: their rows deleted (a node that comes
- * back registers again, after a gap), their claims pending again at
- * their due instant with a new fence, so a late retire of theirs finds
- * no row. Two nodes reaping at once: the second's DELETE finds nothing.
- * Rows a stalled node's open transaction still holds are skipped, not
- * waited for (its commit may yet retire them): they come back when
- * their claim lease lapses, or to the node itself if it resumes. */
+/* Nodes silent for D are gone: their claims pending again at their due
+ * instant with a new fence, so a late retire of theirs finds no row,
+ * and their rows deleted once no claim of theirs is left (a node that
+ * comes back registers again, after a gap). Rows a stalled node's open
+ * transaction still holds are skipped, not waited for (its commit may
+ * yet retire them); its row then stays, dead, so that the next reap
+ * takes them (deleted at once, its skipped claims would be no dead
+ * node's any more, left to their claim lease). Two nodes reaping at
+ * once: the second skips the node rows the first locked. */
 static const char store_pg_node_reap_sql[] =
-    "WITH dead AS (DELETE FROM evd.nodes WHERE node <> $1 AND"
+    "WITH d AS (SELECT node FROM evd.nodes WHERE node <> $1 AND"
     " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
-    " RETURNING node),"
-    " x AS (SELECT id FROM evd.timers WHERE state = 'C' AND"
-    " claim_node IN (SELECT node FROM dead) AND EXISTS (SELECT 1 FROM dead)"
+    " FOR UPDATE SKIP LOCKED),"
+    " x AS (SELECT id, claim_node FROM evd.timers WHERE state = 'C' AND"
+    " claim_node IN (SELECT node FROM d) AND EXISTS (SELECT 1 FROM d)"
     " FOR UPDATE SKIP LOCKED),"
     " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
     " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
-    " FROM x WHERE t.id = x.id RETURNING 1)"
+    " FROM x WHERE t.id = x.id RETURNING 1),"
+    " dead AS (DELETE FROM evd.nodes n USING d WHERE n.node = d.node"
+    " AND (SELECT count(*) FROM evd.timers t WHERE t.state = 'C'"
+    " AND t.claim_node = d.node) ="
+    " (SELECT count(*) FROM x WHERE x.claim_node = d.node)"
+    " RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r)";
 
 static int
@@ -2670,14 +2851,14 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	/* The loop waits for this connect (start-up, or a reconnect after
 	 * a loss): bounded, unless the conninfo says otherwise (its values
 	 * come after ours, so they win). */
-	static const char *const kw[] = { "connect_timeout", "application_name",
-		                          "dbname", NULL };
-	const char *val[] = { "2", "evd", n->conninfo, NULL };
+	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+		              NULL };
 
 	PQfinish(n->conn);
-	n->conn = store_pg_quiet(PQconnectdbParams(kw, val, 1));
+	n->conn = store_pg_quiet(PQconnectdbParams(store_pg_node_kw, val, 1));
 	n->kind = 0;
 	n->got = false;
+	n->connecting = false;
 	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) {
 		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
 		         n->conn ? PQerrorMessage(n->conn) : "out of memory");
@@ -2768,7 +2949,69 @@ store_pg_node_fd(const struct store_pg_node *n)
 bool
 store_pg_node_busy(const struct store_pg_node *n)
 {
-	return n->kind != 0;
+	return n->kind != 0 || n->connecting;
+}
+
+int
+store_pg_node_want(const struct store_pg_node *n)
+{
+	return n->connecting ? n->want : STORE_PG_WANT_READ;
+}
+
+void
+store_pg_node_abandon(struct store_pg_node *n)
+{
+	PQfinish(n->conn);
+	n->conn = NULL;
+	n->kind = 0;
+	n->got = false;
+	n->connecting = false;
+}
+
+static void store_pg_oneline(char *buf);
+
+/* One step of a reconnect: 1 connected, 0 under way (want says for
+ * what), -ENOTCONN failed (err says why). */
+static int
+store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
+                   char *err, size_t errsize)
+{
+	switch (st) {
+	case PGRES_POLLING_OK:
+		n->connecting = false;
+		return 1;
+	case PGRES_POLLING_READING:
+		n->want = STORE_PG_WANT_READ;
+		return 0;
+	case PGRES_POLLING_WRITING:
+		n->want = STORE_PG_WANT_WRITE;
+		return 0;
+	default:
+		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
+		         n->conn != NULL ? PQerrorMessage(n->conn)
+		                         : "out of memory");
+		store_pg_oneline(err);
+		store_pg_node_abandon(n);
+		return -ENOTCONN;
+	}
+}
+
+int
+store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
+{
+	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+		              NULL };
+
+	store_pg_node_abandon(n);
+	n->conn = store_pg_quiet(PQconnectStartParams(store_pg_node_kw, val,
+	                                              1));
+	n->connecting = true;
+	if (n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD)
+		return store_pg_node_step(n, PGRES_POLLING_FAILED, err,
+		                          errsize);
+	/* As libpq says: poll first once the socket is writable. */
+	n->want = STORE_PG_WANT_WRITE;
+	return 0;
 }
 
 static int
@@ -2778,11 +3021,14 @@ store_pg_node_send(struct store_pg_node *n, int kind, const char *sql,
 	const char *v[2];
 	char num[24], err[256];
 
-	if (n->kind != 0)
+	if (n->kind != 0 || n->connecting)
 		return -EBUSY;
-	if ((n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK) &&
-	    store_pg_node_connect(n, err, sizeof(err)) < 0)
-		return -ENOTCONN;
+	/* Lost: a reconnect starts, never waited for; the caller sends
+	 * again once it is done (store_pg_node_read says 1). */
+	if (n->conn == NULL || PQstatus(n->conn) != CONNECTION_OK)
+		return store_pg_node_reconnect(n, err, sizeof(err)) < 0
+		               ? -ENOTCONN
+		               : -EINPROGRESS;
 	snprintf(num, sizeof(num), "%" PRId64, death_ns / 1000);
 	v[0] = n->id;
 	v[1] = num;
@@ -2849,6 +3095,15 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 
 	if (n->conn == NULL)
 		return 0;
+	if (n->connecting) {
+		r = store_pg_node_step(n, PQconnectPoll(n->conn), err,
+		                       errsize);
+		if (r > 0) {
+			memset(ret, 0, sizeof(*ret));
+			ret->kind = STORE_PG_CONNECTED;
+		}
+		return r;
+	}
 	/* Readable with nothing in flight: a notice, or the server's
 	 * goodbye; read, so that the socket does not stay readable. */
 	if (!PQconsumeInput(n->conn))

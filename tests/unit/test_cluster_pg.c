@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "clock.h"
 #include "pgfixture.h"
@@ -438,6 +441,202 @@ test_leave_releases(void **state)
 	node_close(&a);
 }
 
+static int
+renew(struct node *nd, struct store_renewal *rn, size_t n)
+{
+	int r;
+
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->renew(nd->s, rn, n);
+	assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* C1: a claim whose hook runs is renewed (fenced): once its lease had
+ * lapsed a peer would take it; renewed, it does not. A renewal with a
+ * fence that is no longer the claim's keeps nothing (a fence loss). */
+static void
+test_renew_keeps_claim(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() - 1000000000);
+	struct store_renewal rn[2];
+	struct node a, b;
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	/* Both leases lapse (a hook ran longer than T). */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " vis_at = now() - interval '1 s'"), 0);
+	memset(rn, 0, sizeof(rn));
+	rn[0].id = 1;
+	rn[0].fence = 0;
+	rn[1].id = 2;
+	rn[1].fence = 5; /* not its fence */
+	assert_int_equal(renew(&a, rn, 2), 1);
+	assert_true(rn[0].kept);
+	assert_true(rn[0].lease_left_ns > INT64_C(29) * 1000000000);
+	assert_false(rn[1].kept);
+	/* The peer takes only the one not renewed. */
+	assert_int_equal(claim_due(&b, 10, &g), 1);
+	assert_int_equal(g.id[0], 2);
+	/* Taken: a's renewal of it is a fence loss from now on. */
+	rn[0].id = 2;
+	rn[0].fence = 0;
+	assert_int_equal(renew(&a, rn, 1), 0);
+	assert_false(rn[0].kept);
+	assert_int_equal(retire(&a, 1, 0), 0);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* H2: a cancel in cluster mode is fenced, and says whether the timer
+ * is gone (-ENOENT: fired or cancelled) or held by another node
+ * (-ESTALE, and which). */
+static void
+test_cancel_claim_fenced(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() + INT64_C(3600) *
+	                                                   1000000000);
+	struct node a, b;
+	char holder[32];
+	struct got g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	/* Its own claim, with its fence: cancelled. */
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->cancel_claim(a.s, 2, 0, holder, sizeof(holder)),
+	                 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("X", "SELECT state FROM evd.timers WHERE id = 2");
+	/* t1's lease lapses and b takes it: a's cancel changes nothing. */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " vis_at = now() - interval '1 s'"
+	                          " WHERE id = 1"), 0);
+	assert_int_equal(claim_due(&b, 10, &g), 1);
+	strcpy(holder, "?");
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->cancel_claim(a.s, 1, 0, holder, sizeof(holder)),
+	                 -ESTALE);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_string_equal(holder, store_pg_node_id(b.n));
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	/* b fired it: gone, as before. */
+	assert_int_equal(retire(&b, 1, g.fence[0]), 0);
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->cancel_claim(a.s, 1, 0, holder, sizeof(holder)),
+	                 -ENOENT);
+	assert_int_equal(B->cancel_claim(a.s, 2, 0, holder, sizeof(holder)),
+	                 -ENOENT);
+	assert_int_equal(B->commit(a.s), 0);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* H5: a node whose batch holds a row lock (an uncommitted insert of a
+ * key; the node stopped mid-batch) stalls no other node's loop: a wait
+ * for the lock ends in an error after D/4 (the batch fails, nothing is
+ * written), and the server ends the idle transaction after D/2, its
+ * locks with it. Without the bounds this test waits for ever (the alarm
+ * ends it). */
+static void
+test_lock_wait_bounded(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() + INT64_C(3600) *
+	                                                   1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() + INT64_C(3600) *
+	                                                   1000000000);
+	struct timespec ts = { 1, 200000000 };
+	struct node a, b;
+	int64_t start;
+	int r;
+
+	(void)state;
+	/* T = 3 s: D = 1 s, lock waits end after 250 ms, an idle
+	 * transaction after 500 ms. */
+	node_open(&a, INT64_C(3) * 1000000000);
+	node_open(&b, INT64_C(3) * 1000000000);
+	t1.key = "k";
+	t2.key = "k";
+	alarm(60);
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->schedule(a.s, &t1), 0);
+	/* a stops here, its insert of key k uncommitted. */
+	start = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	assert_int_equal(B->begin(b.s), 0);
+	r = B->schedule(b.s, &t2);
+	assert_true(r < 0 && r != -EEXIST);
+	assert_true(clock_now_ns(EVD_CLOCK_MONOTONIC) - start <
+	            INT64_C(5) * 1000000000);
+	B->rollback(b.s);
+	/* a stays stopped past D/2: the server ended its transaction, and
+	 * b schedules the key at once. */
+	nanosleep(&ts, NULL);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->schedule(b.s, &t2), 0);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_true(B->commit(a.s) < 0);
+	alarm(0);
+	assert_sql("2", "SELECT id FROM evd.timers WHERE key = 'k'");
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A dead node's claim that another transaction held locked when it was
+ * reaped is reaped by a later reap: the dead node's row stays until no
+ * claim of its own is left. */
+static void
+test_reap_locked_claim_later(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 1000000000);
+	struct store_timer t2 = timer_at(2, now_rt() - 1000000000);
+	struct store_pg_node_beat bt;
+	struct node a, b;
+	char sql[256];
+	PGconn *hold;
+	PGresult *res;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '1 min' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	/* Timer 1's row is locked (a transaction of a's, say, still open). */
+	hold = PQconnectdb(pg.conninfo);
+	assert_int_equal(PQstatus(hold), CONNECTION_OK);
+	res = PQexec(hold, "BEGIN; SELECT 1 FROM evd.timers WHERE id = 1"
+	                   " FOR UPDATE");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_timers, 1);
+	assert_int_equal(bt.reaped_nodes, 0);
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	PQclear(PQexec(hold, "ROLLBACK"));
+	PQfinish(hold);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_timers, 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	assert_sql("P", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("1", "SELECT count(*) FROM evd.nodes");
+	node_close(&b);
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -452,6 +651,10 @@ main(void)
 	    T(test_adopt_bumps_fence),
 	    T(test_reserve_ids_disjoint),
 	    T(test_leave_releases),
+	    T(test_renew_keeps_claim),
+	    T(test_cancel_claim_fenced),
+	    T(test_lock_wait_bounded),
+	    T(test_reap_locked_claim_later),
 #undef T
 	};
 	char why[512];

@@ -713,8 +713,11 @@ test_failure_message(void **state)
  * retire that can say its claim was lost. */
 static struct {
 	bool live;          /* may_fire's answer */
-	bool stale;         /* retire answers -ESTALE */
-	size_t nretire;
+	bool stale;         /* retire and renew: the claim is lost */
+	size_t nretire, nrenew;
+	uint64_t running;   /* adopted: this timer's hook runs */
+	uint64_t nunrun;
+	uint64_t reload_id; /* claim hands over this exec timer */
 	uint64_t lost[8], fired[8], fired_fence[8], ended[8];
 	size_t nlost, nfired, nended;
 	uint64_t next_block;
@@ -741,6 +744,44 @@ cluster_retire(struct store *s, uint64_t id, uint64_t fence,
 	return store_memory_backend.retire(s, id, fence, next);
 }
 
+static int
+cluster_renew(struct store *s, struct store_renewal *r, size_t n)
+{
+	(void)s;
+	cfake.nrenew += n;
+	for (size_t i = 0; i < n; i++) {
+		r[i].kept = !cfake.stale;
+		r[i].lease_left_ns = 6 * S;
+	}
+	return cfake.stale ? 0 : (int)n;
+}
+
+static int
+cluster_claim(struct store *s, int64_t horizon, store_timer_cb cb, void *arg)
+{
+	static const uint8_t exec[] = {0x0a, 0x04, 't', 'r', 'u', 'e'};
+	struct store_timer st;
+
+	(void)s;
+	(void)horizon;
+	if (cfake.reload_id == 0)
+		return 0;
+	memset(&st, 0, sizeof st);
+	st.id = cfake.reload_id;
+	st.fence = 7;
+	st.uid = UID;
+	st.gid = GID;
+	st.clock = EVD_CLOCK_MONOTONIC;
+	st.deadline_ns = fake_ns[EVD_CLOCK_MONOTONIC] - 1 * S;
+	st.due_rt_ns = fake_ns[EVD_CLOCK_REALTIME] - 1 * S;
+	st.exec = exec;
+	st.exec_len = sizeof exec;
+	st.max_attempts = 1;
+	st.misfire = EVD_MISFIRE_FIRE;
+	st.lease_left_ns = 6 * S;
+	return cb(&st, arg);
+}
+
 static bool
 cluster_may_fire(void)
 {
@@ -754,8 +795,11 @@ cluster_claim_lost(uint64_t id)
 }
 
 static void
-cluster_exec_fired(uint64_t id, uint64_t fence)
+cluster_exec_fired(uint64_t id, uint64_t fence, int64_t sent_ns,
+                   int64_t lease_left_ns)
 {
+	(void)sent_ns;
+	(void)lease_left_ns;
 	cfake.fired_fence[cfake.nfired] = fence;
 	cfake.fired[cfake.nfired++] = id;
 }
@@ -766,11 +810,30 @@ cluster_exec_ended(uint64_t id)
 	cfake.ended[cfake.nended++] = id;
 }
 
+static void
+cluster_exec_unrun(uint64_t id)
+{
+	(void)id;
+	cfake.nunrun++;
+}
+
+static bool
+cluster_adopted(uint64_t id, uint64_t fence, int64_t sent_ns,
+                int64_t lease_left_ns)
+{
+	(void)fence;
+	(void)sent_ns;
+	(void)lease_left_ns;
+	return id == cfake.running;
+}
+
 static const struct sched_cluster_ops cluster_ops = {
 	.may_fire = cluster_may_fire,
 	.claim_lost = cluster_claim_lost,
 	.exec_fired = cluster_exec_fired,
 	.exec_ended = cluster_exec_ended,
+	.exec_unrun = cluster_exec_unrun,
+	.adopted = cluster_adopted,
 };
 
 static int
@@ -790,6 +853,8 @@ setup_cluster(void **state)
 	cluster_be = store_memory_backend;
 	cluster_be.reserve_ids = cluster_reserve;
 	cluster_be.retire = cluster_retire;
+	cluster_be.renew = cluster_renew;
+	cluster_be.claim = cluster_claim;
 	assert_non_null(base = event_base_new());
 	assert_int_equal(quota_init(), 0);
 	assert_int_equal(cluster_be.open(&cfg, &s), 0);
@@ -851,6 +916,7 @@ test_cluster_exec_at_least_once(void **state)
 	assert_int_equal(cfake.nfired, 1);
 	assert_int_equal(cfake.fired[0], id);
 	assert_int_equal(cfake.fired_fence[0], 0);
+	assert_int_equal(cfake.nrenew, 1); /* its claim, fenced, at the fire */
 
 	sched_fire_done(id);
 	assert_int_equal(cfake.nended, 1);
@@ -886,6 +952,53 @@ test_cluster_claim_lost(void **state)
 	assert_null(sched_lookup(id, UID));
 }
 
+/* H6: a one-shot exec timer whose claim another node took while its
+ * fire was late (the fenced renewal at the fire finds it gone) is not
+ * fired: a fence loss, as for a channel timer's retire. */
+static void
+test_cluster_exec_claim_taken(void **state)
+{
+	static const uint8_t exec[] = {0x0a, 0x04, 't', 'r', 'u', 'e'};
+	struct timer *t;
+	uint64_t id;
+
+	(void)state;
+	cfake.live = true;
+	t = add_durable(NULL, exec, sizeof exec);
+	id = sched_timer_id(t);
+	cfake.stale = true;
+	advance(2 * S);
+	run_due();
+	assert_int_equal(cfake.nrenew, 1);
+	assert_int_equal(nfired(), 0);
+	assert_int_equal(cfake.nfired, 0);
+	assert_int_equal(cfake.nlost, 1);
+	assert_int_equal(cfake.lost[0], id);
+}
+
+/* H7: a rebuild (a lost batch, an adoption) does not fire again a
+ * one-shot exec timer whose hook still runs here; one whose hook does
+ * not run is loaded (and fires). A hook that never ran retires
+ * nothing. */
+static void
+test_cluster_reload_skips_running(void **state)
+{
+	(void)state;
+	cfake.live = true;
+	cfake.reload_id = 4242;
+	cfake.running = 4242;
+	assert_int_equal(sched_reload_durable(&cluster_be, batch_store()), 0);
+	assert_null(sched_lookup(4242, UID));
+	cfake.running = 0;
+	assert_int_equal(sched_reload_durable(&cluster_be, batch_store()), 0);
+	assert_non_null(sched_lookup(4242, UID));
+	run_due();
+	assert_int_equal(cfake.nfired, 1);
+	sched_fire_unrun(4242);
+	assert_int_equal(cfake.nunrun, 1);
+	assert_int_equal(cfake.nended, 0);
+}
+
 int
 main(void)
 {
@@ -906,6 +1019,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_cluster_exec_at_least_once,
 					    setup_cluster, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_claim_lost,
+					    setup_cluster, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_exec_claim_taken,
+					    setup_cluster, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_reload_skips_running,
 					    setup_cluster, teardown),
 	};
 
