@@ -143,10 +143,10 @@ def test_reply_framing_split_across_reads(run, odd, monkeypatch):
     async def main():
         ev = evd.Client("/nonexistent")
         futs = {}
-        # Ids of 1 to 4 varint bytes (the last ones take protobuf's path).
-        for i in range(3000):
+        # Ids of 1 to 5 varint bytes (the last ones take protobuf's path).
+        for i in range(4000):
             if i % 1000 == 0:
-                ev._next_id = (100, 16300, 2**21 - 500)[i // 1000]
+                ev._next_id = (100, 16300, 2**21 - 500, 2**28 - 500)[i // 1000]
             rid = ev._next_id
             if i % 5 == 4:  # a caller timer: its handle is registered at once
                 futs[rid] = ev.call_later(3600, callback=lambda f: None)
@@ -161,9 +161,9 @@ def test_reply_framing_split_across_reads(run, odd, monkeypatch):
             off += step
         assert ev._rest == b""
         assert not ev._pending
-        if not odd:  # protobuf parsed the events and ids of 4 bytes only
+        if not odd:  # protobuf parsed the events and ids of 5 bytes only
             events = sum(1 for f in frames if f[4] != 0x08)
-            assert len(parsed) == events + sum(1 for rid in futs if rid >= 2**21)
+            assert len(parsed) == events + sum(1 for rid in futs if rid >= 2**28)
         for rid, f in futs.items():
             h = f.result()
             assert isinstance(h, evd.TimerHandle)
