@@ -795,7 +795,9 @@ class Client:
                         break  # not complete yet
                     off = o
                     continue
-                rid = (a & 0x7F) | (b & 0x7F) << 7 | c << 14
+                # (a & 0x7F) | (b & 0x7F) << 7 | c << 14, in the operations
+                # 3.11 specialises for ints (a, b >= 0x80)
+                rid = a + b * 0x80 + c * 0x4000 - 0x4080
                 p = pop(rid, None)
                 s = off + 10
                 if p.__class__ is _Pending:
