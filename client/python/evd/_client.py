@@ -166,15 +166,6 @@ def _shape(tag: bytes, ns: Optional[int], clock: int, channel: Optional[str],
     return sh
 
 
-def _shape_frame(sh: tuple, rid: int, payload: bytes) -> bytes:
-    """A frame from a shape for a request id from 2**21."""
-    r = _uvarint(rid)
-    if len(r) == 4:
-        return _join((sh[5], r, sh[0], payload))
-    data = b"\x08" + r + sh[0] + payload
-    return _HDR.pack(len(data)) + data
-
-
 _join = b"".join
 
 
@@ -613,6 +604,17 @@ class Client:
     tasks at once; they are pipelined on this one connection.
     """
 
+    # Slots, for the hot path's attribute reads and writes: CPython 3.11
+    # keeps at most 29 or so attributes of an instance out of a dict, and
+    # past that every self.x on the hot path is a dict lookup. __dict__
+    # still takes any other attribute (a caller's own, say).
+    __slots__ = ("path", "name", "_loop", "_reconnect", "_on_event", "_plain_futures",
+                 "_transport", "_proto", "_rest", "_handshake", "_reconnect_task",
+                 "_next_id", "_sent_below", "_pending", "_unsent", "_flush_handle",
+                 "_connected", "_closed", "_close_exc", "_proto_error", "_handles",
+                 "_early", "_waits", "_subs", "_rid_block", "_key_prefix", "_key_counter",
+                 "_mono_offset_ns", "server", "reconnects", "__dict__", "__weakref__")
+
     def __init__(self, path: str, *, name: str = "evd-python",
                  reconnect: Union[bool, tuple] = False,
                  on_event: Optional[Callable[[ConnectionEvent], Any]] = None) -> None:
@@ -648,6 +650,8 @@ class Client:
         self._early: Dict[int, List[Fired]] = {}  # Fired before its Scheduled
         self._waits: Dict[int, Deque["asyncio.Future[Any]"]] = {}
         self._subs: Dict[str, Subscription] = {}
+        # (see _rid_frame; no id is in this block)
+        self._rid_block: tuple = (-0x100, 0, b"")
         self._key_prefix = "py-" + os.urandom(16).hex()
         self._key_counter = 0
         self._mono_offset_ns = 0
@@ -1261,16 +1265,16 @@ class Client:
             data = b"\x08" + _uvarint(rid) + tag + _body(ns, clock, channel, payload,  # type: ignore[arg-type]
                                                          n, key)
             frame = _HDR.pack(len(data)) + data
-        elif rid >= 0x4000:
-            if rid < 0x200000:  # the usual: after a connection's first 16383
-                frame = _join((sh[4], _CONT[rid & 0x7F], _CONT[rid >> 7 & 0x7F],
-                               _SMALL[rid >> 14], sh[0], payload))
-            else:
-                frame = _shape_frame(sh, rid, payload)
-        elif rid >= 0x80:
-            frame = _join((sh[3], _CONT[rid & 0x7F], _SMALL[rid >> 7], sh[0], payload))
         else:
-            frame = _join((sh[2], _SMALL[rid], sh[0], payload))
+            # The id's varint: its low byte, then the bytes all 128 ids
+            # of its block share (see _rid_frame), with no &, >> or new
+            # int, which CPython 3.11 does not specialise.
+            b = self._rid_block
+            lo = rid - b[0]
+            if lo < 0x80 and lo >= 0:
+                frame = _join((sh[b[1]], _CONT[lo], b[2], sh[0], payload))
+            else:
+                frame = self._rid_frame(sh, rid, payload)
         fut = (asyncio.Future(loop=self._loop) if self._plain_futures
                else self._loop.create_future())
         if durable and self._reconnect is None:
@@ -1284,6 +1288,20 @@ class Client:
         if self._flush_handle is None and self._connected:
             self._flush_handle = self._loop.call_soon(self._flush)
         return fut
+
+    def _rid_frame(self, sh: tuple, rid: int, payload: bytes) -> bytes:
+        """_fast_schedule's frame for an id outside the current block of
+        128 (_rid_block: its first id, the index in a shape of the head
+        for its varint's length, its varint but for the first byte),
+        which it starts when the id has 2 to 4 varint bytes."""
+        if rid < 0x80:
+            return _join((sh[2], _SMALL[rid], sh[0], payload))
+        high = _uvarint(rid >> 7)
+        if len(high) > 3:  # from 2**28: no head in a shape
+            data = b"\x08" + _CONT[rid & 0x7F] + high + sh[0] + payload
+            return _HDR.pack(len(data)) + data
+        self._rid_block = (rid & ~0x7F, len(high) + 2, high)
+        return _join((sh[len(high) + 2], _CONT[rid & 0x7F], high, sh[0], payload))
 
     def _caller_handle(self, sc: Scheduled,
                        callback: Optional[Callable[[Fired], Any]]) -> TimerHandle:
