@@ -143,10 +143,10 @@ def test_reply_framing_split_across_reads(run, odd, monkeypatch):
     async def main():
         ev = evd.Client("/nonexistent")
         futs = {}
-        # Ids of 1 to 4 varint bytes (the last ones take protobuf's path).
-        for i in range(3000):
+        # Ids of 1 to 5 varint bytes (the last ones take protobuf's path).
+        for i in range(4000):
             if i % 1000 == 0:
-                ev._next_id = (100, 16300, 2**21 - 500)[i // 1000]
+                ev._next_id = (100, 16300, 2**21 - 500, 2**28 - 500)[i // 1000]
             rid = ev._next_id
             if i % 5 == 4:  # a caller timer: its handle is registered at once
                 futs[rid] = ev.call_later(3600, callback=lambda f: None)
@@ -161,9 +161,9 @@ def test_reply_framing_split_across_reads(run, odd, monkeypatch):
             off += step
         assert ev._rest == b""
         assert not ev._pending
-        if not odd:  # protobuf parsed the events and ids of 4 bytes only
+        if not odd:  # protobuf parsed the events and ids of 5 bytes only
             events = sum(1 for f in frames if f[4] != 0x08)
-            assert len(parsed) == events + sum(1 for rid in futs if rid >= 2**21)
+            assert len(parsed) == events + sum(1 for rid in futs if rid >= 2**28)
         for rid, f in futs.items():
             h = f.result()
             assert isinstance(h, evd.TimerHandle)
@@ -205,4 +205,96 @@ def test_bad_scheduled_reply_to_a_caller_timer_fails_it(run):
         assert ev.closed
         with pytest.raises(evd.ConnectionLost, match="bad Scheduled"):
             f.result()
+    run(main())
+
+
+def test_keyed_requests_of_a_reconnecting_client_match_protobuf(run):
+    """With reconnect on, a durable schedule carries a key (generated when
+    none was given) and is kept for a resend: its frame is protobuf's
+    byte for byte, for keys and payloads on both sides of 128 bytes."""
+    rng = random.Random(SEED + 2)
+
+    async def main():
+        ev = evd.Client("/nonexistent", reconnect=True)
+        for start in (1, 16370, 2**21 - 20):
+            ev._next_id = start
+            for _ in range(300):
+                kw = {}
+                if rng.random() < 0.8:
+                    kw["channel"] = rng.choice(["jobs", "c" * rng.randrange(1, 150)])
+                if rng.random() < 0.7:
+                    kw["payload"] = b"p" * rng.choice([0, 3, 127, 128, 200])
+                if rng.random() < 0.3:
+                    kw["key"] = "k" * rng.choice([0, 1, 100, 125, 126, 127, 128, 300])
+                rid = ev._next_id
+                secs = rng.choice([1, 3600, 0.5])
+                ev.call_later(secs, **kw)
+                p = ev._pending[rid]
+                key = kw.get("key")
+                if key is None and "channel" in kw:
+                    key = f"{ev._key_prefix}-{ev._key_counter}"
+                want = dict(kw, key=key)
+                ns = secs * 10**9 if isinstance(secs, int) else int(round(secs * 1e9))
+                assert p.frame[4:] == _want("call_later", rid, ns, 0, want), (rid, kw)
+                assert p.retry == ("channel" in kw)
+        await ev.close()
+    run(main())
+
+
+def test_handle_id_is_read_without_decoding(run):
+    """A handle made from the reply's bytes tells its id without building
+    the Scheduled (every varint length of a uint64), and the same id as
+    protobuf's parse; a body in another layout is parsed for it."""
+    rng = random.Random(SEED + 3)
+
+    async def main():
+        ev = evd.Client("/nonexistent")
+        ev._next_id = 20000  # three-byte ids: the reader's usual path
+        ids = [0, 1, 127, 128, 2**14, 2**21 + 3, 2**35, 2**63 - 1, 2**64 - 1] + \
+            [rng.randrange(2**rng.randrange(1, 64)) for _ in range(200)]
+        frames, futs = [], []
+        for tid in ids:
+            rid = ev._next_id
+            futs.append(ev.call_later(60, channel="c"))
+            r = pb.Reply(request_id=rid)
+            r.scheduled.timer_id = tid
+            r.scheduled.deadline_ns = rng.randrange(2**62)
+            b = r.SerializeToString()
+            frames.append(len(b).to_bytes(4, "big") + b)
+        ev._feed(b"".join(frames))
+        for tid, f in zip(ids, futs):
+            h = f.result()
+            assert h.id == tid
+            assert h._sc.__class__ is bytes  # not decoded by id
+            assert h.scheduled.timer_id == tid and h.id == tid
+        # timer_id not first: the id comes from protobuf's parse.
+        h = evd.TimerHandle(ev, None, True, None, b"\x18\x05\x08\x07")
+        assert h.id == 7
+        h = evd.TimerHandle(ev, None, True, None, b"\x18\x05")
+        assert h.id == 0
+        await ev.close()
+    run(main())
+
+
+def test_reply_to_a_cancelled_future_is_dropped(run):
+    """A caller may cancel a schedule's future before its reply: the
+    reply is consumed, the connection stays up and later replies still
+    resolve theirs, on the usual path and the general one."""
+    async def main():
+        ev = evd.Client("/nonexistent")
+        for start in (5, 20000):
+            ev._next_id = start
+            futs = [ev.call_later(60, channel="c") for _ in range(3)]
+            futs[1].cancel()
+            data = b""
+            for i in range(3):
+                r = pb.Reply(request_id=start + i)
+                r.scheduled.timer_id = 100 + i
+                b = r.SerializeToString()
+                data += len(b).to_bytes(4, "big") + b
+            ev._feed(data)
+            assert not ev.closed and not ev._pending and ev._rest == b""
+            assert futs[0].result().id == 100 and futs[2].result().id == 102
+            assert futs[1].cancelled()
+        await ev.close()
     run(main())

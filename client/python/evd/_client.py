@@ -18,11 +18,16 @@ Ownership and invariants:
   Subscribe learning the channel's canonical name) happens before the
   next frame is looked at.
 - The hot path is encoded and framed by hand, for its cost: the
-  scheduling requests without exec or options (_fast_schedule), and the
-  Scheduled reply in its canonical layout (_feed, which reads the request
-  id and the body's bounds), whose body the TimerHandle keeps and parses
-  on first use (_decode_scheduled). Every other frame goes through the
-  generated bindings; tests compare both.
+  scheduling requests without exec or options (_fast_schedule, one join
+  of cached per-shape parts), and the Scheduled reply in its canonical
+  layout (_feed, which reads the request id and the body's bounds from
+  one unpack of the header), whose body the TimerHandle keeps and parses
+  on first use (_decode_scheduled; its id alone is read without it).
+  Every other frame goes through the generated bindings; tests compare
+  both. Its cost is counted in bytecodes and in CPython 3.11's
+  specialisations (int +, - and * are cheap, &, | and << are not; a
+  comparison whose jump needs EXTENDED_ARG stays generic), which is why
+  _feed's loop is short and its rare cases live in _feed_frame.
 - Loss of the connection: without reconnection every waiter fails with
   ConnectionLost and the client is closed. With it, requests safe to
   repeat (reads, Subscribe, Unsubscribe, durable schedules, which then always carry an
@@ -66,6 +71,9 @@ log = logging.getLogger("evd")
 PROTOCOL_VERSION = 1
 FRAME_MAX = 1 << 20  # the daemon's default max_frame
 _HDR = struct.Struct(">I")
+# A reply's first ten bytes: length, then (a Scheduled reply to a request
+# id of three varint bytes) the id's key, the id, the body's key and length.
+_HDR10 = struct.Struct(">IBBBBBB")
 
 _Number = Union[int, float]
 
@@ -103,7 +111,7 @@ def _decode_scheduled(b: bytes) -> Scheduled:
 
 
 _CONT = [bytes((i | 0x80,)) for i in range(0x80)]  # a varint's non-final byte
-_SHAPES: Dict[tuple, bytes] = {}
+_SHAPES: Dict[tuple, tuple] = {}
 _SHAPES_MAX = 4096
 # Request body keys (field << 3 | length-delimited) of the scheduling calls
 # the fast path encodes: call_soon 11, call_later 12, call_at 13.
@@ -134,20 +142,31 @@ def _body(ns: Optional[int], clock: int, channel: Optional[str], payload: bytes,
     return _uvarint(len(body)) + body
 
 
-def _shape(sk: tuple) -> bytes:
-    """For a request without key: the bytes from the Request field's key
-    (tag) to the payload's, which depend only on the request type, the
-    deadline, the clock, the channel and the payload's length n (-1: no
-    payload). Remembered up to a bound (call_at's deadlines vary)."""
-    tag, ns, clock, channel, n = sk
-    # The body with a placeholder payload of n bytes, which is cut off.
+def _shape(tag: bytes, ns: Optional[int], clock: int, channel: Optional[str],
+           n: int, k: Optional[int]) -> Optional[tuple]:
+    """For a request whose payload (n bytes; -1: none) and key (k bytes;
+    None: none) are each under 128 bytes: the frame's parts that depend
+    only on these arguments, (mid, ktail, head1, head2, head3, head4). The
+    frame is then headL + the request id's varint of L bytes + mid +
+    payload, then ktail + key when there is one. Remembered up to a bound
+    (call_at's deadlines vary) under the key _fast_schedule looks up.
+    None for a longer payload or key."""
+    if n >= 0x80 or k is not None and k >= 0x80:
+        return None
+    # The body with placeholders of n and k bytes, which are cut out.
     pad = n if n > 0 else 0
-    mid = tag + _body(ns, clock, channel, b"\0" * pad, n, None)
-    if pad:
-        mid = mid[:-pad]
+    full = tag + _body(ns, clock, channel, b"\0" * pad, n, None if k is None else "\0" * k)
+    kend = len(full) - (k or 0)  # where the key starts
+    ktail = b"" if k is None else full[kend - 2:kend]  # its tag and length
+    mid = full[:kend - len(ktail) - pad]
+    sh = (mid, ktail) + tuple(_HDR.pack(1 + L + len(full)) + b"\x08" for L in (1, 2, 3, 4))
     if len(_SHAPES) < _SHAPES_MAX and (channel is None or channel.__class__ is str):
-        _SHAPES[sk] = mid
-    return mid
+        _SHAPES[(tag, ns, clock, channel, n) if k is None
+                else (tag, ns, clock, channel, n, k)] = sh
+    return sh
+
+
+_join = b"".join
 
 
 def default_socket() -> str:
@@ -318,7 +337,10 @@ class TimerHandle:
     call's ``callback`` runs on each fire.
     """
 
-    __slots__ = ("_client", "_scheduled", "_raw", "durable", "_fired", "_callback",
+    # _fired and _cancel_fut are set on first use (read with getattr): a
+    # handle the reader makes for a durable schedule sets only _client,
+    # _sc and durable, three stores instead of __init__'s call.
+    __slots__ = ("_client", "_sc", "durable", "_fired", "_callback",
                  "_cancel_fut", "_repeating", "__weakref__")
 
     def __init__(self, client: "Client", scheduled: Optional[Scheduled], durable: bool,
@@ -328,26 +350,46 @@ class TimerHandle:
         # The Scheduled reply, or (from the reader's fast path) its
         # protobuf body, decoded on first use: most handles of pipelined
         # schedules are never looked at.
-        self._scheduled = scheduled
-        self._raw = raw
+        self._sc: Union[Scheduled, bytes] = scheduled if scheduled is not None \
+            else raw  # type: ignore[assignment]
         self.durable = durable
-        self._fired: Optional[asyncio.Future[Fired]] = None
         self._callback = callback
-        self._cancel_fut: Optional[asyncio.Future[Any]] = None
         self._repeating = False  # a repeating caller timer fires again
 
     @property
     def scheduled(self) -> Scheduled:
         """The daemon's reply to the scheduling request."""
-        sc = self._scheduled
-        if sc is None:
-            sc = self._scheduled = _decode_scheduled(self._raw)  # type: ignore[arg-type]
-            self._raw = None
-        return sc
+        sc = self._sc
+        if sc.__class__ is bytes:
+            sc = self._sc = _decode_scheduled(sc)  # type: ignore[arg-type]
+        return sc  # type: ignore[return-value]
 
     @property
     def id(self) -> int:
         """The daemon's timer id."""
+        b = self._sc
+        if b.__class__ is not bytes:
+            return b.timer_id  # type: ignore[union-attr]
+        # Undecoded: the daemon writes timer_id first (field 1, a
+        # varint); read it alone rather than building the Scheduled.
+        # (+, - and * only: the int operations CPython 3.11 specialises.)
+        n = len(b)
+        if n > 1 and b[0] == 0x08:  # type: ignore[index]
+            v = b[1]  # type: ignore[index]
+            if v < 0x80:
+                return v  # type: ignore[no-any-return]
+            v -= 0x80
+            m = 0x80
+            i = 2
+            if n > 11:
+                n = 11
+            while i < n:
+                c = b[i]  # type: ignore[index]
+                if c < 0x80:
+                    return v + c * m  # type: ignore[no-any-return]
+                v += (c - 0x80) * m
+                m *= 0x80
+                i += 1
         return self.scheduled.timer_id
 
     @property
@@ -363,16 +405,17 @@ class TimerHandle:
     def cancel(self) -> None:
         """Cancels the timer: sends Cancel without waiting for the reply
         (await cancelled() for it). Idempotent on this handle."""
-        if self._cancel_fut is None:
+        if getattr(self, "_cancel_fut", None) is None:
             self._cancel_fut = self._client._submit_cancel(self.id)
             self._cancel_fut.add_done_callback(_swallow)
 
     async def cancelled(self) -> bool:
         """True when the timer ended cancelled (by cancel() or otherwise);
         after cancel(), waits for its reply."""
-        if self._cancel_fut is not None:
+        fut = getattr(self, "_cancel_fut", None)
+        if fut is not None:
             try:
-                await asyncio.shield(self._cancel_fut)
+                await asyncio.shield(fut)
                 return True
             except NotFound:
                 pass
@@ -382,9 +425,10 @@ class TimerHandle:
     def fired(self) -> "asyncio.Future[Fired]":
         """A future for this caller timer's (first) Fired event. It fails
         with TimersLost if the connection is lost first."""
-        if self._fired is None:
-            self._fired = self._client._loop.create_future()
-        return self._fired
+        fut = getattr(self, "_fired", None)
+        if fut is None:
+            fut = self._fired = self._client._loop.create_future()
+        return fut
 
     def __await__(self) -> Generator[Any, None, Run]:
         return self._client.wait(self.id).__await__()
@@ -408,6 +452,9 @@ class TimerHandle:
         if not fut.done():
             fut.set_exception(exc)
             fut.add_done_callback(_swallow)
+
+
+_new_handle = object.__new__  # (see TimerHandle.__slots__)
 
 
 class Message(Fired):
@@ -557,6 +604,17 @@ class Client:
     tasks at once; they are pipelined on this one connection.
     """
 
+    # Slots, for the hot path's attribute reads and writes: CPython 3.11
+    # keeps at most 29 or so attributes of an instance out of a dict, and
+    # past that every self.x on the hot path is a dict lookup. __dict__
+    # still takes any other attribute (a caller's own, say).
+    __slots__ = ("path", "name", "_loop", "_reconnect", "_on_event", "_plain_futures",
+                 "_transport", "_proto", "_rest", "_handshake", "_reconnect_task",
+                 "_next_id", "_sent_below", "_pending", "_unsent", "_flush_handle",
+                 "_connected", "_closed", "_close_exc", "_proto_error", "_handles",
+                 "_early", "_waits", "_subs", "_rid_block", "_key_prefix", "_key_counter",
+                 "_mono_offset_ns", "server", "reconnects", "__dict__", "__weakref__")
+
     def __init__(self, path: str, *, name: str = "evd-python",
                  reconnect: Union[bool, tuple] = False,
                  on_event: Optional[Callable[[ConnectionEvent], Any]] = None) -> None:
@@ -592,6 +650,8 @@ class Client:
         self._early: Dict[int, List[Fired]] = {}  # Fired before its Scheduled
         self._waits: Dict[int, Deque["asyncio.Future[Any]"]] = {}
         self._subs: Dict[str, Subscription] = {}
+        # (see _rid_frame; no id is in this block)
+        self._rid_block: tuple = (-0x100, 0, b"")
         self._key_prefix = "py-" + os.urandom(16).hex()
         self._key_counter = 0
         self._mono_offset_ns = 0
@@ -720,66 +780,63 @@ class Client:
         """What the protocol read: every complete frame is dispatched, the
         rest kept for the next read. A Scheduled reply in its canonical
         layout (request_id, then the scheduled body, nothing else) to a
-        _fast_schedule request is handled here without protobuf: its
-        handle keeps the body's bytes. Any other frame is parsed."""
+        _fast_schedule request is handled without protobuf: its handle
+        keeps the body's bytes. Any other frame is parsed."""
         # bytes, so that each frame is sliced (copied) once.
         data = self._rest + chunk if self._rest else chunk
         off, end = 0, len(data)
-        unpack = _HDR.unpack_from
-        pending = self._pending
-        q = self._handshake
+        unpack10 = _HDR10.unpack_from
+        pop = self._pending.pop
+        new = _new_handle
         try:
-            while end - off >= 4:
-                n = unpack(data, off)[0]
-                if n == 0 or n > FRAME_MAX:
-                    raise ProtocolError(f"the daemon sent a frame of {n} bytes")
-                s = off + 4
-                if end - s < n:
+            if self._handshake is not None:
+                off = end = self._feed_handshake(data)  # the rest is kept
+            # The loop is kept short: in CPython 3.11 a comparison is
+            # specialised only when its jump needs no EXTENDED_ARG.
+            while True:  # (not "while off < end": its test would be unspecialised)
+                if off >= end:
                     break
-                off = s + n
-                if q is not None:
-                    q.put_nowait(data[s:off])
+                # The usual frame is read from its first ten bytes as
+                # small ints: a Scheduled reply (its body under 128 bytes,
+                # nothing after it) to a schedule's request id of three
+                # varint bytes (16384 to 2**21 - 1, most of a
+                # connection's). Any other goes to _feed_frame.
+                if end - off >= 10:
+                    n, t, a, b, c, x, bl = unpack10(data, off)
+                else:
+                    t = 0
+                if t != 0x08 or x != 0x62 or bl != n - 6 or bl >= 0x80 or a < 0x80 or \
+                        b < 0x80 or c >= 0x80 or n > end - off - 4:
+                    o = self._feed_frame(data, off, end)
+                    if o < 0:
+                        break  # not complete yet
+                    off = o
                     continue
-                if data[s] == 0x08 and n > 3:  # request_id first: maybe ours
-                    rid = data[s + 1]
-                    i = s + 2
-                    if rid >= 0x80:  # ids up to 2**21 here
-                        c = data[i]
-                        rid = (rid & 0x7F) | (c & 0x7F) << 7
-                        i += 1
-                        if c >= 0x80:
-                            c = data[i]
-                            rid |= c << 14
-                            i += 1
-                            if c >= 0x80:
-                                rid = -1
-                    p = pending.get(rid)
-                    # A Scheduled body (under 128 bytes) and nothing after it.
-                    if p is not None and i + 1 < off and data[i] == 0x62 and \
-                            data[i + 1] < 0x80 and data[i + 1] + i + 2 == off:
-                        if p.__class__ is not _Pending:
-                            del pending[rid]
-                            if not p.done():
-                                p.set_result(TimerHandle(self, None, True, None,
-                                                         data[i + 2:off]))
-                            continue
-                        if p.hook is _SCHED:
-                            # (Decoded before it leaves _pending: a bad
-                            # body fails it with the connection.)
-                            if p.durable:
-                                h = TimerHandle(self, None, True, None, data[i + 2:off])
-                            else:
-                                h = self._caller_handle(_decode_scheduled(data[i + 2:off]),
-                                                        p.callback)
-                            del pending[rid]
-                            if not p.fut.done():
-                                p.fut.set_result(h)
-                            continue
+                # (a & 0x7F) | (b & 0x7F) << 7 | c << 14, in the operations
+                # 3.11 specialises for ints (a, b >= 0x80)
+                rid = a + b * 0x80 + c * 0x4000 - 0x4080
+                p = pop(rid, None)
+                s = off + 10
+                if p.__class__ is _Pending:
+                    if p.hook is _SCHED:
+                        off = s + bl
+                        self._scheduled_reply(p, rid, data[s:off])
+                    else:  # another request's hook: protobuf's path
+                        self._pending[rid] = p
+                        off = self._feed_frame(data, off, end)
+                    continue
+                if p is None:  # unknown: _feed_frame says so
+                    off = self._feed_frame(data, off, end)
+                    continue
+                off = s + bl
+                h = new(TimerHandle)  # a bare future's (see _pending)
+                h._client = self
+                h._sc = data[s:off]
+                h.durable = True
                 try:
-                    rep = pb.Reply.FromString(data[s:off])
-                except DecodeError as e:
-                    raise ProtocolError(f"the daemon sent a frame that does not parse: {e}")
-                self._dispatch(rep)
+                    p.set_result(h)
+                except asyncio.InvalidStateError:
+                    pass  # the caller cancelled it
         except ConnectionLost as e:
             self._rest = b""
             self._lost(e)
@@ -788,7 +845,95 @@ class Client:
             self._rest = b""
             self._lost(ConnectionLost(str(e)))
             return
-        self._rest = data[off:] if off < end else b""
+        self._rest = data[off:] if off < len(data) else b""
+
+    def _feed_frame(self, data: bytes, off: int, end: int) -> int:
+        """_feed's general path: dispatches the frame at data[off:], and
+        returns the offset after it; -1 when it is not complete."""
+        if end - off < 4:
+            return -1
+        n = _HDR.unpack_from(data, off)[0]
+        if not 0 < n <= FRAME_MAX:
+            raise ProtocolError(f"the daemon sent a frame of {n} bytes")
+        s = off + 4
+        if end - s < n:
+            return -1
+        off = s + n
+        p = None
+        if data[s] == 0x08 and n > 3:  # request_id first: maybe ours
+            rid = data[s + 1]
+            i = s + 2
+            if rid >= 0x80:  # ids of 2 to 4 bytes here (n > 3 covers 3)
+                c = data[i]
+                rid = (rid & 0x7F) | (c & 0x7F) << 7
+                i += 1
+                if c >= 0x80:
+                    c = data[i]
+                    rid |= (c & 0x7F) << 14
+                    i += 1
+                    if c >= 0x80:
+                        c = data[i] if i < off else 0x80
+                        rid = rid | c << 21 if c < 0x80 else -1
+                        i += 1
+            # A Scheduled body (under 128 bytes) and nothing after it.
+            if i + 1 < off and data[i] == 0x62 and data[i + 1] + i + 2 == off \
+                    and data[i + 1] < 0x80:
+                p = self._pending.pop(rid, None)
+                if p is not None and (p.__class__ is not _Pending or p.hook is _SCHED):
+                    self._scheduled_reply(p, rid, data[i + 2:off])
+                    return off
+                # else: unknown (protobuf's path says so), or another
+                # request's hook
+        try:
+            rep = pb.Reply.FromString(data[s:off])
+        except DecodeError as e:
+            if p is not None:
+                self._pending[rid] = p  # it fails with the connection
+            raise ProtocolError(f"the daemon sent a frame that does not parse: {e}")
+        self._dispatch(rep, p)
+        return off
+
+    def _scheduled_reply(self, p: Any, rid: int, body: bytes) -> None:
+        """_feed's end of a _fast_schedule request (p, taken from
+        _pending: a bare future or a _Pending) given its Scheduled reply's
+        body."""
+        if p.__class__ is not _Pending:
+            fut = p
+            p = None
+        else:
+            fut = p.fut
+        if p is None or p.durable:
+            h = _new_handle(TimerHandle)
+            h._client = self
+            h._sc = body
+            h.durable = True
+        else:
+            try:
+                sc = _decode_scheduled(body)
+            except Error:
+                self._pending[rid] = p  # it fails with the connection
+                raise
+            h = self._caller_handle(sc, p.callback)
+        try:
+            fut.set_result(h)
+        except asyncio.InvalidStateError:
+            pass  # the caller cancelled it
+
+    def _feed_handshake(self, data: bytes) -> int:
+        """While in _hello: complete frames go to its queue, undispatched.
+        Returns the offset of the first incomplete one."""
+        q = self._handshake
+        assert q is not None
+        off, end = 0, len(data)
+        while end - off >= 4:
+            n = _HDR.unpack_from(data, off)[0]
+            if not 0 < n <= FRAME_MAX:
+                raise ProtocolError(f"the daemon sent a frame of {n} bytes")
+            if end - off - 4 < n:
+                break
+            q.put_nowait(data[off + 4:off + 4 + n])
+            off += 4 + n
+        return off
 
     def _conn_lost(self, proto: "_Protocol", exc: Optional[BaseException]) -> None:
         """The protocol's connection_lost: the daemon closed the
@@ -802,10 +947,13 @@ class Client:
             return
         self._lost(err)
 
-    def _dispatch(self, rep: Any) -> None:
+    def _dispatch(self, rep: Any, p: Any = None) -> None:
+        """A parsed frame: a reply (p: its pending request when _feed took
+        it from _pending already) or an event."""
         body = rep.WhichOneof("body")
         if rep.HasField("request_id"):
-            p = self._pending.pop(rep.request_id, None)
+            if p is None:
+                p = self._pending.pop(rep.request_id, None)
             if p is None:
                 raise ProtocolError(f"the daemon answered unknown request {rep.request_id}")
             if p.__class__ is not _Pending:  # a bare future (see _pending)
@@ -1098,41 +1246,62 @@ class Client:
             n = len(payload)
         if key is None and durable and self._reconnect is not None:
             key = self._autokey()
-        if key is None and n < 0x80:
-            # The request up to the payload depends on these alone: a
-            # program repeats a few of them (see _shape).
-            sk = (tag, ns, clock, channel, n)
-            mid = _SHAPES.get(sk)
-            if mid is None:
-                mid = _shape(sk)
-            retry = False
+        if key is None:
+            sh = _SHAPES.get((tag, ns, clock, channel, n))
+            if sh is None:
+                sh = _shape(tag, ns, clock, channel, n, None)
+        elif key.__class__ is str:
+            kb = key.encode()
+            sh = _SHAPES.get((tag, ns, clock, channel, n, len(kb)))
+            if sh is None:
+                sh = _shape(tag, ns, clock, channel, n, len(kb))
+            if sh is not None:
+                payload = payload + sh[1] + kb  # type: ignore[operator]
         else:
-            mid = tag + _body(ns, clock, channel, payload, n, key)
-            payload = b""
-            retry = key is not None and durable and self._reconnect is not None
+            sh = None  # _body fails as protobuf would
         rid = self._next_id
         self._next_id = rid + 1
-        if rid < 0x80:
-            r = _SMALL[rid]
-        elif rid < 0x4000:
-            r = _CONT[rid & 0x7F] + _SMALL[rid >> 7]
-        elif rid < 0x200000:
-            r = _CONT[rid & 0x7F] + _CONT[(rid >> 7) & 0x7F] + _SMALL[rid >> 14]
+        if sh is None:  # a payload or key too long for a shape
+            data = b"\x08" + _uvarint(rid) + tag + _body(ns, clock, channel, payload,  # type: ignore[arg-type]
+                                                         n, key)
+            frame = _HDR.pack(len(data)) + data
         else:
-            r = _uvarint(rid)
-        data = b"\x08" + r + mid + payload
-        frame = _HDR.pack(len(data)) + data
+            # The id's varint: its low byte, then the bytes all 128 ids
+            # of its block share (see _rid_frame), with no &, >> or new
+            # int, which CPython 3.11 does not specialise.
+            b = self._rid_block
+            lo = rid - b[0]
+            if lo < 0x80 and lo >= 0:
+                frame = _join((sh[b[1]], _CONT[lo], b[2], sh[0], payload))
+            else:
+                frame = self._rid_frame(sh, rid, payload)
         fut = (asyncio.Future(loop=self._loop) if self._plain_futures
                else self._loop.create_future())
         if durable and self._reconnect is None:
             # Never resent, no callback: the future alone (see _pending).
             self._pending[rid] = fut
         else:
-            self._pending[rid] = _Pending(fut, frame, retry, _SCHED, durable, callback)
+            self._pending[rid] = _Pending(fut, frame, key is not None and durable and
+                                          self._reconnect is not None,
+                                          _SCHED, durable, callback)
         self._unsent.append(frame)
         if self._flush_handle is None and self._connected:
             self._flush_handle = self._loop.call_soon(self._flush)
         return fut
+
+    def _rid_frame(self, sh: tuple, rid: int, payload: bytes) -> bytes:
+        """_fast_schedule's frame for an id outside the current block of
+        128 (_rid_block: its first id, the index in a shape of the head
+        for its varint's length, its varint but for the first byte),
+        which it starts when the id has 2 to 4 varint bytes."""
+        if rid < 0x80:
+            return _join((sh[2], _SMALL[rid], sh[0], payload))
+        high = _uvarint(rid >> 7)
+        if len(high) > 3:  # from 2**28: no head in a shape
+            data = b"\x08" + _CONT[rid & 0x7F] + high + sh[0] + payload
+            return _HDR.pack(len(data)) + data
+        self._rid_block = (rid & ~0x7F, len(high) + 2, high)
+        return _join((sh[len(high) + 2], _CONT[rid & 0x7F], high, sh[0], payload))
 
     def _caller_handle(self, sc: Scheduled,
                        callback: Optional[Callable[[Fired], Any]]) -> TimerHandle:
