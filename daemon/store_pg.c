@@ -56,12 +56,11 @@
  * measured here: after such a commit pg_current_wal_flush_lsn() still
  * lagged the earlier asynchronous commit, after the one-row write it did
  * not (test_pg_flush checks exactly this). If fconn was lost, flush()
- * reconnects and compares pg_postmaster_start_time() with the one seen
- * at open: a restarted (or another) server may have lost asynchronous
- * commits, and flush() says -EIO (the daemon stops, as after a failed
- * fsync). The same start time is not enough: a crash-restart (a backend
- * killed, restart_after_crash on) keeps it and loses the commits still
- * in WAL buffers. So each batch's first write carries SELECT
+ * reconnects: a restarted server (or a promoted standby) may have lost
+ * asynchronous commits. Its start time cannot tell: a crash-restart (a
+ * backend killed, restart_after_crash on) keeps it and loses the commits
+ * still in WAL buffers, and a restart that lost nothing changes it. So
+ * each batch's first write carries SELECT
  * txid_current() in its pipeline (no extra round trip), commit() keeps
  * the xid of the last batch that committed (the witness), and after a
  * reconnect flush() trusts nothing until txid_status() of the witness
@@ -1537,16 +1536,16 @@ store_pg_fconnect(struct store *s, char *err, size_t errsize)
 		PQfinish(c);
 		return -EIO;
 	}
-	if (s->started[0] == '\0')
-		snprintf(s->started, sizeof(s->started), "%s",
-		         PQgetvalue(res, 0, 0));
-	else if (strcmp(s->started, PQgetvalue(res, 0, 0)) != 0) {
-		snprintf(err, errsize, "the PostgreSQL server restarted (or is "
-		         "another one): commits not yet flushed may be lost");
-		PQclear(res);
-		PQfinish(c);
-		return -EIO;
-	}
+	/* A server restarted, or a standby promoted, may have lost the
+	 * commits not yet flushed: the witness, which flush() checks after
+	 * every reconnect, says whether it did. Only the log says so here. */
+	if (s->started[0] != '\0' &&
+	    strcmp(s->started, PQgetvalue(res, 0, 0)) != 0 &&
+	    store_pg_log_fn != NULL)
+		store_pg_log_fn(STORE_LOG_WARNING,
+		                "the PostgreSQL server restarted (or is another "
+		                "one): checking that the last commit survived");
+	snprintf(s->started, sizeof(s->started), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	s->fconn = c;
 	return 0;

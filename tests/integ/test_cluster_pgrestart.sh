@@ -27,11 +27,12 @@
 #     the store connection's reconnect backoff, see below) of its due
 #     time; no one-shot timer is left pending or claimed.
 # SYNC=normal|full (default full) is the nodes' --sync. With --sync full
-# evd stops (exit 1) at its first flush after the restart: the flush
-# connection finds another postmaster start time and cannot tell whether
-# its commits survived (store_pg.c, store_pg_fconnect), even when every
-# commit before the crash had been flushed. ctest runs SYNC=normal; the
-# full run is for a fix of that (run it by hand).
+# a node whose last commit was not yet flushed when the server crashed
+# stops (exit 1) at its next flush: that commit (its witness) is gone,
+# and the node stops as after a failed fsync rather than rebuild its
+# memory (store_pg.c, store_pg_flush); nothing it acknowledged is lost.
+# A restart that lost nothing goes on. The stop happens in about one run
+# in six here, so ctest runs SYNC=normal; run full by hand.
 # KEEP_LOG=FILE keeps the daemons' log (and FILE.fires) for a look.
 # usage: with_pg test_cluster_pgrestart.sh EVD_BIN EVCTL_BIN
 set -u
@@ -303,7 +304,14 @@ done
 echo "# fence losses=$losses lease lapses=$lapses" \
 	"(repeat fires before the restart: $rep_before)"
 check "every node counted its lease lapse" test "$lapses" -ge 3
-check "each exec duplicate is a fence loss" test "$exec_dups" -le "$losses"
+# With --sync normal a crash may lose a node's last commits, a hook's
+# retire among them: that hook runs again with no fence loss to show
+# (evd(8): normal may lose the last commits). With full nothing
+# acknowledged is lost, so every duplicate is a claim another node took.
+if [ "$sync" = full ]; then
+	check "each exec duplicate is a fence loss" \
+		test "$exec_dups" -le "$losses"
+fi
 
 alive "after the restart"
 show_failure() {

@@ -324,6 +324,62 @@ test_pg_flush_crash_kept(void **state)
 	B->close(s);
 }
 
+/* The whole server crashes (pg_ctl stop -m immediate) and starts again,
+ * with another start time. */
+static void
+server_restart(void)
+{
+	char why[256];
+
+	if (pgfx_crash(&pg, why, sizeof(why)) < 0 ||
+	    pgfx_restart(&pg, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+}
+
+/* A server restart after the last flush lost nothing: the witness says
+ * so and flush() goes on (before, any new start time stopped evd). */
+static void
+test_pg_flush_server_restart_kept(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1);
+	struct store *s;
+	char buf[64];
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->flush(s), 0);
+	server_restart();
+	assert_int_equal(B->flush(s), 0);
+	assert_string_equal(query_text("SELECT count(*) FROM evd.timers",
+	                               buf, sizeof(buf)),
+	                    "1");
+	B->close(s);
+}
+
+/* A server restart that lost a commit not yet flushed: -EIO. */
+static void
+test_pg_flush_server_restart_lost(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store *s;
+	char buf[64];
+
+	f->cfg.sync_full = true;
+	s = open_ok(f);
+	assert_int_equal(schedule1(s, &a), 0);
+	assert_int_equal(B->flush(s), 0);
+	assert_int_equal(schedule1(s, &b), 0); /* committed, not flushed */
+	server_restart();
+	assert_string_equal(query_text("SELECT count(*) FROM evd.timers",
+	                               buf, sizeof(buf)),
+	                    "1");
+	assert_int_equal(B->flush(s), -EIO);
+	B->close(s);
+}
+
 /* After a reconnect, a witness that is not committed (here an aborted
  * transaction's xid) makes flush() fail, whatever the start time says. */
 static void
@@ -582,6 +638,8 @@ main(void)
 	    T(test_pg_flush_crash_lost),
 	    T(test_pg_normal_commits_synchronously),
 	    T(test_pg_flush_crash_kept),
+	    T(test_pg_flush_server_restart_kept),
+	    T(test_pg_flush_server_restart_lost),
 	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
 	    T(test_pg_bad_utf8_is_row_error),
