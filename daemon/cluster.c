@@ -130,6 +130,7 @@ void
 cluster_stats(struct cluster_stats *ret)
 {
 	int64_t sorted[CLUSTER_RTT_WINDOW], now = cluster_now();
+	const struct cl_claim *c;
 	struct sched_stats ss;
 	size_t n = cl.nrtt;
 
@@ -141,7 +142,12 @@ cluster_stats(struct cluster_stats *ret)
 	 * exec timer left memory when it fired and is held until its hook
 	 * ends and it is retired. */
 	sched_get_stats(&ss);
-	ret->claims_held = ss.durable + idmap_size(cl.inflight);
+	ret->claims_held = ss.durable;
+	/* Not those a renewal found lost (kept until their hook ends). */
+	for (size_t it = 0;
+	     (c = idmap_next(cl.inflight, &it, NULL)) != NULL;)
+		if (!c->lost)
+			ret->claims_held++;
 	if (n > 0) {
 		memcpy(sorted, cl.rtt, n * sizeof(sorted[0]));
 		qsort(sorted, n, sizeof(sorted[0]), cluster_cmp_ns);

@@ -263,7 +263,8 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
 	if (bad != NULL)
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,
 		                "%s %s", bad->field, bad->why);
-	/* Cluster mode: this uid is someone else on another node. */
+	/* Cluster mode: this uid is someone else on another node, or
+	 * could not be checked. */
 	if (ctx->peer != NULL && ctx->peer->state == PEER_REFUSED &&
 	    (e == NULL || (e->flags & REQ_F_GREETING) == 0))
 		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
@@ -273,6 +274,13 @@ dispatch_route(struct req_ctx *ctx, const Evd__Request *rq,
 		                (unsigned)ctx->uid,
 		                ctx->peer->name[0] != '\0' ? "" : "no user",
 		                ctx->peer->name, ctx->peer->other);
+	if (ctx->peer != NULL && ctx->peer->state == PEER_UNCHECKED &&
+	    (e == NULL || (e->flags & REQ_F_GREETING) == 0))
+		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		                "cannot check who uid %u is across the cluster "
+		                "now (the user database or PostgreSQL did not "
+		                "answer); reconnect and try again",
+		                (unsigned)ctx->uid);
 	if (e == NULL)
 		/* A newer client's request, or no body at all. */
 		return req_fail(ctx, EVD__ERROR_CODE__INVALID_ARGUMENT,

@@ -19,16 +19,21 @@ static struct {
 } O;
 
 /*
- * Records name for uid unless a name is recorded, then says what is: one
- * statement, so two nodes that see a new uid at once agree on the first.
- * A uid with no user here ($2 NULL) records nothing.
+ * Records name for uid unless a name is recorded, and returns the one
+ * recorded. DO UPDATE (changing nothing), not DO NOTHING: it waits for
+ * a node inserting the same uid at the same moment and returns that
+ * node's row, where DO NOTHING would return nothing and a read in the
+ * same statement would not see the row either (its snapshot is older):
+ * both nodes would pass with two names.
  */
-static const char owners_sql[] =
-    "WITH ins AS (INSERT INTO evd.owners (uid, name, first_node)"
-    " SELECT $1::int8, $2::text, $3::text WHERE $2::text IS NOT NULL"
-    " ON CONFLICT (uid) DO NOTHING RETURNING name)"
-    " SELECT name FROM ins UNION ALL"
-    " SELECT name FROM evd.owners WHERE uid = $1::int8 LIMIT 1";
+static const char owners_named_sql[] =
+    "INSERT INTO evd.owners (uid, name, first_node)"
+    " VALUES ($1::int8, $2::text, $3::text)"
+    " ON CONFLICT (uid) DO UPDATE SET name = evd.owners.name"
+    " RETURNING name";
+/* A uid with no user here records nothing. */
+static const char owners_none_sql[] =
+    "SELECT name FROM evd.owners WHERE uid = $1::int8";
 
 int
 owners_open(const char *conninfo, const char *node)
@@ -44,9 +49,18 @@ owners_open(const char *conninfo, const char *node)
 static int
 owners_connect(void)
 {
-	static const char *const kw[] = { "connect_timeout", "application_name",
-		                          "dbname", NULL };
-	const char *val[] = { "2", "evd-owners", O.conninfo, NULL };
+	/* Bounded like the store's connections (a server gone silent is
+	 * noticed in about 10 s) and each statement too: the user lookup
+	 * thread waits for this, and every new uid waits for it. The
+	 * conninfo's own values come after ours and win. */
+	static const char *const kw[] = {
+		"connect_timeout", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+		"options", "application_name", "client_encoding", "dbname",
+		NULL };
+	const char *val[] = { "2", "1", "5", "2", "3", "10000",
+		              "-c statement_timeout=2000", "evd-owners", "UTF8",
+		              O.conninfo, NULL };
 
 	if (O.conn != NULL && PQstatus(O.conn) == CONNECTION_OK)
 		return 0;
@@ -63,11 +77,24 @@ owners_connect(void)
 	return 0;
 }
 
+/* The name recorded for uid (after recording name if there was none),
+ * in a result to clear, or NULL. */
+static PGresult *
+owners_query(const char *uidbuf, const char *name)
+{
+	const char *params[3] = { uidbuf, name, O.node };
+
+	return name != NULL
+	           ? PQexecParams(O.conn, owners_named_sql, 3, NULL, params,
+	                          NULL, NULL, 0)
+	           : PQexecParams(O.conn, owners_none_sql, 1, NULL, params,
+	                          NULL, NULL, 0);
+}
+
 int
 owners_check(uid_t uid, const char *name, char *other, size_t othersize)
 {
 	char uidbuf[24];
-	const char *params[3] = { uidbuf, name, O.node };
 	PGresult *res;
 	const char *got;
 	int r;
@@ -77,7 +104,16 @@ owners_check(uid_t uid, const char *name, char *other, size_t othersize)
 	snprintf(uidbuf, sizeof uidbuf, "%u", (unsigned)uid);
 	if ((r = owners_connect()) < 0)
 		return r;
-	res = PQexecParams(O.conn, owners_sql, 3, NULL, params, NULL, NULL, 0);
+	res = owners_query(uidbuf, name);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQstatus(O.conn) != CONNECTION_OK) {
+		/* The connection went (a server restarted, a pooler's idle
+		 * cut): once more on a new one. */
+		PQclear(res);
+		if ((r = owners_connect()) < 0)
+			return r;
+		res = owners_query(uidbuf, name);
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		log_warnx("cannot check the owner of uid %u: %s", (unsigned)uid,
 		          PQresultErrorMessage(res));

@@ -14,8 +14,9 @@
  * person reach another's timers.
  *
  * Root (uid 0) is root everywhere and never checked; nor are the uids of
- * a user instance (it serves one user) or a peer the resolver could not
- * look up (peer.h: it may not schedule hooks either).
+ * a user instance (it serves one user). A uid that cannot be checked
+ * (the database or the user lookup failed) is refused with UNAVAILABLE
+ * until it can (peer.h, PEER_UNCHECKED): never let through unchecked.
  *
  * Thread-safety: owners_check runs on peer.c's resolver thread only (it
  * blocks on the database as NSS may); owners_open and owners_close at

@@ -168,7 +168,7 @@ peer_check(peer_check_fn fn, uid_t uid, struct peer_id *id)
 	if (r == -EPERM)
 		id->state = PEER_REFUSED;
 	else if (r < 0)
-		id->state = PEER_UNRESOLVED;
+		id->state = PEER_UNCHECKED;
 }
 
 /* Hands a waiting connection to its loop, resolved or not. */
@@ -221,8 +221,12 @@ peer_thread(void *arg)
 				now = peer_now_ms();
 				e = peer_slot(w->uid);
 				e->id = id;
-				e->until_ms = now + 1000 *
-				    (id.state == PEER_NAMED ?
+				/* Unchecked: this connection's answer,
+				 * asked again at the next. */
+				e->until_ms = id.state == PEER_UNCHECKED ? now :
+				    now + 1000 *
+				    (id.state == PEER_NAMED ||
+				     id.state == PEER_REFUSED ?
 				     PEER_TTL_S : PEER_NEGATIVE_TTL_S);
 			}
 		}
@@ -347,5 +351,7 @@ peer_lookup(uid_t uid, struct peer_id *ret)
 	pthread_mutex_lock(&P.lock);
 	if ((e = peer_find(uid)) != NULL)
 		*ret = e->id;
+	if (P.check != NULL && ret->state == PEER_UNRESOLVED)
+		ret->state = PEER_UNCHECKED;
 	pthread_mutex_unlock(&P.lock);
 }

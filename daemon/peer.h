@@ -43,6 +43,9 @@ enum peer_state {
 	PEER_REFUSED,        /* the check (peer_set_check) refused it: name
 	                        is its name here ("" for none), other the
 	                        one the check knows */
+	PEER_UNCHECKED,      /* a check is set and could not run (its
+	                        database, or the lookup, failed): refused
+	                        until it can, never let through unchecked */
 };
 
 /* What the daemon knows of a peer; copied into each conn (and proxy). */
@@ -55,9 +58,12 @@ struct peer_id {
 /*
  * A check of each uid the resolver looked up, on the resolver thread:
  * fn(uid, its name or NULL for no entry, other, othersize) returns 0 to
- * accept, -EPERM to refuse (other: why, the name it knows), another
- * -errno when it cannot tell (the peer stays unresolved, not cached).
- * Set before peer_init; cluster mode's owners_check (owners.h).
+ * accept, -EPERM to refuse (other: the name it knows), another -errno
+ * when it cannot tell (PEER_UNCHECKED, asked again at the next
+ * connection). With a check set, a uid the resolver has no checked
+ * answer for (a lookup failed, the queue was full) is PEER_UNCHECKED
+ * too: nobody reaches the loops unchecked. Set before connections are
+ * accepted; cluster mode's owners_check (owners.h).
  */
 typedef int (*peer_check_fn)(uid_t uid, const char *name, char *other,
                              size_t othersize);

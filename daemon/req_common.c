@@ -267,9 +267,10 @@ req_exec_owner(struct req_ctx *ctx, const Evd__Exec *x, const char **ret)
 		                "when it connected; reconnect and try again",
 		                (unsigned)ctx->uid);
 	case PEER_REFUSED: /* dispatch refused its requests already */
+	case PEER_UNCHECKED:
 		return req_fail(ctx, EVD__ERROR_CODE__PERMISSION_DENIED,
-		                "uid %u is someone else on another node",
-		                (unsigned)ctx->uid);
+		                "uid %u is not known to be the same user on "
+		                "every node", (unsigned)ctx->uid);
 	case PEER_NAMED:
 		break;
 	}

@@ -100,8 +100,47 @@ check "  and never recorded" \
 check "  and again on its next connection" \
 	bash -c "! (cd / && setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env HOME=/ '$EVCTL' --socket '$sock' list) >/dev/null 2>&1"
 
+# Two nodes meeting a new uid at the same moment agree on one name: a
+# node whose check runs while another's insert of that uid is not yet
+# committed waits for it, and refuses (before, it saw no row and let the
+# uid through as itself).
+SYS=$(id -u sys 2>/dev/null || echo 3)
+psql -X -q -d "$EVD_TEST_PG" -c "BEGIN;
+  INSERT INTO evd.owners (uid, name, first_node)
+  VALUES ($SYS, 'trudy', 'elsewhere');
+  SELECT pg_sleep(1.5); COMMIT;" >/dev/null 2>&1 &
+racer=$!
+# Its insert is in (and not committed) once it sleeps.
+for _ in $(seq 1 100); do
+	[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'
+	     AND query LIKE '%pg_sleep(1.5)%' AND pid <> pg_backend_pid()")" = 1 ] &&
+		break
+	sleep 0.05
+done
+as "$SYS" later 1h --channel c >"$dir/out5" 2>&1
+rc=$?
+wait "$racer"
+check "a uid another node records at the same moment is refused" \
+	test "$rc" -ne 0
+check "  naming that node's name" grep -q "but trudy on another node" \
+	"$dir/out5"
+
+# The check cannot run (its table gone): the uid is refused for now,
+# never let through unchecked; once it can run again, it is served.
+BIN=$(id -u bin 2>/dev/null || echo 2)
+sql "ALTER TABLE evd.owners RENAME TO owners_away"
+as "$BIN" later 1h --channel c >"$dir/out6" 2>&1
+rc=$?
+sql "ALTER TABLE evd.owners_away RENAME TO owners"
+check "a uid that cannot be checked is refused" test "$rc" -ne 0
+check "  as unavailable, to try again" grep -q "UNAVAILABLE\|cannot check who uid $BIN" \
+	"$dir/out6"
+id4=$(as "$BIN" later 1h --channel c 2>"$dir/err7")
+check "  and served once the check runs" test -n "$id4"
+
 if [ "$fail" -ne 0 ]; then
-	echo "--- evctl said:"; cat "$dir/out" "$dir/out2" "$dir/err3" "$dir/err4"
+	echo "--- evctl said:"; cat "$dir/out" "$dir/out2" "$dir/err3" "$dir/err4" \
+		"$dir/out5" "$dir/out6" "$dir/err7"
 	echo "--- evd.log:"; tail -20 "$dir/evd.log"
 fi
 [ "$fail" -eq 0 ] && echo "test_cluster_owners: all checks passed"
