@@ -546,12 +546,17 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
+	/* Made anew each time: within one step of a connect libpq may
+	 * close its socket and open another (the next host, an SSL retry)
+	 * that reuses the number, which epoll forgot with the old one. */
 	if (r < 0) {
 		log_warnx("cluster: node %s: %s", cl.st.node, err);
+		cluster_unwatch();
 		cluster_watch();
 		return;
 	}
 	if (r == 0) {
+		cluster_unwatch();
 		cluster_watch(); /* a reconnect's next step may write */
 		return;
 	}

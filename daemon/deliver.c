@@ -148,7 +148,7 @@ deliver_channel(const struct fire *f)
 
 /* Queues the hook of an exec fire whose "started" run sched recorded;
  * if it cannot be queued, the run is recorded as failed in s. */
-static void
+static bool
 deliver_exec(const struct fire *f, struct store *s)
 {
 	Evd__Run er = EVD__RUN__INIT;
@@ -177,7 +177,7 @@ deliver_exec(const struct fire *f, struct store *s)
 		  f->timer_id, (unsigned)f->uid, f->fire_id,
 		  f->lateness_ns / 1000);
 	if (hook_fire(&hf, why, sizeof why) >= 0)
-		return;
+		return true;
 	memset(&run, 0, sizeof run);
 	run.timer_id = f->timer_id;
 	run.fire_id = f->fire_id;
@@ -198,6 +198,7 @@ deliver_exec(const struct fire *f, struct store *s)
 	er.outcome = evd_run_outcome_to_pb(EVD_RUN_EXEC_FAILED);
 	er.detail = why;
 	wait_notify(f->timer_id, &er);
+	return false;
 }
 
 /* Sends a caller fire's event on its connection, then tells its waiters.
@@ -242,7 +243,7 @@ deliver_caller(const struct fire *f)
 	wait_notify(f->timer_id, &run);
 }
 
-void
+bool
 deliver_fire(const struct fire *f, struct store *s)
 {
 	switch (f->target) {
@@ -250,12 +251,12 @@ deliver_fire(const struct fire *f, struct store *s)
 		deliver_channel(f);
 		break;
 	case FIRE_EXEC:
-		deliver_exec(f, s);
-		break;
+		return deliver_exec(f, s);
 	case FIRE_CALLER:
 		deliver_caller(f);
 		break;
 	}
+	return true;
 }
 
 void

@@ -90,10 +90,12 @@ int deliver_stage(const struct fire *f, struct store *s);
  * recorded in s and waiters told); a caller fire's Fired event is sent
  * on its connection and its waiters told. A delivery that fails here is
  * logged and, where the store has it, recorded: the fire counts as done
- * either way, so nothing is returned and nothing is to be held (holding
- * is decided before any write, by deliver_ready and the batch).
+ * either way, and nothing is to be held (holding is decided before any
+ * write, by deliver_ready and the batch). Returns false only for an
+ * exec fire whose hook did not start (its failed run recorded): nothing
+ * will end it, so a cluster node retires its claim at once.
  */
-void deliver_fire(const struct fire *f, struct store *s);
+bool deliver_fire(const struct fire *f, struct store *s);
 
 /*
  * The one builder of Fired events: fills *ret from the fields of f

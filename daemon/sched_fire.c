@@ -311,7 +311,7 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	int64_t sent_ns = 0;
 	struct fire f;
 	struct store *s;
-	bool defer;
+	bool defer, started;
 	int r;
 
 	/* Cluster mode: a node that cannot prove its lease fires nothing
@@ -372,10 +372,15 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 		return false;
 	}
 	metrics_observe_lateness(fg->lateness);
-	deliver_fire(&f, s);
-	if (defer)
+	started = deliver_fire(&f, s);
+	if (defer) {
 		sched.cluster->exec_fired(t->id, TC(t)->fence, sent_ns,
 		                          rn.lease_left_ns);
+		/* Its failed run is recorded and nothing will end it: the
+		 * claim is retired now, or it would be renewed for ever. */
+		if (!started)
+			sched.cluster->exec_ended(t->id);
+	}
 	sched_advance(t, fg);
 	return true;
 }

@@ -279,8 +279,8 @@ enum store_pg_stmt {
 	VIS(due) ", now()) + " t_us "::int8 * interval '1 us' END"
 /* What a claim's lease has left, in ns (INT64_MAX: a paused timer's). */
 #define LEASE_LEFT                                                             \
-	"CASE WHEN isfinite(vis_at) THEN (extract(epoch FROM vis_at - now())"  \
-	" * 1e9)::int8 ELSE 9223372036854775807 END"
+	"CASE WHEN isfinite(vis_at) THEN (extract(epoch FROM vis_at -"        \
+	" clock_timestamp()) * 1e9)::int8 ELSE 9223372036854775807 END"
 /* IDs per block of evd.id_blocks (its INCREMENT BY). */
 #define ID_BLOCK 4096
 
@@ -481,13 +481,17 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* Renews this node's claims ($1 ids, $2 their fences, fenced):
      * their lease runs T ($3 us) from now at least. A claim that is
      * not returned was lost (reaped, taken, adopted anew). */
+    /* clock_timestamp(), not now() (the transaction's start, which a
+     * lock wait earlier in the batch leaves behind): the lease left is
+     * measured from no earlier than the node sent this, so the node's
+     * sent + left never runs past vis_at. */
     [ST_C_RENEW] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
-		   " now() + $3::int8 * interval '1 us')"
+		   " clock_timestamp() + $3::int8 * interval '1 us')"
 		   " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
 		   " WHERE t.id = r.rid AND t.fence = r.rfence"
 		   " AND t.state = 'C' AND t.claim_node = $4"
-		   " RETURNING t.id, (extract(epoch FROM t.vis_at - now())"
-		   " * 1e9)::int8",
+		   " RETURNING t.id, (extract(epoch FROM t.vis_at -"
+		   " clock_timestamp()) * 1e9)::int8",
     /* A fenced cancel of this node's claim ($3 node, $4 fence) that
      * says, when it changes nothing, whether the timer still waits
      * and, if claimed, by which node (the snapshot before the update:

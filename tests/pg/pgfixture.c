@@ -246,6 +246,17 @@ pgfx_launch(struct pgfx *fx, char *why, size_t whysize)
 	return 1;
 }
 
+/* waitpid(pid, status, 0), again when a signal interrupts it. */
+static pid_t
+pgfx_wait(pid_t pid, int *status)
+{
+	pid_t r;
+
+	while ((r = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
 int
 pgfx_crash(struct pgfx *fx, char *why, size_t whysize)
 {
@@ -274,14 +285,15 @@ pgfx_crash(struct pgfx *fx, char *why, size_t whysize)
 
 		pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	/* with_pg's fault signals interrupt the waits (no SA_RESTART). */
+	if (pid < 0 || pgfx_wait(pid, &status) != pid ||
 	    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		pgfx_why(why, whysize, "pg_ctl stop -m immediate failed (see "
 		         "%s)", log);
 		return -1;
 	}
 	/* pg_ctl waited for it to go; it was our child: reap it. */
-	if (waitpid(fx->pid, &status, 0) != fx->pid) {
+	if (pgfx_wait(fx->pid, &status) != fx->pid) {
 		pgfx_why(why, whysize, "waitpid: %s", strerror(errno));
 		return -1;
 	}

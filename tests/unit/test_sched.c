@@ -84,6 +84,7 @@ static struct {
 	size_t ncancelled; /* deliver_cancelled calls (not in calls[]) */
 	uint64_t cancelled_id;
 	int64_t cancelled_due_rt_ns;
+	bool hook_fails;  /* deliver_fire: the hook does not start */
 } fake;
 
 static void
@@ -121,7 +122,7 @@ deliver_stage(const struct fire *f, struct store *s)
 	return 0;
 }
 
-void
+bool
 deliver_fire(const struct fire *f, struct store *s)
 {
 	/* A caller fire writes nothing; a durable one is in the batch. */
@@ -130,6 +131,7 @@ deliver_fire(const struct fire *f, struct store *s)
 	else
 		assert_non_null(s);
 	record('f', f);
+	return !(f->target == FIRE_EXEC && fake.hook_fails);
 }
 
 int
@@ -924,6 +926,29 @@ test_cluster_exec_at_least_once(void **state)
 	assert_int_equal(cfake.nlost, 0);
 }
 
+/* A one-shot exec timer whose hook does not start (its failed run is
+ * recorded) is retired at once: nothing will end it, and a claim kept
+ * for a hook that never runs would be renewed for ever. */
+static void
+test_cluster_exec_not_started(void **state)
+{
+	static const uint8_t exec[] = {0x0a, 0x04, 't', 'r', 'u', 'e'};
+	struct timer *t;
+	uint64_t id;
+
+	(void)state;
+	cfake.live = true;
+	fake.hook_fails = true;
+	t = add_durable(NULL, exec, sizeof exec);
+	id = sched_timer_id(t);
+	advance(2 * S);
+	run_due();
+	assert_int_equal(nfired(), 1);
+	assert_int_equal(cfake.nfired, 1);
+	assert_int_equal(cfake.nended, 1);
+	assert_int_equal(cfake.ended[0], id);
+}
+
 /* A retire that finds its claim gone (another node has the timer) is
  * a fence loss: reported, nothing of the fire delivered or staged, and
  * the batch goes on. */
@@ -1017,6 +1042,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_failure_message, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_exec_at_least_once,
+					    setup_cluster, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_exec_not_started,
 					    setup_cluster, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_claim_lost,
 					    setup_cluster, teardown),
