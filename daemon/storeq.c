@@ -99,13 +99,17 @@ struct store {
 	pthread_mutex_t list_lock;
 	struct qbatch *pub_head, **pub_tail; /* list_lock */
 	size_t pub_bytes;                    /* list_lock */
+	/* Batches published and batches run (committed or failed), by
+	 * whoever ran them: storeq_wait waits for a count, not for the
+	 * executor to be idle, which under steady load it never is. */
+	uint64_t npub, ndone;                /* list_lock */
 	/* The executor thread runs what is published as soon as it is, so
 	 * that one batch's statements overlap the fsync of the one before
 	 * (on batch's sync thread, storeq_wait). */
 	pthread_t thread;
 	pthread_cond_t work_cv;   /* list_lock: published, or quit */
-	pthread_cond_t idle_cv;   /* list_lock: the executor caught up */
-	bool busy, quit;          /* list_lock */
+	pthread_cond_t done_cv;   /* list_lock: ndone grew */
+	bool quit;                /* list_lock */
 
 	pthread_mutex_t free_lock;
 	struct qchunk *free;        /* free_lock: QCHUNK_SIZE chunks */
@@ -403,6 +407,8 @@ q_run_list(struct store *q, struct qbatch *list)
 	struct qbatch *b;
 	int r;
 
+	uint64_t n = 0;
+
 	while ((b = list) != NULL) {
 		list = b->next;
 		if (!atomic_load(&q->failed)) {
@@ -414,6 +420,13 @@ q_run_list(struct store *q, struct qbatch *list)
 				committed = true;
 		}
 		qb_free(b);
+		n++;
+	}
+	if (n > 0) {
+		pthread_mutex_lock(&q->list_lock);
+		q->ndone += n;
+		pthread_cond_broadcast(&q->done_cv);
+		pthread_mutex_unlock(&q->list_lock);
 	}
 	return committed;
 }
@@ -440,12 +453,9 @@ q_executor_main(void *arg)
 			pthread_cond_wait(&q->work_cv, &q->list_lock);
 		if (q->pub_head == NULL)
 			break;
-		q->busy = true;
 		pthread_mutex_unlock(&q->list_lock);
 		(void)storeq_execute(q);
 		pthread_mutex_lock(&q->list_lock);
-		q->busy = false;
-		pthread_cond_broadcast(&q->idle_cv);
 	}
 	pthread_mutex_unlock(&q->list_lock);
 	return NULL;
@@ -454,15 +464,17 @@ q_executor_main(void *arg)
 void
 storeq_wait(struct store *q)
 {
+	uint64_t target;
+
+	/* Every batch published so far has run once ndone reaches it,
+	 * whoever ran it (the executor, or the loop for a read or at the
+	 * bound): counted after its commit, so the flush after this call
+	 * covers it. Batches published meanwhile are not waited for. */
 	pthread_mutex_lock(&q->list_lock);
-	while (q->pub_head != NULL || q->busy)
-		pthread_cond_wait(&q->idle_cv, &q->list_lock);
+	target = q->npub;
+	while (q->ndone < target)
+		pthread_cond_wait(&q->done_cv, &q->list_lock);
 	pthread_mutex_unlock(&q->list_lock);
-	/* The loop may have taken the list to run it itself (a read, the
-	 * bound): it holds run_lock until those commits are done, and the
-	 * flush after this call must cover them. */
-	pthread_mutex_lock(&q->run_lock);
-	pthread_mutex_unlock(&q->run_lock);
 }
 
 /* The loop takes the wrapped store (nested calls keep it). */
@@ -529,6 +541,7 @@ storeq_publish(struct store *q, uint64_t seq)
 	pthread_mutex_lock(&q->list_lock);
 	*q->pub_tail = b;
 	q->pub_tail = &b->next;
+	q->npub++;
 	q->pub_bytes += b->bytes;
 	over = q->pub_bytes > STOREQ_MAX_BYTES;
 	pthread_cond_signal(&q->work_cv);
@@ -616,7 +629,7 @@ q_close(struct store *q)
 	}
 	qb_free(q->cur);
 	q->be->close(q->s);
-	pthread_cond_destroy(&q->idle_cv);
+	pthread_cond_destroy(&q->done_cv);
 	pthread_cond_destroy(&q->work_cv);
 	pthread_mutex_destroy(&q->list_lock);
 	pthread_mutex_destroy(&q->run_lock);
@@ -978,7 +991,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 	pthread_mutex_init(&q->list_lock, NULL);
 	pthread_mutex_init(&q->free_lock, NULL);
 	pthread_cond_init(&q->work_cv, NULL);
-	pthread_cond_init(&q->idle_cv, NULL);
+	pthread_cond_init(&q->done_cv, NULL);
 	atomic_init(&q->failed, false);
 	q->pub_tail = &q->pub_head;
 	/* Signals are the loop's (libevent's signal events). */
@@ -987,7 +1000,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 	r = pthread_create(&q->thread, NULL, q_executor_main, q);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
-		pthread_cond_destroy(&q->idle_cv);
+		pthread_cond_destroy(&q->done_cv);
 		pthread_cond_destroy(&q->work_cv);
 		pthread_mutex_destroy(&q->free_lock);
 		pthread_mutex_destroy(&q->list_lock);
