@@ -298,3 +298,25 @@ def test_reply_to_a_cancelled_future_is_dropped(run):
             assert futs[1].cancelled()
         await ev.close()
     run(main())
+
+
+def test_stats_carry_the_cluster_node_only_in_cluster_mode() -> None:
+    """A single node's Stats have cluster None; a cluster node's have
+    every field of ClusterStats, converted from the reply."""
+    from evd._types import conv_stats
+    m = pb.StatsReply(pending_timers=3)
+    s = conv_stats(m)
+    assert s.pending_timers == 3 and s.cluster is None
+    m.cluster.node = "7"
+    m.cluster.lease_live = True
+    m.cluster.claims_held = 90
+    m.cluster.fence_losses = 2
+    m.cluster.db_rtt_p99_ns = 1500000
+    s = conv_stats(m)
+    assert isinstance(s.cluster, evd.ClusterStats)
+    assert (s.cluster.node, s.cluster.lease_live, s.cluster.claims_held,
+            s.cluster.fence_losses, s.cluster.db_rtt_p99_ns) == \
+        ("7", True, 90, 2, 1500000)
+    # Every field the proto has is in the dataclass, and none else.
+    assert set(evd.ClusterStats.__dataclass_fields__) == \
+        {f.name for f in pb.ClusterStats.DESCRIPTOR.fields}

@@ -245,6 +245,27 @@ class TimeInfo:
 
 
 @dataclass
+class ClusterStats:
+    """The node, in cluster mode (evd(8), CLUSTER MODE): its id, whether
+    its lease is live, the claims it holds, its fence losses, reaps and
+    lease lapses, and the database's latency (heartbeat round trips)."""
+    node: str = ""
+    lease_live: bool = False
+    claims_held: int = 0
+    claimed_total: int = 0
+    fence_losses: int = 0
+    reaped_nodes: int = 0
+    reaped_timers: int = 0
+    lease_lapses: int = 0
+    lease_gaps: int = 0
+    db_rtt_last_ns: int = 0
+    db_rtt_p99_ns: int = 0
+    db_rtt_max_ns: int = 0
+    db_rtt_samples: int = 0
+    db_rtt_pending_ns: int = 0
+
+
+@dataclass
 class Stats:
     pending_timers: int = 0
     connections: int = 0
@@ -263,6 +284,8 @@ class Stats:
     clock_steps: int = 0
     tz_changes: int = 0
     utc_offset_s: int = 0
+    # The node, in cluster mode; None on a single node.
+    cluster: Optional[ClusterStats] = None
 
 
 @dataclass
@@ -415,7 +438,13 @@ def conv_time(m: Any) -> TimeInfo:
 def conv_stats(m: Any) -> Stats:
     s = Stats()
     for name in Stats.__dataclass_fields__:
-        setattr(s, name, getattr(m, name))
+        if name != "cluster":
+            setattr(s, name, getattr(m, name))
+    if m.HasField("cluster"):
+        c = ClusterStats()
+        for name in ClusterStats.__dataclass_fields__:
+            setattr(c, name, getattr(m.cluster, name))
+        s.cluster = c
     return s
 
 
