@@ -2791,6 +2791,7 @@ const struct store_backend store_pg_backend = {
 struct store_pg_node {
 	PGconn *conn;
 	char *conninfo;
+	char *options;   /* the conninfo's options, then lock_timeout */
 	char id[32];
 	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
 	bool got;        /* its result came, the end of it not yet */
@@ -2800,12 +2801,37 @@ struct store_pg_node {
 	char lock_timeout[48];
 };
 
-/* The node connection's own settings (before the conninfo's, which win:
- * expand_dbname). */
+/* The node connection's own settings: before the conninfo's, which win
+ * (expand_dbname), except options, after it: the conninfo's own options
+ * with lock_timeout added (store_pg_node_options), which a reconnect
+ * must not lose as it would with options= in the conninfo. */
 static const char *const store_pg_node_kw[] = {
-	"connect_timeout", "application_name", "options", "dbname", NULL
+	"connect_timeout", "application_name", "dbname", "options", NULL
 };
 #define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms"
+
+/* The conninfo's options (if any) and STORE_PG_NODE_OPTIONS, in a new
+ * string; NULL: no memory, or a conninfo libpq cannot parse (connecting
+ * says why). */
+static char *
+store_pg_node_options(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char *theirs = NULL;
+	char *ret;
+
+	if (opts == NULL)
+		return strdup(STORE_PG_NODE_OPTIONS);
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+			theirs = o->val;
+	if (theirs == NULL || theirs[0] == '\0')
+		ret = strdup(STORE_PG_NODE_OPTIONS);
+	else if (asprintf(&ret, "%s %s", theirs, STORE_PG_NODE_OPTIONS) < 0)
+		ret = NULL;
+	PQconninfoFree(opts);
+	return ret;
+}
 
 
 /* Was this row still fresh on arrival? Then the node's heartbeat row is
@@ -2854,7 +2880,7 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	/* The loop waits for this connect (start-up, or a reconnect after
 	 * a loss): bounded, unless the conninfo says otherwise (its values
 	 * come after ours, so they win). */
-	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+	const char *val[] = { "2", "evd", n->conninfo, n->options,
 		              NULL };
 
 	PQfinish(n->conn);
@@ -2891,8 +2917,9 @@ store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
 	int r;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL ||
-	    (n->conninfo = strdup(conninfo)) == NULL) {
-		free(n);
+	    (n->conninfo = strdup(conninfo)) == NULL ||
+	    (n->options = store_pg_node_options(conninfo)) == NULL) {
+		store_pg_node_close(n);
 		snprintf(err, errsize, "out of memory");
 		return -ENOMEM;
 	}
@@ -2934,6 +2961,7 @@ store_pg_node_close(struct store_pg_node *n)
 		return;
 	PQfinish(n->conn);
 	free(n->conninfo);
+	free(n->options);
 	free(n);
 }
 
@@ -3002,7 +3030,7 @@ store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
 int
 store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
 {
-	const char *val[] = { "2", "evd", STORE_PG_NODE_OPTIONS, n->conninfo,
+	const char *val[] = { "2", "evd", n->conninfo, n->options,
 		              NULL };
 
 	store_pg_node_abandon(n);
