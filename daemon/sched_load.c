@@ -348,6 +348,17 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 	int64_t v;
 	int r;
 
+	if (be->meta_get(s, "next_timer_id", &v) == 0)
+		reserved_id = (uint64_t)v;
+	if (be->meta_get(s, "next_fire_id", &v) == 0)
+		reserved_fire_id = (uint64_t)v;
+	/* A store that cannot be read now (a server out of reach) leaves
+	 * memory as it is: reads of what evd holds go on, no durable timer
+	 * fires while the store refuses writes, and the rebuild runs again
+	 * once it takes them (loop.c). Forgetting first left nothing to
+	 * read until then. */
+	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
+		return r;
 	/* Forget every durable timer; the store is the truth. */
 	while ((t = idtab_next(sched.by_id, id, &id)) != NULL) {
 		if (TIMER_DURABLE(t)) {
@@ -355,12 +366,6 @@ sched_reload_durable(const struct store_backend *be, struct store *s)
 			timer_free(t);
 		}
 	}
-	if (be->meta_get(s, "next_timer_id", &v) == 0)
-		reserved_id = (uint64_t)v;
-	if (be->meta_get(s, "next_fire_id", &v) == 0)
-		reserved_fire_id = (uint64_t)v;
-	if ((r = be->max_ids(s, &max_id, &max_fire_id)) < 0)
-		return r;
 	sched_reload_ids(&sched.next_id, &sched.id_limit, reserved_id,
 	                 max_id);
 	sched_reload_ids(&sched.next_fire_id, &sched.fire_id_limit,
