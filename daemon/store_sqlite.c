@@ -2556,19 +2556,35 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 /*
  * claim() reads every pending timer at start-up (a million of them in a
  * restart that has a 1 s budget), and stepping SQLite through them costs
- * about as much as the daemon's work on each. So a reader thread steps
- * the scan and copies rows into batches while the caller's thread runs
- * cb over the batch before: the two halves run on two cores.
+ * about twice the daemon's work on each. So reader threads step the scan
+ * and copy rows into batches while the caller's thread runs cb over the
+ * batches already read. One reader alone was the restart's critical path
+ * (it ran the whole time, the caller half of it); a large table is read
+ * by two, each over half of the id range, the second on a read-only
+ * connection of its own. Both see the same rows: the caller owns the
+ * store, so nothing writes meanwhile, and the split is made only when
+ * the main connection has no transaction open (its uncommitted rows would
+ * be seen by one reader only). Each reader's rows reach cb in id order,
+ * the two readers' interleaved (equal deadlines still fire in id order:
+ * the scheduler breaks ties by id, not by load order).
  *
- * Owner: the reader owns the connection from its start to its join (the
+ * Owner: a reader owns its connection from its start to its join (the
  * caller's thread runs cb only, which must not call the store meanwhile;
- * store.h says so); a slot belongs to the reader while !full and to the
- * caller while full, handed over under mu.
+ * store.h says so); a reader's slot ring is filled in order, a slot
+ * belonging to the reader while !full and to the caller while full,
+ * handed over under the shared mu.
  */
 #define CLAIM_BATCH 512
 #define CLAIM_SLOTS 4
+#define CLAIM_READERS 2
 #define CLAIM_NONE SIZE_MAX
 #define CLAIM_CACHE_KIB 256
+/* Ids spanned below which one reader does it all: a second connection
+ * costs about a millisecond to open. */
+#define CLAIM_SPLIT_MIN 65536
+#define CLAIM_RANGE_SQL                                                        \
+	"SELECT " TIMER_COLS " FROM timers WHERE state = 'P'"                  \
+	" AND due_rt_ns <= ?1 AND id >= ?2 AND id <= ?3"
 
 enum { CLAIM_CHANNEL, CLAIM_KEY, CLAIM_PAYLOAD, CLAIM_EXEC, CLAIM_SCHED,
        CLAIM_NOFF };
@@ -2583,14 +2599,30 @@ struct claim_slot {
 	bool last; /* no rows after this batch's */
 };
 
+struct claim_reader;
+
+/* One reader thread's scan, and its ring of slots. */
+struct claim_scan {
+	struct claim_reader *cr;
+	sqlite3 *db;       /* its own connection, or NULL: the store's */
+	sqlite3_stmt *st;  /* st of the store's, or of db */
+	int rc;            /* its last sqlite3_step, once done */
+	char err[256];     /* sqlite3_errmsg when rc is a failure */
+	bool nomem;
+	pthread_t thread;
+	bool started;      /* its thread runs (join it) */
+	bool done;         /* the caller took its last slot */
+	size_t next;       /* the caller's next slot of the ring */
+	struct claim_slot slot[CLAIM_SLOTS];
+};
+
+/* What the readers and the caller share (allocated: the slots are
+ * large). */
 struct claim_reader {
-	sqlite3_stmt *st;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop; /* the caller wants no more rows */
-	int rc;    /* the last sqlite3_step, once the reader is done */
-	bool nomem;
-	struct claim_slot slot[CLAIM_SLOTS];
+	struct claim_scan sc[CLAIM_READERS];
 };
 
 /* Appends len bytes of p to the slot; its offset, or CLAIM_NONE when p
@@ -2649,14 +2681,14 @@ static void *
 store_sqlite_claim_reader(void *arg)
 {
 	struct store_sqlite_boot_memo memo = { .text = "" };
-	struct claim_reader *cr = arg;
+	struct claim_scan *sc = arg;
+	struct claim_reader *cr = sc->cr;
 	struct claim_slot *sl;
 	size_t i = 0;
-	bool nomem = false;
 	int rc = SQLITE_ROW;
 
 	for (;;) {
-		sl = &cr->slot[i];
+		sl = &sc->slot[i];
 		pthread_mutex_lock(&cr->mu);
 		while (sl->full && !cr->stop)
 			pthread_cond_wait(&cr->cv, &cr->mu);
@@ -2667,18 +2699,19 @@ store_sqlite_claim_reader(void *arg)
 		pthread_mutex_unlock(&cr->mu);
 		sl->n = sl->len = 0;
 		while (sl->n < CLAIM_BATCH &&
-		       (rc = sqlite3_step(cr->st)) == SQLITE_ROW)
-			if (store_sqlite_claim_row(sl, cr->st, &memo) < 0) {
-				nomem = true;
+		       (rc = sqlite3_step(sc->st)) == SQLITE_ROW)
+			if (store_sqlite_claim_row(sl, sc->st, &memo) < 0) {
+				sc->nomem = true;
 				break;
 			}
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			snprintf(sc->err, sizeof(sc->err), "%s",
+				 sqlite3_errmsg(sqlite3_db_handle(sc->st)));
 		pthread_mutex_lock(&cr->mu);
 		sl->full = true;
-		sl->last = rc != SQLITE_ROW || nomem;
-		if (sl->last) {
-			cr->rc = rc;
-			cr->nomem = nomem;
-		}
+		sl->last = rc != SQLITE_ROW || sc->nomem;
+		if (sl->last)
+			sc->rc = rc;
 		pthread_cond_broadcast(&cr->cv);
 		pthread_mutex_unlock(&cr->mu);
 		if (sl->last)
@@ -2714,17 +2747,102 @@ store_sqlite_claim_entry(const struct claim_slot *sl, size_t j,
 	t->sched = store_sqlite_claim_at(sl, off[CLAIM_SCHED], t->sched_len);
 }
 
+/*
+ * Splits the scan in two at the middle of the pending ids: the first half
+ * on the store's connection (its range statement), the second on a
+ * read-only connection of its own. Returns the number of scans set up in
+ * sc[] (1: the whole table on the store's ST_CLAIM, when the table is
+ * small, a transaction is open, or the second connection cannot be had).
+ */
+static int
+store_sqlite_claim_split(struct store *s, int64_t horizon_rt_ns,
+			 struct claim_scan sc[CLAIM_READERS])
+{
+	sqlite3_stmt *ids = NULL, *r0 = NULL, *r1 = NULL;
+	sqlite3 *db = NULL;
+	int64_t lo, hi, mid;
+	int rc;
+
+	sc[0].st = s->st[ST_CLAIM];
+	if (!sqlite3_get_autocommit(s->db))
+		return 1;
+	/* Two subqueries: each is one b-tree descent (a min() beside a
+	 * max() in one select is a full scan). */
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT (SELECT min(id) FROM timers),"
+			       " (SELECT max(id) FROM timers)",
+			       -1, &ids, NULL) != SQLITE_OK ||
+	    sqlite3_step(ids) != SQLITE_ROW ||
+	    sqlite3_column_type(ids, 0) == SQLITE_NULL) {
+		sqlite3_finalize(ids);
+		return 1;
+	}
+	lo = sqlite3_column_int64(ids, 0);
+	hi = sqlite3_column_int64(ids, 1);
+	sqlite3_finalize(ids);
+	if (hi - lo < CLAIM_SPLIT_MIN)
+		return 1;
+	mid = lo + (hi - lo) / 2;
+	rc = sqlite3_open_v2(s->path, &db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
+				 SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, CLAIM_RANGE_SQL, -1, &r0, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_prepare_v2(db, CLAIM_RANGE_SQL, -1, &r1, NULL) !=
+		SQLITE_OK) {
+		sqlite3_finalize(r0);
+		sqlite3_finalize(r1);
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_bind_int64(r0, 1, horizon_rt_ns);
+	sqlite3_bind_int64(r0, 2, lo);
+	sqlite3_bind_int64(r0, 3, mid);
+	sqlite3_bind_int64(r1, 1, horizon_rt_ns);
+	sqlite3_bind_int64(r1, 2, mid + 1);
+	sqlite3_bind_int64(r1, 3, hi);
+	sc[0].st = r0;
+	sc[1].st = r1;
+	sc[1].db = db;
+	return 2;
+}
+
+/* Releases what store_sqlite_claim_split made. */
+static void
+store_sqlite_claim_unsplit(struct store *s, struct claim_scan *sc, int n)
+{
+	sqlite3_reset(s->st[ST_CLAIM]);
+	sqlite3_clear_bindings(s->st[ST_CLAIM]);
+	for (int i = 0; i < n; i++) {
+		if (sc[i].st != s->st[ST_CLAIM])
+			sqlite3_finalize(sc[i].st);
+		if (sc[i].db != NULL)
+			sqlite3_close(sc[i].db);
+	}
+}
+
+static void
+store_sqlite_claim_free(struct claim_reader *cr, int nscan)
+{
+	for (int i = 0; i < nscan; i++)
+		for (size_t j = 0; j < CLAIM_SLOTS; j++)
+			free(cr->sc[i].slot[j].bytes);
+	pthread_cond_destroy(&cr->cv);
+	pthread_mutex_destroy(&cr->mu);
+	free(cr);
+}
+
 static int
 store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 		   void *arg)
 {
 	struct claim_reader *cr;
+	struct claim_scan *sc;
 	struct store_timer t;
-	pthread_t reader;
 	char sql[64];
-	size_t i = 0, j;
-	bool last = false;
-	int r = 0, rc;
+	int nscan, i, r = 0, rc;
 
 	sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
 	/* A scan reads each page once: a page cache growing to CACHE_KIB
@@ -2734,30 +2852,59 @@ store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
 					       0);
-	cr->st = s->st[ST_CLAIM];
+	sc = cr->sc;
+	nscan = store_sqlite_claim_split(s, horizon_rt_ns, sc);
 	pthread_mutex_init(&cr->mu, NULL);
 	pthread_cond_init(&cr->cv, NULL);
-	if (pthread_create(&reader, NULL, store_sqlite_claim_reader, cr) !=
-	    0) {
-		/* No thread: the same scan on this one. */
-		pthread_cond_destroy(&cr->cv);
-		pthread_mutex_destroy(&cr->mu);
-		free(cr);
-		return store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg,
-					       0);
+	for (i = 0; i < nscan; i++) {
+		sc[i].cr = cr;
+		sc[i].rc = SQLITE_DONE;
+		if (pthread_create(&sc[i].thread, NULL,
+				   store_sqlite_claim_reader, &sc[i]) != 0)
+			break;
+		sc[i].started = true;
 	}
-	while (!last && r == 0) {
-		struct claim_slot *sl = &cr->slot[i];
+	if (i < nscan) {
+		/* No thread for every scan: stop those started, then the
+		 * whole table on this one. */
+		pthread_mutex_lock(&cr->mu);
+		cr->stop = true;
+		pthread_cond_broadcast(&cr->cv);
+		pthread_mutex_unlock(&cr->mu);
+		for (i = 0; i < nscan; i++)
+			if (sc[i].started)
+				pthread_join(sc[i].thread, NULL);
+		store_sqlite_claim_unsplit(s, sc, nscan);
+		store_sqlite_claim_free(cr, nscan);
+		sqlite3_bind_int64(s->st[ST_CLAIM], 1, horizon_rt_ns);
+		r = store_sqlite_each_timer(s, ST_CLAIM, "claim", cb, arg, 0);
+		goto cache;
+	}
+	/* Each reader's next slot in turn, whichever is full first. */
+	for (int ndone = 0, turn = 0; ndone < nscan && r == 0;) {
+		struct claim_scan *c = NULL;
+		struct claim_slot *sl = NULL;
 
 		pthread_mutex_lock(&cr->mu);
-		while (!sl->full)
-			pthread_cond_wait(&cr->cv, &cr->mu);
-		last = sl->last;
+		while (sl == NULL) {
+			for (i = 0; i < nscan && sl == NULL; i++) {
+				c = &sc[(turn + i) % nscan];
+				if (!c->done && c->slot[c->next].full)
+					sl = &c->slot[c->next];
+			}
+			if (sl == NULL)
+				pthread_cond_wait(&cr->cv, &cr->mu);
+		}
 		pthread_mutex_unlock(&cr->mu);
-		for (j = 0; j < sl->n && r == 0; j++) {
+		turn = (int)(c - sc + 1) % nscan;
+		for (size_t j = 0; j < sl->n && r == 0; j++) {
 			store_sqlite_claim_entry(sl, j, &t);
 			if ((r = cb(&t, arg)) > 0)
 				r = 0;
+		}
+		if (sl->last) {
+			c->done = true;
+			ndone++;
 		}
 		pthread_mutex_lock(&cr->mu);
 		sl->full = false;
@@ -2765,25 +2912,37 @@ store_sqlite_claim(struct store *s, int64_t horizon_rt_ns, store_timer_cb cb,
 			cr->stop = true;
 		pthread_cond_broadcast(&cr->cv);
 		pthread_mutex_unlock(&cr->mu);
-		i = (i + 1) % CLAIM_SLOTS;
+		c->next = (c->next + 1) % CLAIM_SLOTS;
 	}
-	pthread_join(reader, NULL);
-	/* The connection is this thread's again. */
-	if (r == 0 && cr->nomem) {
-		store_sqlite_seterr(s, "claim: out of memory");
-		r = -ENOMEM;
-	} else if (r == 0 && cr->rc != SQLITE_DONE)
-		r = store_sqlite_error(s, cr->rc, "claim");
-	sqlite3_reset(cr->st);
-	sqlite3_clear_bindings(cr->st);
+	for (i = 0; i < nscan; i++)
+		pthread_join(sc[i].thread, NULL);
+	/* The connections are this thread's again. */
+	for (i = 0; i < nscan && r == 0; i++) {
+		if (sc[i].nomem) {
+			store_sqlite_seterr(s, "claim: out of memory");
+			r = -ENOMEM;
+		} else if (sc[i].rc != SQLITE_DONE && sc[i].db == NULL) {
+			r = store_sqlite_error(s, sc[i].rc, "claim");
+		} else if (sc[i].rc != SQLITE_DONE) {
+			/* The second connection's: store_sqlite_error's
+			 * words, its message. */
+			s->rc = sc[i].rc;
+			r = store_sqlite_errno(sc[i].db, sc[i].rc);
+			store_sqlite_seterr(s, "claim: %s%s%s%s", sc[i].err,
+					    r == -EUCLEAN ? " (" : "",
+					    r == -EUCLEAN ? s->path : "",
+					    r == -EUCLEAN
+						? " is corrupt: stop evd and "
+						  "restore it from a backup)"
+						: "");
+		}
+	}
+	store_sqlite_claim_unsplit(s, sc, nscan);
+	store_sqlite_claim_free(cr, nscan);
+cache:
 	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CACHE_KIB);
 	if ((rc = store_sqlite_pragma(s, sql, NULL, 0)) != SQLITE_OK && r == 0)
 		r = store_sqlite_error(s, rc, sql);
-	for (i = 0; i < CLAIM_SLOTS; i++)
-		free(cr->slot[i].bytes);
-	pthread_cond_destroy(&cr->cv);
-	pthread_mutex_destroy(&cr->mu);
-	free(cr);
 	return r;
 }
 
