@@ -23,8 +23,12 @@
  *	rowids only grow, so rowid order is append order;
  *	finished and cancelled timers (and their runs) are deleted
  *	finished_keep_ns after they ended, by a sweep over one bounded id
- *	range at open and every PRUNE_EVERY commits, so no commit pays for
- *	a full scan; the sweep also drops runs of ids no stored timer has
+ *	range at open and after commits, so no commit pays for a full scan:
+ *	a step per PRUNE_SPAN rows finished or cancelled, so that the sweep
+ *	covers ids as fast as rows end however many a commit groups (rows
+ *	ended and not yet swept stay fewer than the table's id span), else
+ *	one per PRUNE_EVERY commits; the sweep also
+ *	drops runs of ids no stored timer has
  *	(the daemon is expected to record runs of durable timers only);
  *	nothing here grows per operation: statements are fixed, strings are
  *	bound SQLITE_STATIC and rows are read in place (but by claim(),
@@ -99,8 +103,11 @@
  * upper b-tree levels and the pages recent inserts touch. */
 #define CACHE_KIB 16384
 #define WAL_KEEP_BYTES (64 << 20)
-#define PRUNE_EVERY 64	/* commits between sweep steps */
+#define PRUNE_EVERY 64	/* commits between sweep steps, at least */
 #define PRUNE_SPAN 1024 /* timer ids per sweep step */
+/* Sweep steps after one commit, at most (each is a transaction over
+ * PRUNE_SPAN ids): the rest wait for the next commits. */
+#define PRUNE_STEPS_MAX 4
 /* The sweep's cursor, in meta beside the daemon's own keys. */
 #define META_PRUNE_CURSOR "store.prune_cursor"
 
@@ -346,6 +353,8 @@ struct store {
 	uint32_t history_per_timer;
 	int64_t keep_ns;      /* finished and cancelled rows, after they end */
 	uint32_t commits;     /* since the last sweep step */
+	uint64_t written;     /* rows finished or cancelled since a sweep
+	                       * step paid for them */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
 	char err[1024];
@@ -2478,6 +2487,30 @@ out:
 	memcpy(s->err, saved, sizeof(saved));
 }
 
+/* The sweep's steps a commit pays for (the file's header says why). */
+static void
+store_sqlite_prune_after_commit(struct store *s)
+{
+	uint64_t steps = s->written / PRUNE_SPAN;
+
+	s->commits++;
+	if (steps == 0 && s->commits >= PRUNE_EVERY)
+		steps = 1;
+	if (steps == 0)
+		return;
+	if (steps > PRUNE_STEPS_MAX)
+		steps = PRUNE_STEPS_MAX;
+	s->commits = 0;
+	s->written -= s->written < steps * PRUNE_SPAN ? s->written
+						     : steps * PRUNE_SPAN;
+	/* A backlog older than a few commits' steps is not carried on
+	 * for ever: the sweep cycles over every id anyway. */
+	if (s->written > 16 * PRUNE_SPAN)
+		s->written = 16 * PRUNE_SPAN;
+	while (steps-- > 0)
+		store_sqlite_prune_step(s);
+}
+
 static int
 store_sqlite_commit(struct store *s)
 {
@@ -2492,10 +2525,7 @@ store_sqlite_commit(struct store *s)
 	}
 	store_sqlite_note_commit(s);
 	store_sqlite_out_settle(s);
-	if (++s->commits >= PRUNE_EVERY) {
-		s->commits = 0;
-		store_sqlite_prune_step(s);
-	}
+	store_sqlite_prune_after_commit(s);
 	return 0;
 }
 
@@ -2548,6 +2578,7 @@ store_sqlite_cancel(struct store *s, uint64_t id)
 {
 	sqlite3_stmt *st = s->st[ST_CANCEL];
 
+	s->written++;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	sqlite3_bind_int64(st, 2, clock_now_ns(EVD_CLOCK_REALTIME));
 	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
@@ -2954,6 +2985,7 @@ store_sqlite_retire(struct store *s, uint64_t id, uint64_t fence,
 	uint8_t boot_raw[16];
 
 	if (next == NULL) {
+		s->written++;
 		st = s->st[ST_RETIRE_END];
 		sqlite3_bind_int64(st, 1, (int64_t)id);
 		sqlite3_bind_int64(st, 2, (int64_t)fence);

@@ -590,6 +590,80 @@ test_disk_full_then_recovers(void **state)
 }
 
 
+/* Rows in timers with ids up to max, counted behind the store's back. */
+static int
+timer_rows(struct fx *f, sqlite3_int64 max)
+{
+	char path[128];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/evd.db", f->cfg.state_dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM timers"
+					    " WHERE id <= ?1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, max);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * The sweep keeps up with rows ending however many a commit groups: 16K
+ * timers finished two hours ago (keep: one hour), then 16 commits that
+ * each finish 2,048 new ones: by then at least three quarters of the old
+ * ones are gone (the rest wait for the sweep's next round). A sweep
+ * stepping once per 64 commits (its pace before) leaves 15K of them.
+ */
+#define SWEEP_OLD 16384
+#define SWEEP_BATCH 2048
+
+static void
+test_sweep_keeps_up_with_writes(void **state)
+{
+	struct fx *f = *state;
+	struct store *s;
+	uint64_t id;
+	int i;
+
+	f->cfg.finished_keep_ns = INT64_C(3600) * 1000000000;
+	s = open_ok(f);
+	assert_int_equal(B->begin(s), 0);
+	for (id = 1; id <= SWEEP_OLD; id++) {
+		struct store_timer t = timer_make(id);
+
+		t.uid = 1000;
+		assert_int_equal(B->schedule(s, &t), 0);
+		assert_int_equal(B->retire(s, id, 0, NULL), 0);
+	}
+	assert_int_equal(B->commit(s), 0);
+	B->close(s);
+	fake_rt_ns += INT64_C(2) * 3600 * 1000000000;
+	s = open_ok(f);
+	for (i = 0; i < 16; i++) {
+		assert_int_equal(B->begin(s), 0);
+		for (int j = 0; j < SWEEP_BATCH; j++) {
+			struct store_timer t = timer_make(++id);
+
+			t.uid = 1000;
+			assert_int_equal(B->schedule(s, &t), 0);
+			assert_int_equal(B->retire(s, id, 0, NULL), 0);
+		}
+		assert_int_equal(B->commit(s), 0);
+	}
+	assert_true(timer_rows(f, SWEEP_OLD) <= SWEEP_OLD / 4);
+	/* The recent ones are all kept. */
+	assert_int_equal(timer_rows(f, INT64_MAX) - timer_rows(f, SWEEP_OLD),
+			 16 * SWEEP_BATCH);
+	B->close(s);
+}
+
 static void
 test_memory_backend(void **state)
 {
@@ -647,6 +721,7 @@ main(void)
 	    T(test_bad_dir_fails),
 	    T(test_readonly_fails),
 	    T(test_disk_full_then_recovers),
+	    T(test_sweep_keeps_up_with_writes),
 	    T(test_memory_backend),
 #undef T
 	};
