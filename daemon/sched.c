@@ -861,6 +861,98 @@ sched_cancel(struct timer *t)
 	return sched_cancel_one(t, false, true);
 }
 
+/* Who may cancel a stored timer: as sched_lookup and
+ * sched_lookup_in_channel say for one in memory. */
+struct sched_may_cancel {
+	uid_t asker;
+	uid_t owner;
+	int64_t due_rt_ns;
+};
+
+static int
+sched_may_cancel_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_may_cancel *m = arg;
+
+	if (m->asker != 0 && st->uid != m->asker &&
+	    (st->channel == NULL || !channel_owned_by(st->channel, m->asker)))
+		return -ENOENT; /* others' timers do not exist for them */
+	m->owner = st->uid;
+	m->due_rt_ns = st->due_rt_ns;
+	return 0;
+}
+
+int
+sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
+                    size_t holder_size)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_may_cancel m = { .asker = asker };
+	struct store_run run;
+	struct timer *t;
+	struct store *s;
+	int r;
+
+	if (holder_size > 0)
+		ret_holder[0] = '\0';
+	if (sched.cluster == NULL || be == NULL || be->cancel_any == NULL ||
+	    id == 0)
+		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	r = be->cancel_any(s, id, sched_may_cancel_cb, &m, ret_holder,
+	                   holder_size);
+	if (r == -ENOENT || r == -EALREADY)
+		return r;
+	if (r == -EAGAIN)
+		return -EBUSY;
+	if (r < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	memset(&run, 0, sizeof run);
+	run.timer_id = id;
+	run.due_rt_ns = m.due_rt_ns;
+	run.outcome = EVD_RUN_CANCELLED;
+	if ((r = be->run_append(s, &run)) < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	/* A lost claim of this node's (its drop waits for the next turn)
+	 * goes now: cancelled, never to fire. */
+	if ((t = idtab_get(sched.by_id, id)) != NULL && TIMER_DURABLE(t)) {
+		sched_unlink(t);
+		timer_free(t);
+	}
+	sched.stats.cancelled_total++;
+	deliver_cancelled(id, m.due_rt_ns);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(id, m.owner),
+		  "timer %" PRIu64 " (uid %u): cancelled%s%s", id,
+		  (unsigned)m.owner,
+		  holder_size > 0 && ret_holder[0] != '\0' ? "; held by node "
+		                                            : "",
+		  holder_size > 0 ? ret_holder : "");
+	return 0;
+}
+
+bool
+sched_cancelled_elsewhere(uint64_t id)
+{
+	struct timer *t;
+	int64_t due;
+
+	if ((t = idtab_get(sched.by_id, id)) == NULL || !TIMER_DURABLE(t))
+		return false;
+	due = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): cancelled through another node",
+		  t->id, (unsigned)t->uid);
+	sched_unlink(t);
+	timer_free(t);
+	deliver_cancelled(id, due);
+	return true;
+}
+
 /* Writes t's clock, nominal deadline and paused flag as they are now. */
 static int
 sched_store_reschedule(struct timer *t)
