@@ -664,6 +664,8 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		if ((s = batch_store()) == NULL)
 			return;
 	}
+	/* Waits on timers other nodes hold end here, polled. */
+	sched_poll_watched(batch_backend(), s);
 	n = sched_claim_due(batch_backend(), s, CLUSTER_LOOKAHEAD_NS,
 	                    CLUSTER_CLAIM_MAX);
 	if (n < 0) {

@@ -110,6 +110,8 @@ struct conn_timers {
 
 
 _Thread_local struct sched_state sched;
+/* Waits on timers another node holds (sched_watch_stored). */
+static _Thread_local struct idmap *sched_watched;
 
 uint64_t
 sched_random(void)
@@ -318,6 +320,15 @@ sched_shutdown(void)
 	uint64_t id;
 
 	sched_retry_shutdown();
+	if (sched_watched != NULL) {
+		void *w;
+		size_t it = 0;
+
+		while ((w = idmap_next(sched_watched, &it, NULL)) != NULL)
+			free(w);
+		idmap_free(sched_watched);
+		sched_watched = NULL;
+	}
 	while ((t = idtab_next(sched.by_id, 0, &id)) != NULL) {
 		sched_unlink(t);
 		timer_free(t);
@@ -933,6 +944,129 @@ sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
 		                                            : "",
 		  holder_size > 0 ? ret_holder : "");
 	return 0;
+}
+
+/*
+ * Waits on timers another node holds (cluster mode): for each, the
+ * newest run it had when the wait began; a newer one that ends a fire
+ * (or the timer) ends the wait. Polled from the cluster's claim tick;
+ * an id nobody waits on any more (its waiters answered by a fire here,
+ * or gone) is forgotten.
+ */
+struct sched_watch {
+	bool has_base;
+	struct store_run base; /* pointers unused */
+};
+#define SCHED_WATCH_POLL_MAX 64 /* reads per poll */
+
+struct sched_newest {
+	bool got;
+	struct store_run run; /* detail copied */
+	char detail[256];
+};
+
+static int
+sched_newest_cb(const struct store_run *r, void *arg)
+{
+	struct sched_newest *n = arg;
+
+	n->got = true;
+	n->run = *r;
+	n->run.out = n->run.err = NULL;
+	n->run.out_len = n->run.err_len = 0;
+	if (r->detail != NULL) {
+		snprintf(n->detail, sizeof n->detail, "%s", r->detail);
+		n->run.detail = n->detail;
+	}
+	return -E2BIG; /* the newest only */
+}
+
+static bool
+sched_same_run(const struct store_run *a, const struct store_run *b)
+{
+	return a->fire_id == b->fire_id && a->outcome == b->outcome &&
+	       a->due_rt_ns == b->due_rt_ns &&
+	       a->fired_rt_ns == b->fired_rt_ns &&
+	       a->duration_ns == b->duration_ns;
+}
+
+/* What ends a wait, as the local paths notify waiters (deliver.h). */
+static bool
+sched_run_ends_wait(int outcome)
+{
+	switch (outcome) {
+	case EVD_RUN_DELIVERED:
+	case EVD_RUN_QUEUED:
+	case EVD_RUN_EXEC_EXITED:
+	case EVD_RUN_EXEC_SIGNALED:
+	case EVD_RUN_EXEC_TIMED_OUT:
+	case EVD_RUN_EXEC_FAILED:
+	case EVD_RUN_CANCELLED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int
+sched_watch_stored(uint64_t id)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_newest n = { .got = false };
+	struct sched_watch *w;
+	struct store *s;
+
+	if (sched.cluster == NULL || be == NULL || be->cancel_any == NULL)
+		return -ENOENT;
+	if ((s = batch_store_ro()) == NULL)
+		return -EAGAIN;
+	if (sched_watched == NULL && (sched_watched = idmap_new()) == NULL)
+		return -ENOMEM;
+	if (idmap_get(sched_watched, id) != NULL)
+		return 0; /* its first waiter's newest run holds */
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return -ENOMEM;
+	/* Unreadable: no base, so any end counts. */
+	(void)be->runs(s, id, sched_newest_cb, &n);
+	w->has_base = n.got;
+	w->base = n.run;
+	w->base.detail = NULL;
+	if (idmap_put(sched_watched, id, w) < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+sched_poll_watched(const struct store_backend *be, struct store *s)
+{
+	uint64_t done[SCHED_WATCH_POLL_MAX], id;
+	struct sched_watch *w;
+	size_t it = 0, ndone = 0, nread = 0;
+
+	if (sched_watched == NULL || idmap_size(sched_watched) == 0)
+		return;
+	while (ndone < SCHED_WATCH_POLL_MAX &&
+	       nread < SCHED_WATCH_POLL_MAX &&
+	       (w = idmap_next(sched_watched, &it, &id)) != NULL) {
+		struct sched_newest n = { .got = false };
+
+		if (!deliver_waited(id)) {
+			done[ndone++] = id;
+			continue;
+		}
+		nread++;
+		if (be->runs(s, id, sched_newest_cb, &n) < 0 && !n.got)
+			continue; /* unreadable now: the next poll */
+		if (!n.got || (w->has_base && sched_same_run(&n.run, &w->base)) ||
+		    !sched_run_ends_wait(n.run.outcome))
+			continue;
+		deliver_run_ended(&n.run);
+		done[ndone++] = id;
+	}
+	while (ndone > 0)
+		free(idmap_del(sched_watched, done[--ndone]));
 }
 
 bool

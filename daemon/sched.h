@@ -208,6 +208,17 @@ int sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
  * node holds: it goes, as a cancel would (its waiters hear so), the
  * store unchanged. Returns whether it was held. */
 bool sched_cancelled_elsewhere(uint64_t id);
+/*
+ * Cluster mode: Wait on a timer another node holds. Notes the timer's
+ * newest stored run; from then on sched_poll_watched ends its waiters'
+ * wait (deliver.h) with the first newer run that ends a fire or the
+ * timer (queued, an exec hook's end, cancelled), or forgets it once
+ * nobody waits. Returns 0, -ENOENT (not cluster mode), -EAGAIN (no
+ * store) or -ENOMEM.
+ */
+int sched_watch_stored(uint64_t id);
+/* Reads the newest runs of (at most 64 of) the timers watched, in s. */
+void sched_poll_watched(const struct store_backend *be, struct store *s);
 
 /*
  * Pause: t stays pending but leaves its queue until resumed. Resume: back

@@ -10,6 +10,8 @@
 #   - another uid can neither get, list nor cancel it from any node; the
 #     owner of the channel it publishes into may cancel it (as root,
 #     through setpriv; skipped otherwise);
+#   - Wait on a node that does not hold the timer ends with its run
+#     (a hook's end, a message queued, a cancel through another node);
 #   - a cancel racing the holder's fire: exec timers due now on node 1,
 #     cancelled through node 2: no timer is both answered cancelled and
 #     run, each one either cancelled (state X) or run once (state F).
@@ -146,6 +148,30 @@ if [ "$as_others" = 1 ]; then
 else
 	echo "# not root (or no setpriv, nobody, daemon): other uids not checked"
 fi
+
+# Wait, on a node that does not hold the timer: its hook's end, its
+# message queued, its cancel (through a third node).
+w1=$(echo "later 1500ms --exec -- $dir/hook.sh" | ctl 1 batch)
+w2=$(echo "later 1500ms --channel waited --payload w" | ctl 1 batch)
+w3=$(echo "later 3600s --channel waited" | ctl 1 batch)
+ctl 2 --json wait "$w1" --timeout 20s >"$dir/wait1" 2>&1 &
+p1=$!
+ctl 3 --json wait "$w2" --timeout 20s >"$dir/wait2" 2>&1 &
+p2=$!
+ctl 2 --json wait "$w3" --timeout 20s >"$dir/wait3" 2>&1 &
+p3=$!
+# Each waits before the cancel.
+sleep 0.5
+echo "cancel $w3" | ctl 3 batch >/dev/null
+wait "$p1"
+check "node 2 waits for node 1's hook to end" \
+	grep -q '"outcome":"exited"' "$dir/wait1"
+wait "$p2"
+check "node 3 waits for node 1's channel fire" \
+	grep -q '"outcome":"queued"' "$dir/wait2"
+wait "$p3"
+check "node 2 waits for a cancel through node 3" \
+	grep -q '"outcome":"cancelled"' "$dir/wait3"
 
 # The race: exec timers due over the next second on node 1, cancelled
 # through node 2 while they fire.
