@@ -58,9 +58,11 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 		if (r == -EALREADY)
 			return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 			                "no pending timer %" PRIu64 ": it fired "
-			                "on node %s and its hook waits or runs "
-			                "(a cancel does not stop it)",
-			                m->timer_id, holder);
+			                "and its hook was started%s%s (a cancel "
+			                "does not stop it)",
+			                m->timer_id,
+			                holder[0] != '\0' ? " on node " : "",
+			                holder);
 		if (r == -EBUSY)
 			return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
 			                "timer %" PRIu64 " changed while it was "

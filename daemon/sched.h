@@ -198,8 +198,9 @@ int sched_cancel(struct timer *t);
  * if it fires first, its fenced retire wins and this finds it gone.
  * Returns 0 (ret_holder: the node that held it, "" if none), -ENOENT
  * (none waits that asker may see; always outside cluster mode),
- * -EALREADY (a one-shot exec timer whose hook was started: not
- * stopped; ret_holder says where), -EBUSY (it kept changing: try
+ * -EALREADY (a one-shot exec timer whose hook was started and has not
+ * ended: not stopped; ret_holder names its holder, if any), -EBUSY (it
+ * kept changing: try
  * again), -EAGAIN or -EIO (the store).
  */
 int sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,

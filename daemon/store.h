@@ -432,8 +432,10 @@ struct store_backend {
 	 * (store_pg_node_notified) once the batch commits. 0 and holder
 	 * (the node that held its claim, "" if none) when cancelled;
 	 * -ENOENT if no timer with that id waits (fired, cancelled,
-	 * unknown); -EALREADY when a one-shot exec timer's claim fired and
-	 * its hook waits or runs (it is not stopped: holder names where);
+	 * unknown); -EALREADY when a one-shot exec timer fired and its
+	 * hook was started and has not ended (it is not stopped; holder
+	 * names the node that holds it, "" when that node is gone and it
+	 * waits to run again);
 	 * -EAGAIN if the row kept changing under it.
 	 */
 	int (*cancel_any)(struct store *s, uint64_t id, store_timer_cb may,

@@ -508,13 +508,14 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			 " LEFT JOIN evd.timers t ON t.id = $1"
 			 " AND t.state IN ('P', 'C')",
     /* cancel_any's look at a waiting row: its version (xmin: any update
-     * makes a new one), its holder, and whether its claim fired as a
-     * one-shot exec (the fire renews the claim and records a run whose
-     * fire id is the timer id, $2 its outcome, in one transaction: the
-     * newest run says whether the hook of this claim started; a revived
+     * makes a new one), its holder, and whether it fired as a one-shot
+     * exec (the fire renews the claim and records a run whose fire id
+     * is the timer id, $2 its outcome, in one transaction: the newest
+     * run says whether a hook of it started and has not ended, also
+     * when its node died meanwhile and it waits to run again; a revived
      * timer's newest run is its last end). */
     [ST_C_PEEK] = "SELECT " TIMER_COLS ", xmin::text::int8,"
-		  " coalesce(claim_node, ''), state = 'C' AND coalesce((SELECT"
+		  " coalesce(claim_node, ''), coalesce((SELECT"
 		  " r.fire_id = t.id AND r.outcome = $2::int4 FROM evd.runs r"
 		  " WHERE r.timer_id = t.id ORDER BY r.seq DESC LIMIT 1), false)"
 		  " FROM evd.timers t WHERE t.id = $1::int8"
@@ -2359,8 +2360,8 @@ store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
 		if (holder_size > 0)
 			snprintf(holder, holder_size, "%s", node);
 		if (started) {
-			store_pg_seterr(s, "timer %" PRIu64 " fired on node %s; "
-			                "its hook waits or runs", id, node);
+			store_pg_seterr(s, "timer %" PRIu64 " fired; its hook "
+			                "was started", id);
 			return -EALREADY;
 		}
 		store_pg_p_i64(&q, (int64_t)id);

@@ -807,6 +807,16 @@ test_cancel_any(void **state)
 	j.meanwhile = NULL;
 	assert_int_equal(cancel_any(&b, 4, &j, holder, sizeof(holder)),
 	                 -EALREADY);
+	/* a died with the hook running, reaped: the hook may still run
+	 * there, so not cancelled either (it runs again elsewhere). */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL,"
+	                          " fence = fence + 1 WHERE id = 4"), 0);
+	assert_int_equal(cancel_any(&b, 4, &j, holder, sizeof(holder)),
+	                 -EALREADY);
+	assert_string_equal(holder, "");
+	assert_sql("P1", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 4");
 
 	/* a retires t5 (its fire) while b looks: gone, not cancelled. */
 	j.meanwhile = retire_5;
