@@ -206,7 +206,7 @@ req_list_ended_cb(const struct store_timer *st, void *arg)
 	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
 	info->clock = st->clock;
-	info->deadline_ns = st->deadline_ns;
+	info->deadline_ns = req_stored_deadline(st);
 	info->has_due_realtime_ns = info->has_created_realtime_ns = true;
 	info->due_realtime_ns = st->due_rt_ns;
 	info->created_realtime_ns = st->created_rt_ns;

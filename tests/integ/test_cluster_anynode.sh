@@ -86,6 +86,16 @@ for n in 2 3; do
 done
 ctl 1 list --json >"$dir/list1" 2>&1
 check "node 1 lists it once" test "$(grep -c "\"timer_id\":$far," "$dir/list1")" -eq 1
+# Held on another machine (another boot): its monotonic deadline is
+# shown on this machine's clock, from its due instant.
+sql "UPDATE evd.timers SET boot_id = 'elsewhere', deadline_ns = 12345
+	WHERE id = $far" >/dev/null
+dl=$(ctl 2 --json get "$far" | sed -n 's/.*"deadline_ns":\([0-9-]*\).*/\1/p')
+mono=$(ctl 2 --json time | sed -n 's/.*"monotonic_ns":\([0-9]*\).*/\1/p')
+echo "# deadline shown $dl, monotonic now $mono"
+check "another boot's deadline is shown on this clock" \
+	test -n "$dl" -a -n "$mono" -a "${dl:-0}" -gt "${mono:-0}" -a \
+	"${dl:-0}" -lt $((${mono:-0} + 3601000000000))
 ctl 1 pause "$far" >/dev/null
 check "paused on node 1: node 2 says paused" \
 	bash -c "'$EVCTL' --socket '$(sock 2)' --json get $far | grep -q '\"state\":\"paused\"'"
