@@ -222,7 +222,7 @@ cluster_claim_lost_cb(uint64_t timer_id)
 	cl.st.fence_losses++;
 	log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
 		  "cluster: timer %" PRIu64 ": claim lost (fence loss %" PRIu64
-		  "); another node has it",
+		  "); another node has it, or cancelled it",
 		  timer_id, cl.st.fence_losses);
 	if (cl.nlost == cl.caplost) {
 		size_t cap = cl.caplost ? 2 * cl.caplost : 16;
