@@ -30,7 +30,13 @@
  *	before its last renewal was sent, not run out); one refused lets
  *	its claim come back by an adoption;
  *	a lost id is dropped from the scheduler on the next turn, never
- *	from inside the scheduler's callback.
+ *	from inside the scheduler's callback;
+ *	a timer another node cancelled (sched_cancel_stored there: its
+ *	row cancelled, fence bumped) is dropped as soon as the node
+ *	connection hears so (NOTIFY evd_node_<id>, at that node's
+ *	commit), so that it is not fired only for its fenced retire to
+ *	fail; one this node fires first retires first, and that cancel
+ *	finds it gone.
  */
 #include "cluster.h"
 
@@ -216,7 +222,7 @@ cluster_claim_lost_cb(uint64_t timer_id)
 	cl.st.fence_losses++;
 	log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
 		  "cluster: timer %" PRIu64 ": claim lost (fence loss %" PRIu64
-		  "); another node has it",
+		  "); another node has it, or cancelled it",
 		  timer_id, cl.st.fence_losses);
 	if (cl.nlost == cl.caplost) {
 		size_t cap = cl.caplost ? 2 * cl.caplost : 16;
@@ -543,9 +549,14 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store_pg_node_beat b;
 	char err[256];
+	uint64_t id;
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
+	/* Whatever else came: timers other nodes cancelled. */
+	while (store_pg_node_notified(cl.node, &id) == 1)
+		if (sched_cancelled_elsewhere(id))
+			cl.st.cancelled_elsewhere++;
 	/* Made anew each time: within one step of a connect libpq may
 	 * close its socket and open another (the next host, an SSL retry)
 	 * that reuses the number, which epoll forgot with the old one. */
@@ -653,6 +664,8 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		if ((s = batch_store()) == NULL)
 			return;
 	}
+	/* Waits on timers other nodes hold end here, polled. */
+	sched_poll_watched(batch_backend(), s);
 	n = sched_claim_due(batch_backend(), s, CLUSTER_LOOKAHEAD_NS,
 	                    CLUSTER_CLAIM_MAX);
 	if (n < 0) {
@@ -721,10 +734,12 @@ cluster_shutdown(void)
 	log_notice("cluster: node %s: fence losses %" PRIu64 ", claimed %" PRIu64
 	           ", reaped %" PRIu64 " nodes and %" PRIu64 " claims, lease "
 	           "lapses %" PRIu64 ", gaps %" PRIu64 ", claims renewed "
-	           "%" PRIu64 ", hooks not started %" PRIu64,
+	           "%" PRIu64 ", hooks not started %" PRIu64 ", claims "
+	           "cancelled by other nodes %" PRIu64,
 	           cl.st.node, cl.st.fence_losses, cl.st.claimed,
 	           cl.st.reaped_nodes, cl.st.reaped_timers, cl.st.lapses,
-	           cl.st.gaps, cl.st.renewed, cl.st.unstarted);
+	           cl.st.gaps, cl.st.renewed, cl.st.unstarted,
+	           cl.st.cancelled_elsewhere);
 	if (cl.read_ev != NULL)
 		event_free(cl.read_ev);
 	if (cl.beat_ev != NULL)

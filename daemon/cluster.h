@@ -29,8 +29,10 @@
  *     only while its claim is good (lease live, same epoch, its own lease
  *     not run out on this node's measure); a rebuild after a lost batch
  *     or a gap keeps a running hook's claim instead of firing it again;
- *   - cancel: fenced; a claim another node took is not cancelled, the
- *     caller hears which node holds it;
+ *   - cancel: fenced; a timer another node holds (or took from this
+ *     one) is cancelled in the database by whichever node is asked
+ *     (sched_cancel_stored), and its holder, told by a NOTIFY on its
+ *     node connection, drops it;
  *   - the node connection reconnects without blocking the loop, and a
  *     statement on it unanswered for two beats (at most D/2) is given
  *     up (missed beats);
@@ -68,6 +70,8 @@ struct cluster_stats {
 	                         * lapsed */
 	uint64_t stalls;        /* node connection unanswered for D/2, given
 	                         * up */
+	uint64_t cancelled_elsewhere; /* claims dropped: another node
+	                               * cancelled them */
 	/* Filled by cluster_stats() at the call, not counted: */
 	bool live;              /* the lease is live: the node may fire */
 	uint64_t claims_held;   /* durable timers in memory + hooks running */

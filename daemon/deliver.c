@@ -274,6 +274,12 @@ deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
 	wait_notify(timer_id, &run);
 }
 
+bool
+deliver_waited(uint64_t timer_id)
+{
+	return wait_watched(timer_id);
+}
+
 int
 deliver_failure(const struct fire *f, struct store *s)
 {

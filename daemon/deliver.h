@@ -131,4 +131,8 @@ void deliver_run_ended(const struct store_run *sr);
  */
 void deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns);
 
+/* Whether anyone waits on timer_id (a Wait on a timer another cluster
+ * node holds is polled only while so). */
+bool deliver_waited(uint64_t timer_id);
+
 #endif

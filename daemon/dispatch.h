@@ -171,6 +171,13 @@ struct store_backend;
 size_t req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
                   struct store *ret_s[REQ_STORES_MAX]);
 
+/* The deadline to show of a stored timer on its own clock: as stored,
+ * except a pending monotonic or boottime one set on another boot (in
+ * cluster mode, another machine's node holds it), whose stored value
+ * means nothing here: then its due instant on this machine's clock. */
+struct store_timer;
+int64_t req_stored_deadline(const struct store_timer *st);
+
 /* Answers a failed store write: UNAVAILABLE with the store's reason
  * (req_errno(ctx, -EIO, NULL)). */
 int req_unavailable(struct req_ctx *ctx);

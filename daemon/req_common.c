@@ -471,6 +471,16 @@ req_stores(const struct store_backend *ret_be[REQ_STORES_MAX],
 	return n;
 }
 
+int64_t
+req_stored_deadline(const struct store_timer *st)
+{
+	if (st->finished || st->clock == EVD_CLOCK_REALTIME ||
+	    st->boot_id[0] == '\0' || strcmp(st->boot_id, clock_boot_id()) == 0)
+		return st->deadline_ns;
+	return clock_now_ns(st->clock) +
+	       (st->due_rt_ns - clock_now_ns(EVD_CLOCK_REALTIME));
+}
+
 static int
 req_found_key_cb(const struct store_timer *st, void *arg)
 {

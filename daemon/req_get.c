@@ -3,7 +3,8 @@
  * memory; finished and cancelled ones from where they are kept (the
  * loop's keeper for caller timers, the store for the others; see
  * req_stores), each with its run history (newest first) when one is
- * kept.
+ * kept. In cluster mode the store also has every other node's pending
+ * and claimed timers: those are answered from their rows.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -141,12 +142,15 @@ get_finished_cb(const struct store_timer *st, void *arg)
 	info->owner_uid = st->uid;
 	info->owner_gid = st->gid;
 	info->has_state = true;
-	info->state = !st->finished ? EVD__TIMER_STATE__PENDING
+	/* Cluster mode: a timer that waits in another node's claim (or
+	 * for any node's) is pending, or paused, as its holder says. */
+	info->state = !st->finished ? (st->paused ? EVD__TIMER_STATE__PAUSED
+	                                          : EVD__TIMER_STATE__PENDING)
 	              : st->cancelled ? EVD__TIMER_STATE__CANCELLED
 	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
 	info->clock = evd_clock_to_pb(st->clock);
-	info->deadline_ns = st->deadline_ns;
+	info->deadline_ns = req_stored_deadline(st);
 	info->has_due_realtime_ns = info->has_created_realtime_ns = true;
 	info->due_realtime_ns = st->due_rt_ns;
 	info->created_realtime_ns = st->created_rt_ns;

@@ -5,7 +5,11 @@
  * loops every loop answers and req_list_merge makes one page of their
  * pages (REQ_ROUTE_ALL, requests.h).
  *
- * Pending timers come from memory (sched_list). With List.finished the
+ * Pending timers come from memory (sched_list); in cluster mode also
+ * from the database (the store's list_held): every node's pending and
+ * claimed timers, a timer this node holds shown as memory has it, the
+ * others as their row says, with the same rights (the owner, root, and
+ * the owner of the channel listed). With List.finished the
  * ended ones still kept join them (each store's list_ended, req_stores:
  * this loop's keeper, and on loop 0 the configured store; an id lives in
  * one of them at most), merged by id. With List.runs each timer carries
@@ -26,6 +30,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "cluster.h"
 #include "dispatch.h"
 #include "sched.h"
 #include "store.h"
@@ -109,6 +114,7 @@ struct list_ended {
 	struct list_mem *m;
 	ProtobufCAllocator *pa;
 	const char *channel; /* canonical filter, or NULL */
+	bool held;           /* list_held's rows: waiting timers */
 	unsigned from;
 	struct list_item *v;
 	size_t n;
@@ -177,6 +183,11 @@ req_list_ended_cb(const struct store_timer *st, void *arg)
 		e->cut = st->id;
 		return 0;
 	}
+	/* One this node holds: memory's view of it is listed. */
+	if (e->held && sched_lookup(st->id, 0) != NULL) {
+		e->cut = st->id;
+		return 0;
+	}
 	if ((info = list_mem_alloc(m, sizeof *info)) == NULL ||
 	    (cb = list_mem_alloc(m, sizeof *cb)) == NULL ||
 	    (opts = list_mem_alloc(m, sizeof *opts)) == NULL)
@@ -189,11 +200,13 @@ req_list_ended_cb(const struct store_timer *st, void *arg)
 	info->owner_uid = st->uid;
 	info->owner_gid = st->gid;
 	info->has_state = true;
-	info->state = st->cancelled ? EVD__TIMER_STATE__CANCELLED
-	                            : EVD__TIMER_STATE__FIRED;
+	info->state = !st->finished ? (st->paused ? EVD__TIMER_STATE__PAUSED
+	                                          : EVD__TIMER_STATE__PENDING)
+	              : st->cancelled ? EVD__TIMER_STATE__CANCELLED
+	                              : EVD__TIMER_STATE__FIRED;
 	info->has_clock = info->has_deadline_ns = true;
 	info->clock = st->clock;
-	info->deadline_ns = st->deadline_ns;
+	info->deadline_ns = req_stored_deadline(st);
 	info->has_due_realtime_ns = info->has_created_realtime_ns = true;
 	info->due_realtime_ns = st->due_rt_ns;
 	info->created_realtime_ns = st->created_rt_ns;
@@ -340,6 +353,7 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 	uint64_t cut = UINT64_MAX, id, next = 0;
 	const char *channel = NULL;
 	bool more, ended = m->has_finished && m->finished, early = false;
+	bool held = cluster_enabled();
 	int r;
 
 	if (m->has_runs)
@@ -364,16 +378,38 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		cut = sched_timer_id(ts[n - 1]);
 	if ((ptrs = list_mem_alloc(&mem, 2 * limit * sizeof *ptrs)) == NULL)
 		return -ENOMEM;
-	if (ended || nruns > 0)
+	if (ended || nruns > 0 || held)
 		nstores = req_stores(be, s);
-	if (ended) {
+	if (ended || held) {
 		e.ctx = ctx;
 		e.m = &mem;
 		e.pa = &pa;
 		e.channel = channel;
-		if ((e.v = list_mem_alloc(&mem, nstores * limit * sizeof *e.v)) ==
-		    NULL)
+		if ((e.v = list_mem_alloc(&mem, 2 * nstores * limit *
+		                                        sizeof *e.v)) == NULL)
 			return -ENOMEM;
+	}
+	/* Cluster mode: what waits in the database, held here or by
+	 * another node (the same rights as sched_list's). */
+	for (i = 0; held && i < nstores; i++) {
+		bool all = ctx->uid == 0 ||
+		           (channel != NULL && channel_owned_by(channel,
+		                                                ctx->uid));
+
+		if (be[i]->list_held == NULL)
+			continue;
+		e.from = (unsigned)i;
+		e.raw = 0;
+		e.cut = after;
+		e.held = true;
+		r = be[i]->list_held(s[i], ctx->uid, all, channel, after, limit,
+		                     req_list_ended_cb, &e);
+		e.held = false;
+		/* Unreadable: this page shows memory's, as a single node. */
+		if (r == -ENOSPC || e.raw == limit)
+			cut = e.cut < cut ? e.cut : cut;
+	}
+	if (ended) {
 		for (i = 0; i < nstores; i++) {
 			if (be[i]->list_ended == NULL)
 				continue;
@@ -388,8 +424,9 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 			if (r == -ENOSPC || e.raw == limit)
 				cut = e.cut < cut ? e.cut : cut;
 		}
-		qsort(e.v, e.n, sizeof *e.v, req_list_item_cmp);
 	}
+	if (e.n > 0)
+		qsort(e.v, e.n, sizeof *e.v, req_list_item_cmp);
 	/* Both sources in id order, up to the cut, the limit and the caps. */
 	for (i = 0; i < n || j < e.n;) {
 		bool pend = j == e.n ||

@@ -6,6 +6,12 @@
  * last run follows at once; for one that was cancelled, the run that
  * says so (RUN_CANCELLED), whatever ran after it (a hook that was
  * running when the cancel came).
+ *
+ * Cluster mode: a timer another node holds (its row waits in the
+ * store) is waited on here too: its newest stored run is polled on the
+ * claim tick (sched_watch_stored), and the first newer one that ends a
+ * fire or the timer ends the wait, without its output tails (Get has
+ * them).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -85,6 +91,7 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 	struct req_wait_last *w;
 	Evd__Waiting *wt;
 	size_t i, n;
+	bool watched;
 	uid_t owner;
 	int r;
 
@@ -118,9 +125,27 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 	}
 	w->caller = ctx->uid;
 	n = req_stores(be, s);
+	/* Cluster mode: its newest run before its row is read, so that
+	 * a fire that ends it after the read is newer. */
+	watched = sched_watch_stored(m->timer_id) == 0;
 	/* An id is in one store at most; -ENOENT: the next. */
 	for (i = 0; i < n && !w->visible; i++)
 		(void)be[i]->get_timer(s[i], m->timer_id, req_wait_timer_cb, w);
+	if (w->visible && !w->finished && watched) {
+		char why[160];
+
+		/* Held by another node (or waiting for one). */
+		r = wait_add(m->timer_id, ctx->conn_id, ctx->uid, why,
+		             sizeof why);
+		if (r == -E2BIG)
+			return req_errno(ctx, r,
+			                 "timer %" PRIu64 " has %d waiters, the "
+			                 "limit",
+			                 m->timer_id, WAIT_MAX_PER_TIMER);
+		if (r == -EDQUOT)
+			return req_errno(ctx, r, "%s", why);
+		return r;
+	}
 	if (!w->visible || !w->finished)
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                "no timer %" PRIu64, m->timer_id);

@@ -110,6 +110,8 @@ struct conn_timers {
 
 
 _Thread_local struct sched_state sched;
+/* Waits on timers another node holds (sched_watch_stored). */
+static _Thread_local struct idmap *sched_watched;
 
 uint64_t
 sched_random(void)
@@ -318,6 +320,15 @@ sched_shutdown(void)
 	uint64_t id;
 
 	sched_retry_shutdown();
+	if (sched_watched != NULL) {
+		void *w;
+		size_t it = 0;
+
+		while ((w = idmap_next(sched_watched, &it, NULL)) != NULL)
+			free(w);
+		idmap_free(sched_watched);
+		sched_watched = NULL;
+	}
 	while ((t = idtab_next(sched.by_id, 0, &id)) != NULL) {
 		sched_unlink(t);
 		timer_free(t);
@@ -859,6 +870,221 @@ int
 sched_cancel(struct timer *t)
 {
 	return sched_cancel_one(t, false, true);
+}
+
+/* Who may cancel a stored timer: as sched_lookup and
+ * sched_lookup_in_channel say for one in memory. */
+struct sched_may_cancel {
+	uid_t asker;
+	uid_t owner;
+	int64_t due_rt_ns;
+};
+
+static int
+sched_may_cancel_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_may_cancel *m = arg;
+
+	if (m->asker != 0 && st->uid != m->asker &&
+	    (st->channel == NULL || !channel_owned_by(st->channel, m->asker)))
+		return -ENOENT; /* others' timers do not exist for them */
+	m->owner = st->uid;
+	m->due_rt_ns = st->due_rt_ns;
+	return 0;
+}
+
+int
+sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
+                    size_t holder_size)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_may_cancel m = { .asker = asker };
+	struct store_run run;
+	struct timer *t;
+	struct store *s;
+	int r;
+
+	if (holder_size > 0)
+		ret_holder[0] = '\0';
+	if (sched.cluster == NULL || be == NULL || be->cancel_any == NULL ||
+	    id == 0)
+		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	r = be->cancel_any(s, id, sched_may_cancel_cb, &m, ret_holder,
+	                   holder_size);
+	if (r == -ENOENT || r == -EALREADY)
+		return r;
+	if (r == -EAGAIN)
+		return -EBUSY;
+	if (r < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	memset(&run, 0, sizeof run);
+	run.timer_id = id;
+	run.due_rt_ns = m.due_rt_ns;
+	run.outcome = EVD_RUN_CANCELLED;
+	if ((r = be->run_append(s, &run)) < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	/* A lost claim of this node's (its drop waits for the next turn)
+	 * goes now: cancelled, never to fire. */
+	if ((t = idtab_get(sched.by_id, id)) != NULL && TIMER_DURABLE(t)) {
+		sched_unlink(t);
+		timer_free(t);
+	}
+	sched.stats.cancelled_total++;
+	deliver_cancelled(id, m.due_rt_ns);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(id, m.owner),
+		  "timer %" PRIu64 " (uid %u): cancelled%s%s", id,
+		  (unsigned)m.owner,
+		  holder_size > 0 && ret_holder[0] != '\0' ? "; held by node "
+		                                            : "",
+		  holder_size > 0 ? ret_holder : "");
+	return 0;
+}
+
+/*
+ * Waits on timers another node holds (cluster mode): for each, the
+ * newest run it had when the wait began; a newer one that ends a fire
+ * (or the timer) ends the wait. Polled from the cluster's claim tick;
+ * an id nobody waits on any more (its waiters answered by a fire here,
+ * or gone) is forgotten.
+ */
+struct sched_watch {
+	bool has_base;
+	struct store_run base; /* pointers unused */
+};
+#define SCHED_WATCH_POLL_MAX 64 /* reads per poll */
+
+struct sched_newest {
+	bool got;
+	struct store_run run; /* detail copied */
+	char detail[256];
+};
+
+static int
+sched_newest_cb(const struct store_run *r, void *arg)
+{
+	struct sched_newest *n = arg;
+
+	n->got = true;
+	n->run = *r;
+	n->run.out = n->run.err = NULL;
+	n->run.out_len = n->run.err_len = 0;
+	if (r->detail != NULL) {
+		snprintf(n->detail, sizeof n->detail, "%s", r->detail);
+		n->run.detail = n->detail;
+	}
+	return -E2BIG; /* the newest only */
+}
+
+static bool
+sched_same_run(const struct store_run *a, const struct store_run *b)
+{
+	return a->fire_id == b->fire_id && a->outcome == b->outcome &&
+	       a->due_rt_ns == b->due_rt_ns &&
+	       a->fired_rt_ns == b->fired_rt_ns &&
+	       a->duration_ns == b->duration_ns;
+}
+
+/* What ends a wait, as the local paths notify waiters (deliver.h). */
+static bool
+sched_run_ends_wait(int outcome)
+{
+	switch (outcome) {
+	case EVD_RUN_DELIVERED:
+	case EVD_RUN_QUEUED:
+	case EVD_RUN_EXEC_EXITED:
+	case EVD_RUN_EXEC_SIGNALED:
+	case EVD_RUN_EXEC_TIMED_OUT:
+	case EVD_RUN_EXEC_FAILED:
+	case EVD_RUN_CANCELLED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int
+sched_watch_stored(uint64_t id)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_newest n = { .got = false };
+	struct sched_watch *w;
+	struct store *s;
+
+	if (sched.cluster == NULL || be == NULL || be->cancel_any == NULL)
+		return -ENOENT;
+	if ((s = batch_store_ro()) == NULL)
+		return -EAGAIN;
+	if (sched_watched == NULL && (sched_watched = idmap_new()) == NULL)
+		return -ENOMEM;
+	if (idmap_get(sched_watched, id) != NULL)
+		return 0; /* its first waiter's newest run holds */
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return -ENOMEM;
+	/* Unreadable: no base, so any end counts. */
+	(void)be->runs(s, id, sched_newest_cb, &n);
+	w->has_base = n.got;
+	w->base = n.run;
+	w->base.detail = NULL;
+	if (idmap_put(sched_watched, id, w) < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+sched_poll_watched(const struct store_backend *be, struct store *s)
+{
+	uint64_t done[SCHED_WATCH_POLL_MAX], id;
+	struct sched_watch *w;
+	size_t it = 0, ndone = 0, nread = 0;
+
+	if (sched_watched == NULL || idmap_size(sched_watched) == 0)
+		return;
+	while (ndone < SCHED_WATCH_POLL_MAX &&
+	       nread < SCHED_WATCH_POLL_MAX &&
+	       (w = idmap_next(sched_watched, &it, &id)) != NULL) {
+		struct sched_newest n = { .got = false };
+
+		if (!deliver_waited(id)) {
+			done[ndone++] = id;
+			continue;
+		}
+		nread++;
+		if (be->runs(s, id, sched_newest_cb, &n) < 0 && !n.got)
+			continue; /* unreadable now: the next poll */
+		if (!n.got || (w->has_base && sched_same_run(&n.run, &w->base)) ||
+		    !sched_run_ends_wait(n.run.outcome))
+			continue;
+		deliver_run_ended(&n.run);
+		done[ndone++] = id;
+	}
+	while (ndone > 0)
+		free(idmap_del(sched_watched, done[--ndone]));
+}
+
+bool
+sched_cancelled_elsewhere(uint64_t id)
+{
+	struct timer *t;
+	int64_t due;
+
+	if ((t = idtab_get(sched.by_id, id)) == NULL || !TIMER_DURABLE(t))
+		return false;
+	due = clock_to_realtime_ns(t->clock, t->qn.deadline_ns);
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): cancelled through another node",
+		  t->id, (unsigned)t->uid);
+	sched_unlink(t);
+	timer_free(t);
+	deliver_cancelled(id, due);
+	return true;
 }
 
 /* Writes t's clock, nominal deadline and paused flag as they are now. */

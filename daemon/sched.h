@@ -189,6 +189,37 @@ struct timer *sched_lookup(uint64_t id, uid_t uid);
  * claim (batch_row_errmsg() says which), nothing changed, and this
  * node drops it. */
 int sched_cancel(struct timer *t);
+/*
+ * Cluster mode: cancels, in the store, a timer this node does not hold
+ * in memory (another node's claim, live or dead, or a pending one) that
+ * asker may cancel (its owner, root, the owner of its channel); the
+ * store keeps it cancelled with a CANCELLED run, and its holder, told
+ * once the batch commits, drops it (sched_cancelled_elsewhere) -- or,
+ * if it fires first, its fenced retire wins and this finds it gone.
+ * Returns 0 (ret_holder: the node that held it, "" if none), -ENOENT
+ * (none waits that asker may see; always outside cluster mode),
+ * -EALREADY (a one-shot exec timer whose hook was started and has not
+ * ended: not stopped; ret_holder names its holder, if any), -EBUSY (it
+ * kept changing: try
+ * again), -EAGAIN or -EIO (the store).
+ */
+int sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
+                        size_t holder_size);
+/* Cluster mode: another node cancelled durable timer id, which this
+ * node holds: it goes, as a cancel would (its waiters hear so), the
+ * store unchanged. Returns whether it was held. */
+bool sched_cancelled_elsewhere(uint64_t id);
+/*
+ * Cluster mode: Wait on a timer another node holds. Notes the timer's
+ * newest stored run; from then on sched_poll_watched ends its waiters'
+ * wait (deliver.h) with the first newer run that ends a fire or the
+ * timer (queued, an exec hook's end, cancelled), or forgets it once
+ * nobody waits. Returns 0, -ENOENT (not cluster mode), -EAGAIN (no
+ * store) or -ENOMEM.
+ */
+int sched_watch_stored(uint64_t id);
+/* Reads the newest runs of (at most 64 of) the timers watched, in s. */
+void sched_poll_watched(const struct store_backend *be, struct store *s);
 
 /*
  * Pause: t stays pending but leaves its queue until resumed. Resume: back

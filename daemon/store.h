@@ -420,6 +420,33 @@ struct store_backend {
 	 * if none: pending). */
 	int (*cancel_claim)(struct store *s, uint64_t id, uint64_t fence,
 	                    char *holder, size_t holder_size);
+	/*
+	 * Cancels, in the open batch, timer id whoever holds it: a pending
+	 * row, or a claim of any node (this one's included), live or dead.
+	 * may (with arg) judges the row as it is now (ownership: 0 lets the
+	 * cancel go on, < 0 is returned); it may run more than once. The
+	 * update is conditional on that very row version, so a claim, fire
+	 * or retire committed meanwhile is seen and judged again; the
+	 * cancel bumps the fence, so the holder's fenced retire or renew of
+	 * it fails, and when a node held it, that node is told
+	 * (store_pg_node_notified) once the batch commits. 0 and holder
+	 * (the node that held its claim, "" if none) when cancelled;
+	 * -ENOENT if no timer with that id waits (fired, cancelled,
+	 * unknown); -EALREADY when a one-shot exec timer fired and its
+	 * hook was started and has not ended (it is not stopped; holder
+	 * names the node that holds it, "" when that node is gone and it
+	 * waits to run again);
+	 * -EAGAIN if the row kept changing under it.
+	 */
+	int (*cancel_any)(struct store *s, uint64_t id, store_timer_cb may,
+	                  void *arg, char *holder, size_t holder_size);
+	/* The timers that wait, pending or claimed by any node, with ids
+	 * above after_id, in id order, at most limit, to cb: uid's, or
+	 * every owner's when all; only those into channel when it is not
+	 * NULL. 0 when none; cb's first < 0 stops and is returned. */
+	int (*list_held)(struct store *s, uid_t uid, bool all,
+	                 const char *channel, uint64_t after_id, size_t limit,
+	                 store_timer_cb cb, void *arg);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */
@@ -445,6 +472,7 @@ struct store_pg_node_beat {
 #define STORE_PG_BEAT 1
 #define STORE_PG_REAP 2
 #define STORE_PG_CONNECTED 3 /* a reconnect is done (read says 1) */
+#define STORE_PG_LISTEN 4    /* in flight only: LISTEN after a reconnect */
 #define STORE_PG_WANT_READ 1
 #define STORE_PG_WANT_WRITE 2
 /* Registers a node; *ret_node is its id (text, owned by the node). */
@@ -473,6 +501,11 @@ int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);
+/* A timer this node held that another node cancelled (cancel_any), as
+ * the database told this connection: 1 and *ret_id for each, oldest
+ * first, then 0. Collected by read (and open); a notice sent while the
+ * connection was down is lost (the timer's fenced retire then fails). */
+int store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id);
 /* At a clean stop (blocking): this node's claims become pending again
  * at their due instant, with a new fence, and its row goes. */
 int store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize);

@@ -269,6 +269,9 @@ enum store_pg_stmt {
 	ST_C_RESERVE,
 	ST_C_RENEW,
 	ST_C_CANCEL_HELD,
+	ST_C_PEEK,
+	ST_C_CANCEL_ANY,
+	ST_C_LIST_HELD,
 	ST_COUNT
 };
 
@@ -504,6 +507,39 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			 " coalesce(t.claim_node, '') FROM (SELECT 1) x"
 			 " LEFT JOIN evd.timers t ON t.id = $1"
 			 " AND t.state IN ('P', 'C')",
+    /* cancel_any's look at a waiting row: its version (xmin: any update
+     * makes a new one), its holder, and whether it fired as a one-shot
+     * exec (the fire renews the claim and records a run whose fire id
+     * is the timer id, $2 its outcome, in one transaction: the newest
+     * run says whether a hook of it started and has not ended, also
+     * when its node died meanwhile and it waits to run again; a revived
+     * timer's newest run is its last end). */
+    [ST_C_PEEK] = "SELECT " TIMER_COLS ", xmin::text::int8,"
+		  " coalesce(claim_node, ''), coalesce((SELECT"
+		  " r.fire_id = t.id AND r.outcome = $2::int4 FROM evd.runs r"
+		  " WHERE r.timer_id = t.id ORDER BY r.seq DESC LIMIT 1), false)"
+		  " FROM evd.timers t WHERE t.id = $1::int8"
+		  " AND t.state IN ('P', 'C')",
+    /* Cancels the row version ST_C_PEEK judged ($3 its xmin), fence
+     * bumped so that no retire or renew of its claim goes through, and
+     * tells its holder ($4; "" none) when the batch commits. A row a
+     * concurrent claim, fire or retire changed is not this version:
+     * nothing changes, and the caller looks again. */
+    [ST_C_CANCEL_ANY] = "WITH u AS (UPDATE evd.timers SET state = 'X',"
+			" finished_rt_ns = $2::int8, claim_node = NULL,"
+			" fence = fence + 1 WHERE id = $1::int8"
+			" AND state IN ('P', 'C') AND xmin = $3::text::xid"
+			" RETURNING 1),"
+			" n AS (SELECT pg_notify('evd_node_' || $4::text,"
+			" $1::int8::text) FROM u WHERE $4::text <> '')"
+			" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
+    /* Waiting timers of every node, as List pages them ($2 < 0: every
+     * owner's; $3 NULL: every channel's). */
+    [ST_C_LIST_HELD] = "SELECT " TIMER_COLS " FROM evd.timers"
+		       " WHERE id > $1::int8 AND state IN ('P', 'C')"
+		       " AND ($2::int8 < 0 OR uid = $2::int8)"
+		       " AND ($3::text IS NULL OR channel = $3::text)"
+		       " ORDER BY id LIMIT $4::int8",
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -2278,6 +2314,90 @@ store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
 	return r;
 }
 
+/* cancel_any tries this many row versions before it gives up. */
+#define CANCEL_ANY_TRIES 4
+
+static int
+store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
+                    void *arg, char *holder, size_t holder_size)
+{
+	char node[32], xmin[24];
+	struct store_timer t;
+	PGresult *res;
+	bool started;
+	int r, try;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "cancel: not in cluster mode");
+		return -EINVAL;
+	}
+	for (try = 0; try < CANCEL_ANY_TRIES; try++) {
+		struct store_pg_params p = { .n = 0 }, q = { .n = 0 };
+
+		store_pg_p_i64(&p, (int64_t)id);
+		store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
+		/* Writes nothing, but in the batch: the update after it is
+		 * the batch's, and a row its earlier writes changed is seen
+		 * as they left it. */
+		if ((r = store_pg_run(s, ST_C_PEEK, &p, false, &res,
+		                      "cancel")) < 0)
+			return r;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			store_pg_seterr(s, "cancel: no timer %" PRIu64 " waits",
+			                id);
+			return -ENOENT;
+		}
+		store_pg_row_timer(s, res, 0, &t);
+		snprintf(xmin, sizeof(xmin), "%" PRId64,
+		         store_pg_int(res, 0, 23));
+		snprintf(node, sizeof(node), "%s", PQgetvalue(res, 0, 24));
+		started = PQgetvalue(res, 0, 25)[0] != 0;
+		r = may(&t, arg);
+		PQclear(res);
+		if (r < 0)
+			return r;
+		if (holder_size > 0)
+			snprintf(holder, holder_size, "%s", node);
+		if (started) {
+			store_pg_seterr(s, "timer %" PRIu64 " fired; its hook "
+			                "was started", id);
+			return -EALREADY;
+		}
+		store_pg_p_i64(&q, (int64_t)id);
+		store_pg_p_i64(&q, clock_now_ns(EVD_CLOCK_REALTIME));
+		store_pg_p_text(&q, xmin);
+		store_pg_p_text(&q, node);
+		if ((r = store_pg_run(s, ST_C_CANCEL_ANY, &q, true, &res,
+		                      "cancel")) < 0)
+			return r;
+		r = PQntuples(res) == 1 && store_pg_int(res, 0, 0) == 1;
+		PQclear(res);
+		if (r)
+			return 0;
+	}
+	store_pg_seterr(s, "timer %" PRIu64 " kept changing while it was "
+	                "being cancelled; try again", id);
+	return -EAGAIN;
+}
+
+static int
+store_pg_list_held(struct store *s, uid_t uid, bool all, const char *channel,
+                   uint64_t after_id, size_t limit, store_timer_cb cb,
+                   void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	if (store_pg_check_text(s, channel, "list") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_i64(&p, (int64_t)(after_id > INT64_MAX ? INT64_MAX
+	                                                  : after_id));
+	store_pg_p_i64(&p, all ? -1 : (int64_t)uid);
+	store_pg_p_text(&p, channel);
+	store_pg_p_i64(&p, limit > INT32_MAX ? INT32_MAX : (int64_t)limit);
+	return store_pg_each_timer(s, ST_C_LIST_HELD, &p, "list", cb, arg, 0);
+}
+
 /* Not the batch's: nextval is never rolled back and takes no lock. */
 static int
 store_pg_reserve_ids(struct store *s, uint64_t *ret_first,
@@ -2775,6 +2895,8 @@ const struct store_backend store_pg_backend = {
     .claim_due = store_pg_claim_due,
     .renew = store_pg_renew,
     .cancel_claim = store_pg_cancel_claim,
+    .cancel_any = store_pg_cancel_any,
+    .list_held = store_pg_list_held,
 };
 
 /*
@@ -2799,6 +2921,10 @@ struct store_pg_node {
 	int want;        /* connecting: STORE_PG_WANT_READ or _WRITE */
 	struct store_pg_node_beat res;
 	char lock_timeout[48];
+	/* Timers other nodes cancelled (NOTIFY evd_node_<id>, cancel_any),
+	 * not yet taken by store_pg_node_notified: v[head..n). */
+	uint64_t *notified;
+	size_t nnotified, headnotified, capnotified;
 };
 
 /* The node connection's own settings: before the conninfo's, which win
@@ -2908,6 +3034,75 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	return 0;
 }
 
+/* The channel other nodes notify when they cancel a timer this node
+ * holds (cancel_any): "LISTEN evd_node_<id>" (ids are numbers). */
+static void
+store_pg_node_listen_sql(const struct store_pg_node *n, char *buf,
+                         size_t size)
+{
+	snprintf(buf, size, "LISTEN evd_node_%s", n->id);
+}
+
+/* Blocking (open only). */
+static int
+store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
+{
+	char sql[64];
+	PGresult *res;
+
+	store_pg_node_listen_sql(n, sql, sizeof(sql));
+	res = PQexec(n->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errsize, "PostgreSQL: %s",
+		         PQresultErrorMessage(res));
+		PQclear(res);
+		return -EIO;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Moves what the server notified into n->notified; out of memory, a
+ * notice is dropped (the timer's fenced retire fails instead). */
+static void
+store_pg_node_collect(struct store_pg_node *n)
+{
+	PGnotify *nt;
+
+	while ((nt = PQnotifies(n->conn)) != NULL) {
+		char *end;
+		unsigned long long id = strtoull(nt->extra, &end, 10);
+
+		if (end != nt->extra && *end == '\0' && id != 0) {
+			if (n->headnotified == n->nnotified)
+				n->headnotified = n->nnotified = 0;
+			if (n->nnotified == n->capnotified) {
+				size_t cap = n->capnotified ? 2 * n->capnotified
+				                            : 64;
+				uint64_t *v = reallocarray(n->notified, cap,
+				                           sizeof(*v));
+
+				if (v != NULL) {
+					n->notified = v;
+					n->capnotified = cap;
+				}
+			}
+			if (n->nnotified < n->capnotified)
+				n->notified[n->nnotified++] = id;
+		}
+		PQfreemem(nt);
+	}
+}
+
+int
+store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id)
+{
+	if (n->headnotified == n->nnotified)
+		return 0;
+	*ret_id = n->notified[n->headnotified++];
+	return 1;
+}
+
 int
 store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
                    char *err, size_t errsize)
@@ -2947,6 +3142,8 @@ store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
 	}
 	snprintf(n->id, sizeof(n->id), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if ((r = store_pg_node_listen(n, err, errsize)) < 0)
+		goto fail;
 	*ret = n;
 	return 0;
 fail:
@@ -2962,6 +3159,7 @@ store_pg_node_close(struct store_pg_node *n)
 	PQfinish(n->conn);
 	free(n->conninfo);
 	free(n->options);
+	free(n->notified);
 	free(n);
 }
 
@@ -3112,6 +3310,9 @@ store_pg_node_read(struct store_pg_node *n, struct store_pg_node_beat *ret,
 {
 	int r = store_pg_node_read1(n, ret, err, errsize);
 
+	/* Reading results parses the notices that came with them. */
+	if (n->conn != NULL && !n->connecting)
+		store_pg_node_collect(n);
 	if (r < 0)
 		store_pg_oneline(err);
 	return r;
@@ -3127,18 +3328,33 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 	if (n->conn == NULL)
 		return 0;
 	if (n->connecting) {
+		char sql[64];
+
 		r = store_pg_node_step(n, PQconnectPoll(n->conn), err,
 		                       errsize);
-		if (r > 0) {
-			memset(ret, 0, sizeof(*ret));
-			ret->kind = STORE_PG_CONNECTED;
+		if (r <= 0)
+			return r;
+		/* Connected: listen again before anything else, and say
+		 * so once the server answered it (one statement at a
+		 * time). */
+		store_pg_node_listen_sql(n, sql, sizeof(sql));
+		if (!PQsendQuery(n->conn, sql)) {
+			snprintf(err, errsize, "PostgreSQL: %s",
+			         PQerrorMessage(n->conn));
+			store_pg_node_abandon(n);
+			return -ENOTCONN;
 		}
-		return r;
+		n->kind = STORE_PG_LISTEN;
+		n->got = false;
+		memset(&n->res, 0, sizeof(n->res));
+		n->res.kind = STORE_PG_CONNECTED;
+		return 0;
 	}
 	/* Readable with nothing in flight: a notice, or the server's
 	 * goodbye; read, so that the socket does not stay readable. */
 	if (!PQconsumeInput(n->conn))
 		goto lost;
+	store_pg_node_collect(n);
 	if (n->kind == 0) {
 		while ((res = PQgetResult(n->conn)) != NULL)
 			PQclear(res);
@@ -3158,7 +3374,15 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 			}
 			return r < 0 ? r : 1;
 		}
-		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		if (n->kind == STORE_PG_LISTEN) {
+			if (PQresultStatus(res) == PGRES_COMMAND_OK)
+				n->got = true;
+			else if (r == 0) {
+				snprintf(err, errsize, "PostgreSQL: %s",
+				         PQresultErrorMessage(res));
+				r = -EIO;
+			}
+		} else if (PQresultStatus(res) != PGRES_TUPLES_OK ||
 		    PQntuples(res) != 1) {
 			if (r == 0) {
 				snprintf(err, errsize, "PostgreSQL: %s",

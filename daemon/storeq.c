@@ -831,6 +831,22 @@ q_find_key(struct store *q, uid_t uid, const char *key, store_timer_cb cb,
 	Q_READ(q, q->be->find_key(q->s, uid, key, cb, arg));
 }
 
+/* Its answer decides the reply: run at once, in the batch. */
+static int
+q_cancel_any(struct store *q, uint64_t id, store_timer_cb may, void *arg,
+             char *holder, size_t holder_size)
+{
+	Q_SYNC(q, q->be->cancel_any(q->s, id, may, arg, holder, holder_size));
+}
+
+static int
+q_list_held(struct store *q, uid_t uid, bool all, const char *channel,
+            uint64_t after_id, size_t limit, store_timer_cb cb, void *arg)
+{
+	Q_READ(q, q->be->list_held(q->s, uid, all, channel, after_id, limit,
+	                           cb, arg));
+}
+
 static int
 q_copy_msg(struct qbatch *b, struct store_msg *d, const struct store_msg *m)
 {
@@ -1040,6 +1056,8 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.max_ids = q_max_ids,
 		.meta_get = q_meta_get,
 		.meta_put = q_meta_put,
+		.cancel_any = be->cancel_any != NULL ? q_cancel_any : NULL,
+		.list_held = be->list_held != NULL ? q_list_held : NULL,
 	};
 	*ret_be = &q->vt;
 	*ret_s = q;

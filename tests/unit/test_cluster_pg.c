@@ -637,6 +637,303 @@ test_reap_locked_claim_later(void **state)
 	node_close(&a);
 }
 
+/* cancel_any's judge: lets uid 1000 cancel; counts its calls and may
+ * run something (another node's fire) between the look and the
+ * update, once. */
+struct judge {
+	uid_t asker;
+	int calls;
+	void (*meanwhile)(void *);
+	void *arg;
+};
+
+static int
+judge_cb(const struct store_timer *t, void *arg)
+{
+	struct judge *j = arg;
+
+	if (j->calls++ == 0 && j->meanwhile != NULL)
+		j->meanwhile(j->arg);
+	return t->uid == j->asker ? 0 : -ENOENT;
+}
+
+static int
+cancel_any(struct node *nd, uint64_t id, struct judge *j, char *holder,
+           size_t holder_size)
+{
+	int r;
+
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->cancel_any(nd->s, id, judge_cb, j, holder, holder_size);
+	assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* What the node connection was told, after waiting up to 5 s for it
+ * (nothing else in flight). */
+static int
+node_notified(struct node *nd, uint64_t *ids, int max)
+{
+	struct store_pg_node_beat b;
+	char err[256];
+	int n = 0;
+
+	for (int i = 0; i < 50 && n == 0; i++) {
+		struct pollfd p = { store_pg_node_fd(nd->n), POLLIN, 0 };
+
+		if (poll(&p, 1, 100) == 1)
+			assert_true(store_pg_node_read(nd->n, &b, err,
+			                               sizeof(err)) >= 0);
+		while (n < max && store_pg_node_notified(nd->n, &ids[n]) == 1)
+			n++;
+	}
+	return n;
+}
+
+/* A one-shot exec fire as sched_fire_durable makes it in cluster mode:
+ * the claim renewed, fenced, and a "started" run whose fire id is the
+ * timer id, in one batch. */
+static void
+fire_exec(struct node *nd, uint64_t id, uint64_t fence)
+{
+	struct store_renewal rn = { .id = id, .fence = fence };
+	struct store_run run;
+
+	memset(&run, 0, sizeof(run));
+	run.timer_id = id;
+	run.fire_id = id;
+	run.due_rt_ns = now_rt();
+	run.fired_rt_ns = now_rt();
+	run.outcome = EVD_RUN_EXEC_STARTED;
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->renew(nd->s, &rn, 1), 1);
+	assert_int_equal(B->run_append(nd->s, &run), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+}
+
+static struct node *fire_node;
+static void
+fire_exec_4(void *arg)
+{
+	(void)arg;
+	fire_exec(fire_node, 4, 0);
+}
+
+static void
+retire_5(void *arg)
+{
+	(void)arg;
+	assert_int_equal(retire(fire_node, 5, 0), 0);
+}
+
+static void
+touch_6(void *arg)
+{
+	(void)arg;
+	/* A pause, a renewal: any new version of the row. */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " vis_at = vis_at WHERE id = 6"), 0);
+}
+
+/* Any node cancels any waiting timer (another node's claim, or a
+ * pending one), fenced, and the holder is told; not another owner's,
+ * not one that fired, not a one-shot exec whose hook was started; and
+ * a fire or a retire that commits between its look and its update is
+ * seen (the update is of the version it judged). */
+static void
+test_cancel_any(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t1 = timer_at(1, later), t2 = timer_at(2, later);
+	struct store_timer t3 = timer_at(3, later), t4 = timer_at(4, later);
+	struct store_timer t5 = timer_at(5, later), t6 = timer_at(6, later);
+	struct judge j = { .asker = 1000 };
+	struct node a, b;
+	uint64_t ids[4];
+	char holder[32];
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	t3.uid = 2000;
+	t4.exec = (const uint8_t *)"x";
+	t4.exec_len = 1;
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	schedule(&a, &t3);
+	schedule(&a, &t4);
+	schedule(&a, &t5);
+	schedule(&a, &t6);
+	/* t2 waits for any node (its holder left). */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL"
+	                          " WHERE id = 2"), 0);
+
+	/* a's claim, cancelled by b: fence bumped, a told. */
+	assert_int_equal(cancel_any(&b, 1, &j, holder, sizeof(holder)), 0);
+	assert_string_equal(holder, store_pg_node_id(a.n));
+	assert_sql("X1", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 1");
+	assert_int_equal(node_notified(&a, ids, 4), 1);
+	assert_int_equal(ids[0], 1);
+	/* a's fire of it, had it not heard: its retire finds it gone. */
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	assert_int_equal(cancel_any(&b, 1, &j, holder, sizeof(holder)),
+	                 -ENOENT);
+
+	/* Pending: cancelled, nobody to tell. */
+	assert_int_equal(cancel_any(&b, 2, &j, holder, sizeof(holder)), 0);
+	assert_string_equal(holder, "");
+	assert_sql("X", "SELECT state FROM evd.timers WHERE id = 2");
+
+	/* Another owner's: not for this asker; nothing changes. */
+	assert_int_equal(cancel_any(&b, 3, &j, holder, sizeof(holder)),
+	                 -ENOENT);
+	assert_sql("C0", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 3");
+
+	/* a fires the exec timer t4 while b looks: b sees the fire and
+	 * does not claim to have stopped its hook. */
+	fire_node = &a;
+	j.meanwhile = fire_exec_4;
+	j.calls = 0;
+	assert_int_equal(cancel_any(&b, 4, &j, holder, sizeof(holder)),
+	                 -EALREADY);
+	assert_int_equal(j.calls, 2);
+	assert_string_equal(holder, store_pg_node_id(a.n));
+	assert_sql("C0", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 4");
+	/* Once started, asked again: the same. */
+	j.meanwhile = NULL;
+	assert_int_equal(cancel_any(&b, 4, &j, holder, sizeof(holder)),
+	                 -EALREADY);
+	/* a died with the hook running, reaped: the hook may still run
+	 * there, so not cancelled either (it runs again elsewhere). */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL,"
+	                          " fence = fence + 1 WHERE id = 4"), 0);
+	assert_int_equal(cancel_any(&b, 4, &j, holder, sizeof(holder)),
+	                 -EALREADY);
+	assert_string_equal(holder, "");
+	assert_sql("P1", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 4");
+
+	/* a retires t5 (its fire) while b looks: gone, not cancelled. */
+	j.meanwhile = retire_5;
+	j.calls = 0;
+	assert_int_equal(cancel_any(&b, 5, &j, holder, sizeof(holder)),
+	                 -ENOENT);
+	assert_int_equal(j.calls, 1);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 5");
+
+	/* Any other change meanwhile: judged again, then cancelled. */
+	j.meanwhile = touch_6;
+	j.calls = 0;
+	assert_int_equal(cancel_any(&b, 6, &j, holder, sizeof(holder)), 0);
+	assert_int_equal(j.calls, 2);
+	assert_sql("X", "SELECT state FROM evd.timers WHERE id = 6");
+	assert_int_equal(node_notified(&a, ids, 4), 1);
+	assert_int_equal(ids[0], 6);
+	/* Unknown. */
+	assert_int_equal(cancel_any(&b, 99, &j, holder, sizeof(holder)),
+	                 -ENOENT);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* The node connection listens again after a reconnect: a cancel after
+ * it is heard. */
+static void
+test_cancel_notify_after_reconnect(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t1 = timer_at(1, later);
+	struct judge j = { .asker = 1000 };
+	struct store_pg_node_beat nb;
+	struct node a, b;
+	uint64_t ids[4];
+	char holder[32], err[256];
+	int r;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	store_pg_node_abandon(a.n);
+	assert_int_equal(store_pg_node_reconnect(a.n, err, sizeof(err)), 0);
+	for (r = 0; r == 0;) {
+		struct pollfd p = { store_pg_node_fd(a.n),
+			            store_pg_node_want(a.n) ==
+			                            STORE_PG_WANT_WRITE
+			                    ? POLLOUT
+			                    : POLLIN,
+			            0 };
+
+		assert_true(poll(&p, 1, 10000) == 1);
+		r = store_pg_node_read(a.n, &nb, err, sizeof(err));
+	}
+	assert_int_equal(r, 1);
+	assert_int_equal(nb.kind, STORE_PG_CONNECTED);
+	assert_false(store_pg_node_busy(a.n));
+	assert_int_equal(cancel_any(&b, 1, &j, holder, sizeof(holder)), 0);
+	assert_int_equal(node_notified(&a, ids, 4), 1);
+	assert_int_equal(ids[0], 1);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* What waits, pending or claimed by any node, in id order, by owner
+ * (all: every owner's) and channel, paged; never an ended one. */
+static void
+test_list_held(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t[6];
+	struct node a, b;
+	struct got g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	for (i = 0; i < 6; i++)
+		t[i] = timer_at((uint64_t)i + 1, later);
+	t[2].uid = 2000;
+	t[3].channel = "other";
+	schedule(&a, &t[0]);
+	schedule(&b, &t[1]);
+	schedule(&a, &t[2]);
+	schedule(&b, &t[3]);
+	schedule(&a, &t[4]);
+	schedule(&a, &t[5]);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL"
+	                          " WHERE id = 5"), 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'X' WHERE id = 6"), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_held(b.s, 1000, false, NULL, 0, 10, got_cb,
+	                              &g), 0);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.id[1], 2);
+	assert_int_equal(g.id[2], 4);
+	assert_int_equal(g.id[3], 5);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_held(b.s, 1000, true, NULL, 1, 2, got_cb,
+	                              &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.id[0], 2);
+	assert_int_equal(g.id[1], 3);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->list_held(a.s, 0, true, "other", 0, 10, got_cb,
+	                              &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 4);
+	node_close(&b);
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -655,6 +952,9 @@ main(void)
 	    T(test_cancel_claim_fenced),
 	    T(test_lock_wait_bounded),
 	    T(test_reap_locked_claim_later),
+	    T(test_cancel_any),
+	    T(test_cancel_notify_after_reconnect),
+	    T(test_list_held),
 #undef T
 	};
 	char why[512];

@@ -3,7 +3,8 @@
  * the clock simulated.
  *
  * The fake delivery (deliver_ready, deliver_stage, deliver_fire,
- * deliver_failure, deliver_cancelled, defined here, so deliver.o is
+ * deliver_failure, deliver_cancelled, deliver_run_ended, deliver_waited,
+ * defined here, so deliver.o is
  * never linked) and the fake hooks (hook_running, hook_terminate: which
  * timers have a run going, for the overlap policy; hook.o is not linked
  * either) records every call and a copy of
@@ -162,6 +163,21 @@ deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns)
 	fake.ncancelled++;
 	fake.cancelled_id = timer_id;
 	fake.cancelled_due_rt_ns = due_rt_ns;
+}
+
+/* Waits on other cluster nodes' timers: no cluster here. */
+void
+deliver_run_ended(const struct store_run *sr)
+{
+	(void)sr;
+	fail_msg("no cluster wait in these tests");
+}
+
+bool
+deliver_waited(uint64_t timer_id)
+{
+	(void)timer_id;
+	return false;
 }
 
 void
