@@ -297,6 +297,34 @@ class _Pending:
 
 _SCHED = object()  # the hook of _fast_schedule's requests: Client._on_scheduled
 
+# What Client._r_* return (see there): (request without its id, the reply
+# body expected, retry, conversion of that body, reader hook or None).
+_Spec = tuple
+
+
+def _none(m: Any) -> None:
+    return None
+
+
+def _conv_timer_list(m: Any) -> TimerList:
+    return TimerList([conv_timer(t) for t in m.timers], m.next_after_id)
+
+
+def _conv_dead_list(m: Any) -> DeadList:
+    return DeadList([conv_fired(f) for f in m.messages], m.next_after_fire_id)
+
+
+def _conv_count(m: Any) -> int:
+    return int(m.count)
+
+
+def _conv_acked(m: Any) -> Optional[Scheduled]:
+    return conv_scheduled(m.rescheduled) if m.HasField("rescheduled") else None
+
+
+def _conv_rejected(m: Any) -> Rejected:
+    return Rejected(m.fire_id, m.dead, m.redeliver_in_ns)
+
 
 class _Protocol(asyncio.Protocol):
     """The connection's reading side: hands what it reads to its client
@@ -1161,11 +1189,14 @@ class Client:
         """time() in integer nanoseconds."""
         return _time.monotonic_ns() + self._mono_offset_ns
 
-    async def daemon_time(self) -> TimeInfo:
-        """The daemon's clocks now (a Time request)."""
+    def _r_time(self) -> "_Spec":
         req = pb.Request()
         req.time.SetInParent()
-        return conv_time(await self._call(req, "time", retry=True))
+        return req, "time", True, conv_time, None
+
+    async def daemon_time(self) -> TimeInfo:
+        """The daemon's clocks now (a Time request)."""
+        return await self._do(self._r_time())  # type: ignore[no-any-return]
 
     # ---- scheduling ----
 
@@ -1178,6 +1209,18 @@ class Client:
                   exec: Union[Exec, Sequence[str], None],
                   callback: Optional[Callable[[Fired], Any]],
                   options: Dict[str, Any]) -> "asyncio.Future[TimerHandle]":
+        retry, hook = self._schedule_req(body, channel, payload, key, exec, callback, options)
+        # A future, not a coroutine: thousands in flight cost no task each.
+        return self._submit(req, retry, hook)
+
+    def _schedule_req(self, body: Any, channel: Optional[str],
+                      payload: Union[bytes, str, None], key: Optional[str],
+                      exec: Union[Exec, Sequence[str], None],
+                      callback: Optional[Callable[[Fired], Any]],
+                      options: Dict[str, Any]) -> tuple:
+        """Fills the scheduling request's body (the general path: exec,
+        options, call_on); returns (retry, the reader hook making the
+        TimerHandle)."""
         if channel is not None and exec is not None:
             raise ValueError("a timer has a channel or an exec hook, not both")
         durable = channel is not None or exec is not None
@@ -1215,9 +1258,7 @@ class Client:
                 for ev in self._early.pop(sc.timer_id, []):
                     self._on_fired_handle(h, ev)
             return h
-
-        # A future, not a coroutine: thousands in flight cost no task each.
-        return self._submit(req, retry, hook)
+        return retry, hook
 
     def _fast_schedule(self, tag: bytes, ns: Optional[int], clock: int,
                        channel: Optional[str], payload: Union[bytes, str, None],
@@ -1417,49 +1458,60 @@ class Client:
 
     # ---- timers by id ----
 
-    def _submit_cancel(self, timer_id: int) -> "asyncio.Future[Any]":
+    # Requests other than the scheduling ones are built by _r_* methods
+    # into a _Spec (the request without its id, the reply body expected,
+    # whether it may be repeated on a new connection, the conversion of
+    # that body into the call's result, and a hook run in the reader or
+    # None), which the single call awaits (_do) and a Pipeline queues: one
+    # definition of each request for both.
+
+    def _r_cancel(self, timer_id: int) -> "_Spec":
         req = pb.Request()
         req.cancel.timer_id = timer_id
 
         def hook(rep: Any) -> Any:
             self._handles.pop(timer_id, None)
             return rep
-        return self._submit(req, False, hook)
+        return req, "cancelled", False, _none, hook
+
+    def _submit_cancel(self, timer_id: int) -> "asyncio.Future[Any]":
+        req, _, retry, _, hook = self._r_cancel(timer_id)
+        return self._submit(req, retry, hook)
+
+    async def _do(self, spec: "_Spec") -> Any:
+        req, body, retry, conv, hook = spec
+        return conv(await self._call(req, body, retry, hook))
 
     async def cancel(self, timer_id: int) -> None:
         """Cancels a pending or paused timer; NotFound when it is not
         pending (unknown, another owner's, fired, cancelled)."""
-        rep = await self._submit_cancel(timer_id)
-        if rep.WhichOneof("body") != "cancelled":
-            raise ProtocolError(f"expected cancelled, got {rep.WhichOneof('body')}")
+        await self._do(self._r_cancel(timer_id))
 
-    async def _by_id(self, field: str, timer_id: int, retry: bool) -> TimerInfo:
+    def _r_by_id(self, field: str, timer_id: int, retry: bool) -> "_Spec":
         req = pb.Request()
         getattr(req, field).timer_id = timer_id
-        return conv_timer(await self._call(req, "timer", retry=retry))
+        return req, "timer", retry, conv_timer, None
 
     async def get(self, timer_id: int) -> TimerInfo:
         """One timer with its history (pending, or ended and still kept)."""
-        return await self._by_id("get", timer_id, True)
+        return await self._do(self._r_by_id("get", timer_id, True))  # type: ignore[no-any-return]
 
     async def pause(self, timer_id: int) -> TimerInfo:
         """The timer does not fire until resumed."""
-        return await self._by_id("pause", timer_id, False)
+        return await self._do(self._r_by_id("pause", timer_id, False))  # type: ignore[no-any-return]
 
     async def resume(self, timer_id: int) -> TimerInfo:
-        return await self._by_id("resume", timer_id, False)
+        return await self._do(self._r_by_id("resume", timer_id, False))  # type: ignore[no-any-return]
 
     async def trigger(self, timer_id: int) -> TimerInfo:
         """Fires once now without changing the schedule."""
-        return await self._by_id("trigger", timer_id, False)
+        return await self._do(self._r_by_id("trigger", timer_id, False))  # type: ignore[no-any-return]
 
     async def retry(self, timer_id: int) -> TimerInfo:
         """Runs an exec timer's command once now (a finished one comes back)."""
-        return await self._by_id("retry", timer_id, False)
+        return await self._do(self._r_by_id("retry", timer_id, False))  # type: ignore[no-any-return]
 
-    async def list(self, channel: Optional[str] = None, *, after_id: int = 0,
-                   limit: int = 0) -> TimerList:
-        """One page of the caller's pending timers (root: everyone's)."""
+    def _r_list(self, channel: Optional[str], after_id: int, limit: int) -> "_Spec":
         req = pb.Request()
         req.list.SetInParent()
         if channel is not None:
@@ -1468,8 +1520,12 @@ class Client:
             req.list.after_id = after_id
         if limit:
             req.list.limit = limit
-        m = await self._call(req, "timer_list", retry=True)
-        return TimerList([conv_timer(t) for t in m.timers], m.next_after_id)
+        return req, "timer_list", True, _conv_timer_list, None
+
+    async def list(self, channel: Optional[str] = None, *, after_id: int = 0,
+                   limit: int = 0) -> TimerList:
+        """One page of the caller's pending timers (root: everyone's)."""
+        return await self._do(self._r_list(channel, after_id, limit))  # type: ignore[no-any-return]
 
     async def timers(self, channel: Optional[str] = None) -> AsyncIterator[TimerInfo]:
         """Every pending timer, page by page."""
@@ -1482,24 +1538,32 @@ class Client:
                 return
             after = page.next_after_id
 
-    async def stats(self) -> Stats:
+    def _r_stats(self) -> "_Spec":
         req = pb.Request()
         req.stats.SetInParent()
-        return conv_stats(await self._call(req, "stats", retry=True))
+        return req, "stats", True, conv_stats, None
 
-    async def wait(self, timer_id: int) -> Run:
-        """asyncio's run_until_complete: waits until the timer's fire is
-        done (or it is cancelled) and returns that Run. A wait is not
-        repeated on a new connection (ConnectionLost)."""
+    async def stats(self) -> Stats:
+        return await self._do(self._r_stats())  # type: ignore[no-any-return]
+
+    def _r_wait(self, timer_id: int) -> "_Spec":
+        """Wait: its result is a future of the Run, registered (in the
+        reader, before any later frame) once the daemon said waiting."""
         final: asyncio.Future[Run] = self._loop.create_future()
         req = pb.Request()
         req.wait.timer_id = timer_id
 
         def hook(rep: Any) -> Any:
-            self._waits.setdefault(timer_id, collections.deque()).append(final)
+            if rep.WhichOneof("body") == "waiting":
+                self._waits.setdefault(timer_id, collections.deque()).append(final)
             return rep
-        await self._call(req, "waiting", hook=hook)
-        return await final
+        return req, "waiting", False, lambda m: final, hook
+
+    async def wait(self, timer_id: int) -> Run:
+        """asyncio's run_until_complete: waits until the timer's fire is
+        done (or it is cancelled) and returns that Run. A wait is not
+        repeated on a new connection (ConnectionLost)."""
+        return await (await self._do(self._r_wait(timer_id)))  # type: ignore[no-any-return]
 
     # ---- channels ----
 
@@ -1584,11 +1648,8 @@ class Client:
         fut.add_done_callback(_swallow)
         return fut
 
-    async def ack(self, fire_id: int, *, reschedule_delay: Optional[_Number] = None,
-                  reschedule_at: Union[None, _Number, datetime.datetime] = None
-                  ) -> Optional[Scheduled]:
-        """Acks a channel message received on this connection (NotFound
-        after its visibility timeout passed it on). See Message.ack()."""
+    def _r_ack(self, fire_id: int, reschedule_delay: Optional[_Number],
+               reschedule_at: Union[None, _Number, datetime.datetime]) -> "_Spec":
         req = pb.Request()
         req.ack.fire_id = fire_id
         if reschedule_delay is not None and reschedule_at is not None:
@@ -1599,8 +1660,15 @@ class Client:
             t = reschedule_at.timestamp() if isinstance(reschedule_at, datetime.datetime) \
                 else reschedule_at
             req.ack.reschedule_at_ns = _ns(t, "reschedule_at")
-        m = await self._call(req, "acked")
-        return conv_scheduled(m.rescheduled) if m.HasField("rescheduled") else None
+        return req, "acked", False, _conv_acked, None
+
+    async def ack(self, fire_id: int, *, reschedule_delay: Optional[_Number] = None,
+                  reschedule_at: Union[None, _Number, datetime.datetime] = None
+                  ) -> Optional[Scheduled]:
+        """Acks a channel message received on this connection (NotFound
+        after its visibility timeout passed it on). See Message.ack()."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_ack(fire_id, reschedule_delay, reschedule_at))
 
     async def reject(self, fire_id: int, *, reason: str = "", dead_letter: bool = False,
                      channel: Optional[str] = None) -> Rejected:
@@ -1611,6 +1679,11 @@ class Client:
         unacked (or not of channel); InvalidArgument for a reason over
         4096 bytes. Not repeated on a new connection (ConnectionLost):
         the message comes back by itself."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_reject(fire_id, reason, dead_letter, channel))
+
+    def _r_reject(self, fire_id: int, reason: str, dead_letter: bool,
+                  channel: Optional[str]) -> "_Spec":
         if not isinstance(reason, str):
             raise TypeError(f"reason: a str, not {type(reason).__name__}")
         req = pb.Request()
@@ -1621,11 +1694,10 @@ class Client:
             req.reject.dead_letter = True
         if channel is not None:
             req.reject.channel = channel
-        m = await self._call(req, "rejected")
-        return Rejected(m.fire_id, m.dead, m.redeliver_in_ns)
+        return req, "rejected", False, _conv_rejected, None
 
-    async def _grant(self, channel: str, uid: Optional[int], gid: Optional[int],
-                     subscribe: bool, publish: bool, revoke: bool) -> ChannelInfo:
+    def _r_grant(self, channel: str, uid: Optional[int], gid: Optional[int],
+                 subscribe: bool, publish: bool, revoke: bool) -> "_Spec":
         if (uid is None) == (gid is None):
             raise ValueError("uid= or gid=, exactly one")
         req = pb.Request()
@@ -1639,65 +1711,82 @@ class Client:
         g.publish = publish
         if revoke:
             g.revoke = True
-        return conv_channel(await self._call(req, "channel_info"))
+        return req, "channel_info", False, conv_channel, None
 
     async def grant(self, channel: str, *, uid: Optional[int] = None,
                     gid: Optional[int] = None, subscribe: bool = False,
                     publish: bool = False) -> ChannelInfo:
         """Grants a uid or gid the right to subscribe to and/or publish
         into a channel of the caller's. Returns the channel's info."""
-        return await self._grant(channel, uid, gid, subscribe, publish, False)
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_grant(channel, uid, gid, subscribe, publish, False))
 
     async def revoke(self, channel: str, *, uid: Optional[int] = None,
                      gid: Optional[int] = None, subscribe: bool = False,
                      publish: bool = False) -> ChannelInfo:
         """Removes rights granted with grant()."""
-        return await self._grant(channel, uid, gid, subscribe, publish, True)
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_grant(channel, uid, gid, subscribe, publish, True))
 
-    async def get_channel(self, channel: str) -> ChannelInfo:
+    def _r_get_channel(self, channel: str) -> "_Spec":
         req = pb.Request()
         req.get_channel.channel = channel
-        return conv_channel(await self._call(req, "channel_info", retry=True))
+        return req, "channel_info", True, conv_channel, None
 
-    async def list_dead(self, channel: str, *, after_fire_id: int = 0,
-                        limit: int = 0) -> DeadList:
-        """One page of a channel's dead letters (messages that reached
-        max_attempts, or were rejected with dead_letter=True), each with
-        the reason its last delivery failed (Fired.reason)."""
+    async def get_channel(self, channel: str) -> ChannelInfo:
+        return await self._do(self._r_get_channel(channel))  # type: ignore[no-any-return]
+
+    def _r_list_dead(self, channel: str, after_fire_id: int, limit: int) -> "_Spec":
         req = pb.Request()
         req.list_dead.channel = channel
         if after_fire_id:
             req.list_dead.after_fire_id = after_fire_id
         if limit:
             req.list_dead.limit = limit
-        m = await self._call(req, "dead_list", retry=True)
-        return DeadList([conv_fired(f) for f in m.messages], m.next_after_fire_id)
+        return req, "dead_list", True, _conv_dead_list, None
 
-    async def requeue_dead(self, channel: str, fire_id: int = 0) -> int:
-        """Puts dead letters back in the queue (fire_id 0: all); returns
-        how many."""
+    async def list_dead(self, channel: str, *, after_fire_id: int = 0,
+                        limit: int = 0) -> DeadList:
+        """One page of a channel's dead letters (messages that reached
+        max_attempts, or were rejected with dead_letter=True), each with
+        the reason its last delivery failed (Fired.reason)."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_list_dead(channel, after_fire_id, limit))
+
+    def _r_requeue_dead(self, channel: str, fire_id: int) -> "_Spec":
         req = pb.Request()
         req.requeue_dead.channel = channel
         if fire_id:
             req.requeue_dead.fire_id = fire_id
-        return int((await self._call(req, "requeued")).count)
+        return req, "requeued", False, _conv_count, None
 
-    async def purge_dead(self, channel: str, fire_id: int = 0) -> int:
-        """Deletes dead letters (fire_id 0: all); returns how many."""
+    async def requeue_dead(self, channel: str, fire_id: int = 0) -> int:
+        """Puts dead letters back in the queue (fire_id 0: all); returns
+        how many."""
+        return await self._do(self._r_requeue_dead(channel, fire_id))  # type: ignore[no-any-return]
+
+    def _r_purge_dead(self, channel: str, fire_id: int) -> "_Spec":
         req = pb.Request()
         req.purge_dead.channel = channel
         if fire_id:
             req.purge_dead.fire_id = fire_id
-        return int((await self._call(req, "purged")).count)
+        return req, "purged", False, _conv_count, None
 
-    async def purge(self, channel: str, *, from_uid: Optional[int] = None) -> int:
-        """Deletes the messages waiting in a channel's queue (not those in
-        flight, not dead letters); returns how many."""
+    async def purge_dead(self, channel: str, fire_id: int = 0) -> int:
+        """Deletes dead letters (fire_id 0: all); returns how many."""
+        return await self._do(self._r_purge_dead(channel, fire_id))  # type: ignore[no-any-return]
+
+    def _r_purge(self, channel: str, from_uid: Optional[int]) -> "_Spec":
         req = pb.Request()
         req.purge.channel = channel
         if from_uid is not None:
             req.purge.from_uid = from_uid
-        return int((await self._call(req, "purged")).count)
+        return req, "purged", False, _conv_count, None
+
+    async def purge(self, channel: str, *, from_uid: Optional[int] = None) -> int:
+        """Deletes the messages waiting in a channel's queue (not those in
+        flight, not dead letters); returns how many."""
+        return await self._do(self._r_purge(channel, from_uid))  # type: ignore[no-any-return]
 
 
 class _Connector:
