@@ -48,7 +48,7 @@ import pwd
 import random
 import struct
 import time as _time
-from typing import (Any, AsyncIterator, Callable, Deque, Dict, Generator,
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Generator,
                     List, Optional, Sequence, Union)
 
 from google.protobuf.message import DecodeError
@@ -76,6 +76,9 @@ _HDR = struct.Struct(">I")
 _HDR10 = struct.Struct(">IBBBBBB")
 
 _Number = Union[int, float]
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
 
 
 def _uvarint(n: int) -> bytes:
@@ -296,6 +299,45 @@ class _Pending:
 
 
 _SCHED = object()  # the hook of _fast_schedule's requests: Client._on_scheduled
+# A durable _fast_schedule request's (see _Batch.items and _on_scheduled).
+_DURABLE = _Pending(None, b"", True, _SCHED, True)  # type: ignore[arg-type]
+
+
+class _Batch:
+    """A Pipeline's requests in flight: ids base to base + n - 1, each of
+    which maps to this one object in Client._pending, and one future for
+    all their results (the list, in request order). The reader puts each
+    reply's result (or its Error) at its index; the last one resolves the
+    future. items[i]: None for a durable _fast_schedule request (the
+    usual one; items is None when all are), else a _Pending whose fut is
+    unused (its retry, hook, durable and callback are). frames[i] is
+    request i's frame, kept for a resend. first_error: the lowest index
+    whose result is an exception, or -1."""
+
+    __slots__ = ("fut", "base", "items", "frames", "results", "left", "first_error")
+
+    def __init__(self, fut: "asyncio.Future[Any]", base: int, items: Optional[List[Any]],
+                 frames: List[bytes]) -> None:
+        self.fut = fut
+        self.base = base
+        self.items = items
+        self.frames = frames
+        n = len(frames)
+        self.results: List[Any] = [None] * n
+        self.left = n
+        self.first_error = -1
+
+    def item(self, rid: int) -> Any:
+        return _DURABLE if self.items is None else (self.items[rid - self.base] or _DURABLE)
+
+    def put(self, rid: int, val: Any) -> None:
+        i = rid - self.base
+        self.results[i] = val
+        if isinstance(val, BaseException) and (self.first_error < 0 or i < self.first_error):
+            self.first_error = i
+        self.left -= 1
+        if not self.left and not self.fut.done():
+            self.fut.set_result(self.results)
 
 # What Client._r_* return (see there): (request without its id, the reply
 # body expected, retry, conversion of that body, reader hook or None).
@@ -856,6 +898,21 @@ class Client:
                 if p is None:  # unknown: _feed_frame says so
                     off = self._feed_frame(data, off, end)
                     continue
+                if p.__class__ is _Batch:
+                    if p.items is None or p.items[rid - p.base] is None:
+                        off = s + bl
+                        h = new(TimerHandle)
+                        h._client = self
+                        h._sc = data[s:off]
+                        h.durable = True
+                        p.results[rid - p.base] = h
+                        p.left -= 1
+                        if not p.left and not p.fut.done():
+                            p.fut.set_result(p.results)
+                    else:  # a caller timer's, another request's
+                        self._pending[rid] = p
+                        off = self._feed_frame(data, off, end)
+                    continue
                 off = s + bl
                 h = new(TimerHandle)  # a bare future's (see _pending)
                 h._client = self
@@ -907,7 +964,17 @@ class Client:
             if i + 1 < off and data[i] == 0x62 and data[i + 1] + i + 2 == off \
                     and data[i + 1] < 0x80:
                 p = self._pending.pop(rid, None)
-                if p is not None and (p.__class__ is not _Pending or p.hook is _SCHED):
+                if p.__class__ is _Batch:
+                    it = p.item(rid)
+                    if it.hook is _SCHED:
+                        try:
+                            h = self._scheduled_handle(it, data[i + 2:off])
+                        except Error:
+                            self._pending[rid] = p  # it fails with the connection
+                            raise
+                        p.put(rid, h)
+                        return off
+                elif p is not None and (p.__class__ is not _Pending or p.hook is _SCHED):
                     self._scheduled_reply(p, rid, data[i + 2:off])
                     return off
                 # else: unknown (protobuf's path says so), or another
@@ -947,6 +1014,17 @@ class Client:
         except asyncio.InvalidStateError:
             pass  # the caller cancelled it
 
+    def _scheduled_handle(self, p: _Pending, body: bytes) -> TimerHandle:
+        """The TimerHandle of a _fast_schedule request in a _Batch (p:
+        its item) from its Scheduled reply's body."""
+        if p.durable:
+            h = _new_handle(TimerHandle)
+            h._client = self
+            h._sc = body
+            h.durable = True
+            return h
+        return self._caller_handle(_decode_scheduled(body), p.callback)
+
     def _feed_handshake(self, data: bytes) -> int:
         """While in _hello: complete frames go to its queue, undispatched.
         Returns the offset of the first incomplete one."""
@@ -984,6 +1062,9 @@ class Client:
                 p = self._pending.pop(rep.request_id, None)
             if p is None:
                 raise ProtocolError(f"the daemon answered unknown request {rep.request_id}")
+            if p.__class__ is _Batch:
+                self._batch_reply(p, rep.request_id, rep, body)
+                return
             if p.__class__ is not _Pending:  # a bare future (see _pending)
                 p = _Pending(p, b"", False, _SCHED, True)
             if body == "error":
@@ -1020,6 +1101,22 @@ class Client:
         elif body == "error":
             # Sent before the daemon closes this connection.
             raise from_code(rep.error.code, rep.error.message)
+
+    def _batch_reply(self, b: _Batch, rid: int, rep: Any, body: str) -> None:
+        """_dispatch's end of a request of a Pipeline: its result, or the
+        exception the single call would raise, goes to its index."""
+        it = b.item(rid)
+        val: Any
+        if body == "error":
+            val = from_code(rep.error.code, rep.error.message)
+            if val.code == ErrorCode.PROTOCOL:
+                self._proto_error = val
+        else:
+            try:
+                val = self._on_scheduled(it, rep) if it.hook is _SCHED else it.hook(rep)
+            except Error as e:
+                val = e
+        b.put(rid, val)
 
     def _on_fired(self, m: Any) -> None:
         if m.HasField("channel"):
@@ -1078,6 +1175,13 @@ class Client:
         sent_below = self._sent_below
         for rid, p in list(self._pending.items()):
             # (No bare futures here: a client that reconnects makes none.)
+            if p.__class__ is _Batch:
+                if rid < sent_below and not p.item(rid).retry:
+                    del self._pending[rid]
+                    p.put(rid, ConnectionLost(
+                        f"the connection to evd was lost before the reply ({exc.message}); "
+                        "the request is not repeated because it may have taken effect"))
+                continue
             if rid < sent_below and not p.retry:
                 del self._pending[rid]
                 if not p.fut.done():
@@ -1116,12 +1220,13 @@ class Client:
             return
         self.reconnects += 1
         # Re-subscriptions first, then what was kept, in request order.
-        kept = list(self._pending.values())
+        kept = [p.frames[rid - p.base] if p.__class__ is _Batch else p.frame
+                for rid, p in self._pending.items()]
         self._unsent = []
         for sub in list(self._subs.values()):
             self._subscribe_req(sub, resubscribe=True)
         resubs = self._unsent
-        self._unsent = resubs + [p.frame for p in kept]
+        self._unsent = resubs + kept
         self._flush()
         self._event(ConnectionEvent("restored", "reconnected"))
 
@@ -1129,7 +1234,7 @@ class Client:
         self._closed = True
         self._close_exc = exc
         for p in self._pending.values():
-            fut = p.fut if p.__class__ is _Pending else p
+            fut = p.fut if p.__class__ is _Pending or p.__class__ is _Batch else p
             if not fut.done():
                 fut.set_exception(exc)
         self._pending.clear()
@@ -1176,6 +1281,21 @@ class Client:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def pipeline(self) -> "Pipeline":
+        """A Pipeline on this client: requests queued, then sent in one
+        write by ``await p.execute()``, which returns all their results
+        in order (redis-py's pipeline()/execute())::
+
+            async with ev.pipeline() as p:
+                for i in range(1000):
+                    p.call_later(60, channel="jobs", payload=str(i))
+                handles = await p.execute()
+
+        Cheaper per request than single calls gathered (one future for
+        the whole batch). See evd.Pipeline."""
+        from ._pipeline import Pipeline
+        return Pipeline(self)
 
     # ---- time ----
 
