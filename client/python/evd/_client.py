@@ -28,6 +28,10 @@ Ownership and invariants:
   specialisations (int +, - and * are cheap, &, | and << are not; a
   comparison whose jump needs EXTENDED_ARG stays generic), which is why
   _feed's loop is short and its rare cases live in _feed_frame.
+- A Pipeline's requests (see _pipeline.py) take consecutive ids that all
+  map to one _Batch in ``_pending``: the reader stores each reply's
+  result at its index and resolves the batch's one future with the last,
+  so a batch costs no future, _Pending or callback per request.
 - Loss of the connection: without reconnection every waiter fails with
   ConnectionLost and the client is closed. With it, requests safe to
   repeat (reads, Subscribe, Unsubscribe, durable schedules, which then always carry an
@@ -525,6 +529,7 @@ class TimerHandle:
 
 
 _new_handle = object.__new__  # (see TimerHandle.__slots__)
+_Future = asyncio.Future  # what Client._future makes on the usual loops
 
 
 class Message(Fired):
@@ -858,6 +863,7 @@ class Client:
         unpack10 = _HDR10.unpack_from
         pop = self._pending.pop
         new = _new_handle
+        futcls = _Future
         try:
             if self._handshake is not None:
                 off = end = self._feed_handshake(data)  # the rest is kept
@@ -887,16 +893,16 @@ class Client:
                 rid = a + b * 0x80 + c * 0x4000 - 0x4080
                 p = pop(rid, None)
                 s = off + 10
-                if p.__class__ is _Pending:
-                    if p.hook is _SCHED:
-                        off = s + bl
-                        self._scheduled_reply(p, rid, data[s:off])
-                    else:  # another request's hook: protobuf's path
-                        self._pending[rid] = p
-                        off = self._feed_frame(data, off, end)
-                    continue
-                if p is None:  # unknown: _feed_frame says so
-                    off = self._feed_frame(data, off, end)
+                if p.__class__ is futcls:  # a bare future (see _pending)
+                    off = s + bl
+                    h = new(TimerHandle)
+                    h._client = self
+                    h._sc = data[s:off]
+                    h.durable = True
+                    try:
+                        p.set_result(h)
+                    except asyncio.InvalidStateError:
+                        pass  # the caller cancelled it
                     continue
                 if p.__class__ is _Batch:
                     if p.items is None or p.items[rid - p.base] is None:
@@ -909,19 +915,20 @@ class Client:
                         p.left -= 1
                         if not p.left and not p.fut.done():
                             p.fut.set_result(p.results)
-                    else:  # a caller timer's, another request's
-                        self._pending[rid] = p
-                        off = self._feed_frame(data, off, end)
+                        continue
+                elif p.__class__ is _Pending:
+                    if p.hook is _SCHED:
+                        off = s + bl
+                        self._scheduled_reply(p, rid, data[s:off])
+                        continue
+                elif p is not None:  # a bare future of the loop's own class
+                    off = s + bl
+                    self._scheduled_reply(p, rid, data[s:off])
                     continue
-                off = s + bl
-                h = new(TimerHandle)  # a bare future's (see _pending)
-                h._client = self
-                h._sc = data[s:off]
-                h.durable = True
-                try:
-                    p.set_result(h)
-                except asyncio.InvalidStateError:
-                    pass  # the caller cancelled it
+                # Unknown (_feed_frame says so), or another hook's
+                if p is not None:
+                    self._pending[rid] = p
+                off = self._feed_frame(data, off, end)
         except ConnectionLost as e:
             self._rest = b""
             self._lost(e)

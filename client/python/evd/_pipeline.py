@@ -138,7 +138,9 @@ class Pipeline:
               callback: Optional[Callable[[Fired], Any]]) -> "Pipeline":
         # Client._fast_schedule's checks and encoding but the request id,
         # which execute() adds.
-        c = self._check()
+        if self._done:
+            self._check()
+        c = self._client
         if channel is not None:
             if callback is not None:
                 raise ValueError("callback is for caller timers (no channel, no exec): "
