@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline"]
 
 _Number = Union[int, float]
+_SHAPES = _c._SHAPES
+_TAG_LATER = _c._TAG_LATER
 _LONG = object()  # an op whose data is its frame after the request id
 _GEN = object()  # an op whose data is a pb.Request without its id
 
@@ -211,7 +213,18 @@ class Pipeline:
                    **options: Any) -> "Pipeline":
         """Queues Client.call_later(...); its result is the TimerHandle."""
         if exec is None and not options:
-            return self._fast(_c._TAG_LATER, delay * 1_000_000_000
+            if channel.__class__ is str and payload.__class__ is bytes and key is None \
+                    and delay.__class__ is int and clock.__class__ is Clock and \
+                    callback is None and not self._done and self._client._reconnect is None:
+                # The usual request (a durable message, no key to add),
+                # queued here once its shape is known: a call less per
+                # request than _fast, about a tenth of a pipeline's cost.
+                sh = _SHAPES.get((_TAG_LATER, delay * 1_000_000_000, clock, channel,
+                                  len(payload)))
+                if sh is not None:
+                    self._ops.append((sh, payload, None))
+                    return self
+            return self._fast(_TAG_LATER, delay * 1_000_000_000
                               if delay.__class__ is int else _c._ns(delay, "delay"),
                               clock if clock.__class__ is Clock else enum_value(Clock, clock),
                               channel, payload, key, callback)
