@@ -132,6 +132,35 @@ def test_mixed_request_types(daemon, run):
     run(main())
 
 
+def test_subscribe_in_a_pipeline(daemon, run):
+    """Subscriptions made in a pipeline receive their channels' messages
+    (published in the same pipeline, after them); a refused one is its
+    error at its position and ends; they come back after a reconnection."""
+    async def main():
+        async with evd.connect(daemon.sock, reconnect=(0.02, 0.2)) as ev:
+            p = ev.pipeline()
+            p.subscribe("s1", visibility=30).subscribe("bad name").subscribe("s2", max_inflight=4)
+            p.call_soon(channel="s1", payload=b"one").call_soon(channel="s2", payload=b"two")
+            r = await p.execute(raise_on_error=False)
+            s1, bad, s2 = r[:3]
+            assert isinstance(s1, evd.Subscription) and isinstance(s2, evd.Subscription)
+            assert type(bad) is evd.InvalidArgument
+            assert (await s1.get(5)).payload == b"one"
+            m = await s2.get(5)
+            assert m.payload == b"two" and m.timer_id == r[4].id
+            await m.ack()
+            # The same pipeline raising: the refused one's error.
+            with pytest.raises(evd.InvalidArgument):
+                await ev.pipeline().subscribe("s3").subscribe("bad name").execute()
+            ev._transport.abort()  # resubscribed on the new connection
+            h = await ev.call_soon(channel="s2", payload=b"after")
+            m = await s2.get(10)
+            assert m.payload == b"after" and m.timer_id == h.id and ev.reconnects == 1
+            s1.close()
+            s2.close()
+    run(main())
+
+
 def test_wait_in_a_pipeline(daemon, run):
     async def main():
         async with evd.connect(daemon.sock) as ev:

@@ -1708,15 +1708,21 @@ class Client:
         Iterate the result with ``async for``, or await it to wait for
         the subscription."""
         self._check_open()
+        sub = self._new_sub(channel, visibility, max_inflight)
+        self._subscribe_req(sub, resubscribe=False)
+        return sub
+
+    def _new_sub(self, channel: str, visibility: Optional[_Number],
+                 max_inflight: Optional[int]) -> Subscription:
         if max_inflight is not None and (isinstance(max_inflight, bool) or
                                          not isinstance(max_inflight, int) or
                                          not 0 <= max_inflight <= 0xFFFFFFFF):
             raise ValueError(f"max_inflight: an int from 0, not {max_inflight!r}")
-        sub = Subscription(self, channel, visibility, max_inflight)
-        self._subscribe_req(sub, resubscribe=False)
-        return sub
+        return Subscription(self, channel, visibility, max_inflight)
 
-    def _subscribe_req(self, sub: Subscription, resubscribe: bool) -> None:
+    def _r_subscribe(self, sub: Subscription) -> "_Spec":
+        """Subscribe for sub; its hook registers sub under the channel's
+        canonical name before any later frame (a message may follow)."""
         req = pb.Request()
         req.subscribe.channel = sub.requested
         if sub.visibility is not None:
@@ -1734,8 +1740,11 @@ class Client:
             if not sub._ready.done():
                 sub._ready.set_result(None)
             return rep
+        return req, "subscribed", True, lambda m: sub, hook
 
-        fut = self._submit(req, True, hook)
+    def _subscribe_req(self, sub: Subscription, resubscribe: bool) -> None:
+        req, _, retry, _, hook = self._r_subscribe(sub)
+        fut = self._submit(req, retry, hook)
 
         def done(f: "asyncio.Future[Any]") -> None:
             if f.cancelled():
@@ -1743,13 +1752,17 @@ class Client:
             exc = f.exception()
             if exc is None:
                 return
-            if self._subs.get(sub.channel) is sub:
-                del self._subs[sub.channel]
-            if resubscribe:
-                self._event(ConnectionEvent("resubscribe_failed", str(exc),
-                                            channel=sub.channel, error=exc))
-            sub._end(exc)
+            self._sub_failed(sub, exc, resubscribe)
         fut.add_done_callback(done)
+
+    def _sub_failed(self, sub: Subscription, exc: BaseException, resubscribe: bool) -> None:
+        """The Subscribe of sub failed with exc: sub ends with it."""
+        if self._subs.get(sub.channel) is sub:
+            del self._subs[sub.channel]
+        if resubscribe:
+            self._event(ConnectionEvent("resubscribe_failed", str(exc),
+                                        channel=sub.channel, error=exc))
+        sub._end(exc)
 
     def _drop_sub(self, sub: Subscription) -> None:
         if self._subs.get(sub.channel) is sub:

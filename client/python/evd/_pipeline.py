@@ -85,9 +85,9 @@ class Pipeline:
     instead of one per request. Works with reconnect=True like the single
     calls (durable schedules resent with their idempotency keys, reads
     resent, others failing with ConnectionLost at their position) and on
-    uvloop. subscribe() has no pipeline form (it is a subscription, not a
-    reply). wait(timer_id) does: its result is the fire's Run, so
-    execute() returns once that fire is done.
+    uvloop. subscribe()'s result is the Subscription once subscribed;
+    wait(timer_id)'s is the fire's Run, so execute() returns once that
+    fire is done.
 
     A pipeline is used once: queueing or executing after execute() raises
     RuntimeError. Leaving ``async with`` without execute() sends nothing
@@ -95,7 +95,7 @@ class Pipeline:
     the client's loop only.
     """
 
-    __slots__ = ("_client", "_ops", "_items", "_waits", "_done")
+    __slots__ = ("_client", "_ops", "_items", "_waits", "_subs", "_done")
 
     def __init__(self, client: "Client") -> None:
         self._client = client
@@ -105,6 +105,7 @@ class Pipeline:
         self._ops: List[tuple] = []
         self._items = 0  # ops whose item is not None
         self._waits: List[int] = []  # indices of wait() requests
+        self._subs: List[tuple] = []  # (index, Subscription) of subscribe()
         self._done = False
 
     def __len__(self) -> int:
@@ -295,6 +296,16 @@ class Pipeline:
         """Queues Client.retry(timer_id); its result is the TimerInfo."""
         return self._spec(self._check()._r_by_id("retry", timer_id, False))
 
+    def subscribe(self, channel: str, *, visibility: Optional[_Number] = None,
+                  max_inflight: Optional[int] = None) -> "Pipeline":
+        """Queues Client.subscribe(...); its result is the Subscription,
+        subscribed (or, when the daemon refused, the error, with which
+        the Subscription ended)."""
+        c = self._check()
+        sub = c._new_sub(channel, visibility, max_inflight)
+        self._subs.append((len(self._ops), sub))
+        return self._spec(c._r_subscribe(sub))
+
     def wait(self, timer_id: int) -> "Pipeline":
         """Queues Client.wait(timer_id); its result is the fire's Run, so
         execute() returns only once that fire is done."""
@@ -381,7 +392,16 @@ class Pipeline:
         c._unsent.extend(frames)
         if c._flush_handle is None and c._connected:
             c._flush_handle = c._loop.call_soon(c._flush)
-        results: List[Any] = await fut
+        try:
+            results: List[Any] = await fut
+        except Exception as e:  # the client closed: what never subscribed ends
+            for _, sub in self._subs:
+                if not sub._ready.done():
+                    c._sub_failed(sub, e, False)
+            raise
+        for i, sub in self._subs:
+            if isinstance(results[i], BaseException):
+                c._sub_failed(sub, results[i], False)
         first = b.first_error
         for i in self._waits:  # a Run after the fire: wait for each
             w = results[i]
