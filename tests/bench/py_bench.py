@@ -12,9 +12,12 @@ and "durable" (evd's SQLite store, fsync per commit; redis with
 appendonly yes and appendfsync always). Each round schedules --n timers
 (channel message, 3-byte payload; ZADD of a member with a score) through
 one connection, all in flight at once, and times until the last reply;
-the first round is a warm-up. evd's client is measured twice: collecting
-the futures by awaiting each in turn, and with asyncio.gather (which adds
-a done-callback per future); redis-py's pipeline returns one list. The
+the first round is a warm-up. evd's client is measured three ways:
+single calls collected by awaiting each future in turn; single calls
+with asyncio.gather (which adds a done-callback per future); and its
+pipeline (ev.pipeline(), the n call_later queued, then one execute()
+returning one list), the shape of redis-py's pipeline()/execute() that
+the redis-py row uses. The
 clients take turns within each round, so that a ratio compares runs made
 seconds apart on the same machine; ratios are medians of the per-round
 ratios. Besides rates it prints this process's CPU per schedule and the
@@ -106,7 +109,8 @@ async def rounds(evd_sock: str, evd_pid: int, redis_sock: str, redis_pid: int,
     """count measured rounds (after one warm-up) of each client, taking
     turns within each round so that all see the same machine."""
     import evd
-    out: dict = {"evd call_later, await": [], "evd call_later, gather": []}
+    out: dict = {"evd call_later, await": [], "evd call_later, gather": [],
+                 "evd pipeline, execute": []}
     r_ = None
     if redis_sock:
         import redis.asyncio as aioredis
@@ -132,6 +136,15 @@ async def rounds(evd_sock: str, evd_pid: int, redis_sock: str, redis_pid: int,
                 for h in hs:
                     h.id
 
+        async def evd_pipe() -> None:
+            async with ev.pipeline() as p:
+                for _ in range(n):
+                    p.call_later(3600, channel="bench", payload=b"job")
+                hs = await p.execute()
+            if touch:
+                for h in hs:
+                    h.id
+
         async def redis_pipe() -> None:
             nonlocal base
             async with r_.pipeline(transaction=False) as p:
@@ -143,7 +156,8 @@ async def rounds(evd_sock: str, evd_pid: int, redis_sock: str, redis_pid: int,
         try:
             for r in range(count + 1):
                 got = [("evd call_later, await", await timed(n, evd_pid, evd_await)),
-                       ("evd call_later, gather", await timed(n, evd_pid, evd_gather))]
+                       ("evd call_later, gather", await timed(n, evd_pid, evd_gather)),
+                       ("evd pipeline, execute", await timed(n, evd_pid, evd_pipe))]
                 if r_ is not None:
                     got.append(("redis-py ZADD", await timed(n, redis_pid, redis_pipe)))
                 if r:

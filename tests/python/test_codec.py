@@ -5,6 +5,7 @@ parsing it) whatever the reads' boundaries. No daemon: the client is never conne
 made with protobuf and fed to it directly."""
 from __future__ import annotations
 
+import asyncio
 import random
 import types
 
@@ -320,3 +321,108 @@ def test_stats_carry_the_cluster_node_only_in_cluster_mode() -> None:
     # Every field the proto has is in the dataclass, and none else.
     assert set(evd.ClusterStats.__dataclass_fields__) == \
         {f.name for f in pb.ClusterStats.DESCRIPTOR.fields}
+
+
+@pytest.mark.parametrize("reconnect", [False, True])
+def test_pipeline_frames_match_protobuf_and_replies_land_by_position(run, reconnect):
+    """A pipeline's frames are protobuf's byte for byte (its own queueing
+    shortcut, the fast path's shapes, keys generated under reconnection,
+    other requests), over request ids of 1 to 5 varint bytes; its replies,
+    cut at random points and in layouts for every reader path (the hand
+    path, _feed_frame's, protobuf's), each land at their request's
+    position, error replies as the single call's exception."""
+    rng = random.Random(SEED + 3 + reconnect)
+
+    async def main():
+        ev = evd.Client("/nonexistent", reconnect=reconnect)
+        for start in (1, 120, 16370, 2**21 - 20, 2**28 + 5):
+            ev._next_id = start
+            p = ev.pipeline()
+            want = []
+            for i in range(300):
+                if rng.random() < 0.1:
+                    p.get(1000 + i)
+                    want.append(("get", 1000 + i, None, None, None))
+                    continue
+                kind = rng.choice(["call_soon", "call_later", "call_later", "call_at"])
+                kw = {}
+                if rng.random() < 0.8:
+                    kw["channel"] = rng.choice(["bench", "jobs", "c" * rng.randrange(1, 150)])
+                r = rng.random()
+                if r < 0.5:
+                    kw["payload"] = b"job"
+                elif r < 0.7:
+                    kw["payload"] = "p\u00e9" * rng.choice([0, 1, 63, 64, 100])
+                elif r < 0.8:
+                    kw["payload"] = bytearray(b"x" * rng.choice([0, 127, 128]))
+                if rng.random() < 0.2:
+                    kw["key"] = "k" * rng.choice([0, 1, 126, 127, 128, 300])
+                secs = rng.choice([3600, 3600, 1, 0.5, 12345.678])
+                clock = evd.Clock.MONOTONIC
+                if kind == "call_soon":
+                    p.call_soon(**kw)
+                    ns = None
+                elif kind == "call_later":
+                    clock = rng.choice([evd.Clock.MONOTONIC, evd.Clock.BOOTTIME])
+                    p.call_later(secs, clock=clock, **kw)
+                    ns = secs * 10**9 if isinstance(secs, int) else int(round(secs * 1e9))
+                else:
+                    p.call_at(secs, **kw)
+                    ns = secs * 10**9 if isinstance(secs, int) else int(round(secs * 1e9))
+                if reconnect and "channel" in kw and "key" not in kw:
+                    kw["key"] = f"{ev._key_prefix}-{ev._key_counter}"
+                want.append((kind, ns, kw, "channel" in kw, clock))
+            task = asyncio.ensure_future(p.execute(raise_on_error=False))
+            await asyncio.sleep(0)
+            frames = ev._unsent[-300:]  # never connected: never written
+            for i, (frame, w) in enumerate(zip(frames, want)):
+                rid = start + i
+                assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+                if w[0] == "get":
+                    req = pb.Request(request_id=rid)
+                    req.get.timer_id = w[1]
+                    assert frame[4:] == req.SerializeToString()
+                else:
+                    assert frame[4:] == _want(w[0], rid, w[1], w[4], w[2]), (rid, w)
+            # The replies: Scheduled (some in layouts off the hand path),
+            # TimerInfo or NotFound for the gets.
+            out = []
+            for i, w in enumerate(want):
+                rid = start + i
+                r = pb.Reply(request_id=rid)
+                if w[0] == "get":
+                    if i % 2:
+                        r.error.code = evd.ErrorCode.NOT_FOUND
+                        r.error.message = f"no timer {w[1]}"
+                    else:
+                        r.timer.timer_id = w[1]
+                    b = r.SerializeToString()
+                else:
+                    s = pb.Scheduled(timer_id=rid * 3, deadline_ns=rng.randrange(2**62))
+                    r.scheduled.CopyFrom(s)
+                    b = r.SerializeToString()
+                    if rng.random() < 0.2:  # scheduled first, request_id last
+                        sb = s.SerializeToString()
+                        b = b"\x62" + bytes([len(sb)]) + sb + b"\x08" + _client._uvarint(rid)
+                out.append(len(b).to_bytes(4, "big") + b)
+            data = b"".join(out)
+            off = 0
+            while off < len(data):
+                step = rng.choice([1, 3, 7, 31, 64, 1000, 20000])
+                ev._feed(data[off:off + step])
+                off += step
+            res = await asyncio.wait_for(task, 5)
+            assert not ev._pending and len(res) == 300
+            for i, (w, x) in enumerate(zip(want, res)):
+                if w[0] == "get":
+                    if i % 2:
+                        assert type(x) is evd.NotFound and x.message == f"no timer {w[1]}"
+                    else:
+                        assert isinstance(x, evd.TimerInfo) and x.timer_id == w[1]
+                else:
+                    assert isinstance(x, evd.TimerHandle) and x.id == (start + i) * 3
+                    assert x.durable == w[3]
+                    if not w[3]:
+                        assert ev._handles[x.id] is x  # a caller timer, registered
+        await ev.close()
+    run(main())

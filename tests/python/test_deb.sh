@@ -17,7 +17,7 @@ fail() { echo "test_deb: FAIL: $*" >&2; exit 1; }
 [ "$(dpkg-deb -f "$deb" Architecture)" = all ] || fail "Architecture"
 dpkg-deb -f "$deb" Depends | grep -q 'python3-protobuf' || fail "Depends lacks python3-protobuf"
 dpkg-deb -c "$deb" > "$tmp/list"
-for f in __init__.py _client.py evd_pb2.py worker.py sync.py py.typed; do
+for f in __init__.py _client.py _pipeline.py evd_pb2.py worker.py sync.py py.typed; do
 	grep -q "usr/lib/python3/dist-packages/evd/$f\$" "$tmp/list" || fail "no evd/$f"
 done
 for f in copyright changelog.Debian.gz README.md.gz; do

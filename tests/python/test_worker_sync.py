@@ -215,6 +215,21 @@ def test_sync_facade(daemon, monkeypatch):
         m = sub.get(5)
         assert m.payload == b"m"
         sub.ack(m)
+        # A pipeline: one execute(), results as the single calls'.
+        p = ev.pipeline()
+        assert p.call_later(3600, channel="sp", payload=b"0") is p
+        p.get(10**12).subscribe("sp2").call_soon(channel="sp2", payload=b"q").stats()
+        assert len(p) == 5
+        r = p.execute(raise_on_error=False)
+        assert isinstance(r[0], evd.sync.SyncTimer) and r[0].id > 0
+        assert type(r[1]) is evd.NotFound
+        assert isinstance(r[2], evd.sync.SyncSubscription)
+        assert r[2].get(5).timer_id == r[3].id
+        assert isinstance(r[4], evd.Stats)
+        with pytest.raises(evd.NotFound):
+            ev.pipeline().stats().get(10**12).execute()
+        with pytest.raises(AttributeError):
+            ev.pipeline().no_such_request
     monkeypatch.setenv("EVD_SOCKET", daemon.sock)
     t = evd.sync.call_later(3600, channel="mod", key="m1")
     assert evd.sync.call_later(3600, channel="mod", key="m1").id == t.id

@@ -20,9 +20,18 @@ extension); requests are pipelined on one connection. Errors from the
 daemon raise subclasses of evd.Error (NotFound, PermissionDenied, ...),
 one per protocol ErrorCode. See connect() for reconnection, evd.sync for
 scripts and ``python3 -m evd.worker`` for a channel worker.
+
+Many requests at once, as redis-py's pipeline()/execute(): one write and
+one awaitable for all the results (see Pipeline)::
+
+    async with ev.pipeline() as p:
+        for job in jobs:
+            p.call_later(60, channel="jobs", payload=job)
+        handles = await p.execute()
 """
 from ._client import (PROTOCOL_VERSION, Client, Message, Subscription,
                       TimerHandle, connect, default_socket)
+from ._pipeline import Pipeline
 from ._errors import (ConnectionLost, Error, FailedPrecondition, Internal,
                       InvalidArgument, NotFound, PermissionDenied,
                       ProtocolError, ResourceExhausted, TimersLost,
@@ -39,7 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "connect", "default_socket", "Client", "TimerHandle", "Subscription",
-    "Message", "PROTOCOL_VERSION",
+    "Message", "Pipeline", "PROTOCOL_VERSION",
     "Error", "InvalidArgument", "NotFound", "PermissionDenied",
     "ResourceExhausted", "Unavailable", "Internal", "ProtocolError",
     "UnsupportedVersion", "FailedPrecondition", "ConnectionLost",

@@ -28,6 +28,10 @@ Ownership and invariants:
   specialisations (int +, - and * are cheap, &, | and << are not; a
   comparison whose jump needs EXTENDED_ARG stays generic), which is why
   _feed's loop is short and its rare cases live in _feed_frame.
+- A Pipeline's requests (see _pipeline.py) take consecutive ids that all
+  map to one _Batch in ``_pending``: the reader stores each reply's
+  result at its index and resolves the batch's one future with the last,
+  so a batch costs no future, _Pending or callback per request.
 - Loss of the connection: without reconnection every waiter fails with
   ConnectionLost and the client is closed. With it, requests safe to
   repeat (reads, Subscribe, Unsubscribe, durable schedules, which then always carry an
@@ -48,7 +52,7 @@ import pwd
 import random
 import struct
 import time as _time
-from typing import (Any, AsyncIterator, Callable, Deque, Dict, Generator,
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Generator,
                     List, Optional, Sequence, Union)
 
 from google.protobuf.message import DecodeError
@@ -76,6 +80,9 @@ _HDR = struct.Struct(">I")
 _HDR10 = struct.Struct(">IBBBBBB")
 
 _Number = Union[int, float]
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
 
 
 def _uvarint(n: int) -> bytes:
@@ -296,6 +303,73 @@ class _Pending:
 
 
 _SCHED = object()  # the hook of _fast_schedule's requests: Client._on_scheduled
+# A durable _fast_schedule request's (see _Batch.items and _on_scheduled).
+_DURABLE = _Pending(None, b"", True, _SCHED, True)  # type: ignore[arg-type]
+
+
+class _Batch:
+    """A Pipeline's requests in flight: ids base to base + n - 1, each of
+    which maps to this one object in Client._pending, and one future for
+    all their results (the list, in request order). The reader puts each
+    reply's result (or its Error) at its index; the last one resolves the
+    future. items[i]: None for a durable _fast_schedule request (the
+    usual one; items is None when all are), else a _Pending whose fut is
+    unused (its retry, hook, durable and callback are). frames[i] is
+    request i's frame, kept for a resend. first_error: the lowest index
+    whose result is an exception, or -1."""
+
+    __slots__ = ("fut", "base", "items", "frames", "results", "left", "first_error")
+
+    def __init__(self, fut: "asyncio.Future[Any]", base: int, items: Optional[List[Any]],
+                 frames: List[bytes]) -> None:
+        self.fut = fut
+        self.base = base
+        self.items = items
+        self.frames = frames
+        n = len(frames)
+        self.results: List[Any] = [None] * n
+        self.left = n
+        self.first_error = -1
+
+    def item(self, rid: int) -> Any:
+        return _DURABLE if self.items is None else (self.items[rid - self.base] or _DURABLE)
+
+    def put(self, rid: int, val: Any) -> None:
+        i = rid - self.base
+        self.results[i] = val
+        if isinstance(val, BaseException) and (self.first_error < 0 or i < self.first_error):
+            self.first_error = i
+        self.left -= 1
+        if not self.left and not self.fut.done():
+            self.fut.set_result(self.results)
+
+# What Client._r_* return (see there): (request without its id, the reply
+# body expected, retry, conversion of that body, reader hook or None).
+_Spec = tuple
+
+
+def _none(m: Any) -> None:
+    return None
+
+
+def _conv_timer_list(m: Any) -> TimerList:
+    return TimerList([conv_timer(t) for t in m.timers], m.next_after_id)
+
+
+def _conv_dead_list(m: Any) -> DeadList:
+    return DeadList([conv_fired(f) for f in m.messages], m.next_after_fire_id)
+
+
+def _conv_count(m: Any) -> int:
+    return int(m.count)
+
+
+def _conv_acked(m: Any) -> Optional[Scheduled]:
+    return conv_scheduled(m.rescheduled) if m.HasField("rescheduled") else None
+
+
+def _conv_rejected(m: Any) -> Rejected:
+    return Rejected(m.fire_id, m.dead, m.redeliver_in_ns)
 
 
 class _Protocol(asyncio.Protocol):
@@ -455,6 +529,7 @@ class TimerHandle:
 
 
 _new_handle = object.__new__  # (see TimerHandle.__slots__)
+_Future = asyncio.Future  # what Client._future makes on the usual loops
 
 
 class Message(Fired):
@@ -788,6 +863,7 @@ class Client:
         unpack10 = _HDR10.unpack_from
         pop = self._pending.pop
         new = _new_handle
+        futcls = _Future
         try:
             if self._handshake is not None:
                 off = end = self._feed_handshake(data)  # the rest is kept
@@ -817,26 +893,42 @@ class Client:
                 rid = a + b * 0x80 + c * 0x4000 - 0x4080
                 p = pop(rid, None)
                 s = off + 10
-                if p.__class__ is _Pending:
+                if p.__class__ is futcls:  # a bare future (see _pending)
+                    off = s + bl
+                    h = new(TimerHandle)
+                    h._client = self
+                    h._sc = data[s:off]
+                    h.durable = True
+                    try:
+                        p.set_result(h)
+                    except asyncio.InvalidStateError:
+                        pass  # the caller cancelled it
+                    continue
+                if p.__class__ is _Batch:
+                    if p.items is None or p.items[rid - p.base] is None:
+                        off = s + bl
+                        h = new(TimerHandle)
+                        h._client = self
+                        h._sc = data[s:off]
+                        h.durable = True
+                        p.results[rid - p.base] = h
+                        p.left -= 1
+                        if not p.left and not p.fut.done():
+                            p.fut.set_result(p.results)
+                        continue
+                elif p.__class__ is _Pending:
                     if p.hook is _SCHED:
                         off = s + bl
                         self._scheduled_reply(p, rid, data[s:off])
-                    else:  # another request's hook: protobuf's path
-                        self._pending[rid] = p
-                        off = self._feed_frame(data, off, end)
+                        continue
+                elif p is not None:  # a bare future of the loop's own class
+                    off = s + bl
+                    self._scheduled_reply(p, rid, data[s:off])
                     continue
-                if p is None:  # unknown: _feed_frame says so
-                    off = self._feed_frame(data, off, end)
-                    continue
-                off = s + bl
-                h = new(TimerHandle)  # a bare future's (see _pending)
-                h._client = self
-                h._sc = data[s:off]
-                h.durable = True
-                try:
-                    p.set_result(h)
-                except asyncio.InvalidStateError:
-                    pass  # the caller cancelled it
+                # Unknown (_feed_frame says so), or another hook's
+                if p is not None:
+                    self._pending[rid] = p
+                off = self._feed_frame(data, off, end)
         except ConnectionLost as e:
             self._rest = b""
             self._lost(e)
@@ -879,7 +971,17 @@ class Client:
             if i + 1 < off and data[i] == 0x62 and data[i + 1] + i + 2 == off \
                     and data[i + 1] < 0x80:
                 p = self._pending.pop(rid, None)
-                if p is not None and (p.__class__ is not _Pending or p.hook is _SCHED):
+                if p.__class__ is _Batch:
+                    it = p.item(rid)
+                    if it.hook is _SCHED:
+                        try:
+                            h = self._scheduled_handle(it, data[i + 2:off])
+                        except Error:
+                            self._pending[rid] = p  # it fails with the connection
+                            raise
+                        p.put(rid, h)
+                        return off
+                elif p is not None and (p.__class__ is not _Pending or p.hook is _SCHED):
                     self._scheduled_reply(p, rid, data[i + 2:off])
                     return off
                 # else: unknown (protobuf's path says so), or another
@@ -919,6 +1021,17 @@ class Client:
         except asyncio.InvalidStateError:
             pass  # the caller cancelled it
 
+    def _scheduled_handle(self, p: _Pending, body: bytes) -> TimerHandle:
+        """The TimerHandle of a _fast_schedule request in a _Batch (p:
+        its item) from its Scheduled reply's body."""
+        if p.durable:
+            h = _new_handle(TimerHandle)
+            h._client = self
+            h._sc = body
+            h.durable = True
+            return h
+        return self._caller_handle(_decode_scheduled(body), p.callback)
+
     def _feed_handshake(self, data: bytes) -> int:
         """While in _hello: complete frames go to its queue, undispatched.
         Returns the offset of the first incomplete one."""
@@ -956,6 +1069,9 @@ class Client:
                 p = self._pending.pop(rep.request_id, None)
             if p is None:
                 raise ProtocolError(f"the daemon answered unknown request {rep.request_id}")
+            if p.__class__ is _Batch:
+                self._batch_reply(p, rep.request_id, rep, body)
+                return
             if p.__class__ is not _Pending:  # a bare future (see _pending)
                 p = _Pending(p, b"", False, _SCHED, True)
             if body == "error":
@@ -992,6 +1108,22 @@ class Client:
         elif body == "error":
             # Sent before the daemon closes this connection.
             raise from_code(rep.error.code, rep.error.message)
+
+    def _batch_reply(self, b: _Batch, rid: int, rep: Any, body: str) -> None:
+        """_dispatch's end of a request of a Pipeline: its result, or the
+        exception the single call would raise, goes to its index."""
+        it = b.item(rid)
+        val: Any
+        if body == "error":
+            val = from_code(rep.error.code, rep.error.message)
+            if val.code == ErrorCode.PROTOCOL:
+                self._proto_error = val
+        else:
+            try:
+                val = self._on_scheduled(it, rep) if it.hook is _SCHED else it.hook(rep)
+            except Error as e:
+                val = e
+        b.put(rid, val)
 
     def _on_fired(self, m: Any) -> None:
         if m.HasField("channel"):
@@ -1050,6 +1182,13 @@ class Client:
         sent_below = self._sent_below
         for rid, p in list(self._pending.items()):
             # (No bare futures here: a client that reconnects makes none.)
+            if p.__class__ is _Batch:
+                if rid < sent_below and not p.item(rid).retry:
+                    del self._pending[rid]
+                    p.put(rid, ConnectionLost(
+                        f"the connection to evd was lost before the reply ({exc.message}); "
+                        "the request is not repeated because it may have taken effect"))
+                continue
             if rid < sent_below and not p.retry:
                 del self._pending[rid]
                 if not p.fut.done():
@@ -1088,12 +1227,13 @@ class Client:
             return
         self.reconnects += 1
         # Re-subscriptions first, then what was kept, in request order.
-        kept = list(self._pending.values())
+        kept = [p.frames[rid - p.base] if p.__class__ is _Batch else p.frame
+                for rid, p in self._pending.items()]
         self._unsent = []
         for sub in list(self._subs.values()):
             self._subscribe_req(sub, resubscribe=True)
         resubs = self._unsent
-        self._unsent = resubs + [p.frame for p in kept]
+        self._unsent = resubs + kept
         self._flush()
         self._event(ConnectionEvent("restored", "reconnected"))
 
@@ -1101,7 +1241,7 @@ class Client:
         self._closed = True
         self._close_exc = exc
         for p in self._pending.values():
-            fut = p.fut if p.__class__ is _Pending else p
+            fut = p.fut if p.__class__ is _Pending or p.__class__ is _Batch else p
             if not fut.done():
                 fut.set_exception(exc)
         self._pending.clear()
@@ -1149,6 +1289,21 @@ class Client:
     def closed(self) -> bool:
         return self._closed
 
+    def pipeline(self) -> "Pipeline":
+        """A Pipeline on this client: requests queued, then sent in one
+        write by ``await p.execute()``, which returns all their results
+        in order (redis-py's pipeline()/execute())::
+
+            async with ev.pipeline() as p:
+                for i in range(1000):
+                    p.call_later(60, channel="jobs", payload=str(i))
+                handles = await p.execute()
+
+        Cheaper per request than single calls gathered (one future for
+        the whole batch). See evd.Pipeline."""
+        from ._pipeline import Pipeline
+        return Pipeline(self)
+
     # ---- time ----
 
     def time(self) -> float:
@@ -1161,11 +1316,14 @@ class Client:
         """time() in integer nanoseconds."""
         return _time.monotonic_ns() + self._mono_offset_ns
 
-    async def daemon_time(self) -> TimeInfo:
-        """The daemon's clocks now (a Time request)."""
+    def _r_time(self) -> "_Spec":
         req = pb.Request()
         req.time.SetInParent()
-        return conv_time(await self._call(req, "time", retry=True))
+        return req, "time", True, conv_time, None
+
+    async def daemon_time(self) -> TimeInfo:
+        """The daemon's clocks now (a Time request)."""
+        return await self._do(self._r_time())  # type: ignore[no-any-return]
 
     # ---- scheduling ----
 
@@ -1178,6 +1336,18 @@ class Client:
                   exec: Union[Exec, Sequence[str], None],
                   callback: Optional[Callable[[Fired], Any]],
                   options: Dict[str, Any]) -> "asyncio.Future[TimerHandle]":
+        retry, hook = self._schedule_req(body, channel, payload, key, exec, callback, options)
+        # A future, not a coroutine: thousands in flight cost no task each.
+        return self._submit(req, retry, hook)
+
+    def _schedule_req(self, body: Any, channel: Optional[str],
+                      payload: Union[bytes, str, None], key: Optional[str],
+                      exec: Union[Exec, Sequence[str], None],
+                      callback: Optional[Callable[[Fired], Any]],
+                      options: Dict[str, Any]) -> tuple:
+        """Fills the scheduling request's body (the general path: exec,
+        options, call_on); returns (retry, the reader hook making the
+        TimerHandle)."""
         if channel is not None and exec is not None:
             raise ValueError("a timer has a channel or an exec hook, not both")
         durable = channel is not None or exec is not None
@@ -1215,9 +1385,7 @@ class Client:
                 for ev in self._early.pop(sc.timer_id, []):
                     self._on_fired_handle(h, ev)
             return h
-
-        # A future, not a coroutine: thousands in flight cost no task each.
-        return self._submit(req, retry, hook)
+        return retry, hook
 
     def _fast_schedule(self, tag: bytes, ns: Optional[int], clock: int,
                        channel: Optional[str], payload: Union[bytes, str, None],
@@ -1417,49 +1585,60 @@ class Client:
 
     # ---- timers by id ----
 
-    def _submit_cancel(self, timer_id: int) -> "asyncio.Future[Any]":
+    # Requests other than the scheduling ones are built by _r_* methods
+    # into a _Spec (the request without its id, the reply body expected,
+    # whether it may be repeated on a new connection, the conversion of
+    # that body into the call's result, and a hook run in the reader or
+    # None), which the single call awaits (_do) and a Pipeline queues: one
+    # definition of each request for both.
+
+    def _r_cancel(self, timer_id: int) -> "_Spec":
         req = pb.Request()
         req.cancel.timer_id = timer_id
 
         def hook(rep: Any) -> Any:
             self._handles.pop(timer_id, None)
             return rep
-        return self._submit(req, False, hook)
+        return req, "cancelled", False, _none, hook
+
+    def _submit_cancel(self, timer_id: int) -> "asyncio.Future[Any]":
+        req, _, retry, _, hook = self._r_cancel(timer_id)
+        return self._submit(req, retry, hook)
+
+    async def _do(self, spec: "_Spec") -> Any:
+        req, body, retry, conv, hook = spec
+        return conv(await self._call(req, body, retry, hook))
 
     async def cancel(self, timer_id: int) -> None:
         """Cancels a pending or paused timer; NotFound when it is not
         pending (unknown, another owner's, fired, cancelled)."""
-        rep = await self._submit_cancel(timer_id)
-        if rep.WhichOneof("body") != "cancelled":
-            raise ProtocolError(f"expected cancelled, got {rep.WhichOneof('body')}")
+        await self._do(self._r_cancel(timer_id))
 
-    async def _by_id(self, field: str, timer_id: int, retry: bool) -> TimerInfo:
+    def _r_by_id(self, field: str, timer_id: int, retry: bool) -> "_Spec":
         req = pb.Request()
         getattr(req, field).timer_id = timer_id
-        return conv_timer(await self._call(req, "timer", retry=retry))
+        return req, "timer", retry, conv_timer, None
 
     async def get(self, timer_id: int) -> TimerInfo:
         """One timer with its history (pending, or ended and still kept)."""
-        return await self._by_id("get", timer_id, True)
+        return await self._do(self._r_by_id("get", timer_id, True))  # type: ignore[no-any-return]
 
     async def pause(self, timer_id: int) -> TimerInfo:
         """The timer does not fire until resumed."""
-        return await self._by_id("pause", timer_id, False)
+        return await self._do(self._r_by_id("pause", timer_id, False))  # type: ignore[no-any-return]
 
     async def resume(self, timer_id: int) -> TimerInfo:
-        return await self._by_id("resume", timer_id, False)
+        return await self._do(self._r_by_id("resume", timer_id, False))  # type: ignore[no-any-return]
 
     async def trigger(self, timer_id: int) -> TimerInfo:
         """Fires once now without changing the schedule."""
-        return await self._by_id("trigger", timer_id, False)
+        return await self._do(self._r_by_id("trigger", timer_id, False))  # type: ignore[no-any-return]
 
     async def retry(self, timer_id: int) -> TimerInfo:
         """Runs an exec timer's command once now (a finished one comes back)."""
-        return await self._by_id("retry", timer_id, False)
+        return await self._do(self._r_by_id("retry", timer_id, False))  # type: ignore[no-any-return]
 
-    async def list(self, channel: Optional[str] = None, *, after_id: int = 0,
-                   limit: int = 0) -> TimerList:
-        """One page of the caller's pending timers (root: everyone's)."""
+    def _r_list(self, channel: Optional[str], after_id: int, limit: int) -> "_Spec":
         req = pb.Request()
         req.list.SetInParent()
         if channel is not None:
@@ -1468,8 +1647,12 @@ class Client:
             req.list.after_id = after_id
         if limit:
             req.list.limit = limit
-        m = await self._call(req, "timer_list", retry=True)
-        return TimerList([conv_timer(t) for t in m.timers], m.next_after_id)
+        return req, "timer_list", True, _conv_timer_list, None
+
+    async def list(self, channel: Optional[str] = None, *, after_id: int = 0,
+                   limit: int = 0) -> TimerList:
+        """One page of the caller's pending timers (root: everyone's)."""
+        return await self._do(self._r_list(channel, after_id, limit))  # type: ignore[no-any-return]
 
     async def timers(self, channel: Optional[str] = None) -> AsyncIterator[TimerInfo]:
         """Every pending timer, page by page."""
@@ -1482,24 +1665,32 @@ class Client:
                 return
             after = page.next_after_id
 
-    async def stats(self) -> Stats:
+    def _r_stats(self) -> "_Spec":
         req = pb.Request()
         req.stats.SetInParent()
-        return conv_stats(await self._call(req, "stats", retry=True))
+        return req, "stats", True, conv_stats, None
 
-    async def wait(self, timer_id: int) -> Run:
-        """asyncio's run_until_complete: waits until the timer's fire is
-        done (or it is cancelled) and returns that Run. A wait is not
-        repeated on a new connection (ConnectionLost)."""
+    async def stats(self) -> Stats:
+        return await self._do(self._r_stats())  # type: ignore[no-any-return]
+
+    def _r_wait(self, timer_id: int) -> "_Spec":
+        """Wait: its result is a future of the Run, registered (in the
+        reader, before any later frame) once the daemon said waiting."""
         final: asyncio.Future[Run] = self._loop.create_future()
         req = pb.Request()
         req.wait.timer_id = timer_id
 
         def hook(rep: Any) -> Any:
-            self._waits.setdefault(timer_id, collections.deque()).append(final)
+            if rep.WhichOneof("body") == "waiting":
+                self._waits.setdefault(timer_id, collections.deque()).append(final)
             return rep
-        await self._call(req, "waiting", hook=hook)
-        return await final
+        return req, "waiting", False, lambda m: final, hook
+
+    async def wait(self, timer_id: int) -> Run:
+        """asyncio's run_until_complete: waits until the timer's fire is
+        done (or it is cancelled) and returns that Run. A wait is not
+        repeated on a new connection (ConnectionLost)."""
+        return await (await self._do(self._r_wait(timer_id)))  # type: ignore[no-any-return]
 
     # ---- channels ----
 
@@ -1517,15 +1708,21 @@ class Client:
         Iterate the result with ``async for``, or await it to wait for
         the subscription."""
         self._check_open()
+        sub = self._new_sub(channel, visibility, max_inflight)
+        self._subscribe_req(sub, resubscribe=False)
+        return sub
+
+    def _new_sub(self, channel: str, visibility: Optional[_Number],
+                 max_inflight: Optional[int]) -> Subscription:
         if max_inflight is not None and (isinstance(max_inflight, bool) or
                                          not isinstance(max_inflight, int) or
                                          not 0 <= max_inflight <= 0xFFFFFFFF):
             raise ValueError(f"max_inflight: an int from 0, not {max_inflight!r}")
-        sub = Subscription(self, channel, visibility, max_inflight)
-        self._subscribe_req(sub, resubscribe=False)
-        return sub
+        return Subscription(self, channel, visibility, max_inflight)
 
-    def _subscribe_req(self, sub: Subscription, resubscribe: bool) -> None:
+    def _r_subscribe(self, sub: Subscription) -> "_Spec":
+        """Subscribe for sub; its hook registers sub under the channel's
+        canonical name before any later frame (a message may follow)."""
         req = pb.Request()
         req.subscribe.channel = sub.requested
         if sub.visibility is not None:
@@ -1543,8 +1740,11 @@ class Client:
             if not sub._ready.done():
                 sub._ready.set_result(None)
             return rep
+        return req, "subscribed", True, lambda m: sub, hook
 
-        fut = self._submit(req, True, hook)
+    def _subscribe_req(self, sub: Subscription, resubscribe: bool) -> None:
+        req, _, retry, _, hook = self._r_subscribe(sub)
+        fut = self._submit(req, retry, hook)
 
         def done(f: "asyncio.Future[Any]") -> None:
             if f.cancelled():
@@ -1552,13 +1752,17 @@ class Client:
             exc = f.exception()
             if exc is None:
                 return
-            if self._subs.get(sub.channel) is sub:
-                del self._subs[sub.channel]
-            if resubscribe:
-                self._event(ConnectionEvent("resubscribe_failed", str(exc),
-                                            channel=sub.channel, error=exc))
-            sub._end(exc)
+            self._sub_failed(sub, exc, resubscribe)
         fut.add_done_callback(done)
+
+    def _sub_failed(self, sub: Subscription, exc: BaseException, resubscribe: bool) -> None:
+        """The Subscribe of sub failed with exc: sub ends with it."""
+        if self._subs.get(sub.channel) is sub:
+            del self._subs[sub.channel]
+        if resubscribe:
+            self._event(ConnectionEvent("resubscribe_failed", str(exc),
+                                        channel=sub.channel, error=exc))
+        sub._end(exc)
 
     def _drop_sub(self, sub: Subscription) -> None:
         if self._subs.get(sub.channel) is sub:
@@ -1584,11 +1788,8 @@ class Client:
         fut.add_done_callback(_swallow)
         return fut
 
-    async def ack(self, fire_id: int, *, reschedule_delay: Optional[_Number] = None,
-                  reschedule_at: Union[None, _Number, datetime.datetime] = None
-                  ) -> Optional[Scheduled]:
-        """Acks a channel message received on this connection (NotFound
-        after its visibility timeout passed it on). See Message.ack()."""
+    def _r_ack(self, fire_id: int, reschedule_delay: Optional[_Number],
+               reschedule_at: Union[None, _Number, datetime.datetime]) -> "_Spec":
         req = pb.Request()
         req.ack.fire_id = fire_id
         if reschedule_delay is not None and reschedule_at is not None:
@@ -1599,8 +1800,15 @@ class Client:
             t = reschedule_at.timestamp() if isinstance(reschedule_at, datetime.datetime) \
                 else reschedule_at
             req.ack.reschedule_at_ns = _ns(t, "reschedule_at")
-        m = await self._call(req, "acked")
-        return conv_scheduled(m.rescheduled) if m.HasField("rescheduled") else None
+        return req, "acked", False, _conv_acked, None
+
+    async def ack(self, fire_id: int, *, reschedule_delay: Optional[_Number] = None,
+                  reschedule_at: Union[None, _Number, datetime.datetime] = None
+                  ) -> Optional[Scheduled]:
+        """Acks a channel message received on this connection (NotFound
+        after its visibility timeout passed it on). See Message.ack()."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_ack(fire_id, reschedule_delay, reschedule_at))
 
     async def reject(self, fire_id: int, *, reason: str = "", dead_letter: bool = False,
                      channel: Optional[str] = None) -> Rejected:
@@ -1611,6 +1819,11 @@ class Client:
         unacked (or not of channel); InvalidArgument for a reason over
         4096 bytes. Not repeated on a new connection (ConnectionLost):
         the message comes back by itself."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_reject(fire_id, reason, dead_letter, channel))
+
+    def _r_reject(self, fire_id: int, reason: str, dead_letter: bool,
+                  channel: Optional[str]) -> "_Spec":
         if not isinstance(reason, str):
             raise TypeError(f"reason: a str, not {type(reason).__name__}")
         req = pb.Request()
@@ -1621,11 +1834,10 @@ class Client:
             req.reject.dead_letter = True
         if channel is not None:
             req.reject.channel = channel
-        m = await self._call(req, "rejected")
-        return Rejected(m.fire_id, m.dead, m.redeliver_in_ns)
+        return req, "rejected", False, _conv_rejected, None
 
-    async def _grant(self, channel: str, uid: Optional[int], gid: Optional[int],
-                     subscribe: bool, publish: bool, revoke: bool) -> ChannelInfo:
+    def _r_grant(self, channel: str, uid: Optional[int], gid: Optional[int],
+                 subscribe: bool, publish: bool, revoke: bool) -> "_Spec":
         if (uid is None) == (gid is None):
             raise ValueError("uid= or gid=, exactly one")
         req = pb.Request()
@@ -1639,65 +1851,82 @@ class Client:
         g.publish = publish
         if revoke:
             g.revoke = True
-        return conv_channel(await self._call(req, "channel_info"))
+        return req, "channel_info", False, conv_channel, None
 
     async def grant(self, channel: str, *, uid: Optional[int] = None,
                     gid: Optional[int] = None, subscribe: bool = False,
                     publish: bool = False) -> ChannelInfo:
         """Grants a uid or gid the right to subscribe to and/or publish
         into a channel of the caller's. Returns the channel's info."""
-        return await self._grant(channel, uid, gid, subscribe, publish, False)
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_grant(channel, uid, gid, subscribe, publish, False))
 
     async def revoke(self, channel: str, *, uid: Optional[int] = None,
                      gid: Optional[int] = None, subscribe: bool = False,
                      publish: bool = False) -> ChannelInfo:
         """Removes rights granted with grant()."""
-        return await self._grant(channel, uid, gid, subscribe, publish, True)
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_grant(channel, uid, gid, subscribe, publish, True))
 
-    async def get_channel(self, channel: str) -> ChannelInfo:
+    def _r_get_channel(self, channel: str) -> "_Spec":
         req = pb.Request()
         req.get_channel.channel = channel
-        return conv_channel(await self._call(req, "channel_info", retry=True))
+        return req, "channel_info", True, conv_channel, None
 
-    async def list_dead(self, channel: str, *, after_fire_id: int = 0,
-                        limit: int = 0) -> DeadList:
-        """One page of a channel's dead letters (messages that reached
-        max_attempts, or were rejected with dead_letter=True), each with
-        the reason its last delivery failed (Fired.reason)."""
+    async def get_channel(self, channel: str) -> ChannelInfo:
+        return await self._do(self._r_get_channel(channel))  # type: ignore[no-any-return]
+
+    def _r_list_dead(self, channel: str, after_fire_id: int, limit: int) -> "_Spec":
         req = pb.Request()
         req.list_dead.channel = channel
         if after_fire_id:
             req.list_dead.after_fire_id = after_fire_id
         if limit:
             req.list_dead.limit = limit
-        m = await self._call(req, "dead_list", retry=True)
-        return DeadList([conv_fired(f) for f in m.messages], m.next_after_fire_id)
+        return req, "dead_list", True, _conv_dead_list, None
 
-    async def requeue_dead(self, channel: str, fire_id: int = 0) -> int:
-        """Puts dead letters back in the queue (fire_id 0: all); returns
-        how many."""
+    async def list_dead(self, channel: str, *, after_fire_id: int = 0,
+                        limit: int = 0) -> DeadList:
+        """One page of a channel's dead letters (messages that reached
+        max_attempts, or were rejected with dead_letter=True), each with
+        the reason its last delivery failed (Fired.reason)."""
+        return await self._do(  # type: ignore[no-any-return]
+            self._r_list_dead(channel, after_fire_id, limit))
+
+    def _r_requeue_dead(self, channel: str, fire_id: int) -> "_Spec":
         req = pb.Request()
         req.requeue_dead.channel = channel
         if fire_id:
             req.requeue_dead.fire_id = fire_id
-        return int((await self._call(req, "requeued")).count)
+        return req, "requeued", False, _conv_count, None
 
-    async def purge_dead(self, channel: str, fire_id: int = 0) -> int:
-        """Deletes dead letters (fire_id 0: all); returns how many."""
+    async def requeue_dead(self, channel: str, fire_id: int = 0) -> int:
+        """Puts dead letters back in the queue (fire_id 0: all); returns
+        how many."""
+        return await self._do(self._r_requeue_dead(channel, fire_id))  # type: ignore[no-any-return]
+
+    def _r_purge_dead(self, channel: str, fire_id: int) -> "_Spec":
         req = pb.Request()
         req.purge_dead.channel = channel
         if fire_id:
             req.purge_dead.fire_id = fire_id
-        return int((await self._call(req, "purged")).count)
+        return req, "purged", False, _conv_count, None
 
-    async def purge(self, channel: str, *, from_uid: Optional[int] = None) -> int:
-        """Deletes the messages waiting in a channel's queue (not those in
-        flight, not dead letters); returns how many."""
+    async def purge_dead(self, channel: str, fire_id: int = 0) -> int:
+        """Deletes dead letters (fire_id 0: all); returns how many."""
+        return await self._do(self._r_purge_dead(channel, fire_id))  # type: ignore[no-any-return]
+
+    def _r_purge(self, channel: str, from_uid: Optional[int]) -> "_Spec":
         req = pb.Request()
         req.purge.channel = channel
         if from_uid is not None:
             req.purge.from_uid = from_uid
-        return int((await self._call(req, "purged")).count)
+        return req, "purged", False, _conv_count, None
+
+    async def purge(self, channel: str, *, from_uid: Optional[int] = None) -> int:
+        """Deletes the messages waiting in a channel's queue (not those in
+        flight, not dead letters); returns how many."""
+        return await self._do(self._r_purge(channel, from_uid))  # type: ignore[no-any-return]
 
 
 class _Connector:

@@ -7,6 +7,10 @@ call runs the client's own private event loop until the reply (no thread).
 
     with evd.sync.connect() as ev:                                # or your own
         ev.call_soon(exec=["/usr/bin/make", "-C", "/srv", "backup"]).wait()
+        p = ev.pipeline()                                         # many at once
+        for i in range(1000):
+            p.call_later(60, channel="jobs", payload=str(i))
+        timers = p.execute()
 
 Arguments and results are those of evd.Client (see its methods). Events
 are only read while a call runs; caller timers (no channel, no exec) die
@@ -18,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from . import _client as client
 from ._types import Rejected, Run, Scheduled
 
-__all__ = ["Client", "SyncTimer", "SyncSubscription", "connect",
+__all__ = ["Client", "SyncTimer", "SyncSubscription", "SyncPipeline", "connect",
            "call_soon", "call_later", "call_at", "call_on", "cancel", "get",
            "list", "stats", "time", "daemon_time", "pause", "resume",
            "trigger", "retry", "wait", "close"]
@@ -87,6 +91,47 @@ class SyncSubscription:
                 return
 
 
+class SyncPipeline:
+    """evd.Pipeline for scripts: queue with the Client's method names
+    (each returns the pipeline), then execute() sends them in one write
+    and blocks until every result is in. TimerHandles come back as
+    SyncTimers and Subscriptions as SyncSubscriptions; errors as in
+    evd.Pipeline.execute (raise_on_error)."""
+
+    def __init__(self, owner: "Client") -> None:
+        self._owner = owner
+        self._p = owner._ev.pipeline()
+
+    def __getattr__(self, name: str) -> Callable[..., "SyncPipeline"]:
+        meth = getattr(self._p, name)
+        if name.startswith("_") or name == "execute" or not callable(meth):
+            raise AttributeError(name)
+
+        def queue(*a: Any, **kw: Any) -> "SyncPipeline":
+            meth(*a, **kw)
+            return self
+        queue.__doc__ = meth.__doc__
+        return queue
+
+    def __len__(self) -> int:
+        return len(self._p)
+
+    def __enter__(self) -> "SyncPipeline":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._p._ops = []  # not executed: nothing is sent
+
+    def execute(self, *, raise_on_error: bool = True) -> List[Any]:
+        out = self._owner._run(self._p.execute(raise_on_error=raise_on_error))
+        for i, x in enumerate(out):
+            if isinstance(x, client.TimerHandle):
+                out[i] = SyncTimer(self._owner, x)
+            elif isinstance(x, client.Subscription):
+                out[i] = SyncSubscription(self._owner, x)
+        return out  # type: ignore[no-any-return]
+
+
 def _plain(name: str) -> Callable[..., Any]:
     meth = getattr(client.Client, name)
 
@@ -145,6 +190,11 @@ class Client:
     requeue_dead = _plain("requeue_dead")
     purge_dead = _plain("purge_dead")
     purge = _plain("purge")
+
+    def pipeline(self) -> SyncPipeline:
+        """A SyncPipeline: requests queued, then sent in one write by
+        execute(), which returns all their results in order."""
+        return SyncPipeline(self)
 
     def time(self) -> float:
         """The daemon's loop.time() (see evd.Client.time)."""
