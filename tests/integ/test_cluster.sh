@@ -29,28 +29,14 @@ EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
-
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster
 fault=${FAULT:-kill}
 death_ms=2000
 per_node=${PER_NODE:-100}
 out=$dir/fires
 : >"$out"
 chmod 666 "$out"
-
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
-sock() { echo "$dir/n$1.sock"; }
-ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
 
 declare -A pid
 start_node() { # n
@@ -66,16 +52,11 @@ start_node 2
 start_node 3
 
 # The hook: one line per fire, appended at once (one short write).
-printf '#!/bin/sh\necho "$EVD_TIMER_ID $EVD_FIRE_ID ${EVD_SOCKET##*/}" >> %s\n' \
-	"$out" \
-	>"$dir/hook.sh"
-chmod 755 "$dir/hook.sh"
+cluster_hook "$out"
 
 # Timers through all three nodes (one batch each), due 2 to 8 s from
-# now: every node has timers due before, during and after the fault.
-declare -A owner
-cancelled=()
-# Every fourth is a channel timer: its fire is a row in evd.messages,
+# now: every node has timers due before, during and after the fault
+# (every tenth cancelled before it is due). Every fourth is a channel timer: its fire is a row in evd.messages,
 # which must be there exactly once.
 for n in 1 2 3; do
 	for i in $(seq 1 "$per_node"); do
@@ -87,32 +68,8 @@ for n in 1 2 3; do
 		fi
 	done >"$dir/batch$n"
 done
-bpids=()
-for n in 1 2 3; do
-	ctl "$n" batch <"$dir/batch$n" >"$dir/ids$n" &
-	bpids+=($!)
-done
-wait "${bpids[@]}"
-for n in 1 2 3; do
-	i=0
-	while read -r id; do
-		i=$((i + 1))
-		if [ "$id" = - ] || [ -z "$id" ]; then
-			bad "schedule on node $n" "no id"
-			continue
-		fi
-		owner[$id]=$n
-		# Every tenth is cancelled before it is due.
-		[ $((i % 10)) -eq 0 ] && echo "cancel $id"
-	done <"$dir/ids$n" >"$dir/cancel$n"
-	while read -r line; do
-		cancelled+=("${line#cancel }")
-	done <"$dir/cancel$n"
-	ctl "$n" batch <"$dir/cancel$n" >"$dir/cancelled$n"
-	check "node $n: the cancels were taken" \
-		test "$(grep -c -- '^-' "$dir/cancelled$n")" -eq 0
-done
-total=${#owner[@]}
+cluster_schedule
+total=${#timers[@]}
 check "scheduled $((3 * per_node)) timers" test "$total" -eq $((3 * per_node))
 # A node claims what it schedules at once: its stats count them held.
 held=$(ctl 2 --json stats | sed -n 's/.*"claims_held":\([0-9]*\).*/\1/p')
@@ -160,17 +117,7 @@ for id in $(cut -d' ' -f1 "$dir/all"); do
 	fi
 	seen[$id]=1
 done
-lost=0
-for id in "${!owner[@]}"; do
-	skip=
-	for c in "${cancelled[@]}"; do [ "$c" = "$id" ] && skip=1; done
-	[ -n "$skip" ] && continue
-	[ -z "${seen[$id]:-}" ] && lost=$((lost + 1))
-done
-cancelled_fired=0
-for c in "${cancelled[@]}"; do
-	[ -n "${seen[$c]:-}" ] && cancelled_fired=$((cancelled_fired + 1))
-done
+cluster_fates "$dir/all"
 echo "# fault=$fault timers=$total cancelled=${#cancelled[@]}" \
 	"fires=$(wc -l <"$dir/all") lost=$lost doubled=$dups"
 check "no timer lost" test "$lost" -eq 0
@@ -183,7 +130,6 @@ check "the database holds no pending or claimed timer" \
 # log says; its fence losses are checked against its log at the stop.
 live_nodes="2 3"
 [ "$fault" = stop ] && live_nodes="1 2 3"
-jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 st_losses=0 st_reaped_nodes=0 st_reaped_timers=0 st_lapses1=0 ids=
 for n in $live_nodes; do
 	js=$(ctl "$n" --json stats)

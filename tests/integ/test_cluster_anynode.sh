@@ -20,16 +20,8 @@ set -u
 EVD=$1
 EVCTL=$2
 
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster_anynode: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_anynode: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_anynode
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 chmod 0755 "$dir"
 as_others=0
@@ -40,15 +32,11 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
 	as_others=1
 fi
 . "$(dirname "$0")/lib.sh"
-export TZ=UTC LC_ALL=C
 death_ms=2000
 runs=$dir/runs
 : >"$runs"
 chmod 666 "$runs"
 
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
-sock() { echo "$dir/n$1.sock"; }
-ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
 as() { # uid node evctl-args...
 	local u=$1 n=$2
 	shift 2

@@ -32,21 +32,8 @@ EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
-
-if [ -z "${EVD_TEST_PG:-}" ] || [ -z "${EVD_TEST_PG_RUNNER:-}" ]; then
-	echo "test_cluster_failover: needs EVD_TEST_PG and" \
-		"EVD_TEST_PG_RUNNER (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-for c in psql pg_basebackup pg_ctl postgres; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "test_cluster_failover: $c is not installed"
-		[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-		exit 77
-	fi
-done
-export TZ=UTC LC_ALL=C
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_failover runner pg_basebackup pg_ctl postgres
 death_ms=2000
 per_node=${PER_NODE:-40}
 promote_s=${PROMOTE_S:-1}
@@ -69,10 +56,6 @@ both="$both target_session_attrs=read-write connect_timeout=2"
 
 sql1() { psql -X -q -t -A -d "$primary" -c "$1"; }
 sql2() { psql -X -q -t -A -d "$standby" -c "$1"; }
-sock() { echo "$dir/n$1.sock"; }
-ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
-now_ms() { date +%s%3N; }
-jnum() { sed -n "s/.*\"$1\":\\([0-9]*\\).*/\\1/p"; }
 
 # The server runs as postgres when we are root (as the fixture's does).
 as_pg=()
@@ -115,17 +98,6 @@ is_sync() {
 }
 check "the standby is synchronous" await is_sync
 
-alive() {
-	local p
-	for p in "${evd_pids[@]}"; do
-		if ! kill -0 "$p" 2>/dev/null; then
-			bad "every node survives the failover" "evd $p died $1"
-			echo "--- evd.log"
-			tail -n 60 "$dir/evd.log"
-			exit 1
-		fi
-	done
-}
 for n in 1 2 3; do
 	mkdir -p "$dir/s$n"
 	start_evd "$(sock "$n")" --store "pg:$both" --cluster \
@@ -133,9 +105,7 @@ for n in 1 2 3; do
 		--sync full --log-level info
 done
 
-printf '#!/bin/sh\necho "$EVD_TIMER_ID $EVD_FIRE_ID ${EVD_SOCKET##*/}" >> %s\n' \
-	"$out" >"$dir/hook.sh"
-chmod 755 "$dir/hook.sh"
+cluster_hook "$out"
 for n in 1 2 3; do
 	for i in $(seq 1 "$per_node"); do
 		line="later $((2000 + (i * 8000) / per_node))ms"
@@ -146,34 +116,9 @@ for n in 1 2 3; do
 		fi
 	done >"$dir/batch$n"
 done
-bpids=()
-for n in 1 2 3; do
-	ctl "$n" batch <"$dir/batch$n" >"$dir/ids$n" &
-	bpids+=($!)
-done
-wait "${bpids[@]}"
-declare -A oneshot
-cancelled=()
-for n in 1 2 3; do
-	i=0
-	while read -r id; do
-		i=$((i + 1))
-		if [ "$id" = - ] || [ -z "$id" ]; then
-			bad "schedule on node $n" "no id"
-			continue
-		fi
-		oneshot[$id]=$n
-		[ $((i % 10)) -eq 0 ] && echo "cancel $id"
-	done <"$dir/ids$n" >"$dir/cancel$n"
-	while read -r line; do
-		cancelled+=("${line#cancel }")
-	done <"$dir/cancel$n"
-	ctl "$n" batch <"$dir/cancel$n" >"$dir/cancelled$n"
-	check "node $n: the cancels were taken" \
-		test "$(grep -c -- '^-' "$dir/cancelled$n")" -eq 0
-done
+cluster_schedule
 check "scheduled $((3 * per_node)) one-shot timers" \
-	test "${#oneshot[@]}" -eq $((3 * per_node))
+	test "${#timers[@]}" -eq $((3 * per_node))
 
 # The crash, 4 s in; the promotion PROMOTE_S later.
 sleep 4
@@ -189,7 +134,7 @@ check "the standby is promoted" await promoted
 up_ms=$(now_ms)
 failover_ms=$((up_ms - crash_ms))
 echo "# failover: $failover_ms ms (crash to the standby promoted)"
-alive "over the failover"
+cluster_alive "over the failover"
 for n in 1 2 3; do
 	ok_live=0
 	for _ in $(seq 1 200); do
@@ -205,11 +150,11 @@ for n in 1 2 3; do
 		sleep 0.2
 	done
 	check "node $n: schedules again after the failover" test -n "$id"
-	[ -n "$id" ] && oneshot[$id]=$n
+	[ -n "$id" ] && timers[$id]=$n
 done
-alive "after the failover"
+cluster_alive "after the failover"
 
-total=${#oneshot[@]}
+total=${#timers[@]}
 expect=$((total - ${#cancelled[@]}))
 fires() {
 	cat "$out"
@@ -218,25 +163,13 @@ fires() {
 fired_ids() { fires | cut -d' ' -f1 | sort -u | wc -l; }
 for _ in $(seq 1 300); do
 	[ "$(fired_ids)" -ge "$expect" ] && break
-	alive "while the stream ended"
+	cluster_alive "while the stream ended"
 	sleep 0.1
 done
 sleep 1 # late duplicates
 fires >"$dir/all"
 
-declare -A seen
-for id in $(cut -d' ' -f1 "$dir/all"); do seen[$id]=1; done
-lost=0
-for id in "${!oneshot[@]}"; do
-	skip=
-	for c in "${cancelled[@]}"; do [ "$c" = "$id" ] && skip=1; done
-	[ -n "$skip" ] && continue
-	[ -z "${seen[$id]:-}" ] && { lost=$((lost + 1)); echo "# lost: $id"; }
-done
-cancelled_fired=0
-for c in "${cancelled[@]}"; do
-	[ -n "${seen[$c]:-}" ] && cancelled_fired=$((cancelled_fired + 1))
-done
+cluster_fates "$dir/all"
 exec_dups=$(grep -v ' db$' "$dir/all" | cut -d' ' -f1 | sort | uniq -d | wc -l)
 msg_dups=$(sql2 "SELECT count(*) FROM (SELECT timer_id FROM evd.messages
 	GROUP BY timer_id HAVING count(*) > 1) d")
@@ -246,7 +179,7 @@ check "no timer lost over the failover" test "$lost" -eq 0
 check "no cancelled timer fired" test "$cancelled_fired" -eq 0
 check "one message per channel fire (exactly once at the database)" \
 	test "$msg_dups" -eq 0
-oneshot_ids=$(IFS=,; echo "${!oneshot[*]}")
+oneshot_ids=$(IFS=,; echo "${!timers[*]}")
 check "no one-shot timer left pending or claimed" \
 	test "$(sql2 "SELECT count(*) FROM evd.timers WHERE state IN ('P','C')
 		AND id IN ($oneshot_ids)")" -eq 0
@@ -278,7 +211,7 @@ for n in 1 2 3; do
 done
 echo "# fence losses=$losses"
 check "each exec duplicate is a fence loss" test "$exec_dups" -le "$losses"
-alive "at the end"
+cluster_alive "at the end"
 show_failure() {
 	echo "--- evd.log"
 	tail -n 80 "$dir/evd.log"

@@ -19,23 +19,11 @@ EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster_gate: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_gate: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_gate
 out=$dir/runs
 : >"$out"
 chmod 666 "$out"
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
-sock() { echo "$dir/n$1.sock"; }
-ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
 
 stopped=
 cleanup_extra() { [ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null; }

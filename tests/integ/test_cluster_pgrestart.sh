@@ -40,19 +40,8 @@ EVD=$1
 EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
-
-if [ -z "${EVD_TEST_PG:-}" ] || [ -z "${EVD_TEST_PG_RUNNER:-}" ]; then
-	echo "test_cluster_pgrestart: needs EVD_TEST_PG and" \
-		"EVD_TEST_PG_RUNNER (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_pgrestart: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_pgrestart runner
 death_ms=2000
 per_node=${PER_NODE:-60}
 outage_s=${OUTAGE_S:-4}
@@ -61,31 +50,13 @@ out=$(realpath "$dir")/fires
 : >"$out"
 chmod 666 "$out"
 
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
 db_up() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "SELECT 1" >/dev/null 2>&1; }
-sock() { echo "$dir/n$1.sock"; }
-ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
-now_ms() { date +%s%3N; }
-jnum() { sed -n "s/.*\"$1\":\\([0-9]*\\).*/\\1/p"; }
 
 # KEEP_LOG: whatever happens (a node that died stops the test early).
 cleanup_extra() {
 	[ -n "${KEEP_LOG:-}" ] && cp "$dir/evd.log" "$KEEP_LOG" &&
 		cp "$out" "$KEEP_LOG.fires"
 	return 0
-}
-# Every node still runs; if one died, the rest of the test is moot.
-alive() {
-	local p
-	for p in "${evd_pids[@]}"; do
-		if ! kill -0 "$p" 2>/dev/null; then
-			bad "every node survives the database's restart" \
-				"evd $p died $1"
-			echo "--- evd.log"
-			tail -n 60 "$dir/evd.log"
-			exit 1
-		fi
-	done
 }
 for n in 1 2 3; do
 	mkdir -p "$dir/s$n"
@@ -94,9 +65,7 @@ for n in 1 2 3; do
 		--sync "$sync" --log-level info
 done
 
-printf '#!/bin/sh\necho "$EVD_TIMER_ID $EVD_FIRE_ID ${EVD_SOCKET##*/}" >> %s\n' \
-	"$out" >"$dir/hook.sh"
-chmod 755 "$dir/hook.sh"
+cluster_hook "$out"
 
 # One-shots due 2 to 10 s from now, through all three nodes; i % 5 == 3
 # carries a key (sent again through the next node below); even ones are
@@ -112,33 +81,8 @@ for n in 1 2 3; do
 		fi
 	done >"$dir/batch$n"
 done
-bpids=()
-for n in 1 2 3; do
-	ctl "$n" batch <"$dir/batch$n" >"$dir/ids$n" &
-	bpids+=($!)
-done
-wait "${bpids[@]}"
-declare -A oneshot
-cancelled=()
-for n in 1 2 3; do
-	i=0
-	while read -r id; do
-		i=$((i + 1))
-		if [ "$id" = - ] || [ -z "$id" ]; then
-			bad "schedule on node $n" "no id"
-			continue
-		fi
-		oneshot[$id]=$n
-		[ $((i % 10)) -eq 0 ] && echo "cancel $id"
-	done <"$dir/ids$n" >"$dir/cancel$n"
-	while read -r line; do
-		cancelled+=("${line#cancel }")
-	done <"$dir/cancel$n"
-	ctl "$n" batch <"$dir/cancel$n" >"$dir/cancelled$n"
-	check "node $n: the cancels were taken" \
-		test "$(grep -c -- '^-' "$dir/cancelled$n")" -eq 0
-done
-total=${#oneshot[@]}
+cluster_schedule
+total=${#timers[@]}
 check "scheduled $((3 * per_node)) one-shot timers" test "$total" -eq $((3 * per_node))
 # The keyed ones again, through the next node: the same timers.
 for n in 1 2 3; do
@@ -177,7 +121,7 @@ echo "# durable request while down: $res ($((t1 - t0)) ms)"
 check "a durable request while the database is down is UNAVAILABLE" \
 	grep -q '"code":"UNAVAILABLE"' <<<"$res"
 check "and is answered within 10 s ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 10000
-alive "while the database was down"
+cluster_alive "while the database was down"
 for n in 1 2 3; do
 	check "node $n: its lease lapses while the database is down" \
 		await bash -c "'$EVCTL' --socket '$(sock "$n")' --json stats |
@@ -196,7 +140,7 @@ up_ms=$(now_ms)
 outage_ms=$((up_ms - crash_ms))
 echo "# outage: $outage_ms ms (crash to the server answering again)"
 check "the server is up again" db_up
-alive "over the restart"
+cluster_alive "over the restart"
 for n in 1 2 3; do
 	ok_live=0
 	for _ in $(seq 1 200); do
@@ -214,10 +158,10 @@ for n in 1 2 3; do
 		sleep 0.2
 	done
 	check "node $n: schedules again within 20 s of the restart" test -n "$id"
-	[ -n "$id" ] && oneshot[$id]=$n
+	[ -n "$id" ] && timers[$id]=$n
 done
-alive "after the restart"
-total=${#oneshot[@]}
+cluster_alive "after the restart"
+total=${#timers[@]}
 rep_before=$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%rep%'
 	AND fired_rt_ns < $up_ms::int8 * 1000000")
 
@@ -230,25 +174,13 @@ fires() {
 fired_ids() { fires | cut -d' ' -f1 | sort -u | wc -l; }
 for _ in $(seq 1 300); do
 	[ "$(fired_ids)" -ge "$expect" ] && break
-	alive "while the stream ended"
+	cluster_alive "while the stream ended"
 	sleep 0.1
 done
 sleep 2 # late duplicates, and a few more repeats
 fires >"$dir/all"
 
-declare -A seen
-for id in $(cut -d' ' -f1 "$dir/all"); do seen[$id]=1; done
-lost=0
-for id in "${!oneshot[@]}"; do
-	skip=
-	for c in "${cancelled[@]}"; do [ "$c" = "$id" ] && skip=1; done
-	[ -n "$skip" ] && continue
-	[ -z "${seen[$id]:-}" ] && { lost=$((lost + 1)); echo "# lost: $id"; }
-done
-cancelled_fired=0
-for c in "${cancelled[@]}"; do
-	[ -n "${seen[$c]:-}" ] && cancelled_fired=$((cancelled_fired + 1))
-done
+cluster_fates "$dir/all"
 exec_dups=$(grep -v ' db$' "$dir/all" | cut -d' ' -f1 | sort | uniq -d | wc -l)
 msg_dups=$(sql "SELECT count(*) FROM (SELECT timer_id FROM evd.messages
 	WHERE channel NOT LIKE '%rep%' GROUP BY timer_id HAVING count(*) > 1) d")
@@ -274,7 +206,7 @@ check "every repeating timer fired again after the restart" test "$rep_ok" -eq 1
 rep_fids=$(sql "SELECT count(*) - count(DISTINCT (timer_id, due_rt_ns))
 	FROM evd.messages WHERE channel LIKE '%rep%'")
 check "no repeat occurrence delivered twice" test "$rep_fids" -eq 0
-oneshot_ids=$(IFS=,; echo "${!oneshot[*]}")
+oneshot_ids=$(IFS=,; echo "${!timers[*]}")
 check "no one-shot timer left pending or claimed" \
 	test "$(sql "SELECT count(*) FROM evd.timers WHERE state IN ('P','C')
 		AND id IN ($oneshot_ids)")" -eq 0
@@ -313,7 +245,7 @@ if [ "$sync" = full ]; then
 		test "$exec_dups" -le "$losses"
 fi
 
-alive "after the restart"
+cluster_alive "after the restart"
 show_failure() {
 	echo "--- evd.log"
 	tail -n 80 "$dir/evd.log"

@@ -20,18 +20,8 @@ EVCTL=$2
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster_stall: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_stall: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_stall
 sock=$dir/n1.sock
 ctl() { "$EVCTL" --socket "$sock" "$@"; }
 
