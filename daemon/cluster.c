@@ -12,7 +12,9 @@
  *	the database is slow or gone), unless that one is two beats old
  *	(at most D/2): then the connection is given up and made anew
  *	(PQconnectPoll on the loop, never waited for), and beats go on
- *	once it is up;
+ *	once it is up; a one-shot timer armed at each send does that at
+ *	the bound itself, not at the next beat tick (up to a beat later,
+ *	when the lease of the last answered beat has about run out);
  *	inflight maps a one-shot exec timer whose hook runs (or waits in
  *	the hook queue) to its claim (struct cl_claim: fence, lease end,
  *	epoch), until its hook ends and it is retired; its claim is renewed
@@ -76,6 +78,7 @@ static struct {
 	struct store_pg_node *node;
 	struct lease *lease;
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
+	struct event *stall_ev; /* the statement in flight: its bound */
 	struct event *more_ev; /* claims again next turn (a full batch) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int want;              /* for what (STORE_PG_WANT_*) */
@@ -467,6 +470,54 @@ cluster_watch(void)
 		fatalx("out of memory");
 }
 
+/* How long a statement on the node connection may go unanswered. */
+static int64_t
+cluster_stall_ns(void)
+{
+	return 2 * cl.beat_ns < cl.death_ns / 2 ? 2 * cl.beat_ns
+	                                        : cl.death_ns / 2;
+}
+
+static void
+cluster_arm_stall(int64_t left)
+{
+	struct timeval tv;
+
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000000000;
+	tv.tv_usec = (left % 1000000000) / 1000 + 1;
+	evtimer_add(cl.stall_ev, &tv);
+}
+
+/* A statement (or a connect) went out on the node connection at now. */
+static void
+cluster_busy_from(int64_t now)
+{
+	cl.busy_ns = now;
+	cluster_arm_stall(cluster_stall_ns());
+}
+
+static void cluster_beat_cb(evutil_socket_t, short, void *);
+
+/* The bound of the statement in flight: if it is still unanswered, the
+ * connection is given up (cluster_beat_cb) now. libevent's cached clock
+ * may wake us a little early: then again for the rest. */
+static void
+cluster_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t left;
+
+	if (!store_pg_node_busy(cl.node))
+		return;
+	left = cl.busy_ns + cluster_stall_ns() - cluster_now();
+	if (left > 0) {
+		cluster_arm_stall(left);
+		return;
+	}
+	cluster_beat_cb(-1, 0, NULL);
+}
+
 static void
 cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -474,11 +525,7 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	if (store_pg_node_busy(cl.node)) {
-		int64_t stall = 2 * cl.beat_ns < cl.death_ns / 2
-		                        ? 2 * cl.beat_ns
-		                        : cl.death_ns / 2;
-
-		if (now - cl.busy_ns < stall)
+		if (now - cl.busy_ns < cluster_stall_ns())
 			return;
 		/* Unanswered for two beats, at most D/2 (a server gone
 		 * without a word, a connect that hangs): missed beats, the
@@ -498,7 +545,7 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 		cluster_unwatch();
 	cluster_watch();
 	if (r == -EINPROGRESS) {
-		cl.busy_ns = now; /* the reconnect; it beats when done */
+		cluster_busy_from(now); /* the reconnect; beats when done */
 		return;
 	}
 	if (r < 0) {
@@ -506,7 +553,7 @@ cluster_beat_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl.sent_ns = now;
-	cl.busy_ns = now;
+	cluster_busy_from(now);
 }
 
 static void
@@ -540,7 +587,7 @@ cluster_beat_done(const struct store_pg_node_beat *b)
 	if ((r = store_pg_node_reap(cl.node, cl.death_ns)) < 0)
 		log_debug("cluster: reap not sent: %s", strerror(-r));
 	else
-		cl.busy_ns = cluster_now();
+		cluster_busy_from(cluster_now());
 	cluster_watch();
 }
 
@@ -695,9 +742,10 @@ cluster_start(struct event_base *base)
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
 	cl.more_ev = evtimer_new(base, cluster_claim_cb, NULL);
 	cl.lapse_ev = evtimer_new(base, cluster_lapse_cb, NULL);
+	cl.stall_ev = evtimer_new(base, cluster_stall_cb, NULL);
 	cl.drop_ev = event_new(base, -1, 0, cluster_drop_cb, NULL);
 	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.more_ev == NULL ||
-	    cl.lapse_ev == NULL ||
+	    cl.lapse_ev == NULL || cl.stall_ev == NULL ||
 	    cl.drop_ev == NULL || event_add(cl.beat_ev, &beat) < 0 ||
 	    event_add(cl.claim_ev, &claim) < 0)
 		return -ENOMEM;
@@ -750,6 +798,8 @@ cluster_shutdown(void)
 		event_free(cl.more_ev);
 	if (cl.lapse_ev != NULL)
 		event_free(cl.lapse_ev);
+	if (cl.stall_ev != NULL)
+		event_free(cl.stall_ev);
 	if (cl.drop_ev != NULL)
 		event_free(cl.drop_ev);
 	store_pg_node_close(cl.node);

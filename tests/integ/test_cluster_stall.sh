@@ -4,15 +4,18 @@
 # 19, review item H4).
 #
 # Under with_pg (EVD_TEST_PG names a fresh database). One node, death
-# threshold D = 1 s. The backend of its node connection (the one that
-# holds no advisory lock: the store's connection does) is SIGSTOPped:
-# a heartbeat sent to it is never answered. The node gives the
-# connection up after two beats, reconnects without blocking its loop,
-# and beats again, so its lease lives on (or comes back): a channel
-# timer due 3 s later fires while the backend is still stopped, and the
-# daemon answers requests throughout. Without the bound the heartbeat
-# stays in flight for ever and nothing fires. First, a heartbeat
-# interval above D/3 is refused at start.
+# threshold D = 3 s (heartbeat D/5). The backend of its node connection
+# (the one that holds no advisory lock: the store's connection does) is
+# SIGSTOPped: a heartbeat sent to it is never answered. The node gives
+# the connection up two beats after that send, reconnects without
+# blocking its loop, and beats again, so its lease lives on: a channel
+# timer due 3 s later fires while the backend is still stopped, the
+# daemon answers requests throughout, and the lease never lapsed (the
+# last answered beat's lease runs 4/5 D from its send, a beat before the
+# stuck one: 3/5 D after that send, 600 ms after the give-up; a give-up
+# at the next beat tick instead, up to a beat later, lapsed in most
+# runs). Without the bound the heartbeat stays in flight for ever and
+# nothing fires. First, a heartbeat interval above D/3 is refused.
 # usage: with_pg test_cluster_stall.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -39,7 +42,7 @@ check "a heartbeat interval above D/3 is refused" \
 	test "$rc" -ne 0 -a "$rc" -ne 124
 check "saying why" grep -q "a third of the death threshold" "$dir/x.log"
 start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
-	--cluster-death-ms 1000 --state-dir "$dir/s1" --log-level info
+	--cluster-death-ms 3000 --state-dir "$dir/s1" --log-level info
 sleep 0.5
 stopped=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'evd'
 	AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')
@@ -61,6 +64,8 @@ done
 check "the timer fired while the backend was stopped" test "$fired" -eq 1
 check "the node gave the unanswered connection up" \
 	grep -q "did not answer for" "$dir/evd.log"
+lapses=$(ctl --json stats | jnum lease_lapses)
+check "its lease never lapsed ($lapses lapses)" test "$lapses" = 0
 kill -CONT "$stopped"
 stopped=
 stop_evds
