@@ -553,6 +553,16 @@ struct store {
 	bool pipelining;
 	struct store_pg_pend *pend;
 	size_t npend, pend_cap;
+	/* The first failure a settle found in the open transaction: the
+	 * batch can then only roll back, whatever a later call of it says
+	 * (commit returns it). A fenced write that found its claim gone
+	 * (-ESTALE: 0 rows, no server error) leaves the transaction usable
+	 * for the batch's reads until then. */
+	int tx_err;
+	/* Pipelined fenced writes that found their claim gone, since open
+	 * (store_backend.fence_losses): written on the loop, read by Stats
+	 * and metrics from any thread, so only through __atomic builtins. */
+	uint64_t stale;
 	char err[1024];
 };
 
@@ -863,7 +873,12 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 		if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0 ||
 		    pd->absent == 0)
 			return 0;
-		store_pg_seterr(s, "%s: no such row", pd->what);
+		if (pd->absent == -ESTALE) {
+			__atomic_add_fetch(&s->stale, 1, __ATOMIC_RELAXED);
+			store_pg_seterr(s, "%s: the claim was lost (another "
+			                "node has it)", pd->what);
+		} else
+			store_pg_seterr(s, "%s: no such row", pd->what);
 		return pd->absent;
 	case PJ_RETURNED:
 		if (PQntuples(res) > 0)
@@ -889,8 +904,11 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 /*
  * Reads the answers of every write sent in pipeline mode, up to a sync
  * of their own; returns the first failure (every later statement of the
- * batch was skipped by the server then: the batch is lost). A pipeline
- * out of step drops the connection, as store_pg_collect does.
+ * batch was skipped by the server then: the batch is lost), which also
+ * stays in tx_err. A pipeline out of step drops the connection, as
+ * store_pg_collect does. -ESTALE alone (fenced writes that changed no
+ * row: judged here, not refused by the server) leaves the transaction
+ * open and usable, and only its commit fails.
  */
 static int
 store_pg_settle(struct store *s)
@@ -930,15 +948,18 @@ store_pg_settle(struct store *s)
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		if (r == 0)
 			r = store_pg_drop(s, "write");
-		return r;
+		goto out;
 	}
 	res = PQgetResult(s->conn);
 	if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 		PQclear(res);
 		e = store_pg_drop(s, "write");
-		return r < 0 ? r : e;
-	}
-	PQclear(res);
+		r = r < 0 ? r : e;
+	} else
+		PQclear(res);
+out:
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
 	return r;
 }
 
@@ -1016,12 +1037,24 @@ store_pg_pipeline(struct store *s, bool on)
 	s->pipelining = on;
 }
 
-/* Single-node only: a cluster node's retire answers -ESTALE for a lost
- * claim, an answer its caller needs at once. */
+/*
+ * Single-node only. A cluster node's batches keep their commit on the
+ * loop: claim_due, renew and cancel_claim answer rows its scheduler
+ * needs in the same batch, which the operation log (storeq.h) cannot
+ * carry, and a failure found there would stop writes until a probe
+ * commits, where a lost claim must only roll its batch back. Its fires
+ * are pipelined instead (sched_fire.c): one round trip per batch.
+ */
 static bool
 store_pg_threaded(const struct store *s)
 {
 	return s->node[0] == '\0';
+}
+
+static uint64_t
+store_pg_fence_losses(const struct store *s)
+{
+	return __atomic_load_n(&s->stale, __ATOMIC_RELAXED);
 }
 
 /*
@@ -1042,11 +1075,11 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 	if (writes && ret == NULL && s->pipelining)
 		return store_pg_defer(s, i, p, PJ_DONE, 0, 0, what);
 	/* Whatever was pipelined before is answered first. Its failure is
-	 * the batch's, never this call's own row error. */
-	if ((r = store_pg_settle(s)) < 0)
-		return STORE_ROW_ERROR(r) || r == -ENOENT || r == -ESTALE
-		               ? -EIO
-		               : r;
+	 * the batch's, never this call's own row error. A lost claim
+	 * alone (-ESTALE) leaves the transaction whole: this call goes on,
+	 * and the commit fails with it (tx_err). */
+	if ((r = store_pg_settle(s)) < 0 && r != -ESTALE)
+		return STORE_ROW_ERROR(r) || r == -ENOENT ? -EIO : r;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
 		return -ENOTCONN;
@@ -1803,6 +1836,7 @@ store_pg_begin(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = true;
 	s->tx_open = false;
+	s->tx_err = 0;
 	s->batch_xid = 0;
 	return 0;
 }
@@ -1817,6 +1851,7 @@ store_pg_rollback(struct store *s)
 	s->pipelining = false;
 	/* Answers still on their way are read and dropped. */
 	(void)store_pg_settle(s);
+	s->tx_err = 0;
 	if (s->tx_open) {
 		s->tx_open = false;
 		if (store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
@@ -1873,11 +1908,14 @@ store_pg_commit(struct store *s)
 
 	s->in_batch = false;
 	s->pipelining = false;
-	if (s->tx_open && (r = store_pg_settle(s)) < 0) {
-		/* A pipelined write failed: the server skipped the rest
-		 * and the transaction can only end. */
+	if (s->tx_open &&
+	    ((r = store_pg_settle(s)) < 0 || (r = s->tx_err) < 0)) {
+		/* A pipelined write failed (now, or at a read before): the
+		 * server skipped the rest, or a fenced write found its
+		 * claim gone, and the transaction can only end. */
 		s->out_pending.n = 0;
 		s->tx_open = false;
+		s->tx_err = 0;
 		if (s->conn != NULL &&
 		    store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
 		                 "rollback") == 0)
@@ -2775,6 +2813,7 @@ const struct store_backend store_pg_backend = {
     .claim_due = store_pg_claim_due,
     .renew = store_pg_renew,
     .cancel_claim = store_pg_cancel_claim,
+    .fence_losses = store_pg_fence_losses,
 };
 
 /*

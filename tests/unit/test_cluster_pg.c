@@ -637,6 +637,101 @@ test_reap_locked_claim_later(void **state)
 	node_close(&a);
 }
 
+/* One pipelined fire (sched_fire.c): retire, message, run, answered at
+ * the commit. */
+static void
+fire_pipelined(struct node *nd, uint64_t id, uint64_t fence)
+{
+	struct store_msg m;
+	struct store_run run;
+
+	memset(&m, 0, sizeof(m));
+	m.fire_id = id + 1000;
+	m.timer_id = id;
+	m.owner = 1000;
+	m.channel = "jobs";
+	m.max_attempts = 1;
+	memset(&run, 0, sizeof(run));
+	run.timer_id = id;
+	run.fire_id = id + 1000;
+	run.outcome = EVD_RUN_QUEUED;
+	/* Sent, not answered: 0 whatever the database will say. */
+	assert_int_equal(B->retire(nd->s, id, fence, NULL), 0);
+	assert_int_equal(B->enqueue(nd->s, &m), 0);
+	assert_int_equal(B->run_append(nd->s, &run), 0);
+}
+
+/* Cluster mode's pipelined fires: a batch in which one fire's claim is
+ * gone (a peer took it) commits nothing of any fire, neither message
+ * nor retirement nor run, even with a read answered in between; the
+ * loss is counted, and the store takes the next batch. */
+static void
+test_pipelined_fire_stale(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 2000000000);
+	struct store_timer t2 = timer_at(2, now_rt() - 1000000000);
+	struct node a, b;
+	uint64_t max_id, max_fire;
+	struct got g;
+
+	(void)state;
+	node_open(&a, 2000); /* a lease of 2 us: lapsed at once */
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_non_null(B->pipeline);
+	assert_non_null(B->fence_losses);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	/* b takes t1 (the older claim); t2 is still a's. */
+	assert_int_equal(claim_due(&b, 1, &g), 1);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(B->fence_losses(a.s), 0);
+
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 2, 0);
+	fire_pipelined(&a, 1, 0); /* stale: b has it, fence 1 */
+	B->pipeline(a.s, false);
+	/* A read of the same batch reads the answers first: the lost
+	 * claim is not its failure, the batch's transaction is whole. */
+	assert_int_equal(B->max_ids(a.s, &max_id, &max_fire), 0);
+	assert_int_equal(max_id, 2);
+	assert_int_equal(B->commit(a.s), -ESTALE);
+	assert_int_equal(B->fence_losses(a.s), 1);
+	assert_sql("0", "SELECT count(*) FROM evd.messages");
+	assert_sql("0", "SELECT count(*) FROM evd.runs");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 2");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("1", "SELECT fence FROM evd.timers WHERE id = 1");
+
+	/* The same, answered by the commit alone. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 1, 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), -ESTALE);
+	assert_int_equal(B->fence_losses(a.s), 2);
+	assert_sql("0", "SELECT count(*) FROM evd.messages");
+
+	/* The claims that are good commit, each fire whole. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 2, 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_int_equal(B->begin(b.s), 0);
+	B->pipeline(b.s, true);
+	fire_pipelined(&b, 1, 1);
+	B->pipeline(b.s, false);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_int_equal(B->fence_losses(a.s), 2);
+	assert_int_equal(B->fence_losses(b.s), 0);
+	assert_sql("2", "SELECT count(*) FROM evd.messages");
+	assert_sql("2", "SELECT count(*) FROM evd.runs");
+	assert_sql("2", "SELECT count(*) FROM evd.timers WHERE state = 'F'");
+	node_close(&b);
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -655,6 +750,7 @@ main(void)
 	    T(test_cancel_claim_fenced),
 	    T(test_lock_wait_bounded),
 	    T(test_reap_locked_claim_later),
+	    T(test_pipelined_fire_stale),
 #undef T
 	};
 	char why[512];
