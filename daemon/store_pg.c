@@ -269,6 +269,11 @@ enum store_pg_stmt {
 	ST_C_RESERVE,
 	ST_C_RENEW,
 	ST_C_CANCEL_HELD,
+	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
+	ST_C_RETIRE_MANY,
+	ST_C_ENQUEUE_MANY,
+	ST_C_RUNS_MANY,
+	ST_C_RUNS_PRUNE,
 	ST_COUNT
 };
 
@@ -504,6 +509,59 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			 " coalesce(t.claim_node, '') FROM (SELECT 1) x"
 			 " LEFT JOIN evd.timers t ON t.id = $1"
 			 " AND t.state IN ('P', 'C')",
+    /* ST_C_RETIRE_END for many claims: ($1 ids, $2 fences, $3 their
+     * finished times); the rows changed say how many were still this
+     * node's. */
+    [ST_C_RETIRE_MANY] = "UPDATE evd.timers t SET state = 'F',"
+			 " finished_rt_ns = r.fin, fire_count = t.fire_count + 1,"
+			 " last_fired_rt_ns = r.fin, claim_node = NULL"
+			 " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
+			 " AS r(rid, rfence, fin)"
+			 " WHERE t.id = r.rid AND t.fence = r.rfence"
+			 " AND t.state = 'C'",
+    [ST_C_ENQUEUE_MANY] = "INSERT INTO evd.messages (" MSG_COLS ")"
+			  " SELECT * FROM unnest($1::int8[], $2::int8[],"
+			  " $3::int8[], $4::text[], $5::bytea[], $6::int8[],"
+			  " $7::int8[], $8::int8[], $9::int8[], $10::int8[],"
+			  " $11::int4[], $12::bool[], $13::text[])"
+			  " ON CONFLICT DO NOTHING",
+    /* ST_RUN_APPEND for many runs with no output, in two statements:
+     * the prune (a statement of its own, so that it sees the runs just
+     * added) keeps the newest $2 runs of each timer of $1, and returns
+     * the output bytes it deleted per owner. */
+    [ST_C_RUNS_MANY] = "INSERT INTO evd.runs (timer_id, fire_id, due_rt_ns,"
+		       " fired_rt_ns, lateness_ns, outcome, detail)"
+		       " SELECT * FROM unnest($1::int8[], $2::int8[],"
+		       " $3::int8[], $4::int8[], $5::int8[], $6::int4[],"
+		       " $7::text[])",
+    [ST_C_RUNS_PRUNE] = "WITH d AS (SELECT DISTINCT tid FROM"
+			" unnest($1::int8[]) AS u(tid)),"
+			" del AS (DELETE FROM evd.runs r USING d"
+			" WHERE r.timer_id = d.tid AND r.seq <= (SELECT seq"
+			" FROM evd.runs r2 WHERE r2.timer_id = d.tid"
+			" ORDER BY seq DESC LIMIT 1 OFFSET $2::int8)"
+			" RETURNING r.timer_id, " OUT_BYTES("r.") " AS b)"
+			" SELECT t.uid, sum(del.b)::int8 FROM del"
+			" JOIN evd.timers t ON t.id = del.timer_id"
+			" GROUP BY t.uid HAVING sum(del.b) > 0",
+};
+
+/*
+ * Cluster mode, while pipelining: the rows of a loop turn's fires
+ * (retire, message, run), gathered as array literals ("{a,b"), one per
+ * column, and sent as one statement each (ST_C_*_MANY) before anything
+ * else is sent (order kept) or the pipeline's answers are read. A fire
+ * statement per row cost the server more than the rows themselves.
+ */
+struct store_pg_arr {
+	char *p;
+	size_t len, cap;
+};
+enum {
+	FB_RET,                 /* id, fence, finished */
+	FB_MSG = FB_RET + 3,    /* MSG_COLS */
+	FB_RUN = FB_MSG + 13,   /* timer_id .. detail */
+	FB_COLS = FB_RUN + 7,
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -559,6 +617,11 @@ struct store {
 	 * (-ESTALE: 0 rows, no server error) leaves the transaction usable
 	 * for the batch's reads until then. */
 	int tx_err;
+	/* Fires' rows not sent yet (store_pg_fb_send): columns, and rows
+	 * per statement; fb_err: a row could not be added (-ENOMEM). */
+	struct store_pg_arr fb[FB_COLS];
+	size_t fb_nret, fb_nmsg, fb_nrun;
+	int fb_err;
 	/* Pipelined fenced writes that found their claim gone, since open
 	 * (store_backend.fence_losses): written on the loop, read by Stats
 	 * and metrics from any thread, so only through __atomic builtins. */
@@ -574,6 +637,8 @@ enum store_pg_judge {
 	PJ_ONE,       /* one row changed, else `absent` (0: that is fine) */
 	PJ_RETURNED,  /* one row returned, else it was there: -EEXIST */
 	PJ_RUN,       /* run_append: its output tally */
+	PJ_MANY,      /* `added` rows changed, else `absent` */
+	PJ_RUNS,      /* ST_C_RUNS_MANY: output pruned per owner */
 };
 
 struct store_pg_pend {
@@ -778,6 +843,8 @@ static int64_t store_pg_int(const PGresult *res, int row, int col);
  * makes a new one, and until then every call fails) and the batch is
  * lost. Returns its errno.
  */
+static void store_pg_fb_clear(struct store *s);
+
 static int
 store_pg_drop(struct store *s, const char *what)
 {
@@ -786,6 +853,7 @@ store_pg_drop(struct store *s, const char *what)
 	PQfinish(s->conn);
 	s->conn = NULL;
 	s->npend = 0; /* their answers went with it */
+	store_pg_fb_clear(s);
 	return r < 0 ? r : -EIO;
 }
 
@@ -860,7 +928,8 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
                    const PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
-	int64_t pruned;
+	int64_t pruned, rows;
+	int row;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return store_pg_fail(s, s->conn, res, pd->what);
@@ -894,6 +963,31 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 			return 0;
 		return store_pg_out_note(s, (uid_t)store_pg_int(res, 0, 1),
 		                         pd->added - pruned, pd->what);
+	case PJ_MANY:
+		rows = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+		if (rows == pd->added)
+			return 0;
+		if (pd->absent == -ESTALE) {
+			__atomic_add_fetch(&s->stale, (uint64_t)(pd->added - rows),
+			                   __ATOMIC_RELAXED);
+			store_pg_seterr(s, "%s: %" PRId64 " of %" PRId64 " claims "
+			                "were lost (another node has them)",
+			                pd->what, pd->added - rows, pd->added);
+		} else
+			store_pg_seterr(s, "%s: %" PRId64 " of %" PRId64 " rows "
+			                "already exist in the store", pd->what,
+			                pd->added - rows, pd->added);
+		return pd->absent;
+	case PJ_RUNS:
+		for (row = 0; row < PQntuples(res); row++) {
+			int r = store_pg_out_note(
+			    s, (uid_t)store_pg_int(res, row, 0),
+			    -store_pg_int(res, row, 1), pd->what);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
 	case PJ_BEGIN:
 	case PJ_DONE:
 		break;
@@ -910,20 +1004,27 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
  * row: judged here, not refused by the server) leaves the transaction
  * open and usable, and only its commit fails.
  */
+static int store_pg_fb_send(struct store *s);
+
 static int
 store_pg_settle(struct store *s)
 {
 	PGresult *res;
 	size_t k;
-	int r = 0, e;
+	int r, e;
 
+	/* Gathered rows go first; if they cannot, the batch is lost, and
+	 * what was sent before is read all the same. */
+	r = store_pg_fb_send(s);
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
 	if (s->npend == 0)
-		return 0;
+		return r;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		s->npend = 0;
 		store_pg_seterr(s, "%s: not connected to PostgreSQL",
 		                s->pend[0].what);
-		return -ENOTCONN;
+		return r < 0 ? r : -ENOTCONN;
 	}
 	if (!PQpipelineSync(s->conn)) {
 		s->npend = 0;
@@ -996,11 +1097,29 @@ store_pg_pend_push(struct store *s, enum store_pg_judge judge, int absent,
  * Pipeline mode: sends write i (after BEGIN and the xid query if it is
  * the batch's first) and returns; its answer is judged by the next
  * settle. Any send failing drops the connection, as in store_pg_run.
+ * The fires' rows gathered before it are sent first (in order).
  */
+static int store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                              const struct store_pg_params *p,
+                              enum store_pg_judge judge, int absent,
+                              int64_t added, const char *what);
+
 static int
 store_pg_defer(struct store *s, enum store_pg_stmt i,
                const struct store_pg_params *p, enum store_pg_judge judge,
                int absent, int64_t added, const char *what)
+{
+	int r;
+
+	if ((r = store_pg_fb_send(s)) < 0)
+		return r;
+	return store_pg_defer_now(s, i, p, judge, absent, added, what);
+}
+
+static int
+store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                   const struct store_pg_params *p, enum store_pg_judge judge,
+                   int absent, int64_t added, const char *what)
 {
 	char name[8];
 	int r;
@@ -1029,6 +1148,225 @@ store_pg_defer(struct store *s, enum store_pg_stmt i,
 		return store_pg_drop(s, what);
 	store_pg_pend_push(s, judge, absent, added, what);
 	return 0;
+}
+
+/* ---- cluster mode's fires, gathered (struct store_pg_arr) ---- */
+
+static void
+store_pg_fb_clear(struct store *s)
+{
+	size_t c;
+
+	for (c = 0; c < FB_COLS; c++)
+		s->fb[c].len = 0;
+	s->fb_nret = s->fb_nmsg = s->fb_nrun = 0;
+	s->fb_err = 0;
+}
+
+static void
+store_pg_fb_free(struct store *s)
+{
+	size_t c;
+
+	for (c = 0; c < FB_COLS; c++)
+		free(s->fb[c].p);
+}
+
+/* Room for n more bytes (and a closing brace and NUL). */
+static int
+store_pg_arr_room(struct store_pg_arr *a, size_t n)
+{
+	size_t cap = a->cap == 0 ? 4096 : a->cap;
+	char *p;
+
+	if (a->len + n + 2 <= a->cap)
+		return 0;
+	while (cap < a->len + n + 2)
+		cap *= 2;
+	if ((p = realloc(a->p, cap)) == NULL)
+		return -ENOMEM;
+	a->p = p;
+	a->cap = cap;
+	return 0;
+}
+
+/* The next element's separator ('{' before the first). */
+static void
+store_pg_arr_sep(struct store_pg_arr *a)
+{
+	char c = a->len == 0 ? '{' : ',';
+
+	a->p[a->len++] = c;
+}
+
+static int
+store_pg_arr_i64(struct store_pg_arr *a, int64_t v)
+{
+	if (store_pg_arr_room(a, 22) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	a->len += (size_t)sprintf(a->p + a->len, "%" PRId64, v);
+	return 0;
+}
+
+/* NULL, or quoted with '"' and '\' escaped. */
+static int
+store_pg_arr_text(struct store_pg_arr *a, const char *t)
+{
+	size_t n = t != NULL ? strlen(t) : 0;
+
+	if (store_pg_arr_room(a, 2 * n + 4) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	if (t == NULL) {
+		memcpy(a->p + a->len, "NULL", 4);
+		a->len += 4;
+		return 0;
+	}
+	a->p[a->len++] = '"';
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			a->p[a->len++] = '\\';
+		a->p[a->len++] = *t;
+	}
+	a->p[a->len++] = '"';
+	return 0;
+}
+
+/* bytea in hex ("\\x..."), NULL staying NULL. */
+static int
+store_pg_arr_bytes(struct store_pg_arr *a, const uint8_t *b, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	if (store_pg_arr_room(a, 2 * len + 8) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	if (b == NULL) {
+		memcpy(a->p + a->len, "NULL", 4);
+		a->len += 4;
+		return 0;
+	}
+	memcpy(a->p + a->len, "\"\\\\x", 4);
+	a->len += 4;
+	for (i = 0; i < len; i++) {
+		a->p[a->len++] = hex[b[i] >> 4];
+		a->p[a->len++] = hex[b[i] & 15];
+	}
+	a->p[a->len++] = '"';
+	return 0;
+}
+
+/* Sends the columns [c, c + n) of rows gathered as statement i. */
+static int
+store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
+                int64_t extra, size_t rows, enum store_pg_judge judge,
+                int absent, const char *what)
+{
+	struct store_pg_params p = { .n = 0 };
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		struct store_pg_arr *a = &s->fb[c + k];
+
+		a->p[a->len] = '}';
+		a->p[a->len + 1] = '\0';
+		store_pg_p_text(&p, a->p);
+	}
+	if (extra >= 0)
+		store_pg_p_i64(&p, extra);
+	return store_pg_defer_now(s, i, &p, judge, absent, (int64_t)rows,
+	                          what);
+}
+
+/* Sends what was gathered, in the order a fire writes it: the
+ * retirements first, so that each fire's message and run go with
+ * them in the same transaction. */
+static int
+store_pg_fb_send(struct store *s)
+{
+	int r = s->fb_err;
+
+	if (r == 0 && s->fb_nret > 0)
+		r = store_pg_fb_one(s, ST_C_RETIRE_MANY, FB_RET, 3, -1,
+		                    s->fb_nret, PJ_MANY, -ESTALE, "retire");
+	if (r == 0 && s->fb_nmsg > 0)
+		r = store_pg_fb_one(s, ST_C_ENQUEUE_MANY, FB_MSG, 13, -1,
+		                    s->fb_nmsg, PJ_MANY, -EEXIST, "enqueue");
+	if (r == 0 && s->fb_nrun > 0)
+		r = store_pg_fb_one(s, ST_C_RUNS_MANY, FB_RUN, 7, -1,
+		                    s->fb_nrun, PJ_MANY, -EIO, "append run");
+	if (r == 0 && s->fb_nrun > 0)
+		r = store_pg_fb_one(s, ST_C_RUNS_PRUNE, FB_RUN, 1,
+		                    s->history_per_timer, s->fb_nrun, PJ_RUNS,
+		                    0, "append run");
+	if (r == -ENOMEM)
+		store_pg_seterr(s, "fire: out of memory");
+	store_pg_fb_clear(s);
+	return r;
+}
+
+/* A row's columns, or the batch is lost (fb_err). */
+static int
+store_pg_fb_row(struct store *s, int r)
+{
+	if (r < 0 && s->fb_err == 0)
+		s->fb_err = r;
+	return 0;
+}
+
+static int
+store_pg_fb_retire(struct store *s, uint64_t id, uint64_t fence)
+{
+	struct store_pg_arr *a = &s->fb[FB_RET];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)fence)) == 0)
+		r = store_pg_arr_i64(&a[2], clock_now_ns(EVD_CLOCK_REALTIME));
+	s->fb_nret++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_msg(struct store *s, const struct store_msg *m)
+{
+	struct store_pg_arr *a = &s->fb[FB_MSG];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)m->fire_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)m->timer_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], (int64_t)m->owner)) == 0 &&
+	    (r = store_pg_arr_text(&a[3], m->channel)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[4], m->payload, m->payload_len)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], m->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[6], m->fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[7], m->lateness_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[8], m->attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[9], m->max_attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[10], m->delivery)) == 0 &&
+	    (r = store_pg_arr_text(&a[11], m->dead ? "t" : "f")) == 0)
+		r = store_pg_arr_text(&a[12], m->reason);
+	s->fb_nmsg++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_run(struct store *s, const struct store_run *run)
+{
+	struct store_pg_arr *a = &s->fb[FB_RUN];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)run->timer_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)run->fire_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], run->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[3], run->fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[4], run->lateness_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], run->outcome)) == 0)
+		r = store_pg_arr_text(&a[6], run->detail);
+	s->fb_nrun++;
+	return store_pg_fb_row(s, r);
 }
 
 static void
@@ -1692,6 +2030,7 @@ store_pg_close(struct store *s)
 	PQfinish(s->pending);
 	free(s->strings);
 	free(s->pend);
+	store_pg_fb_free(s);
 	store_out_free(&s->out_pending);
 	store_out_free(&s->out_done);
 	free(s);
@@ -1837,6 +2176,7 @@ store_pg_begin(struct store *s)
 	s->in_batch = true;
 	s->tx_open = false;
 	s->tx_err = 0;
+	store_pg_fb_clear(s);
 	s->batch_xid = 0;
 	return 0;
 }
@@ -1849,6 +2189,7 @@ store_pg_rollback(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = false;
 	s->pipelining = false;
+	store_pg_fb_clear(s); /* never sent */
 	/* Answers still on their way are read and dropped. */
 	(void)store_pg_settle(s);
 	s->tx_err = 0;
@@ -1906,8 +2247,12 @@ store_pg_commit(struct store *s)
 	PGresult *res;
 	int r = 0;
 
-	s->in_batch = false;
 	s->pipelining = false;
+	/* Gathered rows open the transaction if nothing else did. */
+	r = store_pg_fb_send(s);
+	s->in_batch = false;
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
 	if (s->tx_open &&
 	    ((r = store_pg_settle(s)) < 0 || (r = s->tx_err) < 0)) {
 		/* A pipelined write failed (now, or at a read before): the
@@ -2384,6 +2729,9 @@ store_pg_retire(struct store *s, uint64_t id, uint64_t fence,
 	struct store_pg_params p = { .n = 0 };
 	int r;
 
+	/* A cluster node's fire, pipelined: gathered (store_pg_fb_send). */
+	if (next == NULL && s->node[0] != '\0' && s->pipelining)
+		return store_pg_fb_retire(s, id, fence);
 	store_pg_p_i64(&p, (int64_t)id);
 	store_pg_p_i64(&p, (int64_t)fence);
 	if (next == NULL) {
@@ -2519,6 +2867,8 @@ store_pg_enqueue(struct store *s, const struct store_msg *m)
 	    (r = store_pg_check_text(s, m->reason, "enqueue")) < 0 ||
 	    (r = store_pg_check_bytes(s, m->payload_len, "enqueue")) < 0)
 		return r;
+	if (s->node[0] != '\0' && s->pipelining)
+		return store_pg_fb_msg(s, m);
 	store_pg_p_i64(&p, (int64_t)m->fire_id);
 	store_pg_p_i64(&p, (int64_t)m->timer_id);
 	store_pg_p_i64(&p, (int64_t)m->owner);
@@ -2662,6 +3012,9 @@ store_pg_run_append(struct store *s, const struct store_run *run)
 	    (r = store_pg_check_bytes(s, run->out_len + run->err_len,
 	                              "append run")) < 0)
 		return r;
+	if (s->node[0] != '\0' && s->pipelining &&
+	    run->out_len + run->err_len == 0)
+		return store_pg_fb_run(s, run);
 	store_pg_p_i64(&p, (int64_t)run->timer_id);
 	store_pg_p_i64(&p, (int64_t)run->fire_id);
 	store_pg_p_i64(&p, run->due_rt_ns);

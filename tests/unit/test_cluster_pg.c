@@ -732,6 +732,84 @@ test_pipelined_fire_stale(void **state)
 	node_close(&a);
 }
 
+static int
+msg_cb(const struct store_msg *m, void *arg)
+{
+	static const uint8_t payload[] = { 0, 0xff, '"', '\\', '{', ',' };
+
+	assert_int_equal(m->fire_id, 77);
+	assert_int_equal(m->timer_id, 1);
+	assert_int_equal(m->owner, 1000);
+	assert_string_equal(m->channel, "q\"u\\o,t{e}");
+	assert_int_equal(m->payload_len, sizeof(payload));
+	assert_memory_equal(m->payload, payload, sizeof(payload));
+	assert_int_equal(m->due_rt_ns, -5);
+	assert_int_equal(m->lateness_ns, 9);
+	assert_int_equal(m->max_attempts, 4);
+	assert_true(m->dead);
+	assert_string_equal(m->reason, "NULL");
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The rows of pipelined fires, gathered into one statement per kind,
+ * arrive as they were given (quotes, backslashes, braces, bytes), and
+ * a timer's run history stays bounded. */
+static void
+test_pipelined_fire_rows(void **state)
+{
+	static const uint8_t payload[] = { 0, 0xff, '"', '\\', '{', ',' };
+	struct store_timer t = timer_at(1, now_rt() - 1000000000);
+	struct store_msg m;
+	struct store_run run;
+	struct node a;
+	int i, n = 0;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000); /* history: 3 runs */
+	schedule(&a, &t);
+	memset(&m, 0, sizeof(m));
+	m.fire_id = 77;
+	m.timer_id = 1;
+	m.owner = 1000;
+	m.channel = "q\"u\\o,t{e}";
+	m.payload = payload;
+	m.payload_len = sizeof(payload);
+	m.due_rt_ns = -5;
+	m.lateness_ns = 9;
+	m.max_attempts = 4;
+	m.dead = true;
+	m.reason = "NULL"; /* a string, not a NULL */
+	memset(&run, 0, sizeof(run));
+	run.timer_id = 1;
+	run.outcome = EVD_RUN_SKIPPED;
+	run.detail = "why \"not\" \\ {}";
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire(a.s, 1, 0, NULL), 0);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	for (i = 0; i < 5; i++) {
+		run.fire_id = (uint64_t)i + 1;
+		assert_int_equal(B->run_append(a.s, &run), 0);
+	}
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("3", "SELECT count(*) FROM evd.runs WHERE timer_id = 1");
+	assert_sql("3", "SELECT min(fire_id) FROM evd.runs");
+	assert_sql("why \"not\" \\ {}", "SELECT max(detail) FROM evd.runs");
+	assert_int_equal(B->load_messages(a.s, msg_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* A message already stored fails its batch, as one by one. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), -EEXIST);
+	assert_int_equal(B->fence_losses(a.s), 0);
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -751,6 +829,7 @@ main(void)
 	    T(test_lock_wait_bounded),
 	    T(test_reap_locked_claim_later),
 	    T(test_pipelined_fire_stale),
+	    T(test_pipelined_fire_rows),
 #undef T
 	};
 	char why[512];
