@@ -274,6 +274,7 @@ enum store_pg_stmt {
 	ST_C_ENQUEUE_MANY,
 	ST_C_RUNS_MANY,
 	ST_C_RUNS_PRUNE,
+	ST_C_SCHEDULE_MANY,
 	ST_COUNT
 };
 
@@ -544,6 +545,27 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" SELECT t.uid, sum(del.b)::int8 FROM del"
 			" JOIN evd.timers t ON t.id = del.timer_id"
 			" GROUP BY t.uid HAVING sum(del.b) > 0",
+    /* ST_C_SCHEDULE for many timers with no key ($21 the node, $22 the
+     * claim lease in us). */
+    [ST_C_SCHEDULE_MANY] = "INSERT INTO evd.timers (" TIMER_COLS ", vis_at,"
+			   " claim_node) SELECT u.id, u.fence, 'C', u.uid,"
+			   " u.gid, u.clock, u.deadline_ns, u.due_rt_ns,"
+			   " u.boot_id, u.created_rt_ns, u.channel, u.payload,"
+			   " NULL, u.misfire, u.delivery, u.downtime,"
+			   " u.max_attempts, u.fire_count, u.last_fired_rt_ns,"
+			   " 0, u.exec, u.sched, u.paused, "
+			   CLAIM_VIS("u.due_rt_ns", "u.paused", "$22")
+			   ", $21::text FROM unnest($1::int8[], $2::int8[],"
+			   " $3::int8[], $4::int8[], $5::int4[], $6::int8[],"
+			   " $7::int8[], $8::text[], $9::int8[], $10::text[],"
+			   " $11::bytea[], $12::int4[], $13::int4[],"
+			   " $14::int4[], $15::int8[], $16::int8[],"
+			   " $17::int8[], $18::bytea[], $19::bytea[],"
+			   " $20::bool[]) AS u(id, fence, uid, gid, clock,"
+			   " deadline_ns, due_rt_ns, boot_id, created_rt_ns,"
+			   " channel, payload, misfire, delivery, downtime,"
+			   " max_attempts, fire_count, last_fired_rt_ns, exec,"
+			   " sched, paused) ON CONFLICT DO NOTHING",
 };
 
 /*
@@ -561,7 +583,8 @@ enum {
 	FB_RET,                 /* id, fence, finished */
 	FB_MSG = FB_RET + 3,    /* MSG_COLS */
 	FB_RUN = FB_MSG + 13,   /* timer_id .. detail */
-	FB_COLS = FB_RUN + 7,
+	FB_SCH = FB_RUN + 7,    /* ST_C_SCHEDULE_MANY's arrays */
+	FB_COLS = FB_SCH + 20,
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -620,7 +643,7 @@ struct store {
 	/* Fires' rows not sent yet (store_pg_fb_send): columns, and rows
 	 * per statement; fb_err: a row could not be added (-ENOMEM). */
 	struct store_pg_arr fb[FB_COLS];
-	size_t fb_nret, fb_nmsg, fb_nrun;
+	size_t fb_nret, fb_nmsg, fb_nrun, fb_nsch;
 	int fb_err;
 	/* Pipelined fenced writes that found their claim gone, since open
 	 * (store_backend.fence_losses): written on the loop, read by Stats
@@ -1159,7 +1182,7 @@ store_pg_fb_clear(struct store *s)
 
 	for (c = 0; c < FB_COLS; c++)
 		s->fb[c].len = 0;
-	s->fb_nret = s->fb_nmsg = s->fb_nrun = 0;
+	s->fb_nret = s->fb_nmsg = s->fb_nrun = s->fb_nsch = 0;
 	s->fb_err = 0;
 }
 
@@ -1274,20 +1297,27 @@ store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
 		a->p[a->len + 1] = '\0';
 		store_pg_p_text(&p, a->p);
 	}
+	if (i == ST_C_SCHEDULE_MANY)
+		store_pg_p_text(&p, s->node);
 	if (extra >= 0)
 		store_pg_p_i64(&p, extra);
 	return store_pg_defer_now(s, i, &p, judge, absent, (int64_t)rows,
 	                          what);
 }
 
-/* Sends what was gathered, in the order a fire writes it: the
- * retirements first, so that each fire's message and run go with
- * them in the same transaction. */
+/* Sends what was gathered: the timers scheduled first (a timer may be
+ * scheduled and fired in one batch), then as a fire writes: the
+ * retirements, so that each fire's message and run go with them in the
+ * same transaction. */
 static int
 store_pg_fb_send(struct store *s)
 {
 	int r = s->fb_err;
 
+	if (r == 0 && s->fb_nsch > 0)
+		r = store_pg_fb_one(s, ST_C_SCHEDULE_MANY, FB_SCH, 20,
+		                    s->claim_us, s->fb_nsch, PJ_MANY, -EEXIST,
+		                    "schedule");
 	if (r == 0 && s->fb_nret > 0)
 		r = store_pg_fb_one(s, ST_C_RETIRE_MANY, FB_RET, 3, -1,
 		                    s->fb_nret, PJ_MANY, -ESTALE, "retire");
@@ -1314,6 +1344,36 @@ store_pg_fb_row(struct store *s, int r)
 	if (r < 0 && s->fb_err == 0)
 		s->fb_err = r;
 	return 0;
+}
+
+static int
+store_pg_fb_schedule(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_arr *a = &s->fb[FB_SCH];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)t->id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)t->fence)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], (int64_t)t->uid)) == 0 &&
+	    (r = store_pg_arr_i64(&a[3], (int64_t)t->gid)) == 0 &&
+	    (r = store_pg_arr_i64(&a[4], t->clock)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], t->deadline_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[6], t->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_text(&a[7], t->boot_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[8], t->created_rt_ns)) == 0 &&
+	    (r = store_pg_arr_text(&a[9], t->channel)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[10], t->payload, t->payload_len)) == 0 &&
+	    (r = store_pg_arr_i64(&a[11], t->misfire)) == 0 &&
+	    (r = store_pg_arr_i64(&a[12], t->delivery)) == 0 &&
+	    (r = store_pg_arr_i64(&a[13], t->downtime)) == 0 &&
+	    (r = store_pg_arr_i64(&a[14], t->max_attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[15], (int64_t)t->fire_count)) == 0 &&
+	    (r = store_pg_arr_i64(&a[16], t->last_fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[17], t->exec, t->exec_len)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[18], t->sched, t->sched_len)) == 0)
+		r = store_pg_arr_text(&a[19], t->paused ? "t" : "f");
+	s->fb_nsch++;
+	return store_pg_fb_row(s, r);
 }
 
 static int
@@ -2431,6 +2491,14 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 	    (r = store_pg_check_bytes(s, t->exec_len, "schedule")) < 0 ||
 	    (r = store_pg_check_bytes(s, t->sched_len, "schedule")) < 0)
 		return r;
+	/* A cluster node's timer with no key, in a batch: gathered, sent
+	 * with the batch's next statement (store_pg_fb_send), pipelining
+	 * or not. Its one row error, a taken id, cannot happen: ids come
+	 * from blocks no two nodes share (reserve_ids), above every id
+	 * stored; found all the same, it fails the batch (damage). A key
+	 * can be taken, and is answered at once. */
+	if (s->node[0] != '\0' && t->key == NULL && s->in_batch)
+		return store_pg_fb_schedule(s, t);
 	store_pg_p_i64(&p, (int64_t)t->id);
 	store_pg_p_i64(&p, (int64_t)t->fence);
 	store_pg_p_i64(&p, (int64_t)t->uid);
@@ -2457,8 +2525,9 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 		store_pg_p_i64(&p, s->claim_us);
 	}
 	if (s->pipelining)
-		return store_pg_defer(s, ST_SCHEDULE, &p, PJ_RETURNED, 0, 0,
-		                      "schedule");
+		return store_pg_defer(s, s->node[0] != '\0' ? ST_C_SCHEDULE
+		                                            : ST_SCHEDULE,
+		                      &p, PJ_RETURNED, 0, 0, "schedule");
 	if ((r = store_pg_run(s, s->node[0] != '\0' ? ST_C_SCHEDULE
 	                                            : ST_SCHEDULE,
 	                      &p, true, &res, "schedule")) < 0)

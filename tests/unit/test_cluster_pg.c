@@ -810,6 +810,84 @@ test_pipelined_fire_rows(void **state)
 	node_close(&a);
 }
 
+static const uint8_t gs_bytes[] = { 0, 0xff, '"', '\\', '{', ',', '}' };
+
+static int
+gathered_cb(const struct store_timer *t, void *arg)
+{
+	assert_int_equal(t->id, 5);
+	assert_int_equal(t->uid, 1000);
+	assert_int_equal(t->clock, EVD_CLOCK_REALTIME);
+	assert_string_equal(t->channel, "a\"b\\c,{d}");
+	assert_string_equal(t->boot_id, "boot \"1\"");
+	assert_int_equal(t->payload_len, sizeof(gs_bytes));
+	assert_memory_equal(t->payload, gs_bytes, sizeof(gs_bytes));
+	assert_int_equal(t->exec_len, 3);
+	assert_memory_equal(t->exec, gs_bytes, 3);
+	assert_null(t->sched);
+	assert_null(t->key);
+	assert_true(t->paused);
+	assert_int_equal(t->misfire, 2);
+	assert_int_equal(t->max_attempts, 7);
+	assert_int_equal(t->fire_count, 4);
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A cluster node's timers with no key are gathered into one statement
+ * sent with the batch's next one: they arrive whole, claimed by the
+ * node, before a later statement of the batch (a keyed schedule, a
+ * fire of the same timer) needs them. */
+static void
+test_gathered_schedules(void **state)
+{
+	struct store_timer t = timer_at(5, now_rt() - 1000000000);
+	struct store_timer k = timer_at(6, now_rt() - 1000000000);
+	struct store_timer f = timer_at(7, now_rt() - 1000000000);
+	struct node a;
+	int n = 0;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	t.channel = "a\"b\\c,{d}";
+	snprintf(t.boot_id, sizeof(t.boot_id), "boot \"1\"");
+	t.payload = gs_bytes;
+	t.payload_len = sizeof(gs_bytes);
+	t.exec = gs_bytes;
+	t.exec_len = 3;
+	t.paused = true;
+	t.misfire = 2;
+	t.max_attempts = 7;
+	t.fire_count = 4;
+	k.key = "k";
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->schedule(a.s, &t), 0);
+	assert_int_equal(B->schedule(a.s, &f), 0);
+	/* The keyed one is answered at once, after the gathered ones. */
+	assert_int_equal(B->schedule(a.s, &k), 0);
+	assert_int_equal(B->schedule(a.s, &k), -EEXIST);
+	/* Scheduled and fired in one batch. */
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire(a.s, 7, 0, NULL), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("3", "SELECT count(*) FROM evd.timers");
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 7");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 5");
+	assert_sql("infinity", "SELECT vis_at FROM evd.timers WHERE id = 5");
+	assert_sql("true", "SELECT claim_node IS NOT NULL AND vis_at > now()"
+	                " FROM evd.timers WHERE id = 6");
+	assert_int_equal(B->get_timer(a.s, 5, gathered_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* Rolled back: nothing gathered is sent. */
+	assert_int_equal(B->begin(a.s), 0);
+	t.id = 8;
+	assert_int_equal(B->schedule(a.s, &t), 0);
+	B->rollback(a.s);
+	assert_sql("3", "SELECT count(*) FROM evd.timers");
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -830,6 +908,7 @@ main(void)
 	    T(test_reap_locked_claim_later),
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
+	    T(test_gathered_schedules),
 #undef T
 	};
 	char why[512];
