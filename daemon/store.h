@@ -289,7 +289,11 @@ struct store_backend {
 	/* Abandons the open batch (after a failure inside it). */
 	void (*rollback)(struct store *s);
 
-	/* Timers. */
+	/* Timers. -EEXIST for a taken id or key (a row error). A cluster
+	 * node's timer with no key may be answered only by the batch's
+	 * next statement or its commit (pg gathers them; ids come from
+	 * blocks no two nodes share, so a taken one is damage and fails
+	 * the batch). */
 	int (*schedule)(struct store *s, const struct store_timer *t);
 	/* Ends a pending timer without a fire: it stays visible as
 	 * finished and cancelled, with its history, until pruned, and its
