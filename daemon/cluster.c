@@ -38,7 +38,10 @@
  *	ours, as after any lost batch; it is counted with the fence
  *	losses (store_backend.fence_losses). A burst fires at most
  *	SCHED_FIRE_BATCH timers and one commit per loop turn, so the
- *	heartbeat's events run between turns.
+ *	heartbeat's events run between turns (channel fires wait for
+ *	nothing within a turn; a one-shot exec timer still renews its
+ *	claim at once, a round trip each, and a hook's end retires its
+ *	claim at once: a burst of those can still hold a turn long).
  */
 #include "cluster.h"
 
