@@ -584,7 +584,24 @@ batch_end(void)
 		if (wrote)
 			batch_committed();
 		batch_output_sync();
+		/* A batch lost to a claim (below) left its reason for its
+		 * own replies only. */
+		if (!batch.refusing)
+			batch.errmsg[0] = '\0';
 		return BATCH_COMMITTED;
+	}
+	if (r == -ESTALE && wrote && !batch.refusing) {
+		/* A cluster node's pipelined fire found its claim gone at
+		 * the commit (store.h, fence_losses): the store is fine,
+		 * only this batch is lost. Rebuilt from the store (loop.c),
+		 * without refusing writes meanwhile. */
+		snprintf(batch.errmsg, sizeof batch.errmsg,
+		         "a timer this node fired was claimed by another "
+		         "node; the requests of that moment were rolled "
+		         "back: try again");
+		log_info("store: %s", batch.be->errmsg(batch.s));
+		batch.lost = 1;
+		return BATCH_LOST;
 	}
 	batch_start_refusing(r);
 	/* Memory changes only after a write into an open batch: if none

@@ -38,7 +38,18 @@
  *	connection hears so (NOTIFY evd_node_<id>, at that node's
  *	commit), so that it is not fired only for its fenced retire to
  *	fail; one this node fires first retires first, and that cancel
- *	finds it gone.
+ *	finds it gone;
+ *	a fire's writes (retire, message, run) are pipelined and answered
+ *	at the batch's commit (sched_fire.c): a retire found stale there
+ *	rolls the whole batch back (nothing of it is published or started)
+ *	and the loop rebuilds from the store, i.e. adopts what is still
+ *	ours, as after any lost batch; it is counted with the fence
+ *	losses (store_backend.fence_losses). A burst fires at most
+ *	SCHED_FIRE_BATCH timers and one commit per loop turn, so the
+ *	heartbeat's events run between turns (channel fires wait for
+ *	nothing within a turn; a one-shot exec timer still renews its
+ *	claim at once, a round trip each, and a hook's end retires its
+ *	claim at once: a burst of those can still hold a turn long).
  */
 #include "cluster.h"
 
@@ -94,6 +105,10 @@ static struct {
 	uint64_t *lost;
 	size_t nlost, caplost;
 	struct cluster_stats st;
+	/* The store, for its pipelined fires' fence losses (loop 0's,
+	 * from cluster_start to cluster_shutdown). */
+	const struct store_backend *be;
+	struct store *s;
 	/* Heartbeat round trips, a ring: the newest at (rtt_next - 1). */
 	int64_t rtt[CLUSTER_RTT_WINDOW];
 	size_t rtt_next, nrtt;
@@ -146,6 +161,10 @@ cluster_stats(struct cluster_stats *ret)
 	*ret = cl.st;
 	if (!cl.open)
 		return;
+	/* Retires found stale at a commit (a pipelined fire's batch lost),
+	 * beside those found at once (a skip, a hook's end, a renewal). */
+	if (cl.be != NULL && cl.s != NULL && cl.be->fence_losses != NULL)
+		ret->fence_losses += cl.be->fence_losses(cl.s);
 	ret->live = lease_live(cl.lease, now);
 	/* Every durable timer in memory is a claim (cluster.h); a one-shot
 	 * exec timer left memory when it fired and is held until its hook
@@ -738,6 +757,8 @@ cluster_start(struct event_base *base)
 	struct timeval claim = { 0, CLUSTER_CLAIM_MS * 1000 };
 
 	cl.base = base;
+	cl.be = batch_backend();
+	cl.s = batch_store_ro();
 	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
 	cl.more_ev = evtimer_new(base, cluster_claim_cb, NULL);
@@ -773,6 +794,8 @@ cluster_shutdown(void)
 
 	if (!cl.open)
 		return;
+	if (cl.be != NULL && cl.s != NULL && cl.be->fence_losses != NULL)
+		cl.st.fence_losses += cl.be->fence_losses(cl.s);
 	sched_set_cluster(NULL);
 	exec_set_gate(NULL);
 	if (store_pg_node_leave(cl.node, err, sizeof(err)) < 0)

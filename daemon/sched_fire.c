@@ -301,6 +301,25 @@ sched_fire_fill(struct fire *ret, const struct timer *t,
  * end). Then delivery publishes the message or queues the hook. Returns
  * false if t must be held back (the target cannot take it now, the
  * store refuses writes).
+ *
+ * Cluster mode pipelines those writes (store_backend.pipeline): they
+ * are sent and not waited for, and the batch's commit reads every
+ * answer in one round trip, where each fire used to wait for three.
+ * The fenced retire's answer then comes too late to leave the fire out
+ * alone, so a retire that finds its claim gone fails the whole batch
+ * (commit() says -ESTALE; store.h, fence_losses): nothing of it is
+ * kept, its replies say UNAVAILABLE, nothing it fired is published or
+ * started (events and hooks wait for the commit), and the scheduler
+ * and channels are rebuilt from the store (loop.c). That is rare: while
+ * this node's lease is live no other node may take its claims (a reap
+ * needs the lease lapsed, a cancel of a claim held here is refused),
+ * so only a fire later than its claim's lease (T, 3 D) can find it
+ * gone. The alternative, one statement per fire that inserts the
+ * message only if its retire matched, keeps the rest of the batch, but
+ * the node would then have to take back a fire it already handed to
+ * delivery and its channel; losing the batch reuses the recovery every
+ * store failure already has. One-shot exec timers keep their renewal
+ * synchronous: its lease left is needed before their hook may start.
  */
 static bool
 sched_fire_durable(struct timer *t, const struct sched_firing *fg)
@@ -311,7 +330,7 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	int64_t sent_ns = 0;
 	struct fire f;
 	struct store *s;
-	bool defer, started;
+	bool defer, started, pipe;
 	int r;
 
 	/* Cluster mode: a node that cannot prove its lease fires nothing
@@ -340,11 +359,16 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	 * another node took (its lease lapsed while the fire was late) is
 	 * not fired here too, and the hook's lease runs T from now (the
 	 * cluster renews it while the hook waits or runs). */
+	pipe = sched.cluster != NULL && be->pipeline != NULL;
 	if (defer) {
 		sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 		r = be->renew(s, &rn, 1);
 		r = r < 0 ? r : rn.kept ? 0 : -ESTALE;
+		if (pipe && r == 0)
+			be->pipeline(s, true);
 	} else {
+		if (pipe)
+			be->pipeline(s, true);
 		r = sched_store_advance(s, t, fg);
 	}
 	if (r == -ESTALE && sched.cluster != NULL) {
@@ -353,6 +377,8 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 		return true;
 	}
 	if (r < 0) {
+		if (pipe)
+			be->pipeline(s, false);
 		batch_fail(r);
 		return false;
 	}
@@ -365,8 +391,12 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	run.outcome = f.target == FIRE_EXEC
 	                      ? EVD_RUN_EXEC_STARTED
 	                      : EVD_RUN_QUEUED;
-	if ((r = deliver_stage(&f, s)) < 0 ||
-	    (r = be->run_append(s, &run)) < 0) {
+	r = deliver_stage(&f, s);
+	if (r == 0)
+		r = be->run_append(s, &run);
+	if (pipe)
+		be->pipeline(s, false);
+	if (r < 0) {
 		/* The batch is lost; recovery reloads t from the store. */
 		batch_fail(r);
 		return false;

@@ -253,8 +253,11 @@ struct store_backend {
 	 * says comes out of the next call that answers (a read, a write
 	 * while off, commit), which fails with it: the batch is lost. A
 	 * write of a row that is already gone (cancel, ack) counts as done.
+	 * A retire whose claim is gone (-ESTALE) is the exception: the call
+	 * that reads it goes on, and commit() fails with it (fence_losses).
 	 * The operation log turns it on for the writes it logged, whose
-	 * answers nobody waits for, and off again.
+	 * answers nobody waits for, and off again; a cluster node's
+	 * scheduler, for a fire's writes (sched_fire.c).
 	 */
 	void (*pipeline)(struct store *s, bool on);
 	/* *ret untouched on failure; errmsg(NULL) then says why. */
@@ -286,7 +289,11 @@ struct store_backend {
 	/* Abandons the open batch (after a failure inside it). */
 	void (*rollback)(struct store *s);
 
-	/* Timers. */
+	/* Timers. -EEXIST for a taken id or key (a row error). A cluster
+	 * node's timer with no key may be answered only by the batch's
+	 * next statement or its commit (pg gathers them; ids come from
+	 * blocks no two nodes share, so a taken one is damage and fails
+	 * the batch). */
 	int (*schedule)(struct store *s, const struct store_timer *t);
 	/* Ends a pending timer without a fire: it stays visible as
 	 * finished and cancelled, with its history, until pruned, and its
@@ -447,6 +454,13 @@ struct store_backend {
 	int (*list_held)(struct store *s, uid_t uid, bool all,
 	                 const char *channel, uint64_t after_id, size_t limit,
 	                 store_timer_cb cb, void *arg);
+	/* Optional (cluster mode, with pipeline): how many fenced writes
+	 * sent while pipelining found their claim gone, since open. Each
+	 * made its batch fail: the call that read its answer went on, and
+	 * commit() then rolled the batch back and returned -ESTALE (a read
+	 * in between is answered as if the batch were whole: nothing of it
+	 * is kept). */
+	uint64_t (*fence_losses)(const struct store *s);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */

@@ -272,6 +272,12 @@ enum store_pg_stmt {
 	ST_C_PEEK,
 	ST_C_CANCEL_ANY,
 	ST_C_LIST_HELD,
+	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
+	ST_C_RETIRE_MANY,
+	ST_C_ENQUEUE_MANY,
+	ST_C_RUNS_MANY,
+	ST_C_RUNS_PRUNE,
+	ST_C_SCHEDULE_MANY,
 	ST_COUNT
 };
 
@@ -540,6 +546,81 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		       " AND ($2::int8 < 0 OR uid = $2::int8)"
 		       " AND ($3::text IS NULL OR channel = $3::text)"
 		       " ORDER BY id LIMIT $4::int8",
+    /* ST_C_RETIRE_END for many claims: ($1 ids, $2 fences, $3 their
+     * finished times); the rows changed say how many were still this
+     * node's. */
+    [ST_C_RETIRE_MANY] = "UPDATE evd.timers t SET state = 'F',"
+			 " finished_rt_ns = r.fin, fire_count = t.fire_count + 1,"
+			 " last_fired_rt_ns = r.fin, claim_node = NULL"
+			 " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
+			 " AS r(rid, rfence, fin)"
+			 " WHERE t.id = r.rid AND t.fence = r.rfence"
+			 " AND t.state = 'C'",
+    [ST_C_ENQUEUE_MANY] = "INSERT INTO evd.messages (" MSG_COLS ")"
+			  " SELECT * FROM unnest($1::int8[], $2::int8[],"
+			  " $3::int8[], $4::text[], $5::bytea[], $6::int8[],"
+			  " $7::int8[], $8::int8[], $9::int8[], $10::int8[],"
+			  " $11::int4[], $12::bool[], $13::text[])"
+			  " ON CONFLICT DO NOTHING",
+    /* ST_RUN_APPEND for many runs with no output, in two statements:
+     * the prune (a statement of its own, so that it sees the runs just
+     * added) keeps the newest $2 runs of each timer of $1, and returns
+     * the output bytes it deleted per owner. */
+    [ST_C_RUNS_MANY] = "INSERT INTO evd.runs (timer_id, fire_id, due_rt_ns,"
+		       " fired_rt_ns, lateness_ns, outcome, detail)"
+		       " SELECT * FROM unnest($1::int8[], $2::int8[],"
+		       " $3::int8[], $4::int8[], $5::int8[], $6::int4[],"
+		       " $7::text[])",
+    [ST_C_RUNS_PRUNE] = "WITH d AS (SELECT DISTINCT tid FROM"
+			" unnest($1::int8[]) AS u(tid)),"
+			" del AS (DELETE FROM evd.runs r USING d"
+			" WHERE r.timer_id = d.tid AND r.seq <= (SELECT seq"
+			" FROM evd.runs r2 WHERE r2.timer_id = d.tid"
+			" ORDER BY seq DESC LIMIT 1 OFFSET $2::int8)"
+			" RETURNING r.timer_id, " OUT_BYTES("r.") " AS b)"
+			" SELECT t.uid, sum(del.b)::int8 FROM del"
+			" JOIN evd.timers t ON t.id = del.timer_id"
+			" GROUP BY t.uid HAVING sum(del.b) > 0",
+    /* ST_C_SCHEDULE for many timers with no key ($21 the node, $22 the
+     * claim lease in us). */
+    [ST_C_SCHEDULE_MANY] = "INSERT INTO evd.timers (" TIMER_COLS ", vis_at,"
+			   " claim_node) SELECT u.id, u.fence, 'C', u.uid,"
+			   " u.gid, u.clock, u.deadline_ns, u.due_rt_ns,"
+			   " u.boot_id, u.created_rt_ns, u.channel, u.payload,"
+			   " NULL, u.misfire, u.delivery, u.downtime,"
+			   " u.max_attempts, u.fire_count, u.last_fired_rt_ns,"
+			   " 0, u.exec, u.sched, u.paused, "
+			   CLAIM_VIS("u.due_rt_ns", "u.paused", "$22")
+			   ", $21::text FROM unnest($1::int8[], $2::int8[],"
+			   " $3::int8[], $4::int8[], $5::int4[], $6::int8[],"
+			   " $7::int8[], $8::text[], $9::int8[], $10::text[],"
+			   " $11::bytea[], $12::int4[], $13::int4[],"
+			   " $14::int4[], $15::int8[], $16::int8[],"
+			   " $17::int8[], $18::bytea[], $19::bytea[],"
+			   " $20::bool[]) AS u(id, fence, uid, gid, clock,"
+			   " deadline_ns, due_rt_ns, boot_id, created_rt_ns,"
+			   " channel, payload, misfire, delivery, downtime,"
+			   " max_attempts, fire_count, last_fired_rt_ns, exec,"
+			   " sched, paused) ON CONFLICT DO NOTHING",
+};
+
+/*
+ * Cluster mode, while pipelining: the rows of a loop turn's fires
+ * (retire, message, run), gathered as array literals ("{a,b"), one per
+ * column, and sent as one statement each (ST_C_*_MANY) before anything
+ * else is sent (order kept) or the pipeline's answers are read. A fire
+ * statement per row cost the server more than the rows themselves.
+ */
+struct store_pg_arr {
+	char *p;
+	size_t len, cap;
+};
+enum {
+	FB_RET,                 /* id, fence, finished */
+	FB_MSG = FB_RET + 3,    /* MSG_COLS */
+	FB_RUN = FB_MSG + 13,   /* timer_id .. detail */
+	FB_SCH = FB_RUN + 7,    /* ST_C_SCHEDULE_MANY's arrays */
+	FB_COLS = FB_SCH + 20,
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -589,6 +670,21 @@ struct store {
 	bool pipelining;
 	struct store_pg_pend *pend;
 	size_t npend, pend_cap;
+	/* The first failure a settle found in the open transaction: the
+	 * batch can then only roll back, whatever a later call of it says
+	 * (commit returns it). A fenced write that found its claim gone
+	 * (-ESTALE: 0 rows, no server error) leaves the transaction usable
+	 * for the batch's reads until then. */
+	int tx_err;
+	/* Fires' rows not sent yet (store_pg_fb_send): columns, and rows
+	 * per statement; fb_err: a row could not be added (-ENOMEM). */
+	struct store_pg_arr fb[FB_COLS];
+	size_t fb_nret, fb_nmsg, fb_nrun, fb_nsch;
+	int fb_err;
+	/* Pipelined fenced writes that found their claim gone, since open
+	 * (store_backend.fence_losses): written on the loop, read by Stats
+	 * and metrics from any thread, so only through __atomic builtins. */
+	uint64_t stale;
 	char err[1024];
 };
 
@@ -600,6 +696,8 @@ enum store_pg_judge {
 	PJ_ONE,       /* one row changed, else `absent` (0: that is fine) */
 	PJ_RETURNED,  /* one row returned, else it was there: -EEXIST */
 	PJ_RUN,       /* run_append: its output tally */
+	PJ_MANY,      /* `added` rows changed, else `absent` */
+	PJ_RUNS,      /* ST_C_RUNS_MANY: output pruned per owner */
 };
 
 struct store_pg_pend {
@@ -804,6 +902,8 @@ static int64_t store_pg_int(const PGresult *res, int row, int col);
  * makes a new one, and until then every call fails) and the batch is
  * lost. Returns its errno.
  */
+static void store_pg_fb_clear(struct store *s);
+
 static int
 store_pg_drop(struct store *s, const char *what)
 {
@@ -812,6 +912,7 @@ store_pg_drop(struct store *s, const char *what)
 	PQfinish(s->conn);
 	s->conn = NULL;
 	s->npend = 0; /* their answers went with it */
+	store_pg_fb_clear(s);
 	return r < 0 ? r : -EIO;
 }
 
@@ -886,7 +987,8 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
                    const PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
-	int64_t pruned;
+	int64_t pruned, rows;
+	int row;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return store_pg_fail(s, s->conn, res, pd->what);
@@ -899,7 +1001,12 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 		if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0 ||
 		    pd->absent == 0)
 			return 0;
-		store_pg_seterr(s, "%s: no such row", pd->what);
+		if (pd->absent == -ESTALE) {
+			__atomic_add_fetch(&s->stale, 1, __ATOMIC_RELAXED);
+			store_pg_seterr(s, "%s: the claim was lost (another "
+			                "node has it)", pd->what);
+		} else
+			store_pg_seterr(s, "%s: no such row", pd->what);
 		return pd->absent;
 	case PJ_RETURNED:
 		if (PQntuples(res) > 0)
@@ -915,6 +1022,31 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 			return 0;
 		return store_pg_out_note(s, (uid_t)store_pg_int(res, 0, 1),
 		                         pd->added - pruned, pd->what);
+	case PJ_MANY:
+		rows = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+		if (rows == pd->added)
+			return 0;
+		if (pd->absent == -ESTALE) {
+			__atomic_add_fetch(&s->stale, (uint64_t)(pd->added - rows),
+			                   __ATOMIC_RELAXED);
+			store_pg_seterr(s, "%s: %" PRId64 " of %" PRId64 " claims "
+			                "were lost (another node has them)",
+			                pd->what, pd->added - rows, pd->added);
+		} else
+			store_pg_seterr(s, "%s: %" PRId64 " of %" PRId64 " rows "
+			                "already exist in the store", pd->what,
+			                pd->added - rows, pd->added);
+		return pd->absent;
+	case PJ_RUNS:
+		for (row = 0; row < PQntuples(res); row++) {
+			int r = store_pg_out_note(
+			    s, (uid_t)store_pg_int(res, row, 0),
+			    -store_pg_int(res, row, 1), pd->what);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
 	case PJ_BEGIN:
 	case PJ_DONE:
 		break;
@@ -925,23 +1057,33 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 /*
  * Reads the answers of every write sent in pipeline mode, up to a sync
  * of their own; returns the first failure (every later statement of the
- * batch was skipped by the server then: the batch is lost). A pipeline
- * out of step drops the connection, as store_pg_collect does.
+ * batch was skipped by the server then: the batch is lost), which also
+ * stays in tx_err. A pipeline out of step drops the connection, as
+ * store_pg_collect does. -ESTALE alone (fenced writes that changed no
+ * row: judged here, not refused by the server) leaves the transaction
+ * open and usable, and only its commit fails.
  */
+static int store_pg_fb_send(struct store *s);
+
 static int
 store_pg_settle(struct store *s)
 {
 	PGresult *res;
 	size_t k;
-	int r = 0, e;
+	int r, e;
 
+	/* Gathered rows go first; if they cannot, the batch is lost, and
+	 * what was sent before is read all the same. */
+	r = store_pg_fb_send(s);
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
 	if (s->npend == 0)
-		return 0;
+		return r;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		s->npend = 0;
 		store_pg_seterr(s, "%s: not connected to PostgreSQL",
 		                s->pend[0].what);
-		return -ENOTCONN;
+		return r < 0 ? r : -ENOTCONN;
 	}
 	if (!PQpipelineSync(s->conn)) {
 		s->npend = 0;
@@ -966,15 +1108,18 @@ store_pg_settle(struct store *s)
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		if (r == 0)
 			r = store_pg_drop(s, "write");
-		return r;
+		goto out;
 	}
 	res = PQgetResult(s->conn);
 	if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
 		PQclear(res);
 		e = store_pg_drop(s, "write");
-		return r < 0 ? r : e;
-	}
-	PQclear(res);
+		r = r < 0 ? r : e;
+	} else
+		PQclear(res);
+out:
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
 	return r;
 }
 
@@ -1011,11 +1156,29 @@ store_pg_pend_push(struct store *s, enum store_pg_judge judge, int absent,
  * Pipeline mode: sends write i (after BEGIN and the xid query if it is
  * the batch's first) and returns; its answer is judged by the next
  * settle. Any send failing drops the connection, as in store_pg_run.
+ * The fires' rows gathered before it are sent first (in order).
  */
+static int store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                              const struct store_pg_params *p,
+                              enum store_pg_judge judge, int absent,
+                              int64_t added, const char *what);
+
 static int
 store_pg_defer(struct store *s, enum store_pg_stmt i,
                const struct store_pg_params *p, enum store_pg_judge judge,
                int absent, int64_t added, const char *what)
+{
+	int r;
+
+	if ((r = store_pg_fb_send(s)) < 0)
+		return r;
+	return store_pg_defer_now(s, i, p, judge, absent, added, what);
+}
+
+static int
+store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                   const struct store_pg_params *p, enum store_pg_judge judge,
+                   int absent, int64_t added, const char *what)
 {
 	char name[8];
 	int r;
@@ -1046,18 +1209,286 @@ store_pg_defer(struct store *s, enum store_pg_stmt i,
 	return 0;
 }
 
+/* ---- cluster mode's fires, gathered (struct store_pg_arr) ---- */
+
+static void
+store_pg_fb_clear(struct store *s)
+{
+	size_t c;
+
+	for (c = 0; c < FB_COLS; c++)
+		s->fb[c].len = 0;
+	s->fb_nret = s->fb_nmsg = s->fb_nrun = s->fb_nsch = 0;
+	s->fb_err = 0;
+}
+
+static void
+store_pg_fb_free(struct store *s)
+{
+	size_t c;
+
+	for (c = 0; c < FB_COLS; c++)
+		free(s->fb[c].p);
+}
+
+/* Room for n more bytes (and a closing brace and NUL). */
+static int
+store_pg_arr_room(struct store_pg_arr *a, size_t n)
+{
+	size_t cap = a->cap == 0 ? 4096 : a->cap;
+	char *p;
+
+	if (a->len + n + 2 <= a->cap)
+		return 0;
+	while (cap < a->len + n + 2)
+		cap *= 2;
+	if ((p = realloc(a->p, cap)) == NULL)
+		return -ENOMEM;
+	a->p = p;
+	a->cap = cap;
+	return 0;
+}
+
+/* The next element's separator ('{' before the first). */
+static void
+store_pg_arr_sep(struct store_pg_arr *a)
+{
+	char c = a->len == 0 ? '{' : ',';
+
+	a->p[a->len++] = c;
+}
+
+static int
+store_pg_arr_i64(struct store_pg_arr *a, int64_t v)
+{
+	if (store_pg_arr_room(a, 22) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	a->len += (size_t)sprintf(a->p + a->len, "%" PRId64, v);
+	return 0;
+}
+
+/* NULL, or quoted with '"' and '\' escaped. */
+static int
+store_pg_arr_text(struct store_pg_arr *a, const char *t)
+{
+	size_t n = t != NULL ? strlen(t) : 0;
+
+	if (store_pg_arr_room(a, 2 * n + 4) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	if (t == NULL) {
+		memcpy(a->p + a->len, "NULL", 4);
+		a->len += 4;
+		return 0;
+	}
+	a->p[a->len++] = '"';
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			a->p[a->len++] = '\\';
+		a->p[a->len++] = *t;
+	}
+	a->p[a->len++] = '"';
+	return 0;
+}
+
+/* bytea in hex ("\\x..."), NULL staying NULL. */
+static int
+store_pg_arr_bytes(struct store_pg_arr *a, const uint8_t *b, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	if (store_pg_arr_room(a, 2 * len + 8) < 0)
+		return -ENOMEM;
+	store_pg_arr_sep(a);
+	if (b == NULL) {
+		memcpy(a->p + a->len, "NULL", 4);
+		a->len += 4;
+		return 0;
+	}
+	memcpy(a->p + a->len, "\"\\\\x", 4);
+	a->len += 4;
+	for (i = 0; i < len; i++) {
+		a->p[a->len++] = hex[b[i] >> 4];
+		a->p[a->len++] = hex[b[i] & 15];
+	}
+	a->p[a->len++] = '"';
+	return 0;
+}
+
+/* Sends the columns [c, c + n) of rows gathered as statement i. */
+static int
+store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
+                int64_t extra, size_t rows, enum store_pg_judge judge,
+                int absent, const char *what)
+{
+	struct store_pg_params p = { .n = 0 };
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		struct store_pg_arr *a = &s->fb[c + k];
+
+		a->p[a->len] = '}';
+		a->p[a->len + 1] = '\0';
+		store_pg_p_text(&p, a->p);
+	}
+	if (i == ST_C_SCHEDULE_MANY)
+		store_pg_p_text(&p, s->node);
+	if (extra >= 0)
+		store_pg_p_i64(&p, extra);
+	return store_pg_defer_now(s, i, &p, judge, absent, (int64_t)rows,
+	                          what);
+}
+
+/* Sends what was gathered: the timers scheduled first (a timer may be
+ * scheduled and fired in one batch), then as a fire writes: the
+ * retirements, so that each fire's message and run go with them in the
+ * same transaction. */
+static int
+store_pg_fb_send(struct store *s)
+{
+	int r = s->fb_err;
+
+	if (r == 0 && s->fb_nsch > 0)
+		r = store_pg_fb_one(s, ST_C_SCHEDULE_MANY, FB_SCH, 20,
+		                    s->claim_us, s->fb_nsch, PJ_MANY, -EEXIST,
+		                    "schedule");
+	if (r == 0 && s->fb_nret > 0)
+		r = store_pg_fb_one(s, ST_C_RETIRE_MANY, FB_RET, 3, -1,
+		                    s->fb_nret, PJ_MANY, -ESTALE, "retire");
+	if (r == 0 && s->fb_nmsg > 0)
+		r = store_pg_fb_one(s, ST_C_ENQUEUE_MANY, FB_MSG, 13, -1,
+		                    s->fb_nmsg, PJ_MANY, -EEXIST, "enqueue");
+	if (r == 0 && s->fb_nrun > 0)
+		r = store_pg_fb_one(s, ST_C_RUNS_MANY, FB_RUN, 7, -1,
+		                    s->fb_nrun, PJ_MANY, -EIO, "append run");
+	if (r == 0 && s->fb_nrun > 0)
+		r = store_pg_fb_one(s, ST_C_RUNS_PRUNE, FB_RUN, 1,
+		                    s->history_per_timer, s->fb_nrun, PJ_RUNS,
+		                    0, "append run");
+	if (r == -ENOMEM)
+		store_pg_seterr(s, "fire: out of memory");
+	store_pg_fb_clear(s);
+	return r;
+}
+
+/* A row's columns, or the batch is lost (fb_err). */
+static int
+store_pg_fb_row(struct store *s, int r)
+{
+	if (r < 0 && s->fb_err == 0)
+		s->fb_err = r;
+	return 0;
+}
+
+static int
+store_pg_fb_schedule(struct store *s, const struct store_timer *t)
+{
+	struct store_pg_arr *a = &s->fb[FB_SCH];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)t->id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)t->fence)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], (int64_t)t->uid)) == 0 &&
+	    (r = store_pg_arr_i64(&a[3], (int64_t)t->gid)) == 0 &&
+	    (r = store_pg_arr_i64(&a[4], t->clock)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], t->deadline_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[6], t->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_text(&a[7], t->boot_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[8], t->created_rt_ns)) == 0 &&
+	    (r = store_pg_arr_text(&a[9], t->channel)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[10], t->payload, t->payload_len)) == 0 &&
+	    (r = store_pg_arr_i64(&a[11], t->misfire)) == 0 &&
+	    (r = store_pg_arr_i64(&a[12], t->delivery)) == 0 &&
+	    (r = store_pg_arr_i64(&a[13], t->downtime)) == 0 &&
+	    (r = store_pg_arr_i64(&a[14], t->max_attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[15], (int64_t)t->fire_count)) == 0 &&
+	    (r = store_pg_arr_i64(&a[16], t->last_fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[17], t->exec, t->exec_len)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[18], t->sched, t->sched_len)) == 0)
+		r = store_pg_arr_text(&a[19], t->paused ? "t" : "f");
+	s->fb_nsch++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_retire(struct store *s, uint64_t id, uint64_t fence)
+{
+	struct store_pg_arr *a = &s->fb[FB_RET];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)fence)) == 0)
+		r = store_pg_arr_i64(&a[2], clock_now_ns(EVD_CLOCK_REALTIME));
+	s->fb_nret++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_msg(struct store *s, const struct store_msg *m)
+{
+	struct store_pg_arr *a = &s->fb[FB_MSG];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)m->fire_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)m->timer_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], (int64_t)m->owner)) == 0 &&
+	    (r = store_pg_arr_text(&a[3], m->channel)) == 0 &&
+	    (r = store_pg_arr_bytes(&a[4], m->payload, m->payload_len)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], m->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[6], m->fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[7], m->lateness_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[8], m->attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[9], m->max_attempts)) == 0 &&
+	    (r = store_pg_arr_i64(&a[10], m->delivery)) == 0 &&
+	    (r = store_pg_arr_text(&a[11], m->dead ? "t" : "f")) == 0)
+		r = store_pg_arr_text(&a[12], m->reason);
+	s->fb_nmsg++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_run(struct store *s, const struct store_run *run)
+{
+	struct store_pg_arr *a = &s->fb[FB_RUN];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)run->timer_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[1], (int64_t)run->fire_id)) == 0 &&
+	    (r = store_pg_arr_i64(&a[2], run->due_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[3], run->fired_rt_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[4], run->lateness_ns)) == 0 &&
+	    (r = store_pg_arr_i64(&a[5], run->outcome)) == 0)
+		r = store_pg_arr_text(&a[6], run->detail);
+	s->fb_nrun++;
+	return store_pg_fb_row(s, r);
+}
+
 static void
 store_pg_pipeline(struct store *s, bool on)
 {
 	s->pipelining = on;
 }
 
-/* Single-node only: a cluster node's retire answers -ESTALE for a lost
- * claim, an answer its caller needs at once. */
+/*
+ * Single-node only. A cluster node's batches keep their commit on the
+ * loop: claim_due, renew and cancel_claim answer rows its scheduler
+ * needs in the same batch, which the operation log (storeq.h) cannot
+ * carry, and a failure found there would stop writes until a probe
+ * commits, where a lost claim must only roll its batch back. Its fires
+ * are pipelined instead (sched_fire.c): one round trip per batch.
+ */
 static bool
 store_pg_threaded(const struct store *s)
 {
 	return s->node[0] == '\0';
+}
+
+static uint64_t
+store_pg_fence_losses(const struct store *s)
+{
+	return __atomic_load_n(&s->stale, __ATOMIC_RELAXED);
 }
 
 /*
@@ -1078,11 +1509,11 @@ store_pg_run(struct store *s, enum store_pg_stmt i,
 	if (writes && ret == NULL && s->pipelining)
 		return store_pg_defer(s, i, p, PJ_DONE, 0, 0, what);
 	/* Whatever was pipelined before is answered first. Its failure is
-	 * the batch's, never this call's own row error. */
-	if ((r = store_pg_settle(s)) < 0)
-		return STORE_ROW_ERROR(r) || r == -ENOENT || r == -ESTALE
-		               ? -EIO
-		               : r;
+	 * the batch's, never this call's own row error. A lost claim
+	 * alone (-ESTALE) leaves the transaction whole: this call goes on,
+	 * and the commit fails with it (tx_err). */
+	if ((r = store_pg_settle(s)) < 0 && r != -ESTALE)
+		return STORE_ROW_ERROR(r) || r == -ENOENT ? -EIO : r;
 	if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
 		store_pg_seterr(s, "%s: not connected to PostgreSQL", what);
 		return -ENOTCONN;
@@ -1695,6 +2126,7 @@ store_pg_close(struct store *s)
 	PQfinish(s->pending);
 	free(s->strings);
 	free(s->pend);
+	store_pg_fb_free(s);
 	store_out_free(&s->out_pending);
 	store_out_free(&s->out_done);
 	free(s);
@@ -1839,6 +2271,8 @@ store_pg_begin(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = true;
 	s->tx_open = false;
+	s->tx_err = 0;
+	store_pg_fb_clear(s);
 	s->batch_xid = 0;
 	return 0;
 }
@@ -1851,8 +2285,10 @@ store_pg_rollback(struct store *s)
 	s->out_pending.n = 0;
 	s->in_batch = false;
 	s->pipelining = false;
+	store_pg_fb_clear(s); /* never sent */
 	/* Answers still on their way are read and dropped. */
 	(void)store_pg_settle(s);
+	s->tx_err = 0;
 	if (s->tx_open) {
 		s->tx_open = false;
 		if (store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
@@ -1907,13 +2343,20 @@ store_pg_commit(struct store *s)
 	PGresult *res;
 	int r = 0;
 
-	s->in_batch = false;
 	s->pipelining = false;
-	if (s->tx_open && (r = store_pg_settle(s)) < 0) {
-		/* A pipelined write failed: the server skipped the rest
-		 * and the transaction can only end. */
+	/* Gathered rows open the transaction if nothing else did. */
+	r = store_pg_fb_send(s);
+	s->in_batch = false;
+	if (r < 0 && s->tx_open && s->tx_err == 0)
+		s->tx_err = r;
+	if (s->tx_open &&
+	    ((r = store_pg_settle(s)) < 0 || (r = s->tx_err) < 0)) {
+		/* A pipelined write failed (now, or at a read before): the
+		 * server skipped the rest, or a fenced write found its
+		 * claim gone, and the transaction can only end. */
 		s->out_pending.n = 0;
 		s->tx_open = false;
+		s->tx_err = 0;
 		if (s->conn != NULL &&
 		    store_pg_run(s, ST_ROLLBACK, NULL, false, &res,
 		                 "rollback") == 0)
@@ -2084,6 +2527,14 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 	    (r = store_pg_check_bytes(s, t->exec_len, "schedule")) < 0 ||
 	    (r = store_pg_check_bytes(s, t->sched_len, "schedule")) < 0)
 		return r;
+	/* A cluster node's timer with no key, in a batch: gathered, sent
+	 * with the batch's next statement (store_pg_fb_send), pipelining
+	 * or not. Its one row error, a taken id, cannot happen: ids come
+	 * from blocks no two nodes share (reserve_ids), above every id
+	 * stored; found all the same, it fails the batch (damage). A key
+	 * can be taken, and is answered at once. */
+	if (s->node[0] != '\0' && t->key == NULL && s->in_batch)
+		return store_pg_fb_schedule(s, t);
 	store_pg_p_i64(&p, (int64_t)t->id);
 	store_pg_p_i64(&p, (int64_t)t->fence);
 	store_pg_p_i64(&p, (int64_t)t->uid);
@@ -2110,8 +2561,9 @@ store_pg_schedule(struct store *s, const struct store_timer *t)
 		store_pg_p_i64(&p, s->claim_us);
 	}
 	if (s->pipelining)
-		return store_pg_defer(s, ST_SCHEDULE, &p, PJ_RETURNED, 0, 0,
-		                      "schedule");
+		return store_pg_defer(s, s->node[0] != '\0' ? ST_C_SCHEDULE
+		                                            : ST_SCHEDULE,
+		                      &p, PJ_RETURNED, 0, 0, "schedule");
 	if ((r = store_pg_run(s, s->node[0] != '\0' ? ST_C_SCHEDULE
 	                                            : ST_SCHEDULE,
 	                      &p, true, &res, "schedule")) < 0)
@@ -2466,6 +2918,9 @@ store_pg_retire(struct store *s, uint64_t id, uint64_t fence,
 	struct store_pg_params p = { .n = 0 };
 	int r;
 
+	/* A cluster node's fire, pipelined: gathered (store_pg_fb_send). */
+	if (next == NULL && s->node[0] != '\0' && s->pipelining)
+		return store_pg_fb_retire(s, id, fence);
 	store_pg_p_i64(&p, (int64_t)id);
 	store_pg_p_i64(&p, (int64_t)fence);
 	if (next == NULL) {
@@ -2601,6 +3056,8 @@ store_pg_enqueue(struct store *s, const struct store_msg *m)
 	    (r = store_pg_check_text(s, m->reason, "enqueue")) < 0 ||
 	    (r = store_pg_check_bytes(s, m->payload_len, "enqueue")) < 0)
 		return r;
+	if (s->node[0] != '\0' && s->pipelining)
+		return store_pg_fb_msg(s, m);
 	store_pg_p_i64(&p, (int64_t)m->fire_id);
 	store_pg_p_i64(&p, (int64_t)m->timer_id);
 	store_pg_p_i64(&p, (int64_t)m->owner);
@@ -2744,6 +3201,9 @@ store_pg_run_append(struct store *s, const struct store_run *run)
 	    (r = store_pg_check_bytes(s, run->out_len + run->err_len,
 	                              "append run")) < 0)
 		return r;
+	if (s->node[0] != '\0' && s->pipelining &&
+	    run->out_len + run->err_len == 0)
+		return store_pg_fb_run(s, run);
 	store_pg_p_i64(&p, (int64_t)run->timer_id);
 	store_pg_p_i64(&p, (int64_t)run->fire_id);
 	store_pg_p_i64(&p, run->due_rt_ns);
@@ -2897,6 +3357,7 @@ const struct store_backend store_pg_backend = {
     .cancel_claim = store_pg_cancel_claim,
     .cancel_any = store_pg_cancel_any,
     .list_held = store_pg_list_held,
+    .fence_losses = store_pg_fence_losses,
 };
 
 /*

@@ -934,6 +934,257 @@ test_list_held(void **state)
 	node_close(&a);
 }
 
+/* One pipelined fire (sched_fire.c): retire, message, run, answered at
+ * the commit. */
+static void
+fire_pipelined(struct node *nd, uint64_t id, uint64_t fence)
+{
+	struct store_msg m;
+	struct store_run run;
+
+	memset(&m, 0, sizeof(m));
+	m.fire_id = id + 1000;
+	m.timer_id = id;
+	m.owner = 1000;
+	m.channel = "jobs";
+	m.max_attempts = 1;
+	memset(&run, 0, sizeof(run));
+	run.timer_id = id;
+	run.fire_id = id + 1000;
+	run.outcome = EVD_RUN_QUEUED;
+	/* Sent, not answered: 0 whatever the database will say. */
+	assert_int_equal(B->retire(nd->s, id, fence, NULL), 0);
+	assert_int_equal(B->enqueue(nd->s, &m), 0);
+	assert_int_equal(B->run_append(nd->s, &run), 0);
+}
+
+/* Cluster mode's pipelined fires: a batch in which one fire's claim is
+ * gone (a peer took it) commits nothing of any fire, neither message
+ * nor retirement nor run, even with a read answered in between; the
+ * loss is counted, and the store takes the next batch. */
+static void
+test_pipelined_fire_stale(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() - 2000000000);
+	struct store_timer t2 = timer_at(2, now_rt() - 1000000000);
+	struct node a, b;
+	uint64_t max_id, max_fire;
+	struct got g;
+
+	(void)state;
+	node_open(&a, 2000); /* a lease of 2 us: lapsed at once */
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_non_null(B->pipeline);
+	assert_non_null(B->fence_losses);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	/* b takes t1 (the older claim); t2 is still a's. */
+	assert_int_equal(claim_due(&b, 1, &g), 1);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(B->fence_losses(a.s), 0);
+
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 2, 0);
+	fire_pipelined(&a, 1, 0); /* stale: b has it, fence 1 */
+	B->pipeline(a.s, false);
+	/* A read of the same batch reads the answers first: the lost
+	 * claim is not its failure, the batch's transaction is whole. */
+	assert_int_equal(B->max_ids(a.s, &max_id, &max_fire), 0);
+	assert_int_equal(max_id, 2);
+	assert_int_equal(B->commit(a.s), -ESTALE);
+	assert_int_equal(B->fence_losses(a.s), 1);
+	assert_sql("0", "SELECT count(*) FROM evd.messages");
+	assert_sql("0", "SELECT count(*) FROM evd.runs");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 2");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("1", "SELECT fence FROM evd.timers WHERE id = 1");
+
+	/* The same, answered by the commit alone. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 1, 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), -ESTALE);
+	assert_int_equal(B->fence_losses(a.s), 2);
+	assert_sql("0", "SELECT count(*) FROM evd.messages");
+
+	/* The claims that are good commit, each fire whole. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	fire_pipelined(&a, 2, 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_int_equal(B->begin(b.s), 0);
+	B->pipeline(b.s, true);
+	fire_pipelined(&b, 1, 1);
+	B->pipeline(b.s, false);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_int_equal(B->fence_losses(a.s), 2);
+	assert_int_equal(B->fence_losses(b.s), 0);
+	assert_sql("2", "SELECT count(*) FROM evd.messages");
+	assert_sql("2", "SELECT count(*) FROM evd.runs");
+	assert_sql("2", "SELECT count(*) FROM evd.timers WHERE state = 'F'");
+	node_close(&b);
+	node_close(&a);
+}
+
+static int
+msg_cb(const struct store_msg *m, void *arg)
+{
+	static const uint8_t payload[] = { 0, 0xff, '"', '\\', '{', ',' };
+
+	assert_int_equal(m->fire_id, 77);
+	assert_int_equal(m->timer_id, 1);
+	assert_int_equal(m->owner, 1000);
+	assert_string_equal(m->channel, "q\"u\\o,t{e}");
+	assert_int_equal(m->payload_len, sizeof(payload));
+	assert_memory_equal(m->payload, payload, sizeof(payload));
+	assert_int_equal(m->due_rt_ns, -5);
+	assert_int_equal(m->lateness_ns, 9);
+	assert_int_equal(m->max_attempts, 4);
+	assert_true(m->dead);
+	assert_string_equal(m->reason, "NULL");
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* The rows of pipelined fires, gathered into one statement per kind,
+ * arrive as they were given (quotes, backslashes, braces, bytes), and
+ * a timer's run history stays bounded. */
+static void
+test_pipelined_fire_rows(void **state)
+{
+	static const uint8_t payload[] = { 0, 0xff, '"', '\\', '{', ',' };
+	struct store_timer t = timer_at(1, now_rt() - 1000000000);
+	struct store_msg m;
+	struct store_run run;
+	struct node a;
+	int i, n = 0;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000); /* history: 3 runs */
+	schedule(&a, &t);
+	memset(&m, 0, sizeof(m));
+	m.fire_id = 77;
+	m.timer_id = 1;
+	m.owner = 1000;
+	m.channel = "q\"u\\o,t{e}";
+	m.payload = payload;
+	m.payload_len = sizeof(payload);
+	m.due_rt_ns = -5;
+	m.lateness_ns = 9;
+	m.max_attempts = 4;
+	m.dead = true;
+	m.reason = "NULL"; /* a string, not a NULL */
+	memset(&run, 0, sizeof(run));
+	run.timer_id = 1;
+	run.outcome = EVD_RUN_SKIPPED;
+	run.detail = "why \"not\" \\ {}";
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire(a.s, 1, 0, NULL), 0);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	for (i = 0; i < 5; i++) {
+		run.fire_id = (uint64_t)i + 1;
+		assert_int_equal(B->run_append(a.s, &run), 0);
+	}
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("3", "SELECT count(*) FROM evd.runs WHERE timer_id = 1");
+	assert_sql("3", "SELECT min(fire_id) FROM evd.runs");
+	assert_sql("why \"not\" \\ {}", "SELECT max(detail) FROM evd.runs");
+	assert_int_equal(B->load_messages(a.s, msg_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* A message already stored fails its batch, as one by one. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), -EEXIST);
+	assert_int_equal(B->fence_losses(a.s), 0);
+	node_close(&a);
+}
+
+static const uint8_t gs_bytes[] = { 0, 0xff, '"', '\\', '{', ',', '}' };
+
+static int
+gathered_cb(const struct store_timer *t, void *arg)
+{
+	assert_int_equal(t->id, 5);
+	assert_int_equal(t->uid, 1000);
+	assert_int_equal(t->clock, EVD_CLOCK_REALTIME);
+	assert_string_equal(t->channel, "a\"b\\c,{d}");
+	assert_string_equal(t->boot_id, "boot \"1\"");
+	assert_int_equal(t->payload_len, sizeof(gs_bytes));
+	assert_memory_equal(t->payload, gs_bytes, sizeof(gs_bytes));
+	assert_int_equal(t->exec_len, 3);
+	assert_memory_equal(t->exec, gs_bytes, 3);
+	assert_null(t->sched);
+	assert_null(t->key);
+	assert_true(t->paused);
+	assert_int_equal(t->misfire, 2);
+	assert_int_equal(t->max_attempts, 7);
+	assert_int_equal(t->fire_count, 4);
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A cluster node's timers with no key are gathered into one statement
+ * sent with the batch's next one: they arrive whole, claimed by the
+ * node, before a later statement of the batch (a keyed schedule, a
+ * fire of the same timer) needs them. */
+static void
+test_gathered_schedules(void **state)
+{
+	struct store_timer t = timer_at(5, now_rt() - 1000000000);
+	struct store_timer k = timer_at(6, now_rt() - 1000000000);
+	struct store_timer f = timer_at(7, now_rt() - 1000000000);
+	struct node a;
+	int n = 0;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	t.channel = "a\"b\\c,{d}";
+	snprintf(t.boot_id, sizeof(t.boot_id), "boot \"1\"");
+	t.payload = gs_bytes;
+	t.payload_len = sizeof(gs_bytes);
+	t.exec = gs_bytes;
+	t.exec_len = 3;
+	t.paused = true;
+	t.misfire = 2;
+	t.max_attempts = 7;
+	t.fire_count = 4;
+	k.key = "k";
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->schedule(a.s, &t), 0);
+	assert_int_equal(B->schedule(a.s, &f), 0);
+	/* The keyed one is answered at once, after the gathered ones. */
+	assert_int_equal(B->schedule(a.s, &k), 0);
+	assert_int_equal(B->schedule(a.s, &k), -EEXIST);
+	/* Scheduled and fired in one batch. */
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire(a.s, 7, 0, NULL), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("3", "SELECT count(*) FROM evd.timers");
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 7");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 5");
+	assert_sql("infinity", "SELECT vis_at FROM evd.timers WHERE id = 5");
+	assert_sql("true", "SELECT claim_node IS NOT NULL AND vis_at > now()"
+	                " FROM evd.timers WHERE id = 6");
+	assert_int_equal(B->get_timer(a.s, 5, gathered_cb, &n), 0);
+	assert_int_equal(n, 1);
+	/* Rolled back: nothing gathered is sent. */
+	assert_int_equal(B->begin(a.s), 0);
+	t.id = 8;
+	assert_int_equal(B->schedule(a.s, &t), 0);
+	B->rollback(a.s);
+	assert_sql("3", "SELECT count(*) FROM evd.timers");
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -955,6 +1206,9 @@ main(void)
 	    T(test_cancel_any),
 	    T(test_cancel_notify_after_reconnect),
 	    T(test_list_held),
+	    T(test_pipelined_fire_stale),
+	    T(test_pipelined_fire_rows),
+	    T(test_gathered_schedules),
 #undef T
 	};
 	char why[512];
