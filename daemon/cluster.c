@@ -30,7 +30,14 @@
  *	before its last renewal was sent, not run out); one refused lets
  *	its claim come back by an adoption;
  *	a lost id is dropped from the scheduler on the next turn, never
- *	from inside the scheduler's callback.
+ *	from inside the scheduler's callback;
+ *	channel messages (channel.h, cluster mode) are claimed on the
+ *	same tick as timers, and on an evd_msg notification (a hint that
+ *	one waits unclaimed: LISTEN on the node connection, sent again
+ *	after each reconnect before the first beat), and renewed on the
+ *	same pass as hooks' claims; a dead node's message claims are
+ *	reaped with its timer claims, and a leaving node gives its own
+ *	back.
  */
 #include "cluster.h"
 
@@ -42,6 +49,7 @@
 #include <event2/event.h>
 
 #include "batch.h"
+#include "channel.h"
 #include "clock.h"
 #include "exec.h"
 #include "idmap.h"
@@ -71,6 +79,7 @@ static struct {
 	struct lease *lease;
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
 	struct event *more_ev; /* claims again next turn (a full batch) */
+	struct event *msg_ev;  /* claims messages next turn (a hint) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
@@ -546,6 +555,14 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
+	/* A message waits unclaimed: claim messages on the next turn, not
+	 * at the next tick (many hints, one claim). */
+	if (store_pg_node_notified(cl.node) &&
+	    !evtimer_pending(cl.msg_ev, NULL)) {
+		static const struct timeval zero = { 0, 0 };
+
+		evtimer_add(cl.msg_ev, &zero);
+	}
 	/* Made anew each time: within one step of a connect libpq may
 	 * close its socket and open another (the next host, an SSL retry)
 	 * that reuses the number, which epoll forgot with the old one. */
@@ -563,6 +580,17 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (b.kind == STORE_PG_CONNECTED) {
 		log_notice("cluster: node %s: connected to the database again",
 		           cl.st.node);
+		/* LISTEN again (a new session), then the beat. */
+		if (store_pg_node_listen(cl.node) == 0) {
+			cl.busy_ns = cluster_now();
+			cluster_watch();
+			return;
+		}
+		cluster_watch();
+		cluster_beat_cb(-1, 0, NULL);
+		return;
+	}
+	if (b.kind == STORE_PG_LISTEN) {
 		cluster_watch();
 		cluster_beat_cb(-1, 0, NULL);
 		return;
@@ -571,12 +599,15 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 		cluster_beat_done(&b);
 		return;
 	}
-	if (b.reaped_nodes > 0 || b.reaped_timers > 0) {
+	if (b.reaped_nodes > 0 || b.reaped_timers > 0 ||
+	    b.reaped_messages > 0) {
 		cl.st.reaped_nodes += b.reaped_nodes;
 		cl.st.reaped_timers += b.reaped_timers;
 		log_notice("cluster: node %s reaped %" PRIu64 " dead nodes, "
-		           "%" PRIu64 " of their claims pending again",
-		           cl.st.node, b.reaped_nodes, b.reaped_timers);
+		           "%" PRIu64 " of their claims pending again, "
+		           "%" PRIu64 " of their messages claimable again",
+		           cl.st.node, b.reaped_nodes, b.reaped_timers,
+		           b.reaped_messages);
 		event_active(cl.claim_ev, EV_TIMEOUT, 0);
 	}
 }
@@ -650,6 +681,8 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	 * a claim's lease runs out. */
 	if (cluster_now() - cl.renewed_ns >= cl.claim_ns / 4) {
 		cluster_renew(s);
+		if (batch_store() != NULL)
+			(void)channel_cluster_renew();
 		if ((s = batch_store()) == NULL)
 			return;
 	}
@@ -660,6 +693,9 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl.st.claimed += (uint64_t)n;
+	/* Messages for the channels subscribed here (failures fail the
+	 * batch, and are tried again next tick). */
+	(void)channel_cluster_claim();
 	/* A full batch: more may be due; the next turn claims again (a
 	 * timer, not event_active, which would run it again in this same
 	 * turn, before any commit or fire). */
@@ -668,6 +704,15 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 
 		evtimer_add(cl.more_ev, &zero);
 	}
+}
+
+/* An evd_msg hint: messages only (timers have their own tick). */
+static void
+cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!lease_live(cl.lease, cluster_now()) || cl.adopt)
+		return;
+	(void)channel_cluster_claim();
 }
 
 int
@@ -681,15 +726,17 @@ cluster_start(struct event_base *base)
 	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
 	cl.more_ev = evtimer_new(base, cluster_claim_cb, NULL);
+	cl.msg_ev = evtimer_new(base, cluster_msg_cb, NULL);
 	cl.lapse_ev = evtimer_new(base, cluster_lapse_cb, NULL);
 	cl.drop_ev = event_new(base, -1, 0, cluster_drop_cb, NULL);
 	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.more_ev == NULL ||
-	    cl.lapse_ev == NULL ||
+	    cl.lapse_ev == NULL || cl.msg_ev == NULL ||
 	    cl.drop_ev == NULL || event_add(cl.beat_ev, &beat) < 0 ||
 	    event_add(cl.claim_ev, &claim) < 0)
 		return -ENOMEM;
 	sched_set_cluster(&cluster_ops);
 	exec_set_gate(cluster_gate_cb);
+	channel_set_cluster(true);
 	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
 	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
 	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,
@@ -733,6 +780,8 @@ cluster_shutdown(void)
 		event_free(cl.claim_ev);
 	if (cl.more_ev != NULL)
 		event_free(cl.more_ev);
+	if (cl.msg_ev != NULL)
+		event_free(cl.msg_ev);
 	if (cl.lapse_ev != NULL)
 		event_free(cl.lapse_ev);
 	if (cl.drop_ev != NULL)
