@@ -15,6 +15,11 @@
 #      "hold" (node 3's claims); node 3 is killed (SIGKILL): a survivor
 #      reaps its claims and a subscriber on node 1 gets every one of
 #      them, those node 3 had delivered with their attempt counted on.
+#   4. An ack by a node whose claim on the message was lost (taken by
+#      another node) deletes nothing and is refused; the message comes
+#      back when that claim lapses.
+#   5. A node whose last subscriber of a channel leaves gives back the
+#      messages it holds: another node's subscriber gets them at once.
 # usage: with_pg test_cluster_channels.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -204,11 +209,61 @@ await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:hold'
 check "the acked messages left evd.messages" \
 	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:hold'")" = 0
 
+# --- 4. a node that lost a message's claim cannot ack it ---
+# The worker's job hands the claim to another node (as a reap and a
+# peer's claim would) before its ack: the ack deletes nothing, and the
+# message comes back once that claim's lease lapses, its attempt
+# counted on.
+cat >"$dir/steal.sh" <<EOF
+#!/bin/sh
+'$(command -v psql)' -X -q -d '$EVD_TEST_PG' -c "UPDATE evd.messages SET
+	consumer = 'elsewhere', vis_at = now() + interval '2 s',
+	fence = fence + 1 WHERE fire_id = \$EVD_FIRE_ID"
+EOF
+chmod 755 "$dir/steal.sh"
+ctl 2 later 200ms --channel fenced --payload f1 >/dev/null
+ctl 2 watch fenced --count 1 --timeout 10s --concurrency 1 -- "$dir/steal.sh" \
+	>"$dir/w4" 2>&1
+check "the lost claim's ack is refused" \
+	grep -q "lost its claim\|not a message awaiting" "$dir/w4"
+check "  and deletes nothing" \
+	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:fenced'")" = 1
+ctl 2 watch fenced --count 1 --timeout 10s >"$dir/w4b" 2>&1
+check "  it is delivered again once that claim lapses (attempt 2)" \
+	grep -q "attempt=2 payload=f1" "$dir/w4b"
+await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:fenced'")" = 0
+check "  and then acked" \
+	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:fenced'")" = 0
+
+# --- 5. a node gives back what it holds when its subscriber leaves ---
+setsid "$EVCTL" --socket "$(sock 2)" watch keep --concurrency 2 -- \
+	sleep 600 >/dev/null 2>&1 &
+bg_pids+=($!)
+w5=$!
+sleep 0.5
+for i in 1 2 3 4; do echo "soon --channel keep --payload k$i"; done |
+	ctl 1 batch >/dev/null
+node2=$(ctl 2 --json stats | sed -n 's/.*"node":{"id":"\([^"]*\)".*/\1/p')
+await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:keep'
+	AND consumer = '$node2'")" -eq 4
+check "node 2 holds the 4 messages of keep" \
+	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:keep'
+		AND consumer = '$node2'")" -eq 4
+kill -- -"$w5" 2>/dev/null
+wait "$w5" 2>/dev/null
+ctl 1 watch keep --count 4 --timeout 10s >"$dir/w5" 2>&1
+check "its subscriber gone, node 1's gets them all (no node died)" \
+	test "$(fires_of "$dir/w5" | cut -d' ' -f2 | sort -u | wc -l)" -eq 4
+check "  the 2 it had delivered with attempt 2" \
+	test "$(fires_of "$dir/w5" | grep -c ' 2$')" -eq 2
+
 show_failure() {
 	echo "--- evd.log"
 	tail -n 60 "$dir/evd.log"
 	echo "--- watch2.err"; cat "$dir/watch2.err"
 	echo "--- watch1"; cat "$dir/watch1" "$dir/watch1.err"
 	echo "--- g*"; cat "$dir"/g* 2>/dev/null
+	echo "--- w4*"; cat "$dir"/w4* 2>/dev/null
+	echo "--- w5"; cat "$dir"/w5 2>/dev/null
 }
 summary
