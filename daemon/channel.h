@@ -33,7 +33,8 @@
  * channels' owners and grants (shared: a grant made on one node holds
  * on every node); channel_cluster_renew renews what is held. An ack is
  * a fenced delete: an ack of a message whose claim this node lost is
- * refused (-ESTALE), and another node delivers it again. Attempts are
+ * refused (-ESTALE; the subscriber hears NOT_FOUND, as for any message
+ * no longer awaiting its ack), and another node delivers it again. Attempts are
  * written at each delivery, so a redelivery elsewhere counts on. What a
  * node does not hold it does not show: queued and dead counts, peek,
  * dead letters and purges see this node's claims only, and

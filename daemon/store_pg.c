@@ -5,7 +5,15 @@
  * pending timer with fence 0 and writes nothing, as sqlite's does. The
  * schema already has what several nodes need (timers.vis_at, claim_node,
  * attempts, state 'C' claimed; nodes; messages.vis_at, consumer, fence)
- * so that cluster mode adds queries, not a migration.
+ * so that cluster mode adds queries (schema 4 only indexes them).
+ *
+ * Cluster mode's messages (the ST_C_* message statements): a row is a
+ * node's while consumer names it and vis_at, its lease, has not passed;
+ * nobody's while consumer is NULL (vis_at NULL too) or the lease lapsed.
+ * Every claim, adoption, give-back and reap bumps fence, and the
+ * node's ack (a delete) and update present it: a node that lost a claim
+ * changes nothing of the row. A row inserted unclaimed NOTIFYs evd_msg
+ * in its transaction, a hint the nodes' node connections LISTEN for.
  *
  * Owns two connections: conn, the loop's (every call but flush), and
  * fconn, the sync thread's (flush only, and only with sync_full). Must
