@@ -710,9 +710,13 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 static void
 cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
 {
+	int n;
+
 	if (!lease_live(cl.lease, cluster_now()) || cl.adopt)
 		return;
-	(void)channel_cluster_claim();
+	if ((n = channel_cluster_claim()) > 0)
+		log_debug("cluster: node %s claimed %d messages on a hint",
+		          cl.st.node, n);
 }
 
 int
