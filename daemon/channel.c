@@ -1938,7 +1938,8 @@ channel_cluster_release(struct store *s)
 			continue;
 		if (n == cap) {
 			cap = cap == 0 ? 64 : 2 * cap;
-			if ((grown = reallocarray(rn, cap, sizeof(*rn))) == NULL) {
+			grown = reallocarray(rn, cap, sizeof(*rn));
+			if (grown == NULL) {
 				free(rn);
 				return 0; /* at the next tick */
 			}
