@@ -781,8 +781,12 @@ channel_load_acl_cb(const struct store_channel *sc, void *arg)
 	    channel_name_owner(sc->name) != sc->owner ||
 	    !channel_name_valid(strchr(sc->name, ':') + 1) ||
 	    n > CHANNEL_MAX_GRANTS) {
-		log_warnx("store: channel row %s (owner %u) is not "
-		          "usable; ignored", sc->name, (unsigned)sc->owner);
+		/* arg non-NULL: a cluster node's periodic re-read, which said
+		 * so when it loaded the store at start. */
+		if (arg == NULL)
+			log_warnx("store: channel row %s (owner %u) is not "
+			          "usable; ignored",
+			          sc->name, (unsigned)sc->owner);
 		return 0;
 	}
 	if ((ch = channel_get(sc->name, true)) == NULL)
@@ -1978,7 +1982,7 @@ channel_cluster_acl(struct store *s)
 	int r;
 
 	if ((r = batch_backend()->load_channels(s, channel_load_acl_cb,
-	                                        NULL)) < 0)
+	                                        &chan)) < 0)
 		return r;
 	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL)
 		if (ch->nsubs > 0 && ch->owned)
