@@ -2019,8 +2019,7 @@ channel_cluster_claim(void)
 
 	if (!chan.cluster || (s = batch_store()) == NULL)
 		return 0;
-	if ((r = channel_cluster_release(s)) < 0)
-		return r;
+	/* The read first: before the writes below open the transaction. */
 	if (now - chan.acl_read_ns >= CHANNEL_ACL_REFRESH_NS) {
 		if ((r = channel_cluster_acl(s)) < 0) {
 			batch_fail(r);
@@ -2028,6 +2027,8 @@ channel_cluster_claim(void)
 		}
 		chan.acl_read_ns = now;
 	}
+	if ((r = channel_cluster_release(s)) < 0)
+		return r;
 	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL) {
 		uint32_t want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
 

@@ -675,6 +675,11 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		if (cl.adopt)
 			return;
 	}
+	/* Messages first: the channels' re-read (each second) is a read,
+	 * sent before this tick's first write opens the transaction, which
+	 * it would otherwise hold open a round trip longer. Failures fail
+	 * the batch, and are tried again next tick. */
+	(void)channel_cluster_claim();
 	if ((s = batch_store()) == NULL)
 		return;
 	/* A quarter of T: two passes may fail (their batches lost) before
@@ -693,9 +698,6 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl.st.claimed += (uint64_t)n;
-	/* Messages for the channels subscribed here (failures fail the
-	 * batch, and are tried again next tick). */
-	(void)channel_cluster_claim();
 	/* A full batch: more may be due; the next turn claims again (a
 	 * timer, not event_active, which would run it again in this same
 	 * turn, before any commit or fire). */
