@@ -150,6 +150,8 @@ static _Thread_local struct {
 	/* Cluster mode (channel.h). */
 	bool cluster;
 	struct idmap *held;     /* fire id -> msg: every claim held */
+	struct idmap *claimed_new; /* fire ids claimed at insert, not yet
+	                            * published (channel_claims_new) */
 	int64_t acl_read_ns;    /* monotonic: owners and grants last read */
 	uint64_t claims_lost;   /* for the log */
 } chan;
@@ -175,6 +177,7 @@ channel_init(struct event_base *base)
 	    (chan.by_conn = idmap_new()) == NULL ||
 	    (chan.owned = idmap_new()) == NULL ||
 	    (chan.held = idmap_new()) == NULL ||
+	    (chan.claimed_new = idmap_new()) == NULL ||
 	    (chan.timed = timerq_new()) == NULL)
 		return -ENOMEM;
 	chan.timed_ev = evtimer_new(base, channel_timed_cb, NULL);
@@ -315,6 +318,7 @@ channel_shutdown(void)
 	idmap_free(chan.inflight);
 	idmap_free(chan.by_conn);
 	idmap_free(chan.held);
+	idmap_free(chan.claimed_new);
 	timerq_free(chan.timed);
 	if (chan.timed_ev != NULL)
 		event_free(chan.timed_ev);
@@ -1125,10 +1129,18 @@ msg_from_fire(const struct channel_fire *f, struct channel *ch)
 int
 channel_publish(const struct channel_fire *f)
 {
+	struct channel_fire cf;
 	struct channel *ch;
 	struct msg *m;
 
 	if (chan.cluster) {
+		/* A fire of this node, claimed as it was inserted. */
+		if (f->fence == 0 &&
+		    idmap_del(chan.claimed_new, f->fire_id) != NULL) {
+			cf = *f;
+			cf.fence = 1;
+			f = &cf;
+		}
 		/* Unclaimed: it waits in the store for a node that claims
 		 * it (perhaps this one, at its next claim tick). */
 		if (f->fence == 0)
@@ -1603,6 +1615,13 @@ channel_reload(const struct store_backend *be, struct store *s)
 	channel_drop_backoff();
 	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)
 		channel_drop_messages(ch);
+	/* Fires claimed at insert in a batch that was lost: their rows are
+	 * gone with it. */
+	if (chan.claimed_new != NULL && idmap_size(chan.claimed_new) > 0) {
+		idmap_free(chan.claimed_new);
+		if ((chan.claimed_new = idmap_new()) == NULL)
+			return -ENOMEM;
+	}
 	/* Delivery waits for the next loop turn (publish pumps only into
 	 * subscribers, which a restart has none of, and a reload's
 	 * deliveries belong to the next batch). */
@@ -1915,14 +1934,16 @@ channel_set_cluster(bool on)
 }
 
 bool
-channel_claims_new(const char *name)
+channel_claims_new(const char *name, uint64_t fire_id)
 {
 	struct channel *ch;
 
-	if (!chan.cluster)
+	if (!chan.cluster || (ch = channel_get(name, false)) == NULL ||
+	    ch->nsubs == 0)
 		return false;
-	ch = channel_get(name, false);
-	return ch != NULL && ch->nsubs > 0;
+	/* Out of memory: inserted unclaimed, for a claim tick to take. */
+	idmap_del(chan.claimed_new, fire_id);
+	return idmap_put(chan.claimed_new, fire_id, (void *)1) == 0;
 }
 
 /* Gives back, in batch s, the messages held for channels no subscriber

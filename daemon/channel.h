@@ -282,10 +282,13 @@ void channel_get_stats(struct channel_stats *ret);
 /* Cluster mode (see the top): on from start-up (before channel_reload)
  * on a cluster node; never turned off. */
 void channel_set_cluster(bool on);
-/* Whether a fire into name is claimed by this node as it is inserted
- * (struct store_msg.claim; then channel_fire.fence 1): cluster mode, and
- * this node has a subscriber of name. */
-bool channel_claims_new(const char *name);
+/* Whether fire fire_id into name is claimed by this node as it is
+ * inserted (struct store_msg.claim): cluster mode, and this node has a
+ * subscriber of name. If so it is recorded, and channel_publish of that
+ * fire id holds it under that claim (fence 1) whatever the subscribers
+ * are by then; a fire never published (its batch lost) is forgotten at
+ * the next channel_reload. */
+bool channel_claims_new(const char *name, uint64_t fire_id);
 /* One claim tick, in this iteration's batch: claims messages for
  * subscribed channels, gives back those of channels without a
  * subscriber, and re-reads owners and grants (each

@@ -85,9 +85,9 @@ deliver_stage(const struct fire *f, struct store *s)
 	sm.max_attempts = f->max_attempts;
 	sm.delivery = f->delivery;
 	/* Cluster mode: claimed at insert when a subscriber is here
-	 * (deliver_publish then holds it under fence 1), saving a claim's
+	 * (channel_publish then holds it under fence 1), saving a claim's
 	 * round trip; else any node's subscriber may claim it. */
-	sm.claim = channel_claims_new(f->channel);
+	sm.claim = channel_claims_new(f->channel, f->fire_id);
 	return batch_backend()->enqueue(s, &sm);
 }
 
@@ -111,9 +111,6 @@ deliver_publish(const struct fire *f)
 	cf.lateness_ns = f->lateness_ns;
 	cf.delivery = f->delivery;
 	cf.max_attempts = f->max_attempts;
-	/* As deliver_stage decided, just before (no subscriber came or
-	 * went in between: one call stack). */
-	cf.fence = channel_claims_new(f->channel) ? 1 : 0;
 	return channel_publish(&cf);
 }
 

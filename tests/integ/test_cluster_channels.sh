@@ -8,6 +8,8 @@
 #      every one of them; more fired through all three while it
 #      subscribes (node 2's claimed at insert, the others' claimed by
 #      node 2) reach it too: every fire once, nothing left in the table.
+#      A node's own fire is claimed at insert for its subscriber (shown
+#      with claims of unclaimed rows made impossible by a trigger).
 #   2. As root (setpriv): a grant made on node 1 lets another uid
 #      subscribe on node 3 and receive a fire made on node 1; a revoke
 #      on node 1 then refuses its new subscription on node 3.
@@ -142,6 +144,27 @@ await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:jobs'
 check "every acked message left evd.messages" \
 	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:jobs'")" = 0
 
+# A fire on a node with a subscriber is claimed as it is inserted: with
+# claims of unclaimed rows made impossible (a trigger skips them), node
+# 2's own fire still reaches its subscriber, node 1's waits.
+sql "CREATE FUNCTION evd_test_noclaim() RETURNS trigger LANGUAGE plpgsql
+	AS \$\$ BEGIN IF OLD.consumer IS NULL AND NEW.consumer IS NOT NULL THEN
+	RETURN NULL; END IF; RETURN NEW; END \$\$;
+	CREATE TRIGGER noclaim BEFORE UPDATE ON evd.messages FOR EACH ROW
+	EXECUTE FUNCTION evd_test_noclaim()"
+ctl 2 watch own --count 1 --timeout 10s >"$dir/own" 2>&1 &
+wo=$!
+sleep 0.5 # subscribed
+ctl 1 soon --channel own --payload from1 >/dev/null
+ctl 2 soon --channel own --payload from2 >/dev/null
+wait "$wo"
+check "a node's own fire is claimed at insert for its subscriber" \
+	grep -q "payload=from2" "$dir/own"
+sql "DROP TRIGGER noclaim ON evd.messages"
+ctl 2 watch own --count 1 --timeout 10s >"$dir/own2" 2>&1
+check "  another node's, once claims work again" \
+	grep -q "payload=from1" "$dir/own2"
+
 # --- 2. a grant made on node 1 holds on node 3 ---
 if [ -n "$as_root" ]; then
 	NOBODY=$(id -u nobody)
@@ -265,5 +288,6 @@ show_failure() {
 	echo "--- g*"; cat "$dir"/g* 2>/dev/null
 	echo "--- w4*"; cat "$dir"/w4* 2>/dev/null
 	echo "--- w5"; cat "$dir"/w5 2>/dev/null
+	echo "--- own*"; cat "$dir"/own* 2>/dev/null
 }
 summary
