@@ -728,6 +728,14 @@ cluster_start(struct event_base *base)
 		                (cl.beat_ns % 1000000000) / 1000 };
 	struct timeval claim = { 0, CLUSTER_CLAIM_MS * 1000 };
 
+	const struct store_backend *be = batch_backend();
+
+	/* Channel messages are claimed through these (channel.h): a store
+	 * wrapper without them (storeq.h) cannot run a cluster node. */
+	if (be == NULL || be->msg_claim == NULL || be->msg_ack == NULL ||
+	    be->msg_renew == NULL || be->msg_release == NULL ||
+	    be->channel_lock == NULL)
+		return -ENOTSUP;
 	cl.base = base;
 	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
