@@ -682,6 +682,12 @@ channel_grant(const char *name, const struct channel_who *who, bool is_gid,
 	*ret_wrote = false;
 	if (who->uid != 0 && who->uid != channel_name_owner(name))
 		return -EACCES;
+	/* Cluster mode: made, or granted, on another node since the last
+	 * read of the channels? */
+	if (chan.cluster && revoke &&
+	    ((ch = channel_get(name, false)) == NULL || !ch->owned) &&
+	    (r = channel_cluster_lock(name)) < 0)
+		return r;
 	/* Revoking on a channel nobody used takes nothing: it is not made
 	 * for that. */
 	if (revoke && ((ch = channel_get(name, false)) == NULL || !ch->owned))

@@ -12,7 +12,8 @@
 #      with claims of unclaimed rows made impossible by a trigger).
 #   2. As root (setpriv): a grant made on node 1 lets another uid
 #      subscribe on node 3 and receive a fire made on node 1; a revoke
-#      on node 1 then refuses its new subscription on node 3.
+#      on node 1 then refuses its new subscription on node 3, and a
+#      revoke on node 3 of a grant node 1 just made takes effect.
 #   3. A subscriber on node 3 that never acks holds messages of channel
 #      "hold" (node 3's claims); node 3 is killed (SIGKILL): a survivor
 #      reaps its claims and a subscriber on node 1 gets every one of
@@ -189,8 +190,15 @@ if [ -n "$as_root" ]; then
 	as 3 "$NOBODY" watch 0:shared --count 1 --timeout 2s >/dev/null 2>"$dir/g2"
 	check "  and after a revoke on node 1, is refused on node 3" \
 		grep -q "has not granted you subscribe" "$dir/g2"
+	# A revoke on node 3 right after the grant on node 1 (before node 3
+	# read the channels again) takes effect too.
+	ctl 1 channel grant shared2 --uid "$NOBODY" --subscribe >/dev/null
+	ctl 3 channel revoke shared2 --uid "$NOBODY" --subscribe >/dev/null
+	check "a revoke on node 3 of node 1's fresh grant takes effect" \
+		test "$(sql "SELECT coalesce(octet_length(grants), 0) FROM
+			evd.channels WHERE name = '0:shared2'")" = 0
 else
-	echo "# part 3 (grants across nodes) needs root and setpriv: skipped"
+	echo "# part 2 (grants across nodes) needs root and setpriv: skipped"
 fi
 
 # --- 3. a killed node's unacked messages go to another node ---
