@@ -11,6 +11,17 @@
  * Delivery never happens inside conn_flush_all: pumps from there are
  * deferred to the next loop turn, so the store writes they cause belong
  * to a batch that commits before the events leave.
+ *
+ * Cluster mode (channel.h): every message in memory is a claim of this
+ * node (held: fire id -> msg, with its fence), made by a claim, at
+ * insert, or adopted at a reload; nothing else is loaded, so no two
+ * nodes deliver a message at once unless a claim lapsed (a stalled or
+ * dead node's: at-least-once). A claim found lost (renewal, ack) is
+ * dropped from memory wherever the message was; one claimed again while
+ * still held (its lease lapsed, this node took it back) keeps its place
+ * with the new fence. Messages of a channel with no subscriber left are
+ * given back at the next claim tick, not from the subscriber's end,
+ * which may run inside conn_flush_all (no batch to write in).
  */
 #include "channel.h"
 
@@ -53,6 +64,7 @@ struct msg {
 	int64_t fired_rt_ns;
 	int64_t lateness_ns;
 	uint32_t attempts;       /* deliveries made */
+	uint64_t fence;          /* cluster mode: this node's claim */
 	uint32_t max_attempts;
 	uint8_t delivery;
 	uint8_t where;           /* enum msg_where */
@@ -66,6 +78,10 @@ struct msg {
 TAILQ_HEAD(msg_list, msg);
 
 #define MSG_OF(n) ((struct msg *)((char *)(n) - offsetof(struct msg, tq)))
+
+/* Cluster mode: messages a channel's subscribers here may hold at most
+ * (channel_cluster_want). */
+#define CHANNEL_CLAIM_MAX 1000
 
 /* Owner: its channel. One per (connection, channel). */
 struct sub {
@@ -131,6 +147,13 @@ static _Thread_local struct {
 	uint64_t rand_state;
 	struct channel_stats stats;
 	size_t unloadable; /* messages the last reload left out */
+	/* Cluster mode (channel.h). */
+	bool cluster;
+	struct idmap *held;     /* fire id -> msg: every claim held */
+	struct idmap *claimed_new; /* fire ids claimed at insert, not yet
+	                            * published (channel_claims_new) */
+	int64_t acl_read_ns;    /* monotonic: owners and grants last read */
+	uint64_t claims_lost;   /* for the log */
 } chan;
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
@@ -139,6 +162,8 @@ static void channel_unflight(struct msg *);
 static void channel_requeue(struct msg *);
 static void channel_arm_timed(void);
 static void channel_pump_later(struct channel *);
+static int channel_load_acl_cb(const struct store_channel *, void *);
+static int channel_cluster_lock(const char *);
 
 int
 channel_init(struct event_base *base)
@@ -151,6 +176,8 @@ channel_init(struct event_base *base)
 	    (chan.inflight = idmap_new()) == NULL ||
 	    (chan.by_conn = idmap_new()) == NULL ||
 	    (chan.owned = idmap_new()) == NULL ||
+	    (chan.held = idmap_new()) == NULL ||
+	    (chan.claimed_new = idmap_new()) == NULL ||
 	    (chan.timed = timerq_new()) == NULL)
 		return -ENOMEM;
 	chan.timed_ev = evtimer_new(base, channel_timed_cb, NULL);
@@ -165,6 +192,8 @@ msg_free(struct msg *m)
 {
 	if (m == NULL)
 		return;
+	if (chan.held != NULL && idmap_get(chan.held, m->fire_id) == m)
+		idmap_del(chan.held, m->fire_id);
 	quota_release(m->owner, QUOTA_MESSAGE, m->payload_len);
 	if (m->reason != NULL)
 		quota_release(m->owner, QUOTA_BYTES, strlen(m->reason));
@@ -288,6 +317,8 @@ channel_shutdown(void)
 	strmap_free(chan.by_name);
 	idmap_free(chan.inflight);
 	idmap_free(chan.by_conn);
+	idmap_free(chan.held);
+	idmap_free(chan.claimed_new);
 	timerq_free(chan.timed);
 	if (chan.timed_ev != NULL)
 		event_free(chan.timed_ev);
@@ -563,6 +594,13 @@ channel_authorize(const char *name, const struct channel_who *who, int right,
 	*ret_wrote = false;
 	if (owner == (uid_t)-1)
 		return -EINVAL;
+	/* Cluster mode: another node may have made it (and granted rights
+	 * on it) since the last read of the channels. */
+	if (chan.cluster && (ch == NULL || !ch->owned)) {
+		if ((r = channel_cluster_lock(name)) < 0)
+			return r;
+		ch = channel_get(name, false);
+	}
 	if (ch != NULL && ch->owned)
 		return (channel_rights(ch, who) & right) == right ? 0 : -EACCES;
 	/* Not yet in the store: nobody was granted anything on it, and
@@ -644,12 +682,22 @@ channel_grant(const char *name, const struct channel_who *who, bool is_gid,
 	*ret_wrote = false;
 	if (who->uid != 0 && who->uid != channel_name_owner(name))
 		return -EACCES;
+	/* Cluster mode: made, or granted, on another node since the last
+	 * read of the channels? */
+	if (chan.cluster && revoke &&
+	    ((ch = channel_get(name, false)) == NULL || !ch->owned) &&
+	    (r = channel_cluster_lock(name)) < 0)
+		return r;
 	/* Revoking on a channel nobody used takes nothing: it is not made
 	 * for that. */
 	if (revoke && ((ch = channel_get(name, false)) == NULL || !ch->owned))
 		return 0;
 	if ((r = channel_authorize(name, who, CHANNEL_RIGHT_SUBSCRIBE,
 	                           ret_wrote)) < 0)
+		return r;
+	/* Cluster mode: the grants as the store has them, locked until the
+	 * batch commits, so that no other node's grant is overwritten. */
+	if (chan.cluster && (r = channel_cluster_lock(name)) < 0)
 		return r;
 	if ((ch = channel_get(name, false)) == NULL)
 		return -ENOMEM; /* authorize made it */
@@ -743,8 +791,12 @@ channel_load_acl_cb(const struct store_channel *sc, void *arg)
 	    channel_name_owner(sc->name) != sc->owner ||
 	    !channel_name_valid(strchr(sc->name, ':') + 1) ||
 	    n > CHANNEL_MAX_GRANTS) {
-		log_warnx("store: channel row %s (owner %u) is not "
-		          "usable; ignored", sc->name, (unsigned)sc->owner);
+		/* arg non-NULL: a cluster node's periodic re-read, which said
+		 * so when it loaded the store at start. */
+		if (arg == NULL)
+			log_warnx("store: channel row %s (owner %u) is not "
+			          "usable; ignored",
+			          sc->name, (unsigned)sc->owner);
 		return 0;
 	}
 	if ((ch = channel_get(sc->name, true)) == NULL)
@@ -874,9 +926,51 @@ channel_store_update(struct store *s, const struct msg *m, bool dead)
 	sm.delivery = m->delivery;
 	sm.dead = dead;
 	sm.reason = m->reason;
+	sm.fence = m->fence;
 	if ((r = batch_backend()->update_msg(s, &sm)) < 0)
 		batch_fail(r);
 	return r;
+}
+
+/* Deletes m from the store (acked, purged, delivered at most once): in
+ * cluster mode fenced, -ESTALE when this node's claim on it is lost. */
+static int
+channel_store_ack(struct store *s, const struct msg *m)
+{
+	if (chan.cluster)
+		return batch_backend()->msg_ack(s, m->fire_id, m->fence);
+	return batch_backend()->ack(s, m->fire_id);
+}
+
+/* Cluster mode: m's claim is lost (another node has it, or will): it
+ * leaves memory wherever it is, uncounted as a delivery. */
+static void
+channel_forget(struct msg *m)
+{
+	struct channel *ch = m->ch;
+
+	switch (m->where) {
+	case MSG_READY:
+		TAILQ_REMOVE(&ch->ready, m, link);
+		ch->nready--;
+		chan.stats.queued--;
+		break;
+	case MSG_BACKOFF:
+		timerq_remove(chan.timed, &m->tq);
+		ch->nbackoff--;
+		chan.stats.queued--;
+		break;
+	case MSG_INFLIGHT:
+		channel_unflight(m);
+		break;
+	case MSG_DEAD:
+		TAILQ_REMOVE(&ch->dead, m, link);
+		ch->ndead--;
+		chan.stats.dead--;
+		break;
+	}
+	msg_free(m);
+	channel_pump_later(ch); /* frees it if nothing is left */
 }
 
 /*
@@ -899,8 +993,15 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	chan.stats.queued--;
 	m->attempts++;
 	if (m->delivery == EVD_DELIVERY_AT_MOST_ONCE) {
-		if ((st = batch_store()) == NULL ||
-		    batch_backend()->ack(st, m->fire_id) < 0 ||
+		if ((st = batch_store()) != NULL &&
+		    (r = channel_store_ack(st, m)) == -ESTALE) {
+			/* Another node's now: it delivers it, not this one
+			 * (m is in no list any more). */
+			chan.claims_lost++;
+			msg_free(m);
+			return 0;
+		}
+		if (st == NULL || r < 0 ||
 		    channel_record(st, m, EVD_RUN_DELIVERED,
 		                   "delivered at most once") < 0) {
 			m->attempts--;
@@ -915,6 +1016,17 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 		r = conn_send(c, &reply);
 		msg_free(m);
 		return r;
+	}
+	/* Cluster mode: the delivery is counted in the store before it
+	 * leaves, so that a redelivery on another node counts on. */
+	if (chan.cluster &&
+	    ((st = batch_store()) == NULL ||
+	     channel_store_update(st, m, false) < 0)) {
+		m->attempts--;
+		TAILQ_INSERT_HEAD(&ch->ready, m, link);
+		ch->nready++;
+		chan.stats.queued++;
+		return -EAGAIN;
 	}
 	if ((r = idmap_put(chan.inflight, m->fire_id, m)) < 0) {
 		m->attempts--;
@@ -1008,7 +1120,12 @@ msg_from_fire(const struct channel_fire *f, struct channel *ch)
 	                                       : CHANNEL_DEFAULT_MAX_ATTEMPTS;
 	m->delivery = (uint8_t)f->delivery;
 	m->ch = ch;
+	m->fence = f->fence;
 	if (f->reason != NULL && msg_set_reason(m, f->reason) < 0) {
+		msg_free(m);
+		return NULL;
+	}
+	if (chan.cluster && idmap_put(chan.held, m->fire_id, m) < 0) {
 		msg_free(m);
 		return NULL;
 	}
@@ -1018,9 +1135,29 @@ msg_from_fire(const struct channel_fire *f, struct channel *ch)
 int
 channel_publish(const struct channel_fire *f)
 {
+	struct channel_fire cf;
 	struct channel *ch;
 	struct msg *m;
 
+	if (chan.cluster) {
+		/* A fire of this node, claimed as it was inserted. */
+		if (f->fence == 0 &&
+		    idmap_del(chan.claimed_new, f->fire_id) != NULL) {
+			cf = *f;
+			cf.fence = 1;
+			f = &cf;
+		}
+		/* Unclaimed: it waits in the store for a node that claims
+		 * it (perhaps this one, at its next claim tick). */
+		if (f->fence == 0)
+			return 0;
+		/* Claimed again while held (its lease had lapsed): the same
+		 * message, under the new claim. */
+		if ((m = idmap_get(chan.held, f->fire_id)) != NULL) {
+			m->fence = f->fence;
+			return 0;
+		}
+	}
 	if ((ch = channel_get(f->channel, true)) == NULL)
 		return -ENOMEM;
 	if ((m = msg_from_fire(f, ch)) == NULL) {
@@ -1147,7 +1284,23 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 		return -ENOENT;
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
-	r = batch_backend()->ack(s, fire_id);
+	r = channel_store_ack(s, m);
+	if (r == -ESTALE) {
+		/* Cluster mode: this node lost its claim (its lease lapsed, a
+		 * peer reaped it): the ack cannot hold, another node delivers
+		 * it again; the subscriber hears so. */
+		chan.claims_lost++;
+		log_about(LOG_LEVEL_INFO,
+			  &(struct log_about){.timer_id = m->timer_id,
+			                      .fire_id = fire_id,
+			                      .channel = m->ch->name},
+			  "fire %" PRIu64 " on %s: not acked: this node's claim "
+			  "on it was lost; another node delivers it again",
+			  fire_id, m->ch->name);
+		channel_forget(m);
+		channel_arm_timed();
+		return -ESTALE;
+	}
 	if (r < 0 && r != -ENOENT) {
 		batch_fail(r);
 		return -EIO;
@@ -1453,6 +1606,7 @@ channel_load_cb(const struct store_msg *sm, void *arg)
 	f.attempts = sm->attempts;
 	f.dead = sm->dead;
 	f.reason = sm->reason;
+	f.fence = sm->fence;
 	(*(size_t *)arg)++;
 	return channel_publish(&f);
 }
@@ -1467,6 +1621,13 @@ channel_reload(const struct store_backend *be, struct store *s)
 	channel_drop_backoff();
 	while ((ch = strmap_next(chan.by_name, &iter, NULL, NULL)) != NULL)
 		channel_drop_messages(ch);
+	/* Fires claimed at insert in a batch that was lost: their rows are
+	 * gone with it. */
+	if (chan.claimed_new != NULL && idmap_size(chan.claimed_new) > 0) {
+		idmap_free(chan.claimed_new);
+		if ((chan.claimed_new = idmap_new()) == NULL)
+			return -ENOMEM;
+	}
 	/* Delivery waits for the next loop turn (publish pumps only into
 	 * subscribers, which a restart has none of, and a reload's
 	 * deliveries belong to the next batch). */
@@ -1623,9 +1784,11 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			continue;
 		if ((s = batch_store()) == NULL)
 			return n > 0 ? (*ret_count = n, 0) : -EAGAIN;
-		if (purge)
-			r = batch_backend()->ack(s, m->fire_id);
-		else {
+		if (purge) {
+			r = channel_store_ack(s, m);
+			if (r == -ESTALE)
+				r = -ENOENT; /* another node's: gone here */
+		} else {
 			m->attempts = 0;
 			r = channel_store_update(s, m, false);
 		}
@@ -1717,8 +1880,8 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		next = TAILQ_NEXT(m, link);
 		if (has_from && m->owner != from)
 			continue;
-		if ((r = batch_backend()->ack(s, m->fire_id)) < 0 &&
-		    r != -ENOENT) {
+		if ((r = channel_store_ack(s, m)) < 0 && r != -ENOENT &&
+		    r != -ESTALE) {
 			batch_fail(r);
 			return -EIO;
 		}
@@ -1738,8 +1901,8 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		TAILQ_REMOVE(&a.out, m, link);
 		/* Memory follows the store only if the batch commits: a
 		 * failed one is rebuilt from the store (batch.h). */
-		if (err == 0 && (r = batch_backend()->ack(s, m->fire_id)) < 0 &&
-		    r != -ENOENT) {
+		if (err == 0 && (r = channel_store_ack(s, m)) < 0 &&
+		    r != -ENOENT && r != -ESTALE) {
 			batch_fail(r);
 			err = -EIO;
 		}
@@ -1768,4 +1931,232 @@ void
 channel_get_stats(struct channel_stats *ret)
 {
 	*ret = chan.stats;
+}
+
+void
+channel_set_cluster(bool on)
+{
+	chan.cluster = on;
+}
+
+bool
+channel_claims_new(const char *name, uint64_t fire_id)
+{
+	struct channel *ch;
+
+	if (!chan.cluster || (ch = channel_get(name, false)) == NULL ||
+	    ch->nsubs == 0)
+		return false;
+	/* Out of memory: inserted unclaimed, for a claim tick to take. */
+	idmap_del(chan.claimed_new, fire_id);
+	return idmap_put(chan.claimed_new, fire_id, (void *)1) == 0;
+}
+
+/* Gives back, in batch s, the messages held for channels no subscriber
+ * of this node has any more (their last one left, was dropped or
+ * revoked): claimable at once by any node. */
+static int
+channel_cluster_release(struct store *s)
+{
+	struct store_renewal *rn = NULL, *grown;
+	size_t n = 0, cap = 0, it = 0, i;
+	struct msg *m;
+	uint64_t id;
+	int r;
+
+	while ((m = idmap_next(chan.held, &it, &id)) != NULL) {
+		if (m->ch->nsubs > 0)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 64 : 2 * cap;
+			grown = reallocarray(rn, cap, sizeof(*rn));
+			if (grown == NULL) {
+				free(rn);
+				return 0; /* at the next tick */
+			}
+			rn = grown;
+		}
+		rn[n].id = id;
+		rn[n].fence = m->fence;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	if ((r = batch_backend()->msg_release(s, rn, n)) < 0) {
+		free(rn);
+		batch_fail(r);
+		return r;
+	}
+	/* Memory follows the store only if the batch commits: a failed one
+	 * is rebuilt from the store (adopting them again). */
+	for (i = 0; i < n; i++)
+		if ((m = idmap_get(chan.held, rn[i].id)) != NULL)
+			channel_forget(m);
+	log_debug("cluster: gave back %zu messages of channels without a "
+	          "subscriber here", n);
+	free(rn);
+	return 0;
+}
+
+/* Owners and grants as the store has them now (another node may have
+ * made or granted a channel); a revoke made elsewhere drops the
+ * subscribers it concerns, as one made here does. */
+static int
+channel_cluster_acl(struct store *s)
+{
+	struct channel *ch;
+	size_t it = 0;
+	int r;
+
+	if ((r = batch_backend()->load_channels(s, channel_load_acl_cb,
+	                                        &chan)) < 0)
+		return r;
+	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL)
+		if (ch->nsubs > 0 && ch->owned)
+			channel_drop_unauthorized(ch);
+	return 0;
+}
+
+/* How many messages a channel's subscribers here may hold at once
+ * (ready, backing off or in flight): enough to keep each one's window
+ * full, so that other nodes' subscribers get the rest. */
+static uint32_t
+channel_cluster_want(const struct channel *ch)
+{
+	const struct sub *s;
+	size_t want = 0, held = ch->nready + ch->nbackoff + ch->ninflight;
+
+	TAILQ_FOREACH(s, &ch->subs, link)
+		want += 2 * (size_t)s->max_inflight;
+	if (want > CHANNEL_CLAIM_MAX)
+		want = CHANNEL_CLAIM_MAX;
+	return held >= want ? 0 : (uint32_t)(want - held);
+}
+
+int
+channel_cluster_claim(void)
+{
+	const char **names = NULL;
+	uint32_t *limits = NULL;
+	size_t n = 0, cap = 0, it = 0, got = 0;
+	int64_t now = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	struct channel *ch;
+	struct store *s;
+	int r = 0;
+
+	if (!chan.cluster || (s = batch_store()) == NULL)
+		return 0;
+	/* The read first: before the writes below open the transaction. */
+	if (now - chan.acl_read_ns >= CHANNEL_ACL_REFRESH_NS) {
+		if ((r = channel_cluster_acl(s)) < 0) {
+			batch_fail(r);
+			return r;
+		}
+		chan.acl_read_ns = now;
+	}
+	if ((r = channel_cluster_release(s)) < 0)
+		return r;
+	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL) {
+		uint32_t want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
+
+		if (want == 0)
+			continue;
+		if (n == cap) {
+			const char **nn;
+			uint32_t *nl;
+
+			cap = cap == 0 ? 16 : 2 * cap;
+			nn = reallocarray(names, cap, sizeof(*names));
+			if (nn != NULL)
+				names = nn;
+			nl = reallocarray(limits, cap, sizeof(*limits));
+			if (nl != NULL)
+				limits = nl;
+			if (nn == NULL || nl == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+		names[n] = ch->name;
+		limits[n] = want;
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	r = batch_backend()->msg_claim(s, names, limits, n, channel_load_cb,
+	                               &got);
+	if (r < 0) {
+		batch_fail(r);
+		goto out;
+	}
+	r = (int)got;
+	channel_arm_timed();
+out:
+	free(names);
+	free(limits);
+	return r;
+}
+
+int
+channel_cluster_renew(void)
+{
+	size_t n, i = 0, it = 0, lost = 0;
+	struct store_renewal *rn;
+	struct store *s;
+	struct msg *m;
+	uint64_t id;
+	int r;
+
+	if (!chan.cluster || (n = idmap_size(chan.held)) == 0 ||
+	    (s = batch_store()) == NULL)
+		return 0;
+	if ((rn = calloc(n, sizeof(*rn))) == NULL)
+		return -ENOMEM; /* again at the next pass */
+	while (i < n && (m = idmap_next(chan.held, &it, &id)) != NULL) {
+		rn[i].id = id;
+		rn[i].fence = m->fence;
+		i++;
+	}
+	if ((r = batch_backend()->msg_renew(s, rn, i)) < 0) {
+		free(rn);
+		batch_fail(r);
+		return r;
+	}
+	for (n = i, i = 0; i < n; i++) {
+		if (rn[i].kept || (m = idmap_get(chan.held, rn[i].id)) == NULL)
+			continue;
+		channel_forget(m);
+		lost++;
+	}
+	free(rn);
+	if (lost > 0) {
+		chan.claims_lost += lost;
+		log_info("cluster: %zu channel messages held here were claimed "
+		         "elsewhere (claims lost: %" PRIu64 "); they are "
+		         "delivered there",
+		         lost, chan.claims_lost);
+		channel_arm_timed();
+	}
+	return 0;
+}
+
+/* Cluster mode: reads channel name's row into memory (made and owned
+ * if the store has it), locked until the batch ends. 0, -EAGAIN (the
+ * store refuses writes), or -EIO (the batch is lost). */
+static int
+channel_cluster_lock(const char *name)
+{
+	struct store *s;
+	int r;
+
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	if ((r = batch_backend()->channel_lock(s, name, channel_load_acl_cb,
+	                                       NULL)) < 0) {
+		if (r == -ENOMEM)
+			return r;
+		batch_fail(r);
+		return -EIO;
+	}
+	return 0;
 }

@@ -21,6 +21,24 @@
  *
  * Messages are durable: every change is written to the store in the
  * current batch (batch.h) before memory changes.
+ *
+ * Cluster mode (channel_set_cluster; several nodes on one PostgreSQL):
+ * the database's evd.messages is the queue, and memory holds only the
+ * messages this node claimed (consumer, lease, fence: store.h), for
+ * channels it has subscribers of. A channel fire is inserted unclaimed
+ * (any node's subscribers may get it), or claimed by the firing node
+ * when it has a subscriber (channel_claims_new). Each claim tick
+ * (channel_cluster_claim) claims more for subscribed channels, gives
+ * back what a channel with no subscriber left holds, and re-reads the
+ * channels' owners and grants (shared: a grant made on one node holds
+ * on every node); channel_cluster_renew renews what is held. An ack is
+ * a fenced delete: an ack of a message whose claim this node lost is
+ * refused (-ESTALE; the subscriber hears NOT_FOUND, as for any message
+ * no longer awaiting its ack), and another node delivers it again. Attempts are
+ * written at each delivery, so a redelivery elsewhere counts on. What a
+ * node does not hold it does not show: queued and dead counts, peek,
+ * dead letters and purges see this node's claims only, and
+ * CHANNEL_MAX_QUEUED bounds what a node holds, not the database.
  */
 #ifndef EVD_CHANNEL_H
 #define EVD_CHANNEL_H
@@ -86,6 +104,9 @@ struct channel_fire {
 	uint32_t attempts;     /* deliveries already made (reload) */
 	bool dead;             /* in the dead-letter list (reload) */
 	const char *reason;    /* why the last delivery failed (reload) */
+	/* Cluster mode: this node's claim on it (0: none; the message
+	 * then waits in the store for whichever node claims it). */
+	uint64_t fence;
 };
 
 struct channel_stats {
@@ -257,5 +278,26 @@ long channel_peek(uid_t uid, const char *name, struct Evd__Fired *out,
                   size_t max, bool *ret_more);
 
 void channel_get_stats(struct channel_stats *ret);
+
+/* Cluster mode (see the top): on from start-up (before channel_reload)
+ * on a cluster node; never turned off. */
+void channel_set_cluster(bool on);
+/* Whether fire fire_id into name is claimed by this node as it is
+ * inserted (struct store_msg.claim): cluster mode, and this node has a
+ * subscriber of name. If so it is recorded, and channel_publish of that
+ * fire id holds it under that claim (fence 1) whatever the subscribers
+ * are by then; a fire never published (its batch lost) is forgotten at
+ * the next channel_reload. */
+bool channel_claims_new(const char *name, uint64_t fire_id);
+/* One claim tick, in this iteration's batch: claims messages for
+ * subscribed channels, gives back those of channels without a
+ * subscriber, and re-reads owners and grants (each
+ * CHANNEL_ACL_REFRESH_NS).
+ * Returns how many were claimed, or -errno (the batch is failed). */
+int channel_cluster_claim(void);
+/* Renews every claim held, in the batch; what was lost is dropped from
+ * memory (a subscriber's ack of it is then NOT_FOUND). 0 or -errno. */
+int channel_cluster_renew(void);
+#define CHANNEL_ACL_REFRESH_NS (INT64_C(1000) * 1000000)
 
 #endif

@@ -49,7 +49,14 @@
  *	heartbeat's events run between turns (channel fires wait for
  *	nothing within a turn; a one-shot exec timer still renews its
  *	claim at once, a round trip each, and a hook's end retires its
- *	claim at once: a burst of those can still hold a turn long).
+ *	claim at once: a burst of those can still hold a turn long);
+ *	channel messages (channel.h, cluster mode) are claimed on the
+ *	same tick as timers, and on an evd_msg notification (a hint that
+ *	one waits unclaimed: LISTEN on the node connection, sent again
+ *	after each reconnect before the first beat), and renewed on the
+ *	same pass as hooks' claims; a dead node's message claims are
+ *	reaped with its timer claims, and a leaving node gives its own
+ *	back.
  */
 #include "cluster.h"
 
@@ -61,6 +68,7 @@
 #include <event2/event.h>
 
 #include "batch.h"
+#include "channel.h"
 #include "clock.h"
 #include "exec.h"
 #include "idmap.h"
@@ -91,6 +99,7 @@ static struct {
 	struct event *beat_ev, *read_ev, *claim_ev, *lapse_ev, *drop_ev;
 	struct event *stall_ev; /* the statement in flight: its bound */
 	struct event *more_ev; /* claims again next turn (a full batch) */
+	struct event *msg_ev;  /* claims messages next turn (a hint) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
@@ -623,6 +632,14 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	while (store_pg_node_notified(cl.node, &id) == 1)
 		if (sched_cancelled_elsewhere(id))
 			cl.st.cancelled_elsewhere++;
+	/* A message waits unclaimed: claim messages on the next turn, not
+	 * at the next tick (many hints, one claim). */
+	if (store_pg_node_msg_hint(cl.node) &&
+	    !evtimer_pending(cl.msg_ev, NULL)) {
+		static const struct timeval zero = { 0, 0 };
+
+		evtimer_add(cl.msg_ev, &zero);
+	}
 	/* Made anew each time: within one step of a connect libpq may
 	 * close its socket and open another (the next host, an SSL retry)
 	 * that reuses the number, which epoll forgot with the old one. */
@@ -640,20 +657,31 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (b.kind == STORE_PG_CONNECTED) {
 		log_notice("cluster: node %s: connected to the database again",
 		           cl.st.node);
+		/* It listens again already (read said so once the LISTEN
+		 * was answered); messages hinted meanwhile were missed:
+		 * claim now rather than at the tick. */
 		cluster_watch();
 		cluster_beat_cb(-1, 0, NULL);
+		if (!evtimer_pending(cl.msg_ev, NULL)) {
+			static const struct timeval zero = { 0, 0 };
+
+			evtimer_add(cl.msg_ev, &zero);
+		}
 		return;
 	}
 	if (b.kind == STORE_PG_BEAT) {
 		cluster_beat_done(&b);
 		return;
 	}
-	if (b.reaped_nodes > 0 || b.reaped_timers > 0) {
+	if (b.reaped_nodes > 0 || b.reaped_timers > 0 ||
+	    b.reaped_messages > 0) {
 		cl.st.reaped_nodes += b.reaped_nodes;
 		cl.st.reaped_timers += b.reaped_timers;
 		log_notice("cluster: node %s reaped %" PRIu64 " dead nodes, "
-		           "%" PRIu64 " of their claims pending again",
-		           cl.st.node, b.reaped_nodes, b.reaped_timers);
+		           "%" PRIu64 " of their claims pending again, "
+		           "%" PRIu64 " of their messages claimable again",
+		           cl.st.node, b.reaped_nodes, b.reaped_timers,
+		           b.reaped_messages);
 		event_active(cl.claim_ev, EV_TIMEOUT, 0);
 	}
 }
@@ -721,12 +749,19 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		if (cl.adopt)
 			return;
 	}
+	/* Messages first: the channels' re-read (each second) is a read,
+	 * sent before this tick's first write opens the transaction, which
+	 * it would otherwise hold open a round trip longer. Failures fail
+	 * the batch, and are tried again next tick. */
+	(void)channel_cluster_claim();
 	if ((s = batch_store()) == NULL)
 		return;
 	/* A quarter of T: two passes may fail (their batches lost) before
 	 * a claim's lease runs out. */
 	if (cluster_now() - cl.renewed_ns >= cl.claim_ns / 4) {
 		cluster_renew(s);
+		if (batch_store() != NULL)
+			(void)channel_cluster_renew();
 		if ((s = batch_store()) == NULL)
 			return;
 	}
@@ -749,6 +784,19 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* An evd_msg hint: messages only (timers have their own tick). */
+static void
+cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int n;
+
+	if (!lease_live(cl.lease, cluster_now()) || cl.adopt)
+		return;
+	if ((n = channel_cluster_claim()) > 0)
+		log_debug("cluster: node %s claimed %d messages on a hint",
+		          cl.st.node, n);
+}
+
 int
 cluster_start(struct event_base *base)
 {
@@ -756,22 +804,32 @@ cluster_start(struct event_base *base)
 		                (cl.beat_ns % 1000000000) / 1000 };
 	struct timeval claim = { 0, CLUSTER_CLAIM_MS * 1000 };
 
+	const struct store_backend *be = batch_backend();
+
+	/* Channel messages are claimed through these (channel.h): a store
+	 * wrapper without them (storeq.h) cannot run a cluster node. */
+	if (be == NULL || be->msg_claim == NULL || be->msg_ack == NULL ||
+	    be->msg_renew == NULL || be->msg_release == NULL ||
+	    be->channel_lock == NULL)
+		return -ENOTSUP;
 	cl.base = base;
 	cl.be = batch_backend();
 	cl.s = batch_store_ro();
 	cl.beat_ev = event_new(base, -1, EV_PERSIST, cluster_beat_cb, NULL);
 	cl.claim_ev = event_new(base, -1, EV_PERSIST, cluster_claim_cb, NULL);
 	cl.more_ev = evtimer_new(base, cluster_claim_cb, NULL);
+	cl.msg_ev = evtimer_new(base, cluster_msg_cb, NULL);
 	cl.lapse_ev = evtimer_new(base, cluster_lapse_cb, NULL);
 	cl.stall_ev = evtimer_new(base, cluster_stall_cb, NULL);
 	cl.drop_ev = event_new(base, -1, 0, cluster_drop_cb, NULL);
 	if (cl.beat_ev == NULL || cl.claim_ev == NULL || cl.more_ev == NULL ||
-	    cl.lapse_ev == NULL || cl.stall_ev == NULL ||
+	    cl.lapse_ev == NULL || cl.stall_ev == NULL || cl.msg_ev == NULL ||
 	    cl.drop_ev == NULL || event_add(cl.beat_ev, &beat) < 0 ||
 	    event_add(cl.claim_ev, &claim) < 0)
 		return -ENOMEM;
 	sched_set_cluster(&cluster_ops);
 	exec_set_gate(cluster_gate_cb);
+	channel_set_cluster(true);
 	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
 	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
 	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,
@@ -819,6 +877,8 @@ cluster_shutdown(void)
 		event_free(cl.claim_ev);
 	if (cl.more_ev != NULL)
 		event_free(cl.more_ev);
+	if (cl.msg_ev != NULL)
+		event_free(cl.msg_ev);
 	if (cl.lapse_ev != NULL)
 		event_free(cl.lapse_ev);
 	if (cl.stall_ev != NULL)

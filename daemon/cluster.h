@@ -99,7 +99,8 @@ int cluster_open(const char *conninfo, int64_t death_ns, int64_t beat_ns,
 const char *cluster_node_id(void);
 int64_t cluster_claim_ns(void);
 /* Starts heartbeats, claims and reaps on base, over the open store (batch
- * adopted it), and installs the scheduler's hooks. 0 or -ENOMEM. */
+ * adopted it), and installs the scheduler's hooks. 0, -ENOMEM, or
+ * -ENOTSUP when the store (as batch wraps it) has no message claims. */
 int cluster_start(struct event_base *base);
 /* evd stops: hooks killed from now on did not run to their end, so
  * their timers are not retired (the claims go back to the others). */

@@ -84,6 +84,10 @@ deliver_stage(const struct fire *f, struct store *s)
 	sm.lateness_ns = f->lateness_ns;
 	sm.max_attempts = f->max_attempts;
 	sm.delivery = f->delivery;
+	/* Cluster mode: claimed at insert when a subscriber is here
+	 * (channel_publish then holds it under fence 1), saving a claim's
+	 * round trip; else any node's subscriber may claim it. */
+	sm.claim = channel_claims_new(f->channel, f->fire_id);
 	return batch_backend()->enqueue(s, &sm);
 }
 

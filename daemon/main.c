@@ -687,8 +687,10 @@ open_store(struct event_base *base, const struct config *c)
 	batch_init(base, be, s);
 	be = batch_backend();
 	s = batch_store_ro();
-	if (c->cluster && cluster_start(base) < 0)
-		fatalx("out of memory at start-up");
+	if (c->cluster && (r = cluster_start(base)) < 0)
+		fatalx(r == -ENOTSUP ? "cluster mode: this store cannot claim "
+		                       "channel messages"
+		                     : "out of memory at start-up");
 	if ((r = sched_reload_durable(be, s)) < 0 ||
 	    (r = channel_reload(be, s)) < 0)
 		fatalx("cannot load the %s store in %s: %s", be->name,

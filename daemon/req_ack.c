@@ -153,6 +153,21 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 	r = channel_ack(ctx->conn_id, m->fire_id);
 	if (r == -ENOENT)
 		goto notfound;
+	if (r == -ESTALE) {
+		/* Cluster mode: this node lost its claim on the message;
+		 * another node delivers it again. NOT_FOUND, as for any
+		 * message no longer awaiting this connection's ack (clients
+		 * take it as "redelivered"), with its own reason. A
+		 * reschedule made above must not land without the ack: the
+		 * batch is given up. */
+		if (s != NULL)
+			batch_fail(-ESTALE);
+		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
+		                "fire %" PRIu64 " was not acked: this node "
+		                "lost its claim on it (another node delivers "
+		                "it again)",
+		                m->fire_id);
+	}
 	if (r < 0) /* -EAGAIN, -EIO: the store */
 		return req_errno(ctx, r, NULL);
 	ctx->durable = true;

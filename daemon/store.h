@@ -133,6 +133,16 @@ struct store_msg {
 	 * visibility timeout), or NULL: written by enqueue and
 	 * update_msg, read back by load_messages. */
 	const char *reason;
+	/* Cluster mode (store_config.cluster_node): the message's claim.
+	 * enqueue: claim set claims it for this node at insert (fence 1, a
+	 * lease of claim_ns); otherwise it waits unclaimed for any node
+	 * with subscribers (msg_claim). load_messages hands over this
+	 * node's own claims only, each fenced anew, fence set (as claim()
+	 * does timers); update_msg is fenced by fence (a lost claim's
+	 * update changes nothing, and is no error). Ignored by a single
+	 * node. */
+	bool claim;
+	uint64_t fence;
 };
 
 /* A channel's owner and grants. grants is an opaque blob the channel
@@ -461,6 +471,35 @@ struct store_backend {
 	 * in between is answered as if the batch were whole: nothing of it
 	 * is kept). */
 	uint64_t (*fence_losses)(const struct store *s);
+
+	/* Cluster mode's channel messages (see struct store_msg). */
+	/* Claims, in the open batch, for each channels[i] at most
+	 * limits[i] messages, live or dead, that no node holds (never
+	 * claimed, given back, reaped) or whose claim lease lapsed,
+	 * oldest fire id first, skipping rows another node is claiming
+	 * now: each gets a new fence, this node as consumer and a lease
+	 * of claim_ns. cb as load_messages' (fence set). Returns the
+	 * number claimed or -errno. */
+	int (*msg_claim)(struct store *s, const char *const *channels,
+	                 const uint32_t *limits, size_t n, store_msg_cb cb,
+	                 void *arg);
+	/* Deletes a message this node holds with fence (an ack, a purge,
+	 * an at-most-once delivery). -ESTALE: it is no claim of this node
+	 * with this fence any more (reaped, lapsed and taken): another
+	 * node may deliver it. */
+	int (*msg_ack)(struct store *s, uint64_t fire_id, uint64_t fence);
+	/* As renew, for messages (id is the fire id): kept, lease_left_ns.
+	 * Returns how many were kept, or -errno. */
+	int (*msg_renew)(struct store *s, struct store_renewal *r, size_t n);
+	/* Gives back this node's claims r[0..n) (fenced): claimable at
+	 * once by any node, with a new fence. */
+	int (*msg_release)(struct store *s, const struct store_renewal *r,
+	                   size_t n);
+	/* Reads channel name's row (cb once, if there is one) and, in
+	 * cluster mode, locks it until the batch ends, so that a grant is
+	 * a read-modify-write no other node's grant interleaves with. */
+	int (*channel_lock)(struct store *s, const char *name,
+	                    store_channel_cb cb, void *arg);
 };
 
 /* The backend called name ("memory", "sqlite", "pg"), or NULL. */
@@ -482,6 +521,7 @@ struct store_pg_node_beat {
 	int kind;          /* STORE_PG_BEAT or STORE_PG_REAP */
 	bool fresh;        /* beat: the row was fresh (within D) on arrival */
 	uint64_t reaped_nodes, reaped_timers; /* reap */
+	uint64_t reaped_messages; /* reap: message claims given back */
 };
 #define STORE_PG_BEAT 1
 #define STORE_PG_REAP 2
@@ -512,6 +552,11 @@ int store_pg_node_reconnect(struct store_pg_node *n, char *err,
  * was lost (a reconnect starts: read() says 1 with kind
  * STORE_PG_CONNECTED when it is done), -ENOTCONN if it cannot start. */
 int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
+/* Whether an evd_msg notification (a message waits unclaimed) came
+ * since the last call (read takes them in; the connection listens from
+ * open, and again after a reconnect before read says it is done);
+ * clears it. A hint: claims stay the truth. */
+bool store_pg_node_msg_hint(struct store_pg_node *n);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);

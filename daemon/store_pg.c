@@ -5,7 +5,15 @@
  * pending timer with fence 0 and writes nothing, as sqlite's does. The
  * schema already has what several nodes need (timers.vis_at, claim_node,
  * attempts, state 'C' claimed; nodes; messages.vis_at, consumer, fence)
- * so that cluster mode adds queries, not a migration.
+ * so that cluster mode adds queries (schema 4 only indexes them).
+ *
+ * Cluster mode's messages (the ST_C_* message statements): a row is a
+ * node's while consumer names it and vis_at, its lease, has not passed;
+ * nobody's while consumer is NULL (vis_at NULL too) or the lease lapsed.
+ * Every claim, adoption, give-back and reap bumps fence, and the
+ * node's ack (a delete) and update present it: a node that lost a claim
+ * changes nothing of the row. A row inserted unclaimed NOTIFYs evd_msg
+ * in its transaction, a hint the nodes' node connections LISTEN for.
  *
  * Owns two connections: conn, the loop's (every call but flush), and
  * fconn, the sync thread's (flush only, and only with sync_full). Must
@@ -114,6 +122,9 @@
 #define OPEN_LOCK_TRIES 100
 #define MAX_PARAMS 24
 #define MAX_CONNINFO 48  /* keywords of a conninfo, ours included */
+/* Cluster mode: LISTEN/NOTIFY name of "a message waits unclaimed". */
+#define STORE_PG_MSG_CHANNEL "evd_msg"
+
 
 /* Version i + 1 of the schema is what migrations[i] leaves. Append only:
  * a released step is never edited. */
@@ -209,6 +220,11 @@ static const char *const store_pg_migrations[] = {
     "CREATE TABLE evd.owners (uid int8 PRIMARY KEY, name text NOT NULL,"
     " first_node text NOT NULL,"
     " first_seen timestamptz NOT NULL DEFAULT clock_timestamp());",
+    /* 4: cluster mode's message claims: by channel in fire id order
+     * (msg_claim), and a node's own (adopted, given back, reaped). */
+    "CREATE INDEX messages_channel ON evd.messages (channel, fire_id);"
+    "CREATE INDEX messages_consumer ON evd.messages (consumer)"
+    " WHERE consumer IS NOT NULL;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -278,6 +294,15 @@ enum store_pg_stmt {
 	ST_C_RUNS_MANY,
 	ST_C_RUNS_PRUNE,
 	ST_C_SCHEDULE_MANY,
+	/* Cluster mode's channel messages (store.h, struct store_msg). */
+	ST_C_ENQUEUE,
+	ST_C_MSG_ADOPT,
+	ST_C_MSG_ACK,
+	ST_C_UPDATE_MSG,
+	ST_C_MSG_CLAIM,
+	ST_C_MSG_RENEW,
+	ST_C_MSG_RELEASE,
+	ST_C_CHANNEL_LOCK,
 	ST_COUNT
 };
 
@@ -556,12 +581,28 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			 " AS r(rid, rfence, fin)"
 			 " WHERE t.id = r.rid AND t.fence = r.rfence"
 			 " AND t.state = 'C'",
-    [ST_C_ENQUEUE_MANY] = "INSERT INTO evd.messages (" MSG_COLS ")"
-			  " SELECT * FROM unnest($1::int8[], $2::int8[],"
+    /* ST_C_ENQUEUE for many: claimed at insert by this node ($15, a
+     * lease of $16 us) where $14 says so, else unclaimed, and then
+     * each channel with an unclaimed one announced once on evd_msg.
+     * One row per message inserted (PJ_MANY counts them). */
+    [ST_C_ENQUEUE_MANY] = "WITH i AS (INSERT INTO evd.messages (" MSG_COLS ","
+			  " consumer, fence, vis_at) SELECT f1, f2, f3, f4,"
+			  " f5, f6, f7, f8, f9, f10, f11, f12, f13,"
+			  " CASE WHEN c THEN $15::text END,"
+			  " CASE WHEN c THEN 1 ELSE 0 END,"
+			  " CASE WHEN c THEN clock_timestamp() +"
+			  " $16::int8 * interval '1 us' END"
+			  " FROM unnest($1::int8[], $2::int8[],"
 			  " $3::int8[], $4::text[], $5::bytea[], $6::int8[],"
 			  " $7::int8[], $8::int8[], $9::int8[], $10::int8[],"
-			  " $11::int4[], $12::bool[], $13::text[])"
-			  " ON CONFLICT DO NOTHING",
+			  " $11::int4[], $12::bool[], $13::text[], $14::bool[])"
+			  " AS u(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11,"
+			  " f12, f13, c)"
+			  " ON CONFLICT DO NOTHING RETURNING channel, consumer),"
+			  " n AS (SELECT pg_notify('" STORE_PG_MSG_CHANNEL "',"
+			  " d.channel) FROM (SELECT DISTINCT channel FROM i"
+			  " WHERE consumer IS NULL) d)"
+			  " SELECT 1 FROM i, (SELECT count(*) FROM n) x",
     /* ST_RUN_APPEND for many runs with no output, in two statements:
      * the prune (a statement of its own, so that it sees the runs just
      * added) keeps the newest $2 runs of each timer of $1, and returns
@@ -602,6 +643,69 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			   " channel, payload, misfire, delivery, downtime,"
 			   " max_attempts, fire_count, last_fired_rt_ns, exec,"
 			   " sched, paused) ON CONFLICT DO NOTHING",
+    /*
+     * Cluster mode's messages. A message is this node's while consumer
+     * is this node and vis_at (its claim's lease) has not passed; no
+     * node's (claimable) while consumer is NULL (vis_at NULL) or its
+     * lease lapsed. Every claim, adoption, reap and give-back bumps the
+     * fence, so a node that lost a claim can neither ack nor update it.
+     * A message inserted unclaimed is announced on evd_msg (a hint to
+     * the nodes' node connections; their claim tick is the truth).
+     */
+    [ST_C_ENQUEUE] = "WITH i AS (INSERT INTO evd.messages (" MSG_COLS ","
+		     " consumer, fence, vis_at) VALUES ($1, $2, $3, $4, $5,"
+		     " $6, $7, $8, $9, $10, $11, $12, $13,"
+		     " CASE WHEN $14::bool THEN $15::text END,"
+		     " CASE WHEN $14::bool THEN 1 ELSE 0 END,"
+		     " CASE WHEN $14::bool THEN clock_timestamp() +"
+		     " $16::int8 * interval '1 us' END)"
+		     " ON CONFLICT DO NOTHING RETURNING channel, consumer)"
+		     " SELECT 1 FROM i LEFT JOIN LATERAL (SELECT"
+		     " pg_notify('" STORE_PG_MSG_CHANNEL "', i.channel)"
+		     " WHERE i.consumer IS NULL) n ON true",
+    /* load_messages: this node's own claims, fenced anew. */
+    [ST_C_MSG_ADOPT] = "UPDATE evd.messages SET fence = fence + 1"
+		       " WHERE consumer = $1 RETURNING " MSG_COLS ", fence",
+    [ST_C_MSG_ACK] = "DELETE FROM evd.messages WHERE fire_id = $1"
+		     " AND fence = $2 AND consumer = $3",
+    [ST_C_UPDATE_MSG] = "UPDATE evd.messages SET attempts = $2, dead = $3,"
+			" reason = $4 WHERE fire_id = $1 AND fence = $5"
+			" AND consumer = $6",
+    /* $1 channels, $2 how many of each at most (text[], int8[]); $3
+     * this node, $4 the lease in us. */
+    [ST_C_MSG_CLAIM] = "WITH w AS (SELECT * FROM unnest($1::text[],"
+		       " $2::int8[]) AS w(wch, wlim)),"
+		       " c AS (SELECT x.fire_id AS cid FROM w CROSS JOIN"
+		       " LATERAL (SELECT fire_id FROM evd.messages"
+		       " WHERE channel = w.wch AND (vis_at IS NULL"
+		       " OR vis_at <= now()) ORDER BY fire_id LIMIT w.wlim"
+		       " FOR UPDATE SKIP LOCKED) x)"
+		       " UPDATE evd.messages m SET consumer = $3,"
+		       " fence = m.fence + 1, vis_at = clock_timestamp() +"
+		       " $4::int8 * interval '1 us' FROM c"
+		       " WHERE m.fire_id = c.cid"
+		       " RETURNING m.fire_id, m.timer_id, m.owner, m.channel,"
+		       " m.payload, m.due_rt_ns, m.fired_rt_ns, m.lateness_ns,"
+		       " m.attempts, m.max_attempts, m.delivery, m.dead,"
+		       " m.reason, m.fence",
+    [ST_C_MSG_RENEW] = "UPDATE evd.messages m SET vis_at = greatest(m.vis_at,"
+		       " clock_timestamp() + $3::int8 * interval '1 us')"
+		       " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		       " WHERE m.fire_id = r.rid AND m.fence = r.rfence"
+		       " AND m.consumer = $4"
+		       " RETURNING m.fire_id, (extract(epoch FROM m.vis_at -"
+		       " clock_timestamp()) * 1e9)::int8",
+    [ST_C_MSG_RELEASE] = "WITH u AS (UPDATE evd.messages m SET"
+			 " consumer = NULL, vis_at = NULL, fence = m.fence + 1"
+			 " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+			 " WHERE m.fire_id = r.rid AND m.fence = r.rfence"
+			 " AND m.consumer = $3 RETURNING m.channel)"
+			 " SELECT count(*) FROM (SELECT DISTINCT channel FROM u)"
+			 " d, LATERAL (SELECT pg_notify('" STORE_PG_MSG_CHANNEL
+			 "', d.channel)) n",
+    /* FOR UPDATE: held until the batch's commit. */
+    [ST_C_CHANNEL_LOCK] = "SELECT name, owner, grants FROM evd.channels"
+			  " WHERE name = $1 FOR UPDATE",
 };
 
 /*
@@ -617,8 +721,8 @@ struct store_pg_arr {
 };
 enum {
 	FB_RET,                 /* id, fence, finished */
-	FB_MSG = FB_RET + 3,    /* MSG_COLS */
-	FB_RUN = FB_MSG + 13,   /* timer_id .. detail */
+	FB_MSG = FB_RET + 3,    /* MSG_COLS, then claimed at insert */
+	FB_RUN = FB_MSG + 14,   /* timer_id .. detail */
 	FB_SCH = FB_RUN + 7,    /* ST_C_SCHEDULE_MANY's arrays */
 	FB_COLS = FB_SCH + 20,
 };
@@ -1333,7 +1437,7 @@ store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
 		a->p[a->len + 1] = '\0';
 		store_pg_p_text(&p, a->p);
 	}
-	if (i == ST_C_SCHEDULE_MANY)
+	if (i == ST_C_SCHEDULE_MANY || i == ST_C_ENQUEUE_MANY)
 		store_pg_p_text(&p, s->node);
 	if (extra >= 0)
 		store_pg_p_i64(&p, extra);
@@ -1358,8 +1462,9 @@ store_pg_fb_send(struct store *s)
 		r = store_pg_fb_one(s, ST_C_RETIRE_MANY, FB_RET, 3, -1,
 		                    s->fb_nret, PJ_MANY, -ESTALE, "retire");
 	if (r == 0 && s->fb_nmsg > 0)
-		r = store_pg_fb_one(s, ST_C_ENQUEUE_MANY, FB_MSG, 13, -1,
-		                    s->fb_nmsg, PJ_MANY, -EEXIST, "enqueue");
+		r = store_pg_fb_one(s, ST_C_ENQUEUE_MANY, FB_MSG, 14,
+		                    s->claim_us, s->fb_nmsg, PJ_MANY, -EEXIST,
+		                    "enqueue");
 	if (r == 0 && s->fb_nrun > 0)
 		r = store_pg_fb_one(s, ST_C_RUNS_MANY, FB_RUN, 7, -1,
 		                    s->fb_nrun, PJ_MANY, -EIO, "append run");
@@ -1442,8 +1547,9 @@ store_pg_fb_msg(struct store *s, const struct store_msg *m)
 	    (r = store_pg_arr_i64(&a[8], m->attempts)) == 0 &&
 	    (r = store_pg_arr_i64(&a[9], m->max_attempts)) == 0 &&
 	    (r = store_pg_arr_i64(&a[10], m->delivery)) == 0 &&
-	    (r = store_pg_arr_text(&a[11], m->dead ? "t" : "f")) == 0)
-		r = store_pg_arr_text(&a[12], m->reason);
+	    (r = store_pg_arr_text(&a[11], m->dead ? "t" : "f")) == 0 &&
+	    (r = store_pg_arr_text(&a[12], m->reason)) == 0)
+		r = store_pg_arr_text(&a[13], m->claim ? "t" : "f");
 	s->fb_nmsg++;
 	return store_pg_fb_row(s, r);
 }
@@ -3049,6 +3155,7 @@ static int
 store_pg_enqueue(struct store *s, const struct store_msg *m)
 {
 	struct store_pg_params p = { .n = 0 };
+	enum store_pg_stmt i = ST_ENQUEUE;
 	PGresult *res;
 	int r;
 
@@ -3071,10 +3178,15 @@ store_pg_enqueue(struct store *s, const struct store_msg *m)
 	store_pg_p_i64(&p, m->delivery);
 	store_pg_p_bool(&p, m->dead);
 	store_pg_p_text(&p, m->reason);
+	if (s->node[0] != '\0') {
+		store_pg_p_bool(&p, m->claim);
+		store_pg_p_text(&p, s->node);
+		store_pg_p_i64(&p, s->claim_us);
+		i = ST_C_ENQUEUE;
+	}
 	if (s->pipelining)
-		return store_pg_defer(s, ST_ENQUEUE, &p, PJ_RETURNED, 0, 0,
-		                      "enqueue");
-	if ((r = store_pg_run(s, ST_ENQUEUE, &p, true, &res, "enqueue")) < 0)
+		return store_pg_defer(s, i, &p, PJ_RETURNED, 0, 0, "enqueue");
+	if ((r = store_pg_run(s, i, &p, true, &res, "enqueue")) < 0)
 		return r;
 	if (PQntuples(res) == 0) {
 		store_pg_seterr(s, "enqueue: message %llu already exists in "
@@ -3109,6 +3221,14 @@ store_pg_update_msg(struct store *s, const struct store_msg *m)
 	store_pg_p_i64(&p, m->attempts);
 	store_pg_p_bool(&p, m->dead);
 	store_pg_p_text(&p, m->reason);
+	/* Cluster mode: fenced; a claim lost meanwhile is no error here
+	 * (the next renewal finds it lost, and drops it). */
+	if (s->node[0] != '\0') {
+		store_pg_p_i64(&p, (int64_t)m->fence);
+		store_pg_p_text(&p, s->node);
+		return store_pg_run_one(s, ST_C_UPDATE_MSG, &p, 0,
+		                        "update message");
+	}
 	return store_pg_run_one(s, ST_UPDATE_MSG, &p, -ENOENT,
 	                        "update message");
 }
@@ -3116,15 +3236,12 @@ store_pg_update_msg(struct store *s, const struct store_msg *m)
 /* The result is whole before cb runs, so cb may write (store.h lets
  * it call the store). */
 static int
-store_pg_load_messages(struct store *s, store_msg_cb cb, void *arg)
+store_pg_each_msg(struct store *s, PGresult *res, store_msg_cb cb,
+                  void *arg)
 {
 	struct store_msg m;
-	PGresult *res;
-	int row, r;
+	int row, r = 0;
 
-	if ((r = store_pg_run(s, ST_LOAD_MSGS, NULL, false, &res,
-	                      "load messages")) < 0)
-		return r;
 	for (row = 0; row < PQntuples(res); row++) {
 		memset(&m, 0, sizeof(m));
 		m.fire_id = (uint64_t)store_pg_int(res, row, 0);
@@ -3140,11 +3257,229 @@ store_pg_load_messages(struct store *s, store_msg_cb cb, void *arg)
 		m.delivery = (int)store_pg_int(res, row, 10);
 		m.dead = store_pg_int(res, row, 11) != 0;
 		m.reason = store_pg_text(res, row, 12);
+		if (PQnfields(res) > 13)
+			m.fence = (uint64_t)store_pg_int(res, row, 13);
 		if ((r = cb(&m, arg)) < 0)
 			break;
 		r = 0;
 	}
+	return r;
+}
+
+/* In cluster mode: this node's own claims only, fenced anew (others'
+ * messages are claimed by msg_claim, for channels with subscribers
+ * here). */
+static int
+store_pg_load_messages(struct store *s, store_msg_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] != '\0') {
+		store_pg_p_text(&p, s->node);
+		r = store_pg_run(s, ST_C_MSG_ADOPT, &p, true, &res,
+		                 "adopt messages");
+	} else
+		r = store_pg_run(s, ST_LOAD_MSGS, NULL, false, &res,
+		                 "load messages");
+	if (r < 0)
+		return r;
+	r = store_pg_each_msg(s, res, cb, arg);
 	PQclear(res);
+	return r;
+}
+
+/* A text[] literal of n strings, each quoted, in a buffer the caller
+ * frees. */
+static char *
+store_pg_text_array(const char *const *v, size_t n)
+{
+	size_t len = 3, i;
+	const char *c;
+	char *buf, *p;
+
+	for (i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	p = buf;
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (c = v[i]; *c != '\0'; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+static int
+store_pg_msg_claim(struct store *s, const char *const *channels,
+                   const uint32_t *limits, size_t n, store_msg_cb cb,
+                   void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *names = NULL, *lims = NULL;
+	uint64_t *l = NULL;
+	PGresult *res;
+	size_t i;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "claim messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((r = store_pg_check_text(s, channels[i],
+		                             "claim messages")) < 0)
+			return r;
+	if ((l = calloc(n, sizeof(*l))) != NULL) {
+		for (i = 0; i < n; i++)
+			l[i] = limits[i];
+		lims = store_pg_array(l, sizeof(*l), n);
+	}
+	names = store_pg_text_array(channels, n);
+	free(l);
+	if (names == NULL || lims == NULL) {
+		free(names);
+		free(lims);
+		store_pg_seterr(s, "claim messages: out of memory");
+		return -ENOMEM;
+	}
+	store_pg_p_text(&p, names);
+	store_pg_p_text(&p, lims);
+	store_pg_p_text(&p, s->node);
+	store_pg_p_i64(&p, s->claim_us);
+	r = store_pg_run(s, ST_C_MSG_CLAIM, &p, true, &res, "claim messages");
+	free(names);
+	free(lims);
+	if (r < 0)
+		return r;
+	n = (size_t)PQntuples(res);
+	r = store_pg_each_msg(s, res, cb, arg);
+	PQclear(res);
+	return r < 0 ? r : (int)n;
+}
+
+static int
+store_pg_msg_ack(struct store *s, uint64_t fire_id, uint64_t fence)
+{
+	struct store_pg_params p = { .n = 0 };
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "ack: not in cluster mode");
+		return -EINVAL;
+	}
+	store_pg_p_i64(&p, (int64_t)fire_id);
+	store_pg_p_i64(&p, (int64_t)fence);
+	store_pg_p_text(&p, s->node);
+	/* Pipelined, nobody waits for the answer: a lost claim's ack then
+	 * counts as done (deleting nothing; another node delivers the
+	 * message again) rather than losing the whole batch. */
+	if (s->pipelining)
+		return store_pg_defer(s, ST_C_MSG_ACK, &p, PJ_ONE, 0, 0, "ack");
+	return store_pg_run_one(s, ST_C_MSG_ACK, &p, -ESTALE, "ack");
+}
+
+/* The ids and fences of rn[0..n) as int8[] literals (freed by the
+ * caller), for the renew and release statements. */
+static int
+store_pg_fenced(struct store *s, const struct store_renewal *rn, size_t n,
+                struct store_pg_params *p, char **ret_ids,
+                char **ret_fences, const char *what)
+{
+	*ret_ids = store_pg_array(&rn[0].id, sizeof(rn[0]), n);
+	*ret_fences = store_pg_array(&rn[0].fence, sizeof(rn[0]), n);
+	if (*ret_ids == NULL || *ret_fences == NULL) {
+		free(*ret_ids);
+		free(*ret_fences);
+		store_pg_seterr(s, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	store_pg_p_text(p, *ret_ids);
+	store_pg_p_text(p, *ret_fences);
+	return 0;
+}
+
+static int
+store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *ids, *fences;
+	PGresult *res;
+	int kept = 0, r, row;
+	size_t i;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "renew messages: not in cluster mode");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		rn[i].kept = false;
+		rn[i].lease_left_ns = 0;
+	}
+	if (n == 0)
+		return 0;
+	if ((r = store_pg_fenced(s, rn, n, &p, &ids, &fences,
+	                         "renew messages")) < 0)
+		return r;
+	store_pg_p_i64(&p, s->claim_us);
+	store_pg_p_text(&p, s->node);
+	r = store_pg_run(s, ST_C_MSG_RENEW, &p, true, &res, "renew messages");
+	free(ids);
+	free(fences);
+	if (r < 0)
+		return r;
+	/* Both in fire id order would allow a merge; the rows come back in
+	 * no order, and a node holds few: sorted lookups are not worth it
+	 * below a few thousand. */
+	for (row = 0; row < PQntuples(res); row++) {
+		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
+
+		for (i = 0; i < n; i++)
+			if (rn[i].id == id && !rn[i].kept) {
+				rn[i].kept = true;
+				rn[i].lease_left_ns = store_pg_int(res, row, 1);
+				kept++;
+				break;
+			}
+	}
+	PQclear(res);
+	return kept;
+}
+
+static int
+store_pg_msg_release(struct store *s, const struct store_renewal *rn,
+                     size_t n)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *ids, *fences;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "give back messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if (n == 0)
+		return 0;
+	if ((r = store_pg_fenced(s, rn, n, &p, &ids, &fences,
+	                         "give back messages")) < 0)
+		return r;
+	store_pg_p_text(&p, s->node);
+	r = store_pg_run(s, ST_C_MSG_RELEASE, &p, true, NULL,
+	                 "give back messages");
+	free(ids);
+	free(fences);
 	return r;
 }
 
@@ -3183,6 +3518,38 @@ store_pg_load_channels(struct store *s, store_channel_cb cb, void *arg)
 	}
 	PQclear(res);
 	return r;
+}
+
+static int
+store_pg_channel_lock(struct store *s, const char *name, store_channel_cb cb,
+                      void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	struct store_channel c;
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "lock channel: not in cluster mode");
+		return -EINVAL;
+	}
+	if ((r = store_pg_check_text(s, name, "lock channel")) < 0)
+		return r;
+	store_pg_p_text(&p, name);
+	/* A write: the lock is the batch transaction's (BEGIN first). */
+	if ((r = store_pg_run(s, ST_C_CHANNEL_LOCK, &p, true, &res,
+	                      "lock channel")) < 0)
+		return r;
+	for (int row = 0; row < PQntuples(res); row++) {
+		memset(&c, 0, sizeof(c));
+		c.name = store_pg_text(res, row, 0);
+		c.owner = (uid_t)store_pg_int(res, row, 1);
+		c.grants = store_pg_bytes(res, row, 2, &c.grants_len);
+		if ((r = cb(&c, arg)) < 0)
+			break;
+	}
+	PQclear(res);
+	return r < 0 ? r : 0;
 }
 
 static int
@@ -3358,6 +3725,11 @@ const struct store_backend store_pg_backend = {
     .cancel_any = store_pg_cancel_any,
     .list_held = store_pg_list_held,
     .fence_losses = store_pg_fence_losses,
+    .msg_claim = store_pg_msg_claim,
+    .msg_ack = store_pg_msg_ack,
+    .msg_renew = store_pg_msg_renew,
+    .msg_release = store_pg_msg_release,
+    .channel_lock = store_pg_channel_lock,
 };
 
 /*
@@ -3386,6 +3758,7 @@ struct store_pg_node {
 	 * not yet taken by store_pg_node_notified: v[head..n). */
 	uint64_t *notified;
 	size_t nnotified, headnotified, capnotified;
+	bool msg_hint;   /* an evd_msg notification came (store.h) */
 };
 
 /* The node connection's own settings: before the conninfo's, which win
@@ -3452,12 +3825,26 @@ static const char store_pg_node_reap_sql[] =
     " r AS (UPDATE evd.timers t SET state = 'P', claim_node = NULL,"
     " fence = t.fence + 1, vis_at = " VIS("t.due_rt_ns")
     " FROM x WHERE t.id = x.id RETURNING 1),"
+    /* Their message claims alike: given back, fenced anew, claimable
+     * at once by a node with subscribers (announced on evd_msg). */
+    " xm AS (SELECT fire_id, consumer FROM evd.messages WHERE"
+    " consumer IN (SELECT node FROM d) AND EXISTS (SELECT 1 FROM d)"
+    " FOR UPDATE SKIP LOCKED),"
+    " rm AS (UPDATE evd.messages m SET consumer = NULL, vis_at = NULL,"
+    " fence = m.fence + 1 FROM xm WHERE m.fire_id = xm.fire_id"
+    " RETURNING m.channel),"
+    " nm AS (SELECT pg_notify('" STORE_PG_MSG_CHANNEL "', c.channel)"
+    " FROM (SELECT DISTINCT channel FROM rm) c),"
     " dead AS (DELETE FROM evd.nodes n USING d WHERE n.node = d.node"
     " AND (SELECT count(*) FROM evd.timers t WHERE t.state = 'C'"
     " AND t.claim_node = d.node) ="
     " (SELECT count(*) FROM x WHERE x.claim_node = d.node)"
+    " AND (SELECT count(*) FROM evd.messages m WHERE"
+    " m.consumer = d.node) ="
+    " (SELECT count(*) FROM xm WHERE xm.consumer = d.node)"
     " RETURNING 1)"
-    " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r)";
+    " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r),"
+    " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm)";
 
 static int
 store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
@@ -3495,20 +3882,22 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 	return 0;
 }
 
-/* The channel other nodes notify when they cancel a timer this node
- * holds (cancel_any): "LISTEN evd_node_<id>" (ids are numbers). */
+/* What the node connection listens for: evd_msg (a message waits
+ * unclaimed), and evd_node_<id>, which other nodes notify when they
+ * cancel a timer this node holds (cancel_any; ids are numbers). */
 static void
 store_pg_node_listen_sql(const struct store_pg_node *n, char *buf,
                          size_t size)
 {
-	snprintf(buf, size, "LISTEN evd_node_%s", n->id);
+	snprintf(buf, size, "LISTEN " STORE_PG_MSG_CHANNEL "; LISTEN "
+	         "evd_node_%s", n->id);
 }
 
 /* Blocking (open only). */
 static int
 store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 {
-	char sql[64];
+	char sql[96];
 	PGresult *res;
 
 	store_pg_node_listen_sql(n, sql, sizeof(sql));
@@ -3532,8 +3921,16 @@ store_pg_node_collect(struct store_pg_node *n)
 
 	while ((nt = PQnotifies(n->conn)) != NULL) {
 		char *end;
-		unsigned long long id = strtoull(nt->extra, &end, 10);
+		unsigned long long id;
 
+		/* evd_msg's payload is a channel name, which may well be a
+		 * number: told apart by the name, never by the payload. */
+		if (strcmp(nt->relname, STORE_PG_MSG_CHANNEL) == 0) {
+			n->msg_hint = true;
+			PQfreemem(nt);
+			continue;
+		}
+		id = strtoull(nt->extra, &end, 10);
 		if (end != nt->extra && *end == '\0' && id != 0) {
 			if (n->headnotified == n->nnotified)
 				n->headnotified = n->nnotified = 0;
@@ -3734,6 +4131,15 @@ store_pg_node_send(struct store_pg_node *n, int kind, const char *sql,
 	return 0;
 }
 
+bool
+store_pg_node_msg_hint(struct store_pg_node *n)
+{
+	bool r = n->msg_hint;
+
+	n->msg_hint = false;
+	return r;
+}
+
 int
 store_pg_node_beat(struct store_pg_node *n, int64_t death_ns)
 {
@@ -3789,7 +4195,7 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 	if (n->conn == NULL)
 		return 0;
 	if (n->connecting) {
-		char sql[64];
+		char sql[96];
 
 		r = store_pg_node_step(n, PQconnectPoll(n->conn), err,
 		                       errsize);
@@ -3858,6 +4264,8 @@ store_pg_node_read1(struct store_pg_node *n, struct store_pg_node_beat *ret,
 			                               NULL, 10);
 			n->res.reaped_timers = strtoull(PQgetvalue(res, 0, 1),
 			                                NULL, 10);
+			n->res.reaped_messages =
+				strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 			n->got = true;
 		}
 		PQclear(res);
@@ -3892,9 +4300,16 @@ store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize)
 	                   "WITH r AS (UPDATE evd.timers SET state = 'P',"
 	                   " claim_node = NULL, fence = fence + 1, vis_at = "
 	                   VIS("due_rt_ns") " WHERE state = 'C' AND"
-	                   " claim_node = $1 RETURNING 1)"
+	                   " claim_node = $1 RETURNING 1),"
+	                   " m AS (UPDATE evd.messages SET consumer = NULL,"
+	                   " vis_at = NULL, fence = fence + 1"
+	                   " WHERE consumer = $1 RETURNING channel),"
+	                   " nm AS (SELECT pg_notify('" STORE_PG_MSG_CHANNEL
+	                   "', c.channel) FROM (SELECT DISTINCT channel"
+	                   " FROM m) c)"
 	                   " DELETE FROM evd.nodes WHERE node = $1"
-	                   " AND (SELECT count(*) FROM r) >= 0",
+	                   " AND (SELECT count(*) FROM r) >= 0"
+	                   " AND (SELECT count(*) FROM nm) >= 0",
 	                   1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(err, errsize, "PostgreSQL: %s",

@@ -1077,6 +1077,7 @@ test_pipelined_fire_rows(void **state)
 	m.max_attempts = 4;
 	m.dead = true;
 	m.reason = "NULL"; /* a string, not a NULL */
+	m.claim = true; /* claimed at insert: load_messages adopts it */
 	memset(&run, 0, sizeof(run));
 	run.timer_id = 1;
 	run.outcome = EVD_RUN_SKIPPED;
@@ -1095,6 +1096,7 @@ test_pipelined_fire_rows(void **state)
 	assert_sql("3", "SELECT count(*) FROM evd.runs WHERE timer_id = 1");
 	assert_sql("3", "SELECT min(fire_id) FROM evd.runs");
 	assert_sql("why \"not\" \\ {}", "SELECT max(detail) FROM evd.runs");
+	assert_sql("1", "SELECT fence FROM evd.messages WHERE consumer IS NOT NULL");
 	assert_int_equal(B->load_messages(a.s, msg_cb, &n), 0);
 	assert_int_equal(n, 1);
 	/* A message already stored fails its batch, as one by one. */
@@ -1185,6 +1187,331 @@ test_gathered_schedules(void **state)
 	node_close(&a);
 }
 
+/* Cluster mode's channel messages (store.h, struct store_msg). */
+static struct store_msg
+msg_of(uint64_t fire_id, const char *channel, bool claim)
+{
+	struct store_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.fire_id = fire_id;
+	m.timer_id = fire_id;
+	m.owner = 1000;
+	m.channel = channel;
+	m.payload = (const uint8_t *)"p";
+	m.payload_len = 1;
+	m.max_attempts = 5;
+	m.claim = claim;
+	return m;
+}
+
+static void
+enqueue(struct node *nd, uint64_t fire_id, const char *channel, bool claim)
+{
+	struct store_msg m = msg_of(fire_id, channel, claim);
+
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->enqueue(nd->s, &m), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+}
+
+/* What message claims handed over. */
+struct mgot {
+	uint64_t id[64];
+	uint64_t fence[64];
+	uint32_t attempts[64];
+	int n;
+};
+
+static int
+mgot_cb(const struct store_msg *m, void *arg)
+{
+	struct mgot *g = arg;
+
+	assert_true(g->n < 64);
+	g->id[g->n] = m->fire_id;
+	g->fence[g->n] = m->fence;
+	g->attempts[g->n] = m->attempts;
+	g->n++;
+	return 0;
+}
+
+static int
+msg_claim(struct node *nd, const char *channel, uint32_t limit,
+          struct mgot *g)
+{
+	const char *names[2] = { channel, "1:\"odd,{name}\\" };
+	uint32_t limits[2] = { limit, limit };
+	int n;
+
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(B->begin(nd->s), 0);
+	n = B->msg_claim(nd->s, names, limits, 2, mgot_cb, g);
+	assert_int_equal(B->commit(nd->s), 0);
+	assert_int_equal(n, g->n);
+	return n;
+}
+
+static int
+msg_ack(struct node *nd, uint64_t fire_id, uint64_t fence)
+{
+	int r;
+
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->msg_ack(nd->s, fire_id, fence);
+	if (r < 0)
+		B->rollback(nd->s);
+	else
+		assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* Whether an evd_msg notification reaches nd's node connection within
+ * wait_ms. */
+static bool
+node_msg_hinted(struct node *nd, int wait_ms)
+{
+	struct store_pg_node_beat b;
+	char err[256];
+
+	for (;;) {
+		struct pollfd p = { store_pg_node_fd(nd->n), POLLIN, 0 };
+
+		if (poll(&p, 1, wait_ms) != 1)
+			return store_pg_node_msg_hint(nd->n);
+		assert_true(store_pg_node_read(nd->n, &b, err,
+		                               sizeof(err)) >= 0);
+		if (store_pg_node_msg_hint(nd->n))
+			return true;
+	}
+}
+
+/* A message inserted unclaimed is announced, claimed by one node with a
+ * lease (another skips it), by channel; only its claimant, with its
+ * fence, can ack it. */
+static void
+test_msg_claim_fenced_ack(void **state)
+{
+	struct node a, b, c;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	node_open(&c, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1:jobs", false);
+	enqueue(&a, 2, "1:other", false);
+	enqueue(&a, 3, "1:\"odd,{name}\\", false);
+	assert_true(node_msg_hinted(&b, 5000));
+	assert_sql("0", "SELECT count(*) FROM evd.messages"
+	                " WHERE consumer IS NOT NULL");
+	assert_int_equal(msg_claim(&b, "1:jobs", 10, &g), 2);
+	assert_true((g.id[0] == 1 && g.id[1] == 3) ||
+	            (g.id[0] == 3 && g.id[1] == 1));
+	assert_int_equal(g.fence[0], 1);
+	assert_int_equal(msg_claim(&c, "1:jobs", 10, &g), 0);
+	/* A limit per channel. */
+	enqueue(&a, 4, "1:jobs", false);
+	enqueue(&a, 5, "1:jobs", false);
+	assert_int_equal(msg_claim(&c, "1:jobs", 1, &g), 1);
+	assert_int_equal(g.id[0], 4);
+	/* Not the claimant, or not its fence: nothing deleted. */
+	assert_int_equal(msg_ack(&a, 1, 1), -ESTALE);
+	assert_int_equal(msg_ack(&b, 1, 0), -ESTALE);
+	assert_int_equal(msg_ack(&b, 1, 1), 0);
+	assert_int_equal(msg_ack(&b, 1, 1), -ESTALE);
+	assert_sql("0", "SELECT count(*) FROM evd.messages WHERE fire_id = 1");
+	assert_sql("4", "SELECT count(*) FROM evd.messages");
+	node_close(&c);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* Pipelined fires' messages (gathered into one statement) keep the
+ * rules of one by one: claimed at insert where the fire says so, else
+ * unclaimed and announced on evd_msg. */
+static void
+test_msg_gathered_claim_and_hint(void **state)
+{
+	struct store_msg u = msg_of(11, "1:u", false), c = msg_of(12, "1:c", true);
+	struct node a, b;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->enqueue(a.s, &u), 0);
+	assert_int_equal(B->enqueue(a.s, &c), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_true(node_msg_hinted(&b, 5000));
+	assert_sql("11", "SELECT fire_id FROM evd.messages WHERE consumer IS NULL");
+	assert_sql("12:1", "SELECT fire_id || ':' || fence FROM evd.messages"
+	                   " WHERE consumer IS NOT NULL");
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(msg_claim(&b, "1:c", 10, &g), 0);
+	assert_int_equal(msg_claim(&b, "1:u", 10, &g), 1);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A message claimed at insert is the inserter's (fence 1): no peer
+ * claims it while its lease runs. Its updates are fenced: a stale one
+ * changes nothing and is no error. */
+static void
+test_msg_claim_at_insert(void **state)
+{
+	struct store_msg m = msg_of(1, "1:jobs", false);
+	struct node a, b;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1:jobs", true);
+	assert_sql("1", "SELECT fence FROM evd.messages WHERE fire_id = 1");
+	assert_int_equal(msg_claim(&b, "1:jobs", 10, &g), 0);
+	m.attempts = 3;
+	m.fence = 7;
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->update_msg(a.s, &m), 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("0", "SELECT attempts FROM evd.messages WHERE fire_id = 1");
+	m.fence = 1;
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->update_msg(a.s, &m), 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("3", "SELECT attempts FROM evd.messages WHERE fire_id = 1");
+	assert_int_equal(msg_ack(&a, 1, 1), 0);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* A dead node's message claims are reaped with its timers (fence
+ * bumped), claimed by a peer; the dead node's ack fails. A node's
+ * load_messages adopts its own claims only, fenced anew. */
+static void
+test_msg_reap_and_adopt(void **state)
+{
+	struct store_pg_node_beat bt;
+	struct node a, b;
+	char sql[256];
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1:jobs", true);
+	enqueue(&a, 2, "1:jobs", true);
+	enqueue(&b, 3, "1:jobs", true);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->load_messages(b.s, mgot_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 3);
+	assert_int_equal(g.fence[0], 2);
+	assert_int_equal(msg_ack(&b, 3, 1), -ESTALE);
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '1 min' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	assert_int_equal(bt.reaped_messages, 2);
+	assert_int_equal(msg_claim(&b, "1:jobs", 10, &g), 2);
+	assert_int_equal(g.fence[0], 3); /* insert, reap, claim */
+	assert_int_equal(msg_ack(&a, 1, 1), -ESTALE);
+	assert_int_equal(msg_ack(&b, 1, 3), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->load_messages(a.s, mgot_cb, &g), 0);
+	assert_int_equal(g.n, 0);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* Renewals keep a claim that is still the node's (fenced), lose one a
+ * peer took after its lease lapsed; a give-back makes it claimable at
+ * once, and a clean stop gives back the rest. */
+static void
+test_msg_renew_release(void **state)
+{
+	struct store_renewal rn[2];
+	struct node a, b, c;
+	char err[256];
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, 2000); /* a lease of 2 us: lapsed at once */
+	node_open(&b, INT64_C(30) * 1000000000);
+	node_open(&c, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1:jobs", true);
+	assert_int_equal(msg_claim(&b, "1:jobs", 10, &g), 1);
+	assert_int_equal(g.fence[0], 2);
+	rn[0] = (struct store_renewal){ .id = 1, .fence = 1 };
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->msg_renew(a.s, rn, 1), 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_false(rn[0].kept);
+	rn[0] = (struct store_renewal){ .id = 1, .fence = 2 };
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_renew(b.s, rn, 1), 1);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_true(rn[0].kept);
+	assert_true(rn[0].lease_left_ns > INT64_C(29) * 1000000000);
+	assert_int_equal(msg_claim(&c, "1:jobs", 10, &g), 0);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_release(b.s, rn, 1), 0);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_true(node_msg_hinted(&c, 5000));
+	assert_int_equal(msg_claim(&c, "1:jobs", 10, &g), 1);
+	assert_int_equal(g.fence[0], 4);
+	assert_int_equal(store_pg_node_leave(c.n, err, sizeof(err)), 0);
+	assert_sql("0", "SELECT count(*) FROM evd.messages"
+	                " WHERE consumer IS NOT NULL");
+	assert_int_equal(msg_claim(&b, "1:jobs", 10, &g), 1);
+	assert_int_equal(g.fence[0], 6);
+	node_close(&c);
+	node_close(&b);
+	node_close(&a);
+}
+
+static int
+chan_cb(const struct store_channel *c, void *arg)
+{
+	*(uid_t *)arg = c->owner;
+	return 0;
+}
+
+/* A channel's row, read under a lock that holds until the batch ends. */
+static void
+test_channel_lock(void **state)
+{
+	struct store_channel sc = { "7:jobs", 7, NULL, 0 };
+	uid_t owner = 0;
+	struct node a;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->channel_lock(a.s, "7:jobs", chan_cb, &owner), 0);
+	assert_int_equal(owner, 0);
+	assert_int_equal(B->channel_put(a.s, &sc), 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->channel_lock(a.s, "7:jobs", chan_cb, &owner), 0);
+	assert_int_equal(owner, 7);
+	/* Another writer waits for the lock, then gives up (lock_timeout):
+	 * the row is locked until the commit. */
+	assert_int_not_equal(pgfx_sql(&pg, "postgres",
+	                              "SET lock_timeout = '100ms'; UPDATE"
+	                              " evd.channels SET owner = 8"),
+	                     0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("7", "SELECT owner FROM evd.channels");
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -1209,6 +1536,12 @@ main(void)
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
 	    T(test_gathered_schedules),
+	    T(test_msg_claim_fenced_ack),
+	    T(test_msg_claim_at_insert),
+	    T(test_msg_gathered_claim_and_hint),
+	    T(test_msg_reap_and_adopt),
+	    T(test_msg_renew_release),
+	    T(test_channel_lock),
 #undef T
 	};
 	char why[512];
