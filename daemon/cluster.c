@@ -106,6 +106,7 @@ static struct {
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
 	int64_t busy_ns;       /* the statement in flight: when sent */
 	int64_t renewed_ns;    /* the last renewal pass */
+	int64_t polled_ns;     /* the last poll of waits (sched_poll_watched) */
 	int64_t margin_ns;     /* M (lease.h) */
 	bool live;             /* as last seen: for a release on becoming so */
 	bool adopt;            /* a gap: adopt our claims at the next turn */
@@ -765,8 +766,12 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 		if ((s = batch_store()) == NULL)
 			return;
 	}
-	/* Waits on timers other nodes hold end here, polled. */
-	sched_poll_watched(batch_backend(), s);
+	/* Waits on timers other nodes hold end here, polled once a claim
+	 * interval (not on every turn of a burst of full claim batches). */
+	if (cluster_now() - cl.polled_ns >= CLUSTER_CLAIM_MS * INT64_C(1000000)) {
+		cl.polled_ns = cluster_now();
+		sched_poll_watched(batch_backend(), s);
+	}
 	n = sched_claim_due(batch_backend(), s, CLUSTER_LOOKAHEAD_NS,
 	                    CLUSTER_CLAIM_MAX);
 	if (n < 0) {

@@ -65,7 +65,8 @@ req_cancel(struct req_ctx *ctx, const Evd__Request *rq)
 			                holder);
 		if (r == -EBUSY)
 			return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
-			                "timer %" PRIu64 " changed while it was "
+			                "timer %" PRIu64 " changed, or was being "
+			                "written by another node, while it was "
 			                "being cancelled; try again",
 			                m->timer_id);
 		if (r < 0)

@@ -105,6 +105,7 @@ list_mem_strdup(struct list_mem *m, const char *s, size_t max)
 struct list_item {
 	Evd__TimerInfo *info;
 	unsigned from;
+	bool held; /* a list_held row (waiting), not a list_ended one */
 };
 
 /* What the list_ended() walks collect; on req_list's stack, v in the
@@ -249,6 +250,7 @@ req_list_ended_cb(const struct store_timer *st, void *arg)
 		goto full; /* an unpack above may have been cut short */
 	e->v[e->n].info = info;
 	e->v[e->n].from = e->from;
+	e->v[e->n].held = e->held;
 	e->n++;
 	e->cut = st->id;
 	return 0;
@@ -326,10 +328,13 @@ req_list_runs(struct list_mem *m, Evd__TimerInfo *info, unsigned from,
 static int
 req_list_item_cmp(const void *a, const void *b)
 {
-	uint64_t x = ((const struct list_item *)a)->info->timer_id;
-	uint64_t y = ((const struct list_item *)b)->info->timer_id;
+	const struct list_item *p = a, *q = b;
+	uint64_t x = p->info->timer_id, y = q->info->timer_id;
 
-	return x < y ? -1 : x > y;
+	if (x != y)
+		return x < y ? -1 : 1;
+	/* The same timer twice: its waiting row first. */
+	return (int)q->held - (int)p->held;
 }
 
 int
@@ -425,8 +430,23 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 				cut = e.cut < cut ? e.cut : cut;
 		}
 	}
-	if (e.n > 0)
+	if (e.n > 0) {
+		size_t a, b;
+
 		qsort(e.v, e.n, sizeof *e.v, req_list_item_cmp);
+		/* A timer another node fired or cancelled between the
+		 * reads of list_held and list_ended (two statements) came
+		 * from both: its ended row, the newer, is listed. */
+		for (a = b = 0; a < e.n; a++) {
+			if (b > 0 && e.v[b - 1].info->timer_id ==
+			                     e.v[a].info->timer_id) {
+				e.v[b - 1] = e.v[a];
+				continue;
+			}
+			e.v[b++] = e.v[a];
+		}
+		e.n = b;
+	}
 	/* Both sources in id order, up to the cut, the limit and the caps. */
 	for (i = 0; i < n || j < e.n;) {
 		bool pend = j == e.n ||

@@ -127,7 +127,10 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 	n = req_stores(be, s);
 	/* Cluster mode: its newest run before its row is read, so that
 	 * a fire that ends it after the read is newer. */
-	watched = sched_watch_stored(m->timer_id) == 0;
+	r = sched_watch_stored(m->timer_id);
+	if (r == -EAGAIN)
+		return req_errno(ctx, r, "the store cannot be read now");
+	watched = r == 0;
 	/* An id is in one store at most; -ENOENT: the next. */
 	for (i = 0; i < n && !w->visible; i++)
 		(void)be[i]->get_timer(s[i], m->timer_id, req_wait_timer_cb, w);
@@ -137,6 +140,8 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 		/* Held by another node (or waiting for one). */
 		r = wait_add(m->timer_id, ctx->conn_id, ctx->uid, why,
 		             sizeof why);
+		if (r < 0)
+			sched_unwatch_stored(m->timer_id);
 		if (r == -E2BIG)
 			return req_errno(ctx, r,
 			                 "timer %" PRIu64 " has %d waiters, the "
@@ -146,6 +151,8 @@ req_wait(struct req_ctx *ctx, const Evd__Request *rq)
 			return req_errno(ctx, r, "%s", why);
 		return r;
 	}
+	if (watched)
+		sched_unwatch_stored(m->timer_id);
 	if (!w->visible || !w->finished)
 		return req_fail(ctx, EVD__ERROR_CODE__NOT_FOUND,
 		                "no timer %" PRIu64, m->timer_id);

@@ -947,48 +947,20 @@ sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
 }
 
 /*
- * Waits on timers another node holds (cluster mode): for each, the
- * newest run it had when the wait began; a newer one that ends a fire
- * (or the timer) ends the wait. Polled from the cluster's claim tick;
- * an id nobody waits on any more (its waiters answered by a fire here,
- * or gone) is forgotten.
+ * Waits on timers another node holds (cluster mode): for each, the seq
+ * of the newest run it had when the wait began; a newer run that ends
+ * a fire (or the timer) ends the wait. Polled from the cluster's claim
+ * tick, at most SCHED_WATCH_POLL_MAX timers a poll in one read, taken
+ * in turn from where the last poll stopped, so that every wait is read
+ * however many there are; an id nobody waits on any more (its waiters
+ * answered by a fire here, or gone) is forgotten when its turn comes.
+ * A watch exists only while a waiter does (sched_unwatch_stored).
  */
 struct sched_watch {
-	bool has_base;
-	struct store_run base; /* pointers unused */
+	int64_t base_seq; /* 0: no run then */
 };
-#define SCHED_WATCH_POLL_MAX 64 /* reads per poll */
-
-struct sched_newest {
-	bool got;
-	struct store_run run; /* detail copied */
-	char detail[256];
-};
-
-static int
-sched_newest_cb(const struct store_run *r, void *arg)
-{
-	struct sched_newest *n = arg;
-
-	n->got = true;
-	n->run = *r;
-	n->run.out = n->run.err = NULL;
-	n->run.out_len = n->run.err_len = 0;
-	if (r->detail != NULL) {
-		snprintf(n->detail, sizeof n->detail, "%s", r->detail);
-		n->run.detail = n->detail;
-	}
-	return -E2BIG; /* the newest only */
-}
-
-static bool
-sched_same_run(const struct store_run *a, const struct store_run *b)
-{
-	return a->fire_id == b->fire_id && a->outcome == b->outcome &&
-	       a->due_rt_ns == b->due_rt_ns &&
-	       a->fired_rt_ns == b->fired_rt_ns &&
-	       a->duration_ns == b->duration_ns;
-}
+#define SCHED_WATCH_POLL_MAX 64 /* timers per poll */
+static _Thread_local size_t sched_watch_cursor;
 
 /* What ends a wait, as the local paths notify waiters (deliver.h). */
 static bool
@@ -1008,29 +980,47 @@ sched_run_ends_wait(int outcome)
 	}
 }
 
+static bool
+sched_run_is_exec_end(int outcome)
+{
+	return outcome == EVD_RUN_EXEC_EXITED ||
+	       outcome == EVD_RUN_EXEC_SIGNALED ||
+	       outcome == EVD_RUN_EXEC_TIMED_OUT ||
+	       outcome == EVD_RUN_EXEC_FAILED;
+}
+
+static int
+sched_base_cb(const struct store_run *r, int64_t seq, bool retrying,
+              void *arg)
+{
+	(void)r;
+	(void)retrying;
+	*(int64_t *)arg = seq;
+	return 0;
+}
+
 int
 sched_watch_stored(uint64_t id)
 {
 	const struct store_backend *be = batch_backend();
-	struct sched_newest n = { .got = false };
 	struct sched_watch *w;
 	struct store *s;
+	int64_t base = 0;
 
-	if (sched.cluster == NULL || be == NULL || be->cancel_any == NULL)
+	if (sched.cluster == NULL || be == NULL || be->runs_newest == NULL)
 		return -ENOENT;
 	if ((s = batch_store_ro()) == NULL)
 		return -EAGAIN;
 	if (sched_watched == NULL && (sched_watched = idmap_new()) == NULL)
 		return -ENOMEM;
 	if (idmap_get(sched_watched, id) != NULL)
-		return 0; /* its first waiter's newest run holds */
+		return 0; /* its first waiter's base holds */
+	/* Unreadable: no base to tell a newer run by, no wait. */
+	if (be->runs_newest(s, &id, 1, sched_base_cb, &base) < 0)
+		return -EAGAIN;
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return -ENOMEM;
-	/* Unreadable: no base, so any end counts. */
-	(void)be->runs(s, id, sched_newest_cb, &n);
-	w->has_base = n.got;
-	w->base = n.run;
-	w->base.detail = NULL;
+	w->base_seq = base;
 	if (idmap_put(sched_watched, id, w) < 0) {
 		free(w);
 		return -ENOMEM;
@@ -1039,34 +1029,73 @@ sched_watch_stored(uint64_t id)
 }
 
 void
+sched_unwatch_stored(uint64_t id)
+{
+	if (sched_watched != NULL && !deliver_waited(id))
+		free(idmap_del(sched_watched, id));
+}
+
+struct sched_poll {
+	uint64_t ids[SCHED_WATCH_POLL_MAX];
+	size_t n;
+	uint64_t done[2 * SCHED_WATCH_POLL_MAX];
+	size_t ndone;
+};
+
+static int
+sched_poll_cb(const struct store_run *r, int64_t seq, bool retrying,
+              void *arg)
+{
+	struct sched_poll *pl = arg;
+	struct sched_watch *w = idmap_get(sched_watched, r->timer_id);
+
+	if (w == NULL || seq <= w->base_seq ||
+	    !sched_run_ends_wait(r->outcome))
+		return 0;
+	/* A failed attempt that a retry follows ends nothing yet (hook.c
+	 * tells local waiters of the last attempt only). */
+	if (retrying && sched_run_is_exec_end(r->outcome))
+		return 0;
+	deliver_run_ended(r);
+	if (pl->ndone < sizeof pl->done / sizeof pl->done[0])
+		pl->done[pl->ndone++] = r->timer_id;
+	return 0;
+}
+
+void
 sched_poll_watched(const struct store_backend *be, struct store *s)
 {
-	uint64_t done[SCHED_WATCH_POLL_MAX], id;
+	struct sched_poll pl = { .n = 0, .ndone = 0 };
 	struct sched_watch *w;
-	size_t it = 0, ndone = 0, nread = 0;
+	size_t seen = 0, total;
+	bool wrapped = false;
+	uint64_t id;
 
-	if (sched_watched == NULL || idmap_size(sched_watched) == 0)
+	if (sched_watched == NULL || be->runs_newest == NULL ||
+	    (total = idmap_size(sched_watched)) == 0)
 		return;
-	while (ndone < SCHED_WATCH_POLL_MAX &&
-	       nread < SCHED_WATCH_POLL_MAX &&
-	       (w = idmap_next(sched_watched, &it, &id)) != NULL) {
-		struct sched_newest n = { .got = false };
-
-		if (!deliver_waited(id)) {
-			done[ndone++] = id;
+	while (pl.n < SCHED_WATCH_POLL_MAX &&
+	       pl.ndone < SCHED_WATCH_POLL_MAX && seen < total) {
+		w = idmap_next(sched_watched, &sched_watch_cursor, &id);
+		if (w == NULL) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			sched_watch_cursor = 0;
 			continue;
 		}
-		nread++;
-		if (be->runs(s, id, sched_newest_cb, &n) < 0 && !n.got)
-			continue; /* unreadable now: the next poll */
-		if (!n.got || (w->has_base && sched_same_run(&n.run, &w->base)) ||
-		    !sched_run_ends_wait(n.run.outcome))
+		seen++;
+		if (!deliver_waited(id)) {
+			pl.done[pl.ndone++] = id;
 			continue;
-		deliver_run_ended(&n.run);
-		done[ndone++] = id;
+		}
+		pl.ids[pl.n++] = id;
 	}
-	while (ndone > 0)
-		free(idmap_del(sched_watched, done[--ndone]));
+	/* Unreadable now: the next poll. */
+	if (pl.n > 0)
+		(void)be->runs_newest(s, pl.ids, pl.n, sched_poll_cb, &pl);
+	while (pl.ndone > 0)
+		free(idmap_del(sched_watched, pl.done[--pl.ndone]));
 }
 
 bool

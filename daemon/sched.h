@@ -212,13 +212,17 @@ bool sched_cancelled_elsewhere(uint64_t id);
 /*
  * Cluster mode: Wait on a timer another node holds. Notes the timer's
  * newest stored run; from then on sched_poll_watched ends its waiters'
- * wait (deliver.h) with the first newer run that ends a fire or the
- * timer (queued, an exec hook's end, cancelled), or forgets it once
- * nobody waits. Returns 0, -ENOENT (not cluster mode), -EAGAIN (no
- * store) or -ENOMEM.
+ * wait (deliver.h) with a newer newest run that ends a fire or the
+ * timer (queued, an exec hook's last end, cancelled), or forgets it
+ * once nobody waits. Returns 0, -ENOENT (not cluster mode), -EAGAIN (no
+ * store, or its runs unreadable) or -ENOMEM. The caller that then adds
+ * no waiter calls sched_unwatch_stored.
  */
 int sched_watch_stored(uint64_t id);
-/* Reads the newest runs of (at most 64 of) the timers watched, in s. */
+/* Forgets id's watch unless someone waits on it. */
+void sched_unwatch_stored(uint64_t id);
+/* Reads, in one statement, the newest runs of at most 64 watched
+ * timers, the next ones in turn after the last poll's. */
 void sched_poll_watched(const struct store_backend *be, struct store *s);
 
 /*

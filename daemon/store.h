@@ -246,6 +246,8 @@ struct store_renewal {
 typedef int (*store_timer_cb)(const struct store_timer *t, void *arg);
 typedef int (*store_msg_cb)(const struct store_msg *m, void *arg);
 typedef int (*store_run_cb)(const struct store_run *r, void *arg);
+typedef int (*store_newest_cb)(const struct store_run *r, int64_t seq,
+                               bool retrying, void *arg);
 typedef int (*store_channel_cb)(const struct store_channel *c, void *arg);
 /* A change of uid's retained run output by bytes (< 0: released). */
 typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
@@ -464,6 +466,13 @@ struct store_backend {
 	int (*list_held)(struct store *s, uid_t uid, bool all,
 	                 const char *channel, uint64_t after_id, size_t limit,
 	                 store_timer_cb cb, void *arg);
+	/* The newest run of each of ids[0..n) that has one, in one read,
+	 * to cb in no order: without its output, with seq (its place in
+	 * the timer's history: a later run has a larger one) and retrying
+	 * (the timer still waits as a one-shot: a failed attempt of it will
+	 * be tried again, so it ended nothing). 0, or cb's first < 0. */
+	int (*runs_newest)(struct store *s, const uint64_t *ids, size_t n,
+	                   store_newest_cb cb, void *arg);
 	/* Optional (cluster mode, with pipeline): how many fenced writes
 	 * sent while pipelining found their claim gone, since open. Each
 	 * made its batch fail: the call that read its answer went on, and

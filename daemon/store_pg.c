@@ -288,6 +288,7 @@ enum store_pg_stmt {
 	ST_C_PEEK,
 	ST_C_CANCEL_ANY,
 	ST_C_LIST_HELD,
+	ST_C_RUNS_NEWEST,
 	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
 	ST_C_RETIRE_MANY,
 	ST_C_ENQUEUE_MANY,
@@ -560,12 +561,29 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" finished_rt_ns = $2::int8, claim_node = NULL,"
 			" fence = fence + 1 WHERE id = $1::int8"
 			" AND state IN ('P', 'C') AND xmin = $3::text::xid"
+			/* Never waits for another batch's lock of the row (on
+			 * the loop, with this batch's locks held: two nodes
+			 * doing so in opposite order would deadlock): a row
+			 * locked now is not updated, and is looked at again. */
+			" AND id IN (SELECT id FROM evd.timers WHERE id ="
+			" $1::int8 FOR UPDATE SKIP LOCKED)"
 			" RETURNING 1),"
 			" n AS (SELECT pg_notify('evd_node_' || $4::text,"
 			" $1::int8::text) FROM u WHERE $4::text <> '')"
 			" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
     /* Waiting timers of every node, as List pages them ($2 < 0: every
      * owner's; $3 NULL: every channel's). */
+    /* runs_newest: each timer's newest run of $1, no output; retrying:
+     * the timer waits again as a one-shot (no schedule beyond one
+     * deadline), so the run was an attempt a retry follows. */
+    [ST_C_RUNS_NEWEST] = "SELECT DISTINCT ON (r.timer_id) r.timer_id,"
+			 " r.fire_id, r.due_rt_ns, r.fired_rt_ns,"
+			 " r.lateness_ns, r.outcome, r.detail, r.exit_code,"
+			 " r.signal, r.duration_ns, r.seq, coalesce((SELECT"
+			 " t.state IN ('P', 'C') AND t.sched IS NULL FROM"
+			 " evd.timers t WHERE t.id = r.timer_id), false)"
+			 " FROM evd.runs r WHERE r.timer_id ="
+			 " ANY($1::int8[]) ORDER BY r.timer_id, r.seq DESC",
     [ST_C_LIST_HELD] = "SELECT " TIMER_COLS " FROM evd.timers"
 		       " WHERE id > $1::int8 AND state IN ('P', 'C')"
 		       " AND ($2::int8 < 0 OR uid = $2::int8)"
@@ -2934,9 +2952,52 @@ store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
 		if (r)
 			return 0;
 	}
-	store_pg_seterr(s, "timer %" PRIu64 " kept changing while it was "
-	                "being cancelled; try again", id);
+	store_pg_seterr(s, "timer %" PRIu64 " kept changing (or was being "
+	                "written by another node) while it was being "
+	                "cancelled; try again", id);
 	return -EAGAIN;
+}
+
+static int
+store_pg_runs_newest(struct store *s, const uint64_t *ids, size_t n,
+                     store_newest_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	struct store_run run;
+	PGresult *res;
+	char *arr;
+	int row, r;
+
+	if (n == 0)
+		return 0;
+	if ((arr = store_pg_array(ids, sizeof(*ids), n)) == NULL) {
+		store_pg_seterr(s, "runs: out of memory");
+		return -ENOMEM;
+	}
+	store_pg_p_text(&p, arr);
+	r = store_pg_run(s, ST_C_RUNS_NEWEST, &p, false, &res, "runs");
+	free(arr);
+	if (r < 0)
+		return r;
+	for (row = 0; row < PQntuples(res); row++) {
+		memset(&run, 0, sizeof(run));
+		run.timer_id = (uint64_t)store_pg_int(res, row, 0);
+		run.fire_id = (uint64_t)store_pg_int(res, row, 1);
+		run.due_rt_ns = store_pg_int(res, row, 2);
+		run.fired_rt_ns = store_pg_int(res, row, 3);
+		run.lateness_ns = store_pg_int(res, row, 4);
+		run.outcome = (int)store_pg_int(res, row, 5);
+		run.detail = store_pg_text(res, row, 6);
+		run.exit_code = (int)store_pg_int(res, row, 7);
+		run.signal = (int)store_pg_int(res, row, 8);
+		run.duration_ns = store_pg_int(res, row, 9);
+		if ((r = cb(&run, store_pg_int(res, row, 10),
+		            PQgetvalue(res, row, 11)[0] != 0, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
 }
 
 static int
@@ -3724,6 +3785,7 @@ const struct store_backend store_pg_backend = {
     .cancel_claim = store_pg_cancel_claim,
     .cancel_any = store_pg_cancel_any,
     .list_held = store_pg_list_held,
+    .runs_newest = store_pg_runs_newest,
     .fence_losses = store_pg_fence_losses,
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,

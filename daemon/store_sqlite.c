@@ -355,6 +355,7 @@ struct store {
 	uint32_t commits;     /* since the last sweep step */
 	uint64_t written;     /* rows finished or cancelled since a sweep
 	                       * step paid for them */
+	uint64_t written_tx;  /* ... by the open transaction */
 	int64_t prune_cursor; /* the sweep resumes after this timer id */
 	char boot_id[40];     /* get/claim rows are decoded into this */
 	char err[1024];
@@ -2426,6 +2427,7 @@ store_sqlite_rollback(struct store *s)
 {
 	/* Whatever the open transaction changed did not happen. */
 	s->out_pending.n = 0;
+	s->written_tx = 0;
 	/* A failed statement (disk full, I/O error) may already have rolled
 	 * the transaction back. */
 	if (!sqlite3_get_autocommit(s->db))
@@ -2525,6 +2527,8 @@ store_sqlite_commit(struct store *s)
 	}
 	store_sqlite_note_commit(s);
 	store_sqlite_out_settle(s);
+	s->written += s->written_tx;
+	s->written_tx = 0;
 	store_sqlite_prune_after_commit(s);
 	return 0;
 }
@@ -2577,11 +2581,13 @@ static int
 store_sqlite_cancel(struct store *s, uint64_t id)
 {
 	sqlite3_stmt *st = s->st[ST_CANCEL];
+	int r;
 
-	s->written++;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	sqlite3_bind_int64(st, 2, clock_now_ns(EVD_CLOCK_REALTIME));
-	return store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT);
+	if ((r = store_sqlite_exec_one(s, ST_CANCEL, "cancel", -ENOENT)) == 0)
+		s->written_tx++;
+	return r;
 }
 
 /*
@@ -2818,6 +2824,10 @@ store_sqlite_claim_split(struct store *s, int64_t horizon_rt_ns,
 			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
 				 SQLITE_OPEN_NOFOLLOW,
 			     NULL);
+	/* As the store's: a reader meeting a checkpoint's lock waits a
+	 * little rather than fail the whole claim. */
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, CLAIM_RANGE_SQL, -1, &r0, NULL) !=
 		SQLITE_OK ||
@@ -2985,13 +2995,16 @@ store_sqlite_retire(struct store *s, uint64_t id, uint64_t fence,
 	uint8_t boot_raw[16];
 
 	if (next == NULL) {
-		s->written++;
+		int r;
+
 		st = s->st[ST_RETIRE_END];
 		sqlite3_bind_int64(st, 1, (int64_t)id);
 		sqlite3_bind_int64(st, 2, (int64_t)fence);
 		sqlite3_bind_int64(st, 3, clock_now_ns(EVD_CLOCK_REALTIME));
-		return store_sqlite_exec_one(s, ST_RETIRE_END, "retire",
-					     -ESTALE);
+		r = store_sqlite_exec_one(s, ST_RETIRE_END, "retire", -ESTALE);
+		if (r == 0)
+			s->written_tx++;
+		return r;
 	}
 	st = s->st[ST_RETIRE_NEXT];
 	sqlite3_bind_int64(st, 1, (int64_t)id);

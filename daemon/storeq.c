@@ -840,6 +840,13 @@ q_cancel_any(struct store *q, uint64_t id, store_timer_cb may, void *arg,
 }
 
 static int
+q_runs_newest(struct store *q, const uint64_t *ids, size_t n,
+              store_newest_cb cb, void *arg)
+{
+	Q_READ(q, q->be->runs_newest(q->s, ids, n, cb, arg));
+}
+
+static int
 q_list_held(struct store *q, uid_t uid, bool all, const char *channel,
             uint64_t after_id, size_t limit, store_timer_cb cb, void *arg)
 {
@@ -1058,6 +1065,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.meta_put = q_meta_put,
 		.cancel_any = be->cancel_any != NULL ? q_cancel_any : NULL,
 		.list_held = be->list_held != NULL ? q_list_held : NULL,
+		.runs_newest = be->runs_newest != NULL ? q_runs_newest : NULL,
 	};
 	*ret_be = &q->vt;
 	*ret_s = q;

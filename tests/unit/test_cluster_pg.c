@@ -690,6 +690,39 @@ node_notified(struct node *nd, uint64_t *ids, int max)
 	return n;
 }
 
+/* A cancel of a row another batch holds locked (its holder firing it
+ * now) never waits for that lock (on the loop, with its own batch's
+ * locks held): -EAGAIN at once, the row untouched; and it goes through
+ * once the lock is gone. */
+static void
+test_cancel_any_never_waits(void **state)
+{
+	struct store_timer t = timer_at(1, now_rt() + INT64_C(3600) *
+	                                                  1000000000);
+	struct judge j = { .asker = 1000 };
+	struct node a, b;
+	char holder[32];
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	schedule(&a, &t);
+	alarm(60);
+	/* a's batch writes timer 1 and stops before its commit. */
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->reschedule(a.s, &t), 0);
+	/* (A wait would end in b's lock_timeout, failing b's batch.) */
+	assert_int_equal(cancel_any(&b, 1, &j, holder, sizeof(holder)),
+	                 -EAGAIN);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_int_equal(cancel_any(&b, 1, &j, holder, sizeof(holder)), 0);
+	assert_sql("X", "SELECT state FROM evd.timers WHERE id = 1");
+	alarm(0);
+	node_close(&b);
+	node_close(&a);
+}
+
 /* A one-shot exec fire as sched_fire_durable makes it in cluster mode:
  * the claim renewed, fenced, and a "started" run whose fire id is the
  * timer id, in one batch. */
@@ -1531,6 +1564,7 @@ main(void)
 	    T(test_lock_wait_bounded),
 	    T(test_reap_locked_claim_later),
 	    T(test_cancel_any),
+	    T(test_cancel_any_never_waits),
 	    T(test_cancel_notify_after_reconnect),
 	    T(test_list_held),
 	    T(test_pipelined_fire_stale),
