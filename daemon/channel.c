@@ -927,7 +927,9 @@ channel_store_update(struct store *s, const struct msg *m, bool dead)
 	sm.dead = dead;
 	sm.reason = m->reason;
 	sm.fence = m->fence;
-	if ((r = batch_backend()->update_msg(s, &sm)) < 0)
+	/* -ESTALE (cluster mode: the claim is lost) is the caller's to
+	 * deal with; nothing of the batch failed. */
+	if ((r = batch_backend()->update_msg(s, &sm)) < 0 && r != -ESTALE)
 		batch_fail(r);
 	return r;
 }
@@ -1018,10 +1020,16 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 		return r;
 	}
 	/* Cluster mode: the delivery is counted in the store before it
-	 * leaves, so that a redelivery on another node counts on. */
-	if (chan.cluster &&
-	    ((st = batch_store()) == NULL ||
-	     channel_store_update(st, m, false) < 0)) {
+	 * leaves, so that a redelivery on another node counts on; a claim
+	 * found lost (or run out: a lapsed lease) is another node's to
+	 * deliver, not this one's. */
+	if (chan.cluster && (st = batch_store()) != NULL &&
+	    (r = channel_store_update(st, m, false)) == -ESTALE) {
+		chan.claims_lost++;
+		msg_free(m);
+		return 0;
+	}
+	if (chan.cluster && (st == NULL || r < 0)) {
 		m->attempts--;
 		TAILQ_INSERT_HEAD(&ch->ready, m, link);
 		ch->nready++;
@@ -1792,14 +1800,15 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			m->attempts = 0;
 			r = channel_store_update(s, m, false);
 		}
-		if (r < 0 && r != -ENOENT) {
+		if (r < 0 && r != -ENOENT && r != -ESTALE) {
 			batch_fail(r);
 			return -EIO;
 		}
 		TAILQ_REMOVE(&ch->dead, m, link);
 		ch->ndead--;
 		chan.stats.dead--;
-		if (purge)
+		/* A claim found lost: another node's, gone from here. */
+		if (purge || r == -ESTALE)
 			msg_free(m);
 		else {
 			m->where = MSG_READY;
@@ -2095,6 +2104,36 @@ out:
 	free(names);
 	free(limits);
 	return r;
+}
+
+void
+channel_cluster_drop(void)
+{
+	struct msg **v;
+	size_t n, i = 0, it = 0;
+	struct msg *m;
+
+	if (!chan.cluster || (n = idmap_size(chan.held)) == 0)
+		return;
+	/* Collected first: forgetting changes the map. Out of memory,
+	 * one at a time from the start. */
+	if ((v = calloc(n, sizeof(*v))) == NULL) {
+		while ((m = idmap_next(chan.held, &it, NULL)) != NULL) {
+			channel_forget(m);
+			it = 0;
+		}
+	} else {
+		while (i < n && (m = idmap_next(chan.held, &it, NULL)) != NULL)
+			v[i++] = m;
+		while (i > 0)
+			channel_forget(v[--i]);
+		free(v);
+	}
+	chan.claims_lost += n;
+	log_warnx("cluster: %zu channel messages held here dropped (the "
+	          "lease lapsed); they are claimed anew once their claims "
+	          "run out", n);
+	channel_arm_timed();
 }
 
 int

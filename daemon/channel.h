@@ -298,6 +298,11 @@ int channel_cluster_claim(void);
 /* Renews every claim held, in the batch; what was lost is dropped from
  * memory (a subscriber's ack of it is then NOT_FOUND). 0 or -errno. */
 int channel_cluster_renew(void);
+/* The node's lease lapsed: every message held is dropped from memory
+ * (not delivered again from here; acks of those in flight are
+ * NOT_FOUND). Their claims run out in the database and any node,
+ * this one too once live again, claims them anew. */
+void channel_cluster_drop(void);
 #define CHANNEL_ACL_REFRESH_NS (INT64_C(1000) * 1000000)
 
 #endif

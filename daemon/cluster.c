@@ -452,6 +452,9 @@ cluster_lapse_cb(evutil_socket_t fd, short what, void *arg)
 	          "time); dropping every claim",
 	          cl.st.node);
 	sched_drop_durable(0);
+	/* Messages too: another node may claim them once their claims run
+	 * out, and this one must not deliver them meanwhile. */
+	channel_cluster_drop();
 	/* Once live again, with or without a gap, what the database still
 	 * says is this node's is taken back (else it would wait for its
 	 * claim lease to run out, or, paused, for ever). */

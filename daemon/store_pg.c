@@ -682,13 +682,18 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		     " pg_notify('" STORE_PG_MSG_CHANNEL "', i.channel)"
 		     " WHERE i.consumer IS NULL) n ON true",
     /* load_messages: this node's own claims, fenced anew. */
-    [ST_C_MSG_ADOPT] = "UPDATE evd.messages SET fence = fence + 1"
+    /* Its lease runs anew from now ($2 us): a claim whose lease ran out
+     * would otherwise be claimable elsewhere at once. */
+    [ST_C_MSG_ADOPT] = "UPDATE evd.messages SET fence = fence + 1,"
+		       " vis_at = clock_timestamp() + $2::int8 * interval '1 us'"
 		       " WHERE consumer = $1 RETURNING " MSG_COLS ", fence",
     [ST_C_MSG_ACK] = "DELETE FROM evd.messages WHERE fire_id = $1"
 		     " AND fence = $2 AND consumer = $3",
+    /* Fenced, and only while the claim's lease lasts: past it another
+     * node may claim the message, and this one must not deliver it. */
     [ST_C_UPDATE_MSG] = "UPDATE evd.messages SET attempts = $2, dead = $3,"
 			" reason = $4 WHERE fire_id = $1 AND fence = $5"
-			" AND consumer = $6",
+			" AND consumer = $6 AND vis_at > clock_timestamp()",
     /* $1 channels, $2 how many of each at most (text[], int8[]); $3
      * this node, $4 the lease in us. */
     [ST_C_MSG_CLAIM] = "WITH w AS (SELECT * FROM unnest($1::text[],"
@@ -1360,9 +1365,11 @@ store_pg_arr_room(struct store_pg_arr *a, size_t n)
 	size_t cap = a->cap == 0 ? 4096 : a->cap;
 	char *p;
 
-	if (a->len + n + 2 <= a->cap)
+	/* n, the separator before it, and the '}' and NUL that
+	 * store_pg_fb_one ends the literal with. */
+	if (a->len + n + 3 <= a->cap)
 		return 0;
-	while (cap < a->len + n + 2)
+	while (cap < a->len + n + 3)
 		cap *= 2;
 	if ((p = realloc(a->p, cap)) == NULL)
 		return -ENOMEM;
@@ -1982,6 +1989,39 @@ store_pg_migrate(struct store *s, PGconn *conn)
 		                "upgrade it", version, SCHEMA_VERSION);
 		r = -EPROTO;
 		goto out;
+	}
+	/* Nodes of the older version still running would go on with it
+	 * (and its rules: a message is delivered by every node that loaded
+	 * it, before version 4) beside nodes of this one, and the DDL would
+	 * hold their writes meanwhile: an upgrade is for a stopped cluster.
+	 * A node seen in the last minute counts as running; this one's own
+	 * row (its node connection registered it) does not. */
+	if (version >= 1 && version < SCHEMA_VERSION) {
+		const char *self = s != NULL ? s->node : "";
+		const char *pv[1] = { self };
+
+		res = PQexecParams(conn,
+		                   "SELECT count(*) FROM evd.nodes WHERE node <> $1"
+		                   " AND last_seen > now() - interval '1 minute'",
+		                   1, NULL, pv, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			r = store_pg_fail(s, conn, res, "migrate");
+			PQclear(res);
+			goto out;
+		}
+		v = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		res = NULL;
+		if (v > 0) {
+			store_pg_seterr(s, "the PostgreSQL schema evd is at "
+			                "version %d, this evd needs %d, and %d "
+			                "other evd nodes used it in the last "
+			                "minute: stop every node, then start this "
+			                "one to upgrade the schema", version,
+			                SCHEMA_VERSION, v);
+			r = -EBUSY;
+			goto out;
+		}
 	}
 	for (; version < SCHEMA_VERSION; version++) {
 		snprintf(sql, sizeof(sql), "schema version %d", version + 1);
@@ -3282,12 +3322,12 @@ store_pg_update_msg(struct store *s, const struct store_msg *m)
 	store_pg_p_i64(&p, m->attempts);
 	store_pg_p_bool(&p, m->dead);
 	store_pg_p_text(&p, m->reason);
-	/* Cluster mode: fenced; a claim lost meanwhile is no error here
-	 * (the next renewal finds it lost, and drops it). */
+	/* Cluster mode: fenced; a claim lost (or whose lease ran out) is
+	 * -ESTALE: the caller forgets the message, another node has it. */
 	if (s->node[0] != '\0') {
 		store_pg_p_i64(&p, (int64_t)m->fence);
 		store_pg_p_text(&p, s->node);
-		return store_pg_run_one(s, ST_C_UPDATE_MSG, &p, 0,
+		return store_pg_run_one(s, ST_C_UPDATE_MSG, &p, -ESTALE,
 		                        "update message");
 	}
 	return store_pg_run_one(s, ST_UPDATE_MSG, &p, -ENOENT,
@@ -3339,6 +3379,7 @@ store_pg_load_messages(struct store *s, store_msg_cb cb, void *arg)
 
 	if (s->node[0] != '\0') {
 		store_pg_p_text(&p, s->node);
+		store_pg_p_i64(&p, s->claim_us);
 		r = store_pg_run(s, ST_C_MSG_ADOPT, &p, true, &res,
 		                 "adopt messages");
 	} else
