@@ -1948,13 +1948,18 @@ channel_set_cluster(bool on)
 	chan.cluster = on;
 }
 
+static uint32_t channel_cluster_want(const struct channel *ch);
+
 bool
 channel_claims_new(const char *name, uint64_t fire_id)
 {
 	struct channel *ch;
 
+	/* Only as many as this node's subscribers want (as a claim tick
+	 * takes): the rest is left unclaimed for other nodes' subscribers,
+	 * not hoarded by a slow one here. */
 	if (!chan.cluster || (ch = channel_get(name, false)) == NULL ||
-	    ch->nsubs == 0)
+	    ch->nsubs == 0 || channel_cluster_want(ch) == 0)
 		return false;
 	/* Out of memory: inserted unclaimed, for a claim tick to take. */
 	idmap_del(chan.claimed_new, fire_id);

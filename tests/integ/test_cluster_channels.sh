@@ -288,6 +288,22 @@ check "its subscriber gone, node 1's gets them all (no node died)" \
 check "  the 2 it had delivered with attempt 2" \
 	test "$(fires_of "$dir/w5" | grep -c ' 2$')" -eq 2
 
+# --- 6. a slow subscriber does not hoard: node 1's worker holds one
+# message at a time (and one more ready); fires made on node 1 beyond
+# that are left unclaimed, and node 2's subscriber gets them ---
+setsid "$EVCTL" --socket "$(sock 1)" watch slow --concurrency 1 -- \
+	sleep 60 >/dev/null 2>&1 &
+bg_pids+=($!)
+w6=$!
+sleep 0.5
+for i in $(seq 1 20); do echo "soon --channel slow --payload s$i"; done |
+	ctl 1 batch >/dev/null
+ctl 2 watch slow --count 15 --timeout 15s >"$dir/w6" 2>&1
+check "fires made beside a busy subscriber reach another node's" \
+	test "$(fires_of "$dir/w6" | cut -d' ' -f2 | sort -u | wc -l)" -ge 15
+kill -- -"$w6" 2>/dev/null
+wait "$w6" 2>/dev/null
+
 show_failure() {
 	echo "--- evd.log"
 	tail -n 60 "$dir/evd.log"
@@ -296,6 +312,7 @@ show_failure() {
 	echo "--- g*"; cat "$dir"/g* 2>/dev/null
 	echo "--- w4*"; cat "$dir"/w4* 2>/dev/null
 	echo "--- w5"; cat "$dir"/w5 2>/dev/null
+	echo "--- w6"; cat "$dir"/w6 2>/dev/null
 	echo "--- own*"; cat "$dir"/own* 2>/dev/null
 }
 summary
