@@ -742,6 +742,10 @@ struct store_pg_arr {
 	char *p;
 	size_t len, cap;
 };
+/* Gathered rows are sent once their columns hold this much, and a
+ * column's buffer larger than FB_KEEP_BYTES is freed after a send. */
+#define FB_SEND_BYTES ((size_t)16 << 20)
+#define FB_KEEP_BYTES ((size_t)1 << 20)
 enum {
 	FB_RET,                 /* id, fence, finished */
 	FB_MSG = FB_RET + 3,    /* MSG_COLS, then claimed at insert */
@@ -1343,8 +1347,15 @@ store_pg_fb_clear(struct store *s)
 {
 	size_t c;
 
-	for (c = 0; c < FB_COLS; c++)
+	for (c = 0; c < FB_COLS; c++) {
 		s->fb[c].len = 0;
+		/* A burst's large buffers are not kept for ever. */
+		if (s->fb[c].cap > FB_KEEP_BYTES) {
+			free(s->fb[c].p);
+			s->fb[c].p = NULL;
+			s->fb[c].cap = 0;
+		}
+	}
 	s->fb_nret = s->fb_nmsg = s->fb_nrun = s->fb_nsch = 0;
 	s->fb_err = 0;
 }
@@ -1507,8 +1518,17 @@ store_pg_fb_send(struct store *s)
 static int
 store_pg_fb_row(struct store *s, int r)
 {
+	size_t c, bytes = 0;
+
 	if (r < 0 && s->fb_err == 0)
 		s->fb_err = r;
+	/* Sent once they are large (in order, as at any other statement):
+	 * a column is one value to the server, at most 1 GB, and all of
+	 * it is copied twice on its way. */
+	for (c = 0; c < FB_COLS; c++)
+		bytes += s->fb[c].len;
+	if (bytes >= FB_SEND_BYTES)
+		return store_pg_fb_send(s);
 	return 0;
 }
 

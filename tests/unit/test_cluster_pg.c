@@ -1386,6 +1386,35 @@ test_gathered_many_nulls(void **state)
 	node_close(&a);
 }
 
+/* Gathered rows past FB_SEND_BYTES (16 MiB of literals) go in several
+ * statements of the same batch: every row arrives, in a batch that
+ * commits as one. */
+static void
+test_gathered_large_flushes(void **state)
+{
+	static uint8_t payload[60000];
+	struct node a;
+	int i;
+
+	(void)state;
+	memset(payload, 0xab, sizeof(payload));
+	node_open(&a, INT64_C(30) * 1000000000);
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	for (i = 0; i < 400; i++) {
+		struct store_msg m = msg_of((uint64_t)i + 1, "1:big", false);
+
+		m.payload = payload;
+		m.payload_len = sizeof(payload);
+		assert_int_equal(B->enqueue(a.s, &m), 0);
+	}
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("400 24000000", "SELECT count(*) || ' ' ||"
+	                           " sum(length(payload)) FROM evd.messages");
+	node_close(&a);
+}
+
 /* Pipelined fires' messages (gathered into one statement) keep the
  * rules of one by one: claimed at insert where the fire says so, else
  * unclaimed and announced on evd_msg. */
@@ -1652,6 +1681,7 @@ main(void)
 	    T(test_upgrade_refused_while_nodes_live),
 	    T(test_msg_gathered_claim_and_hint),
 	    T(test_gathered_many_nulls),
+	    T(test_gathered_large_flushes),
 	    T(test_msg_reap_and_adopt),
 	    T(test_msg_renew_release),
 	    T(test_channel_lock),
