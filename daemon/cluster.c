@@ -83,6 +83,11 @@
 #define CLUSTER_LOOKAHEAD_NS (INT64_C(200) * 1000000)
 #define CLUSTER_CLAIM_MAX 500
 
+/* A hook that ended: its timer and the fence of its claim. */
+struct cl_ended {
+	uint64_t id, fence;
+};
+
 /* A one-shot exec timer's claim while its hook waits or runs. */
 struct cl_claim {
 	uint64_t fence;
@@ -114,6 +119,15 @@ static struct {
 	struct idmap *inflight;
 	uint64_t *lost;
 	size_t nlost, caplost;
+	/* Hooks that ended while the store refused writes: their claims,
+	 * retired (fenced) once it takes them again, so that a claim a
+	 * peer took meanwhile is counted as a fence loss. */
+	struct cl_ended *ended;
+	size_t nended, capended;
+	/* Retired in this turn's batch: back into ended if the batch is
+	 * lost (cluster_batch_end), else forgotten. */
+	struct cl_ended *turn;
+	size_t nturn, capturn;
 	struct cluster_stats st;
 	/* The store, for its pipelined fires' fence losses (loop 0's,
 	 * from cluster_start to cluster_shutdown). */
@@ -350,6 +364,92 @@ cluster_gate_cb(uint64_t timer_id)
 	return false;
 }
 
+/* Appends (id, fence) to *v; false out of memory. */
+static bool
+cluster_ended_push(struct cl_ended **v, size_t *n, size_t *cap, uint64_t id,
+                   uint64_t fence)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 16;
+		struct cl_ended *g = reallocarray(*v, ncap, sizeof(**v));
+
+		if (g == NULL)
+			return false;
+		*v = g;
+		*cap = ncap;
+	}
+	(*v)[*n].id = id;
+	(*v)[*n].fence = fence;
+	(*n)++;
+	return true;
+}
+
+/* Retires the claim of a timer whose hook ended, fenced: a claim found
+ * gone (a peer took it, and ran the hook again) is a fence loss. The
+ * retire is the batch's: if the batch is lost, it is tried again. */
+static void
+cluster_retire_hook(const struct store_backend *be, struct store *s,
+                    uint64_t id, uint64_t fence)
+{
+	int r = be->retire(s, id, fence, NULL);
+
+	if (r == 0 && !cluster_ended_push(&cl.turn, &cl.nturn, &cl.capturn,
+	                                  id, fence))
+		log_warnx("cluster: timer %" PRIu64 ": out of memory to retire "
+		          "it again should its batch be lost", id);
+	if (r == -ESTALE) {
+		cl.st.fence_losses++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(id),
+			  "cluster: timer %" PRIu64 ": its hook ended after "
+			  "its claim was lost (fence loss %" PRIu64 ")",
+			  id, cl.st.fence_losses);
+	} else if (r < 0) {
+		batch_fail(r);
+	}
+}
+
+/* The store refuses writes: retired at a later claim tick. Out of
+ * memory it is not: the claim lapses and a peer fires it again. */
+static void
+cluster_retire_later(uint64_t id, uint64_t fence)
+{
+	if (!cluster_ended_push(&cl.ended, &cl.nended, &cl.capended, id,
+	                        fence))
+		log_warnx("cluster: timer %" PRIu64 ": its hook ended; out of "
+		          "memory to retire it later", id);
+}
+
+void
+cluster_batch_end(bool committed)
+{
+	size_t i;
+
+	/* A lost batch's retires did not happen (a SIGSTOP inside it, the
+	 * server ending the idle transaction): tried again at the next
+	 * tick, so that a claim a peer took meanwhile is counted. */
+	if (!committed)
+		for (i = 0; i < cl.nturn; i++)
+			cluster_retire_later(cl.turn[i].id, cl.turn[i].fence);
+	cl.nturn = 0;
+}
+
+/* Retires what cluster_retire_later kept, while the store takes it. */
+static void
+cluster_retire_ended(void)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *s;
+	size_t i;
+
+	for (i = 0; i < cl.nended; i++) {
+		if ((s = batch_store()) == NULL)
+			break;
+		cluster_retire_hook(be, s, cl.ended[i].id, cl.ended[i].fence);
+	}
+	memmove(cl.ended, cl.ended + i, (cl.nended - i) * sizeof(*cl.ended));
+	cl.nended -= i;
+}
+
 static void
 cluster_exec_ended_cb(uint64_t timer_id)
 {
@@ -357,7 +457,6 @@ cluster_exec_ended_cb(uint64_t timer_id)
 	struct cl_claim *c = idmap_del(cl.inflight, timer_id);
 	uint64_t fence;
 	struct store *s;
-	int r;
 
 	if (c == NULL)
 		return;
@@ -367,18 +466,11 @@ cluster_exec_ended_cb(uint64_t timer_id)
 		return; /* a lost one was counted when it was found so */
 	}
 	free(c);
-	if ((s = batch_store()) == NULL)
-		return; /* not retired: the claim lapses, a peer fires again */
-	r = be->retire(s, timer_id, fence, NULL);
-	if (r == -ESTALE) {
-		cl.st.fence_losses++;
-		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(timer_id),
-			  "cluster: timer %" PRIu64 ": its hook ended after "
-			  "its claim was lost (fence loss %" PRIu64 ")",
-			  timer_id, cl.st.fence_losses);
-	} else if (r < 0) {
-		batch_fail(r);
+	if ((s = batch_store()) == NULL) {
+		cluster_retire_later(timer_id, fence);
+		return;
 	}
+	cluster_retire_hook(be, s, timer_id, fence);
 }
 
 static const struct sched_cluster_ops cluster_ops = {
@@ -746,6 +838,9 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	struct store *s;
 	int n;
 
+	/* Fenced, so whatever the lease: a claim still ours is done. */
+	if (cl.nended > 0)
+		cluster_retire_ended();
 	if (!lease_live(cl.lease, cluster_now()))
 		return;
 	if (cl.adopt) {
@@ -905,6 +1000,8 @@ cluster_shutdown(void)
 	}
 	idmap_free(cl.inflight);
 	free(cl.lost);
+	free(cl.ended);
+	free(cl.turn);
 	memset(&cl, 0, sizeof(cl));
 	cl.fd = -1;
 }

@@ -111,5 +111,8 @@ void cluster_stopping(void);
 void cluster_shutdown(void);
 bool cluster_enabled(void);
 void cluster_stats(struct cluster_stats *ret);
+/* The loop's batch ended (loop.c, each turn): committed or lost. The
+ * claims of ended hooks that a lost batch retired are retired again. */
+void cluster_batch_end(bool committed);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "channel.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "exec.h"
@@ -164,6 +165,8 @@ loop_commit(void)
 
 	conn_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost(),
 	               batch_errmsg());
+	if (cluster_enabled())
+		cluster_batch_end(o == BATCH_COMMITTED);
 	/* Before any release: hooks of lost fires must not start. Hooks
 	 * are the store's loop's (exec timers are durable). */
 	if (batch_backend() != NULL)
