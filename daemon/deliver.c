@@ -205,6 +205,18 @@ deliver_exec(const struct fire *f, struct store *s)
 	return false;
 }
 
+/* Fired events queued on callers' connections, for deliver_caller_take. */
+static _Thread_local unsigned long deliver_callers;
+
+unsigned long
+deliver_caller_take(void)
+{
+	unsigned long n = deliver_callers;
+
+	deliver_callers = 0;
+	return n;
+}
+
 /* Sends a caller fire's event on its connection, then tells its waiters.
  * A send may close connections (this one, on error); after it only f's
  * saved values are used. */
@@ -223,6 +235,8 @@ deliver_caller(const struct fire *f)
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
 	sent = conn_send(c, &reply);
+	if (sent >= 0)
+		deliver_callers++;
 	if (sent < 0)
 		log_about(LOG_LEVEL_WARNING, LOG_TIMER(f->timer_id, f->uid),
 			  "timer %" PRIu64 " (uid %u): fire lost with its "

@@ -134,5 +134,12 @@ void deliver_cancelled(uint64_t timer_id, int64_t due_rt_ns);
 /* Whether anyone waits on timer_id (a Wait on a timer another cluster
  * node holds is polled only while so). */
 bool deliver_waited(uint64_t timer_id);
+/*
+ * How many Fired events went to callers' connections on this thread
+ * since the last call (a counter, reset by the call). The scheduler asks
+ * after each run of due timers, so that the loop can end its turn and
+ * send them rather than read more requests first. Per loop thread.
+ */
+unsigned long deliver_caller_take(void);
 
 #endif

@@ -82,6 +82,21 @@ static const struct conn_ops loop_conn_ops = {
 
 static void loop_resumed(void);
 
+/*
+ * Timers fired events to callers: the turn ends after this callback, so
+ * that they are committed and sent now rather than after every request
+ * read in the same turn has run (a fire's lateness as its caller sees it
+ * was three to four times what evd measured, most of it that wait). The
+ * events not yet run stay active and run first in the next turn, so no
+ * connection waits longer than one more turn; only fires that send
+ * events end a turn early, so durable fires keep their group commits.
+ */
+static void
+loop_caller_fired(void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
 int
 loop_init(struct event_base *base)
 {
@@ -93,6 +108,8 @@ loop_init(struct event_base *base)
 	    (r = conn_init(base, &loop_conn_ops, loop_cfg.max_frame,
 	                   loop_cfg.frame_timeout_ms)) < 0)
 		return r;
+	/* Fired events end the turn (loop_caller_fired). */
+	sched_on_caller_fired(loop_caller_fired, base);
 	/* Held fires go once the store takes writes again. */
 	batch_on_resume(loop_resumed);
 	/* Output goes, and hooks start, once what they show is durable. */

@@ -365,6 +365,13 @@ sched_set_cluster(const struct sched_cluster_ops *ops)
 	sched.cluster = ops;
 }
 
+void
+sched_on_caller_fired(void (*fn)(void *arg), void *arg)
+{
+	sched.caller_fired = fn;
+	sched.caller_fired_arg = arg;
+}
+
 /*
  * Takes the next id from a counter whose reserved limit lives in the
  * store (meta key), reserving a new block when the current one is used

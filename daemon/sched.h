@@ -147,6 +147,14 @@ struct sched_cluster_ops {
 	                int64_t lease_left_ns);
 };
 void sched_set_cluster(const struct sched_cluster_ops *ops);
+
+/*
+ * fn(arg) runs after a run of due timers that sent Fired events to
+ * callers (not from inside the run). The loop sets it to end its turn
+ * there, so that those events go out before the requests read in the
+ * same turn are run. NULL: none. Per loop thread.
+ */
+void sched_on_caller_fired(void (*fn)(void *arg), void *arg);
 /* Forgets durable timers in memory, the store unchanged: the one with
  * id (if held), or with id 0 every one (claims dropped at a lease
  * lapse). */

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "batch.h"
+#include "deliver.h"
 #include "idtab.h"
 #include "log.h"
 #include "repeat.h"
@@ -149,6 +150,15 @@ sched_more_later(void)
 	event_add(sched.more_ev, &zero);
 }
 
+/* After a run of due timers: the loop hears whether callers were sent
+ * Fired events in it. */
+static void
+sched_told_callers(void)
+{
+	if (deliver_caller_take() > 0 && sched.caller_fired != NULL)
+		sched.caller_fired(sched.caller_fired_arg);
+}
+
 static void
 sched_run(struct sched_clock *sc)
 {
@@ -159,6 +169,7 @@ sched_run(struct sched_clock *sc)
 		sched_more_later();
 	else
 		sched_arm(sc, true);
+	sched_told_callers();
 }
 
 /* The wall clock or the zone changed: calendar occurrences are computed
@@ -280,6 +291,7 @@ sched_more_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (more)
 		sched_more_later();
+	sched_told_callers();
 }
 
 /* Records the wall time now and then, so that after a reboot the

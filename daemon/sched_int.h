@@ -171,6 +171,8 @@ struct sched_state {
 	char zone_abbr[16];
 	/* Cluster mode's hooks (sched_set_cluster), or NULL: one node. */
 	const struct sched_cluster_ops *cluster;
+	void (*caller_fired)(void *); /* sched_on_caller_fired */
+	void *caller_fired_arg;
 };
 extern _Thread_local struct sched_state sched;
 
