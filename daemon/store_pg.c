@@ -3018,6 +3018,23 @@ store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
 	return -EAGAIN;
 }
 
+/* A run's columns 0..9 (ST_RUNS' order; output not read). */
+static void
+store_pg_row_run(const PGresult *res, int row, struct store_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->timer_id = (uint64_t)store_pg_int(res, row, 0);
+	run->fire_id = (uint64_t)store_pg_int(res, row, 1);
+	run->due_rt_ns = store_pg_int(res, row, 2);
+	run->fired_rt_ns = store_pg_int(res, row, 3);
+	run->lateness_ns = store_pg_int(res, row, 4);
+	run->outcome = (int)store_pg_int(res, row, 5);
+	run->detail = store_pg_text(res, row, 6);
+	run->exit_code = (int)store_pg_int(res, row, 7);
+	run->signal = (int)store_pg_int(res, row, 8);
+	run->duration_ns = store_pg_int(res, row, 9);
+}
+
 static int
 store_pg_runs_newest(struct store *s, const uint64_t *ids, size_t n,
                      store_newest_cb cb, void *arg)
@@ -3040,17 +3057,7 @@ store_pg_runs_newest(struct store *s, const uint64_t *ids, size_t n,
 	if (r < 0)
 		return r;
 	for (row = 0; row < PQntuples(res); row++) {
-		memset(&run, 0, sizeof(run));
-		run.timer_id = (uint64_t)store_pg_int(res, row, 0);
-		run.fire_id = (uint64_t)store_pg_int(res, row, 1);
-		run.due_rt_ns = store_pg_int(res, row, 2);
-		run.fired_rt_ns = store_pg_int(res, row, 3);
-		run.lateness_ns = store_pg_int(res, row, 4);
-		run.outcome = (int)store_pg_int(res, row, 5);
-		run.detail = store_pg_text(res, row, 6);
-		run.exit_code = (int)store_pg_int(res, row, 7);
-		run.signal = (int)store_pg_int(res, row, 8);
-		run.duration_ns = store_pg_int(res, row, 9);
+		store_pg_row_run(res, row, &run);
 		if ((r = cb(&run, store_pg_int(res, row, 10),
 		            PQgetvalue(res, row, 11)[0] != 0, arg)) < 0)
 			break;
@@ -3737,17 +3744,7 @@ store_pg_runs(struct store *s, uint64_t timer_id, store_run_cb cb, void *arg)
 	if ((r = store_pg_run(s, ST_RUNS, &p, false, &res, "runs")) < 0)
 		return r;
 	for (row = 0; row < PQntuples(res); row++) {
-		memset(&run, 0, sizeof(run));
-		run.timer_id = (uint64_t)store_pg_int(res, row, 0);
-		run.fire_id = (uint64_t)store_pg_int(res, row, 1);
-		run.due_rt_ns = store_pg_int(res, row, 2);
-		run.fired_rt_ns = store_pg_int(res, row, 3);
-		run.lateness_ns = store_pg_int(res, row, 4);
-		run.outcome = (int)store_pg_int(res, row, 5);
-		run.detail = store_pg_text(res, row, 6);
-		run.exit_code = (int)store_pg_int(res, row, 7);
-		run.signal = (int)store_pg_int(res, row, 8);
-		run.duration_ns = store_pg_int(res, row, 9);
+		store_pg_row_run(res, row, &run);
 		run.out = store_pg_bytes(res, row, 10, &run.out_len);
 		run.err = store_pg_bytes(res, row, 11, &run.err_len);
 		if ((r = cb(&run, arg)) < 0)

@@ -16,21 +16,9 @@ N=${N:-20000}
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster_burst: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_burst: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
-sock="$dir/n1.sock"
-ctl() { "$EVCTL" --socket "$sock" "$@"; }
-jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_burst
+sock=$(sock 1)
 
 mkdir -p "$dir/s1"
 start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
@@ -40,7 +28,7 @@ start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
 t0=$(date +%s)
 due=$((t0 + 4))
 seq "$N" | sed "s/.*/at @$due --channel burst/" >"$dir/batch"
-ctl batch <"$dir/batch" >"$dir/ids"
+ctl 1 batch <"$dir/batch" >"$dir/ids"
 check "$N timers scheduled" test "$(grep -c '^[0-9]' "$dir/ids")" -eq "$N"
 # Those that missed the instant (a slow machine) are due soon after: a
 # burst all the same.
@@ -49,11 +37,11 @@ check "scheduled before they were due" test "$now" -lt "$due"
 
 fired=0
 for _ in $(seq 1 1200); do
-	fired=$(ctl --json stats | jnum fired_total)
+	fired=$(ctl 1 --json stats | jnum fired_total)
 	[ "${fired:-0}" -ge "$N" ] && break
 	sleep 0.1
 done
-js=$(ctl --json stats)
+js=$(ctl 1 --json stats)
 lapses=$(jnum lease_lapses <<<"$js")
 gaps=$(jnum lease_gaps <<<"$js")
 losses=$(jnum fence_losses <<<"$js")

@@ -19,21 +19,9 @@ M=200
 dir=$(mktemp -d /tmp/evd-test.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${EVD_TEST_PG:-}" ]; then
-	echo "test_cluster_stale: needs EVD_TEST_PG (run it under with_pg)"
-	exit 77
-fi
-for d in /usr/lib/postgresql/*/bin; do PATH=$PATH:$d; done
-if ! command -v psql >/dev/null 2>&1; then
-	echo "test_cluster_stale: psql is not installed"
-	[ "${EVD_REQUIRE_PG:-}" = 1 ] && exit 1
-	exit 77
-fi
-export TZ=UTC LC_ALL=C
-sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
-sock="$dir/n1.sock"
-ctl() { "$EVCTL" --socket "$sock" "$@"; }
-jnum() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_require test_cluster_stale
+sock=$(sock 1)
 
 mkdir -p "$dir/s1"
 start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
@@ -41,7 +29,7 @@ start_evd "$sock" --store "pg:$EVD_TEST_PG" --cluster \
 
 due=$(($(date +%s) + 3))
 seq "$M" | sed "s/.*/at @$due --channel stale/" >"$dir/batch"
-ctl batch <"$dir/batch" >"$dir/ids"
+ctl 1 batch <"$dir/batch" >"$dir/ids"
 check "$M timers scheduled" test "$(grep -c '^[0-9]' "$dir/ids")" -eq "$M"
 victim=$(sed -n '100p' "$dir/ids")
 check "the victim's fence bumped before it was due" \
@@ -57,7 +45,7 @@ for _ in $(seq 1 300); do
 	[ "${fired:-0}" -ge "$M" ] && break
 	sleep 0.1
 done
-js=$(ctl --json stats)
+js=$(ctl 1 --json stats)
 losses=$(jnum fence_losses <<<"$js")
 lapses=$(jnum lease_lapses <<<"$js")
 echo "# retired=$fired fence losses=${losses:-?} lease lapses=${lapses:-?}"
