@@ -39,7 +39,8 @@
  *	transaction aborts it, so it is never a row error (-EIO at most);
  *	the loop never waits for a connection: a lost one is re-established
  *	by check() with PQconnectStartParams/PQconnectPoll, only the steps
- *	whose socket is ready, with backoff between attempts;
+ *	whose socket is ready, one server at a time with its host name
+ *	resolved off the loop (pgaddr.h), with backoff between rounds;
  *	retained output is tallied per uid as in store_sqlite.c:
  *	out_pending for the open transaction, out_done once committed.
  *
@@ -101,6 +102,7 @@
 #include <libpq-fe.h>
 
 #include "clock.h"
+#include "pgaddr.h"
 #include "wirestr.h"
 
 /* Advisory lock keys (pg_advisory_lock's one bigint space is shared by
@@ -775,6 +777,14 @@ struct store {
 	bool read_only;        /* store_config.read_only: open writes nothing */
 	int64_t retry_at_ns;   /* monotonic: next reconnect attempt */
 	int backoff_ms;
+	/* Reconnects go to one server at a time (pgaddr.h): the target
+	 * tried next (the last that worked, after a loss), the attempts
+	 * left in this round before a backoff, and their reasons. */
+	struct pgaddr *addr;
+	size_t tgt;
+	size_t round_left;
+	int64_t attempt_ns;    /* monotonic: the attempt in progress began */
+	char round_err[512];
 	/* The conninfo as keywords/values, ours added (owned). */
 	const char *kw[MAX_CONNINFO + 1];
 	const char *val[MAX_CONNINFO + 1];
@@ -2244,6 +2254,10 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	}
 	if ((r = store_pg_conninfo(s, cfg->conninfo)) < 0)
 		goto fail_quiet;
+	if ((r = pgaddr_new(s->kw, s->val, &s->addr, why, sizeof(why))) < 0) {
+		store_pg_seterr(s, "bad PostgreSQL conninfo: %s", why);
+		goto fail;
+	}
 	if (store_pg_log_fn == NULL)
 		store_pg_log_fn = cfg->log;
 	s->conn = store_pg_quiet(PQconnectdbParams(s->kw, s->val, 0));
@@ -2308,6 +2322,7 @@ store_pg_close(struct store *s)
 	PQfinish(s->conn);
 	PQfinish(s->fconn);
 	PQfinish(s->pending);
+	pgaddr_free(s->addr);
 	free(s->strings);
 	free(s->pend);
 	store_pg_fb_free(s);
@@ -2335,14 +2350,80 @@ store_pg_backoff(struct store *s, const char *why)
 	                    : s->backoff_ms * 2;
 }
 
+static void store_pg_oneline(char *buf);
+
+/* The attempt at target s->tgt failed (why): the next target is tried
+ * at once, unless every one was tried in this round: then a backoff,
+ * and the names are resolved anew for the next round. */
+static void
+store_pg_attempt_failed(struct store *s, const char *why)
+{
+	size_t used = strlen(s->round_err);
+	char one[256];
+
+	snprintf(one, sizeof(one), "%s", why);
+	store_pg_oneline(one);
+	if (used < sizeof(s->round_err) - 1)
+		snprintf(s->round_err + used, sizeof(s->round_err) - used,
+		         "%s%s", used > 0 ? "; " : "", one);
+	s->tgt++;
+	if (s->round_left > 0)
+		s->round_left--;
+	if (s->round_left > 0) {
+		PQfinish(s->pending);
+		s->pending = NULL;
+		s->retry_at_ns = 0;
+		store_pg_seterr(s, "PostgreSQL is unreachable (trying the "
+		                "next server): %s", one);
+		return;
+	}
+	store_pg_backoff(s, s->round_err);
+	(void)pgaddr_refresh(s->addr);
+}
+
+/* Starts a connect to target s->tgt, the first of a round if none is
+ * under way. 0, or -ENOTCONN (the next call goes on). Never waits: the
+ * target's host is given as an address (pgaddr.h). */
+static int
+store_pg_attempt(struct store *s)
+{
+	const char *kw[MAX_CONNINFO + 5], *val[MAX_CONNINFO + 5];
+	size_t n = pgaddr_count(s->addr);
+	char why[256];
+
+	if (s->round_left == 0) {
+		s->round_left = n;
+		s->round_err[0] = '\0';
+	}
+	if (s->tgt >= n)
+		s->tgt = 0;
+	if (pgaddr_params(s->addr, s->tgt, s->kw, s->val, kw, val,
+	                  MAX_CONNINFO + 5, why, sizeof(why)) < 0) {
+		store_pg_attempt_failed(s, why);
+		return -ENOTCONN;
+	}
+	s->pending = store_pg_quiet(PQconnectStartParams(kw, val, 0));
+	if (s->pending == NULL || PQstatus(s->pending) == CONNECTION_BAD) {
+		store_pg_attempt_failed(s, s->pending
+		                               ? PQerrorMessage(s->pending)
+		                               : "out of memory");
+		return -ENOTCONN;
+	}
+	s->attempt_ns = store_pg_mono_ns();
+	/* As libpq's docs say: first wait until writable. */
+	s->pending_ps = PGRES_POLLING_WRITING;
+	return 0;
+}
+
 /*
  * Whether the loop's connection can take a batch. A lost one is
  * re-established here, without waiting: a reconnect started with
- * PQconnectStartParams (which may resolve a host name: use hostaddr or
- * an IP to keep that off the loop too) advances by PQconnectPoll only
- * when poll() says its socket is ready, so each call does what is
- * possible now and says -ENOTCONN until the connection is set up. The
- * daemon's probes (batch.c) keep calling.
+ * PQconnectStartParams to one server, its host name already resolved
+ * (store_pg_attempt), advances by PQconnectPoll only when poll() says
+ * its socket is ready, so each call does what is possible now and says
+ * -ENOTCONN until the connection is set up; an attempt that outlasts
+ * connect_timeout gives way to the next server. The daemon's probes
+ * (batch.c) keep calling.
  */
 static int
 store_pg_check(struct store *s)
@@ -2379,17 +2460,8 @@ store_pg_check(struct store *s)
 	if (s->pending == NULL) {
 		if (store_pg_mono_ns() < s->retry_at_ns)
 			return -ENOTCONN;
-		s->pending = store_pg_quiet(
-		    PQconnectStartParams(s->kw, s->val, 0));
-		if (s->pending == NULL ||
-		    PQstatus(s->pending) == CONNECTION_BAD) {
-			store_pg_backoff(s, s->pending
-			                        ? PQerrorMessage(s->pending)
-			                        : "out of memory");
-			return -ENOTCONN;
-		}
-		/* As libpq's docs say: first wait until writable. */
-		s->pending_ps = PGRES_POLLING_WRITING;
+		if ((r = store_pg_attempt(s)) < 0)
+			return r;
 	}
 	/* The steps whose socket is ready now (PQconnectPoll must not
 	 * be called before); never a wait. */
@@ -2405,10 +2477,22 @@ store_pg_check(struct store *s)
 	s->pending_ps = ps;
 	if (ps == PGRES_POLLING_FAILED) {
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->pending));
-		store_pg_backoff(s, why);
+		store_pg_attempt_failed(s, why);
 		return -ENOTCONN;
 	}
 	if (ps != PGRES_POLLING_OK) {
+		long bound = pgaddr_timeout_ms(s->addr);
+		char name[160];
+
+		/* libpq bounds an attempt only when it waits itself. */
+		if (bound > 0 && store_pg_mono_ns() - s->attempt_ns >=
+		                     (int64_t)bound * 1000000) {
+			snprintf(why, sizeof(why), "connection to %s: timeout "
+			         "expired", pgaddr_name(s->addr, s->tgt, name,
+			                                sizeof(name)));
+			store_pg_attempt_failed(s, why);
+			return -ENOTCONN;
+		}
 		store_pg_seterr(s, "reconnecting to PostgreSQL");
 		return -ENOTCONN;
 	}
@@ -2417,6 +2501,7 @@ store_pg_check(struct store *s)
 		 * refused until it is settled; the reason is set. */
 		snprintf(why, sizeof(why), "%s", s->err);
 		store_pg_backoff(s, why);
+		s->round_left = 0;
 		if (r != -ENOTCONN)
 			store_pg_seterr(s, "%s", why);
 		return r;
@@ -2424,6 +2509,7 @@ store_pg_check(struct store *s)
 	s->conn = s->pending;
 	s->pending = NULL;
 	s->backoff_ms = RECONNECT_MIN_MS;
+	s->round_left = 0; /* the next loss starts from this server */
 	return 0;
 }
 
@@ -3867,6 +3953,15 @@ struct store_pg_node {
 	PGconn *conn;
 	char *conninfo;
 	char *options;   /* the conninfo's options, then lock_timeout */
+	/* The connection's keywords (store_pg_node_kw's, the conninfo's,
+	 * options last), pointing into opts; its servers, tried one at a
+	 * time as the store's are, from tgt (the last that answered). */
+	PQconninfoOption *opts;
+	const char **kw, **val;
+	size_t nkw;
+	struct pgaddr *addr;
+	size_t tgt;
+	bool answered;   /* the connection since the last reconnect came up */
 	char id[32];
 	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
 	bool got;        /* its result came, the end of it not yet */
@@ -3881,12 +3976,12 @@ struct store_pg_node {
 	bool msg_hint;   /* an evd_msg notification came (store.h) */
 };
 
-/* The node connection's own settings: before the conninfo's, which win
- * (expand_dbname), except options, after it: the conninfo's own options
- * with lock_timeout added (store_pg_node_options), which a reconnect
- * must not lose as it would with options= in the conninfo. */
-static const char *const store_pg_node_kw[] = {
-	"connect_timeout", "application_name", "dbname", "options", NULL
+/* The node connection's own settings: before the conninfo's, which win,
+ * except options, after it: the conninfo's own options with
+ * lock_timeout added (store_pg_node_options), which a reconnect must not
+ * lose as it would with options= in the conninfo. */
+static const char *const store_pg_node_kw[][2] = {
+	{ "connect_timeout", "2" }, { "application_name", "evd" },
 };
 #define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms"
 
@@ -3966,19 +4061,59 @@ static const char store_pg_node_reap_sql[] =
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r),"
     " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm)";
 
+/* n->kw/val from the conninfo, and its servers. 0, -ENOMEM, or
+ * -EINVAL (err says why). */
+static int
+store_pg_node_params(struct store_pg_node *n, char *err, size_t errsize)
+{
+	size_t cap = sizeof(store_pg_node_kw) / sizeof(store_pg_node_kw[0]);
+	char *why = NULL;
+	PQconninfoOption *o;
+	int r;
+
+	if ((n->opts = PQconninfoParse(n->conninfo, &why)) == NULL) {
+		/* Its text may quote a password: the store's open, which
+		 * comes next with the same conninfo, says what is wrong. */
+		snprintf(err, errsize, "bad PostgreSQL conninfo");
+		PQfreemem(why);
+		return why != NULL ? -EINVAL : -ENOMEM;
+	}
+	for (o = n->opts; o->keyword != NULL; o++)
+		cap++;
+	if ((n->kw = calloc(cap + 2, sizeof(*n->kw))) == NULL ||
+	    (n->val = calloc(cap + 2, sizeof(*n->val))) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	/* Later keywords win: ours, the conninfo's, then options. */
+	for (size_t i = 0; i < sizeof(store_pg_node_kw) /
+	                           sizeof(store_pg_node_kw[0]);
+	     i++) {
+		n->kw[n->nkw] = store_pg_node_kw[i][0];
+		n->val[n->nkw++] = store_pg_node_kw[i][1];
+	}
+	for (o = n->opts; o->keyword != NULL; o++)
+		if (o->val != NULL && strcmp(o->keyword, "options") != 0) {
+			n->kw[n->nkw] = o->keyword;
+			n->val[n->nkw++] = o->val;
+		}
+	n->kw[n->nkw] = "options";
+	n->val[n->nkw++] = n->options;
+	if ((r = pgaddr_new(n->kw, n->val, &n->addr, err, errsize)) < 0)
+		return r;
+	return 0;
+}
+
 static int
 store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 {
 	PGresult *res;
 
-	/* The loop waits for this connect (start-up, or a reconnect after
-	 * a loss): bounded, unless the conninfo says otherwise (its values
-	 * come after ours, so they win). */
-	const char *val[] = { "2", "evd", n->conninfo, n->options,
-		              NULL };
-
+	/* The loop waits for this connect (start-up only): libpq goes
+	 * through the servers itself, each bounded by connect_timeout (2 s
+	 * unless the conninfo says otherwise). */
 	PQfinish(n->conn);
-	n->conn = store_pg_quiet(PQconnectdbParams(store_pg_node_kw, val, 1));
+	n->conn = store_pg_quiet(PQconnectdbParams(n->kw, n->val, 0));
 	n->kind = 0;
 	n->got = false;
 	n->connecting = false;
@@ -3989,6 +4124,7 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 		n->conn = NULL;
 		return -ENOTCONN;
 	}
+	n->answered = true;
 	res = PQexec(n->conn, n->lock_timeout);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(err, errsize, "PostgreSQL: %s",
@@ -4096,6 +4232,8 @@ store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
 		snprintf(err, errsize, "out of memory");
 		return -ENOMEM;
 	}
+	if ((r = store_pg_node_params(n, err, errsize)) < 0)
+		goto fail;
 	/* Short: a reap waits no longer for a stalled node's rows. */
 	snprintf(n->lock_timeout, sizeof(n->lock_timeout),
 	         "SET lock_timeout = '200ms'");
@@ -4135,6 +4273,10 @@ store_pg_node_close(struct store_pg_node *n)
 	if (n == NULL)
 		return;
 	PQfinish(n->conn);
+	pgaddr_free(n->addr);
+	free(n->kw);
+	free(n->val);
+	PQconninfoFree(n->opts);
 	free(n->conninfo);
 	free(n->options);
 	free(n->notified);
@@ -4186,6 +4328,7 @@ store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
 	switch (st) {
 	case PGRES_POLLING_OK:
 		n->connecting = false;
+		n->answered = true;
 		return 1;
 	case PGRES_POLLING_READING:
 		n->want = STORE_PG_WANT_READ;
@@ -4206,13 +4349,37 @@ store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
 int
 store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
 {
-	const char *val[] = { "2", "evd", n->conninfo, n->options,
-		              NULL };
+	size_t cap = n->nkw + 5, count = pgaddr_count(n->addr);
+	const char **kw = NULL, **val = NULL;
+	int r;
 
 	store_pg_node_abandon(n);
-	n->conn = store_pg_quiet(PQconnectStartParams(store_pg_node_kw, val,
-	                                              1));
+	/* The caller bounds each attempt (cluster.c): one that did not
+	 * come up gives way to the next server, and a round of them all
+	 * to names resolved anew. */
+	if (!n->answered && ++n->tgt >= count) {
+		n->tgt = 0;
+		(void)pgaddr_refresh(n->addr);
+	}
+	n->answered = false;
+	if ((kw = calloc(cap, sizeof(*kw))) == NULL ||
+	    (val = calloc(cap, sizeof(*val))) == NULL) {
+		free(kw);
+		snprintf(err, errsize, "out of memory");
+		return -ENOTCONN;
+	}
+	r = pgaddr_params(n->addr, n->tgt, n->kw, n->val, kw, val, cap, err,
+	                  errsize);
+	n->conn = r < 0 ? NULL
+	                : store_pg_quiet(PQconnectStartParams(kw, val, 0));
+	free(kw);
+	free(val);
 	n->connecting = true;
+	if (r < 0) {
+		store_pg_oneline(err);
+		store_pg_node_abandon(n);
+		return -ENOTCONN;
+	}
 	if (n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD)
 		return store_pg_node_step(n, PGRES_POLLING_FAILED, err,
 		                          errsize);

@@ -12,11 +12,15 @@
 #include "store_cases.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "pgfixture.h"
@@ -460,6 +464,115 @@ test_pg_reconnect(void **state)
 	B->close(s);
 }
 
+/* A TCP port on 127.0.0.1 that refuses connects (bound, not listening):
+ * *ret_fd, its port returned; -1 on failure. */
+static int
+hang_port(int *ret_fd)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*ret_fd = fd;
+	return ntohs(sa.sin_port);
+}
+
+/* Makes the port of hang_port swallow connects: listening with a queue
+ * of one, filled, so the kernel drops new SYNs. fills[2] are the
+ * connects that fill it. false if this kernel answers anyway. */
+static bool
+hang_now(int fd, int port, int fills[3])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timespec ts = { 0, 300000000 };
+	struct pollfd pfd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	if (listen(fd, 0) < 0)
+		return false;
+	for (int i = 0; i < 3; i++) {
+		fills[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fills[i] >= 0)
+			(void)connect(fills[i], (struct sockaddr *)&sa,
+			              sizeof(sa));
+	}
+	nanosleep(&ts, NULL);
+	/* The third must still be waiting for its SYN's answer. */
+	pfd.fd = fills[2];
+	pfd.events = POLLOUT;
+	return fills[2] >= 0 && poll(&pfd, 1, 1000) == 0;
+}
+
+/*
+ * A reconnect goes through the conninfo's servers one at a time, each
+ * attempt bounded by connect_timeout as libpq documents it (pgaddr.h):
+ * with host 1 swallowing the connect, check() reaches host 2 within a
+ * few seconds. libpq's own walk through the list (PQconnectPoll, nobody
+ * waiting) stayed on host 1 until tcp_user_timeout (here a minute) or
+ * the kernel's SYN retries ended it.
+ */
+static void
+test_pg_reconnect_past_hanging_server(void **state)
+{
+	struct fx *f = *state;
+	struct store_timer a = timer_make(1), b = timer_make(2);
+	struct store *s;
+	struct got g;
+	int fd = -1, fills[3] = { -1, -1, -1 };
+	int port = hang_port(&fd), i, r = -1;
+
+	assert_true(port > 0);
+	snprintf(f->conninfo, sizeof(f->conninfo),
+	         "host=127.0.0.1,127.0.0.1 port=%d,%d connect_timeout=2 "
+	         "tcp_user_timeout=60000 user=evd dbname=postgres", port,
+	         pg.port);
+	s = open_ok(f); /* host 1 refuses: libpq goes on to host 2 */
+	assert_int_equal(schedule1(s, &a), 0);
+	if (!hang_now(fd, port, fills)) {
+		B->close(s);
+		for (i = 0; i < 3; i++)
+			if (fills[i] >= 0)
+				close(fills[i]);
+		close(fd);
+		skip();
+	}
+	assert_int_equal(pgfx_sql(&pg, "postgres",
+	                          "SELECT pg_terminate_backend(pid) FROM"
+	                          " pg_stat_activity WHERE application_name"
+	                          " = 'evd'"),
+	                 0);
+	/* As in test_pg_reconnect: noticed by check() or the next write. */
+	if ((r = B->check(s)) == 0) {
+		assert_int_equal(B->begin(s), 0);
+		assert_int_equal(B->schedule(s, &b), -ENOTCONN);
+		B->rollback(s);
+	}
+	/* 2 s on host 1, then host 2; 15 s is a bound, not a measure. */
+	for (i = 0; i < 750 && (r = B->check(s)) != 0; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		assert_int_equal(r, -ENOTCONN);
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(schedule1(s, &b), 0);
+	assert_int_equal(claim_all(s, &g), 0);
+	assert_int_equal(g.n, 2);
+	B->close(s);
+	for (i = 0; i < 3; i++)
+		if (fills[i] >= 0)
+			close(fills[i]);
+	close(fd);
+}
+
 /*
  * A batch's first write queues BEGIN (and the xid) and then its own
  * statement; when that send fails, nothing was synced. The write fails,
@@ -647,6 +760,7 @@ main(void)
 	    T(test_pg_flush_server_restart_lost),
 	    T(test_pg_flush_witness_aborted),
 	    T(test_pg_reconnect),
+	    T(test_pg_reconnect_past_hanging_server),
 	    T(test_pg_bad_utf8_is_row_error),
 	    T(test_pg_pipelined_writes),
 	    T(test_pg_send_fails),
