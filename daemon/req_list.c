@@ -9,7 +9,9 @@
  * from the database (the store's list_held): every node's pending and
  * claimed timers, a timer this node holds shown as memory has it, the
  * others as their row says, with the same rights (the owner, root, and
- * the owner of the channel listed). With List.finished the
+ * the owner of the channel listed); UNAVAILABLE while the database
+ * cannot be read, since a page of memory alone would skip the other
+ * nodes' timers for good (its cursor). With List.finished the
  * ended ones still kept join them (each store's list_ended, req_stores:
  * this loop's keeper, and on loop 0 the configured store; an id lives in
  * one of them at most), merged by id. With List.runs each timer carries
@@ -410,7 +412,15 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		r = be[i]->list_held(s[i], ctx->uid, all, channel, after, limit,
 		                     req_list_ended_cb, &e);
 		e.held = false;
-		/* Unreadable: this page shows memory's, as a single node. */
+		/* Unreadable (the database out of reach): a page of memory
+		 * alone would pass over other nodes' timers, and its cursor
+		 * would skip them for good once the database is back. */
+		if (r < 0 && r != -ENOSPC)
+			return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+			                "the database is unreachable: the timers "
+			                "of every node cannot be listed (evctl "
+			                "get ID and stats still answer); try "
+			                "again");
 		if (r == -ENOSPC || e.raw == limit)
 			cut = e.cut < cut ? e.cut : cut;
 	}
