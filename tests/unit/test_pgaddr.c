@@ -404,7 +404,7 @@ test_free_during_refresh(void **state)
 	/* Give the thread time to finish (ASan and valgrind see a leak or a
 	 * use after free if it does not end cleanly). */
 	{
-		struct timespec ts = {0, 100000000};
+		struct timespec ts = {0, 300000000};
 
 		nanosleep(&ts, NULL);
 	}
