@@ -15,7 +15,10 @@
 #   - pause, resume and trigger through a node that does not hold the
 #     timer (held by another node, or by none) act on it: it becomes
 #     that node's claim, and its former holder, told, drops it; another
-#     uid cannot.
+#     uid cannot;
+#   - a channel's queued and dead counts, on any node, are every node's;
+#   - a remote Wait sees a queued run that another run followed within
+#     one poll.
 # usage: with_pg test_cluster_wide.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -205,6 +208,20 @@ for n in 1 2; do
 done
 check "node 3 lists them so" \
 	await bash -c "'$EVCTL' --socket '$(sock 3)' --json channel list 2>/dev/null | grep -q '\"channel\":\"cnt\",.*\"queued_messages\":2,\"inflight_messages\":0,\"dead_messages\":1'"
+
+# --- Wait through node 2 on a timer node 1 holds, when two runs come
+# within one poll (a queued fire, then a skip; written here in one
+# statement): the wait ends with the first.
+wq=$(echo "later 3600s --channel waitq" | ctl 1 batch)
+ctl 2 --json wait "$wq" --timeout 5s >"$dir/wq" 2>&1 &
+wpid=$!
+sleep 0.5
+sql "INSERT INTO evd.runs (timer_id, fire_id, due_rt_ns, fired_rt_ns,
+	lateness_ns, outcome, detail) VALUES ($wq, 1, 0, 0, 0, 2, NULL),
+	($wq, 0, 0, 0, 0, 6, 'skip')" >/dev/null
+wait "$wpid"
+check "a remote Wait ends with a queued run a skip followed at once" \
+	grep -q '"outcome":"queued"' "$dir/wq"
 
 sleep 4
 check "no cancelled hook ran" test ! -s "$runs"
