@@ -520,6 +520,14 @@ struct store_backend {
 	int (*runs_since)(struct store *s, const uint64_t *ids,
 	                  const int64_t *bases, size_t n, uint32_t per,
 	                  store_newest_cb cb, void *arg);
+	/* Cluster mode: the messages of channel, of every node (claimed
+	 * or not, delivered and unacked included), live (dead false) or
+	 * dead letters, of owner (every owner's when all), with fire ids
+	 * above after, in fire id order, at most limit, to cb (fence
+	 * unset). A read, not the batch's. 0, or cb's first < 0. */
+	int (*msg_list)(struct store *s, const char *channel, bool dead,
+	                uid_t owner, bool all, uint64_t after, uint32_t limit,
+	                store_msg_cb cb, void *arg);
 	/* Cluster mode: how many messages of each of channels[0..n) the
 	 * database holds, of every node (claimed or not, delivered and
 	 * unacked included): live into queued[i], dead letters into

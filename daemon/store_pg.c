@@ -293,6 +293,7 @@ enum store_pg_stmt {
 	ST_C_TAKE_ANY,
 	ST_C_RUNS_SINCE,
 	ST_C_MSG_COUNTS,
+	ST_C_MSG_LIST,
 	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
 	ST_C_RETIRE_MANY,
 	ST_C_ENQUEUE_MANY,
@@ -666,6 +667,12 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" WHERE m.channel = w.ch AND m.dead)"
 			" FROM unnest($1::text[]) WITH ORDINALITY AS w(ch, o)"
 			" ORDER BY w.o",
+    /* msg_list: $1's messages, dead or not ($2), of $3 (< 0: every
+     * owner's), after fire id $4, at most $5, of every node. */
+    [ST_C_MSG_LIST] = "SELECT " MSG_COLS " FROM evd.messages"
+		      " WHERE channel = $1::text AND dead = $2::bool"
+		      " AND ($3::int8 < 0 OR owner = $3::int8)"
+		      " AND fire_id > $4::int8 ORDER BY fire_id LIMIT $5::int8",
     [ST_C_LIST_HELD] = "SELECT " TIMER_COLS " FROM evd.timers"
 		       " WHERE id > $1::int8 AND state IN ('P', 'C')"
 		       " AND ($2::int8 < 0 OR uid = $2::int8)"
@@ -3305,6 +3312,38 @@ store_pg_runs_since(struct store *s, const uint64_t *ids, const int64_t *bases,
 
 static char *store_pg_text_array(const char *const *v, size_t n);
 
+static int store_pg_each_msg(struct store *s, PGresult *res, store_msg_cb cb,
+                             void *arg);
+
+static int
+store_pg_msg_list(struct store *s, const char *channel, bool dead, uid_t owner,
+                  bool all, uint64_t after, uint32_t limit, store_msg_cb cb,
+                  void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "list messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if (store_pg_check_text(s, channel, "list messages") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_text(&p, channel);
+	store_pg_p_bool(&p, dead);
+	store_pg_p_i64(&p, all ? -1 : (int64_t)owner);
+	store_pg_p_i64(&p, (int64_t)(after > INT64_MAX ? INT64_MAX : after));
+	store_pg_p_i64(&p, limit);
+	if ((r = store_pg_run(s, ST_C_MSG_LIST, &p, false, &res,
+	                      "list messages")) < 0)
+		return r;
+	r = store_pg_each_msg(s, res, cb, arg);
+	PQclear(res);
+	return r;
+}
+
+
 static int
 store_pg_msg_counts(struct store *s, const char *const *channels, size_t n,
                     uint64_t *queued, uint64_t *dead)
@@ -4141,6 +4180,7 @@ const struct store_backend store_pg_backend = {
     .runs_newest = store_pg_runs_newest,
     .runs_since = store_pg_runs_since,
     .msg_counts = store_pg_msg_counts,
+    .msg_list = store_pg_msg_list,
     .fence_losses = store_pg_fence_losses,
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,

@@ -867,6 +867,15 @@ q_runs_since(struct store *q, const uint64_t *ids, const int64_t *bases,
 }
 
 static int
+q_msg_list(struct store *q, const char *channel, bool dead, uid_t owner,
+           bool all, uint64_t after, uint32_t limit, store_msg_cb cb,
+           void *arg)
+{
+	Q_READ(q, q->be->msg_list(q->s, channel, dead, owner, all, after, limit,
+	                          cb, arg));
+}
+
+static int
 q_msg_counts(struct store *q, const char *const *channels, size_t n,
              uint64_t *queued, uint64_t *dead)
 {
@@ -1106,6 +1115,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.runs_newest = be->runs_newest != NULL ? q_runs_newest : NULL,
 		.runs_since = be->runs_since != NULL ? q_runs_since : NULL,
 		.msg_counts = be->msg_counts != NULL ? q_msg_counts : NULL,
+		.msg_list = be->msg_list != NULL ? q_msg_list : NULL,
 	};
 	*ret_be = &q->vt;
 	*ret_s = q;

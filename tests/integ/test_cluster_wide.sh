@@ -16,7 +16,8 @@
 #     timer (held by another node, or by none) act on it: it becomes
 #     that node's claim, and its former holder, told, drops it; another
 #     uid cannot;
-#   - a channel's queued and dead counts, on any node, are every node's;
+#   - a channel's queued and dead counts, and peek, on any node, are
+#     every node's;
 #   - a remote Wait sees a queued run that another run followed within
 #     one poll.
 # usage: with_pg test_cluster_wide.sh EVD_BIN EVCTL_BIN
@@ -208,6 +209,11 @@ for n in 1 2; do
 done
 check "node 3 lists them so" \
 	await bash -c "'$EVCTL' --socket '$(sock 3)' --json channel list 2>/dev/null | grep -q '\"channel\":\"cnt\",.*\"queued_messages\":2,\"inflight_messages\":0,\"dead_messages\":1'"
+
+ctl 2 --json peek cnt >"$dir/peek" 2>&1
+check "node 2 peeks node 1's live messages" \
+	test "$(grep -c '"payload":"c[23]"' "$dir/peek")" = 2
+check "not the dead one" bash -c "! grep -q '\"payload\":\"c1\"' '$dir/peek'"
 
 # --- Wait through node 2 on a timer node 1 holds, when two runs come
 # within one poll (a queued fire, then a skip; written here in one

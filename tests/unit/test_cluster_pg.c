@@ -1645,6 +1645,58 @@ node_msg_hinted(struct node *nd, int wait_ms)
 /* A message inserted unclaimed is announced, claimed by one node with a
  * lease (another skips it), by channel; only its claimant, with its
  * fence, can ack it. */
+/* A channel's messages of every node, claimed by any node or by none:
+ * counted live and dead per channel, and listed (live or dead, by
+ * owner or every owner's, after a fire id, at most a limit). */
+static void
+test_msg_counts_and_list(void **state)
+{
+	const char *names[3] = { "1000:q", "1000:none", "1000:other" };
+	uint64_t live[3], dead[3];
+	struct node a, b;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1000:q", true);  /* a's claim */
+	enqueue(&a, 2, "1000:q", false); /* nobody's */
+	enqueue(&b, 3, "1000:q", true);  /* b's */
+	enqueue(&a, 4, "1000:q", false);
+	enqueue(&a, 5, "1000:other", false);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " dead = true WHERE fire_id = 4"), 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " owner = 2000 WHERE fire_id = 2"), 0);
+	assert_int_equal(B->msg_counts(b.s, names, 3, live, dead), 0);
+	assert_int_equal(live[0], 3);
+	assert_int_equal(dead[0], 1);
+	assert_int_equal(live[1], 0);
+	assert_int_equal(dead[1], 0);
+	assert_int_equal(live[2], 1);
+	assert_int_equal(dead[2], 0);
+
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", false, 0, true, 0, 10,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.id[1], 2);
+	assert_int_equal(g.id[2], 3);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", false, 1000, false, 1, 1,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 3);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", true, 0, true, 0, 10,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 4);
+	node_close(&b);
+	node_close(&a);
+}
+
 static void
 test_msg_claim_fenced_ack(void **state)
 {
@@ -1998,6 +2050,7 @@ main(void)
 	    T(test_cancel_matching),
 	    T(test_take_any),
 	    T(test_runs_since),
+	    T(test_msg_counts_and_list),
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
 	    T(test_gathered_schedules),
