@@ -528,6 +528,15 @@ struct store_backend {
 	int (*msg_list)(struct store *s, const char *channel, bool dead,
 	                uid_t owner, bool all, uint64_t after, uint32_t limit,
 	                store_msg_cb cb, void *arg);
+	/* Cluster mode: deletes, in the open batch, channel's live
+	 * messages of owner (every owner's when all) that no node holds:
+	 * never claimed, given back, reaped, or whose claim's lease
+	 * lapsed (its node no longer delivers them); rows another batch
+	 * is writing now are skipped, not waited for. Claims of this node
+	 * and live claims of others are left (their holders have them in
+	 * memory). Returns how many were deleted, or -errno. */
+	int (*msg_purge_unheld)(struct store *s, const char *channel,
+	                        uid_t owner, bool all);
 	/* Cluster mode: how many messages of each of channels[0..n) the
 	 * database holds, of every node (claimed or not, delivered and
 	 * unacked included): live into queued[i], dead letters into

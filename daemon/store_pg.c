@@ -294,6 +294,7 @@ enum store_pg_stmt {
 	ST_C_RUNS_SINCE,
 	ST_C_MSG_COUNTS,
 	ST_C_MSG_LIST,
+	ST_C_MSG_PURGE_UNHELD,
 	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
 	ST_C_RETIRE_MANY,
 	ST_C_ENQUEUE_MANY,
@@ -673,6 +674,18 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		      " WHERE channel = $1::text AND dead = $2::bool"
 		      " AND ($3::int8 < 0 OR owner = $3::int8)"
 		      " AND fire_id > $4::int8 ORDER BY fire_id LIMIT $5::int8",
+    /* msg_purge_unheld: $1's live messages of $2 (< 0: every owner's)
+     * that no node holds ($3 this node, whose claims are left to it),
+     * never waiting for another batch's lock. */
+    [ST_C_MSG_PURGE_UNHELD] = "WITH d AS (DELETE FROM evd.messages"
+			      " WHERE fire_id IN (SELECT fire_id FROM"
+			      " evd.messages WHERE channel = $1::text"
+			      " AND NOT dead"
+			      " AND ($2::int8 < 0 OR owner = $2::int8)"
+			      " AND (consumer IS NULL OR (consumer <> $3::text"
+			      " AND vis_at <= now()))"
+			      " FOR UPDATE SKIP LOCKED) RETURNING 1)"
+			      " SELECT count(*) FROM d",
     [ST_C_LIST_HELD] = "SELECT " TIMER_COLS " FROM evd.timers"
 		       " WHERE id > $1::int8 AND state IN ('P', 'C')"
 		       " AND ($2::int8 < 0 OR uid = $2::int8)"
@@ -3316,6 +3329,31 @@ static int store_pg_each_msg(struct store *s, PGresult *res, store_msg_cb cb,
                              void *arg);
 
 static int
+store_pg_msg_purge_unheld(struct store *s, const char *channel, uid_t owner,
+                          bool all)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "purge: not in cluster mode");
+		return -EINVAL;
+	}
+	if (store_pg_check_text(s, channel, "purge") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_text(&p, channel);
+	store_pg_p_i64(&p, all ? -1 : (int64_t)owner);
+	store_pg_p_text(&p, s->node);
+	if ((r = store_pg_run(s, ST_C_MSG_PURGE_UNHELD, &p, true, &res,
+	                      "purge")) < 0)
+		return r;
+	r = PQntuples(res) == 1 ? (int)store_pg_int(res, 0, 0) : 0;
+	PQclear(res);
+	return r;
+}
+
+static int
 store_pg_msg_list(struct store *s, const char *channel, bool dead, uid_t owner,
                   bool all, uint64_t after, uint32_t limit, store_msg_cb cb,
                   void *arg)
@@ -4181,6 +4219,7 @@ const struct store_backend store_pg_backend = {
     .runs_since = store_pg_runs_since,
     .msg_counts = store_pg_msg_counts,
     .msg_list = store_pg_msg_list,
+    .msg_purge_unheld = store_pg_msg_purge_unheld,
     .fence_losses = store_pg_fence_losses,
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,

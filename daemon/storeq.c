@@ -875,6 +875,14 @@ q_msg_list(struct store *q, const char *channel, bool dead, uid_t owner,
 	                          cb, arg));
 }
 
+/* Its count is the reply's: run at once, in the batch. */
+static int
+q_msg_purge_unheld(struct store *q, const char *channel, uid_t owner,
+                   bool all)
+{
+	Q_SYNC(q, q->be->msg_purge_unheld(q->s, channel, owner, all));
+}
+
 static int
 q_msg_counts(struct store *q, const char *const *channels, size_t n,
              uint64_t *queued, uint64_t *dead)
@@ -1116,6 +1124,9 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.runs_since = be->runs_since != NULL ? q_runs_since : NULL,
 		.msg_counts = be->msg_counts != NULL ? q_msg_counts : NULL,
 		.msg_list = be->msg_list != NULL ? q_msg_list : NULL,
+		.msg_purge_unheld = be->msg_purge_unheld != NULL
+		                            ? q_msg_purge_unheld
+		                            : NULL,
 	};
 	*ret_be = &q->vt;
 	*ret_s = q;

@@ -17,7 +17,8 @@
 #     that node's claim, and its former holder, told, drops it; another
 #     uid cannot;
 #   - a channel's queued and dead counts, and peek, on any node, are
-#     every node's;
+#     every node's; purge on any node deletes the messages no node
+#     holds;
 #   - a remote Wait sees a queued run that another run followed within
 #     one poll.
 # usage: with_pg test_cluster_wide.sh EVD_BIN EVCTL_BIN
@@ -214,6 +215,17 @@ ctl 2 --json peek cnt >"$dir/peek" 2>&1
 check "node 2 peeks node 1's live messages" \
 	test "$(grep -c '"payload":"c[23]"' "$dir/peek")" = 2
 check "not the dead one" bash -c "! grep -q '\"payload\":\"c1\"' '$dir/peek'"
+
+if [ "$as_others" = 1 ]; then
+	as "$NOBODY" 3 purge "0:cnt" >"$dir/purge_other" 2>&1
+	check "another uid's purge deletes none of root's" \
+		test "$(sql "$cnt_sql AND NOT dead")" = 2
+fi
+ctl 3 purge cnt >"$dir/purge" 2>&1
+check "node 3 purges the 2 live messages no node holds" \
+	test "$(cat "$dir/purge")" = 2
+check "gone from the database; the dead letter stays" \
+	test "$(sql "SELECT string_agg(dead::text, ' ') FROM evd.messages WHERE channel LIKE '%:cnt'")" = true
 
 # --- Wait through node 2 on a timer node 1 holds, when two runs come
 # within one poll (a queued fire, then a skip; written here in one

@@ -1286,6 +1286,7 @@ test_list_held(void **state)
 	                              &g), 0);
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.id[0], 4);
+
 	node_close(&b);
 	node_close(&a);
 }
@@ -1646,8 +1647,9 @@ node_msg_hinted(struct node *nd, int wait_ms)
  * lease (another skips it), by channel; only its claimant, with its
  * fence, can ack it. */
 /* A channel's messages of every node, claimed by any node or by none:
- * counted live and dead per channel, and listed (live or dead, by
- * owner or every owner's, after a fire id, at most a limit). */
+ * counted live and dead per channel, listed (live or dead, by owner or
+ * every owner's, after a fire id, at most a limit), and purged where no
+ * node holds them. */
 static void
 test_msg_counts_and_list(void **state)
 {
@@ -1693,6 +1695,25 @@ test_msg_counts_and_list(void **state)
 	                             mgot_cb, &g), 0);
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.id[0], 4);
+	/* Purge: only what no node holds, of the owner asked for (2 is
+	 * uid 2000's); a's live claim (1) and b's own (3) stay, and so
+	 * does the dead letter (4); a lapsed claim of a's goes. */
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 1000, false), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 0, true), 1);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("1 3 4", "SELECT string_agg(fire_id::text, ' ' ORDER BY"
+	                    " fire_id) FROM evd.messages WHERE channel ="
+	                    " '1000:q'");
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " vis_at = now() - interval '1 s'"
+	                          " WHERE fire_id IN (1, 3)"), 0);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 0, true), 1);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("3 4", "SELECT string_agg(fire_id::text, ' ' ORDER BY"
+	                  " fire_id) FROM evd.messages WHERE channel ="
+	                  " '1000:q'");
 	node_close(&b);
 	node_close(&a);
 }
