@@ -721,13 +721,17 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct store_pg_node_beat b;
 	char err[256];
 	uint64_t id;
+	bool taken;
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
 	/* Whatever else came: timers other nodes cancelled. */
-	while (store_pg_node_notified(cl.node, &id) == 1)
-		if (sched_cancelled_elsewhere(id))
+	while (store_pg_node_notified(cl.node, &id, &taken) == 1) {
+		if (taken)
+			(void)sched_taken_elsewhere(id);
+		else if (sched_cancelled_elsewhere(id))
 			cl.st.cancelled_elsewhere++;
+	}
 	/* A message waits unclaimed: claim messages on the next turn, not
 	 * at the next tick (many hints, one claim). */
 	if (store_pg_node_msg_hint(cl.node) &&

@@ -31,8 +31,11 @@
  *     or a gap keeps a running hook's claim instead of firing it again;
  *   - cancel: fenced; a timer another node holds (or took from this
  *     one) is cancelled in the database by whichever node is asked
- *     (sched_cancel_stored), and its holder, told by a NOTIFY on its
- *     node connection, drops it;
+ *     (sched_cancel_stored; many at once: sched_cancel_matching_stored),
+ *     and its holder, told by a NOTIFY on its node connection, drops it;
+ *   - pause, resume, trigger of a timer another node holds: the node
+ *     asked takes it over first (sched_take_stored: fenced, its holder
+ *     told "t<id>" drops it, its waiters there follow it in the store);
  *   - the node connection reconnects without blocking the loop, and a
  *     statement on it unanswered for two beats (at most D/2) is given
  *     up (missed beats);

@@ -155,6 +155,13 @@ int req_channel_access(struct req_ctx *ctx, const char *channel, int right);
 /* Replies with a channel's ChannelInfo as the caller may see it (shared
  * by get_channel and channel_grant). */
 int req_reply_channel_info(struct req_ctx *ctx, const char *channel);
+/* Cluster mode: replaces the queued and dead counts of infos[0..n)
+ * (channels names[0..n), as channel_info filled them from this node's
+ * claims) with the database's, of every node: queued is every live
+ * message less those in flight here (another node's in-flight ones
+ * count as queued). Unreadable, or out of memory: left as they are. */
+void req_channel_counts(const char *const *names,
+                        Evd__ChannelInfo *const *infos, size_t n);
 
 /* Requeues (purge false) or purges the caller's dead letters on channel
  * (as the client wrote it): one (fire_id) or all. Answers failures itself; *ret_count on success. */

@@ -6,12 +6,19 @@
  * one's own timers, everyone's publishing into a channel one owns, and
  * root anyone's.
  *
+ * Cluster mode: then every other node's too, in the database (the
+ * store's cancel_matching: fenced, each holder told, rows another node
+ * is writing never waited for); the count is of what this request
+ * cancelled. Rows still being written after a few looks make the
+ * answer UNAVAILABLE, naming how many were cancelled (those stay so).
+ *
  * Under --threads the durable timers (channel, exec, keyed, calendar)
  * all live on loop 0, where a request naming a channel goes alone; a
  * request without one visits every loop for the caller timers of the
  * owner's other connections, and req_cancel_all_merge sums the counts.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 
 #include "channel.h"
@@ -30,8 +37,8 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 	const char *channel = NULL;
 	Evd__CancelledAll *ca;
 	uid_t owner = m->has_uid ? (uid_t)m->uid : ctx->uid;
-	uint64_t after = 0, n = 0;
-	bool more, by_owner;
+	uint64_t after = 0, n = 0, stored, skipped;
+	bool more, by_owner, all;
 	size_t k, i;
 	int r;
 
@@ -76,6 +83,26 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 			n++;
 		}
 	} while (more);
+	/* Cluster mode: every node's, in the database (loop 0 only: the
+	 * durable timers live there); the same selection, with the rights
+	 * judged above and by sched_list's rule. */
+	if (channel == NULL || by_owner)
+		all = false;
+	else
+		all = ctx->uid == 0 || channel_owned_by(channel, ctx->uid);
+	r = sched_cancel_matching_stored(by_owner ? owner : ctx->uid, all,
+	                                 channel, &stored, &skipped);
+	if (r < 0)
+		return req_errno(ctx, r, NULL);
+	if (stored > 0)
+		ctx->durable = true;
+	n += stored;
+	if (skipped > 0)
+		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		                "cancelled %" PRIu64 " timers; %" PRIu64
+		                " more were being written by another node "
+		                "meanwhile: try again",
+		                n, skipped);
 	evd__cancelled_all__init(ca);
 	ca->has_count = true;
 	ca->count = n;

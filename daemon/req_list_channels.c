@@ -23,7 +23,7 @@ req_list_channels(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__ChannelGrantEntry *grants, **gptrs;
 	Evd__ChannelInfo *infos, **ptrs;
 	Evd__ChannelList *cl;
-	const char **names;
+	const char **names, **listed;
 	bool more;
 	long n;
 
@@ -32,6 +32,7 @@ req_list_channels(struct req_ctx *ctx, const Evd__Request *rq)
 		                                     : m->limit;
 	if ((cl = req_alloc(ctx, sizeof *cl)) == NULL ||
 	    (names = req_alloc(ctx, limit * sizeof *names)) == NULL ||
+	    (listed = req_alloc(ctx, limit * sizeof *listed)) == NULL ||
 	    (infos = req_alloc(ctx, limit * sizeof *infos)) == NULL ||
 	    (ptrs = req_alloc(ctx, limit * sizeof *ptrs)) == NULL ||
 	    (grants = req_alloc(ctx, CHANNEL_MAX_GRANTS * sizeof *grants)) ==
@@ -51,8 +52,11 @@ req_list_channels(struct req_ctx *ctx, const Evd__Request *rq)
 		infos[k].n_grants = 0;
 		infos[k].grants = NULL;
 		ptrs[k] = &infos[k];
+		listed[k] = names[i];
 		k++;
 	}
+	/* Cluster mode: every node's messages, in one read. */
+	req_channel_counts(listed, ptrs, k);
 	evd__channel_list__init(cl);
 	cl->n_channels = k;
 	cl->channels = ptrs;

@@ -953,10 +953,127 @@ sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
 	return 0;
 }
 
+/* What sched_cancel_matching_stored's page cancelled, for its runs
+ * (written once the store's call returned: its callback may not call
+ * the store). */
+struct sched_cancelled_page {
+	struct sched_cancelled_one {
+		uint64_t id;
+		uid_t uid;
+		int64_t due_rt_ns;
+	} *v;
+	size_t n, cap;
+};
+
+static int
+sched_cancelled_page_cb(const struct store_timer *st, void *arg)
+{
+	struct sched_cancelled_page *pg = arg;
+
+	if (pg->n == pg->cap) {
+		size_t cap = pg->cap ? 2 * pg->cap : 64;
+		struct sched_cancelled_one *v =
+		        reallocarray(pg->v, cap, sizeof *v);
+
+		if (v == NULL)
+			return -ENOMEM;
+		pg->v = v;
+		pg->cap = cap;
+	}
+	pg->v[pg->n].id = st->id;
+	pg->v[pg->n].uid = st->uid;
+	pg->v[pg->n].due_rt_ns = st->due_rt_ns;
+	pg->n++;
+	return 0;
+}
+
+/* Pages of rows per statement, and sweeps over rows another batch was
+ * writing (each a few ms: a claim, a fire, a renew). */
+#define SCHED_CANCEL_PAGE 1024
+#define SCHED_CANCEL_SWEEPS 4
+
+int
+sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
+                             uint64_t *ret_n, uint64_t *ret_skipped)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_cancelled_page pg = { .v = NULL, .n = 0 };
+	uint64_t after, last, skipped = 0, n = 0;
+	struct store_run run;
+	struct timer *t;
+	struct store *s;
+	int sweep, k, r = 0;
+	size_t i;
+
+	*ret_n = *ret_skipped = 0;
+	if (sched.cluster == NULL || be == NULL || be->cancel_matching == NULL)
+		return 0;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	for (sweep = 0; sweep < SCHED_CANCEL_SWEEPS; sweep++) {
+		skipped = 0;
+		after = 0;
+		do {
+			uint64_t sk;
+
+			pg.n = 0;
+			k = be->cancel_matching(s, owner, all, channel, after,
+			                        SCHED_CANCEL_PAGE,
+			                        sched_cancelled_page_cb, &pg,
+			                        &last, &sk);
+			/* Out of memory noting one: the cancels stand but
+			 * their runs and waiters would not; the batch goes. */
+			if (k < 0) {
+				batch_fail(k);
+				r = -EIO;
+				goto out;
+			}
+			skipped += sk;
+			after = last;
+			for (i = 0; i < pg.n; i++) {
+				memset(&run, 0, sizeof run);
+				run.timer_id = pg.v[i].id;
+				run.due_rt_ns = pg.v[i].due_rt_ns;
+				run.outcome = EVD_RUN_CANCELLED;
+				if ((r = be->run_append(s, &run)) < 0) {
+					batch_fail(r);
+					r = -EIO;
+					goto out;
+				}
+				/* Held here (a lost claim, or one this node's
+				 * own pass did not reach): it goes now. */
+				if ((t = idtab_get(sched.by_id, pg.v[i].id)) !=
+				            NULL &&
+				    TIMER_DURABLE(t)) {
+					sched_unlink(t);
+					timer_free(t);
+				}
+				sched.stats.cancelled_total++;
+				deliver_cancelled(pg.v[i].id, pg.v[i].due_rt_ns);
+				log_about(LOG_LEVEL_INFO,
+				          LOG_TIMER(pg.v[i].id, pg.v[i].uid),
+				          "timer %" PRIu64 " (uid %u): cancelled "
+				          "in the database",
+				          pg.v[i].id, (unsigned)pg.v[i].uid);
+				n++;
+			}
+		} while (k == SCHED_CANCEL_PAGE);
+		if (skipped == 0)
+			break;
+	}
+out:
+	free(pg.v);
+	*ret_n = n;
+	*ret_skipped = skipped;
+	return r;
+}
+
 /*
  * Waits on timers another node holds (cluster mode): for each, the seq
- * of the newest run it had when the wait began; a newer run that ends
- * a fire (or the timer) ends the wait. Polled from the cluster's claim
+ * of the newest run it had when the wait began; the first later run
+ * that ends a fire (or the timer) ends the wait, read oldest first
+ * (runs_since), so that two runs within one poll (queued, then a skip)
+ * do not hide the first. Polled from the cluster's claim
  * tick, at most SCHED_WATCH_POLL_MAX timers a poll in one read, taken
  * in turn from where the last poll stopped, so that every wait is read
  * however many there are; an id nobody waits on any more (its waiters
@@ -967,6 +1084,9 @@ struct sched_watch {
 	int64_t base_seq; /* 0: no run then */
 };
 #define SCHED_WATCH_POLL_MAX 64 /* timers per poll */
+/* Runs per timer per poll: more since the last poll (a fast repeating
+ * timer's) are read at the next ones, from the last one read. */
+#define SCHED_WATCH_RUNS_MAX 16
 static _Thread_local size_t sched_watch_cursor;
 
 /* What ends a wait, as the local paths notify waiters (deliver.h). */
@@ -1044,6 +1164,7 @@ sched_unwatch_stored(uint64_t id)
 
 struct sched_poll {
 	uint64_t ids[SCHED_WATCH_POLL_MAX];
+	int64_t bases[SCHED_WATCH_POLL_MAX];
 	size_t n;
 	uint64_t done[2 * SCHED_WATCH_POLL_MAX];
 	size_t ndone;
@@ -1056,13 +1177,19 @@ sched_poll_cb(const struct store_run *r, int64_t seq, bool retrying,
 	struct sched_poll *pl = arg;
 	struct sched_watch *w = idmap_get(sched_watched, r->timer_id);
 
-	if (w == NULL || seq <= w->base_seq ||
-	    !sched_run_ends_wait(r->outcome))
+	/* Runs come oldest first: the first after the base that ends a
+	 * fire ends the wait, whatever came after it in the same poll;
+	 * those that end nothing move the base on. */
+	if (w == NULL || seq <= w->base_seq)
 		return 0;
 	/* A failed attempt that a retry follows ends nothing yet (hook.c
 	 * tells local waiters of the last attempt only). */
-	if (retrying && sched_run_is_exec_end(r->outcome))
+	if (!sched_run_ends_wait(r->outcome) ||
+	    (retrying && sched_run_is_exec_end(r->outcome))) {
+		w->base_seq = seq;
 		return 0;
+	}
+	w->base_seq = INT64_MAX; /* ended: later rows of it are not news */
 	deliver_run_ended(r);
 	if (pl->ndone < sizeof pl->done / sizeof pl->done[0])
 		pl->done[pl->ndone++] = r->timer_id;
@@ -1078,7 +1205,7 @@ sched_poll_watched(const struct store_backend *be, struct store *s)
 	bool wrapped = false;
 	uint64_t id;
 
-	if (sched_watched == NULL || be->runs_newest == NULL ||
+	if (sched_watched == NULL || be->runs_since == NULL ||
 	    (total = idmap_size(sched_watched)) == 0)
 		return;
 	while (pl.n < SCHED_WATCH_POLL_MAX &&
@@ -1096,11 +1223,13 @@ sched_poll_watched(const struct store_backend *be, struct store *s)
 			pl.done[pl.ndone++] = id;
 			continue;
 		}
+		pl.bases[pl.n] = w->base_seq;
 		pl.ids[pl.n++] = id;
 	}
 	/* Unreadable now: the next poll. */
 	if (pl.n > 0)
-		(void)be->runs_newest(s, pl.ids, pl.n, sched_poll_cb, &pl);
+		(void)be->runs_since(s, pl.ids, pl.bases, pl.n,
+		                     SCHED_WATCH_RUNS_MAX, sched_poll_cb, &pl);
 	while (pl.ndone > 0)
 		free(idmap_del(sched_watched, pl.done[--pl.ndone]));
 }
@@ -1120,6 +1249,28 @@ sched_cancelled_elsewhere(uint64_t id)
 	sched_unlink(t);
 	timer_free(t);
 	deliver_cancelled(id, due);
+	return true;
+}
+
+bool
+sched_taken_elsewhere(uint64_t id)
+{
+	struct timer *t;
+
+	if ((t = idtab_get(sched.by_id, id)) == NULL || !TIMER_DURABLE(t))
+		return false;
+	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
+		  "timer %" PRIu64 " (uid %u): taken over by another node",
+		  t->id, (unsigned)t->uid);
+	sched_unlink(t);
+	timer_free(t);
+	/* Its runs are written elsewhere now: waiters here read them. A
+	 * wait that cannot be watched (out of memory, the store out of
+	 * reach) hears of it at its timeout. */
+	if (deliver_waited(id) && sched_watch_stored(id) < 0)
+		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(id),
+			  "timer %" PRIu64 ": its waiters here cannot follow "
+			  "it to the node that took it over", id);
 	return true;
 }
 

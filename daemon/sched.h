@@ -213,6 +213,40 @@ int sched_cancel(struct timer *t);
  */
 int sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
                         size_t holder_size);
+/*
+ * Cluster mode: sched_cancel_stored for every durable timer that waits
+ * in the database (pending, or held by any node) of owner (every
+ * owner's when all) into channel (NULL: into anything), in the open
+ * batch; the caller has judged that asker may cancel all of them. A
+ * one-shot exec timer whose hook was started is left (not stopped, not
+ * counted), as Cancel leaves it. A row another node is writing right
+ * now is never waited for: it is looked at again a few times, and what
+ * is still being written then is *ret_skipped. *ret_n: how many this
+ * cancelled. Returns 0 (also outside cluster mode: nothing), -EAGAIN
+ * or -EIO (the store; the batch fails).
+ */
+int sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
+                                 uint64_t *ret_n, uint64_t *ret_skipped);
+/*
+ * Cluster mode: makes durable timer id, which another node holds (or
+ * none does), this node's claim in the open batch (store_backend.
+ * take_any), held in memory as a claim_due'd one, so that a request
+ * (pause, resume, trigger) acts on it here; asker must own it (or be
+ * root), as sched_lookup says. Its former holder, told once the batch
+ * commits, drops it (sched_taken_elsewhere). Returns 0 (ret_holder: the
+ * node that held it, "" if none), -ENOENT (none waits that asker may
+ * see; always outside cluster mode), -EALREADY (a one-shot exec timer
+ * whose hook was started: it stays where it is), -EBUSY (it kept
+ * changing, or was locked by another node's batch: try again), -EAGAIN
+ * or -EIO (the store).
+ */
+int sched_take_stored(uint64_t id, uid_t asker, char *ret_holder,
+                      size_t holder_size);
+/* Cluster mode: another node took over durable timer id, which this
+ * node holds (sched_take_stored there): it goes from memory, the store
+ * unchanged; its waiters here wait on, on the store (sched_watch_stored).
+ * Returns whether it was held. */
+bool sched_taken_elsewhere(uint64_t id);
 /* Cluster mode: another node cancelled durable timer id, which this
  * node holds: it goes, as a cancel would (its waiters hear so), the
  * store unchanged. Returns whether it was held. */
@@ -220,7 +254,7 @@ bool sched_cancelled_elsewhere(uint64_t id);
 /*
  * Cluster mode: Wait on a timer another node holds. Notes the timer's
  * newest stored run; from then on sched_poll_watched ends its waiters'
- * wait (deliver.h) with a newer newest run that ends a fire or the
+ * wait (deliver.h) with the first later run that ends a fire or the
  * timer (queued, an exec hook's last end, cancelled), or forgets it
  * once nobody waits. Returns 0, -ENOENT (not cluster mode), -EAGAIN (no
  * store, or its runs unreadable) or -ENOMEM. The caller that then adds
@@ -229,8 +263,8 @@ bool sched_cancelled_elsewhere(uint64_t id);
 int sched_watch_stored(uint64_t id);
 /* Forgets id's watch unless someone waits on it. */
 void sched_unwatch_stored(uint64_t id);
-/* Reads, in one statement, the newest runs of at most 64 watched
- * timers, the next ones in turn after the last poll's. */
+/* Reads, in one statement, the runs since the last poll of at most 64
+ * watched timers, the next ones in turn after the last poll's. */
 void sched_poll_watched(const struct store_backend *be, struct store *s);
 
 /*

@@ -442,3 +442,61 @@ sched_claim_due(const struct store_backend *be, struct store *s,
 		         ld.skipped);
 	return n;
 }
+
+/* Who may act on a stored timer by id: its owner or root, as
+ * sched_lookup says for one in memory. */
+static int
+sched_may_take_cb(const struct store_timer *st, void *arg)
+{
+	uid_t asker = *(const uid_t *)arg;
+
+	if (asker != 0 && st->uid != asker)
+		return -ENOENT; /* others' timers do not exist for them */
+	return 0;
+}
+
+int
+sched_take_stored(uint64_t id, uid_t asker, char *ret_holder,
+                  size_t holder_size)
+{
+	const struct store_backend *be = batch_backend();
+	struct sched_load ld;
+	struct store *s;
+	int r;
+
+	if (holder_size > 0)
+		ret_holder[0] = '\0';
+	if (sched.cluster == NULL || be == NULL || be->take_any == NULL ||
+	    id == 0)
+		return -ENOENT;
+	if ((s = batch_store()) == NULL)
+		return -EAGAIN;
+	memset(&ld, 0, sizeof ld);
+	ld.be = be;
+	ld.s = s;
+	ld.boot_id = clock_boot_id();
+	ld.sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+	r = be->take_any(s, id, sched_may_take_cb, &asker, sched_load_cb, &ld,
+	                 ret_holder, holder_size);
+	if (r == -ENOENT || r == -EALREADY) {
+		free(ld.writes);
+		return r;
+	}
+	if (r == -EAGAIN) {
+		free(ld.writes);
+		return -EBUSY;
+	}
+	if (r == 0)
+		r = sched_load_apply(&ld);
+	free(ld.writes);
+	if (r < 0) {
+		batch_fail(r);
+		return -EIO;
+	}
+	log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(id),
+		  "timer %" PRIu64 ": taken over from %s%s", id,
+		  holder_size > 0 && ret_holder[0] != '\0' ? "node " : "",
+		  holder_size > 0 && ret_holder[0] != '\0' ? ret_holder
+		                                            : "no node");
+	return 0;
+}

@@ -459,6 +459,43 @@ struct store_backend {
 	 */
 	int (*cancel_any)(struct store *s, uint64_t id, store_timer_cb may,
 	                  void *arg, char *holder, size_t holder_size);
+	/*
+	 * Takes timer id over for this node, in the open batch, whoever
+	 * holds it (a pending row, or another node's claim, live or
+	 * dead), so that a request may act on it here: may judges the
+	 * row as cancel_any's does; the update is conditional on that
+	 * very row version and never waits for another batch's lock of
+	 * it; it becomes this node's claim (new fence, a claim lease of
+	 * claim_ns past its due instant, lease_left_ns), handed to cb as
+	 * claim_due's rows are, and its former holder is told (as
+	 * "taken", not cancelled) once the batch commits. holder as in
+	 * cancel_any. -ENOENT if no timer with that id waits; -EALREADY
+	 * when a one-shot exec timer's hook was started and has not ended
+	 * (it stays where it is); -EAGAIN if the row kept changing or was
+	 * locked by another batch each time it was looked at.
+	 */
+	int (*take_any)(struct store *s, uint64_t id, store_timer_cb may,
+	                void *may_arg, store_timer_cb cb, void *arg,
+	                char *holder, size_t holder_size);
+	/*
+	 * cancel_any for every timer that waits (pending, or a claim of
+	 * any node, live or dead) of uid (every owner's when all) into
+	 * channel (NULL: into anything), with an id above after_id, at
+	 * most limit of them in id order: in the open batch, each row
+	 * cancelled as the version the statement judged, fence bumped, its
+	 * holder told when the batch commits. A one-shot exec timer whose
+	 * hook was started is left as it is (not stopped, not counted).
+	 * A row another batch is writing now is not waited for: it is
+	 * skipped and counted in *ret_skipped (the caller may try again).
+	 * cb gets each cancelled timer as it was (state as it waited);
+	 * *ret_last is the last id judged (the next page's after_id; 0
+	 * when no row matched). Returns how many were judged (< limit:
+	 * the last page) or -errno.
+	 */
+	int (*cancel_matching)(struct store *s, uid_t uid, bool all,
+	                       const char *channel, uint64_t after_id,
+	                       uint32_t limit, store_timer_cb cb, void *arg,
+	                       uint64_t *ret_last, uint64_t *ret_skipped);
 	/* The timers that wait, pending or claimed by any node, with ids
 	 * above after_id, in id order, at most limit, to cb: uid's, or
 	 * every owner's when all; only those into channel when it is not
@@ -473,6 +510,39 @@ struct store_backend {
 	 * be tried again, so it ended nothing). 0, or cb's first < 0. */
 	int (*runs_newest)(struct store *s, const uint64_t *ids, size_t n,
 	                   store_newest_cb cb, void *arg);
+	/* The runs of each of ids[0..n) newer than bases[i] (a seq, as
+	 * runs_newest reports it), oldest first, at most per of each, in
+	 * one read, to cb in seq order per timer (timers in no order):
+	 * without their output, with seq, and retrying: the timer is a
+	 * one-shot (no schedule beyond one deadline) that waits again, or
+	 * ran again after this run, so an attempt a retry followed. 0, or
+	 * cb's first < 0. */
+	int (*runs_since)(struct store *s, const uint64_t *ids,
+	                  const int64_t *bases, size_t n, uint32_t per,
+	                  store_newest_cb cb, void *arg);
+	/* Cluster mode: the messages of channel, of every node (claimed
+	 * or not, delivered and unacked included), live (dead false) or
+	 * dead letters, of owner (every owner's when all), with fire ids
+	 * above after, in fire id order, at most limit, to cb (fence
+	 * unset). A read, not the batch's. 0, or cb's first < 0. */
+	int (*msg_list)(struct store *s, const char *channel, bool dead,
+	                uid_t owner, bool all, uint64_t after, uint32_t limit,
+	                store_msg_cb cb, void *arg);
+	/* Cluster mode: deletes, in the open batch, channel's live
+	 * messages of owner (every owner's when all) that no node holds:
+	 * never claimed, given back, reaped, or whose claim's lease
+	 * lapsed (its node no longer delivers them); rows another batch
+	 * is writing now are skipped, not waited for. Claims of this node
+	 * and live claims of others are left (their holders have them in
+	 * memory). Returns how many were deleted, or -errno. */
+	int (*msg_purge_unheld)(struct store *s, const char *channel,
+	                        uid_t owner, bool all);
+	/* Cluster mode: how many messages of each of channels[0..n) the
+	 * database holds, of every node (claimed or not, delivered and
+	 * unacked included): live into queued[i], dead letters into
+	 * dead[i]. A read, not the batch's. */
+	int (*msg_counts)(struct store *s, const char *const *channels,
+	                  size_t n, uint64_t *queued, uint64_t *dead);
 	/* Optional (cluster mode, with pipeline): how many fenced writes
 	 * sent while pipelining found their claim gone, since open. Each
 	 * made its batch fail: the call that read its answer went on, and
@@ -569,11 +639,13 @@ bool store_pg_node_msg_hint(struct store_pg_node *n);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);
-/* A timer this node held that another node cancelled (cancel_any), as
- * the database told this connection: 1 and *ret_id for each, oldest
+/* A timer this node held that another node cancelled (cancel_any,
+ * cancel_matching) or took over (take_any: *ret_taken), as the
+ * database told this connection: 1 and *ret_id for each, oldest
  * first, then 0. Collected by read (and open); a notice sent while the
  * connection was down is lost (the timer's fenced retire then fails). */
-int store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id);
+int store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
+                           bool *ret_taken);
 /* At a clean stop (blocking): this node's claims become pending again
  * at their due instant, with a new fence, and its row goes. */
 int store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize);

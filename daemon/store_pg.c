@@ -291,6 +291,12 @@ enum store_pg_stmt {
 	ST_C_CANCEL_ANY,
 	ST_C_LIST_HELD,
 	ST_C_RUNS_NEWEST,
+	ST_C_CANCEL_MATCHING,
+	ST_C_TAKE_ANY,
+	ST_C_RUNS_SINCE,
+	ST_C_MSG_COUNTS,
+	ST_C_MSG_LIST,
+	ST_C_MSG_PURGE_UNHELD,
 	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
 	ST_C_RETIRE_MANY,
 	ST_C_ENQUEUE_MANY,
@@ -586,6 +592,102 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			 " evd.timers t WHERE t.id = r.timer_id), false)"
 			 " FROM evd.runs r WHERE r.timer_id ="
 			 " ANY($1::int8[]) ORDER BY r.timer_id, r.seq DESC",
+    /* cancel_matching: ST_C_PEEK and ST_C_CANCEL_ANY for a page of
+     * rows in one statement ($1 the owner, < 0 any; $2 the channel,
+     * NULL any; $3 after id; $4 the page; $5 the finished time; $6
+     * EVD_RUN_EXEC_STARTED). c judges the rows as the statement's
+     * snapshot has them; u cancels those still that version (a row a
+     * claim, fire or retire changed since is not) and not locked by
+     * another batch now (never waited for, as in ST_C_CANCEL_ANY);
+     * each holder is told. One row per cancelled timer (TIMER_COLS as
+     * it is now, its holder), or one row of NULLs, then how many c
+     * judged, the last id it judged and how many holders were told. */
+    [ST_C_CANCEL_MATCHING] = "WITH c AS (SELECT t.id AS cid, t.xmin AS cx,"
+			     " t.claim_node AS holder FROM evd.timers t"
+			     " WHERE t.id > $3::int8 AND t.state IN ('P', 'C')"
+			     " AND ($1::int8 < 0 OR t.uid = $1::int8)"
+			     " AND ($2::text IS NULL OR t.channel = $2::text)"
+			     " AND NOT coalesce((SELECT r.fire_id = t.id"
+			     " AND r.outcome = $6::int4 FROM evd.runs r"
+			     " WHERE r.timer_id = t.id ORDER BY r.seq DESC"
+			     " LIMIT 1), false) ORDER BY t.id LIMIT $4::int8),"
+			     " u AS (UPDATE evd.timers t SET state = 'X',"
+			     " finished_rt_ns = $5::int8, claim_node = NULL,"
+			     " fence = t.fence + 1 FROM c WHERE t.id = c.cid"
+			     " AND t.xmin = c.cx AND t.state IN ('P', 'C')"
+			     " AND t.id IN (SELECT l.id FROM evd.timers l"
+			     " WHERE l.id IN (SELECT cid FROM c)"
+			     " FOR UPDATE SKIP LOCKED)"
+			     " RETURNING " TIMER_COLS ", c.holder),"
+			     " n AS (SELECT pg_notify('evd_node_' || u.holder,"
+			     " u.id::text) FROM u WHERE u.holder IS NOT NULL),"
+			     " x AS (SELECT (SELECT count(*) FROM c) AS judged,"
+			     " (SELECT coalesce(max(cid), 0) FROM c) AS last,"
+			     " (SELECT count(*) FROM n) AS told)"
+			     /* told is read out, so that n is never left
+			      * unread (no notice sent). */
+			     " SELECT u.*, x.judged, x.last, x.told FROM x"
+			     " LEFT JOIN u ON true",
+    /* take_any: the row version ST_C_PEEK judged ($2 its xmin), never
+     * waiting for another batch's lock of it, becomes this node's
+     * claim ($3, a lease of $4 us past its due instant), as ST_C_CLAIM
+     * makes one; its former holder ($5; "" none, or this node) is
+     * told "t<id>" when the batch commits. */
+    [ST_C_TAKE_ANY] = "WITH u AS (UPDATE evd.timers t SET state = 'C',"
+		      " claim_node = $3::text, fence = t.fence + 1,"
+		      " attempts = t.attempts + 1, vis_at = "
+		      CLAIM_VIS("t.due_rt_ns", "t.paused", "$4")
+		      " WHERE t.id = $1::int8 AND t.state IN ('P', 'C')"
+		      " AND t.xmin = $2::text::xid"
+		      " AND t.id IN (SELECT id FROM evd.timers WHERE id ="
+		      " $1::int8 FOR UPDATE SKIP LOCKED)"
+		      " RETURNING " TIMER_COLS ", " LEASE_LEFT "),"
+		      " n AS (SELECT pg_notify('evd_node_' || $5::text,"
+		      " 't' || $1::int8::text) FROM u"
+		      " WHERE $5::text NOT IN ('', $3::text))"
+		      " SELECT u.*, (SELECT count(*) FROM n) FROM u",
+    /* runs_since: the runs of $1 after their bases $2, at most $3 of
+     * each, oldest first; retrying as runs_newest's, or a later run of
+     * the one-shot followed this one. */
+    [ST_C_RUNS_SINCE] = "SELECT r.timer_id, r.fire_id, r.due_rt_ns,"
+			" r.fired_rt_ns, r.lateness_ns, r.outcome, r.detail,"
+			" r.exit_code, r.signal, r.duration_ns, r.seq,"
+			" coalesce((SELECT t.sched IS NULL AND"
+			" (t.state IN ('P', 'C') OR EXISTS (SELECT 1 FROM"
+			" evd.runs r2 WHERE r2.timer_id = r.timer_id AND"
+			" r2.seq > r.seq)) FROM evd.timers t"
+			" WHERE t.id = r.timer_id), false)"
+			" FROM unnest($1::int8[], $2::int8[]) AS b(tid, base)"
+			" CROSS JOIN LATERAL (SELECT * FROM evd.runs x"
+			" WHERE x.timer_id = b.tid AND x.seq > b.base"
+			" ORDER BY x.seq LIMIT $3::int8) r"
+			" ORDER BY r.timer_id, r.seq",
+    /* msg_counts: live and dead messages of each channel of $1, of
+     * every node, in $1's order. */
+    [ST_C_MSG_COUNTS] = "SELECT (SELECT count(*) FROM evd.messages m"
+			" WHERE m.channel = w.ch AND NOT m.dead),"
+			" (SELECT count(*) FROM evd.messages m"
+			" WHERE m.channel = w.ch AND m.dead)"
+			" FROM unnest($1::text[]) WITH ORDINALITY AS w(ch, o)"
+			" ORDER BY w.o",
+    /* msg_list: $1's messages, dead or not ($2), of $3 (< 0: every
+     * owner's), after fire id $4, at most $5, of every node. */
+    [ST_C_MSG_LIST] = "SELECT " MSG_COLS " FROM evd.messages"
+		      " WHERE channel = $1::text AND dead = $2::bool"
+		      " AND ($3::int8 < 0 OR owner = $3::int8)"
+		      " AND fire_id > $4::int8 ORDER BY fire_id LIMIT $5::int8",
+    /* msg_purge_unheld: $1's live messages of $2 (< 0: every owner's)
+     * that no node holds ($3 this node, whose claims are left to it),
+     * never waiting for another batch's lock. */
+    [ST_C_MSG_PURGE_UNHELD] = "WITH d AS (DELETE FROM evd.messages"
+			      " WHERE fire_id IN (SELECT fire_id FROM"
+			      " evd.messages WHERE channel = $1::text"
+			      " AND NOT dead"
+			      " AND ($2::int8 < 0 OR owner = $2::int8)"
+			      " AND (consumer IS NULL OR (consumer <> $3::text"
+			      " AND vis_at <= now()))"
+			      " FOR UPDATE SKIP LOCKED) RETURNING 1)"
+			      " SELECT count(*) FROM d",
     [ST_C_LIST_HELD] = "SELECT " TIMER_COLS " FROM evd.timers"
 		       " WHERE id > $1::int8 AND state IN ('P', 'C')"
 		       " AND ($2::int8 < 0 OR uid = $2::int8)"
@@ -3122,14 +3224,151 @@ store_pg_row_run(const PGresult *res, int row, struct store_run *run)
 }
 
 static int
+store_pg_take_any(struct store *s, uint64_t id, store_timer_cb may,
+                  void *may_arg, store_timer_cb cb, void *arg, char *holder,
+                  size_t holder_size)
+{
+	char node[32], xmin[24];
+	struct store_timer t;
+	PGresult *res;
+	bool started;
+	int r, try;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "take: not in cluster mode");
+		return -EINVAL;
+	}
+	for (try = 0; try < CANCEL_ANY_TRIES; try++) {
+		struct store_pg_params p = { .n = 0 }, q = { .n = 0 };
+
+		store_pg_p_i64(&p, (int64_t)id);
+		store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
+		if ((r = store_pg_run(s, ST_C_PEEK, &p, false, &res,
+		                      "take")) < 0)
+			return r;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			store_pg_seterr(s, "no timer %" PRIu64 " waits", id);
+			return -ENOENT;
+		}
+		store_pg_row_timer(s, res, 0, &t);
+		snprintf(xmin, sizeof(xmin), "%" PRId64,
+		         store_pg_int(res, 0, 23));
+		snprintf(node, sizeof(node), "%s", PQgetvalue(res, 0, 24));
+		started = PQgetvalue(res, 0, 25)[0] != 0;
+		r = may(&t, may_arg);
+		PQclear(res);
+		if (r < 0)
+			return r;
+		if (holder_size > 0)
+			snprintf(holder, holder_size, "%s", node);
+		if (started) {
+			store_pg_seterr(s, "timer %" PRIu64 " fired; its hook "
+			                "was started", id);
+			return -EALREADY;
+		}
+		store_pg_p_i64(&q, (int64_t)id);
+		store_pg_p_text(&q, xmin);
+		store_pg_p_text(&q, s->node);
+		store_pg_p_i64(&q, s->claim_us);
+		store_pg_p_text(&q, node);
+		if ((r = store_pg_run(s, ST_C_TAKE_ANY, &q, true, &res,
+		                      "take")) < 0)
+			return r;
+		if (PQntuples(res) == 1) {
+			store_pg_row_timer(s, res, 0, &t);
+			t.lease_left_ns = store_pg_int(res, 0, 23);
+			r = cb(&t, arg);
+			PQclear(res);
+			return r < 0 ? r : 0;
+		}
+		PQclear(res);
+	}
+	store_pg_seterr(s, "timer %" PRIu64 " kept changing (or was being "
+	                "written by another node) while it was being taken "
+	                "over; try again", id);
+	return -EAGAIN;
+}
+
+static int
+store_pg_cancel_matching(struct store *s, uid_t uid, bool all,
+                         const char *channel, uint64_t after_id,
+                         uint32_t limit, store_timer_cb cb, void *arg,
+                         uint64_t *ret_last, uint64_t *ret_skipped)
+{
+	struct store_pg_params p = { .n = 0 };
+	struct store_timer t;
+	int64_t judged, cancelled = 0;
+	PGresult *res;
+	int row, r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "cancel: not in cluster mode");
+		return -EINVAL;
+	}
+	*ret_last = 0;
+	*ret_skipped = 0;
+	if (store_pg_check_text(s, channel, "cancel") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_i64(&p, all ? -1 : (int64_t)uid);
+	store_pg_p_text(&p, channel);
+	store_pg_p_i64(&p, (int64_t)(after_id > INT64_MAX ? INT64_MAX
+	                                                  : after_id));
+	store_pg_p_i64(&p, limit > INT32_MAX ? INT32_MAX : (int64_t)limit);
+	store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
+	if ((r = store_pg_run(s, ST_C_CANCEL_MATCHING, &p, true, &res,
+	                      "cancel")) < 0)
+		return r;
+	if (PQntuples(res) < 1) {
+		PQclear(res);
+		store_pg_seterr(s, "cancel: PostgreSQL sent no row");
+		return -EIO;
+	}
+	judged = store_pg_int(res, 0, 24);
+	*ret_last = (uint64_t)store_pg_int(res, 0, 25);
+	/* Every row is the database's now: cb's error stops the reading,
+	 * not the cancels (the batch's failure is the caller's to make). */
+	r = 0;
+	for (row = 0; row < PQntuples(res); row++) {
+		if (PQgetisnull(res, row, 0))
+			continue;
+		cancelled++;
+		store_pg_row_timer(s, res, row, &t);
+		if (r == 0 && (r = cb(&t, arg)) > 0)
+			r = 0;
+	}
+	PQclear(res);
+	*ret_skipped = (uint64_t)(judged - cancelled);
+	return r < 0 ? r : (int)judged;
+}
+
+/* The rows of ST_C_RUNS_NEWEST or ST_C_RUNS_SINCE to cb; frees res. */
+static int
+store_pg_each_newest(PGresult *res, store_newest_cb cb, void *arg)
+{
+	struct store_run run;
+	int row, r = 0;
+
+	for (row = 0; row < PQntuples(res); row++) {
+		store_pg_row_run(res, row, &run);
+		if ((r = cb(&run, store_pg_int(res, row, 10),
+		            PQgetvalue(res, row, 11)[0] != 0, arg)) < 0)
+			break;
+		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
 store_pg_runs_newest(struct store *s, const uint64_t *ids, size_t n,
                      store_newest_cb cb, void *arg)
 {
 	struct store_pg_params p = { .n = 0 };
-	struct store_run run;
 	PGresult *res;
 	char *arr;
-	int row, r;
+	int r;
 
 	if (n == 0)
 		return 0;
@@ -3142,15 +3381,143 @@ store_pg_runs_newest(struct store *s, const uint64_t *ids, size_t n,
 	free(arr);
 	if (r < 0)
 		return r;
-	for (row = 0; row < PQntuples(res); row++) {
-		store_pg_row_run(res, row, &run);
-		if ((r = cb(&run, store_pg_int(res, row, 10),
-		            PQgetvalue(res, row, 11)[0] != 0, arg)) < 0)
-			break;
-		r = 0;
+	return store_pg_each_newest(res, cb, arg);
+}
+
+static int
+store_pg_runs_since(struct store *s, const uint64_t *ids, const int64_t *bases,
+                    size_t n, uint32_t per, store_newest_cb cb, void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *arr, *barr;
+	PGresult *res;
+	int r;
+
+	if (n == 0)
+		return 0;
+	arr = store_pg_array(ids, sizeof(*ids), n);
+	/* Seqs are never negative (an identity from 1; 0: no run). */
+	barr = store_pg_array((const uint64_t *)(const void *)bases,
+	                      sizeof(*bases), n);
+	if (arr == NULL || barr == NULL) {
+		free(arr);
+		free(barr);
+		store_pg_seterr(s, "runs: out of memory");
+		return -ENOMEM;
 	}
+	store_pg_p_text(&p, arr);
+	store_pg_p_text(&p, barr);
+	store_pg_p_i64(&p, per);
+	r = store_pg_run(s, ST_C_RUNS_SINCE, &p, false, &res, "runs");
+	free(arr);
+	free(barr);
+	if (r < 0)
+		return r;
+	return store_pg_each_newest(res, cb, arg);
+}
+
+static char *store_pg_text_array(const char *const *v, size_t n);
+
+static int store_pg_each_msg(struct store *s, PGresult *res, store_msg_cb cb,
+                             void *arg);
+
+static int
+store_pg_msg_purge_unheld(struct store *s, const char *channel, uid_t owner,
+                          bool all)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "purge: not in cluster mode");
+		return -EINVAL;
+	}
+	if (store_pg_check_text(s, channel, "purge") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_text(&p, channel);
+	store_pg_p_i64(&p, all ? -1 : (int64_t)owner);
+	store_pg_p_text(&p, s->node);
+	if ((r = store_pg_run(s, ST_C_MSG_PURGE_UNHELD, &p, true, &res,
+	                      "purge")) < 0)
+		return r;
+	r = PQntuples(res) == 1 ? (int)store_pg_int(res, 0, 0) : 0;
 	PQclear(res);
 	return r;
+}
+
+static int
+store_pg_msg_list(struct store *s, const char *channel, bool dead, uid_t owner,
+                  bool all, uint64_t after, uint32_t limit, store_msg_cb cb,
+                  void *arg)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "list messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if (store_pg_check_text(s, channel, "list messages") < 0)
+		return 0; /* no stored channel name is invalid UTF-8 */
+	store_pg_p_text(&p, channel);
+	store_pg_p_bool(&p, dead);
+	store_pg_p_i64(&p, all ? -1 : (int64_t)owner);
+	store_pg_p_i64(&p, (int64_t)(after > INT64_MAX ? INT64_MAX : after));
+	store_pg_p_i64(&p, limit);
+	if ((r = store_pg_run(s, ST_C_MSG_LIST, &p, false, &res,
+	                      "list messages")) < 0)
+		return r;
+	r = store_pg_each_msg(s, res, cb, arg);
+	PQclear(res);
+	return r;
+}
+
+
+static int
+store_pg_msg_counts(struct store *s, const char *const *channels, size_t n,
+                    uint64_t *queued, uint64_t *dead)
+{
+	struct store_pg_params p = { .n = 0 };
+	PGresult *res;
+	char *names;
+	size_t i;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "count messages: not in cluster mode");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		queued[i] = dead[i] = 0;
+		if ((r = store_pg_check_text(s, channels[i], "count")) < 0)
+			return r;
+	}
+	if (n == 0)
+		return 0;
+	if ((names = store_pg_text_array(channels, n)) == NULL) {
+		store_pg_seterr(s, "count messages: out of memory");
+		return -ENOMEM;
+	}
+	store_pg_p_text(&p, names);
+	r = store_pg_run(s, ST_C_MSG_COUNTS, &p, false, &res,
+	                 "count messages");
+	free(names);
+	if (r < 0)
+		return r;
+	if ((size_t)PQntuples(res) != n) {
+		PQclear(res);
+		store_pg_seterr(s, "count messages: PostgreSQL sent %d rows "
+		                "for %zu channels", PQntuples(res), n);
+		return -EIO;
+	}
+	for (i = 0; i < n; i++) {
+		queued[i] = (uint64_t)store_pg_int(res, (int)i, 0);
+		dead[i] = (uint64_t)store_pg_int(res, (int)i, 1);
+	}
+	PQclear(res);
+	return 0;
 }
 
 static int
@@ -3928,8 +4295,14 @@ const struct store_backend store_pg_backend = {
     .renew = store_pg_renew,
     .cancel_claim = store_pg_cancel_claim,
     .cancel_any = store_pg_cancel_any,
+    .cancel_matching = store_pg_cancel_matching,
+    .take_any = store_pg_take_any,
     .list_held = store_pg_list_held,
     .runs_newest = store_pg_runs_newest,
+    .runs_since = store_pg_runs_since,
+    .msg_counts = store_pg_msg_counts,
+    .msg_list = store_pg_msg_list,
+    .msg_purge_unheld = store_pg_msg_purge_unheld,
     .fence_losses = store_pg_fence_losses,
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,
@@ -4168,6 +4541,8 @@ store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 	return 0;
 }
 
+#define NOTIFIED_TAKEN (UINT64_C(1) << 63)
+
 /* Moves what the server notified into n->notified; out of memory, a
  * notice is dropped (the timer's fenced retire fails instead). */
 static void
@@ -4178,6 +4553,7 @@ store_pg_node_collect(struct store_pg_node *n)
 	while ((nt = PQnotifies(n->conn)) != NULL) {
 		char *end;
 		unsigned long long id;
+		bool taken;
 
 		/* evd_msg's payload is a channel name, which may well be a
 		 * number: told apart by the name, never by the payload. */
@@ -4186,8 +4562,14 @@ store_pg_node_collect(struct store_pg_node *n)
 			PQfreemem(nt);
 			continue;
 		}
-		id = strtoull(nt->extra, &end, 10);
-		if (end != nt->extra && *end == '\0' && id != 0) {
+		/* "t<id>": taken over (take_any), kept with the top bit
+		 * set (ids are int8: never negative); "<id>": cancelled. */
+		taken = nt->extra[0] == 't';
+		id = strtoull(nt->extra + taken, &end, 10);
+		if (end != nt->extra + taken && *end == '\0' && id != 0 &&
+		    id <= INT64_MAX) {
+			if (taken)
+				id |= NOTIFIED_TAKEN;
 			if (n->headnotified == n->nnotified)
 				n->headnotified = n->nnotified = 0;
 			if (n->nnotified == n->capnotified) {
@@ -4209,11 +4591,16 @@ store_pg_node_collect(struct store_pg_node *n)
 }
 
 int
-store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id)
+store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
+                       bool *ret_taken)
 {
+	uint64_t v;
+
 	if (n->headnotified == n->nnotified)
 		return 0;
-	*ret_id = n->notified[n->headnotified++];
+	v = n->notified[n->headnotified++];
+	*ret_taken = (v & NOTIFIED_TAKEN) != 0;
+	*ret_id = v & ~NOTIFIED_TAKEN;
 	return 1;
 }
 

@@ -839,6 +839,57 @@ q_cancel_any(struct store *q, uint64_t id, store_timer_cb may, void *arg,
 	Q_SYNC(q, q->be->cancel_any(q->s, id, may, arg, holder, holder_size));
 }
 
+/* As cancel_any: the request acts on the timer once it is here. */
+static int
+q_take_any(struct store *q, uint64_t id, store_timer_cb may, void *may_arg,
+           store_timer_cb cb, void *arg, char *holder, size_t holder_size)
+{
+	Q_SYNC(q, q->be->take_any(q->s, id, may, may_arg, cb, arg, holder,
+	                          holder_size));
+}
+
+/* As cancel_any: its count is the reply's. */
+static int
+q_cancel_matching(struct store *q, uid_t uid, bool all, const char *channel,
+                  uint64_t after_id, uint32_t limit, store_timer_cb cb,
+                  void *arg, uint64_t *ret_last, uint64_t *ret_skipped)
+{
+	Q_SYNC(q, q->be->cancel_matching(q->s, uid, all, channel, after_id,
+	                                 limit, cb, arg, ret_last,
+	                                 ret_skipped));
+}
+
+static int
+q_runs_since(struct store *q, const uint64_t *ids, const int64_t *bases,
+             size_t n, uint32_t per, store_newest_cb cb, void *arg)
+{
+	Q_READ(q, q->be->runs_since(q->s, ids, bases, n, per, cb, arg));
+}
+
+static int
+q_msg_list(struct store *q, const char *channel, bool dead, uid_t owner,
+           bool all, uint64_t after, uint32_t limit, store_msg_cb cb,
+           void *arg)
+{
+	Q_READ(q, q->be->msg_list(q->s, channel, dead, owner, all, after, limit,
+	                          cb, arg));
+}
+
+/* Its count is the reply's: run at once, in the batch. */
+static int
+q_msg_purge_unheld(struct store *q, const char *channel, uid_t owner,
+                   bool all)
+{
+	Q_SYNC(q, q->be->msg_purge_unheld(q->s, channel, owner, all));
+}
+
+static int
+q_msg_counts(struct store *q, const char *const *channels, size_t n,
+             uint64_t *queued, uint64_t *dead)
+{
+	Q_READ(q, q->be->msg_counts(q->s, channels, n, queued, dead));
+}
+
 static int
 q_runs_newest(struct store *q, const uint64_t *ids, size_t n,
               store_newest_cb cb, void *arg)
@@ -1064,8 +1115,18 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.meta_get = q_meta_get,
 		.meta_put = q_meta_put,
 		.cancel_any = be->cancel_any != NULL ? q_cancel_any : NULL,
+		.take_any = be->take_any != NULL ? q_take_any : NULL,
+		.cancel_matching = be->cancel_matching != NULL
+		                           ? q_cancel_matching
+		                           : NULL,
 		.list_held = be->list_held != NULL ? q_list_held : NULL,
 		.runs_newest = be->runs_newest != NULL ? q_runs_newest : NULL,
+		.runs_since = be->runs_since != NULL ? q_runs_since : NULL,
+		.msg_counts = be->msg_counts != NULL ? q_msg_counts : NULL,
+		.msg_list = be->msg_list != NULL ? q_msg_list : NULL,
+		.msg_purge_unheld = be->msg_purge_unheld != NULL
+		                            ? q_msg_purge_unheld
+		                            : NULL,
 	};
 	*ret_be = &q->vt;
 	*ret_s = q;

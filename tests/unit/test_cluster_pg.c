@@ -672,10 +672,11 @@ cancel_any(struct node *nd, uint64_t id, struct judge *j, char *holder,
 /* What the node connection was told, after waiting up to 5 s for it
  * (nothing else in flight). */
 static int
-node_notified(struct node *nd, uint64_t *ids, int max)
+node_notified_taken(struct node *nd, uint64_t *ids, bool *taken, int max)
 {
 	struct store_pg_node_beat b;
 	char err[256];
+	bool tk;
 	int n = 0;
 
 	for (int i = 0; i < 50 && n == 0; i++) {
@@ -684,9 +685,27 @@ node_notified(struct node *nd, uint64_t *ids, int max)
 		if (poll(&p, 1, 100) == 1)
 			assert_true(store_pg_node_read(nd->n, &b, err,
 			                               sizeof(err)) >= 0);
-		while (n < max && store_pg_node_notified(nd->n, &ids[n]) == 1)
+		while (n < max &&
+		       store_pg_node_notified(nd->n, &ids[n], &tk) == 1) {
+			if (taken != NULL)
+				taken[n] = tk;
 			n++;
+		}
 	}
+	return n;
+}
+
+/* What was told of cancels only (none of them "taken"). */
+static int
+node_notified(struct node *nd, uint64_t *ids, int max)
+{
+	bool taken[16];
+	int n, i;
+
+	assert_true(max <= 16);
+	n = node_notified_taken(nd, ids, taken, max);
+	for (i = 0; i < n; i++)
+		assert_false(taken[i]);
 	return n;
 }
 
@@ -874,6 +893,310 @@ test_cancel_any(void **state)
 	node_close(&a);
 }
 
+/* cancel_matching in b's open batch, committed. */
+static int
+cancel_matching(struct node *nd, uid_t uid, bool all, const char *channel,
+                uint64_t after, uint32_t limit, struct got *g,
+                uint64_t *last, uint64_t *skipped)
+{
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->cancel_matching(nd->s, uid, all, channel, after, limit, got_cb,
+	                       g, last, skipped);
+	assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* Any node cancels every waiting timer a selection matches (owner,
+ * channel), whoever holds it, in pages, fenced, each holder told; not
+ * another owner's, not a one-shot exec whose hook was started, and a
+ * row another batch holds locked is skipped (counted), not waited for,
+ * and cancelled once the lock is gone. */
+static void
+test_cancel_matching(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t[7];
+	uint64_t ids[4], last, skipped;
+	struct node a, b;
+	struct got g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	for (i = 0; i < 7; i++)
+		t[i] = timer_at((uint64_t)i + 1, later);
+	t[2].uid = 2000;
+	t[3].exec = (const uint8_t *)"x";
+	t[3].exec_len = 1;
+	t[4].channel = "other";
+	schedule(&a, &t[0]);
+	schedule(&a, &t[1]);
+	schedule(&a, &t[2]);
+	schedule(&a, &t[3]);
+	schedule(&b, &t[4]);
+	schedule(&b, &t[5]);
+	schedule(&a, &t[6]);
+	/* 2 waits for any node; 4's hook was started on a. */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL"
+	                          " WHERE id = 2"), 0);
+	fire_exec(&a, 4, 0);
+	alarm(60);
+	/* a's batch writes 7 and stops before its commit. */
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->reschedule(a.s, &t[6]), 0);
+	assert_int_equal(cancel_matching(&b, 1000, false, "jobs", 0, 10, &g,
+	                                 &last, &skipped), 4);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(last, 7);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.id[1], 2);
+	assert_int_equal(g.id[2], 6);
+	assert_sql("X1 X1 C0 C0 C0 X1 C0",
+	           "SELECT string_agg(state::text || fence, ' ' ORDER BY id)"
+	           " FROM evd.timers");
+	assert_int_equal(node_notified(&a, ids, 4), 1);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(node_notified(&b, ids, 4), 1);
+	assert_int_equal(ids[0], 6);
+	/* a's fire of 1, had it not heard: its retire finds it gone. */
+	assert_int_equal(B->commit(a.s), 0);
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	/* The lock gone, the last one goes. */
+	assert_int_equal(cancel_matching(&b, 1000, false, "jobs", 0, 10, &g,
+	                                 &last, &skipped), 1);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 7);
+	alarm(0);
+	/* Every owner's, every channel's, a page of one at a time: 3,
+	 * then 5 (4 stays: its hook runs), then none. */
+	assert_int_equal(cancel_matching(&b, 0, true, NULL, 0, 1, &g, &last,
+	                                 &skipped), 1);
+	assert_int_equal(last, 3);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 3);
+	assert_int_equal(cancel_matching(&b, 0, true, NULL, last, 1, &g,
+	                                 &last, &skipped), 1);
+	assert_int_equal(last, 5);
+	assert_int_equal(g.id[0], 5);
+	assert_int_equal(cancel_matching(&b, 0, true, NULL, last, 1, &g,
+	                                 &last, &skipped), 0);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(last, 0);
+	assert_sql("X X X C X X X",
+	           "SELECT string_agg(state::text, ' ' ORDER BY id)"
+	           " FROM evd.timers");
+	node_close(&b);
+	node_close(&a);
+}
+
+static int
+take_any(struct node *nd, uint64_t id, struct judge *j, struct got *g,
+         char *holder, size_t holder_size)
+{
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(B->begin(nd->s), 0);
+	r = B->take_any(nd->s, id, judge_cb, j, got_cb, g, holder,
+	                holder_size);
+	assert_int_equal(B->commit(nd->s), 0);
+	return r;
+}
+
+/* Any node takes over a waiting timer (another node's claim, or a
+ * pending one) as its own claim, fenced, and the former holder is told
+ * it was taken; not another owner's, not a one-shot exec whose hook was
+ * started, and a row another batch holds locked is not waited for. */
+static void
+test_take_any(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t[6];
+	struct judge j = { .asker = 1000 };
+	struct node a, b;
+	char holder[32], want[64];
+	uint64_t ids[4];
+	bool taken[4];
+	struct got g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	for (i = 0; i < 6; i++)
+		t[i] = timer_at((uint64_t)i + 1, later);
+	t[2].uid = 2000;
+	t[3].exec = (const uint8_t *)"x";
+	t[3].exec_len = 1;
+	t[5].paused = true;
+	for (i = 0; i < 6; i++)
+		schedule(&a, &t[i]);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " state = 'P', claim_node = NULL"
+	                          " WHERE id = 2"), 0);
+	fire_exec(&a, 4, 0);
+
+	/* a's claim: b's now, fence bumped, a told "taken". */
+	assert_int_equal(take_any(&b, 1, &j, &g, holder, sizeof(holder)), 0);
+	assert_string_equal(holder, store_pg_node_id(a.n));
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.fence[0], 1);
+	assert_true(g.lease_left_ns[0] > INT64_C(3500) * 1000000000);
+	snprintf(want, sizeof(want), "C1%s", store_pg_node_id(b.n));
+	assert_sql(want, "SELECT state::text || fence || claim_node"
+	                 " FROM evd.timers WHERE id = 1");
+	assert_int_equal(node_notified_taken(&a, ids, taken, 4), 1);
+	assert_int_equal(ids[0], 1);
+	assert_true(taken[0]);
+	assert_int_equal(retire(&a, 1, 0), -ESTALE);
+	/* Pending: b's, nobody to tell. */
+	assert_int_equal(take_any(&b, 2, &j, &g, holder, sizeof(holder)), 0);
+	assert_string_equal(holder, "");
+	snprintf(want, sizeof(want), "C%s", store_pg_node_id(b.n));
+	assert_sql(want, "SELECT state::text || claim_node FROM evd.timers"
+	                 " WHERE id = 2");
+	/* Another owner's: not for this asker; nothing changes. */
+	assert_int_equal(take_any(&b, 3, &j, &g, holder, sizeof(holder)),
+	                 -ENOENT);
+	assert_int_equal(g.n, 0);
+	assert_sql("C0", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 3");
+	/* Its hook was started on a: it stays there. */
+	assert_int_equal(take_any(&b, 4, &j, &g, holder, sizeof(holder)),
+	                 -EALREADY);
+	assert_string_equal(holder, store_pg_node_id(a.n));
+	assert_sql("C0", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 4");
+	/* Locked by a's open batch: not waited for. */
+	alarm(60);
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->reschedule(a.s, &t[4]), 0);
+	assert_int_equal(take_any(&b, 5, &j, &g, holder, sizeof(holder)),
+	                 -EAGAIN);
+	assert_int_equal(B->commit(a.s), 0);
+	alarm(0);
+	assert_sql("C0", "SELECT state::text || fence FROM evd.timers"
+	                 " WHERE id = 5");
+	/* Paused: its lease never ends. */
+	assert_int_equal(take_any(&b, 6, &j, &g, holder, sizeof(holder)), 0);
+	assert_int_equal(g.n, 1);
+	assert_true(g.lease_left_ns[0] == INT64_MAX);
+	/* Unknown, and ended. */
+	assert_int_equal(take_any(&b, 99, &j, &g, holder, sizeof(holder)),
+	                 -ENOENT);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* What runs_since read, in order. */
+struct since {
+	uint64_t id[16];
+	int outcome[16];
+	int64_t seq[16];
+	bool retrying[16];
+	int n;
+};
+
+static int
+since_cb(const struct store_run *r, int64_t seq, bool retrying, void *arg)
+{
+	struct since *sc = arg;
+
+	assert_true(sc->n < 16);
+	sc->id[sc->n] = r->timer_id;
+	sc->outcome[sc->n] = r->outcome;
+	sc->seq[sc->n] = seq;
+	sc->retrying[sc->n] = retrying;
+	sc->n++;
+	return 0;
+}
+
+static void
+append_run(struct node *nd, uint64_t id, int outcome)
+{
+	struct store_run run;
+
+	memset(&run, 0, sizeof(run));
+	run.timer_id = id;
+	run.fire_id = id;
+	run.due_rt_ns = now_rt();
+	run.outcome = outcome;
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->run_append(nd->s, &run), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+}
+
+/* A remote Wait's poll: every run after the base, oldest first (a
+ * queued run followed by a skip in one poll is not hidden), at most per
+ * of each timer; a failed attempt is "retrying" while its one-shot
+ * waits again or when a later run of it followed. */
+static void
+test_runs_since(void **state)
+{
+	int64_t later = now_rt() + INT64_C(3600) * 1000000000;
+	struct store_timer t1 = timer_at(1, later), t2 = timer_at(2, later);
+	struct store_timer t3 = timer_at(3, later);
+	uint64_t ids[3] = { 1, 2, 3 };
+	int64_t bases[3] = { 0, 0, 0 };
+	struct since sc;
+	struct node a;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	schedule(&a, &t3);
+	append_run(&a, 1, EVD_RUN_QUEUED);
+	append_run(&a, 1, EVD_RUN_SKIPPED);
+	append_run(&a, 2, EVD_RUN_EXEC_FAILED);
+	append_run(&a, 2, EVD_RUN_EXEC_STARTED);
+	append_run(&a, 3, EVD_RUN_EXEC_FAILED);
+	append_run(&a, 3, EVD_RUN_EXEC_EXITED);
+	assert_int_equal(retire(&a, 3, 0), 0);
+
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(B->runs_since(a.s, ids, bases, 3, 16, since_cb, &sc),
+	                 0);
+	assert_int_equal(sc.n, 6);
+	assert_int_equal(sc.id[0], 1);
+	assert_int_equal(sc.outcome[0], EVD_RUN_QUEUED);
+	assert_int_equal(sc.outcome[1], EVD_RUN_SKIPPED);
+	assert_true(sc.seq[0] < sc.seq[1]);
+	assert_int_equal(sc.id[2], 2);
+	assert_int_equal(sc.outcome[2], EVD_RUN_EXEC_FAILED);
+	assert_true(sc.retrying[2]); /* waits again */
+	assert_int_equal(sc.id[4], 3);
+	assert_int_equal(sc.outcome[4], EVD_RUN_EXEC_FAILED);
+	assert_true(sc.retrying[4]); /* a later run followed */
+	assert_int_equal(sc.outcome[5], EVD_RUN_EXEC_EXITED);
+	assert_false(sc.retrying[5]); /* its last */
+
+	/* From a base on, and at most per of each. */
+	bases[0] = sc.seq[0];
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(B->runs_since(a.s, ids, bases, 1, 16, since_cb, &sc),
+	                 0);
+	assert_int_equal(sc.n, 1);
+	assert_int_equal(sc.outcome[0], EVD_RUN_SKIPPED);
+	bases[0] = 0;
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(B->runs_since(a.s, ids, bases, 3, 1, since_cb, &sc),
+	                 0);
+	assert_int_equal(sc.n, 3);
+	assert_int_equal(sc.outcome[0], EVD_RUN_QUEUED);
+	assert_int_equal(sc.outcome[1], EVD_RUN_EXEC_FAILED);
+	assert_int_equal(sc.outcome[2], EVD_RUN_EXEC_FAILED);
+	node_close(&a);
+}
+
 /* The node connection listens again after a reconnect: a cancel after
  * it is heard. */
 static void
@@ -963,6 +1286,7 @@ test_list_held(void **state)
 	                              &g), 0);
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.id[0], 4);
+
 	node_close(&b);
 	node_close(&a);
 }
@@ -1322,6 +1646,78 @@ node_msg_hinted(struct node *nd, int wait_ms)
 /* A message inserted unclaimed is announced, claimed by one node with a
  * lease (another skips it), by channel; only its claimant, with its
  * fence, can ack it. */
+/* A channel's messages of every node, claimed by any node or by none:
+ * counted live and dead per channel, listed (live or dead, by owner or
+ * every owner's, after a fire id, at most a limit), and purged where no
+ * node holds them. */
+static void
+test_msg_counts_and_list(void **state)
+{
+	const char *names[3] = { "1000:q", "1000:none", "1000:other" };
+	uint64_t live[3], dead[3];
+	struct node a, b;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1000:q", true);  /* a's claim */
+	enqueue(&a, 2, "1000:q", false); /* nobody's */
+	enqueue(&b, 3, "1000:q", true);  /* b's */
+	enqueue(&a, 4, "1000:q", false);
+	enqueue(&a, 5, "1000:other", false);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " dead = true WHERE fire_id = 4"), 0);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " owner = 2000 WHERE fire_id = 2"), 0);
+	assert_int_equal(B->msg_counts(b.s, names, 3, live, dead), 0);
+	assert_int_equal(live[0], 3);
+	assert_int_equal(dead[0], 1);
+	assert_int_equal(live[1], 0);
+	assert_int_equal(dead[1], 0);
+	assert_int_equal(live[2], 1);
+	assert_int_equal(dead[2], 0);
+
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", false, 0, true, 0, 10,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(g.id[0], 1);
+	assert_int_equal(g.id[1], 2);
+	assert_int_equal(g.id[2], 3);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", false, 1000, false, 1, 1,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 3);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->msg_list(b.s, "1000:q", true, 0, true, 0, 10,
+	                             mgot_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.id[0], 4);
+	/* Purge: only what no node holds, of the owner asked for (2 is
+	 * uid 2000's); a's live claim (1) and b's own (3) stay, and so
+	 * does the dead letter (4); a lapsed claim of a's goes. */
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 1000, false), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 0, true), 1);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("1 3 4", "SELECT string_agg(fire_id::text, ' ' ORDER BY"
+	                    " fire_id) FROM evd.messages WHERE channel ="
+	                    " '1000:q'");
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " vis_at = now() - interval '1 s'"
+	                          " WHERE fire_id IN (1, 3)"), 0);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_purge_unheld(b.s, "1000:q", 0, true), 1);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("3 4", "SELECT string_agg(fire_id::text, ' ' ORDER BY"
+	                  " fire_id) FROM evd.messages WHERE channel ="
+	                  " '1000:q'");
+	node_close(&b);
+	node_close(&a);
+}
+
 static void
 test_msg_claim_fenced_ack(void **state)
 {
@@ -1672,6 +2068,10 @@ main(void)
 	    T(test_cancel_any_never_waits),
 	    T(test_cancel_notify_after_reconnect),
 	    T(test_list_held),
+	    T(test_cancel_matching),
+	    T(test_take_any),
+	    T(test_runs_since),
+	    T(test_msg_counts_and_list),
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
 	    T(test_gathered_schedules),
