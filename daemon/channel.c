@@ -186,6 +186,7 @@ static _Thread_local struct {
 	struct gather_list dl, ak; /* this turn's deliveries and acks */
 	struct acked_run *runs; /* acks committed: their run records */
 	size_t nruns, capruns;
+	void (*refill)(void);   /* channel_set_refill */
 } chan;
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
@@ -1999,6 +2000,12 @@ channel_set_cluster(bool on)
 	chan.cluster = on;
 }
 
+void
+channel_set_refill(void (*fn)(void))
+{
+	chan.refill = fn;
+}
+
 static uint32_t channel_cluster_want(const struct channel *ch);
 
 bool
@@ -2096,6 +2103,18 @@ channel_cluster_want(const struct channel *ch)
 	if (want > CHANNEL_CLAIM_MAX)
 		want = CHANNEL_CLAIM_MAX;
 	return held >= want ? 0 : (uint32_t)(want - held);
+}
+
+/* ch has subscribers here and holds at most half their target. */
+static bool
+channel_cluster_low(const struct channel *ch)
+{
+	/* want is the target less what is held: at least as much as is
+	 * held once that is half the target or less. */
+	uint32_t want = channel_cluster_want(ch);
+
+	return ch->nsubs > 0 && want > 0 &&
+	       want >= ch->nready + ch->nbackoff + ch->ninflight;
 }
 
 int
@@ -2434,6 +2453,7 @@ channel_cluster_batch_end(bool committed)
 	struct msg *m;
 	struct conn *c;
 	char why[160];
+	bool low = false;
 	size_t i;
 
 	if (!chan.cluster)
@@ -2455,8 +2475,13 @@ channel_cluster_batch_end(bool committed)
 			continue;
 		}
 		if (kept) {
-			if (m != NULL)
+			if (m != NULL) {
+				struct channel *ch = m->ch;
+
 				channel_acked(m);
+				/* Freed on a later turn, not now. */
+				low = low || channel_cluster_low(ch);
+			}
 			continue;
 		}
 		chan.claims_lost++;
@@ -2507,4 +2532,6 @@ channel_cluster_batch_end(bool committed)
 	chan.ak.nrn = chan.dl.nrn = 0;
 	chan.ak.sent = chan.dl.sent = false;
 	channel_arm_timed();
+	if (low && chan.refill != NULL)
+		chan.refill();
 }

@@ -306,6 +306,11 @@ void channel_get_stats(struct channel_stats *ret);
 /* Cluster mode (see the top): on from start-up (before channel_reload)
  * on a cluster node; never turned off. */
 void channel_set_cluster(bool on);
+/* Cluster mode: fn (loop 0's) runs when acks committed in a turn left a
+ * subscribed channel holding at most half of what its subscribers here
+ * want (channel_cluster_claim's target), so that claims keep up with a
+ * fast subscriber instead of waiting for the next claim tick. */
+void channel_set_refill(void (*fn)(void));
 /* Whether fire fire_id into name is claimed by this node as it is
  * inserted (struct store_msg.claim): cluster mode, and this node has a
  * subscriber of name. If so it is recorded, and channel_publish of that

@@ -951,6 +951,16 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Messages are claimed on the next turn (many calls, one claim). */
+static void
+cluster_msg_soon(void)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	if (cl.msg_ev != NULL && !evtimer_pending(cl.msg_ev, NULL))
+		evtimer_add(cl.msg_ev, &zero);
+}
+
 /* An evd_msg hint: messages only (timers have their own tick). */
 static void
 cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
@@ -997,6 +1007,7 @@ cluster_start(struct event_base *base)
 	sched_set_cluster(&cluster_ops);
 	exec_set_gate(cluster_gate_cb);
 	channel_set_cluster(true);
+	channel_set_refill(cluster_msg_soon);
 	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
 	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
 	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,

@@ -11,14 +11,18 @@
 # ratios. Not a ctest test (nothing asserted); run it by hand:
 #   ./build/tests/pg/with_pg tests/bench/cluster_msg_bench.sh build/evd \
 #       build/client/evctl
-# Environment: N (default 5000), RUNS (5), DEATH_MS (2000), EVD_BASE.
+# Environment: N (default 5000), RUNS (5), DEATH_MS (2000), EVD_BASE,
+# PYTHON (/usr/bin/python3).
 set -u
 EVD=$(realpath "$1")
 EVCTL=$(realpath "$2")
 N=${N:-5000}
 RUNS=${RUNS:-5}
 DEATH_MS=${DEATH_MS:-2000}
-PYDIR=$(realpath "$(dirname "$0")/../../client/python")
+# The client package as the build generated it (evd_pb2), beside evctl.
+PYDIR=${PYDIR:-$(dirname "$EVCTL")/python}
+# The system's (python3-protobuf), not one earlier on PATH without it.
+PY=${PYTHON:-/usr/bin/python3}
 
 if [ -z "${EVD_TEST_PG:-}" ]; then
 	echo "cluster_msg_bench: needs EVD_TEST_PG (run it under with_pg)" >&2
@@ -89,7 +93,7 @@ run_once() {
 		[ "${f:-0}" -ge "$N" ] && break
 		sleep 0.1
 	done
-	PYTHONPATH=$PYDIR timeout 300 python3 "$dir/sub.py" "$dir/n.sock" "$N" ||
+	PYTHONPATH=$PYDIR timeout 300 "$PY" "$dir/sub.py" "$dir/n.sock" "$N" ||
 		echo 0
 	kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	pid=
