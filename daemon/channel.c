@@ -2512,6 +2512,14 @@ channel_cluster_batch_end(bool committed)
 			 * deliver; this one never sent it. */
 			if (m != NULL) {
 				chan.claims_lost++;
+				log_about(LOG_LEVEL_INFO,
+					  &(struct log_about){
+					      .timer_id = m->timer_id,
+					      .fire_id = g->fire_id,
+					      .channel = m->ch->name},
+					  "fire %" PRIu64 " on %s: not delivered: "
+					  "this node's claim on it was lost",
+					  g->fire_id, m->ch->name);
 				channel_forget(m);
 			}
 			continue;
