@@ -504,8 +504,11 @@ cluster_batch_end(bool committed)
 	}
 	/* Hooks that ended after the flush (none do before the commit;
 	 * some may as the loop goes on) wait for the next one. */
-	memmove(cl.turn, cl.turn + n, (cl.nturn - n) * sizeof(*cl.turn));
-	cl.nturn -= n;
+	if (n > 0) {
+		memmove(cl.turn, cl.turn + n,
+		        (cl.nturn - n) * sizeof(*cl.turn));
+		cl.nturn -= n;
+	}
 	cl.nsent = 0;
 }
 
