@@ -68,6 +68,7 @@ struct msg {
 	uint32_t max_attempts;
 	uint8_t delivery;
 	uint8_t where;           /* enum msg_where */
+	bool acking;             /* cluster mode: an ack gathered this turn */
 	/* Why its last delivery failed, or NULL; charged to owner's bytes
 	 * quota (strlen). */
 	char *reason;
@@ -128,6 +129,34 @@ struct channel {
 };
 TAILQ_HEAD(channel_list, channel);
 
+/* Cluster mode: a delivery or an ack gathered in this turn, written in
+ * one statement per kind just before its commit and judged at it. */
+struct gathered {
+	uint64_t fire_id, fence;
+	uint64_t conn_id;        /* the subscriber's (delivery, ack) */
+	uint64_t reply_conn;     /* ack: the conn its reply went on */
+	uint64_t request_id;     /* ack: its request's */
+	bool has_request_id;
+	uint32_t attempts;       /* delivery: its attempt */
+};
+
+/* An acked message's run record, written in the next turn's batch (the
+ * ack's own commit judged it). */
+struct acked_run {
+	uint64_t timer_id, fire_id;
+	int64_t due_rt_ns, fired_rt_ns, lateness_ns;
+};
+
+/* Gathered rows, and what is sent of them (sorted, each id once). */
+struct gather_list {
+	struct gathered *v;
+	size_t n, cap;
+	struct store_renewal *rn;
+	uint32_t *att;
+	size_t nrn, caprn;
+	bool sent;
+};
+
 /* The subscriptions of one connection. */
 struct conn_subs {
 	struct sub_list list;
@@ -154,6 +183,10 @@ static _Thread_local struct {
 	                            * published (channel_claims_new) */
 	int64_t acl_read_ns;    /* monotonic: owners and grants last read */
 	uint64_t claims_lost;   /* for the log */
+	struct gather_list dl, ak; /* this turn's deliveries and acks */
+	struct acked_run *runs; /* acks committed: their run records */
+	size_t nruns, capruns;
+	void (*refill)(void);   /* channel_set_refill */
 } chan;
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
@@ -975,6 +1008,23 @@ channel_forget(struct msg *m)
 	channel_pump_later(ch); /* frees it if nothing is left */
 }
 
+/* Appends g to l; -ENOMEM. */
+static int
+channel_gather(struct gather_list *l, const struct gathered *g)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct gathered *v = reallocarray(l->v, cap, sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *g;
+	return 0;
+}
+
 /*
  * Sends one ready message to a subscriber. At-least-once: it goes in
  * flight until acked. At-most-once: it is removed from the store in this
@@ -1022,14 +1072,14 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	/* Cluster mode: the delivery is counted in the store before it
 	 * leaves, so that a redelivery on another node counts on; a claim
 	 * found lost (or run out: a lapsed lease) is another node's to
-	 * deliver, not this one's. */
-	if (chan.cluster && (st = batch_store()) != NULL &&
-	    (r = channel_store_update(st, m, false)) == -ESTALE) {
-		chan.claims_lost++;
-		msg_free(m);
-		return 0;
-	}
-	if (chan.cluster && (st == NULL || r < 0)) {
+	 * deliver, not this one's. Gathered with the turn's others and
+	 * judged at the commit: channel_cluster_batch_end sends it then,
+	 * or forgets it, never both. */
+	if (chan.cluster && ((st = batch_store()) == NULL ||
+	                     (r = channel_gather(&chan.dl, &(struct gathered){
+	                          .fire_id = m->fire_id, .fence = m->fence,
+	                          .conn_id = s->conn_id,
+	                          .attempts = m->attempts })) < 0)) {
 		m->attempts--;
 		TAILQ_INSERT_HEAD(&ch->ready, m, link);
 		ch->nready++;
@@ -1061,6 +1111,8 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	if (m->attempts > 1)
 		chan.stats.redelivered_total++;
 	channel_arm_timed();
+	if (chan.cluster)
+		return 0; /* sent once its commit judged it */
 	channel_fill_fired(m, s->uid, &fired);
 	reply.body_case = EVD__REPLY__BODY_FIRED;
 	reply.fired = &fired;
@@ -1288,7 +1340,7 @@ channel_ack(uint64_t conn_id, uint64_t fire_id)
 	struct store *s;
 	int r;
 
-	if (m == NULL || m->sub->conn_id != conn_id)
+	if (m == NULL || m->sub->conn_id != conn_id || m->acking)
 		return -ENOENT;
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
@@ -1339,7 +1391,7 @@ channel_inflight(uint64_t conn_id, uint64_t fire_id, struct channel_fire *ret)
 {
 	struct msg *m = idmap_get(chan.inflight, fire_id);
 
-	if (m == NULL || m->sub->conn_id != conn_id)
+	if (m == NULL || m->sub->conn_id != conn_id || m->acking)
 		return -ENOENT;
 	memset(ret, 0, sizeof *ret);
 	ret->channel = m->ch->name;
@@ -1506,7 +1558,7 @@ channel_reject(uint64_t conn_id, uint64_t fire_id, const char *reason,
 	struct store *s;
 	bool dead;
 
-	if (m == NULL || m->sub->conn_id != conn_id)
+	if (m == NULL || m->sub->conn_id != conn_id || m->acking)
 		return -ENOENT;
 	if ((s = batch_store()) == NULL)
 		return -EAGAIN;
@@ -1948,6 +2000,12 @@ channel_set_cluster(bool on)
 	chan.cluster = on;
 }
 
+void
+channel_set_refill(void (*fn)(void))
+{
+	chan.refill = fn;
+}
+
 static uint32_t channel_cluster_want(const struct channel *ch);
 
 bool
@@ -2045,6 +2103,18 @@ channel_cluster_want(const struct channel *ch)
 	if (want > CHANNEL_CLAIM_MAX)
 		want = CHANNEL_CLAIM_MAX;
 	return held >= want ? 0 : (uint32_t)(want - held);
+}
+
+/* ch has subscribers here and holds at most half their target. */
+static bool
+channel_cluster_low(const struct channel *ch)
+{
+	/* want is the target less what is held: at least as much as is
+	 * held once that is half the target or less. */
+	uint32_t want = channel_cluster_want(ch);
+
+	return ch->nsubs > 0 && want > 0 &&
+	       want >= ch->nready + ch->nbackoff + ch->ninflight;
 }
 
 int
@@ -2203,4 +2273,273 @@ channel_cluster_lock(const char *name)
 		return -EIO;
 	}
 	return 0;
+}
+
+int
+channel_ack_gathered(uint64_t conn_id, uint64_t fire_id, uint64_t c_id,
+                     bool has_request_id, uint64_t request_id)
+{
+	struct msg *m = idmap_get(chan.inflight, fire_id);
+
+	if (!chan.cluster)
+		return -ENOTSUP;
+	if (m == NULL || m->sub->conn_id != conn_id || m->acking)
+		return -ENOENT;
+	if (batch_store() == NULL)
+		return -EAGAIN;
+	if (channel_gather(&chan.ak, &(struct gathered){
+	        .fire_id = fire_id, .fence = m->fence, .conn_id = conn_id,
+	        .reply_conn = c_id, .request_id = request_id,
+	        .has_request_id = has_request_id }) < 0)
+		return -EAGAIN;
+	/* Until the commit judged it: a second ack of it is NOT_FOUND. */
+	m->acking = true;
+	return 0;
+}
+
+static int
+channel_cmp_gathered(const void *a, const void *b)
+{
+	const struct gathered *x = a, *y = b;
+
+	if (x->fire_id != y->fire_id)
+		return x->fire_id < y->fire_id ? -1 : 1;
+	return x->attempts < y->attempts ? -1 : x->attempts > y->attempts;
+}
+
+/* l's rows as the store takes them: sorted by fire id, each once (the
+ * last attempt of a message delivered twice in a turn). l->v keeps its
+ * order of arrival... sorted too: nothing depends on it. */
+static int
+channel_gather_rows(struct gather_list *l)
+{
+	size_t i, n = 0;
+
+	qsort(l->v, l->n, sizeof(*l->v), channel_cmp_gathered);
+	if (l->n > l->caprn) {
+		struct store_renewal *rn = reallocarray(l->rn, l->n,
+		                                        sizeof(*rn));
+		uint32_t *att;
+
+		if (rn == NULL)
+			return -ENOMEM;
+		l->rn = rn;
+		if ((att = reallocarray(l->att, l->n, sizeof(*att))) == NULL)
+			return -ENOMEM;
+		l->att = att;
+		l->caprn = l->n;
+	}
+	for (i = 0; i < l->n; i++) {
+		if (n > 0 && l->rn[n - 1].id == l->v[i].fire_id)
+			n--;
+		l->rn[n] = (struct store_renewal){ .id = l->v[i].fire_id,
+			                           .fence = l->v[i].fence };
+		l->att[n++] = l->v[i].attempts;
+	}
+	l->nrn = n;
+	return 0;
+}
+
+/* Whether the store kept fire_id's row of l (sent, and matched). */
+static bool
+channel_gather_kept(const struct gather_list *l, uint64_t fire_id)
+{
+	size_t lo = 0, hi = l->nrn;
+
+	if (!l->sent)
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->rn[mid].id == fire_id)
+			return l->rn[mid].kept;
+		if (l->rn[mid].id < fire_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+void
+channel_cluster_flush(void)
+{
+	const struct store_backend *be = batch_backend();
+	struct store *s;
+	struct msg m;
+	size_t i;
+	int r = 0;
+
+	chan.dl.sent = chan.ak.sent = false;
+	if (!chan.cluster ||
+	    (chan.dl.n == 0 && chan.ak.n == 0 && chan.nruns == 0))
+		return;
+	/* Refused (a failure earlier in the turn): the batch is lost,
+	 * and so are these; the loop rebuilds. */
+	if ((s = batch_store()) == NULL)
+		return;
+	if ((chan.dl.n > 0 && (r = channel_gather_rows(&chan.dl)) < 0) ||
+	    (chan.ak.n > 0 && (r = channel_gather_rows(&chan.ak)) < 0)) {
+		batch_fail(r);
+		return;
+	}
+	be->pipeline(s, true);
+	/* The acks committed last turn: their run records (history, not
+	 * an acknowledgement: a crash before this commit loses them). */
+	memset(&m, 0, sizeof m);
+	for (i = 0; i < chan.nruns && r == 0; i++) {
+		m.timer_id = chan.runs[i].timer_id;
+		m.fire_id = chan.runs[i].fire_id;
+		m.due_rt_ns = chan.runs[i].due_rt_ns;
+		m.fired_rt_ns = chan.runs[i].fired_rt_ns;
+		m.lateness_ns = chan.runs[i].lateness_ns;
+		r = channel_record(s, &m, EVD_RUN_ACKED, NULL);
+	}
+	chan.nruns = 0;
+	if (r == 0 && chan.dl.nrn > 0 && chan.dl.n > 0 &&
+	    (r = be->msg_deliver_many(s, chan.dl.rn, chan.dl.att,
+	                              chan.dl.nrn)) == 0)
+		chan.dl.sent = true;
+	if (r == 0 && chan.ak.n > 0 &&
+	    (r = be->msg_ack_many(s, chan.ak.rn, chan.ak.nrn)) == 0)
+		chan.ak.sent = true;
+	be->pipeline(s, false);
+	if (r < 0) {
+		chan.dl.sent = chan.ak.sent = false;
+		batch_fail(r);
+	}
+}
+
+/* m was acked, its delete committed: it leaves memory wherever it is. */
+static void
+channel_acked(struct msg *m)
+{
+	struct acked_run *ar;
+
+	if (chan.nruns == chan.capruns) {
+		size_t cap = chan.capruns ? 2 * chan.capruns : 64;
+
+		if ((ar = reallocarray(chan.runs, cap, sizeof(*ar))) != NULL) {
+			chan.runs = ar;
+			chan.capruns = cap;
+		}
+	}
+	if (chan.nruns < chan.capruns)
+		chan.runs[chan.nruns++] = (struct acked_run){
+			.timer_id = m->timer_id, .fire_id = m->fire_id,
+			.due_rt_ns = m->due_rt_ns,
+			.fired_rt_ns = m->fired_rt_ns,
+			.lateness_ns = m->lateness_ns };
+	log_about(LOG_LEVEL_INFO,
+		  &(struct log_about){.timer_id = m->timer_id,
+		                      .fire_id = m->fire_id,
+		                      .uid = m->owner,
+		                      .has_uid = true,
+		                      .channel = m->ch->name},
+		  "timer %" PRIu64 " (uid %u) fire %" PRIu64 ": acked on %s "
+		  "after %u deliveries",
+		  m->timer_id, (unsigned)m->owner, m->fire_id, m->ch->name,
+		  m->attempts);
+	/* Not a lost claim: forget's bookkeeping is an ack's too (out of
+	 * its list, freed, its channel pumped on the next turn). */
+	channel_forget(m);
+}
+
+void
+channel_cluster_batch_end(bool committed)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Fired fired;
+	struct msg *m;
+	struct conn *c;
+	char why[160];
+	bool low = false;
+	size_t i;
+
+	if (!chan.cluster)
+		return;
+	/* Acks first: one acked and delivered again in the same turn (a
+	 * visibility timeout) is gone, not sent. */
+	for (i = 0; i < chan.ak.n; i++) {
+		const struct gathered *g = &chan.ak.v[i];
+		bool kept = channel_gather_kept(&chan.ak, g->fire_id);
+
+		m = idmap_get(chan.held, g->fire_id);
+		if (m != NULL && m->fence != g->fence)
+			m = NULL; /* claimed anew meanwhile: not this ack's */
+		/* Lost: its reply says UNAVAILABLE (conn_batch_end) and the
+		 * loop rebuilds; a message still here may be acked again. */
+		if (!committed) {
+			if (m != NULL)
+				m->acking = false;
+			continue;
+		}
+		if (kept) {
+			if (m != NULL) {
+				struct channel *ch = m->ch;
+
+				channel_acked(m);
+				/* Freed on a later turn, not now. */
+				low = low || channel_cluster_low(ch);
+			}
+			continue;
+		}
+		chan.claims_lost++;
+		log_about(LOG_LEVEL_INFO,
+			  &(struct log_about){.fire_id = g->fire_id},
+			  "fire %" PRIu64 ": not acked: this node's claim "
+			  "on it was lost; another node delivers it again",
+			  g->fire_id);
+		if (m != NULL)
+			channel_forget(m);
+		snprintf(why, sizeof why,
+		         "fire %" PRIu64 " was not acked: this node lost its "
+		         "claim on it (another node delivers it again)",
+		         g->fire_id);
+		if ((c = conn_lookup(g->reply_conn)) != NULL)
+			(void)conn_fail_reply(c, g->has_request_id,
+			                      g->request_id,
+			                      EVD__ERROR_CODE__NOT_FOUND, why);
+	}
+	for (i = 0; committed && i < chan.dl.n; i++) {
+		const struct gathered *g = &chan.dl.v[i];
+
+		m = idmap_get(chan.held, g->fire_id);
+		if (m != NULL && m->fence != g->fence)
+			m = NULL;
+		if (!channel_gather_kept(&chan.dl, g->fire_id)) {
+			/* Its claim ran out or went: another node's to
+			 * deliver; this one never sent it. */
+			if (m != NULL) {
+				chan.claims_lost++;
+				log_about(LOG_LEVEL_INFO,
+					  &(struct log_about){
+					      .timer_id = m->timer_id,
+					      .fire_id = g->fire_id,
+					      .channel = m->ch->name},
+					  "fire %" PRIu64 " on %s: not delivered: "
+					  "this node's claim on it was lost",
+					  g->fire_id, m->ch->name);
+				channel_forget(m);
+			}
+			continue;
+		}
+		/* Still in flight at that subscriber, in that attempt (its
+		 * connection may have gone, and it been requeued). */
+		if (m == NULL || m->where != MSG_INFLIGHT ||
+		    m->sub->conn_id != g->conn_id ||
+		    m->attempts != g->attempts ||
+		    (c = conn_lookup(g->conn_id)) == NULL)
+			continue;
+		channel_fill_fired(m, m->sub->uid, &fired);
+		reply.body_case = EVD__REPLY__BODY_FIRED;
+		reply.fired = &fired;
+		(void)conn_send(c, &reply); /* a failure closes c: requeued */
+	}
+	chan.ak.n = chan.dl.n = 0;
+	chan.ak.nrn = chan.dl.nrn = 0;
+	chan.ak.sent = chan.dl.sent = false;
+	channel_arm_timed();
+	if (low && chan.refill != NULL)
+		chan.refill();
 }

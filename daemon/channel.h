@@ -35,7 +35,13 @@
  * a fenced delete: an ack of a message whose claim this node lost is
  * refused (-ESTALE; the subscriber hears NOT_FOUND, as for any message
  * no longer awaiting its ack), and another node delivers it again. Attempts are
- * written at each delivery, so a redelivery elsewhere counts on. What a
+ * written at each delivery, so a redelivery elsewhere counts on. A plain
+ * ack's delete and a delivery's write are gathered with the loop turn's
+ * others (one statement each kind) and judged at its commit, each
+ * alone: the ack's reply, sent Acked, is rewritten into NOT_FOUND if
+ * its claim was lost; a delivery's Fired event is sent only once its
+ * write committed with the claim still this node's (never otherwise).
+ * What a
  * node does not hold it does not show: queued and dead counts, peek,
  * dead letters and purges see this node's claims only, and
  * CHANNEL_MAX_QUEUED bounds what a node holds, not the database.
@@ -201,6 +207,24 @@ int channel_unsubscribe(uint64_t conn_id, const char *name);
  * conn_id holds no unacked message with that fire id; -EAGAIN if the
  * store refuses writes; -EIO if the write failed. */
 int channel_ack(uint64_t conn_id, uint64_t fire_id);
+/*
+ * Cluster mode: as channel_ack, but the fenced delete is gathered with
+ * the turn's others and judged at the commit (channel_cluster_flush,
+ * channel_cluster_batch_end): 0 (the caller replies Acked, durably);
+ * if the claim turns out lost there, the reply c_id sent with this
+ * request id (has_request_id, request_id) is rewritten into NOT_FOUND
+ * and the message forgotten here, as channel_ack's -ESTALE. -ENOENT,
+ * -EAGAIN as channel_ack; -ENOTSUP when not in cluster mode.
+ */
+int channel_ack_gathered(uint64_t conn_id, uint64_t fire_id, uint64_t c_id,
+                         bool has_request_id, uint64_t request_id);
+/* Cluster mode, loop.c, before the turn's commit: the gathered
+ * deliveries' and acks' writes go into its batch, one statement each. */
+void channel_cluster_flush(void);
+/* Cluster mode, loop.c, right after the turn's commit (committed or
+ * not): acks found stale are answered NOT_FOUND, deliveries whose claim
+ * held are sent (a Fired event each), those found stale forgotten. */
+void channel_cluster_batch_end(bool committed);
 
 /*
  * Rejects (nacks) a message delivered to conn_id, with reason (a
@@ -282,6 +306,11 @@ void channel_get_stats(struct channel_stats *ret);
 /* Cluster mode (see the top): on from start-up (before channel_reload)
  * on a cluster node; never turned off. */
 void channel_set_cluster(bool on);
+/* Cluster mode: fn (loop 0's) runs when acks committed in a turn left a
+ * subscribed channel holding at most half of what its subscribers here
+ * want (channel_cluster_claim's target), so that claims keep up with a
+ * fast subscriber instead of waiting for the next claim tick. */
+void channel_set_refill(void (*fn)(void));
 /* Whether fire fire_id into name is claimed by this node as it is
  * inserted (struct store_msg.claim): cluster mode, and this node has a
  * subscriber of name. If so it is recorded, and channel_publish of that

@@ -46,10 +46,12 @@
  *	ours, as after any lost batch; it is counted with the fence
  *	losses (store_backend.fence_losses). A burst fires at most
  *	SCHED_FIRE_BATCH timers and one commit per loop turn, so the
- *	heartbeat's events run between turns (channel fires wait for
- *	nothing within a turn; a one-shot exec timer still renews its
- *	claim at once, a round trip each, and a hook's end retires its
- *	claim at once: a burst of those can still hold a turn long);
+ *	heartbeat's events run between turns (fires wait for nothing
+ *	within a turn: a one-shot exec timer's renewal as it fires is
+ *	gathered with the turn's fires and judged with them at the
+ *	commit; the claims of hooks that ended in a turn are retired in
+ *	one statement sent just before its commit, each judged alone
+ *	there: cluster_batch_flush, cluster_batch_end);
  *	channel messages (channel.h, cluster mode) are claimed on the
  *	same tick as timers, and on an evd_msg notification (a hint that
  *	one waits unclaimed: LISTEN on the node connection, sent again
@@ -124,10 +126,12 @@ static struct {
 	 * peer took meanwhile is counted as a fence loss. */
 	struct cl_ended *ended;
 	size_t nended, capended;
-	/* Retired in this turn's batch: back into ended if the batch is
-	 * lost (cluster_batch_end), else forgotten. */
-	struct cl_ended *turn;
-	size_t nturn, capturn;
+	/* To retire in this turn's batch, in one statement sent just
+	 * before its commit (cluster_batch_flush; the first nsent of them)
+	 * and judged at it (cluster_batch_end): back into ended if the
+	 * batch is lost, a fence loss each if not kept. */
+	struct store_renewal *turn;
+	size_t nturn, capturn, nsent;
 	struct cluster_stats st;
 	/* The store, for its pipelined fires' fence losses (loop 0's,
 	 * from cluster_start to cluster_shutdown). */
@@ -384,30 +388,6 @@ cluster_ended_push(struct cl_ended **v, size_t *n, size_t *cap, uint64_t id,
 	return true;
 }
 
-/* Retires the claim of a timer whose hook ended, fenced: a claim found
- * gone (a peer took it, and ran the hook again) is a fence loss. The
- * retire is the batch's: if the batch is lost, it is tried again. */
-static void
-cluster_retire_hook(const struct store_backend *be, struct store *s,
-                    uint64_t id, uint64_t fence)
-{
-	int r = be->retire(s, id, fence, NULL);
-
-	if (r == 0 && !cluster_ended_push(&cl.turn, &cl.nturn, &cl.capturn,
-	                                  id, fence))
-		log_warnx("cluster: timer %" PRIu64 ": out of memory to retire "
-		          "it again should its batch be lost", id);
-	if (r == -ESTALE) {
-		cl.st.fence_losses++;
-		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(id),
-			  "cluster: timer %" PRIu64 ": its hook ended after "
-			  "its claim was lost (fence loss %" PRIu64 ")",
-			  id, cl.st.fence_losses);
-	} else if (r < 0) {
-		batch_fail(r);
-	}
-}
-
 /* The store refuses writes: retired at a later claim tick. Out of
  * memory it is not: the claim lapses and a peer fires it again. */
 static void
@@ -419,44 +399,135 @@ cluster_retire_later(uint64_t id, uint64_t fence)
 		          "memory to retire it later", id);
 }
 
-void
-cluster_batch_end(bool committed)
+/* Retires the claim of a timer whose hook ended, fenced, with the
+ * turn's others (cluster_batch_flush): a claim found gone (a peer took
+ * it, and ran the hook again) is a fence loss. */
+static void
+cluster_retire_hook(uint64_t id, uint64_t fence)
 {
-	size_t i;
+	if (cl.nturn == cl.capturn) {
+		size_t cap = cl.capturn ? 2 * cl.capturn : 64;
+		struct store_renewal *g = reallocarray(cl.turn, cap,
+		                                       sizeof(*g));
 
-	/* A lost batch's retires did not happen (a SIGSTOP inside it, the
-	 * server ending the idle transaction): tried again at the next
-	 * tick, so that a claim a peer took meanwhile is counted. */
-	if (!committed)
-		for (i = 0; i < cl.nturn; i++)
-			cluster_retire_later(cl.turn[i].id, cl.turn[i].fence);
-	cl.nturn = 0;
+		if (g == NULL) {
+			cluster_retire_later(id, fence);
+			return;
+		}
+		cl.turn = g;
+		cl.capturn = cap;
+	}
+	cl.turn[cl.nturn++] = (struct store_renewal){ .id = id,
+		                                      .fence = fence };
 }
 
-/* Retires what cluster_retire_later kept, while the store takes it. */
-static void
-cluster_retire_ended(void)
+static int
+cluster_cmp_renewal(const void *a, const void *b)
+{
+	const struct store_renewal *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->fence < y->fence ? -1 : x->fence > y->fence;
+}
+
+/*
+ * Just before the turn's commit (loop.c): the claims of hooks that ended
+ * in it, retired in one statement, pipelined with the batch's other
+ * writes and judged at its commit, each alone (cluster_batch_end). A
+ * burst of ended hooks costs no round trip of its own, where each used
+ * to wait for one on the loop (and a burst of thousands held the loop
+ * past the heartbeat's lease).
+ */
+void
+cluster_batch_flush(void)
 {
 	const struct store_backend *be = batch_backend();
 	struct store *s;
+	size_t i, n;
+	int r;
+
+	cl.nsent = 0;
+	if (!cl.open || cl.nturn == 0)
+		return;
+	if ((s = batch_store()) == NULL) {
+		for (i = 0; i < cl.nturn; i++)
+			cluster_retire_later(cl.turn[i].id, cl.turn[i].fence);
+		cl.nturn = 0;
+		return;
+	}
+	/* Sorted, each id once (the store's rule): an id twice is one
+	 * claim (an end retried beside a new one of the same fence), or
+	 * two fences of which only the newest can still be ours. */
+	qsort(cl.turn, cl.nturn, sizeof(*cl.turn), cluster_cmp_renewal);
+	for (i = n = 0; i < cl.nturn; i++) {
+		if (n > 0 && cl.turn[n - 1].id == cl.turn[i].id)
+			n--;
+		cl.turn[n++] = cl.turn[i];
+	}
+	cl.nturn = n;
+	if (be->pipeline != NULL)
+		be->pipeline(s, true);
+	r = be->retire_claims(s, cl.turn, n);
+	if (be->pipeline != NULL)
+		be->pipeline(s, false);
+	if (r < 0) {
+		batch_fail(r);
+		return; /* lost: cluster_batch_end keeps them for later */
+	}
+	cl.nsent = n;
+}
+
+void
+cluster_batch_end(bool committed)
+{
+	size_t i, n = cl.nsent;
+
+	/* A lost batch's retires did not happen (a SIGSTOP inside it, the
+	 * server ending the idle transaction): tried again at the next
+	 * tick, so that a claim a peer took meanwhile is counted. So are
+	 * those not sent (the store refused them before the commit). */
+	if (!committed)
+		n = cl.nturn;
+	for (i = 0; i < n; i++) {
+		if (!committed || i >= cl.nsent) {
+			cluster_retire_later(cl.turn[i].id, cl.turn[i].fence);
+			continue;
+		}
+		if (cl.turn[i].kept)
+			continue;
+		cl.st.fence_losses++;
+		log_about(LOG_LEVEL_INFO, LOG_TIMER_NOUID(cl.turn[i].id),
+			  "cluster: timer %" PRIu64 ": its hook ended after "
+			  "its claim was lost (fence loss %" PRIu64 ")",
+			  cl.turn[i].id, cl.st.fence_losses);
+	}
+	/* Hooks that ended after the flush (none do before the commit;
+	 * some may as the loop goes on) wait for the next one. */
+	if (n > 0) {
+		memmove(cl.turn, cl.turn + n,
+		        (cl.nturn - n) * sizeof(*cl.turn));
+		cl.nturn -= n;
+	}
+	cl.nsent = 0;
+}
+
+/* What cluster_retire_later kept goes with this turn's retires. */
+static void
+cluster_retire_ended(void)
+{
 	size_t i;
 
-	for (i = 0; i < cl.nended; i++) {
-		if ((s = batch_store()) == NULL)
-			break;
-		cluster_retire_hook(be, s, cl.ended[i].id, cl.ended[i].fence);
-	}
-	memmove(cl.ended, cl.ended + i, (cl.nended - i) * sizeof(*cl.ended));
-	cl.nended -= i;
+	for (i = 0; i < cl.nended; i++)
+		cluster_retire_hook(cl.ended[i].id, cl.ended[i].fence);
+	cl.nended = 0;
 }
 
 static void
 cluster_exec_ended_cb(uint64_t timer_id)
 {
-	const struct store_backend *be = batch_backend();
 	struct cl_claim *c = idmap_del(cl.inflight, timer_id);
 	uint64_t fence;
-	struct store *s;
 
 	if (c == NULL)
 		return;
@@ -466,11 +537,7 @@ cluster_exec_ended_cb(uint64_t timer_id)
 		return; /* a lost one was counted when it was found so */
 	}
 	free(c);
-	if ((s = batch_store()) == NULL) {
-		cluster_retire_later(timer_id, fence);
-		return;
-	}
-	cluster_retire_hook(be, s, timer_id, fence);
+	cluster_retire_hook(timer_id, fence);
 }
 
 static const struct sched_cluster_ops cluster_ops = {
@@ -891,6 +958,16 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Messages are claimed on the next turn (many calls, one claim). */
+static void
+cluster_msg_soon(void)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	if (cl.msg_ev != NULL && !evtimer_pending(cl.msg_ev, NULL))
+		evtimer_add(cl.msg_ev, &zero);
+}
+
 /* An evd_msg hint: messages only (timers have their own tick). */
 static void
 cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
@@ -917,7 +994,7 @@ cluster_start(struct event_base *base)
 	 * wrapper without them (storeq.h) cannot run a cluster node. */
 	if (be == NULL || be->msg_claim == NULL || be->msg_ack == NULL ||
 	    be->msg_renew == NULL || be->msg_release == NULL ||
-	    be->channel_lock == NULL)
+	    be->channel_lock == NULL || be->retire_claims == NULL)
 		return -ENOTSUP;
 	cl.base = base;
 	cl.be = batch_backend();
@@ -937,6 +1014,7 @@ cluster_start(struct event_base *base)
 	sched_set_cluster(&cluster_ops);
 	exec_set_gate(cluster_gate_cb);
 	channel_set_cluster(true);
+	channel_set_refill(cluster_msg_soon);
 	log_notice("cluster: node %s (death threshold %" PRId64 " ms, "
 	           "heartbeat %" PRId64 " ms, claim lease %" PRId64 " ms)",
 	           cl.st.node, cl.death_ns / 1000000, cl.beat_ns / 1000000,

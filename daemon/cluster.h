@@ -114,8 +114,13 @@ void cluster_stopping(void);
 void cluster_shutdown(void);
 bool cluster_enabled(void);
 void cluster_stats(struct cluster_stats *ret);
-/* The loop's batch ended (loop.c, each turn): committed or lost. The
- * claims of ended hooks that a lost batch retired are retired again. */
+/* The loop's batch is about to end (loop.c, each turn, before its
+ * commit): the claims of hooks that ended in the turn are retired in
+ * it, in one statement judged at the commit. */
+void cluster_batch_flush(void);
+/* The loop's batch ended (loop.c, each turn): committed or lost. A
+ * claim a committed retire found gone is a fence loss; those a lost
+ * batch retired are retired again. */
 void cluster_batch_end(bool committed);
 
 #endif

@@ -740,6 +740,66 @@ conn_rewrite_failed(struct conn *c, const char *why, uint64_t from)
 	c->ndurable = k0;
 }
 
+int
+conn_fail_reply(struct conn *c, bool has_request_id, uint64_t request_id,
+                int code, const char *why)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Error err = EVD__ERROR__INIT;
+	struct evbuffer *out;
+	uint8_t h[FRAME_HEADER_LEN];
+	size_t k, flen, start, before;
+	unsigned hi;
+
+	for (k = 0; k < c->ndurable; k++)
+		if (c->durable[k].iter == conns.iter &&
+		    c->durable[k].has_request_id == has_request_id &&
+		    c->durable[k].request_id == request_id)
+			break;
+	if (k == c->ndurable)
+		return -ENOENT;
+	start = c->durable[k].off;
+	if (evbuffer_get_length(c->out) < start + FRAME_HEADER_LEN)
+		return -ENOENT; /* not ours to rewrite any more */
+	if ((out = evbuffer_new()) == NULL) {
+		conn_close(c, "out of memory for output");
+		return -ENOMEM;
+	}
+	err.has_code = true;
+	err.code = code;
+	err.message = (char *)why;
+	reply.body_case = EVD__REPLY__BODY_ERROR;
+	reply.error = &err;
+	reply.has_request_id = has_request_id;
+	reply.request_id = request_id;
+	/* What comes before and after the reply stays as it was. */
+	evbuffer_remove_buffer(c->out, out, start);
+	evbuffer_copyout(c->out, h, sizeof h);
+	flen = FRAME_HEADER_LEN + ((size_t)h[0] << 24 | (size_t)h[1] << 16 |
+	                           (size_t)h[2] << 8 | h[3]);
+	evbuffer_drain(c->out, flen);
+	if (conn_pack(out, &reply) < 0) {
+		evbuffer_free(out);
+		conn_close(c, "out of memory for output");
+		return -ENOMEM;
+	}
+	before = evbuffer_get_length(out);
+	evbuffer_add_buffer(out, c->out);
+	evbuffer_free(c->out);
+	c->out = out;
+	/* The later durable replies moved by the difference; this one is
+	 * an error now, and nothing later turns it into another. */
+	for (size_t j = k + 1; j < c->ndurable; j++)
+		c->durable[j].off = c->durable[j].off - (start + flen) + before;
+	memmove(c->durable + k, c->durable + k + 1,
+	        (c->ndurable - k - 1) * sizeof *c->durable);
+	c->ndurable--;
+	for (hi = 0; hi < c->nholds; hi++)
+		if (c->hold[hi].len > start)
+			c->hold[hi].len = evbuffer_get_length(c->out);
+	return 0;
+}
+
 /* Durable replies that may leave now can no longer be lost. */
 static void
 conn_durable_settle(struct conn *c)

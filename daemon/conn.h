@@ -121,6 +121,14 @@ int conn_send(struct conn *c, const Evd__Reply *r);
  * UNAVAILABLE error with the same request id. */
 int conn_send_durable(struct conn *c, const Evd__Reply *r);
 
+/* Rewrites the durable reply with this request id that c was sent in
+ * this iteration (not flushed yet: before conn_batch_end) into an error
+ * (code, why): a write found, at the commit, not to have happened for
+ * that request alone (cluster mode's acks). 0, or -ENOENT if there is
+ * no such reply, -ENOMEM (c is then closed). */
+int conn_fail_reply(struct conn *c, bool has_request_id, uint64_t request_id,
+                    int code, const char *why);
+
 /* The iteration's store batch ended. lost > 0: the batches of the last
  * lost iterations (this one included) were lost (batch_lost()), and the
  * durable replies they sent, which have not left yet, are rewritten as

@@ -28,6 +28,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "clock.h"
+#include "cluster.h"
 #include "deliver.h"
 #include "evd.pb-c.h"
 #include "exec.h"
@@ -494,8 +495,14 @@ hook_done_cb(const struct exec_result *r, void *arg)
 	if ((s = batch_store()) != NULL) {
 		/* Kept by every store (the memory one too, bounded). */
 		hook_fit_output(j->uid, &sr, detail, sizeof detail);
+		/* Cluster mode: pipelined, answered at the commit (a burst
+		 * of ended hooks waits for no round trip each). */
+		if (cluster_enabled() && batch_backend()->pipeline != NULL)
+			batch_backend()->pipeline(s, true);
 		if ((e = batch_backend()->run_append(s, &sr)) < 0)
 			batch_fail(e);
+		if (cluster_enabled() && batch_backend()->pipeline != NULL)
+			batch_backend()->pipeline(s, false);
 	}
 	/* A failure is the operator's business (warning); a success is
 	 * routine (info). The command is the client's bytes: escaped. */

@@ -177,12 +177,24 @@ loop_resumed(void)
 bool
 loop_commit(void)
 {
-	enum batch_outcome o = batch_end();
+	/* Cluster mode is the store's loop's (loop 0's) alone. */
+	bool cl = cluster_enabled() && batch_backend() != NULL;
+	enum batch_outcome o;
 	uint64_t gen;
+
+	/* Cluster mode: what the turn gathered to be judged alone (ended
+	 * hooks' retires, deliveries, acks) goes into its batch last. */
+	if (cl) {
+		cluster_batch_flush();
+		channel_cluster_flush();
+	}
+	o = batch_end();
+	if (cl)
+		channel_cluster_batch_end(o == BATCH_COMMITTED);
 
 	conn_batch_end(o == BATCH_COMMITTED ? 0 : batch_lost(),
 	               batch_errmsg());
-	if (cluster_enabled())
+	if (cl)
 		cluster_batch_end(o == BATCH_COMMITTED);
 	/* Before any release: hooks of lost fires must not start. Hooks
 	 * are the store's loop's (exec timers are durable). */

@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "channel.h"
 #include "clock.h"
+#include "conn.h"
 #include "dispatch.h"
 #include "quota.h"
 #include "sched.h"
@@ -150,7 +151,17 @@ req_ack(struct req_ctx *ctx, const Evd__Request *rq)
 			return r;
 		ctx->durable = true;
 	}
-	r = channel_ack(ctx->conn_id, m->fire_id);
+	/* Cluster mode: a plain ack's delete is gathered with the turn's
+	 * others and judged at the commit; a lost claim then rewrites this
+	 * reply into the NOT_FOUND below (channel_cluster_batch_end). With
+	 * a reschedule it is judged at once: the two go together. */
+	r = -ENOTSUP;
+	if (s == NULL)
+		r = channel_ack_gathered(ctx->conn_id, m->fire_id,
+		                         conn_id(ctx->conn), rq->has_request_id,
+		                         rq->request_id);
+	if (r == -ENOTSUP)
+		r = channel_ack(ctx->conn_id, m->fire_id);
 	if (r == -ENOENT)
 		goto notfound;
 	if (r == -ESTALE) {

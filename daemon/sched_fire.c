@@ -318,8 +318,10 @@ sched_fire_fill(struct fire *ret, const struct timer *t,
  * message only if its retire matched, keeps the rest of the batch, but
  * the node would then have to take back a fire it already handed to
  * delivery and its channel; losing the batch reuses the recovery every
- * store failure already has. One-shot exec timers keep their renewal
- * synchronous: its lease left is needed before their hook may start.
+ * store failure already has. A one-shot exec timer's renewal is
+ * pipelined the same way: its hook starts only after the commit, and
+ * the lease it is given (T from before the statement was sent) is one
+ * the database's statement can only exceed.
  */
 static bool
 sched_fire_durable(struct timer *t, const struct sched_firing *fg)
@@ -361,17 +363,24 @@ sched_fire_durable(struct timer *t, const struct sched_firing *fg)
 	 * cluster renews it while the hook waits or runs). */
 	pipe = sched.cluster != NULL && be->pipeline != NULL;
 	if (defer) {
+		/* Pipelined, its renewal is gathered with the turn's others
+		 * and judged at the commit (store.h): kept, T left from now;
+		 * a claim found gone there loses the batch, as a retire's
+		 * does, before the hook could start (hooks start after the
+		 * commit, exec_batch_end). */
 		sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
+		if (pipe)
+			be->pipeline(s, true);
 		r = be->renew(s, &rn, 1);
 		r = r < 0 ? r : rn.kept ? 0 : -ESTALE;
-		if (pipe && r == 0)
-			be->pipeline(s, true);
 	} else {
 		if (pipe)
 			be->pipeline(s, true);
 		r = sched_store_advance(s, t, fg);
 	}
 	if (r == -ESTALE && sched.cluster != NULL) {
+		if (pipe)
+			be->pipeline(s, false);
 		sched.cluster->claim_lost(t->id);
 		sched_advance(t, fg);
 		return true;

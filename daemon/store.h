@@ -266,7 +266,10 @@ struct store_backend {
 	 * while off, commit), which fails with it: the batch is lost. A
 	 * write of a row that is already gone (cancel, ack) counts as done.
 	 * A retire whose claim is gone (-ESTALE) is the exception: the call
-	 * that reads it goes on, and commit() fails with it (fence_losses).
+	 * that reads it goes on, and commit() fails with it (fence_losses);
+	 * so is a renew (a one-shot exec timer's, as it fires): it answers
+	 * every claim kept, with T left from the call, and a claim found
+	 * gone fails the commit the same way.
 	 * The operation log turns it on for the writes it logged, whose
 	 * answers nobody waits for, and off again; a cluster node's
 	 * scheduler, for a fire's writes (sched_fire.c).
@@ -570,6 +573,26 @@ struct store_backend {
 	/* As renew, for messages (id is the fire id): kept, lease_left_ns.
 	 * Returns how many were kept, or -errno. */
 	int (*msg_renew)(struct store *s, struct store_renewal *r, size_t n);
+	/*
+	 * Optional (NULL: none). Many fenced writes in one statement, each
+	 * judged alone: r[0..n) sorted by id, no id twice (else -EINVAL);
+	 * kept says which were still this node's claims with that fence
+	 * (the others changed nothing: lost claims, no error). While
+	 * pipelining they are only sent: kept is filled by the next call
+	 * that reads answers (commit() at the latest, whose success alone
+	 * makes them true), so r must stay valid until then; otherwise at
+	 * once. Returns 0 or -errno (the batch is lost).
+	 * retire_claims: as retire(id, fence, NULL) (a hook ended);
+	 * msg_ack_many: as msg_ack;
+	 * msg_deliver_many: a delivery (attempts[i] written, live again)
+	 * of a message whose claim's lease lasts (as update_msg).
+	 */
+	int (*retire_claims)(struct store *s, struct store_renewal *r,
+	                     size_t n);
+	int (*msg_ack_many)(struct store *s, struct store_renewal *r,
+	                    size_t n);
+	int (*msg_deliver_many)(struct store *s, struct store_renewal *r,
+	                        const uint32_t *attempts, size_t n);
 	/* Gives back this node's claims r[0..n) (fenced): claimable at
 	 * once by any node, with a new fence. */
 	int (*msg_release)(struct store *s, const struct store_renewal *r,

@@ -303,6 +303,10 @@ enum store_pg_stmt {
 	ST_C_RUNS_MANY,
 	ST_C_RUNS_PRUNE,
 	ST_C_SCHEDULE_MANY,
+	ST_C_RENEW_MANY,
+	ST_C_RETIRE_KEPT,
+	ST_C_MSG_ACK_MANY,
+	ST_C_MSG_DELIVER_MANY,
 	/* Cluster mode's channel messages (store.h, struct store_msg). */
 	ST_C_ENQUEUE,
 	ST_C_MSG_ADOPT,
@@ -746,6 +750,41 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" GROUP BY t.uid HAVING sum(del.b) > 0",
     /* ST_C_SCHEDULE for many timers with no key ($21 the node, $22 the
      * claim lease in us). */
+    /* ST_C_RENEW for one-shot exec timers as they fire ($1 ids, $2
+     * fences, $3 the node, $4 T in us): gathered, judged at the commit
+     * (a claim found gone fails the batch, as a retire's does); the
+     * lease runs T from when the statement ran, after the node gathered
+     * the row (its measure's start). */
+    [ST_C_RENEW_MANY] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
+			" clock_timestamp() + $4::int8 * interval '1 us')"
+			" FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+			" WHERE t.id = r.rid AND t.fence = r.rfence"
+			" AND t.state = 'C' AND t.claim_node = $3",
+    /* ST_C_RETIRE_MANY for hooks that ended ($1 ids, $2 fences, $3 the
+     * finished time), each judged alone: the ids returned were still
+     * this node's claims; the others were lost (fence losses). */
+    [ST_C_RETIRE_KEPT] = "UPDATE evd.timers t SET state = 'F',"
+			 " finished_rt_ns = $3::int8, fire_count = t.fire_count + 1,"
+			 " last_fired_rt_ns = $3::int8, claim_node = NULL"
+			 " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+			 " WHERE t.id = r.rid AND t.fence = r.rfence"
+			 " AND t.state = 'C' RETURNING t.id",
+    /* ST_C_MSG_ACK for many ($1 fire ids, $2 fences, $3 the node): the
+     * fire ids returned were deleted; the others' claims were lost. */
+    [ST_C_MSG_ACK_MANY] = "DELETE FROM evd.messages m USING unnest($1::int8[],"
+			  " $2::int8[]) AS a(aid, afence)"
+			  " WHERE m.fire_id = a.aid AND m.fence = a.afence"
+			  " AND m.consumer = $3 RETURNING m.fire_id",
+    /* ST_C_UPDATE_MSG for deliveries ($1 fire ids, $2 fences, $3 their
+     * attempts, $4 the node): live messages whose claim lasts; the fire
+     * ids returned may be sent. */
+    [ST_C_MSG_DELIVER_MANY] = "UPDATE evd.messages m SET attempts = u.att,"
+			      " dead = false FROM unnest($1::int8[],"
+			      " $2::int8[], $3::int8[]) AS u(ufid, ufence, att)"
+			      " WHERE m.fire_id = u.ufid AND m.fence = u.ufence"
+			      " AND m.consumer = $4"
+			      " AND m.vis_at > clock_timestamp()"
+			      " RETURNING m.fire_id",
     [ST_C_SCHEDULE_MANY] = "INSERT INTO evd.timers (" TIMER_COLS ", vis_at,"
 			   " claim_node) SELECT u.id, u.fence, 'C', u.uid,"
 			   " u.gid, u.clock, u.deadline_ns, u.due_rt_ns,"
@@ -855,7 +894,8 @@ enum {
 	FB_MSG = FB_RET + 3,    /* MSG_COLS, then claimed at insert */
 	FB_RUN = FB_MSG + 14,   /* timer_id .. detail */
 	FB_SCH = FB_RUN + 7,    /* ST_C_SCHEDULE_MANY's arrays */
-	FB_COLS = FB_SCH + 20,
+	FB_REN = FB_SCH + 20,   /* ST_C_RENEW_MANY: id, fence */
+	FB_COLS = FB_REN + 2,
 };
 
 /* A statement's parameters: text, or binary for bytea. */
@@ -922,7 +962,7 @@ struct store {
 	/* Fires' rows not sent yet (store_pg_fb_send): columns, and rows
 	 * per statement; fb_err: a row could not be added (-ENOMEM). */
 	struct store_pg_arr fb[FB_COLS];
-	size_t fb_nret, fb_nmsg, fb_nrun, fb_nsch;
+	size_t fb_nret, fb_nmsg, fb_nrun, fb_nsch, fb_nren;
 	int fb_err;
 	/* Pipelined fenced writes that found their claim gone, since open
 	 * (store_backend.fence_losses): written on the loop, read by Stats
@@ -941,6 +981,7 @@ enum store_pg_judge {
 	PJ_RUN,       /* run_append: its output tally */
 	PJ_MANY,      /* `added` rows changed, else `absent` */
 	PJ_RUNS,      /* ST_C_RUNS_MANY: output pruned per owner */
+	PJ_KEPT,      /* ids returned: kept set in the caller's rn */
 };
 
 struct store_pg_pend {
@@ -948,6 +989,9 @@ struct store_pg_pend {
 	int absent;          /* PJ_ONE */
 	int64_t added;       /* PJ_RUN: the run's output bytes */
 	const char *what;    /* static */
+	/* PJ_KEPT: the caller's rows, sorted by id (store_pg_kept). */
+	struct store_renewal *rn;
+	size_t nrn;
 };
 
 static char store_pg_open_err[1024];
@@ -1224,6 +1268,15 @@ store_pg_collect(struct store *s, int nq, int want, int xq, PGresult **ret,
 
 static int store_pg_out_note(struct store *, uid_t, int64_t, const char *);
 
+static int
+store_pg_cmp_renewal(const void *a, const void *b)
+{
+	uint64_t x = ((const struct store_renewal *)a)->id;
+	uint64_t y = ((const struct store_renewal *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
 /* A pipelined write's answer, judged as it was sent to be. */
 static int
 store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
@@ -1288,6 +1341,18 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 
 			if (r < 0)
 				return r;
+		}
+		return 0;
+	case PJ_KEPT:
+		for (row = 0; row < PQntuples(res); row++) {
+			struct store_renewal key = {
+				.id = (uint64_t)store_pg_int(res, row, 0)
+			}, *hit;
+
+			hit = bsearch(&key, pd->rn, pd->nrn, sizeof(*pd->rn),
+			              store_pg_cmp_renewal);
+			if (hit != NULL)
+				hit->kept = true;
 		}
 		return 0;
 	case PJ_BEGIN:
@@ -1392,7 +1457,7 @@ store_pg_pend_push(struct store *s, enum store_pg_judge judge, int absent,
                    int64_t added, const char *what)
 {
 	s->pend[s->npend++] = (struct store_pg_pend){ judge, absent, added,
-		                                       what };
+		                                       what, NULL, 0 };
 }
 
 /*
@@ -1468,7 +1533,7 @@ store_pg_fb_clear(struct store *s)
 			s->fb[c].cap = 0;
 		}
 	}
-	s->fb_nret = s->fb_nmsg = s->fb_nrun = s->fb_nsch = 0;
+	s->fb_nret = s->fb_nmsg = s->fb_nrun = s->fb_nsch = s->fb_nren = 0;
 	s->fb_err = 0;
 }
 
@@ -1585,7 +1650,8 @@ store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
 		a->p[a->len + 1] = '\0';
 		store_pg_p_text(&p, a->p);
 	}
-	if (i == ST_C_SCHEDULE_MANY || i == ST_C_ENQUEUE_MANY)
+	if (i == ST_C_SCHEDULE_MANY || i == ST_C_ENQUEUE_MANY ||
+	    i == ST_C_RENEW_MANY)
 		store_pg_p_text(&p, s->node);
 	if (extra >= 0)
 		store_pg_p_i64(&p, extra);
@@ -1606,6 +1672,10 @@ store_pg_fb_send(struct store *s)
 		r = store_pg_fb_one(s, ST_C_SCHEDULE_MANY, FB_SCH, 20,
 		                    s->claim_us, s->fb_nsch, PJ_MANY, -EEXIST,
 		                    "schedule");
+	/* A one-shot exec timer's renewal goes where its retire would. */
+	if (r == 0 && s->fb_nren > 0)
+		r = store_pg_fb_one(s, ST_C_RENEW_MANY, FB_REN, 2, s->claim_us,
+		                    s->fb_nren, PJ_MANY, -ESTALE, "renew claims");
 	if (r == 0 && s->fb_nret > 0)
 		r = store_pg_fb_one(s, ST_C_RETIRE_MANY, FB_RET, 3, -1,
 		                    s->fb_nret, PJ_MANY, -ESTALE, "retire");
@@ -1684,6 +1754,18 @@ store_pg_fb_retire(struct store *s, uint64_t id, uint64_t fence)
 	    (r = store_pg_arr_i64(&a[1], (int64_t)fence)) == 0)
 		r = store_pg_arr_i64(&a[2], clock_now_ns(EVD_CLOCK_REALTIME));
 	s->fb_nret++;
+	return store_pg_fb_row(s, r);
+}
+
+static int
+store_pg_fb_renew(struct store *s, uint64_t id, uint64_t fence)
+{
+	struct store_pg_arr *a = &s->fb[FB_REN];
+	int r;
+
+	if ((r = store_pg_arr_i64(&a[0], (int64_t)id)) == 0)
+		r = store_pg_arr_i64(&a[1], (int64_t)fence);
+	s->fb_nren++;
 	return store_pg_fb_row(s, r);
 }
 
@@ -3059,6 +3141,20 @@ store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	}
 	if (n == 0)
 		return 0;
+	/* Pipelining (a one-shot exec timer's fire): gathered, and taken
+	 * as kept with T left from now; the commit fails the batch if one
+	 * was not (store.h, pipeline). The statement runs after this call,
+	 * and its lease runs T from then. */
+	if (s->pipelining) {
+		for (i = 0; i < n; i++) {
+			if ((r = store_pg_fb_renew(s, rn[i].id,
+			                           rn[i].fence)) < 0)
+				return r;
+			rn[i].kept = true;
+			rn[i].lease_left_ns = s->claim_us * 1000;
+		}
+		return (int)n;
+	}
 	ids = store_pg_array(&rn[0].id, sizeof(rn[0]), n);
 	fences = store_pg_array(&rn[0].fence, sizeof(rn[0]), n);
 	if (ids == NULL || fences == NULL) {
@@ -3993,6 +4089,87 @@ store_pg_fenced(struct store *s, const struct store_renewal *rn, size_t n,
 	return 0;
 }
 
+/*
+ * Statement i over rn[0..n) (ids sorted, none twice; with attempts, a
+ * delivery's), judged each alone (PJ_KEPT): kept for the ids the
+ * statement returned. While pipelining it is only sent, and its answer
+ * read by the next call that settles (commit at the latest), so rn must
+ * stay valid until then; otherwise at once.
+ */
+static int
+store_pg_kept(struct store *s, enum store_pg_stmt i, struct store_renewal *rn,
+              size_t n, const uint32_t *attempts, const char *what)
+{
+	struct store_pg_params p = { .n = 0 };
+	char *ids, *fences, *att = NULL, *q;
+	size_t k;
+	int r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "%s: not in cluster mode", what);
+		return -EINVAL;
+	}
+	for (k = 0; k < n; k++) {
+		rn[k].kept = false;
+		if (k > 0 && rn[k].id <= rn[k - 1].id) {
+			store_pg_seterr(s, "%s: ids not in order", what);
+			return -EINVAL;
+		}
+	}
+	if (n == 0)
+		return 0;
+	if ((r = store_pg_fenced(s, rn, n, &p, &ids, &fences, what)) < 0)
+		return r;
+	if (attempts != NULL) {
+		if ((att = q = malloc(n * 12 + 3)) == NULL) {
+			free(ids);
+			free(fences);
+			store_pg_seterr(s, "%s: out of memory", what);
+			return -ENOMEM;
+		}
+		*q++ = '{';
+		for (k = 0; k < n; k++)
+			q += sprintf(q, "%s%" PRIu32, k > 0 ? "," : "",
+			             attempts[k]);
+		*q++ = '}';
+		*q = '\0';
+		store_pg_p_text(&p, att);
+	}
+	if (i == ST_C_RETIRE_KEPT)
+		store_pg_p_i64(&p, clock_now_ns(EVD_CLOCK_REALTIME));
+	else
+		store_pg_p_text(&p, s->node);
+	r = store_pg_defer(s, i, &p, PJ_KEPT, 0, 0, what);
+	free(ids);
+	free(fences);
+	free(att);
+	if (r < 0)
+		return r;
+	s->pend[s->npend - 1].rn = rn;
+	s->pend[s->npend - 1].nrn = n;
+	return s->pipelining ? 0 : store_pg_settle(s);
+}
+
+static int
+store_pg_retire_claims(struct store *s, struct store_renewal *rn, size_t n)
+{
+	return store_pg_kept(s, ST_C_RETIRE_KEPT, rn, n, NULL, "retire");
+}
+
+static int
+store_pg_msg_ack_many(struct store *s, struct store_renewal *rn, size_t n)
+{
+	return store_pg_kept(s, ST_C_MSG_ACK_MANY, rn, n, NULL, "ack");
+}
+
+static int
+store_pg_msg_deliver_many(struct store *s, struct store_renewal *rn,
+                          const uint32_t *attempts, size_t n)
+{
+	return store_pg_kept(s, ST_C_MSG_DELIVER_MANY, rn, n, attempts,
+	                     "deliver");
+}
+
 static int
 store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
 {
@@ -4306,6 +4483,9 @@ const struct store_backend store_pg_backend = {
     .fence_losses = store_pg_fence_losses,
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,
+    .retire_claims = store_pg_retire_claims,
+    .msg_ack_many = store_pg_msg_ack_many,
+    .msg_deliver_many = store_pg_msg_deliver_many,
     .msg_renew = store_pg_msg_renew,
     .msg_release = store_pg_msg_release,
     .channel_lock = store_pg_channel_lock,

@@ -2046,6 +2046,102 @@ test_channel_lock(void **state)
 	node_close(&a);
 }
 
+
+/* Many fenced writes of one kind in one statement, pipelined and judged
+ * each alone at the commit (deliveries, acks, ended hooks' retires): a
+ * row whose claim went changes nothing and says kept false, the others
+ * commit. A one-shot exec timer's pipelined renewal that finds its claim
+ * gone fails the commit instead (as a retire's does). */
+static void
+test_judged_alone(void **state)
+{
+	struct store_timer t1 = timer_at(1, now_rt() + 3600000000000);
+	struct store_timer t2 = timer_at(2, now_rt() + 3600000000000);
+	struct store_renewal dl[2], ak[2], rt[2], rn;
+	uint32_t att[2] = { 3, 4 };
+	struct node a;
+	struct mgot g;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	assert_non_null(B->msg_deliver_many);
+	assert_non_null(B->msg_ack_many);
+	assert_non_null(B->retire_claims);
+	enqueue(&a, 11, "1:jobs", false);
+	enqueue(&a, 12, "1:jobs", false);
+	enqueue(&a, 13, "1:jobs", false);
+	enqueue(&a, 14, "1:jobs", false);
+	assert_int_equal(msg_claim(&a, "1:jobs", 10, &g), 4);
+	/* 12's and 14's claims go (a peer took them after a lapse). */
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
+	                          " fence = fence + 1 WHERE fire_id IN"
+	                          " (12, 14)"), 0);
+	dl[0] = (struct store_renewal){ .id = 11, .fence = 1 };
+	dl[1] = (struct store_renewal){ .id = 12, .fence = 1 };
+	ak[0] = (struct store_renewal){ .id = 13, .fence = 1 };
+	ak[1] = (struct store_renewal){ .id = 14, .fence = 1 };
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->msg_deliver_many(a.s, dl, att, 2), 0);
+	assert_int_equal(B->msg_ack_many(a.s, ak, 2), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_true(dl[0].kept);
+	assert_false(dl[1].kept);
+	assert_true(ak[0].kept);
+	assert_false(ak[1].kept);
+	assert_sql("3", "SELECT attempts FROM evd.messages WHERE fire_id = 11");
+	assert_sql("0", "SELECT attempts FROM evd.messages WHERE fire_id = 12");
+	assert_sql("0", "SELECT count(*) FROM evd.messages WHERE fire_id = 13");
+	assert_sql("1", "SELECT count(*) FROM evd.messages WHERE fire_id = 14");
+	/* Ids out of order are refused; unpipelined, answered at once. */
+	assert_int_equal(B->begin(a.s), 0);
+	ak[0] = (struct store_renewal){ .id = 14, .fence = 1 };
+	ak[1] = (struct store_renewal){ .id = 11, .fence = 1 };
+	assert_int_equal(B->msg_ack_many(a.s, ak, 2), -EINVAL);
+	assert_int_equal(B->msg_ack_many(a.s, ak + 1, 1), 0);
+	assert_true(ak[1].kept);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("0", "SELECT count(*) FROM evd.messages WHERE fire_id = 11");
+
+	/* Ended hooks: retired where still claimed with that fence. */
+	schedule(&a, &t1);
+	schedule(&a, &t2);
+	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.timers SET"
+	                          " fence = fence + 1 WHERE id = 2"), 0);
+	rt[0] = (struct store_renewal){ .id = 1, .fence = 0 };
+	rt[1] = (struct store_renewal){ .id = 2, .fence = 0 };
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire_claims(a.s, rt, 2), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_true(rt[0].kept);
+	assert_false(rt[1].kept);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_sql("C", "SELECT state FROM evd.timers WHERE id = 2");
+
+	/* A fire's renewal, pipelined: taken as kept, T left; the commit
+	 * judges it. Stale: the batch fails. */
+	rn = (struct store_renewal){ .id = 2, .fence = 0 };
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->renew(a.s, &rn, 1), 1);
+	assert_true(rn.kept);
+	assert_int_equal(rn.lease_left_ns, INT64_C(30) * 1000000000);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), -ESTALE);
+	rn = (struct store_renewal){ .id = 2, .fence = 1 };
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->renew(a.s, &rn, 1), 1);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("true", "SELECT vis_at > now() + interval '20 s' FROM"
+	                " evd.timers WHERE id = 2");
+	node_close(&a);
+}
+
 int
 main(void)
 {
@@ -2085,6 +2181,7 @@ main(void)
 	    T(test_msg_reap_and_adopt),
 	    T(test_msg_renew_release),
 	    T(test_channel_lock),
+	    T(test_judged_alone),
 #undef T
 	};
 	char why[512];
