@@ -154,7 +154,19 @@ static _Thread_local struct {
 	                            * published (channel_claims_new) */
 	int64_t acl_read_ns;    /* monotonic: owners and grants last read */
 	uint64_t claims_lost;   /* for the log */
+	/* What the database holds (msg_counts, read with the grants) and
+	 * this node inserted since, per channel (name -> struct
+	 * cl_count) and per owner (uid + 1 -> struct cl_count): the
+	 * bounds on a channel's queue and an owner's messages hold
+	 * across nodes (channel_queued, quota_set_elsewhere). */
+	struct strmap *counts_ch;
+	struct idmap *counts_uid;
 } chan;
+
+struct cl_count {
+	uint64_t db;    /* at the last read */
+	uint64_t since; /* this node's inserts since then */
+};
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
 static void channel_pump_cb(evutil_socket_t, short, void *);
@@ -163,6 +175,7 @@ static void channel_requeue(struct msg *);
 static void channel_arm_timed(void);
 static void channel_pump_later(struct channel *);
 static int channel_load_acl_cb(const struct store_channel *, void *);
+static void channel_counts_free(struct strmap *, struct idmap *);
 static int channel_cluster_lock(const char *);
 
 int
@@ -319,6 +332,7 @@ channel_shutdown(void)
 	idmap_free(chan.by_conn);
 	idmap_free(chan.held);
 	idmap_free(chan.claimed_new);
+	channel_counts_free(chan.counts_ch, chan.counts_uid);
 	timerq_free(chan.timed);
 	if (chan.timed_ev != NULL)
 		event_free(chan.timed_ev);
@@ -824,8 +838,16 @@ size_t
 channel_queued(const char *name)
 {
 	struct channel *ch = channel_get(name, false);
+	size_t n = ch == NULL ? 0 : ch->nready + ch->nbackoff;
+	const struct cl_count *c;
 
-	return ch == NULL ? 0 : ch->nready + ch->nbackoff;
+	/* Cluster mode: what the database holds, which no node's memory
+	 * shows (unclaimed messages, other nodes' claims). */
+	if (chan.cluster && chan.counts_ch != NULL &&
+	    (c = strmap_get(chan.counts_ch, name, strlen(name))) != NULL &&
+	    c->db + c->since > n)
+		n = (size_t)(c->db + c->since);
+	return n;
 }
 
 static void
@@ -2012,9 +2034,115 @@ channel_cluster_release(struct store *s)
 	return 0;
 }
 
+static void
+channel_counts_free(struct strmap *m, struct idmap *u)
+{
+	struct cl_count *c;
+	size_t it = 0;
+
+	while (m != NULL && (c = strmap_next(m, &it, NULL, NULL)) != NULL)
+		free(c);
+	it = 0;
+	while (u != NULL && (c = idmap_next(u, &it, NULL)) != NULL)
+		free(c);
+	strmap_free(m);
+	idmap_free(u);
+}
+
+/* The entry of key in m or u (made at 0), or NULL out of memory. */
+static struct cl_count *
+channel_count_at(struct strmap *m, const char *name, struct idmap *u,
+                 uid_t uid)
+{
+	struct cl_count *c = m != NULL ? strmap_get(m, name, strlen(name))
+	                               : idmap_get(u, (uint64_t)uid + 1);
+
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((m != NULL ? strmap_put(m, name, strlen(name), c)
+	               : idmap_put(u, (uint64_t)uid + 1, c)) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct channel_counts_read {
+	struct strmap *ch;
+	struct idmap *uid;
+};
+
+static int
+channel_count_cb(const char *name, uid_t owner, uint64_t n, void *arg)
+{
+	struct channel_counts_read *rd = arg;
+	struct cl_count *c, *o;
+
+	if ((c = channel_count_at(rd->ch, name, NULL, 0)) == NULL ||
+	    (o = channel_count_at(NULL, NULL, rd->uid, owner)) == NULL)
+		return -ENOMEM;
+	c->db += n;
+	o->db += n;
+	return 0;
+}
+
+/* Reads how many messages each channel and owner has in the database
+ * (every node's, held or not), in place of the last read: the figures
+ * channel_queued and the message quota go by. */
+static int
+channel_cluster_counts(struct store *s)
+{
+	struct channel_counts_read rd;
+	struct cl_count *c;
+	uint64_t uid;
+	size_t it = 0;
+	int r;
+
+	if (batch_backend()->msg_counts == NULL)
+		return 0;
+	if ((rd.ch = strmap_new()) == NULL || (rd.uid = idmap_new()) == NULL) {
+		strmap_free(rd.ch);
+		return -ENOMEM;
+	}
+	if ((r = batch_backend()->msg_counts(s, channel_count_cb, &rd)) < 0) {
+		channel_counts_free(rd.ch, rd.uid);
+		return r;
+	}
+	channel_counts_free(chan.counts_ch, chan.counts_uid);
+	chan.counts_ch = rd.ch;
+	chan.counts_uid = rd.uid;
+	quota_clear_elsewhere();
+	while ((c = idmap_next(chan.counts_uid, &it, &uid)) != NULL)
+		(void)quota_set_elsewhere((uid_t)(uid - 1), c->db);
+	return 0;
+}
+
+void
+channel_cluster_inserted(const char *name, uid_t owner)
+{
+	struct cl_count *c;
+
+	if (!chan.cluster)
+		return;
+	if (chan.counts_ch == NULL && (chan.counts_ch = strmap_new()) == NULL)
+		return;
+	if (chan.counts_uid == NULL && (chan.counts_uid = idmap_new()) == NULL)
+		return;
+	/* Out of memory: uncounted until the next read (a second). */
+	if ((c = channel_count_at(chan.counts_ch, name, NULL, 0)) != NULL)
+		c->since++;
+	if ((c = channel_count_at(NULL, NULL, chan.counts_uid, owner)) != NULL) {
+		c->since++;
+		(void)quota_set_elsewhere(owner, c->db + c->since);
+	}
+}
+
 /* Owners and grants as the store has them now (another node may have
  * made or granted a channel); a revoke made elsewhere drops the
- * subscribers it concerns, as one made here does. */
+ * subscribers it concerns, as one made here does. With them, how many
+ * messages each channel and owner has in the database. */
 static int
 channel_cluster_acl(struct store *s)
 {
@@ -2023,7 +2151,8 @@ channel_cluster_acl(struct store *s)
 	int r;
 
 	if ((r = batch_backend()->load_channels(s, channel_load_acl_cb,
-	                                        &chan)) < 0)
+	                                        &chan)) < 0 ||
+	    (r = channel_cluster_counts(s)) < 0)
 		return r;
 	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL)
 		if (ch->nsubs > 0 && ch->owned)

@@ -249,6 +249,9 @@ typedef int (*store_run_cb)(const struct store_run *r, void *arg);
 typedef int (*store_newest_cb)(const struct store_run *r, int64_t seq,
                                bool retrying, void *arg);
 typedef int (*store_channel_cb)(const struct store_channel *c, void *arg);
+/* n messages of owner are in channel (msg_counts); channel is borrowed. */
+typedef int (*store_count_cb)(const char *channel, uid_t owner, uint64_t n,
+                              void *arg);
 /* A change of uid's retained run output by bytes (< 0: released). */
 typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
 
@@ -504,6 +507,13 @@ struct store_backend {
 	 * once by any node, with a new fence. */
 	int (*msg_release)(struct store *s, const struct store_renewal *r,
 	                   size_t n);
+	/* How many messages the database holds per channel and owner
+	 * (queued, in flight or dead, whichever node holds them or none),
+	 * as every node's committed batches left them: cb once for each
+	 * pair with any. Cheap (no message row is read), so that a node
+	 * can bound a channel and an owner across nodes. Reads: before
+	 * the batch's first write, like load_channels. */
+	int (*msg_counts)(struct store *s, store_count_cb cb, void *arg);
 	/* Reads channel name's row (cb once, if there is one) and, in
 	 * cluster mode, locks it until the batch ends, so that a grant is
 	 * a read-modify-write no other node's grant interleaves with. */

@@ -225,6 +225,45 @@ static const char *const store_pg_migrations[] = {
     "CREATE INDEX messages_channel ON evd.messages (channel, fire_id);"
     "CREATE INDEX messages_consumer ON evd.messages (consumer)"
     " WHERE consumer IS NOT NULL;",
+    /* 5: how many messages each channel and owner has in evd.messages,
+     * kept by statement triggers (one row per channel, owner and
+     * slot), so that cluster mode bounds what a channel and an owner
+     * queue across nodes (msg_counts) without counting rows. A slot is
+     * the node whose session inserted or deleted (its evd.node
+     * setting; '' for other sessions): no two nodes ever wait for each
+     * other's count rows, and a channel's count is the sum of its
+     * slots. A gathered insert (unnest) adds once per channel and
+     * owner. */
+    "CREATE TABLE evd.msg_counts (channel text NOT NULL,"
+    " owner int8 NOT NULL, slot text NOT NULL, n int8 NOT NULL,"
+    " PRIMARY KEY (channel, owner, slot));"
+    "CREATE FUNCTION evd.msg_counts_add() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " INSERT INTO evd.msg_counts AS c (channel, owner, slot, n)"
+    " SELECT d.channel, d.owner,"
+    " coalesce(current_setting('evd.node', true), ''), d.n FROM"
+    " (SELECT channel, owner, count(*) AS n FROM evd_new"
+    " GROUP BY channel, owner) d ORDER BY d.channel, d.owner"
+    " ON CONFLICT (channel, owner, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $f$;"
+    "CREATE FUNCTION evd.msg_counts_sub() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " INSERT INTO evd.msg_counts AS c (channel, owner, slot, n)"
+    " SELECT d.channel, d.owner,"
+    " coalesce(current_setting('evd.node', true), ''), -d.n FROM"
+    " (SELECT channel, owner, count(*) AS n FROM evd_old"
+    " GROUP BY channel, owner) d ORDER BY d.channel, d.owner"
+    " ON CONFLICT (channel, owner, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $f$;"
+    "CREATE TRIGGER messages_count_add AFTER INSERT ON evd.messages"
+    " REFERENCING NEW TABLE AS evd_new FOR EACH STATEMENT"
+    " EXECUTE FUNCTION evd.msg_counts_add();"
+    "CREATE TRIGGER messages_count_sub AFTER DELETE ON evd.messages"
+    " REFERENCING OLD TABLE AS evd_old FOR EACH STATEMENT"
+    " EXECUTE FUNCTION evd.msg_counts_sub();"
+    "INSERT INTO evd.msg_counts (channel, owner, slot, n)"
+    " SELECT channel, owner, '', count(*) FROM evd.messages"
+    " GROUP BY channel, owner;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -304,6 +343,7 @@ enum store_pg_stmt {
 	ST_C_MSG_RENEW,
 	ST_C_MSG_RELEASE,
 	ST_C_CHANNEL_LOCK,
+	ST_C_MSG_COUNTS,
 	ST_COUNT
 };
 
@@ -729,6 +769,11 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* FOR UPDATE: held until the batch's commit. */
     [ST_C_CHANNEL_LOCK] = "SELECT name, owner, grants FROM evd.channels"
 			  " WHERE name = $1 FOR UPDATE",
+    /* The count rows' sums: what every node's committed inserts and
+     * deletes left (schema 5). */
+    [ST_C_MSG_COUNTS] = "SELECT channel, owner, sum(n)::int8 FROM"
+			" evd.msg_counts GROUP BY channel, owner"
+			" HAVING sum(n) <> 0 ORDER BY channel, owner",
 };
 
 /*
@@ -2072,7 +2117,7 @@ static int
 store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 {
 	const char *enc = PQparameterStatus(conn, "server_encoding");
-	char sql[128], name[8];
+	char sql[192], name[8];
 	PGresult *res;
 	int i, k, r;
 
@@ -2142,11 +2187,15 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	if (s->node[0] != '\0') {
 		int64_t d_ms = s->claim_us / 3000;
 
+		/* evd.node: the slot of evd.msg_counts this session's
+		 * inserts and deletes count in (schema 5; the node id was
+		 * checked at open: no quote in it). */
 		snprintf(sql, sizeof(sql),
 		         "SET lock_timeout = %" PRId64 ";"
-		         " SET idle_in_transaction_session_timeout = %" PRId64,
+		         " SET idle_in_transaction_session_timeout = %" PRId64
+		         "; SET evd.node = '%s'",
 		         d_ms / 4 > 10 ? d_ms / 4 : 10,
-		         d_ms / 2 > 20 ? d_ms / 2 : 20);
+		         d_ms / 2 > 20 ? d_ms / 2 : 20, s->node);
 		if ((r = store_pg_exec(s, conn, sql, "set-up", NULL)) < 0)
 			return r;
 	}
@@ -2234,7 +2283,11 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->backoff_ms = RECONNECT_MIN_MS;
 	if (cfg->cluster_node != NULL) {
 		if (strlen(cfg->cluster_node) >= sizeof(s->node) ||
-		    cfg->cluster_node[0] == '\0' || cfg->claim_ns < 1000) {
+		    cfg->cluster_node[0] == '\0' ||
+		    strspn(cfg->cluster_node, "0123456789abcdefghijklmnopqrstu"
+		           "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") !=
+		        strlen(cfg->cluster_node) ||
+		    cfg->claim_ns < 1000) {
 			free(s);
 			store_pg_seterr(NULL, "bad cluster node or claim lease");
 			return -EINVAL;
@@ -3643,6 +3696,35 @@ store_pg_load_channels(struct store *s, store_channel_cb cb, void *arg)
 }
 
 static int
+store_pg_msg_counts(struct store *s, store_count_cb cb, void *arg)
+{
+	PGresult *res;
+	int row, r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "count messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if ((r = store_pg_run(s, ST_C_MSG_COUNTS, NULL, false, &res,
+	                      "count messages")) < 0)
+		return r;
+	for (row = 0, r = 0; row < PQntuples(res); row++) {
+		int64_t n = store_pg_int(res, row, 2);
+
+		/* Below 0 only while a delete's count is committed and its
+		 * insert's not yet seen: nothing queued. */
+		if (n <= 0)
+			continue;
+		if ((r = cb(store_pg_text(res, row, 0),
+		            (uid_t)store_pg_int(res, row, 1), (uint64_t)n,
+		            arg)) < 0)
+			break;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
 store_pg_channel_lock(struct store *s, const char *name, store_channel_cb cb,
                       void *arg)
 {
@@ -3851,6 +3933,7 @@ const struct store_backend store_pg_backend = {
     .msg_claim = store_pg_msg_claim,
     .msg_ack = store_pg_msg_ack,
     .msg_renew = store_pg_msg_renew,
+    .msg_counts = store_pg_msg_counts,
     .msg_release = store_pg_msg_release,
     .channel_lock = store_pg_channel_lock,
 };

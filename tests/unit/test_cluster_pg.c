@@ -1445,6 +1445,91 @@ test_msg_gathered_claim_and_hint(void **state)
 	node_close(&a);
 }
 
+/* What msg_counts said, as "channel:owner:n" lines in its order. */
+struct counts {
+	char text[512];
+};
+
+static int
+counts_cb(const char *channel, uid_t owner, uint64_t n, void *arg)
+{
+	struct counts *c = arg;
+	size_t len = strlen(c->text);
+
+	snprintf(c->text + len, sizeof(c->text) - len, "%s:%u:%llu\n",
+	         channel, (unsigned)owner, (unsigned long long)n);
+	return 0;
+}
+
+/* The counts of node nd's view, sorted by channel (one owner here). */
+static const char *
+msg_counts(struct node *nd, struct counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->msg_counts(nd->s, counts_cb, c), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+	return c->text;
+}
+
+/* H3: every message in evd.messages counts for its channel and owner,
+ * whoever inserted it (one by one or gathered) and whether or not a
+ * node holds it; acks (deletes) count down, on any node. Two nodes'
+ * open batches never wait for each other's count rows. */
+static void
+test_msg_counts_across_nodes(void **state)
+{
+	struct store_msg m;
+	struct node a, b;
+	struct counts c;
+	struct mgot g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_string_equal(msg_counts(&a, &c), "");
+	enqueue(&a, 1, "1:q", false);
+	enqueue(&a, 2, "1:q", false);
+	enqueue(&a, 3, "1:q", true);
+	/* Gathered (pipelined fires): one statement for many rows. */
+	assert_int_equal(B->begin(b.s), 0);
+	B->pipeline(b.s, true);
+	for (i = 0; i < 40; i++) {
+		m = msg_of(100 + (uint64_t)i, i < 30 ? "1:q" : "1:r", false);
+		assert_int_equal(B->enqueue(b.s, &m), 0);
+	}
+	B->pipeline(b.s, false);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_string_equal(msg_counts(&a, &c), "1:q:1000:33\n1:r:1000:10\n");
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:33\n1:r:1000:10\n");
+	/* A duplicate insert (ON CONFLICT DO NOTHING, said -EEXIST)
+	 * counts nothing. */
+	m = msg_of(1, "1:q", false);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->enqueue(b.s, &m), -EEXIST);
+	assert_int_equal(B->commit(b.s), 0);
+	/* Node b takes and acks what node a inserted. */
+	assert_int_equal(msg_claim(&b, "1:r", 4, &g), 4);
+	for (i = 0; i < g.n; i++)
+		assert_int_equal(msg_ack(&b, g.id[i], g.fence[i]), 0);
+	assert_int_equal(msg_ack(&a, 3, 1), 0);
+	assert_string_equal(msg_counts(&a, &c), "1:q:1000:32\n1:r:1000:6\n");
+	/* An open batch of a's holds its count row; b's insert into the
+	 * same channel and owner neither waits for it (a lock wait would
+	 * end in lock_timeout, and b's commit fail) nor sees it. */
+	assert_int_equal(B->begin(a.s), 0);
+	m = msg_of(500, "1:q", false);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	enqueue(&b, 501, "1:q", false);
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:33\n1:r:1000:6\n");
+	assert_int_equal(B->commit(a.s), 0);
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:34\n1:r:1000:6\n");
+	assert_sql("40", "SELECT count(*) FROM evd.messages");
+	node_close(&b);
+	node_close(&a);
+}
+
 /* A schema upgrade waits for a stopped cluster: with another node seen
  * in the last minute, a store that needs a newer schema refuses to open
  * (saying so) and changes nothing; its own node's row is not counted
@@ -1685,6 +1770,7 @@ main(void)
 	    T(test_msg_reap_and_adopt),
 	    T(test_msg_renew_release),
 	    T(test_channel_lock),
+	    T(test_msg_counts_across_nodes),
 #undef T
 	};
 	char why[512];
