@@ -82,6 +82,12 @@ TAILQ_HEAD(msg_list, msg);
 /* Cluster mode: messages a channel's subscribers here may hold at most
  * (channel_cluster_want). */
 #define CHANNEL_CLAIM_MAX 1000
+/* ... and dead letters of a channel a node holds at most: enough to
+ * list, requeue and purge in pages, bounded so that a channel with
+ * many dead letters does not make every claim tick take more (dead
+ * ones hold no subscriber's window) until one node holds them all and
+ * renews them all. */
+#define CHANNEL_CLAIM_DEAD_MAX 1000
 
 /* Owner: its channel. One per (connection, channel). */
 struct sub {
@@ -2176,16 +2182,92 @@ channel_cluster_want(const struct channel *ch)
 	return held >= want ? 0 : (uint32_t)(want - held);
 }
 
+/* How many more dead letters of ch this node may claim. */
+static uint32_t
+channel_cluster_want_dead(const struct channel *ch)
+{
+	return ch->ndead >= CHANNEL_CLAIM_DEAD_MAX
+	           ? 0
+	           : (uint32_t)(CHANNEL_CLAIM_DEAD_MAX - ch->ndead);
+}
+
+/* Claims, in batch s, what the subscribers here want of every channel
+ * (only NULL) or of the channels only[0..k) names. Returns how many it
+ * claimed, or -errno (the batch is then failed). */
+static int
+channel_cluster_claim_in(struct store *s, const char *const *only, size_t k)
+{
+	const char **names = NULL;
+	uint32_t *limits = NULL, *dead = NULL;
+	size_t n = 0, cap = 0, it = 0, got = 0, next = 0;
+	struct channel *ch;
+	int r = 0;
+
+	for (;;) {
+		uint32_t want, want_dead;
+
+		if (only == NULL)
+			ch = strmap_next(chan.by_name, &it, NULL, NULL);
+		else if (next < k)
+			ch = channel_get(only[next++], false);
+		else
+			break;
+		if (ch == NULL) {
+			if (only == NULL)
+				break;
+			continue;
+		}
+		want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
+		want_dead = ch->nsubs > 0 ? channel_cluster_want_dead(ch) : 0;
+		if (want == 0 && want_dead == 0)
+			continue;
+		if (n == cap) {
+			const char **nn;
+			uint32_t *nl, *nd;
+
+			cap = cap == 0 ? 16 : 2 * cap;
+			nn = reallocarray(names, cap, sizeof(*names));
+			if (nn != NULL)
+				names = nn;
+			nl = reallocarray(limits, cap, sizeof(*limits));
+			if (nl != NULL)
+				limits = nl;
+			nd = reallocarray(dead, cap, sizeof(*dead));
+			if (nd != NULL)
+				dead = nd;
+			if (nn == NULL || nl == NULL || nd == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+		names[n] = ch->name;
+		limits[n] = want;
+		dead[n] = want_dead;
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	r = batch_backend()->msg_claim(s, names, limits, dead, n,
+	                               channel_load_cb, &got);
+	if (r < 0) {
+		batch_fail(r);
+		goto out;
+	}
+	r = (int)got;
+	channel_arm_timed();
+out:
+	free(names);
+	free(limits);
+	free(dead);
+	return r;
+}
+
 int
 channel_cluster_claim(void)
 {
-	const char **names = NULL;
-	uint32_t *limits = NULL;
-	size_t n = 0, cap = 0, it = 0, got = 0;
 	int64_t now = clock_now_ns(EVD_CLOCK_MONOTONIC);
-	struct channel *ch;
 	struct store *s;
-	int r = 0;
+	int r;
 
 	if (!chan.cluster || (s = batch_store()) == NULL)
 		return 0;
@@ -2199,45 +2281,17 @@ channel_cluster_claim(void)
 	}
 	if ((r = channel_cluster_release(s)) < 0)
 		return r;
-	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL) {
-		uint32_t want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
+	return channel_cluster_claim_in(s, NULL, 0);
+}
 
-		if (want == 0)
-			continue;
-		if (n == cap) {
-			const char **nn;
-			uint32_t *nl;
+int
+channel_cluster_claim_named(const char *const *names, size_t n)
+{
+	struct store *s;
 
-			cap = cap == 0 ? 16 : 2 * cap;
-			nn = reallocarray(names, cap, sizeof(*names));
-			if (nn != NULL)
-				names = nn;
-			nl = reallocarray(limits, cap, sizeof(*limits));
-			if (nl != NULL)
-				limits = nl;
-			if (nn == NULL || nl == NULL) {
-				r = -ENOMEM;
-				goto out;
-			}
-		}
-		names[n] = ch->name;
-		limits[n] = want;
-		n++;
-	}
-	if (n == 0)
-		goto out;
-	r = batch_backend()->msg_claim(s, names, limits, n, channel_load_cb,
-	                               &got);
-	if (r < 0) {
-		batch_fail(r);
-		goto out;
-	}
-	r = (int)got;
-	channel_arm_timed();
-out:
-	free(names);
-	free(limits);
-	return r;
+	if (!chan.cluster || n == 0 || (s = batch_store()) == NULL)
+		return 0;
+	return channel_cluster_claim_in(s, names, n);
 }
 
 void

@@ -310,6 +310,10 @@ bool channel_claims_new(const char *name, uint64_t fire_id);
  * CHANNEL_ACL_REFRESH_NS).
  * Returns how many were claimed, or -errno (the batch is failed). */
 int channel_cluster_claim(void);
+/* As channel_cluster_claim, for the channels names[0..n) only (those
+ * an evd_msg hint named; unknown names and channels without a
+ * subscriber here are passed over): no re-read, no give-back. */
+int channel_cluster_claim_named(const char *const *names, size_t n);
 /* Renews every claim held, in the batch; what was lost is dropped from
  * memory (a subscriber's ack of it is then NOT_FOUND). 0 or -errno. */
 int channel_cluster_renew(void);

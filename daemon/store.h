@@ -486,15 +486,15 @@ struct store_backend {
 
 	/* Cluster mode's channel messages (see struct store_msg). */
 	/* Claims, in the open batch, for each channels[i] at most
-	 * limits[i] messages, live or dead, that no node holds (never
-	 * claimed, given back, reaped) or whose claim lease lapsed,
-	 * oldest fire id first, skipping rows another node is claiming
-	 * now: each gets a new fence, this node as consumer and a lease
-	 * of claim_ns. cb as load_messages' (fence set). Returns the
-	 * number claimed or -errno. */
+	 * limits[i] live messages and dead_limits[i] dead letters that no
+	 * node holds (never claimed, given back, reaped) or whose claim
+	 * lease lapsed, oldest fire id first, skipping rows another node
+	 * is claiming now: each gets a new fence, this node as consumer
+	 * and a lease of claim_ns. cb as load_messages' (fence set).
+	 * Returns the number claimed or -errno. */
 	int (*msg_claim)(struct store *s, const char *const *channels,
-	                 const uint32_t *limits, size_t n, store_msg_cb cb,
-	                 void *arg);
+	                 const uint32_t *limits, const uint32_t *dead_limits,
+	                 size_t n, store_msg_cb cb, void *arg);
 	/* Deletes a message this node holds with fence (an ack, a purge,
 	 * an at-most-once delivery). -ESTALE: it is no claim of this node
 	 * with this fence any more (reaped, lapsed and taken): another
@@ -576,6 +576,14 @@ int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
  * open, and again after a reconnect before read says it is done);
  * clears it. A hint: claims stay the truth. */
 bool store_pg_node_msg_hint(struct store_pg_node *n);
+/* The channels evd_msg notifications named since the last take (each
+ * notification names one channel: the one a message waits in), each
+ * once: up to STORE_PG_HINTS_MAX names written to ret (the caller frees
+ * each), returned how many; *ret_all set if more were named than that
+ * (or a copy failed): then every channel may have some. Hints only. */
+#define STORE_PG_HINTS_MAX 64
+size_t store_pg_node_msg_take(struct store_pg_node *n, char **ret,
+                              bool *ret_all);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);

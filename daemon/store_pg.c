@@ -263,7 +263,11 @@ static const char *const store_pg_migrations[] = {
     " EXECUTE FUNCTION evd.msg_counts_sub();"
     "INSERT INTO evd.msg_counts (channel, owner, slot, n)"
     " SELECT channel, owner, '', count(*) FROM evd.messages"
-    " GROUP BY channel, owner;",
+    " GROUP BY channel, owner;"
+    /* The backend of the node's own connection, as of its last
+     * heartbeat: the one that LISTENs, which a reap ends (a stalled
+     * listener holds back PostgreSQL's NOTIFY queue for everyone). */
+    "ALTER TABLE evd.nodes ADD COLUMN pid int4;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -562,11 +566,12 @@ static const char *const store_pg_sql[ST_COUNT] = {
      * sent + left never runs past vis_at. */
     [ST_C_RENEW] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
 		   " clock_timestamp() + $3::int8 * interval '1 us')"
-		   " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		   " FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY"
+		   " AS r(rid, rfence, ri)"
 		   " WHERE t.id = r.rid AND t.fence = r.rfence"
 		   " AND t.state = 'C' AND t.claim_node = $4"
 		   " RETURNING t.id, (extract(epoch FROM t.vis_at -"
-		   " clock_timestamp()) * 1e9)::int8",
+		   " clock_timestamp()) * 1e9)::int8, r.ri",
     /* A fenced cancel of this node's claim ($3 node, $4 fence) that
      * says, when it changes nothing, whether the timer still waits
      * and, if claimed, by which node (the snapshot before the update:
@@ -734,15 +739,21 @@ static const char *const store_pg_sql[ST_COUNT] = {
     [ST_C_UPDATE_MSG] = "UPDATE evd.messages SET attempts = $2, dead = $3,"
 			" reason = $4 WHERE fire_id = $1 AND fence = $5"
 			" AND consumer = $6 AND vis_at > clock_timestamp()",
-    /* $1 channels, $2 how many of each at most (text[], int8[]); $3
-     * this node, $4 the lease in us. */
+    /* $1 channels, $2 how many live messages of each at most, $5 how
+     * many dead ones (text[], int8[], int8[]); $3 this node, $4 the
+     * lease in us. */
     [ST_C_MSG_CLAIM] = "WITH w AS (SELECT * FROM unnest($1::text[],"
-		       " $2::int8[]) AS w(wch, wlim)),"
+		       " $2::int8[], $5::int8[]) AS w(wch, wlim, wdead)),"
 		       " c AS (SELECT x.fire_id AS cid FROM w CROSS JOIN"
 		       " LATERAL (SELECT fire_id FROM evd.messages"
-		       " WHERE channel = w.wch AND (vis_at IS NULL"
+		       " WHERE channel = w.wch AND NOT dead AND (vis_at IS NULL"
 		       " OR vis_at <= now()) ORDER BY fire_id LIMIT w.wlim"
-		       " FOR UPDATE SKIP LOCKED) x)"
+		       " FOR UPDATE SKIP LOCKED) x"
+		       " UNION ALL SELECT y.fire_id FROM w CROSS JOIN"
+		       " LATERAL (SELECT fire_id FROM evd.messages"
+		       " WHERE channel = w.wch AND dead AND (vis_at IS NULL"
+		       " OR vis_at <= now()) ORDER BY fire_id LIMIT w.wdead"
+		       " FOR UPDATE SKIP LOCKED) y)"
 		       " UPDATE evd.messages m SET consumer = $3,"
 		       " fence = m.fence + 1, vis_at = clock_timestamp() +"
 		       " $4::int8 * interval '1 us' FROM c"
@@ -753,11 +764,12 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		       " m.reason, m.fence",
     [ST_C_MSG_RENEW] = "UPDATE evd.messages m SET vis_at = greatest(m.vis_at,"
 		       " clock_timestamp() + $3::int8 * interval '1 us')"
-		       " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		       " FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY"
+		       " AS r(rid, rfence, ri)"
 		       " WHERE m.fire_id = r.rid AND m.fence = r.rfence"
 		       " AND m.consumer = $4"
 		       " RETURNING m.fire_id, (extract(epoch FROM m.vis_at -"
-		       " clock_timestamp()) * 1e9)::int8",
+		       " clock_timestamp()) * 1e9)::int8, r.ri",
     [ST_C_MSG_RELEASE] = "WITH u AS (UPDATE evd.messages m SET"
 			 " consumer = NULL, vis_at = NULL, fence = m.fence + 1"
 			 " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
@@ -2905,13 +2917,40 @@ store_pg_array(const uint64_t *v, size_t stride, size_t n)
 	return buf;
 }
 
+/* Marks rn[0..n) kept from a renewal's rows (id, lease left, the
+ * 1-based position of its renewal in rn: ST_C_RENEW, ST_C_MSG_RENEW),
+ * in one pass whatever the rows' order (a node may hold many: a match
+ * of each row against every renewal was quadratic). Returns how many
+ * were kept. */
+static int
+store_pg_renewed(const PGresult *res, struct store_renewal *rn, size_t n)
+{
+	int row, kept = 0;
+
+	for (row = 0; row < PQntuples(res); row++) {
+		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
+		int64_t at = store_pg_int(res, row, 2);
+		struct store_renewal *x;
+
+		if (at < 1 || (uint64_t)at > n)
+			continue;
+		x = &rn[at - 1];
+		if (x->id != id || x->kept)
+			continue;
+		x->kept = true;
+		x->lease_left_ns = store_pg_int(res, row, 1);
+		kept++;
+	}
+	return kept;
+}
+
 static int
 store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
 {
 	struct store_pg_params p = { .n = 0 };
 	char *ids, *fences;
 	PGresult *res;
-	int kept = 0, r, row;
+	int kept, r;
 	size_t i;
 
 	if (s->node[0] == '\0') {
@@ -2941,18 +2980,7 @@ store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	free(fences);
 	if (r < 0)
 		return r;
-	/* Few rows, a hook's each: a linear match is enough. */
-	for (row = 0; row < PQntuples(res); row++) {
-		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
-
-		for (i = 0; i < n; i++)
-			if (rn[i].id == id && !rn[i].kept) {
-				rn[i].kept = true;
-				rn[i].lease_left_ns = store_pg_int(res, row, 1);
-				kept++;
-				break;
-			}
-	}
+	kept = store_pg_renewed(res, rn, n);
 	PQclear(res);
 	return kept;
 }
@@ -3498,11 +3526,11 @@ store_pg_text_array(const char *const *v, size_t n)
 
 static int
 store_pg_msg_claim(struct store *s, const char *const *channels,
-                   const uint32_t *limits, size_t n, store_msg_cb cb,
-                   void *arg)
+                   const uint32_t *limits, const uint32_t *dead_limits,
+                   size_t n, store_msg_cb cb, void *arg)
 {
 	struct store_pg_params p = { .n = 0 };
-	char *names = NULL, *lims = NULL;
+	char *names = NULL, *lims = NULL, *dlims = NULL;
 	uint64_t *l = NULL;
 	PGresult *res;
 	size_t i;
@@ -3522,12 +3550,16 @@ store_pg_msg_claim(struct store *s, const char *const *channels,
 		for (i = 0; i < n; i++)
 			l[i] = limits[i];
 		lims = store_pg_array(l, sizeof(*l), n);
+		for (i = 0; i < n; i++)
+			l[i] = dead_limits[i];
+		dlims = store_pg_array(l, sizeof(*l), n);
 	}
 	names = store_pg_text_array(channels, n);
 	free(l);
-	if (names == NULL || lims == NULL) {
+	if (names == NULL || lims == NULL || dlims == NULL) {
 		free(names);
 		free(lims);
+		free(dlims);
 		store_pg_seterr(s, "claim messages: out of memory");
 		return -ENOMEM;
 	}
@@ -3535,9 +3567,11 @@ store_pg_msg_claim(struct store *s, const char *const *channels,
 	store_pg_p_text(&p, lims);
 	store_pg_p_text(&p, s->node);
 	store_pg_p_i64(&p, s->claim_us);
+	store_pg_p_text(&p, dlims);
 	r = store_pg_run(s, ST_C_MSG_CLAIM, &p, true, &res, "claim messages");
 	free(names);
 	free(lims);
+	free(dlims);
 	if (r < 0)
 		return r;
 	n = (size_t)PQntuples(res);
@@ -3592,7 +3626,7 @@ store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	struct store_pg_params p = { .n = 0 };
 	char *ids, *fences;
 	PGresult *res;
-	int kept = 0, r, row;
+	int kept, r;
 	size_t i;
 
 	if (s->node[0] == '\0') {
@@ -3615,20 +3649,7 @@ store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	free(fences);
 	if (r < 0)
 		return r;
-	/* Both in fire id order would allow a merge; the rows come back in
-	 * no order, and a node holds few: sorted lookups are not worth it
-	 * below a few thousand. */
-	for (row = 0; row < PQntuples(res); row++) {
-		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
-
-		for (i = 0; i < n; i++)
-			if (rn[i].id == id && !rn[i].kept) {
-				rn[i].kept = true;
-				rn[i].lease_left_ns = store_pg_int(res, row, 1);
-				kept++;
-				break;
-			}
-	}
+	kept = store_pg_renewed(res, rn, n);
 	PQclear(res);
 	return kept;
 }
@@ -3965,6 +3986,12 @@ struct store_pg_node {
 	uint64_t *notified;
 	size_t nnotified, headnotified, capnotified;
 	bool msg_hint;   /* an evd_msg notification came (store.h) */
+	/* The distinct channels they named, not yet taken
+	 * (store_pg_node_msg_take); hint_all: more than fit, or a copy
+	 * failed. */
+	char *hints[STORE_PG_HINTS_MAX];
+	size_t nhints;
+	bool hint_all;
 };
 
 /* The node connection's own settings: before the conninfo's, which win
@@ -4005,9 +4032,10 @@ store_pg_node_options(const char *conninfo)
  * not fresh, a gap). */
 static const char store_pg_node_beat_sql[] =
     "WITH o AS (SELECT last_seen FROM evd.nodes WHERE node = $1),"
-    " u AS (INSERT INTO evd.nodes (node, started_at, last_seen)"
-    " VALUES ($1, clock_timestamp(), clock_timestamp())"
-    " ON CONFLICT (node) DO UPDATE SET last_seen = clock_timestamp()"
+    " u AS (INSERT INTO evd.nodes (node, started_at, last_seen, pid)"
+    " VALUES ($1, clock_timestamp(), clock_timestamp(), pg_backend_pid())"
+    " ON CONFLICT (node) DO UPDATE SET last_seen = clock_timestamp(),"
+    " pid = pg_backend_pid()"
     " RETURNING 1)"
     " SELECT coalesce((SELECT last_seen > clock_timestamp() -"
     " $2::int8 * interval '1 us' FROM o), false), (SELECT count(*) FROM u)";
@@ -4022,9 +4050,19 @@ static const char store_pg_node_beat_sql[] =
  * node's any more, left to their claim lease). Two nodes reaping at
  * once: the second skips the node rows the first locked. */
 static const char store_pg_node_reap_sql[] =
-    "WITH d AS (SELECT node FROM evd.nodes WHERE node <> $1 AND"
-    " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
+    "WITH d AS (SELECT node, pid, last_seen FROM evd.nodes WHERE node <> $1"
+    " AND last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
     " FOR UPDATE SKIP LOCKED),"
+    /* Their listening connections ended (if still there and ours to
+     * end): a node that stopped reading (SIGSTOP, a hung loop) would
+     * otherwise hold PostgreSQL's NOTIFY queue, shared by the whole
+     * server, from ever being freed. Its backend is the one of its
+     * last heartbeat: started before it, unlike one that reuses its
+     * pid. The node, if it comes back, reconnects after a gap. */
+    " kill AS (SELECT pg_terminate_backend(a.pid) FROM d"
+    " JOIN pg_stat_activity a ON a.pid = d.pid"
+    " WHERE a.backend_start <= d.last_seen"
+    " AND pg_has_role(a.usesysid, 'MEMBER')),"
     " x AS (SELECT id, claim_node FROM evd.timers WHERE state = 'C' AND"
     " claim_node IN (SELECT node FROM d) AND EXISTS (SELECT 1 FROM d)"
     " FOR UPDATE SKIP LOCKED),"
@@ -4050,7 +4088,8 @@ static const char store_pg_node_reap_sql[] =
     " (SELECT count(*) FROM xm WHERE xm.consumer = d.node)"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r),"
-    " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm)";
+    " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm),"
+    " (SELECT count(*) FROM kill)";
 
 static int
 store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
@@ -4118,6 +4157,37 @@ store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 	return 0;
 }
 
+/* Keeps channel name (an evd_msg payload) among n's hints, once. */
+static void
+store_pg_node_hint(struct store_pg_node *n, const char *name)
+{
+	size_t i;
+
+	if (n->hint_all)
+		return;
+	for (i = 0; i < n->nhints; i++)
+		if (strcmp(n->hints[i], name) == 0)
+			return;
+	if (n->nhints == STORE_PG_HINTS_MAX ||
+	    (n->hints[n->nhints] = strdup(name)) == NULL) {
+		n->hint_all = true;
+		return;
+	}
+	n->nhints++;
+}
+
+size_t
+store_pg_node_msg_take(struct store_pg_node *n, char **ret, bool *ret_all)
+{
+	size_t k = n->nhints;
+
+	memcpy(ret, n->hints, k * sizeof(*ret));
+	*ret_all = n->hint_all;
+	n->nhints = 0;
+	n->hint_all = false;
+	return k;
+}
+
 /* Moves what the server notified into n->notified; out of memory, a
  * notice is dropped (the timer's fenced retire fails instead). */
 static void
@@ -4133,6 +4203,7 @@ store_pg_node_collect(struct store_pg_node *n)
 		 * number: told apart by the name, never by the payload. */
 		if (strcmp(nt->relname, STORE_PG_MSG_CHANNEL) == 0) {
 			n->msg_hint = true;
+			store_pg_node_hint(n, nt->extra);
 			PQfreemem(nt);
 			continue;
 		}
@@ -4194,9 +4265,10 @@ store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
 		goto fail;
 	}
 	res = PQexec(n->conn, "INSERT INTO evd.nodes (node, started_at,"
-	                      " last_seen) VALUES (nextval('evd.node_ids')::text,"
-	                      " clock_timestamp(), clock_timestamp())"
-	                      " RETURNING node");
+	                      " last_seen, pid) VALUES"
+	                      " (nextval('evd.node_ids')::text,"
+	                      " clock_timestamp(), clock_timestamp(),"
+	                      " pg_backend_pid()) RETURNING node");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		snprintf(err, errsize, "cannot register the node: %s",
 		         PQresultErrorMessage(res));
@@ -4224,6 +4296,8 @@ store_pg_node_close(struct store_pg_node *n)
 	free(n->conninfo);
 	free(n->options);
 	free(n->notified);
+	while (n->nhints > 0)
+		free(n->hints[--n->nhints]);
 	free(n);
 }
 
