@@ -1822,8 +1822,6 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			return n > 0 ? (*ret_count = n, 0) : -EAGAIN;
 		if (purge) {
 			r = channel_store_ack(s, m);
-			if (r == -ESTALE)
-				r = -ENOENT; /* another node's: gone here */
 		} else {
 			m->attempts = 0;
 			r = channel_store_update(s, m, false);
@@ -1844,10 +1842,15 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			ch->nready++;
 			chan.stats.queued++;
 		}
-		n++;
+		/* What this node did, not what another node now holds
+		 * (and deals with): uncounted. */
+		if (r != -ESTALE)
+			n++;
 	}
-	if (n == 0)
+	if (n == 0) {
+		channel_maybe_free(ch); /* lost claims may have emptied it */
 		return -ENOENT;
+	}
 	if (!purge)
 		channel_pump(ch);
 	channel_maybe_free(ch);
@@ -1926,7 +1929,11 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		ch->nready--;
 		chan.stats.queued--;
 		msg_free(m);
-		n++;
+		/* Cluster mode: a claim lost meanwhile (-ESTALE) deleted
+		 * nothing; another node holds the message, and delivers
+		 * it: not purged, not counted. */
+		if (r != -ESTALE)
+			n++;
 	}
 	a.ch = ch;
 	a.has_from = has_from;
@@ -1938,6 +1945,7 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		TAILQ_REMOVE(&a.out, m, link);
 		/* Memory follows the store only if the batch commits: a
 		 * failed one is rebuilt from the store (batch.h). */
+		r = 0;
 		if (err == 0 && (r = channel_store_ack(s, m)) < 0 &&
 		    r != -ENOENT && r != -ESTALE) {
 			batch_fail(r);
@@ -1946,7 +1954,8 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		ch->nbackoff--;
 		chan.stats.queued--;
 		msg_free(m);
-		n++;
+		if (r != -ESTALE)
+			n++;
 	}
 	channel_arm_timed();
 	if (err < 0)

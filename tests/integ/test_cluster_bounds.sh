@@ -17,6 +17,8 @@
 #      its fires are skipped and recorded, as a single node's are; 20
 #      one-shot timers of the same owner fired through node 1 count too,
 #      and then neither node admits another timer into a channel.
+#   3. A purge on a node whose claims another node took meanwhile
+#      counts none of them (it deleted none).
 # Without the database's counts each node sees only what it holds
 # (nothing here): every schedule is admitted and the repeating timer
 # fills the table.
@@ -52,6 +54,8 @@ if [ "$user" -eq 0 ]; then
 	}
 fi
 me=$(id -u)
+w3=
+cleanup_extra() { [ -n "$w3" ] && kill -- -"$w3" 2>/dev/null; }
 
 printf 'quota_messages = 30\nmin_repeat_interval_ms = 50\n' >"$dir/evd.conf"
 for n in 1 2; do
@@ -127,6 +131,32 @@ for n in 1 2; do
 done
 as 2 cancel "$rep" >/dev/null 2>&1
 
+# --- 3. a purge counts what it deleted ---
+# Node 1's worker holds one message of p and node 1 one more, ready;
+# another node takes both claims (as a reap and a peer's claim would):
+# node 1's purge deletes nothing, and says so (it counted the ready one).
+setsid "$EVCTL" --socket "$(sock 1)" watch p --concurrency 1 -- \
+	sleep 600 >/dev/null 2>&1 &
+w3=$!
+sleep 0.5 # subscribed (a subscription is not visible from outside)
+for i in 1 2 3 4; do echo "soon --channel p --payload p$i"; done |
+	ctl 1 batch >/dev/null
+await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel = '$me:p'
+	AND consumer IS NOT NULL")" -eq 2
+check "node 1 holds 2 messages of p (one in flight, one ready)" \
+	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel = '$me:p'
+		AND consumer IS NOT NULL")" -eq 2
+sql "UPDATE evd.messages SET consumer = 'elsewhere', fence = fence + 1,
+	vis_at = now() + interval '1 h' WHERE channel = '$me:p'
+	AND consumer IS NOT NULL" >/dev/null
+purged=$(ctl 1 purge p 2>&1)
+check "the purge counts none of what another node holds ($purged)" \
+	test "$purged" = 0
+check "  and deleted none of them" \
+	test "$(count "$me:p")" -eq 4
+kill -- -"$w3" 2>/dev/null
+wait "$w3" 2>/dev/null
+w3=
 cluster_alive "at the end"
 stop_evds
 show_failure() {
