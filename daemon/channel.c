@@ -83,6 +83,12 @@ TAILQ_HEAD(msg_list, msg);
 /* Cluster mode: messages a channel's subscribers here may hold at most
  * (channel_cluster_want). */
 #define CHANNEL_CLAIM_MAX 1000
+/* ... and dead letters of a channel a node holds at most: enough to
+ * list, requeue and purge in pages, bounded so that a channel with
+ * many dead letters does not make every claim tick take more (dead
+ * ones hold no subscriber's window) until one node holds them all and
+ * renews them all. */
+#define CHANNEL_CLAIM_DEAD_MAX 1000
 
 /* Owner: its channel. One per (connection, channel). */
 struct sub {
@@ -187,7 +193,19 @@ static _Thread_local struct {
 	struct acked_run *runs; /* acks committed: their run records */
 	size_t nruns, capruns;
 	void (*refill)(void);   /* channel_set_refill */
+	/* What the database holds (msg_counts, read with the grants) and
+	 * this node inserted since, per channel (name -> struct
+	 * cl_count) and per owner (uid + 1 -> struct cl_count): the
+	 * bounds on a channel's queue and an owner's messages hold
+	 * across nodes (channel_queued, quota_set_elsewhere). */
+	struct strmap *counts_ch;
+	struct idmap *counts_uid;
 } chan;
+
+struct cl_count {
+	uint64_t db;    /* at the last read */
+	uint64_t since; /* this node's inserts since then */
+};
 
 static void channel_timed_cb(evutil_socket_t, short, void *);
 static void channel_pump_cb(evutil_socket_t, short, void *);
@@ -196,6 +214,7 @@ static void channel_requeue(struct msg *);
 static void channel_arm_timed(void);
 static void channel_pump_later(struct channel *);
 static int channel_load_acl_cb(const struct store_channel *, void *);
+static void channel_counts_free(struct strmap *, struct idmap *);
 static int channel_cluster_lock(const char *);
 
 int
@@ -352,6 +371,7 @@ channel_shutdown(void)
 	idmap_free(chan.by_conn);
 	idmap_free(chan.held);
 	idmap_free(chan.claimed_new);
+	channel_counts_free(chan.counts_ch, chan.counts_uid);
 	timerq_free(chan.timed);
 	if (chan.timed_ev != NULL)
 		event_free(chan.timed_ev);
@@ -857,8 +877,16 @@ size_t
 channel_queued(const char *name)
 {
 	struct channel *ch = channel_get(name, false);
+	size_t n = ch == NULL ? 0 : ch->nready + ch->nbackoff;
+	const struct cl_count *c;
 
-	return ch == NULL ? 0 : ch->nready + ch->nbackoff;
+	/* Cluster mode: what the database holds, which no node's memory
+	 * shows (unclaimed messages, other nodes' claims). */
+	if (chan.cluster && chan.counts_ch != NULL &&
+	    (c = strmap_get(chan.counts_ch, name, strlen(name))) != NULL &&
+	    c->db + c->since > n)
+		n = (size_t)(c->db + c->since);
+	return n;
 }
 
 static void
@@ -1846,8 +1874,6 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			return n > 0 ? (*ret_count = n, 0) : -EAGAIN;
 		if (purge) {
 			r = channel_store_ack(s, m);
-			if (r == -ESTALE)
-				r = -ENOENT; /* another node's: gone here */
 		} else {
 			m->attempts = 0;
 			r = channel_store_update(s, m, false);
@@ -1868,10 +1894,15 @@ channel_dead_apply(const struct channel_who *who, const char *name,
 			ch->nready++;
 			chan.stats.queued++;
 		}
-		n++;
+		/* What this node did, not what another node now holds
+		 * (and deals with): uncounted. */
+		if (r != -ESTALE)
+			n++;
 	}
-	if (n == 0)
+	if (n == 0) {
+		channel_maybe_free(ch); /* lost claims may have emptied it */
 		return -ENOENT;
+	}
 	if (!purge)
 		channel_pump(ch);
 	channel_maybe_free(ch);
@@ -1950,7 +1981,11 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		ch->nready--;
 		chan.stats.queued--;
 		msg_free(m);
-		n++;
+		/* Cluster mode: a claim lost meanwhile (-ESTALE) deleted
+		 * nothing; another node holds the message, and delivers
+		 * it: not purged, not counted. */
+		if (r != -ESTALE)
+			n++;
 	}
 	a.ch = ch;
 	a.has_from = has_from;
@@ -1962,6 +1997,7 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		TAILQ_REMOVE(&a.out, m, link);
 		/* Memory follows the store only if the batch commits: a
 		 * failed one is rebuilt from the store (batch.h). */
+		r = 0;
 		if (err == 0 && (r = channel_store_ack(s, m)) < 0 &&
 		    r != -ENOENT && r != -ESTALE) {
 			batch_fail(r);
@@ -1970,7 +2006,8 @@ channel_purge(const struct channel_who *who, const char *name, bool has_from,
 		ch->nbackoff--;
 		chan.stats.queued--;
 		msg_free(m);
-		n++;
+		if (r != -ESTALE)
+			n++;
 	}
 	channel_arm_timed();
 	if (err < 0)
@@ -2070,9 +2107,115 @@ channel_cluster_release(struct store *s)
 	return 0;
 }
 
+static void
+channel_counts_free(struct strmap *m, struct idmap *u)
+{
+	struct cl_count *c;
+	size_t it = 0;
+
+	while (m != NULL && (c = strmap_next(m, &it, NULL, NULL)) != NULL)
+		free(c);
+	it = 0;
+	while (u != NULL && (c = idmap_next(u, &it, NULL)) != NULL)
+		free(c);
+	strmap_free(m);
+	idmap_free(u);
+}
+
+/* The entry of key in m or u (made at 0), or NULL out of memory. */
+static struct cl_count *
+channel_count_at(struct strmap *m, const char *name, struct idmap *u,
+                 uid_t uid)
+{
+	struct cl_count *c = m != NULL ? strmap_get(m, name, strlen(name))
+	                               : idmap_get(u, (uint64_t)uid + 1);
+
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((m != NULL ? strmap_put(m, name, strlen(name), c)
+	               : idmap_put(u, (uint64_t)uid + 1, c)) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct channel_counts_read {
+	struct strmap *ch;
+	struct idmap *uid;
+};
+
+static int
+channel_count_cb(const char *name, uid_t owner, uint64_t n, void *arg)
+{
+	struct channel_counts_read *rd = arg;
+	struct cl_count *c, *o;
+
+	if ((c = channel_count_at(rd->ch, name, NULL, 0)) == NULL ||
+	    (o = channel_count_at(NULL, NULL, rd->uid, owner)) == NULL)
+		return -ENOMEM;
+	c->db += n;
+	o->db += n;
+	return 0;
+}
+
+/* Reads how many messages each channel and owner has in the database
+ * (every node's, held or not), in place of the last read: the figures
+ * channel_queued and the message quota go by. */
+static int
+channel_cluster_counts(struct store *s)
+{
+	struct channel_counts_read rd;
+	struct cl_count *c;
+	uint64_t uid;
+	size_t it = 0;
+	int r;
+
+	if (batch_backend()->msg_counts == NULL)
+		return 0;
+	if ((rd.ch = strmap_new()) == NULL || (rd.uid = idmap_new()) == NULL) {
+		strmap_free(rd.ch);
+		return -ENOMEM;
+	}
+	if ((r = batch_backend()->msg_counts(s, channel_count_cb, &rd)) < 0) {
+		channel_counts_free(rd.ch, rd.uid);
+		return r;
+	}
+	channel_counts_free(chan.counts_ch, chan.counts_uid);
+	chan.counts_ch = rd.ch;
+	chan.counts_uid = rd.uid;
+	quota_clear_elsewhere();
+	while ((c = idmap_next(chan.counts_uid, &it, &uid)) != NULL)
+		(void)quota_set_elsewhere((uid_t)(uid - 1), c->db);
+	return 0;
+}
+
+void
+channel_cluster_inserted(const char *name, uid_t owner)
+{
+	struct cl_count *c;
+
+	if (!chan.cluster)
+		return;
+	if (chan.counts_ch == NULL && (chan.counts_ch = strmap_new()) == NULL)
+		return;
+	if (chan.counts_uid == NULL && (chan.counts_uid = idmap_new()) == NULL)
+		return;
+	/* Out of memory: uncounted until the next read (a second). */
+	if ((c = channel_count_at(chan.counts_ch, name, NULL, 0)) != NULL)
+		c->since++;
+	if ((c = channel_count_at(NULL, NULL, chan.counts_uid, owner)) != NULL) {
+		c->since++;
+		(void)quota_set_elsewhere(owner, c->db + c->since);
+	}
+}
+
 /* Owners and grants as the store has them now (another node may have
  * made or granted a channel); a revoke made elsewhere drops the
- * subscribers it concerns, as one made here does. */
+ * subscribers it concerns, as one made here does. With them, how many
+ * messages each channel and owner has in the database. */
 static int
 channel_cluster_acl(struct store *s)
 {
@@ -2081,7 +2224,8 @@ channel_cluster_acl(struct store *s)
 	int r;
 
 	if ((r = batch_backend()->load_channels(s, channel_load_acl_cb,
-	                                        &chan)) < 0)
+	                                        &chan)) < 0 ||
+	    (r = channel_cluster_counts(s)) < 0)
 		return r;
 	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL)
 		if (ch->nsubs > 0 && ch->owned)
@@ -2117,16 +2261,92 @@ channel_cluster_low(const struct channel *ch)
 	       want >= ch->nready + ch->nbackoff + ch->ninflight;
 }
 
+/* How many more dead letters of ch this node may claim. */
+static uint32_t
+channel_cluster_want_dead(const struct channel *ch)
+{
+	return ch->ndead >= CHANNEL_CLAIM_DEAD_MAX
+	           ? 0
+	           : (uint32_t)(CHANNEL_CLAIM_DEAD_MAX - ch->ndead);
+}
+
+/* Claims, in batch s, what the subscribers here want of every channel
+ * (only NULL) or of the channels only[0..k) names. Returns how many it
+ * claimed, or -errno (the batch is then failed). */
+static int
+channel_cluster_claim_in(struct store *s, const char *const *only, size_t k)
+{
+	const char **names = NULL;
+	uint32_t *limits = NULL, *dead = NULL;
+	size_t n = 0, cap = 0, it = 0, got = 0, next = 0;
+	struct channel *ch;
+	int r = 0;
+
+	for (;;) {
+		uint32_t want, want_dead;
+
+		if (only == NULL)
+			ch = strmap_next(chan.by_name, &it, NULL, NULL);
+		else if (next < k)
+			ch = channel_get(only[next++], false);
+		else
+			break;
+		if (ch == NULL) {
+			if (only == NULL)
+				break;
+			continue;
+		}
+		want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
+		want_dead = ch->nsubs > 0 ? channel_cluster_want_dead(ch) : 0;
+		if (want == 0 && want_dead == 0)
+			continue;
+		if (n == cap) {
+			const char **nn;
+			uint32_t *nl, *nd;
+
+			cap = cap == 0 ? 16 : 2 * cap;
+			nn = reallocarray(names, cap, sizeof(*names));
+			if (nn != NULL)
+				names = nn;
+			nl = reallocarray(limits, cap, sizeof(*limits));
+			if (nl != NULL)
+				limits = nl;
+			nd = reallocarray(dead, cap, sizeof(*dead));
+			if (nd != NULL)
+				dead = nd;
+			if (nn == NULL || nl == NULL || nd == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+		names[n] = ch->name;
+		limits[n] = want;
+		dead[n] = want_dead;
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	r = batch_backend()->msg_claim(s, names, limits, dead, n,
+	                               channel_load_cb, &got);
+	if (r < 0) {
+		batch_fail(r);
+		goto out;
+	}
+	r = (int)got;
+	channel_arm_timed();
+out:
+	free(names);
+	free(limits);
+	free(dead);
+	return r;
+}
+
 int
 channel_cluster_claim(void)
 {
-	const char **names = NULL;
-	uint32_t *limits = NULL;
-	size_t n = 0, cap = 0, it = 0, got = 0;
 	int64_t now = clock_now_ns(EVD_CLOCK_MONOTONIC);
-	struct channel *ch;
 	struct store *s;
-	int r = 0;
+	int r;
 
 	if (!chan.cluster || (s = batch_store()) == NULL)
 		return 0;
@@ -2140,45 +2360,17 @@ channel_cluster_claim(void)
 	}
 	if ((r = channel_cluster_release(s)) < 0)
 		return r;
-	while ((ch = strmap_next(chan.by_name, &it, NULL, NULL)) != NULL) {
-		uint32_t want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
+	return channel_cluster_claim_in(s, NULL, 0);
+}
 
-		if (want == 0)
-			continue;
-		if (n == cap) {
-			const char **nn;
-			uint32_t *nl;
+int
+channel_cluster_claim_named(const char *const *names, size_t n)
+{
+	struct store *s;
 
-			cap = cap == 0 ? 16 : 2 * cap;
-			nn = reallocarray(names, cap, sizeof(*names));
-			if (nn != NULL)
-				names = nn;
-			nl = reallocarray(limits, cap, sizeof(*limits));
-			if (nl != NULL)
-				limits = nl;
-			if (nn == NULL || nl == NULL) {
-				r = -ENOMEM;
-				goto out;
-			}
-		}
-		names[n] = ch->name;
-		limits[n] = want;
-		n++;
-	}
-	if (n == 0)
-		goto out;
-	r = batch_backend()->msg_claim(s, names, limits, n, channel_load_cb,
-	                               &got);
-	if (r < 0) {
-		batch_fail(r);
-		goto out;
-	}
-	r = (int)got;
-	channel_arm_timed();
-out:
-	free(names);
-	free(limits);
-	return r;
+	if (!chan.cluster || n == 0 || (s = batch_store()) == NULL)
+		return 0;
+	return channel_cluster_claim_in(s, names, n);
 }
 
 void

@@ -43,8 +43,17 @@
  * write committed with the claim still this node's (never otherwise).
  * What a
  * node does not hold it does not show: queued and dead counts, peek,
- * dead letters and purges see this node's claims only, and
- * CHANNEL_MAX_QUEUED bounds what a node holds, not the database.
+ * dead letters and purges see this node's claims only. The bounds do
+ * hold across nodes: CHANNEL_MAX_QUEUED and the owner's message quota
+ * count every message the database has of the channel or owner (held
+ * by any node or none; in flight and dead ones too, unlike a single
+ * node's queue count), as the last read of the database's counts
+ * (each CHANNEL_ACL_REFRESH_NS) said plus what this node inserted
+ * since; when full, the single node's rules apply unchanged (a new
+ * timer is refused, a repeating timer's fire is skipped and recorded,
+ * an admitted one-shot's fire is never dropped). Other nodes' inserts
+ * since the last read are not seen: the database may pass a bound by
+ * what the other nodes insert in one refresh period.
  */
 #ifndef EVD_CHANNEL_H
 #define EVD_CHANNEL_H
@@ -183,8 +192,14 @@ int channel_info(const char *name, const struct channel_who *who,
                  struct Evd__ChannelGrantEntry *grants,
                  struct Evd__ChannelGrantEntry **ptrs);
 
-/* Messages waiting for delivery on a channel (ready or backing off). */
+/* Messages waiting for delivery on a channel (ready or backing off);
+ * cluster mode: at least what the database holds of it (channel.h). */
 size_t channel_queued(const char *name);
+/* Cluster mode: this node inserted one message of owner into channel
+ * name (deliver_stage), which counts against the channel's bound and
+ * the owner's message quota until the next read of the database's
+ * counts (channel_cluster_claim) includes it. Elsewhere a no-op. */
+void channel_cluster_inserted(const char *name, uid_t owner);
 
 /* Queues a fire in memory (the caller wrote it to the store) and delivers
  * it if a subscriber has room. Never drops: the bound is enforced when
@@ -324,6 +339,10 @@ bool channel_claims_new(const char *name, uint64_t fire_id);
  * CHANNEL_ACL_REFRESH_NS).
  * Returns how many were claimed, or -errno (the batch is failed). */
 int channel_cluster_claim(void);
+/* As channel_cluster_claim, for the channels names[0..n) only (those
+ * an evd_msg hint named; unknown names and channels without a
+ * subscriber here are passed over): no re-read, no give-back. */
+int channel_cluster_claim_named(const char *const *names, size_t n);
 /* Renews every claim held, in the batch; what was lost is dropped from
  * memory (a subscriber's ack of it is then NOT_FOUND). 0 or -errno. */
 int channel_cluster_renew(void);

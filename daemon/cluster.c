@@ -107,6 +107,7 @@ static struct {
 	struct event *stall_ev; /* the statement in flight: its bound */
 	struct event *more_ev; /* claims again next turn (a full batch) */
 	struct event *msg_ev;  /* claims messages next turn (a hint) */
+	bool msg_all;          /* ... of every channel (hints were missed) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
@@ -829,6 +830,7 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 		 * claim now rather than at the tick. */
 		cluster_watch();
 		cluster_beat_cb(-1, 0, NULL);
+		cl.msg_all = true;
 		if (!evtimer_pending(cl.msg_ev, NULL)) {
 			static const struct timeval zero = { 0, 0 };
 
@@ -958,25 +960,41 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Messages are claimed on the next turn (many calls, one claim). */
+/* Acks left a channel low (channel_set_refill): messages are claimed on
+ * the next turn (many calls, one claim), for every channel whose
+ * subscribers here want more; no hint names those channels. */
 static void
 cluster_msg_soon(void)
 {
 	static const struct timeval zero = { 0, 0 };
 
+	cl.msg_all = true;
 	if (cl.msg_ev != NULL && !evtimer_pending(cl.msg_ev, NULL))
 		evtimer_add(cl.msg_ev, &zero);
 }
 
-/* An evd_msg hint: messages only (timers have their own tick). */
+/* evd_msg hints: messages only (timers have their own tick), of the
+ * channels the hints named (each names the channel a message waits
+ * in), not of every channel subscribed here; of all after a reconnect
+ * (hints were missed) or when too many were named to keep. */
 static void
 cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int n;
+	char *names[STORE_PG_HINTS_MAX];
+	size_t k, i;
+	bool all;
+	int n = 0;
 
-	if (!lease_live(cl.lease, cluster_now()) || cl.adopt)
-		return;
-	if ((n = channel_cluster_claim()) > 0)
+	k = store_pg_node_msg_take(cl.node, names, &all);
+	all = all || cl.msg_all;
+	cl.msg_all = false;
+	if (lease_live(cl.lease, cluster_now()) && !cl.adopt)
+		n = all ? channel_cluster_claim()
+		        : channel_cluster_claim_named(
+		              (const char *const *)names, k);
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	if (n > 0)
 		log_debug("cluster: node %s claimed %d messages on a hint",
 		          cl.st.node, n);
 }

@@ -69,6 +69,7 @@ int
 deliver_stage(const struct fire *f, struct store *s)
 {
 	struct store_msg sm;
+	int r;
 
 	if (f->target != FIRE_CHANNEL)
 		return 0;
@@ -88,7 +89,9 @@ deliver_stage(const struct fire *f, struct store *s)
 	 * (channel_publish then holds it under fence 1), saving a claim's
 	 * round trip; else any node's subscriber may claim it. */
 	sm.claim = channel_claims_new(f->channel, f->fire_id);
-	return batch_backend()->enqueue(s, &sm);
+	if ((r = batch_backend()->enqueue(s, &sm)) == 0)
+		channel_cluster_inserted(f->channel, f->uid);
+	return r;
 }
 
 /* The message of a channel fire, already in the store (deliver_stage),

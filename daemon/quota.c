@@ -37,6 +37,9 @@
 
 static struct {
 	struct idmap *by_uid;
+	/* uid + 1 -> messages it has in a store shared with other nodes
+	 * (cluster mode; quota_set_elsewhere), as a uintptr_t. */
+	struct idmap *elsewhere;
 	struct quota_limits limits;
 } q;
 
@@ -83,8 +86,12 @@ quota_init(void)
 	q.limits.timers = QUOTA_DEFAULT_TIMERS;
 	q.limits.messages = QUOTA_DEFAULT_MESSAGES;
 	q.limits.bytes = QUOTA_DEFAULT_BYTES;
-	if ((q.by_uid = idmap_new()) == NULL)
+	if ((q.by_uid = idmap_new()) == NULL ||
+	    (q.elsewhere = idmap_new()) == NULL) {
+		idmap_free(q.by_uid);
+		q.by_uid = NULL;
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -97,7 +104,42 @@ quota_shutdown(void)
 	while ((u = idmap_next(q.by_uid, &iter, NULL)) != NULL)
 		free(u);
 	idmap_free(q.by_uid);
+	idmap_free(q.elsewhere);
 	memset(&q, 0, sizeof q);
+}
+
+/* What the shared store says uid has queued (0: nothing known). */
+static uint64_t
+quota_elsewhere_locked(uid_t uid)
+{
+	return q.elsewhere == NULL
+	           ? 0
+	           : (uint64_t)(uintptr_t)idmap_get(q.elsewhere,
+	                                            QUOTA_KEY(uid));
+}
+
+int
+quota_set_elsewhere(uid_t uid, uint64_t messages)
+{
+	int r = 0;
+
+	quota_lock();
+	idmap_del(q.elsewhere, QUOTA_KEY(uid));
+	if (messages > 0)
+		r = idmap_put(q.elsewhere, QUOTA_KEY(uid),
+		              (void *)(uintptr_t)messages);
+	quota_unlock();
+	return r;
+}
+
+void
+quota_clear_elsewhere(void)
+{
+	quota_lock();
+	idmap_free(q.elsewhere);
+	/* Out of memory: nothing known elsewhere until the next set. */
+	q.elsewhere = idmap_new();
+	quota_unlock();
 }
 
 void
@@ -248,6 +290,17 @@ quota_check(uid_t uid, enum quota_kind kind, size_t bytes, char *why,
 		         "uid %u has %" PRIu64 " pending timers, its quota",
 		         (unsigned)uid, u.timers);
 		return -EDQUOT;
+	}
+	if (kind == QUOTA_MESSAGE) {
+		uint64_t e;
+
+		/* Held here or not, a message in a shared store is in its
+		 * count: the larger figure is the nearer one. */
+		quota_lock();
+		e = quota_elsewhere_locked(uid);
+		quota_unlock();
+		if (e > u.messages)
+			u.messages = e;
 	}
 	if (kind == QUOTA_MESSAGE && lim.messages != 0 &&
 	    u.messages >= lim.messages) {

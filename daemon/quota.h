@@ -76,6 +76,18 @@ void quota_release(uid_t uid, enum quota_kind kind, size_t bytes);
 void quota_usage(uid_t uid, struct quota_usage *ret);
 
 /*
+ * Cluster mode: the messages uid has in the store the nodes share
+ * (queued, in flight or dead, on any node), as the node last read it
+ * plus what it inserted since. quota_check counts a uid's messages as
+ * the larger of this and what the node holds, so that messages no node
+ * holds (a channel nobody subscribes to here) still count. set returns
+ * 0 or -ENOMEM (the figure is then unknown: 0); clear forgets every
+ * figure (before a new read). Thread: any loop (under the lock).
+ */
+int quota_set_elsewhere(uid_t uid, uint64_t messages);
+void quota_clear_elsewhere(void);
+
+/*
  * Multi-loop (shard.h): publishes the calling loop's changes to the
  * shared counts. Each loop calls it once per iteration and once before
  * it stops; with one loop there is never anything to publish. Thread:

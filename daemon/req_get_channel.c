@@ -27,7 +27,7 @@ req_channel_counts(const char *const *names, Evd__ChannelInfo *const *infos,
 		return;
 	nstores = req_stores(be, s);
 	for (k = 0; k < nstores; k++) {
-		if (be[k]->msg_counts == NULL)
+		if (be[k]->msg_channel_counts == NULL)
 			continue;
 		if ((live = calloc(2 * n, sizeof *live)) == NULL)
 			return;
@@ -35,7 +35,7 @@ req_channel_counts(const char *const *names, Evd__ChannelInfo *const *infos,
 		/* Unreadable: this node's own counts stand, as reads of
 		 * what the node holds are served while the database is out
 		 * of reach. */
-		if (be[k]->msg_counts(s[k], names, n, live, dead) == 0) {
+		if (be[k]->msg_channel_counts(s[k], names, n, live, dead) == 0) {
 			for (i = 0; i < n; i++) {
 				uint64_t here = infos[i]->inflight_messages;
 

@@ -249,6 +249,9 @@ typedef int (*store_run_cb)(const struct store_run *r, void *arg);
 typedef int (*store_newest_cb)(const struct store_run *r, int64_t seq,
                                bool retrying, void *arg);
 typedef int (*store_channel_cb)(const struct store_channel *c, void *arg);
+/* n messages of owner are in channel (msg_counts); channel is borrowed. */
+typedef int (*store_count_cb)(const char *channel, uid_t owner, uint64_t n,
+                              void *arg);
 /* A change of uid's retained run output by bytes (< 0: released). */
 typedef int (*store_output_cb)(uid_t uid, int64_t bytes, void *arg);
 
@@ -544,8 +547,9 @@ struct store_backend {
 	 * database holds, of every node (claimed or not, delivered and
 	 * unacked included): live into queued[i], dead letters into
 	 * dead[i]. A read, not the batch's. */
-	int (*msg_counts)(struct store *s, const char *const *channels,
-	                  size_t n, uint64_t *queued, uint64_t *dead);
+	int (*msg_channel_counts)(struct store *s,
+	                          const char *const *channels, size_t n,
+	                          uint64_t *queued, uint64_t *dead);
 	/* Optional (cluster mode, with pipeline): how many fenced writes
 	 * sent while pipelining found their claim gone, since open. Each
 	 * made its batch fail: the call that read its answer went on, and
@@ -556,15 +560,15 @@ struct store_backend {
 
 	/* Cluster mode's channel messages (see struct store_msg). */
 	/* Claims, in the open batch, for each channels[i] at most
-	 * limits[i] messages, live or dead, that no node holds (never
-	 * claimed, given back, reaped) or whose claim lease lapsed,
-	 * oldest fire id first, skipping rows another node is claiming
-	 * now: each gets a new fence, this node as consumer and a lease
-	 * of claim_ns. cb as load_messages' (fence set). Returns the
-	 * number claimed or -errno. */
+	 * limits[i] live messages and dead_limits[i] dead letters that no
+	 * node holds (never claimed, given back, reaped) or whose claim
+	 * lease lapsed, oldest fire id first, skipping rows another node
+	 * is claiming now: each gets a new fence, this node as consumer
+	 * and a lease of claim_ns. cb as load_messages' (fence set).
+	 * Returns the number claimed or -errno. */
 	int (*msg_claim)(struct store *s, const char *const *channels,
-	                 const uint32_t *limits, size_t n, store_msg_cb cb,
-	                 void *arg);
+	                 const uint32_t *limits, const uint32_t *dead_limits,
+	                 size_t n, store_msg_cb cb, void *arg);
 	/* Deletes a message this node holds with fence (an ack, a purge,
 	 * an at-most-once delivery). -ESTALE: it is no claim of this node
 	 * with this fence any more (reaped, lapsed and taken): another
@@ -597,6 +601,13 @@ struct store_backend {
 	 * once by any node, with a new fence. */
 	int (*msg_release)(struct store *s, const struct store_renewal *r,
 	                   size_t n);
+	/* How many messages the database holds per channel and owner
+	 * (queued, in flight or dead, whichever node holds them or none),
+	 * as every node's committed batches left them: cb once for each
+	 * pair with any. Cheap (no message row is read), so that a node
+	 * can bound a channel and an owner across nodes. Reads: before
+	 * the batch's first write, like load_channels. */
+	int (*msg_counts)(struct store *s, store_count_cb cb, void *arg);
 	/* Reads channel name's row (cb once, if there is one) and, in
 	 * cluster mode, locks it until the batch ends, so that a grant is
 	 * a read-modify-write no other node's grant interleaves with. */
@@ -659,6 +670,14 @@ int store_pg_node_beat(struct store_pg_node *n, int64_t death_ns);
  * open, and again after a reconnect before read says it is done);
  * clears it. A hint: claims stay the truth. */
 bool store_pg_node_msg_hint(struct store_pg_node *n);
+/* The channels evd_msg notifications named since the last take (each
+ * notification names one channel: the one a message waits in), each
+ * once: up to STORE_PG_HINTS_MAX names written to ret (the caller frees
+ * each), returned how many; *ret_all set if more were named than that
+ * (or a copy failed): then every channel may have some. Hints only. */
+#define STORE_PG_HINTS_MAX 64
+size_t store_pg_node_msg_take(struct store_pg_node *n, char **ret,
+                              bool *ret_all);
 /* Sends a reap: nodes silent for death_ns are deleted, their claims
  * become pending again at their due instant with a new fence. */
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);

@@ -227,6 +227,49 @@ static const char *const store_pg_migrations[] = {
     "CREATE INDEX messages_channel ON evd.messages (channel, fire_id);"
     "CREATE INDEX messages_consumer ON evd.messages (consumer)"
     " WHERE consumer IS NOT NULL;",
+    /* 5: how many messages each channel and owner has in evd.messages,
+     * kept by statement triggers (one row per channel, owner and
+     * slot), so that cluster mode bounds what a channel and an owner
+     * queue across nodes (msg_counts) without counting rows. A slot is
+     * the node whose session inserted or deleted (its evd.node
+     * setting; '' for other sessions): no two nodes ever wait for each
+     * other's count rows, and a channel's count is the sum of its
+     * slots. A gathered insert (unnest) adds once per channel and
+     * owner. */
+    "CREATE TABLE evd.msg_counts (channel text NOT NULL,"
+    " owner int8 NOT NULL, slot text NOT NULL, n int8 NOT NULL,"
+    " PRIMARY KEY (channel, owner, slot));"
+    "CREATE FUNCTION evd.msg_counts_add() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " INSERT INTO evd.msg_counts AS c (channel, owner, slot, n)"
+    " SELECT d.channel, d.owner,"
+    " coalesce(current_setting('evd.node', true), ''), d.n FROM"
+    " (SELECT channel, owner, count(*) AS n FROM evd_new"
+    " GROUP BY channel, owner) d ORDER BY d.channel, d.owner"
+    " ON CONFLICT (channel, owner, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $f$;"
+    "CREATE FUNCTION evd.msg_counts_sub() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " INSERT INTO evd.msg_counts AS c (channel, owner, slot, n)"
+    " SELECT d.channel, d.owner,"
+    " coalesce(current_setting('evd.node', true), ''), -d.n FROM"
+    " (SELECT channel, owner, count(*) AS n FROM evd_old"
+    " GROUP BY channel, owner) d ORDER BY d.channel, d.owner"
+    " ON CONFLICT (channel, owner, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $f$;"
+    "CREATE TRIGGER messages_count_add AFTER INSERT ON evd.messages"
+    " REFERENCING NEW TABLE AS evd_new FOR EACH STATEMENT"
+    " EXECUTE FUNCTION evd.msg_counts_add();"
+    "CREATE TRIGGER messages_count_sub AFTER DELETE ON evd.messages"
+    " REFERENCING OLD TABLE AS evd_old FOR EACH STATEMENT"
+    " EXECUTE FUNCTION evd.msg_counts_sub();"
+    "INSERT INTO evd.msg_counts (channel, owner, slot, n)"
+    " SELECT channel, owner, '', count(*) FROM evd.messages"
+    " GROUP BY channel, owner;"
+    /* The backend of the node's own connection, as of its last
+     * heartbeat: the one that LISTENs, which a reap ends (a stalled
+     * listener holds back PostgreSQL's NOTIFY queue for everyone). */
+    "ALTER TABLE evd.nodes ADD COLUMN pid int4;",
 };
 
 #define SCHEMA_VERSION                                                         \
@@ -294,7 +337,7 @@ enum store_pg_stmt {
 	ST_C_CANCEL_MATCHING,
 	ST_C_TAKE_ANY,
 	ST_C_RUNS_SINCE,
-	ST_C_MSG_COUNTS,
+	ST_C_MSG_CHANNEL_COUNTS,
 	ST_C_MSG_LIST,
 	ST_C_MSG_PURGE_UNHELD,
 	/* Cluster mode's fires, many rows at once (store_pg_fb_send). */
@@ -316,6 +359,7 @@ enum store_pg_stmt {
 	ST_C_MSG_RENEW,
 	ST_C_MSG_RELEASE,
 	ST_C_CHANNEL_LOCK,
+	ST_C_MSG_COUNTS,
 	ST_COUNT
 };
 
@@ -534,11 +578,12 @@ static const char *const store_pg_sql[ST_COUNT] = {
      * sent + left never runs past vis_at. */
     [ST_C_RENEW] = "UPDATE evd.timers t SET vis_at = greatest(t.vis_at,"
 		   " clock_timestamp() + $3::int8 * interval '1 us')"
-		   " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		   " FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY"
+		   " AS r(rid, rfence, ri)"
 		   " WHERE t.id = r.rid AND t.fence = r.rfence"
 		   " AND t.state = 'C' AND t.claim_node = $4"
 		   " RETURNING t.id, (extract(epoch FROM t.vis_at -"
-		   " clock_timestamp()) * 1e9)::int8",
+		   " clock_timestamp()) * 1e9)::int8, r.ri",
     /* A fenced cancel of this node's claim ($3 node, $4 fence) that
      * says, when it changes nothing, whether the timer still waits
      * and, if claimed, by which node (the snapshot before the update:
@@ -666,9 +711,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" WHERE x.timer_id = b.tid AND x.seq > b.base"
 			" ORDER BY x.seq LIMIT $3::int8) r"
 			" ORDER BY r.timer_id, r.seq",
-    /* msg_counts: live and dead messages of each channel of $1, of
+    /* msg_channel_counts: live and dead messages of each channel of $1, of
      * every node, in $1's order. */
-    [ST_C_MSG_COUNTS] = "SELECT (SELECT count(*) FROM evd.messages m"
+    [ST_C_MSG_CHANNEL_COUNTS] = "SELECT (SELECT count(*) FROM evd.messages m"
 			" WHERE m.channel = w.ch AND NOT m.dead),"
 			" (SELECT count(*) FROM evd.messages m"
 			" WHERE m.channel = w.ch AND m.dead)"
@@ -837,15 +882,21 @@ static const char *const store_pg_sql[ST_COUNT] = {
     [ST_C_UPDATE_MSG] = "UPDATE evd.messages SET attempts = $2, dead = $3,"
 			" reason = $4 WHERE fire_id = $1 AND fence = $5"
 			" AND consumer = $6 AND vis_at > clock_timestamp()",
-    /* $1 channels, $2 how many of each at most (text[], int8[]); $3
-     * this node, $4 the lease in us. */
+    /* $1 channels, $2 how many live messages of each at most, $5 how
+     * many dead ones (text[], int8[], int8[]); $3 this node, $4 the
+     * lease in us. */
     [ST_C_MSG_CLAIM] = "WITH w AS (SELECT * FROM unnest($1::text[],"
-		       " $2::int8[]) AS w(wch, wlim)),"
+		       " $2::int8[], $5::int8[]) AS w(wch, wlim, wdead)),"
 		       " c AS (SELECT x.fire_id AS cid FROM w CROSS JOIN"
 		       " LATERAL (SELECT fire_id FROM evd.messages"
-		       " WHERE channel = w.wch AND (vis_at IS NULL"
+		       " WHERE channel = w.wch AND NOT dead AND (vis_at IS NULL"
 		       " OR vis_at <= now()) ORDER BY fire_id LIMIT w.wlim"
-		       " FOR UPDATE SKIP LOCKED) x)"
+		       " FOR UPDATE SKIP LOCKED) x"
+		       " UNION ALL SELECT y.fire_id FROM w CROSS JOIN"
+		       " LATERAL (SELECT fire_id FROM evd.messages"
+		       " WHERE channel = w.wch AND dead AND (vis_at IS NULL"
+		       " OR vis_at <= now()) ORDER BY fire_id LIMIT w.wdead"
+		       " FOR UPDATE SKIP LOCKED) y)"
 		       " UPDATE evd.messages m SET consumer = $3,"
 		       " fence = m.fence + 1, vis_at = clock_timestamp() +"
 		       " $4::int8 * interval '1 us' FROM c"
@@ -856,11 +907,12 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		       " m.reason, m.fence",
     [ST_C_MSG_RENEW] = "UPDATE evd.messages m SET vis_at = greatest(m.vis_at,"
 		       " clock_timestamp() + $3::int8 * interval '1 us')"
-		       " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
+		       " FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY"
+		       " AS r(rid, rfence, ri)"
 		       " WHERE m.fire_id = r.rid AND m.fence = r.rfence"
 		       " AND m.consumer = $4"
 		       " RETURNING m.fire_id, (extract(epoch FROM m.vis_at -"
-		       " clock_timestamp()) * 1e9)::int8",
+		       " clock_timestamp()) * 1e9)::int8, r.ri",
     [ST_C_MSG_RELEASE] = "WITH u AS (UPDATE evd.messages m SET"
 			 " consumer = NULL, vis_at = NULL, fence = m.fence + 1"
 			 " FROM unnest($1::int8[], $2::int8[]) AS r(rid, rfence)"
@@ -872,6 +924,11 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* FOR UPDATE: held until the batch's commit. */
     [ST_C_CHANNEL_LOCK] = "SELECT name, owner, grants FROM evd.channels"
 			  " WHERE name = $1 FOR UPDATE",
+    /* The count rows' sums: what every node's committed inserts and
+     * deletes left (schema 5). */
+    [ST_C_MSG_COUNTS] = "SELECT channel, owner, sum(n)::int8 FROM"
+			" evd.msg_counts GROUP BY channel, owner"
+			" HAVING sum(n) <> 0 ORDER BY channel, owner",
 };
 
 /*
@@ -2266,7 +2323,7 @@ static int
 store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 {
 	const char *enc = PQparameterStatus(conn, "server_encoding");
-	char sql[128], name[8];
+	char sql[192], name[8];
 	PGresult *res;
 	int i, k, r;
 
@@ -2336,11 +2393,15 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 	if (s->node[0] != '\0') {
 		int64_t d_ms = s->claim_us / 3000;
 
+		/* evd.node: the slot of evd.msg_counts this session's
+		 * inserts and deletes count in (schema 5; the node id was
+		 * checked at open: no quote in it). */
 		snprintf(sql, sizeof(sql),
 		         "SET lock_timeout = %" PRId64 ";"
-		         " SET idle_in_transaction_session_timeout = %" PRId64,
+		         " SET idle_in_transaction_session_timeout = %" PRId64
+		         "; SET evd.node = '%s'",
 		         d_ms / 4 > 10 ? d_ms / 4 : 10,
-		         d_ms / 2 > 20 ? d_ms / 2 : 20);
+		         d_ms / 2 > 20 ? d_ms / 2 : 20, s->node);
 		if ((r = store_pg_exec(s, conn, sql, "set-up", NULL)) < 0)
 			return r;
 	}
@@ -2428,7 +2489,11 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 	s->backoff_ms = RECONNECT_MIN_MS;
 	if (cfg->cluster_node != NULL) {
 		if (strlen(cfg->cluster_node) >= sizeof(s->node) ||
-		    cfg->cluster_node[0] == '\0' || cfg->claim_ns < 1000) {
+		    cfg->cluster_node[0] == '\0' ||
+		    strspn(cfg->cluster_node, "0123456789abcdefghijklmnopqrstu"
+		           "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") !=
+		        strlen(cfg->cluster_node) ||
+		    cfg->claim_ns < 1000) {
 			free(s);
 			store_pg_seterr(NULL, "bad cluster node or claim lease");
 			return -EINVAL;
@@ -3122,13 +3187,40 @@ store_pg_array(const uint64_t *v, size_t stride, size_t n)
 	return buf;
 }
 
+/* Marks rn[0..n) kept from a renewal's rows (id, lease left, the
+ * 1-based position of its renewal in rn: ST_C_RENEW, ST_C_MSG_RENEW),
+ * in one pass whatever the rows' order (a node may hold many: a match
+ * of each row against every renewal was quadratic). Returns how many
+ * were kept. */
+static int
+store_pg_renewed(const PGresult *res, struct store_renewal *rn, size_t n)
+{
+	int row, kept = 0;
+
+	for (row = 0; row < PQntuples(res); row++) {
+		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
+		int64_t at = store_pg_int(res, row, 2);
+		struct store_renewal *x;
+
+		if (at < 1 || (uint64_t)at > n)
+			continue;
+		x = &rn[at - 1];
+		if (x->id != id || x->kept)
+			continue;
+		x->kept = true;
+		x->lease_left_ns = store_pg_int(res, row, 1);
+		kept++;
+	}
+	return kept;
+}
+
 static int
 store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
 {
 	struct store_pg_params p = { .n = 0 };
 	char *ids, *fences;
 	PGresult *res;
-	int kept = 0, r, row;
+	int kept, r;
 	size_t i;
 
 	if (s->node[0] == '\0') {
@@ -3172,18 +3264,7 @@ store_pg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	free(fences);
 	if (r < 0)
 		return r;
-	/* Few rows, a hook's each: a linear match is enough. */
-	for (row = 0; row < PQntuples(res); row++) {
-		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
-
-		for (i = 0; i < n; i++)
-			if (rn[i].id == id && !rn[i].kept) {
-				rn[i].kept = true;
-				rn[i].lease_left_ns = store_pg_int(res, row, 1);
-				kept++;
-				break;
-			}
-	}
+	kept = store_pg_renewed(res, rn, n);
 	PQclear(res);
 	return kept;
 }
@@ -3572,8 +3653,8 @@ store_pg_msg_list(struct store *s, const char *channel, bool dead, uid_t owner,
 
 
 static int
-store_pg_msg_counts(struct store *s, const char *const *channels, size_t n,
-                    uint64_t *queued, uint64_t *dead)
+store_pg_msg_channel_counts(struct store *s, const char *const *channels,
+                            size_t n, uint64_t *queued, uint64_t *dead)
 {
 	struct store_pg_params p = { .n = 0 };
 	PGresult *res;
@@ -3597,7 +3678,7 @@ store_pg_msg_counts(struct store *s, const char *const *channels, size_t n,
 		return -ENOMEM;
 	}
 	store_pg_p_text(&p, names);
-	r = store_pg_run(s, ST_C_MSG_COUNTS, &p, false, &res,
+	r = store_pg_run(s, ST_C_MSG_CHANNEL_COUNTS, &p, false, &res,
 	                 "count messages");
 	free(names);
 	if (r < 0)
@@ -4001,11 +4082,11 @@ store_pg_text_array(const char *const *v, size_t n)
 
 static int
 store_pg_msg_claim(struct store *s, const char *const *channels,
-                   const uint32_t *limits, size_t n, store_msg_cb cb,
-                   void *arg)
+                   const uint32_t *limits, const uint32_t *dead_limits,
+                   size_t n, store_msg_cb cb, void *arg)
 {
 	struct store_pg_params p = { .n = 0 };
-	char *names = NULL, *lims = NULL;
+	char *names = NULL, *lims = NULL, *dlims = NULL;
 	uint64_t *l = NULL;
 	PGresult *res;
 	size_t i;
@@ -4025,12 +4106,16 @@ store_pg_msg_claim(struct store *s, const char *const *channels,
 		for (i = 0; i < n; i++)
 			l[i] = limits[i];
 		lims = store_pg_array(l, sizeof(*l), n);
+		for (i = 0; i < n; i++)
+			l[i] = dead_limits[i];
+		dlims = store_pg_array(l, sizeof(*l), n);
 	}
 	names = store_pg_text_array(channels, n);
 	free(l);
-	if (names == NULL || lims == NULL) {
+	if (names == NULL || lims == NULL || dlims == NULL) {
 		free(names);
 		free(lims);
+		free(dlims);
 		store_pg_seterr(s, "claim messages: out of memory");
 		return -ENOMEM;
 	}
@@ -4038,9 +4123,11 @@ store_pg_msg_claim(struct store *s, const char *const *channels,
 	store_pg_p_text(&p, lims);
 	store_pg_p_text(&p, s->node);
 	store_pg_p_i64(&p, s->claim_us);
+	store_pg_p_text(&p, dlims);
 	r = store_pg_run(s, ST_C_MSG_CLAIM, &p, true, &res, "claim messages");
 	free(names);
 	free(lims);
+	free(dlims);
 	if (r < 0)
 		return r;
 	n = (size_t)PQntuples(res);
@@ -4176,7 +4263,7 @@ store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	struct store_pg_params p = { .n = 0 };
 	char *ids, *fences;
 	PGresult *res;
-	int kept = 0, r, row;
+	int kept, r;
 	size_t i;
 
 	if (s->node[0] == '\0') {
@@ -4199,20 +4286,7 @@ store_pg_msg_renew(struct store *s, struct store_renewal *rn, size_t n)
 	free(fences);
 	if (r < 0)
 		return r;
-	/* Both in fire id order would allow a merge; the rows come back in
-	 * no order, and a node holds few: sorted lookups are not worth it
-	 * below a few thousand. */
-	for (row = 0; row < PQntuples(res); row++) {
-		uint64_t id = (uint64_t)store_pg_int(res, row, 0);
-
-		for (i = 0; i < n; i++)
-			if (rn[i].id == id && !rn[i].kept) {
-				rn[i].kept = true;
-				rn[i].lease_left_ns = store_pg_int(res, row, 1);
-				kept++;
-				break;
-			}
-	}
+	kept = store_pg_renewed(res, rn, n);
 	PQclear(res);
 	return kept;
 }
@@ -4274,6 +4348,35 @@ store_pg_load_channels(struct store *s, store_channel_cb cb, void *arg)
 		if ((r = cb(&c, arg)) < 0)
 			break;
 		r = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+store_pg_msg_counts(struct store *s, store_count_cb cb, void *arg)
+{
+	PGresult *res;
+	int row, r;
+
+	if (s->node[0] == '\0') {
+		store_pg_seterr(s, "count messages: not in cluster mode");
+		return -EINVAL;
+	}
+	if ((r = store_pg_run(s, ST_C_MSG_COUNTS, NULL, false, &res,
+	                      "count messages")) < 0)
+		return r;
+	for (row = 0, r = 0; row < PQntuples(res); row++) {
+		int64_t n = store_pg_int(res, row, 2);
+
+		/* Below 0 only while a delete's count is committed and its
+		 * insert's not yet seen: nothing queued. */
+		if (n <= 0)
+			continue;
+		if ((r = cb(store_pg_text(res, row, 0),
+		            (uid_t)store_pg_int(res, row, 1), (uint64_t)n,
+		            arg)) < 0)
+			break;
 	}
 	PQclear(res);
 	return r;
@@ -4477,7 +4580,7 @@ const struct store_backend store_pg_backend = {
     .list_held = store_pg_list_held,
     .runs_newest = store_pg_runs_newest,
     .runs_since = store_pg_runs_since,
-    .msg_counts = store_pg_msg_counts,
+    .msg_channel_counts = store_pg_msg_channel_counts,
     .msg_list = store_pg_msg_list,
     .msg_purge_unheld = store_pg_msg_purge_unheld,
     .fence_losses = store_pg_fence_losses,
@@ -4487,6 +4590,7 @@ const struct store_backend store_pg_backend = {
     .msg_ack_many = store_pg_msg_ack_many,
     .msg_deliver_many = store_pg_msg_deliver_many,
     .msg_renew = store_pg_msg_renew,
+    .msg_counts = store_pg_msg_counts,
     .msg_release = store_pg_msg_release,
     .channel_lock = store_pg_channel_lock,
 };
@@ -4527,6 +4631,12 @@ struct store_pg_node {
 	uint64_t *notified;
 	size_t nnotified, headnotified, capnotified;
 	bool msg_hint;   /* an evd_msg notification came (store.h) */
+	/* The distinct channels they named, not yet taken
+	 * (store_pg_node_msg_take); hint_all: more than fit, or a copy
+	 * failed. */
+	char *hints[STORE_PG_HINTS_MAX];
+	size_t nhints;
+	bool hint_all;
 };
 
 /* The node connection's own settings: before the conninfo's, which win,
@@ -4567,9 +4677,10 @@ store_pg_node_options(const char *conninfo)
  * not fresh, a gap). */
 static const char store_pg_node_beat_sql[] =
     "WITH o AS (SELECT last_seen FROM evd.nodes WHERE node = $1),"
-    " u AS (INSERT INTO evd.nodes (node, started_at, last_seen)"
-    " VALUES ($1, clock_timestamp(), clock_timestamp())"
-    " ON CONFLICT (node) DO UPDATE SET last_seen = clock_timestamp()"
+    " u AS (INSERT INTO evd.nodes (node, started_at, last_seen, pid)"
+    " VALUES ($1, clock_timestamp(), clock_timestamp(), pg_backend_pid())"
+    " ON CONFLICT (node) DO UPDATE SET last_seen = clock_timestamp(),"
+    " pid = pg_backend_pid()"
     " RETURNING 1)"
     " SELECT coalesce((SELECT last_seen > clock_timestamp() -"
     " $2::int8 * interval '1 us' FROM o), false), (SELECT count(*) FROM u)";
@@ -4584,9 +4695,19 @@ static const char store_pg_node_beat_sql[] =
  * node's any more, left to their claim lease). Two nodes reaping at
  * once: the second skips the node rows the first locked. */
 static const char store_pg_node_reap_sql[] =
-    "WITH d AS (SELECT node FROM evd.nodes WHERE node <> $1 AND"
-    " last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
+    "WITH d AS (SELECT node, pid, last_seen FROM evd.nodes WHERE node <> $1"
+    " AND last_seen < clock_timestamp() - $2::int8 * interval '1 us'"
     " FOR UPDATE SKIP LOCKED),"
+    /* Their listening connections ended (if still there and ours to
+     * end): a node that stopped reading (SIGSTOP, a hung loop) would
+     * otherwise hold PostgreSQL's NOTIFY queue, shared by the whole
+     * server, from ever being freed. Its backend is the one of its
+     * last heartbeat: started before it, unlike one that reuses its
+     * pid. The node, if it comes back, reconnects after a gap. */
+    " kill AS (SELECT pg_terminate_backend(a.pid) FROM d"
+    " JOIN pg_stat_activity a ON a.pid = d.pid"
+    " WHERE a.backend_start <= d.last_seen"
+    " AND pg_has_role(a.usesysid, 'MEMBER')),"
     " x AS (SELECT id, claim_node FROM evd.timers WHERE state = 'C' AND"
     " claim_node IN (SELECT node FROM d) AND EXISTS (SELECT 1 FROM d)"
     " FOR UPDATE SKIP LOCKED),"
@@ -4612,7 +4733,8 @@ static const char store_pg_node_reap_sql[] =
     " (SELECT count(*) FROM xm WHERE xm.consumer = d.node)"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r),"
-    " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm)";
+    " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm),"
+    " (SELECT count(*) FROM kill)";
 
 /* n->kw/val from the conninfo, and its servers. 0, -ENOMEM, or
  * -EINVAL (err says why). */
@@ -4722,6 +4844,36 @@ store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 }
 
 #define NOTIFIED_TAKEN (UINT64_C(1) << 63)
+/* Keeps channel name (an evd_msg payload) among n's hints, once. */
+static void
+store_pg_node_hint(struct store_pg_node *n, const char *name)
+{
+	size_t i;
+
+	if (n->hint_all)
+		return;
+	for (i = 0; i < n->nhints; i++)
+		if (strcmp(n->hints[i], name) == 0)
+			return;
+	if (n->nhints == STORE_PG_HINTS_MAX ||
+	    (n->hints[n->nhints] = strdup(name)) == NULL) {
+		n->hint_all = true;
+		return;
+	}
+	n->nhints++;
+}
+
+size_t
+store_pg_node_msg_take(struct store_pg_node *n, char **ret, bool *ret_all)
+{
+	size_t k = n->nhints;
+
+	memcpy(ret, n->hints, k * sizeof(*ret));
+	*ret_all = n->hint_all;
+	n->nhints = 0;
+	n->hint_all = false;
+	return k;
+}
 
 /* Moves what the server notified into n->notified; out of memory, a
  * notice is dropped (the timer's fenced retire fails instead). */
@@ -4739,6 +4891,7 @@ store_pg_node_collect(struct store_pg_node *n)
 		 * number: told apart by the name, never by the payload. */
 		if (strcmp(nt->relname, STORE_PG_MSG_CHANNEL) == 0) {
 			n->msg_hint = true;
+			store_pg_node_hint(n, nt->extra);
 			PQfreemem(nt);
 			continue;
 		}
@@ -4813,9 +4966,10 @@ store_pg_node_open(const char *conninfo, struct store_pg_node **ret,
 		goto fail;
 	}
 	res = PQexec(n->conn, "INSERT INTO evd.nodes (node, started_at,"
-	                      " last_seen) VALUES (nextval('evd.node_ids')::text,"
-	                      " clock_timestamp(), clock_timestamp())"
-	                      " RETURNING node");
+	                      " last_seen, pid) VALUES"
+	                      " (nextval('evd.node_ids')::text,"
+	                      " clock_timestamp(), clock_timestamp(),"
+	                      " pg_backend_pid()) RETURNING node");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		snprintf(err, errsize, "cannot register the node: %s",
 		         PQresultErrorMessage(res));
@@ -4847,6 +5001,8 @@ store_pg_node_close(struct store_pg_node *n)
 	free(n->conninfo);
 	free(n->options);
 	free(n->notified);
+	while (n->nhints > 0)
+		free(n->hints[--n->nhints]);
 	free(n);
 }
 

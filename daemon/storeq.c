@@ -884,10 +884,10 @@ q_msg_purge_unheld(struct store *q, const char *channel, uid_t owner,
 }
 
 static int
-q_msg_counts(struct store *q, const char *const *channels, size_t n,
+q_msg_channel_counts(struct store *q, const char *const *channels, size_t n,
              uint64_t *queued, uint64_t *dead)
 {
-	Q_READ(q, q->be->msg_counts(q->s, channels, n, queued, dead));
+	Q_READ(q, q->be->msg_channel_counts(q->s, channels, n, queued, dead));
 }
 
 static int
@@ -1122,7 +1122,7 @@ storeq_wrap(const struct store_backend *be, struct store *s,
 		.list_held = be->list_held != NULL ? q_list_held : NULL,
 		.runs_newest = be->runs_newest != NULL ? q_runs_newest : NULL,
 		.runs_since = be->runs_since != NULL ? q_runs_since : NULL,
-		.msg_counts = be->msg_counts != NULL ? q_msg_counts : NULL,
+		.msg_channel_counts = be->msg_channel_counts != NULL ? q_msg_channel_counts : NULL,
 		.msg_list = be->msg_list != NULL ? q_msg_list : NULL,
 		.msg_purge_unheld = be->msg_purge_unheld != NULL
 		                            ? q_msg_purge_unheld

@@ -1120,7 +1120,7 @@ test_pg_init_schema(void **state)
 	assert_int_equal(harness_pg_sql_in("evd_init_schema",
 	                                   "DO $$ BEGIN IF (SELECT v FROM"
 	                                   " evd.meta WHERE k ="
-	                                   " 'schema_version') <> 4 THEN"
+	                                   " 'schema_version') <> 5 THEN"
 	                                   " RAISE 'version'; END IF; END $$",
 	                                   spec, sizeof spec),
 	                 0);

@@ -1603,7 +1603,7 @@ msg_claim(struct node *nd, const char *channel, uint32_t limit,
 
 	memset(g, 0, sizeof(*g));
 	assert_int_equal(B->begin(nd->s), 0);
-	n = B->msg_claim(nd->s, names, limits, 2, mgot_cb, g);
+	n = B->msg_claim(nd->s, names, limits, limits, 2, mgot_cb, g);
 	assert_int_equal(B->commit(nd->s), 0);
 	assert_int_equal(n, g->n);
 	return n;
@@ -1670,7 +1670,7 @@ test_msg_counts_and_list(void **state)
 	                          " dead = true WHERE fire_id = 4"), 0);
 	assert_int_equal(pgfx_sql(&pg, "postgres", "UPDATE evd.messages SET"
 	                          " owner = 2000 WHERE fire_id = 2"), 0);
-	assert_int_equal(B->msg_counts(b.s, names, 3, live, dead), 0);
+	assert_int_equal(B->msg_channel_counts(b.s, names, 3, live, dead), 0);
 	assert_int_equal(live[0], 3);
 	assert_int_equal(dead[0], 1);
 	assert_int_equal(live[1], 0);
@@ -1837,6 +1837,320 @@ test_msg_gathered_claim_and_hint(void **state)
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(msg_claim(&b, "1:c", 10, &g), 0);
 	assert_int_equal(msg_claim(&b, "1:u", 10, &g), 1);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* An int8 a query on database postgres answers. */
+static int64_t
+sql_i64(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg.conninfo);
+	PGresult *res;
+	int64_t v;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+/* M6: a claim takes at most its limit of live messages and, apart, of
+ * dead letters, oldest first: a channel's dead letters cannot make a
+ * claim take them all. */
+static void
+test_msg_claim_dead_bounded(void **state)
+{
+	const char *names[1] = { "1:d" };
+	uint32_t live[1], dead[1];
+	struct node a, b;
+	struct mgot g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_int_equal(B->begin(a.s), 0);
+	for (i = 1; i <= 10; i++) {
+		struct store_msg m = msg_of((uint64_t)i, "1:d", false);
+
+		m.dead = i <= 5; /* 1..5 dead, 6..10 live */
+		assert_int_equal(B->enqueue(a.s, &m), 0);
+	}
+	assert_int_equal(B->commit(a.s), 0);
+	live[0] = 2;
+	dead[0] = 1;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_claim(b.s, names, live, dead, 1, mgot_cb, &g),
+	                 3);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("1,6,7", "SELECT string_agg(fire_id::text, ',' ORDER BY"
+	                    " fire_id) FROM evd.messages WHERE consumer IS"
+	                    " NOT NULL");
+	/* No dead letter wanted: none taken, however many wait. */
+	live[0] = 10;
+	dead[0] = 0;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->msg_claim(b.s, names, live, dead, 1, mgot_cb, &g),
+	                 3);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_sql("4", "SELECT count(*) FROM evd.messages WHERE consumer IS"
+	                " NULL AND dead");
+	assert_sql("0", "SELECT count(*) FROM evd.messages WHERE consumer IS"
+	                " NULL AND NOT dead");
+	node_close(&b);
+	node_close(&a);
+}
+
+/* M6: renewals are matched to what came back by position, whatever the
+ * order of either: each held claim kept (with its lease), each lost or
+ * unknown one not, among many. */
+static void
+test_msg_renew_many(void **state)
+{
+	struct store_renewal rn[61];
+	struct node a;
+	int i, k = 0;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	assert_int_equal(B->begin(a.s), 0);
+	for (i = 1; i <= 60; i++) {
+		struct store_msg m = msg_of((uint64_t)i, "1:m", true);
+
+		assert_int_equal(B->enqueue(a.s, &m), 0);
+	}
+	assert_int_equal(B->commit(a.s), 0);
+	/* Fire ids 60 down to 1, an unknown one among them; every third
+	 * with a stale fence. */
+	for (i = 60; i >= 1; i--) {
+		if (i == 30)
+			rn[k++] = (struct store_renewal){ .id = 999, .fence = 1 };
+		rn[k++] = (struct store_renewal){ .id = (uint64_t)i,
+			                          .fence = i % 3 == 0 ? 7 : 1 };
+	}
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->msg_renew(a.s, rn, 61), 40);
+	assert_int_equal(B->commit(a.s), 0);
+	for (i = 0; i < 61; i++) {
+		bool want = rn[i].id != 999 && rn[i].id % 3 != 0;
+
+		assert_int_equal(rn[i].kept, want);
+		if (want)
+			assert_true(rn[i].lease_left_ns >
+			            INT64_C(29) * 1000000000);
+		else
+			assert_int_equal(rn[i].lease_left_ns, 0);
+	}
+	node_close(&a);
+}
+
+/* Reads what reaches nd's node connection until it has been quiet for
+ * quiet_ms. */
+static void
+node_drain(struct node *nd, int quiet_ms)
+{
+	struct store_pg_node_beat b;
+	char err[256];
+
+	for (;;) {
+		struct pollfd p = { store_pg_node_fd(nd->n), POLLIN, 0 };
+
+		if (poll(&p, 1, quiet_ms) != 1)
+			return;
+		assert_true(store_pg_node_read(nd->n, &b, err,
+		                               sizeof(err)) >= 0);
+	}
+}
+
+/* M8: hints name the channels a message waits in, each once however
+ * many messages (a gathered insert notifies once per channel); a
+ * message claimed at insert names none; more channels than fit say
+ * "all". */
+static void
+test_msg_hints_name_channels(void **state)
+{
+	static char ch[STORE_PG_HINTS_MAX + 6][32];
+	char *names[STORE_PG_HINTS_MAX];
+	struct node a, b;
+	size_t k, i;
+	bool all;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 1, "1:a", false);
+	enqueue(&a, 2, "1:b", false);
+	enqueue(&a, 3, "1:a", false);
+	enqueue(&a, 4, "1:c", true);
+	assert_true(node_msg_hinted(&b, 5000));
+	node_drain(&b, 300);
+	k = store_pg_node_msg_take(b.n, names, &all);
+	assert_false(all);
+	assert_int_equal(k, 2);
+	assert_string_equal(names[0], "1:a");
+	assert_string_equal(names[1], "1:b");
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	assert_int_equal(store_pg_node_msg_take(b.n, names, &all), 0);
+	/* One gathered batch into more channels than a take holds. */
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	for (i = 0; i < STORE_PG_HINTS_MAX + 6; i++) {
+		struct store_msg m;
+
+		/* Borrowed until the batch is sent: one buffer each. */
+		snprintf(ch[i], sizeof(ch[i]), "1:many%zu", i);
+		m = msg_of(100 + i, ch[i], false);
+		assert_int_equal(B->enqueue(a.s, &m), 0);
+	}
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_true(node_msg_hinted(&b, 5000));
+	node_drain(&b, 300);
+	k = store_pg_node_msg_take(b.n, names, &all);
+	assert_true(all);
+	assert_int_equal(k, STORE_PG_HINTS_MAX);
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* M8: a node found dead has its listening connection ended by the
+ * reaper, so that a stopped node cannot hold PostgreSQL's NOTIFY queue
+ * (shared by the server) forever; the reaper's own stays. */
+static void
+test_reap_ends_listener(void **state)
+{
+	struct timespec ts = { 2, 300000000 };
+	struct store_pg_node_beat bt;
+	struct node a, b;
+	char sql[512];
+	int64_t pid_a, pid_b;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	snprintf(sql, sizeof(sql), "SELECT pid FROM evd.nodes WHERE node = '%s'",
+	         store_pg_node_id(a.n));
+	pid_a = sql_i64(sql);
+	snprintf(sql, sizeof(sql), "SELECT pid FROM evd.nodes WHERE node = '%s'",
+	         store_pg_node_id(b.n));
+	pid_b = sql_i64(sql);
+	assert_true(pid_a > 0 && pid_b > 0 && pid_a != pid_b);
+	/* a's last heartbeat: right after its connection began, longer
+	 * than D ago (a stopped node). */
+	nanosleep(&ts, NULL);
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes n SET last_seen ="
+	         " a.backend_start FROM pg_stat_activity a WHERE a.pid = n.pid"
+	         " AND n.node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity"
+	         " WHERE pid = %lld", (long long)pid_a);
+	for (i = 0; i < 100 && sql_i64(sql) != 0; i++) {
+		struct timespec t = { 0, 50000000 };
+
+		nanosleep(&t, NULL);
+	}
+	assert_int_equal(sql_i64(sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity"
+	         " WHERE pid = %lld", (long long)pid_b);
+	assert_int_equal(sql_i64(sql), 1);
+	node_close(&b);
+	node_close(&a);
+}
+
+/* What msg_counts said, as "channel:owner:n" lines in its order. */
+struct counts {
+	char text[512];
+};
+
+static int
+counts_cb(const char *channel, uid_t owner, uint64_t n, void *arg)
+{
+	struct counts *c = arg;
+	size_t len = strlen(c->text);
+
+	snprintf(c->text + len, sizeof(c->text) - len, "%s:%u:%llu\n",
+	         channel, (unsigned)owner, (unsigned long long)n);
+	return 0;
+}
+
+/* The counts of node nd's view, sorted by channel (one owner here). */
+static const char *
+msg_counts(struct node *nd, struct counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(B->begin(nd->s), 0);
+	assert_int_equal(B->msg_counts(nd->s, counts_cb, c), 0);
+	assert_int_equal(B->commit(nd->s), 0);
+	return c->text;
+}
+
+/* H3: every message in evd.messages counts for its channel and owner,
+ * whoever inserted it (one by one or gathered) and whether or not a
+ * node holds it; acks (deletes) count down, on any node. Two nodes'
+ * open batches never wait for each other's count rows. */
+static void
+test_msg_counts_across_nodes(void **state)
+{
+	struct store_msg m;
+	struct node a, b;
+	struct counts c;
+	struct mgot g;
+	int i;
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	assert_string_equal(msg_counts(&a, &c), "");
+	enqueue(&a, 1, "1:q", false);
+	enqueue(&a, 2, "1:q", false);
+	enqueue(&a, 3, "1:q", true);
+	/* Gathered (pipelined fires): one statement for many rows. */
+	assert_int_equal(B->begin(b.s), 0);
+	B->pipeline(b.s, true);
+	for (i = 0; i < 40; i++) {
+		m = msg_of(100 + (uint64_t)i, i < 30 ? "1:q" : "1:r", false);
+		assert_int_equal(B->enqueue(b.s, &m), 0);
+	}
+	B->pipeline(b.s, false);
+	assert_int_equal(B->commit(b.s), 0);
+	assert_string_equal(msg_counts(&a, &c), "1:q:1000:33\n1:r:1000:10\n");
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:33\n1:r:1000:10\n");
+	/* A duplicate insert (ON CONFLICT DO NOTHING, said -EEXIST)
+	 * counts nothing. */
+	m = msg_of(1, "1:q", false);
+	assert_int_equal(B->begin(b.s), 0);
+	assert_int_equal(B->enqueue(b.s, &m), -EEXIST);
+	assert_int_equal(B->commit(b.s), 0);
+	/* Node b takes and acks what node a inserted. */
+	assert_int_equal(msg_claim(&b, "1:r", 4, &g), 4);
+	for (i = 0; i < g.n; i++)
+		assert_int_equal(msg_ack(&b, g.id[i], g.fence[i]), 0);
+	assert_int_equal(msg_ack(&a, 3, 1), 0);
+	assert_string_equal(msg_counts(&a, &c), "1:q:1000:32\n1:r:1000:6\n");
+	/* An open batch of a's holds its count row; b's insert into the
+	 * same channel and owner neither waits for it (a lock wait would
+	 * end in lock_timeout, and b's commit fail) nor sees it. */
+	assert_int_equal(B->begin(a.s), 0);
+	m = msg_of(500, "1:q", false);
+	assert_int_equal(B->enqueue(a.s, &m), 0);
+	enqueue(&b, 501, "1:q", false);
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:33\n1:r:1000:6\n");
+	assert_int_equal(B->commit(a.s), 0);
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:34\n1:r:1000:6\n");
+	assert_sql("40", "SELECT count(*) FROM evd.messages");
 	node_close(&b);
 	node_close(&a);
 }
@@ -2182,6 +2496,11 @@ main(void)
 	    T(test_msg_renew_release),
 	    T(test_channel_lock),
 	    T(test_judged_alone),
+	    T(test_msg_counts_across_nodes),
+	    T(test_msg_claim_dead_bounded),
+	    T(test_msg_renew_many),
+	    T(test_msg_hints_name_channels),
+	    T(test_reap_ends_listener),
 #undef T
 	};
 	char why[512];

@@ -106,6 +106,40 @@ test_one_loop_limits(void **state)
 	assert_int_equal(u.bytes, 0);
 }
 
+/* Cluster mode (H3): messages in the shared store count for their
+ * owner though no node holds them; the larger of that figure and what
+ * is held here is the usage; a clear forgets it. */
+static void
+test_messages_elsewhere(void **state)
+{
+	char why[128];
+
+	(void)state;
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 0), 0);
+	assert_int_equal(quota_set_elsewhere(UID, 2), 0);
+	assert_int_equal(quota_check(UID, QUOTA_MESSAGE, 0, why, sizeof why),
+	                 -EDQUOT);
+	assert_non_null(strstr(why, "2 queued messages"));
+	/* Another uid's figure is its own; timers are not messages. */
+	assert_int_equal(check(UID + 1, QUOTA_MESSAGE, 0), 0);
+	assert_int_equal(check(UID, QUOTA_TIMER, 0), 0);
+	/* Held here and in the store alike: not counted twice. */
+	assert_int_equal(quota_set_elsewhere(UID, 1), 0);
+	assert_int_equal(quota_add(UID, QUOTA_MESSAGE, 0), 0);
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 0), 0);
+	quota_release(UID, QUOTA_MESSAGE, 0);
+	assert_int_equal(quota_set_elsewhere(UID, 5), 0);
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 0), -EDQUOT);
+	quota_clear_elsewhere();
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 0), 0);
+	assert_int_equal(quota_set_elsewhere(UID, 5), 0);
+	assert_int_equal(quota_set_elsewhere(UID, 0), 0);
+	assert_int_equal(check(UID, QUOTA_MESSAGE, 0), 0);
+	/* Root is never refused. */
+	assert_int_equal(quota_set_elsewhere(0, 100), 0);
+	assert_int_equal(check(0, QUOTA_MESSAGE, 0), 0);
+}
+
 struct other {
 	int step; /* what the other loop does (see other_main) */
 	uint64_t seen;
@@ -244,6 +278,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_uids_in_one_iteration,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_messages_elsewhere, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

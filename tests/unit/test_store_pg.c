@@ -112,7 +112,7 @@ test_pg_schema_version(void **state)
 	int64_t v;
 
 	assert_int_equal(B->meta_get(s, "schema_version", &v), 0);
-	assert_int_equal(v, 4);
+	assert_int_equal(v, 5);
 	B->close(s);
 	assert_int_equal(pgfx_sql(&pg, "postgres",
 	                          "UPDATE evd.meta SET v = 99 WHERE"
@@ -121,7 +121,7 @@ test_pg_schema_version(void **state)
 	assert_int_equal(B->open(&f->cfg, &s2), -EPROTO);
 	assert_non_null(strstr(B->errmsg(NULL), "newer than this evd"));
 	assert_int_equal(pgfx_sql(&pg, "postgres",
-	                          "UPDATE evd.meta SET v = 4 WHERE"
+	                          "UPDATE evd.meta SET v = 5 WHERE"
 	                          " k = 'schema_version'"),
 	                 0);
 	s = open_ok(f);
@@ -167,7 +167,7 @@ test_pg_read_only_open(void **state)
 	f->cfg.read_only = true;
 	s = open_ok(f);
 	assert_int_equal(B->meta_get(s, "schema_version", &v), 0);
-	assert_int_equal(v, 4);
+	assert_int_equal(v, 5);
 	B->close(s);
 }
 
