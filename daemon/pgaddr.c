@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,13 @@ struct pgaddr {
 
 static int (*resolver)(const char *, const char *, const struct addrinfo *,
                        struct addrinfo **) = getaddrinfo;
+static int running; /* resolver threads not yet ended (__atomic) */
+
+int
+pgaddr_resolvers(void)
+{
+	return __atomic_load_n(&running, __ATOMIC_ACQUIRE);
+}
 
 void
 pgaddr_set_resolver(int (*fn)(const char *, const char *,
@@ -160,6 +168,11 @@ add(struct list *l, const char *host, const char *addr, const char *port,
 		return 0;
 	t = &l->v[l->n];
 	memset(t, 0, sizeof(*t));
+	/* An empty list entry is libpq's default (socket, port). */
+	if (host != NULL && host[0] == '\0')
+		host = NULL;
+	if (port != NULL && port[0] == '\0')
+		port = NULL;
 	if ((host != NULL && (t->host = strdup(host)) == NULL) ||
 	    (addr != NULL && (t->addr = strdup(addr)) == NULL) ||
 	    (port != NULL && (t->port = strdup(port)) == NULL) ||
@@ -173,13 +186,15 @@ add(struct list *l, const char *host, const char *addr, const char *port,
 	return 0;
 }
 
-/* Whether l has address addr from index from on (a name may resolve
- * to one address twice). */
+/* Whether l has address addr on port from index from on (a name may
+ * resolve to one address twice). */
 static bool
-has(const struct list *l, size_t from, const char *addr)
+has(const struct list *l, size_t from, const char *addr, const char *port)
 {
 	for (size_t i = from; i < l->n; i++)
-		if (l->v[i].addr != NULL && strcmp(l->v[i].addr, addr) == 0)
+		if (l->v[i].addr != NULL && strcmp(l->v[i].addr, addr) == 0 &&
+		    (l->v[i].port == NULL) == (port == NULL) &&
+		    (port == NULL || strcmp(l->v[i].port, port) == 0))
 			return true;
 	return false;
 }
@@ -217,7 +232,7 @@ resolve_one(const struct spec *sp, size_t i, struct list *l)
 	for (ai = res; ai != NULL && r == 0; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num),
 		                NULL, 0, NI_NUMERICHOST) != 0 ||
-		    has(l, first, num))
+		    has(l, first, num, port))
 			continue;
 		r = add(l, host, num, port, NULL);
 	}
@@ -291,6 +306,7 @@ resolve_thread(void *arg)
 	j.sh->busy = false;
 	pthread_mutex_unlock(&j.sh->lock);
 	shared_unref(j.sh, j.spec);
+	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -312,14 +328,20 @@ merge_old(struct list *nl, const struct list *old)
 		int r = 0;
 
 		if (t->why != NULL && t->host != NULL)
-			for (size_t k = 0; k < old->n && r == 0; k++)
-				if (old->v[k].addr != NULL &&
-				    old->v[k].host != NULL &&
-				    strcmp(old->v[k].host, t->host) == 0) {
-					r = add(m, t->host, old->v[k].addr,
-					        t->port, NULL);
-					kept = true;
-				}
+			for (size_t k = 0; k < old->n && r == 0; k++) {
+				const struct target *o = &old->v[k];
+
+				if (o->addr == NULL || o->host == NULL ||
+				    strcmp(o->host, t->host) != 0 ||
+				    (o->port == NULL) != (t->port == NULL) ||
+				    (o->port != NULL &&
+				     strcmp(o->port, t->port) != 0))
+					continue;
+				kept = true;
+				if (!has(m, 0, o->addr, t->port))
+					r = add(m, t->host, o->addr, t->port,
+					        NULL);
+			}
 		if (r == 0 && !kept)
 			r = add(m, t->host, t->addr, t->port, t->why);
 		if (r < 0) {
@@ -353,6 +375,7 @@ pgaddr_refresh(struct pgaddr *a)
 {
 	struct job *j;
 	pthread_attr_t attr;
+	sigset_t all, old;
 	pthread_t t;
 	bool names = false;
 	int r;
@@ -383,10 +406,16 @@ pgaddr_refresh(struct pgaddr *a)
 		goto undo;
 	}
 	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Signals are the loop's: the thread inherits a full mask. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	__atomic_add_fetch(&running, 1, __ATOMIC_ACQ_REL);
 	r = pthread_create(&t, &attr, resolve_thread, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (r == 0)
 		return 0;
+	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
 	free(j);
 undo:
 	pthread_mutex_lock(&a->sh->lock);
@@ -438,8 +467,9 @@ pgaddr_new(const char *const *kw, const char *const *val, struct pgaddr **ret,
 		pgaddr_free(a);
 		return -EINVAL;
 	}
-	sp->passthrough = host == NULL && hostaddr == NULL &&
-	                  kw_get(kw, val, "service", "PGSERVICE") != NULL;
+	/* A service file may name hosts and ports that combine with
+	 * these in ways only libpq knows: all of it is libpq's then. */
+	sp->passthrough = kw_get(kw, val, "service", "PGSERVICE") != NULL;
 	{
 		const char *t = kw_get(kw, val, "connect_timeout",
 		                       "PGCONNECT_TIMEOUT");
@@ -493,14 +523,18 @@ pgaddr_params(struct pgaddr *a, size_t i, const char *const *kw,
 		for (size_t o = 0; skip && o < 3; o++)
 			if (strcmp(kw[k], ours[o]) == 0)
 				goto next;
-		if (n + 1 >= cap)
+		if (n + 1 >= cap) {
+			snprintf(err, errsize, "too many connection keywords");
 			return -ENOSPC;
+		}
 		okw[n] = kw[k];
 		oval[n++] = val[k];
 next:;
 	}
-	if (n + 4 > cap)
+	if (n + 4 > cap) {
+		snprintf(err, errsize, "too many connection keywords");
 		return -ENOSPC;
+	}
 	if (t->host != NULL) {
 		okw[n] = "host";
 		oval[n++] = t->host;
@@ -536,6 +570,25 @@ pgaddr_name(struct pgaddr *a, size_t i, char *buf, size_t size)
 		         : t->host != NULL ? t->host : "default socket",
 		         t->port != NULL ? t->port : "default port");
 	return buf;
+}
+
+size_t
+pgaddr_find(struct pgaddr *a, const char *host, const char *hostaddr,
+            const char *port)
+{
+	for (size_t i = 0; i < a->cur->n; i++) {
+		const struct target *t = &a->cur->v[i];
+		bool same = t->addr != NULL
+		                ? hostaddr != NULL &&
+		                          strcmp(t->addr, hostaddr) == 0
+		                : t->host != NULL && host != NULL &&
+		                          strcmp(t->host, host) == 0;
+
+		if (same && (t->port == NULL || (port != NULL &&
+		                                 strcmp(t->port, port) == 0)))
+			return i;
+	}
+	return 0;
 }
 
 long

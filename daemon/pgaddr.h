@@ -15,8 +15,9 @@
  * Names are resolved at pgaddr_new (start-up, which may wait) and again
  * by a thread of their own at pgaddr_refresh; an attempt uses the
  * newest complete answer, and a name that fails to resolve keeps the
- * addresses it had. A conninfo that leaves the host to a service file
- * is passed through as one target libpq resolves itself.
+ * addresses it had. A conninfo that names a service (a service file may
+ * set hosts and ports) is passed through as one target libpq resolves
+ * itself, on the loop.
  *
  * Thread-safety: an object belongs to one thread (its owner), which
  * makes every call; the resolver thread shares only the answer it
@@ -66,6 +67,11 @@ int pgaddr_params(struct pgaddr *a, size_t i, const char *const *kw,
                   const char **oval, size_t cap, char *err,
                   size_t errsize);
 
+/* The target a connection libpq made by itself went to (PQhost,
+ * PQhostaddr, PQport of it), or 0 when none matches. */
+size_t pgaddr_find(struct pgaddr *a, const char *host, const char *hostaddr,
+                   const char *port);
+
 /* "host (address):port" of target i for messages, into buf. */
 const char *pgaddr_name(struct pgaddr *a, size_t i, char *buf, size_t size);
 
@@ -78,8 +84,11 @@ long pgaddr_timeout_ms(const struct pgaddr *a);
  * thread could not start; the old answer stays). */
 int pgaddr_refresh(struct pgaddr *a);
 
-/* For tests: the resolver's getaddrinfo (NULL: the libc's). Set it
- * before any pgaddr exists. */
+/* For tests: how many resolver threads have not ended yet. */
+int pgaddr_resolvers(void);
+
+/* For tests: the resolver's getaddrinfo (NULL: the libc's), whose
+ * answers are freed with freeaddrinfo. Set it before any pgaddr exists. */
 void pgaddr_set_resolver(int (*fn)(const char *node, const char *service,
                                    const struct addrinfo *hints,
                                    struct addrinfo **res));

@@ -415,12 +415,15 @@ req_list(struct req_ctx *ctx, const Evd__Request *rq)
 		/* Unreadable (the database out of reach): a page of memory
 		 * alone would pass over other nodes' timers, and its cursor
 		 * would skip them for good once the database is back. */
-		if (r < 0 && r != -ENOSPC)
+		if (r == -ENOTCONN || r == -EAGAIN || r == -EIO)
 			return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
-			                "the database is unreachable: the timers "
-			                "of every node cannot be listed (evctl "
-			                "get ID and stats still answer); try "
-			                "again");
+			                "the database cannot be read (%s): the "
+			                "timers of every node cannot be listed "
+			                "(evctl get ID and stats still answer); "
+			                "try again",
+			                be[i]->errmsg(s[i]));
+		if (r < 0 && r != -ENOSPC)
+			return req_errno(ctx, r, NULL);
 		if (r == -ENOSPC || e.raw == limit)
 			cut = e.cut < cut ? e.cut : cut;
 	}

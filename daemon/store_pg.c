@@ -2517,6 +2517,9 @@ store_pg_open(const struct store_config *cfg, struct store **ret)
 		r = -ENOTCONN;
 		goto fail;
 	}
+	/* A reconnect starts with the server libpq found. */
+	s->tgt = pgaddr_find(s->addr, PQhost(s->conn), PQhostaddr(s->conn),
+	                     PQport(s->conn));
 	if ((r = store_pg_setup(s, s->conn, true)) < 0)
 		goto fail;
 	if (s->flushes && (r = store_pg_fconnect(s, why, sizeof(why))) < 0) {
@@ -2706,51 +2709,66 @@ store_pg_check(struct store *s)
 		store_pg_backoff(s, why);
 		s->retry_at_ns = 0; /* the first try is at once */
 	}
-	if (s->pending == NULL) {
-		if (store_pg_mono_ns() < s->retry_at_ns)
+	/* A target that fails at once (refused, read-only) gives way to
+	 * the next in this same call; a round's end backs off (retry_at). */
+	for (int tries = 0;; tries++) {
+		if (tries > PGADDR_MAX)
 			return -ENOTCONN;
-		if ((r = store_pg_attempt(s)) < 0)
-			return r;
-	}
-	/* The steps whose socket is ready now (PQconnectPoll must not
-	 * be called before); never a wait. */
-	ps = s->pending_ps;
-	for (k = 0; k < 16 && ps != PGRES_POLLING_OK &&
-	            ps != PGRES_POLLING_FAILED; k++) {
-		pfd.fd = PQsocket(s->pending);
-		pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+		if (s->pending == NULL) {
+			if (store_pg_mono_ns() < s->retry_at_ns)
+				return -ENOTCONN;
+			if (store_pg_attempt(s) < 0)
+				continue;
+		}
+		/* The steps whose socket is ready now (PQconnectPoll must
+		 * not be called before); never a wait. */
+		ps = s->pending_ps;
+		for (k = 0; k < 16 && ps != PGRES_POLLING_OK &&
+		            ps != PGRES_POLLING_FAILED; k++) {
+			pfd.fd = PQsocket(s->pending);
+			pfd.events = ps == PGRES_POLLING_READING ? POLLIN
+			                                         : POLLOUT;
+			if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+				break;
+			ps = PQconnectPoll(s->pending);
+		}
+		s->pending_ps = ps;
+		if (ps == PGRES_POLLING_FAILED) {
+			snprintf(why, sizeof(why), "%s",
+			         PQerrorMessage(s->pending));
+			store_pg_attempt_failed(s, why);
+			continue;
+		}
+		if (ps == PGRES_POLLING_OK)
 			break;
-		ps = PQconnectPoll(s->pending);
-	}
-	s->pending_ps = ps;
-	if (ps == PGRES_POLLING_FAILED) {
-		snprintf(why, sizeof(why), "%s", PQerrorMessage(s->pending));
-		store_pg_attempt_failed(s, why);
-		return -ENOTCONN;
-	}
-	if (ps != PGRES_POLLING_OK) {
-		long bound = pgaddr_timeout_ms(s->addr);
-		char name[160];
+		/* libpq bounds an attempt only when it waits itself. The
+		 * bound is the TCP connect's (a server that swallows the
+		 * SYN): the handshake after it goes at the pace of the
+		 * caller's probes, which may be a second apart. */
+		if (PQstatus(s->pending) == CONNECTION_STARTED &&
+		    pgaddr_timeout_ms(s->addr) > 0 &&
+		    store_pg_mono_ns() - s->attempt_ns >=
+		        (int64_t)pgaddr_timeout_ms(s->addr) * 1000000) {
+			char name[160];
 
-		/* libpq bounds an attempt only when it waits itself. */
-		if (bound > 0 && store_pg_mono_ns() - s->attempt_ns >=
-		                     (int64_t)bound * 1000000) {
 			snprintf(why, sizeof(why), "connection to %s: timeout "
 			         "expired", pgaddr_name(s->addr, s->tgt, name,
 			                                sizeof(name)));
 			store_pg_attempt_failed(s, why);
-			return -ENOTCONN;
+			continue;
 		}
 		store_pg_seterr(s, "reconnecting to PostgreSQL");
 		return -ENOTCONN;
 	}
 	if ((r = store_pg_setup(s, s->pending, false)) < 0) {
 		/* -EBUSY (another evd took the database), a changed schema:
-		 * refused until it is settled; the reason is set. */
+		 * refused until it is settled; the reason is set. A server
+		 * lost or failing during the set-up: the next one first. */
 		snprintf(why, sizeof(why), "%s", s->err);
 		store_pg_backoff(s, why);
 		s->round_left = 0;
+		if (r == -ENOTCONN || r == -EIO)
+			s->tgt++;
 		if (r != -ENOTCONN)
 			store_pg_seterr(s, "%s", why);
 		return r;
@@ -4618,6 +4636,7 @@ struct store_pg_node {
 	size_t nkw;
 	struct pgaddr *addr;
 	size_t tgt;
+	size_t round_left; /* attempts left in this round of targets */
 	bool answered;   /* the connection since the last reconnect came up */
 	char id[32];
 	int kind;        /* STORE_PG_BEAT, STORE_PG_REAP: what is in flight */
@@ -4800,6 +4819,9 @@ store_pg_node_connect(struct store_pg_node *n, char *err, size_t errsize)
 		return -ENOTCONN;
 	}
 	n->answered = true;
+	/* A reconnect starts with the server libpq found. */
+	n->tgt = pgaddr_find(n->addr, PQhost(n->conn), PQhostaddr(n->conn),
+	                     PQport(n->conn));
 	res = PQexec(n->conn, n->lock_timeout);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(err, errsize, "PostgreSQL: %s",
@@ -5042,8 +5064,13 @@ store_pg_node_abandon(struct store_pg_node *n)
 
 static void store_pg_oneline(char *buf);
 
+static int store_pg_node_try(struct store_pg_node *n, char *err,
+                             size_t errsize);
+static bool store_pg_node_next(struct store_pg_node *n);
+
 /* One step of a reconnect: 1 connected, 0 under way (want says for
- * what), -ENOTCONN failed (err says why). */
+ * what: perhaps an attempt at the next server), -ENOTCONN failed (err
+ * says why). */
 static int
 store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
                    char *err, size_t errsize)
@@ -5052,6 +5079,7 @@ store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
 	case PGRES_POLLING_OK:
 		n->connecting = false;
 		n->answered = true;
+		n->round_left = 0;
 		return 1;
 	case PGRES_POLLING_READING:
 		n->want = STORE_PG_WANT_READ;
@@ -5065,26 +5093,26 @@ store_pg_node_step(struct store_pg_node *n, PostgresPollingStatusType st,
 		                         : "out of memory");
 		store_pg_oneline(err);
 		store_pg_node_abandon(n);
+		/* Refused, or not read-write: the next server at once. */
+		if (!store_pg_node_next(n)) {
+			char more[256];
+
+			if (store_pg_node_try(n, more, sizeof(more)) == 0)
+				return 0;
+		}
 		return -ENOTCONN;
 	}
 }
 
-int
-store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
+/* Starts an attempt at target n->tgt: 0 under way, -ENOTCONN failed at
+ * once (err says why). */
+static int
+store_pg_node_start(struct store_pg_node *n, char *err, size_t errsize)
 {
-	size_t cap = n->nkw + 5, count = pgaddr_count(n->addr);
+	size_t cap = n->nkw + 5;
 	const char **kw = NULL, **val = NULL;
 	int r;
 
-	store_pg_node_abandon(n);
-	/* The caller bounds each attempt (cluster.c): one that did not
-	 * come up gives way to the next server, and a round of them all
-	 * to names resolved anew. */
-	if (!n->answered && ++n->tgt >= count) {
-		n->tgt = 0;
-		(void)pgaddr_refresh(n->addr);
-	}
-	n->answered = false;
 	if ((kw = calloc(cap, sizeof(*kw))) == NULL ||
 	    (val = calloc(cap, sizeof(*val))) == NULL) {
 		free(kw);
@@ -5097,18 +5125,64 @@ store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
 	                : store_pg_quiet(PQconnectStartParams(kw, val, 0));
 	free(kw);
 	free(val);
-	n->connecting = true;
-	if (r < 0) {
+	if (r == 0 && (n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD))
+		snprintf(err, errsize, "cannot connect to PostgreSQL: %s",
+		         n->conn != NULL ? PQerrorMessage(n->conn)
+		                         : "out of memory");
+	if (r < 0 || n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD) {
 		store_pg_oneline(err);
 		store_pg_node_abandon(n);
 		return -ENOTCONN;
 	}
-	if (n->conn == NULL || PQstatus(n->conn) == CONNECTION_BAD)
-		return store_pg_node_step(n, PGRES_POLLING_FAILED, err,
-		                          errsize);
+	n->connecting = true;
 	/* As libpq says: poll first once the socket is writable. */
 	n->want = STORE_PG_WANT_WRITE;
 	return 0;
+}
+
+/* The attempt at n->tgt ended without a connection: the next target.
+ * True when that ended a round (the names are then looked up anew). */
+static bool
+store_pg_node_next(struct store_pg_node *n)
+{
+	if (++n->tgt >= pgaddr_count(n->addr))
+		n->tgt = 0;
+	if (n->round_left > 0)
+		n->round_left--;
+	if (n->round_left > 0)
+		return false;
+	(void)pgaddr_refresh(n->addr);
+	return true;
+}
+
+/* Starts n->tgt and, while attempts fail at once, the following
+ * targets, to the end of the round. */
+static int
+store_pg_node_try(struct store_pg_node *n, char *err, size_t errsize)
+{
+	for (;;) {
+		if (n->round_left == 0)
+			n->round_left = pgaddr_count(n->addr);
+		if (store_pg_node_start(n, err, errsize) == 0)
+			return 0;
+		if (store_pg_node_next(n))
+			return -ENOTCONN;
+	}
+}
+
+int
+store_pg_node_reconnect(struct store_pg_node *n, char *err, size_t errsize)
+{
+	store_pg_node_abandon(n);
+	/* The caller bounds each attempt (cluster.c): one it gave up
+	 * gives way to the next server; after a loss the server that
+	 * answered last is tried first. */
+	if (!n->answered)
+		(void)store_pg_node_next(n);
+	else
+		n->round_left = 0;
+	n->answered = false;
+	return store_pg_node_try(n, err, errsize);
 }
 
 static int

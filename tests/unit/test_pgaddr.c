@@ -28,6 +28,7 @@ static bool gate_closed;
 static int lookups;
 static char slow_answer[64] = "127.0.0.9";
 static char flaky_answer[64] = "127.0.0.5";
+static char db2_answer[64] = "127.0.0.2";
 
 static const char *
 answer_of(const char *node)
@@ -35,7 +36,7 @@ answer_of(const char *node)
 	if (strcmp(node, "db1.test") == 0)
 		return "127.0.0.1,::1";
 	if (strcmp(node, "db2.test") == 0)
-		return "127.0.0.2";
+		return db2_answer;
 	if (strcmp(node, "twice.test") == 0)
 		return "127.0.0.3,127.0.0.3";
 	if (strcmp(node, "slow.test") == 0)
@@ -66,8 +67,11 @@ fake_gai(const char *node, const char *service, const struct addrinfo *hints,
 	     a = strtok_r(NULL, ",", &save)) {
 		struct addrinfo *one;
 
-		if (getaddrinfo(a, NULL, &h, &one) != 0)
+		if (getaddrinfo(a, NULL, &h, &one) != 0) {
+			if (head != NULL)
+				freeaddrinfo(head);
 			return EAI_FAIL;
+		}
 		*tail = one;
 		while (*tail != NULL)
 			tail = &(*tail)->ai_next;
@@ -339,7 +343,8 @@ test_refresh_never_waits(void **state)
 	pgaddr_free(a);
 }
 
-/* A lookup that fails keeps the addresses the name had. */
+/* A lookup that fails keeps the addresses the name had, while the
+ * names that resolve take their new ones from the same answer. */
 static void
 test_failed_refresh_keeps_addresses(void **state)
 {
@@ -347,38 +352,51 @@ test_failed_refresh_keeps_addresses(void **state)
 	const char *val[] = {"flaky.test,db2.test", NULL};
 	const char *okw[16], *oval[16];
 	struct pgaddr *a;
-	int before;
+	bool moved = false;
 
 	(void)state;
 	a = make(kw, val);
 	pthread_mutex_lock(&lk);
 	flaky_answer[0] = '\0'; /* fails from now on */
-	before = lookups;
+	snprintf(db2_answer, sizeof(db2_answer), "127.0.0.22");
 	pthread_mutex_unlock(&lk);
 	assert_int_equal(pgaddr_refresh(a), 0);
-	for (int i = 0; i < 500; i++) {
-		struct timespec ts = {0, 10000000};
-		int n;
-
-		pthread_mutex_lock(&lk);
-		n = lookups - before;
-		pthread_mutex_unlock(&lk);
-		if (n >= 2)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	/* The answer is handed over after the lookups: take it. */
-	for (int i = 0; i < 50; i++) {
+	/* The answer is taken once db2.test's new address shows. */
+	for (int i = 0; i < 500 && !moved; i++) {
 		struct timespec ts = {0, 10000000};
 
-		pgaddr_count(a);
-		nanosleep(&ts, NULL);
+		assert_int_equal(pgaddr_count(a), 2);
+		params(a, 1, kw, val, okw, oval);
+		moved = strcmp(get(okw, oval, "hostaddr"), "127.0.0.22") == 0;
+		if (!moved)
+			nanosleep(&ts, NULL);
 	}
-	assert_int_equal(pgaddr_count(a), 2);
+	assert_true(moved);
 	params(a, 0, kw, val, okw, oval);
+	assert_string_equal(get(okw, oval, "host"), "flaky.test");
 	assert_string_equal(get(okw, oval, "hostaddr"), "127.0.0.5");
-	params(a, 1, kw, val, okw, oval);
-	assert_string_equal(get(okw, oval, "hostaddr"), "127.0.0.2");
+	pgaddr_free(a);
+	pthread_mutex_lock(&lk);
+	snprintf(flaky_answer, sizeof(flaky_answer), "127.0.0.5");
+	snprintf(db2_answer, sizeof(db2_answer), "127.0.0.2");
+	pthread_mutex_unlock(&lk);
+}
+
+/* The target libpq connected to by itself (start-up) is found. */
+static void
+test_find(void **state)
+{
+	const char *kw[] = {"host", "port", NULL};
+	const char *val[] = {"/run/pg,db1.test", "5432,6000", NULL};
+	struct pgaddr *a;
+
+	(void)state;
+	a = make(kw, val);
+	assert_int_equal(pgaddr_count(a), 3);
+	assert_int_equal(pgaddr_find(a, "db1.test", "::1", "6000"), 2);
+	assert_int_equal(pgaddr_find(a, "db1.test", "127.0.0.1", "6000"), 1);
+	assert_int_equal(pgaddr_find(a, "/run/pg", "", "5432"), 0);
+	assert_int_equal(pgaddr_find(a, "db1.test", "127.0.0.1", "7"), 0);
 	pgaddr_free(a);
 }
 
@@ -401,13 +419,14 @@ test_free_during_refresh(void **state)
 	gate_closed = false;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&lk);
-	/* Give the thread time to finish (ASan and valgrind see a leak or a
+	/* The thread ends on its own (ASan and valgrind see a leak or a
 	 * use after free if it does not end cleanly). */
-	{
-		struct timespec ts = {0, 300000000};
+	for (int i = 0; i < 1000 && pgaddr_resolvers() > 0; i++) {
+		struct timespec ts = {0, 10000000};
 
 		nanosleep(&ts, NULL);
 	}
+	assert_int_equal(pgaddr_resolvers(), 0);
 }
 
 int
@@ -422,6 +441,7 @@ main(void)
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_refresh_never_waits),
 	    cmocka_unit_test(test_failed_refresh_keeps_addresses),
+	    cmocka_unit_test(test_find),
 	    cmocka_unit_test(test_free_during_refresh),
 	};
 
