@@ -205,6 +205,28 @@ test_node_ids_fresh(void **state)
 	node_close(&a);
 }
 
+/* evd's connections never JIT-compile (store_pg_setup): a fire batch's
+ * statements were compiled anew at each run, and the reap at each
+ * heartbeat, which cost the server more than the rows themselves. */
+static void
+test_sessions_without_jit(void **state)
+{
+	struct node a;
+	char v[64];
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	assert_int_equal(store_pg_test_show(a.s, NULL, "jit", v, sizeof(v)), 0);
+	assert_string_equal(v, "off");
+	assert_int_equal(store_pg_test_show(NULL, a.n, "jit", v, sizeof(v)), 0);
+	assert_string_equal(v, "off");
+	/* The node connection keeps its lock timeout beside it. */
+	assert_int_equal(store_pg_test_show(NULL, a.n, "lock_timeout", v,
+	                                    sizeof(v)), 0);
+	assert_string_equal(v, "200ms");
+	node_close(&a);
+}
+
 /* A heartbeat says whether the row was fresh on arrival (the database's
  * clock): after a silence longer than D it was not, and the row is back. */
 static void
@@ -1674,6 +1696,7 @@ main(void)
 	    T(test_list_held),
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
+	    T(test_sessions_without_jit),
 	    T(test_gathered_schedules),
 	    T(test_msg_claim_fenced_ack),
 	    T(test_msg_claim_at_insert),
