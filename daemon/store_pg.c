@@ -1319,8 +1319,10 @@ store_pg_defer(struct store *s, enum store_pg_stmt i,
 	return store_pg_defer_now(s, i, p, judge, absent, added, what);
 }
 
+/* store_pg_defer_now's: statement i, or (sql not NULL) a statement
+ * with no parameters that is not prepared. */
 static int
-store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+store_pg_defer_any(struct store *s, enum store_pg_stmt i, const char *sql,
                    const struct store_pg_params *p, enum store_pg_judge judge,
                    int absent, int64_t added, const char *what)
 {
@@ -1344,13 +1346,23 @@ store_pg_defer_now(struct store *s, enum store_pg_stmt i,
 		store_pg_pend_push(s, PJ_XID, 0, 0, what);
 	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
-	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
-	                         p != NULL ? p->v : NULL,
-	                         p != NULL ? p->len : NULL,
-	                         p != NULL ? p->fmt : NULL, 1))
+	if (sql != NULL
+	        ? !PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 1)
+	        : !PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
+	                               p != NULL ? p->v : NULL,
+	                               p != NULL ? p->len : NULL,
+	                               p != NULL ? p->fmt : NULL, 1))
 		return store_pg_drop(s, what);
 	store_pg_pend_push(s, judge, absent, added, what);
 	return 0;
+}
+
+static int
+store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                   const struct store_pg_params *p, enum store_pg_judge judge,
+                   int absent, int64_t added, const char *what)
+{
+	return store_pg_defer_any(s, i, NULL, p, judge, absent, added, what);
 }
 
 /* ---- cluster mode's fires, gathered (struct store_pg_arr) ---- */
@@ -1498,11 +1510,36 @@ store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
  * scheduled and fired in one batch), then as a fire writes: the
  * retirements, so that each fire's message and run go with them in the
  * same transaction. */
+/*
+ * The gathered statements are planned generically (a plan for any
+ * batch: a nested loop over the unnested rows, each found by its key),
+ * PostgreSQL 12 and later. A custom plan, the first five runs of each
+ * on a connection, sees thousands of rows and joins them by hashing a
+ * whole table (evd.timers for the retire, evd.runs for the prune), at
+ * each run; in a burst every node's batches were such runs. SET LOCAL:
+ * back to the server's choice after them, and at the transaction's end
+ * whatever happens.
+ */
+static int
+store_pg_fb_generic(struct store *s, bool on)
+{
+	if (PQserverVersion(s->conn) < 120000)
+		return 0;
+	return store_pg_defer_any(s, ST_COUNT,
+	                          on ? "SET LOCAL plan_cache_mode ="
+	                               " force_generic_plan"
+	                             : "SET LOCAL plan_cache_mode TO DEFAULT",
+	                          NULL, PJ_DONE, 0, 0, "fire");
+}
+
 static int
 store_pg_fb_send(struct store *s)
 {
 	int r = s->fb_err;
+	bool any = s->fb_nsch + s->fb_nret + s->fb_nmsg + s->fb_nrun > 0;
 
+	if (r == 0 && any && s->conn != NULL)
+		r = store_pg_fb_generic(s, true);
 	if (r == 0 && s->fb_nsch > 0)
 		r = store_pg_fb_one(s, ST_C_SCHEDULE_MANY, FB_SCH, 20,
 		                    s->claim_us, s->fb_nsch, PJ_MANY, -EEXIST,
@@ -1521,6 +1558,8 @@ store_pg_fb_send(struct store *s)
 		r = store_pg_fb_one(s, ST_C_RUNS_PRUNE, FB_RUN, 1,
 		                    s->history_per_timer, s->fb_nrun, PJ_RUNS,
 		                    0, "append run");
+	if (r == 0 && any)
+		r = store_pg_fb_generic(s, false);
 	if (r == -ENOMEM)
 		store_pg_seterr(s, "fire: out of memory");
 	store_pg_fb_clear(s);
@@ -4469,35 +4508,30 @@ store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize)
 
 /* The loop's connection is in pipeline mode: one query and its sync. */
 static int
-store_pg_test_show_loop(struct store *s, const char *name, PGresult **res)
+store_pg_test_sql_loop(struct store *s, const char *sql, PGresult **res)
 {
-	const char *v[1] = { name };
-
 	if (s->conn == NULL ||
-	    !PQsendQueryParams(s->conn, "SELECT current_setting($1)", 1, NULL,
-	                       v, NULL, NULL, 0) ||
+	    !PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(s->conn))
 		return -EIO;
-	return store_pg_collect(s, 1, 0, -1, res, "show", false);
+	return store_pg_collect(s, 1, 0, -1, res, "test", false);
 }
 
 int
-store_pg_test_show(struct store *s, struct store_pg_node *n,
-                   const char *name, char *buf, size_t size)
+store_pg_test_sql(struct store *s, struct store_pg_node *n, const char *sql,
+                  char *buf, size_t size)
 {
-	const char *v[1] = { name };
 	PGresult *res = NULL;
 	int r = 0;
 
 	if (n != NULL) {
-		res = PQexecParams(n->conn, "SELECT current_setting($1)", 1,
-		                   NULL, v, NULL, NULL, 0);
+		res = PQexec(n->conn, sql);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			r = -EIO;
 	} else {
-		r = store_pg_test_show_loop(s, name, &res);
+		r = store_pg_test_sql_loop(s, sql, &res);
 	}
-	if (r == 0 && PQntuples(res) == 1)
+	if (r == 0 && PQntuples(res) >= 1)
 		snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
 	else if (r == 0)
 		r = -EIO;
