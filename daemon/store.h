@@ -701,5 +701,10 @@ int store_pg_node_read(struct store_pg_node *n,
 /* Tests only: makes xid the witness flush() checks after a reconnect
  * (store_pg.c), as if the last batch that committed had it. */
 void store_pg_test_witness(struct store *s, uint64_t xid);
+/* Tests only: the first value sql returns on the node connection n, or
+ * (n NULL) on s's loop connection, into buf; 0 or -EIO. Neither may
+ * have a statement in flight. */
+int store_pg_test_sql(struct store *s, struct store_pg_node *n,
+                      const char *sql, char *buf, size_t size);
 
 #endif

@@ -755,7 +755,11 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* ST_C_ENQUEUE for many: claimed at insert by this node ($15, a
      * lease of $16 us) where $14 says so, else unclaimed, and then
      * each channel with an unclaimed one announced once on evd_msg.
-     * One row per message inserted (PJ_MANY counts them). */
+     * One row per message inserted (PJ_MANY counts them). No ON
+     * CONFLICT: a fire id is new (the node's own id blocks), and one
+     * taken fails the batch all the same as a unique_violation
+     * (-EEXIST), where a speculative insertion per row cost a probe of
+     * the key and a WAL record more. */
     [ST_C_ENQUEUE_MANY] = "WITH i AS (INSERT INTO evd.messages (" MSG_COLS ","
 			  " consumer, fence, vis_at) SELECT f1, f2, f3, f4,"
 			  " f5, f6, f7, f8, f9, f10, f11, f12, f13,"
@@ -769,7 +773,7 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			  " $11::int4[], $12::bool[], $13::text[], $14::bool[])"
 			  " AS u(f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11,"
 			  " f12, f13, c)"
-			  " ON CONFLICT DO NOTHING RETURNING channel, consumer),"
+			  " RETURNING channel, consumer),"
 			  " n AS (SELECT pg_notify('" STORE_PG_MSG_CHANNEL "',"
 			  " d.channel) FROM (SELECT DISTINCT channel FROM i"
 			  " WHERE consumer IS NULL) d)"
@@ -1343,8 +1347,17 @@ store_pg_judge_one(struct store *s, const struct store_pg_pend *pd,
 	int64_t pruned, rows;
 	int row;
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return store_pg_fail(s, s->conn, res, pd->what);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		int r = store_pg_fail(s, s->conn, res, pd->what);
+
+		/* Gathered rows whose key is taken (ST_C_ENQUEUE_MANY, no
+		 * ON CONFLICT): the same answer as rows counted short. */
+		if (pd->judge == PJ_MANY && pd->absent == -EEXIST &&
+		    state != NULL && strcmp(state, "23505") == 0)
+			return -EEXIST;
+		return r;
+	}
 	switch (pd->judge) {
 	case PJ_XID:
 		if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -1540,8 +1553,10 @@ store_pg_defer(struct store *s, enum store_pg_stmt i,
 	return store_pg_defer_now(s, i, p, judge, absent, added, what);
 }
 
+/* store_pg_defer_now's: statement i, or (sql not NULL) a statement
+ * with no parameters that is not prepared. */
 static int
-store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+store_pg_defer_any(struct store *s, enum store_pg_stmt i, const char *sql,
                    const struct store_pg_params *p, enum store_pg_judge judge,
                    int absent, int64_t added, const char *what)
 {
@@ -1565,13 +1580,23 @@ store_pg_defer_now(struct store *s, enum store_pg_stmt i,
 		store_pg_pend_push(s, PJ_XID, 0, 0, what);
 	}
 	snprintf(name, sizeof(name), "s%d", (int)i);
-	if (!PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
-	                         p != NULL ? p->v : NULL,
-	                         p != NULL ? p->len : NULL,
-	                         p != NULL ? p->fmt : NULL, 1))
+	if (sql != NULL
+	        ? !PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 1)
+	        : !PQsendQueryPrepared(s->conn, name, p != NULL ? p->n : 0,
+	                               p != NULL ? p->v : NULL,
+	                               p != NULL ? p->len : NULL,
+	                               p != NULL ? p->fmt : NULL, 1))
 		return store_pg_drop(s, what);
 	store_pg_pend_push(s, judge, absent, added, what);
 	return 0;
+}
+
+static int
+store_pg_defer_now(struct store *s, enum store_pg_stmt i,
+                   const struct store_pg_params *p, enum store_pg_judge judge,
+                   int absent, int64_t added, const char *what)
+{
+	return store_pg_defer_any(s, i, NULL, p, judge, absent, added, what);
 }
 
 /* ---- cluster mode's fires, gathered (struct store_pg_arr) ---- */
@@ -1720,11 +1745,37 @@ store_pg_fb_one(struct store *s, enum store_pg_stmt i, size_t c, size_t n,
  * scheduled and fired in one batch), then as a fire writes: the
  * retirements, so that each fire's message and run go with them in the
  * same transaction. */
+/*
+ * The gathered statements are planned generically (a plan for any
+ * batch: a nested loop over the unnested rows, each found by its key),
+ * PostgreSQL 12 and later. A custom plan, the first five runs of each
+ * on a connection, sees thousands of rows and joins them by hashing a
+ * whole table (evd.timers for the retire, evd.runs for the prune), at
+ * each run; in a burst every node's batches were such runs. SET LOCAL:
+ * back to the server's choice after them, and at the transaction's end
+ * whatever happens.
+ */
+static int
+store_pg_fb_generic(struct store *s, bool on)
+{
+	if (PQserverVersion(s->conn) < 120000)
+		return 0;
+	return store_pg_defer_any(s, ST_COUNT,
+	                          on ? "SET LOCAL plan_cache_mode ="
+	                               " force_generic_plan"
+	                             : "SET LOCAL plan_cache_mode TO DEFAULT",
+	                          NULL, PJ_DONE, 0, 0, "fire");
+}
+
 static int
 store_pg_fb_send(struct store *s)
 {
 	int r = s->fb_err;
+	bool any = s->fb_nsch + s->fb_nren + s->fb_nret + s->fb_nmsg +
+	               s->fb_nrun > 0;
 
+	if (r == 0 && any && s->conn != NULL)
+		r = store_pg_fb_generic(s, true);
 	if (r == 0 && s->fb_nsch > 0)
 		r = store_pg_fb_one(s, ST_C_SCHEDULE_MANY, FB_SCH, 20,
 		                    s->claim_us, s->fb_nsch, PJ_MANY, -EEXIST,
@@ -1747,6 +1798,8 @@ store_pg_fb_send(struct store *s)
 		r = store_pg_fb_one(s, ST_C_RUNS_PRUNE, FB_RUN, 1,
 		                    s->history_per_timer, s->fb_nrun, PJ_RUNS,
 		                    0, "append run");
+	if (r == 0 && any)
+		r = store_pg_fb_generic(s, false);
 	if (r == -ENOMEM)
 		store_pg_seterr(s, "fire: out of memory");
 	store_pg_fb_clear(s);
@@ -2405,6 +2458,14 @@ store_pg_setup(struct store *s, PGconn *conn, bool migrate)
 		if ((r = store_pg_exec(s, conn, sql, "set-up", NULL)) < 0)
 			return r;
 	}
+	/* No JIT compilation: evd's statements are short, and one that
+	 * the planner costs high (a fire batch's thousands of unnested
+	 * rows, custom plans) was compiled anew at each run; in a
+	 * cluster's fire bursts that cost the server more CPU than any
+	 * of their rows (libLLVM and the dynamic linker: 15-30% of it in
+	 * profiles). */
+	if ((r = store_pg_exec(s, conn, "SET jit = off", "set-up", NULL)) < 0)
+		return r;
 	if (!PQenterPipelineMode(conn))
 		return store_pg_fail(s, conn, NULL, "pipeline mode");
 	for (i = 0; i < ST_COUNT; i++) {
@@ -4660,12 +4721,15 @@ struct store_pg_node {
 
 /* The node connection's own settings: before the conninfo's, which win,
  * except options, after it: the conninfo's own options with
- * lock_timeout added (store_pg_node_options), which a reconnect must not
- * lose as it would with options= in the conninfo. */
+ * lock_timeout and jit added (store_pg_node_options), which a reconnect
+ * must not lose as it would with options= in the conninfo. */
 static const char *const store_pg_node_kw[][2] = {
 	{ "connect_timeout", "2" }, { "application_name", "evd" },
 };
-#define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms"
+/* jit=off: the reap, which the planner costs high on a large table,
+ * was JIT-compiled anew at every heartbeat (store_pg_setup says why
+ * evd's statements never want it). */
+#define STORE_PG_NODE_OPTIONS "-c lock_timeout=200ms -c jit=off"
 
 /* The conninfo's options (if any) and STORE_PG_NODE_OPTIONS, in a new
  * string; NULL: no memory, or a conninfo libpq cannot parse (connecting
@@ -5400,6 +5464,39 @@ store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize)
 		         PQresultErrorMessage(res));
 		r = -EIO;
 	}
+	PQclear(res);
+	return r;
+}
+
+/* The loop's connection is in pipeline mode: one query and its sync. */
+static int
+store_pg_test_sql_loop(struct store *s, const char *sql, PGresult **res)
+{
+	if (s->conn == NULL ||
+	    !PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(s->conn))
+		return -EIO;
+	return store_pg_collect(s, 1, 0, -1, res, "test", false);
+}
+
+int
+store_pg_test_sql(struct store *s, struct store_pg_node *n, const char *sql,
+                  char *buf, size_t size)
+{
+	PGresult *res = NULL;
+	int r = 0;
+
+	if (n != NULL) {
+		res = PQexec(n->conn, sql);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			r = -EIO;
+	} else {
+		r = store_pg_test_sql_loop(s, sql, &res);
+	}
+	if (r == 0 && PQntuples(res) >= 1)
+		snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+	else if (r == 0)
+		r = -EIO;
 	PQclear(res);
 	return r;
 }

@@ -14,8 +14,16 @@
 # load. Run it by hand (tests/bench/README.md, "Cluster mode"):
 #   ./build/tests/pg/with_pg tests/bench/cluster_bench.sh build/evd \
 #       build/client/evctl
+# Beside each rate, the CPU time a fire cost during the fires' drain (from
+# the due instant until all fired), in us per fire: the evd nodes' (their
+# utime + stime from /proc), and PostgreSQL's (the postmaster and every
+# process of it, including those that exited meanwhile), which the rates
+# on a machine shared with other work are too noisy to show.
 # Environment: N (default 20000), RUNS (3), NODES ("1 2 3"), DEATH_MS
-# (2000), FAIL_N (2000), KEEP=DIR keeps the logs.
+# (2000), FAIL_N (2000), FAIL_RUNS (RUNS; 0 skips failover), KEEP=DIR
+# keeps the logs, PERF=PREFIX records `perf record -g` of the evd nodes
+# and the server's processes during each PostgreSQL drain, to
+# PREFIX.K.RUN.data (K the nodes).
 set -u
 EVD=$(realpath "$1")
 EVCTL=$(realpath "$2")
@@ -24,6 +32,7 @@ RUNS=${RUNS:-3}
 NODES=${NODES:-"1 2 3"}
 DEATH_MS=${DEATH_MS:-2000}
 FAIL_N=${FAIL_N:-2000}
+FAIL_RUNS=${FAIL_RUNS:-$RUNS}
 
 if [ -z "${EVD_TEST_PG:-}" ]; then
 	echo "cluster_bench: needs EVD_TEST_PG (run it under with_pg)" >&2
@@ -45,6 +54,45 @@ sql() { psql -X -q -t -A -d "$EVD_TEST_PG" -c "$1"; }
 now_ns() { date +%s%N; }
 sock() { echo "$dir/n$1.sock"; }
 ctl() { local n=$1; shift; "$EVCTL" --socket "$(sock "$n")" "$@"; }
+
+# The postmaster's pid: the checkpointer's parent (a process that lives
+# as long as the server).
+pg_master() {
+	local b
+	b=$(sql "SELECT pid FROM pg_stat_activity
+		WHERE backend_type = 'checkpointer'")
+	awk '{sub(/.*\) /, ""); print $2}' "/proc/$b/stat"
+}
+# Clock ticks of CPU the processes PIDS... have used (utime + stime).
+cpu_of() {
+	local p
+	for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
+		awk '{sub(/.*\) /, ""); t += $12 + $13} END {print t + 0}'
+}
+# Clock ticks of CPU the PostgreSQL server has used: the postmaster's,
+# its live children's, and (cutime + cstime) those it reaped.
+cpu_pg() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$PGPM" '{
+		pid = $1; sub(/.*\) /, "")
+		if (pid == pm) t += $12 + $13 + $14 + $15
+		else if ($2 == pm) t += $12 + $13 } END {print t + 0}'
+}
+# PIDS... and the server's processes, comma-separated.
+pg_pids_of() {
+	{
+		printf '%s\n' "$@" "$PGPM"
+		cat /proc/[0-9]*/stat 2>/dev/null |
+			awk -v pm="$PGPM" '{pid = $1; sub(/.*\) /, "")
+				if ($2 == pm) print pid}'
+	} | paste -sd,
+}
+# us per fire of TICKS ticks over COUNT fires.
+per_fire() {
+	awk -v t="$1" -v c="$2" -v hz="$HZ" \
+		'BEGIN {printf "%.1f", t * 1e6 / hz / c}'
+}
+HZ=$(getconf CLK_TCK)
+PGPM=$(pg_master)
 
 # start STORE K: K nodes on STORE ("sqlite": one node, its own state
 # directory; "pg": cluster nodes on the fixture's database).
@@ -97,9 +145,11 @@ stat() {
 		printf "%d [%d..%d]", m, v[1], v[NR] }'
 }
 
-# One run of STORE with K nodes: prints "schedules/s fires/s".
+# One run of STORE with K nodes: prints "schedules/s fires/s evd-us/fire
+# pg-us/fire".
 run_once() {
 	local store=$1 k=$2 per t0 t1 n due due_ns sched fire done_ns bp
+	local e0 e1 p0 p1 perf_pid
 	per=$((N / k))
 	start "$store" "$k"
 	for n in $(seq 1 "$k"); do
@@ -124,7 +174,16 @@ run_once() {
 	done
 	wait "${bp[@]}"
 	due_ns=$((due * 1000000000))
-	while [ "$(now_ns)" -lt "$due_ns" ]; do sleep 0.05; done
+	while [ "$(now_ns)" -lt $((due_ns - 50000000)) ]; do sleep 0.02; done
+	e0=$(cpu_of "${pids[@]}")
+	p0=$(cpu_pg)
+	perf_pid=
+	if [ -n "${PERF:-}" ] && [ "$store" = pg ]; then
+		perf record -q -g -o "$PERF.$k.$run.data" -p "$(pg_pids_of \
+			"${pids[@]}")" >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
+	while [ "$(now_ns)" -lt "$due_ns" ]; do sleep 0.005; done
 	done_ns=
 	for _ in $(seq 1 1200); do
 		if [ "$(fired_total "$k")" -ge $((per * k)) ]; then
@@ -133,13 +192,20 @@ run_once() {
 		fi
 		sleep 0.05
 	done
+	e1=$(cpu_of "${pids[@]}")
+	p1=$(cpu_pg)
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid"
+	fi
 	if [ -n "$done_ns" ]; then
 		fire=$(rate $((per * k)) $((done_ns - due_ns)))
 	else
 		fire=0 # did not all fire within a minute
 	fi
 	stop
-	echo "$sched $fire"
+	echo "$sched $fire $(per_fire $((e1 - e0)) $((per * k)))" \
+		"$(per_fire $((p1 - p0)) $((per * k)))"
 }
 
 # One failover run: prints the ms from the kill until the last of the
@@ -178,36 +244,54 @@ failover_once() {
 
 echo "# cluster_bench: N=$N timers, $RUNS runs, D=${DEATH_MS} ms," \
 	"$(nproc) CPUs, $(date -u +%FT%TZ)"
-declare -A S F
-for r in $(seq 1 "$RUNS"); do
-	read -r s f < <(run_once sqlite 1)
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A S F E P
+for run in $(seq 1 "$RUNS"); do
+	read -r s f e p < <(run_once sqlite 1)
 	S[sqlite]+="$s "
 	F[sqlite]+="$f "
+	E[sqlite]+="$e "
 	for k in $NODES; do
-		read -r s f < <(run_once pg "$k")
+		read -r s f e p < <(run_once pg "$k")
 		S[pg$k]+="$s "
 		F[pg$k]+="$f "
+		E[pg$k]+="$e "
+		P[pg$k]+="$p "
 	done
-	echo "# run $r of $RUNS done" >&2
+	echo "# run $run of $RUNS done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
 done
 FO=
-for r in $(seq 1 "$RUNS"); do
+for r in $(seq 1 "$FAIL_RUNS"); do
 	FO+="$(failover_once) "
 done
 
-printf '\n| setup | schedules/s | fires/s |\n|---|---|---|\n'
-printf '| SQLite, 1 node (baseline) | %s | %s |\n' \
-	"$(tr ' ' '\n' <<<"${S[sqlite]}" | sed '/^$/d' | stat)" \
-	"$(tr ' ' '\n' <<<"${F[sqlite]}" | sed '/^$/d' | stat)"
+# The median [min..max] of a list of figures.
+med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | stat; }
+# The same of figures with a decimal.
+medf() {
+	tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{v[NR] = $1} END {
+		if (NR == 0) { print "-"; exit }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.1f [%.1f..%.1f]", m, v[1], v[NR] }'
+}
+printf '\n| setup | schedules/s | fires/s | evd us/fire | PostgreSQL us/fire |\n'
+printf '|---|---|---|---|---|\n'
+printf '| SQLite, 1 node (baseline) | %s | %s | %s | - |\n' \
+	"$(med "${S[sqlite]}")" "$(med "${F[sqlite]}")" \
+	"$(medf "${E[sqlite]}")"
 for k in $NODES; do
-	printf '| PostgreSQL, %d cluster node%s | %s | %s |\n' "$k" \
+	printf '| PostgreSQL, %d cluster node%s | %s | %s | %s | %s |\n' "$k" \
 		"$([ "$k" -gt 1 ] && echo s)" \
-		"$(tr ' ' '\n' <<<"${S[pg$k]}" | sed '/^$/d' | stat)" \
-		"$(tr ' ' '\n' <<<"${F[pg$k]}" | sed '/^$/d' | stat)"
+		"$(med "${S[pg$k]}")" "$(med "${F[pg$k]}")" \
+		"$(medf "${E[pg$k]}")" "$(medf "${P[pg$k]}")"
 done
+[ "$FAIL_RUNS" -gt 0 ] &&
 printf '\n| failover (kill -9 of 1 of 3 nodes, %d timers due 0.5 s after) | ms |\n|---|---|\n' "$FAIL_N"
+[ "$FAIL_RUNS" -gt 0 ] &&
 printf '| kill to the last of them fired elsewhere | %s |\n' \
 	"$(tr ' ' '\n' <<<"$FO" | sed '/^$/d' | stat)"
 echo
 echo "Medians [min..max] of $RUNS runs; fires/s counts from the due instant"
-echo "until every node's fired_total reached N (polled every 50 ms)."
+echo "until every node's fired_total reached N (polled every 50 ms); us/fire"
+echo "is the CPU time used over that drain per fire (evd: every node's)."
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

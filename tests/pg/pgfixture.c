@@ -192,6 +192,31 @@ pgfx_user(uid_t *uid, gid_t *gid)
  * (fx->pid 0 when it exited); -1 when it could not be started at all.
  * why says why unless 0.
  */
+/* EVD_TEST_PG_CONF ("name=value ...", at most PGFX_CONF_MAX, for the
+ * benchmarks: e.g. a production-like shared_buffers) as "-c" options
+ * after argv's own (up to its NULL), which they override; the strings
+ * go into buf. */
+#define PGFX_CONF_MAX 16
+static void
+pgfx_conf(char **argv, char *buf, size_t size)
+{
+	const char *env = getenv("EVD_TEST_PG_CONF");
+	char *tok, *save;
+	int k = 0, n = 0;
+
+	while (argv[n] != NULL)
+		n++;
+	if (env == NULL || (size_t)snprintf(buf, size, "%s", env) >= size)
+		return;
+	for (tok = strtok_r(buf, " \t", &save);
+	     tok != NULL && k < PGFX_CONF_MAX;
+	     tok = strtok_r(NULL, " \t", &save), k++) {
+		argv[n++] = "-c";
+		argv[n++] = tok;
+	}
+	argv[n] = NULL;
+}
+
 static int
 pgfx_launch(struct pgfx *fx, char *why, size_t whysize)
 {
@@ -211,7 +236,7 @@ pgfx_launch(struct pgfx *fx, char *why, size_t whysize)
 	snprintf(log, sizeof(log), "%s/log", fx->dir);
 	snprintf(port, sizeof(port), "%d", fx->port);
 	{
-		char *const argv[] = {
+		char *argv[16 + 2 * PGFX_CONF_MAX + 1] = {
 			postgres, "-D", data, "-k", fx->dir,
 			"-c", "listen_addresses=127.0.0.1",
 			"-p", port, "-c", "fsync=on",
@@ -222,7 +247,9 @@ pgfx_launch(struct pgfx *fx, char *why, size_t whysize)
 			 * flush made them durable rather than it. */
 			"-c", "wal_writer_delay=10000ms", NULL
 		};
+		char conf[1024];
 
+		pgfx_conf(argv, conf, sizeof(conf));
 		fx->pid = pgfx_spawn(fx->dir, uid, gid, log, argv);
 	}
 	if (fx->pid < 0) {

@@ -8,6 +8,8 @@
  * database postgres). As root, initdb and postgres (which refuse root)
  * run as the postgres user the package creates (else nobody), and the
  * directory is theirs; nothing from the build tree is needed.
+ * EVD_TEST_PG_CONF="name=value ..." adds settings (postgres -c, after
+ * the fixture's own: e.g. a benchmark's shared_buffers).
  * pgfx_stop() stops the server by its pid (SIGINT, a fast shutdown;
  * SIGKILL after 10 s), reaps it and removes the directory.
  *

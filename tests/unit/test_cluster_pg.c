@@ -205,6 +205,72 @@ test_node_ids_fresh(void **state)
 	node_close(&a);
 }
 
+/* evd's connections never JIT-compile (store_pg_setup): a fire batch's
+ * statements were compiled anew at each run, and the reap at each
+ * heartbeat, which cost the server more than the rows themselves. */
+static void
+test_sessions_without_jit(void **state)
+{
+	struct node a;
+	char v[64];
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	assert_int_equal(store_pg_test_sql(a.s, NULL, "SHOW jit", v,
+	                                   sizeof(v)), 0);
+	assert_string_equal(v, "off");
+	assert_int_equal(store_pg_test_sql(NULL, a.n, "SHOW jit", v,
+	                                   sizeof(v)), 0);
+	assert_string_equal(v, "off");
+	/* The node connection keeps its lock timeout beside it. */
+	assert_int_equal(store_pg_test_sql(NULL, a.n, "SHOW lock_timeout", v,
+	                                   sizeof(v)), 0);
+	assert_string_equal(v, "200ms");
+	node_close(&a);
+}
+
+/* Gathered fires are planned generically from the first batch on
+ * (store_pg_fb_generic): a custom plan hashed all of evd.timers for the
+ * retire. Counted by pg_prepared_statements (PostgreSQL 14 and later);
+ * the setting is the transaction's only: the server's after commit. */
+static void
+test_gathered_generic_plans(void **state)
+{
+	struct store_timer t = timer_at(1, 1);
+	struct node a;
+	char v[64];
+
+	(void)state;
+	node_open(&a, DEATH_NS);
+	assert_int_equal(store_pg_test_sql(a.s, NULL, "SELECT"
+	                                   " current_setting('server_version_num')",
+	                                   v, sizeof(v)), 0);
+	if (atoi(v) < 140000) {
+		node_close(&a);
+		skip();
+	}
+	assert_int_equal(B->begin(a.s), 0);
+	assert_int_equal(B->schedule(a.s, &t), 0);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_int_equal(B->begin(a.s), 0);
+	B->pipeline(a.s, true);
+	assert_int_equal(B->retire(a.s, 1, 0, NULL), 0);
+	B->pipeline(a.s, false);
+	assert_int_equal(B->commit(a.s), 0);
+	assert_sql("F", "SELECT state FROM evd.timers WHERE id = 1");
+	assert_int_equal(store_pg_test_sql(a.s, NULL, "SELECT generic_plans"
+	                                   " || '/' || custom_plans FROM"
+	                                   " pg_prepared_statements WHERE"
+	                                   " statement LIKE 'UPDATE evd.timers t"
+	                                   " SET state = ''F''%'", v,
+	                                   sizeof(v)), 0);
+	assert_string_equal(v, "1/0");
+	assert_int_equal(store_pg_test_sql(a.s, NULL, "SHOW plan_cache_mode", v,
+	                                   sizeof(v)), 0);
+	assert_string_equal(v, "auto");
+	node_close(&a);
+}
+
 /* A heartbeat says whether the row was fresh on arrival (the database's
  * clock): after a silence longer than D it was not, and the row is back. */
 static void
@@ -2484,6 +2550,8 @@ main(void)
 	    T(test_msg_counts_and_list),
 	    T(test_pipelined_fire_stale),
 	    T(test_pipelined_fire_rows),
+	    T(test_sessions_without_jit),
+	    T(test_gathered_generic_plans),
 	    T(test_gathered_schedules),
 	    T(test_msg_claim_fenced_ack),
 	    T(test_msg_claim_at_insert),
