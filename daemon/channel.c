@@ -2271,10 +2271,12 @@ channel_cluster_want_dead(const struct channel *ch)
 }
 
 /* Claims, in batch s, what the subscribers here want of every channel
- * (only NULL) or of the channels only[0..k) names. Returns how many it
- * claimed, or -errno (the batch is then failed). */
+ * (only NULL) or of the channels only[0..k) names; dead letters too
+ * unless live_only. Returns how many it claimed, or -errno (the batch
+ * is then failed). */
 static int
-channel_cluster_claim_in(struct store *s, const char *const *only, size_t k)
+channel_cluster_claim_in(struct store *s, const char *const *only, size_t k,
+                         bool live_only)
 {
 	const char **names = NULL;
 	uint32_t *limits = NULL, *dead = NULL;
@@ -2297,7 +2299,9 @@ channel_cluster_claim_in(struct store *s, const char *const *only, size_t k)
 			continue;
 		}
 		want = ch->nsubs > 0 ? channel_cluster_want(ch) : 0;
-		want_dead = ch->nsubs > 0 ? channel_cluster_want_dead(ch) : 0;
+		want_dead = ch->nsubs > 0 && !live_only
+		                    ? channel_cluster_want_dead(ch)
+		                    : 0;
 		if (want == 0 && want_dead == 0)
 			continue;
 		if (n == cap) {
@@ -2360,7 +2364,17 @@ channel_cluster_claim(void)
 	}
 	if ((r = channel_cluster_release(s)) < 0)
 		return r;
-	return channel_cluster_claim_in(s, NULL, 0);
+	return channel_cluster_claim_in(s, NULL, 0, false);
+}
+
+int
+channel_cluster_refill(void)
+{
+	struct store *s;
+
+	if (!chan.cluster || (s = batch_store()) == NULL)
+		return 0;
+	return channel_cluster_claim_in(s, NULL, 0, true);
 }
 
 int
@@ -2370,7 +2384,7 @@ channel_cluster_claim_named(const char *const *names, size_t n)
 
 	if (!chan.cluster || n == 0 || (s = batch_store()) == NULL)
 		return 0;
-	return channel_cluster_claim_in(s, names, n);
+	return channel_cluster_claim_in(s, names, n, false);
 }
 
 void

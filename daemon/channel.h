@@ -343,6 +343,10 @@ int channel_cluster_claim(void);
  * an evd_msg hint named; unknown names and channels without a
  * subscriber here are passed over): no re-read, no give-back. */
 int channel_cluster_claim_named(const char *const *names, size_t n);
+/* As channel_cluster_claim, for live messages only, of the channels
+ * whose subscribers here want more: acks left one low (no re-read, no
+ * give-back, no dead letters, which wait for the tick). */
+int channel_cluster_refill(void);
 /* Renews every claim held, in the batch; what was lost is dropped from
  * memory (a subscriber's ack of it is then NOT_FOUND). 0 or -errno. */
 int channel_cluster_renew(void);

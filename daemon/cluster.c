@@ -94,6 +94,8 @@ struct cl_ended {
 struct cl_claim {
 	uint64_t fence;
 	int64_t until_ns;  /* CLOCK_MONOTONIC: its lease ends, at the earliest */
+	int64_t renew_ns;  /* a renewal's until_ns, trusted once its batch
+	                    * commits (0: none pending) */
 	uint64_t epoch;    /* the lease epoch it was (re)claimed in */
 	bool lost;         /* a renewal found it gone: counted, never
 	                    * started, renewed nor retired */
@@ -108,12 +110,14 @@ static struct {
 	struct event *more_ev; /* claims again next turn (a full batch) */
 	struct event *msg_ev;  /* claims messages next turn (a hint) */
 	bool msg_all;          /* ... of every channel (hints were missed) */
+	bool msg_refill;       /* ... of low channels (channel_set_refill) */
 	int fd;                /* what read_ev watches (-1: none) */
 	int want;              /* for what (STORE_PG_WANT_*) */
 	int64_t death_ns, beat_ns, claim_ns;
 	int64_t sent_ns;       /* the heartbeat in flight: when sent */
 	int64_t busy_ns;       /* the statement in flight: when sent */
 	int64_t renewed_ns;    /* the last renewal pass */
+	bool renew_pending;    /* a renewal pass in the open batch */
 	int64_t polled_ns;     /* the last poll of waits (sched_poll_watched) */
 	int64_t margin_ns;     /* M (lease.h) */
 	bool live;             /* as last seen: for a release on becoming so */
@@ -483,6 +487,22 @@ void
 cluster_batch_end(bool committed)
 {
 	size_t i, n = cl.nsent;
+
+	/* Renewals are the gate's to trust once committed; a lost batch's
+	 * are done again at the next turn. */
+	if (cl.renew_pending) {
+		size_t it = 0;
+		struct cl_claim *c;
+
+		while ((c = idmap_next(cl.inflight, &it, NULL)) != NULL) {
+			if (c->renew_ns != 0 && committed)
+				c->until_ns = c->renew_ns;
+			c->renew_ns = 0;
+		}
+		if (!committed)
+			cl.renewed_ns = 0;
+		cl.renew_pending = false;
+	}
 
 	/* A lost batch's retires did not happen (a SIGSTOP inside it, the
 	 * server ending the idle transaction): tried again at the next
@@ -889,7 +909,10 @@ cluster_renew(struct store *s)
 	for (n = i, i = 0; i < n; i++) {
 		c = idmap_get(cl.inflight, rn[i].id);
 		if (rn[i].kept) {
-			c->until_ns = sent + rn[i].lease_left_ns;
+			/* The database keeps the longer lease only if this
+			 * batch commits (cluster_batch_end). */
+			c->renew_ns = sent + rn[i].lease_left_ns;
+			cl.renew_pending = true;
 			cl.st.renewed++;
 			continue;
 		}
@@ -960,15 +983,15 @@ cluster_claim_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Acks left a channel low (channel_set_refill): messages are claimed on
- * the next turn (many calls, one claim), for every channel whose
- * subscribers here want more; no hint names those channels. */
+/* Acks left a channel low (channel_set_refill): live messages are
+ * claimed on the next turn (many calls, one claim) for the channels
+ * whose subscribers here want more; no hint names those channels. */
 static void
 cluster_msg_soon(void)
 {
 	static const struct timeval zero = { 0, 0 };
 
-	cl.msg_all = true;
+	cl.msg_refill = true;
 	if (cl.msg_ev != NULL && !evtimer_pending(cl.msg_ev, NULL))
 		evtimer_add(cl.msg_ev, &zero);
 }
@@ -985,13 +1008,19 @@ cluster_msg_cb(evutil_socket_t fd, short what, void *arg)
 	bool all;
 	int n = 0;
 
+	if (!lease_live(cl.lease, cluster_now()) || cl.adopt)
+		return; /* what the hints named waits for a claim that runs */
 	k = store_pg_node_msg_take(cl.node, names, &all);
 	all = all || cl.msg_all;
 	cl.msg_all = false;
-	if (lease_live(cl.lease, cluster_now()) && !cl.adopt)
-		n = all ? channel_cluster_claim()
-		        : channel_cluster_claim_named(
-		              (const char *const *)names, k);
+	n = all ? channel_cluster_claim()
+	        : channel_cluster_claim_named((const char *const *)names, k);
+	if (!all && cl.msg_refill && n >= 0) {
+		int m = channel_cluster_refill();
+
+		n = m < 0 ? m : n + m;
+	}
+	cl.msg_refill = false;
 	for (i = 0; i < k; i++)
 		free(names[i]);
 	if (n > 0)
