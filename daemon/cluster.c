@@ -810,13 +810,14 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	char err[256];
 	uint64_t id;
 	bool taken;
+	uint64_t fence;
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
 	/* Whatever else came: timers other nodes cancelled. */
-	while (store_pg_node_notified(cl.node, &id, &taken) == 1) {
+	while (store_pg_node_notified(cl.node, &id, &taken, &fence) == 1) {
 		if (taken)
-			(void)sched_taken_elsewhere(id);
+			(void)sched_taken_elsewhere(id, fence);
 		else if (sched_cancelled_elsewhere(id))
 			cl.st.cancelled_elsewhere++;
 	}

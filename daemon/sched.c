@@ -1253,11 +1253,15 @@ sched_cancelled_elsewhere(uint64_t id)
 }
 
 bool
-sched_taken_elsewhere(uint64_t id)
+sched_taken_elsewhere(uint64_t id, uint64_t fence)
 {
 	struct timer *t;
 
 	if ((t = idtab_get(sched.by_id, id)) == NULL || !TIMER_DURABLE(t))
+		return false;
+	/* A late notice: this node took it back since, with a newer
+	 * fence (a rebuild dropped it, a pause here took it again). */
+	if (TC(t)->fence >= fence)
 		return false;
 	log_about(LOG_LEVEL_INFO, LOG_TIMER(t->id, t->uid),
 		  "timer %" PRIu64 " (uid %u): taken over by another node",

@@ -243,10 +243,12 @@ int sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
 int sched_take_stored(uint64_t id, uid_t asker, char *ret_holder,
                       size_t holder_size);
 /* Cluster mode: another node took over durable timer id, which this
- * node holds (sched_take_stored there): it goes from memory, the store
- * unchanged; its waiters here wait on, on the store (sched_watch_stored).
- * Returns whether it was held. */
-bool sched_taken_elsewhere(uint64_t id);
+ * node holds (sched_take_stored there) and now has fence: it goes from
+ * memory, the store unchanged, unless this node holds it with that
+ * fence or a newer one (the notice came late: this node took it back);
+ * its waiters here wait on, on the store (sched_watch_stored). Returns
+ * whether it was dropped. */
+bool sched_taken_elsewhere(uint64_t id, uint64_t fence);
 /* Cluster mode: another node cancelled durable timer id, which this
  * node holds: it goes, as a cancel would (its waiters hear so), the
  * store unchanged. Returns whether it was held. */

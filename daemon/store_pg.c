@@ -686,7 +686,7 @@ static const char *const store_pg_sql[ST_COUNT] = {
      * waiting for another batch's lock of it, becomes this node's
      * claim ($3, a lease of $4 us past its due instant), as ST_C_CLAIM
      * makes one; its former holder ($5; "" none, or this node) is
-     * told "t<id>" when the batch commits. */
+     * told "t<id>:<new fence>" when the batch commits. */
     [ST_C_TAKE_ANY] = "WITH u AS (UPDATE evd.timers t SET state = 'C',"
 		      " claim_node = $3::text, fence = t.fence + 1,"
 		      " attempts = t.attempts + 1, vis_at = "
@@ -697,7 +697,7 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		      " $1::int8 FOR UPDATE SKIP LOCKED)"
 		      " RETURNING " TIMER_COLS ", " LEASE_LEFT "),"
 		      " n AS (SELECT pg_notify('evd_node_' || $5::text,"
-		      " 't' || $1::int8::text) FROM u"
+		      " 't' || u.id::text || ':' || u.fence::text) FROM u"
 		      " WHERE $5::text NOT IN ('', $3::text))"
 		      " SELECT u.*, (SELECT count(*) FROM n) FROM u",
     /* runs_since: the runs of $1 after their bases $2, at most $3 of
@@ -4713,7 +4713,7 @@ struct store_pg_node {
 	char lock_timeout[48];
 	/* Timers other nodes cancelled (NOTIFY evd_node_<id>, cancel_any),
 	 * not yet taken by store_pg_node_notified: v[head..n). */
-	uint64_t *notified;
+	struct store_pg_notice *notified;
 	size_t nnotified, headnotified, capnotified;
 	bool msg_hint;   /* an evd_msg notification came (store.h) */
 	/* The distinct channels they named, not yet taken
@@ -4934,7 +4934,12 @@ store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 	return 0;
 }
 
-#define NOTIFIED_TAKEN (UINT64_C(1) << 63)
+/* A timer another node cancelled, or took over with a new fence. */
+struct store_pg_notice {
+	uint64_t id, fence;
+	bool taken;
+};
+
 /* Keeps channel name (an evd_msg payload) among n's hints, once. */
 static void
 store_pg_node_hint(struct store_pg_node *n, const char *name)
@@ -4975,7 +4980,7 @@ store_pg_node_collect(struct store_pg_node *n)
 
 	while ((nt = PQnotifies(n->conn)) != NULL) {
 		char *end;
-		unsigned long long id;
+		unsigned long long id, fence;
 		bool taken;
 
 		/* evd_msg's payload is a channel name, which may well be a
@@ -4986,21 +4991,27 @@ store_pg_node_collect(struct store_pg_node *n)
 			PQfreemem(nt);
 			continue;
 		}
-		/* "t<id>": taken over (take_any), kept with the top bit
-		 * set (ids are int8: never negative); "<id>": cancelled. */
+		/* "t<id>:<fence>": taken over (take_any) with that fence;
+		 * "<id>": cancelled. */
 		taken = nt->extra[0] == 't';
 		id = strtoull(nt->extra + taken, &end, 10);
+		fence = 0;
+		if (taken && *end == ':') {
+			const char *f = end + 1;
+
+			fence = strtoull(f, &end, 10);
+			if (end == f)
+				end = (char *)"x"; /* malformed */
+		}
 		if (end != nt->extra + taken && *end == '\0' && id != 0 &&
-		    id <= INT64_MAX) {
-			if (taken)
-				id |= NOTIFIED_TAKEN;
+		    id <= INT64_MAX && (!taken || fence != 0)) {
 			if (n->headnotified == n->nnotified)
 				n->headnotified = n->nnotified = 0;
 			if (n->nnotified == n->capnotified) {
 				size_t cap = n->capnotified ? 2 * n->capnotified
 				                            : 64;
-				uint64_t *v = reallocarray(n->notified, cap,
-				                           sizeof(*v));
+				struct store_pg_notice *v = reallocarray(
+				    n->notified, cap, sizeof(*v));
 
 				if (v != NULL) {
 					n->notified = v;
@@ -5008,7 +5019,9 @@ store_pg_node_collect(struct store_pg_node *n)
 				}
 			}
 			if (n->nnotified < n->capnotified)
-				n->notified[n->nnotified++] = id;
+				n->notified[n->nnotified++] =
+				    (struct store_pg_notice){ id, fence,
+				                              taken };
 		}
 		PQfreemem(nt);
 	}
@@ -5016,15 +5029,16 @@ store_pg_node_collect(struct store_pg_node *n)
 
 int
 store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
-                       bool *ret_taken)
+                       bool *ret_taken, uint64_t *ret_fence)
 {
-	uint64_t v;
+	struct store_pg_notice v;
 
 	if (n->headnotified == n->nnotified)
 		return 0;
 	v = n->notified[n->headnotified++];
-	*ret_taken = (v & NOTIFIED_TAKEN) != 0;
-	*ret_id = v & ~NOTIFIED_TAKEN;
+	*ret_taken = v.taken;
+	*ret_id = v.id;
+	*ret_fence = v.fence;
 	return 1;
 }
 

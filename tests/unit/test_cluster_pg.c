@@ -741,10 +741,12 @@ cancel_any(struct node *nd, uint64_t id, struct judge *j, char *holder,
 /* What the node connection was told, after waiting up to 5 s for it
  * (nothing else in flight). */
 static int
-node_notified_taken(struct node *nd, uint64_t *ids, bool *taken, int max)
+node_notified_taken(struct node *nd, uint64_t *ids, bool *taken,
+                    uint64_t *fences, int max)
 {
 	struct store_pg_node_beat b;
 	char err[256];
+	uint64_t fc;
 	bool tk;
 	int n = 0;
 
@@ -755,9 +757,11 @@ node_notified_taken(struct node *nd, uint64_t *ids, bool *taken, int max)
 			assert_true(store_pg_node_read(nd->n, &b, err,
 			                               sizeof(err)) >= 0);
 		while (n < max &&
-		       store_pg_node_notified(nd->n, &ids[n], &tk) == 1) {
+		       store_pg_node_notified(nd->n, &ids[n], &tk, &fc) == 1) {
 			if (taken != NULL)
 				taken[n] = tk;
+			if (fences != NULL)
+				fences[n] = fc;
 			n++;
 		}
 	}
@@ -772,7 +776,7 @@ node_notified(struct node *nd, uint64_t *ids, int max)
 	int n, i;
 
 	assert_true(max <= 16);
-	n = node_notified_taken(nd, ids, taken, max);
+	n = node_notified_taken(nd, ids, taken, NULL, max);
 	for (i = 0; i < n; i++)
 		assert_false(taken[i]);
 	return n;
@@ -1091,7 +1095,7 @@ test_take_any(void **state)
 	struct judge j = { .asker = 1000 };
 	struct node a, b;
 	char holder[32], want[64];
-	uint64_t ids[4];
+	uint64_t ids[4], fences[4];
 	bool taken[4];
 	struct got g;
 	int i;
@@ -1122,9 +1126,10 @@ test_take_any(void **state)
 	snprintf(want, sizeof(want), "C1%s", store_pg_node_id(b.n));
 	assert_sql(want, "SELECT state::text || fence || claim_node"
 	                 " FROM evd.timers WHERE id = 1");
-	assert_int_equal(node_notified_taken(&a, ids, taken, 4), 1);
+	assert_int_equal(node_notified_taken(&a, ids, taken, fences, 4), 1);
 	assert_int_equal(ids[0], 1);
 	assert_true(taken[0]);
+	assert_int_equal(fences[0], 1); /* the take's fence: later ones win */
 	assert_int_equal(retire(&a, 1, 0), -ESTALE);
 	/* Pending: b's, nobody to tell. */
 	assert_int_equal(take_any(&b, 2, &j, &g, holder, sizeof(holder)), 0);

@@ -949,6 +949,25 @@ test_cluster_exec_at_least_once(void **state)
 	assert_int_equal(cfake.nlost, 0);
 }
 
+/* Another node took a timer over (NOTIFY "t<id>:<fence>"): it goes
+ * from memory, unless this node holds it with that fence or a newer one
+ * (a late notice: this node took it back meanwhile, after a rebuild). */
+static void
+test_cluster_taken_late_notice(void **state)
+{
+	struct timer *t;
+	uint64_t id;
+
+	(void)state;
+	t = add_durable("ch", NULL, 0);
+	id = sched_timer_id(t);
+	assert_false(sched_taken_elsewhere(id, 0));
+	assert_ptr_equal(sched_lookup(id, UID), t);
+	assert_true(sched_taken_elsewhere(id, 1));
+	assert_null(sched_lookup(id, UID));
+	assert_false(sched_taken_elsewhere(id, 2)); /* no longer held */
+}
+
 /* A one-shot exec timer whose hook does not start (its failed run is
  * recorded) is retired at once: nothing will end it, and a claim kept
  * for a hook that never runs would be renewed for ever. */
@@ -1073,6 +1092,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_cluster_exec_claim_taken,
 					    setup_cluster, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_reload_skips_running,
+					    setup_cluster, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_taken_late_notice,
 					    setup_cluster, teardown),
 	};
 
