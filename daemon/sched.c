@@ -1035,7 +1035,14 @@ sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
 				run.timer_id = pg.v[i].id;
 				run.due_rt_ns = pg.v[i].due_rt_ns;
 				run.outcome = EVD_RUN_CANCELLED;
-				if ((r = be->run_append(s, &run)) < 0) {
+				/* Gathered (one statement a page), not a round
+				 * trip each on the loop. */
+				if (be->pipeline != NULL)
+					be->pipeline(s, true);
+				r = be->run_append(s, &run);
+				if (be->pipeline != NULL)
+					be->pipeline(s, false);
+				if (r < 0) {
 					batch_fail(r);
 					r = -EIO;
 					goto out;
