@@ -811,13 +811,15 @@ cluster_read_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t id;
 	bool taken;
 	uint64_t fence;
+	int64_t seq;
 	int r;
 
 	r = store_pg_node_read(cl.node, &b, err, sizeof(err));
 	/* Whatever else came: timers other nodes cancelled. */
-	while (store_pg_node_notified(cl.node, &id, &taken, &fence) == 1) {
+	while (store_pg_node_notified(cl.node, &id, &taken, &fence, &seq) ==
+	       1) {
 		if (taken)
-			(void)sched_taken_elsewhere(id, fence);
+			(void)sched_taken_elsewhere(id, fence, seq);
 		else if (sched_cancelled_elsewhere(id))
 			cl.st.cancelled_elsewhere++;
 	}

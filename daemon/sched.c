@@ -1133,13 +1133,27 @@ sched_base_cb(const struct store_run *r, int64_t seq, bool retrying,
 	return 0;
 }
 
+static int sched_watch_stored_base(uint64_t id, int64_t base);
+
 int
 sched_watch_stored(uint64_t id)
+{
+	return sched_watch_stored_base(id, -1);
+}
+
+int
+sched_watch_stored_from(uint64_t id, int64_t seq)
+{
+	return sched_watch_stored_base(id, seq);
+}
+
+/* base < 0: the newest run now is the base. */
+static int
+sched_watch_stored_base(uint64_t id, int64_t base)
 {
 	const struct store_backend *be = batch_backend();
 	struct sched_watch *w;
 	struct store *s;
-	int64_t base = 0;
 
 	if (sched.cluster == NULL || be == NULL || be->runs_newest == NULL)
 		return -ENOENT;
@@ -1150,7 +1164,8 @@ sched_watch_stored(uint64_t id)
 	if (idmap_get(sched_watched, id) != NULL)
 		return 0; /* its first waiter's base holds */
 	/* Unreadable: no base to tell a newer run by, no wait. */
-	if (be->runs_newest(s, &id, 1, sched_base_cb, &base) < 0)
+	if (base < 0 &&
+	    (base = 0, be->runs_newest(s, &id, 1, sched_base_cb, &base) < 0))
 		return -EAGAIN;
 	if ((w = calloc(1, sizeof *w)) == NULL)
 		return -ENOMEM;
@@ -1260,7 +1275,7 @@ sched_cancelled_elsewhere(uint64_t id)
 }
 
 bool
-sched_taken_elsewhere(uint64_t id, uint64_t fence)
+sched_taken_elsewhere(uint64_t id, uint64_t fence, int64_t seq)
 {
 	struct timer *t;
 
@@ -1278,7 +1293,7 @@ sched_taken_elsewhere(uint64_t id, uint64_t fence)
 	/* Its runs are written elsewhere now: waiters here read them. A
 	 * wait that cannot be watched (out of memory, the store out of
 	 * reach) hears of it at its timeout. */
-	if (deliver_waited(id) && sched_watch_stored(id) < 0)
+	if (deliver_waited(id) && sched_watch_stored_from(id, seq) < 0)
 		log_about(LOG_LEVEL_WARNING, LOG_TIMER_NOUID(id),
 			  "timer %" PRIu64 ": its waiters here cannot follow "
 			  "it to the node that took it over", id);

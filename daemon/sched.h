@@ -246,9 +246,10 @@ int sched_take_stored(uint64_t id, uid_t asker, char *ret_holder,
  * node holds (sched_take_stored there) and now has fence: it goes from
  * memory, the store unchanged, unless this node holds it with that
  * fence or a newer one (the notice came late: this node took it back);
- * its waiters here wait on, on the store (sched_watch_stored). Returns
- * whether it was dropped. */
-bool sched_taken_elsewhere(uint64_t id, uint64_t fence);
+ * its waiters here wait on, on the store, for runs after seq (the newest
+ * before the take: the taker's first fire may have committed with the
+ * take). Returns whether it was dropped. */
+bool sched_taken_elsewhere(uint64_t id, uint64_t fence, int64_t seq);
 /* Cluster mode: another node cancelled durable timer id, which this
  * node holds: it goes, as a cancel would (its waiters hear so), the
  * store unchanged. Returns whether it was held. */
@@ -263,6 +264,9 @@ bool sched_cancelled_elsewhere(uint64_t id);
  * no waiter calls sched_unwatch_stored.
  */
 int sched_watch_stored(uint64_t id);
+/* As sched_watch_stored, for runs after seq rather than after the
+ * newest one now (a take-over notice says which was newest before). */
+int sched_watch_stored_from(uint64_t id, int64_t seq);
 /* Forgets id's watch unless someone waits on it. */
 void sched_unwatch_stored(uint64_t id);
 /* Reads, in one statement, the runs since the last poll of at most 64

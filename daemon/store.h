@@ -683,12 +683,14 @@ size_t store_pg_node_msg_take(struct store_pg_node *n, char **ret,
 int store_pg_node_reap(struct store_pg_node *n, int64_t death_ns);
 /* A timer this node held that another node cancelled (cancel_any,
  * cancel_matching) or took over (take_any: *ret_taken, with the claim's
- * new fence in *ret_fence), as the database told this connection: 1 and
+ * new fence in *ret_fence and the seq of its newest run before the take
+ * in *ret_seq), as the database told this connection: 1 and
  * *ret_id for each, oldest first, then 0. Collected by read (and open);
  * a notice sent while the connection was down is lost (the timer's
  * fenced retire then fails). */
 int store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
-                           bool *ret_taken, uint64_t *ret_fence);
+                           bool *ret_taken, uint64_t *ret_fence,
+                           int64_t *ret_seq);
 /* At a clean stop (blocking): this node's claims become pending again
  * at their due instant, with a new fence, and its row goes. */
 int store_pg_node_leave(struct store_pg_node *n, char *err, size_t errsize);

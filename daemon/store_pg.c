@@ -686,7 +686,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
      * waiting for another batch's lock of it, becomes this node's
      * claim ($3, a lease of $4 us past its due instant), as ST_C_CLAIM
      * makes one; its former holder ($5; "" none, or this node) is
-     * told "t<id>:<new fence>" when the batch commits. */
+     * told "t<id>:<new fence>:<newest run seq before the take>" when
+     * the batch commits (its waiters watch for later runs: a trigger's
+     * fire, in the same batch, is one). */
     [ST_C_TAKE_ANY] = "WITH u AS (UPDATE evd.timers t SET state = 'C',"
 		      " claim_node = $3::text, fence = t.fence + 1,"
 		      " attempts = t.attempts + 1, vis_at = "
@@ -697,7 +699,9 @@ static const char *const store_pg_sql[ST_COUNT] = {
 		      " $1::int8 FOR UPDATE SKIP LOCKED)"
 		      " RETURNING " TIMER_COLS ", " LEASE_LEFT "),"
 		      " n AS (SELECT pg_notify('evd_node_' || $5::text,"
-		      " 't' || u.id::text || ':' || u.fence::text) FROM u"
+		      " 't' || u.id::text || ':' || u.fence::text || ':' ||"
+		      " (SELECT coalesce(max(r.seq), 0) FROM evd.runs r"
+		      " WHERE r.timer_id = u.id)::text) FROM u"
 		      " WHERE $5::text NOT IN ('', $3::text))"
 		      " SELECT u.*, (SELECT count(*) FROM n) FROM u",
     /* runs_since: the runs of $1 after their bases $2, at most $3 of
@@ -4937,6 +4941,7 @@ store_pg_node_listen(struct store_pg_node *n, char *err, size_t errsize)
 /* A timer another node cancelled, or took over with a new fence. */
 struct store_pg_notice {
 	uint64_t id, fence;
+	int64_t seq;
 	bool taken;
 };
 
@@ -4980,7 +4985,7 @@ store_pg_node_collect(struct store_pg_node *n)
 
 	while ((nt = PQnotifies(n->conn)) != NULL) {
 		char *end;
-		unsigned long long id, fence;
+		unsigned long long id, fence, seq;
 		bool taken;
 
 		/* evd_msg's payload is a channel name, which may well be a
@@ -4995,13 +5000,19 @@ store_pg_node_collect(struct store_pg_node *n)
 		 * "<id>": cancelled. */
 		taken = nt->extra[0] == 't';
 		id = strtoull(nt->extra + taken, &end, 10);
-		fence = 0;
+		fence = seq = 0;
 		if (taken && *end == ':') {
 			const char *f = end + 1;
 
 			fence = strtoull(f, &end, 10);
-			if (end == f)
+			if (end == f || *end != ':') {
 				end = (char *)"x"; /* malformed */
+			} else {
+				f = end + 1;
+				seq = strtoull(f, &end, 10);
+				if (end == f || seq > INT64_MAX)
+					end = (char *)"x";
+			}
 		}
 		if (end != nt->extra + taken && *end == '\0' && id != 0 &&
 		    id <= INT64_MAX && (!taken || fence != 0)) {
@@ -5021,6 +5032,7 @@ store_pg_node_collect(struct store_pg_node *n)
 			if (n->nnotified < n->capnotified)
 				n->notified[n->nnotified++] =
 				    (struct store_pg_notice){ id, fence,
+				                              (int64_t)seq,
 				                              taken };
 		}
 		PQfreemem(nt);
@@ -5029,7 +5041,8 @@ store_pg_node_collect(struct store_pg_node *n)
 
 int
 store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
-                       bool *ret_taken, uint64_t *ret_fence)
+                       bool *ret_taken, uint64_t *ret_fence,
+                       int64_t *ret_seq)
 {
 	struct store_pg_notice v;
 
@@ -5039,6 +5052,7 @@ store_pg_node_notified(struct store_pg_node *n, uint64_t *ret_id,
 	*ret_taken = v.taken;
 	*ret_id = v.id;
 	*ret_fence = v.fence;
+	*ret_seq = v.seq;
 	return 1;
 }
 

@@ -175,6 +175,19 @@ check "node 1's get says paused" grep -q '"state":"paused"' "$dir/gp"
 ctl 3 resume "$pr" >"$dir/r" 2>&1
 check "node 3 resumes it" \
 	test "$(sql "SELECT paused::text || claim_node FROM evd.timers WHERE id = $pr")" = "false$(node_id 3)"
+# A Wait on node 1 for a timer node 1 holds ends when node 2 triggers it:
+# the take and the fire commit together, and node 1 watches the runs
+# after the newest before the take (the notice says which).
+wt=$(echo "later 3600s --channel ctl --payload wt" | ctl 1 batch)
+check "a timer held by node 1 to wait on" \
+	test "$(holder_of "$wt")" = "$(node_id 1)"
+timeout 20 "$EVCTL" --socket "$(sock 1)" wait "$wt" >"$dir/wt" 2>&1 &
+wpid=$!
+sleep 0.5 # the wait is registered (not visible from outside)
+ctl 2 trigger "$wt" >"$dir/twt" 2>&1
+check "node 2 triggers it" grep -q "^$wt " "$dir/twt"
+wait "$wpid"
+check "the wait on node 1 ends with the fire" grep -q "queued" "$dir/wt"
 # Held by no node (its holder's claim handed back), triggered through
 # another: fired once, there.
 tr=$(echo "later 3600s --channel ctl --payload tr" | ctl 2 batch)

@@ -747,6 +747,7 @@ node_notified_taken(struct node *nd, uint64_t *ids, bool *taken,
 	struct store_pg_node_beat b;
 	char err[256];
 	uint64_t fc;
+	int64_t sq;
 	bool tk;
 	int n = 0;
 
@@ -757,7 +758,7 @@ node_notified_taken(struct node *nd, uint64_t *ids, bool *taken,
 			assert_true(store_pg_node_read(nd->n, &b, err,
 			                               sizeof(err)) >= 0);
 		while (n < max &&
-		       store_pg_node_notified(nd->n, &ids[n], &tk, &fc) == 1) {
+		       store_pg_node_notified(nd->n, &ids[n], &tk, &fc, &sq) == 1) {
 			if (taken != NULL)
 				taken[n] = tk;
 			if (fences != NULL)

@@ -961,11 +961,11 @@ test_cluster_taken_late_notice(void **state)
 	(void)state;
 	t = add_durable("ch", NULL, 0);
 	id = sched_timer_id(t);
-	assert_false(sched_taken_elsewhere(id, 0));
+	assert_false(sched_taken_elsewhere(id, 0, 0));
 	assert_ptr_equal(sched_lookup(id, UID), t);
-	assert_true(sched_taken_elsewhere(id, 1));
+	assert_true(sched_taken_elsewhere(id, 1, 0));
 	assert_null(sched_lookup(id, UID));
-	assert_false(sched_taken_elsewhere(id, 2)); /* no longer held */
+	assert_false(sched_taken_elsewhere(id, 2, 0)); /* no longer held */
 }
 
 /* A one-shot exec timer whose hook does not start (its failed run is
