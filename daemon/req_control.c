@@ -42,6 +42,11 @@ req_control_take(struct req_ctx *ctx, uint64_t id, struct timer **ret)
 		                "hook was started%s%s",
 		                id, holder[0] != '\0' ? " on node " : "",
 		                holder);
+	if (r == -EINPROGRESS)
+		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		                "timer %" PRIu64 ": its hook is running%s%s, which "
+		                "keeps the timer until it ended; try again then",
+		                id, holder[0] != '\0' ? " on node " : "", holder);
 	if (r == -EBUSY)
 		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
 		                "timer %" PRIu64 " changed, or was being written "

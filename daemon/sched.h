@@ -236,7 +236,9 @@ int sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
  * commits, drops it (sched_taken_elsewhere). Returns 0 (ret_holder: the
  * node that held it, "" if none), -ENOENT (none waits that asker may
  * see; always outside cluster mode), -EALREADY (a one-shot exec timer
- * whose hook was started: it stays where it is), -EBUSY (it kept
+ * whose hook was started: it stays where it is), -EINPROGRESS (a
+ * repeating exec timer whose hook runs: its holder keeps it, and its
+ * overlap policy, until the hook ended), -EBUSY (it kept
  * changing, or was locked by another node's batch: try again), -EAGAIN
  * or -EIO (the store).
  */

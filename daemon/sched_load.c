@@ -478,7 +478,7 @@ sched_take_stored(uint64_t id, uid_t asker, char *ret_holder,
 	ld.sent_ns = clock_now_ns(EVD_CLOCK_MONOTONIC);
 	r = be->take_any(s, id, sched_may_take_cb, &asker, sched_load_cb, &ld,
 	                 ret_holder, holder_size);
-	if (r == -ENOENT || r == -EALREADY) {
+	if (r == -ENOENT || r == -EALREADY || r == -EINPROGRESS) {
 		free(ld.writes);
 		return r;
 	}

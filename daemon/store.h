@@ -477,7 +477,9 @@ struct store_backend {
 	 * "taken", not cancelled) once the batch commits. holder as in
 	 * cancel_any. -ENOENT if no timer with that id waits; -EALREADY
 	 * when a one-shot exec timer's hook was started and has not ended
-	 * (it stays where it is); -EAGAIN if the row kept changing or was
+	 * (it stays where it is); -EINPROGRESS when a repeating exec
+	 * timer's hook runs (its holder keeps it, and its overlap policy,
+	 * until the hook ended); -EAGAIN if the row kept changing or was
 	 * locked by another batch each time it was looked at.
 	 */
 	int (*take_any)(struct store *s, uint64_t id, store_timer_cb may,

@@ -611,6 +611,8 @@ static const char *const store_pg_sql[ST_COUNT] = {
     [ST_C_PEEK] = "SELECT " TIMER_COLS ", xmin::text::int8,"
 		  " coalesce(claim_node, ''), coalesce((SELECT"
 		  " r.fire_id = t.id AND r.outcome = $2::int4 FROM evd.runs r"
+		  " WHERE r.timer_id = t.id ORDER BY r.seq DESC LIMIT 1), false),"
+		  " coalesce((SELECT r.outcome = $2::int4 FROM evd.runs r"
 		  " WHERE r.timer_id = t.id ORDER BY r.seq DESC LIMIT 1), false)"
 		  " FROM evd.timers t WHERE t.id = $1::int8"
 		  " AND t.state IN ('P', 'C')",
@@ -3496,7 +3498,7 @@ store_pg_take_any(struct store *s, uint64_t id, store_timer_cb may,
 	char node[32], xmin[24];
 	struct store_timer t;
 	PGresult *res;
-	bool started;
+	bool started, running;
 	int r, try;
 
 	if (s->node[0] == '\0') {
@@ -3521,6 +3523,7 @@ store_pg_take_any(struct store *s, uint64_t id, store_timer_cb may,
 		         store_pg_int(res, 0, 23));
 		snprintf(node, sizeof(node), "%s", PQgetvalue(res, 0, 24));
 		started = PQgetvalue(res, 0, 25)[0] != 0;
+		running = PQgetvalue(res, 0, 26)[0] != 0;
 		r = may(&t, may_arg);
 		PQclear(res);
 		if (r < 0)
@@ -3531,6 +3534,14 @@ store_pg_take_any(struct store *s, uint64_t id, store_timer_cb may,
 			store_pg_seterr(s, "timer %" PRIu64 " fired; its hook "
 			                "was started", id);
 			return -EALREADY;
+		}
+		/* A repeating timer's hook runs on its holder, which keeps
+		 * its overlap policy: taken now, its next fire here would
+		 * not know of that run. */
+		if (running) {
+			store_pg_seterr(s, "timer %" PRIu64 ": its hook is "
+			                "running", id);
+			return -EINPROGRESS;
 		}
 		store_pg_p_i64(&q, (int64_t)id);
 		store_pg_p_text(&q, xmin);

@@ -1164,6 +1164,22 @@ test_take_any(void **state)
 	assert_int_equal(take_any(&b, 6, &j, &g, holder, sizeof(holder)), 0);
 	assert_int_equal(g.n, 1);
 	assert_true(g.lease_left_ns[0] == INT64_MAX);
+	/* A hook of b's (a repeating timer's fire: its own fire id) runs:
+	 * b keeps the timer, and its overlap policy, until it ended. */
+	{
+		struct store_run run;
+
+		memset(&run, 0, sizeof(run));
+		run.timer_id = 6;
+		run.fire_id = 7777;
+		run.outcome = EVD_RUN_EXEC_STARTED;
+		assert_int_equal(B->begin(b.s), 0);
+		assert_int_equal(B->run_append(b.s, &run), 0);
+		assert_int_equal(B->commit(b.s), 0);
+	}
+	assert_int_equal(take_any(&a, 6, &j, &g, holder, sizeof(holder)),
+	                 -EINPROGRESS);
+	assert_string_equal(holder, store_pg_node_id(b.n));
 	/* Unknown, and ended. */
 	assert_int_equal(take_any(&b, 99, &j, &g, holder, sizeof(holder)),
 	                 -ENOENT);
