@@ -4834,6 +4834,22 @@ static const char store_pg_node_reap_sql[] =
     " AND (SELECT count(*) FROM evd.messages m WHERE"
     " m.consumer = d.node) ="
     " (SELECT count(*) FROM xm WHERE xm.consumer = d.node)"
+    " RETURNING n.node),"
+    /* A node gone for good leaves its message count rows (slots,
+     * msg_counts): folded into the shared slot, so that the table does
+     * not grow by a slot per node start. A row a stalled transaction of
+     * it still holds is skipped, not waited for, and stays: the sums
+     * are right either way. */
+    " mcx AS (SELECT channel, owner, slot FROM evd.msg_counts"
+    " WHERE slot IN (SELECT node FROM d) FOR UPDATE SKIP LOCKED),"
+    " mc AS (DELETE FROM evd.msg_counts c USING mcx"
+    " WHERE c.channel = mcx.channel AND c.owner = mcx.owner"
+    " AND c.slot = mcx.slot AND c.slot IN (SELECT node FROM dead)"
+    " RETURNING c.channel, c.owner, c.n),"
+    " mf AS (INSERT INTO evd.msg_counts AS c (channel, owner, slot, n)"
+    " SELECT channel, owner, '', sum(n) FROM mc GROUP BY channel, owner"
+    " ORDER BY channel, owner"
+    " ON CONFLICT (channel, owner, slot) DO UPDATE SET n = c.n + excluded.n"
     " RETURNING 1)"
     " SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM r),"
     " (SELECT count(*) FROM rm), (SELECT count(*) FROM nm),"

@@ -2246,6 +2246,40 @@ test_msg_counts_across_nodes(void **state)
 	node_close(&a);
 }
 
+/* A dead node's count rows are folded into the shared slot when it is
+ * reaped: the sums stay, its slot goes (node ids are never reused, so
+ * slots would otherwise pile up by one per node start). */
+static void
+test_reap_folds_counts(void **state)
+{
+	struct store_pg_node_beat bt;
+	struct counts c;
+	struct node a, b;
+	char sql[160];
+
+	(void)state;
+	node_open(&a, INT64_C(30) * 1000000000);
+	node_open(&b, INT64_C(30) * 1000000000);
+	enqueue(&a, 601, "1:q", false);
+	enqueue(&a, 602, "1:q", false);
+	enqueue(&b, 603, "1:q", false);
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:3\n");
+	snprintf(sql, sizeof(sql), "UPDATE evd.nodes SET last_seen = now() -"
+	         " interval '1 min' WHERE node = '%s'", store_pg_node_id(a.n));
+	assert_int_equal(pgfx_sql(&pg, "postgres", sql), 0);
+	assert_int_equal(store_pg_node_reap(b.n, DEATH_NS), 0);
+	assert_int_equal(node_wait(&b, &bt), 1);
+	assert_int_equal(bt.reaped_nodes, 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM evd.msg_counts"
+	         " WHERE slot = '%s'", store_pg_node_id(a.n));
+	assert_sql("0", sql);
+	assert_sql("2", "SELECT n FROM evd.msg_counts WHERE slot = ''"
+	                " AND channel = '1:q'");
+	assert_string_equal(msg_counts(&b, &c), "1:q:1000:3\n");
+	node_close(&b);
+	node_close(&a);
+}
+
 /* A schema upgrade waits for a stopped cluster: with another node seen
  * in the last minute, a store that needs a newer schema refuses to open
  * (saying so) and changes nothing; its own node's row is not counted
@@ -2594,6 +2628,7 @@ main(void)
 	    T(test_msg_renew_many),
 	    T(test_msg_hints_name_channels),
 	    T(test_reap_ends_listener),
+	    T(test_reap_folds_counts),
 #undef T
 	};
 	char why[512];
