@@ -838,8 +838,10 @@ static const char *const store_pg_sql[ST_COUNT] = {
     /* ST_C_UPDATE_MSG for deliveries ($1 fire ids, $2 fences, $3 their
      * attempts, $4 the node): live messages whose claim lasts; the fire
      * ids returned may be sent. */
-    [ST_C_MSG_DELIVER_MANY] = "UPDATE evd.messages m SET attempts = u.att,"
-			      " dead = false FROM unnest($1::int8[],"
+    /* Deadness is not a delivery's to write: a message dead-lettered
+     * earlier in the same turn (a synchronous update) stays dead. */
+    [ST_C_MSG_DELIVER_MANY] = "UPDATE evd.messages m SET attempts = u.att"
+			      " FROM unnest($1::int8[],"
 			      " $2::int8[], $3::int8[]) AS u(ufid, ufence, att)"
 			      " WHERE m.fire_id = u.ufid AND m.fence = u.ufence"
 			      " AND m.consumer = $4"
