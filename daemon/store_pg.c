@@ -723,12 +723,13 @@ static const char *const store_pg_sql[ST_COUNT] = {
 			" ORDER BY x.seq LIMIT $3::int8) r"
 			" ORDER BY r.timer_id, r.seq",
     /* msg_channel_counts: live and dead messages of each channel of $1, of
-     * every node, in $1's order. */
-    [ST_C_MSG_CHANNEL_COUNTS] = "SELECT (SELECT count(*) FROM evd.messages m"
-			" WHERE m.channel = w.ch AND NOT m.dead),"
-			" (SELECT count(*) FROM evd.messages m"
-			" WHERE m.channel = w.ch AND m.dead)"
-			" FROM unnest($1::text[]) WITH ORDINALITY AS w(ch, o)"
+     * every node, in $1's order: the total from msg_counts (no row of
+     * evd.messages read), the dead ones from their partial index. */
+    [ST_C_MSG_CHANNEL_COUNTS] = "SELECT greatest((SELECT coalesce(sum(c.n), 0)"
+			" FROM evd.msg_counts c WHERE c.channel = w.ch) - d.n, 0)::int8,"
+			" d.n FROM unnest($1::text[]) WITH ORDINALITY AS w(ch, o)"
+			" CROSS JOIN LATERAL (SELECT count(*) AS n FROM"
+			" evd.messages m WHERE m.channel = w.ch AND m.dead) d"
 			" ORDER BY w.o",
     /* msg_list: $1's messages, dead or not ($2), of $3 (< 0: every
      * owner's), after fire id $4, at most $5, of every node. */
