@@ -3408,6 +3408,45 @@ store_pg_cancel_claim(struct store *s, uint64_t id, uint64_t fence,
 	return r;
 }
 
+/*
+ * The row version of waiting timer id that a cancel or a take acts on
+ * (ST_C_PEEK), judged by may: its xmin and holder ("" none) into
+ * xmin[24] and node[32], whether a one-shot's hook was started
+ * (*ret_started) and whether any hook of it runs (*ret_running, if not
+ * NULL). Writes nothing, but in the batch: the update after it is the
+ * batch's, and a row its earlier writes changed is seen as they left
+ * it. 0, -ENOENT (none waits), may's error, or the store's.
+ */
+static int
+store_pg_peek(struct store *s, uint64_t id, store_timer_cb may, void *arg,
+              char *xmin, char *node, bool *ret_started, bool *ret_running,
+              const char *what)
+{
+	struct store_pg_params p = { .n = 0 };
+	struct store_timer t;
+	PGresult *res;
+	int r;
+
+	store_pg_p_i64(&p, (int64_t)id);
+	store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
+	if ((r = store_pg_run(s, ST_C_PEEK, &p, false, &res, what)) < 0)
+		return r;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		store_pg_seterr(s, "%s: no timer %" PRIu64 " waits", what, id);
+		return -ENOENT;
+	}
+	store_pg_row_timer(s, res, 0, &t);
+	snprintf(xmin, 24, "%" PRId64, store_pg_int(res, 0, 23));
+	snprintf(node, 32, "%s", PQgetvalue(res, 0, 24));
+	*ret_started = PQgetvalue(res, 0, 25)[0] != 0;
+	if (ret_running != NULL)
+		*ret_running = PQgetvalue(res, 0, 26)[0] != 0;
+	r = may(&t, arg);
+	PQclear(res);
+	return r < 0 ? r : 0;
+}
+
 /* cancel_any tries this many row versions before it gives up. */
 #define CANCEL_ANY_TRIES 4
 
@@ -3416,7 +3455,6 @@ store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
                     void *arg, char *holder, size_t holder_size)
 {
 	char node[32], xmin[24];
-	struct store_timer t;
 	PGresult *res;
 	bool started;
 	int r, try;
@@ -3426,30 +3464,10 @@ store_pg_cancel_any(struct store *s, uint64_t id, store_timer_cb may,
 		return -EINVAL;
 	}
 	for (try = 0; try < CANCEL_ANY_TRIES; try++) {
-		struct store_pg_params p = { .n = 0 }, q = { .n = 0 };
+		struct store_pg_params q = { .n = 0 };
 
-		store_pg_p_i64(&p, (int64_t)id);
-		store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
-		/* Writes nothing, but in the batch: the update after it is
-		 * the batch's, and a row its earlier writes changed is seen
-		 * as they left it. */
-		if ((r = store_pg_run(s, ST_C_PEEK, &p, false, &res,
-		                      "cancel")) < 0)
-			return r;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			store_pg_seterr(s, "cancel: no timer %" PRIu64 " waits",
-			                id);
-			return -ENOENT;
-		}
-		store_pg_row_timer(s, res, 0, &t);
-		snprintf(xmin, sizeof(xmin), "%" PRId64,
-		         store_pg_int(res, 0, 23));
-		snprintf(node, sizeof(node), "%s", PQgetvalue(res, 0, 24));
-		started = PQgetvalue(res, 0, 25)[0] != 0;
-		r = may(&t, arg);
-		PQclear(res);
-		if (r < 0)
+		if ((r = store_pg_peek(s, id, may, arg, xmin, node, &started,
+		                       NULL, "cancel")) < 0)
 			return r;
 		if (holder_size > 0)
 			snprintf(holder, holder_size, "%s", node);
@@ -3509,27 +3527,10 @@ store_pg_take_any(struct store *s, uint64_t id, store_timer_cb may,
 		return -EINVAL;
 	}
 	for (try = 0; try < CANCEL_ANY_TRIES; try++) {
-		struct store_pg_params p = { .n = 0 }, q = { .n = 0 };
+		struct store_pg_params q = { .n = 0 };
 
-		store_pg_p_i64(&p, (int64_t)id);
-		store_pg_p_i64(&p, EVD_RUN_EXEC_STARTED);
-		if ((r = store_pg_run(s, ST_C_PEEK, &p, false, &res,
-		                      "take")) < 0)
-			return r;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			store_pg_seterr(s, "no timer %" PRIu64 " waits", id);
-			return -ENOENT;
-		}
-		store_pg_row_timer(s, res, 0, &t);
-		snprintf(xmin, sizeof(xmin), "%" PRId64,
-		         store_pg_int(res, 0, 23));
-		snprintf(node, sizeof(node), "%s", PQgetvalue(res, 0, 24));
-		started = PQgetvalue(res, 0, 25)[0] != 0;
-		running = PQgetvalue(res, 0, 26)[0] != 0;
-		r = may(&t, may_arg);
-		PQclear(res);
-		if (r < 0)
+		if ((r = store_pg_peek(s, id, may, may_arg, xmin, node,
+		                       &started, &running, "take")) < 0)
 			return r;
 		if (holder_size > 0)
 			snprintf(holder, holder_size, "%s", node);
