@@ -49,7 +49,10 @@
 struct channel;
 struct sub;
 
-enum msg_where { MSG_READY, MSG_BACKOFF, MSG_INFLIGHT, MSG_DEAD };
+/* MSG_SENDING: cluster mode, at most once: its fenced delete is in the
+ * open batch, and it is sent at the commit if that kept it
+ * (channel_cluster_batch_end); in no list meanwhile. */
+enum msg_where { MSG_READY, MSG_BACKOFF, MSG_INFLIGHT, MSG_DEAD, MSG_SENDING };
 
 /* Owner: its channel (ready, backoff, dead) or its subscriber (in
  * flight). */
@@ -144,6 +147,8 @@ struct gathered {
 	uint64_t request_id;     /* ack: its request's */
 	bool has_request_id;
 	uint32_t attempts;       /* delivery: its attempt */
+	uid_t uid;               /* at most once: the subscriber's */
+	bool amo;                /* in ak: an at-most-once delivery */
 };
 
 /* An acked message's run record, written in the next turn's batch (the
@@ -1031,6 +1036,8 @@ channel_forget(struct msg *m)
 		ch->ndead--;
 		chan.stats.dead--;
 		break;
+	case MSG_SENDING:
+		break;
 	}
 	msg_free(m);
 	channel_pump_later(ch); /* frees it if nothing is left */
@@ -1072,6 +1079,27 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	ch->nready--;
 	chan.stats.queued--;
 	m->attempts++;
+	/* Cluster mode: its fenced delete is gathered with the turn's acks
+	 * and judged at the commit, and it is sent then if the delete was
+	 * kept: a batch lost after an early send would put the row back
+	 * for a second delivery. */
+	if (m->delivery == EVD_DELIVERY_AT_MOST_ONCE && chan.cluster) {
+		if ((st = batch_store()) == NULL ||
+		    channel_record(st, m, EVD_RUN_DELIVERED,
+		                   "delivered at most once") < 0 ||
+		    channel_gather(&chan.ak, &(struct gathered){
+		        .fire_id = m->fire_id, .fence = m->fence,
+		        .conn_id = s->conn_id, .attempts = m->attempts,
+		        .uid = s->uid, .amo = true }) < 0) {
+			m->attempts--;
+			TAILQ_INSERT_HEAD(&ch->ready, m, link);
+			ch->nready++;
+			chan.stats.queued++;
+			return -EAGAIN;
+		}
+		m->where = MSG_SENDING;
+		return 0;
+	}
 	if (m->delivery == EVD_DELIVERY_AT_MOST_ONCE) {
 		if ((st = batch_store()) != NULL &&
 		    (r = channel_store_ack(st, m)) == -ESTALE) {
@@ -2616,6 +2644,49 @@ channel_cluster_flush(void)
 	}
 }
 
+/* An at-most-once delivery's batch ended (m: still waiting to be sent,
+ * or NULL): sent if its delete was kept, forgotten if its claim was
+ * lost, back in the queue if the batch was (the loop rebuilds). */
+static void
+channel_amo_end(const struct gathered *g, struct msg *m, bool committed,
+                bool kept)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Fired fired;
+	struct conn *c;
+
+	if (m == NULL)
+		return;
+	if (!committed) {
+		m->attempts--;
+		m->where = MSG_READY;
+		TAILQ_INSERT_HEAD(&m->ch->ready, m, link);
+		m->ch->nready++;
+		chan.stats.queued++;
+		return;
+	}
+	if (!kept) {
+		chan.claims_lost++;
+		log_about(LOG_LEVEL_INFO,
+			  &(struct log_about){.timer_id = m->timer_id,
+			                      .fire_id = m->fire_id,
+			                      .channel = m->ch->name},
+			  "fire %" PRIu64 " on %s: not delivered (at most "
+			  "once): this node's claim on it was lost",
+			  m->fire_id, m->ch->name);
+		channel_forget(m);
+		return;
+	}
+	/* At most once: a subscriber gone meanwhile never gets it. */
+	if ((c = conn_lookup(g->conn_id)) != NULL) {
+		channel_fill_fired(m, g->uid, &fired);
+		reply.body_case = EVD__REPLY__BODY_FIRED;
+		reply.fired = &fired;
+		(void)conn_send(c, &reply);
+	}
+	channel_forget(m);
+}
+
 /* m was acked, its delete committed: it leaves memory wherever it is. */
 static void
 channel_acked(struct msg *m)
@@ -2673,6 +2744,13 @@ channel_cluster_batch_end(bool committed)
 		m = idmap_get(chan.held, g->fire_id);
 		if (m != NULL && m->fence != g->fence)
 			m = NULL; /* claimed anew meanwhile: not this ack's */
+		if (g->amo) {
+			channel_amo_end(g, m != NULL && m->where == MSG_SENDING
+			                       ? m
+			                       : NULL,
+			                committed, kept);
+			continue;
+		}
 		/* Lost: its reply says UNAVAILABLE (conn_batch_end) and the
 		 * loop rebuilds; a message still here may be acked again. */
 		if (!committed) {

@@ -8,7 +8,8 @@
 # a lapse would: fence bumped, a 2 s lease elsewhere) while the node
 # still holds it; the node's delivery of it must find the claim gone,
 # send nothing, and forget it; once that other lease lapses the node
-# claims it again and delivers it, as its first attempt.
+# claims it again and delivers it, as its first attempt. At-most-once
+# messages are sent once their fenced delete committed.
 # usage: with_pg test_cluster_deliver_stale.sh EVD_BIN EVCTL_BIN
 set -u
 EVD=$1
@@ -52,4 +53,17 @@ check "the node found its claim lost at the delivery's commit" \
 await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:sd'")" = 0
 check "both acked" \
 	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:sd'")" = 0
+
+# At most once: a message is sent only once its fenced delete committed
+# (a batch lost after an earlier send would have put the row back for a
+# second delivery); each comes once, and no row is left.
+echo "soon --channel am --delivery at-most-once --payload a1" | ctl 1 batch >/dev/null
+echo "soon --channel am --delivery at-most-once --payload a2" | ctl 1 batch >/dev/null
+await test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:am'")" = 2
+ctl 1 --json watch am --count 2 --timeout 20s >"$dir/wa" 2>"$dir/wa.err"
+check "both at-most-once messages were delivered, each once" \
+	test "$(grep -o '"fire_id":[0-9]*' "$dir/wa" | sort -u | wc -l)" -eq 2 -a \
+	"$(grep -c '"fire_id"' "$dir/wa")" -eq 2
+check "no at-most-once row is left" \
+	test "$(sql "SELECT count(*) FROM evd.messages WHERE channel LIKE '%:am'")" = 0
 summary
