@@ -38,7 +38,7 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 	Evd__CancelledAll *ca;
 	uid_t owner = m->has_uid ? (uid_t)m->uid : ctx->uid;
 	uint64_t after = 0, n = 0, stored, skipped;
-	bool more, by_owner, all;
+	bool more, stored_more, by_owner, all;
 	size_t k, i;
 	int r;
 
@@ -91,12 +91,19 @@ req_cancel_all(struct req_ctx *ctx, const Evd__Request *rq)
 	else
 		all = ctx->uid == 0 || channel_owned_by(channel, ctx->uid);
 	r = sched_cancel_matching_stored(by_owner ? owner : ctx->uid, all,
-	                                 channel, &stored, &skipped);
+	                                 channel, &stored, &skipped,
+	                                 &stored_more);
 	if (r < 0)
 		return req_errno(ctx, r, NULL);
 	if (stored > 0)
 		ctx->durable = true;
 	n += stored;
+	if (stored_more)
+		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
+		                "cancelled %" PRIu64 " timers; more wait in the "
+		                "database (at most %d are cancelled at a time): "
+		                "run it again",
+		                n, SCHED_CANCEL_MAX_PAGES * SCHED_CANCEL_PAGE);
 	if (skipped > 0)
 		return req_fail(ctx, EVD__ERROR_CODE__UNAVAILABLE,
 		                "cancelled %" PRIu64 " timers; %" PRIu64

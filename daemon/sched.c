@@ -987,14 +987,14 @@ sched_cancelled_page_cb(const struct store_timer *st, void *arg)
 	return 0;
 }
 
-/* Pages of rows per statement, and sweeps over rows another batch was
+/* Sweeps over rows another batch was
  * writing (each a few ms: a claim, a fire, a renew). */
-#define SCHED_CANCEL_PAGE 1024
 #define SCHED_CANCEL_SWEEPS 4
 
 int
 sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
-                             uint64_t *ret_n, uint64_t *ret_skipped)
+                             uint64_t *ret_n, uint64_t *ret_skipped,
+                             bool *ret_more)
 {
 	const struct store_backend *be = batch_backend();
 	struct sched_cancelled_page pg = { .v = NULL, .n = 0 };
@@ -1002,10 +1002,11 @@ sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
 	struct store_run run;
 	struct timer *t;
 	struct store *s;
-	int sweep, k, r = 0;
+	int sweep, k, r = 0, pages = 0;
 	size_t i;
 
 	*ret_n = *ret_skipped = 0;
+	*ret_more = false;
 	if (sched.cluster == NULL || be == NULL || be->cancel_matching == NULL)
 		return 0;
 	if ((s = batch_store()) == NULL)
@@ -1063,6 +1064,11 @@ sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
 				          "in the database",
 				          pg.v[i].id, (unsigned)pg.v[i].uid);
 				n++;
+			}
+			if (k == SCHED_CANCEL_PAGE &&
+			    ++pages == SCHED_CANCEL_MAX_PAGES) {
+				*ret_more = true;
+				goto out;
 			}
 		} while (k == SCHED_CANCEL_PAGE);
 		if (skipped == 0)

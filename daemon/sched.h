@@ -221,12 +221,17 @@ int sched_cancel_stored(uint64_t id, uid_t asker, char *ret_holder,
  * one-shot exec timer whose hook was started is left (not stopped, not
  * counted), as Cancel leaves it. A row another node is writing right
  * now is never waited for: it is looked at again a few times, and what
- * is still being written then is *ret_skipped. *ret_n: how many this
- * cancelled. Returns 0 (also outside cluster mode: nothing), -EAGAIN
- * or -EIO (the store; the batch fails).
+ * is still being written then is *ret_skipped. One call cancels at most
+ * SCHED_CANCEL_MAX_PAGES pages, so that the loop is not held for long:
+ * *ret_more says more may wait. *ret_n: how many this cancelled.
+ * Returns 0 (also outside cluster mode: nothing), -EAGAIN or -EIO (the
+ * store; the batch fails).
  */
+#define SCHED_CANCEL_PAGE 1024
+#define SCHED_CANCEL_MAX_PAGES 16
 int sched_cancel_matching_stored(uid_t owner, bool all, const char *channel,
-                                 uint64_t *ret_n, uint64_t *ret_skipped);
+                                 uint64_t *ret_n, uint64_t *ret_skipped,
+                                 bool *ret_more);
 /*
  * Cluster mode: makes durable timer id, which another node holds (or
  * none does), this node's claim in the open batch (store_backend.

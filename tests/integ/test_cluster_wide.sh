@@ -7,6 +7,8 @@
 #     nodes 1 and 3 and those nobody holds; the count is what was
 #     cancelled; the holders, told, drop them (their hooks never run);
 #     other channels' timers stay;
+#   - a cancel of more than 16,384 timers takes two calls, the first
+#     saying more wait;
 #   - cancel --all on node 3 cancels the caller's timers of every node;
 #     another uid's --all (through setpriv, when root) cancels none of
 #     them;
@@ -253,6 +255,20 @@ sql "INSERT INTO evd.runs (timer_id, fire_id, due_rt_ns, fired_rt_ns,
 wait "$wpid"
 check "a remote Wait ends with a queued run a skip followed at once" \
 	grep -q '"outcome":"queued"' "$dir/wq"
+
+# --- a cancel of more timers than one call takes (16 pages of 1,024):
+# the first says how many it cancelled and that more wait (the loop is
+# not held for all of them at once); the second cancels the rest.
+seq 17000 | sed 's/.*/later 3600s --channel big/' | ctl 1 batch >/dev/null
+check "17,000 timers into big" \
+	test "$(sql "SELECT count(*) FROM evd.timers WHERE channel LIKE '%:big' AND state IN ('P', 'C')")" = 17000
+ctl 2 cancel --channel big >"$dir/cb1" 2>&1
+check "a first cancel --channel big cancels 16,384 and says more wait" \
+	grep -q "cancelled 16384 timers; more wait" "$dir/cb1"
+ctl 2 cancel --channel big >"$dir/cb2" 2>&1
+check "a second cancels the other 616" test "$(cat "$dir/cb2")" = 616
+check "none of big waits" \
+	test "$(sql "SELECT count(*) FROM evd.timers WHERE channel LIKE '%:big' AND state IN ('P', 'C')")" = 0
 
 sleep 4
 check "no cancelled hook ran" test ! -s "$runs"
