@@ -949,6 +949,21 @@ channel_fill_fired(const struct msg *m, uid_t viewer, Evd__Fired *f)
 	f->reason = m->reason;
 }
 
+/* Sends m to c as a Fired event, written as viewer sees it; as
+ * conn_send (a failure closes c). */
+static int
+channel_send_fired(struct conn *c, const struct msg *m, uid_t viewer)
+{
+	Evd__Reply reply = EVD__REPLY__INIT;
+	Evd__Fired fired;
+
+	channel_fill_fired(m, viewer, &fired);
+	reply.body_case = EVD__REPLY__BODY_FIRED;
+	reply.fired = &fired;
+	return conn_send(c, &reply);
+}
+
+
 /* Records a run of a message's timer; failures lose the batch. */
 static int
 channel_record(struct store *s, const struct msg *m, int outcome,
@@ -1043,6 +1058,23 @@ channel_forget(struct msg *m)
 	channel_pump_later(ch); /* frees it if nothing is left */
 }
 
+/* Cluster mode: m's claim was found lost when its delivery's write was
+ * judged (how: "" or " (at most once)"); another node delivers it, this
+ * one never sent it, and forgets it. */
+static void
+channel_lost_delivery(struct msg *m, const char *how)
+{
+	chan.claims_lost++;
+	log_about(LOG_LEVEL_INFO,
+		  &(struct log_about){.timer_id = m->timer_id,
+		                      .fire_id = m->fire_id,
+		                      .channel = m->ch->name},
+		  "fire %" PRIu64 " on %s: not delivered%s: this node's claim "
+		  "on it was lost",
+		  m->fire_id, m->ch->name, how);
+	channel_forget(m);
+}
+
 /* Appends g to l; -ENOMEM. */
 static int
 channel_gather(struct gather_list *l, const struct gathered *g)
@@ -1069,8 +1101,6 @@ channel_gather(struct gather_list *l, const struct gathered *g)
 static int
 channel_send(struct sub *s, struct conn *c, struct msg *m)
 {
-	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired;
 	struct channel *ch = s->ch;
 	struct store *st;
 	int r;
@@ -1118,10 +1148,7 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 			chan.stats.queued++;
 			return -EAGAIN;
 		}
-		channel_fill_fired(m, s->uid, &fired);
-		reply.body_case = EVD__REPLY__BODY_FIRED;
-		reply.fired = &fired;
-		r = conn_send(c, &reply);
+		r = channel_send_fired(c, m, s->uid);
 		msg_free(m);
 		return r;
 	}
@@ -1169,10 +1196,7 @@ channel_send(struct sub *s, struct conn *c, struct msg *m)
 	channel_arm_timed();
 	if (chan.cluster)
 		return 0; /* sent once its commit judged it */
-	channel_fill_fired(m, s->uid, &fired);
-	reply.body_case = EVD__REPLY__BODY_FIRED;
-	reply.fired = &fired;
-	return conn_send(c, &reply);
+	return channel_send_fired(c, m, s->uid);
 }
 
 /* Delivers ready messages to subscribers with room, round robin. */
@@ -2651,8 +2675,6 @@ static void
 channel_amo_end(const struct gathered *g, struct msg *m, bool committed,
                 bool kept)
 {
-	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired;
 	struct conn *c;
 
 	if (m == NULL)
@@ -2666,24 +2688,12 @@ channel_amo_end(const struct gathered *g, struct msg *m, bool committed,
 		return;
 	}
 	if (!kept) {
-		chan.claims_lost++;
-		log_about(LOG_LEVEL_INFO,
-			  &(struct log_about){.timer_id = m->timer_id,
-			                      .fire_id = m->fire_id,
-			                      .channel = m->ch->name},
-			  "fire %" PRIu64 " on %s: not delivered (at most "
-			  "once): this node's claim on it was lost",
-			  m->fire_id, m->ch->name);
-		channel_forget(m);
+		channel_lost_delivery(m, " (at most once)");
 		return;
 	}
 	/* At most once: a subscriber gone meanwhile never gets it. */
-	if ((c = conn_lookup(g->conn_id)) != NULL) {
-		channel_fill_fired(m, g->uid, &fired);
-		reply.body_case = EVD__REPLY__BODY_FIRED;
-		reply.fired = &fired;
-		(void)conn_send(c, &reply);
-	}
+	if ((c = conn_lookup(g->conn_id)) != NULL)
+		(void)channel_send_fired(c, m, g->uid);
 	channel_forget(m);
 }
 
@@ -2725,8 +2735,6 @@ channel_acked(struct msg *m)
 void
 channel_cluster_batch_end(bool committed)
 {
-	Evd__Reply reply = EVD__REPLY__INIT;
-	Evd__Fired fired;
 	struct msg *m;
 	struct conn *c;
 	char why[160];
@@ -2794,18 +2802,8 @@ channel_cluster_batch_end(bool committed)
 		if (!channel_gather_kept(&chan.dl, g->fire_id)) {
 			/* Its claim ran out or went: another node's to
 			 * deliver; this one never sent it. */
-			if (m != NULL) {
-				chan.claims_lost++;
-				log_about(LOG_LEVEL_INFO,
-					  &(struct log_about){
-					      .timer_id = m->timer_id,
-					      .fire_id = g->fire_id,
-					      .channel = m->ch->name},
-					  "fire %" PRIu64 " on %s: not delivered: "
-					  "this node's claim on it was lost",
-					  g->fire_id, m->ch->name);
-				channel_forget(m);
-			}
+			if (m != NULL)
+				channel_lost_delivery(m, "");
 			continue;
 		}
 		/* Still in flight at that subscriber, in that attempt (its
@@ -2815,10 +2813,8 @@ channel_cluster_batch_end(bool committed)
 		    m->attempts != g->attempts ||
 		    (c = conn_lookup(g->conn_id)) == NULL)
 			continue;
-		channel_fill_fired(m, m->sub->uid, &fired);
-		reply.body_case = EVD__REPLY__BODY_FIRED;
-		reply.fired = &fired;
-		(void)conn_send(c, &reply); /* a failure closes c: requeued */
+		/* A failure closes c: requeued. */
+		(void)channel_send_fired(c, m, m->sub->uid);
 	}
 	chan.ak.n = chan.dl.n = 0;
 	chan.ak.nrn = chan.dl.nrn = 0;
