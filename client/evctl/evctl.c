@@ -404,6 +404,7 @@ main(int argc, char **argv)
 
 	guard_std_fds();
 	x.exec_at = -1;
+	x.argv = argv;
 	/* Before parsing, so that its own errors are JSON too. */
 	for (r = 1; r < argc && strcmp(argv[r], "--") != 0; r++)
 		if (strcmp(argv[r], "--json") == 0)

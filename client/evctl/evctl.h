@@ -204,6 +204,9 @@ struct ctl {
 	char path[256];
 	int request_ms;
 	struct evc *c;
+	/* main's argv, whole: evctl hands `ui` on to evctl-ui with it
+	 * (evctl_ui_exec.c). */
+	char **argv;
 };
 
 /* What main needs to know of a verb besides its options (verb flags). */

@@ -1,5 +1,6 @@
 /*
- * evctl_ui: `evctl ui`, a local web dashboard served by evctl as the
+ * evctl_ui: `evctl ui`, a local web dashboard served by evctl-ui (evctl
+ * with this verb and libevent; evctl runs it: evctl_ui_exec.c) as the
  * invoking user. It talks to evd through the same libevclient connection
  * as every other verb, with the caller's own credentials, so it shows
  * exactly what that user may see (root: everything) and can do exactly
@@ -1222,6 +1223,8 @@ verb_ui(struct ctl *x)
 	int r, status = EXIT_UNREACHABLE;
 
 	u.x = x;
+	/* Set by evctl's handover (evctl_ui_exec.c); not for the opener. */
+	unsetenv("EVCTL_UI_EXEC");
 	r = ui_parse_listen(x->listen != NULL ? x->listen : "127.0.0.1:0", host,
 			    sizeof(host), &port);
 	if (r == -EPERM)

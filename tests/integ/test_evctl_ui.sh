@@ -298,6 +298,18 @@ check "saying why" grep -q "not a loopback address" "$dir/any.err"
 "$EVCTL" --socket "$sock" ui --no-open --listen 10.1.2.3:0 2>/dev/null
 check "so is any other address" test $? -eq 2
 
+# evctl hands ui to evctl-ui (evctl_ui_exec.c) and links no libevent,
+# whose start-up every evctl call would pay for.
+check "evctl does not link libevent" bash -c "! ldd '$EVCTL' | grep -q libevent"
+check "evctl-ui sits next to evctl" test -x "$(dirname "$EVCTL")/evctl-ui"
+# A helper that is evctl again (no dashboard in it) stops at once.
+mkdir -p "$dir/loop"
+cp "$EVCTL" "$dir/loop/evctl"
+cp "$EVCTL" "$dir/loop/evctl-ui"
+timeout 10 "$dir/loop/evctl" --socket "$sock" ui --no-open 2>"$dir/loop.err"
+check "a helper that hands ui back stops (exit 3)" test $? -eq 3
+check "saying so" grep -q "evctl-ui is not built with the dashboard" "$dir/loop.err"
+
 # Ctrl-C stops it, cleanly (exit 0; under ASan, no leak).
 kill -INT "$rpid"
 stopped() { ! kill -0 "$rpid" 2>/dev/null; }
