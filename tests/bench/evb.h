@@ -191,6 +191,11 @@ void evb_base_heap(const struct evb_opts *o);
 /* Lateness of bare timerfd deadlines at rate/s for secs; busy: with a
  * spinning child. Stores timerfd.<rate>.<idle|busy>.* keys. */
 void evb_base_timerfd(const struct evb_opts *o, long rate, bool busy);
+/* What arming a timer costs on this machine: timerfd_settime to 50 µs
+ * ahead (the CPU's timer is programmed again; in a VM that is an exit to
+ * the hypervisor) against 1 h ahead (it is not). Stores
+ * machine.timer_arm.near and .far. */
+void evb_base_timer_arm(const struct evb_opts *o);
 void evb_base_spawn(const struct evb_opts *o);
 /* `systemd-run --no-block` of /bin/true, one after another:
  * base.systemd_run. Needs a running system manager. */

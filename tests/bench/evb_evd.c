@@ -859,6 +859,7 @@ evb_evd_precision(const struct evb_opts *o)
 	for (size_t ri = 0; ri < 2; ri++)
 		for (int busy = 0; busy < 2; busy++)
 			evb_base_timerfd(o, rates[ri], busy);
+	evb_base_timer_arm(o);
 }
 
 /* ---- 4. memory per pending timer ---- */
