@@ -108,8 +108,9 @@ const struct verb verbs[] = {
      VERB_LOCAL},
     {"parse", verb_parse, OPTS_CALENDAR | OPT_ITERATIONS | OPT_AFTER, 1, 1,
      "parse 'TEXT' [--tz ZONE] [-n N] [--after TIME]", VERB_LOCAL},
+    /* Local to evctl, which hands it to evctl-ui; evctl-ui connects. */
     {"ui", verb_ui, OPT_LISTEN | OPT_NO_OPEN, 0, 0,
-     "ui [--listen 127.0.0.1:PORT] [--no-open]", 0},
+     "ui [--listen 127.0.0.1:PORT] [--no-open]", VERB_LOCAL},
     {"help", verb_help, 0, 0, 1, "help [on|time|TOPIC]", VERB_LOCAL},
     {"completion", verb_completion, 0, 1, 1, "completion bash|zsh|fish",
      VERB_LOCAL},

@@ -1225,6 +1225,10 @@ verb_ui(struct ctl *x)
 	u.x = x;
 	/* Set by evctl's handover (evctl_ui_exec.c); not for the opener. */
 	unsetenv("EVCTL_UI_EXEC");
+	/* A local verb in evctl's table (evctl does not connect before it
+	 * hands over); the dashboard needs evd from the start. */
+	if ((r = ctl_connect(x)) != 0)
+		return r;
 	r = ui_parse_listen(x->listen != NULL ? x->listen : "127.0.0.1:0", host,
 			    sizeof(host), &port);
 	if (r == -EPERM)

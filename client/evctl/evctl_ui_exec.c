@@ -12,11 +12,13 @@
  * and are parsed again there from the same argv, so errors, output and
  * exit statuses are evctl's own.
  *
- * Where it is. Next to the running evctl first (a build tree, or a
- * relocated install), then in evd's libexec directory (EVCTL_UI_DIR,
- * fixed at build time). Both are as trusted as evctl itself: whoever can
- * write there can replace evctl too. EVCTL_UI_EXEC, set across the exec,
- * stops a loop if what was found is this program again.
+ * Where it is. Next to the running evctl first (a build tree, where
+ * evctl depends on it), then in evd's libexec directory (EVCTL_UI_DIR,
+ * fixed at build time: an installed evctl). Both are as trusted as evctl
+ * itself: whoever can write there can replace evctl too. EVCTL_UI_EXEC,
+ * set across the exec, stops a loop if what was found is this program
+ * again. evctl does not connect to evd first (ui is a local verb in its
+ * table); evctl-ui does.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,16 +36,16 @@
 #define UI_PROGRAM "evctl-ui"
 #define UI_LOOP_ENV "EVCTL_UI_EXEC"
 
-/* Tries dir/evctl-ui; returns only if it could not be run, with errno. */
+/* Runs dir/evctl-ui; returns only if it could not, with errno, and the
+ * path it tried in path. */
 static void
-ui_exec_in(const char *dir, size_t dirlen, char **argv)
+ui_exec_in(const char *dir, size_t dirlen, char **argv, char *path,
+	   size_t size)
 {
-	char path[PATH_MAX];
 	int n;
 
-	n = snprintf(path, sizeof(path), "%.*s/%s", (int)dirlen, dir,
-		     UI_PROGRAM);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
+	n = snprintf(path, size, "%.*s/%s", (int)dirlen, dir, UI_PROGRAM);
+	if (n < 0 || (size_t)n >= size) {
 		errno = ENAMETOOLONG;
 		return;
 	}
@@ -53,9 +55,9 @@ ui_exec_in(const char *dir, size_t dirlen, char **argv)
 int
 verb_ui(struct ctl *x)
 {
-	char self[PATH_MAX], *slash;
+	char self[PATH_MAX], near[PATH_MAX], there[PATH_MAX], *slash;
 	ssize_t n;
-	int e = ENOENT;
+	int e_near = ENOENT, e;
 
 	if (getenv(UI_LOOP_ENV) != NULL) {
 		ctl_warnx("ui: %s is not built with the dashboard "
@@ -66,20 +68,23 @@ verb_ui(struct ctl *x)
 		ctl_warnx("ui: %s", strerror(errno));
 		return EXIT_UNREACHABLE;
 	}
-	/* Its own connection: ours is close-on-exec (libevclient). */
+	near[0] = '\0';
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL) {
-			ui_exec_in(self, (size_t)(slash - self), x->argv);
-			e = errno;
+			ui_exec_in(self, (size_t)(slash - self), x->argv, near,
+				   sizeof(near));
+			e_near = errno;
 		}
 	}
-	if (e == ENOENT) {
-		ui_exec_in(EVCTL_UI_DIR, strlen(EVCTL_UI_DIR), x->argv);
-		e = errno;
-	}
-	ctl_warnx("ui: cannot run %s (next to evctl, or in %s): %s",
-		  UI_PROGRAM, EVCTL_UI_DIR, strerror(e));
+	/* Whatever kept the one beside evctl from running, the installed
+	 * one may. */
+	ui_exec_in(EVCTL_UI_DIR, strlen(EVCTL_UI_DIR), x->argv, there,
+		   sizeof(there));
+	e = errno;
+	if (near[0] != '\0' && e_near != ENOENT)
+		ctl_warnx("ui: cannot run %s: %s", near, strerror(e_near));
+	ctl_warnx("ui: cannot run %s: %s", there, strerror(e));
 	return EXIT_UNREACHABLE;
 }

@@ -470,8 +470,10 @@ evb_base_timer_arm(const struct evb_opts *o)
 	double v[2][EVB_MAX_RUNS];
 	int n = 0, fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		evb_note("timer arm: timerfd_create: %s", strerror(errno));
 		return;
+	}
 	for (int r = 0; r < o->runs; r++, n++) {
 		for (int a = 0; a < 2; a++) {
 			int64_t t0 = evb_now();
@@ -487,6 +489,8 @@ evb_base_timer_arm(const struct evb_opts *o)
 
 				if (timerfd_settime(fd, TFD_TIMER_ABSTIME,
 						    &its, NULL) < 0) {
+					evb_note("timer arm: timerfd_settime: "
+						 "%s", strerror(errno));
 					close(fd);
 					return;
 				}
